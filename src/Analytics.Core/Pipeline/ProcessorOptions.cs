@@ -1,0 +1,35 @@
+namespace Analytics.Core;
+
+/// <summary>Options of a <see cref="KinesisBatchProcessor"/>.</summary>
+/// <remarks>Set only what differs: <c>ProcessorOptions.Default with { MinSafetyMargin = TimeSpan.FromSeconds(2) }</c>.</remarks>
+public readonly record struct ProcessorOptions
+{
+    /// <summary>Creates the default options.</summary>
+    public ProcessorOptions()
+    {
+    }
+
+    /// <summary>The default options.</summary>
+    public static ProcessorOptions Default => new();
+
+    /// <summary>How records are parsed and validated.</summary>
+    public MetricParserOptions Parser { get; init; } = MetricParserOptions.Default;
+
+    /// <summary>How samples are aggregated.</summary>
+    public AggregatorOptions Aggregator { get; init; } = AggregatorOptions.Default;
+
+    /// <summary>Share of the invocation's time budget kept free before the deadline. Default 0.10.</summary>
+    public double SafetyMarginFraction { get; init; } = 0.10;
+
+    /// <summary>Least safety margin before the deadline. Default 1 s.</summary>
+    public TimeSpan MinSafetyMargin { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The clock (tests pass a fake one). Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>The key under which the aggregator's state travels in a tumbling-window response's <c>state</c>. Default <c>analytics.core.v1</c>.</summary>
+    public string StateKey { get; init; } = "analytics.core.v1";
+
+    /// <summary>Largest encoded window state before the pipeline flushes early; Lambda's cap is 1 MB. Default 900,000 bytes.</summary>
+    public int MaxStateBytes { get; init; } = 900_000;
+}

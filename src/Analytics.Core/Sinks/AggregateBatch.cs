@@ -1,0 +1,233 @@
+namespace Analytics.Core;
+
+/// <summary>
+/// The (series, window) aggregates that one batch of records produced, with the sequence numbers of the records
+/// behind each, handed to an <see cref="IAggregateSink"/>.
+/// </summary>
+/// <remarks>
+/// Records of a shard arrive in sequence order, so for each pair the batch knows the first and the last record that
+/// contributed to it, and can recompute the pair from only the records past a watermark. That is what lets a sink
+/// apply a re-delivered batch exactly once.
+/// </remarks>
+public sealed class AggregateBatch
+{
+    private readonly AggregatorOptions _options;
+    private MetricAggregator _aggregator;
+    private byte[] _sequenceArena = new byte[4096];
+    private int _sequenceArenaUsed;
+    private (int Offset, int Length)[] _records = new (int, int)[128];
+    private int _recordCount;
+    private (int First, int Last)[] _pairRecords = new (int, int)[128];
+    private bool[] _durable = new bool[128];
+    private (int Pair, int Record, double Value)[] _samples = new (int, int, double)[1024];
+    private int _sampleCount;
+    private bool _hasSampleLog;
+    private int _pairsNoted;
+
+    internal AggregateBatch(AggregatorOptions options)
+    {
+        _options = options;
+        _aggregator = new MetricAggregator(options);
+    }
+
+    /// <summary>The shard the records came from.</summary>
+    public string ShardId { get; private set; } = string.Empty;
+
+    /// <summary>The stream ARN (<c>eventSourceARN</c>), when the event carried it.</summary>
+    public string? EventSourceArn { get; private set; }
+
+    /// <summary>Number of (series, window) pairs.</summary>
+    public int Count => _aggregator.PairCount;
+
+    /// <summary>The window size of the pairs.</summary>
+    public TimeSpan WindowSize => _options.WindowSize;
+
+    internal MetricAggregator Aggregator => _aggregator;
+
+    /// <summary>The series of pair <paramref name="pair"/>.</summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <returns>A view valid until the batch is reused.</returns>
+    public SeriesKey GetSeriesKey(int pair) => _aggregator.GetSeriesKey(pair);
+
+    /// <summary>Start of the pair's window, epoch milliseconds (inclusive).</summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <returns>Epoch milliseconds.</returns>
+    public long GetWindowStartMs(int pair) => _aggregator.GetWindowStartMs(pair);
+
+    /// <summary>End of the pair's window, epoch milliseconds (exclusive).</summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <returns>Epoch milliseconds.</returns>
+    public long GetWindowEndMs(int pair) => _aggregator.GetWindowStartMs(pair) + (long)_options.WindowSize.TotalMilliseconds;
+
+    /// <summary>The aggregate of all of the batch's samples for the pair.</summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <returns>The aggregate; do not modify it.</returns>
+    public MetricAggregate GetAggregate(int pair) => _aggregator.GetAggregate(pair);
+
+    /// <summary>Sequence number (decimal UTF-8 digits) of the first record that contributed to the pair.</summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <returns>The digits.</returns>
+    public ReadOnlySpan<byte> GetFirstSequenceNumber(int pair) => RecordSequence(_pairRecords[pair].First);
+
+    /// <summary>Sequence number (decimal UTF-8 digits) of the last record that contributed to the pair.</summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <returns>The digits.</returns>
+    public ReadOnlySpan<byte> GetLastSequenceNumber(int pair) => RecordSequence(_pairRecords[pair].Last);
+
+    /// <summary>
+    /// Computes the pair's aggregate from only the records whose sequence number is greater than
+    /// <paramref name="watermark"/>.
+    /// </summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <param name="watermark">A sequence number (decimal UTF-8 digits) already applied; empty for none.</param>
+    /// <param name="destination">Cleared, then filled with the aggregate of the records past the watermark.</param>
+    /// <returns><see langword="false"/> when no record past the watermark contributed: there is nothing to apply.</returns>
+    /// <exception cref="InvalidOperationException">
+    /// The watermark falls strictly inside the pair's records but the batch has no per-record log for it (a
+    /// tumbling-window flush spans several invocations): applying it would count some records twice.
+    /// </exception>
+    public bool TryGetAggregateAfter(int pair, ReadOnlySpan<byte> watermark, MetricAggregate destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        destination.Clear();
+        (int first, int last) = _pairRecords[pair];
+        if (!watermark.IsEmpty && SequenceNumber.Compare(RecordSequence(last), watermark) <= 0)
+        {
+            return false;
+        }
+
+        if (watermark.IsEmpty || SequenceNumber.Compare(RecordSequence(first), watermark) > 0)
+        {
+            destination.Merge(_aggregator.GetAggregate(pair));
+            return true;
+        }
+
+        if (!_hasSampleLog)
+        {
+            ThrowHelper.ThrowInvalidOperation("The watermark falls inside a window flushed from tumbling-window state; it cannot be split by record.");
+        }
+
+        int firstRecordAfter = FirstRecordAfter(watermark);
+        for (int i = 0; i < _sampleCount; i++)
+        {
+            ref readonly (int Pair, int Record, double Value) s = ref _samples[i];
+            if (s.Pair == pair && s.Record >= firstRecordAfter)
+            {
+                destination.Add(s.Value);
+            }
+        }
+
+        return destination.Count > 0;
+    }
+
+    /// <summary>Marks a pair as durably written; the pipeline will not report its records as failed.</summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    public void MarkDurable(int pair) => _durable[pair] = true;
+
+    /// <summary>Whether the sink marked the pair durable.</summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <returns>The mark.</returns>
+    public bool IsDurable(int pair) => _durable[pair];
+
+    internal int RecordCount => _recordCount;
+
+    internal int GetPairFirstRecord(int pair) => _pairRecords[pair].First;
+
+    internal ReadOnlySpan<byte> RecordSequence(int record)
+    {
+        (int offset, int length) = _records[record];
+        return _sequenceArena.AsSpan(offset, length);
+    }
+
+    internal void Reset(string shardId, string? eventSourceArn, bool hasSampleLog)
+    {
+        ShardId = shardId;
+        EventSourceArn = eventSourceArn;
+        _aggregator.Clear();
+        _sequenceArenaUsed = 0;
+        _recordCount = 0;
+        _sampleCount = 0;
+        _pairsNoted = 0;
+        _hasSampleLog = hasSampleLog;
+    }
+
+    /// <summary>Replaces the aggregator (tumbling-window mode hands in the window's accumulated state).</summary>
+    internal void UseAggregator(MetricAggregator aggregator) => _aggregator = aggregator;
+
+    /// <summary>Registers a record (in sequence order) and returns its index.</summary>
+    internal int AddRecord(ReadOnlySpan<byte> sequenceNumber)
+    {
+        if (_sequenceArenaUsed + sequenceNumber.Length > _sequenceArena.Length)
+        {
+            Array.Resize(ref _sequenceArena, Math.Max(_sequenceArena.Length * 2, _sequenceArenaUsed + sequenceNumber.Length));
+        }
+
+        sequenceNumber.CopyTo(_sequenceArena.AsSpan(_sequenceArenaUsed));
+        if (_recordCount == _records.Length)
+        {
+            Array.Resize(ref _records, _records.Length * 2);
+        }
+
+        _records[_recordCount] = (_sequenceArenaUsed, sequenceNumber.Length);
+        _sequenceArenaUsed += sequenceNumber.Length;
+        return _recordCount++;
+    }
+
+    /// <summary>
+    /// Notes that record <paramref name="record"/> contributed <paramref name="value"/> to <paramref name="pair"/>.
+    /// Called only for records already known valid, in record order; new pairs appear in creation order.
+    /// </summary>
+    internal void NoteContribution(int pair, int record, double value)
+    {
+        if (pair >= _pairRecords.Length)
+        {
+            int size = Math.Max(_pairRecords.Length * 2, pair + 1);
+            Array.Resize(ref _pairRecords, size);
+            Array.Resize(ref _durable, size);
+        }
+
+        if (pair == _pairsNoted)
+        {
+            _pairRecords[pair] = (record, record);
+            _durable[pair] = false;
+            _pairsNoted++;
+        }
+        else
+        {
+            CoreAssert.True(pair < _pairsNoted, "pairs are noted in creation order");
+            _pairRecords[pair].Last = record;
+        }
+
+        if (_hasSampleLog)
+        {
+            if (_sampleCount == _samples.Length)
+            {
+                Array.Resize(ref _samples, _samples.Length * 2);
+            }
+
+            _samples[_sampleCount++] = (pair, record, value);
+        }
+    }
+
+    internal int SampleCount => _sampleCount;
+
+    private int FirstRecordAfter(ReadOnlySpan<byte> watermark)
+    {
+        int lo = 0;
+        int hi = _recordCount;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (SequenceNumber.Compare(RecordSequence(mid), watermark) <= 0)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+
+        return lo;
+    }
+}

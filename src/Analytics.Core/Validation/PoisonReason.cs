@@ -1,0 +1,68 @@
+namespace Analytics.Core;
+
+/// <summary>
+/// Why a record is poison. Every poison record has exactly one reason; the names are stable and are written
+/// as they are (<c>nameof</c>) into quarantine lines and metrics.
+/// </summary>
+public enum PoisonReason
+{
+    /// <summary>Not poison.</summary>
+    None = 0,
+
+    /// <summary>The record's <c>data</c> is not valid base64.</summary>
+    InvalidBase64,
+
+    /// <summary>The record's data is empty, or holds only white space.</summary>
+    EmptyData,
+
+    /// <summary>The decoded data is larger than <see cref="MetricParserOptions.MaxRecordBytes"/>.</summary>
+    TooLarge,
+
+    /// <summary>The decoded data is not valid UTF-8 (or a JSON escape encodes a lone surrogate).</summary>
+    InvalidUtf8,
+
+    /// <summary>The data is not JSON, has trailing garbage, or a top-level value that is not an object.</summary>
+    InvalidJson,
+
+    /// <summary>Objects or arrays nest deeper than <see cref="MetricParserOptions.MaxDepth"/>.</summary>
+    NestingTooDeep,
+
+    /// <summary>A sample lacks the metric name, the value or the timestamp.</summary>
+    MissingField,
+
+    /// <summary>A sample or its dimensions name the same field twice.</summary>
+    DuplicateField,
+
+    /// <summary>A field has the wrong JSON type (a value as a string, a dimension value that is not a string, null).</summary>
+    WrongType,
+
+    /// <summary>The value is NaN, an infinity, or overflows a double (such as <c>1e400</c>).</summary>
+    NonFiniteValue,
+
+    /// <summary>The timestamp is neither epoch milliseconds nor an ISO-8601 string with <c>Z</c> or an offset.</summary>
+    InvalidTimestamp,
+
+    /// <summary>The metric name is empty or longer than 255 UTF-8 bytes.</summary>
+    InvalidMetricName,
+
+    /// <summary>A dimension key is longer than 255 bytes, or a value longer than 1024 bytes.</summary>
+    DimensionTooLong,
+
+    /// <summary>A sample has more than 30 dimensions.</summary>
+    TooManyDimensions,
+
+    /// <summary>The timestamp lies further after the record's arrival than <see cref="MetricParserOptions.MaxFutureSkew"/>.</summary>
+    TimestampInFuture,
+
+    /// <summary>The timestamp lies further before the record's arrival than <see cref="MetricParserOptions.MaxAge"/>.</summary>
+    TimestampTooOld,
+
+    /// <summary>The record would create a (series, window) pair past the aggregator's cap.</summary>
+    CardinalityLimit,
+
+    /// <summary>A KPL aggregated record whose trailing MD5 does not match its protobuf bytes.</summary>
+    AggregateChecksumMismatch,
+
+    /// <summary>A KPL aggregated record whose protobuf is malformed (truncated, out of range, bad key index).</summary>
+    AggregateMalformed,
+}
