@@ -22,19 +22,19 @@ namespace Analytics.Core;
 public static class KplAggregate
 {
     /// <summary>The length of the magic prefix.</summary>
-    public const int MagicLength = 4;
+    internal const int MagicLength = 4;
 
     /// <summary>The length of the trailing MD5 checksum.</summary>
-    public const int ChecksumLength = 16;
+    internal const int ChecksumLength = 16;
 
     /// <summary>The magic prefix of an aggregated record: <c>F3 89 9A C2</c>.</summary>
-    public static ReadOnlySpan<byte> Magic => [0xF3, 0x89, 0x9A, 0xC2];
+    internal static ReadOnlySpan<byte> Magic => [0xF3, 0x89, 0x9A, 0xC2];
 
     /// <summary>Tells whether a record's data is a KPL aggregated record.</summary>
     /// <param name="data">The record's data, base64-decoded.</param>
     /// <returns>
-    /// <see langword="true"/> when <paramref name="data"/> starts with <see cref="Magic"/> and is long enough to
-    /// also hold the checksum. Shorter data is an ordinary record, as in the KPL's own consumers.
+    /// <see langword="true"/> when <paramref name="data"/> starts with the magic bytes <c>F3 89 9A C2</c> and is at
+    /// least 20 bytes long (magic plus MD5). Shorter data is an ordinary record, as in the KPL's own consumers.
     /// </returns>
     public static bool IsAggregated(ReadOnlySpan<byte> data) =>
         data.Length >= MagicLength + ChecksumLength && data.StartsWith(Magic);
