@@ -22,9 +22,10 @@ public static class AggregateJsonLine
         writer.WriteStartObject();
         writer.WriteString("metric"u8, key.Metric);
         writer.WriteStartObject("dimensions"u8);
-        foreach (SeriesKey.DimensionEnumerator d in key.GetDimensions())
+        SeriesKey.DimensionEnumerator dimensions = key.GetDimensions();
+        while (dimensions.MoveNext())
         {
-            writer.WriteString(d.Key, d.Value);
+            writer.WriteString(dimensions.Key, dimensions.Value);
         }
 
         writer.WriteEndObject();
