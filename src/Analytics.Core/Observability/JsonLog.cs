@@ -81,15 +81,8 @@ public static class JsonLog
     private static readonly PoisonReason[] s_reasons = Enum.GetValues<PoisonReason>();
     private static readonly JsonEncodedText[] s_reasonNames = Array.ConvertAll(s_reasons, r => JsonEncodedText.Encode(r.ToString()));
 
-    /// <summary>The level of the <c>invocation</c> line of <paramref name="summary"/>.</summary>
-    /// <param name="summary">What the invocation did.</param>
-    /// <returns><see cref="JsonLogLevel.Warn"/> when it reported a failure or reached the deadline, else <see cref="JsonLogLevel.Info"/>.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="summary"/> is null.</exception>
-    public static JsonLogLevel GetInvocationLevel(BatchSummary summary)
-    {
-        ArgumentNullException.ThrowIfNull(summary);
-        return summary.ReportedFailure is not null || summary.DeadlineReached ? JsonLogLevel.Warn : JsonLogLevel.Info;
-    }
+    /// <summary>The level of the <c>invocation</c> line: Warn when it reported a failure or reached the deadline, else Info.</summary>
+    internal static JsonLogLevel GetInvocationLevel(BatchSummary summary) => summary.ReportedFailure is not null || summary.DeadlineReached ? JsonLogLevel.Warn : JsonLogLevel.Info;
 
     /// <summary>
     /// Writes the <c>invocation</c> line and the four <c>stage</c> lines of an invocation, each ending in <c>\n</c>,
