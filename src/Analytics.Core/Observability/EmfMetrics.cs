@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Analytics.Core;
@@ -76,15 +75,11 @@ public static class EmfMetrics
         (s_newestRecordAgeMs, true),
     ];
 
+    // Lambda sets the variable before the process starts; read it once.
+    private static string? s_environmentFunctionName;
+
     private static readonly PoisonReason[] s_reasons = Enum.GetValues<PoisonReason>();
     private static readonly JsonEncodedText[] s_poisonPropertyNames = CreatePoisonPropertyNames();
-
-    internal static readonly JsonWriterOptions WriterOptions = new()
-    {
-        // Log lines are not HTML: keep '+', '<' and non-ASCII readable. Quotes and control characters are still escaped.
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        Indented = false,
-    };
 
     /// <summary>Writes the invocation's metrics as one EMF line, ending in <c>\n</c>.</summary>
     /// <param name="summary">What the invocation did.</param>
@@ -116,7 +111,8 @@ public static class EmfMetrics
         DateTimeOffset timestamp = options.Timestamp ?? (options.TimeProvider ?? TimeProvider.System).GetUtcNow();
         string shardId = DimensionValue(summary.ShardId);
 
-        using (var writer = new Utf8JsonWriter(destination, WriterOptions))
+        Utf8JsonWriter writer = JsonLineWriter.Rent(destination);
+        try
         {
             writer.WriteStartObject();
             writer.WriteStartObject(s_aws);
@@ -168,20 +164,16 @@ public static class EmfMetrics
                 }
             }
 
-            writer.WriteEndObject();
+            JsonLineWriter.EndLine(writer, destination);
         }
-
-        WriteNewLine(destination);
+        finally
+        {
+            JsonLineWriter.Return(writer);
+        }
     }
 
     /// <summary>A duration in milliseconds, rounded to the microsecond (log lines stay short; no precision that matters is lost).</summary>
     internal static double Milliseconds(TimeSpan duration) => Math.Round(duration.TotalMilliseconds, 3);
-
-    internal static void WriteNewLine(IBufferWriter<byte> destination)
-    {
-        destination.GetSpan(1)[0] = (byte)'\n';
-        destination.Advance(1);
-    }
 
     internal static string DimensionValue(string? shardId) =>
         string.IsNullOrEmpty(shardId) ? NoShard
@@ -189,9 +181,10 @@ public static class EmfMetrics
         : shardId;
 
     private static string ResolveFunctionName(string? configured) =>
-        !string.IsNullOrEmpty(configured) ? configured
-        : Environment.GetEnvironmentVariable("AWS_LAMBDA_FUNCTION_NAME") is { Length: > 0 } fromLambda ? fromLambda
-        : "local";
+        !string.IsNullOrEmpty(configured) ? configured : s_environmentFunctionName ??= ReadFunctionName();
+
+    private static string ReadFunctionName() =>
+        Environment.GetEnvironmentVariable("AWS_LAMBDA_FUNCTION_NAME") is { Length: > 0 } fromLambda ? fromLambda : "local";
 
     private static JsonEncodedText[] CreatePoisonPropertyNames()
     {

@@ -107,53 +107,27 @@ public static class JsonLog
 
         DateTime timestamp = Now(options);
         int lines = 0;
-        using var writer = new Utf8JsonWriter(destination, EmfMetrics.WriterOptions);
-        if (writeInvocation)
+        Utf8JsonWriter writer = JsonLineWriter.Rent(destination);
+        try
         {
-            WriteHeader(writer, invocationLevel, s_invocation, timestamp);
-            WriteBatchIdentity(writer, summary);
-            writer.WriteString(s_lastSequenceNumber, summary.LastSequenceNumber);
-            writer.WriteNumber(s_recordsIn, summary.Records);
-            writer.WriteNumber(s_recordsProcessed, summary.RecordsProcessed);
-            writer.WriteNumber(s_validRecords, summary.ValidRecords);
-            writer.WriteNumber(s_poisonRecords, summary.PoisonRecords);
-            writer.WriteNumber(s_quarantined, summary.Quarantined);
-            writer.WriteNumber(s_samplesAggregated, summary.Samples);
-            writer.WriteNumber(s_aggregatesWritten, summary.AggregatesWritten);
-            writer.WriteNumber(s_failuresReported, summary.ReportedFailure is null ? 0 : 1);
-            writer.WriteString(s_reportedFailure, summary.ReportedFailure);
-            writer.WriteBoolean(s_deadlineReached, summary.DeadlineReached);
-            writer.WriteBoolean(s_windowInvocation, summary.IsWindowInvocation);
-            writer.WriteBoolean(s_flushed, summary.Flushed);
-            writer.WriteNumber(s_parseMs, EmfMetrics.Milliseconds(summary.ParseDuration));
-            writer.WriteNumber(s_aggregateMs, EmfMetrics.Milliseconds(summary.AggregateDuration));
-            writer.WriteNumber(s_quarantineSinkMs, EmfMetrics.Milliseconds(summary.QuarantineSinkDuration));
-            writer.WriteNumber(s_aggregateSinkMs, EmfMetrics.Milliseconds(summary.AggregateSinkDuration));
-            writer.WriteNumber(s_remainingTimeMs, EmfMetrics.Milliseconds(summary.RemainingTime));
-            writer.WriteNumber(s_oldestRecordAgeMs, EmfMetrics.Milliseconds(summary.OldestRecordAge));
-            writer.WriteNumber(s_newestRecordAgeMs, EmfMetrics.Milliseconds(summary.NewestRecordAge));
-            writer.WriteStartObject(s_poisonByReason);
-            for (int i = 0; i < s_reasons.Length; i++)
+            if (writeInvocation)
             {
-                int count = summary.GetPoisonCount(s_reasons[i]);
-                if (count > 0)
-                {
-                    writer.WriteNumber(s_reasonNames[i], count);
-                }
+                WriteInvocationLine(writer, destination, summary, invocationLevel, timestamp);
+                lines++;
             }
 
-            writer.WriteEndObject();
-            EndLine(writer, destination);
-            lines++;
+            if (writeStages)
+            {
+                WriteStage(writer, destination, summary, s_stageParse, summary.ParseDuration, timestamp);
+                WriteStage(writer, destination, summary, s_stageAggregate, summary.AggregateDuration, timestamp);
+                WriteStage(writer, destination, summary, s_stageQuarantineSink, summary.QuarantineSinkDuration, timestamp);
+                WriteStage(writer, destination, summary, s_stageAggregateSink, summary.AggregateSinkDuration, timestamp);
+                lines += 4;
+            }
         }
-
-        if (writeStages)
+        finally
         {
-            WriteStage(writer, destination, summary, s_stageParse, summary.ParseDuration, timestamp);
-            WriteStage(writer, destination, summary, s_stageAggregate, summary.AggregateDuration, timestamp);
-            WriteStage(writer, destination, summary, s_stageQuarantineSink, summary.QuarantineSinkDuration, timestamp);
-            WriteStage(writer, destination, summary, s_stageAggregateSink, summary.AggregateSinkDuration, timestamp);
-            lines += 4;
+            JsonLineWriter.Return(writer);
         }
 
         return lines;
@@ -177,8 +151,60 @@ public static class JsonLog
             return false;
         }
 
-        using var writer = new Utf8JsonWriter(destination, EmfMetrics.WriterOptions);
-        WriteHeader(writer, JsonLogLevel.Warn, s_poison, Now(options));
+        Utf8JsonWriter writer = JsonLineWriter.Rent(destination);
+        try
+        {
+            WritePoisonLine(writer, destination, record, Now(options));
+        }
+        finally
+        {
+            JsonLineWriter.Return(writer);
+        }
+
+        return true;
+    }
+
+    private static void WriteInvocationLine(Utf8JsonWriter writer, IBufferWriter<byte> destination, BatchSummary summary, JsonLogLevel level, DateTime timestamp)
+    {
+        WriteHeader(writer, level, s_invocation, timestamp);
+        WriteBatchIdentity(writer, summary);
+        writer.WriteString(s_lastSequenceNumber, summary.LastSequenceNumber);
+        writer.WriteNumber(s_recordsIn, summary.Records);
+        writer.WriteNumber(s_recordsProcessed, summary.RecordsProcessed);
+        writer.WriteNumber(s_validRecords, summary.ValidRecords);
+        writer.WriteNumber(s_poisonRecords, summary.PoisonRecords);
+        writer.WriteNumber(s_quarantined, summary.Quarantined);
+        writer.WriteNumber(s_samplesAggregated, summary.Samples);
+        writer.WriteNumber(s_aggregatesWritten, summary.AggregatesWritten);
+        writer.WriteNumber(s_failuresReported, summary.ReportedFailure is null ? 0 : 1);
+        writer.WriteString(s_reportedFailure, summary.ReportedFailure);
+        writer.WriteBoolean(s_deadlineReached, summary.DeadlineReached);
+        writer.WriteBoolean(s_windowInvocation, summary.IsWindowInvocation);
+        writer.WriteBoolean(s_flushed, summary.Flushed);
+        writer.WriteNumber(s_parseMs, EmfMetrics.Milliseconds(summary.ParseDuration));
+        writer.WriteNumber(s_aggregateMs, EmfMetrics.Milliseconds(summary.AggregateDuration));
+        writer.WriteNumber(s_quarantineSinkMs, EmfMetrics.Milliseconds(summary.QuarantineSinkDuration));
+        writer.WriteNumber(s_aggregateSinkMs, EmfMetrics.Milliseconds(summary.AggregateSinkDuration));
+        writer.WriteNumber(s_remainingTimeMs, EmfMetrics.Milliseconds(summary.RemainingTime));
+        writer.WriteNumber(s_oldestRecordAgeMs, EmfMetrics.Milliseconds(summary.OldestRecordAge));
+        writer.WriteNumber(s_newestRecordAgeMs, EmfMetrics.Milliseconds(summary.NewestRecordAge));
+        writer.WriteStartObject(s_poisonByReason);
+        for (int i = 0; i < s_reasons.Length; i++)
+        {
+            int count = summary.GetPoisonCount(s_reasons[i]);
+            if (count > 0)
+            {
+                writer.WriteNumber(s_reasonNames[i], count);
+            }
+        }
+
+        writer.WriteEndObject();
+        JsonLineWriter.EndLine(writer, destination);
+    }
+
+    private static void WritePoisonLine(Utf8JsonWriter writer, IBufferWriter<byte> destination, QuarantinedRecord record, DateTime timestamp)
+    {
+        WriteHeader(writer, JsonLogLevel.Warn, s_poison, timestamp);
         writer.WriteString(s_reason, (uint)record.Reason < (uint)s_reasonNames.Length ? s_reasonNames[(int)record.Reason] : JsonEncodedText.Encode(((int)record.Reason).ToString(System.Globalization.CultureInfo.InvariantCulture)));
         string detail = record.Detail ?? string.Empty;
         writer.WriteString(s_detail, detail.Length > MaxDetailLength ? detail.AsSpan(0, MaxDetailLength) : detail.AsSpan());
@@ -195,8 +221,7 @@ public static class JsonLog
             writer.WriteString(s_approximateArrival, record.ApproximateArrival.UtcDateTime);
         }
 
-        EndLine(writer, destination);
-        return true;
+        JsonLineWriter.EndLine(writer, destination);
     }
 
     private static bool IsEnabled(in JsonLogOptions options, JsonLogLevel level) =>
@@ -227,15 +252,6 @@ public static class JsonLog
         writer.WriteNumber(s_durationMs, EmfMetrics.Milliseconds(duration));
         WriteBatchIdentity(writer, summary);
         writer.WriteNumber(s_records, summary.Records);
-        EndLine(writer, destination);
-    }
-
-    /// <summary>Closes the line's object, flushes it to <paramref name="destination"/>, adds <c>\n</c> and readies the writer for the next line.</summary>
-    private static void EndLine(Utf8JsonWriter writer, IBufferWriter<byte> destination)
-    {
-        writer.WriteEndObject();
-        writer.Flush();
-        EmfMetrics.WriteNewLine(destination);
-        writer.Reset(destination);
+        JsonLineWriter.EndLine(writer, destination);
     }
 }

@@ -154,6 +154,27 @@ public class EmfMetricsTests
         Assert.Equal("a\uFFFDb\"\n<", document.RootElement.GetProperty("ShardId").GetString());
     }
 
+    [Fact]
+    public void Write_AfterWarmUp_AllocatesNothing()
+    {
+        var summary = new BatchSummary { ShardId = "shardId-000000000001", Records = 500, ReportedFailure = "7" };
+        summary.CountPoison(PoisonReason.InvalidJson);
+        var buffer = new ArrayBufferWriter<byte>(1 << 16);
+        EmfOptions options = Options;
+        for (int i = 0; i < 10; i++)
+        {
+            EmfMetrics.Write(summary, options, buffer);
+            buffer.ResetWrittenCount();
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        EmfMetrics.Write(summary, options, buffer);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.Empty(EmfValidator.Validate(Encoding.UTF8.GetString(buffer.WrittenSpan)));
+    }
+
     // The validator must be able to fail, or the property above proves nothing.
     [Theory]
     [InlineData("\"ShardId\":\"shardId-000000000001\"", "\"ShardId\":7", "not a top-level string")]

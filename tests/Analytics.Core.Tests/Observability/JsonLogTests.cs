@@ -257,6 +257,30 @@ public class JsonLogTests
     }
 
     [Fact]
+    public void WriteInvocationAndWritePoison_AfterWarmUp_AllocateNothing()
+    {
+        var summary = new BatchSummary { ShardId = "shardId-000000000001", Records = 500, FirstSequenceNumber = "1", LastSequenceNumber = "9" };
+        summary.CountPoison(PoisonReason.InvalidJson);
+        QuarantinedRecord record = Poison("eyJ4Ijox", "pk", subSequenceNumber: 1);
+        var buffer = new ArrayBufferWriter<byte>(1 << 16);
+        JsonLogOptions options = Options(JsonLogLevel.Debug);
+        for (int i = 0; i < 10; i++)
+        {
+            JsonLog.WriteInvocation(summary, options, buffer);
+            JsonLog.WritePoison(record, options, buffer);
+            buffer.ResetWrittenCount();
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        JsonLog.WriteInvocation(summary, options, buffer);
+        JsonLog.WritePoison(record, options, buffer);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.Equal(6, Lines(buffer).Count);
+    }
+
+    [Fact]
     public void GetInvocationLevel_DeadlineReached_IsWarn()
     {
         Assert.Equal(JsonLogLevel.Warn, JsonLog.GetInvocationLevel(new BatchSummary { DeadlineReached = true }));
