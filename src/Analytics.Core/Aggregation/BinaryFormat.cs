@@ -86,7 +86,7 @@ internal ref struct BinaryFormatReader
         return true;
     }
 
-    /// <summary>Reads an unsigned LEB128 varint of at most 10 bytes that fits 64 bits.</summary>
+    /// <summary>Reads an unsigned LEB128 varint of at most 10 bytes that fits 64 bits, in its shortest form.</summary>
     public bool TryReadVarUInt(out ulong value)
     {
         value = 0;
@@ -106,7 +106,8 @@ internal ref struct BinaryFormatReader
             value |= (ulong)(b & 0x7F) << shift;
             if (b < 0x80)
             {
-                return true;
+                // A zero last byte after the first is an overlong form: one value, one encoding.
+                return b != 0 || shift == 0;
             }
         }
 

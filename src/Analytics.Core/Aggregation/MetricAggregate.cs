@@ -192,7 +192,7 @@ public sealed class MetricAggregate
 
         if (count == 1)
         {
-            if (!r.TryReadDouble(out double value) || !double.IsFinite(value) || value.Equals(-0.0))
+            if (!r.TryReadDouble(out double value) || !double.IsFinite(value) || IsNegativeZero(value))
             {
                 return false;
             }
@@ -202,7 +202,7 @@ public sealed class MetricAggregate
         }
 
         if (!r.TryReadDouble(out double sum) || !r.TryReadDouble(out double min) || !r.TryReadDouble(out double max)
-            || !double.IsFinite(min) || !double.IsFinite(max) || !(min <= max) || min.Equals(-0.0) || max.Equals(-0.0))
+            || !double.IsFinite(min) || !double.IsFinite(max) || !(min <= max) || IsNegativeZero(min) || IsNegativeZero(max))
         {
             return false;
         }
@@ -223,6 +223,8 @@ public sealed class MetricAggregate
         _sum = sum;
         return true;
     }
+
+    private static bool IsNegativeZero(double value) => value == 0 && double.IsNegative(value);
 
     private static void WriteStore(ref BinaryFormatWriter w, ref readonly BinStore store, int bins)
     {
