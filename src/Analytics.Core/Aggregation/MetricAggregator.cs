@@ -18,9 +18,11 @@ namespace Analytics.Core;
 /// refused. Merges (<see cref="Merge"/>, <see cref="TryMergeFrom"/>) never drop data and are not capped; while
 /// <see cref="PairCount"/> is at or above the cap, samples only reach existing pairs.</para>
 /// <para>Binary form (<see cref="WriteTo"/>): a format version byte (1), α (double), the bin bound and the window
-/// size in ms (varints), the series keys (varint count, then per key a varint length and the bytes), then the pairs
-/// (varint count, then per pair the series index and window index <c>start / size</c> as varints, and the
-/// aggregate body of <see cref="MetricAggregate"/>). See docs/aggregation.md for sizes.</para>
+/// size in ms (varints), the number of series (varint), then per series its key, front-coded against the previous
+/// key (varint length of the shared prefix, varint length of the rest, the rest), its number of pairs (varint) and
+/// per pair the window index <c>start / size</c> (zigzag varint) and the aggregate body of
+/// <see cref="MetricAggregate"/>. Series come in creation order, the pairs of a series in creation order; a copy read
+/// back writes the same bytes. See docs/aggregation.md for sizes.</para>
 /// <para>Not thread safe.</para>
 /// </remarks>
 public sealed class MetricAggregator
@@ -52,7 +54,9 @@ public sealed class MetricAggregator
     private int _pairCount;
 
     private MetricAggregate? _scratch;
-    private (int Offset, int Length)[] _readKeys = [];
+    private readonly byte[][] _readKeys = new byte[2][];
+    private int[] _writeOrder = [];
+    private int[] _writeStart = [];
 
     /// <summary>Creates an empty aggregator.</summary>
     /// <param name="options">The options.</param>
@@ -214,30 +218,61 @@ public sealed class MetricAggregator
         w.WriteVarUInt((ulong)_seriesCount);
         writer.Advance(w.Position);
 
-        for (int i = 0; i < _seriesCount; i++)
+        // Pairs grouped by series (each group in creation order): a counting sort into reused arrays.
+        if (_writeOrder.Length < _pairCount)
         {
-            ref readonly SeriesEntry s = ref _series[i];
-            w = new BinaryFormatWriter(writer.GetSpan(BinaryFormatWriter.MaxVarIntBytes + s.Length));
-            w.WriteVarUInt((ulong)s.Length);
-            w.WriteBytes(_arena.AsSpan(s.Offset, s.Length));
-            writer.Advance(w.Position);
+            _writeOrder = new int[_pairs.Length];
         }
 
-        w = new BinaryFormatWriter(writer.GetSpan(BinaryFormatWriter.MaxVarIntBytes));
-        w.WriteVarUInt((ulong)_pairCount);
-        writer.Advance(w.Position);
+        if (_writeStart.Length < _seriesCount + 1)
+        {
+            _writeStart = new int[_series.Length + 1];
+        }
+
+        Array.Clear(_writeStart, 0, _seriesCount + 1);
+        for (int p = 0; p < _pairCount; p++)
+        {
+            _writeStart[_pairs[p].Series + 1]++;
+        }
+
+        for (int i = 0; i < _seriesCount; i++)
+        {
+            _writeStart[i + 1] += _writeStart[i];
+        }
 
         for (int p = 0; p < _pairCount; p++)
         {
-            ref readonly PairEntry e = ref _pairs[p];
-            MetricAggregate aggregate = _aggregates[p]!;
-            int binsNegative = aggregate.Sketch.Negative.CountNonEmptyBins();
-            int binsPositive = aggregate.Sketch.Positive.CountNonEmptyBins();
-            w = new BinaryFormatWriter(writer.GetSpan((2 * BinaryFormatWriter.MaxVarIntBytes) + MetricAggregate.GetMaxBodySize(binsNegative, binsPositive)));
-            w.WriteVarUInt((ulong)e.Series);
-            w.WriteVarInt(e.WindowStart / _windowSizeMs);
-            aggregate.WriteBody(ref w, binsNegative, binsPositive);
+            _writeOrder[_writeStart[_pairs[p].Series]++] = p;
+        }
+
+        ReadOnlySpan<byte> previous = default;
+        int next = 0;
+        for (int i = 0; i < _seriesCount; i++)
+        {
+            // Front coding: the keys of one stream share long prefixes (metric name, first dimensions).
+            ref readonly SeriesEntry s = ref _series[i];
+            ReadOnlySpan<byte> key = _arena.AsSpan(s.Offset, s.Length);
+            int shared = key.CommonPrefixLength(previous);
+            int end = _writeStart[i];
+            w = new BinaryFormatWriter(writer.GetSpan((3 * BinaryFormatWriter.MaxVarIntBytes) + s.Length - shared));
+            w.WriteVarUInt((ulong)shared);
+            w.WriteVarUInt((ulong)(s.Length - shared));
+            w.WriteBytes(key.Slice(shared));
+            w.WriteVarUInt((ulong)(end - next));
             writer.Advance(w.Position);
+            previous = key;
+
+            for (; next < end; next++)
+            {
+                int p = _writeOrder[next];
+                MetricAggregate aggregate = _aggregates[p]!;
+                int binsNegative = aggregate.Sketch.Negative.CountNonEmptyBins();
+                int binsPositive = aggregate.Sketch.Positive.CountNonEmptyBins();
+                w = new BinaryFormatWriter(writer.GetSpan(BinaryFormatWriter.MaxVarIntBytes + MetricAggregate.GetMaxBodySize(binsNegative, binsPositive)));
+                w.WriteVarInt(_pairs[p].WindowStart / _windowSizeMs);
+                aggregate.WriteBody(ref w, binsNegative, binsPositive);
+                writer.Advance(w.Position);
+            }
         }
     }
 
@@ -484,58 +519,63 @@ public sealed class MetricAggregator
             || !r.TryReadDouble(out double alpha) || !alpha.Equals(_mapping.RelativeAccuracy)
             || !r.TryReadVarUInt(out ulong maxBins) || maxBins != (ulong)_mapping.MaxBins
             || !r.TryReadVarUInt(out ulong windowSize) || windowSize != (ulong)_windowSizeMs
-            || !r.TryReadVarUInt((ulong)source.Length / 3, out ulong seriesCount))
+            || !r.TryReadVarUInt((ulong)source.Length / 4, out ulong seriesCount))
         {
             return false;
         }
 
-        if (!apply && _readKeys.Length < (int)seriesCount)
+        // Keys are decoded into two buffers of at most one key each (the current and the previous one), so
+        // no input can make the reader allocate more than that.
+        if (_readKeys[0] is null)
         {
-            _readKeys = new (int, int)[Math.Max((int)seriesCount, _readKeys.Length * 2)];
-        }
-
-        for (int i = 0; i < (int)seriesCount; i++)
-        {
-            if (!r.TryReadVarUInt(SeriesKey.MaxEncodedBytes, out ulong length) || !r.TryReadBytes((int)length, out ReadOnlySpan<byte> key))
-            {
-                return false;
-            }
-
-            if (!apply && !IsCanonicalKey(key))
-            {
-                return false;
-            }
-
-            _readKeys[i] = (r.Position - (int)length, (int)length);
-        }
-
-        if (!r.TryReadVarUInt((ulong)source.Length / 3, out ulong pairCount))
-        {
-            return false;
+            _readKeys[0] = new byte[SeriesKey.MaxEncodedBytes];
+            _readKeys[1] = new byte[SeriesKey.MaxEncodedBytes];
         }
 
         MetricAggregate scratch = _scratch ??= new MetricAggregate(_mapping);
         long minWindow = MinWindowStartMs / _windowSizeMs; // truncation is the ceiling for a negative start
         long maxWindow = (MaxWindowEndMs / _windowSizeMs) - 1;
-        for (ulong p = 0; p < pairCount; p++)
+        int previousLength = 0;
+        for (ulong i = 0; i < seriesCount; i++)
         {
-            if (!r.TryReadVarUInt(seriesCount == 0 ? 0 : seriesCount - 1, out ulong series) || seriesCount == 0
-                || !r.TryReadVarInt(out long window) || window < minWindow || window > maxWindow)
+            byte[] current = _readKeys[(int)(i & 1)];
+            byte[] previous = _readKeys[(int)((i + 1) & 1)];
+            if (!r.TryReadVarUInt((ulong)previousLength, out ulong shared)
+                || !r.TryReadVarUInt((ulong)(SeriesKey.MaxEncodedBytes - (int)shared), out ulong suffixLength)
+                || !r.TryReadBytes((int)suffixLength, out ReadOnlySpan<byte> suffix))
             {
                 return false;
             }
 
-            scratch.Clear();
-            if (!scratch.TryReadBody(ref r))
+            int length = (int)shared + suffix.Length;
+            previous.AsSpan(0, (int)shared).CopyTo(current);
+            suffix.CopyTo(current.AsSpan((int)shared));
+            ReadOnlySpan<byte> key = current.AsSpan(0, length);
+            previousLength = length;
+            if ((!apply && !IsCanonicalKey(key))
+                || !r.TryReadVarUInt((ulong)source.Length / 2, out ulong pairCount) || pairCount == 0)
             {
                 return false;
             }
 
-            if (apply)
+            for (ulong p = 0; p < pairCount; p++)
             {
-                (int offset, int length) = _readKeys[(int)series];
-                GetOrAddPair(source.Slice(offset, length), window * _windowSizeMs, enforceCap: false, out int pair);
-                _aggregates[pair]!.MergeCompatible(scratch);
+                if (!r.TryReadVarInt(out long window) || window < minWindow || window > maxWindow)
+                {
+                    return false;
+                }
+
+                scratch.Clear();
+                if (!scratch.TryReadBody(ref r))
+                {
+                    return false;
+                }
+
+                if (apply)
+                {
+                    GetOrAddPair(key, window * _windowSizeMs, enforceCap: false, out int pair);
+                    _aggregates[pair]!.MergeCompatible(scratch);
+                }
             }
         }
 
