@@ -93,3 +93,55 @@ public class SampleEventsTests
         Assert.Equal(expected, committed);
     }
 }
+
+public class SampleEventsValidationTests
+{
+    /// <summary>Runs the library's own reader and validator over a committed example event.</summary>
+    private static List<(string PartitionKey, RecordVerdict Verdict)> Validate(string name)
+    {
+        byte[] bytes = File.ReadAllBytes(SampleEventsTests.EventPath(name));
+        var validator = new RecordValidator();
+        var verdicts = new List<(string, RecordVerdict)>();
+        var reader = new KinesisEventReader(bytes);
+        while (reader.Read())
+        {
+            KinesisRecord record = reader.Current;
+            verdicts.Add((Encoding.UTF8.GetString(record.RawPartitionKey), validator.Validate(record)));
+        }
+
+        return verdicts;
+    }
+
+    [Theory]
+    [InlineData("kinesis-basic.json")]
+    [InlineData("tumbling-window-1.json")]
+    [InlineData("tumbling-window-2.json")]
+    public void GoodEvent_EveryRecordIsValid(string name)
+    {
+        List<(string PartitionKey, RecordVerdict Verdict)> verdicts = Validate(name);
+
+        Assert.NotEmpty(verdicts);
+        Assert.All(verdicts, v => Assert.True(v.Verdict.IsValid, $"{name}: {v.Verdict}"));
+    }
+
+    [Fact]
+    public void PoisonEvent_EachPillIsPoisonForItsIntendedReason()
+    {
+        List<(string PartitionKey, RecordVerdict Verdict)> verdicts = Validate("kinesis-poison.json");
+
+        IReadOnlyList<SampleEventFactory.ExampleRecord> expected = SampleEventFactory.PoisonRecords();
+        Assert.Equal(expected.Count, verdicts.Count);
+        for (int i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal(expected[i].ExpectedPoison ?? nameof(PoisonReason.None), verdicts[i].Verdict.Reason.ToString());
+        }
+    }
+
+    [Fact]
+    public void AwsDocsEvent_PlainTextRecordsAreInvalidJson()
+    {
+        List<(string PartitionKey, RecordVerdict Verdict)> verdicts = Validate("kinesis-aws-docs.json");
+
+        Assert.Equal([PoisonReason.InvalidJson, PoisonReason.InvalidJson], verdicts.Select(v => v.Verdict.Reason));
+    }
+}
