@@ -1,12 +1,13 @@
 using System.Buffers;
-using System.Text.Json;
+using System.Text;
 using Analytics.Core;
 
 namespace Analytics.SampleLambda;
 
 /// <summary>
 /// The function itself: one <see cref="KinesisBatchProcessor"/>, built once per sandbox and reused by every
-/// invocation, and the sinks it writes to. It logs one JSON summary line per invocation.
+/// invocation, and the sinks it writes to. Per invocation it writes structured JSON log lines and one CloudWatch
+/// Embedded Metric Format line.
 /// </summary>
 internal sealed class FunctionHandler : IInvocationHandler
 {
@@ -17,12 +18,13 @@ internal sealed class FunctionHandler : IInvocationHandler
     private readonly IAggregateSink _aggregateSink;
     private readonly IQuarantineSink _quarantineSink;
     private readonly TextWriter _log;
+    private readonly ArrayBufferWriter<byte> _logLines = new(2048);
 
     /// <summary>Creates the handler; it owns (and disposes) the sinks.</summary>
     /// <param name="aggregateSink">Where aggregates go.</param>
     /// <param name="quarantineSink">Where poison records go.</param>
     /// <param name="options">Processor options.</param>
-    /// <param name="log">Where the summary lines go.</param>
+    /// <param name="log">Where the log and metric lines go (stdout under Lambda; stderr for a local run).</param>
     public FunctionHandler(IAggregateSink aggregateSink, IQuarantineSink quarantineSink, ProcessorOptions options, TextWriter log)
     {
         _aggregateSink = aggregateSink;
@@ -37,7 +39,7 @@ internal sealed class FunctionHandler : IInvocationHandler
     /// <summary>A handler whose sinks write JSON lines to <c>aggregates.jsonl</c> and <c>quarantine.jsonl</c> in <paramref name="directory"/>.</summary>
     /// <param name="directory">The directory; created when missing.</param>
     /// <param name="options">Processor options.</param>
-    /// <param name="log">Where the summary lines go.</param>
+    /// <param name="log">Where the log and metric lines go (stdout under Lambda; stderr for a local run).</param>
     /// <returns>The handler.</returns>
     public static FunctionHandler WithFileSinks(string directory, ProcessorOptions options, TextWriter log)
     {
@@ -78,50 +80,19 @@ internal sealed class FunctionHandler : IInvocationHandler
     {
         BatchSummary summary = await _processor.ProcessAsync(utf8Event, deadline, response, cancellationToken).ConfigureAwait(false);
         LastSummary = summary;
-        await _log.WriteLineAsync(FormatSummary(summary)).ConfigureAwait(false);
+
+        // One structured log line per invocation and stage, then one EMF line that CloudWatch turns into metrics.
+        _logLines.ResetWrittenCount();
+        JsonLog.WriteInvocation(summary, JsonLogOptions.Default, _logLines);
+        EmfMetrics.Write(summary, EmfOptions.Default, _logLines);
+        await _log.WriteAsync(Encoding.UTF8.GetString(_logLines.WrittenSpan)).ConfigureAwait(false);
+        await _log.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
     {
         await DisposeSinkAsync(_aggregateSink).ConfigureAwait(false);
         await DisposeSinkAsync(_quarantineSink).ConfigureAwait(false);
-    }
-
-    /// <summary>One JSON line that sums up an invocation, for CloudWatch Logs Insights.</summary>
-    /// <param name="summary">The summary.</param>
-    /// <returns>The line.</returns>
-    internal static string FormatSummary(BatchSummary summary)
-    {
-        var buffer = new ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("message", "batch processed");
-            writer.WriteString("shardId", summary.ShardId);
-            writer.WriteNumber("records", summary.Records);
-            writer.WriteNumber("recordsProcessed", summary.RecordsProcessed);
-            writer.WriteNumber("validRecords", summary.ValidRecords);
-            writer.WriteNumber("poisonRecords", summary.PoisonRecords);
-            writer.WriteNumber("quarantined", summary.Quarantined);
-            writer.WriteNumber("samples", summary.Samples);
-            writer.WriteNumber("aggregatesWritten", summary.AggregatesWritten);
-            if (summary.ReportedFailure is { } failure)
-            {
-                writer.WriteString("reportedFailure", failure);
-            }
-            else
-            {
-                writer.WriteNull("reportedFailure");
-            }
-
-            writer.WriteBoolean("deadlineReached", summary.DeadlineReached);
-            writer.WriteBoolean("windowInvocation", summary.IsWindowInvocation);
-            writer.WriteNumber("remainingMs", (long)summary.RemainingTime.TotalMilliseconds);
-            writer.WriteNumber("oldestRecordAgeMs", (long)summary.OldestRecordAge.TotalMilliseconds);
-            writer.WriteEndObject();
-        }
-
-        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
     private static async ValueTask DisposeSinkAsync(object sink)

@@ -3,7 +3,8 @@ using Analytics.SampleLambda;
 
 // Entry point of the `bootstrap` executable. It only dispatches:
 // - `bootstrap invoke --event <file> ...` runs one invocation locally (see InvokeCommand);
-// - under Lambda (AWS_LAMBDA_RUNTIME_API is set) it runs the Runtime API loop until the sandbox stops.
+// - under Lambda (AWS_LAMBDA_RUNTIME_API is set) it runs the Runtime API loop until the sandbox stops; log and EMF
+//   lines go to stdout, loop diagnostics to stderr (CloudWatch Logs captures both).
 if (args.Length > 0 && args[0] == "invoke")
 {
     return await InvokeCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
@@ -27,7 +28,7 @@ using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSign
 using var client = new RuntimeApiClient(runtimeApi);
 await LambdaRuntimeLoop.RunAsync(
     client,
-    () => FunctionHandler.FromEnvironment(Environment.GetEnvironmentVariable, Console.Error),
+    () => FunctionHandler.FromEnvironment(Environment.GetEnvironmentVariable, Console.Out),
     Console.Error,
     stop.Token).ConfigureAwait(false);
 return 0;
