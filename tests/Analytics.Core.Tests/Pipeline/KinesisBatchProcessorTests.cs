@@ -232,3 +232,26 @@ public class KinesisBatchProcessorTests
         Assert.Equal(fromBytes.WrittenSpan.ToArray(), fromStream.WrittenSpan.ToArray());
     }
 }
+
+public class KplPipelineTests
+{
+    private const long Arrival = 1_737_367_200_000;
+
+    [Fact]
+    public async Task Process_CorruptContainer_IsPoisonAsAWhole()
+    {
+        byte[] container = KplTestEncoder.Aggregate([new KplTestUserRecord("k", null, TestEvents.Utf8(TestEvents.Sample("m", 1, Arrival - 1000)), [])]);
+        container[^1] ^= 0xFF; // break the MD5
+        var quarantine = new RecordingQuarantineSink();
+        var aggregates = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default);
+
+        await processor.ProcessAsync(TestEvents.Build([new TestRecord(TestEvents.Seq(1), container, Arrival)]), DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
+
+        QuarantinedRecord q = Assert.Single(quarantine.Records);
+        Assert.Equal(PoisonReason.AggregateChecksumMismatch, q.Reason);
+        Assert.Null(q.SubSequenceNumber);
+        Assert.Equal(Convert.ToBase64String(container), q.Data);
+        Assert.Empty(aggregates.Seen);
+    }
+}
