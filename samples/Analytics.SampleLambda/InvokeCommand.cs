@@ -58,12 +58,14 @@ internal static class InvokeCommand
         File.Delete(quarantinePath);
 
         var response = new ArrayBufferWriter<byte>(4096);
+        BatchSummary? summary;
         try
         {
             FunctionHandler handler = FunctionHandler.WithFileSinks(arguments.OutputDirectory, ProcessorOptions.Default, stderr);
             await using (handler.ConfigureAwait(false))
             {
                 await handler.HandleAsync(utf8Event, deadline, response, CancellationToken.None).ConfigureAwait(false);
+                summary = handler.LastSummary;
             }
         }
         catch (KinesisEventFormatException ex)
@@ -81,7 +83,9 @@ internal static class InvokeCommand
         // A sink may create its file only when it has something to write; scripts can rely on both files existing.
         EnsureExists(aggregatesPath);
         EnsureExists(quarantinePath);
-        await stderr.WriteLineAsync($"wrote {aggregatesPath} and {quarantinePath}").ConfigureAwait(false);
+        await stderr.WriteLineAsync(
+            $"{summary?.Records} records: {summary?.ValidRecords} valid, {summary?.PoisonRecords} poison; " +
+            $"wrote {summary?.AggregatesWritten} aggregates to {aggregatesPath} and {summary?.Quarantined} poison records to {quarantinePath}").ConfigureAwait(false);
 
         await stdout.WriteLineAsync(Encoding.UTF8.GetString(response.WrittenSpan)).ConfigureAwait(false);
         await stdout.FlushAsync().ConfigureAwait(false);

@@ -220,3 +220,43 @@ public sealed class InvokeCommandTests : IDisposable
 
     private static string Iso(long epochMs) => DateTimeOffset.FromUnixTimeMilliseconds(epochMs).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
 }
+
+public class InvokeObservabilityTests
+{
+    [Fact]
+    public async Task RunAsync_PoisonEvent_WritesEmfInvocationStageAndPoisonLinesToStderrOnly()
+    {
+        string outDir = Directory.CreateTempSubdirectory("invoke-obs").FullName;
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        try
+        {
+            int code = await InvokeCommand.RunAsync(["--event", SampleEventsTests.EventPath("kinesis-poison.json"), "--out", outDir], stdout, stderr);
+            Assert.Equal(0, code);
+        }
+        finally
+        {
+            Directory.Delete(outDir, recursive: true);
+        }
+
+        // stdout holds exactly the response.
+        using (JsonDocument response = JsonDocument.Parse(stdout.ToString()))
+        {
+            Assert.True(response.RootElement.TryGetProperty("batchItemFailures", out _));
+        }
+
+        JsonElement[] lines = [.. stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith('{')).Select(l => JsonDocument.Parse(l).RootElement)];
+        JsonElement emf = Assert.Single(lines, l => l.TryGetProperty("_aws", out _));
+        Assert.Equal(SampleEventFactory.PoisonRecords().Count, emf.GetProperty("RecordsIn").GetInt32());
+        Assert.Single(lines, l => l.TryGetProperty("message", out JsonElement m) && m.GetString() == "invocation");
+        Assert.Contains(lines, l => l.TryGetProperty("stage", out _));
+        int poisonLines = lines.Count(l => l.TryGetProperty("message", out JsonElement m) && m.GetString() == "poison");
+        Assert.Equal(SampleEventFactory.PoisonRecords().Count(r => r.ExpectedPoison is not null), poisonLines);
+
+        // No payload reaches the logs.
+        foreach (SampleEventFactory.ExampleRecord r in SampleEventFactory.PoisonRecords().Where(r => r.ExpectedPoison is not null))
+        {
+            Assert.DoesNotContain(r.Base64Data, stderr.ToString(), StringComparison.Ordinal);
+        }
+    }
+}
