@@ -212,9 +212,5 @@ public readonly ref struct SeriesKey
             _next += 3 + keyLength + valueLength;
             return true;
         }
-
-        /// <summary>Returns this enumerator (for <c>foreach</c> patterns).</summary>
-        /// <returns>This enumerator.</returns>
-        public readonly DimensionEnumerator GetEnumerator() => this;
     }
 }

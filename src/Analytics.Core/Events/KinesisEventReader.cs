@@ -1,0 +1,468 @@
+using System.Text.Json;
+
+namespace Analytics.Core;
+
+/// <summary>
+/// A forward-only, allocation-free reader of a Lambda Kinesis event (plain or tumbling-window) in UTF-8 JSON.
+/// </summary>
+/// <remarks>
+/// <para>Call <see cref="Read"/> until it returns <see langword="false"/>; each <see langword="true"/> makes the next
+/// record available as <see cref="Current"/>. The top-level fields (<see cref="ShardId"/>, the window, the state)
+/// are complete once <see cref="Read"/> has returned <see langword="false"/>; those that precede <c>Records</c> in
+/// the JSON are available earlier.</para>
+/// <para>Unknown fields are skipped anywhere. A payload that is not a Kinesis event throws
+/// <see cref="KinesisEventFormatException"/> naming the problem and its byte offset; a record's data is never
+/// interpreted here, so bad data is never an exception (it is the validator's business).</para>
+/// <para>Like <see cref="Utf8JsonReader"/> this is a ref struct over the caller's bytes: every span it hands out
+/// is valid as long as those bytes are.</para>
+/// </remarks>
+public ref struct KinesisEventReader
+{
+    private const int MaxEnvelopeDepth = 64;
+    private static ReadOnlySpan<byte> Utf8Bom => [0xEF, 0xBB, 0xBF];
+
+    private readonly ReadOnlySpan<byte> _event;
+    private readonly int _origin;
+    private Utf8JsonReader _json;
+    private Phase _phase;
+    private KinesisRecord _current;
+    private int _recordCount;
+
+    /// <summary>Starts reading an event.</summary>
+    /// <param name="utf8Event">The event as UTF-8 JSON (a leading BOM is skipped).</param>
+    /// <exception cref="KinesisEventFormatException">The payload does not start with a JSON object.</exception>
+    public KinesisEventReader(ReadOnlySpan<byte> utf8Event)
+    {
+        _origin = utf8Event.StartsWith(Utf8Bom) ? 3 : 0;
+        _event = utf8Event.Slice(_origin);
+        _json = new Utf8JsonReader(_event, new JsonReaderOptions { MaxDepth = MaxEnvelopeDepth });
+        _phase = Phase.Start;
+        _current = default;
+        _recordCount = 0;
+        ShardId = default;
+        EventSourceArn = default;
+        State = default;
+        WindowStart = default;
+        WindowEnd = default;
+        HasWindow = false;
+        IsFinalInvokeForWindow = false;
+        IsWindowTerminatedEarly = false;
+    }
+
+    private enum Phase
+    {
+        Start,
+        TopLevel,
+        InRecords,
+        Done,
+    }
+
+    /// <summary>The current record; valid after <see cref="Read"/> returned <see langword="true"/>.</summary>
+    public readonly KinesisRecord Current => _current;
+
+    /// <summary>How many records have been read so far.</summary>
+    public readonly int RecordCount => _recordCount;
+
+    /// <summary>The event's top-level <c>shardId</c> (tumbling-window events), else empty.</summary>
+    public ReadOnlySpan<byte> ShardId { get; private set; }
+
+    /// <summary>The event's top-level <c>eventSourceARN</c> (tumbling-window events), else empty.</summary>
+    public ReadOnlySpan<byte> EventSourceArn { get; private set; }
+
+    /// <summary>The raw JSON of the top-level <c>state</c> object (tumbling-window events), else empty.</summary>
+    public ReadOnlySpan<byte> State { get; private set; }
+
+    /// <summary>Whether the event carries a <c>window</c> (a tumbling-window invocation).</summary>
+    public bool HasWindow { get; private set; }
+
+    /// <summary>The window's start, when <see cref="HasWindow"/>.</summary>
+    public DateTimeOffset WindowStart { get; private set; }
+
+    /// <summary>The window's end, when <see cref="HasWindow"/>.</summary>
+    public DateTimeOffset WindowEnd { get; private set; }
+
+    /// <summary>The event's <c>isFinalInvokeForWindow</c>.</summary>
+    public bool IsFinalInvokeForWindow { get; private set; }
+
+    /// <summary>The event's <c>isWindowTerminatedEarly</c>.</summary>
+    public bool IsWindowTerminatedEarly { get; private set; }
+
+    /// <summary>Reads the next record.</summary>
+    /// <returns><see langword="true"/> with the record in <see cref="Current"/>; <see langword="false"/> once the event is fully read.</returns>
+    /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
+    public bool Read()
+    {
+        try
+        {
+            return ReadCore();
+        }
+        catch (JsonException e)
+        {
+            ThrowHelper.ThrowEventFormat("invalid JSON: " + e.Message, _origin + _json.BytesConsumed);
+            return false;
+        }
+    }
+
+    private bool ReadCore()
+    {
+        if (_phase == Phase.Start)
+        {
+            if (!_json.Read() || _json.TokenType != JsonTokenType.StartObject)
+            {
+                ThrowHelper.ThrowEventFormat("the event is not a JSON object", _origin + _json.TokenStartIndex);
+            }
+
+            _phase = Phase.TopLevel;
+        }
+
+        while (true)
+        {
+            switch (_phase)
+            {
+                case Phase.InRecords:
+                    Next();
+                    if (_json.TokenType == JsonTokenType.EndArray)
+                    {
+                        _phase = Phase.TopLevel;
+                        continue;
+                    }
+
+                    if (_json.TokenType != JsonTokenType.StartObject)
+                    {
+                        ThrowHelper.ThrowEventFormat("an element of Records is not an object", Position);
+                    }
+
+                    ReadRecordObject();
+                    _recordCount++;
+                    return true;
+
+                case Phase.TopLevel:
+                    Next();
+                    if (_json.TokenType == JsonTokenType.EndObject)
+                    {
+                        FinishEvent();
+                        return false;
+                    }
+
+                    ReadTopLevelProperty();
+                    continue;
+
+                default:
+                    return false;
+            }
+        }
+    }
+
+    private readonly long Position => _origin + _json.TokenStartIndex;
+
+    private void Next()
+    {
+        if (!_json.Read())
+        {
+            ThrowHelper.ThrowEventFormat("the JSON ends too early", _origin + _json.BytesConsumed);
+        }
+    }
+
+    private void FinishEvent()
+    {
+        _phase = Phase.Done;
+        if (_json.Read())
+        {
+            ThrowHelper.ThrowEventFormat("trailing content after the event object", Position);
+        }
+
+        if (!_sawRecords)
+        {
+            ThrowHelper.ThrowEventFormat("the event has no Records array", _origin + _json.BytesConsumed);
+        }
+    }
+
+    private bool _sawRecords;
+
+    private void ReadTopLevelProperty()
+    {
+        if (_json.ValueTextEquals("Records"u8))
+        {
+            Next();
+            if (_json.TokenType != JsonTokenType.StartArray || _sawRecords)
+            {
+                ThrowHelper.ThrowEventFormat(_sawRecords ? "Records appears twice" : "Records is not an array", Position);
+            }
+
+            _sawRecords = true;
+            _phase = Phase.InRecords;
+        }
+        else if (_json.ValueTextEquals("shardId"u8))
+        {
+            ShardId = ReadStringValue("shardId");
+        }
+        else if (_json.ValueTextEquals("eventSourceARN"u8))
+        {
+            EventSourceArn = ReadStringValue("eventSourceARN");
+        }
+        else if (_json.ValueTextEquals("state"u8))
+        {
+            Next();
+            if (_json.TokenType == JsonTokenType.Null)
+            {
+                return;
+            }
+
+            if (_json.TokenType != JsonTokenType.StartObject)
+            {
+                ThrowHelper.ThrowEventFormat("state is not an object", Position);
+            }
+
+            int start = (int)_json.TokenStartIndex;
+            _json.Skip();
+            State = _event.Slice(start, (int)_json.BytesConsumed - start);
+        }
+        else if (_json.ValueTextEquals("window"u8))
+        {
+            ReadWindow();
+        }
+        else if (_json.ValueTextEquals("isFinalInvokeForWindow"u8))
+        {
+            IsFinalInvokeForWindow = ReadBoolValue("isFinalInvokeForWindow");
+        }
+        else if (_json.ValueTextEquals("isWindowTerminatedEarly"u8))
+        {
+            IsWindowTerminatedEarly = ReadBoolValue("isWindowTerminatedEarly");
+        }
+        else
+        {
+            Next();
+            _json.Skip();
+        }
+    }
+
+    private void ReadWindow()
+    {
+        Next();
+        if (_json.TokenType == JsonTokenType.Null)
+        {
+            return;
+        }
+
+        if (_json.TokenType != JsonTokenType.StartObject)
+        {
+            ThrowHelper.ThrowEventFormat("window is not an object", Position);
+        }
+
+        bool hasStart = false;
+        bool hasEnd = false;
+        while (true)
+        {
+            Next();
+            if (_json.TokenType == JsonTokenType.EndObject)
+            {
+                break;
+            }
+
+            bool isStart = _json.ValueTextEquals("start"u8);
+            bool isEnd = !isStart && _json.ValueTextEquals("end"u8);
+            Next();
+            if (!isStart && !isEnd)
+            {
+                _json.Skip();
+                continue;
+            }
+
+            DateTimeOffset value = default;
+            if (_json.TokenType != JsonTokenType.String || !_json.TryGetDateTimeOffset(out value))
+            {
+                ThrowHelper.ThrowEventFormat("window.start and window.end must be ISO-8601 strings", Position);
+            }
+
+            if (isStart)
+            {
+                WindowStart = value;
+                hasStart = true;
+            }
+            else
+            {
+                WindowEnd = value;
+                hasEnd = true;
+            }
+        }
+
+        if (!hasStart || !hasEnd)
+        {
+            ThrowHelper.ThrowEventFormat("window lacks start or end", Position);
+        }
+
+        HasWindow = true;
+    }
+
+    private ReadOnlySpan<byte> ReadStringValue(string name)
+    {
+        Next();
+        if (_json.TokenType != JsonTokenType.String)
+        {
+            ThrowHelper.ThrowEventFormat(name + " is not a string", Position);
+        }
+
+        return _json.ValueSpan;
+    }
+
+    private bool ReadBoolValue(string name)
+    {
+        Next();
+        return _json.TokenType switch
+        {
+            JsonTokenType.True => true,
+            JsonTokenType.False or JsonTokenType.Null => false,
+            _ => ThrowNotBool(name),
+        };
+    }
+
+    private readonly bool ThrowNotBool(string name)
+    {
+        ThrowHelper.ThrowEventFormat(name + " is not a boolean", Position);
+        return false;
+    }
+
+    private void ReadRecordObject()
+    {
+        int recordOffset = (int)Position;
+        ReadOnlySpan<byte> shard = default;
+        bool sawKinesis = false;
+        ReadOnlySpan<byte> sequenceNumber = default;
+        ReadOnlySpan<byte> partitionKey = default;
+        bool partitionKeyEscaped = false;
+        ReadOnlySpan<byte> data = default;
+        bool dataEscaped = false;
+        bool hasData = false;
+        long arrivalMs = long.MinValue;
+
+        while (true)
+        {
+            Next();
+            if (_json.TokenType == JsonTokenType.EndObject)
+            {
+                break;
+            }
+
+            if (_json.ValueTextEquals("kinesis"u8))
+            {
+                Next();
+                if (_json.TokenType != JsonTokenType.StartObject)
+                {
+                    ThrowHelper.ThrowEventFormat("a record's kinesis field is not an object", Position);
+                }
+
+                sawKinesis = true;
+                while (true)
+                {
+                    Next();
+                    if (_json.TokenType == JsonTokenType.EndObject)
+                    {
+                        break;
+                    }
+
+                    if (_json.ValueTextEquals("sequenceNumber"u8))
+                    {
+                        sequenceNumber = ReadStringValue("kinesis.sequenceNumber");
+                        if (!SequenceNumber.IsValid(sequenceNumber))
+                        {
+                            ThrowHelper.ThrowEventFormat("kinesis.sequenceNumber is not a decimal sequence number", Position);
+                        }
+                    }
+                    else if (_json.ValueTextEquals("data"u8))
+                    {
+                        data = ReadStringValue("kinesis.data");
+                        dataEscaped = _json.ValueIsEscaped;
+                        hasData = true;
+                    }
+                    else if (_json.ValueTextEquals("partitionKey"u8))
+                    {
+                        partitionKey = ReadStringValue("kinesis.partitionKey");
+                        partitionKeyEscaped = _json.ValueIsEscaped;
+                    }
+                    else if (_json.ValueTextEquals("approximateArrivalTimestamp"u8))
+                    {
+                        Next();
+                        if (_json.TokenType != JsonTokenType.Number || !TryReadArrival(out arrivalMs))
+                        {
+                            ThrowHelper.ThrowEventFormat("kinesis.approximateArrivalTimestamp is not epoch seconds", Position);
+                        }
+                    }
+                    else
+                    {
+                        Next();
+                        _json.Skip();
+                    }
+                }
+            }
+            else if (_json.ValueTextEquals("eventID"u8))
+            {
+                ReadOnlySpan<byte> eventId = ReadStringValue("eventID");
+                int colon = eventId.IndexOf((byte)':');
+                shard = colon >= 0 ? eventId.Slice(0, colon) : eventId;
+            }
+            else if (_json.ValueTextEquals("eventSourceARN"u8))
+            {
+                ReadOnlySpan<byte> arn = ReadStringValue("eventSourceARN");
+                if (EventSourceArn.IsEmpty)
+                {
+                    EventSourceArn = arn;
+                }
+            }
+            else
+            {
+                Next();
+                _json.Skip();
+            }
+        }
+
+        if (!sawKinesis)
+        {
+            ThrowHelper.ThrowEventFormat("a record has no kinesis object", _origin + recordOffset);
+        }
+
+        if (sequenceNumber.IsEmpty)
+        {
+            ThrowHelper.ThrowEventFormat("a record has no kinesis.sequenceNumber", _origin + recordOffset);
+        }
+
+        if (!hasData)
+        {
+            ThrowHelper.ThrowEventFormat("a record has no kinesis.data", _origin + recordOffset);
+        }
+
+        if (arrivalMs == long.MinValue)
+        {
+            ThrowHelper.ThrowEventFormat("a record has no kinesis.approximateArrivalTimestamp", _origin + recordOffset);
+        }
+
+        if (shard.IsEmpty)
+        {
+            shard = ShardId;
+        }
+
+        _current = new KinesisRecord(sequenceNumber, partitionKey, partitionKeyEscaped, shard, data, dataEscaped, arrivalMs, _origin + recordOffset);
+    }
+
+    /// <summary>
+    /// Epoch seconds with a millisecond fraction (<c>1545084650.987</c>, or <c>1.607497475E9</c>); values above
+    /// 157,753,180,800 are taken as milliseconds (one .NET converter writes those).
+    /// </summary>
+    private readonly bool TryReadArrival(out long milliseconds)
+    {
+        milliseconds = 0;
+        if (!_json.TryGetDecimal(out decimal value) || value < 0)
+        {
+            return false;
+        }
+
+        const decimal MillisecondsThreshold = 157_753_180_800m;
+        decimal ms = value > MillisecondsThreshold ? value : value * 1000m;
+        if (ms > 253_402_300_799_999m)
+        {
+            return false;
+        }
+
+        milliseconds = (long)decimal.Round(ms, MidpointRounding.AwayFromZero);
+        return true;
+    }
+}

@@ -1,0 +1,125 @@
+using System.Buffers.Text;
+using System.Text;
+
+namespace Analytics.Core;
+
+/// <summary>
+/// One record of a Lambda Kinesis event, as a view over the event's UTF-8 bytes.
+/// </summary>
+/// <remarks>
+/// The spans point into the buffer given to <see cref="KinesisEventReader"/>; they are valid as long as it is.
+/// Nothing is copied or decoded until asked for.
+/// </remarks>
+public readonly ref struct KinesisRecord
+{
+    internal KinesisRecord(
+        ReadOnlySpan<byte> sequenceNumber,
+        ReadOnlySpan<byte> partitionKey,
+        bool partitionKeyIsEscaped,
+        ReadOnlySpan<byte> shardId,
+        ReadOnlySpan<byte> base64Data,
+        bool dataIsEscaped,
+        long approximateArrivalMs,
+        int byteOffset)
+    {
+        SequenceNumber = sequenceNumber;
+        RawPartitionKey = partitionKey;
+        PartitionKeyIsEscaped = partitionKeyIsEscaped;
+        ShardId = shardId;
+        RawBase64Data = base64Data;
+        DataIsEscaped = dataIsEscaped;
+        ApproximateArrivalTimestampMs = approximateArrivalMs;
+        ByteOffset = byteOffset;
+    }
+
+    /// <summary>The sequence number: decimal digits, UTF-8. Compare with <see cref="Core.SequenceNumber.Compare(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>.</summary>
+    public ReadOnlySpan<byte> SequenceNumber { get; }
+
+    /// <summary>The partition key as it stands in the JSON (escaped when <see cref="PartitionKeyIsEscaped"/>).</summary>
+    public ReadOnlySpan<byte> RawPartitionKey { get; }
+
+    /// <summary>Whether <see cref="RawPartitionKey"/> contains JSON escapes.</summary>
+    public bool PartitionKeyIsEscaped { get; }
+
+    /// <summary>The shard id, from the part of <c>eventID</c> before the colon; empty when the record has no eventID.</summary>
+    public ReadOnlySpan<byte> ShardId { get; }
+
+    /// <summary>The record's <c>data</c>: base64 text as it stands in the JSON (escaped when <see cref="DataIsEscaped"/>).</summary>
+    public ReadOnlySpan<byte> RawBase64Data { get; }
+
+    /// <summary>Whether <see cref="RawBase64Data"/> contains JSON escapes (some serializers write <c>\/</c>).</summary>
+    public bool DataIsEscaped { get; }
+
+    /// <summary>The approximate arrival time, epoch milliseconds.</summary>
+    public long ApproximateArrivalTimestampMs { get; }
+
+    /// <summary>Byte offset of the record's object in the event.</summary>
+    public int ByteOffset { get; }
+
+    /// <summary>The approximate arrival time.</summary>
+    public DateTimeOffset ApproximateArrivalTimestamp => DateTimeOffset.FromUnixTimeMilliseconds(ApproximateArrivalTimestampMs);
+
+    /// <summary>The largest number of bytes <see cref="TryDecodeData"/> can write for this record.</summary>
+    public int MaxDecodedLength => Base64.GetMaxDecodedFromUtf8Length(RawBase64Data.Length);
+
+    /// <summary>Decodes the base64 data into <paramref name="destination"/>.</summary>
+    /// <param name="destination">At least <see cref="MaxDecodedLength"/> bytes.</param>
+    /// <param name="written">The number of bytes decoded.</param>
+    /// <returns><see langword="false"/> when the data is not valid base64 (or the destination is too small).</returns>
+    public bool TryDecodeData(Span<byte> destination, out int written)
+    {
+        ReadOnlySpan<byte> source = RawBase64Data;
+        if (DataIsEscaped)
+        {
+            // Escapes only ever lengthen text: unescaping in place into the destination's tail is safe.
+            if (destination.Length < source.Length ||
+                JsonText.Unescape(source, destination.Slice(destination.Length - source.Length), out int unescaped) != UnescapeStatus.Ok)
+            {
+                written = 0;
+                return false;
+            }
+
+            Span<byte> tail = destination.Slice(destination.Length - source.Length, unescaped);
+            return Base64.DecodeFromUtf8InPlace(tail, out written) == System.Buffers.OperationStatus.Done &&
+                CopyWithin(destination, destination.Length - source.Length, written);
+        }
+
+        System.Buffers.OperationStatus status = Base64.DecodeFromUtf8(source, destination, out int consumed, out written);
+        return status == System.Buffers.OperationStatus.Done && consumed == source.Length;
+    }
+
+    /// <summary>The partition key as a string (allocates).</summary>
+    /// <returns>The unescaped partition key.</returns>
+    public string GetPartitionKeyString() => GetString(RawPartitionKey, PartitionKeyIsEscaped);
+
+    /// <summary>The sequence number as a string (allocates).</summary>
+    /// <returns>The sequence number.</returns>
+    public string GetSequenceNumberString() => Encoding.UTF8.GetString(SequenceNumber);
+
+    /// <summary>The shard id as a string (allocates).</summary>
+    /// <returns>The shard id.</returns>
+    public string GetShardIdString() => Encoding.UTF8.GetString(ShardId);
+
+    /// <summary>The base64 data, unescaped, as a string (allocates; used for quarantine).</summary>
+    /// <returns>The base64 text.</returns>
+    public string GetBase64DataString() => GetString(RawBase64Data, DataIsEscaped);
+
+    internal static string GetString(ReadOnlySpan<byte> raw, bool escaped)
+    {
+        if (!escaped)
+        {
+            return Encoding.UTF8.GetString(raw);
+        }
+
+        byte[] buffer = new byte[raw.Length];
+        return JsonText.Unescape(raw, buffer, out int written) == UnescapeStatus.Ok
+            ? Encoding.UTF8.GetString(buffer, 0, written)
+            : Encoding.UTF8.GetString(raw);
+    }
+
+    private static bool CopyWithin(Span<byte> destination, int from, int length)
+    {
+        destination.Slice(from, length).CopyTo(destination);
+        return true;
+    }
+}

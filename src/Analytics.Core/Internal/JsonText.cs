@@ -1,0 +1,161 @@
+using System.Buffers.Text;
+using System.Text.Json;
+
+namespace Analytics.Core;
+
+/// <summary>Outcome of unescaping a JSON string.</summary>
+internal enum UnescapeStatus
+{
+    Ok,
+    TooLong,
+    InvalidEscape,
+}
+
+/// <summary>JSON string helpers that never throw and never allocate.</summary>
+internal static class JsonText
+{
+    /// <summary>
+    /// Copies the current string token of <paramref name="reader"/> into <paramref name="destination"/>, unescaped,
+    /// failing when the result would exceed <paramref name="limit"/> bytes.
+    /// </summary>
+    public static UnescapeStatus CopyString(ref readonly Utf8JsonReader reader, Span<byte> destination, int limit, out int written)
+    {
+        ReadOnlySpan<byte> raw = reader.ValueSpan;
+        if (!reader.ValueIsEscaped)
+        {
+            written = raw.Length;
+            if (raw.Length > limit)
+            {
+                return UnescapeStatus.TooLong;
+            }
+
+            raw.CopyTo(destination);
+            return UnescapeStatus.Ok;
+        }
+
+        return Unescape(raw, destination.Slice(0, Math.Min(limit, destination.Length)), out written);
+    }
+
+    /// <summary>Unescapes the raw bytes of a JSON string (without quotes). Lone surrogates are invalid.</summary>
+    public static UnescapeStatus Unescape(ReadOnlySpan<byte> raw, Span<byte> destination, out int written)
+    {
+        written = 0;
+        int i = 0;
+        while (i < raw.Length)
+        {
+            int backslash = raw.Slice(i).IndexOf((byte)'\\');
+            int plain = backslash < 0 ? raw.Length - i : backslash;
+            if (written + plain > destination.Length)
+            {
+                return UnescapeStatus.TooLong;
+            }
+
+            raw.Slice(i, plain).CopyTo(destination.Slice(written));
+            written += plain;
+            i += plain;
+            if (backslash < 0)
+            {
+                break;
+            }
+
+            if (i + 1 >= raw.Length)
+            {
+                return UnescapeStatus.InvalidEscape;
+            }
+
+            byte c = raw[i + 1];
+            i += 2;
+            byte simple = c switch
+            {
+                (byte)'"' => (byte)'"',
+                (byte)'\\' => (byte)'\\',
+                (byte)'/' => (byte)'/',
+                (byte)'b' => (byte)'\b',
+                (byte)'f' => (byte)'\f',
+                (byte)'n' => (byte)'\n',
+                (byte)'r' => (byte)'\r',
+                (byte)'t' => (byte)'\t',
+                _ => 0,
+            };
+            if (simple != 0)
+            {
+                if (written >= destination.Length)
+                {
+                    return UnescapeStatus.TooLong;
+                }
+
+                destination[written++] = simple;
+                continue;
+            }
+
+            if (c != (byte)'u' || !TryHex4(raw, i, out int codeUnit))
+            {
+                return UnescapeStatus.InvalidEscape;
+            }
+
+            i += 4;
+            int scalar = codeUnit;
+            if (codeUnit is >= 0xD800 and <= 0xDBFF)
+            {
+                if (i + 6 > raw.Length || raw[i] != (byte)'\\' || raw[i + 1] != (byte)'u' || !TryHex4(raw, i + 2, out int low) || low is < 0xDC00 or > 0xDFFF)
+                {
+                    return UnescapeStatus.InvalidEscape;
+                }
+
+                i += 6;
+                scalar = 0x10000 + ((codeUnit - 0xD800) << 10) + (low - 0xDC00);
+            }
+            else if (codeUnit is >= 0xDC00 and <= 0xDFFF)
+            {
+                return UnescapeStatus.InvalidEscape;
+            }
+
+            int needed = scalar < 0x80 ? 1 : scalar < 0x800 ? 2 : scalar < 0x10000 ? 3 : 4;
+            if (written + needed > destination.Length)
+            {
+                return UnescapeStatus.TooLong;
+            }
+
+            Span<byte> d = destination.Slice(written);
+            switch (needed)
+            {
+                case 1:
+                    d[0] = (byte)scalar;
+                    break;
+                case 2:
+                    d[0] = (byte)(0xC0 | (scalar >> 6));
+                    d[1] = (byte)(0x80 | (scalar & 0x3F));
+                    break;
+                case 3:
+                    d[0] = (byte)(0xE0 | (scalar >> 12));
+                    d[1] = (byte)(0x80 | ((scalar >> 6) & 0x3F));
+                    d[2] = (byte)(0x80 | (scalar & 0x3F));
+                    break;
+                default:
+                    d[0] = (byte)(0xF0 | (scalar >> 18));
+                    d[1] = (byte)(0x80 | ((scalar >> 12) & 0x3F));
+                    d[2] = (byte)(0x80 | ((scalar >> 6) & 0x3F));
+                    d[3] = (byte)(0x80 | (scalar & 0x3F));
+                    break;
+            }
+
+            written += needed;
+        }
+
+        return UnescapeStatus.Ok;
+    }
+
+    private static bool TryHex4(ReadOnlySpan<byte> raw, int start, out int value)
+    {
+        value = 0;
+        if (start + 4 > raw.Length)
+        {
+            return false;
+        }
+
+        return Utf8Parser.TryParse(raw.Slice(start, 4), out ushort v, out int consumed, 'X') && consumed == 4 && (value = v) >= 0;
+    }
+
+    /// <summary>Whether the span holds only JSON white space.</summary>
+    public static bool IsWhiteSpace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r';
+}

@@ -1,0 +1,29 @@
+namespace Analytics.Core;
+
+/// <summary>Options of <see cref="EmfMetrics"/>: the CloudWatch namespace, the function-name dimension and the clock.</summary>
+/// <remarks>Set only what differs: <c>EmfOptions.Default with { Namespace = "Orders/Analytics" }</c>.</remarks>
+public readonly record struct EmfOptions
+{
+    /// <summary>Creates the default options.</summary>
+    public EmfOptions()
+    {
+    }
+
+    /// <summary>The default options.</summary>
+    public static EmfOptions Default => new();
+
+    /// <summary>The CloudWatch metric namespace, 1 to 255 characters. Default <c>Analytics.Core</c>.</summary>
+    public string Namespace { get; init; } = EmfMetrics.DefaultNamespace;
+
+    /// <summary>
+    /// Value of the <c>FunctionName</c> dimension. Default <see langword="null"/>: the environment variable
+    /// <c>AWS_LAMBDA_FUNCTION_NAME</c> that Lambda sets, or <c>local</c> outside Lambda.
+    /// </summary>
+    public string? FunctionName { get; init; }
+
+    /// <summary>The clock that stamps <c>_aws.Timestamp</c> when <see cref="Timestamp"/> is not set. Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>An explicit <c>_aws.Timestamp</c>; wins over <see cref="TimeProvider"/>. Default <see langword="null"/>.</summary>
+    public DateTimeOffset? Timestamp { get; init; }
+}
