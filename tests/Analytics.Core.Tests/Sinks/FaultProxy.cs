@@ -5,7 +5,7 @@ using System.Text;
 namespace Analytics.Core.Tests;
 
 /// <summary>What the proxy does with requests.</summary>
-internal enum FaultMode
+public enum FaultMode
 {
     /// <summary>Forward, injecting faults at the profile's rates.</summary>
     Forward,
