@@ -12,7 +12,10 @@ public readonly record struct AggregatorOptions
     /// <summary>The default options.</summary>
     public static AggregatorOptions Default => new();
 
-    /// <summary>Size of the tumbling event-time windows, aligned to the Unix epoch; 1 s to 1 h. Default 60 s.</summary>
+    /// <summary>
+    /// Size of the tumbling event-time windows, aligned to the Unix epoch; 1 s to 1 h, whole milliseconds.
+    /// Default 60 s.
+    /// </summary>
     public TimeSpan WindowSize { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
@@ -21,9 +24,56 @@ public readonly record struct AggregatorOptions
     /// </summary>
     public int MaxPairs { get; init; } = 10_000;
 
-    /// <summary>Relative accuracy α of the quantile sketch: estimates are within α·|x| of the exact quantile. Default 0.01.</summary>
+    /// <summary>
+    /// Relative accuracy α of the quantile sketch: estimates are within α·|x| of the exact quantile; 0.0001 to 0.5.
+    /// Default 0.01.
+    /// </summary>
     public double RelativeAccuracy { get; init; } = 0.01;
 
-    /// <summary>Most bins a sketch keeps on each side of zero before it collapses the lowest ones. Default 2048.</summary>
+    /// <summary>
+    /// Most bins a sketch keeps on each side of zero before it collapses the lowest ones; 16 to 65,536. Default 2048.
+    /// </summary>
     public int MaxBins { get; init; } = 2048;
+
+    internal const double MinRelativeAccuracy = 0.0001;
+    internal const double MaxRelativeAccuracy = 0.5;
+    internal const int MinBins = 16;
+    internal const int MaxBinsLimit = 65_536;
+    internal const int MaxPairsLimit = 10_000_000;
+
+    /// <summary>The window size in milliseconds (valid after <see cref="Validate"/>).</summary>
+    internal long WindowSizeMs => WindowSize.Ticks / TimeSpan.TicksPerMillisecond;
+
+    /// <summary>Checks every option; throws for the first one out of range.</summary>
+    internal void Validate(string paramName)
+    {
+        if (WindowSize < TimeSpan.FromSeconds(1) || WindowSize > TimeSpan.FromHours(1)
+            || WindowSize.Ticks % TimeSpan.TicksPerMillisecond != 0)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(paramName, $"WindowSize must be 1 s to 1 h in whole milliseconds; it is {WindowSize}.");
+        }
+
+        if (MaxPairs < 1 || MaxPairs > MaxPairsLimit)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(paramName, $"MaxPairs must be 1 to {MaxPairsLimit}; it is {MaxPairs}.");
+        }
+
+        _ = CreateMapping(RelativeAccuracy, MaxBins, paramName, paramName);
+    }
+
+    /// <summary>Checks the sketch parameters and builds their bin mapping.</summary>
+    internal static LogarithmicMapping CreateMapping(double relativeAccuracy, int maxBins, string accuracyParam, string binsParam)
+    {
+        if (!(relativeAccuracy >= MinRelativeAccuracy && relativeAccuracy <= MaxRelativeAccuracy))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(accuracyParam, $"RelativeAccuracy must be {MinRelativeAccuracy} to {MaxRelativeAccuracy}; it is {relativeAccuracy}.");
+        }
+
+        if (maxBins < MinBins || maxBins > MaxBinsLimit)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(binsParam, $"MaxBins must be {MinBins} to {MaxBinsLimit}; it is {maxBins}.");
+        }
+
+        return new LogarithmicMapping(relativeAccuracy, maxBins);
+    }
 }

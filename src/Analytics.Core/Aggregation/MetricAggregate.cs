@@ -2,51 +2,308 @@ using System.Buffers;
 
 namespace Analytics.Core;
 
-/// <summary>CONTRACT STUB: the aggregator issue implements this: count, sum, min, max and a quantile sketch.</summary>
+/// <summary>The summary of the samples of one (series, window) pair: count, sum, min, max and a quantile sketch.</summary>
+/// <remarks>
+/// <para>Mergeable: merging the aggregates of two sets of samples gives the aggregate of their union, exactly for
+/// the count, minimum, maximum and sketch bins, and up to floating-point rounding for the sum.</para>
+/// <para>Binary form (<see cref="WriteTo"/>): a format version byte (1), α as a little-endian double, the bin bound
+/// as a varint, then the body: the count (varint); nothing more for 0; the value (double) for 1; otherwise the sum,
+/// minimum and maximum (doubles) and the negative then the positive bins, each as a varint bin count, the first
+/// index (zigzag varint) and its count, then per further bin the index delta and the count (varints). The zero
+/// count is the remainder. See docs/aggregation.md for sizes.</para>
+/// <para>Not thread safe.</para>
+/// </remarks>
 public sealed class MetricAggregate
 {
+    /// <summary>Version byte that starts the binary form.</summary>
+    internal const byte FormatVersion = 1;
+
+    private readonly QuantileSketch _sketch;
+    private double _sum;
+
     /// <summary>Creates an empty aggregate.</summary>
-    /// <param name="options">Sketch accuracy and bounds.</param>
-    public MetricAggregate(AggregatorOptions options) => throw new NotImplementedException();
+    /// <param name="options">Sketch accuracy and bounds (the window options are not used here).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="AggregatorOptions.RelativeAccuracy"/> or <see cref="AggregatorOptions.MaxBins"/> is out of range.</exception>
+    public MetricAggregate(AggregatorOptions options)
+        : this(AggregatorOptions.CreateMapping(options.RelativeAccuracy, options.MaxBins, nameof(options), nameof(options)))
+    {
+    }
+
+    internal MetricAggregate(LogarithmicMapping mapping) => _sketch = new QuantileSketch(mapping);
 
     /// <summary>Number of samples.</summary>
-    public long Count => throw new NotImplementedException();
+    public long Count => _sketch.Count;
 
-    /// <summary>Sum of the samples.</summary>
-    public double Sum => throw new NotImplementedException();
+    /// <summary>Sum of the samples (0 when empty).</summary>
+    public double Sum => _sum;
 
-    /// <summary>Smallest sample.</summary>
-    public double Min => throw new NotImplementedException();
+    /// <summary>Smallest sample; NaN when empty.</summary>
+    public double Min => _sketch.Count == 0 ? double.NaN : _sketch.MinValue;
 
-    /// <summary>Largest sample.</summary>
-    public double Max => throw new NotImplementedException();
+    /// <summary>Largest sample; NaN when empty.</summary>
+    public double Max => _sketch.Count == 0 ? double.NaN : _sketch.MaxValue;
 
-    /// <summary>The quantile sketch.</summary>
-    public QuantileSketch Sketch => throw new NotImplementedException();
+    /// <summary>The quantile sketch (it also holds the count, minimum and maximum).</summary>
+    public QuantileSketch Sketch => _sketch;
 
     /// <summary>Adds a sample.</summary>
     /// <param name="value">A finite value.</param>
-    public void Add(double value) => throw new NotImplementedException();
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="value"/> is NaN or infinite.</exception>
+    public void Add(double value)
+    {
+        if (!double.IsFinite(value))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(value), "The value must be finite.");
+        }
+
+        AddFinite(value);
+    }
 
     /// <summary>Merges another aggregate into this one.</summary>
     /// <param name="other">The other aggregate.</param>
-    public void Merge(MetricAggregate other) => throw new NotImplementedException();
+    /// <exception cref="ArgumentNullException"><paramref name="other"/> is null.</exception>
+    /// <exception cref="ArgumentException">The other aggregate has a different accuracy or bin bound.</exception>
+    public void Merge(MetricAggregate other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (!_sketch.Mapping.IsCompatibleWith(other._sketch.Mapping))
+        {
+            ThrowHelper.ThrowArgument(nameof(other), "The aggregates have different accuracies or bin bounds.");
+        }
+
+        MergeCompatible(other);
+    }
 
     /// <summary>The estimated quantile.</summary>
     /// <param name="q">0..1.</param>
-    /// <returns>The estimate.</returns>
-    public double GetQuantile(double q) => throw new NotImplementedException();
+    /// <returns>The estimate, within α·|x| of the exact quantile x (see <see cref="QuantileSketch"/>); NaN when empty.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="q"/> is outside [0, 1] or NaN.</exception>
+    public double GetQuantile(double q) => _sketch.GetQuantile(q);
 
     /// <summary>Empties the aggregate, keeping its storage.</summary>
-    public void Clear() => throw new NotImplementedException();
+    public void Clear()
+    {
+        _sketch.Clear();
+        _sum = 0;
+    }
 
     /// <summary>Writes the compact versioned binary form.</summary>
     /// <param name="writer">The destination.</param>
-    public void WriteTo(IBufferWriter<byte> writer) => throw new NotImplementedException();
+    /// <exception cref="ArgumentNullException"><paramref name="writer"/> is null.</exception>
+    public void WriteTo(IBufferWriter<byte> writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        int binsNegative = _sketch.Negative.CountNonEmptyBins();
+        int binsPositive = _sketch.Positive.CountNonEmptyBins();
+        Span<byte> span = writer.GetSpan(1 + 8 + BinaryFormatWriter.MaxVarIntBytes + GetMaxBodySize(binsNegative, binsPositive));
+        var w = new BinaryFormatWriter(span);
+        w.WriteByte(FormatVersion);
+        w.WriteDouble(_sketch.RelativeAccuracy);
+        w.WriteVarUInt((ulong)_sketch.MaxBins);
+        WriteBody(ref w, binsNegative, binsPositive);
+        writer.Advance(w.Position);
+    }
 
     /// <summary>Reads the binary form, replacing this aggregate's content.</summary>
     /// <param name="source">The bytes.</param>
     /// <param name="bytesRead">How many bytes the aggregate took.</param>
-    /// <returns><see langword="false"/> when the bytes are not a valid aggregate.</returns>
-    public bool TryReadFrom(ReadOnlySpan<byte> source, out int bytesRead) => throw new NotImplementedException();
+    /// <returns>
+    /// <see langword="false"/> when the bytes are not a valid aggregate, or were written with another accuracy or bin
+    /// bound; the aggregate is then empty. Never throws for any input.
+    /// </returns>
+    public bool TryReadFrom(ReadOnlySpan<byte> source, out int bytesRead)
+    {
+        var r = new BinaryFormatReader(source);
+        Clear();
+        bytesRead = 0;
+        if (!r.TryReadByte(out byte version) || version != FormatVersion
+            || !r.TryReadDouble(out double alpha) || !alpha.Equals(_sketch.RelativeAccuracy)
+            || !r.TryReadVarUInt(out ulong maxBins) || maxBins != (ulong)_sketch.MaxBins
+            || !TryReadBody(ref r))
+        {
+            Clear();
+            return false;
+        }
+
+        bytesRead = r.Position;
+        return true;
+    }
+
+    internal void AddFinite(double value)
+    {
+        _sketch.AddFinite(value);
+        _sum += value;
+    }
+
+    internal void MergeCompatible(MetricAggregate other)
+    {
+        _sum += other._sum;
+        _sketch.MergeCompatible(other._sketch);
+    }
+
+    /// <summary>Whether both hold the same count, minimum, maximum and bins, and sums within <paramref name="sumTolerance"/>.</summary>
+    internal bool ContentEquals(MetricAggregate other, double sumTolerance) =>
+        _sketch.ContentEquals(other._sketch) && Math.Abs(_sum - other._sum) <= sumTolerance;
+
+    /// <summary>Most bytes the body takes with the given numbers of non-empty bins.</summary>
+    internal static int GetMaxBodySize(int binsNegative, int binsPositive) =>
+        BinaryFormatWriter.MaxVarIntBytes + 24 + (2 * (2 * BinaryFormatWriter.MaxVarIntBytes)) + ((binsNegative + binsPositive) * 2 * BinaryFormatWriter.MaxVarIntBytes);
+
+    /// <summary>Most bytes the body of this aggregate takes.</summary>
+    internal int GetMaxBodySize() => GetMaxBodySize(_sketch.Negative.CountNonEmptyBins(), _sketch.Positive.CountNonEmptyBins());
+
+    internal void WriteBody(ref BinaryFormatWriter w, int binsNegative, int binsPositive)
+    {
+        long count = _sketch.Count;
+        w.WriteVarUInt((ulong)count);
+        if (count == 0)
+        {
+            return;
+        }
+
+        if (count == 1)
+        {
+            // Sum, minimum, maximum and the single bin all follow from the value.
+            w.WriteDouble(_sketch.MinValue);
+            return;
+        }
+
+        w.WriteDouble(_sum);
+        w.WriteDouble(_sketch.MinValue);
+        w.WriteDouble(_sketch.MaxValue);
+        WriteStore(ref w, in _sketch.Negative, binsNegative);
+        WriteStore(ref w, in _sketch.Positive, binsPositive);
+    }
+
+    /// <summary>Reads a body into this (empty) aggregate; false, with the aggregate in an unspecified state, when invalid.</summary>
+    internal bool TryReadBody(ref BinaryFormatReader r)
+    {
+        CoreAssert.True(_sketch.Count == 0, "reads start empty");
+        if (!r.TryReadVarUInt(long.MaxValue, out ulong rawCount))
+        {
+            return false;
+        }
+
+        long count = (long)rawCount;
+        if (count == 0)
+        {
+            return true;
+        }
+
+        if (count == 1)
+        {
+            if (!r.TryReadDouble(out double value) || !double.IsFinite(value) || IsNegativeZero(value))
+            {
+                return false;
+            }
+
+            AddFinite(value);
+            return true;
+        }
+
+        if (!r.TryReadDouble(out double sum) || !r.TryReadDouble(out double min) || !r.TryReadDouble(out double max)
+            || !double.IsFinite(min) || !double.IsFinite(max) || !(min <= max) || IsNegativeZero(min) || IsNegativeZero(max))
+        {
+            return false;
+        }
+
+        if (!TryReadStore(ref r, negative: true, count, out long negativeTotal)
+            || !TryReadStore(ref r, negative: false, count - negativeTotal, out long positiveTotal))
+        {
+            return false;
+        }
+
+        long zeroCount = count - negativeTotal - positiveTotal;
+        if ((min < 0) != (negativeTotal > 0) || (max > 0) != (positiveTotal > 0) || (zeroCount > 0 && !(min <= 0 && max >= 0)))
+        {
+            return false;
+        }
+
+        _sketch.SetTotals(count, zeroCount, min, max);
+        _sum = sum;
+        return true;
+    }
+
+    private static bool IsNegativeZero(double value) => value == 0 && double.IsNegative(value);
+
+    private static void WriteStore(ref BinaryFormatWriter w, ref readonly BinStore store, int bins)
+    {
+        w.WriteVarUInt((ulong)bins);
+        if (bins == 0)
+        {
+            return;
+        }
+
+        int previous = 0;
+        bool first = true;
+        for (int i = store.MinIndex; i <= store.MaxIndex; i++)
+        {
+            long c = store.CountAt(i);
+            if (c == 0)
+            {
+                continue;
+            }
+
+            if (first)
+            {
+                w.WriteVarInt(i);
+                first = false;
+            }
+            else
+            {
+                w.WriteVarUInt((ulong)(i - previous));
+            }
+
+            w.WriteVarUInt((ulong)c);
+            previous = i;
+        }
+    }
+
+    private bool TryReadStore(ref BinaryFormatReader r, bool negative, long budget, out long total)
+    {
+        total = 0;
+        LogarithmicMapping mapping = _sketch.Mapping;
+        if (!r.TryReadVarUInt((ulong)mapping.MaxBins, out ulong bins))
+        {
+            return false;
+        }
+
+        if (bins == 0)
+        {
+            return true;
+        }
+
+        if (!r.TryReadVarInt(out long firstIndex) || firstIndex < mapping.MinIndex || firstIndex > mapping.MaxIndex)
+        {
+            return false;
+        }
+
+        long index = firstIndex;
+        for (ulong b = 0; b < bins; b++)
+        {
+            if (b > 0)
+            {
+                if (!r.TryReadVarUInt((ulong)mapping.MaxBins, out ulong delta) || delta == 0)
+                {
+                    return false;
+                }
+
+                index += (long)delta;
+                if (index - firstIndex >= mapping.MaxBins || index > mapping.MaxIndex)
+                {
+                    return false;
+                }
+            }
+
+            if (!r.TryReadVarUInt(out ulong c) || c == 0 || c > (ulong)(budget - total))
+            {
+                return false;
+            }
+
+            total += (long)c;
+            _sketch.AddBin(negative, (int)index, (long)c);
+        }
+
+        return true;
+    }
 }
