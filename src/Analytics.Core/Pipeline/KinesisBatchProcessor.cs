@@ -1,38 +1,295 @@
 using System.Buffers;
+using System.Text;
 
 namespace Analytics.Core;
 
 /// <summary>
-/// CONTRACT STUB (the pipeline issue fills it): reads a Lambda Kinesis event, validates and quarantines poison
-/// records, aggregates the valid ones, flushes to the aggregate sink and writes the partial-batch response, always
-/// before the deadline.
+/// The pipeline of a Kinesis consumer function: reads a Lambda Kinesis event, validates every record, quarantines
+/// poison records, aggregates the valid ones, writes the aggregates and returns the partial-batch response, always
+/// before the invocation's deadline.
 /// </summary>
-public sealed class KinesisBatchProcessor
+/// <remarks>
+/// <para>Per batch: read → parse → validate → quarantine poison records → aggregate valid ones → flush aggregates →
+/// report. Data flows one way; each stage is its own type (<see cref="KinesisEventReader"/>,
+/// <see cref="MetricRecordParser"/>, <see cref="MetricAggregator"/>, <see cref="IQuarantineSink"/>,
+/// <see cref="IAggregateSink"/>, <see cref="BatchResponseWriter"/>).</para>
+/// <para>Failure semantics. A poison record never fails the batch once it is durably quarantined. A record whose
+/// effects are not durable (a sink threw, or ran out of time) is reported as the checkpoint: the response names the
+/// LOWEST such sequence number and nothing else, because Lambda re-delivers every record from there anyway. The
+/// pipeline stops at the deadline less a safety margin (10% of the budget, at least 1 s, by default) and reports the
+/// first record whose effects are not durable, so a slow or dead downstream yields a partial-failure response in
+/// time instead of a timeout. An event that is not a Kinesis event throws <see cref="KinesisEventFormatException"/>:
+/// Lambda then retries, bisects, and finally sends the batch to the on-failure destination.</para>
+/// <para>Tumbling-window events (with <c>window</c>) carry the aggregator's state in the response <c>state</c>,
+/// flushed to the aggregate sink on <c>isFinalInvokeForWindow</c>, on <c>isWindowTerminatedEarly</c>, or when the
+/// state would grow past <see cref="ProcessorOptions.MaxStateBytes"/>. State entries of others pass through
+/// untouched. In that mode any failure throws <see cref="BatchFailedException"/> instead of a partial response,
+/// since a partial response would carry state that already counts records Lambda re-delivers.</para>
+/// <para>Reuse one processor across invocations; it keeps its buffers. It is not thread-safe.</para>
+/// </remarks>
+public sealed partial class KinesisBatchProcessor : IDisposable
 {
+    private readonly IAggregateSink _aggregateSink;
+    private readonly IQuarantineSink _quarantineSink;
+    private readonly ProcessorOptions _options;
+    private readonly MetricSchema _schema;
+    private readonly TimeProvider _time;
+    private readonly RecordDecoder _decoder = new();
+    private readonly byte[] _scratch = new byte[MetricRecordParser.ScratchSize];
+    private readonly BatchResponseWriter _response = new();
+    private readonly KinesisEventBuffer _eventBuffer = new();
+    private (int Pair, double Value)[] _pending = new (int, double)[64];
+    private AggregateBatch _batch;
+    private List<QuarantinedRecord> _quarantine = [];
+
     /// <summary>Creates a processor; reuse it across invocations.</summary>
     /// <param name="aggregateSink">Where aggregates go.</param>
     /// <param name="quarantineSink">Where poison records go.</param>
-    /// <param name="options">Options.</param>
-    public KinesisBatchProcessor(IAggregateSink aggregateSink, IQuarantineSink quarantineSink, ProcessorOptions options) =>
-        throw new NotImplementedException();
+    /// <param name="options">Options; <see cref="ProcessorOptions.Default"/> for the documented defaults.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    public KinesisBatchProcessor(IAggregateSink aggregateSink, IQuarantineSink quarantineSink, ProcessorOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(aggregateSink);
+        ArgumentNullException.ThrowIfNull(quarantineSink);
+        if (options.SafetyMarginFraction is < 0 or >= 1 || options.MinSafetyMargin < TimeSpan.Zero || options.MaxStateBytes <= 0)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "SafetyMarginFraction must be in [0, 1), MinSafetyMargin not negative, MaxStateBytes positive.");
+        }
+
+        _aggregateSink = aggregateSink;
+        _quarantineSink = quarantineSink;
+        _options = options;
+        _schema = new MetricSchema(options.Parser);
+        _time = options.TimeProvider ?? TimeProvider.System;
+        _batch = new AggregateBatch(options.Aggregator);
+        _windowAggregator = new MetricAggregator(options.Aggregator);
+        _flushBatch = new AggregateBatch(options.Aggregator);
+    }
 
     /// <summary>Processes one event and writes the response JSON.</summary>
-    /// <param name="utf8Event">The raw event.</param>
-    /// <param name="deadline">When Lambda ends the invocation.</param>
+    /// <param name="utf8Event">The raw event, UTF-8 JSON, as the Runtime API delivers it.</param>
+    /// <param name="deadline">When Lambda ends the invocation (the <c>Lambda-Runtime-Deadline-Ms</c> header).</param>
     /// <param name="response">Receives the response JSON.</param>
     /// <param name="cancellationToken">Cancels the invocation.</param>
     /// <returns>What the invocation did.</returns>
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
-    public Task<BatchSummary> ProcessAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+    /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded.</exception>
+    /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable.</exception>
+    public async Task<BatchSummary> ProcessAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        var summary = new BatchSummary();
+        long start = _time.GetTimestamp();
+        TimeSpan budget = deadline - _time.GetUtcNow();
+        TimeSpan margin = TimeSpan.FromTicks(Math.Max(_options.MinSafetyMargin.Ticks, (long)(budget.Ticks * _options.SafetyMarginFraction)));
+        TimeSpan working = budget - margin;
+        if (working < TimeSpan.Zero)
+        {
+            working = TimeSpan.Zero;
+        }
+
+        long stopAt = start + (long)(working.TotalSeconds * _time.TimestampFrequency);
+        using var timeout = new CancellationTokenSource(working, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+
+        _response.Reset();
+        _quarantine.Clear();
+        BatchHeader header = ReadRecords(utf8Event.Span, stopAt, summary);
+        summary.ParseDuration = _time.GetElapsedTime(start) - summary.AggregateDuration;
+
+        // A sink that ignores cancellation may keep these after we stop waiting; the fields then get fresh ones.
+        List<QuarantinedRecord> poison = _quarantine;
+        AggregateBatch batch = _batch;
+        Task<int> quarantine = poison.Count == 0 ? Task.FromResult(0) : TimedAsync(WriteQuarantineAsync(linked.Token), d => summary.QuarantineSinkDuration = d);
+        if (header.HasWindow)
+        {
+            await ProcessWindowAsync(header, summary, response, quarantine, linked.Token).ConfigureAwait(false);
+        }
+        else
+        {
+            Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(WriteAggregatesAsync(batch, linked.Token), d => summary.AggregateSinkDuration = d);
+            int durable = await quarantine.ConfigureAwait(false);
+            await aggregates.ConfigureAwait(false);
+            ReportQuarantineFailures(poison, durable, summary);
+            summary.AggregatesWritten = ReportAggregateFailures(batch);
+            summary.Flushed = batch.Count > 0;
+            summary.ReportedFailure = _response.HasFailure ? Encoding.ASCII.GetString(_response.LowestFailure) : null;
+            _response.WriteResponse(response);
+        }
+
+        summary.RemainingTime = deadline - _time.GetUtcNow();
+        return summary;
+    }
 
     /// <summary>Processes one event read from a stream and writes the response JSON.</summary>
-    /// <param name="utf8Event">The raw event.</param>
+    /// <param name="utf8Event">The raw event, UTF-8 JSON.</param>
     /// <param name="deadline">When Lambda ends the invocation.</param>
     /// <param name="response">Receives the response JSON.</param>
     /// <param name="cancellationToken">Cancels the invocation.</param>
     /// <returns>What the invocation did.</returns>
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
-    public Task<BatchSummary> ProcessAsync(Stream utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default) =>
-        throw new NotImplementedException();
+    /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded.</exception>
+    /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable.</exception>
+    public async Task<BatchSummary> ProcessAsync(Stream utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
+    {
+        await _eventBuffer.LoadAsync(utf8Event, cancellationToken).ConfigureAwait(false);
+        return await ProcessAsync(_eventBuffer.Memory, deadline, response, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Returns pooled buffers.</summary>
+    public void Dispose() => _eventBuffer.Dispose();
+
+    private async Task<int> WriteQuarantineAsync(CancellationToken cancellationToken)
+    {
+        List<QuarantinedRecord> records = _quarantine;
+        Task<int> write;
+        try
+        {
+            write = _quarantineSink.WriteAsync(records, cancellationToken);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return 0;
+        }
+
+        if (await BoundedAsync(write, cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                return Math.Clamp(await write.ConfigureAwait(false), 0, records.Count);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                return 0;
+            }
+        }
+
+        // The sink ignored cancellation and is still running: it keeps the list; the next invocation gets a new one.
+        _quarantine = [];
+        return 0;
+    }
+
+    private async Task WriteAggregatesAsync(AggregateBatch batch, CancellationToken cancellationToken)
+    {
+        Task write;
+        try
+        {
+            write = _aggregateSink.WriteAsync(batch, cancellationToken);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return;
+        }
+
+        if (!await BoundedAsync(write, cancellationToken).ConfigureAwait(false))
+        {
+            // The sink ignored cancellation and is still using the batch: what it marked so far is durable and is
+            // read below; the batch object is given up so the next invocation does not share it with the sink.
+            if (ReferenceEquals(batch, _batch))
+            {
+                _batch = new AggregateBatch(_options.Aggregator);
+            }
+            else
+            {
+                _flushBatch = new AggregateBatch(_options.Aggregator);
+            }
+
+            return;
+        }
+
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Not durable: the pairs it did not mark are reported below.
+        }
+    }
+
+    /// <summary>Waits for <paramref name="task"/> until the token fires; false when the task is still running then.</summary>
+    private static async Task<bool> BoundedAsync(Task task, CancellationToken cancellationToken)
+    {
+        if (task.IsCompleted)
+        {
+            return true;
+        }
+
+        var gaveUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (cancellationToken.Register(static s => ((TaskCompletionSource)s!).TrySetResult(), gaveUp))
+        {
+            // Give a sink that honours cancellation a moment to return what it made durable.
+            Task first = await Task.WhenAny(task, gaveUp.Task).ConfigureAwait(false);
+            if (first == task)
+            {
+                return true;
+            }
+        }
+
+        Task late = await Task.WhenAny(task, Task.Delay(GraceAfterCancel, CancellationToken.None)).ConfigureAwait(false);
+        return late == task;
+    }
+
+    private static readonly TimeSpan GraceAfterCancel = TimeSpan.FromMilliseconds(200);
+
+    private async Task<T> TimedAsync<T>(Task<T> task, Action<TimeSpan> record)
+    {
+        long start = _time.GetTimestamp();
+        try
+        {
+            return await task.ConfigureAwait(false);
+        }
+        finally
+        {
+            record(_time.GetElapsedTime(start));
+        }
+    }
+
+    private async Task TimedAsync(Task task, Action<TimeSpan> record)
+    {
+        long start = _time.GetTimestamp();
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        finally
+        {
+            record(_time.GetElapsedTime(start));
+        }
+    }
+
+    private void ReportQuarantineFailures(List<QuarantinedRecord> poison, int durable, BatchSummary summary)
+    {
+        summary.Quarantined = durable;
+        if (durable < poison.Count)
+        {
+            // Records are in sequence order, so the first one not durable is the lowest.
+            ReportFailure(poison[durable].SequenceNumber);
+        }
+    }
+
+    private int ReportAggregateFailures(AggregateBatch batch)
+    {
+        int durable = 0;
+        for (int pair = 0; pair < batch.Count; pair++)
+        {
+            if (batch.IsDurable(pair))
+            {
+                durable++;
+            }
+            else
+            {
+                _response.ReportFailure(batch.GetFirstSequenceNumber(pair));
+            }
+        }
+
+        return durable;
+    }
+
+    private void ReportFailure(string sequenceNumber)
+    {
+        Span<byte> digits = stackalloc byte[SequenceNumber.MaxDigits];
+        int length = Encoding.ASCII.GetBytes(sequenceNumber, digits);
+        _response.ReportFailure(digits.Slice(0, length));
+    }
 }

@@ -30,6 +30,12 @@ public readonly record struct ProcessorOptions
     /// <summary>The key under which the aggregator's state travels in a tumbling-window response's <c>state</c>. Default <c>analytics.core.v1</c>.</summary>
     public string StateKey { get; init; } = "analytics.core.v1";
 
+    /// <summary>
+    /// Called for every poison record as it is found, before it is quarantined (for logging: see
+    /// <see cref="JsonLog.WritePoison"/>, which never writes the payload). Default none.
+    /// </summary>
+    public Action<QuarantinedRecord>? OnPoison { get; init; }
+
     /// <summary>Largest encoded window state before the pipeline flushes early; Lambda's cap is 1 MB. Default 900,000 bytes.</summary>
     public int MaxStateBytes { get; init; } = 900_000;
 }

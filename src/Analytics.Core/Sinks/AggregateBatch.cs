@@ -139,10 +139,10 @@ public sealed class AggregateBatch
         return _sequenceArena.AsSpan(offset, length);
     }
 
-    internal void Reset(string shardId, string? eventSourceArn, bool hasSampleLog)
+    internal void Reset(bool hasSampleLog)
     {
-        ShardId = shardId;
-        EventSourceArn = eventSourceArn;
+        ShardId = string.Empty;
+        EventSourceArn = null;
         _aggregator.Clear();
         _sequenceArenaUsed = 0;
         _recordCount = 0;
@@ -151,8 +151,37 @@ public sealed class AggregateBatch
         _hasSampleLog = hasSampleLog;
     }
 
-    /// <summary>Replaces the aggregator (tumbling-window mode hands in the window's accumulated state).</summary>
-    internal void UseAggregator(MetricAggregator aggregator) => _aggregator = aggregator;
+    internal void SetSource(string shardId, string? eventSourceArn)
+    {
+        ShardId = shardId;
+        EventSourceArn = eventSourceArn;
+    }
+
+    /// <summary>
+    /// Makes the batch a view of a tumbling window's accumulated aggregator: every pair spans the window's records
+    /// from <paramref name="firstSequenceNumber"/> to <paramref name="lastSequenceNumber"/>, with no per-record log.
+    /// </summary>
+    internal void UseWindow(MetricAggregator aggregator, string shardId, string? eventSourceArn, ReadOnlySpan<byte> firstSequenceNumber, ReadOnlySpan<byte> lastSequenceNumber)
+    {
+        _aggregator = aggregator;
+        SetSource(shardId, eventSourceArn);
+        _sequenceArenaUsed = 0;
+        _recordCount = 0;
+        _sampleCount = 0;
+        _hasSampleLog = false;
+        int first = AddRecord(firstSequenceNumber);
+        int last = AddRecord(lastSequenceNumber);
+        int pairs = aggregator.PairCount;
+        if (_pairRecords.Length < pairs)
+        {
+            Array.Resize(ref _pairRecords, pairs);
+            Array.Resize(ref _durable, pairs);
+        }
+
+        Array.Fill(_pairRecords, (first, last), 0, pairs);
+        Array.Fill(_durable, false, 0, pairs);
+        _pairsNoted = pairs;
+    }
 
     /// <summary>Registers a record (in sequence order) and returns its index.</summary>
     internal int AddRecord(ReadOnlySpan<byte> sequenceNumber)

@@ -1,0 +1,109 @@
+using System.Buffers;
+using System.Text;
+using Analytics.Core;
+
+namespace Analytics.SampleLambda;
+
+/// <summary>
+/// The function itself: one <see cref="KinesisBatchProcessor"/>, built once per sandbox and reused by every
+/// invocation, and the sinks it writes to. Per invocation it writes structured JSON log lines and one CloudWatch
+/// Embedded Metric Format line.
+/// </summary>
+internal sealed class FunctionHandler : IInvocationHandler
+{
+    internal const string AggregatesFileName = "aggregates.jsonl";
+    internal const string QuarantineFileName = "quarantine.jsonl";
+
+    private readonly KinesisBatchProcessor _processor;
+    private readonly IAggregateSink _aggregateSink;
+    private readonly IQuarantineSink _quarantineSink;
+    private readonly TextWriter _log;
+    private readonly ArrayBufferWriter<byte> _logLines = new(2048);
+
+    /// <summary>Creates the handler; it owns (and disposes) the sinks.</summary>
+    /// <param name="aggregateSink">Where aggregates go.</param>
+    /// <param name="quarantineSink">Where poison records go.</param>
+    /// <param name="options">Processor options.</param>
+    /// <param name="log">Where the log and metric lines go (stdout under Lambda; stderr for a local run).</param>
+    public FunctionHandler(IAggregateSink aggregateSink, IQuarantineSink quarantineSink, ProcessorOptions options, TextWriter log)
+    {
+        _aggregateSink = aggregateSink;
+        _quarantineSink = quarantineSink;
+        _log = log;
+        _processor = new KinesisBatchProcessor(aggregateSink, quarantineSink, options);
+    }
+
+    /// <summary>The summary of the last invocation that completed, if any.</summary>
+    public BatchSummary? LastSummary { get; private set; }
+
+    /// <summary>A handler whose sinks write JSON lines to <c>aggregates.jsonl</c> and <c>quarantine.jsonl</c> in <paramref name="directory"/>.</summary>
+    /// <param name="directory">The directory; created when missing.</param>
+    /// <param name="options">Processor options.</param>
+    /// <param name="log">Where the log and metric lines go (stdout under Lambda; stderr for a local run).</param>
+    /// <returns>The handler.</returns>
+    public static FunctionHandler WithFileSinks(string directory, ProcessorOptions options, TextWriter log)
+    {
+        Directory.CreateDirectory(directory);
+        var aggregates = new JsonLinesAggregateSink(Path.Combine(directory, AggregatesFileName));
+        JsonLinesQuarantineSink? quarantine = null;
+        try
+        {
+            quarantine = new JsonLinesQuarantineSink(Path.Combine(directory, QuarantineFileName));
+            return new FunctionHandler(aggregates, quarantine, options, log);
+        }
+        catch
+        {
+            quarantine?.Dispose();
+            aggregates.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The handler the deployed function uses, configured from environment variables.</summary>
+    /// <param name="getVariable">Reads one environment variable.</param>
+    /// <param name="log">Where diagnostics go.</param>
+    /// <returns>The handler.</returns>
+    public static FunctionHandler FromEnvironment(Func<string, string?> getVariable, TextWriter log)
+    {
+        SampleSettings settings = SampleSettings.FromEnvironment(getVariable);
+        if (settings.AggregateTable is not null || settings.QuarantineBucket is not null)
+        {
+            // The DynamoDB and S3 sinks are wired in by a later change; until then the function keeps its output in
+            // the sandbox's /tmp, which is lost when the sandbox ends.
+            log.WriteLine($"{SampleSettings.AggregateTableVariable}/{SampleSettings.QuarantineBucketVariable} are set but not used yet: writing JSON lines under {settings.OutputDirectory}.");
+        }
+
+        return WithFileSinks(settings.OutputDirectory, settings.ToProcessorOptions(), log);
+    }
+
+    public async Task HandleAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)
+    {
+        BatchSummary summary = await _processor.ProcessAsync(utf8Event, deadline, response, cancellationToken).ConfigureAwait(false);
+        LastSummary = summary;
+
+        // One structured log line per invocation and stage, then one EMF line that CloudWatch turns into metrics.
+        _logLines.ResetWrittenCount();
+        JsonLog.WriteInvocation(summary, JsonLogOptions.Default, _logLines);
+        EmfMetrics.Write(summary, EmfOptions.Default, _logLines);
+        await _log.WriteAsync(Encoding.UTF8.GetString(_logLines.WrittenSpan)).ConfigureAwait(false);
+        await _log.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await DisposeSinkAsync(_aggregateSink).ConfigureAwait(false);
+        await DisposeSinkAsync(_quarantineSink).ConfigureAwait(false);
+    }
+
+    private static async ValueTask DisposeSinkAsync(object sink)
+    {
+        if (sink is IAsyncDisposable asyncDisposable)
+        {
+            await asyncDisposable.DisposeAsync().ConfigureAwait(false);
+        }
+        else if (sink is IDisposable disposable)
+        {
+            disposable.Dispose();
+        }
+    }
+}

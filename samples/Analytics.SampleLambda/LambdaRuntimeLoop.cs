@@ -1,0 +1,69 @@
+using System.Buffers;
+
+namespace Analytics.SampleLambda;
+
+/// <summary>The custom-runtime loop: initialize once, then next → handle → response (or error), until stopped.</summary>
+internal static class LambdaRuntimeLoop
+{
+    /// <summary>Runs the loop.</summary>
+    /// <param name="client">The Runtime API.</param>
+    /// <param name="initialize">Builds the handler once; a throw is reported to <c>/runtime/init/error</c> and rethrown.</param>
+    /// <param name="log">Where diagnostics go (stderr under Lambda, which CloudWatch Logs captures).</param>
+    /// <param name="cancellationToken">Stops the loop between invocations, or while waiting for the next one.</param>
+    /// <returns>A task that completes when the loop was stopped.</returns>
+    public static async Task RunAsync(RuntimeApiClient client, Func<IInvocationHandler> initialize, TextWriter log, CancellationToken cancellationToken)
+    {
+        IInvocationHandler handler;
+        try
+        {
+            handler = initialize();
+        }
+        catch (Exception ex)
+        {
+            await log.WriteLineAsync($"init failed: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+            await client.PostInitErrorAsync(ex, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+
+        await using (handler.ConfigureAwait(false))
+        {
+            // One response buffer for the life of the sandbox: invocations are sequential.
+            var response = new ArrayBufferWriter<byte>(16 * 1024);
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                Invocation invocation;
+                try
+                {
+                    invocation = await client.GetNextAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    break;
+                }
+
+                response.ResetWrittenCount();
+                Exception? failure = null;
+                try
+                {
+                    await handler.HandleAsync(invocation.Body, invocation.Deadline, response, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    failure = ex;
+                }
+
+                if (failure is null)
+                {
+                    await client.PostResponseAsync(invocation.RequestId, response.WrittenMemory, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    // A throw fails the whole batch: Lambda retries it, bisects it, and finally sends it to the
+                    // on-failure destination. That is the right outcome for an event that is not a Kinesis event.
+                    await log.WriteLineAsync($"invocation {invocation.RequestId} failed: {failure.GetType().Name}: {failure.Message}").ConfigureAwait(false);
+                    await client.PostErrorAsync(invocation.RequestId, failure, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+using System.Globalization;
+using Analytics.Core;
+
+namespace Analytics.SampleLambda;
+
+/// <summary>The function's configuration, read from environment variables (documented in the sample README).</summary>
+/// <param name="OutputDirectory">Where the JSON-lines sinks write (<c>ANALYTICS_OUTPUT_DIR</c>, default <c>/tmp/analytics</c>).</param>
+/// <param name="WindowSize">Aggregation window (<c>ANALYTICS_WINDOW_SECONDS</c>, default 60).</param>
+/// <param name="AggregateTable">DynamoDB table for aggregates (<c>ANALYTICS_AGGREGATE_TABLE</c>), set by the template.</param>
+/// <param name="QuarantineBucket">S3 bucket for poison records (<c>ANALYTICS_QUARANTINE_BUCKET</c>), set by the template.</param>
+internal sealed record SampleSettings(string OutputDirectory, TimeSpan WindowSize, string? AggregateTable, string? QuarantineBucket)
+{
+    internal const string OutputDirectoryVariable = "ANALYTICS_OUTPUT_DIR";
+    internal const string WindowSecondsVariable = "ANALYTICS_WINDOW_SECONDS";
+    internal const string AggregateTableVariable = "ANALYTICS_AGGREGATE_TABLE";
+    internal const string QuarantineBucketVariable = "ANALYTICS_QUARANTINE_BUCKET";
+    internal const string DefaultOutputDirectory = "/tmp/analytics";
+
+    /// <summary>Reads the settings.</summary>
+    /// <param name="getVariable">Reads one environment variable (tests pass a dictionary).</param>
+    /// <returns>The settings.</returns>
+    /// <exception cref="InvalidOperationException">A variable holds a value the function cannot use.</exception>
+    public static SampleSettings FromEnvironment(Func<string, string?> getVariable)
+    {
+        ArgumentNullException.ThrowIfNull(getVariable);
+        string outputDirectory = NullIfEmpty(getVariable(OutputDirectoryVariable)) ?? DefaultOutputDirectory;
+        TimeSpan window = AggregatorOptions.Default.WindowSize;
+        if (NullIfEmpty(getVariable(WindowSecondsVariable)) is { } seconds)
+        {
+            if (!int.TryParse(seconds, NumberStyles.None, CultureInfo.InvariantCulture, out int s) || s is < 1 or > 3600)
+            {
+                throw new InvalidOperationException($"{WindowSecondsVariable} must be a whole number of seconds from 1 to 3600, not '{seconds}'.");
+            }
+
+            window = TimeSpan.FromSeconds(s);
+        }
+
+        return new SampleSettings(outputDirectory, window, NullIfEmpty(getVariable(AggregateTableVariable)), NullIfEmpty(getVariable(QuarantineBucketVariable)));
+    }
+
+    /// <summary>The processor options these settings imply.</summary>
+    /// <returns>The options.</returns>
+    public ProcessorOptions ToProcessorOptions() =>
+        ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = WindowSize } };
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+}

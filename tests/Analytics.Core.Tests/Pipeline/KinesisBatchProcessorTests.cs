@@ -1,0 +1,234 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+
+namespace Analytics.Core.Tests.Pipeline;
+
+public class KinesisBatchProcessorTests
+{
+    private const long Arrival = 1_737_367_200_000; // 2025-01-20T10:00:00Z
+
+    private static TestRecord Good(int n, string metric, double value, params (string, string)[] dims) =>
+        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample(metric, value, Arrival - 1000, dims)), Arrival);
+
+    private static TestRecord Poison(int n, string data) => new(TestEvents.Seq(n), TestEvents.Utf8(data), Arrival);
+
+    private static async Task<(JsonDocument Response, BatchSummary Summary)> Run(KinesisBatchProcessor processor, byte[] evt, TimeSpan? budget = null)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(evt, DateTimeOffset.UtcNow + (budget ?? TimeSpan.FromSeconds(30)), output);
+        return (JsonDocument.Parse(output.WrittenMemory), summary);
+    }
+
+    private static string[] Failures(JsonDocument response) =>
+        [.. response.RootElement.GetProperty("batchItemFailures").EnumerateArray().Select(f => f.GetProperty("itemIdentifier").GetString()!)];
+
+    [Fact]
+    public async Task Process_PoisonDurablyQuarantined_DoesNotFailTheBatch()
+    {
+        var aggregates = new RecordingAggregateSink();
+        var quarantine = new RecordingQuarantineSink();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default);
+        byte[] evt = TestEvents.Build([Good(1, "cpu", 1), Poison(2, "{not json"), Good(3, "cpu", 3), Poison(4, """{"metric":"cpu","value":"x","timestamp":1737367199000}""")]);
+
+        var (response, summary) = await Run(processor, evt);
+
+        Assert.Empty(Failures(response));
+        Assert.Equal(2, summary.ValidRecords);
+        Assert.Equal(2, summary.PoisonRecords);
+        Assert.Equal([TestEvents.Seq(2), TestEvents.Seq(4)], quarantine.Records.Select(r => r.SequenceNumber));
+        Assert.Equal([PoisonReason.InvalidJson, PoisonReason.WrongType], quarantine.Records.Select(r => r.Reason));
+        Assert.Equal(Convert.ToBase64String(TestEvents.Utf8("{not json")), quarantine.Records[0].Data);
+        Assert.Equal(TestEvents.ShardId, quarantine.Records[0].ShardId);
+        Assert.Equal(TestEvents.StreamArn, quarantine.Records[0].EventSourceArn);
+        SeenAggregate cpu = Assert.Single(aggregates.Seen);
+        Assert.Equal((2L, 4.0, 1.0, 3.0), (cpu.Count, cpu.Sum, cpu.Min, cpu.Max));
+    }
+
+    [Fact]
+    public async Task Process_AggregateSinkThrows_ReportsTheLowestRecordNotDurable()
+    {
+        var aggregates = new RecordingAggregateSink { Throw = new IOException("throttled"), Durable = _ => false };
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        byte[] evt = TestEvents.Build([Poison(1, "x"), Good(2, "a", 1), Good(3, "b", 1), Good(4, "a", 1)]);
+
+        var (response, summary) = await Run(processor, evt);
+
+        Assert.Equal([TestEvents.Seq(2)], Failures(response));
+        Assert.Equal(TestEvents.Seq(2), summary.ReportedFailure);
+    }
+
+    [Fact]
+    public async Task Process_SinkMakesSomePairsDurable_ReportsFirstRecordOfFirstFailedPair()
+    {
+        // Pairs are created in record order: a (records 1, 4), b (2), c (3). Only b fails: the checkpoint is record 2.
+        var aggregates = new RecordingAggregateSink { Durable = pair => pair != 1 };
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        byte[] evt = TestEvents.Build([Good(1, "a", 1), Good(2, "b", 1), Good(3, "c", 1), Good(4, "a", 1)]);
+
+        var (response, summary) = await Run(processor, evt);
+
+        Assert.Equal([TestEvents.Seq(2)], Failures(response));
+        Assert.Equal(2, summary.AggregatesWritten);
+        Assert.Equal(TestEvents.Seq(4), aggregates.Seen.Single(s => s.Metric == "a").LastSequenceNumber);
+    }
+
+    [Fact]
+    public async Task Process_QuarantineNotDurable_ReportsThatPoisonRecord()
+    {
+        var quarantine = new RecordingQuarantineSink { DurableCount = 1 };
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);
+        byte[] evt = TestEvents.Build([Good(1, "a", 1), Poison(2, "x"), Good(3, "a", 1), Poison(4, "y"), Good(5, "a", 1)]);
+
+        var (response, _) = await Run(processor, evt);
+
+        Assert.Equal([TestEvents.Seq(4)], Failures(response));
+    }
+
+    [Fact]
+    public async Task Process_QuarantineSinkThrows_ReportsTheFirstPoisonRecord()
+    {
+        var quarantine = new RecordingQuarantineSink { Throw = new IOException("bucket gone") };
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);
+        byte[] evt = TestEvents.Build([Good(1, "a", 1), Poison(2, "x"), Poison(3, "y")]);
+
+        var (response, _) = await Run(processor, evt);
+
+        Assert.Equal([TestEvents.Seq(2)], Failures(response));
+    }
+
+    [Fact]
+    public async Task Process_NotAKinesisEvent_Throws()
+    {
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default);
+        await Assert.ThrowsAsync<KinesisEventFormatException>(() => Run(processor, TestEvents.Utf8("""{"Records":[{"kinesis":{}}]}""")));
+        await Assert.ThrowsAsync<KinesisEventFormatException>(() => Run(processor, TestEvents.Utf8("""{"hello":"world"}""")));
+    }
+
+    [Fact]
+    public async Task Process_DeadSinkHonouringCancellation_ReturnsPartialFailureBeforeTheDeadline()
+    {
+        var aggregates = new RecordingAggregateSink { DelayHonouringToken = TimeSpan.FromHours(1) };
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        byte[] evt = TestEvents.Build([Good(1, "a", 1), Good(2, "b", 1)]);
+        DateTimeOffset deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(3);
+
+        var output = new ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(evt, deadline, output);
+
+        Assert.True(DateTimeOffset.UtcNow < deadline, "the pipeline must answer before the deadline");
+        Assert.True(summary.RemainingTime >= TimeSpan.FromMilliseconds(500), $"remaining {summary.RemainingTime}");
+        Assert.Equal([TestEvents.Seq(1)], Failures(JsonDocument.Parse(output.WrittenMemory)));
+    }
+
+    [Fact]
+    public async Task Process_SinkIgnoringCancellation_StillAnswersBeforeTheDeadline()
+    {
+        var aggregates = new RecordingAggregateSink { DelayIgnoringToken = TimeSpan.FromSeconds(20) };
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        byte[] evt = TestEvents.Build([Good(1, "a", 1)]);
+        DateTimeOffset deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(3);
+
+        var output = new ArrayBufferWriter<byte>();
+        await processor.ProcessAsync(evt, deadline, output);
+
+        Assert.True(DateTimeOffset.UtcNow < deadline, "the pipeline must answer before the deadline");
+        Assert.Equal([TestEvents.Seq(1)], Failures(JsonDocument.Parse(output.WrittenMemory)));
+
+        // The abandoned sink call must not share state with the next invocation.
+        aggregates.DelayIgnoringToken = TimeSpan.Zero;
+        var (next, _) = await Run(processor, TestEvents.Build([Good(7, "z", 1)]));
+        Assert.Empty(Failures(next));
+    }
+
+    [Fact]
+    public async Task Process_DeadlineComesWhileParsing_ReportsFirstUnprocessedRecord()
+    {
+        // Each clock read moves 100 ms; with a 10 s budget the working time (9 s) ends part-way through the batch.
+        var clock = new SteppingTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(Arrival), TimeSpan.FromMilliseconds(100));
+        var aggregates = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
+        byte[] evt = TestEvents.Build(Enumerable.Range(1, 300).Select(i => Good(i, "m", i)));
+
+        var output = new ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(evt, clock.GetUtcNow() + TimeSpan.FromSeconds(10), output);
+
+        Assert.True(summary.DeadlineReached);
+        Assert.InRange(summary.RecordsProcessed, 1, 299);
+        Assert.Equal(300, summary.Records);
+        string[] failures = Failures(JsonDocument.Parse(output.WrittenMemory));
+        Assert.Equal([TestEvents.Seq(summary.RecordsProcessed + 1)], failures);
+        Assert.Equal(summary.RecordsProcessed, aggregates.Seen.Single().Count); // exactly the processed records were aggregated
+    }
+
+    [Fact]
+    public async Task Process_CardinalityCap_MakesTheWholeRecordPoisonAndKeepsOthers()
+    {
+        var aggregates = new RecordingAggregateSink();
+        var quarantine = new RecordingQuarantineSink();
+        var options = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { MaxPairs = 2 } };
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, options);
+        string twoNew = TestEvents.Sample("a", 5, Arrival - 1000) + "\n" + TestEvents.Sample("c", 1, Arrival - 1000);
+        byte[] evt = TestEvents.Build([Good(1, "a", 1), Good(2, "b", 1), new TestRecord(TestEvents.Seq(3), TestEvents.Utf8(twoNew), Arrival), Good(4, "a", 2)]);
+
+        var (response, _) = await Run(processor, evt);
+
+        Assert.Empty(Failures(response));
+        Assert.Equal(PoisonReason.CardinalityLimit, Assert.Single(quarantine.Records).Reason);
+        SeenAggregate a = aggregates.Seen.Single(s => s.Metric == "a");
+        Assert.Equal((2L, 3.0), (a.Count, a.Sum)); // the poison record's sample of "a" was not counted
+        Assert.Equal(2, aggregates.Seen.Count);
+    }
+
+    [Fact]
+    public async Task Process_Aggregates_MatchAnIndependentComputation()
+    {
+        var random = new Random(7);
+        var records = new List<TestRecord>();
+        var expected = new Dictionary<(string, string), List<double>>();
+        for (int i = 0; i < 200; i++)
+        {
+            var lines = new List<string>();
+            for (int s = 0; s < 1 + (i % 3); s++)
+            {
+                string metric = "m" + random.Next(5);
+                string host = "h" + random.Next(3);
+                double value = Math.Round(random.NextDouble() * 100, 3);
+                long ts = Arrival - random.Next(0, 180_000);
+                lines.Add(TestEvents.Sample(metric, value, ts, ("host", host)));
+                long window = ts / 60_000 * 60_000;
+                (string, string) key = (metric + "|host=" + host, window.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                expected.TryAdd(key, []);
+                expected[key].Add(value);
+            }
+
+            records.Add(new TestRecord(TestEvents.Seq(i), TestEvents.Utf8(string.Join("\n", lines)), Arrival));
+        }
+
+        var aggregates = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        await Run(processor, TestEvents.Build(records));
+
+        Assert.Equal(expected.Count, aggregates.Seen.Count);
+        foreach (SeenAggregate seen in aggregates.Seen)
+        {
+            List<double> values = expected[(seen.Metric + "|" + seen.Dimensions, seen.WindowStartMs.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+            Assert.Equal(values.Count, seen.Count);
+            Assert.Equal(values.Min(), seen.Min);
+            Assert.Equal(values.Max(), seen.Max);
+            Assert.Equal(values.Sum(), seen.Sum, 6);
+        }
+    }
+
+    [Fact]
+    public async Task Process_Stream_GivesTheSameResultAsBytes()
+    {
+        byte[] evt = TestEvents.Build([Good(1, "a", 1), Poison(2, "x"), Good(3, "a", 2)]);
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default);
+        var fromBytes = new ArrayBufferWriter<byte>();
+        var fromStream = new ArrayBufferWriter<byte>();
+        await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), fromBytes);
+        await processor.ProcessAsync(new MemoryStream(evt), DateTimeOffset.UtcNow.AddSeconds(30), fromStream);
+        Assert.Equal(fromBytes.WrittenSpan.ToArray(), fromStream.WrittenSpan.ToArray());
+    }
+}

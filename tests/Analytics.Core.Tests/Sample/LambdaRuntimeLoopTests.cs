@@ -1,0 +1,168 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Analytics.SampleLambda;
+
+namespace Analytics.Core.Tests.Sample;
+
+public class LambdaRuntimeLoopTests
+{
+    private static readonly TimeSpan s_testTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>A handler that echoes "ok:..." bodies with the deadline it saw, and throws on anything else.</summary>
+    private sealed class EchoHandler : IInvocationHandler
+    {
+        public int Disposed { get; private set; }
+
+        public Task HandleAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)
+        {
+            string body = Encoding.UTF8.GetString(utf8Event.Span);
+            if (!body.StartsWith("ok:", StringComparison.Ordinal))
+            {
+                throw new InvalidDataException("cannot handle " + body);
+            }
+
+            using var writer = new Utf8JsonWriter(response);
+            writer.WriteStartObject();
+            writer.WriteString("echo", body[3..]);
+            writer.WriteNumber("deadlineMs", deadline.ToUnixTimeMilliseconds());
+            writer.WriteEndObject();
+            return Task.CompletedTask;
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            Disposed++;
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>Waits for the expected posts, or surfaces the loop's exception when it ends first.</summary>
+    private static async Task WaitForPostsAsync(FakeRuntimeApi api, Task loop)
+    {
+        Task first = await Task.WhenAny(api.AllPosted, loop).WaitAsync(s_testTimeout);
+        if (first == loop)
+        {
+            await loop;
+            Assert.Fail("The runtime loop ended before the expected posts arrived.");
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_EventsThenCancel_PostsResponsesAndErrorsWithHeaders()
+    {
+        await using var api = new FakeRuntimeApi(expectedPosts: 3);
+        DateTimeOffset deadline1 = DateTimeOffset.FromUnixTimeMilliseconds(1_737_367_320_123);
+        DateTimeOffset deadline3 = DateTimeOffset.FromUnixTimeMilliseconds(1_737_367_330_456);
+        api.Enqueue("req-1", deadline1, "ok:first"u8.ToArray());
+        api.Enqueue("req-2", deadline1, "not an event"u8.ToArray());
+        api.Enqueue("req-3", deadline3, "ok:third"u8.ToArray());
+        var handler = new EchoHandler();
+        using var client = new RuntimeApiClient(api.HostAndPort);
+        using var stop = new CancellationTokenSource(s_testTimeout);
+        var log = new StringWriter();
+
+        Task loop = LambdaRuntimeLoop.RunAsync(client, () => handler, log, stop.Token);
+        await WaitForPostsAsync(api, loop);
+        await stop.CancelAsync();
+        await loop.WaitAsync(s_testTimeout);
+
+        IReadOnlyList<PostedRequest> posts = api.Posts;
+        Assert.Equal(["runtime/invocation/req-1/response", "runtime/invocation/req-2/error", "runtime/invocation/req-3/response"], posts.Select(p => p.Path));
+
+        using (JsonDocument first = JsonDocument.Parse(posts[0].Body))
+        {
+            Assert.Equal("first", first.RootElement.GetProperty("echo").GetString());
+            Assert.Equal(deadline1.ToUnixTimeMilliseconds(), first.RootElement.GetProperty("deadlineMs").GetInt64());
+        }
+
+        using (JsonDocument third = JsonDocument.Parse(posts[2].Body))
+        {
+            // The response buffer is reused: nothing of the first response may leak into the third.
+            Assert.Equal("third", third.RootElement.GetProperty("echo").GetString());
+            Assert.Equal(deadline3.ToUnixTimeMilliseconds(), third.RootElement.GetProperty("deadlineMs").GetInt64());
+        }
+
+        Assert.Null(posts[0].ErrorTypeHeader);
+        Assert.Equal("InvalidDataException", posts[1].ErrorTypeHeader);
+        using (JsonDocument error = JsonDocument.Parse(posts[1].Body))
+        {
+            Assert.Equal("cannot handle not an event", error.RootElement.GetProperty("errorMessage").GetString());
+            Assert.Equal("InvalidDataException", error.RootElement.GetProperty("errorType").GetString());
+            Assert.Equal(JsonValueKind.Array, error.RootElement.GetProperty("stackTrace").ValueKind);
+        }
+
+        Assert.Equal(1, handler.Disposed);
+        Assert.Contains("req-2", log.ToString());
+    }
+
+    [Fact]
+    public async Task RunAsync_InitializerThrows_PostsInitErrorAndRethrows()
+    {
+        await using var api = new FakeRuntimeApi(expectedPosts: 1);
+        using var client = new RuntimeApiClient(api.HostAndPort);
+        using var stop = new CancellationTokenSource(s_testTimeout);
+
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            LambdaRuntimeLoop.RunAsync(client, () => throw new InvalidOperationException("ANALYTICS_WINDOW_SECONDS is bad"), TextWriter.Null, stop.Token));
+
+        PostedRequest post = Assert.Single(api.Posts);
+        Assert.Equal("runtime/init/error", post.Path);
+        Assert.Equal("InvalidOperationException", post.ErrorTypeHeader);
+        using JsonDocument error = JsonDocument.Parse(post.Body);
+        Assert.Equal(ex.Message, error.RootElement.GetProperty("errorMessage").GetString());
+    }
+
+    [Fact]
+    public async Task RunAsync_NoEventArrives_StopsWhenCancelled()
+    {
+        await using var api = new FakeRuntimeApi(expectedPosts: 1);
+        using var client = new RuntimeApiClient(api.HostAndPort);
+        using var stop = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        var handler = new EchoHandler();
+
+        await LambdaRuntimeLoop.RunAsync(client, () => handler, TextWriter.Null, stop.Token).WaitAsync(s_testTimeout);
+
+        Assert.Empty(api.Posts);
+        Assert.Equal(1, handler.Disposed);
+    }
+
+    [Fact]
+    public async Task RunAsync_FunctionHandler_AnswersGoodPoisonAndForeignEvents()
+    {
+        string dir = Directory.CreateTempSubdirectory("analytics-loop-").FullName;
+        try
+        {
+            await using var api = new FakeRuntimeApi(expectedPosts: 3);
+            DateTimeOffset deadline = DateTimeOffset.UtcNow.AddMinutes(2);
+            api.Enqueue("good", deadline, File.ReadAllBytes(SampleEventsTests.EventPath("kinesis-basic.json")));
+            api.Enqueue("poison", deadline, File.ReadAllBytes(SampleEventsTests.EventPath("kinesis-poison.json")));
+            api.Enqueue("foreign", deadline, """{"detail-type":"Scheduled Event","source":"aws.events"}"""u8.ToArray());
+            using var client = new RuntimeApiClient(api.HostAndPort);
+            using var stop = new CancellationTokenSource(s_testTimeout);
+            var env = new Dictionary<string, string> { [SampleSettings.OutputDirectoryVariable] = dir };
+
+            Task loop = LambdaRuntimeLoop.RunAsync(client, () => FunctionHandler.FromEnvironment(env.GetValueOrDefault, TextWriter.Null), TextWriter.Null, stop.Token);
+            await WaitForPostsAsync(api, loop);
+            await stop.CancelAsync();
+            await loop.WaitAsync(s_testTimeout);
+
+            IReadOnlyList<PostedRequest> posts = api.Posts;
+            Assert.Equal(["runtime/invocation/good/response", "runtime/invocation/poison/response", "runtime/invocation/foreign/error"], posts.Select(p => p.Path));
+            foreach (PostedRequest response in posts.Take(2))
+            {
+                // Every poison pill is quarantined, so nothing needs re-delivery: full success.
+                using JsonDocument json = JsonDocument.Parse(response.Body);
+                Assert.Equal(0, json.RootElement.GetProperty("batchItemFailures").GetArrayLength());
+            }
+
+            Assert.Equal(nameof(KinesisEventFormatException), posts[2].ErrorTypeHeader);
+            int expectedPoison = SampleEventFactory.PoisonRecords().Count(r => r.ExpectedPoison is not null);
+            Assert.Equal(expectedPoison, File.ReadAllLines(Path.Combine(dir, FunctionHandler.QuarantineFileName)).Length);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
