@@ -30,7 +30,11 @@ internal sealed class FunctionHandler : IInvocationHandler
         _aggregateSink = aggregateSink;
         _quarantineSink = quarantineSink;
         _log = log;
-        _processor = new KinesisBatchProcessor(aggregateSink, quarantineSink, options);
+        // Poison records get one log line each (reason, shard, sequence number; never the payload).
+        _processor = new KinesisBatchProcessor(aggregateSink, quarantineSink, options with
+        {
+            OnPoison = record => JsonLog.WritePoison(record, JsonLogOptions.Default, _logLines),
+        });
     }
 
     /// <summary>The summary of the last invocation that completed, if any.</summary>
@@ -45,18 +49,8 @@ internal sealed class FunctionHandler : IInvocationHandler
     {
         Directory.CreateDirectory(directory);
         var aggregates = new JsonLinesAggregateSink(Path.Combine(directory, AggregatesFileName));
-        JsonLinesQuarantineSink? quarantine = null;
-        try
-        {
-            quarantine = new JsonLinesQuarantineSink(Path.Combine(directory, QuarantineFileName));
-            return new FunctionHandler(aggregates, quarantine, options, log);
-        }
-        catch
-        {
-            quarantine?.Dispose();
-            aggregates.Dispose();
-            throw;
-        }
+        var quarantine = new JsonLinesQuarantineSink(Path.Combine(directory, QuarantineFileName));
+        return new FunctionHandler(aggregates, quarantine, options, log);
     }
 
     /// <summary>The handler the deployed function uses, configured from environment variables.</summary>
@@ -78,11 +72,11 @@ internal sealed class FunctionHandler : IInvocationHandler
 
     public async Task HandleAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)
     {
+        _logLines.ResetWrittenCount();
         BatchSummary summary = await _processor.ProcessAsync(utf8Event, deadline, response, cancellationToken).ConfigureAwait(false);
         LastSummary = summary;
 
         // One structured log line per invocation and stage, then one EMF line that CloudWatch turns into metrics.
-        _logLines.ResetWrittenCount();
         JsonLog.WriteInvocation(summary, JsonLogOptions.Default, _logLines);
         EmfMetrics.Write(summary, EmfOptions.Default, _logLines);
         await _log.WriteAsync(Encoding.UTF8.GetString(_logLines.WrittenSpan)).ConfigureAwait(false);

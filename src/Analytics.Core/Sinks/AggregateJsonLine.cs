@@ -6,7 +6,11 @@ namespace Analytics.Core;
 /// Writes one aggregate in the JSON-lines shape shared by the local sink and the tools:
 /// <c>{"metric":"..","dimensions":{"k":"v"},"windowStart":"..Z","windowEnd":"..Z","count":3,"sum":6,"min":1,"max":3,"p50":2,"p90":3,"p95":3,"p99":3}</c>.
 /// </summary>
-/// <remarks>Dimensions come sorted by key, names unescaped, times ISO-8601 UTC with <c>Z</c>.</remarks>
+/// <remarks>
+/// Dimensions come sorted by key, times ISO-8601 UTC with <c>Z</c>. For names to appear unescaped (<c>café</c>, not
+/// <c>café</c>), give the writer <see cref="System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping"/>,
+/// as the sinks here do; the text is then meant for files and logs, not for embedding in HTML.
+/// </remarks>
 public static class AggregateJsonLine
 {
     /// <summary>Writes the aggregate as one JSON object (without the newline).</summary>

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Analytics.Core;
@@ -29,7 +30,7 @@ public sealed class JsonLinesAggregateSink : IAggregateSink
     {
         ArgumentNullException.ThrowIfNull(batch);
         _buffer.ResetWrittenCount();
-        using (var writer = new Utf8JsonWriter(_buffer))
+        using (var writer = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             for (int i = 0; i < batch.Count; i++)
             {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Analytics.Core;
@@ -26,7 +27,7 @@ public sealed class JsonLinesQuarantineSink : IQuarantineSink
     {
         ArgumentNullException.ThrowIfNull(records);
         _buffer.ResetWrittenCount();
-        using (var writer = new Utf8JsonWriter(_buffer))
+        using (var writer = new Utf8JsonWriter(_buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             foreach (QuarantinedRecord r in records)
             {

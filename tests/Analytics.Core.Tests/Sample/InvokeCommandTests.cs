@@ -133,8 +133,15 @@ public sealed class InvokeCommandTests : IDisposable
             Assert.False(string.IsNullOrEmpty(root.GetProperty("detail").GetString()));
         }
 
-        // The good records still count.
-        Assert.Equal(2, File.ReadAllLines(Path.Combine(OutDir, "aggregates.jsonl")).Length);
+        // The good records still count: one line per distinct (metric, dimensions, minute window) among them.
+        int expectedPairs = records.Where(r => r.ExpectedPoison is null).Select(r =>
+        {
+            using JsonDocument sample = JsonDocument.Parse(Convert.FromBase64String(r.Base64Data));
+            JsonElement s = sample.RootElement;
+            string dims = s.TryGetProperty("dimensions", out JsonElement d) ? d.GetRawText() : "";
+            return (s.GetProperty("metric").GetString(), dims, s.GetProperty("timestamp").GetInt64() / 60_000);
+        }).Distinct().Count();
+        Assert.Equal(expectedPairs, File.ReadAllLines(Path.Combine(OutDir, "aggregates.jsonl")).Length);
     }
 
     [Fact]
