@@ -55,7 +55,8 @@ internal static class ShardStream
     public static AggregateBatch Build(string shardId, IEnumerable<ShardRecord> records, AggregatorOptions? options = null)
     {
         var batch = new AggregateBatch(options ?? AggregatorOptions.Default);
-        batch.Reset(shardId, StreamArn, hasSampleLog: true);
+        batch.Reset(hasSampleLog: true);
+        batch.SetSource(shardId, StreamArn);
         foreach (ShardRecord r in records)
         {
             int record = batch.AddRecord(Encoding.ASCII.GetBytes(r.SequenceNumber));
