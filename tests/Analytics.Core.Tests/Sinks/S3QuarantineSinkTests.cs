@@ -138,6 +138,17 @@ public sealed class S3QuarantineSinkTests(LocalServersFixture servers)
         await Assert.ThrowsAsync<AmazonS3Exception>(() => sink.WriteAsync(MakeRecords(2), CancellationToken.None));
     }
 
+    [Theory]
+    [InlineData("arn:aws:kinesis:us-east-1:123456789012:stream/metrics-in", "metrics-in")]
+    [InlineData("arn:aws:kinesis:eu-west-1:123456789012:stream/a.b_c-d/consumer/fanout:1700000000", "a.b_c-d")]
+    [InlineData("arn:aws-cn:kinesis:cn-north-1:123456789012:stream/x", "x")]
+    [InlineData("arn:aws:kinesis:us-east-1:123456789012:stream/", "unknown")]
+    [InlineData("not an arn", "unknown")]
+    [InlineData("", "unknown")]
+    [InlineData(null, "unknown")]
+    public void StreamName_EventSourceArn_NameOrUnknown(string? arn, string expected) =>
+        Assert.Equal(expected, QuarantineObject.StreamName(arn));
+
     internal static QuarantinedRecord[] MakeRecords(int count)
     {
         var random = new Random(count);
