@@ -6,6 +6,11 @@ namespace Analytics.Core.Tests.Aggregation;
 /// Measures the figures in docs/aggregation.md (serialized sizes, memory per pair) and holds them to the limits
 /// that matter: a DynamoDB item (400 KB) and tumbling-window state (1 MB per shard).
 /// </summary>
+/// <remarks>
+/// Retained memory is measured process-wide (<see cref="GC.GetTotalMemory(bool)"/>), so these tests run alone:
+/// any test running beside them would count its own allocations.
+/// </remarks>
+[Collection(ProcessWideMemoryCollection.Name)]
 public class AggregationSizeTests(ITestOutputHelper output)
 {
     private const int DynamoDbItemLimit = 400 * 1024;
@@ -90,4 +95,10 @@ public class AggregationSizeTests(ITestOutputHelper output)
         // Fixed part per pair (entries, aggregate, sketch, smallest bin array) plus the key and the bins in use.
         Assert.InRange(retained / (double)pairs, 1, 600 + keys[0].Length + (binBytes / (double)pairs));
     }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ProcessWideMemoryCollection
+{
+    public const string Name = "Process-wide memory measurements";
 }

@@ -145,6 +145,36 @@ public sealed class InvokeCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task RunAsync_KplEvent_DeaggregatesAndQuarantinesThePoisonUserRecordAlone()
+    {
+        (int code, string stdout, _) = await RunAsync("--event", SampleEventsTests.EventPath("kinesis-kpl.json"), "--out", OutDir);
+
+        Assert.Equal(0, code);
+        using (JsonDocument response = JsonDocument.Parse(stdout))
+        {
+            Assert.Equal(0, response.RootElement.GetProperty("batchItemFailures").GetArrayLength());
+        }
+
+        // The container's second user record ("value":"slow") is the only poison; it keeps its own bytes and index.
+        string line = Assert.Single(File.ReadAllLines(Path.Combine(OutDir, "quarantine.jsonl")));
+        using JsonDocument q = JsonDocument.Parse(line);
+        Assert.Equal(SampleEventFactory.SequenceNumber(301), q.RootElement.GetProperty("sequenceNumber").GetString());
+        Assert.Equal(1, q.RootElement.GetProperty("subSequenceNumber").GetInt32());
+        Assert.Equal("user-2", q.RootElement.GetProperty("partitionKey").GetString());
+        Assert.Equal(nameof(PoisonReason.WrongType), q.RootElement.GetProperty("reason").GetString());
+        Assert.Contains("\"slow\"", Encoding.UTF8.GetString(Convert.FromBase64String(q.RootElement.GetProperty("data").GetString()!)), StringComparison.Ordinal);
+
+        // Every other user record counts: latency 20, 12, 18 at 10:09; latency 30 and orders 1 and 3 at 10:10.
+        var lines = File.ReadAllLines(Path.Combine(OutDir, "aggregates.jsonl"))
+            .Select(l => JsonDocument.Parse(l).RootElement)
+            .ToDictionary(e => e.GetProperty("metric").GetString() + "@" + e.GetProperty("windowStart").GetString(), e => (e.GetProperty("count").GetInt64(), e.GetProperty("sum").GetDouble()));
+        Assert.Equal((3L, 50.0), lines["api.latency_ms@2025-01-20T10:09:00Z"]);
+        Assert.Equal((1L, 30.0), lines["api.latency_ms@2025-01-20T10:10:00Z"]);
+        Assert.Equal((2L, 4.0), lines["orders.placed@2025-01-20T10:10:00Z"]);
+        Assert.Equal(3, lines.Count);
+    }
+
+    [Fact]
     public async Task RunAsync_Twice_ReplacesTheFilesInsteadOfAppending()
     {
         string[] args = ["--event", SampleEventsTests.EventPath("kinesis-poison.json"), "--out", OutDir];

@@ -94,6 +94,36 @@ internal static class SampleEventFactory
         new("checkout", Base64(Sample("api.latency_ms", "44", T0.AddSeconds(75), """{"service":"checkout"}""")), T0.AddSeconds(76)),
     ];
 
+    /// <summary>
+    /// Records as the Kinesis Producer Library aggregates them: a plain record, a container whose second user record
+    /// is poison, and a container of good user records.
+    /// </summary>
+    public static IReadOnlyList<ExampleRecord> KplRecords()
+    {
+        DateTimeOffset a = T0.AddMinutes(10);
+        const string dims = """{"service":"checkout"}""";
+        static KplTestUserRecord User(string key, string json) => new(key, null, Encoding.UTF8.GetBytes(json), []);
+        byte[] mixed = KplTestEncoder.Aggregate(
+        [
+            User("user-1", Sample("api.latency_ms", "12", a.AddSeconds(-2), dims)),
+            User("user-2", """{"metric":"api.latency_ms","value":"slow","timestamp":""" + Ms(a.AddSeconds(-1)) + "}"),
+            User("user-3", Sample("api.latency_ms", "18", a.AddSeconds(-1), dims)),
+        ]);
+        byte[] good = KplTestEncoder.Aggregate(
+        [
+            User("user-4", Sample("orders.placed", "1", a, dims)),
+            User("user-5", Sample("orders.placed", "3", a.AddSeconds(1), dims) + "\n" + Sample("api.latency_ms", "30", a.AddSeconds(1), dims)),
+        ]);
+        return
+        [
+            new("plain", Base64(Sample("api.latency_ms", "20", a.AddSeconds(-3), dims)), a),
+            new("kpl-1", Convert.ToBase64String(mixed), a.AddSeconds(1)),
+            new("kpl-2", Convert.ToBase64String(good), a.AddSeconds(2)),
+        ];
+    }
+
+    public static string KinesisKpl() => Event(KplRecords(), 300, window: null);
+
     public static string KinesisBasic() => Event(BasicRecords(), 0, window: null);
 
     public static string KinesisPoison() => Event(PoisonRecords(), 100, window: null);

@@ -10,7 +10,7 @@ namespace Analytics.Core.Tests.Sample;
 /// </summary>
 public class SampleEventsTests
 {
-    public static TheoryData<string> GeneratedFiles => ["kinesis-basic.json", "kinesis-poison.json", "tumbling-window-1.json", "kinesis-aws-docs.json"];
+    public static TheoryData<string> GeneratedFiles => ["kinesis-basic.json", "kinesis-poison.json", "kinesis-kpl.json", "tumbling-window-1.json", "kinesis-aws-docs.json"];
 
     internal static string EventPath(string name) => Path.Combine(RepoPaths.Root, "samples", "events", name);
 
@@ -23,6 +23,7 @@ public class SampleEventsTests
             "kinesis-basic.json" => SampleEventFactory.KinesisBasic(),
             "kinesis-poison.json" => SampleEventFactory.KinesisPoison(),
             "tumbling-window-1.json" => SampleEventFactory.TumblingWindow1(),
+            "kinesis-kpl.json" => SampleEventFactory.KinesisKpl(),
             _ => SampleEventFactory.AwsDocumentationExample(),
         };
         AssertCommitted(name, expected);
