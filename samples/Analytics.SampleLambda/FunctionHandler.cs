@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Text;
+using Amazon.DynamoDBv2;
+using Amazon.S3;
 using Analytics.Core;
 
 namespace Analytics.SampleLambda;
@@ -60,14 +62,22 @@ internal sealed class FunctionHandler : IInvocationHandler
     public static FunctionHandler FromEnvironment(Func<string, string?> getVariable, TextWriter log)
     {
         SampleSettings settings = SampleSettings.FromEnvironment(getVariable);
-        if (settings.AggregateTable is not null || settings.QuarantineBucket is not null)
-        {
-            // The DynamoDB and S3 sinks are wired in by a later change; until then the function keeps its output in
-            // the sandbox's /tmp, which is lost when the sandbox ends.
-            log.WriteLine($"{SampleSettings.AggregateTableVariable}/{SampleSettings.QuarantineBucketVariable} are set but not used yet: writing JSON lines under {settings.OutputDirectory}.");
-        }
+        ProcessorOptions options = settings.ToProcessorOptions();
+        Directory.CreateDirectory(settings.OutputDirectory);
 
-        return WithFileSinks(settings.OutputDirectory, settings.ToProcessorOptions(), log);
+        // The clients live as long as the sandbox. Few SDK retries and a short timeout: the sinks retry themselves
+        // within the invocation's deadline. Region and credentials come from the Lambda environment.
+        IAggregateSink aggregates = settings.AggregateTable is { } table
+            ? new DynamoDbAggregateSink(
+                new AmazonDynamoDBClient(new AmazonDynamoDBConfig { MaxErrorRetry = 1, Timeout = TimeSpan.FromSeconds(2) }),
+                DynamoDbAggregateSinkOptions.Default with { TableName = table, Aggregator = options.Aggregator })
+            : new JsonLinesAggregateSink(Path.Combine(settings.OutputDirectory, AggregatesFileName));
+        IQuarantineSink quarantine = settings.QuarantineBucket is { } bucket
+            ? new S3QuarantineSink(
+                new AmazonS3Client(new AmazonS3Config { MaxErrorRetry = 1, Timeout = TimeSpan.FromSeconds(5) }),
+                S3QuarantineSinkOptions.Default with { BucketName = bucket })
+            : new JsonLinesQuarantineSink(Path.Combine(settings.OutputDirectory, QuarantineFileName));
+        return new FunctionHandler(aggregates, quarantine, options, log);
     }
 
     public async Task HandleAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)

@@ -1,12 +1,14 @@
 using System.Buffers;
 using System.Text;
+using Amazon.DynamoDBv2;
+using Amazon.S3;
 using Analytics.Core;
 
 namespace Analytics.SampleLambda;
 
 /// <summary>
 /// <c>invoke</c>: runs the function once on an event file, as Lambda would, with the JSON-lines sinks in a local
-/// directory. A stable contract for users and scripts: stdout is exactly the response JSON (one line), everything
+/// directory, or with the DynamoDB and S3 sinks against the given endpoints. A stable contract for users and scripts: stdout is exactly the response JSON (one line), everything
 /// else goes to stderr; the output files are replaced on every run.
 /// </summary>
 internal static class InvokeCommand
@@ -59,9 +61,32 @@ internal static class InvokeCommand
 
         var response = new ArrayBufferWriter<byte>(4096);
         BatchSummary? summary;
+        using AmazonDynamoDBClient? dynamoDb = arguments.DynamoDb?.CreateClient();
+        using AmazonS3Client? s3 = arguments.S3?.CreateClient();
+        ProcessorOptions options = ProcessorOptions.Default;
+        if (arguments.DynamoDb is { CreateTable: true } target)
+        {
+            try
+            {
+                using var createTimeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+                await DynamoDbAggregateSink.CreateTableAsync(dynamoDb!, target.Table, createTimeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                await stderr.WriteLineAsync($"error: could not create table '{target.Table}' at {target.Endpoint}: {ex.Message}").ConfigureAwait(false);
+                return FunctionFailed;
+            }
+        }
+
         try
         {
-            FunctionHandler handler = FunctionHandler.WithFileSinks(arguments.OutputDirectory, ProcessorOptions.Default, stderr);
+            IAggregateSink aggregateSink = arguments.DynamoDb is { } table
+                ? new DynamoDbAggregateSink(dynamoDb!, DynamoDbAggregateSinkOptions.Default with { TableName = table.Table, Aggregator = options.Aggregator })
+                : new JsonLinesAggregateSink(aggregatesPath);
+            IQuarantineSink quarantineSink = arguments.S3 is { } bucket
+                ? new S3QuarantineSink(s3!, S3QuarantineSinkOptions.Default with { BucketName = bucket.Bucket })
+                : new JsonLinesQuarantineSink(quarantinePath);
+            var handler = new FunctionHandler(aggregateSink, quarantineSink, options, stderr);
             await using (handler.ConfigureAwait(false))
             {
                 await handler.HandleAsync(utf8Event, deadline, response, CancellationToken.None).ConfigureAwait(false);
@@ -83,9 +108,11 @@ internal static class InvokeCommand
         // A sink may create its file only when it has something to write; scripts can rely on both files existing.
         EnsureExists(aggregatesPath);
         EnsureExists(quarantinePath);
+        string aggregatesTarget = arguments.DynamoDb is { } d ? $"table {d.Table} at {d.Endpoint}" : aggregatesPath;
+        string quarantineTarget = arguments.S3 is { } b ? $"bucket {b.Bucket} at {b.Endpoint}" : quarantinePath;
         await stderr.WriteLineAsync(
             $"{summary?.Records} records: {summary?.ValidRecords} valid, {summary?.PoisonRecords} poison; " +
-            $"wrote {summary?.AggregatesWritten} aggregates to {aggregatesPath} and {summary?.Quarantined} poison records to {quarantinePath}").ConfigureAwait(false);
+            $"wrote {summary?.AggregatesWritten} aggregates to {aggregatesTarget} and {summary?.Quarantined} poison records to {quarantineTarget}").ConfigureAwait(false);
 
         await stdout.WriteLineAsync(Encoding.UTF8.GetString(response.WrittenSpan)).ConfigureAwait(false);
         await stdout.FlushAsync().ConfigureAwait(false);

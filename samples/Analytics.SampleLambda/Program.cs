@@ -3,11 +3,17 @@ using Analytics.SampleLambda;
 
 // Entry point of the `bootstrap` executable. It only dispatches:
 // - `bootstrap invoke --event <file> ...` runs one invocation locally (see InvokeCommand);
+// - `bootstrap query --dynamodb-endpoint <url> --table <name>` prints a DynamoDB aggregate table as JSON lines;
 // - under Lambda (AWS_LAMBDA_RUNTIME_API is set) it runs the Runtime API loop until the sandbox stops; log and EMF
 //   lines go to stdout, loop diagnostics to stderr (CloudWatch Logs captures both).
 if (args.Length > 0 && args[0] == "invoke")
 {
     return await InvokeCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
+}
+
+if (args.Length > 0 && args[0] == "query")
+{
+    return await QueryCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
 }
 
 string? runtimeApi = Environment.GetEnvironmentVariable("AWS_LAMBDA_RUNTIME_API");

@@ -1,0 +1,181 @@
+using System.Buffers;
+using System.Globalization;
+using Amazon.DynamoDBv2.Model;
+
+namespace Analytics.Core;
+
+/// <summary>Attribute names and the conversion between a stored aggregate item and its parts.</summary>
+internal static class DynamoDbItem
+{
+    public const string PartitionKey = "pk";
+    public const string SortKey = "sk";
+    public const string Metric = "metric";
+    public const string Dimensions = "dimensions";
+    public const string WindowStart = "windowStart";
+    public const string WindowEnd = "windowEnd";
+    public const string Count = "count";
+    public const string Sum = "sum";
+    public const string Min = "min";
+    public const string Max = "max";
+    public const string Sketch = "sketch";
+    public const string Watermarks = "wm";
+    public const string Version = "ver";
+
+    /// <summary>The version of a stored item; 0 when there is none.</summary>
+    public static long GetVersion(Dictionary<string, AttributeValue>? item)
+    {
+        if (item is null)
+        {
+            return 0;
+        }
+
+        long version = 0;
+        if (!item.TryGetValue(Version, out AttributeValue? v) || v.N is null ||
+            !long.TryParse(v.N, NumberStyles.Integer, CultureInfo.InvariantCulture, out version) || version < 1)
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored aggregate item has no valid 'ver' attribute.");
+        }
+
+        return version;
+    }
+
+    /// <summary>The highest sequence number of <paramref name="shardId"/> already applied to the item; null for none.</summary>
+    public static string? GetWatermark(Dictionary<string, AttributeValue>? item, string shardId)
+    {
+        if (item is null || !item.TryGetValue(Watermarks, out AttributeValue? wm) || wm.M is null ||
+            !wm.M.TryGetValue(shardId, out AttributeValue? mark))
+        {
+            return null;
+        }
+
+        if (mark.S is null || mark.S.Length > SequenceNumber.MaxDigits || !IsDigits(mark.S))
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored watermark of shard " + shardId + " is not a sequence number.");
+        }
+
+        return mark.S;
+    }
+
+    /// <summary>Replaces <paramref name="destination"/> with the aggregate stored in the item.</summary>
+    public static void ReadAggregate(Dictionary<string, AttributeValue> item, MetricAggregate destination)
+    {
+        if (!item.TryGetValue(Sketch, out AttributeValue? sketch) || sketch.B is null)
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored aggregate item has no 'sketch' attribute.");
+        }
+
+        ReadOnlySpan<byte> bytes = sketch.B.TryGetBuffer(out ArraySegment<byte> segment) ? segment.AsSpan() : sketch.B.ToArray();
+        if (!destination.TryReadFrom(bytes, out int read) || read != bytes.Length)
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored aggregate item's 'sketch' is not a valid aggregate.");
+        }
+    }
+
+    /// <summary>Builds the full item that replaces the stored one.</summary>
+    public static Dictionary<string, AttributeValue> Build(
+        in PairKey key,
+        MetricAggregate aggregate,
+        ArrayBufferWriter<byte> scratch,
+        Dictionary<string, AttributeValue>? previous,
+        string shardId,
+        string lastSequenceNumber,
+        long version)
+    {
+        var watermarks = new Dictionary<string, AttributeValue>(StringComparer.Ordinal);
+        if (previous is not null && previous.TryGetValue(Watermarks, out AttributeValue? oldWm) && oldWm.M is not null)
+        {
+            foreach (KeyValuePair<string, AttributeValue> entry in oldWm.M)
+            {
+                watermarks[entry.Key] = entry.Value;
+            }
+        }
+
+        watermarks[shardId] = new AttributeValue { S = lastSequenceNumber };
+
+        scratch.ResetWrittenCount();
+        aggregate.WriteTo(scratch);
+
+        var item = new Dictionary<string, AttributeValue>(StringComparer.Ordinal)
+        {
+            [PartitionKey] = new AttributeValue { S = key.Pk },
+            [SortKey] = new AttributeValue { S = key.Sk },
+            [Metric] = new AttributeValue { S = key.Metric },
+            [WindowStart] = new AttributeValue { S = key.Sk },
+            [WindowEnd] = new AttributeValue { S = key.WindowEnd },
+            [Count] = new AttributeValue { N = aggregate.Count.ToString(CultureInfo.InvariantCulture) },
+            [Sketch] = new AttributeValue { B = new MemoryStream(scratch.WrittenSpan.ToArray(), writable: false) },
+            [Watermarks] = new AttributeValue { M = watermarks },
+            [Version] = new AttributeValue { N = version.ToString(CultureInfo.InvariantCulture) },
+        };
+        if (key.Dimensions.Count > 0)
+        {
+            var dimensions = new Dictionary<string, AttributeValue>(key.Dimensions.Count, StringComparer.Ordinal);
+            foreach (KeyValuePair<string, string> d in key.Dimensions)
+            {
+                dimensions[d.Key] = new AttributeValue { S = d.Value };
+            }
+
+            item[Dimensions] = new AttributeValue { M = dimensions };
+        }
+
+        AddNumber(item, Sum, aggregate.Sum);
+        AddNumber(item, Min, aggregate.Min);
+        AddNumber(item, Max, aggregate.Max);
+        return item;
+    }
+
+    /// <summary>
+    /// Writes a double as a DynamoDB number when it is in DynamoDB's range (magnitude 1E-130 to 9.99E+125, or zero);
+    /// otherwise leaves the attribute out: the exact value is always in <c>sketch</c>.
+    /// </summary>
+    private static void AddNumber(Dictionary<string, AttributeValue> item, string name, double value)
+    {
+        double magnitude = Math.Abs(value);
+        if (!double.IsFinite(value) || (magnitude != 0 && (magnitude < 1e-130 || magnitude >= 9.99e125)))
+        {
+            return;
+        }
+
+        item[name] = new AttributeValue { N = value.ToString("R", CultureInfo.InvariantCulture) };
+    }
+
+    private static bool IsDigits(string s)
+    {
+        foreach (char c in s)
+        {
+            if (c is < '0' or > '9')
+            {
+                return false;
+            }
+        }
+
+        return s.Length > 0;
+    }
+}
+
+/// <summary>The key and the readable attributes of one (series, window) pair, computed once per batch.</summary>
+internal readonly record struct PairKey(string Pk, string Sk, string WindowEnd, string Metric, List<KeyValuePair<string, string>> Dimensions)
+{
+    public static PairKey From(AggregateBatch batch, int pair)
+    {
+        SeriesKey series = batch.GetSeriesKey(pair);
+        var dimensions = new List<KeyValuePair<string, string>>(series.DimensionCount);
+        for (SeriesKey.DimensionEnumerator d = series.GetDimensions(); d.MoveNext();)
+        {
+            dimensions.Add(new(System.Text.Encoding.UTF8.GetString(d.Key), System.Text.Encoding.UTF8.GetString(d.Value)));
+        }
+
+        return new PairKey(
+            DynamoDbKeys.PartitionKey(series),
+            DynamoDbKeys.Timestamp(batch.GetWindowStartMs(pair)),
+            DynamoDbKeys.Timestamp(batch.GetWindowEndMs(pair)),
+            series.GetMetricString(),
+            dimensions);
+    }
+
+    public Dictionary<string, AttributeValue> ToKey() => new(StringComparer.Ordinal)
+    {
+        [DynamoDbItem.PartitionKey] = new AttributeValue { S = Pk },
+        [DynamoDbItem.SortKey] = new AttributeValue { S = Sk },
+    };
+}

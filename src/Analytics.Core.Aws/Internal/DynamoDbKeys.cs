@@ -1,0 +1,66 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Analytics.Core;
+
+/// <summary>
+/// The table's primary key. <c>pk</c> is the series in a readable, unambiguous form; <c>sk</c> the window start as
+/// fixed-width ISO-8601 UTC, so a query over one series returns its windows in time order.
+/// </summary>
+internal static class DynamoDbKeys
+{
+    /// <summary>DynamoDB's limit for a partition key value, in UTF-8 bytes.</summary>
+    public const int MaxPartitionKeyBytes = 2048;
+
+    /// <summary>Marks the hashed form; <c>\#</c> is not an escape sequence of the readable form, so it never occurs there.</summary>
+    private const string HashedMarker = "|\\#sha256:";
+
+    /// <summary>
+    /// <c>metric|k1=v1|k2=v2</c> with the dimensions in the key's canonical (ordinal) order and <c>\</c>, <c>|</c>
+    /// and <c>=</c> escaped with a backslash. When that exceeds 2048 UTF-8 bytes:
+    /// <c>metric|\#sha256:&lt;hex of SHA-256 of the encoded series key&gt;</c>.
+    /// </summary>
+    public static string PartitionKey(SeriesKey key)
+    {
+        var sb = new StringBuilder(key.Encoded.Length + 16);
+        AppendEscaped(sb, key.Metric);
+        for (SeriesKey.DimensionEnumerator d = key.GetDimensions(); d.MoveNext();)
+        {
+            sb.Append('|');
+            AppendEscaped(sb, d.Key);
+            sb.Append('=');
+            AppendEscaped(sb, d.Value);
+        }
+
+        string readable = sb.ToString();
+        if (Encoding.UTF8.GetByteCount(readable) <= MaxPartitionKeyBytes)
+        {
+            return readable;
+        }
+
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(key.Encoded, hash);
+        sb.Clear();
+        AppendEscaped(sb, key.Metric);
+        sb.Append(HashedMarker).Append(Convert.ToHexString(hash));
+        return sb.ToString();
+    }
+
+    /// <summary>Window start as <c>yyyy-MM-ddTHH:mm:ss.fffZ</c> (fixed width, so string order is time order).</summary>
+    public static string Timestamp(long epochMs) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(epochMs).UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture);
+
+    private static void AppendEscaped(StringBuilder sb, ReadOnlySpan<byte> utf8)
+    {
+        foreach (char c in Encoding.UTF8.GetString(utf8))
+        {
+            if (c is '\\' or '|' or '=')
+            {
+                sb.Append('\\');
+            }
+
+            sb.Append(c);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+namespace Analytics.Core;
+
+/// <summary>Options of a <see cref="DynamoDbAggregateSink"/>.</summary>
+/// <remarks>
+/// Set only what differs: <c>DynamoDbAggregateSinkOptions.Default with { TableName = "metrics" }</c>. Configure the
+/// <c>IAmazonDynamoDB</c> client with few retries of its own (<c>MaxErrorRetry</c> 0 or 1) and a short
+/// <c>Timeout</c>, so that this sink's loop, bounded by the invocation's deadline, owns the retry budget.
+/// </remarks>
+public readonly record struct DynamoDbAggregateSinkOptions
+{
+    /// <summary>Creates the default options.</summary>
+    public DynamoDbAggregateSinkOptions()
+    {
+    }
+
+    /// <summary>The default options (the table name still has to be set).</summary>
+    public static DynamoDbAggregateSinkOptions Default => new();
+
+    /// <summary>The table (layout: see <see cref="DynamoDbAggregateSink"/>). Required.</summary>
+    public string TableName { get; init; } = string.Empty;
+
+    /// <summary>
+    /// The aggregator options the pipeline uses; the sink needs the sketch's accuracy and bounds to read stored
+    /// aggregates and merge into them. Default <see cref="AggregatorOptions.Default"/>.
+    /// </summary>
+    public AggregatorOptions Aggregator { get; init; } = AggregatorOptions.Default;
+
+    /// <summary>
+    /// Most attempts per request: a pair's read-merge-put is tried at most this often (throttling, server errors,
+    /// timeouts and version conflicts all count). Default 8.
+    /// </summary>
+    public int MaxAttempts { get; init; } = 8;
+
+    /// <summary>Base of the full-jitter exponential backoff. Default 25 ms.</summary>
+    public TimeSpan BaseDelay { get; init; } = TimeSpan.FromMilliseconds(25);
+
+    /// <summary>Cap of one backoff delay. Default 2 s.</summary>
+    public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Most requests in flight at once. Default 8.</summary>
+    public int MaxConcurrency { get; init; } = 8;
+}

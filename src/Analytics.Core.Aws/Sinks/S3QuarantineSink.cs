@@ -1,0 +1,173 @@
+using System.Buffers;
+using System.Runtime.ExceptionServices;
+using Amazon.S3;
+using Amazon.S3.Model;
+
+namespace Analytics.Core;
+
+/// <summary>
+/// Keeps every poison record as one JSON object in Amazon S3, under a key derived from the record alone, so a
+/// re-delivered batch overwrites the same objects instead of adding copies.
+/// </summary>
+/// <remarks>
+/// <para>Key: <c>&lt;KeyPrefix&gt;/&lt;stream name from the ARN, or unknown&gt;/&lt;shardId&gt;/&lt;sequenceNumber&gt;[-&lt;subSequenceNumber&gt;].json</c>.</para>
+/// <para>Body: <c>{"shardId","sequenceNumber","subSequenceNumber" (KPL user records only),"partitionKey",
+/// "approximateArrival" (ISO-8601 UTC),"reason" (the <see cref="PoisonReason"/> name),"detail","data" (the original
+/// base64)}</c>.</para>
+/// <para>Uploads run in parallel (bounded by <see cref="S3QuarantineSinkOptions.MaxConcurrency"/>); the result counts
+/// only the leading records whose upload completed, so it never claims a record that is not stored.</para>
+/// </remarks>
+public sealed class S3QuarantineSink : IQuarantineSink
+{
+    private readonly IAmazonS3 _client;
+    private readonly S3QuarantineSinkOptions _options;
+    private long _retries;
+
+    /// <summary>Creates the sink.</summary>
+    /// <param name="client">The S3 client; the sink does not dispose it.</param>
+    /// <param name="options">Bucket, key prefix, concurrency and retry bounds.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="client"/> is null.</exception>
+    /// <exception cref="ArgumentException">The bucket name is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Concurrency or attempts are below 1.</exception>
+    public S3QuarantineSink(IAmazonS3 client, S3QuarantineSinkOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        if (string.IsNullOrEmpty(options.BucketName))
+        {
+            AwsThrowHelper.ThrowArgument(nameof(options), "BucketName is required.");
+        }
+
+        if (options.MaxConcurrency < 1 || options.MaxAttempts < 1)
+        {
+            AwsThrowHelper.ThrowArgumentOutOfRange(nameof(options), "MaxConcurrency and MaxAttempts must be at least 1.");
+        }
+
+        _client = client;
+        _options = options with { KeyPrefix = options.KeyPrefix ?? string.Empty };
+    }
+
+    /// <summary>Uploads that failed transiently and were tried again, since the sink was created.</summary>
+    internal long Retries => Interlocked.Read(ref _retries);
+
+    /// <summary>Writes each record as one object, in parallel.</summary>
+    /// <param name="records">The poison records, in sequence order; read only during the call.</param>
+    /// <param name="cancellationToken">Cancelled at the invocation's deadline less its margin; uploads in flight are abandoned.</param>
+    /// <returns>How many records, counted from the first, are stored; less than <c>records.Count</c> when time ran out or
+    /// an upload kept failing transiently.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="records"/> is null.</exception>
+    /// <exception cref="AmazonS3Exception">A non-transient error (missing bucket, access denied).</exception>
+    public async Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        int count = records.Count;
+        if (count == 0)
+        {
+            return 0;
+        }
+
+        bool[] stored = new bool[count];
+        int next = -1;
+        Exception? fatal = null;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        CancellationToken token = stop.Token;
+
+        async Task WorkerAsync()
+        {
+            var buffer = new ArrayBufferWriter<byte>(1024);
+            while (!token.IsCancellationRequested)
+            {
+                int i = Interlocked.Increment(ref next);
+                if (i >= count)
+                {
+                    return;
+                }
+
+                try
+                {
+                    if (await PutWithRetriesAsync(records[i], buffer, token).ConfigureAwait(false))
+                    {
+                        stored[i] = true;
+                    }
+                    else
+                    {
+                        // Records after this one cannot count any more; stop spending the budget.
+                        await stop.CancelAsync().ConfigureAwait(false);
+                        return;
+                    }
+                }
+                catch (Exception e) when (!token.IsCancellationRequested)
+                {
+                    Interlocked.CompareExchange(ref fatal, e, null);
+                    await stop.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+            }
+        }
+
+        int workers = Math.Min(_options.MaxConcurrency, count);
+        var tasks = new Task[workers];
+        for (int w = 0; w < workers; w++)
+        {
+            tasks[w] = WorkerAsync();
+        }
+
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+        if (fatal is not null)
+        {
+            ExceptionDispatchInfo.Throw(fatal);
+        }
+
+        int leading = 0;
+        while (leading < count && stored[leading])
+        {
+            leading++;
+        }
+
+        return leading;
+    }
+
+    private async Task<bool> PutWithRetriesAsync(QuarantinedRecord record, ArrayBufferWriter<byte> buffer, CancellationToken token)
+    {
+        buffer.ResetWrittenCount();
+        QuarantineObject.WriteBody(record, buffer);
+        string key = QuarantineObject.Key(_options.KeyPrefix, record);
+        for (int attempt = 0; attempt < _options.MaxAttempts; attempt++)
+        {
+            if (attempt > 0)
+            {
+                Interlocked.Increment(ref _retries);
+                if (!await RetryPolicy.TryDelayAsync(attempt, _options.BaseDelay, _options.MaxDelay, token).ConfigureAwait(false))
+                {
+                    return false;
+                }
+            }
+
+            try
+            {
+                using var body = new MemoryStream(buffer.WrittenSpan.ToArray(), writable: false);
+                var request = new PutObjectRequest
+                {
+                    BucketName = _options.BucketName,
+                    Key = key,
+                    InputStream = body,
+                    AutoCloseStream = false,
+                    ContentType = "application/json",
+                    // A plain signed body: S3 stores it as is, and S3-compatible servers need no aws-chunked decoding.
+                    UseChunkEncoding = false,
+                };
+                await _client.PutObjectAsync(request, token).ConfigureAwait(false);
+                return true;
+            }
+            catch (Exception e) when (RetryPolicy.IsTransient(e, token))
+            {
+            }
+            catch (Exception) when (token.IsCancellationRequested)
+            {
+                // Out of time: whether this upload landed is unknown, so it is not counted.
+                return false;
+            }
+        }
+
+        return false;
+    }
+}

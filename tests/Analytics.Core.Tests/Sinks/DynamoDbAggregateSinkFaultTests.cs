@@ -1,0 +1,97 @@
+using Amazon.DynamoDBv2;
+using Xunit.Abstractions;
+
+namespace Analytics.Core.Tests;
+
+/// <summary>
+/// The sink behind a proxy that throttles, fails, drops connections (also after the write landed) and adds
+/// latency, delivered the way Lambda delivers: re-delivery from the reported checkpoint until every record is in.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class DynamoDbAggregateSinkFaultTests(LocalServersFixture servers, ITestOutputHelper output)
+{
+    private const string Shard = "shardId-000000000007";
+
+    private static readonly FaultProfile s_faults = new(
+        Throttle: 0.12,
+        ServerError: 0.06,
+        DropBeforeForward: 0.04,
+        DropAfterForward: 0.06,
+        Latency: 0.2,
+        MaxLatency: TimeSpan.FromMilliseconds(30));
+
+    [Theory]
+    [InlineData(8, 11)]
+    [InlineData(2, 12)]
+    public async Task WriteAsync_FaultsAtAboutThirtyPercentRetriedLikeLambda_ExactAggregates(int maxAttempts, int seed)
+    {
+        string table = await servers.CreateTableAsync("faults");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, s_faults, seed);
+        using AmazonDynamoDBClient flaky = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(2));
+        var sink = new DynamoDbAggregateSink(flaky, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxAttempts = maxAttempts });
+        ShardRecord[] records = ShardStream.Generate(seed, count: 300);
+
+        (int invocations, int partial) = await DeliverLikeLambdaAsync(sink, records, batchSize: 50);
+
+        output.WriteLine(
+            $"MaxAttempts {maxAttempts}: {invocations} invocations ({partial} partial), {sink.Retries} retries, {sink.Conflicts} version conflicts; " +
+            $"proxy: {proxy.Requests} requests, {proxy.Throttled} throttled, {proxy.ServerErrors} HTTP 500, {proxy.Dropped} dropped, {proxy.Delayed} delayed");
+        Assert.True(proxy.Faults > 0);
+        if (maxAttempts == 2)
+        {
+            Assert.True(partial > 0, "with two attempts some invocations must end partially, exercising re-delivery");
+        }
+
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        await ShardStream.AssertTableAsync(direct, table, ShardStream.Expect((Shard, records)));
+    }
+
+    [Theory]
+    [InlineData(FaultMode.Dead)]
+    [InlineData(FaultMode.Down)]
+    public async Task WriteAsync_DownstreamUnavailable_ReturnsAtTheDeadlineWithNothingMarked(FaultMode mode)
+    {
+        string table = await servers.CreateTableAsync("faults");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 1) { Mode = mode };
+        using AmazonDynamoDBClient flaky = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        var sink = new DynamoDbAggregateSink(flaky, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxAttempts = 1000 });
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 13, count: 40));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+
+        // The outer bound only keeps a hanging sink from hanging the run; the token is what must end the call.
+        await sink.WriteAsync(batch, deadline.Token).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(deadline.IsCancellationRequested);
+        Assert.Equal(0, ShardStream.Checkpoint(batch));
+        Assert.All(Enumerable.Range(0, batch.Count), pair => Assert.False(batch.IsDurable(pair)));
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        Assert.Equal(0, await ShardStream.CountItemsAsync(direct, table));
+        output.WriteLine($"{mode}: {sink.Retries} retries before the deadline, {proxy.Held} requests held");
+    }
+
+    /// <summary>Batches of <paramref name="batchSize"/> from the checkpoint on, until every record is durable.</summary>
+    private static async Task<(int Invocations, int Partial)> DeliverLikeLambdaAsync(DynamoDbAggregateSink sink, ShardRecord[] records, int batchSize)
+    {
+        int cursor = 0;
+        int invocations = 0;
+        int partial = 0;
+        while (cursor < records.Length)
+        {
+            Assert.True(++invocations <= 200, "did not converge within 200 invocations");
+            AggregateBatch batch = ShardStream.Build(Shard, records[cursor..Math.Min(records.Length, cursor + batchSize)]);
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await sink.WriteAsync(batch, deadline.Token);
+            if (ShardStream.Checkpoint(batch) is int checkpoint)
+            {
+                partial++;
+                cursor += checkpoint;
+            }
+            else
+            {
+                cursor += Math.Min(batchSize, records.Length - cursor);
+            }
+        }
+
+        return (invocations, partial);
+    }
+}

@@ -1,0 +1,186 @@
+using System.Globalization;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Xunit.Abstractions;
+
+namespace Analytics.Core.Tests;
+
+[Collection(LocalServersCollection.Name)]
+public sealed class DynamoDbAggregateSinkTests(LocalServersFixture servers, ITestOutputHelper output)
+{
+    private const string Shard = "shardId-000000000000";
+
+    [Fact]
+    public async Task WriteAsync_SameBatchTwice_TableEqualsOneApplication()
+    {
+        string table = await servers.CreateTableAsync("agg");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        ShardRecord[] records = ShardStream.Generate(seed: 1, count: 120);
+
+        AggregateBatch first = ShardStream.Build(Shard, records);
+        await sink.WriteAsync(first, CancellationToken.None);
+        AggregateBatch again = ShardStream.Build(Shard, records);
+        await sink.WriteAsync(again, CancellationToken.None);
+
+        Assert.Null(ShardStream.Checkpoint(first));
+        Assert.Null(ShardStream.Checkpoint(again));
+        await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, records)));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(37)]
+    [InlineData(99)]
+    public async Task WriteAsync_RedeliveredFromCheckpointInTheMiddle_TableEqualsOneApplication(int checkpoint)
+    {
+        string table = await servers.CreateTableAsync("agg");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        ShardRecord[] records = ShardStream.Generate(seed: 2, count: 100);
+
+        await sink.WriteAsync(ShardStream.Build(Shard, records), CancellationToken.None);
+        // Lambda re-delivers from the checkpoint: records before it are gone, records after it arrive again,
+        // followed by new ones.
+        ShardRecord[] more = ShardStream.Generate(seed: 3, count: 30).Select((r, i) => r with { SequenceNumber = After(records[^1].SequenceNumber, i + 1) }).ToArray();
+        AggregateBatch redelivered = ShardStream.Build(Shard, records[checkpoint..].Concat(more));
+        await sink.WriteAsync(redelivered, CancellationToken.None);
+
+        Assert.Null(ShardStream.Checkpoint(redelivered));
+        await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, [.. records, .. more])));
+    }
+
+    [Fact]
+    public async Task WriteAsync_BisectedHalvesAfterPartlyAppliedWhole_TableEqualsOneApplication()
+    {
+        string table = await servers.CreateTableAsync("agg");
+        ShardRecord[] records = ShardStream.Generate(seed: 4, count: 150);
+
+        // The whole batch fails part way: the downstream stops answering after a few writes and the invocation
+        // times out (a function error, so Lambda bisects).
+        await using (var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 4))
+        {
+            using AmazonDynamoDBClient flaky = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(30));
+            var failing = new DynamoDbAggregateSink(flaky, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxConcurrency = 4 });
+            proxy.DieAfter(12);
+            AggregateBatch whole = ShardStream.Build(Shard, records);
+            using var cts = new CancellationTokenSource();
+            Task write = failing.WriteAsync(whole, cts.Token);
+            while (proxy.Held < 4)
+            {
+                await Task.Delay(20);
+            }
+
+            await cts.CancelAsync();
+            await write.WaitAsync(TimeSpan.FromSeconds(20));
+            int durable = Enumerable.Range(0, whole.Count).Count(whole.IsDurable);
+            output.WriteLine($"whole batch: {durable} of {whole.Count} pairs durable before the failure");
+            Assert.InRange(durable, 1, whole.Count - 1);
+        }
+
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        AggregateBatch firstHalf = ShardStream.Build(Shard, records[..75]);
+        await sink.WriteAsync(firstHalf, CancellationToken.None);
+        AggregateBatch secondHalf = ShardStream.Build(Shard, records[75..]);
+        await sink.WriteAsync(secondHalf, CancellationToken.None);
+
+        Assert.Null(ShardStream.Checkpoint(firstHalf));
+        Assert.Null(ShardStream.Checkpoint(secondHalf));
+        await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, records)));
+    }
+
+    [Fact]
+    public async Task WriteAsync_TwoShardsOnTheSameItemsConcurrently_Converge()
+    {
+        string table = await servers.CreateTableAsync("agg");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        ShardRecord[] a = ShardStream.Generate(seed: 5, count: 200, shardOrdinal: 0);
+        ShardRecord[] b = ShardStream.Generate(seed: 6, count: 200, shardOrdinal: 1);
+
+        async Task DeliverAsync(string shard, ShardRecord[] records)
+        {
+            for (int i = 0; i < records.Length; i += 25)
+            {
+                AggregateBatch batch = ShardStream.Build(shard, records[i..Math.Min(records.Length, i + 25)]);
+                await sink.WriteAsync(batch, CancellationToken.None);
+                Assert.Null(ShardStream.Checkpoint(batch));
+            }
+        }
+
+        await Task.WhenAll(Task.Run(() => DeliverAsync("shardId-000000000001", a)), Task.Run(() => DeliverAsync("shardId-000000000002", b)));
+
+        output.WriteLine($"version conflicts resolved by re-reading: {sink.Conflicts}");
+        await ShardStream.AssertTableAsync(client, table, ShardStream.Expect(("shardId-000000000001", a), ("shardId-000000000002", b)));
+    }
+
+    [Fact]
+    public async Task WriteAsync_NewThenUpdatedItem_HasTheDocumentedLayout()
+    {
+        string table = await servers.CreateTableAsync("agg");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        KeyValuePair<string, string>[] dims = [new("region", "eu|west=1"), new("az", "a\\b")];
+        long start = 1_714_564_860_000; // 2024-05-01T12:01:00Z
+        ShardRecord[] records =
+        [
+            new("49590338271490256608559692538361571095921575989136588898", [new("req|count", dims, start + 5, 2.5)]),
+            new("49590338271490256608559692538361571095921575989136588899", [new("req|count", dims, start + 59_999, 4)]),
+        ];
+
+        await sink.WriteAsync(ShardStream.Build(Shard, records[..1]), CancellationToken.None);
+        Dictionary<string, AttributeValue> created = await GetOnlyItemAsync(client, table);
+        await sink.WriteAsync(ShardStream.Build(Shard, records), CancellationToken.None);
+        Dictionary<string, AttributeValue> updated = await GetOnlyItemAsync(client, table);
+
+        Assert.Equal("req\\|count|az=a\\\\b|region=eu\\|west\\=1", updated["pk"].S);
+        Assert.Equal("2024-05-01T12:01:00.000Z", updated["sk"].S);
+        Assert.Equal("2024-05-01T12:01:00.000Z", updated["windowStart"].S);
+        Assert.Equal("2024-05-01T12:02:00.000Z", updated["windowEnd"].S);
+        Assert.Equal("req|count", updated["metric"].S);
+        Assert.Equal(dims.OrderBy(d => d.Key), updated["dimensions"].M.Select(d => new KeyValuePair<string, string>(d.Key, d.Value.S)).OrderBy(d => d.Key));
+        Assert.Equal(("1", "2.5", "2.5", "2.5"), (created["count"].N, created["sum"].N, created["min"].N, created["max"].N));
+        Assert.Equal(("2", "6.5", "2.5", "4"), (updated["count"].N, updated["sum"].N, updated["min"].N, updated["max"].N));
+        Assert.Equal("1", created["ver"].N);
+        Assert.Equal("2", updated["ver"].N);
+        Assert.Equal(records[0].SequenceNumber, created["wm"].M[Shard].S);
+        Assert.Equal(records[1].SequenceNumber, updated["wm"].M[Shard].S);
+        Assert.NotNull(updated["sketch"].B);
+    }
+
+    [Fact]
+    public async Task WriteAsync_SeriesWithoutDimensions_StoresNoDimensionsMap()
+    {
+        string table = await servers.CreateTableAsync("agg");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+
+        await sink.WriteAsync(ShardStream.Build(Shard, [new ShardRecord("1", [new TestSample("up", [], 1_714_564_800_000, 1)])]), CancellationToken.None);
+        Dictionary<string, AttributeValue> item = await GetOnlyItemAsync(client, table);
+
+        Assert.Equal("up", item["pk"].S);
+        Assert.False(item.ContainsKey("dimensions"));
+    }
+
+    [Fact]
+    public async Task WriteAsync_MissingTable_ThrowsAndMarksNothing()
+    {
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = "no-such-table" });
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 7, count: 10));
+
+        await Assert.ThrowsAsync<ResourceNotFoundException>(() => sink.WriteAsync(batch, CancellationToken.None));
+
+        Assert.Equal(0, ShardStream.Checkpoint(batch));
+    }
+
+    private static async Task<Dictionary<string, AttributeValue>> GetOnlyItemAsync(IAmazonDynamoDB client, string table)
+    {
+        ScanResponse scan = await client.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true });
+        return Assert.Single(scan.Items);
+    }
+
+    private static string After(string sequenceNumber, int offset) =>
+        (System.Numerics.BigInteger.Parse(sequenceNumber, CultureInfo.InvariantCulture) + (offset * 1000)).ToString(CultureInfo.InvariantCulture);
+}

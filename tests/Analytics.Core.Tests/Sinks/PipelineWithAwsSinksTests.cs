@@ -1,0 +1,119 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Amazon.DynamoDBv2;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Xunit.Abstractions;
+
+namespace Analytics.Core.Tests;
+
+/// <summary>
+/// The whole pipeline with the DynamoDB and S3 sinks, driven the way Lambda drives it: every invocation after a
+/// partial failure re-delivers from the reported checkpoint, until the shard is through.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class PipelineWithAwsSinksTests(LocalServersFixture servers, ITestOutputHelper output)
+{
+    private const long ArrivalMs = 1_714_565_100_000; // five minutes after the first window opens
+
+    [Fact]
+    public async Task ProcessAsync_FaultyDynamoDbRetriedFromCheckpoints_ExactAggregatesAndOneObjectPerPoisonRecord()
+    {
+        string table = await servers.CreateTableAsync("pipeline");
+        string bucket = await servers.CreateBucketAsync("pipeline");
+        await using var proxy = new FaultProxy(
+            servers.DynamoDbUrl,
+            new FaultProfile(Throttle: 0.12, ServerError: 0.06, DropBeforeForward: 0.04, DropAfterForward: 0.06, Latency: 0.2, MaxLatency: TimeSpan.FromMilliseconds(30)),
+            seed: 21);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(2));
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        var aggregateSink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxAttempts = 2 });
+        var quarantineSink = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket });
+        using var processor = new KinesisBatchProcessor(aggregateSink, quarantineSink, ProcessorOptions.Default);
+        ShardRecord[] records = ShardStream.Generate(seed: 21, count: 400);
+        HashSet<int> poison = [.. Enumerable.Range(0, records.Length).Where(i => i % 17 == 5)];
+
+        int invocations = 0;
+        int partial = 0;
+        int cursor = 0;
+        while (cursor < records.Length)
+        {
+            Assert.True(++invocations <= 200, "did not converge within 200 invocations");
+            int end = Math.Min(records.Length, cursor + 100);
+            (BatchSummary summary, string? failure) = await InvokeAsync(processor, records, poison, cursor, end, TimeSpan.FromSeconds(10));
+            if (failure is null)
+            {
+                cursor = end;
+                continue;
+            }
+
+            partial++;
+            int checkpoint = Array.FindIndex(records, cursor, end - cursor, r => r.SequenceNumber == failure);
+            Assert.True(checkpoint >= cursor, "the reported checkpoint is a record of the batch");
+            Assert.Equal(failure, summary.ReportedFailure);
+            cursor = checkpoint;
+        }
+
+        output.WriteLine(
+            $"{invocations} invocations ({partial} partial), sink: {aggregateSink.Retries} retries, {aggregateSink.Conflicts} version conflicts; " +
+            $"proxy: {proxy.Requests} requests, {proxy.Throttled} throttled, {proxy.ServerErrors} HTTP 500, {proxy.Dropped} dropped, {proxy.Delayed} delayed");
+        Assert.True(partial > 0, "the faults must have made some invocations partial");
+
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        ShardRecord[] valid = [.. records.Where((_, i) => !poison.Contains(i))];
+        await ShardStream.AssertTableAsync(direct, table, ShardStream.Expect((TestEvents.ShardId, valid)));
+        ListObjectsV2Response objects = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket });
+        Assert.Equal(
+            poison.Select(i => $"quarantine/metrics/{TestEvents.ShardId}/{records[i].SequenceNumber}.json").Order(StringComparer.Ordinal),
+            objects.S3Objects.Select(o => o.Key).Order(StringComparer.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(FaultMode.Dead)]
+    [InlineData(FaultMode.Down)]
+    public async Task ProcessAsync_DynamoDbUnavailable_PartialFailureResponseBeforeTheDeadline(FaultMode mode)
+    {
+        string table = await servers.CreateTableAsync("pipeline");
+        string bucket = await servers.CreateBucketAsync("pipeline");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 22) { Mode = mode };
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        var aggregateSink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxAttempts = 1000 });
+        using var processor = new KinesisBatchProcessor(
+            aggregateSink,
+            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }),
+            ProcessorOptions.Default);
+        ShardRecord[] records = ShardStream.Generate(seed: 22, count: 60);
+
+        (BatchSummary summary, string? failure) = await InvokeAsync(processor, records, [], 0, records.Length, TimeSpan.FromSeconds(4));
+
+        Assert.Equal(records[0].SequenceNumber, failure);
+        Assert.True(summary.RemainingTime > TimeSpan.Zero, $"returned {summary.RemainingTime} before the deadline");
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        Assert.Equal(0, await ShardStream.CountItemsAsync(direct, table));
+        output.WriteLine($"{mode}: response with checkpoint {failure}, {summary.RemainingTime.TotalMilliseconds:F0} ms before the deadline, {aggregateSink.Retries} retries");
+    }
+
+    /// <summary>One invocation on records [start, end); returns the summary and the reported item identifier, if any.</summary>
+    private static async Task<(BatchSummary Summary, string? Failure)> InvokeAsync(
+        KinesisBatchProcessor processor, ShardRecord[] records, HashSet<int> poison, int start, int end, TimeSpan budget)
+    {
+        var events = new List<TestRecord>();
+        for (int i = start; i < end; i++)
+        {
+            string data = poison.Contains(i)
+                ? "{not json " + i
+                : string.Join('\n', records[i].Samples.Select(s => TestEvents.Sample(s.Metric, s.Value, s.TimestampMs, [.. s.Dimensions.Select(d => (d.Key, d.Value))])));
+            events.Add(new TestRecord(records[i].SequenceNumber, Encoding.UTF8.GetBytes(data), ArrivalMs + i, PartitionKey: "device-" + (i % 7)));
+        }
+
+        var response = new ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build(events), DateTimeOffset.UtcNow + budget, response)
+            .WaitAsync(budget + TimeSpan.FromSeconds(20));
+        using var json = JsonDocument.Parse(response.WrittenMemory);
+        JsonElement failures = json.RootElement.GetProperty("batchItemFailures");
+        Assert.InRange(failures.GetArrayLength(), 0, 1);
+        return (summary, failures.GetArrayLength() == 0 ? null : failures[0].GetProperty("itemIdentifier").GetString());
+    }
+}
