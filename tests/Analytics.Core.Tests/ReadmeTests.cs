@@ -6,7 +6,8 @@ namespace Analytics.Core.Tests;
 /// <summary>The README's examples are this file's code: a test keeps them identical, so they always compile and run.</summary>
 public partial class ReadmeTests
 {
-    private static string ThisFile([System.Runtime.CompilerServices.CallerFilePath] string path = "") => path;
+    // Not CallerFilePath: CI builds map source paths to /_/ for deterministic output.
+    private static string ThisFile() => Path.Combine(RepoPaths.Root, "tests", "Analytics.Core.Tests", "ReadmeTests.cs");
 
     [Fact]
     public async Task UseExample_RunsAndAnswersLambda()
