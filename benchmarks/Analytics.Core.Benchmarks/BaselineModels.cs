@@ -111,7 +111,8 @@ public sealed class BaselineAggregate
     public double P99 { get; set; }
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+// As the Lambda serializer: camelCase, case-insensitive (the event's top level is "Records").
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, PropertyNameCaseInsensitive = true)]
 [JsonSerializable(typeof(KinesisEvent))]
 [JsonSerializable(typeof(MetricPoco))]
 [JsonSerializable(typeof(BatchResponse))]

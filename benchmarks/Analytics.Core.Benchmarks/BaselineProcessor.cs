@@ -27,8 +27,8 @@ public sealed class BaselineProcessor
         foreach (KinesisEventRecord record in evt.Records)
         {
             long arrivalMs = new DateTimeOffset(record.Kinesis.ApproximateArrivalTimestamp, TimeSpan.Zero).ToUnixTimeMilliseconds();
-            MemoryStream stream = record.Kinesis.Data;
-            ReadOnlySpan<byte> data = stream.GetBuffer().AsSpan(0, (int)stream.Length);
+            // The stream's buffer is not exposed (it wraps Convert.FromBase64String's array): users call ToArray.
+            ReadOnlySpan<byte> data = record.Kinesis.Data.ToArray();
             var valid = new List<MetricPoco>();
             bool poison = false;
             while (!data.IsEmpty)

@@ -32,6 +32,7 @@ public static class BenchmarkData
 
     private static readonly string[] s_services = ["checkout", "cart", "search", "catalog", "payments", "auth", "users", "orders", "shipping", "reviews"];
     private static readonly string[] s_regions = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-south-1"];
+    private static readonly string[] s_zonePrefixes = ["use1", "usw2", "euw1", "euc1", "aps1"];
 
     /// <summary>Metric name of series <paramref name="series"/> (0 to 999).</summary>
     public static string Metric(int series) => s_metrics[series % MetricCount];
@@ -40,8 +41,7 @@ public static class BenchmarkData
     public static (string Key, string Value)[] Dimensions(int series)
     {
         int set = series / MetricCount;
-        string region = s_regions[set / 10];
-        return [("service", s_services[set % 10]), ("region", region), ("az", region + (char)('a' + (set % 3)))];
+        return [("service", s_services[set % 10]), ("region", s_regions[set / 10]), ("az", s_zonePrefixes[set / 10] + "-az" + (1 + (set % 3)))];
     }
 
     /// <summary>A latency-like value: log-normal around 20, three decimals.</summary>
@@ -80,8 +80,13 @@ public static class BenchmarkData
         if (index % 8 == 7)
         {
             samples = 2;
-            text = Sample(random.Next(1000), NextValue(random), Timestamp(), extra: false) + "\n"
-                + Sample(random.Next(1000), NextValue(random), Timestamp(), extra: false) + "\n";
+            string first = Sample(random.Next(1000), NextValue(random), Timestamp(), extra: false);
+            do
+            {
+                // Redraw the second sample until the record fits 300 bytes (deterministic for a seed).
+                text = first + "\n" + Sample(random.Next(1000), NextValue(random), Timestamp(), extra: false);
+            }
+            while (text.Length > MaxRecordBytes);
         }
         else
         {
