@@ -22,6 +22,55 @@ public static class Program
             return;
         }
 
+        if (args is ["--alloc"])
+        {
+            // Allocation of Pipeline per event, on this thread and on all threads, after warm-up.
+            foreach (int count in new[] { 100, 10000 })
+            {
+                var b = new EventBenchmarks { RecordCount = count };
+                b.Setup();
+                for (int i = 0; i < 50; i++)
+                {
+                    b.Pipeline();
+                }
+
+                const int Ops = 40;
+                long thread = GC.GetAllocatedBytesForCurrentThread();
+                long total = GC.GetTotalAllocatedBytes(precise: true);
+                for (int i = 0; i < Ops; i++)
+                {
+                    b.Pipeline();
+                }
+
+                thread = GC.GetAllocatedBytesForCurrentThread() - thread;
+                total = GC.GetTotalAllocatedBytes(precise: true) - total;
+                Console.WriteLine($"RecordCount {count}: {thread / (double)Ops} B/event on this thread, {total / (double)Ops} B/event in total");
+            }
+
+            return;
+        }
+
+        if (args is ["--loop", string method, string seconds])
+        {
+            // A steady loop of one benchmark at 10,000 records, for a sampling profiler (perf with DOTNET_PerfMapEnabled=1).
+            var b = new EventBenchmarks { RecordCount = 10000 };
+            b.Setup();
+            var aggregator = new Micro.AggregatorBenchmarks();
+            aggregator.Setup();
+            Func<int> run = method switch { "Baseline" => b.Baseline, "Floor" => b.Floor, "Aggregator" => aggregator.AddSamples, _ => b.Pipeline };
+            var until = DateTime.UtcNow.AddSeconds(int.Parse(seconds, System.Globalization.CultureInfo.InvariantCulture));
+            int n = 0;
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            while (DateTime.UtcNow < until)
+            {
+                run();
+                n++;
+            }
+
+            Console.WriteLine($"{method}: {n} events, {watch.Elapsed.TotalMilliseconds / n:F3} ms per event of 10,000 records");
+            return;
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }
