@@ -50,6 +50,29 @@ public static class Program
             return;
         }
 
+        if (args is ["--ratio"])
+        {
+            // Pipeline, Floor and Baseline interleaved at 10,000 records, so a busy machine slows all alike; medians.
+            var b = new EventBenchmarks { RecordCount = 10000 };
+            b.Setup();
+            var times = new List<double>[] { [], [], [] };
+            Func<int>[] runs = [b.Pipeline, b.Floor, b.Baseline];
+            for (int round = 0; round < 25; round++)
+            {
+                for (int m = 0; m < runs.Length; m++)
+                {
+                    long start = System.Diagnostics.Stopwatch.GetTimestamp();
+                    runs[m]();
+                    times[m].Add(System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+            }
+
+            double[] medians = times.Select(t => t.Order().ElementAt(t.Count / 2)).ToArray();
+            Console.WriteLine($"medians of 25 at 10,000 records: pipeline {medians[0]:F2} ms, floor {medians[1]:F2} ms, baseline {medians[2]:F2} ms; "
+                + $"pipeline/floor {medians[0] / medians[1]:F2}, baseline/pipeline {medians[2] / medians[0]:F2}");
+            return;
+        }
+
         if (args is ["--loop", string method, string seconds])
         {
             // A steady loop of one benchmark at 10,000 records, for a sampling profiler (perf with DOTNET_PerfMapEnabled=1).
