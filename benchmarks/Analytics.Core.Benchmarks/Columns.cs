@@ -42,9 +42,9 @@ public sealed class RecordsPerSecondColumn : IColumn
 }
 
 /// <summary>
-/// Bytes allocated per record: (Allocated at the largest RecordCount − Allocated at the next smaller one) divided by
-/// the difference in records, for the same method; shown on the row of the largest count. A fixed per-batch amount
-/// cancels out.
+/// Bytes allocated per record: (Allocated at the largest RecordCount − Allocated at 100 records) / the difference in
+/// records, for the same method (the next smaller count when 100 did not run); shown on the row of the largest
+/// count. A fixed per-batch amount cancels out.
 /// </summary>
 public sealed class AllocatedPerRecordColumn : IColumn
 {
@@ -62,7 +62,9 @@ public sealed class AllocatedPerRecordColumn : IColumn
 
     public UnitType UnitType => UnitType.Dimensionless;
 
-    public string Legend => "Bytes allocated per record: (Allocated(N) − Allocated(M)) / (N − M) for the two largest RecordCounts of the method";
+    public string Legend => "Bytes allocated per record: (Allocated(largest N) − Allocated(100)) / (N − 100) for the method";
+
+    private const int ReferenceCount = 100;
 
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase)
     {
@@ -71,14 +73,14 @@ public sealed class AllocatedPerRecordColumn : IColumn
             .Select(c => (Count: (int)c.Parameters["RecordCount"], Bytes: summary[c]?.GcStats.GetBytesAllocatedPerOperation(c)))
             .Where(r => r.Bytes is not null)
             .OrderByDescending(r => r.Count)
-            .Take(2)
             .ToList();
         if (rows.Count < 2 || benchmarkCase.Parameters["RecordCount"] is not int own || own != rows[0].Count)
         {
             return "-";
         }
 
-        double perRecord = (double)(rows[0].Bytes!.Value - rows[1].Bytes!.Value) / (rows[0].Count - rows[1].Count);
+        var reference = rows.Skip(1).FirstOrDefault(r => r.Count == ReferenceCount, rows[1]);
+        double perRecord = (double)(rows[0].Bytes!.Value - reference.Bytes!.Value) / (rows[0].Count - reference.Count);
         return perRecord.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture) + " B";
     }
 

@@ -19,6 +19,18 @@ public static class Program
                 Console.WriteLine($"RecordCount {count}: pipeline, baseline and floor agree");
             }
 
+            var kpl = new Micro.KplBenchmarks();
+            kpl.Setup();
+            Console.WriteLine($"KPL: {Micro.KplBenchmarks.Containers} containers of {Micro.KplBenchmarks.UserRecordsPerContainer} user records, {Micro.KplBenchmarks.ContainerBytes} bytes");
+            foreach (int n in new[] { 1, 100, 10_000, 1_000_000 })
+            {
+                foreach (string d in new[] { "Latency", "Wide" })
+                {
+                    MetricAggregate a = Micro.SketchSerializationBenchmarks.Build(n, d);
+                    Console.WriteLine($"Aggregate of {n} {d} values: {Micro.SketchSerializationBenchmarks.SerializedBytes(a).Length} bytes, {a.Sketch.Positive.CountNonEmptyBins()} non-empty bins");
+                }
+            }
+
             return;
         }
 
