@@ -26,6 +26,7 @@ public sealed partial class KinesisBatchProcessor
         var reader = new KinesisEventReader(utf8Event);
         _eventSourceArn = null;
         _batch.Reset(hasSampleLog: true);
+        _pendingCount = 0;
         ReadOnlySpan<byte> lastSequence = default;
         ReadOnlySpan<byte> shard = default;
         long oldestArrival = long.MaxValue;
@@ -63,6 +64,8 @@ public sealed partial class KinesisBatchProcessor
             ProcessRecord(record, ref aggregateTicks, summary);
             summary.RecordsProcessed++;
         }
+
+        CommitPending(ref aggregateTicks);
 
         summary.Records = reader.RecordCount;
         if (shard.IsEmpty)
@@ -134,12 +137,18 @@ public sealed partial class KinesisBatchProcessor
         }
     }
 
-    /// <summary>Parses one (user) record; commits its samples only when all of them are valid and fit the cap.</summary>
+    /// <summary>
+    /// Parses one (user) record; queues its samples for the aggregator only when all of them are valid and fit the
+    /// cap. Queued samples are applied in chunks by <see cref="CommitPending"/>, so the clock is read per chunk
+    /// rather than twice per record.
+    /// </summary>
     private PoisonReason ParseAndAggregate(ReadOnlySpan<byte> data, long arrivalMs, int recordIndex, ref long aggregateTicks, BatchSummary summary, out string? detail)
     {
         MetricAggregator aggregator = _batch.Aggregator;
         int mark = aggregator.PairCount;
-        int count = 0;
+        int start = _pendingCount;
+        int count = _pendingCount;
+        (int Pair, int Record, double Value)[] pending = _pending;
         var parser = new MetricRecordParser(data, _scratch, _schema, arrivalMs);
         while (parser.TryReadSample(out MetricSample sample))
         {
@@ -150,34 +159,59 @@ public sealed partial class KinesisBatchProcessor
                 return PoisonReason.CardinalityLimit;
             }
 
-            if (count == _pending.Length)
+            if (count == pending.Length)
             {
                 Array.Resize(ref _pending, count * 2);
+                pending = _pending;
             }
 
-            _pending[count++] = (pair, sample.Value);
+            pending[count++] = (pair, recordIndex, sample.Value);
         }
 
         if (parser.Error != PoisonReason.None)
         {
+            // Pairs created by this record go; samples queued by earlier records only use older pairs and stay.
             aggregator.RollbackTo(mark);
             detail = parser.GetErrorDetail();
             return parser.Error;
         }
 
+        _pendingCount = count;
+        if (count >= PendingCommitThreshold)
+        {
+            CommitPending(ref aggregateTicks);
+        }
+
+        summary.ValidRecords++;
+        summary.Samples += count - start;
+        detail = null;
+        return PoisonReason.None;
+    }
+
+    /// <summary>Samples queued before they are applied in one timed pass.</summary>
+    private const int PendingCommitThreshold = 256;
+
+    /// <summary>Applies the queued samples of valid records, in record order, and times it as aggregation.</summary>
+    private void CommitPending(ref long aggregateTicks)
+    {
+        int count = _pendingCount;
+        if (count == 0)
+        {
+            return;
+        }
+
+        MetricAggregator aggregator = _batch.Aggregator;
         long start = _time.GetTimestamp();
+        (int Pair, int Record, double Value)[] pending = _pending;
         for (int i = 0; i < count; i++)
         {
-            (int pair, double value) = _pending[i];
-            _batch.NoteContribution(pair, recordIndex, value);
+            (int pair, int record, double value) = pending[i];
+            _batch.NoteContribution(pair, record, value);
             aggregator.AddToPair(pair, value);
         }
 
         aggregateTicks += _time.GetTimestamp() - start;
-        summary.ValidRecords++;
-        summary.Samples += count;
-        detail = null;
-        return PoisonReason.None;
+        _pendingCount = 0;
     }
 
     private void Quarantine(in KinesisRecord record, PoisonReason reason, string detail, int? subSequenceNumber, KplUserRecord user, BatchSummary summary)

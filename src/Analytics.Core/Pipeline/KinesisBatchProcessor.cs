@@ -38,7 +38,8 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private readonly byte[] _scratch = new byte[MetricRecordParser.ScratchSize];
     private readonly BatchResponseWriter _response = new();
     private readonly KinesisEventBuffer _eventBuffer = new();
-    private (int Pair, double Value)[] _pending = new (int, double)[64];
+    private (int Pair, int Record, double Value)[] _pending = new (int, int, double)[512];
+    private int _pendingCount;
     private AggregateBatch _batch;
     private List<QuarantinedRecord> _quarantine = [];
 

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Allocation gate: fails when the pipeline allocates per record.
+#
+# Runs EventBenchmarks.Pipeline at 100 and 10,000 records (BenchmarkDotNet short job, MemoryDiagnoser, JSON
+# export), then computes bytes per record = (Allocated(10,000) - Allocated(100)) / 9,900 from the exported
+# figures. A fixed per-batch amount cancels out. Allocation is deterministic, time is not: this gate never looks
+# at time.
+#
+# Threshold: 0.01 B per record, not 0. The pipeline's own allocation is exactly the same per event at both sizes
+# (1,664 B, measured in-process with GC.GetAllocatedBytesForCurrentThread: `--alloc`), but BenchmarkDotNet's
+# memory iteration adds a fixed 150 to 320 B of harness allocation that it divides by the iteration's operation
+# count: 4,096 operations at 100 records, only 16 at 10,000, so the exported per-operation figure at 10,000
+# reads up to about 20 B high, i.e. 0.002 B per record. 0.01 B per record is 99 B per 10,000-record event: one
+# object per record (at least 24 B) fails by a factor of 2,400, and so does a single object per 2,400 records.
+#
+# Usage: benchmarks/check-allocations.sh            (from anywhere; about 3 minutes on 2 cores)
+#        ARTIFACTS=/some/dir benchmarks/check-allocations.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+artifacts="${ARTIFACTS:-$(mktemp -d)}"
+small=100
+large=10000
+
+echo "== allocation gate: EventBenchmarks.Pipeline at $small and $large records (short job), artifacts in $artifacts"
+dotnet run -c Release --project benchmarks/Analytics.Core.Benchmarks -- \
+  --filter "*EventBenchmarks.Pipeline(RecordCount: $small)" "*EventBenchmarks.Pipeline(RecordCount: $large)" \
+  --job short --exporters json --artifacts "$artifacts" --join ${GATE_ARGS:-} >"$artifacts/run.log" 2>&1 || {
+  tail -n 50 "$artifacts/run.log"
+  echo "allocation gate: the benchmark run failed" >&2
+  exit 2
+}
+
+report="$(ls -t "$artifacts"/results/*-report-full-compressed.json 2>/dev/null | head -n 1 || true)"
+if [ -z "$report" ]; then
+  tail -n 50 "$artifacts/run.log"
+  echo "allocation gate: no JSON report in $artifacts/results" >&2
+  exit 2
+fi
+
+node - "$report" "$small" "$large" <<'JS'
+const fs = require('fs');
+const [report, small, large] = process.argv.slice(2);
+const benchmarks = JSON.parse(fs.readFileSync(report, 'utf8')).Benchmarks || [];
+const allocated = {};
+for (const b of benchmarks) {
+  const m = /RecordCount=(\d+)/.exec(b.Parameters || '');
+  if (b.Method === 'Pipeline' && m && b.Memory) allocated[m[1]] = b.Memory.BytesAllocatedPerOperation;
+}
+for (const n of [small, large]) {
+  if (typeof allocated[n] !== 'number') {
+    console.error(`allocation gate: no MemoryDiagnoser figure for Pipeline at RecordCount=${n} in ${report}`);
+    process.exit(2);
+  }
+}
+const perRecord = (allocated[large] - allocated[small]) / (large - small);
+const epsilon = 0.01; // harness noise, see the header
+console.log(`Pipeline allocated per event: ${allocated[small]} B at ${small} records, ${allocated[large]} B at ${large} records`);
+console.log(`Pipeline allocated per record: ${perRecord.toFixed(4)} B (target 0; fails above ${epsilon} B of harness noise)`);
+if (perRecord > epsilon) {
+  console.error('allocation gate: FAILED, the pipeline allocates per record');
+  process.exit(1);
+}
+console.log('allocation gate: passed');
+JS
