@@ -41,27 +41,29 @@ internal static class LambdaRuntimeLoop
                     break;
                 }
 
+                // An invocation that has started is finished and answered even when a stop is requested meanwhile:
+                // its own deadline bounds it, and an unanswered invocation would only be retried by Lambda.
                 response.ResetWrittenCount();
                 Exception? failure = null;
                 try
                 {
-                    await handler.HandleAsync(invocation.Body, invocation.Deadline, response, cancellationToken).ConfigureAwait(false);
+                    await handler.HandleAsync(invocation.Body, invocation.Deadline, response, CancellationToken.None).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                catch (Exception ex)
                 {
                     failure = ex;
                 }
 
                 if (failure is null)
                 {
-                    await client.PostResponseAsync(invocation.RequestId, response.WrittenMemory, cancellationToken).ConfigureAwait(false);
+                    await client.PostResponseAsync(invocation.RequestId, response.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
                 }
                 else
                 {
                     // A throw fails the whole batch: Lambda retries it, bisects it, and finally sends it to the
                     // on-failure destination. That is the right outcome for an event that is not a Kinesis event.
                     await log.WriteLineAsync($"invocation {invocation.RequestId} failed: {failure.GetType().Name}: {failure.Message}").ConfigureAwait(false);
-                    await client.PostErrorAsync(invocation.RequestId, failure, cancellationToken).ConfigureAwait(false);
+                    await client.PostErrorAsync(invocation.RequestId, failure, CancellationToken.None).ConfigureAwait(false);
                 }
             }
         }
