@@ -449,6 +449,13 @@ public ref struct KinesisEventReader
     /// </summary>
     private readonly bool TryReadArrival(out long milliseconds)
     {
+        // Fast path for what Lambda writes: seconds with up to three fraction digits ("1545084650.987").
+        ReadOnlySpan<byte> text = _json.ValueSpan;
+        if (text.Length <= 16 && TryParseSecondsWithMillis(text, out milliseconds))
+        {
+            return true;
+        }
+
         milliseconds = 0;
         if (!_json.TryGetDecimal(out decimal value) || value < 0)
         {
@@ -463,6 +470,51 @@ public ref struct KinesisEventReader
         }
 
         milliseconds = (long)decimal.Round(ms, MidpointRounding.AwayFromZero);
+        return true;
+    }
+
+    /// <summary>Parses <c>d+(.d{0,3})?</c> seconds, below the milliseconds threshold, exactly into milliseconds.</summary>
+    private static bool TryParseSecondsWithMillis(ReadOnlySpan<byte> text, out long milliseconds)
+    {
+        milliseconds = 0;
+        long seconds = 0;
+        int i = 0;
+        for (; i < text.Length && (uint)(text[i] - '0') <= 9; i++)
+        {
+            seconds = (seconds * 10) + (text[i] - '0');
+        }
+
+        if (i == 0 || i > 12 || seconds > 157_753_180_800)
+        {
+            return false;
+        }
+
+        long millis = 0;
+        int fractionDigits = 0;
+        if (i < text.Length)
+        {
+            if (text[i] != (byte)'.' || text.Length - i - 1 is 0 or > 3)
+            {
+                return false;
+            }
+
+            for (i++; i < text.Length; i++, fractionDigits++)
+            {
+                if ((uint)(text[i] - '0') > 9)
+                {
+                    return false;
+                }
+
+                millis = (millis * 10) + (text[i] - '0');
+            }
+        }
+
+        for (; fractionDigits < 3; fractionDigits++)
+        {
+            millis *= 10;
+        }
+
+        milliseconds = (seconds * 1000) + millis;
         return true;
     }
 }

@@ -39,14 +39,6 @@ public static class SequenceNumber
             return digits.Length == 1;
         }
 
-        foreach (byte b in digits)
-        {
-            if ((uint)(b - '0') > 9)
-            {
-                return false;
-            }
-        }
-
-        return true;
+        return !digits.ContainsAnyExceptInRange((byte)'0', (byte)'9');
     }
 }

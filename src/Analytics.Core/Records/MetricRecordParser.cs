@@ -16,6 +16,7 @@ namespace Analytics.Core;
 /// whole: callers must not commit a record's samples before the parser has reached its end.</para>
 /// <para>A verdict depends only on the bytes and the record's arrival time, never on the wall clock.</para>
 /// </remarks>
+[System.Runtime.CompilerServices.SkipLocalsInit]
 public ref struct MetricRecordParser
 {
     /// <summary>The size of the scratch buffer the parser needs.</summary>

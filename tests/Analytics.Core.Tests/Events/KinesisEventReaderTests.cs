@@ -59,6 +59,11 @@ public class KinesisEventReaderTests
     [InlineData("1545084650", 1545084650000)]
     [InlineData("1545084650987", 1545084650987)] // above 157753180800: already milliseconds
     [InlineData("1545084650.9876", 1545084650988)]
+    [InlineData("1545084650.9", 1545084650900)]
+    [InlineData("1545084650.98", 1545084650980)]
+    [InlineData("0.5", 500)]
+    [InlineData("157753180800", 157753180800000)] // at the threshold: still seconds
+    [InlineData("157753180801", 157753180801)]    // above it: milliseconds
     public void Read_ArrivalTimestamp_AcceptsSecondsAndMilliseconds(string number, long expectedMs)
     {
         string json = "{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"1\",\"data\":\"\",\"partitionKey\":\"k\",\"approximateArrivalTimestamp\":" + number + "}}]}";

@@ -95,7 +95,10 @@ public sealed class FaultProxyTests(LocalServersFixture servers)
         Exception e = await Assert.ThrowsAnyAsync<Exception>(() => client.PutItemAsync(table, Item("x")).WaitAsync(TimeSpan.FromSeconds(30)));
 
         Assert.True(RetryPolicy.IsTransient(e, CancellationToken.None), e.ToString());
-        Assert.Equal(1, proxy.Held);
+
+        // The request reached the proxy and was held. (Under load the HTTP handler may open a second connection
+        // before the timeout fires, so the count is at least one, not exactly one.)
+        Assert.True(proxy.Held >= 1, $"held {proxy.Held}");
     }
 
     [Fact]
