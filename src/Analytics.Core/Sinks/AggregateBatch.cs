@@ -19,7 +19,10 @@ public sealed class AggregateBatch
     private int _recordCount;
     private (int First, int Last)[] _pairRecords = new (int, int)[128];
     private bool[] _durable = new bool[128];
-    private (int Pair, int Record, double Value)[] _samples = new (int, int, double)[1024];
+    // Per-record log of contributions, chained per pair (Next: the pair's next sample, -1 at its end), so that
+    // recomputing one pair walks only its own samples.
+    private (int Record, double Value, int Next)[] _samples = new (int, double, int)[1024];
+    private (int First, int Last)[] _pairSamples = new (int, int)[128];
     private int _sampleCount;
     private bool _hasSampleLog;
     private int _pairsNoted;
@@ -108,12 +111,11 @@ public sealed class AggregateBatch
         }
 
         int firstRecordAfter = FirstRecordAfter(watermark);
-        for (int i = 0; i < _sampleCount; i++)
+        for (int i = _pairSamples[pair].First; i >= 0; i = _samples[i].Next)
         {
-            ref readonly (int Pair, int Record, double Value) s = ref _samples[i];
-            if (s.Pair == pair && s.Record >= firstRecordAfter)
+            if (_samples[i].Record >= firstRecordAfter)
             {
-                destination.Add(s.Value);
+                destination.Add(_samples[i].Value);
             }
         }
 
@@ -176,6 +178,7 @@ public sealed class AggregateBatch
         {
             Array.Resize(ref _pairRecords, pairs);
             Array.Resize(ref _durable, pairs);
+            Array.Resize(ref _pairSamples, pairs);
         }
 
         Array.Fill(_pairRecords, (first, last), 0, pairs);
@@ -213,9 +216,11 @@ public sealed class AggregateBatch
             int size = Math.Max(_pairRecords.Length * 2, pair + 1);
             Array.Resize(ref _pairRecords, size);
             Array.Resize(ref _durable, size);
+            Array.Resize(ref _pairSamples, size);
         }
 
-        if (pair == _pairsNoted)
+        bool isNew = pair == _pairsNoted;
+        if (isNew)
         {
             _pairRecords[pair] = (record, record);
             _durable[pair] = false;
@@ -234,11 +239,19 @@ public sealed class AggregateBatch
                 Array.Resize(ref _samples, _samples.Length * 2);
             }
 
-            _samples[_sampleCount++] = (pair, record, value);
+            int sample = _sampleCount++;
+            _samples[sample] = (record, value, -1);
+            if (isNew)
+            {
+                _pairSamples[pair] = (sample, sample);
+            }
+            else
+            {
+                _samples[_pairSamples[pair].Last].Next = sample;
+                _pairSamples[pair].Last = sample;
+            }
         }
     }
-
-    internal int SampleCount => _sampleCount;
 
     private int FirstRecordAfter(ReadOnlySpan<byte> watermark)
     {

@@ -1,0 +1,72 @@
+using System.Buffers;
+using System.Text;
+using Analytics.Core.Tests.Pipeline;
+
+namespace Analytics.Core.Tests.Sinks;
+
+public class AggregateBatchTests
+{
+    private const long Arrival = 1_737_367_200_000;
+
+    /// <summary>Captures, for every pair and every watermark, what TryGetAggregateAfter returns.</summary>
+    private sealed class WatermarkProbe(string[] watermarks) : IAggregateSink
+    {
+        public Dictionary<(string Metric, string Watermark), (bool Any, long Count, double Sum)> Seen { get; } = [];
+
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            var scratch = new MetricAggregate(AggregatorOptions.Default);
+            for (int pair = 0; pair < batch.Count; pair++)
+            {
+                foreach (string w in watermarks)
+                {
+                    bool any = batch.TryGetAggregateAfter(pair, Encoding.ASCII.GetBytes(w), scratch);
+                    Seen[(batch.GetSeriesKey(pair).GetMetricString(), w)] = (any, scratch.Count, scratch.Sum);
+                }
+
+                batch.MarkDurable(pair);
+            }
+
+            return Task.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task TryGetAggregateAfter_CountsOnlyRecordsPastTheWatermark()
+    {
+        // 60 records over 3 metrics; record i carries value i, and every third record is poison.
+        var random = new Random(11);
+        var records = new List<TestRecord>();
+        var contributions = new List<(int Record, string Metric, double Value)>();
+        for (int i = 1; i <= 60; i++)
+        {
+            if (i % 3 == 0)
+            {
+                records.Add(new TestRecord(TestEvents.Seq(i), TestEvents.Utf8("{oops"), Arrival));
+                continue;
+            }
+
+            string metric = "m" + random.Next(3);
+            records.Add(new TestRecord(TestEvents.Seq(i), TestEvents.Utf8(TestEvents.Sample(metric, i, Arrival - 1000)), Arrival));
+            contributions.Add((i, metric, i));
+        }
+
+        string[] watermarks = [TestEvents.Seq(0), TestEvents.Seq(1), TestEvents.Seq(3), TestEvents.Seq(29), TestEvents.Seq(30), TestEvents.Seq(59), TestEvents.Seq(60), TestEvents.Seq(99)];
+        var probe = new WatermarkProbe(watermarks);
+        using var processor = new KinesisBatchProcessor(probe, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        await processor.ProcessAsync(TestEvents.Build(records), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+
+        foreach (string metric in new[] { "m0", "m1", "m2" })
+        {
+            foreach (string w in watermarks)
+            {
+                int after = int.Parse(w[^7..], System.Globalization.CultureInfo.InvariantCulture);
+                var expected = contributions.Where(c => c.Metric == metric && c.Record > after).ToList();
+                (bool any, long count, double sum) = probe.Seen[(metric, w)];
+                Assert.Equal(expected.Count > 0, any);
+                Assert.Equal(expected.Count, count);
+                Assert.Equal(expected.Sum(c => c.Value), sum);
+            }
+        }
+    }
+}
