@@ -167,24 +167,16 @@ public ref struct MetricRecordParser
         return true;
     }
 
+    /// <summary>The offset of the first byte that does not start a valid UTF-8 sequence (poison path only).</summary>
     private static int InvalidUtf8Offset(ReadOnlySpan<byte> data)
     {
-        int lo = 0;
-        int hi = data.Length;
-        while (hi - lo > 4)
+        int offset = 0;
+        while (offset < data.Length && System.Text.Rune.DecodeFromUtf8(data.Slice(offset), out _, out int consumed) == System.Buffers.OperationStatus.Done)
         {
-            int mid = (lo + hi) >>> 1;
-            if (Utf8.IsValid(data.Slice(0, mid)))
-            {
-                lo = mid;
-            }
-            else
-            {
-                hi = mid;
-            }
+            offset += consumed;
         }
 
-        return lo;
+        return offset;
     }
 
     private bool ParseSample(ref Utf8JsonReader reader, out int keyLength, out double value, out long timestamp)

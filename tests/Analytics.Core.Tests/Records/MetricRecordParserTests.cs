@@ -159,6 +159,17 @@ public class MetricRecordParserTests
     }
 
     [Fact]
+    public void TryReadSample_InvalidUtf8AfterMultiByteCharacters_ReportsTheExactOffset()
+    {
+        // "é€😀" take 2 + 3 + 4 bytes; the stray continuation byte comes right after them.
+        byte[] prefix = TestEvents.Utf8("{\"metric\":\"é€😀");
+        byte[] data = [.. prefix, 0x80, .. TestEvents.Utf8("\",\"value\":1,\"timestamp\":1737367200000}")];
+        var (_, error, detail) = Parse(data);
+        Assert.Equal(PoisonReason.InvalidUtf8, error);
+        Assert.EndsWith($"at byte {prefix.Length}", detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TryReadSample_Limits_AreEnforcedOnUnescapedBytes()
     {
         string name255 = new('n', 255);
