@@ -80,8 +80,13 @@ public readonly ref struct KinesisRecord
             }
 
             Span<byte> tail = destination.Slice(destination.Length - source.Length, unescaped);
-            return Base64.DecodeFromUtf8InPlace(tail, out written) == System.Buffers.OperationStatus.Done &&
-                CopyWithin(destination, destination.Length - source.Length, written);
+            if (Base64.DecodeFromUtf8InPlace(tail, out written) != System.Buffers.OperationStatus.Done)
+            {
+                return false;
+            }
+
+            tail.Slice(0, written).CopyTo(destination);
+            return true;
         }
 
         System.Buffers.OperationStatus status = Base64.DecodeFromUtf8(source, destination, out int consumed, out written);
@@ -115,11 +120,5 @@ public readonly ref struct KinesisRecord
         return JsonText.Unescape(raw, buffer, out int written) == UnescapeStatus.Ok
             ? Encoding.UTF8.GetString(buffer, 0, written)
             : Encoding.UTF8.GetString(raw);
-    }
-
-    private static bool CopyWithin(Span<byte> destination, int from, int length)
-    {
-        destination.Slice(from, length).CopyTo(destination);
-        return true;
     }
 }

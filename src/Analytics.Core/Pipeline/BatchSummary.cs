@@ -4,7 +4,8 @@ namespace Analytics.Core;
 /// <remarks>One instance per invocation; the figures feed metrics and logs. It never holds record payloads.</remarks>
 public sealed class BatchSummary
 {
-    private readonly int[] _poisonByReason = new int[Enum.GetValues<PoisonReason>().Length];
+    private static readonly int s_reasonCount = Enum.GetValues<PoisonReason>().Length;
+    private readonly int[] _poisonByReason = new int[s_reasonCount];
 
     /// <summary>The shard the batch came from (empty for an empty batch).</summary>
     public string ShardId { get; internal set; } = string.Empty;

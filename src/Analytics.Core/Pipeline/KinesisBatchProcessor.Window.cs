@@ -10,6 +10,7 @@ public sealed partial class KinesisBatchProcessor
     private readonly MetricAggregator _windowAggregator;
     private readonly ArrayBufferWriter<byte> _stateBuffer = new();
     private AggregateBatch _flushBatch;
+    private readonly byte[] _stateKey;
 
     /// <summary>
     /// Tumbling-window invocation: merges this batch into the window's state, flushes it when the window ends (or the
@@ -71,7 +72,7 @@ public sealed partial class KinesisBatchProcessor
 
         summary.Flushed = flush;
         byte[] incoming = header.State;
-        byte[] stateKey = Encoding.UTF8.GetBytes(_options.StateKey);
+        byte[] stateKey = _stateKey;
         ReadOnlyMemory<byte> ours = flush ? ReadOnlyMemory<byte>.Empty : _stateBuffer.WrittenMemory;
         _response.WriteWindowResponse(response, writer =>
         {
@@ -108,7 +109,7 @@ public sealed partial class KinesisBatchProcessor
         reader.Read();
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            bool ours = reader.ValueTextEquals(_options.StateKey);
+            bool ours = reader.ValueTextEquals(_stateKey);
             reader.Read();
             if (!ours)
             {

@@ -65,6 +65,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         _batch = new AggregateBatch(options.Aggregator);
         _windowAggregator = new MetricAggregator(options.Aggregator);
         _flushBatch = new AggregateBatch(options.Aggregator);
+        _stateKey = Encoding.UTF8.GetBytes(options.StateKey);
     }
 
     /// <summary>Processes one event and writes the response JSON.</summary>
