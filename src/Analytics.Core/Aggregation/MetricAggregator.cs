@@ -33,8 +33,11 @@ public sealed class MetricAggregator
     /// <summary>Earliest accepted window start: 0001-01-01T00:00Z, the start of <see cref="DateTimeOffset"/>.</summary>
     internal const long MinWindowStartMs = -62_135_596_800_000;
 
-    /// <summary>Latest accepted window end (exclusive): 10000-01-01T00:00Z, the end of <see cref="DateTimeOffset"/>.</summary>
-    internal const long MaxWindowEndMs = 253_402_300_800_000;
+    /// <summary>
+    /// Latest accepted window end (exclusive): 9999-12-31T23:59:59.999Z, the last millisecond <see cref="DateTimeOffset"/>
+    /// can hold, so every window's end converts to a date (the window that would end at 10000-01-01 is refused).
+    /// </summary>
+    internal const long MaxWindowEndMs = 253_402_300_799_999;
 
     private const int InitialCapacity = 16;
 
@@ -303,10 +306,14 @@ public sealed class MetricAggregator
     /// <param name="timestampMs">Event time, epoch ms, in range (see <see cref="IsTimestampInRange"/>).</param>
     /// <param name="pair">The pair index.</param>
     /// <returns><see langword="false"/> when the pair is new and <see cref="PairCount"/> has reached the cap.</returns>
-    internal bool TryGetOrAddPair(ReadOnlySpan<byte> seriesKey, long timestampMs, out int pair)
+    internal bool TryGetOrAddPair(ReadOnlySpan<byte> seriesKey, long timestampMs, out int pair) =>
+        TryGetOrAddPair(seriesKey, timestampMs, enforceCap: true, out pair);
+
+    /// <summary>As <see cref="TryGetOrAddPair(ReadOnlySpan{byte}, long, out int)"/>; without <paramref name="enforceCap"/> it always succeeds.</summary>
+    internal bool TryGetOrAddPair(ReadOnlySpan<byte> seriesKey, long timestampMs, bool enforceCap, out int pair)
     {
-        CoreAssert.True(IsTimestampInRange(timestampMs), "timestamps are validated before aggregation");
-        return GetOrAddPair(seriesKey, WindowStartOf(timestampMs), enforceCap: true, out pair);
+        CoreAssert.True(IsTimestampInRange(timestampMs), "timestamps are checked before aggregation");
+        return GetOrAddPair(seriesKey, WindowStartOf(timestampMs), enforceCap, out pair);
     }
 
     /// <summary>Adds a finite value to an existing pair.</summary>

@@ -11,7 +11,8 @@ namespace Analytics.Core;
 /// <remarks>
 /// <para>
 /// Lines and levels: <c>"message":"invocation"</c>, one per invocation, at <see cref="JsonLogLevel.Info"/>, raised to
-/// <see cref="JsonLogLevel.Warn"/> when the invocation reported a failure or ran into its deadline;
+/// <see cref="JsonLogLevel.Warn"/> when the invocation reported a failure or stopped early, and to
+/// <see cref="JsonLogLevel.Error"/> when a sink threw (its exception's type and message are on the line);
 /// <c>"message":"stage"</c>, one per pipeline stage (<c>parse</c>, <c>aggregate</c>, <c>quarantineSink</c>,
 /// <c>aggregateSink</c>), at <see cref="JsonLogLevel.Info"/> so a stall can be diagnosed from the default logs
 /// without a redeploy; <c>"message":"poison"</c>, one per poison record, at <see cref="JsonLogLevel.Warn"/>.
@@ -58,6 +59,14 @@ public static class JsonLog
     private static readonly JsonEncodedText s_remainingTimeMs = JsonEncodedText.Encode("remainingTimeMs");
     private static readonly JsonEncodedText s_oldestRecordAgeMs = JsonEncodedText.Encode("oldestRecordAgeMs");
     private static readonly JsonEncodedText s_newestRecordAgeMs = JsonEncodedText.Encode("newestRecordAgeMs");
+    private static readonly JsonEncodedText s_stopReason = JsonEncodedText.Encode("stopReason");
+    private static readonly JsonEncodedText s_plannedSinkMs = JsonEncodedText.Encode("plannedSinkMs");
+    private static readonly JsonEncodedText s_aggregateSinkOutcome = JsonEncodedText.Encode("aggregateSink");
+    private static readonly JsonEncodedText s_aggregateSinkError = JsonEncodedText.Encode("aggregateSinkError");
+    private static readonly JsonEncodedText s_quarantineSinkOutcome = JsonEncodedText.Encode("quarantineSink");
+    private static readonly JsonEncodedText s_quarantineSinkError = JsonEncodedText.Encode("quarantineSinkError");
+    private static readonly JsonEncodedText[] s_outcomeNames = Array.ConvertAll(Enum.GetValues<SinkOutcome>(), o => JsonEncodedText.Encode(o.ToString()));
+    private static readonly JsonEncodedText[] s_stopReasonNames = Array.ConvertAll(Enum.GetValues<BatchStopReason>(), o => JsonEncodedText.Encode(o.ToString()));
     private static readonly JsonEncodedText s_poisonByReason = JsonEncodedText.Encode("poisonByReason");
     private static readonly JsonEncodedText s_reason = JsonEncodedText.Encode("reason");
     private static readonly JsonEncodedText s_detail = JsonEncodedText.Encode("detail");
@@ -81,8 +90,14 @@ public static class JsonLog
     private static readonly PoisonReason[] s_reasons = Enum.GetValues<PoisonReason>();
     private static readonly JsonEncodedText[] s_reasonNames = Array.ConvertAll(s_reasons, r => JsonEncodedText.Encode(r.ToString()));
 
-    /// <summary>The level of the <c>invocation</c> line: Warn when it reported a failure or reached the deadline, else Info.</summary>
-    internal static JsonLogLevel GetInvocationLevel(BatchSummary summary) => summary.ReportedFailure is not null || summary.DeadlineReached ? JsonLogLevel.Warn : JsonLogLevel.Info;
+    /// <summary>
+    /// The level of the <c>invocation</c> line: Error when a sink threw, Warn when it reported a failure or stopped
+    /// early, else Info.
+    /// </summary>
+    internal static JsonLogLevel GetInvocationLevel(BatchSummary summary) =>
+        summary.AggregateSinkOutcome == SinkOutcome.Failed || summary.QuarantineSinkOutcome == SinkOutcome.Failed ? JsonLogLevel.Error
+        : summary.ReportedFailure is not null || summary.StopReason != BatchStopReason.None ? JsonLogLevel.Warn
+        : JsonLogLevel.Info;
 
     /// <summary>
     /// Writes the <c>invocation</c> line and the four <c>stage</c> lines of an invocation, each ending in <c>\n</c>,
@@ -179,6 +194,11 @@ public static class JsonLog
         writer.WriteNumber(s_failuresReported, summary.ReportedFailure is null ? 0 : 1);
         writer.WriteString(s_reportedFailure, summary.ReportedFailure);
         writer.WriteBoolean(s_deadlineReached, summary.DeadlineReached);
+        writer.WriteString(s_stopReason, s_stopReasonNames[(int)summary.StopReason]);
+        writer.WriteString(s_aggregateSinkOutcome, s_outcomeNames[(int)summary.AggregateSinkOutcome]);
+        writer.WriteString(s_aggregateSinkError, summary.AggregateSinkError);
+        writer.WriteString(s_quarantineSinkOutcome, s_outcomeNames[(int)summary.QuarantineSinkOutcome]);
+        writer.WriteString(s_quarantineSinkError, summary.QuarantineSinkError);
         writer.WriteBoolean(s_windowInvocation, summary.IsWindowInvocation);
         writer.WriteBoolean(s_flushed, summary.Flushed);
         writer.WriteNumber(s_parseMs, EmfMetrics.Milliseconds(summary.ParseDuration));
@@ -186,6 +206,7 @@ public static class JsonLog
         writer.WriteNumber(s_quarantineSinkMs, EmfMetrics.Milliseconds(summary.QuarantineSinkDuration));
         writer.WriteNumber(s_aggregateSinkMs, EmfMetrics.Milliseconds(summary.AggregateSinkDuration));
         writer.WriteNumber(s_remainingTimeMs, EmfMetrics.Milliseconds(summary.RemainingTime));
+        writer.WriteNumber(s_plannedSinkMs, EmfMetrics.Milliseconds(summary.PlannedSinkTime));
         writer.WriteNumber(s_oldestRecordAgeMs, EmfMetrics.Milliseconds(summary.OldestRecordAge));
         writer.WriteNumber(s_newestRecordAgeMs, EmfMetrics.Milliseconds(summary.NewestRecordAge));
         writer.WriteStartObject(s_poisonByReason);

@@ -43,8 +43,40 @@ public sealed class BatchSummary
     /// <summary>The item identifier reported as failed (the checkpoint), or null when the whole batch succeeded.</summary>
     public string? ReportedFailure { get; internal set; }
 
-    /// <summary>Whether the pipeline stopped early because the deadline (less the safety margin) came.</summary>
-    public bool DeadlineReached { get; internal set; }
+    /// <summary>
+    /// Whether the pipeline stopped reading early for lack of time: its reading share of the budget was used up, or
+    /// the sinks' measured cost for what it had read would have filled the rest (<see cref="StopReason"/> is
+    /// <see cref="BatchStopReason.TimeBudget"/>).
+    /// </summary>
+    public bool DeadlineReached
+    {
+        get => StopReason == BatchStopReason.TimeBudget;
+        internal set => StopReason = value ? BatchStopReason.TimeBudget : BatchStopReason.None;
+    }
+
+    /// <summary>Why the pipeline stopped before the end of the batch, if it did; <see cref="ReportedFailure"/> is then at most the first record left out.</summary>
+    public BatchStopReason StopReason { get; internal set; }
+
+    /// <summary>The time kept for the sinks: <see cref="ProcessorOptions.SinkTimeFraction"/> of the working time (budget less safety margin).</summary>
+    public TimeSpan PlannedSinkTime { get; internal set; }
+
+    /// <summary>How the aggregate sink's call ended (<see cref="SinkOutcome.NotCalled"/> when there was nothing to write).</summary>
+    public SinkOutcome AggregateSinkOutcome { get; private set; }
+
+    /// <summary>
+    /// When the aggregate sink threw: the exception's type and message (<c>System.IO.IOException: No space left on
+    /// device</c>), one line, at most <see cref="MaxErrorLength"/> characters; otherwise null. Never record data.
+    /// </summary>
+    public string? AggregateSinkError { get; private set; }
+
+    /// <summary>How the quarantine sink's call ended (<see cref="SinkOutcome.NotCalled"/> when there was no poison record).</summary>
+    public SinkOutcome QuarantineSinkOutcome { get; private set; }
+
+    /// <summary>When the quarantine sink threw: the exception's type and message, as for <see cref="AggregateSinkError"/>; otherwise null.</summary>
+    public string? QuarantineSinkError { get; private set; }
+
+    /// <summary>The most characters of <see cref="AggregateSinkError"/> and <see cref="QuarantineSinkError"/>.</summary>
+    public const int MaxErrorLength = 300;
 
     /// <summary>Whether this was a tumbling-window invocation.</summary>
     public bool IsWindowInvocation { get; internal set; }
@@ -77,6 +109,46 @@ public sealed class BatchSummary
     /// <param name="reason">The reason.</param>
     /// <returns>The count.</returns>
     public int GetPoisonCount(PoisonReason reason) => (uint)reason < (uint)_poisonByReason.Length ? _poisonByReason[(int)reason] : 0;
+
+    internal void SetAggregateSinkResult(SinkOutcome outcome, Exception? error)
+    {
+        AggregateSinkOutcome = outcome;
+        AggregateSinkError = error is null ? null : DescribeError(error);
+    }
+
+    internal void SetQuarantineSinkResult(SinkOutcome outcome, Exception? error)
+    {
+        QuarantineSinkOutcome = outcome;
+        QuarantineSinkError = error is null ? null : DescribeError(error);
+    }
+
+    /// <summary>
+    /// <c>Type: message</c> of the exception (of its single inner exception for an <see cref="AggregateException"/>),
+    /// on one line and cut to <see cref="MaxErrorLength"/> characters: our own words plus the sink's message, which
+    /// the pipeline cannot vouch for beyond its length and shape.
+    /// </summary>
+    internal static string DescribeError(Exception error)
+    {
+        while (error is AggregateException { InnerExceptions.Count: 1 } aggregate)
+        {
+            error = aggregate.InnerExceptions[0];
+        }
+
+        string text = error.GetType().FullName + ": " + error.Message;
+        Span<char> buffer = stackalloc char[Math.Min(text.Length, MaxErrorLength)];
+        for (int i = 0; i < buffer.Length; i++)
+        {
+            char c = text[i];
+            buffer[i] = char.IsControl(c) || char.IsSurrogate(c) ? ' ' : c;
+        }
+
+        if (text.Length > MaxErrorLength)
+        {
+            buffer[^1] = '…';
+        }
+
+        return new string(buffer);
+    }
 
     internal void CountPoison(PoisonReason reason)
     {

@@ -5,6 +5,8 @@ namespace Analytics.Core;
 public sealed partial class KinesisBatchProcessor
 {
     private string? _eventSourceArn;
+    private bool _enforceCap;
+    private readonly List<QuarantinedRecord> _containerPoison = [];
 
     /// <summary>What the pipeline keeps of the event's envelope once the spans are gone.</summary>
     private sealed class BatchHeader
@@ -19,14 +21,41 @@ public sealed partial class KinesisBatchProcessor
         public byte[] State = [];
     }
 
-    /// <summary>The synchronous part: read, parse, validate and aggregate every record, until the stop time.</summary>
-    private BatchHeader ReadRecords(ReadOnlySpan<byte> utf8Event, long stopAt, BatchSummary summary)
+    /// <summary>When reading must stop (timestamps of the processor's clock) and what the sinks cost, as learnt.</summary>
+    private struct ReadPlan
+    {
+        /// <summary>End of the reading share: no record is started at or after it (but the first).</summary>
+        public long ReadEnd;
+
+        /// <summary>End of the working time, when the sinks' token fires.</summary>
+        public long WorkEnd;
+
+        /// <summary>Measured aggregate-sink time per pair (0: unknown).</summary>
+        public long PairCost;
+
+        /// <summary>Measured quarantine-sink time per poison record (0: unknown).</summary>
+        public long PoisonCost;
+    }
+
+    /// <summary>What became of one record.</summary>
+    private enum RecordOutcome
+    {
+        /// <summary>Valid and aggregated, or poison and quarantined.</summary>
+        Done,
+
+        /// <summary>It would pass the cap on pairs: nothing of it was kept; the batch is split before it.</summary>
+        Split,
+    }
+
+    /// <summary>The synchronous part: read, parse, validate and aggregate every record, until the plan says stop.</summary>
+    private BatchHeader ReadRecords(ReadOnlySpan<byte> utf8Event, ReadPlan plan, BatchSummary summary)
     {
         var header = new BatchHeader();
         var reader = new KinesisEventReader(utf8Event);
         _eventSourceArn = null;
         _batch.Reset(hasSampleLog: true);
         _pendingCount = 0;
+        _enforceCap = true;
         ReadOnlySpan<byte> lastSequence = default;
         ReadOnlySpan<byte> shard = default;
         long oldestArrival = long.MaxValue;
@@ -52,17 +81,38 @@ public sealed partial class KinesisBatchProcessor
                 continue;
             }
 
-            if (_time.GetTimestamp() >= stopAt)
+            // The first record is always processed: every invocation that can do anything makes progress.
+            if (summary.RecordsProcessed > 0 && IsOutOfTime(plan))
             {
-                // Out of time: this record and all after it are left to Lambda's re-delivery.
+                // This record and all after it are left to Lambda's re-delivery.
                 stopped = true;
-                summary.DeadlineReached = true;
+                summary.StopReason = BatchStopReason.TimeBudget;
                 _response.ReportFailure(record.SequenceNumber);
                 continue;
             }
 
-            ProcessRecord(record, ref aggregateTicks, summary);
+            if (ProcessRecord(record, ref aggregateTicks, summary) == RecordOutcome.Split)
+            {
+                // Our own split at the cap (not in a tumbling-window invocation, whose state must hold the whole batch).
+                if (IsWindowEvent(reader))
+                {
+                    _enforceCap = false;
+                    ProcessRecord(record, ref aggregateTicks, summary);
+                }
+                else
+                {
+                    stopped = true;
+                    summary.StopReason = BatchStopReason.PairCap;
+                    _response.ReportFailure(record.SequenceNumber);
+                    continue;
+                }
+            }
+
             summary.RecordsProcessed++;
+            if (_pendingCount >= PendingCommitThreshold)
+            {
+                CommitPending(ref aggregateTicks);
+            }
         }
 
         CommitPending(ref aggregateTicks);
@@ -98,64 +148,146 @@ public sealed partial class KinesisBatchProcessor
         return header;
     }
 
-    private void ProcessRecord(in KinesisRecord record, ref long aggregateTicks, BatchSummary summary)
+    /// <summary>Whether the reading share is used up, or the sinks' measured cost for what was read fills the rest of the working time.</summary>
+    private bool IsOutOfTime(in ReadPlan plan)
     {
-        int recordIndex = _batch.AddRecord(record.SequenceNumber);
+        long now = _time.GetTimestamp();
+        if (now >= plan.ReadEnd)
+        {
+            return true;
+        }
+
+        // A quarter of headroom over the measured cost.
+        long sinks = (plan.PairCost * _batch.Count) + (plan.PoisonCost * _quarantine.Count);
+        return sinks > 0 && now + sinks + (sinks / 4) >= plan.WorkEnd;
+    }
+
+    /// <summary>Whether the event is a tumbling-window one; reads a copy of the reader to the end when the window comes after the records.</summary>
+    private static bool IsWindowEvent(KinesisEventReader reader)
+    {
+        if (reader.HasWindow)
+        {
+            return true;
+        }
+
+        KinesisEventReader probe = reader;
+        while (probe.Read())
+        {
+        }
+
+        return probe.HasWindow;
+    }
+
+    private RecordOutcome ProcessRecord(in KinesisRecord record, ref long aggregateTicks, BatchSummary summary)
+    {
+        int recordIndex = _batch.AddRecordOnce(record.SequenceNumber);
         PoisonReason reason = _decoder.TryDecode(record, _schema.Options.MaxRecordBytes, out ReadOnlySpan<byte> data, out string message);
         if (reason != PoisonReason.None)
         {
             Quarantine(record, reason, message, null, default, summary);
-            return;
+            return RecordOutcome.Done;
         }
 
+        MetricAggregator aggregator = _batch.Aggregator;
+        int pairMark = aggregator.PairCount;
+        int pendingMark = _pendingCount;
         if (!KplAggregate.IsAggregated(data))
         {
-            reason = ParseAndAggregate(data, record.ApproximateArrivalTimestampMs, recordIndex, ref aggregateTicks, summary, out string? detail);
+            reason = ParseAndAggregate(data, record.ApproximateArrivalTimestampMs, recordIndex, pairMark == 0, out string? detail);
+            if (reason == SplitHere)
+            {
+                return RecordOutcome.Split;
+            }
+
             if (reason != PoisonReason.None)
             {
                 Quarantine(record, reason, detail!, null, default, summary);
+                return RecordOutcome.Done;
             }
 
-            return;
+            summary.ValidRecords++;
+            summary.Samples += _pendingCount - pendingMark;
+            return RecordOutcome.Done;
         }
 
         if (!KplAggregate.TryRead(data, out KplRecordReader users, out reason, out string? containerDetail))
         {
             Quarantine(record, reason, containerDetail ?? reason.ToString(), null, default, summary);
-            return;
+            return RecordOutcome.Done;
         }
 
         // Every user record is validated and aggregated on its own; all of them share the container's sequence
-        // number, so their effects become durable (or are reported) together.
+        // number, so their effects become durable (or are reported) together, and a split takes the container whole.
+        _containerPoison.Clear();
+        int validUsers = 0;
         while (users.TryReadNext(out KplUserRecord user))
         {
-            reason = ParseAndAggregate(user.Data, record.ApproximateArrivalTimestampMs, recordIndex, ref aggregateTicks, summary, out string? detail);
+            reason = ParseAndAggregate(user.Data, record.ApproximateArrivalTimestampMs, recordIndex, pairMark == 0, out string? detail);
+            if (reason == SplitHere)
+            {
+                aggregator.RollbackTo(pairMark);
+                _pendingCount = pendingMark;
+                return RecordOutcome.Split;
+            }
+
             if (reason != PoisonReason.None)
             {
-                Quarantine(record, reason, detail!, user.SubSequenceNumber, user, summary);
+                _containerPoison.Add(CreateQuarantined(record, reason, detail!, user.SubSequenceNumber, user));
+            }
+            else
+            {
+                validUsers++;
             }
         }
+
+        foreach (QuarantinedRecord poison in _containerPoison)
+        {
+            AddQuarantined(poison, summary);
+        }
+
+        summary.ValidRecords += validUsers;
+        summary.Samples += _pendingCount - pendingMark;
+        return RecordOutcome.Done;
     }
+
+    /// <summary>Returned by <see cref="ParseAndAggregate"/> when the batch must be split before the record (not a poison reason).</summary>
+    private const PoisonReason SplitHere = (PoisonReason)(-1);
 
     /// <summary>
     /// Parses one (user) record; queues its samples for the aggregator only when all of them are valid and fit the
-    /// cap. Queued samples are applied in chunks by <see cref="CommitPending"/>, so the clock is read per chunk
-    /// rather than twice per record.
+    /// cap. Queued samples are applied in chunks by <see cref="CommitPending"/> between records, so the clock is read
+    /// per chunk rather than twice per record, and a split can drop a whole container's samples.
     /// </summary>
-    private PoisonReason ParseAndAggregate(ReadOnlySpan<byte> data, long arrivalMs, int recordIndex, ref long aggregateTicks, BatchSummary summary, out string? detail)
+    /// <remarks>
+    /// With <paramref name="aloneInBatch"/> (no pair existed before the record) passing the cap is the record's own
+    /// doing and makes it poison; otherwise the result is <see cref="SplitHere"/>.
+    /// </remarks>
+    private PoisonReason ParseAndAggregate(ReadOnlySpan<byte> data, long arrivalMs, int recordIndex, bool aloneInBatch, out string? detail)
     {
         MetricAggregator aggregator = _batch.Aggregator;
         int mark = aggregator.PairCount;
-        int start = _pendingCount;
         int count = _pendingCount;
         (int Pair, int Record, double Value)[] pending = _pending;
         var parser = new MetricRecordParser(data, _scratch, _schema, arrivalMs);
         while (parser.TryReadSample(out MetricSample sample))
         {
-            if (!aggregator.TryGetOrAddPair(sample.Key.Encoded, sample.TimestampMs, out int pair))
+            if (!aggregator.IsTimestampInRange(sample.TimestampMs))
             {
                 aggregator.RollbackTo(mark);
-                detail = $"the record would pass the cap of {_options.Aggregator.MaxPairs} (series, window) pairs";
+                detail = "the sample's window would end after 9999-12-31T23:59:59.999Z";
+                return PoisonReason.InvalidTimestamp;
+            }
+
+            if (!aggregator.TryGetOrAddPair(sample.Key.Encoded, sample.TimestampMs, _enforceCap, out int pair))
+            {
+                aggregator.RollbackTo(mark);
+                if (!aloneInBatch)
+                {
+                    detail = null;
+                    return SplitHere;
+                }
+
+                detail = $"the record alone holds more than the cap of {_options.Aggregator.MaxPairs} (series, window) pairs";
                 return PoisonReason.CardinalityLimit;
             }
 
@@ -177,13 +309,6 @@ public sealed partial class KinesisBatchProcessor
         }
 
         _pendingCount = count;
-        if (count >= PendingCommitThreshold)
-        {
-            CommitPending(ref aggregateTicks);
-        }
-
-        summary.ValidRecords++;
-        summary.Samples += count - start;
         detail = null;
         return PoisonReason.None;
     }
@@ -214,22 +339,26 @@ public sealed partial class KinesisBatchProcessor
         _pendingCount = 0;
     }
 
-    private void Quarantine(in KinesisRecord record, PoisonReason reason, string detail, int? subSequenceNumber, KplUserRecord user, BatchSummary summary)
+    private void Quarantine(in KinesisRecord record, PoisonReason reason, string detail, int? subSequenceNumber, KplUserRecord user, BatchSummary summary) =>
+        AddQuarantined(CreateQuarantined(record, reason, detail, subSequenceNumber, user), summary);
+
+    private QuarantinedRecord CreateQuarantined(in KinesisRecord record, PoisonReason reason, string detail, int? subSequenceNumber, KplUserRecord user) => new()
     {
-        var quarantined = new QuarantinedRecord
-        {
-            EventSourceArn = _eventSourceArn,
-            ShardId = record.GetShardIdString(),
-            SequenceNumber = record.GetSequenceNumberString(),
-            SubSequenceNumber = subSequenceNumber,
-            PartitionKey = subSequenceNumber is null ? record.GetPartitionKeyString() : Encoding.UTF8.GetString(user.PartitionKey),
-            ApproximateArrival = record.ApproximateArrivalTimestamp,
-            Reason = reason,
-            Detail = detail,
-            Data = subSequenceNumber is null ? record.GetBase64DataString() : Convert.ToBase64String(user.Data),
-        };
+        EventSourceArn = _eventSourceArn,
+        ShardId = record.GetShardIdString(),
+        SequenceNumber = record.GetSequenceNumberString(),
+        SubSequenceNumber = subSequenceNumber,
+        PartitionKey = subSequenceNumber is null ? record.GetPartitionKeyString() : Encoding.UTF8.GetString(user.PartitionKey),
+        ApproximateArrival = record.ApproximateArrivalTimestamp,
+        Reason = reason,
+        Detail = detail,
+        Data = subSequenceNumber is null ? record.GetBase64DataString() : Convert.ToBase64String(user.Data),
+    };
+
+    private void AddQuarantined(QuarantinedRecord quarantined, BatchSummary summary)
+    {
         _quarantine.Add(quarantined);
-        summary.CountPoison(reason);
+        summary.CountPoison(quarantined.Reason);
         _options.OnPoison?.Invoke(quarantined);
     }
 }

@@ -16,7 +16,7 @@ public sealed partial class KinesisBatchProcessor
     /// Tumbling-window invocation: merges this batch into the window's state, flushes it when the window ends (or the
     /// state would grow too large), and answers with the new state.
     /// </summary>
-    private async Task ProcessWindowAsync(BatchHeader header, BatchSummary summary, IBufferWriter<byte> response, Task<int> quarantine, CancellationToken cancellationToken)
+    private async Task ProcessWindowAsync(BatchHeader header, BatchSummary summary, IBufferWriter<byte> response, Task<int> quarantine, CancellationToken deadline, CancellationToken cancellationToken)
     {
         _windowAggregator.Clear();
         (string? stateFirst, string? stateLast) = RestoreState(header.State);
@@ -38,7 +38,8 @@ public sealed partial class KinesisBatchProcessor
         if (flush)
         {
             flushBatch.UseWindow(_windowAggregator, header.ShardId, header.EventSourceArn, Encoding.ASCII.GetBytes(first!), Encoding.ASCII.GetBytes(last!));
-            aggregates = TimedAsync(WriteAggregatesAsync(flushBatch, cancellationToken), d => summary.AggregateSinkDuration = d);
+            long flushStart = _time.GetTimestamp();
+            aggregates = TimedAsync(WriteAggregatesAsync(flushBatch, summary, deadline, cancellationToken), flushStart, d => summary.AggregateSinkDuration = d);
         }
 
         int poisonCount = _quarantine.Count;
@@ -47,10 +48,10 @@ public sealed partial class KinesisBatchProcessor
         summary.Quarantined = durable;
         if (durable < poisonCount)
         {
-            throw new BatchFailedException($"The quarantine sink made {durable} of {poisonCount} poison records durable; the window state cannot express a partial batch.");
+            throw new BatchFailedException($"The quarantine sink made {durable} of {poisonCount} poison records durable ({Describe(summary.QuarantineSinkOutcome, summary.QuarantineSinkError)}); the window state cannot express a partial batch.");
         }
 
-        if (summary.DeadlineReached)
+        if (summary.StopReason != BatchStopReason.None)
         {
             throw new BatchFailedException("The deadline came before every record was processed; the window state cannot express a partial batch.");
         }
@@ -66,7 +67,7 @@ public sealed partial class KinesisBatchProcessor
             summary.AggregatesWritten = written;
             if (written < flushBatch.Count)
             {
-                throw new BatchFailedException($"The aggregate sink made {written} of {flushBatch.Count} window aggregates durable; Lambda retries the batch with the previous state.");
+                throw new BatchFailedException($"The aggregate sink made {written} of {flushBatch.Count} window aggregates durable ({Describe(summary.AggregateSinkOutcome, summary.AggregateSinkError)}); Lambda retries the batch with the previous state.");
             }
         }
 
@@ -83,6 +84,8 @@ public sealed partial class KinesisBatchProcessor
             }
         });
     }
+
+    private static string Describe(SinkOutcome outcome, string? error) => error is null ? outcome.ToString() : $"{outcome}: {error}";
 
     /// <summary>Layout: version, u8 length + first sequence number, u8 length + last sequence number, aggregator.</summary>
     private void EncodeState(string first, string last)

@@ -42,6 +42,8 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private int _pendingCount;
     private AggregateBatch _batch;
     private List<QuarantinedRecord> _quarantine = [];
+    private long _pairCostTicks;
+    private long _poisonCostTicks;
 
     /// <summary>Creates a processor; reuse it across invocations.</summary>
     /// <param name="aggregateSink">Where aggregates go.</param>
@@ -52,9 +54,10 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     {
         ArgumentNullException.ThrowIfNull(aggregateSink);
         ArgumentNullException.ThrowIfNull(quarantineSink);
-        if (options.SafetyMarginFraction is < 0 or >= 1 || options.MinSafetyMargin < TimeSpan.Zero || options.MaxStateBytes <= 0)
+        if (options.SafetyMarginFraction is < 0 or >= 1 || options.MinSafetyMargin < TimeSpan.Zero || options.MaxStateBytes <= 0
+            || !(options.SinkTimeFraction is > 0 and < 1))
         {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "SafetyMarginFraction must be in [0, 1), MinSafetyMargin not negative, MaxStateBytes positive.");
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "SafetyMarginFraction must be in [0, 1), SinkTimeFraction in (0, 1), MinSafetyMargin not negative, MaxStateBytes positive.");
         }
 
         _aggregateSink = aggregateSink;
@@ -83,33 +86,38 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         var summary = new BatchSummary();
         long start = _time.GetTimestamp();
         TimeSpan budget = deadline - _time.GetUtcNow();
-        TimeSpan margin = TimeSpan.FromTicks(Math.Max(_options.MinSafetyMargin.Ticks, (long)(budget.Ticks * _options.SafetyMarginFraction)));
-        TimeSpan working = budget - margin;
-        if (working < TimeSpan.Zero)
+        TimeSpan working = GetWorkingTime(budget, _options);
+        TimeSpan sinkShare = working * _options.SinkTimeFraction;
+        long frequency = _time.TimestampFrequency;
+        var plan = new ReadPlan
         {
-            working = TimeSpan.Zero;
-        }
-
-        long stopAt = start + (long)(working.TotalSeconds * _time.TimestampFrequency);
+            ReadEnd = start + (long)((working - sinkShare).TotalSeconds * frequency),
+            WorkEnd = start + (long)(working.TotalSeconds * frequency),
+            PairCost = _pairCostTicks,
+            PoisonCost = _poisonCostTicks,
+        };
+        summary.PlannedSinkTime = sinkShare;
         using var timeout = new CancellationTokenSource(working, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
 
         _response.Reset();
         _quarantine.Clear();
-        BatchHeader header = ReadRecords(utf8Event.Span, stopAt, summary);
+        BatchHeader header = ReadRecords(utf8Event.Span, plan, summary);
         summary.ParseDuration = _time.GetElapsedTime(start) - summary.AggregateDuration;
 
         // A sink that ignores cancellation may keep these after we stop waiting; the fields then get fresh ones.
         List<QuarantinedRecord> poison = _quarantine;
         AggregateBatch batch = _batch;
-        Task<int> quarantine = poison.Count == 0 ? Task.FromResult(0) : TimedAsync(WriteQuarantineAsync(linked.Token), d => summary.QuarantineSinkDuration = d);
+        // Timed from before the calls: a sink may do all its work before its task is returned.
+        long sinksStart = _time.GetTimestamp();
+        Task<int> quarantine = poison.Count == 0 ? Task.FromResult(0) : TimedAsync(WriteQuarantineAsync(summary, timeout.Token, linked.Token), sinksStart, d => summary.QuarantineSinkDuration = d);
         if (header.HasWindow)
         {
-            await ProcessWindowAsync(header, summary, response, quarantine, linked.Token).ConfigureAwait(false);
+            await ProcessWindowAsync(header, summary, response, quarantine, timeout.Token, linked.Token).ConfigureAwait(false);
         }
         else
         {
-            Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(WriteAggregatesAsync(batch, linked.Token), d => summary.AggregateSinkDuration = d);
+            Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(WriteAggregatesAsync(batch, summary, timeout.Token, linked.Token), sinksStart, d => summary.AggregateSinkDuration = d);
             int durable = await quarantine.ConfigureAwait(false);
             await aggregates.ConfigureAwait(false);
             ReportQuarantineFailures(poison, durable, summary);
@@ -117,12 +125,29 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             summary.Flushed = batch.Count > 0;
             summary.ReportedFailure = _response.HasFailure ? Encoding.ASCII.GetString(_response.LowestFailure) : null;
             _response.WriteResponse(response);
+            LearnSinkCosts(summary, batch.Count, summary.AggregatesWritten, poison.Count, durable);
         }
 
         summary.RemainingTime = deadline - _time.GetUtcNow();
         return summary;
     }
 
+    /// <summary>
+    /// The time the pipeline works with: the budget less the safety margin (<see cref="ProcessorOptions.SafetyMarginFraction"/>
+    /// of it, at least <see cref="ProcessorOptions.MinSafetyMargin"/>, but never more than half the budget, so even a
+    /// 1-second function keeps half its time to work).
+    /// </summary>
+    internal static TimeSpan GetWorkingTime(TimeSpan budget, in ProcessorOptions options)
+    {
+        if (budget <= TimeSpan.Zero)
+        {
+            return TimeSpan.Zero;
+        }
+
+        long margin = Math.Max(options.MinSafetyMargin.Ticks, (long)(budget.Ticks * options.SafetyMarginFraction));
+        margin = Math.Min(margin, budget.Ticks / 2);
+        return TimeSpan.FromTicks(budget.Ticks - margin);
+    }
     /// <summary>Processes one event read from a stream and writes the response JSON.</summary>
     /// <param name="utf8Event">The raw event, UTF-8 JSON.</param>
     /// <param name="deadline">When Lambda ends the invocation.</param>
@@ -141,7 +166,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <summary>Returns pooled buffers.</summary>
     public void Dispose() => _eventBuffer.Dispose();
 
-    private async Task<int> WriteQuarantineAsync(CancellationToken cancellationToken)
+    private async Task<int> WriteQuarantineAsync(BatchSummary summary, CancellationToken deadline, CancellationToken cancellationToken)
     {
         List<QuarantinedRecord> records = _quarantine;
         Task<int> write;
@@ -151,6 +176,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
+            SetResult(summary.SetQuarantineSinkResult, Classify(e, deadline), e);
             return 0;
         }
 
@@ -158,20 +184,24 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             try
             {
-                return Math.Clamp(await write.ConfigureAwait(false), 0, records.Count);
+                int durable = Math.Clamp(await write.ConfigureAwait(false), 0, records.Count);
+                summary.SetQuarantineSinkResult(SinkOutcome.Completed, null);
+                return durable;
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
+                SetResult(summary.SetQuarantineSinkResult, Classify(e, deadline), e);
                 return 0;
             }
         }
 
         // The sink ignored cancellation and is still running: it keeps the list; the next invocation gets a new one.
         _quarantine = [];
+        summary.SetQuarantineSinkResult(SinkOutcome.TimedOut, null);
         return 0;
     }
 
-    private async Task WriteAggregatesAsync(AggregateBatch batch, CancellationToken cancellationToken)
+    private async Task WriteAggregatesAsync(AggregateBatch batch, BatchSummary summary, CancellationToken deadline, CancellationToken cancellationToken)
     {
         Task write;
         try
@@ -180,6 +210,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
+            SetResult(summary.SetAggregateSinkResult, Classify(e, deadline), e);
             return;
         }
 
@@ -196,17 +227,50 @@ public sealed partial class KinesisBatchProcessor : IDisposable
                 _flushBatch = new AggregateBatch(_options.Aggregator);
             }
 
+            summary.SetAggregateSinkResult(SinkOutcome.TimedOut, null);
             return;
         }
 
         try
         {
             await write.ConfigureAwait(false);
+            summary.SetAggregateSinkResult(SinkOutcome.Completed, null);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Not durable: the pairs it did not mark are reported below.
+            SetResult(summary.SetAggregateSinkResult, Classify(e, deadline), e);
         }
+    }
+
+    /// <summary>Keeps the exception of a failure; a time-out's cancellation exception says nothing more than the outcome.</summary>
+    private static void SetResult(Action<SinkOutcome, Exception?> set, SinkOutcome outcome, Exception e) =>
+        set(outcome, outcome == SinkOutcome.Failed ? e : null);
+
+    /// <summary>A sink's exception is a time-out when it is a cancellation that came with or after our deadline.</summary>
+    private static SinkOutcome Classify(Exception e, CancellationToken deadline) =>
+        e is OperationCanceledException && deadline.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Failed;
+
+    /// <summary>
+    /// Learns the sinks' cost per pair and per poison record from a call that finished (or ran out of time), so the
+    /// next invocation stops reading early enough for its sinks: a rise is taken at once, a fall halfway.
+    /// </summary>
+    private void LearnSinkCosts(BatchSummary summary, int pairs, int pairsDurable, int poison, int poisonDurable)
+    {
+        long frequency = _time.TimestampFrequency;
+        if (pairs > 0 && summary.AggregateSinkOutcome is SinkOutcome.Completed or SinkOutcome.TimedOut)
+        {
+            int done = summary.AggregateSinkOutcome == SinkOutcome.Completed ? pairs : Math.Max(1, pairsDurable);
+            _pairCostTicks = Blend(_pairCostTicks, (long)(summary.AggregateSinkDuration.TotalSeconds * frequency) / done);
+        }
+
+        if (poison > 0 && summary.QuarantineSinkOutcome is SinkOutcome.Completed or SinkOutcome.TimedOut)
+        {
+            int done = summary.QuarantineSinkOutcome == SinkOutcome.Completed ? poison : Math.Max(1, poisonDurable);
+            _poisonCostTicks = Blend(_poisonCostTicks, (long)(summary.QuarantineSinkDuration.TotalSeconds * frequency) / done);
+        }
+
+        static long Blend(long previous, long measured) => measured >= previous ? measured : (previous + measured) / 2;
     }
 
     /// <summary>Waits for <paramref name="task"/> until the token fires; false when the task is still running then.</summary>
@@ -234,9 +298,8 @@ public sealed partial class KinesisBatchProcessor : IDisposable
 
     private static readonly TimeSpan GraceAfterCancel = TimeSpan.FromMilliseconds(200);
 
-    private async Task<T> TimedAsync<T>(Task<T> task, Action<TimeSpan> record)
+    private async Task<T> TimedAsync<T>(Task<T> task, long start, Action<TimeSpan> record)
     {
-        long start = _time.GetTimestamp();
         try
         {
             return await task.ConfigureAwait(false);
@@ -247,9 +310,8 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
     }
 
-    private async Task TimedAsync(Task task, Action<TimeSpan> record)
+    private async Task TimedAsync(Task task, long start, Action<TimeSpan> record)
     {
-        long start = _time.GetTimestamp();
         try
         {
             await task.ConfigureAwait(false);

@@ -21,8 +21,16 @@ public readonly record struct ProcessorOptions
     /// <summary>Share of the invocation's time budget kept free before the deadline. Default 0.10.</summary>
     public double SafetyMarginFraction { get; init; } = 0.10;
 
-    /// <summary>Least safety margin before the deadline. Default 1 s.</summary>
+    /// <summary>Least safety margin before the deadline. Default 1 s. The margin never takes more than half the budget.</summary>
     public TimeSpan MinSafetyMargin { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Share of the working time (the budget less the safety margin) kept for the sinks: reading stops at the latest
+    /// when the rest of the working time is this share, and earlier when the sinks' cost per pair and per poison
+    /// record, measured in earlier invocations, says they need more for what was read. Between 0 and 1 exclusive.
+    /// Default 0.25.
+    /// </summary>
+    public double SinkTimeFraction { get; init; } = 0.25;
 
     /// <summary>The clock (tests pass a fake one). Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

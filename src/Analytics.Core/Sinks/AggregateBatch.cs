@@ -205,6 +205,10 @@ public sealed class AggregateBatch
         return _recordCount++;
     }
 
+    /// <summary>Registers a record unless it is the one registered last (a record processed again), and returns its index.</summary>
+    internal int AddRecordOnce(ReadOnlySpan<byte> sequenceNumber) =>
+        _recordCount > 0 && RecordSequence(_recordCount - 1).SequenceEqual(sequenceNumber) ? _recordCount - 1 : AddRecord(sequenceNumber);
+
     /// <summary>
     /// Notes that record <paramref name="record"/> contributed <paramref name="value"/> to <paramref name="pair"/>.
     /// Called only for records already known valid, in record order; new pairs appear in creation order.

@@ -162,22 +162,81 @@ public class KinesisBatchProcessorTests
     }
 
     [Fact]
-    public async Task Process_CardinalityCap_MakesTheWholeRecordPoisonAndKeepsOthers()
+    public async Task Process_AggregateSinkThrows_TheErrorReachesSummaryAndLogLineWithoutPayload()
     {
-        var aggregates = new RecordingAggregateSink();
-        var quarantine = new RecordingQuarantineSink();
-        var options = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { MaxPairs = 2 } };
-        using var processor = new KinesisBatchProcessor(aggregates, quarantine, options);
-        string twoNew = TestEvents.Sample("a", 5, Arrival - 1000) + "\n" + TestEvents.Sample("c", 1, Arrival - 1000);
-        byte[] evt = TestEvents.Build([Good(1, "a", 1), Good(2, "b", 1), new TestRecord(TestEvents.Seq(3), TestEvents.Utf8(twoNew), Arrival), Good(4, "a", 2)]);
+        const string Marker = "SECRET-PAYLOAD-MARKER";
+        var aggregates = new RecordingAggregateSink { Throw = new IOException("No space left on device\nsecond line"), Durable = _ => false };
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        byte[] evt = TestEvents.Build([Good(1, "a", 1), Poison(2, "{\"" + Marker + "\"")]);
 
-        var (response, _) = await Run(processor, evt);
+        var (_, summary) = await Run(processor, evt);
 
-        Assert.Empty(Failures(response));
-        Assert.Equal(PoisonReason.CardinalityLimit, Assert.Single(quarantine.Records).Reason);
-        SeenAggregate a = aggregates.Seen.Single(s => s.Metric == "a");
-        Assert.Equal((2L, 3.0), (a.Count, a.Sum)); // the poison record's sample of "a" was not counted
-        Assert.Equal(2, aggregates.Seen.Count);
+        Assert.Equal(SinkOutcome.Failed, summary.AggregateSinkOutcome);
+        Assert.Equal("System.IO.IOException: No space left on device second line", summary.AggregateSinkError);
+        Assert.Equal(SinkOutcome.Completed, summary.QuarantineSinkOutcome);
+        Assert.Null(summary.QuarantineSinkError);
+
+        var log = new ArrayBufferWriter<byte>();
+        JsonLog.WriteInvocation(summary, JsonLogOptions.Default, log);
+        string text = Encoding.UTF8.GetString(log.WrittenSpan);
+        Assert.DoesNotContain(Marker, text, StringComparison.Ordinal);
+        using JsonDocument line = JsonDocument.Parse(text.Split('\n')[0]);
+        Assert.Equal("Error", line.RootElement.GetProperty("level").GetString());
+        Assert.Equal("Failed", line.RootElement.GetProperty("aggregateSink").GetString());
+        Assert.Equal(summary.AggregateSinkError, line.RootElement.GetProperty("aggregateSinkError").GetString());
+        Assert.Equal("Completed", line.RootElement.GetProperty("quarantineSink").GetString());
+    }
+
+    [Fact]
+    public async Task Process_QuarantineSinkThrowsSynchronously_TheErrorIsKept()
+    {
+        var quarantine = new RecordingQuarantineSink { Throw = new UnauthorizedAccessException("Access Denied") };
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);
+
+        var (_, summary) = await Run(processor, TestEvents.Build([Poison(1, "x")]));
+
+        Assert.Equal(SinkOutcome.Failed, summary.QuarantineSinkOutcome);
+        Assert.Equal("System.UnauthorizedAccessException: Access Denied", summary.QuarantineSinkError);
+        Assert.Equal(SinkOutcome.NotCalled, summary.AggregateSinkOutcome);
+    }
+
+    [Fact]
+    public async Task Process_SinkErrorMessage_IsBoundedToOneShortLine()
+    {
+        var aggregates = new RecordingAggregateSink { Throw = new InvalidOperationException(new string('x', 5000) + "\r\n\u0000"), Durable = _ => false };
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        var (_, summary) = await Run(processor, TestEvents.Build([Good(1, "a", 1)]));
+
+        Assert.Equal(BatchSummary.MaxErrorLength, summary.AggregateSinkError!.Length);
+        Assert.DoesNotContain(summary.AggregateSinkError, char.IsControl);
+        Assert.StartsWith("System.InvalidOperationException: xxx", summary.AggregateSinkError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Process_SinkHonouringCancellationPastTheDeadline_IsTimedOutNotFailed()
+    {
+        var aggregates = new RecordingAggregateSink { DelayHonouringToken = TimeSpan.FromHours(1) };
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        var (_, summary) = await Run(processor, TestEvents.Build([Good(1, "a", 1)]), TimeSpan.FromSeconds(2.2));
+
+        Assert.Equal(SinkOutcome.TimedOut, summary.AggregateSinkOutcome);
+        Assert.Null(summary.AggregateSinkError);
+        Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
+    }
+
+    [Fact]
+    public async Task Process_SinkOwnCancellationBeforeTheDeadline_IsAFailure()
+    {
+        // An HTTP client's own time-out throws TaskCanceledException long before our deadline: a failure with its cause.
+        var aggregates = new RecordingAggregateSink { Throw = new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout"), Durable = _ => false };
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        var (_, summary) = await Run(processor, TestEvents.Build([Good(1, "a", 1)]));
+
+        Assert.Equal(SinkOutcome.Failed, summary.AggregateSinkOutcome);
+        Assert.StartsWith("System.Threading.Tasks.TaskCanceledException: The request was canceled", summary.AggregateSinkError, StringComparison.Ordinal);
     }
 
     [Fact]
