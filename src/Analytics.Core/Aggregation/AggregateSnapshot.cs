@@ -23,6 +23,8 @@ public sealed class AggregateSnapshot
         P90 = aggregate.GetQuantile(0.90);
         P95 = aggregate.GetQuantile(0.95);
         P99 = aggregate.GetQuantile(0.99);
+        SumOverflowed = aggregate.SumOverflowed;
+        IsCollapsed = aggregate.IsCollapsed;
     }
 
     /// <summary>The metric name.</summary>
@@ -40,8 +42,17 @@ public sealed class AggregateSnapshot
     /// <summary>Number of samples.</summary>
     public long Count { get; }
 
-    /// <summary>Sum of the samples.</summary>
+    /// <summary>Sum of the samples; always finite (see <see cref="SumOverflowed"/>).</summary>
     public double Sum { get; }
+
+    /// <summary>Whether the sum passed the range of a double (<see cref="MetricAggregate.SumOverflowed"/>): <see cref="Sum"/> then only says its sign.</summary>
+    public bool SumOverflowed { get; }
+
+    /// <summary>
+    /// Whether the sketch collapsed its lowest bins (<see cref="QuantileSketch.IsCollapsed"/>): quantiles that fall
+    /// on the lowest magnitudes may then be off by more than the relative accuracy.
+    /// </summary>
+    public bool IsCollapsed { get; }
 
     /// <summary>Smallest sample.</summary>
     public double Min { get; }

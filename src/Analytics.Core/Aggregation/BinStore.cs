@@ -1,17 +1,22 @@
 namespace Analytics.Core;
 
 /// <summary>
-/// The bins of one side of a <see cref="QuantileSketch"/> (positive values, or magnitudes of negative values): a
-/// dense array that covers a window of bin indices around [<see cref="MinIndex"/>, <see cref="MaxIndex"/>].
+/// The bins of one side of a <see cref="QuantileSketch"/> (positive values, or magnitudes of negative values).
 /// </summary>
 /// <remarks>
-/// <para>Bounded: the store never spans more than <c>maxBins</c> indices. Bins below
-/// <c>floor = MaxIndex - maxBins + 1</c> are counted in bin <c>floor</c> (the lowest magnitudes collapse into one
-/// bin). The floor depends only on the highest index seen, so collapsing commutes with merging: merging two
-/// stores and re-collapsing at the merged floor gives exactly the store of the union of their values.</para>
-/// <para>Invariants while not empty: bins <see cref="MinIndex"/> and <see cref="MaxIndex"/> are non-zero,
-/// <c>MaxIndex - MinIndex &lt; maxBins</c>, and every array slot outside [MinIndex, MaxIndex] is zero; when empty,
-/// every slot is zero. <see cref="Clear"/> keeps the array.</para>
+/// <para>Content: at most <c>maxBins</c> non-empty bins. When the values occupy more distinct bins, the lowest
+/// magnitudes (closest to zero) collapse: every bin below the <c>maxBins</c>-th highest non-empty one is counted in
+/// that bin, and <see cref="IsCollapsed"/> becomes true. The rule depends only on the set of bins used, so collapsing
+/// commutes with merging: merging two stores gives exactly the store of the union of their values. A few far
+/// outliers take a bin each and never collapse the others unless those already fill the bound.</para>
+/// <para>Two representations of that content. Dense (the common case): an array over a window of indices around
+/// [<see cref="MinIndex"/>, <see cref="MaxIndex"/>], used while that range spans fewer than <c>maxBins</c> indices
+/// (so no collapse can occur), with O(1) inserts. Sparse: sorted parallel arrays of the non-empty bins, once the
+/// range spans <c>maxBins</c> or more (values spread over more than 17.8 decades with the defaults), until
+/// <see cref="Clear"/>.</para>
+/// <para>Invariants while not empty: bins <see cref="MinIndex"/> and <see cref="MaxIndex"/> are non-zero; in dense
+/// mode <c>MaxIndex - MinIndex &lt; maxBins</c> and every slot of the dense array outside [MinIndex, MaxIndex] is
+/// zero; in sparse mode the dense array is all zero. When empty, the store is dense and every slot is zero.</para>
 /// <para>A mutable struct held in a field of its sketch: always use it through the field, never a copy.</para>
 /// </remarks>
 internal struct BinStore
@@ -24,6 +29,12 @@ internal struct BinStore
     private int _maxIndex;
     private long _total;
 
+    private bool _sparse;
+    private bool _collapsed;
+    private int[]? _indices;
+    private long[]? _sparseCounts;
+    private int _binCount;
+
     /// <summary>Sum of the bin counts.</summary>
     public readonly long Total => _total;
 
@@ -33,15 +44,53 @@ internal struct BinStore
     /// <summary>Highest non-empty bin (valid when <see cref="Total"/> &gt; 0).</summary>
     public readonly int MaxIndex => _maxIndex;
 
-    /// <summary>Length of the dense array (for memory accounting).</summary>
-    public readonly int Capacity => _counts?.Length ?? 0;
+    /// <summary>Whether bins of the lowest magnitudes were collapsed into one to keep the bound.</summary>
+    public readonly bool IsCollapsed => _collapsed;
+
+    /// <summary>Bytes of the arrays held (for memory accounting).</summary>
+    public readonly int ArrayBytes =>
+        (_counts is null or { Length: 0 } ? 0 : 24 + (8 * _counts.Length))
+        + (_indices is null ? 0 : 24 + (4 * _indices.Length) + 24 + (8 * _sparseCounts!.Length));
 
     /// <summary>Count of bin <paramref name="index"/>.</summary>
     public readonly long CountAt(int index)
     {
+        if (_sparse)
+        {
+            int at = Array.BinarySearch(_indices!, 0, _binCount, index);
+            return at >= 0 ? _sparseCounts![at] : 0;
+        }
+
         long[]? counts = _counts;
         int slot = index - _offset;
         return counts is not null && (uint)slot < (uint)counts.Length ? counts[slot] : 0;
+    }
+
+    /// <summary>The lowest non-empty bin above <paramref name="index"/>, or <see cref="int.MaxValue"/> when none.</summary>
+    public readonly int NextBin(int index)
+    {
+        if (_total == 0 || index >= _maxIndex)
+        {
+            return int.MaxValue;
+        }
+
+        if (_sparse)
+        {
+            int at = Array.BinarySearch(_indices!, 0, _binCount, index);
+            at = at >= 0 ? at + 1 : ~at;
+            return _indices![at];
+        }
+
+        long[] counts = _counts!;
+        for (int i = Math.Max(index + 1, _minIndex); i <= _maxIndex; i++)
+        {
+            if (counts[i - _offset] != 0)
+            {
+                return i;
+            }
+        }
+
+        return int.MaxValue;
     }
 
     /// <summary>Number of non-empty bins.</summary>
@@ -50,6 +99,11 @@ internal struct BinStore
         if (_total == 0)
         {
             return 0;
+        }
+
+        if (_sparse)
+        {
+            return _binCount;
         }
 
         int n = 0;
@@ -65,33 +119,47 @@ internal struct BinStore
         return n;
     }
 
-    /// <summary>Adds <paramref name="count"/> (&gt; 0) to bin <paramref name="index"/>, collapsing past <paramref name="maxBins"/>.</summary>
+    /// <summary>Adds <paramref name="count"/> (&gt; 0) to bin <paramref name="index"/>, collapsing past <paramref name="maxBins"/> bins.</summary>
     public void Add(int index, long count, int maxBins)
     {
         CoreAssert.True(count > 0, "bin counts are positive");
-        if (_total == 0)
+        if (!_sparse)
         {
-            Start(index, maxBins);
-        }
-        else if (index > _maxIndex)
-        {
-            RaiseMax(index, maxBins);
+            if (_total == 0)
+            {
+                Start(index, maxBins);
+            }
+            else if (index > _maxIndex)
+            {
+                if (index - _minIndex >= maxBins)
+                {
+                    ToSparse(maxBins);
+                    AddSparse(index, count, maxBins);
+                    return;
+                }
+
+                Cover(_minIndex, index, _minIndex, _maxIndex, maxBins);
+                _maxIndex = index;
+            }
+            else if (index < _minIndex)
+            {
+                if (_maxIndex - index >= maxBins)
+                {
+                    ToSparse(maxBins);
+                    AddSparse(index, count, maxBins);
+                    return;
+                }
+
+                Cover(index, _maxIndex, _minIndex, _maxIndex, maxBins);
+                _minIndex = index;
+            }
+
+            _counts![index - _offset] += count;
+            _total += count;
+            return;
         }
 
-        int floor = _maxIndex - maxBins + 1;
-        if (index < floor)
-        {
-            index = floor;
-        }
-
-        if (index < _minIndex)
-        {
-            Cover(index, _maxIndex, _minIndex, _maxIndex, maxBins);
-            _minIndex = index;
-        }
-
-        _counts![index - _offset] += count;
-        _total += count;
+        AddSparse(index, count, maxBins);
     }
 
     /// <summary>Adds every bin of <paramref name="other"/> (same bin mapping) into this store.</summary>
@@ -102,52 +170,76 @@ internal struct BinStore
             return;
         }
 
-        // The highest bin first: it fixes the floor, so the window is arranged at most twice.
-        Add(other._maxIndex, other.CountAt(other._maxIndex), maxBins);
-        int floor = _maxIndex - maxBins + 1;
-        int lowest = Math.Max(other._minIndex, floor);
-        if (lowest < _minIndex)
+        bool empty = _total == 0;
+        int lo = empty ? other._minIndex : Math.Min(_minIndex, other._minIndex);
+        int hi = empty ? other._maxIndex : Math.Max(_maxIndex, other._maxIndex);
+        if (!_sparse && !other._sparse && hi - lo < maxBins)
         {
-            Cover(lowest, _maxIndex, _minIndex, _maxIndex, maxBins);
-            _minIndex = lowest;
-        }
-
-        long[] target = _counts!;
-        ReadOnlySpan<long> source = other._counts.AsSpan(other._minIndex - other._offset, other._maxIndex - other._minIndex);
-        long added = 0;
-        for (int i = 0; i < source.Length; i++)
-        {
-            long c = source[i];
-            if (c != 0)
+            // Dense into dense within the bound: no collapse possible.
+            if (empty)
             {
-                target[Math.Max(other._minIndex + i, floor) - _offset] += c;
-                added += c;
+                Start(other._maxIndex, maxBins);
+                Cover(lo, hi, 1, 0, maxBins);
             }
+            else
+            {
+                Cover(lo, hi, _minIndex, _maxIndex, maxBins);
+            }
+
+            long[] target = _counts!;
+            ReadOnlySpan<long> source = other._counts.AsSpan(other._minIndex - other._offset, other._maxIndex - other._minIndex + 1);
+            int shift = other._minIndex - _offset;
+            for (int i = 0; i < source.Length; i++)
+            {
+                target[shift + i] += source[i];
+            }
+
+            _minIndex = lo;
+            _maxIndex = hi;
+            _total += other._total;
+            return;
         }
 
-        _total += added;
+        MergeSparse(in other, maxBins);
     }
 
     /// <summary>Doubles every count (merging a store into itself).</summary>
     public void DoubleCounts()
     {
-        if (_total != 0)
+        if (_total == 0)
         {
-            foreach (ref long c in _counts.AsSpan(_minIndex - _offset, _maxIndex - _minIndex + 1))
-            {
-                c *= 2;
-            }
-
-            _total *= 2;
+            return;
         }
+
+        Span<long> counts = _sparse ? _sparseCounts.AsSpan(0, _binCount) : _counts.AsSpan(_minIndex - _offset, _maxIndex - _minIndex + 1);
+        foreach (ref long c in counts)
+        {
+            c *= 2;
+        }
+
+        _total *= 2;
     }
 
     /// <summary>Finds the bin holding the value of rank <paramref name="rank"/> (0-based) counted from the lowest index.</summary>
     public readonly int IndexAtRankAscending(long rank)
     {
         CoreAssert.True(rank >= 0 && rank < _total, "rank inside the store");
-        long[] counts = _counts!;
         long seen = 0;
+        if (_sparse)
+        {
+            for (int b = 0; b < _binCount - 1; b++)
+            {
+                seen += _sparseCounts![b];
+                if (seen > rank)
+                {
+                    return _indices![b];
+                }
+            }
+
+            return _maxIndex;
+        }
+
+        long[] counts = _counts!;
         for (int i = _minIndex; i < _maxIndex; i++)
         {
             seen += counts[i - _offset];
@@ -164,8 +256,22 @@ internal struct BinStore
     public readonly int IndexAtRankDescending(long rank)
     {
         CoreAssert.True(rank >= 0 && rank < _total, "rank inside the store");
-        long[] counts = _counts!;
         long seen = 0;
+        if (_sparse)
+        {
+            for (int b = _binCount - 1; b > 0; b--)
+            {
+                seen += _sparseCounts![b];
+                if (seen > rank)
+                {
+                    return _indices![b];
+                }
+            }
+
+            return _minIndex;
+        }
+
+        long[] counts = _counts!;
         for (int i = _maxIndex; i > _minIndex; i--)
         {
             seen += counts[i - _offset];
@@ -178,20 +284,27 @@ internal struct BinStore
         return _minIndex;
     }
 
-    /// <summary>Empties the store, keeping its array.</summary>
+    /// <summary>Empties the store, keeping its arrays; it is dense again.</summary>
     public void Clear()
     {
-        if (_total != 0)
+        if (_total != 0 && !_sparse)
         {
             _counts.AsSpan(_minIndex - _offset, _maxIndex - _minIndex + 1).Clear();
-            _total = 0;
         }
+
+        _total = 0;
+        _sparse = false;
+        _collapsed = false;
+        _binCount = 0;
     }
 
-    /// <summary>Whether both stores hold the same bins with the same counts.</summary>
+    /// <summary>Marks the store collapsed (read from the binary form, which carries the flag).</summary>
+    public void MarkCollapsed() => _collapsed = true;
+
+    /// <summary>Whether both stores hold the same bins with the same counts and the same collapse flag.</summary>
     public readonly bool BinsEqual(ref readonly BinStore other)
     {
-        if (_total != other._total)
+        if (_total != other._total || _collapsed != other._collapsed)
         {
             return false;
         }
@@ -201,10 +314,20 @@ internal struct BinStore
             return true;
         }
 
-        return _minIndex == other._minIndex
-            && _maxIndex == other._maxIndex
-            && _counts.AsSpan(_minIndex - _offset, _maxIndex - _minIndex + 1)
-                .SequenceEqual(other._counts.AsSpan(other._minIndex - other._offset, _maxIndex - _minIndex + 1));
+        if (_minIndex != other._minIndex || _maxIndex != other._maxIndex)
+        {
+            return false;
+        }
+
+        for (int i = _minIndex; i != int.MaxValue; i = NextBin(i))
+        {
+            if (CountAt(i) != other.CountAt(i) || other.NextBin(i) != NextBin(i))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private void Start(int index, int maxBins)
@@ -219,38 +342,129 @@ internal struct BinStore
         _maxIndex = index;
     }
 
-    private void RaiseMax(int newMax, int maxBins)
+    /// <summary>Moves the dense content into the sorted arrays (and zeroes the dense array).</summary>
+    private void ToSparse(int maxBins)
     {
-        int newFloor = newMax - maxBins + 1;
-        if (newFloor <= _minIndex)
+        int bins = CountNonEmptyBins();
+        EnsureSparseCapacity(Math.Max(bins + 1, Math.Min(2 * bins, maxBins + 1)));
+        int n = 0;
+        Span<long> dense = _counts.AsSpan(_minIndex - _offset, _maxIndex - _minIndex + 1);
+        for (int i = 0; i < dense.Length; i++)
         {
-            Cover(_minIndex, newMax, _minIndex, _maxIndex, maxBins);
-            _maxIndex = newMax;
-            return;
+            if (dense[i] != 0)
+            {
+                _indices![n] = _minIndex + i;
+                _sparseCounts![n] = dense[i];
+                n++;
+            }
         }
 
-        // Collapse the bins below the new floor into it.
-        int top = Math.Min(newFloor - 1, _maxIndex);
-        Span<long> collapsed = _counts.AsSpan(_minIndex - _offset, top - _minIndex + 1);
-        long moved = 0;
-        foreach (long c in collapsed)
+        dense.Clear();
+        _binCount = n;
+        _sparse = true;
+    }
+
+    private void EnsureSparseCapacity(int capacity)
+    {
+        if (_indices is null || _indices.Length < capacity)
         {
-            moved += c;
+            int[] indices = new int[capacity];
+            long[] counts = new long[capacity];
+            if (_indices is not null && _sparse)
+            {
+                _indices.AsSpan(0, _binCount).CopyTo(indices);
+                _sparseCounts.AsSpan(0, _binCount).CopyTo(counts);
+            }
+
+            _indices = indices;
+            _sparseCounts = counts;
+        }
+    }
+
+    private void AddSparse(int index, long count, int maxBins)
+    {
+        int at = Array.BinarySearch(_indices!, 0, _binCount, index);
+        if (at < 0)
+        {
+            at = ~at;
+            EnsureSparseCapacity(Math.Min(Math.Max(_binCount + 1, _binCount * 2), maxBins + 1));
+            Array.Copy(_indices!, at, _indices!, at + 1, _binCount - at);
+            Array.Copy(_sparseCounts!, at, _sparseCounts!, at + 1, _binCount - at);
+            _indices![at] = index;
+            _sparseCounts![at] = 0;
+            _binCount++;
         }
 
-        collapsed.Clear();
-        if (newFloor <= _maxIndex)
+        _sparseCounts![at] += count;
+        _total += count;
+        CollapseExcess(maxBins);
+    }
+
+    /// <summary>Merges the sorted bins of both stores into new sorted arrays, then collapses what passes the bound.</summary>
+    private void MergeSparse(ref readonly BinStore other, int maxBins)
+    {
+        int capacity = CountNonEmptyBins() + other.CountNonEmptyBins();
+        int[] indices = new int[Math.Max(capacity, maxBins + 1)];
+        long[] counts = new long[indices.Length];
+        int n = 0;
+        int a = _total == 0 ? int.MaxValue : _minIndex;
+        int b = other._minIndex;
+        while (a != int.MaxValue || b != int.MaxValue)
         {
-            Cover(newFloor, newMax, newFloor, _maxIndex, maxBins);
-        }
-        else
-        {
-            Cover(newFloor, newMax, 1, 0, maxBins);
+            int index = Math.Min(a, b);
+            long c = 0;
+            if (a == index)
+            {
+                c += CountAt(a);
+                a = NextBin(a);
+            }
+
+            if (b == index)
+            {
+                c += other.CountAt(b);
+                b = other.NextBin(b);
+            }
+
+            indices[n] = index;
+            counts[n] = c;
+            n++;
         }
 
-        _counts![newFloor - _offset] += moved;
-        _minIndex = newFloor;
-        _maxIndex = newMax;
+        if (!_sparse && _total != 0)
+        {
+            _counts.AsSpan(_minIndex - _offset, _maxIndex - _minIndex + 1).Clear();
+        }
+
+        _indices = indices;
+        _sparseCounts = counts;
+        _binCount = n;
+        _sparse = true;
+        _total += other._total;
+        _collapsed |= other._collapsed;
+        CollapseExcess(maxBins);
+    }
+
+    /// <summary>Folds the lowest bins into the <paramref name="maxBins"/>-th highest until at most that many remain.</summary>
+    private void CollapseExcess(int maxBins)
+    {
+        int excess = _binCount - maxBins;
+        if (excess > 0)
+        {
+            long moved = 0;
+            for (int i = 0; i < excess; i++)
+            {
+                moved += _sparseCounts![i];
+            }
+
+            _sparseCounts![excess] += moved;
+            Array.Copy(_indices!, excess, _indices!, 0, maxBins);
+            Array.Copy(_sparseCounts, excess, _sparseCounts, 0, maxBins);
+            _binCount = maxBins;
+            _collapsed = true;
+        }
+
+        _minIndex = _indices![0];
+        _maxIndex = _indices[_binCount - 1];
     }
 
     /// <summary>
@@ -266,7 +480,7 @@ internal struct BinStore
         }
 
         int width = hi - lo + 1;
-        CoreAssert.True(width <= maxBins, "a store never spans more than maxBins");
+        CoreAssert.True(width <= maxBins, "a dense store never spans more than maxBins");
         int length = counts.Length;
         long[] target = counts;
         if (width > length)

@@ -20,6 +20,7 @@ public sealed class MetricAggregate
 
     private readonly QuantileSketch _sketch;
     private double _sum;
+    private bool _sumOverflowed;
 
     /// <summary>Creates an empty aggregate.</summary>
     /// <param name="options">Sketch accuracy and bounds (the window options are not used here).</param>
@@ -34,8 +35,21 @@ public sealed class MetricAggregate
     /// <summary>Number of samples.</summary>
     public long Count => _sketch.Count;
 
-    /// <summary>Sum of the samples (0 when empty).</summary>
+    /// <summary>
+    /// Sum of the samples (0 when empty). Always finite: when the running sum passes the range of a double it stays
+    /// at ±<see cref="double.MaxValue"/> (or at 0 when sums past both ends were merged) and <see cref="SumOverflowed"/>
+    /// is set.
+    /// </summary>
     public double Sum => _sum;
+
+    /// <summary>
+    /// Whether the sum of the samples passed ±<see cref="double.MaxValue"/>: <see cref="Sum"/> then only says the
+    /// sign (0 for unknown). Count, minimum, maximum and quantiles are unaffected. Sticky: merging keeps it.
+    /// </summary>
+    public bool SumOverflowed => _sumOverflowed;
+
+    /// <summary>Whether the quantile sketch collapsed its lowest bins (see <see cref="QuantileSketch.IsCollapsed"/>).</summary>
+    public bool IsCollapsed => _sketch.IsCollapsed;
 
     /// <summary>Smallest sample; NaN when empty.</summary>
     public double Min => _sketch.Count == 0 ? double.NaN : _sketch.MinValue;
@@ -85,6 +99,7 @@ public sealed class MetricAggregate
     {
         _sketch.Clear();
         _sum = 0;
+        _sumOverflowed = false;
     }
 
     /// <summary>Writes the compact versioned binary form.</summary>
@@ -132,18 +147,46 @@ public sealed class MetricAggregate
     internal void AddFinite(double value)
     {
         _sketch.AddFinite(value);
-        _sum += value;
+        if (!_sumOverflowed)
+        {
+            AddToSum(value);
+        }
     }
 
     internal void MergeCompatible(MetricAggregate other)
     {
-        _sum += other._sum;
+        if (other._sumOverflowed)
+        {
+            // Overflowed sums keep only their sign; opposite signs make it unknown (0). Commutative and associative.
+            _sum = !_sumOverflowed || _sum == other._sum ? other._sum : 0;
+            _sumOverflowed = true;
+        }
+        else if (!_sumOverflowed)
+        {
+            AddToSum(other._sum);
+        }
+
         _sketch.MergeCompatible(other._sketch);
+    }
+
+    private void AddToSum(double value)
+    {
+        double sum = _sum + value;
+        if (double.IsFinite(sum))
+        {
+            _sum = sum;
+        }
+        else
+        {
+            _sum = sum > 0 ? double.MaxValue : -double.MaxValue;
+            _sumOverflowed = true;
+        }
     }
 
     /// <summary>Whether both hold the same count, minimum, maximum and bins, and sums within <paramref name="sumTolerance"/>.</summary>
     internal bool ContentEquals(MetricAggregate other, double sumTolerance) =>
-        _sketch.ContentEquals(other._sketch) && Math.Abs(_sum - other._sum) <= sumTolerance;
+        _sketch.ContentEquals(other._sketch) && _sumOverflowed == other._sumOverflowed
+        && (_sumOverflowed ? _sum.Equals(other._sum) : Math.Abs(_sum - other._sum) <= sumTolerance);
 
     /// <summary>Most bytes the body takes with the given numbers of non-empty bins.</summary>
     internal static int GetMaxBodySize(int binsNegative, int binsPositive) =>
@@ -168,11 +211,12 @@ public sealed class MetricAggregate
             return;
         }
 
-        w.WriteDouble(_sum);
+        // An overflowed sum is written as +∞, −∞ or NaN (unknown sign): the only non-finite sums a reader accepts.
+        w.WriteDouble(!_sumOverflowed ? _sum : _sum > 0 ? double.PositiveInfinity : _sum < 0 ? double.NegativeInfinity : double.NaN);
         w.WriteDouble(_sketch.MinValue);
         w.WriteDouble(_sketch.MaxValue);
-        WriteStore(ref w, in _sketch.Negative, binsNegative);
-        WriteStore(ref w, in _sketch.Positive, binsPositive);
+        WriteStore(ref w, in _sketch.Negative, binsNegative, _sketch.MaxBins);
+        WriteStore(ref w, in _sketch.Positive, binsPositive, _sketch.MaxBins);
     }
 
     /// <summary>Reads a body into this (empty) aggregate; false, with the aggregate in an unspecified state, when invalid.</summary>
@@ -220,15 +264,30 @@ public sealed class MetricAggregate
         }
 
         _sketch.SetTotals(count, zeroCount, min, max);
-        _sum = sum;
+        if (double.IsFinite(sum))
+        {
+            _sum = sum;
+        }
+        else if (double.IsInfinity(sum) || BitConverter.DoubleToInt64Bits(sum) == BitConverter.DoubleToInt64Bits(double.NaN))
+        {
+            _sum = double.IsNaN(sum) ? 0 : sum > 0 ? double.MaxValue : -double.MaxValue;
+            _sumOverflowed = true;
+        }
+        else
+        {
+            return false;
+        }
+
         return true;
     }
 
     private static bool IsNegativeZero(double value) => value == 0 && double.IsNegative(value);
 
-    private static void WriteStore(ref BinaryFormatWriter w, ref readonly BinStore store, int bins)
+    /// <summary>A collapsed store (always exactly maxBins bins) writes maxBins + 1 as its bin count.</summary>
+    private static void WriteStore(ref BinaryFormatWriter w, ref readonly BinStore store, int bins, int maxBins)
     {
-        w.WriteVarUInt((ulong)bins);
+        CoreAssert.True(!store.IsCollapsed || bins == maxBins, "a collapsed store holds exactly maxBins bins");
+        w.WriteVarUInt((ulong)(store.IsCollapsed ? maxBins + 1 : bins));
         if (bins == 0)
         {
             return;
@@ -236,14 +295,9 @@ public sealed class MetricAggregate
 
         int previous = 0;
         bool first = true;
-        for (int i = store.MinIndex; i <= store.MaxIndex; i++)
+        for (int i = store.MinIndex; i != int.MaxValue; i = store.NextBin(i))
         {
             long c = store.CountAt(i);
-            if (c == 0)
-            {
-                continue;
-            }
-
             if (first)
             {
                 w.WriteVarInt(i);
@@ -263,9 +317,15 @@ public sealed class MetricAggregate
     {
         total = 0;
         LogarithmicMapping mapping = _sketch.Mapping;
-        if (!r.TryReadVarUInt((ulong)mapping.MaxBins, out ulong bins))
+        if (!r.TryReadVarUInt((ulong)mapping.MaxBins + 1, out ulong bins))
         {
             return false;
+        }
+
+        bool collapsed = bins == (ulong)mapping.MaxBins + 1;
+        if (collapsed)
+        {
+            bins = (ulong)mapping.MaxBins;
         }
 
         if (bins == 0)
@@ -279,17 +339,18 @@ public sealed class MetricAggregate
         }
 
         long index = firstIndex;
+        ulong span = (ulong)(mapping.MaxIndex - mapping.MinIndex);
         for (ulong b = 0; b < bins; b++)
         {
             if (b > 0)
             {
-                if (!r.TryReadVarUInt((ulong)mapping.MaxBins, out ulong delta) || delta == 0)
+                if (!r.TryReadVarUInt(span, out ulong delta) || delta == 0)
                 {
                     return false;
                 }
 
                 index += (long)delta;
-                if (index - firstIndex >= mapping.MaxBins || index > mapping.MaxIndex)
+                if (index > mapping.MaxIndex)
                 {
                     return false;
                 }
@@ -302,6 +363,11 @@ public sealed class MetricAggregate
 
             total += (long)c;
             _sketch.AddBin(negative, (int)index, (long)c);
+        }
+
+        if (collapsed)
+        {
+            _sketch.MarkCollapsed(negative);
         }
 
         return true;

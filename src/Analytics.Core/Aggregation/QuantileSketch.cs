@@ -10,14 +10,14 @@ namespace Analytics.Core;
 /// (bin <c>i</c> holds magnitudes in <c>(γ^(i−1), γ^i]</c>, <c>γ = (1 + α) / (1 − α)</c>); zeros have their own
 /// count. Only non-empty ranges of bins take memory: each store is a dense array over the indices in use, grown on
 /// demand and kept by <see cref="Clear"/>.</para>
-/// <para>Bounded: each store spans at most <c>maxBins</c> bins. With the defaults (α = 1 %, 2048 bins) that is a
-/// range of magnitudes of about 6·10^17 (17.8 decades) per sign. When the values of one sign spread wider, the bins
-/// of the lowest magnitudes (closest to zero) collapse into one: every magnitude below <c>γ^(m − maxBins)</c>,
-/// where <c>m</c> is the highest bin index of that sign, is counted in bin <c>m − maxBins + 1</c>. The collapse
-/// depends only on the highest index, so merging stays exact. The guarantee then still holds for every quantile
-/// whose exact value lies within <c>maxBins − 1</c> bins of the largest magnitude of its sign (for non-negative
-/// data: every <c>q</c> with <c>floor(q·(n−1))</c> at or above the number of collapsed values, such as p50 to p99
-/// while fewer than half of the values collapsed); the estimate of a collapsed value is the collapsed bin's
+/// <para>Bounded: each store holds at most <c>maxBins</c> non-empty bins. A store spans a dense array while its
+/// bins lie within <c>maxBins</c> consecutive indices (with the defaults, α = 1 % and 2048 bins, a range of magnitudes of
+/// about 6·10^17, 17.8 decades, per sign) and sorted bins beyond that, so far outliers cost one bin each and move
+/// nothing else. Only when the values of one sign occupy more than <c>maxBins</c> distinct bins do the bins of the
+/// lowest magnitudes (closest to zero) collapse: every bin below the <c>maxBins</c>-th highest non-empty bin is
+/// counted in that bin, and <see cref="IsCollapsed"/> is set. The rule depends only on the set of bins used, so
+/// merging stays exact. The guarantee then still holds for every quantile whose exact value lies in one of the
+/// <c>maxBins − 1</c> highest non-empty bins of its sign; the estimate of a collapsed value is the collapsed bin's
 /// representative, clamped to [min, max]. <c>q = 0</c> and <c>q = 1</c> return the exact minimum and maximum.</para>
 /// <para>Exactly zero (either sign) is counted as zero; every other finite double, subnormals included, has a bin.</para>
 /// <para>Not thread safe.</para>
@@ -45,6 +45,13 @@ public sealed class QuantileSketch
 
     /// <summary>Number of values.</summary>
     public long Count => _count;
+
+    /// <summary>
+    /// Whether the values of one sign occupied more than <see cref="MaxBins"/> distinct bins, so the bins of the lowest
+    /// magnitudes were collapsed into one: quantiles that fall on those values lose the relative-error guarantee (see
+    /// the remarks). Merging keeps the flag (the union of the values occupies at least as many bins).
+    /// </summary>
+    public bool IsCollapsed => _negative.IsCollapsed || _positive.IsCollapsed;
 
     /// <summary>The relative accuracy α.</summary>
     public double RelativeAccuracy => _mapping.RelativeAccuracy;
@@ -235,6 +242,18 @@ public sealed class QuantileSketch
         && _positive.BinsEqual(in other._positive);
 
     /// <summary>Bytes of bin arrays held (for memory accounting).</summary>
-    internal int BinArrayBytes =>
-        (_negative.Capacity == 0 ? 0 : 24 + (8 * _negative.Capacity)) + (_positive.Capacity == 0 ? 0 : 24 + (8 * _positive.Capacity));
+    internal int BinArrayBytes => _negative.ArrayBytes + _positive.ArrayBytes;
+
+    /// <summary>Marks a store collapsed (read from the binary form).</summary>
+    internal void MarkCollapsed(bool negative)
+    {
+        if (negative)
+        {
+            _negative.MarkCollapsed();
+        }
+        else
+        {
+            _positive.MarkCollapsed();
+        }
+    }
 }

@@ -4,7 +4,9 @@ namespace Analytics.Core;
 
 /// <summary>
 /// Writes one aggregate in the JSON-lines shape shared by the local sink and the tools:
-/// <c>{"metric":"..","dimensions":{"k":"v"},"windowStart":"..Z","windowEnd":"..Z","count":3,"sum":6,"min":1,"max":3,"p50":2,"p90":3,"p95":3,"p99":3}</c>.
+/// <c>{"metric":"..","dimensions":{"k":"v"},"windowStart":"..Z","windowEnd":"..Z","count":3,"sum":6,"min":1,"max":3,"p50":2,"p90":3,"p95":3,"p99":3}</c>,
+/// plus <c>"sumOverflowed":true</c> and <c>"quantilesCollapsed":true</c> only when they hold (see
+/// <see cref="MetricAggregate.SumOverflowed"/> and <see cref="MetricAggregate.IsCollapsed"/>).
 /// </summary>
 /// <remarks>
 /// Dimensions come sorted by key, times ISO-8601 UTC with <c>Z</c>. For names to appear unescaped (<c>café</c>, not
@@ -43,6 +45,16 @@ public static class AggregateJsonLine
         writer.WriteNumber("p90"u8, aggregate.GetQuantile(0.90));
         writer.WriteNumber("p95"u8, aggregate.GetQuantile(0.95));
         writer.WriteNumber("p99"u8, aggregate.GetQuantile(0.99));
+        if (aggregate.SumOverflowed)
+        {
+            writer.WriteBoolean("sumOverflowed"u8, true);
+        }
+
+        if (aggregate.IsCollapsed)
+        {
+            writer.WriteBoolean("quantilesCollapsed"u8, true);
+        }
+
         writer.WriteEndObject();
     }
 

@@ -192,6 +192,60 @@ public class MetricAggregateTests
         Assert.True(size < 400 * 1024);
     }
 
+    [Fact]
+    public void Sum_PastTheDoubleRange_SaturatesAndIsFlagged()
+    {
+        MetricAggregate a = Aggregate(AggregatorOptions.Default, [1.7e308, 1.7e308, 5]);
+
+        Assert.True(a.SumOverflowed);
+        Assert.Equal(double.MaxValue, a.Sum);
+        Assert.Equal((3L, 5.0, 1.7e308), (a.Count, a.Min, a.Max));
+        Assert.False(Aggregate(AggregatorOptions.Default, [1.7e308, -1.7e308, 1.7e308]).SumOverflowed);
+    }
+
+    /// <summary>Overflow is a sign that merges like a semilattice: the same result in any order and grouping.</summary>
+    [Property(MaxTest = 200)]
+    public void Sum_Overflow_MergesInAnyOrderAndRoundTrips(int seed)
+    {
+        var random = new Random(seed);
+        // Parts that overflow on their own (either sign) and parts of small values, which cannot overflow together.
+        double[][] parts = [.. Enumerable.Range(0, 1 + random.Next(5)).Select(_ => random.Next(3) switch
+        {
+            0 => [1.7e308, 1.7e308, random.Next(-5, 5)],
+            1 => [-1.7e308, -1.7e308, random.Next(-5, 5)],
+            _ => Enumerable.Range(0, 1 + random.Next(4)).Select(_ => (double)random.Next(-5, 5)).ToArray(),
+        })];
+        MetricAggregate[] aggregates = [.. parts.Select(p => Aggregate(AggregatorOptions.Default, p))];
+
+        MetricAggregate forward = new(AggregatorOptions.Default);
+        foreach (MetricAggregate a in aggregates)
+        {
+            forward.Merge(a);
+        }
+
+        MetricAggregate backward = new(AggregatorOptions.Default);
+        foreach (MetricAggregate a in aggregates.Reverse())
+        {
+            backward.Merge(a);
+        }
+
+        Assert.True(double.IsFinite(forward.Sum));
+        Assert.Equal(aggregates.Any(a => a.SumOverflowed), forward.SumOverflowed);
+        if (forward.SumOverflowed)
+        {
+            Assert.Equal(forward.Sum, backward.Sum);
+            bool positive = aggregates.Any(a => a.SumOverflowed && a.Sum > 0);
+            bool negative = aggregates.Any(a => a.SumOverflowed && a.Sum < 0);
+            Assert.Equal(positive && negative ? 0 : positive ? double.MaxValue : -double.MaxValue, forward.Sum);
+        }
+
+        var buffer = new ArrayBufferWriter<byte>();
+        forward.WriteTo(buffer);
+        var read = new MetricAggregate(AggregatorOptions.Default);
+        Assert.True(read.TryReadFrom(buffer.WrittenSpan, out _));
+        Assert.Equal((forward.Sum, forward.SumOverflowed), (read.Sum, read.SumOverflowed));
+    }
+
     internal static MetricAggregate Aggregate(AggregatorOptions options, IEnumerable<double> values)
     {
         var aggregate = new MetricAggregate(options);

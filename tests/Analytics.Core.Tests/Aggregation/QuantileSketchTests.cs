@@ -1,3 +1,4 @@
+using System.Buffers;
 using FsCheck.Xunit;
 
 namespace Analytics.Core.Tests.Aggregation;
@@ -109,22 +110,20 @@ public class QuantileSketchTests
             sketch.Add(v);
         }
 
-        Assert.True(sketch.Positive.MaxIndex - sketch.Positive.MinIndex < maxBins);
         Assert.True(sketch.Positive.CountNonEmptyBins() <= maxBins);
-        Assert.True(sketch.Negative.Total == 0 || sketch.Negative.MaxIndex - sketch.Negative.MinIndex < maxBins);
+        Assert.True(sketch.Negative.CountNonEmptyBins() <= maxBins);
         Assert.Equal(n, sketch.Count);
 
-        // The guarantee holds for every value within maxBins - 1 bins of its side's largest magnitude; one bin
-        // of slack keeps this expectation independent of where the bin boundaries fall.
-        double gamma = (1 + Alpha) / (1 - Alpha);
-        double positiveTop = values.Max();
-        double negativeTop = -values.Min();
+        // The guarantee holds for every value in one of the maxBins - 1 highest distinct bins of its sign.
+        int[] positiveBins = [.. values.Where(v => v > 0).Select(v => sketch.Mapping.Index(v)).Distinct().OrderDescending()];
+        int[] negativeBins = [.. values.Where(v => v < 0).Select(v => sketch.Mapping.Index(-v)).Distinct().OrderDescending()];
+        Assert.Equal(positiveBins.Length > maxBins || negativeBins.Length > maxBins, sketch.IsCollapsed);
         Array.Sort(values);
         for (int rank = 0; rank < n; rank++)
         {
             double x = values[rank];
-            double sideTop = x > 0 ? positiveTop : negativeTop;
-            bool uncollapsed = x == 0 || Math.Abs(x) >= sideTop / Math.Pow(gamma, maxBins - 2);
+            int[] side = x > 0 ? positiveBins : negativeBins;
+            bool uncollapsed = x == 0 || Array.IndexOf(side, sketch.Mapping.Index(Math.Abs(x))) < maxBins - 1;
             double q = rank / (double)(n - 1);
             if (uncollapsed && (int)Math.Floor(q * (n - 1)) == rank)
             {
@@ -157,7 +156,120 @@ public class QuantileSketchTests
         }
 
         // A collapsed quantile is not guaranteed: here p10 is about 1e-5 but is reported from the collapsed bin.
+        Assert.True(sketch.IsCollapsed);
         Assert.False(SampleData.WithinRelativeError(sketch.GetQuantile(0.1), SampleData.ExactQuantile(sorted, 0.1), Alpha));
+    }
+
+    [Fact]
+    public void GetQuantile_OneHugeOutlier_OtherQuantilesKeepTheirAccuracy()
+    {
+        // 1..1000 and one 1e25: 29 decades apart. The dense-only sketch collapsed 1..1000 into one bin (p50 = 16,693,044).
+        var sketch = new QuantileSketch(Alpha);
+        double[] values = [.. Enumerable.Range(1, 1000).Select(i => (double)i), 1e25];
+        foreach (double v in values)
+        {
+            sketch.Add(v);
+        }
+
+        Assert.False(sketch.IsCollapsed);
+        foreach (double q in new[] { 0.01, 0.1, 0.5, 0.9, 0.95, 0.99, 1 })
+        {
+            double exact = SampleData.ExactQuantile(values, q);
+            Assert.True(SampleData.WithinRelativeError(sketch.GetQuantile(q), exact, Alpha), $"q={q} exact={exact:R} got={sketch.GetQuantile(q):R}");
+        }
+    }
+
+    /// <summary>A body spanning up to 12 decades plus up to 5 outliers anywhere in the double range: nothing collapses and every quantile keeps α.</summary>
+    [Property(MaxTest = 200)]
+    public void GetQuantile_BodyWithFewOutliers_NeverCollapsesAndEveryQuantileKeepsTheGuarantee(int seed, ushort size, bool merged)
+    {
+        var random = new Random(seed);
+        int n = 1 + (size % 3000);
+        double center = Math.Pow(10, (random.NextDouble() * 40) - 20);
+        double spread = random.NextDouble() * 6;
+        var values = new List<double>();
+        for (int i = 0; i < n; i++)
+        {
+            double v = center * Math.Pow(10, (random.NextDouble() * 2 * spread) - spread);
+            values.Add(random.Next(10) == 0 ? -v : v);
+        }
+
+        for (int i = random.Next(1, 6); i > 0; i--)
+        {
+            double outlier = Math.Pow(10, (random.NextDouble() * 600) - 300) * (1 + random.NextDouble());
+            values.Add(double.IsFinite(outlier) ? (random.Next(3) == 0 ? -outlier : outlier) : double.MaxValue);
+        }
+
+        QuantileSketch sketch = new(Alpha);
+        if (merged)
+        {
+            // The same through merges of random parts.
+            foreach (double v in values)
+            {
+                var part = new QuantileSketch(Alpha);
+                part.Add(v);
+                sketch.Merge(part);
+            }
+        }
+        else
+        {
+            values.ForEach(sketch.Add);
+        }
+
+        Assert.False(sketch.IsCollapsed);
+        double[] sorted = [.. values.Order()];
+        for (int i = 0; i <= 100; i++)
+        {
+            double q = i / 100.0;
+            double exact = SampleData.ExactQuantile(sorted, q);
+            Assert.True(SampleData.WithinRelativeError(sketch.GetQuantile(q), exact, Alpha), $"q={q} exact={exact:R} got={sketch.GetQuantile(q):R}");
+        }
+    }
+
+    [Fact]
+    public void IsCollapsed_SurvivesMergeAndBinaryFormAndShowsInEveryOutput()
+    {
+        var options = AggregatorOptions.Default with { MaxBins = 16 };
+        var wide = new MetricAggregate(options);
+        for (int i = 0; i < 40; i++)
+        {
+            wide.Add(Math.Pow(1.05, i)); // 40 distinct bins > 16
+        }
+
+        var narrow = new MetricAggregate(options);
+        narrow.Add(3);
+        Assert.True(wide.IsCollapsed);
+        Assert.False(narrow.IsCollapsed);
+        Assert.Equal(16, wide.Sketch.Positive.CountNonEmptyBins());
+
+        narrow.Merge(wide);
+        Assert.True(narrow.IsCollapsed);
+
+        var buffer = new ArrayBufferWriter<byte>();
+        wide.WriteTo(buffer);
+        var read = new MetricAggregate(options);
+        Assert.True(read.TryReadFrom(buffer.WrittenSpan, out _));
+        Assert.True(read.IsCollapsed);
+        var again = new ArrayBufferWriter<byte>();
+        read.WriteTo(again);
+        Assert.Equal(buffer.WrittenSpan.ToArray(), again.WrittenSpan.ToArray());
+
+        var aggregator = new MetricAggregator(options);
+        SeriesKey key = MetricAggregatorTests.SeriesKey(SeriesKey.Encode("m"));
+        for (int i = 0; i < 40; i++)
+        {
+            Assert.True(aggregator.TryAdd(key, 60_000, Math.Pow(1.05, i)));
+        }
+
+        Assert.True(Assert.Single(aggregator.GetSnapshots()).IsCollapsed);
+        using var json = new MemoryStream();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(json))
+        {
+            AggregateJsonLine.Write(writer, key, 60_000, 120_000, aggregator.GetAggregate(0));
+        }
+
+        using var line = System.Text.Json.JsonDocument.Parse(json.ToArray());
+        Assert.True(line.RootElement.GetProperty("quantilesCollapsed").GetBoolean());
     }
 
     [Fact]

@@ -308,4 +308,35 @@ public class BudgetAndSplitTests
         SeenAggregate a = Assert.Single(aggregates.Seen);
         Assert.Equal(fits / 60_000 * 60_000, a.WindowStartMs);
     }
+
+    [Fact]
+    public async Task Process_SumOverflowingToInfinity_DoesNotFailTheJsonLinesSinkNorOtherSeries()
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "analytics-overflow-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            string path = Path.Combine(directory, "aggregates.jsonl");
+            using var processor = new KinesisBatchProcessor(new JsonLinesAggregateSink(path), new RecordingQuarantineSink(), ProcessorOptions.Default);
+            Generated[] records = [Valid(1, ("big", "x", 1.7e308), ("big", "x", 1.7e308)), Valid(2, ("other", "x", 2))];
+
+            var response = new ArrayBufferWriter<byte>();
+            BatchSummary summary = await processor.ProcessAsync(TestEvents.Build(records.Select(r => r.Record)), DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30), response);
+
+            Assert.Empty(Failures(response));
+            Assert.Equal(SinkOutcome.Completed, summary.AggregateSinkOutcome);
+            Assert.Equal(2, summary.AggregatesWritten);
+            JsonElement[] lines = [.. File.ReadAllLines(path).Select(l => JsonDocument.Parse(l).RootElement)];
+            JsonElement big = lines.Single(l => l.GetProperty("metric").GetString() == "big");
+            Assert.Equal(double.MaxValue, big.GetProperty("sum").GetDouble());
+            Assert.True(big.GetProperty("sumOverflowed").GetBoolean());
+            Assert.Equal(2, lines.Single(l => l.GetProperty("metric").GetString() == "other").GetProperty("sum").GetDouble());
+        }
+        finally
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+    }
 }
