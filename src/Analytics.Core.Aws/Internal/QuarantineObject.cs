@@ -70,6 +70,17 @@ internal static class QuarantineObject
             writer.WriteNumber("subSequenceNumber"u8, sub);
         }
 
+        if (record.PoisonSubSequenceNumbers is { Count: > 1 } subs)
+        {
+            writer.WriteStartArray("poisonSubSequenceNumbers"u8);
+            foreach (int poisonSub in subs)
+            {
+                writer.WriteNumberValue(poisonSub);
+            }
+
+            writer.WriteEndArray();
+        }
+
         writer.WriteString("partitionKey"u8, record.PartitionKey);
         writer.WriteString("approximateArrival"u8, record.ApproximateArrival.UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture));
         writer.WriteString("reason"u8, ReasonName(record.Reason));

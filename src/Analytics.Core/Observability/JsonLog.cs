@@ -59,6 +59,8 @@ public static class JsonLog
     private static readonly JsonEncodedText s_remainingTimeMs = JsonEncodedText.Encode("remainingTimeMs");
     private static readonly JsonEncodedText s_oldestRecordAgeMs = JsonEncodedText.Encode("oldestRecordAgeMs");
     private static readonly JsonEncodedText s_newestRecordAgeMs = JsonEncodedText.Encode("newestRecordAgeMs");
+    private static readonly JsonEncodedText s_poisonLinesOmitted = JsonEncodedText.Encode("poisonLinesOmitted");
+    private static readonly JsonEncodedText s_poisonUserRecords = JsonEncodedText.Encode("poisonUserRecords");
     private static readonly JsonEncodedText s_stopReason = JsonEncodedText.Encode("stopReason");
     private static readonly JsonEncodedText s_plannedSinkMs = JsonEncodedText.Encode("plannedSinkMs");
     private static readonly JsonEncodedText s_aggregateSinkOutcome = JsonEncodedText.Encode("aggregateSink");
@@ -189,6 +191,7 @@ public static class JsonLog
         writer.WriteNumber(s_validRecords, summary.ValidRecords);
         writer.WriteNumber(s_poisonRecords, summary.PoisonRecords);
         writer.WriteNumber(s_quarantined, summary.Quarantined);
+        writer.WriteNumber(s_poisonLinesOmitted, summary.PoisonCallbacksSkipped);
         writer.WriteNumber(s_samplesAggregated, summary.Samples);
         writer.WriteNumber(s_aggregatesWritten, summary.AggregatesWritten);
         writer.WriteNumber(s_failuresReported, summary.ReportedFailure is null ? 0 : 1);
@@ -234,6 +237,11 @@ public static class JsonLog
         if (record.SubSequenceNumber is int subSequenceNumber)
         {
             writer.WriteNumber(s_subSequenceNumber, subSequenceNumber);
+        }
+
+        if (record.PoisonSubSequenceNumbers is { } subs)
+        {
+            writer.WriteNumber(s_poisonUserRecords, subs.Count);
         }
 
         writer.WriteNumber(s_partitionKeyLength, record.PartitionKey?.Length ?? 0);

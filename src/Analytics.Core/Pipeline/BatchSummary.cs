@@ -22,7 +22,7 @@ public sealed class BatchSummary
     /// <summary>Records whose samples were all valid and aggregated.</summary>
     public int ValidRecords { get; internal set; }
 
-    /// <summary>Poison records (quarantined or not yet).</summary>
+    /// <summary>Poison records (quarantined or not yet), each poison user record of a KPL container counted.</summary>
     public int PoisonRecords { get; internal set; }
 
     /// <summary>Samples aggregated.</summary>
@@ -31,7 +31,13 @@ public sealed class BatchSummary
     /// <summary>(series, window) aggregates the aggregate sink made durable.</summary>
     public int AggregatesWritten { get; internal set; }
 
-    /// <summary>Poison records quarantined durably.</summary>
+    /// <summary>
+    /// <see cref="ProcessorOptions.OnPoison"/> calls left out because <see cref="ProcessorOptions.MaxPoisonCallbacks"/>
+    /// was reached (their records are quarantined all the same).
+    /// </summary>
+    public int PoisonCallbacksSkipped { get; internal set; }
+
+    /// <summary>Quarantine entries made durable (a KPL container's poison user records make one entry).</summary>
     public int Quarantined { get; internal set; }
 
     /// <summary>Sequence number of the first record of the batch, if any.</summary>

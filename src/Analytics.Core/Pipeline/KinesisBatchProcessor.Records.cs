@@ -6,7 +6,8 @@ public sealed partial class KinesisBatchProcessor
 {
     private string? _eventSourceArn;
     private bool _enforceCap;
-    private readonly List<QuarantinedRecord> _containerPoison = [];
+    private readonly List<PoisonReason> _containerPoisonReasons = [];
+    private int _poisonCallbacks;
 
     /// <summary>What the pipeline keeps of the event's envelope once the spans are gone.</summary>
     private sealed class BatchHeader
@@ -56,6 +57,7 @@ public sealed partial class KinesisBatchProcessor
         _batch.Reset(hasSampleLog: true);
         _pendingCount = 0;
         _enforceCap = true;
+        _poisonCallbacks = 0;
         ReadOnlySpan<byte> lastSequence = default;
         ReadOnlySpan<byte> shard = default;
         long oldestArrival = long.MaxValue;
@@ -218,7 +220,9 @@ public sealed partial class KinesisBatchProcessor
 
         // Every user record is validated and aggregated on its own; all of them share the container's sequence
         // number, so their effects become durable (or are reported) together, and a split takes the container whole.
-        _containerPoison.Clear();
+        _containerPoisonReasons.Clear();
+        List<int>? poisonSubs = null;
+        QuarantinedRecord? firstPoison = null;
         int validUsers = 0;
         while (users.TryReadNext(out KplUserRecord user))
         {
@@ -232,7 +236,9 @@ public sealed partial class KinesisBatchProcessor
 
             if (reason != PoisonReason.None)
             {
-                _containerPoison.Add(CreateQuarantined(record, reason, detail!, user.SubSequenceNumber, user));
+                firstPoison ??= CreateQuarantined(record, reason, detail!, user.SubSequenceNumber, user);
+                (poisonSubs ??= []).Add(user.SubSequenceNumber);
+                _containerPoisonReasons.Add(reason);
             }
             else
             {
@@ -240,9 +246,14 @@ public sealed partial class KinesisBatchProcessor
             }
         }
 
-        foreach (QuarantinedRecord poison in _containerPoison)
+        if (firstPoison is not null)
         {
-            AddQuarantined(poison, summary);
+            // The container's poison user records go out together: one quarantine entry, one callback, one write.
+            AddQuarantined(Group(record, firstPoison, poisonSubs!), summary, countReason: false);
+            foreach (PoisonReason r in _containerPoisonReasons)
+            {
+                summary.CountPoison(r);
+            }
         }
 
         summary.ValidRecords += validUsers;
@@ -355,10 +366,61 @@ public sealed partial class KinesisBatchProcessor
         Data = subSequenceNumber is null ? record.GetBase64DataString() : Convert.ToBase64String(user.Data),
     };
 
-    private void AddQuarantined(QuarantinedRecord quarantined, BatchSummary summary)
+    /// <summary>The quarantine entry of a KPL container's poison user records: the first one's fields, all of their indices.</summary>
+    private static QuarantinedRecord Group(in KinesisRecord record, QuarantinedRecord first, List<int> poisonSubs)
+    {
+        if (poisonSubs.Count == 1)
+        {
+            return new QuarantinedRecord
+            {
+                EventSourceArn = first.EventSourceArn,
+                ShardId = first.ShardId,
+                SequenceNumber = first.SequenceNumber,
+                SubSequenceNumber = first.SubSequenceNumber,
+                PoisonSubSequenceNumbers = poisonSubs,
+                PartitionKey = first.PartitionKey,
+                ApproximateArrival = first.ApproximateArrival,
+                Reason = first.Reason,
+                Detail = first.Detail,
+                Data = first.Data,
+            };
+        }
+
+        return new QuarantinedRecord
+        {
+            EventSourceArn = first.EventSourceArn,
+            ShardId = first.ShardId,
+            SequenceNumber = first.SequenceNumber,
+            SubSequenceNumber = first.SubSequenceNumber,
+            PoisonSubSequenceNumbers = poisonSubs,
+            PartitionKey = first.PartitionKey,
+            ApproximateArrival = first.ApproximateArrival,
+            Reason = first.Reason,
+            Detail = $"{poisonSubs.Count} user records of the container are poison; the first, {first.SubSequenceNumber}: {first.Detail}",
+            Data = record.GetBase64DataString(),
+        };
+    }
+
+    private void AddQuarantined(QuarantinedRecord quarantined, BatchSummary summary, bool countReason = true)
     {
         _quarantine.Add(quarantined);
-        summary.CountPoison(quarantined.Reason);
-        _options.OnPoison?.Invoke(quarantined);
+        if (countReason)
+        {
+            summary.CountPoison(quarantined.Reason);
+        }
+
+        // Callbacks (log lines) are bounded per invocation; the rest are counted.
+        if (_options.OnPoison is { } onPoison)
+        {
+            if (_poisonCallbacks < _options.MaxPoisonCallbacks)
+            {
+                _poisonCallbacks++;
+                onPoison(quarantined);
+            }
+            else
+            {
+                summary.PoisonCallbacksSkipped++;
+            }
+        }
     }
 }

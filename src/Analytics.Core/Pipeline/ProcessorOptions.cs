@@ -39,10 +39,17 @@ public readonly record struct ProcessorOptions
     public string StateKey { get; init; } = "analytics.core.v1";
 
     /// <summary>
-    /// Called for every poison record as it is found, before it is quarantined (for logging: see
+    /// Called for every quarantine entry as it is found (up to <see cref="MaxPoisonCallbacks"/> per invocation), before it is quarantined (for logging: see
     /// <see cref="JsonLog.WritePoison"/>, which never writes the payload). Default none.
     /// </summary>
     public Action<QuarantinedRecord>? OnPoison { get; init; }
+
+    /// <summary>
+    /// Most <see cref="OnPoison"/> calls per invocation, so a flood of poison costs a bounded number of log lines; the
+    /// quarantine entries past it are still quarantined and counted in <see cref="BatchSummary.PoisonCallbacksSkipped"/>
+    /// (<c>poisonLinesOmitted</c> in the invocation log line). 0 or more. Default 100.
+    /// </summary>
+    public int MaxPoisonCallbacks { get; init; } = 100;
 
     /// <summary>Largest encoded window state before the pipeline flushes early; Lambda's cap is 1 MB. Default 900,000 bytes.</summary>
     public int MaxStateBytes { get; init; } = 900_000;

@@ -5,7 +5,8 @@ namespace Analytics.Core;
 /// <summary>
 /// Appends each poison record as one line of JSON to a local file:
 /// <c>{"shardId":"..","sequenceNumber":"..","partitionKey":"..","reason":"..","detail":"..","data":"&lt;base64&gt;"}</c>
-/// (with <c>"subSequenceNumber"</c> for a user record of a KPL aggregated record).
+/// (with <c>"subSequenceNumber"</c> for a KPL aggregated record: its first poison user record, and
+/// <c>"poisonSubSequenceNumbers"</c> when it holds several, whose <c>data</c> is then the whole container).
 /// </summary>
 public sealed class JsonLinesQuarantineSink : IQuarantineSink
 {
@@ -35,6 +36,17 @@ public sealed class JsonLinesQuarantineSink : IQuarantineSink
         if (r.SubSequenceNumber is int sub)
         {
             writer.WriteNumber("subSequenceNumber"u8, sub);
+        }
+
+        if (r.PoisonSubSequenceNumbers is { Count: > 1 } subs)
+        {
+            writer.WriteStartArray("poisonSubSequenceNumbers"u8);
+            foreach (int poisonSub in subs)
+            {
+                writer.WriteNumberValue(poisonSub);
+            }
+
+            writer.WriteEndArray();
         }
 
         writer.WriteString("partitionKey"u8, r.PartitionKey);

@@ -15,8 +15,17 @@ public sealed class QuarantinedRecord
     /// <summary>The record's sequence number, a decimal string.</summary>
     public required string SequenceNumber { get; init; }
 
-    /// <summary>For a user record inside a KPL aggregated record: its index in the container; otherwise null.</summary>
+    /// <summary>
+    /// For a KPL aggregated record: the index in the container of its first poison user record; otherwise null.
+    /// </summary>
     public int? SubSequenceNumber { get; init; }
+
+    /// <summary>
+    /// For a KPL aggregated record: the indices of all its poison user records, ascending (one or more); otherwise
+    /// null. A container's poison user records make one quarantine entry, so a container of thousands of tiny bad
+    /// user records costs one write and one log line.
+    /// </summary>
+    public IReadOnlyList<int>? PoisonSubSequenceNumbers { get; init; }
 
     /// <summary>The partition key.</summary>
     public required string PartitionKey { get; init; }
@@ -24,12 +33,16 @@ public sealed class QuarantinedRecord
     /// <summary>The record's approximate arrival time.</summary>
     public DateTimeOffset ApproximateArrival { get; init; }
 
-    /// <summary>Why the record is poison.</summary>
+    /// <summary>Why the record (for a KPL container: its first poison user record) is poison.</summary>
     public required PoisonReason Reason { get; init; }
 
     /// <summary>A short human-readable detail: which field, which byte offset.</summary>
     public required string Detail { get; init; }
 
-    /// <summary>The record's data exactly as it arrived: base64 (for a KPL user record, its own bytes in base64).</summary>
+    /// <summary>
+    /// The data exactly as it arrived, base64: the record's; for a KPL container with one poison user record, that user
+    /// record's own bytes; with several, the whole container (de-aggregate it and take
+    /// <see cref="PoisonSubSequenceNumbers"/>).
+    /// </summary>
     public required string Data { get; init; }
 }

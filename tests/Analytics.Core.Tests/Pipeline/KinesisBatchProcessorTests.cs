@@ -314,3 +314,112 @@ public class KplPipelineTests
         Assert.Empty(aggregates.Seen);
     }
 }
+
+public class PoisonAmplificationTests
+{
+    private const long Arrival = 1_737_367_200_000;
+
+    private static KplTestUserRecord User(string data) => new("k", null, TestEvents.Utf8(data), []);
+
+    [Fact]
+    public async Task Process_ContainerOfManyPoisonUserRecords_OneQuarantineEntryAndOneCallback()
+    {
+        // 5,000 tiny poison user records and two valid ones in one KPL container.
+        var users = new List<KplTestUserRecord> { User(TestEvents.Sample("m", 1, Arrival - 1000)) };
+        users.AddRange(Enumerable.Range(0, 5000).Select(_ => User("x")));
+        users.Add(User(TestEvents.Sample("m", 2, Arrival - 1000)));
+        byte[] container = KplTestEncoder.Aggregate(users);
+        var quarantine = new RecordingQuarantineSink();
+        var aggregates = new RecordingAggregateSink();
+        var seen = new List<QuarantinedRecord>();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default with { OnPoison = seen.Add });
+
+        var output = new System.Buffers.ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([new TestRecord(TestEvents.Seq(1), container, Arrival)]), DateTimeOffset.UtcNow.AddSeconds(30), output);
+
+        QuarantinedRecord q = Assert.Single(quarantine.Records);
+        Assert.Same(q, Assert.Single(seen));
+        Assert.Equal(Enumerable.Range(1, 5000), q.PoisonSubSequenceNumbers!);
+        Assert.Equal(1, q.SubSequenceNumber);
+        Assert.Equal(PoisonReason.InvalidJson, q.Reason);
+        Assert.Equal(Convert.ToBase64String(container), q.Data);
+        Assert.StartsWith("5000 user records of the container are poison; the first, 1: ", q.Detail, StringComparison.Ordinal);
+        Assert.Equal(5000, summary.PoisonRecords);
+        Assert.Equal(5000, summary.GetPoisonCount(PoisonReason.InvalidJson));
+        Assert.Equal(1, summary.Quarantined);
+        SeenAggregate m = Assert.Single(aggregates.Seen);
+        Assert.Equal((2L, 3.0), (m.Count, m.Sum));
+    }
+
+    [Fact]
+    public async Task Process_ContainerWithOnePoisonUserRecord_KeepsThatUserRecordsOwnData()
+    {
+        byte[] bad = TestEvents.Utf8("{\"metric\":");
+        byte[] container = KplTestEncoder.Aggregate([User(TestEvents.Sample("m", 1, Arrival - 1000)), new KplTestUserRecord("k2", null, bad, [])]);
+        var quarantine = new RecordingQuarantineSink();
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);
+
+        await processor.ProcessAsync(TestEvents.Build([new TestRecord(TestEvents.Seq(1), container, Arrival)]), DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
+
+        QuarantinedRecord q = Assert.Single(quarantine.Records);
+        Assert.Equal(1, q.SubSequenceNumber);
+        Assert.Equal([1], q.PoisonSubSequenceNumbers!);
+        Assert.Equal(Convert.ToBase64String(bad), q.Data);
+        Assert.Equal("k2", q.PartitionKey);
+    }
+
+    [Fact]
+    public async Task Process_PoisonFlood_LogLinesBoundedWithACountOfTheRest()
+    {
+        var log = new System.Buffers.ArrayBufferWriter<byte>();
+        var quarantine = new RecordingQuarantineSink();
+        var options = ProcessorOptions.Default with { OnPoison = r => JsonLog.WritePoison(r, JsonLogOptions.Default, log) };
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, options);
+        byte[] evt = TestEvents.Build(Enumerable.Range(1, 500).Select(i => new TestRecord(TestEvents.Seq(i), TestEvents.Utf8("x"), Arrival)));
+
+        BatchSummary summary = await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
+        int poisonLines = Encoding.UTF8.GetString(log.WrittenSpan).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
+        JsonLog.WriteInvocation(summary, JsonLogOptions.Default, log);
+        string invocation = Encoding.UTF8.GetString(log.WrittenSpan).Split('\n', StringSplitOptions.RemoveEmptyEntries)[poisonLines];
+
+        Assert.Equal(ProcessorOptions.Default.MaxPoisonCallbacks, poisonLines);
+        Assert.Equal(500 - poisonLines, summary.PoisonCallbacksSkipped);
+        Assert.Equal(500, quarantine.Records.Count);
+        using JsonDocument line = JsonDocument.Parse(invocation);
+        Assert.Equal(400, line.RootElement.GetProperty("poisonLinesOmitted").GetInt32());
+
+        // The bound is per invocation.
+        log.ResetWrittenCount();
+        await processor.ProcessAsync(TestEvents.Build([new TestRecord(TestEvents.Seq(9), TestEvents.Utf8("x"), Arrival)]), DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
+        Assert.Single(Encoding.UTF8.GetString(log.WrittenSpan).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public async Task JsonLinesQuarantineSink_GroupedContainer_WritesOneLineWithEveryPoisonIndex()
+    {
+        string path = Path.Combine(Path.GetTempPath(), "analytics-q-" + Guid.NewGuid().ToString("N") + ".jsonl");
+        try
+        {
+            var record = new QuarantinedRecord
+            {
+                ShardId = TestEvents.ShardId,
+                SequenceNumber = TestEvents.Seq(1),
+                SubSequenceNumber = 2,
+                PoisonSubSequenceNumbers = [2, 5, 9],
+                PartitionKey = "k",
+                Reason = PoisonReason.InvalidJson,
+                Detail = "3 user records of the container are poison",
+                Data = "AAAA",
+            };
+            await new JsonLinesQuarantineSink(path).WriteAsync([record], CancellationToken.None);
+
+            using JsonDocument line = JsonDocument.Parse(Assert.Single(File.ReadAllLines(path)));
+            Assert.Equal([2, 5, 9], line.RootElement.GetProperty("poisonSubSequenceNumbers").EnumerateArray().Select(e => e.GetInt32()));
+            Assert.Equal(2, line.RootElement.GetProperty("subSequenceNumber").GetInt32());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
