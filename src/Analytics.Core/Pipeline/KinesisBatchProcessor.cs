@@ -16,9 +16,13 @@ namespace Analytics.Core;
 /// <para>Failure semantics. A poison record never fails the batch once it is durably quarantined. A record whose
 /// effects are not durable (a sink threw, or ran out of time) is reported as the checkpoint: the response names the
 /// LOWEST such sequence number and nothing else, because Lambda re-delivers every record from there anyway. The
-/// pipeline stops at the deadline less a safety margin (10% of the budget, at least 1 s, by default) and reports the
-/// first record whose effects are not durable, so a slow or dead downstream yields a partial-failure response in
-/// time instead of a timeout. An event that is not a Kinesis event throws <see cref="KinesisEventFormatException"/>:
+/// working time is the budget less a safety margin (10% of the budget, at least 1 s, at most half, by default);
+/// reading stops early enough to leave the sinks their share of it (<see cref="ProcessorOptions.SinkTimeFraction"/>,
+/// or more when their measured cost says so), the first record is always processed, and the first record whose
+/// effects are not durable is reported, so a slow or dead downstream yields a partial-failure response in time
+/// instead of a timeout, and a batch too big for its budget still makes progress. A batch that reaches
+/// <see cref="AggregatorOptions.MaxPairs"/> is split before the record that does not fit. Sink exceptions are
+/// kept in the <see cref="BatchSummary"/>. An event that is not a Kinesis event throws <see cref="KinesisEventFormatException"/>:
 /// Lambda then retries, bisects, and finally sends the batch to the on-failure destination.</para>
 /// <para>Tumbling-window events (with <c>window</c>) carry the aggregator's state in the response <c>state</c>,
 /// flushed to the aggregate sink on <c>isFinalInvokeForWindow</c>, on <c>isWindowTerminatedEarly</c>, or when the
