@@ -41,7 +41,7 @@ public readonly ref struct KinesisRecord
     /// <summary>Whether <see cref="RawPartitionKey"/> contains JSON escapes.</summary>
     public bool PartitionKeyIsEscaped { get; }
 
-    /// <summary>The shard id, from the part of <c>eventID</c> before the colon; empty when the record has no eventID.</summary>
+    /// <summary>The shard id, from the part of <c>eventID</c> before the colon (never empty).</summary>
     public ReadOnlySpan<byte> ShardId { get; }
 
     /// <summary>The record's <c>data</c>: base64 text as it stands in the JSON (escaped when <see cref="DataIsEscaped"/>).</summary>
