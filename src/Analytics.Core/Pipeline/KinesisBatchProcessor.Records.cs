@@ -101,38 +101,23 @@ public sealed partial class KinesisBatchProcessor
     private void ProcessRecord(in KinesisRecord record, ref long aggregateTicks, BatchSummary summary)
     {
         int recordIndex = _batch.AddRecord(record.SequenceNumber);
-        PoisonReason reason = _decoder.TryDecode(record, _schema.Options.MaxRecordBytes, out ReadOnlySpan<byte> data, out string message);
-        if (reason != PoisonReason.None)
-        {
-            Quarantine(record, reason, message, null, default, summary);
-            return;
-        }
 
-        if (!KplAggregate.IsAggregated(data))
+        // The one validation path (shared with RecordValidator): decode, de-aggregate, then parse each unit. Every
+        // user record of a KPL container is validated and aggregated on its own; all of them share the container's
+        // sequence number, so their effects become durable (or are reported) together.
+        var units = RecordUnits.Open(record, _decoder, _schema.Options.MaxRecordBytes);
+        while (units.MoveNext())
         {
-            reason = ParseAndAggregate(data, record.ApproximateArrivalTimestampMs, recordIndex, ref aggregateTicks, summary, out string? detail);
-            if (reason != PoisonReason.None)
+            PoisonReason reason = units.Reason;
+            string? detail = units.Detail;
+            if (reason == PoisonReason.None)
             {
-                Quarantine(record, reason, detail!, null, default, summary);
+                reason = ParseAndAggregate(units.Data, record.ApproximateArrivalTimestampMs, recordIndex, ref aggregateTicks, summary, out detail);
             }
 
-            return;
-        }
-
-        if (!KplAggregate.TryRead(data, out KplRecordReader users, out reason, out string? containerDetail))
-        {
-            Quarantine(record, reason, containerDetail ?? reason.ToString(), null, default, summary);
-            return;
-        }
-
-        // Every user record is validated and aggregated on its own; all of them share the container's sequence
-        // number, so their effects become durable (or are reported) together.
-        while (users.TryReadNext(out KplUserRecord user))
-        {
-            reason = ParseAndAggregate(user.Data, record.ApproximateArrivalTimestampMs, recordIndex, ref aggregateTicks, summary, out string? detail);
             if (reason != PoisonReason.None)
             {
-                Quarantine(record, reason, detail!, user.SubSequenceNumber, user, summary);
+                Quarantine(record, reason, PoisonDetail.Bound(detail ?? reason.ToString()), units.SubSequenceNumber, units.User, summary);
             }
         }
     }
