@@ -109,6 +109,21 @@ public readonly ref struct KinesisRecord
     /// <returns>The base64 text.</returns>
     public string GetBase64DataString() => GetString(RawBase64Data, DataIsEscaped);
 
+    /// <summary>The unescaped partition key in base64 when it is not valid UTF-8, else null (allocates only then).</summary>
+    internal string? GetPartitionKeyBase64IfNotUtf8()
+    {
+        if (!PartitionKeyIsEscaped)
+        {
+            return Utf8Text.Base64IfNotUtf8(RawPartitionKey);
+        }
+
+        // An escape that does not unescape (a lone surrogate) keeps its JSON text in PartitionKey, which is exact.
+        byte[] buffer = new byte[RawPartitionKey.Length];
+        return JsonText.Unescape(RawPartitionKey, buffer, out int written) == UnescapeStatus.Ok
+            ? Utf8Text.Base64IfNotUtf8(buffer.AsSpan(0, written))
+            : null;
+    }
+
     internal static string GetString(ReadOnlySpan<byte> raw, bool escaped)
     {
         if (!escaped)

@@ -208,6 +208,7 @@ public sealed partial class KinesisBatchProcessor
             SequenceNumber = record.GetSequenceNumberString(),
             SubSequenceNumber = subSequenceNumber,
             PartitionKey = subSequenceNumber is null ? record.GetPartitionKeyString() : Encoding.UTF8.GetString(user.PartitionKey),
+            PartitionKeyBase64 = subSequenceNumber is null ? record.GetPartitionKeyBase64IfNotUtf8() : Utf8Text.Base64IfNotUtf8(user.PartitionKey),
             ApproximateArrival = record.ApproximateArrivalTimestamp,
             Reason = reason,
             Detail = detail,
