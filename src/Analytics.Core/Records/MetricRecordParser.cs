@@ -14,7 +14,9 @@ namespace Analytics.Core;
 /// <para>Call <see cref="TryReadSample"/> until it returns <see langword="false"/>, then look at <see cref="Error"/>:
 /// <see cref="PoisonReason.None"/> means the record ended cleanly. A record with any bad sample is poison as a
 /// whole: callers must not commit a record's samples before the parser has reached its end.</para>
-/// <para>A verdict depends only on the bytes and the record's arrival time, never on the wall clock.</para>
+/// <para>A verdict depends only on the bytes and the record's arrival time, never on the wall clock. Timestamps are
+/// epoch milliseconds or RFC 3339 date-times (see docs/validation.md). <see cref="ErrorMessage"/> names the
+/// configured field and never holds bytes of the record.</para>
 /// </remarks>
 [System.Runtime.CompilerServices.SkipLocalsInit]
 public ref struct MetricRecordParser
