@@ -16,8 +16,9 @@ namespace Analytics.Core;
 /// <para>An ambiguous or inconsistent envelope is not a Kinesis event either, never a silent choice: a record that
 /// names <c>kinesis</c>, <c>eventID</c> or one of <c>kinesis.data</c>, <c>sequenceNumber</c>,
 /// <c>partitionKey</c>, <c>approximateArrivalTimestamp</c> twice; a record without <c>eventID</c> or whose eventID is
-/// not <c>&lt;shardId&gt;:&lt;its sequenceNumber&gt;</c>; records of two shards or two streams; a sequence number
-/// that does not increase from one record to the next (out of order, or repeated). Lambda sends none of these.</para>
+/// not <c>&lt;shardId&gt;:&lt;its sequenceNumber&gt;</c>; a top-level field named twice; records of two shards or
+/// two streams; a sequence number that does not increase from one record to the next (out of order, or repeated).
+/// Lambda sends none of these.</para>
 /// <para>No exception message holds a byte of the event's record data (nor text quoted by
 /// <see cref="Utf8JsonReader"/>): only the library's words and the offset.</para>
 /// <para>Like <see cref="Utf8JsonReader"/> this is a ref struct over the caller's bytes: every span it hands out
@@ -187,6 +188,7 @@ public ref struct KinesisEventReader
     }
 
     private bool _sawRecords;
+    private int _seenTopLevel;
     private ReadOnlySpan<byte> _recordShard;
     private ReadOnlySpan<byte> _lastSequenceNumber;
 
@@ -205,6 +207,7 @@ public ref struct KinesisEventReader
         }
         else if (_json.ValueTextEquals("shardId"u8))
         {
+            SeeTopLevel(TopShardId, "shardId");
             ShardId = ReadStringValue("shardId");
             if (!_recordShard.IsEmpty && !ShardId.SequenceEqual(_recordShard))
             {
@@ -223,6 +226,7 @@ public ref struct KinesisEventReader
         }
         else if (_json.ValueTextEquals("state"u8))
         {
+            SeeTopLevel(TopState, "state");
             Next();
             if (_json.TokenType == JsonTokenType.Null)
             {
@@ -240,14 +244,17 @@ public ref struct KinesisEventReader
         }
         else if (_json.ValueTextEquals("window"u8))
         {
+            SeeTopLevel(TopWindow, "window");
             ReadWindow();
         }
         else if (_json.ValueTextEquals("isFinalInvokeForWindow"u8))
         {
+            SeeTopLevel(TopIsFinal, "isFinalInvokeForWindow");
             IsFinalInvokeForWindow = ReadBoolValue("isFinalInvokeForWindow");
         }
         else if (_json.ValueTextEquals("isWindowTerminatedEarly"u8))
         {
+            SeeTopLevel(TopTerminatedEarly, "isWindowTerminatedEarly");
             IsWindowTerminatedEarly = ReadBoolValue("isWindowTerminatedEarly");
         }
         else
@@ -255,6 +262,19 @@ public ref struct KinesisEventReader
             Next();
             _json.Skip();
         }
+    }
+
+    private const int TopShardId = 1, TopState = 2, TopWindow = 4, TopIsFinal = 8, TopTerminatedEarly = 16;
+
+    /// <summary>A top-level field named twice is ambiguous as well: the event is refused.</summary>
+    private void SeeTopLevel(int field, string name)
+    {
+        if ((_seenTopLevel & field) != 0)
+        {
+            ThrowHelper.ThrowEventFormat("the event names " + name + " twice", Position);
+        }
+
+        _seenTopLevel |= field;
     }
 
     private void ReadWindow()
