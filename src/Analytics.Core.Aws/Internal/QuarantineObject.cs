@@ -82,6 +82,11 @@ internal static class QuarantineObject
         }
 
         writer.WriteString("partitionKey"u8, record.PartitionKey);
+        if (record.PartitionKeyBase64 is not null)
+        {
+            writer.WriteString("partitionKeyBase64"u8, record.PartitionKeyBase64);
+        }
+
         writer.WriteString("approximateArrival"u8, record.ApproximateArrival.UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture));
         writer.WriteString("reason"u8, ReasonName(record.Reason));
         writer.WriteString("detail"u8, record.Detail);

@@ -2,7 +2,8 @@ namespace Analytics.Core;
 
 /// <summary>
 /// The payload handed to the library is not a Lambda Kinesis event: it is not JSON, has no <c>Records</c> array,
-/// or a record lacks <c>sequenceNumber</c> or <c>data</c>.
+/// a record lacks <c>sequenceNumber</c>, <c>data</c> or <c>eventID</c>, or the envelope is ambiguous or
+/// inconsistent (a field named twice, records of two shards, sequence numbers that do not increase).
 /// </summary>
 /// <remarks>
 /// This is a broken envelope, not a poison record: a function should let it fail the invocation, so that
@@ -11,7 +12,7 @@ namespace Analytics.Core;
 public sealed class KinesisEventFormatException : FormatException
 {
     /// <summary>Creates the exception.</summary>
-    /// <param name="message">What is wrong.</param>
+    /// <param name="message">What is wrong (the library never puts bytes of the event's records in it).</param>
     /// <param name="bytePosition">The byte offset in the event where the problem was found.</param>
     public KinesisEventFormatException(string message, long bytePosition)
         : base($"Not a Kinesis event: {message} (at byte {bytePosition}).")

@@ -13,6 +13,14 @@ namespace Analytics.Core;
 /// <para>Unknown fields are skipped anywhere. A payload that is not a Kinesis event throws
 /// <see cref="KinesisEventFormatException"/> naming the problem and its byte offset; a record's data is never
 /// interpreted here, so bad data is never an exception (it is the validator's business).</para>
+/// <para>An ambiguous or inconsistent envelope is not a Kinesis event either, never a silent choice: a record that
+/// names <c>kinesis</c>, <c>eventID</c> or one of <c>kinesis.data</c>, <c>sequenceNumber</c>,
+/// <c>partitionKey</c>, <c>approximateArrivalTimestamp</c> twice; a record without <c>eventID</c> or whose eventID is
+/// not <c>&lt;shardId&gt;:&lt;its sequenceNumber&gt;</c>; a top-level field named twice; records of two shards or
+/// two streams; a sequence number that does not increase from one record to the next (out of order, or repeated).
+/// Lambda sends none of these.</para>
+/// <para>No exception message holds a byte of the event's record data (nor text quoted by
+/// <see cref="Utf8JsonReader"/>): only the library's words and the offset.</para>
 /// <para>Like <see cref="Utf8JsonReader"/> this is a ref struct over the caller's bytes: every span it hands out
 /// is valid as long as those bytes are.</para>
 /// </remarks>
@@ -98,7 +106,9 @@ public ref struct KinesisEventReader
         }
         catch (JsonException e)
         {
-            ThrowHelper.ThrowEventFormat("invalid JSON: " + e.Message, _origin + _json.BytesConsumed);
+            // The exception's message quotes the event's bytes (record data among them): only its position is used.
+            int at = JsonText.ErrorOffset(_event, e);
+            ThrowHelper.ThrowEventFormat(at >= _event.Length ? "invalid JSON: the event ends too early" : "invalid JSON syntax", _origin + at);
             return false;
         }
     }
@@ -178,6 +188,9 @@ public ref struct KinesisEventReader
     }
 
     private bool _sawRecords;
+    private int _seenTopLevel;
+    private ReadOnlySpan<byte> _recordShard;
+    private ReadOnlySpan<byte> _lastSequenceNumber;
 
     private void ReadTopLevelProperty()
     {
@@ -194,14 +207,26 @@ public ref struct KinesisEventReader
         }
         else if (_json.ValueTextEquals("shardId"u8))
         {
+            SeeTopLevel(TopShardId, "shardId");
             ShardId = ReadStringValue("shardId");
+            if (!_recordShard.IsEmpty && !ShardId.SequenceEqual(_recordShard))
+            {
+                ThrowHelper.ThrowEventFormat("the event's shardId is not the shard of its records' eventID", Position);
+            }
         }
         else if (_json.ValueTextEquals("eventSourceARN"u8))
         {
-            EventSourceArn = ReadStringValue("eventSourceARN");
+            ReadOnlySpan<byte> arn = ReadStringValue("eventSourceARN");
+            if (!EventSourceArn.IsEmpty && !arn.SequenceEqual(EventSourceArn))
+            {
+                ThrowHelper.ThrowEventFormat("the event's eventSourceARN is not its records' eventSourceARN", Position);
+            }
+
+            EventSourceArn = arn;
         }
         else if (_json.ValueTextEquals("state"u8))
         {
+            SeeTopLevel(TopState, "state");
             Next();
             if (_json.TokenType == JsonTokenType.Null)
             {
@@ -219,14 +244,17 @@ public ref struct KinesisEventReader
         }
         else if (_json.ValueTextEquals("window"u8))
         {
+            SeeTopLevel(TopWindow, "window");
             ReadWindow();
         }
         else if (_json.ValueTextEquals("isFinalInvokeForWindow"u8))
         {
+            SeeTopLevel(TopIsFinal, "isFinalInvokeForWindow");
             IsFinalInvokeForWindow = ReadBoolValue("isFinalInvokeForWindow");
         }
         else if (_json.ValueTextEquals("isWindowTerminatedEarly"u8))
         {
+            SeeTopLevel(TopTerminatedEarly, "isWindowTerminatedEarly");
             IsWindowTerminatedEarly = ReadBoolValue("isWindowTerminatedEarly");
         }
         else
@@ -234,6 +262,19 @@ public ref struct KinesisEventReader
             Next();
             _json.Skip();
         }
+    }
+
+    private const int TopShardId = 1, TopState = 2, TopWindow = 4, TopIsFinal = 8, TopTerminatedEarly = 16;
+
+    /// <summary>A top-level field named twice is ambiguous as well: the event is refused.</summary>
+    private void SeeTopLevel(int field, string name)
+    {
+        if ((_seenTopLevel & field) != 0)
+        {
+            ThrowHelper.ThrowEventFormat("the event names " + name + " twice", Position);
+        }
+
+        _seenTopLevel |= field;
     }
 
     private void ReadWindow()
@@ -325,11 +366,13 @@ public ref struct KinesisEventReader
     private void ReadRecordObject()
     {
         int recordOffset = (int)Position;
-        ReadOnlySpan<byte> shard = default;
+        ReadOnlySpan<byte> eventId = default;
+        bool sawEventId = false;
         bool sawKinesis = false;
         ReadOnlySpan<byte> sequenceNumber = default;
         ReadOnlySpan<byte> partitionKey = default;
         bool partitionKeyEscaped = false;
+        bool hasPartitionKey = false;
         ReadOnlySpan<byte> data = default;
         bool dataEscaped = false;
         bool hasData = false;
@@ -345,6 +388,8 @@ public ref struct KinesisEventReader
 
             if (_json.ValueTextEquals("kinesis"u8))
             {
+                // A field named twice is ambiguous: which one would count is a silent choice, so it is an error.
+                ThrowIfRepeated(sawKinesis, "kinesis");
                 Next();
                 if (_json.TokenType != JsonTokenType.StartObject)
                 {
@@ -362,6 +407,7 @@ public ref struct KinesisEventReader
 
                     if (_json.ValueTextEquals("sequenceNumber"u8))
                     {
+                        ThrowIfRepeated(!sequenceNumber.IsEmpty, "kinesis.sequenceNumber");
                         sequenceNumber = ReadStringValue("kinesis.sequenceNumber");
                         if (!SequenceNumber.IsValid(sequenceNumber))
                         {
@@ -370,17 +416,21 @@ public ref struct KinesisEventReader
                     }
                     else if (_json.ValueTextEquals("data"u8))
                     {
+                        ThrowIfRepeated(hasData, "kinesis.data");
                         data = ReadStringValue("kinesis.data");
                         dataEscaped = _json.ValueIsEscaped;
                         hasData = true;
                     }
                     else if (_json.ValueTextEquals("partitionKey"u8))
                     {
+                        ThrowIfRepeated(hasPartitionKey, "kinesis.partitionKey");
                         partitionKey = ReadStringValue("kinesis.partitionKey");
                         partitionKeyEscaped = _json.ValueIsEscaped;
+                        hasPartitionKey = true;
                     }
                     else if (_json.ValueTextEquals("approximateArrivalTimestamp"u8))
                     {
+                        ThrowIfRepeated(arrivalMs != long.MinValue, "kinesis.approximateArrivalTimestamp");
                         Next();
                         if (_json.TokenType != JsonTokenType.Number || !TryReadArrival(out arrivalMs))
                         {
@@ -396,9 +446,14 @@ public ref struct KinesisEventReader
             }
             else if (_json.ValueTextEquals("eventID"u8))
             {
-                ReadOnlySpan<byte> eventId = ReadStringValue("eventID");
-                int colon = eventId.IndexOf((byte)':');
-                shard = colon >= 0 ? eventId.Slice(0, colon) : eventId;
+                ThrowIfRepeated(sawEventId, "eventID");
+                eventId = ReadStringValue("eventID");
+                if (_json.ValueIsEscaped)
+                {
+                    ThrowHelper.ThrowEventFormat("a record's eventID holds JSON escapes; it must be <shardId>:<sequenceNumber>", Position);
+                }
+
+                sawEventId = true;
             }
             else if (_json.ValueTextEquals("eventSourceARN"u8))
             {
@@ -406,6 +461,10 @@ public ref struct KinesisEventReader
                 if (EventSourceArn.IsEmpty)
                 {
                     EventSourceArn = arn;
+                }
+                else if (!arn.SequenceEqual(EventSourceArn))
+                {
+                    ThrowHelper.ThrowEventFormat("records of two streams (eventSourceARN) in one event", Position);
                 }
             }
             else
@@ -415,32 +474,94 @@ public ref struct KinesisEventReader
             }
         }
 
+        long at = _origin + recordOffset;
         if (!sawKinesis)
         {
-            ThrowHelper.ThrowEventFormat("a record has no kinesis object", _origin + recordOffset);
+            ThrowHelper.ThrowEventFormat("a record has no kinesis object", at);
         }
 
         if (sequenceNumber.IsEmpty)
         {
-            ThrowHelper.ThrowEventFormat("a record has no kinesis.sequenceNumber", _origin + recordOffset);
+            ThrowHelper.ThrowEventFormat("a record has no kinesis.sequenceNumber", at);
         }
 
         if (!hasData)
         {
-            ThrowHelper.ThrowEventFormat("a record has no kinesis.data", _origin + recordOffset);
+            ThrowHelper.ThrowEventFormat("a record has no kinesis.data", at);
         }
 
         if (arrivalMs == long.MinValue)
         {
-            ThrowHelper.ThrowEventFormat("a record has no kinesis.approximateArrivalTimestamp", _origin + recordOffset);
+            ThrowHelper.ThrowEventFormat("a record has no kinesis.approximateArrivalTimestamp", at);
         }
 
-        if (shard.IsEmpty)
+        ReadOnlySpan<byte> shard = CheckEventId(eventId, sawEventId, sequenceNumber, at);
+        CheckOrder(sequenceNumber, at);
+        _current = new KinesisRecord(sequenceNumber, partitionKey, partitionKeyEscaped, shard, data, dataEscaped, arrivalMs, (int)at);
+    }
+
+    /// <summary>
+    /// The eventID is <c>&lt;shardId&gt;:&lt;sequenceNumber&gt;</c>: its sequence number must be the record's, and its
+    /// shard that of every other record and of the event's top-level <c>shardId</c>.
+    /// </summary>
+    private ReadOnlySpan<byte> CheckEventId(ReadOnlySpan<byte> eventId, bool sawEventId, ReadOnlySpan<byte> sequenceNumber, long at)
+    {
+        if (!sawEventId)
         {
-            shard = ShardId;
+            ThrowHelper.ThrowEventFormat("a record has no eventID (<shardId>:<sequenceNumber>)", at);
         }
 
-        _current = new KinesisRecord(sequenceNumber, partitionKey, partitionKeyEscaped, shard, data, dataEscaped, arrivalMs, _origin + recordOffset);
+        int colon = eventId.IndexOf((byte)':');
+        if (colon <= 0)
+        {
+            ThrowHelper.ThrowEventFormat("a record's eventID is not <shardId>:<sequenceNumber>", at);
+        }
+
+        ReadOnlySpan<byte> shard = eventId.Slice(0, colon);
+        if (!eventId.Slice(colon + 1).SequenceEqual(sequenceNumber))
+        {
+            ThrowHelper.ThrowEventFormat("a record's eventID names another sequence number than its kinesis.sequenceNumber", at);
+        }
+
+        ReadOnlySpan<byte> expected = _recordShard.IsEmpty ? ShardId : _recordShard;
+        if (!expected.IsEmpty && !shard.SequenceEqual(expected))
+        {
+            ThrowHelper.ThrowEventFormat(_recordShard.IsEmpty
+                ? "a record's eventID names another shard than the event's shardId"
+                : "records of two shards in one event", at);
+        }
+
+        _recordShard = shard;
+        return shard;
+    }
+
+    /// <summary>
+    /// Lambda delivers a shard's records in increasing sequence-number order (every batch, also with a
+    /// ParallelizationFactor above 1). A record that does not follow its predecessor (out of order, or the same
+    /// sequence number twice) would make any checkpoint wrong, so the event is refused.
+    /// </summary>
+    private void CheckOrder(ReadOnlySpan<byte> sequenceNumber, long at)
+    {
+        if (!_lastSequenceNumber.IsEmpty)
+        {
+            int c = Core.SequenceNumber.Compare(sequenceNumber, _lastSequenceNumber);
+            if (c <= 0)
+            {
+                ThrowHelper.ThrowEventFormat(c == 0
+                    ? "two records have the same sequence number"
+                    : "a record's sequence number is lower than the one before it (records out of order)", at);
+            }
+        }
+
+        _lastSequenceNumber = sequenceNumber;
+    }
+
+    private readonly void ThrowIfRepeated(bool seen, string name)
+    {
+        if (seen)
+        {
+            ThrowHelper.ThrowEventFormat("a record names " + name + " twice", Position);
+        }
     }
 
     /// <summary>

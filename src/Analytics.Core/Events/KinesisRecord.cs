@@ -41,7 +41,7 @@ public readonly ref struct KinesisRecord
     /// <summary>Whether <see cref="RawPartitionKey"/> contains JSON escapes.</summary>
     public bool PartitionKeyIsEscaped { get; }
 
-    /// <summary>The shard id, from the part of <c>eventID</c> before the colon; empty when the record has no eventID.</summary>
+    /// <summary>The shard id, from the part of <c>eventID</c> before the colon (never empty).</summary>
     public ReadOnlySpan<byte> ShardId { get; }
 
     /// <summary>The record's <c>data</c>: base64 text as it stands in the JSON (escaped when <see cref="DataIsEscaped"/>).</summary>
@@ -108,6 +108,21 @@ public readonly ref struct KinesisRecord
     /// <summary>The base64 data, unescaped, as a string (allocates; used for quarantine).</summary>
     /// <returns>The base64 text.</returns>
     public string GetBase64DataString() => GetString(RawBase64Data, DataIsEscaped);
+
+    /// <summary>The unescaped partition key in base64 when it is not valid UTF-8, else null (allocates only then).</summary>
+    internal string? GetPartitionKeyBase64IfNotUtf8()
+    {
+        if (!PartitionKeyIsEscaped)
+        {
+            return Utf8Text.Base64IfNotUtf8(RawPartitionKey);
+        }
+
+        // An escape that does not unescape (a lone surrogate) keeps its JSON text in PartitionKey, which is exact.
+        byte[] buffer = new byte[RawPartitionKey.Length];
+        return JsonText.Unescape(RawPartitionKey, buffer, out int written) == UnescapeStatus.Ok
+            ? Utf8Text.Base64IfNotUtf8(buffer.AsSpan(0, written))
+            : null;
+    }
 
     internal static string GetString(ReadOnlySpan<byte> raw, bool escaped)
     {

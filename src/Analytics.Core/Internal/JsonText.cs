@@ -156,6 +156,29 @@ internal static class JsonText
         return Utf8Parser.TryParse(raw.Slice(start, 4), out ushort v, out int consumed, 'X') && consumed == 4 && (value = v) >= 0;
     }
 
+    /// <summary>
+    /// The byte offset in <paramref name="json"/> of the error a <see cref="Utf8JsonReader"/> over it threw, from the
+    /// exception's line and byte-in-line (never from its message, which quotes the input).
+    /// </summary>
+    public static int ErrorOffset(ReadOnlySpan<byte> json, JsonException exception)
+    {
+        long line = exception.LineNumber ?? 0;
+        long inLine = exception.BytePositionInLine ?? 0;
+        int lineStart = 0;
+        for (long i = 0; i < line; i++)
+        {
+            int newline = json.Slice(lineStart).IndexOf((byte)'\n');
+            if (newline < 0)
+            {
+                return json.Length;
+            }
+
+            lineStart += newline + 1;
+        }
+
+        return (int)Math.Min(json.Length, lineStart + inLine);
+    }
+
     /// <summary>Whether the span holds only JSON white space.</summary>
     public static bool IsWhiteSpace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r';
 }

@@ -26,9 +26,6 @@ namespace Analytics.Core;
 /// </remarks>
 public static class JsonLog
 {
-    /// <summary>The most characters of a poison record's detail written; longer details are cut.</summary>
-    internal const int MaxDetailLength = 512;
-
     private static readonly JsonEncodedText s_level = JsonEncodedText.Encode("level");
     private static readonly JsonEncodedText s_message = JsonEncodedText.Encode("message");
     private static readonly JsonEncodedText s_timestamp = JsonEncodedText.Encode("timestamp");
@@ -230,8 +227,7 @@ public static class JsonLog
     {
         WriteHeader(writer, JsonLogLevel.Warn, s_poison, timestamp);
         writer.WriteString(s_reason, (uint)record.Reason < (uint)s_reasonNames.Length ? s_reasonNames[(int)record.Reason] : JsonEncodedText.Encode(((int)record.Reason).ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        string detail = record.Detail ?? string.Empty;
-        writer.WriteString(s_detail, detail.Length > MaxDetailLength ? detail.AsSpan(0, MaxDetailLength) : detail.AsSpan());
+        writer.WriteString(s_detail, PoisonDetail.Bound(record.Detail ?? string.Empty));
         writer.WriteString(s_shardId, record.ShardId);
         writer.WriteString(s_sequenceNumber, record.SequenceNumber);
         if (record.SubSequenceNumber is int subSequenceNumber)

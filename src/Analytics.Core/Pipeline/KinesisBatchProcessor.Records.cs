@@ -183,50 +183,28 @@ public sealed partial class KinesisBatchProcessor
     private RecordOutcome ProcessRecord(in KinesisRecord record, ref long aggregateTicks, BatchSummary summary)
     {
         int recordIndex = _batch.AddRecordOnce(record.SequenceNumber);
-        PoisonReason reason = _decoder.TryDecode(record, _schema.Options.MaxRecordBytes, out ReadOnlySpan<byte> data, out string message);
-        if (reason != PoisonReason.None)
-        {
-            Quarantine(record, reason, message, null, default, summary);
-            return RecordOutcome.Done;
-        }
-
         MetricAggregator aggregator = _batch.Aggregator;
         int pairMark = aggregator.PairCount;
         int pendingMark = _pendingCount;
-        if (!KplAggregate.IsAggregated(data))
-        {
-            reason = ParseAndAggregate(data, record.ApproximateArrivalTimestampMs, recordIndex, pairMark == 0, out string? detail);
-            if (reason == SplitHere)
-            {
-                return RecordOutcome.Split;
-            }
 
-            if (reason != PoisonReason.None)
-            {
-                Quarantine(record, reason, detail!, null, default, summary);
-                return RecordOutcome.Done;
-            }
-
-            summary.ValidRecords++;
-            summary.Samples += _pendingCount - pendingMark;
-            return RecordOutcome.Done;
-        }
-
-        if (!KplAggregate.TryRead(data, out KplRecordReader users, out reason, out string? containerDetail))
-        {
-            Quarantine(record, reason, containerDetail ?? reason.ToString(), null, default, summary);
-            return RecordOutcome.Done;
-        }
-
-        // Every user record is validated and aggregated on its own; all of them share the container's sequence
-        // number, so their effects become durable (or are reported) together, and a split takes the container whole.
+        // The one validation path (shared with RecordValidator): decode, de-aggregate, then parse each unit. Every
+        // user record of a KPL container is validated and aggregated on its own; all of them share the container's
+        // sequence number, so their effects become durable (or are reported) together, and a split takes the
+        // container whole.
+        var units = RecordUnits.Open(record, _decoder, _schema.Options.MaxRecordBytes);
         _containerPoisonReasons.Clear();
         List<int>? poisonSubs = null;
         QuarantinedRecord? firstPoison = null;
-        int validUsers = 0;
-        while (users.TryReadNext(out KplUserRecord user))
+        int validUnits = 0;
+        while (units.MoveNext())
         {
-            reason = ParseAndAggregate(user.Data, record.ApproximateArrivalTimestampMs, recordIndex, pairMark == 0, out string? detail);
+            PoisonReason reason = units.Reason;
+            string? detail = units.Detail;
+            if (reason == PoisonReason.None)
+            {
+                reason = ParseAndAggregate(units.Data, record.ApproximateArrivalTimestampMs, recordIndex, pairMark == 0, out detail);
+            }
+
             if (reason == SplitHere)
             {
                 aggregator.RollbackTo(pairMark);
@@ -234,16 +212,23 @@ public sealed partial class KinesisBatchProcessor
                 return RecordOutcome.Split;
             }
 
-            if (reason != PoisonReason.None)
+            if (reason == PoisonReason.None)
             {
-                firstPoison ??= CreateQuarantined(record, reason, detail!, user.SubSequenceNumber, user);
-                (poisonSubs ??= []).Add(user.SubSequenceNumber);
-                _containerPoisonReasons.Add(reason);
+                validUnits++;
+                continue;
             }
-            else
+
+            string bounded = PoisonDetail.Bound(detail ?? reason.ToString());
+            if (units.SubSequenceNumber is not int sub)
             {
-                validUsers++;
+                // A plain record, or a container that is poison as a whole: the record is its only unit.
+                Quarantine(record, reason, bounded, null, default, summary);
+                return RecordOutcome.Done;
             }
+
+            firstPoison ??= CreateQuarantined(record, reason, bounded, sub, units.User);
+            (poisonSubs ??= []).Add(sub);
+            _containerPoisonReasons.Add(reason);
         }
 
         if (firstPoison is not null)
@@ -256,7 +241,7 @@ public sealed partial class KinesisBatchProcessor
             }
         }
 
-        summary.ValidRecords += validUsers;
+        summary.ValidRecords += validUnits;
         summary.Samples += _pendingCount - pendingMark;
         return RecordOutcome.Done;
     }
@@ -360,6 +345,7 @@ public sealed partial class KinesisBatchProcessor
         SequenceNumber = record.GetSequenceNumberString(),
         SubSequenceNumber = subSequenceNumber,
         PartitionKey = subSequenceNumber is null ? record.GetPartitionKeyString() : Encoding.UTF8.GetString(user.PartitionKey),
+        PartitionKeyBase64 = subSequenceNumber is null ? record.GetPartitionKeyBase64IfNotUtf8() : Utf8Text.Base64IfNotUtf8(user.PartitionKey),
         ApproximateArrival = record.ApproximateArrivalTimestamp,
         Reason = reason,
         Detail = detail,
@@ -379,6 +365,7 @@ public sealed partial class KinesisBatchProcessor
                 SubSequenceNumber = first.SubSequenceNumber,
                 PoisonSubSequenceNumbers = poisonSubs,
                 PartitionKey = first.PartitionKey,
+                PartitionKeyBase64 = first.PartitionKeyBase64,
                 ApproximateArrival = first.ApproximateArrival,
                 Reason = first.Reason,
                 Detail = first.Detail,
@@ -393,10 +380,12 @@ public sealed partial class KinesisBatchProcessor
             SequenceNumber = first.SequenceNumber,
             SubSequenceNumber = first.SubSequenceNumber,
             PoisonSubSequenceNumbers = poisonSubs,
-            PartitionKey = first.PartitionKey,
+            // The entry holds the whole container, so it carries the container's partition key.
+            PartitionKey = record.GetPartitionKeyString(),
+            PartitionKeyBase64 = record.GetPartitionKeyBase64IfNotUtf8(),
             ApproximateArrival = first.ApproximateArrival,
             Reason = first.Reason,
-            Detail = $"{poisonSubs.Count} user records of the container are poison; the first, {first.SubSequenceNumber}: {first.Detail}",
+            Detail = PoisonDetail.Bound($"{poisonSubs.Count} user records of the container are poison; the first, {first.SubSequenceNumber}: {first.Detail}"),
             Data = record.GetBase64DataString(),
         };
     }

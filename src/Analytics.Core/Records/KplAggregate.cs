@@ -33,11 +33,11 @@ public static class KplAggregate
     /// <summary>Tells whether a record's data is a KPL aggregated record.</summary>
     /// <param name="data">The record's data, base64-decoded.</param>
     /// <returns>
-    /// <see langword="true"/> when <paramref name="data"/> starts with the magic bytes <c>F3 89 9A C2</c> and is at
-    /// least 20 bytes long (magic plus MD5). Shorter data is an ordinary record, as in the KPL's own consumers.
+    /// <see langword="true"/> when <paramref name="data"/> starts with the magic bytes <c>F3 89 9A C2</c>, whatever
+    /// its length: such data is never valid UTF-8, so it is a KPL container or poison, and <see cref="TryRead"/> gives
+    /// one that is too short <see cref="PoisonReason.AggregateMalformed"/>.
     /// </returns>
-    public static bool IsAggregated(ReadOnlySpan<byte> data) =>
-        data.Length >= MagicLength + ChecksumLength && data.StartsWith(Magic);
+    public static bool IsAggregated(ReadOnlySpan<byte> data) => data.StartsWith(Magic);
 
     /// <summary>Checks and validates an aggregated record and returns a reader over its user records.</summary>
     /// <param name="data">The record's data, base64-decoded, including magic and checksum.</param>

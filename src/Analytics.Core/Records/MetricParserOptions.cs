@@ -21,7 +21,7 @@ public readonly record struct MetricParserOptions
     /// <summary>Name of the value field (finite JSON number). Default <c>value</c>.</summary>
     public string ValueField { get; init; } = "value";
 
-    /// <summary>Name of the timestamp field (epoch milliseconds, or ISO-8601 with Z or an offset). Default <c>timestamp</c>.</summary>
+    /// <summary>Name of the timestamp field (epoch milliseconds, or an RFC 3339 date-time with Z or an offset). Default <c>timestamp</c>.</summary>
     public string TimestampField { get; init; } = "timestamp";
 
     /// <summary>Name of the optional dimensions field (object of string to string). Default <c>dimensions</c>.</summary>

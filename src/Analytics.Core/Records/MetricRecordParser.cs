@@ -14,7 +14,9 @@ namespace Analytics.Core;
 /// <para>Call <see cref="TryReadSample"/> until it returns <see langword="false"/>, then look at <see cref="Error"/>:
 /// <see cref="PoisonReason.None"/> means the record ended cleanly. A record with any bad sample is poison as a
 /// whole: callers must not commit a record's samples before the parser has reached its end.</para>
-/// <para>A verdict depends only on the bytes and the record's arrival time, never on the wall clock.</para>
+/// <para>A verdict depends only on the bytes and the record's arrival time, never on the wall clock. Timestamps are
+/// epoch milliseconds or RFC 3339 date-times (see docs/validation.md). <see cref="ErrorMessage"/> names the
+/// configured field and never holds bytes of the record.</para>
 /// </remarks>
 [System.Runtime.CompilerServices.SkipLocalsInit]
 public ref struct MetricRecordParser
@@ -25,6 +27,7 @@ public ref struct MetricRecordParser
     private const int MetricScratch = SeriesKey.MaxMetricBytes;
     private const int DimensionScratch = SeriesKey.MaxDimensions * (SeriesKey.MaxDimensionKeyBytes + SeriesKey.MaxDimensionValueBytes);
     private const long MaxTimestampMs = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+    private const int MaxTimestampTextBytes = 64;
 
     private readonly ReadOnlySpan<byte> _data;
     private readonly Span<byte> _scratch;
@@ -131,8 +134,14 @@ public ref struct MetricRecordParser
         }
         catch (JsonException e)
         {
-            // Utf8JsonReader has no non-throwing mode; a syntax error is rare and always poison, so this is off the hot path.
-            return Fail(PoisonReason.InvalidJson, "invalid JSON (" + FirstSentence(e.Message) + ")", _position + (int)reader.BytesConsumed);
+            // Utf8JsonReader has no non-throwing mode; a syntax error is rare and always poison, so this is off the
+            // hot path. Its message quotes the record's bytes, so it is never used: the detail is our own words and
+            // the offset of the error.
+            int at = _position + JsonText.ErrorOffset(_data.Slice(_position), e);
+            return Fail(
+                PoisonReason.InvalidJson,
+                at >= _data.Length ? "the JSON ends before the sample object is complete" : "invalid JSON syntax",
+                Math.Min(at, _data.Length));
         }
 
         _position += (int)reader.BytesConsumed;
@@ -187,7 +196,10 @@ public ref struct MetricRecordParser
         reader.Read(); // the StartObject checked by the caller
 
         const int HasMetric = 1, HasValue = 2, HasTimestamp = 4, HasDimensions = 8;
+        ParserMessages messages = _schema.Messages;
         int seen = 0;
+        int timestampOffset = 0;
+        int endOffset;
         int metricLength = 0;
         int dimensionCount = 0;
         Span<int> dims = stackalloc int[SeriesKey.MaxDimensions * 4];
@@ -199,6 +211,7 @@ public ref struct MetricRecordParser
             reader.Read();
             if (reader.TokenType == JsonTokenType.EndObject)
             {
+                endOffset = _position + (int)reader.TokenStartIndex;
                 break;
             }
 
@@ -210,7 +223,16 @@ public ref struct MetricRecordParser
                 reader.ValueTextEquals(_schema.DimensionsField) ? HasDimensions : 0;
             if ((seen & field) != 0)
             {
-                return Fail(PoisonReason.DuplicateField, "a sample names a field twice", fieldOffset);
+                return Fail(
+                    PoisonReason.DuplicateField,
+                    field switch
+                    {
+                        HasMetric => messages.MetricTwice,
+                        HasValue => messages.ValueTwice,
+                        HasTimestamp => messages.TimestampTwice,
+                        _ => messages.DimensionsTwice,
+                    },
+                    fieldOffset);
             }
 
             seen |= field;
@@ -221,18 +243,23 @@ public ref struct MetricRecordParser
                 case HasMetric:
                     if (reader.TokenType != JsonTokenType.String)
                     {
-                        return Fail(PoisonReason.WrongType, "the metric name is not a string", valueOffset);
+                        return Fail(PoisonReason.WrongType, messages.MetricNotString, valueOffset);
                     }
 
                     UnescapeStatus metricStatus = JsonText.CopyString(ref reader, metricScratch, SeriesKey.MaxMetricBytes, out metricLength);
                     if (metricStatus == UnescapeStatus.InvalidEscape)
                     {
-                        return Fail(PoisonReason.InvalidUtf8, "the metric name escapes a lone surrogate", valueOffset);
+                        return Fail(PoisonReason.InvalidUtf8, messages.MetricLoneSurrogate, valueOffset);
                     }
 
                     if (metricStatus == UnescapeStatus.TooLong || metricLength == 0)
                     {
-                        return Fail(PoisonReason.InvalidMetricName, "the metric name is empty or longer than 255 bytes", valueOffset);
+                        return Fail(PoisonReason.InvalidMetricName, metricLength == 0 ? messages.MetricEmpty : messages.MetricTooLong, valueOffset);
+                    }
+
+                    if (!HasVisibleCharacter(metricScratch.Slice(0, metricLength)))
+                    {
+                        return Fail(PoisonReason.InvalidMetricName, messages.MetricNotVisible, valueOffset);
                     }
 
                     break;
@@ -246,6 +273,7 @@ public ref struct MetricRecordParser
                     break;
 
                 case HasTimestamp:
+                    timestampOffset = valueOffset;
                     if (!ReadTimestamp(ref reader, valueOffset, out timestamp))
                     {
                         return false;
@@ -271,29 +299,32 @@ public ref struct MetricRecordParser
             }
         }
 
+        // A missing field is reported at the sample's closing brace: where the producer should have written it.
         if ((seen & HasMetric) == 0)
         {
-            return Fail(PoisonReason.MissingField, "a sample has no metric name", _position);
+            return Fail(PoisonReason.MissingField, messages.MetricMissing, endOffset);
         }
 
         if ((seen & HasValue) == 0)
         {
-            return Fail(PoisonReason.MissingField, "a sample has no value", _position);
+            return Fail(PoisonReason.MissingField, messages.ValueMissing, endOffset);
         }
 
         if ((seen & HasTimestamp) == 0)
         {
-            return Fail(PoisonReason.MissingField, "a sample has no timestamp", _position);
+            return Fail(PoisonReason.MissingField, messages.TimestampMissing, endOffset);
         }
 
         if (timestamp > _arrivalMs + _schema.MaxFutureSkewMs)
         {
-            return Fail(PoisonReason.TimestampInFuture, "the timestamp lies too far after the record's arrival", _position);
+            return Fail(PoisonReason.TimestampInFuture, messages.TimestampInFuture, timestampOffset);
         }
 
         if (timestamp < _arrivalMs - _schema.MaxAgeMs)
         {
-            return Fail(PoisonReason.TimestampTooOld, "the timestamp lies too far before the record's arrival", _position);
+            // Epoch seconds read as milliseconds land in January 1970: say so.
+            bool looksSeconds = timestamp <= MaxTimestampMs / 1000 && timestamp * 1000 >= _arrivalMs - _schema.MaxAgeMs && timestamp * 1000 <= _arrivalMs + _schema.MaxFutureSkewMs;
+            return Fail(PoisonReason.TimestampTooOld, looksSeconds ? messages.TimestampTooOldSeconds : messages.TimestampTooOld, timestampOffset);
         }
 
         keyLength = WriteKey(metricScratch.Slice(0, metricLength), dimScratch, dims.Slice(0, dimensionCount * 4));
@@ -308,20 +339,21 @@ public ref struct MetricRecordParser
             case JsonTokenType.Number:
                 if (!reader.TryGetDouble(out value) || !double.IsFinite(value))
                 {
-                    return Fail(PoisonReason.NonFiniteValue, "the value overflows a double", offset);
+                    return Fail(PoisonReason.NonFiniteValue, _schema.Messages.ValueOverflow, offset);
                 }
 
                 return true;
             case JsonTokenType.String when reader.ValueTextEquals("NaN"u8) || reader.ValueTextEquals("Infinity"u8) || reader.ValueTextEquals("-Infinity"u8):
-                return Fail(PoisonReason.NonFiniteValue, "the value is not finite", offset);
+                return Fail(PoisonReason.NonFiniteValue, _schema.Messages.ValueNotFinite, offset);
             default:
-                return Fail(PoisonReason.WrongType, "the value is not a JSON number", offset);
+                return Fail(PoisonReason.WrongType, _schema.Messages.ValueNotNumber, offset);
         }
     }
 
     private bool ReadTimestamp(ref Utf8JsonReader reader, int offset, out long timestamp)
     {
         timestamp = 0;
+        ParserMessages messages = _schema.Messages;
         switch (reader.TokenType)
         {
             case JsonTokenType.Number:
@@ -338,41 +370,79 @@ public ref struct MetricRecordParser
                     return true;
                 }
 
-                return Fail(PoisonReason.InvalidTimestamp, "the timestamp is not epoch milliseconds between 1970 and 9999", offset);
+                // Epoch microseconds or nanoseconds pass 9999 as milliseconds: say so when they would fit.
+                return Fail(PoisonReason.InvalidTimestamp, LooksFiner(ref reader) ? messages.TimestampNotEpochMsMicros : messages.TimestampNotEpochMs, offset);
             case JsonTokenType.String:
-                ReadOnlySpan<byte> text = reader.ValueSpan;
-                if (reader.ValueIsEscaped || !HasZoneDesignator(text) || !reader.TryGetDateTimeOffset(out DateTimeOffset parsed))
+                // RFC 3339 strings are short; an escaped one (a JSON writer may escape '+' as \u002B) is unescaped first.
+                Span<byte> unescaped = stackalloc byte[MaxTimestampTextBytes];
+                scoped ReadOnlySpan<byte> text = reader.ValueSpan;
+                if (reader.ValueIsEscaped)
                 {
-                    return Fail(PoisonReason.InvalidTimestamp, "the timestamp is not ISO-8601 with Z or an offset", offset);
+                    if (JsonText.Unescape(text, unescaped, out int length) != UnescapeStatus.Ok)
+                    {
+                        return Fail(PoisonReason.InvalidTimestamp, messages.TimestampMalformed, offset);
+                    }
+
+                    text = unescaped.Slice(0, length);
                 }
 
-                timestamp = parsed.ToUnixTimeMilliseconds();
-                if (timestamp < 0)
+                switch (Rfc3339.TryParse(text, out timestamp))
                 {
-                    return Fail(PoisonReason.InvalidTimestamp, "the timestamp lies before 1970", offset);
+                    case Rfc3339Status.Ok:
+                        return timestamp < 0 ? Fail(PoisonReason.InvalidTimestamp, messages.TimestampBefore1970, offset)
+                            : timestamp > MaxTimestampMs ? Fail(PoisonReason.InvalidTimestamp, messages.TimestampAfter9999, offset)
+                            : true;
+                    case Rfc3339Status.NoZone:
+                        return Fail(PoisonReason.InvalidTimestamp, messages.TimestampNoZone, offset);
+                    case Rfc3339Status.OutOfRange:
+                        return Fail(PoisonReason.InvalidTimestamp, messages.TimestampOutOfRange, offset);
+                    default:
+                        return Fail(PoisonReason.InvalidTimestamp, messages.TimestampMalformed, offset);
                 }
 
-                return true;
             default:
-                return Fail(PoisonReason.WrongType, "the timestamp is neither a number nor a string", offset);
+                return Fail(PoisonReason.WrongType, messages.TimestampWrongType, offset);
         }
     }
 
-    private static bool HasZoneDesignator(ReadOnlySpan<byte> text)
+    /// <summary>Whether a number timestamp read as microseconds or nanoseconds lies within the record's time window.</summary>
+    private readonly bool LooksFiner(ref Utf8JsonReader reader)
     {
-        if (text.Length < 11 || text.IndexOf((byte)'T') < 0 && text.IndexOf((byte)'t') < 0)
+        if (!reader.TryGetDouble(out double value) || value <= MaxTimestampMs)
         {
             return false;
         }
 
-        byte last = text[^1];
-        if (last is (byte)'Z' or (byte)'z')
+        double low = _arrivalMs - _schema.MaxAgeMs, high = _arrivalMs + _schema.MaxFutureSkewMs;
+        double micros = value / 1e3, nanos = value / 1e6;
+        return (micros >= low && micros <= high) || (nanos >= low && nanos <= high);
+    }
+
+    /// <summary>Whether a name holds a character other than white space and control characters (C0, DEL, C1).</summary>
+    private static bool HasVisibleCharacter(ReadOnlySpan<byte> utf8)
+    {
+        for (int i = 0; i < utf8.Length; i++)
         {
-            return true;
+            byte b = utf8[i];
+            if (b is > 0x20 and < 0x7F)
+            {
+                return true;
+            }
+
+            if (b >= 0x80)
+            {
+                // Non-ASCII: visible unless a C1 control (C2 80..C2 9F) or a Unicode white space.
+                System.Text.Rune.DecodeFromUtf8(utf8.Slice(i), out System.Text.Rune rune, out int consumed);
+                if (!System.Text.Rune.IsControl(rune) && !System.Text.Rune.IsWhiteSpace(rune))
+                {
+                    return true;
+                }
+
+                i += consumed - 1;
+            }
         }
 
-        // ...+hh:mm or ...-hh:mm after the time part.
-        return text.Length >= 6 && text[^3] == (byte)':' && text[^6] is (byte)'+' or (byte)'-';
+        return false;
     }
 
     private bool ReadDimensions(ref Utf8JsonReader reader, int offset, Span<byte> scratch, scoped Span<int> dims, out int count)
@@ -380,7 +450,7 @@ public ref struct MetricRecordParser
         count = 0;
         if (reader.TokenType != JsonTokenType.StartObject)
         {
-            return Fail(PoisonReason.WrongType, "dimensions is not an object", offset);
+            return Fail(PoisonReason.WrongType, _schema.Messages.DimensionsNotObject, offset);
         }
 
         int used = 0;
@@ -395,15 +465,20 @@ public ref struct MetricRecordParser
             int keyOffset = _position + (int)reader.TokenStartIndex;
             if (count == SeriesKey.MaxDimensions)
             {
-                return Fail(PoisonReason.TooManyDimensions, "a sample has more than 30 dimensions", keyOffset);
+                return Fail(PoisonReason.TooManyDimensions, _schema.Messages.DimensionsTooMany, keyOffset);
             }
 
             UnescapeStatus status = JsonText.CopyString(ref reader, scratch.Slice(used), SeriesKey.MaxDimensionKeyBytes, out int keyLength);
             if (status != UnescapeStatus.Ok)
             {
                 return status == UnescapeStatus.TooLong
-                    ? Fail(PoisonReason.DimensionTooLong, "a dimension key is longer than 255 bytes", keyOffset)
-                    : Fail(PoisonReason.InvalidUtf8, "a dimension key escapes a lone surrogate", keyOffset);
+                    ? Fail(PoisonReason.DimensionTooLong, _schema.Messages.DimensionKeyTooLong, keyOffset)
+                    : Fail(PoisonReason.InvalidUtf8, _schema.Messages.DimensionKeyLoneSurrogate, keyOffset);
+            }
+
+            if (keyLength == 0)
+            {
+                return Fail(PoisonReason.InvalidDimensionKey, _schema.Messages.DimensionKeyEmpty, keyOffset);
             }
 
             int keyStart = used;
@@ -412,15 +487,15 @@ public ref struct MetricRecordParser
             int valueOffset = _position + (int)reader.TokenStartIndex;
             if (reader.TokenType != JsonTokenType.String)
             {
-                return Fail(PoisonReason.WrongType, "a dimension value is not a string", valueOffset);
+                return Fail(PoisonReason.WrongType, _schema.Messages.DimensionValueNotString, valueOffset);
             }
 
             status = JsonText.CopyString(ref reader, scratch.Slice(used), SeriesKey.MaxDimensionValueBytes, out int valueLength);
             if (status != UnescapeStatus.Ok)
             {
                 return status == UnescapeStatus.TooLong
-                    ? Fail(PoisonReason.DimensionTooLong, "a dimension value is longer than 1024 bytes", valueOffset)
-                    : Fail(PoisonReason.InvalidUtf8, "a dimension value escapes a lone surrogate", valueOffset);
+                    ? Fail(PoisonReason.DimensionTooLong, _schema.Messages.DimensionValueTooLong, valueOffset)
+                    : Fail(PoisonReason.InvalidUtf8, _schema.Messages.DimensionValueLoneSurrogate, valueOffset);
             }
 
             // Insertion sort by key bytes keeps the canonical order as we go; equal keys are ambiguous.
@@ -431,7 +506,7 @@ public ref struct MetricRecordParser
                 int c = key.SequenceCompareTo(scratch.Slice(dims[(i - 1) * 4], dims[((i - 1) * 4) + 1]));
                 if (c == 0)
                 {
-                    return Fail(PoisonReason.DuplicateField, "a dimension key repeats", keyOffset);
+                    return Fail(PoisonReason.DuplicateField, _schema.Messages.DimensionKeyRepeats, keyOffset);
                 }
 
                 if (c > 0)
@@ -497,11 +572,5 @@ public ref struct MetricRecordParser
         _errorMessage = message;
         _errorOffset = offset;
         return false;
-    }
-
-    private static string FirstSentence(string message)
-    {
-        int dot = message.IndexOf(". ", StringComparison.Ordinal);
-        return dot > 0 ? message.Substring(0, dot) : message.TrimEnd('.');
     }
 }

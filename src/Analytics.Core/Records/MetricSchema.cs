@@ -32,6 +32,7 @@ public sealed class MetricSchema
         DimensionsField = Encoding.UTF8.GetBytes(options.DimensionsField);
         MaxFutureSkewMs = (long)options.MaxFutureSkew.TotalMilliseconds;
         MaxAgeMs = (long)options.MaxAge.TotalMilliseconds;
+        Messages = new ParserMessages(options);
     }
 
     /// <summary>The schema of the default options.</summary>
@@ -51,4 +52,6 @@ public sealed class MetricSchema
     internal long MaxFutureSkewMs { get; }
 
     internal long MaxAgeMs { get; }
+
+    internal ParserMessages Messages { get; }
 }

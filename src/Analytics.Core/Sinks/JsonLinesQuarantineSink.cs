@@ -50,6 +50,11 @@ public sealed class JsonLinesQuarantineSink : IQuarantineSink
         }
 
         writer.WriteString("partitionKey"u8, r.PartitionKey);
+        if (r.PartitionKeyBase64 is not null)
+        {
+            writer.WriteString("partitionKeyBase64"u8, r.PartitionKeyBase64);
+        }
+
         writer.WriteString("reason"u8, r.Reason.ToString());
         writer.WriteString("detail"u8, r.Detail);
         writer.WriteString("data"u8, r.Data);

@@ -27,8 +27,14 @@ public sealed class QuarantinedRecord
     /// </summary>
     public IReadOnlyList<int>? PoisonSubSequenceNumbers { get; init; }
 
-    /// <summary>The partition key.</summary>
+    /// <summary>The partition key (bytes that are not valid UTF-8 are replaced with U+FFFD: see <see cref="PartitionKeyBase64"/>).</summary>
     public required string PartitionKey { get; init; }
+
+    /// <summary>
+    /// The partition key's exact bytes in base64 when they are not valid UTF-8 (a KPL user record's key can be any
+    /// bytes), so the original stays recoverable; null when <see cref="PartitionKey"/> holds the key exactly.
+    /// </summary>
+    public string? PartitionKeyBase64 { get; init; }
 
     /// <summary>The record's approximate arrival time.</summary>
     public DateTimeOffset ApproximateArrival { get; init; }

@@ -39,10 +39,10 @@ public enum PoisonReason
     /// <summary>The value is NaN, an infinity, or overflows a double (such as <c>1e400</c>).</summary>
     NonFiniteValue,
 
-    /// <summary>The timestamp is neither epoch milliseconds nor an ISO-8601 string with <c>Z</c> or an offset.</summary>
+    /// <summary>The timestamp is neither epoch milliseconds (1970 to 9999) nor an RFC 3339 date-time with <c>Z</c> or an offset.</summary>
     InvalidTimestamp,
 
-    /// <summary>The metric name is empty or longer than 255 UTF-8 bytes.</summary>
+    /// <summary>The metric name is empty, longer than 255 UTF-8 bytes, or holds only white space and control characters.</summary>
     InvalidMetricName,
 
     /// <summary>A dimension key is longer than 255 bytes, or a value longer than 1024 bytes.</summary>
@@ -63,6 +63,9 @@ public enum PoisonReason
     /// <summary>A KPL aggregated record whose trailing MD5 does not match its protobuf bytes.</summary>
     AggregateChecksumMismatch,
 
-    /// <summary>A KPL aggregated record whose protobuf is malformed (truncated, out of range, bad key index).</summary>
+    /// <summary>A KPL aggregated record whose protobuf is malformed (truncated, out of range, bad key index), or data that starts with the KPL magic but is too short for a container.</summary>
     AggregateMalformed,
+
+    /// <summary>A dimension key is empty.</summary>
+    InvalidDimensionKey,
 }

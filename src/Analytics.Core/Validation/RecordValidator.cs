@@ -4,9 +4,17 @@ namespace Analytics.Core;
 /// Classifies Kinesis records as valid or poison, with exactly one reason and a short detail.
 /// </summary>
 /// <remarks>
-/// <para>Checks, in order: base64, emptiness, size, UTF-8, JSON, then every sample against the schema (see
-/// <see cref="PoisonReason"/>). A verdict depends only on the record, with its arrival time as the time reference:
-/// the same record always gets the same verdict. Invalid input is a result, never an exception.</para>
+/// <para>Checks, in order: base64, emptiness, size, KPL aggregation (a container is checked and de-aggregated),
+/// UTF-8, JSON, then every sample against the schema (see <see cref="PoisonReason"/>). This is the pipeline's own
+/// path: a record gets the verdict <see cref="KinesisBatchProcessor"/> gives it. A verdict depends only on the
+/// record, with its arrival time as the time reference: the same record always gets the same verdict. Invalid input
+/// is a result, never an exception.</para>
+/// <para>A KPL container is valid when all its user records are; otherwise the verdict is that of its first poison
+/// user record, its detail starting with <c>user record N:</c>. The pipeline quarantines each poison user record
+/// alone and aggregates the others; to see each user record's verdict, read them with
+/// <see cref="KplAggregate.TryRead"/> and pass each one's data to <see cref="ValidateData"/>.</para>
+/// <para>Details are the library's own words, configured field names and byte offsets, never bytes of the record,
+/// and at most 256 UTF-8 bytes long.</para>
 /// <para>An instance reuses its buffers and is not thread-safe; use one per concurrent caller.</para>
 /// </remarks>
 public sealed class RecordValidator
@@ -24,27 +32,41 @@ public sealed class RecordValidator
     /// <summary>Validates one record of an event.</summary>
     /// <param name="record">The record.</param>
     /// <returns>The verdict. Only a poison verdict allocates (its detail).</returns>
-    public RecordVerdict Validate(in KinesisRecord record)
-    {
-        PoisonReason reason = _decoder.TryDecode(record, Schema.Options.MaxRecordBytes, out ReadOnlySpan<byte> data, out string message);
-        return reason != PoisonReason.None
-            ? new RecordVerdict(reason, message, 0)
-            : ValidateData(data, record.ApproximateArrivalTimestampMs);
-    }
+    public RecordVerdict Validate(in KinesisRecord record) =>
+        Run(RecordUnits.Open(record, _decoder, Schema.Options.MaxRecordBytes), record.ApproximateArrivalTimestampMs);
 
-    /// <summary>Validates decoded record data.</summary>
+    /// <summary>Validates decoded record data (a plain record or a KPL container).</summary>
     /// <param name="data">The decoded data.</param>
     /// <param name="arrivalTimestampMs">The record's approximate arrival, epoch milliseconds.</param>
     /// <returns>The verdict. Only a poison verdict allocates (its detail).</returns>
-    public RecordVerdict ValidateData(ReadOnlySpan<byte> data, long arrivalTimestampMs)
+    public RecordVerdict ValidateData(ReadOnlySpan<byte> data, long arrivalTimestampMs) =>
+        Run(RecordUnits.FromData(data, Schema.Options.MaxRecordBytes), arrivalTimestampMs);
+
+    private RecordVerdict Run(RecordUnits units, long arrivalTimestampMs)
     {
-        var parser = new MetricRecordParser(data, _scratch, Schema, arrivalTimestampMs);
-        while (parser.TryReadSample(out _))
+        int samples = 0;
+        while (units.MoveNext())
         {
+            if (units.Reason != PoisonReason.None)
+            {
+                return new RecordVerdict(units.Reason, units.Detail, samples);
+            }
+
+            var parser = new MetricRecordParser(units.Data, _scratch, Schema, arrivalTimestampMs);
+            while (parser.TryReadSample(out _))
+            {
+            }
+
+            samples += parser.SampleCount;
+            if (parser.Error != PoisonReason.None)
+            {
+                string detail = units.SubSequenceNumber is int sub
+                    ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"user record {sub}: {parser.GetErrorDetail()}")
+                    : parser.GetErrorDetail();
+                return new RecordVerdict(parser.Error, PoisonDetail.Bound(detail), samples);
+            }
         }
 
-        return parser.Error == PoisonReason.None
-            ? new RecordVerdict(PoisonReason.None, string.Empty, parser.SampleCount)
-            : new RecordVerdict(parser.Error, parser.GetErrorDetail(), parser.SampleCount);
+        return new RecordVerdict(PoisonReason.None, string.Empty, samples);
     }
 }

@@ -66,7 +66,7 @@ public class KinesisEventReaderTests
     [InlineData("157753180801", 157753180801)]    // above it: milliseconds
     public void Read_ArrivalTimestamp_AcceptsSecondsAndMilliseconds(string number, long expectedMs)
     {
-        string json = "{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"1\",\"data\":\"\",\"partitionKey\":\"k\",\"approximateArrivalTimestamp\":" + number + "}}]}";
+        string json = "{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"1\",\"data\":\"\",\"partitionKey\":\"k\",\"approximateArrivalTimestamp\":" + number + "},\"eventID\":\"shardId-1:1\"}]}";
         var reader = new KinesisEventReader(Encoding.UTF8.GetBytes(json));
         Assert.True(reader.Read());
         Assert.Equal(expectedMs, reader.Current.ApproximateArrivalTimestampMs);
@@ -75,7 +75,7 @@ public class KinesisEventReaderTests
     [Fact]
     public void Read_EscapedBase64AndPartitionKey_Unescapes()
     {
-        string json = """{"Records":[{"kinesis":{"sequenceNumber":"5","data":"P\/8=","partitionKey":"caf\u00e9","approximateArrivalTimestamp":1}}]}""";
+        string json = """{"Records":[{"kinesis":{"sequenceNumber":"5","data":"P\/8=","partitionKey":"caf\u00e9","approximateArrivalTimestamp":1},"eventID":"shardId-1:5"}]}""";
         var reader = new KinesisEventReader(Encoding.UTF8.GetBytes(json));
         Assert.True(reader.Read());
         Assert.True(reader.Current.DataIsEscaped);
@@ -144,7 +144,9 @@ public class KinesisEventReaderTests
 
         Prop.ForAll(Gen.ListOf(record).ToArbitrary(), records =>
         {
-            byte[] json = TestEvents.Build(records.Select(r => new TestRecord(r.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture), r.Data, r.Arrival, r.Key)));
+            // Lambda sends a shard's records in increasing sequence-number order; the reader refuses any other.
+            var ordered = records.DistinctBy(r => r.Seq).OrderBy(r => r.Seq).ToList();
+            byte[] json = TestEvents.Build(ordered.Select(r => new TestRecord(r.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture), r.Data, r.Arrival, r.Key)));
             using JsonDocument doc = JsonDocument.Parse(json);
             JsonElement[] expected = [.. doc.RootElement.GetProperty("Records").EnumerateArray()];
             var reader = new KinesisEventReader(json);

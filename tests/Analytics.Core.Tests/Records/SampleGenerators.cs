@@ -38,7 +38,8 @@ internal static class SampleGenerators
             .Where(t => t >= Arrival - (24 * 3600 * 1000L) && t <= Arrival + (5 * 60 * 1000L));
 
     public static readonly Gen<ExpectedSample> Sample =
-        from metric in Text(40)
+        from text in Text(40)
+        let metric = text.Any(c => !char.IsControl(c) && !char.IsWhiteSpace(c)) ? text : text + "m" // a name needs a visible character
         from value in Value
         from ts in Timestamp
         from dimCount in Gen.Choose(0, 6)

@@ -98,7 +98,8 @@ public class RecordValidatorTests
         {
             RecordVerdict a = ValidateSingle(TestEvents.Single(bytes, SampleGenerators.Arrival), validator);
             RecordVerdict b = ValidateSingle(TestEvents.Single([], SampleGenerators.Arrival, raw ?? ""), validator);
-            return (a.IsValid ? a.SampleCount > 0 : a.Detail.Length > 0) && (b.IsValid ? b.SampleCount > 0 : b.Detail.Length > 0);
+            return (a.IsValid ? a.SampleCount > 0 : a.Detail.Length > 0) && (b.IsValid ? b.SampleCount > 0 : b.Detail.Length > 0) &&
+                Encoding.UTF8.GetByteCount(a.Detail) <= 256 && Encoding.UTF8.GetByteCount(b.Detail) <= 256;
         }).QuickCheckThrowOnFailure();
     }
 
