@@ -57,7 +57,18 @@ public class OneValidationPathTests
                 if (poison.Length > 0)
                 {
                     Assert.Equal(poison[0].Reason, verdict.Reason);
-                    Assert.Equal(poison[0].SubSequenceNumber is int sub ? $"user record {sub}: {poison[0].Detail}" : poison[0].Detail, verdict.Detail);
+                    if (poison[0].PoisonSubSequenceNumbers is { Count: > 1 } subs)
+                    {
+                        // A container's poison user records make one entry that names the first one's verdict.
+                        string prefix = $"user record {subs[0]}: ";
+                        Assert.StartsWith(prefix, verdict.Detail, StringComparison.Ordinal);
+                        string expected = PoisonDetail.Bound($"{subs.Count} user records of the container are poison; the first, {subs[0]}: {verdict.Detail[prefix.Length..]}");
+                        Assert.Equal(expected, poison[0].Detail);
+                    }
+                    else
+                    {
+                        Assert.Equal(poison[0].SubSequenceNumber is int sub ? $"user record {sub}: {poison[0].Detail}" : poison[0].Detail, verdict.Detail);
+                    }
                 }
 
                 i++;
