@@ -158,7 +158,10 @@ public sealed class DynamoDbModel : IDisposable
             requestId = ++_requestIds;
         }
 
-        (TimeSpan latency, bool outage, bool throttled) = _faults.Decide(IsThrottleable(operation));
+        byte[] identity = new byte[target.Length + body.Length];
+        System.Text.Encoding.ASCII.GetBytes(target, identity);
+        body.CopyTo(identity, target.Length);
+        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.Decide(IsThrottleable(operation), identity);
         await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
         byte[] answer;
         HttpStatusCode status = HttpStatusCode.OK;
@@ -175,7 +178,7 @@ public sealed class DynamoDbModel : IDisposable
             }
 
             using JsonDocument document = ParseBody(body);
-            answer = Execute(operation, target, document.RootElement, throttled);
+            answer = Execute(operation, target, document.RootElement, throttled, draws);
         }
         catch (DynamoError e)
         {
@@ -224,7 +227,7 @@ public sealed class DynamoDbModel : IDisposable
         }
     }
 
-    private byte[] Execute(string operation, string target, JsonElement request, bool throttled)
+    private byte[] Execute(string operation, string target, JsonElement request, bool throttled, FaultDraws draws)
     {
         foreach (string legacy in (string[])["Expected", "AttributesToGet", "KeyConditions", "QueryFilter", "ScanFilter", "AttributeUpdates", "ConditionalOperator"])
         {
@@ -260,8 +263,8 @@ public sealed class DynamoDbModel : IDisposable
                 "PutItem" => PutItem(request),
                 "UpdateItem" => UpdateItem(request),
                 "DeleteItem" => DeleteItem(request),
-                "BatchGetItem" => BatchGetItem(request, throttled),
-                "BatchWriteItem" => BatchWriteItem(request, throttled),
+                "BatchGetItem" => BatchGetItem(request, throttled, draws),
+                "BatchWriteItem" => BatchWriteItem(request, throttled, draws),
                 "Query" => QueryOrScan(request, query: true),
                 "Scan" => QueryOrScan(request, query: false),
                 _ => throw DynamoError.UnknownOperation(target),
@@ -548,7 +551,7 @@ public sealed class DynamoDbModel : IDisposable
             paths.Select(p => p.Head).Distinct().Where(item.ContainsKey).ToDictionary(h => h, h => item[h], StringComparer.Ordinal);
     }
 
-    private byte[] BatchGetItem(JsonElement request, bool throttled)
+    private byte[] BatchGetItem(JsonElement request, bool throttled, FaultDraws draws)
     {
         if (!request.TryGetProperty("RequestItems", out JsonElement requestItems) || requestItems.ValueKind != JsonValueKind.Object)
         {
@@ -593,7 +596,7 @@ public sealed class DynamoDbModel : IDisposable
             {
                 for (int i = 0; i < keys.Count; i++)
                 {
-                    if (_faults.NextDouble() < Math.Max(0.5, _faults.ThrottleFraction))
+                    if (draws.NextDouble() < Math.Max(0.5, _faults.ThrottleFraction))
                     {
                         throttledKeys.Add((t.Name, i));
                     }
@@ -674,7 +677,7 @@ public sealed class DynamoDbModel : IDisposable
         });
     }
 
-    private byte[] BatchWriteItem(JsonElement request, bool throttled)
+    private byte[] BatchWriteItem(JsonElement request, bool throttled, FaultDraws draws)
     {
         if (!request.TryGetProperty("RequestItems", out JsonElement requestItems) || requestItems.ValueKind != JsonValueKind.Object)
         {
@@ -725,7 +728,7 @@ public sealed class DynamoDbModel : IDisposable
         {
             for (int i = 0; i < writes.Count; i++)
             {
-                if (_faults.NextDouble() < Math.Max(0.5, _faults.ThrottleFraction))
+                if (draws.NextDouble() < Math.Max(0.5, _faults.ThrottleFraction))
                 {
                     unprocessed.Add(i);
                 }

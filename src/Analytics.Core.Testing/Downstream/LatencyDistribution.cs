@@ -32,12 +32,12 @@ public readonly record struct LatencyDistribution(TimeSpan P50, TimeSpan P99)
         }
     }
 
-    /// <summary>Draws one latency (exactly two draws of <paramref name="random"/>, whatever the parameters, so a
-    /// change of latency never shifts the other seeded decisions).</summary>
-    internal TimeSpan Sample(Random random)
+    /// <summary>Draws one latency from two uniform draws in [0, 1) (always two, whatever the parameters, so a change
+    /// of latency never shifts the other seeded decisions).</summary>
+    internal TimeSpan Sample(Func<double> nextUniform)
     {
-        double u1 = 1.0 - random.NextDouble();
-        double u2 = random.NextDouble();
+        double u1 = 1.0 - nextUniform();
+        double u2 = nextUniform();
         if (P50 == TimeSpan.Zero)
         {
             return TimeSpan.Zero;
@@ -61,15 +61,19 @@ public readonly record struct OutageWindow(DateTimeOffset From, DateTimeOffset U
     public bool Contains(DateTimeOffset instant) => instant >= From && instant < Until;
 }
 
-/// <summary>The seeded decisions a model takes per request: latency, outage, throttling.</summary>
+/// <summary>
+/// The seeded decisions a model takes per request: latency, outage, throttling. Each request's draws come from its own
+/// stream, derived from the seed, the request's identity (operation and content) and how often that identity was seen
+/// before, so concurrent requests get the same decisions whatever order they arrive in.
+/// </summary>
 internal sealed class FaultPlan
 {
-    private readonly Random _random;
+    private readonly ulong _seed;
     private readonly LatencyDistribution _latency;
     private readonly double _throttleFraction;
     private readonly OutageWindow[] _outages;
     private readonly TimeProvider _time;
-    private readonly object _lock = new();
+    private readonly Dictionary<ulong, long> _seen = [];
 
     public FaultPlan(int seed, LatencyDistribution latency, double throttleFraction, IReadOnlyList<OutageWindow>? outages, TimeProvider time, string prefix)
     {
@@ -88,7 +92,7 @@ internal sealed class FaultPlan
             }
         }
 
-        _random = new Random(seed);
+        _seed = FaultDraws.Mix((ulong)(uint)seed);
         _latency = latency;
         _throttleFraction = throttleFraction;
         _time = time;
@@ -96,34 +100,57 @@ internal sealed class FaultPlan
 
     public TimeProvider Time => _time;
 
+    public double ThrottleFraction => _throttleFraction;
+
     /// <summary>Decides one request: its latency, and whether it falls in an outage or is throttled.</summary>
     /// <param name="throttleable">Whether the operation is subject to throttling (data-plane calls).</param>
-    public (TimeSpan Latency, bool Outage, bool Throttled) Decide(bool throttleable)
+    /// <param name="identity">What the request is (operation and content); equal requests are told apart by count.</param>
+    /// <returns>The decision, and the request's draw stream for further per-item decisions.</returns>
+    public (TimeSpan Latency, bool Outage, bool Throttled, FaultDraws Draws) Decide(bool throttleable, ReadOnlySpan<byte> identity)
     {
-        lock (_lock)
+        ulong hash = 14695981039346656037UL;
+        foreach (byte b in identity)
         {
-            TimeSpan latency = _latency.Sample(_random);
-            double draw = _random.NextDouble();
-            DateTimeOffset now = _time.GetUtcNow();
-            bool outage = _outages.Any(o => o.Contains(now));
-            return (latency, outage, !outage && throttleable && draw < _throttleFraction);
+            hash = (hash ^ b) * 1099511628211UL;
         }
-    }
 
-    /// <summary>One more seeded draw, for per-key decisions inside a batch request.</summary>
-    public double NextDouble()
-    {
-        lock (_lock)
+        hash ^= _seed;
+        long occurrence;
+        lock (_seen)
         {
-            return _random.NextDouble();
+            _seen.TryGetValue(hash, out occurrence);
+            _seen[hash] = occurrence + 1;
         }
+
+        var draws = new FaultDraws(FaultDraws.Mix(hash + ((ulong)occurrence * 0x9E3779B97F4A7C15UL)));
+        TimeSpan latency = _latency.Sample(draws.NextDouble);
+        double throttleDraw = draws.NextDouble();
+        DateTimeOffset now = _time.GetUtcNow();
+        bool outage = _outages.Any(o => o.Contains(now));
+        return (latency, outage, !outage && throttleable && throttleDraw < _throttleFraction, draws);
     }
-
-    public bool Throttles => _throttleFraction > 0;
-
-    public double ThrottleFraction => _throttleFraction;
 
     /// <summary>Waits the latency on the model's clock (virtual time advances it; a real clock really waits).</summary>
     public Task DelayAsync(TimeSpan latency, CancellationToken cancellationToken) =>
         latency <= TimeSpan.Zero ? Task.CompletedTask : Task.Delay(latency, _time, cancellationToken);
+}
+
+/// <summary>A SplitMix64 stream of uniform draws for one request.</summary>
+internal sealed class FaultDraws(ulong state)
+{
+    private ulong _state = state;
+
+    public static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>A uniform draw in [0, 1).</summary>
+    public double NextDouble()
+    {
+        _state += 0x9E3779B97F4A7C15UL;
+        return (Mix(_state) >> 11) * (1.0 / (1UL << 53));
+    }
 }

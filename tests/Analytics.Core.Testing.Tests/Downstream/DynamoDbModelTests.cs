@@ -316,6 +316,48 @@ public sealed class DynamoDbModelTests
     }
 
     [Fact]
+    public async Task Faults_DependOnTheRequestNotOnTheOrderRequestsArrive()
+    {
+        // Concurrent writers reach the model in an order no seed controls; each request's latency and throttling must
+        // not depend on it, or a seeded run would not be reproducible.
+        async Task<Dictionary<string, bool>> RunAsync(bool reversed)
+        {
+            (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default with { ThrottleFraction = 0.5, Seed = 3 });
+            using (model)
+            using (client)
+            {
+                var outcomes = new Dictionary<string, bool>();
+                IEnumerable<int> order = reversed ? Enumerable.Range(0, 60).Reverse() : Enumerable.Range(0, 60);
+                foreach (int i in order)
+                {
+                    string pk = "k" + i.ToString(CultureInfo.InvariantCulture);
+                    for (int attempt = 0; attempt < 2; attempt++)
+                    {
+                        bool throttled = false;
+                        try
+                        {
+                            await client.PutItemAsync("t", Item(pk, "s"));
+                        }
+                        catch (ProvisionedThroughputExceededException)
+                        {
+                            throttled = true;
+                        }
+
+                        outcomes[pk + "#" + attempt.ToString(CultureInfo.InvariantCulture)] = throttled;
+                    }
+                }
+
+                return outcomes;
+            }
+        }
+
+        Dictionary<string, bool> forward = await RunAsync(reversed: false), backward = await RunAsync(reversed: true);
+        Assert.Equal(forward.OrderBy(kv => kv.Key), backward.OrderBy(kv => kv.Key));
+        Assert.Contains(forward.Values, v => v);
+        Assert.Contains(forward.Values, v => !v);
+    }
+
+    [Fact]
     public async Task Outage_OnTheModelsClock_AnswersInternalServerErrorOnlyInsideTheWindow()
     {
         var time = new FakeTimeProvider(s_start);
@@ -360,7 +402,7 @@ public sealed class DynamoDbModelTests
         double p99 = p50 * (1 + (spreadSeed.Get % 20));
         var distribution = LatencyDistribution.FromMilliseconds(p50, p99);
         var random = new Random(p50Seed.Get ^ spreadSeed.Get);
-        double[] samples = Enumerable.Range(0, 20_000).Select(_ => distribution.Sample(random).TotalMilliseconds).Order().ToArray();
+        double[] samples = Enumerable.Range(0, 20_000).Select(_ => distribution.Sample(random.NextDouble).TotalMilliseconds).Order().ToArray();
         double median = samples[10_000], q99 = samples[19_800];
 
         // Sampling error of a quantile of 20,000 draws: a few percent at the median, about 10% at the 99th.
