@@ -28,8 +28,9 @@ namespace Analytics.Core.Testing;
 /// <see cref="AmazonDynamoDBException"/> with error code <c>ValidationException</c>.</para>
 /// <para><b>Faults.</b> Each request draws a latency from <see cref="DynamoDbModelOptions.Latency"/> and waits it on the
 /// model's clock before it is applied and answered; it fails with HTTP 500 in an outage and with throttling at
-/// <see cref="DynamoDbModelOptions.ThrottleFraction"/>. The draws come from a random source seeded by
-/// <see cref="DynamoDbModelOptions.Seed"/>, in the order requests arrive.</para>
+/// <see cref="DynamoDbModelOptions.ThrottleFraction"/>. Each request's draws come from a stream seeded by
+/// <see cref="DynamoDbModelOptions.Seed"/>, the request's operation and body, and how often that same request was
+/// made before, so concurrent requests get the same decisions in whatever order they arrive.</para>
 /// </remarks>
 public sealed class DynamoDbModel : IDisposable
 {
@@ -234,6 +235,14 @@ public sealed class DynamoDbModel : IDisposable
             if (request.TryGetProperty(legacy, out _))
             {
                 throw DynamoError.Validation($"The DynamoDB model does not support the legacy parameter {legacy}; use expressions.");
+            }
+        }
+
+        foreach (string unsupported in (string[])["GlobalSecondaryIndexes", "LocalSecondaryIndexes", "IndexName", "Segment", "TotalSegments"])
+        {
+            if (request.TryGetProperty(unsupported, out _))
+            {
+                throw DynamoError.Validation($"The DynamoDB model does not support {unsupported}.");
             }
         }
 

@@ -111,11 +111,15 @@ public sealed class RuntimeApiHost : IAsyncDisposable
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
-                _inFlight.TryRemove(requestId, out _);
                 await EndRuntimeAsync(runtime).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
                 double seconds = Math.Max(0, (deadline - pending.HandedOutAt).TotalSeconds);
                 throw new TimeoutException($"Task timed out after {seconds.ToString("F2", CultureInfo.InvariantCulture)} seconds (request {requestId}).");
+            }
+            finally
+            {
+                // Answered, failed, timed out or abandoned: a late post for this id gets 400 InvalidRequestID.
+                _inFlight.TryRemove(requestId, out _);
             }
         }
         finally

@@ -234,6 +234,31 @@ public sealed class DynamoDbModelTests
     }
 
     [Fact]
+    public async Task UnsupportedFeatures_AreRefusedByName_NotIgnored()
+    {
+        (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default);
+        using (model)
+        using (client)
+        {
+            var index = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.QueryAsync(new QueryRequest
+            {
+                TableName = "t",
+                IndexName = "by-metric",
+                KeyConditionExpression = "pk = :p",
+                ExpressionAttributeValues = new() { [":p"] = new() { S = "a" } },
+            }));
+            Assert.Equal(("ValidationException", "The DynamoDB model does not support IndexName."), (index.ErrorCode, index.Message));
+
+            var transaction = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.TransactWriteItemsAsync(new TransactWriteItemsRequest
+            {
+                TransactItems = [new TransactWriteItem { Put = new Put { TableName = "t", Item = Item("a", "b") } }],
+            }));
+            Assert.Equal("UnknownOperationException", transaction.ErrorCode);
+            Assert.Empty(model.GetItems("t"));
+        }
+    }
+
+    [Fact]
     public async Task Throttling_RaisesTheRealExceptionType_AndBatchGetReturnsThrottledKeysUnprocessed()
     {
         (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default with { ThrottleFraction = 1 });

@@ -30,6 +30,9 @@ public sealed class RuntimeApiHostTests : IDisposable
                 "$api/invocation/$id/error" >/dev/null ;;
             *sleep*) sleep 30 ;;
             *exit*) echo "exiting on purpose"; exit 3 ;;
+            *big*)
+              head -c 7000000 /dev/zero | tr '\0' 'a' > "$work/r"
+              curl -sS -X POST --data-binary "@$work/r" "$api/invocation/$id/response" >/dev/null ;;
             *)
               printf '{"deadline":"%s","arn":"%s","trace":"%s","id":"%s","event":%s}' \
                 "$(header Lambda-Runtime-Deadline-Ms)" "$(header Lambda-Runtime-Invoked-Function-Arn)" \
@@ -99,6 +102,15 @@ public sealed class RuntimeApiHostTests : IDisposable
         byte[] after = await host.InvokeAsync("{\"ok\":1}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token);
         Assert.Contains("\"ok\":1", Encoding.UTF8.GetString(after), StringComparison.Ordinal);
         Assert.Equal(1, host.ProcessesStarted);
+    }
+
+    [Fact]
+    public async Task Invoke_ResponseOverSixMegabytes_FailsAsLambdaDoes()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options(), cts.Token);
+        var error = await Assert.ThrowsAsync<FunctionErrorException>(() => host.InvokeAsync("\"big\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token));
+        Assert.Equal("Function.ResponseSizeTooLarge", error.ErrorType);
     }
 
     [Fact]
