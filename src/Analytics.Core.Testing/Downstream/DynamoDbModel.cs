@@ -1,0 +1,1043 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.Runtime;
+
+namespace Analytics.Core.Testing;
+
+/// <summary>
+/// An in-process model of Amazon DynamoDB that the real AWS SDK client (and so the real
+/// <see cref="DynamoDbAggregateSink"/>) talks to without a socket: it answers the DynamoDB JSON 1.0 protocol from an
+/// <see cref="HttpMessageHandler"/> behind the client's HTTP client factory, in the model's time
+/// (a <see cref="TimeProvider"/>, usually the emulator's virtual clock).
+/// </summary>
+/// <remarks>
+/// <para><b>Operations.</b> CreateTable (ACTIVE at once), DescribeTable, ListTables, DeleteTable, GetItem, PutItem,
+/// UpdateItem (SET with <c>+</c>/<c>-</c>, <c>if_not_exists</c>, <c>list_append</c>; REMOVE; ADD; DELETE), DeleteItem,
+/// BatchGetItem (100 keys), BatchWriteItem (25 requests), Query and Scan (with <c>Limit</c>, <c>ExclusiveStartKey</c>
+/// and the 1 MB page), condition, key-condition and filter expressions (comparisons, BETWEEN, IN, AND/OR/NOT,
+/// <c>attribute_exists</c>, <c>attribute_not_exists</c>, <c>attribute_type</c>, <c>begins_with</c>, <c>contains</c>,
+/// <c>size</c>), top-level ProjectionExpression, reserved words, unused expression names and values, the item size
+/// limit, numbers as exact decimals of at most 38 digits. Legacy parameters (<c>Expected</c>, <c>AttributesToGet</c>,
+/// <c>KeyConditions</c>, ...) and other operations are refused with a ValidationException saying so.</para>
+/// <para><b>Errors</b> are the service's own (<c>__type</c> and message), so the SDK raises its real exception types:
+/// <see cref="ConditionalCheckFailedException"/>, <see cref="ProvisionedThroughputExceededException"/>,
+/// <see cref="ResourceNotFoundException"/>, <see cref="InternalServerErrorException"/>, and
+/// <see cref="AmazonDynamoDBException"/> with error code <c>ValidationException</c>.</para>
+/// <para><b>Faults.</b> Each request draws a latency from <see cref="DynamoDbModelOptions.Latency"/> and waits it on the
+/// model's clock before it is applied and answered; it fails with HTTP 500 in an outage and with throttling at
+/// <see cref="DynamoDbModelOptions.ThrottleFraction"/>. Each request's draws come from a stream seeded by
+/// <see cref="DynamoDbModelOptions.Seed"/>, the request's operation and body, and how often that same request was
+/// made before, so concurrent requests get the same decisions in whatever order they arrive.</para>
+/// </remarks>
+public sealed class DynamoDbModel : IDisposable
+{
+    private const string Region = "us-east-1";
+    private const int BatchGetLimit = 100;
+    private const int BatchWriteLimit = 25;
+    private const int PageLimitBytes = 1024 * 1024;
+
+    private readonly DynamoDbModelOptions _options;
+    private readonly FaultPlan _faults;
+    private readonly Handler _handler;
+    private readonly object _gate = new();
+    private readonly Dictionary<string, Table> _tables = new(StringComparer.Ordinal);
+    private long _requests;
+    private long _throttles;
+    private long _outageErrors;
+    private long _conditionalCheckFailures;
+    private long _validationErrors;
+    private double _readUnits;
+    private double _writeUnits;
+    private long _requestIds;
+
+    /// <summary>Creates an empty model (no tables).</summary>
+    /// <param name="timeProvider">The model's clock: latency waits on it and outages are judged by it.</param>
+    /// <param name="options">Seed, latency, throttling, outages, item size limit.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="timeProvider"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of its range.</exception>
+    public DynamoDbModel(TimeProvider timeProvider, DynamoDbModelOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        if (options.MaxItemSizeBytes < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "MaxItemSizeBytes must be at least 1.");
+        }
+
+        _options = options;
+        _faults = new FaultPlan(options.Seed, options.Latency, options.ThrottleFraction, options.Outages, timeProvider, "DynamoDbModelOptions.");
+        _handler = new Handler(this);
+    }
+
+    /// <summary>What the model has served so far.</summary>
+    public DynamoDbModelCounters Counters
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return new DynamoDbModelCounters(_requests, _throttles, _outageErrors, _conditionalCheckFailures, _validationErrors, _readUnits, _writeUnits);
+            }
+        }
+    }
+
+    /// <summary>The handler that speaks the DynamoDB protocol, for a client configured by hand.</summary>
+    public HttpMessageHandler HttpHandler => _handler;
+
+    /// <summary>
+    /// A client bound to this model. It makes no retries of its own (<c>MaxErrorRetry = 0</c>), uses the standard retry
+    /// mode (adaptive mode's client-side rate limiting would wait in real time) without retry throttling, and has no
+    /// real-time timeout, so what runs is the caller's own retry logic and nothing waits outside the model's clock.
+    /// </summary>
+    /// <returns>A new client; the caller disposes it.</returns>
+    public AmazonDynamoDBClient CreateClient()
+    {
+        var config = new AmazonDynamoDBConfig
+        {
+            ServiceURL = "http://dynamodb.model.invalid",
+            AuthenticationRegion = Region,
+            MaxErrorRetry = 0,
+            RetryMode = RequestRetryMode.Standard,
+            ThrottleRetries = false,
+            Timeout = Timeout.InfiniteTimeSpan,
+            HttpClientFactory = new ModelHttpClientFactory(_handler),
+        };
+        return new AmazonDynamoDBClient(new BasicAWSCredentials("model", "model"), config);
+    }
+
+    /// <summary>Every item of a table, ordered by partition key and then sort key.</summary>
+    /// <param name="tableName">The table.</param>
+    /// <returns>Copies of the items in the SDK's types.</returns>
+    /// <exception cref="ArgumentException">There is no such table.</exception>
+    public IReadOnlyList<Dictionary<string, AttributeValue>> GetItems(string tableName)
+    {
+        lock (_gate)
+        {
+            if (!_tables.TryGetValue(tableName, out Table? table))
+            {
+                throw new ArgumentException("The model has no table " + tableName + ".", nameof(tableName));
+            }
+
+            return table.Ordered().Select(ToSdk).ToList();
+        }
+    }
+
+    /// <summary>Releases nothing unmanaged; clients created from the model stop working.</summary>
+    public void Dispose() => _handler.Dispose();
+
+    internal static Dictionary<string, AttributeValue> ToSdk(IReadOnlyDictionary<string, DynamoValue> item) =>
+        item.ToDictionary(kv => kv.Key, kv => ToSdk(kv.Value), StringComparer.Ordinal);
+
+    private static AttributeValue ToSdk(DynamoValue v) => v.Type switch
+    {
+        DynamoType.S => new AttributeValue { S = v.Text },
+        DynamoType.N => new AttributeValue { N = v.Text },
+        DynamoType.B => new AttributeValue { B = new MemoryStream(v.Bytes!, writable: false) },
+        DynamoType.BOOL => new AttributeValue { BOOL = v.Bool },
+        DynamoType.NULL => new AttributeValue { NULL = true },
+        DynamoType.M => new AttributeValue { M = ToSdk(v.Map!) },
+        DynamoType.L => new AttributeValue { L = v.List!.Select(ToSdk).ToList() },
+        DynamoType.SS => new AttributeValue { SS = v.Set!.Select(m => m.Text!).ToList() },
+        DynamoType.NS => new AttributeValue { NS = v.Set!.Select(m => m.Text!).ToList() },
+        _ => new AttributeValue { BS = v.Set!.Select(m => new MemoryStream(m.Bytes!, writable: false)).ToList() },
+    };
+
+    private static bool IsThrottleable(string operation) =>
+        operation is "GetItem" or "PutItem" or "UpdateItem" or "DeleteItem" or "BatchGetItem" or "BatchWriteItem" or "Query" or "Scan";
+
+    private async Task<HttpResponseMessage> ServeAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        byte[] body = request.Content is null ? [] : await request.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        string target = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
+        string operation = target.StartsWith("DynamoDB_20120810.", StringComparison.Ordinal) ? target["DynamoDB_20120810.".Length..] : string.Empty;
+        long requestId;
+        lock (_gate)
+        {
+            _requests++;
+            requestId = ++_requestIds;
+        }
+
+        byte[] identity = new byte[target.Length + body.Length];
+        System.Text.Encoding.ASCII.GetBytes(target, identity);
+        body.CopyTo(identity, target.Length);
+        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.Decide(IsThrottleable(operation), identity);
+        await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
+        byte[] answer;
+        HttpStatusCode status = HttpStatusCode.OK;
+        try
+        {
+            if (outage)
+            {
+                lock (_gate)
+                {
+                    _outageErrors++;
+                }
+
+                throw DynamoError.InternalServerError();
+            }
+
+            using JsonDocument document = ParseBody(body);
+            answer = Execute(operation, target, document.RootElement, throttled, draws);
+        }
+        catch (DynamoError e)
+        {
+            status = (HttpStatusCode)e.Status;
+            answer = WriteJson(w =>
+            {
+                w.WriteString("__type", e.Type);
+                w.WriteString("message", e.Message);
+            });
+            lock (_gate)
+            {
+                if (e.Code == "ValidationException")
+                {
+                    _validationErrors++;
+                }
+                else if (e.Code == "ConditionalCheckFailedException")
+                {
+                    _conditionalCheckFailures++;
+                }
+                else if (e.Code == "ProvisionedThroughputExceededException")
+                {
+                    _throttles++;
+                }
+            }
+        }
+
+        var response = new HttpResponseMessage(status)
+        {
+            RequestMessage = request,
+            Content = new ByteArrayContent(answer),
+        };
+        response.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-amz-json-1.0");
+        response.Headers.TryAddWithoutValidation("x-amzn-RequestId", "model-" + requestId.ToString(CultureInfo.InvariantCulture));
+        return response;
+    }
+
+    private static JsonDocument ParseBody(byte[] body)
+    {
+        try
+        {
+            return JsonDocument.Parse(body.Length == 0 ? "{}"u8.ToArray() : body);
+        }
+        catch (JsonException)
+        {
+            throw DynamoError.Serialization("The request body is not valid JSON.");
+        }
+    }
+
+    private byte[] Execute(string operation, string target, JsonElement request, bool throttled, FaultDraws draws)
+    {
+        foreach (string legacy in (string[])["Expected", "AttributesToGet", "KeyConditions", "QueryFilter", "ScanFilter", "AttributeUpdates", "ConditionalOperator"])
+        {
+            if (request.TryGetProperty(legacy, out _))
+            {
+                throw DynamoError.Validation($"The DynamoDB model does not support the legacy parameter {legacy}; use expressions.");
+            }
+        }
+
+        foreach (string unsupported in (string[])["GlobalSecondaryIndexes", "LocalSecondaryIndexes", "IndexName", "Segment", "TotalSegments"])
+        {
+            if (request.TryGetProperty(unsupported, out _))
+            {
+                throw DynamoError.Validation($"The DynamoDB model does not support {unsupported}.");
+            }
+        }
+
+        if (throttled && operation is not ("BatchGetItem" or "BatchWriteItem"))
+        {
+            throw DynamoError.Throttled();
+        }
+
+        lock (_gate)
+        {
+            return operation switch
+            {
+                "CreateTable" => CreateTable(request),
+                "DescribeTable" => WriteJson(w => WriteTableDescription(w, "Table", GetTable(request, controlPlane: true))),
+                "ListTables" => WriteJson(w =>
+                {
+                    w.WriteStartArray("TableNames");
+                    foreach (string name in _tables.Keys.Order(StringComparer.Ordinal))
+                    {
+                        w.WriteStringValue(name);
+                    }
+
+                    w.WriteEndArray();
+                }),
+                "DeleteTable" => DeleteTable(request),
+                "GetItem" => GetItem(request),
+                "PutItem" => PutItem(request),
+                "UpdateItem" => UpdateItem(request),
+                "DeleteItem" => DeleteItem(request),
+                "BatchGetItem" => BatchGetItem(request, throttled, draws),
+                "BatchWriteItem" => BatchWriteItem(request, throttled, draws),
+                "Query" => QueryOrScan(request, query: true),
+                "Scan" => QueryOrScan(request, query: false),
+                _ => throw DynamoError.UnknownOperation(target),
+            };
+        }
+    }
+
+    private static byte[] WriteJson(Action<Utf8JsonWriter> body)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            body(writer);
+            writer.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+    }
+
+    private static string RequireString(JsonElement request, string name)
+    {
+        if (!request.TryGetProperty(name, out JsonElement value) || value.ValueKind != JsonValueKind.String || value.GetString() is not { Length: > 0 } text)
+        {
+            throw DynamoError.Validation($"1 validation error detected: Value null at '{char.ToLowerInvariant(name[0])}{name[1..]}' failed to satisfy constraint: Member must not be null");
+        }
+
+        return text;
+    }
+
+    private static string? OptionalString(JsonElement request, string name) =>
+        request.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    private Table GetTable(JsonElement request, bool controlPlane = false) => GetTable(RequireString(request, "TableName"), controlPlane);
+
+    // DynamoDB names the table only in control-plane answers (DescribeTable, DeleteTable).
+    private Table GetTable(string name, bool controlPlane = false) =>
+        _tables.TryGetValue(name, out Table? table)
+            ? table
+            : throw DynamoError.ResourceNotFound(controlPlane ? "Requested resource not found: Table: " + name + " not found" : "Requested resource not found");
+
+    private byte[] CreateTable(JsonElement request)
+    {
+        string name = RequireString(request, "TableName");
+        if (_tables.ContainsKey(name))
+        {
+            throw DynamoError.ResourceInUse("Table already exists: " + name);
+        }
+
+        var types = new Dictionary<string, DynamoType>(StringComparer.Ordinal);
+        if (request.TryGetProperty("AttributeDefinitions", out JsonElement definitions) && definitions.ValueKind == JsonValueKind.Array)
+        {
+            foreach (JsonElement d in definitions.EnumerateArray())
+            {
+                string type = OptionalString(d, "AttributeType") ?? string.Empty;
+                types[OptionalString(d, "AttributeName") ?? string.Empty] = type switch
+                {
+                    "S" => DynamoType.S,
+                    "N" => DynamoType.N,
+                    "B" => DynamoType.B,
+                    _ => throw DynamoError.Validation("Member must satisfy enum value set: [B, N, S]"),
+                };
+            }
+        }
+
+        string? hash = null, range = null;
+        if (request.TryGetProperty("KeySchema", out JsonElement schema) && schema.ValueKind == JsonValueKind.Array)
+        {
+            foreach (JsonElement k in schema.EnumerateArray())
+            {
+                string attribute = OptionalString(k, "AttributeName") ?? string.Empty;
+                switch (OptionalString(k, "KeyType"))
+                {
+                    case "HASH" when hash is null:
+                        hash = attribute;
+                        break;
+                    case "RANGE" when range is null:
+                        range = attribute;
+                        break;
+                    default:
+                        throw DynamoError.Validation("Invalid KeySchema: Some index key attribute have no definition");
+                }
+            }
+        }
+
+        if (hash is null || !types.ContainsKey(hash) || (range is not null && !types.ContainsKey(range)))
+        {
+            throw DynamoError.Validation("One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [" + hash + (range is null ? "" : ", " + range) + "]");
+        }
+
+        var table = new Table(name, hash, types[hash], range, range is null ? null : types[range], _faults.Time.GetUtcNow());
+        _tables[name] = table;
+        return WriteJson(w => WriteTableDescription(w, "TableDescription", table));
+    }
+
+    private byte[] DeleteTable(JsonElement request)
+    {
+        Table table = GetTable(request, controlPlane: true);
+        _tables.Remove(table.Name);
+        return WriteJson(w => WriteTableDescription(w, "TableDescription", table));
+    }
+
+    private static void WriteTableDescription(Utf8JsonWriter w, string property, Table table)
+    {
+        w.WriteStartObject(property);
+        w.WriteString("TableName", table.Name);
+        w.WriteString("TableStatus", "ACTIVE");
+        w.WriteString("TableArn", $"arn:aws:dynamodb:{Region}:000000000000:table/{table.Name}");
+        w.WriteNumber("CreationDateTime", table.Created.ToUnixTimeMilliseconds() / 1000.0);
+        w.WriteNumber("ItemCount", table.Items.Count);
+        w.WriteNumber("TableSizeBytes", table.Items.Values.Sum(i => (long)DynamoValue.ItemSize(i)));
+        w.WriteStartObject("BillingModeSummary");
+        w.WriteString("BillingMode", "PAY_PER_REQUEST");
+        w.WriteEndObject();
+        w.WriteStartArray("KeySchema");
+        WriteKeyElement(w, table.HashKey, "HASH");
+        if (table.RangeKey is not null)
+        {
+            WriteKeyElement(w, table.RangeKey, "RANGE");
+        }
+
+        w.WriteEndArray();
+        w.WriteStartArray("AttributeDefinitions");
+        WriteDefinition(w, table.HashKey, table.HashType);
+        if (table.RangeKey is not null)
+        {
+            WriteDefinition(w, table.RangeKey, table.RangeType!.Value);
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+
+        static void WriteKeyElement(Utf8JsonWriter w, string name, string type)
+        {
+            w.WriteStartObject();
+            w.WriteString("AttributeName", name);
+            w.WriteString("KeyType", type);
+            w.WriteEndObject();
+        }
+
+        static void WriteDefinition(Utf8JsonWriter w, string name, DynamoType type)
+        {
+            w.WriteStartObject();
+            w.WriteString("AttributeName", name);
+            w.WriteString("AttributeType", type.ToString());
+            w.WriteEndObject();
+        }
+    }
+
+    private byte[] GetItem(JsonElement request)
+    {
+        Table table = GetTable(request);
+        Dictionary<string, DynamoValue> key = RequireItem(request, "Key");
+        string keyText = table.KeyText(key, fromItem: false);
+        var projection = Projection.Parse(request);
+        bool consistent = request.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind == JsonValueKind.True;
+        Dictionary<string, DynamoValue>? item = table.Items.GetValueOrDefault(keyText);
+        ConsumeRead(item, consistent);
+        return WriteJson(w =>
+        {
+            if (item is not null)
+            {
+                w.WritePropertyName("Item");
+                DynamoValue.WriteItem(w, projection.Apply(item));
+            }
+        });
+    }
+
+    private byte[] PutItem(JsonElement request)
+    {
+        Table table = GetTable(request);
+        Dictionary<string, DynamoValue> item = RequireItem(request, "Item");
+        string keyText = table.KeyText(item, fromItem: true);
+        var context = new ExpressionContext(request);
+        DynamoExpressionParser.Condition? condition = OptionalString(request, "ConditionExpression") is { } text
+            ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression")
+            : null;
+        context.CheckAllUsed();
+        CheckSize(item, "Item size has exceeded the maximum allowed size");
+        Dictionary<string, DynamoValue>? old = table.Items.GetValueOrDefault(keyText);
+        ConsumeWrite(item, old);
+        if (condition is not null && !condition(old ?? new Dictionary<string, DynamoValue>()))
+        {
+            throw DynamoError.ConditionalCheckFailed();
+        }
+
+        table.Items[keyText] = item;
+        return ReturnOld(request, old);
+    }
+
+    private byte[] DeleteItem(JsonElement request)
+    {
+        Table table = GetTable(request);
+        Dictionary<string, DynamoValue> key = RequireItem(request, "Key");
+        string keyText = table.KeyText(key, fromItem: false);
+        var context = new ExpressionContext(request);
+        DynamoExpressionParser.Condition? condition = OptionalString(request, "ConditionExpression") is { } text
+            ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression")
+            : null;
+        context.CheckAllUsed();
+        Dictionary<string, DynamoValue>? old = table.Items.GetValueOrDefault(keyText);
+        ConsumeWrite(old ?? key, null);
+        if (condition is not null && !condition(old ?? new Dictionary<string, DynamoValue>()))
+        {
+            throw DynamoError.ConditionalCheckFailed();
+        }
+
+        table.Items.Remove(keyText);
+        return ReturnOld(request, old);
+    }
+
+    private static byte[] ReturnOld(JsonElement request, Dictionary<string, DynamoValue>? old)
+    {
+        string returnValues = OptionalString(request, "ReturnValues") ?? "NONE";
+        if (returnValues is not ("NONE" or "ALL_OLD"))
+        {
+            throw DynamoError.Validation("ReturnValues can only be ALL_OLD or NONE");
+        }
+
+        return WriteJson(w =>
+        {
+            if (returnValues == "ALL_OLD" && old is not null)
+            {
+                w.WritePropertyName("Attributes");
+                DynamoValue.WriteItem(w, old);
+            }
+        });
+    }
+
+    private byte[] UpdateItem(JsonElement request)
+    {
+        Table table = GetTable(request);
+        Dictionary<string, DynamoValue> key = RequireItem(request, "Key");
+        string keyText = table.KeyText(key, fromItem: false);
+        var context = new ExpressionContext(request);
+        string? updateText = OptionalString(request, "UpdateExpression");
+        List<DocumentPath> paths = [];
+        Action<Dictionary<string, DynamoValue>>? update = updateText is null ? null : DynamoExpressionParser.ParseUpdate(updateText, context, out paths);
+        DynamoExpressionParser.Condition? condition = OptionalString(request, "ConditionExpression") is { } text
+            ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression")
+            : null;
+        context.CheckAllUsed();
+        foreach (DocumentPath path in paths)
+        {
+            if (path.Head == table.HashKey || path.Head == table.RangeKey)
+            {
+                throw DynamoError.Validation($"One or more parameter values were invalid: Cannot update attribute {path.Head}. This attribute is part of the key");
+            }
+        }
+
+        Dictionary<string, DynamoValue>? old = table.Items.GetValueOrDefault(keyText);
+        if (condition is not null && !condition(old ?? new Dictionary<string, DynamoValue>()))
+        {
+            ConsumeWrite(old ?? key, null);
+            throw DynamoError.ConditionalCheckFailed();
+        }
+
+        var updated = new Dictionary<string, DynamoValue>(old ?? key, StringComparer.Ordinal);
+        update?.Invoke(updated);
+        CheckSize(updated, "Item size to update has exceeded the maximum allowed size");
+        ConsumeWrite(updated, old);
+        table.Items[keyText] = updated;
+
+        string returnValues = OptionalString(request, "ReturnValues") ?? "NONE";
+        IReadOnlyDictionary<string, DynamoValue>? attributes = returnValues switch
+        {
+            "NONE" => null,
+            "ALL_OLD" => old,
+            "ALL_NEW" => updated,
+            "UPDATED_OLD" => old is null ? null : Heads(old, paths),
+            "UPDATED_NEW" => Heads(updated, paths),
+            _ => throw DynamoError.Validation("ReturnValues must be one of NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW"),
+        };
+        return WriteJson(w =>
+        {
+            if (attributes is { Count: > 0 })
+            {
+                w.WritePropertyName("Attributes");
+                DynamoValue.WriteItem(w, attributes);
+            }
+        });
+
+        static Dictionary<string, DynamoValue> Heads(Dictionary<string, DynamoValue> item, List<DocumentPath> paths) =>
+            paths.Select(p => p.Head).Distinct().Where(item.ContainsKey).ToDictionary(h => h, h => item[h], StringComparer.Ordinal);
+    }
+
+    private byte[] BatchGetItem(JsonElement request, bool throttled, FaultDraws draws)
+    {
+        if (!request.TryGetProperty("RequestItems", out JsonElement requestItems) || requestItems.ValueKind != JsonValueKind.Object)
+        {
+            throw DynamoError.Validation("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null");
+        }
+
+        var reads = new List<(Table Table, JsonElement Spec, List<Dictionary<string, DynamoValue>> Keys)>();
+        int total = 0;
+        foreach (JsonProperty entry in requestItems.EnumerateObject())
+        {
+            Table table = GetTable(entry.Name);
+            var keys = new List<Dictionary<string, DynamoValue>>();
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            if (entry.Value.TryGetProperty("Keys", out JsonElement keyArray) && keyArray.ValueKind == JsonValueKind.Array)
+            {
+                foreach (JsonElement k in keyArray.EnumerateArray())
+                {
+                    Dictionary<string, DynamoValue> key = DynamoValue.ParseItem(k);
+                    if (!seen.Add(table.KeyText(key, fromItem: false)))
+                    {
+                        throw DynamoError.Validation("Provided list of item keys contains duplicates");
+                    }
+
+                    keys.Add(key);
+                }
+            }
+
+            total += keys.Count;
+            reads.Add((table, entry.Value, keys));
+        }
+
+        if (total > BatchGetLimit)
+        {
+            throw DynamoError.Validation("Too many items requested for the BatchGetItem call");
+        }
+
+        // Throttling applies per key: throttled keys come back unprocessed; only a batch with none served fails.
+        var throttledKeys = new HashSet<(string, int)>();
+        if (throttled)
+        {
+            foreach ((Table t, _, List<Dictionary<string, DynamoValue>> keys) in reads)
+            {
+                for (int i = 0; i < keys.Count; i++)
+                {
+                    if (draws.NextDouble() < Math.Max(0.5, _faults.ThrottleFraction))
+                    {
+                        throttledKeys.Add((t.Name, i));
+                    }
+                }
+            }
+
+            if (total > 0 && throttledKeys.Count == total)
+            {
+                throw DynamoError.Throttled();
+            }
+
+            _throttles += throttledKeys.Count;
+        }
+
+        return WriteJson(w =>
+        {
+            w.WriteStartObject("Responses");
+            foreach ((Table table, JsonElement spec, List<Dictionary<string, DynamoValue>> keys) in reads)
+            {
+                var projection = Projection.Parse(spec);
+                bool consistent = spec.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind == JsonValueKind.True;
+                w.WriteStartArray(table.Name);
+                for (int i = 0; i < keys.Count; i++)
+                {
+                    if (throttledKeys.Contains((table.Name, i)))
+                    {
+                        continue;
+                    }
+
+                    Dictionary<string, DynamoValue>? item = table.Items.GetValueOrDefault(table.KeyText(keys[i], fromItem: false));
+                    ConsumeRead(item, consistent);
+                    if (item is not null)
+                    {
+                        DynamoValue.WriteItem(w, projection.Apply(item));
+                    }
+                }
+
+                w.WriteEndArray();
+            }
+
+            w.WriteEndObject();
+            w.WriteStartObject("UnprocessedKeys");
+            foreach ((Table table, JsonElement spec, List<Dictionary<string, DynamoValue>> keys) in reads)
+            {
+                var left = Enumerable.Range(0, keys.Count).Where(i => throttledKeys.Contains((table.Name, i))).ToList();
+                if (left.Count == 0)
+                {
+                    continue;
+                }
+
+                w.WriteStartObject(table.Name);
+                w.WriteStartArray("Keys");
+                foreach (int i in left)
+                {
+                    DynamoValue.WriteItem(w, keys[i]);
+                }
+
+                w.WriteEndArray();
+                if (spec.TryGetProperty("ConsistentRead", out JsonElement c))
+                {
+                    w.WritePropertyName("ConsistentRead");
+                    c.WriteTo(w);
+                }
+
+                foreach (string name in (string[])["ProjectionExpression", "ExpressionAttributeNames"])
+                {
+                    if (spec.TryGetProperty(name, out JsonElement p))
+                    {
+                        w.WritePropertyName(name);
+                        p.WriteTo(w);
+                    }
+                }
+
+                w.WriteEndObject();
+            }
+
+            w.WriteEndObject();
+        });
+    }
+
+    private byte[] BatchWriteItem(JsonElement request, bool throttled, FaultDraws draws)
+    {
+        if (!request.TryGetProperty("RequestItems", out JsonElement requestItems) || requestItems.ValueKind != JsonValueKind.Object)
+        {
+            throw DynamoError.Validation("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null");
+        }
+
+        var writes = new List<(Table Table, JsonElement Raw, Dictionary<string, DynamoValue>? Put, Dictionary<string, DynamoValue>? DeleteKey, string KeyText)>();
+        foreach (JsonProperty entry in requestItems.EnumerateObject())
+        {
+            Table table = GetTable(entry.Name);
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (JsonElement r in entry.Value.EnumerateArray())
+            {
+                Dictionary<string, DynamoValue>? put = null, delete = null;
+                string keyText;
+                if (r.TryGetProperty("PutRequest", out JsonElement p))
+                {
+                    put = RequireItem(p, "Item");
+                    keyText = table.KeyText(put, fromItem: true);
+                    CheckSize(put, "Item size has exceeded the maximum allowed size");
+                }
+                else if (r.TryGetProperty("DeleteRequest", out JsonElement d))
+                {
+                    delete = RequireItem(d, "Key");
+                    keyText = table.KeyText(delete, fromItem: false);
+                }
+                else
+                {
+                    throw DynamoError.Validation("Supplied AttributeValue has neither a PutRequest nor a DeleteRequest");
+                }
+
+                if (!seen.Add(keyText))
+                {
+                    throw DynamoError.Validation("Provided list of item keys contains duplicates");
+                }
+
+                writes.Add((table, r, put, delete, keyText));
+            }
+        }
+
+        if (writes.Count > BatchWriteLimit)
+        {
+            throw DynamoError.Validation("Too many items requested for the BatchWriteItem call");
+        }
+
+        var unprocessed = new List<int>();
+        if (throttled)
+        {
+            for (int i = 0; i < writes.Count; i++)
+            {
+                if (draws.NextDouble() < Math.Max(0.5, _faults.ThrottleFraction))
+                {
+                    unprocessed.Add(i);
+                }
+            }
+
+            if (writes.Count > 0 && unprocessed.Count == writes.Count)
+            {
+                throw DynamoError.Throttled();
+            }
+
+            _throttles += unprocessed.Count;
+        }
+
+        for (int i = 0; i < writes.Count; i++)
+        {
+            if (unprocessed.Contains(i))
+            {
+                continue;
+            }
+
+            (Table table, _, Dictionary<string, DynamoValue>? put, Dictionary<string, DynamoValue>? deleteKey, string keyText) = writes[i];
+            Dictionary<string, DynamoValue>? old = table.Items.GetValueOrDefault(keyText);
+            ConsumeWrite(put ?? old ?? deleteKey!, put is null ? null : old);
+            if (put is not null)
+            {
+                table.Items[keyText] = put;
+            }
+            else
+            {
+                table.Items.Remove(keyText);
+            }
+        }
+
+        return WriteJson(w =>
+        {
+            w.WriteStartObject("UnprocessedItems");
+            foreach (IGrouping<string, int> group in unprocessed.GroupBy(i => writes[i].Table.Name))
+            {
+                w.WriteStartArray(group.Key);
+                foreach (int i in group)
+                {
+                    writes[i].Raw.WriteTo(w);
+                }
+
+                w.WriteEndArray();
+            }
+
+            w.WriteEndObject();
+        });
+    }
+
+    private byte[] QueryOrScan(JsonElement request, bool query)
+    {
+        Table table = GetTable(request);
+        var context = new ExpressionContext(request);
+        DynamoExpressionParser.Condition? keyCondition = null;
+        if (query)
+        {
+            string text = OptionalString(request, "KeyConditionExpression")
+                ?? throw DynamoError.Validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.");
+            keyCondition = DynamoExpressionParser.ParseCondition(text, context, "KeyConditionExpression");
+        }
+
+        DynamoExpressionParser.Condition? filter = OptionalString(request, "FilterExpression") is { } f
+            ? DynamoExpressionParser.ParseCondition(f, context, "FilterExpression")
+            : null;
+        var projection = Projection.Parse(request, context);
+        context.CheckAllUsed();
+        int limit = request.TryGetProperty("Limit", out JsonElement l) && l.TryGetInt32(out int n) ? n : int.MaxValue;
+        if (limit < 1)
+        {
+            throw DynamoError.Validation("1 validation error detected: Value '" + limit + "' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1");
+        }
+
+        bool forward = !request.TryGetProperty("ScanIndexForward", out JsonElement sif) || sif.ValueKind != JsonValueKind.False;
+        bool consistent = request.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind == JsonValueKind.True;
+        List<Dictionary<string, DynamoValue>> candidates = table.Ordered().Where(i => keyCondition is null || keyCondition(i)).ToList();
+        if (query && !forward)
+        {
+            candidates.Reverse();
+        }
+
+        int start = 0;
+        if (request.TryGetProperty("ExclusiveStartKey", out JsonElement esk) && esk.ValueKind == JsonValueKind.Object)
+        {
+            string startKey = table.KeyText(DynamoValue.ParseItem(esk), fromItem: false);
+            int at = candidates.FindIndex(i => table.KeyText(i, fromItem: true) == startKey);
+            start = at + 1;
+            if (at < 0)
+            {
+                // The start key need not exist any more: continue after where it would sort.
+                start = candidates.Count(i => table.Compare(i, DynamoValue.ParseItem(esk)) * (query && !forward ? -1 : 1) <= 0);
+            }
+        }
+
+        var scanned = new List<Dictionary<string, DynamoValue>>();
+        int bytes = 0;
+        for (int i = start; i < candidates.Count && scanned.Count < limit && bytes < PageLimitBytes; i++)
+        {
+            scanned.Add(candidates[i]);
+            bytes += DynamoValue.ItemSize(candidates[i]);
+        }
+
+        bool more = start + scanned.Count < candidates.Count;
+        double units = Math.Ceiling(Math.Max(1, bytes) / 4096.0);
+        _readUnits += consistent ? units : units / 2;
+        var results = filter is null ? scanned : scanned.Where(i => filter(i)).ToList();
+        return WriteJson(w =>
+        {
+            w.WriteStartArray("Items");
+            foreach (Dictionary<string, DynamoValue> item in results)
+            {
+                DynamoValue.WriteItem(w, projection.Apply(item));
+            }
+
+            w.WriteEndArray();
+            w.WriteNumber("Count", results.Count);
+            w.WriteNumber("ScannedCount", scanned.Count);
+            if (more && scanned.Count > 0)
+            {
+                w.WritePropertyName("LastEvaluatedKey");
+                DynamoValue.WriteItem(w, table.KeyOf(scanned[^1]));
+            }
+        });
+    }
+
+    private static Dictionary<string, DynamoValue> RequireItem(JsonElement request, string name)
+    {
+        if (!request.TryGetProperty(name, out JsonElement element) || element.ValueKind != JsonValueKind.Object)
+        {
+            throw DynamoError.Validation($"1 validation error detected: Value null at '{char.ToLowerInvariant(name[0])}{name[1..]}' failed to satisfy constraint: Member must not be null");
+        }
+
+        return DynamoValue.ParseItem(element);
+    }
+
+    private void CheckSize(Dictionary<string, DynamoValue> item, string message)
+    {
+        if (DynamoValue.ItemSize(item) > _options.MaxItemSizeBytes)
+        {
+            throw DynamoError.Validation(message);
+        }
+    }
+
+    private void ConsumeRead(Dictionary<string, DynamoValue>? item, bool consistent)
+    {
+        double units = item is null ? 1 : Math.Ceiling(Math.Max(1, DynamoValue.ItemSize(item)) / 4096.0);
+        _readUnits += consistent ? units : units / 2;
+    }
+
+    private void ConsumeWrite(Dictionary<string, DynamoValue> item, Dictionary<string, DynamoValue>? old)
+    {
+        int size = Math.Max(DynamoValue.ItemSize(item), old is null ? 0 : DynamoValue.ItemSize(old));
+        _writeUnits += Math.Ceiling(Math.Max(1, size) / 1024.0);
+    }
+
+    /// <summary>A top-level ProjectionExpression: the attributes to return, or all.</summary>
+    private sealed class Projection(HashSet<string>? attributes)
+    {
+        public static Projection Parse(JsonElement spec, ExpressionContext? shared = null)
+        {
+            if (OptionalString(spec, "ProjectionExpression") is not { } text)
+            {
+                if (shared is null)
+                {
+                    new ExpressionContext(spec).CheckAllUsed();
+                }
+
+                return new Projection(null);
+            }
+
+            ExpressionContext context = shared ?? new ExpressionContext(spec);
+            context.Kind = "ProjectionExpression";
+            var names = new HashSet<string>(StringComparer.Ordinal);
+            foreach (string part in text.Split(','))
+            {
+                string token = part.Trim();
+                if (token.Contains('.', StringComparison.Ordinal) || token.Contains('[', StringComparison.Ordinal))
+                {
+                    throw DynamoError.Validation("The DynamoDB model supports only top-level attributes in ProjectionExpression, not " + token + ".");
+                }
+
+                if (token.StartsWith('#'))
+                {
+                    names.Add(context.Name(token));
+                }
+                else if (DynamoReservedWords.Contains(token))
+                {
+                    throw DynamoError.Validation("Invalid ProjectionExpression: Attribute name is a reserved keyword; reserved keyword: " + token);
+                }
+                else
+                {
+                    names.Add(token);
+                }
+            }
+
+            if (shared is null)
+            {
+                context.CheckAllUsed();
+            }
+
+            return new Projection(names);
+        }
+
+        public IReadOnlyDictionary<string, DynamoValue> Apply(Dictionary<string, DynamoValue> item) =>
+            attributes is null ? item : item.Where(kv => attributes.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+    }
+
+    private sealed class Table(string name, string hashKey, DynamoType hashType, string? rangeKey, DynamoType? rangeType, DateTimeOffset created)
+    {
+        public string Name { get; } = name;
+
+        public string HashKey { get; } = hashKey;
+
+        public DynamoType HashType { get; } = hashType;
+
+        public string? RangeKey { get; } = rangeKey;
+
+        public DynamoType? RangeType { get; } = rangeType;
+
+        public DateTimeOffset Created { get; } = created;
+
+        public Dictionary<string, Dictionary<string, DynamoValue>> Items { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>The index text of an item's key; validates the key as DynamoDB does.</summary>
+        public string KeyText(Dictionary<string, DynamoValue> item, bool fromItem)
+        {
+            if (!fromItem && item.Count != (RangeKey is null ? 1 : 2))
+            {
+                throw DynamoError.Validation("The provided key element does not match the schema");
+            }
+
+            DynamoValue hash = KeyPart(item, HashKey, HashType, fromItem);
+            if (RangeKey is null)
+            {
+                return hash.KeyText;
+            }
+
+            DynamoValue range = KeyPart(item, RangeKey, RangeType!.Value, fromItem);
+            return hash.KeyText.Length.ToString(CultureInfo.InvariantCulture) + ":" + hash.KeyText + range.KeyText;
+        }
+
+        public Dictionary<string, DynamoValue> KeyOf(Dictionary<string, DynamoValue> item)
+        {
+            var key = new Dictionary<string, DynamoValue>(StringComparer.Ordinal) { [HashKey] = item[HashKey] };
+            if (RangeKey is not null)
+            {
+                key[RangeKey] = item[RangeKey];
+            }
+
+            return key;
+        }
+
+        /// <summary>Items ordered by partition key, then sort key.</summary>
+        public IEnumerable<Dictionary<string, DynamoValue>> Ordered()
+        {
+            var list = Items.Values.ToList();
+            list.Sort(Compare);
+            return list;
+        }
+
+        public int Compare(Dictionary<string, DynamoValue> a, Dictionary<string, DynamoValue> b)
+        {
+            int c = DynamoValue.CompareScalars(a[HashKey], b[HashKey]) ?? 0;
+            if (c != 0 || RangeKey is null)
+            {
+                return c;
+            }
+
+            return DynamoValue.CompareScalars(a[RangeKey], b[RangeKey]) ?? 0;
+        }
+
+        private static DynamoValue KeyPart(Dictionary<string, DynamoValue> item, string name, DynamoType type, bool fromItem)
+        {
+            if (!item.TryGetValue(name, out DynamoValue? value))
+            {
+                throw DynamoError.Validation(fromItem
+                    ? "One or more parameter values were invalid: Missing the key " + name + " in the item"
+                    : "The provided key element does not match the schema");
+            }
+
+            if (value.Type != type)
+            {
+                throw DynamoError.Validation(fromItem
+                    ? $"One or more parameter values were invalid: Type mismatch for key {name} expected: {type} actual: {value.Type}"
+                    : "The provided key element does not match the schema");
+            }
+
+            if ((type == DynamoType.S && value.Text!.Length == 0) || (type == DynamoType.B && value.Bytes!.Length == 0))
+            {
+                throw DynamoError.Validation("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty " + (type == DynamoType.S ? "string" : "binary") + " value. Key: " + name);
+            }
+
+            return value;
+        }
+    }
+
+    private sealed class Handler(DynamoDbModel model) : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            model.ServeAsync(request, cancellationToken);
+    }
+}

@@ -1,0 +1,156 @@
+namespace Analytics.Core.Testing;
+
+/// <summary>
+/// How long a modeled service takes to answer: a log-normal distribution given by its median and 99th percentile,
+/// sampled from the model's seeded random source.
+/// </summary>
+/// <param name="P50">The median latency; zero with <paramref name="P99"/> zero for no latency at all.</param>
+/// <param name="P99">The 99th percentile; at least <paramref name="P50"/>. Equal to it for a constant latency.</param>
+public readonly record struct LatencyDistribution(TimeSpan P50, TimeSpan P99)
+{
+    // The standard normal quantile at 0.99.
+    private const double Z99 = 2.3263478740408408;
+
+    /// <summary>No latency: every request is answered at the virtual instant it is made.</summary>
+    public static LatencyDistribution None => default;
+
+    /// <summary>Creates the distribution from milliseconds.</summary>
+    /// <param name="p50Ms">The median in milliseconds.</param>
+    /// <param name="p99Ms">The 99th percentile in milliseconds.</param>
+    /// <returns>The distribution.</returns>
+    public static LatencyDistribution FromMilliseconds(double p50Ms, double p99Ms) =>
+        new(TimeSpan.FromMilliseconds(p50Ms), TimeSpan.FromMilliseconds(p99Ms));
+
+    /// <summary>Checks the percentiles.</summary>
+    /// <param name="name">The option's name, for the message.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A percentile is negative, P99 is below P50, or P50 is zero while P99 is not.</exception>
+    internal void Validate(string name)
+    {
+        if (P50 < TimeSpan.Zero || P99 < P50 || (P50 == TimeSpan.Zero && P99 != TimeSpan.Zero))
+        {
+            throw new ArgumentOutOfRangeException(name, $"{name}: need 0 <= P50 <= P99 and P50 > 0 unless both are 0 (got P50 {P50.TotalMilliseconds} ms, P99 {P99.TotalMilliseconds} ms).");
+        }
+    }
+
+    /// <summary>Draws one latency from two uniform draws in [0, 1) (always two, whatever the parameters, so a change
+    /// of latency never shifts the other seeded decisions).</summary>
+    internal TimeSpan Sample(Func<double> nextUniform)
+    {
+        double u1 = 1.0 - nextUniform();
+        double u2 = nextUniform();
+        if (P50 == TimeSpan.Zero)
+        {
+            return TimeSpan.Zero;
+        }
+
+        double z = Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
+        double sigma = Math.Log(P99.TotalMilliseconds / P50.TotalMilliseconds) / Z99;
+        double ms = P50.TotalMilliseconds * Math.Exp(sigma * z);
+        return TimeSpan.FromTicks((long)Math.Round(ms * TimeSpan.TicksPerMillisecond));
+    }
+}
+
+/// <summary>A span of time in which a modeled service answers every request with a server error.</summary>
+/// <param name="From">The first instant of the outage (by the model's clock).</param>
+/// <param name="Until">The end of the outage, exclusive.</param>
+public readonly record struct OutageWindow(DateTimeOffset From, DateTimeOffset Until)
+{
+    /// <summary>Whether <paramref name="instant"/> lies in the outage.</summary>
+    /// <param name="instant">The instant.</param>
+    /// <returns><see langword="true"/> when <c>From &lt;= instant &lt; Until</c>.</returns>
+    public bool Contains(DateTimeOffset instant) => instant >= From && instant < Until;
+}
+
+/// <summary>
+/// The seeded decisions a model takes per request: latency, outage, throttling. Each request's draws come from its own
+/// stream, derived from the seed, the request's identity (operation and content) and how often that identity was seen
+/// before, so concurrent requests get the same decisions whatever order they arrive in.
+/// </summary>
+internal sealed class FaultPlan
+{
+    private readonly ulong _seed;
+    private readonly LatencyDistribution _latency;
+    private readonly double _throttleFraction;
+    private readonly OutageWindow[] _outages;
+    private readonly TimeProvider _time;
+    private readonly Dictionary<ulong, long> _seen = [];
+
+    public FaultPlan(int seed, LatencyDistribution latency, double throttleFraction, IReadOnlyList<OutageWindow>? outages, TimeProvider time, string prefix)
+    {
+        latency.Validate(prefix + "Latency");
+        if (!(throttleFraction is >= 0 and <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(throttleFraction), $"{prefix}ThrottleFraction must be from 0 to 1 (got {throttleFraction}).");
+        }
+
+        _outages = outages?.ToArray() ?? [];
+        foreach (OutageWindow o in _outages)
+        {
+            if (o.Until <= o.From)
+            {
+                throw new ArgumentOutOfRangeException(nameof(outages), $"{prefix}Outages: an outage must end after it starts ({o.From:O} .. {o.Until:O}).");
+            }
+        }
+
+        _seed = FaultDraws.Mix((ulong)(uint)seed);
+        _latency = latency;
+        _throttleFraction = throttleFraction;
+        _time = time;
+    }
+
+    public TimeProvider Time => _time;
+
+    public double ThrottleFraction => _throttleFraction;
+
+    /// <summary>Decides one request: its latency, and whether it falls in an outage or is throttled.</summary>
+    /// <param name="throttleable">Whether the operation is subject to throttling (data-plane calls).</param>
+    /// <param name="identity">What the request is (operation and content); equal requests are told apart by count.</param>
+    /// <returns>The decision, and the request's draw stream for further per-item decisions.</returns>
+    public (TimeSpan Latency, bool Outage, bool Throttled, FaultDraws Draws) Decide(bool throttleable, ReadOnlySpan<byte> identity)
+    {
+        ulong hash = 14695981039346656037UL;
+        foreach (byte b in identity)
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+
+        hash ^= _seed;
+        long occurrence;
+        lock (_seen)
+        {
+            _seen.TryGetValue(hash, out occurrence);
+            _seen[hash] = occurrence + 1;
+        }
+
+        var draws = new FaultDraws(FaultDraws.Mix(hash + ((ulong)occurrence * 0x9E3779B97F4A7C15UL)));
+        TimeSpan latency = _latency.Sample(draws.NextDouble);
+        double throttleDraw = draws.NextDouble();
+        DateTimeOffset now = _time.GetUtcNow();
+        bool outage = _outages.Any(o => o.Contains(now));
+        return (latency, outage, !outage && throttleable && throttleDraw < _throttleFraction, draws);
+    }
+
+    /// <summary>Waits the latency on the model's clock (virtual time advances it; a real clock really waits).</summary>
+    public Task DelayAsync(TimeSpan latency, CancellationToken cancellationToken) =>
+        latency <= TimeSpan.Zero ? Task.CompletedTask : Task.Delay(latency, _time, cancellationToken);
+}
+
+/// <summary>A SplitMix64 stream of uniform draws for one request.</summary>
+internal sealed class FaultDraws(ulong state)
+{
+    private ulong _state = state;
+
+    public static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>A uniform draw in [0, 1).</summary>
+    public double NextDouble()
+    {
+        _state += 0x9E3779B97F4A7C15UL;
+        return (Mix(_state) >> 11) * (1.0 / (1UL << 53));
+    }
+}

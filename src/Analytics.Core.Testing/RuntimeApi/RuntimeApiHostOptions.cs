@@ -1,0 +1,111 @@
+namespace Analytics.Core.Testing;
+
+/// <summary>What a <see cref="RuntimeApiHost"/> runs and how.</summary>
+/// <remarks>Only <see cref="FileName"/> is required: <c>new RuntimeApiHostOptions { FileName = "./bootstrap" }</c>.</remarks>
+public sealed record RuntimeApiHostOptions
+{
+    /// <summary>The program to start (a Native AOT <c>bootstrap</c>, or <c>dotnet</c> with the assembly as first argument).</summary>
+    public required string FileName { get; init; }
+
+    /// <summary>Its arguments. Default none.</summary>
+    public IReadOnlyList<string> Arguments { get; init; } = [];
+
+    /// <summary>
+    /// Environment variables to set (a <see langword="null"/> value removes one). The host sets
+    /// <c>AWS_LAMBDA_RUNTIME_API</c> itself, and <c>AWS_LAMBDA_FUNCTION_NAME</c>, <c>AWS_LAMBDA_FUNCTION_MEMORY_SIZE</c>,
+    /// <c>AWS_LAMBDA_FUNCTION_VERSION</c> and <c>AWS_REGION</c> unless given here.
+    /// </summary>
+    public IReadOnlyDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>();
+
+    /// <summary>The working directory; default the current one.</summary>
+    public string? WorkingDirectory { get; init; }
+
+    /// <summary>The function's name. Default <c>function</c>.</summary>
+    public string FunctionName { get; init; } = "function";
+
+    /// <summary>The ARN handed to the function in <c>Lambda-Runtime-Invoked-Function-Arn</c>. Default an ARN of <see cref="FunctionName"/> in us-east-1.</summary>
+    public string? FunctionArn { get; init; }
+
+    /// <summary>The memory size reported in <c>AWS_LAMBDA_FUNCTION_MEMORY_SIZE</c>. Default 1024.</summary>
+    public int MemorySizeMb { get; init; } = 1024;
+
+    /// <summary>
+    /// How long the process may take from its start to its first <c>/next</c> (Lambda allows 10 s for the init phase).
+    /// Default 10 s.
+    /// </summary>
+    public TimeSpan InitTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Where the process's stdout and stderr lines go (Lambda sends them to CloudWatch Logs). Default nowhere.</summary>
+    public TextWriter? Log { get; init; }
+}
+
+/// <summary>The function reported an error for an invocation (<c>POST /runtime/invocation/{id}/error</c>).</summary>
+public sealed class FunctionErrorException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public FunctionErrorException()
+        : this("The function reported an error.", "Unknown", [])
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">The function's <c>errorMessage</c>.</param>
+    public FunctionErrorException(string message)
+        : this(message, "Unknown", [])
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">The function's <c>errorMessage</c>.</param>
+    /// <param name="innerException">The cause.</param>
+    public FunctionErrorException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+        ErrorType = "Unknown";
+        Body = [];
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">The function's <c>errorMessage</c>.</param>
+    /// <param name="errorType">The function's <c>errorType</c> (or the <c>Lambda-Runtime-Function-Error-Type</c> header).</param>
+    /// <param name="body">The error document as posted.</param>
+    public FunctionErrorException(string message, string errorType, byte[] body)
+        : base(message)
+    {
+        ErrorType = errorType;
+        Body = body;
+    }
+
+    /// <summary>The function's <c>errorType</c>.</summary>
+    public string ErrorType { get; }
+
+    /// <summary>The error document as the function posted it.</summary>
+    public IReadOnlyList<byte> Body { get; }
+}
+
+/// <summary>
+/// The function's process could not serve an invocation: it exited, posted an init error, or did not reach its first
+/// <c>/next</c> in time. The message says which, with the exit code and the last lines the process wrote.
+/// </summary>
+public sealed class RuntimeApiHostException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public RuntimeApiHostException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What went wrong.</param>
+    public RuntimeApiHostException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What went wrong.</param>
+    /// <param name="innerException">The cause.</param>
+    public RuntimeApiHostException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

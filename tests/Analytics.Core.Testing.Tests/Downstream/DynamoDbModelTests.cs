@@ -1,0 +1,462 @@
+using System.Globalization;
+using System.Net;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using FsCheck;
+using FsCheck.Fluent;
+
+using Microsoft.Extensions.Time.Testing;
+
+namespace Analytics.Core.Testing.Tests;
+
+public sealed class DynamoDbModelTests
+{
+    private static readonly DateTimeOffset s_start = new(2024, 5, 1, 12, 0, 0, TimeSpan.Zero);
+
+    private static async Task<(DynamoDbModel Model, AmazonDynamoDBClient Client)> WithTableAsync(DynamoDbModelOptions options, TimeProvider? time = null, string table = "t")
+    {
+        var model = new DynamoDbModel(time ?? new FakeTimeProvider(s_start), options);
+        AmazonDynamoDBClient client = model.CreateClient();
+        await client.CreateTableAsync(new CreateTableRequest
+        {
+            TableName = table,
+            AttributeDefinitions = [new("pk", ScalarAttributeType.S), new("sk", ScalarAttributeType.S)],
+            KeySchema = [new("pk", KeyType.HASH), new("sk", KeyType.RANGE)],
+            BillingMode = BillingMode.PAY_PER_REQUEST,
+        });
+        return (model, client);
+    }
+
+    private static Dictionary<string, AttributeValue> Item(string pk, string sk, params (string Name, AttributeValue Value)[] more)
+    {
+        var item = new Dictionary<string, AttributeValue> { ["pk"] = new() { S = pk }, ["sk"] = new() { S = sk } };
+        foreach ((string name, AttributeValue value) in more)
+        {
+            item[name] = value;
+        }
+
+        return item;
+    }
+
+    private static Dictionary<string, AttributeValue> Key(string pk, string sk) => Item(pk, sk);
+
+    [Fact]
+    public async Task CreateTable_IsActiveAtOnce_AndASecondCreateIsResourceInUse()
+    {
+        (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default);
+        using (model)
+        using (client)
+        {
+            DescribeTableResponse described = await client.DescribeTableAsync("t");
+            Assert.Equal(TableStatus.ACTIVE, described.Table.TableStatus);
+            await DynamoDbAggregateSink.CreateTableAsync(client, "t", CancellationToken.None); // an existing table is accepted
+            await Assert.ThrowsAsync<ResourceInUseException>(() => client.CreateTableAsync(new CreateTableRequest
+            {
+                TableName = "t",
+                AttributeDefinitions = [new("pk", ScalarAttributeType.S)],
+                KeySchema = [new("pk", KeyType.HASH)],
+            }));
+            await Assert.ThrowsAsync<ResourceNotFoundException>(() => client.GetItemAsync("missing", Key("a", "b")));
+        }
+    }
+
+    [Fact]
+    public async Task PutItem_ConditionsAsTheSinkUsesThem_SucceedOrRaiseConditionalCheckFailed()
+    {
+        (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default);
+        using (model)
+        using (client)
+        {
+            var first = new PutItemRequest { TableName = "t", Item = Item("a", "1", ("ver", new() { N = "1" })), ConditionExpression = "attribute_not_exists(pk)" };
+            await client.PutItemAsync(first);
+            var again = await Assert.ThrowsAsync<ConditionalCheckFailedException>(() => client.PutItemAsync(first));
+            Assert.Equal("ConditionalCheckFailedException", again.ErrorCode);
+            Assert.Equal(HttpStatusCode.BadRequest, again.StatusCode);
+
+            PutItemRequest Versioned(string expected, string next) => new()
+            {
+                TableName = "t",
+                Item = Item("a", "1", ("ver", new() { N = next })),
+                ConditionExpression = "ver = :expected",
+                ExpressionAttributeValues = new() { [":expected"] = new() { N = expected } },
+            };
+
+            await Assert.ThrowsAsync<ConditionalCheckFailedException>(() => client.PutItemAsync(Versioned("2", "3")));
+            await client.PutItemAsync(Versioned("1.0", "2")); // numbers compare by value, not spelling
+            GetItemResponse got = await client.GetItemAsync(new GetItemRequest { TableName = "t", Key = Key("a", "1"), ConsistentRead = true });
+            Assert.Equal("2", got.Item["ver"].N);
+            Assert.Equal(2, model.Counters.ConditionalCheckFailures);
+        }
+    }
+
+    [Fact]
+    public async Task PutItem_ItemSizeLimit_IsExactAtFourHundredKilobytes()
+    {
+        (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default);
+        using (model)
+        using (client)
+        {
+            // AWS: an item's size is the sum of the UTF-8 lengths of its attribute names and values.
+            // "pk"+"a" + "sk"+"b" + "data" = 10 bytes besides the payload; the limit is 400 KB = 409,600 bytes.
+            const int overhead = 2 + 1 + 2 + 1 + 4;
+            string fits = new('x', 409_600 - overhead);
+            await client.PutItemAsync("t", Item("a", "b", ("data", new() { S = fits })));
+            var tooLarge = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.PutItemAsync("t", Item("a", "b", ("data", new() { S = fits + "x" }))));
+            Assert.Equal("ValidationException", tooLarge.ErrorCode);
+            Assert.Equal("Item size has exceeded the maximum allowed size", tooLarge.Message);
+
+            // An update that grows the item past the limit fails with its own message and leaves the item alone.
+            var grow = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.UpdateItemAsync(new UpdateItemRequest
+            {
+                TableName = "t",
+                Key = Key("a", "b"),
+                UpdateExpression = "SET extra = :e",
+                ExpressionAttributeValues = new() { [":e"] = new() { S = "12345" } },
+            }));
+            Assert.Equal("Item size to update has exceeded the maximum allowed size", grow.Message);
+            Assert.Equal(fits, model.GetItems("t").Single()["data"].S);
+            Assert.Equal(2, model.Counters.ValidationErrors);
+        }
+    }
+
+    [Fact]
+    public async Task UpdateItem_AddAndSet_CountEveryApplication_AndFollowDynamoDbRules()
+    {
+        (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default);
+        using (model)
+        using (client)
+        {
+            var add = new UpdateItemRequest
+            {
+                TableName = "t",
+                Key = Key("a", "b"),
+                UpdateExpression = "ADD #count :one, #sum :v SET lastSeen = :now",
+                ExpressionAttributeNames = new() { ["#count"] = "count", ["#sum"] = "sum" },
+                ExpressionAttributeValues = new() { [":one"] = new() { N = "1" }, [":v"] = new() { N = "0.1" }, [":now"] = new() { S = "t1" } },
+                ReturnValues = ReturnValue.ALL_NEW,
+            };
+            await client.UpdateItemAsync(add);
+            UpdateItemResponse second = await client.UpdateItemAsync(add);
+
+            // ADD is not idempotent: applying the same update twice counts twice, in exact decimal arithmetic.
+            Assert.Equal("2", second.Attributes["count"].N);
+            Assert.Equal("0.2", second.Attributes["sum"].N);
+
+            var reserved = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.UpdateItemAsync(new UpdateItemRequest
+            {
+                TableName = "t",
+                Key = Key("a", "b"),
+                UpdateExpression = "ADD count :one",
+                ExpressionAttributeValues = new() { [":one"] = new() { N = "1" } },
+            }));
+            Assert.Equal("Invalid UpdateExpression: Attribute name is a reserved keyword; reserved keyword: count", reserved.Message);
+
+            var nested = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.UpdateItemAsync(new UpdateItemRequest
+            {
+                TableName = "t",
+                Key = Key("a", "b"),
+                UpdateExpression = "SET wm.#shard = :s",
+                ExpressionAttributeNames = new() { ["#shard"] = "shardId-000000000000" },
+                ExpressionAttributeValues = new() { [":s"] = new() { S = "1" } },
+            }));
+            Assert.Equal("The document path provided in the update expression is invalid for update", nested.Message);
+
+            var unused = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.PutItemAsync(new PutItemRequest
+            {
+                TableName = "t",
+                Item = Item("c", "d"),
+                ExpressionAttributeValues = new() { [":unused"] = new() { N = "1" } },
+                ConditionExpression = "attribute_not_exists(pk)",
+            }));
+            Assert.StartsWith("Value provided in ExpressionAttributeValues unused in expressions", unused.Message);
+
+            var key = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.UpdateItemAsync(new UpdateItemRequest
+            {
+                TableName = "t",
+                Key = Key("a", "b"),
+                UpdateExpression = "SET pk = :x",
+                ExpressionAttributeValues = new() { [":x"] = new() { S = "z" } },
+            }));
+            Assert.Contains("This attribute is part of the key", key.Message);
+        }
+    }
+
+    [Fact]
+    public async Task BatchGetAndScanAndQuery_ReadBackEveryItem_AcrossPages()
+    {
+        (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default);
+        using (model)
+        using (client)
+        {
+            var expected = new List<(string Pk, string Sk)>();
+            for (int p = 0; p < 5; p++)
+            {
+                for (int s = 0; s < 7; s++)
+                {
+                    string pk = "p" + p, sk = s.ToString("D2", CultureInfo.InvariantCulture);
+                    expected.Add((pk, sk));
+                    await client.PutItemAsync("t", Item(pk, sk, ("n", new() { N = (p * 10 + s).ToString(CultureInfo.InvariantCulture) })));
+                }
+            }
+
+            BatchGetItemResponse batch = await client.BatchGetItemAsync(new BatchGetItemRequest
+            {
+                RequestItems = new() { ["t"] = new KeysAndAttributes { Keys = [Key("p1", "03"), Key("p4", "06"), Key("nope", "00")], ConsistentRead = true } },
+            });
+            Assert.Equal(["p1/03", "p4/06"], batch.Responses["t"].Select(i => i["pk"].S + "/" + i["sk"].S).Order().ToArray());
+            Assert.True(batch.UnprocessedKeys is null || batch.UnprocessedKeys.Count == 0);
+
+            var scanned = new List<(string, string)>();
+            Dictionary<string, AttributeValue>? start = null;
+            int pages = 0;
+            do
+            {
+                ScanResponse page = await client.ScanAsync(new ScanRequest { TableName = "t", Limit = 4, ExclusiveStartKey = start });
+                scanned.AddRange(page.Items.Select(i => (i["pk"].S, i["sk"].S)));
+                start = page.LastEvaluatedKey is { Count: > 0 } last ? last : null;
+                pages++;
+            }
+            while (start is not null && pages < 100);
+            Assert.Equal(expected.Order(), scanned.Order());
+            Assert.Equal(9, pages);
+
+            QueryResponse query = await client.QueryAsync(new QueryRequest
+            {
+                TableName = "t",
+                KeyConditionExpression = "pk = :p AND sk BETWEEN :a AND :b",
+                FilterExpression = "n <> :skip",
+                ExpressionAttributeValues = new() { [":p"] = new() { S = "p2" }, [":a"] = new() { S = "02" }, [":b"] = new() { S = "05" }, [":skip"] = new() { N = "24" } },
+                ScanIndexForward = false,
+            });
+            Assert.Equal(["05", "03", "02"], query.Items.Select(i => i["sk"].S).ToArray());
+            Assert.Equal(4, query.ScannedCount);
+        }
+    }
+
+    [Fact]
+    public async Task UnsupportedFeatures_AreRefusedByName_NotIgnored()
+    {
+        (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default);
+        using (model)
+        using (client)
+        {
+            var index = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.QueryAsync(new QueryRequest
+            {
+                TableName = "t",
+                IndexName = "by-metric",
+                KeyConditionExpression = "pk = :p",
+                ExpressionAttributeValues = new() { [":p"] = new() { S = "a" } },
+            }));
+            Assert.Equal(("ValidationException", "The DynamoDB model does not support IndexName."), (index.ErrorCode, index.Message));
+
+            var transaction = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.TransactWriteItemsAsync(new TransactWriteItemsRequest
+            {
+                TransactItems = [new TransactWriteItem { Put = new Put { TableName = "t", Item = Item("a", "b") } }],
+            }));
+            Assert.Equal("UnknownOperationException", transaction.ErrorCode);
+            Assert.Empty(model.GetItems("t"));
+        }
+    }
+
+    [Fact]
+    public async Task Throttling_RaisesTheRealExceptionType_AndBatchGetReturnsThrottledKeysUnprocessed()
+    {
+        (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default with { ThrottleFraction = 1 });
+        using (model)
+        using (client)
+        {
+            var put = await Assert.ThrowsAsync<ProvisionedThroughputExceededException>(() => client.PutItemAsync("t", Item("a", "b")));
+            Assert.Equal("ProvisionedThroughputExceededException", put.ErrorCode);
+            Assert.Equal(HttpStatusCode.BadRequest, put.StatusCode);
+            await Assert.ThrowsAsync<ProvisionedThroughputExceededException>(() => client.BatchGetItemAsync(new BatchGetItemRequest
+            {
+                RequestItems = new() { ["t"] = new KeysAndAttributes { Keys = [Key("a", "b"), Key("c", "d")] } },
+            }));
+            Assert.Equal(2, model.Counters.Throttles); // the put, and the batch whose every key was throttled
+            Assert.Equal(3, model.Counters.Requests); // control-plane CreateTable is never throttled
+        }
+
+        (DynamoDbModel half, AmazonDynamoDBClient halfClient) = await WithTableAsync(DynamoDbModelOptions.Default with { ThrottleFraction = 0.5, Seed = 7 });
+        using (half)
+        using (halfClient)
+        {
+            int unprocessed = 0, served = 0, failed = 0;
+            for (int i = 0; i < 40; i++)
+            {
+                try
+                {
+                    BatchGetItemResponse r = await halfClient.BatchGetItemAsync(new BatchGetItemRequest
+                    {
+                        RequestItems = new() { ["t"] = new KeysAndAttributes { Keys = [Key("a", "1"), Key("a", "2"), Key("a", "3"), Key("a", "4")] } },
+                    });
+                    int left = r.UnprocessedKeys is { } u && u.TryGetValue("t", out KeysAndAttributes? k) ? k.Keys.Count : 0;
+                    unprocessed += left;
+                    served += 4 - left;
+                }
+                catch (ProvisionedThroughputExceededException)
+                {
+                    failed++;
+                }
+            }
+
+            // Some batches are partly served (the rest unprocessed), some untouched, a few wholly throttled.
+            Assert.True(unprocessed > 0 && served > 0, $"unprocessed {unprocessed}, served {served}, failed {failed}");
+            Assert.Equal(unprocessed + failed, half.Counters.Throttles);
+        }
+    }
+
+    [Fact]
+    public async Task Throttling_SameSeed_SameOutcomes_AndTheFractionHolds()
+    {
+        async Task<string> RunAsync(int seed)
+        {
+            (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default with { ThrottleFraction = 0.3, Seed = seed });
+            using (model)
+            using (client)
+            {
+                var outcomes = new System.Text.StringBuilder();
+                for (int i = 0; i < 400; i++)
+                {
+                    try
+                    {
+                        await client.GetItemAsync("t", Key("a", "b"));
+                        outcomes.Append('.');
+                    }
+                    catch (ProvisionedThroughputExceededException)
+                    {
+                        outcomes.Append('T');
+                    }
+                }
+
+                return outcomes.ToString();
+            }
+        }
+
+        string a = await RunAsync(11), b = await RunAsync(11), c = await RunAsync(12);
+        Assert.Equal(a, b);
+        Assert.NotEqual(a, c);
+
+        // 400 draws at p = 0.3: mean 120, standard deviation about 9.2; six deviations either side.
+        Assert.InRange(a.Count(ch => ch == 'T'), 65, 175);
+    }
+
+    [Fact]
+    public async Task Faults_DependOnTheRequestNotOnTheOrderRequestsArrive()
+    {
+        // Concurrent writers reach the model in an order no seed controls; each request's latency and throttling must
+        // not depend on it, or a seeded run would not be reproducible.
+        async Task<Dictionary<string, bool>> RunAsync(bool reversed)
+        {
+            (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default with { ThrottleFraction = 0.5, Seed = 3 });
+            using (model)
+            using (client)
+            {
+                var outcomes = new Dictionary<string, bool>();
+                IEnumerable<int> order = reversed ? Enumerable.Range(0, 60).Reverse() : Enumerable.Range(0, 60);
+                foreach (int i in order)
+                {
+                    string pk = "k" + i.ToString(CultureInfo.InvariantCulture);
+                    for (int attempt = 0; attempt < 2; attempt++)
+                    {
+                        bool throttled = false;
+                        try
+                        {
+                            await client.PutItemAsync("t", Item(pk, "s"));
+                        }
+                        catch (ProvisionedThroughputExceededException)
+                        {
+                            throttled = true;
+                        }
+
+                        outcomes[pk + "#" + attempt.ToString(CultureInfo.InvariantCulture)] = throttled;
+                    }
+                }
+
+                return outcomes;
+            }
+        }
+
+        Dictionary<string, bool> forward = await RunAsync(reversed: false), backward = await RunAsync(reversed: true);
+        Assert.Equal(forward.OrderBy(kv => kv.Key), backward.OrderBy(kv => kv.Key));
+        Assert.Contains(forward.Values, v => v);
+        Assert.Contains(forward.Values, v => !v);
+    }
+
+    [Fact]
+    public async Task Outage_OnTheModelsClock_AnswersInternalServerErrorOnlyInsideTheWindow()
+    {
+        var time = new FakeTimeProvider(s_start);
+        var options = DynamoDbModelOptions.Default with { Outages = [new OutageWindow(s_start.AddSeconds(600), s_start.AddSeconds(1200))] };
+        (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(options, time);
+        using (model)
+        using (client)
+        {
+            await client.PutItemAsync("t", Item("a", "b"));
+            time.Advance(TimeSpan.FromSeconds(600));
+            var down = await Assert.ThrowsAsync<InternalServerErrorException>(() => client.GetItemAsync("t", Key("a", "b")));
+            Assert.Equal(HttpStatusCode.InternalServerError, down.StatusCode);
+            time.Advance(TimeSpan.FromSeconds(599.999));
+            await Assert.ThrowsAsync<InternalServerErrorException>(() => client.PutItemAsync("t", Item("c", "d")));
+            time.Advance(TimeSpan.FromMilliseconds(1));
+            await client.PutItemAsync("t", Item("c", "d"));
+            Assert.Equal(2, model.Counters.OutageErrors);
+            Assert.Equal(["a", "c"], model.GetItems("t").Select(i => i["pk"].S).ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task Latency_WaitsOnTheModelsClock_NotInRealTime()
+    {
+        var time = new FakeTimeProvider(s_start);
+        using var model = new DynamoDbModel(time, DynamoDbModelOptions.Default with { Latency = LatencyDistribution.FromMilliseconds(40, 40) });
+        using AmazonDynamoDBClient client = model.CreateClient();
+        Task<DescribeTableResponse> describe = client.DescribeTableAsync("t");
+        await Task.Delay(50);
+        Assert.False(describe.IsCompleted);
+        time.Advance(TimeSpan.FromMilliseconds(39));
+        await Task.Delay(50);
+        Assert.False(describe.IsCompleted);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await Assert.ThrowsAsync<ResourceNotFoundException>(() => describe.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [FsCheck.Xunit.Property(MaxTest = 50)]
+    public Property LatencyDistribution_MatchesItsPercentiles(PositiveInt p50Seed, PositiveInt spreadSeed)
+    {
+        double p50 = 1 + (p50Seed.Get % 200);
+        double p99 = p50 * (1 + (spreadSeed.Get % 20));
+        var distribution = LatencyDistribution.FromMilliseconds(p50, p99);
+        var random = new Random(p50Seed.Get ^ spreadSeed.Get);
+        double[] samples = Enumerable.Range(0, 20_000).Select(_ => distribution.Sample(random.NextDouble).TotalMilliseconds).Order().ToArray();
+        double median = samples[10_000], q99 = samples[19_800];
+
+        // Sampling error of a quantile of 20,000 draws: a few percent at the median, about 10% at the 99th.
+        bool ok = Math.Abs(median - p50) <= 0.05 * p50 + 0.01 && Math.Abs(q99 - p99) <= 0.15 * p99 + 0.01;
+        return ok.Label($"p50 {p50} got {median}, p99 {p99} got {q99}");
+    }
+
+    [Fact]
+    public void Options_OutOfRange_AreRejectedWithTheRange()
+    {
+        var time = new FakeTimeProvider(s_start);
+        var throttle = Assert.Throws<ArgumentOutOfRangeException>(() => new DynamoDbModel(time, DynamoDbModelOptions.Default with { ThrottleFraction = 1.5 }));
+        Assert.Contains("from 0 to 1", throttle.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DynamoDbModel(time, DynamoDbModelOptions.Default with { Latency = LatencyDistribution.FromMilliseconds(10, 5) }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new S3Model(time, S3ModelOptions.Default with { Outages = [new OutageWindow(s_start, s_start)] }));
+    }
+
+    [FsCheck.Xunit.Property(MaxTest = 300)]
+    public Property Numbers_ParseFormatAndAdd_AgreeWithDecimalArithmetic(int a, int b, byte scaleA, byte scaleB)
+    {
+        decimal x = new decimal(a) / (decimal)Math.Pow(10, scaleA % 10);
+        decimal y = new decimal(b) / (decimal)Math.Pow(10, scaleB % 10);
+        DynamoNumber nx = DynamoNumber.Parse(x.ToString(CultureInfo.InvariantCulture));
+        DynamoNumber ny = DynamoNumber.Parse(y.ToString("E12", CultureInfo.InvariantCulture));
+        decimal yRounded = decimal.Parse(y.ToString("E12", CultureInfo.InvariantCulture), NumberStyles.Float, CultureInfo.InvariantCulture);
+        decimal sum = x + yRounded;
+        bool parsed = decimal.Parse(nx.ToString(), CultureInfo.InvariantCulture) == x;
+        bool added = decimal.Parse(DynamoNumber.Add(nx, ny).ToString(), CultureInfo.InvariantCulture) == sum;
+        bool compared = Math.Sign(nx.CompareTo(ny)) == Math.Sign(x.CompareTo(yRounded));
+        return (parsed && added && compared).Label($"{x} + {yRounded}: {nx} + {ny} = {DynamoNumber.Add(nx, ny)}");
+    }
+}

@@ -1,0 +1,157 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>The Runtime API host against a tiny custom runtime written in bash and curl.</summary>
+public sealed class RuntimeApiHostTests : IDisposable
+{
+    // A custom runtime as small as one can be: it loops on /next, and per event either echoes the event with the
+    // invocation's headers, posts an error, sleeps past the deadline, or exits. FAKE_INIT_ERROR makes it fail init.
+    private const string Script = """
+        #!/usr/bin/env bash
+        set -u
+        api="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+        work=$(mktemp -d)
+        if [ -n "${FAKE_INIT_ERROR:-}" ]; then
+          curl -sS -X POST -H 'Lambda-Runtime-Function-Error-Type: Runtime.ConfigError' \
+            -d '{"errorMessage":"missing setting","errorType":"ConfigError","stackTrace":[]}' "$api/init/error" >/dev/null
+          exit 1
+        fi
+        echo "fake runtime started"
+        while true; do
+          curl -sS -D "$work/h" -o "$work/b" "$api/invocation/next" || exit 7
+          header() { grep -i "^$1:" "$work/h" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+          id=$(header Lambda-Runtime-Aws-Request-Id)
+          body=$(cat "$work/b")
+          case "$body" in
+            *raise*)
+              curl -sS -X POST -d '{"errorMessage":"boom","errorType":"InvalidOperationException","stackTrace":[]}' \
+                "$api/invocation/$id/error" >/dev/null ;;
+            *sleep*) sleep 30 ;;
+            *exit*) echo "exiting on purpose"; exit 3 ;;
+            *big*)
+              head -c 7000000 /dev/zero | tr '\0' 'a' > "$work/r"
+              curl -sS -X POST --data-binary "@$work/r" "$api/invocation/$id/response" >/dev/null ;;
+            *)
+              printf '{"deadline":"%s","arn":"%s","trace":"%s","id":"%s","event":%s}' \
+                "$(header Lambda-Runtime-Deadline-Ms)" "$(header Lambda-Runtime-Invoked-Function-Arn)" \
+                "$(header Lambda-Runtime-Trace-Id)" "$id" "$body" > "$work/r"
+              curl -sS -X POST --data-binary "@$work/r" "$api/invocation/$id/response" >/dev/null ;;
+          esac
+        done
+        """;
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("runtime-api-host-").FullName;
+    private readonly string _script;
+
+    public RuntimeApiHostTests()
+    {
+        _script = Path.Combine(_directory, "bootstrap");
+        File.WriteAllText(_script, Script.Replace("\r\n", "\n", StringComparison.Ordinal));
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(_script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private RuntimeApiHostOptions Options(params (string Name, string Value)[] environment) => new()
+    {
+        FileName = _script,
+        FunctionName = "echo",
+        FunctionArn = "arn:aws:lambda:eu-west-1:123456789012:function:echo",
+        Environment = environment.ToDictionary(e => e.Name, e => (string?)e.Value),
+        InitTimeout = TimeSpan.FromSeconds(20),
+    };
+
+    [Fact]
+    public async Task Invoke_HandsTheEventWithLambdasHeaders_AndReturnsTheResponseBody()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options(), cts.Token);
+        var seenIds = new HashSet<string>();
+        for (int i = 0; i < 3; i++)
+        {
+            DateTimeOffset deadline = DateTimeOffset.UtcNow.AddSeconds(20);
+            byte[] eventBytes = Encoding.UTF8.GetBytes($$"""{"Records":[],"n":{{i}}}""");
+            byte[] response = await host.InvokeAsync(eventBytes, deadline, cts.Token);
+
+            using var answer = JsonDocument.Parse(response);
+            JsonElement root = answer.RootElement;
+            Assert.Equal(i, root.GetProperty("event").GetProperty("n").GetInt32());
+            Assert.Equal(deadline.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture), root.GetProperty("deadline").GetString());
+            Assert.Equal("arn:aws:lambda:eu-west-1:123456789012:function:echo", root.GetProperty("arn").GetString());
+            Assert.StartsWith("Root=1-", root.GetProperty("trace").GetString());
+            Assert.True(seenIds.Add(root.GetProperty("id").GetString()!));
+        }
+
+        Assert.Equal(1, host.ProcessesStarted); // one warm environment served all three
+    }
+
+    [Fact]
+    public async Task Invoke_FunctionPostsAnError_RaisesFunctionErrorWithItsTypeAndMessage_AndStaysWarm()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options(), cts.Token);
+        var error = await Assert.ThrowsAsync<FunctionErrorException>(() => host.InvokeAsync("\"raise\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token));
+        Assert.Equal("InvalidOperationException", error.ErrorType);
+        Assert.Equal("boom", error.Message);
+
+        byte[] after = await host.InvokeAsync("{\"ok\":1}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token);
+        Assert.Contains("\"ok\":1", Encoding.UTF8.GetString(after), StringComparison.Ordinal);
+        Assert.Equal(1, host.ProcessesStarted);
+    }
+
+    [Fact]
+    public async Task Invoke_ResponseOverSixMegabytes_FailsAsLambdaDoes()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options(), cts.Token);
+        var error = await Assert.ThrowsAsync<FunctionErrorException>(() => host.InvokeAsync("\"big\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token));
+        Assert.Equal("Function.ResponseSizeTooLarge", error.ErrorType);
+    }
+
+    [Fact]
+    public async Task Invoke_PastTheDeadline_TimesOut_EndsTheEnvironment_AndTheNextInvocationIsACold()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options(), cts.Token);
+        var timeout = await Assert.ThrowsAsync<TimeoutException>(() => host.InvokeAsync("\"sleep\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(1), cts.Token));
+        Assert.StartsWith("Task timed out after", timeout.Message);
+
+        byte[] after = await host.InvokeAsync("{\"ok\":2}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token);
+        Assert.Contains("\"ok\":2", Encoding.UTF8.GetString(after), StringComparison.Ordinal);
+        Assert.Equal(2, host.ProcessesStarted);
+    }
+
+    [Fact]
+    public async Task Invoke_ProcessExits_RaisesWithTheExitCodeAndItsOutput_AndRestartsOnTheNext()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options(), cts.Token);
+        var exited = await Assert.ThrowsAsync<RuntimeApiHostException>(() => host.InvokeAsync("\"exit\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token));
+        Assert.Contains("exited with code 3", exited.Message, StringComparison.Ordinal);
+        Assert.Contains("exiting on purpose", exited.Message, StringComparison.Ordinal);
+
+        await host.InvokeAsync("{}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token);
+        Assert.Equal(2, host.ProcessesStarted);
+    }
+
+    [Fact]
+    public async Task Start_InitErrorOrNoNextOrNoProgram_FailsWithAClearMessage()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var init = await Assert.ThrowsAsync<RuntimeApiHostException>(() => RuntimeApiHost.StartAsync(Options(("FAKE_INIT_ERROR", "1")), cts.Token));
+        Assert.Contains("posted an init error: Runtime.ConfigError: missing setting", init.Message, StringComparison.Ordinal);
+
+        var silent = await Assert.ThrowsAsync<RuntimeApiHostException>(() => RuntimeApiHost.StartAsync(
+            new RuntimeApiHostOptions { FileName = "sleep", Arguments = ["30"], InitTimeout = TimeSpan.FromSeconds(1) }, cts.Token));
+        Assert.Contains("did not ask for an event", silent.Message, StringComparison.Ordinal);
+
+        var missing = await Assert.ThrowsAsync<RuntimeApiHostException>(() => RuntimeApiHost.StartAsync(
+            new RuntimeApiHostOptions { FileName = Path.Combine(_directory, "no-such-program") }, cts.Token));
+        Assert.Contains("could not be started", missing.Message, StringComparison.Ordinal);
+    }
+}
