@@ -140,6 +140,7 @@ public class EnvelopeAmbiguityTests
 
         await Assert.ThrowsAsync<KinesisEventFormatException>(async () => await processor.ProcessAsync(Encoding.UTF8.GetBytes(json), DateTimeOffset.UtcNow.AddMinutes(1), new ArrayBufferWriter<byte>()));
         Assert.Empty(aggregates.Seen);
-        _ = JsonDocument.Parse(json); // the event itself is well-formed JSON: only its meaning is ambiguous
+        using JsonDocument wellFormed = JsonDocument.Parse(json); // the event itself is valid JSON: only its meaning is ambiguous
+        Assert.Equal(2, wellFormed.RootElement.GetProperty("Records")[0].GetProperty("kinesis").EnumerateObject().Count(p => p.Name == "data"));
     }
 }

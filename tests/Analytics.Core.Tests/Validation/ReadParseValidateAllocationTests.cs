@@ -46,4 +46,29 @@ public class ReadParseValidateAllocationTests
         Assert.Equal(134, samples);
         Assert.Equal(0, allocated);
     }
+
+    /// <summary>KPL containers go through the same path (decode, de-aggregate, parse) and allocate nothing either.</summary>
+    [Fact]
+    public void ReadParseValidate_KplContainers_AllocatesZeroBytes()
+    {
+        long arrival = 1_737_367_200_000;
+        var records = new List<TestRecord>();
+        for (int i = 0; i < 20; i++)
+        {
+            KplTestUserRecord[] users = [.. Enumerable.Range(0, 5).Select(u => new KplTestUserRecord(
+                "pk-" + u, null, Encoding.UTF8.GetBytes(TestEvents.Sample("m" + u, u, arrival - 1000, ("k", "v" + i))), []))];
+            records.Add(new TestRecord(TestEvents.Seq(i), KplTestEncoder.Aggregate(users), arrival));
+        }
+
+        byte[] json = TestEvents.Build(records);
+        var validator = new RecordValidator();
+        Assert.Equal(100, ReadAll(json, validator));
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int samples = ReadAll(json, validator);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(100, samples);
+        Assert.Equal(0, allocated);
+    }
 }
