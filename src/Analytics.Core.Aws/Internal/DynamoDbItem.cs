@@ -121,6 +121,16 @@ internal static class DynamoDbItem
         AddNumber(item, Sum, aggregate.Sum);
         AddNumber(item, Min, aggregate.Min);
         AddNumber(item, Max, aggregate.Max);
+        if (aggregate.SumOverflowed)
+        {
+            item["sumOverflowed"] = new AttributeValue { BOOL = true };
+        }
+
+        if (aggregate.IsCollapsed)
+        {
+            item["quantilesCollapsed"] = new AttributeValue { BOOL = true };
+        }
+
         return item;
     }
 

@@ -19,7 +19,8 @@ public readonly record struct AggregatorOptions
     public TimeSpan WindowSize { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// Most distinct (series, window) pairs one aggregator holds; a record that would add a pair past it is
+    /// Most distinct (series, window) pairs one aggregator holds. The pipeline splits a batch before a record that
+    /// would add a pair past it (the record starts the next batch); only a record that alone holds more pairs is
     /// <see cref="PoisonReason.CardinalityLimit"/>. Default 10,000.
     /// </summary>
     public int MaxPairs { get; init; } = 10_000;
@@ -31,7 +32,8 @@ public readonly record struct AggregatorOptions
     public double RelativeAccuracy { get; init; } = 0.01;
 
     /// <summary>
-    /// Most bins a sketch keeps on each side of zero before it collapses the lowest ones; 16 to 65,536. Default 2048.
+    /// Most non-empty bins a sketch keeps on each side of zero before it collapses the lowest ones (flagged by
+    /// <see cref="QuantileSketch.IsCollapsed"/>); 16 to 65,536. Default 2048.
     /// </summary>
     public int MaxBins { get; init; } = 2048;
 

@@ -57,7 +57,10 @@ public enum PoisonReason
     /// <summary>The timestamp lies further before the record's arrival than <see cref="MetricParserOptions.MaxAge"/>.</summary>
     TimestampTooOld,
 
-    /// <summary>The record would create a (series, window) pair past the aggregator's cap.</summary>
+    /// <summary>
+    /// The record alone holds more (series, window) pairs than the aggregator's cap. (A batch that reaches the cap is
+    /// split before the record that does not fit instead, so this depends on the record alone.)
+    /// </summary>
     CardinalityLimit,
 
     /// <summary>A KPL aggregated record whose trailing MD5 does not match its protobuf bytes.</summary>

@@ -164,6 +164,27 @@ public sealed class DynamoDbAggregateSinkTests(LocalServersFixture servers, ITes
     }
 
     [Fact]
+    public async Task WriteAsync_OverflowedSumAndCollapsedSketch_AreFlaggedInTheItem()
+    {
+        var options = AggregatorOptions.Default with { MaxBins = 16 };
+        string table = await servers.CreateTableAsync("agg");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Aggregator = options });
+        TestSample[] samples = [.. Enumerable.Range(0, 40).Select(i => new TestSample("m", [], 1_714_564_800_000, Math.Pow(1.05, i))), new TestSample("m", [], 1_714_564_800_000, 1.7e308), new TestSample("m", [], 1_714_564_800_000, 1.7e308)];
+        AggregateBatch batch = ShardStream.Build(Shard, [new ShardRecord("1", samples)], options);
+
+        await sink.WriteAsync(batch, CancellationToken.None);
+        Dictionary<string, AttributeValue> item = await GetOnlyItemAsync(client, table);
+
+        Assert.True(item["sumOverflowed"].BOOL);
+        Assert.True(item["quantilesCollapsed"].BOOL);
+        Assert.False(item.ContainsKey("sum")); // double.MaxValue is past DynamoDB's number range
+        var stored = new MetricAggregate(options);
+        Assert.True(stored.TryReadFrom(item["sketch"].B.ToArray(), out _));
+        Assert.True(stored.SumOverflowed && stored.IsCollapsed);
+    }
+
+    [Fact]
     public async Task WriteAsync_MissingTable_ThrowsAndMarksNothing()
     {
         using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
