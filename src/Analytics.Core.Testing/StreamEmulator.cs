@@ -117,6 +117,11 @@ public sealed partial class StreamEmulator
     private static UInt128 ShardSpan(int shardCount)
     {
         var n = (UInt128)(uint)shardCount;
+        if (shardCount == 1)
+        {
+            return UInt128.MaxValue; // 2^128 does not fit; the index is clamped to the last shard anyway.
+        }
+
         return (UInt128.MaxValue / n) + (UInt128.MaxValue % n == n - 1 ? UInt128.One : UInt128.Zero);
     }
 
