@@ -152,7 +152,7 @@ public sealed partial class StreamEmulator
             long due = first.ArrivalMs + (mapping.MaximumBatchingWindowInSeconds * 1000L);
             if (now < due && PendingSize(lane) < LambdaJson.MaxPayloadBytes)
             {
-                wakeTicks = (due - now) * TicksPerMs;
+                wakeTicks = Math.Min(TimeSpan.TicksPerSecond, (due - now) * TicksPerMs);
                 return null;
             }
         }

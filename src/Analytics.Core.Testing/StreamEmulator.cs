@@ -149,6 +149,23 @@ public sealed partial class StreamEmulator
 
         _ran = true;
         _observer = observer;
+
+        // Continuations must run inline on this thread: a synchronization context (a UI's, a test framework's) would
+        // send them elsewhere, and then time could move on before they ran.
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            return RunLoop();
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+    }
+
+    private EmulationSummary RunLoop()
+    {
         Clock.IsOwnerAlive = static owner => owner is not Invocation invocation || invocation.Alive;
         if (_scenario.Function.MeasureCompute)
         {
@@ -170,7 +187,7 @@ public sealed partial class StreamEmulator
             Schedule(second * TimeSpan.TicksPerSecond, () => ProduceSecond(second));
         }
 
-        for (int s = 1; s <= _scenario.DurationSeconds; s++)
+        for (int s = 1; s < _scenario.DurationSeconds; s++)
         {
             int second = s - 1;
             Schedule(s * TimeSpan.TicksPerSecond, () => EmitSecond(second));
@@ -189,7 +206,7 @@ public sealed partial class StreamEmulator
         while (true)
         {
             Settle();
-            if (!Clock.FireNext(end))
+            if (!Clock.FireNext(end - 1))
             {
                 break;
             }
@@ -197,7 +214,9 @@ public sealed partial class StreamEmulator
             ObserveCompletions();
         }
 
-        Clock.AdvanceTo(new DateTimeOffset(end, TimeSpan.Zero));
+        // The run covers [start, end): what is due at the end itself does not happen; the last second is measured.
+        Clock.JumpTo(end);
+        EmitSecond(_scenario.DurationSeconds - 1);
         return new EmulationSummary
         {
             RecordsIn = _recordsIn,

@@ -134,6 +134,9 @@ public sealed class VirtualClock : TimeProvider
         Volatile.Write(ref _nowTicks, target);
     }
 
+    /// <summary>Sets the time without firing anything (the emulator's end of run).</summary>
+    internal void JumpTo(long ticks) => Volatile.Write(ref _nowTicks, Math.Max(ticks, Volatile.Read(ref _nowTicks)));
+
     /// <summary>Fires the earliest timer due at or before <paramref name="limitTicks"/>, if any.</summary>
     internal bool FireNext(long limitTicks)
     {
