@@ -149,8 +149,9 @@ public class EsmRuleTests
     }
 
     // Source: "By default, if your function returns an error, the event source mapping reprocesses the entire batch
-    // until the function succeeds, or the items in the batch expire." With MaximumRetryAttempts 1, two invocations, then
-    // the destination: snapshot test_kinesis_event_source_mapping_with_on_failure_destination_config (MaximumRetryAttempts=1).
+    // until the function succeeds, or the items in the batch expire." and "MaximumRetryAttempts - Discard records after
+    // the specified number of retries": with 1, two invocations, then the destination (the setup of LocalStack's AWS-recorded
+    // test_kinesis_event_source_mapping_with_on_failure_destination_config). Record shape: "Retaining discarded batch records".
     [Fact]
     public void Error_RetriesTheWholeBatch_ThenSendsItToTheDestination()
     {
