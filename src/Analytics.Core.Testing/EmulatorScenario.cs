@@ -9,7 +9,7 @@ public sealed record EmulatorScenario
     /// <summary>Where the virtual clock starts. Default 2025-01-01T00:00:00Z.</summary>
     public DateTimeOffset StartTime { get; init; } = new(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    /// <summary>How long the run lasts in virtual seconds, 1 to 31,536,000. Default 60. Invocations still running at the end are not reported.</summary>
+    /// <summary>How long the run lasts in virtual seconds, 1 to 604,800 (a week). Default 60. Invocations still running at the end are not reported.</summary>
     public int DurationSeconds { get; init; } = 60;
 
     /// <summary>The stream.</summary>
@@ -41,7 +41,7 @@ public sealed record EmulatorScenario
     /// <exception cref="ArgumentException">A setting is out of range; the message names it and the range.</exception>
     public void Validate()
     {
-        StreamOptions.Range(nameof(DurationSeconds), DurationSeconds, 1, 31_536_000);
+        StreamOptions.Range(nameof(DurationSeconds), DurationSeconds, 1, 604_800);
         Stream.Validate();
         Mapping.Validate();
         Function.Validate();
@@ -55,6 +55,11 @@ public sealed record EmulatorScenario
             if (string.IsNullOrEmpty(record.PartitionKey) || record.PartitionKey.Length > 256)
             {
                 throw new ArgumentException("A record's partitionKey must be 1 to 256 characters.", nameof(Records));
+            }
+
+            if (record.AtMs >= DurationSeconds * 1000L)
+            {
+                throw new ArgumentException($"A record's atMs must be before the end of the run ({DurationSeconds * 1000L} ms); got {record.AtMs}.", nameof(Records));
             }
 
             if (record.Data.Length + System.Text.Encoding.UTF8.GetByteCount(record.PartitionKey) > 1024 * 1024)

@@ -43,6 +43,8 @@ public class ReplayTests
     [InlineData("{\"records\":[{\"partitionKey\":\"k\",\"data\":\"%%%\"}],\"handler\":{\"kind\":\"sample\"}}", "$.records[0].data", "base64")]
     [InlineData("{\"records\":[{\"partitionKey\":\"\",\"text\":\"x\"}],\"handler\":{\"kind\":\"sample\"}}", "$.records[0].partitionKey", "1 to 256")]
     [InlineData("{}", "$.handler", "missing")]
+    [InlineData("{\"durationSeconds\":10,\"records\":[{\"partitionKey\":\"k\",\"text\":\"late\",\"atMs\":10000}],\"handler\":{\"kind\":\"sample\"}}", "$.records[]", "before the end of the run")]
+    [InlineData("{\"durationSeconds\":604801,\"handler\":{\"kind\":\"sample\"}}", "$.durationSeconds", "1 to 604800")]
     [InlineData("[1]", "$", "")]
     public void BadScenario_Exits2_NamingTheFieldAndTheReason(string json, string field, string reason)
     {
