@@ -1,0 +1,3 @@
+using Analytics.Replay;
+
+return ReplayCommand.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,216 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Analytics.Replay;
+
+// The scenario JSON. Field names follow the issue: camelCase for the emulator's own settings, the event source
+// mapping's API names (PascalCase) under "mapping". Missing fields take AWS's defaults.
+internal sealed class ScenarioFile
+{
+    public int? Seed { get; set; }
+
+    public DateTimeOffset? StartTime { get; set; }
+
+    public int? DurationSeconds { get; set; }
+
+    public StreamFile? Stream { get; set; }
+
+    public List<ProducerFile>? Producers { get; set; }
+
+    public List<RecordFile>? Records { get; set; }
+
+    public MappingFile? Mapping { get; set; }
+
+    public FunctionFile? Function { get; set; }
+
+    public HandlerFile? Handler { get; set; }
+
+    public DownstreamFile? Downstream { get; set; }
+
+    public string? KeyAssignment { get; set; }
+}
+
+internal sealed class StreamFile
+{
+    public int? Shards { get; set; }
+
+    public string? StreamName { get; set; }
+
+    public int? RetentionHours { get; set; }
+
+    public int? WriteRecordsPerSecond { get; set; }
+
+    public int? WriteBytesPerSecond { get; set; }
+}
+
+internal sealed class ProducerFile
+{
+    public double? RatePerSecond { get; set; }
+
+    public List<RateStepFile>? Schedule { get; set; }
+
+    public int? PartitionKeys { get; set; }
+
+    public string? KeyPrefix { get; set; }
+
+    public GeneratorFile? Generator { get; set; }
+}
+
+internal sealed class RateStepFile
+{
+    public int FromSecond { get; set; }
+
+    public double RatePerSecond { get; set; }
+}
+
+internal sealed class GeneratorFile
+{
+    public string? Kind { get; set; }
+
+    public string? Template { get; set; }
+
+    public int? Metrics { get; set; }
+
+    public double? PoisonFraction { get; set; }
+
+    public string? Poison { get; set; }
+}
+
+internal sealed class RecordFile
+{
+    public string? PartitionKey { get; set; }
+
+    public string? Text { get; set; }
+
+    public string? Data { get; set; }
+
+    public long AtMs { get; set; }
+}
+
+internal sealed class MappingFile
+{
+    [JsonPropertyName("BatchSize")]
+    public int? BatchSize { get; set; }
+
+    [JsonPropertyName("MaximumBatchingWindowInSeconds")]
+    public int? MaximumBatchingWindowInSeconds { get; set; }
+
+    [JsonPropertyName("ParallelizationFactor")]
+    public int? ParallelizationFactor { get; set; }
+
+    [JsonPropertyName("BisectBatchOnFunctionError")]
+    public bool? BisectBatchOnFunctionError { get; set; }
+
+    [JsonPropertyName("MaximumRetryAttempts")]
+    public int? MaximumRetryAttempts { get; set; }
+
+    [JsonPropertyName("MaximumRecordAgeInSeconds")]
+    public int? MaximumRecordAgeInSeconds { get; set; }
+
+    [JsonPropertyName("FunctionResponseTypes")]
+    public List<string>? FunctionResponseTypes { get; set; }
+
+    [JsonPropertyName("TumblingWindowInSeconds")]
+    public int? TumblingWindowInSeconds { get; set; }
+
+    [JsonPropertyName("StartingPosition")]
+    public string? StartingPosition { get; set; }
+
+    [JsonPropertyName("StartingPositionTimestamp")]
+    public DateTimeOffset? StartingPositionTimestamp { get; set; }
+
+    [JsonPropertyName("DestinationConfig")]
+    public DestinationConfigFile? DestinationConfig { get; set; }
+
+    [JsonPropertyName("UUID")]
+    public string? Uuid { get; set; }
+}
+
+internal sealed class DestinationConfigFile
+{
+    [JsonPropertyName("OnFailure")]
+    public OnFailureFile? OnFailure { get; set; }
+}
+
+internal sealed class OnFailureFile
+{
+    [JsonPropertyName("Destination")]
+    public string? Destination { get; set; }
+}
+
+internal sealed class FunctionFile
+{
+    public string? FunctionName { get; set; }
+
+    public int? TimeoutSeconds { get; set; }
+
+    public int? MemoryMb { get; set; }
+
+    public int? InitMs { get; set; }
+
+    public int? ReservedConcurrency { get; set; }
+
+    public double? ComputeMsPerInvocation { get; set; }
+
+    public double? ComputeMsPerRecord { get; set; }
+
+    public bool? MeasureCompute { get; set; }
+}
+
+internal sealed class HandlerFile
+{
+    public string? Kind { get; set; }
+
+    public List<RuleFile>? Rules { get; set; }
+
+    public List<string>? Command { get; set; }
+}
+
+internal sealed class RuleFile
+{
+    public string? WhenData { get; set; }
+
+    public string? Action { get; set; }
+
+    public string? Body { get; set; }
+
+    public int? Ms { get; set; }
+}
+
+internal sealed class DownstreamFile
+{
+    public ServiceModelFile? Dynamodb { get; set; }
+
+    public ServiceModelFile? S3 { get; set; }
+}
+
+internal sealed class ServiceModelFile
+{
+    public LatencyFile? LatencyMs { get; set; }
+
+    public double? ThrottleFraction { get; set; }
+
+    public List<OutageFile>? Outages { get; set; }
+}
+
+internal sealed class LatencyFile
+{
+    public double P50 { get; set; }
+
+    public double P99 { get; set; }
+}
+
+internal sealed class OutageFile
+{
+    public int FromSecond { get; set; }
+
+    public int ToSecond { get; set; }
+}
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    ReadCommentHandling = JsonCommentHandling.Skip,
+    AllowTrailingCommas = true)]
+[JsonSerializable(typeof(ScenarioFile))]
+internal sealed partial class ScenarioJsonContext : JsonSerializerContext;

@@ -1,0 +1,346 @@
+using System.Text;
+using System.Text.Json;
+using Analytics.Core.Testing;
+
+namespace Analytics.Replay;
+
+/// <summary>A scenario that cannot run: the field (a JSON path) and the reason.</summary>
+internal sealed class ScenarioException(string field, string reason) : Exception($"{field}: {reason}")
+{
+    public string Field { get; } = field;
+
+    public string Reason { get; } = reason;
+}
+
+/// <summary>What a scenario file asks for.</summary>
+internal sealed record LoadedScenario(EmulatorScenario Scenario, HandlerFile Handler, DownstreamFile? Downstream);
+
+internal static class ScenarioLoader
+{
+    public static LoadedScenario Load(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ScenarioException("--scenario", $"cannot read {path}: {ex.Message}");
+        }
+
+        return Parse(bytes);
+    }
+
+    public static LoadedScenario Parse(ReadOnlySpan<byte> json)
+    {
+        ScenarioFile file;
+        try
+        {
+            file = JsonSerializer.Deserialize(json, ScenarioJsonContext.Default.ScenarioFile)
+                ?? throw new ScenarioException("$", "the scenario is null; expected an object");
+        }
+        catch (JsonException ex)
+        {
+            string message = ex.Message;
+            int cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+            throw new ScenarioException(ex.Path ?? "$", cut > 0 ? message[..cut] : message);
+        }
+
+        var scenario = new EmulatorScenario
+        {
+            Seed = file.Seed ?? 1,
+            StartTime = file.StartTime ?? new EmulatorScenario().StartTime,
+            DurationSeconds = file.DurationSeconds ?? 60,
+            Stream = Stream(file.Stream),
+            Producers = (file.Producers ?? []).Select(Producer).ToArray(),
+            Records = (file.Records ?? []).Select(Record).ToArray(),
+            Mapping = Mapping(file.Mapping),
+            Function = Function(file.Function),
+            KeyAssignment = file.KeyAssignment switch
+            {
+                null or "hash" => KeyAssignment.Hash,
+                "adversarial" => KeyAssignment.Adversarial,
+                _ => throw new ScenarioException("$.keyAssignment", $"'{file.KeyAssignment}' is not hash or adversarial"),
+            },
+        };
+
+        Check(scenario.Validate);
+
+        HandlerFile handler = file.Handler ?? throw new ScenarioException("$.handler", "missing; expected {\"kind\":\"sample\"}, {\"kind\":\"scripted\",\"rules\":[...]} or {\"kind\":\"process\",\"command\":[...]}");
+        switch (handler.Kind)
+        {
+            case "sample":
+                break;
+            case "scripted":
+                _ = Rules(handler);
+                break;
+            case "process":
+                if (handler.Command is not { Count: > 0 })
+                {
+                    throw new ScenarioException("$.handler.command", "missing; expected the command line to start, e.g. [\"artifacts/sample/bootstrap\"]");
+                }
+
+                throw new ScenarioException("$.handler.kind", "process (the Runtime API host) is not available in this build of replay; use sample or scripted");
+            default:
+                throw new ScenarioException("$.handler.kind", $"'{handler.Kind}' is not sample, scripted or process");
+        }
+
+        CheckDownstream("$.downstream.dynamodb", file.Downstream?.Dynamodb, scenario.DurationSeconds);
+        CheckDownstream("$.downstream.s3", file.Downstream?.S3, scenario.DurationSeconds);
+        return new LoadedScenario(scenario, handler, file.Downstream);
+    }
+
+    public static ScriptRule[] Rules(HandlerFile handler)
+    {
+        if (handler.Rules is null)
+        {
+            throw new ScenarioException("$.handler.rules", "missing; a scripted handler needs rules (an empty list always succeeds)");
+        }
+
+        return handler.Rules.Select((rule, i) =>
+        {
+            string at = $"$.handler.rules[{i}]";
+            ScriptAction action = rule.Action switch
+            {
+                "raise" => ScriptAction.Raise,
+                "report" => ScriptAction.Report,
+                "respond" => ScriptAction.Respond,
+                "sleepMs" => ScriptAction.SleepMs,
+                _ => throw new ScenarioException(at + ".action", $"'{rule.Action}' is not raise, report, respond or sleepMs"),
+            };
+            if (action is ScriptAction.Raise or ScriptAction.Report && rule.WhenData is null)
+            {
+                throw new ScenarioException(at + ".whenData", $"missing; {rule.Action} applies to the records whose data is this text");
+            }
+
+            if (action == ScriptAction.Respond && rule.Body is null)
+            {
+                throw new ScenarioException(at + ".body", "missing; respond returns this literal response");
+            }
+
+            if (action == ScriptAction.SleepMs && rule.Ms is not (>= 0 and <= 900_000))
+            {
+                throw new ScenarioException(at + ".ms", "must be 0 to 900000 (a sleep in virtual ms)");
+            }
+
+            return new ScriptRule(action, rule.WhenData, rule.Body, rule.Ms ?? 0);
+        }).ToArray();
+    }
+
+    private static void Check(Action validate)
+    {
+        try
+        {
+            validate();
+        }
+        catch (ArgumentException ex)
+        {
+            string reason = ex.Message;
+            int cut = reason.IndexOf(" (Parameter", StringComparison.Ordinal);
+            reason = cut > 0 ? reason[..cut] : reason;
+            cut = reason.IndexOf("\nActual value", StringComparison.Ordinal);
+            reason = cut > 0 ? reason[..cut] : reason;
+            throw new ScenarioException(FieldOf(ex.ParamName), reason.Trim());
+        }
+    }
+
+    // The scenario field a setting comes from.
+    private static string FieldOf(string? setting) => setting switch
+    {
+        null => "$",
+        "DurationSeconds" => "$.durationSeconds",
+        "ShardCount" => "$.stream.shards",
+        "StreamName" or "RetentionHours" or "WriteRecordsPerSecond" or "WriteBytesPerSecond" => "$.stream." + Camel(setting),
+        "TimeoutSeconds" or "MemoryMb" or "InitMs" or "ReservedConcurrency" or "ComputeMsPerRecord" or "ComputeMsPerInvocation" => "$.function." + Camel(setting),
+        "RatePerSecond" or "PartitionKeys" => "$.producers[]." + Camel(setting),
+        "Records" => "$.records[]",
+        "OnFailure" => "$.mapping.DestinationConfig.OnFailure.Destination",
+        _ => "$.mapping." + setting,
+    };
+
+    private static string Camel(string name) => name.Length == 0 ? name : char.ToLowerInvariant(name[0]) + name[1..];
+
+    private static void CheckDownstream(string path, ServiceModelFile? model, int duration)
+    {
+        if (model is null)
+        {
+            return;
+        }
+
+        if (model.ThrottleFraction is < 0 or > 1)
+        {
+            throw new ScenarioException(path + ".throttleFraction", "must be 0 to 1");
+        }
+
+        if (model.LatencyMs is { } latency && (latency.P50 < 0 || latency.P99 < latency.P50))
+        {
+            throw new ScenarioException(path + ".latencyMs", "needs 0 <= p50 <= p99");
+        }
+
+        foreach (OutageFile outage in model.Outages ?? [])
+        {
+            if (outage.FromSecond < 0 || outage.ToSecond <= outage.FromSecond || outage.FromSecond > duration)
+            {
+                throw new ScenarioException(path + ".outages", "each outage needs 0 <= fromSecond < toSecond, within the run");
+            }
+        }
+    }
+
+    private static StreamOptions Stream(StreamFile? file)
+    {
+        var stream = new StreamOptions();
+        if (file is null)
+        {
+            return stream;
+        }
+
+        return stream with
+        {
+            ShardCount = file.Shards ?? stream.ShardCount,
+            StreamName = file.StreamName ?? stream.StreamName,
+            RetentionHours = file.RetentionHours ?? stream.RetentionHours,
+            WriteRecordsPerSecond = file.WriteRecordsPerSecond ?? stream.WriteRecordsPerSecond,
+            WriteBytesPerSecond = file.WriteBytesPerSecond ?? stream.WriteBytesPerSecond,
+        };
+    }
+
+    private static ProducerOptions Producer(ProducerFile file, int index)
+    {
+        string at = $"$.producers[{index}]";
+        var producer = new ProducerOptions();
+        RecordGenerator generator = file.Generator?.Kind switch
+        {
+            null or "metric" => RecordGenerators.Metric(file.Generator?.Metrics ?? 4),
+            "text" => RecordGenerators.Text(file.Generator?.Template ?? throw new ScenarioException(at + ".generator.template", "missing; a text generator needs a template ({n} and {key} are replaced)")),
+            _ => throw new ScenarioException(at + ".generator.kind", $"'{file.Generator.Kind}' is not metric or text"),
+        };
+        if (file.Generator?.PoisonFraction is double fraction)
+        {
+            if (fraction is < 0 or > 1)
+            {
+                throw new ScenarioException(at + ".generator.poisonFraction", "must be 0 to 1");
+            }
+
+            generator = RecordGenerators.WithPoison(generator, fraction, file.Generator.Poison ?? "not json");
+        }
+
+        producer = producer with
+        {
+            RatePerSecond = file.RatePerSecond ?? producer.RatePerSecond,
+            Schedule = (file.Schedule ?? []).Select(s => new RateStep(s.FromSecond, s.RatePerSecond)).ToArray(),
+            PartitionKeys = file.PartitionKeys ?? producer.PartitionKeys,
+            KeyPrefix = file.KeyPrefix ?? producer.KeyPrefix,
+            Generator = generator,
+        };
+        try
+        {
+            new EmulatorScenario { Producers = [producer] }.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ScenarioException(at + "." + Camel(ex.ParamName ?? "ratePerSecond"), ex.Message.Split(" (Parameter")[0].Split('\n')[0].Trim());
+        }
+
+        return producer;
+    }
+
+    private static ExplicitRecord Record(RecordFile file, int index)
+    {
+        string at = $"$.records[{index}]";
+        if (string.IsNullOrEmpty(file.PartitionKey) || file.PartitionKey.Length > 256)
+        {
+            throw new ScenarioException(at + ".partitionKey", "must be 1 to 256 characters");
+        }
+
+        if ((file.Text is null) == (file.Data is null))
+        {
+            throw new ScenarioException(at, "needs exactly one of text (UTF-8) or data (base64)");
+        }
+
+        byte[] data;
+        if (file.Text is not null)
+        {
+            data = Encoding.UTF8.GetBytes(file.Text);
+        }
+        else
+        {
+            try
+            {
+                data = Convert.FromBase64String(file.Data!);
+            }
+            catch (FormatException)
+            {
+                throw new ScenarioException(at + ".data", "is not valid base64");
+            }
+        }
+
+        return new ExplicitRecord(file.PartitionKey, data, file.AtMs);
+    }
+
+    private static MappingOptions Mapping(MappingFile? file)
+    {
+        var mapping = new MappingOptions();
+        if (file is null)
+        {
+            return mapping;
+        }
+
+        bool report = false;
+        foreach (string type in file.FunctionResponseTypes ?? [])
+        {
+            report = type == "ReportBatchItemFailures"
+                ? true
+                : throw new ScenarioException("$.mapping.FunctionResponseTypes", $"'{type}' is not ReportBatchItemFailures (the only value AWS accepts)");
+        }
+
+        return mapping with
+        {
+            BatchSize = file.BatchSize ?? mapping.BatchSize,
+            MaximumBatchingWindowInSeconds = file.MaximumBatchingWindowInSeconds ?? mapping.MaximumBatchingWindowInSeconds,
+            ParallelizationFactor = file.ParallelizationFactor ?? mapping.ParallelizationFactor,
+            BisectBatchOnFunctionError = file.BisectBatchOnFunctionError ?? mapping.BisectBatchOnFunctionError,
+            MaximumRetryAttempts = file.MaximumRetryAttempts ?? mapping.MaximumRetryAttempts,
+            MaximumRecordAgeInSeconds = file.MaximumRecordAgeInSeconds ?? mapping.MaximumRecordAgeInSeconds,
+            ReportBatchItemFailures = report,
+            TumblingWindowInSeconds = file.TumblingWindowInSeconds ?? mapping.TumblingWindowInSeconds,
+            StartingPosition = file.StartingPosition switch
+            {
+                null or "TRIM_HORIZON" => StartingPosition.TrimHorizon,
+                "LATEST" => StartingPosition.Latest,
+                "AT_TIMESTAMP" => StartingPosition.AtTimestamp,
+                _ => throw new ScenarioException("$.mapping.StartingPosition", $"'{file.StartingPosition}' is not TRIM_HORIZON, LATEST or AT_TIMESTAMP"),
+            },
+            StartingPositionTimestamp = file.StartingPositionTimestamp,
+            OnFailure = file.DestinationConfig?.OnFailure?.Destination switch
+            {
+                null => OnFailureDestination.None,
+                "sqs" => OnFailureDestination.Sqs,
+                "s3" => OnFailureDestination.S3,
+                string other => throw new ScenarioException("$.mapping.DestinationConfig.OnFailure.Destination", $"'{other}' is not sqs or s3"),
+            },
+            Uuid = file.Uuid,
+        };
+    }
+
+    private static FunctionOptions Function(FunctionFile? file)
+    {
+        var function = new FunctionOptions();
+        if (file is null)
+        {
+            return function;
+        }
+
+        return function with
+        {
+            FunctionName = file.FunctionName ?? function.FunctionName,
+            TimeoutSeconds = file.TimeoutSeconds ?? function.TimeoutSeconds,
+            MemoryMb = file.MemoryMb ?? function.MemoryMb,
+            InitMs = file.InitMs ?? function.InitMs,
+            ReservedConcurrency = file.ReservedConcurrency,
+            ComputeMsPerInvocation = file.ComputeMsPerInvocation ?? function.ComputeMsPerInvocation,
+            ComputeMsPerRecord = file.ComputeMsPerRecord ?? function.ComputeMsPerRecord,
+            MeasureCompute = file.MeasureCompute ?? function.MeasureCompute,
+        };
+    }
+}

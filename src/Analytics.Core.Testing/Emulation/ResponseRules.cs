@@ -1,0 +1,128 @@
+using System.Text.Json;
+
+namespace Analytics.Core.Testing;
+
+/// <summary>What Lambda makes of a function's response.</summary>
+internal readonly record struct ResponseVerdict(InvocationOutcome Outcome, int FirstFailed, string? State)
+{
+    public static ResponseVerdict Error => new(InvocationOutcome.Error, -1, null);
+}
+
+/// <summary>
+/// Reads a response as the event source mapping does (AWS, "Configuring partial batch response"): success on an empty
+/// or null response or an empty or null <c>batchItemFailures</c>; complete failure on an empty or null
+/// <c>itemIdentifier</c> or a bad key name; otherwise the lowest reported sequence number is the checkpoint.
+/// </summary>
+internal static class ResponseRules
+{
+    public static ResponseVerdict Read(ReadOnlySpan<byte> response, IReadOnlyList<SimRecord> records, bool reportItemFailures, bool window)
+    {
+        bool blank = IsBlank(response);
+        if (!reportItemFailures && !window)
+        {
+            return new(InvocationOutcome.Success, -1, null);
+        }
+
+        if (blank)
+        {
+            // A tumbling-window response must carry state: "a missing state counts as a failed invocation".
+            return window ? ResponseVerdict.Error : new(InvocationOutcome.Success, -1, null);
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(response.ToArray());
+        }
+        catch (JsonException)
+        {
+            return ResponseVerdict.Error;
+        }
+
+        using (document)
+        {
+            JsonElement root = document.RootElement;
+            string? state = null;
+            if (window)
+            {
+                if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("state", out JsonElement stateElement) || stateElement.ValueKind != JsonValueKind.Object)
+                {
+                    return ResponseVerdict.Error;
+                }
+
+                state = stateElement.GetRawText();
+            }
+
+            if (!reportItemFailures || root.ValueKind == JsonValueKind.Null)
+            {
+                return new(InvocationOutcome.Success, -1, state);
+            }
+
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return ResponseVerdict.Error;
+            }
+
+            if (!root.TryGetProperty("batchItemFailures", out JsonElement failures) || failures.ValueKind == JsonValueKind.Null)
+            {
+                return new(InvocationOutcome.Success, -1, state);
+            }
+
+            if (failures.ValueKind != JsonValueKind.Array)
+            {
+                return ResponseVerdict.Error;
+            }
+
+            int lowest = int.MaxValue;
+            foreach (JsonElement item in failures.EnumerateArray())
+            {
+                if (item.ValueKind != JsonValueKind.Object
+                    || !item.TryGetProperty("itemIdentifier", out JsonElement id)
+                    || id.ValueKind != JsonValueKind.String
+                    || id.GetString() is not { Length: > 0 } sequenceNumber)
+                {
+                    return ResponseVerdict.Error;
+                }
+
+                int index = IndexOf(records, sequenceNumber);
+                if (index < 0)
+                {
+                    // Not a record of this batch: the emulator counts it as a complete failure (AWS does not document it).
+                    return ResponseVerdict.Error;
+                }
+
+                lowest = Math.Min(lowest, index);
+            }
+
+            return lowest == int.MaxValue
+                ? new(InvocationOutcome.Success, -1, state)
+                : new(InvocationOutcome.Partial, lowest, state);
+        }
+    }
+
+    private static int IndexOf(IReadOnlyList<SimRecord> records, string sequenceNumber)
+    {
+        for (int i = 0; i < records.Count; i++)
+        {
+            if (string.Equals(records[i].SequenceNumber, sequenceNumber, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    private static bool IsBlank(ReadOnlySpan<byte> response)
+    {
+        foreach (byte b in response)
+        {
+            if (b is not ((byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}

@@ -1,0 +1,156 @@
+namespace Analytics.Core.Testing;
+
+internal sealed class SimRecord
+{
+    public required ShardState Shard { get; init; }
+
+    public required string SequenceNumber { get; init; }
+
+    public required string PartitionKey { get; init; }
+
+    public required byte[] Data { get; init; }
+
+    /// <summary>Arrival, Unix ms.</summary>
+    public required long ArrivalMs { get; init; }
+
+    /// <summary>The record's fragment of the event JSON, built once.</summary>
+    public byte[]? Json { get; set; }
+
+    public bool Done { get; set; }
+
+    public int Lane { get; set; } = -1;
+
+    public int InvokeCount { get; set; }
+}
+
+internal sealed class Batch
+{
+    public required List<SimRecord> Records { get; set; }
+
+    /// <summary>Failures counted against MaximumRetryAttempts.</summary>
+    public int Attempts { get; set; }
+
+    public bool IsWindowFinal { get; init; }
+
+    public bool TerminatedEarly { get; init; }
+
+    /// <summary>The event of the last invocation of this batch (for the S3 destination's payload).</summary>
+    public byte[]? LastEvent { get; set; }
+
+    public bool LastFailureWasError { get; set; }
+}
+
+internal sealed class WindowState
+{
+    public required long StartMs { get; init; }
+
+    public required long EndMs { get; init; }
+
+    public string State { get; set; } = "{}";
+
+    public bool TerminateEarly { get; set; }
+}
+
+internal sealed class Lane
+{
+    public required ShardState Shard { get; init; }
+
+    public required int Index { get; init; }
+
+    public Queue<SimRecord> Queue { get; } = new();
+
+    public Batch? Current { get; set; }
+
+    public Stack<Batch> Deferred { get; } = new();
+
+    public Invocation? Running { get; set; }
+
+    public ITimer? PollTimer { get; set; }
+
+    public WindowState? Window { get; set; }
+}
+
+internal sealed class ShardState
+{
+    public required int Index { get; init; }
+
+    public required string Id { get; init; }
+
+    public long Counter { get; set; }
+
+    public Queue<SimRecord> Pending { get; } = new();
+
+    public Queue<SimRecord> Undone { get; } = new();
+
+    public Lane[] Lanes { get; set; } = [];
+
+    public Dictionary<string, (int Lane, int Pending)> KeyLanes { get; } = new(StringComparer.Ordinal);
+
+    public int Running { get; set; }
+
+    public int MaxRunningThisSecond { get; set; }
+
+    public int WriteSecond { get; set; } = int.MinValue;
+
+    public int WriteCount { get; set; }
+
+    public long WriteBytes { get; set; }
+
+    public required SecondCounters[] Seconds { get; init; }
+}
+
+internal struct SecondCounters
+{
+    public long IteratorAgeMs;
+    public int Invocations;
+    public int Errors;
+    public int Timeouts;
+    public int Throttles;
+    public int Destination;
+    public int RecordsIn;
+    public int ThrottledPuts;
+    public int RecordsOut;
+    public int Expired;
+}
+
+internal sealed class ExecutionEnvironment
+{
+    public required int Id { get; init; }
+
+    public required ILambdaHandler Handler { get; init; }
+
+    public bool Busy { get; set; }
+
+    public bool Dead { get; set; }
+}
+
+internal sealed class Invocation
+{
+    public required long Number { get; init; }
+
+    public required Lane Lane { get; init; }
+
+    public required Batch Batch { get; init; }
+
+    public required ExecutionEnvironment Environment { get; init; }
+
+    public required bool ColdStart { get; init; }
+
+    public required long DispatchTicks { get; init; }
+
+    public required byte[] Event { get; init; }
+
+    public DateTimeOffset Deadline { get; set; }
+
+    public Task<ReadOnlyMemory<byte>>? Task { get; set; }
+
+    public bool Observed { get; set; }
+
+    public bool Ended { get; set; }
+
+    public bool Alive { get; set; } = true;
+
+    public long MeasuredTicks { get; set; }
+
+    public ITimer? DeadlineTimer { get; set; }
+}

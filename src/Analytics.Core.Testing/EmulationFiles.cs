@@ -1,0 +1,151 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace Analytics.Core.Testing;
+
+/// <summary>
+/// Writes a run's outputs as files: <c>invocations.jsonl</c>, <c>destination.jsonl</c>, <c>records.jsonl</c> and
+/// <c>metrics.csv</c> (formats in <c>docs/emulator.md</c>). Lines are written as they happen; dispose to flush.
+/// </summary>
+public sealed class EmulationFiles : IEmulationObserver, IDisposable
+{
+    /// <summary>The header of <c>metrics.csv</c>.</summary>
+    public const string MetricsHeader = "second,shardId,iteratorAgeMs,oldestUnprocessedAgeMs,invocations,errors,timeouts,throttles,concurrency,destinationRecords,recordsIn,throttledPuts,recordsOut,recordsExpired";
+
+    private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private readonly Stream _invocations;
+    private readonly Stream _destination;
+    private readonly Stream? _records;
+    private readonly StreamWriter _metrics;
+    private readonly Utf8JsonWriter _writer;
+
+    /// <summary>Opens the files in <paramref name="directory"/> (created when missing), replacing earlier ones.</summary>
+    /// <param name="directory">The output directory.</param>
+    /// <param name="writeRecords">Whether to write <c>records.jsonl</c> (every record with its data; large for long runs).</param>
+    public EmulationFiles(string directory, bool writeRecords = true)
+    {
+        Directory.CreateDirectory(directory);
+        _invocations = File.Create(Path.Combine(directory, "invocations.jsonl"));
+        _destination = File.Create(Path.Combine(directory, "destination.jsonl"));
+        _records = writeRecords ? File.Create(Path.Combine(directory, "records.jsonl")) : null;
+        _metrics = new StreamWriter(File.Create(Path.Combine(directory, "metrics.csv")), new UTF8Encoding(false)) { NewLine = "\n" };
+        _metrics.WriteLine(MetricsHeader);
+        _writer = new Utf8JsonWriter(Stream.Null, Options);
+    }
+
+    /// <inheritdoc />
+    public void OnRecord(StreamRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (_records is null)
+        {
+            return;
+        }
+
+        Line(_records, w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("shardId", record.ShardId);
+            w.WriteString("sequenceNumber", record.SequenceNumber);
+            w.WriteString("partitionKey", record.PartitionKey);
+            w.WriteBase64String("data", record.Data.Span);
+            w.WriteNumber("arrivalMs", record.Arrival.ToUnixTimeMilliseconds());
+            w.WriteEndObject();
+        });
+    }
+
+    /// <inheritdoc />
+    public void OnInvocation(InvocationReport invocation)
+    {
+        ArgumentNullException.ThrowIfNull(invocation);
+        Line(_invocations, w =>
+        {
+            w.WriteStartObject();
+            w.WriteNumber("invocation", invocation.Invocation);
+            w.WriteNumber("startMs", invocation.StartMs);
+            w.WriteNumber("endMs", invocation.EndMs);
+            w.WriteString("shardId", invocation.ShardId);
+            w.WriteNumber("lane", invocation.Lane);
+            w.WriteStartArray("records");
+            foreach (DeliveredRecord record in invocation.Records)
+            {
+                w.WriteStartObject();
+                w.WriteString("sequenceNumber", record.SequenceNumber);
+                w.WriteString("partitionKey", record.PartitionKey);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteString("outcome", invocation.Outcome.ToString().ToLowerInvariant());
+            if (invocation.Checkpoint is null)
+            {
+                w.WriteNull("checkpoint");
+            }
+            else
+            {
+                w.WriteString("checkpoint", invocation.Checkpoint);
+            }
+
+            w.WriteNumber("environment", invocation.Environment);
+            w.WriteBoolean("coldStart", invocation.ColdStart);
+            w.WriteNumber("iteratorAgeMs", invocation.IteratorAgeMs);
+            if (invocation.IsFinalInvokeForWindow is bool final)
+            {
+                w.WriteBoolean("isFinalInvokeForWindow", final);
+            }
+
+            w.WriteEndObject();
+        });
+    }
+
+    /// <inheritdoc />
+    public void OnDestination(DestinationRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (record.Kind == OnFailureDestination.S3)
+        {
+            Line(_destination, w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("key", record.S3Key);
+                w.WritePropertyName("object");
+                w.WriteRawValue(record.Json, skipInputValidation: true);
+                w.WriteEndObject();
+            });
+        }
+        else
+        {
+            _destination.Write(Encoding.UTF8.GetBytes(record.Json));
+            _destination.WriteByte((byte)'\n');
+        }
+    }
+
+    /// <inheritdoc />
+    public void OnSecond(ShardSecond metrics)
+    {
+        ArgumentNullException.ThrowIfNull(metrics);
+        _metrics.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"{metrics.Second},{metrics.ShardId},{metrics.IteratorAgeMs},{metrics.OldestUnprocessedAgeMs},{metrics.Invocations},{metrics.Errors},{metrics.Timeouts},{metrics.Throttles},{metrics.Concurrency},{metrics.DestinationRecords},{metrics.RecordsIn},{metrics.ThrottledPuts},{metrics.RecordsOut},{metrics.RecordsExpired}"));
+    }
+
+    /// <summary>Flushes and closes the files.</summary>
+    public void Dispose()
+    {
+        _writer.Dispose();
+        _invocations.Dispose();
+        _destination.Dispose();
+        _records?.Dispose();
+        _metrics.Dispose();
+    }
+
+    private void Line(Stream stream, Action<Utf8JsonWriter> write)
+    {
+        _writer.Reset(stream);
+        write(_writer);
+        _writer.Flush();
+        stream.WriteByte((byte)'\n');
+    }
+}

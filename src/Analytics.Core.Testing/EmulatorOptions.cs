@@ -1,0 +1,224 @@
+using System.Globalization;
+
+namespace Analytics.Core.Testing;
+
+/// <summary>Where the event source mapping starts reading a shard (the mapping's <c>StartingPosition</c>).</summary>
+public enum StartingPosition
+{
+    /// <summary>The oldest record still in the shard (<c>TRIM_HORIZON</c>).</summary>
+    TrimHorizon,
+
+    /// <summary>Records that arrive after the mapping starts (<c>LATEST</c>).</summary>
+    Latest,
+
+    /// <summary>Records that arrived at or after <see cref="MappingOptions.StartingPositionTimestamp"/> (<c>AT_TIMESTAMP</c>).</summary>
+    AtTimestamp,
+}
+
+/// <summary>The kind of the mapping's on-failure destination (<c>DestinationConfig.OnFailure</c>).</summary>
+public enum OnFailureDestination
+{
+    /// <summary>No destination: discarded batches leave no trace but the emulator's counters.</summary>
+    None,
+
+    /// <summary>An SQS queue (or SNS topic): the invocation record without the records' data.</summary>
+    Sqs,
+
+    /// <summary>An S3 bucket: the invocation record plus <c>payload</c>, the original event, under a dated key.</summary>
+    S3,
+}
+
+/// <summary>
+/// How concurrent batches of one shard (ParallelizationFactor above 1) get their partition keys. AWS documents only
+/// that order is kept per partition key; every strategy keeps that and nothing more.
+/// </summary>
+public enum KeyAssignment
+{
+    /// <summary>A key always goes to the same concurrent batch (a seeded hash of the key).</summary>
+    Hash,
+
+    /// <summary>
+    /// A key moves to a seeded random concurrent batch whenever none of its records is pending, so batches interleave
+    /// sequence numbers as much as per-key order allows.
+    /// </summary>
+    Adversarial,
+}
+
+/// <summary>The Kinesis stream: shards, limits, retention and names.</summary>
+public sealed record StreamOptions
+{
+    /// <summary>Number of shards, 1 to 10,000. Default 1. Hash-key ranges split 2^128 evenly, as CreateStream does.</summary>
+    public int ShardCount { get; init; } = 1;
+
+    /// <summary>The stream's name. Default <c>emulated-stream</c>.</summary>
+    public string StreamName { get; init; } = "emulated-stream";
+
+    /// <summary>Retention in hours, 24 to 8,760. Default 24. Older records are trimmed and counted, never delivered.</summary>
+    public int RetentionHours { get; init; } = 24;
+
+    /// <summary>Per-shard write limit in records per second. Default 1,000; puts beyond it are throttled and counted.</summary>
+    public int WriteRecordsPerSecond { get; init; } = 1000;
+
+    /// <summary>Per-shard write limit in bytes (data plus partition key) per second. Default 1 MiB.</summary>
+    public int WriteBytesPerSecond { get; init; } = 1024 * 1024;
+
+    /// <summary>The AWS region in ARNs and events. Default <c>us-east-1</c>.</summary>
+    public string Region { get; init; } = "us-east-1";
+
+    /// <summary>The account id in ARNs. Default <c>123456789012</c>.</summary>
+    public string AccountId { get; init; } = "123456789012";
+
+    /// <summary>The stream's ARN.</summary>
+    public string StreamArn => $"arn:aws:kinesis:{Region}:{AccountId}:stream/{StreamName}";
+
+    internal void Validate()
+    {
+        Range(nameof(ShardCount), ShardCount, 1, 10_000);
+        Range(nameof(RetentionHours), RetentionHours, 24, 8760);
+        Range(nameof(WriteRecordsPerSecond), WriteRecordsPerSecond, 1, int.MaxValue);
+        Range(nameof(WriteBytesPerSecond), WriteBytesPerSecond, 1, int.MaxValue);
+        if (string.IsNullOrEmpty(StreamName))
+        {
+            throw new ArgumentException("StreamName must not be empty.", nameof(StreamName));
+        }
+    }
+
+    internal static void Range(string name, long value, long min, long max, string? extra = null)
+    {
+        if (value < min || value > max)
+        {
+            string allowed = extra is null
+                ? string.Create(CultureInfo.InvariantCulture, $"{min} to {max}")
+                : string.Create(CultureInfo.InvariantCulture, $"{extra} or {min} to {max}");
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be {allowed}; got {value.ToString(CultureInfo.InvariantCulture)}.");
+        }
+    }
+}
+
+/// <summary>The event source mapping's settings, named as in its API, with AWS's ranges and defaults.</summary>
+public sealed record MappingOptions
+{
+    /// <summary>Most records per batch, 1 to 10,000. Default 100.</summary>
+    public int BatchSize { get; init; } = 100;
+
+    /// <summary>How long to gather records before invoking, 0 to 300 seconds. Default 0.</summary>
+    public int MaximumBatchingWindowInSeconds { get; init; }
+
+    /// <summary>Where reading starts. Default <see cref="StartingPosition.TrimHorizon"/> (AWS has no default; it is required).</summary>
+    public StartingPosition StartingPosition { get; init; } = StartingPosition.TrimHorizon;
+
+    /// <summary>The time for <see cref="StartingPosition.AtTimestamp"/>; required with it.</summary>
+    public DateTimeOffset? StartingPositionTimestamp { get; init; }
+
+    /// <summary>Concurrent batches per shard, 1 to 10. Default 1.</summary>
+    public int ParallelizationFactor { get; init; } = 1;
+
+    /// <summary>Whether <c>FunctionResponseTypes</c> holds <c>ReportBatchItemFailures</c>. Default <see langword="false"/>.</summary>
+    public bool ReportBatchItemFailures { get; init; }
+
+    /// <summary>Whether a failed batch is split in two and each half retried. Default <see langword="false"/>.</summary>
+    public bool BisectBatchOnFunctionError { get; init; }
+
+    /// <summary>Retries of a failed batch, -1 (infinite) or 0 to 10,000. Default -1.</summary>
+    public int MaximumRetryAttempts { get; init; } = -1;
+
+    /// <summary>Oldest record age sent to the function, -1 (infinite) or 60 to 604,800 seconds. Default -1.</summary>
+    public int MaximumRecordAgeInSeconds { get; init; } = -1;
+
+    /// <summary>Tumbling window length, 0 (none) to 900 seconds. Default 0.</summary>
+    public int TumblingWindowInSeconds { get; init; }
+
+    /// <summary>The on-failure destination. Default <see cref="OnFailureDestination.None"/>.</summary>
+    public OnFailureDestination OnFailure { get; init; }
+
+    /// <summary>The mapping's UUID (in S3 destination keys). Default: drawn from the seed.</summary>
+    public string? Uuid { get; init; }
+
+    /// <summary>Checks every setting against AWS's range.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range; the message names the setting and the range.</exception>
+    public void Validate()
+    {
+        StreamOptions.Range(nameof(BatchSize), BatchSize, 1, 10_000);
+        StreamOptions.Range(nameof(MaximumBatchingWindowInSeconds), MaximumBatchingWindowInSeconds, 0, 300);
+        StreamOptions.Range(nameof(ParallelizationFactor), ParallelizationFactor, 1, 10);
+        if (MaximumRetryAttempts != -1)
+        {
+            StreamOptions.Range(nameof(MaximumRetryAttempts), MaximumRetryAttempts, 0, 10_000, "-1");
+        }
+
+        if (MaximumRecordAgeInSeconds != -1)
+        {
+            StreamOptions.Range(nameof(MaximumRecordAgeInSeconds), MaximumRecordAgeInSeconds, 60, 604_800, "-1");
+        }
+
+        StreamOptions.Range(nameof(TumblingWindowInSeconds), TumblingWindowInSeconds, 0, 900);
+        if (StartingPosition == StartingPosition.AtTimestamp && StartingPositionTimestamp is null)
+        {
+            throw new ArgumentException("StartingPositionTimestamp is required with StartingPosition AT_TIMESTAMP.", nameof(StartingPositionTimestamp));
+        }
+
+        if (!Enum.IsDefined(OnFailure))
+        {
+            throw new ArgumentOutOfRangeException(nameof(OnFailure), OnFailure, "OnFailure must be None, Sqs or S3.");
+        }
+    }
+}
+
+/// <summary>The Lambda function: timeout, memory, cold starts, concurrency and compute time.</summary>
+public sealed record FunctionOptions
+{
+    /// <summary>The function's name (in ARNs). Default <c>analytics-function</c>.</summary>
+    public string FunctionName { get; init; } = "analytics-function";
+
+    /// <summary>Timeout, 1 to 900 seconds. Default 3 (Lambda's default).</summary>
+    public int TimeoutSeconds { get; init; } = 3;
+
+    /// <summary>Memory, 128 to 10,240 MB. Default 128. The CPU share is memory / 1,769 MB of one vCPU.</summary>
+    public int MemoryMb { get; init; } = 128;
+
+    /// <summary>Init time a new execution environment pays before its first invocation, in ms. Default 0.</summary>
+    public int InitMs { get; init; }
+
+    /// <summary>Most environments at once (reserved concurrency), or <see langword="null"/> for no limit. Default <see langword="null"/>.</summary>
+    public int? ReservedConcurrency { get; init; }
+
+    /// <summary>Modeled compute time per invocation, in ms of one full vCPU. Default 0.</summary>
+    public double ComputeMsPerInvocation { get; init; }
+
+    /// <summary>Modeled compute time per record, in ms of one full vCPU. Default 0.</summary>
+    public double ComputeMsPerRecord { get; init; }
+
+    /// <summary>
+    /// Count the handler's real CPU time (its synchronous runs, scaled by the CPU share) instead of the model. Runs
+    /// are then not byte-reproducible. Default <see langword="false"/>.
+    /// </summary>
+    public bool MeasureCompute { get; init; }
+
+    /// <summary>
+    /// The share of one vCPU a single thread of the function gets: memory / 1,769 MB, at most 1 (Lambda allocates
+    /// one full vCPU at 1,769 MB; more memory adds vCPUs that one thread cannot use).
+    /// </summary>
+    public double CpuShare => Math.Min(1.0, MemoryMb / 1769.0);
+
+    /// <summary>The function's ARN in the given region and account.</summary>
+    /// <param name="region">The region.</param>
+    /// <param name="accountId">The account.</param>
+    /// <returns>The ARN.</returns>
+    public string Arn(string region, string accountId) => $"arn:aws:lambda:{region}:{accountId}:function:{FunctionName}";
+
+    internal void Validate()
+    {
+        StreamOptions.Range(nameof(TimeoutSeconds), TimeoutSeconds, 1, 900);
+        StreamOptions.Range(nameof(MemoryMb), MemoryMb, 128, 10_240);
+        StreamOptions.Range(nameof(InitMs), InitMs, 0, 10_000);
+        if (ReservedConcurrency is int reserved)
+        {
+            StreamOptions.Range(nameof(ReservedConcurrency), reserved, 1, 100_000);
+        }
+
+        if (ComputeMsPerInvocation < 0 || ComputeMsPerRecord < 0 || double.IsNaN(ComputeMsPerInvocation) || double.IsNaN(ComputeMsPerRecord))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ComputeMsPerRecord), "Compute times must be 0 or more ms.");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+namespace Analytics.Core.Testing;
+
+/// <summary>Everything a run depends on: with the same scenario and handler, a run's outputs are byte-identical.</summary>
+public sealed record EmulatorScenario
+{
+    /// <summary>The seed of every random choice (keys, data, key assignment, UUIDs). Default 1.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>Where the virtual clock starts. Default 2025-01-01T00:00:00Z.</summary>
+    public DateTimeOffset StartTime { get; init; } = new(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    /// <summary>How long the run lasts in virtual seconds, 1 to 604,800 (a week). Default 60. Invocations still running at the end are not reported.</summary>
+    public int DurationSeconds { get; init; } = 60;
+
+    /// <summary>The stream.</summary>
+    public StreamOptions Stream { get; init; } = new();
+
+    /// <summary>Producers putting records at a rate. Default none.</summary>
+    public IReadOnlyList<ProducerOptions> Producers { get; init; } = [];
+
+    /// <summary>Records put explicitly. Default none.</summary>
+    public IReadOnlyList<ExplicitRecord> Records { get; init; } = [];
+
+    /// <summary>The event source mapping.</summary>
+    public MappingOptions Mapping { get; init; } = new();
+
+    /// <summary>The function.</summary>
+    public FunctionOptions Function { get; init; } = new();
+
+    /// <summary>How concurrent batches of a shard get their keys (ParallelizationFactor above 1). Default <see cref="KeyAssignment.Hash"/>.</summary>
+    public KeyAssignment KeyAssignment { get; init; } = KeyAssignment.Hash;
+
+    /// <summary>
+    /// How long (real time) to let a handler that waits on something other than the virtual clock finish before virtual
+    /// time moves on. Default zero: handlers must wait only on the clock (see the package README); a positive value
+    /// helps handlers with real I/O but makes runs timing-dependent.
+    /// </summary>
+    public TimeSpan RealTimeSettle { get; init; } = TimeSpan.Zero;
+
+    /// <summary>Checks every part.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range; the message names it and the range.</exception>
+    public void Validate()
+    {
+        StreamOptions.Range(nameof(DurationSeconds), DurationSeconds, 1, 604_800);
+        Stream.Validate();
+        Mapping.Validate();
+        Function.Validate();
+        foreach (ProducerOptions producer in Producers)
+        {
+            producer.Validate();
+        }
+
+        foreach (ExplicitRecord record in Records)
+        {
+            if (string.IsNullOrEmpty(record.PartitionKey) || record.PartitionKey.Length > 256)
+            {
+                throw new ArgumentException("A record's partitionKey must be 1 to 256 characters.", nameof(Records));
+            }
+
+            if (record.AtMs >= DurationSeconds * 1000L)
+            {
+                throw new ArgumentException($"A record's atMs must be before the end of the run ({DurationSeconds * 1000L} ms); got {record.AtMs}.", nameof(Records));
+            }
+
+            if (record.Data.Length + System.Text.Encoding.UTF8.GetByteCount(record.PartitionKey) > 1024 * 1024)
+            {
+                throw new ArgumentException("A record's data plus partition key must be at most 1 MiB.", nameof(Records));
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Text;
+
+namespace Analytics.Core.Testing;
+
+/// <summary>Makes the data of one produced record.</summary>
+/// <param name="index">The producer's running record number, from 0.</param>
+/// <param name="partitionKey">The record's partition key.</param>
+/// <param name="time">When the record is put.</param>
+/// <param name="random">The run's seeded generator; the only source of randomness a generator may use.</param>
+/// <returns>The record's data (the blob, before base64).</returns>
+public delegate byte[] RecordGenerator(long index, string partitionKey, DateTimeOffset time, Random random);
+
+/// <summary>A step of a producer's rate schedule: from <see cref="FromSecond"/> on, <see cref="RatePerSecond"/>.</summary>
+/// <param name="FromSecond">The virtual second (from the start) the rate takes effect.</param>
+/// <param name="RatePerSecond">Records per second from then on.</param>
+public readonly record struct RateStep(int FromSecond, double RatePerSecond);
+
+/// <summary>A producer: puts records at a rate (constant or by schedule) over a number of partition keys.</summary>
+public sealed record ProducerOptions
+{
+    /// <summary>Records per second from the start. Default 100.</summary>
+    public double RatePerSecond { get; init; } = 100;
+
+    /// <summary>Rate changes after the start, in order of <see cref="RateStep.FromSecond"/>. Default none.</summary>
+    public IReadOnlyList<RateStep> Schedule { get; init; } = [];
+
+    /// <summary>How many distinct partition keys (<c>{KeyPrefix}{n}</c>, n drawn from the seed). Default 16.</summary>
+    public int PartitionKeys { get; init; } = 16;
+
+    /// <summary>The partition keys' prefix. Default <c>pk-</c>.</summary>
+    public string KeyPrefix { get; init; } = "pk-";
+
+    /// <summary>The record data. Default <see cref="RecordGenerators.Metric"/>.</summary>
+    public RecordGenerator Generator { get; init; } = RecordGenerators.Metric();
+
+    /// <summary>The rate in effect at <paramref name="second"/>.</summary>
+    /// <param name="second">Seconds from the start.</param>
+    /// <returns>Records per second.</returns>
+    public double RateAt(long second)
+    {
+        double rate = RatePerSecond;
+        foreach (RateStep step in Schedule)
+        {
+            if (step.FromSecond <= second)
+            {
+                rate = step.RatePerSecond;
+            }
+        }
+
+        return rate;
+    }
+
+    internal void Validate()
+    {
+        if (RatePerSecond < 0 || double.IsNaN(RatePerSecond) || Schedule.Any(s => s.RatePerSecond < 0 || double.IsNaN(s.RatePerSecond) || s.FromSecond < 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(RatePerSecond), "Rates must be 0 or more records per second, from second 0 or later.");
+        }
+
+        StreamOptions.Range(nameof(PartitionKeys), PartitionKeys, 1, int.MaxValue);
+        ArgumentNullException.ThrowIfNull(Generator);
+    }
+}
+
+/// <summary>A record given explicitly: its key, data, and when it is put (ms after the start; negative: before).</summary>
+/// <param name="PartitionKey">1 to 256 characters.</param>
+/// <param name="Data">The blob.</param>
+/// <param name="AtMs">Milliseconds after the scenario's start time.</param>
+public sealed record ExplicitRecord(string PartitionKey, ReadOnlyMemory<byte> Data, long AtMs)
+{
+    /// <summary>A record whose data is <paramref name="text"/> in UTF-8.</summary>
+    /// <param name="partitionKey">The partition key.</param>
+    /// <param name="text">The data as text.</param>
+    /// <param name="atMs">Milliseconds after the start.</param>
+    /// <returns>The record.</returns>
+    public static ExplicitRecord Text(string partitionKey, string text, long atMs) => new(partitionKey, Encoding.UTF8.GetBytes(text), atMs);
+}
+
+/// <summary>Ready-made record generators.</summary>
+public static class RecordGenerators
+{
+    /// <summary>
+    /// One metric sample per record, as the sample function reads it:
+    /// <c>{"metric":..,"value":..,"timestamp":..,"dimensions":{"service":..}}</c>; the service is the partition key.
+    /// </summary>
+    /// <param name="metrics">How many metric names (<c>metric.0</c> ...). Default 4.</param>
+    /// <returns>The generator.</returns>
+    public static RecordGenerator Metric(int metrics = 4) => (index, key, time, random) =>
+    {
+        int metric = random.Next(metrics);
+        int value = random.Next(1, 1000);
+        return Encoding.UTF8.GetBytes(string.Create(
+            CultureInfo.InvariantCulture,
+            $"{{\"metric\":\"metric.{metric}\",\"value\":{value},\"timestamp\":{time.ToUnixTimeMilliseconds()},\"dimensions\":{{\"service\":\"{key}\"}}}}"));
+    };
+
+    /// <summary>Text from a template; <c>{n}</c> is the record number and <c>{key}</c> the partition key.</summary>
+    /// <param name="template">The template.</param>
+    /// <returns>The generator.</returns>
+    public static RecordGenerator Text(string template) => (index, key, time, random) =>
+        Encoding.UTF8.GetBytes(template.Replace("{n}", index.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal).Replace("{key}", key, StringComparison.Ordinal));
+
+    /// <summary>Replaces a seeded fraction of <paramref name="inner"/>'s records with <paramref name="poison"/>.</summary>
+    /// <param name="inner">The generator of good records.</param>
+    /// <param name="fraction">The fraction, 0 to 1.</param>
+    /// <param name="poison">The bad data. Default <c>not json</c>.</param>
+    /// <returns>The generator.</returns>
+    public static RecordGenerator WithPoison(RecordGenerator inner, double fraction, string poison = "not json")
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        byte[] bad = Encoding.UTF8.GetBytes(poison);
+        return (index, key, time, random) => random.NextDouble() < fraction ? (byte[])bad.Clone() : inner(index, key, time, random);
+    }
+}

@@ -1,0 +1,227 @@
+namespace Analytics.Core.Testing;
+
+/// <summary>How an invocation ended.</summary>
+public enum InvocationOutcome
+{
+    /// <summary>Every record succeeded.</summary>
+    Success,
+
+    /// <summary>The function reported some records failed (<c>batchItemFailures</c>).</summary>
+    Partial,
+
+    /// <summary>The function raised an error or gave a response that counts as a complete failure.</summary>
+    Error,
+
+    /// <summary>The function ran past its timeout.</summary>
+    Timeout,
+}
+
+/// <summary>A record as the stream holds it.</summary>
+/// <param name="ShardId">The shard.</param>
+/// <param name="SequenceNumber">The sequence number (decimal digits).</param>
+/// <param name="PartitionKey">The partition key.</param>
+/// <param name="Data">The data.</param>
+/// <param name="Arrival">The approximate arrival time (millisecond precision).</param>
+public sealed record StreamRecord(string ShardId, string SequenceNumber, string PartitionKey, ReadOnlyMemory<byte> Data, DateTimeOffset Arrival);
+
+/// <summary>A record delivered in an invocation.</summary>
+/// <param name="SequenceNumber">The sequence number.</param>
+/// <param name="PartitionKey">The partition key.</param>
+public readonly record struct DeliveredRecord(string SequenceNumber, string PartitionKey);
+
+/// <summary>One invocation of the function.</summary>
+public sealed record InvocationReport
+{
+    /// <summary>The invocation's number, from 1, in order of start.</summary>
+    public required long Invocation { get; init; }
+
+    /// <summary>When the batch was dispatched (before any init), ms after the start.</summary>
+    public required long StartMs { get; init; }
+
+    /// <summary>When it ended, ms after the start.</summary>
+    public required long EndMs { get; init; }
+
+    /// <summary>The shard.</summary>
+    public required string ShardId { get; init; }
+
+    /// <summary>The concurrent batch (lane) of the shard, 0 to ParallelizationFactor - 1.</summary>
+    public required int Lane { get; init; }
+
+    /// <summary>The records in the event, in event order.</summary>
+    public required IReadOnlyList<DeliveredRecord> Records { get; init; }
+
+    /// <summary>How it ended.</summary>
+    public required InvocationOutcome Outcome { get; init; }
+
+    /// <summary>
+    /// Lambda's checkpoint after it, as AWS words it: on success the highest sequence number of the batch, on a
+    /// partial response the lowest failed one (retried from there), otherwise <see langword="null"/>.
+    /// </summary>
+    public required string? Checkpoint { get; init; }
+
+    /// <summary>The execution environment, from 1.</summary>
+    public required int Environment { get; init; }
+
+    /// <summary>Whether the environment was new (paid its init time).</summary>
+    public required bool ColdStart { get; init; }
+
+    /// <summary>IteratorAge as Lambda reports it: the age of the event's last record when the invocation ended, ms.</summary>
+    public required long IteratorAgeMs { get; init; }
+
+    /// <summary>For a tumbling-window invocation, whether it was the window's final one.</summary>
+    public bool? IsFinalInvokeForWindow { get; init; }
+}
+
+/// <summary>A record Lambda sends to the on-failure destination.</summary>
+/// <param name="Kind">SQS or S3.</param>
+/// <param name="ShardId">The shard.</param>
+/// <param name="Condition"><c>RetryAttemptsExhausted</c> or <c>RecordAgeExceeded</c>.</param>
+/// <param name="S3Key">For S3, the object key; otherwise <see langword="null"/>.</param>
+/// <param name="Json">The invocation record, UTF-8 JSON, as Lambda writes it.</param>
+/// <param name="SequenceNumbers">The sequence numbers it covers (the emulator's bookkeeping, not part of the record).</param>
+public sealed record DestinationRecord(OnFailureDestination Kind, string ShardId, string Condition, string? S3Key, string Json, IReadOnlyList<string> SequenceNumbers);
+
+/// <summary>Measurements of one shard in one virtual second.</summary>
+public sealed record ShardSecond
+{
+    /// <summary>The second, from 0.</summary>
+    public required int Second { get; init; }
+
+    /// <summary>The shard.</summary>
+    public required string ShardId { get; init; }
+
+    /// <summary>The highest IteratorAge of invocations that ended in this second (Lambda's metric), ms; -1 when none ended.</summary>
+    public required long IteratorAgeMs { get; init; }
+
+    /// <summary>The age of the oldest record not yet processed or discarded, at the end of the second, ms.</summary>
+    public required long OldestUnprocessedAgeMs { get; init; }
+
+    /// <summary>Invocations that ended in this second.</summary>
+    public required int Invocations { get; init; }
+
+    /// <summary>Of those, the ones that failed (error, timeout or partial).</summary>
+    public required int Errors { get; init; }
+
+    /// <summary>Of those, the timeouts.</summary>
+    public required int Timeouts { get; init; }
+
+    /// <summary>Invocations refused for lack of concurrency (retried without using the retry quota).</summary>
+    public required int Throttles { get; init; }
+
+    /// <summary>The most invocations of the shard running at once during the second.</summary>
+    public required int Concurrency { get; init; }
+
+    /// <summary>Records sent to the on-failure destination.</summary>
+    public required int DestinationRecords { get; init; }
+
+    /// <summary>Records put into the shard.</summary>
+    public required int RecordsIn { get; init; }
+
+    /// <summary>Puts refused by the shard's write limits.</summary>
+    public required int ThrottledPuts { get; init; }
+
+    /// <summary>Records checkpointed as processed.</summary>
+    public required int RecordsOut { get; init; }
+
+    /// <summary>Records trimmed by retention before the mapping read them.</summary>
+    public required int RecordsExpired { get; init; }
+}
+
+/// <summary>Totals of a run.</summary>
+public sealed record EmulationSummary
+{
+    /// <summary>Records put into the stream.</summary>
+    public required long RecordsIn { get; init; }
+
+    /// <summary>Puts refused by write limits.</summary>
+    public required long ThrottledPuts { get; init; }
+
+    /// <summary>Records processed (checkpointed).</summary>
+    public required long RecordsOut { get; init; }
+
+    /// <summary>Records sent to the on-failure destination.</summary>
+    public required long RecordsToDestination { get; init; }
+
+    /// <summary>Records trimmed by retention.</summary>
+    public required long RecordsExpired { get; init; }
+
+    /// <summary>Records not processed when the run ended.</summary>
+    public required long RecordsPending { get; init; }
+
+    /// <summary>Invocations.</summary>
+    public required long Invocations { get; init; }
+
+    /// <summary>Failed invocations (error, timeout, partial).</summary>
+    public required long Errors { get; init; }
+
+    /// <summary>Timeouts.</summary>
+    public required long Timeouts { get; init; }
+
+    /// <summary>Throttled invocations.</summary>
+    public required long Throttles { get; init; }
+
+    /// <summary>Cold starts.</summary>
+    public required long ColdStarts { get; init; }
+
+    /// <summary>The highest IteratorAge, ms.</summary>
+    public required long MaxIteratorAgeMs { get; init; }
+
+    /// <summary>The most invocations running at once.</summary>
+    public required int MaxConcurrency { get; init; }
+
+    /// <summary>Whether the run can be reproduced byte for byte (not when compute time is measured).</summary>
+    public required bool Reproducible { get; init; }
+}
+
+/// <summary>Receives a run's outputs as they happen (records in arrival order per second, invocations as they end).</summary>
+public interface IEmulationObserver
+{
+    /// <summary>A record entered the stream.</summary>
+    /// <param name="record">The record.</param>
+    void OnRecord(StreamRecord record);
+
+    /// <summary>An invocation ended.</summary>
+    /// <param name="invocation">The invocation.</param>
+    void OnInvocation(InvocationReport invocation);
+
+    /// <summary>A record was sent to the on-failure destination.</summary>
+    /// <param name="record">The destination record.</param>
+    void OnDestination(DestinationRecord record);
+
+    /// <summary>A shard's second ended.</summary>
+    /// <param name="metrics">Its measurements.</param>
+    void OnSecond(ShardSecond metrics);
+}
+
+/// <summary>An observer that keeps everything in memory (for tests of small scenarios).</summary>
+public sealed class EmulationRecording : IEmulationObserver
+{
+    private readonly List<StreamRecord> _records = [];
+    private readonly List<InvocationReport> _invocations = [];
+    private readonly List<DestinationRecord> _destination = [];
+    private readonly List<ShardSecond> _seconds = [];
+
+    /// <summary>Every record put, in put order.</summary>
+    public IReadOnlyList<StreamRecord> Records => _records;
+
+    /// <summary>Every invocation, in order of end.</summary>
+    public IReadOnlyList<InvocationReport> Invocations => _invocations;
+
+    /// <summary>Every destination record, in order of sending.</summary>
+    public IReadOnlyList<DestinationRecord> Destination => _destination;
+
+    /// <summary>Every shard-second.</summary>
+    public IReadOnlyList<ShardSecond> Seconds => _seconds;
+
+    /// <inheritdoc />
+    public void OnRecord(StreamRecord record) => _records.Add(record);
+
+    /// <inheritdoc />
+    public void OnInvocation(InvocationReport invocation) => _invocations.Add(invocation);
+
+    /// <inheritdoc />
+    public void OnDestination(DestinationRecord record) => _destination.Add(record);
+
+    /// <inheritdoc />
+    public void OnSecond(ShardSecond metrics) => _seconds.Add(metrics);
+}

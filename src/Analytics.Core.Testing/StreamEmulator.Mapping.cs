@@ -1,0 +1,394 @@
+using System.Diagnostics;
+
+namespace Analytics.Core.Testing;
+
+public sealed partial class StreamEmulator
+{
+    private void SchedulePoll(Lane lane, long delayTicks) =>
+        lane.PollTimer!.Change(TimeSpan.FromTicks(Math.Max(0, delayTicks)), Timeout.InfiniteTimeSpan);
+
+    // AWS: "Lambda polls each shard in your Kinesis stream for records at a base rate of once per second. When more
+    // records are available, Lambda keeps processing batches until the function catches up with the stream."
+    private void Poll(Lane lane)
+    {
+        if (lane.Running is not null)
+        {
+            return;
+        }
+
+        Distribute(lane.Shard);
+        while (true)
+        {
+            long wakeTicks = TimeSpan.TicksPerSecond;
+            Batch? batch = lane.Current ?? NextBatch(lane, out wakeTicks);
+            if (batch is null)
+            {
+                SchedulePoll(lane, wakeTicks);
+                return;
+            }
+
+            lane.Current = batch;
+            DropExpired(lane, batch);
+            if (batch.Records.Count == 0 && !batch.IsWindowFinal)
+            {
+                Advance(lane);
+                continue;
+            }
+
+            if (_scenario.Function.ReservedConcurrency is int reserved && _busy >= reserved)
+            {
+                // "Invocation errors before the function runs (throttles) are retried until the records expire,
+                // without using the retry quota."
+                lane.Shard.Seconds[SecondOf(NowMs)].Throttles++;
+                _throttles++;
+                SchedulePoll(lane, TimeSpan.TicksPerSecond);
+                return;
+            }
+
+            Dispatch(lane, batch);
+            return;
+        }
+    }
+
+    // Moves arrived records of the shard to its lanes (concurrent batches), keeping per-key order.
+    private void Distribute(ShardState shard)
+    {
+        long now = NowMs;
+        MappingOptions mapping = _scenario.Mapping;
+        while (shard.Pending.TryPeek(out SimRecord? record) && record.ArrivalMs <= now)
+        {
+            shard.Pending.Dequeue();
+            bool before = mapping.StartingPosition switch
+            {
+                StartingPosition.Latest => record.ArrivalMs < _startMs,
+                StartingPosition.AtTimestamp => record.ArrivalMs < mapping.StartingPositionTimestamp!.Value.ToUnixTimeMilliseconds(),
+                _ => false,
+            };
+            if (before)
+            {
+                record.Done = true;
+                _skipped++;
+                continue;
+            }
+
+            int lane = LaneFor(shard, record.PartitionKey);
+            record.Lane = lane;
+            shard.Lanes[lane].Queue.Enqueue(record);
+            shard.Undone.Enqueue(record);
+        }
+    }
+
+    private int LaneFor(ShardState shard, string key)
+    {
+        int factor = _scenario.Mapping.ParallelizationFactor;
+        if (factor == 1)
+        {
+            return 0;
+        }
+
+        if (_scenario.KeyAssignment == KeyAssignment.Hash)
+        {
+            uint hash = 2166136261u ^ (uint)_scenario.Seed;
+            foreach (char c in key)
+            {
+                hash = (hash ^ c) * 16777619u;
+            }
+
+            return (int)(hash % (uint)factor);
+        }
+
+        // Adversarial: a key with pending records stays on its lane; an idle key goes to a random lane.
+        if (!shard.KeyLanes.TryGetValue(key, out (int Lane, int Pending) entry) || entry.Pending == 0)
+        {
+            entry = (_choiceRandom.Next(factor), 0);
+        }
+
+        shard.KeyLanes[key] = (entry.Lane, entry.Pending + 1);
+        return entry.Lane;
+    }
+
+    private void MarkDone(SimRecord record)
+    {
+        record.Done = true;
+        if (record.Shard.KeyLanes.TryGetValue(record.PartitionKey, out (int Lane, int Pending) entry))
+        {
+            record.Shard.KeyLanes[record.PartitionKey] = (entry.Lane, entry.Pending - 1);
+        }
+    }
+
+    // Builds the lane's next batch, or says when to look again.
+    private Batch? NextBatch(Lane lane, out long wakeTicks)
+    {
+        MappingOptions mapping = _scenario.Mapping;
+        long now = NowMs;
+        wakeTicks = TimeSpan.TicksPerSecond;
+        int windowSeconds = mapping.TumblingWindowInSeconds;
+        if (windowSeconds > 0 && lane.Window is { } open)
+        {
+            bool headInWindow = lane.Queue.TryPeek(out SimRecord? head) && WindowStart(head.ArrivalMs) == open.StartMs;
+            if (open.TerminateEarly || (!headInWindow && now >= open.EndMs))
+            {
+                // The window is over: one final invocation, no records ("isFinalInvokeForWindow").
+                return new Batch { Records = [], IsWindowFinal = true, TerminatedEarly = open.TerminateEarly };
+            }
+
+            if (!headInWindow)
+            {
+                wakeTicks = Math.Min(TimeSpan.TicksPerSecond, (open.EndMs - now) * TicksPerMs);
+                return null;
+            }
+        }
+
+        if (lane.Queue.Count == 0)
+        {
+            return null;
+        }
+
+        SimRecord first = lane.Queue.Peek();
+        if (mapping.MaximumBatchingWindowInSeconds > 0 && lane.Queue.Count < mapping.BatchSize)
+        {
+            // "Lambda reads records until it has gathered a full batch, the batching window expires, or the batch
+            // reaches the payload limit of 6 MB." The window runs from the oldest waiting record's arrival.
+            long due = first.ArrivalMs + (mapping.MaximumBatchingWindowInSeconds * 1000L);
+            if (now < due && PendingSize(lane) < LambdaJson.MaxPayloadBytes)
+            {
+                wakeTicks = Math.Min(TimeSpan.TicksPerSecond, (due - now) * TicksPerMs);
+                return null;
+            }
+        }
+
+        long windowStart = windowSeconds > 0 ? WindowStart(first.ArrivalMs) : 0;
+        if (windowSeconds > 0 && lane.Window is null)
+        {
+            lane.Window = new WindowState { StartMs = windowStart, EndMs = windowStart + (windowSeconds * 1000L) };
+        }
+
+        var records = new List<SimRecord>(Math.Min(mapping.BatchSize, lane.Queue.Count));
+        long fragments = 0;
+        while (records.Count < mapping.BatchSize && lane.Queue.TryPeek(out SimRecord? next))
+        {
+            if (windowSeconds > 0 && WindowStart(next.ArrivalMs) != windowStart)
+            {
+                break;
+            }
+
+            byte[] json = JsonOf(next);
+            if (records.Count > 0 && LambdaJson.EventSize(fragments + json.Length, records.Count + 1) + WindowOverhead(lane) > LambdaJson.MaxPayloadBytes)
+            {
+                break;
+            }
+
+            fragments += json.Length;
+            records.Add(lane.Queue.Dequeue());
+        }
+
+        return new Batch { Records = records };
+    }
+
+    private static int WindowOverhead(Lane lane) => lane.Window is null ? 0 : 512 + lane.Window.State.Length;
+
+    private long PendingSize(Lane lane)
+    {
+        long size = 0;
+        int count = 0;
+        foreach (SimRecord record in lane.Queue)
+        {
+            size += JsonOf(record).Length;
+            count++;
+            if (size > LambdaJson.MaxPayloadBytes)
+            {
+                break;
+            }
+        }
+
+        return LambdaJson.EventSize(size, count);
+    }
+
+    private long WindowStart(long arrivalMs)
+    {
+        long length = _scenario.Mapping.TumblingWindowInSeconds * 1000L;
+        return arrivalMs - (((arrivalMs % length) + length) % length);
+    }
+
+    private byte[] JsonOf(SimRecord record) =>
+        record.Json ??= LambdaJson.RecordJson(record, _scenario.Stream.StreamArn, _scenario.Stream.Region, _roleArn);
+
+    // Records past retention are gone; records past MaximumRecordAgeInSeconds go to the destination unprocessed.
+    // Both are the oldest, so a prefix of the batch.
+    private void DropExpired(Lane lane, Batch batch)
+    {
+        long now = NowMs;
+        long retentionMs = _scenario.Stream.RetentionHours * 3_600_000L;
+        int trimmed = 0;
+        while (trimmed < batch.Records.Count && now - batch.Records[trimmed].ArrivalMs > retentionMs)
+        {
+            MarkDone(batch.Records[trimmed]);
+            trimmed++;
+        }
+
+        if (trimmed > 0)
+        {
+            lane.Shard.Seconds[SecondOf(now)].Expired += trimmed;
+            _expired += trimmed;
+            batch.Records = batch.Records[trimmed..];
+        }
+
+        int maxAge = _scenario.Mapping.MaximumRecordAgeInSeconds;
+        if (maxAge < 0)
+        {
+            return;
+        }
+
+        int old = 0;
+        while (old < batch.Records.Count && now - batch.Records[old].ArrivalMs > maxAge * 1000L)
+        {
+            old++;
+        }
+
+        if (old > 0)
+        {
+            // "Records of the same batch that are not expired are still processed."
+            SendToDestination(lane, batch, batch.Records[..old], "RecordAgeExceeded");
+            batch.Records = batch.Records[old..];
+        }
+    }
+
+    private void Dispatch(Lane lane, Batch batch)
+    {
+        ExecutionEnvironment? environment = _environments.FirstOrDefault(e => !e.Busy && !e.Dead);
+        bool cold = environment is null;
+        if (environment is null)
+        {
+            int id = _environments.Count + 1;
+            environment = new ExecutionEnvironment { Id = id, Handler = _createHandler(id) };
+            _environments.Add(environment);
+            _coldStarts++;
+        }
+
+        environment.Busy = true;
+        _busy++;
+        _maxBusy = Math.Max(_maxBusy, _busy);
+        ShardState shard = lane.Shard;
+        shard.Running++;
+        shard.MaxRunningThisSecond = Math.Max(shard.MaxRunningThisSecond, shard.Running);
+        foreach (SimRecord record in batch.Records)
+        {
+            JsonOf(record);
+            record.InvokeCount++;
+        }
+
+        WindowState? window = _scenario.Mapping.TumblingWindowInSeconds > 0 ? lane.Window : null;
+        var invocation = new Invocation
+        {
+            Number = ++_invocations,
+            Lane = lane,
+            Batch = batch,
+            Environment = environment,
+            ColdStart = cold,
+            DispatchTicks = NowTicks,
+            Event = LambdaJson.Event(batch.Records, window, batch, shard.Id, _scenario.Stream.StreamArn),
+        };
+        batch.LastEvent = invocation.Event;
+        lane.Running = invocation;
+        long init = cold ? _scenario.Function.InitMs * TicksPerMs : 0;
+        if (init > 0)
+        {
+            ScheduleIn(init, () => StartHandler(invocation));
+        }
+        else
+        {
+            StartHandler(invocation);
+        }
+    }
+
+    private void StartHandler(Invocation invocation)
+    {
+        invocation.Deadline = Clock.GetUtcNow() + TimeSpan.FromSeconds(_scenario.Function.TimeoutSeconds);
+        invocation.DeadlineTimer = ScheduleIn(TimeSpan.FromSeconds(_scenario.Function.TimeoutSeconds).Ticks, () => OnDeadline(invocation));
+        object? previous = VirtualClock.CurrentOwner.Value;
+        VirtualClock.CurrentOwner.Value = invocation;
+        long started = Stopwatch.GetTimestamp();
+        try
+        {
+            invocation.Task = invocation.Environment.Handler.InvokeAsync(invocation.Event, invocation.Deadline, CancellationToken.None);
+        }
+#pragma warning disable CA1031 // Any exception from the function is a function error, as in Lambda.
+        catch (Exception exception)
+#pragma warning restore CA1031
+        {
+            invocation.Task = Task.FromException<ReadOnlyMemory<byte>>(exception);
+        }
+        finally
+        {
+            VirtualClock.CurrentOwner.Value = previous;
+        }
+
+        invocation.MeasuredTicks += Stopwatch.GetElapsedTime(started).Ticks;
+        _waiting.Add(invocation);
+        ObserveCompletions();
+    }
+
+    // Handlers whose task completed: their compute time runs, then they end (unless the deadline comes first).
+    private void ObserveCompletions()
+    {
+        for (int i = 0; i < _waiting.Count; i++)
+        {
+            Invocation invocation = _waiting[i];
+            if (invocation.Task is not { IsCompleted: true })
+            {
+                continue;
+            }
+
+            _waiting.RemoveAt(i--);
+            if (invocation.Ended)
+            {
+                continue;
+            }
+
+            FunctionOptions function = _scenario.Function;
+            double ms = function.MeasureCompute
+                ? TimeSpan.FromTicks(invocation.MeasuredTicks).TotalMilliseconds
+                : function.ComputeMsPerInvocation + (function.ComputeMsPerRecord * invocation.Batch.Records.Count);
+            long compute = (long)Math.Round(ms / function.CpuShare * TicksPerMs);
+            ScheduleIn(compute, () => OnHandlerDone(invocation));
+        }
+    }
+
+    private void OnHandlerDone(Invocation invocation)
+    {
+        if (invocation.Ended)
+        {
+            return;
+        }
+
+        Task<ReadOnlyMemory<byte>> task = invocation.Task!;
+        InvocationOutcome outcome;
+        ResponseVerdict verdict = default;
+        if (task.IsCompletedSuccessfully)
+        {
+            bool window = _scenario.Mapping.TumblingWindowInSeconds > 0;
+            verdict = ResponseRules.Read(task.Result.Span, invocation.Batch.Records, _scenario.Mapping.ReportBatchItemFailures, window);
+            outcome = verdict.Outcome;
+        }
+        else
+        {
+            outcome = InvocationOutcome.Error;
+        }
+
+        Finish(invocation, outcome, verdict);
+    }
+
+    // "An invocation past its timeout is an error, and its effects so far stay": the environment is stopped (its
+    // pending timers never fire) and replaced.
+    private void OnDeadline(Invocation invocation)
+    {
+        if (invocation.Ended)
+        {
+            return;
+        }
+
+        invocation.Alive = false;
+        invocation.Environment.Dead = true;
+        Finish(invocation, InvocationOutcome.Timeout, default);
+    }
+}

@@ -1,0 +1,199 @@
+namespace Analytics.Core.Testing;
+
+public sealed partial class StreamEmulator
+{
+    private void Finish(Invocation invocation, InvocationOutcome outcome, ResponseVerdict verdict)
+    {
+        invocation.Ended = true;
+        invocation.DeadlineTimer?.Dispose();
+        Lane lane = invocation.Lane;
+        ShardState shard = lane.Shard;
+        Batch batch = invocation.Batch;
+        lane.Running = null;
+        shard.Running--;
+        _busy--;
+        invocation.Environment.Busy = false;
+
+        long now = NowMs;
+        ref SecondCounters counters = ref shard.Seconds[SecondOf(now)];
+        long iteratorAge = batch.Records.Count > 0 ? now - batch.Records[^1].ArrivalMs : 0;
+        counters.Invocations++;
+        counters.IteratorAgeMs = Math.Max(counters.IteratorAgeMs, iteratorAge);
+        _maxIteratorAge = Math.Max(_maxIteratorAge, iteratorAge);
+        if (outcome != InvocationOutcome.Success)
+        {
+            counters.Errors++;
+            _errors++;
+        }
+
+        if (outcome == InvocationOutcome.Timeout)
+        {
+            counters.Timeouts++;
+            _timeouts++;
+        }
+
+        string? checkpoint = null;
+        List<SimRecord> delivered = batch.Records;
+        switch (outcome)
+        {
+            case InvocationOutcome.Success:
+                // "Lambda checkpoints to the highest sequence number of a batch only when the batch is a complete success."
+                checkpoint = delivered.Count > 0 ? delivered[^1].SequenceNumber : null;
+                Processed(shard, delivered, delivered.Count);
+                AfterWindowSuccess(lane, batch, verdict.State);
+                Advance(lane);
+                break;
+            case InvocationOutcome.Partial:
+                // "Lambda uses the record with the lowest sequence number as the checkpoint. Lambda then retries all
+                // records starting from that checkpoint." A partial response is a failure for the retry policy; with
+                // bisection on, the batch is split at that record, which is the same retry.
+                checkpoint = delivered[verdict.FirstFailed].SequenceNumber;
+                Processed(shard, delivered, verdict.FirstFailed);
+                AfterWindowSuccess(lane, batch, verdict.State, final: false);
+                var rest = new Batch { Records = delivered[verdict.FirstFailed..], Attempts = batch.Attempts, LastEvent = batch.LastEvent };
+                lane.Current = rest;
+                Failed(lane, rest, functionError: false);
+                break;
+            default:
+                Failed(lane, batch, functionError: true);
+                break;
+        }
+
+        _observer?.OnInvocation(new InvocationReport
+        {
+            Invocation = invocation.Number,
+            StartMs = (invocation.DispatchTicks - _scenario.StartTime.UtcTicks) / TicksPerMs,
+            EndMs = now - _startMs,
+            ShardId = shard.Id,
+            Lane = lane.Index,
+            Records = delivered.Select(r => new DeliveredRecord(r.SequenceNumber, r.PartitionKey)).ToArray(),
+            Outcome = outcome,
+            Checkpoint = checkpoint,
+            Environment = invocation.Environment.Id,
+            ColdStart = invocation.ColdStart,
+            IteratorAgeMs = iteratorAge,
+            IsFinalInvokeForWindow = _scenario.Mapping.TumblingWindowInSeconds > 0 ? batch.IsWindowFinal : null,
+        });
+
+        Poll(lane);
+    }
+
+    private void Processed(ShardState shard, List<SimRecord> records, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            MarkDone(records[i]);
+        }
+
+        shard.Seconds[SecondOf(NowMs)].RecordsOut += count;
+        _recordsOut += count;
+    }
+
+    private void AfterWindowSuccess(Lane lane, Batch batch, string? state, bool final = true)
+    {
+        if (lane.Window is not { } window || state is null)
+        {
+            return;
+        }
+
+        if (batch.IsWindowFinal && final)
+        {
+            lane.Window = null;
+            return;
+        }
+
+        window.State = state;
+        if (System.Text.Encoding.UTF8.GetByteCount(state) > LambdaJson.MaxWindowStateBytes)
+        {
+            // "If the state exceeds 1 MB, the window terminates early."
+            window.TerminateEarly = true;
+        }
+    }
+
+    // A failed batch: bisect (free), retry (counted), or give up to the destination.
+    private void Failed(Lane lane, Batch batch, bool functionError)
+    {
+        MappingOptions mapping = _scenario.Mapping;
+        batch.LastFailureWasError = functionError;
+        if (functionError && mapping.BisectBatchOnFunctionError && batch.Records.Count > 1)
+        {
+            // "Splitting batches doesn't consume the retry quota." Both halves keep the batch's count (AWS does not
+            // say; documented as the emulator's choice). The lower half goes first.
+            int half = (batch.Records.Count + 1) / 2;
+            var low = new Batch { Records = batch.Records[..half], Attempts = batch.Attempts, LastEvent = batch.LastEvent };
+            var high = new Batch { Records = batch.Records[half..], Attempts = batch.Attempts, LastEvent = batch.LastEvent };
+            lane.Deferred.Push(high);
+            lane.Current = low;
+            return;
+        }
+
+        batch.Attempts++;
+        if (mapping.MaximumRetryAttempts >= 0 && batch.Attempts > mapping.MaximumRetryAttempts)
+        {
+            if (batch.Records.Count > 0)
+            {
+                SendToDestination(lane, batch, batch.Records, "RetryAttemptsExhausted");
+            }
+
+            if (batch.IsWindowFinal)
+            {
+                lane.Window = null;
+            }
+
+            lane.Current = batch;
+            batch.Records = [];
+            Advance(lane);
+            return;
+        }
+
+        lane.Current = batch;
+    }
+
+    private void Advance(Lane lane) => lane.Current = lane.Deferred.Count > 0 ? lane.Deferred.Pop() : null;
+
+    private void SendToDestination(Lane lane, Batch batch, List<SimRecord> records, string condition)
+    {
+        ShardState shard = lane.Shard;
+        foreach (SimRecord record in records)
+        {
+            MarkDone(record);
+        }
+
+        shard.Seconds[SecondOf(NowMs)].Destination += records.Count;
+        _toDestination += records.Count;
+        OnFailureDestination kind = _scenario.Mapping.OnFailure;
+        if (kind == OnFailureDestination.None)
+        {
+            return;
+        }
+
+        long now = NowMs;
+        int invokeCount = records.Max(r => r.InvokeCount);
+        byte[]? payload = null;
+        if (kind == OnFailureDestination.S3)
+        {
+            // The S3 record carries "the original invocation record": the last event these records were in, or
+            // (never invoked: expired before their first invocation) the event they would have been sent in.
+            foreach (SimRecord record in records)
+            {
+                JsonOf(record);
+            }
+
+            payload = invokeCount > 0 && batch.LastEvent is not null && ReferenceEquals(records, batch.Records)
+                ? batch.LastEvent
+                : LambdaJson.Event(records, null, batch, shard.Id, _scenario.Stream.StreamArn);
+        }
+
+        string json = LambdaJson.InvocationRecord(
+            NewUuid(), _functionArn, condition, invokeCount, batch.LastFailureWasError && invokeCount > 0, now,
+            shard.Id, records, _scenario.Stream.StreamArn, payload);
+        string? key = null;
+        if (kind == OnFailureDestination.S3)
+        {
+            DateTime at = DateTimeOffset.FromUnixTimeMilliseconds(now).UtcDateTime;
+            key = $"aws/lambda/{_uuid}/{shard.Id}/{at:yyyy}/{at:MM}/{at:dd}/{at:yyyy-MM-dd'T'HH.mm.ss}-{NewUuid()}";
+        }
+
+        _observer?.OnDestination(new DestinationRecord(kind, shard.Id, condition, key, json, records.Select(r => r.SequenceNumber).ToArray()));
+    }
+}

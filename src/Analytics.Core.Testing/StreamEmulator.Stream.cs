@@ -1,0 +1,111 @@
+using System.Globalization;
+using System.Text;
+
+namespace Analytics.Core.Testing;
+
+public sealed partial class StreamEmulator
+{
+    private int _explicitNext;
+    private ExplicitRecord[]? _explicitSorted;
+
+    // Puts this second's records: explicit ones and each producer's, merged by time (explicit first on a tie).
+    private void ProduceSecond(int second)
+    {
+        long fromMs = second * 1000L;
+        var batch = new List<(long AtMs, string Key, byte[] Data)>();
+        PutExplicit(fromMs, fromMs + 1000, batch);
+        for (int p = 0; p < _scenario.Producers.Count; p++)
+        {
+            ProducerOptions producer = _scenario.Producers[p];
+            _carry[p] += producer.RateAt(second);
+            int count = (int)Math.Floor(_carry[p]);
+            _carry[p] -= count;
+            for (int k = 0; k < count; k++)
+            {
+                long atMs = fromMs + (k * 1000L / count);
+                string key = producer.KeyPrefix + _produceRandom.Next(producer.PartitionKeys).ToString(CultureInfo.InvariantCulture);
+                DateTimeOffset at = DateTimeOffset.FromUnixTimeMilliseconds(_startMs + atMs);
+                batch.Add((atMs, key, producer.Generator(_producerIndex++, key, at, _produceRandom)));
+            }
+        }
+
+        // A stable sort keeps explicit records ahead of produced ones at the same millisecond.
+        foreach ((long atMs, string key, byte[] data) in batch.Select((r, i) => (r, i)).OrderBy(x => x.r.AtMs).ThenBy(x => x.i).Select(x => x.r))
+        {
+            Put(key, data, _startMs + atMs);
+        }
+    }
+
+    private void PutExplicit(long fromMs, long toMs, List<(long AtMs, string Key, byte[] Data)>? into = null)
+    {
+        _explicitSorted ??= _scenario.Records.Select((r, i) => (r, i)).OrderBy(x => x.r.AtMs).ThenBy(x => x.i).Select(x => x.r).ToArray();
+        while (_explicitNext < _explicitSorted.Length && _explicitSorted[_explicitNext].AtMs < toMs)
+        {
+            ExplicitRecord record = _explicitSorted[_explicitNext++];
+            if (record.AtMs < fromMs && fromMs != long.MinValue)
+            {
+                continue;
+            }
+
+            if (into is null)
+            {
+                Put(record.PartitionKey, record.Data.ToArray(), _startMs + record.AtMs);
+            }
+            else
+            {
+                into.Add((record.AtMs, record.PartitionKey, record.Data.ToArray()));
+            }
+        }
+    }
+
+    // One PutRecord: the shard by MD5 of the key, the write limits per shard and second, then a sequence number.
+    private void Put(string key, byte[] data, long arrivalMs)
+    {
+        ShardState shard = _shards[ShardFor(HashKey(key))];
+        int second = (int)Math.Floor((arrivalMs - _startMs) / 1000.0);
+        if (shard.WriteSecond != second)
+        {
+            shard.WriteSecond = second;
+            shard.WriteCount = 0;
+            shard.WriteBytes = 0;
+        }
+
+        long bytes = data.Length + Encoding.UTF8.GetByteCount(key);
+        int counterSecond = SecondOf(arrivalMs);
+        if (shard.WriteCount + 1 > _scenario.Stream.WriteRecordsPerSecond || shard.WriteBytes + bytes > _scenario.Stream.WriteBytesPerSecond)
+        {
+            shard.Seconds[counterSecond].ThrottledPuts++;
+            _throttledPuts++;
+            return;
+        }
+
+        shard.WriteCount++;
+        shard.WriteBytes += bytes;
+        var record = new SimRecord
+        {
+            Shard = shard,
+            SequenceNumber = SequenceNumber(shard, arrivalMs),
+            PartitionKey = key,
+            Data = data,
+            ArrivalMs = arrivalMs,
+        };
+        shard.Pending.Enqueue(record);
+        shard.Seconds[counterSecond].RecordsIn++;
+        _recordsIn++;
+        _observer?.OnRecord(new StreamRecord(shard.Id, record.SequenceNumber, key, data, DateTimeOffset.FromUnixTimeMilliseconds(arrivalMs)));
+    }
+
+    private int ShardFor(UInt128 hash)
+    {
+        UInt128 index = hash / _shardSpan;
+        return index >= (UInt128)(uint)_shards.Length ? _shards.Length - 1 : (int)index;
+    }
+
+    // 56 digits like Kinesis's: a fixed prefix, the shard, the arrival time and a per-shard counter, so numbers
+    // increase within a shard and compare correctly as big integers (equal length).
+    private static string SequenceNumber(ShardState shard, long arrivalMs)
+    {
+        long counter = ++shard.Counter;
+        return string.Create(CultureInfo.InvariantCulture, $"4960{shard.Index:D12}{Math.Max(0, arrivalMs):D20}{counter:D20}");
+    }
+}

@@ -1,0 +1,319 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Analytics.Core.Testing;
+
+/// <summary>
+/// Runs a scenario: a Kinesis stream, Lambda's event source mapping reading it, and a function, all in virtual time on
+/// the calling thread. The same scenario and handler give the same outputs byte for byte.
+/// </summary>
+/// <remarks>
+/// <para>Rules come from what AWS recorded or documents (see <c>docs/emulator.md</c>); where AWS says nothing the
+/// emulator makes a seeded choice that keeps only what AWS promises.</para>
+/// <para>Resharding is out of scope: shards neither split nor merge.</para>
+/// </remarks>
+public sealed partial class StreamEmulator
+{
+    private const long TicksPerMs = TimeSpan.TicksPerMillisecond;
+
+    private readonly EmulatorScenario _scenario;
+    private readonly Func<int, ILambdaHandler> _createHandler;
+    private readonly Random _produceRandom;
+    private readonly Random _choiceRandom;
+    private readonly ShardState[] _shards;
+    private readonly UInt128 _shardSpan;
+    private readonly List<ExecutionEnvironment> _environments = [];
+    private readonly List<Invocation> _waiting = [];
+    private readonly string _functionArn;
+    private readonly string _roleArn;
+    private readonly string _uuid;
+    private readonly long _startMs;
+    private readonly double[] _carry;
+    private IEmulationObserver? _observer;
+    private long _invocations;
+    private long _recordsIn;
+    private long _throttledPuts;
+    private long _recordsOut;
+    private long _toDestination;
+    private long _expired;
+    private long _skipped;
+    private long _errors;
+    private long _timeouts;
+    private long _throttles;
+    private long _coldStarts;
+    private long _maxIteratorAge;
+    private int _busy;
+    private int _maxBusy;
+    private long _producerIndex;
+    private bool _ran;
+
+    /// <summary>Creates an emulator whose execution environments share one handler.</summary>
+    /// <param name="scenario">The scenario.</param>
+    /// <param name="handler">The function.</param>
+    /// <exception cref="ArgumentException">The scenario has a setting out of range.</exception>
+    public StreamEmulator(EmulatorScenario scenario, ILambdaHandler handler)
+        : this(scenario, _ => handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+    }
+
+    /// <summary>Creates an emulator that makes one handler per execution environment (its init).</summary>
+    /// <param name="scenario">The scenario.</param>
+    /// <param name="createHandler">Makes the handler of environment n (from 1), in virtual time, when it starts.</param>
+    /// <exception cref="ArgumentException">The scenario has a setting out of range.</exception>
+    public StreamEmulator(EmulatorScenario scenario, Func<int, ILambdaHandler> createHandler)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(createHandler);
+        scenario.Validate();
+        _scenario = scenario;
+        _createHandler = createHandler;
+        Clock = new VirtualClock(scenario.StartTime);
+        _produceRandom = new Random(scenario.Seed);
+        _choiceRandom = new Random(unchecked((scenario.Seed * 7919) + 17));
+        _startMs = scenario.StartTime.ToUnixTimeMilliseconds();
+        StreamOptions stream = scenario.Stream;
+        _functionArn = scenario.Function.Arn(stream.Region, stream.AccountId);
+        _roleArn = $"arn:aws:iam::{stream.AccountId}:role/{scenario.Function.FunctionName}-role";
+        _uuid = scenario.Mapping.Uuid ?? NewUuid();
+        _shardSpan = ShardSpan(stream.ShardCount);
+        _carry = new double[scenario.Producers.Count];
+        _shards = new ShardState[stream.ShardCount];
+        for (int i = 0; i < _shards.Length; i++)
+        {
+            var shard = new ShardState
+            {
+                Index = i,
+                Id = string.Create(CultureInfo.InvariantCulture, $"shardId-{i:D12}"),
+                Seconds = new SecondCounters[scenario.DurationSeconds + 1],
+            };
+            shard.Lanes = Enumerable.Range(0, scenario.Mapping.ParallelizationFactor).Select(l => new Lane { Shard = shard, Index = l }).ToArray();
+            _shards[i] = shard;
+        }
+    }
+
+    /// <summary>The virtual clock: pass it to the function and to downstream models as their <see cref="TimeProvider"/>.</summary>
+    public VirtualClock Clock { get; }
+
+    /// <summary>The mapping's UUID (given, or drawn from the seed).</summary>
+    public string MappingUuid => _uuid;
+
+    /// <summary>The shard a partition key goes to: the one whose hash-key range holds MD5 of the key as a 128-bit number.</summary>
+    /// <param name="partitionKey">The key.</param>
+    /// <param name="shardCount">Shards, hash-key ranges split evenly.</param>
+    /// <returns>The shard's index.</returns>
+    public static int ShardFor(string partitionKey, int shardCount)
+    {
+        ArgumentNullException.ThrowIfNull(partitionKey);
+        ArgumentOutOfRangeException.ThrowIfLessThan(shardCount, 1);
+        UInt128 hash = HashKey(partitionKey);
+        UInt128 index = hash / ShardSpan(shardCount);
+        return index >= (UInt128)(uint)shardCount ? shardCount - 1 : (int)index;
+    }
+
+    // floor(2^128 / n): shard i holds [i * span, (i + 1) * span - 1], the last one up to 2^128 - 1.
+    private static UInt128 ShardSpan(int shardCount)
+    {
+        var n = (UInt128)(uint)shardCount;
+        if (shardCount == 1)
+        {
+            return UInt128.MaxValue; // 2^128 does not fit; the index is clamped to the last shard anyway.
+        }
+
+        return (UInt128.MaxValue / n) + (UInt128.MaxValue % n == n - 1 ? UInt128.One : UInt128.Zero);
+    }
+
+    /// <summary>MD5 of the key's UTF-8 bytes as a big-endian 128-bit number (the key's position in the hash-key space).</summary>
+    /// <param name="partitionKey">The key.</param>
+    /// <returns>The hash key.</returns>
+    public static UInt128 HashKey(string partitionKey)
+    {
+        ArgumentNullException.ThrowIfNull(partitionKey);
+        Span<byte> digest = stackalloc byte[16];
+        MD5.HashData(Encoding.UTF8.GetBytes(partitionKey), digest);
+        return new UInt128(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(digest), System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(digest[8..]));
+    }
+
+    /// <summary>Runs the scenario to its end; callable once.</summary>
+    /// <param name="observer">Receives the outputs as they happen; <see langword="null"/> for totals only.</param>
+    /// <returns>The totals.</returns>
+    /// <exception cref="InvalidOperationException">Already run.</exception>
+    public EmulationSummary Run(IEmulationObserver? observer = null)
+    {
+        if (_ran)
+        {
+            throw new InvalidOperationException("An emulator runs once; make a new one for another run.");
+        }
+
+        _ran = true;
+        _observer = observer;
+
+        // Continuations must run inline on this thread: a synchronization context (a UI's, a test framework's) would
+        // send them elsewhere, and then time could move on before they ran.
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
+        {
+            return RunLoop();
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
+        }
+    }
+
+    private EmulationSummary RunLoop()
+    {
+        Clock.IsOwnerAlive = static owner => owner is not Invocation invocation || invocation.Alive;
+        if (_scenario.Function.MeasureCompute)
+        {
+            Clock.CallbackMeasured = static (owner, ticks) =>
+            {
+                if (owner is Invocation invocation)
+                {
+                    invocation.MeasuredTicks += ticks;
+                }
+            };
+        }
+
+        // Records put before the start (negative atMs) are in the stream already.
+        PutExplicit(long.MinValue, 0);
+        long end = _scenario.StartTime.UtcTicks + (_scenario.DurationSeconds * TimeSpan.TicksPerSecond);
+        for (int s = 0; s < _scenario.DurationSeconds; s++)
+        {
+            int second = s;
+            Schedule(second * TimeSpan.TicksPerSecond, () => ProduceSecond(second));
+        }
+
+        for (int s = 1; s < _scenario.DurationSeconds; s++)
+        {
+            int second = s - 1;
+            Schedule(s * TimeSpan.TicksPerSecond, () => EmitSecond(second));
+        }
+
+        foreach (ShardState shard in _shards)
+        {
+            foreach (Lane lane in shard.Lanes)
+            {
+                Lane l = lane;
+                lane.PollTimer = Clock.CreateTimer(_ => Poll(l), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                SchedulePoll(lane, 0);
+            }
+        }
+
+        while (true)
+        {
+            Settle();
+            if (!Clock.FireNext(end - 1))
+            {
+                break;
+            }
+
+            ObserveCompletions();
+        }
+
+        // The run covers [start, end): what is due at the end itself does not happen; the last second is measured.
+        Clock.JumpTo(end);
+        EmitSecond(_scenario.DurationSeconds - 1);
+        return new EmulationSummary
+        {
+            RecordsIn = _recordsIn,
+            ThrottledPuts = _throttledPuts,
+            RecordsOut = _recordsOut,
+            RecordsToDestination = _toDestination,
+            RecordsExpired = _expired,
+            RecordsPending = _recordsIn - _recordsOut - _toDestination - _expired - _skipped,
+            Invocations = _invocations,
+            Errors = _errors,
+            Timeouts = _timeouts,
+            Throttles = _throttles,
+            ColdStarts = _coldStarts,
+            MaxIteratorAgeMs = _maxIteratorAge,
+            MaxConcurrency = _maxBusy,
+            Reproducible = !_scenario.Function.MeasureCompute,
+        };
+    }
+
+    private long NowTicks => Clock.GetTimestamp();
+
+    private long NowMs => Clock.GetTimestamp() / TicksPerMs - (DateTimeOffset.UnixEpoch.UtcTicks / TicksPerMs);
+
+    private int SecondOf(long unixMs) => (int)Math.Clamp((unixMs - _startMs) / 1000, 0, _scenario.DurationSeconds);
+
+    private ITimer Schedule(long offsetTicks, Action action)
+    {
+        long due = _scenario.StartTime.UtcTicks + offsetTicks - NowTicks;
+        return Clock.CreateTimer(static s => ((Action)s!)(), action, TimeSpan.FromTicks(Math.Max(0, due)), Timeout.InfiniteTimeSpan);
+    }
+
+    private ITimer ScheduleIn(long delayTicks, Action action) =>
+        Clock.CreateTimer(static s => ((Action)s!)(), action, TimeSpan.FromTicks(Math.Max(0, delayTicks)), Timeout.InfiniteTimeSpan);
+
+    private string NewUuid()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        _choiceRandom.NextBytes(bytes);
+        bytes[6] = (byte)((bytes[6] & 0x0F) | 0x40);
+        bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80);
+        return Convert.ToHexString(bytes).ToLowerInvariant().Insert(20, "-").Insert(16, "-").Insert(12, "-").Insert(8, "-");
+    }
+
+    private void Settle()
+    {
+        if (_scenario.RealTimeSettle <= TimeSpan.Zero || _waiting.Count == 0)
+        {
+            return;
+        }
+
+        Task[] tasks = _waiting.Where(i => i.Task is { IsCompleted: false }).Select(i => (Task)i.Task!).ToArray();
+        if (tasks.Length > 0)
+        {
+            Task.WaitAll(tasks, _scenario.RealTimeSettle);
+            ObserveCompletions();
+        }
+    }
+
+    private void EmitSecond(int second)
+    {
+        foreach (ShardState shard in _shards)
+        {
+            ref SecondCounters c = ref shard.Seconds[second];
+            _observer?.OnSecond(new ShardSecond
+            {
+                Second = second,
+                ShardId = shard.Id,
+                IteratorAgeMs = c.Invocations > 0 ? c.IteratorAgeMs : -1,
+                OldestUnprocessedAgeMs = OldestUnprocessedAge(shard),
+                Invocations = c.Invocations,
+                Errors = c.Errors,
+                Timeouts = c.Timeouts,
+                Throttles = c.Throttles,
+                Concurrency = shard.MaxRunningThisSecond,
+                DestinationRecords = c.Destination,
+                RecordsIn = c.RecordsIn,
+                ThrottledPuts = c.ThrottledPuts,
+                RecordsOut = c.RecordsOut,
+                RecordsExpired = c.Expired,
+            });
+            shard.MaxRunningThisSecond = shard.Running;
+        }
+    }
+
+    private long OldestUnprocessedAge(ShardState shard)
+    {
+        while (shard.Undone.TryPeek(out SimRecord? head) && head.Done)
+        {
+            shard.Undone.Dequeue();
+        }
+
+        long now = NowMs;
+        if (shard.Undone.TryPeek(out SimRecord? oldest))
+        {
+            return now - oldest.ArrivalMs;
+        }
+
+        return shard.Pending.TryPeek(out SimRecord? pending) && pending.ArrivalMs <= now ? now - pending.ArrivalMs : 0;
+    }
+}

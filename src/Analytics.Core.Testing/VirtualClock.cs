@@ -1,0 +1,277 @@
+using System.Diagnostics;
+
+namespace Analytics.Core.Testing;
+
+/// <summary>
+/// A <see cref="TimeProvider"/> whose time moves only when its owner advances it, and whose timers fire only then,
+/// on the advancing thread, in order of due time and then of creation.
+/// </summary>
+/// <remarks>
+/// <para>Code under test sees time pass only through this provider: <see cref="TimeProvider.GetUtcNow"/>,
+/// <see cref="TimeProvider.GetTimestamp"/>, <c>Task.Delay(delay, timeProvider)</c>,
+/// <c>new CancellationTokenSource(delay, timeProvider)</c> and <see cref="TimeProvider.CreateTimer"/>. A timer callback
+/// runs inline in <see cref="AdvanceTo"/>; continuations of tasks it completes run inline too, unless the awaiting
+/// code forces them onto the thread pool (<c>Task.Run</c>, <c>Task.Yield</c>,
+/// <c>TaskCreationOptions.RunContinuationsAsynchronously</c>) or waits on something real (I/O, <c>Task.Delay</c>
+/// without a provider); such code is no longer deterministic.</para>
+/// <para>Thread-safe: timers may be created, changed and disposed from any thread.</para>
+/// </remarks>
+public sealed class VirtualClock : TimeProvider
+{
+    private readonly object _gate = new();
+    private readonly PriorityQueue<VirtualTimer, (long Due, long Order)> _timers = new();
+    private long _nowTicks;
+    private long _order;
+
+    /// <summary>Creates a clock that reads <paramref name="start"/>.</summary>
+    /// <param name="start">The initial time.</param>
+    public VirtualClock(DateTimeOffset start)
+    {
+        _nowTicks = start.UtcTicks;
+    }
+
+    /// <summary>Raised for each timer created, with the timer's owner tag (see <see cref="CurrentOwner"/>).</summary>
+    internal Action<object?>? TimerCreated { get; set; }
+
+    /// <summary>Tags timers created under the current execution context (the emulator tags each invocation's timers).</summary>
+    internal static AsyncLocal<object?> CurrentOwner { get; } = new();
+
+    /// <summary>Decides, when a timer is due, whether its owner is still alive (a timed-out environment is not).</summary>
+    internal Func<object?, bool>? IsOwnerAlive { get; set; }
+
+    /// <summary>When set, receives the real time (ticks) each timer callback took, with the timer's owner.</summary>
+    internal Action<object?, long>? CallbackMeasured { get; set; }
+
+    /// <inheritdoc />
+    public override DateTimeOffset GetUtcNow() => new(Volatile.Read(ref _nowTicks), TimeSpan.Zero);
+
+    /// <inheritdoc />
+    public override TimeZoneInfo LocalTimeZone => TimeZoneInfo.Utc;
+
+    /// <inheritdoc />
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    /// <inheritdoc />
+    public override long GetTimestamp() => Volatile.Read(ref _nowTicks);
+
+    /// <summary>The due time of the earliest pending timer, if any.</summary>
+    public DateTimeOffset? NextDue
+    {
+        get
+        {
+            lock (_gate)
+            {
+                while (_timers.TryPeek(out VirtualTimer? timer, out (long Due, long Order) key))
+                {
+                    if (timer.IsCurrent(key.Order))
+                    {
+                        return new DateTimeOffset(key.Due, TimeSpan.Zero);
+                    }
+
+                    _timers.Dequeue();
+                }
+
+                return null;
+            }
+        }
+    }
+
+    /// <summary>The number of timers that are scheduled to fire.</summary>
+    public int PendingTimers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                int count = 0;
+                foreach ((VirtualTimer timer, (long Due, long Order) key) in _timers.UnorderedItems)
+                {
+                    if (timer.IsCurrent(key.Order))
+                    {
+                        count++;
+                    }
+                }
+
+                return count;
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        object? owner = CurrentOwner.Value;
+        var timer = new VirtualTimer(this, callback, state, owner);
+        timer.Change(dueTime, period);
+        TimerCreated?.Invoke(owner);
+        return timer;
+    }
+
+    /// <summary>Moves time forward by <paramref name="delta"/>, firing every timer due on the way.</summary>
+    /// <param name="delta">How far; not negative.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="delta"/> is negative.</exception>
+    public void Advance(TimeSpan delta)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(delta, TimeSpan.Zero);
+        AdvanceTo(GetUtcNow() + delta);
+    }
+
+    /// <summary>
+    /// Moves time forward to <paramref name="time"/>, firing every timer due at or before it in order of due time,
+    /// then creation; the clock reads each timer's due time while its callback runs.
+    /// </summary>
+    /// <param name="time">The new time; not earlier than now.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="time"/> is earlier than now.</exception>
+    public void AdvanceTo(DateTimeOffset time)
+    {
+        long target = time.UtcTicks;
+        ArgumentOutOfRangeException.ThrowIfLessThan(target, Volatile.Read(ref _nowTicks), nameof(time));
+        while (FireNext(target))
+        {
+        }
+
+        Volatile.Write(ref _nowTicks, target);
+    }
+
+    /// <summary>Sets the time without firing anything (the emulator's end of run).</summary>
+    internal void JumpTo(long ticks) => Volatile.Write(ref _nowTicks, Math.Max(ticks, Volatile.Read(ref _nowTicks)));
+
+    /// <summary>Fires the earliest timer due at or before <paramref name="limitTicks"/>, if any.</summary>
+    internal bool FireNext(long limitTicks)
+    {
+        VirtualTimer timer;
+        lock (_gate)
+        {
+            while (true)
+            {
+                if (!_timers.TryPeek(out VirtualTimer? next, out (long Due, long Order) key) || key.Due > limitTicks)
+                {
+                    return false;
+                }
+
+                _timers.Dequeue();
+                if (!next.IsCurrent(key.Order))
+                {
+                    continue;
+                }
+
+                if (key.Due > _nowTicks)
+                {
+                    Volatile.Write(ref _nowTicks, key.Due);
+                }
+
+                timer = next;
+                timer.Rearm();
+                break;
+            }
+        }
+
+        if (IsOwnerAlive is { } alive && !alive(timer.Owner))
+        {
+            timer.Dispose();
+            return true;
+        }
+
+        object? previous = CurrentOwner.Value;
+        CurrentOwner.Value = timer.Owner;
+        try
+        {
+            if (CallbackMeasured is { } measured)
+            {
+                long started = Stopwatch.GetTimestamp();
+                timer.Fire();
+                measured(timer.Owner, Stopwatch.GetElapsedTime(started).Ticks);
+            }
+            else
+            {
+                timer.Fire();
+            }
+        }
+        finally
+        {
+            CurrentOwner.Value = previous;
+        }
+
+        return true;
+    }
+
+    private void Schedule(VirtualTimer timer, long due, out long order)
+    {
+        lock (_gate)
+        {
+            order = ++_order;
+            _timers.Enqueue(timer, (due, order));
+        }
+    }
+
+    private sealed class VirtualTimer : ITimer
+    {
+        private readonly VirtualClock _clock;
+        private readonly TimerCallback _callback;
+        private readonly object? _state;
+        private long _order;
+        private long _periodTicks;
+        private long _dueTicks;
+        private bool _disposed;
+
+        public VirtualTimer(VirtualClock clock, TimerCallback callback, object? state, object? owner)
+        {
+            _clock = clock;
+            _callback = callback;
+            _state = state;
+            Owner = owner;
+        }
+
+        public object? Owner { get; }
+
+        public bool IsCurrent(long order) => !_disposed && Volatile.Read(ref _order) == order;
+
+        public bool Change(TimeSpan dueTime, TimeSpan period)
+        {
+            if (_disposed)
+            {
+                return false;
+            }
+
+            Volatile.Write(ref _order, 0);
+            _periodTicks = period == Timeout.InfiniteTimeSpan || period <= TimeSpan.Zero ? 0 : period.Ticks;
+            if (dueTime == Timeout.InfiniteTimeSpan)
+            {
+                return true;
+            }
+
+            ArgumentOutOfRangeException.ThrowIfLessThan(dueTime, TimeSpan.Zero);
+            _dueTicks = _clock.GetTimestamp() + dueTime.Ticks;
+            _clock.Schedule(this, _dueTicks, out long order);
+            Volatile.Write(ref _order, order);
+            return true;
+        }
+
+        // Called under the clock's lock when the timer is dequeued to fire: a periodic timer is queued again.
+        public void Rearm()
+        {
+            if (_periodTicks > 0)
+            {
+                _dueTicks += _periodTicks;
+                long order = ++_clock._order;
+                _clock._timers.Enqueue(this, (_dueTicks, order));
+                Volatile.Write(ref _order, order);
+            }
+            else
+            {
+                Volatile.Write(ref _order, 0);
+            }
+        }
+
+        public void Fire() => _callback(_state);
+
+        public void Dispose() => _disposed = true;
+
+        public ValueTask DisposeAsync()
+        {
+            _disposed = true;
+            return ValueTask.CompletedTask;
+        }
+    }
+}

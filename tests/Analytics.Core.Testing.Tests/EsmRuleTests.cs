@@ -1,0 +1,299 @@
+using System.Numerics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// One test per rule of the event source mapping, each naming its source: a LocalStack test whose snapshot was
+/// recorded against AWS (tests/aws/services/lambda_/event_source_mapping/test_lambda_integration_kinesis.py in
+/// localstack/localstack), or the sentence of the AWS Lambda Developer Guide it implements.
+/// </summary>
+public class EsmRuleTests
+{
+    // Source: Kinesis Developer Guide, "a partition key is used to group data by shard ... Kinesis Data Streams uses
+    // MD5 to map partition keys to 128-bit integer values and to map associated data records to shards".
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(10)]
+    public void Record_GoesToTheShardWhoseHashKeyRangeHoldsMd5OfItsKey(int shards)
+    {
+        BigInteger space = BigInteger.One << 128;
+        BigInteger span = space / shards;
+        for (int i = 0; i < 500; i++)
+        {
+            string key = "key-" + i;
+            var hash = new BigInteger(MD5.HashData(Encoding.UTF8.GetBytes(key)), isUnsigned: true, isBigEndian: true);
+            int expected = (int)BigInteger.Min(hash / span, shards - 1);
+            Assert.Equal(expected, StreamEmulator.ShardFor(key, shards));
+        }
+    }
+
+    // Source: snapshot test_kinesis_event_source_mapping_with_async_invocation (recorded on AWS 11-12-2024): record
+    // fields in this order, eventID "shardId-000000000000:<sequence-number>", data base64.
+    [Fact]
+    public void Event_IsBuiltAsLambdaBuildsIt()
+    {
+        string? body = null;
+        EmulatorScenario scenario = Emulate.Texts("hello") with { Records = [ExplicitRecord.Text("test_0", "hello", 125)] };
+        EmulationRecording run = Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            body = Encoding.UTF8.GetString(e.Span);
+            return Task.FromResult<ReadOnlyMemory<byte>>(Array.Empty<byte>());
+        }));
+
+        StreamRecord record = Assert.Single(run.Records);
+        string expected =
+            "{\"Records\":[{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"test_0\",\"sequenceNumber\":\"" + record.SequenceNumber +
+            "\",\"data\":\"aGVsbG8=\",\"approximateArrivalTimestamp\":1735689600.125},\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\",\"eventID\":\"shardId-000000000000:" + record.SequenceNumber +
+            "\",\"eventName\":\"aws:kinesis:record\",\"invokeIdentityArn\":\"arn:aws:iam::123456789012:role/analytics-function-role\",\"awsRegion\":\"us-east-1\",\"eventSourceARN\":\"arn:aws:kinesis:us-east-1:123456789012:stream/emulated-stream\"}]}";
+        Assert.Equal(expected, body);
+        Assert.Equal(56, record.SequenceNumber.Length);
+    }
+
+    // Source: Kinesis API reference, PutRecord: "sequence numbers for the same partition key generally increase over
+    // time"; within a shard they increase.
+    [Fact]
+    public void SequenceNumbers_IncreaseWithinAShard()
+    {
+        EmulatorScenario scenario = new() { StartTime = Emulate.Start, DurationSeconds = 5, Stream = new() { ShardCount = 3 }, Producers = [new() { RatePerSecond = 200 }] };
+        EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed());
+        foreach (IGrouping<string, StreamRecord> shard in run.Records.GroupBy(r => r.ShardId))
+        {
+            BigInteger[] numbers = shard.Select(r => BigInteger.Parse(r.SequenceNumber)).ToArray();
+            Assert.True(numbers.Zip(numbers.Skip(1)).All(p => p.First < p.Second));
+        }
+    }
+
+    // Source: Kinesis quotas: "Each shard can support writes up to 1,000 records per second, up to a maximum data
+    // write total of 1 MiB per second."
+    [Fact]
+    public void Shard_ThrottlesPutsBeyond1000RecordsPerSecond_AndBeyond1MiB()
+    {
+        EmulatorScenario byCount = new() { StartTime = Emulate.Start, DurationSeconds = 2, Producers = [new() { RatePerSecond = 1200, PartitionKeys = 1 }] };
+        Emulate.Run(byCount, _ => Emulate.Succeed(), out EmulationSummary countSummary);
+        Assert.Equal(2400, countSummary.RecordsIn + countSummary.ThrottledPuts);
+        Assert.Equal(400, countSummary.ThrottledPuts);
+
+        byte[] big = new byte[300 * 1024];
+        EmulatorScenario byBytes = new() { StartTime = Emulate.Start, DurationSeconds = 1, Records = Enumerable.Range(0, 4).Select(i => new ExplicitRecord("k", big, i)).ToArray() };
+        Emulate.Run(byBytes, _ => Emulate.Succeed(), out EmulationSummary bytesSummary);
+        Assert.Equal(3, bytesSummary.RecordsIn);
+        Assert.Equal(1, bytesSummary.ThrottledPuts);
+    }
+
+    // Source: "Lambda checkpoints to the highest sequence number of a batch only when the batch is a complete success."
+    [Fact]
+    public void Success_CheckpointsTheHighestSequenceNumber()
+    {
+        EmulationRecording run = Emulate.Scripted(Emulate.Texts("a", "b", "c"));
+        InvocationReport only = Assert.Single(run.Invocations);
+        Assert.Equal(InvocationOutcome.Success, only.Outcome);
+        Assert.Equal(run.Records[^1].SequenceNumber, only.Checkpoint);
+    }
+
+    // Source: "If the batchItemFailures array contains multiple items, Lambda uses the record with the lowest sequence
+    // number as the checkpoint. Lambda then retries all records starting from that checkpoint."
+    [Fact]
+    public void PartialResponse_CheckpointsTheLowestFailure_AndRetriesEverythingFromIt()
+    {
+        int calls = 0;
+        EmulatorScenario scenario = Emulate.Texts("a", "b", "c", "d") with { Mapping = new() { ReportBatchItemFailures = true } };
+        EmulationRecording run = Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            calls++;
+            using JsonDocument document = JsonDocument.Parse(e);
+            JsonElement[] records = document.RootElement.GetProperty("Records").EnumerateArray().ToArray();
+            string body = calls == 1
+                ? $"{{\"batchItemFailures\":[{{\"itemIdentifier\":\"{Seq(records[3])}\"}},{{\"itemIdentifier\":\"{Seq(records[1])}\"}}]}}"
+                : "{\"batchItemFailures\":[]}";
+            return Task.FromResult<ReadOnlyMemory<byte>>(Encoding.UTF8.GetBytes(body));
+        }));
+
+        Assert.Equal(2, run.Invocations.Count);
+        Assert.Equal(InvocationOutcome.Partial, run.Invocations[0].Outcome);
+        Assert.Equal(run.Records[1].SequenceNumber, run.Invocations[0].Checkpoint);
+        Assert.Equal(["b", "c", "d"], Emulate.DeliveredTexts(run, run.Invocations[1]));
+    }
+
+    // Source: "Lambda treats a batch as a complete success if you return ... an empty batchItemFailures list ... a null
+    // batchItemFailures list ... an empty EventResponse ... a null EventResponse"; "as a complete failure if you return
+    // ... an empty string itemIdentifier ... a null itemIdentifier ... an itemIdentifier with a bad key name".
+    [Theory]
+    [InlineData("", InvocationOutcome.Success)]
+    [InlineData("null", InvocationOutcome.Success)]
+    [InlineData("{}", InvocationOutcome.Success)]
+    [InlineData("{\"batchItemFailures\":[]}", InvocationOutcome.Success)]
+    [InlineData("{\"batchItemFailures\":null}", InvocationOutcome.Success)]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"\"}]}", InvocationOutcome.Error)]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":null}]}", InvocationOutcome.Error)]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifer\":\"1\"}]}", InvocationOutcome.Error)]
+    [InlineData("not json", InvocationOutcome.Error)]
+    public void PartialResponse_Shapes(string body, InvocationOutcome expected)
+    {
+        EmulatorScenario scenario = Emulate.Texts("a") with { Mapping = new() { ReportBatchItemFailures = true, MaximumRetryAttempts = 0 } };
+        EmulationRecording run = Emulate.Scripted(scenario, new ScriptRule(ScriptAction.Respond, Body: body));
+        Assert.Equal(expected, run.Invocations[0].Outcome);
+    }
+
+    // Source: FunctionResponseTypes is opt-in ("To use this feature, your function must ... include
+    // ReportBatchItemFailures"): without it, a returned failure list is ignored.
+    [Fact]
+    public void WithoutReportBatchItemFailures_TheResponseIsIgnored()
+    {
+        EmulationRecording run = Emulate.Scripted(Emulate.Texts("a", "b"), new ScriptRule(ScriptAction.Report, WhenData: "a"));
+        Assert.Equal(InvocationOutcome.Success, Assert.Single(run.Invocations).Outcome);
+    }
+
+    // Source: "By default, if your function returns an error, the event source mapping reprocesses the entire batch
+    // until the function succeeds, or the items in the batch expire." and "MaximumRetryAttempts - Discard records after
+    // the specified number of retries": with 1, two invocations, then the destination (the setup of LocalStack's AWS-recorded
+    // test_kinesis_event_source_mapping_with_on_failure_destination_config). Record shape: "Retaining discarded batch records".
+    [Fact]
+    public void Error_RetriesTheWholeBatch_ThenSendsItToTheDestination()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a", "boom", "c") with
+        {
+            Mapping = new() { MaximumRetryAttempts = 1, OnFailure = OnFailureDestination.Sqs },
+        };
+        EmulationRecording run = Emulate.Scripted(scenario, new ScriptRule(ScriptAction.Raise, WhenData: "boom"));
+
+        Assert.Equal(2, run.Invocations.Count);
+        Assert.All(run.Invocations, i => Assert.Equal(["a", "boom", "c"], Emulate.DeliveredTexts(run, i)));
+        DestinationRecord sent = Assert.Single(run.Destination);
+        using JsonDocument record = JsonDocument.Parse(sent.Json);
+        JsonElement root = record.RootElement;
+        Assert.Equal(["requestContext", "responseContext", "version", "timestamp", "KinesisBatchInfo"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("RetryAttemptsExhausted", root.GetProperty("requestContext").GetProperty("condition").GetString());
+        Assert.Equal(2, root.GetProperty("requestContext").GetProperty("approximateInvokeCount").GetInt32());
+        Assert.Equal("Unhandled", root.GetProperty("responseContext").GetProperty("functionError").GetString());
+        JsonElement info = root.GetProperty("KinesisBatchInfo");
+        Assert.Equal(["shardId", "startSequenceNumber", "endSequenceNumber", "approximateArrivalOfFirstRecord", "approximateArrivalOfLastRecord", "batchSize", "streamArn"], info.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(run.Records[0].SequenceNumber, info.GetProperty("startSequenceNumber").GetString());
+        Assert.Equal(run.Records[2].SequenceNumber, info.GetProperty("endSequenceNumber").GetString());
+        Assert.Equal(3, info.GetProperty("batchSize").GetInt32());
+        Assert.Equal("2025-01-01T00:00:00.000Z", info.GetProperty("approximateArrivalOfFirstRecord").GetString());
+        Assert.False(root.TryGetProperty("payload", out _));
+    }
+
+    // Source: "If your invocation fails and BisectBatchOnFunctionError is turned on, the batch is bisected regardless of
+    // your ReportBatchItemFailures setting." and "Splitting batches doesn't consume the retry quota."
+    [Fact]
+    public void Bisection_IsolatesThePoisonRecord_WithoutUsingTheRetryQuota()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a", "b", "c", "boom", "e", "f", "g", "h") with
+        {
+            Mapping = new() { BisectBatchOnFunctionError = true, MaximumRetryAttempts = 0, OnFailure = OnFailureDestination.Sqs },
+        };
+        EmulationRecording run = Emulate.Scripted(scenario, new ScriptRule(ScriptAction.Raise, WhenData: "boom"));
+
+        string[][] batches = run.Invocations.Select(i => Emulate.DeliveredTexts(run, i)).ToArray();
+        Assert.Equal(
+            [["a", "b", "c", "boom", "e", "f", "g", "h"], ["a", "b", "c", "boom"], ["a", "b"], ["c", "boom"], ["c"], ["boom"], ["e", "f", "g", "h"]],
+            batches);
+        DestinationRecord sent = Assert.Single(run.Destination);
+        Assert.Equal([run.Records[3].SequenceNumber], sent.SequenceNumbers);
+    }
+
+    // Source: "When a partial batch success response is received and both BisectBatchOnFunctionError and
+    // ReportBatchItemFailures are turned on, the batch is bisected at the returned sequence number and Lambda retries
+    // only the remaining records."
+    [Fact]
+    public void PartialResponse_WithBisection_RetriesOnlyFromTheReturnedRecord()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a", "b", "bad", "d") with
+        {
+            Mapping = new() { BisectBatchOnFunctionError = true, ReportBatchItemFailures = true, MaximumRetryAttempts = 1 },
+        };
+        EmulationRecording run = Emulate.Scripted(scenario, new ScriptRule(ScriptAction.Report, WhenData: "bad"));
+        Assert.Equal([["a", "b", "bad", "d"], ["bad", "d"]], run.Invocations.Select(i => Emulate.DeliveredTexts(run, i)).ToArray());
+    }
+
+    // Source: "Lambda also discards records that are older than MaximumRecordAgeInSeconds ... records ... go to the
+    // on-failure destination with condition RecordAgeExceeded"; records of the same batch that have not expired are
+    // still processed.
+    [Fact]
+    public void RecordAge_ExpiredRecordsGoToTheDestination_TheRestIsProcessed()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 200,
+            Records = [ExplicitRecord.Text("k", "old", 0), ExplicitRecord.Text("k", "young", 50_000)],
+            Mapping = new() { MaximumRecordAgeInSeconds = 60, OnFailure = OnFailureDestination.Sqs, BatchSize = 10 },
+        };
+        // The first invocation blocks the shard until second 75 and then fails; by then "old" is 75 s old.
+        EmulationRecording run = Emulate.Scripted(
+            scenario,
+            new ScriptRule(ScriptAction.SleepMs, WhenData: "old", Ms: 0),
+            new ScriptRule(ScriptAction.Raise, WhenData: "never"));
+        Assert.Empty(run.Destination);
+
+        EmulatorScenario blocked = scenario with { Function = new() { TimeoutSeconds = 900 } };
+        int calls = 0;
+        EmulationRecording late = Emulate.Run(blocked, clock => new DelegateHandler(async (e, _, _) =>
+        {
+            if (++calls == 1)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(75), clock);
+                throw new InvalidOperationException("first attempt fails");
+            }
+
+            return Array.Empty<byte>();
+        }));
+
+        DestinationRecord expired = Assert.Single(late.Destination);
+        Assert.Equal("RecordAgeExceeded", expired.Condition);
+        Assert.Equal([late.Records[0].SequenceNumber], expired.SequenceNumbers);
+        Assert.Equal(["young"], Emulate.DeliveredTexts(late, late.Invocations[1]));
+        Assert.Equal(InvocationOutcome.Success, late.Invocations[1].Outcome);
+    }
+
+    // Source: AWS API reference, CreateEventSourceMapping: BatchSize 1-10000, MaximumBatchingWindowInSeconds 0-300,
+    // ParallelizationFactor 1-10, MaximumRetryAttempts -1-10000, MaximumRecordAgeInSeconds -1-604800 (60 minimum
+    // besides -1), TumblingWindowInSeconds 0-900.
+    [Theory]
+    [InlineData("BatchSize", 0, "1 to 10000")]
+    [InlineData("BatchSize", 10001, "1 to 10000")]
+    [InlineData("MaximumBatchingWindowInSeconds", 301, "0 to 300")]
+    [InlineData("ParallelizationFactor", 11, "1 to 10")]
+    [InlineData("ParallelizationFactor", 0, "1 to 10")]
+    [InlineData("MaximumRetryAttempts", -2, "-1 or 0 to 10000")]
+    [InlineData("MaximumRetryAttempts", 10001, "-1 or 0 to 10000")]
+    [InlineData("MaximumRecordAgeInSeconds", 59, "-1 or 60 to 604800")]
+    [InlineData("MaximumRecordAgeInSeconds", 604801, "-1 or 60 to 604800")]
+    [InlineData("TumblingWindowInSeconds", 901, "0 to 900")]
+    public void Mapping_RejectsSettingsOutOfAwsRange_NamingTheRange(string setting, int value, string range)
+    {
+        MappingOptions mapping = setting switch
+        {
+            "BatchSize" => new() { BatchSize = value },
+            "MaximumBatchingWindowInSeconds" => new() { MaximumBatchingWindowInSeconds = value },
+            "ParallelizationFactor" => new() { ParallelizationFactor = value },
+            "MaximumRetryAttempts" => new() { MaximumRetryAttempts = value },
+            "MaximumRecordAgeInSeconds" => new() { MaximumRecordAgeInSeconds = value },
+            _ => new() { TumblingWindowInSeconds = value },
+        };
+        ArgumentException error = Assert.ThrowsAny<ArgumentException>(mapping.Validate);
+        Assert.Contains(setting, error.Message);
+        Assert.Contains(range, error.Message);
+    }
+
+    // Source: snapshot test_create_kinesis_event_source_mapping (recorded on AWS): a new mapping has BatchSize 100,
+    // MaximumBatchingWindowInSeconds 0, MaximumRecordAgeInSeconds -1, MaximumRetryAttempts -1, ParallelizationFactor 1,
+    // BisectBatchOnFunctionError false, TumblingWindowInSeconds 0, FunctionResponseTypes [].
+    [Fact]
+    public void Mapping_DefaultsAreAwsDefaults()
+    {
+        var mapping = new MappingOptions();
+        Assert.Equal(
+            (100, 0, -1, -1, 1, false, 0, false),
+            (mapping.BatchSize, mapping.MaximumBatchingWindowInSeconds, mapping.MaximumRecordAgeInSeconds, mapping.MaximumRetryAttempts,
+             mapping.ParallelizationFactor, mapping.BisectBatchOnFunctionError, mapping.TumblingWindowInSeconds, mapping.ReportBatchItemFailures));
+    }
+
+    private static string Seq(JsonElement record) => record.GetProperty("kinesis").GetProperty("sequenceNumber").GetString()!;
+}

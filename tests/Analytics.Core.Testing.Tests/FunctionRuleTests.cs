@@ -1,0 +1,347 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>Rules of the function side (timeout, environments, compute time) and of time (polling, windows, age).</summary>
+public class FunctionRuleTests
+{
+    // Source: Lambda Developer Guide, "Configure Lambda function timeout": "Lambda runs your code for a set amount of
+    // time before timing out"; a timed-out invocation is a function error and the execution environment is reset.
+    [Fact]
+    public void Timeout_EndsTheInvocationAtItsDeadline_KeepsItsEffects_AndReplacesTheEnvironment()
+    {
+        var effects = new List<string>();
+        int calls = 0;
+        EmulatorScenario scenario = Emulate.Texts("a") with { Function = new() { TimeoutSeconds = 3 } };
+        EmulationRecording run = Emulate.Run(scenario, clock => new DelegateHandler(async (e, deadline, _) =>
+        {
+            int call = ++calls;
+            effects.Add($"start {call}");
+            await Task.Delay(TimeSpan.FromSeconds(call == 1 ? 5 : 1), clock);
+            effects.Add($"end {call}");
+            return Array.Empty<byte>();
+        }));
+
+        Assert.Equal(InvocationOutcome.Timeout, run.Invocations[0].Outcome);
+        Assert.Equal(3000, run.Invocations[0].EndMs - run.Invocations[0].StartMs);
+        Assert.Equal(InvocationOutcome.Success, run.Invocations[1].Outcome);
+        // The first environment was stopped: its pending "end 1" never ran; the retry ran on a new, cold one.
+        Assert.Equal(["start 1", "start 2", "end 2"], effects);
+        Assert.NotEqual(run.Invocations[0].Environment, run.Invocations[1].Environment);
+        Assert.True(run.Invocations[1].ColdStart);
+    }
+
+    // Source: Lambda Developer Guide, "Lambda execution environment lifecycle": the Init phase runs once per new
+    // environment; "Lambda ... reuses the execution environment" for later invocations.
+    [Fact]
+    public void ColdStart_PaysInitOnce_AndEnvironmentsAreReused()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 10,
+            Records = [ExplicitRecord.Text("k", "a", 0), ExplicitRecord.Text("k", "b", 2000)],
+            Function = new() { InitMs = 400 },
+        };
+        var starts = new List<DateTimeOffset>();
+        EmulationRecording run = Emulate.Run(scenario, clock => new DelegateHandler((e, _, _) =>
+        {
+            starts.Add(clock.GetUtcNow());
+            return Task.FromResult<ReadOnlyMemory<byte>>(Array.Empty<byte>());
+        }));
+
+        Assert.Equal([true, false], run.Invocations.Select(i => i.ColdStart));
+        Assert.Equal([1, 1], run.Invocations.Select(i => i.Environment));
+        Assert.Equal([Emulate.Start.AddMilliseconds(400), Emulate.Start.AddMilliseconds(2400)], starts);
+    }
+
+    // Source: the deadline passed to the handler is the invocation's start plus the timeout (Runtime API header
+    // Lambda-Runtime-Deadline-Ms).
+    [Fact]
+    public void Deadline_IsStartPlusTimeout()
+    {
+        DateTimeOffset seen = default;
+        DateTimeOffset now = default;
+        EmulatorScenario scenario = Emulate.Texts("a") with { Function = new() { TimeoutSeconds = 7 } };
+        Emulate.Run(scenario, clock => new DelegateHandler((e, deadline, _) =>
+        {
+            (seen, now) = (deadline, clock.GetUtcNow());
+            return Task.FromResult<ReadOnlyMemory<byte>>(Array.Empty<byte>());
+        }));
+        Assert.Equal(now.AddSeconds(7), seen);
+    }
+
+    // Source: Lambda Developer Guide, "Configuring Lambda function memory": "At 1,769 MB, a function has the equivalent
+    // of one vCPU"; CPU is allocated in proportion to memory. Modeled compute time of one vCPU is scaled by the share.
+    [Theory]
+    [InlineData(1769, 100)]
+    [InlineData(3538, 100)]
+    [InlineData(128, 1382)]
+    public void ModeledCompute_ScalesWithTheCpuShare(int memory, long expectedMs)
+    {
+        EmulatorScenario scenario = Emulate.Texts("a", "b") with
+        {
+            Function = new() { MemoryMb = memory, ComputeMsPerInvocation = 20, ComputeMsPerRecord = 40, TimeoutSeconds = 10 },
+        };
+        InvocationReport only = Assert.Single(Emulate.Run(scenario, _ => Emulate.Succeed()).Invocations);
+        Assert.Equal(expectedMs, only.EndMs - only.StartMs);
+    }
+
+    // Source: "Lambda polls each shard in your Kinesis stream for records at a base rate of once per second."
+    [Fact]
+    public void IdleShard_IsPolledOncePerSecond()
+    {
+        EmulatorScenario scenario = new() { StartTime = Emulate.Start, DurationSeconds = 5, Records = [ExplicitRecord.Text("k", "a", 1300)] };
+        InvocationReport only = Assert.Single(Emulate.Run(scenario, _ => Emulate.Succeed()).Invocations);
+        Assert.Equal(2000, only.StartMs);
+    }
+
+    // Source: "Lambda reads records until it has gathered a full batch, the batching window expires, or the batch
+    // reaches the payload limit of 6 MB."
+    [Fact]
+    public void BatchingWindow_GathersUntilFullOrExpired()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 20,
+            Records = Enumerable.Range(0, 5).Select(i => ExplicitRecord.Text("k", "r" + i, i * 1000L)).ToArray(),
+            Mapping = new() { MaximumBatchingWindowInSeconds = 3, BatchSize = 10 },
+        };
+        EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed());
+        Assert.Equal([3000L, 7000L], run.Invocations.Select(i => i.StartMs));
+        Assert.Equal([4, 1], run.Invocations.Select(i => i.Records.Count));
+
+        EmulationRecording full = Emulate.Run(scenario with { Mapping = scenario.Mapping with { BatchSize = 2 } }, _ => Emulate.Succeed());
+        Assert.Equal(1000L, full.Invocations[0].StartMs);
+    }
+
+    // Source: "the payload limit of 6 MB": a batch is cut before its event would pass 6 MB.
+    [Fact]
+    public void Batch_StaysUnderThe6MbPayloadLimit()
+    {
+        byte[] data = new byte[700 * 1024];
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 30,
+            Stream = new() { WriteBytesPerSecond = int.MaxValue },
+            Records = Enumerable.Range(0, 12).Select(i => new ExplicitRecord("k", data, 0)).ToArray(),
+        };
+        var sizes = new List<int>();
+        EmulationRecording run = Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            sizes.Add(e.Length);
+            return Task.FromResult<ReadOnlyMemory<byte>>(Array.Empty<byte>());
+        }));
+        Assert.All(sizes, s => Assert.True(s <= 6 * 1024 * 1024));
+        Assert.Equal(12, run.Invocations.Sum(i => i.Records.Count));
+        Assert.True(run.Invocations.Count >= 2);
+    }
+
+    // Source: IteratorAge, "the age of the last record in the event", emitted "when your function finishes processing
+    // a batch of records".
+    [Fact]
+    public void IteratorAge_IsTheAgeOfTheEventsLastRecordAtTheEnd()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 10,
+            Records = [ExplicitRecord.Text("k", "a", 0), ExplicitRecord.Text("k", "b", 600)],
+            Function = new() { ComputeMsPerInvocation = 250, MemoryMb = 1769 },
+        };
+        EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed());
+        InvocationReport second = run.Invocations[1];
+        Assert.Equal(second.EndMs - 600, second.IteratorAgeMs);
+        ShardSecond metrics = run.Seconds.Single(s => s.Second == second.EndMs / 1000);
+        Assert.Equal(second.IteratorAgeMs, metrics.IteratorAgeMs);
+    }
+
+    // Source: StartingPosition: "LATEST - Read only new records", "TRIM_HORIZON - Process all available records",
+    // "AT_TIMESTAMP - Specify a time from which to start reading records".
+    [Fact]
+    public void StartingPosition_ChoosesWhichRecordsAreRead()
+    {
+        ExplicitRecord[] records = [ExplicitRecord.Text("k", "before", -5000), ExplicitRecord.Text("k", "middle", -1000), ExplicitRecord.Text("k", "after", 500)];
+        EmulatorScenario scenario = new() { StartTime = Emulate.Start, DurationSeconds = 5, Records = records };
+        string[] Read(MappingOptions mapping)
+        {
+            EmulationRecording run = Emulate.Run(scenario with { Mapping = mapping }, _ => Emulate.Succeed());
+            return run.Invocations.SelectMany(i => Emulate.DeliveredTexts(run, i)).ToArray();
+        }
+
+        Assert.Equal(["before", "middle", "after"], Read(new()));
+        Assert.Equal(["after"], Read(new() { StartingPosition = StartingPosition.Latest }));
+        Assert.Equal(["middle", "after"], Read(new() { StartingPosition = StartingPosition.AtTimestamp, StartingPositionTimestamp = Emulate.Start.AddSeconds(-2) }));
+    }
+
+    // Source: "One shard with ParallelizationFactor 1 is processed serially: the next batch starts only after the
+    // previous invocation finished" (esm-semantics note; Lambda Developer Guide, "Polling and batching streams").
+    [Fact]
+    public void ParallelizationFactor1_ProcessesAShardSerially()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 30,
+            Producers = [new() { RatePerSecond = 50, PartitionKeys = 20 }],
+            Mapping = new() { BatchSize = 10 },
+            Function = new() { ComputeMsPerInvocation = 150, MemoryMb = 1769 },
+        };
+        EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed());
+        InvocationReport[] ordered = run.Invocations.OrderBy(i => i.StartMs).ToArray();
+        Assert.All(ordered.Zip(ordered.Skip(1)), p => Assert.True(p.Second.StartMs >= p.First.EndMs));
+        Assert.All(run.Seconds, s => Assert.True(s.Concurrency <= 1));
+    }
+
+    // Source: "Lambda can process up to 10 batches in each shard simultaneously."
+    [Fact]
+    public void ParallelizationFactor_RunsConcurrentBatchesPerShard()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 10,
+            Producers = [new() { RatePerSecond = 400, PartitionKeys = 200 }],
+            Mapping = new() { BatchSize = 10, ParallelizationFactor = 4 },
+            Function = new() { ComputeMsPerInvocation = 500, MemoryMb = 1769 },
+        };
+        EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed(), out EmulationSummary summary);
+        Assert.Equal(4, summary.MaxConcurrency);
+        Assert.Equal(4, run.Seconds.Max(s => s.Concurrency));
+    }
+
+    // Source: Lambda Developer Guide, "Lambda function scaling": with reserved concurrency reached, invocations are
+    // throttled; "invocation errors before the function runs (throttles) are retried until the records expire, without
+    // using the retry quota".
+    [Fact]
+    public void ReservedConcurrency_ThrottlesWithoutUsingTheRetryQuota()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 20,
+            Stream = new() { ShardCount = 4 },
+            Producers = [new() { RatePerSecond = 100, PartitionKeys = 100 }],
+            Mapping = new() { MaximumRetryAttempts = 0 },
+            Function = new() { ReservedConcurrency = 1, ComputeMsPerInvocation = 200, MemoryMb = 1769 },
+        };
+        EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed(), out EmulationSummary summary);
+        Assert.True(summary.Throttles > 0);
+        Assert.Equal(1, summary.MaxConcurrency);
+        Assert.Equal(0, summary.RecordsToDestination);
+        Assert.Equal(summary.Throttles, run.Seconds.Sum(s => s.Throttles));
+    }
+
+    // Source: Lambda Developer Guide, "Tumbling windows": the event carries window, state, shardId, eventSourceARN,
+    // isFinalInvokeForWindow, isWindowTerminatedEarly; state returned is passed to the next invocation of the window;
+    // the final invocation is flagged; windows follow arrival time.
+    [Fact]
+    public void TumblingWindow_PassesStateAndEndsWithAFinalInvocation()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 100,
+            Records = [ExplicitRecord.Text("k", "1", 0), ExplicitRecord.Text("k", "2", 5000), ExplicitRecord.Text("k", "3", 31_000)],
+            Mapping = new() { TumblingWindowInSeconds = 30 },
+        };
+        var events = new List<JsonElement>();
+        EmulationRecording run = Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            using JsonDocument document = JsonDocument.Parse(e);
+            JsonElement root = document.RootElement.Clone();
+            events.Add(root);
+            int sum = root.GetProperty("state").TryGetProperty("sum", out JsonElement s) ? s.GetInt32() : 0;
+            sum += Emulate.Texts(root).Sum(int.Parse);
+            return Task.FromResult<ReadOnlyMemory<byte>>(Encoding.UTF8.GetBytes($"{{\"state\":{{\"sum\":{sum}}}}}"));
+        }));
+
+        Assert.Equal(
+            ["1|{}|False", "2|{\"sum\":1}|False", "|{\"sum\":3}|True", "3|{}|False", "|{\"sum\":3}|True"],
+            events.Select(e => string.Join(",", Emulate.Texts(e)) + "|" + e.GetProperty("state").GetRawText() + "|" + e.GetProperty("isFinalInvokeForWindow").GetBoolean()));
+        Assert.Equal("2025-01-01T00:00:00Z", events[0].GetProperty("window").GetProperty("start").GetString());
+        Assert.Equal("2025-01-01T00:00:30Z", events[0].GetProperty("window").GetProperty("end").GetString());
+        Assert.Equal("shardId-000000000000", events[0].GetProperty("shardId").GetString());
+        Assert.Equal(
+            ["Records", "window", "state", "shardId", "eventSourceARN", "isFinalInvokeForWindow", "isWindowTerminatedEarly"],
+            events[0].EnumerateObject().Select(p => p.Name));
+        Assert.All(run.Invocations, i => Assert.Equal(InvocationOutcome.Success, i.Outcome));
+    }
+
+    // Source: Tumbling windows: "a missing state in the response counts as a failed invocation".
+    [Fact]
+    public void TumblingWindow_ResponseWithoutState_IsAFailure()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a") with { Mapping = new() { TumblingWindowInSeconds = 30, MaximumRetryAttempts = 0 } };
+        EmulationRecording run = Emulate.Scripted(scenario, new ScriptRule(ScriptAction.Respond, Body: "{\"batchItemFailures\":[]}"));
+        Assert.Equal(InvocationOutcome.Error, run.Invocations[0].Outcome);
+    }
+
+    // Source: "If the state exceeds 1 MB, the window terminates early" (isWindowTerminatedEarly).
+    [Fact]
+    public void TumblingWindow_StateOver1Mb_TerminatesTheWindowEarly()
+    {
+        string big = new('x', (1024 * 1024) + 10);
+        EmulatorScenario scenario = Emulate.Texts("a") with { Mapping = new() { TumblingWindowInSeconds = 60 } };
+        var flags = new List<(bool Final, bool Early)>();
+        Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            using JsonDocument document = JsonDocument.Parse(e);
+            flags.Add((document.RootElement.GetProperty("isFinalInvokeForWindow").GetBoolean(), document.RootElement.GetProperty("isWindowTerminatedEarly").GetBoolean()));
+            return Task.FromResult<ReadOnlyMemory<byte>>(Encoding.UTF8.GetBytes($"{{\"state\":{{\"blob\":\"{big}\"}}}}"));
+        }));
+        Assert.Equal([(false, false), (true, true)], flags);
+    }
+
+    // Source: Lambda Developer Guide, "Retaining discarded batch records": for S3 destinations "the payload field
+    // contains the original invocation record as an escaped JSON string"; object key
+    // aws/lambda/<ESM-UUID>/<shardID>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<Random UUID>.
+    [Fact]
+    public void S3Destination_CarriesThePayload_UnderTheDocumentedKey()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a", "boom") with
+        {
+            Mapping = new() { MaximumRetryAttempts = 0, OnFailure = OnFailureDestination.S3, Uuid = "0f8b6c2e-1111-4222-8333-444455556666" },
+        };
+        byte[]? lastEvent = null;
+        EmulationRecording run = Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            lastEvent = e.ToArray();
+            throw new InvalidOperationException("fail");
+        }));
+
+        DestinationRecord sent = Assert.Single(run.Destination);
+        Assert.Matches(@"^aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/shardId-000000000000/2025/01/01/2025-01-01T00\.00\.00-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", sent.S3Key);
+        using JsonDocument record = JsonDocument.Parse(sent.Json);
+        Assert.Equal(Encoding.UTF8.GetString(lastEvent!), record.RootElement.GetProperty("payload").GetString());
+        Assert.Equal("payload", record.RootElement.EnumerateObject().Last().Name);
+    }
+
+    // Source: Kinesis retention: records older than the retention period are no longer readable (trimmed).
+    [Fact]
+    public void Retention_TrimsRecordsTheMappingDidNotReachInTime()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 10,
+            Records = [ExplicitRecord.Text("k", "ancient", -25 * 3_600_000L), ExplicitRecord.Text("k", "fresh", 0)],
+        };
+        EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed(), out EmulationSummary summary);
+        Assert.Equal(1, summary.RecordsExpired);
+        Assert.Equal(["fresh"], run.Invocations.SelectMany(i => Emulate.DeliveredTexts(run, i)));
+    }
+
+    // Source: the scripted handler of the issue: sleepMs waits in virtual time, then the next rule applies.
+    [Fact]
+    public void ScriptedSleep_WaitsInVirtualTime()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a") with { Function = new() { TimeoutSeconds = 10 } };
+        EmulationRecording run = Emulate.Scripted(scenario, new ScriptRule(ScriptAction.SleepMs, Ms: 2500));
+        Assert.Equal(2500, run.Invocations[0].EndMs - run.Invocations[0].StartMs);
+        Assert.Equal(InvocationOutcome.Success, run.Invocations[0].Outcome);
+    }
+}

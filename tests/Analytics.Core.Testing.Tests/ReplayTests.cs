@@ -1,0 +1,137 @@
+using System.Text;
+using System.Text.Json;
+using Analytics.Replay;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>The replay command: scenarios from samples/, bad scenarios, outputs and their determinism.</summary>
+public class ReplayTests
+{
+    private static string Root([System.Runtime.CompilerServices.CallerFilePath] string file = "")
+    {
+        // CI maps source paths to /_/; then look from the working directory up.
+        string? directory = File.Exists(file) ? Path.GetDirectoryName(file) : Directory.GetCurrentDirectory();
+        while (directory is not null && !File.Exists(Path.Combine(directory, "Analytics.Core.sln")))
+        {
+            directory = Path.GetDirectoryName(directory);
+        }
+
+        return directory ?? throw new InvalidOperationException("repository root not found");
+    }
+
+    private static string Temp() => Path.Combine(Path.GetTempPath(), "replay-" + Guid.NewGuid().ToString("N"));
+
+    private static (int Exit, string Out, string Error) Replay(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = ReplayCommand.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [Theory]
+    [InlineData("{\"mapping\":{\"BatchSize\":0},\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}", "$.mapping.BatchSize", "1 to 10000")]
+    [InlineData("{\"mapping\":{\"ParallelizationFactor\":11},\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}", "$.mapping.ParallelizationFactor", "1 to 10")]
+    [InlineData("{\"mapping\":{\"MaximumRecordAgeInSeconds\":30},\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}", "$.mapping.MaximumRecordAgeInSeconds", "-1 or 60 to 604800")]
+    [InlineData("{\"mapping\":{\"DestinationConfig\":{\"OnFailure\":{\"Destination\":\"sns\"}}},\"handler\":{\"kind\":\"sample\"}}", "$.mapping.DestinationConfig.OnFailure.Destination", "not sqs or s3")]
+    [InlineData("{\"mapping\":{\"BatchSiz\":10},\"handler\":{\"kind\":\"sample\"}}", "$.mapping", "BatchSiz")]
+    [InlineData("{\"stream\":{\"shards\":0},\"handler\":{\"kind\":\"sample\"}}", "$.stream.shards", "1 to 10000")]
+    [InlineData("{\"function\":{\"timeoutSeconds\":901},\"handler\":{\"kind\":\"sample\"}}", "$.function.timeoutSeconds", "1 to 900")]
+    [InlineData("{\"durationSeconds\":\"long\",\"handler\":{\"kind\":\"sample\"}}", "$.durationSeconds", "")]
+    [InlineData("{\"handler\":{\"kind\":\"scripted\",\"rules\":[{\"action\":\"explode\"}]}}", "$.handler.rules[0].action", "not raise, report, respond or sleepMs")]
+    [InlineData("{\"handler\":{\"kind\":\"scripted\",\"rules\":[{\"action\":\"raise\"}]}}", "$.handler.rules[0].whenData", "missing")]
+    [InlineData("{\"records\":[{\"partitionKey\":\"k\",\"data\":\"%%%\"}],\"handler\":{\"kind\":\"sample\"}}", "$.records[0].data", "base64")]
+    [InlineData("{\"records\":[{\"partitionKey\":\"\",\"text\":\"x\"}],\"handler\":{\"kind\":\"sample\"}}", "$.records[0].partitionKey", "1 to 256")]
+    [InlineData("{}", "$.handler", "missing")]
+    [InlineData("{\"durationSeconds\":10,\"records\":[{\"partitionKey\":\"k\",\"text\":\"late\",\"atMs\":10000}],\"handler\":{\"kind\":\"sample\"}}", "$.records[]", "before the end of the run")]
+    [InlineData("{\"durationSeconds\":604801,\"handler\":{\"kind\":\"sample\"}}", "$.durationSeconds", "1 to 604800")]
+    [InlineData("[1]", "$", "")]
+    public void BadScenario_Exits2_NamingTheFieldAndTheReason(string json, string field, string reason)
+    {
+        string file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, json);
+            (int exit, _, string error) = Replay("--scenario", file, "--out", Temp());
+            Assert.Equal(2, exit);
+            Assert.Contains($"bad scenario: {field}", error);
+            Assert.Contains(reason, error);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public void MissingArguments_Exit2()
+    {
+        (int exit, _, string error) = Replay("--out", Temp());
+        Assert.Equal(2, exit);
+        Assert.Contains("--scenario", error);
+    }
+
+    [Fact]
+    public void RetryStormScenario_WritesEveryOutput_AndTheChart()
+    {
+        string output = Temp();
+        try
+        {
+            (int exit, string stdout, _) = Replay("--scenario", Path.Combine(Root(), "samples/scenarios/retry-storm.json"), "--out", output);
+            Assert.Equal(0, exit);
+            foreach (string name in (string[])["invocations.jsonl", "destination.jsonl", "metrics.csv", "records.jsonl", "iterator-age.png"])
+            {
+                Assert.True(new FileInfo(Path.Combine(output, name)).Length > 0, name);
+            }
+
+            byte[] png = File.ReadAllBytes(Path.Combine(output, "iterator-age.png"));
+            Assert.Equal((byte[])[0x89, (byte)'P', (byte)'N', (byte)'G'], png[..4]);
+            Assert.Contains("records to on-failure destination    1", stdout);
+
+            // The poison record blocks its shard: the iterator age there climbs past a minute, the other shard stays young.
+            string[] rows = File.ReadAllLines(Path.Combine(output, "metrics.csv"))[1..];
+            long Oldest(string shard) => rows.Where(r => r.Contains(shard)).Max(r => long.Parse(r.Split(',')[3]));
+            string poisonShard = JsonDocument.Parse(File.ReadAllLines(Path.Combine(output, "destination.jsonl"))[0]).RootElement.GetProperty("KinesisBatchInfo").GetProperty("shardId").GetString()!;
+            Assert.True(Oldest(poisonShard) > 60_000);
+            string other = poisonShard.EndsWith('0') ? "shardId-000000000001" : "shardId-000000000000";
+            Assert.True(Oldest(other) < 5_000);
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void SampleHandlerScenario_IsByteReproducible_AndQuarantinesThePoison()
+    {
+        string first = Temp();
+        string second = Temp();
+        try
+        {
+            string scenario = Path.Combine(Root(), "samples/scenarios/sample-metrics.json");
+            Assert.Equal(0, Replay("--scenario", scenario, "--out", first, "--no-chart").Exit);
+            Assert.Equal(0, Replay("--scenario", scenario, "--out", second, "--no-chart").Exit);
+            foreach (string name in (string[])["invocations.jsonl", "destination.jsonl", "metrics.csv", "records.jsonl", "aggregates.jsonl", "quarantine.jsonl"])
+            {
+                Assert.True(File.ReadAllBytes(Path.Combine(first, name)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(second, name))), name);
+            }
+
+            // Every "not json" record produced is quarantined exactly once, with its sequence number.
+            string[] records = File.ReadAllLines(Path.Combine(first, "records.jsonl"));
+            string[] poison = records.Select(l => JsonDocument.Parse(l).RootElement)
+                .Where(r => Encoding.UTF8.GetString(r.GetProperty("data").GetBytesFromBase64()) == "not json")
+                .Select(r => r.GetProperty("sequenceNumber").GetString()!).Order().ToArray();
+            string[] quarantined = File.ReadAllLines(Path.Combine(first, "quarantine.jsonl"))
+                .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("sequenceNumber").GetString()!).Order().ToArray();
+            Assert.NotEmpty(poison);
+            Assert.Equal(poison, quarantined);
+            Assert.NotEmpty(File.ReadAllLines(Path.Combine(first, "aggregates.jsonl")));
+        }
+        finally
+        {
+            Directory.Delete(first, recursive: true);
+            Directory.Delete(second, recursive: true);
+        }
+    }
+}
