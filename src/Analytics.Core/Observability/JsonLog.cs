@@ -11,7 +11,8 @@ namespace Analytics.Core;
 /// <remarks>
 /// <para>
 /// Lines and levels: <c>"message":"invocation"</c>, one per invocation, at <see cref="JsonLogLevel.Info"/>, raised to
-/// <see cref="JsonLogLevel.Warn"/> when the invocation reported a failure or ran into its deadline;
+/// <see cref="JsonLogLevel.Warn"/> when the invocation reported a failure, ran into its deadline or the aggregate sink
+/// left pairs not durable (then with <c>"aggregateSinkIssue"</c> saying why);
 /// <c>"message":"stage"</c>, one per pipeline stage (<c>parse</c>, <c>aggregate</c>, <c>quarantineSink</c>,
 /// <c>aggregateSink</c>), at <see cref="JsonLogLevel.Info"/> so a stall can be diagnosed from the default logs
 /// without a redeploy; <c>"message":"poison"</c>, one per poison record, at <see cref="JsonLogLevel.Warn"/>.
@@ -58,6 +59,7 @@ public static class JsonLog
     private static readonly JsonEncodedText s_remainingTimeMs = JsonEncodedText.Encode("remainingTimeMs");
     private static readonly JsonEncodedText s_oldestRecordAgeMs = JsonEncodedText.Encode("oldestRecordAgeMs");
     private static readonly JsonEncodedText s_newestRecordAgeMs = JsonEncodedText.Encode("newestRecordAgeMs");
+    private static readonly JsonEncodedText s_aggregateSinkIssue = JsonEncodedText.Encode("aggregateSinkIssue");
     private static readonly JsonEncodedText s_poisonByReason = JsonEncodedText.Encode("poisonByReason");
     private static readonly JsonEncodedText s_reason = JsonEncodedText.Encode("reason");
     private static readonly JsonEncodedText s_detail = JsonEncodedText.Encode("detail");
@@ -81,8 +83,9 @@ public static class JsonLog
     private static readonly PoisonReason[] s_reasons = Enum.GetValues<PoisonReason>();
     private static readonly JsonEncodedText[] s_reasonNames = Array.ConvertAll(s_reasons, r => JsonEncodedText.Encode(r.ToString()));
 
-    /// <summary>The level of the <c>invocation</c> line: Warn when it reported a failure or reached the deadline, else Info.</summary>
-    internal static JsonLogLevel GetInvocationLevel(BatchSummary summary) => summary.ReportedFailure is not null || summary.DeadlineReached ? JsonLogLevel.Warn : JsonLogLevel.Info;
+    /// <summary>The level of the <c>invocation</c> line: Warn when it reported a failure, reached the deadline or has an aggregate sink issue, else Info.</summary>
+    internal static JsonLogLevel GetInvocationLevel(BatchSummary summary) =>
+        summary.ReportedFailure is not null || summary.DeadlineReached || summary.AggregateSinkIssue is not null ? JsonLogLevel.Warn : JsonLogLevel.Info;
 
     /// <summary>
     /// Writes the <c>invocation</c> line and the four <c>stage</c> lines of an invocation, each ending in <c>\n</c>,
@@ -188,6 +191,11 @@ public static class JsonLog
         writer.WriteNumber(s_remainingTimeMs, EmfMetrics.Milliseconds(summary.RemainingTime));
         writer.WriteNumber(s_oldestRecordAgeMs, EmfMetrics.Milliseconds(summary.OldestRecordAge));
         writer.WriteNumber(s_newestRecordAgeMs, EmfMetrics.Milliseconds(summary.NewestRecordAge));
+        if (summary.AggregateSinkIssue is { } issue)
+        {
+            writer.WriteString(s_aggregateSinkIssue, issue);
+        }
+
         writer.WriteStartObject(s_poisonByReason);
         for (int i = 0; i < s_reasons.Length; i++)
         {

@@ -43,6 +43,13 @@ public sealed class BatchSummary
     /// <summary>The item identifier reported as failed (the checkpoint), or null when the whole batch succeeded.</summary>
     public string? ReportedFailure { get; internal set; }
 
+    /// <summary>
+    /// Why the aggregate sink left pairs not durable (it threw, ran past the deadline, or returned without marking
+    /// them), or null when it marked every pair or was not called. Written into the invocation log line as
+    /// <c>aggregateSinkIssue</c>; it names the exception's type only, never its message.
+    /// </summary>
+    public string? AggregateSinkIssue { get; internal set; }
+
     /// <summary>Whether the pipeline stopped early because the deadline (less the safety margin) came.</summary>
     public bool DeadlineReached { get; internal set; }
 

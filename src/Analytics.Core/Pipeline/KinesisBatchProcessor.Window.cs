@@ -38,7 +38,7 @@ public sealed partial class KinesisBatchProcessor
         if (flush)
         {
             flushBatch.UseWindow(_windowAggregator, header.ShardId, header.EventSourceArn, Encoding.ASCII.GetBytes(first!), Encoding.ASCII.GetBytes(last!));
-            aggregates = TimedAsync(WriteAggregatesAsync(flushBatch, cancellationToken), d => summary.AggregateSinkDuration = d);
+            aggregates = TimedAsync(WriteAggregatesAsync(flushBatch, summary, cancellationToken), d => summary.AggregateSinkDuration = d);
         }
 
         int poisonCount = _quarantine.Count;

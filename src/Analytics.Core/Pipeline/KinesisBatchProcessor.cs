@@ -109,7 +109,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
         else
         {
-            Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(WriteAggregatesAsync(batch, linked.Token), d => summary.AggregateSinkDuration = d);
+            Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(WriteAggregatesAsync(batch, summary, linked.Token), d => summary.AggregateSinkDuration = d);
             int durable = await quarantine.ConfigureAwait(false);
             await aggregates.ConfigureAwait(false);
             ReportQuarantineFailures(poison, durable, summary);
@@ -171,7 +171,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         return 0;
     }
 
-    private async Task WriteAggregatesAsync(AggregateBatch batch, CancellationToken cancellationToken)
+    private async Task WriteAggregatesAsync(AggregateBatch batch, BatchSummary summary, CancellationToken cancellationToken)
     {
         Task write;
         try
@@ -180,6 +180,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
+            summary.AggregateSinkIssue = DescribeSinkIssue(batch, $"threw {e.GetType().Name}");
             return;
         }
 
@@ -187,6 +188,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             // The sink ignored cancellation and is still using the batch: what it marked so far is durable and is
             // read below; the batch object is given up so the next invocation does not share it with the sink.
+            summary.AggregateSinkIssue = DescribeSinkIssue(batch, "had not returned at the deadline less the safety margin");
             if (ReferenceEquals(batch, _batch))
             {
                 _batch = new AggregateBatch(_options.Aggregator);
@@ -206,8 +208,23 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Not durable: the pairs it did not mark are reported below.
+            summary.AggregateSinkIssue = DescribeSinkIssue(batch, $"threw {e.GetType().Name}");
+            return;
+        }
+
+        if (batch.DurableCount < batch.Count)
+        {
+            summary.AggregateSinkIssue = DescribeSinkIssue(
+                batch,
+                batch.DurableCount == 0
+                    ? "returned without marking any pair durable (call AggregateBatch.MarkDurable or MarkAllDurable for what it stored)"
+                    : "returned with pairs left unmarked");
         }
     }
+
+    /// <summary>Why aggregates are not durable, for the invocation log line (never an exception message: it may quote data).</summary>
+    private static string DescribeSinkIssue(AggregateBatch batch, string what) =>
+        $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} pairs durable, the first record of an unmarked pair is reported as the checkpoint.";
 
     /// <summary>Waits for <paramref name="task"/> until the token fires; false when the task is still running then.</summary>
     private static async Task<bool> BoundedAsync(Task task, CancellationToken cancellationToken)
