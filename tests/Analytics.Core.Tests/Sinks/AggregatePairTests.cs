@@ -111,6 +111,21 @@ public class AggregatePairTests
     }
 
     [Fact]
+    public async Task SmallSample_P99FollowsTheRankRule_AsDocumented()
+    {
+        // docs/aggregation.md: p99 of {80, 123, 250} has rank floor(0.99 * 2) = 1, so it is 123, not 250.
+        var sink = new CopyingSink(markAll: true);
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), Options);
+        byte[] utf8Event = TestEvents.Build(new[] { 250.0, 80, 123 }.Select((v, i) => new TestRecord(TestEvents.Seq(i + 1), TestEvents.Utf8(TestEvents.Sample("latency", v, Arrival - 1000)), Arrival)));
+        await processor.ProcessAsync(utf8Event, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+
+        AggregatePair pair = Assert.Single(sink.Pairs);
+        Assert.InRange(pair.GetQuantile(0.99), 123 * 0.99, 123 * 1.01);
+        Assert.InRange(pair.GetQuantile(0.5), 123 * 0.99, 123 * 1.01);
+        Assert.Equal(250, pair.GetQuantile(1));
+    }
+
+    [Fact]
     public async Task GetPair_OutOfRange_Throws()
     {
         Exception? thrown = null;
