@@ -44,6 +44,9 @@ public sealed class AggregateBatch
     /// <summary>Number of (series, window) pairs.</summary>
     public int Count => _aggregator.PairCount;
 
+    /// <summary>The processor's aggregator options (window size, sketch accuracy and bounds) the pairs were built with.</summary>
+    public AggregatorOptions AggregatorOptions => _options;
+
     /// <summary>The window size of the pairs.</summary>
     public TimeSpan WindowSize => _options.WindowSize;
 

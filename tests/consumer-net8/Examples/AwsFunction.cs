@@ -15,11 +15,7 @@ public class Function
     private static readonly KinesisFunction s_function = new(
         new DynamoDbAggregateSink(
             new AmazonDynamoDBClient(new AmazonDynamoDBConfig { MaxErrorRetry = 1, Timeout = TimeSpan.FromSeconds(2) }),
-            DynamoDbAggregateSinkOptions.Default with
-            {
-                TableName = s_settings.AggregateTable ?? "metrics",     // ANALYTICS_AGGREGATE_TABLE
-                Aggregator = s_options.Processor.Aggregator,            // must be the processor's
-            }),
+            DynamoDbAggregateSinkOptions.Default with { TableName = s_settings.AggregateTable ?? "metrics" }),
         new S3QuarantineSink(
             new AmazonS3Client(new AmazonS3Config { MaxErrorRetry = 1, Timeout = TimeSpan.FromSeconds(5) }),
             S3QuarantineSinkOptions.Default with { BucketName = s_settings.QuarantineBucket ?? "metrics-quarantine" }),
