@@ -47,7 +47,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <param name="aggregateSink">Where aggregates go.</param>
     /// <param name="quarantineSink">Where poison records go.</param>
     /// <param name="options">Options; <see cref="ProcessorOptions.Default"/> for the documented defaults.</param>
+    /// <exception cref="ArgumentNullException">A sink is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    /// <exception cref="ArgumentException">A field name of <see cref="ProcessorOptions.Parser"/> is empty, or two are the same.</exception>
     public KinesisBatchProcessor(IAggregateSink aggregateSink, IQuarantineSink quarantineSink, ProcessorOptions options)
     {
         ArgumentNullException.ThrowIfNull(aggregateSink);
@@ -71,7 +73,10 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <summary>Processes one event and writes the response JSON.</summary>
     /// <param name="utf8Event">The raw event, UTF-8 JSON, as the Runtime API delivers it.</param>
     /// <param name="deadline">When Lambda ends the invocation (the <c>Lambda-Runtime-Deadline-Ms</c> header).</param>
-    /// <param name="response">Receives the response JSON.</param>
+    /// <param name="response">
+    /// Receives the response JSON, appended after what the writer already holds: reset a reused writer first (e.g.
+    /// <see cref="ArrayBufferWriter{T}.ResetWrittenCount"/>), or it holds two responses.
+    /// </param>
     /// <param name="cancellationToken">Cancels the invocation.</param>
     /// <returns>What the invocation did.</returns>
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
@@ -126,7 +131,10 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <summary>Processes one event read from a stream and writes the response JSON.</summary>
     /// <param name="utf8Event">The raw event, UTF-8 JSON.</param>
     /// <param name="deadline">When Lambda ends the invocation.</param>
-    /// <param name="response">Receives the response JSON.</param>
+    /// <param name="response">
+    /// Receives the response JSON, appended after what the writer already holds: reset a reused writer first (e.g.
+    /// <see cref="ArrayBufferWriter{T}.ResetWrittenCount"/>), or it holds two responses.
+    /// </param>
     /// <param name="cancellationToken">Cancels the invocation.</param>
     /// <returns>What the invocation did.</returns>
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>

@@ -115,6 +115,29 @@ public class KinesisFunctionTests
     }
 
     [Fact]
+    public async Task ProcessAsync_AppendsToTheWriter_AsDocumented()
+    {
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default);
+        var response = new System.Buffers.ArrayBufferWriter<byte>();
+        await processor.ProcessAsync(MixedEvent(), DateTimeOffset.UtcNow.AddSeconds(30), response);
+        await processor.ProcessAsync(MixedEvent(), DateTimeOffset.UtcNow.AddSeconds(30), response);
+        Assert.Equal("{\"batchItemFailures\":[]}{\"batchItemFailures\":[]}", Encoding.UTF8.GetString(response.WrittenSpan));
+
+        response.ResetWrittenCount();
+        await processor.ProcessAsync(MixedEvent(), DateTimeOffset.UtcNow.AddSeconds(30), response);
+        Assert.Equal("{\"batchItemFailures\":[]}", Encoding.UTF8.GetString(response.WrittenSpan));
+    }
+
+    [Theory]
+    [InlineData("", "value")]
+    [InlineData("value", "value")]
+    public void Constructor_BadFieldNames_ThrowArgumentException(string metricField, string valueField)
+    {
+        var options = ProcessorOptions.Default with { Parser = MetricParserOptions.Default with { MetricField = metricField, ValueField = valueField } };
+        Assert.Throws<ArgumentException>(() => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), options));
+    }
+
+    [Fact]
     public async Task UserOnPoison_IsStillCalled()
     {
         var seen = new List<string>();
