@@ -7,6 +7,11 @@ public sealed class BatchSummary
     private static readonly int s_reasonCount = Enum.GetValues<PoisonReason>().Length;
     private readonly int[] _poisonByReason = new int[s_reasonCount];
 
+    /// <summary>Only the pipeline creates summaries.</summary>
+    internal BatchSummary()
+    {
+    }
+
     /// <summary>The shard the batch came from (empty for an empty batch).</summary>
     public string ShardId { get; internal set; } = string.Empty;
 
