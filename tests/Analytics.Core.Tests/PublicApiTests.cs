@@ -11,6 +11,7 @@ public class PublicApiTests
     [Theory]
     [InlineData(typeof(KinesisBatchProcessor), "src/Analytics.Core/PublicAPI.approved.txt")]
     [InlineData(typeof(DynamoDbAggregateSink), "src/Analytics.Core.Aws/PublicAPI.approved.txt")]
+    [InlineData(typeof(LoggerJsonLogWriter), "src/Analytics.Core.Logging/PublicAPI.approved.txt")]
     public void PublicApi_MatchesApprovedFile(Type anyTypeOfAssembly, string approvedPath)
     {
         string api = anyTypeOfAssembly.Assembly.GeneratePublicApi(new ApiGeneratorOptions

@@ -1,80 +1,90 @@
-using System.Buffers;
 using System.Text.RegularExpressions;
+using System.Xml.Linq;
 
 namespace Analytics.Core.Tests;
 
-/// <summary>The README's examples are this file's code: a test keeps them identical, so they always compile and run.</summary>
+/// <summary>
+/// Every C# block of the READMEs is code of <c>tests/consumer-net8</c>, the fresh net8.0 consumer that CI builds
+/// against the packed packages (C# 12, warnings as errors) and runs; these tests keep the two identical, and keep the
+/// package READMEs fit for a package page.
+/// </summary>
 public partial class ReadmeTests
 {
-    // Not CallerFilePath: CI builds map source paths to /_/ for deterministic output.
-    private static string ThisFile() => Path.Combine(RepoPaths.Root, "tests", "Analytics.Core.Tests", "ReadmeTests.cs");
+    private static readonly string[] s_readmes =
+    [
+        "README.md",
+        "src/Analytics.Core/README.md",
+        "src/Analytics.Core.Aws/README.md",
+        "src/Analytics.Core.Logging/README.md",
+    ];
 
-    [Fact]
-    public async Task UseExample_RunsAndAnswersLambda()
+    public static TheoryData<string> Readmes() => [.. s_readmes];
+
+    public static TheoryData<string> Packages() => ["Analytics.Core", "Analytics.Core.Aws", "Analytics.Core.Logging"];
+
+    [Theory]
+    [MemberData(nameof(Readmes))]
+    public void EveryCSharpBlock_IsCodeTheNet8ConsumerRuns(string readme)
     {
-        byte[] eventBytes = File.ReadAllBytes(Path.Combine(RepoPaths.Root, "samples", "events", "kinesis-poison.json"));
-        DateTimeOffset deadline = DateTimeOffset.UtcNow.AddMinutes(1);
-
-        // README:use:start
-        // Once per sandbox: the processor keeps its buffers across invocations.
-        var processor = new KinesisBatchProcessor(
-            new JsonLinesAggregateSink("/tmp/aggregates.jsonl"),   // or DynamoDbAggregateSink
-            new JsonLinesQuarantineSink("/tmp/quarantine.jsonl"),  // or S3QuarantineSink
-            ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromMinutes(1) } });
-
-        // Per invocation: the raw event bytes (or a Stream) and the Lambda-Runtime-Deadline-Ms deadline.
-        var response = new ArrayBufferWriter<byte>();
-        BatchSummary summary = await processor.ProcessAsync(eventBytes, deadline, response);
-        // response now holds {"batchItemFailures":[...]} (and "state" for a tumbling-window event): return it to Lambda.
-        // README:use:end
-
-        Assert.Equal("{\"batchItemFailures\":[]}", System.Text.Encoding.UTF8.GetString(response.WrittenSpan));
-        Assert.True(summary.PoisonRecords > 0);
-        processor.Dispose();
-        File.Delete("/tmp/aggregates.jsonl");
-        File.Delete("/tmp/quarantine.jsonl");
+        HashSet<string> regions = ConsumerRegions();
+        string text = File.ReadAllText(Path.Combine(RepoPaths.Root, readme));
+        string[] blocks = [.. CSharpBlocks().Matches(text).Select(b => Normalize(b.Groups[1].Value))];
+        Assert.NotEmpty(blocks);
+        foreach (string block in blocks)
+        {
+            Assert.True(regions.Contains(block), $"{readme}: this block is not a README region of tests/consumer-net8:\n{block}");
+        }
     }
 
     [Fact]
-    public void LowerLayersExample_Runs()
+    public void EveryConsumerRegion_IsInAReadme()
     {
-        byte[] eventBytes = File.ReadAllBytes(Path.Combine(RepoPaths.Root, "samples", "events", "kinesis-poison.json"));
-        var errors = new StringWriter();
-        TextWriter saved = Console.Error;
-        Console.SetError(errors);
-        try
-        {
-            // README:lower:start
-            var reader = new KinesisEventReader(eventBytes);
-            var validator = new RecordValidator(new MetricSchema(MetricParserOptions.Default with { MetricField = "name" }));
-            while (reader.Read())
-            {
-                RecordVerdict verdict = validator.Validate(reader.Current);
-                if (!verdict.IsValid) Console.Error.WriteLine($"{reader.Current.GetSequenceNumberString()}: {verdict.Reason} {verdict.Detail}");
-            }
-            // README:lower:end
-        }
-        finally
-        {
-            Console.SetError(saved);
-        }
-
-        Assert.Contains("MissingField", errors.ToString(), StringComparison.Ordinal); // "metric" is not "name"
+        string all = string.Concat(s_readmes.Select(r => File.ReadAllText(Path.Combine(RepoPaths.Root, r))));
+        HashSet<string> blocks = [.. CSharpBlocks().Matches(all).Select(b => Normalize(b.Groups[1].Value))];
+        Assert.All(ConsumerRegions(), region => Assert.Contains(region, blocks));
     }
 
     [Theory]
-    [InlineData("use", 0)]
-    [InlineData("lower", 1)]
-    public void Readme_ShowsTheTestedCode(string region, int blockIndex)
+    [MemberData(nameof(Packages))]
+    public void PackageReadme_IsItsOwn_AndItsLinksWorkFromAPackagePage(string package)
     {
-        string source = File.ReadAllText(ThisFile());
-        Match m = Regex.Match(source, $@"// README:{region}:start\r?\n(.*?)\r?\n\s*// README:{region}:end", RegexOptions.Singleline);
-        Assert.True(m.Success);
-        string code = Normalize(m.Groups[1].Value);
-        string readme = File.ReadAllText(Path.Combine(RepoPaths.Root, "README.md"));
-        // The README's first example starts with the using directive, which cannot stand inside a test method.
-        string[] blocks = [.. CSharpBlocks().Matches(readme).Select(b => Normalize(b.Groups[1].Value.Replace("using Analytics.Core;", "", StringComparison.Ordinal)))];
-        Assert.Equal(code, blocks[blockIndex]);
+        string dir = Path.Combine(RepoPaths.Root, "src", package);
+        XDocument project = XDocument.Load(Path.Combine(dir, package + ".csproj"));
+        Assert.Equal("README.md", project.Descendants("PackageReadmeFile").Single().Value);
+        Assert.Contains(project.Descendants("None"), n => (string?)n.Attribute("Include") == "README.md" && (string?)n.Attribute("Pack") == "true");
+
+        string readme = File.ReadAllText(Path.Combine(dir, "README.md"));
+        Assert.StartsWith("# " + package + "\n", readme.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        Assert.Contains("dotnet add package " + package, readme, StringComparison.Ordinal);
+        foreach (Match link in MarkdownLinks().Matches(readme))
+        {
+            Assert.StartsWith("https://", link.Groups[1].Value, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void CoreReadme_NamesTheSupportedRuntimes()
+    {
+        string readme = File.ReadAllText(Path.Combine(RepoPaths.Root, "src", "Analytics.Core", "README.md"));
+        Assert.Contains("`dotnet8`", readme, StringComparison.Ordinal);
+        Assert.Contains("`provided.al2023`", readme, StringComparison.Ordinal);
+        Assert.Contains("Native AOT", readme, StringComparison.Ordinal);
+    }
+
+    /// <summary>The code between <c>// README:start</c> and <c>// README:end</c> in the consumer's sources.</summary>
+    private static HashSet<string> ConsumerRegions()
+    {
+        var regions = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string file in Directory.EnumerateFiles(Path.Combine(RepoPaths.Root, "tests", "consumer-net8", "Examples"), "*.cs"))
+        {
+            foreach (Match m in Regions().Matches(File.ReadAllText(file)))
+            {
+                regions.Add(Normalize(m.Groups[1].Value));
+            }
+        }
+
+        Assert.NotEmpty(regions);
+        return regions;
     }
 
     private static string Normalize(string code) =>
@@ -82,4 +92,10 @@ public partial class ReadmeTests
 
     [GeneratedRegex("```csharp\\r?\\n(.*?)```", RegexOptions.Singleline)]
     private static partial Regex CSharpBlocks();
+
+    [GeneratedRegex(@"// README:start\r?\n(.*?)\r?\n\s*// README:end", RegexOptions.Singleline)]
+    private static partial Regex Regions();
+
+    [GeneratedRegex(@"\]\(([^)\s]+)\)")]
+    private static partial Regex MarkdownLinks();
 }

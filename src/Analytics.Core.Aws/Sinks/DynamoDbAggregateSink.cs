@@ -202,8 +202,9 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
         int nextPair = -1;
         async Task WriteWorkerAsync()
         {
-            var fresh = new MetricAggregate(_options.Aggregator);
-            var merged = new MetricAggregate(_options.Aggregator);
+            // The batch's options are the processor's: a sink configured with others cannot disagree with them.
+            var fresh = new MetricAggregate(batch.AggregatorOptions);
+            var merged = new MetricAggregate(batch.AggregatorOptions);
             var buffer = new ArrayBufferWriter<byte>(256);
             while (!token.IsCancellationRequested)
             {

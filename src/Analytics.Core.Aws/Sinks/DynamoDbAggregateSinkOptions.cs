@@ -20,8 +20,9 @@ public readonly record struct DynamoDbAggregateSinkOptions
     public string TableName { get; init; } = string.Empty;
 
     /// <summary>
-    /// The aggregator options the pipeline uses; the sink needs the sketch's accuracy and bounds to read stored
-    /// aggregates and merge into them. Default <see cref="AggregatorOptions.Default"/>.
+    /// Not needed by <see cref="DynamoDbAggregateSink.WriteAsync"/>, which reads and merges stored aggregates with the
+    /// batch's own options (<see cref="AggregateBatch.AggregatorOptions"/>, the processor's), so they cannot disagree.
+    /// Kept for compatibility. Default <see cref="AggregatorOptions.Default"/>.
     /// </summary>
     public AggregatorOptions Aggregator { get; init; } = AggregatorOptions.Default;
 

@@ -1,8 +1,11 @@
 namespace Analytics.Core;
 
 /// <summary>The summary of one (series, window) pair, decoded for output: names, window bounds and statistics.</summary>
-/// <remarks>Produced by <see cref="MetricAggregator.GetSnapshots"/>; owns its strings and stays valid after the aggregator is reused.</remarks>
-public sealed class AggregateSnapshot
+/// <remarks>
+/// Produced by <see cref="MetricAggregator.GetSnapshots"/>; owns its strings and stays valid after the aggregator is
+/// reused. Internal: sinks read <see cref="AggregatePair"/> from <see cref="AggregateBatch.GetPairs"/>.
+/// </remarks>
+internal sealed class AggregateSnapshot
 {
     internal AggregateSnapshot(
         string metric,

@@ -173,7 +173,7 @@ public sealed class MetricAggregator
 
     /// <summary>A decoded summary of every pair, in pair order, with p50, p90, p95 and p99.</summary>
     /// <returns>One snapshot per pair; allocates.</returns>
-    public IReadOnlyList<AggregateSnapshot> GetSnapshots()
+    internal IReadOnlyList<AggregateSnapshot> GetSnapshots()
     {
         var result = new AggregateSnapshot[_pairCount];
         var metrics = new string?[_seriesCount];

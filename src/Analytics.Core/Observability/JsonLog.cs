@@ -11,8 +11,9 @@ namespace Analytics.Core;
 /// <remarks>
 /// <para>
 /// Lines and levels: <c>"message":"invocation"</c>, one per invocation, at <see cref="JsonLogLevel.Info"/>, raised to
-/// <see cref="JsonLogLevel.Warn"/> when the invocation reported a failure or stopped early, and to
-/// <see cref="JsonLogLevel.Error"/> when a sink threw (its exception's type and message are on the line);
+/// <see cref="JsonLogLevel.Warn"/> when the invocation reported a failure, stopped early or the aggregate sink left
+/// pairs not durable (then with <c>"aggregateSinkIssue"</c> saying why), and to <see cref="JsonLogLevel.Error"/> when a
+/// sink threw (its exception's type and message are on the line);
 /// <c>"message":"stage"</c>, one per pipeline stage (<c>parse</c>, <c>aggregate</c>, <c>quarantineSink</c>,
 /// <c>aggregateSink</c>), at <see cref="JsonLogLevel.Info"/> so a stall can be diagnosed from the default logs
 /// without a redeploy; <c>"message":"poison"</c>, one per poison record, at <see cref="JsonLogLevel.Warn"/>.
@@ -66,6 +67,7 @@ public static class JsonLog
     private static readonly JsonEncodedText s_quarantineSinkError = JsonEncodedText.Encode("quarantineSinkError");
     private static readonly JsonEncodedText[] s_outcomeNames = Array.ConvertAll(Enum.GetValues<SinkOutcome>(), o => JsonEncodedText.Encode(o.ToString()));
     private static readonly JsonEncodedText[] s_stopReasonNames = Array.ConvertAll(Enum.GetValues<BatchStopReason>(), o => JsonEncodedText.Encode(o.ToString()));
+    private static readonly JsonEncodedText s_aggregateSinkIssue = JsonEncodedText.Encode("aggregateSinkIssue");
     private static readonly JsonEncodedText s_poisonByReason = JsonEncodedText.Encode("poisonByReason");
     private static readonly JsonEncodedText s_reason = JsonEncodedText.Encode("reason");
     private static readonly JsonEncodedText s_detail = JsonEncodedText.Encode("detail");
@@ -90,12 +92,12 @@ public static class JsonLog
     private static readonly JsonEncodedText[] s_reasonNames = Array.ConvertAll(s_reasons, r => JsonEncodedText.Encode(r.ToString()));
 
     /// <summary>
-    /// The level of the <c>invocation</c> line: Error when a sink threw, Warn when it reported a failure or stopped
-    /// early, else Info.
+    /// The level of the <c>invocation</c> line: Error when a sink threw, Warn when it reported a failure, stopped
+    /// early or the aggregate sink left pairs not durable, else Info.
     /// </summary>
     internal static JsonLogLevel GetInvocationLevel(BatchSummary summary) =>
         summary.AggregateSinkOutcome == SinkOutcome.Failed || summary.QuarantineSinkOutcome == SinkOutcome.Failed ? JsonLogLevel.Error
-        : summary.ReportedFailure is not null || summary.StopReason != BatchStopReason.None ? JsonLogLevel.Warn
+        : summary.ReportedFailure is not null || summary.StopReason != BatchStopReason.None || summary.AggregateSinkIssue is not null ? JsonLogLevel.Warn
         : JsonLogLevel.Info;
 
     /// <summary>
@@ -209,6 +211,11 @@ public static class JsonLog
         writer.WriteNumber(s_plannedSinkMs, EmfMetrics.Milliseconds(summary.PlannedSinkTime));
         writer.WriteNumber(s_oldestRecordAgeMs, EmfMetrics.Milliseconds(summary.OldestRecordAge));
         writer.WriteNumber(s_newestRecordAgeMs, EmfMetrics.Milliseconds(summary.NewestRecordAge));
+        if (summary.AggregateSinkIssue is { } issue)
+        {
+            writer.WriteString(s_aggregateSinkIssue, issue);
+        }
+
         writer.WriteStartObject(s_poisonByReason);
         for (int i = 0; i < s_reasons.Length; i++)
         {

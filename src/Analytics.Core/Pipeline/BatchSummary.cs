@@ -7,6 +7,11 @@ public sealed class BatchSummary
     private static readonly int s_reasonCount = Enum.GetValues<PoisonReason>().Length;
     private readonly int[] _poisonByReason = new int[s_reasonCount];
 
+    /// <summary>Only the pipeline creates summaries.</summary>
+    internal BatchSummary()
+    {
+    }
+
     /// <summary>The shard the batch came from (empty for an empty batch).</summary>
     public string ShardId { get; internal set; } = string.Empty;
 
@@ -83,6 +88,13 @@ public sealed class BatchSummary
 
     /// <summary>The most characters of <see cref="AggregateSinkError"/> and <see cref="QuarantineSinkError"/>.</summary>
     public const int MaxErrorLength = 300;
+
+    /// <summary>
+    /// Why the aggregate sink left pairs not durable (it threw, ran past the deadline, or returned without marking
+    /// them), or null when it marked every pair or was not called. Written into the invocation log line as
+    /// <c>aggregateSinkIssue</c>; it names the exception's type only (the message is in <see cref="AggregateSinkError"/>).
+    /// </summary>
+    public string? AggregateSinkIssue { get; internal set; }
 
     /// <summary>Whether this was a tumbling-window invocation.</summary>
     public bool IsWindowInvocation { get; internal set; }

@@ -53,7 +53,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <param name="aggregateSink">Where aggregates go.</param>
     /// <param name="quarantineSink">Where poison records go.</param>
     /// <param name="options">Options; <see cref="ProcessorOptions.Default"/> for the documented defaults.</param>
+    /// <exception cref="ArgumentNullException">A sink is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    /// <exception cref="ArgumentException">A field name of <see cref="ProcessorOptions.Parser"/> is empty, or two are the same.</exception>
     public KinesisBatchProcessor(IAggregateSink aggregateSink, IQuarantineSink quarantineSink, ProcessorOptions options)
     {
         ArgumentNullException.ThrowIfNull(aggregateSink);
@@ -78,7 +80,10 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <summary>Processes one event and writes the response JSON.</summary>
     /// <param name="utf8Event">The raw event, UTF-8 JSON, as the Runtime API delivers it.</param>
     /// <param name="deadline">When Lambda ends the invocation (the <c>Lambda-Runtime-Deadline-Ms</c> header).</param>
-    /// <param name="response">Receives the response JSON.</param>
+    /// <param name="response">
+    /// Receives the response JSON, appended after what the writer already holds: reset a reused writer first (e.g.
+    /// <see cref="ArrayBufferWriter{T}.ResetWrittenCount"/>), or it holds two responses.
+    /// </param>
     /// <param name="cancellationToken">Cancels the invocation.</param>
     /// <returns>What the invocation did.</returns>
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
@@ -155,7 +160,10 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <summary>Processes one event read from a stream and writes the response JSON.</summary>
     /// <param name="utf8Event">The raw event, UTF-8 JSON.</param>
     /// <param name="deadline">When Lambda ends the invocation.</param>
-    /// <param name="response">Receives the response JSON.</param>
+    /// <param name="response">
+    /// Receives the response JSON, appended after what the writer already holds: reset a reused writer first (e.g.
+    /// <see cref="ArrayBufferWriter{T}.ResetWrittenCount"/>), or it holds two responses.
+    /// </param>
     /// <param name="cancellationToken">Cancels the invocation.</param>
     /// <returns>What the invocation did.</returns>
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
@@ -215,6 +223,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             SetResult(summary.SetAggregateSinkResult, Classify(e, deadline), e);
+            summary.AggregateSinkIssue = DescribeSinkIssue(batch, $"threw {e.GetType().Name}");
             return;
         }
 
@@ -222,6 +231,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             // The sink ignored cancellation and is still using the batch: what it marked so far is durable and is
             // read below; the batch object is given up so the next invocation does not share it with the sink.
+            summary.AggregateSinkIssue = DescribeSinkIssue(batch, "had not returned at the deadline less the safety margin");
             if (ReferenceEquals(batch, _batch))
             {
                 _batch = new AggregateBatch(_options.Aggregator);
@@ -244,6 +254,17 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             // Not durable: the pairs it did not mark are reported below.
             SetResult(summary.SetAggregateSinkResult, Classify(e, deadline), e);
+            summary.AggregateSinkIssue = DescribeSinkIssue(batch, $"threw {e.GetType().Name}");
+            return;
+        }
+
+        if (batch.DurableCount < batch.Count)
+        {
+            summary.AggregateSinkIssue = DescribeSinkIssue(
+                batch,
+                batch.DurableCount == 0
+                    ? "returned without marking any pair durable (call AggregateBatch.MarkDurable or MarkAllDurable for what it stored)"
+                    : "returned with pairs left unmarked");
         }
     }
 
@@ -276,6 +297,10 @@ public sealed partial class KinesisBatchProcessor : IDisposable
 
         static long Blend(long previous, long measured) => measured >= previous ? measured : (previous + measured) / 2;
     }
+
+    /// <summary>Why aggregates are not durable, for the invocation log line (never an exception message: it may quote data).</summary>
+    private static string DescribeSinkIssue(AggregateBatch batch, string what) =>
+        $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} pairs durable, the first record of an unmarked pair is reported as the checkpoint.";
 
     /// <summary>Waits for <paramref name="task"/> until the token fires; false when the task is still running then.</summary>
     private static async Task<bool> BoundedAsync(Task task, CancellationToken cancellationToken)

@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace Analytics.Core;
 
 /// <summary>
@@ -41,6 +43,9 @@ public sealed class AggregateBatch
 
     /// <summary>Number of (series, window) pairs.</summary>
     public int Count => _aggregator.PairCount;
+
+    /// <summary>The processor's aggregator options (window size, sketch accuracy and bounds) the pairs were built with.</summary>
+    public AggregatorOptions AggregatorOptions => _options;
 
     /// <summary>The window size of the pairs.</summary>
     public TimeSpan WindowSize => _options.WindowSize;
@@ -126,12 +131,90 @@ public sealed class AggregateBatch
     /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
     public void MarkDurable(int pair) => _durable[pair] = true;
 
+    /// <summary>Marks every pair of the batch as durably written: call it once the sink has stored them all.</summary>
+    public void MarkAllDurable() => Array.Fill(_durable, true, 0, Count);
+
+    /// <summary>Pair <paramref name="pair"/>, decoded: metric and dimensions as strings, window, statistics, quantiles.</summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <returns>A new object that owns its data (allocates); it stays valid across <c>await</c> and after the batch is reused.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="pair"/> is not a pair of the batch.</exception>
+    public AggregatePair GetPair(int pair)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(pair);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(pair, Count);
+        SeriesKey key = _aggregator.GetSeriesKey(pair);
+        return CreatePair(pair, key.GetMetricString(), DecodeDimensions(key));
+    }
+
+    /// <summary>Every pair of the batch, decoded, in pair order (<see cref="AggregatePair.Index"/> 0 to <see cref="Count"/> - 1).</summary>
+    /// <returns>A new list (allocates; the strings of a series are shared by its windows).</returns>
+    public IReadOnlyList<AggregatePair> GetPairs()
+    {
+        var pairs = new AggregatePair[Count];
+        var series = new Dictionary<string, (string Metric, KeyValuePair<string, string>[] Dimensions)>(StringComparer.Ordinal);
+        for (int pair = 0; pair < pairs.Length; pair++)
+        {
+            SeriesKey key = _aggregator.GetSeriesKey(pair);
+            string encoded = Convert.ToBase64String(key.Encoded);
+            if (!series.TryGetValue(encoded, out (string Metric, KeyValuePair<string, string>[] Dimensions) names))
+            {
+                names = (key.GetMetricString(), DecodeDimensions(key));
+                series.Add(encoded, names);
+            }
+
+            pairs[pair] = CreatePair(pair, names.Metric, names.Dimensions);
+        }
+
+        return pairs;
+    }
+
     /// <summary>Whether the sink marked the pair durable.</summary>
     /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
     /// <returns>The mark.</returns>
     public bool IsDurable(int pair) => _durable[pair];
 
+    /// <summary>How many pairs the sink marked durable.</summary>
+    internal int DurableCount
+    {
+        get
+        {
+            int durable = 0;
+            for (int pair = 0; pair < Count; pair++)
+            {
+                durable += _durable[pair] ? 1 : 0;
+            }
+
+            return durable;
+        }
+    }
+
     internal int RecordCount => _recordCount;
+
+    private static KeyValuePair<string, string>[] DecodeDimensions(SeriesKey key)
+    {
+        var dimensions = new KeyValuePair<string, string>[key.DimensionCount];
+        int i = 0;
+        for (SeriesKey.DimensionEnumerator d = key.GetDimensions(); d.MoveNext();)
+        {
+            dimensions[i++] = new(Encoding.UTF8.GetString(d.Key), Encoding.UTF8.GetString(d.Value));
+        }
+
+        return dimensions;
+    }
+
+    private AggregatePair CreatePair(int pair, string metric, KeyValuePair<string, string>[] dimensions)
+    {
+        var aggregate = new MetricAggregate(_options);
+        aggregate.Merge(_aggregator.GetAggregate(pair));
+        long start = _aggregator.GetWindowStartMs(pair);
+        return new AggregatePair(
+            pair,
+            metric,
+            dimensions,
+            DateTimeOffset.FromUnixTimeMilliseconds(start),
+            DateTimeOffset.FromUnixTimeMilliseconds(start + (long)_options.WindowSize.TotalMilliseconds),
+            aggregate);
+    }
 
     internal int GetPairFirstRecord(int pair) => _pairRecords[pair].First;
 

@@ -28,6 +28,26 @@ public sealed class DynamoDbAggregateSinkTests(LocalServersFixture servers, ITes
         await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, records)));
     }
 
+    [Fact]
+    public async Task WriteAsync_SinkOptionsDisagreeWithTheProcessors_UsesTheBatchsOptions()
+    {
+        // The sink keeps its default Aggregator options while the pipeline runs another sketch accuracy.
+        AggregatorOptions pipeline = AggregatorOptions.Default with { RelativeAccuracy = 0.02 };
+        string table = await servers.CreateTableAsync("agg");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        ShardRecord[] records = ShardStream.Generate(seed: 8, count: 60);
+
+        AggregateBatch first = ShardStream.Build(Shard, records[..40], pipeline);
+        await sink.WriteAsync(first, CancellationToken.None);
+        AggregateBatch second = ShardStream.Build(Shard, records[20..], pipeline);
+        await sink.WriteAsync(second, CancellationToken.None);
+
+        Assert.Null(ShardStream.Checkpoint(first));
+        Assert.Null(ShardStream.Checkpoint(second));
+        await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, records)), pipeline);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(37)]

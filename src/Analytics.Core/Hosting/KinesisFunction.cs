@@ -1,0 +1,171 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace Analytics.Core;
+
+/// <summary>
+/// A Kinesis consumer function for the managed .NET Lambda runtime (or any host that hands over the event as a
+/// <see cref="Stream"/> and the time left): runs a <see cref="KinesisBatchProcessor"/>, returns the response, and
+/// writes the structured log lines and the EMF metrics line of every invocation.
+/// </summary>
+/// <remarks>
+/// <para>Create one per sandbox (a static field of the function class) and call <see cref="HandleAsync"/> from the
+/// handler:</para>
+/// <code>
+/// public Task&lt;Stream&gt; Handler(Stream input, ILambdaContext context) =&gt; s_function.HandleAsync(input, context.RemainingTime);
+/// </code>
+/// <para>The deadline is now plus the remaining time; the pipeline answers before it, less its safety margin. An event
+/// that is not a Kinesis event, and a tumbling-window invocation that cannot make its effects durable, throw (see
+/// <see cref="KinesisBatchProcessor.ProcessAsync(ReadOnlyMemory{byte}, DateTimeOffset, IBufferWriter{byte}, CancellationToken)"/>):
+/// let the exception fail the invocation, so Lambda retries and bisects.</para>
+/// <para>Not thread-safe, like the processor: Lambda runs one invocation at a time per sandbox.</para>
+/// </remarks>
+public sealed class KinesisFunction : IDisposable
+{
+    private readonly KinesisBatchProcessor _processor;
+    private readonly KinesisFunctionOptions _options;
+    private readonly ArrayBufferWriter<byte> _lines = new(4096);
+    private readonly ArrayBufferWriter<byte> _poisonLines = new(1024);
+    private readonly Stream _output;
+    private readonly bool _ownsOutput;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates the function; reuse it across invocations.</summary>
+    /// <param name="aggregateSink">Where aggregates go.</param>
+    /// <param name="quarantineSink">Where poison records go.</param>
+    /// <param name="options">Options; <see cref="KinesisFunctionOptions.Default"/> or <see cref="KinesisFunctionSettings.ToFunctionOptions"/>.</param>
+    /// <exception cref="ArgumentNullException">A sink is null.</exception>
+    /// <exception cref="ArgumentException">The processor options are invalid (see <see cref="KinesisBatchProcessor"/>).</exception>
+    public KinesisFunction(IAggregateSink aggregateSink, IQuarantineSink quarantineSink, KinesisFunctionOptions options)
+    {
+        _options = options;
+        _time = options.Processor.TimeProvider ?? TimeProvider.System;
+        Action<QuarantinedRecord>? userOnPoison = options.Processor.OnPoison;
+        JsonLogOptions log = options.Log;
+        _processor = new KinesisBatchProcessor(aggregateSink, quarantineSink, options.Processor with
+        {
+            OnPoison = record =>
+            {
+                // One line per poison record: reason, shard, sequence number; never the payload.
+                JsonLog.WritePoison(record, log, _poisonLines);
+                userOnPoison?.Invoke(record);
+            },
+        });
+        _ownsOutput = options.Output is null;
+        _output = options.Output ?? Console.OpenStandardOutput();
+    }
+
+    /// <summary>The summary of the last invocation that returned, if any.</summary>
+    public BatchSummary? LastSummary { get; private set; }
+
+    /// <summary>Handles one invocation: the managed runtime's <c>(Stream, ILambdaContext)</c> handler calls it.</summary>
+    /// <param name="input">The raw event (Lambda's Kinesis event JSON, or a tumbling-window event).</param>
+    /// <param name="remainingTime">The invocation's time left (<c>ILambdaContext.RemainingTime</c>).</param>
+    /// <param name="cancellationToken">Cancels the invocation.</param>
+    /// <returns>The response JSON (<c>{"batchItemFailures":[...]}</c>, plus <c>state</c> for a tumbling window), positioned at 0.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="input"/> is null.</exception>
+    /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
+    /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded.</exception>
+    /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable.</exception>
+    public async Task<Stream> HandleAsync(Stream input, TimeSpan remainingTime, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        DateTimeOffset deadline = _time.GetUtcNow() + remainingTime;
+        _lines.ResetWrittenCount();
+        _poisonLines.ResetWrittenCount();
+        var response = new ArrayBufferWriter<byte>(256);
+        BatchSummary summary;
+        try
+        {
+            summary = await _processor.ProcessAsync(input, deadline, response, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Poison lines of an invocation that then threw are still worth having.
+            await WriteLogLinesAsync(_poisonLines, cancellationToken).ConfigureAwait(false);
+        }
+
+        LastSummary = summary;
+        _lines.ResetWrittenCount();
+        JsonLog.WriteInvocation(summary, _options.Log, _lines);
+        await WriteLogLinesAsync(_lines, cancellationToken).ConfigureAwait(false);
+        if (_options.WriteMetrics)
+        {
+            _lines.ResetWrittenCount();
+            EmfMetrics.Write(summary, _options.Metrics, _lines);
+            await _output.WriteAsync(_lines.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return new MemoryStream(response.WrittenSpan.ToArray(), writable: false);
+    }
+
+    /// <summary>Returns the processor's pooled buffers; the sinks stay the caller's.</summary>
+    public void Dispose()
+    {
+        _processor.Dispose();
+        if (_ownsOutput)
+        {
+            _output.Dispose();
+        }
+    }
+
+    private async Task WriteLogLinesAsync(ArrayBufferWriter<byte> lines, CancellationToken cancellationToken)
+    {
+        if (lines.WrittenCount == 0)
+        {
+            return;
+        }
+
+        if (_options.LogWriter is { } writer)
+        {
+            ForEachLine(lines.WrittenSpan, writer);
+            return;
+        }
+
+        // One write per invocation, so the lines of concurrent writers do not interleave.
+        await _output.WriteAsync(lines.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void ForEachLine(ReadOnlySpan<byte> lines, IJsonLogWriter writer)
+    {
+        while (!lines.IsEmpty)
+        {
+            int end = lines.IndexOf((byte)'\n');
+            ReadOnlySpan<byte> line = end < 0 ? lines : lines.Slice(0, end);
+            lines = end < 0 ? default : lines.Slice(end + 1);
+            if (!line.IsEmpty)
+            {
+                writer.WriteLine(LevelOf(line), line);
+            }
+        }
+    }
+
+    /// <summary>The <c>"level"</c> of a line that <see cref="JsonLog"/> wrote (its first property).</summary>
+    internal static JsonLogLevel LevelOf(ReadOnlySpan<byte> line)
+    {
+        var reader = new Utf8JsonReader(line);
+        if (reader.Read() && reader.TokenType == JsonTokenType.StartObject &&
+            reader.Read() && reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("level"u8) &&
+            reader.Read() && reader.TokenType == JsonTokenType.String)
+        {
+            if (reader.ValueTextEquals("Debug"u8))
+            {
+                return JsonLogLevel.Debug;
+            }
+
+            if (reader.ValueTextEquals("Warn"u8))
+            {
+                return JsonLogLevel.Warn;
+            }
+
+            if (reader.ValueTextEquals("Error"u8))
+            {
+                return JsonLogLevel.Error;
+            }
+        }
+
+        return JsonLogLevel.Info;
+    }
+}

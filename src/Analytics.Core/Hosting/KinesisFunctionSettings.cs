@@ -1,0 +1,145 @@
+using System.Globalization;
+
+namespace Analytics.Core;
+
+/// <summary>
+/// A function's configuration read from environment variables, so a function (or its template) configures the
+/// pipeline without code. Every variable is optional.
+/// </summary>
+/// <remarks>
+/// <list type="table">
+/// <listheader><term>Variable</term><description>Meaning (default)</description></listheader>
+/// <item><term><c>ANALYTICS_WINDOW_SECONDS</c></term><description>Aggregation window, whole seconds 1 to 3600 (60).</description></item>
+/// <item><term><c>ANALYTICS_MAX_PAIRS</c></term><description>Cap on (series, window) pairs per batch, 1 to 1,000,000 (10,000).</description></item>
+/// <item><term><c>ANALYTICS_LOG_LEVEL</c></term><description>Least level of the JSON log lines: <c>Debug</c>, <c>Info</c>, <c>Warn</c>, <c>Error</c> or <c>None</c> (Info).</description></item>
+/// <item><term><c>ANALYTICS_METRICS_NAMESPACE</c></term><description>CloudWatch namespace of the EMF metrics (<c>Analytics.Core</c>).</description></item>
+/// <item><term><c>ANALYTICS_AGGREGATE_TABLE</c></term><description>DynamoDB table for the aggregates (none: the function decides).</description></item>
+/// <item><term><c>ANALYTICS_QUARANTINE_BUCKET</c></term><description>S3 bucket for poison records (none: the function decides).</description></item>
+/// <item><term><c>ANALYTICS_OUTPUT_DIR</c></term><description>Directory for local JSON-lines files (<c>/tmp/analytics</c>).</description></item>
+/// </list>
+/// <para>Empty or white-space values count as unset. A value that cannot be used throws when the settings are read,
+/// naming the variable, so a misconfigured function fails at its first (init) call instead of running on defaults.</para>
+/// </remarks>
+public sealed record KinesisFunctionSettings
+{
+    /// <summary>Name of the variable for <see cref="WindowSize"/>.</summary>
+    public const string WindowSecondsVariable = "ANALYTICS_WINDOW_SECONDS";
+
+    /// <summary>Name of the variable for <see cref="MaxPairs"/>.</summary>
+    public const string MaxPairsVariable = "ANALYTICS_MAX_PAIRS";
+
+    /// <summary>Name of the variable for <see cref="LogLevel"/>.</summary>
+    public const string LogLevelVariable = "ANALYTICS_LOG_LEVEL";
+
+    /// <summary>Name of the variable for <see cref="MetricsNamespace"/>.</summary>
+    public const string MetricsNamespaceVariable = "ANALYTICS_METRICS_NAMESPACE";
+
+    /// <summary>Name of the variable for <see cref="AggregateTable"/>.</summary>
+    public const string AggregateTableVariable = "ANALYTICS_AGGREGATE_TABLE";
+
+    /// <summary>Name of the variable for <see cref="QuarantineBucket"/>.</summary>
+    public const string QuarantineBucketVariable = "ANALYTICS_QUARANTINE_BUCKET";
+
+    /// <summary>Name of the variable for <see cref="OutputDirectory"/>.</summary>
+    public const string OutputDirectoryVariable = "ANALYTICS_OUTPUT_DIR";
+
+    /// <summary>The aggregation window. Default 60 s.</summary>
+    public TimeSpan WindowSize { get; init; } = AggregatorOptions.Default.WindowSize;
+
+    /// <summary>Cap on (series, window) pairs per batch. Default 10,000.</summary>
+    public int MaxPairs { get; init; } = AggregatorOptions.Default.MaxPairs;
+
+    /// <summary>Least level of the JSON log lines. Default <see cref="JsonLogLevel.Info"/>.</summary>
+    public JsonLogLevel LogLevel { get; init; } = JsonLogOptions.Default.MinimumLevel;
+
+    /// <summary>CloudWatch namespace of the EMF metrics. Default <c>Analytics.Core</c>.</summary>
+    public string MetricsNamespace { get; init; } = EmfMetrics.DefaultNamespace;
+
+    /// <summary>DynamoDB table for the aggregates, or null when not set.</summary>
+    public string? AggregateTable { get; init; }
+
+    /// <summary>S3 bucket for poison records, or null when not set.</summary>
+    public string? QuarantineBucket { get; init; }
+
+    /// <summary>Directory for local JSON-lines files. Default <c>/tmp/analytics</c> (Lambda's writable directory).</summary>
+    public string OutputDirectory { get; init; } = "/tmp/analytics";
+
+    /// <summary>Reads the settings from the process's environment variables.</summary>
+    /// <returns>The settings.</returns>
+    /// <exception cref="InvalidOperationException">A variable holds a value that cannot be used; the message names it.</exception>
+    public static KinesisFunctionSettings FromEnvironment() => FromEnvironment(Environment.GetEnvironmentVariable);
+
+    /// <summary>Reads the settings through <paramref name="getVariable"/> (tests pass a dictionary's lookup).</summary>
+    /// <param name="getVariable">Returns a variable's value, or null when it is not set.</param>
+    /// <returns>The settings.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="getVariable"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">A variable holds a value that cannot be used; the message names it.</exception>
+    public static KinesisFunctionSettings FromEnvironment(Func<string, string?> getVariable)
+    {
+        ArgumentNullException.ThrowIfNull(getVariable);
+        var settings = new KinesisFunctionSettings();
+        if (Get(getVariable, WindowSecondsVariable) is { } window)
+        {
+            settings = settings with { WindowSize = TimeSpan.FromSeconds(ParseInt(WindowSecondsVariable, window, 1, 3600, "a whole number of seconds")) };
+        }
+
+        if (Get(getVariable, MaxPairsVariable) is { } maxPairs)
+        {
+            settings = settings with { MaxPairs = ParseInt(MaxPairsVariable, maxPairs, 1, 1_000_000, "a whole number") };
+        }
+
+        if (Get(getVariable, LogLevelVariable) is { } level)
+        {
+            if (!Enum.TryParse(level, ignoreCase: true, out JsonLogLevel parsed) || !Enum.IsDefined(parsed) || int.TryParse(level, out _))
+            {
+                throw new InvalidOperationException($"{LogLevelVariable} must be Debug, Info, Warn, Error or None, not '{level}'.");
+            }
+
+            settings = settings with { LogLevel = parsed };
+        }
+
+        if (Get(getVariable, MetricsNamespaceVariable) is { } ns)
+        {
+            if (ns.Length > 255)
+            {
+                throw new InvalidOperationException($"{MetricsNamespaceVariable} must be 1 to 255 characters, not {ns.Length}.");
+            }
+
+            settings = settings with { MetricsNamespace = ns };
+        }
+
+        return settings with
+        {
+            AggregateTable = Get(getVariable, AggregateTableVariable),
+            QuarantineBucket = Get(getVariable, QuarantineBucketVariable),
+            OutputDirectory = Get(getVariable, OutputDirectoryVariable) ?? settings.OutputDirectory,
+        };
+    }
+
+    /// <summary>The processor options these settings imply (window size and pair cap; everything else default).</summary>
+    /// <returns>The options.</returns>
+    public ProcessorOptions ToProcessorOptions() =>
+        ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = WindowSize, MaxPairs = MaxPairs } };
+
+    /// <summary>The function options these settings imply: <see cref="ToProcessorOptions"/>, the log level and the metrics namespace.</summary>
+    /// <returns>The options.</returns>
+    public KinesisFunctionOptions ToFunctionOptions() => KinesisFunctionOptions.Default with
+    {
+        Processor = ToProcessorOptions(),
+        Log = JsonLogOptions.Default with { MinimumLevel = LogLevel },
+        Metrics = EmfOptions.Default with { Namespace = MetricsNamespace },
+    };
+
+    private static string? Get(Func<string, string?> getVariable, string name) =>
+        getVariable(name) is { } value && !string.IsNullOrWhiteSpace(value) ? value.Trim() : null;
+
+    private static int ParseInt(string name, string value, int min, int max, string what)
+    {
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int parsed) || parsed < min || parsed > max)
+        {
+            throw new InvalidOperationException($"{name} must be {what} from {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}, not '{value}'.");
+        }
+
+        return parsed;
+    }
+}

@@ -1,0 +1,103 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+
+namespace Analytics.Core.Tests.Hosting;
+
+public class KinesisFunctionSettingsTests
+{
+    private static KinesisFunctionSettings Read(params (string Name, string Value)[] variables)
+    {
+        var map = variables.ToDictionary(v => v.Name, v => v.Value);
+        return KinesisFunctionSettings.FromEnvironment(name => map.GetValueOrDefault(name));
+    }
+
+    [Fact]
+    public void NothingSet_GivesTheLibraryDefaults()
+    {
+        KinesisFunctionSettings settings = Read();
+        Assert.Equal(AggregatorOptions.Default, settings.ToProcessorOptions().Aggregator);
+        Assert.Equal(ProcessorOptions.Default.SafetyMarginFraction, settings.ToProcessorOptions().SafetyMarginFraction);
+        KinesisFunctionOptions options = settings.ToFunctionOptions();
+        Assert.Equal(JsonLogLevel.Info, options.Log.MinimumLevel);
+        Assert.Equal("Analytics.Core", options.Metrics.Namespace);
+        Assert.Null(settings.AggregateTable);
+        Assert.Null(settings.QuarantineBucket);
+        Assert.Equal("/tmp/analytics", settings.OutputDirectory);
+    }
+
+    [Fact]
+    public void EverythingSet_ReachesTheOptions()
+    {
+        KinesisFunctionSettings settings = Read(
+            ("ANALYTICS_WINDOW_SECONDS", "300"),
+            ("ANALYTICS_MAX_PAIRS", "500"),
+            ("ANALYTICS_LOG_LEVEL", "warn"),
+            ("ANALYTICS_METRICS_NAMESPACE", "Orders"),
+            ("ANALYTICS_AGGREGATE_TABLE", " metrics "),
+            ("ANALYTICS_QUARANTINE_BUCKET", "poison-bucket"),
+            ("ANALYTICS_OUTPUT_DIR", "/tmp/x"));
+        KinesisFunctionOptions options = settings.ToFunctionOptions();
+        Assert.Equal(TimeSpan.FromMinutes(5), options.Processor.Aggregator.WindowSize);
+        Assert.Equal(500, options.Processor.Aggregator.MaxPairs);
+        Assert.Equal(JsonLogLevel.Warn, options.Log.MinimumLevel);
+        Assert.Equal("Orders", options.Metrics.Namespace);
+        Assert.Equal("metrics", settings.AggregateTable);
+        Assert.Equal("poison-bucket", settings.QuarantineBucket);
+        Assert.Equal("/tmp/x", settings.OutputDirectory);
+    }
+
+    [Property(MaxTest = 200)]
+    public void WindowSeconds_AcceptsExactly1To3600(int seconds)
+    {
+        Func<KinesisFunctionSettings> read = () => Read(("ANALYTICS_WINDOW_SECONDS", seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        if (seconds is >= 1 and <= 3600)
+        {
+            Assert.Equal(TimeSpan.FromSeconds(seconds), read().WindowSize);
+        }
+        else
+        {
+            InvalidOperationException e = Assert.Throws<InvalidOperationException>(read);
+            Assert.Contains("ANALYTICS_WINDOW_SECONDS", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Property(MaxTest = 200)]
+    public Property AnyText_EitherAValidLogLevelOrAnErrorNamingTheVariable(NonNull<string> text)
+    {
+        string value = text.Get;
+        string[] names = ["debug", "info", "warn", "error", "none"];
+        bool valid = string.IsNullOrWhiteSpace(value) || names.Contains(value.Trim().ToLowerInvariant());
+        try
+        {
+            KinesisFunctionSettings settings = Read(("ANALYTICS_LOG_LEVEL", value));
+            return (valid && (string.IsNullOrWhiteSpace(value) ? settings.LogLevel == JsonLogLevel.Info : settings.LogLevel.ToString().Equals(value.Trim(), StringComparison.OrdinalIgnoreCase))).ToProperty();
+        }
+        catch (InvalidOperationException e)
+        {
+            return (!valid && e.Message.Contains("ANALYTICS_LOG_LEVEL", StringComparison.Ordinal)).ToProperty();
+        }
+    }
+
+    [Theory]
+    [InlineData("ANALYTICS_WINDOW_SECONDS", "60s")]
+    [InlineData("ANALYTICS_WINDOW_SECONDS", "-5")]
+    [InlineData("ANALYTICS_MAX_PAIRS", "0")]
+    [InlineData("ANALYTICS_MAX_PAIRS", "1e4")]
+    [InlineData("ANALYTICS_LOG_LEVEL", "2")]
+    [InlineData("ANALYTICS_LOG_LEVEL", "Verbose")]
+    public void BadValue_ThrowsNamingTheVariableAndTheValue(string name, string value)
+    {
+        InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => Read((name, value)));
+        Assert.Contains(name, e.Message, StringComparison.Ordinal);
+        Assert.Contains(value, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void WhiteSpace_CountsAsUnset()
+    {
+        KinesisFunctionSettings settings = Read(("ANALYTICS_WINDOW_SECONDS", "  "), ("ANALYTICS_AGGREGATE_TABLE", ""));
+        Assert.Equal(TimeSpan.FromSeconds(60), settings.WindowSize);
+        Assert.Null(settings.AggregateTable);
+    }
+}

@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Analytics.Core.Tests.Pipeline;
+
+namespace Analytics.Core.Tests.Hosting;
+
+/// <summary>The managed-runtime path: a <c>(Stream, ILambdaContext)</c> handler over <see cref="KinesisFunction"/>.</summary>
+public class KinesisFunctionTests
+{
+    private const long Arrival = 1_737_367_200_000;
+    private const string Secret = "SECRET-PAYLOAD-7f3a";
+
+    /// <summary>A function class as a consumer writes it for the managed runtime.</summary>
+    private sealed class Function(KinesisFunction function)
+    {
+        public Task<Stream> Handler(Stream input, ILambdaContext context) => function.HandleAsync(input, context.RemainingTime);
+    }
+
+    private static byte[] MixedEvent() => TestEvents.Build(
+    [
+        new TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("latency", 12, Arrival - 1000)), Arrival),
+        new TestRecord(TestEvents.Seq(2), TestEvents.Utf8("{\"metric\":\"" + Secret), Arrival),
+        new TestRecord(TestEvents.Seq(3), TestEvents.Utf8(TestEvents.Sample("latency", 30, Arrival - 900)), Arrival),
+    ]);
+
+    private static List<JsonElement> Lines(MemoryStream output) =>
+        [.. Encoding.UTF8.GetString(output.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone())];
+
+    [Fact]
+    public async Task Handler_ReturnsTheResponse_AndWritesLogAndMetricLinesWithoutPayload()
+    {
+        var output = new MemoryStream();
+        var aggregates = new RecordingAggregateSink();
+        var quarantine = new RecordingQuarantineSink();
+        using var kinesis = new KinesisFunction(aggregates, quarantine, KinesisFunctionOptions.Default with { Output = output });
+        var function = new Function(kinesis);
+
+        Stream response = await function.Handler(new MemoryStream(MixedEvent()), new StandInContext(TimeSpan.FromSeconds(30)));
+
+        Assert.Equal(0, response.Position);
+        Assert.Equal("{\"batchItemFailures\":[]}", new StreamReader(response).ReadToEnd());
+        Assert.Single(quarantine.Records);
+        string text = Encoding.UTF8.GetString(output.ToArray());
+        Assert.DoesNotContain(Secret, text, StringComparison.Ordinal);
+        List<JsonElement> lines = Lines(output);
+        // Poison line first (found while reading), then the invocation line and four stage lines, then EMF.
+        Assert.Equal(["poison", "invocation", "stage", "stage", "stage", "stage"], lines.Take(6).Select(l => l.GetProperty("message").GetString()));
+        Assert.Equal(TestEvents.Seq(2), lines[0].GetProperty("sequenceNumber").GetString());
+        Assert.Equal(3, lines[1].GetProperty("recordsIn").GetInt32());
+        Assert.True(lines[6].TryGetProperty("_aws", out _));
+        Assert.Equal(7, lines.Count);
+        Assert.Equal(1, kinesis.LastSummary!.PoisonRecords);
+    }
+
+    [Fact]
+    public async Task Handler_TakesTheDeadlineFromTheRemainingTime()
+    {
+        // 1.5 s left: the safety margin (at least 1 s) leaves about 0.5 s, so a sink that would take a minute is
+        // cancelled and the first record of its pair is reported, well before the minute.
+        var aggregates = new RecordingAggregateSink { DelayHonouringToken = TimeSpan.FromMinutes(1), Durable = _ => false };
+        using var kinesis = new KinesisFunction(aggregates, new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = new MemoryStream() });
+        var function = new Function(kinesis);
+        var watch = Stopwatch.StartNew();
+
+        Stream response = await function.Handler(new MemoryStream(MixedEvent()), new StandInContext(TimeSpan.FromSeconds(1.5)));
+
+        Assert.InRange(watch.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(20));
+        Assert.Equal("{\"batchItemFailures\":[{\"itemIdentifier\":\"" + TestEvents.Seq(1) + "\"}]}", new StreamReader(response).ReadToEnd());
+        Assert.InRange(kinesis.LastSummary!.RemainingTime, TimeSpan.FromSeconds(0.2), TimeSpan.FromSeconds(1.5));
+        Assert.NotNull(kinesis.LastSummary.AggregateSinkIssue);
+    }
+
+    [Fact]
+    public async Task LogWriter_GetsEachLogLineWithItsLevel_MetricsStayOnTheOutput()
+    {
+        var output = new MemoryStream();
+        var context = new StandInContext(TimeSpan.FromSeconds(30));
+        var writer = new LambdaLoggerJsonLogWriter(context.Logger);
+        using var kinesis = new KinesisFunction(
+            new RecordingAggregateSink { Durable = p => false },
+            new RecordingQuarantineSink(),
+            KinesisFunctionOptions.Default with { Output = output, LogWriter = writer });
+
+        await new Function(kinesis).Handler(new MemoryStream(MixedEvent()), context);
+
+        // poison: Warn; invocation: Warn (a failure was reported); stages: Info.
+        Assert.Equal([JsonLogLevel.Warn, JsonLogLevel.Warn, JsonLogLevel.Info, JsonLogLevel.Info, JsonLogLevel.Info, JsonLogLevel.Info], writer.Levels);
+        Assert.Equal(writer.Levels.Select(l => l.ToString()), context.Log.Lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("level").GetString()));
+        JsonElement metrics = Assert.Single(Lines(output));
+        Assert.True(metrics.TryGetProperty("_aws", out _));
+    }
+
+    [Fact]
+    public async Task MinimumLevelWarn_AndNoMetrics_WritesOnlyWarnings()
+    {
+        var output = new MemoryStream();
+        using var kinesis = new KinesisFunction(new RecordingAggregateSink(), new RecordingQuarantineSink(), KinesisFunctionOptions.Default with
+        {
+            Output = output,
+            WriteMetrics = false,
+            Log = JsonLogOptions.Default with { MinimumLevel = JsonLogLevel.Warn },
+        });
+
+        await kinesis.HandleAsync(new MemoryStream(MixedEvent()), TimeSpan.FromSeconds(30));
+
+        Assert.Equal(["poison"], Lines(output).Select(l => l.GetProperty("message").GetString()));
+    }
+
+    [Fact]
+    public async Task NotAKinesisEvent_Throws_SoLambdaRetriesAndBisects()
+    {
+        using var kinesis = new KinesisFunction(new RecordingAggregateSink(), new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = new MemoryStream() });
+        await Assert.ThrowsAsync<KinesisEventFormatException>(() => kinesis.HandleAsync(new MemoryStream("{\"Records\":5}"u8.ToArray()), TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
+    public async Task ProcessAsync_AppendsToTheWriter_AsDocumented()
+    {
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default);
+        var response = new System.Buffers.ArrayBufferWriter<byte>();
+        await processor.ProcessAsync(MixedEvent(), DateTimeOffset.UtcNow.AddSeconds(30), response);
+        await processor.ProcessAsync(MixedEvent(), DateTimeOffset.UtcNow.AddSeconds(30), response);
+        Assert.Equal("{\"batchItemFailures\":[]}{\"batchItemFailures\":[]}", Encoding.UTF8.GetString(response.WrittenSpan));
+
+        response.ResetWrittenCount();
+        await processor.ProcessAsync(MixedEvent(), DateTimeOffset.UtcNow.AddSeconds(30), response);
+        Assert.Equal("{\"batchItemFailures\":[]}", Encoding.UTF8.GetString(response.WrittenSpan));
+    }
+
+    [Theory]
+    [InlineData("", "value")]
+    [InlineData("value", "value")]
+    public void Constructor_BadFieldNames_ThrowArgumentException(string metricField, string valueField)
+    {
+        var options = ProcessorOptions.Default with { Parser = MetricParserOptions.Default with { MetricField = metricField, ValueField = valueField } };
+        Assert.Throws<ArgumentException>(() => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), options));
+    }
+
+    [Fact]
+    public async Task UserOnPoison_IsStillCalled()
+    {
+        var seen = new List<string>();
+        using var kinesis = new KinesisFunction(new RecordingAggregateSink(), new RecordingQuarantineSink(), KinesisFunctionOptions.Default with
+        {
+            Output = new MemoryStream(),
+            Processor = ProcessorOptions.Default with { OnPoison = r => seen.Add(r.SequenceNumber) },
+        });
+
+        await kinesis.HandleAsync(new MemoryStream(MixedEvent()), TimeSpan.FromSeconds(30));
+
+        Assert.Equal([TestEvents.Seq(2)], seen);
+    }
+}

@@ -1,0 +1,28 @@
+namespace ConsumerNet8.Core;
+
+using Analytics.Core;
+
+public static class LowerLayers
+{
+    // README:start
+    // KinesisEventReader is a ref struct over the event's bytes (like Utf8JsonReader): use it in a method that
+    // does not await, and call that method from async code.
+    public static int CountPoison(ReadOnlySpan<byte> eventBytes, TextWriter log)
+    {
+        var reader = new KinesisEventReader(eventBytes);
+        var validator = new RecordValidator(new MetricSchema(MetricParserOptions.Default with { MetricField = "name" }));
+        int poison = 0;
+        while (reader.Read())
+        {
+            RecordVerdict verdict = validator.Validate(reader.Current);
+            if (!verdict.IsValid)
+            {
+                poison++;
+                log.WriteLine($"{reader.Current.GetSequenceNumberString()}: {verdict.Reason} {verdict.Detail}");
+            }
+        }
+
+        return poison;
+    }
+    // README:end
+}
