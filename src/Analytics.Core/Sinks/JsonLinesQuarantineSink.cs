@@ -7,6 +7,10 @@ namespace Analytics.Core;
 /// <c>{"shardId":"..","sequenceNumber":"..","partitionKey":"..","reason":"..","detail":"..","data":"&lt;base64&gt;"}</c>
 /// (with <c>"subSequenceNumber"</c> for a user record of a KPL aggregated record).
 /// </summary>
+/// <remarks>
+/// Several writers (sink instances, processes) may share one file: each batch is appended as one unit under an
+/// exclusive lock on the file, so lines never interleave, and an append that fails part way is cut back.
+/// </remarks>
 public sealed class JsonLinesQuarantineSink : IQuarantineSink
 {
     private readonly JsonLinesFile _file;
