@@ -71,62 +71,6 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
     /// <summary>Conditional puts that lost to another write and were redone after a re-read.</summary>
     internal long Conflicts => Interlocked.Read(ref _conflicts);
 
-    /// <summary>Creates a table with this sink's layout (on-demand capacity) and waits until it is ACTIVE.</summary>
-    /// <param name="client">The DynamoDB client.</param>
-    /// <param name="tableName">The table name.</param>
-    /// <param name="cancellationToken">Bounds the wait.</param>
-    /// <returns>A task that completes when the table is ACTIVE; an existing table is accepted.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="client"/> or <paramref name="tableName"/> is null.</exception>
-    /// <exception cref="TimeoutException">The table did not become ACTIVE within two minutes.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public static async Task CreateTableAsync(IAmazonDynamoDB client, string tableName, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(client);
-        ArgumentNullException.ThrowIfNull(tableName);
-        try
-        {
-            await client.CreateTableAsync(
-                new CreateTableRequest
-                {
-                    TableName = tableName,
-                    BillingMode = BillingMode.PAY_PER_REQUEST,
-                    AttributeDefinitions =
-                    [
-                        new AttributeDefinition(DynamoDbItem.PartitionKey, ScalarAttributeType.S),
-                        new AttributeDefinition(DynamoDbItem.SortKey, ScalarAttributeType.S),
-                    ],
-                    KeySchema =
-                    [
-                        new KeySchemaElement(DynamoDbItem.PartitionKey, KeyType.HASH),
-                        new KeySchemaElement(DynamoDbItem.SortKey, KeyType.RANGE),
-                    ],
-                },
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (ResourceInUseException)
-        {
-            // Already there (or being created): wait for it below.
-        }
-
-        // CreateTable is asynchronous: the table accepts reads and writes only once it is ACTIVE.
-        DateTime giveUp = DateTime.UtcNow + TimeSpan.FromMinutes(2);
-        while (true)
-        {
-            DescribeTableResponse described = await client.DescribeTableAsync(tableName, cancellationToken).ConfigureAwait(false);
-            if (described.Table.TableStatus == TableStatus.ACTIVE)
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow > giveUp)
-            {
-                AwsThrowHelper.ThrowTimeout("Table " + tableName + " did not become ACTIVE.");
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
-        }
-    }
-
     /// <summary>Applies the batch's aggregates and marks each durable pair.</summary>
     /// <param name="batch">The batch; read only during the call.</param>
     /// <param name="cancellationToken">Cancelled at the invocation's deadline less its margin: the sink then returns,
