@@ -52,11 +52,11 @@ internal static class InvokeCommand
             HelpName = "dir",
             DefaultValueFactory = static _ => "out",
         };
-        var timeout = new Option<TimeSpan>("--timeout-ms")
+        var timeout = new Option<long>("--timeout-ms")
         {
             Description = $"Time the invocation gets, in milliseconds: more than {marginMs} (the function's safety margin) and at most {MaxTimeoutMs}",
             HelpName = "n",
-            DefaultValueFactory = static _ => DefaultTimeout,
+            DefaultValueFactory = static _ => (long)DefaultTimeout.TotalMilliseconds,
             CustomParser = result => ParseTimeout(result, marginMs),
         };
         Option<Uri?> dynamoDbEndpoint = CommandLine.UrlOption("--dynamodb-endpoint", "A DynamoDB endpoint (a local dynalite, http://127.0.0.1:4567); with --table, aggregates go to that table");
@@ -88,12 +88,12 @@ internal static class InvokeCommand
                 parsed.GetValue(bucket),
                 parsed.GetValue(dynamoDbEndpoint),
                 parsed.GetValue(s3Endpoint));
-            return RunAsync(parsed.GetValue(eventFile)!, targets, parsed.GetValue(timeout), parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error, timeProvider);
+            return RunAsync(parsed.GetValue(eventFile)!, targets, TimeSpan.FromMilliseconds(parsed.GetValue(timeout)), parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error, timeProvider);
         });
         return command;
     }
 
-    private static TimeSpan ParseTimeout(ArgumentResult result, long marginMs)
+    private static long ParseTimeout(ArgumentResult result, long marginMs)
     {
         string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Empty;
         if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long ms) || ms > MaxTimeoutMs)
@@ -108,7 +108,7 @@ internal static class InvokeCommand
             return default;
         }
 
-        return TimeSpan.FromMilliseconds(ms);
+        return ms;
     }
 
     private static async Task<int> RunAsync(string eventPath, SinkTargets targets, TimeSpan timeout, TextWriter stdout, TextWriter stderr, TimeProvider timeProvider)
