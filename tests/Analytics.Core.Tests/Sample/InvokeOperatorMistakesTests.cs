@@ -124,7 +124,16 @@ public sealed class InvokeOperatorMistakesTests : IDisposable
 
         Assert.True(code == 0, stderr);
         using JsonDocument response = JsonDocument.Parse(stdout);
-        Assert.Equal(0, response.RootElement.GetProperty("batchItemFailures").GetArrayLength());
+        int failures = response.RootElement.GetProperty("batchItemFailures").GetArrayLength();
+        if (value == "900000")
+        {
+            Assert.Equal(0, failures);
+        }
+        else
+        {
+            // 1 ms of working time: the function may run into its deadline and report a checkpoint; it still answers.
+            Assert.InRange(failures, 0, 1);
+        }
     }
 
     [Fact]
