@@ -117,7 +117,7 @@ public sealed class AwsRetryTests(LocalServersFixture servers)
         var sink = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket, MaxConcurrency = 1, Retry = retry });
 
         Task<int> write = sink.WriteAsync(S3QuarantineSinkTests.MakeRecords(1), CancellationToken.None);
-        await WaitUntilAsync(() => proxy.Requests == 1);
+        await S3QuarantineSinkTests.WaitUntilAsync(() => proxy.Requests == 1);
         await Task.Delay(200);
         Assert.Equal(1, proxy.Requests);
         Assert.False(write.IsCompleted);
@@ -144,7 +144,7 @@ public sealed class AwsRetryTests(LocalServersFixture servers)
         AggregateBatch batch = ShardStream.Build("shardId-000000000000", records);
 
         Task write = sink.WriteAsync(batch, CancellationToken.None);
-        await WaitUntilAsync(() => proxy.Requests == 1);
+        await S3QuarantineSinkTests.WaitUntilAsync(() => proxy.Requests == 1);
         await Task.Delay(200);
         Assert.Equal(1, proxy.Requests);
         Assert.False(write.IsCompleted);
@@ -158,16 +158,7 @@ public sealed class AwsRetryTests(LocalServersFixture servers)
 
         await write.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Null(ShardStream.Checkpoint(batch));
-        await ShardStream.AssertTableAsync(servers.CreateDynamoDbClient(), table, ShardStream.Expect(("shardId-000000000000", records)));
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        for (int i = 0; i < 400 && !condition(); i++)
-        {
-            await Task.Delay(25);
-        }
-
-        Assert.True(condition(), "condition not reached within 10 s");
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        await ShardStream.AssertTableAsync(direct, table, ShardStream.Expect(("shardId-000000000000", records)));
     }
 }
