@@ -1,7 +1,5 @@
 using System.Buffers;
 using System.Text;
-using Amazon.DynamoDBv2;
-using Amazon.S3;
 using Analytics.Core;
 
 namespace Analytics.SampleLambda;
@@ -13,9 +11,6 @@ namespace Analytics.SampleLambda;
 /// </summary>
 internal sealed class FunctionHandler : IInvocationHandler
 {
-    internal const string AggregatesFileName = "aggregates.jsonl";
-    internal const string QuarantineFileName = "quarantine.jsonl";
-
     private readonly KinesisBatchProcessor _processor;
     private readonly IAggregateSink _aggregateSink;
     private readonly IQuarantineSink _quarantineSink;
@@ -42,42 +37,17 @@ internal sealed class FunctionHandler : IInvocationHandler
     /// <summary>The summary of the last invocation that completed, if any.</summary>
     public BatchSummary? LastSummary { get; private set; }
 
-    /// <summary>A handler whose sinks write JSON lines to <c>aggregates.jsonl</c> and <c>quarantine.jsonl</c> in <paramref name="directory"/>.</summary>
-    /// <param name="directory">The directory; created when missing.</param>
-    /// <param name="options">Processor options.</param>
-    /// <param name="log">Where the log and metric lines go (stdout under Lambda; stderr for a local run).</param>
-    /// <returns>The handler.</returns>
-    public static FunctionHandler WithFileSinks(string directory, ProcessorOptions options, TextWriter log)
-    {
-        Directory.CreateDirectory(directory);
-        var aggregates = new JsonLinesAggregateSink(Path.Combine(directory, AggregatesFileName));
-        var quarantine = new JsonLinesQuarantineSink(Path.Combine(directory, QuarantineFileName));
-        return new FunctionHandler(aggregates, quarantine, options, log);
-    }
-
     /// <summary>The handler the deployed function uses, configured from environment variables.</summary>
     /// <param name="getVariable">Reads one environment variable.</param>
-    /// <param name="log">Where diagnostics go.</param>
+    /// <param name="log">Where the log and metric lines go.</param>
     /// <returns>The handler.</returns>
     public static FunctionHandler FromEnvironment(Func<string, string?> getVariable, TextWriter log)
     {
         SampleSettings settings = SampleSettings.FromEnvironment(getVariable);
         ProcessorOptions options = settings.ToProcessorOptions();
-        Directory.CreateDirectory(settings.OutputDirectory);
-
-        // The clients live as long as the sandbox. Few SDK retries and a short timeout: the sinks retry themselves
-        // within the invocation's deadline. Region and credentials come from the Lambda environment.
-        IAggregateSink aggregates = settings.AggregateTable is { } table
-            ? new DynamoDbAggregateSink(
-                new AmazonDynamoDBClient(new AmazonDynamoDBConfig { MaxErrorRetry = 1, Timeout = TimeSpan.FromSeconds(2) }),
-                DynamoDbAggregateSinkOptions.Default with { TableName = table, Aggregator = options.Aggregator })
-            : new JsonLinesAggregateSink(Path.Combine(settings.OutputDirectory, AggregatesFileName));
-        IQuarantineSink quarantine = settings.QuarantineBucket is { } bucket
-            ? new S3QuarantineSink(
-                new AmazonS3Client(new AmazonS3Config { MaxErrorRetry = 1, Timeout = TimeSpan.FromSeconds(5) }),
-                S3QuarantineSinkOptions.Default with { BucketName = bucket })
-            : new JsonLinesQuarantineSink(Path.Combine(settings.OutputDirectory, QuarantineFileName));
-        return new FunctionHandler(aggregates, quarantine, options, log);
+        // The sinks (and their AWS clients) live as long as the sandbox.
+        SampleSinks sinks = SampleSinks.Create(settings.ToSinkTargets(), options);
+        return new FunctionHandler(sinks.Aggregates, sinks.Quarantine, options, log);
     }
 
     public async Task HandleAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)

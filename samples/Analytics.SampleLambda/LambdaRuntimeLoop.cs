@@ -8,7 +8,7 @@ internal static class LambdaRuntimeLoop
     /// <summary>Runs the loop.</summary>
     /// <param name="client">The Runtime API.</param>
     /// <param name="initialize">Builds the handler once; a throw is reported to <c>/runtime/init/error</c> and rethrown.</param>
-    /// <param name="log">Where diagnostics go (stderr under Lambda, which CloudWatch Logs captures).</param>
+    /// <param name="log">Where the loop's JSON error lines go (stderr under Lambda, which CloudWatch Logs captures).</param>
     /// <param name="cancellationToken">Stops the loop between invocations, or while waiting for the next one.</param>
     /// <returns>A task that completes when the loop was stopped.</returns>
     public static async Task RunAsync(RuntimeApiClient client, Func<IInvocationHandler> initialize, TextWriter log, CancellationToken cancellationToken)
@@ -20,7 +20,7 @@ internal static class LambdaRuntimeLoop
         }
         catch (Exception ex)
         {
-            await log.WriteLineAsync($"init failed: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+            await RuntimeLog.ErrorAsync(log, "init failed", ex).ConfigureAwait(false);
             await client.PostInitErrorAsync(ex, cancellationToken).ConfigureAwait(false);
             throw;
         }
@@ -62,7 +62,7 @@ internal static class LambdaRuntimeLoop
                 {
                     // A throw fails the whole batch: Lambda retries it, bisects it, and finally sends it to the
                     // on-failure destination. That is the right outcome for an event that is not a Kinesis event.
-                    await log.WriteLineAsync($"invocation {invocation.RequestId} failed: {failure.GetType().Name}: {failure.Message}").ConfigureAwait(false);
+                    await RuntimeLog.ErrorAsync(log, "invocation failed", failure, invocation.RequestId).ConfigureAwait(false);
                     await client.PostErrorAsync(invocation.RequestId, failure, CancellationToken.None).ConfigureAwait(false);
                 }
             }

@@ -43,5 +43,9 @@ internal sealed record SampleSettings(string OutputDirectory, TimeSpan WindowSiz
     public ProcessorOptions ToProcessorOptions() =>
         ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = WindowSize } };
 
+    /// <summary>Where the sinks these settings imply write: the table and bucket when set, else files in the output directory.</summary>
+    /// <returns>The targets.</returns>
+    public SinkTargets ToSinkTargets() => new(OutputDirectory, AggregateTable, QuarantineBucket);
+
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }

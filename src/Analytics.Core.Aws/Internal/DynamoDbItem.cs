@@ -71,6 +71,52 @@ internal static class DynamoDbItem
         }
     }
 
+    /// <summary>
+    /// Reads a stored item back into its parts: the series, the window and the aggregate (from <c>sketch</c>).
+    /// <see langword="false"/> when the item is not in this layout.
+    /// </summary>
+    public static bool TryReadPair(
+        Dictionary<string, AttributeValue> item,
+        MetricAggregate destination,
+        out string metric,
+        out List<KeyValuePair<string, string>> dimensions,
+        out long windowStartMs,
+        out long windowEndMs)
+    {
+        metric = string.Empty;
+        dimensions = [];
+        windowStartMs = windowEndMs = 0;
+        if (!item.TryGetValue(Metric, out AttributeValue? m) || m.S is null ||
+            !item.TryGetValue(WindowStart, out AttributeValue? start) || !DynamoDbKeys.TryParseTimestamp(start.S, out windowStartMs) ||
+            !item.TryGetValue(WindowEnd, out AttributeValue? end) || !DynamoDbKeys.TryParseTimestamp(end.S, out windowEndMs) ||
+            !item.TryGetValue(Sketch, out AttributeValue? sketch) || sketch.B is null)
+        {
+            return false;
+        }
+
+        byte[] bytes = sketch.B.ToArray();
+        if (!destination.TryReadFrom(bytes, out int read) || read != bytes.Length)
+        {
+            return false;
+        }
+
+        metric = m.S;
+        if (item.TryGetValue(Dimensions, out AttributeValue? d) && d.M is not null)
+        {
+            foreach (KeyValuePair<string, AttributeValue> entry in d.M)
+            {
+                if (entry.Value.S is null)
+                {
+                    return false;
+                }
+
+                dimensions.Add(new(entry.Key, entry.Value.S));
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>Builds the full item that replaces the stored one.</summary>
     public static Dictionary<string, AttributeValue> Build(
         in PairKey key,

@@ -51,6 +51,19 @@ internal static class DynamoDbKeys
     public static string Timestamp(long epochMs) =>
         DateTimeOffset.FromUnixTimeMilliseconds(epochMs).UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture);
 
+    /// <summary>The inverse of <see cref="Timestamp"/>: exactly <c>yyyy-MM-ddTHH:mm:ss.fffZ</c>.</summary>
+    public static bool TryParseTimestamp(string? text, out long epochMs)
+    {
+        epochMs = 0;
+        if (text is null || !DateTime.TryParseExact(text, "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out DateTime time))
+        {
+            return false;
+        }
+
+        epochMs = new DateTimeOffset(time, TimeSpan.Zero).ToUnixTimeMilliseconds();
+        return true;
+    }
+
     private static void AppendEscaped(StringBuilder sb, ReadOnlySpan<byte> utf8)
     {
         foreach (char c in Encoding.UTF8.GetString(utf8))

@@ -7,21 +7,26 @@ namespace Analytics.Core;
 internal static class RetryPolicy
 {
     /// <summary>
-    /// Full-jitter exponential backoff: a uniformly random delay between zero and
-    /// <c>min(maxDelay, baseDelay · 2^attempt)</c>, so writers that failed together do not retry together.
+    /// Full-jitter exponential backoff: a delay between zero and <c>min(MaxDelay, BaseDelay · 2^attempt)</c>, uniformly
+    /// random, or with <see cref="AwsRetryOptions.JitterSeed"/> set a fixed function of the seed, the request and the attempt.
     /// </summary>
-    public static TimeSpan FullJitter(int attempt, TimeSpan baseDelay, TimeSpan maxDelay)
+    /// <param name="options">The retry options.</param>
+    /// <param name="attempt">The attempt that failed, from 1.</param>
+    /// <param name="requestKey">Names the request (an item key, an object key), so deterministic jitter does not
+    /// depend on the order concurrent requests run in.</param>
+    public static TimeSpan FullJitter(in AwsRetryOptions options, int attempt, string requestKey)
     {
-        double cap = Math.Min(maxDelay.TotalMilliseconds, baseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 30)));
-        return TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * cap);
+        double cap = Math.Min(options.MaxDelay.TotalMilliseconds, options.BaseDelay.TotalMilliseconds * Math.Pow(2, Math.Clamp(attempt, 0, 30)));
+        double unit = options.JitterSeed is int seed ? DeterministicUnit(seed, requestKey, attempt) : Random.Shared.NextDouble();
+        return TimeSpan.FromMilliseconds(unit * cap);
     }
 
-    /// <summary>Waits for the backoff delay; <see langword="false"/> when the token was cancelled first.</summary>
-    public static async Task<bool> TryDelayAsync(int attempt, TimeSpan baseDelay, TimeSpan maxDelay, CancellationToken cancellationToken)
+    /// <summary>Waits for the backoff delay on the options' clock; <see langword="false"/> when the token was cancelled first.</summary>
+    public static async Task<bool> TryDelayAsync(AwsRetryOptions options, int attempt, string requestKey, CancellationToken cancellationToken)
     {
         try
         {
-            await Task.Delay(FullJitter(attempt, baseDelay, maxDelay), cancellationToken).ConfigureAwait(false);
+            await Task.Delay(FullJitter(options, attempt, requestKey), options.TimeProvider, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -58,6 +63,23 @@ internal static class RetryPolicy
         }
 
         return false;
+    }
+
+    /// <summary>A value in [0, 1) from FNV-1a over the key, mixed with seed and attempt by SplitMix64's finalizer.</summary>
+    internal static double DeterministicUnit(int seed, string requestKey, int attempt)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (char c in requestKey)
+        {
+            h = (h ^ c) * 1099511628211UL;
+        }
+
+        h ^= ((ulong)(uint)seed << 32) | (uint)attempt;
+        h += 0x9E3779B97F4A7C15UL;
+        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9UL;
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EBUL;
+        h ^= h >> 31;
+        return (h >> 11) * (1.0 / (1UL << 53));
     }
 
     private static bool IsTransientService(AmazonServiceException e) =>

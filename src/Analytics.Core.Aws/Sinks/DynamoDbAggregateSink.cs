@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Globalization;
-using System.Runtime.ExceptionServices;
 using System.Text;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
@@ -58,20 +57,10 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
     /// <param name="options">Table name, aggregator options, retry and concurrency bounds.</param>
     /// <exception cref="ArgumentNullException"><paramref name="client"/> is null.</exception>
     /// <exception cref="ArgumentException">The table name is empty.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">Concurrency or attempts are below 1.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Concurrency or attempts are below 1, or a retry delay is negative.</exception>
     public DynamoDbAggregateSink(IAmazonDynamoDB client, DynamoDbAggregateSinkOptions options)
     {
-        ArgumentNullException.ThrowIfNull(client);
-        if (string.IsNullOrEmpty(options.TableName))
-        {
-            AwsThrowHelper.ThrowArgument(nameof(options), "TableName is required.");
-        }
-
-        if (options.MaxConcurrency < 1 || options.MaxAttempts < 1)
-        {
-            AwsThrowHelper.ThrowArgumentOutOfRange(nameof(options), "MaxConcurrency and MaxAttempts must be at least 1.");
-        }
-
+        AwsSinkChecks.Validate(client, options.TableName, nameof(options.TableName), options.MaxConcurrency, options.Retry);
         _client = client;
         _options = options;
     }
@@ -81,62 +70,6 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
 
     /// <summary>Conditional puts that lost to another write and were redone after a re-read.</summary>
     internal long Conflicts => Interlocked.Read(ref _conflicts);
-
-    /// <summary>Creates a table with this sink's layout (on-demand capacity) and waits until it is ACTIVE.</summary>
-    /// <param name="client">The DynamoDB client.</param>
-    /// <param name="tableName">The table name.</param>
-    /// <param name="cancellationToken">Bounds the wait.</param>
-    /// <returns>A task that completes when the table is ACTIVE; an existing table is accepted.</returns>
-    /// <exception cref="ArgumentNullException"><paramref name="client"/> or <paramref name="tableName"/> is null.</exception>
-    /// <exception cref="TimeoutException">The table did not become ACTIVE within two minutes.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public static async Task CreateTableAsync(IAmazonDynamoDB client, string tableName, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(client);
-        ArgumentNullException.ThrowIfNull(tableName);
-        try
-        {
-            await client.CreateTableAsync(
-                new CreateTableRequest
-                {
-                    TableName = tableName,
-                    BillingMode = BillingMode.PAY_PER_REQUEST,
-                    AttributeDefinitions =
-                    [
-                        new AttributeDefinition(DynamoDbItem.PartitionKey, ScalarAttributeType.S),
-                        new AttributeDefinition(DynamoDbItem.SortKey, ScalarAttributeType.S),
-                    ],
-                    KeySchema =
-                    [
-                        new KeySchemaElement(DynamoDbItem.PartitionKey, KeyType.HASH),
-                        new KeySchemaElement(DynamoDbItem.SortKey, KeyType.RANGE),
-                    ],
-                },
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (ResourceInUseException)
-        {
-            // Already there (or being created): wait for it below.
-        }
-
-        // CreateTable is asynchronous: the table accepts reads and writes only once it is ACTIVE.
-        DateTime giveUp = DateTime.UtcNow + TimeSpan.FromMinutes(2);
-        while (true)
-        {
-            DescribeTableResponse described = await client.DescribeTableAsync(tableName, cancellationToken).ConfigureAwait(false);
-            if (described.Table.TableStatus == TableStatus.ACTIVE)
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow > giveUp)
-            {
-                AwsThrowHelper.ThrowTimeout("Table " + tableName + " did not become ACTIVE.");
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
-        }
-    }
 
     /// <summary>Applies the batch's aggregates and marks each durable pair.</summary>
     /// <param name="batch">The batch; read only during the call.</param>
@@ -162,92 +95,36 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
             pairs[i] = new PairState(PairKey.From(batch, i), Encoding.UTF8.GetString(batch.GetLastSequenceNumber(i)));
         }
 
-        Exception? fatal = null;
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        CancellationToken token = stop.Token;
-
-        void Fail(Exception e)
-        {
-            Interlocked.CompareExchange(ref fatal, e, null);
-            stop.Cancel();
-        }
-
         // Read phase: one BatchGetItem per 100 pairs. Pairs it could not read are read one by one later.
-        int nextChunk = -1;
+        // A failure of either phase stops both and is rethrown; pairs marked before it stay marked.
         int chunks = (count + BatchGetLimit - 1) / BatchGetLimit;
-        async Task ReadWorkerAsync()
-        {
-            while (!token.IsCancellationRequested)
+        await BoundedWorkers.RunAsync(
+            chunks,
+            _options.MaxConcurrency,
+            static () => 0,
+            async (c, _, token) =>
             {
-                int c = Interlocked.Increment(ref nextChunk);
-                if (c >= chunks)
-                {
-                    return;
-                }
+                await ReadChunkAsync(pairs, c * BatchGetLimit, Math.Min(count, (c + 1) * BatchGetLimit), token).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken).ConfigureAwait(false);
 
-                try
-                {
-                    await ReadChunkAsync(pairs, c * BatchGetLimit, Math.Min(count, (c + 1) * BatchGetLimit), token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (!token.IsCancellationRequested)
-                {
-                    Fail(e);
-                }
-            }
-        }
-
-        await RunWorkersAsync(Math.Min(_options.MaxConcurrency, chunks), ReadWorkerAsync).ConfigureAwait(false);
-
-        // Write phase: one conditional put per pair, in parallel.
-        int nextPair = -1;
-        async Task WriteWorkerAsync()
-        {
-            // The batch's options are the processor's: a sink configured with others cannot disagree with them.
-            var fresh = new MetricAggregate(batch.AggregatorOptions);
-            var merged = new MetricAggregate(batch.AggregatorOptions);
-            var buffer = new ArrayBufferWriter<byte>(256);
-            while (!token.IsCancellationRequested)
+        // Write phase: one conditional put per pair, in parallel. A pair that could not be confirmed stays unmarked.
+        // The batch's options are the processor's: a sink configured with others cannot disagree with them.
+        await BoundedWorkers.RunAsync(
+            count,
+            _options.MaxConcurrency,
+            () => new WriterScratch(batch.AggregatorOptions),
+            async (i, scratch, token) =>
             {
-                int i = Interlocked.Increment(ref nextPair);
-                if (i >= count)
+                if (await ApplyPairAsync(batch, i, pairs[i], scratch, token).ConfigureAwait(false))
                 {
-                    return;
+                    batch.MarkDurable(i);
                 }
 
-                try
-                {
-                    if (await ApplyPairAsync(batch, i, pairs[i], fresh, merged, buffer, token).ConfigureAwait(false))
-                    {
-                        batch.MarkDurable(i);
-                    }
-                }
-                catch (Exception e) when (!token.IsCancellationRequested)
-                {
-                    Fail(e);
-                }
-            }
-        }
-
-        if (fatal is null)
-        {
-            await RunWorkersAsync(Math.Min(_options.MaxConcurrency, count), WriteWorkerAsync).ConfigureAwait(false);
-        }
-
-        if (fatal is not null)
-        {
-            ExceptionDispatchInfo.Throw(fatal);
-        }
-    }
-
-    private static Task RunWorkersAsync(int workers, Func<Task> worker)
-    {
-        var tasks = new Task[workers];
-        for (int w = 0; w < workers; w++)
-        {
-            tasks[w] = worker();
-        }
-
-        return Task.WhenAll(tasks);
+                return true;
+            },
+            cancellationToken).ConfigureAwait(false);
     }
 
     private async Task ReadChunkAsync(PairState[] pairs, int start, int end, CancellationToken token)
@@ -260,9 +137,9 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
             keys.Add(pairs[i].Key.ToKey());
         }
 
-        for (int attempt = 0; attempt < _options.MaxAttempts && keys.Count > 0; attempt++)
+        for (int attempt = 0; attempt < _options.Retry.MaxAttempts && keys.Count > 0; attempt++)
         {
-            if (attempt > 0 && !await BackoffAsync(attempt, token).ConfigureAwait(false))
+            if (attempt > 0 && !await BackoffAsync(attempt, keys[0][DynamoDbItem.PartitionKey].S, token).ConfigureAwait(false))
             {
                 return;
             }
@@ -336,14 +213,13 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
         AggregateBatch batch,
         int pair,
         PairState state,
-        MetricAggregate fresh,
-        MetricAggregate merged,
-        ArrayBufferWriter<byte> buffer,
+        WriterScratch scratch,
         CancellationToken token)
     {
+        (MetricAggregate fresh, MetricAggregate merged, ArrayBufferWriter<byte> buffer) = (scratch.Fresh, scratch.Merged, scratch.Buffer);
         bool loaded = state.Loaded;
         Dictionary<string, AttributeValue>? item = state.Item;
-        for (int attempt = 0; attempt < _options.MaxAttempts; attempt++)
+        for (int attempt = 0; attempt < _options.Retry.MaxAttempts; attempt++)
         {
             try
             {
@@ -401,7 +277,7 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
             catch (Exception e) when (RetryPolicy.IsTransient(e, token))
             {
                 // The put may or may not have landed; retrying with the same expected version is safe either way.
-                if (!await BackoffAsync(attempt + 1, token).ConfigureAwait(false))
+                if (!await BackoffAsync(attempt + 1, state.Key.Pk + "|" + state.Key.Sk, token).ConfigureAwait(false))
                 {
                     return false;
                 }
@@ -415,10 +291,20 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
         return false;
     }
 
-    private Task<bool> BackoffAsync(int attempt, CancellationToken token)
+    private Task<bool> BackoffAsync(int attempt, string requestKey, CancellationToken token)
     {
         Interlocked.Increment(ref _retries);
-        return RetryPolicy.TryDelayAsync(attempt, _options.BaseDelay, _options.MaxDelay, token);
+        return RetryPolicy.TryDelayAsync(_options.Retry, attempt, requestKey, token);
+    }
+
+    /// <summary>What one write worker reuses for all its pairs.</summary>
+    private sealed class WriterScratch(AggregatorOptions aggregator)
+    {
+        public MetricAggregate Fresh { get; } = new(aggregator);
+
+        public MetricAggregate Merged { get; } = new(aggregator);
+
+        public ArrayBufferWriter<byte> Buffer { get; } = new(256);
     }
 
     private sealed class PairState(PairKey key, string lastSequenceNumber)

@@ -27,16 +27,11 @@ public readonly record struct DynamoDbAggregateSinkOptions
     public AggregatorOptions Aggregator { get; init; } = AggregatorOptions.Default;
 
     /// <summary>
-    /// Most attempts per request: a pair's read-merge-put is tried at most this often (throttling, server errors,
-    /// timeouts and version conflicts all count). Default 8.
+    /// Retries of throttling, server errors and timeouts, and the clock of their waits: a pair's read-merge-put is
+    /// tried at most <see cref="AwsRetryOptions.MaxAttempts"/> times (version conflicts count too). Default
+    /// <see cref="AwsRetryOptions.Default"/> (8 attempts, 25 ms base delay, 2 s cap).
     /// </summary>
-    public int MaxAttempts { get; init; } = 8;
-
-    /// <summary>Base of the full-jitter exponential backoff. Default 25 ms.</summary>
-    public TimeSpan BaseDelay { get; init; } = TimeSpan.FromMilliseconds(25);
-
-    /// <summary>Cap of one backoff delay. Default 2 s.</summary>
-    public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(2);
+    public AwsRetryOptions Retry { get; init; } = AwsRetryOptions.Default;
 
     /// <summary>Most requests in flight at once. Default 8.</summary>
     public int MaxConcurrency { get; init; } = 8;

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.ExceptionServices;
 using Amazon.S3;
 using Amazon.S3.Model;
 
@@ -28,20 +27,10 @@ public sealed class S3QuarantineSink : IQuarantineSink
     /// <param name="options">Bucket, key prefix, concurrency and retry bounds.</param>
     /// <exception cref="ArgumentNullException"><paramref name="client"/> is null.</exception>
     /// <exception cref="ArgumentException">The bucket name is empty.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">Concurrency or attempts are below 1.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Concurrency or attempts are below 1, or a retry delay is negative.</exception>
     public S3QuarantineSink(IAmazonS3 client, S3QuarantineSinkOptions options)
     {
-        ArgumentNullException.ThrowIfNull(client);
-        if (string.IsNullOrEmpty(options.BucketName))
-        {
-            AwsThrowHelper.ThrowArgument(nameof(options), "BucketName is required.");
-        }
-
-        if (options.MaxConcurrency < 1 || options.MaxAttempts < 1)
-        {
-            AwsThrowHelper.ThrowArgumentOutOfRange(nameof(options), "MaxConcurrency and MaxAttempts must be at least 1.");
-        }
-
+        AwsSinkChecks.Validate(client, options.BucketName, nameof(options.BucketName), options.MaxConcurrency, options.Retry);
         _client = client;
         _options = options with { KeyPrefix = options.KeyPrefix ?? string.Empty };
     }
@@ -66,56 +55,17 @@ public sealed class S3QuarantineSink : IQuarantineSink
         }
 
         bool[] stored = new bool[count];
-        int next = -1;
-        Exception? fatal = null;
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        CancellationToken token = stop.Token;
-
-        async Task WorkerAsync()
-        {
-            var buffer = new ArrayBufferWriter<byte>(1024);
-            while (!token.IsCancellationRequested)
+        await BoundedWorkers.RunAsync(
+            count,
+            _options.MaxConcurrency,
+            () => new ArrayBufferWriter<byte>(1024),
+            async (i, buffer, token) =>
             {
-                int i = Interlocked.Increment(ref next);
-                if (i >= count)
-                {
-                    return;
-                }
-
-                try
-                {
-                    if (await PutWithRetriesAsync(records[i], buffer, token).ConfigureAwait(false))
-                    {
-                        stored[i] = true;
-                    }
-                    else
-                    {
-                        // Records after this one cannot count any more; stop spending the budget.
-                        await stop.CancelAsync().ConfigureAwait(false);
-                        return;
-                    }
-                }
-                catch (Exception e) when (!token.IsCancellationRequested)
-                {
-                    Interlocked.CompareExchange(ref fatal, e, null);
-                    await stop.CancelAsync().ConfigureAwait(false);
-                    return;
-                }
-            }
-        }
-
-        int workers = Math.Min(_options.MaxConcurrency, count);
-        var tasks = new Task[workers];
-        for (int w = 0; w < workers; w++)
-        {
-            tasks[w] = WorkerAsync();
-        }
-
-        await Task.WhenAll(tasks).ConfigureAwait(false);
-        if (fatal is not null)
-        {
-            ExceptionDispatchInfo.Throw(fatal);
-        }
+                // A record that could not be stored ends the run: records after it cannot count any more.
+                stored[i] = await PutWithRetriesAsync(records[i], buffer, token).ConfigureAwait(false);
+                return stored[i];
+            },
+            cancellationToken).ConfigureAwait(false);
 
         int leading = 0;
         while (leading < count && stored[leading])
@@ -131,12 +81,12 @@ public sealed class S3QuarantineSink : IQuarantineSink
         buffer.ResetWrittenCount();
         QuarantineObject.WriteBody(record, buffer);
         string key = QuarantineObject.Key(_options.KeyPrefix, record);
-        for (int attempt = 0; attempt < _options.MaxAttempts; attempt++)
+        for (int attempt = 0; attempt < _options.Retry.MaxAttempts; attempt++)
         {
             if (attempt > 0)
             {
                 Interlocked.Increment(ref _retries);
-                if (!await RetryPolicy.TryDelayAsync(attempt, _options.BaseDelay, _options.MaxDelay, token).ConfigureAwait(false))
+                if (!await RetryPolicy.TryDelayAsync(_options.Retry, attempt, key, token).ConfigureAwait(false))
                 {
                     return false;
                 }

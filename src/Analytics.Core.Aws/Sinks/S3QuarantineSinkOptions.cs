@@ -21,12 +21,9 @@ public readonly record struct S3QuarantineSinkOptions
     /// <summary>Most uploads in flight at once. Default 8.</summary>
     public int MaxConcurrency { get; init; } = 8;
 
-    /// <summary>Most attempts per object (throttling, server errors, timeouts). Default 4.</summary>
-    public int MaxAttempts { get; init; } = 4;
-
-    /// <summary>Base of the full-jitter exponential backoff. Default 50 ms.</summary>
-    public TimeSpan BaseDelay { get; init; } = TimeSpan.FromMilliseconds(50);
-
-    /// <summary>Cap of one backoff delay. Default 2 s.</summary>
-    public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// Retries of throttling, server errors and timeouts per object, and the clock of their waits. Default 4
+    /// attempts, 50 ms base delay, 2 s cap (<c>AwsRetryOptions.Default with { MaxAttempts = 4, BaseDelay = 50 ms }</c>).
+    /// </summary>
+    public AwsRetryOptions Retry { get; init; } = AwsRetryOptions.Default with { MaxAttempts = 4, BaseDelay = TimeSpan.FromMilliseconds(50) };
 }

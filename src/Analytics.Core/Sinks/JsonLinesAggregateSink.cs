@@ -6,7 +6,9 @@ namespace Analytics.Core;
 /// </summary>
 /// <remarks>
 /// Appending is not idempotent: a re-delivered batch appends again. Use a sink with watermarks (the DynamoDB sink)
-/// where re-delivery must not double-count.
+/// where re-delivery must not double-count. Several writers (sink instances, processes) may share one file: each
+/// batch is appended as one unit under an exclusive lock on the file, so lines never interleave, and an append that
+/// fails part way is cut back, so the file never ends in half a line.
 /// </remarks>
 public sealed class JsonLinesAggregateSink : IAggregateSink
 {

@@ -8,6 +8,10 @@ namespace Analytics.Core;
 /// (with <c>"subSequenceNumber"</c> for a KPL aggregated record: its first poison user record, and
 /// <c>"poisonSubSequenceNumbers"</c> when it holds several, whose <c>data</c> is then the whole container).
 /// </summary>
+/// <remarks>
+/// Several writers (sink instances, processes) may share one file: each batch is appended as one unit under an
+/// exclusive lock on the file, so lines never interleave, and an append that fails part way is cut back.
+/// </remarks>
 public sealed class JsonLinesQuarantineSink : IQuarantineSink
 {
     private readonly JsonLinesFile _file;

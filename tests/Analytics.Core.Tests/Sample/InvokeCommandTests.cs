@@ -32,7 +32,7 @@ public sealed class InvokeCommandTests : IDisposable
         Assert.Equal(2, code);
         Assert.Empty(stdout);
         Assert.StartsWith("error: ", stderr);
-        Assert.Contains("usage: bootstrap invoke --event <file>", stderr);
+        Assert.EndsWith("see 'bootstrap invoke --help'" + Environment.NewLine, stderr);
     }
 
     [Fact]
@@ -41,7 +41,8 @@ public sealed class InvokeCommandTests : IDisposable
         (int code, string stdout, _) = await RunAsync("--help");
 
         Assert.Equal(0, code);
-        Assert.Contains("usage: bootstrap invoke", stdout);
+        Assert.Contains("invoke [options]", stdout);
+        Assert.All(new[] { "--event", "--out", "--timeout-ms", "--dynamodb-endpoint", "--table", "--s3-endpoint", "--quarantine-bucket" }, o => Assert.Contains(o, stdout));
     }
 
     [Fact]
@@ -53,7 +54,7 @@ public sealed class InvokeCommandTests : IDisposable
 
         Assert.Equal(2, code);
         Assert.Empty(stdout);
-        Assert.Contains($"event file '{missing}' not found", stderr);
+        Assert.Equal($"error: --event '{missing}' not found" + Environment.NewLine, stderr);
         Assert.False(Directory.Exists(OutDir));
     }
 
@@ -69,7 +70,9 @@ public sealed class InvokeCommandTests : IDisposable
 
         Assert.Equal(2, code);
         Assert.Empty(stdout);
-        Assert.Contains("is not a Kinesis event", stderr);
+        Assert.StartsWith($"error: --event '{path}': Not a Kinesis event: ", stderr);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal(1, CountOf(stderr, "Kinesis event"));
     }
 
     [Fact]
@@ -190,6 +193,8 @@ public sealed class InvokeCommandTests : IDisposable
         Assert.Equal(aggregates1, File.ReadAllText(Path.Combine(OutDir, "aggregates.jsonl")));
         Assert.Equal(quarantine1, File.ReadAllText(Path.Combine(OutDir, "quarantine.jsonl")));
     }
+
+    internal static int CountOf(string text, string part) => (text.Length - text.Replace(part, "", StringComparison.Ordinal).Length) / part.Length;
 
     private sealed record Expected(string WindowEnd, long Count, double Sum, double Min, double Max);
 

@@ -2,50 +2,34 @@ using System.Text.Json;
 using Amazon.S3;
 using Amazon.S3.Model;
 using Analytics.SampleLambda;
+using Analytics.Tools;
 
 namespace Analytics.Core.Tests.Sample;
 
 public class AwsTargetArgumentsTests
 {
-    [Fact]
-    public void TryParse_AllAwsOptions_ReadsTargets()
-    {
-        Assert.True(InvokeArguments.TryParse(
-            ["--event", "e.json", "--table", "t", "--dynamodb-endpoint", "http://127.0.0.1:8000", "--create-table", "--s3-endpoint", "http://127.0.0.1:9000/", "--quarantine-bucket", "b"],
-            out InvokeArguments? args,
-            out string? error));
-
-        Assert.Null(error);
-        Assert.Equal(new DynamoDbTarget(new Uri("http://127.0.0.1:8000"), "t", CreateTable: true), args.DynamoDb);
-        Assert.Equal(new S3Target(new Uri("http://127.0.0.1:9000/"), "b"), args.S3);
-    }
-
-    [Fact]
-    public void TryParse_NoAwsOptions_NoTargets()
-    {
-        Assert.True(InvokeArguments.TryParse(["--event", "e.json"], out InvokeArguments? args, out _));
-
-        Assert.Null(args.DynamoDb);
-        Assert.Null(args.S3);
-    }
-
     [Theory]
     [InlineData(new[] { "--event", "e", "--table", "t" }, "--dynamodb-endpoint and --table go together")]
     [InlineData(new[] { "--event", "e", "--dynamodb-endpoint", "http://x" }, "--dynamodb-endpoint and --table go together")]
-    [InlineData(new[] { "--event", "e", "--create-table" }, "--create-table needs --dynamodb-endpoint and --table")]
-    [InlineData(new[] { "--event", "e", "--create-table", "--create-table" }, "--create-table is given twice")]
     [InlineData(new[] { "--event", "e", "--dynamodb-endpoint", "localhost:8000", "--table", "t" }, "--dynamodb-endpoint must be an http(s) URL, not 'localhost:8000'")]
     [InlineData(new[] { "--event", "e", "--quarantine-bucket", "b" }, "--s3-endpoint and --quarantine-bucket go together")]
     [InlineData(new[] { "--event", "e", "--s3-endpoint", "ftp://x", "--quarantine-bucket", "b" }, "--s3-endpoint must be an http(s) URL, not 'ftp://x'")]
-    [InlineData(new[] { "--event", "e", "--table", "a", "--table", "b" }, "--table is given twice")]
-    public void TryParse_BadAwsOptions_SaysWhat(string[] argv, string expected)
+    [InlineData(new[] { "--event", "e", "--table", "a", "--table", "b", "--dynamodb-endpoint", "http://x" }, "Option '--table' expects a single argument but 2 were provided.")]
+    [InlineData(new[] { "--event", "e", "--create-table" }, "Unrecognized command or argument '--create-table'.")]
+    public async Task Invoke_BadAwsOptions_ExitsTwoSayingWhatBeforeTouchingAnything(string[] argv, string expected)
     {
-        Assert.False(InvokeArguments.TryParse(argv, out _, out string? error));
-        Assert.Equal(expected, error);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int code = await InvokeCommand.RunAsync(argv, stdout, stderr);
+
+        Assert.Equal(2, code);
+        Assert.Empty(stdout.ToString());
+        Assert.Equal(["error: " + expected, "see 'bootstrap invoke --help'"], stderr.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
     }
 }
 
-/// <summary><c>invoke</c> with the DynamoDB and S3 sinks against local servers, and <c>query</c> to read the table back.</summary>
+/// <summary><c>invoke</c> with the DynamoDB and S3 sinks against local servers, and the tools' <c>create-table</c> and <c>query</c>.</summary>
 [Collection(LocalServersCollection.Name)]
 public sealed class InvokeWithAwsSinksTests(LocalServersFixture servers) : IDisposable
 {
@@ -58,6 +42,7 @@ public sealed class InvokeWithAwsSinksTests(LocalServersFixture servers) : IDisp
     {
         string table = "invoke-" + Guid.NewGuid().ToString("N");
         string bucket = await servers.CreateBucketAsync("invoke");
+        Assert.Equal(0, (await RunAsync(ToolsCommand.RunAsync, "create-table", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", table)).ExitCode);
         string eventPath = SampleEventsTests.EventPath("kinesis-poison.json");
         string fileOut = Path.Combine(_dir, "files");
 
@@ -65,11 +50,11 @@ public sealed class InvokeWithAwsSinksTests(LocalServersFixture servers) : IDisp
         string[] awsArgs =
         [
             "--event", eventPath, "--out", Path.Combine(_dir, "aws"),
-            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", table, "--create-table",
+            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", table,
             "--s3-endpoint", servers.S3Url.ToString(), "--quarantine-bucket", bucket,
         ];
         (int awsCode, string awsResponse, string awsLog) = await RunAsync((a, o, e) => InvokeCommand.RunAsync(a, o, e), awsArgs);
-        (int queryCode, string queried, string queryErrors) = await RunAsync(QueryCommand.RunAsync, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", table);
+        (int queryCode, string queried, string queryErrors) = await RunAsync(ToolsCommand.RunAsync, "query", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", table);
 
         Assert.Equal((0, 0, 0), (fileCode, awsCode, queryCode));
         Assert.Empty(queryErrors);
@@ -102,14 +87,15 @@ public sealed class InvokeWithAwsSinksTests(LocalServersFixture servers) : IDisp
         string[] args =
         [
             "--event", SampleEventsTests.EventPath("kinesis-basic.json"), "--out", _dir,
-            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", table, "--create-table",
+            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", table,
         ];
-        string[] query = ["--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", table];
+        string[] query = ["query", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", table];
+        Assert.Equal(0, (await RunAsync(ToolsCommand.RunAsync, "create-table", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", table)).ExitCode);
 
         (int first, _, _) = await RunAsync((a, o, e) => InvokeCommand.RunAsync(a, o, e), args);
-        (_, string once, _) = await RunAsync(QueryCommand.RunAsync, query);
+        (_, string once, _) = await RunAsync(ToolsCommand.RunAsync, query);
         (int second, _, _) = await RunAsync((a, o, e) => InvokeCommand.RunAsync(a, o, e), args);
-        (_, string twice, _) = await RunAsync(QueryCommand.RunAsync, query);
+        (_, string twice, _) = await RunAsync(ToolsCommand.RunAsync, query);
 
         Assert.Equal((0, 0), (first, second));
         Assert.NotEmpty(Lines(once));
@@ -117,18 +103,39 @@ public sealed class InvokeWithAwsSinksTests(LocalServersFixture servers) : IDisp
     }
 
     [Theory]
-    [InlineData(new string[0], "--dynamodb-endpoint and --table are required")]
-    [InlineData(new[] { "--table", "t" }, "--dynamodb-endpoint and --table are required")]
-    [InlineData(new[] { "--table", "t", "--dynamodb-endpoint", "nope" }, "--dynamodb-endpoint must be an http(s) URL, not 'nope'")]
-    [InlineData(new[] { "--tabel", "t" }, "unknown argument '--tabel'")]
-    public async Task Query_BadArguments_ExitsTwoWithUsage(string[] args, string expected)
+    [InlineData(new[] { "query" }, "Option '--dynamodb-endpoint' is required.")]
+    [InlineData(new[] { "query", "--table", "t" }, "Option '--dynamodb-endpoint' is required.")]
+    [InlineData(new[] { "query", "--table", "t", "--dynamodb-endpoint", "nope" }, "--dynamodb-endpoint must be an http(s) URL, not 'nope'")]
+    [InlineData(new[] { "create-table", "--dynamodb-endpoint", "http://x" }, "Option '--table' is required.")]
+    [InlineData(new[] { "query", "--tabel", "t", "--table", "t", "--dynamodb-endpoint", "http://x" }, "Unrecognized command or argument '--tabel'.")]
+    [InlineData(new[] { "drop-table" }, "Unrecognized command or argument 'drop-table'.")]
+    public async Task Tools_BadArguments_ExitsTwoSayingWhat(string[] args, string expected)
     {
-        (int code, string stdout, string stderr) = await RunAsync(QueryCommand.RunAsync, args);
+        (int code, string stdout, string stderr) = await RunAsync(ToolsCommand.RunAsync, args);
 
         Assert.Equal(2, code);
         Assert.Empty(stdout);
-        Assert.StartsWith("error: " + expected, stderr);
-        Assert.Contains("usage: bootstrap query", stderr);
+        string[] lines = stderr.Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains("error: " + expected, lines);
+        Assert.Equal(lines.Length, lines.Distinct().Count());
+        Assert.EndsWith(" --help'", lines[^1]);
+    }
+
+    [Fact]
+    public async Task Tools_UnreachableEndpoint_ExitsOneWithOneLineAndNoTrace()
+    {
+        // A port nothing listens on: the request fails fast.
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+
+        (int code, string stdout, string stderr) = await RunAsync(ToolsCommand.RunAsync, "query", "--dynamodb-endpoint", $"http://127.0.0.1:{port}", "--table", "t");
+
+        Assert.Equal(1, code);
+        Assert.Empty(stdout);
+        string line = Assert.Single(Lines(stderr));
+        Assert.StartsWith($"error: could not read table 't' at http://127.0.0.1:{port}/: ", line);
     }
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

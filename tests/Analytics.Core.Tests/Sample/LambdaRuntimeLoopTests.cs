@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
@@ -93,7 +94,17 @@ public class LambdaRuntimeLoopTests
         }
 
         Assert.Equal(1, handler.Disposed);
-        Assert.Contains("req-2", log.ToString());
+        // The failure is one JSON line, like every other log line: level, message, request id, type and message.
+        using (JsonDocument line = JsonDocument.Parse(Assert.Single(log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries))))
+        {
+            JsonElement root = line.RootElement;
+            Assert.Equal("Error", root.GetProperty("level").GetString());
+            Assert.Equal("invocation failed", root.GetProperty("message").GetString());
+            Assert.Equal("req-2", root.GetProperty("requestId").GetString());
+            Assert.Equal("InvalidDataException", root.GetProperty("errorType").GetString());
+            Assert.Equal("cannot handle not an event", root.GetProperty("errorMessage").GetString());
+            Assert.True(DateTimeOffset.TryParse(root.GetProperty("timestamp").GetString(), CultureInfo.InvariantCulture, out _));
+        }
     }
 
     [Fact]
@@ -158,7 +169,7 @@ public class LambdaRuntimeLoopTests
 
             Assert.Equal(nameof(KinesisEventFormatException), posts[2].ErrorTypeHeader);
             int expectedPoison = SampleEventFactory.PoisonRecords().Count(r => r.ExpectedPoison is not null);
-            Assert.Equal(expectedPoison, File.ReadAllLines(Path.Combine(dir, FunctionHandler.QuarantineFileName)).Length);
+            Assert.Equal(expectedPoison, File.ReadAllLines(Path.Combine(dir, SinkTargets.QuarantineFileName)).Length);
         }
         finally
         {

@@ -58,7 +58,7 @@ public class SamTemplateTests
     [Fact]
     public void Function_TimeoutMatchesTheInvokeCommandDefault()
     {
-        Assert.Equal(SampleLambda.InvokeArguments.DefaultTimeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), Scalar(Function, "Properties", "Timeout"));
+        Assert.Equal(SampleLambda.InvokeCommand.DefaultTimeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), Scalar(Function, "Properties", "Timeout"));
     }
 
     [Fact]

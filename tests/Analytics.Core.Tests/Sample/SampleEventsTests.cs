@@ -33,7 +33,7 @@ public class SampleEventsTests
     public async Task TumblingWindow2_CarriesTheStateWindow1Returns()
     {
         // The final invocation of a window receives the state the previous invocation returned.
-        var processor = new KinesisBatchProcessor(new AcceptAllAggregateSink(), new ListQuarantineSink(), ProcessorOptions.Default);
+        var processor = new KinesisBatchProcessor(new Pipeline.RecordingAggregateSink(), new Pipeline.RecordingQuarantineSink(), ProcessorOptions.Default);
         var response = new ArrayBufferWriter<byte>();
         await processor.ProcessAsync(File.ReadAllBytes(EventPath("tumbling-window-1.json")), DateTimeOffset.UtcNow.AddMinutes(2), response);
         using JsonDocument document = JsonDocument.Parse(response.WrittenMemory);

@@ -28,7 +28,7 @@ public sealed class DynamoDbAggregateSinkFaultTests(LocalServersFixture servers,
         string table = await servers.CreateTableAsync("faults");
         await using var proxy = new FaultProxy(servers.DynamoDbUrl, s_faults, seed);
         using AmazonDynamoDBClient flaky = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(2));
-        var sink = new DynamoDbAggregateSink(flaky, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxAttempts = maxAttempts });
+        var sink = new DynamoDbAggregateSink(flaky, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = maxAttempts } });
         ShardRecord[] records = ShardStream.Generate(seed, count: 300);
 
         (int invocations, int partial) = await DeliverLikeLambdaAsync(sink, records, batchSize: 50);
@@ -54,7 +54,7 @@ public sealed class DynamoDbAggregateSinkFaultTests(LocalServersFixture servers,
         string table = await servers.CreateTableAsync("faults");
         await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 1) { Mode = mode };
         using AmazonDynamoDBClient flaky = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
-        var sink = new DynamoDbAggregateSink(flaky, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxAttempts = 1000 });
+        var sink = new DynamoDbAggregateSink(flaky, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 1000 } });
         AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 13, count: 40));
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
 

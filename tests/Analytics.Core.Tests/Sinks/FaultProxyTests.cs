@@ -124,8 +124,8 @@ public sealed class FaultProxyTests(LocalServersFixture servers)
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         string table = "layout-" + Guid.NewGuid().ToString("N");
 
-        await DynamoDbAggregateSink.CreateTableAsync(client, table, cts.Token);
-        await DynamoDbAggregateSink.CreateTableAsync(client, table, cts.Token);
+        await DynamoDbTable.CreateAsync(client, table, TimeProvider.System, cts.Token);
+        await DynamoDbTable.CreateAsync(client, table, TimeProvider.System, cts.Token);
         TableDescription description = (await client.DescribeTableAsync(table)).Table;
 
         Assert.Equal(TableStatus.ACTIVE, description.TableStatus);

@@ -112,7 +112,7 @@ public sealed class LocalServersFixture : IAsyncLifetime
         string name = $"{prefix}-{Interlocked.Increment(ref s_counter)}";
         using AmazonDynamoDBClient client = CreateDynamoDbClient();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await DynamoDbAggregateSink.CreateTableAsync(client, name, cts.Token);
+        await DynamoDbTable.CreateAsync(client, name, TimeProvider.System, cts.Token);
         return name;
     }
 

@@ -28,7 +28,7 @@ public sealed class PipelineWithAwsSinksTests(LocalServersFixture servers, ITest
             seed: 21);
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(2));
         using AmazonS3Client s3 = servers.CreateS3Client();
-        var aggregateSink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxAttempts = 2 });
+        var aggregateSink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 2 } });
         var quarantineSink = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket });
         using var processor = new KinesisBatchProcessor(aggregateSink, quarantineSink, ProcessorOptions.Default);
         ShardRecord[] records = ShardStream.Generate(seed: 21, count: 400);
@@ -79,7 +79,7 @@ public sealed class PipelineWithAwsSinksTests(LocalServersFixture servers, ITest
         await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 22) { Mode = mode };
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
         using AmazonS3Client s3 = servers.CreateS3Client();
-        var aggregateSink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxAttempts = 1000 });
+        var aggregateSink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 1000 } });
         using var processor = new KinesisBatchProcessor(
             aggregateSink,
             new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }),

@@ -188,7 +188,7 @@ public sealed class S3QuarantineSinkTests(LocalServersFixture servers)
         return result;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
+    internal static async Task WaitUntilAsync(Func<bool> condition)
     {
         for (int i = 0; i < 400 && !condition(); i++)
         {

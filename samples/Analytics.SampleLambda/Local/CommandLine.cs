@@ -1,0 +1,74 @@
+using System.CommandLine;
+
+namespace Analytics.SampleLambda;
+
+/// <summary>
+/// Runs a System.CommandLine command with this repository's exit codes: 0 done, 1 runtime failure, 2 bad arguments
+/// or input. Every failure is one clear <c>error:</c> line on stderr, never a stack trace.
+/// </summary>
+internal static class CommandLine
+{
+    public const int Success = 0;
+    public const int Failed = 1;
+    public const int UsageError = 2;
+
+    /// <summary>Parses and runs.</summary>
+    /// <param name="program">The program's name, for the hint after an error (<c>bootstrap</c>).</param>
+    /// <param name="root">The command tree.</param>
+    /// <param name="args">The arguments.</param>
+    /// <param name="stdout">Receives the command's output and help.</param>
+    /// <param name="stderr">Receives errors.</param>
+    /// <param name="cancellationToken">Passed to the command's action.</param>
+    /// <returns>The exit code.</returns>
+    public static async Task<int> RunAsync(string program, RootCommand root, IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (string message in parsed.Errors.Select(static e => e.Message).Distinct(StringComparer.Ordinal))
+            {
+                await stderr.WriteLineAsync("error: " + message).ConfigureAwait(false);
+            }
+
+            string command = parsed.CommandResult.Command == root ? program : program + " " + parsed.CommandResult.Command.Name;
+            await stderr.WriteLineAsync($"see '{command} --help'").ConfigureAwait(false);
+            return UsageError;
+        }
+
+        try
+        {
+            return await parsed.InvokeAsync(
+                new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            await stderr.WriteLineAsync($"error: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+            return Failed;
+        }
+    }
+
+    /// <summary>An option whose value must be an absolute http or https URL.</summary>
+    /// <param name="name">The option name.</param>
+    /// <param name="description">The help text.</param>
+    /// <returns>The option.</returns>
+    public static Option<Uri?> UrlOption(string name, string description) => new(name)
+    {
+        Description = description,
+        HelpName = "url",
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Empty;
+            if (Uri.TryCreate(text, UriKind.Absolute, out Uri? uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
+            {
+                return uri;
+            }
+
+            result.AddError($"{name} must be an http(s) URL, not '{text}'");
+            return null;
+        },
+    };
+}

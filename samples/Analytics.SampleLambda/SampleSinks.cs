@@ -1,0 +1,115 @@
+using Amazon.DynamoDBv2;
+using Amazon.Runtime;
+using Amazon.S3;
+using Analytics.Core;
+
+namespace Analytics.SampleLambda;
+
+/// <summary>Where the function writes: a DynamoDB table and an S3 bucket, or JSON-lines files in a directory.</summary>
+/// <param name="OutputDirectory">Where <c>aggregates.jsonl</c> and <c>quarantine.jsonl</c> go when no table or bucket is set.</param>
+/// <param name="AggregateTable">DynamoDB table for the aggregates; null for the file.</param>
+/// <param name="QuarantineBucket">S3 bucket for poison records; null for the file.</param>
+/// <param name="DynamoDbEndpoint">An explicit DynamoDB endpoint (a local server); null for the AWS environment's.</param>
+/// <param name="S3Endpoint">An explicit S3 endpoint (a local server, addressed path-style); null for the AWS environment's.</param>
+internal sealed record SinkTargets(
+    string OutputDirectory,
+    string? AggregateTable = null,
+    string? QuarantineBucket = null,
+    Uri? DynamoDbEndpoint = null,
+    Uri? S3Endpoint = null)
+{
+    internal const string AggregatesFileName = "aggregates.jsonl";
+    internal const string QuarantineFileName = "quarantine.jsonl";
+
+    /// <summary>The aggregates file, used when <see cref="AggregateTable"/> is null.</summary>
+    public string AggregatesPath => Path.Combine(OutputDirectory, AggregatesFileName);
+
+    /// <summary>The quarantine file, used when <see cref="QuarantineBucket"/> is null.</summary>
+    public string QuarantinePath => Path.Combine(OutputDirectory, QuarantineFileName);
+}
+
+/// <summary>The one place the function's sinks and their AWS clients are built; disposing it disposes the clients.</summary>
+internal sealed class SampleSinks : IDisposable
+{
+    private readonly AmazonDynamoDBClient? _dynamoDb;
+    private readonly AmazonS3Client? _s3;
+
+    private SampleSinks(IAggregateSink aggregates, IQuarantineSink quarantine, AmazonDynamoDBClient? dynamoDb, AmazonS3Client? s3)
+    {
+        Aggregates = aggregates;
+        Quarantine = quarantine;
+        _dynamoDb = dynamoDb;
+        _s3 = s3;
+    }
+
+    public IAggregateSink Aggregates { get; }
+
+    public IQuarantineSink Quarantine { get; }
+
+    /// <summary>Builds the sinks for <paramref name="targets"/>.</summary>
+    /// <param name="targets">Where to write.</param>
+    /// <param name="options">The processor options (the DynamoDB sink must merge with the same aggregator options).</param>
+    /// <returns>The sinks.</returns>
+    public static SampleSinks Create(SinkTargets targets, ProcessorOptions options)
+    {
+        // Few SDK retries and a short timeout: the sinks retry themselves, within the invocation's deadline.
+        AmazonDynamoDBClient? dynamoDb = targets.AggregateTable is null ? null : DynamoDbClient(targets.DynamoDbEndpoint);
+        AmazonS3Client? s3 = targets.QuarantineBucket is null ? null : S3Client(targets.S3Endpoint);
+        IAggregateSink aggregates = dynamoDb is null
+            ? new JsonLinesAggregateSink(targets.AggregatesPath)
+            : new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = targets.AggregateTable!, Aggregator = options.Aggregator });
+        IQuarantineSink quarantine = s3 is null
+            ? new JsonLinesQuarantineSink(targets.QuarantinePath)
+            : new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = targets.QuarantineBucket! });
+        return new SampleSinks(aggregates, quarantine, dynamoDb, s3);
+    }
+
+    /// <summary>A DynamoDB client: the AWS environment's, or one for a local endpoint.</summary>
+    /// <param name="endpoint">A local endpoint; null under Lambda.</param>
+    /// <returns>The client.</returns>
+    public static AmazonDynamoDBClient DynamoDbClient(Uri? endpoint)
+    {
+        var config = new AmazonDynamoDBConfig { MaxErrorRetry = 1, Timeout = TimeSpan.FromSeconds(endpoint is null ? 2 : 5) };
+        if (endpoint is null)
+        {
+            return new AmazonDynamoDBClient(config);
+        }
+
+        config.ServiceURL = endpoint.ToString();
+        config.AuthenticationRegion = LocalRegion();
+        return new AmazonDynamoDBClient(LocalCredentials(), config);
+    }
+
+    /// <summary>An S3 client: the AWS environment's, or a path-style one for a local endpoint.</summary>
+    /// <param name="endpoint">A local endpoint; null under Lambda.</param>
+    /// <returns>The client.</returns>
+    public static AmazonS3Client S3Client(Uri? endpoint)
+    {
+        var config = new AmazonS3Config { MaxErrorRetry = 1, Timeout = TimeSpan.FromSeconds(endpoint is null ? 5 : 10) };
+        if (endpoint is null)
+        {
+            return new AmazonS3Client(config);
+        }
+
+        config.ServiceURL = endpoint.ToString();
+        config.AuthenticationRegion = LocalRegion();
+        config.ForcePathStyle = true;
+        return new AmazonS3Client(LocalCredentials(), config);
+    }
+
+    public void Dispose()
+    {
+        _dynamoDb?.Dispose();
+        _s3?.Dispose();
+    }
+
+    /// <summary>For a local endpoint: the environment's keys when set, else the pair s3rver accepts (dynalite accepts any).</summary>
+    private static BasicAWSCredentials LocalCredentials()
+    {
+        string? key = Environment.GetEnvironmentVariable("AWS_ACCESS_KEY_ID");
+        string? secret = Environment.GetEnvironmentVariable("AWS_SECRET_ACCESS_KEY");
+        return string.IsNullOrEmpty(key) || string.IsNullOrEmpty(secret) ? new BasicAWSCredentials("S3RVER", "S3RVER") : new BasicAWSCredentials(key, secret);
+    }
+
+    private static string LocalRegion() => Environment.GetEnvironmentVariable("AWS_REGION") is { Length: > 0 } region ? region : "us-east-1";
+}

@@ -1,0 +1,37 @@
+using System.CommandLine;
+using Analytics.SampleLambda;
+using Analytics.Tools;
+
+// Tooling for the sample function's DynamoDB table: `create-table` and `query`. See `--help`.
+return await ToolsCommand.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);
+
+namespace Analytics.Tools
+{
+    /// <summary>The tools' command tree.</summary>
+    internal static class ToolsCommand
+    {
+        /// <summary>Parses and runs.</summary>
+        /// <param name="args">The arguments.</param>
+        /// <param name="stdout">Receives output and help.</param>
+        /// <param name="stderr">Receives errors.</param>
+        /// <returns>The exit code: 0 done, 1 runtime failure, 2 bad arguments.</returns>
+        public static Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr)
+        {
+            var root = new RootCommand("Tooling for the Analytics.Core sample: a DynamoDB aggregate table on a local server.")
+            {
+                CreateTableCommand.Create(),
+                QueryCommand.Create(),
+            };
+            return CommandLine.RunAsync("analytics-tools", root, args, stdout, stderr);
+        }
+
+        /// <summary>The two options every table command needs.</summary>
+        /// <returns>The endpoint and table options.</returns>
+        public static (Option<Uri?> Endpoint, Option<string> Table) TableOptions()
+        {
+            Option<Uri?> endpoint = CommandLine.UrlOption("--dynamodb-endpoint", "A DynamoDB endpoint, e.g. a local dynalite at http://127.0.0.1:4567");
+            endpoint.Required = true;
+            return (endpoint, new Option<string>("--table") { Description = "The table", HelpName = "name", Required = true });
+        }
+    }
+}
