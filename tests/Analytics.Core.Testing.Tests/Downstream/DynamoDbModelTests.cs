@@ -49,7 +49,7 @@ public sealed class DynamoDbModelTests
         {
             DescribeTableResponse described = await client.DescribeTableAsync("t");
             Assert.Equal(TableStatus.ACTIVE, described.Table.TableStatus);
-            await DynamoDbAggregateSink.CreateTableAsync(client, "t", CancellationToken.None); // an existing table is accepted
+            await DynamoDbTable.CreateAsync(client, "t", TimeProvider.System, CancellationToken.None); // an existing table is accepted
             await Assert.ThrowsAsync<ResourceInUseException>(() => client.CreateTableAsync(new CreateTableRequest
             {
                 TableName = "t",

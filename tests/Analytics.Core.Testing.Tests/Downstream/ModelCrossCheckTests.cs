@@ -41,7 +41,7 @@ public sealed class ModelCrossCheckTests(LocalServersFixture servers)
         using var s3Model = new S3Model(new FakeTimeProvider(s_start), S3ModelOptions.Default);
         using AmazonDynamoDBClient modelDynamo = dynamoModel.CreateClient();
         using AmazonS3Client modelS3 = s3Model.CreateClient();
-        await DynamoDbAggregateSink.CreateTableAsync(modelDynamo, table, CancellationToken.None);
+        await DynamoDbTable.CreateAsync(modelDynamo, table, TimeProvider.System, CancellationToken.None);
         await modelS3.PutBucketAsync(bucket);
         List<string> modelResponses = await RunAsync(modelDynamo, modelS3, table, bucket, invocations);
 
@@ -67,7 +67,7 @@ public sealed class ModelCrossCheckTests(LocalServersFixture servers)
         using AmazonDynamoDBClient real = servers.CreateDynamoDbClient();
         using var model = new DynamoDbModel(new FakeTimeProvider(s_start), DynamoDbModelOptions.Default);
         using AmazonDynamoDBClient modeled = model.CreateClient();
-        await DynamoDbAggregateSink.CreateTableAsync(modeled, table, CancellationToken.None);
+        await DynamoDbTable.CreateAsync(modeled, table, TimeProvider.System, CancellationToken.None);
 
         Func<IAmazonDynamoDB, Task>[] cases =
         [
@@ -205,24 +205,20 @@ public sealed class ModelCrossCheckTests(LocalServersFixture servers)
     }
 
     private static async Task CreateTableThroughThrottlingAsync(AmazonDynamoDBClient client, string table) =>
-        await DynamoDbAggregateSink.CreateTableAsync(client, table, CancellationToken.None); // control plane: never throttled
+        await DynamoDbTable.CreateAsync(client, table, TimeProvider.System, CancellationToken.None); // control plane: never throttled
 
     private static async Task<List<string>> RunAsync(IAmazonDynamoDB dynamo, IAmazonS3 s3, string table, string bucket, TestRecord[][] invocations, int maxAttempts = 8)
     {
-        // Short real-time backoff: the sinks still wait in real time (their retry options have no clock yet).
+        // Short real-time backoff: the local servers answer in real time.
         var aggregates = new DynamoDbAggregateSink(dynamo, DynamoDbAggregateSinkOptions.Default with
         {
             TableName = table,
-            MaxAttempts = maxAttempts,
-            BaseDelay = TimeSpan.FromMilliseconds(1),
-            MaxDelay = TimeSpan.FromMilliseconds(4),
+            Retry = AwsRetryOptions.Default with { MaxAttempts = maxAttempts, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(4) },
         });
         var quarantine = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with
         {
             BucketName = bucket,
-            MaxAttempts = maxAttempts,
-            BaseDelay = TimeSpan.FromMilliseconds(1),
-            MaxDelay = TimeSpan.FromMilliseconds(4),
+            Retry = AwsRetryOptions.Default with { MaxAttempts = maxAttempts, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(4) },
         });
         var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default);
         var responses = new List<string>();

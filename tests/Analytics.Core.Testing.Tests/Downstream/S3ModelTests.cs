@@ -112,7 +112,7 @@ public sealed class S3ModelTests
         using var model = new S3Model(new FakeTimeProvider(s_start), S3ModelOptions.Default with { ThrottleFraction = 0.3, Seed = 5 });
         using AmazonS3Client client = model.CreateClient();
         model.CreateBucket("poison");
-        var sink = new S3QuarantineSink(client, S3QuarantineSinkOptions.Default with { BucketName = "poison", MaxAttempts = 30, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(2) });
+        var sink = new S3QuarantineSink(client, S3QuarantineSinkOptions.Default with { BucketName = "poison", Retry = AwsRetryOptions.Default with { MaxAttempts = 30, BaseDelay = TimeSpan.FromMilliseconds(1), MaxDelay = TimeSpan.FromMilliseconds(2) } });
         var processor = new KinesisBatchProcessor(new NullAggregateSink(), sink, ProcessorOptions.Default);
         TestRecord[] records = KinesisEventBuilder.Generate(seed: 3, count: 120);
         var response = new System.Buffers.ArrayBufferWriter<byte>();
