@@ -20,6 +20,8 @@ root="$(cd "$here/../.." && pwd)"
 cd "$root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 dotnet tool restore >/dev/null
+# Stryker analyses the projects through their restore output (obj/): a fresh clone needs a restore first.
+dotnet restore tests/Analytics.Core.Tests/Analytics.Core.Tests.csproj >/dev/null
 
 mutate=()
 for f in "$@"; do
