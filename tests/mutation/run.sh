@@ -19,6 +19,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# Stryker's project analysis gives `dotnet --info` 10 s by default; a busy machine needs longer ("Could not find
+# build environment").
+export DOTNET_INFO_WAIT_TIME="${DOTNET_INFO_WAIT_TIME:-180000}"
 dotnet tool restore >/dev/null
 # Stryker analyses the projects through their restore output (obj/): a fresh clone needs a restore first.
 dotnet restore tests/Analytics.Core.Tests/Analytics.Core.Tests.csproj >/dev/null
