@@ -28,6 +28,7 @@ public class ProcessorContractTests
         { "negative fraction", ProcessorOptions.Default with { SafetyMarginFraction = -0.01 } },
         { "fraction of one", ProcessorOptions.Default with { SafetyMarginFraction = 1.0 } },
         { "fraction above one", ProcessorOptions.Default with { SafetyMarginFraction = 1.5 } },
+        { "fraction not a number", ProcessorOptions.Default with { SafetyMarginFraction = double.NaN } },
         { "negative minimum margin", ProcessorOptions.Default with { MinSafetyMargin = TimeSpan.FromTicks(-1) } },
         { "zero state bytes", ProcessorOptions.Default with { MaxStateBytes = 0 } },
         { "negative state bytes", ProcessorOptions.Default with { MaxStateBytes = -1 } },
