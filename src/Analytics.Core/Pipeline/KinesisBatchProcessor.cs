@@ -60,7 +60,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     {
         ArgumentNullException.ThrowIfNull(aggregateSink);
         ArgumentNullException.ThrowIfNull(quarantineSink);
-        if (options.SafetyMarginFraction is < 0 or >= 1 || options.MinSafetyMargin < TimeSpan.Zero || options.MaxStateBytes <= 0
+        if (options.SafetyMarginFraction is not (>= 0 and < 1) || options.MinSafetyMargin < TimeSpan.Zero || options.MaxStateBytes <= 0
             || !(options.SinkTimeFraction is > 0 and < 1) || options.MaxPoisonCallbacks < 0)
         {
             ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "SafetyMarginFraction must be in [0, 1), SinkTimeFraction in (0, 1), MinSafetyMargin and MaxPoisonCallbacks not negative, MaxStateBytes positive.");

@@ -1,0 +1,241 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+
+namespace Analytics.Core.Tests.Pipeline;
+
+/// <summary>
+/// What a processor promises at its edges: which options it refuses, when it stops its sinks, what a clean batch
+/// answers, and that a sink is only called with something to write.
+/// </summary>
+public class ProcessorContractTests
+{
+    private const long Arrival = 1_737_367_200_000; // 2025-01-20T10:00:00Z
+
+    private static TestRecord Good(int n, string metric, double value) =>
+        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample(metric, value, Arrival - 1000)), Arrival);
+
+    private static TestRecord Poison(int n) => new(TestEvents.Seq(n), TestEvents.Utf8("{not json " + n), Arrival);
+
+    private static string[] Failures(ReadOnlySpan<byte> response)
+    {
+        using JsonDocument doc = JsonDocument.Parse(response.ToArray());
+        return [.. doc.RootElement.GetProperty("batchItemFailures").EnumerateArray().Select(f => f.GetProperty("itemIdentifier").GetString()!)];
+    }
+
+    public static TheoryData<string, ProcessorOptions> InvalidOptions => new()
+    {
+        { "negative fraction", ProcessorOptions.Default with { SafetyMarginFraction = -0.01 } },
+        { "fraction of one", ProcessorOptions.Default with { SafetyMarginFraction = 1.0 } },
+        { "fraction above one", ProcessorOptions.Default with { SafetyMarginFraction = 1.5 } },
+        { "fraction not a number", ProcessorOptions.Default with { SafetyMarginFraction = double.NaN } },
+        { "negative minimum margin", ProcessorOptions.Default with { MinSafetyMargin = TimeSpan.FromTicks(-1) } },
+        { "zero state bytes", ProcessorOptions.Default with { MaxStateBytes = 0 } },
+        { "negative state bytes", ProcessorOptions.Default with { MaxStateBytes = -1 } },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidOptions))]
+    public void Constructor_InvalidOptions_Throws(string because, ProcessorOptions options)
+    {
+        ArgumentOutOfRangeException e = Assert.Throws<ArgumentOutOfRangeException>(
+            () => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), options));
+        Assert.Equal("options", e.ParamName);
+        Assert.False(string.IsNullOrEmpty(because));
+    }
+
+    public static TheoryData<string, ProcessorOptions> EdgeOptions => new()
+    {
+        { "no fractional margin", ProcessorOptions.Default with { SafetyMarginFraction = 0 } },
+        { "fraction just below one", ProcessorOptions.Default with { SafetyMarginFraction = 0.999 } },
+        { "no minimum margin", ProcessorOptions.Default with { MinSafetyMargin = TimeSpan.Zero } },
+        { "one state byte", ProcessorOptions.Default with { MaxStateBytes = 1 } },
+    };
+
+    [Theory]
+    [MemberData(nameof(EdgeOptions))]
+    public async Task Constructor_EdgeOfTheRanges_IsAcceptedAndWorks(string because, ProcessorOptions options)
+    {
+        var aggregates = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), options);
+        var output = new ArrayBufferWriter<byte>();
+        // An hour's budget: even a margin of 99.9 % leaves the sinks 3.6 s, plenty on a busy machine.
+        await processor.ProcessAsync(TestEvents.Build([Good(1, "a", 2)]), DateTimeOffset.UtcNow.AddHours(1), output);
+        Assert.True(Failures(output.WrittenSpan).Length == 0, because);
+        Assert.Equal(1, Assert.Single(aggregates.Seen).Count);
+    }
+
+    [Fact]
+    public void Constructor_NullSinks_Throw()
+    {
+        Assert.Equal("aggregateSink", Assert.Throws<ArgumentNullException>(() => new KinesisBatchProcessor(null!, new RecordingQuarantineSink(), ProcessorOptions.Default)).ParamName);
+        Assert.Equal("quarantineSink", Assert.Throws<ArgumentNullException>(() => new KinesisBatchProcessor(new RecordingAggregateSink(), null!, ProcessorOptions.Default)).ParamName);
+    }
+
+    /// <summary>Waits for cancellation inside the sink call and remembers the token it got.</summary>
+    private sealed class WaitingAggregateSink : IAggregateSink
+    {
+        private readonly TaskCompletionSource _called = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public CancellationToken Token { get; private set; }
+
+        public Task Called => _called.Task;
+
+        public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            Token = cancellationToken;
+            _called.SetResult();
+            await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
+        }
+    }
+
+    [Theory]
+    [InlineData(0.10, 1, 90)]   // 10 % of 100 s is more than the 1 s minimum: the margin is 10 s
+    [InlineData(0.10, 30, 70)]  // the 30 s minimum is more than 10 %: the margin is 30 s
+    [InlineData(0.0, 5, 95)]    // no fraction: the minimum alone
+    [InlineData(0.25, 0, 75)]   // no minimum: the fraction alone
+    public async Task Sinks_AreCancelledAtTheBudgetLessTheLargerMargin(double fraction, int minMarginSeconds, int cancelAtSeconds)
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(Arrival));
+        var sink = new WaitingAggregateSink();
+        var options = ProcessorOptions.Default with
+        {
+            TimeProvider = clock,
+            SafetyMarginFraction = fraction,
+            MinSafetyMargin = TimeSpan.FromSeconds(minMarginSeconds),
+        };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), options);
+        var output = new ArrayBufferWriter<byte>();
+
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1)]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), output);
+        await sink.Called.WaitAsync(TimeSpan.FromSeconds(10));
+
+        clock.Advance(TimeSpan.FromSeconds(cancelAtSeconds) - TimeSpan.FromTicks(1));
+        Assert.False(sink.Token.IsCancellationRequested, $"cancelled before {cancelAtSeconds} s");
+        clock.Advance(TimeSpan.FromTicks(1));
+        Assert.True(sink.Token.IsCancellationRequested, $"not cancelled at {cancelAtSeconds} s");
+
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal([TestEvents.Seq(1)], Failures(output.WrittenSpan));
+        Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
+    }
+
+    [Fact]
+    public async Task DeadlineAlreadyPassed_ProcessesNothing_AndReportsTheFirstRecord()
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(Arrival));
+        var aggregates = new RecordingAggregateSink();
+        var quarantine = new RecordingQuarantineSink();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default with { TimeProvider = clock });
+        var output = new ArrayBufferWriter<byte>();
+
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(3, "a", 1), Poison(4), Good(5, "b", 1)]), clock.GetUtcNow(), output);
+
+        Assert.True(summary.DeadlineReached);
+        Assert.Equal(0, summary.RecordsProcessed);
+        Assert.Equal(3, summary.Records);
+        Assert.Equal([TestEvents.Seq(3)], Failures(output.WrittenSpan));
+        Assert.Equal(0, aggregates.Calls);
+        Assert.Empty(quarantine.Records);
+    }
+
+    /// <summary>Counts calls and what each carried.</summary>
+    private sealed class CountingQuarantineSink : IQuarantineSink
+    {
+        public List<string[]> Calls { get; } = [];
+
+        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+        {
+            Calls.Add([.. records.Select(r => r.SequenceNumber)]);
+            return Task.FromResult(records.Count);
+        }
+    }
+
+    [Fact]
+    public async Task CleanBatch_ReportsNoFailureAtAll_AndCallsNoQuarantineSink()
+    {
+        var aggregates = new RecordingAggregateSink();
+        var quarantine = new CountingQuarantineSink();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default);
+        var output = new ArrayBufferWriter<byte>();
+
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1), Good(2, "a", 2)]), DateTimeOffset.UtcNow.AddSeconds(30), output);
+
+        Assert.Null(summary.ReportedFailure);
+        Assert.Equal("""{"batchItemFailures":[]}""", Encoding.UTF8.GetString(output.WrittenSpan));
+        Assert.Empty(quarantine.Calls);
+        Assert.Equal(1, aggregates.Calls);
+        Assert.True(summary.Flushed);
+        Assert.Equal(1, summary.AggregatesWritten);
+    }
+
+    [Fact]
+    public async Task OnlyPoison_CallsNoAggregateSink()
+    {
+        var aggregates = new RecordingAggregateSink();
+        var quarantine = new CountingQuarantineSink();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default);
+        var output = new ArrayBufferWriter<byte>();
+
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Poison(1), Poison(2)]), DateTimeOffset.UtcNow.AddSeconds(30), output);
+
+        Assert.Equal(0, aggregates.Calls);
+        Assert.False(summary.Flushed);
+        Assert.Equal(0, summary.AggregatesWritten);
+        Assert.Equal([[TestEvents.Seq(1), TestEvents.Seq(2)]], quarantine.Calls);
+        Assert.Equal(2, summary.Quarantined);
+        Assert.Null(summary.ReportedFailure);
+        Assert.Empty(Failures(output.WrittenSpan));
+    }
+
+    [Fact]
+    public async Task EmptyEvent_CallsNoSink()
+    {
+        var aggregates = new RecordingAggregateSink();
+        var quarantine = new CountingQuarantineSink();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default);
+        var output = new ArrayBufferWriter<byte>();
+
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Utf8("""{"Records":[]}"""), DateTimeOffset.UtcNow.AddSeconds(30), output);
+
+        Assert.Equal(0, aggregates.Calls);
+        Assert.Empty(quarantine.Calls);
+        Assert.Null(summary.ReportedFailure);
+        Assert.Equal(0, summary.Records);
+        Assert.Equal("""{"batchItemFailures":[]}""", Encoding.UTF8.GetString(output.WrittenSpan));
+    }
+
+    [Fact]
+    public async Task Reuse_PreviousPoisonIsNeverQuarantinedAgain()
+    {
+        var quarantine = new CountingQuarantineSink();
+        var poisonSeen = new List<string>();
+        var options = ProcessorOptions.Default with { OnPoison = r => poisonSeen.Add(r.SequenceNumber) };
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, options);
+
+        await processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1), Poison(2)]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        BatchSummary second = await processor.ProcessAsync(TestEvents.Build([Poison(5), Good(6, "a", 1)]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        BatchSummary third = await processor.ProcessAsync(TestEvents.Build([Good(7, "a", 1)]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+
+        Assert.Equal([[TestEvents.Seq(2)], [TestEvents.Seq(5)]], quarantine.Calls);
+        Assert.Equal([TestEvents.Seq(2), TestEvents.Seq(5)], poisonSeen);
+        Assert.Equal((1, 1), (second.PoisonRecords, second.Quarantined));
+        Assert.Equal((0, 0), (third.PoisonRecords, third.Quarantined));
+    }
+
+    [Fact]
+    public async Task Reuse_PreviousFailureIsNotReportedAgain()
+    {
+        var aggregates = new RecordingAggregateSink { Durable = _ => false };
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        var first = new ArrayBufferWriter<byte>();
+        await processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1)]), DateTimeOffset.UtcNow.AddSeconds(30), first);
+        Assert.Equal([TestEvents.Seq(1)], Failures(first.WrittenSpan));
+
+        aggregates.Durable = null;
+        var second = new ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(2, "a", 1)]), DateTimeOffset.UtcNow.AddSeconds(30), second);
+        Assert.Empty(Failures(second.WrittenSpan));
+        Assert.Null(summary.ReportedFailure);
+    }
+}

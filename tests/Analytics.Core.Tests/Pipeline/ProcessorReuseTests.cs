@@ -1,0 +1,190 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace Analytics.Core.Tests.Pipeline;
+
+/// <summary>
+/// One processor serves many invocations: nothing of one invocation (durable marks, poison records, a sink call
+/// it gave up on) may leak into the next.
+/// </summary>
+public class ProcessorReuseTests
+{
+    private const long Arrival = 1_737_367_200_000;
+
+    private static TestRecord Good(int n, string metric, double value) =>
+        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample(metric, value, Arrival - 1000)), Arrival);
+
+    private static TestRecord Poison(int n) => new(TestEvents.Seq(n), TestEvents.Utf8("{not json " + n), Arrival);
+
+    private static byte[] WindowEvent(IEnumerable<TestRecord> records, string stateJson, bool final) =>
+        TestEvents.Build(records, w =>
+        {
+            w.WriteStartObject("window");
+            w.WriteString("start", "2025-01-20T10:00:00Z");
+            w.WriteString("end", "2025-01-20T10:15:00Z");
+            w.WriteEndObject();
+            w.WritePropertyName("state");
+            w.WriteRawValue(stateJson);
+            w.WriteString("shardId", TestEvents.ShardId);
+            w.WriteString("eventSourceARN", TestEvents.StreamArn);
+            w.WriteBoolean("isFinalInvokeForWindow", final);
+            w.WriteBoolean("isWindowTerminatedEarly", false);
+        });
+
+    private static string[] Failures(ReadOnlyMemory<byte> response)
+    {
+        using JsonDocument doc = JsonDocument.Parse(response);
+        return [.. doc.RootElement.GetProperty("batchItemFailures").EnumerateArray().Select(f => f.GetProperty("itemIdentifier").GetString()!)];
+    }
+
+    [Fact]
+    public async Task WindowFlushes_OnOneProcessor_EachNeedsItsOwnDurableMarks()
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        // First window: two pairs, both written.
+        BatchSummary first = await processor.ProcessAsync(
+            WindowEvent([Good(1, "a", 1), Good(2, "b", 2)], "{}", final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        Assert.Equal((true, 2), (first.Flushed, first.AggregatesWritten));
+
+        // Second window on the same processor: the sink writes nothing. The marks of the first flush must not count.
+        sink.Durable = _ => false;
+        BatchFailedException e = await Assert.ThrowsAsync<BatchFailedException>(() => processor.ProcessAsync(
+            WindowEvent([Good(3, "a", 3), Good(4, "b", 4)], "{}", final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()));
+        Assert.Contains("0 of 2", e.Message, StringComparison.Ordinal);
+
+        // Third: only the second pair is written.
+        sink.Durable = pair => pair == 1;
+        await Assert.ThrowsAsync<BatchFailedException>(() => processor.ProcessAsync(
+            WindowEvent([Good(5, "a", 5), Good(6, "b", 6)], "{}", final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()));
+
+        // And all of them again: success.
+        sink.Durable = null;
+        BatchSummary fourth = await processor.ProcessAsync(
+            WindowEvent([Good(7, "a", 7), Good(8, "b", 8)], "{}", final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        Assert.Equal(2, fourth.AggregatesWritten);
+    }
+
+    [Fact]
+    public async Task PlainBatches_OnOneProcessor_EachNeedsItsOwnDurableMarks()
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        await processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1), Good(2, "b", 1), Good(3, "c", 1)]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+
+        sink.Durable = pair => pair == 0;
+        var output = new ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(4, "a", 1), Good(5, "b", 1), Good(6, "c", 1)]), DateTimeOffset.UtcNow.AddSeconds(30), output);
+        Assert.Equal([TestEvents.Seq(5)], Failures(output.WrittenMemory));
+        Assert.Equal(1, summary.AggregatesWritten);
+    }
+
+    /// <summary>
+    /// Sinks whose first call ignores cancellation: it holds on to what it was given until released, then marks
+    /// every pair durable and copies out the poison records it holds, as a slow real sink would.
+    /// </summary>
+    private sealed class AbandonedFirstCallSinks : IAggregateSink, IQuarantineSink
+    {
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _aggregateDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource<string[]> _quarantineDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _aggregateCalls;
+        private int _quarantineCalls;
+
+        /// <summary>What the abandoned quarantine call found in its list once it got to read it.</summary>
+        public Task<string[]> AbandonedQuarantineSaw => _quarantineDone.Task;
+
+        public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            if (Interlocked.Increment(ref _aggregateCalls) == 1)
+            {
+                await _release.Task;
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    batch.MarkDurable(i);
+                }
+
+                _aggregateDone.SetResult();
+                return;
+            }
+
+            // The next invocation: let the abandoned call finish first, then write nothing durable.
+            _release.TrySetResult();
+            await _aggregateDone.Task.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+            await _quarantineDone.Task.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        }
+
+        public async Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+        {
+            if (Interlocked.Increment(ref _quarantineCalls) == 1)
+            {
+                await _release.Task;
+                _quarantineDone.SetResult([.. records.Select(r => r.SequenceNumber)]);
+                return records.Count;
+            }
+
+            return records.Count;
+        }
+    }
+
+    [Fact]
+    public async Task SinkCallGivenUp_DoesNotShareItsBatchOrPoisonListWithTheNextInvocation()
+    {
+        var sinks = new AbandonedFirstCallSinks();
+        using var processor = new KinesisBatchProcessor(sinks, sinks, ProcessorOptions.Default with { MinSafetyMargin = TimeSpan.FromSeconds(1) });
+
+        // 1.5 s budget: the sinks get about half a second, then the pipeline gives up on them and answers.
+        var first = new ArrayBufferWriter<byte>();
+        await processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1), Poison(2)]), DateTimeOffset.UtcNow.AddSeconds(1.5), first);
+        Assert.Equal([TestEvents.Seq(1)], Failures(first.WrittenMemory));
+
+        // The next invocation's aggregate sink releases the abandoned calls, waits until they have marked "their"
+        // batch and read "their" poison list, then returns without marking anything: its pair is not durable.
+        var second = new ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(7, "z", 1), Poison(8)]), DateTimeOffset.UtcNow.AddSeconds(30), second);
+
+        Assert.Equal([TestEvents.Seq(7)], Failures(second.WrittenMemory));
+        Assert.Equal(0, summary.AggregatesWritten);
+        Assert.Equal([TestEvents.Seq(2)], await sinks.AbandonedQuarantineSaw);
+    }
+
+    /// <summary>Everything a sink and the summary saw of one invocation, as comparable text.</summary>
+    private static async Task<string> RunAndDescribe(Func<KinesisBatchProcessor, ArrayBufferWriter<byte>, Task<BatchSummary>> run)
+    {
+        var aggregates = new RecordingAggregateSink { Durable = pair => pair % 3 != 2 };
+        var quarantine = new RecordingQuarantineSink();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default);
+        var output = new ArrayBufferWriter<byte>();
+        BatchSummary s = await run(processor, output);
+        return string.Join("\n",
+        [
+            System.Text.Encoding.UTF8.GetString(output.WrittenSpan),
+            string.Join("|", aggregates.Seen),
+            string.Join("|", quarantine.Records.Select(r => $"{r.SequenceNumber} {r.Reason} {r.PartitionKey} {r.Data} {r.ShardId} {r.EventSourceArn}")),
+            $"{s.ShardId} {s.EventSourceArn} {s.Records} {s.RecordsProcessed} {s.ValidRecords} {s.PoisonRecords} {s.Samples} {s.AggregatesWritten} {s.Quarantined}",
+            $"{s.FirstSequenceNumber} {s.LastSequenceNumber} {s.ReportedFailure} {s.DeadlineReached} {s.Flushed} {s.IsWindowInvocation}",
+        ]);
+    }
+
+    [Fact]
+    public async Task Stream_GivesTheSameEffectsAsBytes()
+    {
+        // Large enough (about 1 MB) to need more than one read of the stream.
+        var records = new List<TestRecord>();
+        for (int i = 1; i <= 3000; i++)
+        {
+            records.Add(i % 97 == 0 ? Poison(i) : Good(i, "m" + (i % 11), i));
+        }
+
+        byte[] evt = TestEvents.Build(records);
+        Assert.True(evt.Length > 1_000_000, $"{evt.Length} bytes");
+
+        string fromBytes = await RunAndDescribe((p, o) => p.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), o));
+        string fromStream = await RunAndDescribe((p, o) => p.ProcessAsync(new MemoryStream(evt), DateTimeOffset.UtcNow.AddSeconds(30), o));
+
+        Assert.Equal(fromBytes, fromStream);
+        Assert.Contains(TestEvents.Seq(97), fromBytes, StringComparison.Ordinal); // the description holds the poison records
+        Assert.Contains("\"itemIdentifier\"", fromBytes, StringComparison.Ordinal); // and a reported failure
+    }
+}

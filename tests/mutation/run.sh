@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Mutation testing (Stryker.NET) of the files that decide checkpoints, exactly-once and the sketch.
+#
+#   tests/mutation/run.sh                                    the seven files of stryker-config.json, in one run
+#   tests/mutation/run.sh SequenceNumber.cs AggregateBatch.cs  only these files (names under src/Analytics.Core)
+#
+# One Stryker run builds and instruments the whole library and runs the test suite once before it tries any
+# mutant (several minutes on a busy 2-core machine), so several files in one run cost far less than one run each.
+# Options come from stryker-config.json next to this script; its test filter leaves out the tests that need the
+# local DynamoDB and S3 servers and the sample's process-level tests (they cover the sinks and the CLI, not these
+# files, and would run for every mutant of the processor), and the README, public-API and memory-size tests.
+# Environment:
+#   CONCURRENCY   test runners in parallel (default 2)
+#   BREAK_AT      exit non-zero when a file's score of non-equivalent mutants is below this percentage (default 0)
+#   OUT           where the reports go (default artifacts/mutation)
+# Prints the score per file (see score.js; equivalent mutants are listed in equivalent-mutants.json).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# Stryker's project analysis gives `dotnet --info` 10 s by default; a busy machine needs longer ("Could not find
+# build environment").
+export DOTNET_INFO_WAIT_TIME="${DOTNET_INFO_WAIT_TIME:-180000}"
+dotnet tool restore >/dev/null
+# Stryker analyses the projects through their restore output (obj/): a fresh clone needs a restore first.
+dotnet restore tests/Analytics.Core.Tests/Analytics.Core.Tests.csproj >/dev/null
+
+mutate=()
+for f in "$@"; do
+  mutate+=(--mutate "**/$f")
+done
+
+out="${OUT:-$root/artifacts/mutation}"
+mkdir -p "$out"
+(cd tests/Analytics.Core.Tests &&
+  dotnet stryker --config-file "$here/stryker-config.json" \
+    "${mutate[@]}" \
+    --concurrency "${CONCURRENCY:-2}" \
+    --output "$out" \
+    --skip-version-check) | tee "$out/stryker.log"
+
+report=$(ls -t "$out"/reports/mutation-report.json | head -1)
+node "$here/score.js" "$report" "$here/equivalent-mutants.json" "${BREAK_AT:-0}" | tee "$out/scores.md"
