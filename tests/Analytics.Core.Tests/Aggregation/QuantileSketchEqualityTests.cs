@@ -141,8 +141,7 @@ public class QuantileSketchEqualityTests
             wide.Add(Math.Exp(i / 100.0));
         }
 
-        int capacity = wide.Positive.Capacity;
-        Assert.True(capacity >= wide.Positive.MaxIndex - wide.Positive.MinIndex + 1);
-        Assert.Equal(24 + (8 * capacity), wide.BinArrayBytes); // a long[]: 24-byte header on 64-bit, 8 bytes a slot
+        // A long[] over the bins' range at the least: a 24-byte header on 64-bit, 8 bytes a slot.
+        Assert.True(wide.BinArrayBytes >= 24 + (8 * (wide.Positive.MaxIndex - wide.Positive.MinIndex + 1)), $"{wide.BinArrayBytes} B");
     }
 }

@@ -121,7 +121,7 @@ public class ProcessorContractTests
     }
 
     [Fact]
-    public async Task DeadlineAlreadyPassed_ProcessesNothing_AndReportsTheFirstRecord()
+    public async Task DeadlineAlreadyPassed_ProcessesOnlyTheFirstRecord_AndReportsTheNext()
     {
         var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(Arrival));
         var aggregates = new RecordingAggregateSink();
@@ -131,11 +131,12 @@ public class ProcessorContractTests
 
         BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(3, "a", 1), Poison(4), Good(5, "b", 1)]), clock.GetUtcNow(), output);
 
+        // The first record is always read (so a batch makes progress when its sinks are fast), nothing after it: this
+        // sink finishes at once, so the checkpoint is the first record not read.
         Assert.True(summary.DeadlineReached);
-        Assert.Equal(0, summary.RecordsProcessed);
+        Assert.Equal(1, summary.RecordsProcessed);
         Assert.Equal(3, summary.Records);
-        Assert.Equal([TestEvents.Seq(3)], Failures(output.WrittenSpan));
-        Assert.Equal(0, aggregates.Calls);
+        Assert.Equal([TestEvents.Seq(4)], Failures(output.WrittenSpan));
         Assert.Empty(quarantine.Records);
     }
 
