@@ -16,6 +16,22 @@ internal static class TestEvents
     /// <summary>A Kinesis-style sequence number: 56 digits, increasing with <paramref name="n"/>.</summary>
     public static string Seq(long n) => "4959033827149025660855969253836157109592157598913" + n.ToString("D7", CultureInfo.InvariantCulture);
 
+    /// <summary>A tumbling-window event of the 10:00-10:15 window of <see cref="ShardId"/>, carrying <paramref name="stateJson"/>.</summary>
+    public static byte[] BuildWindow(IEnumerable<TestRecord> records, string stateJson, bool final = false, bool terminatedEarly = false) =>
+        Build(records, w =>
+        {
+            w.WriteStartObject("window");
+            w.WriteString("start", "2025-01-20T10:00:00Z");
+            w.WriteString("end", "2025-01-20T10:15:00Z");
+            w.WriteEndObject();
+            w.WritePropertyName("state");
+            w.WriteRawValue(stateJson);
+            w.WriteString("shardId", ShardId);
+            w.WriteString("eventSourceARN", StreamArn);
+            w.WriteBoolean("isFinalInvokeForWindow", final);
+            w.WriteBoolean("isWindowTerminatedEarly", terminatedEarly);
+        });
+
     public static byte[] Build(IEnumerable<TestRecord> records, Action<Utf8JsonWriter>? extraTopLevel = null)
     {
         using var stream = new MemoryStream();

@@ -17,19 +17,7 @@ public class ProcessorReuseTests
     private static TestRecord Poison(int n) => new(TestEvents.Seq(n), TestEvents.Utf8("{not json " + n), Arrival);
 
     private static byte[] WindowEvent(IEnumerable<TestRecord> records, string stateJson, bool final) =>
-        TestEvents.Build(records, w =>
-        {
-            w.WriteStartObject("window");
-            w.WriteString("start", "2025-01-20T10:00:00Z");
-            w.WriteString("end", "2025-01-20T10:15:00Z");
-            w.WriteEndObject();
-            w.WritePropertyName("state");
-            w.WriteRawValue(stateJson);
-            w.WriteString("shardId", TestEvents.ShardId);
-            w.WriteString("eventSourceARN", TestEvents.StreamArn);
-            w.WriteBoolean("isFinalInvokeForWindow", final);
-            w.WriteBoolean("isWindowTerminatedEarly", false);
-        });
+        TestEvents.BuildWindow(records, stateJson, final);
 
     private static string[] Failures(ReadOnlyMemory<byte> response)
     {

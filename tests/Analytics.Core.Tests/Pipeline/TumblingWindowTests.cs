@@ -9,19 +9,7 @@ public class TumblingWindowTests
     private const long Arrival = 1_737_367_200_000;
 
     private static byte[] WindowEvent(IEnumerable<TestRecord> records, string stateJson, bool final = false, bool terminatedEarly = false) =>
-        TestEvents.Build(records, w =>
-        {
-            w.WriteStartObject("window");
-            w.WriteString("start", "2025-01-20T10:00:00Z");
-            w.WriteString("end", "2025-01-20T10:15:00Z");
-            w.WriteEndObject();
-            w.WritePropertyName("state");
-            w.WriteRawValue(stateJson);
-            w.WriteString("shardId", TestEvents.ShardId);
-            w.WriteString("eventSourceARN", TestEvents.StreamArn);
-            w.WriteBoolean("isFinalInvokeForWindow", final);
-            w.WriteBoolean("isWindowTerminatedEarly", terminatedEarly);
-        });
+        TestEvents.BuildWindow(records, stateJson, final, terminatedEarly);
 
     private static TestRecord Good(int n, double value) =>
         new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", value, Arrival - 1000, ("k", "v"))), Arrival);
