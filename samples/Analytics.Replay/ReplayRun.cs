@@ -15,10 +15,17 @@ internal static class ReplayRun
         Directory.CreateDirectory(outDirectory);
         var watch = Stopwatch.StartNew();
         SampleDownstream? downstream = null;
+        var processes = new List<ProcessHandler>();
         StreamEmulator emulator = null!;
         Func<int, ILambdaHandler> create = loaded.Handler.Kind switch
         {
             "sample" => _ => new SampleHandler(downstream!, emulator.Clock),
+            "process" => _ =>
+            {
+                var process = new ProcessHandler(loaded.Handler.Command!, emulator.Clock, loaded.Scenario.Function.MemoryMb, ScenarioLoader.ProcessInitTimeout);
+                processes.Add(process);
+                return process;
+            },
             _ => _ => new ScriptedHandler(emulator.Clock, ScenarioLoader.Rules(loaded.Handler)),
         };
         emulator = new StreamEmulator(loaded.Scenario, create);
@@ -30,9 +37,17 @@ internal static class ReplayRun
         using SampleDownstream? owned = downstream;
         var perSecond = new PerSecond(loaded.Scenario.DurationSeconds);
         EmulationSummary summary;
-        using (var files = new EmulationFiles(outDirectory, writeRecords))
+        try
         {
+            using var files = new EmulationFiles(outDirectory, writeRecords);
             summary = emulator.Run(new Tee(files, perSecond));
+        }
+        finally
+        {
+            foreach (ProcessHandler process in processes)
+            {
+                process.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
         }
 
         SinkState? sinks = null;
@@ -83,7 +98,16 @@ internal static class ReplayRun
             rows.Add(("S3 model requests", $"{N(sinks.S3.Requests)} ({N(sinks.S3.Throttles)} throttled, {N(sinks.S3.OutageErrors)} in outages)"));
         }
 
-        rows.Add(("reproducible", s.Reproducible ? "yes: same seed and scenario give the same bytes" : "NO: compute time was measured, not modeled"));
+        if (loaded.Handler.Kind == "process")
+        {
+            rows.Add(("time", "REAL for the process: each invocation runs in real time through the Runtime API host while virtual time waits; its remaining virtual budget is its real deadline"));
+            rows.Add(("reproducible", "NO: the process runs in real time"));
+        }
+        else
+        {
+            rows.Add(("reproducible", s.Reproducible ? "yes: same seed and scenario give the same bytes" : "NO: compute time was measured, not modeled"));
+        }
+
         rows.Add(("wall time", $"{wall.TotalSeconds:F2} s"));
         rows.Add(("output", directory + (chart ? " (chart: " + ChartFileName + ")" : string.Empty)));
         int width = rows.Max(r => r.Item1.Length);

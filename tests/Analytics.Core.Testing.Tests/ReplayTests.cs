@@ -198,4 +198,72 @@ public class ReplayTests
         Assert.True(m.Success, line);
         return long.Parse(m.Groups[1].Value.Replace(",", string.Empty, StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    [Fact]
+    public void ProcessHandler_RunsTheCommandThroughTheRuntimeApiHost_InRealTime()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        // A custom runtime in bash and curl: an event holding the record "raise" (base64 cmFpc2U=) fails, others succeed.
+        const string Runtime = """
+            #!/usr/bin/env bash
+            set -u
+            api="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+            work=$(mktemp -d)
+            while true; do
+              curl -sS -D "$work/h" -o "$work/b" "$api/invocation/next" || exit 7
+              id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$work/h" | head -1 | cut -d' ' -f2- | tr -d '\r')
+              case "$(cat "$work/b")" in
+                *cmFpc2U=*) curl -sS -X POST -d '{"errorMessage":"boom","errorType":"Failure","stackTrace":[]}' "$api/invocation/$id/error" >/dev/null ;;
+                *) curl -sS -X POST -d '{"batchItemFailures":[]}' "$api/invocation/$id/response" >/dev/null ;;
+              esac
+            done
+            """;
+        string directory = Directory.CreateTempSubdirectory("replay-process-").FullName;
+        string output = Temp();
+        try
+        {
+            string bootstrap = Path.Combine(directory, "bootstrap");
+            File.WriteAllText(bootstrap, Runtime.Replace("\r\n", "\n", StringComparison.Ordinal));
+            File.SetUnixFileMode(bootstrap, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            string scenario = Path.Combine(directory, "scenario.json");
+            File.WriteAllText(scenario, $$"""
+                {
+                  "seed": 5, "startTime": "2025-01-20T10:00:00Z", "durationSeconds": 5, "stream": { "shards": 1 },
+                  "records": [
+                    { "partitionKey": "a", "text": "ok-1", "atMs": 0 },
+                    { "partitionKey": "b", "text": "raise", "atMs": 1000 },
+                    { "partitionKey": "c", "text": "ok-2", "atMs": 2000 }
+                  ],
+                  "mapping": { "BatchSize": 1, "MaximumRetryAttempts": 0, "DestinationConfig": { "OnFailure": { "Destination": "sqs" } } },
+                  "function": { "timeoutSeconds": 10 },
+                  "handler": { "kind": "process", "command": [{{JsonSerializer.Serialize(bootstrap)}}] }
+                }
+                """);
+
+            (int exit, string stdout, string error) = Replay("--scenario", scenario, "--out", output, "--no-chart");
+            Assert.True(exit == 0, error + stdout);
+            Assert.Contains("REAL for the process", stdout);
+            Assert.Contains("NO: the process runs in real time", stdout);
+
+            JsonElement[] invocations = File.ReadAllLines(Path.Combine(output, "invocations.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+            Assert.Equal(["success", "error", "success"], invocations.Select(i => i.GetProperty("outcome").GetString()));
+            Assert.Equal(["a", "b", "c"], invocations.Select(i => i.GetProperty("records")[0].GetProperty("partitionKey").GetString()));
+            string raised = File.ReadAllLines(Path.Combine(output, "records.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
+                .Single(r => r.GetProperty("partitionKey").GetString() == "b").GetProperty("sequenceNumber").GetString()!;
+            string destination = Assert.Single(File.ReadAllLines(Path.Combine(output, "destination.jsonl")));
+            Assert.Contains(raised, destination);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+            if (Directory.Exists(output))
+            {
+                Directory.Delete(output, recursive: true);
+            }
+        }
+    }
 }
