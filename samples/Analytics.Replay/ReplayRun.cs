@@ -20,15 +20,16 @@ internal static class ReplayRun
         Func<int, ILambdaHandler> create = loaded.Handler.Kind switch
         {
             "sample" => _ => new SampleHandler(downstream!, emulator.Clock),
-            "process" => _ =>
-            {
-                var process = new ProcessHandler(loaded.Handler.Command!, emulator.Clock, loaded.Scenario.Function.MemoryMb, ScenarioLoader.ProcessInitTimeout);
-                processes.Add(process);
-                return process;
-            },
+            "process" => _ => Started(new ProcessHandler(loaded.Handler.Command!, emulator.Clock, loaded.Scenario.Function.MemoryMb, ScenarioLoader.ProcessInitTimeout)),
             _ => _ => new ScriptedHandler(emulator.Clock, ScenarioLoader.Rules(loaded.Handler)),
         };
         emulator = new StreamEmulator(loaded.Scenario, create);
+        ProcessHandler Started(ProcessHandler process)
+        {
+            processes.Add(process);
+            return process;
+        }
+
         if (loaded.Handler.Kind == "sample")
         {
             downstream = new SampleDownstream(emulator.Clock, loaded.Scenario.Seed, loaded.Scenario.StartTime, loaded.Downstream);
