@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
 using Analytics.Core.Testing;
@@ -13,25 +14,51 @@ internal static class ReplayRun
     {
         Directory.CreateDirectory(outDirectory);
         var watch = Stopwatch.StartNew();
-        BufferedSinks? sinks = loaded.Handler.Kind == "sample" ? new BufferedSinks() : null;
+        SampleDownstream? downstream = null;
+        var processes = new List<ProcessHandler>();
         StreamEmulator emulator = null!;
         Func<int, ILambdaHandler> create = loaded.Handler.Kind switch
         {
-            "sample" => _ => new SampleHandler(sinks!, emulator.Clock),
+            "sample" => _ => new SampleHandler(downstream!, emulator.Clock),
+            "process" => _ => Started(new ProcessHandler(loaded.Handler.Command!, emulator.Clock, loaded.Scenario.Function.MemoryMb, ScenarioLoader.ProcessInitTimeout)),
             _ => _ => new ScriptedHandler(emulator.Clock, ScenarioLoader.Rules(loaded.Handler)),
         };
         emulator = new StreamEmulator(loaded.Scenario, create);
-        var perSecond = new PerSecond(loaded.Scenario.DurationSeconds);
-        EmulationSummary summary;
-        using (var files = new EmulationFiles(outDirectory, writeRecords))
+        ProcessHandler Started(ProcessHandler process)
         {
-            summary = emulator.Run(new Tee(files, perSecond));
+            processes.Add(process);
+            return process;
         }
 
-        if (sinks is not null)
+        if (loaded.Handler.Kind == "sample")
         {
-            File.WriteAllBytes(Path.Combine(outDirectory, "aggregates.jsonl"), sinks.AggregateLines.WrittenSpan.ToArray());
-            File.WriteAllBytes(Path.Combine(outDirectory, "quarantine.jsonl"), sinks.QuarantineLines.WrittenSpan.ToArray());
+            downstream = new SampleDownstream(emulator.Clock, loaded.Scenario.Seed, loaded.Scenario.StartTime, loaded.Downstream);
+        }
+
+        using SampleDownstream? owned = downstream;
+        var perSecond = new PerSecond(loaded.Scenario.DurationSeconds);
+        EmulationSummary summary;
+        try
+        {
+            using var files = new EmulationFiles(outDirectory, writeRecords);
+            summary = emulator.Run(new Tee(files, perSecond));
+        }
+        finally
+        {
+            foreach (ProcessHandler process in processes)
+            {
+                process.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+        }
+
+        SinkState? sinks = null;
+        if (downstream is not null)
+        {
+            var aggregates = new ArrayBufferWriter<byte>(64 * 1024);
+            var quarantine = new ArrayBufferWriter<byte>(4 * 1024);
+            sinks = new SinkState(downstream.WriteAggregates(aggregates), downstream.WriteQuarantine(quarantine), downstream.DynamoDb.Counters, downstream.S3.Counters);
+            File.WriteAllBytes(Path.Combine(outDirectory, "aggregates.jsonl"), aggregates.WrittenSpan.ToArray());
+            File.WriteAllBytes(Path.Combine(outDirectory, "quarantine.jsonl"), quarantine.WrittenSpan.ToArray());
         }
 
         if (chart)
@@ -44,7 +71,7 @@ internal static class ReplayRun
         return summary;
     }
 
-    private static void WriteSummary(TextWriter output, LoadedScenario loaded, EmulationSummary s, BufferedSinks? sinks, TimeSpan wall, string directory, bool chart)
+    private static void WriteSummary(TextWriter output, LoadedScenario loaded, EmulationSummary s, SinkState? sinks, TimeSpan wall, string directory, bool chart)
     {
         EmulatorScenario scenario = loaded.Scenario;
         var rows = new List<(string, string)>
@@ -66,15 +93,22 @@ internal static class ReplayRun
         };
         if (sinks is not null)
         {
-            rows.Add(("aggregates written (aggregates.jsonl)", N(sinks.AggregateCount)));
-            rows.Add(("records quarantined (quarantine.jsonl)", N(sinks.QuarantineCount)));
-            if (loaded.Downstream is not null)
-            {
-                rows.Add(("downstream", "not modeled in this build: the sample writes JSON-lines sinks in memory"));
-            }
+            rows.Add(("aggregates in the table (aggregates.jsonl)", N(sinks.Aggregates)));
+            rows.Add(("objects in quarantine (quarantine.jsonl)", N(sinks.Quarantined)));
+            rows.Add(("DynamoDB model requests", $"{N(sinks.DynamoDb.Requests)} ({N(sinks.DynamoDb.Throttles)} throttled, {N(sinks.DynamoDb.OutageErrors)} in outages, {N(sinks.DynamoDb.ConditionalCheckFailures)} conditional check failures)"));
+            rows.Add(("S3 model requests", $"{N(sinks.S3.Requests)} ({N(sinks.S3.Throttles)} throttled, {N(sinks.S3.OutageErrors)} in outages)"));
         }
 
-        rows.Add(("reproducible", s.Reproducible ? "yes: same seed and scenario give the same bytes" : "NO: compute time was measured, not modeled"));
+        if (loaded.Handler.Kind == "process")
+        {
+            rows.Add(("time", "REAL for the process: each invocation runs in real time through the Runtime API host while virtual time waits; its remaining virtual budget is its real deadline"));
+            rows.Add(("reproducible", "NO: the process runs in real time"));
+        }
+        else
+        {
+            rows.Add(("reproducible", s.Reproducible ? "yes: same seed and scenario give the same bytes" : "NO: compute time was measured, not modeled"));
+        }
+
         rows.Add(("wall time", $"{wall.TotalSeconds:F2} s"));
         rows.Add(("output", directory + (chart ? " (chart: " + ChartFileName + ")" : string.Empty)));
         int width = rows.Max(r => r.Item1.Length);
@@ -83,6 +117,8 @@ internal static class ReplayRun
             output.WriteLine($"{name.PadRight(width)}  {value}");
         }
     }
+
+    private sealed record SinkState(int Aggregates, int Quarantined, DynamoDbModelCounters DynamoDb, S3ModelCounters S3);
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 

@@ -17,6 +17,9 @@ internal sealed record LoadedScenario(EmulatorScenario Scenario, HandlerFile Han
 
 internal static class ScenarioLoader
 {
+    /// <summary>How long a process handler's process may take to ask for its first event.</summary>
+    public static readonly TimeSpan ProcessInitTimeout = TimeSpan.FromSeconds(10);
+
     public static LoadedScenario Load(string path)
     {
         byte[] bytes;
@@ -81,7 +84,19 @@ internal static class ScenarioLoader
                     throw new ScenarioException("$.handler.command", "missing; expected the command line to start, e.g. [\"artifacts/sample/bootstrap\"]");
                 }
 
-                throw new ScenarioException("$.handler.kind", "process (the Runtime API host) is not available in this build of replay; use sample or scripted");
+                if (handler.Command.Any(string.IsNullOrWhiteSpace))
+                {
+                    throw new ScenarioException("$.handler.command", "every element must be a non-empty string");
+                }
+
+                if (file.Function?.MeasureCompute == true)
+                {
+                    throw new ScenarioException("$.function.measureCompute", "not available with the process handler, which runs in real time outside the emulator");
+                }
+
+                // The process runs in real time: the emulator waits for it before virtual time moves on.
+                scenario = scenario with { RealTimeSettle = TimeSpan.FromSeconds(scenario.Function.TimeoutSeconds) + ProcessInitTimeout + TimeSpan.FromSeconds(5) };
+                break;
             default:
                 throw new ScenarioException("$.handler.kind", $"'{handler.Kind}' is not sample, scripted or process");
         }

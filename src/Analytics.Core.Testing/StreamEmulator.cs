@@ -270,7 +270,15 @@ public sealed partial class StreamEmulator
         Task[] tasks = _waiting.Where(i => i.Task is { IsCompleted: false }).Select(i => (Task)i.Task!).ToArray();
         if (tasks.Length > 0)
         {
-            Task.WaitAll(tasks, _scenario.RealTimeSettle);
+            try
+            {
+                Task.WaitAll(tasks, _scenario.RealTimeSettle);
+            }
+            catch (AggregateException)
+            {
+                // A handler that failed is a function error: ObserveCompletions reads it from its task.
+            }
+
             ObserveCompletions();
         }
     }

@@ -134,4 +134,136 @@ public class ReplayTests
             Directory.Delete(second, recursive: true);
         }
     }
+
+    [Fact]
+    public void SampleHandler_ThrottledSlowAndFailingDownstream_IsByteReproducible_AndStoresEachPoisonOnce()
+    {
+        const string Scenario = """
+            {
+              "seed": 11, "startTime": "2025-01-20T10:00:00Z", "durationSeconds": 60, "stream": { "shards": 2 },
+              "producers": [ { "ratePerSecond": 40, "partitionKeys": 6, "generator": { "kind": "metric", "metrics": 2, "poisonFraction": 0.02, "poison": "not json" } } ],
+              "mapping": { "BatchSize": 40, "FunctionResponseTypes": ["ReportBatchItemFailures"], "ParallelizationFactor": 2 },
+              "function": { "timeoutSeconds": 10, "computeMsPerInvocation": 5 },
+              "handler": { "kind": "sample" },
+              "downstream": {
+                "dynamodb": { "latencyMs": { "p50": 8, "p99": 40 }, "throttleFraction": 0.3, "outages": [ { "fromSecond": 20, "toSecond": 25 } ] },
+                "s3": { "latencyMs": { "p50": 20, "p99": 90 }, "throttleFraction": 0.3 }
+              }
+            }
+            """;
+        string file = Path.GetTempFileName();
+        string first = Temp();
+        string second = Temp();
+        try
+        {
+            File.WriteAllText(file, Scenario);
+            (int exit, string stdout, string error) = Replay("--scenario", file, "--out", first, "--no-chart");
+            Assert.True(exit == 0, error);
+            Assert.Equal(0, Replay("--scenario", file, "--out", second, "--no-chart").Exit);
+            foreach (string name in (string[])["invocations.jsonl", "destination.jsonl", "metrics.csv", "records.jsonl", "aggregates.jsonl", "quarantine.jsonl"])
+            {
+                Assert.True(File.ReadAllBytes(Path.Combine(first, name)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(second, name))), name);
+            }
+
+            // The faults happened: both models throttled, DynamoDB failed in the outage, and the summary says so.
+            Assert.DoesNotContain("not modeled", stdout);
+            Assert.True(Counted(stdout, "DynamoDB model requests", "throttled") > 0, stdout);
+            Assert.True(Counted(stdout, "DynamoDB model requests", "in outages") > 0, stdout);
+            Assert.True(Counted(stdout, "S3 model requests", "throttled") > 0, stdout);
+
+            // Each quarantined object is a produced poison record, stored once whatever the retries.
+            HashSet<string> poison = File.ReadAllLines(Path.Combine(first, "records.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
+                .Where(r => Encoding.UTF8.GetString(r.GetProperty("data").GetBytesFromBase64()) == "not json")
+                .Select(r => r.GetProperty("sequenceNumber").GetString()!).ToHashSet();
+            string[] quarantined = File.ReadAllLines(Path.Combine(first, "quarantine.jsonl"))
+                .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("sequenceNumber").GetString()!).ToArray();
+            Assert.NotEmpty(quarantined);
+            Assert.Equal(quarantined.Length, quarantined.Distinct().Count());
+            Assert.All(quarantined, q => Assert.Contains(q, poison));
+            Assert.NotEmpty(File.ReadAllLines(Path.Combine(first, "aggregates.jsonl")));
+        }
+        finally
+        {
+            File.Delete(file);
+            Directory.Delete(first, recursive: true);
+            Directory.Delete(second, recursive: true);
+        }
+    }
+
+    /// <summary>The number before <paramref name="what"/> in the summary row <paramref name="row"/>.</summary>
+    private static long Counted(string stdout, string row, string what)
+    {
+        string line = stdout.Split('\n').Single(l => l.StartsWith(row, StringComparison.Ordinal));
+        System.Text.RegularExpressions.Match m = System.Text.RegularExpressions.Regex.Match(line, @"([\d,]+) " + what);
+        Assert.True(m.Success, line);
+        return long.Parse(m.Groups[1].Value.Replace(",", string.Empty, StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public void ProcessHandler_RunsTheCommandThroughTheRuntimeApiHost_InRealTime()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        // A custom runtime in bash and curl: an event holding the record "raise" (base64 cmFpc2U=) fails, others succeed.
+        const string Runtime = """
+            #!/usr/bin/env bash
+            set -u
+            api="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+            work=$(mktemp -d)
+            while true; do
+              curl -sS -D "$work/h" -o "$work/b" "$api/invocation/next" || exit 7
+              id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$work/h" | head -1 | cut -d' ' -f2- | tr -d '\r')
+              case "$(cat "$work/b")" in
+                *cmFpc2U=*) curl -sS -X POST -d '{"errorMessage":"boom","errorType":"Failure","stackTrace":[]}' "$api/invocation/$id/error" >/dev/null ;;
+                *) curl -sS -X POST -d '{"batchItemFailures":[]}' "$api/invocation/$id/response" >/dev/null ;;
+              esac
+            done
+            """;
+        string directory = Directory.CreateTempSubdirectory("replay-process-").FullName;
+        string output = Temp();
+        try
+        {
+            string bootstrap = Path.Combine(directory, "bootstrap");
+            File.WriteAllText(bootstrap, Runtime.Replace("\r\n", "\n", StringComparison.Ordinal));
+            File.SetUnixFileMode(bootstrap, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            string scenario = Path.Combine(directory, "scenario.json");
+            File.WriteAllText(scenario, $$"""
+                {
+                  "seed": 5, "startTime": "2025-01-20T10:00:00Z", "durationSeconds": 5, "stream": { "shards": 1 },
+                  "records": [
+                    { "partitionKey": "a", "text": "ok-1", "atMs": 0 },
+                    { "partitionKey": "b", "text": "raise", "atMs": 1000 },
+                    { "partitionKey": "c", "text": "ok-2", "atMs": 2000 }
+                  ],
+                  "mapping": { "BatchSize": 1, "MaximumRetryAttempts": 0, "DestinationConfig": { "OnFailure": { "Destination": "sqs" } } },
+                  "function": { "timeoutSeconds": 10 },
+                  "handler": { "kind": "process", "command": [{{JsonSerializer.Serialize(bootstrap)}}] }
+                }
+                """);
+
+            (int exit, string stdout, string error) = Replay("--scenario", scenario, "--out", output, "--no-chart");
+            Assert.True(exit == 0, error + stdout);
+            Assert.Contains("REAL for the process", stdout);
+            Assert.Contains("NO: the process runs in real time", stdout);
+
+            JsonElement[] invocations = File.ReadAllLines(Path.Combine(output, "invocations.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+            Assert.Equal(["success", "error", "success"], invocations.Select(i => i.GetProperty("outcome").GetString()));
+            Assert.Equal(["a", "b", "c"], invocations.Select(i => i.GetProperty("records")[0].GetProperty("partitionKey").GetString()));
+            string raised = File.ReadAllLines(Path.Combine(output, "records.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)
+                .Single(r => r.GetProperty("partitionKey").GetString() == "b").GetProperty("sequenceNumber").GetString()!;
+            string destination = Assert.Single(File.ReadAllLines(Path.Combine(output, "destination.jsonl")));
+            Assert.Contains(raised, destination);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+            if (Directory.Exists(output))
+            {
+                Directory.Delete(output, recursive: true);
+            }
+        }
+    }
 }

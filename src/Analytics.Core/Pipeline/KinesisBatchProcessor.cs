@@ -303,14 +303,15 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} pairs durable, the first record of an unmarked pair is reported as the checkpoint.";
 
     /// <summary>Waits for <paramref name="task"/> until the token fires; false when the task is still running then.</summary>
-    private static async Task<bool> BoundedAsync(Task task, CancellationToken cancellationToken)
+    /// <remarks>Both waits go through the processor's clock and complete inline, so a virtual clock holds here too.</remarks>
+    private async Task<bool> BoundedAsync(Task task, CancellationToken cancellationToken)
     {
         if (task.IsCompleted)
         {
             return true;
         }
 
-        var gaveUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var gaveUp = new TaskCompletionSource();
         using (cancellationToken.Register(static s => ((TaskCompletionSource)s!).TrySetResult(), gaveUp))
         {
             // Give a sink that honours cancellation a moment to return what it made durable.
@@ -321,7 +322,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             }
         }
 
-        Task late = await Task.WhenAny(task, Task.Delay(GraceAfterCancel, CancellationToken.None)).ConfigureAwait(false);
+        Task late = await Task.WhenAny(task, Task.Delay(GraceAfterCancel, _time, CancellationToken.None)).ConfigureAwait(false);
         return late == task;
     }
 

@@ -1,0 +1,148 @@
+using System.Buffers;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Analytics.Core;
+using Analytics.Core.Testing;
+
+namespace Analytics.Replay;
+
+/// <summary>
+/// The sample handler's downstream: the DynamoDB and S3 models on the emulator's clock, configured from the scenario's
+/// <c>downstream</c>, the clients the real sinks write through, and the read-back of both in the <c>invoke</c>
+/// command's line formats.
+/// </summary>
+internal sealed class SampleDownstream : IDisposable
+{
+    public const string TableName = "aggregates";
+    public const string BucketName = "quarantine";
+
+    private static readonly JsonWriterOptions s_lineOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private readonly AmazonDynamoDBClient _dynamoDbClient;
+    private readonly AmazonS3Client _s3Client;
+    private readonly AwsRetryOptions _dynamoDbRetry;
+    private readonly AwsRetryOptions _s3Retry;
+
+    public SampleDownstream(TimeProvider clock, int seed, DateTimeOffset start, DownstreamFile? file)
+    {
+        ArgumentNullException.ThrowIfNull(clock);
+        DynamoDb = new DynamoDbModel(clock, DynamoDbModelOptions.Default with
+        {
+            Seed = seed,
+            Latency = Latency(file?.Dynamodb),
+            ThrottleFraction = file?.Dynamodb?.ThrottleFraction ?? 0,
+            Outages = Outages(file?.Dynamodb, start),
+        });
+        S3 = new S3Model(clock, S3ModelOptions.Default with
+        {
+            Seed = seed,
+            Latency = Latency(file?.S3),
+            ThrottleFraction = file?.S3?.ThrottleFraction ?? 0,
+            Outages = Outages(file?.S3, start),
+        });
+
+        // Set up before the clock moves: no request, so no latency or fault decides whether the run can start.
+        DynamoDb.CreateTable(TableName, DynamoDbItem.PartitionKey, DynamoDbItem.SortKey);
+        S3.CreateBucket(BucketName);
+        _dynamoDbClient = DynamoDb.CreateClient();
+        _s3Client = S3.CreateClient();
+
+        // Each sink's own default retry counts and delays, on the virtual clock with seeded jitter.
+        _dynamoDbRetry = DynamoDbAggregateSinkOptions.Default.Retry with { TimeProvider = clock, JitterSeed = seed };
+        _s3Retry = S3QuarantineSinkOptions.Default.Retry with { TimeProvider = clock, JitterSeed = seed };
+    }
+
+    public DynamoDbModel DynamoDb { get; }
+
+    public S3Model S3 { get; }
+
+    /// <summary>A new aggregate sink (one per execution environment, as each Lambda sandbox builds its own).</summary>
+    public DynamoDbAggregateSink CreateAggregateSink(AggregatorOptions aggregator) =>
+        new(_dynamoDbClient, DynamoDbAggregateSinkOptions.Default with { TableName = TableName, Aggregator = aggregator, Retry = _dynamoDbRetry });
+
+    /// <summary>A new quarantine sink (one per execution environment).</summary>
+    public S3QuarantineSink CreateQuarantineSink() =>
+        new(_s3Client, S3QuarantineSinkOptions.Default with { BucketName = BucketName, Retry = _s3Retry });
+
+    /// <summary>
+    /// The table read back as <c>aggregates.jsonl</c> lines (the <c>invoke</c> and <c>query</c> format), ordered by series
+    /// and then window, with the sink's own item-layout code.
+    /// </summary>
+    /// <returns>The number of lines.</returns>
+    /// <exception cref="InvalidDataException">An item is not an aggregate of the sink's layout.</exception>
+    public int WriteAggregates(IBufferWriter<byte> output)
+    {
+        var aggregate = new MetricAggregate(AggregatorOptions.Default);
+        int lines = 0;
+        foreach (Dictionary<string, AttributeValue> item in DynamoDb.GetItems(TableName))
+        {
+            if (!DynamoDbItem.TryReadPair(item, aggregate, out string metric, out List<KeyValuePair<string, string>> dimensions, out long startMs, out long endMs) ||
+                !SeriesKey.TryCreate(SeriesKey.Encode(metric, dimensions), out SeriesKey key))
+            {
+                throw new InvalidDataException($"The modeled table holds an item that is not an aggregate of the sink's layout (pk '{Key(item, DynamoDbItem.PartitionKey)}', sk '{Key(item, DynamoDbItem.SortKey)}').");
+            }
+
+            using (var writer = new Utf8JsonWriter(output, s_lineOptions))
+            {
+                AggregateJsonLine.Write(writer, key, startMs, endMs, aggregate);
+            }
+
+            output.Write("\n"u8);
+            lines++;
+        }
+
+        return lines;
+    }
+
+    /// <summary>
+    /// The bucket read back as <c>quarantine.jsonl</c> lines (the <c>invoke</c> format: the object's fields without
+    /// <c>approximateArrival</c>, which only the S3 object carries), in object key order.
+    /// </summary>
+    /// <returns>The number of lines.</returns>
+    public int WriteQuarantine(IBufferWriter<byte> output)
+    {
+        int lines = 0;
+        foreach (S3ModelObject stored in S3.GetObjects(BucketName))
+        {
+            using JsonDocument body = JsonDocument.Parse(stored.Body);
+            using (var writer = new Utf8JsonWriter(output, s_lineOptions))
+            {
+                writer.WriteStartObject();
+                foreach (JsonProperty property in body.RootElement.EnumerateObject())
+                {
+                    if (!property.NameEquals("approximateArrival"u8))
+                    {
+                        property.WriteTo(writer);
+                    }
+                }
+
+                writer.WriteEndObject();
+            }
+
+            output.Write("\n"u8);
+            lines++;
+        }
+
+        return lines;
+    }
+
+    public void Dispose()
+    {
+        _dynamoDbClient.Dispose();
+        _s3Client.Dispose();
+        DynamoDb.Dispose();
+        S3.Dispose();
+    }
+
+    private static LatencyDistribution Latency(ServiceModelFile? file) =>
+        file?.LatencyMs is { } latency ? LatencyDistribution.FromMilliseconds(latency.P50, latency.P99) : LatencyDistribution.None;
+
+    private static List<OutageWindow>? Outages(ServiceModelFile? file, DateTimeOffset start) =>
+        file?.Outages?.Select(o => new OutageWindow(start.AddSeconds(o.FromSecond), start.AddSeconds(o.ToSecond))).ToList();
+
+    private static string? Key(Dictionary<string, AttributeValue> item, string name) =>
+        item.TryGetValue(name, out AttributeValue? value) ? value.S : null;
+}
