@@ -303,7 +303,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} pairs durable, the first record of an unmarked pair is reported as the checkpoint.";
 
     /// <summary>Waits for <paramref name="task"/> until the token fires; false when the task is still running then.</summary>
-    /// <remarks>Both waits go through the processor's clock and complete inline, so a virtual clock holds here too.</remarks>
+    /// <remarks>The grace wait goes through the processor's clock, so a virtual clock holds here too.</remarks>
     private async Task<bool> BoundedAsync(Task task, CancellationToken cancellationToken)
     {
         if (task.IsCompleted)
@@ -311,7 +311,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             return true;
         }
 
-        var gaveUp = new TaskCompletionSource();
+        var gaveUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using (cancellationToken.Register(static s => ((TaskCompletionSource)s!).TrySetResult(), gaveUp))
         {
             // Give a sink that honours cancellation a moment to return what it made durable.
