@@ -355,24 +355,9 @@ public sealed partial class KinesisBatchProcessor
     /// <summary>The quarantine entry of a KPL container's poison user records: the first one's fields, all of their indices.</summary>
     private static QuarantinedRecord Group(in KinesisRecord record, QuarantinedRecord first, List<int> poisonSubs)
     {
-        if (poisonSubs.Count == 1)
-        {
-            return new QuarantinedRecord
-            {
-                EventSourceArn = first.EventSourceArn,
-                ShardId = first.ShardId,
-                SequenceNumber = first.SequenceNumber,
-                SubSequenceNumber = first.SubSequenceNumber,
-                PoisonSubSequenceNumbers = poisonSubs,
-                PartitionKey = first.PartitionKey,
-                PartitionKeyBase64 = first.PartitionKeyBase64,
-                ApproximateArrival = first.ApproximateArrival,
-                Reason = first.Reason,
-                Detail = first.Detail,
-                Data = first.Data,
-            };
-        }
-
+        // One poison user record: its own key and data. Several: the entry holds the whole container, so it carries
+        // the container's partition key and data.
+        bool one = poisonSubs.Count == 1;
         return new QuarantinedRecord
         {
             EventSourceArn = first.EventSourceArn,
@@ -380,13 +365,12 @@ public sealed partial class KinesisBatchProcessor
             SequenceNumber = first.SequenceNumber,
             SubSequenceNumber = first.SubSequenceNumber,
             PoisonSubSequenceNumbers = poisonSubs,
-            // The entry holds the whole container, so it carries the container's partition key.
-            PartitionKey = record.GetPartitionKeyString(),
-            PartitionKeyBase64 = record.GetPartitionKeyBase64IfNotUtf8(),
+            PartitionKey = one ? first.PartitionKey : record.GetPartitionKeyString(),
+            PartitionKeyBase64 = one ? first.PartitionKeyBase64 : record.GetPartitionKeyBase64IfNotUtf8(),
             ApproximateArrival = first.ApproximateArrival,
             Reason = first.Reason,
-            Detail = PoisonDetail.Bound($"{poisonSubs.Count} user records of the container are poison; the first, {first.SubSequenceNumber}: {first.Detail}"),
-            Data = record.GetBase64DataString(),
+            Detail = one ? first.Detail : PoisonDetail.Bound($"{poisonSubs.Count} user records of the container are poison; the first, {first.SubSequenceNumber}: {first.Detail}"),
+            Data = one ? first.Data : record.GetBase64DataString(),
         };
     }
 
