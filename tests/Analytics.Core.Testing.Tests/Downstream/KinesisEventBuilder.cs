@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 using System.Text;
-using System.Text.Json;
+using Analytics.Core.Tests;
 
 namespace Analytics.Core.Testing.Tests;
 
@@ -11,8 +11,8 @@ internal sealed record TestRecord(string PartitionKey, string SequenceNumber, by
 /// <summary>Kinesis events shaped as Lambda delivers them, with metric records and a few poison ones, from a seed.</summary>
 internal static class KinesisEventBuilder
 {
-    public const string ShardId = "shardId-000000000000";
-    public const string StreamArn = "arn:aws:kinesis:us-east-1:123456789012:stream/metrics";
+    public const string ShardId = TestEvents.ShardId;
+    public const string StreamArn = TestEvents.StreamArn;
     private const long BaseMs = 1_714_564_800_000; // 2024-05-01T12:00:00Z
 
     private static readonly string[] s_metrics = ["api.latency_ms", "api.bytes_out", "queue.depth"];
@@ -51,39 +51,7 @@ internal static class KinesisEventBuilder
         return records;
     }
 
-    /// <summary>The event Lambda would send for these records.</summary>
-    public static byte[] Event(IEnumerable<TestRecord> records)
-    {
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WriteStartArray("Records");
-            int i = 0;
-            foreach (TestRecord r in records)
-            {
-                w.WriteStartObject();
-                w.WriteStartObject("kinesis");
-                w.WriteString("kinesisSchemaVersion", "1.0");
-                w.WriteString("partitionKey", r.PartitionKey);
-                w.WriteString("sequenceNumber", r.SequenceNumber);
-                w.WriteBase64String("data", r.Data);
-                w.WriteNumber("approximateArrivalTimestamp", 1_714_564_800.5m + i++);
-                w.WriteEndObject();
-                w.WriteString("eventSource", "aws:kinesis");
-                w.WriteString("eventVersion", "1.0");
-                w.WriteString("eventID", ShardId + ":" + r.SequenceNumber);
-                w.WriteString("eventName", "aws:kinesis:record");
-                w.WriteString("invokeIdentityArn", "arn:aws:iam::123456789012:role/test");
-                w.WriteString("awsRegion", "us-east-1");
-                w.WriteString("eventSourceARN", StreamArn);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-
-        return buffer.ToArray();
-    }
+    /// <summary>The event Lambda would send for these records (the core tests' builder; arrivals one second apart).</summary>
+    public static byte[] Event(IEnumerable<TestRecord> records) =>
+        TestEvents.Build(records.Select((r, i) => new Analytics.Core.Tests.TestRecord(r.SequenceNumber, r.Data, BaseMs + 500 + (i * 1000L), r.PartitionKey)));
 }
