@@ -5,7 +5,7 @@ namespace Analytics.Core.Benchmarks.Micro;
 
 /// <summary>
 /// Encodes KPL aggregated records (magic, protobuf <c>AggregatedRecord</c>, MD5) the way the KPL lays them out:
-/// key tables first, then the records. Adapted from the tests' encoder (tests/.../Records/KplTestEncoder.cs).
+/// key tables first, then the records. Adapted from the tests' encoder (tests/.../Transport/KplTestEncoder.cs).
 /// </summary>
 internal static class KplEncoder
 {
