@@ -4,23 +4,8 @@ namespace Analytics.Core;
 
 public sealed partial class KinesisBatchProcessor
 {
-    private string? _eventSourceArn;
-    private bool _enforceCap;
-    private readonly List<PoisonReason> _containerPoisonReasons = [];
-    private int _poisonCallbacks;
-
-    /// <summary>What the pipeline keeps of the event's envelope once the spans are gone.</summary>
-    private sealed class BatchHeader
-    {
-        public string ShardId = string.Empty;
-        public string? EventSourceArn;
-        public string? FirstSequenceNumber;
-        public string? LastSequenceNumber;
-        public bool HasWindow;
-        public bool IsFinalInvokeForWindow;
-        public bool IsWindowTerminatedEarly;
-        public byte[] State = [];
-    }
+    /// <summary>The window facts of the event's envelope, kept once the spans are gone (the rest goes to the summary).</summary>
+    private readonly record struct WindowEnvelope(bool IsFinalInvokeForWindow, bool IsWindowTerminatedEarly, byte[] State);
 
     /// <summary>When reading must stop (timestamps of the processor's clock) and what the sinks cost, as learnt.</summary>
     private struct ReadPlan
@@ -49,9 +34,9 @@ public sealed partial class KinesisBatchProcessor
     }
 
     /// <summary>The synchronous part: read, parse, validate and aggregate every record, until the plan says stop.</summary>
-    private BatchHeader ReadRecords(ReadOnlySpan<byte> utf8Event, ReadPlan plan, BatchSummary summary)
+    /// <remarks>The envelope's facts go to <paramref name="summary"/>, which the rest of the invocation reads them from.</remarks>
+    private WindowEnvelope ReadRecords(ReadOnlySpan<byte> utf8Event, ReadPlan plan, BatchSummary summary)
     {
-        var header = new BatchHeader();
         var reader = new KinesisEventReader(utf8Event);
         _eventSourceArn = null;
         _batch.Reset(hasSampleLog: true);
@@ -68,11 +53,11 @@ public sealed partial class KinesisBatchProcessor
         while (reader.Read())
         {
             KinesisRecord record = reader.Current;
-            if (header.FirstSequenceNumber is null)
+            if (summary.FirstSequenceNumber is null)
             {
-                header.FirstSequenceNumber = record.GetSequenceNumberString();
+                summary.FirstSequenceNumber = record.GetSequenceNumberString();
                 shard = record.ShardId;
-                _eventSourceArn = reader.EventSourceArn.IsEmpty ? null : Encoding.UTF8.GetString(reader.EventSourceArn);
+                NoteEventSourceArn(reader);
             }
 
             lastSequence = record.SequenceNumber;
@@ -125,20 +110,12 @@ public sealed partial class KinesisBatchProcessor
             shard = reader.ShardId;
         }
 
-        header.ShardId = Encoding.UTF8.GetString(shard);
-        header.EventSourceArn = reader.EventSourceArn.IsEmpty ? null : Encoding.UTF8.GetString(reader.EventSourceArn);
-        header.LastSequenceNumber = lastSequence.IsEmpty ? null : Encoding.ASCII.GetString(lastSequence);
-        header.HasWindow = reader.HasWindow;
-        header.IsFinalInvokeForWindow = reader.IsFinalInvokeForWindow;
-        header.IsWindowTerminatedEarly = reader.IsWindowTerminatedEarly;
-        header.State = reader.State.ToArray();
-        _batch.SetSource(header.ShardId, header.EventSourceArn);
-
-        summary.ShardId = header.ShardId;
-        summary.EventSourceArn = header.EventSourceArn;
-        summary.FirstSequenceNumber = header.FirstSequenceNumber;
-        summary.LastSequenceNumber = header.LastSequenceNumber;
-        summary.IsWindowInvocation = header.HasWindow;
+        NoteEventSourceArn(reader);
+        summary.ShardId = Encoding.UTF8.GetString(shard);
+        summary.EventSourceArn = _eventSourceArn;
+        summary.LastSequenceNumber = lastSequence.IsEmpty ? null : Encoding.ASCII.GetString(lastSequence);
+        summary.IsWindowInvocation = reader.HasWindow;
+        _batch.SetSource(summary.ShardId, summary.EventSourceArn);
         summary.AggregateDuration = TimeSpan.FromSeconds(aggregateTicks / (double)_time.TimestampFrequency);
         if (summary.Records > 0)
         {
@@ -147,7 +124,19 @@ public sealed partial class KinesisBatchProcessor
             summary.NewestRecordAge = TimeSpan.FromMilliseconds(Math.Max(0, now - newestArrival));
         }
 
-        return header;
+        return reader.HasWindow ? new WindowEnvelope(reader.IsFinalInvokeForWindow, reader.IsWindowTerminatedEarly, reader.State.ToArray()) : default;
+    }
+
+    /// <summary>
+    /// Takes the event source ARN as a string the first time the reader has one: at the first record (quarantine
+    /// entries carry it from there on), or at the end (a top-level ARN after the records).
+    /// </summary>
+    private void NoteEventSourceArn(in KinesisEventReader reader)
+    {
+        if (_eventSourceArn is null && !reader.EventSourceArn.IsEmpty)
+        {
+            _eventSourceArn = Encoding.UTF8.GetString(reader.EventSourceArn);
+        }
     }
 
     /// <summary>Whether the reading share is used up, or the sinks' measured cost for what was read fills the rest of the working time.</summary>

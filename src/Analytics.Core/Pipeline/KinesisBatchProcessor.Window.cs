@@ -1,43 +1,34 @@
 using System.Buffers;
 using System.Text;
-using System.Text.Json;
 
 namespace Analytics.Core;
 
 public sealed partial class KinesisBatchProcessor
 {
-    private const byte StateVersion = 1;
-    private readonly MetricAggregator _windowAggregator;
-    private readonly ArrayBufferWriter<byte> _stateBuffer = new();
-    private AggregateBatch _flushBatch;
-    private readonly byte[] _stateKey;
-
     /// <summary>
     /// Tumbling-window invocation: merges this batch into the window's state, flushes it when the window ends (or the
     /// state would grow too large), and answers with the new state.
     /// </summary>
-    private async Task ProcessWindowAsync(BatchHeader header, BatchSummary summary, IBufferWriter<byte> response, Task<int> quarantine, CancellationToken deadline, CancellationToken cancellationToken)
+    private async Task ProcessWindowAsync(WindowEnvelope envelope, BatchSummary summary, IBufferWriter<byte> response, Task<int> quarantine, CancellationToken deadline, CancellationToken cancellationToken)
     {
-        _windowAggregator.Clear();
-        (string? stateFirst, string? stateLast) = RestoreState(header.State);
-        _windowAggregator.Merge(_batch.Aggregator);
-        string? first = stateFirst ?? header.FirstSequenceNumber;
-        string? last = header.LastSequenceNumber ?? stateLast;
-
-        _stateBuffer.ResetWrittenCount();
-        if (_windowAggregator.PairCount > 0)
+        WindowState window = _window;
+        MetricAggregator aggregator = window.Aggregator;
+        (string? stateFirst, string? stateLast) = window.Restore(envelope.State);
+        aggregator.Merge(_batch.Aggregator);
+        string? first = stateFirst ?? summary.FirstSequenceNumber;
+        string? last = summary.LastSequenceNumber ?? stateLast;
+        if (aggregator.PairCount > 0)
         {
-            EncodeState(first!, last!);
+            window.Encode(first!, last!);
         }
 
-        long encodedStateBytes = (_stateBuffer.WrittenCount + 2L) / 3 * 4;
-        bool flush = _windowAggregator.PairCount > 0 &&
-            (header.IsFinalInvokeForWindow || header.IsWindowTerminatedEarly || encodedStateBytes > _options.MaxStateBytes);
+        bool flush = aggregator.PairCount > 0 &&
+            (envelope.IsFinalInvokeForWindow || envelope.IsWindowTerminatedEarly || window.EncodedBase64Length > _options.MaxStateBytes);
         Task aggregates = Task.CompletedTask;
         AggregateBatch flushBatch = _flushBatch;
         if (flush)
         {
-            flushBatch.UseWindow(_windowAggregator, header.ShardId, header.EventSourceArn, Encoding.ASCII.GetBytes(first!), Encoding.ASCII.GetBytes(last!));
+            flushBatch.UseWindow(aggregator, summary.ShardId, summary.EventSourceArn, Encoding.ASCII.GetBytes(first!), Encoding.ASCII.GetBytes(last!));
             long flushStart = _time.GetTimestamp();
             aggregates = TimedAsync(WriteAggregatesAsync(flushBatch, summary, deadline, cancellationToken), flushStart, d => summary.AggregateSinkDuration = d);
         }
@@ -58,12 +49,7 @@ public sealed partial class KinesisBatchProcessor
 
         if (flush)
         {
-            int written = 0;
-            for (int pair = 0; pair < flushBatch.Count; pair++)
-            {
-                written += flushBatch.IsDurable(pair) ? 1 : 0;
-            }
-
+            int written = flushBatch.DurableCount;
             summary.AggregatesWritten = written;
             if (written < flushBatch.Count)
             {
@@ -72,118 +58,10 @@ public sealed partial class KinesisBatchProcessor
         }
 
         summary.Flushed = flush;
-        byte[] incoming = header.State;
-        byte[] stateKey = _stateKey;
-        ReadOnlyMemory<byte> ours = flush ? ReadOnlyMemory<byte>.Empty : _stateBuffer.WrittenMemory;
-        _response.WriteWindowResponse(response, writer =>
-        {
-            PassThroughForeignState(incoming, stateKey, writer);
-            if (!ours.IsEmpty)
-            {
-                writer.WriteBase64String(stateKey, ours.Span);
-            }
-        });
+        byte[] incoming = envelope.State;
+        ReadOnlyMemory<byte> ours = flush ? ReadOnlyMemory<byte>.Empty : window.Encoded;
+        _response.WriteWindowResponse(response, writer => window.WriteEntries(incoming, ours, writer));
     }
 
     private static string Describe(SinkOutcome outcome, string? error) => error is null ? outcome.ToString() : $"{outcome}: {error}";
-
-    /// <summary>Layout: version, u8 length + first sequence number, u8 length + last sequence number, aggregator.</summary>
-    private void EncodeState(string first, string last)
-    {
-        Span<byte> head = _stateBuffer.GetSpan(3 + first.Length + last.Length);
-        head[0] = StateVersion;
-        head[1] = (byte)first.Length;
-        int pos = 2 + Encoding.ASCII.GetBytes(first, head.Slice(2));
-        head[pos++] = (byte)last.Length;
-        pos += Encoding.ASCII.GetBytes(last, head.Slice(pos));
-        _stateBuffer.Advance(pos);
-        _windowAggregator.WriteTo(_stateBuffer);
-    }
-
-    /// <summary>Merges our entry of the incoming state into the window aggregator; returns its sequence range.</summary>
-    private (string? First, string? Last) RestoreState(byte[] state)
-    {
-        if (state.Length == 0)
-        {
-            return (null, null);
-        }
-
-        var reader = new Utf8JsonReader(state);
-        reader.Read();
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            bool ours = reader.ValueTextEquals(_stateKey);
-            reader.Read();
-            if (!ours)
-            {
-                reader.Skip();
-                continue;
-            }
-
-            if (reader.TokenType != JsonTokenType.String || !reader.TryGetBytesFromBase64(out byte[]? bytes))
-            {
-                ThrowHelper.ThrowState($"The window state entry '{_options.StateKey}' is not a base64 string.");
-                return default;
-            }
-
-            return DecodeState(bytes);
-        }
-
-        return (null, null);
-    }
-
-    private (string First, string Last) DecodeState(ReadOnlySpan<byte> bytes)
-    {
-        if (bytes.Length < 3 || bytes[0] != StateVersion)
-        {
-            ThrowHelper.ThrowState($"The window state entry '{_options.StateKey}' has an unknown version.");
-        }
-
-        int firstLength = bytes[1];
-        if (2 + firstLength >= bytes.Length)
-        {
-            ThrowHelper.ThrowState($"The window state entry '{_options.StateKey}' is truncated.");
-        }
-
-        ReadOnlySpan<byte> first = bytes.Slice(2, firstLength);
-        int lastLength = bytes[2 + firstLength];
-        int aggregatorStart = 3 + firstLength + lastLength;
-        if (aggregatorStart > bytes.Length)
-        {
-            ThrowHelper.ThrowState($"The window state entry '{_options.StateKey}' is truncated.");
-        }
-
-        ReadOnlySpan<byte> last = bytes.Slice(3 + firstLength, lastLength);
-        if (!SequenceNumber.IsValid(first) || !SequenceNumber.IsValid(last) || !_windowAggregator.TryMergeFrom(bytes.Slice(aggregatorStart)))
-        {
-            ThrowHelper.ThrowState($"The window state entry '{_options.StateKey}' cannot be decoded.");
-        }
-
-        return (Encoding.ASCII.GetString(first), Encoding.ASCII.GetString(last));
-    }
-
-    /// <summary>Copies every state entry that is not ours, as it came (strings, numbers, objects alike).</summary>
-    private static void PassThroughForeignState(byte[] state, byte[] stateKey, Utf8JsonWriter writer)
-    {
-        if (state.Length == 0)
-        {
-            return;
-        }
-
-        var reader = new Utf8JsonReader(state);
-        reader.Read();
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            bool ours = reader.ValueTextEquals(stateKey);
-            string? name = ours ? null : reader.GetString();
-            reader.Read();
-            int start = (int)reader.TokenStartIndex;
-            reader.Skip();
-            if (name is not null)
-            {
-                writer.WritePropertyName(name);
-                writer.WriteRawValue(state.AsSpan(start, (int)reader.BytesConsumed - start), skipInputValidation: true);
-            }
-        }
-    }
 }

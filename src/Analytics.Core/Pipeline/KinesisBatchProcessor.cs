@@ -49,6 +49,19 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private long _pairCostTicks;
     private long _poisonCostTicks;
 
+    // Per invocation, set while reading the records.
+    private string? _eventSourceArn;
+    private bool _enforceCap;
+    private readonly List<PoisonReason> _containerPoisonReasons = [];
+    private int _poisonCallbacks;
+
+    // Tumbling windows: the window's state, and the batch a window flush writes from.
+    private readonly WindowState _window;
+    private AggregateBatch _flushBatch;
+
+    /// <summary>How long a sink that ignores cancellation is still waited for once the working time is up.</summary>
+    private static readonly TimeSpan GraceAfterCancel = TimeSpan.FromMilliseconds(200);
+
     /// <summary>Creates a processor; reuse it across invocations.</summary>
     /// <param name="aggregateSink">Where aggregates go.</param>
     /// <param name="quarantineSink">Where poison records go.</param>
@@ -72,9 +85,8 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         _schema = new MetricSchema(options.Parser);
         _time = options.TimeProvider ?? TimeProvider.System;
         _batch = new AggregateBatch(options.Aggregator);
-        _windowAggregator = new MetricAggregator(options.Aggregator);
+        _window = new WindowState(options.Aggregator, options.StateKey);
         _flushBatch = new AggregateBatch(options.Aggregator);
-        _stateKey = Encoding.UTF8.GetBytes(options.StateKey);
     }
 
     /// <summary>Processes one event and writes the response JSON.</summary>
@@ -111,7 +123,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
 
         _response.Reset();
         _quarantine.Clear();
-        BatchHeader header = ReadRecords(utf8Event.Span, plan, summary);
+        WindowEnvelope window = ReadRecords(utf8Event.Span, plan, summary);
         summary.ParseDuration = _time.GetElapsedTime(start) - summary.AggregateDuration;
 
         // A sink that ignores cancellation may keep these after we stop waiting; the fields then get fresh ones.
@@ -120,9 +132,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         // Timed from before the calls: a sink may do all its work before its task is returned.
         long sinksStart = _time.GetTimestamp();
         Task<int> quarantine = poison.Count == 0 ? Task.FromResult(0) : TimedAsync(WriteQuarantineAsync(summary, timeout.Token, linked.Token), sinksStart, d => summary.QuarantineSinkDuration = d);
-        if (header.HasWindow)
+        if (summary.IsWindowInvocation)
         {
-            await ProcessWindowAsync(header, summary, response, quarantine, timeout.Token, linked.Token).ConfigureAwait(false);
+            await ProcessWindowAsync(window, summary, response, quarantine, timeout.Token, linked.Token).ConfigureAwait(false);
         }
         else
         {
@@ -130,7 +142,8 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             int durable = await quarantine.ConfigureAwait(false);
             await aggregates.ConfigureAwait(false);
             ReportQuarantineFailures(poison, durable, summary);
-            summary.AggregatesWritten = ReportAggregateFailures(batch);
+            ReportAggregateFailures(batch);
+            summary.AggregatesWritten = batch.DurableCount;
             summary.Flushed = batch.Count > 0;
             summary.ReportedFailure = _response.HasFailure ? Encoding.ASCII.GetString(_response.LowestFailure) : null;
             _response.WriteResponse(response);
@@ -157,6 +170,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         margin = Math.Min(margin, budget.Ticks / 2);
         return TimeSpan.FromTicks(budget.Ticks - margin);
     }
+
     /// <summary>Processes one event read from a stream and writes the response JSON.</summary>
     /// <param name="utf8Event">The raw event, UTF-8 JSON.</param>
     /// <param name="deadline">When Lambda ends the invocation.</param>
@@ -326,8 +340,6 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         return late == task;
     }
 
-    private static readonly TimeSpan GraceAfterCancel = TimeSpan.FromMilliseconds(200);
-
     private async Task<T> TimedAsync<T>(Task<T> task, long start, Action<TimeSpan> record)
     {
         try
@@ -362,22 +374,15 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
     }
 
-    private int ReportAggregateFailures(AggregateBatch batch)
+    private void ReportAggregateFailures(AggregateBatch batch)
     {
-        int durable = 0;
         for (int pair = 0; pair < batch.Count; pair++)
         {
-            if (batch.IsDurable(pair))
-            {
-                durable++;
-            }
-            else
+            if (!batch.IsDurable(pair))
             {
                 _response.ReportFailure(batch.GetFirstSequenceNumber(pair));
             }
         }
-
-        return durable;
     }
 
     private void ReportFailure(string sequenceNumber)

@@ -1,0 +1,156 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+
+namespace Analytics.Core;
+
+/// <summary>
+/// A tumbling window's state as the processor carries it between invocations: the window aggregator, its first and
+/// last sequence numbers, and their binary form in the response's <c>state</c> entry (base64 under the state key).
+/// </summary>
+/// <remarks>
+/// Binary layout (version 1): version byte, u8 length + first sequence number (ASCII), u8 length + last sequence
+/// number (ASCII), then the aggregator's own format (<see cref="MetricAggregator.WriteTo"/>). Entries of others in
+/// the state object pass through untouched.
+/// </remarks>
+internal sealed class WindowState
+{
+    private const byte Version = 1;
+    private readonly ArrayBufferWriter<byte> _encoded = new();
+    private readonly byte[] _key;
+    private readonly string _keyName;
+
+    public WindowState(AggregatorOptions options, string stateKey)
+    {
+        Aggregator = new MetricAggregator(options);
+        _keyName = stateKey;
+        _key = Encoding.UTF8.GetBytes(stateKey);
+    }
+
+    /// <summary>The window's aggregates: what the incoming state held, once restored, plus what is merged into it.</summary>
+    public MetricAggregator Aggregator { get; }
+
+    /// <summary>The encoded state written by <see cref="Encode"/>; empty before it.</summary>
+    public ReadOnlyMemory<byte> Encoded => _encoded.WrittenMemory;
+
+    /// <summary>How long <see cref="Encoded"/> is in the response once in base64.</summary>
+    public long EncodedBase64Length => (_encoded.WrittenCount + 2L) / 3 * 4;
+
+    /// <summary>Clears the aggregator and the encoded state, then merges our entry of the incoming state object.</summary>
+    /// <returns>The restored window's sequence range; nulls when the state holds no entry of ours.</returns>
+    /// <exception cref="WindowStateFormatException">Our entry cannot be decoded.</exception>
+    public (string? First, string? Last) Restore(byte[] state)
+    {
+        Aggregator.Clear();
+        _encoded.ResetWrittenCount();
+        if (state.Length == 0)
+        {
+            return (null, null);
+        }
+
+        var reader = new Utf8JsonReader(state);
+        reader.Read();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            bool ours = reader.ValueTextEquals(_key);
+            reader.Read();
+            if (!ours)
+            {
+                reader.Skip();
+                continue;
+            }
+
+            if (reader.TokenType != JsonTokenType.String || !reader.TryGetBytesFromBase64(out byte[]? bytes))
+            {
+                ThrowHelper.ThrowState($"The window state entry '{_keyName}' is not a base64 string.");
+                return default;
+            }
+
+            return Decode(bytes);
+        }
+
+        return (null, null);
+    }
+
+    /// <summary>Encodes the aggregator with the window's sequence range into <see cref="Encoded"/>.</summary>
+    public void Encode(string first, string last)
+    {
+        _encoded.ResetWrittenCount();
+        Span<byte> head = _encoded.GetSpan(3 + first.Length + last.Length);
+        head[0] = Version;
+        head[1] = (byte)first.Length;
+        int pos = 2 + Encoding.ASCII.GetBytes(first, head.Slice(2));
+        head[pos++] = (byte)last.Length;
+        pos += Encoding.ASCII.GetBytes(last, head.Slice(pos));
+        _encoded.Advance(pos);
+        Aggregator.WriteTo(_encoded);
+    }
+
+    /// <summary>
+    /// Writes the response's state entries: every entry of others in <paramref name="incoming"/> as it came, then
+    /// <paramref name="ours"/> (base64) under the state key unless it is empty.
+    /// </summary>
+    public void WriteEntries(byte[] incoming, ReadOnlyMemory<byte> ours, Utf8JsonWriter writer)
+    {
+        PassThroughForeign(incoming, _key, writer);
+        if (!ours.IsEmpty)
+        {
+            writer.WriteBase64String(_key, ours.Span);
+        }
+    }
+
+    private (string First, string Last) Decode(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < 3 || bytes[0] != Version)
+        {
+            ThrowHelper.ThrowState($"The window state entry '{_keyName}' has an unknown version.");
+        }
+
+        int firstLength = bytes[1];
+        if (2 + firstLength >= bytes.Length)
+        {
+            ThrowHelper.ThrowState($"The window state entry '{_keyName}' is truncated.");
+        }
+
+        ReadOnlySpan<byte> first = bytes.Slice(2, firstLength);
+        int lastLength = bytes[2 + firstLength];
+        int aggregatorStart = 3 + firstLength + lastLength;
+        if (aggregatorStart > bytes.Length)
+        {
+            ThrowHelper.ThrowState($"The window state entry '{_keyName}' is truncated.");
+        }
+
+        ReadOnlySpan<byte> last = bytes.Slice(3 + firstLength, lastLength);
+        if (!SequenceNumber.IsValid(first) || !SequenceNumber.IsValid(last) || !Aggregator.TryMergeFrom(bytes.Slice(aggregatorStart)))
+        {
+            ThrowHelper.ThrowState($"The window state entry '{_keyName}' cannot be decoded.");
+        }
+
+        return (Encoding.ASCII.GetString(first), Encoding.ASCII.GetString(last));
+    }
+
+    /// <summary>Copies every state entry that is not ours, as it came (strings, numbers, objects alike).</summary>
+    private static void PassThroughForeign(byte[] state, byte[] key, Utf8JsonWriter writer)
+    {
+        if (state.Length == 0)
+        {
+            return;
+        }
+
+        var reader = new Utf8JsonReader(state);
+        reader.Read();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            bool ours = reader.ValueTextEquals(key);
+            string? name = ours ? null : reader.GetString();
+            reader.Read();
+            int start = (int)reader.TokenStartIndex;
+            reader.Skip();
+            if (name is not null)
+            {
+                writer.WritePropertyName(name);
+                writer.WriteRawValue(state.AsSpan(start, (int)reader.BytesConsumed - start), skipInputValidation: true);
+            }
+        }
+    }
+}
