@@ -58,42 +58,11 @@ internal static class QuarantineObject
         return name.IsEmpty ? "unknown" : name.ToString();
     }
 
-    /// <summary>Writes the record as one JSON object.</summary>
+    /// <summary>Writes the record as one JSON object, the shape of <see cref="QuarantineJsonLine"/>.</summary>
     public static void WriteBody(QuarantinedRecord record, IBufferWriter<byte> destination)
     {
         using var writer = new Utf8JsonWriter(destination, s_writerOptions);
-        writer.WriteStartObject();
-        writer.WriteString("shardId"u8, record.ShardId);
-        writer.WriteString("sequenceNumber"u8, record.SequenceNumber);
-        if (record.SubSequenceNumber is int sub)
-        {
-            writer.WriteNumber("subSequenceNumber"u8, sub);
-        }
-
-        if (record.PoisonSubSequenceNumbers is { Count: > 1 } subs)
-        {
-            writer.WriteStartArray("poisonSubSequenceNumbers"u8);
-            foreach (int poisonSub in subs)
-            {
-                writer.WriteNumberValue(poisonSub);
-            }
-
-            writer.WriteEndArray();
-        }
-
-        writer.WriteString("partitionKey"u8, record.PartitionKey);
-        if (record.PartitionKeyBase64 is not null)
-        {
-            writer.WriteString("partitionKeyBase64"u8, record.PartitionKeyBase64);
-        }
-
-        writer.WriteString("approximateArrival"u8, record.ApproximateArrival.UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture));
-        writer.WriteString("reason"u8, ReasonName(record.Reason));
-        writer.WriteString("detail"u8, record.Detail);
-        writer.WriteString("data"u8, record.Data);
-        writer.WriteEndObject();
+        QuarantineJsonLine.Write(writer, record);
         writer.Flush();
     }
-
-    private static string ReasonName(PoisonReason reason) => reason.ToString();
 }
