@@ -14,7 +14,7 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
     /// <summary>The header of <c>metrics.csv</c>.</summary>
     public const string MetricsHeader = "second,shardId,iteratorAgeMs,oldestUnprocessedAgeMs,invocations,errors,timeouts,throttles,concurrency,destinationRecords,recordsIn,throttledPuts,recordsOut,recordsExpired";
 
-    private static readonly JsonWriterOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions s_options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private readonly Stream _invocations;
     private readonly Stream _destination;
     private readonly Stream? _records;
@@ -32,7 +32,7 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
         _records = writeRecords ? File.Create(Path.Combine(directory, "records.jsonl")) : null;
         _metrics = new StreamWriter(File.Create(Path.Combine(directory, "metrics.csv")), new UTF8Encoding(false)) { NewLine = "\n" };
         _metrics.WriteLine(MetricsHeader);
-        _writer = new Utf8JsonWriter(Stream.Null, Options);
+        _writer = new Utf8JsonWriter(Stream.Null, s_options);
     }
 
     /// <inheritdoc />

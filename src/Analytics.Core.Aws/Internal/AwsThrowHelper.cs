@@ -4,6 +4,12 @@ using System.Diagnostics.CodeAnalysis;
 namespace Analytics.Core;
 
 /// <summary>Every throw of the AWS sinks goes through here, so the retry loops stay small.</summary>
+/// <remarks>
+/// Not shared with Analytics.Core's <c>ThrowHelper</c> on purpose: that one is internal, and opening it to this
+/// assembly (InternalsVisibleTo) would bind each Analytics.Core.Aws release to the internals of one exact
+/// Analytics.Core build, while a consumer may update the two packages apart. The two members both have
+/// (argument checks) are one line each; the rest throw what only the AWS sinks throw.
+/// </remarks>
 [StackTraceHidden]
 internal static class AwsThrowHelper
 {

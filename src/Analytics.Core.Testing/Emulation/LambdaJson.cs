@@ -15,15 +15,15 @@ internal static class LambdaJson
     /// <summary>Over this, a window's state terminates the window early (1 MB).</summary>
     public const int MaxWindowStateBytes = 1024 * 1024;
 
-    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = false };
+    private static readonly JsonWriterOptions s_writerOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = false };
 
-    private static readonly byte[] RecordsOpen = "{\"Records\":["u8.ToArray();
+    private static readonly byte[] s_recordsOpen = "{\"Records\":["u8.ToArray();
 
     /// <summary>The record's object in the <c>Records</c> array, fields in the order Lambda writes them.</summary>
     public static byte[] RecordJson(SimRecord record, string streamArn, string region, string roleArn)
     {
         var buffer = new ArrayBufferWriter<byte>(256 + (record.Data.Length * 4 / 3));
-        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        using (var writer = new Utf8JsonWriter(buffer, s_writerOptions))
         {
             writer.WriteStartObject();
             writer.WriteStartObject("kinesis");
@@ -69,19 +69,19 @@ internal static class LambdaJson
         DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>The size of an event holding records whose fragments total <paramref name="fragments"/> bytes.</summary>
-    public static long EventSize(long fragments, int count) => RecordsOpen.Length + fragments + Math.Max(0, count - 1) + 2;
+    public static long EventSize(long fragments, int count) => s_recordsOpen.Length + fragments + Math.Max(0, count - 1) + 2;
 
     /// <summary>The event of a batch (with the tumbling-window fields when <paramref name="window"/> is set).</summary>
     public static byte[] Event(IReadOnlyList<SimRecord> records, WindowState? window, Batch batch, string shardId, string streamArn)
     {
-        int size = RecordsOpen.Length + 2 + records.Count;
+        int size = s_recordsOpen.Length + 2 + records.Count;
         foreach (SimRecord record in records)
         {
             size += record.Json!.Length;
         }
 
         var buffer = new ArrayBufferWriter<byte>(size + (window is null ? 0 : 256 + window.State.Length));
-        buffer.Write(RecordsOpen);
+        buffer.Write(s_recordsOpen);
         for (int i = 0; i < records.Count; i++)
         {
             if (i > 0)
@@ -114,7 +114,7 @@ internal static class LambdaJson
         string shardId, IReadOnlyList<SimRecord> records, string streamArn, byte[]? payload)
     {
         var buffer = new ArrayBufferWriter<byte>(1024 + (payload?.Length * 2 ?? 0));
-        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        using (var writer = new Utf8JsonWriter(buffer, s_writerOptions))
         {
             writer.WriteStartObject();
             writer.WriteStartObject("requestContext");

@@ -26,17 +26,8 @@ internal static class ThrowHelper
     [DoesNotReturn]
     public static void ThrowState(string message) =>
         throw new WindowStateFormatException(message);
-}
 
-/// <summary>Debug-only invariant checks; compiled away in Release.</summary>
-internal static class CoreAssert
-{
-    [Conditional("DEBUG")]
-    public static void True([DoesNotReturnIf(false)] bool condition, string message)
-    {
-        if (!condition)
-        {
-            throw new InvalidOperationException("Invariant violated: " + message);
-        }
-    }
+    [DoesNotReturn]
+    public static void ThrowBatchFailed(string message) =>
+        throw new BatchFailedException(message);
 }

@@ -39,12 +39,12 @@ public sealed partial class KinesisBatchProcessor
         summary.Quarantined = durable;
         if (durable < poisonCount)
         {
-            throw new BatchFailedException($"The quarantine sink made {durable} of {poisonCount} poison records durable ({Describe(summary.QuarantineSinkOutcome, summary.QuarantineSinkError)}); the window state cannot express a partial batch.");
+            ThrowHelper.ThrowBatchFailed($"The quarantine sink made {durable} of {poisonCount} poison records durable ({Describe(summary.QuarantineSinkOutcome, summary.QuarantineSinkError)}); the window state cannot express a partial batch.");
         }
 
         if (summary.StopReason != BatchStopReason.None)
         {
-            throw new BatchFailedException("The deadline came before every record was processed; the window state cannot express a partial batch.");
+            ThrowHelper.ThrowBatchFailed("The deadline came before every record was processed; the window state cannot express a partial batch.");
         }
 
         if (flush)
@@ -53,7 +53,7 @@ public sealed partial class KinesisBatchProcessor
             summary.AggregatesWritten = written;
             if (written < flushBatch.Count)
             {
-                throw new BatchFailedException($"The aggregate sink made {written} of {flushBatch.Count} window aggregates durable ({Describe(summary.AggregateSinkOutcome, summary.AggregateSinkError)}); Lambda retries the batch with the previous state.");
+                ThrowHelper.ThrowBatchFailed($"The aggregate sink made {written} of {flushBatch.Count} window aggregates durable ({Describe(summary.AggregateSinkOutcome, summary.AggregateSinkError)}); Lambda retries the batch with the previous state.");
             }
         }
 

@@ -60,7 +60,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private AggregateBatch _flushBatch;
 
     /// <summary>How long a sink that ignores cancellation is still waited for once the working time is up.</summary>
-    private static readonly TimeSpan GraceAfterCancel = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan s_graceAfterCancel = TimeSpan.FromMilliseconds(200);
 
     /// <summary>Creates a processor; reuse it across invocations.</summary>
     /// <param name="aggregateSink">Where aggregates go.</param>
@@ -336,7 +336,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             }
         }
 
-        Task late = await Task.WhenAny(task, Task.Delay(GraceAfterCancel, _time, CancellationToken.None)).ConfigureAwait(false);
+        Task late = await Task.WhenAny(task, Task.Delay(s_graceAfterCancel, _time, CancellationToken.None)).ConfigureAwait(false);
         return late == task;
     }
 

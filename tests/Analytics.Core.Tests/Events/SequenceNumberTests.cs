@@ -8,7 +8,7 @@ namespace Analytics.Core.Tests.Events;
 
 public class SequenceNumberTests
 {
-    private static readonly Gen<string> Digits =
+    private static readonly Gen<string> s_digits =
         from length in Gen.Choose(1, SequenceNumber.MaxDigits)
         from first in Gen.Choose(1, 9)
         from rest in Gen.ArrayOf(Gen.Choose(0, 9), length - 1)
@@ -19,8 +19,8 @@ public class SequenceNumberTests
     {
         // Half the pairs share a length, so digit-by-digit comparison is exercised, not only the length shortcut.
         Gen<(string, string)> pairs = Gen.OneOf(
-            Gen.Zip(Digits, Digits),
-            Digits.SelectMany(a => Gen.ArrayOf(Gen.Choose(0, 9), a.Length - 1).Select(d => (a, a[0] + string.Concat(d)))));
+            Gen.Zip(s_digits, s_digits),
+            s_digits.SelectMany(a => Gen.ArrayOf(Gen.Choose(0, 9), a.Length - 1).Select(d => (a, a[0] + string.Concat(d)))));
         Prop.ForAll(pairs.ToArbitrary(), p =>
         {
             int expected = BigInteger.Parse(p.Item1, CultureInfo.InvariantCulture).CompareTo(BigInteger.Parse(p.Item2, CultureInfo.InvariantCulture));

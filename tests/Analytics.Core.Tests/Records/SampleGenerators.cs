@@ -22,11 +22,11 @@ internal static class SampleGenerators
 {
     public const long Arrival = 1_737_367_200_000; // 2025-01-20T10:00:00Z
 
-    private static readonly string[] Alphabet = ["a", "b", "c", "X", "Y", "Z", "0", "1", "9", " ", "_", "-", ".", "/", ":", "\"", "\\", "\t", "é", "€", "😀", "\u0001", "\u2028"];
+    private static readonly string[] s_alphabet = ["a", "b", "c", "X", "Y", "Z", "0", "1", "9", " ", "_", "-", ".", "/", ":", "\"", "\\", "\t", "é", "€", "😀", "\u0001", "\u2028"];
 
     /// <summary>Text of 1..n chars drawn from an alphabet with quotes, backslashes, control chars, BMP and astral chars.</summary>
     public static Gen<string> Text(int maxChars) =>
-        Gen.Choose(1, maxChars).SelectMany(n => Gen.ArrayOf(Gen.Elements(Alphabet), n)).Select(string.Concat);
+        Gen.Choose(1, maxChars).SelectMany(n => Gen.ArrayOf(Gen.Elements(s_alphabet), n)).Select(string.Concat);
 
     public static readonly Gen<double> Value = Gen.OneOf(
         ArbMap.Default.GeneratorFor<NormalFloat>().Select(f => f.Get),
@@ -87,7 +87,7 @@ internal static class SampleGenerators
             return sb.Append('"').ToString();
         });
 
-    private static readonly Gen<string> Ws = Gen.Elements("", "", " ", "\t", "  ", "\r\n ");
+    private static readonly Gen<string> s_ws = Gen.Elements("", "", " ", "\t", "  ", "\r\n ");
 
     /// <summary>Ignored JSON of random shape: nested objects and arrays, within the depth limit.</summary>
     private static Gen<string> Noise(int depth) =>
@@ -120,7 +120,7 @@ internal static class SampleGenerators
         from dimOrder in Gen.Shuffle(Enumerable.Range(0, s.Dimensions.Length).ToArray())
         from writeEmptyDims in ArbMap.Default.GeneratorFor<bool>()
         from noise in Gen.ListOf(Noise(3))
-        from ws in Gen.ArrayOf(Ws, 8)
+        from ws in Gen.ArrayOf(s_ws, 8)
         let dimsJson = "{" + string.Join(",", dimOrder.Select(i => dimNames.ElementAt(i) + ws[1] + ":" + dimValues.ElementAt(i))) + "}"
         let members = new List<string>
         {

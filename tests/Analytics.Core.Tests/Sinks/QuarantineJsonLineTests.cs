@@ -13,20 +13,20 @@ namespace Analytics.Core.Tests;
 [Collection(LocalServersCollection.Name)]
 public sealed class QuarantineJsonLineTests(LocalServersFixture servers)
 {
-    private static readonly Gen<string> Text =
+    private static readonly Gen<string> s_text =
         Gen.ArrayOf(ArbMap.Default.GeneratorFor<byte>()).Select(b => Encoding.UTF8.GetString(b));
 
     /// <summary>Records as the processor makes them: text decoded from any bytes, KPL fields or none, any arrival time.</summary>
-    private static readonly Gen<QuarantinedRecord> Records =
+    private static readonly Gen<QuarantinedRecord> s_records =
         from shard in Gen.Choose(0, 99_999)
         from sequence in Gen.Choose(0, int.MaxValue)
         from sub in Gen.OneOf(Gen.Constant<int?>(null), Gen.Choose(0, 5000).Select(s => (int?)s))
         from more in Gen.ArrayOf(Gen.Choose(0, 5000))
-        from key in Text
+        from key in s_text
         from keyBytes in Gen.OneOf(Gen.Constant<byte[]?>(null), Gen.NonEmptyListOf(ArbMap.Default.GeneratorFor<byte>()).Select(b => (byte[]?)[.. b]))
         from arrival in Gen.Choose(-62_135_596, 253_402_300).SelectMany(s => Gen.Choose(0, 999).Select(ms => (s * 1000L) + ms))
         from reason in Gen.Elements(Enum.GetValues<PoisonReason>().Where(r => r != PoisonReason.None).ToArray())
-        from detail in Text
+        from detail in s_text
         from data in Gen.ArrayOf(ArbMap.Default.GeneratorFor<byte>())
         select new QuarantinedRecord
         {
@@ -46,7 +46,7 @@ public sealed class QuarantineJsonLineTests(LocalServersFixture servers)
     [Fact]
     public void FileLineAndS3Body_AnyRecord_SameBytesHoldingEveryField()
     {
-        Prop.ForAll(Records.ToArbitrary(), record =>
+        Prop.ForAll(s_records.ToArbitrary(), record =>
         {
             byte[] line = WriteFileLines([record]).Single();
             var body = new ArrayBufferWriter<byte>();
@@ -59,7 +59,7 @@ public sealed class QuarantineJsonLineTests(LocalServersFixture servers)
     [Fact]
     public async Task JsonLinesSinkAndS3Sink_SameRecords_FileLineIsTheObjectBody()
     {
-        QuarantinedRecord[] records = [.. Records.Sample(30, 40).DistinctBy(r => (r.SequenceNumber, r.SubSequenceNumber))];
+        QuarantinedRecord[] records = [.. s_records.Sample(30, 40).DistinctBy(r => (r.SequenceNumber, r.SubSequenceNumber))];
         string bucket = await servers.CreateBucketAsync("quarantine");
         using AmazonS3Client s3 = servers.CreateS3Client();
         var sink = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket });

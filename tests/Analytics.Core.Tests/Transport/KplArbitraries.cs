@@ -48,14 +48,14 @@ public sealed record KplCorruption(KplCorruptionKind Kind, int Position, int Bit
 /// <summary>Generators for the KPL properties.</summary>
 public static class KplArbitraries
 {
-    private static readonly string[] KeyPieces = ["a", "b", "key", "é", "ключ", "键", "🔑", "-", "0", " "];
+    private static readonly string[] s_keyPieces = ["a", "b", "key", "é", "ключ", "键", "🔑", "-", "0", " "];
 
     public static Arbitrary<KplTestCase> TestCase()
     {
         Gen<byte> oneByte = Gen.Choose(0, 255).Select(i => (byte)i);
         Gen<string> key =
             from n in Gen.Choose(0, 4)
-            from parts in Gen.ArrayOf(Gen.Elements(KeyPieces), n)
+            from parts in Gen.ArrayOf(Gen.Elements(s_keyPieces), n)
             select string.Concat(parts);
         Gen<string?> hashKey = Gen.OneOf(
             Gen.Constant<string?>(null),

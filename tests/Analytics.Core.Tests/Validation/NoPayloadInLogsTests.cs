@@ -17,7 +17,7 @@ public class NoPayloadInLogsTests
     private const long Arrival = SampleGenerators.Arrival;
 
     /// <summary>A marker of 8 to 40 characters that none of the library's own words contain.</summary>
-    private static readonly Gen<string> Marker =
+    private static readonly Gen<string> s_marker =
         Gen.Choose(8, 40).SelectMany(n => Gen.ArrayOf(Gen.Elements("QXJWZKqxjwzk".ToCharArray()), n)).Select(c => "Qq" + new string(c));
 
     /// <summary>Poison payloads holding the marker; each names where the marker sits.</summary>
@@ -57,7 +57,7 @@ public class NoPayloadInLogsTests
     [Fact]
     public void Pipeline_PoisonWithMarker_NoLogLineOrDetailHoldsIt()
     {
-        Prop.ForAll(Marker.ToArbitrary(), marker =>
+        Prop.ForAll(s_marker.ToArbitrary(), marker =>
         {
             byte[][] payloads = PoisonPayloads(marker);
             var log = new ArrayBufferWriter<byte>();
@@ -95,7 +95,7 @@ public class NoPayloadInLogsTests
     public void Validator_PoisonWithMarker_DetailIsOurOwnWords()
     {
         var validator = new RecordValidator();
-        Prop.ForAll(Marker.ToArbitrary(), marker =>
+        Prop.ForAll(s_marker.ToArbitrary(), marker =>
         {
             foreach (byte[] payload in PoisonPayloads(marker))
             {
@@ -112,7 +112,7 @@ public class NoPayloadInLogsTests
     public void Validator_MutatedSamplesWithMarker_NeverQuoteThePayload()
     {
         Gen<(string Marker, byte[] Data)> gen =
-            from marker in Marker
+            from marker in s_marker
             from cut in Gen.Choose(0, 60)
             from junk in Gen.Elements("tru", "nul", "fals", "-", "0x", "\"\\u12", "}", "]", ",", ":", "\u0001", "'")
             let sample = TestEvents.Sample("cpu", 1, Arrival)
@@ -134,7 +134,7 @@ public class NoPayloadInLogsTests
     [Fact]
     public void Reader_BrokenEnvelopeWithMarker_MessageHoldsNoneOfIt()
     {
-        Prop.ForAll(Marker.ToArbitrary(), marker =>
+        Prop.ForAll(s_marker.ToArbitrary(), marker =>
         {
             string[] envelopes =
             [

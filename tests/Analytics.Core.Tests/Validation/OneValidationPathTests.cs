@@ -13,7 +13,7 @@ public class OneValidationPathTests
 {
     private const long Arrival = SampleGenerators.Arrival;
 
-    private static readonly Gen<byte[]> PoisonData = Gen.Elements(
+    private static readonly Gen<byte[]> s_poisonData = Gen.Elements(
         "{not json",
         "{\"metric\":\"m\",\"value\":\"1\",\"timestamp\":1737367200000}",
         "{\"metric\":\"m\",\"value\":1}",
@@ -23,21 +23,21 @@ public class OneValidationPathTests
         "   ",
         "[1]").Select(Encoding.UTF8.GetBytes);
 
-    private static readonly Gen<byte[]> UserData = Gen.OneOf(SampleGenerators.Record.Select(r => r.Data), PoisonData);
+    private static readonly Gen<byte[]> s_userData = Gen.OneOf(SampleGenerators.Record.Select(r => r.Data), s_poisonData);
 
     /// <summary>Plain valid or poison records, random bytes, and KPL containers of valid and poison user records.</summary>
-    private static readonly Gen<byte[]> RecordData = Gen.OneOf(
+    private static readonly Gen<byte[]> s_recordData = Gen.OneOf(
         SampleGenerators.Record.Select(r => r.Data),
-        PoisonData,
+        s_poisonData,
         ArbMap.Default.GeneratorFor<byte[]>(),
-        Gen.Choose(1, 4).SelectMany(n => Gen.ArrayOf(UserData, n))
+        Gen.Choose(1, 4).SelectMany(n => Gen.ArrayOf(s_userData, n))
             .Select(users => KplTestEncoder.Aggregate([.. users.Select((d, i) => new KplTestUserRecord("pk" + i, null, d, []))])),
         Gen.Choose(4, 19).Select(n => (byte[])[.. KplTestEncoder.Magic, .. new byte[n - 4]]));
 
     [Fact]
     public void Validate_AnyRecord_GivesThePipelinesVerdict()
     {
-        Prop.ForAll(Gen.ArrayOf(RecordData, 6).ToArbitrary(), datas =>
+        Prop.ForAll(Gen.ArrayOf(s_recordData, 6).ToArbitrary(), datas =>
         {
             var quarantine = new RecordingQuarantineSink();
             using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);

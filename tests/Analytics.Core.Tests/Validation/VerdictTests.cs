@@ -181,7 +181,7 @@ public class VerdictTests
 
     // ---- details name the configured field and the real offset ---------------------------------------------
 
-    private static readonly RecordValidator Custom = new(new MetricSchema(MetricParserOptions.Default with
+    private static readonly RecordValidator s_custom = new(new MetricSchema(MetricParserOptions.Default with
     {
         MetricField = "name",
         ValueField = "val",
@@ -203,7 +203,7 @@ public class VerdictTests
     [InlineData("{\"name\":\"a\",\"val\":1,\"ts\":1737367200000}\n{\"name\":\"a\",\"val\":1}", PoisonReason.MissingField, "no timestamp 'ts'", 59)]
     public void Validate_CustomSchema_DetailNamesTheFieldAndTheRealOffset(string json, PoisonReason reason, string expected, int offset)
     {
-        RecordVerdict verdict = Data(json, Custom);
+        RecordVerdict verdict = Data(json, s_custom);
         Assert.Equal(reason, verdict.Reason);
         Assert.Contains(expected, verdict.Detail, StringComparison.Ordinal);
         Assert.EndsWith("at byte " + offset.ToString(CultureInfo.InvariantCulture), verdict.Detail, StringComparison.Ordinal);
