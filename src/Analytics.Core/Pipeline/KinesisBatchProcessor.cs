@@ -13,22 +13,17 @@ namespace Analytics.Core;
 /// report. Data flows one way; each stage is its own type (<see cref="KinesisEventReader"/>,
 /// <see cref="MetricRecordParser"/>, <see cref="MetricAggregator"/>, <see cref="IQuarantineSink"/>,
 /// <see cref="IAggregateSink"/>, <see cref="BatchResponseWriter"/>).</para>
-/// <para>Failure semantics. A poison record never fails the batch once it is durably quarantined. A record whose
-/// effects are not durable (a sink threw, or ran out of time) is reported as the checkpoint: the response names the
-/// LOWEST such sequence number and nothing else, because Lambda re-delivers every record from there anyway. The
-/// working time is the budget less a safety margin (10% of the budget, at least 1 s, at most half, by default);
-/// reading stops early enough to leave the sinks their share of it (<see cref="ProcessorOptions.SinkTimeFraction"/>,
-/// or more when their measured cost says so), the first record is always processed, and the first record whose
-/// effects are not durable is reported, so a slow or dead downstream yields a partial-failure response in time
-/// instead of a timeout, and a batch too big for its budget still makes progress. A batch that reaches
-/// <see cref="AggregatorOptions.MaxPairs"/> is split before the record that does not fit. Sink exceptions are
-/// kept in the <see cref="BatchSummary"/>. An event that is not a Kinesis event throws <see cref="KinesisEventFormatException"/>:
-/// Lambda then retries, bisects, and finally sends the batch to the on-failure destination.</para>
-/// <para>Tumbling-window events (with <c>window</c>) carry the aggregator's state in the response <c>state</c>,
-/// flushed to the aggregate sink on <c>isFinalInvokeForWindow</c>, on <c>isWindowTerminatedEarly</c>, or when the
-/// state would grow past <see cref="ProcessorOptions.MaxStateBytes"/>. State entries of others pass through
-/// untouched. In that mode any failure throws <see cref="BatchFailedException"/> instead of a partial response,
-/// since a partial response would carry state that already counts records Lambda re-delivers.</para>
+/// <para>Failure semantics, in short (the whole of them, with the reasons, is the repository README's
+/// <a href="https://github.com/analytics-core/analytics-core/blob/main/README.md#failure-semantics">Failure semantics</a>):
+/// a poison record never fails the batch once it is durably quarantined; the response names only the lowest sequence
+/// number whose effects are not durable (a sink threw or ran out of time, the deadline came, or the batch reached
+/// <see cref="AggregatorOptions.MaxPairs"/>), within the working time (<see cref="ProcessorOptions.SafetyMarginFraction"/>,
+/// <see cref="ProcessorOptions.SinkTimeFraction"/>), and the first record is always processed; sink exceptions are
+/// kept in the <see cref="BatchSummary"/>; an event that is not a Kinesis event throws
+/// <see cref="KinesisEventFormatException"/>.</para>
+/// <para>Tumbling-window events carry the aggregator's state in the response <c>state</c>, flushed to the aggregate
+/// sink when the window ends or the state would pass <see cref="ProcessorOptions.MaxStateBytes"/>; there any failure
+/// throws <see cref="BatchFailedException"/> instead of a partial response.</para>
 /// <para>Reuse one processor across invocations; it keeps its buffers. It is not thread-safe.</para>
 /// </remarks>
 public sealed partial class KinesisBatchProcessor : IDisposable
