@@ -10,6 +10,9 @@ internal sealed record TestRecord(string SequenceNumber, byte[] Data, long Arriv
 /// <summary>Builds Lambda Kinesis events as the Lambda service sends them (written independently of the library).</summary>
 internal static class TestEvents
 {
+    /// <summary>The arrival time the tests' records carry, epoch ms: 2025-01-20T10:00:00Z.</summary>
+    public const long Arrival = 1_737_367_200_000;
+
     public const string ShardId = "shardId-000000000007";
     public const string StreamArn = "arn:aws:kinesis:us-east-1:123456789012:stream/metrics";
 

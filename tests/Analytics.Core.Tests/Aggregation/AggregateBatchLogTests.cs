@@ -12,8 +12,6 @@ namespace Analytics.Core.Tests.Sinks;
 /// </summary>
 public class AggregateBatchLogTests
 {
-    private const long Arrival = 1_737_367_200_000;
-
     private sealed record Contribution(int Record, string Metric, double Value);
 
     /// <summary>For every pair and watermark: what TryGetAggregateAfter said, plus the pair's sequence range.</summary>
@@ -67,8 +65,8 @@ public class AggregateBatchLogTests
         {
             string data = poison.Contains(r)
                 ? "{broken"
-                : string.Join("\n", contributions.Where(c => c.Record == r).Select(c => TestEvents.Sample(c.Metric, c.Value, Arrival - 1000)));
-            events.Add(new TestRecord(TestEvents.Seq(r), TestEvents.Utf8(data.Length == 0 ? "{broken" : data), Arrival));
+                : string.Join("\n", contributions.Where(c => c.Record == r).Select(c => TestEvents.Sample(c.Metric, c.Value, TestEvents.Arrival - 1000)));
+            events.Add(new TestRecord(TestEvents.Seq(r), TestEvents.Utf8(data.Length == 0 ? "{broken" : data), TestEvents.Arrival));
         }
 
         List<Contribution> valid = [.. contributions.Where(c => !poison.Contains(c.Record))];
@@ -194,7 +192,7 @@ public class AggregateBatchLogTests
         // The window spans records 10..40 over two invocations; its pair holds 3 samples summing to 6.
         var probe = new WindowProbe([TestEvents.Seq(9), "", TestEvents.Seq(10), TestEvents.Seq(25), TestEvents.Seq(39), TestEvents.Seq(40), TestEvents.Seq(41)]);
         using var processor = new KinesisBatchProcessor(probe, new RecordingQuarantineSink(), ProcessorOptions.Default);
-        static TestRecord Good(int n, double v) => new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", v, Arrival - 1000)), Arrival);
+        static TestRecord Good(int n, double v) => new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", v, TestEvents.Arrival - 1000)), TestEvents.Arrival);
 
         var first = new ArrayBufferWriter<byte>();
         await processor.ProcessAsync(WindowEvent([Good(10, 1), Good(20, 2)], "{}", final: false), DateTimeOffset.UtcNow.AddSeconds(30), first);

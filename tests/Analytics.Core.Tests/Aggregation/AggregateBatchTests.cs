@@ -6,8 +6,6 @@ namespace Analytics.Core.Tests.Sinks;
 
 public class AggregateBatchTests
 {
-    private const long Arrival = 1_737_367_200_000;
-
     /// <summary>Captures, for every pair and every watermark, what TryGetAggregateAfter returns.</summary>
     private sealed class WatermarkProbe(string[] watermarks) : IAggregateSink
     {
@@ -42,12 +40,12 @@ public class AggregateBatchTests
         {
             if (i % 3 == 0)
             {
-                records.Add(new TestRecord(TestEvents.Seq(i), TestEvents.Utf8("{oops"), Arrival));
+                records.Add(new TestRecord(TestEvents.Seq(i), TestEvents.Utf8("{oops"), TestEvents.Arrival));
                 continue;
             }
 
             string metric = "m" + random.Next(3);
-            records.Add(new TestRecord(TestEvents.Seq(i), TestEvents.Utf8(TestEvents.Sample(metric, i, Arrival - 1000)), Arrival));
+            records.Add(new TestRecord(TestEvents.Seq(i), TestEvents.Utf8(TestEvents.Sample(metric, i, TestEvents.Arrival - 1000)), TestEvents.Arrival));
             contributions.Add((i, metric, i));
         }
 

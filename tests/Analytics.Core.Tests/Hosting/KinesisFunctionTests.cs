@@ -8,7 +8,6 @@ namespace Analytics.Core.Tests.Hosting;
 /// <summary>The managed-runtime path: a <c>(Stream, ILambdaContext)</c> handler over <see cref="KinesisFunction"/>.</summary>
 public class KinesisFunctionTests
 {
-    private const long Arrival = 1_737_367_200_000;
     private const string Secret = "SECRET-PAYLOAD-7f3a";
 
     /// <summary>A function class as a consumer writes it for the managed runtime.</summary>
@@ -19,9 +18,9 @@ public class KinesisFunctionTests
 
     private static byte[] MixedEvent() => TestEvents.Build(
     [
-        new TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("latency", 12, Arrival - 1000)), Arrival),
-        new TestRecord(TestEvents.Seq(2), TestEvents.Utf8("{\"metric\":\"" + Secret), Arrival),
-        new TestRecord(TestEvents.Seq(3), TestEvents.Utf8(TestEvents.Sample("latency", 30, Arrival - 900)), Arrival),
+        new TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("latency", 12, TestEvents.Arrival - 1000)), TestEvents.Arrival),
+        new TestRecord(TestEvents.Seq(2), TestEvents.Utf8("{\"metric\":\"" + Secret), TestEvents.Arrival),
+        new TestRecord(TestEvents.Seq(3), TestEvents.Utf8(TestEvents.Sample("latency", 30, TestEvents.Arrival - 900)), TestEvents.Arrival),
     ]);
 
     private static List<JsonElement> Lines(MemoryStream output) =>

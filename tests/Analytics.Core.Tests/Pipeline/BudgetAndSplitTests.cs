@@ -11,19 +11,18 @@ namespace Analytics.Core.Tests.Pipeline;
 /// </summary>
 public class BudgetAndSplitTests
 {
-    private const long Arrival = 1_737_367_200_000; // 2025-01-20T10:00:00Z
-    private static readonly DateTimeOffset s_start = DateTimeOffset.FromUnixTimeMilliseconds(Arrival + 5_000);
+    private static readonly DateTimeOffset s_start = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 5_000);
 
     /// <summary>A generated record and what it holds when valid.</summary>
     private sealed record Generated(TestRecord Record, bool Poison, (string Series, double Value)[] Samples);
 
     private static Generated Valid(int n, params (string Metric, string Host, double Value)[] samples)
     {
-        string data = string.Join("\n", samples.Select(s => TestEvents.Sample(s.Metric, s.Value, Arrival - 1000, ("host", s.Host))));
-        return new Generated(new TestRecord(TestEvents.Seq(n), TestEvents.Utf8(data), Arrival), false, [.. samples.Select(s => ($"{s.Metric}|host={s.Host}", s.Value))]);
+        string data = string.Join("\n", samples.Select(s => TestEvents.Sample(s.Metric, s.Value, TestEvents.Arrival - 1000, ("host", s.Host))));
+        return new Generated(new TestRecord(TestEvents.Seq(n), TestEvents.Utf8(data), TestEvents.Arrival), false, [.. samples.Select(s => ($"{s.Metric}|host={s.Host}", s.Value))]);
     }
 
-    private static Generated Poison(int n) => new(new TestRecord(TestEvents.Seq(n), TestEvents.Utf8("{\"metric\":"), Arrival), true, []);
+    private static Generated Poison(int n) => new(new TestRecord(TestEvents.Seq(n), TestEvents.Utf8("{\"metric\":"), TestEvents.Arrival), true, []);
 
     private static Generated[] Generate(Random random, int count, int seriesPerMetric)
     {
@@ -295,8 +294,8 @@ public class BudgetAndSplitTests
         using var processor = new KinesisBatchProcessor(aggregates, quarantine, options);
         byte[] evt = TestEvents.Build(
         [
-            new TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("m", 1, late)), Arrival),
-            new TestRecord(TestEvents.Seq(2), TestEvents.Utf8(TestEvents.Sample("m", 1, fits)), Arrival),
+            new TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("m", 1, late)), TestEvents.Arrival),
+            new TestRecord(TestEvents.Seq(2), TestEvents.Utf8(TestEvents.Sample("m", 1, fits)), TestEvents.Arrival),
         ]);
 
         var response = new ArrayBufferWriter<byte>();

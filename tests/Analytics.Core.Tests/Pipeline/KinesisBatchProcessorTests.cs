@@ -6,12 +6,10 @@ namespace Analytics.Core.Tests.Pipeline;
 
 public class KinesisBatchProcessorTests
 {
-    private const long Arrival = 1_737_367_200_000; // 2025-01-20T10:00:00Z
-
     private static TestRecord Good(int n, string metric, double value, params (string, string)[] dims) =>
-        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample(metric, value, Arrival - 1000, dims)), Arrival);
+        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample(metric, value, TestEvents.Arrival - 1000, dims)), TestEvents.Arrival);
 
-    private static TestRecord Poison(int n, string data) => new(TestEvents.Seq(n), TestEvents.Utf8(data), Arrival);
+    private static TestRecord Poison(int n, string data) => new(TestEvents.Seq(n), TestEvents.Utf8(data), TestEvents.Arrival);
 
     private static async Task<(JsonDocument Response, BatchSummary Summary)> Run(KinesisBatchProcessor processor, byte[] evt, TimeSpan? budget = null)
     {
@@ -145,7 +143,7 @@ public class KinesisBatchProcessorTests
     public async Task Process_DeadlineComesWhileParsing_ReportsFirstUnprocessedRecord()
     {
         // Each clock read moves 100 ms; with a 10 s budget the working time (9 s) ends part-way through the batch.
-        var clock = new SteppingTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(Arrival), TimeSpan.FromMilliseconds(100));
+        var clock = new SteppingTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival), TimeSpan.FromMilliseconds(100));
         var aggregates = new RecordingAggregateSink();
         using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
         byte[] evt = TestEvents.Build(Enumerable.Range(1, 300).Select(i => Good(i, "m", i)));
@@ -253,7 +251,7 @@ public class KinesisBatchProcessorTests
                 string metric = "m" + random.Next(5);
                 string host = "h" + random.Next(3);
                 double value = Math.Round(random.NextDouble() * 100, 3);
-                long ts = Arrival - random.Next(0, 180_000);
+                long ts = TestEvents.Arrival - random.Next(0, 180_000);
                 lines.Add(TestEvents.Sample(metric, value, ts, ("host", host)));
                 long window = ts / 60_000 * 60_000;
                 (string, string) key = (metric + "|host=" + host, window.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -261,7 +259,7 @@ public class KinesisBatchProcessorTests
                 expected[key].Add(value);
             }
 
-            records.Add(new TestRecord(TestEvents.Seq(i), TestEvents.Utf8(string.Join("\n", lines)), Arrival));
+            records.Add(new TestRecord(TestEvents.Seq(i), TestEvents.Utf8(string.Join("\n", lines)), TestEvents.Arrival));
         }
 
         var aggregates = new RecordingAggregateSink();
@@ -294,18 +292,16 @@ public class KinesisBatchProcessorTests
 
 public class KplPipelineTests
 {
-    private const long Arrival = 1_737_367_200_000;
-
     [Fact]
     public async Task Process_CorruptContainer_IsPoisonAsAWhole()
     {
-        byte[] container = KplTestEncoder.Aggregate([new KplTestUserRecord("k", null, TestEvents.Utf8(TestEvents.Sample("m", 1, Arrival - 1000)), [])]);
+        byte[] container = KplTestEncoder.Aggregate([new KplTestUserRecord("k", null, TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), [])]);
         container[^1] ^= 0xFF; // break the MD5
         var quarantine = new RecordingQuarantineSink();
         var aggregates = new RecordingAggregateSink();
         using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default);
 
-        await processor.ProcessAsync(TestEvents.Build([new TestRecord(TestEvents.Seq(1), container, Arrival)]), DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
+        await processor.ProcessAsync(TestEvents.Build([new TestRecord(TestEvents.Seq(1), container, TestEvents.Arrival)]), DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
 
         QuarantinedRecord q = Assert.Single(quarantine.Records);
         Assert.Equal(PoisonReason.AggregateChecksumMismatch, q.Reason);
@@ -317,17 +313,15 @@ public class KplPipelineTests
 
 public class PoisonAmplificationTests
 {
-    private const long Arrival = 1_737_367_200_000;
-
     private static KplTestUserRecord User(string data) => new("k", null, TestEvents.Utf8(data), []);
 
     [Fact]
     public async Task Process_ContainerOfManyPoisonUserRecords_OneQuarantineEntryAndOneCallback()
     {
         // 5,000 tiny poison user records and two valid ones in one KPL container.
-        var users = new List<KplTestUserRecord> { User(TestEvents.Sample("m", 1, Arrival - 1000)) };
+        var users = new List<KplTestUserRecord> { User(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)) };
         users.AddRange(Enumerable.Range(0, 5000).Select(_ => User("x")));
-        users.Add(User(TestEvents.Sample("m", 2, Arrival - 1000)));
+        users.Add(User(TestEvents.Sample("m", 2, TestEvents.Arrival - 1000)));
         byte[] container = KplTestEncoder.Aggregate(users);
         var quarantine = new RecordingQuarantineSink();
         var aggregates = new RecordingAggregateSink();
@@ -335,7 +329,7 @@ public class PoisonAmplificationTests
         using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default with { OnPoison = seen.Add });
 
         var output = new System.Buffers.ArrayBufferWriter<byte>();
-        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([new TestRecord(TestEvents.Seq(1), container, Arrival)]), DateTimeOffset.UtcNow.AddSeconds(30), output);
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([new TestRecord(TestEvents.Seq(1), container, TestEvents.Arrival)]), DateTimeOffset.UtcNow.AddSeconds(30), output);
 
         QuarantinedRecord q = Assert.Single(quarantine.Records);
         Assert.Same(q, Assert.Single(seen));
@@ -355,11 +349,11 @@ public class PoisonAmplificationTests
     public async Task Process_ContainerWithOnePoisonUserRecord_KeepsThatUserRecordsOwnData()
     {
         byte[] bad = TestEvents.Utf8("{\"metric\":");
-        byte[] container = KplTestEncoder.Aggregate([User(TestEvents.Sample("m", 1, Arrival - 1000)), new KplTestUserRecord("k2", null, bad, [])]);
+        byte[] container = KplTestEncoder.Aggregate([User(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), new KplTestUserRecord("k2", null, bad, [])]);
         var quarantine = new RecordingQuarantineSink();
         using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);
 
-        await processor.ProcessAsync(TestEvents.Build([new TestRecord(TestEvents.Seq(1), container, Arrival)]), DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
+        await processor.ProcessAsync(TestEvents.Build([new TestRecord(TestEvents.Seq(1), container, TestEvents.Arrival)]), DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
 
         QuarantinedRecord q = Assert.Single(quarantine.Records);
         Assert.Equal(1, q.SubSequenceNumber);
@@ -375,7 +369,7 @@ public class PoisonAmplificationTests
         var quarantine = new RecordingQuarantineSink();
         var options = ProcessorOptions.Default with { OnPoison = r => JsonLog.WritePoison(r, JsonLogOptions.Default, log) };
         using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, options);
-        byte[] evt = TestEvents.Build(Enumerable.Range(1, 500).Select(i => new TestRecord(TestEvents.Seq(i), TestEvents.Utf8("x"), Arrival)));
+        byte[] evt = TestEvents.Build(Enumerable.Range(1, 500).Select(i => new TestRecord(TestEvents.Seq(i), TestEvents.Utf8("x"), TestEvents.Arrival)));
 
         BatchSummary summary = await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
         int poisonLines = Encoding.UTF8.GetString(log.WrittenSpan).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length;
@@ -390,7 +384,7 @@ public class PoisonAmplificationTests
 
         // The bound is per invocation.
         log.ResetWrittenCount();
-        await processor.ProcessAsync(TestEvents.Build([new TestRecord(TestEvents.Seq(9), TestEvents.Utf8("x"), Arrival)]), DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
+        await processor.ProcessAsync(TestEvents.Build([new TestRecord(TestEvents.Seq(9), TestEvents.Utf8("x"), TestEvents.Arrival)]), DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
         Assert.Single(Encoding.UTF8.GetString(log.WrittenSpan).Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 

@@ -10,12 +10,10 @@ namespace Analytics.Core.Tests.Pipeline;
 /// </summary>
 public class ProcessorContractTests
 {
-    private const long Arrival = 1_737_367_200_000; // 2025-01-20T10:00:00Z
-
     private static TestRecord Good(int n, string metric, double value) =>
-        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample(metric, value, Arrival - 1000)), Arrival);
+        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample(metric, value, TestEvents.Arrival - 1000)), TestEvents.Arrival);
 
-    private static TestRecord Poison(int n) => new(TestEvents.Seq(n), TestEvents.Utf8("{not json " + n), Arrival);
+    private static TestRecord Poison(int n) => new(TestEvents.Seq(n), TestEvents.Utf8("{not json " + n), TestEvents.Arrival);
 
     private static string[] Failures(ReadOnlySpan<byte> response)
     {
@@ -96,7 +94,7 @@ public class ProcessorContractTests
     [InlineData(0.25, 0, 75)]   // no minimum: the fraction alone
     public async Task Sinks_AreCancelledAtTheBudgetLessTheLargerMargin(double fraction, int minMarginSeconds, int cancelAtSeconds)
     {
-        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(Arrival));
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival));
         var sink = new WaitingAggregateSink();
         var options = ProcessorOptions.Default with
         {
@@ -123,7 +121,7 @@ public class ProcessorContractTests
     [Fact]
     public async Task DeadlineAlreadyPassed_ProcessesOnlyTheFirstRecord_AndReportsTheNext()
     {
-        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(Arrival));
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival));
         var aggregates = new RecordingAggregateSink();
         var quarantine = new RecordingQuarantineSink();
         using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default with { TimeProvider = clock });

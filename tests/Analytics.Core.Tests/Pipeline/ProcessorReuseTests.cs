@@ -9,12 +9,10 @@ namespace Analytics.Core.Tests.Pipeline;
 /// </summary>
 public class ProcessorReuseTests
 {
-    private const long Arrival = 1_737_367_200_000;
-
     private static TestRecord Good(int n, string metric, double value) =>
-        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample(metric, value, Arrival - 1000)), Arrival);
+        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample(metric, value, TestEvents.Arrival - 1000)), TestEvents.Arrival);
 
-    private static TestRecord Poison(int n) => new(TestEvents.Seq(n), TestEvents.Utf8("{not json " + n), Arrival);
+    private static TestRecord Poison(int n) => new(TestEvents.Seq(n), TestEvents.Utf8("{not json " + n), TestEvents.Arrival);
 
     private static byte[] WindowEvent(IEnumerable<TestRecord> records, string stateJson, bool final) =>
         TestEvents.BuildWindow(records, stateJson, final);

@@ -6,13 +6,11 @@ namespace Analytics.Core.Tests.Pipeline;
 
 public class TumblingWindowTests
 {
-    private const long Arrival = 1_737_367_200_000;
-
     private static byte[] WindowEvent(IEnumerable<TestRecord> records, string stateJson, bool final = false, bool terminatedEarly = false) =>
         TestEvents.BuildWindow(records, stateJson, final, terminatedEarly);
 
     private static TestRecord Good(int n, double value) =>
-        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", value, Arrival - 1000, ("k", "v"))), Arrival);
+        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", value, TestEvents.Arrival - 1000, ("k", "v"))), TestEvents.Arrival);
 
     private static async Task<JsonElement> Run(KinesisBatchProcessor processor, byte[] evt)
     {

@@ -6,7 +6,7 @@ namespace Analytics.Core.Tests.Records;
 
 public class MetricRecordParserTests
 {
-    private static (List<(byte[] Key, double Value, long Ts)> Samples, PoisonReason Error, string Detail) Parse(byte[] data, MetricSchema? schema = null, long arrival = SampleGenerators.Arrival)
+    private static (List<(byte[] Key, double Value, long Ts)> Samples, PoisonReason Error, string Detail) Parse(byte[] data, MetricSchema? schema = null, long arrival = TestEvents.Arrival)
     {
         byte[] scratch = new byte[MetricRecordParser.ScratchSize];
         var parser = new MetricRecordParser(data, scratch, schema ?? MetricSchema.Default, arrival);
@@ -143,7 +143,7 @@ public class MetricRecordParserTests
     [Fact]
     public void TryReadSample_TimestampWindowEdges_AreInclusive()
     {
-        long arrival = SampleGenerators.Arrival;
+        long arrival = TestEvents.Arrival;
         Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, arrival + 300_000))).Error);
         Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, arrival - 86_400_000))).Error);
     }
@@ -173,20 +173,20 @@ public class MetricRecordParserTests
     public void TryReadSample_Limits_AreEnforcedOnUnescapedBytes()
     {
         string name255 = new('n', 255);
-        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample(name255, 1, SampleGenerators.Arrival))).Error);
-        Assert.Equal(PoisonReason.InvalidMetricName, Parse(TestEvents.Utf8(TestEvents.Sample(name255 + "n", 1, SampleGenerators.Arrival))).Error);
+        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample(name255, 1, TestEvents.Arrival))).Error);
+        Assert.Equal(PoisonReason.InvalidMetricName, Parse(TestEvents.Utf8(TestEvents.Sample(name255 + "n", 1, TestEvents.Arrival))).Error);
 
         // 255 escaped characters (6 bytes each in JSON) still make a 255-byte name.
         string escaped = string.Concat(Enumerable.Repeat("\\u0061", 255));
         Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8("{\"metric\":\"" + escaped + "\",\"value\":1,\"timestamp\":1737367200000}")).Error);
 
-        Assert.Equal(PoisonReason.DimensionTooLong, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, SampleGenerators.Arrival, (new string('k', 256), "v")))).Error);
-        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, SampleGenerators.Arrival, (new string('k', 255), new string('v', 1024))))).Error);
-        Assert.Equal(PoisonReason.DimensionTooLong, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, SampleGenerators.Arrival, ("k", new string('v', 1025))))).Error);
+        Assert.Equal(PoisonReason.DimensionTooLong, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, (new string('k', 256), "v")))).Error);
+        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, (new string('k', 255), new string('v', 1024))))).Error);
+        Assert.Equal(PoisonReason.DimensionTooLong, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, ("k", new string('v', 1025))))).Error);
 
         (string, string)[] thirty = Enumerable.Range(0, 30).Select(i => ("k" + i, "v")).ToArray();
-        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, SampleGenerators.Arrival, thirty))).Error);
-        Assert.Equal(PoisonReason.TooManyDimensions, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, SampleGenerators.Arrival, [.. thirty, ("k30", "v")]))).Error);
+        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, thirty))).Error);
+        Assert.Equal(PoisonReason.TooManyDimensions, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, [.. thirty, ("k30", "v")]))).Error);
     }
 
     [Fact]
@@ -204,7 +204,7 @@ public class MetricRecordParserTests
     public void TryReadSample_TooLarge_IsPoison()
     {
         var schema = new MetricSchema(MetricParserOptions.Default with { MaxRecordBytes = 64 });
-        byte[] data = TestEvents.Utf8(TestEvents.Sample("m", 1, SampleGenerators.Arrival, ("host", new string('h', 64))));
+        byte[] data = TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, ("host", new string('h', 64))));
         Assert.Equal(PoisonReason.TooLarge, Parse(data, schema).Error);
     }
 

@@ -20,8 +20,6 @@ internal sealed record GeneratedRecord(byte[] Data, ExpectedSample[] Samples, lo
 /// <summary>Generators of valid metric records written in every way the schema allows.</summary>
 internal static class SampleGenerators
 {
-    public const long Arrival = 1_737_367_200_000; // 2025-01-20T10:00:00Z
-
     private static readonly string[] s_alphabet = ["a", "b", "c", "X", "Y", "Z", "0", "1", "9", " ", "_", "-", ".", "/", ":", "\"", "\\", "\t", "é", "€", "😀", "\u0001", "\u2028"];
 
     /// <summary>Text of 1..n chars drawn from an alphabet with quotes, backslashes, control chars, BMP and astral chars.</summary>
@@ -34,8 +32,8 @@ internal static class SampleGenerators
         Gen.Elements(0.0, -0.0, double.MaxValue, double.MinValue, double.Epsilon, 1e-300));
 
     public static readonly Gen<long> Timestamp =
-        Gen.Choose(-24 * 3600, 5 * 60).SelectMany(sec => Gen.Choose(0, 999).Select(ms => Arrival + (sec * 1000L) + ms))
-            .Where(t => t >= Arrival - (24 * 3600 * 1000L) && t <= Arrival + (5 * 60 * 1000L));
+        Gen.Choose(-24 * 3600, 5 * 60).SelectMany(sec => Gen.Choose(0, 999).Select(ms => TestEvents.Arrival + (sec * 1000L) + ms))
+            .Where(t => t >= TestEvents.Arrival - (24 * 3600 * 1000L) && t <= TestEvents.Arrival + (5 * 60 * 1000L));
 
     public static readonly Gen<ExpectedSample> Sample =
         from text in Text(40)
@@ -141,5 +139,5 @@ internal static class SampleGenerators
         from bom in ArbMap.Default.GeneratorFor<bool>()
         from trailing in ArbMap.Default.GeneratorFor<bool>()
         let text = string.Concat(written.Select((w, i) => i == 0 ? w : separators[i] + w)) + (trailing ? "\n" : "")
-        select new GeneratedRecord([.. (bom ? new byte[] { 0xEF, 0xBB, 0xBF } : []), .. Encoding.UTF8.GetBytes(text)], samples, Arrival);
+        select new GeneratedRecord([.. (bom ? new byte[] { 0xEF, 0xBB, 0xBF } : []), .. Encoding.UTF8.GetBytes(text)], samples, TestEvents.Arrival);
 }

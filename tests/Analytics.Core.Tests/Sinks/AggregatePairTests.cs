@@ -9,7 +9,6 @@ namespace Analytics.Core.Tests.Sinks;
 /// <summary>The plain view of a pair that a custom sink reads, and what the pipeline says when a sink marks nothing.</summary>
 public class AggregatePairTests
 {
-    private const long Arrival = 1_737_367_200_000;
     private static readonly TimeSpan s_window = TimeSpan.FromMinutes(5);
 
     /// <summary>A custom sink written the way a consumer writes one: async, awaiting between pairs, strings only.</summary>
@@ -48,14 +47,14 @@ public class AggregatePairTests
         {
             // Values from 0.001 to 1e6, both signs, a few series, timestamps spread over three 5-minute windows.
             double value = Math.Round(Math.Pow(10, (random.NextDouble() * 9) - 3) * (random.Next(4) == 0 ? -1 : 1), 6);
-            inputs.Add(new Input("m" + random.Next(3), "h" + random.Next(2), value, Arrival - 1000 - random.Next(0, 14 * 60_000)));
+            inputs.Add(new Input("m" + random.Next(3), "h" + random.Next(2), value, TestEvents.Arrival - 1000 - random.Next(0, 14 * 60_000)));
         }
 
         return inputs;
     }
 
     private static byte[] Event(List<Input> inputs) =>
-        TestEvents.Build(inputs.Select((s, i) => new TestRecord(TestEvents.Seq(i + 1), TestEvents.Utf8(TestEvents.Sample(s.Metric, s.Value, s.TimestampMs, ("host", s.Host), ("az", "a"))), Arrival)));
+        TestEvents.Build(inputs.Select((s, i) => new TestRecord(TestEvents.Seq(i + 1), TestEvents.Utf8(TestEvents.Sample(s.Metric, s.Value, s.TimestampMs, ("host", s.Host), ("az", "a"))), TestEvents.Arrival)));
 
     private static ProcessorOptions Options => ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = s_window } };
 
@@ -97,9 +96,9 @@ public class AggregatePairTests
     {
         var sink = new CopyingSink(markAll: true);
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), Options);
-        await processor.ProcessAsync(TestEvents.Single(TestEvents.Utf8(TestEvents.Sample("first", 7, Arrival - 1000, ("k", "v"))), Arrival), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        await processor.ProcessAsync(TestEvents.Single(TestEvents.Utf8(TestEvents.Sample("first", 7, TestEvents.Arrival - 1000, ("k", "v"))), TestEvents.Arrival), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
         AggregatePair kept = Assert.Single(sink.Pairs);
-        await processor.ProcessAsync(TestEvents.Single(TestEvents.Utf8(TestEvents.Sample("second", 99, Arrival - 1000)), Arrival), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        await processor.ProcessAsync(TestEvents.Single(TestEvents.Utf8(TestEvents.Sample("second", 99, TestEvents.Arrival - 1000)), TestEvents.Arrival), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
 
         Assert.Equal(2, sink.Pairs.Count);
         Assert.Equal("first", kept.Metric);
@@ -116,7 +115,7 @@ public class AggregatePairTests
         // docs/aggregation.md: p99 of {80, 123, 250} has rank floor(0.99 * 2) = 1, so it is 123, not 250.
         var sink = new CopyingSink(markAll: true);
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), Options);
-        byte[] utf8Event = TestEvents.Build(new[] { 250.0, 80, 123 }.Select((v, i) => new TestRecord(TestEvents.Seq(i + 1), TestEvents.Utf8(TestEvents.Sample("latency", v, Arrival - 1000)), Arrival)));
+        byte[] utf8Event = TestEvents.Build(new[] { 250.0, 80, 123 }.Select((v, i) => new TestRecord(TestEvents.Seq(i + 1), TestEvents.Utf8(TestEvents.Sample("latency", v, TestEvents.Arrival - 1000)), TestEvents.Arrival)));
         await processor.ProcessAsync(utf8Event, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
 
         AggregatePair pair = Assert.Single(sink.Pairs);
@@ -137,7 +136,7 @@ public class AggregatePairTests
             batch.MarkAllDurable();
         });
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), Options);
-        await processor.ProcessAsync(TestEvents.Single(TestEvents.Utf8(TestEvents.Sample("m", 1, Arrival - 1000)), Arrival), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        await processor.ProcessAsync(TestEvents.Single(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), TestEvents.Arrival), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
         Assert.IsType<ArgumentOutOfRangeException>(thrown);
     }
 

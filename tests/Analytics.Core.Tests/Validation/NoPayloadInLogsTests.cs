@@ -14,8 +14,6 @@ namespace Analytics.Core.Tests.Validation;
 /// </summary>
 public class NoPayloadInLogsTests
 {
-    private const long Arrival = SampleGenerators.Arrival;
-
     /// <summary>A marker of 8 to 40 characters that none of the library's own words contain.</summary>
     private static readonly Gen<string> s_marker =
         Gen.Choose(8, 40).SelectMany(n => Gen.ArrayOf(Gen.Elements("QXJWZKqxjwzk".ToCharArray()), n)).Select(c => "Qq" + new string(c));
@@ -23,24 +21,24 @@ public class NoPayloadInLogsTests
     /// <summary>Poison payloads holding the marker; each names where the marker sits.</summary>
     private static byte[][] PoisonPayloads(string m) =>
     [
-        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{Arrival},\"x\":tru{m}}}"),
-        U($"{{\"metric\":\"cpu\",\"value\":{m},\"timestamp\":{Arrival}}}"),
-        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{Arrival}}}{m}"),
-        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{Arrival}}}\n{m}"),
+        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{TestEvents.Arrival},\"x\":tru{m}}}"),
+        U($"{{\"metric\":\"cpu\",\"value\":{m},\"timestamp\":{TestEvents.Arrival}}}"),
+        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{TestEvents.Arrival}}}{m}"),
+        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{TestEvents.Arrival}}}\n{m}"),
         U($"{m}{{\"metric\":\"cpu\"}}"),
-        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{Arrival},\"{m}\" {m}}}"),
-        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{Arrival},\"x\":\"{m}\\q\"}}"),
-        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{Arrival},\"x\":[{m}, nul]}}"),
+        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{TestEvents.Arrival},\"{m}\" {m}}}"),
+        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{TestEvents.Arrival},\"x\":\"{m}\\q\"}}"),
+        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{TestEvents.Arrival},\"x\":[{m}, nul]}}"),
         U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":\"{m}\"}}"),
-        U($"{{\"metric\":\"cpu\",\"value\":\"{m}\",\"timestamp\":{Arrival}}}"),
-        U($"{{\"metric\":\"{string.Concat(Enumerable.Repeat(m, 300 / m.Length + 1))}\",\"value\":1,\"timestamp\":{Arrival}}}"),
-        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{Arrival},\"dimensions\":{{\"{m}\":1}}}}"),
-        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{Arrival},\"dimensions\":{{\"k\":\"{m}\",\"k\":\"{m}\"}}}}"),
-        [.. U($"{{\"metric\":\"{m}"), 0xC3, .. U($"{m}\",\"value\":1,\"timestamp\":{Arrival}}}")],
+        U($"{{\"metric\":\"cpu\",\"value\":\"{m}\",\"timestamp\":{TestEvents.Arrival}}}"),
+        U($"{{\"metric\":\"{string.Concat(Enumerable.Repeat(m, 300 / m.Length + 1))}\",\"value\":1,\"timestamp\":{TestEvents.Arrival}}}"),
+        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{TestEvents.Arrival},\"dimensions\":{{\"{m}\":1}}}}"),
+        U($"{{\"metric\":\"cpu\",\"value\":1,\"timestamp\":{TestEvents.Arrival},\"dimensions\":{{\"k\":\"{m}\",\"k\":\"{m}\"}}}}"),
+        [.. U($"{{\"metric\":\"{m}"), 0xC3, .. U($"{m}\",\"value\":1,\"timestamp\":{TestEvents.Arrival}}}")],
         [.. KplTestEncoder.Magic, .. U(m)],
         KplTestEncoder.Aggregate([new KplTestUserRecord(m, null, U($"{{\"metric\":{m}}}"), [])]),
         U(new string(' ', 3) + $"{{\"{m}\":{{\"{m}\":[{m}"),
-        U($"{{\"metric\":\"cpu\",\"value\":1e{m.Length}99999,\"timestamp\":{Arrival}}}"),
+        U($"{{\"metric\":\"cpu\",\"value\":1e{m.Length}99999,\"timestamp\":{TestEvents.Arrival}}}"),
     ];
 
     /// <summary>The index of the KPL container in <see cref="PoisonPayloads"/>: its poison user record is quarantined alone.</summary>
@@ -72,7 +70,7 @@ public class NoPayloadInLogsTests
             };
             var quarantine = new RecordingQuarantineSink();
             using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, options);
-            byte[] evt = TestEvents.Build(payloads.Select((p, i) => new TestRecord(TestEvents.Seq(i + 1), p, Arrival, PartitionKey: marker)));
+            byte[] evt = TestEvents.Build(payloads.Select((p, i) => new TestRecord(TestEvents.Seq(i + 1), p, TestEvents.Arrival, PartitionKey: marker)));
             BatchSummary summary = processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddMinutes(1), new ArrayBufferWriter<byte>()).GetAwaiter().GetResult();
             JsonLog.WriteInvocation(summary, new JsonLogOptions { MinimumLevel = JsonLogLevel.Debug }, log);
 
@@ -99,7 +97,7 @@ public class NoPayloadInLogsTests
         {
             foreach (byte[] payload in PoisonPayloads(marker))
             {
-                RecordVerdict verdict = validator.ValidateData(payload, Arrival);
+                RecordVerdict verdict = validator.ValidateData(payload, TestEvents.Arrival);
                 Assert.False(verdict.IsValid);
                 AssertClean(verdict.Detail, marker, "a validator detail");
                 Assert.InRange(Encoding.UTF8.GetByteCount(verdict.Detail), 1, PoisonDetailLimit);
@@ -115,14 +113,14 @@ public class NoPayloadInLogsTests
             from marker in s_marker
             from cut in Gen.Choose(0, 60)
             from junk in Gen.Elements("tru", "nul", "fals", "-", "0x", "\"\\u12", "}", "]", ",", ":", "\u0001", "'")
-            let sample = TestEvents.Sample("cpu", 1, Arrival)
+            let sample = TestEvents.Sample("cpu", 1, TestEvents.Arrival)
             let at = Math.Min(cut, sample.Length)
             select (marker, U(sample[..at] + junk + marker + sample[at..]));
 
         var validator = new RecordValidator();
         Prop.ForAll(gen.ToArbitrary(), p =>
         {
-            RecordVerdict verdict = validator.ValidateData(p.Data, Arrival);
+            RecordVerdict verdict = validator.ValidateData(p.Data, TestEvents.Arrival);
             if (!verdict.IsValid)
             {
                 AssertClean(verdict.Detail, p.Marker, "a validator detail");

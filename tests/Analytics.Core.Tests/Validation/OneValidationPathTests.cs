@@ -11,8 +11,6 @@ namespace Analytics.Core.Tests.Validation;
 /// <summary>Every public way to validate a record gives the pipeline's verdict (plain records and KPL containers alike).</summary>
 public class OneValidationPathTests
 {
-    private const long Arrival = SampleGenerators.Arrival;
-
     private static readonly Gen<byte[]> s_poisonData = Gen.Elements(
         "{not json",
         "{\"metric\":\"m\",\"value\":\"1\",\"timestamp\":1737367200000}",
@@ -41,7 +39,7 @@ public class OneValidationPathTests
         {
             var quarantine = new RecordingQuarantineSink();
             using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);
-            byte[] evt = TestEvents.Build(datas.Select((d, i) => new TestRecord(TestEvents.Seq(i + 1), d, Arrival)));
+            byte[] evt = TestEvents.Build(datas.Select((d, i) => new TestRecord(TestEvents.Seq(i + 1), d, TestEvents.Arrival)));
             processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddMinutes(1), new ArrayBufferWriter<byte>()).GetAwaiter().GetResult();
 
             var validator = new RecordValidator();
@@ -50,7 +48,7 @@ public class OneValidationPathTests
             while (reader.Read())
             {
                 RecordVerdict verdict = validator.Validate(reader.Current);
-                RecordVerdict fromData = validator.ValidateData(datas[i], Arrival);
+                RecordVerdict fromData = validator.ValidateData(datas[i], TestEvents.Arrival);
                 QuarantinedRecord[] poison = [.. quarantine.Records.Where(r => r.SequenceNumber == TestEvents.Seq(i + 1))];
                 Assert.Equal(poison.Length == 0, verdict.IsValid);
                 Assert.Equal(verdict.Reason, fromData.Reason);
@@ -80,10 +78,10 @@ public class OneValidationPathTests
     [Fact]
     public void Validate_ValidKplContainer_IsValidWithAllItsSamples()
     {
-        byte[] a = TestEvents.Utf8(TestEvents.Sample("a", 1, Arrival));
-        byte[] b = TestEvents.Utf8(TestEvents.Sample("b", 2, Arrival) + "\n" + TestEvents.Sample("c", 3, Arrival));
+        byte[] a = TestEvents.Utf8(TestEvents.Sample("a", 1, TestEvents.Arrival));
+        byte[] b = TestEvents.Utf8(TestEvents.Sample("b", 2, TestEvents.Arrival) + "\n" + TestEvents.Sample("c", 3, TestEvents.Arrival));
         byte[] container = KplTestEncoder.Aggregate([new KplTestUserRecord("p", null, a, []), new KplTestUserRecord("q", null, b, [])]);
-        var reader = new KinesisEventReader(TestEvents.Single(container, Arrival));
+        var reader = new KinesisEventReader(TestEvents.Single(container, TestEvents.Arrival));
         Assert.True(reader.Read());
 
         RecordVerdict verdict = new RecordValidator().Validate(reader.Current);
@@ -107,7 +105,7 @@ public class OneValidationPathTests
 
         var quarantine = new RecordingQuarantineSink();
         using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);
-        byte[] evt = TestEvents.Build([new TestRecord(TestEvents.Seq(1), container, Arrival), new TestRecord(TestEvents.Seq(2), plain, Arrival, PartitionKey: "caf\u00e9")]);
+        byte[] evt = TestEvents.Build([new TestRecord(TestEvents.Seq(1), container, TestEvents.Arrival), new TestRecord(TestEvents.Seq(2), plain, TestEvents.Arrival, PartitionKey: "caf\u00e9")]);
         await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddMinutes(1), new ArrayBufferWriter<byte>());
 
         Assert.Equal(2, quarantine.Records.Count);

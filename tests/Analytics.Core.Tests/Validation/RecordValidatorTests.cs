@@ -20,14 +20,14 @@ public class RecordValidatorTests
     [InlineData("SGVsbG8=x")]
     public void Validate_InvalidBase64_IsPoison(string rawBase64)
     {
-        RecordVerdict verdict = ValidateSingle(TestEvents.Single([], SampleGenerators.Arrival, rawBase64));
+        RecordVerdict verdict = ValidateSingle(TestEvents.Single([], TestEvents.Arrival, rawBase64));
         Assert.Equal(PoisonReason.InvalidBase64, verdict.Reason);
         Assert.NotEmpty(verdict.Detail);
     }
 
     [Fact]
     public void Validate_EmptyData_IsPoison() =>
-        Assert.Equal(PoisonReason.EmptyData, ValidateSingle(TestEvents.Single([], SampleGenerators.Arrival)).Reason);
+        Assert.Equal(PoisonReason.EmptyData, ValidateSingle(TestEvents.Single([], TestEvents.Arrival)).Reason);
 
     [Theory]
     [InlineData(1024, PoisonReason.None)]
@@ -36,16 +36,16 @@ public class RecordValidatorTests
     public void Validate_SizeLimit_AppliesToDecodedBytes(int size, PoisonReason expected)
     {
         var validator = new RecordValidator(new MetricSchema(MetricParserOptions.Default with { MaxRecordBytes = 1024 }));
-        string sample = TestEvents.Sample("m", 1, SampleGenerators.Arrival);
+        string sample = TestEvents.Sample("m", 1, TestEvents.Arrival);
         string padded = sample[..^1] + ",\"pad\":\"" + new string('x', size - sample.Length - 9) + "\"}";
         Assert.Equal(size, Encoding.UTF8.GetByteCount(padded));
-        Assert.Equal(expected, ValidateSingle(TestEvents.Single(Encoding.UTF8.GetBytes(padded), SampleGenerators.Arrival), validator).Reason);
+        Assert.Equal(expected, ValidateSingle(TestEvents.Single(Encoding.UTF8.GetBytes(padded), TestEvents.Arrival), validator).Reason);
     }
 
     [Fact]
     public void Validate_UsesTheRecordsArrivalAsTimeReference()
     {
-        long ts = SampleGenerators.Arrival;
+        long ts = TestEvents.Arrival;
         byte[] data = TestEvents.Utf8(TestEvents.Sample("m", 1, ts));
         Assert.True(ValidateSingle(TestEvents.Single(data, ts)).IsValid);
         Assert.Equal(PoisonReason.TimestampInFuture, ValidateSingle(TestEvents.Single(data, ts - 300_001)).Reason);
@@ -76,15 +76,15 @@ public class RecordValidatorTests
                 10 => (PoisonReason.InvalidMetricName, TestEvents.Utf8(TestEvents.Sample(new string('m', 256), 1, sample.TimestampMs)), null),
                 11 => (PoisonReason.DimensionTooLong, TestEvents.Utf8(TestEvents.Sample(sample.Metric, 1, sample.TimestampMs, ("k", new string('v', 1025)))), null),
                 12 => (PoisonReason.TooManyDimensions, TestEvents.Utf8(TestEvents.Sample(sample.Metric, 1, sample.TimestampMs, Enumerable.Range(0, 31).Select(i => ("k" + i, "v")).ToArray())), null),
-                13 => (PoisonReason.TimestampInFuture, TestEvents.Utf8(TestEvents.Sample(sample.Metric, 1, SampleGenerators.Arrival + 300_001)), null),
-                14 => (PoisonReason.TimestampTooOld, TestEvents.Utf8(TestEvents.Sample(sample.Metric, 1, SampleGenerators.Arrival - 86_400_001)), null),
+                13 => (PoisonReason.TimestampInFuture, TestEvents.Utf8(TestEvents.Sample(sample.Metric, 1, TestEvents.Arrival + 300_001)), null),
+                14 => (PoisonReason.TimestampTooOld, TestEvents.Utf8(TestEvents.Sample(sample.Metric, 1, TestEvents.Arrival - 86_400_001)), null),
                 _ => (PoisonReason.TooLarge, TestEvents.Utf8("{" + body + ",\"ignored\":\"" + new string('x', 2000) + "\"}"), null),
             };
 
         var validator = new RecordValidator(new MetricSchema(MetricParserOptions.Default with { MaxRecordBytes = 2000 }));
         Prop.ForAll(poison.ToArbitrary(), p =>
         {
-            RecordVerdict verdict = ValidateSingle(TestEvents.Single(p.Data, SampleGenerators.Arrival, p.RawBase64), validator);
+            RecordVerdict verdict = ValidateSingle(TestEvents.Single(p.Data, TestEvents.Arrival, p.RawBase64), validator);
             Assert.Equal(p.Expected, verdict.Reason);
             Assert.False(string.IsNullOrEmpty(verdict.Detail));
         }).QuickCheckThrowOnFailure();
@@ -96,8 +96,8 @@ public class RecordValidatorTests
         var validator = new RecordValidator();
         Prop.ForAll(ArbMap.Default.ArbFor<byte[]>(), ArbMap.Default.ArbFor<string>(), (bytes, raw) =>
         {
-            RecordVerdict a = ValidateSingle(TestEvents.Single(bytes, SampleGenerators.Arrival), validator);
-            RecordVerdict b = ValidateSingle(TestEvents.Single([], SampleGenerators.Arrival, raw ?? ""), validator);
+            RecordVerdict a = ValidateSingle(TestEvents.Single(bytes, TestEvents.Arrival), validator);
+            RecordVerdict b = ValidateSingle(TestEvents.Single([], TestEvents.Arrival, raw ?? ""), validator);
             return (a.IsValid ? a.SampleCount > 0 : a.Detail.Length > 0) && (b.IsValid ? b.SampleCount > 0 : b.Detail.Length > 0) &&
                 Encoding.UTF8.GetByteCount(a.Detail) <= 256 && Encoding.UTF8.GetByteCount(b.Detail) <= 256;
         }).QuickCheckThrowOnFailure();
@@ -106,8 +106,8 @@ public class RecordValidatorTests
     [Fact]
     public void Validate_ValidNdjsonRecord_CountsItsSamples()
     {
-        string data = TestEvents.Sample("a", 1, SampleGenerators.Arrival) + "\r\n\r\n" + TestEvents.Sample("b", 2, SampleGenerators.Arrival) + "\n";
-        RecordVerdict verdict = ValidateSingle(TestEvents.Single(Encoding.UTF8.GetBytes(data), SampleGenerators.Arrival));
+        string data = TestEvents.Sample("a", 1, TestEvents.Arrival) + "\r\n\r\n" + TestEvents.Sample("b", 2, TestEvents.Arrival) + "\n";
+        RecordVerdict verdict = ValidateSingle(TestEvents.Single(Encoding.UTF8.GetBytes(data), TestEvents.Arrival));
         Assert.True(verdict.IsValid);
         Assert.Equal(2, verdict.SampleCount);
     }
