@@ -25,7 +25,7 @@ namespace Analytics.Core;
 /// back writes the same bytes. See docs/aggregation.md for sizes.</para>
 /// <para>Not thread safe.</para>
 /// </remarks>
-public sealed class MetricAggregator
+internal sealed class MetricAggregator
 {
     /// <summary>Version byte that starts the binary form.</summary>
     internal const byte FormatVersion = 1;
@@ -188,7 +188,7 @@ public sealed class MetricAggregator
                 metrics[e.Series] = key.GetMetricString();
                 var dims = new KeyValuePair<string, string>[key.DimensionCount];
                 int i = 0;
-                for (SeriesKey.DimensionEnumerator d = key.GetDimensions(); d.MoveNext();)
+                foreach (SeriesKey.Dimension d in key.Dimensions)
                 {
                     dims[i++] = new(Encoding.UTF8.GetString(d.Key), Encoding.UTF8.GetString(d.Value));
                 }
@@ -600,7 +600,7 @@ public sealed class MetricAggregator
 
         ReadOnlySpan<byte> previous = default;
         bool first = true;
-        for (SeriesKey.DimensionEnumerator d = key.GetDimensions(); d.MoveNext();)
+        foreach (SeriesKey.Dimension d in key.Dimensions)
         {
             if (d.Value.Length > SeriesKey.MaxDimensionValueBytes || (!first && previous.SequenceCompareTo(d.Key) >= 0))
             {

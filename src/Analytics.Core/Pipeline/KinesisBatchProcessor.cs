@@ -11,7 +11,7 @@ namespace Analytics.Core;
 /// <remarks>
 /// <para>Per batch: read → parse → validate → quarantine poison records → aggregate valid ones → flush aggregates →
 /// report. Data flows one way; each stage is its own type (<see cref="KinesisEventReader"/>,
-/// <see cref="MetricRecordParser"/>, <see cref="MetricAggregator"/>, <see cref="IQuarantineSink"/>,
+/// <see cref="RecordValidator"/>'s checks, <see cref="MetricAggregator"/>, <see cref="IQuarantineSink"/>,
 /// <see cref="IAggregateSink"/>, <see cref="BatchResponseWriter"/>).</para>
 /// <para>Failure semantics. A poison record never fails the batch once it is durably quarantined. A record whose
 /// effects are not durable (a sink threw, or ran out of time) is reported as the checkpoint: the response names the
@@ -69,7 +69,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         _aggregateSink = aggregateSink;
         _quarantineSink = quarantineSink;
         _options = options;
-        _schema = new MetricSchema(options.Parser);
+        _schema = new MetricSchema(options.Parser, nameof(options));
         _time = options.TimeProvider ?? TimeProvider.System;
         _batch = new AggregateBatch(options.Aggregator);
         _windowAggregator = new MetricAggregator(options.Aggregator);

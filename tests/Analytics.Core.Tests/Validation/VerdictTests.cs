@@ -30,7 +30,7 @@ public class VerdictTests
     [InlineData(999, PoisonReason.None)]
     public void Validate_EscapedBase64_MeasuresTheUnescapedData(int size, PoisonReason expected)
     {
-        var validator = new RecordValidator(new MetricSchema(MetricParserOptions.Default with { MaxRecordBytes = 1024 }));
+        var validator = new RecordValidator(MetricParserOptions.Default with { MaxRecordBytes = 1024 });
         string sample = TestEvents.Sample("m", 1, Arrival);
         string padded = sample[..^1] + ",\"pad\":\"" + new string('?', size - sample.Length - 9) + "\"}"; // "???" is "Pz8/" in base64
         byte[] data = Encoding.UTF8.GetBytes(padded);
@@ -64,7 +64,7 @@ public class VerdictTests
         string json = "{\"metric\":\"m\",\"value\":1,\"timestamp\":\"" + written + "\"}";
         byte[] scratch = new byte[MetricRecordParser.ScratchSize];
         var parser = new MetricRecordParser(Encoding.UTF8.GetBytes(json), scratch, MetricSchema.Default, Arrival);
-        Assert.True(parser.TryReadSample(out MetricSample sample), parser.GetErrorDetail());
+        Assert.True(parser.TryReadSample(out MetricSample sample), parser.GetDetail());
         Assert.Equal(DateTimeOffset.Parse(expected, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds(), sample.TimestampMs);
     }
 
@@ -94,7 +94,7 @@ public class VerdictTests
         {
             string json = "{\"metric\":\"m\",\"value\":1,\"timestamp\":\"" + g.Text + "\"}";
             var parser = new MetricRecordParser(Encoding.UTF8.GetBytes(json), scratch, MetricSchema.Default, Arrival);
-            Assert.True(parser.TryReadSample(out MetricSample sample), g.Text + ": " + parser.GetErrorDetail());
+            Assert.True(parser.TryReadSample(out MetricSample sample), g.Text + ": " + parser.GetDetail());
             Assert.Equal(g.Instant.ToUnixTimeMilliseconds(), sample.TimestampMs);
         }).QuickCheckThrowOnFailure();
     }
@@ -181,13 +181,13 @@ public class VerdictTests
 
     // ---- details name the configured field and the real offset ---------------------------------------------
 
-    private static readonly RecordValidator Custom = new(new MetricSchema(MetricParserOptions.Default with
+    private static readonly RecordValidator Custom = new(MetricParserOptions.Default with
     {
         MetricField = "name",
         ValueField = "val",
         TimestampField = "ts",
         DimensionsField = "tags",
-    }));
+    });
 
     [Theory]
     [InlineData("{\"name\":\"cpu\",\"val\":1,\"ts\":1737367200000,\"tags\":1}", PoisonReason.WrongType, "'tags' are not an object", 48)]
