@@ -82,8 +82,12 @@ public class PublicApiShapeTests
             .Select(x => $"{x.Method.DeclaringType!.Name}.{x.Method.Name}({x.Parameter.Name})")];
         Assert.Empty(misnamedParameters);
 
-        Assert.NotNull(typeof(RecordVerdict).GetProperty("Detail"));
-        Assert.NotNull(typeof(QuarantinedRecord).GetProperty("Detail"));
-        Assert.Equal("detail", typeof(KplAggregate).GetMethod(nameof(KplAggregate.TryRead))!.GetParameters()[3].Name);
+        // Its partner is a non-null string called Detail (empty when there is nothing wrong).
+        var nullability = new NullabilityInfoContext();
+        PropertyInfo[] details = [typeof(RecordVerdict).GetProperty("Detail")!, typeof(QuarantinedRecord).GetProperty("Detail")!];
+        Assert.All(details, p => Assert.Equal(NullabilityState.NotNull, nullability.Create(p).ReadState));
+        ParameterInfo kplDetail = typeof(KplAggregate).GetMethod(nameof(KplAggregate.TryRead))!.GetParameters()[3];
+        Assert.Equal("detail", kplDetail.Name);
+        Assert.Equal(NullabilityState.NotNull, nullability.Create(kplDetail).ReadState);
     }
 }

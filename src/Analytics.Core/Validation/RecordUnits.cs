@@ -59,9 +59,9 @@ internal ref struct RecordUnits
             return new RecordUnits { _data = data, _state = State.Single, Detail = string.Empty };
         }
 
-        if (!KplAggregate.TryRead(data, out KplRecordReader users, out PoisonReason reason, out string? detail))
+        if (!KplAggregate.TryRead(data, out KplRecordReader users, out PoisonReason reason, out string detail))
         {
-            return Poison(reason, detail ?? reason.ToString());
+            return Poison(reason, detail);
         }
 
         return new RecordUnits { _users = users, _state = State.Container, Detail = string.Empty };
