@@ -60,8 +60,8 @@ internal sealed class SampleDownstream : IDisposable
     public S3Model S3 { get; }
 
     /// <summary>A new aggregate sink (one per execution environment, as each Lambda sandbox builds its own).</summary>
-    public DynamoDbAggregateSink CreateAggregateSink(AggregatorOptions aggregator) =>
-        new(_dynamoDbClient, DynamoDbAggregateSinkOptions.Default with { TableName = TableName, Aggregator = aggregator, Retry = _dynamoDbRetry });
+    public DynamoDbAggregateSink CreateAggregateSink() =>
+        new(_dynamoDbClient, DynamoDbAggregateSinkOptions.Default with { TableName = TableName, Retry = _dynamoDbRetry });
 
     /// <summary>A new quarantine sink (one per execution environment).</summary>
     public S3QuarantineSink CreateQuarantineSink() =>

@@ -18,7 +18,7 @@ internal sealed class SampleHandler : ILambdaHandler
     public SampleHandler(SampleDownstream downstream, TimeProvider clock)
     {
         ProcessorOptions options = ProcessorOptions.Default with { TimeProvider = clock };
-        _handler = new FunctionHandler(downstream.CreateAggregateSink(options.Aggregator), downstream.CreateQuarantineSink(), options, TextWriter.Null);
+        _handler = new FunctionHandler(downstream.CreateAggregateSink(), downstream.CreateQuarantineSink(), options, TextWriter.Null);
     }
 
     public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken)

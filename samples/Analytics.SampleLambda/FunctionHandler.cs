@@ -46,7 +46,7 @@ internal sealed class FunctionHandler : IInvocationHandler
         SampleSettings settings = SampleSettings.FromEnvironment(getVariable);
         ProcessorOptions options = settings.ToProcessorOptions();
         // The sinks (and their AWS clients) live as long as the sandbox.
-        SampleSinks sinks = SampleSinks.Create(settings.ToSinkTargets(), options);
+        SampleSinks sinks = SampleSinks.Create(settings.ToSinkTargets());
         return new FunctionHandler(sinks.Aggregates, sinks.Quarantine, options, log);
     }
 

@@ -48,16 +48,15 @@ internal sealed class SampleSinks : IDisposable
 
     /// <summary>Builds the sinks for <paramref name="targets"/>.</summary>
     /// <param name="targets">Where to write.</param>
-    /// <param name="options">The processor options (the DynamoDB sink must merge with the same aggregator options).</param>
     /// <returns>The sinks.</returns>
-    public static SampleSinks Create(SinkTargets targets, ProcessorOptions options)
+    public static SampleSinks Create(SinkTargets targets)
     {
         // Few SDK retries and a short timeout: the sinks retry themselves, within the invocation's deadline.
         AmazonDynamoDBClient? dynamoDb = targets.AggregateTable is null ? null : DynamoDbClient(targets.DynamoDbEndpoint);
         AmazonS3Client? s3 = targets.QuarantineBucket is null ? null : S3Client(targets.S3Endpoint);
         IAggregateSink aggregates = dynamoDb is null
             ? new JsonLinesAggregateSink(targets.AggregatesPath)
-            : new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = targets.AggregateTable!, Aggregator = options.Aggregator });
+            : new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = targets.AggregateTable! });
         IQuarantineSink quarantine = s3 is null
             ? new JsonLinesQuarantineSink(targets.QuarantinePath)
             : new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = targets.QuarantineBucket! });

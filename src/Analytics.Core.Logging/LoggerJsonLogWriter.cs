@@ -28,9 +28,7 @@ public sealed class LoggerJsonLogWriter : IJsonLogWriter
     }
 
     /// <summary>The event id of every entry: 1 for <c>invocation</c>, 2 for <c>stage</c>, 3 for <c>poison</c>, 0 otherwise; the name is the line's <c>message</c>.</summary>
-    /// <param name="message">The line's <c>message</c> field.</param>
-    /// <returns>The event id.</returns>
-    public static EventId GetEventId(string? message) => message switch
+    private static EventId GetEventId(string? message) => message switch
     {
         "invocation" => new EventId(1, message),
         "stage" => new EventId(2, message),

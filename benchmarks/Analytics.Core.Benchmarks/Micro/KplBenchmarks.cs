@@ -53,7 +53,7 @@ public class KplBenchmarks
                 throw new InvalidOperationException("Bad container.");
             }
 
-            while (reader.TryReadNext(out KplUserRecord user))
+            foreach (KplUserRecord user in reader)
             {
                 bytes += user.Data.Length + user.PartitionKey.Length;
             }

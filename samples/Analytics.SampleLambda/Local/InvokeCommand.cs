@@ -133,7 +133,7 @@ internal static class InvokeCommand
             try
             {
                 ProcessorOptions options = ProcessorOptions.Default with { TimeProvider = timeProvider };
-                using SampleSinks sinks = SampleSinks.Create(targets, options);
+                using SampleSinks sinks = SampleSinks.Create(targets);
                 var handler = new FunctionHandler(sinks.Aggregates, sinks.Quarantine, options, stderr);
                 await using (handler.ConfigureAwait(false))
                 {

@@ -216,7 +216,7 @@ internal readonly record struct PairKey(string Pk, string Sk, string WindowEnd, 
     {
         SeriesKey series = batch.GetSeriesKey(pair);
         var dimensions = new List<KeyValuePair<string, string>>(series.DimensionCount);
-        for (SeriesKey.DimensionEnumerator d = series.GetDimensions(); d.MoveNext();)
+        foreach (SeriesKey.Dimension d in series.Dimensions)
         {
             dimensions.Add(new(System.Text.Encoding.UTF8.GetString(d.Key), System.Text.Encoding.UTF8.GetString(d.Value)));
         }

@@ -25,7 +25,7 @@ internal static class DynamoDbKeys
     {
         var sb = new StringBuilder(key.Encoded.Length + 16);
         AppendEscaped(sb, key.Metric);
-        for (SeriesKey.DimensionEnumerator d = key.GetDimensions(); d.MoveNext();)
+        foreach (SeriesKey.Dimension d in key.Dimensions)
         {
             sb.Append('|');
             AppendEscaped(sb, d.Key);

@@ -20,13 +20,6 @@ public readonly record struct DynamoDbAggregateSinkOptions
     public string TableName { get; init; } = string.Empty;
 
     /// <summary>
-    /// Not needed by <see cref="DynamoDbAggregateSink.WriteAsync"/>, which reads and merges stored aggregates with the
-    /// batch's own options (<see cref="AggregateBatch.AggregatorOptions"/>, the processor's), so they cannot disagree.
-    /// Kept for compatibility. Default <see cref="AggregatorOptions.Default"/>.
-    /// </summary>
-    public AggregatorOptions Aggregator { get; init; } = AggregatorOptions.Default;
-
-    /// <summary>
     /// Retries of throttling, server errors and timeouts, and the clock of their waits: a pair's read-merge-put is
     /// tried at most <see cref="AwsRetryOptions.MaxAttempts"/> times (version conflicts count too). Default
     /// <see cref="AwsRetryOptions.Default"/> (8 attempts, 25 ms base delay, 2 s cap).

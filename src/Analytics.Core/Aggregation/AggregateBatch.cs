@@ -194,7 +194,7 @@ public sealed class AggregateBatch
     {
         var dimensions = new KeyValuePair<string, string>[key.DimensionCount];
         int i = 0;
-        for (SeriesKey.DimensionEnumerator d = key.GetDimensions(); d.MoveNext();)
+        foreach (SeriesKey.Dimension d in key.Dimensions)
         {
             dimensions[i++] = new(Encoding.UTF8.GetString(d.Key), Encoding.UTF8.GetString(d.Value));
         }

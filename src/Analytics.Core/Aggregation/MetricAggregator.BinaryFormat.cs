@@ -2,7 +2,7 @@ using System.Buffers;
 
 namespace Analytics.Core;
 
-public sealed partial class MetricAggregator
+internal sealed partial class MetricAggregator
 {
     /// <summary>Writes all pairs in the compact versioned binary form.</summary>
     /// <param name="writer">The destination.</param>
@@ -177,7 +177,7 @@ public sealed partial class MetricAggregator
 
         ReadOnlySpan<byte> previous = default;
         bool first = true;
-        for (SeriesKey.DimensionEnumerator d = key.GetDimensions(); d.MoveNext();)
+        foreach (SeriesKey.Dimension d in key.Dimensions)
         {
             if (d.Value.Length > SeriesKey.MaxDimensionValueBytes || (!first && previous.SequenceCompareTo(d.Key) >= 0))
             {

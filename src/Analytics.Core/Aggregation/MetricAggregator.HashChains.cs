@@ -1,6 +1,6 @@
 namespace Analytics.Core;
 
-public sealed partial class MetricAggregator
+internal sealed partial class MetricAggregator
 {
     /// <summary>
     /// An open hash index over entries numbered 0, 1, 2, … in insertion order (the aggregator's series and its pairs):

@@ -1,6 +1,6 @@
 namespace Analytics.Core;
 
-public sealed partial class MetricAggregator
+internal sealed partial class MetricAggregator
 {
     /// <summary>Removes the pairs created after <see cref="PairCount"/> was <paramref name="pairCount"/>, and the series only they used.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="pairCount"/> is not 0 to <see cref="PairCount"/>.</exception>

@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Analytics.Core;
 
-public sealed partial class MetricAggregator
+internal sealed partial class MetricAggregator
 {
     /// <summary>A decoded summary of every pair, in pair order, with p50, p90, p95 and p99.</summary>
     /// <returns>One snapshot per pair; allocates.</returns>
@@ -21,7 +21,7 @@ public sealed partial class MetricAggregator
                 metrics[e.Series] = key.GetMetricString();
                 var dims = new KeyValuePair<string, string>[key.DimensionCount];
                 int i = 0;
-                for (SeriesKey.DimensionEnumerator d = key.GetDimensions(); d.MoveNext();)
+                foreach (SeriesKey.Dimension d in key.Dimensions)
                 {
                     dims[i++] = new(Encoding.UTF8.GetString(d.Key), Encoding.UTF8.GetString(d.Value));
                 }

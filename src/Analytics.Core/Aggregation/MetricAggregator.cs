@@ -22,7 +22,7 @@ namespace Analytics.Core;
 /// back writes the same bytes. See docs/aggregation.md for sizes.</para>
 /// <para>Not thread safe.</para>
 /// </remarks>
-public sealed partial class MetricAggregator
+internal sealed partial class MetricAggregator
 {
     /// <summary>Version byte that starts the binary form.</summary>
     internal const byte FormatVersion = 1;

@@ -32,11 +32,12 @@ public sealed class QuantileSketch
     private double _min = double.PositiveInfinity;
     private double _max = double.NegativeInfinity;
 
-    /// <summary>Creates an empty sketch.</summary>
+    /// <summary>Creates an empty sketch (internal: a consumer's sketch comes with a <see cref="MetricAggregate"/>,
+    /// whose options set the same parameters).</summary>
     /// <param name="relativeAccuracy">α, from 0.0001 to 0.5.</param>
     /// <param name="maxBins">Bin bound per side (positive and negative values), from 16 to 65,536.</param>
     /// <exception cref="ArgumentOutOfRangeException">A parameter is outside its range.</exception>
-    public QuantileSketch(double relativeAccuracy = 0.01, int maxBins = 2048)
+    internal QuantileSketch(double relativeAccuracy = 0.01, int maxBins = 2048)
         : this(AggregatorOptions.CreateMapping(relativeAccuracy, maxBins, nameof(relativeAccuracy), nameof(maxBins)))
     {
     }

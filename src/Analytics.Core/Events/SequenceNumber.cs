@@ -3,8 +3,9 @@ namespace Analytics.Core;
 /// <summary>Kinesis sequence numbers: decimal strings of up to 129 digits, compared as big integers.</summary>
 public static class SequenceNumber
 {
-    /// <summary>The most digits a sequence number has.</summary>
-    public const int MaxDigits = 129;
+    /// <summary>The most digits a sequence number has: 129.</summary>
+    /// <remarks>A property, not a constant, so a later version can change it without recompiling callers.</remarks>
+    public static int MaxDigits => 129;
 
     /// <summary>Compares two sequence numbers as integers: by length first, then digit by digit.</summary>
     /// <param name="left">Decimal digits, UTF-8, no leading zeros.</param>

@@ -1,6 +1,6 @@
 namespace Analytics.Core;
 
-/// <summary>Outcome of <see cref="Rfc3339.TryParse"/>.</summary>
+/// <summary>Outcome of <see cref="Rfc3339.Parse"/>.</summary>
 internal enum Rfc3339Status
 {
     Ok,
@@ -26,7 +26,7 @@ internal static class Rfc3339
     private const long UnixEpochTicks = 621_355_968_000_000_000;
 
     /// <summary>Parses <paramref name="text"/> (unescaped UTF-8) into epoch milliseconds, which may be negative.</summary>
-    public static Rfc3339Status TryParse(ReadOnlySpan<byte> text, out long epochMs)
+    public static Rfc3339Status Parse(ReadOnlySpan<byte> text, out long epochMs)
     {
         epochMs = 0;
         int pos = 0;

@@ -24,7 +24,7 @@ namespace Analytics.Core;
 public static class EmfMetrics
 {
     /// <summary>The namespace used unless <see cref="EmfOptions.Namespace"/> says otherwise.</summary>
-    public const string DefaultNamespace = "Analytics.Core";
+    internal const string DefaultNamespace = "Analytics.Core";
 
     /// <summary>Dimension value written for a batch with no shard id (an empty batch); CloudWatch rejects empty values.</summary>
     internal const string NoShard = "none";

@@ -86,8 +86,9 @@ public sealed class BatchSummary
     /// <summary>When the quarantine sink threw: the exception's type and message, as for <see cref="AggregateSinkError"/>; otherwise null.</summary>
     public string? QuarantineSinkError { get; private set; }
 
-    /// <summary>The most characters of <see cref="AggregateSinkError"/> and <see cref="QuarantineSinkError"/>.</summary>
-    public const int MaxErrorLength = 300;
+    /// <summary>The most characters of <see cref="AggregateSinkError"/> and <see cref="QuarantineSinkError"/>: 300.</summary>
+    /// <remarks>A property, not a constant, so a later version can change it without recompiling callers.</remarks>
+    public static int MaxErrorLength => 300;
 
     /// <summary>
     /// Why the aggregate sink left pairs not durable (it threw, ran past the deadline, or returned without marking

@@ -285,12 +285,12 @@ public sealed partial class KinesisBatchProcessor
             pending[count++] = (pair, recordIndex, sample.Value);
         }
 
-        if (parser.Error != PoisonReason.None)
+        if (parser.Reason != PoisonReason.None)
         {
             // Pairs created by this record go; samples queued by earlier records only use older pairs and stay.
             aggregator.RollbackTo(mark);
-            detail = parser.GetErrorDetail();
-            return parser.Error;
+            detail = parser.GetDetail();
+            return parser.Reason;
         }
 
         _pendingCount = count;

@@ -11,7 +11,7 @@ namespace Analytics.Core;
 /// <remarks>
 /// <para>Per batch: read → parse → validate → quarantine poison records → aggregate valid ones → flush aggregates →
 /// report. Data flows one way; each stage is its own type (<see cref="KinesisEventReader"/>,
-/// <see cref="MetricRecordParser"/>, <see cref="MetricAggregator"/>, <see cref="IQuarantineSink"/>,
+/// <see cref="RecordValidator"/>'s checks, <see cref="MetricAggregator"/>, <see cref="IQuarantineSink"/>,
 /// <see cref="IAggregateSink"/>, <see cref="BatchResponseWriter"/>).</para>
 /// <para>Failure semantics, in short (the whole of them, with the reasons, is the repository README's
 /// <a href="https://github.com/analytics-core/analytics-core/blob/main/README.md#failure-semantics">Failure semantics</a>):
@@ -77,7 +77,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         _aggregateSink = aggregateSink;
         _quarantineSink = quarantineSink;
         _options = options;
-        _schema = new MetricSchema(options.Parser);
+        _schema = new MetricSchema(options.Parser, nameof(options));
         _time = options.TimeProvider ?? TimeProvider.System;
         _batch = new AggregateBatch(options.Aggregator);
         _window = new WindowState(options.Aggregator, options.StateKey);

@@ -10,19 +10,21 @@ namespace Analytics.Core;
 /// <remarks>
 /// <para>The data is one JSON object or several separated by newlines (NDJSON; <c>\n</c> or <c>\r\n</c>, blank
 /// lines ignored, a trailing newline allowed, a leading UTF-8 BOM tolerated). Each object is a sample; fields are
-/// named by the <see cref="MetricSchema"/>; other fields are skipped however they nest (within the depth limit).</para>
-/// <para>Call <see cref="TryReadSample"/> until it returns <see langword="false"/>, then look at <see cref="Error"/>:
+/// named by the <see cref="MetricParserOptions"/> (compiled into a <see cref="MetricSchema"/>); other fields are skipped however they nest (within the depth limit).</para>
+/// <para>Internal: the public way to validate a record is <see cref="RecordValidator"/>, which also de-aggregates KPL
+/// containers, so it gives the pipeline's verdict.</para>
+/// <para>Call <see cref="TryReadSample"/> until it returns <see langword="false"/>, then look at <see cref="Reason"/>:
 /// <see cref="PoisonReason.None"/> means the record ended cleanly. A record with any bad sample is poison as a
 /// whole: callers must not commit a record's samples before the parser has reached its end.</para>
 /// <para>A verdict depends only on the bytes and the record's arrival time, never on the wall clock. Timestamps are
-/// epoch milliseconds or RFC 3339 date-times (see docs/validation.md). <see cref="ErrorMessage"/> names the
+/// epoch milliseconds or RFC 3339 date-times (see docs/validation.md). <see cref="DetailMessage"/> names the
 /// configured field and never holds bytes of the record.</para>
 /// </remarks>
 [System.Runtime.CompilerServices.SkipLocalsInit]
-public ref struct MetricRecordParser
+internal ref struct MetricRecordParser
 {
     /// <summary>The size of the scratch buffer the parser needs.</summary>
-    public const int ScratchSize = SeriesKey.MaxEncodedBytes + MetricScratch + DimensionScratch;
+    internal const int ScratchSize = SeriesKey.MaxEncodedBytes + MetricScratch + DimensionScratch;
 
     private const int MetricScratch = SeriesKey.MaxMetricBytes;
     private const int DimensionScratch = SeriesKey.MaxDimensions * (SeriesKey.MaxDimensionKeyBytes + SeriesKey.MaxDimensionValueBytes);
@@ -36,9 +38,9 @@ public ref struct MetricRecordParser
     private int _position;
     private int _sampleCount;
     private bool _started;
-    private PoisonReason _error;
-    private string _errorMessage;
-    private int _errorOffset;
+    private PoisonReason _reason;
+    private string _detailMessage;
+    private int _detailOffset;
 
     /// <summary>Starts reading a record.</summary>
     /// <param name="data">The record's decoded data.</param>
@@ -61,35 +63,35 @@ public ref struct MetricRecordParser
         _position = 0;
         _sampleCount = 0;
         _started = false;
-        _error = PoisonReason.None;
-        _errorMessage = string.Empty;
-        _errorOffset = 0;
+        _reason = PoisonReason.None;
+        _detailMessage = string.Empty;
+        _detailOffset = 0;
     }
 
     /// <summary>Why the record is poison, or <see cref="PoisonReason.None"/>.</summary>
-    public readonly PoisonReason Error => _error;
+    public readonly PoisonReason Reason => _reason;
 
-    /// <summary>Byte offset in the data where the problem was found.</summary>
-    public readonly int ErrorOffset => _errorOffset;
+    /// <summary>Byte offset in the data where the problem was found (the offset of <see cref="GetDetail"/>).</summary>
+    public readonly int DetailOffset => _detailOffset;
 
     /// <summary>What is wrong, without the offset (a constant text; no allocation).</summary>
-    public readonly string ErrorMessage => _errorMessage;
+    public readonly string DetailMessage => _detailMessage;
 
     /// <summary>Samples read so far.</summary>
     public readonly int SampleCount => _sampleCount;
 
-    /// <summary>The error as one short line: message and byte offset (allocates).</summary>
-    /// <returns>The detail, or an empty string when there is no error.</returns>
-    public readonly string GetErrorDetail() =>
-        _error == PoisonReason.None ? string.Empty : $"{_errorMessage} at byte {_errorOffset}";
+    /// <summary>The detail of <see cref="Reason"/> as one short line: message and byte offset (allocates).</summary>
+    /// <returns>The detail, or an empty string when the record is not poison.</returns>
+    public readonly string GetDetail() =>
+        _reason == PoisonReason.None ? string.Empty : $"{_detailMessage} at byte {_detailOffset}";
 
     /// <summary>Reads the next sample.</summary>
     /// <param name="sample">The sample, when the method returns <see langword="true"/>.</param>
-    /// <returns><see langword="false"/> at the end of the record or at the first error (see <see cref="Error"/>).</returns>
+    /// <returns><see langword="false"/> at the end of the record or at the first error (see <see cref="Reason"/>).</returns>
     public bool TryReadSample(out MetricSample sample)
     {
         sample = default;
-        if (_error != PoisonReason.None)
+        if (_reason != PoisonReason.None)
         {
             return false;
         }
@@ -386,7 +388,7 @@ public ref struct MetricRecordParser
                     text = unescaped.Slice(0, length);
                 }
 
-                switch (Rfc3339.TryParse(text, out timestamp))
+                switch (Rfc3339.Parse(text, out timestamp))
                 {
                     case Rfc3339Status.Ok:
                         return timestamp < 0 ? Fail(PoisonReason.InvalidTimestamp, messages.TimestampBefore1970, offset)
@@ -568,9 +570,9 @@ public ref struct MetricRecordParser
 
     private bool Fail(PoisonReason reason, string message, int offset)
     {
-        _error = reason;
-        _errorMessage = message;
-        _errorOffset = offset;
+        _reason = reason;
+        _detailMessage = message;
+        _detailOffset = offset;
         return false;
     }
 }

@@ -4,7 +4,7 @@ namespace Analytics.Core;
 /// <remarks>
 /// <see cref="Key"/> points into the parser's scratch buffer: it is valid until the parser reads the next sample.
 /// </remarks>
-public readonly ref struct MetricSample
+internal readonly ref struct MetricSample
 {
     internal MetricSample(ReadOnlySpan<byte> key, double value, long timestampMs)
     {

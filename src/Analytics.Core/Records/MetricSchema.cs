@@ -4,25 +4,26 @@ namespace Analytics.Core;
 
 /// <summary>
 /// <see cref="MetricParserOptions"/> compiled for the parser: field names as UTF-8, limits as milliseconds.
-/// Create it once and share it; it is immutable and thread-safe.
+/// The processor and the validator compile their options once, at construction; it is immutable and thread-safe.
 /// </summary>
-public sealed class MetricSchema
+internal sealed class MetricSchema
 {
     /// <summary>Compiles options.</summary>
     /// <param name="options">The options.</param>
+    /// <param name="paramName">The name of the caller's parameter that holds the options, for the exceptions.</param>
     /// <exception cref="ArgumentException">A field name is empty, or two field names are the same.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A limit is not positive.</exception>
-    public MetricSchema(MetricParserOptions options)
+    public MetricSchema(MetricParserOptions options, string paramName = "options")
     {
         string[] names = [options.MetricField, options.ValueField, options.TimestampField, options.DimensionsField];
         if (names.Any(string.IsNullOrEmpty) || names.Distinct(StringComparer.Ordinal).Count() != names.Length)
         {
-            ThrowHelper.ThrowArgument(nameof(options), "Field names must be non-empty and distinct.");
+            ThrowHelper.ThrowArgument(paramName, "Field names must be non-empty and distinct.");
         }
 
         if (options.MaxRecordBytes <= 0 || options.MaxDepth < 2 || options.MaxFutureSkew < TimeSpan.Zero || options.MaxAge < TimeSpan.Zero)
         {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "MaxRecordBytes must be positive, MaxDepth at least 2, and the time windows not negative.");
+            ThrowHelper.ThrowArgumentOutOfRange(paramName, "MaxRecordBytes must be positive, MaxDepth at least 2, and the time windows not negative.");
         }
 
         Options = options;

@@ -16,19 +16,19 @@ namespace Analytics.Core;
 public readonly ref struct SeriesKey
 {
     /// <summary>The longest metric name, in UTF-8 bytes.</summary>
-    public const int MaxMetricBytes = 255;
+    internal const int MaxMetricBytes = 255;
 
     /// <summary>The most dimensions a sample may carry (the CloudWatch limit).</summary>
-    public const int MaxDimensions = 30;
+    internal const int MaxDimensions = 30;
 
     /// <summary>The longest dimension key, in UTF-8 bytes.</summary>
-    public const int MaxDimensionKeyBytes = 255;
+    internal const int MaxDimensionKeyBytes = 255;
 
     /// <summary>The longest dimension value, in UTF-8 bytes.</summary>
-    public const int MaxDimensionValueBytes = 1024;
+    internal const int MaxDimensionValueBytes = 1024;
 
     /// <summary>The largest encoded key, in bytes; a buffer of this size holds any valid key.</summary>
-    public const int MaxEncodedBytes = 2 + MaxMetricBytes + (MaxDimensions * (1 + MaxDimensionKeyBytes + 2 + MaxDimensionValueBytes));
+    internal const int MaxEncodedBytes = 2 + MaxMetricBytes + (MaxDimensions * (1 + MaxDimensionKeyBytes + 2 + MaxDimensionValueBytes));
 
     private readonly ReadOnlySpan<byte> _encoded;
 
@@ -85,9 +85,8 @@ public readonly ref struct SeriesKey
     /// <summary>Wraps bytes known to hold an encoded key (produced by this library).</summary>
     internal static SeriesKey FromTrusted(ReadOnlySpan<byte> encoded) => new(encoded);
 
-    /// <summary>Enumerates the dimensions in key order.</summary>
-    /// <returns>An enumerator over (key, value) pairs.</returns>
-    public DimensionEnumerator GetDimensions() => new(_encoded);
+    /// <summary>The dimensions in key order: <c>foreach (var (key, value) in seriesKey.Dimensions)</c>.</summary>
+    public DimensionEnumerator Dimensions => new(_encoded);
 
     /// <summary>The metric name as a string (allocates).</summary>
     /// <returns>The metric name.</returns>
@@ -121,7 +120,7 @@ public readonly ref struct SeriesKey
     /// <param name="dimensions">The dimensions; keys must be distinct.</param>
     /// <returns>The encoded key.</returns>
     /// <exception cref="ArgumentException">A name or dimension breaks the limits, or a key repeats.</exception>
-    public static byte[] Encode(string metric, IEnumerable<KeyValuePair<string, string>>? dimensions = null)
+    internal static byte[] Encode(string metric, IEnumerable<KeyValuePair<string, string>>? dimensions = null)
     {
         ArgumentNullException.ThrowIfNull(metric);
         byte[] metricBytes = Encoding.UTF8.GetBytes(metric);
@@ -173,7 +172,35 @@ public readonly ref struct SeriesKey
         return result;
     }
 
-    /// <summary>Enumerates the dimensions of a <see cref="SeriesKey"/>.</summary>
+    /// <summary>One dimension of a <see cref="SeriesKey"/>: its key and value, UTF-8 views into the key's bytes.</summary>
+    public readonly ref struct Dimension
+    {
+        internal Dimension(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+        {
+            Key = key;
+            Value = value;
+        }
+
+        /// <summary>The dimension key, UTF-8, unescaped.</summary>
+        public ReadOnlySpan<byte> Key { get; }
+
+        /// <summary>The dimension value, UTF-8, unescaped.</summary>
+        public ReadOnlySpan<byte> Value { get; }
+
+        /// <summary>Deconstructs the dimension, for <c>foreach (var (key, value) in seriesKey.Dimensions)</c>.</summary>
+        /// <param name="key">The dimension key.</param>
+        /// <param name="value">The dimension value.</param>
+        public void Deconstruct(out ReadOnlySpan<byte> key, out ReadOnlySpan<byte> value)
+        {
+            key = Key;
+            value = Value;
+        }
+    }
+
+    /// <summary>
+    /// The dimensions of a <see cref="SeriesKey"/> in key order, for <c>foreach</c>; allocates nothing. Like
+    /// <see cref="SeriesKey"/> it is a view over the key's bytes.
+    /// </summary>
     public ref struct DimensionEnumerator
     {
         private readonly ReadOnlySpan<byte> _encoded;
@@ -183,17 +210,17 @@ public readonly ref struct SeriesKey
         internal DimensionEnumerator(ReadOnlySpan<byte> encoded)
         {
             _encoded = encoded;
-            _remaining = encoded[0];
-            _next = 2 + encoded[1];
-            Key = default;
-            Value = default;
+            _remaining = encoded.IsEmpty ? 0 : encoded[0];
+            _next = encoded.IsEmpty ? 0 : 2 + encoded[1];
+            Current = default;
         }
 
-        /// <summary>The current dimension key, UTF-8.</summary>
-        public ReadOnlySpan<byte> Key { get; private set; }
+        /// <summary>The dimension at the enumerator's position.</summary>
+        public Dimension Current { get; private set; }
 
-        /// <summary>The current dimension value, UTF-8.</summary>
-        public ReadOnlySpan<byte> Value { get; private set; }
+        /// <summary>Returns the enumerator itself, so that <c>foreach</c> can walk it.</summary>
+        /// <returns>This enumerator.</returns>
+        public readonly DimensionEnumerator GetEnumerator() => this;
 
         /// <summary>Moves to the next dimension.</summary>
         /// <returns><see langword="false"/> after the last one.</returns>
@@ -206,9 +233,9 @@ public readonly ref struct SeriesKey
 
             _remaining--;
             int keyLength = _encoded[_next];
-            Key = _encoded.Slice(_next + 1, keyLength);
+            ReadOnlySpan<byte> key = _encoded.Slice(_next + 1, keyLength);
             int valueLength = BinaryPrimitives.ReadUInt16LittleEndian(_encoded.Slice(_next + 1 + keyLength));
-            Value = _encoded.Slice(_next + 3 + keyLength, valueLength);
+            Current = new Dimension(key, _encoded.Slice(_next + 3 + keyLength, valueLength));
             _next += 3 + keyLength + valueLength;
             return true;
         }

@@ -13,7 +13,7 @@ namespace Analytics.Core;
 /// <c>café</c>), give the writer <see cref="System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping"/>,
 /// as the sinks here do; the text is then meant for files and logs, not for embedding in HTML.
 /// </remarks>
-public static class AggregateJsonLine
+internal static class AggregateJsonLine
 {
     /// <summary>Writes the aggregate as one JSON object (without the newline).</summary>
     /// <param name="writer">The destination.</param>
@@ -28,10 +28,9 @@ public static class AggregateJsonLine
         writer.WriteStartObject();
         writer.WriteString("metric"u8, key.Metric);
         writer.WriteStartObject("dimensions"u8);
-        SeriesKey.DimensionEnumerator dimensions = key.GetDimensions();
-        while (dimensions.MoveNext())
+        foreach ((ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) in key.Dimensions)
         {
-            writer.WriteString(dimensions.Key, dimensions.Value);
+            writer.WriteString(name, value);
         }
 
         writer.WriteEndObject();

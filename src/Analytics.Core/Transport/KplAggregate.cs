@@ -48,14 +48,14 @@ public static class KplAggregate
     /// magic, or the protobuf is malformed (truncated or overlong varint, a length past the end of its parent,
     /// a wrong wire type for a known field, a group, a missing required field, a key index outside its table).
     /// </param>
-    /// <param name="detail">What is wrong and at which byte offset of <paramref name="data"/>; <see langword="null"/> when valid.</param>
+    /// <param name="detail">What is wrong and at which byte offset of <paramref name="data"/>; empty when valid (as <see cref="RecordVerdict.Detail"/>).</param>
     /// <returns><see langword="true"/> when every user record can be read.</returns>
     /// <remarks>
     /// The reader and the user records it returns are views into <paramref name="data"/>; keep the bytes alive
     /// and unchanged while reading. Unknown fields are skipped; a container with no user records is valid.
     /// Partition keys and explicit hash keys are returned as the producer wrote them; their UTF-8 is not checked.
     /// </remarks>
-    public static bool TryRead(ReadOnlySpan<byte> data, out KplRecordReader reader, out PoisonReason reason, out string? detail)
+    public static bool TryRead(ReadOnlySpan<byte> data, out KplRecordReader reader, out PoisonReason reason, out string detail)
     {
         reader = default;
         if (data.Length < MagicLength + ChecksumLength)
@@ -82,15 +82,16 @@ public static class KplAggregate
 
         KplKeyTables tables = KplKeyTables.ForCurrentThread();
         int generation = tables.Reset();
-        if (!KplAggregateValidator.TryValidate(message, MagicLength, tables, out int count, out detail))
+        if (!KplAggregateValidator.TryValidate(message, MagicLength, tables, out int count, out string? malformed))
         {
             reason = PoisonReason.AggregateMalformed;
+            detail = malformed ?? "the aggregated record's protobuf is malformed";
             return false;
         }
 
         reader = new KplRecordReader(message, count, tables, generation);
         reason = PoisonReason.None;
-        detail = null;
+        detail = string.Empty;
         return true;
     }
 

@@ -2,7 +2,7 @@ namespace Analytics.Core;
 
 /// <summary>
 /// Enumerates the user records of a KPL aggregated record that <see cref="KplAggregate.TryRead"/> has already
-/// validated as a whole. Reading allocates nothing.
+/// validated as a whole, for <c>foreach (KplUserRecord user in reader)</c>. Reading allocates nothing.
 /// </summary>
 /// <remarks>
 /// <para>The reader and every <see cref="KplUserRecord"/> it returns are views into the span passed to
@@ -32,15 +32,22 @@ public ref struct KplRecordReader
         _generation = generation;
         _position = 0;
         _next = 0;
+        Current = default;
     }
 
     /// <summary>The number of user records in the container.</summary>
     public readonly int Count => _count;
 
-    /// <summary>Reads the next user record.</summary>
-    /// <param name="record">The user record; <see langword="default"/> when there is none left.</param>
+    /// <summary>The user record at the reader's position; <see langword="default"/> before the first and after the last.</summary>
+    public KplUserRecord Current { get; private set; }
+
+    /// <summary>Returns the reader itself, so that <c>foreach</c> can walk it.</summary>
+    /// <returns>This reader.</returns>
+    public readonly KplRecordReader GetEnumerator() => this;
+
+    /// <summary>Moves to the next user record.</summary>
     /// <returns><see langword="false"/> after the last user record.</returns>
-    public bool TryReadNext(out KplUserRecord record)
+    public bool MoveNext()
     {
         ReadOnlySpan<byte> message = _message;
         while (_position < message.Length)
@@ -59,9 +66,10 @@ public ref struct KplRecordReader
                 }
 
                 _position = pos + length;
-                if (TryDecode(message.Slice(pos, length), out record))
+                if (TryDecode(message.Slice(pos, length), out KplUserRecord record))
                 {
                     _next++;
+                    Current = record;
                     return true;
                 }
 
@@ -79,7 +87,7 @@ public ref struct KplRecordReader
         // Only reached at the end, or on bytes that validation would have refused (never in practice).
         CoreAssert.True(_position >= message.Length && _next == _count, "a validated container reads to its end");
         _position = message.Length;
-        record = default;
+        Current = default;
         return false;
     }
 

@@ -13,7 +13,14 @@ internal sealed class RecordDecoder
     private byte[] _buffer = [];
 
     /// <summary>Decodes <paramref name="record"/>'s data; on success <paramref name="data"/> is valid until the next call.</summary>
-    public PoisonReason TryDecode(in KinesisRecord record, int maxRecordBytes, out ReadOnlySpan<byte> data, out string message)
+    /// <returns><see langword="true"/> when decoded; otherwise <paramref name="reason"/> and <paramref name="detail"/> say why.</returns>
+    public bool TryDecode(in KinesisRecord record, int maxRecordBytes, out ReadOnlySpan<byte> data, out PoisonReason reason, out string detail)
+    {
+        reason = Classify(record, maxRecordBytes, out data, out detail);
+        return reason == PoisonReason.None;
+    }
+
+    private PoisonReason Classify(in KinesisRecord record, int maxRecordBytes, out ReadOnlySpan<byte> data, out string message)
     {
         data = default;
         message = string.Empty;

@@ -39,8 +39,9 @@ internal ref struct RecordUnits
     /// <summary>Starts walking an event's record: decodes its data into <paramref name="decoder"/>'s buffer.</summary>
     public static RecordUnits Open(in KinesisRecord record, RecordDecoder decoder, int maxRecordBytes)
     {
-        PoisonReason reason = decoder.TryDecode(record, maxRecordBytes, out ReadOnlySpan<byte> data, out string message);
-        return reason != PoisonReason.None ? Poison(reason, message) : FromData(data, maxRecordBytes);
+        return decoder.TryDecode(record, maxRecordBytes, out ReadOnlySpan<byte> data, out PoisonReason reason, out string detail)
+            ? FromData(data, maxRecordBytes)
+            : Poison(reason, detail);
     }
 
     /// <summary>Starts walking a record's decoded data.</summary>
@@ -58,9 +59,9 @@ internal ref struct RecordUnits
             return new RecordUnits { _data = data, _state = State.Single, Detail = string.Empty };
         }
 
-        if (!KplAggregate.TryRead(data, out KplRecordReader users, out PoisonReason reason, out string? detail))
+        if (!KplAggregate.TryRead(data, out KplRecordReader users, out PoisonReason reason, out string detail))
         {
-            return Poison(reason, detail ?? reason.ToString());
+            return Poison(reason, detail);
         }
 
         return new RecordUnits { _users = users, _state = State.Container, Detail = string.Empty };
@@ -80,8 +81,9 @@ internal ref struct RecordUnits
                 _state = State.Done;
                 return true;
             case State.Container:
-                if (_users.TryReadNext(out KplUserRecord user))
+                if (_users.MoveNext())
                 {
+                    KplUserRecord user = _users.Current;
                     _data = user.Data;
                     User = user;
                     SubSequenceNumber = user.SubSequenceNumber;

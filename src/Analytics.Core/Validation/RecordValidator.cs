@@ -21,26 +21,39 @@ public sealed class RecordValidator
 {
     private readonly RecordDecoder _decoder = new();
     private readonly byte[] _scratch = new byte[MetricRecordParser.ScratchSize];
+    private readonly MetricSchema _schema;
 
-    /// <summary>Creates a validator.</summary>
-    /// <param name="schema">The schema; <see cref="MetricSchema.Default"/> when null.</param>
-    public RecordValidator(MetricSchema? schema = null) => Schema = schema ?? MetricSchema.Default;
+    /// <summary>Creates a validator for the default schema (<see cref="MetricParserOptions.Default"/>).</summary>
+    public RecordValidator()
+        : this(MetricParserOptions.Default)
+    {
+    }
 
-    /// <summary>The schema.</summary>
-    public MetricSchema Schema { get; }
+    /// <summary>Creates a validator; give it the <see cref="ProcessorOptions.Parser"/> of the processor whose verdicts it should match.</summary>
+    /// <param name="options">The record schema and limits.</param>
+    /// <exception cref="ArgumentException">A field name of <paramref name="options"/> is empty, or two are the same.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A limit of <paramref name="options"/> is out of range.</exception>
+    public RecordValidator(MetricParserOptions options)
+    {
+        _schema = new MetricSchema(options, nameof(options));
+        Options = options;
+    }
+
+    /// <summary>The record schema and limits the validator checks against.</summary>
+    public MetricParserOptions Options { get; }
 
     /// <summary>Validates one record of an event.</summary>
     /// <param name="record">The record.</param>
     /// <returns>The verdict. Only a poison verdict allocates (its detail).</returns>
     public RecordVerdict Validate(in KinesisRecord record) =>
-        Run(RecordUnits.Open(record, _decoder, Schema.Options.MaxRecordBytes), record.ApproximateArrivalTimestampMs);
+        Run(RecordUnits.Open(record, _decoder, Options.MaxRecordBytes), record.ApproximateArrivalTimestampMs);
 
     /// <summary>Validates decoded record data (a plain record or a KPL container).</summary>
     /// <param name="data">The decoded data.</param>
     /// <param name="arrivalTimestampMs">The record's approximate arrival, epoch milliseconds.</param>
     /// <returns>The verdict. Only a poison verdict allocates (its detail).</returns>
     public RecordVerdict ValidateData(ReadOnlySpan<byte> data, long arrivalTimestampMs) =>
-        Run(RecordUnits.FromData(data, Schema.Options.MaxRecordBytes), arrivalTimestampMs);
+        Run(RecordUnits.FromData(data, Options.MaxRecordBytes), arrivalTimestampMs);
 
     private RecordVerdict Run(RecordUnits units, long arrivalTimestampMs)
     {
@@ -52,18 +65,18 @@ public sealed class RecordValidator
                 return new RecordVerdict(units.Reason, units.Detail, samples);
             }
 
-            var parser = new MetricRecordParser(units.Data, _scratch, Schema, arrivalTimestampMs);
+            var parser = new MetricRecordParser(units.Data, _scratch, _schema, arrivalTimestampMs);
             while (parser.TryReadSample(out _))
             {
             }
 
             samples += parser.SampleCount;
-            if (parser.Error != PoisonReason.None)
+            if (parser.Reason != PoisonReason.None)
             {
                 string detail = units.SubSequenceNumber is int sub
-                    ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"user record {sub}: {parser.GetErrorDetail()}")
-                    : parser.GetErrorDetail();
-                return new RecordVerdict(parser.Error, PoisonDetail.Bound(detail), samples);
+                    ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"user record {sub}: {parser.GetDetail()}")
+                    : parser.GetDetail();
+                return new RecordVerdict(parser.Reason, PoisonDetail.Bound(detail), samples);
             }
         }
 

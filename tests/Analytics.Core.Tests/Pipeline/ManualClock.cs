@@ -147,10 +147,9 @@ internal sealed class SlowWatermarkSink(ManualClock clock, TimeSpan perPair) : I
     public static string SeriesText(SeriesKey key)
     {
         var dims = new List<string>();
-        SeriesKey.DimensionEnumerator e = key.GetDimensions();
-        while (e.MoveNext())
+        foreach ((ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) in key.Dimensions)
         {
-            dims.Add(System.Text.Encoding.UTF8.GetString(e.Key) + "=" + System.Text.Encoding.UTF8.GetString(e.Value));
+            dims.Add(System.Text.Encoding.UTF8.GetString(name) + "=" + System.Text.Encoding.UTF8.GetString(value));
         }
 
         return key.GetMetricString() + "|" + string.Join(",", dims);

@@ -29,10 +29,9 @@ internal sealed class RecordingAggregateSink : IAggregateSink
             SeriesKey key = batch.GetSeriesKey(i);
             MetricAggregate a = batch.GetAggregate(i);
             var dims = new List<string>();
-            SeriesKey.DimensionEnumerator e = key.GetDimensions();
-            while (e.MoveNext())
+            foreach ((ReadOnlySpan<byte> name, ReadOnlySpan<byte> value) in key.Dimensions)
             {
-                dims.Add(System.Text.Encoding.UTF8.GetString(e.Key) + "=" + System.Text.Encoding.UTF8.GetString(e.Value));
+                dims.Add(System.Text.Encoding.UTF8.GetString(name) + "=" + System.Text.Encoding.UTF8.GetString(value));
             }
 
             Seen.Add(new SeenAggregate(key.GetMetricString(), string.Join(",", dims), batch.GetWindowStartMs(i), a.Count, a.Sum, a.Min, a.Max,

@@ -6,7 +6,7 @@ namespace Analytics.Core.Tests.Records;
 
 public class MetricRecordParserTests
 {
-    private static (List<(byte[] Key, double Value, long Ts)> Samples, PoisonReason Error, string Detail) Parse(byte[] data, MetricSchema? schema = null, long arrival = TestEvents.Arrival)
+    private static (List<(byte[] Key, double Value, long Ts)> Samples, PoisonReason Reason, string Detail) Parse(byte[] data, MetricSchema? schema = null, long arrival = TestEvents.Arrival)
     {
         byte[] scratch = new byte[MetricRecordParser.ScratchSize];
         var parser = new MetricRecordParser(data, scratch, schema ?? MetricSchema.Default, arrival);
@@ -16,7 +16,7 @@ public class MetricRecordParserTests
             samples.Add((s.Key.Encoded.ToArray(), s.Value, s.TimestampMs));
         }
 
-        return (samples, parser.Error, parser.GetErrorDetail());
+        return (samples, parser.Reason, parser.GetDetail());
     }
 
     [Fact]
@@ -144,8 +144,8 @@ public class MetricRecordParserTests
     public void TryReadSample_TimestampWindowEdges_AreInclusive()
     {
         long arrival = TestEvents.Arrival;
-        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, arrival + 300_000))).Error);
-        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, arrival - 86_400_000))).Error);
+        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, arrival + 300_000))).Reason);
+        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, arrival - 86_400_000))).Reason);
     }
 
     [Fact]
@@ -173,20 +173,20 @@ public class MetricRecordParserTests
     public void TryReadSample_Limits_AreEnforcedOnUnescapedBytes()
     {
         string name255 = new('n', 255);
-        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample(name255, 1, TestEvents.Arrival))).Error);
-        Assert.Equal(PoisonReason.InvalidMetricName, Parse(TestEvents.Utf8(TestEvents.Sample(name255 + "n", 1, TestEvents.Arrival))).Error);
+        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample(name255, 1, TestEvents.Arrival))).Reason);
+        Assert.Equal(PoisonReason.InvalidMetricName, Parse(TestEvents.Utf8(TestEvents.Sample(name255 + "n", 1, TestEvents.Arrival))).Reason);
 
         // 255 escaped characters (6 bytes each in JSON) still make a 255-byte name.
         string escaped = string.Concat(Enumerable.Repeat("\\u0061", 255));
-        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8("{\"metric\":\"" + escaped + "\",\"value\":1,\"timestamp\":1737367200000}")).Error);
+        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8("{\"metric\":\"" + escaped + "\",\"value\":1,\"timestamp\":1737367200000}")).Reason);
 
-        Assert.Equal(PoisonReason.DimensionTooLong, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, (new string('k', 256), "v")))).Error);
-        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, (new string('k', 255), new string('v', 1024))))).Error);
-        Assert.Equal(PoisonReason.DimensionTooLong, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, ("k", new string('v', 1025))))).Error);
+        Assert.Equal(PoisonReason.DimensionTooLong, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, (new string('k', 256), "v")))).Reason);
+        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, (new string('k', 255), new string('v', 1024))))).Reason);
+        Assert.Equal(PoisonReason.DimensionTooLong, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, ("k", new string('v', 1025))))).Reason);
 
         (string, string)[] thirty = Enumerable.Range(0, 30).Select(i => ("k" + i, "v")).ToArray();
-        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, thirty))).Error);
-        Assert.Equal(PoisonReason.TooManyDimensions, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, [.. thirty, ("k30", "v")]))).Error);
+        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, thirty))).Reason);
+        Assert.Equal(PoisonReason.TooManyDimensions, Parse(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, [.. thirty, ("k30", "v")]))).Reason);
     }
 
     [Fact]
@@ -195,9 +195,9 @@ public class MetricRecordParserTests
         static string Nested(int depth) => new string('[', depth) + new string(']', depth);
 
         // The sample object is level 1, so an ignored field may nest 31 more levels under the default of 32.
-        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8("{\"metric\":\"m\",\"value\":1,\"timestamp\":1737367200000,\"x\":" + Nested(31) + "}")).Error);
-        Assert.Equal(PoisonReason.NestingTooDeep, Parse(TestEvents.Utf8("{\"metric\":\"m\",\"value\":1,\"timestamp\":1737367200000,\"x\":" + Nested(32) + "}")).Error);
-        Assert.Equal(PoisonReason.NestingTooDeep, Parse(TestEvents.Utf8("{\"x\":" + Nested(5000) + "}")).Error);
+        Assert.Equal(PoisonReason.None, Parse(TestEvents.Utf8("{\"metric\":\"m\",\"value\":1,\"timestamp\":1737367200000,\"x\":" + Nested(31) + "}")).Reason);
+        Assert.Equal(PoisonReason.NestingTooDeep, Parse(TestEvents.Utf8("{\"metric\":\"m\",\"value\":1,\"timestamp\":1737367200000,\"x\":" + Nested(32) + "}")).Reason);
+        Assert.Equal(PoisonReason.NestingTooDeep, Parse(TestEvents.Utf8("{\"x\":" + Nested(5000) + "}")).Reason);
     }
 
     [Fact]
@@ -205,13 +205,13 @@ public class MetricRecordParserTests
     {
         var schema = new MetricSchema(MetricParserOptions.Default with { MaxRecordBytes = 64 });
         byte[] data = TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, ("host", new string('h', 64))));
-        Assert.Equal(PoisonReason.TooLarge, Parse(data, schema).Error);
+        Assert.Equal(PoisonReason.TooLarge, Parse(data, schema).Reason);
     }
 
     [Fact]
     public void TryReadSample_SameRecord_AlwaysGetsTheSameVerdict()
     {
-        Prop.ForAll(ArbMap.Default.ArbFor<byte[]>(), bytes => Parse(bytes).Error == Parse(bytes).Error && Parse(bytes).Detail == Parse(bytes).Detail)
+        Prop.ForAll(ArbMap.Default.ArbFor<byte[]>(), bytes => Parse(bytes).Reason == Parse(bytes).Reason && Parse(bytes).Detail == Parse(bytes).Detail)
             .QuickCheckThrowOnFailure();
     }
 }

@@ -189,7 +189,7 @@ public sealed class DynamoDbAggregateSinkTests(LocalServersFixture servers, ITes
         var options = AggregatorOptions.Default with { MaxBins = 16 };
         string table = await servers.CreateTableAsync("agg");
         using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
-        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Aggregator = options });
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
         TestSample[] samples = [.. Enumerable.Range(0, 40).Select(i => new TestSample("m", [], 1_714_564_800_000, Math.Pow(1.05, i))), new TestSample("m", [], 1_714_564_800_000, 1.7e308), new TestSample("m", [], 1_714_564_800_000, 1.7e308)];
         AggregateBatch batch = ShardStream.Build(Shard, [new ShardRecord("1", samples)], options);
 

@@ -47,7 +47,7 @@ public class KplAggregateTests
 
         Assert.True(ok, detail);
         Assert.Equal(PoisonReason.None, reason);
-        Assert.Null(detail);
+        Assert.Equal(string.Empty, detail); // as RecordVerdict.Detail of a valid record: empty, not null
         Assert.Equal(expected.Count, reader.Count);
         AssertRecords(expected, ReadAll(ref reader));
     }
@@ -80,7 +80,7 @@ public class KplAggregateTests
         Assert.Contains(reason, new[] { PoisonReason.AggregateChecksumMismatch, PoisonReason.AggregateMalformed });
         Assert.False(string.IsNullOrEmpty(detail));
         Assert.Equal(0, reader.Count);
-        Assert.False(reader.TryReadNext(out _));
+        Assert.False(reader.MoveNext());
         return true;
     }
 
@@ -104,7 +104,7 @@ public class KplAggregateTests
         Assert.True(ok, detail);
         Assert.Equal(reference.Count, reader.Count);
         int index = 0;
-        while (reader.TryReadNext(out KplUserRecord record))
+        foreach (KplUserRecord record in reader)
         {
             AssertInside(blob, record.PartitionKey);
             AssertInside(blob, record.ExplicitHashKey);
@@ -312,7 +312,7 @@ public class KplAggregateTests
         Assert.False(ok);
         Assert.Equal(PoisonReason.AggregateChecksumMismatch, reason);
         Assert.Contains($"at byte {blob.Length - 16}", detail);
-        Assert.False(reader.TryReadNext(out _));
+        Assert.False(reader.MoveNext());
     }
 
     [Theory]
@@ -353,21 +353,21 @@ public class KplAggregateTests
         Assert.True(KplAggregate.IsAggregated(blob));
         Assert.True(KplAggregate.TryRead(blob, out KplRecordReader reader, out _, out _));
         Assert.Equal(0, reader.Count);
-        Assert.False(reader.TryReadNext(out _));
+        Assert.False(reader.MoveNext());
     }
 
     [Fact]
-    public void TryReadNext_DefaultReader_ReturnsFalse()
+    public void MoveNext_DefaultReader_ReturnsFalse()
     {
         KplRecordReader reader = default;
 
         Assert.Equal(0, reader.Count);
-        Assert.False(reader.TryReadNext(out KplUserRecord record));
-        Assert.True(record.Data.IsEmpty);
+        Assert.False(reader.MoveNext());
+        Assert.True(reader.Current.Data.IsEmpty);
     }
 
     [Fact]
-    public void TryReadNext_AnotherContainerOpenedOnSameThread_StillYieldsOwnRecords()
+    public void MoveNext_AnotherContainerOpenedOnSameThread_StillYieldsOwnRecords()
     {
         KplTestUserRecord[] first = [.. Enumerable.Range(0, 20).Select(i => new KplTestUserRecord($"first-{i % 5}", i % 2 == 0 ? $"{i}" : null, [(byte)i], []))];
         KplTestUserRecord[] second = [.. Enumerable.Range(0, 3).Select(i => new KplTestUserRecord($"second-{i}", "7", [(byte)(100 + i)], []))];
@@ -375,7 +375,8 @@ public class KplAggregateTests
         byte[] b = KplTestEncoder.Aggregate(second);
 
         Assert.True(KplAggregate.TryRead(a, out KplRecordReader readerA, out _, out _));
-        Assert.True(readerA.TryReadNext(out KplUserRecord firstOfA));
+        Assert.True(readerA.MoveNext());
+        KplUserRecord firstOfA = readerA.Current;
         Assert.Equal("first-0"u8.ToArray(), firstOfA.PartitionKey.ToArray());
         Assert.True(KplAggregate.TryRead(b, out KplRecordReader readerB, out _, out _));
         Assert.False(KplAggregate.TryRead(KplTestEncoder.Wrap([0x0A, 0x09]), out _, out _, out _));
@@ -401,7 +402,8 @@ public class KplAggregateTests
         KplTestEncoder.WriteBytesField(m, 3, body.ToArray());
 
         Assert.True(KplAggregate.TryRead(KplTestEncoder.Wrap(m.ToArray()), out KplRecordReader reader, out _, out string? detail), detail);
-        Assert.True(reader.TryReadNext(out KplUserRecord record));
+        Assert.True(reader.MoveNext());
+        KplUserRecord record = reader.Current;
         Assert.Equal("one"u8.ToArray(), record.PartitionKey.ToArray());
         Assert.Equal("new"u8.ToArray(), record.Data.ToArray());
     }
@@ -441,7 +443,7 @@ public class KplAggregateTests
         }
 
         long sum = 0;
-        while (reader.TryReadNext(out KplUserRecord record))
+        foreach (KplUserRecord record in reader)
         {
             sum += record.Data.Length + record.PartitionKey.Length;
         }
@@ -468,7 +470,7 @@ public class KplAggregateTests
     {
         var result = new List<KplDecoded>();
         int expectedIndex = firstIndex;
-        while (reader.TryReadNext(out KplUserRecord record))
+        foreach (KplUserRecord record in reader)
         {
             Assert.Equal(expectedIndex++, record.SubSequenceNumber);
             result.Add(new KplDecoded(record.PartitionKey.ToArray(), record.ExplicitHashKey.ToArray(), record.Data.ToArray()));
@@ -537,6 +539,6 @@ public class KplAggregateTests
             Assert.Contains(alsoContains, detail);
         }
 
-        Assert.False(reader.TryReadNext(out _));
+        Assert.False(reader.MoveNext());
     }
 }

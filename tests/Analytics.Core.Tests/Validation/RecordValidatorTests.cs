@@ -35,7 +35,7 @@ public class RecordValidatorTests
     [InlineData(100_000, PoisonReason.TooLarge)]
     public void Validate_SizeLimit_AppliesToDecodedBytes(int size, PoisonReason expected)
     {
-        var validator = new RecordValidator(new MetricSchema(MetricParserOptions.Default with { MaxRecordBytes = 1024 }));
+        var validator = new RecordValidator(MetricParserOptions.Default with { MaxRecordBytes = 1024 });
         string sample = TestEvents.Sample("m", 1, TestEvents.Arrival);
         string padded = sample[..^1] + ",\"pad\":\"" + new string('x', size - sample.Length - 9) + "\"}";
         Assert.Equal(size, Encoding.UTF8.GetByteCount(padded));
@@ -81,7 +81,7 @@ public class RecordValidatorTests
                 _ => (PoisonReason.TooLarge, TestEvents.Utf8("{" + body + ",\"ignored\":\"" + new string('x', 2000) + "\"}"), null),
             };
 
-        var validator = new RecordValidator(new MetricSchema(MetricParserOptions.Default with { MaxRecordBytes = 2000 }));
+        var validator = new RecordValidator(MetricParserOptions.Default with { MaxRecordBytes = 2000 });
         Prop.ForAll(poison.ToArbitrary(), p =>
         {
             RecordVerdict verdict = ValidateSingle(TestEvents.Single(p.Data, TestEvents.Arrival, p.RawBase64), validator);
@@ -110,5 +110,49 @@ public class RecordValidatorTests
         RecordVerdict verdict = ValidateSingle(TestEvents.Single(Encoding.UTF8.GetBytes(data), TestEvents.Arrival));
         Assert.True(verdict.IsValid);
         Assert.Equal(2, verdict.SampleCount);
+    }
+
+    [Fact]
+    public void Constructor_DefaultOptions_AreTheDefaultSchema()
+    {
+        Assert.Equal(MetricParserOptions.Default, new RecordValidator().Options);
+        var custom = MetricParserOptions.Default with { MetricField = "name" };
+        Assert.Equal(custom, new RecordValidator(custom).Options);
+    }
+
+    [Theory]
+    [InlineData("", "value")]
+    [InlineData("value", "value")]
+    public void Constructor_EmptyOrRepeatedFieldName_ThrowsArgumentExceptionNamingOptions(string metricField, string valueField)
+    {
+        ArgumentException e = Assert.Throws<ArgumentException>(() =>
+            new RecordValidator(MetricParserOptions.Default with { MetricField = metricField, ValueField = valueField }));
+        Assert.Equal("options", e.ParamName);
+    }
+
+    [Fact]
+    public void Constructor_LimitOutOfRange_ThrowsArgumentOutOfRange() =>
+        Assert.Equal("options", Assert.Throws<ArgumentOutOfRangeException>(() => new RecordValidator(MetricParserOptions.Default with { MaxDepth = 1 })).ParamName);
+
+    [Fact]
+    public void DefaultVerdict_IsValidWithAnEmptyDetail()
+    {
+        RecordVerdict verdict = default;
+        Assert.True(verdict.IsValid);
+        Assert.Equal(PoisonReason.None, verdict.Reason);
+        Assert.Equal(string.Empty, verdict.Detail);
+    }
+
+    [Fact]
+    public void Validate_CustomFieldNames_ReadTheConfiguredFields()
+    {
+        var validator = new RecordValidator(MetricParserOptions.Default with { MetricField = "name", ValueField = "val", TimestampField = "ts", DimensionsField = "tags" });
+        string custom = "{\"name\":\"cpu\",\"val\":1,\"ts\":" + TestEvents.Arrival + ",\"tags\":{\"az\":\"b\"}}";
+        string standard = "{\"metric\":\"cpu\",\"value\":1,\"timestamp\":" + TestEvents.Arrival + "}";
+
+        Assert.Equal(new RecordValidator().ValidateData(Encoding.UTF8.GetBytes(standard), TestEvents.Arrival), validator.ValidateData(Encoding.UTF8.GetBytes(custom), TestEvents.Arrival));
+        RecordVerdict missing = validator.ValidateData(Encoding.UTF8.GetBytes(standard), TestEvents.Arrival);
+        Assert.Equal(PoisonReason.MissingField, missing.Reason);
+        Assert.Contains("'name'", missing.Detail, StringComparison.Ordinal);
     }
 }

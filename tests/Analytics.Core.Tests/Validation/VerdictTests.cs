@@ -9,6 +9,8 @@ namespace Analytics.Core.Tests.Validation;
 /// <summary>The smaller verdict problems of the hardening issue, and details that name the configured field and the real offset.</summary>
 public class VerdictTests
 {
+    private const long Arrival = TestEvents.Arrival; // 2025-01-20T10:00:00Z
+
     private static RecordVerdict ValidateSingle(byte[] eventJson, RecordValidator? validator = null)
     {
         var reader = new KinesisEventReader(eventJson);
@@ -17,7 +19,7 @@ public class VerdictTests
     }
 
     private static RecordVerdict Data(string json, RecordValidator? validator = null) =>
-        (validator ?? new RecordValidator()).ValidateData(Encoding.UTF8.GetBytes(json), TestEvents.Arrival);
+        (validator ?? new RecordValidator()).ValidateData(Encoding.UTF8.GetBytes(json), Arrival);
 
     // ---- TooLarge on the unescaped length ----------------------------------------------------------------
 
@@ -28,16 +30,16 @@ public class VerdictTests
     [InlineData(999, PoisonReason.None)]
     public void Validate_EscapedBase64_MeasuresTheUnescapedData(int size, PoisonReason expected)
     {
-        var validator = new RecordValidator(new MetricSchema(MetricParserOptions.Default with { MaxRecordBytes = 1024 }));
-        string sample = TestEvents.Sample("m", 1, TestEvents.Arrival);
+        var validator = new RecordValidator(MetricParserOptions.Default with { MaxRecordBytes = 1024 });
+        string sample = TestEvents.Sample("m", 1, Arrival);
         string padded = sample[..^1] + ",\"pad\":\"" + new string('?', size - sample.Length - 9) + "\"}"; // "???" is "Pz8/" in base64
         byte[] data = Encoding.UTF8.GetBytes(padded);
         Assert.Equal(size, data.Length);
         string base64 = Convert.ToBase64String(data);
         Assert.Contains('/', base64);
 
-        RecordVerdict plain = ValidateSingle(TestEvents.Single(data, TestEvents.Arrival), validator);
-        RecordVerdict escaped = ValidateSingle(Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(TestEvents.Single(data, TestEvents.Arrival)).Replace(base64, base64.Replace("/", "\\/", StringComparison.Ordinal), StringComparison.Ordinal)), validator);
+        RecordVerdict plain = ValidateSingle(TestEvents.Single(data, Arrival), validator);
+        RecordVerdict escaped = ValidateSingle(Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(TestEvents.Single(data, Arrival)).Replace(base64, base64.Replace("/", "\\/", StringComparison.Ordinal), StringComparison.Ordinal)), validator);
 
         Assert.Equal(expected, plain.Reason);
         Assert.Equal(expected, escaped.Reason);
@@ -61,8 +63,8 @@ public class VerdictTests
     {
         string json = "{\"metric\":\"m\",\"value\":1,\"timestamp\":\"" + written + "\"}";
         byte[] scratch = new byte[MetricRecordParser.ScratchSize];
-        var parser = new MetricRecordParser(Encoding.UTF8.GetBytes(json), scratch, MetricSchema.Default, TestEvents.Arrival);
-        Assert.True(parser.TryReadSample(out MetricSample sample), parser.GetErrorDetail());
+        var parser = new MetricRecordParser(Encoding.UTF8.GetBytes(json), scratch, MetricSchema.Default, Arrival);
+        Assert.True(parser.TryReadSample(out MetricSample sample), parser.GetDetail());
         Assert.Equal(DateTimeOffset.Parse(expected, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds(), sample.TimestampMs);
     }
 
@@ -78,21 +80,21 @@ public class VerdictTests
             from lowerZ in Gen.Elements(true, false)
             from useZ in Gen.Elements(true, false)
             from escapeAt in Gen.Choose(-1, 24)
-            let instant = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + ms)
+            let instant = DateTimeOffset.FromUnixTimeMilliseconds(Arrival + ms)
             let offset = useZ ? TimeSpan.Zero : TimeSpan.FromMinutes(offsetMinutes)
             let local = instant.ToOffset(offset)
             let frac = fraction == 0 ? "" : "." + local.ToString("fffffff", CultureInfo.InvariantCulture)[..Math.Min(fraction, 7)].PadRight(fraction, '0')
             let zone = useZ ? (lowerZ ? "z" : "Z") : local.ToString("zzz", CultureInfo.InvariantCulture)
             let text = local.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) + (lowerT ? "t" : "T") + local.ToString("HH:mm:ss", CultureInfo.InvariantCulture) + frac + zone
             let escaped = escapeAt < 0 || escapeAt >= text.Length ? text : text[..escapeAt] + "\\u" + ((int)text[escapeAt]).ToString("X4", CultureInfo.InvariantCulture) + text[(escapeAt + 1)..]
-            select (fraction >= 3 ? instant : DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + ms - (((TestEvents.Arrival + ms) % 1000) % (long)Math.Pow(10, 3 - fraction))), escaped);
+            select (fraction >= 3 ? instant : DateTimeOffset.FromUnixTimeMilliseconds(Arrival + ms - (((Arrival + ms) % 1000) % (long)Math.Pow(10, 3 - fraction))), escaped);
 
         byte[] scratch = new byte[MetricRecordParser.ScratchSize];
         Prop.ForAll(gen.ToArbitrary(), g =>
         {
             string json = "{\"metric\":\"m\",\"value\":1,\"timestamp\":\"" + g.Text + "\"}";
-            var parser = new MetricRecordParser(Encoding.UTF8.GetBytes(json), scratch, MetricSchema.Default, TestEvents.Arrival);
-            Assert.True(parser.TryReadSample(out MetricSample sample), g.Text + ": " + parser.GetErrorDetail());
+            var parser = new MetricRecordParser(Encoding.UTF8.GetBytes(json), scratch, MetricSchema.Default, Arrival);
+            Assert.True(parser.TryReadSample(out MetricSample sample), g.Text + ": " + parser.GetDetail());
             Assert.Equal(g.Instant.ToUnixTimeMilliseconds(), sample.TimestampMs);
         }).QuickCheckThrowOnFailure();
     }
@@ -123,11 +125,11 @@ public class VerdictTests
     [Fact]
     public void Parse_EpochSeconds_IsTooOldWithAHintAboutMilliseconds()
     {
-        RecordVerdict verdict = Data(TestEvents.Sample("m", 1, TestEvents.Arrival / 1000));
+        RecordVerdict verdict = Data(TestEvents.Sample("m", 1, Arrival / 1000));
         Assert.Equal(PoisonReason.TimestampTooOld, verdict.Reason);
         Assert.Contains("epoch seconds", verdict.Detail, StringComparison.Ordinal);
 
-        RecordVerdict old = Data(TestEvents.Sample("m", 1, TestEvents.Arrival - (2 * 86_400_000L)));
+        RecordVerdict old = Data(TestEvents.Sample("m", 1, Arrival - (2 * 86_400_000L)));
         Assert.Equal(PoisonReason.TimestampTooOld, old.Reason);
         Assert.DoesNotContain("epoch seconds", old.Detail, StringComparison.Ordinal);
     }
@@ -135,7 +137,7 @@ public class VerdictTests
     [Fact]
     public void Parse_EpochMicroseconds_IsInvalidWithAHintAboutMilliseconds()
     {
-        RecordVerdict verdict = Data("{\"metric\":\"m\",\"value\":1,\"timestamp\":" + (TestEvents.Arrival * 1000).ToString(CultureInfo.InvariantCulture) + "}");
+        RecordVerdict verdict = Data("{\"metric\":\"m\",\"value\":1,\"timestamp\":" + (Arrival * 1000).ToString(CultureInfo.InvariantCulture) + "}");
         Assert.Equal(PoisonReason.InvalidTimestamp, verdict.Reason);
         Assert.Contains("microseconds", verdict.Detail, StringComparison.Ordinal);
     }
@@ -150,7 +152,7 @@ public class VerdictTests
     {
         byte[] data = new byte[length];
         KplTestEncoder.Magic.CopyTo(data, 0);
-        RecordVerdict verdict = ValidateSingle(TestEvents.Single(data, TestEvents.Arrival));
+        RecordVerdict verdict = ValidateSingle(TestEvents.Single(data, Arrival));
         Assert.Equal(PoisonReason.AggregateMalformed, verdict.Reason);
         Assert.Contains("too short", verdict.Detail, StringComparison.Ordinal);
     }
@@ -164,28 +166,28 @@ public class VerdictTests
     [InlineData("\\u00e9", PoisonReason.None)]
     public void Parse_MetricNameOfOnlyControlsOrSpaces_IsInvalid(string metric, PoisonReason expected)
     {
-        RecordVerdict verdict = Data("{\"metric\":\"" + metric + "\",\"value\":1,\"timestamp\":" + TestEvents.Arrival.ToString(CultureInfo.InvariantCulture) + "}");
+        RecordVerdict verdict = Data("{\"metric\":\"" + metric + "\",\"value\":1,\"timestamp\":" + Arrival.ToString(CultureInfo.InvariantCulture) + "}");
         Assert.Equal(expected, verdict.Reason);
     }
 
     [Fact]
     public void Parse_EmptyDimensionKey_IsInvalidDimensionKey()
     {
-        RecordVerdict verdict = Data(TestEvents.Sample("m", 1, TestEvents.Arrival, ("a", "1"), ("", "2")));
+        RecordVerdict verdict = Data(TestEvents.Sample("m", 1, Arrival, ("a", "1"), ("", "2")));
         Assert.Equal(PoisonReason.InvalidDimensionKey, verdict.Reason);
         Assert.Contains("is empty", verdict.Detail, StringComparison.Ordinal);
-        Assert.True(Data(TestEvents.Sample("m", 1, TestEvents.Arrival, ("a", ""))).IsValid); // an empty value is a value
+        Assert.True(Data(TestEvents.Sample("m", 1, Arrival, ("a", ""))).IsValid); // an empty value is a value
     }
 
     // ---- details name the configured field and the real offset ---------------------------------------------
 
-    private static readonly RecordValidator s_custom = new(new MetricSchema(MetricParserOptions.Default with
+    private static readonly RecordValidator s_custom = new(MetricParserOptions.Default with
     {
         MetricField = "name",
         ValueField = "val",
         TimestampField = "ts",
         DimensionsField = "tags",
-    }));
+    });
 
     [Theory]
     [InlineData("{\"name\":\"cpu\",\"val\":1,\"ts\":1737367200000,\"tags\":1}", PoisonReason.WrongType, "'tags' are not an object", 48)]

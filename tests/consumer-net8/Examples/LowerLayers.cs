@@ -10,7 +10,7 @@ public static class LowerLayers
     public static int CountPoison(ReadOnlySpan<byte> eventBytes, TextWriter log)
     {
         var reader = new KinesisEventReader(eventBytes);
-        var validator = new RecordValidator(new MetricSchema(MetricParserOptions.Default with { MetricField = "name" }));
+        var validator = new RecordValidator(MetricParserOptions.Default with { MetricField = "name" });
         int poison = 0;
         while (reader.Read())
         {
