@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -22,7 +23,7 @@ namespace Analytics.Core.Testing.Tests;
 /// </remarks>
 public class ExactlyOnceStreamProperties
 {
-    private const int CiCases = 12;
+    private const int CiCases = 8;
     private const long WindowMs = 60_000;
 
     /// <summary>One random scenario: everything the emulator and the downstream models depend on.</summary>
@@ -115,6 +116,90 @@ public class ExactlyOnceStreamProperties
     {
         Outcome outcome = Check(new StreamCase(Seed: 924344, Shards: 1, PartitionKeys: 2, Factor: 2, Bisect: false, Adversarial: false, ThrottlePercent: 0, Outage: false, Timeouts: false, BatchSize: 5));
         Assert.True(outcome.Holds, outcome.Detail);
+    }
+
+    /// <summary>
+    /// Past the bound on partition keys per item nothing is lost or doubled silently: an item never holds more than the
+    /// truth, whatever it lacks is in records that went to the on-failure destination (retries exhausted), and then the
+    /// invocation log carries the sink's capacity error. The bound is drawn small so that most cases pass it.
+    /// </summary>
+    [Fact]
+    public void PastTheKeyBound_NothingIsLostOrDoubledSilently()
+    {
+        Gen<(StreamCase Case, int Bound)> gen =
+            from c in AnyCase(1, 10).Generator
+            from keys in Gen.Choose(3, 200)
+            from bound in Gen.Choose(2, 40)
+            select (c with { PartitionKeys = keys, Outage = false, Timeouts = false }, bound);
+        Prop.ForAll(Arb.From(gen), x => (Property)CheckBound(x.Case, x.Bound))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(Math.Max(2, Cases / 3)).WithQuietOnSuccess(true));
+    }
+
+    /// <summary>A case that does pass the bound (200 keys, 5 per item at most, ParallelizationFactor 10): it is reported and accounted for.</summary>
+    [Fact]
+    public void PastTheKeyBound_OneCase_IsReportedAndAccountedFor()
+    {
+        Outcome outcome = CheckBound(new StreamCase(Seed: 5, Shards: 1, PartitionKeys: 200, Factor: 10, Bisect: true, Adversarial: true, ThrottlePercent: 10, Outage: false, Timeouts: false, BatchSize: 20), bound: 5);
+        Assert.True(outcome.Holds, outcome.Detail);
+        Assert.Contains("reported=True", outcome.Detail, StringComparison.Ordinal);
+    }
+
+    internal static Outcome CheckBound(StreamCase c, int bound)
+    {
+        EmulatorScenario scenario = Scenario(c) with
+        {
+            DurationSeconds = 300,
+            Mapping = Scenario(c).Mapping with { MaximumRetryAttempts = 1, OnFailure = OnFailureDestination.Sqs },
+        };
+        var recording = new EmulationRecording();
+        var log = new ArrayBufferWriter<byte>(64 * 1024);
+        StreamEmulator emulator = null!;
+        SampleDownstream downstream = null!;
+        emulator = new StreamEmulator(scenario, _ => new PipelineHandler(downstream, emulator.Clock, c.Seed, bound, log));
+        downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, Downstream(c));
+        using (downstream)
+        {
+            EmulationSummary summary = emulator.Run(recording);
+            Dictionary<(string Series, long Window), Truth> truth = TrueAggregates(recording.Records, out HashSet<string> poison);
+            Dictionary<(string Series, long Window), Truth> table = Stored(downstream);
+            HashSet<string> sent = recording.Destination.SelectMany(d => d.SequenceNumbers).ToHashSet();
+            Dictionary<(string Series, long Window), Truth> sentTruth = TrueAggregates(recording.Records.Where(r => sent.Contains(r.SequenceNumber)).ToList(), out _);
+            string logText = Encoding.UTF8.GetString(log.WrittenSpan);
+            bool reported = logText.Contains("MaxPartitionKeysPerItem is " + bound.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+
+            var problems = new List<string>();
+            bool short_ = false;
+            foreach (((string series, long window), Truth expected) in truth)
+            {
+                Truth stored = table.GetValueOrDefault((series, window)) ?? new Truth(0, 0, double.NaN, double.NaN);
+                long missing = expected.Count - stored.Count;
+                long accounted = sentTruth.GetValueOrDefault((series, window))?.Count ?? 0;
+                if (missing < 0 || (stored.Count > 0 && (stored.Min < expected.Min || stored.Max > expected.Max)))
+                {
+                    problems.Add($"doubled {series}@{window}: expected {expected}, stored {stored}");
+                }
+                else if (missing > accounted)
+                {
+                    problems.Add($"lost {series}@{window}: {missing} samples missing, {accounted} sent to the destination");
+                }
+
+                short_ |= missing > 0;
+            }
+
+            if (short_ && !reported)
+            {
+                problems.Add("samples are missing but no invocation logged the capacity error");
+            }
+
+            HashSet<string> quarantined = Quarantined(downstream);
+            problems.AddRange(poison.Where(p => !quarantined.Contains(p) && !sent.Contains(p)).Select(p => $"poison {p} neither quarantined nor sent"));
+            if (summary.RecordsPending != 0)
+            {
+                problems.Add($"not drained: pending={summary.RecordsPending}");
+            }
+
+            return new Outcome(problems.Count == 0, $"{c} bound={bound}: {recording.Records.Count} records, {sent.Count} to the destination, {table.Count} of {truth.Count} items, short={short_}, reported={reported}; {string.Join("; ", problems.Take(5))}");
+        }
     }
 
     /// <summary>Runs the case and compares the table and the bucket with the truth; the label says what differs.</summary>
@@ -268,6 +353,39 @@ public class ExactlyOnceStreamProperties
             .ToHashSet();
 
     internal sealed record Truth(long Count, double Sum, double Min, double Max);
+
+    /// <summary>
+    /// The sample function's pipeline (processor, DynamoDB and S3 sinks, one log and one EMF line per invocation) with a
+    /// chosen bound on partition keys per item; its log lines are kept.
+    /// </summary>
+    private sealed class PipelineHandler : ILambdaHandler
+    {
+        private readonly KinesisBatchProcessor _processor;
+        private readonly ArrayBufferWriter<byte> _response = new(1024);
+        private readonly ArrayBufferWriter<byte> _log;
+
+        public PipelineHandler(SampleDownstream downstream, TimeProvider clock, int seed, int maxKeys, ArrayBufferWriter<byte> log)
+        {
+            ProcessorOptions options = ProcessorOptions.Default with { TimeProvider = clock };
+            var sink = new DynamoDbAggregateSink(downstream.DynamoDb.CreateClient(), DynamoDbAggregateSinkOptions.Default with
+            {
+                TableName = SampleDownstream.TableName,
+                MaxPartitionKeysPerItem = maxKeys,
+                Retry = DynamoDbAggregateSinkOptions.Default.Retry with { TimeProvider = clock, JitterSeed = seed },
+            });
+            _processor = new KinesisBatchProcessor(sink, downstream.CreateQuarantineSink(), options);
+            _log = log;
+        }
+
+        public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken)
+        {
+            _response.ResetWrittenCount();
+            BatchSummary summary = await _processor.ProcessAsync(utf8Event, deadline, _response, cancellationToken).ConfigureAwait(false);
+            JsonLog.WriteInvocation(summary, JsonLogOptions.Default, _log);
+            EmfMetrics.Write(summary, EmfOptions.Default, _log);
+            return _response.WrittenMemory.ToArray();
+        }
+    }
 
     internal sealed record Outcome(bool Holds, string Detail)
     {
