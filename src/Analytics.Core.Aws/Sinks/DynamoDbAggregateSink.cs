@@ -283,7 +283,7 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
                     loaded = true;
                 }
 
-                if (!Split(batch, pair, state, item, fresh, out string? shardWatermark, out Dictionary<string, AttributeValue>? keyWatermarks))
+                if (!Split(_options.PerShardWatermarkOnly, batch, pair, state, item, fresh, out string? shardWatermark, out Dictionary<string, AttributeValue>? keyWatermarks))
                 {
                     // Every record of this pair is already in the item: a re-delivery, or our own earlier write.
                     return true;
@@ -357,10 +357,12 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
     /// both the shard's floor (<c>wm[shard]</c>: written by the previous layout and by tumbling-window flushes) and its
     /// own key's watermark (<c>wk[shard][key]</c>). Only per-key order is promised when batches of a shard run
     /// concurrently, and per key it holds, so each key's watermark separates exactly its applied records from the
-    /// rest. A tumbling-window flush has no per-record log: it is split at the highest of the shard's watermarks and
-    /// raises the floor (exact with ParallelizationFactor 1 only; see docs/dynamodb.md).
+    /// rest. A tumbling-window flush has no per-record log, and <see cref="DynamoDbAggregateSinkOptions.PerShardWatermarkOnly"/>
+    /// asks for none: the pair is split at the highest of the shard's watermarks and raises the floor (exact with
+    /// ParallelizationFactor 1 only; see docs/dynamodb.md).
     /// </remarks>
     private static bool Split(
+        bool perShardOnly,
         AggregateBatch batch,
         int pair,
         PairState state,
@@ -372,7 +374,7 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
         string? floor = DynamoDbItem.GetWatermark(item, batch.ShardId);
         Dictionary<string, AttributeValue>? stored = DynamoDbItem.GetKeyWatermarks(item, batch.ShardId);
         string[] keys = state.PartitionKeys;
-        if (keys.Length == 0)
+        if (keys.Length == 0 || perShardOnly)
         {
             string? highest = floor;
             foreach (AttributeValue mark in stored?.Values ?? (IEnumerable<AttributeValue>)[])

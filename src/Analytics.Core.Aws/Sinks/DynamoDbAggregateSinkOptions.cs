@@ -44,4 +44,11 @@ public readonly record struct DynamoDbAggregateSinkOptions
     /// the other pairs are done. Sizes and costs per bound are in docs/dynamodb.md.
     /// </summary>
     public int MaxPartitionKeysPerItem { get; init; } = 1_000;
+
+    /// <summary>
+    /// One watermark per shard instead of per (shard, partition key): items stay small whatever the number of keys
+    /// (random keys per record included), but the guarantee then holds only with the mapping's ParallelizationFactor
+    /// 1; above 1, records of concurrent batches are lost. Default <see langword="false"/>.
+    /// </summary>
+    public bool PerShardWatermarkOnly { get; init; }
 }

@@ -91,6 +91,25 @@ public sealed class DynamoDbKeyWatermarkTests(LocalServersFixture servers)
     }
 
     [Fact]
+    public async Task PerShardWatermarkOnly_RandomKeysPastTheBound_AreWrittenOnce()
+    {
+        // The choice for ParallelizationFactor 1 with random keys per record: one watermark per shard, no key bound.
+        string table = await servers.CreateTableAsync("agg");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxPartitionKeysPerItem = 10, PerShardWatermarkOnly = true });
+        ShardRecord[] records = Enumerable.Range(0, 300).Select(i => Record(i, Guid.NewGuid().ToString(), value: i)).ToArray();
+
+        await sink.WriteAsync(ShardStream.Build(Shard, records[..200]), CancellationToken.None);
+        await sink.WriteAsync(ShardStream.Build(Shard, records[100..]), CancellationToken.None); // overlapping re-delivery
+
+        Dictionary<string, AttributeValue> item = await OnlyItemAsync(client, table);
+        Assert.Equal("300", item["count"].N);
+        Assert.Equal(Enumerable.Range(0, 300).Sum().ToString(CultureInfo.InvariantCulture), item["sum"].N);
+        Assert.Equal(records[^1].SequenceNumber, item["wm"].M[Shard].S);
+        Assert.False(item.ContainsKey("wk"));
+    }
+
+    [Fact]
     public async Task AnItemOfThePreviousLayout_ItsShardWatermarkStaysTheFloor()
     {
         // The previous layout kept only wm[shard]: everything of the shard up to it is applied.
