@@ -26,6 +26,10 @@ internal static class AwsThrowHelper
         throw new InvalidDataException(message);
 
     [DoesNotReturn]
+    public static void ThrowInvalidOperation(string message) =>
+        throw new InvalidOperationException(message);
+
+    [DoesNotReturn]
     public static void ThrowTimeout(string message) =>
         throw new TimeoutException(message);
 }

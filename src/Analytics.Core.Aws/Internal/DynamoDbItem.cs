@@ -19,7 +19,14 @@ internal static class DynamoDbItem
     public const string Max = "max";
     public const string Sketch = "sketch";
     public const string Watermarks = "wm";
+    public const string KeyWatermarks = "wk";
     public const string Version = "ver";
+
+    /// <summary>DynamoDB's item size limit, 400 KB.</summary>
+    public const int ItemSizeLimit = 400 * 1024;
+
+    /// <summary>The largest item the sink writes: the limit less a 50 KB margin.</summary>
+    public const int MaxItemBytes = ItemSizeLimit - (50 * 1024);
 
     /// <summary>The version of a stored item; 0 when there is none.</summary>
     public static long GetVersion(Dictionary<string, AttributeValue>? item)
@@ -54,6 +61,113 @@ internal static class DynamoDbItem
         }
 
         return mark.S;
+    }
+
+    /// <summary>
+    /// The per-partition-key watermarks of <paramref name="shardId"/> stored in the item (<c>wk[shardId]</c>): key →
+    /// highest sequence number of that key applied; null when there are none.
+    /// </summary>
+    public static Dictionary<string, AttributeValue>? GetKeyWatermarks(Dictionary<string, AttributeValue>? item, string shardId)
+    {
+        if (item is null || !item.TryGetValue(KeyWatermarks, out AttributeValue? wk) || wk.M is null ||
+            !wk.M.TryGetValue(shardId, out AttributeValue? shard))
+        {
+            return null;
+        }
+
+        if (shard.M is null)
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored partition-key watermarks of shard " + shardId + " are not a map.");
+        }
+
+        foreach (KeyValuePair<string, AttributeValue> mark in shard.M)
+        {
+            if (mark.Value.S is null || mark.Value.S.Length > SequenceNumber.MaxDigits || !IsDigits(mark.Value.S))
+            {
+                AwsThrowHelper.ThrowInvalidData("A stored partition-key watermark of shard " + shardId + " is not a sequence number.");
+            }
+        }
+
+        return shard.M;
+    }
+
+    /// <summary>How many partition-key watermarks the item holds, over all shards.</summary>
+    public static int CountKeyWatermarks(Dictionary<string, AttributeValue> item)
+    {
+        int count = 0;
+        if (item.TryGetValue(KeyWatermarks, out AttributeValue? wk) && wk.M is not null)
+        {
+            foreach (KeyValuePair<string, AttributeValue> shard in wk.M)
+            {
+                count += shard.Value.M?.Count ?? 0;
+            }
+        }
+
+        return count;
+    }
+
+    /// <summary>
+    /// The item's size as DynamoDB counts it: per attribute, the UTF-8 length of its name plus its value's size (strings:
+    /// UTF-8 length; binary: bytes; numbers: 1 byte per 2 significant digits plus 1; booleans and nulls: 1; maps and
+    /// lists: 3 plus 1 per element plus the elements' names and values).
+    /// </summary>
+    public static int Size(Dictionary<string, AttributeValue> item)
+    {
+        int size = 0;
+        foreach (KeyValuePair<string, AttributeValue> attribute in item)
+        {
+            size += System.Text.Encoding.UTF8.GetByteCount(attribute.Key) + ValueSize(attribute.Value);
+        }
+
+        return size;
+    }
+
+    private static int ValueSize(AttributeValue value)
+    {
+        if (value.S is not null)
+        {
+            return System.Text.Encoding.UTF8.GetByteCount(value.S);
+        }
+
+        if (value.N is not null)
+        {
+            int digits = 0;
+            foreach (char c in value.N)
+            {
+                digits += c is >= '0' and <= '9' ? 1 : 0;
+            }
+
+            return ((digits + 1) / 2) + 1;
+        }
+
+        if (value.B is not null)
+        {
+            return (int)value.B.Length;
+        }
+
+        if (value.M is not null)
+        {
+            int size = 3;
+            foreach (KeyValuePair<string, AttributeValue> entry in value.M)
+            {
+                size += 1 + System.Text.Encoding.UTF8.GetByteCount(entry.Key) + ValueSize(entry.Value);
+            }
+
+            return size;
+        }
+
+        if (value.L is not null)
+        {
+            int size = 3;
+            foreach (AttributeValue entry in value.L)
+            {
+                size += 1 + ValueSize(entry);
+            }
+
+            return size;
+        }
+
+        return 1;
     }
 
     /// <summary>Replaces <paramref name="destination"/> with the aggregate stored in the item.</summary>
@@ -124,9 +238,12 @@ internal static class DynamoDbItem
         ArrayBufferWriter<byte> scratch,
         Dictionary<string, AttributeValue>? previous,
         string shardId,
-        string lastSequenceNumber,
+        string? shardWatermark,
+        Dictionary<string, AttributeValue>? keyWatermarks,
         long version)
     {
+        // wm: per shard, a floor (every record of the shard at or below it is applied); kept as stored, raised only by a
+        // tumbling-window flush (shardWatermark). wk: per shard, per partition key, the highest sequence number applied.
         var watermarks = new Dictionary<string, AttributeValue>(StringComparer.Ordinal);
         if (previous is not null && previous.TryGetValue(Watermarks, out AttributeValue? oldWm) && oldWm.M is not null)
         {
@@ -136,7 +253,24 @@ internal static class DynamoDbItem
             }
         }
 
-        watermarks[shardId] = new AttributeValue { S = lastSequenceNumber };
+        if (shardWatermark is not null)
+        {
+            watermarks[shardId] = new AttributeValue { S = shardWatermark };
+        }
+
+        var keyMarks = new Dictionary<string, AttributeValue>(StringComparer.Ordinal);
+        if (previous is not null && previous.TryGetValue(KeyWatermarks, out AttributeValue? oldWk) && oldWk.M is not null)
+        {
+            foreach (KeyValuePair<string, AttributeValue> entry in oldWk.M)
+            {
+                keyMarks[entry.Key] = entry.Value;
+            }
+        }
+
+        if (keyWatermarks is not null)
+        {
+            keyMarks[shardId] = new AttributeValue { M = keyWatermarks };
+        }
 
         scratch.ResetWrittenCount();
         aggregate.WriteTo(scratch);
@@ -150,9 +284,18 @@ internal static class DynamoDbItem
             [WindowEnd] = new AttributeValue { S = key.WindowEnd },
             [Count] = new AttributeValue { N = aggregate.Count.ToString(CultureInfo.InvariantCulture) },
             [Sketch] = new AttributeValue { B = new MemoryStream(scratch.WrittenSpan.ToArray(), writable: false) },
-            [Watermarks] = new AttributeValue { M = watermarks },
             [Version] = new AttributeValue { N = version.ToString(CultureInfo.InvariantCulture) },
         };
+        if (watermarks.Count > 0)
+        {
+            item[Watermarks] = new AttributeValue { M = watermarks };
+        }
+
+        if (keyMarks.Count > 0)
+        {
+            item[KeyWatermarks] = new AttributeValue { M = keyMarks };
+        }
+
         if (key.Dimensions.Count > 0)
         {
             var dimensions = new Dictionary<string, AttributeValue>(key.Dimensions.Count, StringComparer.Ordinal);

@@ -24,24 +24,27 @@ namespace Analytics.Core;
 /// <item><c>count</c>, <c>sum</c>, <c>min</c>, <c>max</c> (N): readable copies. A value outside DynamoDB's number range
 /// (magnitude 1E-130 to 9.99E+125) is left out.</item>
 /// <item><c>sketch</c> (B): the whole <see cref="MetricAggregate"/> in its binary form, the source of truth when merging.</item>
-/// <item><c>wm</c> (M of S): per shard id, the highest sequence number applied to this item, as a string
-/// (sequence numbers exceed the 38 digits of a DynamoDB number).</item>
+/// <item><c>wk</c> (M of M of S): per shard id, per partition key, the highest sequence number of that key applied to
+/// this item, as a string (sequence numbers exceed the 38 digits of a DynamoDB number).</item>
+/// <item><c>wm</c> (M of S): per shard id, a floor: every record of the shard at or below it is applied. Written by
+/// tumbling-window flushes and by the previous layout (one watermark per shard), whose items are read as they are.</item>
 /// <item><c>ver</c> (N): the item's version, incremented by every write (optimistic concurrency).</item>
 /// </list>
-/// <para><b>Algorithm.</b> For each pair of a batch the sink reads the item (BatchGetItem, consistent reads),
-/// takes <c>wm[shardId]</c> as the watermark, asks the batch for the aggregate of only the records past it
-/// (<see cref="AggregateBatch.TryGetAggregateAfter"/>), merges that into the stored aggregate and writes the whole item
-/// with one conditional PutItem: <c>attribute_not_exists(pk)</c> for a new item, else <c>ver = :expected</c>; the new
-/// item has <c>ver + 1</c> and <c>wm[shardId]</c> = the pair's last sequence number. A failed condition means another
-/// writer (another shard, or a write of ours whose response was lost) got there first: the sink re-reads and
-/// repeats. Throttling, server errors and timeouts are retried with full-jitter exponential backoff, all within the
-/// cancellation token. Each pair written (or found already applied) is marked durable; pairs left unmarked are
-/// re-delivered by Lambda from the checkpoint the pipeline reports.</para>
-/// <para><b>Guarantee.</b> Exactly once per shard as long as the records of a shard are applied in sequence order,
-/// which holds with ParallelizationFactor 1. With ParallelizationFactor greater than 1 Lambda processes several
-/// batches of one shard at once; a later batch can raise <c>wm[shardId]</c> of an item past the records of an earlier
-/// batch that has not been applied yet, and those records are then skipped: lost, never double counted. Use
-/// ParallelizationFactor 1 with this sink.</para>
+/// <para><b>Algorithm.</b> For each pair of a batch the sink reads the item (BatchGetItem, consistent reads), takes per
+/// partition key of the pair's records the higher of <c>wm[shardId]</c> and <c>wk[shardId][key]</c> as that key's
+/// watermark, asks the batch for the aggregate of only the records past their own key's watermark
+/// (<see cref="AggregateBatch.TryGetAggregateAfter(int, IReadOnlyList{string}, MetricAggregate)"/>), merges that into the
+/// stored aggregate and writes the whole item with one conditional PutItem: <c>attribute_not_exists(pk)</c> for a new
+/// item, else <c>ver = :expected</c>; the new item has <c>ver + 1</c> and each key's watermark raised to its last record
+/// in the pair. A failed condition means another writer (another batch, or a write of ours whose response was lost)
+/// got there first: the sink re-reads and repeats. Throttling, server errors and timeouts are retried with full-jitter
+/// exponential backoff, all within the cancellation token. Each pair written (or found already applied) is marked
+/// durable; pairs left unmarked are re-delivered by Lambda from the checkpoint the pipeline reports.</para>
+/// <para><b>Guarantee.</b> Each record's samples are in the table exactly once at any ParallelizationFactor (1 to 10):
+/// Lambda keeps the order per partition key, and each key has its own watermark. Bounds: an item holds at most
+/// <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/> key watermarks and 350 KB; a write past either
+/// is not made and reported (the pair stays unmarked, <see cref="WriteAsync"/> throws). Tumbling-window flushes carry
+/// no per-record log and are exact with ParallelizationFactor 1 only. Details in docs/dynamodb.md.</para>
 /// </remarks>
 public sealed class DynamoDbAggregateSink : IAggregateSink
 {
@@ -51,6 +54,7 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
     private readonly DynamoDbAggregateSinkOptions _options;
     private long _retries;
     private long _conflicts;
+    private long _capacityExceeded;
 
     /// <summary>Creates the sink.</summary>
     /// <param name="client">The DynamoDB client; the sink does not dispose it. Give it few retries of its own.</param>
@@ -61,6 +65,11 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
     public DynamoDbAggregateSink(IAmazonDynamoDB client, DynamoDbAggregateSinkOptions options)
     {
         AwsSinkChecks.Validate(client, options.TableName, nameof(options.TableName), options.MaxConcurrency, options.Retry);
+        if (options.MaxPartitionKeysPerItem is < 1 or > 10_000)
+        {
+            AwsThrowHelper.ThrowArgumentOutOfRange(nameof(options), $"MaxPartitionKeysPerItem must be 1 to 10,000; it is {options.MaxPartitionKeysPerItem}.");
+        }
+
         _client = client;
         _options = options;
     }
@@ -71,6 +80,9 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
     /// <summary>Conditional puts that lost to another write and were redone after a re-read.</summary>
     internal long Conflicts => Interlocked.Read(ref _conflicts);
 
+    /// <summary>Writes not made because the item would pass <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/> or the size bound.</summary>
+    internal long CapacityExceeded => Interlocked.Read(ref _capacityExceeded);
+
     /// <summary>Applies the batch's aggregates and marks each durable pair.</summary>
     /// <param name="batch">The batch; read only during the call.</param>
     /// <param name="cancellationToken">Cancelled at the invocation's deadline less its margin: the sink then returns,
@@ -79,7 +91,10 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
     /// <exception cref="ArgumentNullException"><paramref name="batch"/> is null.</exception>
     /// <exception cref="AmazonDynamoDBException">A non-transient error (missing table, validation); pairs marked before it stay marked.</exception>
     /// <exception cref="InvalidDataException">A stored item is not in this sink's layout.</exception>
-    /// <exception cref="InvalidOperationException">The batch cannot be split at a stored watermark (see <see cref="AggregateBatch.TryGetAggregateAfter"/>).</exception>
+    /// <exception cref="InvalidOperationException">The batch cannot be split at a stored watermark (see
+    /// <see cref="AggregateBatch.TryGetAggregateAfter(int, ReadOnlySpan{byte}, MetricAggregate)"/>), or an item would
+    /// pass <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/> or the item size bound: thrown after
+    /// every other pair is done; the pairs over the bound stay unmarked.</exception>
     public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
@@ -92,7 +107,16 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
         var pairs = new PairState[count];
         for (int i = 0; i < count; i++)
         {
-            pairs[i] = new PairState(PairKey.From(batch, i), Encoding.UTF8.GetString(batch.GetLastSequenceNumber(i)));
+            int keys = batch.GetPartitionKeyCount(i);
+            string[] partitionKeys = new string[keys];
+            string[] lastByKey = new string[keys];
+            for (int k = 0; k < keys; k++)
+            {
+                partitionKeys[k] = Encoding.UTF8.GetString(batch.GetPartitionKey(i, k));
+                lastByKey[k] = Encoding.ASCII.GetString(batch.GetLastSequenceNumber(i, k));
+            }
+
+            pairs[i] = new PairState(PairKey.From(batch, i), Encoding.UTF8.GetString(batch.GetLastSequenceNumber(i)), partitionKeys, lastByKey);
         }
 
         // Read phase: one BatchGetItem per 100 pairs. Pairs it could not read are read one by one later.
@@ -125,6 +149,33 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
                 return true;
             },
             cancellationToken).ConfigureAwait(false);
+
+        int over = 0;
+        (int Keys, int Bytes) worst = default;
+        foreach (PairState state in pairs)
+        {
+            if (state.CapacityExceeded is { } exceeded)
+            {
+                over++;
+                worst = (Math.Max(worst.Keys, exceeded.Keys), Math.Max(worst.Bytes, exceeded.Bytes));
+            }
+        }
+
+        if (over > 0)
+        {
+            // Never silent: the pairs stay unmarked (their records are reported for re-delivery) and the invocation's
+            // log line and metrics carry this error. No series or key is named: they come from record payloads.
+            AwsThrowHelper.ThrowInvalidOperation(string.Format(
+                CultureInfo.InvariantCulture,
+                "{0} aggregate item(s) of shard {1} were not written: the new item would hold {2} partition-key watermarks (MaxPartitionKeysPerItem is {3}) " +
+                "or {4} bytes (at most {5}). Their records are left for re-delivery; see docs/dynamodb.md, 'Bounds'.",
+                over,
+                batch.ShardId,
+                worst.Keys,
+                _options.MaxPartitionKeysPerItem,
+                worst.Bytes,
+                DynamoDbItem.MaxItemBytes));
+        }
     }
 
     private async Task ReadChunkAsync(PairState[] pairs, int start, int end, CancellationToken token)
@@ -232,8 +283,7 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
                     loaded = true;
                 }
 
-                string? watermark = DynamoDbItem.GetWatermark(item, batch.ShardId);
-                if (!batch.TryGetAggregateAfter(pair, watermark is null ? default : Encoding.ASCII.GetBytes(watermark), fresh))
+                if (!Split(_options.PerShardWatermarkOnly, batch, pair, state, item, fresh, out string? shardWatermark, out Dictionary<string, AttributeValue>? keyWatermarks))
                 {
                     // Every record of this pair is already in the item: a re-delivery, or our own earlier write.
                     return true;
@@ -247,11 +297,18 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
                 }
 
                 merged.Merge(fresh);
-                var put = new PutItemRequest
+                Dictionary<string, AttributeValue> next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1);
+                int keys = DynamoDbItem.CountKeyWatermarks(next);
+                int size = DynamoDbItem.Size(next);
+                if (keys > _options.MaxPartitionKeysPerItem || size > DynamoDbItem.MaxItemBytes)
                 {
-                    TableName = _options.TableName,
-                    Item = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, state.LastSequenceNumber, version + 1),
-                };
+                    // Not written: the pair stays unmarked and WriteAsync reports it once the other pairs are done.
+                    Interlocked.Increment(ref _capacityExceeded);
+                    state.CapacityExceeded = (keys, size);
+                    return false;
+                }
+
+                var put = new PutItemRequest { TableName = _options.TableName, Item = next };
                 if (item is null)
                 {
                     put.ConditionExpression = "attribute_not_exists(pk)";
@@ -291,6 +348,77 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
         return false;
     }
 
+    /// <summary>
+    /// Fills <paramref name="fresh"/> with what the item does not hold yet and says which watermarks the new item gets;
+    /// false when there is nothing to apply.
+    /// </summary>
+    /// <remarks>
+    /// A pair with a per-record log is split per partition key: a record is applied when its sequence number is above
+    /// both the shard's floor (<c>wm[shard]</c>: written by the previous layout and by tumbling-window flushes) and its
+    /// own key's watermark (<c>wk[shard][key]</c>). Only per-key order is promised when batches of a shard run
+    /// concurrently, and per key it holds, so each key's watermark separates exactly its applied records from the
+    /// rest. A tumbling-window flush has no per-record log, and <see cref="DynamoDbAggregateSinkOptions.PerShardWatermarkOnly"/>
+    /// asks for none: the pair is split at the highest of the shard's watermarks and raises the floor (exact with
+    /// ParallelizationFactor 1 only; see docs/dynamodb.md).
+    /// </remarks>
+    private static bool Split(
+        bool perShardOnly,
+        AggregateBatch batch,
+        int pair,
+        PairState state,
+        Dictionary<string, AttributeValue>? item,
+        MetricAggregate fresh,
+        out string? shardWatermark,
+        out Dictionary<string, AttributeValue>? keyWatermarks)
+    {
+        string? floor = DynamoDbItem.GetWatermark(item, batch.ShardId);
+        Dictionary<string, AttributeValue>? stored = DynamoDbItem.GetKeyWatermarks(item, batch.ShardId);
+        string[] keys = state.PartitionKeys;
+        if (keys.Length == 0 || perShardOnly)
+        {
+            string? highest = floor;
+            foreach (AttributeValue mark in stored?.Values ?? (IEnumerable<AttributeValue>)[])
+            {
+                highest = Max(highest, mark.S);
+            }
+
+            shardWatermark = state.LastSequenceNumber;
+            keyWatermarks = null;
+            return batch.TryGetAggregateAfter(pair, highest is null ? default : Encoding.ASCII.GetBytes(highest), fresh);
+        }
+
+        var watermarks = new string?[keys.Length];
+        for (int k = 0; k < keys.Length; k++)
+        {
+            watermarks[k] = Max(floor, stored is not null && stored.TryGetValue(keys[k], out AttributeValue? mark) ? mark.S : null);
+        }
+
+        shardWatermark = null;
+        keyWatermarks = null;
+        if (!batch.TryGetAggregateAfter(pair, watermarks, fresh))
+        {
+            return false;
+        }
+
+        keyWatermarks = stored is null
+            ? new Dictionary<string, AttributeValue>(keys.Length, StringComparer.Ordinal)
+            : new Dictionary<string, AttributeValue>(stored, StringComparer.Ordinal);
+        for (int k = 0; k < keys.Length; k++)
+        {
+            string last = state.KeyLastSequenceNumbers[k];
+            if (watermarks[k] is not { } mark || SequenceNumber.Compare(Encoding.ASCII.GetBytes(last), Encoding.ASCII.GetBytes(mark)) > 0)
+            {
+                keyWatermarks[keys[k]] = new AttributeValue { S = last };
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>The higher of two sequence numbers (decimal digits); null counts as lowest.</summary>
+    private static string? Max(string? a, string? b) =>
+        a is null ? b : b is null ? a : SequenceNumber.Compare(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b)) >= 0 ? a : b;
+
     private Task<bool> BackoffAsync(int attempt, string requestKey, CancellationToken token)
     {
         Interlocked.Increment(ref _retries);
@@ -307,11 +435,20 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
         public ArrayBufferWriter<byte> Buffer { get; } = new(256);
     }
 
-    private sealed class PairState(PairKey key, string lastSequenceNumber)
+    private sealed class PairState(PairKey key, string lastSequenceNumber, string[] partitionKeys, string[] keyLastSequenceNumbers)
     {
         public PairKey Key { get; } = key;
 
         public string LastSequenceNumber { get; } = lastSequenceNumber;
+
+        /// <summary>The partition keys of the pair's records (empty for a tumbling-window flush).</summary>
+        public string[] PartitionKeys { get; } = partitionKeys;
+
+        /// <summary>Per partition key, the sequence number of its last record in the pair.</summary>
+        public string[] KeyLastSequenceNumbers { get; } = keyLastSequenceNumbers;
+
+        /// <summary>Set when the new item would pass a bound: its watermark count and size.</summary>
+        public (int Keys, int Bytes)? CapacityExceeded { get; set; }
 
         public Dictionary<string, AttributeValue>? Item { get; set; }
 

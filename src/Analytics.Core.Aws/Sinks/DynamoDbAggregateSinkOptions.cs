@@ -28,4 +28,20 @@ public readonly record struct DynamoDbAggregateSinkOptions
 
     /// <summary>Most requests in flight at once. Default 8.</summary>
     public int MaxConcurrency { get; init; } = 8;
+
+    /// <summary>
+    /// Most partition keys whose watermarks one item holds (over all shards), 1 to 10,000. Default 1,000. An item
+    /// keeps the highest applied sequence number per (shard, partition key) of the records that reached it; a write
+    /// that would pass this bound, or DynamoDB's 400 KB item size less a 50 KB margin, is not made: the pair stays
+    /// unmarked (re-delivered from its first record) and <see cref="DynamoDbAggregateSink.WriteAsync"/> throws once
+    /// the other pairs are done. Sizes and costs per bound are in docs/dynamodb.md.
+    /// </summary>
+    public int MaxPartitionKeysPerItem { get; init; } = 1_000;
+
+    /// <summary>
+    /// One watermark per shard instead of per (shard, partition key): items stay small whatever the number of keys
+    /// (random keys per record included), but the guarantee then holds only with the mapping's ParallelizationFactor
+    /// 1; above 1, records of concurrent batches are lost. Default <see langword="false"/>.
+    /// </summary>
+    public bool PerShardWatermarkOnly { get; init; }
 }

@@ -7,9 +7,13 @@ namespace Analytics.Core;
 /// behind each, handed to an <see cref="IAggregateSink"/>.
 /// </summary>
 /// <remarks>
-/// Records of a shard arrive in sequence order, so for each pair the batch knows the first and the last record that
+/// The records of a batch are in sequence order, so for each pair the batch knows the first and the last record that
 /// contributed to it, and can recompute the pair from only the records past a watermark. That is what lets a sink
-/// apply a re-delivered batch exactly once.
+/// apply a re-delivered batch exactly once. With ParallelizationFactor above 1, Lambda keeps the order only per
+/// partition key (concurrent batches of one shard interleave their sequence numbers), so the batch also knows, per
+/// pair, which partition keys contributed and each key's last record: a sink keeps one watermark per (shard,
+/// partition key) and recomputes the pair from the records past their own key's watermark
+/// (<see cref="TryGetAggregateAfter(int, IReadOnlyList{string}, MetricAggregate)"/>).
 /// </remarks>
 public sealed class AggregateBatch
 {
@@ -28,6 +32,20 @@ public sealed class AggregateBatch
     private int _sampleCount;
     private bool _hasSampleLog;
     private int _pairsNoted;
+
+    // Partition keys: each distinct key of the batch once (UTF-8, in _keyArena), chained per hash bucket; each
+    // record's key id. Per pair, built on first use: its keys and each key's last record, in _pairKeyEntries.
+    private byte[] _keyArena = new byte[1024];
+    private int _keyArenaUsed;
+    private (int Offset, int Length, int Next)[] _keys = new (int, int, int)[32];
+    private int _keyCount;
+    private readonly Dictionary<int, int> _keyByHash = [];
+    private int[] _recordKey = new int[128];
+    private (int Start, int Count)[] _pairKeyRanges = new (int, int)[128];
+    private (int Key, int LastRecord)[] _pairKeyEntries = new (int, int)[128];
+    private int[] _keyStamp = new int[32];
+    private int[] _keySlot = new int[32];
+    private bool _pairKeysBuilt;
 
     internal AggregateBatch(AggregatorOptions options)
     {
@@ -119,6 +137,103 @@ public sealed class AggregateBatch
         for (int i = _pairSamples[pair].First; i >= 0; i = _samples[i].Next)
         {
             if (_samples[i].Record >= firstRecordAfter)
+            {
+                destination.Add(_samples[i].Value);
+            }
+        }
+
+        return destination.Count > 0;
+    }
+
+    /// <summary>
+    /// How many distinct partition keys have records that contributed to the pair; 0 when the batch has no per-record
+    /// log (a tumbling-window flush, whose pairs span several invocations).
+    /// </summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <returns>The number of keys; index them 0 to the count - 1.</returns>
+    public int GetPartitionKeyCount(int pair)
+    {
+        EnsurePairKeys();
+        return _hasSampleLog ? _pairKeyRanges[pair].Count : 0;
+    }
+
+    /// <summary>The partition key (UTF-8) of the pair's key <paramref name="key"/>.</summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <param name="key">0 to <see cref="GetPartitionKeyCount"/> - 1.</param>
+    /// <returns>The key's bytes, valid until the batch is reused.</returns>
+    public ReadOnlySpan<byte> GetPartitionKey(int pair, int key)
+    {
+        (int offset, int length, _) = _keys[PairKeyEntry(pair, key).Key];
+        return _keyArena.AsSpan(offset, length);
+    }
+
+    /// <summary>Sequence number (decimal UTF-8 digits) of the last record of the pair's key <paramref name="key"/> that contributed to it.</summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <param name="key">0 to <see cref="GetPartitionKeyCount"/> - 1.</param>
+    /// <returns>The digits.</returns>
+    public ReadOnlySpan<byte> GetLastSequenceNumber(int pair, int key) => RecordSequence(PairKeyEntry(pair, key).LastRecord);
+
+    /// <summary>
+    /// Computes the pair's aggregate from only the records whose sequence number is greater than the watermark of their
+    /// own partition key: the exactly-once split when batches of one shard run concurrently (ParallelizationFactor
+    /// above 1) and are ordered only per partition key.
+    /// </summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <param name="watermarks">
+    /// Per key of the pair (index as in <see cref="GetPartitionKey"/>), the highest sequence number (decimal digits)
+    /// already applied for that key; null or empty for none. Exactly <see cref="GetPartitionKeyCount"/> entries.
+    /// </param>
+    /// <param name="destination">Cleared, then filled with the aggregate of the records past their key's watermark.</param>
+    /// <returns><see langword="false"/> when no such record contributed: there is nothing to apply.</returns>
+    /// <exception cref="ArgumentException"><paramref name="watermarks"/> does not have one entry per key of the pair.</exception>
+    /// <exception cref="InvalidOperationException">The batch has no per-record log (a tumbling-window flush).</exception>
+    public bool TryGetAggregateAfter(int pair, IReadOnlyList<string?> watermarks, MetricAggregate destination)
+    {
+        ArgumentNullException.ThrowIfNull(watermarks);
+        ArgumentNullException.ThrowIfNull(destination);
+        if (!_hasSampleLog)
+        {
+            ThrowHelper.ThrowInvalidOperation("A window flushed from tumbling-window state has no per-record log; it cannot be split by partition key.");
+        }
+
+        EnsurePairKeys();
+        (int start, int count) = _pairKeyRanges[pair];
+        if (watermarks.Count != count)
+        {
+            ThrowHelper.ThrowArgument(nameof(watermarks), $"Expected one watermark per partition key of the pair ({count}); got {watermarks.Count}.");
+        }
+
+        destination.Clear();
+
+        // Per key of the pair: the first record past its watermark (a record index; beyond the batch when none is).
+        Span<int> firstAfter = count <= 64 ? stackalloc int[count] : new int[count];
+        bool any = false;
+        for (int k = 0; k < count; k++)
+        {
+            string? mark = watermarks[k];
+            (int key, int lastRecord) = _pairKeyEntries[start + k];
+            _keySlot[key] = k;
+            if (string.IsNullOrEmpty(mark))
+            {
+                firstAfter[k] = 0;
+                any = true;
+                continue;
+            }
+
+            byte[] digits = Encoding.ASCII.GetBytes(mark);
+            firstAfter[k] = SequenceNumber.Compare(RecordSequence(lastRecord), digits) <= 0 ? int.MaxValue : FirstRecordAfter(digits);
+            any |= firstAfter[k] != int.MaxValue;
+        }
+
+        if (!any)
+        {
+            return false;
+        }
+
+        for (int i = _pairSamples[pair].First; i >= 0; i = _samples[i].Next)
+        {
+            int record = _samples[i].Record;
+            if (record >= firstAfter[_keySlot[_recordKey[record]]])
             {
                 destination.Add(_samples[i].Value);
             }
@@ -234,6 +349,7 @@ public sealed class AggregateBatch
         _sampleCount = 0;
         _pairsNoted = 0;
         _hasSampleLog = hasSampleLog;
+        ResetKeys();
     }
 
     internal void SetSource(string shardId, string? eventSourceArn)
@@ -254,8 +370,9 @@ public sealed class AggregateBatch
         _recordCount = 0;
         _sampleCount = 0;
         _hasSampleLog = false;
-        int first = AddRecord(firstSequenceNumber);
-        int last = AddRecord(lastSequenceNumber);
+        ResetKeys();
+        int first = AddRecord(firstSequenceNumber, default);
+        int last = AddRecord(lastSequenceNumber, default);
         int pairs = aggregator.PairCount;
         if (_pairRecords.Length < pairs)
         {
@@ -269,8 +386,8 @@ public sealed class AggregateBatch
         _pairsNoted = pairs;
     }
 
-    /// <summary>Registers a record (in sequence order) and returns its index.</summary>
-    internal int AddRecord(ReadOnlySpan<byte> sequenceNumber)
+    /// <summary>Registers a record (in sequence order) with its partition key (UTF-8) and returns its index.</summary>
+    internal int AddRecord(ReadOnlySpan<byte> sequenceNumber, ReadOnlySpan<byte> partitionKey)
     {
         if (_sequenceArenaUsed + sequenceNumber.Length > _sequenceArena.Length)
         {
@@ -285,12 +402,19 @@ public sealed class AggregateBatch
 
         _records[_recordCount] = (_sequenceArenaUsed, sequenceNumber.Length);
         _sequenceArenaUsed += sequenceNumber.Length;
+        if (_recordCount == _recordKey.Length)
+        {
+            Array.Resize(ref _recordKey, _records.Length);
+        }
+
+        _recordKey[_recordCount] = InternKey(partitionKey);
+        _pairKeysBuilt = false;
         return _recordCount++;
     }
 
     /// <summary>Registers a record unless it is the one registered last (a record processed again), and returns its index.</summary>
-    internal int AddRecordOnce(ReadOnlySpan<byte> sequenceNumber) =>
-        _recordCount > 0 && RecordSequence(_recordCount - 1).SequenceEqual(sequenceNumber) ? _recordCount - 1 : AddRecord(sequenceNumber);
+    internal int AddRecordOnce(ReadOnlySpan<byte> sequenceNumber, ReadOnlySpan<byte> partitionKey) =>
+        _recordCount > 0 && RecordSequence(_recordCount - 1).SequenceEqual(sequenceNumber) ? _recordCount - 1 : AddRecord(sequenceNumber, partitionKey);
 
     /// <summary>
     /// Notes that record <paramref name="record"/> contributed <paramref name="value"/> to <paramref name="pair"/>.
@@ -306,6 +430,7 @@ public sealed class AggregateBatch
             Array.Resize(ref _pairSamples, size);
         }
 
+        _pairKeysBuilt = false;
         bool isNew = pair == _pairsNoted;
         if (isNew)
         {
@@ -358,5 +483,107 @@ public sealed class AggregateBatch
         }
 
         return lo;
+    }
+
+    private void ResetKeys()
+    {
+        _keyArenaUsed = 0;
+        _keyCount = 0;
+        _keyByHash.Clear();
+        _pairKeysBuilt = false;
+    }
+
+    /// <summary>The id of <paramref name="key"/> in this batch, added when new.</summary>
+    private int InternKey(ReadOnlySpan<byte> key)
+    {
+        var hash = new HashCode();
+        hash.AddBytes(key);
+        int code = hash.ToHashCode();
+        int head = _keyByHash.TryGetValue(code, out int found) ? found : -1;
+        for (int id = head; id >= 0; id = _keys[id].Next)
+        {
+            if (_keyArena.AsSpan(_keys[id].Offset, _keys[id].Length).SequenceEqual(key))
+            {
+                return id;
+            }
+        }
+
+        if (_keyArenaUsed + key.Length > _keyArena.Length)
+        {
+            Array.Resize(ref _keyArena, Math.Max(_keyArena.Length * 2, _keyArenaUsed + key.Length));
+        }
+
+        key.CopyTo(_keyArena.AsSpan(_keyArenaUsed));
+        if (_keyCount == _keys.Length)
+        {
+            Array.Resize(ref _keys, _keys.Length * 2);
+        }
+
+        _keys[_keyCount] = (_keyArenaUsed, key.Length, head);
+        _keyArenaUsed += key.Length;
+        _keyByHash[code] = _keyCount;
+        return _keyCount++;
+    }
+
+    private (int Key, int LastRecord) PairKeyEntry(int pair, int key)
+    {
+        EnsurePairKeys();
+        (int start, int count) = _hasSampleLog ? _pairKeyRanges[pair] : default;
+        ArgumentOutOfRangeException.ThrowIfNegative(key);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(key, count);
+        return _pairKeyEntries[start + key];
+    }
+
+    /// <summary>Builds, once per batch content, each pair's keys with their last record by walking the pair's samples.</summary>
+    private void EnsurePairKeys()
+    {
+        if (_pairKeysBuilt || !_hasSampleLog)
+        {
+            return;
+        }
+
+        int pairs = Count;
+        if (_pairKeyRanges.Length < pairs)
+        {
+            Array.Resize(ref _pairKeyRanges, Math.Max(pairs, _pairKeyRanges.Length * 2));
+        }
+
+        if (_keyStamp.Length < _keyCount)
+        {
+            _keyStamp = new int[Math.Max(_keyCount, _keyStamp.Length * 2)];
+            _keySlot = new int[_keyStamp.Length];
+        }
+
+        Array.Clear(_keyStamp, 0, _keyCount);
+        int used = 0;
+        for (int pair = 0; pair < pairs; pair++)
+        {
+            int start = used;
+            for (int i = _pairSamples[pair].First; i >= 0; i = _samples[i].Next)
+            {
+                int record = _samples[i].Record;
+                int key = _recordKey[record];
+                if (_keyStamp[key] != pair + 1)
+                {
+                    _keyStamp[key] = pair + 1;
+                    _keySlot[key] = used;
+                    if (used == _pairKeyEntries.Length)
+                    {
+                        Array.Resize(ref _pairKeyEntries, used * 2);
+                    }
+
+                    _pairKeyEntries[used++] = (key, record);
+                }
+                else
+                {
+                    // Samples of a pair are chained in record order: the latest record seen is the key's last.
+                    _pairKeyEntries[_keySlot[key]].LastRecord = record;
+                }
+            }
+
+            _pairKeyRanges[pair] = (start, used - start);
+        }
+
+        _pairKeysBuilt = true;
     }
 }

@@ -171,7 +171,11 @@ public sealed partial class KinesisBatchProcessor
 
     private RecordOutcome ProcessRecord(in KinesisRecord record, ref long aggregateTicks, BatchSummary summary)
     {
-        int recordIndex = _batch.AddRecordOnce(record.SequenceNumber);
+        // The Kinesis record's own partition key (a KPL container's, not its user records'): Lambda orders concurrent
+        // batches of a shard by it, and the sinks keep their watermarks per (shard, partition key).
+        int recordIndex = record.PartitionKeyIsEscaped
+            ? _batch.AddRecordOnce(record.SequenceNumber, Encoding.UTF8.GetBytes(record.GetPartitionKeyString()))
+            : _batch.AddRecordOnce(record.SequenceNumber, record.RawPartitionKey);
         MetricAggregator aggregator = _batch.Aggregator;
         int pairMark = aggregator.PairCount;
         int pendingMark = _pendingCount;

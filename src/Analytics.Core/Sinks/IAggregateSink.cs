@@ -9,8 +9,9 @@ public interface IAggregateSink
     /// <returns>A task that completes when the sink is done; a throw leaves unmarked pairs not durable.</returns>
     /// <remarks>
     /// The pipeline reports as checkpoint the first record that contributed to a pair left unmarked, so Lambda
-    /// re-delivers it. A sink that must not double-count on re-delivery keeps per-shard watermarks and applies only
-    /// <see cref="AggregateBatch.TryGetAggregateAfter"/>.
+    /// re-delivers it. A sink that must not double-count on re-delivery keeps a watermark per (shard, partition key)
+    /// and applies only <see cref="AggregateBatch.TryGetAggregateAfter(int, IReadOnlyList{string}, MetricAggregate)"/>
+    /// (per shard is enough only with ParallelizationFactor 1).
     /// </remarks>
     Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken);
 }

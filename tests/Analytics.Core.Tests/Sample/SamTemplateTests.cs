@@ -62,7 +62,7 @@ public class SamTemplateTests
     }
 
     [Fact]
-    public void EventSourceMapping_HasTheThreeLayersOfDefenceAndKeepsShardOrder()
+    public void EventSourceMapping_HasTheThreeLayersOfDefenceAndTenConcurrentBatchesPerShard()
     {
         Assert.Equal("Kinesis", Scalar(Function, "Properties", "Events", "Stream", "Type"));
         Assert.Equal("KinesisStreamArn", RefName(At(Stream, "Stream")));
@@ -72,7 +72,7 @@ public class SamTemplateTests
         Assert.Equal("3", Scalar(Stream, "MaximumRetryAttempts"));
         Assert.Equal(["ReportBatchItemFailures"], Sequence(Stream, "FunctionResponseTypes"));
         Assert.Equal("LATEST", Scalar(Stream, "StartingPosition"));
-        Assert.Equal("1", Scalar(Stream, "ParallelizationFactor"));
+        Assert.Equal("10", Scalar(Stream, "ParallelizationFactor"));
         string dlq = GetAttTarget(At(Stream, "DestinationConfig", "OnFailure", "Destination"));
         Assert.Equal("AWS::SQS::Queue", Scalar(Resource(dlq), "Type"));
     }

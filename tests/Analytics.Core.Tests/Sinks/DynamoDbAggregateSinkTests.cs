@@ -164,8 +164,9 @@ public sealed class DynamoDbAggregateSinkTests(LocalServersFixture servers, ITes
         Assert.Equal(("2", "6.5", "2.5", "4"), (updated["count"].N, updated["sum"].N, updated["min"].N, updated["max"].N));
         Assert.Equal("1", created["ver"].N);
         Assert.Equal("2", updated["ver"].N);
-        Assert.Equal(records[0].SequenceNumber, created["wm"].M[Shard].S);
-        Assert.Equal(records[1].SequenceNumber, updated["wm"].M[Shard].S);
+        Assert.Equal(records[0].SequenceNumber, created["wk"].M[Shard].M["pk-0"].S);
+        Assert.Equal(records[1].SequenceNumber, updated["wk"].M[Shard].M["pk-0"].S);
+        Assert.False(updated.ContainsKey("wm"));
         Assert.NotNull(updated["sketch"].B);
     }
 

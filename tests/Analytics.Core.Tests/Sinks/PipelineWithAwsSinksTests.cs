@@ -31,7 +31,7 @@ public sealed class PipelineWithAwsSinksTests(LocalServersFixture servers, ITest
         var aggregateSink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 2 } });
         var quarantineSink = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket });
         using var processor = new KinesisBatchProcessor(aggregateSink, quarantineSink, ProcessorOptions.Default);
-        ShardRecord[] records = ShardStream.Generate(seed: 21, count: 400);
+        ShardRecord[] records = [.. ShardStream.Generate(seed: 21, count: 400).Select((r, i) => r with { PartitionKey = "device-" + (i % 7) })];
         HashSet<int> poison = [.. Enumerable.Range(0, records.Length).Where(i => i % 17 == 5)];
 
         int invocations = 0;
@@ -105,7 +105,7 @@ public sealed class PipelineWithAwsSinksTests(LocalServersFixture servers, ITest
             string data = poison.Contains(i)
                 ? "{not json " + i
                 : string.Join('\n', records[i].Samples.Select(s => TestEvents.Sample(s.Metric, s.Value, s.TimestampMs, [.. s.Dimensions.Select(d => (d.Key, d.Value))])));
-            events.Add(new TestRecord(records[i].SequenceNumber, Encoding.UTF8.GetBytes(data), ArrivalMs + i, PartitionKey: "device-" + (i % 7)));
+            events.Add(new TestRecord(records[i].SequenceNumber, Encoding.UTF8.GetBytes(data), ArrivalMs + i, PartitionKey: records[i].PartitionKey));
         }
 
         var response = new ArrayBufferWriter<byte>();

@@ -10,7 +10,7 @@ namespace Analytics.Core.Tests;
 internal sealed record TestSample(string Metric, KeyValuePair<string, string>[] Dimensions, long TimestampMs, double Value);
 
 /// <summary>One Kinesis record of a test shard: its sequence number and the samples it carries.</summary>
-internal sealed record ShardRecord(string SequenceNumber, TestSample[] Samples);
+internal sealed record ShardRecord(string SequenceNumber, TestSample[] Samples, string PartitionKey = "pk-0");
 
 /// <summary>
 /// Test shards and batches built the way the pipeline builds them, plus an independent reading of the
@@ -59,7 +59,7 @@ internal static class ShardStream
         batch.SetSource(shardId, StreamArn);
         foreach (ShardRecord r in records)
         {
-            int record = batch.AddRecord(Encoding.ASCII.GetBytes(r.SequenceNumber));
+            int record = batch.AddRecord(Encoding.ASCII.GetBytes(r.SequenceNumber), Encoding.UTF8.GetBytes(r.PartitionKey));
             foreach (TestSample s in r.Samples)
             {
                 byte[] key = SeriesKey.Encode(s.Metric, s.Dimensions);
@@ -114,7 +114,7 @@ internal static class ShardStream
                     }
 
                     e.Values.Add(s.Value);
-                    e.Watermarks[shardId] = r.SequenceNumber;
+                    e.Watermarks[shardId + "/" + r.PartitionKey] = r.SequenceNumber;
                 }
             }
         }
@@ -165,12 +165,11 @@ internal static class ShardStream
                     Assert.Equal(all.GetQuantile(q), stored.GetQuantile(q));
                 }
 
-                Dictionary<string, AttributeValue> wm = item["wm"].M;
-                Assert.Equal(e.Watermarks.Count, wm.Count);
-                foreach (KeyValuePair<string, string> mark in e.Watermarks)
-                {
-                    Assert.Equal(mark.Value, wm[mark.Key].S);
-                }
+                // Per (shard, partition key): the key's last record that reached the item.
+                Dictionary<string, string> wk = item["wk"].M
+                    .SelectMany(shard => shard.Value.M.Select(key => (Id: shard.Key + "/" + key.Key, key.Value.S)))
+                    .ToDictionary(x => x.Id, x => x.S, StringComparer.Ordinal);
+                Assert.Equal(e.Watermarks.OrderBy(x => x.Key, StringComparer.Ordinal), wk.OrderBy(x => x.Key, StringComparer.Ordinal));
             }
 
             start = page.LastEvaluatedKey is { Count: > 0 } ? page.LastEvaluatedKey : null;
@@ -187,6 +186,7 @@ internal static class ShardStream
     {
         public List<double> Values { get; } = [];
 
+        /// <summary>Per "shard/partition key", the last sequence number of that key with a sample in the item.</summary>
         public Dictionary<string, string> Watermarks { get; } = new(StringComparer.Ordinal);
     }
 }

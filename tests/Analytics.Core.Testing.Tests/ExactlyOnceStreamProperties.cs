@@ -1,0 +1,427 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Amazon.DynamoDBv2.Model;
+using Analytics.Replay;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// Exactly once at the stream level: the sample function (its real <see cref="DynamoDbAggregateSink"/> and
+/// <see cref="S3QuarantineSink"/> over the emulator's DynamoDB and S3 models) runs under random shards, partition keys,
+/// ParallelizationFactor 1 to 10, bisection, throttling, outages, function timeouts and the adversarial key-to-batch
+/// assignment. Once the stream has drained, the table must equal the aggregates computed here, directly from the
+/// valid records produced (count, sum, min, max per series and window), and every poison record must be in the
+/// quarantine bucket.
+/// </summary>
+/// <remarks>
+/// The CI share is <see cref="CiCases"/> cases; set <c>ANALYTICS_SOAK_CASES</c> to run more locally (docs/testing.md).
+/// </remarks>
+public class ExactlyOnceStreamProperties
+{
+    private const int CiCases = 8;
+    private const long WindowMs = 60_000;
+
+    /// <summary>One random scenario: everything the emulator and the downstream models depend on.</summary>
+    public sealed record StreamCase(
+        int Seed,
+        int Shards,
+        int PartitionKeys,
+        int Factor,
+        bool Bisect,
+        bool Adversarial,
+        int ThrottlePercent,
+        bool Outage,
+        bool Timeouts,
+        int BatchSize)
+    {
+        public override string ToString() =>
+            $"seed={Seed} shards={Shards} keys={PartitionKeys} pf={Factor} bisect={Bisect} adversarial={Adversarial} throttle={ThrottlePercent}% outage={Outage} timeouts={Timeouts} batch={BatchSize}";
+    }
+
+    private static int Cases => int.TryParse(Environment.GetEnvironmentVariable("ANALYTICS_SOAK_CASES"), out int n) && n > 0 ? n : CiCases;
+
+    private static Arbitrary<StreamCase> AnyCase(int minFactor, int maxFactor)
+    {
+        Gen<StreamCase> gen =
+            from seed in Gen.Choose(1, 1_000_000)
+            from shards in Gen.Choose(1, 3)
+            from keys in Gen.OneOf(Gen.Choose(1, 20), Gen.Choose(21, 1_000), Gen.Choose(1_001, 10_000))
+            from factor in Gen.Choose(minFactor, maxFactor)
+            from bisect in ArbMap.Default.GeneratorFor<bool>()
+            from adversarial in ArbMap.Default.GeneratorFor<bool>()
+            from throttle in Gen.Elements(0, 0, 10, 30)
+            from outage in ArbMap.Default.GeneratorFor<bool>()
+            from timeouts in ArbMap.Default.GeneratorFor<bool>()
+            from batch in Gen.Elements(5, 20, 100)
+            select new StreamCase(seed, shards, keys, factor, bisect, adversarial, throttle, outage, timeouts, batch);
+        return Arb.From(gen, Shrink);
+    }
+
+    // Shrinks towards the simplest scenario that still fails: fewer shards, keys, faults, and a smaller factor.
+    private static IEnumerable<StreamCase> Shrink(StreamCase c)
+    {
+        if (c.Shards > 1)
+        {
+            yield return c with { Shards = 1 };
+        }
+
+        if (c.PartitionKeys > 2)
+        {
+            yield return c with { PartitionKeys = Math.Max(2, c.PartitionKeys / 2) };
+        }
+
+        if (c.Factor > 2)
+        {
+            yield return c with { Factor = c.Factor - 1 };
+        }
+
+        if (c.ThrottlePercent > 0)
+        {
+            yield return c with { ThrottlePercent = 0 };
+        }
+
+        if (c.Outage)
+        {
+            yield return c with { Outage = false };
+        }
+
+        if (c.Timeouts)
+        {
+            yield return c with { Timeouts = false };
+        }
+
+        if (c.Bisect)
+        {
+            yield return c with { Bisect = false };
+        }
+    }
+
+    [Fact]
+    public void TheTable_EqualsTheTrueAggregates_AtEveryParallelizationFactor() =>
+        Prop.ForAll(AnyCase(1, 10), c => (Property)Check(c)).Check(Config.QuickThrowOnFailure.WithMaxTest(Cases).WithQuietOnSuccess(true));
+
+    /// <summary>
+    /// The shrunk counterexample of the per-shard watermark (the sink's layout before per-partition-key watermarks):
+    /// one shard, two partition keys, ParallelizationFactor 2, no fault at all. The two keys' concurrent batches share
+    /// every series; whichever wrote an item first raised the shard's watermark past the other batch's records, which
+    /// were then skipped (about a quarter of each aggregate's count was lost, nothing was doubled).
+    /// </summary>
+    [Fact]
+    public void Regression_ConcurrentBatchesOfOneShard_DoNotSkipEachOthersRecords()
+    {
+        Outcome outcome = Check(new StreamCase(Seed: 924344, Shards: 1, PartitionKeys: 2, Factor: 2, Bisect: false, Adversarial: false, ThrottlePercent: 0, Outage: false, Timeouts: false, BatchSize: 5));
+        Assert.True(outcome.Holds, outcome.Detail);
+    }
+
+    /// <summary>Tumbling-window mode with ParallelizationFactor 1: the window flushes are exact too.</summary>
+    [Fact]
+    public void TumblingWindows_AtParallelizationFactor1_TheTableEqualsTheTrueAggregates()
+    {
+        foreach (int seed in (int[])[3, 4])
+        {
+            Outcome outcome = Check(
+                new StreamCase(seed, Shards: 2, PartitionKeys: 50, Factor: 1, Bisect: true, Adversarial: false, ThrottlePercent: 0, Outage: false, Timeouts: false, BatchSize: 20),
+                s => s with { DurationSeconds = 240, Mapping = s.Mapping with { TumblingWindowInSeconds = 15 } });
+            Assert.True(outcome.Holds, outcome.Detail);
+        }
+    }
+
+    /// <summary>
+    /// Tumbling-window mode above ParallelizationFactor 1 (documented as unsupported): each concurrent batch keeps its own
+    /// window state and the flushes carry no per-record log, so they can be lost; but never doubled.
+    /// </summary>
+    [Fact]
+    public void TumblingWindows_AboveParallelizationFactor1_NeverDoubleCount()
+    {
+        var c = new StreamCase(Seed: 6, Shards: 1, PartitionKeys: 50, Factor: 4, Bisect: true, Adversarial: true, ThrottlePercent: 0, Outage: false, Timeouts: false, BatchSize: 20);
+        // Bounded retries: a flush that straddles another lane's watermark fails on every retry and then goes to the
+        // destination (retried at once, without bound it would spin for the whole run).
+        Outcome outcome = Check(c, s => s with
+        {
+            DurationSeconds = 240,
+            Mapping = s.Mapping with { TumblingWindowInSeconds = 15, MaximumRetryAttempts = 2, OnFailure = OnFailureDestination.Sqs },
+        });
+        Assert.False(outcome.Doubled, outcome.Detail);
+    }
+
+    /// <summary>
+    /// Past the bound on partition keys per item nothing is lost or doubled silently: an item never holds more than the
+    /// truth, whatever it lacks is in records that went to the on-failure destination (retries exhausted), and then the
+    /// invocation log carries the sink's capacity error. The bound is drawn small so that most cases pass it.
+    /// </summary>
+    [Fact]
+    public void PastTheKeyBound_NothingIsLostOrDoubledSilently()
+    {
+        Gen<(StreamCase Case, int Bound)> gen =
+            from c in AnyCase(1, 10).Generator
+            from keys in Gen.Choose(3, 200)
+            from bound in Gen.Choose(2, 40)
+            select (c with { PartitionKeys = keys, Outage = false, Timeouts = false }, bound);
+        Prop.ForAll(Arb.From(gen), x => (Property)CheckBound(x.Case, x.Bound))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(Math.Max(2, Cases / 3)).WithQuietOnSuccess(true));
+    }
+
+    /// <summary>A case that does pass the bound (200 keys, 5 per item at most, ParallelizationFactor 10): it is reported and accounted for.</summary>
+    [Fact]
+    public void PastTheKeyBound_OneCase_IsReportedAndAccountedFor()
+    {
+        Outcome outcome = CheckBound(new StreamCase(Seed: 5, Shards: 1, PartitionKeys: 200, Factor: 10, Bisect: true, Adversarial: true, ThrottlePercent: 10, Outage: false, Timeouts: false, BatchSize: 20), bound: 5);
+        Assert.True(outcome.Holds, outcome.Detail);
+        Assert.Contains("reported=True", outcome.Detail, StringComparison.Ordinal);
+    }
+
+    internal static Outcome CheckBound(StreamCase c, int bound)
+    {
+        EmulatorScenario scenario = Scenario(c) with
+        {
+            DurationSeconds = 300,
+            Mapping = Scenario(c).Mapping with { MaximumRetryAttempts = 1, OnFailure = OnFailureDestination.Sqs },
+        };
+        var recording = new EmulationRecording();
+        var log = new ArrayBufferWriter<byte>(64 * 1024);
+        StreamEmulator emulator = null!;
+        SampleDownstream downstream = null!;
+        emulator = new StreamEmulator(scenario, _ => new PipelineHandler(downstream, emulator.Clock, c.Seed, bound, log));
+        downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, Downstream(c));
+        using (downstream)
+        {
+            EmulationSummary summary = emulator.Run(recording);
+            Dictionary<(string Series, long Window), Truth> truth = TrueAggregates(recording.Records, out HashSet<string> poison);
+            Dictionary<(string Series, long Window), Truth> table = Stored(downstream);
+            HashSet<string> sent = recording.Destination.SelectMany(d => d.SequenceNumbers).ToHashSet();
+            Dictionary<(string Series, long Window), Truth> sentTruth = TrueAggregates(recording.Records.Where(r => sent.Contains(r.SequenceNumber)).ToList(), out _);
+            string logText = Encoding.UTF8.GetString(log.WrittenSpan);
+            bool reported = logText.Contains("MaxPartitionKeysPerItem is " + bound.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+
+            var problems = new List<string>();
+            bool short_ = false;
+            foreach (((string series, long window), Truth expected) in truth)
+            {
+                Truth stored = table.GetValueOrDefault((series, window)) ?? new Truth(0, 0, double.NaN, double.NaN);
+                long missing = expected.Count - stored.Count;
+                long accounted = sentTruth.GetValueOrDefault((series, window))?.Count ?? 0;
+                if (missing < 0 || (stored.Count > 0 && (stored.Min < expected.Min || stored.Max > expected.Max)))
+                {
+                    problems.Add($"doubled {series}@{window}: expected {expected}, stored {stored}");
+                }
+                else if (missing > accounted)
+                {
+                    problems.Add($"lost {series}@{window}: {missing} samples missing, {accounted} sent to the destination");
+                }
+
+                short_ |= missing > 0;
+            }
+
+            if (short_ && !reported)
+            {
+                problems.Add("samples are missing but no invocation logged the capacity error");
+            }
+
+            HashSet<string> quarantined = Quarantined(downstream);
+            problems.AddRange(poison.Where(p => !quarantined.Contains(p) && !sent.Contains(p)).Select(p => $"poison {p} neither quarantined nor sent"));
+            if (summary.RecordsPending != 0)
+            {
+                problems.Add($"not drained: pending={summary.RecordsPending}");
+            }
+
+            return new Outcome(problems.Count == 0, problems.Any(p => p.StartsWith("doubled", StringComparison.Ordinal)), $"{c} bound={bound}: {recording.Records.Count} records, {sent.Count} to the destination, {table.Count} of {truth.Count} items, short={short_}, reported={reported}; {string.Join("; ", problems.Take(5))}");
+        }
+    }
+
+    /// <summary>Runs the case and compares the table and the bucket with the truth; the label says what differs.</summary>
+    internal static Outcome Check(StreamCase c, Func<EmulatorScenario, EmulatorScenario>? change = null)
+    {
+        EmulatorScenario scenario = change is null ? Scenario(c) : change(Scenario(c));
+        var recording = new EmulationRecording();
+        StreamEmulator emulator = null!;
+        SampleDownstream downstream = null!;
+        emulator = new StreamEmulator(scenario, _ => new SampleHandler(downstream, emulator.Clock));
+        downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, Downstream(c));
+        using (downstream)
+        {
+            EmulationSummary summary = emulator.Run(recording);
+            var problems = new List<string>();
+            if (summary.RecordsPending != 0 || summary.RecordsToDestination != 0 || summary.RecordsExpired != 0)
+            {
+                problems.Add($"not drained: pending={summary.RecordsPending} destination={summary.RecordsToDestination} expired={summary.RecordsExpired}");
+            }
+
+            Dictionary<(string Series, long Window), Truth> truth = TrueAggregates(recording.Records, out HashSet<string> poison);
+            Dictionary<(string Series, long Window), Truth> table = Stored(downstream);
+            bool doubled = table.Keys.Any(k => !truth.ContainsKey(k));
+            foreach (((string series, long window), Truth expected) in truth)
+            {
+                if (!table.TryGetValue((series, window), out Truth? actual))
+                {
+                    problems.Add($"missing {series}@{window}: expected count {expected.Count}");
+                }
+                else if (!expected.Equals(actual))
+                {
+                    problems.Add($"{series}@{window}: expected {expected}, stored {actual}");
+                    doubled |= actual.Count > expected.Count || actual.Min < expected.Min || actual.Max > expected.Max;
+                }
+            }
+
+            problems.AddRange(table.Keys.Where(k => !truth.ContainsKey(k)).Select(k => $"unexpected item {k.Series}@{k.Window}"));
+
+            HashSet<string> quarantined = Quarantined(downstream);
+            problems.AddRange(poison.Where(p => !quarantined.Contains(p)).Select(p => $"poison {p} not quarantined"));
+            problems.AddRange(quarantined.Where(q => !poison.Contains(q)).Select(q => $"{q} quarantined but not poison"));
+
+            bool holds = problems.Count == 0 && truth.Count > 0;
+            return new Outcome(holds, doubled, $"{c}: {recording.Records.Count} records, {truth.Count} aggregates, {summary.Invocations} invocations ({summary.Timeouts} timeouts, {summary.Errors} errors); " +
+                (truth.Count == 0 ? "no valid record produced" : string.Join("; ", problems.Take(5))));
+        }
+    }
+
+    private static EmulatorScenario Scenario(StreamCase c) => new()
+    {
+        Seed = c.Seed,
+        StartTime = Emulate.Start,
+        DurationSeconds = 900,
+        Stream = new() { ShardCount = c.Shards },
+        Producers =
+        [
+            new()
+            {
+                // 30 s of records, then the stream drains for the rest of the run.
+                RatePerSecond = 40,
+                Schedule = [new RateStep(30, 0)],
+                PartitionKeys = c.PartitionKeys,
+                Generator = RecordGenerators.WithPoison(SharedSeries, 0.03),
+            },
+        ],
+        Mapping = new()
+        {
+            BatchSize = c.BatchSize,
+            ParallelizationFactor = c.Factor,
+            ReportBatchItemFailures = true,
+            BisectBatchOnFunctionError = c.Bisect,
+            MaximumRetryAttempts = -1,
+        },
+
+        // With timeouts, a batch's modeled compute passes the 3 s timeout when its DynamoDB requests are slow, after the
+        // sink has written: the re-delivery meets items that already hold part of the batch.
+        Function = new() { TimeoutSeconds = 3, MemoryMb = 1769, ComputeMsPerInvocation = c.Timeouts ? 2_500 : 5 },
+        KeyAssignment = c.Adversarial ? KeyAssignment.Adversarial : KeyAssignment.Hash,
+    };
+
+    private static DownstreamFile Downstream(StreamCase c) => new()
+    {
+        Dynamodb = new()
+        {
+            LatencyMs = c.Timeouts ? new() { P50 = 20, P99 = 900 } : new() { P50 = 5, P99 = 30 },
+            ThrottleFraction = c.ThrottlePercent / 100.0,
+            Outages = c.Outage ? [new() { FromSecond = 10, ToSecond = 40 }] : null,
+        },
+        S3 = new() { ThrottleFraction = c.ThrottlePercent / 100.0, Outages = c.Outage ? [new() { FromSecond = 20, ToSecond = 35 }] : null },
+    };
+
+    // Series shared by many partition keys (the key is not a dimension): two metrics, three regions chosen per record.
+    private static byte[] SharedSeries(long index, string partitionKey, DateTimeOffset time, Random random) =>
+        Encoding.UTF8.GetBytes(string.Create(
+            CultureInfo.InvariantCulture,
+            $"{{\"metric\":\"m{random.Next(2)}\",\"value\":{random.Next(-500, 1000)},\"timestamp\":{time.ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r{random.Next(3)}\"}}}}"));
+
+    /// <summary>The truth, from the produced records alone: a record is valid when it is the JSON the generator writes.</summary>
+    private static Dictionary<(string, long), Truth> TrueAggregates(IReadOnlyList<StreamRecord> records, out HashSet<string> poison)
+    {
+        var truth = new Dictionary<(string, long), Truth>();
+        poison = [];
+        foreach (StreamRecord record in records)
+        {
+            JsonElement root;
+            try
+            {
+                root = JsonDocument.Parse(record.Data).RootElement;
+            }
+            catch (JsonException)
+            {
+                poison.Add(record.SequenceNumber);
+                continue;
+            }
+
+            string series = root.GetProperty("metric").GetString() + "|region=" + root.GetProperty("dimensions").GetProperty("region").GetString();
+            long timestamp = root.GetProperty("timestamp").GetInt64();
+            long window = timestamp - (timestamp % WindowMs);
+            double value = root.GetProperty("value").GetDouble();
+            if (!truth.TryGetValue((series, window), out Truth? t))
+            {
+                truth[(series, window)] = new Truth(1, value, value, value);
+            }
+            else
+            {
+                truth[(series, window)] = new Truth(t.Count + 1, t.Sum + value, Math.Min(t.Min, value), Math.Max(t.Max, value));
+            }
+        }
+
+        return truth;
+    }
+
+    /// <summary>The table's readable attributes (<c>count</c>, <c>sum</c>, <c>min</c>, <c>max</c>), not the sketch.</summary>
+    private static Dictionary<(string, long), Truth> Stored(SampleDownstream downstream)
+    {
+        var table = new Dictionary<(string, long), Truth>();
+        foreach (Dictionary<string, AttributeValue> item in downstream.DynamoDb.GetItems(SampleDownstream.TableName))
+        {
+            long window = DateTimeOffset.Parse(item["windowStart"].S, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
+            table[(item["pk"].S, window)] = new Truth(
+                long.Parse(item["count"].N, CultureInfo.InvariantCulture),
+                double.Parse(item["sum"].N, CultureInfo.InvariantCulture),
+                double.Parse(item["min"].N, CultureInfo.InvariantCulture),
+                double.Parse(item["max"].N, CultureInfo.InvariantCulture));
+        }
+
+        return table;
+    }
+
+    private static HashSet<string> Quarantined(SampleDownstream downstream) =>
+        downstream.S3.GetObjects(SampleDownstream.BucketName)
+            .Select(o => JsonDocument.Parse(o.Body).RootElement.GetProperty("sequenceNumber").GetString()!)
+            .ToHashSet();
+
+    internal sealed record Truth(long Count, double Sum, double Min, double Max);
+
+    /// <summary>
+    /// The sample function's pipeline (processor, DynamoDB and S3 sinks, one log and one EMF line per invocation) with a
+    /// chosen bound on partition keys per item; its log lines are kept.
+    /// </summary>
+    private sealed class PipelineHandler : ILambdaHandler
+    {
+        private readonly KinesisBatchProcessor _processor;
+        private readonly ArrayBufferWriter<byte> _response = new(1024);
+        private readonly ArrayBufferWriter<byte> _log;
+
+        public PipelineHandler(SampleDownstream downstream, TimeProvider clock, int seed, int maxKeys, ArrayBufferWriter<byte> log)
+        {
+            ProcessorOptions options = ProcessorOptions.Default with { TimeProvider = clock };
+            var sink = new DynamoDbAggregateSink(downstream.DynamoDb.CreateClient(), DynamoDbAggregateSinkOptions.Default with
+            {
+                TableName = SampleDownstream.TableName,
+                MaxPartitionKeysPerItem = maxKeys,
+                Retry = DynamoDbAggregateSinkOptions.Default.Retry with { TimeProvider = clock, JitterSeed = seed },
+            });
+            _processor = new KinesisBatchProcessor(sink, downstream.CreateQuarantineSink(), options);
+            _log = log;
+        }
+
+        public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken)
+        {
+            _response.ResetWrittenCount();
+            BatchSummary summary = await _processor.ProcessAsync(utf8Event, deadline, _response, cancellationToken).ConfigureAwait(false);
+            JsonLog.WriteInvocation(summary, JsonLogOptions.Default, _log);
+            EmfMetrics.Write(summary, EmfOptions.Default, _log);
+            return _response.WrittenMemory.ToArray();
+        }
+    }
+
+    internal sealed record Outcome(bool Holds, bool Doubled, string Detail)
+    {
+        public static implicit operator Property(Outcome o) => o.Holds.Label(o.Detail);
+    }
+}
