@@ -34,6 +34,7 @@ public sealed class ScriptedHandler : ILambdaHandler
 {
     private readonly TimeProvider _clock;
     private readonly ScriptRule[] _rules;
+    private readonly bool _readsData;
 
     /// <summary>Creates the handler.</summary>
     /// <param name="clock">The clock its sleeps wait on (the emulator's).</param>
@@ -45,6 +46,7 @@ public sealed class ScriptedHandler : ILambdaHandler
         ArgumentNullException.ThrowIfNull(rules);
         _clock = clock;
         _rules = rules.ToArray();
+        _readsData = _rules.Any(r => r.WhenData is not null);
         foreach (ScriptRule rule in _rules)
         {
             if (rule.Action is ScriptAction.Raise or ScriptAction.Report && rule.WhenData is null)
@@ -74,7 +76,8 @@ public sealed class ScriptedHandler : ILambdaHandler
             foreach (JsonElement record in document.RootElement.GetProperty("Records").EnumerateArray())
             {
                 JsonElement kinesis = record.GetProperty("kinesis");
-                string text = Encoding.UTF8.GetString(kinesis.GetProperty("data").GetBytesFromBase64());
+                // Decoded only when a rule looks at data.
+                string text = _readsData ? Encoding.UTF8.GetString(kinesis.GetProperty("data").GetBytesFromBase64()) : string.Empty;
                 records.Add((kinesis.GetProperty("sequenceNumber").GetString()!, text));
             }
 
