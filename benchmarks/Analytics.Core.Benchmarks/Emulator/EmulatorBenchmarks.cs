@@ -1,6 +1,7 @@
 using Analytics.Core.Testing;
 using Analytics.Replay;
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Engines;
 
 namespace Analytics.Core.Benchmarks.Emulator;
 
@@ -19,6 +20,7 @@ namespace Analytics.Core.Benchmarks.Emulator;
 /// <para>Outputs are counted, not written (replay's files are a separate cost).</para>
 /// </remarks>
 [MemoryDiagnoser]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5)] // one operation is seconds long
 public class EmulatorBenchmarks
 {
     /// <summary>Records per second from the producer.</summary>

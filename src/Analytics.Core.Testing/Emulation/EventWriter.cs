@@ -95,7 +95,8 @@ internal sealed class EventWriter
             size += windowPart.Length;
         }
 
-        byte[] json = new byte[size];
+        // Every byte is written below (the size check at the end proves it), so the array need not be zeroed first.
+        byte[] json = GC.AllocateUninitializedArray<byte>(size);
         Span<byte> span = json;
         int at = Put(RecordsOpen, span, 0);
         for (int i = 0; i < records.Count; i++)
