@@ -1,7 +1,10 @@
 using Analytics.Core.Testing;
 using Analytics.Replay;
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 
 namespace Analytics.Core.Benchmarks.Emulator;
 
@@ -20,9 +23,20 @@ namespace Analytics.Core.Benchmarks.Emulator;
 /// <para>Outputs are counted, not written (replay's files are a separate cost).</para>
 /// </remarks>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5)] // one operation is seconds long
+[Config(typeof(Config))]
 public class EmulatorBenchmarks
 {
+    /// <summary>
+    /// One operation is seconds long: one run per iteration (Monitoring), in process (the replay project makes the
+    /// generated benchmark project slow to build on a busy machine).
+    /// </summary>
+    public sealed class Config : ManualConfig
+    {
+        public Config() =>
+            AddJob(Job.Default.WithStrategy(RunStrategy.Monitoring).WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(5)
+                .WithToolchain(InProcessEmitToolchain.Instance));
+    }
+
     /// <summary>Records per second from the producer.</summary>
     public const int RatePerSecond = 10_000;
 
