@@ -106,35 +106,6 @@ public static class Program
             return;
         }
 
-        if (args is ["--emulator", string kind, string emulatedSeconds])
-        {
-            // One run of the emulator benchmark's scenario, for a profiler (dotnet-trace) or a quick look; figures
-            // for the docs come from EmulatorBenchmarks under BenchmarkDotNet.
-            int virtualSeconds = int.Parse(emulatedSeconds, System.Globalization.CultureInfo.InvariantCulture);
-            long allocated = GC.GetTotalAllocatedBytes(precise: true);
-            TimeSpan cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
-            var watch = System.Diagnostics.Stopwatch.StartNew();
-            string detail;
-            Testing.EmulationSummary summary;
-            if (kind == "sample")
-            {
-                (summary, Testing.DynamoDbModelCounters dynamoDb) = Emulator.EmulatorBenchmarks.RunSample(virtualSeconds);
-                detail = $", {dynamoDb.Requests} DynamoDB requests ({dynamoDb.Requests / (double)summary.RecordsOut:F4} per record)";
-            }
-            else
-            {
-                summary = Emulator.EmulatorBenchmarks.RunScripted(virtualSeconds);
-                detail = string.Empty;
-            }
-
-            watch.Stop();
-            cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu;
-            allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
-            Console.WriteLine($"{kind}, {virtualSeconds} virtual s: {watch.Elapsed.TotalSeconds:F2} s wall, {cpu.TotalSeconds:F2} s CPU, {allocated / 1e6:F1} MB allocated, "
-                + $"{summary.RecordsIn} records in, {summary.RecordsOut} out, {summary.Invocations} invocations{detail}");
-            return;
-        }
-
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
     }
 }

@@ -6,7 +6,7 @@ using BenchmarkDotNet.Engines;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 
-namespace Analytics.Core.Benchmarks.Emulator;
+namespace Analytics.Emulator.Benchmarks;
 
 /// <summary>
 /// The stream-level emulator on the speed scenario: 10 shards, 10,000 records/s from one producer over 1,000
