@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Unicode;
 
 namespace Analytics.Core.Testing;
 
@@ -90,6 +91,16 @@ public static class RecordGenerators
     {
         int metric = random.Next(metrics);
         int value = random.Next(1, 1000);
+        Span<byte> utf8 = stackalloc byte[256];
+        if (Utf8.TryWrite(
+            utf8,
+            CultureInfo.InvariantCulture,
+            $"{{\"metric\":\"metric.{metric}\",\"value\":{value},\"timestamp\":{time.ToUnixTimeMilliseconds()},\"dimensions\":{{\"service\":\"{key}\"}}}}",
+            out int written))
+        {
+            return utf8[..written].ToArray();
+        }
+
         return Encoding.UTF8.GetBytes(string.Create(
             CultureInfo.InvariantCulture,
             $"{{\"metric\":\"metric.{metric}\",\"value\":{value},\"timestamp\":{time.ToUnixTimeMilliseconds()},\"dimensions\":{{\"service\":\"{key}\"}}}}"));

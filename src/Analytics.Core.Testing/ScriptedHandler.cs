@@ -34,6 +34,7 @@ public sealed class ScriptedHandler : ILambdaHandler
 {
     private readonly TimeProvider _clock;
     private readonly ScriptRule[] _rules;
+    private readonly bool _readsData;
 
     /// <summary>Creates the handler.</summary>
     /// <param name="clock">The clock its sleeps wait on (the emulator's).</param>
@@ -45,6 +46,7 @@ public sealed class ScriptedHandler : ILambdaHandler
         ArgumentNullException.ThrowIfNull(rules);
         _clock = clock;
         _rules = rules.ToArray();
+        _readsData = _rules.Any(r => r.WhenData is not null);
         foreach (ScriptRule rule in _rules)
         {
             if (rule.Action is ScriptAction.Raise or ScriptAction.Report && rule.WhenData is null)
@@ -69,18 +71,26 @@ public sealed class ScriptedHandler : ILambdaHandler
     {
         var records = new List<(string Sequence, string Text)>();
         string? state = null;
-        using (JsonDocument document = JsonDocument.Parse(utf8Event))
+        if (!_readsData)
         {
-            foreach (JsonElement record in document.RootElement.GetProperty("Records").EnumerateArray())
+            // No rule looks at records: only the window's state is read, and the records are skipped unparsed.
+            state = StateOf(utf8Event.Span);
+        }
+        else
+        {
+            using (JsonDocument document = JsonDocument.Parse(utf8Event))
             {
-                JsonElement kinesis = record.GetProperty("kinesis");
-                string text = Encoding.UTF8.GetString(kinesis.GetProperty("data").GetBytesFromBase64());
-                records.Add((kinesis.GetProperty("sequenceNumber").GetString()!, text));
-            }
+                foreach (JsonElement record in document.RootElement.GetProperty("Records").EnumerateArray())
+                {
+                    JsonElement kinesis = record.GetProperty("kinesis");
+                    string text = Encoding.UTF8.GetString(kinesis.GetProperty("data").GetBytesFromBase64());
+                    records.Add((kinesis.GetProperty("sequenceNumber").GetString()!, text));
+                }
 
-            if (document.RootElement.TryGetProperty("state", out JsonElement received))
-            {
-                state = received.GetRawText();
+                if (document.RootElement.TryGetProperty("state", out JsonElement received))
+                {
+                    state = received.GetRawText();
+                }
             }
         }
 
@@ -121,5 +131,25 @@ public sealed class ScriptedHandler : ILambdaHandler
         }
 
         return Encoding.UTF8.GetBytes(response.Append('}').ToString());
+    }
+
+    // The raw text of the event's top-level "state" (as JsonElement.GetRawText gives it), or null.
+    private static string? StateOf(ReadOnlySpan<byte> utf8Event)
+    {
+        var reader = new Utf8JsonReader(utf8Event);
+        reader.Read();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            bool isState = reader.ValueTextEquals("state"u8);
+            reader.Read();
+            long start = reader.TokenStartIndex;
+            reader.Skip();
+            if (isState)
+            {
+                return Encoding.UTF8.GetString(utf8Event[(int)start..(int)reader.BytesConsumed]);
+            }
+        }
+
+        return null;
     }
 }

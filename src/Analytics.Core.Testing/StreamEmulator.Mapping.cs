@@ -172,13 +172,12 @@ public sealed partial class StreamEmulator
                 break;
             }
 
-            byte[] json = JsonOf(next);
-            if (records.Count > 0 && LambdaJson.EventSize(fragments + json.Length, records.Count + 1) + WindowOverhead(lane) > LambdaJson.MaxPayloadBytes)
+            if (records.Count > 0 && LambdaJson.EventSize(fragments + next.JsonLength, records.Count + 1) + WindowOverhead(lane) > LambdaJson.MaxPayloadBytes)
             {
                 break;
             }
 
-            fragments += json.Length;
+            fragments += next.JsonLength;
             records.Add(lane.Queue.Dequeue());
         }
 
@@ -193,7 +192,7 @@ public sealed partial class StreamEmulator
         int count = 0;
         foreach (SimRecord record in lane.Queue)
         {
-            size += JsonOf(record).Length;
+            size += record.JsonLength;
             count++;
             if (size > LambdaJson.MaxPayloadBytes)
             {
@@ -209,9 +208,6 @@ public sealed partial class StreamEmulator
         long length = _scenario.Mapping.TumblingWindowInSeconds * 1000L;
         return arrivalMs - (((arrivalMs % length) + length) % length);
     }
-
-    private byte[] JsonOf(SimRecord record) =>
-        record.Json ??= LambdaJson.RecordJson(record, _scenario.Stream.StreamArn, _scenario.Stream.Region, _roleArn);
 
     // Records past retention are gone; records past MaximumRecordAgeInSeconds go to the destination unprocessed.
     // Both are the oldest, so a prefix of the batch.
@@ -273,11 +269,27 @@ public sealed partial class StreamEmulator
         shard.MaxRunningThisSecond = Math.Max(shard.MaxRunningThisSecond, shard.Running);
         foreach (SimRecord record in batch.Records)
         {
-            JsonOf(record);
             record.InvokeCount++;
         }
 
+        // A retry of the same records sends the same bytes: the event is built once per batch (the window's state
+        // changes between invocations, so a window's event is built each time).
         WindowState? window = _scenario.Mapping.TumblingWindowInSeconds > 0 ? lane.Window : null;
+        byte[] utf8Event;
+        if (window is null && batch.BuiltEvent is not null && ReferenceEquals(batch.BuiltFor, batch.Records))
+        {
+            utf8Event = batch.BuiltEvent;
+        }
+        else
+        {
+            utf8Event = _events.Event(batch.Records, window, batch, shard.Id);
+            if (window is null)
+            {
+                batch.BuiltEvent = utf8Event;
+                batch.BuiltFor = batch.Records;
+            }
+        }
+
         var invocation = new Invocation
         {
             Number = ++_invocations,
@@ -286,7 +298,7 @@ public sealed partial class StreamEmulator
             Environment = environment,
             ColdStart = cold,
             DispatchTicks = NowTicks,
-            Event = LambdaJson.Event(batch.Records, window, batch, shard.Id, _scenario.Stream.StreamArn),
+            Event = utf8Event,
         };
         batch.LastEvent = invocation.Event;
         lane.Running = invocation;

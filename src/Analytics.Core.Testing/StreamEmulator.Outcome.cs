@@ -174,19 +174,14 @@ public sealed partial class StreamEmulator
         {
             // The S3 record carries "the original invocation record": the last event these records were in, or
             // (never invoked: expired before their first invocation) the event they would have been sent in.
-            foreach (SimRecord record in records)
-            {
-                JsonOf(record);
-            }
-
             payload = invokeCount > 0 && batch.LastEvent is not null && ReferenceEquals(records, batch.Records)
                 ? batch.LastEvent
-                : LambdaJson.Event(records, null, batch, shard.Id, _scenario.Stream.StreamArn);
+                : _events.Event(records, null, batch, shard.Id);
         }
 
         string json = LambdaJson.InvocationRecord(
             NewUuid(), _functionArn, condition, invokeCount, batch.LastFailureWasError && invokeCount > 0, now,
-            shard.Id, records, _scenario.Stream.StreamArn, payload);
+            shard.Id, records, _streamArn, payload);
         string? key = null;
         if (kind == OnFailureDestination.S3)
         {

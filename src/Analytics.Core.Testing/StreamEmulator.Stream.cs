@@ -5,6 +5,10 @@ namespace Analytics.Core.Testing;
 
 public sealed partial class StreamEmulator
 {
+    private const int MaxCachedKeys = 1 << 20;
+
+    private readonly List<(long AtMs, string Key, byte[] Data)> _produced = [];
+    private string?[]?[]? _producerKeys;
     private int _explicitNext;
     private ExplicitRecord[]? _explicitSorted;
 
@@ -12,7 +16,8 @@ public sealed partial class StreamEmulator
     private void ProduceSecond(int second)
     {
         long fromMs = second * 1000L;
-        var batch = new List<(long AtMs, string Key, byte[] Data)>();
+        List<(long AtMs, string Key, byte[] Data)> batch = _produced;
+        batch.Clear();
         PutExplicit(fromMs, fromMs + 1000, batch);
         for (int p = 0; p < _scenario.Producers.Count; p++)
         {
@@ -23,17 +28,40 @@ public sealed partial class StreamEmulator
             for (int k = 0; k < count; k++)
             {
                 long atMs = fromMs + (k * 1000L / count);
-                string key = producer.KeyPrefix + _produceRandom.Next(producer.PartitionKeys).ToString(CultureInfo.InvariantCulture);
+                string key = ProducerKey(p, producer, _produceRandom.Next(producer.PartitionKeys));
                 DateTimeOffset at = DateTimeOffset.FromUnixTimeMilliseconds(_startMs + atMs);
                 batch.Add((atMs, key, producer.Generator(_producerIndex++, key, at, _produceRandom)));
             }
         }
 
-        // A stable sort keeps explicit records ahead of produced ones at the same millisecond.
-        foreach ((long atMs, string key, byte[] data) in batch.Select((r, i) => (r, i)).OrderBy(x => x.r.AtMs).ThenBy(x => x.i).Select(x => x.r))
+        // A stable sort keeps explicit records ahead of produced ones at the same millisecond; one producer alone is
+        // in order already.
+        bool ordered = true;
+        for (int i = 1; i < batch.Count && ordered; i++)
+        {
+            ordered = batch[i - 1].AtMs <= batch[i].AtMs;
+        }
+
+        IEnumerable<(long AtMs, string Key, byte[] Data)> inOrder = ordered ? batch : batch.Select((r, i) => (r, i)).OrderBy(x => x.r.AtMs).ThenBy(x => x.i).Select(x => x.r).ToList();
+        foreach ((long atMs, string key, byte[] data) in inOrder)
         {
             Put(key, data, _startMs + atMs);
         }
+
+        batch.Clear();
+    }
+
+    // The key strings of a producer, made once each (up to a bound of keys).
+    private string ProducerKey(int producerIndex, ProducerOptions producer, int n)
+    {
+        if (producer.PartitionKeys > MaxCachedKeys)
+        {
+            return producer.KeyPrefix + n.ToString(CultureInfo.InvariantCulture);
+        }
+
+        _producerKeys ??= new string?[_scenario.Producers.Count][];
+        string?[] keys = _producerKeys[producerIndex] ??= new string?[producer.PartitionKeys];
+        return keys[n] ??= producer.KeyPrefix + n.ToString(CultureInfo.InvariantCulture);
     }
 
     private void PutExplicit(long fromMs, long toMs, List<(long AtMs, string Key, byte[] Data)>? into = null)
@@ -61,7 +89,8 @@ public sealed partial class StreamEmulator
     // One PutRecord: the shard by MD5 of the key, the write limits per shard and second, then a sequence number.
     private void Put(string key, byte[] data, long arrivalMs)
     {
-        ShardState shard = _shards[ShardFor(HashKey(key))];
+        KeyInfo keyInfo = Key(key);
+        ShardState shard = _shards[keyInfo.Shard];
         int second = (int)Math.Floor((arrivalMs - _startMs) / 1000.0);
         if (shard.WriteSecond != second)
         {
@@ -70,7 +99,7 @@ public sealed partial class StreamEmulator
             shard.WriteBytes = 0;
         }
 
-        long bytes = data.Length + Encoding.UTF8.GetByteCount(key);
+        long bytes = data.Length + keyInfo.Utf8Bytes;
         int counterSecond = SecondOf(arrivalMs);
         if (shard.WriteCount + 1 > _scenario.Stream.WriteRecordsPerSecond || shard.WriteBytes + bytes > _scenario.Stream.WriteBytesPerSecond)
         {
@@ -86,13 +115,32 @@ public sealed partial class StreamEmulator
             Shard = shard,
             SequenceNumber = SequenceNumber(shard, arrivalMs),
             PartitionKey = key,
+            EscapedKey = keyInfo.Escaped,
             Data = data,
             ArrivalMs = arrivalMs,
         };
+        record.JsonLength = _events.RecordLength(record);
         shard.Pending.Enqueue(record);
         shard.Seconds[counterSecond].RecordsIn++;
         _recordsIn++;
         _observer?.OnRecord(new StreamRecord(shard.Id, record.SequenceNumber, key, data, DateTimeOffset.FromUnixTimeMilliseconds(arrivalMs)));
+    }
+
+    // MD5, UTF-8 size and escaping once per key (a run has few keys and many records); beyond a bound, per record.
+    private KeyInfo Key(string key)
+    {
+        if (_keys.TryGetValue(key, out KeyInfo? info))
+        {
+            return info;
+        }
+
+        info = new KeyInfo { Shard = ShardFor(HashKey(key)), Utf8Bytes = Encoding.UTF8.GetByteCount(key), Escaped = EventWriter.EscapedKey(key) };
+        if (_keys.Count < MaxCachedKeys)
+        {
+            _keys.Add(key, info);
+        }
+
+        return info;
     }
 
     private int ShardFor(UInt128 hash)

@@ -31,6 +31,9 @@ public sealed partial class StreamEmulator
     private readonly string _uuid;
     private readonly long _startMs;
     private readonly double[] _carry;
+    private readonly string _streamArn;
+    private readonly EventWriter _events;
+    private readonly Dictionary<string, KeyInfo> _keys = new(StringComparer.Ordinal);
     private IEmulationObserver? _observer;
     private long _invocations;
     private long _recordsIn;
@@ -78,6 +81,8 @@ public sealed partial class StreamEmulator
         _functionArn = scenario.Function.Arn(stream.Region, stream.AccountId);
         _roleArn = $"arn:aws:iam::{stream.AccountId}:role/{scenario.Function.FunctionName}-role";
         _uuid = scenario.Mapping.Uuid ?? NewUuid();
+        _streamArn = stream.StreamArn;
+        _events = new EventWriter(_streamArn, stream.Region, _roleArn);
         _shardSpan = ShardSpan(stream.ShardCount);
         _carry = new double[scenario.Producers.Count];
         _shards = new ShardState[stream.ShardCount];

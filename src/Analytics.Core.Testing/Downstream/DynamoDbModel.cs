@@ -104,7 +104,7 @@ public sealed class DynamoDbModel : IDisposable
             Timeout = Timeout.InfiniteTimeSpan,
             HttpClientFactory = new ModelHttpClientFactory(_handler),
         };
-        return new AmazonDynamoDBClient(new BasicAWSCredentials("model", "model"), config);
+        return new AmazonDynamoDBClient(new AnonymousAWSCredentials(), config);
     }
 
     /// <summary>

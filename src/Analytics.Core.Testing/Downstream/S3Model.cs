@@ -123,7 +123,7 @@ public sealed class S3Model : IDisposable
             ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
             HttpClientFactory = new ModelHttpClientFactory(_handler),
         };
-        return new AmazonS3Client(new BasicAWSCredentials("model", "model"), config);
+        return new AmazonS3Client(new AnonymousAWSCredentials(), config);
     }
 
     /// <summary>Creates a bucket directly (no request, no fault); an existing bucket is kept.</summary>

@@ -19,34 +19,6 @@ internal static class LambdaJson
 
     private static readonly byte[] s_recordsOpen = "{\"Records\":["u8.ToArray();
 
-    /// <summary>The record's object in the <c>Records</c> array, fields in the order Lambda writes them.</summary>
-    public static byte[] RecordJson(SimRecord record, string streamArn, string region, string roleArn)
-    {
-        var buffer = new ArrayBufferWriter<byte>(256 + (record.Data.Length * 4 / 3));
-        using (var writer = new Utf8JsonWriter(buffer, s_writerOptions))
-        {
-            writer.WriteStartObject();
-            writer.WriteStartObject("kinesis");
-            writer.WriteString("kinesisSchemaVersion", "1.0");
-            writer.WriteString("partitionKey", record.PartitionKey);
-            writer.WriteString("sequenceNumber", record.SequenceNumber);
-            writer.WriteBase64String("data", record.Data);
-            writer.WritePropertyName("approximateArrivalTimestamp");
-            writer.WriteRawValue(EpochSeconds(record.ArrivalMs), skipInputValidation: true);
-            writer.WriteEndObject();
-            writer.WriteString("eventSource", "aws:kinesis");
-            writer.WriteString("eventVersion", "1.0");
-            writer.WriteString("eventID", record.Shard.Id + ":" + record.SequenceNumber);
-            writer.WriteString("eventName", "aws:kinesis:record");
-            writer.WriteString("invokeIdentityArn", roleArn);
-            writer.WriteString("awsRegion", region);
-            writer.WriteString("eventSourceARN", streamArn);
-            writer.WriteEndObject();
-        }
-
-        return buffer.WrittenSpan.ToArray();
-    }
-
     /// <summary>Epoch seconds with a millisecond fraction, as Lambda writes <c>approximateArrivalTimestamp</c>.</summary>
     public static string EpochSeconds(long unixMs)
     {
@@ -60,6 +32,24 @@ internal static class LambdaJson
         return string.Create(CultureInfo.InvariantCulture, $"{seconds}.{ms:D3}");
     }
 
+    /// <summary>The bytes of <see cref="EpochSeconds"/>; returns how many were written (at most 24).</summary>
+    public static int WriteEpochSeconds(long unixMs, Span<byte> destination)
+    {
+        long seconds = Math.DivRem(unixMs, 1000, out long ms);
+        if (ms < 0)
+        {
+            seconds--;
+            ms += 1000;
+        }
+
+        seconds.TryFormat(destination, out int written, default, CultureInfo.InvariantCulture);
+        destination[written] = (byte)'.';
+        destination[written + 1] = (byte)('0' + (ms / 100));
+        destination[written + 2] = (byte)('0' + (ms / 10 % 10));
+        destination[written + 3] = (byte)('0' + (ms % 10));
+        return written + 4;
+    }
+
     /// <summary>ISO-8601 UTC with milliseconds, as in on-failure records.</summary>
     public static string IsoMs(long unixMs) =>
         DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
@@ -70,43 +60,6 @@ internal static class LambdaJson
 
     /// <summary>The size of an event holding records whose fragments total <paramref name="fragments"/> bytes.</summary>
     public static long EventSize(long fragments, int count) => s_recordsOpen.Length + fragments + Math.Max(0, count - 1) + 2;
-
-    /// <summary>The event of a batch (with the tumbling-window fields when <paramref name="window"/> is set).</summary>
-    public static byte[] Event(IReadOnlyList<SimRecord> records, WindowState? window, Batch batch, string shardId, string streamArn)
-    {
-        int size = s_recordsOpen.Length + 2 + records.Count;
-        foreach (SimRecord record in records)
-        {
-            size += record.Json!.Length;
-        }
-
-        var buffer = new ArrayBufferWriter<byte>(size + (window is null ? 0 : 256 + window.State.Length));
-        buffer.Write(s_recordsOpen);
-        for (int i = 0; i < records.Count; i++)
-        {
-            if (i > 0)
-            {
-                buffer.Write(","u8);
-            }
-
-            buffer.Write(records[i].Json);
-        }
-
-        buffer.Write("]"u8);
-        if (window is not null)
-        {
-            buffer.Write(Encoding.UTF8.GetBytes(string.Create(
-                CultureInfo.InvariantCulture,
-                $",\"window\":{{\"start\":\"{IsoSeconds(window.StartMs)}\",\"end\":\"{IsoSeconds(window.EndMs)}\"}},\"state\":")));
-            buffer.Write(Encoding.UTF8.GetBytes(window.State));
-            buffer.Write(Encoding.UTF8.GetBytes(string.Create(
-                CultureInfo.InvariantCulture,
-                $",\"shardId\":\"{shardId}\",\"eventSourceARN\":\"{streamArn}\",\"isFinalInvokeForWindow\":{(batch.IsWindowFinal ? "true" : "false")},\"isWindowTerminatedEarly\":{(batch.TerminatedEarly ? "true" : "false")}")));
-        }
-
-        buffer.Write("}"u8);
-        return buffer.WrittenSpan.ToArray();
-    }
 
     /// <summary>The on-failure invocation record (plus <c>payload</c> for S3), fields in the documented order.</summary>
     public static string InvocationRecord(

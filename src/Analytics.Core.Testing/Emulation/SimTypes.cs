@@ -8,13 +8,16 @@ internal sealed class SimRecord
 
     public required string PartitionKey { get; init; }
 
+    /// <summary>The key's UTF-8 bytes as they appear in the event (escaped), shared by the key's records.</summary>
+    public required byte[] EscapedKey { get; init; }
+
     public required byte[] Data { get; init; }
 
     /// <summary>Arrival, Unix ms.</summary>
     public required long ArrivalMs { get; init; }
 
-    /// <summary>The record's fragment of the event JSON, built once.</summary>
-    public byte[]? Json { get; set; }
+    /// <summary>The size of the record's object in the event's <c>Records</c> array.</summary>
+    public int JsonLength { get; set; }
 
     public bool Done { get; set; }
 
@@ -38,6 +41,21 @@ internal sealed class Batch
     public byte[]? LastEvent { get; set; }
 
     public bool LastFailureWasError { get; set; }
+
+    /// <summary>The event built for <see cref="BuiltFor"/> (no tumbling window), sent again on a retry of the same records.</summary>
+    public byte[]? BuiltEvent { get; set; }
+
+    public List<SimRecord>? BuiltFor { get; set; }
+}
+
+/// <summary>What the emulator keeps per partition key: its shard, UTF-8 size and escaped bytes, computed once.</summary>
+internal sealed class KeyInfo
+{
+    public required int Shard { get; init; }
+
+    public required int Utf8Bytes { get; init; }
+
+    public required byte[] Escaped { get; init; }
 }
 
 internal sealed class WindowState

@@ -243,7 +243,7 @@ public sealed class ModelCrossCheckTests(LocalServersFixture servers)
         return item;
     }
 
-    private static async Task<List<string>> ReadTableAsync(IAmazonDynamoDB client, string table)
+    internal static async Task<List<string>> ReadTableAsync(IAmazonDynamoDB client, string table)
     {
         var items = new List<string>();
         Dictionary<string, AttributeValue>? start = null;
@@ -263,7 +263,7 @@ public sealed class ModelCrossCheckTests(LocalServersFixture servers)
     }
 
     /// <summary>An item as text: attributes in name order, numbers by value (not spelling), binaries in base64.</summary>
-    private static string Canonical(Dictionary<string, AttributeValue> item) =>
+    internal static string Canonical(Dictionary<string, AttributeValue> item) =>
         "{" + string.Join(",", item.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + ":" + Canonical(kv.Value))) + "}";
 
     private static string Canonical(AttributeValue v)
@@ -301,7 +301,7 @@ public sealed class ModelCrossCheckTests(LocalServersFixture servers)
         return v.NULL == true ? "NULL" : "?";
     }
 
-    private static async Task<List<(string Key, string Body)>> ReadBucketAsync(IAmazonS3 client, string bucket)
+    internal static async Task<List<(string Key, string Body)>> ReadBucketAsync(IAmazonS3 client, string bucket)
     {
         var objects = new List<(string, string)>();
         string? token = null;

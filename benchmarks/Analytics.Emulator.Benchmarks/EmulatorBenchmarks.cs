@@ -1,0 +1,86 @@
+using Analytics.Core.Testing;
+using Analytics.Replay;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+
+namespace Analytics.Emulator.Benchmarks;
+
+/// <summary>
+/// The stream-level emulator on the speed scenario: 10 shards, 10,000 records/s from one producer over 1,000
+/// partition keys (metric records, 4 metric names: 4,000 series), BatchSize 1,000 with a 1 s batching window,
+/// ReportBatchItemFailures, 1,769 MB (one vCPU), modeled compute 5 ms per invocation and 0.02 ms per record. Each
+/// operation runs <see cref="VirtualSeconds"/> virtual seconds and returns the records processed.
+/// </summary>
+/// <remarks>
+/// <para><b>Scripted</b> (the baseline): a handler that reads nothing and succeeds, so the time is the emulator's own:
+/// producing records, routing them to shards, batching, building events, the virtual clock, the measurements.</para>
+/// <para><b>Sample</b>: the sample function's handler (<c>FunctionHandler</c>: the real pipeline, the real
+/// <c>DynamoDbAggregateSink</c> and <c>S3QuarantineSink</c> through the AWS SDK clients) writing to the DynamoDB and S3
+/// models on the virtual clock, one handler per execution environment, as <c>replay</c>'s <c>sample</c> kind runs it.</para>
+/// <para>Outputs are counted, not written (replay's files are a separate cost).</para>
+/// </remarks>
+[MemoryDiagnoser]
+[Config(typeof(Config))]
+public class EmulatorBenchmarks
+{
+    /// <summary>
+    /// One operation is seconds long: one run per iteration (Monitoring), in process (the replay project makes the
+    /// generated benchmark project slow to build on a busy machine).
+    /// </summary>
+    public sealed class Config : ManualConfig
+    {
+        public Config() =>
+            AddJob(Job.Default.WithStrategy(RunStrategy.Monitoring).WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(5)
+                .WithToolchain(InProcessEmitToolchain.Instance));
+    }
+
+    /// <summary>Records per second from the producer.</summary>
+    public const int RatePerSecond = 10_000;
+
+    /// <summary>Virtual seconds per operation.</summary>
+    [Params(10)]
+    public int VirtualSeconds { get; set; } = 10;
+
+    /// <summary>The scenario of <paramref name="seconds"/> virtual seconds.</summary>
+    public static EmulatorScenario Scenario(int seconds) => new()
+    {
+        Seed = 11,
+        StartTime = new DateTimeOffset(2025, 1, 20, 10, 0, 0, TimeSpan.Zero),
+        DurationSeconds = seconds,
+        Stream = new StreamOptions { ShardCount = 10 },
+        Producers = [new ProducerOptions { RatePerSecond = RatePerSecond, PartitionKeys = 1000, Generator = RecordGenerators.Metric(4) }],
+        Mapping = new MappingOptions { BatchSize = 1000, MaximumBatchingWindowInSeconds = 1, ReportBatchItemFailures = true },
+        Function = new FunctionOptions { TimeoutSeconds = 30, InitMs = 350, MemoryMb = 1769, ComputeMsPerInvocation = 5, ComputeMsPerRecord = 0.02 },
+    };
+
+    [Benchmark(Baseline = true)]
+    public long Scripted() => RunScripted(VirtualSeconds).RecordsOut;
+
+    [Benchmark]
+    public long Sample() => RunSample(VirtualSeconds).Summary.RecordsOut;
+
+    /// <summary>A run with a scripted handler without rules (every invocation succeeds).</summary>
+    public static EmulationSummary RunScripted(int seconds)
+    {
+        StreamEmulator emulator = null!;
+        emulator = new StreamEmulator(Scenario(seconds), _ => new ScriptedHandler(emulator.Clock, []));
+        return emulator.Run();
+    }
+
+    /// <summary>A run with the sample handler; the downstream counters tell the requests per record.</summary>
+    public static (EmulationSummary Summary, DynamoDbModelCounters DynamoDb) RunSample(int seconds)
+    {
+        EmulatorScenario scenario = Scenario(seconds);
+        StreamEmulator emulator = null!;
+        SampleDownstream? downstream = null;
+        emulator = new StreamEmulator(scenario, _ => new SampleHandler(downstream!, emulator.Clock));
+        using (downstream = new SampleDownstream(emulator.Clock, scenario.Seed, scenario.StartTime, null))
+        {
+            EmulationSummary summary = emulator.Run();
+            return (summary, downstream.DynamoDb.Counters);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using System.Globalization;
+using Analytics.Core.Testing;
+using BenchmarkDotNet.Running;
+
+namespace Analytics.Emulator.Benchmarks;
+
+/// <summary>
+/// Entry point: <c>dotnet run -c Release --project benchmarks/Analytics.Emulator.Benchmarks -- --filter '*'</c> runs
+/// <see cref="EmulatorBenchmarks"/>; <c>--emulator scripted|sample SECONDS</c> runs the scenario once and prints wall
+/// and CPU time, allocation and the DynamoDB requests per record (for a profiler such as <c>dotnet-trace</c>, or a
+/// quick look; figures for the docs come from BenchmarkDotNet).
+/// </summary>
+public static class Program
+{
+    public static void Main(string[] args)
+    {
+        if (args is ["--emulator", string kind, string emulatedSeconds])
+        {
+            int virtualSeconds = int.Parse(emulatedSeconds, CultureInfo.InvariantCulture);
+            long allocated = GC.GetTotalAllocatedBytes(precise: true);
+            TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
+            var watch = Stopwatch.StartNew();
+            string detail = string.Empty;
+            EmulationSummary summary;
+            if (kind == "sample")
+            {
+                (summary, DynamoDbModelCounters dynamoDb) = EmulatorBenchmarks.RunSample(virtualSeconds);
+                detail = $", {dynamoDb.Requests} DynamoDB requests ({dynamoDb.Requests / (double)summary.RecordsOut:F4} per record)";
+            }
+            else
+            {
+                summary = EmulatorBenchmarks.RunScripted(virtualSeconds);
+            }
+
+            watch.Stop();
+            cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+            allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
+            Console.WriteLine($"{kind}, {virtualSeconds} virtual s: {watch.Elapsed.TotalSeconds:F2} s wall, {cpu.TotalSeconds:F2} s CPU, {allocated / 1e6:F1} MB allocated, "
+                + $"{summary.RecordsIn} records in, {summary.RecordsOut} out, {summary.Invocations} invocations{detail}");
+            return;
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
+}
