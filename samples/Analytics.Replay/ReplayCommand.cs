@@ -66,12 +66,14 @@ internal static class ReplayCommand
         var output = new Option<string>("--out") { Description = "The output directory: one subdirectory per scenario (named after its file), comparison.md and the chart", HelpName = "dir", Required = true };
         var chart = new Option<string?>("--chart") { Description = "Where the comparison chart goes (default <out>/iterator-age-compare.png)", HelpName = "png" };
         var duration = new Option<int?>("--duration") { Description = "Run this many virtual seconds instead of each scenario's durationSeconds", HelpName = "seconds" };
+        var shards = new Option<int?>("--shards") { Description = "Run a slice of the load: this many shards at the same rate and partition keys per shard", HelpName = "n" };
         var command = new Command("compare", "Runs several scenarios with the sample or naive handler and compares them: a table (stdout and comparison.md) and one chart of their iterator age over time.")
         {
             scenarios,
             output,
             chart,
             duration,
+            shards,
         };
         command.SetAction(parsed =>
         {
@@ -84,6 +86,11 @@ internal static class ReplayCommand
                     if (parsed.GetValue(duration) is int seconds)
                     {
                         scenario = scenario.WithDuration(seconds);
+                    }
+
+                    if (parsed.GetValue(shards) is int count)
+                    {
+                        scenario = scenario.WithShards(count);
                     }
 
                     if (scenario.Handler.Kind is not ("sample" or "naive"))

@@ -25,6 +25,32 @@ internal sealed record LoadedScenario(EmulatorScenario Scenario, HandlerFile Han
         ScenarioLoader.Check(shorter.Scenario.Validate, "--duration");
         return shorter;
     }
+
+    /// <summary>
+    /// A slice of the load: <paramref name="shards"/> shards at the same rate and number of partition keys per shard
+    /// (every producer's rate and keys scaled by shards / the scenario's shards), for runs the full load would make too
+    /// long. With ParallelizationFactor and limits per shard, each shard sees what it sees in the full run.
+    /// </summary>
+    /// <exception cref="ScenarioException">The slice is out of range.</exception>
+    public LoadedScenario WithShards(int shards)
+    {
+        double scale = (double)shards / Scenario.Stream.ShardCount;
+        LoadedScenario slice = this with
+        {
+            Scenario = Scenario with
+            {
+                Stream = Scenario.Stream with { ShardCount = shards },
+                Producers = Scenario.Producers.Select(p => p with
+                {
+                    RatePerSecond = p.RatePerSecond * scale,
+                    Schedule = p.Schedule.Select(s => s with { RatePerSecond = s.RatePerSecond * scale }).ToArray(),
+                    PartitionKeys = Math.Max(1, (int)Math.Round(p.PartitionKeys * scale)),
+                }).ToArray(),
+            },
+        };
+        ScenarioLoader.Check(slice.Scenario.Validate, "--shards");
+        return slice;
+    }
 }
 
 internal static class ScenarioLoader
