@@ -14,19 +14,26 @@ internal static class ReplayCommand
         var output = new Option<string>("--out") { Description = "The output directory (created when missing; files in it are replaced)", HelpName = "dir", Required = true };
         var noRecords = new Option<bool>("--no-records") { Description = "Skip records.jsonl (every record with its data: large for long runs)" };
         var noChart = new Option<bool>("--no-chart") { Description = "Skip the chart" };
+        var duration = new Option<int?>("--duration") { Description = "Run this many virtual seconds instead of the scenario's durationSeconds (a quick run)", HelpName = "seconds" };
         var root = new RootCommand("Runs a Kinesis stream, Lambda's event source mapping and a function in virtual time; writes invocations.jsonl, destination.jsonl, metrics.csv, records.jsonl, iterator-age.png (and aggregates.jsonl, quarantine.jsonl for the sample handler) and prints a summary.")
         {
             scenario,
             output,
             noRecords,
             noChart,
+            duration,
         };
+        root.Add(CompareCommand(stdout, stderr));
         root.SetAction(parsed =>
         {
             LoadedScenario loaded;
             try
             {
                 loaded = ScenarioLoader.Load(parsed.GetValue(scenario)!);
+                if (parsed.GetValue(duration) is int seconds)
+                {
+                    loaded = loaded.WithDuration(seconds);
+                }
             }
             catch (ScenarioException ex)
             {
@@ -38,6 +45,7 @@ internal static class ReplayCommand
             return 0;
         });
 
+        // "compare" is a subcommand; the root's required options do not apply to it.
         ParseResult result = root.Parse(args);
         if (result.Errors.Count > 0)
         {
@@ -50,5 +58,86 @@ internal static class ReplayCommand
         }
 
         return result.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+    }
+
+    private static Command CompareCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var scenarios = new Option<string[]>("--scenario") { Description = "A scenario (give two or more, e.g. samples/scenarios/incident-before.json and incident-after.json); each runs on its own", HelpName = "file", Required = true, AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.OneOrMore };
+        var output = new Option<string>("--out") { Description = "The output directory: one subdirectory per scenario (named after its file), comparison.md and the chart", HelpName = "dir", Required = true };
+        var chart = new Option<string?>("--chart") { Description = "Where the comparison chart goes (default <out>/iterator-age-compare.png)", HelpName = "png" };
+        var duration = new Option<int?>("--duration") { Description = "Run this many virtual seconds instead of each scenario's durationSeconds", HelpName = "seconds" };
+        var shards = new Option<int?>("--shards") { Description = "Run a slice of the load: this many shards at the same rate and partition keys per shard", HelpName = "n" };
+        var command = new Command("compare", "Runs several scenarios with the sample or naive handler and compares them: a table (stdout and comparison.md) and one chart of their iterator age over time.")
+        {
+            scenarios,
+            output,
+            chart,
+            duration,
+            shards,
+        };
+        command.SetAction(parsed =>
+        {
+            var loaded = new List<(string Name, LoadedScenario Scenario)>();
+            try
+            {
+                foreach (string file in parsed.GetValue(scenarios)!)
+                {
+                    LoadedScenario scenario = ScenarioLoader.Load(file);
+                    if (parsed.GetValue(duration) is int seconds)
+                    {
+                        scenario = scenario.WithDuration(seconds);
+                    }
+
+                    if (parsed.GetValue(shards) is int count)
+                    {
+                        scenario = scenario.WithShards(count);
+                    }
+
+                    if (scenario.Handler.Kind is not ("sample" or "naive"))
+                    {
+                        throw new ScenarioException("$.handler.kind", $"{file}: compare needs the sample or naive handler (the table is read back and checked), not {scenario.Handler.Kind}");
+                    }
+
+                    loaded.Add((Path.GetFileNameWithoutExtension(file), scenario));
+                }
+            }
+            catch (ScenarioException ex)
+            {
+                stderr.WriteLine($"error: bad scenario: {ex.Field}: {ex.Reason}");
+                return 2;
+            }
+
+            string directory = parsed.GetValue(output)!;
+            // Each scenario runs on its own thread (an emulator runs everything on the thread that calls it, so runs
+            // share nothing and each stays byte-reproducible); summaries are printed in the order given.
+            Task<(string Name, StringWriter Summary, ReplayResult Result)>[] running = loaded.Select(l => Task.Factory.StartNew(
+                () =>
+                {
+                    var summary = new StringWriter();
+                    ReplayResult result = ReplayRun.Run(l.Scenario, Path.Combine(directory, l.Name), summary, writeRecords: false);
+                    return (l.Name, summary, result);
+                },
+                CancellationToken.None,
+                TaskCreationOptions.LongRunning,
+                TaskScheduler.Default)).ToArray();
+            var runs = new List<(string, ReplayResult)>();
+            foreach (Task<(string Name, StringWriter Summary, ReplayResult Result)> run in running)
+            {
+                (string name, StringWriter summary, ReplayResult result) = run.GetAwaiter().GetResult();
+                stdout.WriteLine($"== {name}");
+                stdout.Write(summary.ToString());
+                stdout.WriteLine();
+                runs.Add((name, result));
+            }
+
+            string table = Incident.Comparison.Table(runs);
+            File.WriteAllText(Path.Combine(directory, "comparison.md"), table);
+            string chartPath = parsed.GetValue(chart) ?? Path.Combine(directory, "iterator-age-compare.png");
+            Incident.Comparison.Draw(runs, chartPath);
+            stdout.Write(table);
+            stdout.WriteLine($"chart: {chartPath}");
+            return 0;
+        });
+        return command;
     }
 }

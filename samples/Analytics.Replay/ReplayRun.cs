@@ -2,15 +2,28 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
 using Analytics.Core.Testing;
+using Analytics.Replay.Incident;
 
 namespace Analytics.Replay;
+
+/// <summary>What a run gave: the emulator's totals and, for the sample and naive handlers, the comparison with the truth.</summary>
+internal sealed record ReplayResult(LoadedScenario Loaded, EmulationSummary Summary, IncidentFigures? Figures);
+
+/// <summary>The comparison's figures of one run.</summary>
+/// <param name="Verdict">Lost, doubled, poison, iterator ages.</param>
+/// <param name="DynamoDbRequests">Every DynamoDB request made (including the ones throttled by an episode).</param>
+/// <param name="DynamoDbThrottles">Of those, the throttled ones.</param>
+/// <param name="WriteCapacityUnits">Write capacity units the table consumed.</param>
+/// <param name="OtherItems">Table items that are not aggregates (none expected).</param>
+/// <param name="IteratorAgePerBucket">Highest IteratorAge of the invocations that ended in each 10 s of virtual time, seconds.</param>
+internal sealed record IncidentFigures(Verdict Verdict, long DynamoDbRequests, long DynamoDbThrottles, double WriteCapacityUnits, int OtherItems, double[] IteratorAgePerBucket);
 
 /// <summary>Runs a loaded scenario and writes every output into a directory.</summary>
 internal static class ReplayRun
 {
     public const string ChartFileName = "iterator-age.png";
 
-    public static EmulationSummary Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true)
+    public static ReplayResult Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true)
     {
         Directory.CreateDirectory(outDirectory);
         var watch = Stopwatch.StartNew();
@@ -19,7 +32,8 @@ internal static class ReplayRun
         StreamEmulator emulator = null!;
         Func<int, ILambdaHandler> create = loaded.Handler.Kind switch
         {
-            "sample" => _ => new SampleHandler(downstream!, emulator.Clock),
+            "sample" => _ => new SampleHandler(downstream!, emulator.Clock, loaded.WindowSeconds),
+            "naive" => environment => new NaiveHandler(downstream!.DynamoDbClient, SampleDownstream.TableName, emulator.Clock, unchecked(loaded.Scenario.Seed * 1009 + environment)),
             "process" => _ => Started(new ProcessHandler(loaded.Handler.Command!, emulator.Clock, loaded.Scenario.Function.MemoryMb, ScenarioLoader.ProcessInitTimeout)),
             _ => _ => new ScriptedHandler(emulator.Clock, ScenarioLoader.Rules(loaded.Handler)),
         };
@@ -30,9 +44,12 @@ internal static class ReplayRun
             return process;
         }
 
-        if (loaded.Handler.Kind == "sample")
+        IncidentLedger? ledger = null;
+        if (loaded.Handler.Kind is "sample" or "naive")
         {
             downstream = new SampleDownstream(emulator.Clock, loaded.Scenario.Seed, loaded.Scenario.StartTime, loaded.Downstream);
+            long windowMs = loaded.Handler.Kind == "naive" ? NaiveHandler.WindowMs : loaded.WindowSeconds * 1000L;
+            ledger = new IncidentLedger(loaded.Scenario.StartTime, loaded.Scenario.DurationSeconds, windowMs);
         }
 
         using SampleDownstream? owned = downstream;
@@ -41,7 +58,8 @@ internal static class ReplayRun
         try
         {
             using var files = new EmulationFiles(outDirectory, writeRecords);
-            summary = emulator.Run(new Tee(files, perSecond));
+            IEmulationObserver observer = new Tee(files, perSecond);
+            summary = emulator.Run(ledger is null ? observer : new Tee(observer, ledger));
         }
         finally
         {
@@ -52,13 +70,40 @@ internal static class ReplayRun
         }
 
         SinkState? sinks = null;
-        if (downstream is not null)
+        IncidentFigures? figures = null;
+        if (downstream is not null && ledger is not null)
         {
             var aggregates = new ArrayBufferWriter<byte>(64 * 1024);
             var quarantine = new ArrayBufferWriter<byte>(4 * 1024);
-            sinks = new SinkState(downstream.WriteAggregates(aggregates), downstream.WriteQuarantine(quarantine), downstream.DynamoDb.Counters, downstream.S3.Counters);
-            File.WriteAllBytes(Path.Combine(outDirectory, "aggregates.jsonl"), aggregates.WrittenSpan.ToArray());
+            IReadOnlyList<Dictionary<string, Amazon.DynamoDBv2.Model.AttributeValue>> items = downstream.DynamoDb.GetItems(SampleDownstream.TableName);
+            int otherItems;
+            Dictionary<(string Series, long Window), long> table;
+            int aggregateLines;
+            if (loaded.Handler.Kind == "naive")
+            {
+                // The naive function's own layout (series, window, count, sum), not the sink's: no aggregates.jsonl.
+                table = IncidentLedger.NaiveCounts(items, out otherItems);
+                aggregateLines = table.Count;
+            }
+            else
+            {
+                table = IncidentLedger.SinkCounts(items, out otherItems);
+                aggregateLines = downstream.WriteAggregates(aggregates);
+                File.WriteAllBytes(Path.Combine(outDirectory, "aggregates.jsonl"), aggregates.WrittenSpan.ToArray());
+            }
+
+            sinks = new SinkState(aggregateLines, downstream.WriteQuarantine(quarantine), downstream.DynamoDb.Counters, downstream.S3.Counters, downstream.EpisodeThrottles);
             File.WriteAllBytes(Path.Combine(outDirectory, "quarantine.jsonl"), quarantine.WrittenSpan.ToArray());
+            Dictionary<string, string> quarantined = [];
+            foreach (S3ModelObject stored in downstream.S3.GetObjects(SampleDownstream.BucketName))
+            {
+                using var body = System.Text.Json.JsonDocument.Parse(stored.Body);
+                quarantined[stored.Key] = body.RootElement.TryGetProperty("data", out System.Text.Json.JsonElement data) ? data.GetString() ?? string.Empty : string.Empty;
+            }
+
+            Verdict verdict = ledger.Compare(table, quarantined, loaded.Scenario.Stream.StreamName);
+            DynamoDbModelCounters dynamo = downstream.DynamoDb.Counters;
+            figures = new IncidentFigures(verdict, dynamo.Requests + sinks.EpisodeThrottles, dynamo.Throttles + sinks.EpisodeThrottles, dynamo.WriteCapacityUnits, otherItems, ledger.IteratorAgePerBucket.ToArray());
         }
 
         if (chart)
@@ -67,11 +112,11 @@ internal static class ReplayRun
         }
 
         watch.Stop();
-        WriteSummary(stdout, loaded, summary, sinks, watch.Elapsed, outDirectory, chart);
-        return summary;
+        WriteSummary(stdout, loaded, summary, sinks, figures, watch.Elapsed, outDirectory, chart);
+        return new ReplayResult(loaded, summary, figures);
     }
 
-    private static void WriteSummary(TextWriter output, LoadedScenario loaded, EmulationSummary s, SinkState? sinks, TimeSpan wall, string directory, bool chart)
+    private static void WriteSummary(TextWriter output, LoadedScenario loaded, EmulationSummary s, SinkState? sinks, IncidentFigures? figures, TimeSpan wall, string directory, bool chart)
     {
         EmulatorScenario scenario = loaded.Scenario;
         var rows = new List<(string, string)>
@@ -95,8 +140,19 @@ internal static class ReplayRun
         {
             rows.Add(("aggregates in the table (aggregates.jsonl)", N(sinks.Aggregates)));
             rows.Add(("objects in quarantine (quarantine.jsonl)", N(sinks.Quarantined)));
-            rows.Add(("DynamoDB model requests", $"{N(sinks.DynamoDb.Requests)} ({N(sinks.DynamoDb.Throttles)} throttled, {N(sinks.DynamoDb.OutageErrors)} in outages, {N(sinks.DynamoDb.ConditionalCheckFailures)} conditional check failures)"));
+            rows.Add(("DynamoDB model requests", $"{N(sinks.DynamoDb.Requests + sinks.EpisodeThrottles)} ({N(sinks.DynamoDb.Throttles + sinks.EpisodeThrottles)} throttled, {N(sinks.EpisodeThrottles)} of them in throttling episodes, {N(sinks.DynamoDb.OutageErrors)} in outages, {N(sinks.DynamoDb.ConditionalCheckFailures)} conditional check failures)"));
             rows.Add(("S3 model requests", $"{N(sinks.S3.Requests)} ({N(sinks.S3.Throttles)} throttled, {N(sinks.S3.OutageErrors)} in outages)"));
+        }
+
+        if (figures is not null)
+        {
+            Verdict v = figures.Verdict;
+            rows.Add(("IteratorAge p99 (per invocation)", $"{v.P99IteratorAgeMs / 1000.0:F1} s"));
+            rows.Add(("valid records produced", N(v.ValidRecords)));
+            rows.Add(("  lost (checked against the truth)", $"{N(v.Lost)} (over {N(v.CheckedRecords)} records whose series and window the mapping has passed)"));
+            rows.Add(("  double counted", N(v.Doubled)));
+            rows.Add(("poison records produced", $"{N(v.Poison)} ({N(v.PoisonReached)} passed by the mapping)"));
+            rows.Add(("  in the quarantine with their data", N(v.PoisonQuarantined)));
         }
 
         if (loaded.Handler.Kind == "process")
@@ -118,7 +174,7 @@ internal static class ReplayRun
         }
     }
 
-    private sealed record SinkState(int Aggregates, int Quarantined, DynamoDbModelCounters DynamoDb, S3ModelCounters S3);
+    private sealed record SinkState(int Aggregates, int Quarantined, DynamoDbModelCounters DynamoDb, S3ModelCounters S3, long EpisodeThrottles);
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 

@@ -6,6 +6,7 @@ using Amazon.DynamoDBv2.Model;
 using Amazon.S3;
 using Analytics.Core;
 using Analytics.Core.Testing;
+using Analytics.Replay.Incident;
 
 namespace Analytics.Replay;
 
@@ -25,6 +26,7 @@ internal sealed class SampleDownstream : IDisposable
     private readonly AmazonS3Client _s3Client;
     private readonly AwsRetryOptions _dynamoDbRetry;
     private readonly AwsRetryOptions _s3Retry;
+    private readonly ThrottleEpisodeHandler? _episodes;
 
     public SampleDownstream(TimeProvider clock, int seed, DateTimeOffset start, DownstreamFile? file)
     {
@@ -47,7 +49,21 @@ internal sealed class SampleDownstream : IDisposable
         // Set up before the clock moves: no request, so no latency or fault decides whether the run can start.
         DynamoDb.CreateTable(TableName, DynamoDbItem.PartitionKey, DynamoDbItem.SortKey);
         S3.CreateBucket(BucketName);
-        _dynamoDbClient = DynamoDb.CreateClient();
+        if (file?.Dynamodb?.ThrottleEpisodes is { Count: > 0 } episodes)
+        {
+            _episodes = new ThrottleEpisodeHandler(
+                DynamoDb.HttpHandler,
+                episodes.Select(e => new ThrottleEpisode(start.AddSeconds(e.FromSecond), start.AddSeconds(e.ToSecond), e.Fraction)).ToList(),
+                clock,
+                Latency(file.Dynamodb),
+                seed);
+            _dynamoDbClient = _episodes.CreateClient();
+        }
+        else
+        {
+            _dynamoDbClient = DynamoDb.CreateClient();
+        }
+
         _s3Client = S3.CreateClient();
 
         // Each sink's own default retry counts and delays, on the virtual clock with seeded jitter.
@@ -58,6 +74,12 @@ internal sealed class SampleDownstream : IDisposable
     public DynamoDbModel DynamoDb { get; }
 
     public S3Model S3 { get; }
+
+    /// <summary>The client every handler writes to DynamoDB through (through the throttling episodes, when there are any).</summary>
+    public IAmazonDynamoDB DynamoDbClient => _dynamoDbClient;
+
+    /// <summary>DynamoDB requests throttled by the scenario's throttling episodes (they never reached the model).</summary>
+    public long EpisodeThrottles => _episodes?.Throttles ?? 0;
 
     /// <summary>A new aggregate sink (one per execution environment, as each Lambda sandbox builds its own).</summary>
     public DynamoDbAggregateSink CreateAggregateSink() =>
@@ -132,6 +154,7 @@ internal sealed class SampleDownstream : IDisposable
     public void Dispose()
     {
         _dynamoDbClient.Dispose();
+        _episodes?.Dispose();
         _s3Client.Dispose();
         DynamoDb.Dispose();
         S3.Dispose();

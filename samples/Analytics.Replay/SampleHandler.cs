@@ -15,9 +15,13 @@ internal sealed class SampleHandler : ILambdaHandler
     private readonly FunctionHandler _handler;
     private readonly ArrayBufferWriter<byte> _response = new(1024);
 
-    public SampleHandler(SampleDownstream downstream, TimeProvider clock)
+    public SampleHandler(SampleDownstream downstream, TimeProvider clock, int windowSeconds = 60)
     {
-        ProcessorOptions options = ProcessorOptions.Default with { TimeProvider = clock };
+        ProcessorOptions options = ProcessorOptions.Default with
+        {
+            TimeProvider = clock,
+            Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(windowSeconds) },
+        };
         _handler = new FunctionHandler(downstream.CreateAggregateSink(), downstream.CreateQuarantineSink(), options, TextWriter.Null);
     }
 

@@ -28,6 +28,9 @@ internal sealed class ScenarioFile
     public DownstreamFile? Downstream { get; set; }
 
     public string? KeyAssignment { get; set; }
+
+    /// <summary>A SAM template (relative to the scenario file) whose Kinesis event mapping, memory, timeout and window the run takes.</summary>
+    public string? Template { get; set; }
 }
 
 internal sealed class StreamFile
@@ -191,6 +194,17 @@ internal sealed class ServiceModelFile
     public double? ThrottleFraction { get; set; }
 
     public List<OutageFile>? Outages { get; set; }
+
+    public List<ThrottleEpisodeFile>? ThrottleEpisodes { get; set; }
+}
+
+internal sealed class ThrottleEpisodeFile
+{
+    public int FromSecond { get; set; }
+
+    public int ToSecond { get; set; }
+
+    public double Fraction { get; set; }
 }
 
 internal sealed class LatencyFile

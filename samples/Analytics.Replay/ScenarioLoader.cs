@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Analytics.Core.Testing;
+using Analytics.Replay.Incident;
 
 namespace Analytics.Replay;
 
@@ -13,7 +14,44 @@ internal sealed class ScenarioException(string field, string reason) : Exception
 }
 
 /// <summary>What a scenario file asks for.</summary>
-internal sealed record LoadedScenario(EmulatorScenario Scenario, HandlerFile Handler, DownstreamFile? Downstream);
+/// <param name="WindowSeconds">The sample handler's aggregation window (the template's, else 60 s).</param>
+internal sealed record LoadedScenario(EmulatorScenario Scenario, HandlerFile Handler, DownstreamFile? Downstream, int WindowSeconds = 60)
+{
+    /// <summary>The same scenario with another duration (for quick runs), checked again.</summary>
+    /// <exception cref="ScenarioException">The duration is out of range or cuts off an explicit record or outage.</exception>
+    public LoadedScenario WithDuration(int seconds)
+    {
+        LoadedScenario shorter = this with { Scenario = Scenario with { DurationSeconds = seconds } };
+        ScenarioLoader.Check(shorter.Scenario.Validate, "--duration");
+        return shorter;
+    }
+
+    /// <summary>
+    /// A slice of the load: <paramref name="shards"/> shards at the same rate and number of partition keys per shard
+    /// (every producer's rate and keys scaled by shards / the scenario's shards), for runs the full load would make too
+    /// long. With ParallelizationFactor and limits per shard, each shard sees what it sees in the full run.
+    /// </summary>
+    /// <exception cref="ScenarioException">The slice is out of range.</exception>
+    public LoadedScenario WithShards(int shards)
+    {
+        double scale = (double)shards / Scenario.Stream.ShardCount;
+        LoadedScenario slice = this with
+        {
+            Scenario = Scenario with
+            {
+                Stream = Scenario.Stream with { ShardCount = shards },
+                Producers = Scenario.Producers.Select(p => p with
+                {
+                    RatePerSecond = p.RatePerSecond * scale,
+                    Schedule = p.Schedule.Select(s => s with { RatePerSecond = s.RatePerSecond * scale }).ToArray(),
+                    PartitionKeys = Math.Max(1, (int)Math.Round(p.PartitionKeys * scale)),
+                }).ToArray(),
+            },
+        };
+        ScenarioLoader.Check(slice.Scenario.Validate, "--shards");
+        return slice;
+    }
+}
 
 internal static class ScenarioLoader
 {
@@ -32,10 +70,12 @@ internal static class ScenarioLoader
             throw new ScenarioException("--scenario", $"cannot read {path}: {ex.Message}");
         }
 
-        return Parse(bytes);
+        return Parse(bytes, Path.GetDirectoryName(Path.GetFullPath(path)));
     }
 
-    public static LoadedScenario Parse(ReadOnlySpan<byte> json)
+    /// <param name="json">The scenario.</param>
+    /// <param name="directory">Where relative paths in it (the template) start; null: the working directory.</param>
+    public static LoadedScenario Parse(ReadOnlySpan<byte> json, string? directory = null)
     {
         ScenarioFile file;
         try
@@ -48,6 +88,21 @@ internal static class ScenarioLoader
             string message = ex.Message;
             int cut = message.IndexOf(" Path:", StringComparison.Ordinal);
             throw new ScenarioException(ex.Path ?? "$", cut > 0 ? message[..cut] : message);
+        }
+
+        TemplateSettings? template = null;
+        if (file.Template is not null)
+        {
+            if (file.Function?.MemoryMb is not null || file.Function?.TimeoutSeconds is not null)
+            {
+                throw new ScenarioException("$.function", "memoryMb and timeoutSeconds come from the template; remove them here");
+            }
+
+            template = SamTemplate.Read(Path.Combine(directory ?? Directory.GetCurrentDirectory(), file.Template));
+            file.Mapping = Overlay(template.Mapping, file.Mapping);
+            file.Function ??= new FunctionFile();
+            file.Function.MemoryMb = template.MemoryMb;
+            file.Function.TimeoutSeconds = template.TimeoutSeconds;
         }
 
         var scenario = new EmulatorScenario
@@ -74,6 +129,7 @@ internal static class ScenarioLoader
         switch (handler.Kind)
         {
             case "sample":
+            case "naive":
                 break;
             case "scripted":
                 _ = Rules(handler);
@@ -98,12 +154,17 @@ internal static class ScenarioLoader
                 scenario = scenario with { RealTimeSettle = TimeSpan.FromSeconds(scenario.Function.TimeoutSeconds) + ProcessInitTimeout + TimeSpan.FromSeconds(5) };
                 break;
             default:
-                throw new ScenarioException("$.handler.kind", $"'{handler.Kind}' is not sample, scripted or process");
+                throw new ScenarioException("$.handler.kind", $"'{handler.Kind}' is not sample, naive, scripted or process");
         }
 
         CheckDownstream("$.downstream.dynamodb", file.Downstream?.Dynamodb, scenario.DurationSeconds);
         CheckDownstream("$.downstream.s3", file.Downstream?.S3, scenario.DurationSeconds);
-        return new LoadedScenario(scenario, handler, file.Downstream);
+        if (file.Downstream?.S3?.ThrottleEpisodes is { Count: > 0 })
+        {
+            throw new ScenarioException("$.downstream.s3.throttleEpisodes", "only the DynamoDB model has throttling episodes");
+        }
+
+        return new LoadedScenario(scenario, handler, file.Downstream, template?.WindowSeconds ?? 60);
     }
 
     public static ScriptRule[] Rules(HandlerFile handler)
@@ -143,7 +204,24 @@ internal static class ScenarioLoader
         }).ToArray();
     }
 
-    private static void Check(Action validate)
+    // The template's mapping with the scenario's own settings on top (e.g. another ParallelizationFactor).
+    private static MappingFile Overlay(MappingFile template, MappingFile? own) => own is null ? template : new MappingFile
+    {
+        BatchSize = own.BatchSize ?? template.BatchSize,
+        MaximumBatchingWindowInSeconds = own.MaximumBatchingWindowInSeconds ?? template.MaximumBatchingWindowInSeconds,
+        ParallelizationFactor = own.ParallelizationFactor ?? template.ParallelizationFactor,
+        BisectBatchOnFunctionError = own.BisectBatchOnFunctionError ?? template.BisectBatchOnFunctionError,
+        MaximumRetryAttempts = own.MaximumRetryAttempts ?? template.MaximumRetryAttempts,
+        MaximumRecordAgeInSeconds = own.MaximumRecordAgeInSeconds ?? template.MaximumRecordAgeInSeconds,
+        FunctionResponseTypes = own.FunctionResponseTypes ?? template.FunctionResponseTypes,
+        TumblingWindowInSeconds = own.TumblingWindowInSeconds ?? template.TumblingWindowInSeconds,
+        StartingPosition = own.StartingPosition ?? template.StartingPosition,
+        StartingPositionTimestamp = own.StartingPositionTimestamp ?? template.StartingPositionTimestamp,
+        DestinationConfig = own.DestinationConfig ?? template.DestinationConfig,
+        Uuid = own.Uuid ?? template.Uuid,
+    };
+
+    internal static void Check(Action validate, string? field = null)
     {
         try
         {
@@ -156,7 +234,7 @@ internal static class ScenarioLoader
             reason = cut > 0 ? reason[..cut] : reason;
             cut = reason.IndexOf("\nActual value", StringComparison.Ordinal);
             reason = cut > 0 ? reason[..cut] : reason;
-            throw new ScenarioException(FieldOf(ex.ParamName), reason.Trim());
+            throw new ScenarioException(field ?? FieldOf(ex.ParamName), reason.Trim());
         }
     }
 
@@ -200,6 +278,19 @@ internal static class ScenarioLoader
                 throw new ScenarioException(path + ".outages", "each outage needs 0 <= fromSecond < toSecond, within the run");
             }
         }
+
+        foreach (ThrottleEpisodeFile episode in model.ThrottleEpisodes ?? [])
+        {
+            if (episode.FromSecond < 0 || episode.ToSecond <= episode.FromSecond || episode.FromSecond > duration)
+            {
+                throw new ScenarioException(path + ".throttleEpisodes", "each episode needs 0 <= fromSecond < toSecond, within the run");
+            }
+
+            if (episode.Fraction is < 0 or > 1 || double.IsNaN(episode.Fraction))
+            {
+                throw new ScenarioException(path + ".throttleEpisodes", "each episode's fraction must be 0 to 1");
+            }
+        }
     }
 
     private static StreamOptions Stream(StreamFile? file)
@@ -227,8 +318,9 @@ internal static class ScenarioLoader
         RecordGenerator generator = file.Generator?.Kind switch
         {
             null or "metric" => RecordGenerators.Metric(file.Generator?.Metrics ?? 4),
+            "service-metric" => IncidentRecords.ServiceMetric(file.Generator?.Metrics ?? 4),
             "text" => RecordGenerators.Text(file.Generator?.Template ?? throw new ScenarioException(at + ".generator.template", "missing; a text generator needs a template ({n} and {key} are replaced)")),
-            _ => throw new ScenarioException(at + ".generator.kind", $"'{file.Generator.Kind}' is not metric or text"),
+            _ => throw new ScenarioException(at + ".generator.kind", $"'{file.Generator.Kind}' is not metric, service-metric or text"),
         };
         if (file.Generator?.PoisonFraction is double fraction)
         {

@@ -1,0 +1,252 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Amazon.DynamoDBv2.Model;
+using Analytics.Core;
+using Analytics.Core.Testing;
+
+namespace Analytics.Replay.Incident;
+
+/// <summary>
+/// The independent side of the comparison: watches every record put into the stream, keeps the true count of valid
+/// samples per (series, window) and every poison record, and afterwards compares the table's final contents and the
+/// quarantine with them. It shares no code with the handlers or the library: a record is valid when it is a JSON
+/// object with a string <c>metric</c>, a finite number <c>value</c>, an integer <c>timestamp</c> and string-valued
+/// <c>dimensions</c>, as the producer wrote it.
+/// </summary>
+internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, long windowMs) : IEmulationObserver
+{
+    private readonly long _startMs = start.ToUnixTimeMilliseconds();
+    private readonly Dictionary<(string Series, long Window), Cell> _truth = [];
+    private readonly List<(string Shard, string Sequence, string Data, long ArrivalMs)> _poison = [];
+    private readonly Dictionary<string, (int Second, long AgeMs)> _oldest = new(StringComparer.Ordinal);
+    private readonly List<long> _iteratorAges = [];
+    /// <summary>The chart's resolution: 10 s (CloudWatch's high-resolution period), so short runs still show a curve.</summary>
+    public const int BucketSeconds = 10;
+
+    private readonly double[] _perBucketAge = new double[(durationSeconds + BucketSeconds - 1) / BucketSeconds];
+
+    /// <summary>Highest IteratorAge of the invocations that ended in each <see cref="BucketSeconds"/> of virtual time, in seconds.</summary>
+    public IReadOnlyList<double> IteratorAgePerBucket => _perBucketAge;
+
+    public long ValidRecords { get; private set; }
+
+    public void OnRecord(StreamRecord record)
+    {
+        if (TryRead(record.Data.Span, out string? series, out long timestamp))
+        {
+            long window = timestamp - (((timestamp % windowMs) + windowMs) % windowMs);
+            ref Cell cell = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_truth, (series, window), out bool exists);
+            if (!exists)
+            {
+                cell.Shard = record.ShardId;
+            }
+
+            cell.Count++;
+            cell.LastArrivalMs = Math.Max(cell.LastArrivalMs, record.Arrival.ToUnixTimeMilliseconds());
+            ValidRecords++;
+        }
+        else
+        {
+            _poison.Add((record.ShardId, record.SequenceNumber, Convert.ToBase64String(record.Data.Span), record.Arrival.ToUnixTimeMilliseconds()));
+        }
+    }
+
+    public void OnInvocation(InvocationReport invocation)
+    {
+        _iteratorAges.Add(invocation.IteratorAgeMs);
+        int bucket = (int)Math.Min(_perBucketAge.Length - 1, invocation.EndMs / (BucketSeconds * 1000L));
+        _perBucketAge[bucket] = Math.Max(_perBucketAge[bucket], invocation.IteratorAgeMs / 1000.0);
+    }
+
+    public void OnDestination(DestinationRecord record)
+    {
+    }
+
+    public void OnSecond(ShardSecond metrics)
+    {
+        if (!_oldest.TryGetValue(metrics.ShardId, out (int Second, long AgeMs) last) || metrics.Second >= last.Second)
+        {
+            _oldest[metrics.ShardId] = (metrics.Second, metrics.OldestUnprocessedAgeMs);
+        }
+    }
+
+    /// <summary>Compares the final table (<paramref name="table"/>: count per series and window) and the quarantine with the truth.</summary>
+    public Verdict Compare(IReadOnlyDictionary<(string Series, long Window), long> table, IReadOnlyDictionary<string, string> quarantineDataByKey, string streamName)
+    {
+        long doubled = 0, lost = 0, checkedRecords = 0, checkedPairs = 0;
+        foreach (KeyValuePair<(string Series, long Window), Cell> pair in _truth)
+        {
+            long stored = table.TryGetValue(pair.Key, out long count) ? count : 0;
+
+            // More than was ever produced is counted twice, whatever is still pending.
+            doubled += Math.Max(0, stored - pair.Value.Count);
+
+            // Less than produced is a loss only when every record of the pair is behind the mapping (processed or
+            // discarded): all of them arrived before its shard's oldest unprocessed record.
+            if (pair.Value.LastArrivalMs < DoneBefore(pair.Value.Shard))
+            {
+                lost += Math.Max(0, pair.Value.Count - stored);
+                checkedRecords += pair.Value.Count;
+                checkedPairs++;
+            }
+        }
+
+        // Pairs in the table that no valid record produced: all of it doubled (or invented).
+        foreach (KeyValuePair<(string Series, long Window), long> pair in table)
+        {
+            if (!_truth.ContainsKey(pair.Key))
+            {
+                doubled += pair.Value;
+            }
+        }
+
+        int reached = 0, quarantined = 0;
+        foreach ((string shard, string sequence, string data, long arrival) in _poison)
+        {
+            if (arrival < DoneBefore(shard))
+            {
+                reached++;
+            }
+
+            if (quarantineDataByKey.TryGetValue($"quarantine/{streamName}/{shard}/{sequence}.json", out string? stored) && stored == data)
+            {
+                quarantined++;
+            }
+        }
+
+        long[] ages = [.. _iteratorAges.Order()];
+        return new Verdict(
+            MaxIteratorAgeMs: ages.Length == 0 ? 0 : ages[^1],
+            P99IteratorAgeMs: ages.Length == 0 ? 0 : ages[(int)Math.Ceiling(0.99 * ages.Length) - 1],
+            ValidRecords: ValidRecords,
+            CheckedRecords: checkedRecords,
+            CheckedPairs: checkedPairs,
+            Lost: lost,
+            Doubled: doubled,
+            Poison: _poison.Count,
+            PoisonReached: reached,
+            PoisonQuarantined: quarantined);
+    }
+
+    /// <summary>The table of the naive function (<see cref="NaiveTable"/>): count per series and window.</summary>
+    public static Dictionary<(string Series, long Window), long> NaiveCounts(IEnumerable<Dictionary<string, AttributeValue>> items, out int otherItems)
+    {
+        var counts = new Dictionary<(string, long), long>();
+        otherItems = 0;
+        foreach (Dictionary<string, AttributeValue> item in items)
+        {
+            if (item.TryGetValue(NaiveTable.PartitionKey, out AttributeValue? pk) && pk.S is not null &&
+                item.TryGetValue(NaiveTable.SortKey, out AttributeValue? sk) && long.TryParse(sk.S, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long window) &&
+                item.TryGetValue(NaiveTable.Count, out AttributeValue? count) && long.TryParse(count.N, NumberStyles.None, CultureInfo.InvariantCulture, out long n))
+            {
+                counts[(Canonical(pk.S.Split('|')[0], pk.S.Split('|').Skip(1).Select(d => d.Split('=', 2)).Select(d => new KeyValuePair<string, string>(d[0], d.Length > 1 ? d[1] : string.Empty))), window)] = n;
+            }
+            else
+            {
+                otherItems++;
+            }
+        }
+
+        return counts;
+    }
+
+    /// <summary>The table of the library's DynamoDB sink, read with the sink's own layout code: count per series and window.</summary>
+    public static Dictionary<(string Series, long Window), long> SinkCounts(IEnumerable<Dictionary<string, AttributeValue>> items, out int otherItems)
+    {
+        var counts = new Dictionary<(string, long), long>();
+        var aggregate = new MetricAggregate(AggregatorOptions.Default);
+        otherItems = 0;
+        foreach (Dictionary<string, AttributeValue> item in items)
+        {
+            if (DynamoDbItem.TryReadPair(item, aggregate, out string metric, out List<KeyValuePair<string, string>> dimensions, out long startMs, out _))
+            {
+                counts[(Canonical(metric, dimensions), startMs)] = aggregate.Count;
+            }
+            else
+            {
+                otherItems++;
+            }
+        }
+
+        return counts;
+    }
+
+    private long DoneBefore(string shard) =>
+        _oldest.TryGetValue(shard, out (int Second, long AgeMs) last) ? _startMs + (last.Second + 1) * 1000L - last.AgeMs : _startMs;
+
+    private static string Canonical(string metric, IEnumerable<KeyValuePair<string, string>> dimensions)
+    {
+        var text = new StringBuilder(metric);
+        foreach (KeyValuePair<string, string> d in dimensions.OrderBy(d => d.Key, StringComparer.Ordinal))
+        {
+            text.Append('\u001f').Append(d.Key).Append('\u001e').Append(d.Value);
+        }
+
+        return text.ToString();
+    }
+
+    private static bool TryRead(ReadOnlySpan<byte> data, out string series, out long timestamp)
+    {
+        series = string.Empty;
+        timestamp = 0;
+        try
+        {
+            using JsonDocument document = JsonDocument.Parse(data.ToArray());
+            JsonElement root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object ||
+                !root.TryGetProperty("metric", out JsonElement metric) || metric.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(metric.GetString()) ||
+                !root.TryGetProperty("value", out JsonElement value) || value.ValueKind != JsonValueKind.Number || !double.IsFinite(value.GetDouble()) ||
+                !root.TryGetProperty("timestamp", out JsonElement time) || !time.TryGetInt64(out timestamp))
+            {
+                return false;
+            }
+
+            var dimensions = new List<KeyValuePair<string, string>>();
+            if (root.TryGetProperty("dimensions", out JsonElement dims))
+            {
+                if (dims.ValueKind != JsonValueKind.Object)
+                {
+                    return false;
+                }
+
+                foreach (JsonProperty d in dims.EnumerateObject())
+                {
+                    if (d.Value.ValueKind != JsonValueKind.String)
+                    {
+                        return false;
+                    }
+
+                    dimensions.Add(new(d.Name, d.Value.GetString()!));
+                }
+            }
+
+            series = Canonical(metric.GetString()!, dimensions);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private struct Cell
+    {
+        public string Shard;
+        public long Count;
+        public long LastArrivalMs;
+    }
+}
+
+/// <summary>What the comparison measured for one run.</summary>
+internal sealed record Verdict(
+    long MaxIteratorAgeMs,
+    long P99IteratorAgeMs,
+    long ValidRecords,
+    long CheckedRecords,
+    long CheckedPairs,
+    long Lost,
+    long Doubled,
+    int Poison,
+    int PoisonReached,
+    int PoisonQuarantined);

@@ -1,0 +1,196 @@
+using System.Globalization;
+using YamlDotNet.RepresentationModel;
+
+namespace Analytics.Replay.Incident;
+
+/// <summary>What a scenario takes from the sample's SAM template: the Kinesis event's mapping, the function's memory and timeout, and its window.</summary>
+/// <param name="Mapping">The event source mapping, in the scenario's own form.</param>
+/// <param name="MemoryMb">The function's <c>MemorySize</c>.</param>
+/// <param name="TimeoutSeconds">The function's <c>Timeout</c>.</param>
+/// <param name="WindowSeconds">The <c>ANALYTICS_WINDOW_SECONDS</c> variable (60 when the template does not set it).</param>
+internal sealed record TemplateSettings(MappingFile Mapping, int MemoryMb, int TimeoutSeconds, int WindowSeconds);
+
+/// <summary>
+/// Reads the settings of the one function with a Kinesis event out of a SAM template, and nothing else. Every property
+/// of the Kinesis event must be one this reader knows how to carry into the emulator, so a setting added to the
+/// template cannot be silently left out of the scenarios: it is an error naming it until the reader learns it.
+/// </summary>
+internal static class SamTemplate
+{
+    private static readonly HashSet<string> s_eventProperties = new(StringComparer.Ordinal)
+    {
+        "Stream", "StartingPosition", "StartingPositionTimestamp", "BatchSize", "MaximumBatchingWindowInSeconds", "ParallelizationFactor",
+        "FunctionResponseTypes", "BisectBatchOnFunctionError", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds",
+        "TumblingWindowInSeconds", "DestinationConfig", "Enabled",
+    };
+
+    /// <summary>Reads <paramref name="path"/>.</summary>
+    /// <exception cref="ScenarioException">The file cannot be read, or does not have the shape this reader knows (the path in the template and the reason).</exception>
+    public static TemplateSettings Read(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ScenarioException("$.template", $"cannot read {path}: {ex.Message}");
+        }
+
+        return Parse(text, path);
+    }
+
+    public static TemplateSettings Parse(string yaml, string name)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlDotNet.Core.YamlException ex)
+        {
+            throw Bad(name, "", $"not YAML: {ex.Message}");
+        }
+
+        if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            throw Bad(name, "", "expected one YAML document holding a mapping");
+        }
+
+        YamlMappingNode resources = Map(Child(root, "Resources", name, ""), name, "Resources");
+        var functions = new List<(string Name, YamlMappingNode Properties, YamlMappingNode Event, string EventName)>();
+        foreach ((YamlNode key, YamlNode value) in resources.Children)
+        {
+            if (value is YamlMappingNode resource && Scalar(resource, "Type") == "AWS::Serverless::Function" &&
+                resource.Children.TryGetValue(new YamlScalarNode("Properties"), out YamlNode? p) && p is YamlMappingNode properties &&
+                properties.Children.TryGetValue(new YamlScalarNode("Events"), out YamlNode? e) && e is YamlMappingNode events)
+            {
+                foreach ((YamlNode eventName, YamlNode eventNode) in events.Children)
+                {
+                    if (eventNode is YamlMappingNode ev && Scalar(ev, "Type") == "Kinesis")
+                    {
+                        functions.Add((key.ToString(), properties, ev, eventName.ToString()));
+                    }
+                }
+            }
+        }
+
+        if (functions.Count != 1)
+        {
+            throw Bad(name, "Resources", $"expected exactly one AWS::Serverless::Function with one event of Type Kinesis; found {functions.Count}");
+        }
+
+        (string function, YamlMappingNode props, YamlMappingNode kinesis, string eventNameText) = functions[0];
+        string at = $"Resources.{function}.Properties";
+        string eventAt = $"{at}.Events.{eventNameText}.Properties";
+        YamlMappingNode mappingNode = Map(Child(kinesis, "Properties", name, $"{at}.Events.{eventNameText}"), name, eventAt);
+        foreach (YamlNode key in mappingNode.Children.Keys)
+        {
+            if (!s_eventProperties.Contains(key.ToString()))
+            {
+                throw Bad(name, $"{eventAt}.{key}", "a mapping setting the scenarios do not carry into the emulator; teach Incident/SamTemplate.cs (and the emulator) about it");
+            }
+        }
+
+        var mapping = new MappingFile
+        {
+            StartingPosition = Optional(mappingNode, "StartingPosition"),
+            BatchSize = Int(mappingNode, "BatchSize", name, eventAt),
+            MaximumBatchingWindowInSeconds = Int(mappingNode, "MaximumBatchingWindowInSeconds", name, eventAt),
+            ParallelizationFactor = Int(mappingNode, "ParallelizationFactor", name, eventAt),
+            BisectBatchOnFunctionError = Bool(mappingNode, "BisectBatchOnFunctionError", name, eventAt),
+            MaximumRetryAttempts = Int(mappingNode, "MaximumRetryAttempts", name, eventAt),
+            MaximumRecordAgeInSeconds = Int(mappingNode, "MaximumRecordAgeInSeconds", name, eventAt),
+            TumblingWindowInSeconds = Int(mappingNode, "TumblingWindowInSeconds", name, eventAt),
+        };
+        if (Optional(mappingNode, "Enabled") is "false" or "False")
+        {
+            throw Bad(name, $"{eventAt}.Enabled", "the mapping is disabled; nothing would be delivered");
+        }
+
+        if (mappingNode.Children.TryGetValue(new YamlScalarNode("StartingPositionTimestamp"), out YamlNode? timestamp))
+        {
+            mapping.StartingPositionTimestamp = DateTimeOffset.FromUnixTimeMilliseconds((long)(double.Parse(timestamp.ToString(), CultureInfo.InvariantCulture) * 1000));
+        }
+
+        if (mappingNode.Children.TryGetValue(new YamlScalarNode("FunctionResponseTypes"), out YamlNode? types))
+        {
+            mapping.FunctionResponseTypes = types is YamlSequenceNode list
+                ? list.Children.Select(t => t.ToString()).ToList()
+                : throw Bad(name, $"{eventAt}.FunctionResponseTypes", "expected a list");
+        }
+
+        if (mappingNode.Children.TryGetValue(new YamlScalarNode("DestinationConfig"), out YamlNode? destination))
+        {
+            string destinationAt = $"{eventAt}.DestinationConfig.OnFailure";
+            YamlMappingNode onFailure = Map(Child(Map(destination, name, $"{eventAt}.DestinationConfig"), "OnFailure", name, $"{eventAt}.DestinationConfig"), name, destinationAt);
+            string type = Scalar(onFailure, "Type") ?? throw Bad(name, destinationAt + ".Type", "missing; expected SQS, SNS or S3");
+            mapping.DestinationConfig = new DestinationConfigFile
+            {
+                OnFailure = new OnFailureFile
+                {
+                    Destination = type switch
+                    {
+                        // SNS receives the same record as SQS (the emulator's docs); S3 adds the payload.
+                        "SQS" or "SNS" => "sqs",
+                        "S3" => "s3",
+                        _ => throw Bad(name, destinationAt + ".Type", $"'{type}' is not SQS, SNS or S3"),
+                    },
+                },
+            };
+        }
+
+        int memory = Int(props, "MemorySize", name, at) ?? throw Bad(name, at + ".MemorySize", "missing");
+        int timeout = Int(props, "Timeout", name, at) ?? throw Bad(name, at + ".Timeout", "missing");
+        int window = 60;
+        if (props.Children.TryGetValue(new YamlScalarNode("Environment"), out YamlNode? environment) &&
+            Map(environment, name, at + ".Environment").Children.TryGetValue(new YamlScalarNode("Variables"), out YamlNode? variables) &&
+            Map(variables, name, at + ".Environment.Variables").Children.TryGetValue(new YamlScalarNode("ANALYTICS_WINDOW_SECONDS"), out YamlNode? seconds))
+        {
+            window = int.TryParse(seconds.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out int s) && s is >= 1 and <= 3600
+                ? s
+                : throw Bad(name, at + ".Environment.Variables.ANALYTICS_WINDOW_SECONDS", $"'{seconds}' is not a whole number of seconds from 1 to 3600");
+        }
+
+        return new TemplateSettings(mapping, memory, timeout, window);
+    }
+
+    private static ScenarioException Bad(string name, string at, string reason) =>
+        new("$.template", $"{name}: {(at.Length == 0 ? string.Empty : at + ": ")}{reason}");
+
+    private static YamlNode Child(YamlMappingNode node, string key, string name, string at) =>
+        node.Children.TryGetValue(new YamlScalarNode(key), out YamlNode? child) ? child : throw Bad(name, at.Length == 0 ? key : $"{at}.{key}", "missing");
+
+    private static YamlMappingNode Map(YamlNode node, string name, string at) =>
+        node as YamlMappingNode ?? throw Bad(name, at, "expected a mapping");
+
+    private static string? Scalar(YamlMappingNode node, string key) =>
+        node.Children.TryGetValue(new YamlScalarNode(key), out YamlNode? value) && value is YamlScalarNode scalar ? scalar.Value : null;
+
+    private static string? Optional(YamlMappingNode node, string key) => Scalar(node, key);
+
+    private static int? Int(YamlMappingNode node, string key, string name, string at)
+    {
+        if (!node.Children.TryGetValue(new YamlScalarNode(key), out YamlNode? value))
+        {
+            return null;
+        }
+
+        return value is YamlScalarNode { Value: { } text } && int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int number)
+            ? number
+            : throw Bad(name, $"{at}.{key}", $"'{value}' is not a whole number");
+    }
+
+    private static bool? Bool(YamlMappingNode node, string key, string name, string at)
+    {
+        if (!node.Children.TryGetValue(new YamlScalarNode(key), out YamlNode? value))
+        {
+            return null;
+        }
+
+        return value is YamlScalarNode { Value: "true" or "True" } ? true
+            : value is YamlScalarNode { Value: "false" or "False" } ? false
+            : throw Bad(name, $"{at}.{key}", $"'{value}' is not true or false");
+    }
+}

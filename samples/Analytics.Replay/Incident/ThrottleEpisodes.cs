@@ -1,0 +1,126 @@
+using System.Net;
+using System.Text;
+using Amazon.DynamoDBv2;
+using Amazon.Runtime;
+using Analytics.Core.Testing;
+
+namespace Analytics.Replay.Incident;
+
+/// <summary>A span of the run in which a fraction of DynamoDB's data-plane requests is throttled.</summary>
+/// <param name="From">Start (inclusive), on the emulator's clock.</param>
+/// <param name="Until">End (exclusive).</param>
+/// <param name="Fraction">The fraction of requests throttled, 0 to 1.</param>
+internal readonly record struct ThrottleEpisode(DateTimeOffset From, DateTimeOffset Until, double Fraction);
+
+/// <summary>
+/// Throttling episodes in front of the DynamoDB model: inside an episode a seeded fraction of data-plane requests waits a
+/// latency drawn from the model's distribution and is answered with <c>ProvisionedThroughputExceededException</c>
+/// (the whole request, also a batch request); every other request goes on to the model unchanged. The model's own
+/// <c>throttleFraction</c> applies to the whole run; an episode is a bounded span on top of it.
+/// </summary>
+internal sealed class ThrottleEpisodeHandler : DelegatingHandler
+{
+    private static readonly byte[] s_throttled = Encoding.UTF8.GetBytes(
+        "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException\",\"message\":\"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.\"}");
+
+    private readonly IReadOnlyList<ThrottleEpisode> _episodes;
+    private readonly TimeProvider _clock;
+    private readonly LatencyDistribution _latency;
+    private readonly Random _random;
+    private long _throttles;
+
+    public ThrottleEpisodeHandler(HttpMessageHandler model, IReadOnlyList<ThrottleEpisode> episodes, TimeProvider clock, LatencyDistribution latency, int seed)
+        : base(model)
+    {
+        _episodes = episodes;
+        _clock = clock;
+        _latency = latency;
+        _random = new Random(unchecked(seed * 31 + 17));
+    }
+
+    /// <summary>Requests answered here with a throttling error (they never reached the model).</summary>
+    public long Throttles => Interlocked.Read(ref _throttles);
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        DateTimeOffset now = _clock.GetUtcNow();
+        string target = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
+        ThrottleEpisode? episode = null;
+        foreach (ThrottleEpisode e in _episodes)
+        {
+            if (now >= e.From && now < e.Until)
+            {
+                episode = e;
+                break;
+            }
+        }
+
+        if (episode is not { } active || !IsDataPlane(target))
+        {
+            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        double draw, u1, u2;
+        lock (_random)
+        {
+            draw = _random.NextDouble();
+            u1 = _random.NextDouble();
+            u2 = _random.NextDouble();
+        }
+
+        if (draw >= active.Fraction)
+        {
+            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        Interlocked.Increment(ref _throttles);
+        TimeSpan wait = Sample(_latency, u1, u2);
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, _clock, cancellationToken).ConfigureAwait(false);
+        }
+
+        var response = new HttpResponseMessage(HttpStatusCode.BadRequest) { RequestMessage = request, Content = new ByteArrayContent(s_throttled) };
+        response.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-amz-json-1.0");
+        return response;
+    }
+
+    /// <summary>A client of the model through this handler, configured as the model's own clients are (no SDK retries, no real-time timeout).</summary>
+    public AmazonDynamoDBClient CreateClient() =>
+        new(new BasicAWSCredentials("model", "model"), new AmazonDynamoDBConfig
+        {
+            ServiceURL = "http://dynamodb.model.invalid",
+            AuthenticationRegion = "us-east-1",
+            MaxErrorRetry = 0,
+            RetryMode = RequestRetryMode.Standard,
+            ThrottleRetries = false,
+            Timeout = Timeout.InfiniteTimeSpan,
+            HttpClientFactory = new Factory(this),
+        });
+
+    private static bool IsDataPlane(string target) =>
+        target.EndsWith(".GetItem", StringComparison.Ordinal) || target.EndsWith(".PutItem", StringComparison.Ordinal) ||
+        target.EndsWith(".UpdateItem", StringComparison.Ordinal) || target.EndsWith(".DeleteItem", StringComparison.Ordinal) ||
+        target.EndsWith(".BatchGetItem", StringComparison.Ordinal) || target.EndsWith(".BatchWriteItem", StringComparison.Ordinal) ||
+        target.EndsWith(".Query", StringComparison.Ordinal) || target.EndsWith(".Scan", StringComparison.Ordinal);
+
+    // Log-normal with the given median and 99th percentile, drawn by Box-Muller as the model draws its latency.
+    private static TimeSpan Sample(LatencyDistribution latency, double u1, double u2)
+    {
+        if (latency.P50 <= TimeSpan.Zero)
+        {
+            return TimeSpan.Zero;
+        }
+
+        double z = Math.Sqrt(-2.0 * Math.Log(1.0 - u1)) * Math.Cos(2.0 * Math.PI * u2);
+        double sigma = Math.Log(latency.P99.TotalMilliseconds / latency.P50.TotalMilliseconds) / 2.3263478740408408;
+        return TimeSpan.FromMilliseconds(latency.P50.TotalMilliseconds * Math.Exp(sigma * z));
+    }
+
+    private sealed class Factory(HttpMessageHandler handler) : HttpClientFactory
+    {
+        public override HttpClient CreateHttpClient(IClientConfig clientConfig) => new(handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
+
+        public override string? GetConfigUniqueString(IClientConfig clientConfig) => null;
+    }
+}

@@ -1,0 +1,242 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Amazon.DynamoDBv2.Model;
+using Analytics.Replay;
+using Analytics.Replay.Incident;
+using Analytics.Core.Tests;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// Issue 15, the incident: the naive handler, the scenarios that read the SAM template, the independent comparison,
+/// and the scenarios in a shortened form that asserts the direction of every figure of the comparison table.
+/// </summary>
+public class IncidentTests
+{
+    private static readonly string s_scenarios = Path.Combine(RepoPaths.Root, "samples", "scenarios");
+    private static readonly string s_template = Path.Combine(RepoPaths.Root, "samples", "Analytics.SampleLambda", "template.yaml");
+
+    private static string Temp() => Path.Combine(Path.GetTempPath(), "incident-" + Guid.NewGuid().ToString("N"));
+
+    // Read the template's numbers with a plain line scan, independent of the YAML reader under test.
+    private static string TemplateValue(string name)
+    {
+        Match match = Regex.Match(File.ReadAllText(s_template), $@"^\s+{name}:\s*(\S+)\s*$", RegexOptions.Multiline);
+        Assert.True(match.Success, $"{name} not in the template");
+        return match.Groups[1].Value.Trim('"');
+    }
+
+    [Fact]
+    public void AfterScenario_TakesMappingMemoryTimeoutAndWindow_FromTheSamTemplate()
+    {
+        LoadedScenario after = ScenarioLoader.Load(Path.Combine(s_scenarios, "incident-after.json"));
+        MappingOptions mapping = after.Scenario.Mapping;
+        Assert.Equal(int.Parse(TemplateValue("BatchSize")), mapping.BatchSize);
+        Assert.Equal(int.Parse(TemplateValue("MaximumBatchingWindowInSeconds")), mapping.MaximumBatchingWindowInSeconds);
+        Assert.Equal(int.Parse(TemplateValue("ParallelizationFactor")), mapping.ParallelizationFactor);
+        Assert.Equal(bool.Parse(TemplateValue("BisectBatchOnFunctionError")), mapping.BisectBatchOnFunctionError);
+        Assert.Equal(int.Parse(TemplateValue("MaximumRetryAttempts")), mapping.MaximumRetryAttempts);
+        Assert.Equal(TemplateValue("StartingPosition") == "LATEST" ? StartingPosition.Latest : StartingPosition.TrimHorizon, mapping.StartingPosition);
+        Assert.True(mapping.ReportBatchItemFailures);
+        Assert.Equal(OnFailureDestination.Sqs, mapping.OnFailure);
+        Assert.Equal(int.Parse(TemplateValue("MemorySize")), after.Scenario.Function.MemoryMb);
+        Assert.Equal(int.Parse(TemplateValue("Timeout")), after.Scenario.Function.TimeoutSeconds);
+        Assert.Equal(int.Parse(TemplateValue("ANALYTICS_WINDOW_SECONDS")), after.WindowSeconds);
+
+        // The pf10 scenario is the same run with only the factor (and the adversarial key assignment) changed.
+        LoadedScenario pf10 = ScenarioLoader.Load(Path.Combine(s_scenarios, "incident-after-pf10.json"));
+        Assert.Equal(mapping with { ParallelizationFactor = 10 }, pf10.Scenario.Mapping);
+        Assert.Equal(after.Scenario.Function, pf10.Scenario.Function);
+    }
+
+    [Theory]
+    [InlineData("            MaximumRetryAttempts: 3\n", "            MaximumRetryAttempts: 3\n            FilterCriteria:\n              Filters: []\n", "FilterCriteria", "do not carry")]
+    [InlineData("          Type: Kinesis\n", "          Type: SQS\n", "Resources", "exactly one")]
+    [InlineData("      MemorySize: 1024\n", "", "MemorySize", "missing")]
+    [InlineData("            BatchSize: 100\n", "            BatchSize: many\n", "BatchSize", "not a whole number")]
+    [InlineData("                Type: SQS\n", "                Type: EventBridge\n", "OnFailure.Type", "not SQS, SNS or S3")]
+    public void Template_ThatChangesShape_IsAnError_NamingWhere(string find, string replace, string where, string reason)
+    {
+        string yaml = File.ReadAllText(s_template).Replace("\r\n", "\n");
+        Assert.Contains(find, yaml);
+        ScenarioException error = Assert.Throws<ScenarioException>(() => SamTemplate.Parse(yaml.Replace(find, replace), "template.yaml"));
+        Assert.Equal("$.template", error.Field);
+        Assert.Contains(where, error.Reason);
+        Assert.Contains(reason, error.Reason);
+    }
+
+    [Fact]
+    public void ServiceMetricRecords_Are200To300Bytes_AndValidForTheLibrary()
+    {
+        RecordGenerator generator = IncidentRecords.ServiceMetric(4);
+        var random = new Random(1);
+        var validator = new RecordValidator();
+        for (int i = 0; i < 2000; i++)
+        {
+            string key = "svc-" + random.Next(1000);
+            byte[] data = generator(i, key, new DateTimeOffset(2025, 1, 20, 10, 0, 0, TimeSpan.Zero).AddMilliseconds(i), random);
+            Assert.InRange(data.Length, 200, 300);
+            Assert.True(validator.ValidateData(data, new DateTimeOffset(2025, 1, 20, 10, 0, 0, TimeSpan.Zero).AddMilliseconds(i).ToUnixTimeMilliseconds()).IsValid, Encoding.UTF8.GetString(data));
+        }
+    }
+
+    [Fact]
+    public async Task NaiveHandler_AddsOncePerRecord_AndThrowsOnAPoisonRecord_AfterStartingTheWritesBeforeIt()
+    {
+        var clock = new FakeTimeProvider(new DateTimeOffset(2025, 1, 20, 10, 0, 0, TimeSpan.Zero));
+        using var model = new DynamoDbModel(clock, DynamoDbModelOptions.Default);
+        model.CreateTable("t", NaiveTable.PartitionKey, NaiveTable.SortKey);
+        using Amazon.DynamoDBv2.AmazonDynamoDBClient client = model.CreateClient();
+        var handler = new NaiveHandler(client, "t", clock, seed: 1);
+        string Metric(double value, long ts) => $"{{\"metric\":\"m\",\"value\":{value},\"timestamp\":{ts},\"dimensions\":{{\"service\":\"a\"}}}}";
+        long t0 = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        byte[] Event(params string[] data) => TestEvents.Build(data.Select((d, i) => new Analytics.Core.Tests.TestRecord(TestEvents.Seq(i + 1), Encoding.UTF8.GetBytes(d), t0)));
+        byte[] good = Event(Metric(1.5, t0), Metric(2, t0 + 1), Metric(4, t0 + 60_000));
+        await handler.InvokeAsync(good, clock.GetUtcNow().AddSeconds(30), CancellationToken.None);
+
+        Dictionary<(string, long), long> counts = IncidentLedger.NaiveCounts(model.GetItems("t"), out int other);
+        Assert.Equal(0, other);
+        long window = t0 - (t0 % 60_000);
+        Assert.Equal([2L, 1L], counts.OrderBy(c => c.Key.Item2).Select(c => c.Value));
+        Assert.Equal(window, counts.Keys.Min(k => k.Item2));
+        Dictionary<string, AttributeValue> first = model.GetItems("t").Single(i => i[NaiveTable.SortKey].S == window.ToString());
+        Assert.Equal("3.5", first[NaiveTable.Sum].N);
+
+        // The same batch with a poison record third: the first two are written (again), then the batch throws.
+        byte[] poisoned = Event(Metric(1.5, t0), Metric(2, t0 + 1), "{\"metric\":\"m\",\"val", Metric(4, t0 + 60_000));
+        await Assert.ThrowsAnyAsync<System.Text.Json.JsonException>(() => handler.InvokeAsync(poisoned, clock.GetUtcNow().AddSeconds(30), CancellationToken.None));
+        clock.Advance(TimeSpan.FromSeconds(1));
+        counts = IncidentLedger.NaiveCounts(model.GetItems("t"), out _);
+        Assert.Equal([4L, 1L], counts.OrderBy(c => c.Key.Item2).Select(c => c.Value));
+    }
+
+    /// <summary>
+    /// The comparison's arithmetic against a table built from the truth with known changes: every count added to a pair
+    /// is reported doubled, every count taken from a pair the mapping has passed is reported lost, and a pair still
+    /// ahead of the mapping is never called lost.
+    /// </summary>
+    [Property(MaxTest = 100)]
+    public Property Ledger_ReportsExactlyTheCountsAddedAndRemoved(PositiveInt pairs, int seed)
+    {
+        var random = new Random(seed);
+        int n = Math.Min(pairs.Get, 40);
+        var start = new DateTimeOffset(2025, 1, 20, 10, 0, 0, TimeSpan.Zero);
+        var ledger = new IncidentLedger(start, 3600, 60_000);
+        var produced = new Dictionary<(string, long), long>();
+        for (int p = 0; p < n; p++)
+        {
+            int records = random.Next(1, 5);
+            for (int r = 0; r < records; r++)
+            {
+                long ts = start.ToUnixTimeMilliseconds() + p * 60_000L + random.Next(60_000);
+                string data = $"{{\"metric\":\"m{p % 3}\",\"value\":1,\"timestamp\":{ts},\"dimensions\":{{\"service\":\"s{p}\"}}}}";
+                ledger.OnRecord(new StreamRecord("shardId-000000000000", (p * 10 + r).ToString(), "k", Encoding.UTF8.GetBytes(data), start.AddMilliseconds(p * 60_000L + 30_000)));
+            }
+
+            ledger.OnRecord(new StreamRecord("shardId-000000000000", "9" + p, "k", "not json"u8.ToArray(), start.AddMilliseconds(p * 60_000L)));
+            produced[($"m{p % 3}\u001fservice\u001es{p}", p * 60_000L + start.ToUnixTimeMilliseconds())] = records;
+        }
+
+        // The mapping has passed the first `done` pairs (everything that arrived before that minute).
+        int done = random.Next(0, n + 1);
+        ledger.OnSecond(new ShardSecond { Second = (done * 60) - 1 < 0 ? 0 : (done * 60) - 1, ShardId = "shardId-000000000000", IteratorAgeMs = -1, OldestUnprocessedAgeMs = done == 0 ? 1000 : 0, Invocations = 0, Errors = 0, Timeouts = 0, Throttles = 0, Concurrency = 0, DestinationRecords = 0, RecordsIn = 0, ThrottledPuts = 0, RecordsOut = 0, RecordsExpired = 0 });
+        var table = new Dictionary<(string, long), long>();
+        long added = 0, removed = 0;
+        int index = 0;
+        foreach (KeyValuePair<(string, long), long> pair in produced)
+        {
+            int change = random.Next(-2, 3);
+            bool passed = index++ < done;
+            long stored = Math.Max(0, pair.Value + change);
+            if (!passed && stored < pair.Value)
+            {
+                stored = pair.Value; // ahead of the mapping a shortfall is pending work, not a loss: keep the property exact
+            }
+
+            added += Math.Max(0, stored - pair.Value);
+            removed += Math.Max(0, pair.Value - stored);
+            if (stored > 0)
+            {
+                table[pair.Key] = stored;
+            }
+        }
+
+        Verdict verdict = ledger.Compare(table, new Dictionary<string, string>(), "s");
+        return (verdict.Doubled == added && verdict.Lost == removed && verdict.Poison == n && verdict.ValidRecords == produced.Values.Sum())
+            .Label($"doubled {verdict.Doubled} vs {added}, lost {verdict.Lost} vs {removed}");
+    }
+
+    // The committed scenario in a shortened form for CI: two virtual minutes, 2 shards at 100 records/s each over
+    // 100 keys, a poison record in 1,000 (so a few arrive), the throttling episode moved into the run. Nothing else
+    // changes: handler, mapping (from the template for "after"), function, latency.
+    private static LoadedScenario Shortened(string name)
+    {
+        string path = Path.Combine(s_scenarios, name);
+        JsonNode json = JsonNode.Parse(File.ReadAllText(path))!;
+        json["durationSeconds"] = 120;
+        json["stream"]!["shards"] = 2;
+        JsonNode producer = json["producers"]![0]!;
+        producer["ratePerSecond"] = 200;
+        producer["partitionKeys"] = 100;
+        producer["generator"]!["poisonFraction"] = 0.001;
+        json["downstream"]!["dynamodb"]!["throttleEpisodes"] = JsonNode.Parse("[{\"fromSecond\":20,\"toSecond\":100,\"fraction\":0.2}]");
+        return ScenarioLoader.Parse(Encoding.UTF8.GetBytes(json.ToJsonString()), s_scenarios);
+    }
+
+    [Fact]
+    public void ShortenedIncident_BeforeIsWorseThanAfter_InEveryFigure()
+    {
+        string output = Temp();
+        try
+        {
+            ReplayResult before = ReplayRun.Run(Shortened("incident-before.json"), Path.Combine(output, "before"), TextWriter.Null, writeRecords: false, chart: false);
+            ReplayResult after = ReplayRun.Run(Shortened("incident-after.json"), Path.Combine(output, "after"), TextWriter.Null, writeRecords: false, chart: false);
+            Verdict b = before.Figures!.Verdict, a = after.Figures!.Verdict;
+
+            // Poison arrived, and the mapping passed some in the after run.
+            Assert.True(b.Poison > 0 && a.Poison == b.Poison, $"poison {b.Poison} / {a.Poison}");
+
+            // Iterator age: before climbs (the last 10 s bucket is the highest), after stays low.
+            double[] climb = before.Figures.IteratorAgePerBucket;
+            Assert.True(b.MaxIteratorAgeMs > 60_000, $"before max {b.MaxIteratorAgeMs} ms");
+            Assert.True(climb[^1] >= climb.Max() - 10, $"before's age does not climb to the end: {string.Join(",", climb)}");
+            Assert.True(a.MaxIteratorAgeMs < b.MaxIteratorAgeMs && a.P99IteratorAgeMs < b.P99IteratorAgeMs, $"after {a.P99IteratorAgeMs}/{a.MaxIteratorAgeMs} ms");
+            Assert.True(a.P99IteratorAgeMs < 10_000, $"after p99 {a.P99IteratorAgeMs} ms");
+
+            // Invocations that failed and timed out; records sent to the destination.
+            Assert.True(before.Summary.Errors > 0 && after.Summary.Errors == 0, $"errors {before.Summary.Errors} / {after.Summary.Errors}");
+            Assert.True(after.Summary.Timeouts == 0 && after.Summary.Timeouts <= before.Summary.Timeouts);
+            Assert.Equal(0, after.Summary.RecordsToDestination);
+            Assert.Equal(0, before.Summary.RecordsToDestination); // no destination configured: nothing is ever let go
+
+            // Lost and doubled, measured against the truth; the after run checked a real share of its records.
+            Assert.True(b.Doubled > 0, "before doubled nothing");
+            Assert.Equal(0, a.Doubled);
+            Assert.Equal(0, a.Lost);
+            Assert.True(a.CheckedRecords >= a.ValidRecords / 3, $"after checked {a.CheckedRecords} of {a.ValidRecords}");
+
+            // Every poison record the after run passed is in the quarantine with its data; before quarantines none.
+            Assert.True(a.PoisonReached > 0 && a.PoisonQuarantined >= a.PoisonReached, $"quarantined {a.PoisonQuarantined} of {a.PoisonReached}");
+            Assert.Equal(0, b.PoisonQuarantined);
+
+            // DynamoDB: more requests and more write capacity per 1,000 records processed before than after.
+            double Per1000(ReplayResult r, double value) => value * 1000.0 / r.Summary.RecordsOut;
+            Assert.True(Per1000(before, before.Figures.DynamoDbRequests) > Per1000(after, after.Figures.DynamoDbRequests));
+            Assert.True(Per1000(before, before.Figures.WriteCapacityUnits) > Per1000(after, after.Figures.WriteCapacityUnits));
+            Assert.True(before.Figures.DynamoDbThrottles > 0 && after.Figures.DynamoDbThrottles > 0, "the throttling episode did not happen");
+            Assert.Equal(0, before.Figures.OtherItems);
+        }
+        finally
+        {
+            if (Directory.Exists(output))
+            {
+                Directory.Delete(output, recursive: true);
+            }
+        }
+    }
+}
