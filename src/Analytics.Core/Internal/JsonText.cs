@@ -36,6 +36,31 @@ internal static class JsonText
         return Unescape(raw, destination.Slice(0, Math.Min(limit, destination.Length)), out written);
     }
 
+    /// <summary>
+    /// <see cref="Utf8JsonReader.ValueTextEquals(ReadOnlySpan{byte})"/> that never throws: that one throws
+    /// <see cref="InvalidOperationException"/> when the token's escapes encode a lone surrogate, which JSON allows.
+    /// Such a token equals no text (<paramref name="text"/> is valid UTF-8).
+    /// </summary>
+    public static bool ValueTextEquals(ref readonly Utf8JsonReader reader, ReadOnlySpan<byte> text)
+    {
+        ReadOnlySpan<byte> raw = reader.ValueSpan;
+        if (!reader.ValueIsEscaped)
+        {
+            return raw.SequenceEqual(text);
+        }
+
+        // Unescaping never lengthens. One byte more than the text tells "longer" from "equal" (TooLong).
+        const int StackLimit = 256;
+        if (text.Length > raw.Length)
+        {
+            return false;
+        }
+
+        Span<byte> unescaped = text.Length < StackLimit ? stackalloc byte[StackLimit] : new byte[text.Length + 1];
+        return Unescape(raw, unescaped.Slice(0, text.Length + 1), out int written) == UnescapeStatus.Ok
+            && unescaped.Slice(0, written).SequenceEqual(text);
+    }
+
     /// <summary>Unescapes the raw bytes of a JSON string (without quotes). Lone surrogates are invalid.</summary>
     public static UnescapeStatus Unescape(ReadOnlySpan<byte> raw, Span<byte> destination, out int written)
     {

@@ -108,16 +108,29 @@ public sealed partial class KinesisBatchProcessor
             return (null, null);
         }
 
+        // Every name is looked at, also after ours, so a state the pass-through cannot write fails here, before the
+        // aggregate sink has seen anything of this invocation.
+        (string? First, string? Last) restored = (null, null);
         var reader = new Utf8JsonReader(state);
         reader.Read();
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            bool ours = reader.ValueTextEquals(_stateKey);
+            bool ours = JsonText.ValueTextEquals(ref reader, _stateKey);
+            if (!ours && !CanPassThrough(ref reader))
+            {
+                ThrowHelper.ThrowState("The window state names an entry with a JSON escape of a lone surrogate, which cannot be passed through.");
+            }
+
             reader.Read();
             if (!ours)
             {
                 reader.Skip();
                 continue;
+            }
+
+            if (restored.First is not null)
+            {
+                ThrowHelper.ThrowState($"The window state names the entry '{_options.StateKey}' twice.");
             }
 
             if (reader.TokenType != JsonTokenType.String || !reader.TryGetBytesFromBase64(out byte[]? bytes))
@@ -126,10 +139,10 @@ public sealed partial class KinesisBatchProcessor
                 return default;
             }
 
-            return DecodeState(bytes);
+            restored = DecodeState(bytes);
         }
 
-        return (null, null);
+        return restored;
     }
 
     private (string First, string Last) DecodeState(ReadOnlySpan<byte> bytes)
@@ -162,6 +175,25 @@ public sealed partial class KinesisBatchProcessor
         return (Encoding.ASCII.GetString(first), Encoding.ASCII.GetString(last));
     }
 
+    /// <summary>Whether the current property name can be written again (read as a string, as the pass-through does).</summary>
+    private static bool CanPassThrough(ref Utf8JsonReader reader)
+    {
+        if (!reader.ValueIsEscaped)
+        {
+            return true;
+        }
+
+        try
+        {
+            _ = reader.GetString();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Copies every state entry that is not ours, as it came (strings, numbers, objects alike).</summary>
     private static void PassThroughForeignState(byte[] state, byte[] stateKey, Utf8JsonWriter writer)
     {
@@ -174,7 +206,7 @@ public sealed partial class KinesisBatchProcessor
         reader.Read();
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            bool ours = reader.ValueTextEquals(stateKey);
+            bool ours = JsonText.ValueTextEquals(ref reader, stateKey);
             string? name = ours ? null : reader.GetString();
             reader.Read();
             int start = (int)reader.TokenStartIndex;
