@@ -1,5 +1,9 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
 
 namespace Analytics.Core.Tests.Fuzzing;
 
@@ -110,4 +114,64 @@ public class FuzzFindingsTests
 
     private static TestRecord Good(int n) =>
         new(TestEvents.Seq(n), Encoding.UTF8.GetBytes($$"""{"metric":"m","value":{{n}},"timestamp":{{Timestamp}}}"""), Arrival);
+
+    /// <summary>
+    /// The non-throwing comparison agrees with Utf8JsonReader.ValueTextEquals wherever that one does not throw, and is
+    /// false where it throws, for names built of plain characters, simple escapes, escaped characters, surrogate pairs
+    /// and lone surrogates, compared with the field names and with the name's own text.
+    /// </summary>
+    [Property(MaxTest = 500)]
+    public Property JsonTextValueTextEquals_IsValueTextEqualsThatNeverThrows(int[] pieces)
+    {
+        var name = new StringBuilder();
+        foreach (int piece in pieces ?? [])
+        {
+            int p = Math.Abs(piece % 1000);
+            name.Append((p % 6) switch
+            {
+                0 => "metric"[p % 6].ToString(),
+                1 => @"\n",
+                2 => string.Create(CultureInfo.InvariantCulture, $@"\u{(int)"metric"[p % 6]:x4}"),
+                3 => @"\ud83d\ude00",
+                4 => string.Create(CultureInfo.InvariantCulture, $@"\u{0xD800 + (p * 7 % 0x800):x4}"),
+                _ => "é",
+            });
+        }
+
+        byte[] json = Encoding.UTF8.GetBytes("{\"" + name + "\":1}");
+        var reader = new Utf8JsonReader(json);
+        reader.Read();
+        reader.Read();
+        string? decoded;
+        try
+        {
+            decoded = reader.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            decoded = null;
+        }
+
+        string[] candidates = ["metric", "value", "", "\n", decoded ?? "m"];
+        foreach (string candidate in candidates)
+        {
+            byte[] text = Encoding.UTF8.GetBytes(candidate);
+            bool expected;
+            try
+            {
+                expected = reader.ValueTextEquals(text);
+            }
+            catch (InvalidOperationException)
+            {
+                expected = false;
+            }
+
+            if (JsonText.ValueTextEquals(ref reader, text) != expected)
+            {
+                return false.Label($"{name} vs {candidate}");
+            }
+        }
+
+        return true.ToProperty();
+    }
 }
