@@ -310,7 +310,7 @@ public ref struct KinesisEventReader
             }
 
             DateTimeOffset value = default;
-            if (_json.TokenType != JsonTokenType.String || !_json.TryGetDateTimeOffset(out value))
+            if (_json.TokenType != JsonTokenType.String || !JsonText.IsText(ref _json) || !_json.TryGetDateTimeOffset(out value))
             {
                 ThrowHelper.ThrowEventFormat("window.start and window.end must be ISO-8601 strings", Position);
             }

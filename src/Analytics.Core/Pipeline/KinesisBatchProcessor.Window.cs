@@ -133,7 +133,7 @@ public sealed partial class KinesisBatchProcessor
                 ThrowHelper.ThrowState($"The window state names the entry '{_options.StateKey}' twice.");
             }
 
-            if (reader.TokenType != JsonTokenType.String || !reader.TryGetBytesFromBase64(out byte[]? bytes))
+            if (reader.TokenType != JsonTokenType.String || !JsonText.IsText(ref reader) || !reader.TryGetBytesFromBase64(out byte[]? bytes))
             {
                 ThrowHelper.ThrowState($"The window state entry '{_options.StateKey}' is not a base64 string.");
                 return default;
@@ -178,20 +178,7 @@ public sealed partial class KinesisBatchProcessor
     /// <summary>Whether the current property name can be written again (read as a string, as the pass-through does).</summary>
     private static bool CanPassThrough(ref Utf8JsonReader reader)
     {
-        if (!reader.ValueIsEscaped)
-        {
-            return true;
-        }
-
-        try
-        {
-            _ = reader.GetString();
-            return true;
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
+        return JsonText.IsText(ref reader);
     }
 
     /// <summary>Copies every state entry that is not ours, as it came (strings, numbers, objects alike).</summary>
