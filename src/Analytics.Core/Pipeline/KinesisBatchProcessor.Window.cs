@@ -118,7 +118,7 @@ public sealed partial class KinesisBatchProcessor
             bool ours = JsonText.ValueTextEquals(ref reader, _stateKey);
             if (!ours && !CanPassThrough(ref reader))
             {
-                ThrowHelper.ThrowState("The window state names an entry with a JSON escape of a lone surrogate, which cannot be passed through.");
+                ThrowHelper.ThrowState("The window state names an entry whose name is not text (invalid UTF-8, or a JSON escape of a lone surrogate), which cannot be passed through.");
             }
 
             reader.Read();
@@ -178,7 +178,8 @@ public sealed partial class KinesisBatchProcessor
     /// <summary>Whether the current property name can be written again (read as a string, as the pass-through does).</summary>
     private static bool CanPassThrough(ref Utf8JsonReader reader)
     {
-        return JsonText.IsText(ref reader);
+        // Utf8JsonReader checks neither: GetString throws on invalid UTF-8 as on an escaped lone surrogate.
+        return System.Text.Unicode.Utf8.IsValid(reader.ValueSpan) && JsonText.IsText(ref reader);
     }
 
     /// <summary>Copies every state entry that is not ours, as it came (strings, numbers, objects alike).</summary>

@@ -124,6 +124,24 @@ public class FuzzFindingsTests
     }
 
     /// <summary>
+    /// The resumed run found a foreign state name that is invalid UTF-8 without any escape: the pass-through's
+    /// GetString threw InvalidOperationException after the sinks ran. It is refused up front like a lone surrogate.
+    /// </summary>
+    [Fact]
+    public async Task WindowState_ForeignNameOfInvalidUtf8_IsAWindowStateFormatException()
+    {
+        var sink = new Pipeline.RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new Pipeline.RecordingQuarantineSink(), ProcessorOptions.Default);
+        byte[] evt = TestEvents.BuildWindow([Good(1)], """{"QQ":1}""", final: true);
+        int at = evt.AsSpan().IndexOf("\"QQ\""u8) + 1;
+        evt[at] = 0xC3;
+        evt[at + 1] = 0x28; // 0xC3 must be followed by a continuation byte: invalid UTF-8.
+
+        await Assert.ThrowsAsync<WindowStateFormatException>(() => processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>()));
+        Assert.Empty(sink.Seen);
+    }
+
+    /// <summary>
     /// Once every name is looked at, our entry named twice must not be merged twice (nor once, silently): it is
     /// refused; and a bad foreign name after our entry is refused too.
     /// </summary>
