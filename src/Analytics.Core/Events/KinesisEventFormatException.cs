@@ -25,7 +25,8 @@ public sealed class KinesisEventFormatException : FormatException
 }
 
 /// <summary>
-/// The tumbling-window <c>state</c> holds an entry owned by this library that cannot be decoded.
+/// The tumbling-window <c>state</c> holds an entry owned by this library that cannot be decoded or is named twice, or
+/// an entry of others whose name cannot be passed through (a JSON escape of a lone surrogate).
 /// The library never resets such state silently, since that would lose aggregates.
 /// </summary>
 public sealed class WindowStateFormatException : FormatException

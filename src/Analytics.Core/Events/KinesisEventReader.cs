@@ -194,7 +194,7 @@ public ref struct KinesisEventReader
 
     private void ReadTopLevelProperty()
     {
-        if (_json.ValueTextEquals("Records"u8))
+        if (JsonText.ValueTextEquals(ref _json, "Records"u8))
         {
             Next();
             if (_json.TokenType != JsonTokenType.StartArray || _sawRecords)
@@ -205,7 +205,7 @@ public ref struct KinesisEventReader
             _sawRecords = true;
             _phase = Phase.InRecords;
         }
-        else if (_json.ValueTextEquals("shardId"u8))
+        else if (JsonText.ValueTextEquals(ref _json, "shardId"u8))
         {
             SeeTopLevel(TopShardId, "shardId");
             ShardId = ReadStringValue("shardId");
@@ -214,7 +214,7 @@ public ref struct KinesisEventReader
                 ThrowHelper.ThrowEventFormat("the event's shardId is not the shard of its records' eventID", Position);
             }
         }
-        else if (_json.ValueTextEquals("eventSourceARN"u8))
+        else if (JsonText.ValueTextEquals(ref _json, "eventSourceARN"u8))
         {
             ReadOnlySpan<byte> arn = ReadStringValue("eventSourceARN");
             if (!EventSourceArn.IsEmpty && !arn.SequenceEqual(EventSourceArn))
@@ -224,7 +224,7 @@ public ref struct KinesisEventReader
 
             EventSourceArn = arn;
         }
-        else if (_json.ValueTextEquals("state"u8))
+        else if (JsonText.ValueTextEquals(ref _json, "state"u8))
         {
             SeeTopLevel(TopState, "state");
             Next();
@@ -242,17 +242,17 @@ public ref struct KinesisEventReader
             _json.Skip();
             State = _event.Slice(start, (int)_json.BytesConsumed - start);
         }
-        else if (_json.ValueTextEquals("window"u8))
+        else if (JsonText.ValueTextEquals(ref _json, "window"u8))
         {
             SeeTopLevel(TopWindow, "window");
             ReadWindow();
         }
-        else if (_json.ValueTextEquals("isFinalInvokeForWindow"u8))
+        else if (JsonText.ValueTextEquals(ref _json, "isFinalInvokeForWindow"u8))
         {
             SeeTopLevel(TopIsFinal, "isFinalInvokeForWindow");
             IsFinalInvokeForWindow = ReadBoolValue("isFinalInvokeForWindow");
         }
-        else if (_json.ValueTextEquals("isWindowTerminatedEarly"u8))
+        else if (JsonText.ValueTextEquals(ref _json, "isWindowTerminatedEarly"u8))
         {
             SeeTopLevel(TopTerminatedEarly, "isWindowTerminatedEarly");
             IsWindowTerminatedEarly = ReadBoolValue("isWindowTerminatedEarly");
@@ -300,8 +300,8 @@ public ref struct KinesisEventReader
                 break;
             }
 
-            bool isStart = _json.ValueTextEquals("start"u8);
-            bool isEnd = !isStart && _json.ValueTextEquals("end"u8);
+            bool isStart = JsonText.ValueTextEquals(ref _json, "start"u8);
+            bool isEnd = !isStart && JsonText.ValueTextEquals(ref _json, "end"u8);
             Next();
             if (!isStart && !isEnd)
             {
@@ -310,7 +310,7 @@ public ref struct KinesisEventReader
             }
 
             DateTimeOffset value = default;
-            if (_json.TokenType != JsonTokenType.String || !_json.TryGetDateTimeOffset(out value))
+            if (_json.TokenType != JsonTokenType.String || !JsonText.IsText(ref _json) || !_json.TryGetDateTimeOffset(out value))
             {
                 ThrowHelper.ThrowEventFormat("window.start and window.end must be ISO-8601 strings", Position);
             }
@@ -386,7 +386,7 @@ public ref struct KinesisEventReader
                 break;
             }
 
-            if (_json.ValueTextEquals("kinesis"u8))
+            if (JsonText.ValueTextEquals(ref _json, "kinesis"u8))
             {
                 // A field named twice is ambiguous: which one would count is a silent choice, so it is an error.
                 ThrowIfRepeated(sawKinesis, "kinesis");
@@ -405,7 +405,7 @@ public ref struct KinesisEventReader
                         break;
                     }
 
-                    if (_json.ValueTextEquals("sequenceNumber"u8))
+                    if (JsonText.ValueTextEquals(ref _json, "sequenceNumber"u8))
                     {
                         ThrowIfRepeated(!sequenceNumber.IsEmpty, "kinesis.sequenceNumber");
                         sequenceNumber = ReadStringValue("kinesis.sequenceNumber");
@@ -414,21 +414,21 @@ public ref struct KinesisEventReader
                             ThrowHelper.ThrowEventFormat("kinesis.sequenceNumber is not a decimal sequence number", Position);
                         }
                     }
-                    else if (_json.ValueTextEquals("data"u8))
+                    else if (JsonText.ValueTextEquals(ref _json, "data"u8))
                     {
                         ThrowIfRepeated(hasData, "kinesis.data");
                         data = ReadStringValue("kinesis.data");
                         dataEscaped = _json.ValueIsEscaped;
                         hasData = true;
                     }
-                    else if (_json.ValueTextEquals("partitionKey"u8))
+                    else if (JsonText.ValueTextEquals(ref _json, "partitionKey"u8))
                     {
                         ThrowIfRepeated(hasPartitionKey, "kinesis.partitionKey");
                         partitionKey = ReadStringValue("kinesis.partitionKey");
                         partitionKeyEscaped = _json.ValueIsEscaped;
                         hasPartitionKey = true;
                     }
-                    else if (_json.ValueTextEquals("approximateArrivalTimestamp"u8))
+                    else if (JsonText.ValueTextEquals(ref _json, "approximateArrivalTimestamp"u8))
                     {
                         ThrowIfRepeated(arrivalMs != long.MinValue, "kinesis.approximateArrivalTimestamp");
                         Next();
@@ -444,7 +444,7 @@ public ref struct KinesisEventReader
                     }
                 }
             }
-            else if (_json.ValueTextEquals("eventID"u8))
+            else if (JsonText.ValueTextEquals(ref _json, "eventID"u8))
             {
                 ThrowIfRepeated(sawEventId, "eventID");
                 eventId = ReadStringValue("eventID");
@@ -455,7 +455,7 @@ public ref struct KinesisEventReader
 
                 sawEventId = true;
             }
-            else if (_json.ValueTextEquals("eventSourceARN"u8))
+            else if (JsonText.ValueTextEquals(ref _json, "eventSourceARN"u8))
             {
                 ReadOnlySpan<byte> arn = ReadStringValue("eventSourceARN");
                 if (EventSourceArn.IsEmpty)

@@ -36,6 +36,75 @@ internal static class JsonText
         return Unescape(raw, destination.Slice(0, Math.Min(limit, destination.Length)), out written);
     }
 
+    /// <summary>
+    /// <see cref="Utf8JsonReader.ValueTextEquals(ReadOnlySpan{byte})"/> that never throws: that one throws
+    /// <see cref="InvalidOperationException"/> when the token's escapes encode a lone surrogate, which JSON allows.
+    /// Such a token equals no text (<paramref name="text"/> is valid UTF-8).
+    /// </summary>
+    public static bool ValueTextEquals(ref readonly Utf8JsonReader reader, ReadOnlySpan<byte> text)
+    {
+        ReadOnlySpan<byte> raw = reader.ValueSpan;
+        if (!reader.ValueIsEscaped)
+        {
+            return raw.SequenceEqual(text);
+        }
+
+        // Unescaping never lengthens. One byte more than the text tells "longer" from "equal" (TooLong).
+        const int StackLimit = 256;
+        if (text.Length > raw.Length)
+        {
+            return false;
+        }
+
+        Span<byte> unescaped = text.Length < StackLimit ? stackalloc byte[StackLimit] : new byte[text.Length + 1];
+        return Unescape(raw, unescaped.Slice(0, text.Length + 1), out int written) == UnescapeStatus.Ok
+            && unescaped.Slice(0, written).SequenceEqual(text);
+    }
+
+    /// <summary>
+    /// Whether the current string token is text: its escapes encode no lone surrogate. Utf8JsonReader's accessors
+    /// that unescape (TryGetDateTimeOffset, TryGetBytesFromBase64, GetString) throw on one; call this first.
+    /// </summary>
+    public static bool IsText(ref readonly Utf8JsonReader reader)
+    {
+        if (!reader.ValueIsEscaped)
+        {
+            return true;
+        }
+
+        ReadOnlySpan<byte> raw = reader.ValueSpan;
+        int i = raw.IndexOf((byte)'\\');
+        while (i >= 0 && i + 1 < raw.Length)
+        {
+            if (raw[i + 1] != (byte)'u' || !TryHex4(raw, i + 2, out int unit))
+            {
+                i += 2; // A simple escape (the reader has checked the syntax).
+            }
+            else if (unit is >= 0xD800 and <= 0xDBFF)
+            {
+                if (i + 12 > raw.Length || raw[i + 6] != (byte)'\\' || raw[i + 7] != (byte)'u' || !TryHex4(raw, i + 8, out int low) || low is < 0xDC00 or > 0xDFFF)
+                {
+                    return false;
+                }
+
+                i += 12;
+            }
+            else if (unit is >= 0xDC00 and <= 0xDFFF)
+            {
+                return false;
+            }
+            else
+            {
+                i += 6;
+            }
+
+            int next = i < raw.Length ? raw.Slice(i).IndexOf((byte)'\\') : -1;
+            i = next < 0 ? -1 : i + next;
+        }
+
+        return true;
+    }
+
     /// <summary>Unescapes the raw bytes of a JSON string (without quotes). Lone surrogates are invalid.</summary>
     public static UnescapeStatus Unescape(ReadOnlySpan<byte> raw, Span<byte> destination, out int written)
     {

@@ -24,7 +24,7 @@ public sealed class BatchSummary
     /// <summary>Records processed before the pipeline stopped (equal to <see cref="Records"/> unless the deadline came first).</summary>
     public int RecordsProcessed { get; internal set; }
 
-    /// <summary>Records whose samples were all valid and aggregated.</summary>
+    /// <summary>Records whose samples were all valid and aggregated, each valid user record of a KPL container counted.</summary>
     public int ValidRecords { get; internal set; }
 
     /// <summary>Poison records (quarantined or not yet), each poison user record of a KPL container counted.</summary>

@@ -94,7 +94,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <param name="cancellationToken">Cancels the invocation.</param>
     /// <returns>What the invocation did.</returns>
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
-    /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded.</exception>
+    /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded or is named twice, or a name that cannot be passed through.</exception>
     /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable.</exception>
     public async Task<BatchSummary> ProcessAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
     {
@@ -176,7 +176,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <param name="cancellationToken">Cancels the invocation.</param>
     /// <returns>What the invocation did.</returns>
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
-    /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded.</exception>
+    /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded or is named twice, or a name that cannot be passed through.</exception>
     /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable.</exception>
     public async Task<BatchSummary> ProcessAsync(Stream utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
     {

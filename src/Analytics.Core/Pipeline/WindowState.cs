@@ -48,11 +48,19 @@ internal sealed class WindowState
             return (null, null);
         }
 
+        // Every name is looked at, also after ours, so a state the pass-through cannot write fails here, before the
+        // aggregate sink has seen anything of this invocation.
+        (string? First, string? Last) restored = (null, null);
         var reader = new Utf8JsonReader(state);
         reader.Read();
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            bool ours = reader.ValueTextEquals(_key);
+            bool ours = JsonText.ValueTextEquals(ref reader, _key);
+            if (!ours && !CanPassThrough(ref reader))
+            {
+                ThrowHelper.ThrowState("The window state names an entry whose name is not text (invalid UTF-8, or a JSON escape of a lone surrogate), which cannot be passed through.");
+            }
+
             reader.Read();
             if (!ours)
             {
@@ -60,16 +68,28 @@ internal sealed class WindowState
                 continue;
             }
 
-            if (reader.TokenType != JsonTokenType.String || !reader.TryGetBytesFromBase64(out byte[]? bytes))
+            if (restored.First is not null)
+            {
+                ThrowHelper.ThrowState($"The window state names the entry '{_keyName}' twice.");
+            }
+
+            if (reader.TokenType != JsonTokenType.String || !JsonText.IsText(ref reader) || !reader.TryGetBytesFromBase64(out byte[]? bytes))
             {
                 ThrowHelper.ThrowState($"The window state entry '{_keyName}' is not a base64 string.");
                 return default;
             }
 
-            return Decode(bytes);
+            restored = Decode(bytes);
         }
 
-        return (null, null);
+        return restored;
+    }
+
+    /// <summary>Whether the current property name can be written again (read as a string, as the pass-through does).</summary>
+    private static bool CanPassThrough(ref Utf8JsonReader reader)
+    {
+        // Utf8JsonReader checks neither: GetString throws on invalid UTF-8 as on an escaped lone surrogate.
+        return System.Text.Unicode.Utf8.IsValid(reader.ValueSpan) && JsonText.IsText(ref reader);
     }
 
     /// <summary>Encodes the aggregator with the window's sequence range into <see cref="Encoded"/>.</summary>
@@ -141,7 +161,7 @@ internal sealed class WindowState
         reader.Read();
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            bool ours = reader.ValueTextEquals(key);
+            bool ours = JsonText.ValueTextEquals(ref reader, key);
             string? name = ours ? null : reader.GetString();
             reader.Read();
             int start = (int)reader.TokenStartIndex;

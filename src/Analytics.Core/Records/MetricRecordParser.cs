@@ -219,10 +219,10 @@ internal ref struct MetricRecordParser
 
             int fieldOffset = _position + (int)reader.TokenStartIndex;
             int field =
-                reader.ValueTextEquals(_schema.MetricField) ? HasMetric :
-                reader.ValueTextEquals(_schema.ValueField) ? HasValue :
-                reader.ValueTextEquals(_schema.TimestampField) ? HasTimestamp :
-                reader.ValueTextEquals(_schema.DimensionsField) ? HasDimensions : 0;
+                JsonText.ValueTextEquals(ref reader, _schema.MetricField) ? HasMetric :
+                JsonText.ValueTextEquals(ref reader, _schema.ValueField) ? HasValue :
+                JsonText.ValueTextEquals(ref reader, _schema.TimestampField) ? HasTimestamp :
+                JsonText.ValueTextEquals(ref reader, _schema.DimensionsField) ? HasDimensions : 0;
             if ((seen & field) != 0)
             {
                 return Fail(
@@ -345,7 +345,7 @@ internal ref struct MetricRecordParser
                 }
 
                 return true;
-            case JsonTokenType.String when reader.ValueTextEquals("NaN"u8) || reader.ValueTextEquals("Infinity"u8) || reader.ValueTextEquals("-Infinity"u8):
+            case JsonTokenType.String when JsonText.ValueTextEquals(ref reader, "NaN"u8) || JsonText.ValueTextEquals(ref reader, "Infinity"u8) || JsonText.ValueTextEquals(ref reader, "-Infinity"u8):
                 return Fail(PoisonReason.NonFiniteValue, _schema.Messages.ValueNotFinite, offset);
             default:
                 return Fail(PoisonReason.WrongType, _schema.Messages.ValueNotNumber, offset);
