@@ -120,8 +120,8 @@ internal sealed class SampleDownstream : IDisposable
     }
 
     /// <summary>
-    /// The bucket read back as <c>quarantine.jsonl</c> lines (the <c>invoke</c> format: the object's fields without
-    /// <c>approximateArrival</c>, which only the S3 object carries), in object key order.
+    /// The bucket read back as <c>quarantine.jsonl</c> lines (the <c>invoke</c> format, which is the S3 object's body
+    /// on one line), in object key order.
     /// </summary>
     /// <returns>The number of lines.</returns>
     public int WriteQuarantine(IBufferWriter<byte> output)
@@ -135,10 +135,7 @@ internal sealed class SampleDownstream : IDisposable
                 writer.WriteStartObject();
                 foreach (JsonProperty property in body.RootElement.EnumerateObject())
                 {
-                    if (!property.NameEquals("approximateArrival"u8))
-                    {
-                        property.WriteTo(writer);
-                    }
+                    property.WriteTo(writer);
                 }
 
                 writer.WriteEndObject();

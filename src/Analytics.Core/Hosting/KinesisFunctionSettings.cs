@@ -92,7 +92,7 @@ public sealed record KinesisFunctionSettings
         {
             if (!Enum.TryParse(level, ignoreCase: true, out JsonLogLevel parsed) || !Enum.IsDefined(parsed) || int.TryParse(level, out _))
             {
-                throw new InvalidOperationException($"{LogLevelVariable} must be Debug, Info, Warn, Error or None, not '{level}'.");
+                ThrowHelper.ThrowInvalidOperation($"{LogLevelVariable} must be Debug, Info, Warn, Error or None, not '{level}'.");
             }
 
             settings = settings with { LogLevel = parsed };
@@ -102,7 +102,7 @@ public sealed record KinesisFunctionSettings
         {
             if (ns.Length > 255)
             {
-                throw new InvalidOperationException($"{MetricsNamespaceVariable} must be 1 to 255 characters, not {ns.Length}.");
+                ThrowHelper.ThrowInvalidOperation($"{MetricsNamespaceVariable} must be 1 to 255 characters, not {ns.Length}.");
             }
 
             settings = settings with { MetricsNamespace = ns };
@@ -137,7 +137,7 @@ public sealed record KinesisFunctionSettings
     {
         if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int parsed) || parsed < min || parsed > max)
         {
-            throw new InvalidOperationException($"{name} must be {what} from {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}, not '{value}'.");
+            ThrowHelper.ThrowInvalidOperation($"{name} must be {what} from {min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}, not '{value}'.");
         }
 
         return parsed;
