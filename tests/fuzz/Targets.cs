@@ -226,7 +226,7 @@ internal static partial class Targets
             data = input.Slice(1).ToArray();
         }
 
-        if (!KplAggregate.TryRead(data, out KplRecordReader reader, out PoisonReason reason, out string? detail))
+        if (!KplAggregate.TryRead(data, out KplRecordReader reader, out PoisonReason reason, out string detail))
         {
             Oracle.True(reason is PoisonReason.AggregateMalformed or PoisonReason.AggregateChecksumMismatch, $"a refused container with reason {reason}");
             Oracle.Verdict(reason, detail, "KplAggregate.TryRead");
@@ -239,7 +239,7 @@ internal static partial class Targets
             return;
         }
 
-        Oracle.True(reason == PoisonReason.None && detail is null, "an accepted container with a reason or detail");
+        Oracle.True(reason == PoisonReason.None && detail.Length == 0, "an accepted container with a reason or detail");
         var users = new List<byte[]>();
         int count = reader.Count;
         while (reader.MoveNext())
