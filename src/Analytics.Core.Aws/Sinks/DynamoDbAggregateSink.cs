@@ -11,35 +11,14 @@ namespace Analytics.Core;
 /// Lambda re-delivers batches on every retry and bisection.
 /// </summary>
 /// <remarks>
-/// <para><b>Table layout.</b> One item per (series, window):</para>
-/// <list type="bullet">
-/// <item><c>pk</c> (S, partition key): the series as <c>metric|k1=v1|k2=v2</c>, dimensions in the series key's
-/// canonical (ordinal) order, with <c>\</c>, <c>|</c> and <c>=</c> escaped by a backslash, so the form is unique per
-/// series and reads like the data. A series whose form exceeds DynamoDB's 2048-byte key limit is stored as
-/// <c>metric|\#sha256:&lt;hex SHA-256 of the encoded series key&gt;</c> (<c>\#</c> never occurs in the readable form).</item>
-/// <item><c>sk</c> (S, sort key): window start, ISO-8601 UTC with milliseconds (<c>2024-05-01T12:00:00.000Z</c>),
-/// fixed width so string order is time order.</item>
-/// <item><c>metric</c> (S), <c>dimensions</c> (M of S; absent for a series without dimensions),
-/// <c>windowStart</c> and <c>windowEnd</c> (S, ISO-8601 UTC; end exclusive).</item>
-/// <item><c>count</c>, <c>sum</c>, <c>min</c>, <c>max</c> (N): readable copies. A value outside DynamoDB's number range
-/// (magnitude 1E-130 to 9.99E+125) is left out.</item>
-/// <item><c>sketch</c> (B): the whole <see cref="MetricAggregate"/> in its binary form, the source of truth when merging.</item>
-/// <item><c>wk</c> (M of M of S): per shard id, per partition key, the highest sequence number of that key applied to
-/// this item, as a string (sequence numbers exceed the 38 digits of a DynamoDB number).</item>
-/// <item><c>wm</c> (M of S): per shard id, a floor: every record of the shard at or below it is applied. Written by
-/// tumbling-window flushes and by the previous layout (one watermark per shard), whose items are read as they are.</item>
-/// <item><c>ver</c> (N): the item's version, incremented by every write (optimistic concurrency).</item>
-/// </list>
-/// <para><b>Algorithm.</b> For each pair of a batch the sink reads the item (BatchGetItem, consistent reads), takes per
-/// partition key of the pair's records the higher of <c>wm[shardId]</c> and <c>wk[shardId][key]</c> as that key's
-/// watermark, asks the batch for the aggregate of only the records past their own key's watermark
-/// (<see cref="AggregateBatch.TryGetAggregateAfter(int, IReadOnlyList{string}, MetricAggregate)"/>), merges that into the
-/// stored aggregate and writes the whole item with one conditional PutItem: <c>attribute_not_exists(pk)</c> for a new
-/// item, else <c>ver = :expected</c>; the new item has <c>ver + 1</c> and each key's watermark raised to its last record
-/// in the pair. A failed condition means another writer (another batch, or a write of ours whose response was lost)
-/// got there first: the sink re-reads and repeats. Throttling, server errors and timeouts are retried with full-jitter
-/// exponential backoff, all within the cancellation token. Each pair written (or found already applied) is marked
-/// durable; pairs left unmarked are re-delivered by Lambda from the checkpoint the pipeline reports.</para>
+/// <para><b>Table layout and algorithm.</b> One item per (series, window), keyed <c>pk</c> (the series) and <c>sk</c> (the
+/// window start), holding readable count, sum, min and max, the whole aggregate as <c>sketch</c>, the watermarks
+/// <c>wk</c> (per shard and partition key) and <c>wm</c> (per shard), and a version <c>ver</c>. Each pair of a batch is
+/// read, the records past their own key's watermark merged in
+/// (<see cref="AggregateBatch.TryGetAggregateAfter(int, IReadOnlyList{string}, MetricAggregate)"/>), and the item
+/// written with one PutItem conditional on its version; a lost race re-reads and repeats; throttling and server errors
+/// are retried with full-jitter backoff within the cancellation token; pairs written are marked durable. The layout
+/// attribute by attribute and the algorithm step by step are in docs/dynamodb.md, their one description.</para>
 /// <para><b>Guarantee.</b> Each record's samples are in the table exactly once at any ParallelizationFactor (1 to 10):
 /// Lambda keeps the order per partition key, and each key has its own watermark. Bounds: an item holds at most
 /// <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/> key watermarks and 350 KB; a write past either
