@@ -66,7 +66,9 @@ public class KinesisFunctionTests
 
         Assert.InRange(watch.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(20));
         Assert.Equal("{\"batchItemFailures\":[{\"itemIdentifier\":\"" + TestEvents.Seq(1) + "\"}]}", new StreamReader(response).ReadToEnd());
-        Assert.InRange(kinesis.LastSummary!.RemainingTime, TimeSpan.FromSeconds(0.2), TimeSpan.FromSeconds(1.5));
+        // Answered before the deadline, from the 1.5 s the context gave (about 0.8 s are left on an idle machine; this
+        // runs on the real clock, so a loaded machine may eat into that margin, not past the deadline).
+        Assert.InRange(kinesis.LastSummary!.RemainingTime, TimeSpan.FromTicks(1), TimeSpan.FromSeconds(1.5));
         Assert.NotNull(kinesis.LastSummary.AggregateSinkIssue);
     }
 
