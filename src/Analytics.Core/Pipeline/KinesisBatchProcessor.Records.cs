@@ -169,13 +169,37 @@ public sealed partial class KinesisBatchProcessor
         return probe.HasWindow;
     }
 
+    /// <summary>
+    /// The record's partition key as UTF-8 without JSON escapes: the raw bytes when unescaped, else unescaped into a
+    /// reused buffer, so a producer's escaped keys cost no allocation per record. Only an escape that does not
+    /// unescape to valid UTF-8 (a lone surrogate) takes the string round trip, as before.
+    /// </summary>
+    private ReadOnlySpan<byte> UnescapedPartitionKey(in KinesisRecord record)
+    {
+        if (!record.PartitionKeyIsEscaped)
+        {
+            return record.RawPartitionKey;
+        }
+
+        if (_keyScratch.Length < record.RawPartitionKey.Length)
+        {
+            _keyScratch = new byte[Math.Max(_keyScratch.Length * 2, record.RawPartitionKey.Length)];
+        }
+
+        if (JsonText.Unescape(record.RawPartitionKey, _keyScratch, out int written) == UnescapeStatus.Ok &&
+            System.Text.Unicode.Utf8.IsValid(_keyScratch.AsSpan(0, written)))
+        {
+            return _keyScratch.AsSpan(0, written);
+        }
+
+        return Encoding.UTF8.GetBytes(record.GetPartitionKeyString());
+    }
+
     private RecordOutcome ProcessRecord(in KinesisRecord record, ref long aggregateTicks, BatchSummary summary)
     {
         // The Kinesis record's own partition key (a KPL container's, not its user records'): Lambda orders concurrent
         // batches of a shard by it, and the sinks keep their watermarks per (shard, partition key).
-        int recordIndex = record.PartitionKeyIsEscaped
-            ? _batch.AddRecordOnce(record.SequenceNumber, Encoding.UTF8.GetBytes(record.GetPartitionKeyString()))
-            : _batch.AddRecordOnce(record.SequenceNumber, record.RawPartitionKey);
+        int recordIndex = _batch.AddRecordOnce(record.SequenceNumber, UnescapedPartitionKey(in record));
         MetricAggregator aggregator = _batch.Aggregator;
         int pairMark = aggregator.PairCount;
         int pendingMark = _pendingCount;

@@ -35,6 +35,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private readonly TimeProvider _time;
     private readonly RecordDecoder _decoder = new();
     private readonly byte[] _scratch = new byte[MetricRecordParser.ScratchSize];
+    private byte[] _keyScratch = new byte[256];
     private readonly BatchResponseWriter _response = new();
     private readonly KinesisEventBuffer _eventBuffer = new();
     private (int Pair, int Record, double Value)[] _pending = new (int, int, double)[512];
