@@ -14,6 +14,8 @@ namespace Analytics.Core;
 /// pair, which partition keys contributed and each key's last record: a sink keeps one watermark per (shard,
 /// partition key) and recomputes the pair from the records past their own key's watermark
 /// (<see cref="TryGetAggregateAfter(int, IReadOnlyList{string}, MetricAggregate)"/>).
+/// <para>During a sink call the batch does not change: its members that read may be called from several threads at
+/// once, and <see cref="MarkDurable"/> for different pairs too.</para>
 /// </remarks>
 public sealed class AggregateBatch
 {
@@ -45,7 +47,11 @@ public sealed class AggregateBatch
     private (int Key, int LastRecord)[] _pairKeyEntries = new (int, int)[128];
     private int[] _keyStamp = new int[32];
     private int[] _keySlot = new int[32];
-    private bool _pairKeysBuilt;
+    // Per sample of the log: the place of its record's key among its pair's keys. Built with the per-pair view, so
+    // that the per-key split only reads shared state: sinks call it from several workers at once.
+    private int[] _sampleKeySlot = new int[1024];
+    private volatile bool _pairKeysBuilt;
+    private readonly object _pairKeysLock = new();
 
     internal AggregateBatch(AggregatorOptions options)
     {
@@ -211,8 +217,7 @@ public sealed class AggregateBatch
         for (int k = 0; k < count; k++)
         {
             string? mark = watermarks[k];
-            (int key, int lastRecord) = _pairKeyEntries[start + k];
-            _keySlot[key] = k;
+            int lastRecord = _pairKeyEntries[start + k].LastRecord;
             if (string.IsNullOrEmpty(mark))
             {
                 firstAfter[k] = 0;
@@ -232,8 +237,7 @@ public sealed class AggregateBatch
 
         for (int i = _pairSamples[pair].First; i >= 0; i = _samples[i].Next)
         {
-            int record = _samples[i].Record;
-            if (record >= firstAfter[_keySlot[_recordKey[record]]])
+            if (_samples[i].Record >= firstAfter[_sampleKeySlot[i]])
             {
                 destination.Add(_samples[i].Value);
             }
@@ -535,12 +539,27 @@ public sealed class AggregateBatch
     }
 
     /// <summary>Builds, once per batch content, each pair's keys with their last record by walking the pair's samples.</summary>
+    /// <remarks>Sinks read a batch from several workers at once, and any of them may be first here: the view is built
+    /// under a lock, published by the volatile flag, and only read afterwards.</remarks>
     private void EnsurePairKeys()
     {
         if (_pairKeysBuilt || !_hasSampleLog)
         {
             return;
         }
+
+        lock (_pairKeysLock)
+        {
+            if (!_pairKeysBuilt)
+            {
+                BuildPairKeys();
+                _pairKeysBuilt = true;
+            }
+        }
+    }
+
+    private void BuildPairKeys()
+    {
 
         int pairs = Count;
         if (_pairKeyRanges.Length < pairs)
@@ -552,6 +571,11 @@ public sealed class AggregateBatch
         {
             _keyStamp = new int[Math.Max(_keyCount, _keyStamp.Length * 2)];
             _keySlot = new int[_keyStamp.Length];
+        }
+
+        if (_sampleKeySlot.Length < _sampleCount)
+        {
+            _sampleKeySlot = new int[Math.Max(_sampleCount, _sampleKeySlot.Length * 2)];
         }
 
         Array.Clear(_keyStamp, 0, _keyCount);
@@ -579,11 +603,11 @@ public sealed class AggregateBatch
                     // Samples of a pair are chained in record order: the latest record seen is the key's last.
                     _pairKeyEntries[_keySlot[key]].LastRecord = record;
                 }
+
+                _sampleKeySlot[i] = _keySlot[key] - start;
             }
 
             _pairKeyRanges[pair] = (start, used - start);
         }
-
-        _pairKeysBuilt = true;
     }
 }
