@@ -63,9 +63,14 @@ public readonly record struct OutageWindow(DateTimeOffset From, DateTimeOffset U
 
 /// <summary>
 /// The seeded decisions a model takes per request: latency, outage, throttling. Each request's draws come from its own
-/// stream, derived from the seed, the request's identity (operation and content) and how often that identity was seen
-/// before, so concurrent requests get the same decisions whatever order they arrive in.
+/// stream, derived from the seed, the request's identity (operation and content), the instant it is made (by the model's
+/// clock) and how often that identity was seen before at that instant, so concurrent requests get the same decisions
+/// whatever order they arrive in, and a retry of an equal request gets fresh ones.
 /// </summary>
+/// <remarks>
+/// Only the current instant's counts are kept: memory is bounded by the requests of one instant, not the length of the
+/// run. With a real clock the instant is the real time, so decisions are seeded but not reproducible.
+/// </remarks>
 internal sealed class FaultPlan
 {
     private readonly ulong _seed;
@@ -74,6 +79,7 @@ internal sealed class FaultPlan
     private readonly OutageWindow[] _outages;
     private readonly TimeProvider _time;
     private readonly Dictionary<ulong, long> _seen = [];
+    private long _seenInstant = long.MinValue;
 
     public FaultPlan(int seed, LatencyDistribution latency, double throttleFraction, IReadOnlyList<OutageWindow>? outages, TimeProvider time, string prefix)
     {
@@ -100,6 +106,18 @@ internal sealed class FaultPlan
 
     public TimeProvider Time => _time;
 
+    /// <summary>How many request identities the plan holds counts for (those of the current instant).</summary>
+    internal int TrackedIdentities
+    {
+        get
+        {
+            lock (_seen)
+            {
+                return _seen.Count;
+            }
+        }
+    }
+
     public double ThrottleFraction => _throttleFraction;
 
     /// <summary>Decides one request: its latency, and whether it falls in an outage or is throttled.</summary>
@@ -115,17 +133,32 @@ internal sealed class FaultPlan
         }
 
         hash ^= _seed;
+        DateTimeOffset now = _time.GetUtcNow();
+        long instant = now.UtcTicks;
         long occurrence;
         lock (_seen)
         {
+            if (instant != _seenInstant)
+            {
+                // Time moved: no later request can be made at an earlier instant, so the old counts are done with.
+                _seen.Clear();
+                if (_seen.EnsureCapacity(0) > 1024)
+                {
+                    _seen.TrimExcess();
+                }
+
+                _seenInstant = instant;
+            }
+
             _seen.TryGetValue(hash, out occurrence);
             _seen[hash] = occurrence + 1;
         }
 
+        hash ^= FaultDraws.Mix((ulong)instant);
+
         var draws = new FaultDraws(FaultDraws.Mix(hash + ((ulong)occurrence * 0x9E3779B97F4A7C15UL)));
         TimeSpan latency = _latency.Sample(draws.NextDouble);
         double throttleDraw = draws.NextDouble();
-        DateTimeOffset now = _time.GetUtcNow();
         bool outage = _outages.Any(o => o.Contains(now));
         return (latency, outage, !outage && throttleable && throttleDraw < _throttleFraction, draws);
     }

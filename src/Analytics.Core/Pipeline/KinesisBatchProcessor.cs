@@ -312,8 +312,16 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private static string DescribeSinkIssue(AggregateBatch batch, string what) =>
         $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} pairs durable, the first record of an unmarked pair is reported as the checkpoint.";
 
-    /// <summary>Waits for <paramref name="task"/> until the token fires; false when the task is still running then.</summary>
-    /// <remarks>The grace wait goes through the processor's clock, so a virtual clock holds here too.</remarks>
+    /// <summary>
+    /// Waits for <paramref name="task"/> until the token fires and then <see cref="s_graceAfterCancel"/> more; false when
+    /// the task is still running then.
+    /// </summary>
+    /// <remarks>
+    /// The grace timer is started by the cancellation callback itself, through the processor's clock, and the wait ends
+    /// on that timer's callback: the continuation never runs on the thread that cancelled (the caller's, for its own
+    /// token), and under a virtual clock the timer exists before the clock moves on and fires on the clock's thread, so
+    /// the give-up is as deterministic as the rest of the run.
+    /// </remarks>
     private async Task<bool> BoundedAsync(Task task, CancellationToken cancellationToken)
     {
         if (task.IsCompleted)
@@ -321,19 +329,32 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             return true;
         }
 
-        var gaveUp = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using (cancellationToken.Register(static s => ((TaskCompletionSource)s!).TrySetResult(), gaveUp))
+        var grace = new GraceWait(_time);
+        Task first;
+        using (cancellationToken.Register(static s => ((GraceWait)s!).Start(), grace))
         {
-            // Give a sink that honours cancellation a moment to return what it made durable.
-            Task first = await Task.WhenAny(task, gaveUp.Task).ConfigureAwait(false);
-            if (first == task)
-            {
-                return true;
-            }
+            // A sink that honours cancellation returns what it made durable within the grace time.
+            first = await Task.WhenAny(task, grace.Over).ConfigureAwait(false);
         }
 
-        Task late = await Task.WhenAny(task, Task.Delay(s_graceAfterCancel, _time, CancellationToken.None)).ConfigureAwait(false);
-        return late == task;
+        // The registration is gone, so the callback has run or never will: the timer can be released.
+        grace.Dispose();
+        return first == task;
+    }
+
+    /// <summary>The grace wait after cancellation: a timer on the processor's clock, started by the cancellation callback.</summary>
+    private sealed class GraceWait(TimeProvider time) : IDisposable
+    {
+        // Continuations run on the timer's callback (not RunContinuationsAsynchronously): that is the clock's thread.
+        private readonly TaskCompletionSource _over = new();
+        private ITimer? _timer;
+
+        public Task Over => _over.Task;
+
+        public void Start() =>
+            _timer = time.CreateTimer(static s => ((TaskCompletionSource)s!).TrySetResult(), _over, s_graceAfterCancel, Timeout.InfiniteTimeSpan);
+
+        public void Dispose() => _timer?.Dispose();
     }
 
     private async Task<T> TimedAsync<T>(Task<T> task, long start, Action<TimeSpan> record)

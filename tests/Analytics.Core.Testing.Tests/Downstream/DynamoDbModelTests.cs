@@ -383,6 +383,50 @@ public sealed class DynamoDbModelTests
     }
 
     [Fact]
+    public void FaultPlan_AnHourOfDistinctRequests_KeepsCountsOnlyForTheCurrentInstant()
+    {
+        // An hour at 10,000 records/s makes millions of distinct requests; the plan must not keep one entry per request.
+        // Here 4 distinct requests per virtual millisecond for 5 virtual minutes (1.2 million requests): at most the 4 of
+        // the current instant may be held.
+        var time = new FakeTimeProvider(s_start);
+        var plan = new FaultPlan(1, LatencyDistribution.FromMilliseconds(8, 40), 0.2, null, time, "");
+        Span<byte> identity = stackalloc byte[8];
+        int most = 0;
+        long request = 0;
+        for (int ms = 0; ms < 300_000; ms++)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                BitConverter.TryWriteBytes(identity, request++);
+                plan.Decide(throttleable: true, identity);
+            }
+
+            most = Math.Max(most, plan.TrackedIdentities);
+            time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        Assert.Equal(4, most);
+    }
+
+    [Fact]
+    public void FaultPlan_EqualRequestsAtSuccessiveInstants_GetFreshDraws_AndTheFractionHolds()
+    {
+        // The same request retried at 400 instants: each attempt is its own draw (a fixed request is not throttled
+        // forever), and the fraction holds: mean 120 at p = 0.3, six standard deviations either side.
+        var time = new FakeTimeProvider(s_start);
+        var plan = new FaultPlan(11, LatencyDistribution.None, 0.3, null, time, "");
+        byte[] identity = "PutItem{same}"u8.ToArray();
+        int throttled = 0;
+        for (int i = 0; i < 400; i++)
+        {
+            throttled += plan.Decide(throttleable: true, identity).Throttled ? 1 : 0;
+            time.Advance(TimeSpan.FromMilliseconds(7));
+        }
+
+        Assert.InRange(throttled, 65, 175);
+    }
+
+    [Fact]
     public async Task Outage_OnTheModelsClock_AnswersInternalServerErrorOnlyInsideTheWindow()
     {
         var time = new FakeTimeProvider(s_start);
