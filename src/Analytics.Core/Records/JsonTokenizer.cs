@@ -27,7 +27,9 @@ internal enum JsonToken : byte
 /// <remarks>
 /// <para>It exists so that a hostile record costs what a valid one costs: <see cref="System.Text.Json.Utf8JsonReader"/>
 /// can only report invalid JSON by throwing, and a thrown and caught exception costs microseconds, a thousand times
-/// the tokenizing of a sample. It accepts exactly what Utf8JsonReader accepts with default options (RFC 8259; no
+/// the tokenizing of a sample. Measured (TokenizerBenchmarks, docs/performance.md): on 100 payloads broken in the
+/// middle 1,070 μs with Utf8JsonReader (the exception) against 17 μs with this tokenizer, 63 times less; on valid
+/// payloads the two were within the run's noise (98 μs and 72 μs). It accepts exactly what Utf8JsonReader accepts with default options (RFC 8259; no
 /// comments, no trailing commas) and reports an error at the same <see cref="Read"/> call and the same byte offset
 /// (tests compare the two on generated and mutated input). The input must be valid UTF-8: the caller checks it once
 /// for the whole record.</para>
@@ -40,7 +42,7 @@ internal ref struct JsonTokenizer
     private const int InlineDepth = 128;
 
     // '"', '\\' and the control characters a JSON string may not hold raw: the bytes that end a run of plain
-    // string content. SearchValues scans 16 or 32 bytes per step.
+    // string content. SearchValues scans 16 or 32 bytes per step (as Utf8JsonReader does; not measured apart).
     private static readonly SearchValues<byte> s_stringSpecial = SearchValues.Create(
         "\"\\\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u0009\u000A\u000B\u000C\u000D\u000E\u000F\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001A\u001B\u001C\u001D\u001E\u001F"u8);
 
