@@ -122,8 +122,12 @@ public static class BenchmarkData
     public static string SequenceNumber(long n) => "4959033827149025660855969253836157109592157598913" + n.ToString("D7", CultureInfo.InvariantCulture);
 
     /// <summary>A Lambda Kinesis event holding <paramref name="records"/>, as the Lambda service writes it (base64 unescaped).</summary>
-    public static byte[] Event(IReadOnlyList<byte[]> records)
+    public static byte[] Event(IReadOnlyList<byte[]> records) => EventOfBase64([.. records.Select(r => Convert.ToBase64String(r))]);
+
+    /// <summary>A Lambda Kinesis event whose records' <c>data</c> fields are <paramref name="base64"/> as given (valid or not).</summary>
+    public static byte[] EventOfBase64(IReadOnlyList<string> base64)
     {
+        IReadOnlyList<string> records = base64;
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
@@ -137,7 +141,7 @@ public static class BenchmarkData
                 w.WriteString("kinesisSchemaVersion", "1.0");
                 w.WriteString("partitionKey", "pk-" + (i % 64).ToString(CultureInfo.InvariantCulture));
                 w.WriteString("sequenceNumber", sequence);
-                w.WriteString("data", Convert.ToBase64String(records[i]));
+                w.WriteString("data", records[i]);
                 w.WriteNumber("approximateArrivalTimestamp", ArrivalMs / 1000m);
                 w.WriteEndObject();
                 w.WriteString("eventSource", "aws:kinesis");

@@ -4,7 +4,7 @@ namespace Analytics.Core.Benchmarks;
 
 /// <summary>
 /// Entry point: <c>dotnet run -c Release --project benchmarks/Analytics.Core.Benchmarks -- --filter '*'</c> runs the
-/// whole suite; any BenchmarkDotNet argument works (<c>--job short</c>, <c>--exporters json</c>, <c>--list flat</c>); <c>--check</c> only checks the inputs.
+/// whole suite; any BenchmarkDotNet argument works (<c>--job short</c>, <c>--exporters json</c>, <c>--list flat</c>); <c>--check</c> only checks the inputs; <c>--coldstart</c> times bootstraps from process start to first response (see <see cref="ColdStart"/>).
 /// </summary>
 public static class Program
 {
@@ -31,6 +31,15 @@ public static class Program
                 }
             }
 
+            return;
+        }
+
+        if (args is ["--coldstart", string coldRuns, .. var variants] && variants.Length > 0)
+        {
+            // Whole-process cold start of bootstraps against a Runtime API stub: label=path pairs (see ColdStart).
+            Environment.ExitCode = ColdStart.RunAsync(
+                int.Parse(coldRuns, System.Globalization.CultureInfo.InvariantCulture),
+                [.. variants.Select(v => (v[..v.IndexOf('=', StringComparison.Ordinal)], v[(v.IndexOf('=', StringComparison.Ordinal) + 1)..]))]).GetAwaiter().GetResult();
             return;
         }
 

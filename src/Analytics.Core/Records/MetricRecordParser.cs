@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Unicode;
 
 namespace Analytics.Core;
@@ -123,30 +122,15 @@ internal ref struct MetricRecordParser
             return Fail(PoisonReason.InvalidJson, "a top-level value is not a JSON object", _position);
         }
 
-        var reader = new Utf8JsonReader(_data.Slice(_position), new JsonReaderOptions { MaxDepth = _schema.Options.MaxDepth + 1 });
-        int keyLength;
-        double value;
-        long timestamp;
-        try
+        // Our own tokenizer, not Utf8JsonReader: that one can report a syntax error only by throwing, so a hostile
+        // producer could make every record cost a thrown and caught exception (microseconds each).
+        var reader = new JsonTokenizer(_data, _position);
+        if (!ParseSample(ref reader, out int keyLength, out double value, out long timestamp))
         {
-            if (!ParseSample(ref reader, out keyLength, out value, out timestamp))
-            {
-                return false;
-            }
-        }
-        catch (JsonException e)
-        {
-            // Utf8JsonReader has no non-throwing mode; a syntax error is rare and always poison, so this is off the
-            // hot path. Its message quotes the record's bytes, so it is never used: the detail is our own words and
-            // the offset of the error.
-            int at = _position + JsonText.ErrorOffset(_data.Slice(_position), e);
-            return Fail(
-                PoisonReason.InvalidJson,
-                at >= _data.Length ? "the JSON ends before the sample object is complete" : "invalid JSON syntax",
-                Math.Min(at, _data.Length));
+            return false;
         }
 
-        _position += (int)reader.BytesConsumed;
+        _position = reader.Position;
         _sampleCount++;
         sample = new MetricSample(_scratch.Slice(0, keyLength), value, timestamp);
         return true;
@@ -190,7 +174,17 @@ internal ref struct MetricRecordParser
         return offset;
     }
 
-    private bool ParseSample(ref Utf8JsonReader reader, out int keyLength, out double value, out long timestamp)
+    /// <summary>Records the syntax error the tokenizer stopped at: our own words and its offset, never the record's bytes.</summary>
+    private bool SyntaxError(ref readonly JsonTokenizer reader)
+    {
+        int at = reader.ErrorOffset;
+        return Fail(
+            PoisonReason.InvalidJson,
+            at >= _data.Length ? "the JSON ends before the sample object is complete" : "invalid JSON syntax",
+            Math.Min(at, _data.Length));
+    }
+
+    private bool ParseSample(ref JsonTokenizer reader, out int keyLength, out double value, out long timestamp)
     {
         keyLength = 0;
         value = 0;
@@ -210,19 +204,23 @@ internal ref struct MetricRecordParser
 
         while (true)
         {
-            reader.Read();
-            if (reader.TokenType == JsonTokenType.EndObject)
+            if (!reader.Read())
             {
-                endOffset = _position + (int)reader.TokenStartIndex;
+                return SyntaxError(ref reader);
+            }
+
+            if (reader.TokenType == JsonToken.EndObject)
+            {
+                endOffset = reader.TokenStartIndex;
                 break;
             }
 
-            int fieldOffset = _position + (int)reader.TokenStartIndex;
+            int fieldOffset = reader.TokenStartIndex;
             int field =
-                JsonText.ValueTextEquals(ref reader, _schema.MetricField) ? HasMetric :
-                JsonText.ValueTextEquals(ref reader, _schema.ValueField) ? HasValue :
-                JsonText.ValueTextEquals(ref reader, _schema.TimestampField) ? HasTimestamp :
-                JsonText.ValueTextEquals(ref reader, _schema.DimensionsField) ? HasDimensions : 0;
+                reader.ValueTextEquals(_schema.MetricField) ? HasMetric :
+                reader.ValueTextEquals(_schema.ValueField) ? HasValue :
+                reader.ValueTextEquals(_schema.TimestampField) ? HasTimestamp :
+                reader.ValueTextEquals(_schema.DimensionsField) ? HasDimensions : 0;
             if ((seen & field) != 0)
             {
                 return Fail(
@@ -238,17 +236,21 @@ internal ref struct MetricRecordParser
             }
 
             seen |= field;
-            reader.Read();
-            int valueOffset = _position + (int)reader.TokenStartIndex;
+            if (!reader.Read())
+            {
+                return SyntaxError(ref reader);
+            }
+
+            int valueOffset = reader.TokenStartIndex;
             switch (field)
             {
                 case HasMetric:
-                    if (reader.TokenType != JsonTokenType.String)
+                    if (reader.TokenType != JsonToken.String)
                     {
                         return Fail(PoisonReason.WrongType, messages.MetricNotString, valueOffset);
                     }
 
-                    UnescapeStatus metricStatus = JsonText.CopyString(ref reader, metricScratch, SeriesKey.MaxMetricBytes, out metricLength);
+                    UnescapeStatus metricStatus = reader.CopyString(metricScratch, SeriesKey.MaxMetricBytes, out metricLength);
                     if (metricStatus == UnescapeStatus.InvalidEscape)
                     {
                         return Fail(PoisonReason.InvalidUtf8, messages.MetricLoneSurrogate, valueOffset);
@@ -333,32 +335,32 @@ internal ref struct MetricRecordParser
         return true;
     }
 
-    private bool ReadValue(ref Utf8JsonReader reader, int offset, out double value)
+    private bool ReadValue(ref JsonTokenizer reader, int offset, out double value)
     {
         value = 0;
         switch (reader.TokenType)
         {
-            case JsonTokenType.Number:
+            case JsonToken.Number:
                 if (!reader.TryGetDouble(out value) || !double.IsFinite(value))
                 {
                     return Fail(PoisonReason.NonFiniteValue, _schema.Messages.ValueOverflow, offset);
                 }
 
                 return true;
-            case JsonTokenType.String when JsonText.ValueTextEquals(ref reader, "NaN"u8) || JsonText.ValueTextEquals(ref reader, "Infinity"u8) || JsonText.ValueTextEquals(ref reader, "-Infinity"u8):
+            case JsonToken.String when reader.ValueTextEquals("NaN"u8) || reader.ValueTextEquals("Infinity"u8) || reader.ValueTextEquals("-Infinity"u8):
                 return Fail(PoisonReason.NonFiniteValue, _schema.Messages.ValueNotFinite, offset);
             default:
                 return Fail(PoisonReason.WrongType, _schema.Messages.ValueNotNumber, offset);
         }
     }
 
-    private bool ReadTimestamp(ref Utf8JsonReader reader, int offset, out long timestamp)
+    private bool ReadTimestamp(ref JsonTokenizer reader, int offset, out long timestamp)
     {
         timestamp = 0;
         ParserMessages messages = _schema.Messages;
         switch (reader.TokenType)
         {
-            case JsonTokenType.Number:
+            case JsonToken.Number:
                 if (reader.TryGetInt64(out timestamp))
                 {
                     if (timestamp is >= 0 and <= MaxTimestampMs)
@@ -374,7 +376,7 @@ internal ref struct MetricRecordParser
 
                 // Epoch microseconds or nanoseconds pass 9999 as milliseconds: say so when they would fit.
                 return Fail(PoisonReason.InvalidTimestamp, LooksFiner(ref reader) ? messages.TimestampNotEpochMsMicros : messages.TimestampNotEpochMs, offset);
-            case JsonTokenType.String:
+            case JsonToken.String:
                 // RFC 3339 strings are short; an escaped one (a JSON writer may escape '+' as \u002B) is unescaped first.
                 Span<byte> unescaped = stackalloc byte[MaxTimestampTextBytes];
                 scoped ReadOnlySpan<byte> text = reader.ValueSpan;
@@ -408,7 +410,7 @@ internal ref struct MetricRecordParser
     }
 
     /// <summary>Whether a number timestamp read as microseconds or nanoseconds lies within the record's time window.</summary>
-    private readonly bool LooksFiner(ref Utf8JsonReader reader)
+    private readonly bool LooksFiner(ref JsonTokenizer reader)
     {
         if (!reader.TryGetDouble(out double value) || value <= MaxTimestampMs)
         {
@@ -447,10 +449,10 @@ internal ref struct MetricRecordParser
         return false;
     }
 
-    private bool ReadDimensions(ref Utf8JsonReader reader, int offset, Span<byte> scratch, scoped Span<int> dims, out int count)
+    private bool ReadDimensions(ref JsonTokenizer reader, int offset, Span<byte> scratch, scoped Span<int> dims, out int count)
     {
         count = 0;
-        if (reader.TokenType != JsonTokenType.StartObject)
+        if (reader.TokenType != JsonToken.StartObject)
         {
             return Fail(PoisonReason.WrongType, _schema.Messages.DimensionsNotObject, offset);
         }
@@ -458,19 +460,23 @@ internal ref struct MetricRecordParser
         int used = 0;
         while (true)
         {
-            reader.Read();
-            if (reader.TokenType == JsonTokenType.EndObject)
+            if (!reader.Read())
+            {
+                return SyntaxError(ref reader);
+            }
+
+            if (reader.TokenType == JsonToken.EndObject)
             {
                 return true;
             }
 
-            int keyOffset = _position + (int)reader.TokenStartIndex;
+            int keyOffset = reader.TokenStartIndex;
             if (count == SeriesKey.MaxDimensions)
             {
                 return Fail(PoisonReason.TooManyDimensions, _schema.Messages.DimensionsTooMany, keyOffset);
             }
 
-            UnescapeStatus status = JsonText.CopyString(ref reader, scratch.Slice(used), SeriesKey.MaxDimensionKeyBytes, out int keyLength);
+            UnescapeStatus status = reader.CopyString(scratch.Slice(used), SeriesKey.MaxDimensionKeyBytes, out int keyLength);
             if (status != UnescapeStatus.Ok)
             {
                 return status == UnescapeStatus.TooLong
@@ -485,14 +491,18 @@ internal ref struct MetricRecordParser
 
             int keyStart = used;
             used += keyLength;
-            reader.Read();
-            int valueOffset = _position + (int)reader.TokenStartIndex;
-            if (reader.TokenType != JsonTokenType.String)
+            if (!reader.Read())
+            {
+                return SyntaxError(ref reader);
+            }
+
+            int valueOffset = reader.TokenStartIndex;
+            if (reader.TokenType != JsonToken.String)
             {
                 return Fail(PoisonReason.WrongType, _schema.Messages.DimensionValueNotString, valueOffset);
             }
 
-            status = JsonText.CopyString(ref reader, scratch.Slice(used), SeriesKey.MaxDimensionValueBytes, out int valueLength);
+            status = reader.CopyString(scratch.Slice(used), SeriesKey.MaxDimensionValueBytes, out int valueLength);
             if (status != UnescapeStatus.Ok)
             {
                 return status == UnescapeStatus.TooLong
@@ -529,9 +539,9 @@ internal ref struct MetricRecordParser
         }
     }
 
-    private bool SkipValue(ref Utf8JsonReader reader)
+    private bool SkipValue(ref JsonTokenizer reader)
     {
-        if (reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.StartArray))
+        if (reader.TokenType is not (JsonToken.StartObject or JsonToken.StartArray))
         {
             return true;
         }
@@ -540,12 +550,15 @@ internal ref struct MetricRecordParser
         int maxDepth = _schema.Options.MaxDepth;
         do
         {
-            if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && reader.CurrentDepth + 1 > maxDepth)
+            if (reader.TokenType is JsonToken.StartObject or JsonToken.StartArray && reader.CurrentDepth + 1 > maxDepth)
             {
-                return Fail(PoisonReason.NestingTooDeep, "objects and arrays nest too deep", _position + (int)reader.TokenStartIndex);
+                return Fail(PoisonReason.NestingTooDeep, "objects and arrays nest too deep", reader.TokenStartIndex);
             }
 
-            reader.Read();
+            if (!reader.Read())
+            {
+                return SyntaxError(ref reader);
+            }
         }
         while (reader.CurrentDepth > depth);
 
