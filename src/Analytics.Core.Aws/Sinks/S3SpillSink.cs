@@ -18,10 +18,14 @@ namespace Analytics.Core;
 /// applied, is kept whole and marked <c>outcomeUnknown</c>: the redrive decides it from the item. The body format and
 /// the decision rules are in docs/failure-modes.md.</para>
 /// <para>Requests are retried with the quarantine sink's discipline: full-jitter backoff within the invocation's
-/// deadline; <see cref="WriteAsync"/> returns <see langword="true"/> only once S3 confirmed the object.</para>
+/// deadline; <see cref="WriteAsync"/> returns <see langword="true"/> only once S3 confirmed the object. The read
+/// before it takes at most a second.</para>
 /// </remarks>
 public sealed class S3SpillSink : ISpillSink
 {
+    /// <summary>How long the consistent read before a spill may take: DynamoDB is failing, and the spill needs the time.</summary>
+    private static readonly TimeSpan s_readBudget = TimeSpan.FromSeconds(1);
+
     private readonly IAmazonS3 _client;
     private readonly S3SpillSinkOptions _options;
     private readonly DynamoDbAggregateSink? _table;
@@ -67,9 +71,11 @@ public sealed class S3SpillSink : ISpillSink
         Dictionary<(string Pk, string Sk), Dictionary<string, AttributeValue>?>? items = null;
         if (_table is not null)
         {
+            using var budget = new CancellationTokenSource(s_readBudget, _options.Retry.TimeProvider);
+            using var read = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, budget.Token);
             try
             {
-                items = await _table.ReadForSpillAsync(keys, cancellationToken).ConfigureAwait(false);
+                items = await _table.ReadForSpillAsync(keys, read.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OutOfMemoryException && !cancellationToken.IsCancellationRequested)
             {

@@ -10,6 +10,15 @@ public sealed partial class KinesisBatchProcessor
     /// <summary>Share of the sinks' remaining time the aggregate sink gets when the batch may be spilled; the rest is the spill's.</summary>
     private const double AggregateShareBeforeSpill = 2.0 / 3.0;
 
+    /// <summary>
+    /// The aggregate sink's share instead when this processor's last invocation of the shard spilled: a short probe of
+    /// whether the store is back, so that a shard in an outage spills at the pace records arrive.
+    /// </summary>
+    private const double AggregateShareWhileSpilling = 0.1;
+
+    /// <summary>Shards whose last invocation in this processor spilled (a hint that only shortens the probe).</summary>
+    private readonly HashSet<string> _spillingShards = new(StringComparer.Ordinal);
+
     /// <summary>Per shard, how many invocations in a row (in this processor) left aggregates not durable.</summary>
     private readonly Dictionary<string, int> _failedInvocations = new(StringComparer.Ordinal);
 
@@ -51,7 +60,8 @@ public sealed partial class KinesisBatchProcessor
             return;
         }
 
-        using var share = new CancellationTokenSource(left * AggregateShareBeforeSpill, _time);
+        double fraction = _spillingShards.Contains(summary.ShardId) ? AggregateShareWhileSpilling : AggregateShareBeforeSpill;
+        using var share = new CancellationTokenSource(left * fraction, _time);
         using var shareDeadline = CancellationTokenSource.CreateLinkedTokenSource(deadline, share.Token);
         using var shareLinked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, share.Token);
         await WriteAggregatesAsync(batch, summary, shareDeadline.Token, shareLinked.Token).ConfigureAwait(false);
@@ -76,7 +86,11 @@ public sealed partial class KinesisBatchProcessor
 
         string? stop = _response.HasFailure ? Encoding.ASCII.GetString(_response.LowestFailure) : null;
         ReportAggregateFailures(batch);
-        string spillId = Encoding.ASCII.GetString(_response.LowestFailure);
+
+        // The spill's id is the batch's first record: whatever way Lambda retries a batch whose spill was not confirmed
+        // (from the checkpoint reported below, whole after a crash, or bisected), the retry begins at this record and
+        // removes the spill first (WriteAggregatesBeforeSpillAsync).
+        string spillId = summary.FirstSequenceNumber!;
         var names = new Dictionary<int, (string Sequence, string Key)>();
         var pairs = new List<SpilledPair>();
         for (int pair = 0; pair < batch.Count; pair++)
@@ -118,12 +132,32 @@ public sealed partial class KinesisBatchProcessor
                 ReportFailure(stop);
             }
         }
+        else
+        {
+            // The spill may have landed unconfirmed: the retry must begin at its id, the batch's first record (the
+            // records of durable pairs before the checkpoint come again; their watermarks skip them).
+            ReportFailure(spillId);
+        }
 
-        NoteShardOutcome(summary.ShardId, !spilled);
+        NoteShardOutcome(summary.ShardId, !spilled, spilled);
     }
 
-    private void NoteShardOutcome(string shardId, bool failed)
+    private void NoteShardOutcome(string shardId, bool failed, bool spilled = false)
     {
+        if (spilled)
+        {
+            if (_spillingShards.Count >= MaxRememberedShards)
+            {
+                _spillingShards.Clear();
+            }
+
+            _spillingShards.Add(shardId);
+        }
+        else
+        {
+            _spillingShards.Remove(shardId);
+        }
+
         if (_options.SpillAfterFailedInvocations <= 0)
         {
             return;

@@ -21,8 +21,9 @@ public sealed class SpillBatch
     public string? EventSourceArn => Batch.EventSourceArn;
 
     /// <summary>
-    /// The spill's id, unique per shard: the sequence number the pipeline would have reported as the checkpoint
-    /// without the spill. A retry after a spill that was not confirmed begins at this record.
+    /// The spill's id, unique per shard: the sequence number of the batch's first record. When a spill is not
+    /// confirmed the pipeline reports this record as the checkpoint, so every retry begins here and first calls
+    /// <see cref="ISpillSink.RemoveUnconfirmedAsync"/> with it.
     /// </summary>
     public string SpillId { get; }
 

@@ -109,8 +109,8 @@ public class SpillDecisionTests
             expected.Select(s => (s.Sequence, s.Key, s.Value)).Order(),
             spilled.Samples.Select(s => (s.Sample.SequenceNumber, s.Sample.PartitionKey, s.Sample.Value)).Order());
 
-        // The spill id is the checkpoint the pipeline would have reported: the first record of a failed pair.
-        Assert.Equal(expected.Select(s => s.Sequence).Min(StringComparer.Ordinal), spilled.SpillId);
+        // The spill id is the batch's first record, where every retry of an unconfirmed spill begins.
+        Assert.Equal(records[0].SequenceNumber, spilled.SpillId);
         Assert.Equal(SinkOutcome.Completed, summary.SpillOutcome);
         Assert.Equal(failedPairs.Count, summary.SpilledAggregates);
         Assert.Equal(expected.Select(s => s.Sequence).Distinct().Count(), summary.SpilledRecords);
@@ -197,7 +197,8 @@ public class SpillDecisionTests
     /// <summary>
     /// Whatever pairs the sink makes durable and whether the spill succeeds: a spill holds exactly the samples of the
     /// pairs not durable; the response is a success exactly when they were all durable or spilled, and otherwise names
-    /// the first record of a pair not durable, so no sample is both spilled and re-delivered, and none is dropped.
+    /// the batch's first record (the spill's id, where the retry removes an unconfirmed spill), so no sample is both
+    /// spilled and re-delivered, and none is dropped.
     /// </summary>
     [Fact]
     public void TheSpill_HoldsExactlyTheSamplesOfThePairsNotDurable() =>
@@ -223,14 +224,13 @@ public class SpillDecisionTests
 
                 var notDurable = aggregates.Seen.Where((_, i) => !marked[i]).Select(a => (a.Metric, a.WindowStartMs)).ToHashSet();
                 var expected = samples.Where(s => notDurable.Contains((s.Metric, WindowOf(TestEvents.Arrival + (1000 * IndexOf(records, s.Sequence)))))).ToList();
-                string? firstNotDurable = expected.Count == 0 ? null : expected.Select(s => s.Sequence).Min(StringComparer.Ordinal);
                 var spilled = spill.Spills.SelectMany(p => p.Samples).Select(s => (s.Sample.SequenceNumber, s.Sample.Value)).Order().ToList();
                 bool holds = expected.Count == 0
                     ? failure is null && spill.Spills.Count == 0
                     : spilled.SequenceEqual(expected.Select(s => (s.Sequence, s.Value)).Order()) &&
                       (spillOk
                           ? failure is null && summary.SpilledRecords == expected.Select(s => s.Sequence).Distinct().Count()
-                          : failure == firstNotDurable && summary.SpilledRecords == 0);
+                          : failure == records[0].SequenceNumber && summary.SpilledRecords == 0);
                 return holds.Label($"n={n} seed={seed} spillOk={spillOk} failure={failure} expected={expected.Count} spilled={spilled.Count}");
             }).QuickCheckThrowOnFailure();
 
