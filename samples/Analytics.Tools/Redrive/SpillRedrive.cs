@@ -29,35 +29,60 @@ internal static class SpillRedrive
     /// <summary>Most objects one run reads (a run with more leaves the rest for the next run, and says so).</summary>
     public const int MaxObjectsPerRun = 100_000;
 
+    /// <summary>
+    /// Objects younger than this are left for a later run by default: a spill that was written but not confirmed is
+    /// removed by the retry of its batch, which Lambda starts at once, within an invocation's longest run (15 minutes).
+    /// </summary>
+    public static readonly TimeSpan DefaultMinAge = TimeSpan.FromMinutes(15);
+
     /// <summary>Applies every spill object under <paramref name="prefix"/>.</summary>
     /// <param name="s3">The S3 client.</param>
     /// <param name="bucket">The spill bucket.</param>
     /// <param name="prefix">The spill sink's key prefix (<c>spill</c> by default).</param>
     /// <param name="table">A DynamoDB sink for the table: its client, table name and retry budget are used.</param>
     /// <param name="output">Receives one line per object left, and a summary line.</param>
+    /// <param name="minAge">Objects modified more recently are left for a later run (<see cref="DefaultMinAge"/>).</param>
+    /// <param name="time">The clock <paramref name="minAge"/> is measured with.</param>
     /// <param name="cancellationToken">Stops the run; whatever was applied stays applied exactly once.</param>
     /// <returns>What the run did.</returns>
-    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, CancellationToken cancellationToken)
+    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(s3);
         ArgumentNullException.ThrowIfNull(table);
         ArgumentNullException.ThrowIfNull(output);
         string listPrefix = prefix.Trim('/') is { Length: > 0 } p ? p + "/" : string.Empty;
         var keys = new List<string>();
+        var young = new List<string>();
+        DateTime cutoff = (time.GetUtcNow() - minAge).UtcDateTime;
         string? token = null;
         do
         {
             ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = listPrefix, ContinuationToken = token }, cancellationToken).ConfigureAwait(false);
-            keys.AddRange((page.S3Objects ?? []).Select(o => o.Key).Where(k => k.EndsWith(".json", StringComparison.Ordinal)));
+            foreach (S3Object o in page.S3Objects ?? [])
+            {
+                if (o.Key.EndsWith(".json", StringComparison.Ordinal))
+                {
+                    (o.LastModified is { } modified && modified.ToUniversalTime() > cutoff ? young : keys).Add(o.Key);
+                }
+            }
+
             token = page.IsTruncated == true ? page.NextContinuationToken : null;
         }
         while (token is not null && keys.Count < MaxObjectsPerRun);
 
+        // A shard with a young object waits as a whole: its older objects may hold earlier records of the same keys.
+        var blockedShards = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string key in young)
+        {
+            blockedShards.Add(ShardOfKey(key));
+            await output.WriteLineAsync($"left {key}: written less than {minAge.TotalMinutes:0.#} minutes ago; run again later").ConfigureAwait(false);
+        }
+
         // Read every object first: an unreadable object of a shard stops that shard (applying a later spill of one of its
         // keys would move the key's redrive mark past the unread records).
-        var blockedShards = new HashSet<string>(StringComparer.Ordinal);
         var contents = new Dictionary<string, SpillObjectContent>(StringComparer.Ordinal);
-        var left = new HashSet<string>(StringComparer.Ordinal);
+        var left = new HashSet<string>(young, StringComparer.Ordinal);
         int unreadable = 0;
         foreach (string key in keys)
         {
@@ -99,7 +124,7 @@ internal static class SpillRedrive
             if (blockedShards.Contains(content.ShardId))
             {
                 left.Add(key);
-                await output.WriteLineAsync($"left {key}: another spill object of shard {content.ShardId} could not be read").ConfigureAwait(false);
+                await output.WriteLineAsync($"left {key}: another spill object of shard {content.ShardId} is unreadable or too young").ConfigureAwait(false);
                 continue;
             }
 
@@ -162,7 +187,7 @@ internal static class SpillRedrive
             }
         }
 
-        var report = new RedriveReport(keys.Count, unreadable, applied, already, undecided, deleted, left.Count);
+        var report = new RedriveReport(keys.Count + young.Count, unreadable, applied, already, undecided, deleted, left.Count);
         await output.WriteLineAsync(string.Create(
             CultureInfo.InvariantCulture,
             $"redrive: {report.Objects} spill objects, {report.Applied} samples applied, {report.AlreadyApplied} already in the table, {report.Undecided} undecided, {report.Deleted} objects deleted, {report.Left} left")).ConfigureAwait(false);
