@@ -68,7 +68,7 @@ public static class JsonLog
     private static readonly JsonEncodedText[] s_outcomeNames = Array.ConvertAll(Enum.GetValues<SinkOutcome>(), o => JsonEncodedText.Encode(o.ToString()));
     private static readonly JsonEncodedText[] s_stopReasonNames = Array.ConvertAll(Enum.GetValues<BatchStopReason>(), o => JsonEncodedText.Encode(o.ToString()));
     private static readonly JsonEncodedText s_aggregateSinkIssue = JsonEncodedText.Encode("aggregateSinkIssue");
-    private static readonly JsonEncodedText s_spillOutcome = JsonEncodedText.Encode("spillOutcome");
+    private static readonly JsonEncodedText s_spillOutcome = JsonEncodedText.Encode("spill");
     private static readonly JsonEncodedText s_spilledAggregates = JsonEncodedText.Encode("spilledAggregates");
     private static readonly JsonEncodedText s_spilledRecords = JsonEncodedText.Encode("spilledRecords");
     private static readonly JsonEncodedText s_poisonByReason = JsonEncodedText.Encode("poisonByReason");
