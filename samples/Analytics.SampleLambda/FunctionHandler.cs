@@ -44,9 +44,9 @@ internal sealed class FunctionHandler : IInvocationHandler
     public static FunctionHandler FromEnvironment(Func<string, string?> getVariable, TextWriter log)
     {
         SampleSettings settings = SampleSettings.FromEnvironment(getVariable);
-        ProcessorOptions options = settings.ToProcessorOptions();
         // The sinks (and their AWS clients) live as long as the sandbox.
         SampleSinks sinks = SampleSinks.Create(settings.ToSinkTargets());
+        ProcessorOptions options = settings.ToProcessorOptions() with { SpillSink = sinks.Spill };
         return new FunctionHandler(sinks.Aggregates, sinks.Quarantine, options, log);
     }
 

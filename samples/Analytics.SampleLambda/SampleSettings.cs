@@ -8,12 +8,16 @@ namespace Analytics.SampleLambda;
 /// <param name="WindowSize">Aggregation window (<c>ANALYTICS_WINDOW_SECONDS</c>, default 60).</param>
 /// <param name="AggregateTable">DynamoDB table for aggregates (<c>ANALYTICS_AGGREGATE_TABLE</c>), set by the template.</param>
 /// <param name="QuarantineBucket">S3 bucket for poison records (<c>ANALYTICS_QUARANTINE_BUCKET</c>), set by the template.</param>
-internal sealed record SampleSettings(string OutputDirectory, TimeSpan WindowSize, string? AggregateTable, string? QuarantineBucket)
+/// <param name="SpillBucket">S3 bucket for spills (<c>ANALYTICS_SPILL_BUCKET</c>, only with a table); null: no spilling.</param>
+/// <param name="SpillAfter">Age of a batch's oldest record from which it is spilled when the table fails (<c>ANALYTICS_SPILL_AFTER_SECONDS</c>, default 300).</param>
+internal sealed record SampleSettings(string OutputDirectory, TimeSpan WindowSize, string? AggregateTable, string? QuarantineBucket, string? SpillBucket = null, TimeSpan? SpillAfter = null)
 {
     internal const string OutputDirectoryVariable = "ANALYTICS_OUTPUT_DIR";
     internal const string WindowSecondsVariable = "ANALYTICS_WINDOW_SECONDS";
     internal const string AggregateTableVariable = "ANALYTICS_AGGREGATE_TABLE";
     internal const string QuarantineBucketVariable = "ANALYTICS_QUARANTINE_BUCKET";
+    internal const string SpillBucketVariable = "ANALYTICS_SPILL_BUCKET";
+    internal const string SpillAfterSecondsVariable = "ANALYTICS_SPILL_AFTER_SECONDS";
     internal const string DefaultOutputDirectory = "/tmp/analytics";
 
     /// <summary>Reads the settings.</summary>
@@ -35,17 +39,39 @@ internal sealed record SampleSettings(string OutputDirectory, TimeSpan WindowSiz
             window = TimeSpan.FromSeconds(s);
         }
 
-        return new SampleSettings(outputDirectory, window, NullIfEmpty(getVariable(AggregateTableVariable)), NullIfEmpty(getVariable(QuarantineBucketVariable)));
+        TimeSpan spillAfter = ProcessorOptions.Default.SpillAfterAge;
+        if (NullIfEmpty(getVariable(SpillAfterSecondsVariable)) is { } after)
+        {
+            if (!int.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out int s) || s is < 1 or > 604_800)
+            {
+                throw new InvalidOperationException($"{SpillAfterSecondsVariable} must be a whole number of seconds from 1 to 604800, not '{after}'.");
+            }
+
+            spillAfter = TimeSpan.FromSeconds(s);
+        }
+
+        string? table = NullIfEmpty(getVariable(AggregateTableVariable));
+        string? spillBucket = NullIfEmpty(getVariable(SpillBucketVariable));
+        if (spillBucket is not null && table is null)
+        {
+            throw new InvalidOperationException($"{SpillBucketVariable} needs {AggregateTableVariable}: spills hold what the DynamoDB table could not take.");
+        }
+
+        return new SampleSettings(outputDirectory, window, table, NullIfEmpty(getVariable(QuarantineBucketVariable)), spillBucket, spillAfter);
     }
 
     /// <summary>The processor options these settings imply.</summary>
     /// <returns>The options.</returns>
     public ProcessorOptions ToProcessorOptions() =>
-        ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = WindowSize } };
+        ProcessorOptions.Default with
+        {
+            Aggregator = AggregatorOptions.Default with { WindowSize = WindowSize },
+            SpillAfterAge = SpillAfter ?? ProcessorOptions.Default.SpillAfterAge,
+        };
 
     /// <summary>Where the sinks these settings imply write: the table and bucket when set, else files in the output directory.</summary>
     /// <returns>The targets.</returns>
-    public SinkTargets ToSinkTargets() => new(OutputDirectory, AggregateTable, QuarantineBucket);
+    public SinkTargets ToSinkTargets() => new(OutputDirectory, AggregateTable, QuarantineBucket, SpillBucket: SpillBucket);
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 }

@@ -11,12 +11,14 @@ namespace Analytics.SampleLambda;
 /// <param name="QuarantineBucket">S3 bucket for poison records; null for the file.</param>
 /// <param name="DynamoDbEndpoint">An explicit DynamoDB endpoint (a local server); null for the AWS environment's.</param>
 /// <param name="S3Endpoint">An explicit S3 endpoint (a local server, addressed path-style); null for the AWS environment's.</param>
+/// <param name="SpillBucket">S3 bucket for spills of what the table could not take; null for none (needs <paramref name="AggregateTable"/>).</param>
 internal sealed record SinkTargets(
     string OutputDirectory,
     string? AggregateTable = null,
     string? QuarantineBucket = null,
     Uri? DynamoDbEndpoint = null,
-    Uri? S3Endpoint = null)
+    Uri? S3Endpoint = null,
+    string? SpillBucket = null)
 {
     internal const string AggregatesFileName = "aggregates.jsonl";
     internal const string QuarantineFileName = "quarantine.jsonl";
@@ -34,10 +36,11 @@ internal sealed class SampleSinks : IDisposable
     private readonly AmazonDynamoDBClient? _dynamoDb;
     private readonly AmazonS3Client? _s3;
 
-    private SampleSinks(IAggregateSink aggregates, IQuarantineSink quarantine, AmazonDynamoDBClient? dynamoDb, AmazonS3Client? s3)
+    private SampleSinks(IAggregateSink aggregates, IQuarantineSink quarantine, ISpillSink? spill, AmazonDynamoDBClient? dynamoDb, AmazonS3Client? s3)
     {
         Aggregates = aggregates;
         Quarantine = quarantine;
+        Spill = spill;
         _dynamoDb = dynamoDb;
         _s3 = s3;
     }
@@ -46,6 +49,9 @@ internal sealed class SampleSinks : IDisposable
 
     public IQuarantineSink Quarantine { get; }
 
+    /// <summary>Where spills go (the processor's <see cref="ProcessorOptions.SpillSink"/>); null: no spilling.</summary>
+    public ISpillSink? Spill { get; }
+
     /// <summary>Builds the sinks for <paramref name="targets"/>.</summary>
     /// <param name="targets">Where to write.</param>
     /// <returns>The sinks.</returns>
@@ -53,14 +59,16 @@ internal sealed class SampleSinks : IDisposable
     {
         // Few SDK retries and a short timeout: the sinks retry themselves, within the invocation's deadline.
         AmazonDynamoDBClient? dynamoDb = targets.AggregateTable is null ? null : DynamoDbClient(targets.DynamoDbEndpoint);
-        AmazonS3Client? s3 = targets.QuarantineBucket is null ? null : S3Client(targets.S3Endpoint);
-        IAggregateSink aggregates = dynamoDb is null
-            ? new JsonLinesAggregateSink(targets.AggregatesPath)
-            : new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = targets.AggregateTable! });
-        IQuarantineSink quarantine = s3 is null
+        AmazonS3Client? s3 = targets.QuarantineBucket is null && targets.SpillBucket is null ? null : S3Client(targets.S3Endpoint);
+        DynamoDbAggregateSink? table = dynamoDb is null ? null : new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = targets.AggregateTable! });
+        IAggregateSink aggregates = table is null ? new JsonLinesAggregateSink(targets.AggregatesPath) : table;
+        IQuarantineSink quarantine = targets.QuarantineBucket is null
             ? new JsonLinesQuarantineSink(targets.QuarantinePath)
-            : new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = targets.QuarantineBucket! });
-        return new SampleSinks(aggregates, quarantine, dynamoDb, s3);
+            : new S3QuarantineSink(s3!, S3QuarantineSinkOptions.Default with { BucketName = targets.QuarantineBucket });
+
+        // Spills hold what the table could not take; the spill sink reads the table before spilling.
+        ISpillSink? spill = targets.SpillBucket is null || table is null ? null : new S3SpillSink(s3!, S3SpillSinkOptions.Default with { BucketName = targets.SpillBucket }, table);
+        return new SampleSinks(aggregates, quarantine, spill, dynamoDb, s3);
     }
 
     /// <summary>A DynamoDB client: the AWS environment's, or one for a local endpoint.</summary>

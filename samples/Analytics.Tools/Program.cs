@@ -2,7 +2,7 @@ using System.CommandLine;
 using Analytics.SampleLambda;
 using Analytics.Tools;
 
-// Tooling for the sample function's DynamoDB table: `create-table` and `query`. See `--help`.
+// Tooling for the sample function's DynamoDB table: `create-table`, `query` and `redrive` (of spill objects). See `--help`.
 return await ToolsCommand.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);
 
 namespace Analytics.Tools
@@ -21,6 +21,7 @@ namespace Analytics.Tools
             {
                 CreateTableCommand.Create(),
                 QueryCommand.Create(),
+                RedriveCommand.Create(),
             };
             return CommandLine.RunAsync("analytics-tools", root, args, stdout, stderr);
         }

@@ -22,6 +22,9 @@ internal static class DynamoDbItem
     public const string KeyWatermarks = "wk";
     public const string Version = "ver";
 
+    /// <summary>Shard id → (partition key → highest sequence number of that key applied by a redrive of spills).</summary>
+    public const string RedriveMarks = "rk";
+
     /// <summary>DynamoDB's item size limit, 400 KB.</summary>
     public const int ItemSizeLimit = 400 * 1024;
 
@@ -91,19 +94,47 @@ internal static class DynamoDbItem
         return shard.M;
     }
 
-    /// <summary>How many partition-key watermarks the item holds, over all shards.</summary>
+    /// <summary>How many partition-key watermarks the item holds, over all shards: live ones (<c>wk</c>) and redrive marks (<c>rk</c>).</summary>
     public static int CountKeyWatermarks(Dictionary<string, AttributeValue> item)
     {
         int count = 0;
-        if (item.TryGetValue(KeyWatermarks, out AttributeValue? wk) && wk.M is not null)
+        foreach (string name in (string[])[KeyWatermarks, RedriveMarks])
         {
-            foreach (KeyValuePair<string, AttributeValue> shard in wk.M)
+            if (item.TryGetValue(name, out AttributeValue? marks) && marks.M is not null)
             {
-                count += shard.Value.M?.Count ?? 0;
+                foreach (KeyValuePair<string, AttributeValue> shard in marks.M)
+                {
+                    count += shard.Value.M?.Count ?? 0;
+                }
             }
         }
 
         return count;
+    }
+
+    /// <summary>The redrive marks of <paramref name="shardId"/> stored in the item (<c>rk[shardId]</c>); null when there are none.</summary>
+    public static Dictionary<string, AttributeValue>? GetRedriveMarks(Dictionary<string, AttributeValue>? item, string shardId)
+    {
+        if (item is null || !item.TryGetValue(RedriveMarks, out AttributeValue? rk) || rk.M is null ||
+            !rk.M.TryGetValue(shardId, out AttributeValue? shard))
+        {
+            return null;
+        }
+
+        if (shard.M is null)
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored redrive marks of shard " + shardId + " are not a map.");
+        }
+
+        foreach (KeyValuePair<string, AttributeValue> mark in shard.M)
+        {
+            if (mark.Value.S is null || mark.Value.S.Length > SequenceNumber.MaxDigits || !IsDigits(mark.Value.S))
+            {
+                AwsThrowHelper.ThrowInvalidData("A stored redrive mark of shard " + shardId + " is not a sequence number.");
+            }
+        }
+
+        return shard.M;
     }
 
     /// <summary>
@@ -240,7 +271,8 @@ internal static class DynamoDbItem
         string shardId,
         string? shardWatermark,
         Dictionary<string, AttributeValue>? keyWatermarks,
-        long version)
+        long version,
+        Dictionary<string, AttributeValue>? redriveMarks = null)
     {
         // wm: per shard, a floor (every record of the shard at or below it is applied); kept as stored, raised only by a
         // tumbling-window flush (shardWatermark). wk: per shard, per partition key, the highest sequence number applied.
@@ -272,6 +304,22 @@ internal static class DynamoDbItem
             keyMarks[shardId] = new AttributeValue { M = keyWatermarks };
         }
 
+        // rk: per shard, per partition key, the highest sequence number a redrive of spills applied; every write keeps
+        // it (a live write never changes it).
+        var redrive = new Dictionary<string, AttributeValue>(StringComparer.Ordinal);
+        if (previous is not null && previous.TryGetValue(RedriveMarks, out AttributeValue? oldRk) && oldRk.M is not null)
+        {
+            foreach (KeyValuePair<string, AttributeValue> entry in oldRk.M)
+            {
+                redrive[entry.Key] = entry.Value;
+            }
+        }
+
+        if (redriveMarks is not null)
+        {
+            redrive[shardId] = new AttributeValue { M = redriveMarks };
+        }
+
         scratch.ResetWrittenCount();
         aggregate.WriteTo(scratch);
 
@@ -294,6 +342,11 @@ internal static class DynamoDbItem
         if (keyMarks.Count > 0)
         {
             item[KeyWatermarks] = new AttributeValue { M = keyMarks };
+        }
+
+        if (redrive.Count > 0)
+        {
+            item[RedriveMarks] = new AttributeValue { M = redrive };
         }
 
         if (key.Dimensions.Count > 0)

@@ -25,7 +25,7 @@ namespace Analytics.Core;
 /// is not made and reported (the pair stays unmarked, <see cref="WriteAsync"/> throws). Tumbling-window flushes carry
 /// no per-record log and are exact with ParallelizationFactor 1 only. Details in docs/dynamodb.md.</para>
 /// </remarks>
-public sealed class DynamoDbAggregateSink : IAggregateSink
+public sealed partial class DynamoDbAggregateSink : IAggregateSink
 {
     private const int BatchGetLimit = 100;
 
@@ -34,6 +34,10 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
     private long _retries;
     private long _conflicts;
     private long _capacityExceeded;
+
+    // Items whose put, in the last WriteAsync, failed in a way that leaves open whether it was applied (a spill of them
+    // is marked "outcome unknown"; see S3SpillSink).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Pk, string Sk), bool> _ambiguous = new();
 
     /// <summary>Creates the sink.</summary>
     /// <param name="client">The DynamoDB client; the sink does not dispose it. Give it few retries of its own.</param>
@@ -83,6 +87,7 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
             return;
         }
 
+        _ambiguous.Clear();
         var pairs = new PairState[count];
         for (int i = 0; i < count; i++)
         {
@@ -251,6 +256,7 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
         Dictionary<string, AttributeValue>? item = state.Item;
         for (int attempt = 0; attempt < _options.Retry.MaxAttempts; attempt++)
         {
+            bool putSent = false;
             try
             {
                 if (!loaded)
@@ -301,6 +307,7 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
                     };
                 }
 
+                putSent = true;
                 await _client.PutItemAsync(put, token).ConfigureAwait(false);
                 return true;
             }
@@ -313,18 +320,32 @@ public sealed class DynamoDbAggregateSink : IAggregateSink
             catch (Exception e) when (RetryPolicy.IsTransient(e, token))
             {
                 // The put may or may not have landed; retrying with the same expected version is safe either way.
+                NoteAmbiguous(state.Key, putSent, e);
                 if (!await BackoffAsync(attempt + 1, state.Key.Pk + "|" + state.Key.Sk, token).ConfigureAwait(false))
                 {
                     return false;
                 }
             }
-            catch (Exception) when (token.IsCancellationRequested)
+            catch (Exception e) when (token.IsCancellationRequested)
             {
+                NoteAmbiguous(state.Key, putSent, e);
                 return false;
             }
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// Notes an item whose put failed without saying whether it was applied: any failure of a sent put but a throttling
+    /// error (DynamoDB refuses those before applying anything).
+    /// </summary>
+    private void NoteAmbiguous(PairKey key, bool putSent, Exception e)
+    {
+        if (putSent && !(e is AmazonDynamoDBException { ErrorCode: "ProvisionedThroughputExceededException" or "ThrottlingException" or "RequestLimitExceeded" }))
+        {
+            _ambiguous[(key.Pk, key.Sk)] = true;
+        }
     }
 
     /// <summary>

@@ -337,6 +337,35 @@ public sealed class AggregateBatch
 
     internal int GetPairFirstRecord(int pair) => _pairRecords[pair].First;
 
+    /// <summary>
+    /// The pair's samples in record order, each with its record's sequence number and partition key (for a spill);
+    /// <paramref name="names"/> caches each record's strings across pairs.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The batch has no per-record log (a tumbling-window flush).</exception>
+    internal List<SpilledSample> GetSamples(int pair, Dictionary<int, (string Sequence, string Key)> names)
+    {
+        if (!_hasSampleLog)
+        {
+            ThrowHelper.ThrowInvalidOperation("A window flushed from tumbling-window state has no per-record log.");
+        }
+
+        var samples = new List<SpilledSample>();
+        for (int i = _pairSamples[pair].First; i >= 0; i = _samples[i].Next)
+        {
+            int record = _samples[i].Record;
+            if (!names.TryGetValue(record, out (string Sequence, string Key) name))
+            {
+                (int offset, int length, _) = _keys[_recordKey[record]];
+                name = (Encoding.ASCII.GetString(RecordSequence(record)), Encoding.UTF8.GetString(_keyArena, offset, length));
+                names[record] = name;
+            }
+
+            samples.Add(new SpilledSample(name.Sequence, name.Key, _samples[i].Value));
+        }
+
+        return samples;
+    }
+
     internal ReadOnlySpan<byte> RecordSequence(int record)
     {
         (int offset, int length) = _records[record];

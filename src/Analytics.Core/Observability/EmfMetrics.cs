@@ -10,7 +10,8 @@ namespace Analytics.Core;
 /// <remarks>
 /// <para>
 /// Metrics, under the dimension set <c>[FunctionName, ShardId]</c>: <c>RecordsIn</c>, <c>ValidRecords</c>,
-/// <c>PoisonRecords</c>, <c>SamplesAggregated</c>, <c>AggregatesWritten</c>, <c>FailuresReported</c> (0 or 1), all
+/// <c>PoisonRecords</c>, <c>SamplesAggregated</c>, <c>AggregatesWritten</c>, <c>FailuresReported</c> (0 or 1),
+/// <c>SpilledRecords</c>, <c>SpilledAggregates</c> (what went to <see cref="ProcessorOptions.SpillSink"/>), all
 /// <c>Count</c>; <c>ParseMs</c>, <c>AggregateMs</c>, <c>QuarantineSinkMs</c>, <c>AggregateSinkMs</c>,
 /// <c>RemainingTimeMs</c>, <c>OldestRecordAgeMs</c>, <c>NewestRecordAgeMs</c>, all <c>Milliseconds</c>.
 /// Poison counts per reason are plain properties (<c>"poison.InvalidJson": 2</c>, only reasons with a count), so they
@@ -57,6 +58,8 @@ public static class EmfMetrics
     private static readonly JsonEncodedText s_remainingTimeMs = JsonEncodedText.Encode("RemainingTimeMs");
     private static readonly JsonEncodedText s_oldestRecordAgeMs = JsonEncodedText.Encode("OldestRecordAgeMs");
     private static readonly JsonEncodedText s_newestRecordAgeMs = JsonEncodedText.Encode("NewestRecordAgeMs");
+    private static readonly JsonEncodedText s_spilledRecords = JsonEncodedText.Encode("SpilledRecords");
+    private static readonly JsonEncodedText s_spilledAggregates = JsonEncodedText.Encode("SpilledAggregates");
 
     private static readonly (JsonEncodedText Name, bool IsMilliseconds)[] s_metricDefinitions =
     [
@@ -66,6 +69,8 @@ public static class EmfMetrics
         (s_samplesAggregated, false),
         (s_aggregatesWritten, false),
         (s_failuresReported, false),
+        (s_spilledRecords, false),
+        (s_spilledAggregates, false),
         (s_parseMs, true),
         (s_aggregateMs, true),
         (s_quarantineSinkMs, true),
@@ -148,6 +153,8 @@ public static class EmfMetrics
             writer.WriteNumber(s_samplesAggregated, summary.Samples);
             writer.WriteNumber(s_aggregatesWritten, summary.AggregatesWritten);
             writer.WriteNumber(s_failuresReported, summary.ReportedFailure is null ? 0 : 1);
+            writer.WriteNumber(s_spilledRecords, summary.SpilledRecords);
+            writer.WriteNumber(s_spilledAggregates, summary.SpilledAggregates);
             writer.WriteNumber(s_parseMs, Milliseconds(summary.ParseDuration));
             writer.WriteNumber(s_aggregateMs, Milliseconds(summary.AggregateDuration));
             writer.WriteNumber(s_quarantineSinkMs, Milliseconds(summary.QuarantineSinkDuration));

@@ -68,6 +68,9 @@ public static class JsonLog
     private static readonly JsonEncodedText[] s_outcomeNames = Array.ConvertAll(Enum.GetValues<SinkOutcome>(), o => JsonEncodedText.Encode(o.ToString()));
     private static readonly JsonEncodedText[] s_stopReasonNames = Array.ConvertAll(Enum.GetValues<BatchStopReason>(), o => JsonEncodedText.Encode(o.ToString()));
     private static readonly JsonEncodedText s_aggregateSinkIssue = JsonEncodedText.Encode("aggregateSinkIssue");
+    private static readonly JsonEncodedText s_spillOutcome = JsonEncodedText.Encode("spill");
+    private static readonly JsonEncodedText s_spilledAggregates = JsonEncodedText.Encode("spilledAggregates");
+    private static readonly JsonEncodedText s_spilledRecords = JsonEncodedText.Encode("spilledRecords");
     private static readonly JsonEncodedText s_poisonByReason = JsonEncodedText.Encode("poisonByReason");
     private static readonly JsonEncodedText s_reason = JsonEncodedText.Encode("reason");
     private static readonly JsonEncodedText s_detail = JsonEncodedText.Encode("detail");
@@ -201,6 +204,9 @@ public static class JsonLog
         writer.WriteString(s_aggregateSinkError, summary.AggregateSinkError);
         writer.WriteString(s_quarantineSinkOutcome, s_outcomeNames[(int)summary.QuarantineSinkOutcome]);
         writer.WriteString(s_quarantineSinkError, summary.QuarantineSinkError);
+        writer.WriteString(s_spillOutcome, s_outcomeNames[(int)summary.SpillOutcome]);
+        writer.WriteNumber(s_spilledAggregates, summary.SpilledAggregates);
+        writer.WriteNumber(s_spilledRecords, summary.SpilledRecords);
         writer.WriteBoolean(s_windowInvocation, summary.IsWindowInvocation);
         writer.WriteBoolean(s_flushed, summary.Flushed);
         writer.WriteNumber(s_parseMs, EmfMetrics.Milliseconds(summary.ParseDuration));

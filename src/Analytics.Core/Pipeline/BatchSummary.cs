@@ -97,6 +97,18 @@ public sealed class BatchSummary
     /// </summary>
     public string? AggregateSinkIssue { get; internal set; }
 
+    /// <summary>
+    /// How the spill sink's call ended (<see cref="SinkOutcome.NotCalled"/> when nothing was spilled: no spill sink, the
+    /// batch was durable, young enough to wait, or had a poison record not yet quarantined).
+    /// </summary>
+    public SinkOutcome SpillOutcome { get; internal set; }
+
+    /// <summary>(series, window) aggregates written to the spill sink instead of the aggregate sink (0 unless the spill was durable).</summary>
+    public int SpilledAggregates { get; internal set; }
+
+    /// <summary>Records whose samples went to the spill sink (0 unless the spill was durable).</summary>
+    public int SpilledRecords { get; internal set; }
+
     /// <summary>Whether this was a tumbling-window invocation.</summary>
     public bool IsWindowInvocation { get; internal set; }
 

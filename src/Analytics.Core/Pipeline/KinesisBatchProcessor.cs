@@ -75,6 +75,11 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "SafetyMarginFraction must be in [0, 1), SinkTimeFraction in (0, 1), MinSafetyMargin and MaxPoisonCallbacks not negative, MaxStateBytes positive.");
         }
 
+        if (options.SpillAfterAge <= TimeSpan.Zero || options.SpillAfterFailedInvocations < 0)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "SpillAfterAge must be positive, SpillAfterFailedInvocations not negative.");
+        }
+
         _aggregateSink = aggregateSink;
         _quarantineSink = quarantineSink;
         _options = options;
@@ -134,11 +139,16 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
         else
         {
-            Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(WriteAggregatesAsync(batch, summary, timeout.Token, linked.Token), sinksStart, d => summary.AggregateSinkDuration = d);
+            bool spillCandidate = IsSpillCandidate(summary, batch);
+            TimeSpan left = TimeSpan.FromSeconds(Math.Max(0, plan.WorkEnd - sinksStart) / (double)frequency);
+            Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(
+                spillCandidate ? WriteAggregatesBeforeSpillAsync(batch, summary, left, timeout.Token, linked.Token) : WriteAggregatesAsync(batch, summary, timeout.Token, linked.Token),
+                sinksStart,
+                d => summary.AggregateSinkDuration = d);
             int durable = await quarantine.ConfigureAwait(false);
             await aggregates.ConfigureAwait(false);
             ReportQuarantineFailures(poison, durable, summary);
-            ReportAggregateFailures(batch);
+            await ReportOrSpillAsync(batch, spillCandidate, durable == poison.Count, summary, linked.Token).ConfigureAwait(false);
             summary.AggregatesWritten = batch.DurableCount;
             summary.Flushed = batch.Count > 0;
             summary.ReportedFailure = _response.HasFailure ? Encoding.ASCII.GetString(_response.LowestFailure) : null;

@@ -51,6 +51,28 @@ public readonly record struct ProcessorOptions
     /// </summary>
     public int MaxPoisonCallbacks { get; init; } = 100;
 
+    /// <summary>
+    /// Where the aggregates that the aggregate sink could not make durable go when the batch is too old to wait for it
+    /// (see <see cref="SpillAfterAge"/> and <see cref="SpillAfterFailedInvocations"/>); the batch is then reported as
+    /// done, so the checkpoint moves on and iterator age stays bounded during a long outage. A spill is applied later,
+    /// exactly once, by a redrive (docs/failure-modes.md). Default none: the checkpoint is reported, as without it.
+    /// Not used for tumbling-window invocations.
+    /// </summary>
+    public ISpillSink? SpillSink { get; init; }
+
+    /// <summary>
+    /// Spill when the batch's oldest record (by approximate arrival) is at least this old and the aggregate sink could
+    /// not make every pair durable. Positive. Default 5 minutes.
+    /// </summary>
+    public TimeSpan SpillAfterAge { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Spill also when this many invocations of the shard in a row, in this processor, could not make their aggregates
+    /// durable; 0 for never. Default 0. Only a hint: Lambda may run the next attempt in another execution environment,
+    /// whose processor starts counting at 0; <see cref="SpillAfterAge"/> holds whatever environment runs it.
+    /// </summary>
+    public int SpillAfterFailedInvocations { get; init; }
+
     /// <summary>Largest encoded window state before the pipeline flushes early; Lambda's cap is 1 MB. Default 900,000 bytes.</summary>
     public int MaxStateBytes { get; init; } = 900_000;
 }

@@ -9,7 +9,7 @@ public class EmfMetricsTests
 {
     private static readonly DateTimeOffset s_now = new(2025, 1, 20, 10, 0, 0, 123, TimeSpan.Zero);
 
-    private static readonly string[] s_countMetrics = ["RecordsIn", "ValidRecords", "PoisonRecords", "SamplesAggregated", "AggregatesWritten", "FailuresReported"];
+    private static readonly string[] s_countMetrics = ["RecordsIn", "ValidRecords", "PoisonRecords", "SamplesAggregated", "AggregatesWritten", "FailuresReported", "SpilledRecords", "SpilledAggregates"];
     private static readonly string[] s_millisecondMetrics = ["ParseMs", "AggregateMs", "QuarantineSinkMs", "AggregateSinkMs", "RemainingTimeMs", "OldestRecordAgeMs", "NewestRecordAgeMs"];
 
     private static string WriteLine(BatchSummary summary, EmfOptions options)

@@ -1,0 +1,203 @@
+using System.Globalization;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Analytics.Core;
+
+namespace Analytics.Tools;
+
+/// <summary>What one redrive run did.</summary>
+/// <param name="Objects">Spill objects found under the prefix.</param>
+/// <param name="Unreadable">Objects that could not be read or are not spill objects (left in place).</param>
+/// <param name="Applied">Samples merged into the table by this run.</param>
+/// <param name="AlreadyApplied">Samples found already in the table (an earlier run, or the live function).</param>
+/// <param name="Undecided">Samples left because their outcome cannot be decided (or they follow one that cannot), or their write failed.</param>
+/// <param name="Deleted">Objects fully applied and deleted.</param>
+/// <param name="Left">Objects still in the bucket after the run.</param>
+internal sealed record RedriveReport(int Objects, int Unreadable, int Applied, int AlreadyApplied, int Undecided, int Deleted, int Left)
+{
+    /// <summary>Whether nothing is left: every spill found is in the table exactly once and its object is gone.</summary>
+    public bool Done => Left == 0;
+}
+
+/// <summary>
+/// Applies spill objects (written by <see cref="S3SpillSink"/>) to the aggregate table exactly once, however often it
+/// runs or is interrupted, while the live function keeps writing the same items; deletes each object once everything
+/// in it is applied. The decision rules are <c>DynamoDbAggregateSink.ApplyOnceAsync</c>'s (docs/failure-modes.md).
+/// </summary>
+internal static class SpillRedrive
+{
+    /// <summary>Most objects one run reads (a run with more leaves the rest for the next run, and says so).</summary>
+    public const int MaxObjectsPerRun = 100_000;
+
+    /// <summary>
+    /// Objects younger than this are left for a later run by default: a spill that was written but not confirmed is
+    /// removed by the retry of its batch, which Lambda starts at once, within an invocation's longest run (15 minutes).
+    /// </summary>
+    public static readonly TimeSpan DefaultMinAge = TimeSpan.FromMinutes(15);
+
+    /// <summary>Applies every spill object under <paramref name="prefix"/>.</summary>
+    /// <param name="s3">The S3 client.</param>
+    /// <param name="bucket">The spill bucket.</param>
+    /// <param name="prefix">The spill sink's key prefix (<c>spill</c> by default).</param>
+    /// <param name="table">A DynamoDB sink for the table: its client, table name and retry budget are used.</param>
+    /// <param name="output">Receives one line per object left, and a summary line.</param>
+    /// <param name="minAge">Objects modified more recently are left for a later run (<see cref="DefaultMinAge"/>).</param>
+    /// <param name="time">The clock <paramref name="minAge"/> is measured with.</param>
+    /// <param name="cancellationToken">Stops the run; whatever was applied stays applied exactly once.</param>
+    /// <returns>What the run did.</returns>
+    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(s3);
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(output);
+        string listPrefix = prefix.Trim('/') is { Length: > 0 } p ? p + "/" : string.Empty;
+        var keys = new List<string>();
+        var young = new List<string>();
+        DateTime cutoff = (time.GetUtcNow() - minAge).UtcDateTime;
+        string? token = null;
+        do
+        {
+            ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = listPrefix, ContinuationToken = token }, cancellationToken).ConfigureAwait(false);
+            foreach (S3Object o in page.S3Objects ?? [])
+            {
+                if (o.Key.EndsWith(".json", StringComparison.Ordinal))
+                {
+                    (o.LastModified is { } modified && modified.ToUniversalTime() > cutoff ? young : keys).Add(o.Key);
+                }
+            }
+
+            token = page.IsTruncated == true ? page.NextContinuationToken : null;
+        }
+        while (token is not null && keys.Count < MaxObjectsPerRun);
+
+        // A shard with a young object waits as a whole: its older objects may hold earlier records of the same keys.
+        var blockedShards = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string key in young)
+        {
+            blockedShards.Add(ShardOfKey(key));
+            await output.WriteLineAsync($"left {key}: written less than {minAge.TotalMinutes:0.#} minutes ago; run again later").ConfigureAwait(false);
+        }
+
+        // Read every object first: an unreadable object of a shard stops that shard (applying a later spill of one of its
+        // keys would move the key's redrive mark past the unread records).
+        var contents = new Dictionary<string, SpillObjectContent>(StringComparer.Ordinal);
+        var left = new HashSet<string>(young, StringComparer.Ordinal);
+        int unreadable = 0;
+        foreach (string key in keys)
+        {
+            string? error;
+            SpillObjectContent? content = null;
+            try
+            {
+                using GetObjectResponse got = await s3.GetObjectAsync(bucket, key, cancellationToken).ConfigureAwait(false);
+                using var body = new MemoryStream();
+                await got.ResponseStream.CopyToAsync(body, cancellationToken).ConfigureAwait(false);
+                SpillObject.TryRead(body.GetBuffer().AsSpan(0, (int)body.Length), out content, out error);
+            }
+            catch (Exception e) when (e is AmazonS3Exception or IOException or HttpRequestException)
+            {
+                error = "could not be read: " + e.GetType().Name;
+            }
+
+            if (content is null)
+            {
+                unreadable++;
+                left.Add(key);
+                blockedShards.Add(ShardOfKey(key));
+                await output.WriteLineAsync($"left {key}: {error}").ConfigureAwait(false);
+                continue;
+            }
+
+            contents[key] = content;
+        }
+
+        if (keys.Count >= MaxObjectsPerRun && token is not null)
+        {
+            await output.WriteLineAsync($"note: more than {MaxObjectsPerRun} objects; this run applies the first {keys.Count}, run again for the rest").ConfigureAwait(false);
+        }
+
+        // One unit of work per (item, shard): every spilled sample of it, from every object, in one exactly-once write.
+        var work = new Dictionary<(string Pk, string Sk, string Shard), (PairKey Key, AggregatorOptions Options, List<RedriveSample> Samples, HashSet<string> Objects)>();
+        foreach ((string key, SpillObjectContent content) in contents)
+        {
+            if (blockedShards.Contains(content.ShardId))
+            {
+                left.Add(key);
+                await output.WriteLineAsync($"left {key}: another spill object of shard {content.ShardId} is unreadable or too young").ConfigureAwait(false);
+                continue;
+            }
+
+            foreach (SpillObjectPair pair in content.Pairs)
+            {
+                (string, string, string) id = (pair.Key.Pk, pair.Key.Sk, content.ShardId);
+                if (!work.TryGetValue(id, out var unit))
+                {
+                    unit = (pair.Key, content.Options, [], new HashSet<string>(StringComparer.Ordinal));
+                    work[id] = unit;
+                }
+
+                unit.Samples.AddRange(pair.Samples.Select(s => new RedriveSample(s.PartitionKey, s.SequenceNumber, s.Value, pair.OutcomeUnknown)));
+                unit.Objects.Add(key);
+            }
+        }
+
+        int applied = 0, already = 0, undecided = 0;
+        foreach (((string pk, string sk, string shard), var unit) in work.OrderBy(w => w.Key.Pk, StringComparer.Ordinal).ThenBy(w => w.Key.Sk, StringComparer.Ordinal).ThenBy(w => w.Key.Shard, StringComparer.Ordinal))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            RedriveResult result;
+            try
+            {
+                result = await table.ApplyOnceAsync(new RedriveWork(unit.Key, shard, unit.Options, unit.Samples), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is InvalidDataException or InvalidOperationException or Amazon.DynamoDBv2.AmazonDynamoDBException)
+            {
+                result = new RedriveResult(0, 0, unit.Samples.Count, e.GetType().Name + ": " + e.Message);
+            }
+
+            applied += result.Applied;
+            already += result.AlreadyApplied;
+            undecided += result.Undecided;
+            if (!result.Done)
+            {
+                string why = result.Failure ?? $"{result.Undecided} sample(s) cannot be decided: the item's live watermark of their partition key has passed them, so whether an earlier attempt applied them is not visible";
+                foreach (string key in unit.Objects)
+                {
+                    left.Add(key);
+                    await output.WriteLineAsync($"left {key}: item sk={sk} of shard {shard} (pk of {pk.Length} characters): {why}").ConfigureAwait(false);
+                }
+            }
+        }
+
+        // Mark what was applied: an object goes once every sample in it is in the table.
+        int deleted = 0;
+        foreach (string key in contents.Keys.Where(k => !left.Contains(k)).Order(StringComparer.Ordinal))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                await s3.DeleteObjectAsync(bucket, key, cancellationToken).ConfigureAwait(false);
+                deleted++;
+            }
+            catch (Exception e) when (e is AmazonS3Exception or IOException or HttpRequestException)
+            {
+                left.Add(key);
+                await output.WriteLineAsync($"left {key}: applied, but could not be deleted ({e.GetType().Name}); the next run finds it applied").ConfigureAwait(false);
+            }
+        }
+
+        var report = new RedriveReport(keys.Count + young.Count, unreadable, applied, already, undecided, deleted, left.Count);
+        await output.WriteLineAsync(string.Create(
+            CultureInfo.InvariantCulture,
+            $"redrive: {report.Objects} spill objects, {report.Applied} samples applied, {report.AlreadyApplied} already in the table, {report.Undecided} undecided, {report.Deleted} objects deleted, {report.Left} left")).ConfigureAwait(false);
+        return report;
+    }
+
+    /// <summary>The shard segment of <c>&lt;prefix&gt;/&lt;stream&gt;/&lt;shard&gt;/&lt;id&gt;.json</c>.</summary>
+    private static string ShardOfKey(string key)
+    {
+        string[] parts = key.Split('/');
+        return parts.Length >= 2 ? parts[^2] : string.Empty;
+    }
+}

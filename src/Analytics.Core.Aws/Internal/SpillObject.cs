@@ -1,0 +1,146 @@
+using System.Buffers;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace Analytics.Core;
+
+/// <summary>A spill object's pair, as read back by a redrive.</summary>
+internal sealed record SpillObjectPair(PairKey Key, bool OutcomeUnknown, List<(string SequenceNumber, string PartitionKey, double Value)> Samples);
+
+/// <summary>A spill object, as read back by a redrive.</summary>
+internal sealed record SpillObjectContent(string ShardId, string? EventSourceArn, string SpillId, AggregatorOptions Options, List<SpillObjectPair> Pairs);
+
+/// <summary>Key and body of the S3 object that keeps one spill (format in docs/failure-modes.md).</summary>
+internal static class SpillObject
+{
+    public const string Format = "analytics.core.spill/1";
+
+    private static readonly JsonWriterOptions s_writerOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary><c>&lt;prefix&gt;/&lt;stream&gt;/&lt;shardId&gt;/&lt;spillId&gt;.json</c>: one spill id of a shard, one key.</summary>
+    public static string Key(string prefix, string? eventSourceArn, string shardId, string spillId)
+    {
+        string trimmed = prefix.Trim('/');
+        return (trimmed.Length > 0 ? trimmed + "/" : string.Empty) + QuarantineObject.StreamName(eventSourceArn) + "/" + shardId + "/" + spillId + ".json";
+    }
+
+    /// <summary>Writes the body: the shard, the aggregator's sketch parameters, and per pair its item key, readable series, flag and samples.</summary>
+    public static void WriteBody(SpillBatch spill, IReadOnlyList<(PairKey Key, bool OutcomeUnknown, IReadOnlyList<SpilledSample> Samples)> pairs, IBufferWriter<byte> destination)
+    {
+        using var writer = new Utf8JsonWriter(destination, s_writerOptions);
+        AggregatorOptions options = spill.Batch.AggregatorOptions;
+        writer.WriteStartObject();
+        writer.WriteString("format", Format);
+        writer.WriteString("shardId", spill.ShardId);
+        if (spill.EventSourceArn is not null)
+        {
+            writer.WriteString("eventSourceArn", spill.EventSourceArn);
+        }
+
+        writer.WriteString("spillId", spill.SpillId);
+        writer.WriteNumber("windowMs", (long)options.WindowSize.TotalMilliseconds);
+        writer.WriteNumber("relativeAccuracy", options.RelativeAccuracy);
+        writer.WriteNumber("maxBins", options.MaxBins);
+        writer.WriteStartArray("pairs");
+        foreach ((PairKey key, bool unknown, IReadOnlyList<SpilledSample> samples) in pairs)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("pk", key.Pk);
+            writer.WriteString("sk", key.Sk);
+            writer.WriteString("windowEnd", key.WindowEnd);
+            writer.WriteString("metric", key.Metric);
+            writer.WriteStartObject("dimensions");
+            foreach (KeyValuePair<string, string> d in key.Dimensions)
+            {
+                writer.WriteString(d.Key, d.Value);
+            }
+
+            writer.WriteEndObject();
+            writer.WriteBoolean("outcomeUnknown", unknown);
+            writer.WriteStartArray("samples");
+            foreach (SpilledSample s in samples)
+            {
+                writer.WriteStartArray();
+                writer.WriteStringValue(s.SequenceNumber);
+                writer.WriteStringValue(s.PartitionKey);
+                writer.WriteNumberValue(s.Value);
+                writer.WriteEndArray();
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        writer.Flush();
+    }
+
+    /// <summary>Reads a body back; false, with the reason, when it is not a spill object of this format.</summary>
+    public static bool TryRead(ReadOnlySpan<byte> body, out SpillObjectContent? content, out string? error)
+    {
+        content = null;
+        error = null;
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            using JsonDocument document = JsonDocument.ParseValue(ref reader);
+            JsonElement root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("format", out JsonElement format) || format.GetString() != Format)
+            {
+                error = $"not a spill object of format {Format}";
+                return false;
+            }
+
+            var options = AggregatorOptions.Default with
+            {
+                WindowSize = TimeSpan.FromMilliseconds(root.GetProperty("windowMs").GetInt64()),
+                RelativeAccuracy = root.GetProperty("relativeAccuracy").GetDouble(),
+                MaxBins = root.GetProperty("maxBins").GetInt32(),
+            };
+            var pairs = new List<SpillObjectPair>();
+            foreach (JsonElement p in root.GetProperty("pairs").EnumerateArray())
+            {
+                var dimensions = new List<KeyValuePair<string, string>>();
+                foreach (JsonProperty d in p.GetProperty("dimensions").EnumerateObject())
+                {
+                    dimensions.Add(new(d.Name, d.Value.GetString() ?? throw new FormatException("a dimension value is not a string")));
+                }
+
+                var samples = new List<(string, string, double)>();
+                foreach (JsonElement s in p.GetProperty("samples").EnumerateArray())
+                {
+                    string sequence = s[0].GetString() ?? string.Empty;
+                    if (sequence.Length is 0 || sequence.Length > SequenceNumber.MaxDigits || !sequence.All(char.IsAsciiDigit))
+                    {
+                        throw new FormatException("a sample's sequence number is not decimal digits");
+                    }
+
+                    double value = s[2].GetDouble();
+                    if (!double.IsFinite(value))
+                    {
+                        throw new FormatException("a sample's value is not finite");
+                    }
+
+                    samples.Add((sequence, s[1].GetString() ?? throw new FormatException("a partition key is not a string"), value));
+                }
+
+                var key = new PairKey(p.GetProperty("pk").GetString()!, p.GetProperty("sk").GetString()!, p.GetProperty("windowEnd").GetString()!, p.GetProperty("metric").GetString()!, dimensions);
+                pairs.Add(new SpillObjectPair(key, p.GetProperty("outcomeUnknown").GetBoolean(), samples));
+            }
+
+            content = new SpillObjectContent(
+                root.GetProperty("shardId").GetString()!,
+                root.TryGetProperty("eventSourceArn", out JsonElement arn) ? arn.GetString() : null,
+                root.GetProperty("spillId").GetString()!,
+                options,
+                pairs);
+            return true;
+        }
+        catch (Exception e) when (e is JsonException or FormatException or KeyNotFoundException or InvalidOperationException or IndexOutOfRangeException or NullReferenceException)
+        {
+            error = "malformed spill object: " + e.GetType().Name;
+            return false;
+        }
+    }
+}

@@ -1,0 +1,218 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using Amazon.DynamoDBv2.Model;
+
+namespace Analytics.Core;
+
+/// <summary>One sample of a spill, as a redrive applies it.</summary>
+/// <param name="PartitionKey">The record's partition key.</param>
+/// <param name="SequenceNumber">The record's sequence number.</param>
+/// <param name="Value">The sample.</param>
+/// <param name="OutcomeUnknown">Whether the spill could not rule out that the live sink had applied the record: then it is
+/// decided from the item's live watermark, or not at all.</param>
+internal sealed record RedriveSample(string PartitionKey, string SequenceNumber, double Value, bool OutcomeUnknown);
+
+/// <summary>The spilled samples of one (item, shard) to apply exactly once.</summary>
+internal sealed record RedriveWork(PairKey Key, string ShardId, AggregatorOptions Options, IReadOnlyList<RedriveSample> Samples);
+
+/// <summary>What applying one (item, shard) did.</summary>
+/// <param name="Applied">Samples merged into the item by this call.</param>
+/// <param name="AlreadyApplied">Samples found already in the item (by an earlier redrive, or by the live sink).</param>
+/// <param name="Undecided">Samples left: their outcome cannot be decided, or they come after one that cannot.</param>
+/// <param name="Failure">Why nothing could be written (retries exhausted, a bound passed); null on success.</param>
+internal sealed record RedriveResult(int Applied, int AlreadyApplied, int Undecided, string? Failure)
+{
+    /// <summary>Whether every sample is now in the item exactly once.</summary>
+    public bool Done => Undecided == 0 && Failure is null;
+}
+
+public sealed partial class DynamoDbAggregateSink
+{
+    /// <summary>Whether the last <see cref="WriteAsync"/> sent a put for the item that failed without saying whether it was applied.</summary>
+    internal bool WasAmbiguous(string pk, string sk) => _ambiguous.ContainsKey((pk, sk));
+
+    /// <summary>
+    /// Reads the items consistently (for a spill, after <see cref="WriteAsync"/> returned): the items read, null for an
+    /// item that does not exist; keys that could not be read are absent.
+    /// </summary>
+    internal async Task<Dictionary<(string Pk, string Sk), Dictionary<string, AttributeValue>?>> ReadForSpillAsync(IReadOnlyList<PairKey> keys, CancellationToken token)
+    {
+        var states = new PairState[keys.Count];
+        for (int i = 0; i < states.Length; i++)
+        {
+            states[i] = new PairState(keys[i], string.Empty, [], []);
+        }
+
+        for (int start = 0; start < states.Length && !token.IsCancellationRequested; start += BatchGetLimit)
+        {
+            await ReadChunkAsync(states, start, Math.Min(states.Length, start + BatchGetLimit), token).ConfigureAwait(false);
+        }
+
+        var read = new Dictionary<(string, string), Dictionary<string, AttributeValue>?>();
+        foreach (PairState state in states)
+        {
+            if (state.Loaded)
+            {
+                read[(state.Key.Pk, state.Key.Sk)] = state.Item;
+            }
+        }
+
+        return read;
+    }
+
+    /// <summary>
+    /// Applies spilled samples of one (item, shard) exactly once, while the live sink may write the same item: the
+    /// exactly-once mark is <c>rk[shard][partition key]</c>, the highest sequence number a redrive applied, written in
+    /// the same conditional put as the aggregate. Per partition key, in sequence order: a sample at or below the mark is
+    /// already applied; a sample of a decided spill is applied; a sample whose outcome is unknown is skipped when the
+    /// live watermark <c>wk</c> covers it, applied when <c>wk</c> is below it, and, when <c>wk</c> has moved past every
+    /// unknown sample of the key (a later batch wrote the item, so whether this batch's lost put landed is no longer
+    /// visible), left undecided with every sample after it. The reusable "apply with an exactly-once id" write.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The stored item is not in this sink's layout, or holds another aggregator's sketch.</exception>
+    /// <exception cref="Amazon.DynamoDBv2.AmazonDynamoDBException">A non-transient error.</exception>
+    internal async Task<RedriveResult> ApplyOnceAsync(RedriveWork work, CancellationToken token)
+    {
+        var fresh = new MetricAggregate(work.Options);
+        var merged = new MetricAggregate(work.Options);
+        var buffer = new ArrayBufferWriter<byte>(256);
+        List<(string Key, List<RedriveSample> Samples)> byKey = [.. work.Samples
+            .GroupBy(s => s.PartitionKey, StringComparer.Ordinal)
+            .Select(g => (g.Key, g.OrderBy(s => s.SequenceNumber, SequenceComparer.Instance).ToList()))];
+        for (int attempt = 0; attempt < _options.Retry.MaxAttempts; attempt++)
+        {
+            try
+            {
+                GetItemResponse got = await _client.GetItemAsync(
+                    new GetItemRequest { TableName = _options.TableName, Key = work.Key.ToKey(), ConsistentRead = true },
+                    token).ConfigureAwait(false);
+                Dictionary<string, AttributeValue>? item = got.IsItemSet && got.Item is { Count: > 0 } ? got.Item : null;
+                string? floor = DynamoDbItem.GetWatermark(item, work.ShardId);
+                Dictionary<string, AttributeValue>? live = DynamoDbItem.GetKeyWatermarks(item, work.ShardId);
+                Dictionary<string, AttributeValue>? stored = DynamoDbItem.GetRedriveMarks(item, work.ShardId);
+                var marks = stored is null ? new Dictionary<string, AttributeValue>(StringComparer.Ordinal) : new Dictionary<string, AttributeValue>(stored, StringComparer.Ordinal);
+                fresh.Clear();
+                int applied = 0, already = 0, undecided = 0;
+                bool changed = false;
+                foreach ((string key, List<RedriveSample> samples) in byKey)
+                {
+                    string? mark = marks.TryGetValue(key, out AttributeValue? m) ? m.S : null;
+                    string? watermark = Max(floor, live is not null && live.TryGetValue(key, out AttributeValue? w) ? w.S : null);
+                    string? lastUnknown = null;
+                    foreach (RedriveSample s in samples)
+                    {
+                        if (s.OutcomeUnknown && Above(s.SequenceNumber, mark))
+                        {
+                            lastUnknown = s.SequenceNumber;
+                        }
+                    }
+
+                    // The live watermark tells only while it is still inside (or below) the unknown records' range.
+                    bool decidable = lastUnknown is null || watermark is null || !Above(watermark, lastUnknown);
+                    string? next = mark;
+                    for (int i = 0; i < samples.Count; i++)
+                    {
+                        RedriveSample s = samples[i];
+                        if (!Above(s.SequenceNumber, mark))
+                        {
+                            already++;
+                            continue;
+                        }
+
+                        if (s.OutcomeUnknown)
+                        {
+                            if (!decidable)
+                            {
+                                undecided += samples.Count - i;
+                                break;
+                            }
+
+                            if (watermark is not null && !Above(s.SequenceNumber, watermark))
+                            {
+                                already++;
+                                next = s.SequenceNumber;
+                                continue;
+                            }
+                        }
+
+                        fresh.Add(s.Value);
+                        applied++;
+                        next = s.SequenceNumber;
+                    }
+
+                    if (next != mark)
+                    {
+                        marks[key] = new AttributeValue { S = next };
+                        changed = true;
+                    }
+                }
+
+                if (!changed)
+                {
+                    return new RedriveResult(0, already, undecided, null);
+                }
+
+                long version = DynamoDbItem.GetVersion(item);
+                merged.Clear();
+                if (item is not null)
+                {
+                    DynamoDbItem.ReadAggregate(item, merged);
+                }
+
+                merged.Merge(fresh);
+                Dictionary<string, AttributeValue> next2 = DynamoDbItem.Build(work.Key, merged, buffer, item, work.ShardId, null, null, version + 1, marks);
+                int keys = DynamoDbItem.CountKeyWatermarks(next2);
+                int size = DynamoDbItem.Size(next2);
+                if (keys > _options.MaxPartitionKeysPerItem || size > DynamoDbItem.MaxItemBytes)
+                {
+                    Interlocked.Increment(ref _capacityExceeded);
+                    return new RedriveResult(0, already, undecided + applied, string.Format(CultureInfo.InvariantCulture, "the item would hold {0} partition-key marks (MaxPartitionKeysPerItem is {1}) or {2} bytes (at most {3})", keys, _options.MaxPartitionKeysPerItem, size, DynamoDbItem.MaxItemBytes));
+                }
+
+                var put = new PutItemRequest { TableName = _options.TableName, Item = next2 };
+                if (item is null)
+                {
+                    put.ConditionExpression = "attribute_not_exists(pk)";
+                }
+                else
+                {
+                    put.ConditionExpression = "ver = :expected";
+                    put.ExpressionAttributeValues = new Dictionary<string, AttributeValue>(StringComparer.Ordinal)
+                    {
+                        [":expected"] = new AttributeValue { N = version.ToString(CultureInfo.InvariantCulture) },
+                    };
+                }
+
+                await _client.PutItemAsync(put, token).ConfigureAwait(false);
+                return new RedriveResult(applied, already, undecided, null);
+            }
+            catch (ConditionalCheckFailedException)
+            {
+                // The live sink (or our own put whose answer was lost) wrote the item: decide again from what it holds now.
+                Interlocked.Increment(ref _conflicts);
+            }
+            catch (Exception e) when (RetryPolicy.IsTransient(e, token))
+            {
+                if (!await BackoffAsync(attempt + 1, work.Key.Pk + "|" + work.Key.Sk, token).ConfigureAwait(false))
+                {
+                    break;
+                }
+            }
+        }
+
+        return new RedriveResult(0, 0, work.Samples.Count, "DynamoDB did not accept the write within the retry budget");
+    }
+
+    /// <summary>Whether sequence number <paramref name="a"/> is above <paramref name="b"/> (null: nothing, so anything is above it).</summary>
+    private static bool Above(string a, string? b) =>
+        b is null || SequenceNumber.Compare(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b)) > 0;
+
+    /// <summary>Orders sequence numbers as numbers.</summary>
+    private sealed class SequenceComparer : IComparer<string>
+    {
+        public static readonly SequenceComparer Instance = new();
+
+        public int Compare(string? x, string? y) => SequenceNumber.Compare(Encoding.ASCII.GetBytes(x ?? string.Empty), Encoding.ASCII.GetBytes(y ?? string.Empty));
+    }
+}

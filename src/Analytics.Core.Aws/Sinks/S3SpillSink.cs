@@ -1,0 +1,201 @@
+using System.Buffers;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Amazon.S3.Model;
+
+namespace Analytics.Core;
+
+/// <summary>
+/// Keeps a spill (the aggregates the DynamoDB sink could not make durable, with every sample behind them) as one JSON
+/// object in Amazon S3, for the sample's <c>redrive</c> command to apply to the table exactly once later.
+/// </summary>
+/// <remarks>
+/// <para>Key: <c>&lt;KeyPrefix&gt;/&lt;stream name, or unknown&gt;/&lt;shardId&gt;/&lt;spill id&gt;.json</c>, the spill id being
+/// the sequence number the pipeline would have reported as the checkpoint: a retry writes the same key.</para>
+/// <para>Before writing, the sink reads the pairs' items from the table (consistent reads) when DynamoDB answers, and
+/// keeps only the samples past each partition key's watermark: the spill then holds exactly what the table lacks.
+/// A pair whose item could not be read, or whose put failed in this invocation without saying whether it was
+/// applied, is kept whole and marked <c>outcomeUnknown</c>: the redrive decides it from the item. The body format and
+/// the decision rules are in docs/failure-modes.md.</para>
+/// <para>Requests are retried with the quarantine sink's discipline: full-jitter backoff within the invocation's
+/// deadline; <see cref="WriteAsync"/> returns <see langword="true"/> only once S3 confirmed the object. The read
+/// before it takes at most a second.</para>
+/// </remarks>
+public sealed class S3SpillSink : ISpillSink
+{
+    /// <summary>How long the consistent read before a spill may take: DynamoDB is failing, and the spill needs the time.</summary>
+    private static readonly TimeSpan s_readBudget = TimeSpan.FromSeconds(1);
+
+    private readonly IAmazonS3 _client;
+    private readonly S3SpillSinkOptions _options;
+    private readonly DynamoDbAggregateSink? _table;
+    private long _retries;
+
+    /// <summary>Creates the sink.</summary>
+    /// <param name="client">The S3 client; the sink does not dispose it.</param>
+    /// <param name="options">Bucket, key prefix and retry bounds.</param>
+    /// <param name="aggregateSink">
+    /// The processor's DynamoDB sink, whose table the sink reads before spilling; null marks every spilled pair
+    /// <c>outcomeUnknown</c> (the redrive then decides each from the item).
+    /// </param>
+    /// <exception cref="ArgumentNullException"><paramref name="client"/> is null.</exception>
+    /// <exception cref="ArgumentException">The bucket name is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Attempts are below 1, or a retry delay is negative.</exception>
+    public S3SpillSink(IAmazonS3 client, S3SpillSinkOptions options, DynamoDbAggregateSink? aggregateSink)
+    {
+        AwsSinkChecks.Validate(client, options.BucketName, nameof(options.BucketName), 1, options.Retry);
+        _client = client;
+        _options = options with { KeyPrefix = options.KeyPrefix ?? string.Empty };
+        _table = aggregateSink;
+    }
+
+    /// <summary>Requests that failed transiently and were tried again, since the sink was created.</summary>
+    internal long Retries => Interlocked.Read(ref _retries);
+
+    /// <summary>Writes the spill as one object.</summary>
+    /// <param name="spill">The pairs not durable; read only during the call.</param>
+    /// <param name="cancellationToken">Cancelled at the invocation's deadline less its margin.</param>
+    /// <returns><see langword="true"/> once S3 confirmed the object (or nothing was left to spill).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="spill"/> is null.</exception>
+    /// <exception cref="AmazonS3Exception">A non-transient error (missing bucket, access denied).</exception>
+    public async Task<bool> WriteAsync(SpillBatch spill, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spill);
+        AggregateBatch batch = spill.Batch;
+        var keys = new List<PairKey>(spill.Pairs.Count);
+        foreach (SpilledPair pair in spill.Pairs)
+        {
+            keys.Add(PairKey.From(batch, pair.Index));
+        }
+
+        Dictionary<(string Pk, string Sk), Dictionary<string, AttributeValue>?>? items = null;
+        if (_table is not null)
+        {
+            using var budget = new CancellationTokenSource(s_readBudget, _options.Retry.TimeProvider);
+            using var read = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, budget.Token);
+            try
+            {
+                items = await _table.ReadForSpillAsync(keys, read.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException && !cancellationToken.IsCancellationRequested)
+            {
+                // DynamoDB does not answer: every pair is spilled whole, its outcome unknown.
+            }
+        }
+
+        var pairs = new List<(PairKey, bool, IReadOnlyList<SpilledSample>)>(keys.Count);
+        for (int i = 0; i < keys.Count; i++)
+        {
+            PairKey key = keys[i];
+            IReadOnlyList<SpilledSample> samples = spill.Pairs[i].Samples;
+            if (items is not null && items.TryGetValue((key.Pk, key.Sk), out Dictionary<string, AttributeValue>? item) && !_table!.WasAmbiguous(key.Pk, key.Sk))
+            {
+                // Decided: keep only what the item does not hold yet.
+                samples = PastWatermarks(samples, item, spill.ShardId);
+                if (samples.Count > 0)
+                {
+                    pairs.Add((key, false, samples));
+                }
+            }
+            else
+            {
+                pairs.Add((key, true, samples));
+            }
+        }
+
+        if (pairs.Count == 0)
+        {
+            return true;
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(16 * 1024);
+        SpillObject.WriteBody(spill, pairs, buffer);
+        string objectKey = SpillObject.Key(_options.KeyPrefix, spill.EventSourceArn, spill.ShardId, spill.SpillId);
+        return await WithRetriesAsync(
+            objectKey,
+            async token =>
+            {
+                using var body = new MemoryStream(buffer.WrittenSpan.ToArray(), writable: false);
+                await _client.PutObjectAsync(
+                    new PutObjectRequest
+                    {
+                        BucketName = _options.BucketName,
+                        Key = objectKey,
+                        InputStream = body,
+                        AutoCloseStream = false,
+                        ContentType = "application/json",
+                        UseChunkEncoding = false,
+                    },
+                    token).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes the object an unconfirmed spill with this id may have left.</summary>
+    /// <param name="shardId">The shard.</param>
+    /// <param name="eventSourceArn">The stream ARN, when the event carried it.</param>
+    /// <param name="spillId">The first sequence number of the batch now being processed.</param>
+    /// <param name="cancellationToken">Cancelled at the invocation's deadline less its margin.</param>
+    /// <returns><see langword="true"/> once S3 confirmed the delete (deleting a key that does not exist succeeds).</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="AmazonS3Exception">A non-transient error (missing bucket, access denied).</exception>
+    public Task<bool> RemoveUnconfirmedAsync(string shardId, string? eventSourceArn, string spillId, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(shardId);
+        ArgumentNullException.ThrowIfNull(spillId);
+        string objectKey = SpillObject.Key(_options.KeyPrefix, eventSourceArn, shardId, spillId);
+        return WithRetriesAsync(
+            objectKey,
+            token => _client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = _options.BucketName, Key = objectKey }, token),
+            cancellationToken);
+    }
+
+    /// <summary>The samples whose record is past its partition key's watermark in the item (all of them for no item).</summary>
+    private static List<SpilledSample> PastWatermarks(IReadOnlyList<SpilledSample> samples, Dictionary<string, AttributeValue>? item, string shardId)
+    {
+        string? floor = DynamoDbItem.GetWatermark(item, shardId);
+        Dictionary<string, AttributeValue>? marks = DynamoDbItem.GetKeyWatermarks(item, shardId);
+        var kept = new List<SpilledSample>(samples.Count);
+        foreach (SpilledSample s in samples)
+        {
+            string? mark = marks is not null && marks.TryGetValue(s.PartitionKey, out AttributeValue? m) ? m.S : null;
+            if ((floor is null || SequenceNumber.Compare(s.SequenceNumber, floor) > 0) && (mark is null || SequenceNumber.Compare(s.SequenceNumber, mark) > 0))
+            {
+                kept.Add(s);
+            }
+        }
+
+        return kept;
+    }
+
+    private async Task<bool> WithRetriesAsync(string objectKey, Func<CancellationToken, Task> request, CancellationToken token)
+    {
+        for (int attempt = 0; attempt < _options.Retry.MaxAttempts; attempt++)
+        {
+            if (attempt > 0)
+            {
+                Interlocked.Increment(ref _retries);
+                if (!await RetryPolicy.TryDelayAsync(_options.Retry, attempt, objectKey, token).ConfigureAwait(false))
+                {
+                    return false;
+                }
+            }
+
+            try
+            {
+                await request(token).ConfigureAwait(false);
+                return true;
+            }
+            catch (Exception e) when (RetryPolicy.IsTransient(e, token))
+            {
+            }
+            catch (Exception) when (token.IsCancellationRequested)
+            {
+                // Out of time: whether the request landed is unknown, so it is not counted.
+                return false;
+            }
+        }
+
+        return false;
+    }
+}

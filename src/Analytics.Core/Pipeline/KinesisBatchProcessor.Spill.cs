@@ -1,0 +1,179 @@
+using System.Text;
+
+namespace Analytics.Core;
+
+public sealed partial class KinesisBatchProcessor
+{
+    /// <summary>Most shards whose consecutive failures one processor remembers (a hint; see <see cref="ProcessorOptions.SpillAfterFailedInvocations"/>).</summary>
+    private const int MaxRememberedShards = 1024;
+
+    /// <summary>Share of the sinks' remaining time the aggregate sink gets when the batch may be spilled; the rest is the spill's.</summary>
+    private const double AggregateShareBeforeSpill = 2.0 / 3.0;
+
+    /// <summary>
+    /// The aggregate sink's share instead when this processor's last invocation of the shard spilled: a short probe of
+    /// whether the store is back, so that a shard in an outage spills at the pace records arrive.
+    /// </summary>
+    private const double AggregateShareWhileSpilling = 0.1;
+
+    /// <summary>Shards whose last invocation in this processor spilled (a hint that only shortens the probe).</summary>
+    private readonly HashSet<string> _spillingShards = new(StringComparer.Ordinal);
+
+    /// <summary>Per shard, how many invocations in a row (in this processor) left aggregates not durable.</summary>
+    private readonly Dictionary<string, int> _failedInvocations = new(StringComparer.Ordinal);
+
+    /// <summary>Whether the batch may be spilled: a spill sink is set, and the batch is old enough or its shard kept failing.</summary>
+    private bool IsSpillCandidate(BatchSummary summary, AggregateBatch batch)
+    {
+        if (_options.SpillSink is null || batch.Count == 0)
+        {
+            return false;
+        }
+
+        return summary.OldestRecordAge >= _options.SpillAfterAge ||
+            (_options.SpillAfterFailedInvocations > 0 && _failedInvocations.TryGetValue(summary.ShardId, out int failed) && failed >= _options.SpillAfterFailedInvocations);
+    }
+
+    /// <summary>
+    /// For a batch that may be spilled: removes an unconfirmed spill of an earlier attempt that began at the same record
+    /// (its records must not be both in a spill and in the table), then gives the aggregate sink its share of the
+    /// time, so that the rest is left for a spill.
+    /// </summary>
+    private async Task WriteAggregatesBeforeSpillAsync(AggregateBatch batch, BatchSummary summary, TimeSpan left, CancellationToken deadline, CancellationToken cancellationToken)
+    {
+        ISpillSink spill = _options.SpillSink!;
+        bool removed;
+        try
+        {
+            Task<bool> remove = spill.RemoveUnconfirmedAsync(summary.ShardId, summary.EventSourceArn, summary.FirstSequenceNumber!, cancellationToken);
+            removed = await BoundedAsync(remove, cancellationToken).ConfigureAwait(false) && remove.IsCompletedSuccessfully && remove.Result;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            removed = false;
+        }
+
+        if (!removed)
+        {
+            // Not written: the table must not get records an unconfirmed spill may also hold. Re-delivered, or spilled below.
+            summary.AggregateSinkIssue = $"was not called: an unconfirmed spill of a batch beginning at this record could not be ruled out; {batch.Count} pairs left for a spill or re-delivery.";
+            return;
+        }
+
+        double fraction = _spillingShards.Contains(summary.ShardId) ? AggregateShareWhileSpilling : AggregateShareBeforeSpill;
+        using var share = new CancellationTokenSource(left * fraction, _time);
+        using var shareDeadline = CancellationTokenSource.CreateLinkedTokenSource(deadline, share.Token);
+        using var shareLinked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, share.Token);
+        await WriteAggregatesAsync(batch, summary, shareDeadline.Token, shareLinked.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Reports the pairs that are not durable, or, when the batch may be spilled, spills them and reports the batch as
+    /// done (but a record the pipeline stopped before, which Lambda must still deliver).
+    /// </summary>
+    private async Task ReportOrSpillAsync(AggregateBatch batch, bool candidate, bool poisonDurable, BatchSummary summary, CancellationToken cancellationToken)
+    {
+        bool failed = batch.DurableCount < batch.Count;
+        // A spill is written only when every other effect of the batch is durable (a poison record not quarantined is
+        // re-delivered with every record after it: those must not be in a spill too), and only from a batch the
+        // aggregate sink has returned (one still running may yet mark pairs durable).
+        if (!candidate || !failed || !poisonDurable || !ReferenceEquals(batch, _batch))
+        {
+            ReportAggregateFailures(batch);
+            NoteShardOutcome(summary.ShardId, failed);
+            return;
+        }
+
+        string? stop = _response.HasFailure ? Encoding.ASCII.GetString(_response.LowestFailure) : null;
+        ReportAggregateFailures(batch);
+
+        // The spill's id is the batch's first record: whatever way Lambda retries a batch whose spill was not confirmed
+        // (from the checkpoint reported below, whole after a crash, or bisected), the retry begins at this record and
+        // removes the spill first (WriteAggregatesBeforeSpillAsync).
+        string spillId = summary.FirstSequenceNumber!;
+        var names = new Dictionary<int, (string Sequence, string Key)>();
+        var pairs = new List<SpilledPair>();
+        for (int pair = 0; pair < batch.Count; pair++)
+        {
+            if (!batch.IsDurable(pair))
+            {
+                pairs.Add(new SpilledPair(pair, batch.GetSamples(pair, names)));
+            }
+        }
+
+        bool spilled = false;
+        try
+        {
+            Task<bool> write = _options.SpillSink!.WriteAsync(new SpillBatch(batch, spillId, pairs), cancellationToken);
+            if (await BoundedAsync(write, cancellationToken).ConfigureAwait(false))
+            {
+                spilled = await write.ConfigureAwait(false);
+                summary.SpillOutcome = spilled ? SinkOutcome.Completed : SinkOutcome.Failed;
+            }
+            else
+            {
+                // The sink ignored cancellation and still reads the batch: the next invocation gets a new one.
+                _batch = new AggregateBatch(_options.Aggregator);
+                summary.SpillOutcome = SinkOutcome.TimedOut;
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            summary.SpillOutcome = e is OperationCanceledException && cancellationToken.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Failed;
+        }
+
+        if (spilled)
+        {
+            summary.SpilledAggregates = pairs.Count;
+            summary.SpilledRecords = names.Count;
+            _response.Reset();
+            if (stop is not null)
+            {
+                ReportFailure(stop);
+            }
+        }
+        else
+        {
+            // The spill may have landed unconfirmed: the retry must begin at its id, the batch's first record (the
+            // records of durable pairs before the checkpoint come again; their watermarks skip them).
+            ReportFailure(spillId);
+        }
+
+        NoteShardOutcome(summary.ShardId, !spilled, spilled);
+    }
+
+    private void NoteShardOutcome(string shardId, bool failed, bool spilled = false)
+    {
+        if (spilled)
+        {
+            if (_spillingShards.Count >= MaxRememberedShards)
+            {
+                _spillingShards.Clear();
+            }
+
+            _spillingShards.Add(shardId);
+        }
+        else
+        {
+            _spillingShards.Remove(shardId);
+        }
+
+        if (_options.SpillAfterFailedInvocations <= 0)
+        {
+            return;
+        }
+
+        if (!failed)
+        {
+            _failedInvocations.Remove(shardId);
+            return;
+        }
+
+        if (_failedInvocations.Count >= MaxRememberedShards && !_failedInvocations.ContainsKey(shardId))
+        {
+            _failedInvocations.Clear();
+        }
+
+        _failedInvocations[shardId] = _failedInvocations.GetValueOrDefault(shardId) + 1;
+    }
+}

@@ -1,0 +1,209 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Analytics.Tools;
+using Xunit.Abstractions;
+
+namespace Analytics.Core.Tests;
+
+/// <summary>
+/// Spill and redrive end to end against the local DynamoDB (dynalite, behind a fault proxy) and S3 (s3rver) servers:
+/// the pipeline spills during an outage and reports success, <c>redrive</c> applies the spill exactly once however
+/// often it runs and whatever responses it loses, and the table then equals the aggregates computed from the records.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITestOutputHelper output)
+{
+    private const long ArrivalMs = 1_714_565_100_000; // long before the test runs: every batch is older than the spill age
+
+    [Fact]
+    public async Task OutageSpilled_ThenRedriven_TheTableEqualsTheTruth_AndRepeatedRunsChangeNothing()
+    {
+        string table = await servers.CreateTableAsync("spill");
+        string bucket = await servers.CreateBucketAsync("spill");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 31);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 } });
+        var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink);
+        using var processor = new KinesisBatchProcessor(sink, new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }), ProcessorOptions.Default with { SpillSink = spill });
+        ShardRecord[] records = [.. ShardStream.Generate(seed: 31, count: 240).Select((r, i) => r with { PartitionKey = "device-" + (i % 5) })];
+
+        // Live, then an outage (connections refused): the second batch is spilled and reported done.
+        Assert.Null((await InvokeAsync(processor, records, 0, 80)).Failure);
+        proxy.Mode = FaultMode.Down;
+        (BatchSummary spilled, string? failure) = await InvokeAsync(processor, records, 80, 160);
+        Assert.Null(failure);
+        Assert.Equal(SinkOutcome.Completed, spilled.SpillOutcome);
+        Assert.Equal(80, spilled.SpilledRecords);
+        ListObjectsV2Response objects = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = "spill/" });
+        Assert.Equal([$"spill/metrics/{TestEvents.ShardId}/{records[80].SequenceNumber}.json"], objects.S3Objects.Select(o => o.Key));
+
+        // A spill younger than the redrive's minimum age may still be removed by a retry of its batch: left, and said so.
+        var early = new StringWriter();
+        RedriveReport tooSoon = await SpillRedrive.ApplyAsync(s3, bucket, "spill", sink, early, SpillRedrive.DefaultMinAge, TimeProvider.System, CancellationToken.None);
+        Assert.True(tooSoon is { Done: false, Left: 1, Applied: 0 }, early.ToString());
+        Assert.Contains("run again later", early.ToString(), StringComparison.Ordinal);
+
+        // DynamoDB is back but loses responses (some after applying the write): runs are cut short and repeated.
+        proxy.Mode = FaultMode.Forward;
+        proxy.Profile = new FaultProfile(Throttle: 0.05, ServerError: 0.05, DropAfterForward: 0.1);
+        using AmazonDynamoDBClient flaky = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        var redriveSink = new DynamoDbAggregateSink(flaky, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        RedriveReport report;
+        int runs = 0;
+        do
+        {
+            Assert.True(++runs <= 20, "redrive did not finish in 20 runs");
+            report = await SpillRedrive.ApplyAsync(s3, bucket, "spill", redriveSink, TextWriter.Null, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+        }
+        while (!report.Done);
+
+        Assert.Equal(0, report.Undecided);
+        Assert.True(proxy.Dropped > 0, "some responses must have been lost");
+        proxy.Profile = FaultProfile.None;
+
+        // The function goes on with the rest of the shard; a redrive afterwards finds nothing.
+        Assert.Null((await InvokeAsync(processor, records, 160, records.Length)).Failure);
+        var text = new StringWriter();
+        RedriveReport again = await SpillRedrive.ApplyAsync(s3, bucket, "spill", redriveSink, text, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+        Assert.True(again.Done && again.Objects == 0, text.ToString());
+        output.WriteLine($"{runs} redrive runs; proxy {proxy.Requests} requests, {proxy.Dropped} dropped, {proxy.Throttled} throttled, {proxy.ServerErrors} HTTP 500");
+
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        await AssertAggregatesAsync(direct, table, records);
+    }
+
+    [Fact]
+    public async Task LaterBatchesWroteTheItemsFirst_UnknownSpillsAreReportedNotApplied_NothingIsDoubled()
+    {
+        string table = await servers.CreateTableAsync("spill");
+        string bucket = await servers.CreateBucketAsync("spill");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 32);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 } });
+        using var processor = new KinesisBatchProcessor(sink, new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }), ProcessorOptions.Default with
+        {
+            SpillSink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink),
+        });
+        ShardRecord[] records = [.. ShardStream.Generate(seed: 32, count: 120).Select((r, i) => r with { PartitionKey = "device-" + (i % 3) })];
+
+        // During the outage the items cannot be read, so the spill cannot rule out an earlier attempt's lost put: its
+        // pairs are "outcome unknown". The next batches then write the same items before any redrive.
+        proxy.Mode = FaultMode.Down;
+        Assert.Null((await InvokeAsync(processor, records, 0, 60)).Failure);
+        proxy.Mode = FaultMode.Forward;
+        Assert.Null((await InvokeAsync(processor, records, 60, 120)).Failure);
+
+        var text = new StringWriter();
+        RedriveReport report = await SpillRedrive.ApplyAsync(s3, bucket, "spill", sink, text, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+        output.WriteLine(text.ToString());
+
+        // An item whose key watermark moved past the spilled records cannot tell whether they were applied: reported, not applied.
+        Assert.False(report.Done);
+        Assert.Equal(1, report.Left);
+        Assert.True(report.Undecided > 0);
+        Assert.Contains("cannot be decided", text.ToString(), StringComparison.Ordinal);
+
+        // Never doubled: the table holds the second batch exactly plus only samples of the first that were decided.
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        Dictionary<string, ShardStream.Expected> all = ShardStream.Expect((TestEvents.ShardId, records));
+        Dictionary<string, ShardStream.Expected> later = ShardStream.Expect((TestEvents.ShardId, records[60..]));
+        long stored = 0;
+        foreach (Dictionary<string, AttributeValue> item in (await direct.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items)
+        {
+            string id = Identity(item);
+            long count = long.Parse(item["count"].N, CultureInfo.InvariantCulture);
+            Assert.InRange(count, later.TryGetValue(id, out ShardStream.Expected? l) ? l.Values.Count : 0, all[id].Values.Count);
+            stored += count;
+        }
+
+        Assert.Equal(all.Values.Sum(e => e.Values.Count), stored + report.Undecided);
+    }
+
+    [Fact]
+    public async Task AnEarlierAttemptsPutLanded_TheSpillReadsTheItem_AndKeepsOnlyWhatItLacks()
+    {
+        string table = await servers.CreateTableAsync("spill");
+        string bucket = await servers.CreateBucketAsync("spill");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        ShardRecord[] records = [.. ShardStream.Generate(seed: 33, count: 90).Select((r, i) => r with { PartitionKey = "device-" + (i % 4) })];
+
+        // An earlier attempt applied the first 50 records (its answer was lost); this attempt holds all 90 and could write nothing.
+        AggregateBatch earlier = ShardStream.Build(TestEvents.ShardId, records[..50]);
+        await sink.WriteAsync(earlier, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+        AggregateBatch batch = ShardStream.Build(TestEvents.ShardId, records);
+        var names = new Dictionary<int, (string, string)>();
+        var pairs = Enumerable.Range(0, batch.Count).Select(i => new SpilledPair(i, batch.GetSamples(i, names))).ToList();
+        var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink);
+        Assert.True(await spill.WriteAsync(new SpillBatch(batch, records[0].SequenceNumber, pairs), CancellationToken.None));
+
+        // The spill holds exactly the samples of records 50 to 89, decided (no "outcome unknown").
+        using GetObjectResponse got = await s3.GetObjectAsync(bucket, $"spill/metrics/{TestEvents.ShardId}/{records[0].SequenceNumber}.json");
+        using var body = new MemoryStream();
+        await got.ResponseStream.CopyToAsync(body);
+        using JsonDocument document = JsonDocument.Parse(body.ToArray());
+        var inSpill = document.RootElement.GetProperty("pairs").EnumerateArray()
+            .SelectMany(p => { Assert.False(p.GetProperty("outcomeUnknown").GetBoolean()); return p.GetProperty("samples").EnumerateArray(); })
+            .Select(s => (s[0].GetString()!, s[2].GetDouble())).Order().ToList();
+        Assert.Equal(records[50..].SelectMany(r => r.Samples.Select(s => (r.SequenceNumber, s.Value))).Order(), inSpill);
+
+        RedriveReport report = await SpillRedrive.ApplyAsync(s3, bucket, "spill", sink, TextWriter.Null, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+        Assert.True(report.Done);
+        await AssertAggregatesAsync(dynamoDb, table, records);
+    }
+
+    private static string Identity(Dictionary<string, AttributeValue> item) =>
+        ShardStream.Identity(
+            item["metric"].S,
+            item.TryGetValue("dimensions", out AttributeValue? d) && d.M is not null ? d.M.Select(x => new KeyValuePair<string, string>(x.Key, x.Value.S)) : [],
+            DateTimeOffset.Parse(item["windowStart"].S, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds());
+
+    /// <summary>Every item's count, sum, min, max and quantiles equal those of the records' samples, and no item is extra.</summary>
+    private static async Task AssertAggregatesAsync(IAmazonDynamoDB client, string table, ShardRecord[] records)
+    {
+        Dictionary<string, ShardStream.Expected> expected = ShardStream.Expect((TestEvents.ShardId, records));
+        List<Dictionary<string, AttributeValue>> items = (await client.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items;
+        Assert.Equal(expected.Count, items.Count);
+        foreach (Dictionary<string, AttributeValue> item in items)
+        {
+            List<double> values = expected[Identity(item)].Values;
+            Assert.Equal(values.Count, long.Parse(item["count"].N, CultureInfo.InvariantCulture));
+            Assert.Equal(values.Min(), double.Parse(item["min"].N, CultureInfo.InvariantCulture));
+            Assert.Equal(values.Max(), double.Parse(item["max"].N, CultureInfo.InvariantCulture));
+            Assert.Equal(values.Sum(), double.Parse(item["sum"].N, CultureInfo.InvariantCulture), 1e-9 * values.Sum());
+            var stored = new MetricAggregate(AggregatorOptions.Default);
+            Assert.True(stored.TryReadFrom(item["sketch"].B.ToArray(), out _));
+            var all = new MetricAggregate(AggregatorOptions.Default);
+            values.ForEach(all.Add);
+            foreach (double q in (double[])[0, 0.25, 0.5, 0.9, 0.99, 1])
+            {
+                Assert.Equal(all.GetQuantile(q), stored.GetQuantile(q));
+            }
+        }
+    }
+
+    private static async Task<(BatchSummary Summary, string? Failure)> InvokeAsync(KinesisBatchProcessor processor, ShardRecord[] records, int start, int end)
+    {
+        var events = new List<TestRecord>();
+        for (int i = start; i < end; i++)
+        {
+            string data = string.Join('\n', records[i].Samples.Select(s => TestEvents.Sample(s.Metric, s.Value, s.TimestampMs, [.. s.Dimensions.Select(d => (d.Key, d.Value))])));
+            events.Add(new TestRecord(records[i].SequenceNumber, Encoding.UTF8.GetBytes(data), ArrivalMs + i, PartitionKey: records[i].PartitionKey));
+        }
+
+        var response = new ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build(events), DateTimeOffset.UtcNow + TimeSpan.FromSeconds(6), response).WaitAsync(TimeSpan.FromSeconds(30));
+        using var json = JsonDocument.Parse(response.WrittenMemory);
+        JsonElement failures = json.RootElement.GetProperty("batchItemFailures");
+        return (summary, failures.GetArrayLength() == 0 ? null : failures[0].GetProperty("itemIdentifier").GetString());
+    }
+}
