@@ -3,16 +3,21 @@
 #
 #   tests/mutation/run.sh                                    the seven files of stryker-config.json, in one run
 #   tests/mutation/run.sh SequenceNumber.cs AggregateBatch.cs  only these files (names under src/Analytics.Core)
+#   TARGET=aws tests/mutation/run.sh                         the DynamoDB sink's watermark logic (stryker-aws.json)
+#   TARGET=emulator tests/mutation/run.sh                    the emulator's checkpoint and retry logic (stryker-emulator.json)
 #
 # One Stryker run builds and instruments the whole library and runs the test suite once before it tries any
 # mutant (several minutes on a busy 2-core machine), so several files in one run cost far less than one run each.
 # Options come from stryker-config.json next to this script; its test filter leaves out the tests that need the
 # local DynamoDB and S3 servers and the sample's process-level tests (they cover the sinks and the CLI, not these
 # files, and would run for every mutant of the processor), and the README, public-API and memory-size tests.
+# TARGET=aws runs the tests against the local DynamoDB and S3 servers (dynalite, s3rver): `npm ci --prefix tests/servers`
+# first.
 # Environment:
+#   TARGET        core (default), aws or emulator: which library, configuration and test project
 #   CONCURRENCY   test runners in parallel (default 2)
 #   BREAK_AT      exit non-zero when a file's score of non-equivalent mutants is below this percentage (default 0)
-#   OUT           where the reports go (default artifacts/mutation)
+#   OUT           where the reports go (default artifacts/mutation/$TARGET)
 # Prints the score per file (see score.js; equivalent mutants are listed in equivalent-mutants.json).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,19 +27,26 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 # Stryker's project analysis gives `dotnet --info` 10 s by default; a busy machine needs longer ("Could not find
 # build environment").
 export DOTNET_INFO_WAIT_TIME="${DOTNET_INFO_WAIT_TIME:-180000}"
+target="${TARGET:-core}"
+case "$target" in
+  core) config="$here/stryker-config.json"; tests=tests/Analytics.Core.Tests ;;
+  aws) config="$here/stryker-aws.json"; tests=tests/Analytics.Core.Tests ;;
+  emulator) config="$here/stryker-emulator.json"; tests=tests/Analytics.Core.Testing.Tests ;;
+  *) echo "TARGET must be core, aws or emulator, not '$target'" >&2; exit 2 ;;
+esac
 dotnet tool restore >/dev/null
 # Stryker analyses the projects through their restore output (obj/): a fresh clone needs a restore first.
-dotnet restore tests/Analytics.Core.Tests/Analytics.Core.Tests.csproj >/dev/null
+dotnet restore "$tests" >/dev/null
 
 mutate=()
 for f in "$@"; do
   mutate+=(--mutate "**/$f")
 done
 
-out="${OUT:-$root/artifacts/mutation}"
+out="${OUT:-$root/artifacts/mutation/$target}"
 mkdir -p "$out"
-(cd tests/Analytics.Core.Tests &&
-  dotnet stryker --config-file "$here/stryker-config.json" \
+(cd "$tests" &&
+  dotnet stryker --config-file "$config" \
     "${mutate[@]}" \
     --concurrency "${CONCURRENCY:-2}" \
     --output "$out" \

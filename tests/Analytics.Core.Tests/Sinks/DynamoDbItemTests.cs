@@ -1,0 +1,329 @@
+using System.Buffers;
+using Amazon.DynamoDBv2.Model;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace Analytics.Core.Tests;
+
+/// <summary>
+/// The stored item's parts that decide exactly-once (versions, the shard floor <c>wm</c>, the per-key watermarks
+/// <c>wk</c>), read and built without a server: a stored value the sink cannot trust is refused, and a new item keeps
+/// every other shard's watermarks as stored.
+/// </summary>
+public sealed class DynamoDbItemTests
+{
+    private const string Shard = "shardId-000000000001";
+    private const string Other = "shardId-000000000002";
+
+    [Fact]
+    public void GetVersion_NoItemIsZero_AStoredVersionIsRead()
+    {
+        Assert.Equal(0, DynamoDbItem.GetVersion(null));
+        Assert.Equal(1, DynamoDbItem.GetVersion(Item(("ver", N("1")))));
+        Assert.Equal(long.MaxValue, DynamoDbItem.GetVersion(Item(("ver", N("9223372036854775807")))));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("0")]
+    [InlineData("-1")]
+    [InlineData("1.5")]
+    [InlineData("x")]
+    [InlineData("9223372036854775808")]
+    public void GetVersion_MissingOrNotAPositiveInteger_IsInvalidData(string? version)
+    {
+        Dictionary<string, AttributeValue> item = version is null ? Item(("pk", S("p"))) : Item(("ver", N(version)));
+        InvalidDataException e = Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetVersion(item));
+        Assert.Contains("'ver'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GetVersion_AStringInsteadOfANumber_IsInvalidData() =>
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetVersion(Item(("ver", S("3")))));
+
+    [Fact]
+    public void GetWatermark_OnlyThisShardsMarkIsRead()
+    {
+        Dictionary<string, AttributeValue> item = Item(("wm", M((Other, S("7")), (Shard, S("42")))));
+        Assert.Equal("42", DynamoDbItem.GetWatermark(item, Shard));
+        Assert.Equal("7", DynamoDbItem.GetWatermark(item, Other));
+        Assert.Null(DynamoDbItem.GetWatermark(item, "shardId-000000000003"));
+        Assert.Null(DynamoDbItem.GetWatermark(Item(("ver", N("1"))), Shard));
+        Assert.Null(DynamoDbItem.GetWatermark(Item(("wm", S("42"))), Shard));
+        Assert.Null(DynamoDbItem.GetWatermark(null, Shard));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("12a")]
+    [InlineData("-12")]
+    [InlineData(" 12")]
+    [InlineData("1/")]
+    [InlineData("1:")]
+    public void GetWatermark_NotASequenceNumber_IsInvalidData(string mark)
+    {
+        Dictionary<string, AttributeValue> item = Item(("wm", M((Shard, S(mark)))));
+        InvalidDataException e = Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetWatermark(item, Shard));
+        Assert.Contains(Shard, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GetWatermark_LengthIsBoundBySequenceNumberDigits()
+    {
+        string longest = new('9', SequenceNumber.MaxDigits);
+        Assert.Equal(longest, DynamoDbItem.GetWatermark(Item(("wm", M((Shard, S(longest))))), Shard));
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetWatermark(Item(("wm", M((Shard, S(longest + "9"))))), Shard));
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetWatermark(Item(("wm", M((Shard, N("5"))))), Shard));
+    }
+
+    [Fact]
+    public void GetKeyWatermarks_OnlyThisShardsMarks()
+    {
+        Dictionary<string, AttributeValue> item = Item(("wk", M(
+            (Shard, M(("a", S("10")), ("b", S("11")))),
+            (Other, M(("c", S("12")))))));
+        Dictionary<string, AttributeValue>? marks = DynamoDbItem.GetKeyWatermarks(item, Shard);
+        Assert.NotNull(marks);
+        Assert.Equal(["a=10", "b=11"], marks.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => m.Key + "=" + m.Value.S));
+        Assert.Null(DynamoDbItem.GetKeyWatermarks(item, "shardId-000000000003"));
+        Assert.Null(DynamoDbItem.GetKeyWatermarks(Item(("wm", M((Shard, S("1"))))), Shard));
+        Assert.Null(DynamoDbItem.GetKeyWatermarks(Item(("wk", S("1"))), Shard));
+        Assert.Null(DynamoDbItem.GetKeyWatermarks(null, Shard));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("1x")]
+    [InlineData("nope")]
+    public void GetKeyWatermarks_AMarkNotASequenceNumber_IsInvalidData(string mark)
+    {
+        Dictionary<string, AttributeValue> item = Item(("wk", M((Shard, M(("a", S("10")), ("b", S(mark)))))));
+        InvalidDataException e = Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetKeyWatermarks(item, Shard));
+        Assert.Contains(Shard, e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"b\"", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void GetKeyWatermarks_ShardEntryNotAMap_OrMarkTooLongOrNotAString_IsInvalidData()
+    {
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetKeyWatermarks(Item(("wk", M((Shard, S("10"))))), Shard));
+        string longest = new('1', SequenceNumber.MaxDigits);
+        Assert.NotNull(DynamoDbItem.GetKeyWatermarks(Item(("wk", M((Shard, M(("a", S(longest))))))), Shard));
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetKeyWatermarks(Item(("wk", M((Shard, M(("a", S(longest + "1"))))))), Shard));
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetKeyWatermarks(Item(("wk", M((Shard, M(("a", N("1"))))))), Shard));
+    }
+
+    [Fact]
+    public void CountKeyWatermarks_SumsEveryShard()
+    {
+        Dictionary<string, AttributeValue> item = Item(("wk", M(
+            (Shard, M(("a", S("10")), ("b", S("11")))),
+            (Other, M(("c", S("12")), ("d", S("13")), ("e", S("14")))))));
+        Assert.Equal(5, DynamoDbItem.CountKeyWatermarks(item));
+        Assert.Equal(0, DynamoDbItem.CountKeyWatermarks(Item(("ver", N("1")))));
+        Assert.Equal(0, DynamoDbItem.CountKeyWatermarks(Item(("wk", S("1")))));
+    }
+
+    [Fact]
+    public void Size_FollowsDynamoDbsRules()
+    {
+        // Strings: UTF-8 bytes of name and value. "é" is 2 bytes.
+        Assert.Equal(2 + 3, DynamoDbItem.Size(Item(("pk", S("abc")))));
+        Assert.Equal(2 + 0, DynamoDbItem.Size(Item(("é", S("")))));
+        Assert.Equal(1 + 4, DynamoDbItem.Size(Item(("s", S("éé")))));
+
+        // Numbers: 1 byte per 2 digits (rounded up) plus 1; signs and points are not digits.
+        Assert.Equal(1 + 1 + 1, DynamoDbItem.Size(Item(("n", N("7")))));
+        Assert.Equal(1 + 1 + 1, DynamoDbItem.Size(Item(("n", N("42")))));
+        Assert.Equal(1 + 2 + 1, DynamoDbItem.Size(Item(("n", N("-1.23")))));
+        Assert.Equal(1 + 3 + 1, DynamoDbItem.Size(Item(("n", N("123456")))));
+
+        // Binary: its bytes. Booleans: 1.
+        Assert.Equal(1 + 5, DynamoDbItem.Size(Item(("b", new AttributeValue { B = new MemoryStream(new byte[5]) }))));
+        Assert.Equal(4 + 1, DynamoDbItem.Size(Item(("flag", new AttributeValue { BOOL = true }))));
+
+        // Maps and lists: 3, plus per element 1 and its name and value.
+        Assert.Equal(2 + 3, DynamoDbItem.Size(Item(("wk", M()))));
+        Assert.Equal(2 + 3 + (1 + 1 + 2) + (1 + 2 + 1), DynamoDbItem.Size(Item(("wk", M(("a", S("10")), ("bb", S("9")))))));
+        Assert.Equal(1 + 3 + (1 + 3) + (1 + 2), DynamoDbItem.Size(Item(("l", new AttributeValue { L = [S("abc"), N("5")] }))));
+
+        // Attributes add up.
+        Assert.Equal((2 + 3) + (3 + 2), DynamoDbItem.Size(Item(("pk", S("abc")), ("ver", N("12")))));
+    }
+
+    [Fact]
+    public void Build_NewItem_HasOnlyThisShardsMarks()
+    {
+        MetricAggregate aggregate = Aggregate(1, 2, 3);
+        Dictionary<string, AttributeValue> item = DynamoDbItem.Build(
+            Key(), aggregate, new ArrayBufferWriter<byte>(), previous: null, Shard, shardWatermark: null,
+            keyWatermarks: new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { ["a"] = S("5") }, version: 1);
+
+        Assert.False(item.ContainsKey("wm"));
+        Assert.Equal([Shard], item["wk"].M.Keys);
+        Assert.Equal("5", item["wk"].M[Shard].M["a"].S);
+        Assert.Equal("1", item["ver"].N);
+        Assert.Equal("3", item["count"].N);
+        Assert.Equal("6", item["sum"].N);
+        Assert.Equal("1", item["min"].N);
+        Assert.Equal("3", item["max"].N);
+    }
+
+    [Fact]
+    public void Build_OnAPreviousItem_KeepsOtherShardsMarksAndRaisesOnlyItsOwn()
+    {
+        Dictionary<string, AttributeValue> previous = Item(
+            ("wm", M((Other, S("100")), (Shard, S("50")))),
+            ("wk", M((Other, M(("x", S("101")))), (Shard, M(("a", S("51")))))));
+
+        // A per-key write: the floor stays, this shard's key marks are replaced, the other shard's stay.
+        Dictionary<string, AttributeValue> perKey = DynamoDbItem.Build(
+            Key(), Aggregate(1), new ArrayBufferWriter<byte>(), previous, Shard, shardWatermark: null,
+            keyWatermarks: new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { ["a"] = S("60"), ["b"] = S("61") }, version: 8);
+        Assert.Equal("50", perKey["wm"].M[Shard].S);
+        Assert.Equal("100", perKey["wm"].M[Other].S);
+        Assert.Equal("101", perKey["wk"].M[Other].M["x"].S);
+        Assert.Equal(["a=60", "b=61"], perKey["wk"].M[Shard].M.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => m.Key + "=" + m.Value.S));
+        Assert.Equal("8", perKey["ver"].N);
+
+        // A window flush: this shard's floor is raised, every key mark stays as stored.
+        Dictionary<string, AttributeValue> flush = DynamoDbItem.Build(
+            Key(), Aggregate(1), new ArrayBufferWriter<byte>(), previous, Shard, shardWatermark: "70", keyWatermarks: null, version: 9);
+        Assert.Equal("70", flush["wm"].M[Shard].S);
+        Assert.Equal("100", flush["wm"].M[Other].S);
+        Assert.Equal("51", flush["wk"].M[Shard].M["a"].S);
+        Assert.Equal("101", flush["wk"].M[Other].M["x"].S);
+
+        // The previous item is not changed by building the next one.
+        Assert.Equal("50", previous["wm"].M[Shard].S);
+        Assert.Equal("51", previous["wk"].M[Shard].M["a"].S);
+    }
+
+    [Theory]
+    [InlineData(0.0, "0")]
+    [InlineData(1e-130, "1E-130")]
+    [InlineData(9.98e125, "9.98E+125")]
+    [InlineData(-9.98e125, "-9.98E+125")]
+    public void Build_NumbersInDynamoDbsRange_AreWritten(double value, string expected)
+    {
+        Dictionary<string, AttributeValue> item = DynamoDbItem.Build(Key(), Aggregate(value), new ArrayBufferWriter<byte>(), null, Shard, "1", null, 1);
+        Assert.Equal(expected, item["sum"].N);
+        Assert.Equal(expected, item["min"].N);
+        Assert.Equal(expected, item["max"].N);
+    }
+
+    [Theory]
+    [InlineData(9.99e125)]
+    [InlineData(-9.99e125)]
+    [InlineData(9e-131)]
+    [InlineData(-9e-131)]
+    public void Build_NumbersOutsideDynamoDbsRange_AreLeftOut_TheSketchKeepsThem(double value)
+    {
+        Dictionary<string, AttributeValue> item = DynamoDbItem.Build(Key(), Aggregate(value), new ArrayBufferWriter<byte>(), null, Shard, "1", null, 1);
+        Assert.False(item.ContainsKey("sum"));
+        Assert.False(item.ContainsKey("min"));
+        Assert.False(item.ContainsKey("max"));
+        var back = new MetricAggregate(AggregatorOptions.Default);
+        DynamoDbItem.ReadAggregate(item, back);
+        Assert.Equal(value, back.Sum);
+    }
+
+    [Fact]
+    public void BuildThenTryReadPair_RoundTrips() =>
+        Prop.ForAll(
+            Gen.Choose(-1000, 1000).Select(i => i / 8.0).NonEmptyListOf().ToArbitrary(),
+            Gen.Elements("a", "b", "é").ListOf().Select(l => l.Distinct().ToList()).ToArbitrary(),
+            (values, dimensionKeys) =>
+            {
+                var dimensions = dimensionKeys.Select(k => new KeyValuePair<string, string>(k, "v" + k)).ToList();
+                var key = new PairKey("pk", DynamoDbKeys.Timestamp(60_000), DynamoDbKeys.Timestamp(120_000), "m", dimensions);
+                MetricAggregate aggregate = Aggregate([.. values]);
+                Dictionary<string, AttributeValue> item = DynamoDbItem.Build(key, aggregate, new ArrayBufferWriter<byte>(), null, Shard, "1", null, 1);
+
+                var back = new MetricAggregate(AggregatorOptions.Default);
+                bool read = DynamoDbItem.TryReadPair(item, back, out string metric, out List<KeyValuePair<string, string>> dims, out long start, out long end);
+                return read && metric == "m" && start == 60_000 && end == 120_000 &&
+                       back.Count == values.Count && back.Sum == aggregate.Sum &&
+                       dims.OrderBy(d => d.Key, StringComparer.Ordinal).SequenceEqual(dimensions.OrderBy(d => d.Key, StringComparer.Ordinal)) &&
+                       item.ContainsKey("dimensions") == (dimensions.Count > 0);
+            }).QuickCheckThrowOnFailure();
+
+    [Theory]
+    [InlineData("metric")]
+    [InlineData("windowStart")]
+    [InlineData("windowEnd")]
+    [InlineData("sketch")]
+    [InlineData("sketch-truncated")]
+    [InlineData("sketch-trailing")]
+    [InlineData("dimension-not-a-string")]
+    public void TryReadPair_AnItemNotInTheLayout_IsFalse(string broken)
+    {
+        Dictionary<string, AttributeValue> item = DynamoDbItem.Build(
+            Key(), Aggregate(1, 2), new ArrayBufferWriter<byte>(), null, Shard, "1", null, 1);
+        var back = new MetricAggregate(AggregatorOptions.Default);
+        Assert.True(DynamoDbItem.TryReadPair(item, back, out _, out _, out _, out _));
+
+        byte[] sketch = ((MemoryStream)item["sketch"].B).ToArray();
+        switch (broken)
+        {
+            case "sketch-truncated":
+                item["sketch"] = new AttributeValue { B = new MemoryStream(sketch[..^1]) };
+                break;
+            case "sketch-trailing":
+                item["sketch"] = new AttributeValue { B = new MemoryStream([.. sketch, 0]) };
+                break;
+            case "dimension-not-a-string":
+                item["dimensions"].M["k"] = N("1");
+                break;
+            case "windowStart" or "windowEnd":
+                item[broken] = S("2024-05-01 12:00:00");
+                break;
+            default:
+                item.Remove(broken);
+                break;
+        }
+
+        Assert.False(DynamoDbItem.TryReadPair(item, back, out _, out _, out _, out _));
+    }
+
+    [Fact]
+    public void ReadAggregate_MissingOrInvalidSketch_IsInvalidData()
+    {
+        Dictionary<string, AttributeValue> item = DynamoDbItem.Build(Key(), Aggregate(1, 2), new ArrayBufferWriter<byte>(), null, Shard, "1", null, 1);
+        byte[] sketch = ((MemoryStream)item["sketch"].B).ToArray();
+        var back = new MetricAggregate(AggregatorOptions.Default);
+        DynamoDbItem.ReadAggregate(item, back);
+        Assert.Equal(2, back.Count);
+
+        item["sketch"] = new AttributeValue { B = new MemoryStream([.. sketch, 0]) };
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.ReadAggregate(item, back));
+        item["sketch"] = new AttributeValue { B = new MemoryStream(sketch[..^1]) };
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.ReadAggregate(item, back));
+        item.Remove("sketch");
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.ReadAggregate(item, back));
+    }
+
+    private static PairKey Key() =>
+        new("m|k=v", DynamoDbKeys.Timestamp(60_000), DynamoDbKeys.Timestamp(120_000), "m", [new("k", "v")]);
+
+    private static MetricAggregate Aggregate(params double[] values)
+    {
+        var aggregate = new MetricAggregate(AggregatorOptions.Default);
+        foreach (double v in values)
+        {
+            aggregate.Add(v);
+        }
+
+        return aggregate;
+    }
+
+    private static Dictionary<string, AttributeValue> Item(params (string Name, AttributeValue Value)[] attributes) =>
+        attributes.ToDictionary(a => a.Name, a => a.Value, StringComparer.Ordinal);
+
+    private static AttributeValue M(params (string Name, AttributeValue Value)[] entries) =>
+        new() { M = entries.ToDictionary(e => e.Name, e => e.Value, StringComparer.Ordinal) };
+
+    private static AttributeValue S(string value) => new() { S = value };
+
+    private static AttributeValue N(string value) => new() { N = value };
+}
