@@ -21,6 +21,7 @@ namespace Analytics.Tools
             {
                 CreateTableCommand.Create(),
                 QueryCommand.Create(),
+                Redrive.DestinationRedriveCommand.Create(),
             };
             return CommandLine.RunAsync("analytics-tools", root, args, stdout, stderr);
         }
