@@ -7,6 +7,7 @@ using Analytics.Replay;
 using Analytics.Tools.Redrive;
 using FsCheck;
 using FsCheck.Fluent;
+using Xunit.Abstractions;
 
 namespace Analytics.Core.Testing.Tests;
 
@@ -17,7 +18,7 @@ namespace Analytics.Core.Testing.Tests;
 /// (record, aggregate) must equal the truth exactly, no item may hold more than the truth, and an item may lack only
 /// samples the redrive reported as undecided.
 /// </summary>
-public class DestinationRedriveTests
+public class DestinationRedriveTests(ITestOutputHelper output)
 {
     private const string DestinationBucket = "failures";
     private const long WindowMs = 60_000;
@@ -70,6 +71,7 @@ public class DestinationRedriveTests
     public void CrashLoop_ThenRedrive_RestoresTheTrueAggregates_ExceptWhatItReportsUndecided()
     {
         Outcome outcome = Check(new GiveUpCase(Seed: 11, Factor: 1, Bisect: false, Retries: 1, BatchSize: 20, CrashPercent: 35, PartitionKeys: 30));
+        output.WriteLine(outcome.Detail);
         Assert.True(outcome.Holds, outcome.Detail);
 
         // Not vacuous: batches were given up, some of their pairs were applied by the redrive, some found applied.
@@ -84,6 +86,7 @@ public class DestinationRedriveTests
     public void GiveUps_OnItemsNoLaterBatchTouched_AreAllDecided()
     {
         Outcome outcome = Check(new GiveUpCase(Seed: 5, Factor: 2, Bisect: true, Retries: 0, BatchSize: 5, CrashPercent: 30, PartitionKeys: 3000), keyIsDimension: true);
+        output.WriteLine(outcome.Detail);
         Assert.True(outcome.Holds, outcome.Detail);
         Assert.True(outcome.Applied > 0 && outcome.Undecided * 4 < outcome.Applied + outcome.AlreadyApplied, outcome.Detail);
     }
@@ -106,6 +109,34 @@ public class DestinationRedriveTests
                 return outcome.Holds.Label(outcome.Detail);
             })
             .Check(Config.QuickThrowOnFailure.WithMaxTest(4).WithQuietOnSuccess(true));
+    }
+
+    // Hostile or foreign objects are refused with a reason, never half-read.
+    [Theory]
+    [InlineData("not json", "not JSON")]
+    [InlineData("{\"requestContext\":{}}", "no KinesisBatchInfo.shardId")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"}}", "no payload")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":\"{}\"}", "not a Kinesis event")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"12x\",\"partitionKey\":\"k\"}}]}}", "no valid kinesis.sequenceNumber")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"12\",\"partitionKey\":\"k\"},\"eventID\":\"shardId-000000000001:12\"}]}}", "not of shard shardId-000000000000")]
+    public void Parse_RefusesWhatIsNotAGivenUpKinesisBatch_SayingWhy(string body, string reason)
+    {
+        (DestinationRedrive.DestinationObject? parsed, string? error) = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(body));
+        Assert.Null(parsed);
+        Assert.Contains(reason, error, StringComparison.Ordinal);
+    }
+
+    // The payload as a JSON string (as the emulator and the documentation's example write it) or as an object: the same records.
+    [Fact]
+    public void Parse_TakesThePayloadAsAStringOrAsAnObject()
+    {
+        string evt = "{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"12\",\"partitionKey\":\"k\"},\"eventID\":\"shardId-000000000000:12\"}]}";
+        string asString = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":" + JsonSerializer.Serialize(evt) + "}";
+        string asObject = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":" + evt + "}";
+        DestinationRedrive.DestinationObject a = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(asString)).Object!;
+        DestinationRedrive.DestinationObject b = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(asObject)).Object!;
+        Assert.Equal(("12", "k"), (Assert.Single(a.Records).SequenceNumber, a.Records[0].PartitionKey));
+        Assert.Equal(a.Records[0].Json, b.Records[0].Json);
     }
 
     internal sealed record Outcome(bool Holds, string Detail, int Objects, int Applied, int AlreadyApplied, int Undecided);

@@ -446,6 +446,13 @@ internal sealed class DestinationRedrive
                     return (null, $"record {records.Count} of the payload has no valid kinesis.sequenceNumber or partitionKey");
                 }
 
+                // The pipeline takes the shard from eventID; a record of another shard would be judged by the wrong watermarks.
+                if (!r.TryGetProperty("eventID", out JsonElement eventId) || eventId.ValueKind != JsonValueKind.String ||
+                    eventId.GetString() != shard.GetString() + ":" + seq.GetString())
+                {
+                    return (null, $"record {records.Count} of the payload is not of shard {shard.GetString()} (its eventID is not <shardId>:<sequenceNumber> of that shard)");
+                }
+
                 records.Add(new DestinationRecordEntry(key, seq.GetString()!, pk.GetString()!, r.GetRawText()));
             }
 
