@@ -22,6 +22,7 @@ namespace Analytics.Tools
                 CreateTableCommand.Create(),
                 QueryCommand.Create(),
                 RedriveCommand.Create(),
+                Redrive.DestinationRedriveCommand.Create(),
             };
             return CommandLine.RunAsync("analytics-tools", root, args, stdout, stderr);
         }

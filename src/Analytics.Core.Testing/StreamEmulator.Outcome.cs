@@ -189,6 +189,12 @@ public sealed partial class StreamEmulator
             key = $"aws/lambda/{_uuid}/{shard.Id}/{at:yyyy}/{at:MM}/{at:dd}/{at:yyyy-MM-dd'T'HH.mm.ss}-{NewUuid()}";
         }
 
+        if (key is not null && _destinationBucket is { } bucket)
+        {
+            // Lambda's own write: the object is the invocation record, UTF-8 JSON, under the documented key.
+            bucket.Model.Deliver(bucket.Name, key, System.Text.Encoding.UTF8.GetBytes(json), "application/json");
+        }
+
         _observer?.OnDestination(new DestinationRecord(kind, shard.Id, condition, key, json, records.Select(r => r.SequenceNumber).ToArray()));
     }
 }

@@ -35,6 +35,7 @@ public sealed partial class StreamEmulator
     private readonly EventWriter _events;
     private readonly Dictionary<string, KeyInfo> _keys = new(StringComparer.Ordinal);
     private IEmulationObserver? _observer;
+    private (S3Model Model, string Name)? _destinationBucket;
     private long _invocations;
     private long _recordsIn;
     private long _throttledPuts;
@@ -104,6 +105,33 @@ public sealed partial class StreamEmulator
 
     /// <summary>The mapping's UUID (given, or drawn from the seed).</summary>
     public string MappingUuid => _uuid;
+
+    /// <summary>
+    /// Makes the mapping's S3 on-failure destination a bucket of <paramref name="model"/>: every batch Lambda gives up
+    /// on is stored there as Lambda stores it (the invocation record with <c>payload</c>, under
+    /// <c>aws/lambda/&lt;ESM-UUID&gt;/&lt;shardId&gt;/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-&lt;UUID&gt;</c>). The delivery is
+    /// Lambda's write, not the function's: it takes no virtual time and none of the model's faults.
+    /// </summary>
+    /// <param name="model">The S3 model.</param>
+    /// <param name="bucketName">The bucket; created in the model when absent.</param>
+    /// <exception cref="InvalidOperationException">The mapping's destination is not <see cref="OnFailureDestination.S3"/>, or the emulator has run.</exception>
+    public void SendOnFailureTo(S3Model model, string bucketName)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(bucketName);
+        if (_scenario.Mapping.OnFailure != OnFailureDestination.S3)
+        {
+            throw new InvalidOperationException("The mapping's on-failure destination is " + _scenario.Mapping.OnFailure + ", not S3.");
+        }
+
+        if (_ran)
+        {
+            throw new InvalidOperationException("Set the destination bucket before Run.");
+        }
+
+        model.CreateBucket(bucketName);
+        _destinationBucket = (model, bucketName);
+    }
 
     /// <summary>The shard a partition key goes to: the one whose hash-key range holds MD5 of the key as a 128-bit number.</summary>
     /// <param name="partitionKey">The key.</param>

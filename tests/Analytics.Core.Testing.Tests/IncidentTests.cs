@@ -43,7 +43,7 @@ public class IncidentTests
         Assert.Equal(int.Parse(TemplateValue("MaximumRetryAttempts")), mapping.MaximumRetryAttempts);
         Assert.Equal(TemplateValue("StartingPosition") == "LATEST" ? StartingPosition.Latest : StartingPosition.TrimHorizon, mapping.StartingPosition);
         Assert.True(mapping.ReportBatchItemFailures);
-        Assert.Equal(OnFailureDestination.Sqs, mapping.OnFailure);
+        Assert.Equal(OnFailureDestination.S3, mapping.OnFailure);
         Assert.Equal(int.Parse(TemplateValue("MemorySize")), after.Scenario.Function.MemoryMb);
         Assert.Equal(int.Parse(TemplateValue("Timeout")), after.Scenario.Function.TimeoutSeconds);
         Assert.Equal(int.Parse(TemplateValue("ANALYTICS_WINDOW_SECONDS")), after.WindowSeconds);
@@ -59,7 +59,7 @@ public class IncidentTests
     [InlineData("          Type: Kinesis\n", "          Type: SQS\n", "Resources", "exactly one")]
     [InlineData("      MemorySize: 1024\n", "", "MemorySize", "missing")]
     [InlineData("            BatchSize: 100\n", "            BatchSize: many\n", "BatchSize", "not a whole number")]
-    [InlineData("                Type: SQS\n", "                Type: EventBridge\n", "OnFailure.Type", "not SQS, SNS or S3")]
+    [InlineData("                Type: S3\n", "                Type: EventBridge\n", "OnFailure.Type", "not SQS, SNS or S3")]
     public void Template_ThatChangesShape_IsAnError_NamingWhere(string find, string replace, string where, string reason)
     {
         string yaml = File.ReadAllText(s_template).Replace("\r\n", "\n");

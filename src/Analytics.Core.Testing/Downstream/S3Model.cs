@@ -137,6 +137,26 @@ public sealed class S3Model : IDisposable
         }
     }
 
+    /// <summary>
+    /// Stores an object directly (no request, no latency, no fault): how the emulator's event source mapping delivers
+    /// an on-failure record to an S3 destination, which is Lambda's write, not the function's.
+    /// </summary>
+    internal void Deliver(string bucketName, string key, byte[] body, string contentType)
+    {
+        lock (_gate)
+        {
+            if (!_buckets.TryGetValue(bucketName, out SortedDictionary<string, S3ModelObject>? bucket))
+            {
+                throw new ArgumentException("The model has no bucket " + bucketName + ".", nameof(bucketName));
+            }
+
+            string etag = "\"" + Convert.ToHexString(MD5.HashData(body)).ToLowerInvariant() + "\"";
+            bucket[key] = new S3ModelObject(key, body, contentType, etag, _faults.Time.GetUtcNow());
+            _puts++;
+            _bytesStored += body.Length;
+        }
+    }
+
     /// <summary>Every object of a bucket, in key order (UTF-8 binary order, as S3 lists).</summary>
     /// <param name="bucketName">The bucket.</param>
     /// <returns>The objects.</returns>

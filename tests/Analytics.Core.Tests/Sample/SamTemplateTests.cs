@@ -73,15 +73,23 @@ public class SamTemplateTests
         Assert.Equal(["ReportBatchItemFailures"], Sequence(Stream, "FunctionResponseTypes"));
         Assert.Equal("LATEST", Scalar(Stream, "StartingPosition"));
         Assert.Equal("10", Scalar(Stream, "ParallelizationFactor"));
-        string dlq = GetAttTarget(At(Stream, "DestinationConfig", "OnFailure", "Destination"));
-        Assert.Equal("AWS::SQS::Queue", Scalar(Resource(dlq), "Type"));
+        // S3: the destination keeps the batch's payload (SQS would get shard id and sequence range only).
+        Assert.Equal("S3", Scalar(Stream, "DestinationConfig", "OnFailure", "Type"));
+        Assert.Equal("FailedBatchBucket", GetAttTarget(At(Stream, "DestinationConfig", "OnFailure", "Destination")));
     }
 
     [Fact]
-    public void Dlq_KeepsMessagesFourteenDays()
+    public void FailedBatchBucket_IsEncryptedPrivate_ExpiresLambdasObjectsAfterFourteenDays_AndCountsThem()
     {
-        YamlMappingNode queue = ResourceOfType("AWS::SQS::Queue");
-        Assert.Equal((14 * 24 * 3600).ToString(System.Globalization.CultureInfo.InvariantCulture), Scalar(queue, "Properties", "MessageRetentionPeriod"));
+        YamlMappingNode bucket = Resource("FailedBatchBucket");
+        Assert.Equal("AWS::S3::Bucket", Scalar(bucket, "Type"));
+        AssertPrivateAndEncrypted(bucket);
+        YamlNode rule = Assert.Single(((YamlSequenceNode)At(bucket, "Properties", "LifecycleConfiguration", "Rules")).Children);
+        Assert.Equal("aws/lambda/", Scalar(rule, "Prefix"));
+        Assert.Equal("FailedBatchRetentionDays", RefName(At(rule, "ExpirationInDays")));
+        Assert.Equal("14", Scalar(s_root, "Parameters", "FailedBatchRetentionDays", "Default"));
+        YamlNode metrics = Assert.Single(((YamlSequenceNode)At(bucket, "Properties", "MetricsConfigurations")).Children);
+        Assert.Equal("aws/lambda/", Scalar(metrics, "Prefix"));
     }
 
     [Fact]
@@ -99,17 +107,21 @@ public class SamTemplateTests
     [Fact]
     public void QuarantineBucket_IsEncryptedPrivateAndExpires()
     {
-        YamlMappingNode bucket = ResourceOfType("AWS::S3::Bucket");
+        YamlMappingNode bucket = Resource("QuarantineBucket");
+        AssertPrivateAndEncrypted(bucket);
+        YamlNode rule = Assert.Single(((YamlSequenceNode)At(bucket, "Properties", "LifecycleConfiguration", "Rules")).Children);
+        Assert.Equal("Enabled", Scalar(rule, "Status"));
+        Assert.Equal("QuarantineRetentionDays", RefName(At(rule, "ExpirationInDays")));
+    }
+
+    private static void AssertPrivateAndEncrypted(YamlMappingNode bucket)
+    {
         YamlNode encryption = ((YamlSequenceNode)At(bucket, "Properties", "BucketEncryption", "ServerSideEncryptionConfiguration")).Children[0];
         Assert.Contains(Scalar(encryption, "ServerSideEncryptionByDefault", "SSEAlgorithm"), new[] { "AES256", "aws:kms" });
         foreach (string setting in new[] { "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets" })
         {
             Assert.Equal("true", Scalar(bucket, "Properties", "PublicAccessBlockConfiguration", setting));
         }
-
-        YamlNode rule = Assert.Single(((YamlSequenceNode)At(bucket, "Properties", "LifecycleConfiguration", "Rules")).Children);
-        Assert.Equal("Enabled", Scalar(rule, "Status"));
-        Assert.Equal("QuarantineRetentionDays", RefName(At(rule, "ExpirationInDays")));
     }
 
     [Fact]
@@ -117,8 +129,8 @@ public class SamTemplateTests
     {
         var statements = ((YamlSequenceNode)At(((YamlSequenceNode)At(Function, "Properties", "Policies")).Children[0], "Statement")).Children;
         Assert.All(statements, s => Assert.Equal("Allow", Scalar(s, "Effect")));
-        var byService = statements.ToDictionary(s => Sequence(s, "Action")[0].Split(':')[0]);
-        Assert.Equal(["dynamodb", "kinesis", "s3", "sqs"], byService.Keys.Order());
+        var byService = statements.GroupBy(s => Sequence(s, "Action")[0].Split(':')[0]).ToDictionary(g => g.Key, g => g.First());
+        Assert.Equal(["dynamodb", "kinesis", "s3"], byService.Keys.Order());
 
         Assert.All(byService.Values.SelectMany(s => Sequence(s, "Action")), a => Assert.DoesNotContain("*", a));
         Assert.Equal("KinesisStreamArn", RefName(At(byService["kinesis"], "Resource")));
@@ -127,10 +139,15 @@ public class SamTemplateTests
             ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
             Sequence(byService["dynamodb"], "Action").Order());
         Assert.Equal("AWS::DynamoDB::Table", Scalar(Resource(GetAttTarget(At(byService["dynamodb"], "Resource"))), "Type"));
-        Assert.Equal(["s3:PutObject"], Sequence(byService["s3"], "Action"));
-        Assert.Equal("${QuarantineBucket.Arn}/quarantine/*", Scalar(byService["s3"], "Resource", "Fn::Sub"));
-        Assert.Equal(["sqs:SendMessage"], Sequence(byService["sqs"], "Action"));
-        Assert.Equal("AWS::SQS::Queue", Scalar(Resource(GetAttTarget(At(byService["sqs"], "Resource"))), "Type"));
+
+        // S3: PutObject under quarantine/ of its bucket; for the on-failure destination (written with the function's
+        // role), PutObject under aws/lambda/ and ListBucket on the destination bucket. Nothing else.
+        var s3 = statements.Where(s => Sequence(s, "Action")[0].StartsWith("s3:", StringComparison.Ordinal))
+            .Select(s => (Action: string.Join(",", Sequence(s, "Action")), Resource: At(s, "Resource") is YamlMappingNode r && r.Children.ContainsKey(new YamlScalarNode("Fn::Sub")) ? Scalar(r, "Fn::Sub") : "arn:" + GetAttTarget(At(s, "Resource"))))
+            .Order().ToArray();
+        Assert.Equal(
+            [("s3:ListBucket", "arn:FailedBatchBucket"), ("s3:PutObject", "${FailedBatchBucket.Arn}/aws/lambda/*"), ("s3:PutObject", "${QuarantineBucket.Arn}/quarantine/*")],
+            s3);
     }
 
     [Fact]
@@ -142,11 +159,13 @@ public class SamTemplateTests
     }
 
     [Fact]
-    public void Alarms_WatchIteratorAgeAndDlqDepth()
+    public void Alarms_WatchIteratorAge_DestinationDeliveries_AndSpills()
     {
         var alarms = ((YamlMappingNode)At(s_root, "Resources")).Children.Values.Cast<YamlMappingNode>()
             .Where(r => Scalar(r, "Type") == "AWS::CloudWatch::Alarm")
-            .ToDictionary(a => Scalar(a, "Properties", "MetricName"), a => (YamlMappingNode)At(a, "Properties"));
+            .ToDictionary(
+                a => ((YamlMappingNode)At(a, "Properties")).Children.ContainsKey(new YamlScalarNode("MetricName")) ? Scalar(a, "Properties", "MetricName") : "expression",
+                a => (YamlMappingNode)At(a, "Properties"));
 
         YamlMappingNode age = alarms["IteratorAge"];
         Assert.Equal("AWS/Lambda", Scalar(age, "Namespace"));
@@ -157,12 +176,23 @@ public class SamTemplateTests
         YamlNode ageDimension = Assert.Single(((YamlSequenceNode)At(age, "Dimensions")).Children);
         Assert.Equal("AWS::Serverless::Function", Scalar(Resource(RefName(At(ageDimension, "Value"))), "Type"));
 
-        YamlMappingNode dlq = alarms["ApproximateNumberOfMessagesVisible"];
-        Assert.Equal("AWS/SQS", Scalar(dlq, "Namespace"));
-        Assert.Equal("100", Scalar(dlq, "Threshold"));
-        Assert.Equal("GreaterThanThreshold", Scalar(dlq, "ComparisonOperator"));
-        YamlNode queueDimension = Assert.Single(((YamlSequenceNode)At(dlq, "Dimensions")).Children);
-        Assert.Equal("AWS::SQS::Queue", Scalar(Resource(GetAttTarget(At(queueDimension, "Value"))), "Type"));
+        // Every object Lambda writes to the destination bucket (a batch given up) fires it: request metrics of aws/lambda/.
+        YamlMappingNode deliveries = alarms["PutRequests"];
+        Assert.Equal("AWS/S3", Scalar(deliveries, "Namespace"));
+        Assert.Equal(("0", "GreaterThanThreshold", "Sum"), (Scalar(deliveries, "Threshold"), Scalar(deliveries, "ComparisonOperator"), Scalar(deliveries, "Statistic")));
+        var dimensions = ((YamlSequenceNode)At(deliveries, "Dimensions")).Children.ToDictionary(d => Scalar(d, "Name"), d => At(d, "Value"));
+        Assert.Equal("FailedBatchBucket", RefName(dimensions["BucketName"]));
+        Assert.Equal("OnFailureDestination", ((YamlScalarNode)dimensions["FilterId"]).Value);
+        Assert.Equal("OnFailureDestination", Scalar(((YamlSequenceNode)At(Resource("FailedBatchBucket"), "Properties", "MetricsConfigurations")).Children[0], "Id"));
+
+        YamlMappingNode failures = alarms["DestinationDeliveryFailures"];
+        Assert.Equal(("AWS/Lambda", "0", "GreaterThanThreshold"), (Scalar(failures, "Namespace"), Scalar(failures, "Threshold"), Scalar(failures, "ComparisonOperator")));
+
+        // Spills: the EMF metric SpilledRecords, per shard, summed over the function's shards by Metrics Insights.
+        YamlMappingNode spills = alarms["expression"];
+        string query = Scalar(Assert.Single(((YamlSequenceNode)At(spills, "Metrics")).Children), "Expression", "Fn::Sub");
+        Assert.Equal("SELECT SUM(SpilledRecords) FROM SCHEMA(\"Analytics.Core\", FunctionName, ShardId) WHERE FunctionName = '${MetricsFunction}'", query);
+        Assert.Equal(("0", "GreaterThanThreshold"), (Scalar(spills, "Threshold"), Scalar(spills, "ComparisonOperator")));
     }
 
     [Fact]

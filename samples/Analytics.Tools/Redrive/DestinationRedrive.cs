@@ -1,0 +1,545 @@
+using System.Buffers;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Analytics.Core;
+
+namespace Analytics.Tools.Redrive;
+
+/// <summary>Where a redrive of on-failure destination objects reads and writes, and how the function aggregates.</summary>
+/// <param name="Bucket">The bucket of the mapping's S3 on-failure destination.</param>
+/// <param name="Prefix">Only objects whose key starts with it (<c>aws/lambda/</c>, or one mapping's or shard's folder).</param>
+/// <param name="Table">The function's aggregate table.</param>
+/// <param name="Processor">The function's processor options: the same window size, or the records land in other items.</param>
+/// <param name="QuarantineBucket">Where poison records of the objects are quarantined (the function's quarantine bucket).</param>
+internal sealed record DestinationRedriveOptions(string Bucket, string Prefix, string Table, ProcessorOptions Processor, string QuarantineBucket)
+{
+    /// <summary>Where a redrive keeps what it did with each object: <c>&lt;MarkerPrefix&gt;&lt;object key&gt;.json</c>.</summary>
+    public const string MarkerPrefix = "redrive/destination/";
+
+    /// <summary>Records per event the pipeline is given (the function's own limit is 10,000 and 6 MB).</summary>
+    public int RecordsPerEvent { get; init; } = 500;
+
+    /// <summary>Time allowed to one event's run through the pipeline.</summary>
+    public TimeSpan EventTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The DynamoDB sink's retry options (backoff clock and jitter seed in tests).</summary>
+    public AwsRetryOptions? DynamoDbRetry { get; init; }
+
+    /// <summary>The quarantine sink's retry options.</summary>
+    public AwsRetryOptions? S3Retry { get; init; }
+}
+
+/// <summary>What happened to one (record, aggregate) of a destination object.</summary>
+internal enum RedriveStatus
+{
+    /// <summary>Not in the table before; the redrive applied it.</summary>
+    Applied,
+
+    /// <summary>The failed attempts had applied it already: nothing done.</summary>
+    AlreadyApplied,
+
+    /// <summary>Cannot be decided from the table: a later batch moved the key's watermark past the object's records. Nothing applied.</summary>
+    Undecided,
+
+    /// <summary>The redrive tried and could not apply it (the pipeline reported a failure, or a live write raced it); it runs again next time.</summary>
+    Left,
+}
+
+/// <summary>One (record, aggregate) that was not simply applied: undecided, or left.</summary>
+/// <param name="ObjectKey">The destination object.</param>
+/// <param name="ShardId">The shard.</param>
+/// <param name="SequenceNumber">The record.</param>
+/// <param name="PartitionKey">The record's partition key.</param>
+/// <param name="ItemPk">The aggregate item's <c>pk</c> (the series).</param>
+/// <param name="ItemSk">The aggregate item's <c>sk</c> (the window start).</param>
+/// <param name="Status">Undecided or left.</param>
+/// <param name="Reason">Why.</param>
+internal sealed record RedriveCase(string ObjectKey, string ShardId, string SequenceNumber, string PartitionKey, string ItemPk, string ItemSk, RedriveStatus Status, string Reason)
+{
+    /// <summary>A short, stable name for the item that carries nothing of the payload: the first 12 hex digits of SHA-256 of pk and sk.</summary>
+    public string ItemId => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(ItemPk + "\n" + ItemSk)))[..12].ToLowerInvariant();
+}
+
+/// <summary>The outcome of one destination object.</summary>
+/// <param name="Key">The object's key.</param>
+/// <param name="ShardId">Its shard (from <c>KinesisBatchInfo</c>).</param>
+/// <param name="Records">Records in its payload.</param>
+/// <param name="Applied">(record, aggregate) pairs the redrive applied.</param>
+/// <param name="AlreadyApplied">(record, aggregate) pairs found applied by the failed attempts.</param>
+/// <param name="Cases">The undecided and left (record, aggregate) pairs.</param>
+/// <param name="Error">Why the object could not be read or run, if it could not.</param>
+/// <param name="FromMarker">Done by an earlier run: reported from its marker, nothing done now.</param>
+internal sealed record RedriveObjectResult(string Key, string ShardId, int Records, int Applied, int AlreadyApplied, IReadOnlyList<RedriveCase> Cases, string? Error, bool FromMarker)
+{
+    /// <summary>Undecided pairs.</summary>
+    public int Undecided => Cases.Count(c => c.Status == RedriveStatus.Undecided);
+
+    /// <summary>Left pairs.</summary>
+    public int Left => Cases.Count(c => c.Status == RedriveStatus.Left);
+
+    /// <summary>Nothing undecided, nothing left, no error.</summary>
+    public bool Complete => Error is null && Cases.Count == 0;
+}
+
+/// <summary>
+/// Redrives the objects an S3 on-failure destination holds (batches Lambda gave up on, with their payload): rebuilds a
+/// Kinesis event from their records, runs it through the function's own pipeline (<see cref="KinesisBatchProcessor"/>
+/// with the real <see cref="DynamoDbAggregateSink"/>), and applies each (record, aggregate) exactly once, or reports
+/// it when the table cannot say whether the failed attempts applied it. See docs/failure-modes.md, "Batches Lambda
+/// gave up on".
+/// </summary>
+/// <remarks>
+/// <para>The decision, per aggregate item X, shard S, partition key k, and the object's records of k in X, from
+/// <c>a</c> to <c>b</c> (the watermark <c>w</c> is the higher of <c>wm[S]</c> and <c>wk[S][k]</c> before the redrive):
+/// w absent or below a: none was applied; a ≤ w ≤ b: exactly those at or below w were applied (only the attempts of
+/// this batch and of the batches it was split from ever wrote a watermark inside its range, and each of their writes
+/// applied every record of k in X above the previous watermark); w above b: a later batch wrote, and whether the
+/// failed attempts had applied the records before it cannot be told: undecided, reported, nothing applied.</para>
+/// <para>The sink's own rule (apply what is above the key's watermark) applies exactly the records decided "not
+/// applied", so the redrive runs the events through it unchanged, leaving out the records decided otherwise.
+/// Objects of one shard are merged and run in sequence-number order, so that per key they are applied in order.</para>
+/// <para>What each object came to is written next to it (<see cref="DestinationRedriveOptions.MarkerPrefix"/>); a
+/// later run reports it from there and does nothing again. An interrupted run leaves no marker: the next run
+/// reprocesses, and the watermarks keep it from applying anything twice.</para>
+/// </remarks>
+internal sealed class DestinationRedrive
+{
+    private readonly IAmazonS3 _s3;
+    private readonly IAmazonDynamoDB _dynamoDb;
+    private readonly DestinationRedriveOptions _options;
+
+    public DestinationRedrive(IAmazonS3 s3, IAmazonDynamoDB dynamoDb, DestinationRedriveOptions options)
+    {
+        _s3 = s3;
+        _dynamoDb = dynamoDb;
+        _options = options;
+    }
+
+    /// <summary>Redrives every object under the prefix that no earlier run finished.</summary>
+    /// <param name="cancellationToken">Stops between events.</param>
+    /// <returns>One result per object, in key order.</returns>
+    public async Task<IReadOnlyList<RedriveObjectResult>> RunAsync(CancellationToken cancellationToken)
+    {
+        List<string> keys = await ListAsync(_options.Prefix, cancellationToken).ConfigureAwait(false);
+        var markers = (await ListAsync(DestinationRedriveOptions.MarkerPrefix, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
+        var results = new List<RedriveObjectResult>();
+        var pending = new List<DestinationObject>();
+        foreach (string key in keys)
+        {
+            if (key.StartsWith(DestinationRedriveOptions.MarkerPrefix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (markers.Contains(DestinationRedriveOptions.MarkerPrefix + key + ".json"))
+            {
+                results.Add(await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false));
+                continue;
+            }
+
+            (DestinationObject? parsed, string? error) = await ReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
+            if (parsed is null)
+            {
+                results.Add(new RedriveObjectResult(key, "unknown", 0, 0, 0, [], error, FromMarker: false));
+            }
+            else
+            {
+                pending.Add(parsed);
+            }
+        }
+
+        foreach (IGrouping<string, DestinationObject> shard in pending.GroupBy(o => o.ShardId, StringComparer.Ordinal))
+        {
+            results.AddRange(await RedriveShardAsync(shard.Key, shard.ToList(), cancellationToken).ConfigureAwait(false));
+        }
+
+        results.Sort(static (x, y) => string.CompareOrdinal(x.Key, y.Key));
+        return results;
+    }
+
+    private async Task<List<RedriveObjectResult>> RedriveShardAsync(string shardId, List<DestinationObject> objects, CancellationToken cancellationToken)
+    {
+        // Every record of the shard's objects once, in sequence-number order.
+        var records = new List<DestinationRecordEntry>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (DestinationObject o in objects)
+        {
+            foreach (DestinationRecordEntry r in o.Records)
+            {
+                if (seen.Add(r.SequenceNumber))
+                {
+                    records.Add(r);
+                }
+            }
+        }
+
+        records.Sort(static (x, y) => SequenceNumber.Compare(x.SequenceNumber, y.SequenceNumber));
+        Dictionary<string, DestinationRecordEntry> bySequence = records.ToDictionary(r => r.SequenceNumber, StringComparer.Ordinal);
+
+        // The (record, aggregate) pairs: each record run alone through the pipeline, its pairs captured.
+        var pairsOf = new Dictionary<string, List<(string Pk, string Sk)>>(StringComparer.Ordinal);
+        var capture = new CapturingSink();
+        using (var classifier = new KinesisBatchProcessor(capture, new DiscardQuarantine(), _options.Processor))
+        {
+            var response = new ArrayBufferWriter<byte>(256);
+            foreach (DestinationRecordEntry r in records)
+            {
+                capture.Pairs.Clear();
+                response.ResetWrittenCount();
+                await classifier.ProcessAsync(Event([r]), _options.Processor.TimeProvider.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);
+                pairsOf[r.SequenceNumber] = [.. capture.Pairs];
+            }
+        }
+
+        // Before: each item's watermark per partition key of the shard.
+        var items = pairsOf.Values.SelectMany(p => p).Distinct().ToList();
+        Dictionary<(string Pk, string Sk), Dictionary<string, AttributeValue>?> before = await ReadItemsAsync(items, cancellationToken).ConfigureAwait(false);
+
+        // Per (item, key, object): the object's records of that key in that item, from a to b.
+        var ranges = new Dictionary<(string Pk, string Sk, string Key, string Object), (string A, string B)>();
+        foreach (DestinationRecordEntry r in records)
+        {
+            foreach ((string pk, string sk) in pairsOf[r.SequenceNumber])
+            {
+                var id = (pk, sk, r.PartitionKey, r.ObjectKey);
+                ranges[id] = ranges.TryGetValue(id, out (string A, string B) range) ? (range.A, r.SequenceNumber) : (r.SequenceNumber, r.SequenceNumber);
+            }
+        }
+
+        var status = new Dictionary<(string Seq, string Pk, string Sk), RedriveStatus>();
+        var reasons = new Dictionary<(string Seq, string Pk, string Sk), string>();
+        var toApply = new HashSet<string>(StringComparer.Ordinal);
+        foreach (DestinationRecordEntry r in records)
+        {
+            List<(string Pk, string Sk)> pairs = pairsOf[r.SequenceNumber];
+            if (pairs.Count == 0)
+            {
+                toApply.Add(r.SequenceNumber); // poison (or no sample): the pipeline quarantines it again, under the same key.
+            }
+
+            foreach ((string pk, string sk) in pairs)
+            {
+                string? w = Watermark(before[(pk, sk)], shardId, r.PartitionKey);
+                (string _, string b) = ranges[(pk, sk, r.PartitionKey, r.ObjectKey)];
+                if (w is null || SequenceNumber.Compare(r.SequenceNumber, w) > 0)
+                {
+                    status[(r.SequenceNumber, pk, sk)] = RedriveStatus.Applied;
+                    toApply.Add(r.SequenceNumber);
+                }
+                else if (SequenceNumber.Compare(w, b) <= 0)
+                {
+                    status[(r.SequenceNumber, pk, sk)] = RedriveStatus.AlreadyApplied;
+                }
+                else
+                {
+                    status[(r.SequenceNumber, pk, sk)] = RedriveStatus.Undecided;
+                    reasons[(r.SequenceNumber, pk, sk)] = "a later batch moved the key's watermark past this batch's records";
+                }
+            }
+        }
+
+        // Apply: the records with something to apply, in order, through the function's pipeline and the real sink.
+        string? failure = null;
+        List<DestinationRecordEntry> run = records.Where(r => toApply.Contains(r.SequenceNumber)).ToList();
+        var sink = new DynamoDbAggregateSink(_dynamoDb, DynamoDbAggregateSinkOptions.Default with
+        {
+            TableName = _options.Table,
+            Retry = _options.DynamoDbRetry ?? DynamoDbAggregateSinkOptions.Default.Retry,
+        });
+        var quarantine = new S3QuarantineSink(_s3, S3QuarantineSinkOptions.Default with
+        {
+            BucketName = _options.QuarantineBucket,
+            Retry = _options.S3Retry ?? S3QuarantineSinkOptions.Default.Retry,
+        });
+        using (var processor = new KinesisBatchProcessor(sink, quarantine, _options.Processor))
+        {
+            var response = new ArrayBufferWriter<byte>(256);
+            TimeProvider time = _options.Processor.TimeProvider;
+            for (int start = 0; start < run.Count && failure is null; start += _options.RecordsPerEvent)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                response.ResetWrittenCount();
+                List<DestinationRecordEntry> chunk = run.GetRange(start, Math.Min(_options.RecordsPerEvent, run.Count - start));
+                BatchSummary summary = await processor.ProcessAsync(Event(chunk), time.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);
+                if (summary.ReportedFailure is not null)
+                {
+                    failure = $"the pipeline reported a failure at {summary.ReportedFailure} (aggregate sink {summary.AggregateSinkOutcome}, quarantine sink {summary.QuarantineSinkOutcome})";
+                }
+            }
+        }
+
+        // After: what the redrive meant to apply must now be exactly at the watermark; anything else is left.
+        var meant = new Dictionary<(string Pk, string Sk, string Key), string>();
+        foreach (((string seq, string pk, string sk), RedriveStatus s) in status)
+        {
+            if (s == RedriveStatus.Applied)
+            {
+                string key = bySequence[seq].PartitionKey;
+                meant[(pk, sk, key)] = meant.TryGetValue((pk, sk, key), out string? highest) && SequenceNumber.Compare(highest, seq) >= 0 ? highest : seq;
+            }
+        }
+
+        Dictionary<(string Pk, string Sk), Dictionary<string, AttributeValue>?> after = await ReadItemsAsync(meant.Keys.Select(m => (m.Pk, m.Sk)).Distinct().ToList(), cancellationToken).ConfigureAwait(false);
+        foreach (((string seq, string pk, string sk), RedriveStatus s) in status.ToList())
+        {
+            if (s != RedriveStatus.Applied)
+            {
+                continue;
+            }
+
+            string key = bySequence[seq].PartitionKey;
+            string? w = Watermark(after[(pk, sk)], shardId, key);
+            string highest = meant[(pk, sk, key)];
+            if (w is null || SequenceNumber.Compare(w, highest) < 0)
+            {
+                status[(seq, pk, sk)] = RedriveStatus.Left;
+                reasons[(seq, pk, sk)] = failure ?? "not in the table after the run";
+            }
+            else if (SequenceNumber.Compare(w, highest) > 0)
+            {
+                // A live write moved the watermark past these records during the run: the redrive's write may or may not
+                // have landed before it.
+                status[(seq, pk, sk)] = RedriveStatus.Undecided;
+                reasons[(seq, pk, sk)] = "a live write moved the key's watermark during the redrive";
+            }
+        }
+
+        bool shardLeft = failure is not null || status.Values.Any(s => s == RedriveStatus.Left);
+        var results = new List<RedriveObjectResult>();
+        foreach (DestinationObject o in objects)
+        {
+            var own = o.Records.Select(r => r.SequenceNumber).ToHashSet(StringComparer.Ordinal);
+            var cases = new List<RedriveCase>();
+            int applied = 0, already = 0;
+            foreach (((string seq, string pk, string sk), RedriveStatus s) in status)
+            {
+                if (!own.Contains(seq))
+                {
+                    continue;
+                }
+
+                switch (s)
+                {
+                    case RedriveStatus.Applied:
+                        applied++;
+                        break;
+                    case RedriveStatus.AlreadyApplied:
+                        already++;
+                        break;
+                    default:
+                        cases.Add(new RedriveCase(o.Key, shardId, seq, bySequence[seq].PartitionKey, pk, sk, s, reasons[(seq, pk, sk)]));
+                        break;
+                }
+            }
+
+            cases.Sort(static (x, y) => SequenceNumber.Compare(x.SequenceNumber, y.SequenceNumber) is var c && c != 0 ? c : string.CompareOrdinal(x.ItemPk + x.ItemSk, y.ItemPk + y.ItemSk));
+            var result = new RedriveObjectResult(o.Key, shardId, o.Records.Count, applied, already, cases, shardLeft ? failure ?? "some records were left" : null, FromMarker: false);
+            if (!shardLeft)
+            {
+                await WriteMarkerAsync(result, cancellationToken).ConfigureAwait(false);
+            }
+
+            results.Add(result);
+        }
+
+        return results;
+    }
+
+    private static string? Watermark(Dictionary<string, AttributeValue>? item, string shardId, string partitionKey)
+    {
+        string? floor = DynamoDbItem.GetWatermark(item, shardId);
+        Dictionary<string, AttributeValue>? marks = DynamoDbItem.GetKeyWatermarks(item, shardId);
+        string? own = marks is not null && marks.TryGetValue(partitionKey, out AttributeValue? mark) ? mark.S : null;
+        return floor is null ? own : own is null ? floor : SequenceNumber.Compare(floor, own) >= 0 ? floor : own;
+    }
+
+    private async Task<Dictionary<(string Pk, string Sk), Dictionary<string, AttributeValue>?>> ReadItemsAsync(List<(string Pk, string Sk)> keys, CancellationToken cancellationToken)
+    {
+        var items = new Dictionary<(string Pk, string Sk), Dictionary<string, AttributeValue>?>();
+        foreach ((string pk, string sk) in keys)
+        {
+            GetItemResponse got = await _dynamoDb.GetItemAsync(
+                new GetItemRequest
+                {
+                    TableName = _options.Table,
+                    ConsistentRead = true,
+                    Key = new Dictionary<string, AttributeValue>(StringComparer.Ordinal)
+                    {
+                        [DynamoDbItem.PartitionKey] = new AttributeValue { S = pk },
+                        [DynamoDbItem.SortKey] = new AttributeValue { S = sk },
+                    },
+                },
+                cancellationToken).ConfigureAwait(false);
+            items[(pk, sk)] = got.IsItemSet && got.Item is { Count: > 0 } ? got.Item : null;
+        }
+
+        return items;
+    }
+
+    private async Task<List<string>> ListAsync(string prefix, CancellationToken cancellationToken)
+    {
+        var keys = new List<string>();
+        string? token = null;
+        do
+        {
+            ListObjectsV2Response page = await _s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = _options.Bucket, Prefix = prefix, ContinuationToken = token }, cancellationToken).ConfigureAwait(false);
+            keys.AddRange((page.S3Objects ?? []).Select(o => o.Key));
+            token = page.IsTruncated == true ? page.NextContinuationToken : null;
+        }
+        while (token is not null);
+        return keys;
+    }
+
+    private async Task<byte[]> GetAsync(string key, CancellationToken cancellationToken)
+    {
+        using GetObjectResponse got = await _s3.GetObjectAsync(new GetObjectRequest { BucketName = _options.Bucket, Key = key }, cancellationToken).ConfigureAwait(false);
+        using var body = new MemoryStream();
+        await got.ResponseStream.CopyToAsync(body, cancellationToken).ConfigureAwait(false);
+        return body.ToArray();
+    }
+
+    /// <summary>Reads an invocation record: its shard and the records of its <c>payload</c> (a JSON string, or the event itself).</summary>
+    private async Task<(DestinationObject? Object, string? Error)> ReadObjectAsync(string key, CancellationToken cancellationToken)
+    {
+        byte[] bytes = await GetAsync(key, cancellationToken).ConfigureAwait(false);
+        return Parse(key, bytes);
+    }
+
+    internal static (DestinationObject? Object, string? Error) Parse(string key, byte[] bytes)
+    {
+        try
+        {
+            using JsonDocument record = JsonDocument.Parse(bytes);
+            JsonElement root = record.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("KinesisBatchInfo", out JsonElement info) ||
+                !info.TryGetProperty("shardId", out JsonElement shard) || shard.ValueKind != JsonValueKind.String)
+            {
+                return (null, "not an on-failure invocation record of a Kinesis mapping (no KinesisBatchInfo.shardId)");
+            }
+
+            if (!root.TryGetProperty("payload", out JsonElement payload))
+            {
+                return (null, "the record has no payload (an SQS or SNS destination's record, or a truncated one): its records cannot be redriven from it");
+            }
+
+            using JsonDocument? inner = payload.ValueKind == JsonValueKind.String ? JsonDocument.Parse(payload.GetString()!) : null;
+            JsonElement evt = inner?.RootElement ?? payload;
+            if (evt.ValueKind != JsonValueKind.Object || !evt.TryGetProperty("Records", out JsonElement array) || array.ValueKind != JsonValueKind.Array)
+            {
+                return (null, "the payload is not a Kinesis event (no Records array)");
+            }
+
+            var records = new List<DestinationRecordEntry>();
+            foreach (JsonElement r in array.EnumerateArray())
+            {
+                if (!r.TryGetProperty("kinesis", out JsonElement kinesis) ||
+                    !kinesis.TryGetProperty("sequenceNumber", out JsonElement seq) || seq.ValueKind != JsonValueKind.String ||
+                    !SequenceNumber.IsValid(Encoding.ASCII.GetBytes(seq.GetString()!)) ||
+                    !kinesis.TryGetProperty("partitionKey", out JsonElement pk) || pk.ValueKind != JsonValueKind.String)
+                {
+                    return (null, $"record {records.Count} of the payload has no valid kinesis.sequenceNumber or partitionKey");
+                }
+
+                // The pipeline takes the shard from eventID; a record of another shard would be judged by the wrong watermarks.
+                if (!r.TryGetProperty("eventID", out JsonElement eventId) || eventId.ValueKind != JsonValueKind.String ||
+                    eventId.GetString() != shard.GetString() + ":" + seq.GetString())
+                {
+                    return (null, $"record {records.Count} of the payload is not of shard {shard.GetString()} (its eventID is not <shardId>:<sequenceNumber> of that shard)");
+                }
+
+                records.Add(new DestinationRecordEntry(key, seq.GetString()!, pk.GetString()!, r.GetRawText()));
+            }
+
+            return (new DestinationObject(key, shard.GetString()!, records), null);
+        }
+        catch (JsonException e)
+        {
+            return (null, "not JSON: " + e.Message);
+        }
+    }
+
+    private static byte[] Event(IReadOnlyList<DestinationRecordEntry> records)
+    {
+        var text = new StringBuilder("{\"Records\":[");
+        for (int i = 0; i < records.Count; i++)
+        {
+            text.Append(i == 0 ? string.Empty : ",").Append(records[i].Json);
+        }
+
+        return Encoding.UTF8.GetBytes(text.Append("]}").ToString());
+    }
+
+    private async Task WriteMarkerAsync(RedriveObjectResult result, CancellationToken cancellationToken)
+    {
+        var marker = new Marker(result.Key, result.ShardId, result.Records, result.Applied, result.AlreadyApplied, [.. result.Cases.Select(c => new MarkerCase(c.SequenceNumber, c.PartitionKey, c.ItemPk, c.ItemSk, c.Status.ToString(), c.Reason))]);
+        await _s3.PutObjectAsync(
+            new PutObjectRequest
+            {
+                BucketName = _options.Bucket,
+                Key = DestinationRedriveOptions.MarkerPrefix + result.Key + ".json",
+                ContentBody = JsonSerializer.Serialize(marker, RedriveJsonContext.Default.Marker),
+                ContentType = "application/json",
+                UseChunkEncoding = false,
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<RedriveObjectResult> ReadMarkerAsync(string key, CancellationToken cancellationToken)
+    {
+        byte[] bytes = await GetAsync(DestinationRedriveOptions.MarkerPrefix + key + ".json", cancellationToken).ConfigureAwait(false);
+        Marker? marker = JsonSerializer.Deserialize(bytes, RedriveJsonContext.Default.Marker);
+        if (marker is null)
+        {
+            return new RedriveObjectResult(key, "unknown", 0, 0, 0, [], "its redrive marker is empty", FromMarker: true);
+        }
+
+        return new RedriveObjectResult(
+            key, marker.ShardId, marker.Records, marker.Applied, marker.AlreadyApplied,
+            [.. marker.Cases.Select(c => new RedriveCase(key, marker.ShardId, c.SequenceNumber, c.PartitionKey, c.ItemPk, c.ItemSk, Enum.Parse<RedriveStatus>(c.Status), c.Reason))],
+            null, FromMarker: true);
+    }
+
+    /// <summary>One object's records.</summary>
+    internal sealed record DestinationObject(string Key, string ShardId, List<DestinationRecordEntry> Records);
+
+    /// <summary>One record of a payload, as its JSON text.</summary>
+    internal sealed record DestinationRecordEntry(string ObjectKey, string SequenceNumber, string PartitionKey, string Json);
+
+    /// <summary>Captures the items a batch's pairs go to; writes nothing.</summary>
+    private sealed class CapturingSink : IAggregateSink
+    {
+        public List<(string Pk, string Sk)> Pairs { get; } = [];
+
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            for (int i = 0; i < batch.Count; i++)
+            {
+                PairKey key = PairKey.From(batch, i);
+                Pairs.Add((key.Pk, key.Sk));
+            }
+
+            batch.MarkAllDurable();
+            return Task.CompletedTask;
+        }
+    }
+
+    private sealed class DiscardQuarantine : IQuarantineSink
+    {
+        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken) => Task.FromResult(records.Count);
+    }
+}
+
+/// <summary>What a redrive did with one destination object, kept next to it.</summary>
+internal sealed record Marker(string Key, string ShardId, int Records, int Applied, int AlreadyApplied, List<MarkerCase> Cases);
+
+/// <summary>One undecided (record, aggregate) in a marker.</summary>
+internal sealed record MarkerCase(string SequenceNumber, string PartitionKey, string ItemPk, string ItemSk, string Status, string Reason);
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(Marker))]
+internal sealed partial class RedriveJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,0 +1,154 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Analytics.Core.Tests;
+using Analytics.Tools;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// <c>redrive-failures</c> end to end against the local DynamoDB and S3 servers (dynalite, s3rver): a batch Lambda gave
+/// up on after its attempt had applied part of it, and after a later batch had written one of its items.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class DestinationRedriveLocalServerTests(LocalServersFixture servers)
+{
+    private const string ShardId = "shardId-000000000000";
+    private static readonly DateTimeOffset s_window = new(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public async Task GivenUpBatch_PartlyApplied_IsCompleted_AndTheItemALaterBatchWrote_IsReportedUndecided()
+    {
+        string table = await servers.CreateTableAsync("redrive");
+        string bucket = await servers.CreateBucketAsync("destination");
+        string quarantine = await servers.CreateBucketAsync("quarantine");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+
+        // The given-up batch: six records of keys a and b on series m, one of key c on series u, one poison record.
+        (string Key, string Metric, double? Value)[] given =
+        [
+            ("a", "m", 10), ("b", "m", 20), ("a", "m", 30), ("b", "m", 40), ("a", "m", 50), ("b", "m", 60), ("c", "u", 7), ("a", "m", null),
+        ];
+        string[] records = given.Select((r, i) => Record(i + 1, r.Key, r.Metric, r.Value)).ToArray();
+
+        // The failed attempt applied the first three records (its flush, then a crash); a later batch wrote record 10 of key c.
+        await ApplyLiveAsync(dynamoDb, s3, table, quarantine, records[..3]);
+        await ApplyLiveAsync(dynamoDb, s3, table, quarantine, [Record(10, "c", "u", 1000)]);
+
+        string key = $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId}/2025/01/01/2025-01-01T00.05.00-6c1c1f7e-2a9b-4c41-9d7e-0c5d7b3b8a11";
+        string eventJson = "{\"Records\":[" + string.Join(",", records) + "]}";
+        await PutAsync(s3, bucket, key, InvocationRecord(eventJson, records.Length));
+
+        string[] args =
+        [
+            "redrive-failures", "--bucket", bucket, "--table", table, "--quarantine-bucket", quarantine,
+            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString(),
+        ];
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int exit = await ToolsCommand.RunAsync(args, stdout, stderr);
+
+        // Undecided: record 7 on u, whose key c watermark a later batch (record 10) moved past it. Nothing applied for it.
+        Assert.Equal(1, exit);
+        string report = stdout.ToString();
+        Assert.Contains($"object {key} shard={ShardId} records=8 applied=3 alreadyApplied=3 undecided=1 left=0", report, StringComparison.Ordinal);
+        Assert.Contains($"undecided shard={ShardId} sequenceNumber={Sequence(7)} window=2025-01-01T00:00:00.000Z", report, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"metric\"", report, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stderr.ToString());
+
+        // m holds exactly the batch's six samples (three from the attempt, three from the redrive); u only the later one.
+        Assert.Equal((6L, 210.0), await ReadAsync(dynamoDb, table, "m|region=r"));
+        Assert.Equal((1L, 1000.0), await ReadAsync(dynamoDb, table, "u|region=r"));
+
+        // The poison record is quarantined under its deterministic key.
+        ListObjectsV2Response quarantined = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = quarantine });
+        Assert.Contains(quarantined.S3Objects ?? [], o => o.Key.EndsWith($"/{ShardId}/{Sequence(8)}.json", StringComparison.Ordinal));
+
+        // A second run does nothing again and still reports the undecided pair (from the marker written next to the object).
+        var again = new StringWriter();
+        Assert.Equal(1, await ToolsCommand.RunAsync(args, again, TextWriter.Null));
+        Assert.Contains("(done by an earlier run)", again.ToString(), StringComparison.Ordinal);
+        Assert.Equal((6L, 210.0), await ReadAsync(dynamoDb, table, "m|region=r"));
+        Assert.Equal((1L, 1000.0), await ReadAsync(dynamoDb, table, "u|region=r"));
+    }
+
+    private static string Sequence(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);
+
+    private static string Record(int n, string partitionKey, string metric, double? value)
+    {
+        string data = value is { } v
+            ? string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"{metric}\",\"value\":{v},\"timestamp\":{s_window.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}")
+            : "not json";
+        string seq = Sequence(n);
+        return "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"" + partitionKey + "\",\"sequenceNumber\":\"" + seq +
+            "\",\"data\":\"" + Convert.ToBase64String(Encoding.UTF8.GetBytes(data)) + "\",\"approximateArrivalTimestamp\":1735689600.000}," +
+            "\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\",\"eventID\":\"" + ShardId + ":" + seq + "\",\"eventName\":\"aws:kinesis:record\"," +
+            "\"invokeIdentityArn\":\"arn:aws:iam::123456789012:role/f\",\"awsRegion\":\"us-east-1\",\"eventSourceARN\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\"}";
+    }
+
+    /// <summary>The S3 destination's object: the invocation record, then <c>payload</c>, the event as a JSON string.</summary>
+    private static string InvocationRecord(string eventJson, int count)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("requestContext");
+            w.WriteString("requestId", "c9b8fa9f-5a7f-4c5a-9d8b-6f1d2a3b4c5d");
+            w.WriteString("functionArn", "arn:aws:lambda:us-east-1:123456789012:function:f");
+            w.WriteString("condition", "RetryAttemptsExhausted");
+            w.WriteNumber("approximateInvokeCount", 4);
+            w.WriteEndObject();
+            w.WriteStartObject("responseContext");
+            w.WriteNumber("statusCode", 200);
+            w.WriteString("executedVersion", "$LATEST");
+            w.WriteString("functionError", "Unhandled");
+            w.WriteEndObject();
+            w.WriteString("version", "1.0");
+            w.WriteString("timestamp", "2025-01-01T00:05:00.000Z");
+            w.WriteStartObject("KinesisBatchInfo");
+            w.WriteString("shardId", ShardId);
+            w.WriteString("startSequenceNumber", Sequence(1));
+            w.WriteString("endSequenceNumber", Sequence(count));
+            w.WriteString("approximateArrivalOfFirstRecord", "2025-01-01T00:00:00.000Z");
+            w.WriteString("approximateArrivalOfLastRecord", "2025-01-01T00:00:00.000Z");
+            w.WriteNumber("batchSize", count);
+            w.WriteString("streamArn", "arn:aws:kinesis:us-east-1:123456789012:stream/s");
+            w.WriteEndObject();
+            w.WriteString("payload", eventJson);
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    private static async Task ApplyLiveAsync(AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string table, string quarantine, string[] records)
+    {
+        using var processor = new KinesisBatchProcessor(
+            new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }),
+            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = quarantine }),
+            ProcessorOptions.Default);
+        var response = new System.Buffers.ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(Encoding.UTF8.GetBytes("{\"Records\":[" + string.Join(",", records) + "]}"), DateTimeOffset.UtcNow.AddMinutes(1), response);
+        Assert.Null(summary.ReportedFailure);
+    }
+
+    private static async Task PutAsync(AmazonS3Client s3, string bucket, string key, string body) =>
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = key, ContentBody = body, ContentType = "application/json", UseChunkEncoding = false });
+
+    private static async Task<(long Count, double Sum)> ReadAsync(AmazonDynamoDBClient dynamoDb, string table, string pk)
+    {
+        GetItemResponse got = await dynamoDb.GetItemAsync(new GetItemRequest
+        {
+            TableName = table,
+            ConsistentRead = true,
+            Key = new() { ["pk"] = new AttributeValue { S = pk }, ["sk"] = new AttributeValue { S = "2025-01-01T00:00:00.000Z" } },
+        });
+        return (long.Parse(got.Item["count"].N, CultureInfo.InvariantCulture), double.Parse(got.Item["sum"].N, CultureInfo.InvariantCulture));
+    }
+}

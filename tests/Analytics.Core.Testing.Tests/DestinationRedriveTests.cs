@@ -1,0 +1,410 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Analytics.Replay;
+using Analytics.Tools.Redrive;
+using FsCheck;
+using FsCheck.Fluent;
+using Xunit.Abstractions;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// Batches Lambda gave up on (retries exhausted while the function crashes before, in the middle of, or after its flush)
+/// go to the S3 on-failure destination with their payload; <c>redrive-failures</c> then applies them. The table is
+/// compared with the aggregates computed here from the produced records alone: every item without an undecided
+/// (record, aggregate) must equal the truth exactly, no item may hold more than the truth, and an item may lack only
+/// samples the redrive reported as undecided.
+/// </summary>
+public class DestinationRedriveTests(ITestOutputHelper output)
+{
+    private const string DestinationBucket = "failures";
+    private const long WindowMs = 60_000;
+
+    /// <summary>One random give-up schedule.</summary>
+    public sealed record GiveUpCase(int Seed, int Factor, bool Bisect, int Retries, int BatchSize, int CrashPercent, int PartitionKeys)
+    {
+        public override string ToString() => $"seed={Seed} pf={Factor} bisect={Bisect} retries={Retries} batch={BatchSize} crash={CrashPercent}% keys={PartitionKeys}";
+    }
+
+    // Source: the S3 on-failure destination (Nov 2024) stores the invocation record with the payload under
+    // aws/lambda/<ESM-UUID>/<shardId>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<UUID>; the emulator puts it into the S3 model.
+    [Fact]
+    public void S3Destination_StoresEachGivenUpBatchInTheBucket_AsTheRecordTheObserverSees()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a", "b", "c") with
+        {
+            Mapping = new() { BatchSize = 1, MaximumRetryAttempts = 0, OnFailure = OnFailureDestination.S3, Uuid = "0f8b6c2e-1111-4222-8333-444455556666" },
+        };
+        var recording = new EmulationRecording();
+        var emulator = new StreamEmulator(scenario, new DelegateHandler((_, _, _) => throw new InvalidOperationException("fail")));
+        using var s3 = new S3Model(emulator.Clock, S3ModelOptions.Default);
+        emulator.SendOnFailureTo(s3, DestinationBucket);
+        emulator.Run(recording);
+
+        Assert.Equal(3, recording.Destination.Count);
+        IReadOnlyList<S3ModelObject> stored = s3.GetObjects(DestinationBucket);
+        Assert.Equal(recording.Destination.Select(d => d.S3Key).Order(StringComparer.Ordinal), stored.Select(o => o.Key));
+        foreach (DestinationRecord sent in recording.Destination)
+        {
+            S3ModelObject o = stored.Single(s => s.Key == sent.S3Key);
+            Assert.Equal(sent.Json, Encoding.UTF8.GetString(o.Body.Span));
+            Assert.StartsWith("aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/shardId-000000000000/2025/01/01/", o.Key, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void S3Destination_RefusesABucketForAnotherDestinationKind()
+    {
+        var emulator = new StreamEmulator(Emulate.Texts("a") with { Mapping = new() { OnFailure = OnFailureDestination.Sqs } }, Emulate.Succeed());
+        using var s3 = new S3Model(emulator.Clock, S3ModelOptions.Default);
+        Assert.Throws<InvalidOperationException>(() => emulator.SendOnFailureTo(s3, DestinationBucket));
+    }
+
+    /// <summary>
+    /// A crash loop on series that every partition key writes: a third of the invocations crash; one retry. The redrive
+    /// restores what it can decide; later batches write the same items at once, so much stays undecided and is reported.
+    /// </summary>
+    [Fact]
+    public void CrashLoop_ThenRedrive_RestoresTheTrueAggregates_ExceptWhatItReportsUndecided()
+    {
+        Outcome outcome = Check(new GiveUpCase(Seed: 11, Factor: 1, Bisect: false, Retries: 1, BatchSize: 20, CrashPercent: 35, PartitionKeys: 30));
+        output.WriteLine(outcome.Detail);
+        Assert.True(outcome.Holds, outcome.Detail);
+
+        // Not vacuous: batches were given up, some of their pairs were applied by the redrive, some found applied.
+        Assert.True(outcome.Objects > 0 && outcome.Applied + outcome.AlreadyApplied > 0 && outcome.Undecided > 0, outcome.Detail);
+    }
+
+    /// <summary>
+    /// Items of one partition key per series (the key is a dimension) and 3,000 keys: a later batch touches an item only
+    /// when it has a record of that key in the same 10 s window, which is rare, so most give-ups are decidable.
+    /// </summary>
+    [Fact]
+    public void GiveUps_OnItemsNoLaterBatchTouched_AreAllDecided()
+    {
+        Outcome outcome = Check(new GiveUpCase(Seed: 5, Factor: 2, Bisect: true, Retries: 0, BatchSize: 5, CrashPercent: 30, PartitionKeys: 3000), keyIsDimension: true);
+        output.WriteLine(outcome.Detail);
+        Assert.True(outcome.Holds, outcome.Detail);
+        Assert.True(outcome.Applied > 0 && outcome.Undecided * 4 < outcome.Applied + outcome.AlreadyApplied, outcome.Detail);
+    }
+
+    [Fact]
+    public void RandomGiveUpSchedules_NothingDoubled_EveryShortfallReportedUndecided_RerunsChangeNothing()
+    {
+        Gen<GiveUpCase> gen =
+            from seed in Gen.Choose(1, 1_000_000)
+            from factor in Gen.Choose(1, 3)
+            from bisect in ArbMap.Default.GeneratorFor<bool>()
+            from retries in Gen.Choose(0, 2)
+            from batch in Gen.Elements(5, 20)
+            from crash in Gen.Choose(10, 60)
+            from keys in Gen.Choose(1, 40)
+            select new GiveUpCase(seed, factor, bisect, retries, batch, crash, keys);
+        Prop.ForAll(Arb.From(gen), c =>
+            {
+                Outcome outcome = Check(c);
+                return outcome.Holds.Label(outcome.Detail);
+            })
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(4).WithQuietOnSuccess(true));
+    }
+
+    // Hostile or foreign objects are refused with a reason, never half-read.
+    [Theory]
+    [InlineData("not json", "not JSON")]
+    [InlineData("{\"requestContext\":{}}", "no KinesisBatchInfo.shardId")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"}}", "no payload")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":\"{}\"}", "not a Kinesis event")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"12x\",\"partitionKey\":\"k\"}}]}}", "no valid kinesis.sequenceNumber")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"12\",\"partitionKey\":\"k\"},\"eventID\":\"shardId-000000000001:12\"}]}}", "not of shard shardId-000000000000")]
+    public void Parse_RefusesWhatIsNotAGivenUpKinesisBatch_SayingWhy(string body, string reason)
+    {
+        (DestinationRedrive.DestinationObject? parsed, string? error) = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(body));
+        Assert.Null(parsed);
+        Assert.Contains(reason, error, StringComparison.Ordinal);
+    }
+
+    // The payload as a JSON string (as the emulator and the documentation's example write it) or as an object: the same records.
+    [Fact]
+    public void Parse_TakesThePayloadAsAStringOrAsAnObject()
+    {
+        string evt = "{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"12\",\"partitionKey\":\"k\"},\"eventID\":\"shardId-000000000000:12\"}]}";
+        string asString = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":" + JsonSerializer.Serialize(evt) + "}";
+        string asObject = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":" + evt + "}";
+        DestinationRedrive.DestinationObject a = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(asString)).Object!;
+        DestinationRedrive.DestinationObject b = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(asObject)).Object!;
+        Assert.Equal(("12", "k"), (Assert.Single(a.Records).SequenceNumber, a.Records[0].PartitionKey));
+        Assert.Equal(a.Records[0].Json, b.Records[0].Json);
+    }
+
+    internal sealed record Outcome(bool Holds, string Detail, int Objects, int Applied, int AlreadyApplied, int Undecided);
+
+    internal static Outcome Check(GiveUpCase c, bool keyIsDimension = false)
+    {
+        long windowMs = keyIsDimension ? 10_000 : WindowMs;
+        EmulatorScenario scenario = new()
+        {
+            Seed = c.Seed,
+            StartTime = Emulate.Start,
+            DurationSeconds = 240,
+            Producers =
+            [
+                new()
+                {
+                    RatePerSecond = 30,
+                    Schedule = [new RateStep(30, 0)],
+                    PartitionKeys = c.PartitionKeys,
+                    Generator = RecordGenerators.WithPoison(keyIsDimension ? KeyedSeries : SharedSeries, 0.03),
+                },
+            ],
+            Mapping = new()
+            {
+                BatchSize = c.BatchSize,
+                ParallelizationFactor = c.Factor,
+                ReportBatchItemFailures = true,
+                BisectBatchOnFunctionError = c.Bisect,
+                MaximumRetryAttempts = c.Retries,
+                OnFailure = OnFailureDestination.S3,
+            },
+            Function = new() { TimeoutSeconds = 30, MemoryMb = 1769, ComputeMsPerInvocation = 5 },
+        };
+
+        var recording = new EmulationRecording();
+        var invocations = new int[1];
+        StreamEmulator emulator = null!;
+        SampleDownstream downstream = null!;
+        emulator = new StreamEmulator(scenario, _ => new CrashingHandler(new SampleHandler(downstream, emulator.Clock, (int)(windowMs / 1000)), c.Seed, c.CrashPercent, invocations));
+        downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, null);
+        using (downstream)
+        {
+            emulator.SendOnFailureTo(downstream.S3, DestinationBucket);
+            EmulationSummary summary = emulator.Run(recording);
+            var problems = new List<string>();
+            if (summary.RecordsPending != 0)
+            {
+                problems.Add($"not drained: {summary.RecordsPending} pending");
+            }
+
+            using AmazonS3Client s3 = downstream.S3.CreateClient();
+            var options = new DestinationRedriveOptions(
+                DestinationBucket,
+                "aws/lambda/",
+                SampleDownstream.TableName,
+                ProcessorOptions.Default with { TimeProvider = emulator.Clock, Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromMilliseconds(windowMs) } },
+                SampleDownstream.BucketName)
+            { RecordsPerEvent = 7 };
+            IReadOnlyList<RedriveObjectResult> first = Run(new DestinationRedrive(s3, downstream.DynamoDbClient, options), emulator.Clock);
+            problems.AddRange(first.Where(r => r.Error is not null || r.Left > 0).Select(r => $"object {r.Key}: error={r.Error} left={r.Left}"));
+            if (first.Count != recording.Destination.Count)
+            {
+                problems.Add($"{recording.Destination.Count} batches given up, {first.Count} objects redriven");
+            }
+
+            Dictionary<(string, long), List<(string Seq, double Value)>> truth = Truth(recording.Records, windowMs, out HashSet<string> poison);
+            var undecided = first.SelectMany(r => r.Cases).Where(k => k.Status == RedriveStatus.Undecided)
+                .GroupBy(k => (k.ItemPk, DateTimeOffset.Parse(k.ItemSk, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds()))
+                .ToDictionary(g => g.Key, g => g.Select(k => k.SequenceNumber).ToHashSet(StringComparer.Ordinal));
+            Dictionary<(string, long), (long Count, double Sum, double Min, double Max)> table = Stored(downstream);
+            problems.AddRange(Compare(truth, table, undecided));
+
+            HashSet<string> quarantined = downstream.S3.GetObjects(SampleDownstream.BucketName)
+                .Select(o => JsonDocument.Parse(o.Body).RootElement.GetProperty("sequenceNumber").GetString()!).ToHashSet();
+            problems.AddRange(poison.Where(p => !quarantined.Contains(p)).Select(p => $"poison {p} not quarantined"));
+
+            // Run again: every object is done (reported from its marker), the table is unchanged.
+            IReadOnlyList<RedriveObjectResult> again = Run(new DestinationRedrive(s3, downstream.DynamoDbClient, options), emulator.Clock);
+            if (!again.All(r => r.FromMarker) || !Same(table, Stored(downstream)))
+            {
+                problems.Add("a second run changed the table or redid an object");
+            }
+
+            // Interrupted after applying, before the markers: the markers are gone, the objects run again; nothing is doubled.
+            foreach (S3ModelObject marker in downstream.S3.GetObjects(DestinationBucket).Where(o => o.Key.StartsWith(DestinationRedriveOptions.MarkerPrefix, StringComparison.Ordinal)))
+            {
+                s3.DeleteObjectAsync(DestinationBucket, marker.Key).GetAwaiter().GetResult();
+            }
+
+            IReadOnlyList<RedriveObjectResult> rerun = Run(new DestinationRedrive(s3, downstream.DynamoDbClient, options), emulator.Clock);
+            if (rerun.Sum(r => r.Applied) != 0 || rerun.Any(r => r.Left > 0 || r.Error is not null) || !Same(table, Stored(downstream)))
+            {
+                problems.Add($"a rerun without markers applied {rerun.Sum(r => r.Applied)} pairs or changed the table");
+            }
+
+            int applied = first.Sum(r => r.Applied), already = first.Sum(r => r.AlreadyApplied), undecidedCount = first.Sum(r => r.Undecided);
+            return new Outcome(
+                problems.Count == 0 && truth.Count > 0,
+                $"{c}: {recording.Records.Count} records, {recording.Destination.Count} batches given up ({recording.Destination.Sum(d => d.SequenceNumbers.Count)} records), " +
+                $"redrive applied {applied}, already applied {already}, undecided {undecidedCount}; {string.Join("; ", problems.Take(5))}",
+                first.Count,
+                applied,
+                already,
+                undecidedCount);
+        }
+    }
+
+    /// <summary>Every item: never more than the truth; equal to it unless it has undecided pairs; short by at most those.</summary>
+    private static IEnumerable<string> Compare(
+        Dictionary<(string, long), List<(string Seq, double Value)>> truth,
+        Dictionary<(string, long), (long Count, double Sum, double Min, double Max)> table,
+        Dictionary<(string, long), HashSet<string>> undecided)
+    {
+        foreach (((string series, long window) id, List<(string Seq, double Value)> samples) in truth)
+        {
+            (long Count, double Sum, double Min, double Max) expected = (samples.Count, samples.Sum(s => s.Value), samples.Min(s => s.Value), samples.Max(s => s.Value));
+            HashSet<string> open = undecided.GetValueOrDefault(id) ?? [];
+            if (!table.TryGetValue(id, out (long Count, double Sum, double Min, double Max) stored))
+            {
+                if (samples.Any(s => !open.Contains(s.Seq)))
+                {
+                    yield return $"missing {id.series}@{id.window}: {samples.Count} samples, {open.Count} undecided";
+                }
+
+                continue;
+            }
+
+            if (open.Count == 0 && stored != expected)
+            {
+                yield return $"{id.series}@{id.window}: expected {expected}, stored {stored}";
+            }
+            else if (stored.Count > expected.Count || stored.Min < expected.Min || stored.Max > expected.Max)
+            {
+                yield return $"doubled {id.series}@{id.window}: expected {expected}, stored {stored}";
+            }
+            else if (stored.Count < expected.Count - open.Count)
+            {
+                yield return $"lost {id.series}@{id.window}: expected {expected.Count}, stored {stored.Count}, undecided {open.Count}";
+            }
+        }
+
+        foreach ((string series, long window) in table.Keys.Where(k => !truth.ContainsKey(k)))
+        {
+            yield return $"unexpected item {series}@{window}";
+        }
+    }
+
+    private static bool Same(
+        Dictionary<(string, long), (long Count, double Sum, double Min, double Max)> a,
+        Dictionary<(string, long), (long Count, double Sum, double Min, double Max)> b) =>
+        a.Count == b.Count && a.All(x => b.TryGetValue(x.Key, out var y) && x.Value == y);
+
+    /// <summary>Runs the redrive on the emulator's clock: the models answer inline; any timer is fired in order.</summary>
+    private static IReadOnlyList<RedriveObjectResult> Run(DestinationRedrive redrive, VirtualClock clock)
+    {
+        Task<IReadOnlyList<RedriveObjectResult>> task = redrive.RunAsync(CancellationToken.None);
+        for (int i = 0; i < 100_000 && !task.IsCompleted; i++)
+        {
+            if (clock.NextDue is { } due)
+            {
+                clock.AdvanceTo(due);
+            }
+            else
+            {
+                Thread.Sleep(1);
+            }
+        }
+
+        Assert.True(task.IsCompleted, "the redrive did not finish");
+        return task.GetAwaiter().GetResult();
+    }
+
+    // Series shared by many partition keys: two metrics, three regions chosen per record.
+    private static byte[] SharedSeries(long index, string partitionKey, DateTimeOffset time, Random random) =>
+        Encoding.UTF8.GetBytes(string.Create(
+            CultureInfo.InvariantCulture,
+            $"{{\"metric\":\"m{random.Next(2)}\",\"value\":{random.Next(-500, 1000)},\"timestamp\":{time.ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r{random.Next(3)}\"}}}}"));
+
+    // One series per partition key: the key is the dimension.
+    private static byte[] KeyedSeries(long index, string partitionKey, DateTimeOffset time, Random random) =>
+        Encoding.UTF8.GetBytes(string.Create(
+            CultureInfo.InvariantCulture,
+            $"{{\"metric\":\"m\",\"value\":{random.Next(-500, 1000)},\"timestamp\":{time.ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"{partitionKey}\"}}}}"));
+
+    /// <summary>The truth from the produced records alone: per series and window, every sample with its record.</summary>
+    private static Dictionary<(string, long), List<(string Seq, double Value)>> Truth(IReadOnlyList<StreamRecord> records, long windowMs, out HashSet<string> poison)
+    {
+        var truth = new Dictionary<(string, long), List<(string, double)>>();
+        poison = [];
+        foreach (StreamRecord record in records)
+        {
+            JsonElement root;
+            try
+            {
+                root = JsonDocument.Parse(record.Data).RootElement;
+            }
+            catch (JsonException)
+            {
+                poison.Add(record.SequenceNumber);
+                continue;
+            }
+
+            string series = root.GetProperty("metric").GetString() + "|region=" + root.GetProperty("dimensions").GetProperty("region").GetString();
+            long timestamp = root.GetProperty("timestamp").GetInt64();
+            (string, long) id = (series, timestamp - (timestamp % windowMs));
+            if (!truth.TryGetValue(id, out List<(string, double)>? list))
+            {
+                truth[id] = list = [];
+            }
+
+            list.Add((record.SequenceNumber, root.GetProperty("value").GetDouble()));
+        }
+
+        return truth;
+    }
+
+    private static Dictionary<(string, long), (long, double, double, double)> Stored(SampleDownstream downstream)
+    {
+        var table = new Dictionary<(string, long), (long, double, double, double)>();
+        foreach (Dictionary<string, AttributeValue> item in downstream.DynamoDb.GetItems(SampleDownstream.TableName))
+        {
+            long window = DateTimeOffset.Parse(item["windowStart"].S, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
+            table[(item["pk"].S, window)] = (
+                long.Parse(item["count"].N, CultureInfo.InvariantCulture),
+                double.Parse(item["sum"].N, CultureInfo.InvariantCulture),
+                double.Parse(item["min"].N, CultureInfo.InvariantCulture),
+                double.Parse(item["max"].N, CultureInfo.InvariantCulture));
+        }
+
+        return table;
+    }
+
+    /// <summary>
+    /// The sample function, crashing on a seeded share of invocations: before its flush (nothing written), after a flush
+    /// of only the first part of the batch (a crash in the middle of the batch), or after the whole flush.
+    /// </summary>
+    private sealed class CrashingHandler(ILambdaHandler inner, int seed, int crashPercent, int[] counter) : ILambdaHandler
+    {
+        public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken)
+        {
+            // Consecutive seeds of System.Random start alike: mix the invocation number in first.
+            ulong mixed = unchecked(((ulong)(uint)seed * 0x9E3779B97F4A7C15UL) ^ ((ulong)(uint)counter[0]++ * 0xBF58476D1CE4E5B9UL));
+            var random = new Random((int)(mixed >> 33));
+            int roll = random.Next(100);
+            if (roll >= crashPercent)
+            {
+                return await inner.InvokeAsync(utf8Event, deadline, cancellationToken);
+            }
+
+            switch (roll % 3)
+            {
+                case 0:
+                    throw new InvalidOperationException("crash before the flush");
+                case 1:
+                    await inner.InvokeAsync(Prefix(utf8Event, random), deadline, cancellationToken);
+                    throw new InvalidOperationException("crash in the middle of the batch");
+                default:
+                    await inner.InvokeAsync(utf8Event, deadline, cancellationToken);
+                    throw new InvalidOperationException("crash after the flush");
+            }
+        }
+
+        private static byte[] Prefix(ReadOnlyMemory<byte> utf8Event, Random random)
+        {
+            using JsonDocument document = JsonDocument.Parse(utf8Event);
+            JsonElement[] records = [.. document.RootElement.GetProperty("Records").EnumerateArray()];
+            int keep = records.Length <= 1 ? 0 : random.Next(1, records.Length);
+            return Encoding.UTF8.GetBytes("{\"Records\":[" + string.Join(",", records.Take(keep).Select(r => r.GetRawText())) + "]}");
+        }
+    }
+}
