@@ -89,7 +89,8 @@ internal sealed class ThrottleEpisodeHandler : DelegatingHandler
     public AmazonDynamoDBClient CreateClient() =>
         new(new BasicAWSCredentials("model", "model"), new AmazonDynamoDBConfig
         {
-            ServiceURL = "http://dynamodb.model.invalid",
+            ServiceURL = ModelEndpoint.Url,
+            EndpointProvider = new ModelEndpoint(),
             AuthenticationRegion = "us-east-1",
             MaxErrorRetry = 0,
             RetryMode = RequestRetryMode.Standard,
@@ -97,6 +98,16 @@ internal sealed class ThrottleEpisodeHandler : DelegatingHandler
             Timeout = Timeout.InfiniteTimeSpan,
             HttpClientFactory = new Factory(this),
         });
+
+    /// <summary>The model's fixed address, not resolved through the service's endpoint rules on every request.</summary>
+    private sealed class ModelEndpoint : Amazon.Runtime.Endpoints.IEndpointProvider
+    {
+        public const string Url = "http://dynamodb.model.invalid";
+
+        private static readonly Amazon.Runtime.Endpoints.Endpoint s_endpoint = new(Url);
+
+        public Amazon.Runtime.Endpoints.Endpoint ResolveEndpoint(Amazon.Runtime.Endpoints.EndpointParameters parameters) => s_endpoint;
+    }
 
     private static bool IsDataPlane(string target) =>
         target.EndsWith(".GetItem", StringComparison.Ordinal) || target.EndsWith(".PutItem", StringComparison.Ordinal) ||

@@ -90,14 +90,17 @@ public sealed class DynamoDbModel : IDisposable
     /// <summary>
     /// A client bound to this model. It makes no retries of its own (<c>MaxErrorRetry = 0</c>), uses the standard retry
     /// mode (adaptive mode's client-side rate limiting would wait in real time) without retry throttling, and has no
-    /// real-time timeout, so what runs is the caller's own retry logic and nothing waits outside the model's clock.
+    /// real-time timeout, so what runs is the caller's own retry logic and nothing waits outside the model's clock. Its
+    /// endpoint is fixed (the service's endpoint rules are not evaluated per request).
     /// </summary>
     /// <returns>A new client; the caller disposes it.</returns>
     public AmazonDynamoDBClient CreateClient()
     {
+        const string ModelUrl = "http://dynamodb.model.invalid";
         var config = new AmazonDynamoDBConfig
         {
-            ServiceURL = "http://dynamodb.model.invalid",
+            ServiceURL = ModelUrl,
+            EndpointProvider = new ModelEndpointProvider(ModelUrl),
             AuthenticationRegion = Region,
             MaxErrorRetry = 0,
             RetryMode = RequestRetryMode.Standard,
