@@ -77,6 +77,32 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
         Assert.Equal((1L, 1000.0), await ReadAsync(dynamoDb, table, "u|region=r"));
     }
 
+    [Fact]
+    public async Task GivenUpBatch_NoLaterBatchWroteItsItems_IsAppliedWhole_AndTheCommandExitsZero()
+    {
+        string table = await servers.CreateTableAsync("redrive");
+        string bucket = await servers.CreateBucketAsync("destination");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        string[] records = [Record(1, "a", "m", 1), Record(2, "b", "m", 2), Record(3, "a", "m", 4)];
+
+        // The failed attempt applied the first record only.
+        await ApplyLiveAsync(dynamoDb, s3, table, bucket, records[..1]);
+        string key = $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId}/2025/01/01/2025-01-01T00.05.00-1d2c3b4a-0000-4000-8000-000000000001";
+        await PutAsync(s3, bucket, key, InvocationRecord("{\"Records\":[" + string.Join(",", records) + "]}", records.Length));
+
+        var stdout = new StringWriter();
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive-failures", "--bucket", bucket, "--table", table, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            TextWriter.Null);
+
+        Assert.Equal(0, exit);
+        Assert.Contains($"object {key} shard={ShardId} records=3 applied=2 alreadyApplied=1 undecided=0 left=0", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Contains("1 object(s): 1 complete", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Equal((3L, 7.0), await ReadAsync(dynamoDb, table, "m|region=r"));
+    }
+
     private static string Sequence(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);
 
     private static string Record(int n, string partitionKey, string metric, double? value)

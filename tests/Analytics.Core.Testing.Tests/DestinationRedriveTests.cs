@@ -139,6 +139,65 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         Assert.Equal(a.Records[0].Json, b.Records[0].Json);
     }
 
+    /// <summary>
+    /// A batch both spilled and given up (its last attempt wrote the spill, then crashed): what the spill redrive applied
+    /// (its mark <c>rk</c>) counts as applied, so the two redrives together never apply a record twice.
+    /// </summary>
+    [Fact]
+    public async Task RecordsTheSpillRedriveApplied_AreAlreadyApplied_NotAppliedAgain()
+    {
+        var clock = new VirtualClock(Emulate.Start);
+        using var dynamoDb = new DynamoDbModel(clock, DynamoDbModelOptions.Default);
+        using var s3Model = new S3Model(clock, S3ModelOptions.Default);
+        dynamoDb.CreateTable("t", "pk", "sk");
+        s3Model.CreateBucket(DestinationBucket);
+        using Amazon.DynamoDBv2.AmazonDynamoDBClient dynamoDbClient = dynamoDb.CreateClient();
+        using AmazonS3Client s3 = s3Model.CreateClient();
+        string Seq(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);
+        string Record(int n, double value) =>
+            "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"a\",\"sequenceNumber\":\"" + Seq(n) + "\",\"data\":\"" +
+            Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"m\",\"value\":{value},\"timestamp\":{Emulate.Start.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}"))) +
+            "\",\"approximateArrivalTimestamp\":1735689600.000},\"eventSource\":\"aws:kinesis\",\"eventID\":\"shardId-000000000000:" + Seq(n) + "\"}";
+        string[] records = [Record(1, 1), Record(2, 2), Record(3, 4)];
+        var options = new DestinationRedriveOptions(DestinationBucket, "aws/lambda/", "t", ProcessorOptions.Default with { TimeProvider = clock }, DestinationBucket);
+
+        // The item as the spill redrive left it: records 1 and 2 applied, its mark rk at record 2; no live watermark.
+        var aggregate = new MetricAggregate(AggregatorOptions.Default);
+        aggregate.Add(1);
+        aggregate.Add(2);
+        var sketch = new System.Buffers.ArrayBufferWriter<byte>();
+        aggregate.WriteTo(sketch);
+        await dynamoDbClient.PutItemAsync(new PutItemRequest
+        {
+            TableName = "t",
+            Item = new()
+            {
+                ["pk"] = new AttributeValue { S = "m|region=r" },
+                ["sk"] = new AttributeValue { S = "2025-01-01T00:00:00.000Z" },
+                ["metric"] = new AttributeValue { S = "m" },
+                ["windowStart"] = new AttributeValue { S = "2025-01-01T00:00:00.000Z" },
+                ["windowEnd"] = new AttributeValue { S = "2025-01-01T00:01:00.000Z" },
+                ["count"] = new AttributeValue { N = "2" },
+                ["sketch"] = new AttributeValue { B = new MemoryStream(sketch.WrittenSpan.ToArray()) },
+                ["ver"] = new AttributeValue { N = "1" },
+                [DestinationRedrive.SpillRedriveMarks] = new AttributeValue { M = new() { ["shardId-000000000000"] = new AttributeValue { M = new() { ["a"] = new AttributeValue { S = Seq(2) } } } } },
+            },
+        });
+        string payload = "{\"Records\":[" + string.Join(",", records) + "]}";
+        await s3.PutObjectAsync(new Amazon.S3.Model.PutObjectRequest
+        {
+            BucketName = DestinationBucket,
+            Key = "aws/lambda/u/shardId-000000000000/2025/01/01/2025-01-01T00.05.00-x",
+            ContentBody = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":" + JsonSerializer.Serialize(payload) + "}",
+            UseChunkEncoding = false,
+        });
+
+        RedriveObjectResult result = Assert.Single(Run(new DestinationRedrive(s3, dynamoDbClient, options), clock));
+        Assert.Equal((1, 2, 0, 0), (result.Applied, result.AlreadyApplied, result.Undecided, result.Left));
+        Dictionary<string, AttributeValue> item = Assert.Single(dynamoDb.GetItems("t"));
+        Assert.Equal(("3", "7"), (item["count"].N, item["sum"].N));
+    }
+
     internal sealed record Outcome(bool Holds, string Detail, int Objects, int Applied, int AlreadyApplied, int Undecided);
 
     internal static Outcome Check(GiveUpCase c, bool keyIsDimension = false)

@@ -110,6 +110,9 @@ internal sealed record RedriveObjectResult(string Key, string ShardId, int Recor
 /// </remarks>
 internal sealed class DestinationRedrive
 {
+    /// <summary>The spill redrive's per-(shard, partition key) mark (docs/dynamodb.md), read here as raw attributes.</summary>
+    internal const string SpillRedriveMarks = "rk";
+
     private readonly IAmazonS3 _s3;
     private readonly IAmazonDynamoDB _dynamoDb;
     private readonly DestinationRedriveOptions _options;
@@ -351,13 +354,29 @@ internal sealed class DestinationRedrive
         return results;
     }
 
+    /// <summary>
+    /// The highest of the item's marks for (shard, key): the floor <c>wm</c>, the live watermark <c>wk</c>, and the
+    /// spill redrive's <c>rk</c> (a batch whose spill was written before its last attempt crashed is both spilled and
+    /// given up: whatever the spill redrive applied counts as applied here).
+    /// </summary>
     private static string? Watermark(Dictionary<string, AttributeValue>? item, string shardId, string partitionKey)
     {
         string? floor = DynamoDbItem.GetWatermark(item, shardId);
         Dictionary<string, AttributeValue>? marks = DynamoDbItem.GetKeyWatermarks(item, shardId);
         string? own = marks is not null && marks.TryGetValue(partitionKey, out AttributeValue? mark) ? mark.S : null;
-        return floor is null ? own : own is null ? floor : SequenceNumber.Compare(floor, own) >= 0 ? floor : own;
+        string? redriven = item is not null && item.TryGetValue(SpillRedriveMarks, out AttributeValue? rk) && rk.M is not null &&
+            rk.M.TryGetValue(shardId, out AttributeValue? shard) && shard.M is not null &&
+            shard.M.TryGetValue(partitionKey, out AttributeValue? r) ? r.S : null;
+        if (redriven is not null && !SequenceNumber.IsValid(Encoding.ASCII.GetBytes(redriven)))
+        {
+            throw new InvalidDataException("A stored spill redrive mark of shard " + shardId + " is not a sequence number.");
+        }
+
+        return Highest(Highest(floor, own), redriven);
     }
+
+    private static string? Highest(string? a, string? b) =>
+        a is null ? b : b is null ? a : SequenceNumber.Compare(a, b) >= 0 ? a : b;
 
     private async Task<Dictionary<(string Pk, string Sk), Dictionary<string, AttributeValue>?>> ReadItemsAsync(List<(string Pk, string Sk)> keys, CancellationToken cancellationToken)
     {
