@@ -104,25 +104,28 @@ internal static class SpillObject
                 var dimensions = new List<KeyValuePair<string, string>>();
                 foreach (JsonProperty d in p.GetProperty("dimensions").EnumerateObject())
                 {
-                    dimensions.Add(new(d.Name, d.Value.GetString() ?? throw new FormatException("a dimension value is not a string")));
+                    if (d.Value.GetString() is not { } value)
+                    {
+                        error = "malformed spill object: a dimension value is not a string";
+                        return false;
+                    }
+
+                    dimensions.Add(new(d.Name, value));
                 }
 
                 var samples = new List<(string, string, double)>();
                 foreach (JsonElement s in p.GetProperty("samples").EnumerateArray())
                 {
                     string sequence = s[0].GetString() ?? string.Empty;
-                    if (sequence.Length is 0 || sequence.Length > SequenceNumber.MaxDigits || !sequence.All(char.IsAsciiDigit))
-                    {
-                        throw new FormatException("a sample's sequence number is not decimal digits");
-                    }
-
                     double value = s[2].GetDouble();
-                    if (!double.IsFinite(value))
+                    if (sequence.Length is 0 || sequence.Length > SequenceNumber.MaxDigits || !sequence.All(char.IsAsciiDigit) ||
+                        !double.IsFinite(value) || s[1].GetString() is not { } partitionKey)
                     {
-                        throw new FormatException("a sample's value is not finite");
+                        error = "malformed spill object: a sample is not [sequence number, partition key, finite value]";
+                        return false;
                     }
 
-                    samples.Add((sequence, s[1].GetString() ?? throw new FormatException("a partition key is not a string"), value));
+                    samples.Add((sequence, partitionKey, value));
                 }
 
                 var key = new PairKey(p.GetProperty("pk").GetString()!, p.GetProperty("sk").GetString()!, p.GetProperty("windowEnd").GetString()!, p.GetProperty("metric").GetString()!, dimensions);

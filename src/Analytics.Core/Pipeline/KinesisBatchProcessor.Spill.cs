@@ -60,11 +60,15 @@ public sealed partial class KinesisBatchProcessor
             return;
         }
 
-        double fraction = _spillingShards.Contains(summary.ShardId) ? AggregateShareWhileSpilling : AggregateShareBeforeSpill;
-        using var share = new CancellationTokenSource(left * fraction, _time);
+        // While spilling: a tenth of the time, but at least two seconds (within the usual share) to see a recovered store.
+        TimeSpan usual = left * AggregateShareBeforeSpill;
+        TimeSpan probe = TimeSpan.FromTicks(Math.Max((left * AggregateShareWhileSpilling).Ticks, Math.Min(usual.Ticks, TimeSpan.FromSeconds(2).Ticks)));
+        using var share = new CancellationTokenSource(_spillingShards.Contains(summary.ShardId) ? probe : usual, _time);
         using var shareDeadline = CancellationTokenSource.CreateLinkedTokenSource(deadline, share.Token);
         using var shareLinked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, share.Token);
-        await WriteAggregatesAsync(batch, summary, shareDeadline.Token, shareLinked.Token).ConfigureAwait(false);
+        // The sink gets the share; the processor's wait stays bounded by the working time, so a sink that honours the
+        // share's cancellation returns on the clock's own thread (no give-up continuation, which would leave it).
+        await WriteAggregatesAsync(batch, summary, shareDeadline.Token, cancellationToken, shareLinked.Token).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -233,12 +233,13 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         return 0;
     }
 
-    private async Task WriteAggregatesAsync(AggregateBatch batch, BatchSummary summary, CancellationToken deadline, CancellationToken cancellationToken)
+    private async Task WriteAggregatesAsync(AggregateBatch batch, BatchSummary summary, CancellationToken deadline, CancellationToken cancellationToken, CancellationToken sinkToken = default)
     {
         Task write;
         try
         {
-            write = _aggregateSink.WriteAsync(batch, cancellationToken);
+            // sinkToken: a shorter budget for the sink alone (before a spill); the wait is still bounded by cancellationToken.
+            write = _aggregateSink.WriteAsync(batch, sinkToken.CanBeCanceled ? sinkToken : cancellationToken);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

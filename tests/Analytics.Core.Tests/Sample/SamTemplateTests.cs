@@ -140,13 +140,14 @@ public class SamTemplateTests
             Sequence(byService["dynamodb"], "Action").Order());
         Assert.Equal("AWS::DynamoDB::Table", Scalar(Resource(GetAttTarget(At(byService["dynamodb"], "Resource"))), "Type"));
 
-        // S3: PutObject under quarantine/ of its bucket; for the on-failure destination (written with the function's
-        // role), PutObject under aws/lambda/ and ListBucket on the destination bucket. Nothing else.
+        // S3: PutObject under quarantine/ of its bucket; PutObject and DeleteObject under spill/ (a retry removes an
+        // unconfirmed spill); for the on-failure destination (written with the function's role), PutObject under
+        // aws/lambda/ and ListBucket on the destination bucket. Nothing else.
         var s3 = statements.Where(s => Sequence(s, "Action")[0].StartsWith("s3:", StringComparison.Ordinal))
             .Select(s => (Action: string.Join(",", Sequence(s, "Action")), Resource: At(s, "Resource") is YamlMappingNode r && r.Children.ContainsKey(new YamlScalarNode("Fn::Sub")) ? Scalar(r, "Fn::Sub") : "arn:" + GetAttTarget(At(s, "Resource"))))
             .Order().ToArray();
         Assert.Equal(
-            [("s3:ListBucket", "arn:FailedBatchBucket"), ("s3:PutObject", "${FailedBatchBucket.Arn}/aws/lambda/*"), ("s3:PutObject", "${QuarantineBucket.Arn}/quarantine/*")],
+            [("s3:ListBucket", "arn:FailedBatchBucket"), ("s3:PutObject", "${FailedBatchBucket.Arn}/aws/lambda/*"), ("s3:PutObject", "${QuarantineBucket.Arn}/quarantine/*"), ("s3:PutObject,s3:DeleteObject", "${QuarantineBucket.Arn}/spill/*")],
             s3);
     }
 
@@ -156,6 +157,10 @@ public class SamTemplateTests
         YamlNode variables = At(Function, "Properties", "Environment", "Variables");
         Assert.Equal("AWS::DynamoDB::Table", Scalar(Resource(RefName(At(variables, SampleLambda.SampleSettings.AggregateTableVariable))), "Type"));
         Assert.Equal("AWS::S3::Bucket", Scalar(Resource(RefName(At(variables, SampleLambda.SampleSettings.QuarantineBucketVariable))), "Type"));
+
+        // Spilling on: into the quarantine bucket, whose spill/ prefix the policy opens, after a parseable age.
+        Assert.Equal(RefName(At(variables, SampleLambda.SampleSettings.QuarantineBucketVariable)), RefName(At(variables, SampleLambda.SampleSettings.SpillBucketVariable)));
+        Assert.InRange(int.Parse(Scalar(variables, SampleLambda.SampleSettings.SpillAfterSecondsVariable), System.Globalization.CultureInfo.InvariantCulture), 1, 900);
     }
 
     [Fact]

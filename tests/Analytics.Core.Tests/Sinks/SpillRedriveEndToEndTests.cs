@@ -139,7 +139,7 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
 
         // An earlier attempt applied the first 50 records (its answer was lost); this attempt holds all 90 and could write nothing.
         AggregateBatch earlier = ShardStream.Build(TestEvents.ShardId, records[..50]);
-        await sink.WriteAsync(earlier, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+        await sink.WriteAsync(earlier, CancellationToken.None);
         AggregateBatch batch = ShardStream.Build(TestEvents.ShardId, records);
         var names = new Dictionary<int, (string, string)>();
         var pairs = Enumerable.Range(0, batch.Count).Select(i => new SpilledPair(i, batch.GetSamples(i, names))).ToList();
