@@ -46,4 +46,11 @@ public class SequenceNumberTests
         Assert.True(SequenceNumber.IsValid(Encoding.ASCII.GetBytes("1" + new string('0', 128))));
         Assert.False(SequenceNumber.IsValid(Encoding.ASCII.GetBytes("1" + new string('0', 129))));
     }
+
+    [Fact]
+    public void Compare_NullString_IsAnArgumentError_NamingTheArgument()
+    {
+        Assert.Equal("left", Assert.Throws<ArgumentNullException>(() => SequenceNumber.Compare(null!, "1")).ParamName);
+        Assert.Equal("right", Assert.Throws<ArgumentNullException>(() => SequenceNumber.Compare("1", null!)).ParamName);
+    }
 }

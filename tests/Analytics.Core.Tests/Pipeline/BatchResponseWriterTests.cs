@@ -73,4 +73,23 @@ public class BatchResponseWriterTests
         Assert.Equal("v", doc.RootElement.GetProperty("state").GetProperty("k").GetString());
         Assert.Equal("12", doc.RootElement.GetProperty("batchItemFailures")[0].GetProperty("itemIdentifier").GetString());
     }
+
+    [Fact]
+    public void ReportFailure_InvalidSequenceNumber_SaysWhy()
+    {
+        var writer = new BatchResponseWriter();
+        ArgumentException e = Assert.Throws<ArgumentException>(() => writer.ReportFailure(""u8));
+        Assert.Equal("sequenceNumber", e.ParamName);
+        Assert.Contains("valid sequence number", e.Message, StringComparison.Ordinal);
+        Assert.True(writer.LowestFailure.IsEmpty);
+    }
+
+    [Fact]
+    public void WriteWindowResponse_WithoutAStateWriter_ThrowsBeforeWritingAnything()
+    {
+        var writer = new BatchResponseWriter();
+        var buffer = new ArrayBufferWriter<byte>();
+        Assert.Equal("writeStateMembers", Assert.Throws<ArgumentNullException>(() => writer.WriteWindowResponse(buffer, null!)).ParamName);
+        Assert.Equal(0, buffer.WrittenCount);
+    }
 }
