@@ -355,7 +355,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// <remarks>
     /// A pair with a per-record log is split per partition key: a record is applied when its sequence number is above
     /// both the shard's floor (<c>wm[shard]</c>: written by the previous layout and by tumbling-window flushes) and its
-    /// own key's watermark (<c>wk[shard][key]</c>). Only per-key order is promised when batches of a shard run
+    /// own key's watermark (<c>wk[shard][key]</c>) and redrive mark (<c>rk[shard][key]</c>). Only per-key order is promised when batches of a shard run
     /// concurrently, and per key it holds, so each key's watermark separates exactly its applied records from the
     /// rest. A tumbling-window flush has no per-record log, and <see cref="DynamoDbAggregateSinkOptions.PerShardWatermarkOnly"/>
     /// asks for none: the pair is split at the highest of the shard's watermarks and raises the floor (exact with
@@ -373,11 +373,12 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     {
         string? floor = DynamoDbItem.GetWatermark(item, batch.ShardId);
         Dictionary<string, AttributeValue>? stored = DynamoDbItem.GetKeyWatermarks(item, batch.ShardId);
+        Dictionary<string, AttributeValue>? redriven = DynamoDbItem.GetRedriveMarks(item, batch.ShardId);
         string[] keys = state.PartitionKeys;
         if (keys.Length == 0 || perShardOnly)
         {
             string? highest = floor;
-            foreach (AttributeValue mark in stored?.Values ?? (IEnumerable<AttributeValue>)[])
+            foreach (AttributeValue mark in (stored?.Values ?? (IEnumerable<AttributeValue>)[]).Concat(redriven?.Values ?? (IEnumerable<AttributeValue>)[]))
             {
                 highest = Max(highest, mark.S);
             }
@@ -390,7 +391,11 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         var watermarks = new string?[keys.Length];
         for (int k = 0; k < keys.Length; k++)
         {
-            watermarks[k] = Max(floor, stored is not null && stored.TryGetValue(keys[k], out AttributeValue? mark) ? mark.S : null);
+            // A redrive mark (rk) counts too: what a redrive applied for the key is never applied again, whichever
+            // path (a re-delivery, or redrive-failures through this sink) brings the record back.
+            watermarks[k] = Max(
+                Max(floor, stored is not null && stored.TryGetValue(keys[k], out AttributeValue? mark) ? mark.S : null),
+                redriven is not null && redriven.TryGetValue(keys[k], out AttributeValue? redrive) ? redrive.S : null);
         }
 
         shardWatermark = null;
