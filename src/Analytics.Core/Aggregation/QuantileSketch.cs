@@ -118,6 +118,13 @@ public sealed class QuantileSketch
             return double.NaN;
         }
 
+        // The ends are exact at any count. Past 2^53 samples (merges and stored aggregates reach it) q × (count − 1)
+        // rounds in doubles and could land below the last rank, answering a bin's value for q = 1.
+        if (q == 1)
+        {
+            return _max;
+        }
+
         long rank = (long)Math.Floor(q * (_count - 1));
         if (rank <= 0)
         {

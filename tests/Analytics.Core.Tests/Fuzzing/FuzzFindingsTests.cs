@@ -231,4 +231,45 @@ public class FuzzFindingsTests
 
         return true.ToProperty();
     }
+
+    /// <summary>
+    /// Past 2^53 samples (a count that merges, or a stored aggregate, can reach) the rank of the last sample,
+    /// <c>q × (count − 1)</c> in doubles, rounded below <c>count − 1</c>: the 1 quantile was then a bin's value, not the
+    /// maximum (afl-fuzz's input had 4.5e18 samples and answered 0 for a maximum of 3.3e-290). The ends are exact at any
+    /// count: quantile 0 is the minimum and 1 the maximum, the property every other test checks below 2^53.
+    /// </summary>
+    [Property(MaxTest = 200)]
+    public Property Quantile_AtTheEnds_IsMinAndMax_PastTwoToThe53Samples(NormalFloat[] values, byte doublings)
+    {
+        double[] finite = values.Select(v => v.Get).Where(double.IsFinite).ToArray();
+        if (finite.Length == 0)
+        {
+            return true.ToProperty();
+        }
+
+        var aggregate = new MetricAggregate(AggregatorOptions.Default);
+        foreach (double value in finite)
+        {
+            aggregate.Add(value);
+        }
+
+        // Doubling by merging with itself reaches 2^54..2^58 samples; two more samples make count − 1 one past a
+        // multiple of a large power of two, which a double cannot hold.
+        int times = 54 + (doublings % 5) - (int)Math.Ceiling(Math.Log2(finite.Length));
+        for (int i = 0; i < times; i++)
+        {
+            aggregate.Merge(aggregate);
+        }
+
+        var two = new MetricAggregate(AggregatorOptions.Default);
+        two.Add(finite[0]);
+        two.Add(finite[^1]);
+        aggregate.Merge(two);
+
+        return (aggregate.Count > (1L << 53)
+                && aggregate.GetQuantile(0).Equals(aggregate.Min)
+                && aggregate.GetQuantile(1).Equals(aggregate.Max)
+                && aggregate.GetQuantile(0.5) <= aggregate.GetQuantile(1))
+            .Label($"count {aggregate.Count}: q0 {aggregate.GetQuantile(0):R} min {aggregate.Min:R}, q1 {aggregate.GetQuantile(1):R} max {aggregate.Max:R}");
+    }
 }
