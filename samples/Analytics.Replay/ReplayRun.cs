@@ -23,7 +23,7 @@ internal static class ReplayRun
 {
     public const string ChartFileName = "iterator-age.png";
 
-    public static ReplayResult Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true)
+    public static ReplayResult Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true, bool httpClients = false)
     {
         Directory.CreateDirectory(outDirectory);
         var watch = Stopwatch.StartNew();
@@ -47,7 +47,7 @@ internal static class ReplayRun
         IncidentLedger? ledger = null;
         if (loaded.Handler.Kind is "sample" or "naive")
         {
-            downstream = new SampleDownstream(emulator.Clock, loaded.Scenario.Seed, loaded.Scenario.StartTime, loaded.Downstream);
+            downstream = new SampleDownstream(emulator.Clock, loaded.Scenario.Seed, loaded.Scenario.StartTime, loaded.Downstream, httpClients);
             long windowMs = loaded.Handler.Kind == "naive" ? NaiveHandler.WindowMs : loaded.WindowSeconds * 1000L;
             ledger = new IncidentLedger(loaded.Scenario.StartTime, loaded.Scenario.DurationSeconds, windowMs);
         }

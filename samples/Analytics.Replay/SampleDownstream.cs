@@ -28,7 +28,12 @@ internal sealed class SampleDownstream : IDisposable
     private readonly AwsRetryOptions _s3Retry;
     private readonly ThrottleEpisodeHandler? _episodes;
 
-    public SampleDownstream(TimeProvider clock, int seed, DateTimeOffset start, DownstreamFile? file)
+    /// <param name="httpClients">
+    /// Whether the DynamoDB client sends every request through the AWS SDK's pipeline and the JSON protocol (the
+    /// model's <c>CreateHttpClient</c>) instead of handing item operations to the model directly; the outputs are the
+    /// same, the HTTP path is slower.
+    /// </param>
+    public SampleDownstream(TimeProvider clock, int seed, DateTimeOffset start, DownstreamFile? file, bool httpClients = false)
     {
         ArgumentNullException.ThrowIfNull(clock);
         DynamoDb = new DynamoDbModel(clock, DynamoDbModelOptions.Default with
@@ -57,11 +62,11 @@ internal sealed class SampleDownstream : IDisposable
                 clock,
                 Latency(file.Dynamodb),
                 seed);
-            _dynamoDbClient = _episodes.CreateClient();
+            _dynamoDbClient = _episodes.CreateClient(DynamoDb, httpClients);
         }
         else
         {
-            _dynamoDbClient = DynamoDb.CreateClient();
+            _dynamoDbClient = httpClients ? DynamoDb.CreateHttpClient() : DynamoDb.CreateClient();
         }
 
         _s3Client = S3.CreateClient();

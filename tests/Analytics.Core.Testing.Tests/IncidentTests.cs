@@ -174,11 +174,11 @@ public class IncidentTests
     // The committed scenario in a shortened form for CI: two virtual minutes, 2 shards at 100 records/s each over
     // 100 keys, a poison record in 1,000 (so a few arrive), the throttling episode moved into the run. Nothing else
     // changes: handler, mapping (from the template for "after"), function, latency.
-    private static LoadedScenario Shortened(string name)
+    internal static LoadedScenario Shortened(string name, int durationSeconds = 120)
     {
         string path = Path.Combine(s_scenarios, name);
         JsonNode json = JsonNode.Parse(File.ReadAllText(path))!;
-        json["durationSeconds"] = 120;
+        json["durationSeconds"] = durationSeconds;
         json["stream"]!["shards"] = 2;
         JsonNode producer = json["producers"]![0]!;
         producer["ratePerSecond"] = 200;

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
 using Amazon.Runtime;
 using Analytics.Core.Testing;
 
@@ -20,8 +21,11 @@ internal readonly record struct ThrottleEpisode(DateTimeOffset From, DateTimeOff
 /// </summary>
 internal sealed class ThrottleEpisodeHandler : DelegatingHandler
 {
+    private const string ThrottledMessage =
+        "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.";
+
     private static readonly byte[] s_throttled = Encoding.UTF8.GetBytes(
-        "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException\",\"message\":\"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.\"}");
+        "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException\",\"message\":\"" + ThrottledMessage + "\"}");
 
     private readonly IReadOnlyList<ThrottleEpisode> _episodes;
     private readonly TimeProvider _clock;
@@ -43,8 +47,46 @@ internal sealed class ThrottleEpisodeHandler : DelegatingHandler
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        DateTimeOffset now = _clock.GetUtcNow();
         string target = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
+        if (Decide(target) is not { } wait)
+        {
+            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, _clock, cancellationToken).ConfigureAwait(false);
+        }
+
+        var response = new HttpResponseMessage(HttpStatusCode.BadRequest) { RequestMessage = request, Content = new ByteArrayContent(s_throttled) };
+        response.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-amz-json-1.0");
+        return response;
+    }
+
+    /// <summary>
+    /// Throttles a data-plane request of the model's direct client (<paramref name="operation"/> such as
+    /// <c>PutItem</c>) as <see cref="SendAsync"/> throttles one over HTTP: the same draws in the same order of requests.
+    /// </summary>
+    /// <exception cref="ProvisionedThroughputExceededException">The episode throttles the request (after its latency).</exception>
+    public async Task ThrottleAsync(string operation, CancellationToken cancellationToken)
+    {
+        if (Decide("DynamoDB_20120810." + operation) is not { } wait)
+        {
+            return;
+        }
+
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, _clock, cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new ProvisionedThroughputExceededException(ThrottledMessage, null, ErrorType.Unknown, "ProvisionedThroughputExceededException", null, HttpStatusCode.BadRequest);
+    }
+
+    /// <summary>The latency before a throttling answer when an episode throttles this request; null when it goes on to the model.</summary>
+    private TimeSpan? Decide(string target)
+    {
+        DateTimeOffset now = _clock.GetUtcNow();
         ThrottleEpisode? episode = null;
         foreach (ThrottleEpisode e in _episodes)
         {
@@ -57,7 +99,7 @@ internal sealed class ThrottleEpisodeHandler : DelegatingHandler
 
         if (episode is not { } active || !IsDataPlane(target))
         {
-            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            return null;
         }
 
         double draw, u1, u2;
@@ -70,24 +112,25 @@ internal sealed class ThrottleEpisodeHandler : DelegatingHandler
 
         if (draw >= active.Fraction)
         {
-            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            return null;
         }
 
         Interlocked.Increment(ref _throttles);
-        TimeSpan wait = Sample(_latency, u1, u2);
-        if (wait > TimeSpan.Zero)
-        {
-            await Task.Delay(wait, _clock, cancellationToken).ConfigureAwait(false);
-        }
-
-        var response = new HttpResponseMessage(HttpStatusCode.BadRequest) { RequestMessage = request, Content = new ByteArrayContent(s_throttled) };
-        response.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-amz-json-1.0");
-        return response;
+        return Sample(_latency, u1, u2);
     }
 
+    /// <summary>
+    /// A client of <paramref name="model"/> behind the episodes: the model's direct client for item operations, with
+    /// the episodes decided first; with <paramref name="http"/>, every request through the SDK's pipeline and this handler.
+    /// </summary>
+    public AmazonDynamoDBClient CreateClient(DynamoDbModel model, bool http) =>
+        http ? CreateClient() : new EpisodeClient(this, model.CreateClient(), Config());
+
     /// <summary>A client of the model through this handler, configured as the model's own clients are (no SDK retries, no real-time timeout).</summary>
-    public AmazonDynamoDBClient CreateClient() =>
-        new(new BasicAWSCredentials("model", "model"), new AmazonDynamoDBConfig
+    public AmazonDynamoDBClient CreateClient() => new(new BasicAWSCredentials("model", "model"), Config());
+
+    private AmazonDynamoDBConfig Config() =>
+        new()
         {
             ServiceURL = ModelEndpoint.Url,
             EndpointProvider = new ModelEndpoint(),
@@ -97,7 +140,7 @@ internal sealed class ThrottleEpisodeHandler : DelegatingHandler
             ThrottleRetries = false,
             Timeout = Timeout.InfiniteTimeSpan,
             HttpClientFactory = new Factory(this),
-        });
+        };
 
     /// <summary>The model's fixed address, not resolved through the service's endpoint rules on every request.</summary>
     private sealed class ModelEndpoint : Amazon.Runtime.Endpoints.IEndpointProvider
@@ -126,6 +169,54 @@ internal sealed class ThrottleEpisodeHandler : DelegatingHandler
         double z = Math.Sqrt(-2.0 * Math.Log(1.0 - u1)) * Math.Cos(2.0 * Math.PI * u2);
         double sigma = Math.Log(latency.P99.TotalMilliseconds / latency.P50.TotalMilliseconds) / 2.3263478740408408;
         return TimeSpan.FromMilliseconds(latency.P50.TotalMilliseconds * Math.Exp(sigma * z));
+    }
+
+    /// <summary>
+    /// The model's direct client behind the episodes: each item operation is first offered to the episodes (which may
+    /// throttle it), then handed to the model's client. Other operations go through the base pipeline and the handler.
+    /// </summary>
+    private sealed class EpisodeClient(ThrottleEpisodeHandler episodes, AmazonDynamoDBClient model, AmazonDynamoDBConfig config)
+        : AmazonDynamoDBClient(new BasicAWSCredentials("model", "model"), config)
+    {
+        public override async Task<GetItemResponse> GetItemAsync(GetItemRequest request, CancellationToken cancellationToken = default)
+        {
+            await episodes.ThrottleAsync("GetItem", cancellationToken).ConfigureAwait(false);
+            return await model.GetItemAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        public override async Task<PutItemResponse> PutItemAsync(PutItemRequest request, CancellationToken cancellationToken = default)
+        {
+            await episodes.ThrottleAsync("PutItem", cancellationToken).ConfigureAwait(false);
+            return await model.PutItemAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        public override async Task<UpdateItemResponse> UpdateItemAsync(UpdateItemRequest request, CancellationToken cancellationToken = default)
+        {
+            await episodes.ThrottleAsync("UpdateItem", cancellationToken).ConfigureAwait(false);
+            return await model.UpdateItemAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        public override async Task<DeleteItemResponse> DeleteItemAsync(DeleteItemRequest request, CancellationToken cancellationToken = default)
+        {
+            await episodes.ThrottleAsync("DeleteItem", cancellationToken).ConfigureAwait(false);
+            return await model.DeleteItemAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        public override async Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default)
+        {
+            await episodes.ThrottleAsync("BatchGetItem", cancellationToken).ConfigureAwait(false);
+            return await model.BatchGetItemAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                model.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
     }
 
     private sealed class Factory(HttpMessageHandler handler) : HttpClientFactory

@@ -88,28 +88,26 @@ public sealed class DynamoDbModel : IDisposable
     public HttpMessageHandler HttpHandler => _handler;
 
     /// <summary>
-    /// A client bound to this model. It makes no retries of its own (<c>MaxErrorRetry = 0</c>), uses the standard retry
-    /// mode (adaptive mode's client-side rate limiting would wait in real time) without retry throttling, and has no
-    /// real-time timeout, so what runs is the caller's own retry logic and nothing waits outside the model's clock. Its
-    /// endpoint is fixed (the service's endpoint rules are not evaluated per request).
+    /// A client bound to this model. Its item operations (GetItem, PutItem, UpdateItem, DeleteItem, BatchGetItem) hand
+    /// the request object to the model and get the response object back, without the SDK's HTTP pipeline; they are
+    /// served with the same latency, faults, validation and errors (the SDK's exception types) as over HTTP, and the
+    /// same seed gives the same decisions on both. Every other operation goes through the SDK's pipeline as
+    /// <see cref="CreateHttpClient"/>'s. It makes no retries of its own (<c>MaxErrorRetry = 0</c>), uses the standard
+    /// retry mode (adaptive mode's client-side rate limiting would wait in real time) without retry throttling, and has
+    /// no real-time timeout, so what runs is the caller's own retry logic and nothing waits outside the model's clock.
     /// </summary>
     /// <returns>A new client; the caller disposes it.</returns>
-    public AmazonDynamoDBClient CreateClient()
-    {
-        const string ModelUrl = "http://dynamodb.model.invalid";
-        var config = new AmazonDynamoDBConfig
-        {
-            ServiceURL = ModelUrl,
-            EndpointProvider = new ModelEndpointProvider(ModelUrl),
-            AuthenticationRegion = Region,
-            MaxErrorRetry = 0,
-            RetryMode = RequestRetryMode.Standard,
-            ThrottleRetries = false,
-            Timeout = Timeout.InfiniteTimeSpan,
-            HttpClientFactory = new ModelHttpClientFactory(_handler),
-        };
-        return new AmazonDynamoDBClient(new AnonymousAWSCredentials(), config);
-    }
+    public AmazonDynamoDBClient CreateClient() => new DynamoDbModelClient(this, new AnonymousAWSCredentials(), ClientConfig());
+
+    /// <summary>
+    /// A client bound to this model that sends every operation through the AWS SDK's whole pipeline and the DynamoDB
+    /// JSON protocol (marshalling, an HTTP request to <see cref="HttpHandler"/>, unmarshalling): slower than
+    /// <see cref="CreateClient"/>, and what checks that the model speaks the protocol. Configured as
+    /// <see cref="CreateClient"/>'s (no retries, no real-time timeout); its endpoint is fixed (the service's endpoint
+    /// rules are not evaluated per request).
+    /// </summary>
+    /// <returns>A new client; the caller disposes it.</returns>
+    public AmazonDynamoDBClient CreateHttpClient() => new(new AnonymousAWSCredentials(), ClientConfig());
 
     /// <summary>
     /// Creates a table directly (no request, no latency, no fault), ACTIVE at once, with string keys; an existing table
@@ -156,6 +154,22 @@ public sealed class DynamoDbModel : IDisposable
 
     /// <summary>Releases nothing unmanaged; clients created from the model stop working.</summary>
     public void Dispose() => _handler.Dispose();
+
+    private AmazonDynamoDBConfig ClientConfig()
+    {
+        const string ModelUrl = "http://dynamodb.model.invalid";
+        return new AmazonDynamoDBConfig
+        {
+            ServiceURL = ModelUrl,
+            EndpointProvider = new ModelEndpointProvider(ModelUrl),
+            AuthenticationRegion = Region,
+            MaxErrorRetry = 0,
+            RetryMode = RequestRetryMode.Standard,
+            ThrottleRetries = false,
+            Timeout = Timeout.InfiniteTimeSpan,
+            HttpClientFactory = new ModelHttpClientFactory(_handler),
+        };
+    }
 
     internal static Dictionary<string, AttributeValue> ToSdk(IReadOnlyDictionary<string, DynamoValue> item) =>
         item.ToDictionary(kv => kv.Key, kv => ToSdk(kv.Value), StringComparer.Ordinal);
@@ -221,18 +235,7 @@ public sealed class DynamoDbModel : IDisposable
             });
             lock (_gate)
             {
-                if (e.Code == "ValidationException")
-                {
-                    _validationErrors++;
-                }
-                else if (e.Code == "ConditionalCheckFailedException")
-                {
-                    _conditionalCheckFailures++;
-                }
-                else if (e.Code == "ProvisionedThroughputExceededException")
-                {
-                    _throttles++;
-                }
+                Count(e);
             }
         }
 
@@ -246,7 +249,7 @@ public sealed class DynamoDbModel : IDisposable
         return response;
     }
 
-    private static JsonDocument ParseBody(byte[] body)
+    private static JsonDocument ParseBody(ReadOnlyMemory<byte> body)
     {
         try
         {
@@ -259,6 +262,190 @@ public sealed class DynamoDbModel : IDisposable
     }
 
     private byte[] Execute(string operation, string target, JsonElement request, bool throttled, FaultDraws draws)
+    {
+        CheckParameters(operation, request, throttled);
+        lock (_gate)
+        {
+            return operation switch
+            {
+                "CreateTable" => CreateTable(request),
+                "DescribeTable" => WriteJson(w => WriteTableDescription(w, "Table", GetTable(request, controlPlane: true))),
+                "ListTables" => WriteJson(w =>
+                {
+                    w.WriteStartArray("TableNames");
+                    foreach (string name in _tables.Keys.Order(StringComparer.Ordinal))
+                    {
+                        w.WriteStringValue(name);
+                    }
+
+                    w.WriteEndArray();
+                }),
+                "DeleteTable" => DeleteTable(request),
+                "GetItem" => WriteAttributes("Item", GetItem(request), evenEmpty: true),
+                "PutItem" => WriteAttributes("Attributes", PutItem(request), evenEmpty: true),
+                "UpdateItem" => WriteAttributes("Attributes", UpdateItem(request), evenEmpty: false),
+                "DeleteItem" => WriteAttributes("Attributes", DeleteItem(request), evenEmpty: true),
+                "BatchGetItem" => WriteBatchGet(BatchGetItem(request, throttled, draws)),
+                "BatchWriteItem" => BatchWriteItem(request, throttled, draws),
+                "Query" => QueryOrScan(request, query: true),
+                "Scan" => QueryOrScan(request, query: false),
+                _ => throw DynamoError.UnknownOperation(target),
+            };
+        }
+    }
+
+    /// <summary>
+    /// Serves one item operation handed over as the SDK's request object (the direct client): the same counting, fault
+    /// decisions (from the SDK's own marshalled bytes, so the draws equal the HTTP path's), latency, outage and
+    /// validation as <see cref="ServeAsync"/>, and the answer built as the SDK's response object instead of JSON. Errors
+    /// are raised as the SDK's exception types.
+    /// </summary>
+    internal async Task<TResponse> ServeDirectAsync<TResponse>(
+        Amazon.Runtime.Internal.IRequest marshalled,
+        Func<DynamoDbModel, JsonElement, bool, FaultDraws, TResponse> execute,
+        CancellationToken cancellationToken)
+        where TResponse : AmazonWebServiceResponse
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        string target = marshalled.Headers.TryGetValue("X-Amz-Target", out string? t) ? t : string.Empty;
+        string operation = target.StartsWith("DynamoDB_20120810.", StringComparison.Ordinal) ? target["DynamoDB_20120810.".Length..] : string.Empty;
+
+        // The identity is the operation and the body as the HTTP path sends them; the body is the marshaller's (pooled) stream.
+        byte[] identity;
+        if (marshalled.ContentStream is { } stream)
+        {
+            using (stream)
+            {
+                stream.Position = 0;
+                identity = new byte[target.Length + checked((int)stream.Length)];
+                stream.ReadExactly(identity.AsSpan(target.Length));
+            }
+        }
+        else
+        {
+            byte[] content = marshalled.Content ?? [];
+            identity = new byte[target.Length + content.Length];
+            content.CopyTo(identity, target.Length);
+        }
+
+        System.Text.Encoding.ASCII.GetBytes(target, identity);
+        ReadOnlyMemory<byte> body = identity.AsMemory(target.Length);
+        long requestId;
+        lock (_gate)
+        {
+            _requests++;
+            requestId = ++_requestIds;
+        }
+
+        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.Decide(IsThrottleable(operation), identity);
+        await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
+        string requestIdText = "model-" + requestId.ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            if (outage)
+            {
+                lock (_gate)
+                {
+                    _outageErrors++;
+                }
+
+                throw DynamoError.InternalServerError();
+            }
+
+            using JsonDocument document = ParseBody(body);
+            CheckParameters(operation, document.RootElement, throttled);
+            TResponse response;
+            lock (_gate)
+            {
+                response = execute(this, document.RootElement, throttled, draws);
+            }
+
+            response.HttpStatusCode = HttpStatusCode.OK;
+            response.ResponseMetadata = new ResponseMetadata { RequestId = requestIdText };
+            return response;
+        }
+        catch (DynamoError e)
+        {
+            lock (_gate)
+            {
+                Count(e);
+            }
+
+            throw DynamoSdkErrors.ToException(e, requestIdText);
+        }
+    }
+
+    internal static GetItemResponse DirectGetItem(DynamoDbModel model, JsonElement request, bool throttled, FaultDraws draws) =>
+        new() { Item = ToSdkOrdered(model.GetItem(request)) };
+
+    internal static PutItemResponse DirectPutItem(DynamoDbModel model, JsonElement request, bool throttled, FaultDraws draws) =>
+        new() { Attributes = ToSdkOrdered(model.PutItem(request)) };
+
+    internal static UpdateItemResponse DirectUpdateItem(DynamoDbModel model, JsonElement request, bool throttled, FaultDraws draws) =>
+        new() { Attributes = model.UpdateItem(request) is { Count: > 0 } attributes ? ToSdkOrdered(attributes) : null };
+
+    internal static DeleteItemResponse DirectDeleteItem(DynamoDbModel model, JsonElement request, bool throttled, FaultDraws draws) =>
+        new() { Attributes = ToSdkOrdered(model.DeleteItem(request)) };
+
+    internal static BatchGetItemResponse DirectBatchGetItem(DynamoDbModel model, JsonElement request, bool throttled, FaultDraws draws)
+    {
+        BatchGetResult result = model.BatchGetItem(request, throttled, draws);
+        var responses = new Dictionary<string, List<Dictionary<string, AttributeValue>>>(StringComparer.Ordinal);
+        foreach ((string table, List<IReadOnlyDictionary<string, DynamoValue>> items) in result.Responses)
+        {
+            responses[table] = items.Select(i => ToSdkOrdered(i)!).ToList();
+        }
+
+        var unprocessed = new Dictionary<string, KeysAndAttributes>(StringComparer.Ordinal);
+        foreach ((string table, JsonElement spec, List<Dictionary<string, DynamoValue>> keys) in result.Unprocessed)
+        {
+            var left = new KeysAndAttributes { Keys = keys.Select(k => ToSdkOrdered(k)!).ToList() };
+            if (spec.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind is JsonValueKind.True or JsonValueKind.False)
+            {
+                left.ConsistentRead = c.GetBoolean();
+            }
+
+            if (spec.TryGetProperty("ProjectionExpression", out JsonElement p) && p.ValueKind == JsonValueKind.String)
+            {
+                left.ProjectionExpression = p.GetString();
+            }
+
+            if (spec.TryGetProperty("ExpressionAttributeNames", out JsonElement n) && n.ValueKind == JsonValueKind.Object)
+            {
+                left.ExpressionAttributeNames = n.EnumerateObject().ToDictionary(e => e.Name, e => e.Value.GetString() ?? string.Empty, StringComparer.Ordinal);
+            }
+
+            unprocessed[table] = left;
+        }
+
+        return new BatchGetItemResponse { Responses = responses, UnprocessedKeys = unprocessed };
+    }
+
+    /// <summary>An item in the SDK's types with its attribute names in ordinal order at every level, as the JSON answer lists them.</summary>
+    private static Dictionary<string, AttributeValue>? ToSdkOrdered(IReadOnlyDictionary<string, DynamoValue>? item)
+    {
+        if (item is null)
+        {
+            return null;
+        }
+
+        var result = new Dictionary<string, AttributeValue>(item.Count, StringComparer.Ordinal);
+        foreach (KeyValuePair<string, DynamoValue> kv in item.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            result[kv.Key] = ToSdkOrdered(kv.Value);
+        }
+
+        return result;
+    }
+
+    private static AttributeValue ToSdkOrdered(DynamoValue v) => v.Type switch
+    {
+        DynamoType.M => new AttributeValue { M = ToSdkOrdered(v.Map!) },
+        DynamoType.L => new AttributeValue { L = v.List!.Select(ToSdkOrdered).ToList() },
+        _ => ToSdk(v),
+    };
+
+    private void CheckParameters(string operation, JsonElement request, bool throttled)
     {
         foreach (string legacy in (string[])["Expected", "AttributesToGet", "KeyConditions", "QueryFilter", "ScanFilter", "AttributeUpdates", "ConditionalOperator"])
         {
@@ -280,36 +467,32 @@ public sealed class DynamoDbModel : IDisposable
         {
             throw DynamoError.Throttled();
         }
+    }
 
-        lock (_gate)
+    private void Count(DynamoError e)
+    {
+        if (e.Code == "ValidationException")
         {
-            return operation switch
-            {
-                "CreateTable" => CreateTable(request),
-                "DescribeTable" => WriteJson(w => WriteTableDescription(w, "Table", GetTable(request, controlPlane: true))),
-                "ListTables" => WriteJson(w =>
-                {
-                    w.WriteStartArray("TableNames");
-                    foreach (string name in _tables.Keys.Order(StringComparer.Ordinal))
-                    {
-                        w.WriteStringValue(name);
-                    }
-
-                    w.WriteEndArray();
-                }),
-                "DeleteTable" => DeleteTable(request),
-                "GetItem" => GetItem(request),
-                "PutItem" => PutItem(request),
-                "UpdateItem" => UpdateItem(request),
-                "DeleteItem" => DeleteItem(request),
-                "BatchGetItem" => BatchGetItem(request, throttled, draws),
-                "BatchWriteItem" => BatchWriteItem(request, throttled, draws),
-                "Query" => QueryOrScan(request, query: true),
-                "Scan" => QueryOrScan(request, query: false),
-                _ => throw DynamoError.UnknownOperation(target),
-            };
+            _validationErrors++;
+        }
+        else if (e.Code == "ConditionalCheckFailedException")
+        {
+            _conditionalCheckFailures++;
+        }
+        else if (e.Code == "ProvisionedThroughputExceededException")
+        {
+            _throttles++;
         }
     }
+
+    private static byte[] WriteAttributes(string property, IReadOnlyDictionary<string, DynamoValue>? attributes, bool evenEmpty) => WriteJson(w =>
+    {
+        if (attributes is not null && (evenEmpty || attributes.Count > 0))
+        {
+            w.WritePropertyName(property);
+            DynamoValue.WriteItem(w, attributes);
+        }
+    });
 
     private static byte[] WriteJson(Action<Utf8JsonWriter> body)
     {
@@ -453,7 +636,7 @@ public sealed class DynamoDbModel : IDisposable
         }
     }
 
-    private byte[] GetItem(JsonElement request)
+    private IReadOnlyDictionary<string, DynamoValue>? GetItem(JsonElement request)
     {
         Table table = GetTable(request);
         Dictionary<string, DynamoValue> key = RequireItem(request, "Key");
@@ -462,17 +645,10 @@ public sealed class DynamoDbModel : IDisposable
         bool consistent = request.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind == JsonValueKind.True;
         Dictionary<string, DynamoValue>? item = table.Items.GetValueOrDefault(keyText);
         ConsumeRead(item, consistent);
-        return WriteJson(w =>
-        {
-            if (item is not null)
-            {
-                w.WritePropertyName("Item");
-                DynamoValue.WriteItem(w, projection.Apply(item));
-            }
-        });
+        return item is null ? null : projection.Apply(item);
     }
 
-    private byte[] PutItem(JsonElement request)
+    private Dictionary<string, DynamoValue>? PutItem(JsonElement request)
     {
         Table table = GetTable(request);
         Dictionary<string, DynamoValue> item = RequireItem(request, "Item");
@@ -494,7 +670,7 @@ public sealed class DynamoDbModel : IDisposable
         return ReturnOld(request, old);
     }
 
-    private byte[] DeleteItem(JsonElement request)
+    private Dictionary<string, DynamoValue>? DeleteItem(JsonElement request)
     {
         Table table = GetTable(request);
         Dictionary<string, DynamoValue> key = RequireItem(request, "Key");
@@ -515,7 +691,7 @@ public sealed class DynamoDbModel : IDisposable
         return ReturnOld(request, old);
     }
 
-    private static byte[] ReturnOld(JsonElement request, Dictionary<string, DynamoValue>? old)
+    private static Dictionary<string, DynamoValue>? ReturnOld(JsonElement request, Dictionary<string, DynamoValue>? old)
     {
         string returnValues = OptionalString(request, "ReturnValues") ?? "NONE";
         if (returnValues is not ("NONE" or "ALL_OLD"))
@@ -523,17 +699,10 @@ public sealed class DynamoDbModel : IDisposable
             throw DynamoError.Validation("ReturnValues can only be ALL_OLD or NONE");
         }
 
-        return WriteJson(w =>
-        {
-            if (returnValues == "ALL_OLD" && old is not null)
-            {
-                w.WritePropertyName("Attributes");
-                DynamoValue.WriteItem(w, old);
-            }
-        });
+        return returnValues == "ALL_OLD" ? old : null;
     }
 
-    private byte[] UpdateItem(JsonElement request)
+    private IReadOnlyDictionary<string, DynamoValue>? UpdateItem(JsonElement request)
     {
         Table table = GetTable(request);
         Dictionary<string, DynamoValue> key = RequireItem(request, "Key");
@@ -577,20 +746,13 @@ public sealed class DynamoDbModel : IDisposable
             "UPDATED_NEW" => Heads(updated, paths),
             _ => throw DynamoError.Validation("ReturnValues must be one of NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW"),
         };
-        return WriteJson(w =>
-        {
-            if (attributes is { Count: > 0 })
-            {
-                w.WritePropertyName("Attributes");
-                DynamoValue.WriteItem(w, attributes);
-            }
-        });
+        return attributes;
 
         static Dictionary<string, DynamoValue> Heads(Dictionary<string, DynamoValue> item, List<DocumentPath> paths) =>
             paths.Select(p => p.Head).Distinct().Where(item.ContainsKey).ToDictionary(h => h, h => item[h], StringComparer.Ordinal);
     }
 
-    private byte[] BatchGetItem(JsonElement request, bool throttled, FaultDraws draws)
+    private BatchGetResult BatchGetItem(JsonElement request, bool throttled, FaultDraws draws)
     {
         if (!request.TryGetProperty("RequestItems", out JsonElement requestItems) || requestItems.ValueKind != JsonValueKind.Object)
         {
@@ -650,71 +812,89 @@ public sealed class DynamoDbModel : IDisposable
             _throttles += throttledKeys.Count;
         }
 
-        return WriteJson(w =>
+        var responses = new List<(string Table, List<IReadOnlyDictionary<string, DynamoValue>> Items)>();
+        foreach ((Table table, JsonElement spec, List<Dictionary<string, DynamoValue>> keys) in reads)
         {
-            w.WriteStartObject("Responses");
-            foreach ((Table table, JsonElement spec, List<Dictionary<string, DynamoValue>> keys) in reads)
+            var projection = Projection.Parse(spec);
+            bool consistent = spec.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind == JsonValueKind.True;
+            var items = new List<IReadOnlyDictionary<string, DynamoValue>>();
+            for (int i = 0; i < keys.Count; i++)
             {
-                var projection = Projection.Parse(spec);
-                bool consistent = spec.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind == JsonValueKind.True;
-                w.WriteStartArray(table.Name);
-                for (int i = 0; i < keys.Count; i++)
-                {
-                    if (throttledKeys.Contains((table.Name, i)))
-                    {
-                        continue;
-                    }
-
-                    Dictionary<string, DynamoValue>? item = table.Items.GetValueOrDefault(table.KeyText(keys[i], fromItem: false));
-                    ConsumeRead(item, consistent);
-                    if (item is not null)
-                    {
-                        DynamoValue.WriteItem(w, projection.Apply(item));
-                    }
-                }
-
-                w.WriteEndArray();
-            }
-
-            w.WriteEndObject();
-            w.WriteStartObject("UnprocessedKeys");
-            foreach ((Table table, JsonElement spec, List<Dictionary<string, DynamoValue>> keys) in reads)
-            {
-                var left = Enumerable.Range(0, keys.Count).Where(i => throttledKeys.Contains((table.Name, i))).ToList();
-                if (left.Count == 0)
+                if (throttledKeys.Contains((table.Name, i)))
                 {
                     continue;
                 }
 
-                w.WriteStartObject(table.Name);
-                w.WriteStartArray("Keys");
-                foreach (int i in left)
+                Dictionary<string, DynamoValue>? item = table.Items.GetValueOrDefault(table.KeyText(keys[i], fromItem: false));
+                ConsumeRead(item, consistent);
+                if (item is not null)
                 {
-                    DynamoValue.WriteItem(w, keys[i]);
+                    items.Add(projection.Apply(item));
                 }
+            }
 
-                w.WriteEndArray();
-                if (spec.TryGetProperty("ConsistentRead", out JsonElement c))
+            responses.Add((table.Name, items));
+        }
+
+        var unprocessed = new List<(string Table, JsonElement Spec, List<Dictionary<string, DynamoValue>> Keys)>();
+        foreach ((Table table, JsonElement spec, List<Dictionary<string, DynamoValue>> keys) in reads)
+        {
+            var left = Enumerable.Range(0, keys.Count).Where(i => throttledKeys.Contains((table.Name, i))).Select(i => keys[i]).ToList();
+            if (left.Count > 0)
+            {
+                unprocessed.Add((table.Name, spec, left));
+            }
+        }
+
+        return new BatchGetResult(responses, unprocessed);
+    }
+
+    private static byte[] WriteBatchGet(BatchGetResult result) => WriteJson(w =>
+    {
+        w.WriteStartObject("Responses");
+        foreach ((string table, List<IReadOnlyDictionary<string, DynamoValue>> items) in result.Responses)
+        {
+            w.WriteStartArray(table);
+            foreach (IReadOnlyDictionary<string, DynamoValue> item in items)
+            {
+                DynamoValue.WriteItem(w, item);
+            }
+
+            w.WriteEndArray();
+        }
+
+        w.WriteEndObject();
+        w.WriteStartObject("UnprocessedKeys");
+        foreach ((string table, JsonElement spec, List<Dictionary<string, DynamoValue>> keys) in result.Unprocessed)
+        {
+            w.WriteStartObject(table);
+            w.WriteStartArray("Keys");
+            foreach (Dictionary<string, DynamoValue> key in keys)
+            {
+                DynamoValue.WriteItem(w, key);
+            }
+
+            w.WriteEndArray();
+            if (spec.TryGetProperty("ConsistentRead", out JsonElement c))
+            {
+                w.WritePropertyName("ConsistentRead");
+                c.WriteTo(w);
+            }
+
+            foreach (string name in (string[])["ProjectionExpression", "ExpressionAttributeNames"])
+            {
+                if (spec.TryGetProperty(name, out JsonElement p))
                 {
-                    w.WritePropertyName("ConsistentRead");
-                    c.WriteTo(w);
+                    w.WritePropertyName(name);
+                    p.WriteTo(w);
                 }
-
-                foreach (string name in (string[])["ProjectionExpression", "ExpressionAttributeNames"])
-                {
-                    if (spec.TryGetProperty(name, out JsonElement p))
-                    {
-                        w.WritePropertyName(name);
-                        p.WriteTo(w);
-                    }
-                }
-
-                w.WriteEndObject();
             }
 
             w.WriteEndObject();
-        });
-    }
+        }
+
+        w.WriteEndObject();
+    });
 
     private byte[] BatchWriteItem(JsonElement request, bool throttled, FaultDraws draws)
     {
@@ -923,6 +1103,11 @@ public sealed class DynamoDbModel : IDisposable
         int size = Math.Max(DynamoValue.ItemSize(item), old is null ? 0 : DynamoValue.ItemSize(old));
         _writeUnits += Math.Ceiling(Math.Max(1, size) / 1024.0);
     }
+
+    /// <summary>What a BatchGetItem answers: the items read per table, and the keys left unprocessed per table with the request's settings for them.</summary>
+    private sealed record BatchGetResult(
+        List<(string Table, List<IReadOnlyDictionary<string, DynamoValue>> Items)> Responses,
+        List<(string Table, JsonElement Spec, List<Dictionary<string, DynamoValue>> Keys)> Unprocessed);
 
     /// <summary>A top-level ProjectionExpression: the attributes to return, or all.</summary>
     private sealed class Projection(HashSet<string>? attributes)

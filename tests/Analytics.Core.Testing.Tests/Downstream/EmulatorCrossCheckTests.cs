@@ -8,7 +8,8 @@ namespace Analytics.Core.Testing.Tests;
 /// <summary>
 /// One stream-level scenario run twice by the emulator with the same function (the real pipeline and sinks): once
 /// writing to the DynamoDB and S3 models in virtual time, once to the local servers (dynalite, s3rver) in real time.
-/// The runs must invoke the function alike and end with equal tables and equal objects.
+/// The runs must invoke the function alike and end with equal tables and equal objects; on the models, the DynamoDB
+/// model's direct client and its HTTP client give the same run.
 /// </summary>
 [Collection(LocalServersCollection.Name)]
 public sealed class EmulatorCrossCheckTests(LocalServersFixture servers)
@@ -27,8 +28,42 @@ public sealed class EmulatorCrossCheckTests(LocalServersFixture servers)
     [Fact]
     public async Task SampleScenario_OnTheModelsInVirtualTime_AndOnTheLocalServersInRealTime_EndsWithEqualTablesAndObjects()
     {
-        // The models, in virtual time (as replay's sample handler runs).
+        // The models, in virtual time (as replay's sample handler runs), through both of the DynamoDB model's clients:
+        // the direct one (item operations handed over as objects) and the HTTP one (the SDK's pipeline and JSON).
         EmulatorScenario scenario = Scenario;
+        ModelRun direct = await RunOnModelsAsync(scenario, http: false);
+        ModelRun http = await RunOnModelsAsync(scenario, http: true);
+
+        // The local servers, in real time: the emulator waits for each invocation's real I/O before time moves on.
+        string table = await servers.CreateTableAsync("emu-xcheck");
+        string bucket = await servers.CreateBucketAsync("emu-xcheck");
+        using AmazonDynamoDBClient realDynamo = servers.CreateDynamoDbClient();
+        using AmazonS3Client realS3 = servers.CreateS3Client();
+        StreamEmulator realEmulator = null!;
+        realEmulator = new StreamEmulator(scenario with { RealTimeSettle = TimeSpan.FromSeconds(30) }, _ => Function(realDynamo, realS3, table, bucket, realEmulator.Clock));
+        var realRun = new Outputs();
+        EmulationSummary realSummary = await Task.Run(() => realEmulator.Run(realRun));
+        List<string> realTable = await ModelCrossCheckTests.ReadTableAsync(realDynamo, table);
+        List<(string Key, string Body)> realObjects = await ModelCrossCheckTests.ReadBucketAsync(realS3, bucket);
+
+        // The same invocations with the same outcomes, so the same writes were asked of both downstreams.
+        Assert.True(direct.Summary.RecordsOut > 400, $"only {direct.Summary.RecordsOut} records processed");
+        Assert.NotEmpty(realTable);
+        Assert.NotEmpty(realObjects);
+        Assert.Equal(direct.Run.PoisonDelivered.Count, realObjects.Count); // every poison record delivered is quarantined once
+        foreach (ModelRun model in (ModelRun[])[direct, http])
+        {
+            Assert.Equal(realSummary, model.Summary);
+            Assert.Equal(realRun.Invocations, model.Run.Invocations);
+            Assert.Equal(realTable, model.Table);
+            Assert.Equal(realObjects, model.Objects);
+        }
+
+        Assert.Equal(http.Requests, direct.Requests);
+    }
+
+    private static async Task<ModelRun> RunOnModelsAsync(EmulatorScenario scenario, bool http)
+    {
         const string Table = "aggregates";
         const string Bucket = "quarantine";
         AmazonDynamoDBClient? modelDynamo = null;
@@ -37,7 +72,7 @@ public sealed class EmulatorCrossCheckTests(LocalServersFixture servers)
         modelEmulator = new StreamEmulator(scenario, _ => Function(modelDynamo!, modelS3!, Table, Bucket, modelEmulator.Clock));
         using var dynamoModel = new DynamoDbModel(modelEmulator.Clock, DynamoDbModelOptions.Default with { Seed = scenario.Seed });
         using var s3Model = new S3Model(modelEmulator.Clock, S3ModelOptions.Default with { Seed = scenario.Seed });
-        using (modelDynamo = dynamoModel.CreateClient())
+        using (modelDynamo = http ? dynamoModel.CreateHttpClient() : dynamoModel.CreateClient())
         using (modelS3 = s3Model.CreateClient())
         {
             // Set up before the clock moves (no latency configured: the requests complete at once).
@@ -45,33 +80,13 @@ public sealed class EmulatorCrossCheckTests(LocalServersFixture servers)
             await modelS3.PutBucketAsync(Bucket);
             var modelRun = new Outputs();
             EmulationSummary modelSummary = modelEmulator.Run(modelRun);
-
-            // The local servers, in real time: the emulator waits for each invocation's real I/O before time moves on.
-            string table = await servers.CreateTableAsync("emu-xcheck");
-            string bucket = await servers.CreateBucketAsync("emu-xcheck");
-            using AmazonDynamoDBClient realDynamo = servers.CreateDynamoDbClient();
-            using AmazonS3Client realS3 = servers.CreateS3Client();
-            StreamEmulator realEmulator = null!;
-            realEmulator = new StreamEmulator(scenario with { RealTimeSettle = TimeSpan.FromSeconds(30) }, _ => Function(realDynamo, realS3, table, bucket, realEmulator.Clock));
-            var realRun = new Outputs();
-            EmulationSummary realSummary = await Task.Run(() => realEmulator.Run(realRun));
-
-            // The same invocations with the same outcomes, so the same writes were asked of both downstreams.
-            Assert.True(modelSummary.RecordsOut > 400, $"only {modelSummary.RecordsOut} records processed");
-            Assert.Equal(modelSummary, realSummary);
-            Assert.Equal(modelRun.Invocations, realRun.Invocations);
-
-            List<string> modelTable = await ModelCrossCheckTests.ReadTableAsync(modelDynamo, Table);
-            List<string> realTable = await ModelCrossCheckTests.ReadTableAsync(realDynamo, table);
-            Assert.NotEmpty(realTable);
-            Assert.Equal(realTable, modelTable);
-
-            // Every poison record delivered is quarantined once, on both; the object keys and bodies are equal.
-            List<(string Key, string Body)> modelObjects = await ModelCrossCheckTests.ReadBucketAsync(modelS3, Bucket);
-            List<(string Key, string Body)> realObjects = await ModelCrossCheckTests.ReadBucketAsync(realS3, bucket);
-            Assert.Equal(modelRun.PoisonDelivered.Count, realObjects.Count);
-            Assert.NotEmpty(realObjects);
-            Assert.Equal(realObjects, modelObjects);
+            long requests = dynamoModel.Counters.Requests;
+            return new ModelRun(
+                modelSummary,
+                modelRun,
+                await ModelCrossCheckTests.ReadTableAsync(modelDynamo, Table),
+                await ModelCrossCheckTests.ReadBucketAsync(modelS3, Bucket),
+                requests);
         }
     }
 
@@ -93,6 +108,8 @@ public sealed class EmulatorCrossCheckTests(LocalServersFixture servers)
             return response.WrittenMemory;
         }
     }
+
+    private sealed record ModelRun(EmulationSummary Summary, Outputs Run, List<string> Table, List<(string Key, string Body)> Objects, long Requests);
 
     private sealed class Outputs : IEmulationObserver
     {

@@ -1,0 +1,54 @@
+using System.Net;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.DynamoDBv2.Model.Internal.MarshallTransformations;
+using Amazon.Runtime;
+
+namespace Analytics.Core.Testing;
+
+/// <summary>
+/// The DynamoDB model's client: an <see cref="AmazonDynamoDBClient"/> whose item operations (GetItem, PutItem,
+/// UpdateItem, DeleteItem, BatchGetItem) hand the request object to the model and return the SDK's response object,
+/// without the SDK's client pipeline (endpoint, signing, an HTTP request, unmarshalling) or JSON answers. The request is
+/// still marshalled by the SDK's own marshaller, whose bytes decide the request's faults exactly as on the HTTP path, so
+/// both paths give the same latencies, throttles and outcomes for a seed. Every other operation goes through the base
+/// client's pipeline to the model's HTTP handler.
+/// </summary>
+internal sealed class DynamoDbModelClient(DynamoDbModel model, AWSCredentials credentials, AmazonDynamoDBConfig config)
+    : AmazonDynamoDBClient(credentials, config)
+{
+    public override Task<GetItemResponse> GetItemAsync(GetItemRequest request, CancellationToken cancellationToken = default) =>
+        model.ServeDirectAsync(GetItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectGetItem, cancellationToken);
+
+    public override Task<PutItemResponse> PutItemAsync(PutItemRequest request, CancellationToken cancellationToken = default) =>
+        model.ServeDirectAsync(PutItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectPutItem, cancellationToken);
+
+    public override Task<UpdateItemResponse> UpdateItemAsync(UpdateItemRequest request, CancellationToken cancellationToken = default) =>
+        model.ServeDirectAsync(UpdateItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectUpdateItem, cancellationToken);
+
+    public override Task<DeleteItemResponse> DeleteItemAsync(DeleteItemRequest request, CancellationToken cancellationToken = default) =>
+        model.ServeDirectAsync(DeleteItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectDeleteItem, cancellationToken);
+
+    public override Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default) =>
+        model.ServeDirectAsync(BatchGetItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectBatchGetItem, cancellationToken);
+}
+
+/// <summary>The SDK exception a model error becomes, as the SDK's error unmarshalling raises it from the model's HTTP answer.</summary>
+internal static class DynamoSdkErrors
+{
+    public static AmazonDynamoDBException ToException(DynamoError error, string requestId)
+    {
+        var status = (HttpStatusCode)error.Status;
+        ErrorType type = ErrorType.Unknown; // what the SDK sets for JSON-protocol errors
+        string code = error.Code;
+        return code switch
+        {
+            "ConditionalCheckFailedException" => new ConditionalCheckFailedException(error.Message, null, type, code, requestId, status),
+            "ProvisionedThroughputExceededException" => new ProvisionedThroughputExceededException(error.Message, null, type, code, requestId, status),
+            "ResourceNotFoundException" => new ResourceNotFoundException(error.Message, null, type, code, requestId, status),
+            "ResourceInUseException" => new ResourceInUseException(error.Message, null, type, code, requestId, status),
+            "InternalServerError" => new InternalServerErrorException(error.Message, null, type, code, requestId, status),
+            _ => new AmazonDynamoDBException(error.Message, null, type, code, requestId, status),
+        };
+    }
+}
