@@ -12,8 +12,9 @@ namespace Analytics.Core.Testing;
 /// <c>new CancellationTokenSource(delay, timeProvider)</c> and <see cref="TimeProvider.CreateTimer"/>. A timer callback
 /// runs inline in <see cref="AdvanceTo"/>; continuations of tasks it completes run inline too, unless the awaiting
 /// code forces them onto the thread pool (<c>Task.Run</c>, <c>Task.Yield</c>,
-/// <c>TaskCreationOptions.RunContinuationsAsynchronously</c>) or waits on something real (I/O, <c>Task.Delay</c>
-/// without a provider); such code is no longer deterministic.</para>
+/// <c>TaskCreationOptions.RunContinuationsAsynchronously</c>, <c>CancellationTokenSource.CancelAsync</c>, and a
+/// <c>Task.Delay(delay, timeProvider, token)</c> ended by its token: since .NET 8 its awaiter resumes on the thread pool)
+/// or waits on something real (I/O, <c>Task.Delay</c> without a provider); such code is no longer deterministic.</para>
 /// <para>Thread-safe: timers may be created, changed and disposed from any thread.</para>
 /// </remarks>
 public sealed class VirtualClock : TimeProvider

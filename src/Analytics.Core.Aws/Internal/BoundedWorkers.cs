@@ -8,6 +8,14 @@ namespace Analytics.Core;
 /// </summary>
 internal static class BoundedWorkers
 {
+    /// <summary>
+    /// Cancels the other workers on this thread: <c>CancelAsync</c> would run their cancellation (and so their
+    /// continuations) on the thread pool, off a virtual clock's thread (see <see cref="ClockDelay"/>).
+    /// </summary>
+#pragma warning disable CA1849 // Cancel, not CancelAsync: synchronous on purpose.
+    private static void StopAll(CancellationTokenSource stop) => stop.Cancel();
+#pragma warning restore CA1849
+
     /// <summary>Runs <paramref name="work"/> once for each index from 0 to <paramref name="count"/> - 1.</summary>
     /// <typeparam name="TState">Scratch state each worker creates once and reuses for all its indexes.</typeparam>
     /// <param name="count">How many indexes.</param>
@@ -50,14 +58,14 @@ internal static class BoundedWorkers
                 {
                     if (!await work(i, state, token).ConfigureAwait(false))
                     {
-                        await stop.CancelAsync().ConfigureAwait(false);
+                        StopAll(stop);
                         return;
                     }
                 }
                 catch (Exception e) when (!token.IsCancellationRequested)
                 {
                     Interlocked.CompareExchange(ref first, e, null);
-                    await stop.CancelAsync().ConfigureAwait(false);
+                    StopAll(stop);
                     return;
                 }
                 catch (Exception) when (token.IsCancellationRequested)

@@ -21,19 +21,12 @@ internal static class RetryPolicy
         return TimeSpan.FromMilliseconds(unit * cap);
     }
 
-    /// <summary>Waits for the backoff delay on the options' clock; <see langword="false"/> when the token was cancelled first.</summary>
-    public static async Task<bool> TryDelayAsync(AwsRetryOptions options, int attempt, string requestKey, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.Delay(FullJitter(options, attempt, requestKey), options.TimeProvider, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            return false;
-        }
-    }
+    /// <summary>
+    /// Waits for the backoff delay on the options' clock; <see langword="false"/> when the token was cancelled first. The
+    /// caller resumes on the thread that ended the wait (<see cref="ClockDelay"/>: never a thread-pool hop of its own).
+    /// </summary>
+    public static Task<bool> TryDelayAsync(AwsRetryOptions options, int attempt, string requestKey, CancellationToken cancellationToken) =>
+        ClockDelay.WaitAsync(options.TimeProvider, FullJitter(options, attempt, requestKey), cancellationToken);
 
     /// <summary>
     /// Throttling, server errors, timeouts and broken connections: the request may or may not have been applied,

@@ -163,9 +163,18 @@ internal sealed class FaultPlan
         return (latency, outage, !outage && throttleable && throttleDraw < _throttleFraction, draws);
     }
 
-    /// <summary>Waits the latency on the model's clock (virtual time advances it; a real clock really waits).</summary>
-    public Task DelayAsync(TimeSpan latency, CancellationToken cancellationToken) =>
-        latency <= TimeSpan.Zero ? Task.CompletedTask : Task.Delay(latency, _time, cancellationToken);
+    /// <summary>
+    /// Waits the latency on the model's clock (virtual time advances it; a real clock really waits). A cancelled wait
+    /// throws on the thread that cancelled, not on the thread pool as <c>Task.Delay</c> would (<c>ClockDelay</c>): under the
+    /// virtual clock the request's caller then stays on the clock's thread.
+    /// </summary>
+    public async Task DelayAsync(TimeSpan latency, CancellationToken cancellationToken)
+    {
+        if (latency > TimeSpan.Zero && !await ClockDelay.WaitAsync(_time, latency, cancellationToken).ConfigureAwait(false))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
 }
 
 /// <summary>A SplitMix64 stream of uniform draws for one request.</summary>
