@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
+using Analytics.Core;
 using Analytics.Core.Testing;
 
 namespace Analytics.Replay.Incident;
@@ -84,7 +85,11 @@ internal sealed class NaiveHandler(IAmazonDynamoDB client, string tableName, Tim
             catch (AmazonDynamoDBException ex) when (attempt < MaxAttempts && IsRetryable(ex))
             {
                 double cap = Math.Min(s_maxDelay.TotalMilliseconds, s_baseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1));
-                await Task.Delay(TimeSpan.FromMilliseconds(_jitter.NextDouble() * cap), clock, cancellationToken).ConfigureAwait(false);
+                // On the clock's thread even when cancelled (a cancelled Task.Delay resumes on the thread pool: ClockDelay).
+                if (!await ClockDelay.WaitAsync(clock, TimeSpan.FromMilliseconds(_jitter.NextDouble() * cap), cancellationToken).ConfigureAwait(false))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
             }
         }
     }

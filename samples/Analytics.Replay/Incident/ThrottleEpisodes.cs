@@ -3,6 +3,7 @@ using System.Text;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Amazon.Runtime;
+using Analytics.Core;
 using Analytics.Core.Testing;
 
 namespace Analytics.Replay.Incident;
@@ -55,7 +56,11 @@ internal sealed class ThrottleEpisodeHandler : DelegatingHandler
 
         if (wait > TimeSpan.Zero)
         {
-            await Task.Delay(wait, _clock, cancellationToken).ConfigureAwait(false);
+            // On the clock's thread even when cancelled (a cancelled Task.Delay resumes on the thread pool: ClockDelay).
+            if (!await ClockDelay.WaitAsync(_clock, wait, cancellationToken).ConfigureAwait(false))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
         }
 
         var response = new HttpResponseMessage(HttpStatusCode.BadRequest) { RequestMessage = request, Content = new ByteArrayContent(s_throttled) };
@@ -77,7 +82,11 @@ internal sealed class ThrottleEpisodeHandler : DelegatingHandler
 
         if (wait > TimeSpan.Zero)
         {
-            await Task.Delay(wait, _clock, cancellationToken).ConfigureAwait(false);
+            // On the clock's thread even when cancelled (a cancelled Task.Delay resumes on the thread pool: ClockDelay).
+            if (!await ClockDelay.WaitAsync(_clock, wait, cancellationToken).ConfigureAwait(false))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
         }
 
         throw new ProvisionedThroughputExceededException(ThrottledMessage, null, ErrorType.Unknown, "ProvisionedThroughputExceededException", null, HttpStatusCode.BadRequest);
