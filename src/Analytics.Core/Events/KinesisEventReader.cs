@@ -185,91 +185,91 @@ public ref struct KinesisEventReader
                     continue;
 
                 case Phase.TopLevel:
-                {
-                    if (!TryNextMember(e, ref p, out bool end))
                     {
-                        return false;
-                    }
-
-                    if (end)
-                    {
-                        p = SkipWhiteSpace(e, p);
-                        if (p != e.Length || !_sawRecords)
+                        if (!TryNextMember(e, ref p, out bool end))
                         {
                             return false;
                         }
 
-                        _phase = Phase.Done;
-                        _position = p;
-                        return true;
-                    }
+                        if (end)
+                        {
+                            p = SkipWhiteSpace(e, p);
+                            if (p != e.Length || !_sawRecords)
+                            {
+                                return false;
+                            }
 
-                    if (!TryReadPlainName(e, ref p, out ReadOnlySpan<byte> name))
-                    {
-                        return false;
-                    }
+                            _phase = Phase.Done;
+                            _position = p;
+                            return true;
+                        }
 
-                    _afterMember = true;
-                    if (name.SequenceEqual("Records"u8))
-                    {
-                        if (_sawRecords || p >= e.Length || e[p] != (byte)'[')
+                        if (!TryReadPlainName(e, ref p, out ReadOnlySpan<byte> name))
                         {
                             return false;
                         }
 
-                        p++;
-                        _sawRecords = true;
-                        _phase = Phase.InRecords;
-                        _afterMember = false;
+                        _afterMember = true;
+                        if (name.SequenceEqual("Records"u8))
+                        {
+                            if (_sawRecords || p >= e.Length || e[p] != (byte)'[')
+                            {
+                                return false;
+                            }
+
+                            p++;
+                            _sawRecords = true;
+                            _phase = Phase.InRecords;
+                            _afterMember = false;
+                            continue;
+                        }
+
+                        if (IsTopLevelField(name) || !TrySkipValue(e, ref p, depth: 2))
+                        {
+                            // The tumbling-window fields are the fallback's (events that carry them are rare).
+                            return false;
+                        }
+
                         continue;
                     }
-
-                    if (IsTopLevelField(name) || !TrySkipValue(e, ref p, depth: 2))
-                    {
-                        // The tumbling-window fields are the fallback's (events that carry them are rare).
-                        return false;
-                    }
-
-                    continue;
-                }
 
                 case Phase.InRecords:
-                {
-                    p = SkipWhiteSpace(e, p);
-                    if (p >= e.Length)
                     {
-                        return false;
-                    }
-
-                    if (e[p] == (byte)']')
-                    {
-                        p++;
-                        _phase = Phase.TopLevel;
-                        _afterMember = true;
-                        continue;
-                    }
-
-                    if (_afterMember)
-                    {
-                        if (e[p] != (byte)',')
+                        p = SkipWhiteSpace(e, p);
+                        if (p >= e.Length)
                         {
                             return false;
                         }
 
-                        p = SkipWhiteSpace(e, p + 1);
-                    }
+                        if (e[p] == (byte)']')
+                        {
+                            p++;
+                            _phase = Phase.TopLevel;
+                            _afterMember = true;
+                            continue;
+                        }
 
-                    if (p >= e.Length || e[p] != (byte)'{' || !TryReadRecord(e, ref p))
-                    {
-                        return false;
-                    }
+                        if (_afterMember)
+                        {
+                            if (e[p] != (byte)',')
+                            {
+                                return false;
+                            }
 
-                    _afterMember = true;
-                    _position = p;
-                    _recordCount++;
-                    hasRecord = true;
-                    return true;
-                }
+                            p = SkipWhiteSpace(e, p + 1);
+                        }
+
+                        if (p >= e.Length || e[p] != (byte)'{' || !TryReadRecord(e, ref p))
+                        {
+                            return false;
+                        }
+
+                        _afterMember = true;
+                        _position = p;
+                        _recordCount++;
+                        hasRecord = true;
+                        return true;
+                    }
 
                 default:
                     _position = p;
@@ -628,89 +628,89 @@ public ref struct KinesisEventReader
             case (byte)'"':
                 return TryReadString(e, ref p, out _, out _);
             case (byte)'{':
-            {
-                if (depth > MaxFastDepth)
                 {
-                    return false;
+                    if (depth > MaxFastDepth)
+                    {
+                        return false;
+                    }
+
+                    p++;
+                    bool afterMember = false;
+                    while (true)
+                    {
+                        if (!TryNextMember(e, ref p, afterMember, out bool end))
+                        {
+                            return false;
+                        }
+
+                        if (end)
+                        {
+                            return true;
+                        }
+
+                        // Any name (escapes included) of an unknown object: only its syntax matters.
+                        if (!TryReadString(e, ref p, out _, out _))
+                        {
+                            return false;
+                        }
+
+                        p = SkipWhiteSpace(e, p);
+                        if (p >= e.Length || e[p] != (byte)':')
+                        {
+                            return false;
+                        }
+
+                        p = SkipWhiteSpace(e, p + 1);
+                        if (!TrySkipValue(e, ref p, depth + 1))
+                        {
+                            return false;
+                        }
+
+                        afterMember = true;
+                    }
                 }
 
-                p++;
-                bool afterMember = false;
-                while (true)
+            case (byte)'[':
                 {
-                    if (!TryNextMember(e, ref p, afterMember, out bool end))
-                    {
-                        return false;
-                    }
-
-                    if (end)
-                    {
-                        return true;
-                    }
-
-                    // Any name (escapes included) of an unknown object: only its syntax matters.
-                    if (!TryReadString(e, ref p, out _, out _))
-                    {
-                        return false;
-                    }
-
-                    p = SkipWhiteSpace(e, p);
-                    if (p >= e.Length || e[p] != (byte)':')
+                    if (depth > MaxFastDepth)
                     {
                         return false;
                     }
 
                     p = SkipWhiteSpace(e, p + 1);
-                    if (!TrySkipValue(e, ref p, depth + 1))
-                    {
-                        return false;
-                    }
-
-                    afterMember = true;
-                }
-            }
-
-            case (byte)'[':
-            {
-                if (depth > MaxFastDepth)
-                {
-                    return false;
-                }
-
-                p = SkipWhiteSpace(e, p + 1);
-                if (p < e.Length && e[p] == (byte)']')
-                {
-                    p++;
-                    return true;
-                }
-
-                while (true)
-                {
-                    if (!TrySkipValue(e, ref p, depth + 1))
-                    {
-                        return false;
-                    }
-
-                    p = SkipWhiteSpace(e, p);
-                    if (p >= e.Length)
-                    {
-                        return false;
-                    }
-
-                    if (e[p] == (byte)']')
+                    if (p < e.Length && e[p] == (byte)']')
                     {
                         p++;
                         return true;
                     }
 
-                    if (e[p] != (byte)',')
+                    while (true)
                     {
-                        return false;
-                    }
+                        if (!TrySkipValue(e, ref p, depth + 1))
+                        {
+                            return false;
+                        }
 
-                    p = SkipWhiteSpace(e, p + 1);
+                        p = SkipWhiteSpace(e, p);
+                        if (p >= e.Length)
+                        {
+                            return false;
+                        }
+
+                        if (e[p] == (byte)']')
+                        {
+                            p++;
+                            return true;
+                        }
+
+                        if (e[p] != (byte)',')
+                        {
+                            return false;
+                        }
+
+                        p = SkipWhiteSpace(e, p + 1);
+                    }
                 }
-            }
 
             case (byte)'t':
                 return TrySkipLiteral(e, ref p, "true"u8);
