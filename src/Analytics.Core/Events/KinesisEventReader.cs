@@ -37,7 +37,9 @@ public ref struct KinesisEventReader
     // only has to recognise what it can vouch for: it never returns a record or ends the event where the old reader
     // would not (KinesisEventReaderAgreementTests compare the two on generated and mutated events).
     //
-    // Measured gain (EnvelopeBenchmarks, docs/performance.md): see the figures on the methods below and in the docs.
+    // Measured gain (EnvelopeBenchmarks: the benchmark event read to the end by both readers, one BenchmarkDotNet run,
+    // medians, 25 iterations, on 2 cores under load average 24 to 35): 100 records 438.7 us with the old reader,
+    // 138.9 us with the scanner (3.2 times less); 10,000 records 16.3 ms and 12.0 ms (1.36 times less). 0 B either way.
 
     /// <summary>Nesting (root object = 1) past which the scanner leaves the event to the fallback (whose limit is 64).</summary>
     private const int MaxFastDepth = 32;
@@ -512,8 +514,9 @@ public ref struct KinesisEventReader
     /// escapes; <paramref name="p"/> ends after the closing quote.
     /// </summary>
     /// <remarks>
-    /// Plain content is skipped with a vectorized search for the quote, the backslash, control characters and
-    /// non-ASCII bytes; escapes are checked one by one (an escaped lone surrogate is left to the fallback); a string
+    /// Plain content is skipped with a vectorized search (SearchValues) for the quote, the backslash, control
+    /// characters and non-ASCII bytes, (a record's data, 200 to 400 bytes of base64, is one search); the gain of the scanner as a
+    /// whole is measured above, not this search alone; escapes are checked one by one (an escaped lone surrogate is left to the fallback); a string
     /// with non-ASCII bytes must be valid UTF-8 (else the fallback judges it).
     /// </remarks>
     private static bool TryReadString(ReadOnlySpan<byte> e, scoped ref int p, out ReadOnlySpan<byte> raw, out bool escaped)
