@@ -29,10 +29,12 @@ internal static partial class Targets
     /// <summary>
     /// The Kinesis event reader on a whole event. Oracles: only <see cref="KinesisEventFormatException"/> escapes,
     /// with an offset inside the event and a message in the library's words; an event it reads to the end is JSON by
-    /// <see cref="JsonDocument"/>; every record's fields are usable; a second read allocates nothing.
+    /// <see cref="JsonDocument"/>; every record's fields are usable; a second read allocates nothing; the envelope
+    /// scanner and the reader on Utf8JsonReader (its fallback) return the same records and facts, or the same error.
     /// </summary>
     public static void Event(ReadOnlySpan<byte> input)
     {
+        EnvelopeAgreement(input);
         bool read;
         try
         {
@@ -53,6 +55,63 @@ internal static partial class Targets
             int records = ReadEvent(input, check: false);
             long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             Oracle.True(allocated == 0, $"reading an event of {records} records allocated {allocated} bytes");
+        }
+    }
+
+    /// <summary>The scanner (<see cref="KinesisEventReader"/>) against <see cref="JsonKinesisEventReader"/>: the same records, facts and error.</summary>
+    private static void EnvelopeAgreement(ReadOnlySpan<byte> input)
+    {
+        var scanner = new KinesisEventReader(input);
+        var reference = new JsonKinesisEventReader(input);
+        string? scannerError = null, referenceError = null;
+        int records = 0;
+        while (true)
+        {
+            bool a = false, b = false;
+            try
+            {
+                a = scannerError is null && scanner.Read();
+            }
+            catch (KinesisEventFormatException e)
+            {
+                scannerError = e.Message;
+            }
+
+            try
+            {
+                b = referenceError is null && reference.Read();
+            }
+            catch (KinesisEventFormatException e)
+            {
+                referenceError = e.Message;
+            }
+
+            Oracle.True(a == b && scannerError == referenceError, $"after {records} records the scanner says {a} ({scannerError}), the reference {b} ({referenceError})");
+            if (!a)
+            {
+                break;
+            }
+
+            records++;
+            KinesisRecord x = scanner.Current, y = reference.Current;
+            Oracle.True(
+                x.SequenceNumber.SequenceEqual(y.SequenceNumber) && x.RawPartitionKey.SequenceEqual(y.RawPartitionKey) &&
+                x.PartitionKeyIsEscaped == y.PartitionKeyIsEscaped && x.ShardId.SequenceEqual(y.ShardId) &&
+                x.RawBase64Data.SequenceEqual(y.RawBase64Data) && x.DataIsEscaped == y.DataIsEscaped &&
+                x.ApproximateArrivalTimestampMs == y.ApproximateArrivalTimestampMs && x.ByteOffset == y.ByteOffset &&
+                scanner.EventSourceArn.SequenceEqual(reference.EventSourceArn),
+                $"record {records} differs between the scanner and the reference");
+        }
+
+        if (scannerError is null)
+        {
+            Oracle.True(
+                scanner.RecordCount == reference.RecordCount && scanner.ShardId.SequenceEqual(reference.ShardId) &&
+                scanner.EventSourceArn.SequenceEqual(reference.EventSourceArn) && scanner.State.SequenceEqual(reference.State) &&
+                scanner.HasWindow == reference.HasWindow && scanner.WindowStart == reference.WindowStart &&
+                scanner.WindowEnd == reference.WindowEnd && scanner.IsFinalInvokeForWindow == reference.IsFinalInvokeForWindow &&
+                scanner.IsWindowTerminatedEarly == reference.IsWindowTerminatedEarly,
+                "the event's facts differ between the scanner and the reference");
         }
     }
 

@@ -515,7 +515,7 @@ internal ref struct MetricRecordParser
             ReadOnlySpan<byte> key = scratch.Slice(keyStart, keyLength);
             while (i > 0)
             {
-                int c = key.SequenceCompareTo(scratch.Slice(dims[(i - 1) * 4], dims[((i - 1) * 4) + 1]));
+                int c = CompareKeys(key, scratch.Slice(dims[(i - 1) * 4], dims[((i - 1) * 4) + 1]));
                 if (c == 0)
                 {
                     return Fail(PoisonReason.DuplicateField, _schema.Messages.DimensionKeyRepeats, keyOffset);
@@ -537,6 +537,28 @@ internal ref struct MetricRecordParser
             used += valueLength;
             count++;
         }
+    }
+
+    /// <summary>
+    /// <see cref="MemoryExtensions.SequenceCompareTo{T}(ReadOnlySpan{T}, ReadOnlySpan{T})"/> with the same sign, comparing
+    /// the first bytes inline: dimension keys mostly differ there, and the insertion sort above compares up to
+    /// 435 times for a record of 30 dimensions (what a TooManyDimensions record reads before it is refused).
+    /// Measured (DimensionSortBenchmarks, one run, under load average 40): sorting the 30 keys k0 to k29 3,717 ns with
+    /// SequenceCompareTo, 1,825 ns with this (2.0 times less); the 3 keys of a benchmark record 42.6 ns and 29.6 ns.
+    /// </summary>
+    internal static int CompareKeys(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b)
+    {
+        int n = Math.Min(Math.Min(a.Length, b.Length), 8);
+        for (int k = 0; k < n; k++)
+        {
+            int d = a[k] - b[k];
+            if (d != 0)
+            {
+                return d;
+            }
+        }
+
+        return a.SequenceCompareTo(b);
     }
 
     private bool SkipValue(ref JsonTokenizer reader)
