@@ -86,4 +86,31 @@ public class WindowFlushBatchTests
             Assert.All(flush.WholeAfterEmpty, Assert.True);
         }
     }
+
+    [Fact]
+    public async Task StateOfExactlyMaxStateBytes_IsKept_OneByteMoreIsFlushed()
+    {
+        TestRecord[] records = [Record(1, "a", 1), Record(2, "b", 2), Record(3, "a", 3)];
+        string key = ProcessorOptions.Default.StateKey;
+
+        // The size of the state entry these records make, as the response carries it (base64 text).
+        var measure = new InspectingSink();
+        using (var processor = new KinesisBatchProcessor(measure, new RecordingQuarantineSink(), ProcessorOptions.Default))
+        {
+            var output = new ArrayBufferWriter<byte>();
+            await processor.ProcessAsync(TestEvents.BuildWindow(records, "{}"), DateTimeOffset.UtcNow.AddSeconds(30), output);
+            using var response = System.Text.Json.JsonDocument.Parse(output.WrittenMemory);
+            int size = response.RootElement.GetProperty("state").GetProperty(key).GetString()!.Length;
+            Assert.Empty(measure.Flushes);
+
+            foreach ((int maxStateBytes, bool flushed) in new[] { (size, false), (size - 1, true) })
+            {
+                var sink = new InspectingSink();
+                using var bounded = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { MaxStateBytes = maxStateBytes });
+                BatchSummary summary = await bounded.ProcessAsync(TestEvents.BuildWindow(records, "{}"), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+                Assert.Equal(flushed, summary.Flushed);
+                Assert.Equal(flushed ? 1 : 0, sink.Flushes.Count);
+            }
+        }
+    }
 }
