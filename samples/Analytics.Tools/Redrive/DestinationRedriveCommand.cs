@@ -48,6 +48,11 @@ internal static class DestinationRedriveCommand
                 parsed.GetValue(quarantine) ?? bucketName);
             using AmazonDynamoDBClient dynamoDbClient = SampleSinks.DynamoDbClient(parsed.GetValue(dynamoDb));
             using AmazonS3Client s3Client = SampleSinks.S3Client(parsed.GetValue(s3));
+            if (!await TableCheck.ExistsAsync(dynamoDbClient, options.Table, parsed.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false))
+            {
+                return CommandLine.Failed;
+            }
+
             return await RunAsync(new DestinationRedrive(s3Client, dynamoDbClient, options), parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false);
         });
         return command;

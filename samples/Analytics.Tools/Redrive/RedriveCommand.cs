@@ -29,6 +29,11 @@ internal static class RedriveCommand
             {
                 using AmazonDynamoDBClient dynamoDb = SampleSinks.DynamoDbClient(parsed.GetValue(endpoint));
                 using AmazonS3Client s3 = SampleSinks.S3Client(parsed.GetValue(s3Endpoint));
+                if (!await Redrive.TableCheck.ExistsAsync(dynamoDb, parsed.GetValue(table)!, parsed.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false))
+                {
+                    return CommandLine.Failed;
+                }
+
                 var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = parsed.GetValue(table)! });
                 RedriveReport report = await SpillRedrive.ApplyAsync(s3, parsed.GetValue(bucket)!, parsed.GetValue(prefix) ?? string.Empty, sink, output, TimeSpan.FromMinutes(Math.Max(0, parsed.GetValue(minAge))), TimeProvider.System, cancellationToken).ConfigureAwait(false);
                 return report.Done ? CommandLine.Success : CommandLine.Failed;
