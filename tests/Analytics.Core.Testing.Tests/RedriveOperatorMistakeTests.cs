@@ -1,12 +1,17 @@
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Amazon.S3.Model;
 using Analytics.Core.Tests;
 using Analytics.Tools;
 
 namespace Analytics.Core.Testing.Tests;
 
 /// <summary>
-/// The careless operator: both redrive commands against a table name that does not exist, on the local DynamoDB and S3
-/// servers. With nothing in the bucket a redrive touches no item, so without a check it reported "nothing left" and
-/// exited 0: the mistake went unseen until the next outage. Each command now says so in one line and exits 1.
+/// The redrive commands attacked on the local DynamoDB and S3 servers. The careless operator: a table name that does
+/// not exist. With nothing in the bucket a redrive touches no item, so without a check it reported "nothing left" and
+/// exited 0: the mistake went unseen until the next outage. Each command now says so in one line and exits 1. The
+/// hostile object in the on-failure destination: reported, never applied, never a trace.
 /// </summary>
 [Collection(LocalServersCollection.Name)]
 public sealed class RedriveOperatorMistakeTests(LocalServersFixture servers)
@@ -32,5 +37,51 @@ public sealed class RedriveOperatorMistakeTests(LocalServersFixture servers)
         Assert.StartsWith("error: ", line, StringComparison.Ordinal);
         Assert.Contains(table, line, StringComparison.Ordinal);
         Assert.Equal(string.Empty, stdout.ToString());
+    }
+
+    /// <summary>
+    /// A hostile or broken object in the on-failure destination (not JSON, nested past any reader's depth, no payload,
+    /// a payload whose record has no sequence number): each is reported on its own line with the reason, none stops
+    /// the run or the others, nothing is applied, and the command exits 1. No exception reaches the operator.
+    /// </summary>
+    [Fact]
+    public async Task HostileDestinationObjects_AreEachReported_NothingApplied_ExitOne()
+    {
+        string table = await servers.CreateTableAsync("hostile");
+        string bucket = await servers.CreateBucketAsync("hostile");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        const string Prefix = "aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/shardId-000000000000/2025/01/01/";
+        (string Name, string Body)[] objects =
+        [
+            ("garbage", "\u0001 not json"),
+            ("deep", new string('[', 100_000)),
+            ("no-payload", """{"requestContext":{"condition":"RetryAttemptsExhausted"},"KinesisBatchInfo":{"shardId":"shardId-000000000000"}}"""),
+            ("bad-record", """{"requestContext":{"condition":"RetryAttemptsExhausted"},"KinesisBatchInfo":{"shardId":"shardId-000000000000","batchSize":1},"payload":"{\"Records\":[{\"kinesis\":{\"data\":\"!!!\"}}]}"}"""),
+        ];
+        foreach ((string name, string body) in objects)
+        {
+            await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = Prefix + name, ContentBody = body });
+        }
+
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive-failures", "--bucket", bucket, "--table", table, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+
+        Assert.Equal(1, exit);
+        Assert.Equal(string.Empty, stderr.ToString());
+        string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        foreach ((string name, _) in objects)
+        {
+            string line = Assert.Single(lines, l => l.StartsWith($"object {Prefix}{name} ", StringComparison.Ordinal));
+            Assert.Contains("applied=0 ", line, StringComparison.Ordinal);
+            Assert.Contains(" error: ", line, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("4 object(s): 0 complete", stdout.ToString(), StringComparison.Ordinal);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Assert.Equal(0, (await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Count);
     }
 }
