@@ -8,7 +8,11 @@ namespace Analytics.Core.Testing;
 /// <para>The emulator calls it on its own thread. To stay deterministic the handler waits only on the emulator's
 /// <see cref="TimeProvider"/> (<see cref="StreamEmulator.Clock"/>): <c>Task.Delay(t, clock)</c>, timeouts built with it,
 /// and downstream models driven by it; it does not hop to the thread pool (<c>Task.Run</c>, <c>Task.Yield</c>) or wait on
-/// real I/O. <c>ConfigureAwait(false)</c> is fine: continuations of clock timers run inline on the emulator's thread.</para>
+/// real I/O. <c>ConfigureAwait(false)</c> is fine: continuations of clock timers run inline on the emulator's thread.
+/// One trap: a <c>Task.Delay(t, clock, token)</c> ended by its token (a deadline or a cancelled retry backoff) resumes
+/// its awaiter on the thread pool since .NET 8, so the code after it races the emulator; wait with a clock timer and
+/// a token registration that complete a <see cref="TaskCompletionSource"/> without
+/// <c>RunContinuationsAsynchronously</c> instead, as the library's AWS sinks do.</para>
 /// <para>The event bytes are valid until the returned task completes.</para>
 /// </remarks>
 public interface ILambdaHandler
