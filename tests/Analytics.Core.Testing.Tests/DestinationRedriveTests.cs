@@ -261,11 +261,11 @@ public class DestinationRedriveTests(ITestOutputHelper output)
                 problems.Add($"{recording.Destination.Count} batches given up, {first.Count} objects redriven");
             }
 
-            Dictionary<(string, long), List<(string Seq, double Value)>> truth = Truth(recording.Records, windowMs, out HashSet<string> poison);
+            Dictionary<(string Series, long Window), List<(string SequenceNumber, double Value)>> truth = TrueAggregates.SamplesOf(recording.Records, windowMs, out HashSet<string> poison);
             var undecided = first.SelectMany(r => r.Cases).Where(k => k.Status == RedriveStatus.Undecided)
                 .GroupBy(k => (k.ItemPk, DateTimeOffset.Parse(k.ItemSk, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds()))
                 .ToDictionary(g => g.Key, g => g.Select(k => k.SequenceNumber).ToHashSet(StringComparer.Ordinal));
-            Dictionary<(string, long), (long Count, double Sum, double Min, double Max)> table = Stored(downstream);
+            Dictionary<(string Series, long Window), Truth> table = TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName);
             problems.AddRange(Compare(truth, table, undecided));
 
             HashSet<string> quarantined = downstream.S3.GetObjects(SampleDownstream.BucketName)
@@ -274,7 +274,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
 
             // Run again: every object is done (reported from its marker), the table is unchanged.
             IReadOnlyList<RedriveObjectResult> again = Run(new DestinationRedrive(s3, downstream.DynamoDbClient, options), emulator.Clock);
-            if (!again.All(r => r.FromMarker) || !Same(table, Stored(downstream)))
+            if (!again.All(r => r.FromMarker) || !Same(table, TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName)))
             {
                 problems.Add("a second run changed the table or redid an object");
             }
@@ -286,7 +286,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
             }
 
             IReadOnlyList<RedriveObjectResult> rerun = Run(new DestinationRedrive(s3, downstream.DynamoDbClient, options), emulator.Clock);
-            if (rerun.Sum(r => r.Applied) != 0 || rerun.Any(r => r.Left > 0 || r.Error is not null) || !Same(table, Stored(downstream)))
+            if (rerun.Sum(r => r.Applied) != 0 || rerun.Any(r => r.Left > 0 || r.Error is not null) || !Same(table, TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName)))
             {
                 problems.Add($"a rerun without markers applied {rerun.Sum(r => r.Applied)} pairs or changed the table");
             }
@@ -305,17 +305,17 @@ public class DestinationRedriveTests(ITestOutputHelper output)
 
     /// <summary>Every item: never more than the truth; equal to it unless it has undecided pairs; short by at most those.</summary>
     private static IEnumerable<string> Compare(
-        Dictionary<(string, long), List<(string Seq, double Value)>> truth,
-        Dictionary<(string, long), (long Count, double Sum, double Min, double Max)> table,
+        Dictionary<(string Series, long Window), List<(string SequenceNumber, double Value)>> truth,
+        Dictionary<(string Series, long Window), Truth> table,
         Dictionary<(string, long), HashSet<string>> undecided)
     {
-        foreach (((string series, long window) id, List<(string Seq, double Value)> samples) in truth)
+        foreach (((string series, long window) id, List<(string SequenceNumber, double Value)> samples) in truth)
         {
-            (long Count, double Sum, double Min, double Max) expected = (samples.Count, samples.Sum(s => s.Value), samples.Min(s => s.Value), samples.Max(s => s.Value));
+            Truth expected = Truth.Of(samples.Select(s => s.Value));
             HashSet<string> open = undecided.GetValueOrDefault(id) ?? [];
-            if (!table.TryGetValue(id, out (long Count, double Sum, double Min, double Max) stored))
+            if (!table.TryGetValue(id, out Truth? stored))
             {
-                if (samples.Any(s => !open.Contains(s.Seq)))
+                if (samples.Any(s => !open.Contains(s.SequenceNumber)))
                 {
                     yield return $"missing {id.series}@{id.window}: {samples.Count} samples, {open.Count} undecided";
                 }
@@ -323,11 +323,11 @@ public class DestinationRedriveTests(ITestOutputHelper output)
                 continue;
             }
 
-            if (open.Count == 0 && stored != expected)
+            if (open.Count == 0 && !stored.Equals(expected))
             {
                 yield return $"{id.series}@{id.window}: expected {expected}, stored {stored}";
             }
-            else if (stored.Count > expected.Count || stored.Min < expected.Min || stored.Max > expected.Max)
+            else if (stored.Exceeds(expected))
             {
                 yield return $"doubled {id.series}@{id.window}: expected {expected}, stored {stored}";
             }
@@ -343,10 +343,8 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         }
     }
 
-    private static bool Same(
-        Dictionary<(string, long), (long Count, double Sum, double Min, double Max)> a,
-        Dictionary<(string, long), (long Count, double Sum, double Min, double Max)> b) =>
-        a.Count == b.Count && a.All(x => b.TryGetValue(x.Key, out var y) && x.Value == y);
+    private static bool Same(Dictionary<(string Series, long Window), Truth> a, Dictionary<(string Series, long Window), Truth> b) =>
+        a.Count == b.Count && a.All(x => b.TryGetValue(x.Key, out Truth? y) && x.Value.Equals(y));
 
     /// <summary>Runs the redrive on the emulator's clock: the models answer inline; any timer is fired in order.</summary>
     private static IReadOnlyList<RedriveObjectResult> Run(DestinationRedrive redrive, VirtualClock clock)
@@ -379,54 +377,6 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         Encoding.UTF8.GetBytes(string.Create(
             CultureInfo.InvariantCulture,
             $"{{\"metric\":\"m\",\"value\":{random.Next(-500, 1000)},\"timestamp\":{time.ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"{partitionKey}\"}}}}"));
-
-    /// <summary>The truth from the produced records alone: per series and window, every sample with its record.</summary>
-    private static Dictionary<(string, long), List<(string Seq, double Value)>> Truth(IReadOnlyList<StreamRecord> records, long windowMs, out HashSet<string> poison)
-    {
-        var truth = new Dictionary<(string, long), List<(string, double)>>();
-        poison = [];
-        foreach (StreamRecord record in records)
-        {
-            JsonElement root;
-            try
-            {
-                root = JsonDocument.Parse(record.Data).RootElement;
-            }
-            catch (JsonException)
-            {
-                poison.Add(record.SequenceNumber);
-                continue;
-            }
-
-            string series = root.GetProperty("metric").GetString() + "|region=" + root.GetProperty("dimensions").GetProperty("region").GetString();
-            long timestamp = root.GetProperty("timestamp").GetInt64();
-            (string, long) id = (series, timestamp - (timestamp % windowMs));
-            if (!truth.TryGetValue(id, out List<(string, double)>? list))
-            {
-                truth[id] = list = [];
-            }
-
-            list.Add((record.SequenceNumber, root.GetProperty("value").GetDouble()));
-        }
-
-        return truth;
-    }
-
-    private static Dictionary<(string, long), (long, double, double, double)> Stored(SampleDownstream downstream)
-    {
-        var table = new Dictionary<(string, long), (long, double, double, double)>();
-        foreach (Dictionary<string, AttributeValue> item in downstream.DynamoDb.GetItems(SampleDownstream.TableName))
-        {
-            long window = DateTimeOffset.Parse(item["windowStart"].S, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
-            table[(item["pk"].S, window)] = (
-                long.Parse(item["count"].N, CultureInfo.InvariantCulture),
-                double.Parse(item["sum"].N, CultureInfo.InvariantCulture),
-                double.Parse(item["min"].N, CultureInfo.InvariantCulture),
-                double.Parse(item["max"].N, CultureInfo.InvariantCulture));
-        }
-
-        return table;
-    }
 
     /// <summary>
     /// The sample function, crashing on a seeded share of invocations: before its flush (nothing written), after a flush

@@ -2,9 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Text;
-using System.Text.Json;
 using Amazon.DynamoDBv2;
-using Amazon.DynamoDBv2.Model;
 using Amazon.Runtime;
 using Amazon.S3;
 using Analytics.Replay;
@@ -208,7 +206,12 @@ public class SpillOutageTests
                     problems.Add($"not drained: pending={summary.RecordsPending} destination={summary.RecordsToDestination} expired={summary.RecordsExpired}");
                 }
 
-                Dictionary<(string, long), Truth> truth = TrueAggregates(recording.Records);
+                Dictionary<(string, long), Truth> truth = TrueAggregates.Of(recording.Records, WindowMs, out HashSet<string> poison);
+                if (poison.Count != 0)
+                {
+                    problems.Add($"{poison.Count} records are not JSON: the generator writes none");
+                }
+
                 using AmazonDynamoDBClient dynamoDb = outages.CreateClient();
                 using IAmazonS3 s3 = downstream.S3.CreateClient();
 
@@ -220,10 +223,10 @@ public class SpillOutageTests
                 foreach (int? interruptAfter in runs)
                 {
                     final = Redrive(emulator.Clock, dynamoDb, s3, outages, interruptAfter) ?? final;
-                    problems.AddRange(Doubled(truth, Stored(downstream)));
+                    problems.AddRange(Doubled(truth, TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName)));
                 }
 
-                Dictionary<(string, long), Truth> table = Stored(downstream);
+                Dictionary<(string, long), Truth> table = TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName);
                 long truthCount = truth.Values.Sum(t => t.Count);
                 long storedCount = table.Values.Sum(t => t.Count);
                 if (storedCount + final.Undecided != truthCount)
@@ -236,10 +239,10 @@ public class SpillOutageTests
                     problems.Add($"{final.Left} objects left with nothing undecided");
                 }
 
-                bool exact = truth.Count == table.Count && truth.All(t => table.TryGetValue(t.Key, out Truth? s) && s.Equals(t.Value));
+                bool exact = truth.Count == table.Count && truth.All(t => table.TryGetValue(t.Key, out Truth? s) && s.EqualsWithinRounding(t.Value));
                 if (final.Undecided == 0 && !exact)
                 {
-                    problems.AddRange(truth.Where(t => !(table.TryGetValue(t.Key, out Truth? s) && s.Equals(t.Value))).Take(3).Select(t => $"{t.Key} expected {t.Value}, stored {table.GetValueOrDefault(t.Key)}"));
+                    problems.AddRange(truth.Where(t => !(table.TryGetValue(t.Key, out Truth? s) && s.EqualsWithinRounding(t.Value))).Take(3).Select(t => $"{t.Key} expected {t.Value}, stored {table.GetValueOrDefault(t.Key)}"));
                 }
 
                 // Per minute: the largest iterator age and the invocations' outcomes, to show where the shard stood.
@@ -295,49 +298,6 @@ public class SpillOutageTests
     private static byte[] TwoSeries(long index, string partitionKey, DateTimeOffset time, Random random) =>
         Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"m{random.Next(2)}\",\"value\":{random.Next(-500, 1000)},\"timestamp\":{time.ToUnixTimeMilliseconds()}}}"));
 
-    internal sealed record Truth(long Count, double Sum, double Min, double Max)
-    {
-        public bool Equals(Truth? other) =>
-            other is not null && Count == other.Count && Min.Equals(other.Min) && Max.Equals(other.Max) && Math.Abs(Sum - other.Sum) <= 1e-9 * Math.Max(1, Math.Abs(Sum));
-
-        public override int GetHashCode() => Count.GetHashCode();
-    }
-
-    /// <summary>The truth, from the records produced alone.</summary>
-    private static Dictionary<(string, long), Truth> TrueAggregates(IReadOnlyList<StreamRecord> records)
-    {
-        var truth = new Dictionary<(string, long), Truth>();
-        foreach (StreamRecord record in records)
-        {
-            JsonElement root = JsonDocument.Parse(record.Data).RootElement;
-            string series = root.GetProperty("metric").GetString()!;
-            long timestamp = root.GetProperty("timestamp").GetInt64();
-            double value = root.GetProperty("value").GetDouble();
-            (string, long) key = (series, timestamp - (timestamp % WindowMs));
-            truth[key] = truth.TryGetValue(key, out Truth? t)
-                ? new Truth(t.Count + 1, t.Sum + value, Math.Min(t.Min, value), Math.Max(t.Max, value))
-                : new Truth(1, value, value, value);
-        }
-
-        return truth;
-    }
-
-    private static Dictionary<(string, long), Truth> Stored(SampleDownstream downstream)
-    {
-        var table = new Dictionary<(string, long), Truth>();
-        foreach (Dictionary<string, AttributeValue> item in downstream.DynamoDb.GetItems(SampleDownstream.TableName))
-        {
-            long window = DateTimeOffset.Parse(item["windowStart"].S, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
-            table[(item["pk"].S, window)] = new Truth(
-                long.Parse(item["count"].N, CultureInfo.InvariantCulture),
-                double.Parse(item["sum"].N, CultureInfo.InvariantCulture),
-                double.Parse(item["min"].N, CultureInfo.InvariantCulture),
-                double.Parse(item["max"].N, CultureInfo.InvariantCulture));
-        }
-
-        return table;
-    }
-
     /// <summary>The property that catches a double: no item may hold more samples than the truth, or a value outside it.</summary>
     private static IEnumerable<string> Doubled(Dictionary<(string, long), Truth> truth, Dictionary<(string, long), Truth> table)
     {
@@ -347,7 +307,7 @@ public class SpillOutageTests
             {
                 yield return $"doubled: unexpected item {key}";
             }
-            else if (stored.Count > t.Count || stored.Min < t.Min || stored.Max > t.Max)
+            else if (stored.Exceeds(t))
             {
                 yield return $"doubled: {key} holds {stored}, truth {t}";
             }
