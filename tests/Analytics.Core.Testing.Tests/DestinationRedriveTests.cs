@@ -13,7 +13,7 @@ namespace Analytics.Core.Testing.Tests;
 
 /// <summary>
 /// Batches Lambda gave up on (retries exhausted while the function crashes before, in the middle of, or after its flush)
-/// go to the S3 on-failure destination with their payload; <c>redrive-failures</c> then applies them. The table is
+/// go to the S3 on-failure destination with their payload; <c>redrive</c> then applies them. The table is
 /// compared with the aggregates computed here from the produced records alone: every item without an undecided
 /// (record, aggregate) must equal the truth exactly, no item may hold more than the truth, and an item may lack only
 /// samples the redrive reported as undecided.

@@ -77,6 +77,12 @@ internal sealed record RedriveCase(string ObjectKey, string ShardId, string Sequ
 /// <param name="FromMarker">Done by an earlier run: reported from its marker, nothing done now.</param>
 internal sealed record RedriveObjectResult(string Key, string ShardId, int Records, int Applied, int AlreadyApplied, IReadOnlyList<RedriveCase> Cases, string? Error, bool FromMarker)
 {
+    /// <summary>
+    /// Not run, because a spill object of its shard is still in the spill bucket: applying it first could apply a
+    /// record twice (<see cref="RedriveRun"/>). <see cref="Error"/> says why; a later run applies it.
+    /// </summary>
+    public bool HeldBack { get; init; }
+
     /// <summary>Undecided pairs.</summary>
     public int Undecided => Cases.Count(c => c.Status == RedriveStatus.Undecided);
 
@@ -127,7 +133,19 @@ internal sealed class DestinationRedrive
     /// <summary>Redrives every object under the prefix that no earlier run finished.</summary>
     /// <param name="cancellationToken">Stops between events.</param>
     /// <returns>One result per object, in key order.</returns>
-    public async Task<IReadOnlyList<RedriveObjectResult>> RunAsync(CancellationToken cancellationToken)
+    public Task<IReadOnlyList<RedriveObjectResult>> RunAsync(CancellationToken cancellationToken) => RunAsync(null, cancellationToken);
+
+    /// <summary>
+    /// Redrives every object under the prefix that no earlier run finished, except the objects of the shards that
+    /// <paramref name="spillsLeft"/> names: those are held back, reported, and left for a later run.
+    /// </summary>
+    /// <param name="spillsLeft">
+    /// The shards that still have spill objects (shard id to how many), asked once every destination object is listed and
+    /// read, so that a spill written before a listed object was given up is seen; null: no spill bucket to respect.
+    /// </param>
+    /// <param name="cancellationToken">Stops between events.</param>
+    /// <returns>One result per object, in key order.</returns>
+    public async Task<IReadOnlyList<RedriveObjectResult>> RunAsync(Func<CancellationToken, Task<IReadOnlyDictionary<string, int>>>? spillsLeft, CancellationToken cancellationToken)
     {
         List<string> keys = await ListAsync(_options.Prefix, cancellationToken).ConfigureAwait(false);
         var markers = (await ListAsync(DestinationRedriveOptions.MarkerPrefix, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
@@ -157,8 +175,20 @@ internal sealed class DestinationRedrive
             }
         }
 
+        // Listed after the destination objects: a batch's spill is written before Lambda gives the batch up, so the spill of
+        // any object listed above is either in this listing or already applied and deleted.
+        IReadOnlyDictionary<string, int> held = pending.Count == 0 || spillsLeft is null
+            ? new Dictionary<string, int>()
+            : await spillsLeft(cancellationToken).ConfigureAwait(false);
         foreach (IGrouping<string, DestinationObject> shard in pending.GroupBy(o => o.ShardId, StringComparer.Ordinal))
         {
+            if (held.TryGetValue(shard.Key, out int spills))
+            {
+                string why = string.Create(CultureInfo.InvariantCulture, $"held back: {spills} spill object(s) of shard {shard.Key} are not applied yet; a batch in both is exact only when its spill is applied first. Run redrive again once they are applied (an undecided spill is applied when you decide it and delete its object)");
+                results.AddRange(shard.Select(o => new RedriveObjectResult(o.Key, shard.Key, o.Records.Count, 0, 0, [], why, FromMarker: false) { HeldBack = true }));
+                continue;
+            }
+
             results.AddRange(await RedriveShardAsync(shard.Key, shard.ToList(), cancellationToken).ConfigureAwait(false));
         }
 
