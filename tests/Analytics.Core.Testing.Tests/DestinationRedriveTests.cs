@@ -126,6 +126,35 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         Assert.Contains(reason, error, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// An object that is not JSON is reported by the kind of error and its byte offset, never by the byte: the reader's
+    /// own message quotes it (<c>'Q' is an invalid start of a value</c>), and it is a byte of the object. Here every
+    /// object's first wrong byte is the first letter of a secret, a letter no reason contains otherwise.
+    /// </summary>
+    [Theory]
+    [InlineData("Q7-secret", "invalid JSON at byte 0 of 9 (line 1, byte 0 of that line)")]
+    [InlineData("{\n  \"a\": Q7-secret}", "invalid JSON at byte 9 of ")]
+    [InlineData("{\"a\":[1,2,Q", "invalid JSON at byte 10 of 11")]
+    [InlineData("{\"a\":\"Q7-secret", "the JSON ends before it is complete at byte")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":\"Q7-secret\"}", "the payload string is not JSON: invalid JSON at byte 0 of 9")]
+    public void Parse_OfAnObjectThatIsNotJson_GivesTheOffsetAndTheKind_NeverAByteOfIt(string body, string reason)
+    {
+        (DestinationRedrive.DestinationObject? parsed, string? error) = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(body));
+
+        Assert.Null(parsed);
+        Assert.Contains(reason, error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Q", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("0x51", error, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Parse_OfAnObjectNestedTooDeep_SaysSo_AtTheByteWhereTheReaderStopped()
+    {
+        (_, string? error) = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(new string('[', 1_000)));
+
+        Assert.Contains("nested deeper than 64 levels at byte 64 of 1000", error, StringComparison.Ordinal);
+    }
+
     // The payload as a JSON string (as the emulator and the documentation's example write it) or as an object: the same records.
     [Fact]
     public void Parse_TakesThePayloadAsAStringOrAsAnObject()

@@ -86,4 +86,33 @@ public sealed class RedriveOperatorMistakeTests(LocalServersFixture servers)
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         Assert.Equal(0, (await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Count);
     }
+
+    /// <summary>
+    /// The hostile object whose first byte is the first letter of a secret: no output line may carry it. The JSON
+    /// reader's message names the byte (<c>'Q' is an invalid start of a value</c>); the report gives its offset and the
+    /// kind of error instead. Nothing else the command prints here has the letter Q.
+    /// </summary>
+    [Fact]
+    public async Task ADestinationObjectThatIsNotJson_IsReportedByOffset_AndNoByteOfItReachesTheOutput()
+    {
+        string table = await servers.CreateTableAsync("secret");
+        string bucket = await servers.CreateBucketAsync("secret");
+        string spill = await servers.CreateBucketAsync("spill");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        const string Key = "aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/shardId-000000000000/2025/01/01/secret";
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = Key, ContentBody = "Q7-the-secret", UseChunkEncoding = false });
+
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--spill-bucket", spill, "--failure-bucket", bucket, "--table", table, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+
+        Assert.Equal(1, exit);
+        string output = stdout.ToString() + stderr.ToString();
+        Assert.Contains($"object {Key} shard=unknown records=0 applied=0 alreadyApplied=0 undecided=0 left=0 error: not JSON: invalid JSON at byte 0 of 13", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Q", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("0x51", output, StringComparison.OrdinalIgnoreCase);
+    }
 }

@@ -460,24 +460,65 @@ internal sealed class DestinationRedrive
         return Parse(key, bytes);
     }
 
+    /// <summary>
+    /// Reads an invocation record. Every reason it gives names positions and field names only: the reader's own message
+    /// quotes the offending byte (<c>'0x00' is an invalid start of a value</c>), which is a byte of the payload.
+    /// </summary>
     internal static (DestinationObject? Object, string? Error) Parse(string key, byte[] bytes)
     {
+        JsonDocument record;
         try
         {
-            using JsonDocument record = JsonDocument.Parse(bytes);
-            JsonElement root = record.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("KinesisBatchInfo", out JsonElement info) ||
-                !info.TryGetProperty("shardId", out JsonElement shard) || shard.ValueKind != JsonValueKind.String)
-            {
-                return (null, "not an on-failure invocation record of a Kinesis mapping (no KinesisBatchInfo.shardId)");
-            }
+            record = JsonDocument.Parse(bytes);
+        }
+        catch (JsonException e)
+        {
+            return (null, "not JSON: " + JsonErrorText.Describe(bytes, e));
+        }
 
-            if (!root.TryGetProperty("payload", out JsonElement payload))
+        try
+        {
+            using (record)
             {
-                return (null, "the record has no payload (an SQS or SNS destination's record, or a truncated one): its records cannot be redriven from it");
+                return ParseRecord(key, record.RootElement);
             }
+        }
+        catch (InvalidOperationException)
+        {
+            // GetString of a string holding an escaped lone surrogate.
+            return (null, "a string of the object is not valid text (an escaped lone surrogate)");
+        }
+    }
 
-            using JsonDocument? inner = payload.ValueKind == JsonValueKind.String ? JsonDocument.Parse(payload.GetString()!) : null;
+    private static (DestinationObject? Object, string? Error) ParseRecord(string key, JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("KinesisBatchInfo", out JsonElement info) ||
+            !info.TryGetProperty("shardId", out JsonElement shard) || shard.ValueKind != JsonValueKind.String)
+        {
+            return (null, "not an on-failure invocation record of a Kinesis mapping (no KinesisBatchInfo.shardId)");
+        }
+
+        if (!root.TryGetProperty("payload", out JsonElement payload))
+        {
+            return (null, "the record has no payload (an SQS or SNS destination's record, or a truncated one): its records cannot be redriven from it");
+        }
+
+        JsonDocument? inner = null;
+        if (payload.ValueKind == JsonValueKind.String)
+        {
+            byte[] text = Encoding.UTF8.GetBytes(payload.GetString()!);
+            try
+            {
+                inner = JsonDocument.Parse(text);
+            }
+            catch (JsonException e)
+            {
+                return (null, "the payload string is not JSON: " + JsonErrorText.Describe(text, e) + " of the payload");
+            }
+        }
+
+        using (inner)
+        {
             JsonElement evt = inner?.RootElement ?? payload;
             if (evt.ValueKind != JsonValueKind.Object || !evt.TryGetProperty("Records", out JsonElement array) || array.ValueKind != JsonValueKind.Array)
             {
@@ -487,7 +528,7 @@ internal sealed class DestinationRedrive
             var records = new List<DestinationRecordEntry>();
             foreach (JsonElement r in array.EnumerateArray())
             {
-                if (!r.TryGetProperty("kinesis", out JsonElement kinesis) ||
+                if (r.ValueKind != JsonValueKind.Object || !r.TryGetProperty("kinesis", out JsonElement kinesis) || kinesis.ValueKind != JsonValueKind.Object ||
                     !kinesis.TryGetProperty("sequenceNumber", out JsonElement seq) || seq.ValueKind != JsonValueKind.String ||
                     !SequenceNumber.IsValid(Encoding.ASCII.GetBytes(seq.GetString()!)) ||
                     !kinesis.TryGetProperty("partitionKey", out JsonElement pk) || pk.ValueKind != JsonValueKind.String)
@@ -506,10 +547,6 @@ internal sealed class DestinationRedrive
             }
 
             return (new DestinationObject(key, shard.GetString()!, records), null);
-        }
-        catch (JsonException e)
-        {
-            return (null, "not JSON: " + e.Message);
         }
     }
 
