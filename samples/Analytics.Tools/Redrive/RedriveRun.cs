@@ -24,6 +24,15 @@ internal sealed record RedriveRunOptions(string Table, string SpillBucket, strin
 
     /// <summary>Records per event a destination object's records are run through the pipeline in.</summary>
     public int RecordsPerEvent { get; init; } = 500;
+
+    /// <summary>
+    /// The clock spill ages are measured with; null: <see cref="ProcessorOptions.TimeProvider"/>. Tests on a virtual
+    /// clock set it, and give the pipeline the system clock: its deadlines then never pass while the clock is driven.
+    /// </summary>
+    public TimeProvider? Clock { get; init; }
+
+    /// <summary>The clock spill ages are measured with.</summary>
+    public TimeProvider Time => Clock ?? Processor.TimeProvider;
 }
 
 /// <summary>What one <c>redrive</c> did: the spill phase, then the destination phase.</summary>
@@ -71,7 +80,7 @@ internal static class RedriveRun
             TableName = options.Table,
             Retry = options.DynamoDbRetry ?? DynamoDbAggregateSinkOptions.Default.Retry,
         });
-        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Processor.TimeProvider, cancellationToken).ConfigureAwait(false);
+        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken).ConfigureAwait(false);
         if (options.FailureBucket is null)
         {
             await output.WriteLineAsync("destination: no --failure-bucket given: batches Lambda gave up on are not redriven by this run").ConfigureAwait(false);
