@@ -122,6 +122,7 @@ internal sealed class DestinationRedrive
     private readonly IAmazonS3 _s3;
     private readonly IAmazonDynamoDB _dynamoDb;
     private readonly DestinationRedriveOptions _options;
+    private Func<CancellationToken, Task>? _heartbeat;
 
     public DestinationRedrive(IAmazonS3 s3, IAmazonDynamoDB dynamoDb, DestinationRedriveOptions options)
     {
@@ -133,7 +134,7 @@ internal sealed class DestinationRedrive
     /// <summary>Redrives every object under the prefix that no earlier run finished.</summary>
     /// <param name="cancellationToken">Stops between events.</param>
     /// <returns>One result per object, in key order.</returns>
-    public Task<IReadOnlyList<RedriveObjectResult>> RunAsync(CancellationToken cancellationToken) => RunAsync(null, cancellationToken);
+    public Task<IReadOnlyList<RedriveObjectResult>> RunAsync(CancellationToken cancellationToken) => RunAsync(null, null, cancellationToken);
 
     /// <summary>
     /// Redrives every object under the prefix that no earlier run finished, except the objects of the shards that
@@ -143,10 +144,12 @@ internal sealed class DestinationRedrive
     /// The shards that still have spill objects (shard id to how many), asked once every destination object is listed and
     /// read, so that a spill written before a listed object was given up is seen; null: no spill bucket to respect.
     /// </param>
+    /// <param name="heartbeat">Called before each event is run (the redrive lease's renewal); it throws to stop the run.</param>
     /// <param name="cancellationToken">Stops between events.</param>
     /// <returns>One result per object, in key order.</returns>
-    public async Task<IReadOnlyList<RedriveObjectResult>> RunAsync(Func<CancellationToken, Task<IReadOnlyDictionary<string, int>>>? spillsLeft, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<RedriveObjectResult>> RunAsync(Func<CancellationToken, Task<IReadOnlyDictionary<string, int>>>? spillsLeft, Func<CancellationToken, Task>? heartbeat, CancellationToken cancellationToken)
     {
+        _heartbeat = heartbeat;
         List<string> keys = await ListAsync(_options.Prefix, cancellationToken).ConfigureAwait(false);
         var markers = (await ListAsync(DestinationRedriveOptions.MarkerPrefix, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
         var results = new List<RedriveObjectResult>();
@@ -297,6 +300,7 @@ internal sealed class DestinationRedrive
             for (int start = 0; start < run.Count && failure is null; start += _options.RecordsPerEvent)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                await (_heartbeat?.Invoke(cancellationToken) ?? Task.CompletedTask).ConfigureAwait(false);
                 response.ResetWrittenCount();
                 List<DestinationRecordEntry> chunk = run.GetRange(start, Math.Min(_options.RecordsPerEvent, run.Count - start));
                 BatchSummary summary = await processor.ProcessAsync(Event(chunk), time.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);

@@ -72,7 +72,10 @@ internal static class RedriveCommand
                 }
 
                 RedriveRunReport report = await RedriveRun.RunAsync(options, s3, dynamoDb, output, cancellationToken).ConfigureAwait(false);
-                await output.WriteLineAsync(report.Done ? "redrive: done, nothing left" : "redrive: something is left, undecided or held back (lines above); exit 1").ConfigureAwait(false);
+                if (report.LeaseHeldBy is null)
+                {
+                    await output.WriteLineAsync(report.Done ? "redrive: done, nothing left" : "redrive: something is left, undecided or held back (lines above); exit 1").ConfigureAwait(false);
+                }
                 return report.Done ? CommandLine.Success : CommandLine.Failed;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

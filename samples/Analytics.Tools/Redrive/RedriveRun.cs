@@ -40,11 +40,14 @@ internal sealed record RedriveRunOptions(string Table, string SpillBucket, strin
 /// <param name="Destination">The on-failure destination's objects (empty without a failure bucket).</param>
 internal sealed record RedriveRunReport(RedriveReport Spill, IReadOnlyList<RedriveObjectResult> Destination)
 {
+    /// <summary>Who held the table's redrive lease when this run could not take it (it then did nothing); null when it ran.</summary>
+    public string? LeaseHeldBy { get; init; }
+
     /// <summary>Destination objects held back because a spill of their shard is not applied yet.</summary>
     public int HeldBack => Destination.Count(r => r.HeldBack);
 
     /// <summary>Nothing left: every spill applied and deleted, every destination object complete.</summary>
-    public bool Done => Spill.Done && Destination.All(r => r.Complete);
+    public bool Done => LeaseHeldBy is null && Spill.Done && Destination.All(r => r.Complete);
 }
 
 /// <summary>
@@ -75,12 +78,27 @@ internal static class RedriveRun
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(output);
+        (RedriveLease? lease, string? heldBy) = await RedriveLease.TryTakeAsync(dynamoDb, options.Table, options.Time, cancellationToken).ConfigureAwait(false);
+        if (lease is null)
+        {
+            await output.WriteLineAsync($"redrive: another redrive holds the table's lease ({heldBy}): nothing done; run again when it has finished").ConfigureAwait(false);
+            return new RedriveRunReport(new RedriveReport(0, 0, 0, 0, 0, 0, 0), []) { LeaseHeldBy = heldBy };
+        }
+
+        await using (lease.ConfigureAwait(false))
+        {
+            return await RunLeasedAsync(options, s3, dynamoDb, output, lease, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<RedriveRunReport> RunLeasedAsync(RedriveRunOptions options, IAmazonS3 s3, IAmazonDynamoDB dynamoDb, TextWriter output, RedriveLease lease, CancellationToken cancellationToken)
+    {
         var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with
         {
             TableName = options.Table,
             Retry = options.DynamoDbRetry ?? DynamoDbAggregateSinkOptions.Default.Retry,
         });
-        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken).ConfigureAwait(false);
+        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken, lease.RenewAsync).ConfigureAwait(false);
         if (options.FailureBucket is null)
         {
             await output.WriteLineAsync("destination: no --failure-bucket given: batches Lambda gave up on are not redriven by this run").ConfigureAwait(false);
@@ -95,6 +113,7 @@ internal static class RedriveRun
         });
         IReadOnlyList<RedriveObjectResult> results = await destination.RunAsync(
             token => SpillRedrive.ShardsWithObjectsAsync(s3, options.SpillBucket, options.SpillPrefix, token),
+            lease.RenewAsync,
             cancellationToken).ConfigureAwait(false);
         await output.WriteLineAsync(Format(results)).ConfigureAwait(false);
         return new RedriveRunReport(spill, results);

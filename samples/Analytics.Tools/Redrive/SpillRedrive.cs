@@ -44,8 +44,9 @@ internal static class SpillRedrive
     /// <param name="minAge">Objects modified more recently are left for a later run (<see cref="DefaultMinAge"/>).</param>
     /// <param name="time">The clock <paramref name="minAge"/> is measured with.</param>
     /// <param name="cancellationToken">Stops the run; whatever was applied stays applied exactly once.</param>
+    /// <param name="heartbeat">Called before each write (the redrive lease's renewal); it throws to stop the run.</param>
     /// <returns>What the run did.</returns>
-    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken)
+    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(s3);
@@ -146,6 +147,7 @@ internal static class SpillRedrive
         foreach (((string pk, string sk, string shard), var unit) in work.OrderBy(w => w.Key.Pk, StringComparer.Ordinal).ThenBy(w => w.Key.Sk, StringComparer.Ordinal).ThenBy(w => w.Key.Shard, StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
+            await (heartbeat?.Invoke(cancellationToken) ?? Task.CompletedTask).ConfigureAwait(false);
             RedriveResult result;
             try
             {
@@ -175,6 +177,7 @@ internal static class SpillRedrive
         foreach (string key in contents.Keys.Where(k => !left.Contains(k)).Order(StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
+            await (heartbeat?.Invoke(cancellationToken) ?? Task.CompletedTask).ConfigureAwait(false);
             try
             {
                 await s3.DeleteObjectAsync(bucket, key, cancellationToken).ConfigureAwait(false);
