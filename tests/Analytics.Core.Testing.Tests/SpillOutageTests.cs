@@ -193,13 +193,12 @@ public class SpillOutageTests
             from length in Gen.Choose(20, 300)
             from kind in Gen.Elements(OutageKind.WriteThrottling, OutageKind.Down)
             select new Outage(start, start + length, kind);
+        // With one retry a batch is given up within seconds: it is spilled before that only with a short spill age.
         Gen<SpillCase> gen =
             from seed in Gen.Choose(1, 1_000_000)
             from shards in Gen.Choose(1, 2)
             from outages in Gen.Choose(1, 3).SelectMany(n => Gen.ListOf(outage, n))
             from giveUps in ArbMap.Default.GeneratorFor<bool>()
-
-            // With one retry a batch is given up within seconds: spills come before that only with a short spill age.
             from spillAfter in giveUps ? Gen.Choose(2, 8) : Gen.Choose(15, 90)
             from crashes in ArbMap.Default.GeneratorFor<bool>()
             from interrupts in Gen.Choose(0, 2).SelectMany(n => Gen.ListOf(Gen.Choose(1, 60), n))
