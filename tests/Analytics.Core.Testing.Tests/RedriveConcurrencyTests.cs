@@ -96,6 +96,62 @@ public sealed partial class RedriveConcurrencyTests(LocalServersFixture servers,
         Assert.All(DestinationLines(third.ToString()), l => Assert.True(l.FromMarker, third.ToString()));
     }
 
+    /// <summary>
+    /// The lease on its own: a run that finds it held (another run, still within its expiry) applies nothing, names the
+    /// holder and exits 1, and <c>query</c> meanwhile lists the aggregates without it; once it has expired, a run takes
+    /// it over, applies, and deletes it.
+    /// </summary>
+    [Fact]
+    public async Task AHeldLease_StopsARun_QueryIgnoresIt_AndAnExpiredOneIsTakenOver()
+    {
+        string table = await servers.CreateTableAsync("lease");
+        string spill = await servers.CreateBucketAsync("spill");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        string[] args =
+        [
+            "redrive", "--table", table, "--spill-bucket", spill, "--min-age-minutes", "0",
+            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString(),
+        ];
+        await PutAsync(s3, spill, RedriveObjects.SpillKey(1), RedriveObjects.SpillBody(1, "first", "a", [1, 2]));
+        Assert.Equal(0, await ToolsCommand.RunAsync(args, TextWriter.Null, TextWriter.Null));
+        await PutAsync(s3, spill, RedriveObjects.SpillKey(2), RedriveObjects.SpillBody(2, "second", "a", [5]));
+
+        // Another run's lease, expiring in five minutes.
+        await PutLeaseAsync(dynamoDb, table, "other-host/4242/abc", DateTimeOffset.UtcNow.AddMinutes(5));
+        var held = new StringWriter();
+        Assert.Equal(1, await ToolsCommand.RunAsync(args, held, held));
+        Assert.Contains("another redrive holds the table's lease (other-host/4242/abc since", held.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("spills:", held.ToString(), StringComparison.Ordinal);
+        Assert.Single((await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = spill, Prefix = "spill/" })).S3Objects);
+
+        var query = new StringWriter();
+        Assert.Equal(0, await ToolsCommand.RunAsync(["query", "--table", table, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString()], query, TextWriter.Null));
+        Assert.Single(query.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+
+        // Expired: taken over, the spill applied, the lease gone.
+        await PutLeaseAsync(dynamoDb, table, "other-host/4242/abc", DateTimeOffset.UtcNow.AddMinutes(-1));
+        var taken = new StringWriter();
+        Assert.Equal(0, await ToolsCommand.RunAsync(args, taken, taken));
+        Assert.Contains("spills: 1 spill objects, 1 samples applied", taken.ToString(), StringComparison.Ordinal);
+        List<Dictionary<string, AttributeValue>> items = (await dynamoDb.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items;
+        Assert.Equal([RedriveObjects.Series("first"), RedriveObjects.Series("second")], items.Select(i => i["pk"].S).Order(StringComparer.Ordinal));
+    }
+
+    private static async Task PutLeaseAsync(AmazonDynamoDBClient dynamoDb, string table, string owner, DateTimeOffset expires) =>
+        await dynamoDb.PutItemAsync(new PutItemRequest
+        {
+            TableName = table,
+            Item = new()
+            {
+                ["pk"] = new AttributeValue { S = "#redrive" },
+                ["sk"] = new AttributeValue { S = "lease" },
+                ["owner"] = new AttributeValue { S = owner },
+                ["since"] = new AttributeValue { S = "2026-01-01T00:00:00.0000000+00:00" },
+                ["expires"] = new AttributeValue { N = expires.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture) },
+            },
+        });
+
     private static int SpillSamplesApplied(string report) =>
         SpillSummary().Match(report) is { Success: true } m ? int.Parse(m.Groups["applied"].Value, CultureInfo.InvariantCulture) : 0;
 
