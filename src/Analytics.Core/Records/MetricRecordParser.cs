@@ -457,6 +457,12 @@ internal ref struct MetricRecordParser
             return Fail(PoisonReason.WrongType, _schema.Messages.DimensionsNotObject, offset);
         }
 
+        // Repeated keys are found as the keys arrive, by a fingerprint of each key (its bytes compared only when two
+        // fingerprints match), and the keys are sorted into canonical order once the object is complete. A record
+        // refused inside its dimensions (a 31st key, a value not a string, ...) so never pays for the sort, while the
+        // reasons and offsets stay those of sorting as we go (the parser agreement properties pin both).
+        // Measured (PoisonBenchmarks, one run): see docs/performance.md, "TooManyDimensions".
+        Span<long> prints = stackalloc long[SeriesKey.MaxDimensions];
         int used = 0;
         while (true)
         {
@@ -467,6 +473,7 @@ internal ref struct MetricRecordParser
 
             if (reader.TokenType == JsonToken.EndObject)
             {
+                SortByKey(scratch, dims, count);
                 return true;
             }
 
@@ -510,39 +517,77 @@ internal ref struct MetricRecordParser
                     : Fail(PoisonReason.InvalidUtf8, _schema.Messages.DimensionValueLoneSurrogate, valueOffset);
             }
 
-            // Insertion sort by key bytes keeps the canonical order as we go; equal keys are ambiguous.
-            int i = count;
+            // Equal keys are ambiguous.
             ReadOnlySpan<byte> key = scratch.Slice(keyStart, keyLength);
-            while (i > 0)
+            long print = Fingerprint(key);
+            for (int j = 0; j < count; j++)
             {
-                int c = CompareKeys(key, scratch.Slice(dims[(i - 1) * 4], dims[((i - 1) * 4) + 1]));
-                if (c == 0)
+                if (prints[j] == print && key.SequenceEqual(scratch.Slice(dims[j * 4], dims[(j * 4) + 1])))
                 {
                     return Fail(PoisonReason.DuplicateField, _schema.Messages.DimensionKeyRepeats, keyOffset);
                 }
-
-                if (c > 0)
-                {
-                    break;
-                }
-
-                dims.Slice((i - 1) * 4, 4).CopyTo(dims.Slice(i * 4, 4));
-                i--;
             }
 
-            dims[i * 4] = keyStart;
-            dims[(i * 4) + 1] = keyLength;
-            dims[(i * 4) + 2] = used;
-            dims[(i * 4) + 3] = valueLength;
+            prints[count] = print;
+            dims[count * 4] = keyStart;
+            dims[(count * 4) + 1] = keyLength;
+            dims[(count * 4) + 2] = used;
+            dims[(count * 4) + 3] = valueLength;
             used += valueLength;
             count++;
         }
     }
 
     /// <summary>
+    /// A key's fingerprint: its length and its first and last eight bytes. Equal keys have equal fingerprints; keys of
+    /// fewer than eight bytes have distinct ones; longer keys that share length, head and tail are told apart by their
+    /// bytes. Not a hash a producer could attack: a collision costs one byte comparison, as every pair did before.
+    /// </summary>
+    private static long Fingerprint(ReadOnlySpan<byte> key)
+    {
+        ulong head = 0, tail = 0;
+        if (key.Length >= 8)
+        {
+            head = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(key);
+            tail = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(key.Slice(key.Length - 8));
+        }
+        else
+        {
+            foreach (byte b in key)
+            {
+                head = (head << 8) | b;
+            }
+        }
+
+        return (long)(head ^ System.Numerics.BitOperations.RotateLeft(tail, 29) ^ ((ulong)key.Length << 56));
+    }
+
+    /// <summary>Insertion sort of the (key, value) entries by key bytes: the canonical order. The keys are distinct.</summary>
+    private static void SortByKey(ReadOnlySpan<byte> scratch, Span<int> dims, int count)
+    {
+        for (int n = 1; n < count; n++)
+        {
+            int keyStart = dims[n * 4], keyLength = dims[(n * 4) + 1], valueStart = dims[(n * 4) + 2], valueLength = dims[(n * 4) + 3];
+            ReadOnlySpan<byte> key = scratch.Slice(keyStart, keyLength);
+            int i = n;
+            while (i > 0 && CompareKeys(key, scratch.Slice(dims[(i - 1) * 4], dims[((i - 1) * 4) + 1])) < 0)
+            {
+                dims.Slice((i - 1) * 4, 4).CopyTo(dims.Slice(i * 4, 4));
+                i--;
+            }
+
+            dims[i * 4] = keyStart;
+            dims[(i * 4) + 1] = keyLength;
+            dims[(i * 4) + 2] = valueStart;
+            dims[(i * 4) + 3] = valueLength;
+        }
+    }
+
+    /// <summary>
     /// <see cref="MemoryExtensions.SequenceCompareTo{T}(ReadOnlySpan{T}, ReadOnlySpan{T})"/> with the same sign, comparing
     /// the first bytes inline: dimension keys mostly differ there, and the insertion sort above compares up to
-    /// 435 times for a record of 30 dimensions (what a TooManyDimensions record reads before it is refused).
+    /// 435 times for a record of 30 dimensions (the most a valid record has; a record refused inside its dimensions
+    /// is not sorted).
     /// Measured (DimensionSortBenchmarks, one run, under load average 40): sorting the 30 keys k0 to k29 3,717 ns with
     /// SequenceCompareTo, 1,825 ns with this (2.0 times less); the 3 keys of a benchmark record 42.6 ns and 29.6 ns.
     /// </summary>

@@ -207,6 +207,40 @@ public class MetricRecordParserAgreementTests
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(Runs));
     }
 
+    /// <summary>
+    /// Dimension objects built to stress how repeated keys are found and how keys are ordered: up to 33 keys (past the
+    /// limit of 30), drawn from few names so that repeats are common, names that share their length and their first and
+    /// last eight bytes (the parser's key fingerprint) or are prefixes of each other, escaped spellings of the same
+    /// name, and values that are not strings, placed before or after a repeat. Same verdict, words, offset and series
+    /// key as the reference parser, which sorts and checks repeats key by key as they arrive.
+    /// </summary>
+    [Fact]
+    public void Parser_DimensionObjects_AgreeOnRepeatsLimitsAndOrder()
+    {
+        string[] names =
+        [
+            "region", "regio", "az", "a", "\u0061", "r\u0065gion",
+            "prefix__A__suffix", "prefix__B__suffix", "prefix__\u0041__suffix", "prefix__AB__suffix", "prefix___suffix",
+            "0123456789abcdef", "0123456789abcdeg", "k1", "k10", "k2", "é", "\u00e9", "zzzzzzzzzzzzzzzz",
+        ];
+        Gen<string> entry =
+            from name in Gen.OneOf(Gen.Elements(names), Gen.Choose(0, 40).Select(k => "k" + k))
+            from value in Gen.Frequency((12, Gen.Constant("\"v\"")), (1, Gen.Constant("1")), (1, Gen.Constant("\"\\ud800\"")))
+            select "\"" + name + "\":" + value;
+        Gen<byte[]> records =
+            from count in Gen.Choose(0, 33)
+            from entries in Gen.ArrayOf(entry, count)
+            select Encoding.UTF8.GetBytes("{\"metric\":\"m\",\"value\":1,\"timestamp\":1737367200000,\"dimensions\":{" + string.Join(',', entries) + "}}");
+        var schema = MetricSchema.Default;
+        Prop.ForAll(records.ToArbitrary(), data =>
+        {
+            var ours = ByParser(data, schema);
+            var theirs = ByReference(data, schema);
+            Assert.True(theirs.Verdict == ours.Verdict, $"{Show(data)}: reference {theirs.Verdict}, ours {ours.Verdict}");
+            Assert.Equal(theirs.Samples, ours.Samples);
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(Runs));
+    }
+
     [Fact]
     public void Parser_DeepNestingUnderALargeMaxDepth_AgreesAndStaysAResult()
     {
