@@ -34,8 +34,9 @@ namespace Analytics.Core.Testing;
 /// <para><b>Faults.</b> Each request draws a latency from <see cref="DynamoDbModelOptions.Latency"/> and waits it on the
 /// model's clock before it is applied and answered; it fails with HTTP 500 in an outage and with throttling at
 /// <see cref="DynamoDbModelOptions.ThrottleFraction"/>. Each request's draws come from a stream seeded by
-/// <see cref="DynamoDbModelOptions.Seed"/>, the request's operation and body, the instant it is made and how often that
-/// same request was made before at that instant, so concurrent requests get the same decisions in whatever order they
+/// <see cref="DynamoDbModelOptions.Seed"/>, what the request is (an item operation: its operation, table and key or item,
+/// from the values; any other: its operation and body), the instant it is made and how often that same request was
+/// made before at that instant, so concurrent requests get the same decisions in whatever order they
 /// arrive (reproducible on a virtual clock; on a real one the instant is real time).</para>
 /// </remarks>
 public sealed class DynamoDbModel : IDisposable

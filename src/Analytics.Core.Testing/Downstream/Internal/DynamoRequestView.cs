@@ -203,6 +203,10 @@ internal abstract class DynamoRequestView
 /// <summary>A request read from its JSON body (the HTTP path): each accessor does what the model always did with the JSON.</summary>
 internal sealed class JsonRequestView(JsonElement element) : DynamoRequestView
 {
+    // Maps parsed once (the identity reads them before the operation does); each read gets its own copy.
+    private Dictionary<string, Dictionary<string, DynamoValue>?>? _items;
+    private List<Dictionary<string, DynamoValue>>? _keys;
+
     public JsonElement Element { get; } = element;
 
     public override bool Has(string name) => Element.TryGetProperty(name, out _);
@@ -213,8 +217,18 @@ internal sealed class JsonRequestView(JsonElement element) : DynamoRequestView
     public override bool? OptionalBool(string name) =>
         Element.TryGetProperty(name, out JsonElement value) && value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean() : null;
 
-    public override Dictionary<string, DynamoValue>? OptionalItem(string name) =>
-        Element.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.Object ? DynamoValue.ParseItem(value) : null;
+    public override Dictionary<string, DynamoValue>? OptionalItem(string name)
+    {
+        _items ??= new Dictionary<string, Dictionary<string, DynamoValue>?>(StringComparer.Ordinal);
+        if (!_items.TryGetValue(name, out Dictionary<string, DynamoValue>? item))
+        {
+            // A malformed map throws here, every time it is read, before anything is cached.
+            item = Element.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.Object ? DynamoValue.ParseItem(value) : null;
+            _items[name] = item;
+        }
+
+        return item is null ? null : new Dictionary<string, DynamoValue>(item, StringComparer.Ordinal);
+    }
 
     public override bool ReadNames(Dictionary<string, string> into)
     {
@@ -260,12 +274,32 @@ internal sealed class JsonRequestView(JsonElement element) : DynamoRequestView
 
     public override IEnumerable<Dictionary<string, DynamoValue>> Keys()
     {
+        if (_keys is not null)
+        {
+            foreach (Dictionary<string, DynamoValue> key in _keys)
+            {
+                yield return new Dictionary<string, DynamoValue>(key, StringComparer.Ordinal);
+            }
+
+            yield break;
+        }
+
         if (Element.TryGetProperty("Keys", out JsonElement keyArray) && keyArray.ValueKind == JsonValueKind.Array)
         {
+            // One by one, so a malformed key fails when it is reached; all of them read: kept for the next reading.
+            var keys = new List<Dictionary<string, DynamoValue>>();
             foreach (JsonElement k in keyArray.EnumerateArray())
             {
-                yield return DynamoValue.ParseItem(k);
+                Dictionary<string, DynamoValue> key = DynamoValue.ParseItem(k);
+                keys.Add(key);
+                yield return new Dictionary<string, DynamoValue>(key, StringComparer.Ordinal);
             }
+
+            _keys = keys;
+        }
+        else
+        {
+            _keys = [];
         }
     }
 }
