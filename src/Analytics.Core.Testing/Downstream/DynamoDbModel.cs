@@ -227,7 +227,8 @@ public sealed class DynamoDbModel : IDisposable
         }
 
         using JsonDocument? parsed = document;
-        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.Decide(IsThrottleable(operation), Identity(target, operation, body, document));
+        JsonRequestView? view = document is null ? null : new JsonRequestView(document.RootElement);
+        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.Decide(IsThrottleable(operation), Identity(target, operation, body, view));
         await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
         byte[] answer;
         HttpStatusCode status = HttpStatusCode.OK;
@@ -243,7 +244,7 @@ public sealed class DynamoDbModel : IDisposable
                 throw DynamoError.InternalServerError();
             }
 
-            answer = Execute(operation, target, document?.RootElement ?? throw parseError!, throttled, draws);
+            answer = Execute(operation, target, view ?? throw parseError!, throttled, draws);
         }
         catch (DynamoError e)
         {
@@ -274,11 +275,11 @@ public sealed class DynamoDbModel : IDisposable
     /// the request's values (<see cref="DynamoRequestView.Identity"/>), the same on both paths; for the others, served
     /// only over HTTP, a hash of the operation and the body's bytes.
     /// </summary>
-    private static ulong Identity(string target, string operation, byte[] body, JsonDocument? document)
+    private static ulong Identity(string target, string operation, byte[] body, JsonRequestView? view)
     {
-        if (document is not null && IsItemOperation(operation))
+        if (view is not null && IsItemOperation(operation))
         {
-            return new JsonRequestView(document.RootElement).Identity(target, operation);
+            return view.Identity(target, operation);
         }
 
         byte[] identity = new byte[target.Length + body.Length];
@@ -302,9 +303,9 @@ public sealed class DynamoDbModel : IDisposable
         }
     }
 
-    private byte[] Execute(string operation, string target, JsonElement request, bool throttled, FaultDraws draws)
+    private byte[] Execute(string operation, string target, JsonRequestView view, bool throttled, FaultDraws draws)
     {
-        var view = new JsonRequestView(request);
+        JsonElement request = view.Element;
         CheckParameters(operation, view, throttled);
         lock (_gate)
         {
