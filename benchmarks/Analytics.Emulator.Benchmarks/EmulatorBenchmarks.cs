@@ -21,7 +21,9 @@ namespace Analytics.Emulator.Benchmarks;
 /// <c>DynamoDbAggregateSink</c> and <c>S3QuarantineSink</c> through the AWS SDK clients) writing to the DynamoDB and S3
 /// models on the virtual clock, one handler per execution environment, as <c>replay</c>'s <c>sample</c> kind runs it;
 /// SampleHttp with the models' HTTP clients (every request through the SDK's pipeline and the JSON protocol), Sample
-/// with their direct clients (item operations handed to the model as objects). Both give the same run.</para>
+/// with their direct clients (item operations handed to the model as objects and read from them), SampleMarshalled with
+/// the direct client as it was before it read the objects (each item request marshalled to JSON and parsed back). All
+/// three give the same run.</para>
 /// <para>Outputs are counted, not written (replay's files are a separate cost).</para>
 /// </remarks>
 [MemoryDiagnoser]
@@ -66,6 +68,9 @@ public class EmulatorBenchmarks
     public long SampleHttp() => RunSample(VirtualSeconds, httpClients: true).Summary.RecordsOut;
 
     [Benchmark]
+    public long SampleMarshalled() => RunSample(VirtualSeconds, marshalItemRequests: true).Summary.RecordsOut;
+
+    [Benchmark]
     public long Sample() => RunSample(VirtualSeconds).Summary.RecordsOut;
 
     /// <summary>A run with a scripted handler without rules (every invocation succeeds).</summary>
@@ -77,7 +82,10 @@ public class EmulatorBenchmarks
     }
 
     /// <summary>A run with the sample handler; the downstream counters tell the requests per record.</summary>
-    public static (EmulationSummary Summary, DynamoDbModelCounters DynamoDb) RunSample(int seconds, bool httpClients = false)
+    /// <param name="seconds">Virtual seconds.</param>
+    /// <param name="httpClients">Every DynamoDB request through the SDK's pipeline and the JSON protocol.</param>
+    /// <param name="marshalItemRequests">The direct client as it was before it read request objects: each item request marshalled to JSON and parsed back.</param>
+    public static (EmulationSummary Summary, DynamoDbModelCounters DynamoDb) RunSample(int seconds, bool httpClients = false, bool marshalItemRequests = false)
     {
         EmulatorScenario scenario = Scenario(seconds);
         StreamEmulator emulator = null!;
@@ -85,6 +93,7 @@ public class EmulatorBenchmarks
         emulator = new StreamEmulator(scenario, _ => new SampleHandler(downstream!, emulator.Clock));
         using (downstream = new SampleDownstream(emulator.Clock, scenario.Seed, scenario.StartTime, null, httpClients))
         {
+            downstream.DynamoDb.MarshalItemRequests = marshalItemRequests;
             EmulationSummary summary = emulator.Run();
             return (summary, downstream.DynamoDb.Counters);
         }

@@ -4,6 +4,11 @@ using System.Text.Json;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Amazon.Runtime;
+#if NET9_0_OR_GREATER
+using Gate = System.Threading.Lock;
+#else
+using Gate = System.Object;
+#endif
 
 namespace Analytics.Core.Testing;
 
@@ -29,8 +34,9 @@ namespace Analytics.Core.Testing;
 /// <para><b>Faults.</b> Each request draws a latency from <see cref="DynamoDbModelOptions.Latency"/> and waits it on the
 /// model's clock before it is applied and answered; it fails with HTTP 500 in an outage and with throttling at
 /// <see cref="DynamoDbModelOptions.ThrottleFraction"/>. Each request's draws come from a stream seeded by
-/// <see cref="DynamoDbModelOptions.Seed"/>, the request's operation and body, the instant it is made and how often that
-/// same request was made before at that instant, so concurrent requests get the same decisions in whatever order they
+/// <see cref="DynamoDbModelOptions.Seed"/>, what the request is (an item operation: its operation, table and key or item,
+/// from the values; any other: its operation and body), the instant it is made and how often that same request was
+/// made before at that instant, so concurrent requests get the same decisions in whatever order they
 /// arrive (reproducible on a virtual clock; on a real one the instant is real time).</para>
 /// </remarks>
 public sealed class DynamoDbModel : IDisposable
@@ -43,7 +49,7 @@ public sealed class DynamoDbModel : IDisposable
     private readonly DynamoDbModelOptions _options;
     private readonly FaultPlan _faults;
     private readonly Handler _handler;
-    private readonly object _gate = new();
+    private readonly Gate _gate = new();
     private readonly Dictionary<string, Table> _tables = new(StringComparer.Ordinal);
     private long _requests;
     private long _throttles;
@@ -83,6 +89,12 @@ public sealed class DynamoDbModel : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Whether the direct client marshals every item request to JSON and reads it from there, as it did before it read
+    /// the request objects: the same answers and decisions, slower (the speed benchmark's baseline).
+    /// </summary>
+    internal bool MarshalItemRequests { get; set; }
 
     /// <summary>The handler that speaks the DynamoDB protocol, for a client configured by hand.</summary>
     public HttpMessageHandler HttpHandler => _handler;
@@ -203,10 +215,20 @@ public sealed class DynamoDbModel : IDisposable
             requestId = ++_requestIds;
         }
 
-        byte[] identity = new byte[target.Length + body.Length];
-        System.Text.Encoding.ASCII.GetBytes(target, identity);
-        body.CopyTo(identity, target.Length);
-        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.Decide(IsThrottleable(operation), identity);
+        JsonDocument? document = null;
+        DynamoError? parseError = null;
+        try
+        {
+            document = ParseBody(body);
+        }
+        catch (DynamoError e)
+        {
+            parseError = e;
+        }
+
+        using JsonDocument? parsed = document;
+        JsonRequestView? view = document is null ? null : new JsonRequestView(document.RootElement);
+        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.Decide(IsThrottleable(operation), Identity(target, operation, body, view));
         await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
         byte[] answer;
         HttpStatusCode status = HttpStatusCode.OK;
@@ -222,8 +244,7 @@ public sealed class DynamoDbModel : IDisposable
                 throw DynamoError.InternalServerError();
             }
 
-            using JsonDocument document = ParseBody(body);
-            answer = Execute(operation, target, document.RootElement, throttled, draws);
+            answer = Execute(operation, target, view ?? throw parseError!, throttled, draws);
         }
         catch (DynamoError e)
         {
@@ -249,6 +270,27 @@ public sealed class DynamoDbModel : IDisposable
         return response;
     }
 
+    /// <summary>
+    /// A request's identity for the fault plan: for the item operations (the ones the direct client serves too) a hash of
+    /// the request's values (<see cref="DynamoRequestView.Identity"/>), the same on both paths; for the others, served
+    /// only over HTTP, a hash of the operation and the body's bytes.
+    /// </summary>
+    private static ulong Identity(string target, string operation, byte[] body, JsonRequestView? view)
+    {
+        if (view is not null && IsItemOperation(operation))
+        {
+            return view.Identity(target, operation);
+        }
+
+        byte[] identity = new byte[target.Length + body.Length];
+        System.Text.Encoding.ASCII.GetBytes(target, identity);
+        body.CopyTo(identity, target.Length);
+        return FaultPlan.Hash(identity);
+    }
+
+    private static bool IsItemOperation(string operation) =>
+        operation is "GetItem" or "PutItem" or "UpdateItem" or "DeleteItem" or "BatchGetItem";
+
     private static JsonDocument ParseBody(ReadOnlyMemory<byte> body)
     {
         try
@@ -261,9 +303,10 @@ public sealed class DynamoDbModel : IDisposable
         }
     }
 
-    private byte[] Execute(string operation, string target, JsonElement request, bool throttled, FaultDraws draws)
+    private byte[] Execute(string operation, string target, JsonRequestView view, bool throttled, FaultDraws draws)
     {
-        CheckParameters(operation, request, throttled);
+        JsonElement request = view.Element;
+        CheckParameters(operation, view, throttled);
         lock (_gate)
         {
             return operation switch
@@ -281,11 +324,11 @@ public sealed class DynamoDbModel : IDisposable
                     w.WriteEndArray();
                 }),
                 "DeleteTable" => DeleteTable(request),
-                "GetItem" => WriteAttributes("Item", GetItem(request), evenEmpty: true),
-                "PutItem" => WriteAttributes("Attributes", PutItem(request), evenEmpty: true),
-                "UpdateItem" => WriteAttributes("Attributes", UpdateItem(request), evenEmpty: false),
-                "DeleteItem" => WriteAttributes("Attributes", DeleteItem(request), evenEmpty: true),
-                "BatchGetItem" => WriteBatchGet(BatchGetItem(request, throttled, draws)),
+                "GetItem" => WriteAttributes("Item", GetItem(view), evenEmpty: true),
+                "PutItem" => WriteAttributes("Attributes", PutItem(view), evenEmpty: true),
+                "UpdateItem" => WriteAttributes("Attributes", UpdateItem(view), evenEmpty: false),
+                "DeleteItem" => WriteAttributes("Attributes", DeleteItem(view), evenEmpty: true),
+                "BatchGetItem" => WriteBatchGet(BatchGetItem(view, throttled, draws)),
                 "BatchWriteItem" => BatchWriteItem(request, throttled, draws),
                 "Query" => QueryOrScan(request, query: true),
                 "Scan" => QueryOrScan(request, query: false),
@@ -296,40 +339,50 @@ public sealed class DynamoDbModel : IDisposable
 
     /// <summary>
     /// Serves one item operation handed over as the SDK's request object (the direct client): the same counting, fault
-    /// decisions (from the SDK's own marshalled bytes, so the draws equal the HTTP path's), latency, outage and
-    /// validation as <see cref="ServeAsync"/>, and the answer built as the SDK's response object instead of JSON. Errors
-    /// are raised as the SDK's exception types.
+    /// decisions (from the request's values, so the draws equal the HTTP path's), latency, outage and validation as
+    /// <see cref="ServeAsync"/>, and the answer built as the SDK's response object instead of JSON. The request is read
+    /// from the object (<see cref="SdkRequestView"/>); a shape that view does not mirror is marshalled to JSON by the SDK's
+    /// own marshaller and read from that, as the HTTP path reads it. Errors are raised as the SDK's exception types.
     /// </summary>
     internal async Task<TResponse> ServeDirectAsync<TResponse>(
-        Amazon.Runtime.Internal.IRequest marshalled,
-        Func<DynamoDbModel, JsonElement, bool, FaultDraws, TResponse> execute,
+        string operation,
+        DynamoRequestView? typed,
+        Func<Amazon.Runtime.Internal.IRequest> marshal,
+        Func<DynamoDbModel, DynamoRequestView, bool, FaultDraws, TResponse> execute,
         CancellationToken cancellationToken)
         where TResponse : AmazonWebServiceResponse
     {
         cancellationToken.ThrowIfCancellationRequested();
-        string target = marshalled.Headers.TryGetValue("X-Amz-Target", out string? t) ? t : string.Empty;
-        string operation = target.StartsWith("DynamoDB_20120810.", StringComparison.Ordinal) ? target["DynamoDB_20120810.".Length..] : string.Empty;
-
-        // The identity is the operation and the body as the HTTP path sends them; the body is the marshaller's (pooled) stream.
-        byte[] identity;
-        if (marshalled.ContentStream is { } stream)
+        string target = "DynamoDB_20120810." + operation;
+        JsonDocument? document = null;
+        DynamoRequestView view;
+        if (typed is not null)
         {
-            using (stream)
-            {
-                stream.Position = 0;
-                identity = new byte[target.Length + checked((int)stream.Length)];
-                stream.ReadExactly(identity.AsSpan(target.Length));
-            }
+            view = typed;
         }
         else
         {
-            byte[] content = marshalled.Content ?? [];
-            identity = new byte[target.Length + content.Length];
-            content.CopyTo(identity, target.Length);
+            Amazon.Runtime.Internal.IRequest marshalled = marshal();
+            byte[] body;
+            if (marshalled.ContentStream is { } stream)
+            {
+                using (stream)
+                {
+                    stream.Position = 0;
+                    body = new byte[checked((int)stream.Length)];
+                    stream.ReadExactly(body);
+                }
+            }
+            else
+            {
+                body = marshalled.Content ?? [];
+            }
+
+            document = ParseBody(body);
+            view = new JsonRequestView(document.RootElement);
         }
 
-        System.Text.Encoding.ASCII.GetBytes(target, identity);
-        ReadOnlyMemory<byte> body = identity.AsMemory(target.Length);
+        using JsonDocument? parsed = document;
         long requestId;
         lock (_gate)
         {
@@ -337,7 +390,7 @@ public sealed class DynamoDbModel : IDisposable
             requestId = ++_requestIds;
         }
 
-        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.Decide(IsThrottleable(operation), identity);
+        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.Decide(IsThrottleable(operation), view.Identity(target, operation));
         await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
         string requestIdText = "model-" + requestId.ToString(CultureInfo.InvariantCulture);
         try
@@ -352,12 +405,11 @@ public sealed class DynamoDbModel : IDisposable
                 throw DynamoError.InternalServerError();
             }
 
-            using JsonDocument document = ParseBody(body);
-            CheckParameters(operation, document.RootElement, throttled);
+            CheckParameters(operation, view, throttled);
             TResponse response;
             lock (_gate)
             {
-                response = execute(this, document.RootElement, throttled, draws);
+                response = execute(this, view, throttled, draws);
             }
 
             response.HttpStatusCode = HttpStatusCode.OK;
@@ -375,19 +427,19 @@ public sealed class DynamoDbModel : IDisposable
         }
     }
 
-    internal static GetItemResponse DirectGetItem(DynamoDbModel model, JsonElement request, bool throttled, FaultDraws draws) =>
+    internal static GetItemResponse DirectGetItem(DynamoDbModel model, DynamoRequestView request, bool throttled, FaultDraws draws) =>
         new() { Item = ToSdkOrdered(model.GetItem(request)) };
 
-    internal static PutItemResponse DirectPutItem(DynamoDbModel model, JsonElement request, bool throttled, FaultDraws draws) =>
+    internal static PutItemResponse DirectPutItem(DynamoDbModel model, DynamoRequestView request, bool throttled, FaultDraws draws) =>
         new() { Attributes = ToSdkOrdered(model.PutItem(request)) };
 
-    internal static UpdateItemResponse DirectUpdateItem(DynamoDbModel model, JsonElement request, bool throttled, FaultDraws draws) =>
+    internal static UpdateItemResponse DirectUpdateItem(DynamoDbModel model, DynamoRequestView request, bool throttled, FaultDraws draws) =>
         new() { Attributes = model.UpdateItem(request) is { Count: > 0 } attributes ? ToSdkOrdered(attributes) : null };
 
-    internal static DeleteItemResponse DirectDeleteItem(DynamoDbModel model, JsonElement request, bool throttled, FaultDraws draws) =>
+    internal static DeleteItemResponse DirectDeleteItem(DynamoDbModel model, DynamoRequestView request, bool throttled, FaultDraws draws) =>
         new() { Attributes = ToSdkOrdered(model.DeleteItem(request)) };
 
-    internal static BatchGetItemResponse DirectBatchGetItem(DynamoDbModel model, JsonElement request, bool throttled, FaultDraws draws)
+    internal static BatchGetItemResponse DirectBatchGetItem(DynamoDbModel model, DynamoRequestView request, bool throttled, FaultDraws draws)
     {
         BatchGetResult result = model.BatchGetItem(request, throttled, draws);
         var responses = new Dictionary<string, List<Dictionary<string, AttributeValue>>>(StringComparer.Ordinal);
@@ -397,22 +449,23 @@ public sealed class DynamoDbModel : IDisposable
         }
 
         var unprocessed = new Dictionary<string, KeysAndAttributes>(StringComparer.Ordinal);
-        foreach ((string table, JsonElement spec, List<Dictionary<string, DynamoValue>> keys) in result.Unprocessed)
+        foreach ((string table, DynamoRequestView spec, List<Dictionary<string, DynamoValue>> keys) in result.Unprocessed)
         {
             var left = new KeysAndAttributes { Keys = keys.Select(k => ToSdkOrdered(k)!).ToList() };
-            if (spec.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind is JsonValueKind.True or JsonValueKind.False)
+            if (spec.OptionalBool("ConsistentRead") is bool consistent)
             {
-                left.ConsistentRead = c.GetBoolean();
+                left.ConsistentRead = consistent;
             }
 
-            if (spec.TryGetProperty("ProjectionExpression", out JsonElement p) && p.ValueKind == JsonValueKind.String)
+            if (spec.OptionalString("ProjectionExpression") is string projection)
             {
-                left.ProjectionExpression = p.GetString();
+                left.ProjectionExpression = projection;
             }
 
-            if (spec.TryGetProperty("ExpressionAttributeNames", out JsonElement n) && n.ValueKind == JsonValueKind.Object)
+            var names = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (spec.ReadNames(names))
             {
-                left.ExpressionAttributeNames = n.EnumerateObject().ToDictionary(e => e.Name, e => e.Value.GetString() ?? string.Empty, StringComparer.Ordinal);
+                left.ExpressionAttributeNames = names;
             }
 
             unprocessed[table] = left;
@@ -445,11 +498,11 @@ public sealed class DynamoDbModel : IDisposable
         _ => ToSdk(v),
     };
 
-    private void CheckParameters(string operation, JsonElement request, bool throttled)
+    private void CheckParameters(string operation, DynamoRequestView request, bool throttled)
     {
         foreach (string legacy in (string[])["Expected", "AttributesToGet", "KeyConditions", "QueryFilter", "ScanFilter", "AttributeUpdates", "ConditionalOperator"])
         {
-            if (request.TryGetProperty(legacy, out _))
+            if (request.Has(legacy))
             {
                 throw DynamoError.Validation($"The DynamoDB model does not support the legacy parameter {legacy}; use expressions.");
             }
@@ -457,7 +510,7 @@ public sealed class DynamoDbModel : IDisposable
 
         foreach (string unsupported in (string[])["GlobalSecondaryIndexes", "LocalSecondaryIndexes", "IndexName", "Segment", "TotalSegments"])
         {
-            if (request.TryGetProperty(unsupported, out _))
+            if (request.Has(unsupported))
             {
                 throw DynamoError.Validation($"The DynamoDB model does not support {unsupported}.");
             }
@@ -521,6 +574,8 @@ public sealed class DynamoDbModel : IDisposable
         request.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
     private Table GetTable(JsonElement request, bool controlPlane = false) => GetTable(RequireString(request, "TableName"), controlPlane);
+
+    private Table GetTable(DynamoRequestView request) => GetTable(request.RequireString("TableName"));
 
     // DynamoDB names the table only in control-plane answers (DescribeTable, DeleteTable).
     private Table GetTable(string name, bool controlPlane = false) =>
@@ -636,25 +691,25 @@ public sealed class DynamoDbModel : IDisposable
         }
     }
 
-    private IReadOnlyDictionary<string, DynamoValue>? GetItem(JsonElement request)
+    private IReadOnlyDictionary<string, DynamoValue>? GetItem(DynamoRequestView request)
     {
         Table table = GetTable(request);
-        Dictionary<string, DynamoValue> key = RequireItem(request, "Key");
+        Dictionary<string, DynamoValue> key = request.RequireItem("Key");
         string keyText = table.KeyText(key, fromItem: false);
         var projection = Projection.Parse(request);
-        bool consistent = request.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind == JsonValueKind.True;
+        bool consistent = request.OptionalBool("ConsistentRead") == true;
         Dictionary<string, DynamoValue>? item = table.Items.GetValueOrDefault(keyText);
         ConsumeRead(item, consistent);
         return item is null ? null : projection.Apply(item);
     }
 
-    private Dictionary<string, DynamoValue>? PutItem(JsonElement request)
+    private Dictionary<string, DynamoValue>? PutItem(DynamoRequestView request)
     {
         Table table = GetTable(request);
-        Dictionary<string, DynamoValue> item = RequireItem(request, "Item");
+        Dictionary<string, DynamoValue> item = request.RequireItem("Item");
         string keyText = table.KeyText(item, fromItem: true);
         var context = new ExpressionContext(request);
-        DynamoExpressionParser.Condition? condition = OptionalString(request, "ConditionExpression") is { } text
+        DynamoExpressionParser.Condition? condition = request.OptionalString("ConditionExpression") is { } text
             ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression")
             : null;
         context.CheckAllUsed();
@@ -670,13 +725,13 @@ public sealed class DynamoDbModel : IDisposable
         return ReturnOld(request, old);
     }
 
-    private Dictionary<string, DynamoValue>? DeleteItem(JsonElement request)
+    private Dictionary<string, DynamoValue>? DeleteItem(DynamoRequestView request)
     {
         Table table = GetTable(request);
-        Dictionary<string, DynamoValue> key = RequireItem(request, "Key");
+        Dictionary<string, DynamoValue> key = request.RequireItem("Key");
         string keyText = table.KeyText(key, fromItem: false);
         var context = new ExpressionContext(request);
-        DynamoExpressionParser.Condition? condition = OptionalString(request, "ConditionExpression") is { } text
+        DynamoExpressionParser.Condition? condition = request.OptionalString("ConditionExpression") is { } text
             ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression")
             : null;
         context.CheckAllUsed();
@@ -691,9 +746,9 @@ public sealed class DynamoDbModel : IDisposable
         return ReturnOld(request, old);
     }
 
-    private static Dictionary<string, DynamoValue>? ReturnOld(JsonElement request, Dictionary<string, DynamoValue>? old)
+    private static Dictionary<string, DynamoValue>? ReturnOld(DynamoRequestView request, Dictionary<string, DynamoValue>? old)
     {
-        string returnValues = OptionalString(request, "ReturnValues") ?? "NONE";
+        string returnValues = request.OptionalString("ReturnValues") ?? "NONE";
         if (returnValues is not ("NONE" or "ALL_OLD"))
         {
             throw DynamoError.Validation("ReturnValues can only be ALL_OLD or NONE");
@@ -702,16 +757,16 @@ public sealed class DynamoDbModel : IDisposable
         return returnValues == "ALL_OLD" ? old : null;
     }
 
-    private IReadOnlyDictionary<string, DynamoValue>? UpdateItem(JsonElement request)
+    private IReadOnlyDictionary<string, DynamoValue>? UpdateItem(DynamoRequestView request)
     {
         Table table = GetTable(request);
-        Dictionary<string, DynamoValue> key = RequireItem(request, "Key");
+        Dictionary<string, DynamoValue> key = request.RequireItem("Key");
         string keyText = table.KeyText(key, fromItem: false);
         var context = new ExpressionContext(request);
-        string? updateText = OptionalString(request, "UpdateExpression");
+        string? updateText = request.OptionalString("UpdateExpression");
         List<DocumentPath> paths = [];
         Action<Dictionary<string, DynamoValue>>? update = updateText is null ? null : DynamoExpressionParser.ParseUpdate(updateText, context, out paths);
-        DynamoExpressionParser.Condition? condition = OptionalString(request, "ConditionExpression") is { } text
+        DynamoExpressionParser.Condition? condition = request.OptionalString("ConditionExpression") is { } text
             ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression")
             : null;
         context.CheckAllUsed();
@@ -736,7 +791,7 @@ public sealed class DynamoDbModel : IDisposable
         ConsumeWrite(updated, old);
         table.Items[keyText] = updated;
 
-        string returnValues = OptionalString(request, "ReturnValues") ?? "NONE";
+        string returnValues = request.OptionalString("ReturnValues") ?? "NONE";
         IReadOnlyDictionary<string, DynamoValue>? attributes = returnValues switch
         {
             "NONE" => null,
@@ -752,36 +807,30 @@ public sealed class DynamoDbModel : IDisposable
             paths.Select(p => p.Head).Distinct().Where(item.ContainsKey).ToDictionary(h => h, h => item[h], StringComparer.Ordinal);
     }
 
-    private BatchGetResult BatchGetItem(JsonElement request, bool throttled, FaultDraws draws)
+    private BatchGetResult BatchGetItem(DynamoRequestView request, bool throttled, FaultDraws draws)
     {
-        if (!request.TryGetProperty("RequestItems", out JsonElement requestItems) || requestItems.ValueKind != JsonValueKind.Object)
-        {
-            throw DynamoError.Validation("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null");
-        }
+        IReadOnlyList<(string Table, DynamoRequestView Spec)> requestItems = request.RequestItems()
+            ?? throw DynamoError.Validation("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null");
 
-        var reads = new List<(Table Table, JsonElement Spec, List<Dictionary<string, DynamoValue>> Keys)>();
+        var reads = new List<(Table Table, DynamoRequestView Spec, List<Dictionary<string, DynamoValue>> Keys)>();
         int total = 0;
-        foreach (JsonProperty entry in requestItems.EnumerateObject())
+        foreach ((string tableName, DynamoRequestView spec) in requestItems)
         {
-            Table table = GetTable(entry.Name);
+            Table table = GetTable(tableName);
             var keys = new List<Dictionary<string, DynamoValue>>();
             var seen = new HashSet<string>(StringComparer.Ordinal);
-            if (entry.Value.TryGetProperty("Keys", out JsonElement keyArray) && keyArray.ValueKind == JsonValueKind.Array)
+            foreach (Dictionary<string, DynamoValue> key in spec.Keys())
             {
-                foreach (JsonElement k in keyArray.EnumerateArray())
+                if (!seen.Add(table.KeyText(key, fromItem: false)))
                 {
-                    Dictionary<string, DynamoValue> key = DynamoValue.ParseItem(k);
-                    if (!seen.Add(table.KeyText(key, fromItem: false)))
-                    {
-                        throw DynamoError.Validation("Provided list of item keys contains duplicates");
-                    }
-
-                    keys.Add(key);
+                    throw DynamoError.Validation("Provided list of item keys contains duplicates");
                 }
+
+                keys.Add(key);
             }
 
             total += keys.Count;
-            reads.Add((table, entry.Value, keys));
+            reads.Add((table, spec, keys));
         }
 
         if (total > BatchGetLimit)
@@ -813,10 +862,10 @@ public sealed class DynamoDbModel : IDisposable
         }
 
         var responses = new List<(string Table, List<IReadOnlyDictionary<string, DynamoValue>> Items)>();
-        foreach ((Table table, JsonElement spec, List<Dictionary<string, DynamoValue>> keys) in reads)
+        foreach ((Table table, DynamoRequestView spec, List<Dictionary<string, DynamoValue>> keys) in reads)
         {
             var projection = Projection.Parse(spec);
-            bool consistent = spec.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind == JsonValueKind.True;
+            bool consistent = spec.OptionalBool("ConsistentRead") == true;
             var items = new List<IReadOnlyDictionary<string, DynamoValue>>();
             for (int i = 0; i < keys.Count; i++)
             {
@@ -836,8 +885,8 @@ public sealed class DynamoDbModel : IDisposable
             responses.Add((table.Name, items));
         }
 
-        var unprocessed = new List<(string Table, JsonElement Spec, List<Dictionary<string, DynamoValue>> Keys)>();
-        foreach ((Table table, JsonElement spec, List<Dictionary<string, DynamoValue>> keys) in reads)
+        var unprocessed = new List<(string Table, DynamoRequestView Spec, List<Dictionary<string, DynamoValue>> Keys)>();
+        foreach ((Table table, DynamoRequestView spec, List<Dictionary<string, DynamoValue>> keys) in reads)
         {
             var left = Enumerable.Range(0, keys.Count).Where(i => throttledKeys.Contains((table.Name, i))).Select(i => keys[i]).ToList();
             if (left.Count > 0)
@@ -865,8 +914,9 @@ public sealed class DynamoDbModel : IDisposable
 
         w.WriteEndObject();
         w.WriteStartObject("UnprocessedKeys");
-        foreach ((string table, JsonElement spec, List<Dictionary<string, DynamoValue>> keys) in result.Unprocessed)
+        foreach ((string table, DynamoRequestView view, List<Dictionary<string, DynamoValue>> keys) in result.Unprocessed)
         {
+            JsonElement spec = ((JsonRequestView)view).Element;
             w.WriteStartObject(table);
             w.WriteStartArray("Keys");
             foreach (Dictionary<string, DynamoValue> key in keys)
@@ -1107,14 +1157,16 @@ public sealed class DynamoDbModel : IDisposable
     /// <summary>What a BatchGetItem answers: the items read per table, and the keys left unprocessed per table with the request's settings for them.</summary>
     private sealed record BatchGetResult(
         List<(string Table, List<IReadOnlyDictionary<string, DynamoValue>> Items)> Responses,
-        List<(string Table, JsonElement Spec, List<Dictionary<string, DynamoValue>> Keys)> Unprocessed);
+        List<(string Table, DynamoRequestView Spec, List<Dictionary<string, DynamoValue>> Keys)> Unprocessed);
 
     /// <summary>A top-level ProjectionExpression: the attributes to return, or all.</summary>
     private sealed class Projection(HashSet<string>? attributes)
     {
-        public static Projection Parse(JsonElement spec, ExpressionContext? shared = null)
+        public static Projection Parse(JsonElement spec, ExpressionContext? shared = null) => Parse(new JsonRequestView(spec), shared);
+
+        public static Projection Parse(DynamoRequestView spec, ExpressionContext? shared = null)
         {
-            if (OptionalString(spec, "ProjectionExpression") is not { } text)
+            if (spec.OptionalString("ProjectionExpression") is not { } text)
             {
                 if (shared is null)
                 {

@@ -1,3 +1,9 @@
+#if NET9_0_OR_GREATER
+using Gate = System.Threading.Lock;
+#else
+using Gate = System.Object;
+#endif
+
 namespace Analytics.Core.Testing;
 
 /// <summary>
@@ -79,6 +85,7 @@ internal sealed class FaultPlan
     private readonly OutageWindow[] _outages;
     private readonly TimeProvider _time;
     private readonly Dictionary<ulong, long> _seen = [];
+    private readonly Gate _seenGate = new();
     private long _seenInstant = long.MinValue;
 
     public FaultPlan(int seed, LatencyDistribution latency, double throttleFraction, IReadOnlyList<OutageWindow>? outages, TimeProvider time, string prefix)
@@ -111,7 +118,7 @@ internal sealed class FaultPlan
     {
         get
         {
-            lock (_seen)
+            lock (_seenGate)
             {
                 return _seen.Count;
             }
@@ -124,7 +131,11 @@ internal sealed class FaultPlan
     /// <param name="throttleable">Whether the operation is subject to throttling (data-plane calls).</param>
     /// <param name="identity">What the request is (operation and content); equal requests are told apart by count.</param>
     /// <returns>The decision, and the request's draw stream for further per-item decisions.</returns>
-    public (TimeSpan Latency, bool Outage, bool Throttled, FaultDraws Draws) Decide(bool throttleable, ReadOnlySpan<byte> identity)
+    public (TimeSpan Latency, bool Outage, bool Throttled, FaultDraws Draws) Decide(bool throttleable, ReadOnlySpan<byte> identity) =>
+        Decide(throttleable, Hash(identity));
+
+    /// <summary>The 64-bit FNV-1a hash of a request's bytes, as an identity for <see cref="Decide(bool, ulong)"/>.</summary>
+    public static ulong Hash(ReadOnlySpan<byte> identity)
     {
         ulong hash = 14695981039346656037UL;
         foreach (byte b in identity)
@@ -132,11 +143,20 @@ internal sealed class FaultPlan
             hash = (hash ^ b) * 1099511628211UL;
         }
 
-        hash ^= _seed;
+        return hash;
+    }
+
+    /// <summary>Decides one request given its identity as a hash (equal requests must hash equal, on every path).</summary>
+    /// <param name="throttleable">Whether the operation is subject to throttling (data-plane calls).</param>
+    /// <param name="identity">What the request is, hashed; equal requests are told apart by count.</param>
+    /// <returns>The decision, and the request's draw stream for further per-item decisions.</returns>
+    public (TimeSpan Latency, bool Outage, bool Throttled, FaultDraws Draws) Decide(bool throttleable, ulong identity)
+    {
+        ulong hash = identity ^ _seed;
         DateTimeOffset now = _time.GetUtcNow();
         long instant = now.UtcTicks;
         long occurrence;
-        lock (_seen)
+        lock (_seenGate)
         {
             if (instant != _seenInstant)
             {

@@ -9,28 +9,41 @@ namespace Analytics.Core.Testing;
 /// <summary>
 /// The DynamoDB model's client: an <see cref="AmazonDynamoDBClient"/> whose item operations (GetItem, PutItem,
 /// UpdateItem, DeleteItem, BatchGetItem) hand the request object to the model and return the SDK's response object,
-/// without the SDK's client pipeline (endpoint, signing, an HTTP request, unmarshalling) or JSON answers. The request is
-/// still marshalled by the SDK's own marshaller, whose bytes decide the request's faults exactly as on the HTTP path, so
-/// both paths give the same latencies, throttles and outcomes for a seed. Every other operation goes through the base
-/// client's pipeline to the model's HTTP handler.
+/// without the SDK's client pipeline (endpoint, signing, an HTTP request, unmarshalling) or JSON: the model reads the
+/// request's values from the object (<see cref="SdkRequestView"/>) and decides its faults from those values, as the HTTP
+/// path does from the parsed body, so both paths give the same latencies, throttles and outcomes for a seed. A request
+/// shape that view does not mirror (legacy parameters, an attribute value with no or several types set, ...) is
+/// marshalled by the SDK's own marshaller and read from that JSON. Every other operation goes through the base client's
+/// pipeline to the model's HTTP handler.
 /// </summary>
 internal sealed class DynamoDbModelClient(DynamoDbModel model, AWSCredentials credentials, AmazonDynamoDBConfig config)
     : AmazonDynamoDBClient(credentials, config)
 {
     public override Task<GetItemResponse> GetItemAsync(GetItemRequest request, CancellationToken cancellationToken = default) =>
-        model.ServeDirectAsync(GetItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectGetItem, cancellationToken);
+        model.ServeDirectAsync("GetItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), () => GetItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectGetItem, cancellationToken);
 
     public override Task<PutItemResponse> PutItemAsync(PutItemRequest request, CancellationToken cancellationToken = default) =>
-        model.ServeDirectAsync(PutItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectPutItem, cancellationToken);
+        model.ServeDirectAsync("PutItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), () => PutItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectPutItem, cancellationToken);
 
     public override Task<UpdateItemResponse> UpdateItemAsync(UpdateItemRequest request, CancellationToken cancellationToken = default) =>
-        model.ServeDirectAsync(UpdateItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectUpdateItem, cancellationToken);
+        model.ServeDirectAsync("UpdateItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), () => UpdateItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectUpdateItem, cancellationToken);
 
     public override Task<DeleteItemResponse> DeleteItemAsync(DeleteItemRequest request, CancellationToken cancellationToken = default) =>
-        model.ServeDirectAsync(DeleteItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectDeleteItem, cancellationToken);
+        model.ServeDirectAsync("DeleteItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), () => DeleteItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectDeleteItem, cancellationToken);
 
     public override Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default) =>
-        model.ServeDirectAsync(BatchGetItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectBatchGetItem, cancellationToken);
+        model.ServeDirectAsync("BatchGetItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), () => BatchGetItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectBatchGetItem, cancellationToken);
+
+    /// <summary>For tests: whether a request would be read from its object (true) or from its marshalled JSON (false).</summary>
+    internal static bool ReadsDirectly(AmazonWebServiceRequest request) => request switch
+    {
+        GetItemRequest r => SdkRequestView.From(r) is not null,
+        PutItemRequest r => SdkRequestView.From(r) is not null,
+        UpdateItemRequest r => SdkRequestView.From(r) is not null,
+        DeleteItemRequest r => SdkRequestView.From(r) is not null,
+        BatchGetItemRequest r => SdkRequestView.From(r) is not null,
+        _ => false,
+    };
 }
 
 /// <summary>The SDK exception a model error becomes, as the SDK's error unmarshalling raises it from the model's HTTP answer.</summary>

@@ -15,22 +15,14 @@ internal sealed class ExpressionContext
     private readonly HashSet<string> _usedValues = new(StringComparer.Ordinal);
 
     public ExpressionContext(JsonElement request)
+        : this(new JsonRequestView(request))
     {
-        if (request.TryGetProperty("ExpressionAttributeNames", out JsonElement names) && names.ValueKind == JsonValueKind.Object)
-        {
-            foreach (JsonProperty p in names.EnumerateObject())
-            {
-                _names[p.Name] = p.Value.GetString() ?? string.Empty;
-            }
-        }
+    }
 
-        if (request.TryGetProperty("ExpressionAttributeValues", out JsonElement values) && values.ValueKind == JsonValueKind.Object)
-        {
-            foreach (JsonProperty p in values.EnumerateObject())
-            {
-                _values[p.Name] = DynamoValue.Parse(p.Value);
-            }
-        }
+    public ExpressionContext(DynamoRequestView request)
+    {
+        request.ReadNames(_names);
+        request.ReadValues(_values);
     }
 
     /// <summary>The expression currently parsed, for messages (<c>ConditionExpression</c>, ...).</summary>

@@ -66,6 +66,8 @@ internal enum DynamoType
 /// </summary>
 internal sealed class DynamoValue : IEquatable<DynamoValue>
 {
+    private int _size = -1;
+
     private DynamoValue(DynamoType type) => Type = type;
 
     public DynamoType Type { get; }
@@ -239,7 +241,18 @@ internal sealed class DynamoValue : IEquatable<DynamoValue>
         return size;
     }
 
-    public int Size() => Type switch
+    /// <summary>The value's size as <see cref="ItemSize"/> counts it (computed once: the value is immutable).</summary>
+    public int Size()
+    {
+        if (_size < 0)
+        {
+            _size = ComputeSize();
+        }
+
+        return _size;
+    }
+
+    private int ComputeSize() => Type switch
     {
         DynamoType.S => Encoding.UTF8.GetByteCount(Text!),
         DynamoType.N => Number.StorageSize,
@@ -358,7 +371,13 @@ internal sealed class DynamoValue : IEquatable<DynamoValue>
             throw DynamoError.Serialization(type + " must be an array.");
         }
 
-        var members = e.EnumerateArray().Select(member).ToList();
+        return MakeSet(type, e.EnumerateArray().Select(member).ToList());
+    }
+
+    /// <summary>A set of the given members, refused as DynamoDB refuses an empty set or one with duplicates.</summary>
+    /// <exception cref="DynamoError">The set is empty or has duplicates.</exception>
+    public static DynamoValue MakeSet(DynamoType type, List<DynamoValue> members)
+    {
         if (members.Count == 0)
         {
             throw DynamoError.Validation("One or more parameter values were invalid: An string set  may not be empty");
