@@ -63,9 +63,13 @@ public class SpillOutageTests
 
     private static bool FullScale => Environment.GetEnvironmentVariable("ANALYTICS_SPILL_FULL_SCALE") == "1";
 
-    /// <summary>How long one redrive may take in real time: minutes at the CI scale; at 10,000 records/s its spills hold
-    /// millions of samples (a run at load average 20-40 passed 3 minutes), so an hour.</summary>
-    private static TimeSpan RedriveBound => FullScale ? TimeSpan.FromMinutes(60) : TimeSpan.FromMinutes(3);
+    /// <summary>
+    /// How long one redrive may take in real time before the test calls it hung. At the CI scale it takes seconds (28 s for
+    /// the whole write-outage case at load average 6-12), but a CI run beside a 10,000 records/s run and a mutation-testing
+    /// run (load average 15-20) passed 3 minutes; at 10,000 records/s its spills hold millions of samples (a run at load
+    /// average 20-40 passed 3 minutes there too), so an hour.
+    /// </summary>
+    private static TimeSpan RedriveBound => FullScale ? TimeSpan.FromMinutes(60) : TimeSpan.FromMinutes(10);
 
     [Fact]
     public void ThirtyMinuteWriteOutage_AfterARedriveTheTableEqualsTheTruth()
