@@ -2,8 +2,7 @@ using System.CommandLine;
 using Analytics.SampleLambda;
 using Analytics.Tools;
 
-// Tooling for the sample function's DynamoDB table: `create-table`, `query` and `redrive` (spill objects, then the
-// batches Lambda gave up on). See `--help`.
+// Tooling for the sample function's DynamoDB table: `create-table`, `query` and `redrive` (of spill objects). See `--help`.
 return await ToolsCommand.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);
 
 namespace Analytics.Tools
@@ -23,6 +22,7 @@ namespace Analytics.Tools
                 CreateTableCommand.Create(),
                 QueryCommand.Create(),
                 RedriveCommand.Create(),
+                Redrive.DestinationRedriveCommand.Create(),
             };
             return CommandLine.RunAsync("analytics-tools", root, args, stdout, stderr);
         }
