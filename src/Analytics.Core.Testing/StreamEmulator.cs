@@ -170,7 +170,7 @@ public sealed partial class StreamEmulator
         return new UInt128(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(digest), System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(digest[8..]));
     }
 
-    /// <summary>Runs the scenario to its end; callable once.</summary>
+    /// <summary>Runs the scenario to its end; callable once. Nothing of the run fires on <see cref="Clock"/> afterwards: invocations still running stop where the run ended.</summary>
     /// <param name="observer">Receives the outputs as they happen; <see langword="null"/> for totals only.</param>
     /// <returns>The totals.</returns>
     /// <exception cref="InvalidOperationException">Already run.</exception>
