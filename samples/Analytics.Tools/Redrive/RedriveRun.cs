@@ -25,8 +25,14 @@ internal sealed record RedriveRunOptions(string Table, string SpillBucket, strin
     /// <summary>Records per event a destination object's records are run through the pipeline in.</summary>
     public int RecordsPerEvent { get; init; } = 500;
 
-    /// <summary>The clock spill ages and the lease are measured with: the processor's.</summary>
-    public TimeProvider Time => Processor.TimeProvider;
+    /// <summary>
+    /// The clock spill ages are measured with; null: <see cref="ProcessorOptions.TimeProvider"/>. Tests on a virtual
+    /// clock set it, and give the pipeline the system clock: its deadlines then never pass while the clock is driven.
+    /// </summary>
+    public TimeProvider? Clock { get; init; }
+
+    /// <summary>The clock spill ages are measured with.</summary>
+    public TimeProvider Time => Clock ?? Processor.TimeProvider;
 }
 
 /// <summary>What one <c>redrive</c> did: the spill phase, then the destination phase.</summary>
