@@ -2,7 +2,8 @@ using System.CommandLine;
 using Analytics.SampleLambda;
 using Analytics.Tools;
 
-// Tooling for the sample function's DynamoDB table: `create-table`, `query` and `redrive` (of spill objects). See `--help`.
+// Tooling for the sample function's DynamoDB table: `create-table`, `query` and `redrive` (spill objects, then the
+// batches Lambda gave up on). See `--help`.
 return await ToolsCommand.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);
 
 namespace Analytics.Tools
@@ -22,7 +23,6 @@ namespace Analytics.Tools
                 CreateTableCommand.Create(),
                 QueryCommand.Create(),
                 RedriveCommand.Create(),
-                Redrive.DestinationRedriveCommand.Create(),
             };
             return CommandLine.RunAsync("analytics-tools", root, args, stdout, stderr);
         }

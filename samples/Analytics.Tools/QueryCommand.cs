@@ -61,6 +61,12 @@ internal static class QueryCommand
         var options = new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         foreach (Dictionary<string, AttributeValue> item in items)
         {
+            // The lease a running redrive holds (Redrive.RedriveLease): not an aggregate.
+            if (Key(item, DynamoDbItem.PartitionKey) == Redrive.RedriveLease.Pk && Key(item, DynamoDbItem.SortKey) == Redrive.RedriveLease.Sk)
+            {
+                continue;
+            }
+
             if (!DynamoDbItem.TryReadPair(item, aggregate, out string metric, out List<KeyValuePair<string, string>> dimensions, out long startMs, out long endMs) ||
                 !SeriesKey.TryCreate(SeriesKey.Encode(metric, dimensions), out SeriesKey key))
             {

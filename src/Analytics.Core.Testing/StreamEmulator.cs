@@ -52,6 +52,7 @@ public sealed partial class StreamEmulator
     private int _maxBusy;
     private long _producerIndex;
     private bool _ran;
+    private bool _ended;
 
     /// <summary>Creates an emulator whose execution environments share one handler.</summary>
     /// <param name="scenario">The scenario.</param>
@@ -169,7 +170,7 @@ public sealed partial class StreamEmulator
         return new UInt128(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(digest), System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(digest[8..]));
     }
 
-    /// <summary>Runs the scenario to its end; callable once.</summary>
+    /// <summary>Runs the scenario to its end; callable once. Nothing of the run fires on <see cref="Clock"/> afterwards: invocations still running stop where the run ended.</summary>
     /// <param name="observer">Receives the outputs as they happen; <see langword="null"/> for totals only.</param>
     /// <returns>The totals.</returns>
     /// <exception cref="InvalidOperationException">Already run.</exception>
@@ -249,6 +250,7 @@ public sealed partial class StreamEmulator
 
         // The run covers [start, end): what is due at the end itself does not happen; the last second is measured.
         Clock.JumpTo(end);
+        Stop();
         EmitSecond(_scenario.DurationSeconds - 1);
         return new EmulationSummary
         {
@@ -275,14 +277,48 @@ public sealed partial class StreamEmulator
 
     private int SecondOf(long unixMs) => (int)Math.Clamp((unixMs - _startMs) / 1000, 0, _scenario.DurationSeconds);
 
+    /// <summary>
+    /// Ends the emulated world with the run. The clock stays the caller's (a test then drives it for its own work, a
+    /// redrive say), so nothing of the run may fire on it again: left armed, each shard's idle poll fired once per virtual
+    /// second whenever the caller's work had no timer due, and time raced ahead by days while that work ran on another
+    /// thread; and an invocation still in flight would have gone on writing after the summary was taken. Its timers
+    /// are dropped when due (as for a timed-out environment), the poll and deadline timers are disposed, and what
+    /// the run scheduled does nothing.
+    /// </summary>
+    private void Stop()
+    {
+        _ended = true;
+        Clock.IsOwnerAlive = static owner => owner is not Invocation;
+        foreach (ShardState shard in _shards)
+        {
+            foreach (Lane lane in shard.Lanes)
+            {
+                lane.PollTimer?.Dispose();
+                lane.Running?.DeadlineTimer?.Dispose();
+            }
+        }
+    }
+
     private ITimer Schedule(long offsetTicks, Action action)
     {
         long due = _scenario.StartTime.UtcTicks + offsetTicks - NowTicks;
-        return Clock.CreateTimer(static s => ((Action)s!)(), action, TimeSpan.FromTicks(Math.Max(0, due)), Timeout.InfiniteTimeSpan);
+        return ScheduleIn(due, action);
     }
 
     private ITimer ScheduleIn(long delayTicks, Action action) =>
-        Clock.CreateTimer(static s => ((Action)s!)(), action, TimeSpan.FromTicks(Math.Max(0, delayTicks)), Timeout.InfiniteTimeSpan);
+        Clock.CreateTimer(static s => ((Scheduled)s!).Run(), new Scheduled(this, action), TimeSpan.FromTicks(Math.Max(0, delayTicks)), Timeout.InfiniteTimeSpan);
+
+    /// <summary>A scheduled step of the run, which does nothing once the run has ended.</summary>
+    private sealed class Scheduled(StreamEmulator emulator, Action action)
+    {
+        public void Run()
+        {
+            if (!emulator._ended)
+            {
+                action();
+            }
+        }
+    }
 
     private string NewUuid()
     {

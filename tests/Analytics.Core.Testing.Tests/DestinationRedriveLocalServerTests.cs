@@ -11,8 +11,10 @@ using Analytics.Tools;
 namespace Analytics.Core.Testing.Tests;
 
 /// <summary>
-/// <c>redrive-failures</c> end to end against the local DynamoDB and S3 servers (dynalite, s3rver): a batch Lambda gave
-/// up on after its attempt had applied part of it, and after a later batch had written one of its items.
+/// <c>redrive</c> of the on-failure destination's objects end to end against the local DynamoDB and S3 servers
+/// (dynalite, s3rver), through the command: a batch Lambda gave up on after its attempt had applied part of it, and
+/// after a later batch had written one of its items; and a batch both spilled and given up, whose destination object
+/// waits for its spill.
 /// </summary>
 [Collection(LocalServersCollection.Name)]
 public sealed class DestinationRedriveLocalServerTests(LocalServersFixture servers)
@@ -26,6 +28,7 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
         string table = await servers.CreateTableAsync("redrive");
         string bucket = await servers.CreateBucketAsync("destination");
         string quarantine = await servers.CreateBucketAsync("quarantine");
+        string spill = await servers.CreateBucketAsync("spill");
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         using AmazonS3Client s3 = servers.CreateS3Client();
 
@@ -46,7 +49,7 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
 
         string[] args =
         [
-            "redrive-failures", "--bucket", bucket, "--table", table, "--quarantine-bucket", quarantine,
+            "redrive", "--spill-bucket", spill, "--failure-bucket", bucket, "--table", table, "--quarantine-bucket", quarantine,
             "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString(),
         ];
         var stdout = new StringWriter();
@@ -82,6 +85,7 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
     {
         string table = await servers.CreateTableAsync("redrive");
         string bucket = await servers.CreateBucketAsync("destination");
+        string spill = await servers.CreateBucketAsync("spill");
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         using AmazonS3Client s3 = servers.CreateS3Client();
         string[] records = [Record(1, "a", "m", 1), Record(2, "b", "m", 2), Record(3, "a", "m", 4)];
@@ -93,14 +97,70 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
 
         var stdout = new StringWriter();
         int exit = await ToolsCommand.RunAsync(
-            ["redrive-failures", "--bucket", bucket, "--table", table, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            ["redrive", "--spill-bucket", spill, "--failure-bucket", bucket, "--table", table, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
             stdout,
             TextWriter.Null);
 
         Assert.Equal(0, exit);
         Assert.Contains($"object {key} shard={ShardId} records=3 applied=2 alreadyApplied=1 undecided=0 left=0", stdout.ToString(), StringComparison.Ordinal);
-        Assert.Contains("1 object(s): 1 complete", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Contains("destination: 1 object(s): 1 complete", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Contains("redrive: done", stdout.ToString(), StringComparison.Ordinal);
         Assert.Equal((3L, 7.0), await ReadAsync(dynamoDb, table, "m|region=r"));
+    }
+
+    /// <summary>
+    /// A batch both spilled and given up (its last attempt wrote the spill, then crashed). The first run finds the spill
+    /// too young to apply: the destination object of its shard is held back, said so, nothing reaches the table, exit 1.
+    /// Once the spill may be applied, one run applies it, then the destination object, which finds the batch applied:
+    /// the table holds it once, and a further run changes nothing.
+    /// </summary>
+    [Fact]
+    public async Task SpilledAndGivenUp_TheDestinationObjectWaitsForTheSpill_AndTheBatchIsCountedOnce()
+    {
+        string table = await servers.CreateTableAsync("order");
+        string failures = await servers.CreateBucketAsync("destination");
+        string spill = await servers.CreateBucketAsync("spill");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        double[] values = [3, 5, 11, 13];
+        string[] records = [.. values.Select((v, i) => Record(i + 1, "a", "m", v))];
+        string spillKey = $"spill/s/{ShardId}/{Sequence(1)}.json";
+        await PutAsync(s3, spill, spillKey, SpillBody(values));
+        string key = $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId}/2025/01/01/2025-01-01T00.05.00-0a0b0c0d-0000-4000-8000-000000000002";
+        await PutAsync(s3, failures, key, InvocationRecord("{\"Records\":[" + string.Join(",", records) + "]}", records.Length));
+        string[] args =
+        [
+            "redrive", "--table", table, "--spill-bucket", spill, "--failure-bucket", failures,
+            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString(),
+        ];
+
+        var first = new StringWriter();
+        Assert.Equal(1, await ToolsCommand.RunAsync(args, first, TextWriter.Null));
+        Assert.Contains($"left {spillKey}: written less than 15 minutes ago", first.ToString(), StringComparison.Ordinal);
+        Assert.Contains($"object {key} shard={ShardId} records=4 applied=0 alreadyApplied=0 undecided=0 left=0 held back: 1 spill object(s) of shard {ShardId}", first.ToString(), StringComparison.Ordinal);
+        Assert.Empty((await dynamoDb.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items);
+
+        var second = new StringWriter();
+        Assert.Equal(0, await ToolsCommand.RunAsync([.. args, "--min-age-minutes", "0"], second, TextWriter.Null));
+        Assert.Contains("spills: 1 spill objects, 4 samples applied, 0 already in the table, 0 undecided, 1 objects deleted, 0 left", second.ToString(), StringComparison.Ordinal);
+        Assert.Contains($"object {key} shard={ShardId} records=4 applied=0 alreadyApplied=4 undecided=0 left=0", second.ToString(), StringComparison.Ordinal);
+        Assert.Equal((4L, values.Sum()), await ReadAsync(dynamoDb, table, "m|region=r"));
+
+        var third = new StringWriter();
+        Assert.Equal(0, await ToolsCommand.RunAsync([.. args, "--min-age-minutes", "0"], third, TextWriter.Null));
+        Assert.Contains("(done by an earlier run)", third.ToString(), StringComparison.Ordinal);
+        Assert.Equal((4L, values.Sum()), await ReadAsync(dynamoDb, table, "m|region=r"));
+    }
+
+    /// <summary>A spill object of records 1.. of key a on series m, written by hand in the documented format, every sample decided.</summary>
+    private static string SpillBody(double[] values)
+    {
+        AggregatorOptions options = AggregatorOptions.Default;
+        string samples = string.Join(",", values.Select((v, i) => string.Create(CultureInfo.InvariantCulture, $"[\"{Sequence(i + 1)}\",\"a\",{v}]")));
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"{{\"format\":\"analytics.core.spill/1\",\"shardId\":\"{ShardId}\",\"eventSourceArn\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\",\"spillId\":\"{Sequence(1)}\",\"windowMs\":{(long)options.WindowSize.TotalMilliseconds},\"relativeAccuracy\":{options.RelativeAccuracy},\"maxBins\":{options.MaxBins},") +
+            "\"pairs\":[{\"pk\":\"m|region=r\",\"sk\":\"2025-01-01T00:00:00.000Z\",\"windowEnd\":\"2025-01-01T00:01:00.000Z\",\"metric\":\"m\",\"dimensions\":{\"region\":\"r\"},\"outcomeUnknown\":false,\"samples\":[" + samples + "]}]}";
     }
 
     private static string Sequence(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);

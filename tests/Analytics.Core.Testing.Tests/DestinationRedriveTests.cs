@@ -13,7 +13,7 @@ namespace Analytics.Core.Testing.Tests;
 
 /// <summary>
 /// Batches Lambda gave up on (retries exhausted while the function crashes before, in the middle of, or after its flush)
-/// go to the S3 on-failure destination with their payload; <c>redrive-failures</c> then applies them. The table is
+/// go to the S3 on-failure destination with their payload; <c>redrive</c> then applies them. The table is
 /// compared with the aggregates computed here from the produced records alone: every item without an undecided
 /// (record, aggregate) must equal the truth exactly, no item may hold more than the truth, and an item may lack only
 /// samples the redrive reported as undecided.
@@ -124,6 +124,35 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         (DestinationRedrive.DestinationObject? parsed, string? error) = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(body));
         Assert.Null(parsed);
         Assert.Contains(reason, error, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// An object that is not JSON is reported by the kind of error and its byte offset, never by the byte: the reader's
+    /// own message quotes it (<c>'Q' is an invalid start of a value</c>), and it is a byte of the object. Here every
+    /// object's first wrong byte is the first letter of a secret, a letter no reason contains otherwise.
+    /// </summary>
+    [Theory]
+    [InlineData("Q7-secret", "invalid JSON at byte 0 of 9 (line 1, byte 0 of that line)")]
+    [InlineData("{\n  \"a\": Q7-secret}", "invalid JSON at byte 9 of ")]
+    [InlineData("{\"a\":[1,2,Q", "invalid JSON at byte 10 of 11")]
+    [InlineData("{\"a\":\"Q7-secret", "the JSON ends before it is complete at byte")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":\"Q7-secret\"}", "the payload string is not JSON: invalid JSON at byte 0 of 9")]
+    public void Parse_OfAnObjectThatIsNotJson_GivesTheOffsetAndTheKind_NeverAByteOfIt(string body, string reason)
+    {
+        (DestinationRedrive.DestinationObject? parsed, string? error) = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(body));
+
+        Assert.Null(parsed);
+        Assert.Contains(reason, error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Q", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("0x51", error, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Parse_OfAnObjectNestedTooDeep_SaysSo_AtTheByteWhereTheReaderStopped()
+    {
+        (_, string? error) = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(new string('[', 1_000)));
+
+        Assert.Contains("nested deeper than 64 levels at byte 64 of 1000", error, StringComparison.Ordinal);
     }
 
     // The payload as a JSON string (as the emulator and the documentation's example write it) or as an object: the same records.
@@ -261,11 +290,11 @@ public class DestinationRedriveTests(ITestOutputHelper output)
                 problems.Add($"{recording.Destination.Count} batches given up, {first.Count} objects redriven");
             }
 
-            Dictionary<(string, long), List<(string Seq, double Value)>> truth = Truth(recording.Records, windowMs, out HashSet<string> poison);
+            Dictionary<(string Series, long Window), List<(string SequenceNumber, double Value)>> truth = TrueAggregates.SamplesOf(recording.Records, windowMs, out HashSet<string> poison);
             var undecided = first.SelectMany(r => r.Cases).Where(k => k.Status == RedriveStatus.Undecided)
                 .GroupBy(k => (k.ItemPk, DateTimeOffset.Parse(k.ItemSk, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds()))
                 .ToDictionary(g => g.Key, g => g.Select(k => k.SequenceNumber).ToHashSet(StringComparer.Ordinal));
-            Dictionary<(string, long), (long Count, double Sum, double Min, double Max)> table = Stored(downstream);
+            Dictionary<(string Series, long Window), Truth> table = TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName);
             problems.AddRange(Compare(truth, table, undecided));
 
             HashSet<string> quarantined = downstream.S3.GetObjects(SampleDownstream.BucketName)
@@ -274,7 +303,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
 
             // Run again: every object is done (reported from its marker), the table is unchanged.
             IReadOnlyList<RedriveObjectResult> again = Run(new DestinationRedrive(s3, downstream.DynamoDbClient, options), emulator.Clock);
-            if (!again.All(r => r.FromMarker) || !Same(table, Stored(downstream)))
+            if (!again.All(r => r.FromMarker) || !Same(table, TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName)))
             {
                 problems.Add("a second run changed the table or redid an object");
             }
@@ -286,7 +315,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
             }
 
             IReadOnlyList<RedriveObjectResult> rerun = Run(new DestinationRedrive(s3, downstream.DynamoDbClient, options), emulator.Clock);
-            if (rerun.Sum(r => r.Applied) != 0 || rerun.Any(r => r.Left > 0 || r.Error is not null) || !Same(table, Stored(downstream)))
+            if (rerun.Sum(r => r.Applied) != 0 || rerun.Any(r => r.Left > 0 || r.Error is not null) || !Same(table, TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName)))
             {
                 problems.Add($"a rerun without markers applied {rerun.Sum(r => r.Applied)} pairs or changed the table");
             }
@@ -305,17 +334,17 @@ public class DestinationRedriveTests(ITestOutputHelper output)
 
     /// <summary>Every item: never more than the truth; equal to it unless it has undecided pairs; short by at most those.</summary>
     private static IEnumerable<string> Compare(
-        Dictionary<(string, long), List<(string Seq, double Value)>> truth,
-        Dictionary<(string, long), (long Count, double Sum, double Min, double Max)> table,
+        Dictionary<(string Series, long Window), List<(string SequenceNumber, double Value)>> truth,
+        Dictionary<(string Series, long Window), Truth> table,
         Dictionary<(string, long), HashSet<string>> undecided)
     {
-        foreach (((string series, long window) id, List<(string Seq, double Value)> samples) in truth)
+        foreach (((string series, long window) id, List<(string SequenceNumber, double Value)> samples) in truth)
         {
-            (long Count, double Sum, double Min, double Max) expected = (samples.Count, samples.Sum(s => s.Value), samples.Min(s => s.Value), samples.Max(s => s.Value));
+            Truth expected = Truth.Of(samples.Select(s => s.Value));
             HashSet<string> open = undecided.GetValueOrDefault(id) ?? [];
-            if (!table.TryGetValue(id, out (long Count, double Sum, double Min, double Max) stored))
+            if (!table.TryGetValue(id, out Truth? stored))
             {
-                if (samples.Any(s => !open.Contains(s.Seq)))
+                if (samples.Any(s => !open.Contains(s.SequenceNumber)))
                 {
                     yield return $"missing {id.series}@{id.window}: {samples.Count} samples, {open.Count} undecided";
                 }
@@ -323,11 +352,11 @@ public class DestinationRedriveTests(ITestOutputHelper output)
                 continue;
             }
 
-            if (open.Count == 0 && stored != expected)
+            if (open.Count == 0 && !stored.Equals(expected))
             {
                 yield return $"{id.series}@{id.window}: expected {expected}, stored {stored}";
             }
-            else if (stored.Count > expected.Count || stored.Min < expected.Min || stored.Max > expected.Max)
+            else if (stored.Exceeds(expected))
             {
                 yield return $"doubled {id.series}@{id.window}: expected {expected}, stored {stored}";
             }
@@ -343,10 +372,8 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         }
     }
 
-    private static bool Same(
-        Dictionary<(string, long), (long Count, double Sum, double Min, double Max)> a,
-        Dictionary<(string, long), (long Count, double Sum, double Min, double Max)> b) =>
-        a.Count == b.Count && a.All(x => b.TryGetValue(x.Key, out var y) && x.Value == y);
+    private static bool Same(Dictionary<(string Series, long Window), Truth> a, Dictionary<(string Series, long Window), Truth> b) =>
+        a.Count == b.Count && a.All(x => b.TryGetValue(x.Key, out Truth? y) && x.Value.Equals(y));
 
     /// <summary>Runs the redrive on the emulator's clock: the models answer inline; any timer is fired in order.</summary>
     private static IReadOnlyList<RedriveObjectResult> Run(DestinationRedrive redrive, VirtualClock clock)
@@ -379,54 +406,6 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         Encoding.UTF8.GetBytes(string.Create(
             CultureInfo.InvariantCulture,
             $"{{\"metric\":\"m\",\"value\":{random.Next(-500, 1000)},\"timestamp\":{time.ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"{partitionKey}\"}}}}"));
-
-    /// <summary>The truth from the produced records alone: per series and window, every sample with its record.</summary>
-    private static Dictionary<(string, long), List<(string Seq, double Value)>> Truth(IReadOnlyList<StreamRecord> records, long windowMs, out HashSet<string> poison)
-    {
-        var truth = new Dictionary<(string, long), List<(string, double)>>();
-        poison = [];
-        foreach (StreamRecord record in records)
-        {
-            JsonElement root;
-            try
-            {
-                root = JsonDocument.Parse(record.Data).RootElement;
-            }
-            catch (JsonException)
-            {
-                poison.Add(record.SequenceNumber);
-                continue;
-            }
-
-            string series = root.GetProperty("metric").GetString() + "|region=" + root.GetProperty("dimensions").GetProperty("region").GetString();
-            long timestamp = root.GetProperty("timestamp").GetInt64();
-            (string, long) id = (series, timestamp - (timestamp % windowMs));
-            if (!truth.TryGetValue(id, out List<(string, double)>? list))
-            {
-                truth[id] = list = [];
-            }
-
-            list.Add((record.SequenceNumber, root.GetProperty("value").GetDouble()));
-        }
-
-        return truth;
-    }
-
-    private static Dictionary<(string, long), (long, double, double, double)> Stored(SampleDownstream downstream)
-    {
-        var table = new Dictionary<(string, long), (long, double, double, double)>();
-        foreach (Dictionary<string, AttributeValue> item in downstream.DynamoDb.GetItems(SampleDownstream.TableName))
-        {
-            long window = DateTimeOffset.Parse(item["windowStart"].S, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
-            table[(item["pk"].S, window)] = (
-                long.Parse(item["count"].N, CultureInfo.InvariantCulture),
-                double.Parse(item["sum"].N, CultureInfo.InvariantCulture),
-                double.Parse(item["min"].N, CultureInfo.InvariantCulture),
-                double.Parse(item["max"].N, CultureInfo.InvariantCulture));
-        }
-
-        return table;
-    }
 
     /// <summary>
     /// The sample function, crashing on a seeded share of invocations: before its flush (nothing written), after a flush

@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Amazon.DynamoDBv2.Model;
 using Analytics.Replay;
 using FsCheck;
 using FsCheck.Fluent;
@@ -191,10 +190,10 @@ public class ExactlyOnceStreamProperties
         using (downstream)
         {
             EmulationSummary summary = emulator.Run(recording);
-            Dictionary<(string Series, long Window), Truth> truth = TrueAggregates(recording.Records, out HashSet<string> poison);
-            Dictionary<(string Series, long Window), Truth> table = Stored(downstream);
+            Dictionary<(string Series, long Window), Truth> truth = TrueAggregates.Of(recording.Records, WindowMs, out HashSet<string> poison);
+            Dictionary<(string Series, long Window), Truth> table = TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName);
             HashSet<string> sent = recording.Destination.SelectMany(d => d.SequenceNumbers).ToHashSet();
-            Dictionary<(string Series, long Window), Truth> sentTruth = TrueAggregates(recording.Records.Where(r => sent.Contains(r.SequenceNumber)).ToList(), out _);
+            Dictionary<(string Series, long Window), Truth> sentTruth = TrueAggregates.Of(recording.Records.Where(r => sent.Contains(r.SequenceNumber)), WindowMs, out _);
             string logText = Encoding.UTF8.GetString(log.WrittenSpan);
             bool reported = logText.Contains("MaxPartitionKeysPerItem is " + bound.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
 
@@ -254,8 +253,8 @@ public class ExactlyOnceStreamProperties
                 problems.Add($"not drained: pending={summary.RecordsPending} destination={summary.RecordsToDestination} expired={summary.RecordsExpired}");
             }
 
-            Dictionary<(string Series, long Window), Truth> truth = TrueAggregates(recording.Records, out HashSet<string> poison);
-            Dictionary<(string Series, long Window), Truth> table = Stored(downstream);
+            Dictionary<(string Series, long Window), Truth> truth = TrueAggregates.Of(recording.Records, WindowMs, out HashSet<string> poison);
+            Dictionary<(string Series, long Window), Truth> table = TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName);
             bool doubled = table.Keys.Any(k => !truth.ContainsKey(k));
             foreach (((string series, long window), Truth expected) in truth)
             {
@@ -331,48 +330,13 @@ public class ExactlyOnceStreamProperties
             CultureInfo.InvariantCulture,
             $"{{\"metric\":\"m{random.Next(2)}\",\"value\":{random.Next(-500, 1000)},\"timestamp\":{time.ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r{random.Next(3)}\"}}}}"));
 
-    /// <summary>The truth, from the produced records alone: a record is valid when it is the JSON the generator writes.</summary>
-    private static Dictionary<(string, long), Truth> TrueAggregates(IReadOnlyList<StreamRecord> records, out HashSet<string> poison)
-    {
-        var truth = new Dictionary<(string, long), Truth>();
-        poison = [];
-        foreach (StreamRecord record in records)
-        {
-            JsonElement root;
-            try
-            {
-                root = JsonDocument.Parse(record.Data).RootElement;
-            }
-            catch (JsonException)
-            {
-                poison.Add(record.SequenceNumber);
-                continue;
-            }
-
-            string series = root.GetProperty("metric").GetString() + "|region=" + root.GetProperty("dimensions").GetProperty("region").GetString();
-            long timestamp = root.GetProperty("timestamp").GetInt64();
-            long window = timestamp - (timestamp % WindowMs);
-            double value = root.GetProperty("value").GetDouble();
-            if (!truth.TryGetValue((series, window), out Truth? t))
-            {
-                truth[(series, window)] = new Truth(1, value, value, value);
-            }
-            else
-            {
-                truth[(series, window)] = new Truth(t.Count + 1, t.Sum + value, Math.Min(t.Min, value), Math.Max(t.Max, value));
-            }
-        }
-
-        return truth;
-    }
-
     /// <summary>The most distinct partition keys among the valid records of one (series, window) item.</summary>
     private static int MostPartitionKeysPerItem(IReadOnlyList<StreamRecord> records)
     {
         var keys = new Dictionary<(string, long), HashSet<string>>();
         foreach (StreamRecord record in records)
         {
-            Dictionary<(string, long), Truth> one = TrueAggregates([record], out HashSet<string> poison);
+            Dictionary<(string, long), Truth> one = TrueAggregates.Of([record], WindowMs, out HashSet<string> poison);
             if (poison.Count == 0)
             {
                 (string, long) item = one.Keys.Single();
@@ -388,29 +352,10 @@ public class ExactlyOnceStreamProperties
         return keys.Count == 0 ? 0 : keys.Values.Max(k => k.Count);
     }
 
-    /// <summary>The table's readable attributes (<c>count</c>, <c>sum</c>, <c>min</c>, <c>max</c>), not the sketch.</summary>
-    private static Dictionary<(string, long), Truth> Stored(SampleDownstream downstream)
-    {
-        var table = new Dictionary<(string, long), Truth>();
-        foreach (Dictionary<string, AttributeValue> item in downstream.DynamoDb.GetItems(SampleDownstream.TableName))
-        {
-            long window = DateTimeOffset.Parse(item["windowStart"].S, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
-            table[(item["pk"].S, window)] = new Truth(
-                long.Parse(item["count"].N, CultureInfo.InvariantCulture),
-                double.Parse(item["sum"].N, CultureInfo.InvariantCulture),
-                double.Parse(item["min"].N, CultureInfo.InvariantCulture),
-                double.Parse(item["max"].N, CultureInfo.InvariantCulture));
-        }
-
-        return table;
-    }
-
     private static HashSet<string> Quarantined(SampleDownstream downstream) =>
         downstream.S3.GetObjects(SampleDownstream.BucketName)
             .Select(o => JsonDocument.Parse(o.Body).RootElement.GetProperty("sequenceNumber").GetString()!)
             .ToHashSet();
-
-    internal sealed record Truth(long Count, double Sum, double Min, double Max);
 
     /// <summary>
     /// The sample function's pipeline (processor, DynamoDB and S3 sinks, one log and one EMF line per invocation) with a

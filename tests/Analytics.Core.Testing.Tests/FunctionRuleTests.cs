@@ -344,4 +344,51 @@ public class FunctionRuleTests
         Assert.Equal(2500, run.Invocations[0].EndMs - run.Invocations[0].StartMs);
         Assert.Equal(InvocationOutcome.Success, run.Invocations[0].Outcome);
     }
+    // The run covers [start, end) (Run's documentation: "Runs the scenario to its end"); the clock stays the caller's afterwards. Found by the spill
+    // redrive tests, which drive the same clock after the run: each shard's idle poll kept firing once per virtual
+    // second, and time raced ahead by days (61,571 to 832,246 virtual seconds per redrive run) whenever the redrive's
+    // own work ran on another thread.
+    [Fact]
+    public void AfterTheRun_NothingOfItFires_AndAnInvocationInFlightStaysWhereTheRunEnded()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 10,
+            Stream = new() { ShardCount = 2 },
+            Records = [ExplicitRecord.Text("k", "early", 0), ExplicitRecord.Text("k", "late", 8_000)],
+            Function = new() { TimeoutSeconds = 60 },
+        };
+        var effects = new List<string>();
+        StreamEmulator emulator = null!;
+        emulator = new StreamEmulator(scenario, _ => new DelegateHandler(async (e, _, _) =>
+        {
+            string text = Emulate.Texts(JsonDocument.Parse(e.ToArray()).RootElement)[0];
+            effects.Add("start " + text);
+            await Task.Delay(TimeSpan.FromSeconds(3), emulator.Clock);
+            effects.Add("end " + text);
+            return Array.Empty<byte>();
+        }));
+        EmulationSummary summary = emulator.Run();
+        Assert.Equal(["start early", "end early", "start late"], effects);
+        Assert.Equal(1, summary.RecordsPending);
+
+        // The caller's own timers still fire, and time moves only as far as they ask.
+        DateTimeOffset after = emulator.Clock.GetUtcNow();
+        int fired = 0;
+        using ITimer mine = emulator.Clock.CreateTimer(_ => fired++, null, TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
+        for (int step = 0; step < 1_000 && emulator.Clock.NextDue is { } due; step++)
+        {
+            emulator.Clock.AdvanceTo(due);
+        }
+
+        Assert.Null(emulator.Clock.NextDue);
+
+        Assert.Equal(1, fired);
+        Assert.Equal(["start early", "end early", "start late"], effects);
+        Assert.True(emulator.Clock.GetUtcNow() - after <= TimeSpan.FromSeconds(5), $"time moved {emulator.Clock.GetUtcNow() - after} after the run");
+        emulator.Clock.Advance(TimeSpan.FromHours(1));
+        Assert.Equal(["start early", "end early", "start late"], effects);
+        Assert.Equal(0, emulator.Clock.PendingTimers);
+    }
 }

@@ -5,6 +5,7 @@
 #   tests/mutation/run.sh SequenceNumber.cs AggregateBatch.cs  only these files (names under src/Analytics.Core)
 #   TARGET=aws tests/mutation/run.sh                         the DynamoDB sink's watermark logic (stryker-aws.json)
 #   TARGET=emulator tests/mutation/run.sh                    the emulator's checkpoint and retry logic (stryker-emulator.json)
+#   TARGET=tools tests/mutation/run.sh                       the redrive's bookkeeping: spills, destination objects, the lease (stryker-tools.json)
 #
 # One Stryker run builds and instruments the whole library and runs the test suite once before it tries any
 # mutant (several minutes on a busy 2-core machine), so several files in one run cost far less than one run each.
@@ -14,7 +15,7 @@
 # TARGET=aws runs the tests against the local DynamoDB and S3 servers (dynalite, s3rver): `npm ci --prefix tests/servers`
 # first.
 # Environment:
-#   TARGET        core (default), aws or emulator: which library, configuration and test project
+#   TARGET        core (default), aws, emulator or tools: which library, configuration and test project
 #   CONCURRENCY   test runners in parallel (default 2)
 #   BREAK_AT      exit non-zero when a file's score of non-equivalent mutants is below this percentage (default 0)
 #   OUT           where the reports go (default artifacts/mutation/$TARGET)
@@ -32,7 +33,8 @@ case "$target" in
   core) config="$here/stryker-config.json"; tests=tests/Analytics.Core.Tests ;;
   aws) config="$here/stryker-aws.json"; tests=tests/Analytics.Core.Tests ;;
   emulator) config="$here/stryker-emulator.json"; tests=tests/Analytics.Core.Testing.Tests ;;
-  *) echo "TARGET must be core, aws or emulator, not '$target'" >&2; exit 2 ;;
+  tools) config="$here/stryker-tools.json"; tests=tests/Analytics.Core.Testing.Tests ;;
+  *) echo "TARGET must be core, aws, emulator or tools, not '$target'" >&2; exit 2 ;;
 esac
 dotnet tool restore >/dev/null
 # Stryker analyses the projects through their restore output (obj/): a fresh clone needs a restore first.

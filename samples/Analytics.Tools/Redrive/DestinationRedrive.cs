@@ -77,6 +77,12 @@ internal sealed record RedriveCase(string ObjectKey, string ShardId, string Sequ
 /// <param name="FromMarker">Done by an earlier run: reported from its marker, nothing done now.</param>
 internal sealed record RedriveObjectResult(string Key, string ShardId, int Records, int Applied, int AlreadyApplied, IReadOnlyList<RedriveCase> Cases, string? Error, bool FromMarker)
 {
+    /// <summary>
+    /// Not run, because a spill object of its shard is still in the spill bucket: applying it first could apply a
+    /// record twice (<see cref="RedriveRun"/>). <see cref="Error"/> says why; a later run applies it.
+    /// </summary>
+    public bool HeldBack { get; init; }
+
     /// <summary>Undecided pairs.</summary>
     public int Undecided => Cases.Count(c => c.Status == RedriveStatus.Undecided);
 
@@ -116,6 +122,7 @@ internal sealed class DestinationRedrive
     private readonly IAmazonS3 _s3;
     private readonly IAmazonDynamoDB _dynamoDb;
     private readonly DestinationRedriveOptions _options;
+    private Func<CancellationToken, Task>? _heartbeat;
 
     public DestinationRedrive(IAmazonS3 s3, IAmazonDynamoDB dynamoDb, DestinationRedriveOptions options)
     {
@@ -127,8 +134,22 @@ internal sealed class DestinationRedrive
     /// <summary>Redrives every object under the prefix that no earlier run finished.</summary>
     /// <param name="cancellationToken">Stops between events.</param>
     /// <returns>One result per object, in key order.</returns>
-    public async Task<IReadOnlyList<RedriveObjectResult>> RunAsync(CancellationToken cancellationToken)
+    public Task<IReadOnlyList<RedriveObjectResult>> RunAsync(CancellationToken cancellationToken) => RunAsync(null, null, cancellationToken);
+
+    /// <summary>
+    /// Redrives every object under the prefix that no earlier run finished, except the objects of the shards that
+    /// <paramref name="spillsLeft"/> names: those are held back, reported, and left for a later run.
+    /// </summary>
+    /// <param name="spillsLeft">
+    /// The shards that still have spill objects (shard id to how many), asked once every destination object is listed and
+    /// read, so that a spill written before a listed object was given up is seen; null: no spill bucket to respect.
+    /// </param>
+    /// <param name="heartbeat">Called before each event is run (the redrive lease's renewal); it throws to stop the run.</param>
+    /// <param name="cancellationToken">Stops between events.</param>
+    /// <returns>One result per object, in key order.</returns>
+    public async Task<IReadOnlyList<RedriveObjectResult>> RunAsync(Func<CancellationToken, Task<IReadOnlyDictionary<string, int>>>? spillsLeft, Func<CancellationToken, Task>? heartbeat, CancellationToken cancellationToken)
     {
+        _heartbeat = heartbeat;
         List<string> keys = await ListAsync(_options.Prefix, cancellationToken).ConfigureAwait(false);
         var markers = (await ListAsync(DestinationRedriveOptions.MarkerPrefix, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
         var results = new List<RedriveObjectResult>();
@@ -157,8 +178,20 @@ internal sealed class DestinationRedrive
             }
         }
 
+        // Listed after the destination objects: a batch's spill is written before Lambda gives the batch up, so the spill of
+        // any object listed above is either in this listing or already applied and deleted.
+        IReadOnlyDictionary<string, int> held = pending.Count == 0 || spillsLeft is null
+            ? new Dictionary<string, int>()
+            : await spillsLeft(cancellationToken).ConfigureAwait(false);
         foreach (IGrouping<string, DestinationObject> shard in pending.GroupBy(o => o.ShardId, StringComparer.Ordinal))
         {
+            if (held.TryGetValue(shard.Key, out int spills))
+            {
+                string why = string.Create(CultureInfo.InvariantCulture, $"held back: {spills} spill object(s) of shard {shard.Key} are not applied yet; a batch in both is exact only when its spill is applied first. Run redrive again once they are applied (an undecided spill is applied when you decide it and delete its object)");
+                results.AddRange(shard.Select(o => new RedriveObjectResult(o.Key, shard.Key, o.Records.Count, 0, 0, [], why, FromMarker: false) { HeldBack = true }));
+                continue;
+            }
+
             results.AddRange(await RedriveShardAsync(shard.Key, shard.ToList(), cancellationToken).ConfigureAwait(false));
         }
 
@@ -267,6 +300,7 @@ internal sealed class DestinationRedrive
             for (int start = 0; start < run.Count && failure is null; start += _options.RecordsPerEvent)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                await (_heartbeat?.Invoke(cancellationToken) ?? Task.CompletedTask).ConfigureAwait(false);
                 response.ResetWrittenCount();
                 List<DestinationRecordEntry> chunk = run.GetRange(start, Math.Min(_options.RecordsPerEvent, run.Count - start));
                 BatchSummary summary = await processor.ProcessAsync(Event(chunk), time.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);
@@ -430,24 +464,65 @@ internal sealed class DestinationRedrive
         return Parse(key, bytes);
     }
 
+    /// <summary>
+    /// Reads an invocation record. Every reason it gives names positions and field names only: the reader's own message
+    /// quotes the offending byte (<c>'0x00' is an invalid start of a value</c>), which is a byte of the payload.
+    /// </summary>
     internal static (DestinationObject? Object, string? Error) Parse(string key, byte[] bytes)
     {
+        JsonDocument record;
         try
         {
-            using JsonDocument record = JsonDocument.Parse(bytes);
-            JsonElement root = record.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("KinesisBatchInfo", out JsonElement info) ||
-                !info.TryGetProperty("shardId", out JsonElement shard) || shard.ValueKind != JsonValueKind.String)
-            {
-                return (null, "not an on-failure invocation record of a Kinesis mapping (no KinesisBatchInfo.shardId)");
-            }
+            record = JsonDocument.Parse(bytes);
+        }
+        catch (JsonException e)
+        {
+            return (null, "not JSON: " + JsonErrorText.Describe(bytes, e));
+        }
 
-            if (!root.TryGetProperty("payload", out JsonElement payload))
+        try
+        {
+            using (record)
             {
-                return (null, "the record has no payload (an SQS or SNS destination's record, or a truncated one): its records cannot be redriven from it");
+                return ParseRecord(key, record.RootElement);
             }
+        }
+        catch (InvalidOperationException)
+        {
+            // GetString of a string holding an escaped lone surrogate.
+            return (null, "a string of the object is not valid text (an escaped lone surrogate)");
+        }
+    }
 
-            using JsonDocument? inner = payload.ValueKind == JsonValueKind.String ? JsonDocument.Parse(payload.GetString()!) : null;
+    private static (DestinationObject? Object, string? Error) ParseRecord(string key, JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("KinesisBatchInfo", out JsonElement info) ||
+            !info.TryGetProperty("shardId", out JsonElement shard) || shard.ValueKind != JsonValueKind.String)
+        {
+            return (null, "not an on-failure invocation record of a Kinesis mapping (no KinesisBatchInfo.shardId)");
+        }
+
+        if (!root.TryGetProperty("payload", out JsonElement payload))
+        {
+            return (null, "the record has no payload (an SQS or SNS destination's record, or a truncated one): its records cannot be redriven from it");
+        }
+
+        JsonDocument? inner = null;
+        if (payload.ValueKind == JsonValueKind.String)
+        {
+            byte[] text = Encoding.UTF8.GetBytes(payload.GetString()!);
+            try
+            {
+                inner = JsonDocument.Parse(text);
+            }
+            catch (JsonException e)
+            {
+                return (null, "the payload string is not JSON: " + JsonErrorText.Describe(text, e) + " of the payload");
+            }
+        }
+
+        using (inner)
+        {
             JsonElement evt = inner?.RootElement ?? payload;
             if (evt.ValueKind != JsonValueKind.Object || !evt.TryGetProperty("Records", out JsonElement array) || array.ValueKind != JsonValueKind.Array)
             {
@@ -457,7 +532,7 @@ internal sealed class DestinationRedrive
             var records = new List<DestinationRecordEntry>();
             foreach (JsonElement r in array.EnumerateArray())
             {
-                if (!r.TryGetProperty("kinesis", out JsonElement kinesis) ||
+                if (r.ValueKind != JsonValueKind.Object || !r.TryGetProperty("kinesis", out JsonElement kinesis) || kinesis.ValueKind != JsonValueKind.Object ||
                     !kinesis.TryGetProperty("sequenceNumber", out JsonElement seq) || seq.ValueKind != JsonValueKind.String ||
                     !SequenceNumber.IsValid(Encoding.ASCII.GetBytes(seq.GetString()!)) ||
                     !kinesis.TryGetProperty("partitionKey", out JsonElement pk) || pk.ValueKind != JsonValueKind.String)
@@ -476,10 +551,6 @@ internal sealed class DestinationRedrive
             }
 
             return (new DestinationObject(key, shard.GetString()!, records), null);
-        }
-        catch (JsonException e)
-        {
-            return (null, "not JSON: " + e.Message);
         }
     }
 

@@ -3,10 +3,16 @@ using Amazon.DynamoDBv2;
 using Amazon.S3;
 using Analytics.Core;
 using Analytics.SampleLambda;
+using Analytics.Tools.Redrive;
 
 namespace Analytics.Tools;
 
-/// <summary><c>redrive</c>: applies the spill objects of a bucket to the aggregate table exactly once and deletes them.</summary>
+/// <summary>
+/// <c>redrive</c>: applies the spill objects, then the batches Lambda gave up on (the S3 on-failure destination's
+/// objects), to the aggregate table exactly once (<see cref="RedriveRun"/>). A destination object waits while a spill
+/// of its shard is left. Prints what it did, never a byte of payload; exits 1 when anything is left, undecided or held
+/// back.
+/// </summary>
 internal static class RedriveCommand
 {
     public static Command Create()
@@ -15,32 +21,68 @@ internal static class RedriveCommand
         endpoint.Required = false;
         endpoint.Description = "A DynamoDB endpoint (a local server); omit for the AWS environment's";
         Option<Uri?> s3Endpoint = CommandLine.UrlOption("--s3-endpoint", "An S3 endpoint (a local server, path-style); omit for the AWS environment's");
-        var bucket = new Option<string>("--bucket") { Description = "The spill bucket (ANALYTICS_SPILL_BUCKET of the function)", HelpName = "name", Required = true };
-        var prefix = new Option<string>("--prefix") { Description = "The spill key prefix", HelpName = "prefix", DefaultValueFactory = _ => S3SpillSinkOptions.Default.KeyPrefix };
-        var minAge = new Option<int>("--min-age-minutes") { Description = "Leave objects written more recently for a later run (a spill not yet confirmed may still be removed by its batch's retry)", HelpName = "minutes", DefaultValueFactory = _ => (int)SpillRedrive.DefaultMinAge.TotalMinutes };
-        var command = new Command("redrive", "Applies every spill object under the prefix to the table exactly once (safe to repeat, to interrupt, and to run while the function writes), deletes each object once all of it is applied, and exits 1 when anything is left.")
+        var spillBucket = new Option<string>("--spill-bucket") { Description = "The spill bucket (the function's ANALYTICS_SPILL_BUCKET; for a function that does not spill, any bucket without spill objects, e.g. its quarantine bucket)", HelpName = "name", Required = true };
+        var spillPrefix = new Option<string>("--spill-prefix") { Description = "The spill key prefix", HelpName = "prefix", DefaultValueFactory = _ => S3SpillSinkOptions.Default.KeyPrefix };
+        var minAge = new Option<int>("--min-age-minutes") { Description = "Leave spill objects written more recently for a later run (a spill not yet confirmed may still be removed by its batch's retry), with the destination objects of their shard", HelpName = "minutes", DefaultValueFactory = _ => (int)SpillRedrive.DefaultMinAge.TotalMinutes };
+        var failureBucket = new Option<string?>("--failure-bucket") { Description = "The bucket of the mapping's S3 on-failure destination (the template's FailedBatchBucket); omit to redrive spills only", HelpName = "name" };
+        var failurePrefix = new Option<string>("--failure-prefix") { Description = "Only destination objects under this key prefix", HelpName = "prefix", DefaultValueFactory = _ => "aws/lambda/" };
+        var quarantine = new Option<string?>("--quarantine-bucket") { Description = "Where poison records of the destination objects are quarantined again (default: --spill-bucket, as in the sample)", HelpName = "name" };
+        var window = new Option<int>("--window-seconds") { Description = "The function's ANALYTICS_WINDOW_SECONDS", HelpName = "seconds", DefaultValueFactory = _ => (int)AggregatorOptions.Default.WindowSize.TotalSeconds };
+        window.Validators.Add(r =>
         {
-            endpoint, table, s3Endpoint, bucket, prefix, minAge,
+            if (r.GetValueOrDefault<int>() is < 1 or > 3600)
+            {
+                r.AddError("--window-seconds must be 1 to 3600");
+            }
+        });
+        minAge.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 0)
+            {
+                r.AddError("--min-age-minutes must not be negative");
+            }
+        });
+        var command = new Command(
+            "redrive",
+            "Applies the spill objects, then the batches Lambda gave up on (objects of the S3 on-failure destination), to the table, each record exactly once; holds back a shard's destination objects while a spill of that shard is left. Safe to repeat, to interrupt, and to run while the function writes. Exit 1 when anything is left, undecided or held back.")
+        {
+            endpoint, table, s3Endpoint, spillBucket, spillPrefix, minAge, failureBucket, failurePrefix, quarantine, window,
         };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             TextWriter output = parsed.InvocationConfiguration.Output;
+            TextWriter error = parsed.InvocationConfiguration.Error;
+            string spill = parsed.GetValue(spillBucket)!;
+            var options = new RedriveRunOptions(
+                parsed.GetValue(table)!,
+                spill,
+                parsed.GetValue(spillPrefix) ?? string.Empty,
+                TimeSpan.FromMinutes(parsed.GetValue(minAge)),
+                parsed.GetValue(failureBucket),
+                parsed.GetValue(failurePrefix) ?? string.Empty,
+                parsed.GetValue(quarantine) ?? spill,
+                ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(parsed.GetValue(window)) } });
             try
             {
                 using AmazonDynamoDBClient dynamoDb = SampleSinks.DynamoDbClient(parsed.GetValue(endpoint));
                 using AmazonS3Client s3 = SampleSinks.S3Client(parsed.GetValue(s3Endpoint));
-                if (!await Redrive.TableCheck.ExistsAsync(dynamoDb, parsed.GetValue(table)!, parsed.InvocationConfiguration.Error, cancellationToken).ConfigureAwait(false))
+                if (!await TableCheck.ExistsAsync(dynamoDb, options.Table, error, cancellationToken).ConfigureAwait(false))
                 {
                     return CommandLine.Failed;
                 }
 
-                var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = parsed.GetValue(table)! });
-                RedriveReport report = await SpillRedrive.ApplyAsync(s3, parsed.GetValue(bucket)!, parsed.GetValue(prefix) ?? string.Empty, sink, output, TimeSpan.FromMinutes(Math.Max(0, parsed.GetValue(minAge))), TimeProvider.System, cancellationToken).ConfigureAwait(false);
+                RedriveRunReport report = await RedriveRun.RunAsync(options, s3, dynamoDb, output, cancellationToken).ConfigureAwait(false);
+                if (report.LeaseHeldBy is null)
+                {
+                    await output.WriteLineAsync(report.Done ? "redrive: done, nothing left" : "redrive: something is left, undecided or held back (lines above); exit 1").ConfigureAwait(false);
+                }
                 return report.Done ? CommandLine.Success : CommandLine.Failed;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                await parsed.InvocationConfiguration.Error.WriteLineAsync($"error: redrive stopped: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+                // A reader's message may quote a byte of what it read: for those, the type only.
+                string message = ex is System.Text.Json.JsonException ? "(message not shown: it may quote a byte of an object)" : ex.Message;
+                await error.WriteLineAsync($"error: redrive stopped: {ex.GetType().Name}: {message}").ConfigureAwait(false);
                 return CommandLine.Failed;
             }
         });

@@ -44,8 +44,9 @@ internal static class SpillRedrive
     /// <param name="minAge">Objects modified more recently are left for a later run (<see cref="DefaultMinAge"/>).</param>
     /// <param name="time">The clock <paramref name="minAge"/> is measured with.</param>
     /// <param name="cancellationToken">Stops the run; whatever was applied stays applied exactly once.</param>
+    /// <param name="heartbeat">Called before each write (the redrive lease's renewal); it throws to stop the run.</param>
     /// <returns>What the run did.</returns>
-    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken)
+    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(s3);
@@ -146,6 +147,7 @@ internal static class SpillRedrive
         foreach (((string pk, string sk, string shard), var unit) in work.OrderBy(w => w.Key.Pk, StringComparer.Ordinal).ThenBy(w => w.Key.Sk, StringComparer.Ordinal).ThenBy(w => w.Key.Shard, StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
+            await (heartbeat?.Invoke(cancellationToken) ?? Task.CompletedTask).ConfigureAwait(false);
             RedriveResult result;
             try
             {
@@ -175,6 +177,7 @@ internal static class SpillRedrive
         foreach (string key in contents.Keys.Where(k => !left.Contains(k)).Order(StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
+            await (heartbeat?.Invoke(cancellationToken) ?? Task.CompletedTask).ConfigureAwait(false);
             try
             {
                 await s3.DeleteObjectAsync(bucket, key, cancellationToken).ConfigureAwait(false);
@@ -190,8 +193,42 @@ internal static class SpillRedrive
         var report = new RedriveReport(keys.Count + young.Count, unreadable, applied, already, undecided, deleted, left.Count);
         await output.WriteLineAsync(string.Create(
             CultureInfo.InvariantCulture,
-            $"redrive: {report.Objects} spill objects, {report.Applied} samples applied, {report.AlreadyApplied} already in the table, {report.Undecided} undecided, {report.Deleted} objects deleted, {report.Left} left")).ConfigureAwait(false);
+            $"spills: {report.Objects} spill objects, {report.Applied} samples applied, {report.AlreadyApplied} already in the table, {report.Undecided} undecided, {report.Deleted} objects deleted, {report.Left} left")).ConfigureAwait(false);
         return report;
+    }
+
+    /// <summary>
+    /// The shards that have a spill object under <paramref name="prefix"/> now, whatever its age or state (unread, not
+    /// yet applied, undecided, applied but not deleted), with how many each: a destination object of such a shard waits
+    /// (<see cref="Redrive.RedriveRun"/>). Every page is listed: no cap.
+    /// </summary>
+    /// <param name="s3">The S3 client.</param>
+    /// <param name="bucket">The spill bucket.</param>
+    /// <param name="prefix">The spill sink's key prefix.</param>
+    /// <param name="cancellationToken">Stops the listing.</param>
+    /// <returns>Shard id to the number of its spill objects.</returns>
+    public static async Task<IReadOnlyDictionary<string, int>> ShardsWithObjectsAsync(IAmazonS3 s3, string bucket, string prefix, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(s3);
+        string listPrefix = prefix.Trim('/') is { Length: > 0 } p ? p + "/" : string.Empty;
+        var shards = new Dictionary<string, int>(StringComparer.Ordinal);
+        string? token = null;
+        do
+        {
+            ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = listPrefix, ContinuationToken = token }, cancellationToken).ConfigureAwait(false);
+            foreach (S3Object o in page.S3Objects ?? [])
+            {
+                if (o.Key.EndsWith(".json", StringComparison.Ordinal))
+                {
+                    string shard = ShardOfKey(o.Key);
+                    shards[shard] = shards.GetValueOrDefault(shard) + 1;
+                }
+            }
+
+            token = page.IsTruncated == true ? page.NextContinuationToken : null;
+        }
+        while (token is not null);
+        return shards;
     }
 
     /// <summary>The shard segment of <c>&lt;prefix&gt;/&lt;stream&gt;/&lt;shard&gt;/&lt;id&gt;.json</c>.</summary>

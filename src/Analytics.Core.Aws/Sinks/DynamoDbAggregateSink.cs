@@ -392,7 +392,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         for (int k = 0; k < keys.Length; k++)
         {
             // A redrive mark (rk) counts too: what a redrive applied for the key is never applied again, whichever
-            // path (a re-delivery, or redrive-failures through this sink) brings the record back.
+            // path (a re-delivery, or redrive's destination phase through this sink) brings the record back.
             watermarks[k] = Max(
                 Max(floor, stored is not null && stored.TryGetValue(keys[k], out AttributeValue? mark) ? mark.S : null),
                 redriven is not null && redriven.TryGetValue(keys[k], out AttributeValue? redrive) ? redrive.S : null);

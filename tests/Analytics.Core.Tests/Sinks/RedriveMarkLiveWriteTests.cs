@@ -4,7 +4,7 @@ using Amazon.DynamoDBv2.Model;
 namespace Analytics.Core.Tests;
 
 /// <summary>
-/// A live write (a re-delivery, or redrive-failures, which goes through the live sink) never applies again what a
+/// A live write (a re-delivery, or redrive's destination phase, which goes through the live sink) never applies again what a
 /// spill redrive applied: the redrive mark <c>rk[shard][key]</c> counts as that key's watermark.
 /// </summary>
 [Collection(LocalServersCollection.Name)]

@@ -1,0 +1,144 @@
+using System.Globalization;
+using Amazon.DynamoDBv2;
+using Amazon.S3;
+using Analytics.Core;
+
+namespace Analytics.Tools.Redrive;
+
+/// <summary>What one <c>redrive</c> reads and writes, and how the function aggregates.</summary>
+/// <param name="Table">The function's aggregate table.</param>
+/// <param name="SpillBucket">The spill bucket (the function's <c>ANALYTICS_SPILL_BUCKET</c>).</param>
+/// <param name="SpillPrefix">The spill sink's key prefix (<c>spill</c>).</param>
+/// <param name="MinAge">Spill objects modified more recently are left for a later run (<see cref="SpillRedrive.DefaultMinAge"/>).</param>
+/// <param name="FailureBucket">The bucket of the mapping's S3 on-failure destination; null: no destination objects are redriven.</param>
+/// <param name="FailurePrefix">Only destination objects under this prefix (<c>aws/lambda/</c>).</param>
+/// <param name="QuarantineBucket">Where poison records of the destination objects are quarantined again.</param>
+/// <param name="Processor">The function's processor options (window size; the clock).</param>
+internal sealed record RedriveRunOptions(string Table, string SpillBucket, string SpillPrefix, TimeSpan MinAge, string? FailureBucket, string FailurePrefix, string QuarantineBucket, ProcessorOptions Processor)
+{
+    /// <summary>The DynamoDB writes' retry options (backoff clock and jitter seed in tests); null: the sink's default.</summary>
+    public AwsRetryOptions? DynamoDbRetry { get; init; }
+
+    /// <summary>The quarantine writes' retry options; null: the sink's default.</summary>
+    public AwsRetryOptions? S3Retry { get; init; }
+
+    /// <summary>Records per event a destination object's records are run through the pipeline in.</summary>
+    public int RecordsPerEvent { get; init; } = 500;
+
+    /// <summary>
+    /// The clock spill ages are measured with; null: <see cref="ProcessorOptions.TimeProvider"/>. Tests on a virtual
+    /// clock set it, and give the pipeline the system clock: its deadlines then never pass while the clock is driven.
+    /// </summary>
+    public TimeProvider? Clock { get; init; }
+
+    /// <summary>The clock spill ages are measured with.</summary>
+    public TimeProvider Time => Clock ?? Processor.TimeProvider;
+}
+
+/// <summary>What one <c>redrive</c> did: the spill phase, then the destination phase.</summary>
+/// <param name="Spill">The spill objects.</param>
+/// <param name="Destination">The on-failure destination's objects (empty without a failure bucket).</param>
+internal sealed record RedriveRunReport(RedriveReport Spill, IReadOnlyList<RedriveObjectResult> Destination)
+{
+    /// <summary>Who held the table's redrive lease when this run could not take it (it then did nothing); null when it ran.</summary>
+    public string? LeaseHeldBy { get; init; }
+
+    /// <summary>Destination objects held back because a spill of their shard is not applied yet.</summary>
+    public int HeldBack => Destination.Count(r => r.HeldBack);
+
+    /// <summary>Nothing left: every spill applied and deleted, every destination object complete.</summary>
+    public bool Done => LeaseHeldBy is null && Spill.Done && Destination.All(r => r.Complete);
+}
+
+/// <summary>
+/// <c>redrive</c>: the spill objects first (<see cref="SpillRedrive"/>), then the batches Lambda gave up on
+/// (<see cref="DestinationRedrive"/>), holding back every destination object of a shard that still has a spill object.
+/// </summary>
+/// <remarks>
+/// <para>Why the order: a batch whose last attempt wrote its spill and then crashed is in both. The spill redrive marks
+/// what it applies (<c>rk</c>) and the destination redrive counts that mark as applied; the other way round, the spill
+/// redrive applies its decided samples whatever the live watermark says, so a destination redrive first would apply
+/// them twice.</para>
+/// <para>Why it holds across runs and interruptions: "a spill of the shard is left" is read from the spill bucket
+/// itself, after the destination objects are listed, not from what this run did. A spill object is deleted only once
+/// everything in it is in the table; one that could not be read, applied (table throttled), decided, or deleted, or is
+/// too young, stays, and so does the hold on its shard, in this run and every later one, whichever phase an earlier run
+/// was interrupted in.</para>
+/// </remarks>
+internal static class RedriveRun
+{
+    /// <summary>Runs both phases and prints what each did (no payload).</summary>
+    /// <param name="options">Where and how.</param>
+    /// <param name="s3">The S3 client (both buckets).</param>
+    /// <param name="dynamoDb">The DynamoDB client.</param>
+    /// <param name="output">Receives the report lines.</param>
+    /// <param name="cancellationToken">Stops the run; whatever was applied stays applied exactly once.</param>
+    /// <returns>What the run did.</returns>
+    public static async Task<RedriveRunReport> RunAsync(RedriveRunOptions options, IAmazonS3 s3, IAmazonDynamoDB dynamoDb, TextWriter output, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(output);
+        (RedriveLease? lease, string? heldBy) = await RedriveLease.TryTakeAsync(dynamoDb, options.Table, options.Time, cancellationToken).ConfigureAwait(false);
+        if (lease is null)
+        {
+            await output.WriteLineAsync($"redrive: another redrive holds the table's lease ({heldBy}): nothing done; run again when it has finished").ConfigureAwait(false);
+            return new RedriveRunReport(new RedriveReport(0, 0, 0, 0, 0, 0, 0), []) { LeaseHeldBy = heldBy };
+        }
+
+        await using (lease.ConfigureAwait(false))
+        {
+            return await RunLeasedAsync(options, s3, dynamoDb, output, lease, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<RedriveRunReport> RunLeasedAsync(RedriveRunOptions options, IAmazonS3 s3, IAmazonDynamoDB dynamoDb, TextWriter output, RedriveLease lease, CancellationToken cancellationToken)
+    {
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with
+        {
+            TableName = options.Table,
+            Retry = options.DynamoDbRetry ?? DynamoDbAggregateSinkOptions.Default.Retry,
+        });
+        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken, lease.RenewAsync).ConfigureAwait(false);
+        if (options.FailureBucket is null)
+        {
+            await output.WriteLineAsync("destination: no --failure-bucket given: batches Lambda gave up on are not redriven by this run").ConfigureAwait(false);
+            return new RedriveRunReport(spill, []);
+        }
+
+        var destination = new DestinationRedrive(s3, dynamoDb, new DestinationRedriveOptions(options.FailureBucket, options.FailurePrefix, options.Table, options.Processor, options.QuarantineBucket)
+        {
+            DynamoDbRetry = options.DynamoDbRetry,
+            S3Retry = options.S3Retry,
+            RecordsPerEvent = options.RecordsPerEvent,
+        });
+        IReadOnlyList<RedriveObjectResult> results = await destination.RunAsync(
+            token => SpillRedrive.ShardsWithObjectsAsync(s3, options.SpillBucket, options.SpillPrefix, token),
+            lease.RenewAsync,
+            cancellationToken).ConfigureAwait(false);
+        await output.WriteLineAsync(Format(results)).ConfigureAwait(false);
+        return new RedriveRunReport(spill, results);
+    }
+
+    /// <summary>The destination phase's report: one line per object, one per case, a total. Keys, shard ids, sequence numbers, windows and a hash of the item: no payload.</summary>
+    public static string Format(IReadOnlyList<RedriveObjectResult> results)
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (RedriveObjectResult r in results)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"object {r.Key} shard={r.ShardId} records={r.Records} applied={r.Applied} alreadyApplied={r.AlreadyApplied} undecided={r.Undecided} left={r.Left}");
+            text.Append(r.FromMarker ? " (done by an earlier run)" : string.Empty);
+            text.AppendLine(r.Error is null ? string.Empty : (r.HeldBack ? " " : " error: ") + r.Error);
+            foreach (RedriveCase c in r.Cases)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"  {c.Status.ToString().ToLowerInvariant()} shard={c.ShardId} sequenceNumber={c.SequenceNumber} window={c.ItemSk} item={c.ItemId}: {c.Reason}");
+            }
+        }
+
+        int complete = results.Count(r => r.Complete);
+        int held = results.Count(r => r.HeldBack);
+        text.Append(CultureInfo.InvariantCulture, $"destination: {results.Count} object(s): {complete} complete, {held} held back, {results.Count - complete - held} with something undecided or left; ");
+        text.Append(CultureInfo.InvariantCulture, $"{results.Sum(r => r.Applied)} (record, aggregate) pairs applied, {results.Sum(r => r.AlreadyApplied)} already applied, {results.Sum(r => r.Undecided)} undecided, {results.Sum(r => r.Left)} left");
+        text.Append(results.Any(r => r.Undecided > 0) ? $". Undecided pairs are listed in full in {DestinationRedriveOptions.MarkerPrefix}<object key>.json" : string.Empty);
+        return text.ToString();
+    }
+}

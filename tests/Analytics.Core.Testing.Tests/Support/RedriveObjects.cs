@@ -1,0 +1,63 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// Objects a redrive reads, written here by hand from their documented formats (docs/failure-modes.md, the AWS
+/// on-failure destination's record): Kinesis event records, an S3 destination's invocation record with its payload, and
+/// spill objects. Every series has one dimension, <c>region=r</c>, and its samples fall in the window starting at
+/// 2025-01-01T00:00:00Z.
+/// </summary>
+internal static class RedriveObjects
+{
+    public static readonly DateTimeOffset Window = new(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    public static string ShardId(int shard) => "shardId-" + shard.ToString("D12", CultureInfo.InvariantCulture);
+
+    public static string Sequence(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);
+
+    /// <summary>The table's <c>pk</c> of a metric's series.</summary>
+    public static string Series(string metric) => metric + "|region=r";
+
+    /// <summary>Record <paramref name="n"/> of a shard: one sample of <paramref name="metric"/>.</summary>
+    public static string Record(int shard, int n, string partitionKey, string metric, double value)
+    {
+        string data = string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"{metric}\",\"value\":{value},\"timestamp\":{Window.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}");
+        string seq = Sequence(n);
+        return "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"" + partitionKey + "\",\"sequenceNumber\":\"" + seq +
+            "\",\"data\":\"" + Convert.ToBase64String(Encoding.UTF8.GetBytes(data)) + "\",\"approximateArrivalTimestamp\":1735689600.000}," +
+            "\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\",\"eventID\":\"" + ShardId(shard) + ":" + seq + "\",\"eventName\":\"aws:kinesis:record\"," +
+            "\"invokeIdentityArn\":\"arn:aws:iam::123456789012:role/f\",\"awsRegion\":\"us-east-1\",\"eventSourceARN\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\"}";
+    }
+
+    /// <summary>The S3 destination's object for a batch of records 1..: the invocation record, and <c>payload</c>, the event as a JSON string.</summary>
+    public static string InvocationRecord(int shard, IReadOnlyList<string> records)
+    {
+        string payload = "{\"Records\":[" + string.Join(",", records) + "]}";
+        return "{\"requestContext\":{\"requestId\":\"c9b8fa9f-5a7f-4c5a-9d8b-6f1d2a3b4c5d\",\"functionArn\":\"arn:aws:lambda:us-east-1:123456789012:function:f\",\"condition\":\"RetryAttemptsExhausted\",\"approximateInvokeCount\":4}," +
+            "\"responseContext\":{\"statusCode\":200,\"executedVersion\":\"$LATEST\",\"functionError\":\"Unhandled\"},\"version\":\"1.0\",\"timestamp\":\"2025-01-01T00:05:00.000Z\"," +
+            "\"KinesisBatchInfo\":{\"shardId\":\"" + ShardId(shard) + "\",\"startSequenceNumber\":\"" + Sequence(1) + "\",\"endSequenceNumber\":\"" + Sequence(records.Count) +
+            "\",\"batchSize\":" + records.Count.ToString(CultureInfo.InvariantCulture) + ",\"streamArn\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\"}," +
+            "\"payload\":" + JsonSerializer.Serialize(payload) + "}";
+    }
+
+    /// <summary>The key Lambda gives a destination object of a shard.</summary>
+    public static string DestinationKey(int shard, string id) =>
+        $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId(shard)}/2025/01/01/2025-01-01T00.05.00-{id}";
+
+    /// <summary>The key of a shard's spill object whose batch starts at record 1 (stream <c>s</c>, prefix <c>spill</c>).</summary>
+    public static string SpillKey(int shard) => $"spill/s/{ShardId(shard)}/{Sequence(1)}.json";
+
+    /// <summary>A spill object of records 1.. of one partition key on one series, every sample decided.</summary>
+    public static string SpillBody(int shard, string metric, string partitionKey, IReadOnlyList<double> values)
+    {
+        AggregatorOptions options = AggregatorOptions.Default;
+        string samples = string.Join(",", values.Select((v, i) => string.Create(CultureInfo.InvariantCulture, $"[\"{Sequence(i + 1)}\",\"{partitionKey}\",{v}]")));
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"{{\"format\":\"analytics.core.spill/1\",\"shardId\":\"{ShardId(shard)}\",\"eventSourceArn\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\",\"spillId\":\"{Sequence(1)}\",\"windowMs\":{(long)options.WindowSize.TotalMilliseconds},\"relativeAccuracy\":{options.RelativeAccuracy},\"maxBins\":{options.MaxBins},") +
+            $"\"pairs\":[{{\"pk\":\"{Series(metric)}\",\"sk\":\"2025-01-01T00:00:00.000Z\",\"windowEnd\":\"2025-01-01T00:01:00.000Z\",\"metric\":\"{metric}\",\"dimensions\":{{\"region\":\"r\"}},\"outcomeUnknown\":false,\"samples\":[" + samples + "]}]}";
+    }
+}
