@@ -138,7 +138,7 @@ internal static class SpillRedrive
                     work[id] = unit;
                 }
 
-                unit.Samples.AddRange(pair.Samples.Select(s => new RedriveSample(s.PartitionKey, s.SequenceNumber, s.Value, pair.OutcomeUnknown)));
+                unit.Samples.AddRange(pair.Samples.Select(s => new RedriveSample(s.PartitionKey, s.SequenceNumber, s.Value, pair.OutcomeUnknown, key)));
                 unit.Objects.Add(key);
             }
         }

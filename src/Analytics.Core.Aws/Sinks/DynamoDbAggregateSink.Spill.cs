@@ -11,7 +11,9 @@ namespace Analytics.Core;
 /// <param name="Value">The sample.</param>
 /// <param name="OutcomeUnknown">Whether the spill could not rule out that the live sink had applied the record: then it is
 /// decided from the item's live watermark, or not at all.</param>
-internal sealed record RedriveSample(string PartitionKey, string SequenceNumber, double Value, bool OutcomeUnknown);
+/// <param name="SpillId">The spill (one batch's last attempt) the sample comes from: an unknown sample is decided from the
+/// live watermark only within its own spill's range of the key.</param>
+internal sealed record RedriveSample(string PartitionKey, string SequenceNumber, double Value, bool OutcomeUnknown, string SpillId);
 
 /// <summary>The spilled samples of one (item, shard) to apply exactly once.</summary>
 internal sealed record RedriveWork(PairKey Key, string ShardId, AggregatorOptions Options, IReadOnlyList<RedriveSample> Samples);
@@ -99,17 +101,18 @@ public sealed partial class DynamoDbAggregateSink
                 {
                     string? mark = marks.TryGetValue(key, out AttributeValue? m) ? m.S : null;
                     string? watermark = Max(floor, live is not null && live.TryGetValue(key, out AttributeValue? w) ? w.S : null);
-                    string? lastUnknown = null;
+                    // Per spill: its last unknown sample of the key. Only the attempts of one batch can set the live
+                    // watermark inside that batch's range; a live batch between two spills sets it between their ranges,
+                    // past the earlier spill's samples without applying them (so the range is never the key's over all spills).
+                    var lastUnknown = new Dictionary<string, string>(StringComparer.Ordinal);
                     foreach (RedriveSample s in samples)
                     {
                         if (s.OutcomeUnknown && Above(s.SequenceNumber, mark))
                         {
-                            lastUnknown = s.SequenceNumber;
+                            lastUnknown[s.SpillId] = s.SequenceNumber;
                         }
                     }
 
-                    // The live watermark tells only while it is still inside (or below) the unknown records' range.
-                    bool decidable = lastUnknown is null || watermark is null || !Above(watermark, lastUnknown);
                     string? next = mark;
                     for (int i = 0; i < samples.Count; i++)
                     {
@@ -120,20 +123,18 @@ public sealed partial class DynamoDbAggregateSink
                             continue;
                         }
 
-                        if (s.OutcomeUnknown)
+                        if (s.OutcomeUnknown && watermark is not null && !Above(s.SequenceNumber, watermark))
                         {
-                            if (!decidable)
+                            // The live watermark tells only while it is inside its spill's range of unknown samples.
+                            if (Above(watermark, lastUnknown[s.SpillId]))
                             {
                                 undecided += samples.Count - i;
                                 break;
                             }
 
-                            if (watermark is not null && !Above(s.SequenceNumber, watermark))
-                            {
-                                already++;
-                                next = s.SequenceNumber;
-                                continue;
-                            }
+                            already++;
+                            next = s.SequenceNumber;
+                            continue;
                         }
 
                         fresh.Add(s.Value);
