@@ -344,8 +344,9 @@ public class FunctionRuleTests
         Assert.Equal(2500, run.Invocations[0].EndMs - run.Invocations[0].StartMs);
         Assert.Equal(InvocationOutcome.Success, run.Invocations[0].Outcome);
     }
-    // The run covers [start, end) (Run's documentation: "Runs the scenario to its end"); the clock stays the caller's afterwards. Found by the spill
-    // redrive tests, which drive the same clock after the run: each shard's idle poll kept firing once per virtual
+
+    // The run covers [start, end) (Run's documentation: "Runs the scenario to its end"); the clock stays the caller's
+    // afterwards. Found by the spill redrive tests, which drive the same clock after the run: each shard's idle poll kept firing once per virtual
     // second, and time raced ahead by days (61,571 to 832,246 virtual seconds per redrive run) whenever the redrive's
     // own work ran on another thread.
     [Fact]
@@ -363,7 +364,8 @@ public class FunctionRuleTests
         StreamEmulator emulator = null!;
         emulator = new StreamEmulator(scenario, _ => new DelegateHandler(async (e, _, _) =>
         {
-            string text = Emulate.Texts(JsonDocument.Parse(e.ToArray()).RootElement)[0];
+            using JsonDocument document = JsonDocument.Parse(e);
+            string text = Emulate.Texts(document.RootElement)[0];
             effects.Add("start " + text);
             await Task.Delay(TimeSpan.FromSeconds(3), emulator.Clock);
             effects.Add("end " + text);
@@ -383,7 +385,6 @@ public class FunctionRuleTests
         }
 
         Assert.Null(emulator.Clock.NextDue);
-
         Assert.Equal(1, fired);
         Assert.Equal(["start early", "end early", "start late"], effects);
         Assert.True(emulator.Clock.GetUtcNow() - after <= TimeSpan.FromSeconds(5), $"time moved {emulator.Clock.GetUtcNow() - after} after the run");
