@@ -392,4 +392,37 @@ public class FunctionRuleTests
         Assert.Equal(["start early", "end early", "start late"], effects);
         Assert.Equal(0, emulator.Clock.PendingTimers);
     }
+
+    [Fact]
+    public void AfterTheRun_AColdStartStillInitialising_NeverStartsTheHandler()
+    {
+        // The run ends while the late record's environment is still in its init: the step that would start the
+        // handler is on the caller's clock, and must do nothing once the run is over.
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 10,
+            Stream = new() { ShardCount = 1 },
+            Records = [ExplicitRecord.Text("k", "late", 8_000)],
+            Function = new() { TimeoutSeconds = 60, InitMs = 5_000 },
+        };
+        var started = new List<string>();
+        var emulator = new StreamEmulator(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            using JsonDocument document = JsonDocument.Parse(e);
+            started.Add(Emulate.Texts(document.RootElement)[0]);
+            return Task.FromResult<ReadOnlyMemory<byte>>(Array.Empty<byte>());
+        }));
+        EmulationSummary summary = emulator.Run();
+        Assert.Empty(started);
+        Assert.Equal(1, summary.RecordsPending);
+
+        for (int step = 0; step < 1_000 && emulator.Clock.NextDue is { } due; step++)
+        {
+            emulator.Clock.AdvanceTo(due);
+        }
+
+        emulator.Clock.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(started);
+    }
 }
