@@ -117,7 +117,7 @@ public class AggregateBatchKeyViewTests
         }
     }
 
-    [Property(MaxTest = 25)]
+    [Property(MaxTest = 10)]
     public Property ReusedBatch_AnswersEachContentFromItsOwnRecords(int seed)
     {
         // One instance, several batches of random sizes around the first array sizes, each checked against its records.
