@@ -7,7 +7,7 @@ namespace Analytics.Core.Tests.Pipeline;
 /// framework's, a host that blocks on the task) must not deadlock or have its context pick up the invocation, and
 /// under a virtual clock every step must run on the thread that completed the wait (docs/failure-modes.md). Each case
 /// leaves one step of the spill path pending, starts the invocation on a thread whose context only queues what is
-/// posted to it, then completes the step: the invocation must finish right there, with nothing posted.
+/// posted to it (<see cref="QueueingSynchronizationContext"/>), then completes the step: the invocation must finish right there, with nothing posted.
 /// </summary>
 public class SpillContinuationContextTests
 {
@@ -22,16 +22,6 @@ public class SpillContinuationContextTests
 
         /// <summary>The spill's write.</summary>
         SpillWrite,
-    }
-
-    /// <summary>A context that runs nothing: it only counts and keeps what is posted to it.</summary>
-    private sealed class QueueingContext : SynchronizationContext
-    {
-        public List<(SendOrPostCallback Callback, object? State)> Posted { get; } = [];
-
-        public override void Post(SendOrPostCallback d, object? state) => Posted.Add((d, state));
-
-        public override void Send(SendOrPostCallback d, object? state) => Posted.Add((d, state));
     }
 
     /// <summary>Marks nothing durable; returns at once, or a task the test completes.</summary>
@@ -66,7 +56,7 @@ public class SpillContinuationContextTests
         var aggregates = new PendingAggregateSink(pend: step != PendingStep.SpillWrite);
         using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = time, SpillSink = spill });
         byte[] evt = SpillEvents.Build(SpillEvents.Records(1, 3), TestEvents.ShardId);
-        var context = new QueueingContext();
+        var context = new QueueingSynchronizationContext();
 
         // The steps are completed from a thread without a context (as a sink's I/O completes), where a continuation
         // that does not want the caller's context runs inline.
@@ -87,19 +77,19 @@ public class SpillContinuationContextTests
         if (step == PendingStep.Removal)
         {
             spill.Pending!.SetResult(true);
-            posted += Pump(context);
+            posted += context.Pump();
         }
 
         if (step != PendingStep.SpillWrite)
         {
             aggregates.Pending!.SetResult(); // nothing durable
-            posted += Pump(context);
+            posted += context.Pump();
         }
         else
         {
             Assert.Null(aggregates.Pending);
             spill.Pending!.SetResult(true);
-            posted += Pump(context);
+            posted += context.Pump();
         }
 
         Assert.Equal(0, posted);
@@ -107,20 +97,5 @@ public class SpillContinuationContextTests
         BatchSummary summary = await run;
         Assert.Equal(SinkOutcome.Completed, summary.SpillOutcome);
         Assert.Null(summary.ReportedFailure);
-    }
-
-    /// <summary>Runs what was wrongly posted (so that nothing is left waiting) and says how much it was.</summary>
-    private static int Pump(QueueingContext context)
-    {
-        int count = 0;
-        while (context.Posted.Count > 0)
-        {
-            (SendOrPostCallback callback, object? state) = context.Posted[0];
-            context.Posted.RemoveAt(0);
-            callback(state);
-            count++;
-        }
-
-        return count;
     }
 }

@@ -167,3 +167,28 @@ internal sealed class NoSynchronizationContext : IDisposable
 
     public void Dispose() => SynchronizationContext.SetSynchronizationContext(_previous);
 }
+
+/// <summary>A context that runs nothing when it is posted to: it keeps what it gets until the test pumps it.</summary>
+internal sealed class QueueingSynchronizationContext : SynchronizationContext
+{
+    private readonly List<(SendOrPostCallback Callback, object? State)> _posted = [];
+
+    public override void Post(SendOrPostCallback d, object? state) => _posted.Add((d, state));
+
+    public override void Send(SendOrPostCallback d, object? state) => _posted.Add((d, state));
+
+    /// <summary>Runs what was posted (so that nothing is left waiting) and says how much it was.</summary>
+    public int Pump()
+    {
+        int count = 0;
+        while (_posted.Count > 0)
+        {
+            (SendOrPostCallback callback, object? state) = _posted[0];
+            _posted.RemoveAt(0);
+            callback(state);
+            count++;
+        }
+
+        return count;
+    }
+}
