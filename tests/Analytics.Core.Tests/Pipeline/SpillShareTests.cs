@@ -1,0 +1,138 @@
+using System.Buffers;
+
+namespace Analytics.Core.Tests.Pipeline;
+
+/// <summary>
+/// How much of the sinks' time the aggregate sink gets when the batch may be spilled (docs/failure-modes.md, "The
+/// decision"): two thirds of the time left, or, when this processor's last invocation of the shard spilled, a tenth
+/// but at least two seconds (within the two thirds); and how many spilling shards the processor remembers (1024).
+/// Expectations are computed by hand from the documented defaults: a 30 s budget keeps a 3 s safety margin (10 %, at
+/// least 1 s), so the working time, all of it left for the sinks when reading takes no time, is 27 s.
+/// </summary>
+public class SpillShareTests
+{
+    private static readonly DateTimeOffset s_start = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 600_000);
+
+    private static (KinesisBatchProcessor Processor, ManualTimeProvider Time, ShareSink Sink, TestSpillSink Spill) Create()
+    {
+        var time = new ManualTimeProvider(s_start);
+        var sink = new ShareSink(time);
+        var spill = new TestSpillSink();
+        var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = time, SpillSink = spill });
+        return (processor, time, sink, spill);
+    }
+
+    /// <summary>Runs an invocation of an old batch of <paramref name="shardId"/> whose sink waits for its token; returns when, after the start, the token fired.</summary>
+    private static async Task<TimeSpan> ShareOfAsync(KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, string shardId, TimeSpan budget)
+    {
+        sink.WaitForToken = true;
+        DateTimeOffset start = time.GetUtcNow();
+        Task<BatchSummary> run = processor.ProcessAsync(SpillEvents.Build(SpillEvents.Records(1, 3), shardId), start + budget, new ArrayBufferWriter<byte>());
+        time.Advance(budget);
+        Assert.True(run.IsCompleted, "the invocation did not end within its budget");
+        BatchSummary summary = await run;
+        Assert.Equal(SinkOutcome.Completed, summary.SpillOutcome); // the sink gave up, so the batch was spilled
+        return sink.CancelledAt[^1] - start;
+    }
+
+    /// <summary>Spills an old batch of <paramref name="shardId"/> whose sink fails at once, without the clock moving.</summary>
+    private static void SpillAtOnce(KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, string shardId)
+    {
+        sink.WaitForToken = false;
+        BatchSummary summary = SpillEvents.RunAtOnce(processor, time, SpillEvents.Build(SpillEvents.Records(1, 3), shardId));
+        Assert.Equal(SinkOutcome.Completed, summary.SpillOutcome);
+    }
+
+    private static void AssertClose(TimeSpan expected, TimeSpan actual) =>
+        Assert.True(Math.Abs((expected - actual).TotalMilliseconds) <= 1, $"expected {expected}, the sink's token fired at {actual}");
+
+    [Fact]
+    public async Task FirstSpill_GetsTwoThirds_TheNextOfTheShard_ATenth()
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, _) = Create();
+        using (processor)
+        {
+            // Two thirds of 27 s; then a tenth of 27 s (2.7 s: over the two-second floor).
+            AssertClose(TimeSpan.FromSeconds(18), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, TimeSpan.FromSeconds(30)));
+            AssertClose(TimeSpan.FromSeconds(2.7), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, TimeSpan.FromSeconds(30)));
+            AssertClose(TimeSpan.FromSeconds(2.7), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, TimeSpan.FromSeconds(30)));
+        }
+    }
+
+    /// <summary>The probe's floor: at least two seconds, but never more than the usual two thirds.</summary>
+    /// <param name="budgetMs">The invocation's budget.</param>
+    /// <param name="usualMs">Two thirds of the working time (budget less max(1 s, 10 %), and at most half the budget).</param>
+    /// <param name="probeMs">max(a tenth of the working time, min(two thirds of it, 2 s)).</param>
+    [Theory]
+    [InlineData(30_000, 18_000, 2_700)] // working 27 s: a tenth is above the floor
+    [InlineData(10_000, 6_000, 2_000)] // working 9 s: a tenth (0.9 s) is raised to 2 s
+    [InlineData(2_500, 1_000, 1_000)] // working 1.5 s: the floor is capped by the usual share, 1 s
+    public async Task Probe_IsATenth_AtLeastTwoSeconds_WithinTheUsualShare(int budgetMs, int usualMs, int probeMs)
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, _) = Create();
+        using (processor)
+        {
+            TimeSpan budget = TimeSpan.FromMilliseconds(budgetMs);
+            AssertClose(TimeSpan.FromMilliseconds(usualMs), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, budget));
+            AssertClose(TimeSpan.FromMilliseconds(probeMs), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, budget));
+        }
+    }
+
+    [Fact]
+    public async Task ProbeIsPerShard_AnotherShardsSpill_DoesNotEndIt()
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, _) = Create();
+        using (processor)
+        {
+            SpillAtOnce(processor, time, sink, SpillEvents.Shard(1));
+            SpillAtOnce(processor, time, sink, SpillEvents.Shard(2));
+
+            AssertClose(TimeSpan.FromSeconds(2.7), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(1), TimeSpan.FromSeconds(30)));
+            AssertClose(TimeSpan.FromSeconds(2.7), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(2), TimeSpan.FromSeconds(30)));
+            AssertClose(TimeSpan.FromSeconds(18), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(3), TimeSpan.FromSeconds(30)));
+        }
+    }
+
+    [Fact]
+    public async Task ProbeEnds_WhenTheShardsNextInvocationDoesNotSpill()
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, _) = Create();
+        using (processor)
+        {
+            SpillAtOnce(processor, time, sink, TestEvents.ShardId);
+            sink.WaitForToken = false;
+            sink.Durable = true;
+            BatchSummary written = SpillEvents.RunAtOnce(processor, time, SpillEvents.Build(SpillEvents.Records(1, 3), TestEvents.ShardId));
+            Assert.Equal(SinkOutcome.NotCalled, written.SpillOutcome);
+            sink.Durable = false;
+
+            AssertClose(TimeSpan.FromSeconds(18), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, TimeSpan.FromSeconds(30)));
+        }
+    }
+
+    /// <summary>
+    /// The processor remembers at most 1024 spilling shards: the 1025th forgets the others (the hint is lost, never
+    /// the memory unbounded), while the newest still probes.
+    /// </summary>
+    [Fact]
+    public async Task SpillingShards_AreForgotten_WhenThe1025thSpills()
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, _) = Create();
+        using (processor)
+        {
+            for (int shard = 1; shard <= 1025; shard++)
+            {
+                SpillAtOnce(processor, time, sink, SpillEvents.Shard(shard));
+            }
+
+            // Shard 1 first: its own spill then changes the set again.
+            AssertClose(TimeSpan.FromSeconds(18), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(1), TimeSpan.FromSeconds(30)));
+            AssertClose(TimeSpan.FromSeconds(2.7), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(1025), TimeSpan.FromSeconds(30)));
+        }
+    }
+}
