@@ -30,6 +30,24 @@ public class SinkWaitHygieneTests
         }
     }
 
+    /// <summary>Keeps every batch it is given; the first call never returns (ignoring cancellation), later ones mark all durable.</summary>
+    private sealed class FirstCallHangsSink : IAggregateSink
+    {
+        public List<AggregateBatch> Batches { get; } = [];
+
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            Batches.Add(batch);
+            if (Batches.Count == 1)
+            {
+                return new TaskCompletionSource().Task;
+            }
+
+            batch.MarkAllDurable();
+            return Task.CompletedTask;
+        }
+    }
+
     /// <summary>A caller's context that is blocked: what is posted to it never runs.</summary>
     private sealed class BlockedContext : SynchronizationContext
     {
@@ -126,5 +144,29 @@ public class SinkWaitHygieneTests
         Assert.Equal(SinkOutcome.TimedOut, summary.AggregateSinkOutcome);
         Assert.True(clock.CreatedTimerDueTimes.Count >= 2, "the working-time timer and the grace timer");
         Assert.Equal(0, counting.Live);
+    }
+
+    [Fact]
+    public async Task WindowFlushSinkStillRunning_KeepsItsBatch_TheNextFlushGetsAnother()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sink = new FirstCallHangsSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
+        TestRecord Sample(int n, double value) =>
+            new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", value, TestEvents.Arrival - 1000)), TestEvents.Arrival);
+
+        Task<BatchSummary> hung = processor.ProcessAsync(TestEvents.BuildWindow([Sample(1, 1)], "{}", final: true), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        clock.Advance(TimeSpan.FromSeconds(90));
+        clock.Advance(TimeSpan.FromMilliseconds(200));
+        await Assert.ThrowsAsync<BatchFailedException>(() => hung.WaitAsync(TimeSpan.FromSeconds(5)));
+
+        BatchSummary next = await processor.ProcessAsync(TestEvents.BuildWindow([Sample(2, 7)], "{}", final: true), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+
+        Assert.Equal(1, next.AggregatesWritten);
+        Assert.Equal(2, sink.Batches.Count);
+        Assert.NotSame(sink.Batches[0], sink.Batches[1]);
+        // The sink still running on the first flush sees its own window's aggregate, not the next invocation's.
+        Assert.Equal((1L, 1.0), (sink.Batches[0].GetAggregate(0).Count, sink.Batches[0].GetAggregate(0).Sum));
+        Assert.Equal((1L, 7.0), (sink.Batches[1].GetAggregate(0).Count, sink.Batches[1].GetAggregate(0).Sum));
     }
 }
