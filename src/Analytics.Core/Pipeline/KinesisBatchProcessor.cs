@@ -52,7 +52,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private int _poisonCallbacks;
 
     // Tumbling windows: the window's state, and the batch a window flush writes from.
-    private readonly WindowState _window;
+    private WindowState _window;
     private AggregateBatch _flushBatch;
 
     /// <summary>How long a sink that ignores cancellation is still waited for once the working time is up.</summary>
@@ -259,7 +259,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             }
             else
             {
+                // A window flush's batch reads the window's aggregator, which the next invocation restores: it goes too.
                 _flushBatch = new AggregateBatch(_options.Aggregator);
+                _window = new WindowState(_options.Aggregator, _options.StateKey);
             }
 
             summary.SetAggregateSinkResult(SinkOutcome.TimedOut, null);

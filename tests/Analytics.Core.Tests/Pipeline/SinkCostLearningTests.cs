@@ -1,0 +1,209 @@
+using System.Buffers;
+
+namespace Analytics.Core.Tests.Pipeline;
+
+/// <summary>
+/// The sinks' cost the processor learns from one invocation and reads by in the next: per pair and per poison record,
+/// a rise taken at once and a fall halfway, and reading stops before the record at which the learnt cost of what was
+/// read, plus a quarter of headroom, reaches the end of the working time.
+/// </summary>
+/// <remarks>
+/// The clock moves only when a sink (or the test) moves it, so reading takes no time and the stop comes from the learnt
+/// cost alone. With a budget of 100 s the working time is 90 s (the default margin: a tenth, at least 1 s) and the
+/// reading share ends at 67.5 s (a quarter of the working time is the sinks'), which reading never reaches here.
+/// </remarks>
+public class SinkCostLearningTests
+{
+    private static readonly DateTimeOffset s_now = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan s_budget = TimeSpan.FromSeconds(100);
+    private static readonly TimeSpan s_working = TimeSpan.FromSeconds(90);
+
+    /// <summary>Sinks that take a set time per pair and per poison record, moving the clock inside their call.</summary>
+    private sealed class CostSinks(ManualTimeProvider clock) : IAggregateSink, IQuarantineSink
+    {
+        public TimeSpan PerPair { get; set; }
+
+        public TimeSpan PerPoison { get; set; }
+
+        /// <summary>How many poison records the quarantine sink makes durable; all when null.</summary>
+        public int? PoisonDurable { get; set; }
+
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            clock.Advance(PerPair * batch.Count);
+            batch.MarkAllDurable();
+            return Task.CompletedTask;
+        }
+
+        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+        {
+            clock.Advance(PerPoison * records.Count);
+            return Task.FromResult(Math.Min(PoisonDurable ?? records.Count, records.Count));
+        }
+    }
+
+    /// <summary>A quarantine sink that never returns and ignores cancellation.</summary>
+    private sealed class HangingQuarantineSink : IQuarantineSink
+    {
+        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken) => new TaskCompletionSource<int>().Task;
+    }
+
+    private static int s_sequence;
+
+    /// <summary>A valid record of its own series (so each makes one pair).</summary>
+    private static TestRecord Valid() =>
+        NextRecord(n => TestEvents.Sample("series" + n, n, TestEvents.Arrival - 1000));
+
+    private static TestRecord Poison() => NextRecord(n => "{not json " + n);
+
+    private static TestRecord NextRecord(Func<int, string> data)
+    {
+        int n = Interlocked.Increment(ref s_sequence);
+        return new TestRecord(TestEvents.Seq(n), TestEvents.Utf8(data(n)), TestEvents.Arrival);
+    }
+
+    private static Task<BatchSummary> Run(KinesisBatchProcessor processor, ManualTimeProvider clock, IEnumerable<TestRecord> records) =>
+        processor.ProcessAsync(TestEvents.Build(records), clock.GetUtcNow() + s_budget, new ArrayBufferWriter<byte>());
+
+    /// <summary>
+    /// The number of records read when each record read costs <paramref name="costPerRecord"/> in the sinks: the first
+    /// always, then record k+1 only while k × cost × 1.25 is below the working time.
+    /// </summary>
+    private static int ExpectedRead(TimeSpan costPerRecord, int available)
+    {
+        int read = 1;
+        while (read < available && (costPerRecord * read * 1.25) < s_working)
+        {
+            read++;
+        }
+
+        return read;
+    }
+
+    [Fact]
+    public async Task PairCost_LearntPerPair_StopsReadingWhereTheCostWithHeadroomReachesTheWorkingTime()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sinks = new CostSinks(clock) { PerPair = TimeSpan.FromSeconds(8) };
+        using var processor = new KinesisBatchProcessor(sinks, sinks, ProcessorOptions.Default with { TimeProvider = clock });
+
+        // Learns 32 s for 4 pairs: 8 s a pair.
+        BatchSummary learn = await Run(processor, clock, [Valid(), Valid(), Valid(), Valid()]);
+        Assert.Equal(4, learn.RecordsProcessed);
+        Assert.Equal(TimeSpan.FromSeconds(32), learn.AggregateSinkDuration);
+
+        TestRecord[] records = [.. Enumerable.Range(0, 12).Select(_ => Valid())];
+        BatchSummary summary = await Run(processor, clock, records);
+
+        // 9 pairs cost 72 s, with a quarter more exactly the 90 s of working time: the 10th record is not started.
+        int expected = ExpectedRead(TimeSpan.FromSeconds(8), records.Length);
+        Assert.Equal(9, expected);
+        Assert.Equal(expected, summary.RecordsProcessed);
+        Assert.Equal(BatchStopReason.TimeBudget, summary.StopReason);
+        Assert.Equal(records[expected].SequenceNumber, summary.ReportedFailure);
+    }
+
+    [Fact]
+    public async Task PairCost_AFallIsTakenHalfway()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sinks = new CostSinks(clock) { PerPair = TimeSpan.FromSeconds(16) };
+        using var processor = new KinesisBatchProcessor(sinks, sinks, ProcessorOptions.Default with { TimeProvider = clock });
+
+        await Run(processor, clock, [Valid(), Valid()]);
+        sinks.PerPair = TimeSpan.FromSeconds(8);
+        // 4 pairs at the learnt 16 s stay below the working time (4 × 16 × 1.25 = 80 s): all are read, at 8 s each.
+        BatchSummary fall = await Run(processor, clock, [Valid(), Valid(), Valid(), Valid()]);
+        Assert.Equal(4, fall.RecordsProcessed);
+
+        TestRecord[] records = [.. Enumerable.Range(0, 12).Select(_ => Valid())];
+        BatchSummary summary = await Run(processor, clock, records);
+
+        // Halfway from 16 s to 8 s: 12 s a pair, so 6 pairs (6 × 12 × 1.25 = 90 s) end the reading.
+        int expected = ExpectedRead(TimeSpan.FromSeconds(12), records.Length);
+        Assert.Equal(6, expected);
+        Assert.Equal(expected, summary.RecordsProcessed);
+        Assert.Equal(records[expected].SequenceNumber, summary.ReportedFailure);
+    }
+
+    [Fact]
+    public async Task PoisonCost_IsPerPoisonRecordWritten_EvenWhenTheSinkMadeFewerDurable()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sinks = new CostSinks(clock) { PerPoison = TimeSpan.FromSeconds(10), PoisonDurable = 1 };
+        using var processor = new KinesisBatchProcessor(sinks, sinks, ProcessorOptions.Default with { TimeProvider = clock });
+
+        // The sink returned (completed) after 40 s for 4 records, one of them durable: the cost is 10 s a record written.
+        BatchSummary learn = await Run(processor, clock, [Poison(), Poison(), Poison(), Poison()]);
+        Assert.Equal(SinkOutcome.Completed, learn.QuarantineSinkOutcome);
+        Assert.Equal(1, learn.Quarantined);
+        Assert.Equal(TimeSpan.FromSeconds(40), learn.QuarantineSinkDuration);
+
+        sinks.PoisonDurable = null;
+        TestRecord[] records = [.. Enumerable.Range(0, 12).Select(_ => Poison())];
+        BatchSummary summary = await Run(processor, clock, records);
+
+        // 8 poison records cost 80 s, 100 s with the headroom: the 9th is not started (7 would be 87.5 s).
+        int expected = ExpectedRead(TimeSpan.FromSeconds(10), records.Length);
+        Assert.Equal(8, expected);
+        Assert.Equal(expected, summary.RecordsProcessed);
+        Assert.Equal(records[expected].SequenceNumber, summary.ReportedFailure);
+    }
+
+    [Fact]
+    public async Task PairAndPoisonCosts_AddUp()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sinks = new CostSinks(clock) { PerPair = TimeSpan.FromSeconds(10), PerPoison = TimeSpan.FromSeconds(10) };
+        using var processor = new KinesisBatchProcessor(sinks, sinks, ProcessorOptions.Default with { TimeProvider = clock });
+
+        // Learnt one at a time, so that neither sink's time is inside the other's.
+        await Run(processor, clock, [Valid()]);
+        await Run(processor, clock, [Poison()]);
+
+        TestRecord[] records = [.. Enumerable.Range(0, 12).Select(i => i % 2 == 0 ? Valid() : Poison())];
+        BatchSummary summary = await Run(processor, clock, records);
+
+        // Every record read costs 10 s, pair or poison: 8 records with the headroom are 100 s, 7 are 87.5 s.
+        int expected = ExpectedRead(TimeSpan.FromSeconds(10), records.Length);
+        Assert.Equal(8, expected);
+        Assert.Equal(expected, summary.RecordsProcessed);
+        Assert.Equal(records[expected].SequenceNumber, summary.ReportedFailure);
+    }
+
+    [Fact]
+    public async Task PoisonCost_OfAQuarantineThatTimedOut_IsItsWholeTimeForOneRecord()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sinks = new CostSinks(clock);
+        var hanging = new HangingQuarantineSink();
+        using (var timingOut = new KinesisBatchProcessor(sinks, hanging, ProcessorOptions.Default with { TimeProvider = clock }))
+        {
+            Task<BatchSummary> run = Run(timingOut, clock, [Poison(), Poison(), Poison(), Poison()]);
+            Assert.False(run.IsCompleted);
+
+            // The working time ends at 90 s; the sink is then waited for 200 ms more and given up. The clock stops there,
+            // so that the sink's time is read as 90.2 s wherever the give-up continues.
+            clock.Advance(s_working);
+            Assert.False(run.IsCompleted);
+            clock.Advance(TimeSpan.FromMilliseconds(200));
+            BatchSummary learn = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+            Assert.Equal(SinkOutcome.TimedOut, learn.QuarantineSinkOutcome);
+            Assert.Equal(0, learn.Quarantined);
+            Assert.Equal(s_working + TimeSpan.FromMilliseconds(200), learn.QuarantineSinkDuration);
+
+            // Nothing was durable, so the whole 90.2 s counts as the cost of one record: a batch with poison stops
+            // after its first record (counted as 4 records, 22.55 s each, it would read 4).
+            TestRecord[] records = [Poison(), Poison(), Poison(), Poison(), Poison(), Poison()];
+            Task<BatchSummary> next = Run(timingOut, clock, records);
+            clock.Advance(s_working + TimeSpan.FromSeconds(1));
+            BatchSummary summary = await next.WaitAsync(TimeSpan.FromSeconds(10));
+
+            int expected = ExpectedRead(s_working + TimeSpan.FromMilliseconds(200), records.Length);
+            Assert.Equal(1, expected);
+            Assert.Equal(expected, summary.RecordsProcessed);
+            Assert.Equal(BatchStopReason.TimeBudget, summary.StopReason);
+        }
+    }
+}

@@ -1,0 +1,141 @@
+using System.Buffers;
+
+namespace Analytics.Core.Tests.Pipeline;
+
+/// <summary>
+/// How each way a sink can leave effects not durable ends: the outcome, the checkpoint, and the issue the log line
+/// carries (which names what happened and never quotes the exception's message).
+/// </summary>
+public class SinkIssueWordingTests
+{
+    private static readonly DateTimeOffset s_now = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(60);
+
+    private static TestRecord Good(int n, string metric) =>
+        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample(metric, n, TestEvents.Arrival - 1000)), TestEvents.Arrival);
+
+    private static TestRecord Poison(int n) => new(TestEvents.Seq(n), TestEvents.Utf8("{not json " + n), TestEvents.Arrival);
+
+    /// <summary>An aggregate sink whose task fails after it has yielded, having marked the pairs <see cref="Durable"/> says.</summary>
+    private sealed class FaultingAggregateSink : IAggregateSink
+    {
+        public Func<int, bool> Durable { get; init; } = _ => false;
+
+        public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            await Task.Yield();
+            for (int i = 0; i < batch.Count; i++)
+            {
+                if (Durable(i))
+                {
+                    batch.MarkDurable(i);
+                }
+            }
+
+            throw new IOException("secret payload words");
+        }
+    }
+
+    private sealed class HangingAggregateSink : IAggregateSink
+    {
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken) => new TaskCompletionSource().Task;
+    }
+
+    /// <summary>A quarantine sink whose task fails after it has yielded.</summary>
+    private sealed class FaultingQuarantineSink : IQuarantineSink
+    {
+        public async Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+        {
+            await Task.Yield();
+            throw new IOException("secret payload words");
+        }
+    }
+
+    private sealed class HangingQuarantineSink : IQuarantineSink
+    {
+        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken) => new TaskCompletionSource<int>().Task;
+    }
+
+    [Fact]
+    public async Task AggregateSinkTaskFails_TheIssueSaysItThrewWhat_NotThatItReturned()
+    {
+        // It marked the first pair before failing: the second pair's record is the checkpoint.
+        using var processor = new KinesisBatchProcessor(new FaultingAggregateSink { Durable = i => i == 0 }, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(1, "a"), Good(2, "b")]), DateTimeOffset.UtcNow.AddMinutes(1), new ArrayBufferWriter<byte>());
+
+        Assert.Equal(SinkOutcome.Failed, summary.AggregateSinkOutcome);
+        Assert.Equal(TestEvents.Seq(2), summary.ReportedFailure);
+        Assert.NotNull(summary.AggregateSinkIssue);
+        Assert.Contains("threw IOException", summary.AggregateSinkIssue, StringComparison.Ordinal);
+        Assert.Contains("1 of 2 pairs durable", summary.AggregateSinkIssue, StringComparison.Ordinal);
+        Assert.DoesNotContain("returned", summary.AggregateSinkIssue, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret", summary.AggregateSinkIssue, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AggregateSinkReturnsWithSomePairsUnmarked_TheIssueSaysSo()
+    {
+        var sink = new RecordingAggregateSink { Durable = i => i == 0 };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(1, "a"), Good(2, "b")]), DateTimeOffset.UtcNow.AddMinutes(1), new ArrayBufferWriter<byte>());
+
+        Assert.Equal(SinkOutcome.Completed, summary.AggregateSinkOutcome);
+        Assert.NotNull(summary.AggregateSinkIssue);
+        Assert.Contains("returned with pairs left unmarked", summary.AggregateSinkIssue, StringComparison.Ordinal);
+        Assert.DoesNotContain("without marking any pair", summary.AggregateSinkIssue, StringComparison.Ordinal);
+        Assert.Contains("1 of 2 pairs durable", summary.AggregateSinkIssue, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AggregateSinkIgnoresCancellation_IsTimedOut_AndTheIssueSaysItHadNotReturned()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        using var processor = new KinesisBatchProcessor(new HangingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
+
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        // The working time is 90 s; then the sink is waited for 200 ms more.
+        clock.Advance(TimeSpan.FromSeconds(90));
+        Assert.False(run.IsCompleted);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(SinkOutcome.TimedOut, summary.AggregateSinkOutcome);
+        Assert.Null(summary.AggregateSinkError);
+        Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
+        Assert.NotNull(summary.AggregateSinkIssue);
+        Assert.Contains("had not returned at the deadline", summary.AggregateSinkIssue, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task QuarantineSinkTaskFails_IsAFailureWithItsError_AndThePoisonRecordIsTheCheckpoint()
+    {
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new FaultingQuarantineSink(), ProcessorOptions.Default);
+
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(1, "a"), Poison(2), Good(3, "b")]), DateTimeOffset.UtcNow.AddMinutes(1), new ArrayBufferWriter<byte>());
+
+        Assert.Equal(SinkOutcome.Failed, summary.QuarantineSinkOutcome);
+        Assert.NotNull(summary.QuarantineSinkError);
+        Assert.StartsWith("System.IO.IOException", summary.QuarantineSinkError, StringComparison.Ordinal);
+        Assert.Equal(0, summary.Quarantined);
+        Assert.Equal(TestEvents.Seq(2), summary.ReportedFailure);
+    }
+
+    [Fact]
+    public async Task QuarantineSinkIgnoresCancellation_IsTimedOut_AndThePoisonRecordIsTheCheckpoint()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new HangingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
+
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(1, "a"), Poison(2)]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        clock.Advance(TimeSpan.FromSeconds(90));
+        Assert.False(run.IsCompleted);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(SinkOutcome.TimedOut, summary.QuarantineSinkOutcome);
+        Assert.Null(summary.QuarantineSinkError);
+        Assert.Equal(0, summary.Quarantined);
+        Assert.Equal(TestEvents.Seq(2), summary.ReportedFailure);
+    }
+}
