@@ -129,6 +129,75 @@ public class BinStoreMemoryTests
                 Assert.Equal(Math.Min(denseBins + far, maxBins), store.CountNonEmptyBins());
             }
         }
+
+        // Merges: two sparse stores of maxBins bins each, none shared (the union collapses), into either of them, into a
+        // dense store, into an empty one; and merged again.
+        foreach (int shift in new[] { 500, -500 })
+        {
+            BinStore a = Spread(0, maxBins);
+            BinStore b = Spread(shift, maxBins);
+            a.Merge(in b, maxBins);
+            Assert.True(a.ArrayBytes <= bound, $"sparse into sparse ({shift}): {a.ArrayBytes} B, bound {bound} B");
+            Assert.Equal(maxBins, a.CountNonEmptyBins());
+
+            var dense = new BinStore();
+            dense.Add(3, 1, maxBins);
+            dense.Merge(in b, maxBins);
+            dense.Merge(in a, maxBins);
+            Assert.True(dense.ArrayBytes <= bound, $"sparse into dense ({shift}): {dense.ArrayBytes} B, bound {bound} B");
+
+            var empty = new BinStore();
+            empty.Merge(in a, maxBins);
+            empty.Merge(in b, maxBins);
+            Assert.True(empty.ArrayBytes <= bound, $"sparse into empty ({shift}): {empty.ArrayBytes} B, bound {bound} B");
+            Assert.Equal(maxBins, empty.CountNonEmptyBins());
+        }
+
+        static BinStore Spread(int shift, int maxBins)
+        {
+            var store = new BinStore();
+            for (int k = 1; k <= maxBins; k++)
+            {
+                store.Add((1000 * k) + shift, k, maxBins);
+            }
+
+            return store;
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(5)]
+    [InlineData(8)]
+    [InlineData(9)]
+    [InlineData(12)]
+    [InlineData(16)]
+    public void SortedArrays_GoingSparse_AreAllocatedOnceWithRoomToDouble(int denseBins)
+    {
+        // A store of denseBins bins goes sparse; with room to double (at most maxBins + 1 slots), the new bins that
+        // follow, up to that room, take no other allocation than the first dense array and one pair of sorted arrays.
+        const int maxBins = 16;
+        int room = Math.Min(2 * denseBins, maxBins + 1);
+        int bins = 0;
+        long allocated = Measure(() =>
+        {
+            var store = new BinStore();
+            for (int i = 0; i < denseBins; i++)
+            {
+                store.Add(i, 1, maxBins);
+            }
+
+            for (int far = 1; far <= room - denseBins; far++)
+            {
+                store.Add(100 * far, 1, maxBins);
+            }
+
+            bins = store.CountNonEmptyBins();
+        });
+
+        Assert.Equal(Math.Min(room, maxBins), bins);
+        Assert.Equal(HeapBytes(8, 16) + HeapBytes(4, room) + HeapBytes(8, room), allocated);
     }
 
     [Fact]
@@ -139,6 +208,7 @@ public class BinStoreMemoryTests
         // under 2 × 12 B × 2 × 502 plus a 48-byte pair of headers per doubling (at most 10 of them).
         const int maxBins = 2048;
         const int added = 500;
+        int bins = 0;
         long allocated = Measure(() =>
         {
             var store = new BinStore();
@@ -149,8 +219,10 @@ public class BinStoreMemoryTests
                 store.Add(3000 + i, 1, maxBins);
             }
 
-            Assert.Equal(added + 2, store.CountNonEmptyBins());
+            bins = store.CountNonEmptyBins();
         });
+
+        Assert.Equal(added + 2, bins);
 
         long bound = HeapBytes(8, 16) + (2 * 12 * 2 * (added + 2)) + (48 * 10);
         Assert.True(allocated <= bound, $"{allocated} B allocated, bound {bound} B");
