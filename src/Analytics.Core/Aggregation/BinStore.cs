@@ -13,7 +13,8 @@ namespace Analytics.Core;
 /// [<see cref="MinIndex"/>, <see cref="MaxIndex"/>], used while that range spans fewer than <c>maxBins</c> indices
 /// (so no collapse can occur), with O(1) inserts. Sparse: sorted parallel arrays of the non-empty bins, once the
 /// range spans <c>maxBins</c> or more (values spread over more than 17.8 decades with the defaults), until
-/// <see cref="Clear"/>.</para>
+/// <see cref="Clear"/>; allocated with room to double and doubled when full, up to <c>maxBins + 1</c> slots (a merge
+/// into sorted arrays allocates that many).</para>
 /// <para>Invariants while not empty: bins <see cref="MinIndex"/> and <see cref="MaxIndex"/> are non-zero; in dense
 /// mode <c>MaxIndex - MinIndex &lt; maxBins</c> and every slot of the dense array outside [MinIndex, MaxIndex] is
 /// zero; in sparse mode the dense array is all zero. When empty, the store is dense and every slot is zero.</para>
@@ -47,10 +48,11 @@ internal struct BinStore
     /// <summary>Whether bins of the lowest magnitudes were collapsed into one to keep the bound.</summary>
     public readonly bool IsCollapsed => _collapsed;
 
-    /// <summary>Bytes of the arrays held (for memory accounting).</summary>
+    /// <summary>Bytes of the arrays held on the heap (for memory accounting): on 64-bit, a 24-byte header each and the
+    /// elements, an <c>int[]</c> of odd length padded to 8 bytes.</summary>
     public readonly int ArrayBytes =>
         (_counts is null or { Length: 0 } ? 0 : 24 + (8 * _counts.Length))
-        + (_indices is null ? 0 : 24 + (4 * _indices.Length) + 24 + (8 * _sparseCounts!.Length));
+        + (_indices is null ? 0 : 24 + (((4 * _indices.Length) + 7) & ~7) + 24 + (8 * _sparseCounts!.Length));
 
     /// <summary>Count of bin <paramref name="index"/>.</summary>
     public readonly long CountAt(int index)
@@ -387,7 +389,12 @@ internal struct BinStore
         if (at < 0)
         {
             at = ~at;
-            EnsureSparseCapacity(Math.Min(Math.Max(_binCount + 1, _binCount * 2), maxBins + 1));
+            if (_binCount == _indices!.Length)
+            {
+                // Full: double (a store in sorted arrays holds at least one bin, and at most maxBins before this one).
+                EnsureSparseCapacity(Math.Min(_binCount * 2, maxBins + 1));
+            }
+
             Array.Copy(_indices!, at, _indices!, at + 1, _binCount - at);
             Array.Copy(_sparseCounts!, at, _sparseCounts!, at + 1, _binCount - at);
             _indices![at] = index;
@@ -400,16 +407,33 @@ internal struct BinStore
         CollapseExcess(maxBins);
     }
 
-    /// <summary>Merges the sorted bins of both stores into new sorted arrays, then collapses what passes the bound.</summary>
+    /// <summary>
+    /// Merges the sorted bins of both stores into new sorted arrays of <paramref name="maxBins"/> + 1 slots, folding
+    /// the lowest bins of the union past the bound while writing them.
+    /// </summary>
     private void MergeSparse(ref readonly BinStore other, int maxBins)
     {
-        int capacity = CountNonEmptyBins() + other.CountNonEmptyBins();
-        int[] indices = new int[Math.Max(capacity, maxBins + 1)];
-        long[] counts = new long[indices.Length];
-        int n = 0;
+        // Count the union's bins first: the excess lowest ones are folded into the next as they come, so the arrays
+        // never need more than the bound (plus the slot an add inserts before collapsing).
+        int union = 0;
         int a = _total == 0 ? int.MaxValue : _minIndex;
         int b = other._minIndex;
         while (a != int.MaxValue || b != int.MaxValue)
+        {
+            int index = Math.Min(a, b);
+            a = a == index ? NextBin(a) : a;
+            b = b == index ? other.NextBin(b) : b;
+            union++;
+        }
+
+        int excess = union - maxBins;
+        int[] indices = new int[maxBins + 1];
+        long[] counts = new long[indices.Length];
+        int n = 0;
+        long folded = 0;
+        a = _total == 0 ? int.MaxValue : _minIndex;
+        b = other._minIndex;
+        for (int k = 0; a != int.MaxValue || b != int.MaxValue; k++)
         {
             int index = Math.Min(a, b);
             long c = 0;
@@ -425,8 +449,15 @@ internal struct BinStore
                 b = other.NextBin(b);
             }
 
+            if (k < excess)
+            {
+                folded += c;
+                continue;
+            }
+
             indices[n] = index;
-            counts[n] = c;
+            counts[n] = c + folded;
+            folded = 0;
             n++;
         }
 
@@ -441,7 +472,13 @@ internal struct BinStore
         _sparse = true;
         _total += other._total;
         _collapsed |= other._collapsed;
-        CollapseExcess(maxBins);
+        if (excess > 0)
+        {
+            _collapsed = true;
+        }
+
+        _minIndex = indices[0];
+        _maxIndex = indices[n - 1];
     }
 
     /// <summary>Folds the lowest bins into the <paramref name="maxBins"/>-th highest until at most that many remain.</summary>
