@@ -2,7 +2,9 @@
 // Scores a Stryker JSON report per file, leaving out the mutants listed as equivalent.
 // Usage: node score.js <mutation-report.json> <equivalent-mutants.json> [break-at-percent]
 // An equivalent mutant is matched by file name, mutator, replacement and the trimmed text of the line it starts on
-// (not the line number, so edits elsewhere in the file do not unmatch it).
+// (not the line number, so edits elsewhere in the file do not unmatch it). Where that text is on several lines of the
+// file (`return;`, `{`), the entry must also say which of them it means: `occurrence`, 1-based among those lines;
+// without it the entry matches none of them, so a new survivor on a line of the same text is never hidden.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -26,8 +28,11 @@ for (const [file, data] of Object.entries(report.files).sort()) {
     }
     if (m.status === 'Survived' || m.status === 'NoCoverage') {
       const text = (lines[m.location.start.line - 1] || '').trim();
+      const same = lines.filter(l => l.trim() === text).length;
+      const nth = lines.slice(0, m.location.start.line).filter(l => l.trim() === text).length;
       const index = equivalents.findIndex(e => file.endsWith(e.file) && e.mutator === m.mutatorName
-        && e.replacement === m.replacement && e.line === text);
+        && e.replacement === m.replacement && e.line === text
+        && (same === 1 || (Array.isArray(e.occurrence) && e.occurrence.includes(nth))));
       if (index >= 0) {
         used.add(index);
         count.Equivalent++;
