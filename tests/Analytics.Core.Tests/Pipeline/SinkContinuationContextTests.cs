@@ -17,36 +17,6 @@ public class SinkContinuationContextTests
 
     private static TestRecord Poison(int n) => new(TestEvents.Seq(n), "{broken"u8.ToArray(), TestEvents.Arrival);
 
-    /// <summary>Returns a task the test completes, with how many records it made durable.</summary>
-    private sealed class PendingQuarantineSink : IQuarantineSink
-    {
-        public int Records { get; private set; }
-
-        public TaskCompletionSource<int>? Pending { get; private set; }
-
-        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
-        {
-            Records = records.Count;
-            Pending = new TaskCompletionSource<int>();
-            return Pending.Task;
-        }
-    }
-
-    /// <summary>Returns a task the test completes; the test marks what is durable.</summary>
-    private sealed class PendingAggregateSink : IAggregateSink
-    {
-        public AggregateBatch? Batch { get; private set; }
-
-        public TaskCompletionSource? Pending { get; private set; }
-
-        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
-        {
-            Batch = batch;
-            Pending = new TaskCompletionSource();
-            return Pending.Task;
-        }
-    }
-
     /// <summary>A stream whose first read stays pending until the test releases it with the whole content; then the end.</summary>
     private sealed class PendingReadStream(byte[] content) : Stream
     {

@@ -96,3 +96,33 @@ internal sealed class SteppingTimeProvider(DateTimeOffset start, TimeSpan step) 
 
     public override DateTimeOffset GetUtcNow() => start + TimeSpan.FromTicks(Volatile.Read(ref _ticks));
 }
+
+/// <summary>Returns a task the test completes, with how many records it made durable.</summary>
+internal sealed class PendingQuarantineSink : IQuarantineSink
+{
+    public int Records { get; private set; }
+
+    public TaskCompletionSource<int>? Pending { get; private set; }
+
+    public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+    {
+        Records = records.Count;
+        Pending = new TaskCompletionSource<int>();
+        return Pending.Task;
+    }
+}
+
+/// <summary>Returns a task the test completes; the test marks what is durable.</summary>
+internal sealed class PendingAggregateSink : IAggregateSink
+{
+    public AggregateBatch? Batch { get; private set; }
+
+    public TaskCompletionSource? Pending { get; private set; }
+
+    public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+    {
+        Batch = batch;
+        Pending = new TaskCompletionSource();
+        return Pending.Task;
+    }
+}

@@ -10,31 +10,6 @@ namespace Analytics.Core.Tests.Pipeline;
 /// </summary>
 public class WindowContinuationContextTests
 {
-    private sealed class PendingQuarantineSink : IQuarantineSink
-    {
-        public TaskCompletionSource<int>? Pending { get; private set; }
-
-        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
-        {
-            Pending = new TaskCompletionSource<int>();
-            return Pending.Task;
-        }
-    }
-
-    private sealed class PendingAggregateSink : IAggregateSink
-    {
-        public AggregateBatch? Batch { get; private set; }
-
-        public TaskCompletionSource? Pending { get; private set; }
-
-        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
-        {
-            Batch = batch;
-            Pending = new TaskCompletionSource();
-            return Pending.Task;
-        }
-    }
-
     private static Task<BatchSummary> StartUnder(SynchronizationContext context, KinesisBatchProcessor processor, TimeProvider time, byte[] evt)
     {
         SynchronizationContext.SetSynchronizationContext(context);
