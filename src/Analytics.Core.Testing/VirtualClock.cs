@@ -197,15 +197,6 @@ public sealed class VirtualClock : TimeProvider
         return true;
     }
 
-    private void Schedule(VirtualTimer timer, long due, out long order)
-    {
-        lock (_gate)
-        {
-            order = ++_order;
-            _timers.Enqueue(timer, (due, order));
-        }
-    }
-
     private sealed class VirtualTimer : ITimer
     {
         private readonly VirtualClock _clock;
@@ -235,17 +226,26 @@ public sealed class VirtualClock : TimeProvider
                 return false;
             }
 
-            Volatile.Write(ref _order, 0);
-            _periodTicks = period == Timeout.InfiniteTimeSpan || period <= TimeSpan.Zero ? 0 : period.Ticks;
-            if (dueTime == Timeout.InfiniteTimeSpan)
+            ArgumentOutOfRangeException.ThrowIfLessThan(dueTime == Timeout.InfiniteTimeSpan ? TimeSpan.Zero : dueTime, TimeSpan.Zero);
+
+            // Queued and marked current in one step under the clock's lock: with the mark written after the lock, a thread
+            // advancing the clock (or reading NextDue) between the two saw the new entry as stale and dropped it, and the
+            // timer never fired (a redrive on the thread pool hung while a test drove the clock).
+            lock (_clock._gate)
             {
-                return true;
+                _periodTicks = period == Timeout.InfiniteTimeSpan || period <= TimeSpan.Zero ? 0 : period.Ticks;
+                if (dueTime == Timeout.InfiniteTimeSpan)
+                {
+                    Volatile.Write(ref _order, 0);
+                    return true;
+                }
+
+                _dueTicks = _clock.GetTimestamp() + dueTime.Ticks;
+                long order = ++_clock._order;
+                _clock._timers.Enqueue(this, (_dueTicks, order));
+                Volatile.Write(ref _order, order);
             }
 
-            ArgumentOutOfRangeException.ThrowIfLessThan(dueTime, TimeSpan.Zero);
-            _dueTicks = _clock.GetTimestamp() + dueTime.Ticks;
-            _clock.Schedule(this, _dueTicks, out long order);
-            Volatile.Write(ref _order, order);
             return true;
         }
 

@@ -76,4 +76,47 @@ public class VirtualClockTests
         clock.Advance(TimeSpan.FromSeconds(1));
         Assert.True(cts.IsCancellationRequested);
     }
+
+    /// <summary>
+    /// Timers created on other threads while one thread drives the clock (a redrive on the thread pool, a test looping on
+    /// <see cref="VirtualClock.NextDue"/>) all fire. A timer was queued under the clock's lock and marked current after it:
+    /// the driving thread could see the entry in between, take it for stale and drop it, and the timer never fired (the
+    /// redrive awaiting it hung the spill test).
+    /// </summary>
+    [Fact]
+    public void TimersCreatedOnOtherThreads_WhileTheClockIsDriven_AllFire()
+    {
+        const int Threads = 3;
+        const int PerThread = 200_000;
+        var clock = new VirtualClock(Emulate.Start);
+        int fired = 0;
+        int created = 0;
+        var timers = new ITimer[Threads * PerThread];
+        Thread[] creators = [.. Enumerable.Range(0, Threads).Select(t => new Thread(() =>
+        {
+            for (int i = 0; i < PerThread; i++)
+            {
+                timers[(t * PerThread) + i] = clock.CreateTimer(_ => Interlocked.Increment(ref fired), null, TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+                Interlocked.Increment(ref created);
+            }
+        }))];
+        foreach (Thread creator in creators)
+        {
+            creator.Start();
+        }
+
+        // Drive the clock as the spill test's loop does, until every creator is done.
+        while (creators.Any(c => c.IsAlive))
+        {
+            if (clock.NextDue is { } due)
+            {
+                clock.AdvanceTo(due > clock.GetUtcNow() ? due : clock.GetUtcNow());
+            }
+        }
+
+        clock.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(Threads * PerThread, Volatile.Read(ref created));
+        Assert.Equal(Threads * PerThread, Volatile.Read(ref fired));
+        Assert.Equal(0, clock.PendingTimers);
+    }
 }
