@@ -53,6 +53,11 @@ public sealed class EmulatorCrossCheckTests(LocalServersFixture servers)
         Assert.Equal(direct.Run.PoisonDelivered.Count, realObjects.Count); // every poison record delivered is quarantined once
         foreach (ModelRun model in (ModelRun[])[direct, http])
         {
+            // The first invocation that differs says more than the summaries do.
+            int differs = Enumerable.Range(0, Math.Min(realRun.Invocations.Count, model.Run.Invocations.Count)).FirstOrDefault(i => realRun.Invocations[i] != model.Run.Invocations[i], -1);
+            Assert.True(
+                differs < 0 && realRun.Invocations.Count == model.Run.Invocations.Count,
+                differs < 0 ? $"{realRun.Invocations.Count} invocations on the servers, {model.Run.Invocations.Count} on the models" : $"invocation {differs}: on the servers\n{realRun.Invocations[differs]}\non the models\n{model.Run.Invocations[differs]}");
             Assert.Equal(realSummary, model.Summary);
             Assert.Equal(realRun.Invocations, model.Run.Invocations);
             Assert.Equal(realTable, model.Table);
