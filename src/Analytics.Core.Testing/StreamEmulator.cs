@@ -329,6 +329,12 @@ public sealed partial class StreamEmulator
         return Convert.ToHexString(bytes).ToLowerInvariant().Insert(20, "-").Insert(16, "-").Insert(12, "-").Insert(8, "-");
     }
 
+    /// <summary>
+    /// Before virtual time moves on, waits (at most <see cref="EmulatorScenario.RealTimeSettle"/>) for handlers still
+    /// running in real time, then observes every handler that has finished, whether it finished during the wait or before
+    /// it: one that finished on another thread after the loop's last look, with nothing left to wait for, was otherwise
+    /// observed only after the next timer fired, and its invocation lasted up to a virtual second too long.
+    /// </summary>
     private void Settle()
     {
         if (_scenario.RealTimeSettle <= TimeSpan.Zero || _waiting.Count == 0)
@@ -347,9 +353,9 @@ public sealed partial class StreamEmulator
             {
                 // A handler that failed is a function error: ObserveCompletions reads it from its task.
             }
-
-            ObserveCompletions();
         }
+
+        ObserveCompletions();
     }
 
     private void EmitSecond(int second)
