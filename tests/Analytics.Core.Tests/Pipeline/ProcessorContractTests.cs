@@ -70,6 +70,20 @@ public class ProcessorContractTests
         Assert.Equal("quarantineSink", Assert.Throws<ArgumentNullException>(() => new KinesisBatchProcessor(new RecordingAggregateSink(), null!, ProcessorOptions.Default)).ParamName);
     }
 
+    /// <summary>No response writer: an argument error naming it, before the event is read or a sink called.</summary>
+    [Fact]
+    public async Task ProcessAsync_NullResponse_ThrowsNamingIt_AndCallsNoSink()
+    {
+        var aggregates = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        ArgumentNullException e = await Assert.ThrowsAsync<ArgumentNullException>(
+            () => processor.ProcessAsync(TestEvents.Build([Good(1, "a", 2)]), DateTimeOffset.UtcNow.AddHours(1), null!));
+
+        Assert.Equal("response", e.ParamName);
+        Assert.Empty(aggregates.Seen);
+    }
+
     /// <summary>Waits for cancellation inside the sink call and remembers the token it got.</summary>
     private sealed class WaitingAggregateSink : IAggregateSink
     {

@@ -9,26 +9,27 @@ namespace Analytics.Core.Tests.Pipeline;
 /// </summary>
 public class ProcessorOptionRangeTests
 {
-    public static TheoryData<string, ProcessorOptions> Refused => new()
+    public static TheoryData<string, string, ProcessorOptions> Refused => new()
     {
-        { "no sink share", ProcessorOptions.Default with { SinkTimeFraction = 0 } },
-        { "negative sink share", ProcessorOptions.Default with { SinkTimeFraction = -0.25 } },
-        { "the whole time for the sinks", ProcessorOptions.Default with { SinkTimeFraction = 1 } },
-        { "sink share not a number", ProcessorOptions.Default with { SinkTimeFraction = double.NaN } },
-        { "negative poison callbacks", ProcessorOptions.Default with { MaxPoisonCallbacks = -1 } },
-        { "spill after no age", ProcessorOptions.Default with { SpillAfterAge = TimeSpan.Zero } },
-        { "spill after a negative age", ProcessorOptions.Default with { SpillAfterAge = TimeSpan.FromTicks(-1) } },
-        { "spill after negative failures", ProcessorOptions.Default with { SpillAfterFailedInvocations = -1 } },
+        { "no sink share", "SinkTimeFraction", ProcessorOptions.Default with { SinkTimeFraction = 0 } },
+        { "negative sink share", "SinkTimeFraction", ProcessorOptions.Default with { SinkTimeFraction = -0.25 } },
+        { "the whole time for the sinks", "SinkTimeFraction", ProcessorOptions.Default with { SinkTimeFraction = 1 } },
+        { "sink share not a number", "SinkTimeFraction", ProcessorOptions.Default with { SinkTimeFraction = double.NaN } },
+        { "negative poison callbacks", "MaxPoisonCallbacks", ProcessorOptions.Default with { MaxPoisonCallbacks = -1 } },
+        { "spill after no age", "SpillAfterAge", ProcessorOptions.Default with { SpillAfterAge = TimeSpan.Zero } },
+        { "spill after a negative age", "SpillAfterAge", ProcessorOptions.Default with { SpillAfterAge = TimeSpan.FromTicks(-1) } },
+        { "spill after negative failures", "SpillAfterFailedInvocations", ProcessorOptions.Default with { SpillAfterFailedInvocations = -1 } },
     };
 
+    /// <summary>Refused with an error for the options whose message names the option out of range, so the operator knows which.</summary>
     [Theory]
     [MemberData(nameof(Refused))]
-    public void Constructor_OutOfRange_ThrowsForTheOptions(string because, ProcessorOptions options)
+    public void Constructor_OutOfRange_ThrowsForTheOptions_NamingTheOption(string because, string option, ProcessorOptions options)
     {
         ArgumentOutOfRangeException e = Assert.Throws<ArgumentOutOfRangeException>(
             () => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), options));
         Assert.Equal("options", e.ParamName);
-        Assert.False(string.IsNullOrEmpty(because));
+        Assert.True(e.Message.Contains(option, StringComparison.Ordinal), $"{because}: the message does not name {option}: {e.Message}");
     }
 
     public static TheoryData<string, ProcessorOptions> Accepted => new()
