@@ -65,9 +65,12 @@ if (survivors.length) {
   console.log('\nSurvivors not listed as equivalent:');
   for (const s of survivors) console.log('- ' + s);
 }
-const unused = equivalents.filter((_, i) => !used.has(i));
+// Only entries of files this report tested: a scoped run leaves the other files' entries unmatched, and that says nothing.
+const tested = Object.entries(report.files).filter(([, d]) => d.mutants.some(m => m.status !== 'Ignored' && m.status !== 'CompileError')).map(([f]) => f);
+const unused = equivalents.filter((e, i) => !used.has(i) && tested.some(f => f.endsWith(e.file)));
 if (unused.length) {
-  console.log(`\n${unused.length} listed equivalent mutant(s) not found among the survivors (killed now, or the code changed).`);
+  console.log(`\n${unused.length} listed equivalent mutant(s) of the files tested not found among the survivors (killed now, or the code changed):`);
+  for (const e of unused) console.log(`- ${e.file} ${e.mutator} -> ${JSON.stringify(e.replacement)} | ${e.line}`);
 }
 if (failed) {
   console.log(`\nA file scores below the break threshold of ${breakAt} %.`);
