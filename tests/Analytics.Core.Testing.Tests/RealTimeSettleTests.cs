@@ -45,7 +45,8 @@ public sealed class RealTimeSettleTests
                     task.SetResult(ReadOnlyMemory<byte>.Empty);
                 }
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         completer.Start();
         EmulationRecording recording;
         try
