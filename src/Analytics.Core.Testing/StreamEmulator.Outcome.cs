@@ -173,8 +173,12 @@ public sealed partial class StreamEmulator
         if (kind == OnFailureDestination.S3)
         {
             // The S3 record carries "the original invocation record": the last event these records were in, or
-            // (never invoked: expired before their first invocation) the event they would have been sent in.
-            payload = invokeCount > 0 && batch.LastEvent is not null && ReferenceEquals(records, batch.Records)
+            // (never invoked: expired before their first invocation) the event they would have been sent in. AWS does
+            // not say what a record of only part of that event carries (the expired head of a retried batch, the
+            // failed tail of a partial response, a bisected half): the whole last event, the adversarial reading, so
+            // the payload may hold records the mapping did not give up on, and only KinesisBatchInfo's range tells
+            // which it did.
+            payload = invokeCount > 0 && batch.LastEvent is not null
                 ? batch.LastEvent
                 : _events.Event(records, null, batch, shard.Id);
         }

@@ -115,10 +115,10 @@ public class DestinationRedriveTests(ITestOutputHelper output)
     [Theory]
     [InlineData("not json", "not JSON")]
     [InlineData("{\"requestContext\":{}}", "no KinesisBatchInfo.shardId")]
-    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"}}", "no payload")]
-    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":\"{}\"}", "not a Kinesis event")]
-    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"12x\",\"partitionKey\":\"k\"}}]}}", "no valid kinesis.sequenceNumber")]
-    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"12\",\"partitionKey\":\"k\"},\"eventID\":\"shardId-000000000001:12\"}]}}", "not of shard shardId-000000000000")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"12\",\"endSequenceNumber\":\"12\",\"batchSize\":1}}", "no payload")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"12\",\"endSequenceNumber\":\"12\",\"batchSize\":1},\"payload\":\"{}\"}", "not a Kinesis event")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"12\",\"endSequenceNumber\":\"12\",\"batchSize\":1},\"payload\":{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"12x\",\"partitionKey\":\"k\"}}]}}", "no valid kinesis.sequenceNumber")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"12\",\"endSequenceNumber\":\"12\",\"batchSize\":1},\"payload\":{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"12\",\"partitionKey\":\"k\"},\"eventID\":\"shardId-000000000001:12\"}]}}", "not of shard shardId-000000000000")]
     public void Parse_RefusesWhatIsNotAGivenUpKinesisBatch_SayingWhy(string body, string reason)
     {
         (DestinationRedrive.DestinationObject? parsed, string? error) = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(body));
@@ -136,7 +136,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
     [InlineData("{\n  \"a\": Q7-secret}", "invalid JSON at byte 9 of ")]
     [InlineData("{\"a\":[1,2,Q", "invalid JSON at byte 10 of 11")]
     [InlineData("{\"a\":\"Q7-secret", "the JSON ends before it is complete at byte")]
-    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":\"Q7-secret\"}", "the payload string is not JSON: invalid JSON at byte 0 of 9")]
+    [InlineData("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"12\",\"endSequenceNumber\":\"12\",\"batchSize\":1},\"payload\":\"Q7-secret\"}", "the payload string is not JSON: invalid JSON at byte 0 of 9")]
     public void Parse_OfAnObjectThatIsNotJson_GivesTheOffsetAndTheKind_NeverAByteOfIt(string body, string reason)
     {
         (DestinationRedrive.DestinationObject? parsed, string? error) = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(body));
@@ -160,8 +160,8 @@ public class DestinationRedriveTests(ITestOutputHelper output)
     public void Parse_TakesThePayloadAsAStringOrAsAnObject()
     {
         string evt = "{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"12\",\"partitionKey\":\"k\"},\"eventID\":\"shardId-000000000000:12\"}]}";
-        string asString = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":" + JsonSerializer.Serialize(evt) + "}";
-        string asObject = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":" + evt + "}";
+        string asString = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"12\",\"endSequenceNumber\":\"12\",\"batchSize\":1},\"payload\":" + JsonSerializer.Serialize(evt) + "}";
+        string asObject = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"12\",\"endSequenceNumber\":\"12\",\"batchSize\":1},\"payload\":" + evt + "}";
         DestinationRedrive.DestinationObject a = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(asString)).Object!;
         DestinationRedrive.DestinationObject b = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(asObject)).Object!;
         Assert.Equal(("12", "k"), (Assert.Single(a.Records).SequenceNumber, a.Records[0].PartitionKey));
@@ -217,7 +217,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         {
             BucketName = DestinationBucket,
             Key = "aws/lambda/u/shardId-000000000000/2025/01/01/2025-01-01T00.05.00-x",
-            ContentBody = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\"},\"payload\":" + JsonSerializer.Serialize(payload) + "}",
+            ContentBody = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"" + Seq(1) + "\",\"endSequenceNumber\":\"" + Seq(3) + "\",\"batchSize\":3},\"payload\":" + JsonSerializer.Serialize(payload) + "}",
             UseChunkEncoding = false,
         });
 
@@ -225,6 +225,89 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         Assert.Equal((1, 2, 0, 0), (result.Applied, result.AlreadyApplied, result.Undecided, result.Left));
         Dictionary<string, AttributeValue> item = Assert.Single(dynamoDb.GetItems("t"));
         Assert.Equal(("3", "7"), (item["count"].N, item["sum"].N));
+    }
+
+    /// <summary>
+    /// The payload is the whole event the given-up records were last in (the expired head of a retried batch): record 3
+    /// of it was not given up, and the live function has since applied it, moving the key's watermark to it. Only
+    /// KinesisBatchInfo's range (records 1 and 2) is redriven. Judged together with record 3, records 1 and 2 would
+    /// fall at or below the watermark inside the object's range and count as applied: lost without a word. Judged
+    /// alone, a later batch wrote above them, so whether the failed attempts applied them cannot be told: reported
+    /// undecided, nothing applied.
+    /// </summary>
+    [Fact]
+    public async Task RecordsOfThePayloadOutsideTheGivenUpRange_AreNotRedriven_NorDoTheyDecideTheOthers()
+    {
+        var clock = new VirtualClock(Emulate.Start);
+        using var dynamoDb = new DynamoDbModel(clock, DynamoDbModelOptions.Default);
+        using var s3Model = new S3Model(clock, S3ModelOptions.Default);
+        dynamoDb.CreateTable("t", "pk", "sk");
+        s3Model.CreateBucket(DestinationBucket);
+        using Amazon.DynamoDBv2.AmazonDynamoDBClient dynamoDbClient = dynamoDb.CreateClient();
+        using AmazonS3Client s3 = s3Model.CreateClient();
+        string Seq(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);
+        string Record(int n, double value) =>
+            "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"a\",\"sequenceNumber\":\"" + Seq(n) + "\",\"data\":\"" +
+            Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"m\",\"value\":{value},\"timestamp\":{Emulate.Start.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}"))) +
+            "\",\"approximateArrivalTimestamp\":1735689600.000},\"eventSource\":\"aws:kinesis\",\"eventID\":\"shardId-000000000000:" + Seq(n) + "\"}";
+        string Event(params string[] records) => "{\"Records\":[" + string.Join(",", records) + "]}";
+        var options = new DestinationRedriveOptions(DestinationBucket, "aws/lambda/", "t", ProcessorOptions.Default with { TimeProvider = clock }, DestinationBucket);
+
+        // The live function applies record 3 (value 4) through the real sink.
+        var sink = new DynamoDbAggregateSink(dynamoDbClient, DynamoDbAggregateSinkOptions.Default with { TableName = "t" });
+        using (var live = new KinesisBatchProcessor(sink, new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = DestinationBucket }), options.Processor))
+        {
+            var response = new System.Buffers.ArrayBufferWriter<byte>();
+            Task<BatchSummary> applied = live.ProcessAsync(Encoding.UTF8.GetBytes(Event(Record(3, 4))), clock.GetUtcNow().AddMinutes(1), response, CancellationToken.None);
+            Assert.True(applied.IsCompleted, "the models answer inline");
+            Assert.Null((await applied).ReportedFailure);
+        }
+
+        await s3.PutObjectAsync(new Amazon.S3.Model.PutObjectRequest
+        {
+            BucketName = DestinationBucket,
+            Key = "aws/lambda/u/shardId-000000000000/2025/01/01/2025-01-01T00.05.00-x",
+            ContentBody = "{\"requestContext\":{\"condition\":\"RecordAgeExceeded\",\"approximateInvokeCount\":3},\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"" + Seq(1) +
+                "\",\"endSequenceNumber\":\"" + Seq(2) + "\",\"batchSize\":2},\"payload\":" + JsonSerializer.Serialize(Event(Record(1, 1), Record(2, 2), Record(3, 4))) + "}",
+            UseChunkEncoding = false,
+        });
+
+        RedriveObjectResult result = Assert.Single(Run(new DestinationRedrive(s3, dynamoDbClient, options), clock));
+        Assert.Equal((2, 0, 0, 2), (result.Records, result.Applied, result.AlreadyApplied, result.Undecided));
+        Assert.Equal([Seq(1), Seq(2)], result.Cases.Select(c => c.SequenceNumber).Order(StringComparer.Ordinal));
+        Assert.All(result.Cases, c => Assert.Equal(RedriveStatus.Undecided, c.Status));
+        Dictionary<string, AttributeValue> item = Assert.Single(dynamoDb.GetItems("t"));
+        Assert.Equal(("1", "4"), (item["count"].N, item["sum"].N));
+    }
+
+    // KinesisBatchInfo's range and batchSize say which records of the payload Lambda gave up on: a payload that does not
+    // hold exactly batchSize records in that range is not the event of those records.
+    [Theory]
+    [InlineData(12, 12, 1, 1, null)]
+    [InlineData(12, 14, 2, 2, null)]
+    [InlineData(13, 14, 1, 1, null)]
+    [InlineData(12, 13, 2, 0, "the payload holds 1 records from startSequenceNumber to endSequenceNumber, but KinesisBatchInfo.batchSize is 2")]
+    [InlineData(15, 16, 1, 0, "the payload holds 0 records")]
+    [InlineData(14, 14, 0, 0, "KinesisBatchInfo has no valid startSequenceNumber, endSequenceNumber and batchSize")]
+    public void Parse_TakesOnlyTheRecordsOfTheGivenUpRange(int from, int to, int batchSize, int expected, string? error)
+    {
+        string Rec(int n) => "{\"kinesis\":{\"sequenceNumber\":\"" + n + "\",\"partitionKey\":\"k\"},\"eventID\":\"shardId-000000000000:" + n + "\"}";
+        string body = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"" + from + "\",\"endSequenceNumber\":\"" + to + "\",\"batchSize\":" + batchSize +
+            "},\"payload\":{\"Records\":[" + Rec(12) + "," + Rec(14) + "]}}";
+        (DestinationRedrive.DestinationObject? parsed, string? why) = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(body));
+        if (error is null)
+        {
+            Assert.Null(why);
+            Assert.Equal(
+                new[] { "12", "14" }.Where(s => int.Parse(s, CultureInfo.InvariantCulture) >= from && int.Parse(s, CultureInfo.InvariantCulture) <= to),
+                parsed!.Records.Select(r => r.SequenceNumber));
+            Assert.Equal(expected, parsed.Records.Count);
+        }
+        else
+        {
+            Assert.Null(parsed);
+            Assert.Contains(error, why, StringComparison.Ordinal);
+        }
     }
 
     internal sealed record Outcome(bool Holds, string Detail, int Objects, int Applied, int AlreadyApplied, int Undecided);

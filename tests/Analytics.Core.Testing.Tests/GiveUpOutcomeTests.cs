@@ -136,6 +136,52 @@ public class GiveUpOutcomeTests
         Assert.Equal(Assert.Single(delivered), record.RootElement.GetProperty("payload").GetString());
     }
 
+    // Source: "Retaining discarded batch records" (S3 payload: "the original invocation record") and "Records of the
+    // same batch that are not expired are still processed". AWS does not say what the payload of the expired head of a
+    // retried batch holds; the emulator sends the whole event those records were last in (the adversarial reading:
+    // records the mapping did not give up on are in it too), and KinesisBatchInfo names only the expired ones.
+    [Fact]
+    public void S3Destination_ForTheExpiredHeadOfARetriedBatch_CarriesTheWholeEventTheRecordsWereLastIn()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 300,
+            Records = [ExplicitRecord.Text("k", "old", 0), ExplicitRecord.Text("k", "old-too", 0), ExplicitRecord.Text("k", "young", 30_000)],
+            Mapping = new() { BatchSize = 3, MaximumBatchingWindowInSeconds = 40, MaximumRecordAgeInSeconds = 60, OnFailure = OnFailureDestination.S3 },
+            Function = new() { TimeoutSeconds = 900 },
+        };
+        var delivered = new List<string>();
+        EmulationRecording run = Emulate.Run(scenario, clock =>
+        {
+            var script = new ScriptedHandler(clock, [new ScriptRule(ScriptAction.SleepMs, WhenData: "old", Ms: 10_000), new ScriptRule(ScriptAction.Raise, WhenData: "old")]);
+            return new DelegateHandler(async (e, deadline, token) =>
+            {
+                delivered.Add(Encoding.UTF8.GetString(e.Span));
+                return await script.InvokeAsync(e, deadline, token);
+            });
+        });
+
+        DestinationRecord sent = Assert.Single(run.Destination);
+        Assert.Equal("RecordAgeExceeded", sent.Condition);
+        Assert.Equal(run.Records.Take(2).Select(r => r.SequenceNumber), sent.SequenceNumbers);
+        using JsonDocument record = JsonDocument.Parse(sent.Json);
+        JsonElement info = record.RootElement.GetProperty("KinesisBatchInfo");
+        Assert.Equal(2, info.GetProperty("batchSize").GetInt32());
+        Assert.Equal(run.Records[1].SequenceNumber, info.GetProperty("endSequenceNumber").GetString());
+        // The payload is the last event the expired records were delivered in: all three records, "young" included.
+        string lastWithOld = delivered.Last(e =>
+        {
+            using JsonDocument d = JsonDocument.Parse(e);
+            return Emulate.Texts(d.RootElement).Contains("old");
+        });
+        Assert.Equal(lastWithOld, record.RootElement.GetProperty("payload").GetString());
+        using JsonDocument payloadEvent = JsonDocument.Parse(lastWithOld);
+        Assert.Equal(["old", "old-too", "young"], Emulate.Texts(payloadEvent.RootElement));
+        // "young" is still processed, in an event of its own.
+        Assert.Equal(["young"], Emulate.DeliveredTexts(run, run.Invocations[^1]));
+    }
+
     // Source: "Retaining discarded batch records" (S3 payload) and "records older than MaximumRecordAgeInSeconds go to
     // the on-failure destination with condition RecordAgeExceeded": a record that expires before it was ever invoked
     // still has a payload, the event it would have been sent in, holding exactly that record; approximateInvokeCount 0.

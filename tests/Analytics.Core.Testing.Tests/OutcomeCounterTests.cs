@@ -58,6 +58,11 @@ public class OutcomeCounterTests
         Assert.Equal(2, run.Seconds.Single(s => s.Second == 10).Errors);
         Assert.Equal(2, run.Seconds.Single(s => s.Second == 30).Errors);
         Assert.Equal(0, run.Seconds.Single(s => s.Second == 0).Errors);
+
+        // The summary's maximum iterator age is the largest any invocation ended with: at least the second timeout's,
+        // which ends 4 s after "slow" arrived.
+        Assert.Equal(run.Invocations.Max(i => i.IteratorAgeMs), summary.MaxIteratorAgeMs);
+        Assert.True(summary.MaxIteratorAgeMs >= 4_000, $"max iterator age {summary.MaxIteratorAgeMs} ms");
     }
 
     // Source: "Lambda checkpoints to the highest sequence number of a batch only when the batch is a complete success"

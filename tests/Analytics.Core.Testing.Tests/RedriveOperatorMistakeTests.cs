@@ -58,7 +58,7 @@ public sealed class RedriveOperatorMistakeTests(LocalServersFixture servers)
             ("garbage", "\u0001 not json"),
             ("deep", new string('[', 100_000)),
             ("no-payload", """{"requestContext":{"condition":"RetryAttemptsExhausted"},"KinesisBatchInfo":{"shardId":"shardId-000000000000"}}"""),
-            ("bad-record", """{"requestContext":{"condition":"RetryAttemptsExhausted"},"KinesisBatchInfo":{"shardId":"shardId-000000000000","batchSize":1},"payload":"{\"Records\":[{\"kinesis\":{\"data\":\"!!!\"}}]}"}"""),
+            ("bad-record", """{"requestContext":{"condition":"RetryAttemptsExhausted"},"KinesisBatchInfo":{"shardId":"shardId-000000000000","startSequenceNumber":"1","endSequenceNumber":"1","batchSize":1},"payload":"{\"Records\":[{\"kinesis\":{\"data\":\"!!!\"}}]}"}"""),
         ];
         foreach ((string name, string body) in objects)
         {

@@ -183,7 +183,8 @@ public class RedriveOrderTests
             {
                 BucketName = FailureBucket,
                 Key = $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId}/2025/01/01/2025-01-01T00.05.00-x",
-                ContentBody = "{\"requestContext\":{\"condition\":\"RetryAttemptsExhausted\"},\"KinesisBatchInfo\":{\"shardId\":\"" + ShardId + "\"},\"payload\":" + JsonSerializer.Serialize(payload) + "}",
+                ContentBody = "{\"requestContext\":{\"condition\":\"RetryAttemptsExhausted\"},\"KinesisBatchInfo\":{\"shardId\":\"" + ShardId + "\",\"startSequenceNumber\":\"" + Seq(1) + "\",\"endSequenceNumber\":\"" + Seq(s_values.Length) +
+                    "\",\"batchSize\":" + s_values.Length.ToString(CultureInfo.InvariantCulture) + "},\"payload\":" + JsonSerializer.Serialize(payload) + "}",
                 UseChunkEncoding = false,
             });
         }

@@ -502,6 +502,20 @@ internal sealed class DestinationRedrive
             return (null, "not an on-failure invocation record of a Kinesis mapping (no KinesisBatchInfo.shardId)");
         }
 
+        // Which records Lambda gave up on: the payload is the event they were last in, which may hold records it did
+        // not give up on (the expired head of a retried batch; the tail after a partial response; docs/emulator.md).
+        // Redriving those too would break the decision below: a later batch's write would look like this one's.
+        if (!info.TryGetProperty("startSequenceNumber", out JsonElement first) || first.ValueKind != JsonValueKind.String ||
+            !SequenceNumber.IsValid(Encoding.ASCII.GetBytes(first.GetString()!)) ||
+            !info.TryGetProperty("endSequenceNumber", out JsonElement last) || last.ValueKind != JsonValueKind.String ||
+            !SequenceNumber.IsValid(Encoding.ASCII.GetBytes(last.GetString()!)) ||
+            !info.TryGetProperty("batchSize", out JsonElement size) || !size.TryGetInt32(out int batchSize) || batchSize < 1)
+        {
+            return (null, "KinesisBatchInfo has no valid startSequenceNumber, endSequenceNumber and batchSize: which records of the payload Lambda gave up on cannot be told");
+        }
+
+        byte[] from = Encoding.ASCII.GetBytes(first.GetString()!);
+        byte[] to = Encoding.ASCII.GetBytes(last.GetString()!);
         if (!root.TryGetProperty("payload", out JsonElement payload))
         {
             return (null, "the record has no payload (an SQS or SNS destination's record, or a truncated one): its records cannot be redriven from it");
@@ -530,6 +544,7 @@ internal sealed class DestinationRedrive
             }
 
             var records = new List<DestinationRecordEntry>();
+            int inPayload = 0;
             foreach (JsonElement r in array.EnumerateArray())
             {
                 if (r.ValueKind != JsonValueKind.Object || !r.TryGetProperty("kinesis", out JsonElement kinesis) || kinesis.ValueKind != JsonValueKind.Object ||
@@ -537,17 +552,27 @@ internal sealed class DestinationRedrive
                     !SequenceNumber.IsValid(Encoding.ASCII.GetBytes(seq.GetString()!)) ||
                     !kinesis.TryGetProperty("partitionKey", out JsonElement pk) || pk.ValueKind != JsonValueKind.String)
                 {
-                    return (null, $"record {records.Count} of the payload has no valid kinesis.sequenceNumber or partitionKey");
+                    return (null, $"record {inPayload} of the payload has no valid kinesis.sequenceNumber or partitionKey");
                 }
 
                 // The pipeline takes the shard from eventID; a record of another shard would be judged by the wrong watermarks.
                 if (!r.TryGetProperty("eventID", out JsonElement eventId) || eventId.ValueKind != JsonValueKind.String ||
                     eventId.GetString() != shard.GetString() + ":" + seq.GetString())
                 {
-                    return (null, $"record {records.Count} of the payload is not of shard {shard.GetString()} (its eventID is not <shardId>:<sequenceNumber> of that shard)");
+                    return (null, $"record {inPayload} of the payload is not of shard {shard.GetString()} (its eventID is not <shardId>:<sequenceNumber> of that shard)");
                 }
 
-                records.Add(new DestinationRecordEntry(key, seq.GetString()!, pk.GetString()!, r.GetRawText()));
+                byte[] sequence = Encoding.ASCII.GetBytes(seq.GetString()!);
+                inPayload++;
+                if (SequenceNumber.Compare(sequence, from) >= 0 && SequenceNumber.Compare(sequence, to) <= 0)
+                {
+                    records.Add(new DestinationRecordEntry(key, seq.GetString()!, pk.GetString()!, r.GetRawText()));
+                }
+            }
+
+            if (records.Count != batchSize)
+            {
+                return (null, $"the payload holds {records.Count} records from startSequenceNumber to endSequenceNumber, but KinesisBatchInfo.batchSize is {batchSize}: it is not the event of the records Lambda gave up on");
             }
 
             return (new DestinationObject(key, shard.GetString()!, records), null);
