@@ -81,13 +81,13 @@ public sealed class RedriveApplyOnceTests(LocalServersFixture servers)
         string table = await servers.CreateTableAsync("apply-once");
         await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None with { ServerError = 1 }, seed: 1);
         using AmazonDynamoDBClient client = servers.CreateDynamoDbClient(proxy.Url);
-        var clock = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        var clock = new TimerCountingClock();
         AwsRetryOptions retry = AwsRetryOptions.Default with { MaxAttempts = 3, BaseDelay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), TimeProvider = clock, JitterSeed = 7 };
         var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = retry });
         RedriveWork work = Work(Sample(10, "k0", 1), Sample(20, "k1", 2));
 
         Task<RedriveResult> apply = sink.ApplyOnceAsync(work, CancellationToken.None);
-        await S3QuarantineSinkTests.WaitUntilAsync(() => sink.Retries == 1);
+        await S3QuarantineSinkTests.WaitUntilAsync(() => clock.Timers == 1);
         proxy.Profile = FaultProfile.None;
 
         // With a jitter seed the wait before the second attempt is the documented full-jitter delay of attempt 1 for
@@ -154,6 +154,31 @@ public sealed class RedriveApplyOnceTests(LocalServersFixture servers)
     }
 
     [Fact]
+    public async Task APutOfANewItemThatFailsBeforeItIsApplied_IsRetried_WithEachSampleOnce()
+    {
+        string table = await servers.CreateTableAsync("apply-once");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 1);
+        using var client = new InterceptingClient(proxy.Url)
+        {
+            // The first put is answered with a 500 by the proxy, without reaching the server.
+            BeforePut = n =>
+            {
+                proxy.Profile = n == 1 ? FaultProfile.None with { ServerError = 1 } : FaultProfile.None;
+                return Task.CompletedTask;
+            },
+            AfterPut = _ => proxy.Profile = FaultProfile.None,
+        };
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = s_fastRetry });
+
+        RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(10, "k0", 1), Sample(20, "k1", 2)), CancellationToken.None);
+
+        Assert.Equal(new RedriveResult(2, 0, 0, null), result);
+        Assert.Equal(1, proxy.ServerErrors);
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        Assert.Equal((2, 3.0, 1), await ReadAsync(direct, table));
+    }
+
+    [Fact]
     public async Task AnAnswerWithAnEmptyItemMap_MeansNoItem_AndTheRedriveCreatesIt()
     {
         string table = await servers.CreateTableAsync("apply-once");
@@ -192,6 +217,62 @@ public sealed class RedriveApplyOnceTests(LocalServersFixture servers)
         Assert.Equal((2, 3.0, 1), await ReadAsync(dynamoDb, table));
     }
 
+    [Fact]
+    public async Task AnItemOfExactlyTheSizeBound_IsWritten_AndOneByteMoreIsNot()
+    {
+        string table = await servers.CreateTableAsync("apply-once");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxPartitionKeysPerItem = 10_000 });
+
+        // 1,400 partition keys of 200 characters: each redrive mark takes 1 + 200 + 56 bytes, the item is over the bound.
+        // The sink reports the size it computed; the item shrinks by one byte per character its keys lose.
+        static RedriveWork Keys(int shorterBy)
+        {
+            var samples = new RedriveSample[1_400];
+            for (int i = samples.Length - 1; i >= 0; i--)
+            {
+                int cut = Math.Min(shorterBy, 195);
+                shorterBy -= cut;
+                samples[i] = Sample(i + 1, i.ToString("D5", CultureInfo.InvariantCulture).PadRight(200 - cut, 'x'), 1);
+            }
+
+            return Work(samples);
+        }
+
+        RedriveResult over = await sink.ApplyOnceAsync(Keys(0), CancellationToken.None);
+        int excess = int.Parse(over.Failure!.Split(" or ")[1].Split(' ')[0], CultureInfo.InvariantCulture) - 358_400;
+        Assert.InRange(excess, 1, 100_000);
+
+        RedriveResult oneByteOver = await sink.ApplyOnceAsync(Keys(excess - 1), CancellationToken.None);
+        Assert.Equal(new RedriveResult(0, 0, 1_400, "the item would hold 1400 partition-key marks (MaxPartitionKeysPerItem is 10000) or 358401 bytes (at most 358400)"), oneByteOver);
+        Assert.Equal((0, 0.0, 0), await ReadAsync(dynamoDb, table));
+
+        RedriveResult exact = await sink.ApplyOnceAsync(Keys(excess), CancellationToken.None);
+        Assert.Equal(new RedriveResult(1_400, 0, 0, null), exact);
+        Assert.Equal((1_400, 1_400.0, 1), await ReadAsync(dynamoDb, table));
+    }
+
+    /// <summary>
+    /// A spill's range of the key is that of its samples whose outcome is unknown: a decided sample of the same spill
+    /// after them does not widen it. (The redrive tool gives all samples of one item in one spill object the same
+    /// outcome, so only a caller of the internal API can mix them; the rule is still the documented one.)
+    /// </summary>
+    [Fact]
+    public async Task ADecidedSampleOfTheSameSpill_DoesNotWidenItsRangeOfUnknownSamples()
+    {
+        string table = await servers.CreateTableAsync("apply-once");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+
+        // Sequence 20's put did not land; a live batch then wrote 30, past it. Whether 20 landed is no longer visible.
+        await sink.WriteAsync(ShardStream.Build(TestEvents.ShardId, [Record(30, "k0", 5)]), CancellationToken.None);
+        RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, "k0", 1, unknown: true), Sample(40, "k0", 2)), CancellationToken.None);
+
+        // Taking 40 into the range would put the watermark inside it and count 20 as applied: a sample lost, reported done.
+        Assert.Equal(new RedriveResult(0, 0, 2, null), result);
+        Assert.Equal((1, 5.0, 1), await ReadAsync(dynamoDb, table));
+    }
+
     private static ShardRecord Record(int sequence, string partitionKey, double value) =>
         new(TestEvents.Seq(sequence), [new TestSample(Metric, [], WindowStartMs + 1_000, value)], partitionKey);
 
@@ -219,9 +300,24 @@ public sealed class RedriveApplyOnceTests(LocalServersFixture servers)
             : (0, 0, 0);
     }
 
+    /// <summary>A fake clock that counts the timers started on it (a backoff wait starts one).</summary>
+    private sealed class TimerCountingClock() : FakeTimeProvider(DateTimeOffset.UnixEpoch)
+    {
+        private int _timers;
+
+        public int Timers => Volatile.Read(ref _timers);
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            ITimer timer = base.CreateTimer(callback, state, dueTime, period);
+            Interlocked.Increment(ref _timers);
+            return timer;
+        }
+    }
+
     /// <summary>
-    /// The real client against dynalite, with two interventions dynalite cannot make itself: an action just before each
-    /// put is sent (to make another writer win the race deterministically), and, on request, a missing item answered as
+    /// The real client against dynalite, with two interventions dynalite cannot make itself: actions just before and after
+    /// each put (to make another writer win the race, or one put fail, deterministically), and, on request, a missing item answered as
     /// an empty item map marked as set (<c>IsItemSet</c> with no attributes) instead of no map: dynalite never sends
     /// that shape, the SDK's model admits it. Records whether each GetItem asked for a consistent read.
     /// </summary>
@@ -232,6 +328,8 @@ public sealed class RedriveApplyOnceTests(LocalServersFixture servers)
         private int _puts;
 
         public Func<int, Task> BeforePut { get; init; } = _ => Task.CompletedTask;
+
+        public Action<int> AfterPut { get; init; } = _ => { };
 
         public bool EmptyMapForMissingItem { get; init; }
 
@@ -252,8 +350,16 @@ public sealed class RedriveApplyOnceTests(LocalServersFixture servers)
 
         public override async Task<PutItemResponse> PutItemAsync(PutItemRequest request, CancellationToken cancellationToken = default)
         {
-            await BeforePut(Interlocked.Increment(ref _puts));
-            return await base.PutItemAsync(request, cancellationToken);
+            int put = Interlocked.Increment(ref _puts);
+            await BeforePut(put);
+            try
+            {
+                return await base.PutItemAsync(request, cancellationToken);
+            }
+            finally
+            {
+                AfterPut(put);
+            }
         }
     }
 }
