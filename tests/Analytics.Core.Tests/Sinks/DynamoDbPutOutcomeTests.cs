@@ -1,0 +1,259 @@
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Analytics.Core.Tests.Pipeline;
+
+namespace Analytics.Core.Tests;
+
+/// <summary>
+/// What the sink concludes from each way one conditional put can end: confirmed, refused by throttling, lost with its
+/// answer (applied or not: "ambiguous", which a spill must mark as outcome unknown), beaten by a rival writer, or cut by
+/// the deadline; and how often it tries, reads and backs off on the way.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class DynamoDbPutOutcomeTests(LocalServersFixture servers)
+{
+    private const string Shard = "shardId-000000000003";
+
+    private static readonly AwsRetryOptions s_fast = AwsRetryOptions.Default with
+    {
+        BaseDelay = TimeSpan.FromMilliseconds(1),
+        MaxDelay = TimeSpan.FromMilliseconds(5),
+    };
+
+    /// <summary>Two records of one series in one window: a batch of exactly one pair.</summary>
+    private static ShardRecord[] OnePair(string metric = "latency") =>
+    [
+        new("49590338271490256608559692538361571095921575989136588898", [new TestSample(metric, [new("region", "eu-west-1")], 1_714_564_800_000, 2.5)]),
+        new("49590338271490256608559692538361571095921575989136589000", [new TestSample(metric, [new("region", "eu-west-1")], 1_714_564_810_000, 4)]),
+    ];
+
+    [Fact]
+    public async Task PutLandsButItsAnswerIsLost_PairNotDurableAndAmbiguous_UntilTheNextWrite()
+    {
+        string table = await servers.CreateTableAsync("outcome");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, new FaultProfile(DropAfterForward: 1.0), seed: 1);
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        using var client = new ScriptedDynamoDbClient(proxy.Url) { ReadsVia = direct };
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = s_fast with { MaxAttempts = 1 } });
+        ShardRecord[] records = OnePair();
+        AggregateBatch batch = ShardStream.Build(Shard, records);
+        PairKey key = PairKey.From(batch, 0);
+
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        // The put reached the table, but the sink never heard so: not durable, and flagged as possibly applied.
+        Assert.True(proxy.Forwarded >= 1);
+        Assert.False(batch.IsDurable(0));
+        Assert.True(sink.WasAmbiguous(key.Pk, key.Sk));
+        Assert.Equal(1, sink.Retries);
+        await ShardStream.AssertTableAsync(direct, table, ShardStream.Expect((Shard, records)));
+
+        // Lambda delivers the batch again; this time every answer arrives. The flag speaks of the last write only.
+        proxy.Profile = FaultProfile.None;
+        AggregateBatch again = ShardStream.Build(Shard, records);
+        await sink.WriteAsync(again, CancellationToken.None);
+
+        Assert.True(again.IsDurable(0));
+        Assert.False(sink.WasAmbiguous(key.Pk, key.Sk));
+        await ShardStream.AssertTableAsync(direct, table, ShardStream.Expect((Shard, records)));
+    }
+
+    [Theory]
+    [InlineData("ProvisionedThroughputExceededException")]
+    [InlineData("ThrottlingException")]
+    [InlineData("RequestLimitExceeded")]
+    public async Task PutThrottled_RetriedAndApplied_NeverAmbiguous(string errorCode)
+    {
+        string table = await servers.CreateTableAsync("outcome");
+        using var client = new ScriptedDynamoDbClient(servers.DynamoDbUrl);
+        client.PutFailures.Enqueue(ScriptedDynamoDbClient.Throttling(errorCode));
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = s_fast with { MaxAttempts = 3 } });
+        ShardRecord[] records = OnePair();
+        AggregateBatch batch = ShardStream.Build(Shard, records);
+        PairKey key = PairKey.From(batch, 0);
+
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.True(batch.IsDurable(0));
+        Assert.Equal(2, client.Puts);
+        Assert.Equal(1, sink.Retries);
+        // DynamoDB refuses a throttled request before applying anything: nothing is in doubt, whatever happens next.
+        Assert.False(sink.WasAmbiguous(key.Pk, key.Sk));
+        await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, records)));
+    }
+
+    [Fact]
+    public async Task ReadsFailBeforeAnyPutIsSent_PairNotDurable_NotAmbiguous()
+    {
+        string table = await servers.CreateTableAsync("outcome");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, new FaultProfile(ServerError: 1.0), seed: 2);
+        using AmazonDynamoDBClient flaky = servers.CreateDynamoDbClient(proxy.Url);
+        var sink = new DynamoDbAggregateSink(flaky, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = s_fast with { MaxAttempts = 1 } });
+        AggregateBatch batch = ShardStream.Build(Shard, OnePair());
+        PairKey key = PairKey.From(batch, 0);
+
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        // BatchGetItem, then GetItem: both answered 500, no put was ever sent.
+        Assert.Equal(2, proxy.ServerErrors);
+        Assert.False(batch.IsDurable(0));
+        Assert.False(sink.WasAmbiguous(key.Pk, key.Sk));
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        Assert.Equal(0, await ShardStream.CountItemsAsync(direct, table));
+    }
+
+    [Fact]
+    public async Task PutInFlightAtTheDeadline_PairNotDurable_AndAmbiguous()
+    {
+        string table = await servers.CreateTableAsync("outcome");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 3);
+        using AmazonDynamoDBClient flaky = servers.CreateDynamoDbClient(proxy.Url);
+        var sink = new DynamoDbAggregateSink(flaky, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = s_fast with { MaxAttempts = 3 } });
+        AggregateBatch batch = ShardStream.Build(Shard, OnePair());
+        PairKey key = PairKey.From(batch, 0);
+        proxy.DieAfter(1); // the read is answered; the put is held without an answer
+
+        using var deadline = new CancellationTokenSource();
+        Task write = sink.WriteAsync(batch, deadline.Token);
+        for (int i = 0; i < 250 && proxy.Held < 1; i++)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(1, proxy.Held);
+        await deadline.CancelAsync();
+        await write.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.False(batch.IsDurable(0));
+        Assert.True(sink.WasAmbiguous(key.Pk, key.Sk));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task PutFailsWithA500_BacksOffByTheItemsJitterOfAttemptOne_ThenRetriesOrStopsAtTheDeadline(bool deadlineFirst)
+    {
+        string table = await servers.CreateTableAsync("outcome");
+        using var client = new ScriptedDynamoDbClient(servers.DynamoDbUrl);
+        client.PutFailures.Enqueue(ScriptedDynamoDbClient.ServerError());
+        var clock = new ManualClock(DateTimeOffset.UnixEpoch, TimeSpan.Zero);
+        AwsRetryOptions retry = AwsRetryOptions.Default with { MaxAttempts = 3, BaseDelay = TimeSpan.FromSeconds(1), MaxDelay = TimeSpan.FromSeconds(10), JitterSeed = 7, TimeProvider = clock };
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = retry });
+        ShardRecord[] records = OnePair();
+        AggregateBatch batch = ShardStream.Build(Shard, records);
+        PairKey key = PairKey.From(batch, 0);
+
+        using var deadline = new CancellationTokenSource();
+        Task write = sink.WriteAsync(batch, deadline.Token);
+        for (int i = 0; i < 250 && clock.EarliestTimerDue == long.MaxValue; i++)
+        {
+            await Task.Delay(20);
+        }
+
+        // Deterministic jitter is a function of the seed, the item ("pk|sk") and the failed attempt (the first): so
+        // concurrent pairs back off independently of the order they run in.
+        long due = clock.EarliestTimerDue;
+        Assert.Equal(RetryPolicy.FullJitter(retry, 1, key.Pk + "|" + key.Sk).Ticks, due);
+        Assert.NotEqual(RetryPolicy.FullJitter(retry, 1, "other|item").Ticks, due);
+        Assert.Equal(1, sink.Retries);
+        Assert.Equal(1, client.Puts);
+
+        if (deadlineFirst)
+        {
+            await deadline.CancelAsync();
+            await write.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.False(batch.IsDurable(0));
+            Assert.Equal(1, client.Puts);
+            Assert.Equal(0, await ShardStream.CountItemsAsync(client, table));
+        }
+        else
+        {
+            clock.Advance(TimeSpan.FromTicks(due));
+            await write.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.True(batch.IsDurable(0));
+            Assert.Equal(2, client.Puts);
+            await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, records)));
+        }
+    }
+
+    [Fact]
+    public async Task RivalWinsEveryRace_SinkStopsAfterMaxAttempts_PairNotDurable()
+    {
+        const int maxAttempts = 3;
+        string table = await servers.CreateTableAsync("outcome");
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        ShardRecord[] records = OnePair();
+        await new DynamoDbAggregateSink(direct, DynamoDbAggregateSinkOptions.Default with { TableName = table })
+            .WriteAsync(ShardStream.Build(Shard, records[..1]), CancellationToken.None);
+
+        using var client = new ScriptedDynamoDbClient(servers.DynamoDbUrl);
+        int rivalWrites = 0;
+        client.BeforePut = async put =>
+        {
+            // Bounds a sink that would never stop: a failure here ends its WriteAsync with an error.
+            Assert.True(++rivalWrites <= 10, "the sink kept retrying after MaxAttempts");
+            await direct.UpdateItemAsync(new UpdateItemRequest
+            {
+                TableName = table,
+                Key = new() { ["pk"] = put.Item["pk"], ["sk"] = put.Item["sk"] },
+                UpdateExpression = "ADD ver :one",
+                ExpressionAttributeValues = new() { [":one"] = new AttributeValue { N = "1" } },
+            });
+        };
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = s_fast with { MaxAttempts = maxAttempts } });
+        AggregateBatch batch = ShardStream.Build(Shard, records);
+
+        await sink.WriteAsync(batch, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.False(batch.IsDurable(0));
+        Assert.Equal(maxAttempts, client.Puts);
+        Assert.Equal(maxAttempts, sink.Conflicts);
+        Assert.Equal(maxAttempts - 1, client.Gets); // each lost race is followed by a re-read, but the last
+        // Only the first record is in the table: every put of the second lost.
+        Dictionary<string, ShardStream.Expected> expected = ShardStream.Expect((Shard, records[..1]));
+        await ShardStream.AssertTableAsync(direct, table, expected);
+    }
+
+    [Fact]
+    public async Task AbsentItemReadAsAnEmptyMap_IsANewItem_ReadConsistently()
+    {
+        string table = await servers.CreateTableAsync("outcome");
+        using var client = new ScriptedDynamoDbClient(servers.DynamoDbUrl) { LeaveBatchReadsUnprocessed = true, AbsentItemAsEmptyMap = true };
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = s_fast with { MaxAttempts = 2 } });
+        ShardRecord[] records = OnePair();
+        AggregateBatch batch = ShardStream.Build(Shard, records);
+
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.True(batch.IsDurable(0));
+        Assert.Equal(2, client.BatchGets);
+        Assert.Equal(1, client.Gets);
+        // Strongly consistent: an eventually consistent read could miss the last write and cost a lost race.
+        Assert.All(client.GetConsistentRead, consistent => Assert.True(consistent));
+        await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, records)));
+    }
+
+    [Fact]
+    public async Task PutFailsTransiently_RetriedWithTheSameRead_NoSecondGet()
+    {
+        string table = await servers.CreateTableAsync("outcome");
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        ShardRecord[] records = OnePair();
+        await new DynamoDbAggregateSink(direct, DynamoDbAggregateSinkOptions.Default with { TableName = table })
+            .WriteAsync(ShardStream.Build(Shard, records[..1]), CancellationToken.None);
+        using var client = new ScriptedDynamoDbClient(servers.DynamoDbUrl) { LeaveBatchReadsUnprocessed = true };
+        client.PutFailures.Enqueue(ScriptedDynamoDbClient.ServerError());
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = s_fast with { MaxAttempts = 2 } });
+        AggregateBatch batch = ShardStream.Build(Shard, records);
+
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        // A put refused with a 500 is tried again with the same expected version: no second read is needed (if the
+        // first put had landed, the retry would lose the race and only then read again).
+        Assert.True(batch.IsDurable(0));
+        Assert.Equal(1, client.Gets);
+        Assert.Equal(2, client.Puts);
+        Assert.Equal(0, sink.Conflicts);
+        await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, records)));
+    }
+}
