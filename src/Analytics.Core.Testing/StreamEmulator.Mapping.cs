@@ -256,7 +256,23 @@ public sealed partial class StreamEmulator
         if (environment is null)
         {
             int id = _environments.Count + 1;
-            environment = new ExecutionEnvironment { Id = id, Handler = _createHandler(id) };
+            ILambdaHandler handler;
+            bool initFailed = false;
+            try
+            {
+                handler = _createHandler(id);
+            }
+#pragma warning disable CA1031 // An exception from the function's init is a function error, as in Lambda.
+            catch (Exception exception)
+#pragma warning restore CA1031
+            {
+                // AWS: an error during the init phase fails the invocation (Runtime.InitError), and the execution
+                // environment is not reused: the next invocation initializes a new one.
+                handler = new InitFailedHandler(exception);
+                initFailed = true;
+            }
+
+            environment = new ExecutionEnvironment { Id = id, Handler = handler, Dead = initFailed };
             _environments.Add(environment);
             _coldStarts++;
         }
@@ -402,5 +418,12 @@ public sealed partial class StreamEmulator
         invocation.Alive = false;
         invocation.Environment.Dead = true;
         Finish(invocation, InvocationOutcome.Timeout, default);
+    }
+
+    /// <summary>The handler of an execution environment whose init threw: every invocation fails with that exception.</summary>
+    private sealed class InitFailedHandler(Exception exception) : ILambdaHandler
+    {
+        public Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken) =>
+            Task.FromException<ReadOnlyMemory<byte>>(exception);
     }
 }

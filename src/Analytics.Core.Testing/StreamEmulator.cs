@@ -66,7 +66,10 @@ public sealed partial class StreamEmulator
 
     /// <summary>Creates an emulator that makes one handler per execution environment (its init).</summary>
     /// <param name="scenario">The scenario.</param>
-    /// <param name="createHandler">Makes the handler of environment n (from 1), in virtual time, when it starts.</param>
+    /// <param name="createHandler">
+    /// Makes the handler of environment n (from 1), in virtual time, when it starts. When it throws, that is the
+    /// function's init failing, as in Lambda: the invocation is a function error and the next one starts a new environment.
+    /// </param>
     /// <exception cref="ArgumentException">The scenario has a setting out of range.</exception>
     public StreamEmulator(EmulatorScenario scenario, Func<int, ILambdaHandler> createHandler)
     {

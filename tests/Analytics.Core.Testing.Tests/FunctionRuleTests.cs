@@ -56,6 +56,45 @@ public class FunctionRuleTests
         Assert.Equal([Emulate.Start.AddMilliseconds(400), Emulate.Start.AddMilliseconds(2400)], starts);
     }
 
+    // Source: Lambda Developer Guide, "Lambda execution environment lifecycle" (Init errors): an error in the Init
+    // phase fails the invocation (Runtime.InitError, a function error, retried by the mapping) and the environment is
+    // not reused; the next invocation initializes a new one. The in-process form of init is the handler factory.
+    [Fact]
+    public void InitError_FailsTheInvocation_AndTheNextOneInitializesANewEnvironment()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a") with { Mapping = new() { MaximumRetryAttempts = 2 }, Function = new() { InitMs = 400 } };
+        var created = new List<int>();
+        var emulator = new StreamEmulator(scenario, id =>
+        {
+            created.Add(id);
+            return id == 1 ? throw new InvalidOperationException("missing setting") : Emulate.Succeed();
+        });
+        var run = new EmulationRecording();
+        EmulationSummary summary = emulator.Run(run);
+
+        Assert.Equal([1, 2], created);
+        Assert.Equal([InvocationOutcome.Error, InvocationOutcome.Success], run.Invocations.Select(i => i.Outcome));
+        Assert.Equal([1, 2], run.Invocations.Select(i => i.Environment));
+        Assert.Equal([true, true], run.Invocations.Select(i => i.ColdStart));
+        Assert.Equal((1, 0), (summary.Errors, summary.RecordsPending));
+    }
+
+    // An init that always fails is a crash loop the mapping ends as it ends any other: the retries, then the
+    // on-failure destination. The run returns; the factory's exception never escapes it.
+    [Fact]
+    public void InitThatAlwaysFails_IsRetriedAndGivenUp_WithoutEscapingTheRun()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a") with { Mapping = new() { MaximumRetryAttempts = 1, OnFailure = OnFailureDestination.Sqs } };
+        var emulator = new StreamEmulator(scenario, _ => throw new InvalidOperationException("missing setting"));
+        var run = new EmulationRecording();
+        EmulationSummary summary = emulator.Run(run);
+
+        Assert.Equal([InvocationOutcome.Error, InvocationOutcome.Error], run.Invocations.Select(i => i.Outcome));
+        Assert.Equal([1, 2], run.Invocations.Select(i => i.Environment));
+        Assert.Equal("RetryAttemptsExhausted", Assert.Single(run.Destination).Condition);
+        Assert.Equal(1, summary.RecordsToDestination);
+    }
+
     // Source: the deadline passed to the handler is the invocation's start plus the timeout (Runtime API header
     // Lambda-Runtime-Deadline-Ms).
     [Fact]
