@@ -175,18 +175,8 @@ public class DestinationRedriveTests(ITestOutputHelper output)
     [Fact]
     public async Task RecordsTheSpillRedriveApplied_AreAlreadyApplied_NotAppliedAgain()
     {
-        var clock = new VirtualClock(Emulate.Start);
-        using var dynamoDb = new DynamoDbModel(clock, DynamoDbModelOptions.Default);
-        using var s3Model = new S3Model(clock, S3ModelOptions.Default);
-        dynamoDb.CreateTable("t", "pk", "sk");
-        s3Model.CreateBucket(DestinationBucket);
-        using Amazon.DynamoDBv2.AmazonDynamoDBClient dynamoDbClient = dynamoDb.CreateClient();
-        using AmazonS3Client s3 = s3Model.CreateClient();
-        string Seq(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);
-        string Record(int n, double value) =>
-            "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"a\",\"sequenceNumber\":\"" + Seq(n) + "\",\"data\":\"" +
-            Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"m\",\"value\":{value},\"timestamp\":{Emulate.Start.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}"))) +
-            "\",\"approximateArrivalTimestamp\":1735689600.000},\"eventSource\":\"aws:kinesis\",\"eventID\":\"shardId-000000000000:" + Seq(n) + "\"}";
+        using var models = new OneTableModels();
+        (VirtualClock clock, DynamoDbModel dynamoDb, Amazon.DynamoDBv2.AmazonDynamoDBClient dynamoDbClient, AmazonS3Client s3) = (models.Clock, models.DynamoDb, models.DynamoDbClient, models.S3);
         string[] records = [Record(1, 1), Record(2, 2), Record(3, 4)];
         var options = new DestinationRedriveOptions(DestinationBucket, "aws/lambda/", "t", ProcessorOptions.Default with { TimeProvider = clock }, DestinationBucket);
 
@@ -238,19 +228,8 @@ public class DestinationRedriveTests(ITestOutputHelper output)
     [Fact]
     public async Task RecordsOfThePayloadOutsideTheGivenUpRange_AreNotRedriven_NorDoTheyDecideTheOthers()
     {
-        var clock = new VirtualClock(Emulate.Start);
-        using var dynamoDb = new DynamoDbModel(clock, DynamoDbModelOptions.Default);
-        using var s3Model = new S3Model(clock, S3ModelOptions.Default);
-        dynamoDb.CreateTable("t", "pk", "sk");
-        s3Model.CreateBucket(DestinationBucket);
-        using Amazon.DynamoDBv2.AmazonDynamoDBClient dynamoDbClient = dynamoDb.CreateClient();
-        using AmazonS3Client s3 = s3Model.CreateClient();
-        string Seq(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);
-        string Record(int n, double value) =>
-            "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"a\",\"sequenceNumber\":\"" + Seq(n) + "\",\"data\":\"" +
-            Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"m\",\"value\":{value},\"timestamp\":{Emulate.Start.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}"))) +
-            "\",\"approximateArrivalTimestamp\":1735689600.000},\"eventSource\":\"aws:kinesis\",\"eventID\":\"shardId-000000000000:" + Seq(n) + "\"}";
-        string Event(params string[] records) => "{\"Records\":[" + string.Join(",", records) + "]}";
+        using var models = new OneTableModels();
+        (VirtualClock clock, DynamoDbModel dynamoDb, Amazon.DynamoDBv2.AmazonDynamoDBClient dynamoDbClient, AmazonS3Client s3) = (models.Clock, models.DynamoDb, models.DynamoDbClient, models.S3);
         var options = new DestinationRedriveOptions(DestinationBucket, "aws/lambda/", "t", ProcessorOptions.Default with { TimeProvider = clock }, DestinationBucket);
 
         // The live function applies record 3 (value 4) through the real sink.
@@ -309,6 +288,16 @@ public class DestinationRedriveTests(ITestOutputHelper output)
             Assert.Contains(error, why, StringComparison.Ordinal);
         }
     }
+
+    private static string Seq(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);
+
+    /// <summary>Record n of shard 0, partition key a: metric m, region r, the given value, n seconds after the start.</summary>
+    private static string Record(int n, double value) =>
+        "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"a\",\"sequenceNumber\":\"" + Seq(n) + "\",\"data\":\"" +
+        Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"m\",\"value\":{value},\"timestamp\":{Emulate.Start.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}"))) +
+        "\",\"approximateArrivalTimestamp\":1735689600.000},\"eventSource\":\"aws:kinesis\",\"eventID\":\"shardId-000000000000:" + Seq(n) + "\"}";
+
+    private static string Event(params string[] records) => "{\"Records\":[" + string.Join(",", records) + "]}";
 
     internal sealed record Outcome(bool Holds, string Detail, int Objects, int Applied, int AlreadyApplied, int Undecided);
 
@@ -526,6 +515,39 @@ public class DestinationRedriveTests(ITestOutputHelper output)
             JsonElement[] records = [.. document.RootElement.GetProperty("Records").EnumerateArray()];
             int keep = records.Length <= 1 ? 0 : random.Next(1, records.Length);
             return Encoding.UTF8.GetBytes("{\"Records\":[" + string.Join(",", records.Take(keep).Select(r => r.GetRawText())) + "]}");
+        }
+    }
+
+    /// <summary>The DynamoDB and S3 models on one virtual clock: table <c>t</c>, the destination bucket, a client of each.</summary>
+    private sealed class OneTableModels : IDisposable
+    {
+        public OneTableModels()
+        {
+            Clock = new VirtualClock(Emulate.Start);
+            DynamoDb = new DynamoDbModel(Clock, DynamoDbModelOptions.Default);
+            S3Model = new S3Model(Clock, S3ModelOptions.Default);
+            DynamoDb.CreateTable("t", "pk", "sk");
+            S3Model.CreateBucket(DestinationBucket);
+            DynamoDbClient = DynamoDb.CreateClient();
+            S3 = S3Model.CreateClient();
+        }
+
+        public VirtualClock Clock { get; }
+
+        public DynamoDbModel DynamoDb { get; }
+
+        public S3Model S3Model { get; }
+
+        public Amazon.DynamoDBv2.AmazonDynamoDBClient DynamoDbClient { get; }
+
+        public AmazonS3Client S3 { get; }
+
+        public void Dispose()
+        {
+            S3.Dispose();
+            DynamoDbClient.Dispose();
+            S3Model.Dispose();
+            DynamoDb.Dispose();
         }
     }
 }
