@@ -505,17 +505,14 @@ internal sealed class DestinationRedrive
         // Which records Lambda gave up on: the payload is the event they were last in, which may hold records it did
         // not give up on (the expired head of a retried batch; the tail after a partial response; docs/emulator.md).
         // Redriving those too would break the decision below: a later batch's write would look like this one's.
-        if (!info.TryGetProperty("startSequenceNumber", out JsonElement first) || first.ValueKind != JsonValueKind.String ||
-            !SequenceNumber.IsValid(Encoding.ASCII.GetBytes(first.GetString()!)) ||
-            !info.TryGetProperty("endSequenceNumber", out JsonElement last) || last.ValueKind != JsonValueKind.String ||
-            !SequenceNumber.IsValid(Encoding.ASCII.GetBytes(last.GetString()!)) ||
+        byte[] from = SequenceBytes(info, "startSequenceNumber");
+        byte[] to = SequenceBytes(info, "endSequenceNumber");
+        if (!SequenceNumber.IsValid(from) || !SequenceNumber.IsValid(to) ||
             !info.TryGetProperty("batchSize", out JsonElement size) || !size.TryGetInt32(out int batchSize) || batchSize < 1)
         {
             return (null, "KinesisBatchInfo has no valid startSequenceNumber, endSequenceNumber and batchSize: which records of the payload Lambda gave up on cannot be told");
         }
 
-        byte[] from = Encoding.ASCII.GetBytes(first.GetString()!);
-        byte[] to = Encoding.ASCII.GetBytes(last.GetString()!);
         if (!root.TryGetProperty("payload", out JsonElement payload))
         {
             return (null, "the record has no payload (an SQS or SNS destination's record, or a truncated one): its records cannot be redriven from it");
@@ -548,8 +545,7 @@ internal sealed class DestinationRedrive
             foreach (JsonElement r in array.EnumerateArray())
             {
                 if (r.ValueKind != JsonValueKind.Object || !r.TryGetProperty("kinesis", out JsonElement kinesis) || kinesis.ValueKind != JsonValueKind.Object ||
-                    !kinesis.TryGetProperty("sequenceNumber", out JsonElement seq) || seq.ValueKind != JsonValueKind.String ||
-                    !SequenceNumber.IsValid(Encoding.ASCII.GetBytes(seq.GetString()!)) ||
+                    SequenceBytes(kinesis, "sequenceNumber") is not { } sequence || !SequenceNumber.IsValid(sequence) ||
                     !kinesis.TryGetProperty("partitionKey", out JsonElement pk) || pk.ValueKind != JsonValueKind.String)
                 {
                     return (null, $"record {inPayload} of the payload has no valid kinesis.sequenceNumber or partitionKey");
@@ -557,16 +553,15 @@ internal sealed class DestinationRedrive
 
                 // The pipeline takes the shard from eventID; a record of another shard would be judged by the wrong watermarks.
                 if (!r.TryGetProperty("eventID", out JsonElement eventId) || eventId.ValueKind != JsonValueKind.String ||
-                    eventId.GetString() != shard.GetString() + ":" + seq.GetString())
+                    eventId.GetString() != shard.GetString() + ":" + Encoding.ASCII.GetString(sequence))
                 {
                     return (null, $"record {inPayload} of the payload is not of shard {shard.GetString()} (its eventID is not <shardId>:<sequenceNumber> of that shard)");
                 }
 
-                byte[] sequence = Encoding.ASCII.GetBytes(seq.GetString()!);
                 inPayload++;
                 if (SequenceNumber.Compare(sequence, from) >= 0 && SequenceNumber.Compare(sequence, to) <= 0)
                 {
-                    records.Add(new DestinationRecordEntry(key, seq.GetString()!, pk.GetString()!, r.GetRawText()));
+                    records.Add(new DestinationRecordEntry(key, Encoding.ASCII.GetString(sequence), pk.GetString()!, r.GetRawText()));
                 }
             }
 
@@ -578,6 +573,10 @@ internal sealed class DestinationRedrive
             return (new DestinationObject(key, shard.GetString()!, records), null);
         }
     }
+
+    /// <summary>The ASCII bytes of a string property, or none (not <see cref="SequenceNumber.IsValid"/>) when it is absent or not a string.</summary>
+    private static byte[] SequenceBytes(JsonElement owner, string name) =>
+        owner.TryGetProperty(name, out JsonElement value) && value.ValueKind == JsonValueKind.String ? Encoding.ASCII.GetBytes(value.GetString()!) : [];
 
     private static byte[] Event(IReadOnlyList<DestinationRecordEntry> records)
     {
