@@ -2,6 +2,7 @@ using System.Globalization;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Xunit.Abstractions;
+using static Analytics.Core.Tests.StoredItems;
 
 namespace Analytics.Core.Tests;
 
@@ -215,12 +216,6 @@ public sealed class DynamoDbAggregateSinkTests(LocalServersFixture servers, ITes
         await Assert.ThrowsAsync<ResourceNotFoundException>(() => sink.WriteAsync(batch, CancellationToken.None));
 
         Assert.Equal(0, ShardStream.Checkpoint(batch));
-    }
-
-    private static async Task<Dictionary<string, AttributeValue>> GetOnlyItemAsync(IAmazonDynamoDB client, string table)
-    {
-        ScanResponse scan = await client.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true });
-        return Assert.Single(scan.Items);
     }
 
     private static string After(string sequenceNumber, int offset) =>

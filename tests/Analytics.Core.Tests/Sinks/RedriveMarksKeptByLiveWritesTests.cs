@@ -1,5 +1,6 @@
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
+using static Analytics.Core.Tests.StoredItems;
 
 namespace Analytics.Core.Tests;
 
@@ -67,15 +68,4 @@ public sealed class RedriveMarksKeptByLiveWritesTests(LocalServersFixture server
 
     private static ShardRecord Record(string sequenceNumber, double value, string partitionKey) =>
         new(sequenceNumber, [new TestSample("m", [], WindowMs, value)], partitionKey);
-
-    private static async Task<Dictionary<string, AttributeValue>> GetOnlyItemAsync(IAmazonDynamoDB client, string table)
-    {
-        ScanResponse scan = await client.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true });
-        return Assert.Single(scan.Items);
-    }
-
-    private static AttributeValue Map(params (string Name, AttributeValue Value)[] entries) =>
-        new() { M = entries.ToDictionary(e => e.Name, e => e.Value, StringComparer.Ordinal) };
-
-    private static AttributeValue S(string value) => new() { S = value };
 }
