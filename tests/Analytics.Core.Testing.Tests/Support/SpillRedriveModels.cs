@@ -59,16 +59,17 @@ internal sealed class SpillRedriveModels : IDisposable
             Retry = DynamoDbAggregateSinkOptions.Default.Retry with { TimeProvider = Clock, JitterSeed = 1 },
         });
 
-    /// <summary>One run over <paramref name="prefix"/> on the models' clock; its report and the lines it wrote.</summary>
+    /// <summary>One run over <paramref name="prefix"/> on the models' clock; its report and the lines it wrote (to <paramref name="output"/> when given).</summary>
     public (RedriveReport Report, string[] Lines) Run(
         string prefix = "spill",
         TimeSpan minAge = default,
         Func<CancellationToken, Task>? heartbeat = null,
         int maxObjects = SpillRedrive.MaxObjectsPerRun,
         string table = Table,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        StringWriter? output = null)
     {
-        var output = new StringWriter();
+        output ??= new StringWriter();
         RedriveReport report = Pump(SpillRedrive.ApplyAsync(S3Client, Bucket, prefix, Sink(table), output, minAge, Clock, cancellationToken, heartbeat, maxObjects));
         return (report, output.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
     }
