@@ -253,7 +253,7 @@ public class RedriveOrderTests
 }
 
 /// <summary>
-/// Faults in front of the models for a redrive's clients: S3 reads of spill objects fail (HTTP 500), DynamoDB writes are
+/// Faults in front of the models for a redrive's clients: S3 reads or deletes of spill objects fail (HTTP 500), DynamoDB writes are
 /// throttled, or the run is cancelled after a number of requests (to either service).
 /// </summary>
 internal sealed class ModelFaults : IDisposable
@@ -272,6 +272,9 @@ internal sealed class ModelFaults : IDisposable
 
     /// <summary>GETs of keys under <c>spill/</c> are answered HTTP 500.</summary>
     public bool FailSpillReads { get; set; }
+
+    /// <summary>DELETEs of keys under <c>spill/</c> are answered HTTP 500.</summary>
+    public bool FailSpillDeletes { get; set; }
 
     /// <summary>PutItem is answered ProvisionedThroughputExceeded.</summary>
     public bool ThrottleWrites { get; set; }
@@ -324,7 +327,7 @@ internal sealed class ModelFaults : IDisposable
             _cancel.Cancel();
         }
 
-        if (isS3 && FailSpillReads && request.Method == HttpMethod.Get && request.RequestUri?.AbsolutePath.Contains("/spill/", StringComparison.Ordinal) == true)
+        if (isS3 && ((FailSpillReads && request.Method == HttpMethod.Get) || (FailSpillDeletes && request.Method == HttpMethod.Delete)) && request.RequestUri?.AbsolutePath.Contains("/spill/", StringComparison.Ordinal) == true)
         {
             return new HttpResponseMessage(HttpStatusCode.InternalServerError)
             {

@@ -45,8 +45,9 @@ internal static class SpillRedrive
     /// <param name="time">The clock <paramref name="minAge"/> is measured with.</param>
     /// <param name="cancellationToken">Stops the run; whatever was applied stays applied exactly once.</param>
     /// <param name="heartbeat">Called before each write (the redrive lease's renewal); it throws to stop the run.</param>
+    /// <param name="maxObjects">Most objects this run reads (<see cref="MaxObjectsPerRun"/>; smaller only in tests, which then list pages of at most this many keys).</param>
     /// <returns>What the run did.</returns>
-    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null)
+    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(s3);
@@ -59,7 +60,7 @@ internal static class SpillRedrive
         string? token = null;
         do
         {
-            ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = listPrefix, ContinuationToken = token }, cancellationToken).ConfigureAwait(false);
+            ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = listPrefix, ContinuationToken = token, MaxKeys = Math.Min(maxObjects, 1000) }, cancellationToken).ConfigureAwait(false);
             foreach (S3Object o in page.S3Objects ?? [])
             {
                 if (o.Key.EndsWith(".json", StringComparison.Ordinal))
@@ -70,7 +71,7 @@ internal static class SpillRedrive
 
             token = page.IsTruncated == true ? page.NextContinuationToken : null;
         }
-        while (token is not null && keys.Count < MaxObjectsPerRun);
+        while (token is not null && keys.Count < maxObjects);
 
         // A shard with a young object waits as a whole: its older objects may hold earlier records of the same keys.
         var blockedShards = new HashSet<string>(StringComparer.Ordinal);
@@ -113,9 +114,9 @@ internal static class SpillRedrive
             contents[key] = content;
         }
 
-        if (keys.Count >= MaxObjectsPerRun && token is not null)
+        if (keys.Count >= maxObjects && token is not null)
         {
-            await output.WriteLineAsync($"note: more than {MaxObjectsPerRun} objects; this run applies the first {keys.Count}, run again for the rest").ConfigureAwait(false);
+            await output.WriteLineAsync($"note: more than {maxObjects} objects; this run applies the first {keys.Count}, run again for the rest").ConfigureAwait(false);
         }
 
         // One unit of work per (item, shard): every spilled sample of it, from every object, in one exactly-once write.

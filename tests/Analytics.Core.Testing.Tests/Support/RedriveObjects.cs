@@ -50,14 +50,14 @@ internal static class RedriveObjects
     /// <summary>The key of a shard's spill object whose batch starts at record 1 (stream <c>s</c>, prefix <c>spill</c>).</summary>
     public static string SpillKey(int shard) => $"spill/s/{ShardId(shard)}/{Sequence(1)}.json";
 
-    /// <summary>A spill object of records 1.. of one partition key on one series, every sample decided.</summary>
-    public static string SpillBody(int shard, string metric, string partitionKey, IReadOnlyList<double> values)
+    /// <summary>A spill object of records 1.. of one partition key on one series, every sample decided, in the window <paramref name="minute"/> minutes after <see cref="Window"/>.</summary>
+    public static string SpillBody(int shard, string metric, string partitionKey, IReadOnlyList<double> values, int minute = 0)
     {
         AggregatorOptions options = AggregatorOptions.Default;
         string samples = string.Join(",", values.Select((v, i) => string.Create(CultureInfo.InvariantCulture, $"[\"{Sequence(i + 1)}\",\"{partitionKey}\",{v}]")));
         return string.Create(
             CultureInfo.InvariantCulture,
             $"{{\"format\":\"analytics.core.spill/1\",\"shardId\":\"{ShardId(shard)}\",\"eventSourceArn\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\",\"spillId\":\"{Sequence(1)}\",\"windowMs\":{(long)options.WindowSize.TotalMilliseconds},\"relativeAccuracy\":{options.RelativeAccuracy},\"maxBins\":{options.MaxBins},") +
-            $"\"pairs\":[{{\"pk\":\"{Series(metric)}\",\"sk\":\"2025-01-01T00:00:00.000Z\",\"windowEnd\":\"2025-01-01T00:01:00.000Z\",\"metric\":\"{metric}\",\"dimensions\":{{\"region\":\"r\"}},\"outcomeUnknown\":false,\"samples\":[" + samples + "]}]}";
+            $"\"pairs\":[{{\"pk\":\"{Series(metric)}\",\"sk\":\"{Window.AddMinutes(minute):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"windowEnd\":\"{Window.AddMinutes(minute + 1):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"metric\":\"{metric}\",\"dimensions\":{{\"region\":\"r\"}},\"outcomeUnknown\":false,\"samples\":[" + samples + "]}]}";
     }
 }
