@@ -279,6 +279,12 @@ internal sealed class ModelFaults : IDisposable
     /// <summary>PutItem is answered ProvisionedThroughputExceeded.</summary>
     public bool ThrottleWrites { get; set; }
 
+    /// <summary>How many of the next PutItem requests are throttled, as <see cref="ThrottleWrites"/> does; those after pass (a passing throttle).</summary>
+    public int WritesToThrottle { get; set; }
+
+    /// <summary>How many of the next S3 PUTs are answered HTTP 500; those after pass.</summary>
+    public int S3PutsToFail { get; set; }
+
     /// <summary>The token a run is given: cancelled once the countdown passes.</summary>
     public CancellationToken Token => _cancel.Token;
 
@@ -327,7 +333,9 @@ internal sealed class ModelFaults : IDisposable
             _cancel.Cancel();
         }
 
-        if (isS3 && ((FailSpillReads && request.Method == HttpMethod.Get) || (FailSpillDeletes && request.Method == HttpMethod.Delete)) && request.RequestUri?.AbsolutePath.Contains("/spill/", StringComparison.Ordinal) == true)
+        bool spillObject = request.RequestUri?.AbsolutePath.Contains("/spill/", StringComparison.Ordinal) == true;
+        if (isS3 && ((spillObject && FailSpillReads && request.Method == HttpMethod.Get) || (spillObject && FailSpillDeletes && request.Method == HttpMethod.Delete) ||
+            (request.Method == HttpMethod.Put && S3PutsToFail > 0 && S3PutsToFail-- > 0)))
         {
             return new HttpResponseMessage(HttpStatusCode.InternalServerError)
             {
@@ -337,7 +345,7 @@ internal sealed class ModelFaults : IDisposable
         }
 
         string target = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
-        if (!isS3 && ThrottleWrites && target.EndsWith(".PutItem", StringComparison.Ordinal))
+        if (!isS3 && target.EndsWith(".PutItem", StringComparison.Ordinal) && (ThrottleWrites || (WritesToThrottle > 0 && WritesToThrottle-- > 0)))
         {
             var response = new HttpResponseMessage(HttpStatusCode.BadRequest) { RequestMessage = request, Content = new ByteArrayContent(s_throttled) };
             response.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-amz-json-1.0");

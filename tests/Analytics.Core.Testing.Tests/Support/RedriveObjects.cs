@@ -22,9 +22,16 @@ internal static class RedriveObjects
     public static string Series(string metric) => metric + "|region=r";
 
     /// <summary>Record <paramref name="n"/> of a shard: one sample of <paramref name="metric"/>.</summary>
-    public static string Record(int shard, int n, string partitionKey, string metric, double value)
+    public static string Record(int shard, int n, string partitionKey, string metric, double value) =>
+        RecordOf(shard, n, partitionKey, Sample(n, metric, value));
+
+    /// <summary>The data of one sample of <paramref name="metric"/> at second <paramref name="n"/> of the window (NDJSON: join several with <c>\n</c>).</summary>
+    public static string Sample(int n, string metric, double value) =>
+        string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"{metric}\",\"value\":{value},\"timestamp\":{Window.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}");
+
+    /// <summary>Record <paramref name="n"/> of a shard, carrying <paramref name="data"/>.</summary>
+    public static string RecordOf(int shard, int n, string partitionKey, string data)
     {
-        string data = string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"{metric}\",\"value\":{value},\"timestamp\":{Window.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}");
         string seq = Sequence(n);
         return "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"" + partitionKey + "\",\"sequenceNumber\":\"" + seq +
             "\",\"data\":\"" + Convert.ToBase64String(Encoding.UTF8.GetBytes(data)) + "\",\"approximateArrivalTimestamp\":1735689600.000}," +
@@ -33,12 +40,15 @@ internal static class RedriveObjects
     }
 
     /// <summary>The S3 destination's object for a batch of records 1..: the invocation record, and <c>payload</c>, the event as a JSON string.</summary>
-    public static string InvocationRecord(int shard, IReadOnlyList<string> records)
+    public static string InvocationRecord(int shard, IReadOnlyList<string> records) => InvocationRecord(shard, 1, records);
+
+    /// <summary>The S3 destination's object for a batch of records <paramref name="first"/>, <paramref name="first"/> + 1, ... of a shard.</summary>
+    public static string InvocationRecord(int shard, int first, IReadOnlyList<string> records)
     {
         string payload = "{\"Records\":[" + string.Join(",", records) + "]}";
         return "{\"requestContext\":{\"requestId\":\"c9b8fa9f-5a7f-4c5a-9d8b-6f1d2a3b4c5d\",\"functionArn\":\"arn:aws:lambda:us-east-1:123456789012:function:f\",\"condition\":\"RetryAttemptsExhausted\",\"approximateInvokeCount\":4}," +
             "\"responseContext\":{\"statusCode\":200,\"executedVersion\":\"$LATEST\",\"functionError\":\"Unhandled\"},\"version\":\"1.0\",\"timestamp\":\"2025-01-01T00:05:00.000Z\"," +
-            "\"KinesisBatchInfo\":{\"shardId\":\"" + ShardId(shard) + "\",\"startSequenceNumber\":\"" + Sequence(1) + "\",\"endSequenceNumber\":\"" + Sequence(records.Count) +
+            "\"KinesisBatchInfo\":{\"shardId\":\"" + ShardId(shard) + "\",\"startSequenceNumber\":\"" + Sequence(first) + "\",\"endSequenceNumber\":\"" + Sequence(first + records.Count - 1) +
             "\",\"batchSize\":" + records.Count.ToString(CultureInfo.InvariantCulture) + ",\"streamArn\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\"}," +
             "\"payload\":" + JsonSerializer.Serialize(payload) + "}";
     }
