@@ -212,23 +212,7 @@ public class RedriveOrderTests
         }
 
         /// <summary>Waits for the task on the models' clock: every timer it sets is fired in order.</summary>
-        public T Pump<T>(Task<T> task)
-        {
-            for (int i = 0; i < 100_000 && !task.IsCompleted; i++)
-            {
-                if (Clock.NextDue is { } due)
-                {
-                    Clock.AdvanceTo(due);
-                }
-                else
-                {
-                    Thread.Sleep(1);
-                }
-            }
-
-            Assert.True(task.IsCompleted, "the redrive did not finish");
-            return task.GetAwaiter().GetResult();
-        }
+        public T Pump<T>(Task<T> task) => Clock.Pump(task);
 
         public List<(long Count, double Sum, double Min, double Max)> Items() =>
             [.. DynamoDb.GetItems(Table).Select(i => (
@@ -262,6 +246,7 @@ internal sealed class ModelFaults : IDisposable
     private readonly Handler _dynamoDb;
     private readonly Handler _s3;
     private int _countdown = -1;
+    private int _throttledWrites;
     private CancellationTokenSource _cancel = new();
 
     public ModelFaults(HttpMessageHandler dynamoDb, HttpMessageHandler s3)
@@ -275,6 +260,9 @@ internal sealed class ModelFaults : IDisposable
 
     /// <summary>PutItem is answered ProvisionedThroughputExceeded.</summary>
     public bool ThrottleWrites { get; set; }
+
+    /// <summary>PutItem requests answered ProvisionedThroughputExceeded so far.</summary>
+    public int ThrottledWrites => Volatile.Read(ref _throttledWrites);
 
     /// <summary>The token a run is given: cancelled once the countdown passes.</summary>
     public CancellationToken Token => _cancel.Token;
@@ -336,6 +324,7 @@ internal sealed class ModelFaults : IDisposable
         string target = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
         if (!isS3 && ThrottleWrites && target.EndsWith(".PutItem", StringComparison.Ordinal))
         {
+            Interlocked.Increment(ref _throttledWrites);
             var response = new HttpResponseMessage(HttpStatusCode.BadRequest) { RequestMessage = request, Content = new ByteArrayContent(s_throttled) };
             response.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-amz-json-1.0");
             return response;
