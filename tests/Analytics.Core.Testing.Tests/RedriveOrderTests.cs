@@ -247,6 +247,7 @@ internal sealed class ModelFaults : IDisposable
     private readonly Handler _s3;
     private int _countdown = -1;
     private int _throttledWrites;
+    private int _failedQuarantineWrites;
     private CancellationTokenSource _cancel = new();
 
     public ModelFaults(HttpMessageHandler dynamoDb, HttpMessageHandler s3)
@@ -260,6 +261,12 @@ internal sealed class ModelFaults : IDisposable
 
     /// <summary>PutItem is answered ProvisionedThroughputExceeded.</summary>
     public bool ThrottleWrites { get; set; }
+
+    /// <summary>PUTs of keys under <c>quarantine/</c> are answered HTTP 500.</summary>
+    public bool FailQuarantineWrites { get; set; }
+
+    /// <summary>PUTs of keys under <c>quarantine/</c> answered HTTP 500 so far.</summary>
+    public int FailedQuarantineWrites => Volatile.Read(ref _failedQuarantineWrites);
 
     /// <summary>PutItem requests answered ProvisionedThroughputExceeded so far.</summary>
     public int ThrottledWrites => Volatile.Read(ref _throttledWrites);
@@ -314,11 +321,13 @@ internal sealed class ModelFaults : IDisposable
 
         if (isS3 && FailSpillReads && request.Method == HttpMethod.Get && request.RequestUri?.AbsolutePath.Contains("/spill/", StringComparison.Ordinal) == true)
         {
-            return new HttpResponseMessage(HttpStatusCode.InternalServerError)
-            {
-                RequestMessage = request,
-                Content = new StringContent("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>", Encoding.UTF8, "application/xml"),
-            };
+            return InternalError(request);
+        }
+
+        if (isS3 && FailQuarantineWrites && request.Method == HttpMethod.Put && request.RequestUri?.AbsolutePath.Contains("/quarantine/", StringComparison.Ordinal) == true)
+        {
+            Interlocked.Increment(ref _failedQuarantineWrites);
+            return InternalError(request);
         }
 
         string target = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
@@ -332,6 +341,13 @@ internal sealed class ModelFaults : IDisposable
 
         return null;
     }
+
+    private static HttpResponseMessage InternalError(HttpRequestMessage request) =>
+        new(HttpStatusCode.InternalServerError)
+        {
+            RequestMessage = request,
+            Content = new StringContent("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>", Encoding.UTF8, "application/xml"),
+        };
 
     private sealed class Handler(HttpMessageHandler model, ModelFaults faults, bool IsS3) : DelegatingHandler(model)
     {

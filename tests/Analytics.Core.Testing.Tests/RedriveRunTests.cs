@@ -87,6 +87,19 @@ public sealed class RedriveRunTests : IDisposable
         Assert.Equal(2, _faults.ThrottledWrites);
     }
 
+    /// <summary>The run's S3 retry options reach the destination phase: a failed quarantine write of a poison record is tried exactly the given number of times.</summary>
+    [Fact]
+    public async Task QuarantineWrites_AreRetriedAsTheRunsS3RetryOptionsSay()
+    {
+        await PutAsync(FailureBucket, RedriveObjects.DestinationKey(1, "x"), RedriveObjects.InvocationRecord(1, [RedriveObjects.PoisonRecord(1, 1, "a")]));
+        _faults.FailQuarantineWrites = true;
+
+        RedriveRunReport report = Run(Options(FailureBucket) with { S3Retry = S3QuarantineSinkOptions.Default.Retry with { TimeProvider = _clock, JitterSeed = 1, MaxAttempts = 2 } }, TextWriter.Null);
+
+        Assert.False(Assert.Single(report.Destination).Complete);
+        Assert.Equal(2, _faults.FailedQuarantineWrites);
+    }
+
     /// <summary>
     /// The run's records per event reach the destination phase: three records of one series, one per event, are three
     /// writes of the item (its version 3); all in one event, one write.
@@ -147,11 +160,13 @@ public sealed class RedriveRunTests : IDisposable
         Assert.EndsWith("; 0 (record, aggregate) pairs applied, 0 already applied, 0 undecided, 1 left", RedriveRun.Format(results), StringComparison.Ordinal);
     }
 
+    /// <summary>A run without options or without an output is refused by name before the table (its lease) is touched.</summary>
     [Fact]
-    public async Task RunningWithoutOptionsOrOutput_IsRefusedByName()
+    public async Task RunningWithoutOptionsOrOutput_IsRefusedByName_BeforeTouchingTheTable()
     {
         Assert.Equal("options", (await Assert.ThrowsAsync<ArgumentNullException>(() => RedriveRun.RunAsync(null!, _s3Client, _dynamoDbClient, TextWriter.Null, CancellationToken.None))).ParamName);
         Assert.Equal("output", (await Assert.ThrowsAsync<ArgumentNullException>(() => RedriveRun.RunAsync(Options(FailureBucket), _s3Client, _dynamoDbClient, null!, CancellationToken.None))).ParamName);
+        Assert.Equal(0, _dynamoDb.Counters.Requests);
     }
 
     public void Dispose()

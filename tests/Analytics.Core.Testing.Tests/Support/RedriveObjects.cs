@@ -22,9 +22,14 @@ internal static class RedriveObjects
     public static string Series(string metric) => metric + "|region=r";
 
     /// <summary>Record <paramref name="n"/> of a shard: one sample of <paramref name="metric"/>.</summary>
-    public static string Record(int shard, int n, string partitionKey, string metric, double value)
+    public static string Record(int shard, int n, string partitionKey, string metric, double value) =>
+        Record(shard, n, partitionKey, string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"{metric}\",\"value\":{value},\"timestamp\":{Window.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}"));
+
+    /// <summary>Record <paramref name="n"/> of a shard whose data is not JSON: poison, quarantined.</summary>
+    public static string PoisonRecord(int shard, int n, string partitionKey) => Record(shard, n, partitionKey, "not json");
+
+    private static string Record(int shard, int n, string partitionKey, string data)
     {
-        string data = string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"{metric}\",\"value\":{value},\"timestamp\":{Window.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}");
         string seq = Sequence(n);
         return "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"" + partitionKey + "\",\"sequenceNumber\":\"" + seq +
             "\",\"data\":\"" + Convert.ToBase64String(Encoding.UTF8.GetBytes(data)) + "\",\"approximateArrivalTimestamp\":1735689600.000}," +
