@@ -448,24 +448,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         a.Count == b.Count && a.All(x => b.TryGetValue(x.Key, out Truth? y) && x.Value.Equals(y));
 
     /// <summary>Runs the redrive on the emulator's clock: the models answer inline; any timer is fired in order.</summary>
-    private static IReadOnlyList<RedriveObjectResult> Run(DestinationRedrive redrive, VirtualClock clock)
-    {
-        Task<IReadOnlyList<RedriveObjectResult>> task = redrive.RunAsync(CancellationToken.None);
-        for (int i = 0; i < 100_000 && !task.IsCompleted; i++)
-        {
-            if (clock.NextDue is { } due)
-            {
-                clock.AdvanceTo(due);
-            }
-            else
-            {
-                Thread.Sleep(1);
-            }
-        }
-
-        Assert.True(task.IsCompleted, "the redrive did not finish");
-        return task.GetAwaiter().GetResult();
-    }
+    private static IReadOnlyList<RedriveObjectResult> Run(DestinationRedrive redrive, VirtualClock clock) => clock.Pump(redrive.RunAsync(CancellationToken.None));
 
     // Series shared by many partition keys: two metrics, three regions chosen per record.
     private static byte[] SharedSeries(long index, string partitionKey, DateTimeOffset time, Random random) =>

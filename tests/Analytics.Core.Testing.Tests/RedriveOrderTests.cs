@@ -212,23 +212,7 @@ public class RedriveOrderTests
         }
 
         /// <summary>Waits for the task on the models' clock: every timer it sets is fired in order.</summary>
-        public T Pump<T>(Task<T> task)
-        {
-            for (int i = 0; i < 100_000 && !task.IsCompleted; i++)
-            {
-                if (Clock.NextDue is { } due)
-                {
-                    Clock.AdvanceTo(due);
-                }
-                else
-                {
-                    Thread.Sleep(1);
-                }
-            }
-
-            Assert.True(task.IsCompleted, "the redrive did not finish");
-            return task.GetAwaiter().GetResult();
-        }
+        public T Pump<T>(Task<T> task) => Clock.Pump(task);
 
         public List<(long Count, double Sum, double Min, double Max)> Items() =>
             [.. DynamoDb.GetItems(Table).Select(i => (
@@ -262,6 +246,8 @@ internal sealed class ModelFaults : IDisposable
     private readonly Handler _dynamoDb;
     private readonly Handler _s3;
     private int _countdown = -1;
+    private int _throttledWrites;
+    private int _failedQuarantineWrites;
     private CancellationTokenSource _cancel = new();
 
     public ModelFaults(HttpMessageHandler dynamoDb, HttpMessageHandler s3)
@@ -284,6 +270,15 @@ internal sealed class ModelFaults : IDisposable
 
     /// <summary>How many of the next S3 PUTs are answered HTTP 500; those after pass.</summary>
     public int S3PutsToFail { get; set; }
+
+    /// <summary>PUTs of keys under <c>quarantine/</c> are answered HTTP 500.</summary>
+    public bool FailQuarantineWrites { get; set; }
+
+    /// <summary>PUTs of keys under <c>quarantine/</c> answered HTTP 500 so far.</summary>
+    public int FailedQuarantineWrites => Volatile.Read(ref _failedQuarantineWrites);
+
+    /// <summary>PutItem requests answered ProvisionedThroughputExceeded so far.</summary>
+    public int ThrottledWrites => Volatile.Read(ref _throttledWrites);
 
     /// <summary>The token a run is given: cancelled once the countdown passes.</summary>
     public CancellationToken Token => _cancel.Token;
@@ -337,16 +332,19 @@ internal sealed class ModelFaults : IDisposable
         if (isS3 && ((spillObject && FailSpillReads && request.Method == HttpMethod.Get) || (spillObject && FailSpillDeletes && request.Method == HttpMethod.Delete) ||
             (request.Method == HttpMethod.Put && S3PutsToFail > 0 && S3PutsToFail-- > 0)))
         {
-            return new HttpResponseMessage(HttpStatusCode.InternalServerError)
-            {
-                RequestMessage = request,
-                Content = new StringContent("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>", Encoding.UTF8, "application/xml"),
-            };
+            return InternalError(request);
+        }
+
+        if (isS3 && FailQuarantineWrites && request.Method == HttpMethod.Put && request.RequestUri?.AbsolutePath.Contains("/quarantine/", StringComparison.Ordinal) == true)
+        {
+            Interlocked.Increment(ref _failedQuarantineWrites);
+            return InternalError(request);
         }
 
         string target = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
         if (!isS3 && target.EndsWith(".PutItem", StringComparison.Ordinal) && (ThrottleWrites || (WritesToThrottle > 0 && WritesToThrottle-- > 0)))
         {
+            Interlocked.Increment(ref _throttledWrites);
             var response = new HttpResponseMessage(HttpStatusCode.BadRequest) { RequestMessage = request, Content = new ByteArrayContent(s_throttled) };
             response.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-amz-json-1.0");
             return response;
@@ -354,6 +352,13 @@ internal sealed class ModelFaults : IDisposable
 
         return null;
     }
+
+    private static HttpResponseMessage InternalError(HttpRequestMessage request) =>
+        new(HttpStatusCode.InternalServerError)
+        {
+            RequestMessage = request,
+            Content = new StringContent("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>", Encoding.UTF8, "application/xml"),
+        };
 
     private sealed class Handler(HttpMessageHandler model, ModelFaults faults, bool IsS3) : DelegatingHandler(model)
     {

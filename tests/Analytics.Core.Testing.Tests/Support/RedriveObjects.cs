@@ -29,6 +29,9 @@ internal static class RedriveObjects
     public static string Sample(int n, string metric, double value) =>
         string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"{metric}\",\"value\":{value},\"timestamp\":{Window.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}");
 
+    /// <summary>Record <paramref name="n"/> of a shard whose data is not JSON: poison, quarantined.</summary>
+    public static string PoisonRecord(int shard, int n, string partitionKey) => RecordOf(shard, n, partitionKey, "not json");
+
     /// <summary>Record <paramref name="n"/> of a shard, carrying <paramref name="data"/>.</summary>
     public static string RecordOf(int shard, int n, string partitionKey, string data)
     {
