@@ -289,6 +289,26 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// A payload that holds a given-up record twice passes the batchSize count while another given-up record is missing,
+    /// so it is refused, as is one out of order: Lambda builds an event from a shard's records in the order it read them.
+    /// </summary>
+    [Theory]
+    [InlineData("12,12,14", 3)]
+    [InlineData("12,14,12", 3)]
+    [InlineData("14,12", 2)]
+    public void Parse_RefusesAPayloadWhoseRecordsAreNotInIncreasingOrder(string sequence, int batchSize)
+    {
+        string Rec(string n) => "{\"kinesis\":{\"sequenceNumber\":\"" + n + "\",\"partitionKey\":\"k\"},\"eventID\":\"shardId-000000000000:" + n + "\"}";
+        string body = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"12\",\"endSequenceNumber\":\"14\",\"batchSize\":" + batchSize +
+            "},\"payload\":{\"Records\":[" + string.Join(",", sequence.Split(',').Select(Rec)) + "]}}";
+
+        (DestinationRedrive.DestinationObject? parsed, string? why) = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(body));
+
+        Assert.Null(parsed);
+        Assert.Contains("does not follow record", why, StringComparison.Ordinal);
+    }
+
     private static string Seq(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);
 
     /// <summary>Record n of shard 0, partition key a: metric m, region r, the given value, n seconds after the start.</summary>

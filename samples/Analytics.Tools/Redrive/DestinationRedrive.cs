@@ -542,6 +542,7 @@ internal sealed class DestinationRedrive
 
             var records = new List<DestinationRecordEntry>();
             int inPayload = 0;
+            byte[]? previous = null;
             foreach (JsonElement r in array.EnumerateArray())
             {
                 if (r.ValueKind != JsonValueKind.Object || !r.TryGetProperty("kinesis", out JsonElement kinesis) || kinesis.ValueKind != JsonValueKind.Object ||
@@ -558,6 +559,14 @@ internal sealed class DestinationRedrive
                     return (null, $"record {inPayload} of the payload is not of shard {shard.GetString()} (its eventID is not <shardId>:<sequenceNumber> of that shard)");
                 }
 
+                // Lambda builds an event from a shard's records in the order it read them: a record twice, or one out of order,
+                // would pass the batchSize count while another given-up record is missing.
+                if (previous is not null && SequenceNumber.Compare(sequence, previous) <= 0)
+                {
+                    return (null, $"record {inPayload} of the payload does not follow record {inPayload - 1} in sequence-number order (a record twice, or out of order): it is not an event Lambda built");
+                }
+
+                previous = sequence;
                 inPayload++;
                 if (SequenceNumber.Compare(sequence, from) >= 0 && SequenceNumber.Compare(sequence, to) <= 0)
                 {
