@@ -147,33 +147,8 @@ public class RedriveOrderTests
     }
 
     /// <summary>Both models, the batch's spill object and its destination object, and clients whose requests can fail.</summary>
-    private sealed class World : IDisposable
+    private sealed class World() : ModelWorld(Table, SpillBucket, FailureBucket)
     {
-        public World()
-        {
-            Clock = new VirtualClock(Emulate.Start);
-            DynamoDb = new DynamoDbModel(Clock, DynamoDbModelOptions.Default);
-            S3 = new S3Model(Clock, S3ModelOptions.Default);
-            DynamoDb.CreateTable(Table, "pk", "sk");
-            S3.CreateBucket(SpillBucket);
-            S3.CreateBucket(FailureBucket);
-            Faults = new ModelFaults(DynamoDb.HttpHandler, S3.HttpHandler);
-            DynamoDbClient = Faults.CreateDynamoDbClient();
-            S3Client = Faults.CreateS3Client();
-        }
-
-        public VirtualClock Clock { get; }
-
-        public DynamoDbModel DynamoDb { get; }
-
-        public S3Model S3 { get; }
-
-        public ModelFaults Faults { get; }
-
-        public AmazonDynamoDBClient DynamoDbClient { get; }
-
-        public AmazonS3Client S3Client { get; }
-
         public async Task PutBothAsync()
         {
             using AmazonS3Client s3 = S3.CreateClient();
@@ -211,9 +186,6 @@ public class RedriveOrderTests
             }
         }
 
-        /// <summary>Waits for the task on the models' clock: every timer it sets is fired in order.</summary>
-        public T Pump<T>(Task<T> task) => Clock.Pump(task);
-
         public List<(long Count, double Sum, double Min, double Max)> Items() =>
             [.. DynamoDb.GetItems(Table).Select(i => (
                 long.Parse(i["count"].N, CultureInfo.InvariantCulture),
@@ -224,15 +196,6 @@ public class RedriveOrderTests
         /// <summary>One item, holding the batch's samples exactly once (count, sum, min and max computed from them here).</summary>
         public void AssertTheBatchOnce() =>
             Assert.Equal(((long)s_values.Length, s_values.Sum(), s_values.Min(), s_values.Max()), Assert.Single(Items()));
-
-        public void Dispose()
-        {
-            DynamoDbClient.Dispose();
-            S3Client.Dispose();
-            Faults.Dispose();
-            DynamoDb.Dispose();
-            S3.Dispose();
-        }
     }
 }
 

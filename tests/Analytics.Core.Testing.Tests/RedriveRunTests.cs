@@ -16,24 +16,7 @@ public sealed class RedriveRunTests : IDisposable
     private const string Table = "aggregates";
     private const string SpillBucket = "spill";
     private const string FailureBucket = "failures";
-    private readonly VirtualClock _clock = new(Emulate.Start);
-    private readonly DynamoDbModel _dynamoDb;
-    private readonly S3Model _s3;
-    private readonly ModelFaults _faults;
-    private readonly Amazon.DynamoDBv2.AmazonDynamoDBClient _dynamoDbClient;
-    private readonly Amazon.S3.AmazonS3Client _s3Client;
-
-    public RedriveRunTests()
-    {
-        _dynamoDb = new DynamoDbModel(_clock, DynamoDbModelOptions.Default);
-        _s3 = new S3Model(_clock, S3ModelOptions.Default);
-        _dynamoDb.CreateTable(Table, "pk", "sk");
-        _s3.CreateBucket(SpillBucket);
-        _s3.CreateBucket(FailureBucket);
-        _faults = new ModelFaults(_dynamoDb.HttpHandler, _s3.HttpHandler);
-        _dynamoDbClient = _faults.CreateDynamoDbClient();
-        _s3Client = _faults.CreateS3Client();
-    }
+    private readonly ModelWorld _world = new(Table, SpillBucket, FailureBucket);
 
     /// <summary>
     /// Spill ages are measured on the run's clock when one is given, not on the processor's: a spill one minute old on
@@ -45,7 +28,7 @@ public sealed class RedriveRunTests : IDisposable
     {
         await PutAsync(SpillBucket, RedriveObjects.SpillKey(0), RedriveObjects.SpillBody(0, "m", "a", [1, 2, 4]));
         RedriveRunOptions options = Options(failureBucket: null) with { MinAge = SpillRedrive.DefaultMinAge, Processor = ProcessorOptions.Default with { TimeProvider = TimeProvider.System } };
-        _clock.Advance(TimeSpan.FromMinutes(1));
+        _world.Clock.Advance(TimeSpan.FromMinutes(1));
 
         var young = new StringWriter();
         RedriveRunReport left = Run(options, young);
@@ -54,7 +37,7 @@ public sealed class RedriveRunTests : IDisposable
         Assert.Empty(Aggregates());
         Assert.Contains(Environment.NewLine + "destination: no --failure-bucket given: batches Lambda gave up on are not redriven by this run" + Environment.NewLine, young.ToString(), StringComparison.Ordinal);
 
-        _clock.Advance(SpillRedrive.DefaultMinAge);
+        _world.Clock.Advance(SpillRedrive.DefaultMinAge);
         RedriveRunReport applied = Run(options, TextWriter.Null);
 
         Assert.Equal((0, 3, 1), (applied.Spill.Left, applied.Spill.Applied, applied.Spill.Deleted));
@@ -66,12 +49,12 @@ public sealed class RedriveRunTests : IDisposable
     public async Task SpillWrites_AreRetriedAsTheRunsDynamoDbRetryOptionsSay()
     {
         await PutAsync(SpillBucket, RedriveObjects.SpillKey(0), RedriveObjects.SpillBody(0, "m", "a", [1, 2, 4]));
-        _faults.ThrottleWrites = true;
+        _world.Faults.ThrottleWrites = true;
 
         RedriveRunReport report = Run(Options(failureBucket: null, dynamoDbAttempts: 3), TextWriter.Null);
 
         Assert.Equal((1, 0), (report.Spill.Left, report.Spill.Applied));
-        Assert.Equal(3, _faults.ThrottledWrites);
+        Assert.Equal(3, _world.Faults.ThrottledWrites);
     }
 
     /// <summary>The run's DynamoDB retry options reach the destination phase too: a throttled write is tried exactly the given number of times.</summary>
@@ -79,12 +62,12 @@ public sealed class RedriveRunTests : IDisposable
     public async Task DestinationWrites_AreRetriedAsTheRunsDynamoDbRetryOptionsSay()
     {
         await PutDestinationAsync(shard: 1, values: [5]);
-        _faults.ThrottleWrites = true;
+        _world.Faults.ThrottleWrites = true;
 
         RedriveRunReport report = Run(Options(FailureBucket, dynamoDbAttempts: 2), TextWriter.Null);
 
         Assert.False(Assert.Single(report.Destination).Complete);
-        Assert.Equal(2, _faults.ThrottledWrites);
+        Assert.Equal(2, _world.Faults.ThrottledWrites);
     }
 
     /// <summary>The run's S3 retry options reach the destination phase: a failed quarantine write of a poison record is tried exactly the given number of times.</summary>
@@ -92,12 +75,12 @@ public sealed class RedriveRunTests : IDisposable
     public async Task QuarantineWrites_AreRetriedAsTheRunsS3RetryOptionsSay()
     {
         await PutAsync(FailureBucket, RedriveObjects.DestinationKey(1, "x"), RedriveObjects.InvocationRecord(1, [RedriveObjects.PoisonRecord(1, 1, "a")]));
-        _faults.FailQuarantineWrites = true;
+        _world.Faults.FailQuarantineWrites = true;
 
-        RedriveRunReport report = Run(Options(FailureBucket) with { S3Retry = S3QuarantineSinkOptions.Default.Retry with { TimeProvider = _clock, JitterSeed = 1, MaxAttempts = 2 } }, TextWriter.Null);
+        RedriveRunReport report = Run(Options(FailureBucket) with { S3Retry = S3QuarantineSinkOptions.Default.Retry with { TimeProvider = _world.Clock, JitterSeed = 1, MaxAttempts = 2 } }, TextWriter.Null);
 
         Assert.False(Assert.Single(report.Destination).Complete);
-        Assert.Equal(2, _faults.FailedQuarantineWrites);
+        Assert.Equal(2, _world.Faults.FailedQuarantineWrites);
     }
 
     /// <summary>
@@ -164,41 +147,34 @@ public sealed class RedriveRunTests : IDisposable
     [Fact]
     public async Task RunningWithoutOptionsOrOutput_IsRefusedByName_BeforeTouchingTheTable()
     {
-        Assert.Equal("options", (await Assert.ThrowsAsync<ArgumentNullException>(() => RedriveRun.RunAsync(null!, _s3Client, _dynamoDbClient, TextWriter.Null, CancellationToken.None))).ParamName);
-        Assert.Equal("output", (await Assert.ThrowsAsync<ArgumentNullException>(() => RedriveRun.RunAsync(Options(FailureBucket), _s3Client, _dynamoDbClient, null!, CancellationToken.None))).ParamName);
-        Assert.Equal(0, _dynamoDb.Counters.Requests);
+        Assert.Equal("options", (await Assert.ThrowsAsync<ArgumentNullException>(() => RedriveRun.RunAsync(null!, _world.S3Client, _world.DynamoDbClient, TextWriter.Null, CancellationToken.None))).ParamName);
+        Assert.Equal("output", (await Assert.ThrowsAsync<ArgumentNullException>(() => RedriveRun.RunAsync(Options(FailureBucket), _world.S3Client, _world.DynamoDbClient, null!, CancellationToken.None))).ParamName);
+        Assert.Equal(0, _world.DynamoDb.Counters.Requests);
     }
 
-    public void Dispose()
-    {
-        _dynamoDbClient.Dispose();
-        _s3Client.Dispose();
-        _faults.Dispose();
-        _dynamoDb.Dispose();
-        _s3.Dispose();
-    }
+    public void Dispose() => _world.Dispose();
 
     private static RedriveCase Case(string key, RedriveStatus status, int n, string reason) =>
         new(key, RedriveObjects.ShardId(2), RedriveObjects.Sequence(n), "a", RedriveObjects.Series("m"), "2025-01-01T00:00:00.000Z", status, reason);
 
     /// <summary>Options on the models' clock (processor, retries); DynamoDB writes tried the given number of times.</summary>
     private RedriveRunOptions Options(string? failureBucket, int dynamoDbAttempts = 8) =>
-        new(Table, SpillBucket, "spill", TimeSpan.Zero, failureBucket, "aws/lambda/", SpillBucket, ProcessorOptions.Default with { TimeProvider = _clock })
+        new(Table, SpillBucket, "spill", TimeSpan.Zero, failureBucket, "aws/lambda/", SpillBucket, ProcessorOptions.Default with { TimeProvider = _world.Clock })
         {
-            DynamoDbRetry = DynamoDbAggregateSinkOptions.Default.Retry with { TimeProvider = _clock, JitterSeed = 1, MaxAttempts = dynamoDbAttempts },
-            S3Retry = S3QuarantineSinkOptions.Default.Retry with { TimeProvider = _clock, JitterSeed = 1 },
-            Clock = _clock,
+            DynamoDbRetry = DynamoDbAggregateSinkOptions.Default.Retry with { TimeProvider = _world.Clock, JitterSeed = 1, MaxAttempts = dynamoDbAttempts },
+            S3Retry = S3QuarantineSinkOptions.Default.Retry with { TimeProvider = _world.Clock, JitterSeed = 1 },
+            Clock = _world.Clock,
         };
 
     /// <summary>One redrive, every timer it sets on the models' clock fired in order.</summary>
     private RedriveRunReport Run(RedriveRunOptions options, TextWriter output) =>
-        _clock.Pump(RedriveRun.RunAsync(options, _s3Client, _dynamoDbClient, output, CancellationToken.None));
+        _world.Clock.Pump(RedriveRun.RunAsync(options, _world.S3Client, _world.DynamoDbClient, output, CancellationToken.None));
 
-    private List<Dictionary<string, AttributeValue>> Aggregates() => [.. _dynamoDb.GetItems(Table).Where(i => i["pk"].S != RedriveLease.Pk)];
+    private List<Dictionary<string, AttributeValue>> Aggregates() => [.. _world.DynamoDb.GetItems(Table).Where(i => i["pk"].S != RedriveLease.Pk)];
 
     private async Task PutDestinationAsync(int shard, double[] values) =>
         await PutAsync(FailureBucket, RedriveObjects.DestinationKey(shard, "x"), RedriveObjects.InvocationRecord(shard, [.. values.Select((v, i) => RedriveObjects.Record(shard, i + 1, "a", "m", v))]));
 
     private async Task PutAsync(string bucket, string key, string body) =>
-        await _s3Client.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = key, ContentBody = body, UseChunkEncoding = false });
+        await _world.S3Client.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = key, ContentBody = body, UseChunkEncoding = false });
 }

@@ -13,34 +13,10 @@ namespace Analytics.Core.Testing.Tests;
 /// the on-failure destination's objects (also the quarantine bucket), clients whose requests can fail
 /// (<see cref="ModelFaults"/>), and the function's live pipeline writing into the same table.
 /// </summary>
-internal sealed class RedriveModels : IDisposable
+internal sealed class RedriveModels() : ModelWorld(Table, Bucket)
 {
     public const string Bucket = "failures";
     public const string Table = "aggregates";
-
-    public RedriveModels()
-    {
-        Clock = new VirtualClock(Emulate.Start);
-        DynamoDb = new DynamoDbModel(Clock, DynamoDbModelOptions.Default);
-        S3 = new S3Model(Clock, S3ModelOptions.Default);
-        DynamoDb.CreateTable(Table, "pk", "sk");
-        S3.CreateBucket(Bucket);
-        Faults = new ModelFaults(DynamoDb.HttpHandler, S3.HttpHandler);
-        DynamoDbClient = Faults.CreateDynamoDbClient();
-        S3Client = Faults.CreateS3Client();
-    }
-
-    public VirtualClock Clock { get; }
-
-    public DynamoDbModel DynamoDb { get; }
-
-    public S3Model S3 { get; }
-
-    public ModelFaults Faults { get; }
-
-    public AmazonDynamoDBClient DynamoDbClient { get; }
-
-    public AmazonS3Client S3Client { get; }
 
     /// <summary>The redrive's options for this world: objects under <paramref name="prefix"/>, the function's default processor on the clock.</summary>
     public DestinationRedriveOptions Options(string prefix = "aws/lambda/") =>
@@ -83,32 +59,4 @@ internal sealed class RedriveModels : IDisposable
     /// <summary>The stored marker of a destination object, or null.</summary>
     public S3ModelObject? Marker(string key) =>
         S3.GetObjects(Bucket).SingleOrDefault(o => o.Key == DestinationRedriveOptions.MarkerPrefix + key + ".json");
-
-    /// <summary>Waits for the task on the clock: every timer it sets is fired in order.</summary>
-    public T Pump<T>(Task<T> task)
-    {
-        for (int i = 0; i < 100_000 && !task.IsCompleted; i++)
-        {
-            if (Clock.NextDue is { } due)
-            {
-                Clock.AdvanceTo(due);
-            }
-            else
-            {
-                Thread.Sleep(1);
-            }
-        }
-
-        Assert.True(task.IsCompleted, "the redrive did not finish");
-        return task.GetAwaiter().GetResult();
-    }
-
-    public void Dispose()
-    {
-        DynamoDbClient.Dispose();
-        S3Client.Dispose();
-        Faults.Dispose();
-        DynamoDb.Dispose();
-        S3.Dispose();
-    }
 }
