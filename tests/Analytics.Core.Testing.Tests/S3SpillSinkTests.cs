@@ -184,6 +184,26 @@ public class S3SpillSinkTests
         Assert.Equal(0, world.Spill.Retries);
     }
 
+    /// <summary>A failed PUT whose backoff outlasts the invocation is not retried: false, and nothing is stored.</summary>
+    [Fact]
+    public void BackoffPastTheDeadline_ReturnsFalse()
+    {
+        using var world = new SpillWrites();
+        world.Spill = world.CreateSpill(backoff: TimeSpan.FromHours(1));
+        world.BeforeSpill = () =>
+        {
+            world.Models.Faults.S3PutsToFail = 1;
+            return Task.CompletedTask;
+        };
+
+        BatchSummary summary = world.Invoke(true, (1, "a", "alpha", 1));
+
+        Assert.Equal([false], world.Results);
+        Assert.Equal(1, world.Spill.Retries);
+        Assert.Equal(SinkOutcome.Failed, summary.SpillOutcome);
+        Assert.Empty(world.Objects());
+    }
+
     /// <summary>A missing bucket is not transient: the error is thrown at once, without a retry.</summary>
     [Fact]
     public void MissingBucket_Throws_WithoutRetrying()

@@ -57,13 +57,23 @@ internal sealed class SpillWrites : IDisposable
     /// <summary>The key the spill of a batch starting at record <paramref name="first"/> is written to (prefix <c>spill</c>).</summary>
     public static string Key(int first, string prefix = "spill/") => $"{prefix}metrics/{TestEvents.ShardId}/{TestEvents.Seq(first)}.json";
 
-    /// <summary>A spill sink on the models' S3 bucket (retries on the models' clock) reading <paramref name="table"/>.</summary>
-    public S3SpillSink CreateSpill(string? keyPrefix = "spill", int maxAttempts = 4, string bucket = SpillRedriveModels.Bucket, DynamoDbAggregateSink? table = null, bool readTable = true) =>
+    /// <summary>
+    /// A spill sink on the models' S3 bucket (retries on the models' clock; <paramref name="backoff"/> sets their base and
+    /// cap) reading <paramref name="table"/>, or no table.
+    /// </summary>
+    public S3SpillSink CreateSpill(string? keyPrefix = "spill", int maxAttempts = 4, string bucket = SpillRedriveModels.Bucket, DynamoDbAggregateSink? table = null, bool readTable = true, TimeSpan? backoff = null) =>
         new(Models.S3Client, S3SpillSinkOptions.Default with
         {
             BucketName = bucket,
             KeyPrefix = keyPrefix!,
-            Retry = S3SpillSinkOptions.Default.Retry with { TimeProvider = Models.Clock, JitterSeed = 1, MaxAttempts = maxAttempts },
+            Retry = S3SpillSinkOptions.Default.Retry with
+            {
+                TimeProvider = Models.Clock,
+                JitterSeed = 1,
+                MaxAttempts = maxAttempts,
+                BaseDelay = backoff ?? S3SpillSinkOptions.Default.Retry.BaseDelay,
+                MaxDelay = backoff ?? S3SpillSinkOptions.Default.Retry.MaxDelay,
+            },
         }, readTable ? table ?? Table : null);
 
     /// <summary>One invocation with records (number, partition key, metric, value); with <paramref name="throttleWrites"/>, every PutItem is throttled.</summary>
