@@ -234,6 +234,12 @@ internal sealed class ModelFaults : IDisposable
     /// <summary>How many of the next S3 PUTs are answered HTTP 500; those after pass.</summary>
     public int S3PutsToFail { get; set; }
 
+    /// <summary>PutItem requests whose body contains this text are answered HTTP 500: sent, and whether applied is unknown.</summary>
+    public string? AmbiguousWritesOf { get; set; }
+
+    /// <summary>BatchGetItem requests throw this exception, as the HTTP stack under the client would.</summary>
+    public Exception? ReadFailure { get; set; }
+
     /// <summary>PUTs of keys under <c>quarantine/</c> are answered HTTP 500.</summary>
     public bool FailQuarantineWrites { get; set; }
 
@@ -305,6 +311,21 @@ internal sealed class ModelFaults : IDisposable
         }
 
         string target = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
+        if (!isS3 && target.EndsWith(".BatchGetItem", StringComparison.Ordinal) && ReadFailure is { } failure)
+        {
+            throw failure;
+        }
+
+        if (!isS3 && target.EndsWith(".PutItem", StringComparison.Ordinal) && AmbiguousWritesOf is { } text &&
+            request.Content?.ReadAsStringAsync().GetAwaiter().GetResult().Contains(text, StringComparison.Ordinal) == true)
+        {
+            return new HttpResponseMessage(HttpStatusCode.InternalServerError)
+            {
+                RequestMessage = request,
+                Content = new StringContent("{\"__type\":\"com.amazonaws.dynamodb.v20120810#InternalServerError\",\"message\":\"Internal server error\"}", Encoding.UTF8, "application/x-amz-json-1.0"),
+            };
+        }
+
         if (!isS3 && target.EndsWith(".PutItem", StringComparison.Ordinal) && (ThrottleWrites || (WritesToThrottle > 0 && WritesToThrottle-- > 0)))
         {
             Interlocked.Increment(ref _throttledWrites);
