@@ -98,6 +98,24 @@ public class SpillObjectFormatTests
         Assert.Equal([(longest, string.Empty, -0.5)], Assert.Single(content!.Pairs).Samples);
     }
 
+    /// <summary>
+    /// A body is one object and nothing after it but whitespace: data after it (a second object, a stray byte) is not
+    /// something the spill sink wrote, so the object is refused rather than applied in part.
+    /// </summary>
+    [Fact]
+    public void Read_RefusesDataAfterTheObject()
+    {
+        string good = Encoding.UTF8.GetString(Body());
+
+        Assert.True(SpillObject.TryRead(Encoding.UTF8.GetBytes(good + " \r\n"), out _, out string? error), error);
+        foreach (string trailing in new[] { good, "x", "]", "0" })
+        {
+            Assert.False(SpillObject.TryRead(Encoding.UTF8.GetBytes(good + trailing), out SpillObjectContent? content, out error));
+            Assert.Null(content);
+            Assert.Equal("malformed spill object: JsonReaderException", error);
+        }
+    }
+
     /// <summary>Each way a body can fail to be a spill object of this format is refused, with its reason, and nothing read.</summary>
     [Theory]
     [MemberData(nameof(Refusals))]

@@ -76,15 +76,14 @@ internal static class SpillObject
         writer.Flush();
     }
 
-    /// <summary>Reads a body back; false, with the reason, when it is not a spill object of this format.</summary>
-    public static bool TryRead(ReadOnlySpan<byte> body, out SpillObjectContent? content, out string? error)
+    /// <summary>Reads a body back; false, with the reason, when it is not a spill object of this format (one JSON object, nothing after it).</summary>
+    public static bool TryRead(ReadOnlyMemory<byte> body, out SpillObjectContent? content, out string? error)
     {
         content = null;
         error = null;
         try
         {
-            var reader = new Utf8JsonReader(body);
-            using JsonDocument document = JsonDocument.ParseValue(ref reader);
+            using JsonDocument document = JsonDocument.Parse(body);
             JsonElement root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("format", out JsonElement format) || format.GetString() != Format)
             {
