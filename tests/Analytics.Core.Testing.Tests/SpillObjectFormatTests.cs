@@ -116,6 +116,28 @@ public class SpillObjectFormatTests
         }
     }
 
+    /// <summary>
+    /// The shard, the spill id and each pair's item key and series are strings: a null one is refused like any other
+    /// malformed field, instead of being read as a null the redrive would then use as a key.
+    /// </summary>
+    [Theory]
+    [InlineData("\"shardId\":\"shardId-000000000000\"", "\"shardId\":null")]
+    [InlineData("\"spillId\":\"49590000000000000000000000000000000000000000000000000001\"", "\"spillId\":null")]
+    [InlineData("\"pk\":\"m|region=r\"", "\"pk\":null")]
+    [InlineData("\"sk\":\"2025-01-01T00:00:00.000Z\"", "\"sk\":null")]
+    [InlineData("\"windowEnd\":\"2025-01-01T00:01:00.000Z\"", "\"windowEnd\":null")]
+    [InlineData("\"metric\":\"m\"", "\"metric\":null")]
+    public void Read_RefusesANullKeyField(string field, string nulled)
+    {
+        string good = Encoding.UTF8.GetString(Body());
+        Assert.Contains(field, good, StringComparison.Ordinal);
+
+        Assert.False(SpillObject.TryRead(Encoding.UTF8.GetBytes(good.Replace(field, nulled, StringComparison.Ordinal)), out SpillObjectContent? content, out string? error));
+
+        Assert.Null(content);
+        Assert.Equal("malformed spill object: FormatException", error);
+    }
+
     /// <summary>Each way a body can fail to be a spill object of this format is refused, with its reason, and nothing read.</summary>
     [Theory]
     [MemberData(nameof(Refusals))]

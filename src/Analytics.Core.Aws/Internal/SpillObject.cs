@@ -127,14 +127,14 @@ internal static class SpillObject
                     samples.Add((sequence, partitionKey, value));
                 }
 
-                var key = new PairKey(p.GetProperty("pk").GetString()!, p.GetProperty("sk").GetString()!, p.GetProperty("windowEnd").GetString()!, p.GetProperty("metric").GetString()!, dimensions);
+                var key = new PairKey(Text(p, "pk"), Text(p, "sk"), Text(p, "windowEnd"), Text(p, "metric"), dimensions);
                 pairs.Add(new SpillObjectPair(key, p.GetProperty("outcomeUnknown").GetBoolean(), samples));
             }
 
             content = new SpillObjectContent(
-                root.GetProperty("shardId").GetString()!,
+                Text(root, "shardId"),
                 root.TryGetProperty("eventSourceArn", out JsonElement arn) ? arn.GetString() : null,
-                root.GetProperty("spillId").GetString()!,
+                Text(root, "spillId"),
                 options,
                 pairs);
             return true;
@@ -145,4 +145,8 @@ internal static class SpillObject
             return false;
         }
     }
+
+    /// <summary>The string property <paramref name="name"/>; a null is as malformed as a number (for which <c>GetString</c> throws).</summary>
+    private static string Text(JsonElement element, string name) =>
+        element.GetProperty(name).GetString() ?? throw new FormatException(name + " is null");
 }
