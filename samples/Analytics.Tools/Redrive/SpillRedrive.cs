@@ -95,7 +95,7 @@ internal static class SpillRedrive
                 using GetObjectResponse got = await s3.GetObjectAsync(bucket, key, cancellationToken).ConfigureAwait(false);
                 using var body = new MemoryStream();
                 await got.ResponseStream.CopyToAsync(body, cancellationToken).ConfigureAwait(false);
-                SpillObject.TryRead(body.GetBuffer().AsSpan(0, (int)body.Length), out content, out error);
+                SpillObject.TryRead(body.GetBuffer().AsMemory(0, (int)body.Length), out content, out error);
             }
             catch (Exception e) when (e is AmazonS3Exception or IOException or HttpRequestException)
             {

@@ -76,15 +76,14 @@ internal static class SpillObject
         writer.Flush();
     }
 
-    /// <summary>Reads a body back; false, with the reason, when it is not a spill object of this format.</summary>
-    public static bool TryRead(ReadOnlySpan<byte> body, out SpillObjectContent? content, out string? error)
+    /// <summary>Reads a body back; false, with the reason, when it is not a spill object of this format (one JSON object, nothing after it).</summary>
+    public static bool TryRead(ReadOnlyMemory<byte> body, out SpillObjectContent? content, out string? error)
     {
         content = null;
         error = null;
         try
         {
-            var reader = new Utf8JsonReader(body);
-            using JsonDocument document = JsonDocument.ParseValue(ref reader);
+            using JsonDocument document = JsonDocument.Parse(body);
             JsonElement root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("format", out JsonElement format) || format.GetString() != Format)
             {
@@ -128,14 +127,14 @@ internal static class SpillObject
                     samples.Add((sequence, partitionKey, value));
                 }
 
-                var key = new PairKey(p.GetProperty("pk").GetString()!, p.GetProperty("sk").GetString()!, p.GetProperty("windowEnd").GetString()!, p.GetProperty("metric").GetString()!, dimensions);
+                var key = new PairKey(Text(p, "pk"), Text(p, "sk"), Text(p, "windowEnd"), Text(p, "metric"), dimensions);
                 pairs.Add(new SpillObjectPair(key, p.GetProperty("outcomeUnknown").GetBoolean(), samples));
             }
 
             content = new SpillObjectContent(
-                root.GetProperty("shardId").GetString()!,
+                Text(root, "shardId"),
                 root.TryGetProperty("eventSourceArn", out JsonElement arn) ? arn.GetString() : null,
-                root.GetProperty("spillId").GetString()!,
+                Text(root, "spillId"),
                 options,
                 pairs);
             return true;
@@ -146,4 +145,8 @@ internal static class SpillObject
             return false;
         }
     }
+
+    /// <summary>The string property <paramref name="name"/>; a null is as malformed as a number (for which <c>GetString</c> throws).</summary>
+    private static string Text(JsonElement element, string name) =>
+        element.GetProperty(name).GetString() ?? throw new FormatException(name + " is null");
 }
