@@ -134,7 +134,7 @@ internal sealed class SpillWrites : IDisposable
     /// <summary>A stored spill object, parsed.</summary>
     public static SpillObjectContent Read(S3ModelObject stored)
     {
-        Assert.True(SpillObject.TryRead(stored.Body.Span, out SpillObjectContent? content, out string? error), error);
+        Assert.True(SpillObject.TryRead(stored.Body, out SpillObjectContent? content, out string? error), error);
         return content!;
     }
 
