@@ -152,6 +152,7 @@ public class SpillObjectFormatTests
     {
         const string NotSpill = "not a spill object of format analytics.core.spill/1";
         const string Sample = "malformed spill object: a sample is not [sequence number, partition key, finite value]";
+        const string OptionsOutOfRange = "malformed spill object: relativeAccuracy or maxBins out of range (0.0001 to 0.5, 16 to 65,536)";
         string good = Encoding.UTF8.GetString(Body());
         return new TheoryData<string, string>
         {
@@ -171,6 +172,11 @@ public class SpillObjectFormatTests
             { good.Replace("\"relativeAccuracy\":0.01", "\"relativeAccuracy\":\"0.01\"", StringComparison.Ordinal), "malformed spill object: InvalidOperationException" },
             { good.Replace("\"maxBins\"", "\"bins\"", StringComparison.Ordinal), "malformed spill object: KeyNotFoundException" },
             { good.Replace("\"maxBins\":2048", "\"maxBins\":3000000000", StringComparison.Ordinal), "malformed spill object: FormatException" },
+            { good.Replace("\"windowMs\":60000", "\"windowMs\":0", StringComparison.Ordinal), "malformed spill object: windowMs is 0, not 1 s to 1 h" },
+            { good.Replace("\"windowMs\":60000", "\"windowMs\":999", StringComparison.Ordinal), "malformed spill object: windowMs is 999, not 1 s to 1 h" },
+            { good.Replace("\"windowMs\":60000", "\"windowMs\":3600001", StringComparison.Ordinal), "malformed spill object: windowMs is 3600001, not 1 s to 1 h" },
+            { good.Replace("\"maxBins\":2048", "\"maxBins\":5", StringComparison.Ordinal), OptionsOutOfRange },
+            { good.Replace("\"relativeAccuracy\":0.01", "\"relativeAccuracy\":0.9", StringComparison.Ordinal), OptionsOutOfRange },
             { good.Replace("\"pairs\"", "\"pair\"", StringComparison.Ordinal), "malformed spill object: KeyNotFoundException" },
             { Replace(good, "\"pairs\":[", "\"pairs\":{\"p\":", "]}", "}}"), "malformed spill object: InvalidOperationException" },
             { good.Replace("\"shardId\"", "\"shard\"", StringComparison.Ordinal), "malformed spill object: KeyNotFoundException" },

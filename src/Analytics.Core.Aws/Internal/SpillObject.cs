@@ -91,12 +91,29 @@ internal static class SpillObject
                 return false;
             }
 
+            long windowMs = root.GetProperty("windowMs").GetInt64();
+            if (windowMs is < 1_000 or > 3_600_000)
+            {
+                error = $"malformed spill object: windowMs is {windowMs}, not 1 s to 1 h";
+                return false;
+            }
+
             var options = AggregatorOptions.Default with
             {
-                WindowSize = TimeSpan.FromMilliseconds(root.GetProperty("windowMs").GetInt64()),
+                WindowSize = TimeSpan.FromMilliseconds(windowMs),
                 RelativeAccuracy = root.GetProperty("relativeAccuracy").GetDouble(),
                 MaxBins = root.GetProperty("maxBins").GetInt32(),
             };
+            try
+            {
+                // The redrive builds its aggregates with these options: out of range, it would stop the whole run.
+                _ = new MetricAggregate(options);
+            }
+            catch (ArgumentOutOfRangeException)
+            {
+                error = "malformed spill object: relativeAccuracy or maxBins out of range (0.0001 to 0.5, 16 to 65,536)";
+                return false;
+            }
             var pairs = new List<SpillObjectPair>();
             foreach (JsonElement p in root.GetProperty("pairs").EnumerateArray())
             {
