@@ -98,6 +98,23 @@ public class SpillObjectFormatTests
         Assert.Equal([(longest, string.Empty, -0.5)], Assert.Single(content!.Pairs).Samples);
     }
 
+    /// <summary>The options' bounds are the aggregator's own, both ends accepted: windows of 1 s and 1 h, 16 and 65,536 bins, accuracy 0.0001 and 0.5.</summary>
+    [Theory]
+    [InlineData(1_000, 0.0001, 16)]
+    [InlineData(3_600_000, 0.5, 65_536)]
+    public void Read_AcceptsOptionsAtTheirBounds(long windowMs, double accuracy, int maxBins)
+    {
+        string good = Encoding.UTF8.GetString(Body());
+        string body = good
+            .Replace("\"windowMs\":60000", "\"windowMs\":" + windowMs.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            .Replace("\"relativeAccuracy\":0.01", "\"relativeAccuracy\":" + accuracy.ToString("R", CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            .Replace("\"maxBins\":2048", "\"maxBins\":" + maxBins.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+
+        Assert.True(SpillObject.TryRead(Encoding.UTF8.GetBytes(body), out SpillObjectContent? content, out string? error), error);
+
+        Assert.Equal((TimeSpan.FromMilliseconds(windowMs), accuracy, maxBins), (content!.Options.WindowSize, content.Options.RelativeAccuracy, content.Options.MaxBins));
+    }
+
     /// <summary>
     /// A body is one object and nothing after it but whitespace: data after it (a second object, a stray byte) is not
     /// something the spill sink wrote, so the object is refused rather than applied in part.
