@@ -22,6 +22,10 @@ internal static class AwsThrowHelper
         throw new ArgumentOutOfRangeException(paramName, message);
 
     [DoesNotReturn]
+    public static void ThrowFormat(string message) =>
+        throw new FormatException(message);
+
+    [DoesNotReturn]
     public static void ThrowInvalidData(string message) =>
         throw new InvalidDataException(message);
 

@@ -164,6 +164,14 @@ internal static class SpillObject
     }
 
     /// <summary>The string property <paramref name="name"/>; a null is as malformed as a number (for which <c>GetString</c> throws).</summary>
-    private static string Text(JsonElement element, string name) =>
-        element.GetProperty(name).GetString() ?? throw new FormatException(name + " is null");
+    private static string Text(JsonElement element, string name)
+    {
+        string? text = element.GetProperty(name).GetString();
+        if (text is null)
+        {
+            AwsThrowHelper.ThrowFormat(name + " is null");
+        }
+
+        return text;
+    }
 }
