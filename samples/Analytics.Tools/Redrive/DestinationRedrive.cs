@@ -553,8 +553,9 @@ internal sealed class DestinationRedrive
                 }
 
                 // The pipeline takes the shard from eventID; a record of another shard would be judged by the wrong watermarks.
+                string sequenceText = Encoding.ASCII.GetString(sequence);
                 if (!r.TryGetProperty("eventID", out JsonElement eventId) || eventId.ValueKind != JsonValueKind.String ||
-                    eventId.GetString() != shard.GetString() + ":" + Encoding.ASCII.GetString(sequence))
+                    eventId.GetString() != shard.GetString() + ":" + sequenceText)
                 {
                     return (null, $"record {inPayload} of the payload is not of shard {shard.GetString()} (its eventID is not <shardId>:<sequenceNumber> of that shard)");
                 }
@@ -570,7 +571,7 @@ internal sealed class DestinationRedrive
                 inPayload++;
                 if (SequenceNumber.Compare(sequence, from) >= 0 && SequenceNumber.Compare(sequence, to) <= 0)
                 {
-                    records.Add(new DestinationRecordEntry(key, Encoding.ASCII.GetString(sequence), pk.GetString()!, r.GetRawText()));
+                    records.Add(new DestinationRecordEntry(key, sequenceText, pk.GetString()!, r.GetRawText()));
                 }
             }
 
