@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Analytics.Tools.Redrive;
@@ -49,4 +50,56 @@ public class DestinationRedriveParseTests
             (null, "a string of the object is not valid text (an escaped lone surrogate)"),
             DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(body)));
     }
+
+    /// <summary>
+    /// A payload that holds a given-up record twice passes the batchSize count while another given-up record is missing,
+    /// so it is refused, as is one out of order: Lambda builds an event from a shard's records in the order it read them.
+    /// The reason names the record that breaks the order.
+    /// </summary>
+    [Theory]
+    [InlineData("12,12,14", 3, 1)]
+    [InlineData("12,14,12", 3, 2)]
+    [InlineData("14,12", 2, 1)]
+    public void Parse_RefusesAPayloadWhoseRecordsAreNotInIncreasingOrder(string sequence, int batchSize, int breaking)
+    {
+        (DestinationRedrive.DestinationObject? parsed, string? why) = DestinationRedrive.Parse("k", ShardZeroObject("12", "14", batchSize, sequence.Split(',').Select(n => ShardZeroRecord($"\"{n}\"", n))));
+
+        Assert.Null(parsed);
+        Assert.Equal($"record {breaking} of the payload does not follow record {breaking - 1} in sequence-number order (a record twice, or out of order): it is not an event Lambda built", why);
+    }
+
+    /// <summary>Both ends of the given-up range must be sequence numbers: one bad end is enough to refuse the object.</summary>
+    [Theory]
+    [InlineData("\"12\"", "\"x\"")]
+    [InlineData("\"x\"", "\"14\"")]
+    [InlineData("\"12\"", "14")]
+    public void Parse_RefusesARangeWithOneEndNotASequenceNumber(string start, string end)
+    {
+        string body = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":" + start + ",\"endSequenceNumber\":" + end +
+            ",\"batchSize\":1},\"payload\":{\"Records\":[" + ShardZeroRecord("\"12\"", "12") + "]}}";
+
+        (DestinationRedrive.DestinationObject? parsed, string? why) = DestinationRedrive.Parse("k", Encoding.UTF8.GetBytes(body));
+
+        Assert.Null(parsed);
+        Assert.Equal("KinesisBatchInfo has no valid startSequenceNumber, endSequenceNumber and batchSize: which records of the payload Lambda gave up on cannot be told", why);
+    }
+
+    /// <summary>A record whose sequence number is a JSON number, not a string, is refused with the reason, not an exception.</summary>
+    [Fact]
+    public void Parse_RefusesASequenceNumberThatIsNotAString()
+    {
+        (DestinationRedrive.DestinationObject? parsed, string? why) = DestinationRedrive.Parse("k", ShardZeroObject("12", "12", 1, [ShardZeroRecord("12", "12")]));
+
+        Assert.Null(parsed);
+        Assert.Equal("record 0 of the payload has no valid kinesis.sequenceNumber or partitionKey", why);
+    }
+
+    /// <summary>A payload record of shard 0 with this JSON sequence number (a string literal or another value) and eventID suffix.</summary>
+    internal static string ShardZeroRecord(string sequenceJson, string eventIdSequence) =>
+        "{\"kinesis\":{\"sequenceNumber\":" + sequenceJson + ",\"partitionKey\":\"k\"},\"eventID\":\"shardId-000000000000:" + eventIdSequence + "\"}";
+
+    /// <summary>A destination object of shard 0 giving up on <paramref name="from"/>..<paramref name="to"/>, its payload these records.</summary>
+    internal static byte[] ShardZeroObject(string from, string to, int batchSize, IEnumerable<string> records) =>
+        Encoding.UTF8.GetBytes("{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"" + from + "\",\"endSequenceNumber\":\"" + to + "\",\"batchSize\":" +
+            batchSize.ToString(CultureInfo.InvariantCulture) + "},\"payload\":{\"Records\":[" + string.Join(",", records) + "]}}");
 }
