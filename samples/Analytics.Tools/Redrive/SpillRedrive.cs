@@ -35,6 +35,9 @@ internal static class SpillRedrive
     /// </summary>
     public static readonly TimeSpan DefaultMinAge = TimeSpan.FromMinutes(15);
 
+    /// <summary>The file name of a shard's spill marker (<c>SpillMarker.Key</c>).</summary>
+    private const string MarkerName = "unresolved.marker";
+
     /// <summary>Applies every spill object under <paramref name="prefix"/>.</summary>
     /// <param name="s3">The S3 client.</param>
     /// <param name="bucket">The spill bucket.</param>
@@ -56,6 +59,7 @@ internal static class SpillRedrive
         string listPrefix = prefix.Trim('/') is { Length: > 0 } p ? p + "/" : string.Empty;
         var keys = new List<string>();
         var young = new List<string>();
+        var markers = new Dictionary<string, string?>(StringComparer.Ordinal);
         DateTime cutoff = (time.GetUtcNow() - minAge).UtcDateTime;
         string? token = null;
         do
@@ -67,11 +71,16 @@ internal static class SpillRedrive
                 {
                     (o.LastModified is { } modified && modified.ToUniversalTime() > cutoff ? young : keys).Add(o.Key);
                 }
+                else if (o.Key.EndsWith("/" + MarkerName, StringComparison.Ordinal))
+                {
+                    markers[o.Key] = o.ETag;
+                }
             }
 
             token = page.IsTruncated == true ? page.NextContinuationToken : null;
         }
         while (token is not null && keys.Count < maxObjects);
+        bool listedAll = token is null;
 
         // A shard with a young object waits as a whole: its older objects may hold earlier records of the same keys.
         var blockedShards = new HashSet<string>(StringComparer.Ordinal);
@@ -188,6 +197,30 @@ internal static class SpillRedrive
             {
                 left.Add(key);
                 await output.WriteLineAsync($"left {key}: applied, but could not be deleted ({e.GetType().Name}); the next run finds it applied").ConfigureAwait(false);
+            }
+        }
+
+        // A shard with nothing left no longer needs its live writes to keep pre-write watermarks: its marker goes, unless a
+        // spill rewrote it since the listing (then the next run finds that spill). Without a full listing, none goes.
+        var openMarkers = new HashSet<string>(left.Select(SpillMarker.KeyBeside), StringComparer.Ordinal);
+        foreach ((string marker, string? etag) in markers.OrderBy(m => m.Key, StringComparer.Ordinal))
+        {
+            if (!listedAll || openMarkers.Contains(marker))
+            {
+                continue;
+            }
+
+            try
+            {
+                GetObjectMetadataResponse now = await s3.GetObjectMetadataAsync(bucket, marker, cancellationToken).ConfigureAwait(false);
+                if (now.ETag == etag)
+                {
+                    await s3.DeleteObjectAsync(bucket, marker, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is AmazonS3Exception or IOException or HttpRequestException)
+            {
+                await output.WriteLineAsync($"note: the marker {marker} could not be removed ({e.GetType().Name}); the live function keeps pre-write watermarks for its shard until a run removes it").ConfigureAwait(false);
             }
         }
 

@@ -25,6 +25,16 @@ internal static class DynamoDbItem
     /// <summary>Shard id → (partition key → highest sequence number of that key applied by a redrive of spills).</summary>
     public const string RedriveMarks = "rk";
 
+    /// <summary>
+    /// Shard id → (partition key → list of <c>"after:before"</c>): the key's live watermark before and after the first
+    /// write of the key to the item after a spill whose outcome is unknown (<see cref="SpillMarker"/>); <c>before</c>
+    /// is empty when there was none. A redrive decides the spill's lost put from it.
+    /// </summary>
+    public const string PreWriteMarks = "pw";
+
+    /// <summary>Most pre-write entries kept per (shard, partition key); later writes keep none (the redrive then reports undecided).</summary>
+    public const int MaxPreWriteEntries = 4;
+
     /// <summary>DynamoDB's item size limit, 400 KB.</summary>
     public const int ItemSizeLimit = 400 * 1024;
 
@@ -135,6 +145,63 @@ internal static class DynamoDbItem
         }
 
         return shard.M;
+    }
+
+    /// <summary>The pre-write watermarks of <paramref name="shardId"/> (<c>pw[shardId]</c>): key → entries (after, before), in the order written; null when there are none.</summary>
+    public static Dictionary<string, List<(string After, string? Before)>>? GetPreWriteMarks(Dictionary<string, AttributeValue>? item, string shardId)
+    {
+        if (item is null || !item.TryGetValue(PreWriteMarks, out AttributeValue? pw) || pw.M is null ||
+            !pw.M.TryGetValue(shardId, out AttributeValue? shard))
+        {
+            return null;
+        }
+
+        if (shard.M is null)
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored pre-write watermarks of shard " + shardId + " are not a map.");
+        }
+
+        var marks = new Dictionary<string, List<(string, string?)>>(shard.M.Count, StringComparer.Ordinal);
+        foreach (KeyValuePair<string, AttributeValue> key in shard.M)
+        {
+            var entries = new List<(string, string?)>();
+            foreach (AttributeValue entry in key.Value.L ?? [])
+            {
+                int colon = entry.S?.IndexOf(':') ?? -1;
+                string after = colon > 0 ? entry.S![..colon] : string.Empty;
+                string before = colon > 0 ? entry.S![(colon + 1)..] : string.Empty;
+                if (!IsDigits(after) || after.Length > SequenceNumber.MaxDigits || (before.Length > 0 && (!IsDigits(before) || before.Length > SequenceNumber.MaxDigits)))
+                {
+                    AwsThrowHelper.ThrowInvalidData("A stored pre-write watermark of shard " + shardId + " is not 'after:before' sequence numbers.");
+                }
+
+                entries.Add((after, before.Length > 0 ? before : null));
+            }
+
+            if (key.Value.L is null || entries.Count == 0)
+            {
+                AwsThrowHelper.ThrowInvalidData("The stored pre-write watermarks of a key of shard " + shardId + " are not a non-empty list.");
+            }
+
+            marks[key.Key] = entries;
+        }
+
+        return marks;
+    }
+
+    /// <summary>The stored form of one shard's pre-write watermarks (null for none left).</summary>
+    public static Dictionary<string, AttributeValue>? ToPreWriteMarks(Dictionary<string, List<(string After, string? Before)>> marks)
+    {
+        var map = new Dictionary<string, AttributeValue>(marks.Count, StringComparer.Ordinal);
+        foreach ((string key, List<(string After, string? Before)> entries) in marks)
+        {
+            if (entries.Count > 0)
+            {
+                map[key] = new AttributeValue { L = [.. entries.Select(e => new AttributeValue { S = e.After + ":" + e.Before })] };
+            }
+        }
+
+        return map;
     }
 
     /// <summary>
@@ -272,7 +339,8 @@ internal static class DynamoDbItem
         string? shardWatermark,
         Dictionary<string, AttributeValue>? keyWatermarks,
         long version,
-        Dictionary<string, AttributeValue>? redriveMarks = null)
+        Dictionary<string, AttributeValue>? redriveMarks = null,
+        Dictionary<string, AttributeValue>? preWriteMarks = null)
     {
         // wm: per shard, a floor (every record of the shard at or below it is applied); kept as stored, raised only by a
         // tumbling-window flush (shardWatermark). wk: per shard, per partition key, the highest sequence number applied.
@@ -320,6 +388,26 @@ internal static class DynamoDbItem
             redrive[shardId] = new AttributeValue { M = redriveMarks };
         }
 
+        // pw: per shard, kept as stored unless this write replaces the shard's entries (an empty map removes them).
+        Dictionary<string, AttributeValue>? preWrite = null;
+        if (previous is not null && previous.TryGetValue(PreWriteMarks, out AttributeValue? oldPw) && oldPw.M is not null)
+        {
+            preWrite = new Dictionary<string, AttributeValue>(oldPw.M, StringComparer.Ordinal);
+        }
+
+        if (preWriteMarks is not null)
+        {
+            preWrite ??= new Dictionary<string, AttributeValue>(StringComparer.Ordinal);
+            if (preWriteMarks.Count > 0)
+            {
+                preWrite[shardId] = new AttributeValue { M = preWriteMarks };
+            }
+            else
+            {
+                preWrite.Remove(shardId);
+            }
+        }
+
         scratch.ResetWrittenCount();
         aggregate.WriteTo(scratch);
 
@@ -347,6 +435,11 @@ internal static class DynamoDbItem
         if (redrive.Count > 0)
         {
             item[RedriveMarks] = new AttributeValue { M = redrive };
+        }
+
+        if (preWrite is { Count: > 0 })
+        {
+            item[PreWriteMarks] = new AttributeValue { M = preWrite };
         }
 
         if (key.Dimensions.Count > 0)

@@ -94,9 +94,10 @@ public sealed partial class DynamoDbAggregateSink
                 Dictionary<string, AttributeValue>? live = DynamoDbItem.GetKeyWatermarks(item, work.ShardId);
                 Dictionary<string, AttributeValue>? stored = DynamoDbItem.GetRedriveMarks(item, work.ShardId);
                 var marks = stored is null ? new Dictionary<string, AttributeValue>(StringComparer.Ordinal) : new Dictionary<string, AttributeValue>(stored, StringComparer.Ordinal);
+                Dictionary<string, List<(string After, string? Before)>>? pins = DynamoDbItem.GetPreWriteMarks(item, work.ShardId);
                 fresh.Clear();
                 int applied = 0, already = 0, undecided = 0;
-                bool changed = false;
+                bool changed = false, pinsChanged = false;
                 foreach ((string key, List<RedriveSample> samples) in byKey)
                 {
                     string? mark = marks.TryGetValue(key, out AttributeValue? m) ? m.S : null;
@@ -105,14 +106,21 @@ public sealed partial class DynamoDbAggregateSink
                     // watermark inside that batch's range; a live batch between two spills sets it between their ranges,
                     // past the earlier spill's samples without applying them (so the range is never the key's over all spills).
                     var lastUnknown = new Dictionary<string, string>(StringComparer.Ordinal);
+                    var range = new Dictionary<string, (string First, string Last)>(StringComparer.Ordinal);
                     foreach (RedriveSample s in samples)
                     {
                         if (s.OutcomeUnknown && Above(s.SequenceNumber, mark))
                         {
                             lastUnknown[s.SpillId] = s.SequenceNumber;
                         }
+
+                        if (s.OutcomeUnknown)
+                        {
+                            range[s.SpillId] = range.TryGetValue(s.SpillId, out var r) ? (r.First, s.SequenceNumber) : (s.SequenceNumber, s.SequenceNumber);
+                        }
                     }
 
+                    List<(string After, string? Before)>? keyPins = pins is not null && pins.TryGetValue(key, out var p) ? p : null;
                     string? next = mark;
                     for (int i = 0; i < samples.Count; i++)
                     {
@@ -125,16 +133,21 @@ public sealed partial class DynamoDbAggregateSink
 
                         if (s.OutcomeUnknown && watermark is not null && !Above(s.SequenceNumber, watermark))
                         {
-                            // The live watermark tells only while it is inside its spill's range of unknown samples.
-                            if (Above(watermark, lastUnknown[s.SpillId]))
+                            // The live watermark tells only while it is inside its spill's range of unknown samples; past
+                            // it, the watermark the first later write found (pw) tells, when that write kept it.
+                            bool? landed = Above(watermark, lastUnknown[s.SpillId]) ? LandedBeforeFirstLaterWrite(keyPins, range[s.SpillId]) : true;
+                            if (landed is null)
                             {
                                 undecided += samples.Count - i;
                                 break;
                             }
 
-                            already++;
-                            next = s.SequenceNumber;
-                            continue;
+                            if (landed.Value)
+                            {
+                                already++;
+                                next = s.SequenceNumber;
+                                continue;
+                            }
                         }
 
                         fresh.Add(s.Value);
@@ -146,6 +159,11 @@ public sealed partial class DynamoDbAggregateSink
                     {
                         marks[key] = new AttributeValue { S = next };
                         changed = true;
+                        // Entries of writes at or below the new mark decided spills the mark has passed: no longer needed.
+                        if (keyPins is not null && keyPins.RemoveAll(e => !Above(e.After, next)) > 0)
+                        {
+                            pinsChanged = true;
+                        }
                     }
                 }
 
@@ -162,7 +180,7 @@ public sealed partial class DynamoDbAggregateSink
                 }
 
                 merged.Merge(fresh);
-                Dictionary<string, AttributeValue> next2 = DynamoDbItem.Build(work.Key, merged, buffer, item, work.ShardId, null, null, version + 1, marks);
+                Dictionary<string, AttributeValue> next2 = DynamoDbItem.Build(work.Key, merged, buffer, item, work.ShardId, null, null, version + 1, marks, pinsChanged ? DynamoDbItem.ToPreWriteMarks(pins!) : null);
                 int keys = DynamoDbItem.CountKeyWatermarks(next2);
                 int size = DynamoDbItem.Size(next2);
                 if (keys > _options.MaxPartitionKeysPerItem || size > DynamoDbItem.MaxItemBytes)
@@ -203,6 +221,37 @@ public sealed partial class DynamoDbAggregateSink
         }
 
         return new RedriveResult(0, 0, work.Samples.Count, "DynamoDB did not accept the write within the retry budget");
+    }
+
+    /// <summary>
+    /// Whether a spilled attempt's lost put of one key landed, from the key's watermark before the first live write
+    /// after the spill (<c>pw</c>): the entry with the lowest "after" past the spill's range is the first write after
+    /// it that kept one. Its "before" equal to the range's last sample: the put landed; below the range's first (or
+    /// none): it did not; anything else (a write between that kept nothing, or an attempt of a larger batch): null,
+    /// undecided.
+    /// </summary>
+    private static bool? LandedBeforeFirstLaterWrite(List<(string After, string? Before)>? pins, (string First, string Last) range)
+    {
+        (string After, string? Before)? first = null;
+        foreach ((string After, string? Before) entry in pins ?? [])
+        {
+            if (Above(entry.After, range.Last) && (first is null || Above(first.Value.After, entry.After)))
+            {
+                first = entry;
+            }
+        }
+
+        if (first is not { } found)
+        {
+            return null;
+        }
+
+        if (found.Before is not null && SequenceNumber.Compare(found.Before, range.Last) == 0)
+        {
+            return true;
+        }
+
+        return found.Before is null || Above(range.First, found.Before) ? false : null;
     }
 
     /// <summary>Whether sequence number <paramref name="a"/> is above <paramref name="b"/> (null: nothing, so anything is above it).</summary>

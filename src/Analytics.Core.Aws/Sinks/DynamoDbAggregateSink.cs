@@ -29,6 +29,8 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 {
     private const int BatchGetLimit = 100;
 
+    private static readonly Task<SpillMarker?> s_noMarker = Task.FromResult<SpillMarker?>(null);
+
     private readonly IAmazonDynamoDB _client;
     private readonly DynamoDbAggregateSinkOptions _options;
     private long _retries;
@@ -56,6 +58,12 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         _client = client;
         _options = options;
     }
+
+    /// <summary>
+    /// Where each write reads its shard's <see cref="SpillMarker"/> (set by an <see cref="S3SpillSink"/> given this sink);
+    /// null: no spills, no marker to read.
+    /// </summary>
+    internal ISpillMarkerSource? SpillMarkers { get; set; }
 
     /// <summary>Requests that failed transiently and were tried again, since the sink was created.</summary>
     internal long Retries => Interlocked.Read(ref _retries);
@@ -103,6 +111,9 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             pairs[i] = new PairState(PairKey.From(batch, i), Encoding.UTF8.GetString(batch.GetLastSequenceNumber(i)), partitionKeys, lastByKey);
         }
 
+        // The shard's spill marker is read beside the items (one S3 GET, in parallel with the read phase).
+        Task<SpillMarker?> marker = SpillMarkers is { } source ? source.ReadMarkerAsync(batch.ShardId, batch.EventSourceArn, cancellationToken) : s_noMarker;
+
         // Read phase: one BatchGetItem per 100 pairs. Pairs it could not read are read one by one later.
         // A failure of either phase stops both and is rethrown; pairs marked before it stay marked.
         int chunks = (count + BatchGetLimit - 1) / BatchGetLimit;
@@ -119,13 +130,14 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
         // Write phase: one conditional put per pair, in parallel. A pair that could not be confirmed stays unmarked.
         // The batch's options are the processor's: a sink configured with others cannot disagree with them.
+        SpillMarker? spillMarker = await marker.ConfigureAwait(false);
         await BoundedWorkers.RunAsync(
             count,
             _options.MaxConcurrency,
             () => new WriterScratch(batch.AggregatorOptions),
             async (i, scratch, token) =>
             {
-                if (await ApplyPairAsync(batch, i, pairs[i], scratch, token).ConfigureAwait(false))
+                if (await ApplyPairAsync(batch, i, pairs[i], scratch, spillMarker, token).ConfigureAwait(false))
                 {
                     batch.MarkDurable(i);
                 }
@@ -249,6 +261,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         int pair,
         PairState state,
         WriterScratch scratch,
+        SpillMarker? spillMarker,
         CancellationToken token)
     {
         (MetricAggregate fresh, MetricAggregate merged, ArrayBufferWriter<byte> buffer) = (scratch.Fresh, scratch.Merged, scratch.Buffer);
@@ -282,9 +295,17 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
                 }
 
                 merged.Merge(fresh);
-                Dictionary<string, AttributeValue> next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1);
+                Dictionary<string, AttributeValue>? preWrite = spillMarker is null || keyWatermarks is null ? null : PreWriteMarks(spillMarker, state, item, batch.ShardId, keyWatermarks);
+                Dictionary<string, AttributeValue> next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, null, preWrite);
                 int keys = DynamoDbItem.CountKeyWatermarks(next);
                 int size = DynamoDbItem.Size(next);
+                if (preWrite is not null && size > DynamoDbItem.MaxItemBytes)
+                {
+                    // The pre-write entries never stop a write: without them, the redrive reports what they would have decided.
+                    next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1);
+                    size = DynamoDbItem.Size(next);
+                }
+
                 if (keys > _options.MaxPartitionKeysPerItem || size > DynamoDbItem.MaxItemBytes)
                 {
                     // Not written: the pair stays unmarked and WriteAsync reports it once the other pairs are done.
@@ -418,6 +439,38 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// The shard's pre-write entries after this write, or null to keep them as stored: for each partition key whose
+    /// watermark this write moves, an (after, before) entry when the marker asks for one (the first write of the key
+    /// to a marked window since the spills), up to <see cref="DynamoDbItem.MaxPreWriteEntries"/> per key.
+    /// </summary>
+    private static Dictionary<string, AttributeValue>? PreWriteMarks(SpillMarker marker, PairState state, Dictionary<string, AttributeValue>? item, string shardId, Dictionary<string, AttributeValue> keyWatermarks)
+    {
+        string? floor = DynamoDbItem.GetWatermark(item, shardId);
+        Dictionary<string, AttributeValue>? live = DynamoDbItem.GetKeyWatermarks(item, shardId);
+        Dictionary<string, List<(string After, string? Before)>>? entries = null;
+        bool added = false;
+        foreach (string key in state.PartitionKeys)
+        {
+            string? stored = live is not null && live.TryGetValue(key, out AttributeValue? w) ? w.S : null;
+            string? before = Max(floor, stored);
+            if (!keyWatermarks.TryGetValue(key, out AttributeValue? next) || next.S is not { } after || after == stored || !marker.Applies(state.Key.Sk, before))
+            {
+                continue;
+            }
+
+            entries ??= DynamoDbItem.GetPreWriteMarks(item, shardId) ?? new(StringComparer.Ordinal);
+            List<(string After, string? Before)> list = entries.TryGetValue(key, out var l) ? l : entries[key] = [];
+            if (list.Count < DynamoDbItem.MaxPreWriteEntries)
+            {
+                list.Add((after, before));
+                added = true;
+            }
+        }
+
+        return added ? DynamoDbItem.ToPreWriteMarks(entries!) : null;
     }
 
     /// <summary>The higher of two sequence numbers (decimal digits); null counts as lowest.</summary>

@@ -21,7 +21,7 @@ namespace Analytics.Core;
 /// deadline; <see cref="WriteAsync"/> returns <see langword="true"/> only once S3 confirmed the object. The read
 /// before it takes at most a second.</para>
 /// </remarks>
-public sealed class S3SpillSink : ISpillSink
+public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
 {
     /// <summary>How long the consistent read before a spill may take: DynamoDB is failing, and the spill needs the time.</summary>
     private static readonly TimeSpan s_readBudget = TimeSpan.FromSeconds(1);
@@ -47,6 +47,12 @@ public sealed class S3SpillSink : ISpillSink
         _client = client;
         _options = options with { KeyPrefix = options.KeyPrefix ?? string.Empty };
         _table = aggregateSink;
+        if (aggregateSink is not null)
+        {
+            // The live writes of that sink read the shard's marker, so that a later redrive can decide what this sink
+            // spills with its outcome unknown (docs/failure-modes.md).
+            aggregateSink.SpillMarkers = this;
+        }
     }
 
     /// <summary>Requests that failed transiently and were tried again, since the sink was created.</summary>
@@ -111,11 +117,78 @@ public sealed class S3SpillSink : ISpillSink
         var buffer = new ArrayBufferWriter<byte>(16 * 1024);
         SpillObject.WriteBody(spill, pairs, buffer);
         string objectKey = SpillObject.Key(_options.KeyPrefix, spill.EventSourceArn, spill.ShardId, spill.SpillId);
-        return await WithRetriesAsync(
+        if (!await PutAsync(objectKey, buffer.WrittenSpan.ToArray(), cancellationToken).ConfigureAwait(false))
+        {
+            return false;
+        }
+
+        // Pairs whose outcome is unknown: the shard's marker asks the live writes to keep what decides them. The spill
+        // counts as made only with the marker written (else the batch is retried, and the retry removes the object).
+        string? last = null;
+        var windows = new HashSet<string>(StringComparer.Ordinal);
+        foreach ((PairKey key, bool unknown, IReadOnlyList<SpilledSample> samples) in pairs)
+        {
+            if (unknown)
+            {
+                windows.Add(key.Sk);
+                foreach (SpilledSample sample in samples)
+                {
+                    last = last is null || SequenceNumber.Compare(sample.SequenceNumber, last) > 0 ? sample.SequenceNumber : last;
+                }
+            }
+        }
+
+        if (last is null)
+        {
+            return true;
+        }
+
+        string markerKey = SpillMarker.Key(_options.KeyPrefix, spill.EventSourceArn, spill.ShardId);
+        SpillMarker? existing = null;
+        bool markerRead = await WithRetriesAsync(
+            markerKey,
+            async token => existing = await GetMarkerAsync(markerKey, token).ConfigureAwait(false),
+            cancellationToken).ConfigureAwait(false);
+        return markerRead && await PutAsync(markerKey, SpillMarker.Merge(existing, last, windows).ToJson(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads the shard's spill marker for a live write: one attempt, at most a second; null when there is none or it could not be read.</summary>
+    async Task<SpillMarker?> ISpillMarkerSource.ReadMarkerAsync(string shardId, string? eventSourceArn, CancellationToken cancellationToken)
+    {
+        using var budget = new CancellationTokenSource(s_readBudget, _options.Retry.TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, budget.Token);
+        try
+        {
+            return await GetMarkerAsync(SpillMarker.Key(_options.KeyPrefix, eventSourceArn, shardId), linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Not known: the write keeps nothing, and a redrive reports what that leaves undecided.
+            return null;
+        }
+    }
+
+    private async Task<SpillMarker?> GetMarkerAsync(string key, CancellationToken token)
+    {
+        try
+        {
+            using GetObjectResponse got = await _client.GetObjectAsync(new GetObjectRequest { BucketName = _options.BucketName, Key = key }, token).ConfigureAwait(false);
+            using var body = new MemoryStream();
+            await got.ResponseStream.CopyToAsync(body, token).ConfigureAwait(false);
+            return SpillMarker.Read(body.GetBuffer().AsSpan(0, (int)body.Length));
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private Task<bool> PutAsync(string objectKey, byte[] content, CancellationToken cancellationToken) =>
+        WithRetriesAsync(
             objectKey,
             async token =>
             {
-                using var body = new MemoryStream(buffer.WrittenSpan.ToArray(), writable: false);
+                using var body = new MemoryStream(content, writable: false);
                 await _client.PutObjectAsync(
                     new PutObjectRequest
                     {
@@ -128,8 +201,7 @@ public sealed class S3SpillSink : ISpillSink
                     },
                     token).ConfigureAwait(false);
             },
-            cancellationToken).ConfigureAwait(false);
-    }
+            cancellationToken);
 
     /// <summary>Deletes the object an unconfirmed spill with this id may have left.</summary>
     /// <param name="shardId">The shard.</param>

@@ -141,13 +141,15 @@ public class SamTemplateTests
         Assert.Equal("AWS::DynamoDB::Table", Scalar(Resource(GetAttTarget(At(byService["dynamodb"], "Resource"))), "Type"));
 
         // S3: PutObject under quarantine/ of its bucket; PutObject and DeleteObject under spill/ (a retry removes an
-        // unconfirmed spill); for the on-failure destination (written with the function's role), PutObject under
-        // aws/lambda/ and ListBucket on the destination bucket. Nothing else.
+        // unconfirmed spill) and GetObject there (each write reads its shard's spill marker), with ListBucket on that
+        // bucket (without it S3 answers a missing marker with 403, which the spill could not tell from a denial); for the
+        // on-failure destination (written with the function's role), PutObject under aws/lambda/ and ListBucket on the
+        // destination bucket. Nothing else.
         var s3 = statements.Where(s => Sequence(s, "Action")[0].StartsWith("s3:", StringComparison.Ordinal))
             .Select(s => (Action: string.Join(",", Sequence(s, "Action")), Resource: At(s, "Resource") is YamlMappingNode r && r.Children.ContainsKey(new YamlScalarNode("Fn::Sub")) ? Scalar(r, "Fn::Sub") : "arn:" + GetAttTarget(At(s, "Resource"))))
             .Order().ToArray();
         Assert.Equal(
-            [("s3:ListBucket", "arn:FailedBatchBucket"), ("s3:PutObject", "${FailedBatchBucket.Arn}/aws/lambda/*"), ("s3:PutObject", "${QuarantineBucket.Arn}/quarantine/*"), ("s3:PutObject,s3:DeleteObject", "${QuarantineBucket.Arn}/spill/*")],
+            [("s3:ListBucket", "arn:FailedBatchBucket"), ("s3:ListBucket", "arn:QuarantineBucket"), ("s3:PutObject", "${FailedBatchBucket.Arn}/aws/lambda/*"), ("s3:PutObject", "${QuarantineBucket.Arn}/quarantine/*"), ("s3:PutObject,s3:DeleteObject,s3:GetObject", "${QuarantineBucket.Arn}/spill/*")],
             s3);
     }
 

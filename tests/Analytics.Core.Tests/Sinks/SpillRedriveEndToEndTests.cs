@@ -42,7 +42,8 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
         Assert.Equal(SinkOutcome.Completed, spilled.SpillOutcome);
         Assert.Equal(80, spilled.SpilledRecords);
         ListObjectsV2Response objects = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = "spill/" });
-        Assert.Equal([$"spill/metrics/{TestEvents.ShardId}/{records[80].SequenceNumber}.json"], objects.S3Objects.Select(o => o.Key));
+        // The items could not be read: the pairs' outcome is unknown, so the shard's marker asks later writes to keep what decides them.
+        Assert.Equal([$"spill/metrics/{TestEvents.ShardId}/{records[80].SequenceNumber}.json", $"spill/metrics/{TestEvents.ShardId}/unresolved.marker"], objects.S3Objects.Select(o => o.Key));
 
         // A spill younger than the redrive's minimum age may still be removed by a retry of its batch: left, and said so.
         var early = new StringWriter();
@@ -73,14 +74,20 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
         var text = new StringWriter();
         RedriveReport again = await SpillRedrive.ApplyAsync(s3, bucket, "spill", redriveSink, text, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
         Assert.True(again.Done && again.Objects == 0, text.ToString());
+        Assert.Empty((await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = "spill/" })).S3Objects ?? []);
         output.WriteLine($"{runs} redrive runs; proxy {proxy.Requests} requests, {proxy.Dropped} dropped, {proxy.Throttled} throttled, {proxy.ServerErrors} HTTP 500");
 
         using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
         await AssertAggregatesAsync(direct, table, records);
     }
 
+    /// <summary>
+    /// A spill whose outcome is unknown (the items could not be read), then live batches that write the same items before
+    /// any redrive: their first write of each key kept the key's watermark from before it (pw), which shows the spilled
+    /// attempt's put did not land. The redrive applies every spilled sample, the table equals the truth, the marker goes.
+    /// </summary>
     [Fact]
-    public async Task LaterBatchesWroteTheItemsFirst_UnknownSpillsAreReportedNotApplied_NothingIsDoubled()
+    public async Task LaterBatchesWroteTheItemsFirst_TheirFirstWritesKeptWhatDecidesTheSpill_TheTableIsExact()
     {
         string table = await servers.CreateTableAsync("spill");
         string bucket = await servers.CreateBucketAsync("spill");
@@ -94,13 +101,47 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
         });
         ShardRecord[] records = [.. ShardStream.Generate(seed: 32, count: 120).Select((r, i) => r with { PartitionKey = "device-" + (i % 3) })];
 
-        // During the outage the items cannot be read, so the spill cannot rule out an earlier attempt's lost put: its
-        // pairs are "outcome unknown". The next batches then write the same items before any redrive.
         proxy.Mode = FaultMode.Down;
         Assert.Null((await InvokeAsync(processor, records, 0, 60)).Failure);
         proxy.Mode = FaultMode.Forward;
         Assert.Null((await InvokeAsync(processor, records, 60, 120)).Failure);
 
+        var text = new StringWriter();
+        RedriveReport report = await SpillRedrive.ApplyAsync(s3, bucket, "spill", sink, text, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+        output.WriteLine(text.ToString());
+
+        Assert.True(report is { Done: true, Undecided: 0, AlreadyApplied: 0 } && report.Applied > 0, text.ToString());
+        Assert.Empty((await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = "spill/" })).S3Objects ?? []);
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        await AssertAggregatesAsync(direct, table, records);
+    }
+
+    /// <summary>
+    /// The same, but the later batches are written by a function that does not read the marker (a DynamoDB sink without
+    /// the spill sink, as when the marker could not be read): nothing kept the watermark from before them, so the redrive
+    /// cannot tell whether the spilled attempt's lost put landed. Reported, not applied, never doubled.
+    /// </summary>
+    [Fact]
+    public async Task LaterBatchesWroteTheItemsFirst_WithoutTheMarker_UnknownSpillsAreReportedNotApplied_NothingIsDoubled()
+    {
+        string table = await servers.CreateTableAsync("spill");
+        string bucket = await servers.CreateBucketAsync("spill");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 32);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 } });
+        using var processor = new KinesisBatchProcessor(sink, new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }), ProcessorOptions.Default with
+        {
+            SpillSink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink),
+        });
+        var unaware = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        using var unawareProcessor = new KinesisBatchProcessor(unaware, new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }), ProcessorOptions.Default);
+        ShardRecord[] records = [.. ShardStream.Generate(seed: 32, count: 120).Select((r, i) => r with { PartitionKey = "device-" + (i % 3) })];
+
+        proxy.Mode = FaultMode.Down;
+        Assert.Null((await InvokeAsync(processor, records, 0, 60)).Failure);
+        proxy.Mode = FaultMode.Forward;
+        Assert.Null((await InvokeAsync(unawareProcessor, records, 60, 120)).Failure);
         var text = new StringWriter();
         RedriveReport report = await SpillRedrive.ApplyAsync(s3, bucket, "spill", sink, text, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
         output.WriteLine(text.ToString());
