@@ -95,11 +95,16 @@ public class S3SpillSinkTests
         world.Invoke(true, (1, "a", "alpha", 1), (2, "b", "beta", 2), (3, "a", "alpha", 3), (4, "b", "beta", 4));
 
         Assert.Equal([true], world.Results);
-        List<SpillObjectPair> pairs = SpillWrites.Read(Assert.Single(world.Objects())).Pairs;
+        List<SpillObjectPair> pairs = SpillWrites.Read(Assert.Single(world.SpillObjects())).Pairs;
         Assert.Equal(
             [("alpha", true, [(Seq(1), "a", 1.0), (Seq(3), "a", 3.0)]), ("beta", false, [(Seq(4), "b", 4.0)])],
             pairs.OrderBy(p => p.Key.Metric, StringComparer.Ordinal).Select(p => (p.Key.Metric, p.OutcomeUnknown, p.Samples)).ToList(),
             (x, y) => x.Metric == y.Metric && x.OutcomeUnknown == y.OutcomeUnknown && x.Samples.SequenceEqual(y.Samples));
+
+        // The unknown pair leaves the shard's marker: its last sample and its window only (the decided pair adds nothing).
+        SpillMarker marker = Assert.IsType<SpillMarker>(world.Marker());
+        Assert.Equal(Seq(3), marker.Last);
+        Assert.Equal([pairs.Single(p => p.OutcomeUnknown).Key.Sk], marker.Windows!);
     }
 
     /// <summary>
@@ -119,9 +124,10 @@ public class S3SpillSinkTests
         world.Invoke(true, (1, "a", "alpha", 1), (2, "b", "alpha", 2));
 
         Assert.Equal([true], world.Results);
-        SpillObjectPair pair = Assert.Single(SpillWrites.Read(Assert.Single(world.Objects())).Pairs);
+        SpillObjectPair pair = Assert.Single(SpillWrites.Read(Assert.Single(world.SpillObjects())).Pairs);
         Assert.True(pair.OutcomeUnknown);
         Assert.Equal([(Seq(1), "a", 1.0), (Seq(2), "b", 2.0)], pair.Samples);
+        Assert.Equal(new SpillMarker(Seq(2), new HashSet<string> { pair.Key.Sk }), world.Marker(), (x, y) => x!.Last == y!.Last && x.Windows!.SetEquals(y.Windows!));
     }
 
     /// <summary>A fatal error in the read before the spill (out of memory) is not taken for "DynamoDB does not answer".</summary>

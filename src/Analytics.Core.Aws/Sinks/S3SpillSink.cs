@@ -17,6 +17,11 @@ namespace Analytics.Core;
 /// A pair whose item could not be read, or whose put failed in this invocation without saying whether it was
 /// applied, is kept whole and marked <c>outcomeUnknown</c>: the redrive decides it from the item. The body format and
 /// the decision rules are in docs/failure-modes.md.</para>
+/// <para>A spill with such pairs also writes the shard's marker (<c>&lt;KeyPrefix&gt;/&lt;stream&gt;/&lt;shardId&gt;/unresolved.marker</c>),
+/// which the writes of the DynamoDB sink given to the constructor read once per invocation: the first live write of a key to a marked
+/// window keeps the key's watermark from before it, from which the redrive decides whether the spilled attempt's lost
+/// put landed. Give this sink the processor's own DynamoDB sink instance; the role needs <c>s3:GetObject</c> on the
+/// keys and <c>s3:ListBucket</c> on the bucket.</para>
 /// <para>Requests are retried with the quarantine sink's discipline: full-jitter backoff within the invocation's
 /// deadline; <see cref="WriteAsync"/> returns <see langword="true"/> only once S3 confirmed the object. The read
 /// before it takes at most a second.</para>

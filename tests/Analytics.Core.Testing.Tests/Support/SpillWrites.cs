@@ -131,6 +131,13 @@ internal sealed class SpillWrites : IDisposable
     /// <summary>The spill objects in the bucket, in key order.</summary>
     public IReadOnlyList<S3ModelObject> Objects() => Models.S3.GetObjects(SpillRedriveModels.Bucket);
 
+    /// <summary>The spill objects only (not the shard's marker).</summary>
+    public IReadOnlyList<S3ModelObject> SpillObjects() => [.. Objects().Where(o => o.Key.EndsWith(".json", StringComparison.Ordinal))];
+
+    /// <summary>The shard's spill marker, parsed; null when there is none.</summary>
+    public SpillMarker? Marker() =>
+        Objects().SingleOrDefault(o => o.Key.EndsWith("/unresolved.marker", StringComparison.Ordinal)) is { } marker ? SpillMarker.Read(marker.Body.Span) : null;
+
     /// <summary>A stored spill object, parsed.</summary>
     public static SpillObjectContent Read(S3ModelObject stored)
     {
