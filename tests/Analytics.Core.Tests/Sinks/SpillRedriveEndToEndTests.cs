@@ -89,28 +89,10 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
     [Fact]
     public async Task LaterBatchesWroteTheItemsFirst_TheirFirstWritesKeptWhatDecidesTheSpill_TheTableIsExact()
     {
-        string table = await servers.CreateTableAsync("spill");
-        string bucket = await servers.CreateBucketAsync("spill");
-        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 32);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        (string table, string bucket, RedriveReport report, string text, ShardRecord[] records) = await SpillThenLaterWritesAsync(laterReadsTheMarker: true);
+
+        Assert.True(report is { Done: true, Undecided: 0, AlreadyApplied: 0 } && report.Applied > 0, text);
         using AmazonS3Client s3 = servers.CreateS3Client();
-        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 } });
-        using var processor = new KinesisBatchProcessor(sink, new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }), ProcessorOptions.Default with
-        {
-            SpillSink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink),
-        });
-        ShardRecord[] records = [.. ShardStream.Generate(seed: 32, count: 120).Select((r, i) => r with { PartitionKey = "device-" + (i % 3) })];
-
-        proxy.Mode = FaultMode.Down;
-        Assert.Null((await InvokeAsync(processor, records, 0, 60)).Failure);
-        proxy.Mode = FaultMode.Forward;
-        Assert.Null((await InvokeAsync(processor, records, 60, 120)).Failure);
-
-        var text = new StringWriter();
-        RedriveReport report = await SpillRedrive.ApplyAsync(s3, bucket, "spill", sink, text, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
-        output.WriteLine(text.ToString());
-
-        Assert.True(report is { Done: true, Undecided: 0, AlreadyApplied: 0 } && report.Applied > 0, text.ToString());
         Assert.Empty((await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = "spill/" })).S3Objects ?? []);
         using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
         await AssertAggregatesAsync(direct, table, records);
@@ -124,33 +106,13 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
     [Fact]
     public async Task LaterBatchesWroteTheItemsFirst_WithoutTheMarker_UnknownSpillsAreReportedNotApplied_NothingIsDoubled()
     {
-        string table = await servers.CreateTableAsync("spill");
-        string bucket = await servers.CreateBucketAsync("spill");
-        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 32);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
-        using AmazonS3Client s3 = servers.CreateS3Client();
-        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 } });
-        using var processor = new KinesisBatchProcessor(sink, new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }), ProcessorOptions.Default with
-        {
-            SpillSink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink),
-        });
-        var unaware = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
-        using var unawareProcessor = new KinesisBatchProcessor(unaware, new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }), ProcessorOptions.Default);
-        ShardRecord[] records = [.. ShardStream.Generate(seed: 32, count: 120).Select((r, i) => r with { PartitionKey = "device-" + (i % 3) })];
-
-        proxy.Mode = FaultMode.Down;
-        Assert.Null((await InvokeAsync(processor, records, 0, 60)).Failure);
-        proxy.Mode = FaultMode.Forward;
-        Assert.Null((await InvokeAsync(unawareProcessor, records, 60, 120)).Failure);
-        var text = new StringWriter();
-        RedriveReport report = await SpillRedrive.ApplyAsync(s3, bucket, "spill", sink, text, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
-        output.WriteLine(text.ToString());
+        (string table, _, RedriveReport report, string text, ShardRecord[] records) = await SpillThenLaterWritesAsync(laterReadsTheMarker: false);
 
         // An item whose key watermark moved past the spilled records cannot tell whether they were applied: reported, not applied.
         Assert.False(report.Done);
         Assert.Equal(1, report.Left);
         Assert.True(report.Undecided > 0);
-        Assert.Contains("cannot be decided", text.ToString(), StringComparison.Ordinal);
+        Assert.Contains("cannot be decided", text, StringComparison.Ordinal);
 
         // Never doubled: the table holds the second batch exactly plus only samples of the first that were decided.
         using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
@@ -166,6 +128,38 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
         }
 
         Assert.Equal(all.Values.Sum(e => e.Values.Count), stored + report.Undecided);
+    }
+
+    /// <summary>
+    /// The first 60 records in a full outage (spilled, outcome unknown), the next 60 written live, then one redrive. The
+    /// later batch goes through the spilling processor's own sink (which reads the shard's marker) or through a sink
+    /// without a spill sink (which does not).
+    /// </summary>
+    private async Task<(string Table, string Bucket, RedriveReport Report, string Text, ShardRecord[] Records)> SpillThenLaterWritesAsync(bool laterReadsTheMarker)
+    {
+        string table = await servers.CreateTableAsync("spill");
+        string bucket = await servers.CreateBucketAsync("spill");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 32);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 } });
+        var quarantine = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket });
+        using var processor = new KinesisBatchProcessor(sink, quarantine, ProcessorOptions.Default with
+        {
+            SpillSink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink),
+        });
+        using var unaware = new KinesisBatchProcessor(new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }), quarantine, ProcessorOptions.Default);
+        ShardRecord[] records = [.. ShardStream.Generate(seed: 32, count: 120).Select((r, i) => r with { PartitionKey = "device-" + (i % 3) })];
+
+        proxy.Mode = FaultMode.Down;
+        Assert.Null((await InvokeAsync(processor, records, 0, 60)).Failure);
+        proxy.Mode = FaultMode.Forward;
+        Assert.Null((await InvokeAsync(laterReadsTheMarker ? processor : unaware, records, 60, 120)).Failure);
+
+        var text = new StringWriter();
+        RedriveReport report = await SpillRedrive.ApplyAsync(s3, bucket, "spill", sink, text, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+        output.WriteLine(text.ToString());
+        return (table, bucket, report, text.ToString(), records);
     }
 
     [Fact]
