@@ -240,6 +240,9 @@ internal sealed class ModelFaults : IDisposable
     /// <summary>BatchGetItem requests throw this exception, as the HTTP stack under the client would.</summary>
     public Exception? ReadFailure { get; set; }
 
+    /// <summary>Runs before each S3 request reaches the model (a test's own writes in between, as a concurrent writer's).</summary>
+    public Action<HttpRequestMessage>? BeforeS3Request { get; set; }
+
     /// <summary>PUTs of keys under <c>quarantine/</c> are answered HTTP 500.</summary>
     public bool FailQuarantineWrites { get; set; }
 
@@ -292,6 +295,11 @@ internal sealed class ModelFaults : IDisposable
 
     private HttpResponseMessage? Fault(HttpRequestMessage request, bool isS3)
     {
+        if (isS3)
+        {
+            BeforeS3Request?.Invoke(request);
+        }
+
         if (Volatile.Read(ref _countdown) >= 0 && Interlocked.Decrement(ref _countdown) < 0)
         {
             _cancel.Cancel();

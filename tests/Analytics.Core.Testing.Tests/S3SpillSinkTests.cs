@@ -1,3 +1,4 @@
+using System.Text;
 using Amazon.DynamoDBv2;
 using Amazon.S3;
 using Analytics.Core.Tests;
@@ -128,6 +129,41 @@ public class S3SpillSinkTests
         Assert.True(pair.OutcomeUnknown);
         Assert.Equal([(Seq(1), "a", 1.0), (Seq(2), "b", 2.0)], pair.Samples);
         Assert.Equal(new SpillMarker(Seq(2), new HashSet<string> { pair.Key.Sk }), world.Marker(), (x, y) => x!.Last == y!.Last && x.Windows!.SetEquals(y.Windows!));
+    }
+
+    /// <summary>
+    /// Another lane of the shard spills between this spill's read of the marker and its write (ParallelizationFactor
+    /// above 1): the write is conditional on what was read, so it fails, the spill reads the marker again and merges into
+    /// it. Both spills' windows and the higher last sequence number end up in the marker; an unconditional write would
+    /// have dropped the other lane's window, whose later writes would then keep nothing.
+    /// </summary>
+    [Fact]
+    public void AConcurrentSpillRewritesTheMarker_BetweenReadAndWrite_BothAreKept()
+    {
+        using var world = new SpillWrites();
+        world.Invoke(false, (1, "a", "alpha", 1));
+        world.Models.Faults.AmbiguousWritesOf = "alpha";
+        var other = new SpillMarker(Seq(50), new HashSet<string> { "other-window" });
+        bool interleaved = false;
+        world.Models.Faults.BeforeS3Request = request =>
+        {
+            if (!interleaved && request.Method == HttpMethod.Put && request.RequestUri!.AbsolutePath.EndsWith("unresolved.marker", StringComparison.Ordinal))
+            {
+                interleaved = true;
+                string markerKey = request.RequestUri.AbsolutePath[$"/{SpillRedriveModels.Bucket}/".Length..];
+                using Amazon.S3.AmazonS3Client direct = world.Models.S3.CreateClient();
+                direct.PutObjectAsync(new Amazon.S3.Model.PutObjectRequest { BucketName = SpillRedriveModels.Bucket, Key = markerKey, ContentBody = Encoding.UTF8.GetString(other.ToJson()), UseChunkEncoding = false }).GetAwaiter().GetResult();
+            }
+        };
+
+        world.Invoke(true, (1, "a", "alpha", 1), (2, "a", "alpha", 2));
+
+        Assert.Equal([true], world.Results);
+        Assert.True(interleaved);
+        string window = Assert.Single(SpillWrites.Read(Assert.Single(world.SpillObjects())).Pairs).Key.Sk;
+        SpillMarker marker = Assert.IsType<SpillMarker>(world.Marker());
+        Assert.Equal(Seq(50), marker.Last);
+        Assert.Equal(new HashSet<string> { window, "other-window" }, marker.Windows!);
     }
 
     /// <summary>A fatal error in the read before the spill (out of memory) is not taken for "DynamoDB does not answer".</summary>

@@ -51,7 +51,8 @@ internal sealed record SpillMarker(string Last, IReadOnlySet<string>? Windows)
         return new SpillMarker(highest, all.Count > MaxWindows ? null : all);
     }
 
-    public byte[] ToJson()
+    /// <summary>The stored form; <paramref name="writtenBy"/> (the spill id of the spill writing it) makes every spill's write a new body, so a redrive's ETag check sees it.</summary>
+    public byte[] ToJson(string? writtenBy = null)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var writer = new Utf8JsonWriter(buffer))
@@ -59,6 +60,11 @@ internal sealed record SpillMarker(string Last, IReadOnlySet<string>? Windows)
             writer.WriteStartObject();
             writer.WriteString("format", Format);
             writer.WriteString("last", Last);
+            if (writtenBy is not null)
+            {
+                writer.WriteString("writtenBy", writtenBy);
+            }
+
             if (Windows is null)
             {
                 writer.WriteBoolean("allWindows", true);

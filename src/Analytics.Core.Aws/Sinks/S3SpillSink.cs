@@ -31,6 +31,9 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     /// <summary>How long the consistent read before a spill may take: DynamoDB is failing, and the spill needs the time.</summary>
     private static readonly TimeSpan s_readBudget = TimeSpan.FromSeconds(1);
 
+    /// <summary>How often a spill re-reads and re-merges the shard's marker when concurrent spills keep replacing it.</summary>
+    private const int MarkerMergeRounds = 5;
+
     private readonly IAmazonS3 _client;
     private readonly S3SpillSinkOptions _options;
     private readonly DynamoDbAggregateSink? _table;
@@ -148,13 +151,45 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
             return true;
         }
 
+        // Read, merge, write only over what was read (a conditional put): a concurrent spill of the same shard (another
+        // lane at ParallelizationFactor above 1) that wrote in between makes the put fail, and the merge starts again.
         string markerKey = SpillMarker.Key(_options.KeyPrefix, spill.EventSourceArn, spill.ShardId);
-        SpillMarker? existing = null;
-        bool markerRead = await WithRetriesAsync(
-            markerKey,
-            async token => existing = await GetMarkerAsync(markerKey, token).ConfigureAwait(false),
-            cancellationToken).ConfigureAwait(false);
-        return markerRead && await PutAsync(markerKey, SpillMarker.Merge(existing, last, windows).ToJson(), cancellationToken).ConfigureAwait(false);
+        for (int round = 0; round < MarkerMergeRounds; round++)
+        {
+            (SpillMarker? Marker, string? ETag) existing = default;
+            if (!await WithRetriesAsync(markerKey, async token => existing = await GetMarkerAsync(markerKey, token).ConfigureAwait(false), cancellationToken).ConfigureAwait(false))
+            {
+                return false;
+            }
+
+            bool replaced = true;
+            bool written = await WithRetriesAsync(
+                markerKey,
+                async token =>
+                {
+                    try
+                    {
+                        await PutObjectAsync(markerKey, SpillMarker.Merge(existing.Marker, last, windows).ToJson(spill.SpillId), existing.ETag ?? string.Empty, token).ConfigureAwait(false);
+                    }
+                    catch (AmazonS3Exception e) when (e.StatusCode is System.Net.HttpStatusCode.PreconditionFailed or System.Net.HttpStatusCode.Conflict or System.Net.HttpStatusCode.NotFound)
+                    {
+                        // Written (or removed by a redrive) since it was read: read it again.
+                        replaced = false;
+                    }
+                },
+                cancellationToken).ConfigureAwait(false);
+            if (!written)
+            {
+                return false;
+            }
+
+            if (replaced)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Reads the shard's spill marker for a live write: one attempt, at most a second; null when there is none or it could not be read.</summary>
@@ -164,7 +199,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, budget.Token);
         try
         {
-            return await GetMarkerAsync(SpillMarker.Key(_options.KeyPrefix, eventSourceArn, shardId), linked.Token).ConfigureAwait(false);
+            return (await GetMarkerAsync(SpillMarker.Key(_options.KeyPrefix, eventSourceArn, shardId), linked.Token).ConfigureAwait(false)).Marker;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -173,40 +208,50 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         }
     }
 
-    private async Task<SpillMarker?> GetMarkerAsync(string key, CancellationToken token)
+    /// <summary>The marker and its ETag; (null, null) when there is none.</summary>
+    private async Task<(SpillMarker? Marker, string? ETag)> GetMarkerAsync(string key, CancellationToken token)
     {
         try
         {
             using GetObjectResponse got = await _client.GetObjectAsync(new GetObjectRequest { BucketName = _options.BucketName, Key = key }, token).ConfigureAwait(false);
             using var body = new MemoryStream();
             await got.ResponseStream.CopyToAsync(body, token).ConfigureAwait(false);
-            return SpillMarker.Read(body.GetBuffer().AsSpan(0, (int)body.Length));
+            return (SpillMarker.Read(body.GetBuffer().AsSpan(0, (int)body.Length)), got.ETag);
         }
         catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
         {
-            return null;
+            return (null, null);
         }
     }
 
     private Task<bool> PutAsync(string objectKey, byte[] content, CancellationToken cancellationToken) =>
-        WithRetriesAsync(
-            objectKey,
-            async token =>
-            {
-                using var body = new MemoryStream(content, writable: false);
-                await _client.PutObjectAsync(
-                    new PutObjectRequest
-                    {
-                        BucketName = _options.BucketName,
-                        Key = objectKey,
-                        InputStream = body,
-                        AutoCloseStream = false,
-                        ContentType = "application/json",
-                        UseChunkEncoding = false,
-                    },
-                    token).ConfigureAwait(false);
-            },
-            cancellationToken);
+        WithRetriesAsync(objectKey, token => PutObjectAsync(objectKey, content, null, token), cancellationToken);
+
+    /// <summary>One PutObject of a JSON body, unconditional (<paramref name="ifMatch"/> null), only if the key is absent
+    /// (empty: <c>If-None-Match: *</c>), or only over that ETag (<c>If-Match</c>).</summary>
+    private async Task PutObjectAsync(string objectKey, byte[] content, string? ifMatch, CancellationToken token)
+    {
+        using var body = new MemoryStream(content, writable: false);
+        var request = new PutObjectRequest
+        {
+            BucketName = _options.BucketName,
+            Key = objectKey,
+            InputStream = body,
+            AutoCloseStream = false,
+            ContentType = "application/json",
+            UseChunkEncoding = false,
+        };
+        if (ifMatch is { Length: > 0 })
+        {
+            request.IfMatch = ifMatch;
+        }
+        else if (ifMatch is not null)
+        {
+            request.IfNoneMatch = "*";
+        }
+
+        await _client.PutObjectAsync(request, token).ConfigureAwait(false);
+    }
 
     /// <summary>Deletes the object an unconfirmed spill with this id may have left.</summary>
     /// <param name="shardId">The shard.</param>

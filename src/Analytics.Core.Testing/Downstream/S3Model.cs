@@ -54,7 +54,7 @@ public sealed record S3ModelObject(string Key, ReadOnlyMemory<byte> Body, string
 /// <see cref="S3QuarantineSink"/>, talks to without a socket, in the model's time.
 /// </summary>
 /// <remarks>
-/// <para><b>Operations.</b> CreateBucket, HeadBucket, ListBuckets, PutObject (plain bodies, as sent with
+/// <para><b>Operations.</b> CreateBucket, HeadBucket, ListBuckets, PutObject (conditional with <c>If-None-Match: *</c> or <c>If-Match</c>; plain bodies, as sent with
 /// <c>UseChunkEncoding = false</c>, and <c>aws-chunked</c> bodies, which are decoded as S3 does; <c>Content-MD5</c> is
 /// checked), GetObject, HeadObject, DeleteObject, ListObjectsV2 (<c>prefix</c>, <c>start-after</c>, <c>max-keys</c>,
 /// continuation tokens). Other requests are answered 501 <c>NotImplemented</c>.</para>
@@ -338,6 +338,19 @@ public sealed class S3Model : IDisposable
             if (request.Content?.Headers.ContentMD5 is { } md5 && !md5.AsSpan().SequenceEqual(MD5.HashData(data)))
             {
                 return Error(request, HttpStatusCode.BadRequest, "BadDigest", "The Content-MD5 you specified did not match what we received.", requestId, null);
+            }
+
+            // Conditional writes (S3 since 2024): If-None-Match "*" only creates; If-Match replaces only that ETag.
+            string? ifNoneMatch = request.Headers.TryGetValues("If-None-Match", out IEnumerable<string>? none) ? none.FirstOrDefault() : null;
+            string? ifMatch = request.Headers.TryGetValues("If-Match", out IEnumerable<string>? match) ? match.FirstOrDefault() : null;
+            if (ifMatch is not null && !bucket.ContainsKey(key))
+            {
+                return Error(request, HttpStatusCode.NotFound, "NoSuchKey", "The specified key does not exist.", requestId, key);
+            }
+
+            if ((ifNoneMatch == "*" && bucket.ContainsKey(key)) || (ifMatch is not null && bucket[key].ETag != ifMatch))
+            {
+                return Error(request, HttpStatusCode.PreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold", requestId, key);
             }
 
             string etag = "\"" + Convert.ToHexString(MD5.HashData(data)).ToLowerInvariant() + "\"";
