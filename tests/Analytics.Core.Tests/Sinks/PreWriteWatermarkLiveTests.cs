@@ -129,6 +129,30 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
         Assert.Equal("6", (await ItemAsync(s, W0))["count"].N);
     }
 
+    /// <summary>
+    /// The entries never stop a write: an item whose 1,100 partition-key watermarks fit the size bound, but not with an
+    /// entry for each key as well, is written without any (the redrive then reports those samples undecided).
+    /// </summary>
+    [Fact]
+    public async Task EntriesThatWouldTakeTheItemPastTheSizeBound_AreDropped_AndTheWriteIsMade()
+    {
+        using Setup s = await SetupAsync();
+        var sink = new DynamoDbAggregateSink(s.DynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = s.Table, MaxPartitionKeysPerItem = 10_000 });
+        _ = new S3SpillSink(s.S3, S3SpillSinkOptions.Default with { BucketName = s.Bucket }, sink);
+        string[] keys = [.. Enumerable.Range(0, 1_100).Select(i => i.ToString("D5", System.Globalization.CultureInfo.InvariantCulture).PadRight(200, 'x'))];
+        await sink.WriteAsync(ShardStream.Build(Shard, keys.Select((k, i) => Record(1 + i, k))), CancellationToken.None);
+        await PutMarkerAsync(s, Marker(TestEvents.Seq(5_000), W0));
+        AggregateBatch batch = ShardStream.Build(Shard, keys.Select((k, i) => Record(2_001 + i, k)));
+
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Null(ShardStream.Checkpoint(batch));
+        Dictionary<string, AttributeValue> item = await ItemAsync(s, W0);
+        Assert.Equal("2200", item["count"].N);
+        Assert.Equal(TestEvents.Seq(3_100), item["wk"].M[Shard].M[keys[^1]].S);
+        Assert.False(item.ContainsKey("pw"));
+    }
+
     internal static string Marker(string last, params string[] windows) =>
         "{\"format\":\"analytics.core.spill-marker/1\",\"last\":\"" + last + "\",\"windows\":[" + string.Join(",", windows.Select(w => "\"" + w + "\"")) + "]}";
 
