@@ -1,0 +1,113 @@
+using System.Buffers;
+using Amazon.DynamoDBv2.Model;
+using static Analytics.Core.Tests.StoredItems;
+
+namespace Analytics.Core.Tests;
+
+/// <summary>
+/// The item's pre-write watermarks <c>pw</c> (shard → partition key → list of <c>"after:before"</c>): how they are read
+/// back (a stored value of another shape is refused, never guessed at) and how building the next item keeps, replaces
+/// or removes them.
+/// </summary>
+public sealed class PreWriteMarkStorageTests
+{
+    private const string Shard = "shardId-000000000001";
+    private const string Other = "shardId-000000000002";
+
+    /// <summary>Entries read back in the order written; an empty "before" is a key that had no watermark; other shards' entries are not this shard's.</summary>
+    [Fact]
+    public void GetPreWriteMarks_ReadsThisShardsEntriesInOrder()
+    {
+        Dictionary<string, AttributeValue> item = new(StringComparer.Ordinal)
+        {
+            ["pw"] = Map(
+                (Shard, Map(("k0", List("30:20", "50:")), ("k1", List("7:6")))),
+                (Other, Map(("k0", List("99:98"))))),
+        };
+
+        Dictionary<string, List<(string After, string? Before)>> marks = DynamoDbItem.GetPreWriteMarks(item, Shard)!;
+
+        Assert.Equal(["k0", "k1"], marks.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal([("30", "20"), ("50", null)], marks["k0"]);
+        Assert.Equal([("7", (string?)"6")], marks["k1"]);
+        Assert.Null(DynamoDbItem.GetPreWriteMarks(item, "shardId-000000000009"));
+        Assert.Null(DynamoDbItem.GetPreWriteMarks(new Dictionary<string, AttributeValue>(StringComparer.Ordinal), Shard));
+    }
+
+    private static readonly Dictionary<string, AttributeValue> s_malformed = new(StringComparer.Ordinal)
+    {
+        ["the shard's value is not a map"] = S("30:20"),
+        ["a key's value is not a list"] = Map(("k0", S("30:20"))),
+        ["a key's list is empty"] = Map(("k0", new AttributeValue { L = [] })),
+        ["an entry without ':'"] = Map(("k0", List("3020"))),
+        ["an entry without 'after'"] = Map(("k0", List(":20"))),
+        ["'after' not digits"] = Map(("k0", List("3a:20"))),
+        ["'before' not digits"] = Map(("k0", List("30:2-0"))),
+        ["a second ':'"] = Map(("k0", List("30:20:10"))),
+        ["'after' longer than a sequence number"] = Map(("k0", List(new string('1', SequenceNumber.MaxDigits + 1) + ":20"))),
+        ["an entry that is not a string"] = Map(("k0", new AttributeValue { L = [new AttributeValue { N = "30" }] })),
+        ["one bad entry after a good one"] = Map(("k0", List("30:20", "x:y"))),
+    };
+
+    public static TheoryData<string> Malformed => [.. s_malformed.Keys];
+
+    /// <summary>A stored shape the sink never writes is refused with <see cref="InvalidDataException"/>: a redrive must not decide a lost put from a value it cannot read.</summary>
+    [Theory]
+    [MemberData(nameof(Malformed))]
+    public void GetPreWriteMarks_OfAMalformedStoredValue_IsRefused(string malformed)
+    {
+        Dictionary<string, AttributeValue> item = new(StringComparer.Ordinal) { ["pw"] = Map((Shard, s_malformed[malformed])) };
+
+        InvalidDataException e = Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetPreWriteMarks(item, Shard));
+        Assert.Contains(Shard, e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A write with this shard's entries replaces only them: other shards' entries stay as stored, and the previous item is not changed.</summary>
+    [Fact]
+    public void Build_WithThisShardsEntries_ReplacesThem_AndKeepsOtherShards()
+    {
+        Dictionary<string, AttributeValue> previous = Previous();
+
+        Dictionary<string, AttributeValue> next = Build(previous, DynamoDbItem.ToPreWriteMarks(new(StringComparer.Ordinal) { ["k2"] = [("60", "40")], ["k3"] = [] }));
+
+        Assert.Equal([Shard + "/k2=60:40", Other + "/k0=99:98"], Flatten(next));
+        Assert.Equal([Shard + "/k0=30:20", Other + "/k0=99:98"], Flatten(previous));
+    }
+
+    /// <summary>A write that does not touch the entries (null) keeps every shard's as stored.</summary>
+    [Fact]
+    public void Build_WithoutEntries_KeepsThemAsStored() =>
+        Assert.Equal([Shard + "/k0=30:20", Other + "/k0=99:98"], Flatten(Build(Previous(), null)));
+
+    /// <summary>An empty map removes this shard's entries (the redrive's mark passed them); with no shard left, the item has no <c>pw</c> at all.</summary>
+    [Fact]
+    public void Build_WithAnEmptyMap_RemovesThisShardsEntries()
+    {
+        Dictionary<string, AttributeValue> previous = Previous();
+
+        Dictionary<string, AttributeValue> without = Build(previous, DynamoDbItem.ToPreWriteMarks(new(StringComparer.Ordinal) { ["k0"] = [] }));
+        previous["pw"].M.Remove(Other);
+        Dictionary<string, AttributeValue> none = Build(previous, []);
+
+        Assert.Equal([Other + "/k0=99:98"], Flatten(without));
+        Assert.False(none.ContainsKey("pw"));
+    }
+
+    private static Dictionary<string, AttributeValue> Previous() => new(StringComparer.Ordinal)
+    {
+        ["pw"] = Map((Shard, Map(("k0", List("30:20")))), (Other, Map(("k0", List("99:98"))))),
+    };
+
+    private static Dictionary<string, AttributeValue> Build(Dictionary<string, AttributeValue> previous, Dictionary<string, AttributeValue>? preWrite)
+    {
+        var aggregate = new MetricAggregate(AggregatorOptions.Default);
+        aggregate.Add(1);
+        var key = new PairKey("m", DynamoDbKeys.Timestamp(60_000), DynamoDbKeys.Timestamp(120_000), "m", []);
+        return DynamoDbItem.Build(key, aggregate, new ArrayBufferWriter<byte>(), previous, Shard, null, new(StringComparer.Ordinal) { ["k0"] = S("70") }, 2, null, preWrite);
+    }
+
+    private static string[] Flatten(Dictionary<string, AttributeValue> item) =>
+        [.. item["pw"].M.SelectMany(shard => shard.Value.M.Select(key => shard.Key + "/" + key.Key + "=" + string.Join(",", key.Value.L.Select(e => e.S)))).Order(StringComparer.Ordinal)];
+
+    private static AttributeValue List(params string[] entries) => new() { L = [.. entries.Select(S)] };
+}

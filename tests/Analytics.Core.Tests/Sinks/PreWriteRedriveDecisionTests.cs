@@ -1,0 +1,126 @@
+using System.Globalization;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using static Analytics.Core.Tests.StoredItems;
+
+namespace Analytics.Core.Tests;
+
+/// <summary>
+/// How a redrive (<c>DynamoDbAggregateSink.ApplyOnceAsync</c>, on dynalite) decides a spill's unknown samples of a key
+/// whose live watermark has passed them, from the pre-write entries <c>pw</c> of the item: the entry with the lowest
+/// "after" above the spill's range decides (its "before" at the range's last sample: landed; none or below its first:
+/// not landed; else undecided), and the redrive's write drops the entries its new mark has passed.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
+{
+    private const long WindowStartMs = 1_714_565_100_000 - (1_714_565_100_000 % 60_000);
+    private const string Shard = TestEvents.ShardId;
+
+    /// <summary>
+    /// The spill holds k0's samples 20 and 25 (values 1 and 2), outcome unknown; a live write of 40 (value 100) then
+    /// moved k0's watermark past them and kept the entries given as "after:before" (sequence ordinals).
+    /// </summary>
+    [Theory]
+    // Landed: before is the range's last sample.
+    [InlineData("40:25", "landed")]
+    // Not landed: the key had no watermark before.
+    [InlineData("40:", "applied")]
+    // Not landed: before is below the range's first sample.
+    [InlineData("40:15", "applied")]
+    // Before is the range's first sample, not its last.
+    [InlineData("40:20", "undecided")]
+    // Before is inside the range.
+    [InlineData("40:22", "undecided")]
+    // Before is above the range.
+    [InlineData("40:30", "undecided")]
+    // No entry of a write after the range.
+    [InlineData("24:10", "undecided")]
+    // The lowest after above the range decides, whatever the order.
+    [InlineData("22:10,60:50,40:25", "landed")]
+    // The lowest after above the range decides, not below it.
+    [InlineData("22:25,40:10", "applied")]
+    public async Task TheFirstWriteAfterTheRange_DecidesTheUnknownSamples(string entries, string expected)
+    {
+        (AmazonDynamoDBClient dynamoDb, DynamoDbAggregateSink sink, string table) = await ItemWithEntriesAsync(("k0", entries));
+        using (dynamoDb)
+        {
+            Dictionary<string, AttributeValue> before = await GetOnlyItemAsync(dynamoDb, table);
+
+            RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, 1), Sample(25, 2)), CancellationToken.None);
+
+            Dictionary<string, AttributeValue> after = await GetOnlyItemAsync(dynamoDb, table);
+            (int applied, int already, int undecided, string count, string sum) = expected switch
+            {
+                "landed" => (0, 2, 0, "1", "100"),
+                "applied" => (2, 0, 0, "3", "103"),
+                _ => (0, 0, 2, "1", "100"),
+            };
+            Assert.Equal(new RedriveResult(applied, already, undecided, null), result);
+            Assert.Equal((count, sum), (after["count"].N, after["sum"].N));
+            if (expected == "undecided")
+            {
+                // Nothing written at all: not even a redrive mark.
+                Assert.Equal(before["ver"].N, after["ver"].N);
+                Assert.False(after.ContainsKey("rk"));
+            }
+            else
+            {
+                Assert.Equal(TestEvents.Seq(25), after["rk"].M[Shard].M["k0"].S);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The redrive's write raises k0's mark to 25: k0's entries at or below it are removed, the later one stays, and the
+    /// entries of another key and of another shard stay as stored.
+    /// </summary>
+    [Fact]
+    public async Task TheRedrivesWrite_RemovesTheEntriesItsMarkPassed_AndKeepsTheRest()
+    {
+        (AmazonDynamoDBClient dynamoDb, DynamoDbAggregateSink sink, string table) = await ItemWithEntriesAsync(("k0", "18:10,25:18,40:25"), ("k9", "12:"));
+        using (dynamoDb)
+        {
+            RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, 1), Sample(25, 2)), CancellationToken.None);
+
+            Dictionary<string, AttributeValue> item = await GetOnlyItemAsync(dynamoDb, table);
+            Assert.Equal(new RedriveResult(0, 2, 0, null), result);
+            Assert.Equal(
+                ["k0=" + Entries("40:25"), "k9=" + Entries("12:")],
+                item["pw"].M[Shard].M.Select(k => k.Key + "=" + string.Join(",", k.Value.L.Select(e => e.S))).Order(StringComparer.Ordinal));
+            Assert.Equal(["otherShard"], item["pw"].M.Keys.Where(k => k != Shard));
+            Assert.Equal("x", Assert.Single(item["pw"].M["otherShard"].M["k0"].L).S);
+        }
+    }
+
+    /// <summary>A live write of k0 at 40 (value 100), then this shard's pw set by hand to the given entries per key (and another shard's, left alone).</summary>
+    private async Task<(AmazonDynamoDBClient Client, DynamoDbAggregateSink Sink, string Table)> ItemWithEntriesAsync(params (string Key, string Entries)[] keys)
+    {
+        string table = await servers.CreateTableAsync("pw-redrive");
+        AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        await sink.WriteAsync(ShardStream.Build(Shard, [new ShardRecord(TestEvents.Seq(40), [new TestSample("m", [], WindowStartMs + 1_000, 100)], "k0")]), CancellationToken.None);
+        Dictionary<string, AttributeValue> created = await GetOnlyItemAsync(dynamoDb, table);
+        AttributeValue pw = Map(
+            (Shard, Map([.. keys.Select(k => (k.Key, new AttributeValue { L = [.. Entries(k.Entries).Split(',').Select(S)] }))])),
+            ("otherShard", Map(("k0", new AttributeValue { L = [S("x")] }))));
+        await dynamoDb.UpdateItemAsync(new UpdateItemRequest
+        {
+            TableName = table,
+            Key = new() { ["pk"] = created["pk"], ["sk"] = created["sk"] },
+            UpdateExpression = "SET pw = :pw",
+            ExpressionAttributeValues = new() { [":pw"] = pw },
+        });
+        return (dynamoDb, sink, table);
+    }
+
+    /// <summary>"40:25,60:" in sequence ordinals → the stored entries, with full sequence numbers.</summary>
+    private static string Entries(string ordinals) =>
+        string.Join(",", ordinals.Split(',').Select(e => e.Split(':')).Select(p => TestEvents.Seq(int.Parse(p[0], CultureInfo.InvariantCulture)) + ":" + (p[1].Length > 0 ? TestEvents.Seq(int.Parse(p[1], CultureInfo.InvariantCulture)) : string.Empty)));
+
+    private static RedriveSample Sample(int sequence, double value) =>
+        new("k0", TestEvents.Seq(sequence), value, OutcomeUnknown: true, "spill-a");
+
+    private static RedriveWork Work(params RedriveSample[] samples) =>
+        new(PairKey.From(ShardStream.Build(Shard, [new ShardRecord(TestEvents.Seq(1), [new TestSample("m", [], WindowStartMs + 1_000, 0)], "k0")]), 0), Shard, AggregatorOptions.Default, samples);
+}

@@ -1,0 +1,207 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Amazon.S3.Model;
+
+namespace Analytics.Core.Tests;
+
+/// <summary>
+/// What the live DynamoDB sink keeps in <c>pw</c> while its shard has a spill marker (dynalite and s3rver, the marker
+/// read through the <see cref="S3SpillSink"/> given the sink): the first write of a key to a marked window after the
+/// spill keeps (after, before), later writes keep nothing, and a marker that cannot be read never stops a write.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
+{
+    private const string Shard = TestEvents.ShardId;
+    private const long W0Ms = 1_714_564_800_000; // 2024-05-01T12:00:00Z
+    private const string W0 = "2024-05-01T12:00:00.000Z";
+    private const string W1 = "2024-05-01T12:01:00.000Z";
+
+    /// <summary>
+    /// The first write after a spill up to sequence 20 keeps, per key it moves, the watermark it found (10 for k0, none for
+    /// the new key k1) and the one it leaves; the next write of k0 starts past 20 and keeps nothing more.
+    /// </summary>
+    [Fact]
+    public async Task TheFirstWriteOfEachKeyAfterTheSpill_KeepsAfterAndBefore_TheNextWriteKeepsNothing()
+    {
+        using Setup s = await SetupAsync();
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(10, "k0")]), CancellationToken.None);
+        await PutMarkerAsync(s, Marker(TestEvents.Seq(20), W0));
+
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(30, "k0"), Record(31, "k0"), Record(32, "k1")]), CancellationToken.None);
+        string[] afterFirst = await PreWriteAsync(s, W0);
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(40, "k0")]), CancellationToken.None);
+
+        Assert.Equal(["k0=" + TestEvents.Seq(31) + ":" + TestEvents.Seq(10), "k1=" + TestEvents.Seq(32) + ":"], afterFirst);
+        Assert.Equal(afterFirst, await PreWriteAsync(s, W0));
+        Assert.Equal("5", (await ItemAsync(s, W0))["count"].N);
+    }
+
+    /// <summary>Only items of the marker's windows get entries: a write of the same key to another window keeps nothing there.</summary>
+    [Fact]
+    public async Task AWindowTheMarkerDoesNotList_GetsNoEntries()
+    {
+        using Setup s = await SetupAsync();
+        await PutMarkerAsync(s, Marker(TestEvents.Seq(20), W1));
+
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(30, "k0"), Record(31, "k0", W0Ms + 60_000)]), CancellationToken.None);
+
+        Assert.Empty(await PreWriteAsync(s, W0));
+        Assert.Equal(["k0=" + TestEvents.Seq(31) + ":"], await PreWriteAsync(s, W1));
+    }
+
+    /// <summary>Without a marker (no spill with unknown pairs) a write keeps nothing: the item gets no <c>pw</c>.</summary>
+    [Fact]
+    public async Task NoMarker_NoEntries()
+    {
+        using Setup s = await SetupAsync();
+
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(10, "k0")]), CancellationToken.None);
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(30, "k0")]), CancellationToken.None);
+
+        Dictionary<string, AttributeValue> item = await ItemAsync(s, W0);
+        Assert.Equal("2", item["count"].N);
+        Assert.False(item.ContainsKey("pw"));
+    }
+
+    /// <summary>A marker object that is not a marker is read as one for every window and every sequence number: keep more, never less.</summary>
+    [Fact]
+    public async Task AMarkerThatIsNotJson_KeepsEntriesInEveryWindow()
+    {
+        using Setup s = await SetupAsync();
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(10, "k0")]), CancellationToken.None);
+        await PutMarkerAsync(s, "not a marker");
+
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(30, "k0"), Record(31, "k0", W0Ms + 60_000)]), CancellationToken.None);
+
+        Assert.Equal(["k0=" + TestEvents.Seq(30) + ":" + TestEvents.Seq(10)], await PreWriteAsync(s, W0));
+        Assert.Equal(["k0=" + TestEvents.Seq(31) + ":"], await PreWriteAsync(s, W1));
+    }
+
+    /// <summary>
+    /// When the marker cannot be read (S3 refuses connections, or the bucket is gone) the write is made all the same and
+    /// keeps nothing: the redrive then reports what that leaves undecided.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AMarkerThatCannotBeRead_KeepsNothing_AndTheWriteIsMade(bool closedPort)
+    {
+        using Setup s = await SetupAsync();
+        await PutMarkerAsync(s, Marker(TestEvents.Seq(20), W0));
+        using AmazonS3Client unreachable = closedPort ? servers.CreateS3Client(new Uri("http://127.0.0.1:" + ClosedPort())) : servers.CreateS3Client();
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = s.Table });
+        _ = new S3SpillSink(unreachable, S3SpillSinkOptions.Default with { BucketName = closedPort ? s.Bucket : "no-such-bucket" }, sink);
+        AggregateBatch batch = ShardStream.Build(Shard, [Record(30, "k0")]);
+
+        await sink.WriteAsync(batch, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Null(ShardStream.Checkpoint(batch));
+        Dictionary<string, AttributeValue> item = await ItemAsync(s, W0);
+        Assert.Equal("1", item["count"].N);
+        Assert.False(item.ContainsKey("pw"));
+    }
+
+    /// <summary>
+    /// A key written again and again below the marker's last keeps one entry per write, up to
+    /// <see cref="DynamoDbItem.MaxPreWriteEntries"/>; the writes past that bound are made and keep nothing.
+    /// </summary>
+    [Fact]
+    public async Task AtMostFourEntriesPerKey_LaterWritesAreMadeWithoutOne()
+    {
+        using Setup s = await SetupAsync();
+        await PutMarkerAsync(s, Marker(TestEvents.Seq(100), W0));
+
+        for (int i = 1; i <= 6; i++)
+        {
+            await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(i * 10, "k0")]), CancellationToken.None);
+        }
+
+        Assert.Equal(4, DynamoDbItem.MaxPreWriteEntries);
+        Assert.Equal(
+            ["k0=" + string.Join(",", TestEvents.Seq(10) + ":", TestEvents.Seq(20) + ":" + TestEvents.Seq(10), TestEvents.Seq(30) + ":" + TestEvents.Seq(20), TestEvents.Seq(40) + ":" + TestEvents.Seq(30))],
+            await PreWriteAsync(s, W0));
+        Assert.Equal("6", (await ItemAsync(s, W0))["count"].N);
+    }
+
+    /// <summary>
+    /// The entries never stop a write: an item whose 1,100 partition-key watermarks fit the size bound, but not with an
+    /// entry for each key as well, is written without any (the redrive then reports those samples undecided).
+    /// </summary>
+    [Fact]
+    public async Task EntriesThatWouldTakeTheItemPastTheSizeBound_AreDropped_AndTheWriteIsMade()
+    {
+        using Setup s = await SetupAsync();
+        var sink = new DynamoDbAggregateSink(s.DynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = s.Table, MaxPartitionKeysPerItem = 10_000 });
+        _ = new S3SpillSink(s.S3, S3SpillSinkOptions.Default with { BucketName = s.Bucket }, sink);
+        string[] keys = [.. Enumerable.Range(0, 1_100).Select(i => i.ToString("D5", System.Globalization.CultureInfo.InvariantCulture).PadRight(200, 'x'))];
+        await sink.WriteAsync(ShardStream.Build(Shard, keys.Select((k, i) => Record(1 + i, k))), CancellationToken.None);
+        await PutMarkerAsync(s, Marker(TestEvents.Seq(5_000), W0));
+        AggregateBatch batch = ShardStream.Build(Shard, keys.Select((k, i) => Record(2_001 + i, k)));
+
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Null(ShardStream.Checkpoint(batch));
+        Dictionary<string, AttributeValue> item = await ItemAsync(s, W0);
+        Assert.Equal("2200", item["count"].N);
+        Assert.Equal(TestEvents.Seq(3_100), item["wk"].M[Shard].M[keys[^1]].S);
+        Assert.False(item.ContainsKey("pw"));
+    }
+
+    internal static string Marker(string last, params string[] windows) =>
+        "{\"format\":\"analytics.core.spill-marker/1\",\"last\":\"" + last + "\",\"windows\":[" + string.Join(",", windows.Select(w => "\"" + w + "\"")) + "]}";
+
+    private async Task<Setup> SetupAsync()
+    {
+        string table = await servers.CreateTableAsync("pw");
+        string bucket = await servers.CreateBucketAsync("pw");
+        AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        AmazonS3Client s3 = servers.CreateS3Client();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        _ = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink);
+        return new Setup(table, bucket, dynamoDb, s3, sink);
+    }
+
+    /// <summary>The marker object where the spill sink keeps it for this test's stream and shard (spill/metrics/shard/unresolved.marker).</summary>
+    private static Task PutMarkerAsync(Setup s, string body) =>
+        s.S3.PutObjectAsync(new PutObjectRequest { BucketName = s.Bucket, Key = "spill/metrics/" + Shard + "/unresolved.marker", ContentBody = body, UseChunkEncoding = false });
+
+    private static async Task<Dictionary<string, AttributeValue>> ItemAsync(Setup s, string window)
+    {
+        ScanResponse scan = await s.DynamoDb.ScanAsync(new ScanRequest { TableName = s.Table, ConsistentRead = true });
+        return Assert.Single(scan.Items, i => i["sk"].S == window);
+    }
+
+    /// <summary>This shard's pw entries of the item of <paramref name="window"/> as "key=after:before,...", by key.</summary>
+    private static async Task<string[]> PreWriteAsync(Setup s, string window)
+    {
+        Dictionary<string, AttributeValue> item = await ItemAsync(s, window);
+        return item.TryGetValue("pw", out AttributeValue? pw)
+            ? [.. pw.M[Shard].M.Select(k => k.Key + "=" + string.Join(",", k.Value.L.Select(e => e.S))).Order(StringComparer.Ordinal)]
+            : [];
+    }
+
+    private static ShardRecord Record(int sequence, string partitionKey, long windowMs = W0Ms) =>
+        new(TestEvents.Seq(sequence), [new TestSample("m", [], windowMs + 1_000, 1)], partitionKey);
+
+    private static int ClosedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private sealed record Setup(string Table, string Bucket, AmazonDynamoDBClient DynamoDb, AmazonS3Client S3, DynamoDbAggregateSink Sink) : IDisposable
+    {
+        public void Dispose()
+        {
+            DynamoDb.Dispose();
+            S3.Dispose();
+        }
+    }
+}
