@@ -93,9 +93,9 @@ public class SpillRedriveMarkerTests
     }
 
     /// <summary>
-    /// A spill rewrites the marker while the run works (after its listing; here during the first lease renewal): its ETag
-    /// is no longer the listed one, so the marker stays with the new body for the run that finds that spill. A run after
-    /// it, with the marker unchanged, removes it.
+    /// A spill of the shard lands while the run works (after its listing; here during the first lease renewal): its
+    /// object, then the marker rewritten with its unknown samples. The marker's ETag is no longer the listed one, so it
+    /// stays, with the new body, for the run that finds that spill; that run applies the object and removes the marker.
     /// </summary>
     [Fact]
     public void AMarkerRewrittenAfterTheListing_Stays()
@@ -103,12 +103,14 @@ public class SpillRedriveMarkerTests
         using var models = new SpillRedriveModels();
         models.Put(SpillKey(0), SpillBody(0, "m", "a", [2, 3]));
         PutMarker(models, 0, 2);
+        string later = $"spill/s/{ShardId(0)}/{Sequence(5)}.json";
         int renewals = 0;
 
         (RedriveReport report, string[] lines) = models.Run(heartbeat: _ =>
         {
             if (++renewals == 1)
             {
+                models.Put(later, SpillBody(0, "m", "b", [7]));
                 PutMarker(models, 0, 7);
             }
 
@@ -117,11 +119,12 @@ public class SpillRedriveMarkerTests
 
         Assert.Equal(["spills: 1 spill objects, 2 samples applied, 0 already in the table, 0 undecided, 1 objects deleted, 0 left"], lines);
         Assert.True(report.Done);
-        Assert.Equal([MarkerKey(0)], models.Keys());
-        Assert.Equal(Sequence(7), SpillMarker.Read(models.S3.GetObjects(SpillRedriveModels.Bucket).Single().Body.Span).Last);
+        Assert.Equal([later, MarkerKey(0)], models.Keys());
+        Assert.Equal(new SpillMarker(Sequence(7), null).ToJson(), models.S3.GetObjects(SpillRedriveModels.Bucket)[1].Body.ToArray());
 
-        models.Run();
+        Assert.Equal(["spills: 1 spill objects, 1 samples applied, 0 already in the table, 0 undecided, 1 objects deleted, 0 left"], models.Run().Lines);
         Assert.Empty(models.Keys());
+        Assert.Equal([(Series("m"), "2025-01-01T00:00:00.000Z", 3L, 12.0)], models.Items());
     }
 
     /// <summary>
