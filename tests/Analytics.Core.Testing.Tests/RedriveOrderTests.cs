@@ -225,6 +225,9 @@ internal sealed class ModelFaults : IDisposable
     /// <summary>DELETEs of keys under <c>spill/</c> are answered HTTP 500.</summary>
     public bool FailSpillDeletes { get; set; }
 
+    /// <summary>S3 requests it picks (by method and path) are answered HTTP 500.</summary>
+    public Func<HttpMethod, string, bool>? RefuseS3 { get; set; }
+
     /// <summary>PutItem is answered ProvisionedThroughputExceeded.</summary>
     public bool ThrottleWrites { get; set; }
 
@@ -307,7 +310,8 @@ internal sealed class ModelFaults : IDisposable
 
         bool spillObject = request.RequestUri?.AbsolutePath.Contains("/spill/", StringComparison.Ordinal) == true;
         if (isS3 && ((spillObject && FailSpillReads && request.Method == HttpMethod.Get) || (spillObject && FailSpillDeletes && request.Method == HttpMethod.Delete) ||
-            (request.Method == HttpMethod.Put && S3PutsToFail > 0 && S3PutsToFail-- > 0)))
+            (request.Method == HttpMethod.Put && S3PutsToFail > 0 && S3PutsToFail-- > 0) ||
+            (RefuseS3 is { } refuse && refuse(request.Method, request.RequestUri?.AbsolutePath ?? string.Empty))))
         {
             return InternalError(request);
         }
