@@ -32,7 +32,7 @@ internal static class ReplayRun
         StreamEmulator emulator = null!;
         Func<int, ILambdaHandler> create = loaded.Handler.Kind switch
         {
-            "sample" => _ => new SampleHandler(downstream!, emulator.Clock, loaded.WindowSeconds),
+            "sample" => _ => new SampleHandler(downstream!, emulator.Clock, loaded.WindowSeconds, loaded.SpillAfterSeconds),
             "naive" => environment => new NaiveHandler(downstream!.DynamoDbClient, SampleDownstream.TableName, emulator.Clock, unchecked(loaded.Scenario.Seed * 1009 + environment)),
             "process" => _ => Started(new ProcessHandler(loaded.Handler.Command!, emulator.Clock, loaded.Scenario.Function.MemoryMb, ScenarioLoader.ProcessInitTimeout)),
             _ => _ => new ScriptedHandler(emulator.Clock, ScenarioLoader.Rules(loaded.Handler)),
@@ -95,7 +95,7 @@ internal static class ReplayRun
             sinks = new SinkState(aggregateLines, downstream.WriteQuarantine(quarantine), downstream.DynamoDb.Counters, downstream.S3.Counters, downstream.EpisodeThrottles);
             File.WriteAllBytes(Path.Combine(outDirectory, "quarantine.jsonl"), quarantine.WrittenSpan.ToArray());
             Dictionary<string, string> quarantined = [];
-            foreach (S3ModelObject stored in downstream.S3.GetObjects(SampleDownstream.BucketName))
+            foreach (S3ModelObject stored in downstream.QuarantineObjects())
             {
                 using var body = System.Text.Json.JsonDocument.Parse(stored.Body);
                 quarantined[stored.Key] = body.RootElement.TryGetProperty("data", out System.Text.Json.JsonElement data) ? data.GetString() ?? string.Empty : string.Empty;

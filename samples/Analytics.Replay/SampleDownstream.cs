@@ -90,6 +90,10 @@ internal sealed class SampleDownstream : IDisposable
     public DynamoDbAggregateSink CreateAggregateSink() =>
         new(_dynamoDbClient, DynamoDbAggregateSinkOptions.Default with { TableName = TableName, Retry = _dynamoDbRetry });
 
+    /// <summary>A new spill sink beside <paramref name="table"/>, in the quarantine bucket under <c>spill/</c> as the template has it (one per execution environment).</summary>
+    public S3SpillSink CreateSpillSink(DynamoDbAggregateSink table) =>
+        new(_s3Client, S3SpillSinkOptions.Default with { BucketName = BucketName, Retry = _s3Retry }, table);
+
     /// <summary>A new quarantine sink (one per execution environment).</summary>
     public S3QuarantineSink CreateQuarantineSink() =>
         new(_s3Client, S3QuarantineSinkOptions.Default with { BucketName = BucketName, Retry = _s3Retry });
@@ -132,7 +136,7 @@ internal sealed class SampleDownstream : IDisposable
     public int WriteQuarantine(IBufferWriter<byte> output)
     {
         int lines = 0;
-        foreach (S3ModelObject stored in S3.GetObjects(BucketName))
+        foreach (S3ModelObject stored in QuarantineObjects())
         {
             using JsonDocument body = JsonDocument.Parse(stored.Body);
             using (var writer = new Utf8JsonWriter(output, s_lineOptions))
@@ -152,6 +156,10 @@ internal sealed class SampleDownstream : IDisposable
 
         return lines;
     }
+
+    /// <summary>The quarantine's objects (the bucket also holds the spill sink's, under <c>spill/</c>).</summary>
+    public IEnumerable<S3ModelObject> QuarantineObjects() =>
+        S3.GetObjects(BucketName).Where(o => o.Key.StartsWith(S3QuarantineSinkOptions.Default.KeyPrefix + "/", StringComparison.Ordinal));
 
     public void Dispose()
     {

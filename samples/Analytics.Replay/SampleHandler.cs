@@ -7,7 +7,7 @@ namespace Analytics.Replay;
 
 /// <summary>
 /// The sample function's handler, in process, one per execution environment, with that environment's own real
-/// <see cref="DynamoDbAggregateSink"/> and <see cref="S3QuarantineSink"/> writing to the downstream models on the
+/// <see cref="DynamoDbAggregateSink"/> and <see cref="S3QuarantineSink"/> (and <see cref="S3SpillSink"/> when the template spills) writing to the downstream models on the
 /// virtual clock, so the handler waits on nothing but that clock.
 /// </summary>
 internal sealed class SampleHandler : ILambdaHandler
@@ -15,14 +15,21 @@ internal sealed class SampleHandler : ILambdaHandler
     private readonly FunctionHandler _handler;
     private readonly ArrayBufferWriter<byte> _response = new(1024);
 
-    public SampleHandler(SampleDownstream downstream, TimeProvider clock, int windowSeconds = 60)
+    /// <param name="spillAfterSeconds">Spill to the S3 model after this age (the template's setting); null: no spilling.</param>
+    public SampleHandler(SampleDownstream downstream, TimeProvider clock, int windowSeconds = 60, int? spillAfterSeconds = null)
     {
+        DynamoDbAggregateSink table = downstream.CreateAggregateSink();
         ProcessorOptions options = ProcessorOptions.Default with
         {
             TimeProvider = clock,
             Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(windowSeconds) },
         };
-        _handler = new FunctionHandler(downstream.CreateAggregateSink(), downstream.CreateQuarantineSink(), options, TextWriter.Null);
+        if (spillAfterSeconds is { } after)
+        {
+            options = options with { SpillSink = downstream.CreateSpillSink(table), SpillAfterAge = TimeSpan.FromSeconds(after) };
+        }
+
+        _handler = new FunctionHandler(table, downstream.CreateQuarantineSink(), options, TextWriter.Null);
     }
 
     public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken)

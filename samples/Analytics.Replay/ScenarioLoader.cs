@@ -15,7 +15,8 @@ internal sealed class ScenarioException(string field, string reason) : Exception
 
 /// <summary>What a scenario file asks for.</summary>
 /// <param name="WindowSeconds">The sample handler's aggregation window (the template's, else 60 s).</param>
-internal sealed record LoadedScenario(EmulatorScenario Scenario, HandlerFile Handler, DownstreamFile? Downstream, int WindowSeconds = 60)
+/// <param name="SpillAfterSeconds">The sample handler's spill age (the template's, when it spills); null: no spilling.</param>
+internal sealed record LoadedScenario(EmulatorScenario Scenario, HandlerFile Handler, DownstreamFile? Downstream, int WindowSeconds = 60, int? SpillAfterSeconds = null)
 {
     /// <summary>The same scenario with another duration (for quick runs), checked again.</summary>
     /// <exception cref="ScenarioException">The duration is out of range or cuts off an explicit record or outage.</exception>
@@ -164,7 +165,7 @@ internal static class ScenarioLoader
             throw new ScenarioException("$.downstream.s3.throttleEpisodes", "only the DynamoDB model has throttling episodes");
         }
 
-        return new LoadedScenario(scenario, handler, file.Downstream, template?.WindowSeconds ?? 60);
+        return new LoadedScenario(scenario, handler, file.Downstream, template?.WindowSeconds ?? 60, template?.SpillAfterSeconds);
     }
 
     public static ScriptRule[] Rules(HandlerFile handler)

@@ -8,7 +8,8 @@ namespace Analytics.Replay.Incident;
 /// <param name="MemoryMb">The function's <c>MemorySize</c>.</param>
 /// <param name="TimeoutSeconds">The function's <c>Timeout</c>.</param>
 /// <param name="WindowSeconds">The <c>ANALYTICS_WINDOW_SECONDS</c> variable (60 when the template does not set it).</param>
-internal sealed record TemplateSettings(MappingFile Mapping, int MemoryMb, int TimeoutSeconds, int WindowSeconds);
+/// <param name="SpillAfterSeconds">With <c>ANALYTICS_SPILL_BUCKET</c> set, the spill age (<c>ANALYTICS_SPILL_AFTER_SECONDS</c>, else the library's 300); null: no spilling.</param>
+internal sealed record TemplateSettings(MappingFile Mapping, int MemoryMb, int TimeoutSeconds, int WindowSeconds, int? SpillAfterSeconds = null);
 
 /// <summary>
 /// Reads the settings of the one function with a Kinesis event out of a SAM template, and nothing else. Every property
@@ -144,16 +145,32 @@ internal static class SamTemplate
         int memory = Int(props, "MemorySize", name, at) ?? throw Bad(name, at + ".MemorySize", "missing");
         int timeout = Int(props, "Timeout", name, at) ?? throw Bad(name, at + ".Timeout", "missing");
         int window = 60;
+        int? spillAfter = null;
         if (props.Children.TryGetValue(new YamlScalarNode("Environment"), out YamlNode? environment) &&
-            Map(environment, name, at + ".Environment").Children.TryGetValue(new YamlScalarNode("Variables"), out YamlNode? variables) &&
-            Map(variables, name, at + ".Environment.Variables").Children.TryGetValue(new YamlScalarNode("ANALYTICS_WINDOW_SECONDS"), out YamlNode? seconds))
+            Map(environment, name, at + ".Environment").Children.TryGetValue(new YamlScalarNode("Variables"), out YamlNode? variablesNode))
         {
-            window = int.TryParse(seconds.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out int s) && s is >= 1 and <= 3600
-                ? s
-                : throw Bad(name, at + ".Environment.Variables.ANALYTICS_WINDOW_SECONDS", $"'{seconds}' is not a whole number of seconds from 1 to 3600");
+            YamlMappingNode variables = Map(variablesNode, name, at + ".Environment.Variables");
+            window = Seconds(variables, "ANALYTICS_WINDOW_SECONDS", 3600, name, at) ?? 60;
+            if (variables.Children.ContainsKey(new YamlScalarNode("ANALYTICS_SPILL_BUCKET")))
+            {
+                // The sample's own default when the age is not set (SampleSettings): the library's SpillAfterAge.
+                spillAfter = Seconds(variables, "ANALYTICS_SPILL_AFTER_SECONDS", 604_800, name, at) ?? (int)Analytics.Core.ProcessorOptions.Default.SpillAfterAge.TotalSeconds;
+            }
         }
 
-        return new TemplateSettings(mapping, memory, timeout, window);
+        return new TemplateSettings(mapping, memory, timeout, window, spillAfter);
+    }
+
+    private static int? Seconds(YamlMappingNode variables, string key, int max, string name, string at)
+    {
+        if (!variables.Children.TryGetValue(new YamlScalarNode(key), out YamlNode? seconds))
+        {
+            return null;
+        }
+
+        return int.TryParse(seconds.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out int s) && s >= 1 && s <= max
+            ? s
+            : throw Bad(name, $"{at}.Environment.Variables.{key}", $"'{seconds}' is not a whole number of seconds from 1 to {max.ToString("N0", CultureInfo.InvariantCulture)}");
     }
 
     private static ScenarioException Bad(string name, string at, string reason) =>
