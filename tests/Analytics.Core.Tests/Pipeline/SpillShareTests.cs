@@ -4,8 +4,8 @@ namespace Analytics.Core.Tests.Pipeline;
 
 /// <summary>
 /// How much of the sinks' time the aggregate sink gets when the batch may be spilled (docs/failure-modes.md, "The
-/// decision"): two thirds of the time left, or, when this processor's last invocation of the shard spilled, a tenth
-/// but at least two seconds (within the two thirds); and how many spilling shards the processor remembers (1024).
+/// decision"): two thirds of the time left, or, when this processor's last invocation of the shard spilled, one
+/// second (within the two thirds); and how many spilling shards the processor remembers (1024).
 /// Expectations are computed by hand from the documented defaults: a 30 s budget keeps a 3 s safety margin (10 %, at
 /// least 1 s), so the working time, all of it left for the sinks when reading takes no time, is 27 s.
 /// </summary>
@@ -47,28 +47,30 @@ public class SpillShareTests
         Assert.True(Math.Abs((expected - actual).TotalMilliseconds) <= 1, $"expected {expected}, the sink's token fired at {actual}");
 
     [Fact]
-    public async Task FirstSpill_GetsTwoThirds_TheNextOfTheShard_ATenth()
+    public async Task FirstSpill_GetsTwoThirds_TheNextOfTheShard_OneSecond()
     {
         using var noContext = new NoSynchronizationContext();
         (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, _) = Create();
         using (processor)
         {
-            // Two thirds of 27 s; then a tenth of 27 s (2.7 s: over the two-second floor).
+            // Two thirds of 27 s; then one second.
             AssertClose(TimeSpan.FromSeconds(18), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, TimeSpan.FromSeconds(30)));
-            AssertClose(TimeSpan.FromSeconds(2.7), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, TimeSpan.FromSeconds(30)));
-            AssertClose(TimeSpan.FromSeconds(2.7), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, TimeSpan.FromSeconds(30)));
+            AssertClose(TimeSpan.FromSeconds(1), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, TimeSpan.FromSeconds(30)));
+            AssertClose(TimeSpan.FromSeconds(1), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, TimeSpan.FromSeconds(30)));
         }
     }
 
-    /// <summary>The probe's floor: at least two seconds, but never more than the usual two thirds.</summary>
+    /// <summary>The probe: one second, whatever the budget, but never more than the usual two thirds.</summary>
     /// <param name="budgetMs">The invocation's budget.</param>
     /// <param name="usualMs">Two thirds of the working time (budget less max(1 s, 10 %), and at most half the budget).</param>
-    /// <param name="probeMs">max(a tenth of the working time, min(two thirds of it, 2 s)).</param>
+    /// <param name="probeMs">min(two thirds of the working time, 1 s).</param>
     [Theory]
-    [InlineData(30_000, 18_000, 2_700)] // working 27 s: a tenth is above the floor
-    [InlineData(10_000, 6_000, 2_000)] // working 9 s: a tenth (0.9 s) is raised to 2 s
-    [InlineData(2_500, 1_000, 1_000)] // working 1.5 s: the floor is capped by the usual share, 1 s
-    public async Task Probe_IsATenth_AtLeastTwoSeconds_WithinTheUsualShare(int budgetMs, int usualMs, int probeMs)
+    [InlineData(120_000, 72_000, 1_000)] // the template's timeout: a tenth would have been 10.8 s
+    [InlineData(30_000, 18_000, 1_000)]
+    [InlineData(10_000, 6_000, 1_000)]
+    [InlineData(2_500, 1_000, 1_000)]
+    [InlineData(1_500, 500, 500)] // working 0.75 s: the probe is capped by the usual share
+    public async Task Probe_IsOneSecond_WithinTheUsualShare(int budgetMs, int usualMs, int probeMs)
     {
         using var noContext = new NoSynchronizationContext();
         (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, _) = Create();
@@ -90,8 +92,8 @@ public class SpillShareTests
             SpillAtOnce(processor, time, sink, SpillEvents.Shard(1));
             SpillAtOnce(processor, time, sink, SpillEvents.Shard(2));
 
-            AssertClose(TimeSpan.FromSeconds(2.7), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(1), TimeSpan.FromSeconds(30)));
-            AssertClose(TimeSpan.FromSeconds(2.7), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(2), TimeSpan.FromSeconds(30)));
+            AssertClose(TimeSpan.FromSeconds(1), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(1), TimeSpan.FromSeconds(30)));
+            AssertClose(TimeSpan.FromSeconds(1), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(2), TimeSpan.FromSeconds(30)));
             AssertClose(TimeSpan.FromSeconds(18), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(3), TimeSpan.FromSeconds(30)));
         }
     }
@@ -132,7 +134,7 @@ public class SpillShareTests
 
             // Shard 1 first: its own spill then changes the set again.
             AssertClose(TimeSpan.FromSeconds(18), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(1), TimeSpan.FromSeconds(30)));
-            AssertClose(TimeSpan.FromSeconds(2.7), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(1025), TimeSpan.FromSeconds(30)));
+            AssertClose(TimeSpan.FromSeconds(1), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(1025), TimeSpan.FromSeconds(30)));
         }
     }
 }
