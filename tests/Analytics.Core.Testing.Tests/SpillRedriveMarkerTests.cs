@@ -168,6 +168,24 @@ public class SpillRedriveMarkerTests
         Assert.Empty(models.Keys());
     }
 
+    /// <summary>A marker already removed (by another run) between the listing and its removal: no note, nothing left.</summary>
+    [Fact]
+    public void AMarkerGoneSinceTheListing_NoNote()
+    {
+        using var models = new SpillRedriveModels();
+        models.Put(SpillKey(0), SpillBody(0, "m", "a", [2, 3]));
+        PutMarker(models, 0, 2);
+
+        (RedriveReport report, string[] lines) = models.Run(heartbeat: async token =>
+        {
+            await models.S3Client.DeleteObjectAsync(SpillRedriveModels.Bucket, MarkerKey(0), token);
+        });
+
+        Assert.Equal(["spills: 1 spill objects, 2 samples applied, 0 already in the table, 0 undecided, 1 objects deleted, 0 left"], lines);
+        Assert.Equal(new RedriveReport(1, 0, 2, 0, 0, 1, 0), report);
+        Assert.Empty(models.Keys());
+    }
+
     /// <summary>
     /// S3 refuses the marker's metadata read or its delete: the run says so in a note and reports what it did to the
     /// spill objects as it would otherwise; the marker stays, and the next run removes it.

@@ -218,6 +218,10 @@ internal static class SpillRedrive
                     await s3.DeleteObjectAsync(bucket, marker, cancellationToken).ConfigureAwait(false);
                 }
             }
+            catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                // Already gone (another run removed it): nothing to say.
+            }
             catch (Exception e) when (e is AmazonS3Exception or IOException or HttpRequestException)
             {
                 await output.WriteLineAsync($"note: the marker {marker} could not be removed ({e.GetType().Name}); the live function keeps pre-write watermarks for its shard until a run removes it").ConfigureAwait(false);
