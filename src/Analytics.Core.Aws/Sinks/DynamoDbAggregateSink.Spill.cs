@@ -256,13 +256,13 @@ public sealed partial class DynamoDbAggregateSink
 
     /// <summary>Whether sequence number <paramref name="a"/> is above <paramref name="b"/> (null: nothing, so anything is above it).</summary>
     private static bool Above(string a, string? b) =>
-        b is null || SequenceNumber.Compare(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b)) > 0;
+        b is null || SequenceNumber.Compare(a, b) > 0;
 
     /// <summary>Orders sequence numbers as numbers.</summary>
     private sealed class SequenceComparer : IComparer<string>
     {
         public static readonly SequenceComparer Instance = new();
 
-        public int Compare(string? x, string? y) => SequenceNumber.Compare(Encoding.ASCII.GetBytes(x ?? string.Empty), Encoding.ASCII.GetBytes(y ?? string.Empty));
+        public int Compare(string? x, string? y) => SequenceNumber.Compare(x ?? string.Empty, y ?? string.Empty);
     }
 }

@@ -432,7 +432,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         for (int k = 0; k < keys.Length; k++)
         {
             string last = state.KeyLastSequenceNumbers[k];
-            if (watermarks[k] is not { } mark || SequenceNumber.Compare(Encoding.ASCII.GetBytes(last), Encoding.ASCII.GetBytes(mark)) > 0)
+            if (watermarks[k] is not { } mark || SequenceNumber.Compare(last, mark) > 0)
             {
                 keyWatermarks[keys[k]] = new AttributeValue { S = last };
             }
@@ -475,7 +475,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
     /// <summary>The higher of two sequence numbers (decimal digits); null counts as lowest.</summary>
     private static string? Max(string? a, string? b) =>
-        a is null ? b : b is null ? a : SequenceNumber.Compare(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b)) >= 0 ? a : b;
+        a is null ? b : b is null ? a : SequenceNumber.Compare(a, b) >= 0 ? a : b;
 
     private Task<bool> BackoffAsync(int attempt, string requestKey, CancellationToken token)
     {
