@@ -35,9 +35,6 @@ internal static class SpillRedrive
     /// </summary>
     public static readonly TimeSpan DefaultMinAge = TimeSpan.FromMinutes(15);
 
-    /// <summary>The file name of a shard's spill marker (<c>SpillMarker.Key</c>).</summary>
-    private const string MarkerName = "unresolved.marker";
-
     /// <summary>Applies every spill object under <paramref name="prefix"/>.</summary>
     /// <param name="s3">The S3 client.</param>
     /// <param name="bucket">The spill bucket.</param>
@@ -71,7 +68,7 @@ internal static class SpillRedrive
                 {
                     (o.LastModified is { } modified && modified.ToUniversalTime() > cutoff ? young : keys).Add(o.Key);
                 }
-                else if (o.Key.EndsWith("/" + MarkerName, StringComparison.Ordinal))
+                else if (o.Key.EndsWith("/" + SpillMarker.FileName, StringComparison.Ordinal))
                 {
                     markers[o.Key] = o.ETag;
                 }

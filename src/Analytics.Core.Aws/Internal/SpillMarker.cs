@@ -19,6 +19,9 @@ internal sealed record SpillMarker(string Last, IReadOnlySet<string>? Windows)
 {
     public const string Format = "analytics.core.spill-marker/1";
 
+    /// <summary>The marker's object name in its shard's folder.</summary>
+    public const string FileName = "unresolved.marker";
+
     /// <summary>Most windows a marker lists; past it, it covers every window.</summary>
     public const int MaxWindows = 10_000;
 
@@ -26,12 +29,12 @@ internal sealed record SpillMarker(string Last, IReadOnlySet<string>? Windows)
     public static string Key(string prefix, string? eventSourceArn, string shardId)
     {
         string trimmed = prefix.Trim('/');
-        return (trimmed.Length > 0 ? trimmed + "/" : string.Empty) + QuarantineObject.StreamName(eventSourceArn) + "/" + shardId + "/unresolved.marker";
+        return (trimmed.Length > 0 ? trimmed + "/" : string.Empty) + QuarantineObject.StreamName(eventSourceArn) + "/" + shardId + "/" + FileName;
     }
 
     /// <summary>The marker key of the shard a spill object key (<see cref="SpillObject.Key"/>) belongs to.</summary>
     public static string KeyBeside(string spillObjectKey) =>
-        spillObjectKey[..(spillObjectKey.LastIndexOf('/') + 1)] + "unresolved.marker";
+        spillObjectKey[..(spillObjectKey.LastIndexOf('/') + 1)] + FileName;
 
     /// <summary>Whether the live sink keeps the pre-write watermark for a write of the window <paramref name="sk"/> that moves a key's watermark from <paramref name="before"/>.</summary>
     public bool Applies(string sk, string? before) =>
@@ -95,7 +98,7 @@ internal sealed record SpillMarker(string Last, IReadOnlySet<string>? Windows)
             using JsonDocument document = JsonDocument.ParseValue(ref reader);
             JsonElement root = document.RootElement;
             if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("format", out JsonElement format) && format.ValueEquals(Format) &&
-                root.TryGetProperty("last", out JsonElement last) && last.GetString() is { Length: > 0 and <= 129 } text && text.All(char.IsAsciiDigit) &&
+                root.TryGetProperty("last", out JsonElement last) && last.GetString() is { Length: > 0 } text && text.Length <= SequenceNumber.MaxDigits && text.All(char.IsAsciiDigit) &&
                 !reader.Read())
             {
                 if (root.TryGetProperty("windows", out JsonElement windows) && windows.ValueKind == JsonValueKind.Array)
@@ -120,7 +123,7 @@ internal sealed record SpillMarker(string Last, IReadOnlySet<string>? Windows)
     }
 
     /// <summary>What an unreadable marker means: keep the pre-write watermark of every write.</summary>
-    public static SpillMarker Unreadable { get; } = new(new string('9', 129), null);
+    public static SpillMarker Unreadable { get; } = new(new string('9', SequenceNumber.MaxDigits), null);
 }
 
 /// <summary>Where the live sink reads its shard's <see cref="SpillMarker"/> from (the S3 spill sink).</summary>
