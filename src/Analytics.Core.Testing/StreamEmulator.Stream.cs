@@ -113,7 +113,7 @@ public sealed partial class StreamEmulator
         var record = new SimRecord
         {
             Shard = shard,
-            SequenceNumber = SequenceNumber(shard, arrivalMs),
+            Counter = ++shard.Counter,
             PartitionKey = key,
             EscapedKey = keyInfo.Escaped,
             Data = data,
@@ -123,7 +123,7 @@ public sealed partial class StreamEmulator
         shard.Pending.Enqueue(record);
         shard.Seconds[counterSecond].RecordsIn++;
         _recordsIn++;
-        _observer?.OnRecord(new StreamRecord(shard.Id, record.SequenceNumber, key, data, DateTimeOffset.FromUnixTimeMilliseconds(arrivalMs)));
+        _observer?.OnRecord(new StreamRecord(shard.Id, record.FormatSequenceNumber(), key, data, DateTimeOffset.FromUnixTimeMilliseconds(arrivalMs)));
     }
 
     // MD5, UTF-8 size and escaping once per key (a run has few keys and many records); beyond a bound, per record.
@@ -147,13 +147,5 @@ public sealed partial class StreamEmulator
     {
         UInt128 index = hash / _shardSpan;
         return index >= (UInt128)(uint)_shards.Length ? _shards.Length - 1 : (int)index;
-    }
-
-    // 56 digits like Kinesis's: a fixed prefix, the shard, the arrival time and a per-shard counter, so numbers
-    // increase within a shard and compare correctly as big integers (equal length).
-    private static string SequenceNumber(ShardState shard, long arrivalMs)
-    {
-        long counter = ++shard.Counter;
-        return string.Create(CultureInfo.InvariantCulture, $"4960{shard.Index:D12}{Math.Max(0, arrivalMs):D20}{counter:D20}");
     }
 }

@@ -54,6 +54,31 @@ public class EventWriterTests
             .Label($"expected {Encoding.UTF8.GetString(expected)}\nactual   {Encoding.UTF8.GetString(actual)}");
     }
 
+    /// <summary>
+    /// A record made by the stream keeps only its counter and writes its sequence number when asked: the digits must be
+    /// those of the format the emulator always had, in the event and as a string.
+    /// </summary>
+    [Property(MaxTest = 300)]
+    public Property SequenceNumber_FromTheCounter_IsTheFormatKinesisLikeNumbersHave(NonNegativeInt shardIndex, long arrival, NonNegativeInt counter, bool bigCounter)
+    {
+        var shard = new ShardState { Index = shardIndex.Get, Id = $"shardId-{shardIndex.Get:D12}", Seconds = [] };
+        long count = bigCounter ? long.MaxValue - counter.Get : counter.Get;
+        string expected = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"4960{shardIndex.Get:D12}{Math.Max(0, arrival):D20}{count:D20}");
+        var record = new SimRecord { Shard = shard, Counter = count, PartitionKey = "k", EscapedKey = "k"u8.ToArray(), Data = [1], ArrivalMs = arrival };
+        var explicitRecord = new SimRecord { Shard = shard, SequenceNumber = expected, PartitionKey = "k", EscapedKey = "k"u8.ToArray(), Data = [1], ArrivalMs = arrival };
+        var writer = new EventWriter("arn:aws:kinesis:eu-west-1:1:stream/s", "eu-west-1", "arn:aws:iam::1:role/r");
+        byte[] digits = new byte[SimRecord.SequenceNumberLength];
+        int written = record.WriteSequenceNumber(digits);
+        string formatted = record.FormatSequenceNumber();
+        return (written == expected.Length
+                && Encoding.ASCII.GetString(digits) == expected
+                && formatted == expected
+                && record.SequenceNumber == expected
+                && writer.RecordLength(record) == writer.RecordLength(explicitRecord)
+                && writer.RecordJson(record).AsSpan().SequenceEqual(writer.RecordJson(explicitRecord)))
+            .Label($"expected {expected}, wrote {Encoding.ASCII.GetString(digits)}, formatted {formatted}");
+    }
+
     [Fact]
     public void Event_EscapesKeysAsTheWriterDoes_AndWritesArrivalBefore1970()
     {

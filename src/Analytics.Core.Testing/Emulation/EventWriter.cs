@@ -44,7 +44,7 @@ internal sealed class EventWriter
     public int RecordLength(SimRecord record)
     {
         Span<byte> arrival = stackalloc byte[24];
-        int sequence = record.SequenceNumber.Length; // digits only: one byte each, nothing to escape
+        int sequence = record.SequenceNumberChars; // digits only: one byte each, nothing to escape
         return s_beforeKey.Length + record.EscapedKey.Length + s_beforeSequence.Length + sequence + s_beforeData.Length
             + Base64.GetMaxEncodedToUtf8Length(record.Data.Length) + s_beforeArrival.Length + LambdaJson.WriteEpochSeconds(record.ArrivalMs, arrival)
             + s_beforeEventId.Length + record.Shard.Id.Length + 1 + sequence + _tail.Length;
@@ -56,7 +56,7 @@ internal sealed class EventWriter
         int at = Put(s_beforeKey, destination, 0);
         at = Put(record.EscapedKey, destination, at);
         at = Put(s_beforeSequence, destination, at);
-        at = Ascii(record.SequenceNumber, destination, at);
+        at += record.WriteSequenceNumber(destination[at..]);
         at = Put(s_beforeData, destination, at);
         Base64.EncodeToUtf8(record.Data, destination[at..], out _, out int encoded);
         at += encoded;
@@ -65,7 +65,7 @@ internal sealed class EventWriter
         at = Put(s_beforeEventId, destination, at);
         at = Ascii(record.Shard.Id, destination, at);
         destination[at++] = (byte)':';
-        at = Ascii(record.SequenceNumber, destination, at);
+        at += record.WriteSequenceNumber(destination[at..]);
         return Put(_tail, destination, at);
     }
 

@@ -4,7 +4,26 @@ internal sealed class SimRecord
 {
     public required ShardState Shard { get; init; }
 
-    public required string SequenceNumber { get; init; }
+    /// <summary>Digits of a sequence number made by the emulator: a fixed prefix, shard (12), arrival (20), counter (20).</summary>
+    public const int SequenceNumberLength = 56;
+
+    private string? _sequenceNumber;
+
+    /// <summary>
+    /// The record's number in its shard (the last part of its sequence number). The sequence number's string is made
+    /// from it when first asked for, so the records a blocked shard holds back keep no string each.
+    /// </summary>
+    public long Counter { get; init; }
+
+    /// <summary>The sequence number; tests may set one of their own instead of <see cref="Counter"/>.</summary>
+    public string SequenceNumber
+    {
+        get => _sequenceNumber ??= FormatSequenceNumber();
+        init => _sequenceNumber = value;
+    }
+
+    /// <summary>The sequence number's length in characters (digits: one UTF-8 byte each), without making it.</summary>
+    public int SequenceNumberChars => _sequenceNumber?.Length ?? SequenceNumberLength;
 
     public required string PartitionKey { get; init; }
 
@@ -24,6 +43,38 @@ internal sealed class SimRecord
     public int Lane { get; set; } = -1;
 
     public int InvokeCount { get; set; }
+
+    /// <summary>A new string of the sequence number, not kept (for a record reported once, on its arrival).</summary>
+    public string FormatSequenceNumber()
+    {
+        if (_sequenceNumber is { } text)
+        {
+            return text;
+        }
+
+        Span<byte> digits = stackalloc byte[SequenceNumberLength];
+        WriteSequenceNumber(digits);
+        return System.Text.Encoding.ASCII.GetString(digits);
+    }
+
+    /// <summary>Writes the sequence number's digits as UTF-8; returns their count.</summary>
+    /// <remarks>
+    /// "4960", the shard index in 12 digits, the arrival (never below 0) in 20, the counter in 20: numbers increase
+    /// within a shard and compare correctly as big integers (equal length).
+    /// </remarks>
+    public int WriteSequenceNumber(Span<byte> destination)
+    {
+        if (_sequenceNumber is { } text)
+        {
+            return System.Text.Encoding.ASCII.GetBytes(text, destination);
+        }
+
+        "4960"u8.CopyTo(destination);
+        System.Buffers.Text.Utf8Formatter.TryFormat(Shard.Index, destination[4..], out _, new System.Buffers.StandardFormat('D', 12));
+        System.Buffers.Text.Utf8Formatter.TryFormat(Math.Max(0, ArrivalMs), destination[16..], out _, new System.Buffers.StandardFormat('D', 20));
+        System.Buffers.Text.Utf8Formatter.TryFormat(Counter, destination[36..], out _, new System.Buffers.StandardFormat('D', 20));
+        return SequenceNumberLength;
+    }
 }
 
 internal sealed class Batch
