@@ -67,6 +67,14 @@ internal static class ReplayCommand
         var chart = new Option<string?>("--chart") { Description = "Where the comparison chart goes (default <out>/iterator-age-compare.png)", HelpName = "png" };
         var duration = new Option<int?>("--duration") { Description = "Run this many virtual seconds instead of each scenario's durationSeconds", HelpName = "seconds" };
         var shards = new Option<int?>("--shards") { Description = "Run a slice of the load: this many shards at the same rate and partition keys per shard", HelpName = "n" };
+        var jobs = new Option<int>("--jobs") { Description = "How many scenarios run at once (default: the processor count). Each holds its stream's unprocessed records in memory; fewer at once need less", HelpName = "n", DefaultValueFactory = _ => Environment.ProcessorCount };
+        jobs.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < 1)
+            {
+                result.AddError("--jobs must be 1 or more");
+            }
+        });
         var command = new Command("compare", "Runs several scenarios with the sample or naive handler and compares them: a table (stdout and comparison.md) and one chart of their iterator age over time.")
         {
             scenarios,
@@ -74,6 +82,7 @@ internal static class ReplayCommand
             chart,
             duration,
             shards,
+            jobs,
         };
         command.SetAction(parsed =>
         {
@@ -109,13 +118,23 @@ internal static class ReplayCommand
 
             string directory = parsed.GetValue(output)!;
             // Each scenario runs on its own thread (an emulator runs everything on the thread that calls it, so runs
-            // share nothing and each stays byte-reproducible); summaries are printed in the order given.
+            // share nothing and each stays byte-reproducible), at most --jobs at once; summaries are printed in the
+            // order given.
+            using var gate = new SemaphoreSlim(parsed.GetValue(jobs));
             Task<(string Name, StringWriter Summary, ReplayResult Result)>[] running = loaded.Select(l => Task.Factory.StartNew(
                 () =>
                 {
-                    var summary = new StringWriter();
-                    ReplayResult result = ReplayRun.Run(l.Scenario, Path.Combine(directory, l.Name), summary, writeRecords: false);
-                    return (l.Name, summary, result);
+                    gate.Wait();
+                    try
+                    {
+                        var summary = new StringWriter();
+                        ReplayResult result = ReplayRun.Run(l.Scenario, Path.Combine(directory, l.Name), summary, writeRecords: false);
+                        return (l.Name, summary, result);
+                    }
+                    finally
+                    {
+                        gate.Release();
+                    }
                 },
                 CancellationToken.None,
                 TaskCreationOptions.LongRunning,

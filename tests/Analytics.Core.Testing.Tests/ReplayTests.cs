@@ -103,6 +103,43 @@ public class ReplayTests
     }
 
     [Fact]
+    public void Compare_OneScenarioAtATime_GivesTheSameTableAndFiles_AsAllAtOnce()
+    {
+        string oneAtATime = Temp();
+        string allAtOnce = Temp();
+        try
+        {
+            string[] scenarios = ["incident-before", "incident-after"];
+            string[] common = [.. scenarios.SelectMany(s => (string[])["--scenario", Path.Combine(Root(), $"samples/scenarios/{s}.json")]), "--duration", "20", "--shards", "1"];
+            (int exit, string stdout, string error) = Replay(["compare", .. common, "--out", oneAtATime, "--jobs", "1"]);
+            Assert.True(exit == 0, error);
+            Assert.Equal(0, Replay(["compare", .. common, "--out", allAtOnce, "--jobs", "2"]).Exit);
+            Assert.Equal(File.ReadAllText(Path.Combine(allAtOnce, "comparison.md")), File.ReadAllText(Path.Combine(oneAtATime, "comparison.md")));
+            Assert.Contains("| incident-before |", stdout, StringComparison.Ordinal);
+            foreach (string scenario in scenarios)
+            {
+                foreach (string name in (string[])["invocations.jsonl", "metrics.csv", "quarantine.jsonl"])
+                {
+                    Assert.True(File.ReadAllBytes(Path.Combine(oneAtATime, scenario, name)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(allAtOnce, scenario, name))), $"{scenario}/{name}");
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(oneAtATime, recursive: true);
+            Directory.Delete(allAtOnce, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Compare_NoJobs_IsRefused()
+    {
+        (int exit, _, string error) = Replay("compare", "--scenario", Path.Combine(Root(), "samples/scenarios/incident-before.json"), "--out", Temp(), "--jobs", "0");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("--jobs must be 1 or more", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void SampleHandlerScenario_IsByteReproducible_AndQuarantinesThePoison()
     {
         string first = Temp();
