@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace Analytics.Core;
@@ -18,8 +19,19 @@ public sealed partial class KinesisBatchProcessor
     /// </summary>
     private static readonly TimeSpan s_probeWhileSpilling = TimeSpan.FromSeconds(1);
 
-    /// <summary>Shards whose last invocation in this processor spilled (a hint that only shortens the probe).</summary>
-    private readonly HashSet<string> _spillingShards = new(StringComparer.Ordinal);
+    /// <summary>
+    /// While a shard spills, how often this processor probes the store at all; the invocations between spill without
+    /// calling the aggregate sink. A probe and the spill's read of the items each wait up to a second in a full outage,
+    /// so probing every batch spilled one batch per 2.1 s per concurrent batch: 458 records/s per shard at BatchSize 100
+    /// and ParallelizationFactor 10, measured in the emulator, below a busy shard's 1,000.
+    /// </summary>
+    private static readonly TimeSpan s_probeIntervalWhileSpilling = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Shards whose last invocation in this processor spilled, with the timestamp of this processor's last probe of the
+    /// store for them (a hint that only shortens or skips the probe).
+    /// </summary>
+    private readonly Dictionary<string, long> _spillingShards = new(StringComparer.Ordinal);
 
     /// <summary>Per shard, how many invocations in a row (in this processor) left aggregates not durable.</summary>
     private readonly Dictionary<string, int> _failedInvocations = new(StringComparer.Ordinal);
@@ -62,10 +74,24 @@ public sealed partial class KinesisBatchProcessor
             return;
         }
 
-        // While spilling: one second (within the usual share) to see a recovered store.
+        // While spilling: one second (within the usual share) to see a recovered store, at most every few seconds.
+        bool spilling = _spillingShards.TryGetValue(summary.ShardId, out long lastProbe);
+        if (spilling && _time.GetElapsedTime(lastProbe) < s_probeIntervalWhileSpilling)
+        {
+            summary.AggregateSinkIssue = string.Create(
+                CultureInfo.InvariantCulture,
+                $"was not called: the shard is spilling and the store was probed {_time.GetElapsedTime(lastProbe).TotalSeconds:F1} s ago (every {s_probeIntervalWhileSpilling.TotalSeconds:F0} s); {batch.Count} pairs left for a spill.");
+            return;
+        }
+
+        if (spilling)
+        {
+            _spillingShards[summary.ShardId] = _time.GetTimestamp();
+        }
+
         TimeSpan usual = left * AggregateShareBeforeSpill;
         TimeSpan probe = usual < s_probeWhileSpilling ? usual : s_probeWhileSpilling;
-        using var share = new CancellationTokenSource(_spillingShards.Contains(summary.ShardId) ? probe : usual, _time);
+        using var share = new CancellationTokenSource(spilling ? probe : usual, _time);
         using var shareDeadline = CancellationTokenSource.CreateLinkedTokenSource(deadline, share.Token);
         using var shareLinked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, share.Token);
         // The sink gets the share; the processor's wait stays bounded by the working time, so a sink that honours the
@@ -157,7 +183,8 @@ public sealed partial class KinesisBatchProcessor
                 _spillingShards.Clear();
             }
 
-            _spillingShards.Add(shardId);
+            // The first spill counts as a probe: this invocation gave the store its usual share and got no answer.
+            _spillingShards.TryAdd(shardId, _time.GetTimestamp());
         }
         else
         {

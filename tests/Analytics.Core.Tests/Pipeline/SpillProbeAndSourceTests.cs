@@ -81,7 +81,7 @@ public class SpillProbeAndSourceTests
     }
 
     [Fact]
-    public async Task ShardThatSpilledLastTime_GivesTheAggregateSinkATenthOfTheTimeLeft()
+    public async Task ShardThatSpilledLastTime_ProbesForOneSecond_OnceTheIntervalHasPassed()
     {
         var clock = new ManualTimeProvider(s_now);
         var sink = new OutageSink(clock);
@@ -92,8 +92,9 @@ public class SpillProbeAndSourceTests
         Assert.Equal(SinkOutcome.Completed, first.SpillOutcome);
         Assert.Single(spill.Spills);
 
-        // 100 s budget: 90 s of working time, all of it left when the sinks start (the clock has not moved). The usual
-        // share would be two thirds (60 s); while spilling it is one second.
+        // 100 s budget: 90 s of working time, all of it left when the sinks start. The usual share would be two thirds
+        // (60 s); while spilling it is one second, once the probe interval (5 s) since the spill has passed.
+        clock.Advance(TimeSpan.FromSeconds(5));
         sink.Wait = true;
         TimeSpan start = clock.Elapsed;
         Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(2, "b")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());

@@ -5,13 +5,17 @@ namespace Analytics.Core.Tests.Pipeline;
 /// <summary>
 /// How much of the sinks' time the aggregate sink gets when the batch may be spilled (docs/failure-modes.md, "The
 /// decision"): two thirds of the time left, or, when this processor's last invocation of the shard spilled, one
-/// second (within the two thirds); and how many spilling shards the processor remembers (1024).
+/// second (within the two thirds) at most every five seconds, and nothing in between; and how many spilling shards the
+/// processor remembers (1024).
 /// Expectations are computed by hand from the documented defaults: a 30 s budget keeps a 3 s safety margin (10 %, at
 /// least 1 s), so the working time, all of it left for the sinks when reading takes no time, is 27 s.
 /// </summary>
 public class SpillShareTests
 {
     private static readonly DateTimeOffset s_start = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 600_000);
+
+    /// <summary>While a shard spills, the processor probes the store at most this often (documented).</summary>
+    private static readonly TimeSpan s_probeInterval = TimeSpan.FromSeconds(5);
 
     private static (KinesisBatchProcessor Processor, ManualTimeProvider Time, ShareSink Sink, TestSpillSink Spill) Create()
     {
@@ -78,6 +82,7 @@ public class SpillShareTests
         {
             TimeSpan budget = TimeSpan.FromMilliseconds(budgetMs);
             AssertClose(TimeSpan.FromMilliseconds(usualMs), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, budget));
+            time.Advance(s_probeInterval);
             AssertClose(TimeSpan.FromMilliseconds(probeMs), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, budget));
         }
     }
@@ -91,6 +96,7 @@ public class SpillShareTests
         {
             SpillAtOnce(processor, time, sink, SpillEvents.Shard(1));
             SpillAtOnce(processor, time, sink, SpillEvents.Shard(2));
+            time.Advance(s_probeInterval);
 
             AssertClose(TimeSpan.FromSeconds(1), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(1), TimeSpan.FromSeconds(30)));
             AssertClose(TimeSpan.FromSeconds(1), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(2), TimeSpan.FromSeconds(30)));
@@ -106,6 +112,7 @@ public class SpillShareTests
         using (processor)
         {
             SpillAtOnce(processor, time, sink, TestEvents.ShardId);
+            time.Advance(s_probeInterval);
             sink.WaitForToken = false;
             sink.Durable = true;
             BatchSummary written = SpillEvents.RunAtOnce(processor, time, SpillEvents.Build(SpillEvents.Records(1, 3), TestEvents.ShardId));
@@ -132,9 +139,81 @@ public class SpillShareTests
                 SpillAtOnce(processor, time, sink, SpillEvents.Shard(shard));
             }
 
+            time.Advance(s_probeInterval);
+
             // Shard 1 first: its own spill then changes the set again.
             AssertClose(TimeSpan.FromSeconds(18), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(1), TimeSpan.FromSeconds(30)));
             AssertClose(TimeSpan.FromSeconds(1), await ShareOfAsync(processor, time, sink, SpillEvents.Shard(1025), TimeSpan.FromSeconds(30)));
+        }
+    }
+
+    /// <summary>
+    /// Between probes a spilling shard's invocations do not call the aggregate sink at all: the batch is spilled at
+    /// once, and the log says why the sink was not called. Five seconds after the last probe the next one probes again.
+    /// </summary>
+    [Fact]
+    public async Task WhileSpilling_BetweenProbes_TheSinkIsNotCalled_AndTheBatchIsSpilled()
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, TestSpillSink spill) = Create();
+        using (processor)
+        {
+            SpillAtOnce(processor, time, sink, TestEvents.ShardId);
+            int calls = sink.Calls;
+            int spills = spill.Writes.Count;
+            foreach (TimeSpan step in (TimeSpan[])[TimeSpan.Zero, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2.9)])
+            {
+                time.Advance(step);
+                BatchSummary skipped = SpillEvents.RunAtOnce(processor, time, SpillEvents.Build(SpillEvents.Records(1, 3), TestEvents.ShardId));
+                Assert.Equal(SinkOutcome.NotCalled, skipped.AggregateSinkOutcome);
+                Assert.Equal(SinkOutcome.Completed, skipped.SpillOutcome);
+                Assert.Contains("was not called: the shard is spilling", skipped.AggregateSinkIssue, StringComparison.Ordinal);
+                Assert.Null(skipped.ReportedFailure);
+            }
+
+            Assert.Equal(calls, sink.Calls);
+            Assert.Equal(spills + 3, spill.Writes.Count);
+
+            // 4.9 s after the spill: still no probe. At 5 s: a probe of one second.
+            time.Advance(TimeSpan.FromMilliseconds(100));
+            AssertClose(TimeSpan.FromSeconds(1), await ShareOfAsync(processor, time, sink, TestEvents.ShardId, TimeSpan.FromSeconds(30)));
+            Assert.Equal(calls + 1, sink.Calls);
+        }
+    }
+
+    /// <summary>
+    /// The interval runs from the last probe, not from the first spill: each probe that ends in a spill starts a new
+    /// five seconds, and another shard's probe does not count.
+    /// </summary>
+    [Fact]
+    public void WhileSpilling_TheIntervalRunsFromTheLastProbe_PerShard()
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, _) = Create();
+        using (processor)
+        {
+            SpillAtOnce(processor, time, sink, SpillEvents.Shard(1));
+            time.Advance(s_probeInterval);
+            SpillAtOnce(processor, time, sink, SpillEvents.Shard(2));
+            int calls = sink.Calls;
+
+            // Shard 1 probes (5 s since its spill), shard 2 does not (0 s since its own).
+            SpillAtOnce(processor, time, sink, SpillEvents.Shard(1));
+            Assert.Equal(calls + 1, sink.Calls);
+            SpillAtOnce(processor, time, sink, SpillEvents.Shard(2));
+            Assert.Equal(calls + 1, sink.Calls);
+
+            // 4 s later neither probes: shard 1 probed 4 s ago, shard 2 spilled 4 s ago.
+            time.Advance(TimeSpan.FromSeconds(4));
+            SpillAtOnce(processor, time, sink, SpillEvents.Shard(1));
+            SpillAtOnce(processor, time, sink, SpillEvents.Shard(2));
+            Assert.Equal(calls + 1, sink.Calls);
+
+            // 1 s more: both.
+            time.Advance(TimeSpan.FromSeconds(1));
+            SpillAtOnce(processor, time, sink, SpillEvents.Shard(1));
+            SpillAtOnce(processor, time, sink, SpillEvents.Shard(2));
+            Assert.Equal(calls + 3, sink.Calls);
         }
     }
 }
