@@ -210,6 +210,7 @@ internal sealed class ModelFaults : IDisposable
     private readonly Handler _s3;
     private int _countdown = -1;
     private int _throttledWrites;
+    private int _dynamoDbRequests;
     private int _failedQuarantineWrites;
     private CancellationTokenSource _cancel = new();
 
@@ -230,6 +231,15 @@ internal sealed class ModelFaults : IDisposable
 
     /// <summary>PutItem is answered ProvisionedThroughputExceeded.</summary>
     public bool ThrottleWrites { get; set; }
+
+    /// <summary>Every DynamoDB request is answered ProvisionedThroughputExceeded (reads too).</summary>
+    public bool ThrottleEverything { get; set; }
+
+    /// <summary>Every DynamoDB request is answered HTTP 500 InternalServerError: a full outage.</summary>
+    public bool DynamoDbDown { get; set; }
+
+    /// <summary>DynamoDB requests sent so far, answered or not.</summary>
+    public int DynamoDbRequests => Volatile.Read(ref _dynamoDbRequests);
 
     /// <summary>How many of the next PutItem requests are throttled, as <see cref="ThrottleWrites"/> does; those after pass (a passing throttle).</summary>
     public int WritesToThrottle { get; set; }
@@ -323,6 +333,20 @@ internal sealed class ModelFaults : IDisposable
         }
 
         string target = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
+        if (!isS3)
+        {
+            Interlocked.Increment(ref _dynamoDbRequests);
+            if (DynamoDbDown)
+            {
+                return DynamoDbInternalError(request);
+            }
+
+            if (ThrottleEverything)
+            {
+                return Throttled(request);
+            }
+        }
+
         if (!isS3 && target.EndsWith(".BatchGetItem", StringComparison.Ordinal) && ReadFailure is { } failure)
         {
             throw failure;
@@ -331,23 +355,31 @@ internal sealed class ModelFaults : IDisposable
         if (!isS3 && target.EndsWith(".PutItem", StringComparison.Ordinal) && AmbiguousWritesOf is { } text &&
             request.Content?.ReadAsStringAsync().GetAwaiter().GetResult().Contains(text, StringComparison.Ordinal) == true)
         {
-            return new HttpResponseMessage(HttpStatusCode.InternalServerError)
-            {
-                RequestMessage = request,
-                Content = new StringContent("{\"__type\":\"com.amazonaws.dynamodb.v20120810#InternalServerError\",\"message\":\"Internal server error\"}", Encoding.UTF8, "application/x-amz-json-1.0"),
-            };
+            return DynamoDbInternalError(request);
         }
 
         if (!isS3 && target.EndsWith(".PutItem", StringComparison.Ordinal) && (ThrottleWrites || (WritesToThrottle > 0 && WritesToThrottle-- > 0)))
         {
             Interlocked.Increment(ref _throttledWrites);
-            var response = new HttpResponseMessage(HttpStatusCode.BadRequest) { RequestMessage = request, Content = new ByteArrayContent(s_throttled) };
-            response.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-amz-json-1.0");
-            return response;
+            return Throttled(request);
         }
 
         return null;
     }
+
+    private static HttpResponseMessage Throttled(HttpRequestMessage request)
+    {
+        var response = new HttpResponseMessage(HttpStatusCode.BadRequest) { RequestMessage = request, Content = new ByteArrayContent(s_throttled) };
+        response.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-amz-json-1.0");
+        return response;
+    }
+
+    private static HttpResponseMessage DynamoDbInternalError(HttpRequestMessage request) =>
+        new(HttpStatusCode.InternalServerError)
+        {
+            RequestMessage = request,
+            Content = new StringContent("{\"__type\":\"com.amazonaws.dynamodb.v20120810#InternalServerError\",\"message\":\"Internal server error\"}", Encoding.UTF8, "application/x-amz-json-1.0"),
+        };
 
     private static HttpResponseMessage InternalError(HttpRequestMessage request) =>
         new(HttpStatusCode.InternalServerError)

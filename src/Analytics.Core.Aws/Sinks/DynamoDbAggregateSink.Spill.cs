@@ -35,6 +35,13 @@ public sealed partial class DynamoDbAggregateSink
     internal bool WasAmbiguous(string pk, string sk) => _ambiguous.ContainsKey((pk, sk));
 
     /// <summary>
+    /// Whether the last <see cref="WriteAsync"/> was for this shard and DynamoDB answered none of its requests (a full
+    /// outage): a spill then need not spend its read budget on a table that just did not answer.
+    /// </summary>
+    internal bool LastWriteGotNoAnswer(string shardId) =>
+        string.Equals(_lastWriteShard, shardId, StringComparison.Ordinal) && Volatile.Read(ref _lastWriteAnswered) == 0;
+
+    /// <summary>
     /// Reads the items consistently (for a spill, after <see cref="WriteAsync"/> returned): the items read, null for an
     /// item that does not exist; keys that could not be read are absent.
     /// </summary>

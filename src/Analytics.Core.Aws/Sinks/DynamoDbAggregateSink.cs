@@ -41,6 +41,10 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     // is marked "outcome unknown"; see S3SpillSink).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Pk, string Sk), bool> _ambiguous = new();
 
+    /// <summary>The shard of the last <see cref="WriteAsync"/>, and whether the table answered any of its requests (1).</summary>
+    private string? _lastWriteShard;
+    private int _lastWriteAnswered;
+
     /// <summary>Creates the sink.</summary>
     /// <param name="client">The DynamoDB client; the sink does not dispose it. Give it few retries of its own.</param>
     /// <param name="options">Table name, aggregator options, retry and concurrency bounds.</param>
@@ -96,6 +100,8 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         }
 
         _ambiguous.Clear();
+        _lastWriteShard = batch.ShardId;
+        Volatile.Write(ref _lastWriteAnswered, 0);
         var pairs = new PairState[count];
         for (int i = 0; i < count; i++)
         {
@@ -203,9 +209,11 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
                         },
                     },
                     token).ConfigureAwait(false);
+                Volatile.Write(ref _lastWriteAnswered, 1);
             }
             catch (Exception e) when (RetryPolicy.IsTransient(e, token))
             {
+                NoteAnswer(e);
                 continue;
             }
             catch (Exception) when (token.IsCancellationRequested)
@@ -277,6 +285,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
                     GetItemResponse got = await _client.GetItemAsync(
                         new GetItemRequest { TableName = _options.TableName, Key = state.Key.ToKey(), ConsistentRead = true },
                         token).ConfigureAwait(false);
+                    Volatile.Write(ref _lastWriteAnswered, 1);
                     item = got.IsItemSet && got.Item is { Count: > 0 } ? got.Item : null;
                     loaded = true;
                 }
@@ -330,10 +339,12 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
                 putSent = true;
                 await _client.PutItemAsync(put, token).ConfigureAwait(false);
+                Volatile.Write(ref _lastWriteAnswered, 1);
                 return true;
             }
             catch (ConditionalCheckFailedException)
             {
+                Volatile.Write(ref _lastWriteAnswered, 1);
                 // Someone wrote the item since we read it (maybe our own put whose response was lost): read again.
                 Interlocked.Increment(ref _conflicts);
                 loaded = false;
@@ -341,6 +352,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             catch (Exception e) when (RetryPolicy.IsTransient(e, token))
             {
                 // The put may or may not have landed; retrying with the same expected version is safe either way.
+                NoteAnswer(e);
                 NoteAmbiguous(state.Key, putSent, e);
                 if (!await BackoffAsync(attempt + 1, state.Key.Pk + "|" + state.Key.Sk, token).ConfigureAwait(false))
                 {
@@ -363,11 +375,23 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// </summary>
     private void NoteAmbiguous(PairKey key, bool putSent, Exception e)
     {
-        if (putSent && !(e is AmazonDynamoDBException { ErrorCode: "ProvisionedThroughputExceededException" or "ThrottlingException" or "RequestLimitExceeded" }))
+        if (putSent && !IsThrottling(e))
         {
             _ambiguous[(key.Pk, key.Sk)] = true;
         }
     }
+
+    /// <summary>A throttling error is an answer: the table is up, only busy (a spill may still read it).</summary>
+    private void NoteAnswer(Exception e)
+    {
+        if (IsThrottling(e))
+        {
+            Volatile.Write(ref _lastWriteAnswered, 1);
+        }
+    }
+
+    private static bool IsThrottling(Exception e) =>
+        e is AmazonDynamoDBException { ErrorCode: "ProvisionedThroughputExceededException" or "ThrottlingException" or "RequestLimitExceeded" };
 
     /// <summary>
     /// Fills <paramref name="fresh"/> with what the item does not hold yet and says which watermarks the new item gets;

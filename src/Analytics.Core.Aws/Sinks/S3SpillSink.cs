@@ -83,7 +83,10 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         }
 
         Dictionary<(string Pk, string Sk), Dictionary<string, AttributeValue>?>? items = null;
-        if (_table is not null)
+        // The read decides which pairs are in the table already. When the live write just before got no answer at all
+        // (a full outage), it is skipped: every pair is spilled whole, its outcome unknown, as when the read fails, and
+        // the invocation does not wait a second more for a table that is down.
+        if (_table is not null && !_table.LastWriteGotNoAnswer(spill.ShardId))
         {
             using var budget = new CancellationTokenSource(s_readBudget, _options.Retry.TimeProvider);
             using var read = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, budget.Token);

@@ -1,0 +1,67 @@
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// Whether a spill reads the items before writing its object (docs/failure-modes.md, "The decision"): it reads them,
+/// to keep only what the table does not hold, unless the live write just before it got no answer at all from the table
+/// (a full outage). Then every pair is spilled whole with its outcome unknown, as when the read fails, without the
+/// read's second. A throttling error is an answer: the table is up.
+/// </summary>
+public class SpillReadTests
+{
+    /// <summary>Spills records 1 and 2 of key a; returns the DynamoDB requests sent from the spill sink's call on.</summary>
+    private static (int RequestsDuringSpill, SpillWrites World) Spill(Action<ModelFaults> faults, bool throttleWrites = false)
+    {
+        var world = new SpillWrites();
+        faults(world.Models.Faults);
+        int atSpill = -1;
+        world.BeforeSpill = () =>
+        {
+            atSpill = world.Models.Faults.DynamoDbRequests;
+            return Task.CompletedTask;
+        };
+        world.Invoke(throttleWrites, (1, "a", "alpha", 1), (2, "a", "alpha", 2));
+        Assert.Single(world.Results);
+        Assert.True(atSpill > 0, "the live write sent no request before the spill");
+        return (world.Models.Faults.DynamoDbRequests - atSpill, world);
+    }
+
+    [Fact]
+    public void FullOutage_TheSpillDoesNotReadTheTable_AndSpillsThePairsWithTheirOutcomeUnknown()
+    {
+        (int requests, SpillWrites world) = Spill(f => f.DynamoDbDown = true);
+        using (world)
+        {
+            Assert.Equal([true], world.Results);
+            Assert.Equal(0, requests);
+            string body = System.Text.Encoding.UTF8.GetString(world.SpillObjects().Single().Body.Span);
+            Assert.Contains("\"outcomeUnknown\":true", body, StringComparison.Ordinal);
+            Assert.DoesNotContain("\"outcomeUnknown\":false", body, StringComparison.Ordinal);
+            Assert.NotNull(world.Marker());
+        }
+    }
+
+    [Fact]
+    public void WritesThrottled_TheSpillReadsTheTable_AndDecidesThePairs()
+    {
+        (int requests, SpillWrites world) = Spill(_ => { }, throttleWrites: true);
+        using (world)
+        {
+            Assert.Equal([true], world.Results);
+            Assert.True(requests > 0, "the spill did not read the table");
+            string body = System.Text.Encoding.UTF8.GetString(world.SpillObjects().Single().Body.Span);
+            Assert.Contains("\"outcomeUnknown\":false", body, StringComparison.Ordinal);
+            Assert.Null(world.Marker());
+        }
+    }
+
+    [Fact]
+    public void EveryRequestThrottled_IsAnAnswer_TheSpillStillReadsTheTable()
+    {
+        (int requests, SpillWrites world) = Spill(f => f.ThrottleEverything = true);
+        using (world)
+        {
+            // The read is tried (and throttled too); whether the spill then fits in this test's 4 s budget is not the point.
+            Assert.True(requests > 0, "the spill did not read the table");
+        }
+    }
+}
