@@ -246,6 +246,50 @@ public class IncidentTests
         }
     }
 
+    /// <summary>
+    /// The same at a busy shard's full rate, 1,000 records/s: through an 8-minute outage the spilling keeps pace, so
+    /// iterator age stays below the spill age plus the template's timeout (records wait to be old enough to spill; the
+    /// attempt before that waits for the table) however long the outage. When every batch probed the table for a second
+    /// and the spill read the items for another, a shard spilled 458 records/s and its age grew all through an outage
+    /// (384 s after 10 minutes).
+    /// </summary>
+    [Fact]
+    public void AfterAtAFullShardsRate_ThroughAFullOutage_TheSpillKeepsPace()
+    {
+        LoadedScenario loaded = Shortened("incident-after.json", durationSeconds: 660);
+        string output = Temp();
+        try
+        {
+            LoadedScenario outage = loaded with
+            {
+                Scenario = loaded.Scenario with
+                {
+                    Stream = loaded.Scenario.Stream with { ShardCount = 1 },
+                    Producers = [loaded.Scenario.Producers[0] with { RatePerSecond = 1000 }],
+                },
+                Downstream = new DownstreamFile
+                {
+                    Dynamodb = new ServiceModelFile { LatencyMs = new LatencyFile { P50 = 6, P99 = 40 }, Outages = [new OutageFile { FromSecond = 120, ToSecond = 600 }] },
+                    S3 = loaded.Downstream?.S3,
+                },
+            };
+            ReplayResult result = ReplayRun.Run(outage, output, TextWriter.Null, writeRecords: false, chart: false);
+            Verdict v = result.Figures!.Verdict;
+
+            Assert.True(result.Summary.RecordsIn > 600_000, $"records in {result.Summary.RecordsIn}");
+            Assert.True(v.MaxIteratorAgeMs < (60 + 120) * 1000, $"max iterator age {v.MaxIteratorAgeMs} ms through a 480 s outage at 1,000 records/s");
+            Assert.True(v.Lost > 0, "nothing was spilled");
+            Assert.Equal(0, v.Doubled);
+        }
+        finally
+        {
+            if (Directory.Exists(output))
+            {
+                Directory.Delete(output, recursive: true);
+            }
+        }
+    }
+
     [Fact]
     public void ShortenedIncident_BeforeIsWorseThanAfter_InEveryFigure()
     {
