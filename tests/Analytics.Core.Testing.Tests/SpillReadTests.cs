@@ -1,3 +1,5 @@
+using Analytics.Core.Tests;
+
 namespace Analytics.Core.Testing.Tests;
 
 /// <summary>
@@ -63,5 +65,38 @@ public class SpillReadTests
             // The read is tried (and throttled too); whether the spill then fits in this test's 4 s budget is not the point.
             Assert.True(requests > 0, "the spill did not read the table");
         }
+    }
+
+    /// <summary>
+    /// The last write before the spill was another shard's, and the table answered none of its requests: that says
+    /// nothing of this shard's items, so the spill still reads them.
+    /// </summary>
+    [Fact]
+    public void AnotherShardsWriteGotNoAnswer_TheSpillStillReads()
+    {
+        using var world = new SpillWrites();
+        using var other = new KinesisBatchProcessor(world.Table, new SpillWrites.NoQuarantine(), ProcessorOptions.Default with { TimeProvider = world.Models.Clock });
+        const string otherShard = "shardId-000000000008";
+        long at = SpillWrites.SampleTime.ToUnixTimeMilliseconds();
+        byte[] otherEvent = System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(
+            TestEvents.Build([new Analytics.Core.Tests.TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("beta", 1, at)), at, "b")]))
+            .Replace(TestEvents.ShardId, otherShard, StringComparison.Ordinal));
+        int atSpill = -1;
+        world.BeforeSpill = async () =>
+        {
+            // Between this shard's live write and its spill: a write of another shard that gets no answer (its read
+            // fails at once, not as a transient error, so the clock does not move).
+            world.Models.Faults.ReadFailure = new InvalidOperationException("no answer");
+            BatchSummary otherSummary = await other.ProcessAsync(otherEvent, world.Models.Clock.GetUtcNow() + TimeSpan.FromSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
+            world.Models.Faults.ReadFailure = null;
+            Assert.Contains("InvalidOperationException", otherSummary.AggregateSinkIssue, StringComparison.Ordinal);
+            atSpill = world.Models.Faults.DynamoDbRequests;
+        };
+
+        world.Invoke(true, (1, "a", "alpha", 1), (2, "a", "alpha", 2));
+
+        Assert.Equal([true], world.Results);
+        Assert.True(world.Models.Faults.DynamoDbRequests > atSpill, "the spill did not read the table");
+        Assert.Null(world.Marker());
     }
 }

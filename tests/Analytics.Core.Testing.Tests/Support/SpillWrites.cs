@@ -178,7 +178,7 @@ internal sealed class SpillWrites : IDisposable
             owner.Spill.RemoveUnconfirmedAsync(shardId, eventSourceArn, spillId, cancellationToken);
     }
 
-    private sealed class NoQuarantine : IQuarantineSink
+    internal sealed class NoQuarantine : IQuarantineSink
     {
         public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken) => Task.FromResult(records.Count);
     }
