@@ -219,31 +219,12 @@ public class IncidentTests
     {
         LoadedScenario loaded = Shortened("incident-after.json", durationSeconds: 660);
         Assert.Equal(60, loaded.SpillAfterSeconds);
-        string output = Temp();
-        try
-        {
-            LoadedScenario outage = loaded with
-            {
-                Downstream = new DownstreamFile
-                {
-                    Dynamodb = new ServiceModelFile { LatencyMs = new LatencyFile { P50 = 6, P99 = 40 }, Outages = [new OutageFile { FromSecond = 30, ToSecond = 570 }] },
-                    S3 = loaded.Downstream?.S3,
-                },
-            };
-            ReplayResult result = ReplayRun.Run(outage, output, TextWriter.Null, writeRecords: false, chart: false);
-            Verdict v = result.Figures!.Verdict;
 
-            Assert.True(v.MaxIteratorAgeMs < (120 + 60 + 30) * 1000, $"max iterator age {v.MaxIteratorAgeMs} ms through a 540 s outage");
-            Assert.True(v.Lost > 0, "nothing was spilled");
-            Assert.Equal(0, v.Doubled);
-        }
-        finally
-        {
-            if (Directory.Exists(output))
-            {
-                Directory.Delete(output, recursive: true);
-            }
-        }
+        Verdict v = RunThroughAnOutage(loaded, fromSecond: 30, toSecond: 570).Figures!.Verdict;
+
+        Assert.True(v.MaxIteratorAgeMs < (120 + 60 + 30) * 1000, $"max iterator age {v.MaxIteratorAgeMs} ms through a 540 s outage");
+        Assert.True(v.Lost > 0, "nothing was spilled");
+        Assert.Equal(0, v.Doubled);
     }
 
     /// <summary>
@@ -257,29 +238,39 @@ public class IncidentTests
     public void AfterAtAFullShardsRate_ThroughAFullOutage_TheSpillKeepsPace()
     {
         LoadedScenario loaded = Shortened("incident-after.json", durationSeconds: 660);
+        loaded = loaded with
+        {
+            Scenario = loaded.Scenario with
+            {
+                Stream = loaded.Scenario.Stream with { ShardCount = 1 },
+                Producers = [loaded.Scenario.Producers[0] with { RatePerSecond = 1000 }],
+            },
+        };
+
+        ReplayResult result = RunThroughAnOutage(loaded, fromSecond: 120, toSecond: 600);
+        Verdict v = result.Figures!.Verdict;
+
+        Assert.True(result.Summary.RecordsIn > 600_000, $"records in {result.Summary.RecordsIn}");
+        Assert.True(v.MaxIteratorAgeMs < (60 + 120) * 1000, $"max iterator age {v.MaxIteratorAgeMs} ms through a 480 s outage at 1,000 records/s");
+        Assert.True(v.Lost > 0, "nothing was spilled");
+        Assert.Equal(0, v.Doubled);
+    }
+
+    /// <summary>Runs <paramref name="loaded"/> with DynamoDB down (HTTP 500) from <paramref name="fromSecond"/> to <paramref name="toSecond"/>, S3 as the scenario has it.</summary>
+    private static ReplayResult RunThroughAnOutage(LoadedScenario loaded, int fromSecond, int toSecond)
+    {
         string output = Temp();
         try
         {
             LoadedScenario outage = loaded with
             {
-                Scenario = loaded.Scenario with
-                {
-                    Stream = loaded.Scenario.Stream with { ShardCount = 1 },
-                    Producers = [loaded.Scenario.Producers[0] with { RatePerSecond = 1000 }],
-                },
                 Downstream = new DownstreamFile
                 {
-                    Dynamodb = new ServiceModelFile { LatencyMs = new LatencyFile { P50 = 6, P99 = 40 }, Outages = [new OutageFile { FromSecond = 120, ToSecond = 600 }] },
+                    Dynamodb = new ServiceModelFile { LatencyMs = new LatencyFile { P50 = 6, P99 = 40 }, Outages = [new OutageFile { FromSecond = fromSecond, ToSecond = toSecond }] },
                     S3 = loaded.Downstream?.S3,
                 },
             };
-            ReplayResult result = ReplayRun.Run(outage, output, TextWriter.Null, writeRecords: false, chart: false);
-            Verdict v = result.Figures!.Verdict;
-
-            Assert.True(result.Summary.RecordsIn > 600_000, $"records in {result.Summary.RecordsIn}");
-            Assert.True(v.MaxIteratorAgeMs < (60 + 120) * 1000, $"max iterator age {v.MaxIteratorAgeMs} ms through a 480 s outage at 1,000 records/s");
-            Assert.True(v.Lost > 0, "nothing was spilled");
-            Assert.Equal(0, v.Doubled);
+            return ReplayRun.Run(outage, output, TextWriter.Null, writeRecords: false, chart: false);
         }
         finally
         {
