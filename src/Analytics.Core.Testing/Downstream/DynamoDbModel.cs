@@ -483,9 +483,9 @@ public sealed class DynamoDbModel : IDisposable
         }
 
         var result = new Dictionary<string, AttributeValue>(item.Count, StringComparer.Ordinal);
-        foreach (KeyValuePair<string, DynamoValue> kv in item.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        foreach (string key in OrdinalKeys.Of(item))
         {
-            result[kv.Key] = ToSdkOrdered(kv.Value);
+            result[key] = ToSdkOrdered(item[key]);
         }
 
         return result;
@@ -1244,6 +1244,14 @@ public sealed class DynamoDbModel : IDisposable
             }
 
             DynamoValue range = KeyPart(item, RangeKey, RangeType!.Value, fromItem);
+            if (hash.Type != DynamoType.B && range.Type != DynamoType.B)
+            {
+                // The same text as below, made in one string: a key's part is its type letter and its text.
+                return string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{hash.Text!.Length + 1}:{(hash.Type == DynamoType.S ? 'S' : 'N')}{hash.Text}{(range.Type == DynamoType.S ? 'S' : 'N')}{range.Text}");
+            }
+
             return hash.KeyText.Length.ToString(CultureInfo.InvariantCulture) + ":" + hash.KeyText + range.KeyText;
         }
 

@@ -53,6 +53,11 @@ internal sealed class ExpressionContext
     /// <summary>Rejects names or values that no expression used (DynamoDB does).</summary>
     public void CheckAllUsed()
     {
+        if (_usedNames.Count == _names.Count && _usedValues.Count == _values.Count)
+        {
+            return; // every placeholder used is one of them (an unknown one throws when used)
+        }
+
         string[] unusedNames = _names.Keys.Where(k => !_usedNames.Contains(k)).Order(StringComparer.Ordinal).ToArray();
         if (unusedNames.Length > 0)
         {

@@ -24,6 +24,10 @@ internal abstract class DynamoRequestView
     /// <exception cref="DynamoError">An attribute value in it is malformed.</exception>
     public abstract Dictionary<string, DynamoValue>? OptionalItem(string name);
 
+    /// <summary>The field as an attribute map to read only (the identity's hash): the view's own, not a copy.</summary>
+    /// <exception cref="DynamoError">An attribute value in it is malformed.</exception>
+    protected virtual IReadOnlyDictionary<string, DynamoValue>? PeekItem(string name) => OptionalItem(name);
+
     /// <summary>Adds <c>ExpressionAttributeNames</c> to <paramref name="into"/>; false when the request has none (no map).</summary>
     public abstract bool ReadNames(Dictionary<string, string> into);
 
@@ -75,11 +79,11 @@ internal abstract class DynamoRequestView
         {
             case "GetItem" or "UpdateItem" or "DeleteItem":
                 hash.Add(OptionalString("TableName"));
-                hash.Add(OptionalItem("Key"));
+                hash.Add(PeekItem("Key"));
                 break;
             case "PutItem":
                 hash.Add(OptionalString("TableName"));
-                hash.Add(OptionalItem("Item"));
+                hash.Add(PeekItem("Item"));
                 break;
             case "BatchGetItem":
                 IReadOnlyList<(string Table, DynamoRequestView Spec)> tables = RequestItems() ?? [];
@@ -99,10 +103,13 @@ internal abstract class DynamoRequestView
     /// <summary>FNV-1a (64 bits) over a canonical form of strings and attribute values (maps by ordinal name order).</summary>
     private struct IdentityHash
     {
+        // FNV-1a over the request's bytes, one at a time.
+        private const ulong Offset = 14695981039346656037UL;
+        private const ulong Prime = 1099511628211UL;
         private ulong _value;
         private bool _started;
 
-        public readonly ulong Value => _started ? _value : 14695981039346656037UL;
+        public readonly ulong Value => _started ? _value : Offset;
 
         public void Add(string? text)
         {
@@ -114,11 +121,15 @@ internal abstract class DynamoRequestView
 
             AddByte(1);
             AddInt(text.Length);
+            Start();
+            ulong value = _value;
             foreach (char c in text)
             {
-                AddByte((byte)c);
-                AddByte((byte)(c >> 8));
+                value = (value ^ (byte)c) * Prime;
+                value = (value ^ (byte)(c >> 8)) * Prime;
             }
+
+            _value = value;
         }
 
         public void Add(IReadOnlyDictionary<string, DynamoValue>? item)
@@ -131,10 +142,10 @@ internal abstract class DynamoRequestView
 
             AddByte(2);
             AddInt(item.Count);
-            foreach (KeyValuePair<string, DynamoValue> kv in item.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            foreach (string key in OrdinalKeys.Of(item))
             {
-                Add(kv.Key);
-                Add(kv.Value);
+                Add(key);
+                Add(item[key]);
             }
         }
 
@@ -148,11 +159,14 @@ internal abstract class DynamoRequestView
                     break;
                 case DynamoType.B:
                     AddInt(value.Bytes!.Length);
+                    Start();
+                    ulong hash = _value;
                     foreach (byte b in value.Bytes)
                     {
-                        AddByte(b);
+                        hash = (hash ^ b) * Prime;
                     }
 
+                    _value = hash;
                     break;
                 case DynamoType.BOOL or DynamoType.NULL:
                     AddByte(value.Bool ? (byte)1 : (byte)0);
@@ -189,13 +203,17 @@ internal abstract class DynamoRequestView
 
         private void AddByte(byte b)
         {
+            Start();
+            _value = (_value ^ b) * Prime;
+        }
+
+        private void Start()
+        {
             if (!_started)
             {
-                _value = 14695981039346656037UL;
+                _value = Offset;
                 _started = true;
             }
-
-            _value = (_value ^ b) * 1099511628211UL;
         }
     }
 }
@@ -217,7 +235,12 @@ internal sealed class JsonRequestView(JsonElement element) : DynamoRequestView
     public override bool? OptionalBool(string name) =>
         Element.TryGetProperty(name, out JsonElement value) && value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean() : null;
 
-    public override Dictionary<string, DynamoValue>? OptionalItem(string name)
+    public override Dictionary<string, DynamoValue>? OptionalItem(string name) =>
+        Parsed(name) is { } item ? new Dictionary<string, DynamoValue>(item, StringComparer.Ordinal) : null;
+
+    protected override IReadOnlyDictionary<string, DynamoValue>? PeekItem(string name) => Parsed(name);
+
+    private Dictionary<string, DynamoValue>? Parsed(string name)
     {
         _items ??= new Dictionary<string, Dictionary<string, DynamoValue>?>(StringComparer.Ordinal);
         if (!_items.TryGetValue(name, out Dictionary<string, DynamoValue>? item))
@@ -227,7 +250,7 @@ internal sealed class JsonRequestView(JsonElement element) : DynamoRequestView
             _items[name] = item;
         }
 
-        return item is null ? null : new Dictionary<string, DynamoValue>(item, StringComparer.Ordinal);
+        return item;
     }
 
     public override bool ReadNames(Dictionary<string, string> into)
@@ -413,6 +436,13 @@ internal sealed class SdkRequestView : DynamoRequestView
     };
 
     public override bool? OptionalBool(string name) => name == "ConsistentRead" ? _consistentRead : null;
+
+    protected override IReadOnlyDictionary<string, DynamoValue>? PeekItem(string name) => name switch
+    {
+        "Key" => _key,
+        "Item" => _item,
+        _ => null,
+    };
 
     public override Dictionary<string, DynamoValue>? OptionalItem(string name) => name switch
     {

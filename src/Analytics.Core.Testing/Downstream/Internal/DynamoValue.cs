@@ -216,10 +216,10 @@ internal sealed class DynamoValue : IEquatable<DynamoValue>
     public static void WriteItem(Utf8JsonWriter writer, IReadOnlyDictionary<string, DynamoValue> item)
     {
         writer.WriteStartObject();
-        foreach (KeyValuePair<string, DynamoValue> kv in item.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        foreach (string key in OrdinalKeys.Of(item))
         {
-            writer.WritePropertyName(kv.Key);
-            kv.Value.Write(writer);
+            writer.WritePropertyName(key);
+            item[key].Write(writer);
         }
 
         writer.WriteEndObject();
@@ -419,7 +419,7 @@ internal readonly struct DynamoNumber : IComparable<DynamoNumber>, IEquatable<Dy
     public static DynamoNumber Zero => default;
 
     /// <summary>The number of significant digits.</summary>
-    private int Digits => Mantissa.IsZero ? 1 : BigInteger.Abs(Mantissa).ToString(CultureInfo.InvariantCulture).Length;
+    private int Digits => Mantissa.IsZero ? 1 : DigitCount(Mantissa);
 
     /// <summary>Storage size: about one byte per two significant digits, plus one (and one more for a negative number).</summary>
     public int StorageSize
@@ -450,7 +450,9 @@ internal readonly struct DynamoNumber : IComparable<DynamoNumber>, IEquatable<Dy
             i++;
         }
 
-        var digits = new StringBuilder();
+        // The digits without the point (a number's text is short; a long one gets an array).
+        Span<char> digits = s.Length <= 128 ? stackalloc char[s.Length] : new char[s.Length];
+        int count = 0;
         int fractionDigits = 0;
         bool sawPoint = false, sawDigit = false;
         for (; i < s.Length; i++)
@@ -459,7 +461,7 @@ internal readonly struct DynamoNumber : IComparable<DynamoNumber>, IEquatable<Dy
             if (c is >= '0' and <= '9')
             {
                 sawDigit = true;
-                digits.Append(c);
+                digits[count++] = c;
                 if (sawPoint)
                 {
                     fractionDigits++;
@@ -494,7 +496,10 @@ internal readonly struct DynamoNumber : IComparable<DynamoNumber>, IEquatable<Dy
             throw DynamoError.Validation("A value provided cannot be converted into a number");
         }
 
-        var mantissa = BigInteger.Parse(digits.ToString(), NumberStyles.None, CultureInfo.InvariantCulture);
+        // Up to 18 digits fit a long (the common case: counts, versions); longer ones go through BigInteger.
+        BigInteger mantissa = count <= 18
+            ? long.Parse(digits[..count], NumberStyles.None, CultureInfo.InvariantCulture)
+            : BigInteger.Parse(digits[..count], NumberStyles.None, CultureInfo.InvariantCulture);
         var n = Create(negative ? -mantissa : mantissa, (long)exponent - fractionDigits);
         if (n.Digits > MaxDigits)
         {
@@ -553,6 +558,26 @@ internal readonly struct DynamoNumber : IComparable<DynamoNumber>, IEquatable<Dy
             : sign + "0." + new string('0', -point) + digits;
     }
 
+    /// <summary>Decimal digits of a non-zero mantissa's magnitude (without making its text when it fits a long).</summary>
+    private static int DigitCount(BigInteger mantissa)
+    {
+        BigInteger magnitude = BigInteger.Abs(mantissa);
+        if (magnitude <= long.MaxValue)
+        {
+            long n = (long)magnitude;
+            int digits = 1;
+            while (n >= 10)
+            {
+                n /= 10;
+                digits++;
+            }
+
+            return digits;
+        }
+
+        return magnitude.ToString(CultureInfo.InvariantCulture).Length;
+    }
+
     private static DynamoNumber Create(BigInteger mantissa, long exponent)
     {
         if (mantissa.IsZero)
@@ -566,7 +591,7 @@ internal readonly struct DynamoNumber : IComparable<DynamoNumber>, IEquatable<Dy
             exponent++;
         }
 
-        int digits = BigInteger.Abs(mantissa).ToString(CultureInfo.InvariantCulture).Length;
+        int digits = DigitCount(mantissa);
         long firstDigitExponent = exponent + digits - 1;
         if (firstDigitExponent >= 126)
         {
@@ -579,5 +604,22 @@ internal readonly struct DynamoNumber : IComparable<DynamoNumber>, IEquatable<Dy
         }
 
         return new DynamoNumber(mantissa, (int)exponent);
+    }
+}
+
+/// <summary>The keys of a map in ordinal order, as the model lists and hashes them (without LINQ's sorter).</summary>
+internal static class OrdinalKeys
+{
+    public static string[] Of<T>(IReadOnlyDictionary<string, T> map)
+    {
+        string[] keys = new string[map.Count];
+        int i = 0;
+        foreach (KeyValuePair<string, T> kv in map)
+        {
+            keys[i++] = kv.Key;
+        }
+
+        Array.Sort(keys, StringComparer.Ordinal);
+        return keys;
     }
 }
