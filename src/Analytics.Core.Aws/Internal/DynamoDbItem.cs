@@ -35,6 +35,12 @@ internal static class DynamoDbItem
     /// <summary>Most pre-write entries kept per (shard, partition key); later writes keep none (the redrive then reports undecided).</summary>
     public const int MaxPreWriteEntries = 4;
 
+    /// <summary>
+    /// Most attributes <see cref="Build"/> writes: the eight always there, the four marker maps, dimensions, sum, min, max
+    /// and the two flags (an item is sized for them, so building one never grows its dictionary).
+    /// </summary>
+    private const int MaxAttributes = 18;
+
     /// <summary>DynamoDB's item size limit, 400 KB.</summary>
     public const int ItemSizeLimit = 400 * 1024;
 
@@ -344,8 +350,17 @@ internal static class DynamoDbItem
     {
         // wm: per shard, a floor (every record of the shard at or below it is applied); kept as stored, raised only by a
         // tumbling-window flush (shardWatermark). wk: per shard, per partition key, the highest sequence number applied.
-        var watermarks = new Dictionary<string, AttributeValue>(StringComparer.Ordinal);
-        if (previous is not null && previous.TryGetValue(Watermarks, out AttributeValue? oldWm) && oldWm.M is not null)
+        // Each map is sized for what it copies and one more entry, so building an item never grows one.
+        AttributeValue? oldWm = null, oldWk = null, oldRk = null;
+        if (previous is not null)
+        {
+            previous.TryGetValue(Watermarks, out oldWm);
+            previous.TryGetValue(KeyWatermarks, out oldWk);
+            previous.TryGetValue(RedriveMarks, out oldRk);
+        }
+
+        var watermarks = new Dictionary<string, AttributeValue>((oldWm?.M?.Count ?? 0) + 1, StringComparer.Ordinal);
+        if (oldWm?.M is not null)
         {
             foreach (KeyValuePair<string, AttributeValue> entry in oldWm.M)
             {
@@ -358,8 +373,8 @@ internal static class DynamoDbItem
             watermarks[shardId] = new AttributeValue { S = shardWatermark };
         }
 
-        var keyMarks = new Dictionary<string, AttributeValue>(StringComparer.Ordinal);
-        if (previous is not null && previous.TryGetValue(KeyWatermarks, out AttributeValue? oldWk) && oldWk.M is not null)
+        var keyMarks = new Dictionary<string, AttributeValue>((oldWk?.M?.Count ?? 0) + 1, StringComparer.Ordinal);
+        if (oldWk?.M is not null)
         {
             foreach (KeyValuePair<string, AttributeValue> entry in oldWk.M)
             {
@@ -374,8 +389,8 @@ internal static class DynamoDbItem
 
         // rk: per shard, per partition key, the highest sequence number a redrive of spills applied; every write keeps
         // it (a live write never changes it).
-        var redrive = new Dictionary<string, AttributeValue>(StringComparer.Ordinal);
-        if (previous is not null && previous.TryGetValue(RedriveMarks, out AttributeValue? oldRk) && oldRk.M is not null)
+        var redrive = new Dictionary<string, AttributeValue>((oldRk?.M?.Count ?? 0) + 1, StringComparer.Ordinal);
+        if (oldRk?.M is not null)
         {
             foreach (KeyValuePair<string, AttributeValue> entry in oldRk.M)
             {
@@ -411,7 +426,7 @@ internal static class DynamoDbItem
         scratch.ResetWrittenCount();
         aggregate.WriteTo(scratch);
 
-        var item = new Dictionary<string, AttributeValue>(StringComparer.Ordinal)
+        var item = new Dictionary<string, AttributeValue>(MaxAttributes, StringComparer.Ordinal)
         {
             [PartitionKey] = new AttributeValue { S = key.Pk },
             [SortKey] = new AttributeValue { S = key.Sk },
