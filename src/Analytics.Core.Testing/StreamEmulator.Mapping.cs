@@ -291,14 +291,14 @@ public sealed partial class StreamEmulator
         // A retry of the same records sends the same bytes: the event is built once per batch (the window's state
         // changes between invocations, so a window's event is built each time).
         WindowState? window = _scenario.Mapping.TumblingWindowInSeconds > 0 ? lane.Window : null;
-        byte[] utf8Event;
-        if (window is null && batch.BuiltEvent is not null && ReferenceEquals(batch.BuiltFor, batch.Records))
+        ReadOnlyMemory<byte> utf8Event;
+        if (window is null && batch.BuiltEvent is { } built && ReferenceEquals(batch.BuiltFor, batch.Records))
         {
-            utf8Event = batch.BuiltEvent;
+            utf8Event = built;
         }
         else
         {
-            utf8Event = _events.Event(batch.Records, window, batch, shard.Id);
+            utf8Event = _events.Event(batch.Records, window, batch, shard.Id, _eventBuffers);
             if (window is null)
             {
                 batch.BuiltEvent = utf8Event;

@@ -42,6 +42,7 @@ public sealed partial class StreamEmulator
                 Processed(shard, delivered, delivered.Count);
                 AfterWindowSuccess(lane, batch, verdict.State);
                 Advance(lane);
+                ReleaseEvent(invocation);
                 break;
             case InvocationOutcome.Partial:
                 // "Lambda uses the record with the lowest sequence number as the checkpoint. Lambda then retries all
@@ -76,6 +77,18 @@ public sealed partial class StreamEmulator
         });
 
         Poll(lane);
+    }
+
+    /// <summary>
+    /// After a success the handler's task has completed, so the event's array goes back for a later event. No other
+    /// batch holds it: only a batch that is replaced (by a partial response's rest, or by its halves) hands its event
+    /// on, as their <see cref="Batch.LastEvent"/> for a destination's payload, and a replaced batch is not invoked again.
+    /// </summary>
+    private void ReleaseEvent(Invocation invocation)
+    {
+        invocation.Batch.BuiltEvent = null;
+        invocation.Batch.LastEvent = null;
+        _eventBuffers.Return(invocation.Event);
     }
 
     private void Processed(ShardState shard, List<SimRecord> records, int count)
@@ -169,7 +182,7 @@ public sealed partial class StreamEmulator
 
         long now = NowMs;
         int invokeCount = records.Max(r => r.InvokeCount);
-        byte[]? payload = null;
+        ReadOnlyMemory<byte>? payload = null;
         if (kind == OnFailureDestination.S3)
         {
             // The S3 record carries "the original invocation record": the last event these records were in, or

@@ -33,6 +33,7 @@ public sealed partial class StreamEmulator
     private readonly double[] _carry;
     private readonly string _streamArn;
     private readonly EventWriter _events;
+    private readonly EventBuffers _eventBuffers = new();
     private readonly Dictionary<string, KeyInfo> _keys = new(StringComparer.Ordinal);
     private IEmulationObserver? _observer;
     private (S3Model Model, string Name)? _destinationBucket;

@@ -77,27 +77,46 @@ internal sealed class EventWriter
         return json;
     }
 
-    /// <summary>The event of a batch (with the tumbling-window fields when <paramref name="window"/> is set).</summary>
+    /// <summary>The event of a batch (with the tumbling-window fields when <paramref name="window"/> is set), in an array of its size.</summary>
     public byte[] Event(IReadOnlyList<SimRecord> records, WindowState? window, Batch batch, string shardId)
     {
-        int size = s_recordsOpen.Length + 2 + Math.Max(0, records.Count - 1);
+        byte[]? windowPart = WindowPart(window, batch, shardId);
+        // Every byte is written (Write checks the count), so the array need not be zeroed first.
+        byte[] json = GC.AllocateUninitializedArray<byte>(Size(records, windowPart));
+        Write(records, windowPart, json);
+        return json;
+    }
+
+    /// <summary>The same event, in an array from <paramref name="buffers"/> (give it back once the invocation succeeded).</summary>
+    public ReadOnlyMemory<byte> Event(IReadOnlyList<SimRecord> records, WindowState? window, Batch batch, string shardId, EventBuffers buffers)
+    {
+        byte[]? windowPart = WindowPart(window, batch, shardId);
+        int size = Size(records, windowPart);
+        byte[] array = buffers.Rent(size);
+        Write(records, windowPart, array.AsSpan(0, size));
+        return array.AsMemory(0, size);
+    }
+
+    private byte[]? WindowPart(WindowState? window, Batch batch, string shardId) =>
+        window is null
+            ? null
+            : Encoding.UTF8.GetBytes(string.Create(
+                CultureInfo.InvariantCulture,
+                $",\"window\":{{\"start\":\"{LambdaJson.IsoSeconds(window.StartMs)}\",\"end\":\"{LambdaJson.IsoSeconds(window.EndMs)}\"}},\"state\":{window.State},\"shardId\":\"{shardId}\",\"eventSourceARN\":\"{_streamArn}\",\"isFinalInvokeForWindow\":{(batch.IsWindowFinal ? "true" : "false")},\"isWindowTerminatedEarly\":{(batch.TerminatedEarly ? "true" : "false")}"));
+
+    private static int Size(IReadOnlyList<SimRecord> records, byte[]? windowPart)
+    {
+        int size = s_recordsOpen.Length + 2 + Math.Max(0, records.Count - 1) + (windowPart?.Length ?? 0);
         foreach (SimRecord record in records)
         {
             size += record.JsonLength;
         }
 
-        byte[]? windowPart = null;
-        if (window is not null)
-        {
-            windowPart = Encoding.UTF8.GetBytes(string.Create(
-                CultureInfo.InvariantCulture,
-                $",\"window\":{{\"start\":\"{LambdaJson.IsoSeconds(window.StartMs)}\",\"end\":\"{LambdaJson.IsoSeconds(window.EndMs)}\"}},\"state\":{window.State},\"shardId\":\"{shardId}\",\"eventSourceARN\":\"{_streamArn}\",\"isFinalInvokeForWindow\":{(batch.IsWindowFinal ? "true" : "false")},\"isWindowTerminatedEarly\":{(batch.TerminatedEarly ? "true" : "false")}"));
-            size += windowPart.Length;
-        }
+        return size;
+    }
 
-        // Every byte is written below (the size check at the end proves it), so the array need not be zeroed first.
-        byte[] json = GC.AllocateUninitializedArray<byte>(size);
-        Span<byte> span = json;
+    private void Write(IReadOnlyList<SimRecord> records, byte[]? windowPart, Span<byte> span)
+    {
         int at = Put(s_recordsOpen, span, 0);
         for (int i = 0; i < records.Count; i++)
         {
@@ -116,12 +135,10 @@ internal sealed class EventWriter
         }
 
         span[at++] = (byte)'}';
-        if (at != json.Length)
+        if (at != span.Length)
         {
-            throw new InvalidOperationException($"The event's size was computed as {json.Length} bytes but {at} were written.");
+            throw new InvalidOperationException($"The event's size was computed as {span.Length} bytes but {at} were written.");
         }
-
-        return json;
     }
 
     private static int Put(ReadOnlySpan<byte> bytes, Span<byte> destination, int at)

@@ -64,7 +64,7 @@ internal static class LambdaJson
     /// <summary>The on-failure invocation record (plus <c>payload</c> for S3), fields in the documented order.</summary>
     public static string InvocationRecord(
         string requestId, string functionArn, string condition, int invokeCount, bool functionError, long nowMs,
-        string shardId, IReadOnlyList<SimRecord> records, string streamArn, byte[]? payload)
+        string shardId, IReadOnlyList<SimRecord> records, string streamArn, ReadOnlyMemory<byte>? payload)
     {
         var buffer = new ArrayBufferWriter<byte>(1024 + (payload?.Length * 2 ?? 0));
         using (var writer = new Utf8JsonWriter(buffer, s_writerOptions))
@@ -98,7 +98,7 @@ internal static class LambdaJson
             writer.WriteEndObject();
             if (payload is not null)
             {
-                writer.WriteString("payload", Encoding.UTF8.GetString(payload));
+                writer.WriteString("payload", Encoding.UTF8.GetString(payload.Value.Span));
             }
 
             writer.WriteEndObject();

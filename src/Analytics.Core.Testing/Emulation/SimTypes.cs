@@ -89,12 +89,12 @@ internal sealed class Batch
     public bool TerminatedEarly { get; init; }
 
     /// <summary>The event of the last invocation of this batch (for the S3 destination's payload).</summary>
-    public byte[]? LastEvent { get; set; }
+    public ReadOnlyMemory<byte>? LastEvent { get; set; }
 
     public bool LastFailureWasError { get; set; }
 
     /// <summary>The event built for <see cref="BuiltFor"/> (no tumbling window), sent again on a retry of the same records.</summary>
-    public byte[]? BuiltEvent { get; set; }
+    public ReadOnlyMemory<byte>? BuiltEvent { get; set; }
 
     public List<SimRecord>? BuiltFor { get; set; }
 }
@@ -207,7 +207,7 @@ internal sealed class Invocation
 
     public required long DispatchTicks { get; init; }
 
-    public required byte[] Event { get; init; }
+    public required ReadOnlyMemory<byte> Event { get; init; }
 
     public DateTimeOffset Deadline { get; set; }
 
