@@ -713,9 +713,9 @@ public sealed class DynamoDbModel : IDisposable
             ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression")
             : null;
         context.CheckAllUsed();
-        CheckSize(item, "Item size has exceeded the maximum allowed size");
+        int size = CheckSize(item, "Item size has exceeded the maximum allowed size");
         Dictionary<string, DynamoValue>? old = table.Items.GetValueOrDefault(keyText);
-        ConsumeWrite(item, old);
+        ConsumeWrite(size, old);
         if (condition is not null && !condition(old ?? new Dictionary<string, DynamoValue>()))
         {
             throw DynamoError.ConditionalCheckFailed();
@@ -812,25 +812,28 @@ public sealed class DynamoDbModel : IDisposable
         IReadOnlyList<(string Table, DynamoRequestView Spec)> requestItems = request.RequestItems()
             ?? throw DynamoError.Validation("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null");
 
-        var reads = new List<(Table Table, DynamoRequestView Spec, List<Dictionary<string, DynamoValue>> Keys)>();
+        var reads = new List<(Table Table, DynamoRequestView Spec, List<Dictionary<string, DynamoValue>> Keys, List<string> KeyTexts)>();
         int total = 0;
         foreach ((string tableName, DynamoRequestView spec) in requestItems)
         {
             Table table = GetTable(tableName);
             var keys = new List<Dictionary<string, DynamoValue>>();
+            var keyTexts = new List<string>();
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (Dictionary<string, DynamoValue> key in spec.Keys())
             {
-                if (!seen.Add(table.KeyText(key, fromItem: false)))
+                string keyText = table.KeyText(key, fromItem: false);
+                if (!seen.Add(keyText))
                 {
                     throw DynamoError.Validation("Provided list of item keys contains duplicates");
                 }
 
                 keys.Add(key);
+                keyTexts.Add(keyText);
             }
 
             total += keys.Count;
-            reads.Add((table, spec, keys));
+            reads.Add((table, spec, keys, keyTexts));
         }
 
         if (total > BatchGetLimit)
@@ -842,7 +845,7 @@ public sealed class DynamoDbModel : IDisposable
         var throttledKeys = new HashSet<(string, int)>();
         if (throttled)
         {
-            foreach ((Table t, _, List<Dictionary<string, DynamoValue>> keys) in reads)
+            foreach ((Table t, _, List<Dictionary<string, DynamoValue>> keys, _) in reads)
             {
                 for (int i = 0; i < keys.Count; i++)
                 {
@@ -862,7 +865,7 @@ public sealed class DynamoDbModel : IDisposable
         }
 
         var responses = new List<(string Table, List<IReadOnlyDictionary<string, DynamoValue>> Items)>();
-        foreach ((Table table, DynamoRequestView spec, List<Dictionary<string, DynamoValue>> keys) in reads)
+        foreach ((Table table, DynamoRequestView spec, List<Dictionary<string, DynamoValue>> keys, List<string> keyTexts) in reads)
         {
             var projection = Projection.Parse(spec);
             bool consistent = spec.OptionalBool("ConsistentRead") == true;
@@ -874,7 +877,7 @@ public sealed class DynamoDbModel : IDisposable
                     continue;
                 }
 
-                Dictionary<string, DynamoValue>? item = table.Items.GetValueOrDefault(table.KeyText(keys[i], fromItem: false));
+                Dictionary<string, DynamoValue>? item = table.Items.GetValueOrDefault(keyTexts[i]);
                 ConsumeRead(item, consistent);
                 if (item is not null)
                 {
@@ -886,7 +889,7 @@ public sealed class DynamoDbModel : IDisposable
         }
 
         var unprocessed = new List<(string Table, DynamoRequestView Spec, List<Dictionary<string, DynamoValue>> Keys)>();
-        foreach ((Table table, DynamoRequestView spec, List<Dictionary<string, DynamoValue>> keys) in reads)
+        foreach ((Table table, DynamoRequestView spec, List<Dictionary<string, DynamoValue>> keys, _) in reads)
         {
             var left = Enumerable.Range(0, keys.Count).Where(i => throttledKeys.Contains((table.Name, i))).Select(i => keys[i]).ToList();
             if (left.Count > 0)
@@ -1134,12 +1137,16 @@ public sealed class DynamoDbModel : IDisposable
         return DynamoValue.ParseItem(element);
     }
 
-    private void CheckSize(Dictionary<string, DynamoValue> item, string message)
+    /// <summary>The item's size; throws when it is over the limit.</summary>
+    private int CheckSize(Dictionary<string, DynamoValue> item, string message)
     {
-        if (DynamoValue.ItemSize(item) > _options.MaxItemSizeBytes)
+        int size = DynamoValue.ItemSize(item);
+        if (size > _options.MaxItemSizeBytes)
         {
             throw DynamoError.Validation(message);
         }
+
+        return size;
     }
 
     private void ConsumeRead(Dictionary<string, DynamoValue>? item, bool consistent)
@@ -1148,9 +1155,12 @@ public sealed class DynamoDbModel : IDisposable
         _readUnits += consistent ? units : units / 2;
     }
 
-    private void ConsumeWrite(Dictionary<string, DynamoValue> item, Dictionary<string, DynamoValue>? old)
+    private void ConsumeWrite(Dictionary<string, DynamoValue> item, Dictionary<string, DynamoValue>? old) => ConsumeWrite(DynamoValue.ItemSize(item), old);
+
+    /// <summary>Write units for an item of <paramref name="size"/> bytes replacing <paramref name="old"/>: the larger of the two, per KB.</summary>
+    private void ConsumeWrite(int size, Dictionary<string, DynamoValue>? old)
     {
-        int size = Math.Max(DynamoValue.ItemSize(item), old is null ? 0 : DynamoValue.ItemSize(old));
+        size = Math.Max(size, old is null ? 0 : DynamoValue.ItemSize(old));
         _writeUnits += Math.Ceiling(Math.Max(1, size) / 1024.0);
     }
 

@@ -545,7 +545,10 @@ internal readonly struct DynamoNumber : IComparable<DynamoNumber>, IEquatable<Dy
             return "0";
         }
 
-        string digits = BigInteger.Abs(Mantissa).ToString(CultureInfo.InvariantCulture);
+        BigInteger magnitude = BigInteger.Abs(Mantissa);
+        string digits = magnitude <= long.MaxValue
+            ? ((long)magnitude).ToString(CultureInfo.InvariantCulture) // the same digits, without BigInteger's formatting
+            : magnitude.ToString(CultureInfo.InvariantCulture);
         string sign = Mantissa.Sign < 0 ? "-" : string.Empty;
         if (Exponent >= 0)
         {
