@@ -13,7 +13,8 @@ namespace Analytics.Core.Testing;
 /// its awaiter on the thread pool since .NET 8, so the code after it races the emulator; wait with a clock timer and
 /// a token registration that complete a <see cref="TaskCompletionSource"/> without
 /// <c>RunContinuationsAsynchronously</c> instead, as the library's AWS sinks do.</para>
-/// <para>The event bytes are valid until the returned task completes.</para>
+/// <para>The event bytes are valid until the returned task completes: after a successful invocation the emulator builds
+/// later events in the same memory. Keep a copy (<c>utf8Event.ToArray()</c>) of what you keep.</para>
 /// </remarks>
 public interface ILambdaHandler
 {

@@ -10,8 +10,8 @@ namespace Analytics.Core.Testing;
 /// Writes the event JSON Lambda sends for a batch of one stream's records, byte for byte as a
 /// <see cref="Utf8JsonWriter"/> with the relaxed encoder writes it, without one: the parts that are the same for
 /// every record (field names, the stream's ARN, region and role) are encoded once, a partition key once per key, and
-/// each record's size is known before its bytes are written, so an event is one exact-size array and a record's
-/// fragment is never built on its own.
+/// each record's size is known before its bytes are written, so an event is written once, straight into its array
+/// (an exact-size one, or one from <see cref="EventBuffers"/>), and a record's fragment is never built on its own.
 /// </summary>
 internal sealed class EventWriter
 {
