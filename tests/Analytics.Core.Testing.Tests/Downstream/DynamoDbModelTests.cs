@@ -489,6 +489,35 @@ public sealed class DynamoDbModelTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new S3Model(time, S3ModelOptions.Default with { Outages = [new OutageWindow(s_start, s_start)] }));
     }
 
+    /// <summary>
+    /// Integers of 1 to 45 digits (either side of the 18 that a long holds, and of DynamoDB's 38 significant digits):
+    /// one within the limit reads back as its own text with the storage size of its significant digits; one past it
+    /// is refused with DynamoDB's message.
+    /// </summary>
+    [FsCheck.Xunit.Property(MaxTest = 300)]
+    public Property Numbers_OfAnyLength_ReadBackAsTheirText_WithinTheSignificantDigitLimit(PositiveInt length, int seed, bool negative, byte zeros)
+    {
+        var random = new Random(seed);
+        int[] lengths = [1, 2, 9, 17, 18, 19, 20, 28, 37, 38, 39, 40];
+        int count = lengths[length.Get % lengths.Length];
+        char first = random.Next(3) == 0 ? '9' : (char)('1' + random.Next(9)); // 19 nines and more do not fit a long
+        string digits = first + new string(Enumerable.Range(1, count - 1).Select(_ => (char)('0' + random.Next(10))).ToArray())
+            + new string('0', zeros % 6);
+        string text = (negative ? "-" : string.Empty) + digits;
+        int significant = digits.TrimEnd('0').Length;
+        int trailing = digits.Length - significant;
+        if (significant > 38)
+        {
+            DynamoError error = Assert.Throws<DynamoError>(() => DynamoNumber.Parse(text));
+            return error.Message.Contains("38 significant digits", StringComparison.Ordinal).Label(error.Message);
+        }
+
+        DynamoNumber n = DynamoNumber.Parse(text);
+        int firstDigitExponent = trailing + significant - 1;
+        int size = 1 + ((significant + 1) / 2) + (significant % 2 == 0 && firstDigitExponent % 2 == 0 ? 1 : 0) + (negative ? 1 : 0);
+        return (n.ToString() == text && n.StorageSize == size).Label($"{text}: {n}, size {n.StorageSize} (expected {size})");
+    }
+
     [FsCheck.Xunit.Property(MaxTest = 300)]
     public Property Numbers_ParseFormatAndAdd_AgreeWithDecimalArithmetic(int a, int b, byte scaleA, byte scaleB)
     {
