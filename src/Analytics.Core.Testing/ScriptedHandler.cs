@@ -136,6 +136,13 @@ public sealed class ScriptedHandler : ILambdaHandler
     // The raw text of the event's top-level "state" (as JsonElement.GetRawText gives it), or null.
     private static string? StateOf(ReadOnlySpan<byte> utf8Event)
     {
+        // An event without a tumbling window has no state. Without the bytes "state" between quotes, and without a \u
+        // escape that could spell a letter of it, no property is named state: the records need not be tokenized.
+        if (utf8Event.IndexOf("\"state\""u8) < 0 && utf8Event.IndexOf("\\u"u8) < 0)
+        {
+            return null;
+        }
+
         var reader = new Utf8JsonReader(utf8Event);
         reader.Read();
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
