@@ -76,11 +76,12 @@ public sealed partial class KinesisBatchProcessor
 
         // While spilling: one second (within the usual share) to see a recovered store, at most every few seconds.
         bool spilling = _spillingShards.TryGetValue(summary.ShardId, out long lastProbe);
-        if (spilling && _time.GetElapsedTime(lastProbe) < s_probeIntervalWhileSpilling)
+        TimeSpan sinceProbe = spilling ? _time.GetElapsedTime(lastProbe) : TimeSpan.MaxValue;
+        if (sinceProbe < s_probeIntervalWhileSpilling)
         {
             summary.AggregateSinkIssue = string.Create(
                 CultureInfo.InvariantCulture,
-                $"was not called: the shard is spilling and the store was probed {_time.GetElapsedTime(lastProbe).TotalSeconds:F1} s ago (every {s_probeIntervalWhileSpilling.TotalSeconds:F0} s); {batch.Count} pairs left for a spill.");
+                $"was not called: the shard is spilling and the store was probed {sinceProbe.TotalSeconds:F1} s ago (every {s_probeIntervalWhileSpilling.TotalSeconds:F0} s); {batch.Count} pairs left for a spill.");
             return;
         }
 
