@@ -367,12 +367,16 @@ public sealed partial class StreamEmulator
         foreach (ShardState shard in _shards)
         {
             ref SecondCounters c = ref shard.Seconds[second];
+
+            // Measured (and the queue of unprocessed records trimmed) with or without an observer: a run without one
+            // would otherwise hold every record it produced until the end.
+            long oldestUnprocessedAge = OldestUnprocessedAge(shard);
             _observer?.OnSecond(new ShardSecond
             {
                 Second = second,
                 ShardId = shard.Id,
                 IteratorAgeMs = c.Invocations > 0 ? c.IteratorAgeMs : -1,
-                OldestUnprocessedAgeMs = OldestUnprocessedAge(shard),
+                OldestUnprocessedAgeMs = oldestUnprocessedAge,
                 Invocations = c.Invocations,
                 Errors = c.Errors,
                 Timeouts = c.Timeouts,
@@ -387,6 +391,9 @@ public sealed partial class StreamEmulator
             shard.MaxRunningThisSecond = shard.Running;
         }
     }
+
+    /// <summary>Records the emulator holds as not yet processed (for tests of what a run keeps in memory).</summary>
+    internal long RecordsHeld => _shards.Sum(s => (long)s.Undone.Count + s.Pending.Count);
 
     private long OldestUnprocessedAge(ShardState shard)
     {
