@@ -38,6 +38,7 @@ public static class Program
             allocated = GC.GetTotalAllocatedBytes(precise: true) - allocated;
             Console.WriteLine($"{kind}, {virtualSeconds} virtual s: {watch.Elapsed.TotalSeconds:F2} s wall, {cpu.TotalSeconds:F2} s CPU, {allocated / 1e6:F1} MB allocated, "
                 + $"{summary.RecordsIn} records in, {summary.RecordsOut} out, {summary.Invocations} invocations{detail}");
+            Console.WriteLine($"GC pause {GC.GetTotalPauseDuration().TotalSeconds:F2} s, collections {GC.CollectionCount(0)}/{GC.CollectionCount(1)}/{GC.CollectionCount(2)}");
             return;
         }
 

@@ -46,6 +46,9 @@ public sealed class DynamoDbModel : IDisposable
     private const int BatchWriteLimit = 25;
     private const int PageLimitBytes = 1024 * 1024;
 
+    /// <summary>What a condition sees when there is no item (it must not be changed).</summary>
+    private static readonly IReadOnlyDictionary<string, DynamoValue> s_noItem = new Dictionary<string, DynamoValue>(StringComparer.Ordinal);
+
     private readonly DynamoDbModelOptions _options;
     private readonly FaultPlan _faults;
     private readonly Handler _handler;
@@ -482,6 +485,11 @@ public sealed class DynamoDbModel : IDisposable
             return null;
         }
 
+        if (item is StoredItem stored)
+        {
+            return stored.ToSdkOrdered();
+        }
+
         var result = new Dictionary<string, AttributeValue>(item.Count, StringComparer.Ordinal);
         foreach (string key in OrdinalKeys.Of(item))
         {
@@ -698,12 +706,12 @@ public sealed class DynamoDbModel : IDisposable
         string keyText = table.KeyText(key, fromItem: false);
         var projection = Projection.Parse(request);
         bool consistent = request.OptionalBool("ConsistentRead") == true;
-        Dictionary<string, DynamoValue>? item = table.Items.GetValueOrDefault(keyText);
+        StoredItem? item = table.Items.GetValueOrDefault(keyText);
         ConsumeRead(item, consistent);
         return item is null ? null : projection.Apply(item);
     }
 
-    private Dictionary<string, DynamoValue>? PutItem(DynamoRequestView request)
+    private IReadOnlyDictionary<string, DynamoValue>? PutItem(DynamoRequestView request)
     {
         Table table = GetTable(request);
         Dictionary<string, DynamoValue> item = request.RequireItem("Item");
@@ -714,18 +722,18 @@ public sealed class DynamoDbModel : IDisposable
             : null;
         context.CheckAllUsed();
         int size = CheckSize(item, "Item size has exceeded the maximum allowed size");
-        Dictionary<string, DynamoValue>? old = table.Items.GetValueOrDefault(keyText);
+        StoredItem? old = table.Items.GetValueOrDefault(keyText);
         ConsumeWrite(size, old);
-        if (condition is not null && !condition(old ?? new Dictionary<string, DynamoValue>()))
+        if (condition is not null && !condition(old ?? s_noItem))
         {
             throw DynamoError.ConditionalCheckFailed();
         }
 
-        table.Items[keyText] = item;
+        table.Items[keyText] = StoredItem.From(item, size);
         return ReturnOld(request, old);
     }
 
-    private Dictionary<string, DynamoValue>? DeleteItem(DynamoRequestView request)
+    private IReadOnlyDictionary<string, DynamoValue>? DeleteItem(DynamoRequestView request)
     {
         Table table = GetTable(request);
         Dictionary<string, DynamoValue> key = request.RequireItem("Key");
@@ -735,9 +743,9 @@ public sealed class DynamoDbModel : IDisposable
             ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression")
             : null;
         context.CheckAllUsed();
-        Dictionary<string, DynamoValue>? old = table.Items.GetValueOrDefault(keyText);
-        ConsumeWrite(old ?? key, null);
-        if (condition is not null && !condition(old ?? new Dictionary<string, DynamoValue>()))
+        StoredItem? old = table.Items.GetValueOrDefault(keyText);
+        ConsumeWrite(old ?? (IReadOnlyDictionary<string, DynamoValue>)key, null);
+        if (condition is not null && !condition(old ?? s_noItem))
         {
             throw DynamoError.ConditionalCheckFailed();
         }
@@ -746,7 +754,7 @@ public sealed class DynamoDbModel : IDisposable
         return ReturnOld(request, old);
     }
 
-    private static Dictionary<string, DynamoValue>? ReturnOld(DynamoRequestView request, Dictionary<string, DynamoValue>? old)
+    private static IReadOnlyDictionary<string, DynamoValue>? ReturnOld(DynamoRequestView request, IReadOnlyDictionary<string, DynamoValue>? old)
     {
         string returnValues = request.OptionalString("ReturnValues") ?? "NONE";
         if (returnValues is not ("NONE" or "ALL_OLD"))
@@ -778,18 +786,18 @@ public sealed class DynamoDbModel : IDisposable
             }
         }
 
-        Dictionary<string, DynamoValue>? old = table.Items.GetValueOrDefault(keyText);
-        if (condition is not null && !condition(old ?? new Dictionary<string, DynamoValue>()))
+        StoredItem? old = table.Items.GetValueOrDefault(keyText);
+        if (condition is not null && !condition(old ?? s_noItem))
         {
-            ConsumeWrite(old ?? key, null);
+            ConsumeWrite(old ?? (IReadOnlyDictionary<string, DynamoValue>)key, null);
             throw DynamoError.ConditionalCheckFailed();
         }
 
-        var updated = new Dictionary<string, DynamoValue>(old ?? key, StringComparer.Ordinal);
+        var updated = new Dictionary<string, DynamoValue>(old ?? (IEnumerable<KeyValuePair<string, DynamoValue>>)key, StringComparer.Ordinal);
         update?.Invoke(updated);
-        CheckSize(updated, "Item size to update has exceeded the maximum allowed size");
-        ConsumeWrite(updated, old);
-        table.Items[keyText] = updated;
+        int size = CheckSize(updated, "Item size to update has exceeded the maximum allowed size");
+        ConsumeWrite(size, old);
+        table.Items[keyText] = StoredItem.From(updated, size);
 
         string returnValues = request.OptionalString("ReturnValues") ?? "NONE";
         IReadOnlyDictionary<string, DynamoValue>? attributes = returnValues switch
@@ -803,7 +811,7 @@ public sealed class DynamoDbModel : IDisposable
         };
         return attributes;
 
-        static Dictionary<string, DynamoValue> Heads(Dictionary<string, DynamoValue> item, List<DocumentPath> paths) =>
+        static Dictionary<string, DynamoValue> Heads(IReadOnlyDictionary<string, DynamoValue> item, List<DocumentPath> paths) =>
             paths.Select(p => p.Head).Distinct().Where(item.ContainsKey).ToDictionary(h => h, h => item[h], StringComparer.Ordinal);
     }
 
@@ -877,7 +885,7 @@ public sealed class DynamoDbModel : IDisposable
                     continue;
                 }
 
-                Dictionary<string, DynamoValue>? item = table.Items.GetValueOrDefault(keyTexts[i]);
+                StoredItem? item = table.Items.GetValueOrDefault(keyTexts[i]);
                 ConsumeRead(item, consistent);
                 if (item is not null)
                 {
@@ -1022,14 +1030,16 @@ public sealed class DynamoDbModel : IDisposable
             }
 
             (Table table, _, Dictionary<string, DynamoValue>? put, Dictionary<string, DynamoValue>? deleteKey, string keyText) = writes[i];
-            Dictionary<string, DynamoValue>? old = table.Items.GetValueOrDefault(keyText);
-            ConsumeWrite(put ?? old ?? deleteKey!, put is null ? null : old);
+            StoredItem? old = table.Items.GetValueOrDefault(keyText);
             if (put is not null)
             {
-                table.Items[keyText] = put;
+                int size = DynamoValue.ItemSize(put);
+                ConsumeWrite(size, old);
+                table.Items[keyText] = StoredItem.From(put, size);
             }
             else
             {
+                ConsumeWrite(old ?? (IReadOnlyDictionary<string, DynamoValue>)deleteKey!, null);
                 table.Items.Remove(keyText);
             }
         }
@@ -1077,7 +1087,7 @@ public sealed class DynamoDbModel : IDisposable
 
         bool forward = !request.TryGetProperty("ScanIndexForward", out JsonElement sif) || sif.ValueKind != JsonValueKind.False;
         bool consistent = request.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind == JsonValueKind.True;
-        List<Dictionary<string, DynamoValue>> candidates = table.Ordered().Where(i => keyCondition is null || keyCondition(i)).ToList();
+        List<StoredItem> candidates = table.Ordered().Where(i => keyCondition is null || keyCondition(i)).ToList();
         if (query && !forward)
         {
             candidates.Reverse();
@@ -1096,7 +1106,7 @@ public sealed class DynamoDbModel : IDisposable
             }
         }
 
-        var scanned = new List<Dictionary<string, DynamoValue>>();
+        var scanned = new List<StoredItem>();
         int bytes = 0;
         for (int i = start; i < candidates.Count && scanned.Count < limit && bytes < PageLimitBytes; i++)
         {
@@ -1111,7 +1121,7 @@ public sealed class DynamoDbModel : IDisposable
         return WriteJson(w =>
         {
             w.WriteStartArray("Items");
-            foreach (Dictionary<string, DynamoValue> item in results)
+            foreach (StoredItem item in results)
             {
                 DynamoValue.WriteItem(w, projection.Apply(item));
             }
@@ -1149,16 +1159,16 @@ public sealed class DynamoDbModel : IDisposable
         return size;
     }
 
-    private void ConsumeRead(Dictionary<string, DynamoValue>? item, bool consistent)
+    private void ConsumeRead(IReadOnlyDictionary<string, DynamoValue>? item, bool consistent)
     {
         double units = item is null ? 1 : Math.Ceiling(Math.Max(1, DynamoValue.ItemSize(item)) / 4096.0);
         _readUnits += consistent ? units : units / 2;
     }
 
-    private void ConsumeWrite(Dictionary<string, DynamoValue> item, Dictionary<string, DynamoValue>? old) => ConsumeWrite(DynamoValue.ItemSize(item), old);
+    private void ConsumeWrite(IReadOnlyDictionary<string, DynamoValue> item, IReadOnlyDictionary<string, DynamoValue>? old) => ConsumeWrite(DynamoValue.ItemSize(item), old);
 
     /// <summary>Write units for an item of <paramref name="size"/> bytes replacing <paramref name="old"/>: the larger of the two, per KB.</summary>
-    private void ConsumeWrite(int size, Dictionary<string, DynamoValue>? old)
+    private void ConsumeWrite(int size, IReadOnlyDictionary<string, DynamoValue>? old)
     {
         size = Math.Max(size, old is null ? 0 : DynamoValue.ItemSize(old));
         _writeUnits += Math.Ceiling(Math.Max(1, size) / 1024.0);
@@ -1219,7 +1229,7 @@ public sealed class DynamoDbModel : IDisposable
             return new Projection(names);
         }
 
-        public IReadOnlyDictionary<string, DynamoValue> Apply(Dictionary<string, DynamoValue> item) =>
+        public IReadOnlyDictionary<string, DynamoValue> Apply(IReadOnlyDictionary<string, DynamoValue> item) =>
             attributes is null ? item : item.Where(kv => attributes.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
     }
 
@@ -1237,10 +1247,10 @@ public sealed class DynamoDbModel : IDisposable
 
         public DateTimeOffset Created { get; } = created;
 
-        public Dictionary<string, Dictionary<string, DynamoValue>> Items { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, StoredItem> Items { get; } = new(StringComparer.Ordinal);
 
         /// <summary>The index text of an item's key; validates the key as DynamoDB does.</summary>
-        public string KeyText(Dictionary<string, DynamoValue> item, bool fromItem)
+        public string KeyText(IReadOnlyDictionary<string, DynamoValue> item, bool fromItem)
         {
             if (!fromItem && item.Count != (RangeKey is null ? 1 : 2))
             {
@@ -1265,7 +1275,7 @@ public sealed class DynamoDbModel : IDisposable
             return hash.KeyText.Length.ToString(CultureInfo.InvariantCulture) + ":" + hash.KeyText + range.KeyText;
         }
 
-        public Dictionary<string, DynamoValue> KeyOf(Dictionary<string, DynamoValue> item)
+        public Dictionary<string, DynamoValue> KeyOf(IReadOnlyDictionary<string, DynamoValue> item)
         {
             var key = new Dictionary<string, DynamoValue>(StringComparer.Ordinal) { [HashKey] = item[HashKey] };
             if (RangeKey is not null)
@@ -1277,14 +1287,14 @@ public sealed class DynamoDbModel : IDisposable
         }
 
         /// <summary>Items ordered by partition key, then sort key.</summary>
-        public IEnumerable<Dictionary<string, DynamoValue>> Ordered()
+        public IEnumerable<StoredItem> Ordered()
         {
             var list = Items.Values.ToList();
             list.Sort(Compare);
             return list;
         }
 
-        public int Compare(Dictionary<string, DynamoValue> a, Dictionary<string, DynamoValue> b)
+        public int Compare(IReadOnlyDictionary<string, DynamoValue> a, IReadOnlyDictionary<string, DynamoValue> b)
         {
             int c = DynamoValue.CompareScalars(a[HashKey], b[HashKey]) ?? 0;
             if (c != 0 || RangeKey is null)
@@ -1295,7 +1305,7 @@ public sealed class DynamoDbModel : IDisposable
             return DynamoValue.CompareScalars(a[RangeKey], b[RangeKey]) ?? 0;
         }
 
-        private static DynamoValue KeyPart(Dictionary<string, DynamoValue> item, string name, DynamoType type, bool fromItem)
+        private static DynamoValue KeyPart(IReadOnlyDictionary<string, DynamoValue> item, string name, DynamoType type, bool fromItem)
         {
             if (!item.TryGetValue(name, out DynamoValue? value))
             {

@@ -232,6 +232,11 @@ internal sealed class DynamoValue : IEquatable<DynamoValue>
     /// </summary>
     public static int ItemSize(IReadOnlyDictionary<string, DynamoValue> item)
     {
+        if (item is StoredItem stored)
+        {
+            return stored.Size;
+        }
+
         int size = 0;
         foreach (KeyValuePair<string, DynamoValue> kv in item)
         {

@@ -1,0 +1,405 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.InteropServices;
+using Amazon.DynamoDBv2.Model;
+
+namespace Analytics.Core.Testing;
+
+/// <summary>
+/// An item as the DynamoDB model keeps it: every attribute encoded in one array, read back on demand.
+/// </summary>
+/// <remarks>
+/// <para>A table of object trees (a dictionary and a value object per attribute, per nested map) is what the garbage
+/// collector traces and copies on every collection; an hour of stream writes millions of them. One array per item is a
+/// single object to move and none to trace.</para>
+/// <para>Reads see the same item as the tree did, each value equal to the one put
+/// (<see cref="DynamoValue.Equals(DynamoValue?)"/>), with the size measured when it was put, and attribute names in
+/// ordinal order at every level (the order the model's answers list them in). A value is decoded when it is asked
+/// for, so a condition on one attribute decodes that attribute only.</para>
+/// <para>Encoding: a map is its entry count, then per entry in ordinal order the name, the value's encoded length and
+/// the value. A value is its <see cref="DynamoType"/> byte and its payload (strings as UTF-16, numbers as their text,
+/// binaries as bytes, lists and sets as a count and their members). Strings are kept as they were put, in a side array
+/// the encoding refers to by index: they are immutable, so reads share them as the tree did.</para>
+/// </remarks>
+internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
+{
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? s_writer;
+
+    [ThreadStatic]
+    private static List<string>? s_strings;
+
+    private readonly byte[] _data;
+
+    /// <summary>The item's strings (names, string and number values), shared with the item put: strings are immutable.</summary>
+    private readonly string[] _strings;
+
+    private StoredItem(byte[] data, string[] strings, int count, int size)
+    {
+        _data = data;
+        _strings = strings;
+        Count = count;
+        Size = size;
+    }
+
+    /// <summary>The item's size as <see cref="DynamoValue.ItemSize"/> measured it when it was stored.</summary>
+    public int Size { get; }
+
+    /// <inheritdoc/>
+    public int Count { get; }
+
+    /// <inheritdoc/>
+    public IEnumerable<string> Keys
+    {
+        get
+        {
+            foreach (KeyValuePair<string, DynamoValue> entry in this)
+            {
+                yield return entry.Key;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public IEnumerable<DynamoValue> Values
+    {
+        get
+        {
+            foreach (KeyValuePair<string, DynamoValue> entry in this)
+            {
+                yield return entry.Value;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public DynamoValue this[string key] => TryGetValue(key, out DynamoValue? value) ? value : throw new KeyNotFoundException(key);
+
+    /// <summary>Encodes <paramref name="item"/>; <paramref name="size"/> is its <see cref="DynamoValue.ItemSize"/>.</summary>
+    public static StoredItem From(IReadOnlyDictionary<string, DynamoValue> item, int size)
+    {
+        if (item is StoredItem stored)
+        {
+            return stored;
+        }
+
+        ArrayBufferWriter<byte> writer = s_writer ??= new ArrayBufferWriter<byte>(4096);
+        List<string> strings = s_strings ??= [];
+        writer.ResetWrittenCount();
+        strings.Clear();
+        WriteMap(writer, strings, item);
+        return new StoredItem(writer.WrittenSpan.ToArray(), strings.ToArray(), item.Count, size);
+    }
+
+    /// <inheritdoc/>
+    public bool ContainsKey(string key) => Find(key) >= 0;
+
+    /// <inheritdoc/>
+    public bool TryGetValue(string key, [MaybeNullWhen(false)] out DynamoValue value)
+    {
+        int at = Find(key);
+        if (at < 0)
+        {
+            value = null;
+            return false;
+        }
+
+        value = ReadValue(_data, _strings, ref at);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public IEnumerator<KeyValuePair<string, DynamoValue>> GetEnumerator()
+    {
+        int at = 0;
+        int count = ReadInt(_data, ref at);
+        for (int i = 0; i < count; i++)
+        {
+            string name = _strings[ReadInt(_data, ref at)];
+            at += sizeof(int);
+            yield return new KeyValuePair<string, DynamoValue>(name, ReadValue(_data, _strings, ref at));
+        }
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    /// <summary>
+    /// The item in the SDK's types with its attribute names in ordinal order at every level (as the JSON answer lists
+    /// them); binaries are read-only streams over the stored bytes.
+    /// </summary>
+    public Dictionary<string, AttributeValue> ToSdkOrdered()
+    {
+        int at = 0;
+        return ReadSdkMap(_data, _strings, ref at);
+    }
+
+    private int Find(string key)
+    {
+        int at = 0;
+        int count = ReadInt(_data, ref at);
+        for (int i = 0; i < count; i++)
+        {
+            bool match = string.Equals(_strings[ReadInt(_data, ref at)], key, StringComparison.Ordinal);
+            int valueLength = ReadInt(_data, ref at);
+            if (match)
+            {
+                return at;
+            }
+
+            at += valueLength;
+        }
+
+        return -1;
+    }
+
+    private static void WriteMap(ArrayBufferWriter<byte> writer, List<string> strings, IReadOnlyDictionary<string, DynamoValue> map)
+    {
+        WriteInt(writer, map.Count);
+        foreach (string name in OrdinalKeys.Of(map))
+        {
+            WriteString(writer, strings, name);
+            int lengthAt = writer.WrittenCount;
+            WriteInt(writer, 0);
+            WriteValue(writer, strings, map[name]);
+
+            // The value's length, written after it, so a lookup can step over it.
+            int length = writer.WrittenCount - lengthAt - sizeof(int);
+            BinaryPrimitives.WriteInt32LittleEndian(MemoryMarshal.AsMemory(writer.WrittenMemory).Span.Slice(lengthAt, sizeof(int)), length);
+        }
+    }
+
+    private static void WriteValue(ArrayBufferWriter<byte> writer, List<string> strings, DynamoValue value)
+    {
+        Span<byte> type = writer.GetSpan(1);
+        type[0] = (byte)value.Type;
+        writer.Advance(1);
+        switch (value.Type)
+        {
+            case DynamoType.S:
+            case DynamoType.N:
+                WriteString(writer, strings, value.Text!);
+                break;
+            case DynamoType.B:
+                WriteBytes(writer, value.Bytes!);
+                break;
+            case DynamoType.BOOL:
+                Span<byte> b = writer.GetSpan(1);
+                b[0] = value.Bool ? (byte)1 : (byte)0;
+                writer.Advance(1);
+                break;
+            case DynamoType.NULL:
+                break;
+            case DynamoType.M:
+                WriteMap(writer, strings, value.Map!);
+                break;
+            case DynamoType.L:
+                WriteInt(writer, value.List!.Count);
+                foreach (DynamoValue member in value.List!)
+                {
+                    WriteValue(writer, strings, member);
+                }
+
+                break;
+            case DynamoType.SS:
+            case DynamoType.NS:
+                WriteInt(writer, value.Set!.Count);
+                foreach (DynamoValue member in value.Set!)
+                {
+                    WriteString(writer, strings, member.Text!);
+                }
+
+                break;
+            default:
+                WriteInt(writer, value.Set!.Count);
+                foreach (DynamoValue member in value.Set!)
+                {
+                    WriteBytes(writer, member.Bytes!);
+                }
+
+                break;
+        }
+    }
+
+    private static void WriteInt(ArrayBufferWriter<byte> writer, int value)
+    {
+        BinaryPrimitives.WriteInt32LittleEndian(writer.GetSpan(sizeof(int)), value);
+        writer.Advance(sizeof(int));
+    }
+
+    private static void WriteString(ArrayBufferWriter<byte> writer, List<string> strings, string text)
+    {
+        WriteInt(writer, strings.Count);
+        strings.Add(text);
+    }
+
+    private static void WriteBytes(ArrayBufferWriter<byte> writer, byte[] bytes)
+    {
+        WriteInt(writer, bytes.Length);
+        bytes.CopyTo(writer.GetSpan(bytes.Length));
+        writer.Advance(bytes.Length);
+    }
+
+    private static int ReadInt(byte[] data, ref int at)
+    {
+        int value = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(at));
+        at += sizeof(int);
+        return value;
+    }
+
+    private static string ReadString(byte[] data, string[] strings, ref int at) => strings[ReadInt(data, ref at)];
+
+    private static (int Offset, int Length) ReadBytes(byte[] data, ref int at)
+    {
+        int length = ReadInt(data, ref at);
+        (int, int) range = (at, length);
+        at += length;
+        return range;
+    }
+
+    private static DynamoValue ReadValue(byte[] data, string[] strings, ref int at)
+    {
+        var type = (DynamoType)data[at++];
+        switch (type)
+        {
+            case DynamoType.S:
+                return DynamoValue.String(ReadString(data, strings, ref at));
+            case DynamoType.N:
+                return DynamoValue.FromNumber(DynamoNumber.Parse(ReadString(data, strings, ref at)));
+            case DynamoType.B:
+                (int offset, int length) = ReadBytes(data, ref at);
+                return DynamoValue.Binary(data.AsSpan(offset, length).ToArray());
+            case DynamoType.BOOL:
+                return DynamoValue.Boolean(data[at++] != 0);
+            case DynamoType.NULL:
+                return DynamoValue.Null();
+            case DynamoType.M:
+                return DynamoValue.FromMap(ReadMap(data, strings, ref at));
+            case DynamoType.L:
+                {
+                    int count = ReadInt(data, ref at);
+                    var list = new List<DynamoValue>(count);
+                    for (int i = 0; i < count; i++)
+                    {
+                        list.Add(ReadValue(data, strings, ref at));
+                    }
+
+                    return DynamoValue.FromList(list);
+                }
+
+            default:
+                {
+                    int count = ReadInt(data, ref at);
+                    var members = new List<DynamoValue>(count);
+                    for (int i = 0; i < count; i++)
+                    {
+                        members.Add(type switch
+                        {
+                            DynamoType.SS => DynamoValue.String(ReadString(data, strings, ref at)),
+                            DynamoType.NS => DynamoValue.FromNumber(DynamoNumber.Parse(ReadString(data, strings, ref at))),
+                            _ => DynamoValue.Binary(ReadBinary(data, ref at)),
+                        });
+                    }
+
+                    return DynamoValue.FromSet(type, members);
+                }
+        }
+
+        static byte[] ReadBinary(byte[] data, ref int at)
+        {
+            (int offset, int length) = ReadBytes(data, ref at);
+            return data.AsSpan(offset, length).ToArray();
+        }
+    }
+
+    private static Dictionary<string, DynamoValue> ReadMap(byte[] data, string[] strings, ref int at)
+    {
+        int count = ReadInt(data, ref at);
+        var map = new Dictionary<string, DynamoValue>(count, StringComparer.Ordinal);
+        for (int i = 0; i < count; i++)
+        {
+            string name = ReadString(data, strings, ref at);
+            at += sizeof(int);
+            map[name] = ReadValue(data, strings, ref at);
+        }
+
+        return map;
+    }
+
+    private static Dictionary<string, AttributeValue> ReadSdkMap(byte[] data, string[] strings, ref int at)
+    {
+        int count = ReadInt(data, ref at);
+        var map = new Dictionary<string, AttributeValue>(count, StringComparer.Ordinal);
+        for (int i = 0; i < count; i++)
+        {
+            string name = ReadString(data, strings, ref at);
+            at += sizeof(int);
+            map[name] = ReadSdkValue(data, strings, ref at);
+        }
+
+        return map;
+    }
+
+    private static AttributeValue ReadSdkValue(byte[] data, string[] strings, ref int at)
+    {
+        var type = (DynamoType)data[at++];
+        switch (type)
+        {
+            case DynamoType.S:
+                return new AttributeValue { S = ReadString(data, strings, ref at) };
+            case DynamoType.N:
+                return new AttributeValue { N = ReadString(data, strings, ref at) };
+            case DynamoType.B:
+                return new AttributeValue { B = ReadStream(data, ref at) };
+            case DynamoType.BOOL:
+                return new AttributeValue { BOOL = data[at++] != 0 };
+            case DynamoType.NULL:
+                return new AttributeValue { NULL = true };
+            case DynamoType.M:
+                return new AttributeValue { M = ReadSdkMap(data, strings, ref at) };
+            case DynamoType.L:
+                {
+                    int count = ReadInt(data, ref at);
+                    var list = new List<AttributeValue>(count);
+                    for (int i = 0; i < count; i++)
+                    {
+                        list.Add(ReadSdkValue(data, strings, ref at));
+                    }
+
+                    return new AttributeValue { L = list };
+                }
+
+            case DynamoType.SS:
+            case DynamoType.NS:
+                {
+                    int count = ReadInt(data, ref at);
+                    var members = new List<string>(count);
+                    for (int i = 0; i < count; i++)
+                    {
+                        members.Add(ReadString(data, strings, ref at));
+                    }
+
+                    return type == DynamoType.SS ? new AttributeValue { SS = members } : new AttributeValue { NS = members };
+                }
+
+            default:
+                {
+                    int count = ReadInt(data, ref at);
+                    var members = new List<MemoryStream>(count);
+                    for (int i = 0; i < count; i++)
+                    {
+                        members.Add(ReadStream(data, ref at));
+                    }
+
+                    return new AttributeValue { BS = members };
+                }
+        }
+
+        static MemoryStream ReadStream(byte[] data, ref int at)
+        {
+            (int offset, int length) = ReadBytes(data, ref at);
+            return new MemoryStream(data, offset, length, writable: false);
+        }
+    }
+}
