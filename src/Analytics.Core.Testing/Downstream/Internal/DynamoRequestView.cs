@@ -20,7 +20,7 @@ internal abstract class DynamoRequestView
     /// <summary>The field's value when it is a boolean, else <see langword="null"/>.</summary>
     public abstract bool? OptionalBool(string name);
 
-    /// <summary>The field as an attribute map, <see langword="null"/> when absent or not a map.</summary>
+    /// <summary>The field as an attribute map, <see langword="null"/> when absent or not a map; read it, do not change it (it may be the view's own).</summary>
     /// <exception cref="DynamoError">An attribute value in it is malformed.</exception>
     public abstract Dictionary<string, DynamoValue>? OptionalItem(string name);
 
@@ -38,7 +38,7 @@ internal abstract class DynamoRequestView
     /// <summary>BatchGetItem's <c>RequestItems</c> in request order, <see langword="null"/> when absent or not a map.</summary>
     public abstract IReadOnlyList<(string Table, DynamoRequestView Spec)>? RequestItems();
 
-    /// <summary>A BatchGetItem table entry's <c>Keys</c>, read one by one in order; none when absent.</summary>
+    /// <summary>A BatchGetItem table entry's <c>Keys</c>, read one by one in order; none when absent. Read them, do not change them.</summary>
     /// <exception cref="DynamoError">A key is malformed (raised when that key is reached).</exception>
     public abstract IEnumerable<Dictionary<string, DynamoValue>> Keys();
 
@@ -446,9 +446,9 @@ internal sealed class SdkRequestView : DynamoRequestView
 
     public override Dictionary<string, DynamoValue>? OptionalItem(string name) => name switch
     {
-        // A fresh map each time, as each JSON parse gives: the model may keep it as the stored item.
-        "Key" => _key is null ? null : new Dictionary<string, DynamoValue>(_key, StringComparer.Ordinal),
-        "Item" => _item is null ? null : new Dictionary<string, DynamoValue>(_item, StringComparer.Ordinal),
+        // The view's own map, not a copy: the model only reads it (a stored item is encoded anew, see StoredItem).
+        "Key" => _key,
+        "Item" => _item,
         _ => null,
     };
 
@@ -477,8 +477,7 @@ internal sealed class SdkRequestView : DynamoRequestView
 
     public override IReadOnlyList<(string Table, DynamoRequestView Spec)>? RequestItems() => _requestItems;
 
-    public override IEnumerable<Dictionary<string, DynamoValue>> Keys() =>
-        (_keys ?? []).Select(k => new Dictionary<string, DynamoValue>(k, StringComparer.Ordinal));
+    public override IEnumerable<Dictionary<string, DynamoValue>> Keys() => _keys ?? [];
 
     private static SdkRequestView? Build(Action<SdkRequestView> fill)
     {
