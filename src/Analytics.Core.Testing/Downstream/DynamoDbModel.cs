@@ -702,7 +702,7 @@ public sealed class DynamoDbModel : IDisposable
     private IReadOnlyDictionary<string, DynamoValue>? GetItem(DynamoRequestView request)
     {
         Table table = GetTable(request);
-        Dictionary<string, DynamoValue> key = request.RequireItem("Key");
+        IReadOnlyDictionary<string, DynamoValue> key = request.RequireItem("Key");
         string keyText = table.KeyText(key, fromItem: false);
         var projection = Projection.Parse(request);
         bool consistent = request.OptionalBool("ConsistentRead") == true;
@@ -714,7 +714,7 @@ public sealed class DynamoDbModel : IDisposable
     private IReadOnlyDictionary<string, DynamoValue>? PutItem(DynamoRequestView request)
     {
         Table table = GetTable(request);
-        Dictionary<string, DynamoValue> item = request.RequireItem("Item");
+        IReadOnlyDictionary<string, DynamoValue> item = request.RequireItem("Item");
         string keyText = table.KeyText(item, fromItem: true);
         var context = new ExpressionContext(request);
         DynamoExpressionParser.Condition? condition = request.OptionalString("ConditionExpression") is { } text
@@ -736,7 +736,7 @@ public sealed class DynamoDbModel : IDisposable
     private IReadOnlyDictionary<string, DynamoValue>? DeleteItem(DynamoRequestView request)
     {
         Table table = GetTable(request);
-        Dictionary<string, DynamoValue> key = request.RequireItem("Key");
+        IReadOnlyDictionary<string, DynamoValue> key = request.RequireItem("Key");
         string keyText = table.KeyText(key, fromItem: false);
         var context = new ExpressionContext(request);
         DynamoExpressionParser.Condition? condition = request.OptionalString("ConditionExpression") is { } text
@@ -768,7 +768,7 @@ public sealed class DynamoDbModel : IDisposable
     private IReadOnlyDictionary<string, DynamoValue>? UpdateItem(DynamoRequestView request)
     {
         Table table = GetTable(request);
-        Dictionary<string, DynamoValue> key = request.RequireItem("Key");
+        IReadOnlyDictionary<string, DynamoValue> key = request.RequireItem("Key");
         string keyText = table.KeyText(key, fromItem: false);
         var context = new ExpressionContext(request);
         string? updateText = request.OptionalString("UpdateExpression");
@@ -1148,7 +1148,7 @@ public sealed class DynamoDbModel : IDisposable
     }
 
     /// <summary>The item's size; throws when it is over the limit.</summary>
-    private int CheckSize(Dictionary<string, DynamoValue> item, string message)
+    private int CheckSize(IReadOnlyDictionary<string, DynamoValue> item, string message)
     {
         int size = DynamoValue.ItemSize(item);
         if (size > _options.MaxItemSizeBytes)

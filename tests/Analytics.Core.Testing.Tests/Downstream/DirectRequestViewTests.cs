@@ -222,7 +222,7 @@ public sealed class DirectRequestViewTests
         return text.ToString();
     }
 
-    private static string Canonical(Dictionary<string, DynamoValue>? item)
+    private static string Canonical(IReadOnlyDictionary<string, DynamoValue>? item)
     {
         if (item is null)
         {

@@ -63,6 +63,74 @@ public sealed class StoredItemTests
         return (failures.Count == 0).Label(string.Join("; ", failures));
     }
 
+    /// <summary>
+    /// Property: an item given in the SDK's types (a put's item on the direct path) is stored as the same item read
+    /// into values would be: equal attributes, the same size, the same answer in the SDK's types, and the same bytes
+    /// for the request's identity (so the fault plan draws the same).
+    /// </summary>
+    [FsCheck.Xunit.Property(MaxTest = 300)]
+    public Property AnSdkItem_IsStoredAsTheSameItemReadIntoValues(int seed)
+    {
+        var random = new Random(seed);
+        Dictionary<string, DynamoValue> item = Map(random, depth: 0);
+        Assert.True(StoredItem.TryFromSdk(DynamoDbModel.ToSdk(item), out StoredItem? fromSdk));
+        StoredItem fromValues = StoredItem.From(item, DynamoValue.ItemSize(item));
+
+        var failures = new List<string>();
+        if (fromSdk.Size != fromValues.Size || fromSdk.Count != fromValues.Count)
+        {
+            failures.Add($"size {fromSdk.Size}/{fromValues.Size}, count {fromSdk.Count}/{fromValues.Count}");
+        }
+
+        if (!fromSdk.Select(kv => kv.Key).SequenceEqual(fromValues.Select(kv => kv.Key)) ||
+            fromSdk.Zip(fromValues).Any(p => !p.First.Value.Equals(p.Second.Value) || !SameSetOrder(p.First.Value, p.Second.Value)))
+        {
+            failures.Add("values");
+        }
+
+        if (Describe(fromSdk.ToSdkOrdered(), requireOrdinal: true) != Describe(fromValues.ToSdkOrdered(), requireOrdinal: true))
+        {
+            failures.Add("sdk answer");
+        }
+
+        var tree = default(IdentityHash);
+        tree.Add(item);
+        var encoded = default(IdentityHash);
+        encoded.Add(fromSdk);
+        if (tree.Value != encoded.Value)
+        {
+            failures.Add("identity");
+        }
+
+        return (failures.Count == 0).Label(string.Join("; ", failures));
+    }
+
+    /// <summary>Shapes the direct path does not read (the JSON path answers them as DynamoDB does): each is refused.</summary>
+    [Fact]
+    public void OddSdkShapes_AreNotStoredFromTheObject()
+    {
+        AttributeValue[] odd =
+        [
+            new() { S = "a", N = "1" },
+            new(),
+            new() { NULL = false },
+            new() { SS = [] },
+            new() { SS = ["a", "a"] },
+            new() { NS = ["1", "1.0"] },
+            new() { BS = [new MemoryStream([1]), new MemoryStream([1])] },
+            new() { L = [new AttributeValue { S = "a" }, null!] },
+            new() { M = new Dictionary<string, AttributeValue> { ["x"] = new() { S = "a", BOOL = true } } },
+        ];
+        foreach (AttributeValue value in odd)
+        {
+            Assert.False(StoredItem.TryFromSdk(new Dictionary<string, AttributeValue> { ["pk"] = new() { S = "k" }, ["v"] = value }, out _));
+        }
+
+        Assert.Throws<DynamoError>(() => StoredItem.TryFromSdk(new Dictionary<string, AttributeValue> { ["n"] = new() { N = "1e500" } }, out _));
+        Assert.True(StoredItem.TryFromSdk(new Dictionary<string, AttributeValue> { ["pk"] = new() { S = "k" }, ["v"] = new() { NS = ["1", "2"] } }, out StoredItem? fine));
+        Assert.Equal(["1", "2"], fine.ToSdkOrdered()["v"].NS);
+    }
+
     [Fact]
     public void ReadBinaries_CannotChangeTheStoredItem()
     {

@@ -22,7 +22,7 @@ internal abstract class DynamoRequestView
 
     /// <summary>The field as an attribute map, <see langword="null"/> when absent or not a map; read it, do not change it (it may be the view's own).</summary>
     /// <exception cref="DynamoError">An attribute value in it is malformed.</exception>
-    public abstract Dictionary<string, DynamoValue>? OptionalItem(string name);
+    public abstract IReadOnlyDictionary<string, DynamoValue>? OptionalItem(string name);
 
     /// <summary>The field as an attribute map to read only (the identity's hash): the view's own, not a copy.</summary>
     /// <exception cref="DynamoError">An attribute value in it is malformed.</exception>
@@ -47,7 +47,7 @@ internal abstract class DynamoRequestView
             ? text
             : throw DynamoError.Validation($"1 validation error detected: Value null at '{char.ToLowerInvariant(name[0])}{name[1..]}' failed to satisfy constraint: Member must not be null");
 
-    public Dictionary<string, DynamoValue> RequireItem(string name) =>
+    public IReadOnlyDictionary<string, DynamoValue> RequireItem(string name) =>
         OptionalItem(name)
             ?? throw DynamoError.Validation($"1 validation error detected: Value null at '{char.ToLowerInvariant(name[0])}{name[1..]}' failed to satisfy constraint: Member must not be null");
 
@@ -99,129 +99,12 @@ internal abstract class DynamoRequestView
                 break;
         }
     }
-
-    /// <summary>FNV-1a (64 bits) over a canonical form of strings and attribute values (maps by ordinal name order).</summary>
-    private struct IdentityHash
-    {
-        // FNV-1a over the request's bytes, one at a time.
-        private const ulong Offset = 14695981039346656037UL;
-        private const ulong Prime = 1099511628211UL;
-        private ulong _value;
-        private bool _started;
-
-        public readonly ulong Value => _started ? _value : Offset;
-
-        public void Add(string? text)
-        {
-            if (text is null)
-            {
-                AddByte(0);
-                return;
-            }
-
-            AddByte(1);
-            AddInt(text.Length);
-            Start();
-            ulong value = _value;
-            foreach (char c in text)
-            {
-                value = (value ^ (byte)c) * Prime;
-                value = (value ^ (byte)(c >> 8)) * Prime;
-            }
-
-            _value = value;
-        }
-
-        public void Add(IReadOnlyDictionary<string, DynamoValue>? item)
-        {
-            if (item is null)
-            {
-                AddByte(0);
-                return;
-            }
-
-            AddByte(2);
-            AddInt(item.Count);
-            foreach (string key in OrdinalKeys.Of(item))
-            {
-                Add(key);
-                Add(item[key]);
-            }
-        }
-
-        private void Add(DynamoValue value)
-        {
-            AddByte((byte)(16 + (int)value.Type));
-            switch (value.Type)
-            {
-                case DynamoType.S or DynamoType.N:
-                    Add(value.Text);
-                    break;
-                case DynamoType.B:
-                    AddInt(value.Bytes!.Length);
-                    Start();
-                    ulong hash = _value;
-                    foreach (byte b in value.Bytes)
-                    {
-                        hash = (hash ^ b) * Prime;
-                    }
-
-                    _value = hash;
-                    break;
-                case DynamoType.BOOL or DynamoType.NULL:
-                    AddByte(value.Bool ? (byte)1 : (byte)0);
-                    break;
-                case DynamoType.M:
-                    Add(value.Map);
-                    break;
-                case DynamoType.L:
-                    AddInt(value.List!.Count);
-                    foreach (DynamoValue v in value.List)
-                    {
-                        Add(v);
-                    }
-
-                    break;
-                default:
-                    AddInt(value.Set!.Count);
-                    foreach (DynamoValue v in value.Set)
-                    {
-                        Add(v);
-                    }
-
-                    break;
-            }
-        }
-
-        private void AddInt(int n)
-        {
-            for (int i = 0; i < 4; i++)
-            {
-                AddByte((byte)(n >> (8 * i)));
-            }
-        }
-
-        private void AddByte(byte b)
-        {
-            Start();
-            _value = (_value ^ b) * Prime;
-        }
-
-        private void Start()
-        {
-            if (!_started)
-            {
-                _value = Offset;
-                _started = true;
-            }
-        }
-    }
 }
 
 /// <summary>A request read from its JSON body (the HTTP path): each accessor does what the model always did with the JSON.</summary>
 internal sealed class JsonRequestView(JsonElement element) : DynamoRequestView
 {
-    // Maps parsed once (the identity reads them before the operation does); each read gets its own copy.
+    // Maps parsed once (the identity reads them before the operation does).
     private Dictionary<string, Dictionary<string, DynamoValue>?>? _items;
     private List<Dictionary<string, DynamoValue>>? _keys;
 
@@ -235,8 +118,7 @@ internal sealed class JsonRequestView(JsonElement element) : DynamoRequestView
     public override bool? OptionalBool(string name) =>
         Element.TryGetProperty(name, out JsonElement value) && value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean() : null;
 
-    public override Dictionary<string, DynamoValue>? OptionalItem(string name) =>
-        Parsed(name) is { } item ? new Dictionary<string, DynamoValue>(item, StringComparer.Ordinal) : null;
+    public override IReadOnlyDictionary<string, DynamoValue>? OptionalItem(string name) => Parsed(name);
 
     protected override IReadOnlyDictionary<string, DynamoValue>? PeekItem(string name) => Parsed(name);
 
@@ -342,7 +224,7 @@ internal sealed class SdkRequestView : DynamoRequestView
     private string? _returnValues;
     private bool? _consistentRead;
     private Dictionary<string, DynamoValue>? _key;
-    private Dictionary<string, DynamoValue>? _item;
+    private IReadOnlyDictionary<string, DynamoValue>? _item;
     private Dictionary<string, string>? _names;
     private Dictionary<string, DynamoValue>? _values;
     private List<(string Table, DynamoRequestView Spec)>? _requestItems;
@@ -366,7 +248,9 @@ internal sealed class SdkRequestView : DynamoRequestView
         r.Expected is not null || r.ConditionalOperator is not null ? null : Build(v =>
         {
             v._tableName = r.TableName;
-            v._item = Item(r.Item);
+
+            // Encoded straight from the SDK's map (the model stores it as it is): no tree of values in between.
+            v._item = r.Item is null ? null : StoredItem.TryFromSdk(r.Item, out StoredItem? item) ? item : throw new FallBack();
             v._conditionExpression = r.ConditionExpression;
             v._names = Names(r.ExpressionAttributeNames);
             v._values = Item(r.ExpressionAttributeValues);
@@ -444,7 +328,7 @@ internal sealed class SdkRequestView : DynamoRequestView
         _ => null,
     };
 
-    public override Dictionary<string, DynamoValue>? OptionalItem(string name) => name switch
+    public override IReadOnlyDictionary<string, DynamoValue>? OptionalItem(string name) => name switch
     {
         // The view's own map, not a copy: the model only reads it (a stored item is encoded anew, see StoredItem).
         "Key" => _key,

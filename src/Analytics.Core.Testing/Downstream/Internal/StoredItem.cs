@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Collections;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
+using System.Text;
 using Amazon.DynamoDBv2.Model;
 
 namespace Analytics.Core.Testing;
@@ -93,6 +94,36 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
         return new StoredItem(writer.WrittenSpan.ToArray(), strings.ToArray(), item.Count, size);
     }
 
+    /// <summary>
+    /// Encodes an item given in the SDK's types, as <see cref="From"/> encodes the same item read into values, with its
+    /// size; false for a shape the model's reading of SDK objects does not mirror (a value with no type or several, a
+    /// null false, a null member, an empty set or one with duplicates): that request takes the JSON path, which answers
+    /// it as DynamoDB does.
+    /// </summary>
+    /// <exception cref="DynamoError">A number DynamoDB refuses.</exception>
+    public static bool TryFromSdk(Dictionary<string, AttributeValue> item, [NotNullWhen(true)] out StoredItem? stored)
+    {
+        ArrayBufferWriter<byte> writer = s_writer ??= new ArrayBufferWriter<byte>(4096);
+        List<string> strings = s_strings ??= [];
+        writer.ResetWrittenCount();
+        strings.Clear();
+        if (!TryWriteSdkMap(writer, strings, item, out int size))
+        {
+            stored = null;
+            return false;
+        }
+
+        stored = new StoredItem(writer.WrittenSpan.ToArray(), strings.ToArray(), item.Count, size);
+        return true;
+    }
+
+    /// <summary>Adds the item to a request's identity: the same bytes <see cref="IdentityHash.Add(IReadOnlyDictionary{string, DynamoValue}?)"/> adds for the item as values.</summary>
+    public void AddIdentity(ref IdentityHash hash)
+    {
+        int at = 0;
+        AddMapIdentity(ref hash, ref at);
+    }
+
     /// <inheritdoc/>
     public bool ContainsKey(string key) => Find(key) >= 0;
 
@@ -168,6 +199,230 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
             int length = writer.WrittenCount - lengthAt - sizeof(int);
             BinaryPrimitives.WriteInt32LittleEndian(MemoryMarshal.AsMemory(writer.WrittenMemory).Span.Slice(lengthAt, sizeof(int)), length);
         }
+    }
+
+    private void AddMapIdentity(ref IdentityHash hash, ref int at)
+    {
+        int count = ReadInt(_data, ref at);
+        hash.AddByte(2);
+        hash.AddInt(count);
+        for (int i = 0; i < count; i++)
+        {
+            hash.Add(ReadString(_data, _strings, ref at));
+            at += sizeof(int);
+            AddValueIdentity(ref hash, ref at);
+        }
+    }
+
+    private void AddValueIdentity(ref IdentityHash hash, ref int at)
+    {
+        var type = (DynamoType)_data[at++];
+        hash.AddByte((byte)(16 + (int)type));
+        switch (type)
+        {
+            case DynamoType.S:
+            case DynamoType.N:
+                hash.Add(ReadString(_data, _strings, ref at));
+                break;
+            case DynamoType.B:
+                (int offset, int length) = ReadBytes(_data, ref at);
+                hash.AddBytes(_data.AsSpan(offset, length));
+                break;
+            case DynamoType.BOOL:
+                hash.AddByte(_data[at++]);
+                break;
+            case DynamoType.NULL:
+                hash.AddByte(1);
+                break;
+            case DynamoType.M:
+                AddMapIdentity(ref hash, ref at);
+                break;
+            case DynamoType.L:
+                int items = ReadInt(_data, ref at);
+                hash.AddInt(items);
+                for (int i = 0; i < items; i++)
+                {
+                    AddValueIdentity(ref hash, ref at);
+                }
+
+                break;
+            default:
+                int members = ReadInt(_data, ref at);
+                hash.AddInt(members);
+                for (int i = 0; i < members; i++)
+                {
+                    // A member counts as a value of its scalar type.
+                    if (type == DynamoType.BS)
+                    {
+                        hash.AddByte(16 + (int)DynamoType.B);
+                        (int o, int l) = ReadBytes(_data, ref at);
+                        hash.AddBytes(_data.AsSpan(o, l));
+                    }
+                    else
+                    {
+                        hash.AddByte((byte)(16 + (int)(type == DynamoType.SS ? DynamoType.S : DynamoType.N)));
+                        hash.Add(ReadString(_data, _strings, ref at));
+                    }
+                }
+
+                break;
+        }
+    }
+
+    private static bool TryWriteSdkMap(ArrayBufferWriter<byte> writer, List<string> strings, Dictionary<string, AttributeValue> map, out int size)
+    {
+        // The size as DynamoValue.ItemSize counts it: per attribute its name's UTF-8 length and its value's size.
+        size = 0;
+        WriteInt(writer, map.Count);
+        foreach (string name in OrdinalKeys.Of(map))
+        {
+            WriteString(writer, strings, name);
+            int lengthAt = writer.WrittenCount;
+            WriteInt(writer, 0);
+            if (!TryWriteSdkValue(writer, strings, map[name], out int valueSize))
+            {
+                return false;
+            }
+
+            size += Encoding.UTF8.GetByteCount(name) + valueSize;
+            int length = writer.WrittenCount - lengthAt - sizeof(int);
+            BinaryPrimitives.WriteInt32LittleEndian(MemoryMarshal.AsMemory(writer.WrittenMemory).Span.Slice(lengthAt, sizeof(int)), length);
+        }
+
+        return true;
+    }
+
+    /// <summary>One value with exactly one type set, checked as the SDK request view checks it, and its size.</summary>
+    private static bool TryWriteSdkValue(ArrayBufferWriter<byte> writer, List<string> strings, AttributeValue? v, out int size)
+    {
+        size = 0;
+        if (v is null)
+        {
+            return false;
+        }
+
+        int set = (v.S is not null ? 1 : 0) + (v.N is not null ? 1 : 0) + (v.B is not null ? 1 : 0) + (v.BOOL.HasValue ? 1 : 0)
+            + (v.NULL.HasValue ? 1 : 0) + (v.M is not null ? 1 : 0) + (v.L is not null ? 1 : 0) + (v.SS is not null ? 1 : 0)
+            + (v.NS is not null ? 1 : 0) + (v.BS is not null ? 1 : 0);
+        if (set != 1 || v.NULL == false)
+        {
+            return false;
+        }
+
+        DynamoType type = v.S is not null ? DynamoType.S : v.N is not null ? DynamoType.N : v.B is not null ? DynamoType.B
+            : v.BOOL.HasValue ? DynamoType.BOOL : v.NULL.HasValue ? DynamoType.NULL : v.M is not null ? DynamoType.M
+            : v.L is not null ? DynamoType.L : v.SS is not null ? DynamoType.SS : v.NS is not null ? DynamoType.NS : DynamoType.BS;
+        Span<byte> tag = writer.GetSpan(1);
+        tag[0] = (byte)type;
+        writer.Advance(1);
+        switch (type)
+        {
+            case DynamoType.S:
+                WriteString(writer, strings, v.S!);
+                size = Encoding.UTF8.GetByteCount(v.S!);
+                return true;
+            case DynamoType.N:
+                size = WriteNumber(writer, strings, v.N!);
+                return true;
+            case DynamoType.B:
+                byte[] bytes = v.B!.ToArray();
+                WriteBytes(writer, bytes);
+                size = bytes.Length;
+                return true;
+            case DynamoType.BOOL:
+                Span<byte> flag = writer.GetSpan(1);
+                flag[0] = v.BOOL!.Value ? (byte)1 : (byte)0;
+                writer.Advance(1);
+                size = 1;
+                return true;
+            case DynamoType.NULL:
+                size = 1;
+                return true;
+            case DynamoType.M:
+                if (!TryWriteSdkMap(writer, strings, v.M!, out int inner))
+                {
+                    return false;
+                }
+
+                size = 3 + v.M!.Count + inner;
+                return true;
+            case DynamoType.L:
+                WriteInt(writer, v.L!.Count);
+                size = 3;
+                foreach (AttributeValue? element in v.L!)
+                {
+                    if (!TryWriteSdkValue(writer, strings, element, out int elementSize))
+                    {
+                        return false;
+                    }
+
+                    size += 1 + elementSize;
+                }
+
+                return true;
+            case DynamoType.SS:
+            case DynamoType.NS:
+                List<string> texts = (type == DynamoType.SS ? v.SS : v.NS)!;
+                WriteInt(writer, texts.Count);
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                foreach (string? text in texts)
+                {
+                    if (text is null)
+                    {
+                        return false;
+                    }
+
+                    if (type == DynamoType.SS)
+                    {
+                        WriteString(writer, strings, text);
+                        size += Encoding.UTF8.GetByteCount(text);
+                        if (!seen.Add(text))
+                        {
+                            return false;
+                        }
+                    }
+                    else
+                    {
+                        size += WriteNumber(writer, strings, text);
+                        if (!seen.Add(strings[^1]))
+                        {
+                            return false;
+                        }
+                    }
+                }
+
+                return texts.Count > 0;
+            default:
+                WriteInt(writer, v.BS!.Count);
+                var members = new List<byte[]>(v.BS!.Count);
+                foreach (MemoryStream? stream in v.BS!)
+                {
+                    if (stream is null)
+                    {
+                        return false;
+                    }
+
+                    byte[] member = stream.ToArray();
+                    if (members.Exists(m => m.AsSpan().SequenceEqual(member)))
+                    {
+                        return false;
+                    }
+
+                    members.Add(member);
+                    WriteBytes(writer, member);
+                    size += member.Length;
+                }
+
+                return members.Count > 0;
+        }
+    }
+
+    /// <summary>A number as its normalized text (as a value read from it keeps it); returns its size.</summary>
+    private static int WriteNumber(ArrayBufferWriter<byte> writer, List<string> strings, string text)
+    {
+        DynamoNumber number = DynamoNumber.Parse(text);
+        WriteString(writer, strings, number.ToString());
+        return number.StorageSize;
     }
 
     private static void WriteValue(ArrayBufferWriter<byte> writer, List<string> strings, DynamoValue value)
