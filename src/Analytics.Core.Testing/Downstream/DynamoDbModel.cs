@@ -1286,23 +1286,27 @@ public sealed class DynamoDbModel : IDisposable
             return key;
         }
 
-        /// <summary>Items ordered by partition key, then sort key.</summary>
+        /// <summary>Items ordered by partition key, then sort key (each item's key read once, not per comparison).</summary>
         public IEnumerable<StoredItem> Ordered()
         {
-            var list = Items.Values.ToList();
-            list.Sort(Compare);
-            return list;
+            (DynamoValue Hash, DynamoValue? Range)[] keys = Items.Values.Select(i => (i[HashKey], RangeKey is null ? null : i[RangeKey])).ToArray();
+            StoredItem[] items = [.. Items.Values];
+            Array.Sort(keys, items, Comparer<(DynamoValue Hash, DynamoValue? Range)>.Create((a, b) => CompareKeys(a.Hash, a.Range, b.Hash, b.Range)));
+            return items;
         }
 
-        public int Compare(IReadOnlyDictionary<string, DynamoValue> a, IReadOnlyDictionary<string, DynamoValue> b)
+        public int Compare(IReadOnlyDictionary<string, DynamoValue> a, IReadOnlyDictionary<string, DynamoValue> b) =>
+            CompareKeys(a[HashKey], RangeKey is null ? null : a[RangeKey], b[HashKey], RangeKey is null ? null : b[RangeKey]);
+
+        private static int CompareKeys(DynamoValue hashA, DynamoValue? rangeA, DynamoValue hashB, DynamoValue? rangeB)
         {
-            int c = DynamoValue.CompareScalars(a[HashKey], b[HashKey]) ?? 0;
-            if (c != 0 || RangeKey is null)
+            int c = DynamoValue.CompareScalars(hashA, hashB) ?? 0;
+            if (c != 0 || rangeA is null || rangeB is null)
             {
                 return c;
             }
 
-            return DynamoValue.CompareScalars(a[RangeKey], b[RangeKey]) ?? 0;
+            return DynamoValue.CompareScalars(rangeA, rangeB) ?? 0;
         }
 
         private static DynamoValue KeyPart(IReadOnlyDictionary<string, DynamoValue> item, string name, DynamoType type, bool fromItem)

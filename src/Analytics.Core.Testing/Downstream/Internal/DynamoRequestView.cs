@@ -24,10 +24,6 @@ internal abstract class DynamoRequestView
     /// <exception cref="DynamoError">An attribute value in it is malformed.</exception>
     public abstract IReadOnlyDictionary<string, DynamoValue>? OptionalItem(string name);
 
-    /// <summary>The field as an attribute map to read only (the identity's hash): the view's own, not a copy.</summary>
-    /// <exception cref="DynamoError">An attribute value in it is malformed.</exception>
-    protected virtual IReadOnlyDictionary<string, DynamoValue>? PeekItem(string name) => OptionalItem(name);
-
     /// <summary>Adds <c>ExpressionAttributeNames</c> to <paramref name="into"/>; false when the request has none (no map).</summary>
     public abstract bool ReadNames(Dictionary<string, string> into);
 
@@ -79,11 +75,11 @@ internal abstract class DynamoRequestView
         {
             case "GetItem" or "UpdateItem" or "DeleteItem":
                 hash.Add(OptionalString("TableName"));
-                hash.Add(PeekItem("Key"));
+                hash.Add(OptionalItem("Key"));
                 break;
             case "PutItem":
                 hash.Add(OptionalString("TableName"));
-                hash.Add(PeekItem("Item"));
+                hash.Add(OptionalItem("Item"));
                 break;
             case "BatchGetItem":
                 IReadOnlyList<(string Table, DynamoRequestView Spec)> tables = RequestItems() ?? [];
@@ -119,8 +115,6 @@ internal sealed class JsonRequestView(JsonElement element) : DynamoRequestView
         Element.TryGetProperty(name, out JsonElement value) && value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean() : null;
 
     public override IReadOnlyDictionary<string, DynamoValue>? OptionalItem(string name) => Parsed(name);
-
-    protected override IReadOnlyDictionary<string, DynamoValue>? PeekItem(string name) => Parsed(name);
 
     private Dictionary<string, DynamoValue>? Parsed(string name)
     {
@@ -320,13 +314,6 @@ internal sealed class SdkRequestView : DynamoRequestView
     };
 
     public override bool? OptionalBool(string name) => name == "ConsistentRead" ? _consistentRead : null;
-
-    protected override IReadOnlyDictionary<string, DynamoValue>? PeekItem(string name) => name switch
-    {
-        "Key" => _key,
-        "Item" => _item,
-        _ => null,
-    };
 
     public override IReadOnlyDictionary<string, DynamoValue>? OptionalItem(string name) => name switch
     {

@@ -620,6 +620,11 @@ internal static class OrdinalKeys
 {
     public static string[] Of<T>(IReadOnlyDictionary<string, T> map)
     {
+        if (map is StoredItem stored)
+        {
+            return [.. stored.Keys]; // stored in ordinal order, read without decoding the values
+        }
+
         string[] keys = new string[map.Count];
         int i = 0;
         foreach (KeyValuePair<string, T> kv in map)
