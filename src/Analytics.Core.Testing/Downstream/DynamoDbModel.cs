@@ -298,7 +298,9 @@ public sealed class DynamoDbModel : IDisposable
     {
         try
         {
-            return JsonDocument.Parse(body.Length == 0 ? "{}"u8.ToArray() : body);
+            // Deep enough for the nesting DynamoDB refuses (two JSON levels per map or list) to be read and refused as
+            // DynamoDB refuses it; a deeper body is not read at all.
+            return JsonDocument.Parse(body.Length == 0 ? "{}"u8.ToArray() : body, new JsonDocumentOptions { MaxDepth = 256 });
         }
         catch (JsonException)
         {
@@ -721,7 +723,7 @@ public sealed class DynamoDbModel : IDisposable
             ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression")
             : null;
         context.CheckAllUsed();
-        int size = CheckSize(item, "Item size has exceeded the maximum allowed size");
+        int size = CheckItem(item, "Item size has exceeded the maximum allowed size");
         StoredItem? old = table.Items.GetValueOrDefault(keyText);
         ConsumeWrite(size, old);
         if (condition is not null && !condition(old ?? s_noItem))
@@ -795,7 +797,7 @@ public sealed class DynamoDbModel : IDisposable
 
         var updated = new Dictionary<string, DynamoValue>(old ?? (IEnumerable<KeyValuePair<string, DynamoValue>>)key, StringComparer.Ordinal);
         update?.Invoke(updated);
-        int size = CheckSize(updated, "Item size to update has exceeded the maximum allowed size");
+        int size = CheckItem(updated, "Item size to update has exceeded the maximum allowed size");
         ConsumeWrite(size, old);
         table.Items[keyText] = StoredItem.From(updated, size);
 
@@ -977,7 +979,7 @@ public sealed class DynamoDbModel : IDisposable
                 {
                     put = RequireItem(p, "Item");
                     keyText = table.KeyText(put, fromItem: true);
-                    CheckSize(put, "Item size has exceeded the maximum allowed size");
+                    CheckItem(put, "Item size has exceeded the maximum allowed size");
                 }
                 else if (r.TryGetProperty("DeleteRequest", out JsonElement d))
                 {
@@ -1147,9 +1149,14 @@ public sealed class DynamoDbModel : IDisposable
         return DynamoValue.ParseItem(element);
     }
 
-    /// <summary>The item's size; throws when it is over the limit.</summary>
-    private int CheckSize(IReadOnlyDictionary<string, DynamoValue> item, string message)
+    /// <summary>The item's size; throws when it is nested deeper than DynamoDB allows, or over the size limit.</summary>
+    private int CheckItem(IReadOnlyDictionary<string, DynamoValue> item, string message)
     {
+        if (DynamoValue.NestingLevels(item) > DynamoValue.MaxNestingLevels)
+        {
+            throw DynamoError.Validation("Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit");
+        }
+
         int size = DynamoValue.ItemSize(item);
         if (size > _options.MaxItemSizeBytes)
         {

@@ -190,6 +190,63 @@ public sealed class DirectClientTests
 
     private static Dictionary<string, AttributeValue> Key(string pk, string sk) => new() { ["pk"] = new() { S = pk }, ["sk"] = new() { S = sk } };
 
+    /// <summary>
+    /// Nesting as DynamoDB bounds it (recorded against AWS: a scalar in 31 maps is stored, in 32 it is refused with
+    /// "Nesting Levels have exceeded supported limits"), the same on both clients, in an item and in a list; a hostile
+    /// depth (5,000 maps, in the item or in an expression value) is refused by the SDK's own marshaller on both clients
+    /// and never exhausts the stack.
+    /// </summary>
+    [Fact]
+    public async Task NestedItems_AreBoundedAsDynamoDbBoundsThem_OnBothClients()
+    {
+        using var pair = new ClientPair(DynamoDbModelOptions.Default);
+        await pair.CreateTableAsync();
+        var steps = new List<Func<IAmazonDynamoDB, Task<AmazonWebServiceResponse>>>();
+        foreach (int wraps in (int[])[31, 32, 40, 100])
+        {
+            steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "t", Item = DeepItem(wraps, list: false) })));
+            steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "t", Item = DeepItem(wraps, list: true) })));
+        }
+
+        List<string> outcomes = await pair.RunAsync(steps);
+        Assert.StartsWith("ok", outcomes[0], StringComparison.Ordinal);
+        Assert.StartsWith("ok", outcomes[1], StringComparison.Ordinal);
+        Assert.All(outcomes.Skip(2), o => Assert.Contains("ValidationException", o, StringComparison.Ordinal));
+        Assert.All(outcomes.Skip(2), o => Assert.Contains("Nesting Levels have exceeded supported limits", o, StringComparison.Ordinal));
+        Assert.Equal(pair.HttpTable(), pair.DirectTable());
+
+        foreach (Func<IAmazonDynamoDB, Task> hostile in new Func<IAmazonDynamoDB, Task>[]
+        {
+            c => c.PutItemAsync(new PutItemRequest { TableName = "t", Item = DeepItem(5_000, list: false) }),
+            c => c.PutItemAsync(new PutItemRequest
+            {
+                TableName = "t",
+                Item = Key("p", "s"),
+                ConditionExpression = "v = :v",
+                ExpressionAttributeValues = new() { [":v"] = DeepItem(5_000, list: true)["d"] },
+            }),
+        })
+        {
+            foreach (IAmazonDynamoDB client in pair.Clients)
+            {
+                await Assert.ThrowsAsync<InvalidOperationException>(() => hostile(client));
+            }
+        }
+    }
+
+    private static Dictionary<string, AttributeValue> DeepItem(int wraps, bool list)
+    {
+        var value = new AttributeValue { S = "x" };
+        for (int i = 0; i < wraps; i++)
+        {
+            value = list ? new AttributeValue { L = [value] } : new AttributeValue { M = new() { ["a"] = value } };
+        }
+
+        Dictionary<string, AttributeValue> item = Key("deep", wraps.ToString(CultureInfo.InvariantCulture) + (list ? "L" : "M"));
+        item["d"] = value;
+        return item;
+    }
+
     /// <summary>A response or an exception as text; attribute maps in their own order (the order is part of what must agree).</summary>
     private static string Describe(AmazonWebServiceResponse response)
     {
@@ -258,6 +315,8 @@ public sealed class DirectClientTests
         }
 
         public FakeTimeProvider Time { get; } = new(s_start);
+
+        public IEnumerable<IAmazonDynamoDB> Clients => [_direct, _http];
 
         public DynamoDbModelCounters DirectCounters => _directModel.Counters;
 

@@ -54,6 +54,11 @@ public sealed class StoredItemTests
             failures.Add($"count {stored.Count}/{item.Count}, size {stored.Size}/{DynamoValue.ItemSize(item)}");
         }
 
+        if (!stored.Keys.SequenceEqual(ordinal) || stored.NestingLevels != item.Values.Select(Depth).Max())
+        {
+            failures.Add($"keys {string.Join(",", stored.Keys)}, levels {stored.NestingLevels}");
+        }
+
         Dictionary<string, AttributeValue> sdk = stored.ToSdkOrdered();
         if (Describe(sdk, requireOrdinal: true) != Describe(DynamoDbModel.ToSdk(item), requireOrdinal: false))
         {
@@ -91,6 +96,11 @@ public sealed class StoredItemTests
         if (Describe(fromSdk.ToSdkOrdered(), requireOrdinal: true) != Describe(fromValues.ToSdkOrdered(), requireOrdinal: true))
         {
             failures.Add("sdk answer");
+        }
+
+        if (fromSdk.NestingLevels != item.Values.Select(Depth).Max())
+        {
+            failures.Add("levels " + fromSdk.NestingLevels);
         }
 
         var tree = default(IdentityHash);
@@ -189,6 +199,12 @@ public sealed class StoredItemTests
 
     private static string Number(Random random) =>
         (random.Next(-1_000_000, 1_000_000) / Math.Pow(10, random.Next(0, 5))).ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>Levels counted from the generated tree: a map or list is one more than its deepest member.</summary>
+    private static int Depth(DynamoValue v) =>
+        v.Map is { } map ? 1 + map.Values.Select(Depth).DefaultIfEmpty(0).Max()
+        : v.List is { } list ? 1 + list.Select(Depth).DefaultIfEmpty(0).Max()
+        : 1;
 
     private static bool SameSetOrder(DynamoValue a, DynamoValue b) =>
         a.Set is null || a.Set.Select(m => m.Text ?? Convert.ToBase64String(m.Bytes!)).SequenceEqual(b.Set!.Select(m => m.Text ?? Convert.ToBase64String(m.Bytes!)));

@@ -391,7 +391,7 @@ internal sealed class SdkRequestView : DynamoRequestView
         return result;
     }
 
-    private static Dictionary<string, DynamoValue>? Item(Dictionary<string, AttributeValue>? item)
+    private static Dictionary<string, DynamoValue>? Item(Dictionary<string, AttributeValue>? item, int wrappers = 0)
     {
         if (item is null)
         {
@@ -401,16 +401,20 @@ internal sealed class SdkRequestView : DynamoRequestView
         var result = new Dictionary<string, DynamoValue>(item.Count, StringComparer.Ordinal);
         foreach (KeyValuePair<string, AttributeValue> kv in item)
         {
-            result[kv.Key] = Value(kv.Value);
+            result[kv.Key] = Value(kv.Value, wrappers);
         }
 
         return result;
     }
 
     /// <summary>One attribute value with exactly one type set, as the marshaller would send it and the model parse it back.</summary>
-    private static DynamoValue Value(AttributeValue? v)
+    /// <remarks>
+    /// A value under more maps and lists than DynamoDB nests (<see cref="DynamoValue.MaxNestingLevels"/>) is not read
+    /// here: the JSON path answers it, and the reading of a hostile depth never runs out of stack.
+    /// </remarks>
+    private static DynamoValue Value(AttributeValue? v, int wrappers)
     {
-        if (v is null)
+        if (v is null || wrappers >= DynamoValue.MaxNestingLevels)
         {
             throw new FallBack();
         }
@@ -450,12 +454,12 @@ internal sealed class SdkRequestView : DynamoRequestView
 
         if (v.M is not null)
         {
-            return DynamoValue.FromMap(Item(v.M)!);
+            return DynamoValue.FromMap(Item(v.M, wrappers + 1)!);
         }
 
         if (v.L is not null)
         {
-            return DynamoValue.FromList(v.L.Select(Value).ToList());
+            return DynamoValue.FromList(v.L.Select(e => Value(e, wrappers + 1)).ToList());
         }
 
         if (v.SS is not null)

@@ -246,6 +246,37 @@ internal sealed class DynamoValue : IEquatable<DynamoValue>
         return size;
     }
 
+    /// <summary>
+    /// DynamoDB's nesting limit: a scalar in 31 maps or lists is 32 levels, and an item with an attribute one level deeper
+    /// is refused ("Nesting Levels have exceeded supported limits", as recorded against AWS).
+    /// </summary>
+    public const int MaxNestingLevels = 32;
+
+    /// <summary>The deepest of the item's attributes in levels (<see cref="Levels"/>).</summary>
+    public static int NestingLevels(IReadOnlyDictionary<string, DynamoValue> item)
+    {
+        if (item is StoredItem stored)
+        {
+            return stored.NestingLevels;
+        }
+
+        int levels = 0;
+        foreach (KeyValuePair<string, DynamoValue> kv in item)
+        {
+            levels = Math.Max(levels, kv.Value.Levels());
+        }
+
+        return levels;
+    }
+
+    /// <summary>A scalar or a set is one level; a map or a list is one more than its deepest member (an empty one is one).</summary>
+    public int Levels() => Type switch
+    {
+        DynamoType.M => 1 + NestingLevels(Map!),
+        DynamoType.L => 1 + List!.Select(v => v.Levels()).DefaultIfEmpty(0).Max(),
+        _ => 1,
+    };
+
     /// <summary>The value's size as <see cref="ItemSize"/> counts it (computed once: the value is immutable).</summary>
     public int Size()
     {

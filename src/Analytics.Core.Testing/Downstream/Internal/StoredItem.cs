@@ -20,9 +20,9 @@ namespace Analytics.Core.Testing;
 /// ordinal order at every level (the order the model's answers list them in). A value is decoded when it is asked
 /// for, so a condition on one attribute decodes that attribute only.</para>
 /// <para>Encoding: a map is its entry count, then per entry in ordinal order the name, the value's encoded length and
-/// the value. A value is its <see cref="DynamoType"/> byte and its payload (strings as UTF-16, numbers as their text,
-/// binaries as bytes, lists and sets as a count and their members). Strings are kept as they were put, in a side array
-/// the encoding refers to by index: they are immutable, so reads share them as the tree did.</para>
+/// the value. A value is its <see cref="DynamoType"/> byte and its payload (strings and numbers' normalized texts as an
+/// index into a side array of the strings as they were put: strings are immutable, so reads share them as the tree
+/// did; binaries as their length and bytes; lists and sets as a count and their members).</para>
 /// </remarks>
 internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
 {
@@ -32,21 +32,29 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
     [ThreadStatic]
     private static List<string>? s_strings;
 
+    /// <summary>The largest encoding buffer a thread keeps between items (one for a 400 KB item grows past it, once).</summary>
+    private const int MaxKeptWriterBytes = 1024 * 1024;
+
     private readonly byte[] _data;
 
     /// <summary>The item's strings (names, string and number values), shared with the item put: strings are immutable.</summary>
     private readonly string[] _strings;
 
-    private StoredItem(byte[] data, string[] strings, int count, int size)
+    private StoredItem(byte[] data, string[] strings, int count, int size, int nestingLevels)
     {
         _data = data;
         _strings = strings;
         Count = count;
         Size = size;
+        NestingLevels = nestingLevels;
     }
+
 
     /// <summary>The item's size as <see cref="DynamoValue.ItemSize"/> measured it when it was stored.</summary>
     public int Size { get; }
+
+    /// <summary>The deepest attribute's levels (<see cref="DynamoValue.NestingLevels"/>).</summary>
+    public int NestingLevels { get; }
 
     /// <inheritdoc/>
     public int Count { get; }
@@ -56,9 +64,15 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
     {
         get
         {
-            foreach (KeyValuePair<string, DynamoValue> entry in this)
+            // The names only: each value is stepped over by its length, not decoded.
+            int at = 0;
+            int count = ReadInt(_data, ref at);
+            for (int i = 0; i < count; i++)
             {
-                yield return entry.Key;
+                string name = _strings[ReadInt(_data, ref at)];
+                int valueLength = ReadInt(_data, ref at);
+                at += valueLength;
+                yield return name;
             }
         }
     }
@@ -86,12 +100,9 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
             return stored;
         }
 
-        ArrayBufferWriter<byte> writer = s_writer ??= new ArrayBufferWriter<byte>(4096);
-        List<string> strings = s_strings ??= [];
-        writer.ResetWrittenCount();
-        strings.Clear();
-        WriteMap(writer, strings, item);
-        return new StoredItem(writer.WrittenSpan.ToArray(), strings.ToArray(), item.Count, size);
+        (ArrayBufferWriter<byte> writer, List<string> strings) = Buffers();
+        int levels = WriteMap(writer, strings, item);
+        return Finish(writer, strings, item.Count, size, levels);
     }
 
     /// <summary>
@@ -103,18 +114,38 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
     /// <exception cref="DynamoError">A number DynamoDB refuses.</exception>
     public static bool TryFromSdk(Dictionary<string, AttributeValue> item, [NotNullWhen(true)] out StoredItem? stored)
     {
-        ArrayBufferWriter<byte> writer = s_writer ??= new ArrayBufferWriter<byte>(4096);
-        List<string> strings = s_strings ??= [];
-        writer.ResetWrittenCount();
-        strings.Clear();
-        if (!TryWriteSdkMap(writer, strings, item, out int size))
+        (ArrayBufferWriter<byte> writer, List<string> strings) = Buffers();
+        if (!TryWriteSdkMap(writer, strings, item, 0, out int size, out int levels))
         {
+            Finish(writer, strings, 0, 0, 0);
             stored = null;
             return false;
         }
 
-        stored = new StoredItem(writer.WrittenSpan.ToArray(), strings.ToArray(), item.Count, size);
+        stored = Finish(writer, strings, item.Count, size, levels);
         return true;
+    }
+
+    /// <summary>The thread's encoding buffers, emptied.</summary>
+    private static (ArrayBufferWriter<byte> Writer, List<string> Strings) Buffers()
+    {
+        ArrayBufferWriter<byte> writer = s_writer ??= new ArrayBufferWriter<byte>(4096);
+        List<string> strings = s_strings ??= [];
+        writer.ResetWrittenCount();
+        strings.Clear();
+        return (writer, strings);
+    }
+
+    /// <summary>The item encoded in the buffers; a buffer grown past <see cref="MaxKeptWriterBytes"/> (by a huge item) is not kept.</summary>
+    private static StoredItem Finish(ArrayBufferWriter<byte> writer, List<string> strings, int count, int size, int levels)
+    {
+        var item = new StoredItem(writer.WrittenSpan.ToArray(), strings.ToArray(), count, size, levels);
+        if (writer.Capacity > MaxKeptWriterBytes)
+        {
+            s_writer = null;
+        }
+
+        return item;
     }
 
     /// <summary>Adds the item to a request's identity: the same bytes <see cref="IdentityHash.Add(IReadOnlyDictionary{string, DynamoValue}?)"/> adds for the item as values.</summary>
@@ -185,20 +216,28 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
         return -1;
     }
 
-    private static void WriteMap(ArrayBufferWriter<byte> writer, List<string> strings, IReadOnlyDictionary<string, DynamoValue> map)
+    /// <summary>Writes a map; returns its deepest value's levels.</summary>
+    private static int WriteMap(ArrayBufferWriter<byte> writer, List<string> strings, IReadOnlyDictionary<string, DynamoValue> map)
     {
+        int levels = 0;
         WriteInt(writer, map.Count);
         foreach (string name in OrdinalKeys.Of(map))
         {
             WriteString(writer, strings, name);
             int lengthAt = writer.WrittenCount;
             WriteInt(writer, 0);
-            WriteValue(writer, strings, map[name]);
-
-            // The value's length, written after it, so a lookup can step over it.
-            int length = writer.WrittenCount - lengthAt - sizeof(int);
-            BinaryPrimitives.WriteInt32LittleEndian(MemoryMarshal.AsMemory(writer.WrittenMemory).Span.Slice(lengthAt, sizeof(int)), length);
+            levels = Math.Max(levels, WriteValue(writer, strings, map[name]));
+            WriteLength(writer, lengthAt);
         }
+
+        return levels;
+    }
+
+    /// <summary>The length of the value written after <paramref name="lengthAt"/>, written there, so a lookup can step over it.</summary>
+    private static void WriteLength(ArrayBufferWriter<byte> writer, int lengthAt)
+    {
+        int length = writer.WrittenCount - lengthAt - sizeof(int);
+        BinaryPrimitives.WriteInt32LittleEndian(MemoryMarshal.AsMemory(writer.WrittenMemory).Span.Slice(lengthAt, sizeof(int)), length);
     }
 
     private void AddMapIdentity(ref IdentityHash hash, ref int at)
@@ -269,34 +308,43 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
         }
     }
 
-    private static bool TryWriteSdkMap(ArrayBufferWriter<byte> writer, List<string> strings, Dictionary<string, AttributeValue> map, out int size)
+    /// <summary>
+    /// Writes a map whose values are under <paramref name="wrappers"/> maps and lists; its size as
+    /// <see cref="DynamoValue.ItemSize"/> counts it (per attribute its name's UTF-8 length and its value's size) and its
+    /// deepest value's levels.
+    /// </summary>
+    private static bool TryWriteSdkMap(ArrayBufferWriter<byte> writer, List<string> strings, Dictionary<string, AttributeValue> map, int wrappers, out int size, out int levels)
     {
-        // The size as DynamoValue.ItemSize counts it: per attribute its name's UTF-8 length and its value's size.
         size = 0;
+        levels = 0;
         WriteInt(writer, map.Count);
         foreach (string name in OrdinalKeys.Of(map))
         {
             WriteString(writer, strings, name);
             int lengthAt = writer.WrittenCount;
             WriteInt(writer, 0);
-            if (!TryWriteSdkValue(writer, strings, map[name], out int valueSize))
+            if (!TryWriteSdkValue(writer, strings, map[name], wrappers, out int valueSize, out int valueLevels))
             {
                 return false;
             }
 
             size += Encoding.UTF8.GetByteCount(name) + valueSize;
-            int length = writer.WrittenCount - lengthAt - sizeof(int);
-            BinaryPrimitives.WriteInt32LittleEndian(MemoryMarshal.AsMemory(writer.WrittenMemory).Span.Slice(lengthAt, sizeof(int)), length);
+            levels = Math.Max(levels, valueLevels);
+            WriteLength(writer, lengthAt);
         }
 
         return true;
     }
 
-    /// <summary>One value with exactly one type set, checked as the SDK request view checks it, and its size.</summary>
-    private static bool TryWriteSdkValue(ArrayBufferWriter<byte> writer, List<string> strings, AttributeValue? v, out int size)
+    /// <summary>
+    /// One value with exactly one type set, checked as the SDK request view checks it (a value under more maps and lists
+    /// than DynamoDB nests is left to the JSON path too), its size and its levels.
+    /// </summary>
+    private static bool TryWriteSdkValue(ArrayBufferWriter<byte> writer, List<string> strings, AttributeValue? v, int wrappers, out int size, out int levels)
     {
         size = 0;
-        if (v is null)
+        levels = 1;
+        if (v is null || wrappers >= DynamoValue.MaxNestingLevels)
         {
             return false;
         }
@@ -339,24 +387,26 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
                 size = 1;
                 return true;
             case DynamoType.M:
-                if (!TryWriteSdkMap(writer, strings, v.M!, out int inner))
+                if (!TryWriteSdkMap(writer, strings, v.M!, wrappers + 1, out int inner, out int innerLevels))
                 {
                     return false;
                 }
 
                 size = 3 + v.M!.Count + inner;
+                levels = 1 + innerLevels;
                 return true;
             case DynamoType.L:
                 WriteInt(writer, v.L!.Count);
                 size = 3;
                 foreach (AttributeValue? element in v.L!)
                 {
-                    if (!TryWriteSdkValue(writer, strings, element, out int elementSize))
+                    if (!TryWriteSdkValue(writer, strings, element, wrappers + 1, out int elementSize, out int elementLevels))
                     {
                         return false;
                     }
 
                     size += 1 + elementSize;
+                    levels = Math.Max(levels, 1 + elementLevels);
                 }
 
                 return true;
@@ -425,8 +475,10 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
         return number.StorageSize;
     }
 
-    private static void WriteValue(ArrayBufferWriter<byte> writer, List<string> strings, DynamoValue value)
+    /// <summary>Writes a value; returns its levels (<see cref="DynamoValue.Levels"/>).</summary>
+    private static int WriteValue(ArrayBufferWriter<byte> writer, List<string> strings, DynamoValue value)
     {
+        int levels = 1;
         Span<byte> type = writer.GetSpan(1);
         type[0] = (byte)value.Type;
         writer.Advance(1);
@@ -447,13 +499,13 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
             case DynamoType.NULL:
                 break;
             case DynamoType.M:
-                WriteMap(writer, strings, value.Map!);
+                levels = 1 + WriteMap(writer, strings, value.Map!);
                 break;
             case DynamoType.L:
                 WriteInt(writer, value.List!.Count);
                 foreach (DynamoValue member in value.List!)
                 {
-                    WriteValue(writer, strings, member);
+                    levels = Math.Max(levels, 1 + WriteValue(writer, strings, member));
                 }
 
                 break;
@@ -475,6 +527,8 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
 
                 break;
         }
+
+        return levels;
     }
 
     private static void WriteInt(ArrayBufferWriter<byte> writer, int value)
