@@ -69,8 +69,26 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
         Assert.True(proxy.Dropped > 0, "some responses must have been lost");
         proxy.Profile = FaultProfile.None;
 
-        // The function goes on with the rest of the shard; a redrive afterwards finds nothing.
-        Assert.Null((await InvokeAsync(processor, records, 160, records.Length)).Failure);
+        // The function goes on with the rest of the shard. The processor still holds the shard as spilling, so the store
+        // gets a one-second probe: on a loaded machine some pairs miss it and are spilled (and reported done). Those are
+        // redriven once more; then a redrive finds nothing.
+        (BatchSummary rest, string? restFailure) = await InvokeAsync(processor, records, 160, records.Length);
+        Assert.Null(restFailure);
+        if (rest.SpilledAggregates > 0)
+        {
+            output.WriteLine($"the rest of the shard spilled {rest.SpilledAggregates} pairs ({rest.AggregateSinkIssue})");
+            RedriveReport late;
+            int lateRuns = 0;
+            do
+            {
+                Assert.True(++lateRuns <= 5, "the late redrive did not finish in 5 runs");
+                late = await SpillRedrive.ApplyAsync(s3, bucket, "spill", redriveSink, TextWriter.Null, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+            }
+            while (!late.Done);
+
+            Assert.Equal(0, late.Undecided);
+        }
+
         var text = new StringWriter();
         RedriveReport again = await SpillRedrive.ApplyAsync(s3, bucket, "spill", redriveSink, text, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
         Assert.True(again.Done && again.Objects == 0, text.ToString());
