@@ -16,11 +16,12 @@ public partial class ReadmeTests
         "src/Analytics.Core/README.md",
         "src/Analytics.Core.Aws/README.md",
         "src/Analytics.Core.Logging/README.md",
+        "src/Analytics.Core.Testing/README.md",
     ];
 
     public static TheoryData<string> Readmes() => [.. s_readmes];
 
-    public static TheoryData<string> Packages() => ["Analytics.Core", "Analytics.Core.Aws", "Analytics.Core.Logging"];
+    public static TheoryData<string> Packages() => ["Analytics.Core", "Analytics.Core.Aws", "Analytics.Core.Logging", "Analytics.Core.Testing"];
 
     [Theory]
     [MemberData(nameof(Readmes))]

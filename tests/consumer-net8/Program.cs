@@ -87,7 +87,26 @@ await Check("Analytics.Core.Logging README: log lines through ILogger", async ()
     return response == NoFailures && poisonWarned && invocation ? null : $"{response}; {factory.Entries.Count} entries";
 });
 
-Console.Error.WriteLine($"{ran - failures} of {ran} README examples passed on {RuntimeInformation.FrameworkDescription}");
+await Check("Analytics.Core.Testing README: the emulator, a handler reporting a poison record, an S3 on-failure destination", async () =>
+{
+    await Task.Yield();
+    (Analytics.Core.Testing.EmulatorScenario scenario, Analytics.Core.Testing.EmulationSummary summary, Analytics.Core.Testing.EmulationRecording recording) = ConsumerNet8.Testing.StreamEmulation.Run();
+    return ConsumerNet8.Testing.StreamChecks.Problem(scenario, summary, recording);
+});
+
+await Check("Analytics.Core.Testing on net8.0: the library's sinks on the DynamoDB and S3 models, direct clients", async () =>
+{
+    await Task.Yield();
+    return ConsumerNet8.Testing.SinksOnModels.Problem(httpClients: false);
+});
+
+await Check("Analytics.Core.Testing on net8.0: the same through the SDK's HTTP pipeline", async () =>
+{
+    await Task.Yield();
+    return ConsumerNet8.Testing.SinksOnModels.Problem(httpClients: true);
+});
+
+Console.Error.WriteLine($"{ran - failures} of {ran} checks (the README examples, and the Testing package on net8.0) passed on {RuntimeInformation.FrameworkDescription}");
 return failures == 0 ? 0 : 1;
 
 internal sealed class CapturingLoggerFactory : ILoggerFactory, ILogger
