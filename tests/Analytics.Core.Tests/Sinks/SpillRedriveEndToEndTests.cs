@@ -56,15 +56,7 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
         proxy.Profile = new FaultProfile(Throttle: 0.05, ServerError: 0.05, DropAfterForward: 0.1);
         using AmazonDynamoDBClient flaky = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
         var redriveSink = new DynamoDbAggregateSink(flaky, DynamoDbAggregateSinkOptions.Default with { TableName = table });
-        RedriveReport report;
-        int runs = 0;
-        do
-        {
-            Assert.True(++runs <= 20, "redrive did not finish in 20 runs");
-            report = await SpillRedrive.ApplyAsync(s3, bucket, "spill", redriveSink, TextWriter.Null, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
-        }
-        while (!report.Done);
-
+        (RedriveReport report, int runs) = await RedriveUntilDoneAsync(s3, bucket, redriveSink, maxRuns: 20);
         Assert.Equal(0, report.Undecided);
         Assert.True(proxy.Dropped > 0, "some responses must have been lost");
         proxy.Profile = FaultProfile.None;
@@ -77,16 +69,7 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
         if (rest.SpilledAggregates > 0)
         {
             output.WriteLine($"the rest of the shard spilled {rest.SpilledAggregates} pairs ({rest.AggregateSinkIssue})");
-            RedriveReport late;
-            int lateRuns = 0;
-            do
-            {
-                Assert.True(++lateRuns <= 5, "the late redrive did not finish in 5 runs");
-                late = await SpillRedrive.ApplyAsync(s3, bucket, "spill", redriveSink, TextWriter.Null, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
-            }
-            while (!late.Done);
-
-            Assert.Equal(0, late.Undecided);
+            Assert.Equal(0, (await RedriveUntilDoneAsync(s3, bucket, redriveSink, maxRuns: 5)).Report.Undecided);
         }
 
         var text = new StringWriter();
@@ -212,6 +195,21 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
         RedriveReport report = await SpillRedrive.ApplyAsync(s3, bucket, "spill", sink, TextWriter.Null, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
         Assert.True(report.Done);
         await AssertAggregatesAsync(dynamoDb, table, records);
+    }
+
+    /// <summary>Runs the redrive until it reports done (a run cut short by lost responses is repeated), at most <paramref name="maxRuns"/> times.</summary>
+    private static async Task<(RedriveReport Report, int Runs)> RedriveUntilDoneAsync(IAmazonS3 s3, string bucket, DynamoDbAggregateSink sink, int maxRuns)
+    {
+        RedriveReport report;
+        int runs = 0;
+        do
+        {
+            Assert.True(++runs <= maxRuns, $"redrive did not finish in {maxRuns} runs");
+            report = await SpillRedrive.ApplyAsync(s3, bucket, "spill", sink, TextWriter.Null, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+        }
+        while (!report.Done);
+
+        return (report, runs);
     }
 
     private static string Identity(Dictionary<string, AttributeValue> item) =>
