@@ -26,6 +26,13 @@ internal static class ReplayRun
     public static ReplayResult Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true, bool httpClients = false)
     {
         Directory.CreateDirectory(outDirectory);
+        // Every file left in the directory is this run's: what an earlier run wrote and this one does not (the sinks'
+        // state of another handler kind, a chart with --no-chart) goes. EmulationFiles replaces the other files.
+        foreach (string earlier in (string[])["aggregates.jsonl", "quarantine.jsonl", ChartFileName])
+        {
+            File.Delete(Path.Combine(outDirectory, earlier));
+        }
+
         var watch = Stopwatch.StartNew();
         SampleDownstream? downstream = null;
         var processes = new List<ProcessHandler>();

@@ -21,7 +21,10 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
     private readonly StreamWriter _metrics;
     private readonly Utf8JsonWriter _writer;
 
-    /// <summary>Opens the files in <paramref name="directory"/> (created when missing), replacing earlier ones.</summary>
+    /// <summary>
+    /// Opens the files in <paramref name="directory"/> (created when missing), replacing earlier ones; without
+    /// <paramref name="writeRecords"/>, an earlier run's <c>records.jsonl</c> is deleted, so every file there is this run's.
+    /// </summary>
     /// <param name="directory">The output directory.</param>
     /// <param name="writeRecords">Whether to write <c>records.jsonl</c> (every record with its data; large for long runs).</param>
     public EmulationFiles(string directory, bool writeRecords = true)
@@ -29,7 +32,13 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
         Directory.CreateDirectory(directory);
         _invocations = File.Create(Path.Combine(directory, "invocations.jsonl"));
         _destination = File.Create(Path.Combine(directory, "destination.jsonl"));
-        _records = writeRecords ? File.Create(Path.Combine(directory, "records.jsonl")) : null;
+        string records = Path.Combine(directory, "records.jsonl");
+        if (!writeRecords)
+        {
+            File.Delete(records);
+        }
+
+        _records = writeRecords ? File.Create(records) : null;
         _metrics = new StreamWriter(File.Create(Path.Combine(directory, "metrics.csv")), new UTF8Encoding(false)) { NewLine = "\n" };
         _metrics.WriteLine(MetricsHeader);
         _writer = new Utf8JsonWriter(Stream.Null, s_options);

@@ -140,6 +140,29 @@ public class ReplayTests
     }
 
     [Fact]
+    public void ARunIntoAnEarlierRunsDirectory_LeavesNoFileOfThatRun()
+    {
+        // A careless rerun into the same directory: a scripted run, without records or chart, after a sample-handler run.
+        // Every file in the directory must then be this run's: no chart, table or records of the other scenario.
+        string output = Temp();
+        try
+        {
+            Assert.Equal(0, Replay("--scenario", Path.Combine(Root(), "samples/scenarios/sample-metrics.json"), "--out", output).Exit);
+            string[] before = [.. Directory.GetFiles(output).Select(Path.GetFileName).Order(StringComparer.Ordinal)!];
+            Assert.Equal(["aggregates.jsonl", "destination.jsonl", "invocations.jsonl", "iterator-age.png", "metrics.csv", "quarantine.jsonl", "records.jsonl"], before);
+
+            (int exit, _, string error) = Replay("--scenario", Path.Combine(Root(), "samples/scenarios/retry-storm.json"), "--out", output, "--no-chart", "--no-records");
+            Assert.True(exit == 0, error);
+            string[] after = [.. Directory.GetFiles(output).Select(Path.GetFileName).Order(StringComparer.Ordinal)!];
+            Assert.Equal(["destination.jsonl", "invocations.jsonl", "metrics.csv"], after);
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [Fact]
     public void SampleHandlerScenario_IsByteReproducible_AndQuarantinesThePoison()
     {
         string first = Temp();
