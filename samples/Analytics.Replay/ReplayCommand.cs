@@ -41,6 +41,11 @@ internal static class ReplayCommand
                 return 2;
             }
 
+            if (!CanWrite(parsed.GetValue(output)!, stderr))
+            {
+                return 2;
+            }
+
             ReplayRun.Run(loaded, parsed.GetValue(output)!, stdout, writeRecords: !parsed.GetValue(noRecords), chart: !parsed.GetValue(noChart));
             return 0;
         });
@@ -117,6 +122,11 @@ internal static class ReplayCommand
             }
 
             string directory = parsed.GetValue(output)!;
+            if (!CanWrite(directory, stderr))
+            {
+                return 2;
+            }
+
             // Each scenario runs on its own thread (an emulator runs everything on the thread that calls it, so runs
             // share nothing and each stays byte-reproducible), at most --jobs at once; summaries are printed in the
             // order given.
@@ -158,5 +168,26 @@ internal static class ReplayCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Creates the output directory and writes a file there, before a run that may take minutes: a path that is a file,
+    /// or not writable, is a clear error (exit 2) instead of an exception at the end.
+    /// </summary>
+    private static bool CanWrite(string directory, TextWriter stderr)
+    {
+        try
+        {
+            Directory.CreateDirectory(directory);
+            string probe = Path.Combine(directory, ".replay-write-check");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            stderr.WriteLine($"error: --out {directory}: cannot write there: {e.Message}");
+            return false;
+        }
     }
 }

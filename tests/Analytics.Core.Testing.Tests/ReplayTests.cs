@@ -140,6 +140,30 @@ public class ReplayTests
     }
 
     [Fact]
+    public void AnOutputPathThatCannotBeWritten_IsRefusedBeforeTheRun_WithExit2()
+    {
+        string file = Temp();
+        File.WriteAllText(file, "not a directory");
+        try
+        {
+            foreach (string[] args in (string[][])[
+                ["--scenario", Path.Combine(Root(), "samples/scenarios/retry-storm.json"), "--out", file],
+                ["compare", "--scenario", Path.Combine(Root(), "samples/scenarios/incident-after.json"), "--out", file]])
+            {
+                (int exit, string stdout, string error) = Replay(args);
+                Assert.Equal(2, exit);
+                Assert.StartsWith($"error: --out {file}: cannot write there: ", error, StringComparison.Ordinal);
+                Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+                Assert.Equal(string.Empty, stdout);
+            }
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void ARunIntoAnEarlierRunsDirectory_LeavesNoFileOfThatRun()
     {
         // A careless rerun into the same directory: a scripted run, without records or chart, after a sample-handler run.
