@@ -329,8 +329,12 @@ public sealed partial class StreamEmulator
         }
     }
 
+    /// <summary>The shortest invocation, from the handler's start to its end: 1 ms, Lambda's smallest billed duration.</summary>
+    private const long MinInvocationTicks = TicksPerMs;
+
     private void StartHandler(Invocation invocation)
     {
+        invocation.HandlerStartTicks = NowTicks;
         invocation.Deadline = Clock.GetUtcNow() + TimeSpan.FromSeconds(_scenario.Function.TimeoutSeconds);
         invocation.DeadlineTimer = ScheduleIn(TimeSpan.FromSeconds(_scenario.Function.TimeoutSeconds).Ticks, () => OnDeadline(invocation));
         object? previous = VirtualClock.CurrentOwner.Value;
@@ -378,6 +382,9 @@ public sealed partial class StreamEmulator
                 ? TimeSpan.FromTicks(invocation.MeasuredTicks).TotalMilliseconds
                 : function.ComputeMsPerInvocation + (function.ComputeMsPerRecord * invocation.Batch.Records.Count);
             long compute = (long)Math.Round(ms / function.CpuShare * TicksPerMs);
+            // Every invocation lasts at least 1 ms (Lambda bills at least 1 ms): retries start at once, so a batch that
+            // failed in no time would otherwise be retried forever at one instant.
+            compute = Math.Max(compute, MinInvocationTicks - (NowTicks - invocation.HandlerStartTicks));
             ScheduleIn(compute, () => OnHandlerDone(invocation));
         }
     }

@@ -32,6 +32,28 @@ public class FunctionRuleTests
         Assert.True(run.Invocations[1].ColdStart);
     }
 
+    // Choice (grade 3, docs/emulator.md): every invocation lasts at least 1 ms of virtual time. Lambda bills at least
+    // 1 ms ("duration ... rounded up to the nearest 1 ms", AWS Lambda pricing), and retries start at once, so a batch
+    // that failed in no time with MaximumRetryAttempts -1 was retried forever at one instant: the run never ended.
+    [Fact]
+    public async Task AnInvocationThatFailsInNoTime_LastsOneMillisecond_SoEndlessRetriesMoveTime_AndTheRunEnds()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a") with { DurationSeconds = 2 }; // no compute time, endless retries
+        EmulationSummary summary = null!;
+        Task<EmulationRecording> running = Task.Factory.StartNew(
+            () => Emulate.Run(scenario, _ => new DelegateHandler((_, _, _) => Task.FromException<ReadOnlyMemory<byte>>(new InvalidOperationException("fails at once"))), out summary),
+            CancellationToken.None,
+            TaskCreationOptions.LongRunning,
+            TaskScheduler.Default);
+        Assert.Same(running, await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(60)))); // else: the run did not end
+        IReadOnlyList<InvocationReport> invocations = (await running).Invocations;
+
+        Assert.All(invocations, i => Assert.Equal((InvocationOutcome.Error, 1L), (i.Outcome, i.EndMs - i.StartMs)));
+        Assert.All(invocations.Skip(1).Zip(invocations), p => Assert.Equal(p.Second.EndMs, p.First.StartMs)); // back to back
+        Assert.InRange(invocations.Count, 1_990, 2_000);
+        Assert.Equal(1, summary.RecordsPending);
+    }
+
     // Source: Lambda Developer Guide, "Lambda execution environment lifecycle": the Init phase runs once per new
     // environment; "Lambda ... reuses the execution environment" for later invocations.
     [Fact]
@@ -53,7 +75,9 @@ public class FunctionRuleTests
 
         Assert.Equal([true, false], run.Invocations.Select(i => i.ColdStart));
         Assert.Equal([1, 1], run.Invocations.Select(i => i.Environment));
-        Assert.Equal([Emulate.Start.AddMilliseconds(400), Emulate.Start.AddMilliseconds(2400)], starts);
+        // The first handler runs after the 400 ms init and lasts 1 ms (the shortest invocation); the shard is polled every
+        // second from then (1,401, 2,401 ms), so the record of 2,000 ms starts at 2,401 ms, without init.
+        Assert.Equal([Emulate.Start.AddMilliseconds(400), Emulate.Start.AddMilliseconds(2401)], starts);
     }
 
     // Source: Lambda Developer Guide, "Lambda execution environment lifecycle" (Init errors): an error in the Init

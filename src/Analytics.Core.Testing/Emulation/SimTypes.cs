@@ -211,6 +211,9 @@ internal sealed class Invocation
 
     public DateTimeOffset Deadline { get; set; }
 
+    /// <summary>When the handler was called (after any init), virtual ticks.</summary>
+    public long HandlerStartTicks { get; set; }
+
     public Task<ReadOnlyMemory<byte>>? Task { get; set; }
 
     public bool Observed { get; set; }
