@@ -151,6 +151,12 @@ internal static class ScenarioLoader
                     throw new ScenarioException("$.function.measureCompute", "not available with the process handler, which runs in real time outside the emulator");
                 }
 
+                if (!CanStart(handler.Command[0]))
+                {
+                    // Else every invocation fails to start it and is retried: a run of errors instead of one message.
+                    throw new ScenarioException("$.handler.command[0]", $"{handler.Command[0]}: no such executable file (a path is taken from the current directory, a bare name from PATH)");
+                }
+
                 // The process runs in real time: the emulator waits for it before virtual time moves on.
                 scenario = scenario with { RealTimeSettle = TimeSpan.FromSeconds(scenario.Function.TimeoutSeconds) + ProcessInitTimeout + TimeSpan.FromSeconds(5) };
                 break;
@@ -166,6 +172,19 @@ internal static class ScenarioLoader
         }
 
         return new LoadedScenario(scenario, handler, file.Downstream, template?.WindowSeconds ?? 60, template?.SpillAfterSeconds);
+    }
+
+    /// <summary>Whether a process can be started from <paramref name="command"/>: an existing file by path, or a name found in PATH.</summary>
+    private static bool CanStart(string command)
+    {
+        if (command.Contains('/', StringComparison.Ordinal) || command.Contains(Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            return File.Exists(command);
+        }
+
+        string[] folders = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
+        string[] names = OperatingSystem.IsWindows() ? [command, command + ".exe", command + ".cmd"] : [command];
+        return folders.Any(folder => names.Any(name => File.Exists(Path.Combine(folder, name))));
     }
 
     public static ScriptRule[] Rules(HandlerFile handler)

@@ -46,6 +46,8 @@ public class ReplayTests
     [InlineData("{\"durationSeconds\":10,\"records\":[{\"partitionKey\":\"k\",\"text\":\"late\",\"atMs\":10000}],\"handler\":{\"kind\":\"sample\"}}", "$.records[]", "before the end of the run")]
     [InlineData("{\"durationSeconds\":604801,\"handler\":{\"kind\":\"sample\"}}", "$.durationSeconds", "1 to 604800")]
     [InlineData("[1]", "$", "")]
+    [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"/nonexistent/bootstrap\"]}}", "$.handler.command[0]", "/nonexistent/bootstrap: no such executable file")]
+    [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"no-such-command-in-path\",\"invoke\"]}}", "$.handler.command[0]", "no-such-command-in-path: no such executable file")]
     public void BadScenario_Exits2_NamingTheFieldAndTheReason(string json, string field, string reason)
     {
         string file = Path.GetTempFileName();
