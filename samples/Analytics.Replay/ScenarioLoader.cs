@@ -151,10 +151,10 @@ internal static class ScenarioLoader
                     throw new ScenarioException("$.function.measureCompute", "not available with the process handler, which runs in real time outside the emulator");
                 }
 
-                if (!CanStart(handler.Command[0]))
+                if (CannotStart(handler.Command[0]) is { } why)
                 {
                     // Else every invocation fails to start it and is retried: a run of errors instead of one message.
-                    throw new ScenarioException("$.handler.command[0]", $"{handler.Command[0]}: no such executable file (a path is taken from the current directory, a bare name from PATH)");
+                    throw new ScenarioException("$.handler.command[0]", $"{handler.Command[0]}: {why}");
                 }
 
                 // The process runs in real time: the emulator waits for it before virtual time moves on.
@@ -174,17 +174,28 @@ internal static class ScenarioLoader
         return new LoadedScenario(scenario, handler, file.Downstream, template?.WindowSeconds ?? 60, template?.SpillAfterSeconds);
     }
 
-    /// <summary>Whether a process can be started from <paramref name="command"/>: an existing file by path, or a name found in PATH.</summary>
-    private static bool CanStart(string command)
+    /// <summary>
+    /// Why no process can be started from <paramref name="command"/> (a path is taken from the current directory, a bare
+    /// name from PATH), or null when it can: the file exists and, outside Windows, may be executed.
+    /// </summary>
+    private static string? CannotStart(string command)
     {
         if (command.Contains('/', StringComparison.Ordinal) || command.Contains(Path.DirectorySeparatorChar, StringComparison.Ordinal))
         {
-            return File.Exists(command);
+            if (!File.Exists(command))
+            {
+                return "no such executable file (a path is taken from the current directory, a bare name from PATH)";
+            }
+
+            const UnixFileMode anyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+            return OperatingSystem.IsWindows() || (File.GetUnixFileMode(command) & anyExecute) != 0 ? null : "the file is not executable (chmod +x)";
         }
 
         string[] folders = (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
         string[] names = OperatingSystem.IsWindows() ? [command, command + ".exe", command + ".cmd"] : [command];
-        return folders.Any(folder => names.Any(name => File.Exists(Path.Combine(folder, name))));
+        return folders.Any(folder => names.Any(name => File.Exists(Path.Combine(folder, name))))
+            ? null
+            : "no such executable file (a path is taken from the current directory, a bare name from PATH)";
     }
 
     public static ScriptRule[] Rules(HandlerFile handler)

@@ -66,6 +66,36 @@ public class ReplayTests
     }
 
     [Fact]
+    public void AProcessCommandThatIsNotExecutable_IsABadScenario()
+    {
+        // A bootstrap copied without its execute bit: named before the run, not a run of failed starts.
+        if (OperatingSystem.IsWindows())
+        {
+            return; // no execute bit there
+        }
+
+        string bootstrap = Path.GetTempFileName();
+        string file = Path.GetTempFileName();
+        try
+        {
+            File.SetUnixFileMode(bootstrap, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.WriteAllText(file, $$$"""{"handler":{"kind":"process","command":[{{{JsonSerializer.Serialize(bootstrap)}}}]}}""");
+            (int exit, _, string error) = Replay("--scenario", file, "--out", Temp());
+            Assert.Equal(2, exit);
+            Assert.Contains($"bad scenario: $.handler.command[0]: {bootstrap}: the file is not executable (chmod +x)", error, StringComparison.Ordinal);
+
+            File.SetUnixFileMode(bootstrap, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            File.WriteAllText(file, $$$"""{"durationSeconds":1,"handler":{"kind":"process","command":[{{{JsonSerializer.Serialize(bootstrap)}}}]}}""");
+            Assert.Equal(0, Replay("--scenario", file, "--out", Temp(), "--no-chart").Exit); // no records: never started
+        }
+        finally
+        {
+            File.Delete(bootstrap);
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void MissingArguments_Exit2()
     {
         (int exit, _, string error) = Replay("--out", Temp());
