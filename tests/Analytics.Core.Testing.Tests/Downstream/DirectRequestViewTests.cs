@@ -49,8 +49,10 @@ public sealed class DirectRequestViewTests
             return true;
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(300).WithQuietOnSuccess(true));
 
-        // The generator is not all odd shapes: most requests are read directly (else the property checks nothing).
-        Assert.True(direct > 100, "only " + direct.ToString(CultureInfo.InvariantCulture) + " of 300 requests were read directly");
+        // The generator is not all odd shapes: many requests are read directly (else the property checks nothing). About
+        // 39 % are (100 to 138 of 300 in 40 runs, about 8 of standard deviation): 50 is far below what chance gives, where
+        // the earlier bound of 100 failed about once in 40 runs.
+        Assert.True(direct >= 50, "only " + direct.ToString(CultureInfo.InvariantCulture) + " of 300 requests were read directly");
     }
 
     [Fact]
