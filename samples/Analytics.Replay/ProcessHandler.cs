@@ -15,16 +15,26 @@ internal sealed class ProcessHandler(IReadOnlyList<string> command, TimeProvider
     public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
         TimeSpan budget = deadline - clock.GetUtcNow();
-        _host ??= await RuntimeApiHost.StartAsync(
-            new RuntimeApiHostOptions
-            {
-                FileName = command[0],
-                Arguments = command.Skip(1).ToArray(),
-                MemorySizeMb = memoryMb,
-                InitTimeout = initTimeout,
-            },
-            cancellationToken).ConfigureAwait(false);
-        return await _host.InvokeAsync(utf8Event, DateTimeOffset.UtcNow + budget, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _host ??= await RuntimeApiHost.StartAsync(
+                new RuntimeApiHostOptions
+                {
+                    FileName = command[0],
+                    Arguments = command.Skip(1).ToArray(),
+                    MemorySizeMb = memoryMb,
+                    InitTimeout = initTimeout,
+                },
+                cancellationToken).ConfigureAwait(false);
+            return await _host.InvokeAsync(utf8Event, DateTimeOffset.UtcNow + budget, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RuntimeApiHostException)
+        {
+            // The process exited or failed its init: the emulator ends this execution environment and starts a new one
+            // (with a new process), so this one's host and loopback listener go now, not at the end of the run.
+            await DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -32,6 +42,7 @@ internal sealed class ProcessHandler(IReadOnlyList<string> command, TimeProvider
         if (_host is not null)
         {
             await _host.DisposeAsync().ConfigureAwait(false);
+            _host = null;
         }
     }
 }

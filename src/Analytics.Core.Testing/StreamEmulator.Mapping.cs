@@ -408,6 +408,12 @@ public sealed partial class StreamEmulator
         else
         {
             outcome = InvocationOutcome.Error;
+            if (task.Exception?.InnerException is RuntimeApiHostException)
+            {
+                // The function's runtime exited or failed its init (Runtime.ExitError, Runtime.InitError): Lambda resets
+                // the execution environment, so the next invocation initializes a new one (a cold start).
+                invocation.Environment.Dead = true;
+            }
         }
 
         Finish(invocation, outcome, verdict);

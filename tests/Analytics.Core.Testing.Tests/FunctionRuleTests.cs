@@ -32,6 +32,29 @@ public class FunctionRuleTests
         Assert.True(run.Invocations[1].ColdStart);
     }
 
+    // Source: Lambda Developer Guide, "Lambda execution environment lifecycle": when the runtime exits or fails its
+    // init (Runtime.ExitError, Runtime.InitError), Lambda resets the execution environment and the next invocation
+    // initializes a new one. The Runtime API host reports both as RuntimeApiHostException; a function error does not
+    // reset the environment.
+    [Fact]
+    public void RuntimeExited_ResetsTheEnvironment_TheRetryIsAColdStart_AFunctionErrorDoesNot()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a") with { Mapping = new() { MaximumRetryAttempts = 3 }, Function = new() { InitMs = 400 } };
+        int calls = 0;
+        EmulationRecording run = Emulate.Run(scenario, _ => new DelegateHandler((_, _, _) => ++calls switch
+        {
+            1 => Task.FromException<ReadOnlyMemory<byte>>(new InvalidOperationException("a function error")),
+            2 => Task.FromException<ReadOnlyMemory<byte>>(new RuntimeApiHostException("bootstrap exited with code 3.")),
+            _ => Task.FromResult<ReadOnlyMemory<byte>>(Array.Empty<byte>()),
+        }));
+
+        Assert.Equal([InvocationOutcome.Error, InvocationOutcome.Error, InvocationOutcome.Success], run.Invocations.Select(i => i.Outcome));
+        Assert.Equal([1, 1, 2], run.Invocations.Select(i => i.Environment));
+        Assert.Equal([true, false, true], run.Invocations.Select(i => i.ColdStart));
+        // Each cold start pays the 400 ms init before its (1 ms) run; the warm retry does not.
+        Assert.Equal([401L, 1L, 401L], run.Invocations.Select(i => i.EndMs - i.StartMs));
+    }
+
     // Choice (grade 3, docs/emulator.md): every invocation lasts at least 1 ms of virtual time. Lambda bills at least
     // 1 ms ("duration ... rounded up to the nearest 1 ms", AWS Lambda pricing), and retries start at once, so a batch
     // that failed in no time with MaximumRetryAttempts -1 was retried forever at one instant: the run never ended.

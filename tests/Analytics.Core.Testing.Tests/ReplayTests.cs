@@ -96,6 +96,39 @@ public class ReplayTests
     }
 
     [Fact]
+    public void AProcessThatExitsAtOnce_IsAColdStartOnANewEnvironmentEachTime()
+    {
+        // A bootstrap that crashes at start: every attempt fails with the process's exit, and Lambda resets the
+        // environment after it, so each retry is a cold start that pays the init time again (docs/emulator.md).
+        if (OperatingSystem.IsWindows())
+        {
+            return; // /bin/sh
+        }
+
+        string file = Path.GetTempFileName();
+        string output = Temp();
+        try
+        {
+            File.WriteAllText(file, """
+                {"durationSeconds":3,"records":[{"partitionKey":"k","text":"a","atMs":0}],"function":{"initMs":500},
+                 "handler":{"kind":"process","command":["/bin/sh","-c","echo broken >&2; exit 3"]}}
+                """);
+            (int exit, string stdout, string error) = Replay("--scenario", file, "--out", output, "--no-chart");
+            Assert.True(exit == 0, error + stdout);
+            JsonElement[] invocations = [.. File.ReadAllLines(Path.Combine(output, "invocations.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)];
+            Assert.InRange(invocations.Length, 4, 6); // about 3 s / 501 ms
+            Assert.All(invocations, i => Assert.Equal(("error", true), (i.GetProperty("outcome").GetString(), i.GetProperty("coldStart").GetBoolean())));
+            Assert.Equal(Enumerable.Range(1, invocations.Length), invocations.Select(i => i.GetProperty("environment").GetInt32()));
+            Assert.All(invocations, i => Assert.Equal(501, i.GetProperty("endMs").GetInt64() - i.GetProperty("startMs").GetInt64()));
+        }
+        finally
+        {
+            File.Delete(file);
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [Fact]
     public void MissingArguments_Exit2()
     {
         (int exit, _, string error) = Replay("--out", Temp());
