@@ -79,9 +79,8 @@ public class SeriesKeyTests
 
         int expected = Enumerable.Range(0, 30).Sum(i => 3 + i);
         Assert.Equal(expected, Walk()); // warm up
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        int bytes = Walk();
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        int bytes = 0;
+        long allocated = AllocationMeasure.Least(() => bytes = Walk());
         Assert.Equal(expected, bytes);
         Assert.Equal(0, allocated);
     }
