@@ -113,26 +113,32 @@ public class QuantileSketchEqualityTests
     public void BinArrayBytes_AreTheBytesTheBinArraysTookOnTheHeap()
     {
         // One positive and one negative value: each store allocates its first array and nothing else. Measured on
-        // a second sketch, so that first-call costs of the runtime are not counted; nothing else allocates between.
-        foreach (int round in new[] { 0, 1 })
+        // later sketches, so that first-call costs of the runtime are not counted; nothing else allocates between. The
+        // fewest bytes of three rounds: the runtime may allocate on the thread now and then on a loaded machine.
+        long fewestPositive = long.MaxValue, fewestBoth = long.MaxValue;
+        int positiveReported = 0, bothReported = 0;
+        foreach (int round in new[] { 0, 1, 2, 3 })
         {
             var sketch = new QuantileSketch();
             int empty = sketch.BinArrayBytes;
             long before = GC.GetAllocatedBytesForCurrentThread();
             sketch.Add(5);
             long positive = GC.GetAllocatedBytesForCurrentThread() - before;
-            int positiveReported = sketch.BinArrayBytes;
+            positiveReported = sketch.BinArrayBytes;
             sketch.Add(-5);
             long both = GC.GetAllocatedBytesForCurrentThread() - before;
-            int bothReported = sketch.BinArrayBytes;
-            if (round == 1)
+            bothReported = sketch.BinArrayBytes;
+            Assert.Equal(0, empty);
+            if (round > 0)
             {
-                Assert.Equal(0, empty);
-                Assert.Equal(positive, positiveReported);
-                Assert.Equal(both, bothReported);
-                Assert.True(positive > 0 && both == 2 * positive, $"{positive} then {both}");
+                fewestPositive = Math.Min(fewestPositive, positive);
+                fewestBoth = Math.Min(fewestBoth, both);
             }
         }
+
+        Assert.Equal(fewestPositive, positiveReported);
+        Assert.Equal(fewestBoth, bothReported);
+        Assert.True(fewestPositive > 0 && fewestBoth == 2 * fewestPositive, $"{fewestPositive} then {fewestBoth}");
 
         // Wider spreads grow the arrays: the figure follows the arrays kept, not the ones dropped.
         var wide = new QuantileSketch();

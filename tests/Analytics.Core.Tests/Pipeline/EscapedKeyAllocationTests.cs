@@ -79,8 +79,9 @@ public class EscapedKeyAllocationTests
             Allocated(processor, one, response);
         }
 
-        long forOne = Allocated(processor, one, response);
-        long forMany = Allocated(processor, many, response);
+        // The fewest of three invocations each: the runtime may allocate on the thread now and then on a loaded machine.
+        long forOne = Enumerable.Range(0, 3).Min(_ => Allocated(processor, one, response));
+        long forMany = Enumerable.Range(0, 3).Min(_ => Allocated(processor, many, response));
 
         Assert.Equal(forOne, forMany);
     }
