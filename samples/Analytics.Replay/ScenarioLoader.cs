@@ -180,11 +180,12 @@ internal static class ScenarioLoader
     /// </summary>
     private static string? CannotStart(string command)
     {
+        const string missing = "no such executable file (a path is taken from the current directory, a bare name from PATH)";
         if (command.Contains('/', StringComparison.Ordinal) || command.Contains(Path.DirectorySeparatorChar, StringComparison.Ordinal))
         {
             if (!File.Exists(command))
             {
-                return "no such executable file (a path is taken from the current directory, a bare name from PATH)";
+                return missing;
             }
 
             const UnixFileMode anyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
@@ -195,7 +196,7 @@ internal static class ScenarioLoader
         string[] names = OperatingSystem.IsWindows() ? [command, command + ".exe", command + ".cmd"] : [command];
         return folders.Any(folder => names.Any(name => File.Exists(Path.Combine(folder, name))))
             ? null
-            : "no such executable file (a path is taken from the current directory, a bare name from PATH)";
+            : missing;
     }
 
     public static ScriptRule[] Rules(HandlerFile handler)
