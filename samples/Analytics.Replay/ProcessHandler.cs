@@ -28,10 +28,11 @@ internal sealed class ProcessHandler(IReadOnlyList<string> command, TimeProvider
                 cancellationToken).ConfigureAwait(false);
             return await _host.InvokeAsync(utf8Event, DateTimeOffset.UtcNow + budget, cancellationToken).ConfigureAwait(false);
         }
-        catch (RuntimeApiHostException)
+        catch (Exception e) when (e is RuntimeApiHostException or FunctionTimeoutException)
         {
-            // The process exited or failed its init: the emulator ends this execution environment and starts a new one
-            // (with a new process), so this one's host and loopback listener go now, not at the end of the run.
+            // The process exited, failed its init or ran past its deadline: the emulator ends this execution
+            // environment and starts a new one (with a new process), so this one's host and loopback listener go now,
+            // not at the end of the run.
             await DisposeAsync().ConfigureAwait(false);
             throw;
         }

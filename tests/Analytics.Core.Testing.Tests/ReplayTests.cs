@@ -129,6 +129,53 @@ public class ReplayTests
     }
 
     [Fact]
+    public void AProcessPastItsDeadline_TimesOutAtTheDeadline_AndTheNextInvocationIsAColdStartOnANewEnvironment()
+    {
+        // A bootstrap that takes the event of "hang" and never answers: the Runtime API host ends it at the real deadline. As in
+        // Lambda, that invocation times out (outcome timeout, lasting the function's timeout, not an error of no
+        // duration), and the environment is replaced: the next invocation pays the init time again (docs/emulator.md).
+        if (OperatingSystem.IsWindows())
+        {
+            return; // bash and curl
+        }
+
+        const string Bootstrap = """
+            api="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+            while true; do
+              id=$(curl -sS -D - -o /tmp/replay-timeout-body-$$ "$api/invocation/next" | grep -i '^Lambda-Runtime-Aws-Request-Id:' | cut -d' ' -f2 | tr -d '\r')
+              if grep -q aGFuZw /tmp/replay-timeout-body-$$; then sleep 30; fi # "hang" in base64
+              curl -sS -X POST -d '{}' "$api/invocation/$id/response" >/dev/null
+            done
+            """;
+        string file = Path.GetTempFileName();
+        string output = Temp();
+        try
+        {
+            File.WriteAllText(file, $$$"""
+                {"durationSeconds":5,"records":[{"partitionKey":"k","text":"hang","atMs":0},{"partitionKey":"k","text":"ok","atMs":0}],
+                 "mapping":{"BatchSize":1,"MaximumRetryAttempts":0,"DestinationConfig":{"OnFailure":{"Destination":"sqs"} } },"function":{"initMs":200,"timeoutSeconds":1},
+                 "handler":{"kind":"process","command":["/bin/bash","-c",{{{JsonSerializer.Serialize(Bootstrap)}}}]}}
+                """);
+            (int exit, string stdout, string error) = Replay("--scenario", file, "--out", output, "--no-chart");
+            Assert.True(exit == 0, error + stdout);
+            JsonElement[] invocations = [.. File.ReadAllLines(Path.Combine(output, "invocations.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)];
+            Assert.Equal(2, invocations.Length);
+            (string, long, int, bool) Seen(JsonElement i) =>
+                (i.GetProperty("outcome").GetString()!, i.GetProperty("endMs").GetInt64() - i.GetProperty("startMs").GetInt64(),
+                 i.GetProperty("environment").GetInt32(), i.GetProperty("coldStart").GetBoolean());
+            Assert.Equal(("timeout", 1200L, 1, true), Seen(invocations[0])); // init 200 ms, then the 1 s timeout
+            Assert.Equal(("success", 201L, 2, true), Seen(invocations[1])); // a new environment: init again, then 1 ms
+            Assert.Single(File.ReadAllLines(Path.Combine(output, "destination.jsonl")));
+            Assert.Contains("\"functionError\":\"Unhandled\"", File.ReadAllText(Path.Combine(output, "destination.jsonl")), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [Fact]
     public void MissingArguments_Exit2()
     {
         (int exit, _, string error) = Replay("--out", Temp());

@@ -86,7 +86,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting; the process is then ended, as for a timeout.</param>
     /// <returns>The body the function posted to <c>/response</c>.</returns>
     /// <exception cref="FunctionErrorException">The function posted to <c>/error</c>, or its response was over 6 MB.</exception>
-    /// <exception cref="TimeoutException">The deadline passed first (the process is ended, as Lambda ends the environment).</exception>
+    /// <exception cref="FunctionTimeoutException">The deadline passed first (the process is ended, as Lambda ends the environment).</exception>
     /// <exception cref="RuntimeApiHostException">The process exited, or a new one failed to initialize.</exception>
     /// <exception cref="ObjectDisposedException">The host was disposed.</exception>
     public async Task<byte[]> InvokeAsync(ReadOnlyMemory<byte> eventBytes, DateTimeOffset deadline, CancellationToken cancellationToken)
@@ -114,7 +114,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
                 await EndRuntimeAsync(runtime).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
                 double seconds = Math.Max(0, (deadline - pending.HandedOutAt).TotalSeconds);
-                throw new TimeoutException($"Task timed out after {seconds.ToString("F2", CultureInfo.InvariantCulture)} seconds (request {requestId}).");
+                throw new FunctionTimeoutException($"Task timed out after {seconds.ToString("F2", CultureInfo.InvariantCulture)} seconds (request {requestId}).");
             }
             finally
             {

@@ -109,3 +109,33 @@ public sealed class RuntimeApiHostException : Exception
     {
     }
 }
+
+/// <summary>
+/// The function ran past its deadline (Lambda's "Task timed out after N seconds"): <see cref="RuntimeApiHost"/> throws
+/// it when the process has not answered by the invocation's deadline, and ends the process. A handler that throws it
+/// in the <see cref="StreamEmulator"/> times out there: the invocation ends at its deadline with the outcome
+/// <c>timeout</c>, and its execution environment is replaced, as for a handler still running at its deadline.
+/// </summary>
+public sealed class FunctionTimeoutException : TimeoutException
+{
+    /// <summary>Creates the exception.</summary>
+    public FunctionTimeoutException()
+        : base("Task timed out.")
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What timed out, as Lambda words it.</param>
+    public FunctionTimeoutException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What timed out, as Lambda words it.</param>
+    /// <param name="innerException">The cause.</param>
+    public FunctionTimeoutException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}

@@ -118,7 +118,7 @@ public sealed class RuntimeApiHostTests : IDisposable
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options(), cts.Token);
-        var timeout = await Assert.ThrowsAsync<TimeoutException>(() => host.InvokeAsync("\"sleep\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(1), cts.Token));
+        var timeout = await Assert.ThrowsAsync<FunctionTimeoutException>(() => host.InvokeAsync("\"sleep\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(1), cts.Token));
         Assert.StartsWith("Task timed out after", timeout.Message);
 
         byte[] after = await host.InvokeAsync("{\"ok\":2}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token);
