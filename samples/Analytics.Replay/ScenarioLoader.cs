@@ -106,13 +106,15 @@ internal static class ScenarioLoader
             file.Function.TimeoutSeconds = template.TimeoutSeconds;
         }
 
+        StreamOptions stream = Stream(file.Stream);
+        Check(new EmulatorScenario { Stream = stream }.Validate); // first: a producer's rate is checked against it
         var scenario = new EmulatorScenario
         {
             Seed = file.Seed ?? 1,
             StartTime = file.StartTime ?? new EmulatorScenario().StartTime,
             DurationSeconds = file.DurationSeconds ?? 60,
-            Stream = Stream(file.Stream),
-            Producers = (file.Producers ?? []).Select(Producer).ToArray(),
+            Stream = stream,
+            Producers = (file.Producers ?? []).Select((p, i) => Producer(p, i, stream)).ToArray(),
             Records = (file.Records ?? []).Select(Record).ToArray(),
             Mapping = Mapping(file.Mapping),
             Function = Function(file.Function),
@@ -343,7 +345,7 @@ internal static class ScenarioLoader
         };
     }
 
-    private static ProducerOptions Producer(ProducerFile file, int index)
+    private static ProducerOptions Producer(ProducerFile file, int index, StreamOptions stream)
     {
         string at = $"$.producers[{index}]";
         var producer = new ProducerOptions();
@@ -374,7 +376,7 @@ internal static class ScenarioLoader
         };
         try
         {
-            new EmulatorScenario { Producers = [producer] }.Validate();
+            new EmulatorScenario { Stream = stream, Producers = [producer] }.Validate();
         }
         catch (ArgumentException ex)
         {

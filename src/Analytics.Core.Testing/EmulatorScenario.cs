@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Analytics.Core.Testing;
 
 /// <summary>Everything a run depends on: with the same scenario and handler, a run's outputs are byte-identical.</summary>
@@ -37,6 +39,14 @@ public sealed record EmulatorScenario
     /// </summary>
     public TimeSpan RealTimeSettle { get; init; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// How many times what the stream accepts (<see cref="StreamOptions.ShardCount"/> ×
+    /// <see cref="StreamOptions.WriteRecordsPerSecond"/>) a producer may offer: 100. Above it Kinesis refuses more than 99 %
+    /// of the records, and a run would spend its time making records only to count them throttled (a rate of 10^12,
+    /// one typo away from 10^3, never ended).
+    /// </summary>
+    public const int MaxOverload = 100;
+
     /// <summary>Checks every part.</summary>
     /// <exception cref="ArgumentException">A setting is out of range; the message names it and the range.</exception>
     public void Validate()
@@ -48,6 +58,22 @@ public sealed record EmulatorScenario
         foreach (ProducerOptions producer in Producers)
         {
             producer.Validate();
+            CheckRate(producer.RatePerSecond);
+            foreach (RateStep step in producer.Schedule)
+            {
+                CheckRate(step.RatePerSecond);
+            }
+        }
+
+        void CheckRate(double rate)
+        {
+            double accepted = (double)Stream.ShardCount * Stream.WriteRecordsPerSecond;
+            if (rate > MaxOverload * accepted)
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(ProducerOptions.RatePerSecond),
+                    string.Create(CultureInfo.InvariantCulture, $"A producer's rate must be at most {MaxOverload} times what the stream accepts ({accepted} records per second: shards × writeRecordsPerSecond); got {rate}."));
+            }
         }
 
         foreach (ExplicitRecord record in Records)
