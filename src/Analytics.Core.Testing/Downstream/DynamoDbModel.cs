@@ -231,7 +231,7 @@ public sealed class DynamoDbModel : IDisposable
 
         using JsonDocument? parsed = document;
         JsonRequestView? view = document is null ? null : new JsonRequestView(document.RootElement);
-        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.Decide(IsThrottleable(operation), Identity(target, operation, body, view));
+        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.IsQuiet ? FaultPlan.Quiet() : _faults.Decide(IsThrottleable(operation), Identity(target, operation, body, view));
         await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
         byte[] answer;
         HttpStatusCode status = HttpStatusCode.OK;
@@ -395,7 +395,7 @@ public sealed class DynamoDbModel : IDisposable
             requestId = ++_requestIds;
         }
 
-        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.Decide(IsThrottleable(operation), view.Identity(target, operation));
+        (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.IsQuiet ? FaultPlan.Quiet() : _faults.Decide(IsThrottleable(operation), view.Identity(target, operation));
         await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
         string requestIdText = "model-" + requestId.ToString(CultureInfo.InvariantCulture);
         try

@@ -127,6 +127,17 @@ internal sealed class FaultPlan
 
     public double ThrottleFraction => _throttleFraction;
 
+    /// <summary>
+    /// No latency, no throttling, no outages: every request is decided alike (<see cref="Quiet"/>), so a caller need not
+    /// work out the request's identity (hashing every request's content was a twentieth of a run's time).
+    /// </summary>
+    public bool IsQuiet => _latency.P50 == TimeSpan.Zero && _throttleFraction == 0 && _outages.Length == 0;
+
+    /// <summary>The decision of a quiet plan, the same as <see cref="Decide(bool, ulong)"/> makes there for any request:
+    /// no latency, no outage, not throttled (so its draws are never used).</summary>
+    /// <returns>The decision.</returns>
+    public static (TimeSpan Latency, bool Outage, bool Throttled, FaultDraws Draws) Quiet() => (TimeSpan.Zero, false, false, new FaultDraws(0));
+
     /// <summary>Decides one request: its latency, and whether it falls in an outage or is throttled.</summary>
     /// <param name="throttleable">Whether the operation is subject to throttling (data-plane calls).</param>
     /// <param name="identity">What the request is (operation and content); equal requests are told apart by count.</param>
