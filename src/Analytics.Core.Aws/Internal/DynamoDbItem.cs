@@ -335,6 +335,39 @@ internal static class DynamoDbItem
         return true;
     }
 
+    /// <summary>
+    /// A per-shard map of an item after this write: <paramref name="stored"/> itself when the shard's entry stays as it is,
+    /// else a copy with the entry set to <paramref name="entry"/> (or removed).
+    /// </summary>
+    private static AttributeValue? With(AttributeValue? stored, string shardId, AttributeValue? entry, bool remove)
+    {
+        Dictionary<string, AttributeValue>? old = stored?.M;
+        if (entry is null && (!remove || old is null || !old.ContainsKey(shardId)))
+        {
+            return stored;
+        }
+
+        var copy = new Dictionary<string, AttributeValue>((old?.Count ?? 0) + 1, StringComparer.Ordinal);
+        if (old is not null)
+        {
+            foreach (KeyValuePair<string, AttributeValue> kv in old)
+            {
+                copy[kv.Key] = kv.Value;
+            }
+        }
+
+        if (entry is null)
+        {
+            copy.Remove(shardId);
+        }
+        else
+        {
+            copy[shardId] = entry;
+        }
+
+        return new AttributeValue { M = copy };
+    }
+
     /// <summary>Builds the full item that replaces the stored one.</summary>
     public static Dictionary<string, AttributeValue> Build(
         in PairKey key,
@@ -350,78 +383,25 @@ internal static class DynamoDbItem
     {
         // wm: per shard, a floor (every record of the shard at or below it is applied); kept as stored, raised only by a
         // tumbling-window flush (shardWatermark). wk: per shard, per partition key, the highest sequence number applied.
-        // Each map is sized for what it copies and one more entry, so building an item never grows one.
-        AttributeValue? oldWm = null, oldWk = null, oldRk = null;
+        // rk: per shard, per partition key, the highest sequence number a redrive of spills applied. pw: per shard, the
+        // pre-write entries. A map this write leaves as stored is the stored value itself (nothing changes the values of
+        // an item read back; a live write never changes rk); one it changes is a copy, sized for one more entry, so
+        // building an item never grows a map, and never makes an empty one only to drop it.
+        AttributeValue? oldWm = null, oldWk = null, oldRk = null, oldPw = null;
         if (previous is not null)
         {
             previous.TryGetValue(Watermarks, out oldWm);
             previous.TryGetValue(KeyWatermarks, out oldWk);
             previous.TryGetValue(RedriveMarks, out oldRk);
+            previous.TryGetValue(PreWriteMarks, out oldPw);
         }
 
-        var watermarks = new Dictionary<string, AttributeValue>((oldWm?.M?.Count ?? 0) + 1, StringComparer.Ordinal);
-        if (oldWm?.M is not null)
-        {
-            foreach (KeyValuePair<string, AttributeValue> entry in oldWm.M)
-            {
-                watermarks[entry.Key] = entry.Value;
-            }
-        }
+        AttributeValue? watermarks = With(oldWm, shardId, shardWatermark is null ? null : new AttributeValue { S = shardWatermark }, remove: false);
+        AttributeValue? keyMarks = With(oldWk, shardId, keyWatermarks is null ? null : new AttributeValue { M = keyWatermarks }, remove: false);
+        AttributeValue? redrive = With(oldRk, shardId, redriveMarks is null ? null : new AttributeValue { M = redriveMarks }, remove: false);
 
-        if (shardWatermark is not null)
-        {
-            watermarks[shardId] = new AttributeValue { S = shardWatermark };
-        }
-
-        var keyMarks = new Dictionary<string, AttributeValue>((oldWk?.M?.Count ?? 0) + 1, StringComparer.Ordinal);
-        if (oldWk?.M is not null)
-        {
-            foreach (KeyValuePair<string, AttributeValue> entry in oldWk.M)
-            {
-                keyMarks[entry.Key] = entry.Value;
-            }
-        }
-
-        if (keyWatermarks is not null)
-        {
-            keyMarks[shardId] = new AttributeValue { M = keyWatermarks };
-        }
-
-        // rk: per shard, per partition key, the highest sequence number a redrive of spills applied; every write keeps
-        // it (a live write never changes it).
-        var redrive = new Dictionary<string, AttributeValue>((oldRk?.M?.Count ?? 0) + 1, StringComparer.Ordinal);
-        if (oldRk?.M is not null)
-        {
-            foreach (KeyValuePair<string, AttributeValue> entry in oldRk.M)
-            {
-                redrive[entry.Key] = entry.Value;
-            }
-        }
-
-        if (redriveMarks is not null)
-        {
-            redrive[shardId] = new AttributeValue { M = redriveMarks };
-        }
-
-        // pw: per shard, kept as stored unless this write replaces the shard's entries (an empty map removes them).
-        Dictionary<string, AttributeValue>? preWrite = null;
-        if (previous is not null && previous.TryGetValue(PreWriteMarks, out AttributeValue? oldPw) && oldPw.M is not null)
-        {
-            preWrite = new Dictionary<string, AttributeValue>(oldPw.M, StringComparer.Ordinal);
-        }
-
-        if (preWriteMarks is not null)
-        {
-            preWrite ??= new Dictionary<string, AttributeValue>(StringComparer.Ordinal);
-            if (preWriteMarks.Count > 0)
-            {
-                preWrite[shardId] = new AttributeValue { M = preWriteMarks };
-            }
-            else
-            {
-                preWrite.Remove(shardId);
-            }
-        }
+        // pw is kept as stored unless this write replaces the shard's entries (an empty map removes them).
+        AttributeValue? preWrite = With(oldPw, shardId, preWriteMarks is { Count: > 0 } ? new AttributeValue { M = preWriteMarks } : null, remove: preWriteMarks is { Count: 0 });
 
         scratch.ResetWrittenCount();
         aggregate.WriteTo(scratch);
@@ -437,24 +417,12 @@ internal static class DynamoDbItem
             [Sketch] = new AttributeValue { B = new MemoryStream(scratch.WrittenSpan.ToArray(), writable: false) },
             [Version] = new AttributeValue { N = version.ToString(CultureInfo.InvariantCulture) },
         };
-        if (watermarks.Count > 0)
+        foreach ((string name, AttributeValue? map) in (ReadOnlySpan<(string, AttributeValue?)>)[(Watermarks, watermarks), (KeyWatermarks, keyMarks), (RedriveMarks, redrive), (PreWriteMarks, preWrite)])
         {
-            item[Watermarks] = new AttributeValue { M = watermarks };
-        }
-
-        if (keyMarks.Count > 0)
-        {
-            item[KeyWatermarks] = new AttributeValue { M = keyMarks };
-        }
-
-        if (redrive.Count > 0)
-        {
-            item[RedriveMarks] = new AttributeValue { M = redrive };
-        }
-
-        if (preWrite is { Count: > 0 })
-        {
-            item[PreWriteMarks] = new AttributeValue { M = preWrite };
+            if (map?.M is { Count: > 0 })
+            {
+                item[name] = map;
+            }
         }
 
         if (key.Dimensions.Count > 0)
