@@ -41,7 +41,8 @@ internal static class ReplayCommand
                 return 2;
             }
 
-            if (!CanWrite(parsed.GetValue(output)!, stderr))
+            using FileStream? taken = TakeOutput(parsed.GetValue(output)!, stderr);
+            if (taken is null)
             {
                 return 2;
             }
@@ -122,7 +123,8 @@ internal static class ReplayCommand
             }
 
             string directory = parsed.GetValue(output)!;
-            if (!CanWrite(directory, stderr))
+            using FileStream? taken = TakeOutput(directory, stderr);
+            if (taken is null)
             {
                 return 2;
             }
@@ -171,23 +173,22 @@ internal static class ReplayCommand
     }
 
     /// <summary>
-    /// Creates the output directory and writes a file there, before a run that may take minutes: a path that is a file,
-    /// or not writable, is a clear error (exit 2) instead of an exception at the end.
+    /// Creates the output directory and takes it for this run before a run that may take minutes: a path that is a
+    /// file, or not writable, is a clear error (exit 2) instead of an exception at the end, and so is a directory another
+    /// replay is writing (two runs into one directory would interleave their files). The lock file (<c>.replay-lock</c>,
+    /// held open exclusively) goes when the returned stream is disposed, or with the process.
     /// </summary>
-    private static bool CanWrite(string directory, TextWriter stderr)
+    private static FileStream? TakeOutput(string directory, TextWriter stderr)
     {
         try
         {
             Directory.CreateDirectory(directory);
-            string probe = Path.Combine(directory, ".replay-write-check");
-            File.WriteAllBytes(probe, []);
-            File.Delete(probe);
-            return true;
+            return new FileStream(Path.Combine(directory, ".replay-lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             stderr.WriteLine($"error: --out {directory}: cannot write there: {e.Message}");
-            return false;
+            return null;
         }
     }
 }

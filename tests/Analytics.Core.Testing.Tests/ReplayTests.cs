@@ -279,6 +279,42 @@ public class ReplayTests
     }
 
     [Fact]
+    public void ADirectoryAnotherReplayIsWriting_IsRefusedWithExit2_AndFreeAgainAfterIt()
+    {
+        // Two careless runs into one directory would interleave their files and both exit 0. The first holds
+        // .replay-lock open exclusively while it runs (held here as that first run would).
+        string output = Temp();
+        string scenario = Path.Combine(Root(), "samples/scenarios/retry-storm.json");
+        try
+        {
+            Directory.CreateDirectory(output);
+            using (new FileStream(Path.Combine(output, ".replay-lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+            {
+                foreach (string[] args in (string[][])[
+                    ["--scenario", scenario, "--out", output, "--no-chart"],
+                    ["compare", "--scenario", Path.Combine(Root(), "samples/scenarios/incident-after.json"), "--out", output]])
+                {
+                    (int exit, string stdout, string error) = Replay(args);
+                    Assert.Equal(2, exit);
+                    Assert.StartsWith($"error: --out {output}: cannot write there: ", error, StringComparison.Ordinal);
+                    Assert.Contains(".replay-lock", error, StringComparison.Ordinal);
+                    Assert.Equal(string.Empty, stdout);
+                }
+
+                Assert.Equal([".replay-lock"], Directory.GetFiles(output).Select(Path.GetFileName));
+            }
+
+            (int after, _, string afterError) = Replay("--scenario", scenario, "--out", output, "--no-chart");
+            Assert.True(after == 0, afterError);
+            Assert.False(File.Exists(Path.Combine(output, ".replay-lock")), "the lock goes with the run");
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [Fact]
     public void ARunIntoAnEarlierRunsDirectory_LeavesNoFileOfThatRun()
     {
         // A careless rerun into the same directory: a scripted run, without records or chart, after a sample-handler run.
