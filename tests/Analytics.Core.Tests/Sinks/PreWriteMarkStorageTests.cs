@@ -93,6 +93,34 @@ public sealed class PreWriteMarkStorageTests
         Assert.False(none.ContainsKey("pw"));
     }
 
+    /// <summary>
+    /// A live write changes only this shard's key watermarks: the item keeps the stored <c>wm</c>, <c>rk</c> and <c>pw</c>
+    /// values themselves (a copy of each per write was most of what building an item allocated), and gets a new
+    /// <c>wk</c> that leaves the stored one as it was.
+    /// </summary>
+    [Fact]
+    public void Build_KeepsTheStoredMapsItLeavesAlone_AndCopiesTheOneItChanges()
+    {
+        Dictionary<string, AttributeValue> previous = Previous();
+        previous["wm"] = Map((Other, S("5")));
+        previous["wk"] = Map((Other, Map(("k9", S("9")))));
+        previous["rk"] = Map((Other, Map(("k9", S("8")))));
+
+        Dictionary<string, AttributeValue> next = Build(previous, null);
+
+        Assert.Same(previous["wm"], next["wm"]);
+        Assert.Same(previous["rk"], next["rk"]);
+        Assert.Same(previous["pw"], next["pw"]);
+        Assert.NotSame(previous["wk"], next["wk"]);
+        Assert.Equal([Other], previous["wk"].M.Keys);
+        Assert.Equal([Shard, Other], next["wk"].M.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal("70", next["wk"].M[Shard].M["k0"].S);
+
+        // Nothing stored and nothing to add: no empty map is written.
+        Dictionary<string, AttributeValue> first = Build(new(StringComparer.Ordinal), null);
+        Assert.Equal(["wk"], first.Keys.Where(k => k is "wm" or "wk" or "rk" or "pw"));
+    }
+
     private static Dictionary<string, AttributeValue> Previous() => new(StringComparer.Ordinal)
     {
         ["pw"] = Map((Shard, Map(("k0", List("30:20")))), (Other, Map(("k0", List("99:98"))))),
