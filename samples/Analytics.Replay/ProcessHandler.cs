@@ -12,6 +12,9 @@ internal sealed class ProcessHandler(IReadOnlyList<string> command, TimeProvider
 {
     private RuntimeApiHost? _host;
 
+    /// <summary>The environment's host while its process can serve; null before the first invocation and once it ended.</summary>
+    internal RuntimeApiHost? Host => _host;
+
     public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
         TimeSpan budget = deadline - clock.GetUtcNow();
