@@ -282,6 +282,7 @@ internal static class ScenarioLoader
         "TimeoutSeconds" or "MemoryMb" or "InitMs" or "ReservedConcurrency" or "ComputeMsPerRecord" or "ComputeMsPerInvocation" => "$.function." + Camel(setting),
         "RatePerSecond" or "PartitionKeys" => "$.producers[]." + Camel(setting),
         "Records" => "$.records[]",
+        "Producers" => "$.producers",
         "OnFailure" => "$.mapping.DestinationConfig.OnFailure.Destination",
         _ => "$.mapping." + setting,
     };

@@ -65,6 +65,8 @@ public sealed record EmulatorScenario
             }
         }
 
+        CheckTotalRate();
+
         void CheckRate(double rate)
         {
             double accepted = (double)Stream.ShardCount * Stream.WriteRecordsPerSecond;
@@ -73,6 +75,63 @@ public sealed record EmulatorScenario
                 throw new ArgumentOutOfRangeException(
                     nameof(ProducerOptions.RatePerSecond),
                     string.Create(CultureInfo.InvariantCulture, $"A producer's rate must be at most {MaxOverload} times what the stream accepts ({accepted} records per second: shards × writeRecordsPerSecond); got {rate}."));
+            }
+        }
+
+        // Together too: many producers, each within the bound, would otherwise add up to the same endless run. The
+        // rates in effect change only where a step starts; at each such second a producer's rate is its last step (in
+        // list order) that has started, as ProducerOptions.RateAt has it. One sweep over the steps in time order.
+        void CheckTotalRate()
+        {
+            double accepted = (double)Stream.ShardCount * Stream.WriteRecordsPerSecond;
+            var current = new double[Producers.Count];
+            var latest = new int[Producers.Count];
+            double total = 0;
+            for (int p = 0; p < Producers.Count; p++)
+            {
+                current[p] = Producers[p].RatePerSecond;
+                latest[p] = -1;
+                total += current[p];
+            }
+
+            var steps = Producers.SelectMany((producer, p) => producer.Schedule.Select((step, index) => (p, index, step)))
+                .Where(s => s.step.FromSecond < DurationSeconds).OrderBy(s => s.step.FromSecond).ToArray();
+            int i = 0;
+            while (i < steps.Length && steps[i].step.FromSecond == 0)
+            {
+                Apply(steps[i++]);
+            }
+
+            Check(0);
+            while (i < steps.Length)
+            {
+                int second = steps[i].step.FromSecond;
+                while (i < steps.Length && steps[i].step.FromSecond == second)
+                {
+                    Apply(steps[i++]);
+                }
+
+                Check(second);
+            }
+
+            void Check(int second)
+            {
+                if (total > MaxOverload * accepted)
+                {
+                    throw new ArgumentOutOfRangeException(
+                        nameof(Producers),
+                        string.Create(CultureInfo.InvariantCulture, $"The producers' rates add up to {total} records per second from second {second}; together they must be at most {MaxOverload} times what the stream accepts ({accepted} records per second: shards × writeRecordsPerSecond)."));
+                }
+            }
+
+            void Apply((int P, int Index, RateStep Step) s)
+            {
+                if (s.Index > latest[s.P])
+                {
+                    total += s.Step.RatePerSecond - current[s.P];
+                    current[s.P] = s.Step.RatePerSecond;
+                    latest[s.P] = s.Index;
+                }
             }
         }
 

@@ -49,6 +49,7 @@ public class ReplayTests
     [InlineData("{\"stream\":{\"shards\":2},\"producers\":[{\"ratePerSecond\":10},{\"ratePerSecond\":1e12}],\"handler\":{\"kind\":\"sample\"}}", "$.producers[1].ratePerSecond", "at most 100 times what the stream accepts (2000 records per second")]
     [InlineData("{\"producers\":[{\"ratePerSecond\":10,\"schedule\":[{\"fromSecond\":5,\"ratePerSecond\":100001}]}],\"handler\":{\"kind\":\"sample\"}}", "$.producers[0].ratePerSecond", "got 100001")]
     [InlineData("{\"stream\":{\"shards\":0},\"producers\":[{\"ratePerSecond\":10}],\"handler\":{\"kind\":\"sample\"}}", "$.stream.shards", "1 to 10000")]
+    [InlineData("{\"producers\":[{\"ratePerSecond\":60000},{\"ratePerSecond\":10,\"schedule\":[{\"fromSecond\":30,\"ratePerSecond\":50000}]}],\"handler\":{\"kind\":\"sample\"}}", "$.producers", "add up to 110000 records per second from second 30")]
     [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"/nonexistent/bootstrap\"]}}", "$.handler.command[0]", "/nonexistent/bootstrap: no such executable file")]
     [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"no-such-command-in-path\",\"invoke\"]}}", "$.handler.command[0]", "no-such-command-in-path: no such executable file")]
     public void BadScenario_Exits2_NamingTheFieldAndTheReason(string json, string field, string reason)
