@@ -350,6 +350,11 @@ internal static class ScenarioLoader
     {
         string at = $"$.producers[{index}]";
         var producer = new ProducerOptions();
+        if (file.Generator?.Metrics is < 1)
+        {
+            throw new ScenarioException(at + ".generator.metrics", "must be 1 or more (the number of metric names)");
+        }
+
         RecordGenerator generator = file.Generator?.Kind switch
         {
             null or "metric" => RecordGenerators.Metric(file.Generator?.Metrics ?? 4),

@@ -1,5 +1,8 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using System.Text.Unicode;
 
 namespace Analytics.Core.Testing;
@@ -60,6 +63,16 @@ public sealed record ProducerOptions
         }
 
         StreamOptions.Range(nameof(PartitionKeys), PartitionKeys, 1, int.MaxValue);
+        ArgumentNullException.ThrowIfNull(KeyPrefix);
+        int longest = KeyPrefix.Length + (PartitionKeys - 1).ToString(CultureInfo.InvariantCulture).Length;
+        if (longest > 256)
+        {
+            // Kinesis refuses a PutRecord whose partition key is over 256 characters; explicit records are held to it too.
+            throw new ArgumentOutOfRangeException(
+                nameof(KeyPrefix),
+                string.Create(CultureInfo.InvariantCulture, $"Partition keys ({{keyPrefix}}{{n}}) must be at most 256 characters, as Kinesis requires; with this keyPrefix ({KeyPrefix.Length} characters) and {PartitionKeys} keys the longest is {longest}."));
+        }
+
         ArgumentNullException.ThrowIfNull(Generator);
     }
 }
@@ -81,14 +94,29 @@ public sealed record ExplicitRecord(string PartitionKey, ReadOnlyMemory<byte> Da
 /// <summary>Ready-made record generators.</summary>
 public static class RecordGenerators
 {
+    private static readonly SearchValues<char> s_escaped = SearchValues.Create("\"\\\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000B\f\r\u000E\u000F\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001A\u001B\u001C\u001D\u001E\u001F");
+
     /// <summary>
     /// One metric sample per record, as the sample function reads it:
     /// <c>{"metric":..,"value":..,"timestamp":..,"dimensions":{"service":..}}</c>; the service is the partition key.
     /// </summary>
-    /// <param name="metrics">How many metric names (<c>metric.0</c> ...). Default 4.</param>
+    /// <param name="metrics">How many metric names (<c>metric.0</c> ...), 1 or more. Default 4.</param>
     /// <returns>The generator.</returns>
-    public static RecordGenerator Metric(int metrics = 4) => (index, key, time, random) =>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="metrics"/> is below 1.</exception>
+    public static RecordGenerator Metric(int metrics = 4)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(metrics, 1);
+        return MetricRecord(metrics);
+    }
+
+    private static RecordGenerator MetricRecord(int metrics) => (index, key, time, random) =>
+    {
+        if (key.AsSpan().IndexOfAny(s_escaped) >= 0)
+        {
+            // A key prefix with a quote, a backslash or a control character: the record stays valid JSON.
+            key = JsonEncodedText.Encode(key, JavaScriptEncoder.UnsafeRelaxedJsonEscaping).ToString();
+        }
+
         int metric = random.Next(metrics);
         int value = random.Next(1, 1000);
         Span<byte> utf8 = stackalloc byte[256];

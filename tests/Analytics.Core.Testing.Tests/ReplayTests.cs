@@ -29,6 +29,8 @@ public class ReplayTests
         return (exit, output.ToString(), error.ToString());
     }
 
+    private const string Prefix254 = "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp";
+
     [Theory]
     [InlineData("{\"mapping\":{\"BatchSize\":0},\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}", "$.mapping.BatchSize", "1 to 10000")]
     [InlineData("{\"mapping\":{\"ParallelizationFactor\":11},\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}", "$.mapping.ParallelizationFactor", "1 to 10")]
@@ -46,6 +48,9 @@ public class ReplayTests
     [InlineData("{\"durationSeconds\":10,\"records\":[{\"partitionKey\":\"k\",\"text\":\"late\",\"atMs\":10000}],\"handler\":{\"kind\":\"sample\"}}", "$.records[]", "before the end of the run")]
     [InlineData("{\"durationSeconds\":604801,\"handler\":{\"kind\":\"sample\"}}", "$.durationSeconds", "1 to 604800")]
     [InlineData("[1]", "$", "")]
+    [InlineData("{\"producers\":[{\"generator\":{\"kind\":\"metric\",\"metrics\":-3}}],\"handler\":{\"kind\":\"sample\"}}", "$.producers[0].generator.metrics", "must be 1 or more")]
+    [InlineData("{\"producers\":[{\"generator\":{\"kind\":\"service-metric\",\"metrics\":0}}],\"handler\":{\"kind\":\"sample\"}}", "$.producers[0].generator.metrics", "must be 1 or more")]
+    [InlineData("{\"producers\":[{\"partitionKeys\":1000,\"keyPrefix\":\"" + Prefix254 + "\"}],\"handler\":{\"kind\":\"sample\"}}", "$.producers[0].keyPrefix", "at most 256 characters, as Kinesis requires; with this keyPrefix (254 characters) and 1000 keys the longest is 257")]
     [InlineData("{\"stream\":{\"shards\":2},\"producers\":[{\"ratePerSecond\":10},{\"ratePerSecond\":1e12}],\"handler\":{\"kind\":\"sample\"}}", "$.producers[1].ratePerSecond", "at most 100 times what the stream accepts (2000 records per second")]
     [InlineData("{\"producers\":[{\"ratePerSecond\":10,\"schedule\":[{\"fromSecond\":5,\"ratePerSecond\":100001}]}],\"handler\":{\"kind\":\"sample\"}}", "$.producers[0].ratePerSecond", "got 100001")]
     [InlineData("{\"stream\":{\"shards\":0},\"producers\":[{\"ratePerSecond\":10}],\"handler\":{\"kind\":\"sample\"}}", "$.stream.shards", "1 to 10000")]
