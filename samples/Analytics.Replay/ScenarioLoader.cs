@@ -277,6 +277,7 @@ internal static class ScenarioLoader
     {
         null => "$",
         "DurationSeconds" => "$.durationSeconds",
+        "StartTime" => "$.startTime",
         "ShardCount" => "$.stream.shards",
         "StreamName" or "RetentionHours" or "WriteRecordsPerSecond" or "WriteBytesPerSecond" => "$.stream." + Camel(setting),
         "TimeoutSeconds" or "MemoryMb" or "InitMs" or "ReservedConcurrency" or "ComputeMsPerRecord" or "ComputeMsPerInvocation" => "$.function." + Camel(setting),

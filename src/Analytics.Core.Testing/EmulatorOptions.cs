@@ -216,9 +216,11 @@ public sealed record FunctionOptions
             StreamOptions.Range(nameof(ReservedConcurrency), reserved, 1, 100_000);
         }
 
-        if (ComputeMsPerInvocation < 0 || ComputeMsPerRecord < 0 || double.IsNaN(ComputeMsPerInvocation) || double.IsNaN(ComputeMsPerRecord))
+        // At most the longest timeout: more cannot change a run (the invocation times out first), and a time past the
+        // range of the clock's ticks turned into 1 ms instead (an invocation that succeeded).
+        if (!(ComputeMsPerInvocation is >= 0 and <= 900_000) || !(ComputeMsPerRecord is >= 0 and <= 900_000))
         {
-            throw new ArgumentOutOfRangeException(nameof(ComputeMsPerRecord), "Compute times must be 0 or more ms.");
+            throw new ArgumentOutOfRangeException(nameof(ComputeMsPerRecord), "Compute times must be 0 to 900000 ms (the longest timeout).");
         }
     }
 }

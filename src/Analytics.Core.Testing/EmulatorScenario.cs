@@ -47,11 +47,22 @@ public sealed record EmulatorScenario
     /// </summary>
     public const int MaxOverload = 100;
 
+    private static readonly DateTimeOffset s_latestStart = new(9000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
     /// <summary>Checks every part.</summary>
     /// <exception cref="ArgumentException">A setting is out of range; the message names it and the range.</exception>
     public void Validate()
     {
         StreamOptions.Range(nameof(DurationSeconds), DurationSeconds, 1, 604_800);
+        if (StartTime < DateTimeOffset.UnixEpoch || StartTime > s_latestStart)
+        {
+            // Kinesis's arrival times and sequence numbers count from the Unix epoch; the end leaves room for a week's
+            // run and a year's retention.
+            throw new ArgumentOutOfRangeException(
+                nameof(StartTime),
+                string.Create(CultureInfo.InvariantCulture, $"StartTime must be from 1970-01-01T00:00:00Z to 9000-01-01T00:00:00Z; got {StartTime:O}."));
+        }
+
         Stream.Validate();
         Mapping.Validate();
         Function.Validate();
@@ -145,6 +156,11 @@ public sealed record EmulatorScenario
             if (record.AtMs >= DurationSeconds * 1000L)
             {
                 throw new ArgumentException($"A record's atMs must be before the end of the run ({DurationSeconds * 1000L} ms); got {record.AtMs}.", nameof(Records));
+            }
+
+            if (record.AtMs < -StartTime.ToUnixTimeMilliseconds())
+            {
+                throw new ArgumentException($"A record's atMs must not put it before 1970-01-01T00:00:00Z (arrival times count from the Unix epoch); got {record.AtMs}.", nameof(Records));
             }
 
             if (record.Data.Length + System.Text.Encoding.UTF8.GetByteCount(record.PartitionKey) > 1024 * 1024)
