@@ -172,6 +172,12 @@ internal static class ReplayRun
             rows.Add(("reproducible", s.Reproducible ? "yes: same seed and scenario give the same bytes" : "NO: compute time was measured, not modeled"));
         }
 
+        if (s.IgnoredFailureReports > 0)
+        {
+            // Only then: the summaries of correctly configured runs stay as they were.
+            rows.Add(("WARNING: failures ignored", $"{N(s.IgnoredFailureReports)} invocation(s) reported batchItemFailures, but the mapping lacks FunctionResponseTypes [\"ReportBatchItemFailures\"]: Lambda checkpointed those batches whole, and the records reported are lost"));
+        }
+
         rows.Add(("wall time", $"{wall.TotalSeconds:F2} s"));
         rows.Add(("output", directory + (chart ? " (chart: " + ChartFileName + ")" : string.Empty)));
         int width = rows.Max(r => r.Item1.Length);

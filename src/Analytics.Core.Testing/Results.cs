@@ -160,6 +160,13 @@ public sealed record EmulationSummary
     /// <summary>Throttled invocations.</summary>
     public required long Throttles { get; init; }
 
+    /// <summary>
+    /// Successful invocations whose response listed <c>batchItemFailures</c> while the mapping does not have
+    /// ReportBatchItemFailures: Lambda ignores such a list and checkpoints the whole batch, so the records the function
+    /// reported are lost to it (a misconfiguration worth a warning; the records count as processed).
+    /// </summary>
+    public long IgnoredFailureReports { get; init; }
+
     /// <summary>Cold starts.</summary>
     public required long ColdStarts { get; init; }
 

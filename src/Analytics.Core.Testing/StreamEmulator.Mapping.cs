@@ -411,6 +411,10 @@ public sealed partial class StreamEmulator
             bool window = _scenario.Mapping.TumblingWindowInSeconds > 0;
             verdict = ResponseRules.Read(task.Result.Span, invocation.Batch.Records, _scenario.Mapping.ReportBatchItemFailures, window);
             outcome = verdict.Outcome;
+            if (verdict.IgnoredFailures)
+            {
+                _ignoredFailureReports++;
+            }
         }
         else
         {

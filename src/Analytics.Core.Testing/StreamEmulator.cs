@@ -46,6 +46,7 @@ public sealed partial class StreamEmulator
     private long _skipped;
     private long _errors;
     private long _timeouts;
+    private long _ignoredFailureReports;
     private long _throttles;
     private long _coldStarts;
     private long _maxIteratorAge;
@@ -267,6 +268,7 @@ public sealed partial class StreamEmulator
             Invocations = _invocations,
             Errors = _errors,
             Timeouts = _timeouts,
+            IgnoredFailureReports = _ignoredFailureReports,
             Throttles = _throttles,
             ColdStarts = _coldStarts,
             MaxIteratorAgeMs = _maxIteratorAge,

@@ -144,8 +144,19 @@ public class EsmRuleTests
     [Fact]
     public void WithoutReportBatchItemFailures_TheResponseIsIgnored()
     {
-        EmulationRecording run = Emulate.Scripted(Emulate.Texts("a", "b"), new ScriptRule(ScriptAction.Report, WhenData: "a"));
+        EmulationRecording run = Emulate.Run(Emulate.Texts("a", "b"), clock => new ScriptedHandler(clock, [new ScriptRule(ScriptAction.Report, WhenData: "a")]), out EmulationSummary summary);
         Assert.Equal(InvocationOutcome.Success, Assert.Single(run.Invocations).Outcome);
+
+        // Ignored, not unseen: the summary counts the invocations whose reported failures Lambda ignored.
+        Assert.Equal(1, summary.IgnoredFailureReports);
+        EmulationRecording reported = Emulate.Run(
+            Emulate.Texts("a", "b") with { Mapping = new() { ReportBatchItemFailures = true } },
+            clock => new ScriptedHandler(clock, [new ScriptRule(ScriptAction.Report, WhenData: "a")]),
+            out EmulationSummary counted);
+        Assert.Equal(0, counted.IgnoredFailureReports);
+        Assert.Equal(InvocationOutcome.Partial, reported.Invocations[0].Outcome);
+        Emulate.Run(Emulate.Texts("a", "b"), clock => new ScriptedHandler(clock, []), out EmulationSummary plain);
+        Assert.Equal(0, plain.IgnoredFailureReports);
     }
 
     // Source: "By default, if your function returns an error, the event source mapping reprocesses the entire batch

@@ -189,6 +189,42 @@ public class ReplayTests
     }
 
     [Fact]
+    public void AMappingWithoutReportBatchItemFailures_WhoseFunctionReportsFailures_IsCalledOutInTheSummary()
+    {
+        // The careless operator's mapping: the sample function reports what its table could not take (DynamoDB answers
+        // after 1.5 s, past its budget), but without ReportBatchItemFailures Lambda ignores the list and checkpoints:
+        // the records are lost, and the summary says why instead of showing a clean run.
+        string file = Path.GetTempFileName();
+        string output = Temp();
+        try
+        {
+            foreach (bool report in (bool[])[false, true])
+            {
+                string mapping = report ? "\"mapping\":{\"FunctionResponseTypes\":[\"ReportBatchItemFailures\"]}," : string.Empty;
+                File.WriteAllText(file, "{\"durationSeconds\":5," + mapping + "\"producers\":[{\"ratePerSecond\":5}],\"handler\":{\"kind\":\"sample\"},"
+                    + "\"downstream\":{\"dynamodb\":{\"latencyMs\":{\"p50\":1500,\"p99\":1500}}}}");
+                (int exit, string stdout, string error) = Replay("--scenario", file, "--out", output, "--no-chart");
+                Assert.True(exit == 0, error);
+                if (report)
+                {
+                    Assert.DoesNotContain("WARNING", stdout, StringComparison.Ordinal);
+                    Assert.Contains("  lost (checked against the truth)          0", stdout, StringComparison.Ordinal);
+                }
+                else
+                {
+                    Assert.Matches(@"WARNING: failures ignored +[1-9]\d* invocation\(s\) reported batchItemFailures, but the mapping lacks FunctionResponseTypes", stdout);
+                    Assert.Matches(@"  lost \(checked against the truth\) +[1-9]", stdout);
+                }
+            }
+        }
+        finally
+        {
+            File.Delete(file);
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    [Fact]
     public void MissingArguments_Exit2()
     {
         (int exit, _, string error) = Replay("--out", Temp());

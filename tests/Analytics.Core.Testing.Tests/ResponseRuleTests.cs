@@ -48,11 +48,12 @@ public sealed class ResponseRuleTests
         Assert.Equal(new ResponseVerdict(InvocationOutcome.Error, -1, null), Read(body));
 
     [Theory]
-    [InlineData("not json")]
-    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"\"}]}")]
-    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"300\"}]}")]
-    public void WithoutReportBatchItemFailures_EveryResponseIsASuccess(string body) =>
-        Assert.Equal(new ResponseVerdict(InvocationOutcome.Success, -1, null), Read(body, reportItemFailures: false));
+    [InlineData("not json", false)]
+    [InlineData("{\"batchItemFailures\":[]}", false)]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"\"}]}", true)]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"300\"}]}", true)]
+    public void WithoutReportBatchItemFailures_EveryResponseIsASuccess_AndAListOfFailuresIsNotedAsIgnored(string body, bool ignored) =>
+        Assert.Equal(new ResponseVerdict(InvocationOutcome.Success, -1, null, ignored), Read(body, reportItemFailures: false));
 
     [Theory]
     [InlineData("")]
@@ -69,12 +70,12 @@ public sealed class ResponseRuleTests
     }
 
     [Theory]
-    [InlineData("{\"state\":{\"n\":1}}", true, InvocationOutcome.Success, -1)]
-    [InlineData("{\"state\":{\"n\":1},\"batchItemFailures\":[]}", true, InvocationOutcome.Success, -1)]
-    [InlineData("{\"state\":{\"n\":1},\"batchItemFailures\":[{\"itemIdentifier\":\"200\"}]}", true, InvocationOutcome.Partial, 1)]
-    [InlineData("{\"state\":{\"n\":1},\"batchItemFailures\":[{\"itemIdentifier\":\"200\"}]}", false, InvocationOutcome.Success, -1)]
-    public void Window_StateIsCarriedWithTheVerdict(string body, bool reportItemFailures, InvocationOutcome outcome, int firstFailed) =>
-        Assert.Equal(new ResponseVerdict(outcome, firstFailed, "{\"n\":1}"), Read(body, reportItemFailures, window: true));
+    [InlineData("{\"state\":{\"n\":1}}", true, InvocationOutcome.Success, -1, false)]
+    [InlineData("{\"state\":{\"n\":1},\"batchItemFailures\":[]}", true, InvocationOutcome.Success, -1, false)]
+    [InlineData("{\"state\":{\"n\":1},\"batchItemFailures\":[{\"itemIdentifier\":\"200\"}]}", true, InvocationOutcome.Partial, 1, false)]
+    [InlineData("{\"state\":{\"n\":1},\"batchItemFailures\":[{\"itemIdentifier\":\"200\"}]}", false, InvocationOutcome.Success, -1, true)]
+    public void Window_StateIsCarriedWithTheVerdict(string body, bool reportItemFailures, InvocationOutcome outcome, int firstFailed, bool ignored) =>
+        Assert.Equal(new ResponseVerdict(outcome, firstFailed, "{\"n\":1}", ignored), Read(body, reportItemFailures, window: true));
 
     [Fact]
     public void Window_AnInvalidFailureListIsAnError_EvenWithAState() =>

@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Analytics.Core.Testing;
 
 /// <summary>What Lambda makes of a function's response.</summary>
-internal readonly record struct ResponseVerdict(InvocationOutcome Outcome, int FirstFailed, string? State)
+internal readonly record struct ResponseVerdict(InvocationOutcome Outcome, int FirstFailed, string? State, bool IgnoredFailures = false)
 {
     public static ResponseVerdict Error => new(InvocationOutcome.Error, -1, null);
 }
@@ -20,7 +20,7 @@ internal static class ResponseRules
         bool blank = IsBlank(response);
         if (!reportItemFailures && !window)
         {
-            return new(InvocationOutcome.Success, -1, null);
+            return new(InvocationOutcome.Success, -1, null, ListsFailures(response));
         }
 
         if (blank)
@@ -55,7 +55,7 @@ internal static class ResponseRules
 
             if (!reportItemFailures || root.ValueKind == JsonValueKind.Null)
             {
-                return new(InvocationOutcome.Success, -1, state);
+                return new(InvocationOutcome.Success, -1, state, !reportItemFailures && ListsFailures(root));
             }
 
             if (root.ValueKind != JsonValueKind.Object)
@@ -99,6 +99,35 @@ internal static class ResponseRules
                 : new(InvocationOutcome.Partial, lowest, state);
         }
     }
+
+    /// <summary>
+    /// Whether a response lists batch item failures that a mapping without ReportBatchItemFailures ignores (Lambda then
+    /// checkpoints the whole batch: the records the function could not process are lost to it). Read only when the
+    /// bytes name the field, so a run of plain responses parses nothing.
+    /// </summary>
+    private static bool ListsFailures(ReadOnlySpan<byte> response)
+    {
+        if (response.IndexOf("batchItemFailures"u8) < 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            using JsonDocument document = JsonDocument.Parse(response.ToArray());
+            return ListsFailures(document.RootElement);
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private static bool ListsFailures(JsonElement root) =>
+        root.ValueKind == JsonValueKind.Object
+        && root.TryGetProperty("batchItemFailures", out JsonElement failures)
+        && failures.ValueKind == JsonValueKind.Array
+        && failures.GetArrayLength() > 0;
 
     private static int IndexOf(IReadOnlyList<SimRecord> records, string sequenceNumber)
     {
