@@ -69,82 +69,9 @@ public sealed record EmulatorScenario
         foreach (ProducerOptions producer in Producers)
         {
             producer.Validate();
-            CheckRate(producer.RatePerSecond);
-            foreach (RateStep step in producer.Schedule)
-            {
-                CheckRate(step.RatePerSecond);
-            }
         }
 
-        CheckTotalRate();
-
-        void CheckRate(double rate)
-        {
-            double accepted = (double)Stream.ShardCount * Stream.WriteRecordsPerSecond;
-            if (rate > MaxOverload * accepted)
-            {
-                throw new ArgumentOutOfRangeException(
-                    nameof(ProducerOptions.RatePerSecond),
-                    string.Create(CultureInfo.InvariantCulture, $"A producer's rate must be at most {MaxOverload} times what the stream accepts ({accepted} records per second: shards × writeRecordsPerSecond); got {rate}."));
-            }
-        }
-
-        // Together too: many producers, each within the bound, would otherwise add up to the same endless run. The
-        // rates in effect change only where a step starts; at each such second a producer's rate is its last step (in
-        // list order) that has started, as ProducerOptions.RateAt has it. One sweep over the steps in time order.
-        void CheckTotalRate()
-        {
-            double accepted = (double)Stream.ShardCount * Stream.WriteRecordsPerSecond;
-            var current = new double[Producers.Count];
-            var latest = new int[Producers.Count];
-            double total = 0;
-            for (int p = 0; p < Producers.Count; p++)
-            {
-                current[p] = Producers[p].RatePerSecond;
-                latest[p] = -1;
-                total += current[p];
-            }
-
-            var steps = Producers.SelectMany((producer, p) => producer.Schedule.Select((step, index) => (p, index, step)))
-                .Where(s => s.step.FromSecond < DurationSeconds).OrderBy(s => s.step.FromSecond).ToArray();
-            int i = 0;
-            while (i < steps.Length && steps[i].step.FromSecond == 0)
-            {
-                Apply(steps[i++]);
-            }
-
-            Check(0);
-            while (i < steps.Length)
-            {
-                int second = steps[i].step.FromSecond;
-                while (i < steps.Length && steps[i].step.FromSecond == second)
-                {
-                    Apply(steps[i++]);
-                }
-
-                Check(second);
-            }
-
-            void Check(int second)
-            {
-                if (total > MaxOverload * accepted)
-                {
-                    throw new ArgumentOutOfRangeException(
-                        nameof(Producers),
-                        string.Create(CultureInfo.InvariantCulture, $"The producers' rates add up to {total} records per second from second {second}; together they must be at most {MaxOverload} times what the stream accepts ({accepted} records per second: shards × writeRecordsPerSecond)."));
-                }
-            }
-
-            void Apply((int P, int Index, RateStep Step) s)
-            {
-                if (s.Index > latest[s.P])
-                {
-                    total += s.Step.RatePerSecond - current[s.P];
-                    current[s.P] = s.Step.RatePerSecond;
-                    latest[s.P] = s.Index;
-                }
-            }
-        }
+        CheckRates();
 
         foreach (ExplicitRecord record in Records)
         {
@@ -167,6 +94,61 @@ public sealed record EmulatorScenario
             {
                 throw new ArgumentException("A record's data plus partition key must be at most 1 MiB.", nameof(Records));
             }
+        }
+    }
+
+    /// <summary>
+    /// Each producer's rates, and all producers' rates added up at any second of the run, are at most
+    /// <see cref="MaxOverload"/> times what the stream accepts: many producers each within the bound would otherwise add
+    /// up to the same endless run. The rates in effect change only where a step starts, and at each such second a
+    /// producer's rate is its last started step in list order (<see cref="ProducerOptions.RateAt"/>): one sweep over the
+    /// steps in time order.
+    /// </summary>
+    private void CheckRates()
+    {
+        double accepted = (double)Stream.ShardCount * Stream.WriteRecordsPerSecond;
+        double bound = MaxOverload * accepted;
+        foreach (double rate in Producers.SelectMany(p => p.Schedule.Select(s => s.RatePerSecond).Prepend(p.RatePerSecond)))
+        {
+            if (rate > bound)
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(ProducerOptions.RatePerSecond),
+                    string.Create(CultureInfo.InvariantCulture, $"A producer's rate must be at most {MaxOverload} times what the stream accepts ({accepted} records per second: shards × writeRecordsPerSecond); got {rate}."));
+            }
+        }
+
+        double[] current = [.. Producers.Select(p => p.RatePerSecond)];
+        int[] latest = [.. Producers.Select(_ => -1)];
+        double total = current.Sum();
+        var steps = Producers.SelectMany((producer, p) => producer.Schedule.Select((step, index) => (Producer: p, Index: index, Step: step)))
+            .Where(s => s.Step.FromSecond < DurationSeconds).OrderBy(s => s.Step.FromSecond).ToArray();
+        int i = 0, second = 0;
+        while (true)
+        {
+            for (; i < steps.Length && steps[i].Step.FromSecond == second; i++)
+            {
+                (int p, int index, RateStep step) = steps[i];
+                if (index > latest[p])
+                {
+                    total += step.RatePerSecond - current[p];
+                    (current[p], latest[p]) = (step.RatePerSecond, index);
+                }
+            }
+
+            if (total > bound)
+            {
+                throw new ArgumentOutOfRangeException(
+                    nameof(Producers),
+                    string.Create(CultureInfo.InvariantCulture, $"The producers' rates add up to {total} records per second from second {second}; together they must be at most {MaxOverload} times what the stream accepts ({accepted} records per second: shards × writeRecordsPerSecond)."));
+            }
+
+            if (i == steps.Length)
+            {
+                return;
+            }
+
+            second = steps[i].Step.FromSecond;
         }
     }
 }
