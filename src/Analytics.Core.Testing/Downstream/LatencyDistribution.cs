@@ -87,6 +87,7 @@ internal sealed class FaultPlan
     private readonly Dictionary<ulong, long> _seen = [];
     private readonly Gate _seenGate = new();
     private long _seenInstant = long.MinValue;
+    private static readonly FaultDraws s_quietDraws = new(0);
 
     public FaultPlan(int seed, LatencyDistribution latency, double throttleFraction, IReadOnlyList<OutageWindow>? outages, TimeProvider time, string prefix)
     {
@@ -134,9 +135,10 @@ internal sealed class FaultPlan
     public bool IsQuiet => _latency.P50 == TimeSpan.Zero && _throttleFraction == 0 && _outages.Length == 0;
 
     /// <summary>The decision of a quiet plan, the same as <see cref="Decide(bool, ulong)"/> makes there for any request:
-    /// no latency, no outage, not throttled (so its draws are never used).</summary>
+    /// no latency, no outage, not throttled. Its draws are one shared stream: only a throttled request draws from them,
+    /// and a quiet plan throttles none, so no request allocates one.</summary>
     /// <returns>The decision.</returns>
-    public static (TimeSpan Latency, bool Outage, bool Throttled, FaultDraws Draws) Quiet() => (TimeSpan.Zero, false, false, new FaultDraws(0));
+    public static (TimeSpan Latency, bool Outage, bool Throttled, FaultDraws Draws) Quiet() => (TimeSpan.Zero, false, false, s_quietDraws);
 
     /// <summary>Decides one request: its latency, and whether it falls in an outage or is throttled.</summary>
     /// <param name="throttleable">Whether the operation is subject to throttling (data-plane calls).</param>
