@@ -94,7 +94,8 @@ public sealed record ExplicitRecord(string PartitionKey, ReadOnlyMemory<byte> Da
 /// <summary>Ready-made record generators.</summary>
 public static class RecordGenerators
 {
-    private static readonly SearchValues<char> s_escaped = SearchValues.Create("\"\\\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\b\t\n\u000B\f\r\u000E\u000F\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001A\u001B\u001C\u001D\u001E\u001F");
+    // What JSON requires escaped in a string: the quote, the backslash and the control characters U+0000 to U+001F.
+    private static readonly SearchValues<char> s_escaped = SearchValues.Create([.. Enumerable.Range(0, 0x20).Select(c => (char)c), '"', '\\']);
 
     /// <summary>
     /// One metric sample per record, as the sample function reads it:
