@@ -24,6 +24,9 @@ namespace Analytics.Emulator.Benchmarks;
 /// with their direct clients (item operations handed to the model as objects and read from them), SampleMarshalled with
 /// the direct client as it was before it read the objects (each item request marshalled to JSON and parsed back). All
 /// three give the same run.</para>
+/// <para><b>SampleFreeSinks</b>: the same function (the real pipeline in <c>FunctionHandler</c>) with sinks that take
+/// no time and store nothing, every aggregate marked durable: what the run would cost if DynamoDB, S3, the sinks and
+/// the models cost nothing, the floor that no faster sink or model can go below.</para>
 /// <para>Outputs are counted, not written (replay's files are a separate cost).</para>
 /// </remarks>
 [MemoryDiagnoser]
@@ -76,6 +79,17 @@ public class EmulatorBenchmarks
     [Benchmark]
     public long Sample() => RunSample(VirtualSeconds).Summary.RecordsOut;
 
+    [Benchmark]
+    public long SampleFreeSinks() => RunSampleFreeSinks(VirtualSeconds).RecordsOut;
+
+    /// <summary>A run of the sample function's pipeline with sinks that cost nothing (see the class's remarks).</summary>
+    public static EmulationSummary RunSampleFreeSinks(int seconds)
+    {
+        StreamEmulator emulator = null!;
+        emulator = new StreamEmulator(Scenario(seconds), _ => new FreeSinksHandler(emulator.Clock));
+        return emulator.Run();
+    }
+
     /// <summary>A run with a scripted handler without rules (every invocation succeeds).</summary>
     public static EmulationSummary RunScripted(int seconds)
     {
@@ -100,5 +114,46 @@ public class EmulatorBenchmarks
             EmulationSummary summary = emulator.Run();
             return (summary, downstream.DynamoDb.Counters);
         }
+    }
+}
+
+/// <summary>The sample function's handler with sinks that take no time and keep nothing.</summary>
+internal sealed class FreeSinksHandler(TimeProvider clock) : ILambdaHandler
+{
+    private readonly Analytics.SampleLambda.FunctionHandler _handler = new(
+        new FreeAggregateSink(),
+        new FreeQuarantineSink(),
+        Analytics.Core.ProcessorOptions.Default with
+        {
+            TimeProvider = clock,
+            Aggregator = Analytics.Core.AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(60) },
+        },
+        TextWriter.Null);
+
+    private readonly System.Buffers.ArrayBufferWriter<byte> _response = new(1024);
+
+    public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken)
+    {
+        _response.ResetWrittenCount();
+        await _handler.HandleAsync(utf8Event, deadline, _response, cancellationToken).ConfigureAwait(false);
+        return _response.WrittenMemory.ToArray();
+    }
+
+    private sealed class FreeAggregateSink : Analytics.Core.IAggregateSink
+    {
+        public Task WriteAsync(Analytics.Core.AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            for (int pair = 0; pair < batch.Count; pair++)
+            {
+                batch.MarkDurable(pair);
+            }
+
+            return Task.CompletedTask;
+        }
+    }
+
+    private sealed class FreeQuarantineSink : Analytics.Core.IQuarantineSink
+    {
+        public Task<int> WriteAsync(IReadOnlyList<Analytics.Core.QuarantinedRecord> records, CancellationToken cancellationToken) => Task.FromResult(records.Count);
     }
 }

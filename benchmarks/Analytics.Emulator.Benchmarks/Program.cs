@@ -7,7 +7,7 @@ namespace Analytics.Emulator.Benchmarks;
 
 /// <summary>
 /// Entry point: <c>dotnet run -c Release --project benchmarks/Analytics.Emulator.Benchmarks -- --filter '*'</c> runs
-/// <see cref="EmulatorBenchmarks"/>; <c>--emulator scripted|sample|sample-marshalled|sample-http SECONDS</c> runs the scenario once and prints wall
+/// <see cref="EmulatorBenchmarks"/>; <c>--emulator scripted|sample|sample-free-sinks|sample-marshalled|sample-http SECONDS</c> runs the scenario once and prints wall
 /// and CPU time, allocation and the DynamoDB requests per record (for a profiler such as <c>dotnet-trace</c>, or a
 /// quick look; figures for the docs come from BenchmarkDotNet).
 /// </summary>
@@ -27,6 +27,10 @@ public static class Program
             {
                 (summary, DynamoDbModelCounters dynamoDb) = EmulatorBenchmarks.RunSample(virtualSeconds, httpClients: kind == "sample-http", marshalItemRequests: kind == "sample-marshalled");
                 detail = $", {dynamoDb.Requests} DynamoDB requests ({dynamoDb.Requests / (double)summary.RecordsOut:F4} per record)";
+            }
+            else if (kind == "sample-free-sinks")
+            {
+                summary = EmulatorBenchmarks.RunSampleFreeSinks(virtualSeconds);
             }
             else
             {
