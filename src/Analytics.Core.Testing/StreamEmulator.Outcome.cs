@@ -1,3 +1,4 @@
+using System.Globalization;
 namespace Analytics.Core.Testing;
 
 public sealed partial class StreamEmulator
@@ -203,7 +204,8 @@ public sealed partial class StreamEmulator
         if (kind == OnFailureDestination.S3)
         {
             DateTime at = DateTimeOffset.FromUnixTimeMilliseconds(now).UtcDateTime;
-            key = $"aws/lambda/{_uuid}/{shard.Id}/{at:yyyy}/{at:MM}/{at:dd}/{at:yyyy-MM-dd'T'HH.mm.ss}-{NewUuid()}";
+            // Invariant: under a culture with another calendar (th-TH, fa-IR) the year would be 2568 or 1403.
+            key = string.Create(CultureInfo.InvariantCulture, $"aws/lambda/{_uuid}/{shard.Id}/{at:yyyy}/{at:MM}/{at:dd}/{at:yyyy-MM-dd'T'HH.mm.ss}-{NewUuid()}");
         }
 
         if (key is not null && _destinationBucket is { } bucket)

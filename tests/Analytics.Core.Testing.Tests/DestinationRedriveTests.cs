@@ -55,6 +55,37 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData("th-TH")] // Buddhist calendar: 2568
+    [InlineData("fa-IR")] // Persian calendar: 1403
+    [InlineData("ar-SA")] // Hijri calendar: 1446
+    public void S3Destination_KeyIsTheSameUnderAnyCulture(string culture)
+    {
+        string KeyUnder(CultureInfo current)
+        {
+            CultureInfo before = CultureInfo.CurrentCulture;
+            CultureInfo.CurrentCulture = current;
+            try
+            {
+                EmulatorScenario scenario = Emulate.Texts("a") with
+                {
+                    Mapping = new() { BatchSize = 1, MaximumRetryAttempts = 0, OnFailure = OnFailureDestination.S3, Uuid = "0f8b6c2e-1111-4222-8333-444455556666" },
+                };
+                var recording = new EmulationRecording();
+                new StreamEmulator(scenario, new DelegateHandler((_, _, _) => throw new InvalidOperationException("fail"))).Run(recording);
+                return Assert.Single(recording.Destination).S3Key!;
+            }
+            finally
+            {
+                CultureInfo.CurrentCulture = before;
+            }
+        }
+
+        string key = KeyUnder(CultureInfo.GetCultureInfo(culture));
+        Assert.Equal(KeyUnder(CultureInfo.InvariantCulture), key);
+        Assert.Matches(@"^aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/shardId-000000000000/2025/01/01/2025-01-01T\d\d\.\d\d\.\d\d-[0-9a-f-]{36}$", key);
+    }
+
     [Fact]
     public void S3Destination_RefusesABucketForAnotherDestinationKind()
     {
