@@ -45,6 +45,9 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     private string? _lastWriteShard;
     private int _lastWriteAnswered;
 
+    /// <summary>The last transient error of the current write (retried, and reported if a pair is given up after it).</summary>
+    private Exception? _lastTransient;
+
     /// <summary>Creates the sink.</summary>
     /// <param name="client">The DynamoDB client; the sink does not dispose it. Give it few retries of its own.</param>
     /// <param name="options">Table name, aggregator options, retry and concurrency bounds.</param>
@@ -84,12 +87,16 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// leaving the pairs it could not confirm unmarked.</param>
     /// <returns>A task that completes when every pair is written, found already applied, or given up on.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="batch"/> is null.</exception>
-    /// <exception cref="AmazonDynamoDBException">A non-transient error (missing table, validation); pairs marked before it stay marked.</exception>
+    /// <exception cref="AmazonDynamoDBException">A non-transient error (missing table, validation); pairs marked before it stay marked.
+    /// Also a transient one (throttling, a server error) when a pair was given up after
+    /// <see cref="AwsRetryOptions.MaxAttempts"/> attempts with time left: thrown after every other pair is done, the last
+    /// such error, whatever its type (a broken connection is an <see cref="System.Net.Http.HttpRequestException"/>).</exception>
     /// <exception cref="InvalidDataException">A stored item is not in this sink's layout.</exception>
     /// <exception cref="InvalidOperationException">The batch cannot be split at a stored watermark (see
     /// <see cref="AggregateBatch.TryGetAggregateAfter(int, ReadOnlySpan{byte}, MetricAggregate)"/>), or an item would
     /// pass <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/> or the item size bound: thrown after
-    /// every other pair is done; the pairs over the bound stay unmarked.</exception>
+    /// every other pair is done; the pairs over the bound stay unmarked. Also when pairs lost their conditional put to
+    /// other writers on every attempt.</exception>
     public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
@@ -100,6 +107,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         }
 
         _ambiguous.Clear();
+        _lastTransient = null;
         _lastWriteShard = batch.ShardId;
         Volatile.Write(ref _lastWriteAnswered, 0);
         var pairs = new PairState[count];
@@ -178,6 +186,19 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
                 worst.Bytes,
                 DynamoDbItem.MaxItemBytes));
         }
+
+        int unwritten = 0;
+        for (int i = 0; i < count; i++)
+        {
+            unwritten += batch.IsDurable(i) ? 0 : 1;
+        }
+
+        if (unwritten > 0 && !cancellationToken.IsCancellationRequested)
+        {
+            // Pairs given up with time left: each tried MaxAttempts times. Never silent: the invocation's log line says
+            // the sink failed and why (a time-out returns instead: the processor reports it as one).
+            ThrowGivenUp(batch, unwritten);
+        }
     }
 
     private async Task ReadChunkAsync(PairState[] pairs, int start, int end, CancellationToken token)
@@ -214,6 +235,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             catch (Exception e) when (RetryPolicy.IsTransient(e, token))
             {
                 NoteAnswer(e);
+                Volatile.Write(ref _lastTransient, e);
                 continue;
             }
             catch (Exception) when (token.IsCancellationRequested)
@@ -353,6 +375,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             {
                 // The put may or may not have landed; retrying with the same expected version is safe either way.
                 NoteAnswer(e);
+                Volatile.Write(ref _lastTransient, e);
                 NoteAmbiguous(state.Key, putSent, e);
                 if (!await BackoffAsync(attempt + 1, state.Key.Pk + "|" + state.Key.Sk, token).ConfigureAwait(false))
                 {
@@ -367,6 +390,26 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// Reports pairs given up before the deadline: the last transient error when there was one (throttling, a server
+    /// error, a broken connection: its type tells the operator which), else the lost conditional puts.
+    /// </summary>
+    private void ThrowGivenUp(AggregateBatch batch, int unwritten)
+    {
+        if (Volatile.Read(ref _lastTransient) is { } transient)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(transient);
+        }
+
+        AwsThrowHelper.ThrowInvalidOperation(string.Format(
+            CultureInfo.InvariantCulture,
+            "{0} aggregate item(s) of shard {1} were not written: each lost its conditional put to another writer on all {2} attempts. " +
+            "Their records are left for re-delivery.",
+            unwritten,
+            batch.ShardId,
+            _options.Retry.MaxAttempts));
     }
 
     /// <summary>

@@ -35,16 +35,22 @@ public sealed class S3QuarantineSink : IQuarantineSink
         _options = options with { KeyPrefix = options.KeyPrefix ?? string.Empty };
     }
 
+    /// <summary>The last transient error of the current write.</summary>
+    private Exception? _lastTransient;
+
     /// <summary>Uploads that failed transiently and were tried again, since the sink was created.</summary>
     internal long Retries => Interlocked.Read(ref _retries);
 
     /// <summary>Writes each record as one object, in parallel.</summary>
     /// <param name="records">The poison records, in sequence order; read only during the call.</param>
     /// <param name="cancellationToken">Cancelled at the invocation's deadline less its margin; uploads in flight are abandoned.</param>
-    /// <returns>How many records, counted from the first, are stored; less than <c>records.Count</c> when time ran out or
-    /// an upload kept failing transiently.</returns>
+    /// <returns>How many records, counted from the first, are stored; less than <c>records.Count</c> when time ran out.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="records"/> is null.</exception>
-    /// <exception cref="AmazonS3Exception">A non-transient error (missing bucket, access denied).</exception>
+    /// <exception cref="AmazonS3Exception">A non-transient error (missing bucket, access denied); or a transient one
+    /// (throttling, a server error) when an upload still failed after <see cref="AwsRetryOptions.MaxAttempts"/> attempts
+    /// with time left: the last such error, whatever its type (a broken connection is an
+    /// <see cref="System.Net.Http.HttpRequestException"/>), thrown once every upload is done. The processor then counts
+    /// none of the records stored; the ones that were are overwritten by the same objects when they come again.</exception>
     public async Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(records);
@@ -55,6 +61,7 @@ public sealed class S3QuarantineSink : IQuarantineSink
         }
 
         bool[] stored = new bool[count];
+        _lastTransient = null;
         await BoundedWorkers.RunAsync(
             count,
             _options.MaxConcurrency,
@@ -71,6 +78,12 @@ public sealed class S3QuarantineSink : IQuarantineSink
         while (leading < count && stored[leading])
         {
             leading++;
+        }
+
+        if (leading < count && !cancellationToken.IsCancellationRequested && Volatile.Read(ref _lastTransient) is { } transient)
+        {
+            // Given up with time left: never silent (the invocation's log line says the sink failed, and why).
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(transient);
         }
 
         return leading;
@@ -110,6 +123,7 @@ public sealed class S3QuarantineSink : IQuarantineSink
             }
             catch (Exception e) when (RetryPolicy.IsTransient(e, token))
             {
+                Volatile.Write(ref _lastTransient, e);
             }
             catch (Exception) when (token.IsCancellationRequested)
             {

@@ -141,7 +141,7 @@ public sealed partial class KinesisBatchProcessor
             if (await BoundedAsync(write, cancellationToken).ConfigureAwait(false))
             {
                 spilled = await write.ConfigureAwait(false);
-                summary.SpillOutcome = spilled ? SinkOutcome.Completed : SinkOutcome.Failed;
+                summary.SpillOutcome = spilled ? SinkOutcome.Completed : cancellationToken.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Failed;
             }
             else
             {

@@ -217,7 +217,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             try
             {
                 int durable = Math.Clamp(await write.ConfigureAwait(false), 0, records.Count);
-                summary.SetQuarantineSinkResult(SinkOutcome.Completed, null);
+
+                // Fewer stored once its time was up: it stopped as asked (the AWS sinks do), a time-out.
+                summary.SetQuarantineSinkResult(durable < records.Count && cancellationToken.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Completed, null);
                 return durable;
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -236,10 +238,11 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private async Task WriteAggregatesAsync(AggregateBatch batch, BatchSummary summary, CancellationToken deadline, CancellationToken cancellationToken, CancellationToken sinkToken = default)
     {
         Task write;
+        CancellationToken given = sinkToken.CanBeCanceled ? sinkToken : cancellationToken;
         try
         {
             // sinkToken: a shorter budget for the sink alone (before a spill); the wait is still bounded by cancellationToken.
-            write = _aggregateSink.WriteAsync(batch, sinkToken.CanBeCanceled ? sinkToken : cancellationToken);
+            write = _aggregateSink.WriteAsync(batch, given);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -271,7 +274,6 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         try
         {
             await write.ConfigureAwait(false);
-            summary.SetAggregateSinkResult(SinkOutcome.Completed, null);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -281,6 +283,15 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             return;
         }
 
+        if (batch.DurableCount < batch.Count && given.IsCancellationRequested)
+        {
+            // It stopped when its time was up, as asked (the AWS sinks do): a time-out, not a sink that forgot to mark.
+            summary.SetAggregateSinkResult(SinkOutcome.TimedOut, null);
+            summary.AggregateSinkIssue = DescribeSinkIssue(batch, "ran out of time (its budget ends at the deadline less the safety margin) and returned");
+            return;
+        }
+
+        summary.SetAggregateSinkResult(SinkOutcome.Completed, null);
         if (batch.DurableCount < batch.Count)
         {
             summary.AggregateSinkIssue = DescribeSinkIssue(
@@ -300,21 +311,23 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         e is OperationCanceledException && deadline.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Failed;
 
     /// <summary>
-    /// Learns the sinks' cost per pair and per poison record from a call that finished (or ran out of time), so the
+    /// Learns the sinks' cost per pair and per poison record from a call that finished, ran out of time or failed, so the
     /// next invocation stops reading early enough for its sinks: a rise is taken at once, a fall halfway.
     /// </summary>
     private void LearnSinkCosts(BatchSummary summary, int pairs, int pairsDurable, int poison, int poisonDurable)
     {
         long frequency = _time.TimestampFrequency;
-        if (pairs > 0 && summary.AggregateSinkOutcome is SinkOutcome.Completed or SinkOutcome.TimedOut)
+        // A call that failed (the AWS sinks throw once a pair's retries are spent) is counted over all its pairs, as a
+        // call that returned: over the durable ones alone, an outage's give-up would teach a cost of seconds per pair.
+        if (pairs > 0 && summary.AggregateSinkOutcome is SinkOutcome.Completed or SinkOutcome.TimedOut or SinkOutcome.Failed)
         {
-            int done = summary.AggregateSinkOutcome == SinkOutcome.Completed ? pairs : Math.Max(1, pairsDurable);
+            int done = summary.AggregateSinkOutcome != SinkOutcome.TimedOut ? pairs : Math.Max(1, pairsDurable);
             _pairCostTicks = Blend(_pairCostTicks, (long)(summary.AggregateSinkDuration.TotalSeconds * frequency) / done);
         }
 
-        if (poison > 0 && summary.QuarantineSinkOutcome is SinkOutcome.Completed or SinkOutcome.TimedOut)
+        if (poison > 0 && summary.QuarantineSinkOutcome is SinkOutcome.Completed or SinkOutcome.TimedOut or SinkOutcome.Failed)
         {
-            int done = summary.QuarantineSinkOutcome == SinkOutcome.Completed ? poison : Math.Max(1, poisonDurable);
+            int done = summary.QuarantineSinkOutcome != SinkOutcome.TimedOut ? poison : Math.Max(1, poisonDurable);
             _poisonCostTicks = Blend(_poisonCostTicks, (long)(summary.QuarantineSinkDuration.TotalSeconds * frequency) / done);
         }
 

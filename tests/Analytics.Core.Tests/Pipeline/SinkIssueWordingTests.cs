@@ -35,6 +35,28 @@ public class SinkIssueWordingTests
         }
     }
 
+    /// <summary>Stops when its token fires, as the AWS sinks do, and returns with nothing marked (or stored).</summary>
+    private sealed class ReturnsAtItsDeadlineSink : IAggregateSink, IQuarantineSink
+    {
+        public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            await WaitForAsync(cancellationToken);
+        }
+
+        async Task<int> IQuarantineSink.WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+        {
+            await WaitForAsync(cancellationToken);
+            return 0;
+        }
+
+        private static async Task WaitForAsync(CancellationToken token)
+        {
+            var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using CancellationTokenRegistration registration = token.Register(() => stopped.TrySetResult());
+            await stopped.Task;
+        }
+    }
+
     private sealed class HangingAggregateSink : IAggregateSink
     {
         public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken) => new TaskCompletionSource().Task;
@@ -137,5 +159,26 @@ public class SinkIssueWordingTests
         Assert.Null(summary.QuarantineSinkError);
         Assert.Equal(0, summary.Quarantined);
         Assert.Equal(TestEvents.Seq(2), summary.ReportedFailure);
+    }
+
+    [Fact]
+    public async Task SinksThatStopAtTheirDeadlineWithWorkLeft_AreTimedOut_NotCompleted()
+    {
+        // A sink that honours its token returns when the time is up: the log line must say it ran out of time, not
+        // "Completed" (and not blame it for forgetting to mark pairs).
+        var clock = new ManualTimeProvider(s_now);
+        var sink = new ReturnsAtItsDeadlineSink();
+        using var processor = new KinesisBatchProcessor(sink, sink, ProcessorOptions.Default with { TimeProvider = clock });
+
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(1, "a"), Poison(2)]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        clock.Advance(TimeSpan.FromSeconds(91));
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(SinkOutcome.TimedOut, summary.QuarantineSinkOutcome);
+        Assert.Equal(SinkOutcome.TimedOut, summary.AggregateSinkOutcome);
+        Assert.Null(summary.AggregateSinkError);
+        Assert.Contains("ran out of time", summary.AggregateSinkIssue, StringComparison.Ordinal);
+        Assert.DoesNotContain("MarkDurable", summary.AggregateSinkIssue, StringComparison.Ordinal);
+        Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
     }
 }

@@ -31,16 +31,19 @@ public sealed class DynamoDbAggregateSinkFaultTests(LocalServersFixture servers,
         var sink = new DynamoDbAggregateSink(flaky, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = maxAttempts } });
         ShardRecord[] records = ShardStream.Generate(seed, count: 300);
 
-        (int invocations, int partial) = await DeliverLikeLambdaAsync(sink, records, batchSize: 50);
+        (int invocations, int partial, int thrown) = await DeliverLikeLambdaAsync(sink, records, batchSize: 50);
 
         output.WriteLine(
-            $"MaxAttempts {maxAttempts}: {invocations} invocations ({partial} partial), {sink.Retries} retries, {sink.Conflicts} version conflicts; " +
+            $"MaxAttempts {maxAttempts}: {invocations} invocations ({partial} partial, {thrown} reported the error they gave up on), {sink.Retries} retries, {sink.Conflicts} version conflicts; " +
             $"proxy: {proxy.Requests} requests, {proxy.Throttled} throttled, {proxy.ServerErrors} HTTP 500, {proxy.Dropped} dropped, {proxy.Delayed} delayed");
         Assert.True(proxy.Faults > 0);
         if (maxAttempts == 2)
         {
             Assert.True(partial > 0, "with two attempts some invocations must end partially, exercising re-delivery");
         }
+
+        // Every partial invocation had time left (10 s each): each gave pairs up after its attempts, and said so.
+        Assert.Equal(partial, thrown);
 
         using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
         await ShardStream.AssertTableAsync(direct, table, ShardStream.Expect((Shard, records)));
@@ -69,18 +72,55 @@ public sealed class DynamoDbAggregateSinkFaultTests(LocalServersFixture servers,
         output.WriteLine($"{mode}: {sink.Retries} retries before the deadline, {proxy.Held} requests held");
     }
 
-    /// <summary>Batches of <paramref name="batchSize"/> from the checkpoint on, until every record is durable.</summary>
-    private static async Task<(int Invocations, int Partial)> DeliverLikeLambdaAsync(DynamoDbAggregateSink sink, ShardRecord[] records, int batchSize)
+    [Fact]
+    public async Task WriteAsync_DownstreamDown_GivesUpAfterItsAttempts_AndThrowsTheLastError_NotAQuietReturn()
+    {
+        // A full outage with time left: the sink must not return as if it had written (the processor would log the
+        // call as completed and blame the sink for not marking); it throws the error it gave up on, nothing marked.
+        string table = await servers.CreateTableAsync("faults");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 1) { Mode = FaultMode.Down };
+        using AmazonDynamoDBClient down = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        var sink = new DynamoDbAggregateSink(down, DynamoDbAggregateSinkOptions.Default with
+        {
+            TableName = table,
+            Retry = AwsRetryOptions.Default with { MaxAttempts = 3, BaseDelay = TimeSpan.FromMilliseconds(5), MaxDelay = TimeSpan.FromMilliseconds(20) },
+        });
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 13, count: 40));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        Exception thrown = await Assert.ThrowsAnyAsync<Exception>(() => sink.WriteAsync(batch, deadline.Token).WaitAsync(TimeSpan.FromSeconds(60)));
+
+        Assert.False(deadline.IsCancellationRequested);
+        Assert.True(thrown is System.Net.Http.HttpRequestException || thrown.InnerException is System.Net.Http.HttpRequestException, thrown.ToString());
+        Assert.All(Enumerable.Range(0, batch.Count), pair => Assert.False(batch.IsDurable(pair)));
+        Assert.True(sink.Retries > 0);
+    }
+
+    /// <summary>
+    /// Batches of <paramref name="batchSize"/> from the checkpoint on, until every record is durable; a call that throws
+    /// (pairs given up after their attempts) is a partial invocation too, as the processor treats it.
+    /// </summary>
+    private static async Task<(int Invocations, int Partial, int Thrown)> DeliverLikeLambdaAsync(DynamoDbAggregateSink sink, ShardRecord[] records, int batchSize)
     {
         int cursor = 0;
         int invocations = 0;
         int partial = 0;
+        int thrown = 0;
         while (cursor < records.Length)
         {
             Assert.True(++invocations <= 200, "did not converge within 200 invocations");
             AggregateBatch batch = ShardStream.Build(Shard, records[cursor..Math.Min(records.Length, cursor + batchSize)]);
             using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await sink.WriteAsync(batch, deadline.Token);
+            try
+            {
+                await sink.WriteAsync(batch, deadline.Token);
+            }
+            catch (Exception e) when (e is AmazonDynamoDBException or System.Net.Http.HttpRequestException or IOException or TaskCanceledException or Amazon.Runtime.AmazonServiceException)
+            {
+                thrown++;
+                Assert.NotNull(ShardStream.Checkpoint(batch)); // thrown only when it gave a pair up
+            }
+
             if (ShardStream.Checkpoint(batch) is int checkpoint)
             {
                 partial++;
@@ -92,6 +132,6 @@ public sealed class DynamoDbAggregateSinkFaultTests(LocalServersFixture servers,
             }
         }
 
-        return (invocations, partial);
+        return (invocations, partial, thrown);
     }
 }

@@ -39,7 +39,9 @@ public sealed class DynamoDbPutOutcomeTests(LocalServersFixture servers)
         AggregateBatch batch = ShardStream.Build(Shard, records);
         PairKey key = PairKey.From(batch, 0);
 
-        await sink.WriteAsync(batch, CancellationToken.None);
+        // Given up with time left: the sink reports the error (the dropped connection), not a quiet return.
+        Exception error = await Assert.ThrowsAnyAsync<Exception>(() => sink.WriteAsync(batch, CancellationToken.None));
+        Assert.True(error is IOException or System.Net.Http.HttpRequestException, error.ToString());
 
         // The put reached the table, but the sink never heard so: not durable, and flagged as possibly applied.
         Assert.True(proxy.Forwarded >= 1);
@@ -92,7 +94,7 @@ public sealed class DynamoDbPutOutcomeTests(LocalServersFixture servers)
         AggregateBatch batch = ShardStream.Build(Shard, OnePair());
         PairKey key = PairKey.From(batch, 0);
 
-        await sink.WriteAsync(batch, CancellationToken.None);
+        await Assert.ThrowsAsync<InternalServerErrorException>(() => sink.WriteAsync(batch, CancellationToken.None));
 
         // BatchGetItem, then GetItem: both answered 500, no put was ever sent.
         Assert.Equal(2, proxy.ServerErrors);
@@ -203,7 +205,8 @@ public sealed class DynamoDbPutOutcomeTests(LocalServersFixture servers)
         var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = s_fast with { MaxAttempts = maxAttempts } });
         AggregateBatch batch = ShardStream.Build(Shard, records);
 
-        await sink.WriteAsync(batch, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        InvalidOperationException lost = await Assert.ThrowsAsync<InvalidOperationException>(() => sink.WriteAsync(batch, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains("lost its conditional put to another writer on all 3 attempts", lost.Message, StringComparison.Ordinal);
 
         Assert.False(batch.IsDurable(0));
         Assert.Equal(maxAttempts, client.Puts);

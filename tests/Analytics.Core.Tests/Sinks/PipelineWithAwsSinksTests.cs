@@ -98,9 +98,44 @@ public sealed class PipelineWithAwsSinksTests(LocalServersFixture servers, ITest
 
         Assert.Equal(records[0].SequenceNumber, failure);
         Assert.True(summary.RemainingTime > TimeSpan.Zero, $"returned {summary.RemainingTime} before the deadline");
+
+        // The log line says what happened: the sink ran out of time (not "completed", not a sink that forgot to mark).
+        Assert.Equal(SinkOutcome.TimedOut, summary.AggregateSinkOutcome);
+        Assert.Contains("ran out of time", summary.AggregateSinkIssue, StringComparison.Ordinal);
         using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
         Assert.Equal(0, await ShardStream.CountItemsAsync(direct, table));
         output.WriteLine($"{mode}: response with checkpoint {failure}, {summary.RemainingTime.TotalMilliseconds:F0} ms before the deadline, {aggregateSink.Retries} retries");
+    }
+
+    /// <summary>
+    /// DynamoDB and S3 refusing connections, with retries that end long before the deadline: the invocation's summary
+    /// (its log line) says both sinks failed and with what error, instead of "Completed" with nothing written.
+    /// </summary>
+    [Fact]
+    public async Task ProcessAsync_DynamoDbAndS3Down_TheSummarySaysBothSinksFailed_WithTheErrorTheyGaveUpOn()
+    {
+        string table = await servers.CreateTableAsync("pipeline");
+        string bucket = await servers.CreateBucketAsync("pipeline");
+        await using var dynamoDbProxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 23) { Mode = FaultMode.Down };
+        await using var s3Proxy = new FaultProxy(servers.S3Url, FaultProfile.None, seed: 24) { Mode = FaultMode.Down };
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(dynamoDbProxy.Url, timeout: TimeSpan.FromSeconds(1));
+        using AmazonS3Client s3 = servers.CreateS3Client(s3Proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        AwsRetryOptions retry = AwsRetryOptions.Default with { MaxAttempts = 2, BaseDelay = TimeSpan.FromMilliseconds(5), MaxDelay = TimeSpan.FromMilliseconds(20) };
+        using var processor = new KinesisBatchProcessor(
+            new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = retry }),
+            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket, Retry = retry }),
+            ProcessorOptions.Default);
+        ShardRecord[] records = ShardStream.Generate(seed: 23, count: 20);
+
+        (BatchSummary summary, string? failure) = await InvokeAsync(processor, records, [3], 0, records.Length, TimeSpan.FromSeconds(60));
+
+        Assert.Equal(records[0].SequenceNumber, failure);
+        Assert.Equal(SinkOutcome.Failed, summary.AggregateSinkOutcome);
+        Assert.Equal(SinkOutcome.Failed, summary.QuarantineSinkOutcome);
+        Assert.StartsWith("System.Net.Http.HttpRequestException: ", summary.AggregateSinkError, StringComparison.Ordinal);
+        Assert.StartsWith("System.Net.Http.HttpRequestException: ", summary.QuarantineSinkError, StringComparison.Ordinal);
+        Assert.Contains("threw HttpRequestException", summary.AggregateSinkIssue, StringComparison.Ordinal);
+        Assert.True(summary.RemainingTime > TimeSpan.FromSeconds(30), "gave up after its attempts, long before the deadline");
     }
 
     /// <summary>One invocation on records [start, end); returns the summary and the reported item identifier, if any.</summary>

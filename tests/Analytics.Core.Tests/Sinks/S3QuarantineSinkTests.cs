@@ -118,6 +118,28 @@ public sealed class S3QuarantineSinkTests(LocalServersFixture servers)
     }
 
     [Fact]
+    public async Task WriteAsync_DownstreamDown_GivesUpAfterItsAttempts_AndThrowsTheLastError_NotAQuietReturn()
+    {
+        // S3 refusing connections with time left: the sink throws the error it gave up on instead of returning 0, so
+        // the invocation's log line says the quarantine sink failed, and why.
+        string bucket = await servers.CreateBucketAsync("quarantine");
+        await using var proxy = new FaultProxy(servers.S3Url, FaultProfile.None, seed: 3) { Mode = FaultMode.Down };
+        using AmazonS3Client s3 = servers.CreateS3Client(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        var sink = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with
+        {
+            BucketName = bucket,
+            Retry = AwsRetryOptions.Default with { MaxAttempts = 3, BaseDelay = TimeSpan.FromMilliseconds(5), MaxDelay = TimeSpan.FromMilliseconds(20) },
+        });
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        Exception thrown = await Assert.ThrowsAnyAsync<Exception>(() => sink.WriteAsync(MakeRecords(4), deadline.Token).WaitAsync(TimeSpan.FromSeconds(60)));
+
+        Assert.False(deadline.IsCancellationRequested);
+        Assert.True(thrown is System.Net.Http.HttpRequestException || thrown.InnerException is System.Net.Http.HttpRequestException, thrown.ToString());
+        Assert.True(sink.Retries > 0);
+    }
+
+    [Fact]
     public async Task WriteAsync_AlreadyCancelledToken_ReturnsZero()
     {
         string bucket = await servers.CreateBucketAsync("quarantine");
