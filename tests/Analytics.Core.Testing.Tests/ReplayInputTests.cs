@@ -1,0 +1,78 @@
+using System.Text;
+using System.Text.Json;
+using Analytics.Core.Tests;
+using Analytics.Replay;
+using Analytics.Replay.Incident;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// What replay takes from its inputs (scenario, template, command line) and where it writes: a bad input exits 2 naming
+/// the field and the reason, never an exception, and no run's output is lost or mixed with another's.
+/// </summary>
+public class ReplayInputTests
+{
+    private static string Temp() => Path.Combine(Path.GetTempPath(), "replay-" + Guid.NewGuid().ToString("N"));
+
+    private static (int Exit, string Out, string Error) Replay(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = ReplayCommand.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    /// <summary>A scenario next to a copy of the sample's template whose Kinesis event starts AT_TIMESTAMP with <paramref name="timestamp"/>.</summary>
+    private static string TemplateScenario(string directory, string timestamp)
+    {
+        string yaml = File.ReadAllText(Path.Combine(RepoPaths.Root, "samples", "Analytics.SampleLambda", "template.yaml")).Replace("\r\n", "\n", StringComparison.Ordinal);
+        const string Latest = "            StartingPosition: LATEST\n";
+        Assert.Contains(Latest, yaml, StringComparison.Ordinal);
+        File.WriteAllText(Path.Combine(directory, "tpl.yaml"), yaml.Replace(Latest, $"            StartingPosition: AT_TIMESTAMP\n            StartingPositionTimestamp: {timestamp}\n", StringComparison.Ordinal));
+        string scenario = Path.Combine(directory, "s.json");
+        File.WriteAllText(scenario, """{"template":"tpl.yaml","durationSeconds":5,"producers":[{"ratePerSecond":5}],"handler":{"kind":"sample"}}""");
+        return scenario;
+    }
+
+    [Theory]
+    [InlineData("\"2025-01-20T10:00:00Z\"")]
+    [InlineData("1e300")]
+    [InlineData("-1e20")]
+    [InlineData("-1")]
+    [InlineData("NaN")]
+    [InlineData("221845392001")]
+    public void ATemplateTimestampThatIsNotAUnixTimeInSeconds_Exits2_NamingIt(string timestamp)
+    {
+        string directory = Directory.CreateTempSubdirectory("replay-template-").FullName;
+        try
+        {
+            (int exit, string stdout, string error) = Replay("--scenario", TemplateScenario(directory, timestamp), "--out", Temp());
+            Assert.Equal(2, exit);
+            Assert.Contains("bad scenario: $.template: ", error, StringComparison.Ordinal);
+            Assert.Contains(".Properties.Events.Stream.Properties.StartingPositionTimestamp: ", error, StringComparison.Ordinal);
+            Assert.Contains("is not a Unix time in seconds from 0 (1970-01-01T00:00:00Z) to 221845392000 (9000-01-01T00:00:00Z)", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+            Assert.Equal(string.Empty, stdout);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void ATemplateTimestamp_IsUnixSeconds_AsAwsDocumentsIt()
+    {
+        string directory = Directory.CreateTempSubdirectory("replay-template-").FullName;
+        try
+        {
+            LoadedScenario loaded = ScenarioLoader.Load(TemplateScenario(directory, "1737367200.5"));
+            Assert.Equal(StartingPosition.AtTimestamp, loaded.Scenario.Mapping.StartingPosition);
+            Assert.Equal(new DateTimeOffset(2025, 1, 20, 10, 0, 0, 500, TimeSpan.Zero), loaded.Scenario.Mapping.StartingPositionTimestamp);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}
