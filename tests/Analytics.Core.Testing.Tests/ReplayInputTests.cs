@@ -75,4 +75,47 @@ public class ReplayInputTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    /// <summary>Writes a small sample-handler scenario at <paramref name="path"/> (its directories created).</summary>
+    private static string SmallScenario(string path, int rate)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, $$$"""{"durationSeconds":20,"producers":[{"ratePerSecond":{{{rate}}},"partitionKeys":3}],"handler":{"kind":"sample"}}""");
+        return path;
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void Compare_ScenariosWithTheSameFileName_EachGetTheirOwnDirectory_InArgumentOrder(int jobs)
+    {
+        // a/s.json and b/s.json both wanted DIR/s/: their files were mixed (or one run's replaced) under one table row
+        // name. The later one gets s-2, or the next suffix no other scenario's name has (c/s-2.json keeps s-2).
+        string root = Temp();
+        string output = Path.Combine(root, "out");
+        try
+        {
+            string[] files = [SmallScenario(Path.Combine(root, "a", "s.json"), 5), SmallScenario(Path.Combine(root, "b", "s.json"), 7), SmallScenario(Path.Combine(root, "c", "s-2.json"), 9)];
+            (int exit, string stdout, string error) = Replay(["compare", .. files.SelectMany(f => (string[])["--scenario", f]), "--out", output, "--jobs", jobs.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            Assert.True(exit == 0, error);
+            Assert.Equal(["s", "s-2", "s-3"], Directory.GetDirectories(output).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            Assert.Contains($"== s-3 ({files[1]})", stdout, StringComparison.Ordinal);
+            foreach (string name in (string[])["| s |", "| s-3 |", "| s-2 |"])
+            {
+                Assert.Contains(name, File.ReadAllText(Path.Combine(output, "comparison.md")), StringComparison.Ordinal);
+            }
+
+            // Each directory holds its own scenario's run: the same invocations as that scenario run alone.
+            foreach ((string file, string directory) in files.Zip((string[])["s", "s-3", "s-2"]))
+            {
+                string alone = Path.Combine(root, "alone-" + directory);
+                Assert.Equal(0, Replay("--scenario", file, "--out", alone, "--no-chart", "--no-records").Exit);
+                Assert.Equal(File.ReadAllText(Path.Combine(alone, "invocations.jsonl")), File.ReadAllText(Path.Combine(output, directory, "invocations.jsonl")));
+            }
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
 }
