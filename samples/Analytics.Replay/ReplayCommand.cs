@@ -125,7 +125,8 @@ internal static class ReplayCommand
 
             string directory = parsed.GetValue(output)!;
             using FileStream? taken = TakeOutput(directory, stderr);
-            if (taken is null)
+            string chartPath = parsed.GetValue(chart) ?? Path.Combine(directory, "iterator-age-compare.png");
+            if (taken is null || !CanWriteChart(chartPath, stderr))
             {
                 return 2;
             }
@@ -166,7 +167,6 @@ internal static class ReplayCommand
 
             string table = Incident.Comparison.Table(runs);
             File.WriteAllText(Path.Combine(directory, "comparison.md"), table);
-            string chartPath = parsed.GetValue(chart) ?? Path.Combine(directory, "iterator-age-compare.png");
             Incident.Comparison.Draw(runs, chartPath);
             stdout.Write(table);
             stdout.WriteLine($"chart: {chartPath}");
@@ -203,6 +203,41 @@ internal static class ReplayCommand
         }
 
         return names;
+    }
+
+    /// <summary>
+    /// Whether the chart can be written at <paramref name="path"/>, checked before runs that may take minutes (as
+    /// <see cref="TakeOutput"/> checks the output directory): a directory there, or a place that cannot be written, is a
+    /// clear error (exit 2) instead of an exception after every run. The chart's directory is created, as drawing it
+    /// would; a file made only for the check is deleted again.
+    /// </summary>
+    private static bool CanWriteChart(string path, TextWriter stderr)
+    {
+        try
+        {
+            if (Directory.Exists(path))
+            {
+                throw new IOException("it is a directory; give the chart's file name (e.g. compare.png)");
+            }
+
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            bool existed = File.Exists(path);
+            using (new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+            {
+            }
+
+            if (!existed)
+            {
+                File.Delete(path);
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            stderr.WriteLine($"error: --chart {path}: cannot write there: {e.Message}");
+            return false;
+        }
     }
 
     /// <summary>

@@ -118,4 +118,34 @@ public class ReplayInputTests
             Directory.Delete(root, recursive: true);
         }
     }
+
+    [Fact]
+    public void Compare_AChartPathThatCannotBeWritten_IsRefusedBeforeTheRuns_WithExit2()
+    {
+        // A directory given as --chart failed only after every run had finished, with an exception.
+        string root = Temp();
+        string output = Path.Combine(root, "out");
+        string directory = Path.Combine(root, "existing");
+        try
+        {
+            Directory.CreateDirectory(directory);
+            string scenario = SmallScenario(Path.Combine(root, "s.json"), 5);
+            (int exit, string stdout, string error) = Replay("compare", "--scenario", scenario, "--out", output, "--chart", directory);
+            Assert.Equal(2, exit);
+            Assert.StartsWith($"error: --chart {directory}: cannot write there: ", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+            Assert.Equal(string.Empty, stdout);
+            Assert.False(Directory.Exists(Path.Combine(output, "s")), "no run started");
+
+            // A chart in a directory that does not exist yet is made, as before.
+            string chart = Path.Combine(root, "charts", "c.png");
+            (exit, _, error) = Replay("compare", "--scenario", scenario, "--out", output, "--chart", chart);
+            Assert.True(exit == 0, error);
+            Assert.True(new FileInfo(chart).Length > 0);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
 }
