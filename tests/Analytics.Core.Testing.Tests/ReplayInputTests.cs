@@ -148,4 +148,23 @@ public class ReplayInputTests
             Directory.Delete(root, recursive: true);
         }
     }
+
+    [Theory]
+    [InlineData("svc\"quoted")]
+    [InlineData("back\\slash")]
+    [InlineData("tab\there")]
+    public void ServiceMetricRecords_WithAKeyThatJsonEscapes_AreValidJson_WithTheKeyAsTheService(string key)
+    {
+        byte[] data = IncidentRecords.ServiceMetric(4)(0, key, new DateTimeOffset(2025, 1, 20, 10, 0, 0, TimeSpan.Zero), new Random(1));
+        using JsonDocument record = JsonDocument.Parse(data);
+        Assert.Equal(key, record.RootElement.GetProperty("dimensions").GetProperty("service").GetString());
+    }
+
+    [Fact]
+    public void ServiceMetricRecords_WithAPlainKey_AreUnchanged()
+    {
+        // The records of the incident scenarios (keys without characters to escape) stay byte for byte what they were.
+        byte[] data = IncidentRecords.ServiceMetric(4)(0, "svc-1", new DateTimeOffset(2025, 1, 20, 10, 0, 0, TimeSpan.Zero), new Random(1));
+        Assert.Contains("\"dimensions\":{\"service\":\"svc-1\",\"region\":\"eu-west-1\"", Encoding.UTF8.GetString(data), StringComparison.Ordinal);
+    }
 }
