@@ -167,4 +167,25 @@ public class ReplayInputTests
         byte[] data = IncidentRecords.ServiceMetric(4)(0, "svc-1", new DateTimeOffset(2025, 1, 20, 10, 0, 0, TimeSpan.Zero), new Random(1));
         Assert.Contains("\"dimensions\":{\"service\":\"svc-1\",\"region\":\"eu-west-1\"", Encoding.UTF8.GetString(data), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("a/b")]
+    [InlineData("")]
+    [InlineData("stream name")]
+    [InlineData("ström")]
+    public void StreamNames_OutsideKinesissRule_AreRefused(string name)
+    {
+        var scenario = new EmulatorScenario { Stream = new StreamOptions { StreamName = name } };
+        ArgumentException error = Assert.Throws<ArgumentException>(scenario.Validate);
+        Assert.Equal("StreamName", error.ParamName);
+        Assert.Contains("1 to 128 characters from a-z, A-Z, 0-9, '_', '.' and '-'", error.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => new EmulatorScenario { Stream = new StreamOptions { StreamName = new string('s', 129) } }.Validate());
+    }
+
+    [Fact]
+    public void StreamNames_InsideKinesissRule_AreAccepted()
+    {
+        new EmulatorScenario { Stream = new StreamOptions { StreamName = "Analytics_prod.v2-events" } }.Validate();
+        new EmulatorScenario { Stream = new StreamOptions { StreamName = new string('s', 128) } }.Validate();
+    }
 }

@@ -31,6 +31,8 @@ public class ReplayTests
 
     private const string Prefix254 = "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp";
 
+    private const string Name129 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
     [Theory]
     [InlineData("{\"mapping\":{\"BatchSize\":0},\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}", "$.mapping.BatchSize", "1 to 10000")]
     [InlineData("{\"mapping\":{\"ParallelizationFactor\":11},\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}", "$.mapping.ParallelizationFactor", "1 to 10")]
@@ -68,6 +70,9 @@ public class ReplayTests
     [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"latencyMs\":{\"p50\":1e300,\"p99\":1e300}}}}", "$.downstream.s3.latencyMs.p50", "0 to 900000 ms")]
     [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"latencyMs\":{\"p50\":5,\"p99\":1e308}}}}", "$.downstream.dynamodb.latencyMs.p99", "0 to 900000 ms")]
     [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"latencyMs\":{\"p50\":-1,\"p99\":5}}}}", "$.downstream.dynamodb.latencyMs.p50", "0 to 900000 ms")]
+    [InlineData("{\"stream\":{\"streamName\":\"a/b\"},\"handler\":{\"kind\":\"sample\"}}", "$.stream.streamName", "1 to 128 characters from a-z, A-Z, 0-9, '_', '.' and '-'")]
+    [InlineData("{\"stream\":{\"streamName\":\"" + Name129 + "\"},\"handler\":{\"kind\":\"sample\"}}", "$.stream.streamName", "1 to 128 characters")]
+    [InlineData("{\"stream\":{\"streamName\":\"\"},\"handler\":{\"kind\":\"sample\"}}", "$.stream.streamName", "1 to 128 characters")]
     public void BadScenario_Exits2_NamingTheFieldAndTheReason(string json, string field, string reason)
     {
         string file = Path.GetTempFileName();
