@@ -18,8 +18,12 @@ internal sealed class ScenarioException(string field, string reason) : Exception
 /// <param name="SpillAfterSeconds">The sample handler's spill age (the template's, when it spills); null: no spilling.</param>
 internal sealed record LoadedScenario(EmulatorScenario Scenario, HandlerFile Handler, DownstreamFile? Downstream, int WindowSeconds = 60, int? SpillAfterSeconds = null)
 {
-    /// <summary>The same scenario with another duration (for quick runs), checked again.</summary>
-    /// <exception cref="ScenarioException">The duration is out of range or cuts off an explicit record or outage.</exception>
+    /// <summary>
+    /// The same scenario with another duration (for quick runs), checked again. Downstream outages and throttling
+    /// episodes that start after a shorter end do not happen, as when a run is stopped early: a quick run of an incident
+    /// (whose episode starts after a minute) is what this is for.
+    /// </summary>
+    /// <exception cref="ScenarioException">The duration is out of range or cuts off an explicit record (which the emulator refuses in any scenario).</exception>
     public LoadedScenario WithDuration(int seconds)
     {
         LoadedScenario shorter = this with { Scenario = Scenario with { DurationSeconds = seconds } };

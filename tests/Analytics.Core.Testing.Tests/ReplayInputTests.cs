@@ -188,4 +188,23 @@ public class ReplayInputTests
         new EmulatorScenario { Stream = new StreamOptions { StreamName = "Analytics_prod.v2-events" } }.Validate();
         new EmulatorScenario { Stream = new StreamOptions { StreamName = new string('s', 128) } }.Validate();
     }
+
+    [Fact]
+    public void AShorterDuration_DropsOutagesAndEpisodesPastItsEnd_ButRefusesRecordsPastIt()
+    {
+        // --duration is for quick runs of long scenarios (an incident's first seconds): what would happen after the
+        // shorter end does not happen, as if the run had been stopped. An explicit record past the end is refused,
+        // as the emulator refuses it in any scenario.
+        LoadedScenario faults = ScenarioLoader.Parse("""
+            {"durationSeconds":120,"handler":{"kind":"sample"},"downstream":{
+              "dynamodb":{"outages":[{"fromSecond":60,"toSecond":90}],"throttleEpisodes":[{"fromSecond":30,"toSecond":90,"fraction":0.2}]},
+              "s3":{"outages":[{"fromSecond":100,"toSecond":110}]}}}
+            """u8);
+        Assert.Equal(20, faults.WithDuration(20).Scenario.DurationSeconds);
+
+        LoadedScenario records = ScenarioLoader.Parse("""{"durationSeconds":120,"records":[{"partitionKey":"k","text":"x","atMs":60000}],"handler":{"kind":"sample"}}"""u8);
+        ScenarioException error = Assert.Throws<ScenarioException>(() => records.WithDuration(20));
+        Assert.Equal("--duration", error.Field);
+        Assert.Contains("before the end of the run", error.Reason, StringComparison.Ordinal);
+    }
 }
