@@ -73,6 +73,8 @@ public class ReplayTests
     [InlineData("{\"stream\":{\"streamName\":\"a/b\"},\"handler\":{\"kind\":\"sample\"}}", "$.stream.streamName", "1 to 128 characters from a-z, A-Z, 0-9, '_', '.' and '-'")]
     [InlineData("{\"stream\":{\"streamName\":\"" + Name129 + "\"},\"handler\":{\"kind\":\"sample\"}}", "$.stream.streamName", "1 to 128 characters")]
     [InlineData("{\"stream\":{\"streamName\":\"\"},\"handler\":{\"kind\":\"sample\"}}", "$.stream.streamName", "1 to 128 characters")]
+    [InlineData("{\"mapping\":{\"BatchSize\":0,\"BatchSize\":10},\"handler\":{\"kind\":\"sample\"}}", "$.mapping.BatchSize", "Duplicate property 'BatchSize'")]
+    [InlineData("{\"seed\":1,\"handler\":{\"kind\":\"sample\"},\"seed\":2}", "$.seed", "Duplicate property 'seed'")]
     public void BadScenario_Exits2_NamingTheFieldAndTheReason(string json, string field, string reason)
     {
         string file = Path.GetTempFileName();
