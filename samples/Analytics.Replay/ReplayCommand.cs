@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 
 namespace Analytics.Replay;
 
@@ -69,7 +70,7 @@ internal static class ReplayCommand
     private static Command CompareCommand(TextWriter stdout, TextWriter stderr)
     {
         var scenarios = new Option<string[]>("--scenario") { Description = "A scenario (give two or more, e.g. samples/scenarios/incident-before.json and incident-after.json); each runs on its own", HelpName = "file", Required = true, AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.OneOrMore };
-        var output = new Option<string>("--out") { Description = "The output directory: one subdirectory per scenario (named after its file), comparison.md and the chart", HelpName = "dir", Required = true };
+        var output = new Option<string>("--out") { Description = "The output directory: one subdirectory per scenario (named after its file; -2, -3 ... for a name an earlier scenario has), comparison.md and the chart", HelpName = "dir", Required = true };
         var chart = new Option<string?>("--chart") { Description = "Where the comparison chart goes (default <out>/iterator-age-compare.png)", HelpName = "png" };
         var duration = new Option<int?>("--duration") { Description = "Run this many virtual seconds instead of each scenario's durationSeconds", HelpName = "seconds" };
         var shards = new Option<int?>("--shards") { Description = "Run a slice of the load: this many shards at the same rate and partition keys per shard", HelpName = "n" };
@@ -92,7 +93,7 @@ internal static class ReplayCommand
         };
         command.SetAction(parsed =>
         {
-            var loaded = new List<(string Name, LoadedScenario Scenario)>();
+            var loaded = new List<(string File, LoadedScenario Scenario)>();
             try
             {
                 foreach (string file in parsed.GetValue(scenarios)!)
@@ -113,7 +114,7 @@ internal static class ReplayCommand
                         throw new ScenarioException("$.handler.kind", $"{file}: compare needs the sample or naive handler (the table is read back and checked), not {scenario.Handler.Kind}");
                     }
 
-                    loaded.Add((Path.GetFileNameWithoutExtension(file), scenario));
+                    loaded.Add((file, scenario));
                 }
             }
             catch (ScenarioException ex)
@@ -124,16 +125,19 @@ internal static class ReplayCommand
 
             string directory = parsed.GetValue(output)!;
             using FileStream? taken = TakeOutput(directory, stderr);
-            if (taken is null)
+            string chartPath = parsed.GetValue(chart) ?? Path.Combine(directory, "iterator-age-compare.png");
+            if (taken is null || !CanWriteChart(chartPath, stderr))
             {
                 return 2;
             }
+
+            string[] names = RunNames(loaded.Select(l => Path.GetFileNameWithoutExtension(l.File)).ToArray());
 
             // Each scenario runs on its own thread (an emulator runs everything on the thread that calls it, so runs
             // share nothing and each stays byte-reproducible), at most --jobs at once; summaries are printed in the
             // order given.
             using var gate = new SemaphoreSlim(parsed.GetValue(jobs));
-            Task<(string Name, StringWriter Summary, ReplayResult Result)>[] running = loaded.Select(l => Task.Factory.StartNew(
+            Task<(string Name, StringWriter Summary, ReplayResult Result)>[] running = loaded.Zip(names, (l, name) => (Name: name, l.Scenario)).Select(l => Task.Factory.StartNew(
                 () =>
                 {
                     gate.Wait();
@@ -152,10 +156,10 @@ internal static class ReplayCommand
                 TaskCreationOptions.LongRunning,
                 TaskScheduler.Default)).ToArray();
             var runs = new List<(string, ReplayResult)>();
-            foreach (Task<(string Name, StringWriter Summary, ReplayResult Result)> run in running)
+            for (int i = 0; i < running.Length; i++)
             {
-                (string name, StringWriter summary, ReplayResult result) = run.GetAwaiter().GetResult();
-                stdout.WriteLine($"== {name}");
+                (string name, StringWriter summary, ReplayResult result) = running[i].GetAwaiter().GetResult();
+                stdout.WriteLine(name == Path.GetFileNameWithoutExtension(loaded[i].File) ? $"== {name}" : $"== {name} ({loaded[i].File})");
                 stdout.Write(summary.ToString());
                 stdout.WriteLine();
                 runs.Add((name, result));
@@ -163,13 +167,77 @@ internal static class ReplayCommand
 
             string table = Incident.Comparison.Table(runs);
             File.WriteAllText(Path.Combine(directory, "comparison.md"), table);
-            string chartPath = parsed.GetValue(chart) ?? Path.Combine(directory, "iterator-age-compare.png");
             Incident.Comparison.Draw(runs, chartPath);
             stdout.Write(table);
             stdout.WriteLine($"chart: {chartPath}");
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Each run's name, its subdirectory and table row: the scenario's file name, or, when an earlier scenario has that
+    /// name, the name with the first suffix -2, -3 ... that no scenario's file name has and no earlier run took (in the
+    /// order given, so the same arguments give the same names). Without it two files of one name (a/s.json, b/s.json)
+    /// wrote into one directory. Names are compared ignoring case, as Windows and macOS compare file names.
+    /// </summary>
+    private static string[] RunNames(string[] fileNames)
+    {
+        var own = new HashSet<string>(fileNames, StringComparer.OrdinalIgnoreCase);
+        var taken = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var names = new string[fileNames.Length];
+        for (int i = 0; i < fileNames.Length; i++)
+        {
+            string name = fileNames[i];
+            for (int n = 2; taken.Contains(name); n++)
+            {
+                string candidate = string.Create(CultureInfo.InvariantCulture, $"{fileNames[i]}-{n}");
+                if (!own.Contains(candidate))
+                {
+                    name = candidate;
+                }
+            }
+
+            taken.Add(name);
+            names[i] = name;
+        }
+
+        return names;
+    }
+
+    /// <summary>
+    /// Whether the chart can be written at <paramref name="path"/>, checked before runs that may take minutes (as
+    /// <see cref="TakeOutput"/> checks the output directory): a directory there, or a place that cannot be written, is a
+    /// clear error (exit 2) instead of an exception after every run. The chart's directory is created, as drawing it
+    /// would; a file made only for the check is deleted again.
+    /// </summary>
+    private static bool CanWriteChart(string path, TextWriter stderr)
+    {
+        try
+        {
+            if (Directory.Exists(path))
+            {
+                throw new IOException("it is a directory; give the chart's file name (e.g. compare.png)");
+            }
+
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            bool existed = File.Exists(path);
+            using (new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
+            {
+            }
+
+            if (!existed)
+            {
+                File.Delete(path);
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            stderr.WriteLine($"error: --chart {path}: cannot write there: {e.Message}");
+            return false;
+        }
     }
 
     /// <summary>

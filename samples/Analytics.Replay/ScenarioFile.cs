@@ -4,7 +4,8 @@ using System.Text.Json.Serialization;
 namespace Analytics.Replay;
 
 // The scenario JSON. Field names follow the issue: camelCase for the emulator's own settings, the event source
-// mapping's API names (PascalCase) under "mapping". Missing fields take AWS's defaults.
+// mapping's API names (PascalCase) under "mapping". Missing fields take AWS's defaults; unknown fields and a field
+// given twice (which would otherwise be taken silently, the last one winning) are errors.
 internal sealed class ScenarioFile
 {
     public int? Seed { get; set; }
@@ -224,6 +225,7 @@ internal sealed class OutageFile
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    AllowDuplicateProperties = false,
     ReadCommentHandling = JsonCommentHandling.Skip,
     AllowTrailingCommas = true)]
 [JsonSerializable(typeof(ScenarioFile))]

@@ -18,8 +18,12 @@ internal sealed class ScenarioException(string field, string reason) : Exception
 /// <param name="SpillAfterSeconds">The sample handler's spill age (the template's, when it spills); null: no spilling.</param>
 internal sealed record LoadedScenario(EmulatorScenario Scenario, HandlerFile Handler, DownstreamFile? Downstream, int WindowSeconds = 60, int? SpillAfterSeconds = null)
 {
-    /// <summary>The same scenario with another duration (for quick runs), checked again.</summary>
-    /// <exception cref="ScenarioException">The duration is out of range or cuts off an explicit record or outage.</exception>
+    /// <summary>
+    /// The same scenario with another duration (for quick runs), checked again. Downstream outages and throttling
+    /// episodes that start after a shorter end do not happen, as when a run is stopped early: a quick run of an incident
+    /// (whose episode starts after a minute) is what this is for.
+    /// </summary>
+    /// <exception cref="ScenarioException">The duration is out of range or cuts off an explicit record (which the emulator refuses in any scenario).</exception>
     public LoadedScenario WithDuration(int seconds)
     {
         LoadedScenario shorter = this with { Scenario = Scenario with { DurationSeconds = seconds } };
@@ -166,8 +170,8 @@ internal static class ScenarioLoader
                 throw new ScenarioException("$.handler.kind", $"'{handler.Kind}' is not sample, naive, scripted or process");
         }
 
-        CheckDownstream("$.downstream.dynamodb", file.Downstream?.Dynamodb, scenario.DurationSeconds);
-        CheckDownstream("$.downstream.s3", file.Downstream?.S3, scenario.DurationSeconds);
+        CheckDownstream("$.downstream.dynamodb", file.Downstream?.Dynamodb, scenario.DurationSeconds, latency => new DynamoDbModel(TimeProvider.System, DynamoDbModelOptions.Default with { Latency = latency }).Dispose());
+        CheckDownstream("$.downstream.s3", file.Downstream?.S3, scenario.DurationSeconds, latency => new S3Model(TimeProvider.System, S3ModelOptions.Default with { Latency = latency }).Dispose());
         if (file.Downstream?.S3?.ThrottleEpisodes is { Count: > 0 })
         {
             throw new ScenarioException("$.downstream.s3.throttleEpisodes", "only the DynamoDB model has throttling episodes");
@@ -290,7 +294,11 @@ internal static class ScenarioLoader
 
     private static string Camel(string name) => name.Length == 0 ? name : char.ToLowerInvariant(name[0]) + name[1..];
 
-    private static void CheckDownstream(string path, ServiceModelFile? model, int duration)
+    /// <param name="path">The model's JSON path.</param>
+    /// <param name="model">The model's settings in the scenario.</param>
+    /// <param name="duration">The run's length in seconds.</param>
+    /// <param name="modelRule">Makes the model with the latency, which refuses what it cannot sample (its own rule, not a copy of it).</param>
+    private static void CheckDownstream(string path, ServiceModelFile? model, int duration, Action<LatencyDistribution> modelRule)
     {
         if (model is null)
         {
@@ -302,9 +310,21 @@ internal static class ScenarioLoader
             throw new ScenarioException(path + ".throttleFraction", "must be 0 to 1");
         }
 
-        if (model.LatencyMs is { } latency && (latency.P50 < 0 || latency.P99 < latency.P50))
+        if (model.LatencyMs is { } latency)
         {
-            throw new ScenarioException(path + ".latencyMs", "needs 0 <= p50 <= p99");
+            // At most the longest timeout: a slower answer cannot change a run (the invocation times out first), and a
+            // latency past the range of TimeSpan cannot be made at all.
+            if (latency.P50 is not (>= 0 and <= 900_000))
+            {
+                throw new ScenarioException(path + ".latencyMs.p50", "must be 0 to 900000 ms (the longest timeout)");
+            }
+
+            if (latency.P99 is not (>= 0 and <= 900_000))
+            {
+                throw new ScenarioException(path + ".latencyMs.p99", "must be 0 to 900000 ms (the longest timeout)");
+            }
+
+            Check(() => modelRule(LatencyDistribution.FromMilliseconds(latency.P50, latency.P99)), path + ".latencyMs");
         }
 
         foreach (OutageFile outage in model.Outages ?? [])

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 
 namespace Analytics.Core.Testing;
@@ -47,10 +48,12 @@ public enum KeyAssignment
 /// <summary>The Kinesis stream: shards, limits, retention and names.</summary>
 public sealed record StreamOptions
 {
+    private static readonly SearchValues<char> s_streamNameCharacters = SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+
     /// <summary>Number of shards, 1 to 10,000. Default 1. Hash-key ranges split 2^128 evenly, as CreateStream does.</summary>
     public int ShardCount { get; init; } = 1;
 
-    /// <summary>The stream's name. Default <c>emulated-stream</c>.</summary>
+    /// <summary>The stream's name: 1 to 128 characters from a-z, A-Z, 0-9, <c>_</c>, <c>.</c> and <c>-</c>, as Kinesis requires. Default <c>emulated-stream</c>.</summary>
     public string StreamName { get; init; } = "emulated-stream";
 
     /// <summary>Retention in hours, 24 to 8,760. Default 24. Older records are trimmed and counted, never delivered.</summary>
@@ -77,9 +80,10 @@ public sealed record StreamOptions
         Range(nameof(RetentionHours), RetentionHours, 24, 8760);
         Range(nameof(WriteRecordsPerSecond), WriteRecordsPerSecond, 1, int.MaxValue);
         Range(nameof(WriteBytesPerSecond), WriteBytesPerSecond, 1, int.MaxValue);
-        if (string.IsNullOrEmpty(StreamName))
+        // Kinesis's rule: the name goes into ARNs, event sources and object keys, where another character breaks them.
+        if (StreamName is not { Length: >= 1 and <= 128 } || StreamName.AsSpan().ContainsAnyExcept(s_streamNameCharacters))
         {
-            throw new ArgumentException("StreamName must not be empty.", nameof(StreamName));
+            throw new ArgumentException($"StreamName must be 1 to 128 characters from a-z, A-Z, 0-9, '_', '.' and '-', as Kinesis requires; got '{StreamName}'.", nameof(StreamName));
         }
     }
 

@@ -31,6 +31,8 @@ public class ReplayTests
 
     private const string Prefix254 = "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp";
 
+    private const string Name129 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
     [Theory]
     [InlineData("{\"mapping\":{\"BatchSize\":0},\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}", "$.mapping.BatchSize", "1 to 10000")]
     [InlineData("{\"mapping\":{\"ParallelizationFactor\":11},\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}", "$.mapping.ParallelizationFactor", "1 to 10")]
@@ -61,6 +63,18 @@ public class ReplayTests
     [InlineData("{\"producers\":[{\"ratePerSecond\":60000},{\"ratePerSecond\":10,\"schedule\":[{\"fromSecond\":30,\"ratePerSecond\":50000}]}],\"handler\":{\"kind\":\"sample\"}}", "$.producers", "add up to 110000 records per second from second 30")]
     [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"/nonexistent/bootstrap\"]}}", "$.handler.command[0]", "/nonexistent/bootstrap: no such executable file")]
     [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"no-such-command-in-path\",\"invoke\"]}}", "$.handler.command[0]", "no-such-command-in-path: no such executable file")]
+    [InlineData("{\"durationSeconds\":5,\"producers\":[{\"ratePerSecond\":5}],\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"latencyMs\":{\"p50\":0,\"p99\":2000}}}}", "$.downstream.s3.latencyMs", "P50 > 0 unless both are 0")]
+    [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"latencyMs\":{\"p99\":2000}}}}", "$.downstream.dynamodb.latencyMs", "P50 > 0 unless both are 0")]
+    [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"latencyMs\":{\"p50\":0.000001,\"p99\":2000}}}}", "$.downstream.s3.latencyMs", "P50 > 0 unless both are 0")]
+    [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"latencyMs\":{\"p50\":20,\"p99\":10}}}}", "$.downstream.s3.latencyMs", "0 <= P50 <= P99")]
+    [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"latencyMs\":{\"p50\":1e300,\"p99\":1e300}}}}", "$.downstream.s3.latencyMs.p50", "0 to 900000 ms")]
+    [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"latencyMs\":{\"p50\":5,\"p99\":1e308}}}}", "$.downstream.dynamodb.latencyMs.p99", "0 to 900000 ms")]
+    [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"latencyMs\":{\"p50\":-1,\"p99\":5}}}}", "$.downstream.dynamodb.latencyMs.p50", "0 to 900000 ms")]
+    [InlineData("{\"stream\":{\"streamName\":\"a/b\"},\"handler\":{\"kind\":\"sample\"}}", "$.stream.streamName", "1 to 128 characters from a-z, A-Z, 0-9, '_', '.' and '-'")]
+    [InlineData("{\"stream\":{\"streamName\":\"" + Name129 + "\"},\"handler\":{\"kind\":\"sample\"}}", "$.stream.streamName", "1 to 128 characters")]
+    [InlineData("{\"stream\":{\"streamName\":\"\"},\"handler\":{\"kind\":\"sample\"}}", "$.stream.streamName", "1 to 128 characters")]
+    [InlineData("{\"mapping\":{\"BatchSize\":0,\"BatchSize\":10},\"handler\":{\"kind\":\"sample\"}}", "$.mapping.BatchSize", "Duplicate property 'BatchSize'")]
+    [InlineData("{\"seed\":1,\"handler\":{\"kind\":\"sample\"},\"seed\":2}", "$.seed", "Duplicate property 'seed'")]
     public void BadScenario_Exits2_NamingTheFieldAndTheReason(string json, string field, string reason)
     {
         string file = Path.GetTempFileName();

@@ -1,5 +1,8 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using Analytics.Core.Testing;
 
 namespace Analytics.Replay.Incident;
@@ -11,6 +14,10 @@ namespace Analytics.Replay.Incident;
 /// </summary>
 internal static class IncidentRecords
 {
+    // What JSON requires escaped in a string: the quote, the backslash and the control characters U+0000 to U+001F (as
+    // RecordGenerators.Metric escapes its keys).
+    private static readonly SearchValues<char> s_escaped = SearchValues.Create([.. Enumerable.Range(0, 0x20).Select(c => (char)c), '"', '\\']);
+
     /// <summary>The generator (scenario <c>"generator":{"kind":"service-metric"}</c>).</summary>
     /// <param name="metrics">How many metric names.</param>
     /// <returns>The generator.</returns>
@@ -19,6 +26,13 @@ internal static class IncidentRecords
         int metric = random.Next(metrics);
         double value = random.Next(1, 5_000_000) / 1000.0;
         uint host = Fnv(key);
+        if (key.AsSpan().IndexOfAny(s_escaped) >= 0)
+        {
+            // A key prefix with a quote, a backslash or a control character: the record stays valid JSON, with the
+            // key as its service (else every record was invalid and quarantined).
+            key = JsonEncodedText.Encode(key, JavaScriptEncoder.UnsafeRelaxedJsonEscaping).ToString();
+        }
+
         return Encoding.UTF8.GetBytes(string.Create(
             CultureInfo.InvariantCulture,
             $"{{\"metric\":\"http.server.request.duration.{metric}\",\"value\":{value:R},\"timestamp\":{time.ToUnixTimeMilliseconds()},\"dimensions\":{{\"service\":\"{key}\",\"region\":\"eu-west-1\",\"cluster\":\"analytics-prod-{host % 4}\",\"environment\":\"production\",\"host\":\"ip-10-{host % 250}-{host / 250 % 250}-{host / 62500 % 250}.eu-west-1.compute.internal\",\"build\":\"2025.01.{host % 28 + 1}-{host % 9000 + 1000}\"}}}}"));

@@ -18,6 +18,9 @@ internal sealed record TemplateSettings(MappingFile Mapping, int MemoryMb, int T
 /// </summary>
 internal static class SamTemplate
 {
+    // 9000-01-01T00:00:00Z, the latest startTime of a scenario, in Unix seconds.
+    private const long LatestTimestampSeconds = 221_845_392_000;
+
     private static readonly HashSet<string> s_eventProperties = new(StringComparer.Ordinal)
     {
         "Stream", "StartingPosition", "StartingPositionTimestamp", "BatchSize", "MaximumBatchingWindowInSeconds", "ParallelizationFactor",
@@ -112,7 +115,12 @@ internal static class SamTemplate
 
         if (mappingNode.Children.TryGetValue(new YamlScalarNode("StartingPositionTimestamp"), out YamlNode? timestamp))
         {
-            mapping.StartingPositionTimestamp = DateTimeOffset.FromUnixTimeMilliseconds((long)(double.Parse(timestamp.ToString(), CultureInfo.InvariantCulture) * 1000));
+            // As AWS documents it: a Unix time in seconds (a number, not a date), here from the epoch to the latest
+            // startTime a scenario may have.
+            mapping.StartingPositionTimestamp = timestamp is YamlScalarNode { Value: { } text } &&
+                double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) && seconds is >= 0 and <= LatestTimestampSeconds
+                ? DateTimeOffset.FromUnixTimeMilliseconds((long)(seconds * 1000))
+                : throw Bad(name, $"{eventAt}.StartingPositionTimestamp", $"'{timestamp}' is not a Unix time in seconds from 0 (1970-01-01T00:00:00Z) to 221845392000 (9000-01-01T00:00:00Z)");
         }
 
         if (mappingNode.Children.TryGetValue(new YamlScalarNode("FunctionResponseTypes"), out YamlNode? types))

@@ -1,0 +1,210 @@
+using System.Text;
+using System.Text.Json;
+using Analytics.Core.Tests;
+using Analytics.Replay;
+using Analytics.Replay.Incident;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// What replay takes from its inputs (scenario, template, command line) and where it writes: a bad input exits 2 naming
+/// the field and the reason, never an exception, and no run's output is lost or mixed with another's.
+/// </summary>
+public class ReplayInputTests
+{
+    private static string Temp() => Path.Combine(Path.GetTempPath(), "replay-" + Guid.NewGuid().ToString("N"));
+
+    private static (int Exit, string Out, string Error) Replay(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = ReplayCommand.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    /// <summary>A scenario next to a copy of the sample's template whose Kinesis event starts AT_TIMESTAMP with <paramref name="timestamp"/>.</summary>
+    private static string TemplateScenario(string directory, string timestamp)
+    {
+        string yaml = File.ReadAllText(Path.Combine(RepoPaths.Root, "samples", "Analytics.SampleLambda", "template.yaml")).Replace("\r\n", "\n", StringComparison.Ordinal);
+        const string Latest = "            StartingPosition: LATEST\n";
+        Assert.Contains(Latest, yaml, StringComparison.Ordinal);
+        File.WriteAllText(Path.Combine(directory, "tpl.yaml"), yaml.Replace(Latest, $"            StartingPosition: AT_TIMESTAMP\n            StartingPositionTimestamp: {timestamp}\n", StringComparison.Ordinal));
+        string scenario = Path.Combine(directory, "s.json");
+        File.WriteAllText(scenario, """{"template":"tpl.yaml","durationSeconds":5,"producers":[{"ratePerSecond":5}],"handler":{"kind":"sample"}}""");
+        return scenario;
+    }
+
+    [Theory]
+    [InlineData("\"2025-01-20T10:00:00Z\"")]
+    [InlineData("1e300")]
+    [InlineData("-1e20")]
+    [InlineData("-1")]
+    [InlineData("NaN")]
+    [InlineData("221845392001")]
+    public void ATemplateTimestampThatIsNotAUnixTimeInSeconds_Exits2_NamingIt(string timestamp)
+    {
+        string directory = Directory.CreateTempSubdirectory("replay-template-").FullName;
+        try
+        {
+            (int exit, string stdout, string error) = Replay("--scenario", TemplateScenario(directory, timestamp), "--out", Temp());
+            Assert.Equal(2, exit);
+            Assert.Contains("bad scenario: $.template: ", error, StringComparison.Ordinal);
+            Assert.Contains(".Properties.Events.Stream.Properties.StartingPositionTimestamp: ", error, StringComparison.Ordinal);
+            Assert.Contains("is not a Unix time in seconds from 0 (1970-01-01T00:00:00Z) to 221845392000 (9000-01-01T00:00:00Z)", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+            Assert.Equal(string.Empty, stdout);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void ATemplateTimestamp_IsUnixSeconds_AsAwsDocumentsIt()
+    {
+        string directory = Directory.CreateTempSubdirectory("replay-template-").FullName;
+        try
+        {
+            LoadedScenario loaded = ScenarioLoader.Load(TemplateScenario(directory, "1737367200.5"));
+            Assert.Equal(StartingPosition.AtTimestamp, loaded.Scenario.Mapping.StartingPosition);
+            Assert.Equal(new DateTimeOffset(2025, 1, 20, 10, 0, 0, 500, TimeSpan.Zero), loaded.Scenario.Mapping.StartingPositionTimestamp);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>Writes a small sample-handler scenario at <paramref name="path"/> (its directories created).</summary>
+    private static string SmallScenario(string path, int rate)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, $$$"""{"durationSeconds":20,"producers":[{"ratePerSecond":{{{rate}}},"partitionKeys":3}],"handler":{"kind":"sample"}}""");
+        return path;
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void Compare_ScenariosWithTheSameFileName_EachGetTheirOwnDirectory_InArgumentOrder(int jobs)
+    {
+        // a/s.json and b/s.json both wanted DIR/s/: their files were mixed (or one run's replaced) under one table row
+        // name. The later one gets s-2, or the next suffix no other scenario's name has (c/s-2.json keeps s-2).
+        string root = Temp();
+        string output = Path.Combine(root, "out");
+        try
+        {
+            string[] files = [SmallScenario(Path.Combine(root, "a", "s.json"), 5), SmallScenario(Path.Combine(root, "b", "s.json"), 7), SmallScenario(Path.Combine(root, "c", "s-2.json"), 9)];
+            (int exit, string stdout, string error) = Replay(["compare", .. files.SelectMany(f => (string[])["--scenario", f]), "--out", output, "--jobs", jobs.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            Assert.True(exit == 0, error);
+            Assert.Equal(["s", "s-2", "s-3"], Directory.GetDirectories(output).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            Assert.Contains($"== s-3 ({files[1]})", stdout, StringComparison.Ordinal);
+            foreach (string name in (string[])["| s |", "| s-3 |", "| s-2 |"])
+            {
+                Assert.Contains(name, File.ReadAllText(Path.Combine(output, "comparison.md")), StringComparison.Ordinal);
+            }
+
+            // Each directory holds its own scenario's run: the same invocations as that scenario run alone.
+            foreach ((string file, string directory) in files.Zip((string[])["s", "s-3", "s-2"]))
+            {
+                string alone = Path.Combine(root, "alone-" + directory);
+                Assert.Equal(0, Replay("--scenario", file, "--out", alone, "--no-chart", "--no-records").Exit);
+                Assert.Equal(File.ReadAllText(Path.Combine(alone, "invocations.jsonl")), File.ReadAllText(Path.Combine(output, directory, "invocations.jsonl")));
+            }
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Compare_AChartPathThatCannotBeWritten_IsRefusedBeforeTheRuns_WithExit2()
+    {
+        // A directory given as --chart failed only after every run had finished, with an exception.
+        string root = Temp();
+        string output = Path.Combine(root, "out");
+        string directory = Path.Combine(root, "existing");
+        try
+        {
+            Directory.CreateDirectory(directory);
+            string scenario = SmallScenario(Path.Combine(root, "s.json"), 5);
+            (int exit, string stdout, string error) = Replay("compare", "--scenario", scenario, "--out", output, "--chart", directory);
+            Assert.Equal(2, exit);
+            Assert.StartsWith($"error: --chart {directory}: cannot write there: ", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+            Assert.Equal(string.Empty, stdout);
+            Assert.False(Directory.Exists(Path.Combine(output, "s")), "no run started");
+
+            // A chart in a directory that does not exist yet is made, as before.
+            string chart = Path.Combine(root, "charts", "c.png");
+            (exit, _, error) = Replay("compare", "--scenario", scenario, "--out", output, "--chart", chart);
+            Assert.True(exit == 0, error);
+            Assert.True(new FileInfo(chart).Length > 0);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("svc\"quoted")]
+    [InlineData("back\\slash")]
+    [InlineData("tab\there")]
+    public void ServiceMetricRecords_WithAKeyThatJsonEscapes_AreValidJson_WithTheKeyAsTheService(string key)
+    {
+        byte[] data = IncidentRecords.ServiceMetric(4)(0, key, new DateTimeOffset(2025, 1, 20, 10, 0, 0, TimeSpan.Zero), new Random(1));
+        using JsonDocument record = JsonDocument.Parse(data);
+        Assert.Equal(key, record.RootElement.GetProperty("dimensions").GetProperty("service").GetString());
+    }
+
+    [Fact]
+    public void ServiceMetricRecords_WithAPlainKey_AreUnchanged()
+    {
+        // The records of the incident scenarios (keys without characters to escape) stay byte for byte what they were.
+        byte[] data = IncidentRecords.ServiceMetric(4)(0, "svc-1", new DateTimeOffset(2025, 1, 20, 10, 0, 0, TimeSpan.Zero), new Random(1));
+        Assert.Contains("\"dimensions\":{\"service\":\"svc-1\",\"region\":\"eu-west-1\"", Encoding.UTF8.GetString(data), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("a/b")]
+    [InlineData("")]
+    [InlineData("stream name")]
+    [InlineData("ström")]
+    public void StreamNames_OutsideKinesissRule_AreRefused(string name)
+    {
+        var scenario = new EmulatorScenario { Stream = new StreamOptions { StreamName = name } };
+        ArgumentException error = Assert.Throws<ArgumentException>(scenario.Validate);
+        Assert.Equal("StreamName", error.ParamName);
+        Assert.Contains("1 to 128 characters from a-z, A-Z, 0-9, '_', '.' and '-'", error.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => new EmulatorScenario { Stream = new StreamOptions { StreamName = new string('s', 129) } }.Validate());
+    }
+
+    [Fact]
+    public void StreamNames_InsideKinesissRule_AreAccepted()
+    {
+        new EmulatorScenario { Stream = new StreamOptions { StreamName = "Analytics_prod.v2-events" } }.Validate();
+        new EmulatorScenario { Stream = new StreamOptions { StreamName = new string('s', 128) } }.Validate();
+    }
+
+    [Fact]
+    public void AShorterDuration_DropsOutagesAndEpisodesPastItsEnd_ButRefusesRecordsPastIt()
+    {
+        // --duration is for quick runs of long scenarios (an incident's first seconds): what would happen after the
+        // shorter end does not happen, as if the run had been stopped. An explicit record past the end is refused,
+        // as the emulator refuses it in any scenario.
+        LoadedScenario faults = ScenarioLoader.Parse("""
+            {"durationSeconds":120,"handler":{"kind":"sample"},"downstream":{
+              "dynamodb":{"outages":[{"fromSecond":60,"toSecond":90}],"throttleEpisodes":[{"fromSecond":30,"toSecond":90,"fraction":0.2}]},
+              "s3":{"outages":[{"fromSecond":100,"toSecond":110}]}}}
+            """u8);
+        Assert.Equal(20, faults.WithDuration(20).Scenario.DurationSeconds);
+
+        LoadedScenario records = ScenarioLoader.Parse("""{"durationSeconds":120,"records":[{"partitionKey":"k","text":"x","atMs":60000}],"handler":{"kind":"sample"}}"""u8);
+        ScenarioException error = Assert.Throws<ScenarioException>(() => records.WithDuration(20));
+        Assert.Equal("--duration", error.Field);
+        Assert.Contains("before the end of the run", error.Reason, StringComparison.Ordinal);
+    }
+}
