@@ -26,6 +26,7 @@ public sealed class KinesisFunction : IDisposable
     private readonly KinesisFunctionOptions _options;
     private readonly ArrayBufferWriter<byte> _lines = new(4096);
     private readonly ArrayBufferWriter<byte> _poisonLines = new(1024);
+    private bool _disposed;
     private readonly Stream _output;
     private readonly bool _ownsOutput;
     private readonly TimeProvider _time;
@@ -64,12 +65,17 @@ public sealed class KinesisFunction : IDisposable
     /// <param name="cancellationToken">Cancels the invocation.</param>
     /// <returns>The response JSON (<c>{"batchItemFailures":[...]}</c>, plus <c>state</c> for a tumbling window), positioned at 0.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="input"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The function is disposed.</exception>
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
     /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded.</exception>
     /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable.</exception>
     public async Task<Stream> HandleAsync(Stream input, TimeSpan remainingTime, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(input);
+
+        // Before any work: a disposed function would write its aggregates and then fail on its closed output, and
+        // Lambda's retry would write them again.
+        ObjectDisposedException.ThrowIf(_disposed, this);
         DateTimeOffset deadline = _time.GetUtcNow() + remainingTime;
         _lines.ResetWrittenCount();
         _poisonLines.ResetWrittenCount();
@@ -103,6 +109,7 @@ public sealed class KinesisFunction : IDisposable
     /// <summary>Returns the processor's pooled buffers; the sinks stay the caller's.</summary>
     public void Dispose()
     {
+        _disposed = true;
         _processor.Dispose();
         if (_ownsOutput)
         {

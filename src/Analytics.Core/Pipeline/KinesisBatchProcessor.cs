@@ -38,6 +38,11 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private byte[] _keyScratch = new byte[256];
     private readonly BatchResponseWriter _response = new();
     private readonly KinesisEventBuffer _eventBuffer = new();
+
+    /// <summary>1 while an event is processed (<see cref="Enter"/>).</summary>
+    private int _busy;
+
+    private bool _disposed;
     private (int Pair, int Record, double Value)[] _pending = new (int, int, double)[512];
     private int _pendingCount;
     private AggregateBatch _batch;
@@ -72,7 +77,8 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         if (options.SafetyMarginFraction is not (>= 0 and < 1) || options.MinSafetyMargin < TimeSpan.Zero || options.MaxStateBytes <= 0
             || !(options.SinkTimeFraction is > 0 and < 1) || options.MaxPoisonCallbacks < 0)
         {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "SafetyMarginFraction must be in [0, 1), SinkTimeFraction in (0, 1), MinSafetyMargin and MaxPoisonCallbacks not negative, MaxStateBytes positive.");
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "SafetyMarginFraction must be in [0, 1), SinkTimeFraction in (0, 1), MinSafetyMargin and MaxPoisonCallbacks not negative, MaxStateBytes positive. " +
+                "Start from ProcessorOptions.Default (or KinesisFunctionOptions.Default): in default(ProcessorOptions) every field is zero.");
         }
 
         if (options.SpillAfterAge <= TimeSpan.Zero || options.SpillAfterFailedInvocations < 0)
@@ -102,9 +108,24 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
     /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded or is named twice, or a name that cannot be passed through.</exception>
     /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable.</exception>
+    /// <exception cref="InvalidOperationException">This processor is processing another event: it handles one at a time.</exception>
+    /// <exception cref="ObjectDisposedException">The processor is disposed.</exception>
     public async Task<BatchSummary> ProcessAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(response);
+        Enter();
+        try
+        {
+            return await ProcessCoreAsync(utf8Event, deadline, response, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    private async Task<BatchSummary> ProcessCoreAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)
+    {
         var summary = new BatchSummary();
         long start = _time.GetTimestamp();
         TimeSpan budget = deadline - _time.GetUtcNow();
@@ -189,14 +210,46 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
     /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded or is named twice, or a name that cannot be passed through.</exception>
     /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable.</exception>
+    /// <exception cref="InvalidOperationException">This processor is processing another event: it handles one at a time.</exception>
+    /// <exception cref="ObjectDisposedException">The processor is disposed.</exception>
     public async Task<BatchSummary> ProcessAsync(Stream utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
     {
-        await _eventBuffer.LoadAsync(utf8Event, cancellationToken).ConfigureAwait(false);
-        return await ProcessAsync(_eventBuffer.Memory, deadline, response, cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(utf8Event);
+        ArgumentNullException.ThrowIfNull(response);
+        Enter();
+        try
+        {
+            // The event's buffer is the processor's own: loaded only once the processor is known to be free.
+            await _eventBuffer.LoadAsync(utf8Event, cancellationToken).ConfigureAwait(false);
+            return await ProcessCoreAsync(_eventBuffer.Memory, deadline, response, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _busy, 0);
+        }
     }
 
-    /// <summary>Returns pooled buffers.</summary>
-    public void Dispose() => _eventBuffer.Dispose();
+    /// <summary>Returns pooled buffers; the processor cannot be used after.</summary>
+    public void Dispose()
+    {
+        _disposed = true;
+        _eventBuffer.Dispose();
+    }
+
+    /// <summary>
+    /// Claims the processor for one event. Two at once would share its batch, its response and its poison list (and
+    /// one's response could name the other's records): refused instead, with the rule.
+    /// </summary>
+    private void Enter()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (Interlocked.Exchange(ref _busy, 1) != 0)
+        {
+            ThrowHelper.ThrowInvalidOperation(
+                "This KinesisBatchProcessor is already processing an event. It handles one at a time, as Lambda gives an execution " +
+                "environment one invocation at a time; give each concurrent caller its own processor.");
+        }
+    }
 
     private async Task<int> WriteQuarantineAsync(BatchSummary summary, CancellationToken deadline, CancellationToken cancellationToken)
     {

@@ -53,6 +53,22 @@ public class KinesisFunctionTests
     }
 
     [Fact]
+    public async Task Handler_AfterDispose_ThrowsObjectDisposed_BeforeAnySinkIsCalled()
+    {
+        // A disposed function used to process the batch, write its aggregates, and only then fail on its closed
+        // output: Lambda's retry would write them twice.
+        var aggregates = new RecordingAggregateSink();
+        var quarantine = new RecordingQuarantineSink();
+        var kinesis = new KinesisFunction(aggregates, quarantine, KinesisFunctionOptions.Default with { Output = new MemoryStream() });
+        kinesis.Dispose();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => kinesis.HandleAsync(new MemoryStream(MixedEvent()), TimeSpan.FromSeconds(30)));
+
+        Assert.Equal(0, aggregates.Calls);
+        Assert.Empty(quarantine.Records);
+    }
+
+    [Fact]
     public async Task Handler_TakesTheDeadlineFromTheRemainingTime()
     {
         // 8 s left: the safety margin (4 s here, not the default's 1 s: on the real clock, on 2 cores shared with the other

@@ -52,6 +52,59 @@ public class ProcessorReuseTests
         Assert.Equal(2, fourth.AggregatesWritten);
     }
 
+    /// <summary>An aggregate sink that waits until released, so that an invocation is still running.</summary>
+    private sealed class GatedAggregateSink : IAggregateSink
+    {
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            Entered.TrySetResult();
+            await Release.Task;
+            batch.MarkAllDurable();
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ASecondEventWhileOneIsProcessed_IsRefused_AndTheFirstIsUntouched(bool asStream)
+    {
+        // Two events at once on one processor shared its batch and response: the first's response named the second's
+        // records. Now the second call is refused with the rule, and the first ends as if alone.
+        var sink = new GatedAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        var firstResponse = new ArrayBufferWriter<byte>();
+        Task<BatchSummary> first = processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1), Good(2, "b", 2)]), DateTimeOffset.UtcNow.AddSeconds(30), firstResponse);
+        await sink.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        byte[] second = TestEvents.Build([Good(3, "a", 3), Poison(4)]);
+        InvalidOperationException refused = asStream
+            ? await Assert.ThrowsAsync<InvalidOperationException>(() => processor.ProcessAsync(new MemoryStream(second), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()))
+            : await Assert.ThrowsAsync<InvalidOperationException>(() => processor.ProcessAsync(second, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()));
+        Assert.Contains("one at a time", refused.Message, StringComparison.Ordinal);
+
+        sink.Release.SetResult();
+        BatchSummary done = await first.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((2, 0, 2), (done.Records, done.PoisonRecords, done.AggregatesWritten));
+        Assert.Empty(Failures(firstResponse.WrittenMemory));
+
+        // Free again once the first returned.
+        BatchSummary next = await processor.ProcessAsync(second, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        Assert.Equal(1, next.PoisonRecords);
+    }
+
+    [Fact]
+    public async Task ADisposedProcessor_RefusesAnEvent()
+    {
+        var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default);
+        processor.Dispose();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1)]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()));
+    }
+
     [Fact]
     public async Task PlainBatches_OnOneProcessor_EachNeedsItsOwnDurableMarks()
     {
