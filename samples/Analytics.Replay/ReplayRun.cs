@@ -246,5 +246,11 @@ internal static class ReplayRun
             first.OnSecond(metrics);
             second.OnSecond(metrics);
         }
+
+        public void OnEnd(EmulationSummary summary)
+        {
+            first.OnEnd(summary);
+            second.OnEnd(summary);
+        }
     }
 }

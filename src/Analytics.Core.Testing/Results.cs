@@ -198,6 +198,15 @@ public interface IEmulationObserver
     /// <summary>A shard's second ended.</summary>
     /// <param name="metrics">Its measurements.</param>
     void OnSecond(ShardSecond metrics);
+
+    /// <summary>
+    /// The run ended: called once, last, before <see cref="StreamEmulator.Run"/> returns (an observer that writes
+    /// files completes them here). Does nothing unless implemented.
+    /// </summary>
+    /// <param name="summary">The run's totals, as <see cref="StreamEmulator.Run"/> returns them.</param>
+    void OnEnd(EmulationSummary summary)
+    {
+    }
 }
 
 /// <summary>An observer that keeps everything in memory (for tests of small scenarios).</summary>

@@ -257,7 +257,7 @@ public sealed partial class StreamEmulator
         Clock.JumpTo(end);
         Stop();
         EmitSecond(_scenario.DurationSeconds - 1);
-        return new EmulationSummary
+        var summary = new EmulationSummary
         {
             RecordsIn = _recordsIn,
             ThrottledPuts = _throttledPuts,
@@ -275,6 +275,8 @@ public sealed partial class StreamEmulator
             MaxConcurrency = _maxBusy,
             Reproducible = !_scenario.Function.MeasureCompute,
         };
+        _observer?.OnEnd(summary);
+        return summary;
     }
 
     private long NowTicks => Clock.GetTimestamp();
