@@ -143,6 +143,13 @@ internal static class ReplayRun
             ("max IteratorAge", $"{s.MaxIteratorAgeMs / 1000.0:F1} s"),
             ("max concurrency", N(s.MaxConcurrency)),
         };
+        if (s.InvocationsInFlight > 0)
+        {
+            // Only then (the summaries of runs that end idle stay as they were): started, never ended, so not in
+            // invocations.jsonl nor in the figures above; their records are among those not processed.
+            rows.Insert(rows.FindIndex(r => r.Item1 == "max IteratorAge"), ("invocations in flight at the end", $"{N(s.InvocationsInFlight)} (still running: not in invocations.jsonl nor in the figures above)"));
+        }
+
         if (sinks is not null)
         {
             rows.Add(("aggregates in the table (aggregates.jsonl)", N(sinks.Aggregates)));

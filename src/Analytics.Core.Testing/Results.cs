@@ -148,8 +148,18 @@ public sealed record EmulationSummary
     /// <summary>Records not processed when the run ended.</summary>
     public required long RecordsPending { get; init; }
 
-    /// <summary>Invocations.</summary>
+    /// <summary>
+    /// Invocations that ended: each is reported to the observer (<see cref="IEmulationObserver.OnInvocation"/>, a line of
+    /// <c>invocations.jsonl</c>). The ones still running when the run ended are <see cref="InvocationsInFlight"/>.
+    /// </summary>
     public required long Invocations { get; init; }
+
+    /// <summary>
+    /// Invocations still running when the run ended (dispatched, their function not done): never reported, counted in
+    /// no other invocation figure (<see cref="Invocations"/>, <see cref="Errors"/>, <see cref="ColdStarts"/>), and their
+    /// records are pending. <see cref="Invocations"/> plus these are every invocation started.
+    /// </summary>
+    public long InvocationsInFlight { get; init; }
 
     /// <summary>Failed invocations (error, timeout, partial).</summary>
     public required long Errors { get; init; }
@@ -167,7 +177,7 @@ public sealed record EmulationSummary
     /// </summary>
     public long IgnoredFailureReports { get; init; }
 
-    /// <summary>Cold starts.</summary>
+    /// <summary>Cold starts of the invocations that ended (one still in flight at the end is not counted, cold or not).</summary>
     public required long ColdStarts { get; init; }
 
     /// <summary>The highest IteratorAge, ms.</summary>

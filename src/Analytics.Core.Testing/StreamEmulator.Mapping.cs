@@ -274,7 +274,6 @@ public sealed partial class StreamEmulator
 
             environment = new ExecutionEnvironment { Id = id, Handler = handler, Dead = initFailed };
             _environments.Add(environment);
-            _coldStarts++;
         }
 
         environment.Busy = true;

@@ -257,6 +257,15 @@ public sealed partial class StreamEmulator
         Clock.JumpTo(end);
         Stop();
         EmitSecond(_scenario.DurationSeconds - 1);
+        long inFlight = 0;
+        foreach (ShardState shard in _shards)
+        {
+            foreach (Lane lane in shard.Lanes)
+            {
+                inFlight += lane.Running is null ? 0 : 1;
+            }
+        }
+
         var summary = new EmulationSummary
         {
             RecordsIn = _recordsIn,
@@ -265,7 +274,8 @@ public sealed partial class StreamEmulator
             RecordsToDestination = _toDestination,
             RecordsExpired = _expired,
             RecordsPending = _recordsIn - _recordsOut - _toDestination - _expired - _skipped,
-            Invocations = _invocations,
+            Invocations = _invocations - inFlight,
+            InvocationsInFlight = inFlight,
             Errors = _errors,
             Timeouts = _timeouts,
             IgnoredFailureReports = _ignoredFailureReports,

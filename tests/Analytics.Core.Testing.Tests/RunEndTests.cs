@@ -69,6 +69,29 @@ public class RunEndTests
         Assert.Equal(10, observer.Seconds);
     }
 
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(3, 4)]
+    public void TheSummarysInvocationFigures_AreThoseReported_AndTheRestAreInFlight(int shards, int factor)
+    {
+        // Invocations of 700 ms, the first of each environment after a 900 ms init: some are running when the run ends.
+        EmulatorScenario scenario = Small(shards, seconds: 7) with
+        {
+            Mapping = new() { BatchSize = 10, ParallelizationFactor = factor },
+            Function = new() { InitMs = 900, ComputeMsPerInvocation = 700, TimeoutSeconds = 3 },
+        };
+        EmulationRecording run = Emulate.Run(scenario, clock => new ScriptedHandler(clock, [new ScriptRule(ScriptAction.Raise, WhenData: "a record of some length, number 7")]), out EmulationSummary summary);
+        Assert.Equal(run.Invocations.Count, summary.Invocations);
+        Assert.Equal(run.Invocations.Count(i => i.ColdStart), summary.ColdStarts);
+        Assert.Equal(run.Invocations.Count(i => i.Outcome != InvocationOutcome.Success), summary.Errors);
+        Assert.Equal(run.Seconds.Sum(s => s.Invocations), summary.Invocations);
+        Assert.InRange(summary.InvocationsInFlight, 1, shards * factor);
+
+        // Invocations are numbered from 1 in order of start: the reported ones and those in flight are all of them.
+        Assert.Equal(run.Invocations.Count, run.Invocations.Select(i => i.Invocation).Distinct().Count());
+        Assert.All(run.Invocations, i => Assert.InRange(i.Invocation, 1, summary.Invocations + summary.InvocationsInFlight));
+    }
+
     private sealed class EndWatcher : IEmulationObserver
     {
         public List<EmulationSummary> Ends { get; } = [];

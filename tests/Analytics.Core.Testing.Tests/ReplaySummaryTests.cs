@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Text.Json;
+using Analytics.Replay;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>The replay summary accounts for every record and every invocation, and agrees with the files.</summary>
+public class ReplaySummaryTests
+{
+    private static string Root([System.Runtime.CompilerServices.CallerFilePath] string file = "")
+    {
+        string? directory = File.Exists(file) ? Path.GetDirectoryName(file) : Directory.GetCurrentDirectory();
+        while (directory is not null && !File.Exists(Path.Combine(directory, "Analytics.Core.sln")))
+        {
+            directory = Path.GetDirectoryName(directory);
+        }
+
+        return directory ?? throw new InvalidOperationException("repository root not found");
+    }
+
+    /// <summary>Runs replay on a scenario (a JSON text, or a file under the repository); the summary's rows by name, and the output directory.</summary>
+    private static (Dictionary<string, string> Rows, string Stdout, string Directory) Replay(string scenarioJsonOrFile, params string[] more)
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "replay-summary-" + Guid.NewGuid().ToString("N"));
+        bool json = scenarioJsonOrFile.TrimStart().StartsWith('{');
+        string file = json ? Path.GetTempFileName() : Path.Combine(Root(), scenarioJsonOrFile);
+        try
+        {
+            if (json)
+            {
+                File.WriteAllText(file, scenarioJsonOrFile);
+            }
+
+            var output = new StringWriter();
+            var error = new StringWriter();
+            int exit = ReplayCommand.Run(["--scenario", file, "--out", directory, .. more], output, error);
+            Assert.True(exit == 0, error.ToString() + output);
+            string stdout = output.ToString();
+            return (Rows(stdout), stdout, directory);
+        }
+        finally
+        {
+            if (json)
+            {
+                File.Delete(file);
+            }
+        }
+    }
+
+    // "name<spaces>  value": names are padded to one width, so the value starts at the same column on each row.
+    private static Dictionary<string, string> Rows(string stdout)
+    {
+        string[] lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        int column = "scenario".Length;
+        while (lines[0][column] == ' ')
+        {
+            column++;
+        }
+
+        var rows = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string line in lines)
+        {
+            rows[line[..column].TrimEnd()] = line[column..].TrimEnd('\r');
+        }
+
+        return rows;
+    }
+
+    private static long Number(Dictionary<string, string> rows, string name) =>
+        rows.TryGetValue(name, out string? value) ? long.Parse(value.Split(' ')[0], NumberStyles.AllowThousands, CultureInfo.InvariantCulture) : 0;
+
+    private static JsonElement[] Invocations(string directory) =>
+        [.. File.ReadAllLines(Path.Combine(directory, "invocations.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)];
+
+    private const string InFlightRow = "invocations in flight at the end";
+
+    [Fact]
+    public void AnInvocationStillRunningAtTheEnd_IsInFlight_NotAnInvocationOfTheFile()
+    {
+        // The function sleeps 10 s of a 5 s run: its one invocation never ends, so invocations.jsonl has no line for it.
+        (Dictionary<string, string> rows, string stdout, string directory) = Replay("""
+            {"durationSeconds":5,"records":[{"partitionKey":"a","text":"x","atMs":100}],"function":{"timeoutSeconds":60},
+             "handler":{"kind":"scripted","rules":[{"action":"sleepMs","ms":10000}]}}
+            """, "--no-chart");
+        try
+        {
+            Assert.Empty(Invocations(directory));
+            Assert.Equal(0, Number(rows, "invocations"));
+            Assert.Equal(0, Number(rows, "  cold starts"));
+            Assert.True(rows.ContainsKey(InFlightRow), stdout);
+            Assert.Equal(1, Number(rows, InFlightRow));
+            Assert.Equal(1, Number(rows, "records not processed at the end"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void RetryStorm_InvocationsAndColdStarts_AgreeWithTheFile()
+    {
+        (Dictionary<string, string> rows, string stdout, string directory) = Replay("samples/scenarios/retry-storm.json", "--no-chart", "--no-records");
+        try
+        {
+            JsonElement[] invocations = Invocations(directory);
+            Assert.Equal(invocations.Length, Number(rows, "invocations"));
+            Assert.Equal(invocations.Count(i => i.GetProperty("coldStart").GetBoolean()), Number(rows, "  cold starts"));
+            Assert.Equal(invocations.Count(i => i.GetProperty("outcome").GetString() != "success"), Number(rows, "  failed (error, timeout, partial)"));
+            Assert.Equal(invocations.Count(i => i.GetProperty("outcome").GetString() == "timeout"), Number(rows, "  timeouts"));
+
+            // Every invocation is numbered in order of start: the file and the ones in flight are all of them.
+            Assert.True(rows.ContainsKey(InFlightRow), stdout);
+            long started = invocations.Length + Number(rows, InFlightRow);
+            Assert.Equal(invocations.Length, invocations.Select(i => i.GetProperty("invocation").GetInt64()).Distinct().Count());
+            Assert.All(invocations, i => Assert.InRange(i.GetProperty("invocation").GetInt64(), 1, started));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}
