@@ -143,6 +143,12 @@ internal static class ReplayRun
             ("max IteratorAge", $"{s.MaxIteratorAgeMs / 1000.0:F1} s"),
             ("max concurrency", N(s.MaxConcurrency)),
         };
+        if (s.RecordsSkipped > 0)
+        {
+            // Only then, as for the rows below: records in = processed + destination + expired + skipped + not processed.
+            rows.Insert(rows.FindIndex(r => r.Item1 == "records not processed at the end"), ("records skipped (StartingPosition)", N(s.RecordsSkipped)));
+        }
+
         if (s.InvocationsInFlight > 0)
         {
             // Only then (the summaries of runs that end idle stay as they were): started, never ended, so not in

@@ -145,7 +145,18 @@ public sealed record EmulationSummary
     /// <summary>Records trimmed by retention.</summary>
     public required long RecordsExpired { get; init; }
 
-    /// <summary>Records not processed when the run ended.</summary>
+    /// <summary>
+    /// Records the mapping skipped by its starting position: with <see cref="StartingPosition.Latest"/> those put before
+    /// the run started, with <see cref="StartingPosition.AtTimestamp"/> those put before the timestamp. Never delivered,
+    /// neither processed nor pending.
+    /// </summary>
+    public long RecordsSkipped { get; init; }
+
+    /// <summary>
+    /// Records not processed when the run ended: <see cref="RecordsIn"/> less <see cref="RecordsOut"/>,
+    /// <see cref="RecordsToDestination"/>, <see cref="RecordsExpired"/> and <see cref="RecordsSkipped"/> (each record is
+    /// in exactly one of these five).
+    /// </summary>
     public required long RecordsPending { get; init; }
 
     /// <summary>

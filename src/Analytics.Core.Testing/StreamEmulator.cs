@@ -273,6 +273,7 @@ public sealed partial class StreamEmulator
             RecordsOut = _recordsOut,
             RecordsToDestination = _toDestination,
             RecordsExpired = _expired,
+            RecordsSkipped = _skipped,
             RecordsPending = _recordsIn - _recordsOut - _toDestination - _expired - _skipped,
             Invocations = _invocations - inFlight,
             InvocationsInFlight = inFlight,

@@ -97,6 +97,41 @@ public class ReplaySummaryTests
         }
     }
 
+    private const string SkippedRow = "records skipped (StartingPosition)";
+
+    // Every record put is in exactly one of these rows.
+    private static void AssertEveryRecordIsAccountedFor(Dictionary<string, string> rows, string stdout)
+    {
+        long accounted = Number(rows, "records processed") + Number(rows, "records to on-failure destination") + Number(rows, "records expired (retention)")
+            + Number(rows, SkippedRow) + Number(rows, "records not processed at the end");
+        Assert.True(Number(rows, "records in") == accounted, stdout);
+    }
+
+    [Theory]
+    [InlineData("LATEST", "")]
+    [InlineData("AT_TIMESTAMP", ",\"StartingPositionTimestamp\":\"2024-12-31T23:59:59.500Z\"")]
+    public void RecordsSkippedByTheStartingPosition_HaveTheirRow_AndEveryRecordIsAccountedFor(string position, string timestamp)
+    {
+        // One record put a second before the run (LATEST skips it; so does AT_TIMESTAMP half a second before the start), one after.
+        (Dictionary<string, string> rows, string stdout, string directory) = Replay($$$"""
+            {"startTime":"2025-01-01T00:00:00Z","durationSeconds":5,
+             "records":[{"partitionKey":"a","text":"x","atMs":-1000},{"partitionKey":"a","text":"y","atMs":100}],
+             "mapping":{"StartingPosition":"{{{position}}}"{{{timestamp}}}},"handler":{"kind":"scripted","rules":[]}}
+            """, "--no-chart");
+        try
+        {
+            Assert.Equal(2, Number(rows, "records in"));
+            Assert.Equal(1, Number(rows, "records processed"));
+            Assert.True(rows.ContainsKey(SkippedRow), stdout);
+            Assert.Equal(1, Number(rows, SkippedRow));
+            AssertEveryRecordIsAccountedFor(rows, stdout);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Fact]
     public void RetryStorm_InvocationsAndColdStarts_AgreeWithTheFile()
     {
@@ -114,6 +149,8 @@ public class ReplaySummaryTests
             long started = invocations.Length + Number(rows, InFlightRow);
             Assert.Equal(invocations.Length, invocations.Select(i => i.GetProperty("invocation").GetInt64()).Distinct().Count());
             Assert.All(invocations, i => Assert.InRange(i.GetProperty("invocation").GetInt64(), 1, started));
+            AssertEveryRecordIsAccountedFor(rows, stdout);
+            Assert.False(rows.ContainsKey(SkippedRow), stdout); // TRIM_HORIZON skips nothing, and the row is only there when some are
         }
         finally
         {
