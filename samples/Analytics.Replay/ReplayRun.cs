@@ -204,7 +204,7 @@ internal static class ReplayRun
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
-    /// <summary>Per virtual second, over all shards: the highest ages and the total concurrency.</summary>
+    /// <summary>Per virtual second, over all shards: the highest ages and the function's concurrency (most invocations at once).</summary>
     internal sealed class PerSecond(int seconds) : IEmulationObserver
     {
         public double[] IteratorAgeSeconds { get; } = new double[seconds];
@@ -218,7 +218,8 @@ internal static class ReplayRun
             int s = metrics.Second;
             IteratorAgeSeconds[s] = Math.Max(IteratorAgeSeconds[s], Math.Max(0, metrics.IteratorAgeMs) / 1000.0);
             OldestUnprocessedSeconds[s] = Math.Max(OldestUnprocessedSeconds[s], metrics.OldestUnprocessedAgeMs / 1000.0);
-            Concurrency[s] += metrics.Concurrency;
+            // The function's, not the sum of the shards' (each peaks at its own instant: the sum could pass reserved concurrency).
+            Concurrency[s] = Math.Max(Concurrency[s], metrics.FunctionConcurrency);
         }
 
         public void OnRecord(StreamRecord record)

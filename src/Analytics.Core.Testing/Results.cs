@@ -111,6 +111,13 @@ public sealed record ShardSecond
     /// <summary>The most invocations of the shard running at once during the second.</summary>
     public required int Concurrency { get; init; }
 
+    /// <summary>
+    /// The most invocations of the function (all shards) running at once during the second: the same in every shard's
+    /// measurements of the second. Each shard's <see cref="Concurrency"/> peaks at its own instant, so their sum can pass
+    /// the function's reserved concurrency; this does not.
+    /// </summary>
+    public int FunctionConcurrency { get; init; }
+
     /// <summary>Records sent to the on-failure destination.</summary>
     public required int DestinationRecords { get; init; }
 

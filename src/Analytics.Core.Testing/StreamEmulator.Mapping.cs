@@ -279,6 +279,7 @@ public sealed partial class StreamEmulator
         environment.Busy = true;
         _busy++;
         _maxBusy = Math.Max(_maxBusy, _busy);
+        _maxBusyThisSecond = Math.Max(_maxBusyThisSecond, _busy);
         ShardState shard = lane.Shard;
         shard.Running++;
         shard.MaxRunningThisSecond = Math.Max(shard.MaxRunningThisSecond, shard.Running);

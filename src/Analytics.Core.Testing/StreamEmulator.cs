@@ -52,6 +52,7 @@ public sealed partial class StreamEmulator
     private long _maxIteratorAge;
     private int _busy;
     private int _maxBusy;
+    private int _maxBusyThisSecond;
     private long _producerIndex;
     private bool _ran;
     private bool _ended;
@@ -397,6 +398,7 @@ public sealed partial class StreamEmulator
                 Timeouts = c.Timeouts,
                 Throttles = c.Throttles,
                 Concurrency = shard.MaxRunningThisSecond,
+                FunctionConcurrency = _maxBusyThisSecond,
                 DestinationRecords = c.Destination,
                 RecordsIn = c.RecordsIn,
                 ThrottledPuts = c.ThrottledPuts,
@@ -405,6 +407,8 @@ public sealed partial class StreamEmulator
             });
             shard.MaxRunningThisSecond = shard.Running;
         }
+
+        _maxBusyThisSecond = _busy;
     }
 
     /// <summary>Records the emulator holds as not yet processed (for tests of what a run keeps in memory).</summary>

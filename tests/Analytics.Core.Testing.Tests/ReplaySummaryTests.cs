@@ -132,6 +132,36 @@ public class ReplaySummaryTests
         }
     }
 
+    [Theory]
+    [InlineData(2, 10, 7)]
+    [InlineData(3, 4, 5)]
+    [InlineData(4, 10, null)]
+    public void TheChartsConcurrency_IsTheFunctions_NeverAboveItsReservedConcurrency(int shards, int factor, int? reserved)
+    {
+        // Each shard's most at once in a second happens at its own instant: their sum is not the function's concurrency.
+        var scenario = new EmulatorScenario
+        {
+            Seed = 5,
+            StartTime = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero),
+            DurationSeconds = 120,
+            Stream = new() { ShardCount = shards },
+            Producers = [new() { RatePerSecond = 60, PartitionKeys = 40, Generator = RecordGenerators.Text("r{n}") }],
+            Mapping = new() { BatchSize = 100, ParallelizationFactor = factor },
+            Function = new() { ReservedConcurrency = reserved, InitMs = 350, ComputeMsPerInvocation = 20, ComputeMsPerRecord = 2 },
+        };
+        var perSecond = new ReplayRun.PerSecond(scenario.DurationSeconds);
+        StreamEmulator emulator = null!;
+        emulator = new StreamEmulator(scenario, _ => new ScriptedHandler(emulator.Clock, []));
+        EmulationSummary summary = emulator.Run(perSecond);
+        Assert.True(summary.MaxConcurrency > 1);
+        if (reserved is int limit)
+        {
+            Assert.All(perSecond.Concurrency, c => Assert.InRange(c, 0, limit));
+        }
+
+        Assert.Equal(summary.MaxConcurrency, perSecond.Concurrency.Max());
+    }
+
     [Fact]
     public void RetryStorm_InvocationsAndColdStarts_AgreeWithTheFile()
     {
