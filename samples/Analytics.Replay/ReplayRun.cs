@@ -182,13 +182,19 @@ internal static class ReplayRun
         }
         else
         {
-            rows.Add(("reproducible", s.Reproducible ? "yes: same seed and scenario give the same bytes" : "NO: compute time was measured, not modeled"));
+            rows.Add(("reproducible", s.Reproducible ? "yes: same seed and scenario give the same bytes" : s.OffClockWaits > 0 ? "NO: a handler waited off the virtual clock (WARNING below)" : "NO: compute time was measured, not modeled"));
         }
 
         if (s.IgnoredFailureReports > 0)
         {
             // Only then: the summaries of correctly configured runs stay as they were.
             rows.Add(("WARNING: failures ignored", $"{N(s.IgnoredFailureReports)} invocation(s) reported batchItemFailures, but the mapping lacks FunctionResponseTypes [\"ReportBatchItemFailures\"]: Lambda checkpointed those batches whole, and the records reported are lost"));
+        }
+
+        if (s.OffClockWaits > 0)
+        {
+            // Only then, as above.
+            rows.Add(("WARNING: off the virtual clock", $"{N(s.OffClockWaits)} invocation(s) waited on something outside virtual time (Task.Yield, Task.Run, a real delay or I/O) while nothing on the virtual clock could resume them: when they ended depends on real timing, so runs of this scenario may differ. See docs/emulator.md, \"Virtual time: the contract for handler authors\""));
         }
 
         rows.Add(("wall time", $"{wall.TotalSeconds:F2} s"));

@@ -204,7 +204,19 @@ public sealed record EmulationSummary
     /// <summary>The most invocations running at once.</summary>
     public required int MaxConcurrency { get; init; }
 
-    /// <summary>Whether the run can be reproduced byte for byte (not when compute time is measured).</summary>
+    /// <summary>
+    /// Invocations whose handler was caught waiting off the virtual clock: its task was incomplete while no timer of
+    /// <see cref="StreamEmulator.Clock"/> but the emulator's own was pending, so nothing in virtual time could complete
+    /// it. It hopped to the thread pool (<c>Task.Yield</c>, <c>Task.Run</c>) or waited on real time or I/O, against
+    /// the virtual-time contract (<c>docs/emulator.md</c>), and the run's outputs depend on real timing: above 0, the run
+    /// is not <see cref="Reproducible"/>. Not counted when <see cref="EmulatorScenario.RealTimeSettle"/> is set.
+    /// </summary>
+    public long OffClockWaits { get; init; }
+
+    /// <summary>
+    /// Whether the run can be reproduced byte for byte: not when compute time is measured, nor when a handler was caught
+    /// off the virtual clock (<see cref="OffClockWaits"/>).
+    /// </summary>
     public required bool Reproducible { get; init; }
 }
 

@@ -357,6 +357,7 @@ public sealed partial class StreamEmulator
 
         invocation.MeasuredTicks += Stopwatch.GetElapsedTime(started).Ticks;
         _waiting.Add(invocation);
+        CheckOffClock();
         ObserveCompletions();
     }
 
