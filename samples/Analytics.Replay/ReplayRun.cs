@@ -143,6 +143,19 @@ internal static class ReplayRun
             ("max IteratorAge", $"{s.MaxIteratorAgeMs / 1000.0:F1} s"),
             ("max concurrency", N(s.MaxConcurrency)),
         };
+        if (s.RecordsSkipped > 0)
+        {
+            // Only then, as for the rows below: records in = processed + destination + expired + skipped + not processed.
+            rows.Insert(rows.FindIndex(r => r.Item1 == "records not processed at the end"), ("records skipped (StartingPosition)", N(s.RecordsSkipped)));
+        }
+
+        if (s.InvocationsInFlight > 0)
+        {
+            // Only then (the summaries of runs that end idle stay as they were): started, never ended, so not in
+            // invocations.jsonl nor in the figures above; their records are among those not processed.
+            rows.Insert(rows.FindIndex(r => r.Item1 == "max IteratorAge"), ("invocations in flight at the end", $"{N(s.InvocationsInFlight)} (still running: not in invocations.jsonl nor in the figures above)"));
+        }
+
         if (sinks is not null)
         {
             rows.Add(("aggregates in the table (aggregates.jsonl)", N(sinks.Aggregates)));
@@ -169,13 +182,19 @@ internal static class ReplayRun
         }
         else
         {
-            rows.Add(("reproducible", s.Reproducible ? "yes: same seed and scenario give the same bytes" : "NO: compute time was measured, not modeled"));
+            rows.Add(("reproducible", s.Reproducible ? "yes: same seed and scenario give the same bytes" : s.OffClockWaits > 0 ? "NO: a handler waited off the virtual clock (WARNING below)" : "NO: compute time was measured, not modeled"));
         }
 
         if (s.IgnoredFailureReports > 0)
         {
             // Only then: the summaries of correctly configured runs stay as they were.
             rows.Add(("WARNING: failures ignored", $"{N(s.IgnoredFailureReports)} invocation(s) reported batchItemFailures, but the mapping lacks FunctionResponseTypes [\"ReportBatchItemFailures\"]: Lambda checkpointed those batches whole, and the records reported are lost"));
+        }
+
+        if (s.OffClockWaits > 0)
+        {
+            // Only then, as above.
+            rows.Add(("WARNING: off the virtual clock", $"{N(s.OffClockWaits)} invocation(s) waited on something outside virtual time (Task.Yield, Task.Run, a real delay or I/O) while nothing on the virtual clock could resume them: when they ended depends on real timing, so runs of this scenario may differ. See docs/emulator.md, \"Virtual time: the contract for handler authors\""));
         }
 
         rows.Add(("wall time", $"{wall.TotalSeconds:F2} s"));
@@ -191,7 +210,7 @@ internal static class ReplayRun
 
     private static string N(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
-    /// <summary>Per virtual second, over all shards: the highest ages and the total concurrency.</summary>
+    /// <summary>Per virtual second, over all shards: the highest ages and the function's concurrency (most invocations at once).</summary>
     internal sealed class PerSecond(int seconds) : IEmulationObserver
     {
         public double[] IteratorAgeSeconds { get; } = new double[seconds];
@@ -205,7 +224,8 @@ internal static class ReplayRun
             int s = metrics.Second;
             IteratorAgeSeconds[s] = Math.Max(IteratorAgeSeconds[s], Math.Max(0, metrics.IteratorAgeMs) / 1000.0);
             OldestUnprocessedSeconds[s] = Math.Max(OldestUnprocessedSeconds[s], metrics.OldestUnprocessedAgeMs / 1000.0);
-            Concurrency[s] += metrics.Concurrency;
+            // The function's, not the sum of the shards' (each peaks at its own instant: the sum could pass reserved concurrency).
+            Concurrency[s] = Math.Max(Concurrency[s], metrics.FunctionConcurrency);
         }
 
         public void OnRecord(StreamRecord record)
@@ -245,6 +265,12 @@ internal static class ReplayRun
         {
             first.OnSecond(metrics);
             second.OnSecond(metrics);
+        }
+
+        public void OnEnd(EmulationSummary summary)
+        {
+            first.OnEnd(summary);
+            second.OnEnd(summary);
         }
     }
 }

@@ -7,7 +7,9 @@ namespace Analytics.Core.Testing;
 
 /// <summary>
 /// Writes a run's outputs as files: <c>invocations.jsonl</c>, <c>destination.jsonl</c>, <c>records.jsonl</c> and
-/// <c>metrics.csv</c> (formats in <c>docs/emulator.md</c>). Lines are written as they happen; dispose to flush.
+/// <c>metrics.csv</c> (formats in <c>docs/emulator.md</c>). Lines are written as they happen and the files are complete
+/// (flushed) when the run ends; dispose to close them. Others may read them meanwhile (opening them with
+/// <see cref="FileShare.ReadWrite"/>).
 /// </summary>
 public sealed class EmulationFiles : IEmulationObserver, IDisposable
 {
@@ -30,16 +32,16 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
     public EmulationFiles(string directory, bool writeRecords = true)
     {
         Directory.CreateDirectory(directory);
-        _invocations = File.Create(Path.Combine(directory, "invocations.jsonl"));
-        _destination = File.Create(Path.Combine(directory, "destination.jsonl"));
+        _invocations = Create(Path.Combine(directory, "invocations.jsonl"));
+        _destination = Create(Path.Combine(directory, "destination.jsonl"));
         string records = Path.Combine(directory, "records.jsonl");
         if (!writeRecords)
         {
             File.Delete(records);
         }
 
-        _records = writeRecords ? File.Create(records) : null;
-        _metrics = new StreamWriter(File.Create(Path.Combine(directory, "metrics.csv")), new UTF8Encoding(false)) { NewLine = "\n" };
+        _records = writeRecords ? Create(records) : null;
+        _metrics = new StreamWriter(Create(Path.Combine(directory, "metrics.csv")), new UTF8Encoding(false)) { NewLine = "\n" };
         _metrics.WriteLine(MetricsHeader);
         _writer = new Utf8JsonWriter(Stream.Null, s_options);
     }
@@ -140,6 +142,19 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
             $"{metrics.Second},{metrics.ShardId},{metrics.IteratorAgeMs},{metrics.OldestUnprocessedAgeMs},{metrics.Invocations},{metrics.Errors},{metrics.Timeouts},{metrics.Throttles},{metrics.Concurrency},{metrics.DestinationRecords},{metrics.RecordsIn},{metrics.ThrottledPuts},{metrics.RecordsOut},{metrics.RecordsExpired}"));
     }
 
+    /// <summary>
+    /// The run ended: writes out what the files still buffer, so they are complete even if this object is never
+    /// disposed (the process exits first, say).
+    /// </summary>
+    /// <param name="summary">The run's totals (not written).</param>
+    public void OnEnd(EmulationSummary summary)
+    {
+        _invocations.Flush();
+        _destination.Flush();
+        _records?.Flush();
+        _metrics.Flush();
+    }
+
     /// <summary>Flushes and closes the files.</summary>
     public void Dispose()
     {
@@ -149,6 +164,9 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
         _records?.Dispose();
         _metrics.Dispose();
     }
+
+    // Readable while written (a reader of a file another process writes opens it with FileShare.ReadWrite).
+    private static FileStream Create(string path) => new(path, FileMode.Create, FileAccess.Write, FileShare.Read);
 
     private void Line(Stream stream, Action<Utf8JsonWriter> write)
     {

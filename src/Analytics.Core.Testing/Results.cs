@@ -111,6 +111,13 @@ public sealed record ShardSecond
     /// <summary>The most invocations of the shard running at once during the second.</summary>
     public required int Concurrency { get; init; }
 
+    /// <summary>
+    /// The most invocations of the function (all shards) running at once during the second: the same in every shard's
+    /// measurements of the second. Each shard's <see cref="Concurrency"/> peaks at its own instant, so their sum can pass
+    /// the function's reserved concurrency; this does not.
+    /// </summary>
+    public int FunctionConcurrency { get; init; }
+
     /// <summary>Records sent to the on-failure destination.</summary>
     public required int DestinationRecords { get; init; }
 
@@ -145,11 +152,32 @@ public sealed record EmulationSummary
     /// <summary>Records trimmed by retention.</summary>
     public required long RecordsExpired { get; init; }
 
-    /// <summary>Records not processed when the run ended.</summary>
+    /// <summary>
+    /// Records the mapping skipped by its starting position: with <see cref="StartingPosition.Latest"/> those put before
+    /// the run started, with <see cref="StartingPosition.AtTimestamp"/> those put before the timestamp. Never delivered,
+    /// neither processed nor pending.
+    /// </summary>
+    public long RecordsSkipped { get; init; }
+
+    /// <summary>
+    /// Records not processed when the run ended: <see cref="RecordsIn"/> less <see cref="RecordsOut"/>,
+    /// <see cref="RecordsToDestination"/>, <see cref="RecordsExpired"/> and <see cref="RecordsSkipped"/> (each record is
+    /// in exactly one of these five).
+    /// </summary>
     public required long RecordsPending { get; init; }
 
-    /// <summary>Invocations.</summary>
+    /// <summary>
+    /// Invocations that ended: each is reported to the observer (<see cref="IEmulationObserver.OnInvocation"/>, a line of
+    /// <c>invocations.jsonl</c>). The ones still running when the run ended are <see cref="InvocationsInFlight"/>.
+    /// </summary>
     public required long Invocations { get; init; }
+
+    /// <summary>
+    /// Invocations still running when the run ended (dispatched, their function not done): never reported, counted in
+    /// no other invocation figure (<see cref="Invocations"/>, <see cref="Errors"/>, <see cref="ColdStarts"/>), and their
+    /// records are pending. <see cref="Invocations"/> plus these are every invocation started.
+    /// </summary>
+    public long InvocationsInFlight { get; init; }
 
     /// <summary>Failed invocations (error, timeout, partial).</summary>
     public required long Errors { get; init; }
@@ -167,7 +195,7 @@ public sealed record EmulationSummary
     /// </summary>
     public long IgnoredFailureReports { get; init; }
 
-    /// <summary>Cold starts.</summary>
+    /// <summary>Cold starts of the invocations that ended (one still in flight at the end is not counted, cold or not).</summary>
     public required long ColdStarts { get; init; }
 
     /// <summary>The highest IteratorAge, ms.</summary>
@@ -176,7 +204,19 @@ public sealed record EmulationSummary
     /// <summary>The most invocations running at once.</summary>
     public required int MaxConcurrency { get; init; }
 
-    /// <summary>Whether the run can be reproduced byte for byte (not when compute time is measured).</summary>
+    /// <summary>
+    /// Invocations whose handler was caught waiting off the virtual clock: its task was incomplete while no timer of
+    /// <see cref="StreamEmulator.Clock"/> but the emulator's own was pending, so nothing in virtual time could complete
+    /// it. It hopped to the thread pool (<c>Task.Yield</c>, <c>Task.Run</c>) or waited on real time or I/O, against
+    /// the virtual-time contract (<c>docs/emulator.md</c>), and the run's outputs depend on real timing: above 0, the run
+    /// is not <see cref="Reproducible"/>. Not counted when <see cref="EmulatorScenario.RealTimeSettle"/> is set.
+    /// </summary>
+    public long OffClockWaits { get; init; }
+
+    /// <summary>
+    /// Whether the run can be reproduced byte for byte: not when compute time is measured, nor when a handler was caught
+    /// off the virtual clock (<see cref="OffClockWaits"/>).
+    /// </summary>
     public required bool Reproducible { get; init; }
 }
 
@@ -198,6 +238,15 @@ public interface IEmulationObserver
     /// <summary>A shard's second ended.</summary>
     /// <param name="metrics">Its measurements.</param>
     void OnSecond(ShardSecond metrics);
+
+    /// <summary>
+    /// The run ended: called once, last, before <see cref="StreamEmulator.Run"/> returns (an observer that writes
+    /// files completes them here). Does nothing unless implemented.
+    /// </summary>
+    /// <param name="summary">The run's totals, as <see cref="StreamEmulator.Run"/> returns them.</param>
+    void OnEnd(EmulationSummary summary)
+    {
+    }
 }
 
 /// <summary>An observer that keeps everything in memory (for tests of small scenarios).</summary>

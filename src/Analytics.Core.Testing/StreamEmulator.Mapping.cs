@@ -274,12 +274,12 @@ public sealed partial class StreamEmulator
 
             environment = new ExecutionEnvironment { Id = id, Handler = handler, Dead = initFailed };
             _environments.Add(environment);
-            _coldStarts++;
         }
 
         environment.Busy = true;
         _busy++;
         _maxBusy = Math.Max(_maxBusy, _busy);
+        _maxBusyThisSecond = Math.Max(_maxBusyThisSecond, _busy);
         ShardState shard = lane.Shard;
         shard.Running++;
         shard.MaxRunningThisSecond = Math.Max(shard.MaxRunningThisSecond, shard.Running);
@@ -357,6 +357,7 @@ public sealed partial class StreamEmulator
 
         invocation.MeasuredTicks += Stopwatch.GetElapsedTime(started).Ticks;
         _waiting.Add(invocation);
+        CheckOffClock();
         ObserveCompletions();
     }
 

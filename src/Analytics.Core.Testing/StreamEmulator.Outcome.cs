@@ -19,6 +19,12 @@ public sealed partial class StreamEmulator
         ref SecondCounters counters = ref shard.Seconds[SecondOf(now)];
         long iteratorAge = batch.Records.Count > 0 ? now - batch.Records[^1].ArrivalMs : 0;
         counters.Invocations++;
+        if (invocation.ColdStart)
+        {
+            // Counted as it is reported: an invocation still in flight at the end is in no figure but InvocationsInFlight.
+            _coldStarts++;
+        }
+
         counters.IteratorAgeMs = Math.Max(counters.IteratorAgeMs, iteratorAge);
         _maxIteratorAge = Math.Max(_maxIteratorAge, iteratorAge);
         if (outcome != InvocationOutcome.Success)

@@ -50,8 +50,10 @@ public sealed partial class StreamEmulator
     private long _throttles;
     private long _coldStarts;
     private long _maxIteratorAge;
+    private long _offClockWaits;
     private int _busy;
     private int _maxBusy;
+    private int _maxBusyThisSecond;
     private long _producerIndex;
     private bool _ran;
     private bool _ended;
@@ -237,7 +239,7 @@ public sealed partial class StreamEmulator
             foreach (Lane lane in shard.Lanes)
             {
                 Lane l = lane;
-                lane.PollTimer = Clock.CreateTimer(_ => Poll(l), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                lane.PollTimer = Clock.CreateHostTimer(_ => Poll(l), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
                 SchedulePoll(lane, 0);
             }
         }
@@ -247,9 +249,11 @@ public sealed partial class StreamEmulator
             Settle();
             if (!Clock.FireNext(end - 1))
             {
+                CheckOffClock();
                 break;
             }
 
+            CheckOffClock();
             ObserveCompletions();
         }
 
@@ -257,15 +261,26 @@ public sealed partial class StreamEmulator
         Clock.JumpTo(end);
         Stop();
         EmitSecond(_scenario.DurationSeconds - 1);
-        return new EmulationSummary
+        long inFlight = 0;
+        foreach (ShardState shard in _shards)
+        {
+            foreach (Lane lane in shard.Lanes)
+            {
+                inFlight += lane.Running is null ? 0 : 1;
+            }
+        }
+
+        var summary = new EmulationSummary
         {
             RecordsIn = _recordsIn,
             ThrottledPuts = _throttledPuts,
             RecordsOut = _recordsOut,
             RecordsToDestination = _toDestination,
             RecordsExpired = _expired,
+            RecordsSkipped = _skipped,
             RecordsPending = _recordsIn - _recordsOut - _toDestination - _expired - _skipped,
-            Invocations = _invocations,
+            Invocations = _invocations - inFlight,
+            InvocationsInFlight = inFlight,
             Errors = _errors,
             Timeouts = _timeouts,
             IgnoredFailureReports = _ignoredFailureReports,
@@ -273,8 +288,11 @@ public sealed partial class StreamEmulator
             ColdStarts = _coldStarts,
             MaxIteratorAgeMs = _maxIteratorAge,
             MaxConcurrency = _maxBusy,
-            Reproducible = !_scenario.Function.MeasureCompute,
+            OffClockWaits = _offClockWaits,
+            Reproducible = !_scenario.Function.MeasureCompute && _offClockWaits == 0,
         };
+        _observer?.OnEnd(summary);
+        return summary;
     }
 
     private long NowTicks => Clock.GetTimestamp();
@@ -312,7 +330,7 @@ public sealed partial class StreamEmulator
     }
 
     private ITimer ScheduleIn(long delayTicks, Action action) =>
-        Clock.CreateTimer(static s => ((Scheduled)s!).Run(), new Scheduled(this, action), TimeSpan.FromTicks(Math.Max(0, delayTicks)), Timeout.InfiniteTimeSpan);
+        Clock.CreateHostTimer(static s => ((Scheduled)s!).Run(), new Scheduled(this, action), TimeSpan.FromTicks(Math.Max(0, delayTicks)), Timeout.InfiniteTimeSpan);
 
     /// <summary>A scheduled step of the run, which does nothing once the run has ended.</summary>
     private sealed class Scheduled(StreamEmulator emulator, Action action)
@@ -364,6 +382,31 @@ public sealed partial class StreamEmulator
         ObserveCompletions();
     }
 
+    /// <summary>
+    /// Counts the handlers caught off the virtual clock: a handler's task is incomplete while no timer but the emulator's
+    /// own is pending, so nothing in virtual time can complete it (the emulator's timers produce records, poll and end
+    /// invocations; they resume no handler). It waits on something real (<c>Task.Yield</c>, <c>Task.Run</c>, a delay
+    /// without the clock, I/O), or for nothing, and when it ends against virtual time depends on real timing. Called
+    /// where handler code has just run (its start, a timer's callback), reading the timers before the tasks: a task seen
+    /// incomplete was so when no timer could complete it. Not with RealTimeSettle, whose runs wait for such handlers.
+    /// </summary>
+    private void CheckOffClock()
+    {
+        if (_waiting.Count == 0 || Clock.GuestTimers > 0 || _scenario.RealTimeSettle > TimeSpan.Zero)
+        {
+            return;
+        }
+
+        foreach (Invocation invocation in _waiting)
+        {
+            if (!invocation.OffClock && !invocation.Ended && invocation.Task is { IsCompleted: false })
+            {
+                invocation.OffClock = true;
+                _offClockWaits++;
+            }
+        }
+    }
+
     private void EmitSecond(int second)
     {
         foreach (ShardState shard in _shards)
@@ -384,6 +427,7 @@ public sealed partial class StreamEmulator
                 Timeouts = c.Timeouts,
                 Throttles = c.Throttles,
                 Concurrency = shard.MaxRunningThisSecond,
+                FunctionConcurrency = _maxBusyThisSecond,
                 DestinationRecords = c.Destination,
                 RecordsIn = c.RecordsIn,
                 ThrottledPuts = c.ThrottledPuts,
@@ -392,6 +436,8 @@ public sealed partial class StreamEmulator
             });
             shard.MaxRunningThisSecond = shard.Running;
         }
+
+        _maxBusyThisSecond = _busy;
     }
 
     /// <summary>Records the emulator holds as not yet processed (for tests of what a run keeps in memory).</summary>

@@ -23,6 +23,7 @@ public sealed class VirtualClock : TimeProvider
     private readonly PriorityQueue<VirtualTimer, (long Due, long Order)> _timers = new();
     private long _nowTicks;
     private long _order;
+    private int _guestTimers;
 
     /// <summary>Creates a clock that reads <paramref name="start"/>.</summary>
     /// <param name="start">The initial time.</param>
@@ -39,6 +40,12 @@ public sealed class VirtualClock : TimeProvider
 
     /// <summary>Decides, when a timer is due, whether its owner is still alive (a timed-out environment is not).</summary>
     internal Func<object?, bool>? IsOwnerAlive { get; set; }
+
+    /// <summary>
+    /// Timers scheduled to fire that are not the host's own (<see cref="CreateHostTimer"/>): the ones through which
+    /// code under test can still be resumed in virtual time. Kept up to date under the clock's lock.
+    /// </summary>
+    internal int GuestTimers => Volatile.Read(ref _guestTimers);
 
     /// <summary>When set, receives the real time (ticks) each timer callback took, with the timer's owner.</summary>
     internal Action<object?, long>? CallbackMeasured { get; set; }
@@ -103,9 +110,17 @@ public sealed class VirtualClock : TimeProvider
     {
         ArgumentNullException.ThrowIfNull(callback);
         object? owner = CurrentOwner.Value;
-        var timer = new VirtualTimer(this, callback, state, owner);
+        var timer = new VirtualTimer(this, callback, state, owner, host: false);
         timer.Change(dueTime, period);
         TimerCreated?.Invoke(owner);
+        return timer;
+    }
+
+    /// <summary>A timer of the host driving the clock (the emulator's schedule): no owner, and not one of <see cref="GuestTimers"/>.</summary>
+    internal ITimer CreateHostTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+    {
+        var timer = new VirtualTimer(this, callback, state, owner: null, host: true);
+        timer.Change(dueTime, period);
         return timer;
     }
 
@@ -202,16 +217,18 @@ public sealed class VirtualClock : TimeProvider
         private readonly VirtualClock _clock;
         private readonly TimerCallback _callback;
         private readonly object? _state;
+        private readonly bool _host;
         private long _order;
         private long _periodTicks;
         private long _dueTicks;
         private bool _disposed;
 
-        public VirtualTimer(VirtualClock clock, TimerCallback callback, object? state, object? owner)
+        public VirtualTimer(VirtualClock clock, TimerCallback callback, object? state, object? owner, bool host)
         {
             _clock = clock;
             _callback = callback;
             _state = state;
+            _host = host;
             Owner = owner;
         }
 
@@ -233,10 +250,21 @@ public sealed class VirtualClock : TimeProvider
             // timer never fired (a redrive on the thread pool hung while a test drove the clock).
             lock (_clock._gate)
             {
+                if (_disposed)
+                {
+                    return false;
+                }
+
+                bool armed = _order != 0;
                 _periodTicks = period == Timeout.InfiniteTimeSpan || period <= TimeSpan.Zero ? 0 : period.Ticks;
                 if (dueTime == Timeout.InfiniteTimeSpan)
                 {
                     Volatile.Write(ref _order, 0);
+                    if (armed && !_host)
+                    {
+                        _clock._guestTimers--;
+                    }
+
                     return true;
                 }
 
@@ -244,6 +272,10 @@ public sealed class VirtualClock : TimeProvider
                 long order = ++_clock._order;
                 _clock._timers.Enqueue(this, (_dueTicks, order));
                 Volatile.Write(ref _order, order);
+                if (!armed && !_host)
+                {
+                    _clock._guestTimers++;
+                }
             }
 
             return true;
@@ -262,16 +294,37 @@ public sealed class VirtualClock : TimeProvider
             else
             {
                 Volatile.Write(ref _order, 0);
+                if (!_host)
+                {
+                    _clock._guestTimers--;
+                }
             }
         }
 
         public void Fire() => _callback(_state);
 
-        public void Dispose() => _disposed = true;
+        public void Dispose()
+        {
+            if (_host)
+            {
+                _disposed = true;
+                return;
+            }
+
+            lock (_clock._gate)
+            {
+                if (!_disposed && _order != 0)
+                {
+                    _clock._guestTimers--;
+                }
+
+                _disposed = true;
+            }
+        }
 
         public ValueTask DisposeAsync()
         {
-            _disposed = true;
+            Dispose();
             return ValueTask.CompletedTask;
         }
     }

@@ -220,6 +220,9 @@ internal sealed class Invocation
 
     public bool Ended { get; set; }
 
+    /// <summary>Whether its handler was caught waiting off the virtual clock (counted once).</summary>
+    public bool OffClock { get; set; }
+
     public bool Alive { get; set; } = true;
 
     public long MeasuredTicks { get; set; }

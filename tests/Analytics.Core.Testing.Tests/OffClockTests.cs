@@ -1,0 +1,90 @@
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// A handler that breaks the virtual-time contract (docs/emulator.md, "Virtual time: the contract for handler
+/// authors") makes the run timing-dependent: the emulator says so instead of claiming it reproducible.
+/// </summary>
+public class OffClockTests
+{
+    private static EmulatorScenario Scenario(TimeSpan settle = default) => new()
+    {
+        Seed = 11,
+        StartTime = Emulate.Start,
+        DurationSeconds = 20,
+        Stream = new() { ShardCount = 2 },
+        Producers = [new() { RatePerSecond = 20, PartitionKeys = 10, Schedule = [new RateStep(10, 0)], Generator = RecordGenerators.Text("r{n}") }],
+        Mapping = new() { BatchSize = 3, ParallelizationFactor = 2 },
+        Function = new() { TimeoutSeconds = 3, ComputeMsPerRecord = 1 },
+        RealTimeSettle = settle,
+    };
+
+    private static readonly ReadOnlyMemory<byte> s_ok = "{\"batchItemFailures\":[]}"u8.ToArray();
+
+    private static EmulationSummary Run(EmulatorScenario scenario, Func<VirtualClock, ILambdaHandler> handler)
+    {
+        Emulate.Run(scenario, handler, out EmulationSummary summary);
+        return summary;
+    }
+
+    public static TheoryData<string> OffClockHandlers => ["yield", "real delay", "virtual then yield"];
+
+    private static Func<VirtualClock, ILambdaHandler> Handler(string kind) => kind switch
+    {
+        "yield" => _ => new DelegateHandler(async (_, _, _) =>
+        {
+            await Task.Yield();
+            return s_ok;
+        }),
+        "real delay" => _ => new DelegateHandler(async (_, _, _) =>
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(2));
+            return s_ok;
+        }),
+        "virtual then yield" => clock => new DelegateHandler(async (_, _, _) =>
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(30), clock);
+            await Task.Yield();
+            return s_ok;
+        }),
+        "virtual" => clock => new DelegateHandler(async (_, _, ct) =>
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(30), clock, ct);
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(500), clock);
+            await Task.Delay(TimeSpan.FromMilliseconds(7), clock, cts.Token).ConfigureAwait(false);
+            return s_ok;
+        }),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    [Theory]
+    [MemberData(nameof(OffClockHandlers))]
+    public void AHandlerWaitingOffTheVirtualClock_MakesTheRunNotReproducible(string kind)
+    {
+        EmulationSummary summary = Run(Scenario(), Handler(kind));
+        Assert.True(summary.Invocations > 20);
+        Assert.False(summary.Reproducible, $"{kind}: {summary}");
+        Assert.InRange(summary.OffClockWaits, 1, summary.Invocations + summary.InvocationsInFlight);
+    }
+
+    [Fact]
+    public void AHandlerWaitingOnlyInVirtualTime_IsReproducible()
+    {
+        EmulationSummary first = Run(Scenario(), Handler("virtual"));
+        Assert.True(first.Invocations > 20);
+        Assert.True(first.Reproducible, first.ToString());
+        Assert.Equal(0, first.OffClockWaits);
+        Assert.Equal(first, Run(Scenario(), Handler("virtual")));
+
+        EmulationSummary scripted = Run(Scenario(), clock => new ScriptedHandler(clock, [new ScriptRule(ScriptAction.SleepMs, Ms: 40), new ScriptRule(ScriptAction.SleepMs, WhenData: "r7", Ms: 4000)]));
+        Assert.True(scripted.Timeouts > 0);
+        Assert.Equal((true, 0L), (scripted.Reproducible, scripted.OffClockWaits));
+    }
+
+    [Fact]
+    public void WithRealTimeSettle_TheRunIsFlaggedAsBefore()
+    {
+        // RealTimeSettle is the way to run such handlers (the Runtime API host's processes): the emulator waits for them.
+        EmulationSummary summary = Run(Scenario(TimeSpan.FromSeconds(5)), Handler("yield"));
+        Assert.Equal((true, 0L), (summary.Reproducible, summary.OffClockWaits));
+    }
+}

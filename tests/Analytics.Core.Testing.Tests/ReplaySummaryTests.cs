@@ -1,0 +1,190 @@
+using System.Globalization;
+using System.Text.Json;
+using Analytics.Replay;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>The replay summary accounts for every record and every invocation, and agrees with the files.</summary>
+public class ReplaySummaryTests
+{
+    private static string Root([System.Runtime.CompilerServices.CallerFilePath] string file = "")
+    {
+        string? directory = File.Exists(file) ? Path.GetDirectoryName(file) : Directory.GetCurrentDirectory();
+        while (directory is not null && !File.Exists(Path.Combine(directory, "Analytics.Core.sln")))
+        {
+            directory = Path.GetDirectoryName(directory);
+        }
+
+        return directory ?? throw new InvalidOperationException("repository root not found");
+    }
+
+    /// <summary>Runs replay on a scenario (a JSON text, or a file under the repository); the summary's rows by name, and the output directory.</summary>
+    private static (Dictionary<string, string> Rows, string Stdout, string Directory) Replay(string scenarioJsonOrFile, params string[] more)
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "replay-summary-" + Guid.NewGuid().ToString("N"));
+        bool json = scenarioJsonOrFile.TrimStart().StartsWith('{');
+        string file = json ? Path.GetTempFileName() : Path.Combine(Root(), scenarioJsonOrFile);
+        try
+        {
+            if (json)
+            {
+                File.WriteAllText(file, scenarioJsonOrFile);
+            }
+
+            var output = new StringWriter();
+            var error = new StringWriter();
+            int exit = ReplayCommand.Run(["--scenario", file, "--out", directory, .. more], output, error);
+            Assert.True(exit == 0, error.ToString() + output);
+            string stdout = output.ToString();
+            return (Rows(stdout), stdout, directory);
+        }
+        finally
+        {
+            if (json)
+            {
+                File.Delete(file);
+            }
+        }
+    }
+
+    // "name<spaces>  value": names are padded to one width, so the value starts at the same column on each row.
+    private static Dictionary<string, string> Rows(string stdout)
+    {
+        string[] lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        int column = "scenario".Length;
+        while (lines[0][column] == ' ')
+        {
+            column++;
+        }
+
+        var rows = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string line in lines)
+        {
+            rows[line[..column].TrimEnd()] = line[column..].TrimEnd('\r');
+        }
+
+        return rows;
+    }
+
+    private static long Number(Dictionary<string, string> rows, string name) =>
+        rows.TryGetValue(name, out string? value) ? long.Parse(value.Split(' ')[0], NumberStyles.AllowThousands, CultureInfo.InvariantCulture) : 0;
+
+    private static JsonElement[] Invocations(string directory) =>
+        [.. File.ReadAllLines(Path.Combine(directory, "invocations.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)];
+
+    private const string InFlightRow = "invocations in flight at the end";
+
+    [Fact]
+    public void AnInvocationStillRunningAtTheEnd_IsInFlight_NotAnInvocationOfTheFile()
+    {
+        // The function sleeps 10 s of a 5 s run: its one invocation never ends, so invocations.jsonl has no line for it.
+        (Dictionary<string, string> rows, string stdout, string directory) = Replay("""
+            {"durationSeconds":5,"records":[{"partitionKey":"a","text":"x","atMs":100}],"function":{"timeoutSeconds":60},
+             "handler":{"kind":"scripted","rules":[{"action":"sleepMs","ms":10000}]}}
+            """, "--no-chart");
+        try
+        {
+            Assert.Empty(Invocations(directory));
+            Assert.Equal(0, Number(rows, "invocations"));
+            Assert.Equal(0, Number(rows, "  cold starts"));
+            Assert.True(rows.ContainsKey(InFlightRow), stdout);
+            Assert.Equal(1, Number(rows, InFlightRow));
+            Assert.Equal(1, Number(rows, "records not processed at the end"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private const string SkippedRow = "records skipped (StartingPosition)";
+
+    // Every record put is in exactly one of these rows.
+    private static void AssertEveryRecordIsAccountedFor(Dictionary<string, string> rows, string stdout)
+    {
+        long accounted = Number(rows, "records processed") + Number(rows, "records to on-failure destination") + Number(rows, "records expired (retention)")
+            + Number(rows, SkippedRow) + Number(rows, "records not processed at the end");
+        Assert.True(Number(rows, "records in") == accounted, stdout);
+    }
+
+    [Theory]
+    [InlineData("LATEST", "")]
+    [InlineData("AT_TIMESTAMP", ",\"StartingPositionTimestamp\":\"2024-12-31T23:59:59.500Z\"")]
+    public void RecordsSkippedByTheStartingPosition_HaveTheirRow_AndEveryRecordIsAccountedFor(string position, string timestamp)
+    {
+        // One record put a second before the run (LATEST skips it; so does AT_TIMESTAMP half a second before the start), one after.
+        (Dictionary<string, string> rows, string stdout, string directory) = Replay($$$"""
+            {"startTime":"2025-01-01T00:00:00Z","durationSeconds":5,
+             "records":[{"partitionKey":"a","text":"x","atMs":-1000},{"partitionKey":"a","text":"y","atMs":100}],
+             "mapping":{"StartingPosition":"{{{position}}}"{{{timestamp}}}},"handler":{"kind":"scripted","rules":[]}}
+            """, "--no-chart");
+        try
+        {
+            Assert.Equal(2, Number(rows, "records in"));
+            Assert.Equal(1, Number(rows, "records processed"));
+            Assert.True(rows.ContainsKey(SkippedRow), stdout);
+            Assert.Equal(1, Number(rows, SkippedRow));
+            AssertEveryRecordIsAccountedFor(rows, stdout);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(2, 10, 7)]
+    [InlineData(3, 4, 5)]
+    [InlineData(4, 10, null)]
+    public void TheChartsConcurrency_IsTheFunctions_NeverAboveItsReservedConcurrency(int shards, int factor, int? reserved)
+    {
+        // Each shard's most at once in a second happens at its own instant: their sum is not the function's concurrency.
+        var scenario = new EmulatorScenario
+        {
+            Seed = 5,
+            StartTime = new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero),
+            DurationSeconds = 120,
+            Stream = new() { ShardCount = shards },
+            Producers = [new() { RatePerSecond = 60, PartitionKeys = 40, Generator = RecordGenerators.Text("r{n}") }],
+            Mapping = new() { BatchSize = 100, ParallelizationFactor = factor },
+            Function = new() { ReservedConcurrency = reserved, InitMs = 350, ComputeMsPerInvocation = 20, ComputeMsPerRecord = 2 },
+        };
+        var perSecond = new ReplayRun.PerSecond(scenario.DurationSeconds);
+        StreamEmulator emulator = null!;
+        emulator = new StreamEmulator(scenario, _ => new ScriptedHandler(emulator.Clock, []));
+        EmulationSummary summary = emulator.Run(perSecond);
+        Assert.True(summary.MaxConcurrency > 1);
+        if (reserved is int limit)
+        {
+            Assert.All(perSecond.Concurrency, c => Assert.InRange(c, 0, limit));
+        }
+
+        Assert.Equal(summary.MaxConcurrency, perSecond.Concurrency.Max());
+    }
+
+    [Fact]
+    public void RetryStorm_InvocationsAndColdStarts_AgreeWithTheFile()
+    {
+        (Dictionary<string, string> rows, string stdout, string directory) = Replay("samples/scenarios/retry-storm.json", "--no-chart", "--no-records");
+        try
+        {
+            JsonElement[] invocations = Invocations(directory);
+            Assert.Equal(invocations.Length, Number(rows, "invocations"));
+            Assert.Equal(invocations.Count(i => i.GetProperty("coldStart").GetBoolean()), Number(rows, "  cold starts"));
+            Assert.Equal(invocations.Count(i => i.GetProperty("outcome").GetString() != "success"), Number(rows, "  failed (error, timeout, partial)"));
+            Assert.Equal(invocations.Count(i => i.GetProperty("outcome").GetString() == "timeout"), Number(rows, "  timeouts"));
+
+            // Every invocation is numbered in order of start: the file and the ones in flight are all of them.
+            Assert.True(rows.ContainsKey(InFlightRow), stdout);
+            long started = invocations.Length + Number(rows, InFlightRow);
+            Assert.Equal(invocations.Length, invocations.Select(i => i.GetProperty("invocation").GetInt64()).Distinct().Count());
+            Assert.All(invocations, i => Assert.InRange(i.GetProperty("invocation").GetInt64(), 1, started));
+            AssertEveryRecordIsAccountedFor(rows, stdout);
+            Assert.False(rows.ContainsKey(SkippedRow), stdout); // TRIM_HORIZON skips nothing, and the row is only there when some are
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}
