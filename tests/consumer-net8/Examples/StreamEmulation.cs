@@ -45,7 +45,7 @@ public static class StreamEmulation
         StreamEmulator emulator = null!;
         // One handler per execution environment; it gets the emulator's clock as its TimeProvider.
         emulator = new StreamEmulator(scenario, environment => new MyHandler(emulator.Clock));
-        var recording = new EmulationRecording();           // or new EmulationFiles("out") for JSON lines and CSV
+        var recording = new EmulationRecording();           // or: using var files = new EmulationFiles("out");
         EmulationSummary summary = emulator.Run(recording);
 
         // recording.Invocations, recording.Destination, recording.Records, recording.Seconds: assert on them.
