@@ -12,15 +12,9 @@ namespace Analytics.Core.Testing.Tests;
 /// </summary>
 public class ReplayInputTests
 {
-    private static string Temp() => Path.Combine(Path.GetTempPath(), "replay-" + Guid.NewGuid().ToString("N"));
+    private static string Temp() => ReplayHarness.Temp();
 
-    private static (int Exit, string Out, string Error) Replay(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int exit = ReplayCommand.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static (int Exit, string Out, string Error) Replay(params string[] args) => ReplayHarness.Replay(args);
 
     /// <summary>A scenario next to a copy of the sample's template whose Kinesis event starts AT_TIMESTAMP with <paramref name="timestamp"/>.</summary>
     private static string TemplateScenario(string directory, string timestamp)

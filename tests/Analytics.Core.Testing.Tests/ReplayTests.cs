@@ -7,6 +7,10 @@ namespace Analytics.Core.Testing.Tests;
 /// <summary>The replay command: scenarios from samples/, bad scenarios, outputs and their determinism.</summary>
 public class ReplayTests
 {
+    private static string Temp() => ReplayHarness.Temp();
+
+    private static (int Exit, string Out, string Error) Replay(params string[] args) => ReplayHarness.Replay(args);
+
     private static string Root([System.Runtime.CompilerServices.CallerFilePath] string file = "")
     {
         // CI maps source paths to /_/; then look from the working directory up.
@@ -17,16 +21,6 @@ public class ReplayTests
         }
 
         return directory ?? throw new InvalidOperationException("repository root not found");
-    }
-
-    private static string Temp() => Path.Combine(Path.GetTempPath(), "replay-" + Guid.NewGuid().ToString("N"));
-
-    private static (int Exit, string Out, string Error) Replay(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int exit = ReplayCommand.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
     }
 
     private const string Prefix254 = "pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp";
