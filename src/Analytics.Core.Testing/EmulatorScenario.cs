@@ -49,6 +49,12 @@ public sealed record EmulatorScenario
 
     private static readonly DateTimeOffset s_latestStart = new(9000, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
+    /// <summary>
+    /// The most shard-seconds a run may have (<see cref="StreamOptions.ShardCount"/> × <see cref="DurationSeconds"/>):
+    /// 50 million, about 2.4 GB of per-second measurements (10 shards for a week take 6 million).
+    /// </summary>
+    public const long MaxShardSeconds = 50_000_000;
+
     /// <summary>Checks every part.</summary>
     /// <exception cref="ArgumentException">A setting is out of range; the message names it and the range.</exception>
     public void Validate()
@@ -64,6 +70,16 @@ public sealed record EmulatorScenario
         }
 
         Stream.Validate();
+        if ((long)Stream.ShardCount * (DurationSeconds + 1L) > MaxShardSeconds)
+        {
+            // Each shard's per-second measurements are kept for the whole run: 10,000 shards for a week would need
+            // about 290 GB, and the run would end in an OutOfMemoryException instead of this message.
+            throw new ArgumentOutOfRangeException(
+                nameof(DurationSeconds),
+                DurationSeconds,
+                string.Create(CultureInfo.InvariantCulture, $"Stream.ShardCount × DurationSeconds must be at most {MaxShardSeconds:N0} (each shard's per-second measurements are kept for the whole run); got {Stream.ShardCount:N0} shards × {DurationSeconds:N0} s."));
+        }
+
         Mapping.Validate();
         Function.Validate();
         foreach (ProducerOptions producer in Producers)

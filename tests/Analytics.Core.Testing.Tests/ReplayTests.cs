@@ -69,6 +69,7 @@ public class ReplayTests
     [InlineData("{\"stream\":{\"streamName\":\"\"},\"handler\":{\"kind\":\"sample\"}}", "$.stream.streamName", "1 to 128 characters")]
     [InlineData("{\"mapping\":{\"BatchSize\":0,\"BatchSize\":10},\"handler\":{\"kind\":\"sample\"}}", "$.mapping.BatchSize", "Duplicate property 'BatchSize'")]
     [InlineData("{\"seed\":1,\"handler\":{\"kind\":\"sample\"},\"seed\":2}", "$.seed", "Duplicate property 'seed'")]
+    [InlineData("{\"durationSeconds\":604800,\"stream\":{\"shards\":10000},\"handler\":{\"kind\":\"sample\"}}", "$.durationSeconds", "at most 50,000,000 (each shard's per-second measurements are kept for the whole run); got 10,000 shards × 604,800 s")]
     public void BadScenario_Exits2_NamingTheFieldAndTheReason(string json, string field, string reason)
     {
         string file = Path.GetTempFileName();
