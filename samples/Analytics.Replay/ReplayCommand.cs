@@ -131,7 +131,8 @@ internal static class ReplayCommand
                 return 2;
             }
 
-            string[] names = RunNames(loaded.Select(l => Path.GetFileNameWithoutExtension(l.File)).ToArray());
+            // A file named ".json" has no name: its run would write straight into DIR, beside the comparison's files.
+            string[] names = RunNames(loaded.Select(l => Path.GetFileNameWithoutExtension(l.File) is { Length: > 0 } name ? name : "scenario").ToArray());
 
             // Each scenario runs on its own thread (an emulator runs everything on the thread that calls it, so runs
             // share nothing and each stays byte-reproducible), at most --jobs at once; summaries are printed in the

@@ -114,6 +114,26 @@ public class ReplayInputTests
     }
 
     [Fact]
+    public void Compare_AScenarioFileWithoutAName_GetsADirectoryOfItsOwn()
+    {
+        // ".json" has an empty name: its run wrote straight into DIR, beside the comparison's own files.
+        string root = Temp();
+        string output = Path.Combine(root, "out");
+        try
+        {
+            string[] files = [SmallScenario(Path.Combine(root, "a", ".json"), 5), SmallScenario(Path.Combine(root, "b", "other.json"), 7)];
+            (int exit, _, string error) = Replay(["compare", .. files.SelectMany(f => (string[])["--scenario", f]), "--out", output, "--jobs", "1"]);
+            Assert.True(exit == 0, error);
+            Assert.Equal(["other", "scenario"], Directory.GetDirectories(output).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            Assert.False(File.Exists(Path.Combine(output, "invocations.jsonl")));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Compare_AChartPathThatCannotBeWritten_IsRefusedBeforeTheRuns_WithExit2()
     {
         // A directory given as --chart failed only after every run had finished, with an exception.
