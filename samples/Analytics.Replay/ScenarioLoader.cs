@@ -170,8 +170,8 @@ internal static class ScenarioLoader
                 throw new ScenarioException("$.handler.kind", $"'{handler.Kind}' is not sample, naive, scripted or process");
         }
 
-        CheckDownstream("$.downstream.dynamodb", file.Downstream?.Dynamodb, scenario.DurationSeconds, latency => new DynamoDbModel(TimeProvider.System, DynamoDbModelOptions.Default with { Latency = latency }).Dispose());
-        CheckDownstream("$.downstream.s3", file.Downstream?.S3, scenario.DurationSeconds, latency => new S3Model(TimeProvider.System, S3ModelOptions.Default with { Latency = latency }).Dispose());
+        CheckDownstream("$.downstream.dynamodb", file.Downstream?.Dynamodb, scenario.DurationSeconds, "DynamoDbModelOptions.Latency");
+        CheckDownstream("$.downstream.s3", file.Downstream?.S3, scenario.DurationSeconds, "S3ModelOptions.Latency");
         if (file.Downstream?.S3?.ThrottleEpisodes is { Count: > 0 })
         {
             throw new ScenarioException("$.downstream.s3.throttleEpisodes", "only the DynamoDB model has throttling episodes");
@@ -297,8 +297,8 @@ internal static class ScenarioLoader
     /// <param name="path">The model's JSON path.</param>
     /// <param name="model">The model's settings in the scenario.</param>
     /// <param name="duration">The run's length in seconds.</param>
-    /// <param name="modelRule">Makes the model with the latency, which refuses what it cannot sample (its own rule, not a copy of it).</param>
-    private static void CheckDownstream(string path, ServiceModelFile? model, int duration, Action<LatencyDistribution> modelRule)
+    /// <param name="latencyOption">The model option's name in the model's own message.</param>
+    private static void CheckDownstream(string path, ServiceModelFile? model, int duration, string latencyOption)
     {
         if (model is null)
         {
@@ -324,7 +324,8 @@ internal static class ScenarioLoader
                 throw new ScenarioException(path + ".latencyMs.p99", "must be 0 to 900000 ms (the longest timeout)");
             }
 
-            Check(() => modelRule(LatencyDistribution.FromMilliseconds(latency.P50, latency.P99)), path + ".latencyMs");
+            // The model's own rule (what it refuses to sample), not a copy of it.
+            Check(() => LatencyDistribution.FromMilliseconds(latency.P50, latency.P99).Validate(latencyOption), path + ".latencyMs");
         }
 
         foreach (OutageFile outage in model.Outages ?? [])

@@ -112,11 +112,7 @@ public static class RecordGenerators
 
     private static RecordGenerator MetricRecord(int metrics) => (index, key, time, random) =>
     {
-        if (key.AsSpan().IndexOfAny(s_escaped) >= 0)
-        {
-            // A key prefix with a quote, a backslash or a control character: the record stays valid JSON.
-            key = JsonEncodedText.Encode(key, JavaScriptEncoder.UnsafeRelaxedJsonEscaping).ToString();
-        }
+        key = JsonStringContent(key);
 
         int metric = random.Next(metrics);
         int value = random.Next(1, 1000);
@@ -134,6 +130,13 @@ public static class RecordGenerators
             CultureInfo.InvariantCulture,
             $"{{\"metric\":\"metric.{metric}\",\"value\":{value},\"timestamp\":{time.ToUnixTimeMilliseconds()},\"dimensions\":{{\"service\":\"{key}\"}}}}"));
     };
+
+    /// <summary>
+    /// <paramref name="text"/> as it stands between the quotes of a JSON string: itself unless it holds a quote, a
+    /// backslash or a control character (a key prefix may), which are escaped so that a record stays valid JSON.
+    /// </summary>
+    internal static string JsonStringContent(string text) =>
+        text.AsSpan().IndexOfAny(s_escaped) >= 0 ? JsonEncodedText.Encode(text, JavaScriptEncoder.UnsafeRelaxedJsonEscaping).ToString() : text;
 
     /// <summary>Text from a template; <c>{n}</c> is the record number and <c>{key}</c> the partition key.</summary>
     /// <param name="template">The template.</param>

@@ -1,8 +1,5 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using Analytics.Core.Testing;
 
 namespace Analytics.Replay.Incident;
@@ -14,10 +11,6 @@ namespace Analytics.Replay.Incident;
 /// </summary>
 internal static class IncidentRecords
 {
-    // What JSON requires escaped in a string: the quote, the backslash and the control characters U+0000 to U+001F (as
-    // RecordGenerators.Metric escapes its keys).
-    private static readonly SearchValues<char> s_escaped = SearchValues.Create([.. Enumerable.Range(0, 0x20).Select(c => (char)c), '"', '\\']);
-
     /// <summary>The generator (scenario <c>"generator":{"kind":"service-metric"}</c>).</summary>
     /// <param name="metrics">How many metric names.</param>
     /// <returns>The generator.</returns>
@@ -26,12 +19,9 @@ internal static class IncidentRecords
         int metric = random.Next(metrics);
         double value = random.Next(1, 5_000_000) / 1000.0;
         uint host = Fnv(key);
-        if (key.AsSpan().IndexOfAny(s_escaped) >= 0)
-        {
-            // A key prefix with a quote, a backslash or a control character: the record stays valid JSON, with the
-            // key as its service (else every record was invalid and quarantined).
-            key = JsonEncodedText.Encode(key, JavaScriptEncoder.UnsafeRelaxedJsonEscaping).ToString();
-        }
+        // A key prefix with a quote, a backslash or a control character: escaped, so the record stays valid JSON with the
+        // key as its service (as the metric generator does).
+        key = RecordGenerators.JsonStringContent(key);
 
         return Encoding.UTF8.GetBytes(string.Create(
             CultureInfo.InvariantCulture,
