@@ -663,7 +663,16 @@ internal static class OrdinalKeys
             keys[i++] = kv.Key;
         }
 
-        Array.Sort(keys, StringComparer.Ordinal);
+        // Maps read back from the model are built in ordinal order already; checking is cheaper than sorting them again.
+        for (int k = 1; k < keys.Length; k++)
+        {
+            if (string.CompareOrdinal(keys[k - 1], keys[k]) > 0)
+            {
+                Array.Sort(keys, StringComparer.Ordinal);
+                break;
+            }
+        }
+
         return keys;
     }
 }
