@@ -407,7 +407,13 @@ public sealed partial class StreamEmulator
         Task<ReadOnlyMemory<byte>> task = invocation.Task!;
         InvocationOutcome outcome;
         ResponseVerdict verdict = default;
-        if (task.IsCompletedSuccessfully)
+        if (task.IsCompletedSuccessfully && task.Result.Length > LambdaJson.MaxPayloadBytes)
+        {
+            // "6 MB each for request and response": Lambda fails the invocation (Function.ResponseSizeTooLarge), a
+            // function error, whatever the response says; the Runtime API host answers a process the same way.
+            outcome = InvocationOutcome.Error;
+        }
+        else if (task.IsCompletedSuccessfully)
         {
             bool window = _scenario.Mapping.TumblingWindowInSeconds > 0;
             verdict = ResponseRules.Read(task.Result.Span, invocation.Batch.Records, _scenario.Mapping.ReportBatchItemFailures, window);
