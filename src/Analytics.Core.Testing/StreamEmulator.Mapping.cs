@@ -342,7 +342,11 @@ public sealed partial class StreamEmulator
         long started = Stopwatch.GetTimestamp();
         try
         {
-            invocation.Task = invocation.Environment.Handler.InvokeAsync(invocation.Event, invocation.Deadline, CancellationToken.None);
+            // A null task is what Lambda's .NET runtime fails with a NullReferenceException: a function error, at once
+            // (taken for a handler still running, it waited out the whole timeout as if the function had hung).
+            invocation.Task = invocation.Environment.Handler.InvokeAsync(invocation.Event, invocation.Deadline, CancellationToken.None)
+                ?? Task.FromException<ReadOnlyMemory<byte>>(new InvalidOperationException(
+                    $"{invocation.Environment.Handler.GetType().Name}.InvokeAsync returned null instead of a task."));
         }
 #pragma warning disable CA1031 // Any exception from the function is a function error, as in Lambda.
         catch (Exception exception)
