@@ -180,7 +180,10 @@ public sealed partial class StreamEmulator
     /// <summary>Runs the scenario to its end; callable once. Nothing of the run fires on <see cref="Clock"/> afterwards: invocations still running stop where the run ended.</summary>
     /// <param name="observer">Receives the outputs as they happen; <see langword="null"/> for totals only.</param>
     /// <returns>The totals.</returns>
-    /// <exception cref="InvalidOperationException">Already run.</exception>
+    /// <exception cref="InvalidOperationException">
+    /// Already run; or a producer's <see cref="RecordGenerator"/> returned <see langword="null"/> or a record Kinesis
+    /// refuses (data plus partition key over 1 MiB).
+    /// </exception>
     public EmulationSummary Run(IEmulationObserver? observer = null)
     {
         if (_ran)
