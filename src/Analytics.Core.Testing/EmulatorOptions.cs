@@ -183,7 +183,10 @@ public sealed record FunctionOptions
     /// <summary>Init time a new execution environment pays before its first invocation, in ms. Default 0.</summary>
     public int InitMs { get; init; }
 
-    /// <summary>Most environments at once (reserved concurrency), or <see langword="null"/> for no limit. Default <see langword="null"/>.</summary>
+    /// <summary>
+    /// Most environments at once (reserved concurrency), 0 to 100,000, or <see langword="null"/> for no limit. Default
+    /// <see langword="null"/>. 0 throttles every invocation, as in Lambda (the mapping retries until the records expire).
+    /// </summary>
     public int? ReservedConcurrency { get; init; }
 
     /// <summary>Modeled compute time per invocation, in ms of one full vCPU. Default 0.</summary>
@@ -217,14 +220,21 @@ public sealed record FunctionOptions
         StreamOptions.Range(nameof(InitMs), InitMs, 0, 10_000);
         if (ReservedConcurrency is int reserved)
         {
-            StreamOptions.Range(nameof(ReservedConcurrency), reserved, 1, 100_000);
+            // PutFunctionConcurrency accepts 0: the function's off switch, every invocation throttled.
+            StreamOptions.Range(nameof(ReservedConcurrency), reserved, 0, 100_000);
         }
 
         // At most the longest timeout: more cannot change a run (the invocation times out first), and a time past the
         // range of the clock's ticks turned into 1 ms instead (an invocation that succeeded).
-        if (!(ComputeMsPerInvocation is >= 0 and <= 900_000) || !(ComputeMsPerRecord is >= 0 and <= 900_000))
+        ComputeTime(nameof(ComputeMsPerInvocation), ComputeMsPerInvocation);
+        ComputeTime(nameof(ComputeMsPerRecord), ComputeMsPerRecord);
+    }
+
+    private static void ComputeTime(string name, double ms)
+    {
+        if (!(ms is >= 0 and <= 900_000))
         {
-            throw new ArgumentOutOfRangeException(nameof(ComputeMsPerRecord), "Compute times must be 0 to 900000 ms (the longest timeout).");
+            throw new ArgumentOutOfRangeException(name, ms, string.Create(CultureInfo.InvariantCulture, $"{name} must be 0 to 900000 ms (the longest timeout); got {ms}."));
         }
     }
 }

@@ -35,7 +35,9 @@ public sealed record EmulatorScenario
     /// <summary>
     /// How long (real time) to let a handler that waits on something other than the virtual clock finish before virtual
     /// time moves on. Default zero: handlers must wait only on the clock (see the package README); a positive value
-    /// helps handlers with real I/O but makes runs timing-dependent.
+    /// helps handlers with real I/O but makes runs timing-dependent. The emulator cannot tell a handler waiting on real
+    /// I/O from one waiting on the clock, so each step at which a handler waits on the clock costs the whole settle in real
+    /// time. A handler still unfinished when the settle runs out is counted in <see cref="EmulationSummary.OffClockWaits"/>.
     /// </summary>
     public TimeSpan RealTimeSettle { get; init; } = TimeSpan.Zero;
 

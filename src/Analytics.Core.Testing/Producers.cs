@@ -12,7 +12,10 @@ namespace Analytics.Core.Testing;
 /// <param name="partitionKey">The record's partition key.</param>
 /// <param name="time">When the record is put.</param>
 /// <param name="random">The run's seeded generator; the only source of randomness a generator may use.</param>
-/// <returns>The record's data (the blob, before base64).</returns>
+/// <returns>
+/// The record's data (the blob, before base64): not <see langword="null"/>, and with the partition key at most 1 MiB,
+/// as Kinesis requires (<see cref="StreamEmulator.Run"/> throws otherwise).
+/// </returns>
 public delegate byte[] RecordGenerator(long index, string partitionKey, DateTimeOffset time, Random random);
 
 /// <summary>A step of a producer's rate schedule: from <see cref="FromSecond"/> on, <see cref="RatePerSecond"/>.</summary>

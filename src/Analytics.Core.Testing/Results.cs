@@ -209,7 +209,8 @@ public sealed record EmulationSummary
     /// <see cref="StreamEmulator.Clock"/> but the emulator's own was pending, so nothing in virtual time could complete
     /// it. It hopped to the thread pool (<c>Task.Yield</c>, <c>Task.Run</c>) or waited on real time or I/O, against
     /// the virtual-time contract (<c>docs/emulator.md</c>), and the run's outputs depend on real timing: above 0, the run
-    /// is not <see cref="Reproducible"/>. Not counted when <see cref="EmulatorScenario.RealTimeSettle"/> is set.
+    /// is not <see cref="Reproducible"/>. With <see cref="EmulatorScenario.RealTimeSettle"/> set, the emulator waits for
+    /// such handlers; then only those still unfinished when the settle ran out (with no timer of the clock pending) count.
     /// </summary>
     public long OffClockWaits { get; init; }
 

@@ -342,7 +342,11 @@ public sealed partial class StreamEmulator
         long started = Stopwatch.GetTimestamp();
         try
         {
-            invocation.Task = invocation.Environment.Handler.InvokeAsync(invocation.Event, invocation.Deadline, CancellationToken.None);
+            // A null task is what Lambda's .NET runtime fails with a NullReferenceException: a function error, at once
+            // (taken for a handler still running, it waited out the whole timeout as if the function had hung).
+            invocation.Task = invocation.Environment.Handler.InvokeAsync(invocation.Event, invocation.Deadline, CancellationToken.None)
+                ?? Task.FromException<ReadOnlyMemory<byte>>(new InvalidOperationException(
+                    $"{invocation.Environment.Handler.GetType().Name}.InvokeAsync returned null instead of a task."));
         }
 #pragma warning disable CA1031 // Any exception from the function is a function error, as in Lambda.
         catch (Exception exception)
@@ -407,7 +411,13 @@ public sealed partial class StreamEmulator
         Task<ReadOnlyMemory<byte>> task = invocation.Task!;
         InvocationOutcome outcome;
         ResponseVerdict verdict = default;
-        if (task.IsCompletedSuccessfully)
+        if (task.IsCompletedSuccessfully && task.Result.Length > LambdaJson.MaxPayloadBytes)
+        {
+            // "6 MB each for request and response": Lambda fails the invocation (Function.ResponseSizeTooLarge), a
+            // function error, whatever the response says; the Runtime API host answers a process the same way.
+            outcome = InvocationOutcome.Error;
+        }
+        else if (task.IsCompletedSuccessfully)
         {
             bool window = _scenario.Mapping.TumblingWindowInSeconds > 0;
             verdict = ResponseRules.Read(task.Result.Span, invocation.Batch.Records, _scenario.Mapping.ReportBatchItemFailures, window);

@@ -30,7 +30,7 @@ public sealed partial class StreamEmulator
                 long atMs = fromMs + (k * 1000L / count);
                 string key = ProducerKey(p, producer, _produceRandom.Next(producer.PartitionKeys));
                 DateTimeOffset at = DateTimeOffset.FromUnixTimeMilliseconds(_startMs + atMs);
-                batch.Add((atMs, key, producer.Generator(_producerIndex++, key, at, _produceRandom)));
+                batch.Add((atMs, key, Generated(producer.Generator(_producerIndex++, key, at, _produceRandom), key)));
             }
         }
 
@@ -49,6 +49,29 @@ public sealed partial class StreamEmulator
         }
 
         batch.Clear();
+    }
+
+    /// <summary>Kinesis's limit on a record: data plus partition key (UTF-8) at most 1 MiB.</summary>
+    private const int MaxRecordBytes = 1024 * 1024;
+
+    // What a producer's generator made, as PutRecord takes it: a record over 1 MiB is refused by Kinesis with a
+    // ValidationException, not throttled, so it is a bug in the scenario (as an explicit record's is), not a put to count.
+    private static byte[] Generated(byte[]? data, string key)
+    {
+        if (data is null)
+        {
+            throw new InvalidOperationException("A producer's RecordGenerator returned null; it must return the record's data (an empty array for none).");
+        }
+
+        // A key of up to 256 characters is at most 768 UTF-8 bytes: below that margin no count is needed.
+        if (data.Length > MaxRecordBytes - (3 * 256) && data.Length + (long)Encoding.UTF8.GetByteCount(key) > MaxRecordBytes)
+        {
+            throw new InvalidOperationException(string.Create(
+                CultureInfo.InvariantCulture,
+                $"A producer's RecordGenerator made a record of {data.Length + (long)Encoding.UTF8.GetByteCount(key)} bytes (data plus partition key '{key}'); Kinesis accepts at most 1 MiB ({MaxRecordBytes} bytes)."));
+        }
+
+        return data;
     }
 
     // The key strings of a producer, made once each (up to a bound of keys).
