@@ -284,11 +284,12 @@ internal static class ScenarioLoader
         "StartTime" => "$.startTime",
         "ShardCount" => "$.stream.shards",
         "StreamName" or "RetentionHours" or "WriteRecordsPerSecond" or "WriteBytesPerSecond" => "$.stream." + Camel(setting),
-        "TimeoutSeconds" or "MemoryMb" or "InitMs" or "ReservedConcurrency" or "ComputeMsPerRecord" or "ComputeMsPerInvocation" => "$.function." + Camel(setting),
+        "FunctionName" or "TimeoutSeconds" or "MemoryMb" or "InitMs" or "ReservedConcurrency" or "ComputeMsPerRecord" or "ComputeMsPerInvocation" => "$.function." + Camel(setting),
         "RatePerSecond" or "PartitionKeys" => "$.producers[]." + Camel(setting),
         "Records" => "$.records[]",
         "Producers" => "$.producers",
         "OnFailure" => "$.mapping.DestinationConfig.OnFailure.Destination",
+        "Uuid" => "$.mapping.UUID",
         _ => "$.mapping." + setting,
     };
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Text.RegularExpressions;
 
 namespace Analytics.Core.Testing;
 
@@ -46,7 +47,7 @@ public enum KeyAssignment
 }
 
 /// <summary>The Kinesis stream: shards, limits, retention and names.</summary>
-public sealed record StreamOptions
+public sealed partial record StreamOptions
 {
     private static readonly SearchValues<char> s_streamNameCharacters = SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
 
@@ -65,10 +66,10 @@ public sealed record StreamOptions
     /// <summary>Per-shard write limit in bytes (data plus partition key) per second. Default 1 MiB.</summary>
     public int WriteBytesPerSecond { get; init; } = 1024 * 1024;
 
-    /// <summary>The AWS region in ARNs and events. Default <c>us-east-1</c>.</summary>
+    /// <summary>The AWS region in ARNs and events: a region code such as <c>eu-west-1</c>. Default <c>us-east-1</c>.</summary>
     public string Region { get; init; } = "us-east-1";
 
-    /// <summary>The account id in ARNs. Default <c>123456789012</c>.</summary>
+    /// <summary>The account id in ARNs: 12 digits. Default <c>123456789012</c>.</summary>
     public string AccountId { get; init; } = "123456789012";
 
     /// <summary>The stream's ARN.</summary>
@@ -85,7 +86,21 @@ public sealed record StreamOptions
         {
             throw new ArgumentException($"StreamName must be 1 to 128 characters from a-z, A-Z, 0-9, '_', '.' and '-', as Kinesis requires; got '{StreamName}'.", nameof(StreamName));
         }
+
+        // Both go into ARNs inside the event's JSON and into destination records, unescaped there, as AWS writes them.
+        if (Region is null || !RegionPattern().IsMatch(Region))
+        {
+            throw new ArgumentException($"Region must be an AWS region code such as us-east-1 (lowercase words and a number, joined by '-'); got '{Region}'.", nameof(Region));
+        }
+
+        if (AccountId is not { Length: 12 } || AccountId.AsSpan().ContainsAnyExceptInRange('0', '9'))
+        {
+            throw new ArgumentException($"AccountId must be 12 digits, as AWS account ids are; got '{AccountId}'.", nameof(AccountId));
+        }
     }
+
+    [GeneratedRegex("^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", RegexOptions.CultureInvariant)]
+    private static partial Regex RegionPattern();
 
     internal static void Range(string name, long value, long min, long max, string? extra = null)
     {
@@ -135,13 +150,18 @@ public sealed record MappingOptions
     /// <summary>The on-failure destination. Default <see cref="OnFailureDestination.None"/>.</summary>
     public OnFailureDestination OnFailure { get; init; }
 
-    /// <summary>The mapping's UUID (in S3 destination keys). Default: drawn from the seed.</summary>
+    /// <summary>The mapping's UUID (in S3 destination keys), 8-4-4-4-12 hexadecimal digits. Default: drawn from the seed.</summary>
     public string? Uuid { get; init; }
 
     /// <summary>Checks every setting against AWS's range.</summary>
     /// <exception cref="ArgumentException">A setting is out of range; the message names the setting and the range.</exception>
     public void Validate()
     {
+        if (Uuid is not null && !Guid.TryParseExact(Uuid, "D", out _))
+        {
+            throw new ArgumentException($"Uuid must be a UUID in the form Lambda gives a mapping (8-4-4-4-12 hexadecimal digits); got '{Uuid}'.", nameof(Uuid));
+        }
+
         StreamOptions.Range(nameof(BatchSize), BatchSize, 1, 10_000);
         StreamOptions.Range(nameof(MaximumBatchingWindowInSeconds), MaximumBatchingWindowInSeconds, 0, 300);
         StreamOptions.Range(nameof(ParallelizationFactor), ParallelizationFactor, 1, 10);
@@ -171,7 +191,9 @@ public sealed record MappingOptions
 /// <summary>The Lambda function: timeout, memory, cold starts, concurrency and compute time.</summary>
 public sealed record FunctionOptions
 {
-    /// <summary>The function's name (in ARNs). Default <c>analytics-function</c>.</summary>
+    private static readonly SearchValues<char> s_functionNameCharacters = SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+
+    /// <summary>The function's name (in ARNs): 1 to 64 characters from a-z, A-Z, 0-9, <c>-</c> and <c>_</c>. Default <c>analytics-function</c>.</summary>
     public string FunctionName { get; init; } = "analytics-function";
 
     /// <summary>Timeout, 1 to 900 seconds. Default 3 (Lambda's default).</summary>
@@ -215,6 +237,12 @@ public sealed record FunctionOptions
 
     internal void Validate()
     {
+        // Lambda's rule for a function's name; it goes into ARNs in events and destination records.
+        if (FunctionName is not { Length: >= 1 and <= 64 } || FunctionName.AsSpan().ContainsAnyExcept(s_functionNameCharacters))
+        {
+            throw new ArgumentException($"FunctionName must be 1 to 64 characters from a-z, A-Z, 0-9, '-' and '_', as Lambda requires; got '{FunctionName}'.", nameof(FunctionName));
+        }
+
         StreamOptions.Range(nameof(TimeoutSeconds), TimeoutSeconds, 1, 900);
         StreamOptions.Range(nameof(MemoryMb), MemoryMb, 128, 10_240);
         StreamOptions.Range(nameof(InitMs), InitMs, 0, 10_000);

@@ -203,6 +203,56 @@ public class ReplayInputTests
         new EmulatorScenario { Stream = new StreamOptions { StreamName = new string('s', 128) } }.Validate();
     }
 
+    [Theory]
+    [InlineData("Region", "us-east-1\"")]
+    [InlineData("Region", "US-EAST-1")]
+    [InlineData("Region", "")]
+    [InlineData("AccountId", "12345678901\"")]
+    [InlineData("AccountId", "12345678901")]
+    [InlineData("AccountId", "1234567890123")]
+    public void RegionsAndAccountIds_OutsideAwssRule_AreRefused(string setting, string value)
+    {
+        // Both go into the stream ARN that the event's JSON and the destination records carry as they are: a quote
+        // made the events of a tumbling-window run invalid JSON.
+        var stream = setting == "Region" ? new StreamOptions { Region = value } : new StreamOptions { AccountId = value };
+        ArgumentException error = Assert.Throws<ArgumentException>(new EmulatorScenario { Stream = stream }.Validate);
+        Assert.Equal(setting, error.ParamName);
+        Assert.Contains("'" + value + "'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RegionsAndAccountIds_AwsUses_AreAccepted()
+    {
+        foreach (string region in (string[])["us-east-1", "eu-central-2", "ap-southeast-3", "us-gov-west-1", "us-isob-east-1", "il-central-1"])
+        {
+            new EmulatorScenario { Stream = new StreamOptions { Region = region, AccountId = "000000000000" } }.Validate();
+        }
+    }
+
+    [Theory]
+    [InlineData("""{"function":{"functionName":"my function"},"handler":{"kind":"sample"}}""", "$.function.functionName", "FunctionName must be 1 to 64 characters")]
+    [InlineData("""{"function":{"functionName":"a\"b"},"handler":{"kind":"sample"}}""", "$.function.functionName", "FunctionName must be 1 to 64 characters")]
+    [InlineData("""{"function":{"functionName":""},"handler":{"kind":"sample"}}""", "$.function.functionName", "FunctionName must be 1 to 64 characters")]
+    [InlineData("""{"mapping":{"UUID":"not-a-uuid"},"handler":{"kind":"sample"}}""", "$.mapping.UUID", "Uuid must be a UUID")]
+    [InlineData("""{"mapping":{"UUID":"0f8b6c2e-1111-4222-8333-44445555666\""},"handler":{"kind":"sample"}}""", "$.mapping.UUID", "Uuid must be a UUID")]
+    public void FunctionNamesAndMappingUuids_OutsideLambdasRule_AreRefused_NamingTheField(string json, string field, string reason)
+    {
+        ScenarioException error = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(Encoding.UTF8.GetBytes(json)));
+        Assert.Equal(field, error.Field);
+        Assert.Contains(reason, error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FunctionNamesAndMappingUuids_LambdaAccepts_AreAccepted()
+    {
+        LoadedScenario loaded = ScenarioLoader.Parse("""
+            {"function":{"functionName":"Orders_aggregator-2"},"mapping":{"UUID":"0f8b6c2e-1111-4222-8333-444455556666"},"handler":{"kind":"sample"}}
+            """u8);
+        Assert.Equal("Orders_aggregator-2", loaded.Scenario.Function.FunctionName);
+        new EmulatorScenario { Function = new FunctionOptions { FunctionName = new string('f', 64) } }.Validate();
+        Assert.Throws<ArgumentException>(() => new EmulatorScenario { Function = new FunctionOptions { FunctionName = new string('f', 65) } }.Validate());
+    }
+
     [Fact]
     public void AShorterDuration_DropsOutagesAndEpisodesPastItsEnd_ButRefusesRecordsPastIt()
     {
