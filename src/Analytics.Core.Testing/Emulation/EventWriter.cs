@@ -23,12 +23,12 @@ internal sealed class EventWriter
     private static readonly byte[] s_beforeArrival = "\",\"approximateArrivalTimestamp\":"u8.ToArray();
     private static readonly byte[] s_beforeEventId = "},\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\",\"eventID\":\""u8.ToArray();
     private readonly byte[] _tail;
-    private readonly string _streamArn;
+    private readonly string _escapedStreamArn;
 
     /// <summary>Encodes the parts shared by every record of the stream.</summary>
     public EventWriter(string streamArn, string region, string roleArn)
     {
-        _streamArn = streamArn;
+        _escapedStreamArn = Escaped(streamArn);
         _tail = Encoding.UTF8.GetBytes(
             "\",\"eventName\":\"aws:kinesis:record\",\"invokeIdentityArn\":\"" + Escaped(roleArn) + "\",\"awsRegion\":\"" + Escaped(region)
             + "\",\"eventSourceARN\":\"" + Escaped(streamArn) + "\"}");
@@ -102,7 +102,7 @@ internal sealed class EventWriter
             ? null
             : Encoding.UTF8.GetBytes(string.Create(
                 CultureInfo.InvariantCulture,
-                $",\"window\":{{\"start\":\"{LambdaJson.IsoSeconds(window.StartMs)}\",\"end\":\"{LambdaJson.IsoSeconds(window.EndMs)}\"}},\"state\":{window.State},\"shardId\":\"{shardId}\",\"eventSourceARN\":\"{_streamArn}\",\"isFinalInvokeForWindow\":{(batch.IsWindowFinal ? "true" : "false")},\"isWindowTerminatedEarly\":{(batch.TerminatedEarly ? "true" : "false")}"));
+                $",\"window\":{{\"start\":\"{LambdaJson.IsoSeconds(window.StartMs)}\",\"end\":\"{LambdaJson.IsoSeconds(window.EndMs)}\"}},\"state\":{window.State},\"shardId\":\"{shardId}\",\"eventSourceARN\":\"{_escapedStreamArn}\",\"isFinalInvokeForWindow\":{(batch.IsWindowFinal ? "true" : "false")},\"isWindowTerminatedEarly\":{(batch.TerminatedEarly ? "true" : "false")}"));
 
     private static int Size(IReadOnlyList<SimRecord> records, byte[]? windowPart)
     {
