@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text;
 using Analytics.Core.Tests.Pipeline;
 
@@ -57,5 +58,53 @@ public class HostileProducerTests2
 
         Assert.True(parser.TryReadSample(out MetricSample sample), parser.GetDetail());
         Assert.Equal(expected, sample.TimestampMs);
+    }
+
+    /// <summary>The digit floor against big-integer arithmetic on random JSON numbers (integer, fraction, exponent).</summary>
+    [Fact]
+    public void FloorFromDigits_AgreesWithBigIntegerArithmetic()
+    {
+        var random = new Random(20261201);
+        for (int n = 0; n < 200_000; n++)
+        {
+            string integer = random.Next(4) == 0 ? "0" : random.Next(1, 10) + Digits(random, random.Next(0, 20));
+            string fraction = random.Next(2) == 0 ? string.Empty : "." + Digits(random, random.Next(1, 25));
+            string exponent = random.Next(2) == 0 ? string.Empty : (random.Next(2) == 0 ? "e" : "E") + (random.Next(3) switch { 0 => "-", 1 => "+", _ => string.Empty }) + random.Next(0, 40);
+            string token = integer + fraction + exponent;
+
+            System.Numerics.BigInteger? expected = BigFloor(token);
+            bool ok = MetricRecordParser.TryFloorNonNegative(Encoding.ASCII.GetBytes(token), out long floor);
+            if (expected is { } e && e <= long.MaxValue)
+            {
+                Assert.True(ok, token);
+                Assert.Equal((long)e, floor);
+            }
+            else
+            {
+                Assert.False(ok, token);
+            }
+        }
+
+        Assert.False(MetricRecordParser.TryFloorNonNegative("-0.5"u8, out _));
+        Assert.True(MetricRecordParser.TryFloorNonNegative("0e1000000000000"u8, out long zero) && zero == 0);
+        Assert.False(MetricRecordParser.TryFloorNonNegative("1e1000000000000"u8, out _));
+        Assert.True(MetricRecordParser.TryFloorNonNegative("9e-1000000000000"u8, out long small) && small == 0);
+    }
+
+    private static string Digits(Random random, int count) =>
+        new(Enumerable.Range(0, count).Select(_ => (char)('0' + random.Next(10))).ToArray());
+
+    /// <summary>The floor of a non-negative decimal number written as digits, a fraction and an exponent; null when above 10^60.</summary>
+    private static System.Numerics.BigInteger? BigFloor(string token)
+    {
+        int e = token.IndexOfAny(['e', 'E']);
+        string mantissa = e < 0 ? token : token[..e];
+        int exponent = e < 0 ? 0 : int.Parse(token[(e + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
+        int dot = mantissa.IndexOf('.');
+        string digits = dot < 0 ? mantissa : mantissa.Remove(dot, 1);
+        int scale = exponent - (dot < 0 ? 0 : mantissa.Length - dot - 1);
+        var value = System.Numerics.BigInteger.Parse(digits, CultureInfo.InvariantCulture);
+        System.Numerics.BigInteger floor = scale >= 0 ? value * System.Numerics.BigInteger.Pow(10, scale) : value / System.Numerics.BigInteger.Pow(10, -scale);
+        return floor > System.Numerics.BigInteger.Pow(10, 60) ? null : floor;
     }
 }
