@@ -368,8 +368,18 @@ internal ref struct MetricRecordParser
                         return true;
                     }
                 }
+                else if (TryFloorNonNegative(reader.ValueSpan, out timestamp))
+                {
+                    // The floor of the decimal number as written: read as a double first, 1737367259999.9999 would
+                    // round up to the next millisecond (doubles there are 0.000244 apart), into the next window.
+                    if (timestamp <= MaxTimestampMs)
+                    {
+                        return true;
+                    }
+                }
                 else if (reader.TryGetDouble(out double ms) && ms is >= 0 and <= MaxTimestampMs)
                 {
+                    // Only a negative zero ("-0.0", "-0e5") gets here within range: its floor is 0.
                     timestamp = (long)Math.Floor(ms);
                     return true;
                 }
@@ -407,6 +417,69 @@ internal ref struct MetricRecordParser
             default:
                 return Fail(PoisonReason.WrongType, messages.TimestampWrongType, offset);
         }
+    }
+
+    /// <summary>
+    /// The floor of a JSON number that is not negative, from its digits (exact, unlike a double): the digits of the
+    /// integer and fraction parts that the exponent leaves before the decimal point. False for a negative number or
+    /// one whose floor passes <see cref="long.MaxValue"/>.
+    /// </summary>
+    /// <param name="number">A JSON number token, as the tokenizer validated it.</param>
+    /// <param name="floor">The floor.</param>
+    internal static bool TryFloorNonNegative(ReadOnlySpan<byte> number, out long floor)
+    {
+        floor = 0;
+        if (number.IsEmpty || number[0] == (byte)'-')
+        {
+            return false;
+        }
+
+        int e = number.IndexOfAny((byte)'e', (byte)'E');
+        ReadOnlySpan<byte> mantissa = e < 0 ? number : number.Slice(0, e);
+        long exponent = 0;
+        if (e >= 0)
+        {
+            ReadOnlySpan<byte> digits = number.Slice(e + 1);
+            bool negative = digits[0] == (byte)'-';
+            if (digits[0] is (byte)'+' or (byte)'-')
+            {
+                digits = digits.Slice(1);
+            }
+
+            foreach (byte b in digits)
+            {
+                // Past a million either way the answer no longer depends on it (0, or too large).
+                exponent = Math.Min((exponent * 10) + (b - '0'), 1_000_000);
+            }
+
+            exponent = negative ? -exponent : exponent;
+        }
+
+        int dot = mantissa.IndexOf((byte)'.');
+        ReadOnlySpan<byte> integer = dot < 0 ? mantissa : mantissa.Slice(0, dot);
+        ReadOnlySpan<byte> fraction = dot < 0 ? default : mantissa.Slice(dot + 1);
+
+        // The digits of integer and fraction, of which the first integer.Length + exponent are the floor's.
+        long keep = integer.Length + exponent;
+        ulong value = 0;
+        for (long i = 0; i < keep; i++)
+        {
+            int digit = i < integer.Length ? integer[(int)i] - '0' : i - integer.Length < fraction.Length ? fraction[(int)(i - integer.Length)] - '0' : 0;
+            if (value == 0 && digit == 0 && i >= integer.Length + fraction.Length)
+            {
+                break; // only zeros left to append to zero
+            }
+
+            if (value > ((ulong)long.MaxValue - (ulong)digit) / 10)
+            {
+                return false;
+            }
+
+            value = (value * 10) + (ulong)digit;
+        }
+
+        floor = (long)value;
+        return true;
     }
 
     /// <summary>Whether a number timestamp read as microseconds or nanoseconds lies within the record's time window.</summary>

@@ -13,6 +13,10 @@ namespace Analytics.Core;
 /// user record, its detail starting with <c>user record N:</c>. The pipeline quarantines each poison user record
 /// alone and aggregates the others; to see each user record's verdict, read them with
 /// <see cref="KplAggregate.TryRead"/> and pass each one's data to <see cref="ValidateData"/>.</para>
+/// <para>Only the pipeline, which knows the <see cref="AggregatorOptions"/>, gives
+/// <see cref="PoisonReason.CardinalityLimit"/> (a record alone holding more than <see cref="AggregatorOptions.MaxPairs"/>
+/// pairs) and the <see cref="PoisonReason.InvalidTimestamp"/> of a window ending after 9999; with the default options
+/// no record reaches either (docs/validation.md).</para>
 /// <para>Details are the library's own words, configured field names and byte offsets, never bytes of the record,
 /// and at most 256 UTF-8 bytes long.</para>
 /// <para>An instance reuses its buffers and is not thread-safe; use one per concurrent caller.</para>

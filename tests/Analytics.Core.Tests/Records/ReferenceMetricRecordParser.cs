@@ -339,6 +339,37 @@ internal ref struct ReferenceMetricRecordParser
         }
     }
 
+    /// <summary>The floor of a JSON number, computed with big integers from its text; null when it is far out of any timestamp's range.</summary>
+    private static System.Numerics.BigInteger? ExactFloor(ReadOnlySpan<byte> token)
+    {
+        string text = System.Text.Encoding.ASCII.GetString(token);
+        int e = text.IndexOfAny(['e', 'E']);
+        string mantissa = e < 0 ? text : text[..e];
+        long exponent = e < 0 ? 0 : long.TryParse(text[(e + 1)..], System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out long x) ? x : (text[e + 1] == '-' ? long.MinValue / 2 : long.MaxValue / 2);
+        int dot = mantissa.IndexOf('.');
+        string digits = dot < 0 ? mantissa : mantissa.Remove(dot, 1);
+        long scale = exponent - (dot < 0 ? 0 : mantissa.Length - dot - 1);
+        var value = System.Numerics.BigInteger.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);
+        if (scale > 40)
+        {
+            return value.IsZero ? 0 : null;
+        }
+
+        if (scale >= 0)
+        {
+            return value * System.Numerics.BigInteger.Pow(10, (int)scale);
+        }
+
+        if (-scale > digits.Length + 1)
+        {
+            return value.Sign < 0 ? -1 : 0;
+        }
+
+        var divisor = System.Numerics.BigInteger.Pow(10, (int)-scale);
+        var quotient = System.Numerics.BigInteger.DivRem(value, divisor, out System.Numerics.BigInteger remainder);
+        return remainder.Sign < 0 ? quotient - 1 : quotient;
+    }
+
     private bool ReadTimestamp(ref Utf8JsonReader reader, int offset, out long timestamp)
     {
         timestamp = 0;
@@ -353,10 +384,14 @@ internal ref struct ReferenceMetricRecordParser
                         return true;
                     }
                 }
-                else if (reader.TryGetDouble(out double ms) && ms is >= 0 and <= MaxTimestampMs)
+                else if (ExactFloor(reader.ValueSpan) is { } floor)
                 {
-                    timestamp = (long)Math.Floor(ms);
-                    return true;
+                    // The floor of the decimal number as written (a double would round 1737367259999.9999 up).
+                    if (floor >= 0 && floor <= MaxTimestampMs)
+                    {
+                        timestamp = (long)floor;
+                        return true;
+                    }
                 }
 
                 // Epoch microseconds or nanoseconds pass 9999 as milliseconds: say so when they would fit.
