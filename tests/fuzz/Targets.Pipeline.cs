@@ -124,7 +124,8 @@ internal static partial class Targets
                 continue;
             }
 
-            if (length > MetricSchema.Default.Options.MaxRecordBytes || !KplAggregate.TryRead(data.AsSpan(0, length), out KplRecordReader users, out _, out _))
+            if (length > MetricSchema.Default.Options.MaxRecordBytes || !KplAggregate.TryRead(data.AsSpan(0, length), out KplRecordReader users, out _, out _) ||
+                users.Count == 0)
             {
                 poison++;
                 continue;

@@ -64,6 +64,13 @@ internal ref struct RecordUnits
             return Poison(reason, detail);
         }
 
+        if (users.Count == 0)
+        {
+            // Well formed, but nothing in it: as a plain record without a sample, it is quarantined, not passed over
+            // without a trace (no producer library writes one).
+            return Poison(PoisonReason.EmptyData, "the aggregated record holds no user record");
+        }
+
         return new RecordUnits { _users = users, _state = State.Container, Detail = string.Empty };
     }
 

@@ -315,6 +315,34 @@ public class KplPipelineTests
         Assert.Equal(Convert.ToBase64String(container), q.Data);
         Assert.Empty(aggregates.Seen);
     }
+
+    [Fact]
+    public async Task Process_ContainerWithNoUserRecord_IsQuarantinedAsEmpty_NotPassedOverWithoutATrace()
+    {
+        // Magic, an empty protobuf message and its MD5: well formed, nothing in it. A plain record without a sample is
+        // EmptyData; this one was counted nowhere, quarantined nowhere and logged nowhere.
+        byte[] container = KplTestEncoder.Aggregate([]);
+        Assert.True(KplAggregate.TryRead(container, out KplRecordReader reader, out _, out _));
+        Assert.Equal(0, reader.Count);
+        byte[] valid = TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000));
+        var quarantine = new RecordingQuarantineSink();
+        var aggregates = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default);
+
+        var output = new System.Buffers.ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(
+            TestEvents.Build([new TestRecord(TestEvents.Seq(1), container, TestEvents.Arrival), new TestRecord(TestEvents.Seq(2), valid, TestEvents.Arrival)]),
+            DateTimeOffset.UtcNow.AddSeconds(30),
+            output);
+
+        QuarantinedRecord q = Assert.Single(quarantine.Records);
+        Assert.Equal(PoisonReason.EmptyData, q.Reason);
+        Assert.Equal(TestEvents.Seq(1), q.SequenceNumber);
+        Assert.Equal(Convert.ToBase64String(container), q.Data);
+        Assert.Equal((1, 1), (summary.PoisonRecords, summary.GetPoisonCount(PoisonReason.EmptyData)));
+        Assert.Equal((1L, 1.0), (Assert.Single(aggregates.Seen).Count, aggregates.Seen[0].Sum));
+        Assert.Equal(PoisonReason.EmptyData, new RecordValidator().ValidateData(container, TestEvents.Arrival).Reason);
+    }
 }
 
 public class PoisonAmplificationTests
