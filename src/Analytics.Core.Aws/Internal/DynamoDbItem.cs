@@ -65,11 +65,30 @@ internal static class DynamoDbItem
         return version;
     }
 
+    /// <summary>
+    /// The entry of <paramref name="shardId"/> in the per-shard map attribute <paramref name="name"/>; null when the item,
+    /// the attribute or the entry is absent. An attribute of that name that is not a map (another writer's layout) is
+    /// refused: read as "no marks", every record it covers would be applied again.
+    /// </summary>
+    private static AttributeValue? ShardEntry(Dictionary<string, AttributeValue>? item, string name, string shardId)
+    {
+        if (item is null || !item.TryGetValue(name, out AttributeValue? marks))
+        {
+            return null;
+        }
+
+        if (marks.M is null)
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored aggregate item's '" + name + "' attribute is not a map of shard ids.");
+        }
+
+        return marks.M.TryGetValue(shardId, out AttributeValue? entry) ? entry : null;
+    }
+
     /// <summary>The highest sequence number of <paramref name="shardId"/> already applied to the item; null for none.</summary>
     public static string? GetWatermark(Dictionary<string, AttributeValue>? item, string shardId)
     {
-        if (item is null || !item.TryGetValue(Watermarks, out AttributeValue? wm) || wm.M is null ||
-            !wm.M.TryGetValue(shardId, out AttributeValue? mark))
+        if (ShardEntry(item, Watermarks, shardId) is not { } mark)
         {
             return null;
         }
@@ -88,8 +107,7 @@ internal static class DynamoDbItem
     /// </summary>
     public static Dictionary<string, AttributeValue>? GetKeyWatermarks(Dictionary<string, AttributeValue>? item, string shardId)
     {
-        if (item is null || !item.TryGetValue(KeyWatermarks, out AttributeValue? wk) || wk.M is null ||
-            !wk.M.TryGetValue(shardId, out AttributeValue? shard))
+        if (ShardEntry(item, KeyWatermarks, shardId) is not { } shard)
         {
             return null;
         }
@@ -131,8 +149,7 @@ internal static class DynamoDbItem
     /// <summary>The redrive marks of <paramref name="shardId"/> stored in the item (<c>rk[shardId]</c>); null when there are none.</summary>
     public static Dictionary<string, AttributeValue>? GetRedriveMarks(Dictionary<string, AttributeValue>? item, string shardId)
     {
-        if (item is null || !item.TryGetValue(RedriveMarks, out AttributeValue? rk) || rk.M is null ||
-            !rk.M.TryGetValue(shardId, out AttributeValue? shard))
+        if (ShardEntry(item, RedriveMarks, shardId) is not { } shard)
         {
             return null;
         }
@@ -156,8 +173,7 @@ internal static class DynamoDbItem
     /// <summary>The pre-write watermarks of <paramref name="shardId"/> (<c>pw[shardId]</c>): key → entries (after, before), in the order written; null when there are none.</summary>
     public static Dictionary<string, List<(string After, string? Before)>>? GetPreWriteMarks(Dictionary<string, AttributeValue>? item, string shardId)
     {
-        if (item is null || !item.TryGetValue(PreWriteMarks, out AttributeValue? pw) || pw.M is null ||
-            !pw.M.TryGetValue(shardId, out AttributeValue? shard))
+        if (ShardEntry(item, PreWriteMarks, shardId) is not { } shard)
         {
             return null;
         }

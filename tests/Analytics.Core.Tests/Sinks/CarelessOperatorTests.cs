@@ -1,0 +1,221 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Xunit.Abstractions;
+using static Analytics.Core.Tests.StoredItems;
+
+namespace Analytics.Core.Tests;
+
+/// <summary>
+/// An operator who configures the AWS sinks from the READMEs and gets details wrong: a table that does not exist or has
+/// another key schema, a bucket that does not exist, an item written by something else, retry options out of range.
+/// Every case runs against the real local servers; none may end with records marked done that are not stored once.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutputHelper output)
+{
+    private const string Shard = "shardId-000000000007";
+    private const long WindowMs = 1_714_564_800_000; // 2024-05-01T12:00:00Z
+    private const string First = "49590338271490256608559692538361571095921575989136588898";
+    private const string Second = "49590338271490256608559692538361571095921575989136589000";
+
+    [Fact]
+    public async Task DynamoDbSink_TableDoesNotExist_ThrowsResourceNotFound_NothingDurable()
+    {
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = "no-such-table-here" });
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 1, count: 20));
+
+        ResourceNotFoundException e = await Assert.ThrowsAsync<ResourceNotFoundException>(() => sink.WriteAsync(batch, CancellationToken.None));
+
+        output.WriteLine(BatchSummaryError(e));
+        Assert.Equal(0, batch.DurableCount);
+    }
+
+    [Theory]
+    [InlineData("other-key-names")]
+    [InlineData("number-sort-key")]
+    [InlineData("hash-key-only")]
+    public async Task DynamoDbSink_TableWithAnotherKeySchema_Throws_NothingDurable_NothingWritten(string schema)
+    {
+        string table = await CreateTableAsync(schema);
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 2, count: 20));
+
+        AmazonDynamoDBException e = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => sink.WriteAsync(batch, CancellationToken.None));
+
+        output.WriteLine(BatchSummaryError(e));
+        Assert.Equal(0, batch.DurableCount);
+        Assert.Equal(0, await ShardStream.CountItemsAsync(client, table));
+    }
+
+    /// <summary>
+    /// An item at the sink's key whose <c>wk</c> or <c>wm</c> is not a map (another writer's layout, say one watermark as
+    /// a string): the sink cannot tell what the item holds, so it must refuse, not apply the records again.
+    /// </summary>
+    [Theory]
+    [InlineData("wk", "string")]
+    [InlineData("wk", "list")]
+    [InlineData("wm", "string")]
+    [InlineData("rk", "string")]
+    public async Task DynamoDbSink_StoredWatermarksNotAMap_RefusedNotAppliedAgain(string attribute, string shape)
+    {
+        string table = await servers.CreateTableAsync("careless");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        ShardRecord[] records = [Record(First, 10, "pk-0")];
+        await sink.WriteAsync(ShardStream.Build(Shard, records), CancellationToken.None);
+        Dictionary<string, AttributeValue> written = await GetOnlyItemAsync(client, table);
+
+        // Another writer stores the watermark in its own shape, keeping ver and sketch.
+        AttributeValue replaced = shape == "string" ? S(First) : new AttributeValue { L = [S(Shard), S(First)] };
+        Dictionary<string, AttributeValue> foreign = new(written, StringComparer.Ordinal) { [attribute] = replaced };
+        if (attribute != "wk")
+        {
+            foreign.Remove("wk");
+        }
+
+        await client.PutItemAsync(new PutItemRequest { TableName = table, Item = foreign });
+
+        // Lambda re-delivers the same record: it is in the item already.
+        AggregateBatch again = ShardStream.Build(Shard, records);
+        Exception? thrown = await Xunit.Record.ExceptionAsync(() => sink.WriteAsync(again, CancellationToken.None));
+
+        // Never doubled: the record's one sample is counted once.
+        Assert.Equal("1", (await GetOnlyItemAsync(client, table))["count"].N);
+        InvalidDataException e = Assert.IsType<InvalidDataException>(thrown);
+        output.WriteLine(e.Message);
+        Assert.Contains("'" + attribute + "'", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, again.DurableCount);
+    }
+
+    [Fact]
+    public async Task DynamoDbSink_ItemWrittenBySomethingElse_WithoutVersion_Refused()
+    {
+        string table = await servers.CreateTableAsync("careless");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        ShardRecord[] records = [Record(First, 10, "pk-0")];
+        AggregateBatch probe = ShardStream.Build(Shard, records);
+        await sink.WriteAsync(probe, CancellationToken.None);
+        Dictionary<string, AttributeValue> written = await GetOnlyItemAsync(client, table);
+
+        // Something else owns the item: same key, its own attributes.
+        await client.PutItemAsync(new PutItemRequest
+        {
+            TableName = table,
+            Item = new() { ["pk"] = written["pk"], ["sk"] = written["sk"], ["count"] = new AttributeValue { N = "7" }, ["owner"] = S("etl") },
+        });
+
+        AggregateBatch batch = ShardStream.Build(Shard, [Record(Second, 5, "pk-0")]);
+        InvalidDataException e = await Assert.ThrowsAsync<InvalidDataException>(() => sink.WriteAsync(batch, CancellationToken.None));
+
+        output.WriteLine(e.Message);
+        Assert.Equal(0, batch.DurableCount);
+        Assert.Equal("etl", (await GetOnlyItemAsync(client, table))["owner"].S);
+    }
+
+    [Fact]
+    public async Task Pipeline_QuarantineBucketMissing_SummarySaysFailed_PoisonNotMarkedDone()
+    {
+        string table = await servers.CreateTableAsync("careless");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        using var processor = new KinesisBatchProcessor(
+            new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }),
+            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = "quarantine-that-was-never-created" }),
+            ProcessorOptions.Default);
+        ShardRecord[] records = ShardStream.Generate(seed: 3, count: 10);
+
+        (BatchSummary summary, string? failure) = await InvokeAsync(processor, records, poison: [4]);
+
+        output.WriteLine(summary.QuarantineSinkError);
+        Assert.Equal(SinkOutcome.Failed, summary.QuarantineSinkOutcome);
+        Assert.Contains("bucket does not exist", summary.QuarantineSinkError ?? string.Empty, StringComparison.Ordinal);
+        Assert.Equal(records[4].SequenceNumber, failure);
+    }
+
+    [Fact]
+    public async Task Pipeline_AggregateTableMissing_SummarySaysFailed_FirstRecordReported()
+    {
+        string bucket = await servers.CreateBucketAsync("careless");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        using var processor = new KinesisBatchProcessor(
+            new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = "metricz" }),
+            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }),
+            ProcessorOptions.Default);
+        ShardRecord[] records = ShardStream.Generate(seed: 4, count: 10);
+
+        (BatchSummary summary, string? failure) = await InvokeAsync(processor, records, poison: []);
+
+        output.WriteLine(summary.AggregateSinkError);
+        Assert.Equal(SinkOutcome.Failed, summary.AggregateSinkOutcome);
+        Assert.Equal(records[0].SequenceNumber, failure);
+    }
+
+    private static string BatchSummaryError(Exception e) => BatchSummary.DescribeError(e);
+
+    private async Task<string> CreateTableAsync(string schema)
+    {
+        string name = "careless-" + schema + "-" + Guid.NewGuid().ToString("N")[..8];
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var request = new CreateTableRequest { TableName = name, BillingMode = BillingMode.PAY_PER_REQUEST };
+        switch (schema)
+        {
+            case "other-key-names":
+                request.AttributeDefinitions = [new("id", ScalarAttributeType.S), new("ts", ScalarAttributeType.S)];
+                request.KeySchema = [new("id", KeyType.HASH), new("ts", KeyType.RANGE)];
+                break;
+            case "number-sort-key":
+                request.AttributeDefinitions = [new("pk", ScalarAttributeType.S), new("sk", ScalarAttributeType.N)];
+                request.KeySchema = [new("pk", KeyType.HASH), new("sk", KeyType.RANGE)];
+                break;
+            case "hash-key-only":
+                request.AttributeDefinitions = [new("pk", ScalarAttributeType.S)];
+                request.KeySchema = [new("pk", KeyType.HASH)];
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(schema), schema, null);
+        }
+
+        await client.CreateTableAsync(request);
+        for (int i = 0; i < 300; i++)
+        {
+            if ((await client.DescribeTableAsync(name)).Table.TableStatus == TableStatus.ACTIVE)
+            {
+                return name;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException(name + " did not become ACTIVE.");
+    }
+
+    private static ShardRecord Record(string sequenceNumber, double value, string partitionKey) =>
+        new(sequenceNumber, [new TestSample("m", [], WindowMs, value)], partitionKey);
+
+    private static async Task<(BatchSummary Summary, string? Failure)> InvokeAsync(KinesisBatchProcessor processor, ShardRecord[] records, HashSet<int> poison)
+    {
+        var events = new List<TestRecord>();
+        for (int i = 0; i < records.Length; i++)
+        {
+            string data = poison.Contains(i)
+                ? "{not json " + i
+                : string.Join('\n', records[i].Samples.Select(s => TestEvents.Sample(s.Metric, s.Value, s.TimestampMs, [.. s.Dimensions.Select(d => (d.Key, d.Value))])));
+            events.Add(new TestRecord(records[i].SequenceNumber, Encoding.UTF8.GetBytes(data), WindowMs + 300_000 + i, PartitionKey: records[i].PartitionKey));
+        }
+
+        var response = new ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build(events), DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30), response)
+            .WaitAsync(TimeSpan.FromSeconds(60));
+        using var json = JsonDocument.Parse(response.WrittenMemory);
+        JsonElement failures = json.RootElement.GetProperty("batchItemFailures");
+        return (summary, failures.GetArrayLength() == 0 ? null : failures[0].GetProperty("itemIdentifier").GetString());
+    }
+}
