@@ -158,6 +158,29 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         Assert.Equal(records[0].SequenceNumber, failure);
     }
 
+    /// <summary>
+    /// "No cap" written as <c>MaxDelay = TimeSpan.MaxValue</c> with a long base delay: the first retry's wait passed the
+    /// longest timer and threw <see cref="ArgumentOutOfRangeException"/> ("dueTime") from the sink, naming no option.
+    /// The wait is now cut to the longest timer; the deadline ends it as any other, and nothing is marked durable.
+    /// </summary>
+    [Fact]
+    public async Task DynamoDbSink_RetryDelayLongerThanTheLongestTimer_WaitsUntilTheDeadline_InsteadOfThrowing()
+    {
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 5) { Mode = FaultMode.Down };
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with
+        {
+            TableName = "metrics",
+            Retry = AwsRetryOptions.Default with { BaseDelay = TimeSpan.FromDays(60), MaxDelay = TimeSpan.MaxValue, JitterSeed = 1 },
+        });
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 5, count: 5));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+
+        await sink.WriteAsync(batch, deadline.Token).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, batch.DurableCount);
+    }
+
     private static string BatchSummaryError(Exception e) => BatchSummary.DescribeError(e);
 
     private async Task<string> CreateTableAsync(string schema)
