@@ -52,11 +52,11 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// <param name="client">The DynamoDB client; the sink does not dispose it. Give it few retries of its own.</param>
     /// <param name="options">Table name, aggregator options, retry and concurrency bounds.</param>
     /// <exception cref="ArgumentNullException"><paramref name="client"/> is null.</exception>
-    /// <exception cref="ArgumentException">The table name is empty.</exception>
+    /// <exception cref="ArgumentException">The table name is empty or not a table name or ARN (white space, a scheme, other characters).</exception>
     /// <exception cref="ArgumentOutOfRangeException">Concurrency or attempts are below 1, or a retry delay is negative.</exception>
     public DynamoDbAggregateSink(IAmazonDynamoDB client, DynamoDbAggregateSinkOptions options)
     {
-        AwsSinkChecks.Validate(client, options.TableName, nameof(options.TableName), options.MaxConcurrency, options.Retry);
+        AwsSinkChecks.Validate(client, options.TableName, nameof(options.TableName), AwsSinkChecks.Target.Table, options.MaxConcurrency, options.Retry);
         if (options.MaxPartitionKeysPerItem is < 1 or > 10_000)
         {
             AwsThrowHelper.ThrowArgumentOutOfRange(nameof(options), $"MaxPartitionKeysPerItem must be 1 to 10,000; it is {options.MaxPartitionKeysPerItem}.");

@@ -159,6 +159,48 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     }
 
     /// <summary>
+    /// A name copied with a space, a URL or a key prefix: refused when the sink is built (an init error naming the
+    /// option), not sent. Sent, s3rver and S3 answer "the specified bucket does not exist" of a bucket that does, and
+    /// DynamoDB's answer quotes the request's keys (series from record payloads) where the name should be.
+    /// </summary>
+    [Theory]
+    [InlineData(" metrics")]
+    [InlineData("metrics\n")]
+    [InlineData("s3://quarantine")]
+    [InlineData("quarantine/poison")]
+    [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics ")]
+    public void Constructors_NameThatIsNoTableOrBucket_ThrowNamingTheOptionAndTheValue(string name)
+    {
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+
+        ArgumentException table = Assert.Throws<ArgumentException>(() => new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = name }));
+        ArgumentException quarantine = Assert.Throws<ArgumentException>(() => new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = name }));
+        ArgumentException spill = Assert.Throws<ArgumentException>(() => new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = name }, null));
+
+        Assert.StartsWith("TableName '" + name + "' is not a DynamoDB table name", table.Message, StringComparison.Ordinal);
+        Assert.StartsWith("BucketName '" + name + "' is not an S3 bucket name", quarantine.Message, StringComparison.Ordinal);
+        Assert.StartsWith("BucketName '" + name + "' is not an S3 bucket name", spill.Message, StringComparison.Ordinal);
+        Assert.Equal("options", table.ParamName);
+    }
+
+    [Theory]
+    [InlineData("metrics")]
+    [InlineData("my.metrics_table-2")]
+    [InlineData("Legacy_Bucket.2017")]
+    [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics")]
+    [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint/poison")]
+    public void Constructors_TableOrBucketNameOrArn_Accepted(string name)
+    {
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+
+        _ = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = name });
+        _ = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = name });
+        _ = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = name }, null);
+    }
+
+    /// <summary>
     /// "No cap" written as <c>MaxDelay = TimeSpan.MaxValue</c> with a long base delay: the first retry's wait passed the
     /// longest timer and threw <see cref="ArgumentOutOfRangeException"/> ("dueTime") from the sink, naming no option.
     /// The wait is now cut to the longest timer; the deadline ends it as any other, and nothing is marked durable.
