@@ -100,6 +100,37 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        try
+        {
+            await WriteCoreAsync(batch, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonDynamoDBException e) when (NamingTheTable(e) is { } named)
+        {
+            throw named;
+        }
+    }
+
+    /// <summary>
+    /// A missing table or one with another key schema, as the same exception (type, error code, status) with a message
+    /// that names the table and the option: DynamoDB's own ("Requested resource not found", "The provided key element
+    /// does not match the schema") names neither. Null for any other error.
+    /// </summary>
+    private AmazonDynamoDBException? NamingTheTable(AmazonDynamoDBException e)
+    {
+        string table = "Table '" + _options.TableName + "' (DynamoDbAggregateSinkOptions.TableName) ";
+        return e switch
+        {
+            ResourceNotFoundException => new ResourceNotFoundException(
+                table + "was not found in the client's account and region: " + e.Message, e, e.ErrorType, e.ErrorCode, e.RequestId, e.StatusCode),
+            _ when e.GetType() == typeof(AmazonDynamoDBException) && e.ErrorCode == "ValidationException" &&
+                   e.Message.Contains("key element does not match the schema", StringComparison.Ordinal) => new AmazonDynamoDBException(
+                table + "does not have the sink's key schema, pk (S, HASH) and sk (S, RANGE): " + e.Message, e, e.ErrorType, e.ErrorCode, e.RequestId, e.StatusCode),
+            _ => null,
+        };
+    }
+
+    private async Task WriteCoreAsync(AggregateBatch batch, CancellationToken cancellationToken)
+    {
         int count = batch.Count;
         if (count == 0)
         {

@@ -62,17 +62,24 @@ public sealed class S3QuarantineSink : IQuarantineSink
 
         bool[] stored = new bool[count];
         _lastTransient = null;
-        await BoundedWorkers.RunAsync(
-            count,
-            _options.MaxConcurrency,
-            () => new ArrayBufferWriter<byte>(1024),
-            async (i, buffer, token) =>
-            {
-                // A record that could not be stored ends the run: records after it cannot count any more.
-                stored[i] = await PutWithRetriesAsync(records[i], buffer, token).ConfigureAwait(false);
-                return stored[i];
-            },
-            cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await BoundedWorkers.RunAsync(
+                count,
+                _options.MaxConcurrency,
+                () => new ArrayBufferWriter<byte>(1024),
+                async (i, buffer, token) =>
+                {
+                    // A record that could not be stored ends the run: records after it cannot count any more.
+                    stored[i] = await PutWithRetriesAsync(records[i], buffer, token).ConfigureAwait(false);
+                    return stored[i];
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e) when (S3Errors.NamingTheBucket(e, _options.BucketName, "S3QuarantineSinkOptions.BucketName") is { } named)
+        {
+            throw named;
+        }
 
         int leading = 0;
         while (leading < count && stored[leading])

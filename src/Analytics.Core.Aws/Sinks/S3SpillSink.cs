@@ -75,6 +75,18 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     public async Task<bool> WriteAsync(SpillBatch spill, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spill);
+        try
+        {
+            return await WriteCoreAsync(spill, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e) when (S3Errors.NamingTheBucket(e, _options.BucketName, "S3SpillSinkOptions.BucketName") is { } named)
+        {
+            throw named;
+        }
+    }
+
+    private async Task<bool> WriteCoreAsync(SpillBatch spill, CancellationToken cancellationToken)
+    {
         AggregateBatch batch = spill.Batch;
         var keys = new List<PairKey>(spill.Pairs.Count);
         foreach (SpilledPair pair in spill.Pairs)

@@ -32,6 +32,8 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         ResourceNotFoundException e = await Assert.ThrowsAsync<ResourceNotFoundException>(() => sink.WriteAsync(batch, CancellationToken.None));
 
         output.WriteLine(BatchSummaryError(e));
+        Assert.StartsWith("Table 'no-such-table-here' (DynamoDbAggregateSinkOptions.TableName) was not found", e.Message, StringComparison.Ordinal);
+        Assert.Equal("ResourceNotFoundException", e.ErrorCode);
         Assert.Equal(0, batch.DurableCount);
     }
 
@@ -49,6 +51,8 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         AmazonDynamoDBException e = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => sink.WriteAsync(batch, CancellationToken.None));
 
         output.WriteLine(BatchSummaryError(e));
+        Assert.StartsWith($"Table '{table}' (DynamoDbAggregateSinkOptions.TableName) does not have the sink's key schema, pk (S, HASH) and sk (S, RANGE)", e.Message, StringComparison.Ordinal);
+        Assert.Equal("ValidationException", e.ErrorCode);
         Assert.Equal(0, batch.DurableCount);
         Assert.Equal(0, await ShardStream.CountItemsAsync(client, table));
     }
@@ -135,7 +139,7 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
 
         output.WriteLine(summary.QuarantineSinkError);
         Assert.Equal(SinkOutcome.Failed, summary.QuarantineSinkOutcome);
-        Assert.Contains("bucket does not exist", summary.QuarantineSinkError ?? string.Empty, StringComparison.Ordinal);
+        Assert.Contains("Bucket 'quarantine-that-was-never-created' (S3QuarantineSinkOptions.BucketName): The specified bucket does not exist", summary.QuarantineSinkError, StringComparison.Ordinal);
         Assert.Equal(records[4].SequenceNumber, failure);
     }
 
@@ -155,6 +159,7 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
 
         output.WriteLine(summary.AggregateSinkError);
         Assert.Equal(SinkOutcome.Failed, summary.AggregateSinkOutcome);
+        Assert.Contains("Table 'metricz' (DynamoDbAggregateSinkOptions.TableName) was not found", summary.AggregateSinkError, StringComparison.Ordinal);
         Assert.Equal(records[0].SequenceNumber, failure);
     }
 
@@ -221,6 +226,25 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         await sink.WriteAsync(batch, deadline.Token).WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(0, batch.DurableCount);
+    }
+
+    [Fact]
+    public async Task SpillSink_BucketMissing_ThrowsNamingTheBucketAndTheOption()
+    {
+        string table = await servers.CreateTableAsync("careless");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = "spill-bucket-never-created" }, sink);
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 6, count: 10));
+        var names = new Dictionary<int, (string, string)>();
+        List<SpilledPair> pairs = [.. Enumerable.Range(0, batch.Count).Select(i => new SpilledPair(i, batch.GetSamples(i, names)))];
+
+        AmazonS3Exception e = await Assert.ThrowsAsync<AmazonS3Exception>(() => spill.WriteAsync(new SpillBatch(batch, First, pairs), CancellationToken.None));
+
+        output.WriteLine(BatchSummaryError(e));
+        Assert.StartsWith("Bucket 'spill-bucket-never-created' (S3SpillSinkOptions.BucketName): ", e.Message, StringComparison.Ordinal);
+        Assert.Equal("NoSuchBucket", e.ErrorCode);
     }
 
     private static string BatchSummaryError(Exception e) => BatchSummary.DescribeError(e);
