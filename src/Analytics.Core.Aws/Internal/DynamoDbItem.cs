@@ -428,7 +428,7 @@ internal static class DynamoDbItem
             [SortKey] = new AttributeValue { S = key.Sk },
             [Metric] = new AttributeValue { S = key.Metric },
             [WindowStart] = new AttributeValue { S = key.Sk },
-            [WindowEnd] = new AttributeValue { S = key.WindowEnd },
+            [WindowEnd] = new AttributeValue { S = WindowEndAfterMerge(key.WindowEnd, previous) },
             [Count] = new AttributeValue { N = aggregate.Count.ToString(CultureInfo.InvariantCulture) },
             [Sketch] = new AttributeValue { B = new MemoryStream(scratch.WrittenSpan.ToArray(), writable: false) },
             [Version] = new AttributeValue { N = version.ToString(CultureInfo.InvariantCulture) },
@@ -467,6 +467,17 @@ internal static class DynamoDbItem
 
         return item;
     }
+
+    /// <summary>
+    /// The window end of the merged item: the later of this batch's and the stored one. The two differ only when the window
+    /// size changed (say <c>ANALYTICS_WINDOW_SECONDS</c> from 300 to 60) while items of the old size are still written:
+    /// windows of both sizes that start together share the item, and the merged samples span the longer window.
+    /// </summary>
+    private static string WindowEndAfterMerge(string windowEnd, Dictionary<string, AttributeValue>? previous) =>
+        previous is not null && previous.TryGetValue(WindowEnd, out AttributeValue? stored) &&
+        DynamoDbKeys.TryParseTimestamp(stored.S, out long storedMs) && DynamoDbKeys.TryParseTimestamp(windowEnd, out long ms) && storedMs > ms
+            ? stored.S
+            : windowEnd;
 
     /// <summary>
     /// Writes a double as a DynamoDB number when it is in DynamoDB's range (magnitude 1E-130 to 9.99E+125, or zero);

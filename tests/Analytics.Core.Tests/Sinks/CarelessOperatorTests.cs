@@ -247,6 +247,31 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         Assert.Equal("NoSuchBucket", e.ErrorCode);
     }
 
+    /// <summary>
+    /// <c>ANALYTICS_WINDOW_SECONDS</c> changed from 300 to 60 while a 5-minute window is still open: both sizes' windows
+    /// starting at 12:00 are the same item. The 1-minute batch set <c>windowEnd</c> to 12:01 over a sample of 12:03:20,
+    /// so the item claimed a window that did not hold its samples. It keeps the longer end now (both orders).
+    /// </summary>
+    [Theory]
+    [InlineData(300, 60)]
+    [InlineData(60, 300)]
+    public async Task DynamoDbSink_WindowSizeChangedWhileAWindowIsOpen_TheItemsWindowCoversEverySample(int firstSeconds, int thenSeconds)
+    {
+        string table = await servers.CreateTableAsync("careless");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        ShardRecord first = new(First, [new TestSample("m", [], WindowMs + (firstSeconds > thenSeconds ? 200_000 : 10_000), 5)]);
+        ShardRecord then = new(Second, [new TestSample("m", [], WindowMs + (firstSeconds > thenSeconds ? 10_000 : 200_000), 7)]);
+
+        await sink.WriteAsync(ShardStream.Build(Shard, [first], AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(firstSeconds) }), CancellationToken.None);
+        AggregateBatch batch = ShardStream.Build(Shard, [then], AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(thenSeconds) });
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Equal(1, batch.DurableCount);
+        Dictionary<string, AttributeValue> item = await GetOnlyItemAsync(client, table);
+        Assert.Equal(("2", "2024-05-01T12:00:00.000Z", "2024-05-01T12:05:00.000Z"), (item["count"].N, item["windowStart"].S, item["windowEnd"].S));
+    }
+
     private static string BatchSummaryError(Exception e) => BatchSummary.DescribeError(e);
 
     private async Task<string> CreateTableAsync(string schema)
