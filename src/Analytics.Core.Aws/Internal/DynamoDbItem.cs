@@ -65,11 +65,30 @@ internal static class DynamoDbItem
         return version;
     }
 
+    /// <summary>
+    /// The entry of <paramref name="shardId"/> in the per-shard map attribute <paramref name="name"/>; null when the item,
+    /// the attribute or the entry is absent. An attribute of that name that is not a map (another writer's layout) is
+    /// refused: read as "no marks", every record it covers would be applied again.
+    /// </summary>
+    private static AttributeValue? ShardEntry(Dictionary<string, AttributeValue>? item, string name, string shardId)
+    {
+        if (item is null || !item.TryGetValue(name, out AttributeValue? marks))
+        {
+            return null;
+        }
+
+        if (marks.M is null)
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored aggregate item's '" + name + "' attribute is not a map of shard ids.");
+        }
+
+        return marks.M.TryGetValue(shardId, out AttributeValue? entry) ? entry : null;
+    }
+
     /// <summary>The highest sequence number of <paramref name="shardId"/> already applied to the item; null for none.</summary>
     public static string? GetWatermark(Dictionary<string, AttributeValue>? item, string shardId)
     {
-        if (item is null || !item.TryGetValue(Watermarks, out AttributeValue? wm) || wm.M is null ||
-            !wm.M.TryGetValue(shardId, out AttributeValue? mark))
+        if (ShardEntry(item, Watermarks, shardId) is not { } mark)
         {
             return null;
         }
@@ -88,8 +107,7 @@ internal static class DynamoDbItem
     /// </summary>
     public static Dictionary<string, AttributeValue>? GetKeyWatermarks(Dictionary<string, AttributeValue>? item, string shardId)
     {
-        if (item is null || !item.TryGetValue(KeyWatermarks, out AttributeValue? wk) || wk.M is null ||
-            !wk.M.TryGetValue(shardId, out AttributeValue? shard))
+        if (ShardEntry(item, KeyWatermarks, shardId) is not { } shard)
         {
             return null;
         }
@@ -131,8 +149,7 @@ internal static class DynamoDbItem
     /// <summary>The redrive marks of <paramref name="shardId"/> stored in the item (<c>rk[shardId]</c>); null when there are none.</summary>
     public static Dictionary<string, AttributeValue>? GetRedriveMarks(Dictionary<string, AttributeValue>? item, string shardId)
     {
-        if (item is null || !item.TryGetValue(RedriveMarks, out AttributeValue? rk) || rk.M is null ||
-            !rk.M.TryGetValue(shardId, out AttributeValue? shard))
+        if (ShardEntry(item, RedriveMarks, shardId) is not { } shard)
         {
             return null;
         }
@@ -156,8 +173,7 @@ internal static class DynamoDbItem
     /// <summary>The pre-write watermarks of <paramref name="shardId"/> (<c>pw[shardId]</c>): key → entries (after, before), in the order written; null when there are none.</summary>
     public static Dictionary<string, List<(string After, string? Before)>>? GetPreWriteMarks(Dictionary<string, AttributeValue>? item, string shardId)
     {
-        if (item is null || !item.TryGetValue(PreWriteMarks, out AttributeValue? pw) || pw.M is null ||
-            !pw.M.TryGetValue(shardId, out AttributeValue? shard))
+        if (ShardEntry(item, PreWriteMarks, shardId) is not { } shard)
         {
             return null;
         }
@@ -412,7 +428,7 @@ internal static class DynamoDbItem
             [SortKey] = new AttributeValue { S = key.Sk },
             [Metric] = new AttributeValue { S = key.Metric },
             [WindowStart] = new AttributeValue { S = key.Sk },
-            [WindowEnd] = new AttributeValue { S = key.WindowEnd },
+            [WindowEnd] = new AttributeValue { S = WindowEndAfterMerge(key.WindowEnd, previous) },
             [Count] = new AttributeValue { N = aggregate.Count.ToString(CultureInfo.InvariantCulture) },
             [Sketch] = new AttributeValue { B = new MemoryStream(scratch.WrittenSpan.ToArray(), writable: false) },
             [Version] = new AttributeValue { N = version.ToString(CultureInfo.InvariantCulture) },
@@ -451,6 +467,17 @@ internal static class DynamoDbItem
 
         return item;
     }
+
+    /// <summary>
+    /// The window end of the merged item: the later of this batch's and the stored one. The two differ only when the window
+    /// size changed (say <c>ANALYTICS_WINDOW_SECONDS</c> from 300 to 60) while items of the old size are still written:
+    /// windows of both sizes that start together share the item, and the merged samples span the longer window.
+    /// </summary>
+    private static string WindowEndAfterMerge(string windowEnd, Dictionary<string, AttributeValue>? previous) =>
+        previous is not null && previous.TryGetValue(WindowEnd, out AttributeValue? stored) &&
+        DynamoDbKeys.TryParseTimestamp(stored.S, out long storedMs) && DynamoDbKeys.TryParseTimestamp(windowEnd, out long ms) && storedMs > ms
+            ? stored.S
+            : windowEnd;
 
     /// <summary>
     /// Writes a double as a DynamoDB number when it is in DynamoDB's range (magnitude 1E-130 to 9.99E+125, or zero);

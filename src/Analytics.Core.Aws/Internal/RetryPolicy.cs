@@ -6,6 +6,9 @@ namespace Analytics.Core;
 /// <summary>Which failures are worth another attempt, and how long to wait before it.</summary>
 internal static class RetryPolicy
 {
+    /// <summary>The longest due time a <see cref="TimeProvider.System"/> timer accepts, in milliseconds.</summary>
+    private const double MaxTimerMilliseconds = uint.MaxValue - 1;
+
     /// <summary>
     /// Full-jitter exponential backoff: a delay between zero and <c>min(MaxDelay, BaseDelay · 2^attempt)</c>, uniformly
     /// random, or with <see cref="AwsRetryOptions.JitterSeed"/> set a fixed function of the seed, the request and the attempt.
@@ -16,7 +19,8 @@ internal static class RetryPolicy
     /// depend on the order concurrent requests run in.</param>
     public static TimeSpan FullJitter(in AwsRetryOptions options, int attempt, string requestKey)
     {
-        double cap = Math.Min(options.MaxDelay.TotalMilliseconds, options.BaseDelay.TotalMilliseconds * Math.Pow(2, Math.Clamp(attempt, 0, 30)));
+        // Never past the longest timer (about 49.7 days): a MaxDelay of TimeSpan.MaxValue means "no cap", not a crash at the wait.
+        double cap = Math.Min(Math.Min(options.MaxDelay.TotalMilliseconds, options.BaseDelay.TotalMilliseconds * Math.Pow(2, Math.Clamp(attempt, 0, 30))), MaxTimerMilliseconds);
         double unit = options.JitterSeed is int seed ? DeterministicUnit(seed, requestKey, attempt) : Random.Shared.NextDouble();
         return TimeSpan.FromMilliseconds(unit * cap);
     }

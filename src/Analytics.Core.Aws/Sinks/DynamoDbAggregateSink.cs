@@ -52,11 +52,11 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// <param name="client">The DynamoDB client; the sink does not dispose it. Give it few retries of its own.</param>
     /// <param name="options">Table name, aggregator options, retry and concurrency bounds.</param>
     /// <exception cref="ArgumentNullException"><paramref name="client"/> is null.</exception>
-    /// <exception cref="ArgumentException">The table name is empty.</exception>
+    /// <exception cref="ArgumentException">The table name is empty or not a table name or ARN (white space, a scheme, other characters).</exception>
     /// <exception cref="ArgumentOutOfRangeException">Concurrency or attempts are below 1, or a retry delay is negative.</exception>
     public DynamoDbAggregateSink(IAmazonDynamoDB client, DynamoDbAggregateSinkOptions options)
     {
-        AwsSinkChecks.Validate(client, options.TableName, nameof(options.TableName), options.MaxConcurrency, options.Retry);
+        AwsSinkChecks.Validate(client, options.TableName, nameof(options.TableName), AwsSinkChecks.Target.Table, options.MaxConcurrency, options.Retry);
         if (options.MaxPartitionKeysPerItem is < 1 or > 10_000)
         {
             AwsThrowHelper.ThrowArgumentOutOfRange(nameof(options), $"MaxPartitionKeysPerItem must be 1 to 10,000; it is {options.MaxPartitionKeysPerItem}.");
@@ -100,6 +100,37 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        try
+        {
+            await WriteCoreAsync(batch, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonDynamoDBException e) when (NamingTheTable(e) is { } named)
+        {
+            throw named;
+        }
+    }
+
+    /// <summary>
+    /// A missing table or one with another key schema, as the same exception (type, error code, status) with a message
+    /// that names the table and the option: DynamoDB's own ("Requested resource not found", "The provided key element
+    /// does not match the schema") names neither. Null for any other error.
+    /// </summary>
+    private AmazonDynamoDBException? NamingTheTable(AmazonDynamoDBException e)
+    {
+        string table = "Table '" + _options.TableName + "' (DynamoDbAggregateSinkOptions.TableName) ";
+        return e switch
+        {
+            ResourceNotFoundException => new ResourceNotFoundException(
+                table + "was not found in the client's account and region: " + e.Message, e, e.ErrorType, e.ErrorCode, e.RequestId, e.StatusCode),
+            _ when e.GetType() == typeof(AmazonDynamoDBException) && e.ErrorCode == "ValidationException" &&
+                   e.Message.Contains("key element does not match the schema", StringComparison.Ordinal) => new AmazonDynamoDBException(
+                table + "does not have the sink's key schema, pk (S, HASH) and sk (S, RANGE): " + e.Message, e, e.ErrorType, e.ErrorCode, e.RequestId, e.StatusCode),
+            _ => null,
+        };
+    }
+
+    private async Task WriteCoreAsync(AggregateBatch batch, CancellationToken cancellationToken)
+    {
         int count = batch.Count;
         if (count == 0)
         {

@@ -16,7 +16,7 @@ public readonly record struct DynamoDbAggregateSinkOptions
     /// <summary>The default options (the table name still has to be set).</summary>
     public static DynamoDbAggregateSinkOptions Default => new();
 
-    /// <summary>The table (layout: see <see cref="DynamoDbAggregateSink"/>). Required.</summary>
+    /// <summary>The table (layout: see <see cref="DynamoDbAggregateSink"/>): its name or ARN. Required.</summary>
     public string TableName { get; init; } = string.Empty;
 
     /// <summary>

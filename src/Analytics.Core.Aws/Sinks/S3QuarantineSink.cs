@@ -26,11 +26,11 @@ public sealed class S3QuarantineSink : IQuarantineSink
     /// <param name="client">The S3 client; the sink does not dispose it.</param>
     /// <param name="options">Bucket, key prefix, concurrency and retry bounds.</param>
     /// <exception cref="ArgumentNullException"><paramref name="client"/> is null.</exception>
-    /// <exception cref="ArgumentException">The bucket name is empty.</exception>
+    /// <exception cref="ArgumentException">The bucket name is empty or not a bucket name or ARN (white space, <c>s3://</c>, a key prefix).</exception>
     /// <exception cref="ArgumentOutOfRangeException">Concurrency or attempts are below 1, or a retry delay is negative.</exception>
     public S3QuarantineSink(IAmazonS3 client, S3QuarantineSinkOptions options)
     {
-        AwsSinkChecks.Validate(client, options.BucketName, nameof(options.BucketName), options.MaxConcurrency, options.Retry);
+        AwsSinkChecks.Validate(client, options.BucketName, nameof(options.BucketName), AwsSinkChecks.Target.Bucket, options.MaxConcurrency, options.Retry);
         _client = client;
         _options = options with { KeyPrefix = options.KeyPrefix ?? string.Empty };
     }
@@ -62,17 +62,24 @@ public sealed class S3QuarantineSink : IQuarantineSink
 
         bool[] stored = new bool[count];
         _lastTransient = null;
-        await BoundedWorkers.RunAsync(
-            count,
-            _options.MaxConcurrency,
-            () => new ArrayBufferWriter<byte>(1024),
-            async (i, buffer, token) =>
-            {
-                // A record that could not be stored ends the run: records after it cannot count any more.
-                stored[i] = await PutWithRetriesAsync(records[i], buffer, token).ConfigureAwait(false);
-                return stored[i];
-            },
-            cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await BoundedWorkers.RunAsync(
+                count,
+                _options.MaxConcurrency,
+                () => new ArrayBufferWriter<byte>(1024),
+                async (i, buffer, token) =>
+                {
+                    // A record that could not be stored ends the run: records after it cannot count any more.
+                    stored[i] = await PutWithRetriesAsync(records[i], buffer, token).ConfigureAwait(false);
+                    return stored[i];
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e) when (S3Errors.NamingTheBucket(e, _options.BucketName, "S3QuarantineSinkOptions.BucketName") is { } named)
+        {
+            throw named;
+        }
 
         int leading = 0;
         while (leading < count && stored[leading])

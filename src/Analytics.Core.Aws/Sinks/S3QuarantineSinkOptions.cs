@@ -12,7 +12,7 @@ public readonly record struct S3QuarantineSinkOptions
     /// <summary>The default options (the bucket name still has to be set).</summary>
     public static S3QuarantineSinkOptions Default => new();
 
-    /// <summary>The bucket. Required.</summary>
+    /// <summary>The bucket: its name alone (not an <c>s3://</c> URL, no key prefix) or an access point ARN. Required.</summary>
     public string BucketName { get; init; } = string.Empty;
 
     /// <summary>First segment of every object key; empty for none. Default <c>quarantine</c>.</summary>

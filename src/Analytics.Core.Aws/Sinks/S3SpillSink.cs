@@ -47,11 +47,11 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     /// <c>outcomeUnknown</c> (the redrive then decides each from the item).
     /// </param>
     /// <exception cref="ArgumentNullException"><paramref name="client"/> is null.</exception>
-    /// <exception cref="ArgumentException">The bucket name is empty.</exception>
+    /// <exception cref="ArgumentException">The bucket name is empty or not a bucket name or ARN (white space, <c>s3://</c>, a key prefix).</exception>
     /// <exception cref="ArgumentOutOfRangeException">Attempts are below 1, or a retry delay is negative.</exception>
     public S3SpillSink(IAmazonS3 client, S3SpillSinkOptions options, DynamoDbAggregateSink? aggregateSink)
     {
-        AwsSinkChecks.Validate(client, options.BucketName, nameof(options.BucketName), 1, options.Retry);
+        AwsSinkChecks.Validate(client, options.BucketName, nameof(options.BucketName), AwsSinkChecks.Target.Bucket, 1, options.Retry);
         _client = client;
         _options = options with { KeyPrefix = options.KeyPrefix ?? string.Empty };
         _table = aggregateSink;
@@ -75,6 +75,18 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     public async Task<bool> WriteAsync(SpillBatch spill, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spill);
+        try
+        {
+            return await WriteCoreAsync(spill, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e) when (S3Errors.NamingTheBucket(e, _options.BucketName, "S3SpillSinkOptions.BucketName") is { } named)
+        {
+            throw named;
+        }
+    }
+
+    private async Task<bool> WriteCoreAsync(SpillBatch spill, CancellationToken cancellationToken)
+    {
         AggregateBatch batch = spill.Batch;
         var keys = new List<PairKey>(spill.Pairs.Count);
         foreach (SpilledPair pair in spill.Pairs)

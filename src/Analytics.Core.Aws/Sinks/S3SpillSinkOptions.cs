@@ -12,7 +12,7 @@ public readonly record struct S3SpillSinkOptions
     /// <summary>The default options (the bucket name still has to be set).</summary>
     public static S3SpillSinkOptions Default => new();
 
-    /// <summary>The bucket. Required. It may be the quarantine bucket: the prefixes differ.</summary>
+    /// <summary>The bucket: its name alone (not an <c>s3://</c> URL, no key prefix) or an access point ARN. Required. It may be the quarantine bucket: the prefixes differ.</summary>
     public string BucketName { get; init; } = string.Empty;
 
     /// <summary>First segment of every object key; empty for none. Default <c>spill</c>.</summary>

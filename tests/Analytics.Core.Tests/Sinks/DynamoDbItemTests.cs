@@ -49,7 +49,8 @@ public sealed class DynamoDbItemTests
         Assert.Equal("7", DynamoDbItem.GetWatermark(item, Other));
         Assert.Null(DynamoDbItem.GetWatermark(item, "shardId-000000000003"));
         Assert.Null(DynamoDbItem.GetWatermark(Item(("ver", N("1"))), Shard));
-        Assert.Null(DynamoDbItem.GetWatermark(Item(("wm", S("42"))), Shard));
+        // Not a map: another writer's layout, refused (read as "no watermark" it would apply the records again).
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetWatermark(Item(("wm", S("42"))), Shard));
         Assert.Null(DynamoDbItem.GetWatermark(null, Shard));
     }
 
@@ -87,7 +88,7 @@ public sealed class DynamoDbItemTests
         Assert.Equal(["a=10", "b=11"], marks.OrderBy(m => m.Key, StringComparer.Ordinal).Select(m => m.Key + "=" + m.Value.S));
         Assert.Null(DynamoDbItem.GetKeyWatermarks(item, "shardId-000000000003"));
         Assert.Null(DynamoDbItem.GetKeyWatermarks(Item(("wm", M((Shard, S("1"))))), Shard));
-        Assert.Null(DynamoDbItem.GetKeyWatermarks(Item(("wk", S("1"))), Shard));
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetKeyWatermarks(Item(("wk", S("1"))), Shard));
         Assert.Null(DynamoDbItem.GetKeyWatermarks(null, Shard));
     }
 

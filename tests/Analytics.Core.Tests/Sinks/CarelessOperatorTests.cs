@@ -1,0 +1,335 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Xunit.Abstractions;
+using static Analytics.Core.Tests.StoredItems;
+
+namespace Analytics.Core.Tests;
+
+/// <summary>
+/// An operator who configures the AWS sinks from the READMEs and gets details wrong: a table that does not exist or has
+/// another key schema, a bucket that does not exist, an item written by something else, retry options out of range.
+/// Every case runs against the real local servers; none may end with records marked done that are not stored once.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutputHelper output)
+{
+    private const string Shard = "shardId-000000000007";
+    private const long WindowMs = 1_714_564_800_000; // 2024-05-01T12:00:00Z
+    private const string First = "49590338271490256608559692538361571095921575989136588898";
+    private const string Second = "49590338271490256608559692538361571095921575989136589000";
+
+    [Fact]
+    public async Task DynamoDbSink_TableDoesNotExist_ThrowsResourceNotFound_NothingDurable()
+    {
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = "no-such-table-here" });
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 1, count: 20));
+
+        ResourceNotFoundException e = await Assert.ThrowsAsync<ResourceNotFoundException>(() => sink.WriteAsync(batch, CancellationToken.None));
+
+        output.WriteLine(BatchSummaryError(e));
+        Assert.StartsWith("Table 'no-such-table-here' (DynamoDbAggregateSinkOptions.TableName) was not found", e.Message, StringComparison.Ordinal);
+        Assert.Equal("ResourceNotFoundException", e.ErrorCode);
+        Assert.Equal(0, batch.DurableCount);
+    }
+
+    [Theory]
+    [InlineData("other-key-names")]
+    [InlineData("number-sort-key")]
+    [InlineData("hash-key-only")]
+    public async Task DynamoDbSink_TableWithAnotherKeySchema_Throws_NothingDurable_NothingWritten(string schema)
+    {
+        string table = await CreateTableAsync(schema);
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 2, count: 20));
+
+        AmazonDynamoDBException e = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => sink.WriteAsync(batch, CancellationToken.None));
+
+        output.WriteLine(BatchSummaryError(e));
+        Assert.StartsWith($"Table '{table}' (DynamoDbAggregateSinkOptions.TableName) does not have the sink's key schema, pk (S, HASH) and sk (S, RANGE)", e.Message, StringComparison.Ordinal);
+        Assert.Equal("ValidationException", e.ErrorCode);
+        Assert.Equal(0, batch.DurableCount);
+        Assert.Equal(0, await ShardStream.CountItemsAsync(client, table));
+    }
+
+    /// <summary>
+    /// An item at the sink's key whose <c>wk</c> or <c>wm</c> is not a map (another writer's layout, say one watermark as
+    /// a string): the sink cannot tell what the item holds, so it must refuse, not apply the records again.
+    /// </summary>
+    [Theory]
+    [InlineData("wk", "string")]
+    [InlineData("wk", "list")]
+    [InlineData("wm", "string")]
+    [InlineData("rk", "string")]
+    public async Task DynamoDbSink_StoredWatermarksNotAMap_RefusedNotAppliedAgain(string attribute, string shape)
+    {
+        string table = await servers.CreateTableAsync("careless");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        ShardRecord[] records = [Record(First, 10, "pk-0")];
+        await sink.WriteAsync(ShardStream.Build(Shard, records), CancellationToken.None);
+        Dictionary<string, AttributeValue> written = await GetOnlyItemAsync(client, table);
+
+        // Another writer stores the watermark in its own shape, keeping ver and sketch.
+        AttributeValue replaced = shape == "string" ? S(First) : new AttributeValue { L = [S(Shard), S(First)] };
+        Dictionary<string, AttributeValue> foreign = new(written, StringComparer.Ordinal) { [attribute] = replaced };
+        if (attribute != "wk")
+        {
+            foreign.Remove("wk");
+        }
+
+        await client.PutItemAsync(new PutItemRequest { TableName = table, Item = foreign });
+
+        // Lambda re-delivers the same record: it is in the item already.
+        AggregateBatch again = ShardStream.Build(Shard, records);
+        Exception? thrown = await Xunit.Record.ExceptionAsync(() => sink.WriteAsync(again, CancellationToken.None));
+
+        // Never doubled: the record's one sample is counted once.
+        Assert.Equal("1", (await GetOnlyItemAsync(client, table))["count"].N);
+        InvalidDataException e = Assert.IsType<InvalidDataException>(thrown);
+        output.WriteLine(e.Message);
+        Assert.Contains("'" + attribute + "'", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, again.DurableCount);
+    }
+
+    [Fact]
+    public async Task DynamoDbSink_ItemWrittenBySomethingElse_WithoutVersion_Refused()
+    {
+        string table = await servers.CreateTableAsync("careless");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        ShardRecord[] records = [Record(First, 10, "pk-0")];
+        AggregateBatch probe = ShardStream.Build(Shard, records);
+        await sink.WriteAsync(probe, CancellationToken.None);
+        Dictionary<string, AttributeValue> written = await GetOnlyItemAsync(client, table);
+
+        // Something else owns the item: same key, its own attributes.
+        await client.PutItemAsync(new PutItemRequest
+        {
+            TableName = table,
+            Item = new() { ["pk"] = written["pk"], ["sk"] = written["sk"], ["count"] = new AttributeValue { N = "7" }, ["owner"] = S("etl") },
+        });
+
+        AggregateBatch batch = ShardStream.Build(Shard, [Record(Second, 5, "pk-0")]);
+        InvalidDataException e = await Assert.ThrowsAsync<InvalidDataException>(() => sink.WriteAsync(batch, CancellationToken.None));
+
+        output.WriteLine(e.Message);
+        Assert.Equal(0, batch.DurableCount);
+        Assert.Equal("etl", (await GetOnlyItemAsync(client, table))["owner"].S);
+    }
+
+    [Fact]
+    public async Task Pipeline_QuarantineBucketMissing_SummarySaysFailed_PoisonNotMarkedDone()
+    {
+        string table = await servers.CreateTableAsync("careless");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        using var processor = new KinesisBatchProcessor(
+            new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }),
+            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = "quarantine-that-was-never-created" }),
+            ProcessorOptions.Default);
+        ShardRecord[] records = ShardStream.Generate(seed: 3, count: 10);
+
+        (BatchSummary summary, string? failure) = await InvokeAsync(processor, records, poison: [4]);
+
+        output.WriteLine(summary.QuarantineSinkError);
+        Assert.Equal(SinkOutcome.Failed, summary.QuarantineSinkOutcome);
+        Assert.Contains("Bucket 'quarantine-that-was-never-created' (S3QuarantineSinkOptions.BucketName): The specified bucket does not exist", summary.QuarantineSinkError, StringComparison.Ordinal);
+        Assert.Equal(records[4].SequenceNumber, failure);
+    }
+
+    [Fact]
+    public async Task Pipeline_AggregateTableMissing_SummarySaysFailed_FirstRecordReported()
+    {
+        string bucket = await servers.CreateBucketAsync("careless");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        using var processor = new KinesisBatchProcessor(
+            new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = "metricz" }),
+            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }),
+            ProcessorOptions.Default);
+        ShardRecord[] records = ShardStream.Generate(seed: 4, count: 10);
+
+        (BatchSummary summary, string? failure) = await InvokeAsync(processor, records, poison: []);
+
+        output.WriteLine(summary.AggregateSinkError);
+        Assert.Equal(SinkOutcome.Failed, summary.AggregateSinkOutcome);
+        Assert.Contains("Table 'metricz' (DynamoDbAggregateSinkOptions.TableName) was not found", summary.AggregateSinkError, StringComparison.Ordinal);
+        Assert.Equal(records[0].SequenceNumber, failure);
+    }
+
+    /// <summary>
+    /// A name copied with a space, a URL or a key prefix: refused when the sink is built (an init error naming the
+    /// option), not sent. Sent, s3rver and S3 answer "the specified bucket does not exist" of a bucket that does, and
+    /// DynamoDB's answer quotes the request's keys (series from record payloads) where the name should be.
+    /// </summary>
+    [Theory]
+    [InlineData(" metrics")]
+    [InlineData("metrics\n")]
+    [InlineData("s3://quarantine")]
+    [InlineData("quarantine/poison")]
+    [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics ")]
+    public void Constructors_NameThatIsNoTableOrBucket_ThrowNamingTheOptionAndTheValue(string name)
+    {
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+
+        ArgumentException table = Assert.Throws<ArgumentException>(() => new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = name }));
+        ArgumentException quarantine = Assert.Throws<ArgumentException>(() => new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = name }));
+        ArgumentException spill = Assert.Throws<ArgumentException>(() => new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = name }, null));
+
+        Assert.StartsWith("TableName '" + name + "' is not a DynamoDB table name", table.Message, StringComparison.Ordinal);
+        Assert.StartsWith("BucketName '" + name + "' is not an S3 bucket name", quarantine.Message, StringComparison.Ordinal);
+        Assert.StartsWith("BucketName '" + name + "' is not an S3 bucket name", spill.Message, StringComparison.Ordinal);
+        Assert.Equal("options", table.ParamName);
+    }
+
+    [Theory]
+    [InlineData("metrics")]
+    [InlineData("my.metrics_table-2")]
+    [InlineData("Legacy_Bucket.2017")]
+    [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics")]
+    [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint/poison")]
+    public void Constructors_TableOrBucketNameOrArn_Accepted(string name)
+    {
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+
+        _ = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = name });
+        _ = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = name });
+        _ = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = name }, null);
+    }
+
+    /// <summary>
+    /// "No cap" written as <c>MaxDelay = TimeSpan.MaxValue</c> with a long base delay: the first retry's wait passed the
+    /// longest timer and threw <see cref="ArgumentOutOfRangeException"/> ("dueTime") from the sink, naming no option.
+    /// The wait is now cut to the longest timer; the deadline ends it as any other, and nothing is marked durable.
+    /// </summary>
+    [Fact]
+    public async Task DynamoDbSink_RetryDelayLongerThanTheLongestTimer_WaitsUntilTheDeadline_InsteadOfThrowing()
+    {
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 5) { Mode = FaultMode.Down };
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with
+        {
+            TableName = "metrics",
+            Retry = AwsRetryOptions.Default with { BaseDelay = TimeSpan.FromDays(60), MaxDelay = TimeSpan.MaxValue, JitterSeed = 1 },
+        });
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 5, count: 5));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+
+        await sink.WriteAsync(batch, deadline.Token).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, batch.DurableCount);
+    }
+
+    [Fact]
+    public async Task SpillSink_BucketMissing_ThrowsNamingTheBucketAndTheOption()
+    {
+        string table = await servers.CreateTableAsync("careless");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = "spill-bucket-never-created" }, sink);
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 6, count: 10));
+        var names = new Dictionary<int, (string, string)>();
+        List<SpilledPair> pairs = [.. Enumerable.Range(0, batch.Count).Select(i => new SpilledPair(i, batch.GetSamples(i, names)))];
+
+        AmazonS3Exception e = await Assert.ThrowsAsync<AmazonS3Exception>(() => spill.WriteAsync(new SpillBatch(batch, First, pairs), CancellationToken.None));
+
+        output.WriteLine(BatchSummaryError(e));
+        Assert.StartsWith("Bucket 'spill-bucket-never-created' (S3SpillSinkOptions.BucketName): ", e.Message, StringComparison.Ordinal);
+        Assert.Equal("NoSuchBucket", e.ErrorCode);
+    }
+
+    /// <summary>
+    /// <c>ANALYTICS_WINDOW_SECONDS</c> changed from 300 to 60 while a 5-minute window is still open: both sizes' windows
+    /// starting at 12:00 are the same item. The 1-minute batch set <c>windowEnd</c> to 12:01 over a sample of 12:03:20,
+    /// so the item claimed a window that did not hold its samples. It keeps the longer end now (both orders).
+    /// </summary>
+    [Theory]
+    [InlineData(300, 60)]
+    [InlineData(60, 300)]
+    public async Task DynamoDbSink_WindowSizeChangedWhileAWindowIsOpen_TheItemsWindowCoversEverySample(int firstSeconds, int thenSeconds)
+    {
+        string table = await servers.CreateTableAsync("careless");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        ShardRecord first = new(First, [new TestSample("m", [], WindowMs + (firstSeconds > thenSeconds ? 200_000 : 10_000), 5)]);
+        ShardRecord then = new(Second, [new TestSample("m", [], WindowMs + (firstSeconds > thenSeconds ? 10_000 : 200_000), 7)]);
+
+        await sink.WriteAsync(ShardStream.Build(Shard, [first], AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(firstSeconds) }), CancellationToken.None);
+        AggregateBatch batch = ShardStream.Build(Shard, [then], AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(thenSeconds) });
+        await sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Equal(1, batch.DurableCount);
+        Dictionary<string, AttributeValue> item = await GetOnlyItemAsync(client, table);
+        Assert.Equal(("2", "2024-05-01T12:00:00.000Z", "2024-05-01T12:05:00.000Z"), (item["count"].N, item["windowStart"].S, item["windowEnd"].S));
+    }
+
+    private static string BatchSummaryError(Exception e) => BatchSummary.DescribeError(e);
+
+    private async Task<string> CreateTableAsync(string schema)
+    {
+        string name = "careless-" + schema + "-" + Guid.NewGuid().ToString("N")[..8];
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var request = new CreateTableRequest { TableName = name, BillingMode = BillingMode.PAY_PER_REQUEST };
+        switch (schema)
+        {
+            case "other-key-names":
+                request.AttributeDefinitions = [new("id", ScalarAttributeType.S), new("ts", ScalarAttributeType.S)];
+                request.KeySchema = [new("id", KeyType.HASH), new("ts", KeyType.RANGE)];
+                break;
+            case "number-sort-key":
+                request.AttributeDefinitions = [new("pk", ScalarAttributeType.S), new("sk", ScalarAttributeType.N)];
+                request.KeySchema = [new("pk", KeyType.HASH), new("sk", KeyType.RANGE)];
+                break;
+            case "hash-key-only":
+                request.AttributeDefinitions = [new("pk", ScalarAttributeType.S)];
+                request.KeySchema = [new("pk", KeyType.HASH)];
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(schema), schema, null);
+        }
+
+        await client.CreateTableAsync(request);
+        for (int i = 0; i < 300; i++)
+        {
+            if ((await client.DescribeTableAsync(name)).Table.TableStatus == TableStatus.ACTIVE)
+            {
+                return name;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException(name + " did not become ACTIVE.");
+    }
+
+    private static ShardRecord Record(string sequenceNumber, double value, string partitionKey) =>
+        new(sequenceNumber, [new TestSample("m", [], WindowMs, value)], partitionKey);
+
+    private static async Task<(BatchSummary Summary, string? Failure)> InvokeAsync(KinesisBatchProcessor processor, ShardRecord[] records, HashSet<int> poison)
+    {
+        var events = new List<TestRecord>();
+        for (int i = 0; i < records.Length; i++)
+        {
+            string data = poison.Contains(i)
+                ? "{not json " + i
+                : string.Join('\n', records[i].Samples.Select(s => TestEvents.Sample(s.Metric, s.Value, s.TimestampMs, [.. s.Dimensions.Select(d => (d.Key, d.Value))])));
+            events.Add(new TestRecord(records[i].SequenceNumber, Encoding.UTF8.GetBytes(data), WindowMs + 300_000 + i, PartitionKey: records[i].PartitionKey));
+        }
+
+        var response = new ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build(events), DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30), response)
+            .WaitAsync(TimeSpan.FromSeconds(60));
+        using var json = JsonDocument.Parse(response.WrittenMemory);
+        JsonElement failures = json.RootElement.GetProperty("batchItemFailures");
+        return (summary, failures.GetArrayLength() == 0 ? null : failures[0].GetProperty("itemIdentifier").GetString());
+    }
+}
