@@ -69,6 +69,7 @@ public static class JsonLog
     private static readonly JsonEncodedText[] s_stopReasonNames = Array.ConvertAll(Enum.GetValues<BatchStopReason>(), o => JsonEncodedText.Encode(o.ToString()));
     private static readonly JsonEncodedText s_aggregateSinkIssue = JsonEncodedText.Encode("aggregateSinkIssue");
     private static readonly JsonEncodedText s_spillOutcome = JsonEncodedText.Encode("spill");
+    private static readonly JsonEncodedText s_spillError = JsonEncodedText.Encode("spillError");
     private static readonly JsonEncodedText s_spilledAggregates = JsonEncodedText.Encode("spilledAggregates");
     private static readonly JsonEncodedText s_spilledRecords = JsonEncodedText.Encode("spilledRecords");
     private static readonly JsonEncodedText s_poisonByReason = JsonEncodedText.Encode("poisonByReason");
@@ -99,7 +100,7 @@ public static class JsonLog
     /// early or the aggregate sink left pairs not durable, else Info.
     /// </summary>
     internal static JsonLogLevel GetInvocationLevel(BatchSummary summary) =>
-        summary.AggregateSinkOutcome == SinkOutcome.Failed || summary.QuarantineSinkOutcome == SinkOutcome.Failed ? JsonLogLevel.Error
+        summary.AggregateSinkOutcome == SinkOutcome.Failed || summary.QuarantineSinkOutcome == SinkOutcome.Failed || summary.SpillError is not null ? JsonLogLevel.Error
         : summary.ReportedFailure is not null || summary.StopReason != BatchStopReason.None || summary.AggregateSinkIssue is not null ? JsonLogLevel.Warn
         : JsonLogLevel.Info;
 
@@ -205,6 +206,7 @@ public static class JsonLog
         writer.WriteString(s_quarantineSinkOutcome, s_outcomeNames[(int)summary.QuarantineSinkOutcome]);
         writer.WriteString(s_quarantineSinkError, summary.QuarantineSinkError);
         writer.WriteString(s_spillOutcome, s_outcomeNames[(int)summary.SpillOutcome]);
+        writer.WriteString(s_spillError, summary.SpillError);
         writer.WriteNumber(s_spilledAggregates, summary.SpilledAggregates);
         writer.WriteNumber(s_spilledRecords, summary.SpilledRecords);
         writer.WriteBoolean(s_windowInvocation, summary.IsWindowInvocation);

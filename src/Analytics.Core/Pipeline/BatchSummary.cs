@@ -86,7 +86,7 @@ public sealed class BatchSummary
     /// <summary>When the quarantine sink threw: the exception's type and message, as for <see cref="AggregateSinkError"/>; otherwise null.</summary>
     public string? QuarantineSinkError { get; private set; }
 
-    /// <summary>The most characters of <see cref="AggregateSinkError"/> and <see cref="QuarantineSinkError"/>: 300.</summary>
+    /// <summary>The most characters of <see cref="AggregateSinkError"/>, <see cref="QuarantineSinkError"/> and <see cref="SpillError"/>: 300.</summary>
     /// <remarks>A property, not a constant, so a later version can change it without recompiling callers.</remarks>
     public static int MaxErrorLength => 300;
 
@@ -102,6 +102,12 @@ public sealed class BatchSummary
     /// batch was durable, young enough to wait, or had a poison record not yet quarantined).
     /// </summary>
     public SinkOutcome SpillOutcome { get; internal set; }
+
+    /// <summary>
+    /// When the spill sink threw: the exception's type and message, as for <see cref="AggregateSinkError"/> (a bucket that
+    /// does not exist, access denied); otherwise null.
+    /// </summary>
+    public string? SpillError { get; private set; }
 
     /// <summary>(series, window) aggregates written to the spill sink instead of the aggregate sink (0 unless the spill was durable).</summary>
     public int SpilledAggregates { get; internal set; }
@@ -146,6 +152,8 @@ public sealed class BatchSummary
         AggregateSinkOutcome = outcome;
         AggregateSinkError = error is null ? null : DescribeError(error);
     }
+
+    internal void SetSpillError(Exception error) => SpillError = DescribeError(error);
 
     internal void SetQuarantineSinkResult(SinkOutcome outcome, Exception? error)
     {

@@ -153,6 +153,11 @@ public sealed partial class KinesisBatchProcessor
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             summary.SpillOutcome = e is OperationCanceledException && cancellationToken.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Failed;
+            if (summary.SpillOutcome == SinkOutcome.Failed)
+            {
+                // Never only "Failed": the operator needs the spill sink's words (a missing bucket, access denied).
+                summary.SetSpillError(e);
+            }
         }
 
         if (spilled)

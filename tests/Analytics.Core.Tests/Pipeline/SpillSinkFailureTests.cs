@@ -43,6 +43,16 @@ public class SpillSinkFailureTests
             Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
             Assert.Equal(0, summary.SpilledRecords);
             Assert.Equal(0, summary.SpilledAggregates);
+
+            // The operator reads why: the sink's exception on the summary and on the invocation's log line, at Error.
+            string expected = spill.Throw.GetType().FullName + ": " + spill.Throw.Message;
+            Assert.Equal(expected, summary.SpillError);
+            var log = new ArrayBufferWriter<byte>();
+            JsonLog.WriteInvocation(summary, JsonLogOptions.Default, log);
+            using var line = System.Text.Json.JsonDocument.Parse(System.Text.Encoding.UTF8.GetString(log.WrittenSpan).Split('\n')[0]);
+            Assert.NotEqual(SinkOutcome.Failed, summary.AggregateSinkOutcome); // the level is the spill's doing
+            Assert.Equal(expected, line.RootElement.GetProperty("spillError").GetString());
+            Assert.Equal("Error", line.RootElement.GetProperty("level").GetString());
         }
     }
 
