@@ -129,10 +129,7 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         string table = await servers.CreateTableAsync("careless");
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         using AmazonS3Client s3 = servers.CreateS3Client();
-        using var processor = new KinesisBatchProcessor(
-            new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }),
-            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = "quarantine-that-was-never-created" }),
-            ProcessorOptions.Default);
+        using KinesisBatchProcessor processor = Processor(dynamoDb, table, s3, "quarantine-that-was-never-created");
         ShardRecord[] records = ShardStream.Generate(seed: 3, count: 10);
 
         (BatchSummary summary, string? failure) = await InvokeAsync(processor, records, poison: [4]);
@@ -149,10 +146,7 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         string bucket = await servers.CreateBucketAsync("careless");
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         using AmazonS3Client s3 = servers.CreateS3Client();
-        using var processor = new KinesisBatchProcessor(
-            new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = "metricz" }),
-            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }),
-            ProcessorOptions.Default);
+        using KinesisBatchProcessor processor = Processor(dynamoDb, "metricz", s3, bucket);
         ShardRecord[] records = ShardStream.Generate(seed: 4, count: 10);
 
         (BatchSummary summary, string? failure) = await InvokeAsync(processor, records, poison: []);
@@ -162,6 +156,11 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         Assert.Contains("Table 'metricz' (DynamoDbAggregateSinkOptions.TableName) was not found", summary.AggregateSinkError, StringComparison.Ordinal);
         Assert.Equal(records[0].SequenceNumber, failure);
     }
+
+    private static KinesisBatchProcessor Processor(AmazonDynamoDBClient dynamoDb, string table, AmazonS3Client s3, string bucket) => new(
+        new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }),
+        new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }),
+        ProcessorOptions.Default);
 
     /// <summary>
     /// A name copied with a space, a URL or a key prefix: refused when the sink is built (an init error naming the
