@@ -262,7 +262,7 @@ internal static partial class Targets
     /// and its MD5 (so mutations reach the parser past the checksum); odd, the rest is the data as it is. Oracles:
     /// no exception; a refusal has a container reason and a detail; an accepted container yields exactly its count of
     /// user records, numbered in order, all inside the data, and is read again without allocating; the validator's
-    /// verdict on the container is that of its first poison user record.
+    /// verdict on the container is that of its first poison user record (<c>EmptyData</c> when it has none).
     /// </summary>
     public static void Kpl(ReadOnlySpan<byte> input)
     {
@@ -325,7 +325,8 @@ internal static partial class Targets
             return;
         }
 
-        PoisonReason expected = PoisonReason.None;
+        // A container with no user record is EmptyData, as a plain record without a sample is.
+        PoisonReason expected = users.Count == 0 ? PoisonReason.EmptyData : PoisonReason.None;
         int first = -1;
         for (int i = 0; i < users.Count && first < 0; i++)
         {
