@@ -99,7 +99,7 @@ public sealed partial record StreamOptions
         }
     }
 
-    [GeneratedRegex("^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("^[a-z]{2,8}(-[a-z]+)+-[0-9]{1,2}$", RegexOptions.CultureInvariant)]
     private static partial Regex RegionPattern();
 
     internal static void Range(string name, long value, long min, long max, string? extra = null)

@@ -223,7 +223,7 @@ public class ReplayInputTests
     [Fact]
     public void RegionsAndAccountIds_AwsUses_AreAccepted()
     {
-        foreach (string region in (string[])["us-east-1", "eu-central-2", "ap-southeast-3", "us-gov-west-1", "us-isob-east-1", "il-central-1"])
+        foreach (string region in (string[])["us-east-1", "eu-central-2", "ap-southeast-3", "us-gov-west-1", "us-isob-east-1", "il-central-1", "eusc-de-east-1"])
         {
             new EmulatorScenario { Stream = new StreamOptions { Region = region, AccountId = "000000000000" } }.Validate();
         }
