@@ -12,7 +12,7 @@ public enum PoisonReason
     /// <summary>The record's <c>data</c> is not valid base64.</summary>
     InvalidBase64,
 
-    /// <summary>The record's data is empty, or holds only white space.</summary>
+    /// <summary>The record's data is empty, holds only white space or no sample, or is a KPL container with no user record.</summary>
     EmptyData,
 
     /// <summary>The decoded data is larger than <see cref="MetricParserOptions.MaxRecordBytes"/>.</summary>
