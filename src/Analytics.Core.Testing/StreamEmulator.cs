@@ -389,14 +389,7 @@ public sealed partial class StreamEmulator
             // A handler outlasted the settle while no timer of the clock could complete it: it waits on something real
             // for longer than RealTimeSettle, virtual time moves on without it, and where it ends depends on real timing.
             // The run is not reproducible (a settle that ran out only on handlers waiting on the clock is no sign).
-            foreach (Invocation invocation in _waiting)
-            {
-                if (!invocation.OffClock && !invocation.Ended && invocation.Task is { IsCompleted: false })
-                {
-                    invocation.OffClock = true;
-                    _offClockWaits++;
-                }
-            }
+            CountIncompleteHandlersOffClock();
         }
     }
 
@@ -416,6 +409,12 @@ public sealed partial class StreamEmulator
             return;
         }
 
+        CountIncompleteHandlersOffClock();
+    }
+
+    /// <summary>Counts each handler still running, once per invocation, as caught off the virtual clock.</summary>
+    private void CountIncompleteHandlersOffClock()
+    {
         foreach (Invocation invocation in _waiting)
         {
             if (!invocation.OffClock && !invocation.Ended && invocation.Task is { IsCompleted: false })
