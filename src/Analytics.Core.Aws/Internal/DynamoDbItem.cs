@@ -475,6 +475,7 @@ internal static class DynamoDbItem
     /// </summary>
     private static string WindowEndAfterMerge(string windowEnd, Dictionary<string, AttributeValue>? previous) =>
         previous is not null && previous.TryGetValue(WindowEnd, out AttributeValue? stored) &&
+        !string.Equals(stored.S, windowEnd, StringComparison.Ordinal) && // every put but after a size change: no parsing
         DynamoDbKeys.TryParseTimestamp(stored.S, out long storedMs) && DynamoDbKeys.TryParseTimestamp(windowEnd, out long ms) && storedMs > ms
             ? stored.S
             : windowEnd;
