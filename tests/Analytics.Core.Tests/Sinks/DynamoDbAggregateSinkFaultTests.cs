@@ -83,7 +83,7 @@ public sealed class DynamoDbAggregateSinkFaultTests(LocalServersFixture servers,
         var sink = new DynamoDbAggregateSink(down, DynamoDbAggregateSinkOptions.Default with
         {
             TableName = table,
-            Retry = AwsRetryOptions.Default with { MaxAttempts = 3, BaseDelay = TimeSpan.FromMilliseconds(5), MaxDelay = TimeSpan.FromMilliseconds(20) },
+            Retry = FaultProxy.QuickRetries,
         });
         AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 13, count: 40));
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -91,7 +91,7 @@ public sealed class DynamoDbAggregateSinkFaultTests(LocalServersFixture servers,
         Exception thrown = await Assert.ThrowsAnyAsync<Exception>(() => sink.WriteAsync(batch, deadline.Token).WaitAsync(TimeSpan.FromSeconds(60)));
 
         Assert.False(deadline.IsCancellationRequested);
-        Assert.True(thrown is System.Net.Http.HttpRequestException || thrown.InnerException is System.Net.Http.HttpRequestException, thrown.ToString());
+        FaultProxy.AssertConnectionFailure(thrown);
         Assert.All(Enumerable.Range(0, batch.Count), pair => Assert.False(batch.IsDurable(pair)));
         Assert.True(sink.Retries > 0);
     }

@@ -42,6 +42,13 @@ internal readonly record struct FaultProfile(
 /// <remarks>Requests are forwarded with their Host header kept, so request signatures still verify upstream.</remarks>
 internal sealed class FaultProxy : IAsyncDisposable
 {
+    /// <summary>Retries that give up within a second: three attempts, 5 to 20 ms apart.</summary>
+    public static AwsRetryOptions QuickRetries => AwsRetryOptions.Default with { MaxAttempts = 3, BaseDelay = TimeSpan.FromMilliseconds(5), MaxDelay = TimeSpan.FromMilliseconds(20) };
+
+    /// <summary>Asserts that a sink threw the connection failure it gave up on (a proxy in <see cref="FaultMode.Down"/>), itself or wrapped once.</summary>
+    public static void AssertConnectionFailure(Exception thrown) =>
+        Assert.True(thrown is System.Net.Http.HttpRequestException || thrown.InnerException is System.Net.Http.HttpRequestException, thrown.ToString());
+
     private const int MaxConnections = 64;
     private const int MaxHeaderBytes = 64 * 1024;
 
