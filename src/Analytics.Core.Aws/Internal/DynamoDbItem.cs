@@ -105,28 +105,8 @@ internal static class DynamoDbItem
     /// The per-partition-key watermarks of <paramref name="shardId"/> stored in the item (<c>wk[shardId]</c>): key →
     /// highest sequence number of that key applied; null when there are none.
     /// </summary>
-    public static Dictionary<string, AttributeValue>? GetKeyWatermarks(Dictionary<string, AttributeValue>? item, string shardId)
-    {
-        if (ShardEntry(item, KeyWatermarks, shardId) is not { } shard)
-        {
-            return null;
-        }
-
-        if (shard.M is null)
-        {
-            AwsThrowHelper.ThrowInvalidData("The stored partition-key watermarks of shard " + shardId + " are not a map.");
-        }
-
-        foreach (KeyValuePair<string, AttributeValue> mark in shard.M)
-        {
-            if (mark.Value.S is null || mark.Value.S.Length > SequenceNumber.MaxDigits || !IsDigits(mark.Value.S))
-            {
-                AwsThrowHelper.ThrowInvalidData("A stored partition-key watermark of shard " + shardId + " is not a sequence number.");
-            }
-        }
-
-        return shard.M;
-    }
+    public static Dictionary<string, AttributeValue>? GetKeyWatermarks(Dictionary<string, AttributeValue>? item, string shardId) =>
+        GetSequenceMarks(item, KeyWatermarks, shardId, "partition-key watermark");
 
     /// <summary>How many partition-key watermarks the item holds, over all shards: live ones (<c>wk</c>) and redrive marks (<c>rk</c>).</summary>
     public static int CountKeyWatermarks(Dictionary<string, AttributeValue> item)
@@ -147,23 +127,33 @@ internal static class DynamoDbItem
     }
 
     /// <summary>The redrive marks of <paramref name="shardId"/> stored in the item (<c>rk[shardId]</c>); null when there are none.</summary>
-    public static Dictionary<string, AttributeValue>? GetRedriveMarks(Dictionary<string, AttributeValue>? item, string shardId)
+    public static Dictionary<string, AttributeValue>? GetRedriveMarks(Dictionary<string, AttributeValue>? item, string shardId) =>
+        GetSequenceMarks(item, RedriveMarks, shardId, "redrive mark");
+
+    /// <summary>
+    /// The map <c>name[shardId]</c> of partition key → sequence number, each checked to be one; null when there is none.
+    /// </summary>
+    /// <param name="item">The stored item, or null.</param>
+    /// <param name="name">The per-shard attribute (<c>wk</c> or <c>rk</c>).</param>
+    /// <param name="shardId">The shard.</param>
+    /// <param name="what">One entry's name in messages, singular ("redrive mark").</param>
+    private static Dictionary<string, AttributeValue>? GetSequenceMarks(Dictionary<string, AttributeValue>? item, string name, string shardId, string what)
     {
-        if (ShardEntry(item, RedriveMarks, shardId) is not { } shard)
+        if (ShardEntry(item, name, shardId) is not { } shard)
         {
             return null;
         }
 
         if (shard.M is null)
         {
-            AwsThrowHelper.ThrowInvalidData("The stored redrive marks of shard " + shardId + " are not a map.");
+            AwsThrowHelper.ThrowInvalidData("The stored " + what + "s of shard " + shardId + " are not a map.");
         }
 
         foreach (KeyValuePair<string, AttributeValue> mark in shard.M)
         {
             if (mark.Value.S is null || mark.Value.S.Length > SequenceNumber.MaxDigits || !IsDigits(mark.Value.S))
             {
-                AwsThrowHelper.ThrowInvalidData("A stored redrive mark of shard " + shardId + " is not a sequence number.");
+                AwsThrowHelper.ThrowInvalidData("A stored " + what + " of shard " + shardId + " is not a sequence number.");
             }
         }
 
