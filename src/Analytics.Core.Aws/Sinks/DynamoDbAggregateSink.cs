@@ -149,7 +149,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             string[] lastByKey = new string[keys];
             for (int k = 0; k < keys; k++)
             {
-                partitionKeys[k] = Encoding.UTF8.GetString(batch.GetPartitionKey(i, k));
+                partitionKeys[k] = batch.GetPartitionKeyText(i, k);
                 lastByKey[k] = Encoding.ASCII.GetString(batch.GetLastSequenceNumber(i, k));
             }
 

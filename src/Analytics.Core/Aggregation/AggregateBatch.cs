@@ -163,7 +163,11 @@ public sealed class AggregateBatch
         return _hasSampleLog ? _pairKeyRanges[pair].Count : 0;
     }
 
-    /// <summary>The partition key (UTF-8) of the pair's key <paramref name="key"/>.</summary>
+    /// <summary>
+    /// The partition key of the pair's key <paramref name="key"/>: its UTF-8 without JSON escapes when the key is text;
+    /// otherwise (an escape of a lone surrogate, bytes that are not UTF-8) 0xFF, a byte no UTF-8 text holds, followed by
+    /// the key's bytes as the event spells them. Two different keys never have the same bytes.
+    /// </summary>
     /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
     /// <param name="key">0 to <see cref="GetPartitionKeyCount"/> - 1.</param>
     /// <returns>The key's bytes, valid until the batch is reused.</returns>
@@ -172,6 +176,27 @@ public sealed class AggregateBatch
         (int offset, int length, _) = _keys[PairKeyEntry(pair, key).Key];
         return _keyArena.AsSpan(offset, length);
     }
+
+    /// <summary>
+    /// The partition key of the pair's key <paramref name="key"/> as a string that tells it apart from every other key,
+    /// for a sink that keeps state per key (the DynamoDB sink's watermarks, a spill's samples): the key itself when its
+    /// bytes (<see cref="GetPartitionKey"/>) are UTF-8 that does not start with U+FFFD; otherwise U+FFFD followed by the
+    /// bytes in base64. Decoding the bytes instead would give two keys that are not text the same string (U+FFFD for
+    /// each bad byte), and one sink slot for two keys loses records at ParallelizationFactor above 1.
+    /// </summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <param name="key">0 to <see cref="GetPartitionKeyCount"/> - 1.</param>
+    /// <returns>The key as a string (allocates).</returns>
+    public string GetPartitionKeyText(int pair, int key) => KeyText(GetPartitionKey(pair, key));
+
+    /// <summary>The first byte of a key that is not text (see <see cref="GetPartitionKey"/>).</summary>
+    internal const byte NotTextKeyMark = 0xFF;
+
+    /// <summary>The string <see cref="GetPartitionKeyText"/> gives for a key's bytes.</summary>
+    internal static string KeyText(ReadOnlySpan<byte> key) =>
+        System.Text.Unicode.Utf8.IsValid(key) && !key.StartsWith("\uFFFD"u8)
+            ? Encoding.UTF8.GetString(key)
+            : "\uFFFD" + Convert.ToBase64String(key);
 
     /// <summary>Sequence number (decimal UTF-8 digits) of the last record of the pair's key <paramref name="key"/> that contributed to it.</summary>
     /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
@@ -356,7 +381,7 @@ public sealed class AggregateBatch
             if (!names.TryGetValue(record, out (string Sequence, string Key) name))
             {
                 (int offset, int length, _) = _keys[_recordKey[record]];
-                name = (Encoding.ASCII.GetString(RecordSequence(record)), Encoding.UTF8.GetString(_keyArena, offset, length));
+                name = (Encoding.ASCII.GetString(RecordSequence(record)), KeyText(_keyArena.AsSpan(offset, length)));
                 names[record] = name;
             }
 

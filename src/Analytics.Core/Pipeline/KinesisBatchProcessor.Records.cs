@@ -170,29 +170,35 @@ public sealed partial class KinesisBatchProcessor
     }
 
     /// <summary>
-    /// The record's partition key as UTF-8 without JSON escapes: the raw bytes when unescaped, else unescaped into a
-    /// reused buffer, so a producer's escaped keys cost no allocation per record. Only an escape that does not
-    /// unescape to valid UTF-8 (a lone surrogate) takes the string round trip, as before.
+    /// The record's partition key as the sinks tell keys apart (<see cref="AggregateBatch.GetPartitionKey"/>): a key that
+    /// is text is its UTF-8 without JSON escapes (the raw bytes when unescaped, else unescaped into a reused buffer, so a
+    /// producer's escaped keys cost no allocation per record); any other key (an escape of a lone surrogate, bytes that
+    /// are not UTF-8) is 0xFF, a byte no text holds, followed by its bytes as the event spells them. So two different
+    /// keys never share a watermark: decoded to text, they could (both to U+FFFD, or a lone surrogate's escape to the
+    /// text that spells it), and a record of the one would then be skipped as already applied once the other's passed it.
     /// </summary>
     private ReadOnlySpan<byte> UnescapedPartitionKey(in KinesisRecord record)
     {
-        if (!record.PartitionKeyIsEscaped)
+        ReadOnlySpan<byte> raw = record.RawPartitionKey;
+        if (!record.PartitionKeyIsEscaped && System.Text.Unicode.Utf8.IsValid(raw))
         {
-            return record.RawPartitionKey;
+            return raw;
         }
 
-        if (_keyScratch.Length < record.RawPartitionKey.Length)
+        if (_keyScratch.Length < raw.Length + 1)
         {
-            _keyScratch = new byte[Math.Max(_keyScratch.Length * 2, record.RawPartitionKey.Length)];
+            _keyScratch = new byte[Math.Max(_keyScratch.Length * 2, raw.Length + 1)];
         }
 
-        if (JsonText.Unescape(record.RawPartitionKey, _keyScratch, out int written) == UnescapeStatus.Ok &&
+        if (record.PartitionKeyIsEscaped && JsonText.Unescape(raw, _keyScratch, out int written) == UnescapeStatus.Ok &&
             System.Text.Unicode.Utf8.IsValid(_keyScratch.AsSpan(0, written)))
         {
             return _keyScratch.AsSpan(0, written);
         }
 
-        return Encoding.UTF8.GetBytes(record.GetPartitionKeyString());
+        _keyScratch[0] = AggregateBatch.NotTextKeyMark;
+        raw.CopyTo(_keyScratch.AsSpan(1));
+        return _keyScratch.AsSpan(0, raw.Length + 1);
     }
 
     private RecordOutcome ProcessRecord(in KinesisRecord record, ref long aggregateTicks, BatchSummary summary)

@@ -49,6 +49,6 @@ public sealed class SpilledPair
 
 /// <summary>One sample of a spilled pair.</summary>
 /// <param name="SequenceNumber">The record's sequence number (decimal digits).</param>
-/// <param name="PartitionKey">The record's partition key (the Kinesis record's, unescaped).</param>
+/// <param name="PartitionKey">The record's partition key (the Kinesis record's, unescaped), as <see cref="AggregateBatch.GetPartitionKeyText"/> gives it: a key that is not text is U+FFFD and its bytes in base64.</param>
 /// <param name="Value">The sample's value.</param>
 public readonly record struct SpilledSample(string SequenceNumber, string PartitionKey, double Value);
