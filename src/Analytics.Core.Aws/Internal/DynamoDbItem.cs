@@ -77,13 +77,23 @@ internal static class DynamoDbItem
             return null;
         }
 
-        if (marks.M is null)
+        if (NotAMap(marks))
         {
             AwsThrowHelper.ThrowInvalidData("The stored aggregate item's '" + name + "' attribute is not a map of shard ids.");
         }
 
         return marks.M.TryGetValue(shardId, out AttributeValue? entry) ? entry : null;
     }
+
+    /// <summary>
+    /// Whether a stored value is not a map: it has none, or (with <c>AWSConfigs.InitializeCollections</c> set, the SDK v3
+    /// behaviour, every collection of a value reads as empty) an empty one beside a value of another type. Read as an
+    /// empty map, a string where the marks should be would mean "no marks", and every record they cover applied again.
+    /// </summary>
+    internal static bool NotAMap(AttributeValue value) =>
+        value.M is null ||
+        (value.M.Count == 0 && (value.S is not null || value.N is not null || value.B is not null || value.BOOL is not null || value.NULL is not null ||
+                                value.L is { Count: > 0 } || value.SS is { Count: > 0 } || value.NS is { Count: > 0 } || value.BS is { Count: > 0 }));
 
     /// <summary>The highest sequence number of <paramref name="shardId"/> already applied to the item; null for none.</summary>
     public static string? GetWatermark(Dictionary<string, AttributeValue>? item, string shardId)
@@ -144,7 +154,7 @@ internal static class DynamoDbItem
             return null;
         }
 
-        if (shard.M is null)
+        if (NotAMap(shard))
         {
             AwsThrowHelper.ThrowInvalidData("The stored " + what + "s of shard " + shardId + " are not a map.");
         }
@@ -168,7 +178,7 @@ internal static class DynamoDbItem
             return null;
         }
 
-        if (shard.M is null)
+        if (NotAMap(shard))
         {
             AwsThrowHelper.ThrowInvalidData("The stored pre-write watermarks of shard " + shardId + " are not a map.");
         }

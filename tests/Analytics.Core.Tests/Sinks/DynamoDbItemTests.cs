@@ -318,6 +318,44 @@ public sealed class DynamoDbItemTests
         return aggregate;
     }
 
+    /// <summary>
+    /// With <c>AWSConfigs.InitializeCollections</c> set (the SDK v3 behaviour the v4 migration guide offers), every value
+    /// read back carries empty collections beside its own type: a string where marks should be has an empty <c>M</c>.
+    /// Read as a map, it would mean "no marks" and every record they cover would be applied again; it is refused like
+    /// a string without the empty map. The values are built as the SDK builds them then (the global flag is not set:
+    /// tests run in parallel).
+    /// </summary>
+    [Fact]
+    public void Marks_AStringWithTheEmptyMapOfInitializedCollections_IsRefusedAsNotAMap()
+    {
+        static AttributeValue Initialized(AttributeValue v) => new() { S = v.S, N = v.N, M = v.M ?? [], L = v.L ?? [], SS = [], NS = [], BS = [] };
+        AttributeValue text = Initialized(S("49590338271490256608559692538361571095921575989136588898"));
+        AttributeValue shardMarks = Initialized(new AttributeValue { M = new() { [Shard] = text } });
+
+        foreach (string name in (string[])["wm", "wk", "rk", "pw"])
+        {
+            Assert.Throws<InvalidDataException>(() => Read(name, Item((name, text))));
+        }
+
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetKeyWatermarks(Item(("wk", shardMarks)), Shard));
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetRedriveMarks(Item(("rk", shardMarks)), Shard));
+        Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetPreWriteMarks(Item(("pw", shardMarks)), Shard));
+
+        // An initialized value that is a map is still read as one, and so is an empty map of the same shape.
+        AttributeValue keyMarks = Initialized(new AttributeValue { M = new() { ["pk-0"] = text } });
+        Assert.Equal(text.S, DynamoDbItem.GetKeyWatermarks(Item(("wk", Initialized(new AttributeValue { M = new() { [Shard] = keyMarks } }))), Shard)!["pk-0"].S);
+        Assert.Null(DynamoDbItem.GetKeyWatermarks(Item(("wk", Initialized(new AttributeValue { M = new() { [Other] = keyMarks } }))), Shard));
+        Assert.False(DynamoDbItem.NotAMap(Initialized(new AttributeValue())));
+    }
+
+    private static object? Read(string name, Dictionary<string, AttributeValue> item) => name switch
+    {
+        "wm" => DynamoDbItem.GetWatermark(item, Shard),
+        "wk" => DynamoDbItem.GetKeyWatermarks(item, Shard),
+        "rk" => DynamoDbItem.GetRedriveMarks(item, Shard),
+        _ => DynamoDbItem.GetPreWriteMarks(item, Shard),
+    };
+
     private static Dictionary<string, AttributeValue> Item(params (string Name, AttributeValue Value)[] attributes) =>
         attributes.ToDictionary(a => a.Name, a => a.Value, StringComparer.Ordinal);
 
