@@ -284,7 +284,7 @@ public class S3SpillSinkTests
     public void Constructor_RefusesInvalidArguments()
     {
         using var world = new SpillWrites();
-        S3SpillSinkOptions valid = S3SpillSinkOptions.Default with { BucketName = "b" };
+        S3SpillSinkOptions valid = S3SpillSinkOptions.Default with { BucketName = "spills" };
 
         Assert.Equal("client", Assert.Throws<ArgumentNullException>(() => new S3SpillSink(null!, valid, null)).ParamName);
         Assert.Equal("options", Assert.Throws<ArgumentException>(() => new S3SpillSink(world.Models.S3Client, S3SpillSinkOptions.Default, null)).ParamName);

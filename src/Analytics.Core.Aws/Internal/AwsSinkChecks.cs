@@ -35,8 +35,8 @@ internal static class AwsSinkChecks
             AwsThrowHelper.ThrowArgument(
                 "options",
                 kind == Target.Table
-                    ? $"{targetOption} '{target}' is not a DynamoDB table name: give the table's name alone (letters, digits, '_', '-', '.') or its ARN, without spaces."
-                    : $"{targetOption} '{target}' is not an S3 bucket name: give the bucket's name alone (letters, digits, '.', '-'), without 's3://', a key prefix or spaces, or an access point ARN.");
+                    ? $"{targetOption} '{target}' is not a DynamoDB table name: give the table's name alone (3 or more letters, digits, '_', '-', '.') or its ARN, without spaces."
+                    : $"{targetOption} '{target}' is not an S3 bucket name: give the bucket's name alone (3 or more letters, digits, '.', '-'), without 's3://', a key prefix or spaces, or an access point ARN.");
         }
 
         if (maxConcurrency < 1)
@@ -50,11 +50,17 @@ internal static class AwsSinkChecks
     /// <summary>
     /// A name both services could accept: only letters, digits, '_', '-' and '.' (the characters of DynamoDB table
     /// names, and of S3 bucket names old and new), or an ARN (both accept one in place of the name) without white space.
-    /// Lengths are left to the service.
+    /// A name is at least 3 characters long in both services; the longest lengths (255 for a table, 63 for a bucket, longer
+    /// for a legacy one) are left to the service.
     /// </summary>
     private static bool IsName(string target)
     {
         bool arn = target.StartsWith("arn:", StringComparison.Ordinal);
+        if (!arn && target.Length < 3)
+        {
+            return false;
+        }
+
         foreach (char c in target)
         {
             bool allowed = c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '_' or '-' or '.' ||

@@ -163,7 +163,7 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         ProcessorOptions.Default);
 
     /// <summary>
-    /// A name copied with a space, a URL or a key prefix: refused when the sink is built (an init error naming the
+    /// A name copied with a space, a URL or a key prefix, or shorter than both services allow (3 characters): refused when the sink is built (an init error naming the
     /// option), not sent. Sent, s3rver and S3 answer "the specified bucket does not exist" of a bucket that does, and
     /// DynamoDB's answer quotes the request's keys (series from record payloads) where the name should be.
     /// </summary>
@@ -173,6 +173,8 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     [InlineData("s3://quarantine")]
     [InlineData("quarantine/poison")]
     [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics ")]
+    [InlineData("m")]
+    [InlineData("mt")]
     public void Constructors_NameThatIsNoTableOrBucket_ThrowNamingTheOptionAndTheValue(string name)
     {
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
@@ -190,6 +192,7 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
 
     [Theory]
     [InlineData("metrics")]
+    [InlineData("abc")]
     [InlineData("my.metrics_table-2")]
     [InlineData("Legacy_Bucket.2017")]
     [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics")]

@@ -16,7 +16,7 @@ public sealed class DynamoDbSinkArgumentTests
     [InlineData(int.MaxValue)]
     public void Constructor_MaxPartitionKeysPerItemOutOfRange_ThrowsNamingTheOptionAndValue(int value)
     {
-        var options = DynamoDbAggregateSinkOptions.Default with { TableName = "t", MaxPartitionKeysPerItem = value };
+        var options = DynamoDbAggregateSinkOptions.Default with { TableName = "metrics", MaxPartitionKeysPerItem = value };
 
         ArgumentOutOfRangeException e = Assert.Throws<ArgumentOutOfRangeException>(() => new DynamoDbAggregateSink(s_client, options));
 
@@ -31,7 +31,7 @@ public sealed class DynamoDbSinkArgumentTests
     [InlineData(10_000)]
     public void Constructor_MaxPartitionKeysPerItemInRange_Accepted(int value)
     {
-        var sink = new DynamoDbAggregateSink(s_client, DynamoDbAggregateSinkOptions.Default with { TableName = "t", MaxPartitionKeysPerItem = value });
+        var sink = new DynamoDbAggregateSink(s_client, DynamoDbAggregateSinkOptions.Default with { TableName = "metrics", MaxPartitionKeysPerItem = value });
 
         Assert.Equal(0, sink.CapacityExceeded);
     }
@@ -39,7 +39,7 @@ public sealed class DynamoDbSinkArgumentTests
     [Fact]
     public async Task WriteAsync_NullBatch_ThrowsArgumentNullNamingIt()
     {
-        var sink = new DynamoDbAggregateSink(s_client, DynamoDbAggregateSinkOptions.Default with { TableName = "t" });
+        var sink = new DynamoDbAggregateSink(s_client, DynamoDbAggregateSinkOptions.Default with { TableName = "metrics" });
 
         ArgumentNullException e = await Assert.ThrowsAsync<ArgumentNullException>(() => sink.WriteAsync(null!, CancellationToken.None));
 
