@@ -395,6 +395,8 @@ internal sealed class DestinationRedrive
     /// </summary>
     private static string? Watermark(Dictionary<string, AttributeValue>? item, string shardId, string partitionKey)
     {
+        // The key's entry as the sink names it (a key that starts with U+FFFD is stored as U+FFFD and its bytes in base64).
+        partitionKey = AggregateBatch.KeyText(Encoding.UTF8.GetBytes(partitionKey));
         string? floor = DynamoDbItem.GetWatermark(item, shardId);
         Dictionary<string, AttributeValue>? marks = DynamoDbItem.GetKeyWatermarks(item, shardId);
         string? own = marks is not null && marks.TryGetValue(partitionKey, out AttributeValue? mark) ? mark.S : null;

@@ -13,7 +13,7 @@ namespace Analytics.Core.Testing.Tests;
 internal sealed class SpillRedriveModels() : ModelWorld(Table, Bucket)
 {
     public const string Bucket = "spills";
-    public const string Table = "t";
+    public const string Table = "agg";
 
     /// <summary>Stores an object now (by the models' clock), as the spill sink's PutObject would.</summary>
     public void Put(string key, string body) => S3.Deliver(Bucket, key, Encoding.UTF8.GetBytes(body), "application/json");
