@@ -35,8 +35,14 @@ internal sealed class ProcessHandler(IReadOnlyList<string> command, TimeProvider
         {
             // The process exited, failed its init or ran past its deadline: the emulator ends this execution
             // environment and starts a new one (with a new process), so this one's host and loopback listener go now,
-            // not at the end of the run.
-            await DisposeAsync().ConfigureAwait(false);
+            // not at the end of the run. Its clean-up failing must not replace this exception: the emulator resets the
+            // environment on a RuntimeApiHostException only, and would reuse a dead one for the next invocation.
+            if (_host is { } host)
+            {
+                _host = null;
+                await host.DisposeQuietlyAsync().ConfigureAwait(false);
+            }
+
             throw;
         }
     }

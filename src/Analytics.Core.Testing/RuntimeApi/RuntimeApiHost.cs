@@ -74,8 +74,26 @@ public sealed class RuntimeApiHost : IAsyncDisposable
         }
         catch
         {
-            await host.DisposeAsync().ConfigureAwait(false);
+            await host.DisposeQuietlyAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="DisposeAsync"/> after a failure: what ended the environment is the error to report, so a failure of
+    /// the clean-up itself (a process tree that changes while it is being killed) is not thrown in its place.
+    /// </summary>
+    /// <returns>A task that completes when the host is disposed, or its disposal failed.</returns>
+    internal async ValueTask DisposeQuietlyAsync()
+    {
+        try
+        {
+            await DisposeAsync().ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Best effort: the caller rethrows the error that matters.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
         }
     }
 
@@ -306,13 +324,22 @@ public sealed class RuntimeApiHost : IAsyncDisposable
                 runtime.Process.Kill(entireProcessTree: true);
             }
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or AggregateException)
         {
+            // Exited meanwhile (HasExited can still say false while the process is being reaped), or a child went
+            // while the tree was walked: it is ending either way.
         }
 
         if (runtime.Exited is { } exited)
         {
-            await exited.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            try
+            {
+                await exited.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Not reaped within 10 s: the process is disposed below; its exit no longer matters to anyone.
+            }
         }
 
         runtime.Process.Dispose();
