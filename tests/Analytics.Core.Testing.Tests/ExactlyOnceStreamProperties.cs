@@ -36,11 +36,18 @@ public class ExactlyOnceStreamProperties
         int ThrottlePercent,
         bool Outage,
         bool Timeouts,
-        int BatchSize)
+        int BatchSize,
+        string KeyPrefix = "pk-")
     {
         public override string ToString() =>
-            $"seed={Seed} shards={Shards} keys={PartitionKeys} pf={Factor} bisect={Bisect} adversarial={Adversarial} throttle={ThrottlePercent}% outage={Outage} timeouts={Timeouts} batch={BatchSize}";
+            $"seed={Seed} shards={Shards} keys={PartitionKeys} pf={Factor} bisect={Bisect} adversarial={Adversarial} throttle={ThrottlePercent}% outage={Outage} timeouts={Timeouts} batch={BatchSize} keyPrefix={JsonSerializer.Serialize(KeyPrefix)}";
     }
+
+    /// <summary>
+    /// Partition key prefixes: plain; U+FFFD, which the sink stores as U+FFFD and base64 (a key that starts with it could
+    /// otherwise equal a key that is not text); a quote, a backslash and non-ASCII, which the event escapes.
+    /// </summary>
+    private static readonly string[] s_keyPrefixes = ["pk-", "pk-", "\uFFFD", "k\u00e9\"\\ "];
 
     private static int Cases => int.TryParse(Environment.GetEnvironmentVariable("ANALYTICS_SOAK_CASES"), out int n) && n > 0 ? n : CiCases;
 
@@ -57,7 +64,8 @@ public class ExactlyOnceStreamProperties
             from outage in ArbMap.Default.GeneratorFor<bool>()
             from timeouts in ArbMap.Default.GeneratorFor<bool>()
             from batch in Gen.Elements(5, 20, 100)
-            select new StreamCase(seed, shards, keys, factor, bisect, adversarial, throttle, outage, timeouts, batch);
+            from prefix in Gen.Elements(s_keyPrefixes)
+            select new StreamCase(seed, shards, keys, factor, bisect, adversarial, throttle, outage, timeouts, batch, prefix);
         return Arb.From(gen, Shrink);
     }
 
@@ -98,6 +106,22 @@ public class ExactlyOnceStreamProperties
         {
             yield return c with { Bisect = false };
         }
+
+        if (c.KeyPrefix != "pk-")
+        {
+            yield return c with { KeyPrefix = "pk-" };
+        }
+    }
+
+    /// <summary>
+    /// Keys the sink stores under another name (U+FFFD and base64) at ParallelizationFactor 4 with adversarial key
+    /// assignment and throttling: still exactly once.
+    /// </summary>
+    [Fact]
+    public void KeysStoredUnderAnotherName_TheTableEqualsTheTrueAggregates()
+    {
+        Outcome outcome = Check(new StreamCase(Seed: 41, Shards: 1, PartitionKeys: 12, Factor: 4, Bisect: true, Adversarial: true, ThrottlePercent: 10, Outage: false, Timeouts: false, BatchSize: 20, KeyPrefix: "\uFFFD"));
+        Assert.True(outcome.Holds, outcome.Detail);
     }
 
     [Fact]
@@ -295,6 +319,7 @@ public class ExactlyOnceStreamProperties
                 RatePerSecond = 40,
                 Schedule = [new RateStep(30, 0)],
                 PartitionKeys = c.PartitionKeys,
+                KeyPrefix = c.KeyPrefix,
                 Generator = RecordGenerators.WithPoison(SharedSeries, 0.03),
             },
         ],
