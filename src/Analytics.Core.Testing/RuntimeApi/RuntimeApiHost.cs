@@ -305,7 +305,17 @@ public sealed class RuntimeApiHost : IAsyncDisposable
         }
 
         runtime.HasEnded = true;
-        string exit = runtime.Process.HasExited ? "exited with code " + runtime.Process.ExitCode.ToString(CultureInfo.InvariantCulture) : "ended";
+        string exit;
+        try
+        {
+            exit = runtime.Process.HasExited ? "exited with code " + runtime.Process.ExitCode.ToString(CultureInfo.InvariantCulture) : "ended";
+        }
+        catch (InvalidOperationException)
+        {
+            // Disposed meanwhile (the host ended the environment): the waiting callers still get their error below.
+            exit = "ended";
+        }
+
         var error = new RuntimeApiHostException($"{_options.FileName} {exit}. {runtime.Tail()}");
         runtime.Initialized.TrySetException(runtime.InitError ?? error);
         foreach (Pending pending in _inFlight.Values.Where(p => p.Runtime == runtime))
@@ -336,9 +346,11 @@ public sealed class RuntimeApiHost : IAsyncDisposable
             {
                 await exited.WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
             }
-            catch (TimeoutException)
+#pragma warning disable CA1031 // Ending an environment is best effort: the caller reports what ended it, not this.
+            catch (Exception)
+#pragma warning restore CA1031
             {
-                // Not reaped within 10 s: the process is disposed below; its exit no longer matters to anyone.
+                // Not reaped within 10 s, or the exit watcher failed: the process is disposed below either way.
             }
         }
 
