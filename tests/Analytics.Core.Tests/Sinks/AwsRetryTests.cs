@@ -78,8 +78,8 @@ public sealed class AwsRetryTests(LocalServersFixture servers)
     {
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         using AmazonS3Client s3 = servers.CreateS3Client();
-        DynamoDbAggregateSinkOptions d = DynamoDbAggregateSinkOptions.Default with { TableName = "t" };
-        S3QuarantineSinkOptions s = S3QuarantineSinkOptions.Default with { BucketName = "b" };
+        DynamoDbAggregateSinkOptions d = DynamoDbAggregateSinkOptions.Default with { TableName = "metrics" };
+        S3QuarantineSinkOptions s = S3QuarantineSinkOptions.Default with { BucketName = "quarantine" };
         (d, s) = mistake switch
         {
             "no name" => (d with { TableName = "" }, s with { BucketName = "" }),
@@ -94,8 +94,8 @@ public sealed class AwsRetryTests(LocalServersFixture servers)
         Exception onS3 = Assert.Throws(expected, () => new S3QuarantineSink(s3, s));
         Assert.Equal("options", ((ArgumentException)onDynamoDb).ParamName);
         Assert.Equal("options", ((ArgumentException)onS3).ParamName);
-        Assert.Throws<ArgumentNullException>(() => new DynamoDbAggregateSink(null!, DynamoDbAggregateSinkOptions.Default with { TableName = "t" }));
-        Assert.Throws<ArgumentNullException>(() => new S3QuarantineSink(null!, S3QuarantineSinkOptions.Default with { BucketName = "b" }));
+        Assert.Throws<ArgumentNullException>(() => new DynamoDbAggregateSink(null!, DynamoDbAggregateSinkOptions.Default with { TableName = "metrics" }));
+        Assert.Throws<ArgumentNullException>(() => new S3QuarantineSink(null!, S3QuarantineSinkOptions.Default with { BucketName = "quarantine" }));
     }
 
     [Fact]
