@@ -22,6 +22,12 @@ internal static class DynamoDbItem
     public const string KeyWatermarks = "wk";
     public const string Version = "ver";
 
+    /// <summary>
+    /// The stream whose records the item holds (its ARN without a consumer part): the watermarks are per shard id, which
+    /// repeats across streams, so a write from another stream is refused instead of being judged by them.
+    /// </summary>
+    public const string Stream = "stream";
+
     /// <summary>Shard id → (partition key → highest sequence number of that key applied by a redrive of spills).</summary>
     public const string RedriveMarks = "rk";
 
@@ -36,16 +42,54 @@ internal static class DynamoDbItem
     public const int MaxPreWriteEntries = 4;
 
     /// <summary>
-    /// Most attributes <see cref="Build"/> writes: the eight always there, the four marker maps, dimensions, sum, min, max
-    /// and the two flags (an item is sized for them, so building one never grows its dictionary).
+    /// Most attributes <see cref="Build"/> writes: the eight always there, the four marker maps, dimensions, the stream,
+    /// sum, min, max and the two flags (an item is sized for them, so building one never grows its dictionary).
     /// </summary>
-    private const int MaxAttributes = 18;
+    private const int MaxAttributes = 19;
 
     /// <summary>DynamoDB's item size limit, 400 KB.</summary>
     public const int ItemSizeLimit = 400 * 1024;
 
     /// <summary>The largest item the sink writes: the limit less a 50 KB margin.</summary>
     public const int MaxItemBytes = ItemSizeLimit - (50 * 1024);
+
+    /// <summary>
+    /// The stream an event source ARN names: <c>arn:aws:kinesis:region:account:stream/name</c>, without the
+    /// <c>/consumer/...</c> part of an enhanced fan-out consumer; an ARN of another shape as it is; null for none.
+    /// </summary>
+    public static string? StreamOf(string? eventSourceArn)
+    {
+        if (string.IsNullOrEmpty(eventSourceArn))
+        {
+            return null;
+        }
+
+        const string marker = ":stream/";
+        int at = eventSourceArn.IndexOf(marker, StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return eventSourceArn;
+        }
+
+        int slash = eventSourceArn.IndexOf('/', at + marker.Length);
+        return slash < 0 ? eventSourceArn : eventSourceArn[..slash];
+    }
+
+    /// <summary>The stream the stored item holds records of (<see cref="Stream"/>); null when the item or the attribute is absent.</summary>
+    public static string? GetStream(Dictionary<string, AttributeValue>? item)
+    {
+        if (item is null || !item.TryGetValue(Stream, out AttributeValue? stream))
+        {
+            return null;
+        }
+
+        if (stream.S is null)
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored aggregate item's '" + Stream + "' attribute is not a string.");
+        }
+
+        return stream.S;
+    }
 
     /// <summary>The version of a stored item; 0 when there is none.</summary>
     public static long GetVersion(Dictionary<string, AttributeValue>? item)
@@ -395,7 +439,8 @@ internal static class DynamoDbItem
         Dictionary<string, AttributeValue>? keyWatermarks,
         long version,
         Dictionary<string, AttributeValue>? redriveMarks = null,
-        Dictionary<string, AttributeValue>? preWriteMarks = null)
+        Dictionary<string, AttributeValue>? preWriteMarks = null,
+        string? stream = null)
     {
         // wm: per shard, a floor (every record of the shard at or below it is applied); kept as stored, raised only by a
         // tumbling-window flush (shardWatermark). wk: per shard, per partition key, the highest sequence number applied.
@@ -450,6 +495,13 @@ internal static class DynamoDbItem
             }
 
             item[Dimensions] = new AttributeValue { M = dimensions };
+        }
+
+        // The stream is the stored one (a writer of another stream was refused before) or, on an item without one,
+        // the writer's: an item written before the attribute existed belongs to the first stream that writes it now.
+        if ((GetStream(previous) ?? stream) is { } owner)
+        {
+            item[Stream] = new AttributeValue { S = owner };
         }
 
         AddNumber(item, Sum, aggregate.Sum);

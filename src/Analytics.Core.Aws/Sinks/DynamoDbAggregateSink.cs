@@ -22,7 +22,9 @@ namespace Analytics.Core;
 /// <para><b>Guarantee.</b> Each record's samples are in the table exactly once at any ParallelizationFactor (1 to 10):
 /// Lambda keeps the order per partition key, and each key has its own watermark. Bounds: an item holds at most
 /// <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/> key watermarks and 350 KB; a write past either
-/// is not made and reported (the pair stays unmarked, <see cref="WriteAsync"/> throws). Tumbling-window flushes carry
+/// is not made and reported (the pair stays unmarked, <see cref="WriteAsync"/> throws). One table serves one stream
+/// (shard ids repeat across streams): each item records its stream, and a write from another is refused the same
+/// way. Tumbling-window flushes carry
 /// no per-record log and are exact with ParallelizationFactor 1 only. Details in docs/dynamodb.md.</para>
 /// </remarks>
 public sealed partial class DynamoDbAggregateSink : IAggregateSink
@@ -94,8 +96,8 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// <exception cref="InvalidDataException">A stored item is not in this sink's layout.</exception>
     /// <exception cref="InvalidOperationException">The batch cannot be split at a stored watermark (see
     /// <see cref="AggregateBatch.TryGetAggregateAfter(int, ReadOnlySpan{byte}, MetricAggregate)"/>), or an item would
-    /// pass <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/> or the item size bound: thrown after
-    /// every other pair is done; the pairs over the bound stay unmarked. Also when pairs lost their conditional put to
+    /// pass <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/> or the item size bound, or an item holds
+    /// another stream's records: thrown after every other pair is done; those pairs stay unmarked. Also when pairs lost their conditional put to
     /// other writers on every attempt.</exception>
     public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
     {
@@ -176,13 +178,14 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         // Write phase: one conditional put per pair, in parallel. A pair that could not be confirmed stays unmarked.
         // The batch's options are the processor's: a sink configured with others cannot disagree with them.
         SpillMarker? spillMarker = await marker.ConfigureAwait(false);
+        string? stream = DynamoDbItem.StreamOf(batch.EventSourceArn);
         await BoundedWorkers.RunAsync(
             count,
             _options.MaxConcurrency,
             () => new WriterScratch(batch.AggregatorOptions),
             async (i, scratch, token) =>
             {
-                if (await ApplyPairAsync(batch, i, pairs[i], scratch, spillMarker, token).ConfigureAwait(false))
+                if (await ApplyPairAsync(batch, i, pairs[i], scratch, spillMarker, stream, token).ConfigureAwait(false))
                 {
                     batch.MarkDurable(i);
                 }
@@ -190,6 +193,22 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
                 return true;
             },
             cancellationToken).ConfigureAwait(false);
+
+        if (Array.Find(pairs, p => p.OtherStream is not null) is { OtherStream: { } owner })
+        {
+            // Never silent, never judged by another stream's watermarks: the pairs stay unmarked (their records are
+            // reported for re-delivery) and the invocation's log line and metrics carry this error.
+            AwsThrowHelper.ThrowInvalidOperation(string.Format(
+                CultureInfo.InvariantCulture,
+                "{0} aggregate item(s) of shard {1} were not written: table '{2}' (DynamoDbAggregateSinkOptions.TableName) holds them for stream {3}, " +
+                "and this batch is from stream {4}. The watermarks are kept per shard id, which repeats across streams, so one table serves one stream: " +
+                "give this stream its own table (docs/dynamodb.md, 'One stream per table'). Their records are left for re-delivery.",
+                pairs.Count(p => p.OtherStream is not null),
+                batch.ShardId,
+                _options.TableName,
+                owner,
+                stream));
+        }
 
         int over = 0;
         (int Keys, int Bytes) worst = default;
@@ -323,6 +342,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         PairState state,
         WriterScratch scratch,
         SpillMarker? spillMarker,
+        string? stream,
         CancellationToken token)
     {
         (MetricAggregate fresh, MetricAggregate merged, ArrayBufferWriter<byte> buffer) = (scratch.Fresh, scratch.Merged, scratch.Buffer);
@@ -343,6 +363,13 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
                     loaded = true;
                 }
 
+                if (stream is not null && DynamoDbItem.GetStream(item) is { } owner && !string.Equals(owner, stream, StringComparison.Ordinal))
+                {
+                    // Another stream's item: its watermarks say nothing about this stream's records (same shard ids).
+                    state.OtherStream = owner;
+                    return false;
+                }
+
                 if (!Split(_options.PerShardWatermarkOnly, batch, pair, state, item, fresh, out string? shardWatermark, out Dictionary<string, AttributeValue>? keyWatermarks))
                 {
                     // Every record of this pair is already in the item: a re-delivery, or our own earlier write.
@@ -358,13 +385,13 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
                 merged.Merge(fresh);
                 Dictionary<string, AttributeValue>? preWrite = spillMarker is null || keyWatermarks is null ? null : PreWriteMarks(spillMarker, state, item, batch.ShardId, keyWatermarks);
-                Dictionary<string, AttributeValue> next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, null, preWrite);
+                Dictionary<string, AttributeValue> next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, null, preWrite, stream);
                 int keys = DynamoDbItem.CountKeyWatermarks(next);
                 int size = DynamoDbItem.Size(next);
                 if (preWrite is not null && size > DynamoDbItem.MaxItemBytes)
                 {
                     // The pre-write entries never stop a write: without them, the redrive reports what they would have decided.
-                    next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1);
+                    next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, stream: stream);
                     size = DynamoDbItem.Size(next);
                 }
 
@@ -602,6 +629,9 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
         /// <summary>Per partition key, the sequence number of its last record in the pair.</summary>
         public string[] KeyLastSequenceNumbers { get; } = keyLastSequenceNumbers;
+
+        /// <summary>Set when the stored item belongs to another stream: that stream.</summary>
+        public string? OtherStream { get; set; }
 
         /// <summary>Set when the new item would pass a bound: its watermark count and size.</summary>
         public (int Keys, int Bytes)? CapacityExceeded { get; set; }

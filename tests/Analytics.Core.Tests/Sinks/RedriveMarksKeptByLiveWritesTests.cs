@@ -63,7 +63,7 @@ public sealed class RedriveMarksKeptByLiveWritesTests(LocalServersFixture server
 
         Dictionary<string, AttributeValue> item = await GetOnlyItemAsync(client, table);
         Assert.Equal("2", item["count"].N);
-        Assert.Equal(["count", "max", "metric", "min", "pk", "sk", "sketch", "sum", "ver", "windowEnd", "windowStart", "wk"], item.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["count", "max", "metric", "min", "pk", "sk", "sketch", "stream", "sum", "ver", "windowEnd", "windowStart", "wk"], item.Keys.Order(StringComparer.Ordinal));
     }
 
     private static ShardRecord Record(string sequenceNumber, double value, string partitionKey) =>
