@@ -112,6 +112,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
             }
         }
 
+        string? stream = DynamoDbItem.StreamOf(spill.EventSourceArn);
         var pairs = new List<(PairKey, bool, IReadOnlyList<SpilledSample>)>(keys.Count);
         for (int i = 0; i < keys.Count; i++)
         {
@@ -119,8 +120,13 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
             IReadOnlyList<SpilledSample> samples = spill.Pairs[i].Samples;
             if (items is not null && items.TryGetValue((key.Pk, key.Sk), out Dictionary<string, AttributeValue>? item) && !_table!.WasAmbiguous(key.Pk, key.Sk))
             {
-                // Decided: keep only what the item does not hold yet.
-                samples = PastWatermarks(samples, item, spill.ShardId);
+                // Decided: keep only what the item does not hold yet. An item of another stream holds none of this
+                // batch (the sink refuses to write it), and its watermarks, per shard id, say nothing about this stream.
+                if (stream is null || DynamoDbItem.GetStream(item) is not { } owner || string.Equals(owner, stream, StringComparison.Ordinal))
+                {
+                    samples = PastWatermarks(samples, item, spill.ShardId);
+                }
+
                 if (samples.Count > 0)
                 {
                     pairs.Add((key, false, samples));

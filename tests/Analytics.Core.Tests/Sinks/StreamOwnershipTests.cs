@@ -1,5 +1,8 @@
+using System.Text.Json;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Amazon.S3.Model;
 using static Analytics.Core.Tests.StoredItems;
 
 namespace Analytics.Core.Tests;
@@ -94,6 +97,36 @@ public sealed class StreamOwnershipTests(LocalServersFixture servers)
         InvalidDataException e = await Assert.ThrowsAsync<InvalidDataException>(() => sink.WriteAsync(batch, CancellationToken.None));
         Assert.Equal("The stored aggregate item's 'stream' attribute is not a string.", e.Message);
         Assert.False(batch.IsDurable(0));
+    }
+
+    /// <summary>
+    /// The refused pairs age and are spilled: the spill keeps every sample of them, not only those past the other
+    /// stream's watermarks (which would drop this stream's lower sequence numbers, and count the spill as made).
+    /// </summary>
+    [Fact]
+    public async Task AnotherStreamsRefusedPairs_AreSpilledWhole()
+    {
+        string table = await servers.CreateTableAsync("streams");
+        string bucket = await servers.CreateBucketAsync("streams");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        await sink.WriteAsync(Batch(ShardStream.StreamArn, Record(Five, 10)), CancellationToken.None);
+        AggregateBatch other = Batch(OtherStream, Record(Three, 5));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => sink.WriteAsync(other, CancellationToken.None));
+
+        var names = new Dictionary<int, (string, string)>();
+        var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink);
+        Assert.True(await spill.WriteAsync(new SpillBatch(other, Three, [new SpilledPair(0, other.GetSamples(0, names))]), CancellationToken.None));
+
+        ListObjectsV2Response listed = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket });
+        S3Object spilled = Assert.Single(listed.S3Objects ?? []); // none: the spill dropped the sample and counted itself made
+        using GetObjectResponse got = await s3.GetObjectAsync(bucket, spilled.Key);
+        using var body = new MemoryStream();
+        await got.ResponseStream.CopyToAsync(body);
+        using JsonDocument document = JsonDocument.Parse(body.ToArray());
+        JsonElement sample = Assert.Single(Assert.Single(document.RootElement.GetProperty("pairs").EnumerateArray()).GetProperty("samples").EnumerateArray());
+        Assert.Equal((Three, 5.0), (sample[0].GetString(), sample[2].GetDouble()));
     }
 
     [Theory]
