@@ -91,6 +91,13 @@ internal static class DynamoDbItem
         return stream.S;
     }
 
+    /// <summary>
+    /// The stream the stored item belongs to when that is not <paramref name="stream"/>: its watermarks, per shard id, say
+    /// nothing about <paramref name="stream"/>'s records. Null when they are the same stream, or either is unknown.
+    /// </summary>
+    public static string? OtherStream(Dictionary<string, AttributeValue>? item, string? stream) =>
+        stream is not null && GetStream(item) is { } owner && !string.Equals(owner, stream, StringComparison.Ordinal) ? owner : null;
+
     /// <summary>The version of a stored item; 0 when there is none.</summary>
     public static long GetVersion(Dictionary<string, AttributeValue>? item)
     {

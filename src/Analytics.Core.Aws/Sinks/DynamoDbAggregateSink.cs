@@ -194,7 +194,25 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             },
             cancellationToken).ConfigureAwait(false);
 
-        if (Array.Find(pairs, p => p.OtherStream is not null) is { OtherStream: { } owner })
+        int over = 0, others = 0;
+        (int Keys, int Bytes) worst = default;
+        string? owner = null;
+        foreach (PairState state in pairs)
+        {
+            if (state.CapacityExceeded is { } exceeded)
+            {
+                over++;
+                worst = (Math.Max(worst.Keys, exceeded.Keys), Math.Max(worst.Bytes, exceeded.Bytes));
+            }
+
+            if (state.OtherStream is { } other)
+            {
+                others++;
+                owner ??= other;
+            }
+        }
+
+        if (others > 0)
         {
             // Never silent, never judged by another stream's watermarks: the pairs stay unmarked (their records are
             // reported for re-delivery) and the invocation's log line and metrics carry this error.
@@ -203,22 +221,11 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
                 "{0} aggregate item(s) of shard {1} were not written: table '{2}' (DynamoDbAggregateSinkOptions.TableName) holds them for stream {3}, " +
                 "and this batch is from stream {4}. The watermarks are kept per shard id, which repeats across streams, so one table serves one stream: " +
                 "give this stream its own table (docs/dynamodb.md, 'One stream per table'). Their records are left for re-delivery.",
-                pairs.Count(p => p.OtherStream is not null),
+                others,
                 batch.ShardId,
                 _options.TableName,
                 owner,
                 stream));
-        }
-
-        int over = 0;
-        (int Keys, int Bytes) worst = default;
-        foreach (PairState state in pairs)
-        {
-            if (state.CapacityExceeded is { } exceeded)
-            {
-                over++;
-                worst = (Math.Max(worst.Keys, exceeded.Keys), Math.Max(worst.Bytes, exceeded.Bytes));
-            }
         }
 
         if (over > 0)
@@ -363,7 +370,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
                     loaded = true;
                 }
 
-                if (stream is not null && DynamoDbItem.GetStream(item) is { } owner && !string.Equals(owner, stream, StringComparison.Ordinal))
+                if (DynamoDbItem.OtherStream(item, stream) is { } owner)
                 {
                     // Another stream's item: its watermarks say nothing about this stream's records (same shard ids).
                     state.OtherStream = owner;

@@ -122,7 +122,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
             {
                 // Decided: keep only what the item does not hold yet. An item of another stream holds none of this
                 // batch (the sink refuses to write it), and its watermarks, per shard id, say nothing about this stream.
-                if (stream is null || DynamoDbItem.GetStream(item) is not { } owner || string.Equals(owner, stream, StringComparison.Ordinal))
+                if (DynamoDbItem.OtherStream(item, stream) is null)
                 {
                     samples = PastWatermarks(samples, item, spill.ShardId);
                 }
