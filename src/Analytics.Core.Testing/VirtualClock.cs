@@ -10,8 +10,10 @@ namespace Analytics.Core.Testing;
 /// <para>Code under test sees time pass only through this provider: <see cref="TimeProvider.GetUtcNow"/>,
 /// <see cref="TimeProvider.GetTimestamp"/>, <c>Task.Delay(delay, timeProvider)</c>,
 /// <c>new CancellationTokenSource(delay, timeProvider)</c> and <see cref="TimeProvider.CreateTimer"/>. A timer callback
-/// runs inline in <see cref="AdvanceTo"/>; continuations of tasks it completes run inline too, unless the awaiting
-/// code forces them onto the thread pool (<c>Task.Run</c>, <c>Task.Yield</c>,
+/// runs inline in <see cref="AdvanceTo"/>, with no synchronization context current whatever the advancing thread has;
+/// continuations of tasks it completes run inline too, unless the awaiting code captured a context (an <c>await</c>
+/// without <c>ConfigureAwait(false)</c> under a test framework's or a UI's context posts to it), runs under a task
+/// scheduler of its own, or forces them onto the thread pool (<c>Task.Run</c>, <c>Task.Yield</c>,
 /// <c>TaskCreationOptions.RunContinuationsAsynchronously</c>, <c>CancellationTokenSource.CancelAsync</c>, and a
 /// <c>Task.Delay(delay, timeProvider, token)</c> ended by its token: since .NET 8 its awaiter resumes on the thread pool)
 /// or waits on something real (I/O, <c>Task.Delay</c> without a provider); such code is no longer deterministic.</para>
@@ -143,8 +145,20 @@ public sealed class VirtualClock : TimeProvider
     {
         long target = time.UtcTicks;
         ArgumentOutOfRangeException.ThrowIfLessThan(target, Volatile.Read(ref _nowTicks), nameof(time));
-        while (FireNext(target))
+
+        // No synchronization context while the timers fire: under one (a test framework's, a UI's) .NET queues even a
+        // ConfigureAwait(false) continuation to the thread pool, and time could move on before it ran.
+        SynchronizationContext? context = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
         {
+            while (FireNext(target))
+            {
+            }
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(context);
         }
 
         Volatile.Write(ref _nowTicks, target);

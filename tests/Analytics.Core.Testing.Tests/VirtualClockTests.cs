@@ -41,6 +41,49 @@ public class VirtualClockTests
         await delay;
     }
 
+    /// <summary>
+    /// A continuation that does not capture a context (<c>ConfigureAwait(false)</c>, as library code awaits) runs inline
+    /// on the thread that advances the clock even when that thread has a synchronization context of its own, as a test
+    /// framework's thread does: with the context current, .NET queued it to the thread pool instead, so time could move
+    /// on before it ran (a give-up test failed once in a full run that way).
+    /// </summary>
+    [Fact]
+    public async Task ContextFreeContinuation_RunsInlineOnTheAdvancingThread_UnderASynchronizationContext()
+    {
+        var clock = new VirtualClock(Emulate.Start);
+        var framework = new FrameworkContext();
+        int advancing = Environment.CurrentManagedThreadId;
+        bool inAdvance = false;
+        bool ranInline = false;
+        async Task WaitAsync()
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), clock).ConfigureAwait(false);
+            ranInline = Volatile.Read(ref inAdvance) && Environment.CurrentManagedThreadId == advancing;
+        }
+
+        SynchronizationContext? previous = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(framework);
+        Task waiting;
+        try
+        {
+            waiting = WaitAsync();
+            Volatile.Write(ref inAdvance, true);
+            clock.Advance(TimeSpan.FromSeconds(1));
+            Volatile.Write(ref inAdvance, false);
+            Assert.Same(framework, SynchronizationContext.Current);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
+
+        await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(ranInline);
+    }
+
+    /// <summary>A context of a type of its own, as a test framework's or a UI's.</summary>
+    private sealed class FrameworkContext : SynchronizationContext;
+
     [Fact]
     public void PeriodicTimer_FiresEachPeriod_AndStopsWhenDisposed()
     {
