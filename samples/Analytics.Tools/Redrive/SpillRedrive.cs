@@ -126,7 +126,8 @@ internal static class SpillRedrive
         }
 
         // One unit of work per (item, shard): every spilled sample of it, from every object, in one exactly-once write.
-        var work = new Dictionary<(string Pk, string Sk, string Shard), (PairKey Key, AggregatorOptions Options, List<RedriveSample> Samples, HashSet<string> Objects)>();
+        // Per stream too: shard ids repeat across streams, and a spill of another stream than the item's is refused alone.
+        var work = new Dictionary<(string Pk, string Sk, string Shard, string Stream), (PairKey Key, AggregatorOptions Options, List<RedriveSample> Samples, HashSet<string> Objects)>();
         foreach ((string key, SpillObjectContent content) in contents)
         {
             if (blockedShards.Contains(content.ShardId))
@@ -138,7 +139,7 @@ internal static class SpillRedrive
 
             foreach (SpillObjectPair pair in content.Pairs)
             {
-                (string, string, string) id = (pair.Key.Pk, pair.Key.Sk, content.ShardId);
+                (string, string, string, string) id = (pair.Key.Pk, pair.Key.Sk, content.ShardId, DynamoDbItem.StreamOf(content.EventSourceArn) ?? string.Empty);
                 if (!work.TryGetValue(id, out var unit))
                 {
                     unit = (pair.Key, content.Options, [], new HashSet<string>(StringComparer.Ordinal));
@@ -151,14 +152,14 @@ internal static class SpillRedrive
         }
 
         int applied = 0, already = 0, undecided = 0;
-        foreach (((string pk, string sk, string shard), var unit) in work.OrderBy(w => w.Key.Pk, StringComparer.Ordinal).ThenBy(w => w.Key.Sk, StringComparer.Ordinal).ThenBy(w => w.Key.Shard, StringComparer.Ordinal))
+        foreach (((string pk, string sk, string shard, string stream), var unit) in work.OrderBy(w => w.Key.Pk, StringComparer.Ordinal).ThenBy(w => w.Key.Sk, StringComparer.Ordinal).ThenBy(w => w.Key.Shard, StringComparer.Ordinal).ThenBy(w => w.Key.Stream, StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
             await (heartbeat?.Invoke(cancellationToken) ?? Task.CompletedTask).ConfigureAwait(false);
             RedriveResult result;
             try
             {
-                result = await table.ApplyOnceAsync(new RedriveWork(unit.Key, shard, unit.Options, unit.Samples), cancellationToken).ConfigureAwait(false);
+                result = await table.ApplyOnceAsync(new RedriveWork(unit.Key, shard, unit.Options, unit.Samples, stream.Length > 0 ? stream : null), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is InvalidDataException or InvalidOperationException or Amazon.DynamoDBv2.AmazonDynamoDBException)
             {

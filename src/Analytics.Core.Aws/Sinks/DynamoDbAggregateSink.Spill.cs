@@ -16,7 +16,12 @@ namespace Analytics.Core;
 internal sealed record RedriveSample(string PartitionKey, string SequenceNumber, double Value, bool OutcomeUnknown, string SpillId);
 
 /// <summary>The spilled samples of one (item, shard) to apply exactly once.</summary>
-internal sealed record RedriveWork(PairKey Key, string ShardId, AggregatorOptions Options, IReadOnlyList<RedriveSample> Samples);
+/// <param name="Key">The item.</param>
+/// <param name="ShardId">The shard the samples were read from.</param>
+/// <param name="Options">The aggregator's sketch parameters the spill was written with.</param>
+/// <param name="Samples">The samples.</param>
+/// <param name="Stream">The stream of the shard (<c>DynamoDbItem.StreamOf</c> of the spill's event source ARN); null when the spill does not say.</param>
+internal sealed record RedriveWork(PairKey Key, string ShardId, AggregatorOptions Options, IReadOnlyList<RedriveSample> Samples, string? Stream = null);
 
 /// <summary>What applying one (item, shard) did.</summary>
 /// <param name="Applied">Samples merged into the item by this call.</param>
@@ -97,6 +102,17 @@ public sealed partial class DynamoDbAggregateSink
                     new GetItemRequest { TableName = _options.TableName, Key = work.Key.ToKey(), ConsistentRead = true },
                     token).ConfigureAwait(false);
                 Dictionary<string, AttributeValue>? item = got.IsItemSet && got.Item is { Count: > 0 } ? got.Item : null;
+                if (DynamoDbItem.OtherStream(item, work.Stream) is { } owner)
+                {
+                    // Its marks are per shard id, which repeats across streams: they say nothing about this spill's samples.
+                    return new RedriveResult(0, 0, work.Samples.Count, string.Format(
+                        CultureInfo.InvariantCulture,
+                        "table '{0}' holds this item for stream {1}, and the spill is of stream {2}; one stream per table (docs/dynamodb.md): redrive it into its own stream's table",
+                        _options.TableName,
+                        owner,
+                        work.Stream));
+                }
+
                 string? floor = DynamoDbItem.GetWatermark(item, work.ShardId);
                 Dictionary<string, AttributeValue>? live = DynamoDbItem.GetKeyWatermarks(item, work.ShardId);
                 Dictionary<string, AttributeValue>? stored = DynamoDbItem.GetRedriveMarks(item, work.ShardId);
@@ -187,7 +203,7 @@ public sealed partial class DynamoDbAggregateSink
                 }
 
                 merged.Merge(fresh);
-                Dictionary<string, AttributeValue> next2 = DynamoDbItem.Build(work.Key, merged, buffer, item, work.ShardId, null, null, version + 1, marks, pinsChanged ? DynamoDbItem.ToPreWriteMarks(pins!) : null);
+                Dictionary<string, AttributeValue> next2 = DynamoDbItem.Build(work.Key, merged, buffer, item, work.ShardId, null, null, version + 1, marks, pinsChanged ? DynamoDbItem.ToPreWriteMarks(pins!) : null, work.Stream);
                 int keys = DynamoDbItem.CountKeyWatermarks(next2);
                 int size = DynamoDbItem.Size(next2);
                 if (keys > _options.MaxPartitionKeysPerItem || size > DynamoDbItem.MaxItemBytes)

@@ -273,6 +273,47 @@ public sealed class RedriveApplyOnceTests(LocalServersFixture servers)
         Assert.Equal((1, 5.0, 1), await ReadAsync(dynamoDb, table));
     }
 
+    /// <summary>
+    /// A spill of another stream is not judged by this stream's marks: the same shard id in two streams shares the
+    /// item's per-shard <c>wk</c> and <c>rk</c> entries, so its samples would be counted as applied, or mark this
+    /// stream's later samples as applied. Refused, as the live sink refuses the write, naming both streams; the item stays.
+    /// </summary>
+    [Fact]
+    public async Task ASpillOfAnotherStream_IsRefusedNamingBoth_AndTheItemStaysAsItWas()
+    {
+        string table = await servers.CreateTableAsync("apply-once");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        await sink.WriteAsync(ShardStream.Build(TestEvents.ShardId, [Record(10, "k0", 1)]), CancellationToken.None);
+        const string other = "arn:aws:kinesis:eu-west-1:210987654321:stream/metrics";
+
+        RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, "k0", 2), Sample(30, "k1", 3)) with { Stream = other }, CancellationToken.None);
+
+        Assert.Equal((0, 0, 2), (result.Applied, result.AlreadyApplied, result.Undecided));
+        Assert.Contains("stream " + ShardStream.StreamArn, result.Failure, StringComparison.Ordinal);
+        Assert.Contains("stream " + other, result.Failure, StringComparison.Ordinal);
+        Assert.Equal((1, 1.0, 1), await ReadAsync(dynamoDb, table));
+
+        // The same spill of this stream is applied.
+        RedriveResult own = await sink.ApplyOnceAsync(Work(Sample(20, "k0", 2), Sample(30, "k1", 3)) with { Stream = ShardStream.StreamArn }, CancellationToken.None);
+        Assert.Equal(new RedriveResult(2, 0, 0, null), own);
+        Assert.Equal((3, 6.0, 2), await ReadAsync(dynamoDb, table));
+    }
+
+    /// <summary>An item a redrive creates records the spill's stream, as one the live sink creates does.</summary>
+    [Fact]
+    public async Task AnItemARedriveCreates_RecordsTheSpillsStream()
+    {
+        string table = await servers.CreateTableAsync("apply-once");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+
+        await sink.ApplyOnceAsync(Work(Sample(20, "k0", 2)) with { Stream = ShardStream.StreamArn }, CancellationToken.None);
+        ScanResponse scan = await dynamoDb.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true });
+
+        Assert.Equal(ShardStream.StreamArn, Assert.Single(scan.Items)["stream"].S);
+    }
+
     private static ShardRecord Record(int sequence, string partitionKey, double value) =>
         new(TestEvents.Seq(sequence), [new TestSample(Metric, [], WindowStartMs + 1_000, value)], partitionKey);
 

@@ -197,6 +197,65 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
         await AssertAggregatesAsync(dynamoDb, table, records);
     }
 
+    /// <summary>
+    /// Two streams, one table and one spill bucket: the second stream's batches (same shard id, same series) are spilled
+    /// in an outage, and the redrive then finds the items written by the first stream. It refuses that spill, naming both
+    /// streams, as the live sink refuses the write; it applies nothing of it and leaves its object; the table still equals
+    /// the first stream's records.
+    /// </summary>
+    [Fact]
+    public async Task ASpillOfAnotherStreamThanTheTables_IsLeftNamingBoth_AndNothingOfItIsApplied()
+    {
+        string table = await servers.CreateTableAsync("spill");
+        string bucket = await servers.CreateBucketAsync("spill");
+        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 37);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 } });
+        var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink);
+        using var processor = new KinesisBatchProcessor(sink, new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }), ProcessorOptions.Default with { SpillSink = spill });
+        ShardRecord[] records = [.. ShardStream.Generate(seed: 37, count: 120).Select((r, i) => r with { PartitionKey = "device-" + (i % 3) })];
+        const string clicks = "arn:aws:kinesis:us-east-1:123456789012:stream/clicks";
+
+        Assert.Null((await InvokeAsync(processor, records, 0, 60)).Failure);
+        proxy.Mode = FaultMode.Down;
+        (BatchSummary spilled, string? failure) = await InvokeAsync(processor, records, 60, 120, clicks);
+        Assert.Null(failure);
+        Assert.Equal(60, spilled.SpilledRecords);
+        proxy.Mode = FaultMode.Forward;
+
+        var text = new StringWriter();
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        var redriveSink = new DynamoDbAggregateSink(direct, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        RedriveReport report = await SpillRedrive.ApplyAsync(s3, bucket, "spill", redriveSink, text, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+
+        // Series the first stream never wrote have no item to refuse: the redrive creates them for the spill's stream,
+        // as the live sink would have. The rest is refused, each item its own line.
+        Dictionary<string, ShardStream.Expected> metrics = ShardStream.Expect((TestEvents.ShardId, records[..60]));
+        Dictionary<string, ShardStream.Expected> clickSeries = ShardStream.Expect((TestEvents.ShardId, records[60..]));
+        int refused = clickSeries.Where(c => metrics.ContainsKey(c.Key)).Sum(c => c.Value.Values.Count);
+        Assert.True(refused > 0, "the two streams must share some series");
+        Assert.True(report is { Done: false, AlreadyApplied: 0, Left: 1, Deleted: 0 }, text.ToString());
+        Assert.Equal((clickSeries.Values.Sum(c => c.Values.Count) - refused, refused), (report.Applied, report.Undecided));
+        Assert.Contains($"left spill/clicks/{TestEvents.ShardId}/", text.ToString(), StringComparison.Ordinal);
+        Assert.Contains("for stream " + TestEvents.StreamArn + ", and the spill is of stream " + clicks, text.ToString(), StringComparison.Ordinal);
+
+        // Every item holds exactly its own stream's records: none of the refused samples went anywhere.
+        List<Dictionary<string, AttributeValue>> items = (await direct.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items;
+        var seen = new HashSet<string>();
+        foreach (Dictionary<string, AttributeValue> item in items)
+        {
+            string id = Identity(item);
+            List<double> values = item["stream"].S == clicks ? clickSeries[id].Values : metrics[id].Values;
+            Assert.False(item["stream"].S == clicks && metrics.ContainsKey(id));
+            Assert.Equal(values.Count, long.Parse(item["count"].N, CultureInfo.InvariantCulture));
+            Assert.Equal(values.Sum(), double.Parse(item["sum"].N, CultureInfo.InvariantCulture), 1e-9 * Math.Abs(values.Sum()));
+            Assert.True(seen.Add(id));
+        }
+
+        Assert.Equal(metrics.Keys.Union(clickSeries.Keys).Order(), seen.Order());
+    }
+
     /// <summary>Runs the redrive until it reports done (a run cut short by lost responses is repeated), at most <paramref name="maxRuns"/> times.</summary>
     private static async Task<(RedriveReport Report, int Runs)> RedriveUntilDoneAsync(IAmazonS3 s3, string bucket, DynamoDbAggregateSink sink, int maxRuns)
     {
@@ -242,7 +301,7 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
         }
     }
 
-    private static async Task<(BatchSummary Summary, string? Failure)> InvokeAsync(KinesisBatchProcessor processor, ShardRecord[] records, int start, int end)
+    private static async Task<(BatchSummary Summary, string? Failure)> InvokeAsync(KinesisBatchProcessor processor, ShardRecord[] records, int start, int end, string streamArn = TestEvents.StreamArn)
     {
         var events = new List<TestRecord>();
         for (int i = start; i < end; i++)
@@ -252,7 +311,13 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
         }
 
         var response = new ArrayBufferWriter<byte>();
-        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build(events), DateTimeOffset.UtcNow + TimeSpan.FromSeconds(6), response).WaitAsync(TimeSpan.FromSeconds(30));
+        byte[] utf8Event = TestEvents.Build(events);
+        if (streamArn != TestEvents.StreamArn)
+        {
+            utf8Event = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(utf8Event).Replace(TestEvents.StreamArn, streamArn, StringComparison.Ordinal));
+        }
+
+        BatchSummary summary = await processor.ProcessAsync(utf8Event, DateTimeOffset.UtcNow + TimeSpan.FromSeconds(6), response).WaitAsync(TimeSpan.FromSeconds(30));
         using var json = JsonDocument.Parse(response.WrittenMemory);
         JsonElement failures = json.RootElement.GetProperty("batchItemFailures");
         return (summary, failures.GetArrayLength() == 0 ? null : failures[0].GetProperty("itemIdentifier").GetString());
