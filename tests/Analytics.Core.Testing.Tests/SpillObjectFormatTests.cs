@@ -224,6 +224,8 @@ public class SpillObjectFormatTests
             { Encoding.UTF8.GetString(Body(samples: "[\"-1\",\"a\",1.5]")), Sample },
             { Encoding.UTF8.GetString(Body(samples: $"[\"{new string('1', SequenceNumber.MaxDigits + 1)}\",\"a\",1.5]")), Sample },
             { Encoding.UTF8.GetString(Body(samples: "[\"1\",null,1.5]")), Sample },
+            { Encoding.UTF8.GetString(Body(samples: "[\"012\",\"a\",1.5]")), Sample },
+            { Encoding.UTF8.GetString(Body(samples: "[\"00\",\"a\",1.5]")), Sample },
         };
     }
 
@@ -271,7 +273,10 @@ public class SpillObjectFormatTests
 
     private static readonly Gen<string> s_text = Gen.Elements(s_pieces).ArrayOf().Select(string.Concat);
 
-    private static readonly Gen<string> s_sequence = Gen.Choose(1, SequenceNumber.MaxDigits).SelectMany(n => Gen.Elements("0123456789".ToCharArray()).ArrayOf(n)).Select(d => new string(d));
+    // Sequence numbers as Kinesis writes them: 1 to 129 digits, no leading zero (a lone "0" included).
+    private static readonly Gen<string> s_sequence = Gen.Choose(1, SequenceNumber.MaxDigits).SelectMany(n =>
+        Gen.Elements((n == 1 ? "0123456789" : "123456789").ToCharArray()).SelectMany(first =>
+            Gen.Elements("0123456789".ToCharArray()).ArrayOf(n - 1).Select(rest => first + new string(rest))));
 
     private static readonly Gen<double> s_value = Gen.OneOf(
         ArbMap.Default.GeneratorFor<double>().Where(double.IsFinite),

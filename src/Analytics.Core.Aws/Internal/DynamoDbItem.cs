@@ -154,7 +154,7 @@ internal static class DynamoDbItem
             return null;
         }
 
-        if (mark.S is null || mark.S.Length > SequenceNumber.MaxDigits || !IsDigits(mark.S))
+        if (!StoredSequenceNumber.IsValid(mark.S))
         {
             AwsThrowHelper.ThrowInvalidData("The stored watermark of shard " + shardId + " is not a sequence number.");
         }
@@ -212,7 +212,7 @@ internal static class DynamoDbItem
 
         foreach (KeyValuePair<string, AttributeValue> mark in shard.M)
         {
-            if (mark.Value.S is null || mark.Value.S.Length > SequenceNumber.MaxDigits || !IsDigits(mark.Value.S))
+            if (!StoredSequenceNumber.IsValid(mark.Value.S))
             {
                 AwsThrowHelper.ThrowInvalidData("A stored " + what + " of shard " + shardId + " is not a sequence number.");
             }
@@ -243,7 +243,7 @@ internal static class DynamoDbItem
                 int colon = entry.S?.IndexOf(':') ?? -1;
                 string after = colon > 0 ? entry.S![..colon] : string.Empty;
                 string before = colon > 0 ? entry.S![(colon + 1)..] : string.Empty;
-                if (!IsDigits(after) || after.Length > SequenceNumber.MaxDigits || (before.Length > 0 && (!IsDigits(before) || before.Length > SequenceNumber.MaxDigits)))
+                if (!StoredSequenceNumber.IsValid(after) || (before.Length > 0 && !StoredSequenceNumber.IsValid(before)))
                 {
                     AwsThrowHelper.ThrowInvalidData("A stored pre-write watermark of shard " + shardId + " is not 'after:before' sequence numbers.");
                 }
@@ -552,19 +552,6 @@ internal static class DynamoDbItem
         }
 
         item[name] = new AttributeValue { N = value.ToString("R", CultureInfo.InvariantCulture) };
-    }
-
-    private static bool IsDigits(string s)
-    {
-        foreach (char c in s)
-        {
-            if (c is < '0' or > '9')
-            {
-                return false;
-            }
-        }
-
-        return s.Length > 0;
     }
 }
 

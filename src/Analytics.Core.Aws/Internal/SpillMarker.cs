@@ -98,7 +98,7 @@ internal sealed record SpillMarker(string Last, IReadOnlySet<string>? Windows)
             using JsonDocument document = JsonDocument.ParseValue(ref reader);
             JsonElement root = document.RootElement;
             if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("format", out JsonElement format) && format.ValueEquals(Format) &&
-                root.TryGetProperty("last", out JsonElement last) && last.GetString() is { Length: > 0 } text && text.Length <= SequenceNumber.MaxDigits && text.All(char.IsAsciiDigit) &&
+                root.TryGetProperty("last", out JsonElement last) && last.GetString() is { } text && StoredSequenceNumber.IsValid(text) &&
                 !reader.Read())
             {
                 if (root.TryGetProperty("windows", out JsonElement windows) && windows.ValueKind == JsonValueKind.Array)

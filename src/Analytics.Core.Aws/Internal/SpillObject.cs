@@ -134,7 +134,7 @@ internal static class SpillObject
                 {
                     string sequence = s[0].GetString() ?? string.Empty;
                     double value = s[2].GetDouble();
-                    if (sequence.Length is 0 || sequence.Length > SequenceNumber.MaxDigits || !sequence.All(char.IsAsciiDigit) ||
+                    if (!StoredSequenceNumber.IsValid(sequence) ||
                         !double.IsFinite(value) || s[1].GetString() is not { } partitionKey)
                     {
                         error = "malformed spill object: a sample is not [sequence number, partition key, finite value]";

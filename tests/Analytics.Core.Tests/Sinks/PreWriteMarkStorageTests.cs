@@ -45,6 +45,8 @@ public sealed class PreWriteMarkStorageTests
         ["'before' not digits"] = Map(("k0", List("30:2-0"))),
         ["a second ':'"] = Map(("k0", List("30:20:10"))),
         ["'after' longer than a sequence number"] = Map(("k0", List(new string('1', SequenceNumber.MaxDigits + 1) + ":20"))),
+        ["'after' with a leading zero"] = Map(("k0", List("030:20"))),
+        ["'before' with a leading zero"] = Map(("k0", List("30:020"))),
         ["an entry that is not a string"] = Map(("k0", new AttributeValue { L = [new AttributeValue { N = "30" }] })),
         ["one bad entry after a good one"] = Map(("k0", List("30:20", "x:y"))),
     };

@@ -99,6 +99,7 @@ public sealed class SpillMarkerTests
     [InlineData("{\"format\":\"analytics.core.spill-marker/1\",\"last\":\"\",\"windows\":[\"w\"]}")]
     [InlineData("{\"format\":\"analytics.core.spill-marker/1\",\"last\":5,\"windows\":[\"w\"]}")]
     [InlineData("{\"format\":\"analytics.core.spill-marker/1\",\"last\":\"-5\",\"windows\":[\"w\"]}")]
+    [InlineData("{\"format\":\"analytics.core.spill-marker/1\",\"last\":\"05\",\"windows\":[\"w\"]}")]
     [InlineData("{\"format\":\"analytics.core.spill-marker/1\",\"last\":\"5\",\"windows\":[\"w\"]} {}")]
     [InlineData("{\"format\":\"analytics.core.spill-marker/1\",\"last\":\"5\",\"windows\":[\"w\"]}x")]
     [InlineData("{\"format\":\"analytics.core.spill-marker/1\",\"last\":\"5\",\"windows\":[\"w\"]")]

@@ -26,6 +26,9 @@ public sealed class StoredItemRefusalTests(LocalServersFixture servers)
     [InlineData("rk-mark-a-number", "A stored redrive mark of shard", "is not a sequence number.")]
     [InlineData("rk-mark-not-digits", "A stored redrive mark of shard", "is not a sequence number.")]
     [InlineData("rk-mark-too-long", "A stored redrive mark of shard", "is not a sequence number.")]
+    [InlineData("wm-leading-zero", "The stored watermark of shard", "is not a sequence number.")]
+    [InlineData("wk-mark-leading-zero", "A stored partition-key watermark of shard", "is not a sequence number.")]
+    [InlineData("rk-mark-leading-zero", "A stored redrive mark of shard", "is not a sequence number.")]
     public async Task WriteAsync_StoredMarkNotTrusted_ThrowsNamingTheShardAndTheMark(string corruption, string what, string wrong)
     {
         InvalidDataException e = await RefusedAsync(corruption);
@@ -94,6 +97,16 @@ public sealed class StoredItemRefusalTests(LocalServersFixture servers)
                 break;
             case "rk-mark-too-long":
                 await SetAsync(client, table, "rk", Map((Shard, Map(("pk-0", S(new string('1', SequenceNumber.MaxDigits + 1)))))));
+                break;
+            case "wm-leading-zero":
+                // Compared by length first, a leading zero would make it pass every record of the shard: all skipped.
+                await SetAsync(client, table, "wm", Map((Shard, S("0" + First))));
+                break;
+            case "wk-mark-leading-zero":
+                await SetAsync(client, table, "wk", Map((Shard, Map(("pk-0", S("0" + First))))));
+                break;
+            case "rk-mark-leading-zero":
+                await SetAsync(client, table, "rk", Map((Shard, Map(("pk-0", S("00"))))));
                 break;
             case "sketch-missing":
                 await client.UpdateItemAsync(new UpdateItemRequest { TableName = table, Key = await KeyAsync(client, table), UpdateExpression = "REMOVE sketch" });
