@@ -20,6 +20,7 @@ namespace Analytics.Core.Testing.Tests;
 public sealed class DestinationRedriveLocalServerTests(LocalServersFixture servers)
 {
     private const string ShardId = "shardId-000000000000";
+    private const string StreamArn = "arn:aws:kinesis:us-east-1:123456789012:stream/s";
     private static readonly DateTimeOffset s_window = new(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     [Fact]
@@ -105,6 +106,41 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
         Assert.Contains($"object {key} shard={ShardId} records=3 applied=2 alreadyApplied=1 undecided=0 left=0", stdout.ToString(), StringComparison.Ordinal);
         Assert.Contains("destination: 1 object(s): 1 complete", stdout.ToString(), StringComparison.Ordinal);
         Assert.Contains("redrive: done", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Equal((3L, 7.0), await ReadAsync(dynamoDb, table, "m|region=r"));
+    }
+
+    /// <summary>
+    /// A destination object of another stream than the table's (same shard id, same series): the items' watermarks are the
+    /// other stream's, so they cannot say whether the failed attempts applied its records. Judged by them, every record
+    /// at or below them was counted as already applied and the object reported complete, its records applied nowhere. Now
+    /// each is left, naming both streams, and nothing is written.
+    /// </summary>
+    [Fact]
+    public async Task GivenUpBatchOfAnotherStream_IsLeftNamingBoth_NotCountedAsApplied()
+    {
+        string table = await servers.CreateTableAsync("redrive");
+        string bucket = await servers.CreateBucketAsync("destination");
+        string spill = await servers.CreateBucketAsync("spill");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        string[] records = [Record(1, "a", "m", 1), Record(2, "b", "m", 2), Record(3, "a", "m", 4)];
+        const string clicks = "arn:aws:kinesis:us-east-1:123456789012:stream/clicks";
+
+        // Stream s wrote the three records; stream clicks gave up a batch of records with the same numbers on the same shard.
+        await ApplyLiveAsync(dynamoDb, s3, table, bucket, records);
+        string[] clickRecords = [.. records.Select(r => r.Replace(StreamArn, clicks, StringComparison.Ordinal))];
+        string key = $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId}/2025/01/01/2025-01-01T00.05.00-1d2c3b4a-0000-4000-8000-000000000002";
+        await PutAsync(s3, bucket, key, InvocationRecord("{\"Records\":[" + string.Join(",", clickRecords) + "]}", clickRecords.Length).Replace(StreamArn, clicks, StringComparison.Ordinal));
+
+        var stdout = new StringWriter();
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--spill-bucket", spill, "--failure-bucket", bucket, "--table", table, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            TextWriter.Null);
+
+        Assert.Equal(1, exit);
+        Assert.Contains($"object {key} shard={ShardId} records=3 applied=0 alreadyApplied=0 undecided=0 left=3", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Contains($"holds the item for stream {StreamArn}, and the records are of stream {clicks}", stdout.ToString(), StringComparison.Ordinal);
         Assert.Equal((3L, 7.0), await ReadAsync(dynamoDb, table, "m|region=r"));
     }
 

@@ -94,6 +94,27 @@ public class DestinationRedriveParseTests
         Assert.Equal("record 0 of the payload has no valid kinesis.sequenceNumber or partitionKey", why);
     }
 
+    /// <summary>
+    /// The records' stream is read (their <c>eventSourceARN</c>, a consumer part dropped: the stream whose watermarks may
+    /// judge them); records of two streams in one payload are refused, as the pipeline refuses such an event.
+    /// </summary>
+    [Fact]
+    public void Parse_ReadsTheRecordsStream_AndRefusesAPayloadOfTwoStreams()
+    {
+        const string a = "arn:aws:kinesis:us-east-1:123456789012:stream/a";
+        string Of(string n, string arn) => ShardZeroRecord($"\"{n}\"", n)[..^1] + ",\"eventSourceARN\":\"" + arn + "\"}";
+
+        (DestinationRedrive.DestinationObject? one, string? none) = DestinationRedrive.Parse("k", ShardZeroObject("12", "14", 2, [Of("12", a), Of("14", a + "/consumer/c:1")]));
+        (DestinationRedrive.DestinationObject? two, string? why) = DestinationRedrive.Parse("k", ShardZeroObject("12", "14", 2, [Of("12", a), Of("14", a + "x")]));
+        (DestinationRedrive.DestinationObject? unsaid, _) = DestinationRedrive.Parse("k", ShardZeroObject("12", "12", 1, [ShardZeroRecord("\"12\"", "12")]));
+
+        Assert.Null(none);
+        Assert.Equal(a, one!.Stream);
+        Assert.Null(two);
+        Assert.Equal("record 1 of the payload is of another stream than record 0 (its eventSourceARN differs): it is not an event Lambda built", why);
+        Assert.Null(unsaid!.Stream);
+    }
+
     /// <summary>A payload record of shard 0 with this JSON sequence number (a string literal or another value) and eventID suffix.</summary>
     internal static string ShardZeroRecord(string sequenceJson, string eventIdSequence) =>
         "{\"kinesis\":{\"sequenceNumber\":" + sequenceJson + ",\"partitionKey\":\"k\"},\"eventID\":\"shardId-000000000000:" + eventIdSequence + "\"}";

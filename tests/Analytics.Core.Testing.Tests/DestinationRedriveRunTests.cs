@@ -282,7 +282,7 @@ public class DestinationRedriveRunTests
 
         InvalidDataException e = Assert.Throws<InvalidDataException>(() => models.Run(models.Options()));
 
-        Assert.Equal($"A stored spill redrive mark of shard {ShardId(0)} is not a sequence number.", e.Message);
+        Assert.Equal($"A stored redrive mark of shard {ShardId(0)} is not a sequence number.", e.Message);
         Assert.Equal(1, models.Count("m"));
     }
 
@@ -337,7 +337,7 @@ public class DestinationRedriveRunTests
             TableName = RedriveModels.Table,
             Key = new() { ["pk"] = new AttributeValue { S = Series("m") }, ["sk"] = new AttributeValue { S = "2025-01-01T00:00:00.000Z" } },
             UpdateExpression = "SET #rk = :rk",
-            ExpressionAttributeNames = new() { ["#rk"] = DestinationRedrive.SpillRedriveMarks },
+            ExpressionAttributeNames = new() { ["#rk"] = DynamoDbItem.RedriveMarks },
             ExpressionAttributeValues = new() { [":rk"] = new AttributeValue { M = new() { [ShardId(0)] = new AttributeValue { M = new() { ["a"] = new AttributeValue { S = mark } } } } } },
         });
 

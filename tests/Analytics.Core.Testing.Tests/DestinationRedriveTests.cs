@@ -243,7 +243,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
                 ["count"] = new AttributeValue { N = "2" },
                 ["sketch"] = new AttributeValue { B = new MemoryStream(sketch.WrittenSpan.ToArray()) },
                 ["ver"] = new AttributeValue { N = "1" },
-                [DestinationRedrive.SpillRedriveMarks] = new AttributeValue { M = new() { ["shardId-000000000000"] = new AttributeValue { M = new() { ["a"] = new AttributeValue { S = Seq(2) } } } } },
+                [DynamoDbItem.RedriveMarks] = new AttributeValue { M = new() { ["shardId-000000000000"] = new AttributeValue { M = new() { ["a"] = new AttributeValue { S = Seq(2) } } } } },
             },
         });
         string payload = "{\"Records\":[" + string.Join(",", records) + "]}";

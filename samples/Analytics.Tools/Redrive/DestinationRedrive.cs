@@ -116,9 +116,6 @@ internal sealed record RedriveObjectResult(string Key, string ShardId, int Recor
 /// </remarks>
 internal sealed class DestinationRedrive
 {
-    /// <summary>The spill redrive's per-(shard, partition key) mark (docs/dynamodb.md), read here as raw attributes.</summary>
-    internal const string SpillRedriveMarks = "rk";
-
     private readonly IAmazonS3 _s3;
     private readonly IAmazonDynamoDB _dynamoDb;
     private readonly DestinationRedriveOptions _options;
@@ -183,23 +180,25 @@ internal sealed class DestinationRedrive
         IReadOnlyDictionary<string, int> held = pending.Count == 0 || spillsLeft is null
             ? new Dictionary<string, int>()
             : await spillsLeft(cancellationToken).ConfigureAwait(false);
-        foreach (IGrouping<string, DestinationObject> shard in pending.GroupBy(o => o.ShardId, StringComparer.Ordinal))
+        // Per stream and shard: shard ids repeat across streams, and each stream's records are judged by its own watermarks.
+        foreach (IGrouping<(string? Stream, string ShardId), DestinationObject> shard in pending.GroupBy(o => (o.Stream, o.ShardId)).OrderBy(g => g.Key.Stream, StringComparer.Ordinal))
         {
-            if (held.TryGetValue(shard.Key, out int spills))
+            string shardId = shard.Key.ShardId;
+            if (held.TryGetValue(shardId, out int spills))
             {
-                string why = string.Create(CultureInfo.InvariantCulture, $"held back: {spills} spill object(s) of shard {shard.Key} are not applied yet; a batch in both is exact only when its spill is applied first. Run redrive again once they are applied (an undecided spill is applied when you decide it and delete its object)");
-                results.AddRange(shard.Select(o => new RedriveObjectResult(o.Key, shard.Key, o.Records.Count, 0, 0, [], why, FromMarker: false) { HeldBack = true }));
+                string why = string.Create(CultureInfo.InvariantCulture, $"held back: {spills} spill object(s) of shard {shardId} are not applied yet; a batch in both is exact only when its spill is applied first. Run redrive again once they are applied (an undecided spill is applied when you decide it and delete its object)");
+                results.AddRange(shard.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], why, FromMarker: false) { HeldBack = true }));
                 continue;
             }
 
-            results.AddRange(await RedriveShardAsync(shard.Key, shard.ToList(), cancellationToken).ConfigureAwait(false));
+            results.AddRange(await RedriveShardAsync(shardId, shard.Key.Stream, shard.ToList(), cancellationToken).ConfigureAwait(false));
         }
 
         results.Sort(static (x, y) => string.CompareOrdinal(x.Key, y.Key));
         return results;
     }
 
-    private async Task<List<RedriveObjectResult>> RedriveShardAsync(string shardId, List<DestinationObject> objects, CancellationToken cancellationToken)
+    private async Task<List<RedriveObjectResult>> RedriveShardAsync(string shardId, string? stream, List<DestinationObject> objects, CancellationToken cancellationToken)
     {
         // Every record of the shard's objects once, in sequence-number order.
         var records = new List<DestinationRecordEntry>();
@@ -261,6 +260,14 @@ internal sealed class DestinationRedrive
 
             foreach ((string pk, string sk) in pairs)
             {
+                if (DynamoDbItem.OtherStream(before[(pk, sk)], stream) is { } owner)
+                {
+                    // Another stream's watermarks say nothing of these records; the sink would refuse the write too.
+                    status[(r.SequenceNumber, pk, sk)] = RedriveStatus.Left;
+                    reasons[(r.SequenceNumber, pk, sk)] = $"table '{_options.Table}' holds the item for stream {owner}, and the records are of stream {stream}; one stream per table (docs/dynamodb.md): redrive them into their own stream's table";
+                    continue;
+                }
+
                 string? w = Watermark(before[(pk, sk)], shardId, r.PartitionKey);
                 (string _, string b) = ranges[(pk, sk, r.PartitionKey, r.ObjectKey)];
                 if (w is null || SequenceNumber.Compare(r.SequenceNumber, w) > 0)
@@ -400,13 +407,8 @@ internal sealed class DestinationRedrive
         string? floor = DynamoDbItem.GetWatermark(item, shardId);
         Dictionary<string, AttributeValue>? marks = DynamoDbItem.GetKeyWatermarks(item, shardId);
         string? own = marks is not null && marks.TryGetValue(partitionKey, out AttributeValue? mark) ? mark.S : null;
-        string? redriven = item is not null && item.TryGetValue(SpillRedriveMarks, out AttributeValue? rk) && rk.M is not null &&
-            rk.M.TryGetValue(shardId, out AttributeValue? shard) && shard.M is not null &&
-            shard.M.TryGetValue(partitionKey, out AttributeValue? r) ? r.S : null;
-        if (redriven is not null && !SequenceNumber.IsValid(Encoding.ASCII.GetBytes(redriven)))
-        {
-            throw new InvalidDataException("A stored spill redrive mark of shard " + shardId + " is not a sequence number.");
-        }
+        Dictionary<string, AttributeValue>? redriveMarks = DynamoDbItem.GetRedriveMarks(item, shardId);
+        string? redriven = redriveMarks is not null && redriveMarks.TryGetValue(partitionKey, out AttributeValue? r) ? r.S : null;
 
         return Highest(Highest(floor, own), redriven);
     }
@@ -545,6 +547,7 @@ internal sealed class DestinationRedrive
             var records = new List<DestinationRecordEntry>();
             int inPayload = 0;
             byte[]? previous = null;
+            string? stream = null;
             foreach (JsonElement r in array.EnumerateArray())
             {
                 if (r.ValueKind != JsonValueKind.Object || !r.TryGetProperty("kinesis", out JsonElement kinesis) || kinesis.ValueKind != JsonValueKind.Object ||
@@ -569,6 +572,19 @@ internal sealed class DestinationRedrive
                     return (null, $"record {inPayload} of the payload does not follow record {inPayload - 1} in sequence-number order (a record twice, or out of order): it is not an event Lambda built");
                 }
 
+                // One event is of one stream (the pipeline refuses one whose records disagree): the stream decides whose
+                // watermarks may judge the records.
+                if (r.TryGetProperty("eventSourceARN", out JsonElement source) && source.ValueKind == JsonValueKind.String)
+                {
+                    string? of = DynamoDbItem.StreamOf(source.GetString());
+                    if (stream is not null && stream != of)
+                    {
+                        return (null, $"record {inPayload} of the payload is of another stream than record 0 (its eventSourceARN differs): it is not an event Lambda built");
+                    }
+
+                    stream = of;
+                }
+
                 previous = sequence;
                 inPayload++;
                 if (SequenceNumber.Compare(sequence, from) >= 0 && SequenceNumber.Compare(sequence, to) <= 0)
@@ -582,7 +598,7 @@ internal sealed class DestinationRedrive
                 return (null, $"the payload holds {records.Count} records from startSequenceNumber to endSequenceNumber, but KinesisBatchInfo.batchSize is {batchSize}: it is not the event of the records Lambda gave up on");
             }
 
-            return (new DestinationObject(key, shard.GetString()!, records), null);
+            return (new DestinationObject(key, shard.GetString()!, records, stream), null);
         }
     }
 
@@ -632,7 +648,11 @@ internal sealed class DestinationRedrive
     }
 
     /// <summary>One object's records.</summary>
-    internal sealed record DestinationObject(string Key, string ShardId, List<DestinationRecordEntry> Records);
+    /// <param name="Key">The object's key.</param>
+    /// <param name="ShardId">Its shard (from <c>KinesisBatchInfo</c>).</param>
+    /// <param name="Records">The records Lambda gave up on.</param>
+    /// <param name="Stream">The stream of its records (their <c>eventSourceARN</c>, without a consumer part); null when they do not say.</param>
+    internal sealed record DestinationObject(string Key, string ShardId, List<DestinationRecordEntry> Records, string? Stream = null);
 
     /// <summary>One record of a payload, as its JSON text.</summary>
     internal sealed record DestinationRecordEntry(string ObjectKey, string SequenceNumber, string PartitionKey, string Json);
