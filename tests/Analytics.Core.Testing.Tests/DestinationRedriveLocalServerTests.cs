@@ -145,6 +145,43 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
     }
 
     /// <summary>
+    /// The operator gives <c>--window-seconds</c> other than the function's: the records would be aggregated into other
+    /// items than the ones the failed attempts wrote, so what those attempts applied could not be seen and would be
+    /// counted again, in another window (before, the 300-second function's records 70 and 80 were applied a second time,
+    /// into a 60-second item). The run reads the series' latest item, sees its window is not the one given, and refuses
+    /// the shard, naming both sizes; nothing is written and no marker is left, so a run with the right size does it.
+    /// </summary>
+    [Fact]
+    public async Task WindowSecondsOtherThanTheFunctions_IsRefusedNamingBoth_AndTheRightOneRedrives()
+    {
+        string table = await servers.CreateTableAsync("redrive");
+        string bucket = await servers.CreateBucketAsync("destination");
+        string spill = await servers.CreateBucketAsync("spill");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        string[] records = [Record(70, "a", "m", 1), Record(80, "b", "m", 2), Record(90, "a", "m", 4)];
+        TimeSpan fiveMinutes = TimeSpan.FromMinutes(5);
+
+        // The function aggregates in 5-minute windows; its failed attempt applied records 70 and 80 (window 00:00).
+        await ApplyLiveAsync(dynamoDb, s3, table, bucket, records[..2], fiveMinutes);
+        string key = $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId}/2025/01/01/2025-01-01T00.05.00-1d2c3b4a-0000-4000-8000-000000000003";
+        await PutAsync(s3, bucket, key, InvocationRecord("{\"Records\":[" + string.Join(",", records) + "]}", records.Length, first: 70));
+        string[] args = ["redrive", "--spill-bucket", spill, "--failure-bucket", bucket, "--table", table, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()];
+
+        var wrong = new StringWriter();
+        Assert.Equal(1, await ToolsCommand.RunAsync(args, wrong, TextWriter.Null));
+
+        Assert.Contains("windows of 300 s, and --window-seconds is 60", wrong.ToString(), StringComparison.Ordinal);
+        Assert.Equal((2L, 3.0), await ReadAsync(dynamoDb, table, "m|region=r"));
+        Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Items);
+
+        var right = new StringWriter();
+        Assert.Equal(0, await ToolsCommand.RunAsync([.. args, "--window-seconds", "300"], right, TextWriter.Null));
+        Assert.Contains($"object {key} shard={ShardId} records=3 applied=1 alreadyApplied=2 undecided=0 left=0", right.ToString(), StringComparison.Ordinal);
+        Assert.Equal((3L, 7.0), await ReadAsync(dynamoDb, table, "m|region=r"));
+    }
+
+    /// <summary>
     /// A batch both spilled and given up (its last attempt wrote the spill, then crashed). The first run finds the spill
     /// too young to apply: the destination object of its shard is held back, said so, nothing reaches the table, exit 1.
     /// Once the spill may be applied, one run applies it, then the destination object, which finds the batch applied:
@@ -214,7 +251,7 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
     }
 
     /// <summary>The S3 destination's object: the invocation record, then <c>payload</c>, the event as a JSON string.</summary>
-    private static string InvocationRecord(string eventJson, int count)
+    private static string InvocationRecord(string eventJson, int count, int first = 1)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
@@ -235,8 +272,8 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
             w.WriteString("timestamp", "2025-01-01T00:05:00.000Z");
             w.WriteStartObject("KinesisBatchInfo");
             w.WriteString("shardId", ShardId);
-            w.WriteString("startSequenceNumber", Sequence(1));
-            w.WriteString("endSequenceNumber", Sequence(count));
+            w.WriteString("startSequenceNumber", Sequence(first));
+            w.WriteString("endSequenceNumber", Sequence(first == 1 ? count : first + ((count - 1) * 10)));
             w.WriteString("approximateArrivalOfFirstRecord", "2025-01-01T00:00:00.000Z");
             w.WriteString("approximateArrivalOfLastRecord", "2025-01-01T00:00:00.000Z");
             w.WriteNumber("batchSize", count);
@@ -249,12 +286,12 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    private static async Task ApplyLiveAsync(AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string table, string quarantine, string[] records)
+    private static async Task ApplyLiveAsync(AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string table, string quarantine, string[] records, TimeSpan? window = null)
     {
         using var processor = new KinesisBatchProcessor(
             new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }),
             new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = quarantine }),
-            ProcessorOptions.Default);
+            ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = window ?? AggregatorOptions.Default.WindowSize } });
         var response = new System.Buffers.ArrayBufferWriter<byte>();
         BatchSummary summary = await processor.ProcessAsync(Encoding.UTF8.GetBytes("{\"Records\":[" + string.Join(",", records) + "]}"), DateTimeOffset.UtcNow.AddMinutes(1), response);
         Assert.Null(summary.ReportedFailure);

@@ -235,6 +235,11 @@ internal sealed class DestinationRedrive
         // Before: each item's watermark per partition key of the shard.
         var items = pairsOf.Values.SelectMany(p => p).Distinct().ToList();
         Dictionary<(string Pk, string Sk), Dictionary<string, AttributeValue>?> before = await ReadItemsAsync(items, cancellationToken).ConfigureAwait(false);
+        if (await WindowMismatchAsync(items, before, cancellationToken).ConfigureAwait(false) is { } wrongWindow)
+        {
+            // Nothing run and no marker: a run with the function's window size does it.
+            return [.. objects.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], wrongWindow, FromMarker: false))];
+        }
 
         // Per (item, key, object): the object's records of that key in that item, from a to b.
         var ranges = new Dictionary<(string Pk, string Sk, string Key, string Object), (string A, string B)>();
@@ -415,6 +420,49 @@ internal sealed class DestinationRedrive
 
     private static string? Highest(string? a, string? b) =>
         a is null ? b : b is null ? a : SequenceNumber.Compare(a, b) >= 0 ? a : b;
+
+    /// <summary>
+    /// Why the redrive's window size is not the function's, when the table shows it: per series of the records, the item
+    /// the redrive would write when it exists, else the series' latest item (one query), must span the window given.
+    /// With another size the records go to other items than the ones the failed attempts wrote, so what those applied
+    /// is not seen and would be counted again in another window. Null when every series agrees or has no item yet.
+    /// </summary>
+    private async Task<string?> WindowMismatchAsync(List<(string Pk, string Sk)> items, Dictionary<(string Pk, string Sk), Dictionary<string, AttributeValue>?> before, CancellationToken cancellationToken)
+    {
+        long given = (long)_options.Processor.Aggregator.WindowSize.TotalMilliseconds;
+        foreach (IGrouping<string, (string Pk, string Sk)> series in items.GroupBy(i => i.Pk, StringComparer.Ordinal))
+        {
+            Dictionary<string, AttributeValue>? item = series.Select(i => before[i]).FirstOrDefault(i => i is not null);
+            if (item is null)
+            {
+                QueryResponse latest = await _dynamoDb.QueryAsync(
+                    new QueryRequest
+                    {
+                        TableName = _options.Table,
+                        KeyConditionExpression = "#pk = :pk",
+                        ExpressionAttributeNames = new Dictionary<string, string>(StringComparer.Ordinal) { ["#pk"] = DynamoDbItem.PartitionKey },
+                        ExpressionAttributeValues = new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { [":pk"] = new AttributeValue { S = series.Key } },
+                        ScanIndexForward = false,
+                        Limit = 1,
+                        ConsistentRead = true,
+                    },
+                    cancellationToken).ConfigureAwait(false);
+                item = latest.Items is { Count: > 0 } found ? found[0] : null;
+            }
+
+            if (item is not null &&
+                item.TryGetValue(DynamoDbItem.WindowStart, out AttributeValue? start) && DynamoDbKeys.TryParseTimestamp(start.S, out long startMs) &&
+                item.TryGetValue(DynamoDbItem.WindowEnd, out AttributeValue? end) && DynamoDbKeys.TryParseTimestamp(end.S, out long endMs) &&
+                endMs - startMs != given)
+            {
+                return string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"the table's items of this shard's series have windows of {(endMs - startMs) / 1000.0} s, and --window-seconds is {given / 1000.0}: give the function's ANALYTICS_WINDOW_SECONDS (with another size the records would go to other items than the ones the failed attempts wrote, and what those applied would be counted again); nothing was run");
+            }
+        }
+
+        return null;
+    }
 
     private async Task<Dictionary<(string Pk, string Sk), Dictionary<string, AttributeValue>?>> ReadItemsAsync(List<(string Pk, string Sk)> keys, CancellationToken cancellationToken)
     {
