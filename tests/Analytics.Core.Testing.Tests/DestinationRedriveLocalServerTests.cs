@@ -113,7 +113,8 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
     /// A destination object of another stream than the table's (same shard id, same series): the items' watermarks are the
     /// other stream's, so they cannot say whether the failed attempts applied its records. Judged by them, every record
     /// at or below them was counted as already applied and the object reported complete, its records applied nowhere. Now
-    /// each is left, naming both streams, and nothing is written.
+    /// the object is refused, naming both streams, and nothing of it is written, not even its record of a series the
+    /// table has no item of (that item would be created for the wrong stream, and refuse the table's own stream later).
     /// </summary>
     [Fact]
     public async Task GivenUpBatchOfAnotherStream_IsLeftNamingBoth_NotCountedAsApplied()
@@ -128,7 +129,7 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
 
         // Stream s wrote the three records; stream clicks gave up a batch of records with the same numbers on the same shard.
         await ApplyLiveAsync(dynamoDb, s3, table, bucket, records);
-        string[] clickRecords = [.. records.Select(r => r.Replace(StreamArn, clicks, StringComparison.Ordinal))];
+        string[] clickRecords = [.. records.Append(Record(4, "c", "u", 9)).Select(r => r.Replace(StreamArn, clicks, StringComparison.Ordinal))];
         string key = $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId}/2025/01/01/2025-01-01T00.05.00-1d2c3b4a-0000-4000-8000-000000000002";
         await PutAsync(s3, bucket, key, InvocationRecord("{\"Records\":[" + string.Join(",", clickRecords) + "]}", clickRecords.Length).Replace(StreamArn, clicks, StringComparison.Ordinal));
 
@@ -139,9 +140,9 @@ public sealed class DestinationRedriveLocalServerTests(LocalServersFixture serve
             TextWriter.Null);
 
         Assert.Equal(1, exit);
-        Assert.Contains($"object {key} shard={ShardId} records=3 applied=0 alreadyApplied=0 undecided=0 left=3", stdout.ToString(), StringComparison.Ordinal);
-        Assert.Contains($"holds the item for stream {StreamArn}, and the records are of stream {clicks}", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Contains($"object {key} shard={ShardId} records=4 applied=0 alreadyApplied=0 undecided=0 left=0 error: table '{table}' holds items of these records' series for stream {StreamArn}, and the records are of stream {clicks}", stdout.ToString(), StringComparison.Ordinal);
         Assert.Equal((3L, 7.0), await ReadAsync(dynamoDb, table, "m|region=r"));
+        Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Items);
     }
 
     /// <summary>

@@ -241,6 +241,14 @@ internal sealed class DestinationRedrive
             return [.. objects.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], wrongWindow, FromMarker: false))];
         }
 
+        // An item of another stream means this is not the records' table (one stream per table): nothing of them is run,
+        // not even to series it has no item of yet, which would otherwise be created there for the wrong stream.
+        if (before.Values.Select(item => DynamoDbItem.OtherStream(item, stream)).FirstOrDefault(owner => owner is not null) is { } other)
+        {
+            string why = $"table '{_options.Table}' holds items of these records' series for stream {other}, and the records are of stream {stream}; one stream per table (docs/dynamodb.md): redrive them into their own stream's table. Nothing was run";
+            return [.. objects.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], why, FromMarker: false))];
+        }
+
         // Per (item, key, object): the object's records of that key in that item, from a to b.
         var ranges = new Dictionary<(string Pk, string Sk, string Key, string Object), (string A, string B)>();
         foreach (DestinationRecordEntry r in records)
@@ -265,14 +273,6 @@ internal sealed class DestinationRedrive
 
             foreach ((string pk, string sk) in pairs)
             {
-                if (DynamoDbItem.OtherStream(before[(pk, sk)], stream) is { } owner)
-                {
-                    // Another stream's watermarks say nothing of these records; the sink would refuse the write too.
-                    status[(r.SequenceNumber, pk, sk)] = RedriveStatus.Left;
-                    reasons[(r.SequenceNumber, pk, sk)] = $"table '{_options.Table}' holds the item for stream {owner}, and the records are of stream {stream}; one stream per table (docs/dynamodb.md): redrive them into their own stream's table";
-                    continue;
-                }
-
                 string? w = Watermark(before[(pk, sk)], shardId, r.PartitionKey);
                 (string _, string b) = ranges[(pk, sk, r.PartitionKey, r.ObjectKey)];
                 if (w is null || SequenceNumber.Compare(r.SequenceNumber, w) > 0)

@@ -151,7 +151,43 @@ internal static class SpillRedrive
             }
         }
 
+        // An item of another stream means the table is not this stream's (one stream per table): none of that stream's
+        // spills is applied, not even to series the table has no item of yet (those would be created there for the wrong
+        // stream, and refuse the table's own stream later). One consistent read of the items per stream.
         int applied = 0, already = 0, undecided = 0;
+        foreach (IGrouping<string, KeyValuePair<(string Pk, string Sk, string Shard, string Stream), (PairKey Key, AggregatorOptions Options, List<RedriveSample> Samples, HashSet<string> Objects)>> byStream in
+                 work.GroupBy(w => w.Key.Stream, StringComparer.Ordinal).Where(g => g.Key.Length > 0).OrderBy(g => g.Key, StringComparer.Ordinal).ToList())
+        {
+            string? other;
+            try
+            {
+                var items = await table.ReadForSpillAsync([.. byStream.Select(w => w.Value.Key).DistinctBy(k => (k.Pk, k.Sk))], cancellationToken).ConfigureAwait(false);
+                other = items.Values.Select(item => DynamoDbItem.OtherStream(item, byStream.Key)).FirstOrDefault(owner => owner is not null);
+            }
+            catch (Exception e) when (e is InvalidDataException or Amazon.DynamoDBv2.AmazonDynamoDBException)
+            {
+                // Not readable now: each write below reads its item again, refuses another stream's, and reports its own error.
+                other = null;
+            }
+
+            if (other is null)
+            {
+                continue;
+            }
+
+            foreach (var unit in byStream)
+            {
+                work.Remove(unit.Key);
+                undecided += unit.Value.Samples.Count;
+                left.UnionWith(unit.Value.Objects);
+            }
+
+            foreach (string key in byStream.SelectMany(w => w.Value.Objects).Distinct().Order(StringComparer.Ordinal))
+            {
+                await output.WriteLineAsync($"left {key}: the table holds items of its series for stream {other}, and the spill is of stream {byStream.Key}; one stream per table (docs/dynamodb.md): redrive it into its own stream's table. Nothing of it was applied").ConfigureAwait(false);
+            }
+        }
+
         foreach (((string pk, string sk, string shard, string stream), var unit) in work.OrderBy(w => w.Key.Pk, StringComparer.Ordinal).ThenBy(w => w.Key.Sk, StringComparer.Ordinal).ThenBy(w => w.Key.Shard, StringComparer.Ordinal).ThenBy(w => w.Key.Stream, StringComparer.Ordinal))
         {
             cancellationToken.ThrowIfCancellationRequested();
