@@ -24,14 +24,8 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
     [Fact]
     public async Task OutageSpilled_ThenRedriven_TheTableEqualsTheTruth_AndRepeatedRunsChangeNothing()
     {
-        string table = await servers.CreateTableAsync("spill");
-        string bucket = await servers.CreateBucketAsync("spill");
-        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 31);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
-        using AmazonS3Client s3 = servers.CreateS3Client();
-        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 } });
-        var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink);
-        using var processor = new KinesisBatchProcessor(sink, new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }), ProcessorOptions.Default with { SpillSink = spill });
+        await using SpillRig rig = await SpillRig.CreateAsync(servers, seed: 31);
+        (string table, string bucket, FaultProxy proxy, AmazonS3Client s3, KinesisBatchProcessor processor) = (rig.Table, rig.Bucket, rig.Proxy, rig.S3, rig.Processor);
         ShardRecord[] records = [.. ShardStream.Generate(seed: 31, count: 240).Select((r, i) => r with { PartitionKey = "device-" + (i % 5) })];
 
         // Live, then an outage (connections refused): the second batch is spilled and reported done.
@@ -47,7 +41,7 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
 
         // A spill younger than the redrive's minimum age may still be removed by a retry of its batch: left, and said so.
         var early = new StringWriter();
-        RedriveReport tooSoon = await SpillRedrive.ApplyAsync(s3, bucket, "spill", sink, early, SpillRedrive.DefaultMinAge, TimeProvider.System, CancellationToken.None);
+        RedriveReport tooSoon = await SpillRedrive.ApplyAsync(s3, bucket, "spill", rig.Sink, early, SpillRedrive.DefaultMinAge, TimeProvider.System, CancellationToken.None);
         Assert.True(tooSoon is { Done: false, Left: 1, Applied: 0 }, early.ToString());
         Assert.Contains("run again later", early.ToString(), StringComparison.Ordinal);
 
@@ -138,18 +132,10 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
     /// </summary>
     private async Task<(string Table, string Bucket, RedriveReport Report, string Text, ShardRecord[] Records)> SpillThenLaterWritesAsync(bool laterReadsTheMarker)
     {
-        string table = await servers.CreateTableAsync("spill");
-        string bucket = await servers.CreateBucketAsync("spill");
-        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 32);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
-        using AmazonS3Client s3 = servers.CreateS3Client();
-        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 } });
-        var quarantine = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket });
-        using var processor = new KinesisBatchProcessor(sink, quarantine, ProcessorOptions.Default with
-        {
-            SpillSink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink),
-        });
-        using var unaware = new KinesisBatchProcessor(new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }), quarantine, ProcessorOptions.Default);
+        await using SpillRig rig = await SpillRig.CreateAsync(servers, seed: 32);
+        (string table, string bucket, FaultProxy proxy, AmazonS3Client s3, KinesisBatchProcessor processor) = (rig.Table, rig.Bucket, rig.Proxy, rig.S3, rig.Processor);
+        DynamoDbAggregateSink sink = rig.Sink;
+        using var unaware = new KinesisBatchProcessor(new DynamoDbAggregateSink(rig.DynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }), rig.Quarantine, ProcessorOptions.Default);
         ShardRecord[] records = [.. ShardStream.Generate(seed: 32, count: 120).Select((r, i) => r with { PartitionKey = "device-" + (i % 3) })];
 
         proxy.Mode = FaultMode.Down;
@@ -207,14 +193,8 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
     [Fact]
     public async Task ASpillOfAnotherStreamThanTheTables_IsLeftNamingBoth_AndNothingOfItIsApplied()
     {
-        string table = await servers.CreateTableAsync("spill");
-        string bucket = await servers.CreateBucketAsync("spill");
-        await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 37);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1));
-        using AmazonS3Client s3 = servers.CreateS3Client();
-        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 } });
-        var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink);
-        using var processor = new KinesisBatchProcessor(sink, new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }), ProcessorOptions.Default with { SpillSink = spill });
+        await using SpillRig rig = await SpillRig.CreateAsync(servers, seed: 37);
+        (string table, string bucket, FaultProxy proxy, AmazonS3Client s3, KinesisBatchProcessor processor) = (rig.Table, rig.Bucket, rig.Proxy, rig.S3, rig.Processor);
         ShardRecord[] records = [.. ShardStream.Generate(seed: 37, count: 120).Select((r, i) => r with { PartitionKey = "device-" + (i % 3) })];
         const string clicks = "arn:aws:kinesis:us-east-1:123456789012:stream/clicks";
 
@@ -283,6 +263,53 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
             {
                 Assert.Equal(all.GetQuantile(q), stored.GetQuantile(q));
             }
+        }
+    }
+
+    /// <summary>
+    /// A table and a bucket of their own, DynamoDB behind a fault proxy (1 s client timeout), and the function's processor
+    /// with the DynamoDB sink (3 attempts), the S3 quarantine sink and the S3 spill sink, all on one bucket.
+    /// </summary>
+    private sealed class SpillRig : IAsyncDisposable
+    {
+        private SpillRig(string table, string bucket, FaultProxy proxy, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3)
+        {
+            (Table, Bucket, Proxy, DynamoDb, S3) = (table, bucket, proxy, dynamoDb, s3);
+            Sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 } });
+            Quarantine = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket });
+            Processor = new KinesisBatchProcessor(Sink, Quarantine, ProcessorOptions.Default with { SpillSink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, Sink) });
+        }
+
+        public string Table { get; }
+
+        public string Bucket { get; }
+
+        public FaultProxy Proxy { get; }
+
+        public AmazonDynamoDBClient DynamoDb { get; }
+
+        public AmazonS3Client S3 { get; }
+
+        public DynamoDbAggregateSink Sink { get; }
+
+        public S3QuarantineSink Quarantine { get; }
+
+        public KinesisBatchProcessor Processor { get; }
+
+        public static async Task<SpillRig> CreateAsync(LocalServersFixture servers, int seed)
+        {
+            string table = await servers.CreateTableAsync("spill");
+            string bucket = await servers.CreateBucketAsync("spill");
+            var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed);
+            return new SpillRig(table, bucket, proxy, servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1)), servers.CreateS3Client());
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Processor.Dispose();
+            DynamoDb.Dispose();
+            S3.Dispose();
+            await Proxy.DisposeAsync();
         }
     }
 
