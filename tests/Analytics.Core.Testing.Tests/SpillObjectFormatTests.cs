@@ -47,6 +47,27 @@ public class SpillObjectFormatTests
         Assert.Equal(expected, Encoding.UTF8.GetString(body));
     }
 
+    /// <summary>
+    /// The table the samples are for follows the spill id when the sink knows it (a redrive into another table leaves the
+    /// object), and reads back; without it the field is absent and reads back as none. A null or non-string table is refused.
+    /// </summary>
+    [Fact]
+    public void Body_NamesTheTable_WhenTheSinkKnowsIt()
+    {
+        byte[] body = SpillBatches.During([SpillBatches.Record(1, "m", 1, "a")], s_options, spill => SpillBatches.Body(spill, [], table: "metrics-agg"), withArn: false);
+        string text = Encoding.UTF8.GetString(body);
+
+        Assert.Equal(
+            "{\"format\":\"analytics.core.spill/1\",\"shardId\":\"shardId-000000000007\",\"spillId\":\"" + TestEvents.Seq(1) + "\",\"table\":\"metrics-agg\",\"windowMs\":300000,\"relativeAccuracy\":0.02,\"maxBins\":512,\"pairs\":[]}",
+            text);
+        Assert.True(SpillObject.TryRead(body, out SpillObjectContent? content, out string? error), error);
+        Assert.Equal("metrics-agg", content!.Table);
+        Assert.False(SpillObject.TryRead(Encoding.UTF8.GetBytes(text.Replace("\"metrics-agg\"", "null", StringComparison.Ordinal)), out _, out error));
+        Assert.Equal("malformed spill object: FormatException", error);
+        Assert.False(SpillObject.TryRead(Encoding.UTF8.GetBytes(text.Replace("\"metrics-agg\"", "7", StringComparison.Ordinal)), out _, out error));
+        Assert.Equal("malformed spill object: InvalidOperationException", error);
+    }
+
     /// <summary>A batch whose event carried no stream ARN writes no <c>eventSourceArn</c> field, and reads back without one.</summary>
     [Fact]
     public void Body_WithoutStreamArn_HasNoArnField()
@@ -58,6 +79,7 @@ public class SpillObjectFormatTests
             Encoding.UTF8.GetString(body));
         Assert.True(SpillObject.TryRead(body, out SpillObjectContent? content, out string? error), error);
         Assert.Null(content!.EventSourceArn);
+        Assert.Null(content.Table);
         Assert.Empty(content.Pairs);
     }
 

@@ -130,6 +130,15 @@ internal static class SpillRedrive
         var work = new Dictionary<(string Pk, string Sk, string Shard, string Stream), (PairKey Key, AggregatorOptions Options, List<RedriveSample> Samples, HashSet<string> Objects)>();
         foreach ((string key, SpillObjectContent content) in contents)
         {
+            if (content.Table is { } written && !SameTable(written, table.TableName))
+            {
+                // Its samples belong in the table the function wrote to: applied here they would be in the wrong table,
+                // and the object deleted. A spill written before objects named their table is not checked.
+                left.Add(key);
+                await output.WriteLineAsync($"left {key}: written for table '{written}', and --table is '{table.TableName}': redrive it into the table it was written for").ConfigureAwait(false);
+                continue;
+            }
+
             if (blockedShards.Contains(content.ShardId))
             {
                 left.Add(key);
@@ -302,6 +311,13 @@ internal static class SpillRedrive
         while (token is not null);
         return shards;
     }
+
+    /// <summary>Whether two table names or ARNs (<c>arn:aws:dynamodb:region:account:table/name</c>) name the same table.</summary>
+    internal static bool SameTable(string a, string b) =>
+        string.Equals(a, b, StringComparison.Ordinal) || string.Equals(NameOf(a), NameOf(b), StringComparison.Ordinal);
+
+    private static string NameOf(string table) =>
+        table.StartsWith("arn:", StringComparison.Ordinal) && table.LastIndexOf(":table/", StringComparison.Ordinal) is var at and >= 0 ? table[(at + ":table/".Length)..] : table;
 
     /// <summary>The shard segment of <c>&lt;prefix&gt;/&lt;stream&gt;/&lt;shard&gt;/&lt;id&gt;.json</c>.</summary>
     private static string ShardOfKey(string key)

@@ -8,7 +8,7 @@ namespace Analytics.Core;
 internal sealed record SpillObjectPair(PairKey Key, bool OutcomeUnknown, List<(string SequenceNumber, string PartitionKey, double Value)> Samples);
 
 /// <summary>A spill object, as read back by a redrive.</summary>
-internal sealed record SpillObjectContent(string ShardId, string? EventSourceArn, string SpillId, AggregatorOptions Options, List<SpillObjectPair> Pairs);
+internal sealed record SpillObjectContent(string ShardId, string? EventSourceArn, string SpillId, AggregatorOptions Options, List<SpillObjectPair> Pairs, string? Table = null);
 
 /// <summary>Key and body of the S3 object that keeps one spill (format in docs/failure-modes.md).</summary>
 internal static class SpillObject
@@ -24,8 +24,11 @@ internal static class SpillObject
         return (trimmed.Length > 0 ? trimmed + "/" : string.Empty) + QuarantineObject.StreamName(eventSourceArn) + "/" + shardId + "/" + spillId + ".json";
     }
 
-    /// <summary>Writes the body: the shard, the aggregator's sketch parameters, and per pair its item key, readable series, flag and samples.</summary>
-    public static void WriteBody(SpillBatch spill, IReadOnlyList<(PairKey Key, bool OutcomeUnknown, IReadOnlyList<SpilledSample> Samples)> pairs, IBufferWriter<byte> destination)
+    /// <summary>
+    /// Writes the body: the shard, the table the samples are for (when known), the aggregator's sketch parameters, and per
+    /// pair its item key, readable series, flag and samples.
+    /// </summary>
+    public static void WriteBody(SpillBatch spill, IReadOnlyList<(PairKey Key, bool OutcomeUnknown, IReadOnlyList<SpilledSample> Samples)> pairs, IBufferWriter<byte> destination, string? table = null)
     {
         using var writer = new Utf8JsonWriter(destination, s_writerOptions);
         AggregatorOptions options = spill.Batch.AggregatorOptions;
@@ -38,6 +41,11 @@ internal static class SpillObject
         }
 
         writer.WriteString("spillId", spill.SpillId);
+        if (table is not null)
+        {
+            writer.WriteString("table", table);
+        }
+
         writer.WriteNumber("windowMs", (long)options.WindowSize.TotalMilliseconds);
         writer.WriteNumber("relativeAccuracy", options.RelativeAccuracy);
         writer.WriteNumber("maxBins", options.MaxBins);
@@ -153,7 +161,8 @@ internal static class SpillObject
                 root.TryGetProperty("eventSourceArn", out JsonElement arn) ? arn.GetString() : null,
                 Text(root, "spillId"),
                 options,
-                pairs);
+                pairs,
+                root.TryGetProperty("table", out _) ? Text(root, "table") : null);
             return true;
         }
         catch (Exception e) when (e is JsonException or FormatException or KeyNotFoundException or InvalidOperationException or IndexOutOfRangeException or NullReferenceException)

@@ -36,6 +36,9 @@ internal sealed record RedriveResult(int Applied, int AlreadyApplied, int Undeci
 
 public sealed partial class DynamoDbAggregateSink
 {
+    /// <summary>The table's name or ARN, as configured (a spill records it; a redrive compares it).</summary>
+    internal string TableName => _options.TableName;
+
     /// <summary>Whether the last <see cref="WriteAsync"/> sent a put for the item that failed without saying whether it was applied.</summary>
     internal bool WasAmbiguous(string pk, string sk) => _ambiguous.ContainsKey((pk, sk));
 

@@ -144,7 +144,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         }
 
         var buffer = new ArrayBufferWriter<byte>(16 * 1024);
-        SpillObject.WriteBody(spill, pairs, buffer);
+        SpillObject.WriteBody(spill, pairs, buffer, _table?.TableName);
         string objectKey = SpillObject.Key(_options.KeyPrefix, spill.EventSourceArn, spill.ShardId, spill.SpillId);
         if (!await PutAsync(objectKey, buffer.WrittenSpan.ToArray(), cancellationToken).ConfigureAwait(false))
         {

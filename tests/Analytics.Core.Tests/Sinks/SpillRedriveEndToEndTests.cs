@@ -221,6 +221,48 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
         await AssertAggregatesAsync(direct, table, records[..60]);
     }
 
+    /// <summary>
+    /// The operator gives the redrive another table than the function's (one that exists, say another function's): before,
+    /// the spill was applied there and its object deleted, the samples then in the wrong table for good. A spill object
+    /// names the table it was written for; the redrive leaves an object of another table, naming both, touches nothing,
+    /// and a run with the right table applies it.
+    /// </summary>
+    [Fact]
+    public async Task ARedriveIntoAnotherTableThanTheSpillsWasWrittenFor_LeavesItNamingBoth()
+    {
+        await using SpillRig rig = await SpillRig.CreateAsync(servers, seed: 41);
+        ShardRecord[] records = [.. ShardStream.Generate(seed: 41, count: 60)];
+        rig.Proxy.Mode = FaultMode.Down;
+        Assert.Null((await InvokeAsync(rig.Processor, records, 0, 60)).Failure);
+        rig.Proxy.Mode = FaultMode.Forward;
+        string other = await servers.CreateTableAsync("other");
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+
+        var text = new StringWriter();
+        var wrongSink = new DynamoDbAggregateSink(direct, DynamoDbAggregateSinkOptions.Default with { TableName = other });
+        RedriveReport wrong = await SpillRedrive.ApplyAsync(rig.S3, rig.Bucket, "spill", wrongSink, text, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+
+        Assert.True(wrong is { Done: false, Applied: 0, Deleted: 0, Left: 1 }, text.ToString());
+        Assert.Contains($"written for table '{rig.Table}', and --table is '{other}'", text.ToString(), StringComparison.Ordinal);
+        Assert.Empty((await direct.ScanAsync(new ScanRequest { TableName = other })).Items);
+
+        var rightSink = new DynamoDbAggregateSink(direct, DynamoDbAggregateSinkOptions.Default with { TableName = rig.Table });
+        RedriveReport right = await SpillRedrive.ApplyAsync(rig.S3, rig.Bucket, "spill", rightSink, TextWriter.Null, TimeSpan.Zero, TimeProvider.System, CancellationToken.None);
+        Assert.True(right is { Done: true, Deleted: 1 });
+        await AssertAggregatesAsync(direct, rig.Table, records);
+    }
+
+    /// <summary>A table is the same whether named or given by its ARN (both are accepted by the sink); another name is not.</summary>
+    [Theory]
+    [InlineData("metrics", "metrics", true)]
+    [InlineData("arn:aws:dynamodb:eu-west-1:123456789012:table/metrics", "metrics", true)]
+    [InlineData("metrics", "arn:aws:dynamodb:eu-west-1:123456789012:table/metrics", true)]
+    [InlineData("metrics", "metrics-2", false)]
+    [InlineData("arn:aws:dynamodb:eu-west-1:123456789012:table/metrics", "arn:aws:dynamodb:eu-west-1:123456789012:table/other", false)]
+    [InlineData("table/metrics", "metrics", false)]
+    public void SameTable_ComparesNamesAndArnsByTheTableName(string written, string given, bool same) =>
+        Assert.Equal(same, SpillRedrive.SameTable(written, given));
+
     /// <summary>Runs the redrive until it reports done (a run cut short by lost responses is repeated), at most <paramref name="maxRuns"/> times.</summary>
     private static async Task<(RedriveReport Report, int Runs)> RedriveUntilDoneAsync(IAmazonS3 s3, string bucket, DynamoDbAggregateSink sink, int maxRuns)
     {
