@@ -22,7 +22,10 @@ public sealed partial class KinesisBatchProcessor
             window.Encode(first!, last!);
         }
 
-        bool flush = aggregator.PairCount > 0 &&
+        // A batch the time budget cut short is never flushed: the flush would claim the batch's whole range (its
+        // last record raises the shard's watermark) while the records after the stop are in no aggregate, and the
+        // retry Lambda makes with the previous state would then be taken as applied, its tail lost.
+        bool flush = aggregator.PairCount > 0 && summary.StopReason == BatchStopReason.None &&
             (envelope.IsFinalInvokeForWindow || envelope.IsWindowTerminatedEarly || window.EncodedBase64Length > _options.MaxStateBytes);
         Task aggregates = Task.CompletedTask;
         AggregateBatch flushBatch = _flushBatch;
