@@ -14,6 +14,18 @@ public sealed partial class KinesisBatchProcessor
         WindowState window = _window;
         MetricAggregator aggregator = window.Aggregator;
         (string? stateFirst, string? stateLast) = window.Restore(envelope.State);
+        int previousWritten = 0;
+        if (window.Previous is { PairCount: > 0 } previous)
+        {
+            previousWritten = await FlushPreviousAsync(previous, stateFirst!, stateLast!, summary, quarantine, deadline, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (window.Previous is not null)
+        {
+            // The window goes on from this batch alone, under the options of this version.
+            (stateFirst, stateLast) = (null, null);
+        }
+
         aggregator.Merge(_batch.Aggregator);
         string? first = stateFirst ?? summary.FirstSequenceNumber;
         string? last = summary.LastSequenceNumber ?? stateLast;
@@ -50,10 +62,11 @@ public sealed partial class KinesisBatchProcessor
             ThrowHelper.ThrowBatchFailed("The deadline came before every record was processed; the window state cannot express a partial batch.");
         }
 
+        summary.AggregatesWritten = previousWritten;
         if (flush)
         {
             int written = flushBatch.DurableCount;
-            summary.AggregatesWritten = written;
+            summary.AggregatesWritten += written;
             if (written < flushBatch.Count)
             {
                 ThrowHelper.ThrowBatchFailed($"The aggregate sink made {written} of {flushBatch.Count} window aggregates durable ({Describe(summary.AggregateSinkOutcome, summary.AggregateSinkError)}); Lambda retries the batch with the previous state.");
@@ -64,6 +77,28 @@ public sealed partial class KinesisBatchProcessor
         byte[] incoming = envelope.State;
         ReadOnlyMemory<byte> ours = flush ? ReadOnlyMemory<byte>.Empty : window.Encoded;
         _response.WriteWindowResponse(response, writer => window.WriteEntries(incoming, ours, writer));
+    }
+
+    /// <summary>
+    /// Flushes a window state written under other aggregator options (a redeployment changed them while the window was
+    /// open) under those options and with its own sequence range, before anything of this batch: its records all lie
+    /// below this batch's, so a retry finds them applied. Throws when not all of it is durable.
+    /// </summary>
+    /// <returns>How many aggregates were written.</returns>
+    private async Task<int> FlushPreviousAsync(MetricAggregator previous, string first, string last, BatchSummary summary, Task<int> quarantine, CancellationToken deadline, CancellationToken cancellationToken)
+    {
+        var batch = new AggregateBatch(previous.Options);
+        batch.UseWindow(previous, summary.ShardId, summary.EventSourceArn, Encoding.ASCII.GetBytes(first), Encoding.ASCII.GetBytes(last));
+        long start = _time.GetTimestamp();
+        await TimedAsync(WriteAggregatesAsync(batch, summary, deadline, cancellationToken), start, d => summary.AggregateSinkDuration = d).ConfigureAwait(false);
+        if (batch.DurableCount < batch.Count)
+        {
+            // The quarantine is not left running unobserved behind the failure.
+            await quarantine.ConfigureAwait(false);
+            ThrowHelper.ThrowBatchFailed($"The aggregate sink made {batch.DurableCount} of {batch.Count} aggregates of the window state written under other aggregator options durable ({Describe(summary.AggregateSinkOutcome, summary.AggregateSinkError)}); Lambda retries the batch with the previous state.");
+        }
+
+        return batch.DurableCount;
     }
 
     private static string Describe(SinkOutcome outcome, string? error) => error is null ? outcome.ToString() : $"{outcome}: {error}";

@@ -38,4 +38,64 @@ public class WindowHardeningTests
             Enumerable.Range(1, 3000).Sum(i => (double)i),
             aggregates.Store.Values.Sum(v => v.Sum));
     }
+
+    private static async Task<JsonElement> RunAsync(KinesisBatchProcessor processor, byte[] evt)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), output);
+        return JsonDocument.Parse(output.WrittenMemory).RootElement.Clone();
+    }
+
+    public static TheoryData<string> ChangedAggregatorOptions => ["window", "accuracy", "bins"];
+
+    [Theory]
+    [MemberData(nameof(ChangedAggregatorOptions))]
+    public async Task RedeployChangingAggregatorOptionsMidWindow_FlushesTheOldStateUnderItsOwnOptions_AndGoesOn(string changed)
+    {
+        AggregatorOptions before = AggregatorOptions.Default;
+        AggregatorOptions after = changed switch
+        {
+            "window" => before with { WindowSize = TimeSpan.FromMinutes(5) },
+            "accuracy" => before with { RelativeAccuracy = 0.02 },
+            _ => before with { MaxBins = 1024 },
+        };
+        var oldSink = new RecordingAggregateSink();
+        using var oldFunction = new KinesisBatchProcessor(oldSink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = before });
+        JsonElement open = await RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "b", 2)], "{\"other\":7}"));
+        Assert.Empty(oldSink.Seen);
+
+        // The new version gets the old version's state: two invocations of the same window, then its final one.
+        var sink = new RecordingAggregateSink();
+        using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = after });
+        JsonElement next = await RunAsync(newFunction, TestEvents.BuildWindow([Record(3, "a", 3)], open.GetProperty("state").GetRawText()));
+        JsonElement last = await RunAsync(newFunction, TestEvents.BuildWindow([Record(4, "c", 4)], next.GetProperty("state").GetRawText(), final: true));
+
+        // Every sample once: the old state's under the old options (its own range), the new batches' under the new.
+        Assert.Equal(
+            [("a", 1.0, TestEvents.Seq(1), TestEvents.Seq(2)), ("b", 2.0, TestEvents.Seq(1), TestEvents.Seq(2)), ("a", 3.0, TestEvents.Seq(3), TestEvents.Seq(4)), ("c", 4.0, TestEvents.Seq(3), TestEvents.Seq(4))],
+            sink.Seen.Select(s => (s.Dimensions.Replace("host=", string.Empty, StringComparison.Ordinal), s.Sum, s.FirstSequenceNumber, s.LastSequenceNumber)));
+        Assert.All(sink.Seen, s => Assert.Equal(1, s.Count));
+        Assert.Equal(7, last.GetProperty("state").GetProperty("other").GetInt32());
+        Assert.False(last.GetProperty("state").TryGetProperty(ProcessorOptions.Default.StateKey, out _));
+    }
+
+    [Fact]
+    public async Task StateOfOtherOptionsThatIsItselfBroken_IsStillRefused_NothingWritten()
+    {
+        var oldSink = new RecordingAggregateSink();
+        using var oldFunction = new KinesisBatchProcessor(oldSink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        JsonElement open = await RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"));
+        string key = ProcessorOptions.Default.StateKey;
+        byte[] entry = Convert.FromBase64String(open.GetProperty("state").GetProperty(key).GetString()!);
+        string truncated = Convert.ToBase64String(entry.AsSpan(0, entry.Length - 1));
+
+        var sink = new RecordingAggregateSink();
+        var changed = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromMinutes(5) } };
+        using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), changed);
+
+        WindowStateFormatException e = await Assert.ThrowsAsync<WindowStateFormatException>(
+            () => RunAsync(newFunction, TestEvents.BuildWindow([Record(2, "a", 2)], $$"""{"{{key}}":"{{truncated}}"}""", final: true)));
+        Assert.Contains("cannot be decoded", e.Message, StringComparison.Ordinal);
+        Assert.Empty(sink.Seen);
+    }
 }
