@@ -98,4 +98,51 @@ public class WindowHardeningTests
         Assert.Contains("cannot be decoded", e.Message, StringComparison.Ordinal);
         Assert.Empty(sink.Seen);
     }
+
+    /// <summary>An event with the given top-level window fields (raw JSON; null leaves a field out) and one record.</summary>
+    private static byte[] EventWith(string? window, string? state, string? final) =>
+        TestEvents.Build([Record(2, "a", 2)], w =>
+        {
+            foreach ((string name, string? json) in new[] { ("window", window), ("state", state), ("isFinalInvokeForWindow", final) })
+            {
+                if (json is not null)
+                {
+                    w.WritePropertyName(name);
+                    w.WriteRawValue(json);
+                }
+            }
+        });
+
+    [Theory]
+    [InlineData(null, "true")]
+    [InlineData("null", "true")]
+    [InlineData("null", "false")]
+    [InlineData(null, null)]
+    public async Task WindowStateWithoutAWindow_IsRefused_NotProcessedAsAPlainBatchThatDropsTheState(string? window, string? final)
+    {
+        var oldSink = new RecordingAggregateSink();
+        using var opener = new KinesisBatchProcessor(oldSink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        string state = (await RunAsync(opener, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"))).GetProperty("state").GetRawText();
+
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        KinesisEventFormatException e = await Assert.ThrowsAsync<KinesisEventFormatException>(() => RunAsync(processor, EventWith(window, state, final)));
+
+        Assert.Contains("window", e.Message, StringComparison.Ordinal);
+        Assert.Empty(sink.Seen);
+    }
+
+    [Theory]
+    [InlineData("null", "null", "false")]
+    [InlineData(null, "null", null)]
+    [InlineData(null, null, "false")]
+    public async Task PlainEventWithEmptyWindowFields_IsAPlainBatch(string? window, string? state, string? final)
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        JsonElement response = await RunAsync(processor, EventWith(window, state, final));
+
+        Assert.False(response.TryGetProperty("state", out _));
+        Assert.Equal(2.0, Assert.Single(sink.Seen).Sum);
+    }
 }
