@@ -26,9 +26,13 @@ public sealed partial class KinesisBatchProcessor
             (stateFirst, stateLast) = (null, null);
         }
 
-        aggregator.Merge(_batch.Aggregator);
+        aggregator.Merge(stateLast is not null && summary.FirstSequenceNumber is { } batchFirst && SequenceNumber.Compare(batchFirst, stateLast) <= 0
+            ? BatchAfterState(batchFirst, stateFirst!, stateLast)
+            : _batch.Aggregator);
         string? first = stateFirst ?? summary.FirstSequenceNumber;
-        string? last = summary.LastSequenceNumber ?? stateLast;
+        string? last = stateLast is null || (summary.LastSequenceNumber is { } batchLast && SequenceNumber.Compare(batchLast, stateLast) > 0)
+            ? summary.LastSequenceNumber ?? stateLast
+            : stateLast;
         if (aggregator.PairCount > 0)
         {
             window.Encode(first!, last!);
@@ -77,6 +81,36 @@ public sealed partial class KinesisBatchProcessor
         byte[] incoming = envelope.State;
         ReadOnlyMemory<byte> ours = flush ? ReadOnlyMemory<byte>.Empty : window.Encoded;
         _response.WriteWindowResponse(response, writer => window.WriteEntries(incoming, ours, writer));
+    }
+
+    /// <summary>
+    /// The part of this batch's aggregates from records above the state's range, when the batch starts inside it: the
+    /// state already holds the records up to its last (a re-delivery of them would be counted twice).
+    /// </summary>
+    /// <exception cref="WindowStateFormatException">The batch starts below the state's range: the state is not of the records before it.</exception>
+    private MetricAggregator BatchAfterState(string batchFirst, string stateFirst, string stateLast)
+    {
+        if (SequenceNumber.Compare(batchFirst, stateFirst) < 0)
+        {
+            ThrowHelper.ThrowState("The window state's sequence range starts after the batch's first record: it is not the state of the records before this batch.");
+        }
+
+        AggregateBatch batch = _batch;
+        var after = new MetricAggregator(_options.Aggregator with { MaxPairs = AggregatorOptions.MaxPairsLimit });
+        var part = new MetricAggregate(_options.Aggregator);
+        byte[] watermark = Encoding.ASCII.GetBytes(stateLast);
+        for (int pair = 0; pair < batch.Count; pair++)
+        {
+            if (batch.TryGetAggregateAfter(pair, watermark, part) && after.TryAdd(batch.GetSeriesKey(pair), batch.GetWindowStartMs(pair), 0))
+            {
+                // The pair is new (a batch's pairs are distinct), so it is the last one; its placeholder sample goes.
+                MetricAggregate target = after.GetAggregate(after.PairCount - 1);
+                target.Clear();
+                target.Merge(part);
+            }
+        }
+
+        return after;
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using FsCheck.Xunit;
 
 namespace Analytics.Core.Tests.Pipeline;
 
@@ -144,5 +145,71 @@ public class WindowHardeningTests
 
         Assert.False(response.TryGetProperty("state", out _));
         Assert.Equal(2.0, Assert.Single(sink.Seen).Sum);
+    }
+
+    [Fact]
+    public async Task BatchReDeliveringRecordsTheStateAlreadyHolds_CountsThemOnce()
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        JsonElement open = await RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2), Record(3, "b", 3)], "{}"));
+
+        // Records 2 and 3 are in the state already; 4 and 5 are new.
+        await RunAsync(processor, TestEvents.BuildWindow([Record(2, "a", 2), Record(3, "b", 3), Record(4, "a", 4), Record(5, "c", 5)], open.GetProperty("state").GetRawText(), final: true));
+
+        Assert.Equal(
+            [("host=a", 3L, 7.0), ("host=b", 1L, 3.0), ("host=c", 1L, 5.0)],
+            sink.Seen.Select(s => (s.Dimensions, s.Count, s.Sum)).OrderBy(s => s.Dimensions, StringComparer.Ordinal));
+        Assert.All(sink.Seen, s => Assert.Equal((TestEvents.Seq(1), TestEvents.Seq(5)), (s.FirstSequenceNumber, s.LastSequenceNumber)));
+    }
+
+    [Fact]
+    public async Task BatchReplayedWhollyInsideTheState_AddsNothing_AndKeepsTheStateRange()
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        JsonElement open = await RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2), Record(3, "a", 3)], "{}"));
+
+        await RunAsync(processor, TestEvents.BuildWindow([Record(2, "a", 2)], open.GetProperty("state").GetRawText(), final: true));
+
+        SeenAggregate seen = Assert.Single(sink.Seen);
+        Assert.Equal((3L, 6.0, TestEvents.Seq(1), TestEvents.Seq(3)), (seen.Count, seen.Sum, seen.FirstSequenceNumber, seen.LastSequenceNumber));
+    }
+
+    [Fact]
+    public async Task StateWhoseRangeStartsAfterTheBatch_IsRefused_NothingWritten()
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        JsonElement later = await RunAsync(processor, TestEvents.BuildWindow([Record(5, "a", 5), Record(6, "a", 6)], "{}"));
+
+        await Assert.ThrowsAsync<WindowStateFormatException>(
+            () => RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1)], later.GetProperty("state").GetRawText(), final: true)));
+        Assert.Empty(sink.Seen);
+    }
+
+    [Property(MaxTest = 60)]
+    public async Task AnyWindowWithReDeliveredRecords_EverySampleCountedOnce(int seed)
+    {
+        // A window's records in batches, each starting anywhere from the state's first record to just past its last
+        // (a re-delivery of records the state holds), the last one final: the flush holds each record once.
+        var random = new Random(seed);
+        int count = random.Next(1, 60);
+        TestRecord[] records = [.. Enumerable.Range(1, count).Select(i => Record(i, "h" + random.Next(4), i))];
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        string state = "{}";
+        int next = 0;
+        while (next < count)
+        {
+            int start = next == 0 ? 0 : random.Next(next / 2, next + 1);
+            int end = Math.Min(count, Math.Max(start + 1, next) + random.Next(0, 8));
+            bool final = end == count;
+            JsonElement response = await RunAsync(processor, TestEvents.BuildWindow(records[start..end], state, final));
+            state = response.GetProperty("state").GetRawText();
+            next = Math.Max(next, end);
+        }
+
+        Assert.Equal(((long)count, count * (count + 1) / 2.0), (sink.Seen.Sum(s => s.Count), sink.Seen.Sum(s => s.Sum)));
     }
 }
