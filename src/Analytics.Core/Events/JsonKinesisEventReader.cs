@@ -184,6 +184,12 @@ internal ref struct JsonKinesisEventReader
         {
             ThrowHelper.ThrowEventFormat("the event carries tumbling-window state or isFinalInvokeForWindow/isWindowTerminatedEarly but no window", _origin + _json.BytesConsumed);
         }
+
+        // A window flush is applied once per shard (its watermark is the shard's): one of no known shard could not be.
+        if (HasWindow && ShardId.IsEmpty && _recordShard.IsEmpty)
+        {
+            ThrowHelper.ThrowEventFormat("a tumbling-window event without records names no shardId", _origin + _json.BytesConsumed);
+        }
     }
 
     private bool _sawRecords;

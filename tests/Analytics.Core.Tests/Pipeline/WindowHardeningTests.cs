@@ -212,4 +212,28 @@ public class WindowHardeningTests
 
         Assert.Equal(((long)count, count * (count + 1) / 2.0), (sink.Seen.Sum(s => s.Count), sink.Seen.Sum(s => s.Sum)));
     }
+
+    [Fact]
+    public async Task FinalInvokeWithoutRecordsOrShardId_IsRefused_NotFlushedUnderNoShard()
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        string state = (await RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"))).GetProperty("state").GetRawText();
+        byte[] final = TestEvents.Build([], w =>
+        {
+            w.WriteStartObject("window");
+            w.WriteString("start", "2025-01-20T10:00:00Z");
+            w.WriteString("end", "2025-01-20T10:15:00Z");
+            w.WriteEndObject();
+            w.WritePropertyName("state");
+            w.WriteRawValue(state);
+            w.WriteString("eventSourceARN", TestEvents.StreamArn);
+            w.WriteBoolean("isFinalInvokeForWindow", true);
+        });
+
+        // The flush's watermark is kept per shard: written under no shard, a repeat of the invocation would apply it again.
+        KinesisEventFormatException e = await Assert.ThrowsAsync<KinesisEventFormatException>(() => RunAsync(processor, final));
+        Assert.Contains("shardId", e.Message, StringComparison.Ordinal);
+        Assert.Empty(sink.Seen);
+    }
 }
