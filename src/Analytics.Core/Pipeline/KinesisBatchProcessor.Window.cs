@@ -13,7 +13,21 @@ public sealed partial class KinesisBatchProcessor
     {
         WindowState window = _window;
         MetricAggregator aggregator = window.Aggregator;
-        (string? stateFirst, string? stateLast) = window.Restore(envelope.State);
+
+        // Counted before any wait: a quarantine sink that outlives its time gets the list, and the field a new one.
+        int poisonCount = _quarantine.Count;
+        string? stateFirst, stateLast;
+        try
+        {
+            (stateFirst, stateLast) = window.Restore(envelope.State);
+        }
+        catch (WindowStateFormatException)
+        {
+            // Refused, but not before the quarantine sink is done with the poison list the next invocation reuses.
+            await quarantine.ConfigureAwait(false);
+            throw;
+        }
+
         int previousWritten = 0;
         if (window.Previous is { PairCount: > 0 } previous)
         {
@@ -26,9 +40,19 @@ public sealed partial class KinesisBatchProcessor
             (stateFirst, stateLast) = (null, null);
         }
 
-        aggregator.Merge(stateLast is not null && summary.FirstSequenceNumber is { } batchFirst && SequenceNumber.Compare(batchFirst, stateLast) <= 0
-            ? BatchAfterState(batchFirst, stateFirst!, stateLast)
-            : _batch.Aggregator);
+        MetricAggregator batchAggregates = _batch.Aggregator;
+        if (stateLast is not null && summary.FirstSequenceNumber is { } batchFirst && SequenceNumber.Compare(batchFirst, stateLast) <= 0)
+        {
+            if (SequenceNumber.Compare(batchFirst, stateFirst!) < 0)
+            {
+                await quarantine.ConfigureAwait(false);
+                ThrowHelper.ThrowState("The window state's sequence range starts after the batch's first record: it is not the state of the records before this batch.");
+            }
+
+            batchAggregates = BatchAfterState(stateLast);
+        }
+
+        aggregator.Merge(batchAggregates);
         string? first = stateFirst ?? summary.FirstSequenceNumber;
         string? last = stateLast is null || (summary.LastSequenceNumber is { } batchLast && SequenceNumber.Compare(batchLast, stateLast) > 0)
             ? summary.LastSequenceNumber ?? stateLast
@@ -52,7 +76,6 @@ public sealed partial class KinesisBatchProcessor
             aggregates = TimedAsync(WriteAggregatesAsync(flushBatch, summary, deadline, cancellationToken), flushStart, d => summary.AggregateSinkDuration = d);
         }
 
-        int poisonCount = _quarantine.Count;
         int durable = await quarantine.ConfigureAwait(false);
         await aggregates.ConfigureAwait(false);
         summary.Quarantined = durable;
@@ -87,14 +110,8 @@ public sealed partial class KinesisBatchProcessor
     /// The part of this batch's aggregates from records above the state's range, when the batch starts inside it: the
     /// state already holds the records up to its last (a re-delivery of them would be counted twice).
     /// </summary>
-    /// <exception cref="WindowStateFormatException">The batch starts below the state's range: the state is not of the records before it.</exception>
-    private MetricAggregator BatchAfterState(string batchFirst, string stateFirst, string stateLast)
+    private MetricAggregator BatchAfterState(string stateLast)
     {
-        if (SequenceNumber.Compare(batchFirst, stateFirst) < 0)
-        {
-            ThrowHelper.ThrowState("The window state's sequence range starts after the batch's first record: it is not the state of the records before this batch.");
-        }
-
         AggregateBatch batch = _batch;
         var after = new MetricAggregator(_options.Aggregator with { MaxPairs = AggregatorOptions.MaxPairsLimit });
         var part = new MetricAggregate(_options.Aggregator);

@@ -236,4 +236,36 @@ public class WindowHardeningTests
         Assert.Contains("shardId", e.Message, StringComparison.Ordinal);
         Assert.Empty(sink.Seen);
     }
+
+    /// <summary>A quarantine sink whose write finishes only when the test says so.</summary>
+    private sealed class GatedQuarantineSink : IQuarantineSink
+    {
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool Running { get; private set; }
+
+        public async Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+        {
+            Running = true;
+            await Release.Task;
+            Running = false;
+            return records.Count;
+        }
+    }
+
+    [Fact]
+    public async Task RefusedState_FailsOnlyOnceTheQuarantineIsDone_NotWhileItStillUsesTheBatchsList()
+    {
+        var quarantine = new GatedQuarantineSink();
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);
+        TestRecord poison = new(TestEvents.Seq(2), TestEvents.Utf8("{\"metric\":"), TestEvents.Arrival);
+        byte[] evt = TestEvents.BuildWindow([Record(1, "a", 1), poison], $$"""{"{{ProcessorOptions.Default.StateKey}}":42}""");
+
+        Task<BatchSummary> run = processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        bool failedWhileRunning = run.IsCompleted && quarantine.Running;
+        quarantine.Release.SetResult();
+
+        await Assert.ThrowsAsync<WindowStateFormatException>(() => run);
+        Assert.False(failedWhileRunning, "the invocation failed while the quarantine sink was still writing its records");
+    }
 }
