@@ -177,9 +177,25 @@ internal ref struct JsonKinesisEventReader
         {
             ThrowHelper.ThrowEventFormat("the event has no Records array", _origin + _json.BytesConsumed);
         }
+
+        // Window state, or a window's end, without the window: as a plain batch the state's aggregates would be
+        // dropped and the answer would lack the state Lambda requires of a window invocation (failed, retried as is).
+        if (!HasWindow && (_stateHasEntries || IsFinalInvokeForWindow || IsWindowTerminatedEarly))
+        {
+            ThrowHelper.ThrowEventFormat("the event carries tumbling-window state or isFinalInvokeForWindow/isWindowTerminatedEarly but no window", _origin + _json.BytesConsumed);
+        }
+
+        // A window flush is applied once per shard (its watermark is the shard's): one of no known shard could not be.
+        if (HasWindow && ShardId.IsEmpty && _recordShard.IsEmpty)
+        {
+            ThrowHelper.ThrowEventFormat("a tumbling-window event without records names no shardId", _origin + _json.BytesConsumed);
+        }
     }
 
     private bool _sawRecords;
+
+    /// <summary>Whether the top-level <c>state</c> object names any entry.</summary>
+    private bool _stateHasEntries;
     private int _seenTopLevel;
     private ReadOnlySpan<byte> _recordShard;
     private ReadOnlySpan<byte> _lastSequenceNumber;
@@ -231,6 +247,8 @@ internal ref struct JsonKinesisEventReader
             }
 
             int start = (int)_json.TokenStartIndex;
+            Utf8JsonReader probe = _json;
+            _stateHasEntries = probe.Read() && probe.TokenType != JsonTokenType.EndObject;
             _json.Skip();
             State = _event.Slice(start, (int)_json.BytesConsumed - start);
         }

@@ -13,16 +13,59 @@ public sealed partial class KinesisBatchProcessor
     {
         WindowState window = _window;
         MetricAggregator aggregator = window.Aggregator;
-        (string? stateFirst, string? stateLast) = window.Restore(envelope.State);
-        aggregator.Merge(_batch.Aggregator);
+
+        // Counted before any wait: a quarantine sink that outlives its time gets the list, and the field a new one.
+        int poisonCount = _quarantine.Count;
+        string? stateFirst, stateLast;
+        try
+        {
+            (stateFirst, stateLast) = window.Restore(envelope.State);
+        }
+        catch (WindowStateFormatException)
+        {
+            // Refused, but not before the quarantine sink is done with the poison list the next invocation reuses.
+            await quarantine.ConfigureAwait(false);
+            throw;
+        }
+
+        int previousWritten = 0;
+        if (window.Previous is { PairCount: > 0 } previous)
+        {
+            previousWritten = await FlushPreviousAsync(previous, stateFirst!, stateLast!, summary, quarantine, deadline, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (window.Previous is not null)
+        {
+            // The window goes on from this batch alone, under the options of this version.
+            (stateFirst, stateLast) = (null, null);
+        }
+
+        MetricAggregator batchAggregates = _batch.Aggregator;
+        if (stateLast is not null && summary.FirstSequenceNumber is { } batchFirst && SequenceNumber.Compare(batchFirst, stateLast) <= 0)
+        {
+            if (SequenceNumber.Compare(batchFirst, stateFirst!) < 0)
+            {
+                await quarantine.ConfigureAwait(false);
+                ThrowHelper.ThrowState("The window state's sequence range starts after the batch's first record: it is not the state of the records before this batch.");
+            }
+
+            batchAggregates = BatchAfterState(stateLast);
+        }
+
+        aggregator.Merge(batchAggregates);
         string? first = stateFirst ?? summary.FirstSequenceNumber;
-        string? last = summary.LastSequenceNumber ?? stateLast;
+        string? last = stateLast is null || (summary.LastSequenceNumber is { } batchLast && SequenceNumber.Compare(batchLast, stateLast) > 0)
+            ? summary.LastSequenceNumber ?? stateLast
+            : stateLast;
         if (aggregator.PairCount > 0)
         {
             window.Encode(first!, last!);
         }
 
-        bool flush = aggregator.PairCount > 0 &&
+        // A batch the time budget cut short is never flushed: the flush would claim the batch's whole range (its
+        // last record raises the shard's watermark) while the records after the stop are in no aggregate, and the
+        // retry Lambda makes with the previous state would then be taken as applied, its tail lost.
+        bool flush = aggregator.PairCount > 0 && summary.StopReason == BatchStopReason.None &&
             (envelope.IsFinalInvokeForWindow || envelope.IsWindowTerminatedEarly || window.EncodedBase64Length > _options.MaxStateBytes);
         Task aggregates = Task.CompletedTask;
         AggregateBatch flushBatch = _flushBatch;
@@ -33,7 +76,6 @@ public sealed partial class KinesisBatchProcessor
             aggregates = TimedAsync(WriteAggregatesAsync(flushBatch, summary, deadline, cancellationToken), flushStart, d => summary.AggregateSinkDuration = d);
         }
 
-        int poisonCount = _quarantine.Count;
         int durable = await quarantine.ConfigureAwait(false);
         await aggregates.ConfigureAwait(false);
         summary.Quarantined = durable;
@@ -47,10 +89,11 @@ public sealed partial class KinesisBatchProcessor
             ThrowHelper.ThrowBatchFailed("The deadline came before every record was processed; the window state cannot express a partial batch.");
         }
 
+        summary.AggregatesWritten = previousWritten;
         if (flush)
         {
             int written = flushBatch.DurableCount;
-            summary.AggregatesWritten = written;
+            summary.AggregatesWritten += written;
             if (written < flushBatch.Count)
             {
                 ThrowHelper.ThrowBatchFailed($"The aggregate sink made {written} of {flushBatch.Count} window aggregates durable ({Describe(summary.AggregateSinkOutcome, summary.AggregateSinkError)}); Lambda retries the batch with the previous state.");
@@ -61,6 +104,52 @@ public sealed partial class KinesisBatchProcessor
         byte[] incoming = envelope.State;
         ReadOnlyMemory<byte> ours = flush ? ReadOnlyMemory<byte>.Empty : window.Encoded;
         _response.WriteWindowResponse(response, writer => window.WriteEntries(incoming, ours, writer));
+    }
+
+    /// <summary>
+    /// The part of this batch's aggregates from records above the state's range, when the batch starts inside it: the
+    /// state already holds the records up to its last (a re-delivery of them would be counted twice).
+    /// </summary>
+    private MetricAggregator BatchAfterState(string stateLast)
+    {
+        AggregateBatch batch = _batch;
+        var after = new MetricAggregator(_options.Aggregator with { MaxPairs = AggregatorOptions.MaxPairsLimit });
+        var part = new MetricAggregate(_options.Aggregator);
+        byte[] watermark = Encoding.ASCII.GetBytes(stateLast);
+        for (int pair = 0; pair < batch.Count; pair++)
+        {
+            if (batch.TryGetAggregateAfter(pair, watermark, part) && after.TryAdd(batch.GetSeriesKey(pair), batch.GetWindowStartMs(pair), 0))
+            {
+                // The pair is new (a batch's pairs are distinct), so it is the last one; its placeholder sample goes.
+                MetricAggregate target = after.GetAggregate(after.PairCount - 1);
+                target.Clear();
+                target.Merge(part);
+            }
+        }
+
+        return after;
+    }
+
+    /// <summary>
+    /// Flushes a window state written under other aggregator options (a redeployment changed them while the window was
+    /// open) under those options and with its own sequence range, before anything of this batch: its records all lie
+    /// below this batch's, so a retry finds them applied. Throws when not all of it is durable.
+    /// </summary>
+    /// <returns>How many aggregates were written.</returns>
+    private async Task<int> FlushPreviousAsync(MetricAggregator previous, string first, string last, BatchSummary summary, Task<int> quarantine, CancellationToken deadline, CancellationToken cancellationToken)
+    {
+        var batch = new AggregateBatch(previous.Options);
+        batch.UseWindow(previous, summary.ShardId, summary.EventSourceArn, Encoding.ASCII.GetBytes(first), Encoding.ASCII.GetBytes(last));
+        long start = _time.GetTimestamp();
+        await TimedAsync(WriteAggregatesAsync(batch, summary, deadline, cancellationToken), start, d => summary.AggregateSinkDuration = d).ConfigureAwait(false);
+        if (batch.DurableCount < batch.Count)
+        {
+            // The quarantine is not left running unobserved behind the failure.
+            await quarantine.ConfigureAwait(false);
+            ThrowHelper.ThrowBatchFailed($"The aggregate sink made {batch.DurableCount} of {batch.Count} aggregates of the window state written under other aggregator options durable ({Describe(summary.AggregateSinkOutcome, summary.AggregateSinkError)}); Lambda retries the batch with the previous state.");
+        }
+
+        return batch.DurableCount;
     }
 
     private static string Describe(SinkOutcome outcome, string? error) => error is null ? outcome.ToString() : $"{outcome}: {error}";

@@ -30,6 +30,13 @@ internal sealed class WindowState
     /// <summary>The window's aggregates: what the incoming state held, once restored, plus what is merged into it.</summary>
     public MetricAggregator Aggregator { get; }
 
+    /// <summary>
+    /// The restored window when our entry was written with other aggregator options (a window size, accuracy or bin
+    /// bound changed by a redeployment while the window was open), under those options; null otherwise. The range
+    /// <see cref="Restore"/> returns is then this aggregator's, and <see cref="Aggregator"/> is empty.
+    /// </summary>
+    public MetricAggregator? Previous { get; private set; }
+
     /// <summary>The encoded state written by <see cref="Encode"/>; empty before it.</summary>
     public ReadOnlyMemory<byte> Encoded => _encoded.WrittenMemory;
 
@@ -42,6 +49,7 @@ internal sealed class WindowState
     public (string? First, string? Last) Restore(byte[] state)
     {
         Aggregator.Clear();
+        Previous = null;
         _encoded.ResetWrittenCount();
         if (state.Length == 0)
         {
@@ -141,12 +149,54 @@ internal sealed class WindowState
         }
 
         ReadOnlySpan<byte> last = bytes.Slice(3 + firstLength, lastLength);
-        if (!SequenceNumber.IsValid(first) || !SequenceNumber.IsValid(last) || !Aggregator.TryMergeFrom(bytes.Slice(aggregatorStart)))
+        if (!SequenceNumber.IsValid(first) || !SequenceNumber.IsValid(last))
         {
             ThrowHelper.ThrowState($"The window state entry '{_keyName}' cannot be decoded.");
         }
 
+        ReadOnlySpan<byte> aggregates = bytes.Slice(aggregatorStart);
+        if (!Aggregator.TryMergeFrom(aggregates))
+        {
+            // Written by a version of the function with other options: refusing it would fail every retry of the
+            // window (Lambda hands back the same state) and block the shard; it is kept under its own options instead.
+            Previous = TryRestoreUnderItsOwnOptions(aggregates);
+            if (Previous is null)
+            {
+                ThrowHelper.ThrowState($"The window state entry '{_keyName}' cannot be decoded.");
+            }
+        }
+
         return (Encoding.ASCII.GetString(first), Encoding.ASCII.GetString(last));
+    }
+
+    /// <summary>
+    /// Reads the aggregator's binary form under the window size, accuracy and bin bound its header names, when they
+    /// differ from ours and are valid options; null when they do not, or the bytes are not valid under them either.
+    /// </summary>
+    private MetricAggregator? TryRestoreUnderItsOwnOptions(ReadOnlySpan<byte> aggregates)
+    {
+        var r = new BinaryFormatReader(aggregates);
+        if (!r.TryReadByte(out byte version) || version != MetricAggregator.FormatVersion
+            || !r.TryReadDouble(out double accuracy) || !(accuracy >= AggregatorOptions.MinRelativeAccuracy && accuracy <= AggregatorOptions.MaxRelativeAccuracy)
+            || !r.TryReadVarUInt(out ulong bins) || bins < AggregatorOptions.MinBins || bins > AggregatorOptions.MaxBinsLimit
+            || !r.TryReadVarUInt(out ulong windowMs) || windowMs < 1_000 || windowMs > 3_600_000)
+        {
+            return null;
+        }
+
+        AggregatorOptions options = Aggregator.Options with
+        {
+            RelativeAccuracy = accuracy,
+            MaxBins = (int)bins,
+            WindowSize = TimeSpan.FromTicks((long)windowMs * TimeSpan.TicksPerMillisecond),
+        };
+        if (options == Aggregator.Options)
+        {
+            return null;
+        }
+
+        var previous = new MetricAggregator(options);
+        return previous.TryMergeFrom(aggregates) ? previous : null;
     }
 
     /// <summary>Copies every state entry that is not ours, as it came (strings, numbers, objects alike).</summary>

@@ -1,0 +1,271 @@
+using System.Buffers;
+using System.Text.Json;
+using FsCheck.Xunit;
+
+namespace Analytics.Core.Tests.Pipeline;
+
+/// <summary>
+/// Tumbling-window invocations against unexpected input and redeployments: what Lambda does after a failed window
+/// invocation (re-delivers the same batch with the previous state) must end with every sample applied once.
+/// </summary>
+public class WindowHardeningTests
+{
+    private static readonly DateTimeOffset s_start = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 5_000);
+
+    private static TestRecord Record(int n, string host, double value) =>
+        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", value, TestEvents.Arrival - 1000, ("host", host))), TestEvents.Arrival);
+
+    [Fact]
+    public async Task FinalInvokeStoppedByTheTimeBudget_WritesNothing_SoTheRetryAppliesEverySampleOnce()
+    {
+        // 1 ms of fake time per clock read: 3,000 records take about 3 s to read, the budget is 2.2 s.
+        var clock = new ManualClock(s_start, TimeSpan.FromMilliseconds(1));
+        var aggregates = new SlowWatermarkSink(clock, TimeSpan.FromMilliseconds(1));
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
+        TestRecord[] records = [.. Enumerable.Range(1, 3000).Select(i => Record(i, "h" + (i % 5), i))];
+        byte[] final = TestEvents.BuildWindow(records, "{}", final: true);
+
+        // The budget runs out while reading: the invocation fails whole (a window answer cannot be partial).
+        await Assert.ThrowsAsync<BatchFailedException>(() => processor.ProcessAsync(final, clock.GetUtcNow() + TimeSpan.FromMilliseconds(2200), new ArrayBufferWriter<byte>()));
+
+        // Lambda re-delivers the same batch with the same (previous) state.
+        BatchSummary retry = await processor.ProcessAsync(final, clock.GetUtcNow() + TimeSpan.FromSeconds(60), new ArrayBufferWriter<byte>());
+
+        Assert.Equal(BatchStopReason.None, retry.StopReason);
+        Assert.Equal(
+            records.Length,
+            aggregates.Store.Values.Sum(v => v.Count));
+        Assert.Equal(
+            Enumerable.Range(1, 3000).Sum(i => (double)i),
+            aggregates.Store.Values.Sum(v => v.Sum));
+    }
+
+    private static async Task<JsonElement> RunAsync(KinesisBatchProcessor processor, byte[] evt)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), output);
+        return JsonDocument.Parse(output.WrittenMemory).RootElement.Clone();
+    }
+
+    public static TheoryData<string> ChangedAggregatorOptions => ["window", "accuracy", "bins"];
+
+    [Theory]
+    [MemberData(nameof(ChangedAggregatorOptions))]
+    public async Task RedeployChangingAggregatorOptionsMidWindow_FlushesTheOldStateUnderItsOwnOptions_AndGoesOn(string changed)
+    {
+        AggregatorOptions before = AggregatorOptions.Default;
+        AggregatorOptions after = changed switch
+        {
+            "window" => before with { WindowSize = TimeSpan.FromMinutes(5) },
+            "accuracy" => before with { RelativeAccuracy = 0.02 },
+            _ => before with { MaxBins = 1024 },
+        };
+        var oldSink = new RecordingAggregateSink();
+        using var oldFunction = new KinesisBatchProcessor(oldSink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = before });
+        JsonElement open = await RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "b", 2)], "{\"other\":7}"));
+        Assert.Empty(oldSink.Seen);
+
+        // The new version gets the old version's state: two invocations of the same window, then its final one.
+        var sink = new RecordingAggregateSink();
+        using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = after });
+        JsonElement next = await RunAsync(newFunction, TestEvents.BuildWindow([Record(3, "a", 3)], open.GetProperty("state").GetRawText()));
+        JsonElement last = await RunAsync(newFunction, TestEvents.BuildWindow([Record(4, "c", 4)], next.GetProperty("state").GetRawText(), final: true));
+
+        // Every sample once: the old state's under the old options (its own range), the new batches' under the new.
+        Assert.Equal(
+            [("a", 1.0, TestEvents.Seq(1), TestEvents.Seq(2)), ("b", 2.0, TestEvents.Seq(1), TestEvents.Seq(2)), ("a", 3.0, TestEvents.Seq(3), TestEvents.Seq(4)), ("c", 4.0, TestEvents.Seq(3), TestEvents.Seq(4))],
+            sink.Seen.Select(s => (s.Dimensions.Replace("host=", string.Empty, StringComparison.Ordinal), s.Sum, s.FirstSequenceNumber, s.LastSequenceNumber)));
+        Assert.All(sink.Seen, s => Assert.Equal(1, s.Count));
+        Assert.Equal(7, last.GetProperty("state").GetProperty("other").GetInt32());
+        Assert.False(last.GetProperty("state").TryGetProperty(ProcessorOptions.Default.StateKey, out _));
+    }
+
+    [Fact]
+    public async Task StateOfOtherOptionsThatIsItselfBroken_IsStillRefused_NothingWritten()
+    {
+        var oldSink = new RecordingAggregateSink();
+        using var oldFunction = new KinesisBatchProcessor(oldSink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        JsonElement open = await RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"));
+        string key = ProcessorOptions.Default.StateKey;
+        byte[] entry = Convert.FromBase64String(open.GetProperty("state").GetProperty(key).GetString()!);
+        string truncated = Convert.ToBase64String(entry.AsSpan(0, entry.Length - 1));
+
+        var sink = new RecordingAggregateSink();
+        var changed = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromMinutes(5) } };
+        using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), changed);
+
+        WindowStateFormatException e = await Assert.ThrowsAsync<WindowStateFormatException>(
+            () => RunAsync(newFunction, TestEvents.BuildWindow([Record(2, "a", 2)], $$"""{"{{key}}":"{{truncated}}"}""", final: true)));
+        Assert.Contains("cannot be decoded", e.Message, StringComparison.Ordinal);
+        Assert.Empty(sink.Seen);
+    }
+
+    /// <summary>An event with the given top-level window fields (raw JSON; null leaves a field out) and one record.</summary>
+    private static byte[] EventWith(string? window, string? state, string? final) =>
+        TestEvents.Build([Record(2, "a", 2)], w =>
+        {
+            foreach ((string name, string? json) in new[] { ("window", window), ("state", state), ("isFinalInvokeForWindow", final) })
+            {
+                if (json is not null)
+                {
+                    w.WritePropertyName(name);
+                    w.WriteRawValue(json);
+                }
+            }
+        });
+
+    [Theory]
+    [InlineData(null, "true")]
+    [InlineData("null", "true")]
+    [InlineData("null", "false")]
+    [InlineData(null, null)]
+    public async Task WindowStateWithoutAWindow_IsRefused_NotProcessedAsAPlainBatchThatDropsTheState(string? window, string? final)
+    {
+        var oldSink = new RecordingAggregateSink();
+        using var opener = new KinesisBatchProcessor(oldSink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        string state = (await RunAsync(opener, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"))).GetProperty("state").GetRawText();
+
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        KinesisEventFormatException e = await Assert.ThrowsAsync<KinesisEventFormatException>(() => RunAsync(processor, EventWith(window, state, final)));
+
+        Assert.Contains("window", e.Message, StringComparison.Ordinal);
+        Assert.Empty(sink.Seen);
+    }
+
+    [Theory]
+    [InlineData("null", "null", "false")]
+    [InlineData(null, "null", null)]
+    [InlineData(null, null, "false")]
+    public async Task PlainEventWithEmptyWindowFields_IsAPlainBatch(string? window, string? state, string? final)
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        JsonElement response = await RunAsync(processor, EventWith(window, state, final));
+
+        Assert.False(response.TryGetProperty("state", out _));
+        Assert.Equal(2.0, Assert.Single(sink.Seen).Sum);
+    }
+
+    [Fact]
+    public async Task BatchReDeliveringRecordsTheStateAlreadyHolds_CountsThemOnce()
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        JsonElement open = await RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2), Record(3, "b", 3)], "{}"));
+
+        // Records 2 and 3 are in the state already; 4 and 5 are new.
+        await RunAsync(processor, TestEvents.BuildWindow([Record(2, "a", 2), Record(3, "b", 3), Record(4, "a", 4), Record(5, "c", 5)], open.GetProperty("state").GetRawText(), final: true));
+
+        Assert.Equal(
+            [("host=a", 3L, 7.0), ("host=b", 1L, 3.0), ("host=c", 1L, 5.0)],
+            sink.Seen.Select(s => (s.Dimensions, s.Count, s.Sum)).OrderBy(s => s.Dimensions, StringComparer.Ordinal));
+        Assert.All(sink.Seen, s => Assert.Equal((TestEvents.Seq(1), TestEvents.Seq(5)), (s.FirstSequenceNumber, s.LastSequenceNumber)));
+    }
+
+    [Fact]
+    public async Task BatchReplayedWhollyInsideTheState_AddsNothing_AndKeepsTheStateRange()
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        JsonElement open = await RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2), Record(3, "a", 3)], "{}"));
+
+        await RunAsync(processor, TestEvents.BuildWindow([Record(2, "a", 2)], open.GetProperty("state").GetRawText(), final: true));
+
+        SeenAggregate seen = Assert.Single(sink.Seen);
+        Assert.Equal((3L, 6.0, TestEvents.Seq(1), TestEvents.Seq(3)), (seen.Count, seen.Sum, seen.FirstSequenceNumber, seen.LastSequenceNumber));
+    }
+
+    [Fact]
+    public async Task StateWhoseRangeStartsAfterTheBatch_IsRefused_NothingWritten()
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        JsonElement later = await RunAsync(processor, TestEvents.BuildWindow([Record(5, "a", 5), Record(6, "a", 6)], "{}"));
+
+        await Assert.ThrowsAsync<WindowStateFormatException>(
+            () => RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1)], later.GetProperty("state").GetRawText(), final: true)));
+        Assert.Empty(sink.Seen);
+    }
+
+    [Property(MaxTest = 60)]
+    public async Task AnyWindowWithReDeliveredRecords_EverySampleCountedOnce(int seed)
+    {
+        // A window's records in batches, each starting anywhere from the state's first record to just past its last
+        // (a re-delivery of records the state holds), the last one final: the flush holds each record once.
+        var random = new Random(seed);
+        int count = random.Next(1, 60);
+        TestRecord[] records = [.. Enumerable.Range(1, count).Select(i => Record(i, "h" + random.Next(4), i))];
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        string state = "{}";
+        int next = 0;
+        while (next < count)
+        {
+            int start = next == 0 ? 0 : random.Next(next / 2, next + 1);
+            int end = Math.Min(count, Math.Max(start + 1, next) + random.Next(0, 8));
+            bool final = end == count;
+            JsonElement response = await RunAsync(processor, TestEvents.BuildWindow(records[start..end], state, final));
+            state = response.GetProperty("state").GetRawText();
+            next = Math.Max(next, end);
+        }
+
+        Assert.Equal(((long)count, count * (count + 1) / 2.0), (sink.Seen.Sum(s => s.Count), sink.Seen.Sum(s => s.Sum)));
+    }
+
+    [Fact]
+    public async Task FinalInvokeWithoutRecordsOrShardId_IsRefused_NotFlushedUnderNoShard()
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        string state = (await RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"))).GetProperty("state").GetRawText();
+        byte[] final = TestEvents.Build([], w =>
+        {
+            w.WriteStartObject("window");
+            w.WriteString("start", "2025-01-20T10:00:00Z");
+            w.WriteString("end", "2025-01-20T10:15:00Z");
+            w.WriteEndObject();
+            w.WritePropertyName("state");
+            w.WriteRawValue(state);
+            w.WriteString("eventSourceARN", TestEvents.StreamArn);
+            w.WriteBoolean("isFinalInvokeForWindow", true);
+        });
+
+        // The flush's watermark is kept per shard: written under no shard, a repeat of the invocation would apply it again.
+        KinesisEventFormatException e = await Assert.ThrowsAsync<KinesisEventFormatException>(() => RunAsync(processor, final));
+        Assert.Contains("shardId", e.Message, StringComparison.Ordinal);
+        Assert.Empty(sink.Seen);
+    }
+
+    /// <summary>A quarantine sink whose write finishes only when the test says so.</summary>
+    private sealed class GatedQuarantineSink : IQuarantineSink
+    {
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool Running { get; private set; }
+
+        public async Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+        {
+            Running = true;
+            await Release.Task;
+            Running = false;
+            return records.Count;
+        }
+    }
+
+    [Fact]
+    public async Task RefusedState_FailsOnlyOnceTheQuarantineIsDone_NotWhileItStillUsesTheBatchsList()
+    {
+        var quarantine = new GatedQuarantineSink();
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);
+        TestRecord poison = new(TestEvents.Seq(2), TestEvents.Utf8("{\"metric\":"), TestEvents.Arrival);
+        byte[] evt = TestEvents.BuildWindow([Record(1, "a", 1), poison], $$"""{"{{ProcessorOptions.Default.StateKey}}":42}""");
+
+        Task<BatchSummary> run = processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        bool failedWhileRunning = run.IsCompleted && quarantine.Running;
+        quarantine.Release.SetResult();
+
+        await Assert.ThrowsAsync<WindowStateFormatException>(() => run);
+        Assert.False(failedWhileRunning, "the invocation failed while the quarantine sink was still writing its records");
+    }
+}
