@@ -105,9 +105,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// </param>
     /// <param name="cancellationToken">Cancels the invocation.</param>
     /// <returns>What the invocation did.</returns>
-    /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
-    /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded or is named twice, or a name that cannot be passed through.</exception>
-    /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable.</exception>
+    /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event, or not a consistent one (window state or a window's end flag without a window; a window event with neither records nor a shard id).</exception>
+    /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded (under this processor's aggregator options or the ones it was written with) or is named twice, a name that cannot be passed through, or a range that starts after the batch's first record.</exception>
+    /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable, or the time budget stopped it before every record was read.</exception>
     /// <exception cref="InvalidOperationException">This processor is processing another event: it handles one at a time.</exception>
     /// <exception cref="ObjectDisposedException">The processor is disposed.</exception>
     public async Task<BatchSummary> ProcessAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
@@ -207,9 +207,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// </param>
     /// <param name="cancellationToken">Cancels the invocation.</param>
     /// <returns>What the invocation did.</returns>
-    /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
-    /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded or is named twice, or a name that cannot be passed through.</exception>
-    /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable.</exception>
+    /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event, or not a consistent one (window state or a window's end flag without a window; a window event with neither records nor a shard id).</exception>
+    /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded (under this processor's aggregator options or the ones it was written with) or is named twice, a name that cannot be passed through, or a range that starts after the batch's first record.</exception>
+    /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable, or the time budget stopped it before every record was read.</exception>
     /// <exception cref="InvalidOperationException">This processor is processing another event: it handles one at a time.</exception>
     /// <exception cref="ObjectDisposedException">The processor is disposed.</exception>
     public async Task<BatchSummary> ProcessAsync(Stream utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
