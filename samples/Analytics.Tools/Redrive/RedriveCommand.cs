@@ -71,6 +71,11 @@ internal static class RedriveCommand
                     return CommandLine.Failed;
                 }
 
+                if (!await BucketCheck.CheckAsync(s3, options, error, cancellationToken).ConfigureAwait(false))
+                {
+                    return CommandLine.Failed;
+                }
+
                 RedriveRunReport report = await RedriveRun.RunAsync(options, s3, dynamoDb, output, cancellationToken).ConfigureAwait(false);
                 if (report.LeaseHeldBy is null)
                 {
