@@ -680,19 +680,61 @@ internal sealed class DestinationRedrive
             cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// What an earlier run did with <paramref name="key"/>, from its marker. A marker edited or broken by hand is reported
+    /// as that object's error, naming the marker and never quoting a byte of it, and the run goes on with the others.
+    /// </summary>
     private async Task<RedriveObjectResult> ReadMarkerAsync(string key, CancellationToken cancellationToken)
     {
-        byte[] bytes = await GetAsync(DestinationRedriveOptions.MarkerPrefix + key + ".json", cancellationToken).ConfigureAwait(false);
-        Marker? marker = JsonSerializer.Deserialize(bytes, RedriveJsonContext.Default.Marker);
-        if (marker is null)
+        string markerKey = DestinationRedriveOptions.MarkerPrefix + key + ".json";
+        RedriveObjectResult Broken(string why) =>
+            new(key, "unknown", 0, 0, 0, [], $"its redrive marker {markerKey} {why}; fix it, or delete it to have the object redriven again (the table's watermarks keep what was applied from being applied twice)", FromMarker: true);
+
+        byte[] bytes;
+        try
         {
-            return new RedriveObjectResult(key, "unknown", 0, 0, 0, [], "its redrive marker is empty", FromMarker: true);
+            bytes = await GetAsync(markerKey, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e)
+        {
+            return Broken($"could not be read ({e.GetType().Name})");
         }
 
-        return new RedriveObjectResult(
-            key, marker.ShardId, marker.Records, marker.Applied, marker.AlreadyApplied,
-            [.. marker.Cases.Select(c => new RedriveCase(key, marker.ShardId, c.SequenceNumber, c.PartitionKey, c.ItemPk, c.ItemSk, Enum.Parse<RedriveStatus>(c.Status), c.Reason))],
-            null, FromMarker: true);
+        Marker? marker;
+        try
+        {
+            marker = JsonSerializer.Deserialize(bytes, RedriveJsonContext.Default.Marker);
+        }
+        catch (JsonException e)
+        {
+            return Broken("is not a marker: " + JsonErrorText.Describe(bytes, e));
+        }
+
+        if (marker is null)
+        {
+            return Broken("is empty (null)");
+        }
+
+        if (marker.Cases is null || marker.ShardId is null)
+        {
+            return Broken("has no Cases or ShardId");
+        }
+
+        var cases = new List<RedriveCase>(marker.Cases.Count);
+        for (int i = 0; i < marker.Cases.Count; i++)
+        {
+            MarkerCase? c = marker.Cases[i];
+            // The report prints a status in lower case; a marker edited after it says "undecided" as well as "Undecided".
+            if (c is null || c.SequenceNumber is null || c.ItemPk is null || c.ItemSk is null ||
+                !Enum.TryParse(c.Status, ignoreCase: true, out RedriveStatus status) || !Enum.IsDefined(status) || int.TryParse(c.Status, out _))
+            {
+                return Broken(string.Create(CultureInfo.InvariantCulture, $"has case {i} without SequenceNumber, ItemPk or ItemSk, or with a Status other than Undecided, Left, Applied or AlreadyApplied"));
+            }
+
+            cases.Add(new RedriveCase(key, marker.ShardId, c.SequenceNumber, c.PartitionKey ?? string.Empty, c.ItemPk, c.ItemSk, status, c.Reason ?? string.Empty));
+        }
+
+        return new RedriveObjectResult(key, marker.ShardId, marker.Records, marker.Applied, marker.AlreadyApplied, cases, null, FromMarker: true);
     }
 
     /// <summary>One object's records.</summary>
