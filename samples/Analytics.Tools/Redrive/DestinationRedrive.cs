@@ -119,6 +119,7 @@ internal sealed class DestinationRedrive
     private readonly IAmazonS3 _s3;
     private readonly IAmazonDynamoDB _dynamoDb;
     private readonly DestinationRedriveOptions _options;
+    private readonly TableStreams _streams;
     private Func<CancellationToken, Task>? _heartbeat;
 
     public DestinationRedrive(IAmazonS3 s3, IAmazonDynamoDB dynamoDb, DestinationRedriveOptions options)
@@ -126,6 +127,7 @@ internal sealed class DestinationRedrive
         _s3 = s3;
         _dynamoDb = dynamoDb;
         _options = options;
+        _streams = new TableStreams(dynamoDb, options.Table);
     }
 
     /// <summary>Redrives every object under the prefix that no earlier run finished.</summary>
@@ -239,6 +241,16 @@ internal sealed class DestinationRedrive
         {
             // Nothing run and no marker: a run with the function's window size does it.
             return [.. objects.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], wrongWindow, FromMarker: false))];
+        }
+
+        // An item that exists is judged by its own stream below; one that does not would be created for this stream in
+        // whatever table --table names: unless an item of the records' stream is at hand, the table must hold one.
+        if (before.Values.Any(i => i is null) &&
+            !before.Values.Any(i => i is not null && stream is not null && string.Equals(DynamoDbItem.GetStream(i), stream, StringComparison.Ordinal)) &&
+            await _streams.MismatchAsync(stream, cancellationToken).ConfigureAwait(false) is { } otherTable)
+        {
+            // Nothing run and no marker: a run with the stream's own table does it.
+            return [.. objects.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], otherTable, FromMarker: false))];
         }
 
         // Per (item, key, object): the object's records of that key in that item, from a to b.

@@ -98,7 +98,7 @@ internal static class RedriveRun
             TableName = options.Table,
             Retry = options.DynamoDbRetry ?? DynamoDbAggregateSinkOptions.Default.Retry,
         });
-        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken, lease.RenewAsync).ConfigureAwait(false);
+        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken, lease.RenewAsync, tableStreams: new TableStreams(dynamoDb, options.Table)).ConfigureAwait(false);
         if (options.FailureBucket is null)
         {
             await output.WriteLineAsync("destination: no --failure-bucket given: batches Lambda gave up on are not redriven by this run").ConfigureAwait(false);

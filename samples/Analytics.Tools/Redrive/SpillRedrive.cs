@@ -46,8 +46,9 @@ internal static class SpillRedrive
     /// <param name="cancellationToken">Stops the run; whatever was applied stays applied exactly once.</param>
     /// <param name="heartbeat">Called before each write (the redrive lease's renewal); it throws to stop the run.</param>
     /// <param name="maxObjects">Most objects this run reads (<see cref="MaxObjectsPerRun"/>; smaller only in tests, which then list pages of at most this many keys).</param>
+    /// <param name="tableStreams">Refuses the objects of a stream the table does not hold (<see cref="Redrive.TableStreams"/>); null: not checked.</param>
     /// <returns>What the run did.</returns>
-    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun)
+    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun, Redrive.TableStreams? tableStreams = null)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(s3);
@@ -134,6 +135,13 @@ internal static class SpillRedrive
             {
                 left.Add(key);
                 await output.WriteLineAsync($"left {key}: another spill object of shard {content.ShardId} is unreadable or too young").ConfigureAwait(false);
+                continue;
+            }
+
+            if (tableStreams is not null && await tableStreams.MismatchAsync(DynamoDbItem.StreamOf(content.EventSourceArn), cancellationToken).ConfigureAwait(false) is { } otherTable)
+            {
+                left.Add(key);
+                await output.WriteLineAsync($"left {key}: {otherTable}").ConfigureAwait(false);
                 continue;
             }
 
