@@ -110,3 +110,41 @@ public sealed class RedriveBucketMistakeTests(LocalServersFixture servers)
         return (exit, stdout.ToString(), stderr.ToString());
     }
 }
+
+/// <summary>
+/// <c>--spill-prefix</c> mistyped (<c>spills</c> for the function's <c>spill</c>): the spill phase found nothing, no shard
+/// was held back, and the destination object of a shard whose spill waited under <c>spill/</c> was applied first, exit
+/// 0, "done, nothing left"; the run with the right prefix then applies the spill after it, the one order that is not
+/// exact. Now the run names the prefix the spill objects are under and does nothing.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class RedriveSpillPrefixMistakeTests(LocalServersFixture servers)
+{
+    [Theory]
+    [InlineData("spills")]
+    [InlineData("/Spill/")]
+    public async Task SpillObjectsUnderAnotherPrefix_AreNamed_NothingApplied(string prefix)
+    {
+        string table = await servers.CreateTableAsync("prefix");
+        string spill = await servers.CreateBucketAsync("spill");
+        string failure = await servers.CreateBucketAsync("failure");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = "quarantine/s/" + ShardId(0) + "/" + Sequence(9) + ".json", ContentBody = "{\"not\":\"a spill\"}", UseChunkEncoding = false });
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, 2, [Record(0, 2, "k", "a", 2)]), UseChunkEncoding = false });
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--table", table, "--spill-bucket", spill, "--spill-prefix", prefix, "--failure-bucket", failure, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+
+        Assert.Equal(1, exit);
+        Assert.Equal(string.Empty, stdout.ToString());
+        string line = Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"error: --spill-bucket '{spill}' holds spill objects under spill/ (e.g. {SpillKey(0)}), and --spill-prefix is '{prefix}'", line, StringComparison.Ordinal);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Assert.Equal(0, (await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Count);
+    }
+}

@@ -1,5 +1,6 @@
 using Amazon.S3;
 using Amazon.S3.Model;
+using Analytics.Core;
 
 namespace Analytics.Tools.Redrive;
 
@@ -13,6 +14,9 @@ internal static class BucketCheck
 {
     /// <summary>Where Lambda writes an S3 on-failure destination's objects, whatever <c>--failure-prefix</c> narrows it to.</summary>
     public const string DestinationPrefix = "aws/lambda/";
+
+    /// <summary>Most top-level folders of the spill bucket read when looking for spill objects under another prefix.</summary>
+    private const int MaxFoldersRead = 20;
 
     /// <summary>
     /// Whether every bucket exists and the spill and destination buckets are not each other's; otherwise one
@@ -48,6 +52,12 @@ internal static class BucketCheck
             }
         }
 
+        if (await SpillsElsewhereAsync(s3, options.SpillBucket, options.SpillPrefix, cancellationToken).ConfigureAwait(false) is { } elsewhere)
+        {
+            await stderr.WriteLineAsync($"error: --spill-bucket '{options.SpillBucket}' holds spill objects under {elsewhere.Folder} (e.g. {elsewhere.Key}), and --spill-prefix is '{options.SpillPrefix}', under which it holds none: give the function's spill prefix (a run that finds no spill holds back no destination object, and a spill applied after its batch's destination object is counted twice); nothing done").ConfigureAwait(false);
+            return false;
+        }
+
         if (options.FailureBucket is not { } failure || failure == options.SpillBucket)
         {
             return true;
@@ -72,6 +82,64 @@ internal static class BucketCheck
         };
         await stderr.WriteLineAsync($"error: {what}; nothing done").ConfigureAwait(false);
         return false;
+    }
+
+    /// <summary>
+    /// When the spill bucket holds no spill object under <paramref name="prefix"/>: a top-level folder of it whose first
+    /// object is a spill object (read, not guessed from its key: quarantine objects are keyed the same way).
+    /// </summary>
+    private static async Task<(string Folder, string Key)?> SpillsElsewhereAsync(IAmazonS3 s3, string bucket, string prefix, CancellationToken cancellationToken)
+    {
+        string listPrefix = prefix.Trim('/') is { Length: > 0 } p ? p + "/" : string.Empty;
+        if (listPrefix.Length == 0 || await FirstKeyAsync(s3, bucket, listPrefix, ".json", cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return null;
+        }
+
+        // The top-level folders, one page each at most: after a page, the listing starts past the last folder it reached
+        // ("<folder>0" sorts after every "<folder>/..." key). Not a delimiter listing, which not every S3 server answers.
+        var folders = new List<string>();
+        string? after = null;
+        while (folders.Count < MaxFoldersRead)
+        {
+            ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, StartAfter = after }, cancellationToken).ConfigureAwait(false);
+            List<S3Object> objects = page.S3Objects ?? [];
+            foreach (S3Object o in objects)
+            {
+                int slash = o.Key.IndexOf('/', StringComparison.Ordinal);
+                if (slash > 0 && (folders.Count == 0 || folders[^1] != o.Key[..(slash + 1)]))
+                {
+                    folders.Add(o.Key[..(slash + 1)]);
+                }
+            }
+
+            if (page.IsTruncated != true || objects.Count == 0)
+            {
+                break;
+            }
+
+            string last = objects[^1].Key;
+            int lastSlash = last.IndexOf('/', StringComparison.Ordinal);
+            after = lastSlash > 0 ? last[..lastSlash] + "0" : last;
+        }
+
+        foreach (string folder in folders.Where(f => !listPrefix.StartsWith(f, StringComparison.Ordinal) && f != DestinationPrefix[..4]).Take(MaxFoldersRead))
+        {
+            if (await FirstKeyAsync(s3, bucket, folder, ".json", cancellationToken).ConfigureAwait(false) is not { } key)
+            {
+                continue;
+            }
+
+            using GetObjectResponse got = await s3.GetObjectAsync(bucket, key, cancellationToken).ConfigureAwait(false);
+            using var body = new MemoryStream();
+            await got.ResponseStream.CopyToAsync(body, cancellationToken).ConfigureAwait(false);
+            if (SpillObject.TryRead(body.GetBuffer().AsMemory(0, (int)body.Length), out SpillObjectContent? content, out _) && content is not null)
+            {
+                return (folder, key);
+            }
+        }
+
+        return null;
     }
 
     private static async Task<(string Kind, string Text)?> ListErrorAsync(IAmazonS3 s3, string bucket, string prefix, CancellationToken cancellationToken)
