@@ -200,6 +200,39 @@ internal sealed class DestinationRedrive
         return results;
     }
 
+    /// <summary>
+    /// The records of the objects under the prefix that an earlier run finished (they have a marker): per shard, each
+    /// record's sequence number and stream to its object's key. A spill holding one of them was applied after its
+    /// batch's destination object, the order that counts it twice (<see cref="RedriveRun"/>).
+    /// </summary>
+    /// <param name="cancellationToken">Stops the listing and reads.</param>
+    /// <returns>(shard, sequence number) to (stream, object key).</returns>
+    public async Task<Dictionary<(string Shard, string Sequence), (string? Stream, string Key)>> FinishedRecordsAsync(CancellationToken cancellationToken)
+    {
+        var finished = new Dictionary<(string Shard, string Sequence), (string? Stream, string Key)>();
+        var markers = (await ListAsync(DestinationRedriveOptions.MarkerPrefix, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
+        if (markers.Count == 0)
+        {
+            return finished;
+        }
+
+        foreach (string key in await ListAsync(_options.Prefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (key.StartsWith(DestinationRedriveOptions.MarkerPrefix, StringComparison.Ordinal) || !markers.Contains(DestinationRedriveOptions.MarkerPrefix + key + ".json"))
+            {
+                continue;
+            }
+
+            (DestinationObject? parsed, _) = await ReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
+            foreach (DestinationRecordEntry r in parsed?.Records ?? [])
+            {
+                finished[(parsed!.ShardId, r.SequenceNumber)] = (parsed.Stream, key);
+            }
+        }
+
+        return finished;
+    }
+
     private async Task<List<RedriveObjectResult>> RedriveShardAsync(string shardId, string? stream, List<DestinationObject> objects, CancellationToken cancellationToken)
     {
         // Every record of the shard's objects once, in sequence-number order.
