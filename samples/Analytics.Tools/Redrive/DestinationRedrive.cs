@@ -119,6 +119,7 @@ internal sealed class DestinationRedrive
     private readonly IAmazonS3 _s3;
     private readonly IAmazonDynamoDB _dynamoDb;
     private readonly DestinationRedriveOptions _options;
+    private readonly TableStreams _streams;
     private Func<CancellationToken, Task>? _heartbeat;
 
     public DestinationRedrive(IAmazonS3 s3, IAmazonDynamoDB dynamoDb, DestinationRedriveOptions options)
@@ -126,6 +127,7 @@ internal sealed class DestinationRedrive
         _s3 = s3;
         _dynamoDb = dynamoDb;
         _options = options;
+        _streams = new TableStreams(dynamoDb, options.Table);
     }
 
     /// <summary>Redrives every object under the prefix that no earlier run finished.</summary>
@@ -198,6 +200,39 @@ internal sealed class DestinationRedrive
         return results;
     }
 
+    /// <summary>
+    /// The records of the objects under the prefix that an earlier run finished (they have a marker): per shard, each
+    /// record's sequence number and stream to its object's key. A spill holding one of them was applied after its
+    /// batch's destination object, the order that counts it twice (<see cref="RedriveRun"/>).
+    /// </summary>
+    /// <param name="cancellationToken">Stops the listing and reads.</param>
+    /// <returns>(shard, sequence number) to (stream, object key).</returns>
+    public async Task<Dictionary<(string Shard, string Sequence), (string? Stream, string Key)>> FinishedRecordsAsync(CancellationToken cancellationToken)
+    {
+        var finished = new Dictionary<(string Shard, string Sequence), (string? Stream, string Key)>();
+        var markers = (await ListAsync(DestinationRedriveOptions.MarkerPrefix, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
+        if (markers.Count == 0)
+        {
+            return finished;
+        }
+
+        foreach (string key in await ListAsync(_options.Prefix, cancellationToken).ConfigureAwait(false))
+        {
+            if (key.StartsWith(DestinationRedriveOptions.MarkerPrefix, StringComparison.Ordinal) || !markers.Contains(DestinationRedriveOptions.MarkerPrefix + key + ".json"))
+            {
+                continue;
+            }
+
+            (DestinationObject? parsed, _) = await ReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
+            foreach (DestinationRecordEntry r in parsed?.Records ?? [])
+            {
+                finished[(parsed!.ShardId, r.SequenceNumber)] = (parsed.Stream, key);
+            }
+        }
+
+        return finished;
+    }
+
     private async Task<List<RedriveObjectResult>> RedriveShardAsync(string shardId, string? stream, List<DestinationObject> objects, CancellationToken cancellationToken)
     {
         // Every record of the shard's objects once, in sequence-number order.
@@ -247,6 +282,16 @@ internal sealed class DestinationRedrive
         {
             string why = $"table '{_options.Table}' holds items of these records' series for stream {other}, and the records are of stream {stream}; one stream per table (docs/dynamodb.md): redrive them into their own stream's table. Nothing was run";
             return [.. objects.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], why, FromMarker: false))];
+        }
+
+        // No item of another stream among them; one that does not exist would be created for this stream in
+        // whatever table --table names: unless an item of the records' stream is at hand, the table must hold one.
+        if (before.Values.Any(i => i is null) &&
+            !before.Values.Any(i => i is not null && stream is not null && string.Equals(DynamoDbItem.GetStream(i), stream, StringComparison.Ordinal)) &&
+            await _streams.MismatchAsync(stream, cancellationToken).ConfigureAwait(false) is { } otherTable)
+        {
+            // Nothing run and no marker: a run with the stream's own table does it.
+            return [.. objects.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], otherTable, FromMarker: false))];
         }
 
         // Per (item, key, object): the object's records of that key in that item, from a to b.
@@ -680,19 +725,61 @@ internal sealed class DestinationRedrive
             cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// What an earlier run did with <paramref name="key"/>, from its marker. A marker edited or broken by hand is reported
+    /// as that object's error, naming the marker and never quoting a byte of it, and the run goes on with the others.
+    /// </summary>
     private async Task<RedriveObjectResult> ReadMarkerAsync(string key, CancellationToken cancellationToken)
     {
-        byte[] bytes = await GetAsync(DestinationRedriveOptions.MarkerPrefix + key + ".json", cancellationToken).ConfigureAwait(false);
-        Marker? marker = JsonSerializer.Deserialize(bytes, RedriveJsonContext.Default.Marker);
-        if (marker is null)
+        string markerKey = DestinationRedriveOptions.MarkerPrefix + key + ".json";
+        RedriveObjectResult Broken(string why) =>
+            new(key, "unknown", 0, 0, 0, [], $"its redrive marker {markerKey} {why}; fix it, or delete it to have the object redriven again (the table's watermarks keep what was applied from being applied twice)", FromMarker: true);
+
+        byte[] bytes;
+        try
         {
-            return new RedriveObjectResult(key, "unknown", 0, 0, 0, [], "its redrive marker is empty", FromMarker: true);
+            bytes = await GetAsync(markerKey, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e)
+        {
+            return Broken($"could not be read ({e.GetType().Name})");
         }
 
-        return new RedriveObjectResult(
-            key, marker.ShardId, marker.Records, marker.Applied, marker.AlreadyApplied,
-            [.. marker.Cases.Select(c => new RedriveCase(key, marker.ShardId, c.SequenceNumber, c.PartitionKey, c.ItemPk, c.ItemSk, Enum.Parse<RedriveStatus>(c.Status), c.Reason))],
-            null, FromMarker: true);
+        Marker? marker;
+        try
+        {
+            marker = JsonSerializer.Deserialize(bytes, RedriveJsonContext.Default.Marker);
+        }
+        catch (JsonException e)
+        {
+            return Broken("is not a marker: " + JsonErrorText.Describe(bytes, e));
+        }
+
+        if (marker is null)
+        {
+            return Broken("is empty (null)");
+        }
+
+        if (marker.Cases is null || marker.ShardId is null)
+        {
+            return Broken("has no Cases or ShardId");
+        }
+
+        var cases = new List<RedriveCase>(marker.Cases.Count);
+        for (int i = 0; i < marker.Cases.Count; i++)
+        {
+            MarkerCase? c = marker.Cases[i];
+            // The report prints a status in lower case; a marker edited after it says "undecided" as well as "Undecided".
+            if (c is null || c.SequenceNumber is null || c.ItemPk is null || c.ItemSk is null ||
+                !Enum.TryParse(c.Status, ignoreCase: true, out RedriveStatus status) || !Enum.IsDefined(status) || int.TryParse(c.Status, out _))
+            {
+                return Broken(string.Create(CultureInfo.InvariantCulture, $"has case {i} without SequenceNumber, ItemPk or ItemSk, or with a Status other than Undecided, Left, Applied or AlreadyApplied"));
+            }
+
+            cases.Add(new RedriveCase(key, marker.ShardId, c.SequenceNumber, c.PartitionKey ?? string.Empty, c.ItemPk, c.ItemSk, status, c.Reason ?? string.Empty));
+        }
+
+        return new RedriveObjectResult(key, marker.ShardId, marker.Records, marker.Applied, marker.AlreadyApplied, cases, null, FromMarker: true);
     }
 
     /// <summary>One object's records.</summary>

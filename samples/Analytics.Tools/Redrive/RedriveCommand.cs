@@ -15,6 +15,9 @@ namespace Analytics.Tools;
 /// </summary>
 internal static class RedriveCommand
 {
+    /// <summary>The largest <c>--min-age-minutes</c>: a year.</summary>
+    public const int MaxMinAgeMinutes = 525_600;
+
     public static Command Create()
     {
         (Option<Uri?> endpoint, Option<string> table) = ToolsCommand.TableOptions();
@@ -37,9 +40,10 @@ internal static class RedriveCommand
         });
         minAge.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int>() < 0)
+            // A year is past any retry; far beyond it, now minus the age is before year 1 and the run would stop half way.
+            if (r.GetValueOrDefault<int>() is < 0 or > MaxMinAgeMinutes)
             {
-                r.AddError("--min-age-minutes must not be negative");
+                r.AddError($"--min-age-minutes must be 0 to {MaxMinAgeMinutes} (a year), not {r.GetValueOrDefault<int>()}");
             }
         });
         var command = new Command(
@@ -67,6 +71,11 @@ internal static class RedriveCommand
                 using AmazonDynamoDBClient dynamoDb = SampleSinks.DynamoDbClient(parsed.GetValue(endpoint));
                 using AmazonS3Client s3 = SampleSinks.S3Client(parsed.GetValue(s3Endpoint));
                 if (!await TableCheck.ExistsAsync(dynamoDb, options.Table, error, cancellationToken).ConfigureAwait(false))
+                {
+                    return CommandLine.Failed;
+                }
+
+                if (!await BucketCheck.CheckAsync(s3, options, error, cancellationToken).ConfigureAwait(false))
                 {
                     return CommandLine.Failed;
                 }

@@ -98,19 +98,20 @@ internal static class RedriveRun
             TableName = options.Table,
             Retry = options.DynamoDbRetry ?? DynamoDbAggregateSinkOptions.Default.Retry,
         });
-        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken, lease.RenewAsync).ConfigureAwait(false);
-        if (options.FailureBucket is null)
-        {
-            await output.WriteLineAsync("destination: no --failure-bucket given: batches Lambda gave up on are not redriven by this run").ConfigureAwait(false);
-            return new RedriveRunReport(spill, []);
-        }
-
-        var destination = new DestinationRedrive(s3, dynamoDb, new DestinationRedriveOptions(options.FailureBucket, options.FailurePrefix, options.Table, options.Processor, options.QuarantineBucket)
+        DestinationRedrive? destination = options.FailureBucket is null ? null : new DestinationRedrive(s3, dynamoDb, new DestinationRedriveOptions(options.FailureBucket, options.FailurePrefix, options.Table, options.Processor, options.QuarantineBucket)
         {
             DynamoDbRetry = options.DynamoDbRetry,
             S3Retry = options.S3Retry,
             RecordsPerEvent = options.RecordsPerEvent,
         });
+        var finished = destination is null ? null : await destination.FinishedRecordsAsync(cancellationToken).ConfigureAwait(false);
+        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken, lease.RenewAsync, tableStreams: new TableStreams(dynamoDb, options.Table), finishedDestination: finished).ConfigureAwait(false);
+        if (destination is null)
+        {
+            await output.WriteLineAsync("destination: no --failure-bucket given: batches Lambda gave up on are not redriven by this run").ConfigureAwait(false);
+            return new RedriveRunReport(spill, []);
+        }
+
         IReadOnlyList<RedriveObjectResult> results = await destination.RunAsync(
             token => SpillRedrive.ShardsWithObjectsAsync(s3, options.SpillBucket, options.SpillPrefix, token),
             lease.RenewAsync,

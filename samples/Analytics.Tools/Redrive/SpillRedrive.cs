@@ -46,8 +46,10 @@ internal static class SpillRedrive
     /// <param name="cancellationToken">Stops the run; whatever was applied stays applied exactly once.</param>
     /// <param name="heartbeat">Called before each write (the redrive lease's renewal); it throws to stop the run.</param>
     /// <param name="maxObjects">Most objects this run reads (<see cref="MaxObjectsPerRun"/>; smaller only in tests, which then list pages of at most this many keys).</param>
+    /// <param name="tableStreams">Refuses the objects of a stream the table does not hold (<see cref="Redrive.TableStreams"/>); null: not checked.</param>
+    /// <param name="finishedDestination">The records of on-failure destination objects an earlier run finished ((shard, sequence number) to (stream, object key)); a spill holding one is left; null: not checked.</param>
     /// <returns>What the run did.</returns>
-    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun)
+    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun, Redrive.TableStreams? tableStreams = null, IReadOnlyDictionary<(string Shard, string Sequence), (string? Stream, string Key)>? finishedDestination = null)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(s3);
@@ -143,6 +145,24 @@ internal static class SpillRedrive
             {
                 left.Add(key);
                 await output.WriteLineAsync($"left {key}: another spill object of shard {content.ShardId} is unreadable or too young").ConfigureAwait(false);
+                continue;
+            }
+
+            if (tableStreams is not null && await tableStreams.MismatchAsync(DynamoDbItem.StreamOf(content.EventSourceArn), cancellationToken).ConfigureAwait(false) is { } otherTable)
+            {
+                left.Add(key);
+                await output.WriteLineAsync($"left {key}: {otherTable}").ConfigureAwait(false);
+                continue;
+            }
+
+            // Its batch given up too, and its destination object redriven first (by a run given another spill bucket, which
+            // found no spill to wait for): applying the spill now would count those records twice.
+            string? contentStream = DynamoDbItem.StreamOf(content.EventSourceArn);
+            if (finishedDestination is not null &&
+                content.Pairs.SelectMany(p => p.Samples).Select(s => finishedDestination.TryGetValue((content.ShardId, s.SequenceNumber), out var by) && (by.Stream is null || contentStream is null || by.Stream == contentStream) ? by.Key : null).FirstOrDefault(k => k is not null) is { } redriven)
+            {
+                left.Add(key);
+                await output.WriteLineAsync($"left {key}: its records were redriven from the on-failure destination object {redriven} by an earlier run (one given a --spill-bucket or --spill-prefix without this spill, so it did not wait for it): applied now they would count twice; nothing applied. Check the items against the stream, then delete this object").ConfigureAwait(false);
                 continue;
             }
 

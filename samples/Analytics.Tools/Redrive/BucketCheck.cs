@@ -1,0 +1,179 @@
+using Amazon.S3;
+using Amazon.S3.Model;
+using Analytics.Core;
+
+namespace Analytics.Tools.Redrive;
+
+/// <summary>
+/// Before a redrive takes the lease or reads anything, its buckets are checked. A bucket that does not exist failed the
+/// run half way with S3's "The specified bucket does not exist", naming neither the bucket nor the flag; and the spill
+/// bucket and the on-failure destination bucket swapped found nothing in either and ended "done, nothing left", exit 0,
+/// while both kinds of objects waited where this run did not look.
+/// </summary>
+internal static class BucketCheck
+{
+    /// <summary>Where Lambda writes an S3 on-failure destination's objects, whatever <c>--failure-prefix</c> narrows it to.</summary>
+    public const string DestinationPrefix = "aws/lambda/";
+
+    /// <summary>Most top-level folders of the spill bucket read when looking for spill objects under another prefix.</summary>
+    private const int MaxFoldersRead = 20;
+
+    /// <summary>
+    /// Whether every bucket exists and the spill and destination buckets are not each other's; otherwise one
+    /// <c>error:</c> line on <paramref name="stderr"/> naming the flag and the bucket.
+    /// </summary>
+    /// <param name="s3">The S3 client.</param>
+    /// <param name="options">The run's buckets and prefixes.</param>
+    /// <param name="stderr">Receives the error line.</param>
+    /// <param name="cancellationToken">Stops the requests.</param>
+    /// <returns>True when the run may go on.</returns>
+    public static async Task<bool> CheckAsync(IAmazonS3 s3, RedriveRunOptions options, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(stderr);
+        var buckets = new List<(string Flag, string Bucket, bool MayDenyListing)> { ("--spill-bucket", options.SpillBucket, false) };
+        if (options.FailureBucket is not null)
+        {
+            buckets.Add(("--failure-bucket", options.FailureBucket, false));
+        }
+
+        // Only written to: a policy that lets the operator write but not list it is no mistake.
+        buckets.Add(("--quarantine-bucket", options.QuarantineBucket, true));
+        foreach ((string flag, string bucket, bool mayDenyListing) in buckets.DistinctBy(b => b.Bucket, StringComparer.Ordinal))
+        {
+            string? error = await ListErrorAsync(s3, bucket, string.Empty, cancellationToken).ConfigureAwait(false) is not { } e ? null
+                : e.Kind == "NoSuchBucket" ? $"error: the bucket given as {flag} '{bucket}' does not exist: check {flag} and the endpoint or region"
+                : mayDenyListing && e.Kind == "AccessDenied" ? null
+                : $"error: the bucket given as {flag} '{bucket}' could not be listed: {e.Text}";
+            if (error is not null)
+            {
+                await stderr.WriteLineAsync(error).ConfigureAwait(false);
+                return false;
+            }
+        }
+
+        if (await SpillsElsewhereAsync(s3, options.SpillBucket, options.SpillPrefix, cancellationToken).ConfigureAwait(false) is { } elsewhere)
+        {
+            await stderr.WriteLineAsync($"error: --spill-bucket '{options.SpillBucket}' holds spill objects under {elsewhere.Folder} (e.g. {elsewhere.Key}), and --spill-prefix is '{options.SpillPrefix}', under which it holds none: give the function's spill prefix (a run that finds no spill holds back no destination object, and a spill applied after its batch's destination object is counted twice); nothing done").ConfigureAwait(false);
+            return false;
+        }
+
+        if (options.FailureBucket is not { } failure || failure == options.SpillBucket)
+        {
+            return true;
+        }
+
+        // The spill objects of the function are where --spill-bucket says: spill objects in the destination bucket would be
+        // neither applied nor hold back their shard's destination objects; destination objects in the spill bucket would
+        // not be redriven.
+        string spillPrefix = options.SpillPrefix.Trim('/') is { Length: > 0 } p ? p + "/" : string.Empty;
+        string? spillInFailure = spillPrefix.Length == 0 ? null : await FirstKeyAsync(s3, failure, spillPrefix, ".json", cancellationToken).ConfigureAwait(false);
+        string? failureInSpill = await FirstKeyAsync(s3, options.SpillBucket, DestinationPrefix, null, cancellationToken).ConfigureAwait(false);
+        if (spillInFailure is null && failureInSpill is null)
+        {
+            return true;
+        }
+
+        string what = (spillInFailure, failureInSpill) switch
+        {
+            ({ }, { }) => $"--failure-bucket '{failure}' holds spill objects (under {spillPrefix}) and --spill-bucket '{options.SpillBucket}' holds on-failure destination objects (under {DestinationPrefix}): the two look swapped",
+            ({ }, null) => $"--failure-bucket '{failure}' holds spill objects (under {spillPrefix}), which a run reading spills from --spill-bucket '{options.SpillBucket}' would neither apply nor wait for: give the function's spill bucket as --spill-bucket",
+            _ => $"--spill-bucket '{options.SpillBucket}' holds on-failure destination objects (under {DestinationPrefix}), which a run reading --failure-bucket '{failure}' would not redrive: give the mapping's destination bucket as --failure-bucket",
+        };
+        await stderr.WriteLineAsync($"error: {what}; nothing done").ConfigureAwait(false);
+        return false;
+    }
+
+    /// <summary>
+    /// When the spill bucket holds no spill object under <paramref name="prefix"/>: a top-level folder of it whose first
+    /// object is a spill object (read, not guessed from its key: quarantine objects are keyed the same way).
+    /// </summary>
+    private static async Task<(string Folder, string Key)?> SpillsElsewhereAsync(IAmazonS3 s3, string bucket, string prefix, CancellationToken cancellationToken)
+    {
+        string listPrefix = prefix.Trim('/') is { Length: > 0 } p ? p + "/" : string.Empty;
+        if (listPrefix.Length == 0 || await FirstKeyAsync(s3, bucket, listPrefix, ".json", cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return null;
+        }
+
+        // The top-level folders, one page each at most: after a page, the listing starts past the last folder it reached
+        // ("<folder>0" sorts after every "<folder>/..." key). Not a delimiter listing, which not every S3 server answers.
+        var folders = new List<string>();
+        string? after = null;
+        while (folders.Count < MaxFoldersRead)
+        {
+            ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, StartAfter = after }, cancellationToken).ConfigureAwait(false);
+            List<S3Object> objects = page.S3Objects ?? [];
+            foreach (S3Object o in objects)
+            {
+                int slash = o.Key.IndexOf('/', StringComparison.Ordinal);
+                if (slash > 0 && (folders.Count == 0 || folders[^1] != o.Key[..(slash + 1)]))
+                {
+                    folders.Add(o.Key[..(slash + 1)]);
+                }
+            }
+
+            if (page.IsTruncated != true || objects.Count == 0)
+            {
+                break;
+            }
+
+            string last = objects[^1].Key;
+            int lastSlash = last.IndexOf('/', StringComparison.Ordinal);
+            after = lastSlash > 0 ? last[..lastSlash] + "0" : last;
+        }
+
+        foreach (string folder in folders.Where(f => !listPrefix.StartsWith(f, StringComparison.Ordinal) && f != DestinationPrefix[..4]).Take(MaxFoldersRead))
+        {
+            if (await FirstKeyAsync(s3, bucket, folder, ".json", cancellationToken).ConfigureAwait(false) is not { } key)
+            {
+                continue;
+            }
+
+            using GetObjectResponse got = await s3.GetObjectAsync(bucket, key, cancellationToken).ConfigureAwait(false);
+            using var body = new MemoryStream();
+            await got.ResponseStream.CopyToAsync(body, cancellationToken).ConfigureAwait(false);
+            if (SpillObject.TryRead(body.GetBuffer().AsMemory(0, (int)body.Length), out SpillObjectContent? content, out _) && content is not null)
+            {
+                return (folder, key);
+            }
+        }
+
+        return null;
+    }
+
+    private static async Task<(string Kind, string Text)?> ListErrorAsync(IAmazonS3 s3, string bucket, string prefix, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = prefix }, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (AmazonS3Exception e)
+        {
+            return (e is NoSuchBucketException ? "NoSuchBucket" : e.ErrorCode ?? string.Empty, $"{e.GetType().Name}: {e.Message}");
+        }
+        catch (HttpRequestException e)
+        {
+            return (string.Empty, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    /// <summary>The first key under <paramref name="prefix"/> (ending in <paramref name="suffix"/> when given), or null.</summary>
+    private static async Task<string?> FirstKeyAsync(IAmazonS3 s3, string bucket, string prefix, string? suffix, CancellationToken cancellationToken)
+    {
+        string? token = null;
+        do
+        {
+            ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = prefix, ContinuationToken = token }, cancellationToken).ConfigureAwait(false);
+            if ((page.S3Objects ?? []).FirstOrDefault(o => suffix is null || o.Key.EndsWith(suffix, StringComparison.Ordinal)) is { } found)
+            {
+                return found.Key;
+            }
+
+            token = page.IsTruncated == true ? page.NextContinuationToken : null;
+        }
+        while (token is not null);
+        return null;
+    }
+}

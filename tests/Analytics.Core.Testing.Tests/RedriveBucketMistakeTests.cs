@@ -1,0 +1,150 @@
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Analytics.Core.Tests;
+using Analytics.Tools;
+using static Analytics.Core.Testing.Tests.RedriveObjects;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// <c>redrive</c> given the wrong buckets, on the local DynamoDB and S3 servers: a bucket name that does not exist, and
+/// the spill bucket and the on-failure destination bucket swapped. Each must end in one <c>error:</c> line naming the
+/// flag and the bucket, exit 1, and nothing done; never "done, nothing left" while the objects wait elsewhere.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class RedriveBucketMistakeTests(LocalServersFixture servers)
+{
+    /// <summary>
+    /// A bucket that does not exist, for each flag that names one. The error names the flag and the name given (S3's own
+    /// message names neither), and the run does nothing: no spill phase before a mistyped <c>--failure-bucket</c> fails.
+    /// </summary>
+    [Theory]
+    [InlineData("--spill-bucket")]
+    [InlineData("--failure-bucket")]
+    [InlineData("--quarantine-bucket")]
+    public async Task ABucketThatDoesNotExist_IsOneErrorLineNamingTheFlag_NothingDone(string flag)
+    {
+        string table = await servers.CreateTableAsync("nobucket");
+        string spill = await servers.CreateBucketAsync("spill");
+        string failure = await servers.CreateBucketAsync("failure");
+        string missing = "no-such-bucket-" + Guid.NewGuid().ToString("N")[..8];
+        string[] args = flag switch
+        {
+            "--spill-bucket" => ["--spill-bucket", missing, "--failure-bucket", failure],
+            "--failure-bucket" => ["--spill-bucket", spill, "--failure-bucket", missing],
+            _ => ["--spill-bucket", spill, "--failure-bucket", failure, "--quarantine-bucket", missing],
+        };
+
+        (int exit, string stdout, string stderr) = await RunAsync(["--table", table, .. args]);
+
+        Assert.Equal(1, exit);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: ", line, StringComparison.Ordinal);
+        Assert.Contains($"{flag} '{missing}'", line, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stdout);
+    }
+
+    /// <summary>
+    /// The spill bucket given as <c>--failure-bucket</c> and the on-failure destination bucket as <c>--spill-bucket</c>.
+    /// The run found no spill under <c>spill/</c> of the one and no object under <c>aws/lambda/</c> of the other, and said
+    /// "redrive: done, nothing left" with exit 0, while both objects waited. Now it names both flags, exits 1, and
+    /// touches nothing: the spill object is still there and the table is empty.
+    /// </summary>
+    [Fact]
+    public async Task SwappedBuckets_AreRefusedNamingBothFlags_NotReportedDone()
+    {
+        string table = await servers.CreateTableAsync("swapped");
+        string spill = await servers.CreateBucketAsync("spill");
+        string failure = await servers.CreateBucketAsync("failure");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
+
+        (int exit, string stdout, string stderr) = await RunAsync(["--table", table, "--spill-bucket", failure, "--failure-bucket", spill, "--min-age-minutes", "0"]);
+
+        Assert.Equal(1, exit);
+        Assert.DoesNotContain("done, nothing left", stdout, StringComparison.Ordinal);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: ", line, StringComparison.Ordinal);
+        Assert.Contains($"--failure-bucket '{spill}'", line, StringComparison.Ordinal);
+        Assert.Contains($"--spill-bucket '{failure}'", line, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, stdout);
+        Assert.Equal(1, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = spill })).KeyCount);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Assert.Equal(0, (await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Count);
+    }
+
+    /// <summary>
+    /// The buckets right way round (the same objects as above) are still redriven: the spill is applied and deleted, the
+    /// destination object waits for nothing and is applied, exit 0. The check above must not refuse a correct run.
+    /// </summary>
+    [Fact]
+    public async Task TheSameBucketsTheRightWayRound_AreRedriven()
+    {
+        string table = await servers.CreateTableAsync("rightway");
+        string spill = await servers.CreateBucketAsync("spill");
+        string failure = await servers.CreateBucketAsync("failure");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(1, "o"), ContentBody = InvocationRecord(1, [Record(1, 1, "k", "b", 2)]), UseChunkEncoding = false });
+
+        (int exit, string stdout, string stderr) = await RunAsync(["--table", table, "--spill-bucket", spill, "--failure-bucket", failure, "--min-age-minutes", "0"]);
+
+        Assert.Equal((0, string.Empty), (exit, stderr));
+        Assert.Contains("redrive: done, nothing left", stdout, StringComparison.Ordinal);
+        Assert.Equal(0, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = spill, Prefix = "spill/" })).KeyCount);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Assert.Equal(2, (await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Count);
+    }
+
+    private async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", .. args, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+}
+
+/// <summary>
+/// <c>--spill-prefix</c> mistyped (<c>spills</c> for the function's <c>spill</c>): the spill phase found nothing, no shard
+/// was held back, and the destination object of a shard whose spill waited under <c>spill/</c> was applied first, exit
+/// 0, "done, nothing left"; the run with the right prefix then applies the spill after it, the one order that is not
+/// exact. Now the run names the prefix the spill objects are under and does nothing.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class RedriveSpillPrefixMistakeTests(LocalServersFixture servers)
+{
+    [Theory]
+    [InlineData("spills")]
+    [InlineData("/Spill/")]
+    public async Task SpillObjectsUnderAnotherPrefix_AreNamed_NothingApplied(string prefix)
+    {
+        string table = await servers.CreateTableAsync("prefix");
+        string spill = await servers.CreateBucketAsync("spill");
+        string failure = await servers.CreateBucketAsync("failure");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = "quarantine/s/" + ShardId(0) + "/" + Sequence(9) + ".json", ContentBody = "{\"not\":\"a spill\"}", UseChunkEncoding = false });
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, 2, [Record(0, 2, "k", "a", 2)]), UseChunkEncoding = false });
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--table", table, "--spill-bucket", spill, "--spill-prefix", prefix, "--failure-bucket", failure, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+
+        Assert.Equal(1, exit);
+        Assert.Equal(string.Empty, stdout.ToString());
+        string line = Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"error: --spill-bucket '{spill}' holds spill objects under spill/ (e.g. {SpillKey(0)}), and --spill-prefix is '{prefix}'", line, StringComparison.Ordinal);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Assert.Equal(0, (await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Count);
+    }
+}

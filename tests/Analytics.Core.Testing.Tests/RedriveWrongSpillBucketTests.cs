@@ -1,0 +1,76 @@
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Analytics.Core.Tests;
+using Analytics.Tools;
+using static Analytics.Core.Testing.Tests.RedriveObjects;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// A batch in both places (its spill written, then given up) redriven first with a <c>--spill-bucket</c> that is not the
+/// function's (an empty bucket: the help allows any bucket without spill objects), so its destination object was not
+/// held back and was applied; then with the right spill bucket. The second run applied the spill too: the record counted
+/// twice (count 2 for one record), both runs exit 0. Now the second run finds the spill's records among those of a
+/// destination object an earlier run finished, leaves the spill naming that object, and exits 1; the item keeps count 1.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class RedriveWrongSpillBucketTests(LocalServersFixture servers)
+{
+    [Fact]
+    public async Task ASpillWhoseRecordsAnEarlierRunRedroveFromTheDestination_IsLeft_NotCountedTwice()
+    {
+        string table = await servers.CreateTableAsync("twice");
+        string spill = await servers.CreateBucketAsync("spill");
+        string empty = await servers.CreateBucketAsync("empty");
+        string failure = await servers.CreateBucketAsync("failure");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        string destination = DestinationKey(0, "o");
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = destination, ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
+
+        (int wrongExit, _) = await RunAsync(table, empty, failure);
+        (int exit, string stdout) = await RunAsync(table, spill, failure);
+
+        Assert.Equal(0, wrongExit);
+        Assert.Equal(1, exit);
+        Assert.Contains($"left {SpillKey(0)}: its records were redriven from the on-failure destination object {destination} by an earlier run", stdout, StringComparison.Ordinal);
+        Assert.Equal(1, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = spill, Prefix = "spill/" })).KeyCount);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Dictionary<string, AttributeValue> item = Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Items);
+        Assert.Equal("1", item["count"].N);
+    }
+
+    /// <summary>A spill of other records of the same shard than a finished destination object's is applied as before.</summary>
+    [Fact]
+    public async Task ASpillOfOtherRecordsOfTheShard_IsApplied()
+    {
+        string table = await servers.CreateTableAsync("other");
+        string spill = await servers.CreateBucketAsync("spill");
+        string empty = await servers.CreateBucketAsync("empty");
+        string failure = await servers.CreateBucketAsync("failure");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, 5, [Record(0, 5, "k", "a", 5)]), UseChunkEncoding = false });
+
+        (int first, _) = await RunAsync(table, empty, failure);
+        (int exit, string stdout) = await RunAsync(table, spill, failure);
+
+        Assert.Equal((0, 0), (first, exit));
+        Assert.Contains("spills: 1 spill objects, 1 samples applied", stdout, StringComparison.Ordinal);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Dictionary<string, AttributeValue> item = Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Items);
+        Assert.Equal("2", item["count"].N);
+    }
+
+    private async Task<(int Exit, string Stdout)> RunAsync(string table, string spill, string failure)
+    {
+        var stdout = new StringWriter();
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--table", table, "--spill-bucket", spill, "--failure-bucket", failure, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            TextWriter.Null);
+        return (exit, stdout.ToString());
+    }
+}
