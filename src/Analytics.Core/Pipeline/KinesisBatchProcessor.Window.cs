@@ -34,14 +34,24 @@ public sealed partial class KinesisBatchProcessor
             previousWritten = await FlushPreviousAsync(previous, stateFirst!, stateLast!, summary, quarantine, deadline, cancellationToken).ConfigureAwait(false);
         }
 
+        string? previousLast = null;
         if (window.Previous is not null)
         {
             // The window goes on from this batch alone, under the options of this version.
+            previousLast = stateLast;
             (stateFirst, stateLast) = (null, null);
         }
 
         MetricAggregator batchAggregates = _batch.Aggregator;
-        if (stateLast is not null && summary.FirstSequenceNumber is { } batchFirst && SequenceNumber.Compare(batchFirst, stateLast) <= 0)
+        string? firstAfterPrevious = null;
+        if (previousLast is not null && summary.FirstSequenceNumber is { } redelivered && SequenceNumber.Compare(redelivered, previousLast) <= 0)
+        {
+            // The old state just flushed holds the batch's records up to its last: only the rest goes on, under a range
+            // that starts after the old one (a range reaching into it would straddle the flushed watermark).
+            batchAggregates = BatchAfterState(previousLast);
+            firstAfterPrevious = Successor(previousLast);
+        }
+        else if (stateLast is not null && summary.FirstSequenceNumber is { } batchFirst && SequenceNumber.Compare(batchFirst, stateLast) <= 0)
         {
             if (SequenceNumber.Compare(batchFirst, stateFirst!) < 0)
             {
@@ -53,7 +63,7 @@ public sealed partial class KinesisBatchProcessor
         }
 
         aggregator.Merge(batchAggregates);
-        string? first = stateFirst ?? summary.FirstSequenceNumber;
+        string? first = stateFirst ?? firstAfterPrevious ?? summary.FirstSequenceNumber;
         string? last = stateLast is null || (summary.LastSequenceNumber is { } batchLast && SequenceNumber.Compare(batchLast, stateLast) > 0)
             ? summary.LastSequenceNumber ?? stateLast
             : stateLast;
@@ -128,6 +138,24 @@ public sealed partial class KinesisBatchProcessor
         }
 
         return after;
+    }
+
+    /// <summary>The sequence number after <paramref name="sequenceNumber"/> (decimal digits plus one): the first a range past it may claim.</summary>
+    internal static string Successor(string sequenceNumber)
+    {
+        char[] digits = sequenceNumber.ToCharArray();
+        for (int i = digits.Length - 1; i >= 0; i--)
+        {
+            if (digits[i] != '9')
+            {
+                digits[i]++;
+                return new string(digits);
+            }
+
+            digits[i] = '0';
+        }
+
+        return "1" + new string(digits);
     }
 
     /// <summary>
