@@ -74,10 +74,10 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     {
         ArgumentNullException.ThrowIfNull(aggregateSink);
         ArgumentNullException.ThrowIfNull(quarantineSink);
-        if (options.SafetyMarginFraction is not (>= 0 and < 1) || options.MinSafetyMargin < TimeSpan.Zero || options.MaxStateBytes <= 0
+        if (options.SafetyMarginFraction is not (>= 0 and < 1) || options.MinSafetyMargin < TimeSpan.Zero || options.MaxStateBytes is <= 0 or > ProcessorOptions.LambdaStateCap
             || !(options.SinkTimeFraction is > 0 and < 1) || options.MaxPoisonCallbacks < 0)
         {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "SafetyMarginFraction must be in [0, 1), SinkTimeFraction in (0, 1), MinSafetyMargin and MaxPoisonCallbacks not negative, MaxStateBytes positive. " +
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "SafetyMarginFraction must be in [0, 1), SinkTimeFraction in (0, 1), MinSafetyMargin and MaxPoisonCallbacks not negative, MaxStateBytes 1 to 1,000,000 (Lambda's 1 MB cap on a window's state). " +
                 "Start from ProcessorOptions.Default (or KinesisFunctionOptions.Default): in default(ProcessorOptions) every field is zero.");
         }
 

@@ -73,6 +73,13 @@ public readonly record struct ProcessorOptions
     /// </summary>
     public int SpillAfterFailedInvocations { get; init; }
 
-    /// <summary>Largest encoded window state before the pipeline flushes early; Lambda's cap is 1 MB. Default 900,000 bytes.</summary>
+    /// <summary>
+    /// Largest encoded window state before the pipeline flushes early: 1 to 1,000,000. Lambda caps a window's state at
+    /// 1 MB and ends the window early past it; what it does with the state that passed it is not documented, so the
+    /// processor never counts on it. Default 900,000 bytes.
+    /// </summary>
     public int MaxStateBytes { get; init; } = 900_000;
+
+    /// <summary>Lambda's cap on a tumbling window's state, taken as 1,000,000 bytes (the smaller reading of "1 MB").</summary>
+    internal const int LambdaStateCap = 1_000_000;
 }

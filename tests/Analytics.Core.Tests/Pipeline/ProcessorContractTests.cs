@@ -30,6 +30,7 @@ public class ProcessorContractTests
         { "negative minimum margin", ProcessorOptions.Default with { MinSafetyMargin = TimeSpan.FromTicks(-1) } },
         { "zero state bytes", ProcessorOptions.Default with { MaxStateBytes = 0 } },
         { "negative state bytes", ProcessorOptions.Default with { MaxStateBytes = -1 } },
+        { "state bytes over Lambda's 1 MB cap", ProcessorOptions.Default with { MaxStateBytes = 1_000_001 } },
     };
 
     [Theory]
@@ -48,6 +49,7 @@ public class ProcessorContractTests
         { "fraction just below one", ProcessorOptions.Default with { SafetyMarginFraction = 0.999 } },
         { "no minimum margin", ProcessorOptions.Default with { MinSafetyMargin = TimeSpan.Zero } },
         { "one state byte", ProcessorOptions.Default with { MaxStateBytes = 1 } },
+        { "state bytes at Lambda's 1 MB cap", ProcessorOptions.Default with { MaxStateBytes = 1_000_000 } },
     };
 
     [Theory]
