@@ -76,7 +76,7 @@ public sealed partial class KinesisBatchProcessor
         // last record raises the shard's watermark) while the records after the stop are in no aggregate, and the
         // retry Lambda makes with the previous state would then be taken as applied, its tail lost.
         bool flush = aggregator.PairCount > 0 && summary.StopReason == BatchStopReason.None &&
-            (envelope.IsFinalInvokeForWindow || envelope.IsWindowTerminatedEarly || window.EncodedBase64Length > _options.MaxStateBytes);
+            (envelope.IsFinalInvokeForWindow || envelope.IsWindowTerminatedEarly || window.EncodedBase64Length + window.ForeignBytes > _options.MaxStateBytes);
         Task aggregates = Task.CompletedTask;
         AggregateBatch flushBatch = _flushBatch;
         if (flush)

@@ -43,6 +43,12 @@ internal sealed class WindowState
     /// <summary>How long <see cref="Encoded"/> is in the response once in base64.</summary>
     public long EncodedBase64Length => (_encoded.WrittenCount + 2L) / 3 * 4;
 
+    /// <summary>
+    /// The bytes of the incoming state's entries that are not ours (name, value and separator, as they came): they pass
+    /// through into the answer, so they count against Lambda's cap on the state as much as ours.
+    /// </summary>
+    public long ForeignBytes { get; private set; }
+
     /// <summary>Clears the aggregator and the encoded state, then merges our entry of the incoming state object.</summary>
     /// <returns>The restored window's sequence range; nulls when the state holds no entry of ours.</returns>
     /// <exception cref="WindowStateFormatException">Our entry cannot be decoded.</exception>
@@ -50,6 +56,7 @@ internal sealed class WindowState
     {
         Aggregator.Clear();
         Previous = null;
+        ForeignBytes = 0;
         _encoded.ResetWrittenCount();
         if (state.Length == 0)
         {
@@ -64,6 +71,7 @@ internal sealed class WindowState
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             bool ours = JsonText.ValueTextEquals(ref reader, _key);
+            long entryStart = reader.TokenStartIndex;
             if (!ours && !CanPassThrough(ref reader))
             {
                 ThrowHelper.ThrowState("The window state names an entry whose name is not text (invalid UTF-8, or a JSON escape of a lone surrogate), which cannot be passed through.");
@@ -73,6 +81,7 @@ internal sealed class WindowState
             if (!ours)
             {
                 reader.Skip();
+                ForeignBytes += reader.BytesConsumed - entryStart + 1;
                 continue;
             }
 

@@ -111,6 +111,18 @@ public class WindowFlushBatchTests
                 Assert.Equal(flushed, summary.Flushed);
                 Assert.Equal(flushed ? 1 : 0, sink.Flushes.Count);
             }
+
+            // Entries of others pass through in the same state and count against the same cap: 1,000 bytes of another
+            // entry and our entry are over a bound 500 bytes above ours alone (before, only ours was counted), and
+            // under one 2,000 bytes above it.
+            string others = "{\"other\":\"" + new string('x', 1000) + "\"}";
+            foreach ((int maxStateBytes, bool flushed) in new[] { (size + 500, true), (size + 2000, false) })
+            {
+                var sink = new InspectingSink();
+                using var bounded = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { MaxStateBytes = maxStateBytes });
+                BatchSummary summary = await bounded.ProcessAsync(TestEvents.BuildWindow(records, others), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+                Assert.Equal(flushed, summary.Flushed);
+            }
         }
     }
 }
