@@ -148,7 +148,8 @@ internal static class SpillRedrive
                 continue;
             }
 
-            if (tableStreams is not null && await tableStreams.MismatchAsync(DynamoDbItem.StreamOf(content.EventSourceArn), cancellationToken).ConfigureAwait(false) is { } otherTable)
+            string? contentStream = DynamoDbItem.StreamOf(content.EventSourceArn);
+            if (tableStreams is not null && await tableStreams.MismatchAsync(contentStream, cancellationToken).ConfigureAwait(false) is { } otherTable)
             {
                 left.Add(key);
                 await output.WriteLineAsync($"left {key}: {otherTable}").ConfigureAwait(false);
@@ -157,7 +158,6 @@ internal static class SpillRedrive
 
             // Its batch given up too, and its destination object redriven first (by a run given another spill bucket, which
             // found no spill to wait for): applying the spill now would count those records twice.
-            string? contentStream = DynamoDbItem.StreamOf(content.EventSourceArn);
             if (finishedDestination is not null &&
                 content.Pairs.SelectMany(p => p.Samples).Select(s => finishedDestination.TryGetValue((content.ShardId, s.SequenceNumber), out var by) && (by.Stream is null || contentStream is null || by.Stream == contentStream) ? by.Key : null).FirstOrDefault(k => k is not null) is { } redriven)
             {
@@ -168,7 +168,7 @@ internal static class SpillRedrive
 
             foreach (SpillObjectPair pair in content.Pairs)
             {
-                (string, string, string, string) id = (pair.Key.Pk, pair.Key.Sk, content.ShardId, DynamoDbItem.StreamOf(content.EventSourceArn) ?? string.Empty);
+                (string, string, string, string) id = (pair.Key.Pk, pair.Key.Sk, content.ShardId, contentStream ?? string.Empty);
                 if (!work.TryGetValue(id, out var unit))
                 {
                     unit = (pair.Key, content.Options, [], new HashSet<string>(StringComparer.Ordinal));

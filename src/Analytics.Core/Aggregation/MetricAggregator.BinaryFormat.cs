@@ -95,6 +95,31 @@ internal sealed partial class MetricAggregator
         return true;
     }
 
+    /// <summary>
+    /// The options the binary form's header names (window size, accuracy, bin bound), on top of <paramref name="template"/>;
+    /// false when the header is not of this format version or names options out of their valid ranges.
+    /// </summary>
+    internal static bool TryReadOptions(ReadOnlySpan<byte> source, AggregatorOptions template, out AggregatorOptions options)
+    {
+        options = template;
+        var r = new BinaryFormatReader(source);
+        if (!r.TryReadByte(out byte version) || version != FormatVersion
+            || !r.TryReadDouble(out double accuracy) || !(accuracy >= AggregatorOptions.MinRelativeAccuracy && accuracy <= AggregatorOptions.MaxRelativeAccuracy)
+            || !r.TryReadVarUInt(out ulong bins) || bins < AggregatorOptions.MinBins || bins > AggregatorOptions.MaxBinsLimit
+            || !r.TryReadVarUInt(out ulong windowMs) || windowMs < 1_000 || windowMs > 3_600_000)
+        {
+            return false;
+        }
+
+        options = template with
+        {
+            RelativeAccuracy = accuracy,
+            MaxBins = (int)bins,
+            WindowSize = TimeSpan.FromTicks((long)windowMs * TimeSpan.TicksPerMillisecond),
+        };
+        return true;
+    }
+
     /// <summary>Parses the binary form; with <paramref name="apply"/> false only validates, with true merges (input already validated).</summary>
     private bool TryReadPairs(ReadOnlySpan<byte> source, bool apply)
     {

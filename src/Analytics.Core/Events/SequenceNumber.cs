@@ -42,4 +42,22 @@ public static class SequenceNumber
 
         return !digits.ContainsAnyExceptInRange((byte)'0', (byte)'9');
     }
+
+    /// <summary>The sequence number after <paramref name="sequenceNumber"/> (decimal digits plus one): the first a range past it may claim.</summary>
+    internal static string Successor(string sequenceNumber)
+    {
+        char[] digits = sequenceNumber.ToCharArray();
+        for (int i = digits.Length - 1; i >= 0; i--)
+        {
+            if (digits[i] != '9')
+            {
+                digits[i]++;
+                return new string(digits);
+            }
+
+            digits[i] = '0';
+        }
+
+        return "1" + new string(digits);
+    }
 }

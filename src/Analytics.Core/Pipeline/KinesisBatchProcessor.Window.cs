@@ -49,7 +49,7 @@ public sealed partial class KinesisBatchProcessor
             // The old state just flushed holds the batch's records up to its last: only the rest goes on, under a range
             // that starts after the old one (a range reaching into it would straddle the flushed watermark).
             batchAggregates = BatchAfterState(previousLast);
-            firstAfterPrevious = Successor(previousLast);
+            firstAfterPrevious = SequenceNumber.Successor(previousLast);
         }
         else if (stateLast is not null && summary.FirstSequenceNumber is { } batchFirst && SequenceNumber.Compare(batchFirst, stateLast) <= 0)
         {
@@ -138,24 +138,6 @@ public sealed partial class KinesisBatchProcessor
         }
 
         return after;
-    }
-
-    /// <summary>The sequence number after <paramref name="sequenceNumber"/> (decimal digits plus one): the first a range past it may claim.</summary>
-    internal static string Successor(string sequenceNumber)
-    {
-        char[] digits = sequenceNumber.ToCharArray();
-        for (int i = digits.Length - 1; i >= 0; i--)
-        {
-            if (digits[i] != '9')
-            {
-                digits[i]++;
-                return new string(digits);
-            }
-
-            digits[i] = '0';
-        }
-
-        return "1" + new string(digits);
     }
 
     /// <summary>

@@ -184,21 +184,11 @@ internal sealed class WindowState
     /// </summary>
     private MetricAggregator? TryRestoreUnderItsOwnOptions(ReadOnlySpan<byte> aggregates)
     {
-        var r = new BinaryFormatReader(aggregates);
-        if (!r.TryReadByte(out byte version) || version != MetricAggregator.FormatVersion
-            || !r.TryReadDouble(out double accuracy) || !(accuracy >= AggregatorOptions.MinRelativeAccuracy && accuracy <= AggregatorOptions.MaxRelativeAccuracy)
-            || !r.TryReadVarUInt(out ulong bins) || bins < AggregatorOptions.MinBins || bins > AggregatorOptions.MaxBinsLimit
-            || !r.TryReadVarUInt(out ulong windowMs) || windowMs < 1_000 || windowMs > 3_600_000)
+        if (!MetricAggregator.TryReadOptions(aggregates, Aggregator.Options, out AggregatorOptions options))
         {
             return null;
         }
 
-        AggregatorOptions options = Aggregator.Options with
-        {
-            RelativeAccuracy = accuracy,
-            MaxBins = (int)bins,
-            WindowSize = TimeSpan.FromTicks((long)windowMs * TimeSpan.TicksPerMillisecond),
-        };
         if (options == Aggregator.Options)
         {
             return null;

@@ -50,17 +50,20 @@ public class WindowHardeningTests
 
     public static TheoryData<string> ChangedAggregatorOptions => ["window", "accuracy", "bins"];
 
+    /// <summary>The options a redeploy changed: one of <see cref="ChangedAggregatorOptions"/>.</summary>
+    private static AggregatorOptions Changed(AggregatorOptions before, string changed) => changed switch
+    {
+        "window" => before with { WindowSize = TimeSpan.FromMinutes(5) },
+        "accuracy" => before with { RelativeAccuracy = 0.02 },
+        _ => before with { MaxBins = 1024 },
+    };
+
     [Theory]
     [MemberData(nameof(ChangedAggregatorOptions))]
     public async Task RedeployChangingAggregatorOptionsMidWindow_FlushesTheOldStateUnderItsOwnOptions_AndGoesOn(string changed)
     {
         AggregatorOptions before = AggregatorOptions.Default;
-        AggregatorOptions after = changed switch
-        {
-            "window" => before with { WindowSize = TimeSpan.FromMinutes(5) },
-            "accuracy" => before with { RelativeAccuracy = 0.02 },
-            _ => before with { MaxBins = 1024 },
-        };
+        AggregatorOptions after = Changed(before, changed);
         var oldSink = new RecordingAggregateSink();
         using var oldFunction = new KinesisBatchProcessor(oldSink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = before });
         JsonElement open = await RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "b", 2)], "{\"other\":7}"));
@@ -160,12 +163,7 @@ public class WindowHardeningTests
     public async Task RedeployAndReDeliveryAtOnce_EachRecordIsFlushedOnce(string changed)
     {
         AggregatorOptions before = AggregatorOptions.Default;
-        AggregatorOptions after = changed switch
-        {
-            "window" => before with { WindowSize = TimeSpan.FromMinutes(5) },
-            "accuracy" => before with { RelativeAccuracy = 0.02 },
-            _ => before with { MaxBins = 1024 },
-        };
+        AggregatorOptions after = Changed(before, changed);
         using var oldFunction = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = before });
         JsonElement open = await RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2), Record(3, "b", 3)], "{}"));
 
@@ -183,7 +181,7 @@ public class WindowHardeningTests
     public bool Successor_IsTheNumberPlusOne(NonNegativeInt head, byte nines)
     {
         string n = head.Get.ToString(System.Globalization.CultureInfo.InvariantCulture) + new string('9', nines % 120);
-        return KinesisBatchProcessor.Successor(n) == (System.Numerics.BigInteger.Parse(n, System.Globalization.CultureInfo.InvariantCulture) + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return SequenceNumber.Successor(n) == (System.Numerics.BigInteger.Parse(n, System.Globalization.CultureInfo.InvariantCulture) + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
     }
 
     [Fact]
