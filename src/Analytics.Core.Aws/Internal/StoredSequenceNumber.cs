@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Text;
+
 namespace Analytics.Core;
 
 /// <summary>The check of a sequence number read back from the table or the bucket (a mark, a spilled sample, a marker's last).</summary>
@@ -11,19 +14,13 @@ internal static class StoredSequenceNumber
     /// </summary>
     public static bool IsValid(string? s)
     {
-        if (s is null || s.Length is 0 || s.Length > SequenceNumber.MaxDigits || (s[0] == '0' && s.Length > 1))
+        if (s is null || s.Length > SequenceNumber.MaxDigits)
         {
             return false;
         }
 
-        foreach (char c in s)
-        {
-            if (c is < '0' or > '9')
-            {
-                return false;
-            }
-        }
-
-        return true;
+        // The rule is SequenceNumber's, over the ASCII bytes (a character that is not ASCII is not a digit either).
+        Span<byte> ascii = stackalloc byte[s.Length];
+        return Ascii.FromUtf16(s, ascii, out _) == OperationStatus.Done && SequenceNumber.IsValid(ascii);
     }
 }
