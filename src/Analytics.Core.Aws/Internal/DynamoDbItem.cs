@@ -474,13 +474,15 @@ internal static class DynamoDbItem
         scratch.ResetWrittenCount();
         aggregate.WriteTo(scratch);
 
+        // The key and the readable attributes a write leaves as they are (all but after a window-size change) are the
+        // stored values themselves, as the maps above: the stored item is read for this write alone and never changed.
         var item = new Dictionary<string, AttributeValue>(MaxAttributes, StringComparer.Ordinal)
         {
-            [PartitionKey] = new AttributeValue { S = key.Pk },
-            [SortKey] = new AttributeValue { S = key.Sk },
-            [Metric] = new AttributeValue { S = key.Metric },
-            [WindowStart] = new AttributeValue { S = key.Sk },
-            [WindowEnd] = new AttributeValue { S = WindowEndAfterMerge(key.WindowEnd, previous) },
+            [PartitionKey] = Text(previous, PartitionKey, key.Pk),
+            [SortKey] = Text(previous, SortKey, key.Sk),
+            [Metric] = Text(previous, Metric, key.Metric),
+            [WindowStart] = Text(previous, WindowStart, key.Sk),
+            [WindowEnd] = Text(previous, WindowEnd, WindowEndAfterMerge(key.WindowEnd, previous)),
             [Count] = new AttributeValue { N = aggregate.Count.ToString(CultureInfo.InvariantCulture) },
             [Sketch] = new AttributeValue { B = new MemoryStream(scratch.WrittenSpan.ToArray(), writable: false) },
             [Version] = new AttributeValue { N = version.ToString(CultureInfo.InvariantCulture) },
@@ -493,7 +495,12 @@ internal static class DynamoDbItem
             }
         }
 
-        if (key.Dimensions.Count > 0)
+        if (key.Dimensions.Count > 0 && previous is not null && previous.TryGetValue(Dimensions, out AttributeValue? storedDimensions) &&
+            SameDimensions(storedDimensions, key.Dimensions))
+        {
+            item[Dimensions] = storedDimensions;
+        }
+        else if (key.Dimensions.Count > 0)
         {
             var dimensions = new Dictionary<string, AttributeValue>(key.Dimensions.Count, StringComparer.Ordinal);
             foreach (KeyValuePair<string, string> d in key.Dimensions)
@@ -508,7 +515,7 @@ internal static class DynamoDbItem
         // the writer's: an item written before the attribute existed belongs to the first stream that writes it now.
         if ((GetStream(previous) ?? stream) is { } owner)
         {
-            item[Stream] = new AttributeValue { S = owner };
+            item[Stream] = Text(previous, Stream, owner);
         }
 
         AddNumber(item, Sum, aggregate.Sum);
@@ -526,6 +533,39 @@ internal static class DynamoDbItem
 
         return item;
     }
+
+    /// <summary>The stored string attribute when it holds exactly <paramref name="value"/> and nothing else, else a new one.</summary>
+    private static AttributeValue Text(Dictionary<string, AttributeValue>? previous, string name, string value) =>
+        previous is not null && previous.TryGetValue(name, out AttributeValue? stored) && IsOnlyString(stored, value)
+            ? stored
+            : new AttributeValue { S = value };
+
+    /// <summary>The stored dimensions map when it holds exactly the series' dimensions as strings.</summary>
+    private static bool SameDimensions(AttributeValue stored, List<KeyValuePair<string, string>> dimensions)
+    {
+        if (!IsOnlyMap(stored) || stored.M.Count != dimensions.Count)
+        {
+            return false;
+        }
+
+        foreach (KeyValuePair<string, string> d in dimensions)
+        {
+            if (!stored.M.TryGetValue(d.Key, out AttributeValue? value) || !IsOnlyString(value, d.Value))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsOnlyString(AttributeValue? v, string value) =>
+        v is not null && string.Equals(v.S, value, StringComparison.Ordinal) && v.N is null && v.B is null && v.M is null && v.L is null &&
+        v.SS is null && v.NS is null && v.BS is null && v.BOOL is null && v.NULL is null;
+
+    private static bool IsOnlyMap(AttributeValue v) =>
+        v.M is not null && v.S is null && v.N is null && v.B is null && v.L is null &&
+        v.SS is null && v.NS is null && v.BS is null && v.BOOL is null && v.NULL is null;
 
     /// <summary>
     /// The window end of the merged item: the later of this batch's and the stored one. The two differ only when the window

@@ -200,6 +200,78 @@ public sealed class DynamoDbItemTests
         Assert.Equal("51", previous["wk"].M[Shard].M["a"].S);
     }
 
+    /// <summary>
+    /// The key, the readable attributes and the stream a write leaves as they are, are the stored values themselves (a
+    /// new value each per write was a large part of what building an item allocated); what the write changes, and a
+    /// stored value that is not exactly the string the write would write, are new values; the item is the same either
+    /// way.
+    /// </summary>
+    [Fact]
+    public void Build_KeepsTheStoredValuesItLeavesAlone_AndWritesTheSameItem()
+    {
+        var marks = new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { ["a"] = S("60") };
+        Dictionary<string, AttributeValue> first = DynamoDbItem.Build(
+            Key(), Aggregate(1), new ArrayBufferWriter<byte>(), null, Shard, null, marks, version: 1, stream: "arn:s");
+        Dictionary<string, AttributeValue> next = DynamoDbItem.Build(
+            Key(), Aggregate(1, 2), new ArrayBufferWriter<byte>(), first, Shard, null, marks, version: 2, stream: "arn:s");
+
+        foreach (string kept in (string[])["pk", "sk", "metric", "windowStart", "windowEnd", "dimensions", "stream"])
+        {
+            Assert.Same(first[kept], next[kept]);
+        }
+
+        foreach (string changed in (string[])["count", "sum", "max", "sketch", "ver"])
+        {
+            Assert.NotSame(first[changed], next[changed]);
+        }
+
+        // The same item as one built on a copy of the stored values, which shares nothing with it.
+        Dictionary<string, AttributeValue> fromCopy = DynamoDbItem.Build(
+            Key(), Aggregate(1, 2), new ArrayBufferWriter<byte>(), Copy(first), Shard, null, marks, version: 2, stream: "arn:s");
+        Assert.Equal(Describe(fromCopy), Describe(next));
+
+        // A stored value that is not exactly what the write would write is not kept: another window end (a window-size
+        // change keeps the later one), dimensions of another series, a value with a second type set.
+        Dictionary<string, AttributeValue> odd = Copy(first);
+        odd["windowEnd"] = S(DynamoDbKeys.Timestamp(90_000));
+        odd["dimensions"] = M(("k", S("other")));
+        odd["metric"] = new AttributeValue { S = "m", N = "1" };
+        Dictionary<string, AttributeValue> rebuilt = DynamoDbItem.Build(
+            Key(), Aggregate(1, 2), new ArrayBufferWriter<byte>(), odd, Shard, null, marks, version: 2, stream: "arn:s");
+        Assert.NotSame(odd["windowEnd"], rebuilt["windowEnd"]);
+        Assert.Equal(DynamoDbKeys.Timestamp(120_000), rebuilt["windowEnd"].S);
+        Assert.NotSame(odd["dimensions"], rebuilt["dimensions"]);
+        Assert.Equal("v", rebuilt["dimensions"].M["k"].S);
+        Assert.NotSame(odd["metric"], rebuilt["metric"]);
+        Assert.Null(rebuilt["metric"].N);
+        Assert.Same(odd["pk"], rebuilt["pk"]);
+    }
+
+    private static Dictionary<string, AttributeValue> Copy(Dictionary<string, AttributeValue> item) =>
+        item.ToDictionary(kv => kv.Key, kv => Copy(kv.Value), StringComparer.Ordinal);
+
+    private static AttributeValue Copy(AttributeValue v) => new()
+    {
+        S = v.S,
+        N = v.N,
+        B = v.B is null ? null : new MemoryStream(v.B.ToArray()),
+        BOOL = v.BOOL,
+        M = v.M is null ? null : Copy(v.M),
+        L = v.L?.Select(Copy).ToList(),
+    };
+
+    private static string Describe(Dictionary<string, AttributeValue> item) =>
+        string.Join(";", item.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + "=" + Describe(kv.Value)));
+
+    private static string Describe(AttributeValue v) =>
+        v.S is not null ? "S:" + v.S
+        : v.N is not null ? "N:" + v.N
+        : v.B is not null ? "B:" + Convert.ToBase64String(v.B.ToArray())
+        : v.BOOL is not null ? "BOOL:" + v.BOOL
+        : v.M is not null ? "M:{" + Describe(v.M) + "}"
+        : v.L is not null ? "L:[" + string.Join(",", v.L.Select(Describe)) + "]"
+        : "?";
+
     [Theory]
     [InlineData(0.0, "0")]
     [InlineData(1e-130, "1E-130")]
