@@ -349,12 +349,14 @@ public sealed class DynamoDbModel : IDisposable
     /// from the object (<see cref="SdkRequestView"/>); a shape that view does not mirror is marshalled to JSON by the SDK's
     /// own marshaller and read from that, as the HTTP path reads it. Errors are raised as the SDK's exception types.
     /// </summary>
-    internal async Task<TResponse> ServeDirectAsync<TResponse>(
+    internal async Task<TResponse> ServeDirectAsync<TRequest, TResponse>(
         string operation,
         DynamoRequestView? typed,
-        Func<Amazon.Runtime.Internal.IRequest> marshal,
+        TRequest request,
+        Func<TRequest, Amazon.Runtime.Internal.IRequest> marshal,
         Func<DynamoDbModel, DynamoRequestView, bool, FaultDraws, TResponse> execute,
         CancellationToken cancellationToken)
+        where TRequest : AmazonWebServiceRequest
         where TResponse : AmazonWebServiceResponse
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -367,7 +369,7 @@ public sealed class DynamoDbModel : IDisposable
         }
         else
         {
-            Amazon.Runtime.Internal.IRequest marshalled = marshal();
+            Amazon.Runtime.Internal.IRequest marshalled = marshal(request);
             byte[] body;
             if (marshalled.ContentStream is { } stream)
             {

@@ -20,19 +20,19 @@ internal sealed class DynamoDbModelClient(DynamoDbModel model, AWSCredentials cr
     : AmazonDynamoDBClient(credentials, config)
 {
     public override Task<GetItemResponse> GetItemAsync(GetItemRequest request, CancellationToken cancellationToken = default) =>
-        model.ServeDirectAsync("GetItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), () => GetItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectGetItem, cancellationToken);
+        model.ServeDirectAsync("GetItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), request, static r => GetItemRequestMarshaller.Instance.Marshall(r), DynamoDbModel.DirectGetItem, cancellationToken);
 
     public override Task<PutItemResponse> PutItemAsync(PutItemRequest request, CancellationToken cancellationToken = default) =>
-        model.ServeDirectAsync("PutItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), () => PutItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectPutItem, cancellationToken);
+        model.ServeDirectAsync("PutItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), request, static r => PutItemRequestMarshaller.Instance.Marshall(r), DynamoDbModel.DirectPutItem, cancellationToken);
 
     public override Task<UpdateItemResponse> UpdateItemAsync(UpdateItemRequest request, CancellationToken cancellationToken = default) =>
-        model.ServeDirectAsync("UpdateItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), () => UpdateItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectUpdateItem, cancellationToken);
+        model.ServeDirectAsync("UpdateItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), request, static r => UpdateItemRequestMarshaller.Instance.Marshall(r), DynamoDbModel.DirectUpdateItem, cancellationToken);
 
     public override Task<DeleteItemResponse> DeleteItemAsync(DeleteItemRequest request, CancellationToken cancellationToken = default) =>
-        model.ServeDirectAsync("DeleteItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), () => DeleteItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectDeleteItem, cancellationToken);
+        model.ServeDirectAsync("DeleteItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), request, static r => DeleteItemRequestMarshaller.Instance.Marshall(r), DynamoDbModel.DirectDeleteItem, cancellationToken);
 
     public override Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default) =>
-        model.ServeDirectAsync("BatchGetItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), () => BatchGetItemRequestMarshaller.Instance.Marshall(request), DynamoDbModel.DirectBatchGetItem, cancellationToken);
+        model.ServeDirectAsync("BatchGetItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), request, static r => BatchGetItemRequestMarshaller.Instance.Marshall(r), DynamoDbModel.DirectBatchGetItem, cancellationToken);
 
     /// <summary>For tests: whether a request would be read from its object (true) or from its marshalled JSON (false).</summary>
     internal static bool ReadsDirectly(AmazonWebServiceRequest request) => request switch

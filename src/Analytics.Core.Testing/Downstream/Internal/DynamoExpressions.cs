@@ -11,8 +11,8 @@ internal sealed class ExpressionContext
 {
     private readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DynamoValue> _values = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _usedNames = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _usedValues = new(StringComparer.Ordinal);
+    private HashSet<string>? _usedNames; // made when a placeholder is used: most requests have none or one
+    private HashSet<string>? _usedValues;
 
     public ExpressionContext(JsonElement request)
         : this(new JsonRequestView(request))
@@ -35,7 +35,7 @@ internal sealed class ExpressionContext
             throw DynamoError.Validation($"Invalid {Kind}: An expression attribute name used in the document path is not defined; attribute name: {placeholder}");
         }
 
-        _usedNames.Add(placeholder);
+        (_usedNames ??= new(StringComparer.Ordinal)).Add(placeholder);
         return name;
     }
 
@@ -46,25 +46,25 @@ internal sealed class ExpressionContext
             throw DynamoError.Validation($"Invalid {Kind}: An expression attribute value used in expression is not defined; attribute value: {placeholder}");
         }
 
-        _usedValues.Add(placeholder);
+        (_usedValues ??= new(StringComparer.Ordinal)).Add(placeholder);
         return value;
     }
 
     /// <summary>Rejects names or values that no expression used (DynamoDB does).</summary>
     public void CheckAllUsed()
     {
-        if (_usedNames.Count == _names.Count && _usedValues.Count == _values.Count)
+        if ((_usedNames?.Count ?? 0) == _names.Count && (_usedValues?.Count ?? 0) == _values.Count)
         {
             return; // every placeholder used is one of them (an unknown one throws when used)
         }
 
-        string[] unusedNames = _names.Keys.Where(k => !_usedNames.Contains(k)).Order(StringComparer.Ordinal).ToArray();
+        string[] unusedNames = _names.Keys.Where(k => _usedNames?.Contains(k) != true).Order(StringComparer.Ordinal).ToArray();
         if (unusedNames.Length > 0)
         {
             throw DynamoError.Validation("Value provided in ExpressionAttributeNames unused in expressions: keys: {" + string.Join(", ", unusedNames) + "}");
         }
 
-        string[] unusedValues = _values.Keys.Where(k => !_usedValues.Contains(k)).Order(StringComparer.Ordinal).ToArray();
+        string[] unusedValues = _values.Keys.Where(k => _usedValues?.Contains(k) != true).Order(StringComparer.Ordinal).ToArray();
         if (unusedValues.Length > 0)
         {
             throw DynamoError.Validation("Value provided in ExpressionAttributeValues unused in expressions: keys: {" + string.Join(", ", unusedValues) + "}");

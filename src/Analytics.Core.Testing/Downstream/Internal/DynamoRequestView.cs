@@ -229,60 +229,60 @@ internal sealed class SdkRequestView : DynamoRequestView
     }
 
     public static SdkRequestView? From(GetItemRequest r) =>
-        r.AttributesToGet is not null ? null : Build(v =>
+        r.AttributesToGet is not null ? null : Build(r, static (v, q) =>
         {
-            v._tableName = r.TableName;
-            v._key = Item(r.Key);
-            v._consistentRead = r.ConsistentRead;
-            v._projectionExpression = r.ProjectionExpression;
-            v._names = Names(r.ExpressionAttributeNames);
+            v._tableName = q.TableName;
+            v._key = Item(q.Key);
+            v._consistentRead = q.ConsistentRead;
+            v._projectionExpression = q.ProjectionExpression;
+            v._names = Names(q.ExpressionAttributeNames);
         });
 
     public static SdkRequestView? From(PutItemRequest r) =>
-        r.Expected is not null || r.ConditionalOperator is not null ? null : Build(v =>
+        r.Expected is not null || r.ConditionalOperator is not null ? null : Build(r, static (v, q) =>
         {
-            v._tableName = r.TableName;
+            v._tableName = q.TableName;
 
             // Encoded straight from the SDK's map (the model stores it as it is): no tree of values in between.
-            v._item = r.Item is null ? null : StoredItem.TryFromSdk(r.Item, out StoredItem? item) ? item : throw new FallBack();
-            v._conditionExpression = r.ConditionExpression;
-            v._names = Names(r.ExpressionAttributeNames);
-            v._values = Item(r.ExpressionAttributeValues);
-            v._returnValues = r.ReturnValues?.Value;
+            v._item = q.Item is null ? null : StoredItem.TryFromSdk(q.Item, out StoredItem? item) ? item : throw new FallBack();
+            v._conditionExpression = q.ConditionExpression;
+            v._names = Names(q.ExpressionAttributeNames);
+            v._values = Item(q.ExpressionAttributeValues);
+            v._returnValues = q.ReturnValues?.Value;
         });
 
     public static SdkRequestView? From(UpdateItemRequest r) =>
-        r.Expected is not null || r.ConditionalOperator is not null || r.AttributeUpdates is not null ? null : Build(v =>
+        r.Expected is not null || r.ConditionalOperator is not null || r.AttributeUpdates is not null ? null : Build(r, static (v, q) =>
         {
-            v._tableName = r.TableName;
-            v._key = Item(r.Key);
-            v._conditionExpression = r.ConditionExpression;
-            v._updateExpression = r.UpdateExpression;
-            v._names = Names(r.ExpressionAttributeNames);
-            v._values = Item(r.ExpressionAttributeValues);
-            v._returnValues = r.ReturnValues?.Value;
+            v._tableName = q.TableName;
+            v._key = Item(q.Key);
+            v._conditionExpression = q.ConditionExpression;
+            v._updateExpression = q.UpdateExpression;
+            v._names = Names(q.ExpressionAttributeNames);
+            v._values = Item(q.ExpressionAttributeValues);
+            v._returnValues = q.ReturnValues?.Value;
         });
 
     public static SdkRequestView? From(DeleteItemRequest r) =>
-        r.Expected is not null || r.ConditionalOperator is not null ? null : Build(v =>
+        r.Expected is not null || r.ConditionalOperator is not null ? null : Build(r, static (v, q) =>
         {
-            v._tableName = r.TableName;
-            v._key = Item(r.Key);
-            v._conditionExpression = r.ConditionExpression;
-            v._names = Names(r.ExpressionAttributeNames);
-            v._values = Item(r.ExpressionAttributeValues);
-            v._returnValues = r.ReturnValues?.Value;
+            v._tableName = q.TableName;
+            v._key = Item(q.Key);
+            v._conditionExpression = q.ConditionExpression;
+            v._names = Names(q.ExpressionAttributeNames);
+            v._values = Item(q.ExpressionAttributeValues);
+            v._returnValues = q.ReturnValues?.Value;
         });
 
-    public static SdkRequestView? From(BatchGetItemRequest r) => Build(v =>
+    public static SdkRequestView? From(BatchGetItemRequest r) => Build(r, static (v, q) =>
     {
-        if (r.RequestItems is null)
+        if (q.RequestItems is null)
         {
             return;
         }
 
         v._requestItems = [];
-        foreach (KeyValuePair<string, KeysAndAttributes> entry in r.RequestItems)
+        foreach (KeyValuePair<string, KeysAndAttributes> entry in q.RequestItems)
         {
             KeysAndAttributes spec = entry.Value ?? throw new FallBack();
             if (spec.AttributesToGet is not null)
@@ -340,7 +340,12 @@ internal sealed class SdkRequestView : DynamoRequestView
 
     public override void ReadValues(Dictionary<string, DynamoValue> into)
     {
-        foreach (KeyValuePair<string, DynamoValue> kv in _values ?? [])
+        if (_values is null)
+        {
+            return;
+        }
+
+        foreach (KeyValuePair<string, DynamoValue> kv in _values)
         {
             into[kv.Key] = kv.Value;
         }
@@ -350,7 +355,7 @@ internal sealed class SdkRequestView : DynamoRequestView
 
     public override IEnumerable<Dictionary<string, DynamoValue>> Keys() => _keys ?? [];
 
-    private static SdkRequestView? Build(Action<SdkRequestView> fill)
+    private static SdkRequestView? Build<TRequest>(TRequest request, Action<SdkRequestView, TRequest> fill)
     {
         if (Amazon.AWSConfigs.InitializeCollections)
         {
@@ -361,7 +366,7 @@ internal sealed class SdkRequestView : DynamoRequestView
         var view = new SdkRequestView();
         try
         {
-            fill(view);
+            fill(view, request);
             return view;
         }
         catch (FallBack)
@@ -434,7 +439,7 @@ internal sealed class SdkRequestView : DynamoRequestView
 
         if (v.N is not null)
         {
-            return DynamoValue.FromNumber(DynamoNumber.Parse(v.N));
+            return DynamoValue.FromNumber(DynamoNumber.Parse(v.N), v.N);
         }
 
         if (v.B is not null)

@@ -92,6 +92,9 @@ internal sealed class DynamoValue : IEquatable<DynamoValue>
 
     public static DynamoValue FromNumber(DynamoNumber n) => new(DynamoType.N) { Number = n, Text = n.ToString() };
 
+    /// <summary>The number <paramref name="n"/> parsed from <paramref name="text"/>, keeping that text when it is already the number's <see cref="DynamoNumber.ToString"/>.</summary>
+    public static DynamoValue FromNumber(DynamoNumber n, string text) => new(DynamoType.N) { Number = n, Text = DynamoNumber.TextOf(n, text) };
+
     public static DynamoValue Binary(byte[] b) => new(DynamoType.B) { Bytes = b };
 
     public static DynamoValue Boolean(bool b) => new(DynamoType.BOOL) { Bool = b };
@@ -572,6 +575,64 @@ internal readonly struct DynamoNumber : IComparable<DynamoNumber>, IEquatable<Dy
     public override bool Equals(object? obj) => obj is DynamoNumber n && Equals(n);
 
     public override int GetHashCode() => HashCode.Combine(Mantissa, Exponent);
+
+    /// <summary>
+    /// <paramref name="n"/>'s <see cref="ToString"/>, which is <paramref name="text"/> itself (not a new string) when the
+    /// number was parsed from a text already in that form: most numbers a client sends (counts, versions).
+    /// </summary>
+    public static string TextOf(DynamoNumber n, string text) => IsPlain(text) ? text : n.ToString();
+
+    /// <summary>
+    /// Whether <paramref name="s"/> is in the form <see cref="ToString"/> writes: <c>0</c>, or an optional minus, an
+    /// integer part without leading zeros (<c>0</c> only before a point) and an optional fraction without trailing zeros.
+    /// </summary>
+    internal static bool IsPlain(ReadOnlySpan<char> s)
+    {
+        int i = s.Length > 0 && s[0] == '-' ? 1 : 0;
+        if (i >= s.Length)
+        {
+            return false;
+        }
+
+        if (s[i] == '0')
+        {
+            i++;
+            if (i == s.Length)
+            {
+                return i == 1; // "0", not "-0"
+            }
+        }
+        else
+        {
+            if (s[i] is < '1' or > '9')
+            {
+                return false;
+            }
+
+            while (i < s.Length && char.IsAsciiDigit(s[i]))
+            {
+                i++;
+            }
+
+            if (i == s.Length)
+            {
+                return true;
+            }
+        }
+
+        if (s[i] != '.')
+        {
+            return false;
+        }
+
+        int fraction = ++i;
+        while (i < s.Length && char.IsAsciiDigit(s[i]))
+        {
+            i++;
+        }
+
+        return i == s.Length && i > fraction && s[^1] != '0';
+    }
 
     /// <summary>Plain decimal notation without exponent or trailing zeros, as DynamoDB returns numbers.</summary>
     public override string ToString()

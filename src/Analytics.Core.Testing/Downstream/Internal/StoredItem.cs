@@ -318,19 +318,38 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
         size = 0;
         levels = 0;
         WriteInt(writer, map.Count);
-        foreach (string name in OrdinalKeys.Of(map))
+
+        // The names in ordinal order, in a pooled array (a map per request and level: no array of its own each time).
+        int count = map.Count;
+        string[] names = ArrayPool<string>.Shared.Rent(count);
+        try
         {
-            WriteString(writer, strings, name);
-            int lengthAt = writer.WrittenCount;
-            WriteInt(writer, 0);
-            if (!TryWriteSdkValue(writer, strings, map[name], wrappers, out int valueSize, out int valueLevels))
+            int n = 0;
+            foreach (KeyValuePair<string, AttributeValue> kv in map)
             {
-                return false;
+                names[n++] = kv.Key; // not map.Keys: that makes a key collection per map
             }
 
-            size += Encoding.UTF8.GetByteCount(name) + valueSize;
-            levels = Math.Max(levels, valueLevels);
-            WriteLength(writer, lengthAt);
+            Array.Sort(names, 0, count, StringComparer.Ordinal);
+            for (int i = 0; i < count; i++)
+            {
+                string name = names[i];
+                WriteString(writer, strings, name);
+                int lengthAt = writer.WrittenCount;
+                WriteInt(writer, 0);
+                if (!TryWriteSdkValue(writer, strings, map[name], wrappers, out int valueSize, out int valueLevels))
+                {
+                    return false;
+                }
+
+                size += Encoding.UTF8.GetByteCount(name) + valueSize;
+                levels = Math.Max(levels, valueLevels);
+                WriteLength(writer, lengthAt);
+            }
+        }
+        finally
+        {
+            ArrayPool<string>.Shared.Return(names, clearArray: true);
         }
 
         return true;
@@ -471,7 +490,7 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
     private static int WriteNumber(ArrayBufferWriter<byte> writer, List<string> strings, string text)
     {
         DynamoNumber number = DynamoNumber.Parse(text);
-        WriteString(writer, strings, number.ToString());
+        WriteString(writer, strings, DynamoNumber.TextOf(number, text));
         return number.StorageSize;
     }
 
@@ -575,7 +594,8 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
             case DynamoType.S:
                 return DynamoValue.String(ReadString(data, strings, ref at));
             case DynamoType.N:
-                return DynamoValue.FromNumber(DynamoNumber.Parse(ReadString(data, strings, ref at)));
+                string stored = ReadString(data, strings, ref at);
+                return DynamoValue.FromNumber(DynamoNumber.Parse(stored), stored);
             case DynamoType.B:
                 (int offset, int length) = ReadBytes(data, ref at);
                 return DynamoValue.Binary(data.AsSpan(offset, length).ToArray());
