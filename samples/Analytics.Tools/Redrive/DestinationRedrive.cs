@@ -354,12 +354,21 @@ internal sealed class DestinationRedrive
         {
             var response = new ArrayBufferWriter<byte>(256);
             TimeProvider time = _options.Processor.TimeProvider;
-            for (int start = 0; start < run.Count && failure is null; start += _options.RecordsPerEvent)
+            foreach (List<DestinationRecordEntry> chunk in Events(run, _options.RecordsPerEvent))
             {
+                if (failure is not null)
+                {
+                    break;
+                }
+
                 cancellationToken.ThrowIfCancellationRequested();
                 await (_heartbeat?.Invoke(cancellationToken) ?? Task.CompletedTask).ConfigureAwait(false);
                 response.ResetWrittenCount();
-                List<DestinationRecordEntry> chunk = run.GetRange(start, Math.Min(_options.RecordsPerEvent, run.Count - start));
+                // Every write keeps, per key, the range of records it applied (dr): a spill of the same batch, redriven
+                // later by a run that cannot see this object, finds them applied in the item itself.
+                sink.DestinationRedriveRecords = chunk
+                    .GroupBy(r => AggregateBatch.KeyText(Encoding.UTF8.GetBytes(r.PartitionKey)), StringComparer.Ordinal)
+                    .ToDictionary(g => g.Key, g => g.Select(r => r.SequenceNumber).ToArray(), StringComparer.Ordinal);
                 BatchSummary summary = await processor.ProcessAsync(Event(chunk), time.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);
                 if (summary.ReportedFailure is not null)
                 {
@@ -443,6 +452,35 @@ internal sealed class DestinationRedrive
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// The events the records are run in, in order: at most <paramref name="perEvent"/> records each, and a new event
+    /// whenever a record's partition key already has a record of another destination object in the current one. So each
+    /// event holds, per key, records of one object only: no record of the key between two of them is missing from the
+    /// event (an object holds every record of its keys within its range), which the ranges the sink keeps rely on.
+    /// </summary>
+    internal static IEnumerable<List<DestinationRecordEntry>> Events(List<DestinationRecordEntry> run, int perEvent)
+    {
+        var chunk = new List<DestinationRecordEntry>();
+        var objectOfKey = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DestinationRecordEntry r in run)
+        {
+            if (chunk.Count == perEvent || (objectOfKey.TryGetValue(r.PartitionKey, out string? other) && other != r.ObjectKey))
+            {
+                yield return chunk;
+                chunk = [];
+                objectOfKey.Clear();
+            }
+
+            chunk.Add(r);
+            objectOfKey[r.PartitionKey] = r.ObjectKey;
+        }
+
+        if (chunk.Count > 0)
+        {
+            yield return chunk;
+        }
     }
 
     /// <summary>

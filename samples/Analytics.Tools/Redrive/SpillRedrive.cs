@@ -47,7 +47,7 @@ internal static class SpillRedrive
     /// <param name="heartbeat">Called before each write (the redrive lease's renewal); it throws to stop the run.</param>
     /// <param name="maxObjects">Most objects this run reads (<see cref="MaxObjectsPerRun"/>; smaller only in tests, which then list pages of at most this many keys).</param>
     /// <param name="tableStreams">Refuses the objects of a stream the table does not hold (<see cref="Redrive.TableStreams"/>); null: not checked.</param>
-    /// <param name="finishedDestination">The records of on-failure destination objects an earlier run finished ((shard, sequence number) to (stream, object key)); a spill holding one is left; null: not checked.</param>
+    /// <param name="finishedDestination">The records of on-failure destination objects an earlier run finished ((shard, sequence number) to (stream, object key)); a spilled sample of one is applied only when its item's destination redrive ranges say it is not in already, else left; null: not checked (the items' ranges still decide).</param>
     /// <returns>What the run did.</returns>
     public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun, Redrive.TableStreams? tableStreams = null, IReadOnlyDictionary<(string Shard, string Sequence), (string? Stream, string Key)>? finishedDestination = null)
     {
@@ -156,16 +156,6 @@ internal static class SpillRedrive
                 continue;
             }
 
-            // Its batch given up too, and its destination object redriven first (by a run given another spill bucket, which
-            // found no spill to wait for): applying the spill now would count those records twice.
-            if (finishedDestination is not null &&
-                content.Pairs.SelectMany(p => p.Samples).Select(s => finishedDestination.TryGetValue((content.ShardId, s.SequenceNumber), out var by) && (by.Stream is null || contentStream is null || by.Stream == contentStream) ? by.Key : null).FirstOrDefault(k => k is not null) is { } redriven)
-            {
-                left.Add(key);
-                await output.WriteLineAsync($"left {key}: its records were redriven from the on-failure destination object {redriven} by an earlier run (one given a --spill-bucket or --spill-prefix without this spill, so it did not wait for it): applied now they would count twice; nothing applied. Check the items against the stream, then delete this object").ConfigureAwait(false);
-                continue;
-            }
-
             foreach (SpillObjectPair pair in content.Pairs)
             {
                 (string, string, string, string) id = (pair.Key.Pk, pair.Key.Sk, content.ShardId, contentStream ?? string.Empty);
@@ -175,7 +165,16 @@ internal static class SpillRedrive
                     work[id] = unit;
                 }
 
-                unit.Samples.AddRange(pair.Samples.Select(s => new RedriveSample(s.PartitionKey, s.SequenceNumber, s.Value, pair.OutcomeUnknown, key)));
+                // A record of a destination object an earlier run finished (its batch given up too, and that run given a
+                // spill bucket without this spill, so it did not wait for it): applied only when the item's destination
+                // redrive ranges (dr) do not say it is in (ApplyOnceAsync).
+                unit.Samples.AddRange(pair.Samples.Select(s => new RedriveSample(
+                    s.PartitionKey,
+                    s.SequenceNumber,
+                    s.Value,
+                    pair.OutcomeUnknown,
+                    key,
+                    finishedDestination is not null && finishedDestination.TryGetValue((content.ShardId, s.SequenceNumber), out var by) && (by.Stream is null || contentStream is null || by.Stream == contentStream) ? by.Key : null)));
                 unit.Objects.Add(key);
             }
         }
@@ -236,7 +235,9 @@ internal static class SpillRedrive
             undecided += result.Undecided;
             if (!result.Done)
             {
-                string why = result.Failure ?? $"{result.Undecided} sample(s) cannot be decided: the item's live watermark of their partition key has passed them, so whether an earlier attempt applied them is not visible";
+                string why = result.Failure ?? (result.RedrivenFrom is { } redriven
+                    ? $"its records were redriven from the on-failure destination object {redriven} by an earlier run (one given a --spill-bucket or --spill-prefix without this spill, so it did not wait for it), and the item does not say that run applied them: applied now they could count twice; {result.Undecided} sample(s) not applied. Check the item against the stream, then delete this object"
+                    : $"{result.Undecided} sample(s) cannot be decided: the item's live watermark of their partition key has passed them, so whether an earlier attempt applied them is not visible");
                 foreach (string key in unit.Objects)
                 {
                     left.Add(key);

@@ -38,14 +38,22 @@ internal static class DynamoDbItem
     /// </summary>
     public const string PreWriteMarks = "pw";
 
+    /// <summary>
+    /// Shard id → (partition key → list of <c>"first:last"</c>): ranges of the key's records that <c>redrive</c>'s
+    /// destination phase applied to this item, one per write: every record of the key from <c>first</c> to <c>last</c>
+    /// that belongs to this item is in it. The spill redrive skips a spilled sample inside one (the batch was both
+    /// spilled and given up, and its destination object was applied first); the live sink keeps them as stored.
+    /// </summary>
+    public const string DestinationMarks = "dr";
+
     /// <summary>Most pre-write entries kept per (shard, partition key); later writes keep none (the redrive then reports undecided).</summary>
     public const int MaxPreWriteEntries = 4;
 
     /// <summary>
-    /// Most attributes <see cref="Build"/> writes: the eight always there, the four marker maps, dimensions, the stream,
+    /// Most attributes <see cref="Build"/> writes: the eight always there, the five marker maps, dimensions, the stream,
     /// sum, min, max and the two flags (an item is sized for them, so building one never grows its dictionary).
     /// </summary>
-    private const int MaxAttributes = 19;
+    private const int MaxAttributes = 20;
 
     /// <summary>DynamoDB's item size limit, 400 KB.</summary>
     public const int ItemSizeLimit = 400 * 1024;
@@ -262,6 +270,65 @@ internal static class DynamoDbItem
         return marks;
     }
 
+    /// <summary>
+    /// The destination redrive's ranges of <paramref name="shardId"/> (<c>dr[shardId]</c>): key → (first, last) ranges,
+    /// in the order written; null when there are none.
+    /// </summary>
+    public static Dictionary<string, List<(string First, string Last)>>? GetDestinationMarks(Dictionary<string, AttributeValue>? item, string shardId)
+    {
+        if (ShardEntry(item, DestinationMarks, shardId) is not { } shard)
+        {
+            return null;
+        }
+
+        if (NotAMap(shard))
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored destination redrive ranges of shard " + shardId + " are not a map.");
+        }
+
+        var marks = new Dictionary<string, List<(string, string)>>(shard.M.Count, StringComparer.Ordinal);
+        foreach (KeyValuePair<string, AttributeValue> key in shard.M)
+        {
+            var ranges = new List<(string, string)>();
+            foreach (AttributeValue entry in key.Value.L ?? [])
+            {
+                int colon = entry.S?.IndexOf(':') ?? -1;
+                string first = colon > 0 ? entry.S![..colon] : string.Empty;
+                string last = colon > 0 ? entry.S![(colon + 1)..] : string.Empty;
+                if (!StoredSequenceNumber.IsValid(first) || !StoredSequenceNumber.IsValid(last) || SequenceNumber.Compare(first, last) > 0)
+                {
+                    AwsThrowHelper.ThrowInvalidData("A stored destination redrive range of shard " + shardId + " is not 'first:last' sequence numbers in order.");
+                }
+
+                ranges.Add((first, last));
+            }
+
+            if (key.Value.L is null || ranges.Count == 0)
+            {
+                AwsThrowHelper.ThrowInvalidData("The stored destination redrive ranges of a key of shard " + shardId + " are not a non-empty list.");
+            }
+
+            marks[key.Key] = ranges;
+        }
+
+        return marks;
+    }
+
+    /// <summary>The stored form of one shard's destination redrive ranges (an empty map: none left).</summary>
+    public static Dictionary<string, AttributeValue> ToDestinationMarks(Dictionary<string, List<(string First, string Last)>> marks)
+    {
+        var map = new Dictionary<string, AttributeValue>(marks.Count, StringComparer.Ordinal);
+        foreach ((string key, List<(string First, string Last)> ranges) in marks)
+        {
+            if (ranges.Count > 0)
+            {
+                map[key] = new AttributeValue { L = [.. ranges.Select(r => new AttributeValue { S = r.First + ":" + r.Last })] };
+            }
+        }
+
+        return map;
+    }
+
     /// <summary>The stored form of one shard's pre-write watermarks (null for none left).</summary>
     public static Dictionary<string, AttributeValue>? ToPreWriteMarks(Dictionary<string, List<(string After, string? Before)>> marks)
     {
@@ -447,21 +514,23 @@ internal static class DynamoDbItem
         long version,
         Dictionary<string, AttributeValue>? redriveMarks = null,
         Dictionary<string, AttributeValue>? preWriteMarks = null,
-        string? stream = null)
+        string? stream = null,
+        Dictionary<string, AttributeValue>? destinationMarks = null)
     {
         // wm: per shard, a floor (every record of the shard at or below it is applied); kept as stored, raised only by a
         // tumbling-window flush (shardWatermark). wk: per shard, per partition key, the highest sequence number applied.
         // rk: per shard, per partition key, the highest sequence number a redrive of spills applied. pw: per shard, the
-        // pre-write entries. A map this write leaves as stored is the stored value itself (nothing changes the values of
+        // pre-write entries. dr: per shard, the destination redrive's ranges. A map this write leaves as stored is the stored value itself (nothing changes the values of
         // an item read back; a live write never changes rk); one it changes is a copy, sized for one more entry, so
         // building an item never grows a map, and never makes an empty one only to drop it.
-        AttributeValue? oldWm = null, oldWk = null, oldRk = null, oldPw = null;
+        AttributeValue? oldWm = null, oldWk = null, oldRk = null, oldPw = null, oldDr = null;
         if (previous is not null)
         {
             previous.TryGetValue(Watermarks, out oldWm);
             previous.TryGetValue(KeyWatermarks, out oldWk);
             previous.TryGetValue(RedriveMarks, out oldRk);
             previous.TryGetValue(PreWriteMarks, out oldPw);
+            previous.TryGetValue(DestinationMarks, out oldDr);
         }
 
         AttributeValue? watermarks = With(oldWm, shardId, shardWatermark is null ? null : new AttributeValue { S = shardWatermark }, remove: false);
@@ -470,6 +539,9 @@ internal static class DynamoDbItem
 
         // pw is kept as stored unless this write replaces the shard's entries (an empty map removes them).
         AttributeValue? preWrite = With(oldPw, shardId, preWriteMarks is { Count: > 0 } ? new AttributeValue { M = preWriteMarks } : null, remove: preWriteMarks is { Count: 0 });
+
+        // dr likewise: kept as stored unless this write replaces the shard's ranges (an empty map removes them).
+        AttributeValue? destination = With(oldDr, shardId, destinationMarks is { Count: > 0 } ? new AttributeValue { M = destinationMarks } : null, remove: destinationMarks is { Count: 0 });
 
         scratch.ResetWrittenCount();
         aggregate.WriteTo(scratch);
@@ -487,7 +559,7 @@ internal static class DynamoDbItem
             [Sketch] = new AttributeValue { B = new MemoryStream(scratch.WrittenSpan.ToArray(), writable: false) },
             [Version] = new AttributeValue { N = version.ToString(CultureInfo.InvariantCulture) },
         };
-        foreach ((string name, AttributeValue? map) in (ReadOnlySpan<(string, AttributeValue?)>)[(Watermarks, watermarks), (KeyWatermarks, keyMarks), (RedriveMarks, redrive), (PreWriteMarks, preWrite)])
+        foreach ((string name, AttributeValue? map) in (ReadOnlySpan<(string, AttributeValue?)>)[(Watermarks, watermarks), (KeyWatermarks, keyMarks), (RedriveMarks, redrive), (PreWriteMarks, preWrite), (DestinationMarks, destination)])
         {
             if (map?.M is { Count: > 0 })
             {

@@ -13,7 +13,11 @@ namespace Analytics.Core;
 /// decided from the item's live watermark, or not at all.</param>
 /// <param name="SpillId">The spill (one batch's last attempt) the sample comes from: an unknown sample is decided from the
 /// live watermark only within its own spill's range of the key.</param>
-internal sealed record RedriveSample(string PartitionKey, string SequenceNumber, double Value, bool OutcomeUnknown, string SpillId);
+/// <param name="RedrivenFrom">The on-failure destination object an earlier redrive finished that holds the sample's
+/// record, when the caller knows one; null: none known. Such a sample is skipped when the item's destination redrive
+/// ranges (<c>dr</c>) cover it, and otherwise left undecided: a redrive that kept no range (an earlier version) may have
+/// applied it.</param>
+internal sealed record RedriveSample(string PartitionKey, string SequenceNumber, double Value, bool OutcomeUnknown, string SpillId, string? RedrivenFrom = null);
 
 /// <summary>The spilled samples of one (item, shard) to apply exactly once.</summary>
 /// <param name="Key">The item.</param>
@@ -30,6 +34,12 @@ internal sealed record RedriveWork(PairKey Key, string ShardId, AggregatorOption
 /// <param name="Failure">Why nothing could be written (retries exhausted, a bound passed); null on success.</param>
 internal sealed record RedriveResult(int Applied, int AlreadyApplied, int Undecided, string? Failure)
 {
+    /// <summary>
+    /// The destination object (<see cref="RedriveSample.RedrivenFrom"/>) of the first sample left because the item does not
+    /// say whether the destination redrive applied it; null when none was.
+    /// </summary>
+    public string? RedrivenFrom { get; init; }
+
     /// <summary>Whether every sample is now in the item exactly once.</summary>
     public bool Done => Undecided == 0 && Failure is null;
 }
@@ -121,9 +131,11 @@ public sealed partial class DynamoDbAggregateSink
                 Dictionary<string, AttributeValue>? stored = DynamoDbItem.GetRedriveMarks(item, work.ShardId);
                 var marks = stored is null ? new Dictionary<string, AttributeValue>(StringComparer.Ordinal) : new Dictionary<string, AttributeValue>(stored, StringComparer.Ordinal);
                 Dictionary<string, List<(string After, string? Before)>>? pins = DynamoDbItem.GetPreWriteMarks(item, work.ShardId);
+                Dictionary<string, List<(string First, string Last)>>? destination = DynamoDbItem.GetDestinationMarks(item, work.ShardId);
                 fresh.Clear();
                 int applied = 0, already = 0, undecided = 0;
-                bool changed = false, pinsChanged = false;
+                bool changed = false, pinsChanged = false, destinationChanged = false;
+                string? redrivenFrom = null;
                 foreach ((string key, List<RedriveSample> samples) in byKey)
                 {
                     string? mark = marks.TryGetValue(key, out AttributeValue? m) ? m.S : null;
@@ -147,6 +159,7 @@ public sealed partial class DynamoDbAggregateSink
                     }
 
                     List<(string After, string? Before)>? keyPins = pins is not null && pins.TryGetValue(key, out var p) ? p : null;
+                    List<(string First, string Last)>? keyRanges = destination is not null && destination.TryGetValue(key, out var d) ? d : null;
                     string? next = mark;
                     for (int i = 0; i < samples.Count; i++)
                     {
@@ -155,6 +168,24 @@ public sealed partial class DynamoDbAggregateSink
                         {
                             already++;
                             continue;
+                        }
+
+                        if (keyRanges is not null && keyRanges.Exists(r => SequenceNumber.Compare(s.SequenceNumber, r.First) >= 0 && SequenceNumber.Compare(s.SequenceNumber, r.Last) <= 0))
+                        {
+                            // The destination redrive applied the record to this item (its batch was given up too, and its
+                            // destination object was redriven before this spill): in the item, whatever the spill says.
+                            already++;
+                            next = s.SequenceNumber;
+                            continue;
+                        }
+
+                        if (s.RedrivenFrom is not null)
+                        {
+                            // A finished destination object holds the record, and the item keeps no range that says the
+                            // destination redrive applied it: applied now, it might count twice.
+                            redrivenFrom ??= s.RedrivenFrom;
+                            undecided += samples.Count - i;
+                            break;
                         }
 
                         if (s.OutcomeUnknown && watermark is not null && !Above(s.SequenceNumber, watermark))
@@ -190,12 +221,18 @@ public sealed partial class DynamoDbAggregateSink
                         {
                             pinsChanged = true;
                         }
+
+                        // Likewise the destination redrive's ranges the mark has passed: the mark covers what they said.
+                        if (keyRanges is not null && keyRanges.RemoveAll(r => !Above(r.Last, next)) > 0)
+                        {
+                            destinationChanged = true;
+                        }
                     }
                 }
 
                 if (!changed)
                 {
-                    return new RedriveResult(0, already, undecided, null);
+                    return new RedriveResult(0, already, undecided, null) { RedrivenFrom = redrivenFrom };
                 }
 
                 long version = DynamoDbItem.GetVersion(item);
@@ -206,7 +243,7 @@ public sealed partial class DynamoDbAggregateSink
                 }
 
                 merged.Merge(fresh);
-                Dictionary<string, AttributeValue> next2 = DynamoDbItem.Build(work.Key, merged, buffer, item, work.ShardId, null, null, version + 1, marks, pinsChanged ? DynamoDbItem.ToPreWriteMarks(pins!) : null, work.Stream);
+                Dictionary<string, AttributeValue> next2 = DynamoDbItem.Build(work.Key, merged, buffer, item, work.ShardId, null, null, version + 1, marks, pinsChanged ? DynamoDbItem.ToPreWriteMarks(pins!) : null, work.Stream, destinationChanged ? DynamoDbItem.ToDestinationMarks(destination!) : null);
                 int keys = DynamoDbItem.CountKeyWatermarks(next2);
                 int size = DynamoDbItem.Size(next2);
                 if (keys > _options.MaxPartitionKeysPerItem || size > DynamoDbItem.MaxItemBytes)
@@ -230,7 +267,7 @@ public sealed partial class DynamoDbAggregateSink
                 }
 
                 await _client.PutItemAsync(put, token).ConfigureAwait(false);
-                return new RedriveResult(applied, already, undecided, null);
+                return new RedriveResult(applied, already, undecided, null) { RedrivenFrom = redrivenFrom };
             }
             catch (ConditionalCheckFailedException)
             {

@@ -74,6 +74,16 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// </summary>
     internal ISpillMarkerSource? SpillMarkers { get; set; }
 
+    /// <summary>
+    /// Set by <c>redrive</c>'s destination phase before each event it runs through the pipeline: per partition key (as the
+    /// item names it, <see cref="AggregateBatch.GetPartitionKeyText"/>), the sequence numbers of the event's records of that
+    /// key, ascending. The event must hold, per key, only records of one on-failure destination object, so that no record
+    /// of the key between two of them is missing from it. Every write then also keeps, per key whose watermark it moves,
+    /// the range of records it applied (<c>dr</c>: from the key's first record in the event above its watermark to its last
+    /// in the pair), which the spill redrive honours. Null (a live write): none kept.
+    /// </summary>
+    internal IReadOnlyDictionary<string, string[]>? DestinationRedriveRecords { get; set; }
+
     /// <summary>Requests that failed transiently and were tried again, since the sink was created.</summary>
     internal long Retries => Interlocked.Read(ref _retries);
 
@@ -392,13 +402,14 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
                 merged.Merge(fresh);
                 Dictionary<string, AttributeValue>? preWrite = spillMarker is null || keyWatermarks is null ? null : PreWriteMarks(spillMarker, state, item, batch.ShardId, keyWatermarks);
-                Dictionary<string, AttributeValue> next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, null, preWrite, stream);
+                Dictionary<string, AttributeValue>? applied = DestinationRedriveRecords is { } records && keyWatermarks is not null ? DestinationRanges(records, state, item, batch.ShardId, keyWatermarks) : null;
+                Dictionary<string, AttributeValue> next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, null, preWrite, stream, applied);
                 int keys = DynamoDbItem.CountKeyWatermarks(next);
                 int size = DynamoDbItem.Size(next);
                 if (preWrite is not null && size > DynamoDbItem.MaxItemBytes)
                 {
                     // The pre-write entries never stop a write: without them, the redrive reports what they would have decided.
-                    next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, stream: stream);
+                    next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, stream: stream, destinationMarks: applied);
                     size = DynamoDbItem.Size(next);
                 }
 
@@ -603,6 +614,52 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         }
 
         return added ? DynamoDbItem.ToPreWriteMarks(entries!) : null;
+    }
+
+    /// <summary>
+    /// The shard's destination redrive ranges after this write (<see cref="DestinationRedriveRecords"/>), or null to keep
+    /// them as stored: for each partition key whose watermark this write moves, one range from the key's first record in
+    /// the event above the key's watermark before the write (every record of the key the write applies is at or above
+    /// it) to the key's last record in the pair. The event holds every record of the key between the two, so every
+    /// record of the key in the range that belongs to this item is applied by this write.
+    /// </summary>
+    private static Dictionary<string, AttributeValue>? DestinationRanges(IReadOnlyDictionary<string, string[]> records, PairState state, Dictionary<string, AttributeValue>? item, string shardId, Dictionary<string, AttributeValue> keyWatermarks)
+    {
+        string? floor = DynamoDbItem.GetWatermark(item, shardId);
+        Dictionary<string, AttributeValue>? live = DynamoDbItem.GetKeyWatermarks(item, shardId);
+        Dictionary<string, AttributeValue>? redriven = DynamoDbItem.GetRedriveMarks(item, shardId);
+        Dictionary<string, List<(string First, string Last)>>? ranges = null;
+        for (int k = 0; k < state.PartitionKeys.Length; k++)
+        {
+            string key = state.PartitionKeys[k];
+            string? stored = live is not null && live.TryGetValue(key, out AttributeValue? w) ? w.S : null;
+            string? before = Max(Max(floor, stored), redriven is not null && redriven.TryGetValue(key, out AttributeValue? r) ? r.S : null);
+            string last = state.KeyLastSequenceNumbers[k];
+            if (!keyWatermarks.TryGetValue(key, out AttributeValue? next) || next.S != last || (before is not null && SequenceNumber.Compare(last, before) <= 0))
+            {
+                continue; // this write applies nothing of the key
+            }
+
+            // The key's first record in the event above the watermark; the last itself when the event does not say (a
+            // range of one record is still exact).
+            string first = last;
+            if (records.TryGetValue(key, out string[]? sequences))
+            {
+                foreach (string sequence in sequences)
+                {
+                    if (before is null || SequenceNumber.Compare(sequence, before) > 0)
+                    {
+                        first = SequenceNumber.Compare(sequence, last) <= 0 ? sequence : last;
+                        break;
+                    }
+                }
+            }
+
+            ranges ??= DynamoDbItem.GetDestinationMarks(item, shardId) ?? new(StringComparer.Ordinal);
+            (ranges.TryGetValue(key, out var list) ? list : ranges[key] = []).Add((first, last));
+        }
+
+        return ranges is null ? null : DynamoDbItem.ToDestinationMarks(ranges);
     }
 
     /// <summary>The higher of two sequence numbers (decimal digits); null counts as lowest.</summary>

@@ -1,0 +1,264 @@
+using System.Globalization;
+using System.Text;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Analytics.Core.Tests;
+using Analytics.Tools;
+using Analytics.Tools.Redrive;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using static Analytics.Core.Testing.Tests.RedriveObjects;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// A batch in both places (its spill written, then given up), its destination object redriven first by a run given a
+/// <c>--spill-bucket</c> without its spill (so nothing held it back), then the spill redriven by a run given the right
+/// spill bucket and no <c>--failure-bucket</c>: that run cannot read which destination objects were finished, so only the
+/// item can say which records the destination redrive applied.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
+{
+    [Fact]
+    public async Task ASpillWhoseRecordsTheDestinationRedriveApplied_WithoutFailureBucket_IsNotCountedTwice()
+    {
+        string table = await servers.CreateTableAsync("nofail");
+        string spill = await servers.CreateBucketAsync("spill");
+        string empty = await servers.CreateBucketAsync("empty");
+        string failure = await servers.CreateBucketAsync("failure");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
+
+        (int wrongExit, _) = await RunAsync(table, empty, failure);
+        (int exit, string stdout) = await RunAsync(table, spill, failure: null);
+
+        Assert.Equal(0, wrongExit);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Dictionary<string, AttributeValue> item = Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Items);
+        Assert.Equal("1", item["count"].N);
+        Assert.Equal(0, exit);
+        Assert.Contains("spills: 1 spill objects, 0 samples applied, 1 already in the table", stdout, StringComparison.Ordinal);
+        Assert.Equal(0, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = spill, Prefix = "spill/" })).KeyCount);
+    }
+
+    /// <summary>
+    /// An earlier batch of the same key, spilled only (records 1 and 2), below the batch in both places (record 3): the
+    /// destination redrive's mark must not pass records it did not apply (a redrive mark moved to 3 would have the spill
+    /// redrive skip 1 and 2: lost). Then a live re-delivery of 3 with a new record 4, and a later spill of 5, each once.
+    /// </summary>
+    [Fact]
+    public async Task AnEarlierSpillOfTheKey_IsStillApplied_AndLaterBatchesApplyOnce()
+    {
+        string table = await servers.CreateTableAsync("earlier");
+        string spill = await servers.CreateBucketAsync("spill");
+        string empty = await servers.CreateBucketAsync("empty");
+        string failure = await servers.CreateBucketAsync("failure");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        await PutSpillAsync(s3, spill, [1, 2]);
+        await PutSpillAsync(s3, spill, [3]);
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, 3, [Record(0, 3, "k", "a", 3)]), UseChunkEncoding = false });
+
+        (int wrongExit, _) = await RunAsync(table, empty, failure);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Dictionary<string, AttributeValue> afterDestination = await ItemAsync(dynamoDb, table);
+        Assert.Equal($"{Sequence(3)}:{Sequence(3)}", Assert.Single(afterDestination["dr"].M[ShardId(0)].M["k"].L).S);
+        Assert.False(afterDestination.ContainsKey("rk"));
+        (int exit, string stdout) = await RunAsync(table, spill, failure: null);
+
+        Assert.Equal((0, 0), (wrongExit, exit));
+        Assert.Contains("spills: 2 spill objects, 2 samples applied, 1 already in the table", stdout, StringComparison.Ordinal);
+        Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
+        Assert.Equal(("3", "6"), (item["count"].N, item["sum"].N));
+        Assert.Equal(Sequence(3), item["rk"].M[ShardId(0)].M["k"].S);
+        Assert.False(item.ContainsKey("dr")); // passed by the redrive mark: no longer needed
+
+        await ApplyLiveAsync(dynamoDb, s3, table, spill, [Record(0, 3, "k", "a", 3), Record(0, 4, "k", "a", 4)]);
+        await PutSpillAsync(s3, spill, [5]);
+        (int later, string laterOut) = await RunAsync(table, spill, failure);
+
+        Assert.Equal(0, later);
+        Assert.Contains("spills: 1 spill objects, 1 samples applied, 0 already in the table", laterOut, StringComparison.Ordinal);
+        item = await ItemAsync(dynamoDb, table);
+        Assert.Equal(("5", "15"), (item["count"].N, item["sum"].N));
+    }
+
+    /// <summary>
+    /// Two destination objects of one key (records 1 and 3) with a batch spilled only between them (record 2): run in one
+    /// event, the write's range would be 1 to 3 and take record 2 for applied. The events are cut between the objects,
+    /// so the ranges are 1 and 3, and record 2 is applied by the spill redrive.
+    /// </summary>
+    [Fact]
+    public async Task TwoDestinationObjectsOfAKey_AroundASpillOnlyBatch_KeepTwoRanges()
+    {
+        string table = await servers.CreateTableAsync("around");
+        string spill = await servers.CreateBucketAsync("spill");
+        string empty = await servers.CreateBucketAsync("empty");
+        string failure = await servers.CreateBucketAsync("failure");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        foreach (int n in (int[])[1, 2, 3])
+        {
+            await PutSpillAsync(s3, spill, [n]);
+        }
+
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "a"), ContentBody = InvocationRecord(0, 1, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "b"), ContentBody = InvocationRecord(0, 3, [Record(0, 3, "k", "a", 3)]), UseChunkEncoding = false });
+
+        (int wrongExit, _) = await RunAsync(table, empty, failure);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Assert.Equal(
+            [$"{Sequence(1)}:{Sequence(1)}", $"{Sequence(3)}:{Sequence(3)}"],
+            (await ItemAsync(dynamoDb, table))["dr"].M[ShardId(0)].M["k"].L.Select(e => e.S).ToArray());
+        (int exit, _) = await RunAsync(table, spill, failure: null);
+
+        Assert.Equal((0, 0), (wrongExit, exit));
+        Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
+        Assert.Equal(("3", "6"), (item["count"].N, item["sum"].N));
+    }
+
+    /// <summary>
+    /// A destination object an earlier run finished whose item keeps no range for it (a redrive before the ranges
+    /// existed): a later run given <c>--failure-bucket</c> leaves the spill naming that object, and nothing is doubled.
+    /// </summary>
+    [Fact]
+    public async Task AFinishedDestinationObjectTheItemKeepsNoRangeOf_LeavesTheSpill()
+    {
+        string table = await servers.CreateTableAsync("norange");
+        string spill = await servers.CreateBucketAsync("spill");
+        string empty = await servers.CreateBucketAsync("empty");
+        string failure = await servers.CreateBucketAsync("failure");
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        string destination = DestinationKey(0, "o");
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = destination, ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
+        (int wrongExit, _) = await RunAsync(table, empty, failure);
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Dictionary<string, AttributeValue> written = await ItemAsync(dynamoDb, table);
+        await dynamoDb.UpdateItemAsync(new UpdateItemRequest
+        {
+            TableName = table,
+            Key = new() { ["pk"] = written["pk"], ["sk"] = written["sk"] },
+            UpdateExpression = "REMOVE dr",
+        });
+
+        (int exit, string stdout) = await RunAsync(table, spill, failure);
+
+        Assert.Equal((0, 1), (wrongExit, exit));
+        Assert.Contains($"left {SpillKey(0)}: ", stdout, StringComparison.Ordinal);
+        Assert.Contains($"its records were redriven from the on-failure destination object {destination} by an earlier run", stdout, StringComparison.Ordinal);
+        Assert.Equal("1", (await ItemAsync(dynamoDb, table))["count"].N);
+        Assert.Equal(1, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = spill, Prefix = "spill/" })).KeyCount);
+    }
+
+    /// <summary>
+    /// Any split of one key's records 1..n into consecutive batches, each spilled only or both spilled and given up: a run
+    /// given another spill bucket applies the destination objects, then a run given the function's spill bucket and no
+    /// <c>--failure-bucket</c> the spills. The item ends with every record exactly once, and no range the destination
+    /// redrive kept ever covered a record it did not apply (a batch spilled only).
+    /// </summary>
+    [Property(MaxTest = 12)]
+    public Property AnySplitIntoSpilledAndGivenUpBatches_EndsExactlyOnce(PositiveInt[] sizes, bool[] givenUp)
+    {
+        List<int> batches = [.. sizes.Take(5).Select(s => 1 + (s.Get % 3))];
+        if (batches.Count == 0)
+        {
+            return true.ToProperty();
+        }
+
+        return Check().GetAwaiter().GetResult().Label($"batches {string.Join(",", batches)}, given up {string.Join(",", givenUp.Take(batches.Count))}");
+
+        async Task<bool> Check()
+        {
+            string table = await servers.CreateTableAsync("split");
+            string spill = await servers.CreateBucketAsync("spill");
+            string empty = await servers.CreateBucketAsync("empty");
+            string failure = await servers.CreateBucketAsync("failure");
+            using AmazonS3Client s3 = servers.CreateS3Client();
+            var spilledOnly = new HashSet<int>();
+            int next = 1;
+            for (int b = 0; b < batches.Count; b++)
+            {
+                int[] records = [.. Enumerable.Range(next, batches[b])];
+                next += batches[b];
+                await PutSpillAsync(s3, spill, records);
+                if (b < givenUp.Length && givenUp[b])
+                {
+                    await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "b" + b.ToString(CultureInfo.InvariantCulture)), ContentBody = InvocationRecord(0, records[0], [.. records.Select(n => Record(0, n, "k", "a", n))]), UseChunkEncoding = false });
+                }
+                else
+                {
+                    spilledOnly.UnionWith(records);
+                }
+            }
+
+            (int first, _) = await RunAsync(table, empty, failure);
+            using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+            List<Dictionary<string, AttributeValue>> items = (await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Items;
+            bool rangesExact = items.All(i => !i.TryGetValue("dr", out AttributeValue? dr) || dr.M[ShardId(0)].M["k"].L.All(e =>
+                spilledOnly.All(n => SequenceNumber.Compare(Sequence(n), e.S[..e.S.IndexOf(':', StringComparison.Ordinal)]) < 0 || SequenceNumber.Compare(Sequence(n), e.S[(e.S.IndexOf(':', StringComparison.Ordinal) + 1)..]) > 0)));
+            (int second, _) = await RunAsync(table, spill, failure: null);
+            int total = next - 1;
+            Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
+            return first == 0 && second == 0 && rangesExact &&
+                item["count"].N == total.ToString(CultureInfo.InvariantCulture) &&
+                item["sum"].N == (total * (total + 1) / 2).ToString(CultureInfo.InvariantCulture);
+        }
+    }
+
+    /// <summary>
+    /// The events a destination redrive runs hold, per partition key, records of one object only, at most the bound
+    /// each, and together every record once, in order.
+    /// </summary>
+    [Property(MaxTest = 300)]
+    public Property Events_HoldPerKeyOneObject_EveryRecordOnceInOrder(byte[] keys, byte[] objects, PositiveInt perEvent)
+    {
+        int bound = 1 + (perEvent.Get % 6);
+        List<DestinationRedrive.DestinationRecordEntry> run = [.. keys.Select((k, i) => new DestinationRedrive.DestinationRecordEntry(
+            "o" + (i < objects.Length ? objects[i] % 3 : 0).ToString(CultureInfo.InvariantCulture),
+            Sequence(i + 1),
+            "k" + (k % 4).ToString(CultureInfo.InvariantCulture),
+            "{}"))];
+        List<List<DestinationRedrive.DestinationRecordEntry>> events = [.. DestinationRedrive.Events(run, bound)];
+        bool oneObject = events.All(e => e.GroupBy(r => r.PartitionKey).All(g => g.Select(r => r.ObjectKey).Distinct().Count() == 1));
+        bool bounded = events.All(e => e.Count >= 1 && e.Count <= bound);
+        bool same = events.SelectMany(e => e).SequenceEqual(run);
+        return (oneObject && bounded && same).ToProperty();
+    }
+
+    private static async Task PutSpillAsync(AmazonS3Client s3, string bucket, int[] records)
+    {
+        AggregatorOptions options = AggregatorOptions.Default;
+        string samples = string.Join(",", records.Select(n => string.Create(CultureInfo.InvariantCulture, $"[\"{Sequence(n)}\",\"k\",{n}]")));
+        string body = string.Create(
+            CultureInfo.InvariantCulture,
+            $"{{\"format\":\"analytics.core.spill/1\",\"shardId\":\"{ShardId(0)}\",\"eventSourceArn\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\",\"spillId\":\"{Sequence(records[0])}\",\"windowMs\":{(long)options.WindowSize.TotalMilliseconds},\"relativeAccuracy\":{options.RelativeAccuracy},\"maxBins\":{options.MaxBins},") +
+            $"\"pairs\":[{{\"pk\":\"{Series("a")}\",\"sk\":\"{Window:yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"windowEnd\":\"{Window.AddMinutes(1):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"metric\":\"a\",\"dimensions\":{{\"region\":\"r\"}},\"outcomeUnknown\":false,\"samples\":[" + samples + "]}]}";
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = $"spill/s/{ShardId(0)}/{Sequence(records[0])}.json", ContentBody = body, UseChunkEncoding = false });
+    }
+
+    private static async Task<Dictionary<string, AttributeValue>> ItemAsync(AmazonDynamoDBClient dynamoDb, string table) =>
+        Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items, i => i["sk"].S != "lease");
+
+    private static async Task ApplyLiveAsync(AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string table, string quarantine, string[] records)
+    {
+        using var processor = new KinesisBatchProcessor(
+            new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }),
+            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = quarantine }),
+            ProcessorOptions.Default);
+        var response = new System.Buffers.ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(Encoding.UTF8.GetBytes("{\"Records\":[" + string.Join(",", records) + "]}"), DateTimeOffset.UtcNow.AddMinutes(1), response);
+        Assert.Null(summary.ReportedFailure);
+    }
+
+    private async Task<(int Exit, string Stdout)> RunAsync(string table, string spill, string? failure)
+    {
+        var stdout = new StringWriter();
+        string[] args = ["redrive", "--table", table, "--spill-bucket", spill, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()];
+        int exit = await ToolsCommand.RunAsync(failure is null ? args : [.. args, "--failure-bucket", failure], stdout, TextWriter.Null);
+        return (exit, stdout.ToString());
+    }
+}
