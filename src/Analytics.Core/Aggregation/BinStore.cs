@@ -83,16 +83,10 @@ internal struct BinStore
             return _indices![at];
         }
 
-        long[] counts = _counts!;
-        for (int i = Math.Max(index + 1, _minIndex); i <= _maxIndex; i++)
-        {
-            if (counts[i - _offset] != 0)
-            {
-                return i;
-            }
-        }
-
-        return int.MaxValue;
+        // The first non-zero slot after index, searched a vector at a time (most slots between values are empty).
+        int from = Math.Max(index + 1, _minIndex);
+        int next = _counts.AsSpan(from - _offset, _maxIndex - from + 1).IndexOfAnyExcept(0L);
+        return next < 0 ? int.MaxValue : from + next;
     }
 
     /// <summary>Number of non-empty bins.</summary>
@@ -108,17 +102,8 @@ internal struct BinStore
             return _binCount;
         }
 
-        int n = 0;
         ReadOnlySpan<long> span = _counts.AsSpan(_minIndex - _offset, _maxIndex - _minIndex + 1);
-        foreach (long c in span)
-        {
-            if (c != 0)
-            {
-                n++;
-            }
-        }
-
-        return n;
+        return span.Length - span.Count(0L); // counted a vector at a time
     }
 
     /// <summary>Adds <paramref name="count"/> (&gt; 0) to bin <paramref name="index"/>, collapsing past <paramref name="maxBins"/> bins.</summary>
