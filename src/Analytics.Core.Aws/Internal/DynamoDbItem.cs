@@ -663,8 +663,17 @@ internal static class DynamoDbItem
             return;
         }
 
-        item[name] = new AttributeValue { N = value.ToString("R", CultureInfo.InvariantCulture) };
+        item[name] = new AttributeValue { N = NumberText(value) };
     }
+
+    /// <summary>
+    /// <paramref name="value"/>'s round-trip text (<c>"R"</c>); a whole number below 10^15 (most counts, sums, minima and
+    /// maxima) formatted as the integer it is, the same text for a fraction of the cost.
+    /// </summary>
+    internal static string NumberText(double value) =>
+        value == Math.Truncate(value) && Math.Abs(value) < 1e15 && !(value == 0 && double.IsNegative(value))
+            ? ((long)value).ToString(CultureInfo.InvariantCulture)
+            : value.ToString("R", CultureInfo.InvariantCulture);
 }
 
 /// <summary>The key and the readable attributes of one (series, window) pair, computed once per batch.</summary>

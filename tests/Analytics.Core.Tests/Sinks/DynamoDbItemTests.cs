@@ -247,6 +247,30 @@ public sealed class DynamoDbItemTests
         Assert.Same(odd["pk"], rebuilt["pk"]);
     }
 
+    /// <summary>
+    /// Property: a number's text in the item is its round-trip text ("R") for any double: whole numbers near 10^15 and
+    /// past it, negative zero, fractions, the smallest and largest magnitudes.
+    /// </summary>
+    [FsCheck.Xunit.Property(MaxTest = 3000)]
+    public Property NumberText_IsTheRoundTripText(int mantissa, int exponent, bool fraction, bool negative)
+    {
+        double magnitude = Math.Abs((double)mantissa) * Math.Pow(10, exponent % 20) + (fraction ? 0.25 : 0);
+        double value = negative ? -magnitude : magnitude;
+        return (DynamoDbItem.NumberText(value) == value.ToString("R", System.Globalization.CultureInfo.InvariantCulture)).Label(value.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Theory]
+    [InlineData(-0.0)]
+    [InlineData(999_999_999_999_999.0)]
+    [InlineData(1e15)]
+    [InlineData(-1e15)]
+    [InlineData(123456789012345.0)]
+    [InlineData(0.1)]
+    [InlineData(1e-130)]
+    [InlineData(9.98e125)]
+    public void NumberText_AtTheEdges_IsTheRoundTripText(double value) =>
+        Assert.Equal(value.ToString("R", System.Globalization.CultureInfo.InvariantCulture), DynamoDbItem.NumberText(value));
+
     private static Dictionary<string, AttributeValue> Copy(Dictionary<string, AttributeValue> item) =>
         item.ToDictionary(kv => kv.Key, kv => Copy(kv.Value), StringComparer.Ordinal);
 
