@@ -319,25 +319,26 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
         levels = 0;
         WriteInt(writer, map.Count);
 
-        // The names in ordinal order, in a pooled array (a map per request and level: no array of its own each time).
+        // The attributes in ordinal name order, in a pooled array (a map per request and level: no array of its own each
+        // time), each value taken with its name (no second lookup by name).
         int count = map.Count;
-        string[] names = ArrayPool<string>.Shared.Rent(count);
+        KeyValuePair<string, AttributeValue>[] entries = ArrayPool<KeyValuePair<string, AttributeValue>>.Shared.Rent(count);
         try
         {
             int n = 0;
             foreach (KeyValuePair<string, AttributeValue> kv in map)
             {
-                names[n++] = kv.Key; // not map.Keys: that makes a key collection per map
+                entries[n++] = kv;
             }
 
-            names.AsSpan(0, count).Sort(static (a, b) => string.CompareOrdinal(a, b)); // a cached delegate: no comparison made per map
+            entries.AsSpan(0, count).Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key)); // a cached delegate
             for (int i = 0; i < count; i++)
             {
-                string name = names[i];
+                (string name, AttributeValue value) = entries[i];
                 WriteString(writer, strings, name);
                 int lengthAt = writer.WrittenCount;
                 WriteInt(writer, 0);
-                if (!TryWriteSdkValue(writer, strings, map[name], wrappers, out int valueSize, out int valueLevels))
+                if (!TryWriteSdkValue(writer, strings, value, wrappers, out int valueSize, out int valueLevels))
                 {
                     return false;
                 }
@@ -349,7 +350,7 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
         }
         finally
         {
-            ArrayPool<string>.Shared.Return(names, clearArray: true);
+            ArrayPool<KeyValuePair<string, AttributeValue>>.Shared.Return(entries, clearArray: true);
         }
 
         return true;
