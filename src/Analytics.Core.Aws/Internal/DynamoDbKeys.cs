@@ -47,9 +47,24 @@ internal static class DynamoDbKeys
         return sb.ToString();
     }
 
+    /// <summary>The thread's last few timestamps (a batch's pairs share a few window starts and ends; formatting one is most of a pair's key).</summary>
+    [ThreadStatic]
+    private static (long EpochMs, string Text)[]? s_timestamps;
+
     /// <summary>Window start as <c>yyyy-MM-ddTHH:mm:ss.fffZ</c> (fixed width, so string order is time order).</summary>
-    public static string Timestamp(long epochMs) =>
-        DateTimeOffset.FromUnixTimeMilliseconds(epochMs).UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture);
+    public static string Timestamp(long epochMs)
+    {
+        (long EpochMs, string Text)[] recent = s_timestamps ??= new (long, string)[4];
+        int slot = (int)(((ulong)epochMs * 0x9E3779B97F4A7C15UL) >> 62);
+        if (recent[slot].Text is { } cached && recent[slot].EpochMs == epochMs)
+        {
+            return cached;
+        }
+
+        string text = DateTimeOffset.FromUnixTimeMilliseconds(epochMs).UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture);
+        recent[slot] = (epochMs, text);
+        return text;
+    }
 
     /// <summary>The inverse of <see cref="Timestamp"/>: exactly <c>yyyy-MM-ddTHH:mm:ss.fffZ</c>.</summary>
     public static bool TryParseTimestamp(string? text, out long epochMs)

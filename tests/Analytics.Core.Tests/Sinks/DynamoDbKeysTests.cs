@@ -82,6 +82,16 @@ public class DynamoDbKeysTests
                    DateTimeOffset.Parse(a, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds() == t.Item1;
         }).QuickCheckThrowOnFailure();
 
+    /// <summary>
+    /// Property: in any order of calls, repeats and values that share a slot of the thread's recent timestamps included,
+    /// each timestamp is the text of its own instant (parsed back independently), never another's.
+    /// </summary>
+    [Fact]
+    public void Timestamp_InAnyOrderOfCalls_IsItsOwnInstant() =>
+        Prop.ForAll(Gen.ListOf(Gen.Choose(0, 40).Select(x => 1_700_000_000_000L + (x * 60_000L))).ToArbitrary(), instants =>
+            instants.All(ms => DateTimeOffset.ParseExact(DynamoDbKeys.Timestamp(ms), "yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal).ToUnixTimeMilliseconds() == ms))
+        .QuickCheckThrowOnFailure();
+
     private static string PartitionKeyOf(string metric, Dictionary<string, string> dimensions) =>
         PartitionKeyOf(SeriesKey.Encode(metric, dimensions));
 
