@@ -69,6 +69,25 @@ public sealed class StoredItemTests
     }
 
     /// <summary>
+    /// Property: the attributes of a put are encoded in ordinal name order whatever their number (the insertion sort of
+    /// an item's few and the library's sort of a large map) and whatever order they come in.
+    /// </summary>
+    [FsCheck.Xunit.Property(MaxTest = 300)]
+    public Property SortByName_IsOrdinalOrder(int seed, int salt)
+    {
+        var random = new Random((seed * 7919) + salt);
+        int count = random.Next(0, 80);
+        KeyValuePair<string, AttributeValue>[] entries = [.. Enumerable.Range(0, count)
+            .Select(_ => s_names[random.Next(s_names.Length)] + random.Next(0, 50).ToString(CultureInfo.InvariantCulture))
+            .Distinct(StringComparer.Ordinal)
+            .Select(name => new KeyValuePair<string, AttributeValue>(name, new AttributeValue { S = name }))];
+        string[] expected = [.. entries.Select(e => e.Key).Order(StringComparer.Ordinal)];
+        StoredItem.SortByName(entries);
+        return (entries.Select(e => e.Key).SequenceEqual(expected) && entries.All(e => e.Value.S == e.Key))
+            .Label(string.Join(",", entries.Select(e => e.Key)));
+    }
+
+    /// <summary>
     /// Property: an item given in the SDK's types (a put's item on the direct path) is stored as the same item read
     /// into values would be: equal attributes, the same size, the same answer in the SDK's types, and the same bytes
     /// for the request's identity (so the fault plan draws the same).

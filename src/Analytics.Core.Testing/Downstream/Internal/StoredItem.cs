@@ -331,7 +331,7 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
                 entries[n++] = kv;
             }
 
-            entries.AsSpan(0, count).Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key)); // a cached delegate
+            SortByName(entries.AsSpan(0, count));
             for (int i = 0; i < count; i++)
             {
                 (string name, AttributeValue value) = entries[i];
@@ -354,6 +354,32 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Sorts attributes by ordinal name: an insertion sort for an item's few attributes (no comparison delegate, no
+    /// moves for names nearly in order), the library's sort for a large map.
+    /// </summary>
+    internal static void SortByName(Span<KeyValuePair<string, AttributeValue>> entries)
+    {
+        if (entries.Length > 32)
+        {
+            entries.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+            return;
+        }
+
+        for (int i = 1; i < entries.Length; i++)
+        {
+            KeyValuePair<string, AttributeValue> entry = entries[i];
+            int j = i - 1;
+            while (j >= 0 && string.CompareOrdinal(entries[j].Key, entry.Key) > 0)
+            {
+                entries[j + 1] = entries[j];
+                j--;
+            }
+
+            entries[j + 1] = entry;
+        }
     }
 
     /// <summary>
