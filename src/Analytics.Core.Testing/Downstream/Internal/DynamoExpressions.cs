@@ -11,8 +11,8 @@ internal sealed class ExpressionContext
 {
     private readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DynamoValue> _values = new(StringComparer.Ordinal);
-    private HashSet<string>? _usedNames; // made when a placeholder is used: most requests have none or one
-    private HashSet<string>? _usedValues;
+    private UsedKeys _usedNames; // most requests use no placeholder or one
+    private UsedKeys _usedValues;
 
     public ExpressionContext(JsonElement request)
         : this(new JsonRequestView(request))
@@ -35,7 +35,7 @@ internal sealed class ExpressionContext
             throw DynamoError.Validation($"Invalid {Kind}: An expression attribute name used in the document path is not defined; attribute name: {placeholder}");
         }
 
-        (_usedNames ??= new(StringComparer.Ordinal)).Add(placeholder);
+        _usedNames.Add(placeholder);
         return name;
     }
 
@@ -46,29 +46,57 @@ internal sealed class ExpressionContext
             throw DynamoError.Validation($"Invalid {Kind}: An expression attribute value used in expression is not defined; attribute value: {placeholder}");
         }
 
-        (_usedValues ??= new(StringComparer.Ordinal)).Add(placeholder);
+        _usedValues.Add(placeholder);
         return value;
     }
 
     /// <summary>Rejects names or values that no expression used (DynamoDB does).</summary>
     public void CheckAllUsed()
     {
-        if ((_usedNames?.Count ?? 0) == _names.Count && (_usedValues?.Count ?? 0) == _values.Count)
+        if (_usedNames.Count == _names.Count && _usedValues.Count == _values.Count)
         {
             return; // every placeholder used is one of them (an unknown one throws when used)
         }
 
-        string[] unusedNames = _names.Keys.Where(k => _usedNames?.Contains(k) != true).Order(StringComparer.Ordinal).ToArray();
+        UsedKeys usedNames = _usedNames, usedValues = _usedValues;
+        string[] unusedNames = _names.Keys.Where(k => !usedNames.Contains(k)).Order(StringComparer.Ordinal).ToArray();
         if (unusedNames.Length > 0)
         {
             throw DynamoError.Validation("Value provided in ExpressionAttributeNames unused in expressions: keys: {" + string.Join(", ", unusedNames) + "}");
         }
 
-        string[] unusedValues = _values.Keys.Where(k => _usedValues?.Contains(k) != true).Order(StringComparer.Ordinal).ToArray();
+        string[] unusedValues = _values.Keys.Where(k => !usedValues.Contains(k)).Order(StringComparer.Ordinal).ToArray();
         if (unusedValues.Length > 0)
         {
             throw DynamoError.Validation("Value provided in ExpressionAttributeValues unused in expressions: keys: {" + string.Join(", ", unusedValues) + "}");
         }
+    }
+
+    /// <summary>The distinct placeholders used: the first one kept alone, a set made only for a second one.</summary>
+    private struct UsedKeys
+    {
+        private string? _one;
+        private HashSet<string>? _more;
+
+        public readonly int Count => _more?.Count ?? (_one is null ? 0 : 1);
+
+        public void Add(string key)
+        {
+            if (_more is not null)
+            {
+                _more.Add(key);
+            }
+            else if (_one is null)
+            {
+                _one = key;
+            }
+            else if (!string.Equals(_one, key, StringComparison.Ordinal))
+            {
+                _more = new HashSet<string>(StringComparer.Ordinal) { _one, key };
+            }
+        }
+
+        public readonly bool Contains(string key) => _more?.Contains(key) ?? string.Equals(_one, key, StringComparison.Ordinal);
     }
 }
 
@@ -157,6 +185,7 @@ internal abstract class ParsedExpression
     private string? _error;
     private PathTemplate[] _paths = [];
     private ExpressionBinding? _fixed; // when no placeholder is used
+    private DocumentPath[]? _fixedPaths; // when no #name placeholder is used: only values differ between requests
 
     protected ExpressionBinding Bind(ExpressionContext context)
     {
@@ -185,6 +214,11 @@ internal abstract class ParsedExpression
             return _fixed;
         }
 
+        if (_fixedPaths is not null)
+        {
+            return new ExpressionBinding(values, _fixedPaths);
+        }
+
         var paths = new DocumentPath[_paths.Length];
         for (int i = 0; i < paths.Length; i++)
         {
@@ -205,6 +239,10 @@ internal abstract class ParsedExpression
         if (error is null && uses.Count == 0)
         {
             _fixed = Bind(null!); // nothing to look up: the context is not read
+        }
+        else if (error is null && _nameCount == 0)
+        {
+            _fixedPaths = [.. paths.Select(p => p.Bind([]))];
         }
     }
 }
