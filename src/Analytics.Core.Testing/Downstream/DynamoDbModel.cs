@@ -54,6 +54,7 @@ public sealed class DynamoDbModel : IDisposable
     private readonly Handler _handler;
     private readonly Gate _gate = new();
     private readonly Dictionary<string, Table> _tables = new(StringComparer.Ordinal);
+    private readonly ExpressionCache _expressions = new(); // parsed expressions, reused across requests
     private long _requests;
     private long _throttles;
     private long _outageErrors;
@@ -722,7 +723,7 @@ public sealed class DynamoDbModel : IDisposable
         string keyText = table.KeyText(item, fromItem: true);
         var context = new ExpressionContext(request);
         DynamoExpressionParser.Condition? condition = request.OptionalString("ConditionExpression") is { } text
-            ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression")
+            ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression", _expressions)
             : null;
         context.CheckAllUsed();
         int size = CheckItem(item, "Item size has exceeded the maximum allowed size");
@@ -744,7 +745,7 @@ public sealed class DynamoDbModel : IDisposable
         string keyText = table.KeyText(key, fromItem: false);
         var context = new ExpressionContext(request);
         DynamoExpressionParser.Condition? condition = request.OptionalString("ConditionExpression") is { } text
-            ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression")
+            ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression", _expressions)
             : null;
         context.CheckAllUsed();
         StoredItem? old = table.Items.GetValueOrDefault(keyText);
@@ -777,9 +778,9 @@ public sealed class DynamoDbModel : IDisposable
         var context = new ExpressionContext(request);
         string? updateText = request.OptionalString("UpdateExpression");
         List<DocumentPath> paths = [];
-        Action<Dictionary<string, DynamoValue>>? update = updateText is null ? null : DynamoExpressionParser.ParseUpdate(updateText, context, out paths);
+        Action<Dictionary<string, DynamoValue>>? update = updateText is null ? null : DynamoExpressionParser.ParseUpdate(updateText, context, out paths, _expressions);
         DynamoExpressionParser.Condition? condition = request.OptionalString("ConditionExpression") is { } text
-            ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression")
+            ? DynamoExpressionParser.ParseCondition(text, context, "ConditionExpression", _expressions)
             : null;
         context.CheckAllUsed();
         foreach (DocumentPath path in paths)
@@ -1075,11 +1076,11 @@ public sealed class DynamoDbModel : IDisposable
         {
             string text = OptionalString(request, "KeyConditionExpression")
                 ?? throw DynamoError.Validation("Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.");
-            keyCondition = DynamoExpressionParser.ParseCondition(text, context, "KeyConditionExpression");
+            keyCondition = DynamoExpressionParser.ParseCondition(text, context, "KeyConditionExpression", _expressions);
         }
 
         DynamoExpressionParser.Condition? filter = OptionalString(request, "FilterExpression") is { } f
-            ? DynamoExpressionParser.ParseCondition(f, context, "FilterExpression")
+            ? DynamoExpressionParser.ParseCondition(f, context, "FilterExpression", _expressions)
             : null;
         var projection = Projection.Parse(request, context);
         context.CheckAllUsed();

@@ -11,8 +11,8 @@ internal sealed class ExpressionContext
 {
     private readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DynamoValue> _values = new(StringComparer.Ordinal);
-    private HashSet<string>? _usedNames; // made when a placeholder is used: most requests have none or one
-    private HashSet<string>? _usedValues;
+    private UsedKeys _usedNames; // most requests use no placeholder or one
+    private UsedKeys _usedValues;
 
     public ExpressionContext(JsonElement request)
         : this(new JsonRequestView(request))
@@ -35,7 +35,7 @@ internal sealed class ExpressionContext
             throw DynamoError.Validation($"Invalid {Kind}: An expression attribute name used in the document path is not defined; attribute name: {placeholder}");
         }
 
-        (_usedNames ??= new(StringComparer.Ordinal)).Add(placeholder);
+        _usedNames.Add(placeholder);
         return name;
     }
 
@@ -46,29 +46,57 @@ internal sealed class ExpressionContext
             throw DynamoError.Validation($"Invalid {Kind}: An expression attribute value used in expression is not defined; attribute value: {placeholder}");
         }
 
-        (_usedValues ??= new(StringComparer.Ordinal)).Add(placeholder);
+        _usedValues.Add(placeholder);
         return value;
     }
 
     /// <summary>Rejects names or values that no expression used (DynamoDB does).</summary>
     public void CheckAllUsed()
     {
-        if ((_usedNames?.Count ?? 0) == _names.Count && (_usedValues?.Count ?? 0) == _values.Count)
+        if (_usedNames.Count == _names.Count && _usedValues.Count == _values.Count)
         {
             return; // every placeholder used is one of them (an unknown one throws when used)
         }
 
-        string[] unusedNames = _names.Keys.Where(k => _usedNames?.Contains(k) != true).Order(StringComparer.Ordinal).ToArray();
+        UsedKeys usedNames = _usedNames, usedValues = _usedValues;
+        string[] unusedNames = _names.Keys.Where(k => !usedNames.Contains(k)).Order(StringComparer.Ordinal).ToArray();
         if (unusedNames.Length > 0)
         {
             throw DynamoError.Validation("Value provided in ExpressionAttributeNames unused in expressions: keys: {" + string.Join(", ", unusedNames) + "}");
         }
 
-        string[] unusedValues = _values.Keys.Where(k => _usedValues?.Contains(k) != true).Order(StringComparer.Ordinal).ToArray();
+        string[] unusedValues = _values.Keys.Where(k => !usedValues.Contains(k)).Order(StringComparer.Ordinal).ToArray();
         if (unusedValues.Length > 0)
         {
             throw DynamoError.Validation("Value provided in ExpressionAttributeValues unused in expressions: keys: {" + string.Join(", ", unusedValues) + "}");
         }
+    }
+
+    /// <summary>The distinct placeholders used: the first one kept alone, a set made only for a second one.</summary>
+    private struct UsedKeys
+    {
+        private string? _one;
+        private HashSet<string>? _more;
+
+        public readonly int Count => _more?.Count ?? (_one is null ? 0 : 1);
+
+        public void Add(string key)
+        {
+            if (_more is not null)
+            {
+                _more.Add(key);
+            }
+            else if (_one is null)
+            {
+                _one = key;
+            }
+            else if (!string.Equals(_one, key, StringComparison.Ordinal))
+            {
+                _more = new HashSet<string>(StringComparer.Ordinal) { _one, key };
+            }
+        }
+
+        public readonly bool Contains(string key) => _more?.Contains(key) ?? string.Equals(_one, key, StringComparison.Ordinal);
     }
 }
 
@@ -100,106 +128,176 @@ internal sealed record DocumentPath(IReadOnlyList<object> Segments)
     public override string ToString() => string.Concat(Segments.Select((s, i) => s is int n ? "[" + n.ToString(CultureInfo.InvariantCulture) + "]" : (i == 0 ? "" : ".") + s));
 }
 
-/// <summary>Parses and evaluates condition, key condition, filter and update expressions (the subset in docs/).</summary>
-internal sealed class DynamoExpressionParser
+/// <summary>
+/// A request's placeholder values and document paths (names resolved), in the order the expression uses them, which a
+/// parsed expression reads when it is evaluated: one parsed expression serves every request with the same text.
+/// </summary>
+internal sealed class ExpressionBinding(DynamoValue[] values, DocumentPath[] paths)
 {
-    private readonly List<string> _tokens;
-    private readonly ExpressionContext _context;
-    private readonly string _text;
-    private int _position;
+    public DynamoValue[] Values { get; } = values;
 
-    private DynamoExpressionParser(string text, ExpressionContext context)
+    public DocumentPath[] Paths { get; } = paths;
+}
+
+/// <summary>A document path as written: attribute names, <c>#name</c> placeholders (by slot) and list indexes.</summary>
+internal sealed class PathTemplate
+{
+    private readonly List<object> _segments;
+    private readonly DocumentPath? _fixed; // when the path has no placeholder
+
+    public PathTemplate(List<object> segments)
     {
-        _text = text;
-        _context = context;
-        _tokens = Tokenize(text, context.Kind);
+        _segments = segments;
+        _fixed = segments.Any(s => s is NameSlot) ? null : new DocumentPath(segments);
     }
 
-    public delegate bool Condition(IReadOnlyDictionary<string, DynamoValue> item);
-
-    private delegate DynamoValue? Operand(IReadOnlyDictionary<string, DynamoValue> item);
-
-    public static Condition ParseCondition(string text, ExpressionContext context, string kind)
+    public DocumentPath Bind(string[] names)
     {
-        context.Kind = kind;
-        var parser = new DynamoExpressionParser(text, context);
-        Condition condition = parser.ParseOr();
-        parser.ExpectEnd();
-        return condition;
-    }
-
-    /// <summary>Parses an update expression into an action that rewrites a copy of the item.</summary>
-    public static Action<Dictionary<string, DynamoValue>> ParseUpdate(string text, ExpressionContext context, out List<DocumentPath> updatedPaths)
-    {
-        context.Kind = "UpdateExpression";
-        var parser = new DynamoExpressionParser(text, context);
-        var actions = new List<Action<Dictionary<string, DynamoValue>>>();
-        var paths = new List<DocumentPath>();
-        var seenClauses = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        while (!parser.AtEnd)
+        if (_fixed is not null)
         {
-            string clause = parser.Next().ToUpperInvariant();
-            if (!seenClauses.Add(clause))
-            {
-                throw parser.Syntax("The \"" + clause + "\" section can only be used once in an update expression;");
-            }
-
-            do
-            {
-                DocumentPath path = parser.ParsePath();
-                paths.Add(path);
-                switch (clause)
-                {
-                    case "SET":
-                        parser.Expect("=");
-                        Operand value = parser.ParseSetValue();
-                        actions.Add(item => SetPath(item, path, value(item) ?? throw DynamoError.Validation("The provided expression refers to an attribute that does not exist in the item")));
-                        break;
-                    case "REMOVE":
-                        actions.Add(item => RemovePath(item, path));
-                        break;
-                    case "ADD":
-                        DynamoValue add = parser.ParseValueRef();
-                        actions.Add(item => SetPath(item, path, Add(path.Resolve(item), add)));
-                        break;
-                    case "DELETE":
-                        DynamoValue delete = parser.ParseValueRef();
-                        actions.Add(item =>
-                        {
-                            DynamoValue? existing = path.Resolve(item);
-                            if (existing is null)
-                            {
-                                return;
-                            }
-
-                            DynamoValue? left = Delete(existing, delete);
-                            if (left is null)
-                            {
-                                RemovePath(item, path);
-                            }
-                            else
-                            {
-                                SetPath(item, path, left);
-                            }
-                        });
-                        break;
-                    default:
-                        throw parser.Syntax("Syntax error; token: \"" + clause + "\"");
-                }
-            }
-            while (parser.TryTake(","));
+            return _fixed;
         }
 
-        if (actions.Count == 0)
+        var segments = new List<object>(_segments.Count);
+        foreach (object s in _segments)
         {
-            throw DynamoError.Validation("Invalid UpdateExpression: The expression can not be empty;");
+            segments.Add(s is NameSlot n ? names[n.Slot] : s);
+        }
+
+        return new DocumentPath(segments);
+    }
+
+    /// <summary>The n-th <c>#name</c> placeholder the expression uses.</summary>
+    public sealed record NameSlot(int Slot);
+}
+
+/// <summary>
+/// A parsed expression, independent of the request's <c>ExpressionAttributeNames</c> and <c>ExpressionAttributeValues</c>:
+/// the placeholders it uses in the order the parser met them and, when the text is invalid, the error the parser stopped
+/// with. Binding it to a request looks the placeholders up in that order (an undefined one fails there, and each one
+/// is marked used) and then raises the parse error, so a reused expression fails exactly as a fresh parse of it does.
+/// </summary>
+internal abstract class ParsedExpression
+{
+    private (bool IsName, string Token)[] _uses = [];
+    private int _nameCount;
+    private int _valueCount;
+    private string? _error;
+    private PathTemplate[] _paths = [];
+    private ExpressionBinding? _fixed; // when no placeholder is used
+    private DocumentPath[]? _fixedPaths; // when no #name placeholder is used: only values differ between requests
+
+    protected ExpressionBinding Bind(ExpressionContext context)
+    {
+        string[] names = _nameCount == 0 ? [] : new string[_nameCount];
+        DynamoValue[] values = _valueCount == 0 ? [] : new DynamoValue[_valueCount];
+        int n = 0, v = 0;
+        foreach ((bool isName, string token) in _uses)
+        {
+            if (isName)
+            {
+                names[n++] = context.Name(token);
+            }
+            else
+            {
+                values[v++] = context.Value(token);
+            }
+        }
+
+        if (_error is not null)
+        {
+            throw DynamoError.Validation(_error);
+        }
+
+        if (_fixed is not null)
+        {
+            return _fixed;
+        }
+
+        if (_fixedPaths is not null)
+        {
+            return new ExpressionBinding(values, _fixedPaths);
+        }
+
+        var paths = new DocumentPath[_paths.Length];
+        for (int i = 0; i < paths.Length; i++)
+        {
+            paths[i] = _paths[i].Bind(names);
+        }
+
+        return new ExpressionBinding(values, paths);
+    }
+
+    /// <summary>Records what the parser found: the placeholders used (in order), the paths, the error it stopped with.</summary>
+    internal void Complete(List<(bool IsName, string Token)> uses, List<PathTemplate> paths, string? error)
+    {
+        _uses = [.. uses];
+        _nameCount = uses.Count(u => u.IsName);
+        _valueCount = uses.Count - _nameCount;
+        _paths = [.. paths];
+        _error = error;
+        if (error is null && uses.Count == 0)
+        {
+            _fixed = Bind(null!); // nothing to look up: the context is not read
+        }
+        else if (error is null && _nameCount == 0)
+        {
+            _fixedPaths = [.. paths.Select(p => p.Bind([]))];
+        }
+    }
+}
+
+/// <summary>A parsed condition, key condition or filter expression.</summary>
+internal sealed class ParsedCondition : ParsedExpression
+{
+    private DynamoExpressionParser.Condition? _fixedCondition;
+
+    internal DynamoExpressionParser.BoundCondition Evaluate { get; set; } = null!;
+
+    public DynamoExpressionParser.Condition Bind(ExpressionContext context, string kind)
+    {
+        context.Kind = kind;
+        ExpressionBinding binding = Bind(context);
+        if (_fixedCondition is not null)
+        {
+            return _fixedCondition;
+        }
+
+        DynamoExpressionParser.BoundCondition evaluate = Evaluate;
+        return item => evaluate(item, binding);
+    }
+
+    internal void Fix(bool usesPlaceholders)
+    {
+        if (!usesPlaceholders)
+        {
+            ExpressionBinding binding = Bind(null!);
+            DynamoExpressionParser.BoundCondition evaluate = Evaluate;
+            _fixedCondition = item => evaluate(item, binding);
+        }
+    }
+}
+
+/// <summary>A parsed update expression.</summary>
+internal sealed class ParsedUpdate : ParsedExpression
+{
+    internal List<(int Path, DynamoExpressionParser.BoundStep Step)> Steps { get; } = [];
+
+    public Action<Dictionary<string, DynamoValue>> Bind(ExpressionContext context, out List<DocumentPath> updatedPaths)
+    {
+        context.Kind = "UpdateExpression";
+        ExpressionBinding binding = Bind(context);
+        var paths = new List<DocumentPath>(Steps.Count);
+        foreach ((int path, _) in Steps)
+        {
+            paths.Add(binding.Paths[path]);
         }
 
         for (int i = 0; i < paths.Count; i++)
         {
             for (int j = 0; j < i; j++)
             {
-                if (Overlaps(paths[i], paths[j]))
+                if (DynamoExpressionParser.Overlaps(paths[i], paths[j]))
                 {
                     throw DynamoError.Validation($"Invalid UpdateExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [{paths[j]}], path two: [{paths[i]}]");
                 }
@@ -207,18 +305,225 @@ internal sealed class DynamoExpressionParser
         }
 
         updatedPaths = paths;
+        List<(int Path, DynamoExpressionParser.BoundStep Step)> steps = Steps;
         return item =>
         {
-            foreach (Action<Dictionary<string, DynamoValue>> action in actions)
+            foreach ((int path, DynamoExpressionParser.BoundStep step) in steps)
             {
-                action(item);
+                step(item, binding.Paths[path], binding);
             }
         };
+    }
+}
+
+/// <summary>
+/// The parsed expressions a model has met, by kind and text, so a request whose expression was seen before skips the
+/// parse (placeholders are read from each request when the expression is bound). Bounded: when full it starts over,
+/// so any number of distinct expressions costs at most a parse each, as without it. Safe for concurrent use.
+/// </summary>
+internal sealed class ExpressionCache
+{
+    /// <summary>How many expressions are kept.</summary>
+    public const int Capacity = 1024;
+
+    /// <summary>Longer texts are parsed each time (DynamoDB allows 4 KB; nothing long is worth keeping).</summary>
+    public const int MaxTextLength = 4096;
+
+    private readonly Dictionary<(string Kind, string Text), ParsedExpression> _entries = [];
+    private readonly object _lock = new();
+
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _entries.Count;
+            }
+        }
+    }
+
+    public ParsedExpression GetOrAdd(string kind, string text, Func<string, string, ParsedExpression> parse)
+    {
+        if (text.Length > MaxTextLength)
+        {
+            return parse(text, kind);
+        }
+
+        lock (_lock)
+        {
+            if (_entries.TryGetValue((kind, text), out ParsedExpression? found))
+            {
+                return found;
+            }
+        }
+
+        ParsedExpression parsed = parse(text, kind); // outside the lock: parsing does not read the request
+        lock (_lock)
+        {
+            if (_entries.Count >= Capacity)
+            {
+                _entries.Clear();
+            }
+
+            _entries[(kind, text)] = parsed;
+        }
+
+        return parsed;
+    }
+}
+
+/// <summary>Parses and evaluates condition, key condition, filter and update expressions (the subset in docs/).</summary>
+internal sealed class DynamoExpressionParser
+{
+    private readonly List<string> _tokens;
+    private readonly string _kind;
+    private readonly string _text;
+    private readonly List<(bool IsName, string Token)> _uses = [];
+    private readonly List<PathTemplate> _paths = [];
+    private int _position;
+
+    private DynamoExpressionParser(string text, string kind)
+    {
+        _text = text;
+        _kind = kind;
+        _tokens = Tokenize(text, kind);
+    }
+
+    public delegate bool Condition(IReadOnlyDictionary<string, DynamoValue> item);
+
+    internal delegate bool BoundCondition(IReadOnlyDictionary<string, DynamoValue> item, ExpressionBinding binding);
+
+    internal delegate void BoundStep(Dictionary<string, DynamoValue> item, DocumentPath path, ExpressionBinding binding);
+
+    private delegate DynamoValue? Operand(IReadOnlyDictionary<string, DynamoValue> item, ExpressionBinding binding);
+
+    public static Condition ParseCondition(string text, ExpressionContext context, string kind, ExpressionCache? cache = null)
+    {
+        var parsed = (ParsedCondition)(cache?.GetOrAdd(kind, text, CompileCondition) ?? CompileCondition(text, kind));
+        return parsed.Bind(context, kind);
+    }
+
+    /// <summary>Parses an update expression into an action that rewrites a copy of the item.</summary>
+    public static Action<Dictionary<string, DynamoValue>> ParseUpdate(string text, ExpressionContext context, out List<DocumentPath> updatedPaths, ExpressionCache? cache = null)
+    {
+        var parsed = (ParsedUpdate)(cache?.GetOrAdd("UpdateExpression", text, CompileUpdate) ?? CompileUpdate(text, "UpdateExpression"));
+        return parsed.Bind(context, out updatedPaths);
+    }
+
+    private static ParsedCondition CompileCondition(string text, string kind)
+    {
+        var parsed = new ParsedCondition();
+        DynamoExpressionParser? parser = null;
+        string? error = null;
+        try
+        {
+            parser = new DynamoExpressionParser(text, kind);
+            parsed.Evaluate = parser.ParseOr();
+            parser.ExpectEnd();
+        }
+        catch (DynamoError e) when (IsValidation(e))
+        {
+            error = e.Message;
+        }
+
+        parsed.Complete(parser?._uses ?? [], parser?._paths ?? [], error);
+        if (error is null)
+        {
+            parsed.Fix(parser!._uses.Count > 0);
+        }
+
+        return parsed;
+    }
+
+    private static ParsedUpdate CompileUpdate(string text, string kind)
+    {
+        var parsed = new ParsedUpdate();
+        DynamoExpressionParser? parser = null;
+        string? error = null;
+        try
+        {
+            parser = new DynamoExpressionParser(text, kind);
+            parser.ParseUpdateClauses(parsed.Steps);
+        }
+        catch (DynamoError e) when (IsValidation(e))
+        {
+            error = e.Message;
+        }
+
+        parsed.Complete(parser?._uses ?? [], parser?._paths ?? [], error);
+        return parsed;
+    }
+
+    private static bool IsValidation(DynamoError e) => e.Type == "com.amazon.coral.validate#ValidationException" && e.Status == 400;
+
+    private void ParseUpdateClauses(List<(int Path, BoundStep Step)> steps)
+    {
+        var seenClauses = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        while (!AtEnd)
+        {
+            string clause = Next().ToUpperInvariant();
+            if (!seenClauses.Add(clause))
+            {
+                throw Syntax("The \"" + clause + "\" section can only be used once in an update expression;");
+            }
+
+            do
+            {
+                int path = ParsePath();
+                switch (clause)
+                {
+                    case "SET":
+                        Expect("=");
+                        Operand value = ParseSetValue();
+                        steps.Add((path, (item, p, b) => SetPath(item, p, value(item, b) ?? throw DynamoError.Validation("The provided expression refers to an attribute that does not exist in the item"))));
+                        break;
+                    case "REMOVE":
+                        steps.Add((path, (item, p, _) => RemovePath(item, p)));
+                        break;
+                    case "ADD":
+                        int add = ParseValueRef();
+                        steps.Add((path, (item, p, b) => SetPath(item, p, Add(p.Resolve(item), b.Values[add]))));
+                        break;
+                    case "DELETE":
+                        int delete = ParseValueRef();
+                        steps.Add((path, (item, p, b) => DeleteAt(item, p, b.Values[delete])));
+                        break;
+                    default:
+                        throw Syntax("Syntax error; token: \"" + clause + "\"");
+                }
+            }
+            while (TryTake(","));
+        }
+
+        if (steps.Count == 0)
+        {
+            throw DynamoError.Validation("Invalid UpdateExpression: The expression can not be empty;");
+        }
+    }
+
+    private static void DeleteAt(Dictionary<string, DynamoValue> item, DocumentPath path, DynamoValue delete)
+    {
+        DynamoValue? existing = path.Resolve(item);
+        if (existing is null)
+        {
+            return;
+        }
+
+        DynamoValue? left = Delete(existing, delete);
+        if (left is null)
+        {
+            RemovePath(item, path);
+        }
+        else
+        {
+            SetPath(item, path, left);
+        }
     }
 
     private bool AtEnd => _position >= _tokens.Count;
 
-    private static bool Overlaps(DocumentPath a, DocumentPath b)
+    internal static bool Overlaps(DocumentPath a, DocumentPath b)
     {
         int n = Math.Min(a.Segments.Count, b.Segments.Count);
         for (int i = 0; i < n; i++)
@@ -464,7 +769,7 @@ internal sealed class DynamoExpressionParser
         return tokens;
     }
 
-    private DynamoError Syntax(string message) => DynamoError.Validation($"Invalid {_context.Kind}: {message}");
+    private DynamoError Syntax(string message) => DynamoError.Validation($"Invalid {_kind}: {message}");
 
     private string Peek() => _position < _tokens.Count ? _tokens[_position] : string.Empty;
 
@@ -506,46 +811,46 @@ internal sealed class DynamoExpressionParser
         }
     }
 
-    private Condition ParseOr()
+    private BoundCondition ParseOr()
     {
-        Condition left = ParseAnd();
+        BoundCondition left = ParseAnd();
         while (TryTake("OR"))
         {
-            Condition l = left, r = ParseAnd();
-            left = item => l(item) || r(item);
+            BoundCondition l = left, r = ParseAnd();
+            left = (item, b) => l(item, b) || r(item, b);
         }
 
         return left;
     }
 
-    private Condition ParseAnd()
+    private BoundCondition ParseAnd()
     {
-        Condition left = ParseNot();
+        BoundCondition left = ParseNot();
         while (TryTake("AND"))
         {
-            Condition l = left, r = ParseNot();
-            left = item => l(item) && r(item);
+            BoundCondition l = left, r = ParseNot();
+            left = (item, b) => l(item, b) && r(item, b);
         }
 
         return left;
     }
 
-    private Condition ParseNot()
+    private BoundCondition ParseNot()
     {
         if (TryTake("NOT"))
         {
-            Condition inner = ParseNot();
-            return item => !inner(item);
+            BoundCondition inner = ParseNot();
+            return (item, b) => !inner(item, b);
         }
 
         return ParsePrimary();
     }
 
-    private Condition ParsePrimary()
+    private BoundCondition ParsePrimary()
     {
         if (TryTake("("))
         {
-            Condition inner = ParseOr();
+            BoundCondition inner = ParseOr();
             Expect(")");
             return inner;
         }
@@ -560,21 +865,21 @@ internal sealed class DynamoExpressionParser
                     {
                         Next();
                         Expect("(");
-                        DocumentPath path = ParsePath();
+                        int path = ParsePath();
                         Expect(")");
                         bool exists = head.Equals("attribute_exists", StringComparison.OrdinalIgnoreCase);
-                        return item => (path.Resolve(item) is not null) == exists;
+                        return (item, b) => (b.Paths[path].Resolve(item) is not null) == exists;
                     }
 
                 case "attribute_type":
                     {
                         Next();
                         Expect("(");
-                        DocumentPath path = ParsePath();
+                        int path = ParsePath();
                         Expect(",");
-                        DynamoValue type = ParseValueRef();
+                        int typeSlot = ParseValueRef();
                         Expect(")");
-                        return item => path.Resolve(item) is { } v && type.Type == DynamoType.S && v.Type.ToString() == type.Text;
+                        return (item, b) => b.Paths[path].Resolve(item) is { } v && b.Values[typeSlot] is var type && type.Type == DynamoType.S && v.Type.ToString() == type.Text;
                     }
 
                 case "begins_with":
@@ -583,9 +888,9 @@ internal sealed class DynamoExpressionParser
                         Expect("(");
                         Operand a = ParseOperand();
                         Expect(",");
-                        Operand b = ParseOperand();
+                        Operand c = ParseOperand();
                         Expect(")");
-                        return item => a(item) is { } x && b(item) is { } y && x.Type == y.Type &&
+                        return (item, b) => a(item, b) is { } x && c(item, b) is { } y && x.Type == y.Type &&
                             (x.Type == DynamoType.S ? x.Text!.StartsWith(y.Text!, StringComparison.Ordinal) : x.Type == DynamoType.B && x.Bytes!.AsSpan().StartsWith(y.Bytes));
                     }
 
@@ -595,9 +900,9 @@ internal sealed class DynamoExpressionParser
                         Expect("(");
                         Operand a = ParseOperand();
                         Expect(",");
-                        Operand b = ParseOperand();
+                        Operand c = ParseOperand();
                         Expect(")");
-                        return item => a(item) is { } x && b(item) is { } y && Contains(x, y);
+                        return (item, b) => a(item, b) is { } x && c(item, b) is { } y && Contains(x, y);
                     }
             }
         }
@@ -608,7 +913,7 @@ internal sealed class DynamoExpressionParser
             Operand low = ParseOperand();
             Expect("AND");
             Operand high = ParseOperand();
-            return item => left(item) is { } v && low(item) is { } lo && high(item) is { } hi &&
+            return (item, b) => left(item, b) is { } v && low(item, b) is { } lo && high(item, b) is { } hi &&
                 DynamoValue.CompareScalars(v, lo) >= 0 && DynamoValue.CompareScalars(v, hi) <= 0;
         }
 
@@ -622,19 +927,19 @@ internal sealed class DynamoExpressionParser
             }
 
             Expect(")");
-            return item => left(item) is { } v && options.Any(o => v.Equals(o(item)));
+            return (item, b) => left(item, b) is { } v && options.Any(o => v.Equals(o(item, b)));
         }
 
         string op = Next();
         Operand right = ParseOperand();
         return op switch
         {
-            "=" => item => left(item) is { } a && a.Equals(right(item)),
-            "<>" => item => !(left(item) is { } a && a.Equals(right(item))),
-            "<" => item => Compare(left(item), right(item)) is < 0,
-            "<=" => item => Compare(left(item), right(item)) is <= 0,
-            ">" => item => Compare(left(item), right(item)) is > 0,
-            ">=" => item => Compare(left(item), right(item)) is >= 0,
+            "=" => (item, b) => left(item, b) is { } a && a.Equals(right(item, b)),
+            "<>" => (item, b) => !(left(item, b) is { } a && a.Equals(right(item, b))),
+            "<" => (item, b) => Compare(left(item, b), right(item, b)) is < 0,
+            "<=" => (item, b) => Compare(left(item, b), right(item, b)) is <= 0,
+            ">" => (item, b) => Compare(left(item, b), right(item, b)) is > 0,
+            ">=" => (item, b) => Compare(left(item, b), right(item, b)) is >= 0,
             _ => throw Syntax("Syntax error; token: \"" + op + "\""),
         };
     }
@@ -655,21 +960,21 @@ internal sealed class DynamoExpressionParser
         string head = Peek();
         if (head.StartsWith(':'))
         {
-            DynamoValue value = ParseValueRef();
-            return _ => value;
+            int slot = ParseValueRef();
+            return (_, b) => b.Values[slot];
         }
 
         if (head.Equals("size", StringComparison.OrdinalIgnoreCase) && _position + 1 < _tokens.Count && _tokens[_position + 1] == "(")
         {
             Next();
             Expect("(");
-            DocumentPath path = ParsePath();
+            int path = ParsePath();
             Expect(")");
-            return item => path.Resolve(item) is { } v ? DynamoValue.FromNumber(DynamoNumber.Parse(SizeOf(v).ToString(CultureInfo.InvariantCulture))) : null;
+            return (item, b) => b.Paths[path].Resolve(item) is { } v ? DynamoValue.FromNumber(DynamoNumber.Parse(SizeOf(v).ToString(CultureInfo.InvariantCulture))) : null;
         }
 
-        DocumentPath p = ParsePath();
-        return item => p.Resolve(item);
+        int p = ParsePath();
+        return (item, b) => b.Paths[p].Resolve(item);
     }
 
     private static int SizeOf(DynamoValue v) => v.Type switch
@@ -688,13 +993,13 @@ internal sealed class DynamoExpressionParser
         if (TryTake("+"))
         {
             Operand second = ParseSetOperand();
-            return item => Arithmetic(first(item), second(item), negate: false);
+            return (item, b) => Arithmetic(first(item, b), second(item, b), negate: false);
         }
 
         if (TryTake("-"))
         {
             Operand second = ParseSetOperand();
-            return item => Arithmetic(first(item), second(item), negate: true);
+            return (item, b) => Arithmetic(first(item, b), second(item, b), negate: true);
         }
 
         return first;
@@ -724,11 +1029,11 @@ internal sealed class DynamoExpressionParser
             {
                 Next();
                 Expect("(");
-                DocumentPath path = ParsePath();
+                int path = ParsePath();
                 Expect(",");
                 Operand fallback = ParseSetOperand();
                 Expect(")");
-                return item => path.Resolve(item) ?? fallback(item);
+                return (item, b) => b.Paths[path].Resolve(item) ?? fallback(item, b);
             }
 
             if (head.Equals("list_append", StringComparison.OrdinalIgnoreCase))
@@ -737,9 +1042,9 @@ internal sealed class DynamoExpressionParser
                 Expect("(");
                 Operand a = ParseSetOperand();
                 Expect(",");
-                Operand b = ParseSetOperand();
+                Operand c = ParseSetOperand();
                 Expect(")");
-                return item => a(item) is { Type: DynamoType.L } x && b(item) is { Type: DynamoType.L } y
+                return (item, b) => a(item, b) is { Type: DynamoType.L } x && c(item, b) is { Type: DynamoType.L } y
                     ? DynamoValue.FromList(x.List!.Concat(y.List!).ToList())
                     : throw DynamoError.Validation("Invalid UpdateExpression: Incorrect operand type for operator or function; operator or function: list_append");
             }
@@ -748,7 +1053,8 @@ internal sealed class DynamoExpressionParser
         return ParseOperand();
     }
 
-    private DynamoValue ParseValueRef()
+    /// <summary>Reads a <c>:value</c> placeholder; its slot in the binding's values.</summary>
+    private int ParseValueRef()
     {
         string token = Next();
         if (!token.StartsWith(':') || token.Length < 2)
@@ -756,10 +1062,11 @@ internal sealed class DynamoExpressionParser
             throw Syntax("Syntax error; token: \"" + token + "\"");
         }
 
-        return _context.Value(token);
+        return Use(isName: false, token);
     }
 
-    private DocumentPath ParsePath()
+    /// <summary>Reads a document path; its slot in the binding's paths.</summary>
+    private int ParsePath()
     {
         var segments = new List<object> { ParseName() };
         while (true)
@@ -781,17 +1088,19 @@ internal sealed class DynamoExpressionParser
             }
             else
             {
-                return new DocumentPath(segments);
+                _paths.Add(new PathTemplate(segments));
+                return _paths.Count - 1;
             }
         }
     }
 
-    private string ParseName()
+    /// <summary>An attribute name, or a <c>#name</c> placeholder's slot.</summary>
+    private object ParseName()
     {
         string token = Next();
         if (token.StartsWith('#') && token.Length > 1)
         {
-            return _context.Name(token);
+            return new PathTemplate.NameSlot(Use(isName: true, token));
         }
 
         if (token.Length == 0 || !(char.IsLetter(token[0]) || token[0] == '_'))
@@ -805,5 +1114,13 @@ internal sealed class DynamoExpressionParser
         }
 
         return token;
+    }
+
+    /// <summary>Records a placeholder use, in parse order; its slot among the names or the values.</summary>
+    private int Use(bool isName, string token)
+    {
+        int slot = _uses.Count(u => u.IsName == isName);
+        _uses.Add((isName, token));
+        return slot;
     }
 }
