@@ -42,6 +42,37 @@ public sealed class RedriveDestinationMarkEdgeTests(LocalServersFixture servers)
     }
 
     /// <summary>
+    /// A malformed range in <c>dr</c>: the destination phase stops with an error that names the ranges, applies nothing
+    /// and writes no marker; the spill redrive leaves the spill naming them too.
+    /// </summary>
+    [Fact]
+    public async Task AMalformedRange_IsRefusedWithAClearError_ByTheDestinationPhaseAndTheSpillRedrive()
+    {
+        (string table, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string spill) = await ItemWithRangeAsync("baddr");
+        using (dynamoDb)
+        using (s3)
+        {
+            await SetAsync(dynamoDb, table, "SET dr.#s.k = :v", new AttributeValue { L = [new AttributeValue { S = "12:3" }] });
+            string failure = await servers.CreateBucketAsync("failure");
+            await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o2"), ContentBody = InvocationRecord(0, 2, [Record(0, 2, "k", "a", 2)]), UseChunkEncoding = false });
+            await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
+
+            (int destinationExit, string destinationOut) = await RunAsync(table, await servers.CreateBucketAsync("empty"), failure);
+            (int spillExit, string spillOut) = await RunAsync(table, spill, failure: null);
+
+            Assert.Equal(1, destinationExit);
+            Assert.True(destinationOut.Contains("destination redrive range", StringComparison.Ordinal), destinationOut);
+            Assert.Equal(0, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = failure, Prefix = "redrive/" })).KeyCount);
+            Assert.Equal(1, spillExit);
+            Assert.Contains($"left {SpillKey(0)}", spillOut, StringComparison.Ordinal);
+            Assert.Contains("destination redrive range", spillOut, StringComparison.Ordinal);
+            Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
+            Assert.Equal("1", item["count"].N);
+            Assert.Equal("12:3", Assert.Single(item["dr"].M[ShardId(0)].M["k"].L).S);
+        }
+    }
+
+    /// <summary>
     /// Ranges that push the item past the 350 KB bound: the destination phase's write is not made and its records are
     /// reported left (exit 1, no marker), and a live write that would keep them is refused and reported too, never
     /// made without them.

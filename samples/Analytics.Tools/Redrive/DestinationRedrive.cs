@@ -294,6 +294,14 @@ internal sealed class DestinationRedrive
             return [.. objects.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], otherTable, FromMarker: false))];
         }
 
+        // The items' destination redrive ranges (dr) are read as their watermarks are (Watermark, below): a malformed one
+        // stops the run naming it, before anything is run (the sink refuses it at the write, which the pipeline reported
+        // only as "aggregate sink Failed").
+        foreach (Dictionary<string, AttributeValue>? item in before.Values)
+        {
+            _ = DynamoDbItem.GetDestinationMarks(item, shardId);
+        }
+
         // Per (item, key, object): the object's records of that key in that item, from a to b.
         var ranges = new Dictionary<(string Pk, string Sk, string Key, string Object), (string A, string B)>();
         foreach (DestinationRecordEntry r in records)
