@@ -345,6 +345,19 @@ internal sealed class DestinationRedrive
             }
         }
 
+        // Each object's first record: every record of the shard from it to the object's last is in the object.
+        var objectStarts = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DestinationObject o in objects)
+        {
+            foreach (DestinationRecordEntry r in o.Records)
+            {
+                if (!objectStarts.TryGetValue(o.Key, out string? start) || SequenceNumber.Compare(r.SequenceNumber, start) < 0)
+                {
+                    objectStarts[o.Key] = r.SequenceNumber;
+                }
+            }
+        }
+
         // Apply: the records with something to apply, in order, through the function's pipeline and the real sink.
         string? failure = null;
         List<DestinationRecordEntry> run = records.Where(r => toApply.Contains(r.SequenceNumber)).ToList();
@@ -374,9 +387,11 @@ internal sealed class DestinationRedrive
                 response.ResetWrittenCount();
                 // Every write keeps, per key, the range of records it applied (dr): a spill of the same batch, redriven
                 // later by a run that cannot see this object, finds them applied in the item itself.
-                sink.DestinationRedriveRecords = chunk
-                    .GroupBy(r => AggregateBatch.KeyText(Encoding.UTF8.GetBytes(r.PartitionKey)), StringComparer.Ordinal)
-                    .ToDictionary(g => g.Key, g => g.Select(r => r.SequenceNumber).ToArray(), StringComparer.Ordinal);
+                // With the first record of the object each key's records come from, so that the ranges of one object run
+                // in several events are kept as one.
+                var byKey = chunk.GroupBy(r => AggregateBatch.KeyText(Encoding.UTF8.GetBytes(r.PartitionKey)), StringComparer.Ordinal).ToList();
+                sink.DestinationRedriveRecords = byKey.ToDictionary(g => g.Key, g => g.Select(r => r.SequenceNumber).ToArray(), StringComparer.Ordinal);
+                sink.DestinationRedriveObjectStarts = byKey.ToDictionary(g => g.Key, g => objectStarts[g.First().ObjectKey], StringComparer.Ordinal);
                 BatchSummary summary = await processor.ProcessAsync(Event(chunk), time.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);
                 if (summary.ReportedFailure is not null)
                 {
