@@ -102,6 +102,28 @@ public sealed class RedriveDestinationMarkEdgeTests(LocalServersFixture servers)
         }
     }
 
+    /// <summary>
+    /// An item that keeps ranges (and, after a spill redrive of another key, <c>rk</c> beside them) is read by
+    /// <c>query</c> and by the sink's next live write as any other.
+    /// </summary>
+    [Fact]
+    public async Task AnItemWithRanges_IsReadByQuery_AndByALiveWrite()
+    {
+        (string table, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string spill) = await ItemWithRangeAsync("readable");
+        using (dynamoDb)
+        using (s3)
+        {
+            BatchSummary live = await ApplyLiveAsync(dynamoDb, s3, table, spill, [Record(0, 1, "k", "a", 1), Record(0, 2, "k", "a", 2)]);
+            var query = new StringWriter(CultureInfo.InvariantCulture);
+            int exit = await ToolsCommand.RunAsync(["query", "--table", table, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString()], query, query);
+
+            Assert.Null(live.ReportedFailure);
+            Assert.Equal(0, exit);
+            Assert.Contains("\"count\":2", Assert.Single(query.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+            Assert.Equal($"{Sequence(1)}:{Sequence(1)}", Assert.Single((await ItemAsync(dynamoDb, table))["dr"].M[ShardId(0)].M["k"].L).S);
+        }
+    }
+
     /// <summary>An item of series <c>a</c> written by the destination phase (record 1 of key <c>k</c>), with its range.</summary>
     private async Task<(string Table, AmazonDynamoDBClient DynamoDb, AmazonS3Client S3, string Spill)> ItemWithRangeAsync(string name)
     {

@@ -9,7 +9,7 @@ namespace Analytics.Core.Tests;
 /// them when its put is made, also after it lost a race and read the item again, and never adds or drops one.
 /// </summary>
 [Collection(LocalServersCollection.Name)]
-public sealed class DestinationRangeLiveWriteTests(LocalServersFixture servers)
+public sealed class DynamoDbDestinationRangeLiveWriteTests(LocalServersFixture servers)
 {
     private const long WindowStartMs = 1_714_565_100_000 - (1_714_565_100_000 % 60_000);
 
