@@ -294,6 +294,14 @@ internal sealed class DestinationRedrive
             return [.. objects.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], otherTable, FromMarker: false))];
         }
 
+        // The items' destination redrive ranges (dr) are read as their watermarks are (Watermark, below): a malformed one
+        // stops the run naming it, before anything is run (the sink refuses it at the write, which the pipeline reported
+        // only as "aggregate sink Failed").
+        foreach (Dictionary<string, AttributeValue>? item in before.Values)
+        {
+            _ = DynamoDbItem.GetDestinationMarks(item, shardId);
+        }
+
         // Per (item, key, object): the object's records of that key in that item, from a to b.
         var ranges = new Dictionary<(string Pk, string Sk, string Key, string Object), (string A, string B)>();
         foreach (DestinationRecordEntry r in records)
@@ -337,6 +345,19 @@ internal sealed class DestinationRedrive
             }
         }
 
+        // Each object's first record: every record of the shard from it to the object's last is in the object.
+        var objectStarts = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DestinationObject o in objects)
+        {
+            foreach (DestinationRecordEntry r in o.Records)
+            {
+                if (!objectStarts.TryGetValue(o.Key, out string? start) || SequenceNumber.Compare(r.SequenceNumber, start) < 0)
+                {
+                    objectStarts[o.Key] = r.SequenceNumber;
+                }
+            }
+        }
+
         // Apply: the records with something to apply, in order, through the function's pipeline and the real sink.
         string? failure = null;
         List<DestinationRecordEntry> run = records.Where(r => toApply.Contains(r.SequenceNumber)).ToList();
@@ -366,9 +387,11 @@ internal sealed class DestinationRedrive
                 response.ResetWrittenCount();
                 // Every write keeps, per key, the range of records it applied (dr): a spill of the same batch, redriven
                 // later by a run that cannot see this object, finds them applied in the item itself.
-                sink.DestinationRedriveRecords = chunk
-                    .GroupBy(r => AggregateBatch.KeyText(Encoding.UTF8.GetBytes(r.PartitionKey)), StringComparer.Ordinal)
-                    .ToDictionary(g => g.Key, g => g.Select(r => r.SequenceNumber).ToArray(), StringComparer.Ordinal);
+                // With the first record of the object each key's records come from, so that the ranges of one object run
+                // in several events are kept as one.
+                var byKey = chunk.GroupBy(r => AggregateBatch.KeyText(Encoding.UTF8.GetBytes(r.PartitionKey)), StringComparer.Ordinal).ToList();
+                sink.DestinationRedriveRecords = byKey.ToDictionary(g => g.Key, g => g.Select(r => r.SequenceNumber).ToArray(), StringComparer.Ordinal);
+                sink.DestinationRedriveObjectStarts = byKey.ToDictionary(g => g.Key, g => objectStarts[g.First().ObjectKey], StringComparer.Ordinal);
                 BatchSummary summary = await processor.ProcessAsync(Event(chunk), time.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);
                 if (summary.ReportedFailure is not null)
                 {

@@ -540,7 +540,14 @@ internal static class DynamoDbItem
         // pw is kept as stored unless this write replaces the shard's entries (an empty map removes them).
         AttributeValue? preWrite = With(oldPw, shardId, preWriteMarks is { Count: > 0 } ? new AttributeValue { M = preWriteMarks } : null, remove: preWriteMarks is { Count: 0 });
 
-        // dr likewise: kept as stored unless this write replaces the shard's ranges (an empty map removes them).
+        // dr likewise: kept as stored unless this write replaces the shard's ranges (an empty map removes them). One that
+        // is not a map is refused, as wk and rk are: kept as stored, the put below would drop it, and the spill redrive
+        // then apply what its ranges say is in.
+        if (oldDr is not null && NotAMap(oldDr))
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored aggregate item's '" + DestinationMarks + "' attribute is not a map of shard ids.");
+        }
+
         AttributeValue? destination = With(oldDr, shardId, destinationMarks is { Count: > 0 } ? new AttributeValue { M = destinationMarks } : null, remove: destinationMarks is { Count: 0 });
 
         scratch.ResetWrittenCount();

@@ -84,6 +84,15 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// </summary>
     internal IReadOnlyDictionary<string, string[]>? DestinationRedriveRecords { get; set; }
 
+    /// <summary>
+    /// Set with <see cref="DestinationRedriveRecords"/>: per partition key, the lowest sequence number of the on-failure
+    /// destination object the event's records of the key come from (the object holds every record of the shard from it
+    /// to its last). A write whose key watermark before it is the end of one of the key's ranges and lies in that object
+    /// extends that range instead of adding one: every record of the key between the two is in the object, and each of
+    /// them in this item was applied by an earlier event or by this write. Absent for a key: a new range.
+    /// </summary>
+    internal IReadOnlyDictionary<string, string>? DestinationRedriveObjectStarts { get; set; }
+
     /// <summary>Requests that failed transiently and were tried again, since the sink was created.</summary>
     internal long Retries => Interlocked.Read(ref _retries);
 
@@ -623,7 +632,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// it) to the key's last record in the pair. The event holds every record of the key between the two, so every
     /// record of the key in the range that belongs to this item is applied by this write.
     /// </summary>
-    private static Dictionary<string, AttributeValue>? DestinationRanges(IReadOnlyDictionary<string, string[]> records, PairState state, Dictionary<string, AttributeValue>? item, string shardId, Dictionary<string, AttributeValue> keyWatermarks)
+    private Dictionary<string, AttributeValue>? DestinationRanges(IReadOnlyDictionary<string, string[]> records, PairState state, Dictionary<string, AttributeValue>? item, string shardId, Dictionary<string, AttributeValue> keyWatermarks)
     {
         string? floor = DynamoDbItem.GetWatermark(item, shardId);
         Dictionary<string, AttributeValue>? live = DynamoDbItem.GetKeyWatermarks(item, shardId);
@@ -656,7 +665,24 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             }
 
             ranges ??= DynamoDbItem.GetDestinationMarks(item, shardId) ?? new(StringComparer.Ordinal);
-            (ranges.TryGetValue(key, out var list) ? list : ranges[key] = []).Add((first, last));
+            List<(string First, string Last)> list = ranges.TryGetValue(key, out var l) ? l : ranges[key] = [];
+
+            // The same object's records of the key run in several events (RecordsPerEvent): the range the last of them
+            // ended, at the watermark this write starts from, is extended. The object holds every record of the shard
+            // between that end and this write's last, and each of them in this item is applied: one in an earlier event
+            // moved the watermark past it (it is not past that end), one in this event is applied now.
+            int joined = before is not null && sequences is not null && DestinationRedriveObjectStarts is { } starts &&
+                starts.TryGetValue(key, out string? start) && SequenceNumber.Compare(before, start) >= 0
+                ? list.FindIndex(r => SequenceNumber.Compare(r.Last, before) == 0)
+                : -1;
+            if (joined >= 0)
+            {
+                list[joined] = (list[joined].First, last);
+            }
+            else
+            {
+                list.Add((first, last));
+            }
         }
 
         return ranges is null ? null : DynamoDbItem.ToDestinationMarks(ranges);

@@ -1,0 +1,181 @@
+using System.Globalization;
+using System.Text;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Analytics.Core.Tests;
+using Analytics.Tools;
+using static Analytics.Core.Testing.Tests.RedriveObjects;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// The destination redrive's ranges (<c>dr</c>) where they are stored wrong or grow large: every reader refuses a
+/// malformed <c>dr</c> with an error that names it, no write drops or rewrites one it cannot read, and a write the
+/// ranges push past the item bound is reported, never made.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class RedriveDestinationMarkEdgeTests(LocalServersFixture servers)
+{
+    /// <summary>
+    /// A live write to an item whose <c>dr</c> is not a map of shards: kept as it was, its ranges were dropped without a
+    /// word by the next put (a later spill redrive then applied what they said was in: counted twice). It must be
+    /// refused like a malformed <c>wk</c> or <c>rk</c>, and the item left as it is.
+    /// </summary>
+    [Fact]
+    public async Task ALiveWrite_ToAnItemWhoseDrIsNotAMap_IsRefused_AndTheItemKeepsIt()
+    {
+        (string table, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string spill) = await ItemWithRangeAsync("livedr");
+        using (dynamoDb)
+        using (s3)
+        {
+            await SetAsync(dynamoDb, table, "SET dr = :v", new AttributeValue { S = "not a map" });
+
+            BatchSummary summary = await ApplyLiveAsync(dynamoDb, s3, table, spill, [Record(0, 2, "k", "a", 2)]);
+
+            Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
+            Assert.Equal("not a map", item.TryGetValue("dr", out AttributeValue? dr) ? dr.S : "(dr dropped)");
+            Assert.Equal("1", item["count"].N);
+            Assert.NotNull(summary.ReportedFailure);
+        }
+    }
+
+    /// <summary>
+    /// A malformed range in <c>dr</c>: the destination phase stops with an error that names the ranges, applies nothing
+    /// and writes no marker; the spill redrive leaves the spill naming them too.
+    /// </summary>
+    [Fact]
+    public async Task AMalformedRange_IsRefusedWithAClearError_ByTheDestinationPhaseAndTheSpillRedrive()
+    {
+        (string table, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string spill) = await ItemWithRangeAsync("baddr");
+        using (dynamoDb)
+        using (s3)
+        {
+            await SetAsync(dynamoDb, table, "SET dr.#s.k = :v", new AttributeValue { L = [new AttributeValue { S = "12:3" }] });
+            string failure = await servers.CreateBucketAsync("failure");
+            await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o2"), ContentBody = InvocationRecord(0, 2, [Record(0, 2, "k", "a", 2)]), UseChunkEncoding = false });
+            await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
+
+            (int destinationExit, string destinationOut) = await RunAsync(table, await servers.CreateBucketAsync("empty"), failure);
+            (int spillExit, string spillOut) = await RunAsync(table, spill, failure: null);
+
+            Assert.Equal(1, destinationExit);
+            Assert.True(destinationOut.Contains("destination redrive range", StringComparison.Ordinal), destinationOut);
+            Assert.Equal(0, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = failure, Prefix = "redrive/" })).KeyCount);
+            Assert.Equal(1, spillExit);
+            Assert.Contains($"left {SpillKey(0)}", spillOut, StringComparison.Ordinal);
+            Assert.Contains("destination redrive range", spillOut, StringComparison.Ordinal);
+            Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
+            Assert.Equal("1", item["count"].N);
+            Assert.Equal("12:3", Assert.Single(item["dr"].M[ShardId(0)].M["k"].L).S);
+        }
+    }
+
+    /// <summary>
+    /// Ranges that push the item past the 350 KB bound: the destination phase's write is not made and its records are
+    /// reported left (exit 1, no marker), and a live write that would keep them is refused and reported too, never
+    /// made without them.
+    /// </summary>
+    [Fact]
+    public async Task RangesPastTheItemBound_AreReported_TheWriteNotMade()
+    {
+        (string table, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string spill) = await ItemWithRangeAsync("bound");
+        using (dynamoDb)
+        using (s3)
+        {
+            string range = Sequence(1) + ":" + Sequence(1);
+            await SetAsync(dynamoDb, table, "SET dr.#s.k = :v", new AttributeValue { L = [.. Enumerable.Range(0, 3_180).Select(_ => new AttributeValue { S = range })] });
+            string failure = await servers.CreateBucketAsync("failure");
+            await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o2"), ContentBody = InvocationRecord(0, 2, [Record(0, 2, "j", "a", 2)]), UseChunkEncoding = false });
+
+            (int exit, string stdout) = await RunAsync(table, await servers.CreateBucketAsync("empty"), failure);
+            BatchSummary live = await ApplyLiveAsync(dynamoDb, s3, table, spill, [Record(0, 3, "k", "a", 3), Record(0, 4, "m", "a", 4)]);
+
+            Assert.Equal(1, exit);
+            Assert.Contains(DestinationKey(0, "o2"), stdout, StringComparison.Ordinal);
+            Assert.Equal(0, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = failure, Prefix = "redrive/" })).KeyCount);
+            Assert.NotNull(live.ReportedFailure);
+            Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
+            Assert.Equal("1", item["count"].N);
+            Assert.Equal(3_180, item["dr"].M[ShardId(0)].M["k"].L.Count);
+        }
+    }
+
+    /// <summary>
+    /// An item that keeps ranges (and, after a spill redrive of another key, <c>rk</c> beside them) is read by
+    /// <c>query</c> and by the sink's next live write as any other.
+    /// </summary>
+    [Fact]
+    public async Task AnItemWithRanges_IsReadByQuery_AndByALiveWrite()
+    {
+        (string table, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string spill) = await ItemWithRangeAsync("readable");
+        using (dynamoDb)
+        using (s3)
+        {
+            BatchSummary live = await ApplyLiveAsync(dynamoDb, s3, table, spill, [Record(0, 1, "k", "a", 1), Record(0, 2, "k", "a", 2)]);
+            var query = new StringWriter(CultureInfo.InvariantCulture);
+            int exit = await ToolsCommand.RunAsync(["query", "--table", table, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString()], query, query);
+
+            Assert.Null(live.ReportedFailure);
+            Assert.Equal(0, exit);
+            Assert.Contains("\"count\":2", Assert.Single(query.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+            Assert.Equal($"{Sequence(1)}:{Sequence(1)}", Assert.Single((await ItemAsync(dynamoDb, table))["dr"].M[ShardId(0)].M["k"].L).S);
+        }
+    }
+
+    /// <summary>An item of series <c>a</c> written by the destination phase (record 1 of key <c>k</c>), with its range.</summary>
+    private async Task<(string Table, AmazonDynamoDBClient DynamoDb, AmazonS3Client S3, string Spill)> ItemWithRangeAsync(string name)
+    {
+        string table = await servers.CreateTableAsync(name);
+        string spill = await servers.CreateBucketAsync("spill");
+        string empty = await servers.CreateBucketAsync("empty");
+        string failure = await servers.CreateBucketAsync("failure");
+        AmazonS3Client s3 = servers.CreateS3Client();
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
+        (int exit, _) = await RunAsync(table, empty, failure);
+        Assert.Equal(0, exit);
+        AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Assert.Equal($"{Sequence(1)}:{Sequence(1)}", Assert.Single((await ItemAsync(dynamoDb, table))["dr"].M[ShardId(0)].M["k"].L).S);
+        return (table, dynamoDb, s3, spill);
+    }
+
+    private static async Task SetAsync(AmazonDynamoDBClient dynamoDb, string table, string update, AttributeValue value)
+    {
+        Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
+        var request = new UpdateItemRequest
+        {
+            TableName = table,
+            Key = new() { ["pk"] = item["pk"], ["sk"] = item["sk"] },
+            UpdateExpression = update,
+            ExpressionAttributeValues = new() { [":v"] = value },
+        };
+        if (update.Contains("#s", StringComparison.Ordinal))
+        {
+            request.ExpressionAttributeNames = new() { ["#s"] = ShardId(0) };
+        }
+
+        await dynamoDb.UpdateItemAsync(request);
+    }
+
+    private static async Task<Dictionary<string, AttributeValue>> ItemAsync(AmazonDynamoDBClient dynamoDb, string table) =>
+        Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items, i => i["sk"].S != "lease");
+
+    private static async Task<BatchSummary> ApplyLiveAsync(AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string table, string quarantine, string[] records)
+    {
+        using var processor = new KinesisBatchProcessor(
+            new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }),
+            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = quarantine }),
+            ProcessorOptions.Default);
+        var response = new System.Buffers.ArrayBufferWriter<byte>();
+        return await processor.ProcessAsync(Encoding.UTF8.GetBytes("{\"Records\":[" + string.Join(",", records) + "]}"), DateTimeOffset.UtcNow.AddMinutes(1), response);
+    }
+
+    private async Task<(int Exit, string Output)> RunAsync(string table, string spill, string? failure)
+    {
+        var output = new StringWriter(CultureInfo.InvariantCulture);
+        string[] args = ["redrive", "--table", table, "--spill-bucket", spill, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()];
+        int exit = await ToolsCommand.RunAsync(failure is null ? args : [.. args, "--failure-bucket", failure], output, output);
+        return (exit, output.ToString());
+    }
+}
