@@ -533,6 +533,17 @@ internal static class DynamoDbItem
             previous.TryGetValue(DestinationMarks, out oldDr);
         }
 
+        // A stored one that is not a map is refused, whichever write this is: kept "as stored", the put below would leave
+        // it out (only maps are written), and what it said would be gone (a floor, pre-write entries that decide a spill,
+        // ranges the destination redrive applied).
+        foreach ((string name, AttributeValue? stored) in (ReadOnlySpan<(string, AttributeValue?)>)[(Watermarks, oldWm), (KeyWatermarks, oldWk), (RedriveMarks, oldRk), (PreWriteMarks, oldPw), (DestinationMarks, oldDr)])
+        {
+            if (stored is not null && NotAMap(stored))
+            {
+                AwsThrowHelper.ThrowInvalidData("The stored aggregate item's '" + name + "' attribute is not a map of shard ids.");
+            }
+        }
+
         AttributeValue? watermarks = With(oldWm, shardId, shardWatermark is null ? null : new AttributeValue { S = shardWatermark }, remove: false);
         AttributeValue? keyMarks = With(oldWk, shardId, keyWatermarks is null ? null : new AttributeValue { M = keyWatermarks }, remove: false);
         AttributeValue? redrive = With(oldRk, shardId, redriveMarks is null ? null : new AttributeValue { M = redriveMarks }, remove: false);
@@ -540,14 +551,7 @@ internal static class DynamoDbItem
         // pw is kept as stored unless this write replaces the shard's entries (an empty map removes them).
         AttributeValue? preWrite = With(oldPw, shardId, preWriteMarks is { Count: > 0 } ? new AttributeValue { M = preWriteMarks } : null, remove: preWriteMarks is { Count: 0 });
 
-        // dr likewise: kept as stored unless this write replaces the shard's ranges (an empty map removes them). One that
-        // is not a map is refused, as wk and rk are: kept as stored, the put below would drop it, and the spill redrive
-        // then apply what its ranges say is in.
-        if (oldDr is not null && NotAMap(oldDr))
-        {
-            AwsThrowHelper.ThrowInvalidData("The stored aggregate item's '" + DestinationMarks + "' attribute is not a map of shard ids.");
-        }
-
+        // dr likewise: kept as stored unless this write replaces the shard's ranges (an empty map removes them).
         AttributeValue? destination = With(oldDr, shardId, destinationMarks is { Count: > 0 } ? new AttributeValue { M = destinationMarks } : null, remove: destinationMarks is { Count: 0 });
 
         scratch.ResetWrittenCount();

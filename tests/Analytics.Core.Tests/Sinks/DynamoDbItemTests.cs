@@ -271,6 +271,26 @@ public sealed class DynamoDbItemTests
     public void NumberText_AtTheEdges_IsTheRoundTripText(double value) =>
         Assert.Equal(value.ToString("R", System.Globalization.CultureInfo.InvariantCulture), DynamoDbItem.NumberText(value));
 
+    /// <summary>
+    /// A stored per-shard attribute that is not a map (another writer's layout, a hand edit) is refused by every write,
+    /// not only by the writes that read it: kept "as stored", the put would leave it out (only maps are written), and
+    /// what it said would be gone: pre-write entries that decide a spill, ranges the destination redrive applied.
+    /// </summary>
+    [Theory]
+    [InlineData("wm")]
+    [InlineData("wk")]
+    [InlineData("rk")]
+    [InlineData("pw")]
+    [InlineData("dr")]
+    public void Build_OnAStoredMarkAttributeThatIsNotAMap_IsInvalidData(string name)
+    {
+        Dictionary<string, AttributeValue> previous = Item((name, S("not a map")));
+        InvalidDataException e = Assert.Throws<InvalidDataException>(() => DynamoDbItem.Build(
+            Key(), Aggregate(1), new ArrayBufferWriter<byte>(), previous, Shard, null,
+            new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { ["a"] = S("60") }, version: 2));
+        Assert.Contains("'" + name + "'", e.Message, StringComparison.Ordinal);
+    }
+
     private static Dictionary<string, AttributeValue> Copy(Dictionary<string, AttributeValue> item) =>
         item.ToDictionary(kv => kv.Key, kv => Copy(kv.Value), StringComparer.Ordinal);
 
