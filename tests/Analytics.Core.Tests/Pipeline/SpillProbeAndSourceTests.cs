@@ -34,6 +34,9 @@ public class SpillProbeAndSourceTests
 
         public TimeSpan? CancelledAt { get; private set; }
 
+        /// <summary>Completes when a waiting write starts: the processor's budget timer is running by then.</summary>
+        public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
         public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
         {
             if (!Wait)
@@ -41,6 +44,7 @@ public class SpillProbeAndSourceTests
                 throw new IOException("the store is down");
             }
 
+            Started.TrySetResult();
             var done = new TaskCompletionSource();
             cancellationToken.Register(() =>
             {
@@ -98,6 +102,10 @@ public class SpillProbeAndSourceTests
         sink.Wait = true;
         TimeSpan start = clock.Elapsed;
         Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(2, "b")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+
+        // Advance only once the sink is waiting: advanced earlier (the processor's work can leave this thread on a loaded
+        // machine), the clock passes the budget before its timer exists, and the cancellation comes 30 s late.
+        await sink.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
         clock.Advance(TimeSpan.FromSeconds(30));
         BatchSummary second = await run.WaitAsync(TimeSpan.FromSeconds(10));
 
