@@ -40,7 +40,7 @@ public sealed class BoundedWorkersTests
     public async Task RunAsync_OneFails_RethrowsThatFailureAndStopsTheOthers()
     {
         var boom = new InvalidDataException("boom");
-        int started = 0;
+        int started = 0, startedAfterStop = 0;
         Task run = BoundedWorkers.RunAsync(
             1000,
             4,
@@ -48,6 +48,11 @@ public sealed class BoundedWorkersTests
             async (i, _, token) =>
             {
                 Interlocked.Increment(ref started);
+                if (token.IsCancellationRequested)
+                {
+                    Interlocked.Increment(ref startedAfterStop);
+                }
+
                 if (i == 10)
                 {
                     throw boom;
@@ -61,26 +66,45 @@ public sealed class BoundedWorkersTests
 
         InvalidDataException thrown = await Assert.ThrowsAsync<InvalidDataException>(() => run);
         Assert.Same(boom, thrown);
-        Assert.InRange(Volatile.Read(ref started), 11, 20);
+        // Indexes 0 to 10 started; after the failure, at most each other worker's index taken just before it (how many
+        // the others got through before the failure depends on the machine's load, not on the contract).
+        Assert.InRange(Volatile.Read(ref started), 11, 999);
+        Assert.InRange(Volatile.Read(ref startedAfterStop), 0, 3);
     }
 
+    /// <summary>
+    /// Once a worker says stop, no worker takes a new index: at most each other worker's index taken just before the stop
+    /// starts after it. Counted by what each call sees (its token already cancelled), not by how far the others got
+    /// while the stopping call waited for a thread: on a loaded machine they took over a hundred more indexes in that
+    /// time, which the contract allows.
+    /// </summary>
     [Fact]
     public async Task RunAsync_WorkSaysStop_NoIndexBeyondTheInFlightOnesStarts()
     {
-        int highest = -1;
+        const int Workers = 3;
+        int highest = -1, startedAfterStop = 0, calls = 0;
+        const int Count = 1_000_000; // a stop that is not heeded takes them all; a late one, far fewer
         await BoundedWorkers.RunAsync(
-            1000,
-            3,
+            Count,
+            Workers,
             () => 0,
-            async (i, _, _) =>
+            async (i, _, token) =>
             {
+                Interlocked.Increment(ref calls);
+                if (token.IsCancellationRequested)
+                {
+                    Interlocked.Increment(ref startedAfterStop);
+                }
+
                 InterlockedMax(ref highest, i);
                 await Task.Yield();
                 return i != 5;
             },
             CancellationToken.None);
 
-        Assert.InRange(highest, 5, 5 + 3);
+        Assert.True(highest >= 5, $"index 5 was never taken (highest {highest})");
+        Assert.True(calls < Count, $"the run did not stop: {calls} calls");
+        Assert.InRange(startedAfterStop, 0, Workers - 1);
     }
 
     [Fact]
