@@ -7,6 +7,7 @@ using Amazon.S3.Model;
 using Analytics.Core.Tests;
 using Analytics.Tools;
 using static Analytics.Core.Testing.Tests.RedriveObjects;
+using static Analytics.Core.Testing.Tests.RedriveTool;
 
 namespace Analytics.Core.Testing.Tests;
 
@@ -57,8 +58,8 @@ public sealed class RedriveDestinationMarkEdgeTests(LocalServersFixture servers)
             await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o2"), ContentBody = InvocationRecord(0, 2, [Record(0, 2, "k", "a", 2)]), UseChunkEncoding = false });
             await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
 
-            (int destinationExit, string destinationOut) = await RunAsync(table, await servers.CreateBucketAsync("empty"), failure);
-            (int spillExit, string spillOut) = await RunAsync(table, spill, failure: null);
+            (int destinationExit, string destinationOut) = await RunRedriveAsync(servers, table, await servers.CreateBucketAsync("empty"), failure, errorsToo: true);
+            (int spillExit, string spillOut) = await RunRedriveAsync(servers, table, spill, failure: null, errorsToo: true);
 
             Assert.Equal(1, destinationExit);
             Assert.True(destinationOut.Contains("destination redrive range", StringComparison.Ordinal), destinationOut);
@@ -89,7 +90,7 @@ public sealed class RedriveDestinationMarkEdgeTests(LocalServersFixture servers)
             string failure = await servers.CreateBucketAsync("failure");
             await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o2"), ContentBody = InvocationRecord(0, 2, [Record(0, 2, "j", "a", 2)]), UseChunkEncoding = false });
 
-            (int exit, string stdout) = await RunAsync(table, await servers.CreateBucketAsync("empty"), failure);
+            (int exit, string stdout) = await RunRedriveAsync(servers, table, await servers.CreateBucketAsync("empty"), failure, errorsToo: true);
             BatchSummary live = await ApplyLiveAsync(dynamoDb, s3, table, spill, [Record(0, 3, "k", "a", 3), Record(0, 4, "m", "a", 4)]);
 
             Assert.Equal(1, exit);
@@ -133,7 +134,7 @@ public sealed class RedriveDestinationMarkEdgeTests(LocalServersFixture servers)
         string failure = await servers.CreateBucketAsync("failure");
         AmazonS3Client s3 = servers.CreateS3Client();
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
-        (int exit, _) = await RunAsync(table, empty, failure);
+        (int exit, _) = await RunRedriveAsync(servers, table, empty, failure, errorsToo: true);
         Assert.Equal(0, exit);
         AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         Assert.Equal($"{Sequence(1)}:{Sequence(1)}", Assert.Single((await ItemAsync(dynamoDb, table))["dr"].M[ShardId(0)].M["k"].L).S);
@@ -156,26 +157,5 @@ public sealed class RedriveDestinationMarkEdgeTests(LocalServersFixture servers)
         }
 
         await dynamoDb.UpdateItemAsync(request);
-    }
-
-    private static async Task<Dictionary<string, AttributeValue>> ItemAsync(AmazonDynamoDBClient dynamoDb, string table) =>
-        Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items, i => i["sk"].S != "lease");
-
-    private static async Task<BatchSummary> ApplyLiveAsync(AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string table, string quarantine, string[] records)
-    {
-        using var processor = new KinesisBatchProcessor(
-            new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }),
-            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = quarantine }),
-            ProcessorOptions.Default);
-        var response = new System.Buffers.ArrayBufferWriter<byte>();
-        return await processor.ProcessAsync(Encoding.UTF8.GetBytes("{\"Records\":[" + string.Join(",", records) + "]}"), DateTimeOffset.UtcNow.AddMinutes(1), response);
-    }
-
-    private async Task<(int Exit, string Output)> RunAsync(string table, string spill, string? failure)
-    {
-        var output = new StringWriter(CultureInfo.InvariantCulture);
-        string[] args = ["redrive", "--table", table, "--spill-bucket", spill, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()];
-        int exit = await ToolsCommand.RunAsync(failure is null ? args : [.. args, "--failure-bucket", failure], output, output);
-        return (exit, output.ToString());
     }
 }

@@ -11,6 +11,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using static Analytics.Core.Testing.Tests.RedriveObjects;
+using static Analytics.Core.Testing.Tests.RedriveTool;
 
 namespace Analytics.Core.Testing.Tests;
 
@@ -34,8 +35,8 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
 
-        (int wrongExit, _) = await RunAsync(table, empty, failure);
-        (int exit, string stdout) = await RunAsync(table, spill, failure: null);
+        (int wrongExit, _) = await RunRedriveAsync(servers, table, empty, failure);
+        (int exit, string stdout) = await RunRedriveAsync(servers, table, spill, failure: null);
 
         Assert.Equal(0, wrongExit);
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
@@ -63,12 +64,12 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
         await PutSpillAsync(s3, spill, [3]);
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, 3, [Record(0, 3, "k", "a", 3)]), UseChunkEncoding = false });
 
-        (int wrongExit, _) = await RunAsync(table, empty, failure);
+        (int wrongExit, _) = await RunRedriveAsync(servers, table, empty, failure);
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         Dictionary<string, AttributeValue> afterDestination = await ItemAsync(dynamoDb, table);
         Assert.Equal($"{Sequence(3)}:{Sequence(3)}", Assert.Single(afterDestination["dr"].M[ShardId(0)].M["k"].L).S);
         Assert.False(afterDestination.ContainsKey("rk"));
-        (int exit, string stdout) = await RunAsync(table, spill, failure: null);
+        (int exit, string stdout) = await RunRedriveAsync(servers, table, spill, failure: null);
 
         Assert.Equal((0, 0), (wrongExit, exit));
         Assert.Contains("spills: 2 spill objects, 2 samples applied, 1 already in the table", stdout, StringComparison.Ordinal);
@@ -77,9 +78,9 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
         Assert.Equal(Sequence(3), item["rk"].M[ShardId(0)].M["k"].S);
         Assert.False(item.ContainsKey("dr")); // passed by the redrive mark: no longer needed
 
-        await ApplyLiveAsync(dynamoDb, s3, table, spill, [Record(0, 3, "k", "a", 3), Record(0, 4, "k", "a", 4)]);
+        Assert.Null((await ApplyLiveAsync(dynamoDb, s3, table, spill, [Record(0, 3, "k", "a", 3), Record(0, 4, "k", "a", 4)])).ReportedFailure);
         await PutSpillAsync(s3, spill, [5]);
-        (int later, string laterOut) = await RunAsync(table, spill, failure);
+        (int later, string laterOut) = await RunRedriveAsync(servers, table, spill, failure);
 
         Assert.Equal(0, later);
         Assert.Contains("spills: 1 spill objects, 1 samples applied, 0 already in the table", laterOut, StringComparison.Ordinal);
@@ -108,12 +109,12 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "a"), ContentBody = InvocationRecord(0, 1, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "b"), ContentBody = InvocationRecord(0, 3, [Record(0, 3, "k", "a", 3)]), UseChunkEncoding = false });
 
-        (int wrongExit, _) = await RunAsync(table, empty, failure);
+        (int wrongExit, _) = await RunRedriveAsync(servers, table, empty, failure);
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         Assert.Equal(
             [$"{Sequence(1)}:{Sequence(1)}", $"{Sequence(3)}:{Sequence(3)}"],
             (await ItemAsync(dynamoDb, table))["dr"].M[ShardId(0)].M["k"].L.Select(e => e.S).ToArray());
-        (int exit, _) = await RunAsync(table, spill, failure: null);
+        (int exit, _) = await RunRedriveAsync(servers, table, spill, failure: null);
 
         Assert.Equal((0, 0), (wrongExit, exit));
         Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
@@ -135,7 +136,7 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
         string destination = DestinationKey(0, "o");
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = destination, ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
-        (int wrongExit, _) = await RunAsync(table, empty, failure);
+        (int wrongExit, _) = await RunRedriveAsync(servers, table, empty, failure);
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         Dictionary<string, AttributeValue> written = await ItemAsync(dynamoDb, table);
         await dynamoDb.UpdateItemAsync(new UpdateItemRequest
@@ -145,7 +146,7 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
             UpdateExpression = "REMOVE dr",
         });
 
-        (int exit, string stdout) = await RunAsync(table, spill, failure);
+        (int exit, string stdout) = await RunRedriveAsync(servers, table, spill, failure);
 
         Assert.Equal((0, 1), (wrongExit, exit));
         Assert.Contains($"left {SpillKey(0)}: ", stdout, StringComparison.Ordinal);
@@ -195,12 +196,12 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
                 }
             }
 
-            (int first, _) = await RunAsync(table, empty, failure);
+            (int first, _) = await RunRedriveAsync(servers, table, empty, failure);
             using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
             List<Dictionary<string, AttributeValue>> items = (await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Items;
             bool rangesExact = items.All(i => !i.TryGetValue("dr", out AttributeValue? dr) || dr.M[ShardId(0)].M["k"].L.All(e =>
                 spilledOnly.All(n => SequenceNumber.Compare(Sequence(n), e.S[..e.S.IndexOf(':', StringComparison.Ordinal)]) < 0 || SequenceNumber.Compare(Sequence(n), e.S[(e.S.IndexOf(':', StringComparison.Ordinal) + 1)..]) > 0)));
-            (int second, _) = await RunAsync(table, spill, failure: null);
+            (int second, _) = await RunRedriveAsync(servers, table, spill, failure: null);
             int total = next - 1;
             Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
             return first == 0 && second == 0 && rangesExact &&
@@ -238,27 +239,5 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
             $"{{\"format\":\"analytics.core.spill/1\",\"shardId\":\"{ShardId(0)}\",\"eventSourceArn\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\",\"spillId\":\"{Sequence(records[0])}\",\"windowMs\":{(long)options.WindowSize.TotalMilliseconds},\"relativeAccuracy\":{options.RelativeAccuracy},\"maxBins\":{options.MaxBins},") +
             $"\"pairs\":[{{\"pk\":\"{Series("a")}\",\"sk\":\"{Window:yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"windowEnd\":\"{Window.AddMinutes(1):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"metric\":\"a\",\"dimensions\":{{\"region\":\"r\"}},\"outcomeUnknown\":false,\"samples\":[" + samples + "]}]}";
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = $"spill/s/{ShardId(0)}/{Sequence(records[0])}.json", ContentBody = body, UseChunkEncoding = false });
-    }
-
-    private static async Task<Dictionary<string, AttributeValue>> ItemAsync(AmazonDynamoDBClient dynamoDb, string table) =>
-        Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items, i => i["sk"].S != "lease");
-
-    private static async Task ApplyLiveAsync(AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string table, string quarantine, string[] records)
-    {
-        using var processor = new KinesisBatchProcessor(
-            new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }),
-            new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = quarantine }),
-            ProcessorOptions.Default);
-        var response = new System.Buffers.ArrayBufferWriter<byte>();
-        BatchSummary summary = await processor.ProcessAsync(Encoding.UTF8.GetBytes("{\"Records\":[" + string.Join(",", records) + "]}"), DateTimeOffset.UtcNow.AddMinutes(1), response);
-        Assert.Null(summary.ReportedFailure);
-    }
-
-    private async Task<(int Exit, string Stdout)> RunAsync(string table, string spill, string? failure)
-    {
-        var stdout = new StringWriter();
-        string[] args = ["redrive", "--table", table, "--spill-bucket", spill, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()];
-        int exit = await ToolsCommand.RunAsync(failure is null ? args : [.. args, "--failure-bucket", failure], stdout, TextWriter.Null);
-        return (exit, stdout.ToString());
     }
 }

@@ -5,6 +5,7 @@ using Amazon.S3.Model;
 using Analytics.Core.Tests;
 using Analytics.Tools;
 using static Analytics.Core.Testing.Tests.RedriveObjects;
+using static Analytics.Core.Testing.Tests.RedriveTool;
 
 namespace Analytics.Core.Testing.Tests;
 
@@ -31,8 +32,8 @@ public sealed class RedriveWrongSpillBucketTests(LocalServersFixture servers)
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = destination, ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
 
-        (int wrongExit, _) = await RunAsync(table, empty, failure);
-        (int exit, string stdout) = await RunAsync(table, spill, failure);
+        (int wrongExit, _) = await RunRedriveAsync(servers, table, empty, failure);
+        (int exit, string stdout) = await RunRedriveAsync(servers, table, spill, failure);
 
         Assert.Equal(0, wrongExit);
         Assert.Equal(0, exit);
@@ -56,23 +57,13 @@ public sealed class RedriveWrongSpillBucketTests(LocalServersFixture servers)
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, 5, [Record(0, 5, "k", "a", 5)]), UseChunkEncoding = false });
 
-        (int first, _) = await RunAsync(table, empty, failure);
-        (int exit, string stdout) = await RunAsync(table, spill, failure);
+        (int first, _) = await RunRedriveAsync(servers, table, empty, failure);
+        (int exit, string stdout) = await RunRedriveAsync(servers, table, spill, failure);
 
         Assert.Equal((0, 0), (first, exit));
         Assert.Contains("spills: 1 spill objects, 1 samples applied", stdout, StringComparison.Ordinal);
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         Dictionary<string, AttributeValue> item = Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Items);
         Assert.Equal("2", item["count"].N);
-    }
-
-    private async Task<(int Exit, string Stdout)> RunAsync(string table, string spill, string failure)
-    {
-        var stdout = new StringWriter();
-        int exit = await ToolsCommand.RunAsync(
-            ["redrive", "--table", table, "--spill-bucket", spill, "--failure-bucket", failure, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
-            stdout,
-            TextWriter.Null);
-        return (exit, stdout.ToString());
     }
 }
