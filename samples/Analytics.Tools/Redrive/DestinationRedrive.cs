@@ -390,8 +390,9 @@ internal sealed class DestinationRedrive
                 // With the first record of the object each key's records come from, so that the ranges of one object run
                 // in several events are kept as one.
                 var byKey = chunk.GroupBy(r => AggregateBatch.KeyText(Encoding.UTF8.GetBytes(r.PartitionKey)), StringComparer.Ordinal).ToList();
-                sink.DestinationRedriveRecords = byKey.ToDictionary(g => g.Key, g => g.Select(r => r.SequenceNumber).ToArray(), StringComparer.Ordinal);
-                sink.DestinationRedriveObjectStarts = byKey.ToDictionary(g => g.Key, g => objectStarts[g.First().ObjectKey], StringComparer.Ordinal);
+                sink.DestinationRedrive = new DestinationRedriveEvent(
+                    byKey.ToDictionary(g => g.Key, g => g.Select(r => r.SequenceNumber).ToArray(), StringComparer.Ordinal),
+                    byKey.ToDictionary(g => g.Key, g => objectStarts[g.First().ObjectKey], StringComparer.Ordinal));
                 BatchSummary summary = await processor.ProcessAsync(Event(chunk), time.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);
                 if (summary.ReportedFailure is not null)
                 {

@@ -75,23 +75,12 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     internal ISpillMarkerSource? SpillMarkers { get; set; }
 
     /// <summary>
-    /// Set by <c>redrive</c>'s destination phase before each event it runs through the pipeline: per partition key (as the
-    /// item names it, <see cref="AggregateBatch.GetPartitionKeyText"/>), the sequence numbers of the event's records of that
-    /// key, ascending. The event must hold, per key, only records of one on-failure destination object, so that no record
-    /// of the key between two of them is missing from it. Every write then also keeps, per key whose watermark it moves,
-    /// the range of records it applied (<c>dr</c>: from the key's first record in the event above its watermark to its last
-    /// in the pair), which the spill redrive honours. Null (a live write): none kept.
+    /// Set by <c>redrive</c>'s destination phase before each event it runs through the pipeline (see
+    /// <see cref="DestinationRedriveEvent"/>). Every write then also keeps, per key whose watermark it moves, the range of
+    /// records it applied (<c>dr</c>: from the key's first record in the event above its watermark to its last in the
+    /// pair), which the spill redrive honours. Null (a live write): none kept.
     /// </summary>
-    internal IReadOnlyDictionary<string, string[]>? DestinationRedriveRecords { get; set; }
-
-    /// <summary>
-    /// Set with <see cref="DestinationRedriveRecords"/>: per partition key, the lowest sequence number of the on-failure
-    /// destination object the event's records of the key come from (the object holds every record of the shard from it
-    /// to its last). A write whose key watermark before it is the end of one of the key's ranges and lies in that object
-    /// extends that range instead of adding one: every record of the key between the two is in the object, and each of
-    /// them in this item was applied by an earlier event or by this write. Absent for a key: a new range.
-    /// </summary>
-    internal IReadOnlyDictionary<string, string>? DestinationRedriveObjectStarts { get; set; }
+    internal DestinationRedriveEvent? DestinationRedrive { get; set; }
 
     /// <summary>Requests that failed transiently and were tried again, since the sink was created.</summary>
     internal long Retries => Interlocked.Read(ref _retries);
@@ -411,7 +400,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
                 merged.Merge(fresh);
                 Dictionary<string, AttributeValue>? preWrite = spillMarker is null || keyWatermarks is null ? null : PreWriteMarks(spillMarker, state, item, batch.ShardId, keyWatermarks);
-                Dictionary<string, AttributeValue>? applied = DestinationRedriveRecords is { } records && keyWatermarks is not null ? DestinationRanges(records, state, item, batch.ShardId, keyWatermarks) : null;
+                Dictionary<string, AttributeValue>? applied = DestinationRedrive is { } redriven && keyWatermarks is not null ? DestinationRanges(redriven, state, item, batch.ShardId, keyWatermarks) : null;
                 Dictionary<string, AttributeValue> next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, null, preWrite, stream, applied);
                 int keys = DynamoDbItem.CountKeyWatermarks(next);
                 int size = DynamoDbItem.Size(next);
@@ -626,13 +615,13 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     }
 
     /// <summary>
-    /// The shard's destination redrive ranges after this write (<see cref="DestinationRedriveRecords"/>), or null to keep
+    /// The shard's destination redrive ranges after this write (<see cref="DestinationRedrive"/>), or null to keep
     /// them as stored: for each partition key whose watermark this write moves, one range from the key's first record in
     /// the event above the key's watermark before the write (every record of the key the write applies is at or above
     /// it) to the key's last record in the pair. The event holds every record of the key between the two, so every
     /// record of the key in the range that belongs to this item is applied by this write.
     /// </summary>
-    private Dictionary<string, AttributeValue>? DestinationRanges(IReadOnlyDictionary<string, string[]> records, PairState state, Dictionary<string, AttributeValue>? item, string shardId, Dictionary<string, AttributeValue> keyWatermarks)
+    private static Dictionary<string, AttributeValue>? DestinationRanges(DestinationRedriveEvent destination, PairState state, Dictionary<string, AttributeValue>? item, string shardId, Dictionary<string, AttributeValue> keyWatermarks)
     {
         string? floor = DynamoDbItem.GetWatermark(item, shardId);
         Dictionary<string, AttributeValue>? live = DynamoDbItem.GetKeyWatermarks(item, shardId);
@@ -652,7 +641,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             // The key's first record in the event above the watermark; the last itself when the event does not say (a
             // range of one record is still exact).
             string first = last;
-            if (records.TryGetValue(key, out string[]? sequences))
+            if (destination.Records.TryGetValue(key, out string[]? sequences))
             {
                 foreach (string sequence in sequences)
                 {
@@ -671,8 +660,8 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             // ended, at the watermark this write starts from, is extended. The object holds every record of the shard
             // between that end and this write's last, and each of them in this item is applied: one in an earlier event
             // moved the watermark past it (it is not past that end), one in this event is applied now.
-            int joined = before is not null && sequences is not null && DestinationRedriveObjectStarts is { } starts &&
-                starts.TryGetValue(key, out string? start) && SequenceNumber.Compare(before, start) >= 0
+            int joined = before is not null && sequences is not null &&
+                destination.ObjectStarts.TryGetValue(key, out string? start) && SequenceNumber.Compare(before, start) >= 0
                 ? list.FindIndex(r => SequenceNumber.Compare(r.Last, before) == 0)
                 : -1;
             if (joined >= 0)
@@ -731,3 +720,14 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         public bool Loaded { get; set; }
     }
 }
+
+/// <summary>What <c>redrive</c>'s destination phase tells the sink about the event it runs (<see cref="DynamoDbAggregateSink.DestinationRedrive"/>).</summary>
+/// <param name="Records">Per partition key (as the item names it, <see cref="AggregateBatch.GetPartitionKeyText"/>), the
+/// sequence numbers of the event's records of that key, ascending. The event holds, per key, only records of one
+/// on-failure destination object, so that no record of the key between two of them is missing from it.</param>
+/// <param name="ObjectStarts">Per partition key, the lowest sequence number of the on-failure destination object the
+/// event's records of the key come from (the object holds every record of the shard from it to its last). A write whose
+/// key watermark before it is the end of one of the key's ranges and lies in that object extends that range instead of
+/// adding one: every record of the key between the two is in the object, and each of them in this item was applied by
+/// an earlier event or by this write. Absent for a key: a new range.</param>
+internal sealed record DestinationRedriveEvent(IReadOnlyDictionary<string, string[]> Records, IReadOnlyDictionary<string, string> ObjectStarts);

@@ -20,8 +20,9 @@ public sealed class DynamoDbDestinationRangeLiveWriteTests(LocalServersFixture s
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         var destination = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table })
         {
-            DestinationRedriveRecords = new Dictionary<string, string[]> { ["k0"] = [TestEvents.Seq(10), TestEvents.Seq(20)] },
-            DestinationRedriveObjectStarts = new Dictionary<string, string> { ["k0"] = TestEvents.Seq(10) },
+            DestinationRedrive = new DestinationRedriveEvent(
+                new Dictionary<string, string[]> { ["k0"] = [TestEvents.Seq(10), TestEvents.Seq(20)] },
+                new Dictionary<string, string> { ["k0"] = TestEvents.Seq(10) }),
         };
         await destination.WriteAsync(ShardStream.Build(TestEvents.ShardId, [Record(10, "k0", 1), Record(20, "k0", 2)]), CancellationToken.None);
         Assert.Equal([$"{TestEvents.Seq(10)}:{TestEvents.Seq(20)}"], Ranges(await ItemAsync(dynamoDb, table), "k0"));
