@@ -106,11 +106,11 @@ internal sealed class SampleDownstream : IDisposable
     /// <exception cref="InvalidDataException">An item is not an aggregate of the sink's layout.</exception>
     public int WriteAggregates(IBufferWriter<byte> output)
     {
-        var aggregate = new MetricAggregate(AggregatorOptions.Default);
+        var scratch = new MetricAggregate(AggregatorOptions.Default);
         int lines = 0;
         foreach (Dictionary<string, AttributeValue> item in DynamoDb.GetItems(TableName))
         {
-            if (!DynamoDbItem.TryReadPair(item, aggregate, out string metric, out List<KeyValuePair<string, string>> dimensions, out long startMs, out long endMs) ||
+            if (!DynamoDbItem.TryReadPair(item, scratch, out MetricAggregate aggregate, out string metric, out List<KeyValuePair<string, string>> dimensions, out long startMs, out long endMs) ||
                 !SeriesKey.TryCreate(SeriesKey.Encode(metric, dimensions), out SeriesKey key))
             {
                 throw new InvalidDataException($"The modeled table holds an item that is not an aggregate of the sink's layout (pk '{Key(item, DynamoDbItem.PartitionKey)}', sk '{Key(item, DynamoDbItem.SortKey)}').");

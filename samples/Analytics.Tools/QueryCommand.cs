@@ -57,7 +57,7 @@ internal static class QueryCommand
         });
 
         var line = new ArrayBufferWriter<byte>(512);
-        var aggregate = new MetricAggregate(AggregatorOptions.Default);
+        var scratch = new MetricAggregate(AggregatorOptions.Default);
         var options = new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         foreach (Dictionary<string, AttributeValue> item in items)
         {
@@ -67,7 +67,7 @@ internal static class QueryCommand
                 continue;
             }
 
-            if (!DynamoDbItem.TryReadPair(item, aggregate, out string metric, out List<KeyValuePair<string, string>> dimensions, out long startMs, out long endMs) ||
+            if (!DynamoDbItem.TryReadPair(item, scratch, out MetricAggregate aggregate, out string metric, out List<KeyValuePair<string, string>> dimensions, out long startMs, out long endMs) ||
                 !SeriesKey.TryCreate(SeriesKey.Encode(metric, dimensions), out SeriesKey key))
             {
                 await stderr.WriteLineAsync($"error: item pk='{Key(item, DynamoDbItem.PartitionKey)}' sk='{Key(item, DynamoDbItem.SortKey)}' is not an aggregate of the sink's layout").ConfigureAwait(false);

@@ -155,11 +155,11 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
     public static Dictionary<(string Series, long Window), long> SinkCounts(IEnumerable<Dictionary<string, AttributeValue>> items, out int otherItems)
     {
         var counts = new Dictionary<(string, long), long>();
-        var aggregate = new MetricAggregate(AggregatorOptions.Default);
+        var scratch = new MetricAggregate(AggregatorOptions.Default);
         otherItems = 0;
         foreach (Dictionary<string, AttributeValue> item in items)
         {
-            if (DynamoDbItem.TryReadPair(item, aggregate, out string metric, out List<KeyValuePair<string, string>> dimensions, out long startMs, out _))
+            if (DynamoDbItem.TryReadPair(item, scratch, out MetricAggregate aggregate, out string metric, out List<KeyValuePair<string, string>> dimensions, out long startMs, out _))
             {
                 counts[(Canonical(metric, dimensions), startMs)] = aggregate.Count;
             }

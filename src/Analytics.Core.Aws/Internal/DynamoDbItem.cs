@@ -408,33 +408,72 @@ internal static class DynamoDbItem
         return 1;
     }
 
-    /// <summary>Replaces <paramref name="destination"/> with the aggregate stored in the item.</summary>
-    public static void ReadAggregate(Dictionary<string, AttributeValue> item, MetricAggregate destination)
+    /// <summary>
+    /// The aggregate a write stores: the item's (none when <paramref name="item"/> is null) merged with
+    /// <paramref name="fresh"/>, in the accuracy and bin bound the item's sketch was written with. So a redeploy that
+    /// changes <see cref="AggregatorOptions.RelativeAccuracy"/> or <see cref="AggregatorOptions.MaxBins"/> never stops
+    /// the writes to the windows already stored: their items keep their options (the samples of the new version counted
+    /// in their bins, <see cref="MetricAggregate.MergeRebinned"/>), and new windows get the new ones. Returns
+    /// <paramref name="merged"/> (cleared and filled) when the options are the sink's, a new aggregate otherwise.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The item's sketch is not a valid aggregate of any options.</exception>
+    public static MetricAggregate MergeStored(Dictionary<string, AttributeValue>? item, MetricAggregate fresh, MetricAggregate merged)
+    {
+        merged.Clear();
+        if (item is null)
+        {
+            merged.Merge(fresh);
+            return merged;
+        }
+
+        ReadOnlySpan<byte> bytes = SketchBytes(item);
+        if (!TryRead(bytes, merged, out MetricAggregate stored))
+        {
+            AwsThrowHelper.ThrowInvalidData("The stored aggregate item's 'sketch' is not a valid aggregate.");
+        }
+
+        stored.MergeRebinned(fresh);
+        return stored;
+    }
+
+    /// <summary>A whole stored sketch: into <paramref name="scratch"/> when written with its options, else into a new aggregate of its own.</summary>
+    private static bool TryRead(ReadOnlySpan<byte> bytes, MetricAggregate scratch, out MetricAggregate aggregate)
+    {
+        aggregate = scratch;
+        if (scratch.TryReadFrom(bytes, out int read))
+        {
+            return read == bytes.Length;
+        }
+
+        return MetricAggregate.TryRead(bytes, out MetricAggregate? own, out read) && read == bytes.Length && (aggregate = own) is not null;
+    }
+
+    private static ReadOnlySpan<byte> SketchBytes(Dictionary<string, AttributeValue> item)
     {
         if (!item.TryGetValue(Sketch, out AttributeValue? sketch) || sketch.B is null)
         {
             AwsThrowHelper.ThrowInvalidData("The stored aggregate item has no 'sketch' attribute.");
         }
 
-        ReadOnlySpan<byte> bytes = sketch.B.TryGetBuffer(out ArraySegment<byte> segment) ? segment.AsSpan() : sketch.B.ToArray();
-        if (!destination.TryReadFrom(bytes, out int read) || read != bytes.Length)
-        {
-            AwsThrowHelper.ThrowInvalidData("The stored aggregate item's 'sketch' is not a valid aggregate.");
-        }
+        return sketch.B.TryGetBuffer(out ArraySegment<byte> segment) ? segment.AsSpan() : sketch.B.ToArray();
     }
 
     /// <summary>
-    /// Reads a stored item back into its parts: the series, the window and the aggregate (from <c>sketch</c>).
-    /// <see langword="false"/> when the item is not in this layout.
+    /// Reads a stored item back into its parts: the series, the window and the aggregate (from <c>sketch</c>), in the
+    /// accuracy and bin bound it was written with: <paramref name="scratch"/> when they are its own, a new aggregate
+    /// otherwise (a table written before and after a change of options holds both). <see langword="false"/> when the
+    /// item is not in this layout.
     /// </summary>
     public static bool TryReadPair(
         Dictionary<string, AttributeValue> item,
-        MetricAggregate destination,
+        MetricAggregate scratch,
+        out MetricAggregate aggregate,
         out string metric,
         out List<KeyValuePair<string, string>> dimensions,
         out long windowStartMs,
         out long windowEndMs)
     {
+        aggregate = scratch;
         metric = string.Empty;
         dimensions = [];
         windowStartMs = windowEndMs = 0;
@@ -446,8 +485,7 @@ internal static class DynamoDbItem
             return false;
         }
 
-        byte[] bytes = sketch.B.ToArray();
-        if (!destination.TryReadFrom(bytes, out int read) || read != bytes.Length)
+        if (!TryRead(sketch.B.ToArray(), scratch, out aggregate))
         {
             return false;
         }

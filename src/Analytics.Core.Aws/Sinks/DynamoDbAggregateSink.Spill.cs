@@ -97,7 +97,7 @@ public sealed partial class DynamoDbAggregateSink
     /// unknown sample of the key (a later batch wrote the item, so whether this batch's lost put landed is no longer
     /// visible), left undecided with every sample after it. The reusable "apply with an exactly-once id" write.
     /// </summary>
-    /// <exception cref="InvalidDataException">The stored item is not in this sink's layout, or holds another aggregator's sketch.</exception>
+    /// <exception cref="InvalidDataException">The stored item is not in this sink's layout (a sketch of other options is merged in them: <see cref="DynamoDbItem.MergeStored"/>).</exception>
     /// <exception cref="Amazon.DynamoDBv2.AmazonDynamoDBException">A non-transient error.</exception>
     internal async Task<RedriveResult> ApplyOnceAsync(RedriveWork work, CancellationToken token)
     {
@@ -236,14 +236,8 @@ public sealed partial class DynamoDbAggregateSink
                 }
 
                 long version = DynamoDbItem.GetVersion(item);
-                merged.Clear();
-                if (item is not null)
-                {
-                    DynamoDbItem.ReadAggregate(item, merged);
-                }
-
-                merged.Merge(fresh);
-                Dictionary<string, AttributeValue> next2 = DynamoDbItem.Build(work.Key, merged, buffer, item, work.ShardId, null, null, version + 1, marks, pinsChanged ? DynamoDbItem.ToPreWriteMarks(pins!) : null, work.Stream, destinationChanged ? DynamoDbItem.ToDestinationMarks(destination!) : null);
+                MetricAggregate toStore = DynamoDbItem.MergeStored(item, fresh, merged);
+                Dictionary<string, AttributeValue> next2 = DynamoDbItem.Build(work.Key, toStore, buffer, item, work.ShardId, null, null, version + 1, marks, pinsChanged ? DynamoDbItem.ToPreWriteMarks(pins!) : null, work.Stream, destinationChanged ? DynamoDbItem.ToDestinationMarks(destination!) : null);
                 int keys = DynamoDbItem.CountKeyWatermarks(next2);
                 int size = DynamoDbItem.Size(next2);
                 if (keys > _options.MaxPartitionKeysPerItem || size > DynamoDbItem.MaxItemBytes)

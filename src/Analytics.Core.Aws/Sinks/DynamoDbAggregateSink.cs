@@ -392,22 +392,16 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
                 }
 
                 long version = DynamoDbItem.GetVersion(item);
-                merged.Clear();
-                if (item is not null)
-                {
-                    DynamoDbItem.ReadAggregate(item, merged);
-                }
-
-                merged.Merge(fresh);
+                MetricAggregate stored = DynamoDbItem.MergeStored(item, fresh, merged);
                 Dictionary<string, AttributeValue>? preWrite = spillMarker is null || keyWatermarks is null ? null : PreWriteMarks(spillMarker, state, item, batch.ShardId, keyWatermarks);
                 Dictionary<string, AttributeValue>? applied = DestinationRedrive is { } redriven && keyWatermarks is not null ? DestinationRanges(redriven, state, item, batch.ShardId, keyWatermarks) : null;
-                Dictionary<string, AttributeValue> next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, null, preWrite, stream, applied);
+                Dictionary<string, AttributeValue> next = DynamoDbItem.Build(state.Key, stored, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, null, preWrite, stream, applied);
                 int keys = DynamoDbItem.CountKeyWatermarks(next);
                 int size = DynamoDbItem.Size(next);
                 if (preWrite is not null && size > DynamoDbItem.MaxItemBytes)
                 {
                     // The pre-write entries never stop a write: without them, the redrive reports what they would have decided.
-                    next = DynamoDbItem.Build(state.Key, merged, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, stream: stream, destinationMarks: applied);
+                    next = DynamoDbItem.Build(state.Key, stored, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, stream: stream, destinationMarks: applied);
                     size = DynamoDbItem.Size(next);
                 }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 
 namespace Analytics.Core;
 
@@ -144,6 +145,56 @@ public sealed class MetricAggregate
         return true;
     }
 
+    /// <summary>
+    /// Merges an aggregate that may have another accuracy or bin bound, keeping this one's: the count, minimum and
+    /// maximum exactly, the sum as <see cref="Merge"/> does, and each of the other's bins as its representative
+    /// (clamped to the other's minimum and maximum) counted in this aggregate's bins. With equal options it is
+    /// <see cref="Merge"/>. Otherwise every quantile of the result is within <c>(1 + α)(1 + α′) − 1</c> of the exact one
+    /// (α this aggregate's accuracy, α′ the other's) instead of α: for bringing together what a change of options
+    /// split, as the DynamoDB sink does for windows stored before the change.
+    /// </summary>
+    /// <param name="other">The other aggregate.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="other"/> is null.</exception>
+    public void MergeRebinned(MetricAggregate other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (_sketch.Mapping.IsCompatibleWith(other._sketch.Mapping))
+        {
+            MergeCompatible(other);
+            return;
+        }
+
+        MergeSum(other);
+        _sketch.MergeRebinned(other._sketch);
+    }
+
+    /// <summary>Reads the binary form in the accuracy and bin bound it was written with (see <see cref="TryReadFrom"/>).</summary>
+    /// <param name="source">The bytes.</param>
+    /// <param name="aggregate">A new aggregate with the options and content the bytes hold; null when they are not a valid aggregate.</param>
+    /// <param name="bytesRead">How many bytes the aggregate took.</param>
+    /// <returns><see langword="false"/> when the bytes are not a valid aggregate of options in <see cref="AggregatorOptions"/>' ranges. Never throws for any input.</returns>
+    public static bool TryRead(ReadOnlySpan<byte> source, [NotNullWhen(true)] out MetricAggregate? aggregate, out int bytesRead)
+    {
+        var r = new BinaryFormatReader(source);
+        aggregate = null;
+        bytesRead = 0;
+        if (!r.TryReadByte(out byte version) || version != FormatVersion
+            || !r.TryReadDouble(out double accuracy) || !(accuracy >= AggregatorOptions.MinRelativeAccuracy && accuracy <= AggregatorOptions.MaxRelativeAccuracy)
+            || !r.TryReadVarUInt(out ulong bins) || bins < AggregatorOptions.MinBins || bins > AggregatorOptions.MaxBinsLimit)
+        {
+            return false;
+        }
+
+        var read = new MetricAggregate(new LogarithmicMapping(accuracy, (int)bins));
+        if (!read.TryReadFrom(source, out bytesRead))
+        {
+            return false;
+        }
+
+        aggregate = read;
+        return true;
+    }
+
     internal void AddFinite(double value)
     {
         _sketch.AddFinite(value);
@@ -155,6 +206,12 @@ public sealed class MetricAggregate
 
     internal void MergeCompatible(MetricAggregate other)
     {
+        MergeSum(other);
+        _sketch.MergeCompatible(other._sketch);
+    }
+
+    private void MergeSum(MetricAggregate other)
+    {
         if (other._sumOverflowed)
         {
             // Overflowed sums keep only their sign; opposite signs make it unknown (0). Commutative and associative.
@@ -165,8 +222,6 @@ public sealed class MetricAggregate
         {
             AddToSum(other._sum);
         }
-
-        _sketch.MergeCompatible(other._sketch);
     }
 
     private void AddToSum(double value)

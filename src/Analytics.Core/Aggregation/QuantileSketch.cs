@@ -219,6 +219,48 @@ public sealed class QuantileSketch
         _max = Math.Max(_max, other._max);
     }
 
+    /// <summary>
+    /// Merges a sketch of another mapping: each of its bins counted in this mapping's bin of the bin's representative,
+    /// clamped to the other's minimum and maximum (which only brings it closer to the values the bin holds); a
+    /// collapsed store stays collapsed.
+    /// </summary>
+    internal void MergeRebinned(QuantileSketch other)
+    {
+        if (other._count == 0)
+        {
+            return;
+        }
+
+        CoreAssert.True(!ReferenceEquals(other, this), "another sketch");
+        Rebin(ref _negative, in other._negative, other._mapping, -other._max, -other._min);
+        Rebin(ref _positive, in other._positive, other._mapping, other._min, other._max);
+        _zeroCount += other._zeroCount;
+        _count += other._count;
+        _min = Math.Min(_min, other._min);
+        _max = Math.Max(_max, other._max);
+
+        void Rebin(ref BinStore into, ref readonly BinStore from, LogarithmicMapping mapping, double lowest, double highest)
+        {
+            if (from.Total == 0)
+            {
+                return;
+            }
+
+            // Magnitudes of this sign lie within [lowest, highest] (clamped to positive: the bounds may be of the other sign).
+            double low = Math.Max(lowest, double.Epsilon);
+            for (int index = from.MinIndex; index != int.MaxValue; index = from.NextBin(index))
+            {
+                double magnitude = Math.Clamp(mapping.Value(index), low, Math.Max(highest, low));
+                into.Add(_mapping.Index(magnitude), from.CountAt(index), _mapping.MaxBins);
+            }
+
+            if (from.IsCollapsed)
+            {
+                into.MarkCollapsed();
+            }
+        }
+    }
+
     /// <summary>Adds a bin read from the binary form (the reader has checked it).</summary>
     internal void AddBin(bool negative, int index, long count)
     {

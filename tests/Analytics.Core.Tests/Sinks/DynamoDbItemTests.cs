@@ -340,9 +340,7 @@ public sealed class DynamoDbItemTests
         Assert.False(item.ContainsKey("sum"));
         Assert.False(item.ContainsKey("min"));
         Assert.False(item.ContainsKey("max"));
-        var back = new MetricAggregate(AggregatorOptions.Default);
-        DynamoDbItem.ReadAggregate(item, back);
-        Assert.Equal(value, back.Sum);
+        Assert.Equal(value, Stored(item).Sum);
     }
 
     [Fact]
@@ -358,9 +356,9 @@ public sealed class DynamoDbItemTests
                 Dictionary<string, AttributeValue> item = DynamoDbItem.Build(key, aggregate, new ArrayBufferWriter<byte>(), null, Shard, "1", null, 1);
 
                 var back = new MetricAggregate(AggregatorOptions.Default);
-                bool read = DynamoDbItem.TryReadPair(item, back, out string metric, out List<KeyValuePair<string, string>> dims, out long start, out long end);
+                bool read = DynamoDbItem.TryReadPair(item, back, out MetricAggregate got, out string metric, out List<KeyValuePair<string, string>> dims, out long start, out long end);
                 return read && metric == "m" && start == 60_000 && end == 120_000 &&
-                       back.Count == values.Count && back.Sum == aggregate.Sum &&
+                       ReferenceEquals(got, back) && back.Count == values.Count && back.Sum == aggregate.Sum &&
                        dims.OrderBy(d => d.Key, StringComparer.Ordinal).SequenceEqual(dimensions.OrderBy(d => d.Key, StringComparer.Ordinal)) &&
                        item.ContainsKey("dimensions") == (dimensions.Count > 0);
             }).QuickCheckThrowOnFailure();
@@ -378,7 +376,7 @@ public sealed class DynamoDbItemTests
         Dictionary<string, AttributeValue> item = DynamoDbItem.Build(
             Key(), Aggregate(1, 2), new ArrayBufferWriter<byte>(), null, Shard, "1", null, 1);
         var back = new MetricAggregate(AggregatorOptions.Default);
-        Assert.True(DynamoDbItem.TryReadPair(item, back, out _, out _, out _, out _));
+        Assert.True(DynamoDbItem.TryReadPair(item, back, out _, out _, out _, out _, out _));
 
         byte[] sketch = ((MemoryStream)item["sketch"].B).ToArray();
         switch (broken)
@@ -400,25 +398,27 @@ public sealed class DynamoDbItemTests
                 break;
         }
 
-        Assert.False(DynamoDbItem.TryReadPair(item, back, out _, out _, out _, out _));
+        Assert.False(DynamoDbItem.TryReadPair(item, back, out _, out _, out _, out _, out _));
     }
 
     [Fact]
-    public void ReadAggregate_MissingOrInvalidSketch_IsInvalidData()
+    public void MergeStored_MissingOrInvalidSketch_IsInvalidData()
     {
         Dictionary<string, AttributeValue> item = DynamoDbItem.Build(Key(), Aggregate(1, 2), new ArrayBufferWriter<byte>(), null, Shard, "1", null, 1);
         byte[] sketch = ((MemoryStream)item["sketch"].B).ToArray();
-        var back = new MetricAggregate(AggregatorOptions.Default);
-        DynamoDbItem.ReadAggregate(item, back);
-        Assert.Equal(2, back.Count);
+        Assert.Equal(2, Stored(item).Count);
 
         item["sketch"] = new AttributeValue { B = new MemoryStream([.. sketch, 0]) };
-        Assert.Throws<InvalidDataException>(() => DynamoDbItem.ReadAggregate(item, back));
+        Assert.Throws<InvalidDataException>(() => Stored(item));
         item["sketch"] = new AttributeValue { B = new MemoryStream(sketch[..^1]) };
-        Assert.Throws<InvalidDataException>(() => DynamoDbItem.ReadAggregate(item, back));
+        Assert.Throws<InvalidDataException>(() => Stored(item));
         item.Remove("sketch");
-        Assert.Throws<InvalidDataException>(() => DynamoDbItem.ReadAggregate(item, back));
+        Assert.Throws<InvalidDataException>(() => Stored(item));
     }
+
+    /// <summary>The item's aggregate as a write reads it (merged with nothing new).</summary>
+    private static MetricAggregate Stored(Dictionary<string, AttributeValue> item) =>
+        DynamoDbItem.MergeStored(item, new MetricAggregate(AggregatorOptions.Default), new MetricAggregate(AggregatorOptions.Default));
 
     private static PairKey Key() =>
         new("m|k=v", DynamoDbKeys.Timestamp(60_000), DynamoDbKeys.Timestamp(120_000), "m", [new("k", "v")]);
