@@ -529,9 +529,39 @@ public sealed class DynamoDbModel : IDisposable
             }
         }
 
+        CheckExpressionParameters(operation, request);
         if (throttled && operation is not ("BatchGetItem" or "BatchWriteItem"))
         {
             throw DynamoError.Throttled();
+        }
+    }
+
+    /// <summary>Names or values without an expression that could use them are refused before any expression is read.</summary>
+    private static void CheckExpressionParameters(string operation, DynamoRequestView request)
+    {
+        string[] expressions = operation switch
+        {
+            "GetItem" => ["ProjectionExpression"],
+            "PutItem" or "DeleteItem" => ["ConditionExpression"],
+            "UpdateItem" => ["UpdateExpression", "ConditionExpression"],
+            "Query" => ["ProjectionExpression", "FilterExpression", "KeyConditionExpression"],
+            "Scan" => ["ProjectionExpression", "FilterExpression"],
+            _ => [],
+        };
+        if (expressions.Length == 0)
+        {
+            return;
+        }
+
+        if (request.HasNames && !expressions.Any(e => request.OptionalString(e) is not null))
+        {
+            throw DynamoError.Validation("ExpressionAttributeNames can only be specified when using expressions");
+        }
+
+        string[] valued = [.. expressions.Where(e => e != "ProjectionExpression")];
+        if (valued.Length > 0 && request.HasValues && !valued.Any(e => request.OptionalString(e) is not null))
+        {
+            throw DynamoError.Validation($"ExpressionAttributeValues can only be specified when using expressions: {string.Join(" and ", valued)} {(valued.Length > 1 ? "are" : "is")} null");
         }
     }
 

@@ -100,6 +100,14 @@ internal sealed class ExpressionContext
     }
 }
 
+/// <summary>How two paths of one update relate (<see cref="DynamoExpressionParser.Compare(DocumentPath, DocumentPath)"/>).</summary>
+internal enum PathRelation
+{
+    Apart,
+    Overlap,
+    Conflict,
+}
+
 /// <summary>A document path: attribute names and list indexes.</summary>
 internal sealed record DocumentPath(IReadOnlyList<object> Segments)
 {
@@ -126,6 +134,9 @@ internal sealed record DocumentPath(IReadOnlyList<object> Segments)
     }
 
     public override string ToString() => string.Concat(Segments.Select((s, i) => s is int n ? "[" + n.ToString(CultureInfo.InvariantCulture) + "]" : (i == 0 ? "" : ".") + s));
+
+    /// <summary>The path as DynamoDB's messages list it: <c>[a, b, [0]]</c>.</summary>
+    public string Pieces() => "[" + string.Join(", ", Segments.Select(s => s is int n ? "[" + n.ToString(CultureInfo.InvariantCulture) + "]" : (string)s)) + "]";
 }
 
 /// <summary>
@@ -174,8 +185,9 @@ internal sealed class PathTemplate
 /// <summary>
 /// A parsed expression, independent of the request's <c>ExpressionAttributeNames</c> and <c>ExpressionAttributeValues</c>:
 /// the placeholders it uses in the order the parser met them and, when the text is invalid, the error the parser stopped
-/// with. Binding it to a request looks the placeholders up in that order (an undefined one fails there, and each one
-/// is marked used) and then raises the parse error, so a reused expression fails exactly as a fresh parse of it does.
+/// with. Binding it to a request raises that error first (DynamoDB reads the whole text before it looks a placeholder
+/// up), else looks the placeholders up in that order (an undefined one fails there, and each one is marked used), so a
+/// reused expression fails exactly as a fresh parse of it does.
 /// </summary>
 internal abstract class ParsedExpression
 {
@@ -189,6 +201,13 @@ internal abstract class ParsedExpression
 
     protected ExpressionBinding Bind(ExpressionContext context)
     {
+        // An expression that does not parse is refused before any placeholder is looked up, as DynamoDB does: it
+        // parses the whole text first (a name used before a syntax error is not reported, the syntax error is).
+        if (_error is not null)
+        {
+            throw DynamoError.Validation(_error);
+        }
+
         string[] names = _nameCount == 0 ? [] : new string[_nameCount];
         DynamoValue[] values = _valueCount == 0 ? [] : new DynamoValue[_valueCount];
         int n = 0, v = 0;
@@ -202,11 +221,6 @@ internal abstract class ParsedExpression
             {
                 values[v++] = context.Value(token);
             }
-        }
-
-        if (_error is not null)
-        {
-            throw DynamoError.Validation(_error);
         }
 
         if (_fixed is not null)
@@ -293,24 +307,40 @@ internal sealed class ParsedUpdate : ParsedExpression
             paths.Add(binding.Paths[path]);
         }
 
+        // As DynamoDB checks them: each path against those before it; an overlap (one a prefix of the other) stops
+        // the check and wins; otherwise the last conflict (a name and an index at the same level) is reported.
+        string? conflict = null;
         for (int i = 0; i < paths.Count; i++)
         {
             for (int j = 0; j < i; j++)
             {
-                if (DynamoExpressionParser.Overlaps(paths[i], paths[j]))
+                switch (DynamoExpressionParser.Compare(paths[j], paths[i]))
                 {
-                    throw DynamoError.Validation($"Invalid UpdateExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: [{paths[j]}], path two: [{paths[i]}]");
+                    case PathRelation.Overlap:
+                        throw DynamoError.Validation($"Invalid UpdateExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: {paths[j].Pieces()}, path two: {paths[i].Pieces()}");
+                    case PathRelation.Conflict:
+                        conflict = $"Invalid UpdateExpression: Two document paths conflict with each other; must remove or rewrite one of these paths; path one: {paths[j].Pieces()}, path two: {paths[i].Pieces()}";
+                        break;
                 }
             }
+        }
+
+        if (conflict is not null)
+        {
+            throw DynamoError.Validation(conflict);
         }
 
         updatedPaths = paths;
         List<(int Path, DynamoExpressionParser.BoundStep Step)> steps = Steps;
         return item =>
         {
+            // Every SET operand is the item's value before the update, as in DynamoDB ("SET a = b, b = a" swaps them;
+            // "REMOVE l[0] SET m = l" copies the whole list). Nested values are replaced, never changed, so a copy of
+            // the top level keeps the whole item as it was.
+            var original = new Dictionary<string, DynamoValue>(item, StringComparer.Ordinal);
             foreach ((int path, DynamoExpressionParser.BoundStep step) in steps)
             {
-                step(item, binding.Paths[path], binding);
+                step(item, original, binding.Paths[path], binding);
             }
         };
     }
@@ -394,7 +424,8 @@ internal sealed class DynamoExpressionParser
 
     internal delegate bool BoundCondition(IReadOnlyDictionary<string, DynamoValue> item, ExpressionBinding binding);
 
-    internal delegate void BoundStep(Dictionary<string, DynamoValue> item, DocumentPath path, ExpressionBinding binding);
+    /// <summary>One action of an update: writes <c>item</c>; a SET reads its operands from <c>original</c>, the item before the update.</summary>
+    internal delegate void BoundStep(Dictionary<string, DynamoValue> item, IReadOnlyDictionary<string, DynamoValue> original, DocumentPath path, ExpressionBinding binding);
 
     private delegate DynamoValue? Operand(IReadOnlyDictionary<string, DynamoValue> item, ExpressionBinding binding);
 
@@ -476,18 +507,18 @@ internal sealed class DynamoExpressionParser
                     case "SET":
                         Expect("=");
                         Operand value = ParseSetValue();
-                        steps.Add((path, (item, p, b) => SetPath(item, p, value(item, b) ?? throw DynamoError.Validation("The provided expression refers to an attribute that does not exist in the item"))));
+                        steps.Add((path, (item, original, p, b) => SetPath(item, p, value(original, b) ?? throw DynamoError.Validation("The provided expression refers to an attribute that does not exist in the item"))));
                         break;
                     case "REMOVE":
-                        steps.Add((path, (item, p, _) => RemovePath(item, p)));
+                        steps.Add((path, (item, _, p, _) => RemovePath(item, p)));
                         break;
                     case "ADD":
                         int add = ParseValueRef();
-                        steps.Add((path, (item, p, b) => SetPath(item, p, Add(p.Resolve(item), b.Values[add]))));
+                        steps.Add((path, (item, _, p, b) => SetPath(item, p, Add(p.Resolve(item), b.Values[add]))));
                         break;
                     case "DELETE":
                         int delete = ParseValueRef();
-                        steps.Add((path, (item, p, b) => DeleteAt(item, p, b.Values[delete])));
+                        steps.Add((path, (item, _, p, b) => DeleteAt(item, p, b.Values[delete])));
                         break;
                     default:
                         throw Syntax("Syntax error; token: \"" + clause + "\"");
@@ -523,18 +554,29 @@ internal sealed class DynamoExpressionParser
 
     private bool AtEnd => _position >= _tokens.Count;
 
-    internal static bool Overlaps(DocumentPath a, DocumentPath b)
+    internal static bool Overlaps(DocumentPath a, DocumentPath b) => Compare(a, b) == PathRelation.Overlap;
+
+    /// <summary>
+    /// How two paths of one update relate: one a prefix of the other (overlap), a name and an index at the first
+    /// level where they differ (conflict), or apart.
+    /// </summary>
+    internal static PathRelation Compare(DocumentPath a, DocumentPath b)
     {
         int n = Math.Min(a.Segments.Count, b.Segments.Count);
         for (int i = 0; i < n; i++)
         {
+            if ((a.Segments[i] is int) != (b.Segments[i] is int))
+            {
+                return PathRelation.Conflict;
+            }
+
             if (!a.Segments[i].Equals(b.Segments[i]))
             {
-                return false;
+                return PathRelation.Apart;
             }
         }
 
-        return true;
+        return PathRelation.Overlap;
     }
 
     private static DynamoValue Add(DynamoValue? existing, DynamoValue add)

@@ -27,6 +27,12 @@ internal abstract class DynamoRequestView
     /// <summary>Adds <c>ExpressionAttributeNames</c> to <paramref name="into"/>; false when the request has none (no map).</summary>
     public abstract bool ReadNames(Dictionary<string, string> into);
 
+    /// <summary>Whether the request carries <c>ExpressionAttributeNames</c> (not null), empty or not.</summary>
+    public abstract bool HasNames { get; }
+
+    /// <summary>Whether the request carries <c>ExpressionAttributeValues</c> (not null), empty or not.</summary>
+    public abstract bool HasValues { get; }
+
     /// <summary>Adds <c>ExpressionAttributeValues</c> to <paramref name="into"/>.</summary>
     /// <exception cref="DynamoError">A value is malformed.</exception>
     public abstract void ReadValues(Dictionary<string, DynamoValue> into);
@@ -128,6 +134,10 @@ internal sealed class JsonRequestView(JsonElement element) : DynamoRequestView
 
         return item;
     }
+
+    public override bool HasNames => Element.TryGetProperty("ExpressionAttributeNames", out JsonElement names) && names.ValueKind != JsonValueKind.Null;
+
+    public override bool HasValues => Element.TryGetProperty("ExpressionAttributeValues", out JsonElement values) && values.ValueKind != JsonValueKind.Null;
 
     public override bool ReadNames(Dictionary<string, string> into)
     {
@@ -322,6 +332,10 @@ internal sealed class SdkRequestView : DynamoRequestView
         "Item" => _item,
         _ => null,
     };
+
+    public override bool HasNames => _names is not null;
+
+    public override bool HasValues => _values is not null;
 
     public override bool ReadNames(Dictionary<string, string> into)
     {

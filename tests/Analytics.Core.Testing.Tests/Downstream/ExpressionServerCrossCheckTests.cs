@@ -1,0 +1,128 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Amazon.DynamoDBv2;
+using Analytics.Core.Tests;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// The DynamoDB model's answers to requests with expressions against the local DynamoDB server's: the same raw request
+/// to both, on the same stored item, gets the same error type and message, or the same new item. Each case is a rule
+/// the model follows as the server does (overlapping and conflicting update paths, names or values without an
+/// expression, a syntax error before an undefined placeholder, ...).
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class ExpressionServerCrossCheckTests(LocalServersFixture servers) : IAsyncLifetime
+{
+    private const string Stored = """{"a":{"M":{"b":{"N":"1"}}},"l":{"L":[{"N":"1"},{"S":"x"}]},"ver":{"N":"1"}}""";
+
+    private static readonly Uri s_modelUrl = new("http://dynamodb.model.invalid/");
+    private static int s_key;
+
+    private readonly DynamoDbModel _model = new(TimeProvider.System, DynamoDbModelOptions.Default);
+    private string _table = string.Empty;
+
+    public async Task InitializeAsync()
+    {
+        _table = await servers.CreateTableAsync("expressions");
+        using AmazonDynamoDBClient modelClient = _model.CreateClient();
+        await DynamoDbTable.CreateAsync(modelClient, _table, TimeProvider.System, CancellationToken.None);
+    }
+
+    public Task DisposeAsync()
+    {
+        _model.Dispose();
+        return Task.CompletedTask;
+    }
+
+    [Theory]
+    // Overlapping paths (one a prefix of the other): listed piece by piece.
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET l[0] = :v, l[0] = :v","ExpressionAttributeValues":{":v":{"N":"2"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :v REMOVE a","ExpressionAttributeValues":{":v":{"N":"2"}}}""")]
+    // A name and an index at the same level conflict; the last conflict is reported, an overlap before any.
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a[0] = :v, a.b = :v","ExpressionAttributeValues":{":v":{"N":"2"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a[0] = :v, a.b = :v, l[1] = :v, l.c = :v","ExpressionAttributeValues":{":v":{"N":"2"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a[0] = :v, a.b = :v, l = :v, l.c = :v","ExpressionAttributeValues":{":v":{"N":"2"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :v, a.c = :v, l[0] = :v, l[1] = :v","ExpressionAttributeValues":{":v":{"N":"2"}}}""")]
+    // Names or values that no expression of the request could use.
+    [InlineData("UpdateItem", """{"ExpressionAttributeNames":{"#a":"a"}}""")]
+    [InlineData("UpdateItem", """{"ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("PutItem", """{"ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("DeleteItem", """{"ExpressionAttributeNames":{"#a":"a"},"ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("GetItem", """{"ExpressionAttributeNames":{"#a":"a"}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :v","ExpressionAttributeNames":{"#a":"a"},"ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    // The whole text is read before a placeholder is looked up: a syntax error after an undefined one is what is reported.
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET #u = :v,","ExpressionAttributeNames":{"#x":"a"},"ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :u REMOVE","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("PutItem", """{"ConditionExpression":"ver = :u AND","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET #u = :v","ExpressionAttributeNames":{"#x":"a"},"ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :v","ConditionExpression":"ver = :u","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    // Answers the model already gave as the server does, for breadth.
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = a.b + :v ADD ver :v","ConditionExpression":"ver = :v","ExpressionAttributeValues":{":v":{"N":"1"}},"ReturnValues":"ALL_NEW"}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :v","ConditionExpression":"ver = :w","ExpressionAttributeValues":{":v":{"N":"1"},":w":{"N":"2"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET pk = :v","ExpressionAttributeValues":{":v":{"S":"x"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET l[0] = :v","ExpressionAttributeValues":{":v":{"N":"1"},":w":{"N":"2"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"REMOVE l[0] SET #n = list_append(l, :v)","ExpressionAttributeNames":{"#n":"m"},"ExpressionAttributeValues":{":v":{"L":[{"S":"y"}]}},"ReturnValues":"ALL_NEW"}""")]
+    // Every SET operand is read from the item before the update.
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET ver = l[1], l[1] = ver","ReturnValues":"ALL_NEW"}""")]
+    public async Task ARequest_TheModelAnswersAsTheServer(string operation, string request)
+    {
+        string key = "k" + Interlocked.Increment(ref s_key).ToString(CultureInfo.InvariantCulture);
+        JsonObject stored = JsonNode.Parse(Stored)!.AsObject();
+        stored["pk"] = new JsonObject { ["S"] = key };
+        stored["sk"] = new JsonObject { ["S"] = "s" };
+        string put = new JsonObject { ["TableName"] = _table, ["Item"] = stored }.ToJsonString();
+
+        JsonObject body = JsonNode.Parse(request)!.AsObject();
+        body["TableName"] = _table;
+        JsonObject keyAttributes = new() { ["pk"] = new JsonObject { ["S"] = key }, ["sk"] = new JsonObject { ["S"] = "s" } };
+        body[operation == "PutItem" ? "Item" : "Key"] = keyAttributes;
+
+        using var server = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var model = new HttpMessageInvoker(_model.HttpHandler, disposeHandler: false);
+        Assert.StartsWith("200 ", await SendAsync(server, servers.DynamoDbUrl, "PutItem", put), StringComparison.Ordinal);
+        Assert.StartsWith("200 ", await SendAsync(model, s_modelUrl, "PutItem", put), StringComparison.Ordinal);
+        string expected = await SendAsync(server, servers.DynamoDbUrl, operation, body.ToJsonString());
+        string actual = await SendAsync(model, s_modelUrl, operation, body.ToJsonString());
+        Assert.Equal(expected, actual);
+    }
+
+    /// <summary>The answer as the status, then the error's type (after '#') and message, or the body with maps in name order and numbers by value.</summary>
+    private static async Task<string> SendAsync(HttpMessageInvoker http, Uri url, string operation, string body)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-amz-json-1.0");
+        request.Headers.TryAddWithoutValidation("X-Amz-Target", "DynamoDB_20120810." + operation);
+        request.Headers.TryAddWithoutValidation("X-Amz-Date", "20250101T000000Z");
+        request.Headers.TryAddWithoutValidation("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=00");
+        using HttpResponseMessage response = await http.SendAsync(request, CancellationToken.None);
+        string text = await response.Content.ReadAsStringAsync();
+        JsonNode? answer = text.Length == 0 ? null : JsonNode.Parse(text);
+        if (answer is JsonObject error && error["__type"] is JsonNode type)
+        {
+            string name = type.GetValue<string>();
+            string message = (error["message"] ?? error["Message"])?.GetValue<string>() ?? string.Empty;
+
+            // A syntax error's details are the local server's parser generator's words, not DynamoDB's ("token: .., near: .."): the kind is compared.
+            int syntax = message.IndexOf("Syntax error;", StringComparison.Ordinal);
+            message = syntax < 0 ? message : message[..(syntax + "Syntax error;".Length)];
+            return $"{(int)response.StatusCode} {name[(name.IndexOf('#', StringComparison.Ordinal) + 1)..]} {message}";
+        }
+
+        return $"{(int)response.StatusCode} {Canonical(answer)}";
+    }
+
+    private static string Canonical(JsonNode? node) => node switch
+    {
+        JsonObject o when o.Count == 1 && o.First() is { Key: "N" } n => "N:" + Number(n.Value!.GetValue<string>()),
+        JsonObject o => "{" + string.Join(",", o.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => p.Key + "=" + Canonical(p.Value))) + "}",
+        JsonArray a => "[" + string.Join(",", a.Select(Canonical)) + "]",
+        null => "null",
+        _ => node.ToJsonString(),
+    };
+
+    private static string Number(string text) =>
+        decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out decimal d) ? (d / 1.000000000000000000000000000000000m).ToString(CultureInfo.InvariantCulture) : text;
+}
