@@ -65,6 +65,16 @@ public sealed class ExpressionServerCrossCheckTests(LocalServersFixture servers)
     [InlineData("UpdateItem", """{"UpdateExpression":"SET pk = :v","ExpressionAttributeValues":{":v":{"S":"x"}}}""")]
     [InlineData("UpdateItem", """{"UpdateExpression":"SET l[0] = :v","ExpressionAttributeValues":{":v":{"N":"1"},":w":{"N":"2"}}}""")]
     [InlineData("UpdateItem", """{"UpdateExpression":"REMOVE l[0] SET #n = list_append(l, :v)","ExpressionAttributeNames":{"#n":"m"},"ExpressionAttributeValues":{":v":{"L":[{"S":"y"}]}},"ReturnValues":"ALL_NEW"}""")]
+    // ADD takes a number or a set, DELETE a set: checked before the item is read (here it does not exist, and a
+    // condition that would fail or fail to parse comes after), the first wrong one, after overlapping paths.
+    [InlineData("UpdateItem", """{"Key":"new","UpdateExpression":"ADD a :s","ExpressionAttributeValues":{":s":{"S":"x"}}}""")]
+    [InlineData("UpdateItem", """{"Key":"new","UpdateExpression":"DELETE a :n","ExpressionAttributeValues":{":n":{"N":"1"}}}""")]
+    [InlineData("UpdateItem", """{"Key":"new","UpdateExpression":"DELETE a :b","ExpressionAttributeValues":{":b":{"B":"AAE="}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"ADD ver :n, a :m DELETE l :l","ExpressionAttributeValues":{":n":{"N":"1"},":m":{"M":{}},":l":{"L":[]}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"ADD ver :s SET ver = :s","ExpressionAttributeValues":{":s":{"S":"x"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"ADD ver :s","ConditionExpression":"ver = :s AND","ExpressionAttributeValues":{":s":{"BOOL":true}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"ADD ver :s","ConditionExpression":"ver = :n","ExpressionAttributeValues":{":s":{"NULL":true},":n":{"N":"5"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"ADD ver :n, b :s DELETE c :s","ExpressionAttributeValues":{":n":{"N":"2"},":s":{"SS":["x"]}},"ReturnValues":"ALL_NEW"}""")]
     // Every SET operand is read from the item before the update.
     [InlineData("UpdateItem", """{"UpdateExpression":"SET ver = l[1], l[1] = ver","ReturnValues":"ALL_NEW"}""")]
     public async Task ARequest_TheModelAnswersAsTheServer(string operation, string request)
@@ -78,6 +88,11 @@ public sealed class ExpressionServerCrossCheckTests(LocalServersFixture servers)
         JsonObject body = JsonNode.Parse(request)!.AsObject();
         body["TableName"] = _table;
         JsonObject keyAttributes = new() { ["pk"] = new JsonObject { ["S"] = key }, ["sk"] = new JsonObject { ["S"] = "s" } };
+        if (body["Key"]?.GetValue<string>() == "new")
+        {
+            keyAttributes["pk"] = new JsonObject { ["S"] = key + "-new" }; // an item that does not exist
+        }
+
         body[operation == "PutItem" ? "Item" : "Key"] = keyAttributes;
 
         using var server = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };

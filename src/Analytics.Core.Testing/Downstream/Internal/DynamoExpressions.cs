@@ -297,6 +297,9 @@ internal sealed class ParsedUpdate : ParsedExpression
 {
     internal List<(int Path, DynamoExpressionParser.BoundStep Step)> Steps { get; } = [];
 
+    /// <summary>The ADD and DELETE actions' value slots, in the text's order: their types are checked before the item is read.</summary>
+    internal List<(string Operator, int Value)> SetOperands { get; } = [];
+
     public Action<Dictionary<string, DynamoValue>> Bind(ExpressionContext context, out List<DocumentPath> updatedPaths)
     {
         context.Kind = "UpdateExpression";
@@ -328,6 +331,16 @@ internal sealed class ParsedUpdate : ParsedExpression
         if (conflict is not null)
         {
             throw DynamoError.Validation(conflict);
+        }
+
+        // Then the operand types the request fixes, the first one wrong: ADD takes a number or a set, DELETE a set.
+        foreach ((string op, int value) in SetOperands)
+        {
+            DynamoType type = binding.Values[value].Type;
+            if (!(type is DynamoType.SS or DynamoType.NS or DynamoType.BS || (op == "ADD" && type == DynamoType.N)))
+            {
+                throw DynamoError.Validation($"Invalid UpdateExpression: Incorrect operand type for operator or function; operator: {op}, operand type: {DynamoExpressionParser.Describe(type)}");
+            }
         }
 
         updatedPaths = paths;
@@ -475,7 +488,7 @@ internal sealed class DynamoExpressionParser
         try
         {
             parser = new DynamoExpressionParser(text, kind);
-            parser.ParseUpdateClauses(parsed.Steps);
+            parser.ParseUpdateClauses(parsed.Steps, parsed.SetOperands);
         }
         catch (DynamoError e) when (IsValidation(e))
         {
@@ -488,7 +501,7 @@ internal sealed class DynamoExpressionParser
 
     private static bool IsValidation(DynamoError e) => e.Type == "com.amazon.coral.validate#ValidationException" && e.Status == 400;
 
-    private void ParseUpdateClauses(List<(int Path, BoundStep Step)> steps)
+    private void ParseUpdateClauses(List<(int Path, BoundStep Step)> steps, List<(string Operator, int Value)> setOperands)
     {
         var seenClauses = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         while (!AtEnd)
@@ -514,10 +527,12 @@ internal sealed class DynamoExpressionParser
                         break;
                     case "ADD":
                         int add = ParseValueRef();
+                        setOperands.Add(("ADD", add));
                         steps.Add((path, (item, _, p, b) => SetPath(item, p, Add(p.Resolve(item), b.Values[add]))));
                         break;
                     case "DELETE":
                         int delete = ParseValueRef();
+                        setOperands.Add(("DELETE", delete));
                         steps.Add((path, (item, _, p, b) => DeleteAt(item, p, b.Values[delete])));
                         break;
                     default:
@@ -632,7 +647,7 @@ internal sealed class DynamoExpressionParser
         return left.Count == 0 ? null : DynamoValue.FromSet(existing.Type, left);
     }
 
-    private static string Describe(DynamoType type) => type switch
+    internal static string Describe(DynamoType type) => type switch
     {
         DynamoType.S => "STRING",
         DynamoType.N => "NUMBER",
