@@ -511,6 +511,12 @@ public sealed class DynamoDbModel : IDisposable
         _ => ToSdk(v),
     };
 
+    private static readonly string[] s_getExpressions = ["ProjectionExpression"];
+    private static readonly string[] s_conditionExpressions = ["ConditionExpression"];
+    private static readonly string[] s_updateExpressions = ["UpdateExpression", "ConditionExpression"];
+    private static readonly string[] s_queryExpressions = ["ProjectionExpression", "FilterExpression", "KeyConditionExpression"];
+    private static readonly string[] s_scanExpressions = ["ProjectionExpression", "FilterExpression"];
+
     private void CheckParameters(string operation, DynamoRequestView request, bool throttled)
     {
         foreach (string legacy in (string[])["Expected", "AttributesToGet", "KeyConditions", "QueryFilter", "ScanFilter", "AttributeUpdates", "ConditionalOperator"])
@@ -539,28 +545,39 @@ public sealed class DynamoDbModel : IDisposable
     /// <summary>Names or values without an expression that could use them are refused before any expression is read.</summary>
     private static void CheckExpressionParameters(string operation, DynamoRequestView request)
     {
+        // The expressions that may use names; all but ProjectionExpression may use values.
         string[] expressions = operation switch
         {
-            "GetItem" => ["ProjectionExpression"],
-            "PutItem" or "DeleteItem" => ["ConditionExpression"],
-            "UpdateItem" => ["UpdateExpression", "ConditionExpression"],
-            "Query" => ["ProjectionExpression", "FilterExpression", "KeyConditionExpression"],
-            "Scan" => ["ProjectionExpression", "FilterExpression"],
+            "GetItem" => s_getExpressions,
+            "PutItem" or "DeleteItem" => s_conditionExpressions,
+            "UpdateItem" => s_updateExpressions,
+            "Query" => s_queryExpressions,
+            "Scan" => s_scanExpressions,
             _ => [],
         };
-        if (expressions.Length == 0)
+        if (expressions.Length == 0 || !(request.HasNames || request.HasValues))
         {
             return;
         }
 
-        if (request.HasNames && !expressions.Any(e => request.OptionalString(e) is not null))
+        bool anyExpression = false, anyValueExpression = false, anyValued = false;
+        foreach (string expression in expressions)
+        {
+            bool valued = expression != "ProjectionExpression";
+            bool present = request.OptionalString(expression) is not null;
+            anyExpression |= present;
+            anyValueExpression |= valued && present;
+            anyValued |= valued;
+        }
+
+        if (request.HasNames && !anyExpression)
         {
             throw DynamoError.Validation("ExpressionAttributeNames can only be specified when using expressions");
         }
 
-        string[] valued = [.. expressions.Where(e => e != "ProjectionExpression")];
-        if (valued.Length > 0 && request.HasValues && !valued.Any(e => request.OptionalString(e) is not null))
+        if (anyValued && request.HasValues && !anyValueExpression)
         {
+            string[] valued = [.. expressions.Where(e => e != "ProjectionExpression")];
             throw DynamoError.Validation($"ExpressionAttributeValues can only be specified when using expressions: {string.Join(" and ", valued)} {(valued.Length > 1 ? "are" : "is")} null");
         }
     }
