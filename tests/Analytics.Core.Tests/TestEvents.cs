@@ -16,6 +16,14 @@ internal static class TestEvents
     public const string ShardId = "shardId-000000000007";
     public const string StreamArn = "arn:aws:kinesis:us-east-1:123456789012:stream/metrics";
 
+    /// <summary>Runs one event through the processor with 30 s left; its answer (the partial batch response, the window state).</summary>
+    public static async Task<JsonElement> RunAsync(KinesisBatchProcessor processor, byte[] evt)
+    {
+        var output = new System.Buffers.ArrayBufferWriter<byte>();
+        await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), output);
+        return JsonDocument.Parse(output.WrittenMemory).RootElement.Clone();
+    }
+
     /// <summary>A Kinesis-style sequence number: 56 digits, increasing with <paramref name="n"/>.</summary>
     public static string Seq(long n) => "4959033827149025660855969253836157109592157598913" + n.ToString("D7", CultureInfo.InvariantCulture);
 

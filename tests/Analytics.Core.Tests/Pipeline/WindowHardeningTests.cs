@@ -41,13 +41,6 @@ public class WindowHardeningTests
             aggregates.Store.Values.Sum(v => v.Sum));
     }
 
-    private static async Task<JsonElement> RunAsync(KinesisBatchProcessor processor, byte[] evt)
-    {
-        var output = new ArrayBufferWriter<byte>();
-        await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), output);
-        return JsonDocument.Parse(output.WrittenMemory).RootElement.Clone();
-    }
-
     public static TheoryData<string> ChangedAggregatorOptions => ["window", "accuracy", "bins"];
 
     /// <summary>The options a redeploy changed: one of <see cref="ChangedAggregatorOptions"/>.</summary>
@@ -66,14 +59,14 @@ public class WindowHardeningTests
         AggregatorOptions after = Changed(before, changed);
         var oldSink = new RecordingAggregateSink();
         using var oldFunction = new KinesisBatchProcessor(oldSink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = before });
-        JsonElement open = await RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "b", 2)], "{\"other\":7}"));
+        JsonElement open = await TestEvents.RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "b", 2)], "{\"other\":7}"));
         Assert.Empty(oldSink.Seen);
 
         // The new version gets the old version's state: two invocations of the same window, then its final one.
         var sink = new RecordingAggregateSink();
         using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = after });
-        JsonElement next = await RunAsync(newFunction, TestEvents.BuildWindow([Record(3, "a", 3)], open.GetProperty("state").GetRawText()));
-        JsonElement last = await RunAsync(newFunction, TestEvents.BuildWindow([Record(4, "c", 4)], next.GetProperty("state").GetRawText(), final: true));
+        JsonElement next = await TestEvents.RunAsync(newFunction, TestEvents.BuildWindow([Record(3, "a", 3)], open.GetProperty("state").GetRawText()));
+        JsonElement last = await TestEvents.RunAsync(newFunction, TestEvents.BuildWindow([Record(4, "c", 4)], next.GetProperty("state").GetRawText(), final: true));
 
         // Every sample once: the old state's under the old options (its own range), the new batches' under the new.
         Assert.Equal(
@@ -89,7 +82,7 @@ public class WindowHardeningTests
     {
         var oldSink = new RecordingAggregateSink();
         using var oldFunction = new KinesisBatchProcessor(oldSink, new RecordingQuarantineSink(), ProcessorOptions.Default);
-        JsonElement open = await RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"));
+        JsonElement open = await TestEvents.RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"));
         string key = ProcessorOptions.Default.StateKey;
         byte[] entry = Convert.FromBase64String(open.GetProperty("state").GetProperty(key).GetString()!);
         string truncated = Convert.ToBase64String(entry.AsSpan(0, entry.Length - 1));
@@ -99,7 +92,7 @@ public class WindowHardeningTests
         using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), changed);
 
         WindowStateFormatException e = await Assert.ThrowsAsync<WindowStateFormatException>(
-            () => RunAsync(newFunction, TestEvents.BuildWindow([Record(2, "a", 2)], $$"""{"{{key}}":"{{truncated}}"}""", final: true)));
+            () => TestEvents.RunAsync(newFunction, TestEvents.BuildWindow([Record(2, "a", 2)], $$"""{"{{key}}":"{{truncated}}"}""", final: true)));
         Assert.Contains("cannot be decoded", e.Message, StringComparison.Ordinal);
         Assert.Empty(sink.Seen);
     }
@@ -127,11 +120,11 @@ public class WindowHardeningTests
     {
         var oldSink = new RecordingAggregateSink();
         using var opener = new KinesisBatchProcessor(oldSink, new RecordingQuarantineSink(), ProcessorOptions.Default);
-        string state = (await RunAsync(opener, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"))).GetProperty("state").GetRawText();
+        string state = (await TestEvents.RunAsync(opener, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"))).GetProperty("state").GetRawText();
 
         var sink = new RecordingAggregateSink();
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
-        KinesisEventFormatException e = await Assert.ThrowsAsync<KinesisEventFormatException>(() => RunAsync(processor, EventWith(window, state, final)));
+        KinesisEventFormatException e = await Assert.ThrowsAsync<KinesisEventFormatException>(() => TestEvents.RunAsync(processor, EventWith(window, state, final)));
 
         Assert.Contains("window", e.Message, StringComparison.Ordinal);
         Assert.Empty(sink.Seen);
@@ -145,7 +138,7 @@ public class WindowHardeningTests
     {
         var sink = new RecordingAggregateSink();
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
-        JsonElement response = await RunAsync(processor, EventWith(window, state, final));
+        JsonElement response = await TestEvents.RunAsync(processor, EventWith(window, state, final));
 
         Assert.False(response.TryGetProperty("state", out _));
         Assert.Equal(2.0, Assert.Single(sink.Seen).Sum);
@@ -165,11 +158,11 @@ public class WindowHardeningTests
         AggregatorOptions before = AggregatorOptions.Default;
         AggregatorOptions after = Changed(before, changed);
         using var oldFunction = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = before });
-        JsonElement open = await RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2), Record(3, "b", 3)], "{}"));
+        JsonElement open = await TestEvents.RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2), Record(3, "b", 3)], "{}"));
 
         var sink = new RecordingAggregateSink();
         using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = after });
-        await RunAsync(newFunction, TestEvents.BuildWindow([Record(2, "a", 2), Record(3, "b", 3), Record(4, "a", 4), Record(5, "c", 5)], open.GetProperty("state").GetRawText(), final: true));
+        await TestEvents.RunAsync(newFunction, TestEvents.BuildWindow([Record(2, "a", 2), Record(3, "b", 3), Record(4, "a", 4), Record(5, "c", 5)], open.GetProperty("state").GetRawText(), final: true));
 
         Assert.Equal(
             [("host=a", 2L, 3.0, TestEvents.Seq(1), TestEvents.Seq(3)), ("host=b", 1L, 3.0, TestEvents.Seq(1), TestEvents.Seq(3)), ("host=a", 1L, 4.0, TestEvents.Seq(4), TestEvents.Seq(5)), ("host=c", 1L, 5.0, TestEvents.Seq(4), TestEvents.Seq(5))],
@@ -189,10 +182,10 @@ public class WindowHardeningTests
     {
         var sink = new RecordingAggregateSink();
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
-        JsonElement open = await RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2), Record(3, "b", 3)], "{}"));
+        JsonElement open = await TestEvents.RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2), Record(3, "b", 3)], "{}"));
 
         // Records 2 and 3 are in the state already; 4 and 5 are new.
-        await RunAsync(processor, TestEvents.BuildWindow([Record(2, "a", 2), Record(3, "b", 3), Record(4, "a", 4), Record(5, "c", 5)], open.GetProperty("state").GetRawText(), final: true));
+        await TestEvents.RunAsync(processor, TestEvents.BuildWindow([Record(2, "a", 2), Record(3, "b", 3), Record(4, "a", 4), Record(5, "c", 5)], open.GetProperty("state").GetRawText(), final: true));
 
         Assert.Equal(
             [("host=a", 3L, 7.0), ("host=b", 1L, 3.0), ("host=c", 1L, 5.0)],
@@ -205,9 +198,9 @@ public class WindowHardeningTests
     {
         var sink = new RecordingAggregateSink();
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
-        JsonElement open = await RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2), Record(3, "a", 3)], "{}"));
+        JsonElement open = await TestEvents.RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2), Record(3, "a", 3)], "{}"));
 
-        await RunAsync(processor, TestEvents.BuildWindow([Record(2, "a", 2)], open.GetProperty("state").GetRawText(), final: true));
+        await TestEvents.RunAsync(processor, TestEvents.BuildWindow([Record(2, "a", 2)], open.GetProperty("state").GetRawText(), final: true));
 
         SeenAggregate seen = Assert.Single(sink.Seen);
         Assert.Equal((3L, 6.0, TestEvents.Seq(1), TestEvents.Seq(3)), (seen.Count, seen.Sum, seen.FirstSequenceNumber, seen.LastSequenceNumber));
@@ -218,10 +211,10 @@ public class WindowHardeningTests
     {
         var sink = new RecordingAggregateSink();
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
-        JsonElement later = await RunAsync(processor, TestEvents.BuildWindow([Record(5, "a", 5), Record(6, "a", 6)], "{}"));
+        JsonElement later = await TestEvents.RunAsync(processor, TestEvents.BuildWindow([Record(5, "a", 5), Record(6, "a", 6)], "{}"));
 
         await Assert.ThrowsAsync<WindowStateFormatException>(
-            () => RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1)], later.GetProperty("state").GetRawText(), final: true)));
+            () => TestEvents.RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1)], later.GetProperty("state").GetRawText(), final: true)));
         Assert.Empty(sink.Seen);
     }
 
@@ -242,7 +235,7 @@ public class WindowHardeningTests
             int start = next == 0 ? 0 : random.Next(next / 2, next + 1);
             int end = Math.Min(count, Math.Max(start + 1, next) + random.Next(0, 8));
             bool final = end == count;
-            JsonElement response = await RunAsync(processor, TestEvents.BuildWindow(records[start..end], state, final));
+            JsonElement response = await TestEvents.RunAsync(processor, TestEvents.BuildWindow(records[start..end], state, final));
             state = response.GetProperty("state").GetRawText();
             next = Math.Max(next, end);
         }
@@ -255,7 +248,7 @@ public class WindowHardeningTests
     {
         var sink = new RecordingAggregateSink();
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
-        string state = (await RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"))).GetProperty("state").GetRawText();
+        string state = (await TestEvents.RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"))).GetProperty("state").GetRawText();
         byte[] final = TestEvents.Build([], w =>
         {
             w.WriteStartObject("window");
@@ -269,7 +262,7 @@ public class WindowHardeningTests
         });
 
         // The flush's watermark is kept per shard: written under no shard, a repeat of the invocation would apply it again.
-        KinesisEventFormatException e = await Assert.ThrowsAsync<KinesisEventFormatException>(() => RunAsync(processor, final));
+        KinesisEventFormatException e = await Assert.ThrowsAsync<KinesisEventFormatException>(() => TestEvents.RunAsync(processor, final));
         Assert.Contains("shardId", e.Message, StringComparison.Ordinal);
         Assert.Empty(sink.Seen);
     }

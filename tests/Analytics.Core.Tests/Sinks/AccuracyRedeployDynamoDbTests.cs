@@ -20,13 +20,6 @@ public sealed class AccuracyRedeployDynamoDbTests(LocalServersFixture servers)
     private static TestRecord Record(int n, double value, long timestampMs) =>
         new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", value, timestampMs, ("host", "a"))), TestEvents.Arrival);
 
-    private static async Task<JsonElement> RunAsync(KinesisBatchProcessor processor, byte[] evt)
-    {
-        var output = new ArrayBufferWriter<byte>();
-        await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), output);
-        return JsonDocument.Parse(output.WrittenMemory).RootElement.Clone();
-    }
-
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -41,19 +34,19 @@ public sealed class AccuracyRedeployDynamoDbTests(LocalServersFixture servers)
         double[] newValues = [2, 20, 200, 2000];
 
         using var oldFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = s_old });
-        JsonElement first = await RunAsync(oldFunction, TestEvents.Build(oldValues.Select((v, i) => Record(1 + i, v, window))));
+        JsonElement first = await TestEvents.RunAsync(oldFunction, TestEvents.Build(oldValues.Select((v, i) => Record(1 + i, v, window))));
         Assert.Equal(0, first.GetProperty("batchItemFailures").GetArrayLength());
 
         using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = s_new });
         TestRecord[] second = [.. newValues.Select((v, i) => Record(10 + i, v, window)), Record(20, 7, nextWindow)];
-        JsonElement secondAnswer = await RunAsync(newFunction, TestEvents.Build(second));
+        JsonElement secondAnswer = await TestEvents.RunAsync(newFunction, TestEvents.Build(second));
         Assert.Equal(0, secondAnswer.GetProperty("batchItemFailures").GetArrayLength());
-        JsonElement again = await RunAsync(newFunction, TestEvents.Build(second)); // a re-delivery: nothing twice
+        JsonElement again = await TestEvents.RunAsync(newFunction, TestEvents.Build(second)); // a re-delivery: nothing twice
         Assert.Equal(0, again.GetProperty("batchItemFailures").GetArrayLength());
         if (backAgain)
         {
             // The old version still runs beside the new one (a deployment in progress): it writes both windows too.
-            JsonElement old = await RunAsync(oldFunction, TestEvents.Build([Record(30, 3, window), Record(31, 30, nextWindow)]));
+            JsonElement old = await TestEvents.RunAsync(oldFunction, TestEvents.Build([Record(30, 3, window), Record(31, 30, nextWindow)]));
             Assert.Equal(0, old.GetProperty("batchItemFailures").GetArrayLength());
         }
 

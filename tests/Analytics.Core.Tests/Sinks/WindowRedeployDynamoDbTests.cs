@@ -18,13 +18,6 @@ public sealed class WindowRedeployDynamoDbTests(LocalServersFixture servers)
     private static TestRecord Record(int n, string host, double value) =>
         new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", value, TestEvents.Arrival - 1000, ("host", host))), TestEvents.Arrival);
 
-    private static async Task<JsonElement> RunAsync(KinesisBatchProcessor processor, byte[] evt)
-    {
-        var output = new ArrayBufferWriter<byte>();
-        await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), output);
-        return JsonDocument.Parse(output.WrittenMemory).RootElement.Clone();
-    }
-
     [Fact]
     public async Task WindowSizeChangedMidWindow_EverySampleStoredOnce_UnderTheSizeItWasAggregatedWith()
     {
@@ -35,12 +28,12 @@ public sealed class WindowRedeployDynamoDbTests(LocalServersFixture servers)
         ProcessorOptions newOptions = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromMinutes(5) } };
 
         using var oldFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), oldOptions);
-        JsonElement open = await RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "b", 2)], "{}"));
+        JsonElement open = await TestEvents.RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "b", 2)], "{}"));
 
         using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), newOptions);
         byte[] final = TestEvents.BuildWindow([Record(3, "a", 4)], open.GetProperty("state").GetRawText(), final: true);
-        await RunAsync(newFunction, final);
-        await RunAsync(newFunction, final); // the same final invocation again (its response was lost)
+        await TestEvents.RunAsync(newFunction, final);
+        await TestEvents.RunAsync(newFunction, final); // the same final invocation again (its response was lost)
 
         List<Dictionary<string, AttributeValue>> items = (await client.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items;
         var stored = items
