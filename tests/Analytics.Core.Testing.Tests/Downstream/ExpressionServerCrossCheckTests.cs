@@ -75,6 +75,18 @@ public sealed class ExpressionServerCrossCheckTests(LocalServersFixture servers)
     [InlineData("UpdateItem", """{"UpdateExpression":"ADD ver :s","ConditionExpression":"ver = :s AND","ExpressionAttributeValues":{":s":{"BOOL":true}}}""")]
     [InlineData("UpdateItem", """{"UpdateExpression":"ADD ver :s","ConditionExpression":"ver = :n","ExpressionAttributeValues":{":s":{"NULL":true},":n":{"N":"5"}}}""")]
     [InlineData("UpdateItem", """{"UpdateExpression":"ADD ver :n, b :s DELETE c :s","ExpressionAttributeValues":{":n":{"N":"2"},":s":{"SS":["x"]}},"ReturnValues":"ALL_NEW"}""")]
+    // A condition's values are checked when it is read, before the item: attribute_type's type name, begins_with's
+    // operands, BETWEEN's bounds (one type, in order), even where evaluation would never reach them.
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :t","ConditionExpression":"attribute_type(ver, :t)","ExpressionAttributeValues":{":t":{"N":"1"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :t","ConditionExpression":"attribute_type(ver, :t)","ExpressionAttributeValues":{":t":{"S":"X"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :t","ConditionExpression":"attribute_type(ver, :t)","ExpressionAttributeValues":{":t":{"S":"N"}},"ReturnValues":"ALL_NEW"}""")]
+    [InlineData("PutItem", """{"ConditionExpression":"attribute_exists(pk) OR begins_with(a, :n)","ExpressionAttributeValues":{":n":{"N":"1"}}}""")]
+    [InlineData("PutItem", """{"ConditionExpression":"begins_with(l, :s) AND begins_with(:s, :b)","ExpressionAttributeValues":{":s":{"S":"x"},":b":{"BOOL":true}}}""")]
+    [InlineData("DeleteItem", """{"ConditionExpression":"attribute_exists(pk) OR ver BETWEEN :hi AND :lo","ExpressionAttributeValues":{":hi":{"N":"5"},":lo":{"N":"1"}}}""")]
+    [InlineData("DeleteItem", """{"Key":"new","ConditionExpression":"ver BETWEEN :a AND :b","ExpressionAttributeValues":{":a":{"N":"1"},":b":{"S":"x"}}}""")]
+    [InlineData("DeleteItem", """{"ConditionExpression":"ver BETWEEN :a AND :b","ExpressionAttributeValues":{":a":{"SS":["x","y"]},":b":{"NS":["1"]}}}""")]
+    [InlineData("DeleteItem", """{"ConditionExpression":"ver BETWEEN :a AND :b","ExpressionAttributeValues":{":a":{"N":"1"},":b":{"N":"1"}}}""")]
+    [InlineData("DeleteItem", """{"ConditionExpression":"ver BETWEEN :a AND l[0]","ExpressionAttributeValues":{":a":{"S":"z"}}}""")]
     // Every SET operand is read from the item before the update.
     [InlineData("UpdateItem", """{"UpdateExpression":"SET ver = l[1], l[1] = ver","ReturnValues":"ALL_NEW"}""")]
     public async Task ARequest_TheModelAnswersAsTheServer(string operation, string request)

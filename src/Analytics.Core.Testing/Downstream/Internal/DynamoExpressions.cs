@@ -268,10 +268,18 @@ internal sealed class ParsedCondition : ParsedExpression
 
     internal DynamoExpressionParser.BoundCondition Evaluate { get; set; } = null!;
 
+    /// <summary>What the request's values must be for the functions and operators that take them, in the text's order.</summary>
+    internal DynamoExpressionParser.ValueCheck[] Checks { get; set; } = [];
+
     public DynamoExpressionParser.Condition Bind(ExpressionContext context, string kind)
     {
         context.Kind = kind;
         ExpressionBinding binding = Bind(context);
+        foreach (DynamoExpressionParser.ValueCheck check in Checks)
+        {
+            check.Apply(binding.Values, kind);
+        }
+
         if (_fixedCondition is not null)
         {
             return _fixedCondition;
@@ -423,6 +431,7 @@ internal sealed class DynamoExpressionParser
     private readonly string _kind;
     private readonly string _text;
     private readonly List<(bool IsName, string Token)> _uses = [];
+    private readonly List<ValueCheck> _valueChecks = [];
     private readonly List<PathTemplate> _paths = [];
     private int _position;
 
@@ -465,6 +474,7 @@ internal sealed class DynamoExpressionParser
             parser = new DynamoExpressionParser(text, kind);
             parsed.Evaluate = parser.ParseOr();
             parser.ExpectEnd();
+            parsed.Checks = [.. parser._valueChecks];
         }
         catch (DynamoError e) when (IsValidation(e))
         {
@@ -936,6 +946,7 @@ internal sealed class DynamoExpressionParser
                         Expect(",");
                         int typeSlot = ParseValueRef();
                         Expect(")");
+                        _valueChecks.Add(new ValueCheck("attribute_type", typeSlot, -1));
                         return (item, b) => b.Paths[path].Resolve(item) is { } v && b.Values[typeSlot] is var type && type.Type == DynamoType.S && v.Type.ToString() == type.Text;
                     }
 
@@ -943,10 +954,13 @@ internal sealed class DynamoExpressionParser
                     {
                         Next();
                         Expect("(");
+                        int aSlot = ValueSlotAhead();
                         Operand a = ParseOperand();
                         Expect(",");
+                        int cSlot = ValueSlotAhead();
                         Operand c = ParseOperand();
                         Expect(")");
+                        _valueChecks.Add(new ValueCheck("begins_with", aSlot, cSlot));
                         return (item, b) => a(item, b) is { } x && c(item, b) is { } y && x.Type == y.Type &&
                             (x.Type == DynamoType.S ? x.Text!.StartsWith(y.Text!, StringComparison.Ordinal) : x.Type == DynamoType.B && x.Bytes!.AsSpan().StartsWith(y.Bytes));
                     }
@@ -967,9 +981,16 @@ internal sealed class DynamoExpressionParser
         Operand left = ParseOperand();
         if (TryTake("BETWEEN"))
         {
+            int lowSlot = ValueSlotAhead();
             Operand low = ParseOperand();
             Expect("AND");
+            int highSlot = ValueSlotAhead();
             Operand high = ParseOperand();
+            if (lowSlot >= 0 && highSlot >= 0)
+            {
+                _valueChecks.Add(new ValueCheck("BETWEEN", lowSlot, highSlot));
+            }
+
             return (item, b) => left(item, b) is { } v && low(item, b) is { } lo && high(item, b) is { } hi &&
                 DynamoValue.CompareScalars(v, lo) >= 0 && DynamoValue.CompareScalars(v, hi) <= 0;
         }
@@ -1111,6 +1132,83 @@ internal sealed class DynamoExpressionParser
     }
 
     /// <summary>Reads a <c>:value</c> placeholder; its slot in the binding's values.</summary>
+    /// <summary>The slot the next operand's value will take when it is a <c>:value</c> (its index among the values used so far), else -1.</summary>
+    private int ValueSlotAhead() => Peek().StartsWith(':') ? _uses.Count(u => !u.IsName) : -1;
+
+    /// <summary>
+    /// A check of the request's values that DynamoDB makes when it reads the expression, before the item: the type
+    /// name of <c>attribute_type</c>, the operands of <c>begins_with</c> (a string or a binary), the bounds of
+    /// <c>BETWEEN</c> when both are values (one type, in order).
+    /// </summary>
+    internal readonly record struct ValueCheck(string Function, int First, int Second)
+    {
+        private const string ValidTypes = "{B,NULL,SS,BOOL,L,BS,N,NS,S,M}";
+
+        public void Apply(DynamoValue[] values, string kind)
+        {
+            switch (Function)
+            {
+                case "attribute_type":
+                    {
+                        DynamoValue type = values[First];
+                        if (type.Type != DynamoType.S)
+                        {
+                            throw Refused(kind, $"Incorrect operand type for operator or function; operator or function: attribute_type, operand type: {type.Type}");
+                        }
+
+                        if (!Enum.TryParse(type.Text, ignoreCase: false, out DynamoType named) || named.ToString() != type.Text)
+                        {
+                            throw Refused(kind, $"Invalid attribute type name found; type: {type.Text}, valid types: {ValidTypes}");
+                        }
+
+                        break;
+                    }
+
+                case "begins_with":
+                    foreach (int slot in (int[])[First, Second])
+                    {
+                        if (slot >= 0 && values[slot].Type is not (DynamoType.S or DynamoType.B))
+                        {
+                            throw Refused(kind, $"Incorrect operand type for operator or function; operator or function: begins_with, operand type: {values[slot].Type}");
+                        }
+                    }
+
+                    break;
+
+                default:
+                    {
+                        DynamoValue low = values[First], high = values[Second];
+                        if (low.Type != high.Type)
+                        {
+                            throw Refused(kind, $"The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {{{low.Type}:{Render(low)}}}, upper bound operand: AttributeValue: {{{high.Type}:{Render(high)}}}");
+                        }
+
+                        if (low.Type is DynamoType.S or DynamoType.N or DynamoType.B && DynamoValue.CompareScalars(low, high) > 0)
+                        {
+                            throw Refused(kind, $"The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {{{low.Type}:{Render(low)}}}, upper bound operand: AttributeValue: {{{high.Type}:{Render(high)}}}");
+                        }
+
+                        break;
+                    }
+            }
+        }
+
+        private static DynamoError Refused(string kind, string message) => DynamoError.Validation($"Invalid {kind}: {message}");
+
+        /// <summary>A value as the server's message shows it: its text, a set's members joined by commas.</summary>
+        private static string Render(DynamoValue v) => v.Type switch
+        {
+            DynamoType.S or DynamoType.N => v.Text!,
+            DynamoType.B => Convert.ToBase64String(v.Bytes!),
+            DynamoType.BOOL => v.Bool ? "true" : "false",
+            DynamoType.NULL => "true",
+            DynamoType.SS or DynamoType.NS => string.Join(",", v.Set!.Select(m => m.Text)),
+            DynamoType.BS => string.Join(",", v.Set!.Select(m => Convert.ToBase64String(m.Bytes!))),
+            DynamoType.L => string.Join(",", v.List!.Select(_ => "[object Object]")),
+            _ => "[object Object]",
+        };
+    }
+
     private int ParseValueRef()
     {
         string token = Next();
