@@ -87,6 +87,21 @@ public sealed class ExpressionServerCrossCheckTests(LocalServersFixture servers)
     [InlineData("DeleteItem", """{"ConditionExpression":"ver BETWEEN :a AND :b","ExpressionAttributeValues":{":a":{"SS":["x","y"]},":b":{"NS":["1"]}}}""")]
     [InlineData("DeleteItem", """{"ConditionExpression":"ver BETWEEN :a AND :b","ExpressionAttributeValues":{":a":{"N":"1"},":b":{"N":"1"}}}""")]
     [InlineData("DeleteItem", """{"ConditionExpression":"ver BETWEEN :a AND l[0]","ExpressionAttributeValues":{":a":{"S":"z"}}}""")]
+    // Read whole before it is refused: an unknown function, doubled parentheses, a reserved word and a repeated section
+    // are reported in the server's order of kinds, and only when no syntax error follows.
+    [InlineData("PutItem", """{"ConditionExpression":"foo(a)"}""")]
+    [InlineData("PutItem", """{"ConditionExpression":"foo(a, :v) = :v OR ver = :v","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("PutItem", """{"ConditionExpression":"foo(a) = :v AND","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("PutItem", """{"ConditionExpression":"((ver = :v))","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("PutItem", """{"ConditionExpression":"(ver = :v) AND ((a.b = :v) OR (l[0] = :v))","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("PutItem", """{"ConditionExpression":"ver = :v AND ((a.b = :v)) AND foo(l)","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("PutItem", """{"ConditionExpression":"count = :v AND ((ver = :v))","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("PutItem", """{"ConditionExpression":"count = :v AND foo(ver)","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = foo(l)"}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :v SET l = :v","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :v SET count = foo(:v)","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :v SET l = foo(:v)","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET a.b = :v SET count = :v REMOVE","ExpressionAttributeValues":{":v":{"N":"1"}}}""")]
     // Every SET operand is read from the item before the update.
     [InlineData("UpdateItem", """{"UpdateExpression":"SET ver = l[1], l[1] = ver","ReturnValues":"ALL_NEW"}""")]
     public async Task ARequest_TheModelAnswersAsTheServer(string operation, string request)

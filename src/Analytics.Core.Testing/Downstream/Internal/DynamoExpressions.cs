@@ -432,6 +432,16 @@ internal sealed class DynamoExpressionParser
     private readonly string _text;
     private readonly List<(bool IsName, string Token)> _uses = [];
     private readonly List<ValueCheck> _valueChecks = [];
+
+    // Errors DynamoDB finds while it reads a text that parses, reported once the whole text is read, by kind in its
+    // order (a syntax error anywhere comes first: it stops the parse): the first of each kind.
+    private readonly Dictionary<string, string> _deferred = new(StringComparer.Ordinal);
+
+    // The last parenthesized condition's opening and closing token positions.
+    private (int Open, int Close) _lastParentheses = (-1, -1);
+
+    private static readonly string[] s_conditionErrorOrder = ["parens", "unknownFunction", "reserved"];
+    private static readonly string[] s_updateErrorOrder = ["reserved", "unknownFunction", "section"];
     private readonly List<PathTemplate> _paths = [];
     private int _position;
 
@@ -474,6 +484,7 @@ internal sealed class DynamoExpressionParser
             parser = new DynamoExpressionParser(text, kind);
             parsed.Evaluate = parser.ParseOr();
             parser.ExpectEnd();
+            parser.ThrowDeferred(s_conditionErrorOrder);
             parsed.Checks = [.. parser._valueChecks];
         }
         catch (DynamoError e) when (IsValidation(e))
@@ -499,6 +510,7 @@ internal sealed class DynamoExpressionParser
         {
             parser = new DynamoExpressionParser(text, kind);
             parser.ParseUpdateClauses(parsed.Steps, parsed.SetOperands);
+            parser.ThrowDeferred(s_updateErrorOrder);
         }
         catch (DynamoError e) when (IsValidation(e))
         {
@@ -519,7 +531,7 @@ internal sealed class DynamoExpressionParser
             string clause = Next().ToUpperInvariant();
             if (!seenClauses.Add(clause))
             {
-                throw Syntax("The \"" + clause + "\" section can only be used once in an update expression;");
+                Defer("section", "The \"" + clause + "\" section can only be used once in an update expression;");
             }
 
             do
@@ -838,6 +850,47 @@ internal sealed class DynamoExpressionParser
 
     private DynamoError Syntax(string message) => DynamoError.Validation($"Invalid {_kind}: {message}");
 
+    private void Defer(string kind, string message) => _deferred.TryAdd(kind, message);
+
+    private void ThrowDeferred(string[] order)
+    {
+        foreach (string kind in order)
+        {
+            if (_deferred.TryGetValue(kind, out string? message))
+            {
+                throw Syntax(message);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A call of a function DynamoDB does not have, <c>name(operand, ...)</c>: read whole, so that a syntax error after it
+    /// is still the one reported, else "Invalid function name". Answers nothing (the expression is refused).
+    /// </summary>
+    private void ParseUnknownFunction()
+    {
+        string name = Next();
+        Expect("(");
+        if (!TryTake(")"))
+        {
+            do
+            {
+                _ = ParseOperand();
+            }
+            while (TryTake(","));
+            Expect(")");
+        }
+
+        Defer("unknownFunction", "Invalid function name; function: " + name);
+    }
+
+    private bool AtUnknownFunction(params string[] known)
+    {
+        string head = Peek();
+        return _position + 1 < _tokens.Count && _tokens[_position + 1] == "(" && head.Length > 0 && (char.IsLetter(head[0]) || head[0] == '_')
+            && !known.Any(k => head.Equals(k, StringComparison.OrdinalIgnoreCase));
+    }
+
     private string Peek() => _position < _tokens.Count ? _tokens[_position] : string.Empty;
 
     private string Next()
@@ -917,9 +970,29 @@ internal sealed class DynamoExpressionParser
     {
         if (TryTake("("))
         {
+            int open = _position - 1;
             BoundCondition inner = ParseOr();
+            int close = _position;
             Expect(")");
+            if (_lastParentheses == (open + 1, close - 1))
+            {
+                Defer("parens", "The expression has redundant parentheses;"); // ((condition))
+            }
+
+            _lastParentheses = (open, close);
             return inner;
+        }
+
+        if (AtUnknownFunction("attribute_exists", "attribute_not_exists", "attribute_type", "begins_with", "contains", "size"))
+        {
+            ParseUnknownFunction();
+            if (Peek() is "=" or "<>" or "<" or "<=" or ">" or ">=")
+            {
+                Next();
+                _ = ParseOperand();
+            }
+
+            return static (_, _) => false;
         }
 
         string head = Peek();
@@ -1036,6 +1109,12 @@ internal sealed class DynamoExpressionParser
     private Operand ParseOperand()
     {
         string head = Peek();
+        if (AtUnknownFunction("size", "if_not_exists", "list_append", "attribute_exists", "attribute_not_exists", "attribute_type", "begins_with", "contains"))
+        {
+            ParseUnknownFunction();
+            return static (_, _) => null;
+        }
+
         if (head.StartsWith(':'))
         {
             int slot = ParseValueRef();
@@ -1131,7 +1210,6 @@ internal sealed class DynamoExpressionParser
         return ParseOperand();
     }
 
-    /// <summary>Reads a <c>:value</c> placeholder; its slot in the binding's values.</summary>
     /// <summary>The slot the next operand's value will take when it is a <c>:value</c> (its index among the values used so far), else -1.</summary>
     private int ValueSlotAhead() => Peek().StartsWith(':') ? _uses.Count(u => !u.IsName) : -1;
 
@@ -1209,6 +1287,7 @@ internal sealed class DynamoExpressionParser
         };
     }
 
+    /// <summary>Reads a <c>:value</c> placeholder; its slot in the binding's values.</summary>
     private int ParseValueRef()
     {
         string token = Next();
@@ -1265,7 +1344,7 @@ internal sealed class DynamoExpressionParser
 
         if (DynamoReservedWords.Contains(token))
         {
-            throw Syntax("Attribute name is a reserved keyword; reserved keyword: " + token);
+            Defer("reserved", "Attribute name is a reserved keyword; reserved keyword: " + token);
         }
 
         return token;
