@@ -87,6 +87,14 @@ public sealed class ExpressionServerCrossCheckTests(LocalServersFixture servers)
     [InlineData("DeleteItem", """{"ConditionExpression":"ver BETWEEN :a AND :b","ExpressionAttributeValues":{":a":{"SS":["x","y"]},":b":{"NS":["1"]}}}""")]
     [InlineData("DeleteItem", """{"ConditionExpression":"ver BETWEEN :a AND :b","ExpressionAttributeValues":{":a":{"N":"1"},":b":{"N":"1"}}}""")]
     [InlineData("DeleteItem", """{"ConditionExpression":"ver BETWEEN :a AND l[0]","ExpressionAttributeValues":{":a":{"S":"z"}}}""")]
+    // An update's function and arithmetic value operands too: list_append takes lists, + and - numbers; after ADD and
+    // DELETE operands, the first call to end in the text.
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET l = list_append(l, :s)","ExpressionAttributeValues":{":s":{"S":"x"}}}""")]
+    [InlineData("UpdateItem", """{"Key":"new","UpdateExpression":"SET l = list_append(:m, l)","ExpressionAttributeValues":{":m":{"M":{}}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET ver = ver + :s","ConditionExpression":"ver = :n","ExpressionAttributeValues":{":s":{"S":"1"},":n":{"N":"7"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET ver = :l - ver","ExpressionAttributeValues":{":l":{"L":[]}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET ver = ver + :s, l = list_append(l, :s) ADD b :s","ExpressionAttributeValues":{":s":{"S":"x"}}}""")]
+    [InlineData("UpdateItem", """{"UpdateExpression":"SET l = list_append(if_not_exists(l, :e), :v), ver = ver - :n","ExpressionAttributeValues":{":e":{"L":[]},":v":{"L":[{"N":"2"}]},":n":{"N":"1"}},"ReturnValues":"ALL_NEW"}""")]
     // Read whole before it is refused: an unknown function, doubled parentheses, a reserved word and a repeated section
     // are reported in the server's order of kinds, and only when no syntax error follows.
     [InlineData("PutItem", """{"ConditionExpression":"foo(a)"}""")]

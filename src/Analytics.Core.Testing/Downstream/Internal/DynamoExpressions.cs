@@ -308,6 +308,9 @@ internal sealed class ParsedUpdate : ParsedExpression
     /// <summary>The ADD and DELETE actions' value slots, in the text's order: their types are checked before the item is read.</summary>
     internal List<(string Operator, int Value)> SetOperands { get; } = [];
 
+    /// <summary>The functions' value checks, in the order their calls end in the text (after the ADD and DELETE operands).</summary>
+    internal DynamoExpressionParser.ValueCheck[] Checks { get; set; } = [];
+
     public Action<Dictionary<string, DynamoValue>> Bind(ExpressionContext context, out List<DocumentPath> updatedPaths)
     {
         context.Kind = "UpdateExpression";
@@ -349,6 +352,11 @@ internal sealed class ParsedUpdate : ParsedExpression
             {
                 throw DynamoError.Validation($"Invalid UpdateExpression: Incorrect operand type for operator or function; operator: {op}, operand type: {DynamoExpressionParser.Describe(type)}");
             }
+        }
+
+        foreach (DynamoExpressionParser.ValueCheck check in Checks)
+        {
+            check.Apply(binding.Values, "UpdateExpression");
         }
 
         updatedPaths = paths;
@@ -511,6 +519,7 @@ internal sealed class DynamoExpressionParser
             parser = new DynamoExpressionParser(text, kind);
             parser.ParseUpdateClauses(parsed.Steps, parsed.SetOperands);
             parser.ThrowDeferred(s_updateErrorOrder);
+            parsed.Checks = [.. parser._valueChecks];
         }
         catch (DynamoError e) when (IsValidation(e))
         {
@@ -1146,16 +1155,21 @@ internal sealed class DynamoExpressionParser
 
     private Operand ParseSetValue()
     {
+        int firstSlot = ValueSlotAhead();
         Operand first = ParseSetOperand();
         if (TryTake("+"))
         {
+            int secondSlot = ValueSlotAhead();
             Operand second = ParseSetOperand();
+            _valueChecks.Add(new ValueCheck("+", firstSlot, secondSlot));
             return (item, b) => Arithmetic(first(item, b), second(item, b), negate: false);
         }
 
         if (TryTake("-"))
         {
+            int secondSlot = ValueSlotAhead();
             Operand second = ParseSetOperand();
+            _valueChecks.Add(new ValueCheck("-", firstSlot, secondSlot));
             return (item, b) => Arithmetic(first(item, b), second(item, b), negate: true);
         }
 
@@ -1197,10 +1211,13 @@ internal sealed class DynamoExpressionParser
             {
                 Next();
                 Expect("(");
+                int aSlot = ValueSlotAhead();
                 Operand a = ParseSetOperand();
                 Expect(",");
+                int cSlot = ValueSlotAhead();
                 Operand c = ParseSetOperand();
                 Expect(")");
+                _valueChecks.Add(new ValueCheck("list_append", aSlot, cSlot));
                 return (item, b) => a(item, b) is { Type: DynamoType.L } x && c(item, b) is { Type: DynamoType.L } y
                     ? DynamoValue.FromList(x.List!.Concat(y.List!).ToList())
                     : throw DynamoError.Validation("Invalid UpdateExpression: Incorrect operand type for operator or function; operator or function: list_append");
@@ -1215,8 +1232,9 @@ internal sealed class DynamoExpressionParser
 
     /// <summary>
     /// A check of the request's values that DynamoDB makes when it reads the expression, before the item: the type
-    /// name of <c>attribute_type</c>, the operands of <c>begins_with</c> (a string or a binary), the bounds of
-    /// <c>BETWEEN</c> when both are values (one type, in order).
+    /// name of <c>attribute_type</c>, the value operands of <c>begins_with</c> (a string or a binary), of
+    /// <c>list_append</c> (a list) and of <c>+</c> and <c>-</c> (a number), the bounds of <c>BETWEEN</c> when both are
+    /// values (one type, in order).
     /// </summary>
     internal readonly record struct ValueCheck(string Function, int First, int Second)
     {
@@ -1242,12 +1260,19 @@ internal sealed class DynamoExpressionParser
                         break;
                     }
 
-                case "begins_with":
+                case "begins_with" or "list_append" or "+" or "-":
                     foreach (int slot in (int[])[First, Second])
                     {
-                        if (slot >= 0 && values[slot].Type is not (DynamoType.S or DynamoType.B))
+                        DynamoType type = slot < 0 ? DynamoType.NULL : values[slot].Type;
+                        bool fits = Function switch
                         {
-                            throw Refused(kind, $"Incorrect operand type for operator or function; operator or function: begins_with, operand type: {values[slot].Type}");
+                            "begins_with" => type is DynamoType.S or DynamoType.B,
+                            "list_append" => type == DynamoType.L,
+                            _ => type == DynamoType.N,
+                        };
+                        if (slot >= 0 && !fits)
+                        {
+                            throw Refused(kind, $"Incorrect operand type for operator or function; operator or function: {Function}, operand type: {type}");
                         }
                     }
 
