@@ -8,9 +8,9 @@ using Analytics.Core.Tests.Pipeline;
 namespace Analytics.Core.Tests;
 
 /// <summary>
-/// A redeployment that changes the aggregation window size while a tumbling window is open, against the local
-/// DynamoDB server: the old version's state is written under its own window size, the rest under the new one, each
-/// sample once, also when Lambda repeats the final invocation.
+/// A redeployment that changes the aggregation window size, or the sketch's accuracy, while a tumbling window is open,
+/// against the local DynamoDB server: the old version's state is written under its own options, the rest under the new
+/// ones, each sample once, also when Lambda repeats the final invocation.
 /// </summary>
 [Collection(LocalServersCollection.Name)]
 public sealed class WindowRedeployDynamoDbTests(LocalServersFixture servers)
@@ -49,5 +49,30 @@ public sealed class WindowRedeployDynamoDbTests(LocalServersFixture servers)
                 ("m|host=b", "2025-01-20T09:59:00.000Z", "2025-01-20T10:00:00.000Z", 1L),
             ],
             stored);
+    }
+
+    [Fact]
+    public async Task AccuracyChangedMidWindow_TheOldStateAndTheNewRecordsShareTheWindowsItem_EachSampleOnce()
+    {
+        // The old state is flushed under the options it was aggregated with and the new version's records under its
+        // own, into the same (series, window) item: the second write counts its bins in the item's options.
+        string table = await servers.CreateTableAsync("accuracy-window-redeploy");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        ProcessorOptions newOptions = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { RelativeAccuracy = 0.05, MaxBins = 4096 } };
+
+        using var oldFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        JsonElement open = await TestEvents.RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2)], "{}"));
+
+        using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), newOptions);
+        byte[] final = TestEvents.BuildWindow([Record(3, "a", 4), Record(4, "a", 100)], open.GetProperty("state").GetRawText(), final: true);
+        JsonElement first = await TestEvents.RunAsync(newFunction, final);
+        JsonElement again = await TestEvents.RunAsync(newFunction, final); // the same final invocation again (its response was lost)
+
+        Assert.Equal(0, first.GetProperty("batchItemFailures").GetArrayLength());
+        Assert.Equal(0, again.GetProperty("batchItemFailures").GetArrayLength());
+        Dictionary<string, AttributeValue> item = Assert.Single((await client.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items);
+        Assert.True(MetricAggregate.TryRead(((MemoryStream)item["sketch"].B).ToArray(), out MetricAggregate? stored, out _));
+        Assert.Equal((4L, 107.0, 1.0, 100.0), (stored.Count, stored.Sum, stored.Min, stored.Max));
     }
 }
