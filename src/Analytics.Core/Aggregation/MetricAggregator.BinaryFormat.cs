@@ -174,8 +174,10 @@ internal sealed partial class MetricAggregator
                     return false;
                 }
 
+                // A pair without samples is never written (a record that fails after adding pairs rolls them back), and
+                // one read would reach the sink as an empty aggregate: the bytes are not a state of ours.
                 scratch.Clear();
-                if (!scratch.TryReadBody(ref r))
+                if (!scratch.TryReadBody(ref r) || scratch.Count == 0)
                 {
                     return false;
                 }

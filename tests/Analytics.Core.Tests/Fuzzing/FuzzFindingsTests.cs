@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -271,5 +272,30 @@ public class FuzzFindingsTests
                 && aggregate.GetQuantile(1).Equals(aggregate.Max)
                 && aggregate.GetQuantile(0.5) <= aggregate.GetQuantile(1))
             .Label($"count {aggregate.Count}: q0 {aggregate.GetQuantile(0):R} min {aggregate.Min:R}, q1 {aggregate.GetQuantile(1):R} max {aggregate.Max:R}");
+    }
+
+    /// <summary>
+    /// A window state written under other aggregator options held a pair whose aggregate had no samples; the reader
+    /// took it, and the flush under those options handed the sink an empty aggregate. The library never writes such a
+    /// pair (a record that fails after adding pairs rolls them back): the reader refuses it, so the state is refused
+    /// (WindowStateFormatException) as any other bytes that are not a state of ours.
+    /// </summary>
+    [Fact]
+    public void AggregatorState_APairWithoutSamples_IsRefused_AndChangesNothing()
+    {
+        var written = new MetricAggregator(AggregatorOptions.Default);
+        Assert.True(written.TryAdd(Aggregation.MetricAggregatorTests.SeriesKey(Aggregation.MetricAggregatorTests.SeriesKey_Encode("m")), 1_737_367_200_000, 5));
+        var buffer = new ArrayBufferWriter<byte>();
+        written.WriteTo(buffer);
+        byte[] bytes = buffer.WrittenSpan.ToArray();
+
+        // One sample's body is its count (1) and its value (8 bytes): a body of count 0 is a pair without samples.
+        Assert.Equal(1, bytes[^9]);
+        byte[] empty = [.. bytes[..^9], 0];
+        var target = new MetricAggregator(AggregatorOptions.Default);
+        Assert.True(target.TryMergeFrom(bytes));
+        Assert.False(target.TryMergeFrom(empty));
+        Assert.Equal(1, target.PairCount);
+        Assert.Equal(1, target.GetAggregate(0).Count);
     }
 }
