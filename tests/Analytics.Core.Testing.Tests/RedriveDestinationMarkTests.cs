@@ -232,12 +232,7 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
 
     private static async Task PutSpillAsync(AmazonS3Client s3, string bucket, int[] records)
     {
-        AggregatorOptions options = AggregatorOptions.Default;
-        string samples = string.Join(",", records.Select(n => string.Create(CultureInfo.InvariantCulture, $"[\"{Sequence(n)}\",\"k\",{n}]")));
-        string body = string.Create(
-            CultureInfo.InvariantCulture,
-            $"{{\"format\":\"analytics.core.spill/1\",\"shardId\":\"{ShardId(0)}\",\"eventSourceArn\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\",\"spillId\":\"{Sequence(records[0])}\",\"windowMs\":{(long)options.WindowSize.TotalMilliseconds},\"relativeAccuracy\":{options.RelativeAccuracy},\"maxBins\":{options.MaxBins},") +
-            $"\"pairs\":[{{\"pk\":\"{Series("a")}\",\"sk\":\"{Window:yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"windowEnd\":\"{Window.AddMinutes(1):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"metric\":\"a\",\"dimensions\":{{\"region\":\"r\"}},\"outcomeUnknown\":false,\"samples\":[" + samples + "]}]}";
+        string body = SpillObject(0, records[0], [("a", records.Select(n => (n, "k", (double)n)))]);
         await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = $"spill/s/{ShardId(0)}/{Sequence(records[0])}.json", ContentBody = body, UseChunkEncoding = false });
     }
 }

@@ -114,15 +114,6 @@ public sealed class RedriveDestinationRangeCountTests(LocalServersFixture server
     private static string MetricOf(int n) => n % 3 == 0 ? "b" : "a";
 
     /// <summary>The spill of records <paramref name="records"/> (decided, one pair per series).</summary>
-    private static string SpillOf(int[] records)
-    {
-        AggregatorOptions options = AggregatorOptions.Default;
-        IEnumerable<string> pairs = records.GroupBy(MetricOf).Select(g =>
-            $"{{\"pk\":\"{Series(g.Key)}\",\"sk\":\"{Window:yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"windowEnd\":\"{Window.AddMinutes(1):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"metric\":\"{g.Key}\",\"dimensions\":{{\"region\":\"r\"}},\"outcomeUnknown\":false,\"samples\":[" +
-            string.Join(",", g.Select(n => string.Create(CultureInfo.InvariantCulture, $"[\"{Sequence(n)}\",\"{KeyOf(n)}\",{n}]"))) + "]}");
-        return string.Create(
-            CultureInfo.InvariantCulture,
-            $"{{\"format\":\"analytics.core.spill/1\",\"shardId\":\"{ShardId(0)}\",\"eventSourceArn\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\",\"spillId\":\"{Sequence(records[0])}\",\"windowMs\":{(long)options.WindowSize.TotalMilliseconds},\"relativeAccuracy\":{options.RelativeAccuracy},\"maxBins\":{options.MaxBins},") +
-            "\"pairs\":[" + string.Join(",", pairs) + "]}";
-    }
+    private static string SpillOf(int[] records) =>
+        SpillObject(0, records[0], records.GroupBy(MetricOf).Select(g => (g.Key, g.Select(n => (n, KeyOf(n), (double)n)))));
 }

@@ -64,13 +64,23 @@ internal static class RedriveObjects
     public static string SpillKey(int shard) => $"spill/s/{ShardId(shard)}/{Sequence(1)}.json";
 
     /// <summary>A spill object of records 1.. of one partition key on one series, every sample decided, in the window <paramref name="minute"/> minutes after <see cref="Window"/>.</summary>
-    public static string SpillBody(int shard, string metric, string partitionKey, IReadOnlyList<double> values, int minute = 0)
+    public static string SpillBody(int shard, string metric, string partitionKey, IReadOnlyList<double> values, int minute = 0) =>
+        SpillObject(shard, 1, [(metric, values.Select((v, i) => (i + 1, partitionKey, v)))], minute);
+
+    /// <summary>
+    /// A spill object of <paramref name="shard"/> whose batch starts at record <paramref name="firstRecord"/> (its spill
+    /// id): one decided pair per series, each sample a (record, partition key, value), in the window
+    /// <paramref name="minute"/> minutes after <see cref="Window"/>, written with the default aggregator options.
+    /// </summary>
+    public static string SpillObject(int shard, int firstRecord, IEnumerable<(string Metric, IEnumerable<(int Record, string Key, double Value)> Samples)> pairs, int minute = 0)
     {
         AggregatorOptions options = AggregatorOptions.Default;
-        string samples = string.Join(",", values.Select((v, i) => string.Create(CultureInfo.InvariantCulture, $"[\"{Sequence(i + 1)}\",\"{partitionKey}\",{v}]")));
+        IEnumerable<string> written = pairs.Select(p =>
+            $"{{\"pk\":\"{Series(p.Metric)}\",\"sk\":\"{Window.AddMinutes(minute):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"windowEnd\":\"{Window.AddMinutes(minute + 1):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"metric\":\"{p.Metric}\",\"dimensions\":{{\"region\":\"r\"}},\"outcomeUnknown\":false,\"samples\":[" +
+            string.Join(",", p.Samples.Select(x => string.Create(CultureInfo.InvariantCulture, $"[\"{Sequence(x.Record)}\",\"{x.Key}\",{x.Value}]"))) + "]}");
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"{{\"format\":\"analytics.core.spill/1\",\"shardId\":\"{ShardId(shard)}\",\"eventSourceArn\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\",\"spillId\":\"{Sequence(1)}\",\"windowMs\":{(long)options.WindowSize.TotalMilliseconds},\"relativeAccuracy\":{options.RelativeAccuracy},\"maxBins\":{options.MaxBins},") +
-            $"\"pairs\":[{{\"pk\":\"{Series(metric)}\",\"sk\":\"{Window.AddMinutes(minute):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"windowEnd\":\"{Window.AddMinutes(minute + 1):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"metric\":\"{metric}\",\"dimensions\":{{\"region\":\"r\"}},\"outcomeUnknown\":false,\"samples\":[" + samples + "]}]}";
+            $"{{\"format\":\"analytics.core.spill/1\",\"shardId\":\"{ShardId(shard)}\",\"eventSourceArn\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\",\"spillId\":\"{Sequence(firstRecord)}\",\"windowMs\":{(long)options.WindowSize.TotalMilliseconds},\"relativeAccuracy\":{options.RelativeAccuracy},\"maxBins\":{options.MaxBins},") +
+            "\"pairs\":[" + string.Join(",", written) + "]}";
     }
 }
