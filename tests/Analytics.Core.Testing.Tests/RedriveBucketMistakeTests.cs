@@ -1,7 +1,4 @@
-using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
-using Amazon.S3;
-using Amazon.S3.Model;
 using Analytics.Core.Tests;
 using Analytics.Tools;
 using static Analytics.Core.Testing.Tests.RedriveObjects;
@@ -26,18 +23,16 @@ public sealed class RedriveBucketMistakeTests(LocalServersFixture servers)
     [InlineData("--quarantine-bucket")]
     public async Task ABucketThatDoesNotExist_IsOneErrorLineNamingTheFlag_NothingDone(string flag)
     {
-        string table = await servers.CreateTableAsync("nobucket");
-        string spill = await servers.CreateBucketAsync("spill");
-        string failure = await servers.CreateBucketAsync("failure");
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "nobucket");
         string missing = "no-such-bucket-" + Guid.NewGuid().ToString("N")[..8];
         string[] args = flag switch
         {
-            "--spill-bucket" => ["--spill-bucket", missing, "--failure-bucket", failure],
-            "--failure-bucket" => ["--spill-bucket", spill, "--failure-bucket", missing],
-            _ => ["--spill-bucket", spill, "--failure-bucket", failure, "--quarantine-bucket", missing],
+            "--spill-bucket" => ["--spill-bucket", missing, "--failure-bucket", scene.Failure],
+            "--failure-bucket" => ["--spill-bucket", scene.Spill, "--failure-bucket", missing],
+            _ => ["--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure, "--quarantine-bucket", missing],
         };
 
-        (int exit, string stdout, string stderr) = await RunAsync(["--table", table, .. args]);
+        (int exit, string stdout, string stderr) = await RunAsync(["--table", scene.Table, .. args]);
 
         Assert.Equal(1, exit);
         string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
@@ -55,25 +50,21 @@ public sealed class RedriveBucketMistakeTests(LocalServersFixture servers)
     [Fact]
     public async Task SwappedBuckets_AreRefusedNamingBothFlags_NotReportedDone()
     {
-        string table = await servers.CreateTableAsync("swapped");
-        string spill = await servers.CreateBucketAsync("spill");
-        string failure = await servers.CreateBucketAsync("failure");
-        using AmazonS3Client s3 = servers.CreateS3Client();
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "swapped");
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
 
-        (int exit, string stdout, string stderr) = await RunAsync(["--table", table, "--spill-bucket", failure, "--failure-bucket", spill, "--min-age-minutes", "0"]);
+        (int exit, string stdout, string stderr) = await RunAsync(["--table", scene.Table, "--spill-bucket", scene.Failure, "--failure-bucket", scene.Spill, "--min-age-minutes", "0"]);
 
         Assert.Equal(1, exit);
         Assert.DoesNotContain("done, nothing left", stdout, StringComparison.Ordinal);
         string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("error: ", line, StringComparison.Ordinal);
-        Assert.Contains($"--failure-bucket '{spill}'", line, StringComparison.Ordinal);
-        Assert.Contains($"--spill-bucket '{failure}'", line, StringComparison.Ordinal);
+        Assert.Contains($"--failure-bucket '{scene.Spill}'", line, StringComparison.Ordinal);
+        Assert.Contains($"--spill-bucket '{scene.Failure}'", line, StringComparison.Ordinal);
         Assert.Equal(string.Empty, stdout);
-        Assert.Equal(1, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = spill })).KeyCount);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        Assert.Equal(0, (await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Count);
+        Assert.Equal(1, await scene.CountAsync(scene.Spill, string.Empty));
+        Assert.Equal(0, (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Count);
     }
 
     /// <summary>
@@ -83,20 +74,16 @@ public sealed class RedriveBucketMistakeTests(LocalServersFixture servers)
     [Fact]
     public async Task TheSameBucketsTheRightWayRound_AreRedriven()
     {
-        string table = await servers.CreateTableAsync("rightway");
-        string spill = await servers.CreateBucketAsync("spill");
-        string failure = await servers.CreateBucketAsync("failure");
-        using AmazonS3Client s3 = servers.CreateS3Client();
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(1, "o"), ContentBody = InvocationRecord(1, [Record(1, 1, "k", "b", 2)]), UseChunkEncoding = false });
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "rightway");
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        await scene.PutDestinationAsync(DestinationKey(1, "o"), InvocationRecord(1, [Record(1, 1, "k", "b", 2)]));
 
-        (int exit, string stdout, string stderr) = await RunAsync(["--table", table, "--spill-bucket", spill, "--failure-bucket", failure, "--min-age-minutes", "0"]);
+        (int exit, string stdout, string stderr) = await RunAsync(["--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure, "--min-age-minutes", "0"]);
 
         Assert.Equal((0, string.Empty), (exit, stderr));
         Assert.Contains("redrive: done, nothing left", stdout, StringComparison.Ordinal);
-        Assert.Equal(0, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = spill, Prefix = "spill/" })).KeyCount);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        Assert.Equal(2, (await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Count);
+        Assert.Equal(0, await scene.CountAsync(scene.Spill, "spill/"));
+        Assert.Equal(2, (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Count);
     }
 
     private async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string[] args)
@@ -125,26 +112,22 @@ public sealed class RedriveSpillPrefixMistakeTests(LocalServersFixture servers)
     [InlineData("/Spill/")]
     public async Task SpillObjectsUnderAnotherPrefix_AreNamed_NothingApplied(string prefix)
     {
-        string table = await servers.CreateTableAsync("prefix");
-        string spill = await servers.CreateBucketAsync("spill");
-        string failure = await servers.CreateBucketAsync("failure");
-        using AmazonS3Client s3 = servers.CreateS3Client();
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = "quarantine/s/" + ShardId(0) + "/" + Sequence(9) + ".json", ContentBody = "{\"not\":\"a spill\"}", UseChunkEncoding = false });
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, 2, [Record(0, 2, "k", "a", 2)]), UseChunkEncoding = false });
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "prefix");
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        await scene.PutSpillAsync("quarantine/s/" + ShardId(0) + "/" + Sequence(9) + ".json", "{\"not\":\"a spill\"}");
+        await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, 2, [Record(0, 2, "k", "a", 2)]));
         var stdout = new StringWriter();
         var stderr = new StringWriter();
 
         int exit = await ToolsCommand.RunAsync(
-            ["redrive", "--table", table, "--spill-bucket", spill, "--spill-prefix", prefix, "--failure-bucket", failure, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--spill-prefix", prefix, "--failure-bucket", scene.Failure, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
             stdout,
             stderr);
 
         Assert.Equal(1, exit);
         Assert.Equal(string.Empty, stdout.ToString());
         string line = Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.StartsWith($"error: --spill-bucket '{spill}' holds spill objects under spill/ (e.g. {SpillKey(0)}), and --spill-prefix is '{prefix}'", line, StringComparison.Ordinal);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        Assert.Equal(0, (await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Count);
+        Assert.StartsWith($"error: --spill-bucket '{scene.Spill}' holds spill objects under spill/ (e.g. {SpillKey(0)}), and --spill-prefix is '{prefix}'", line, StringComparison.Ordinal);
+        Assert.Equal(0, (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Count);
     }
 }

@@ -1,9 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
-using Amazon.S3;
-using Amazon.S3.Model;
 using Analytics.Core.Tests;
 using Analytics.Tools;
 using static Analytics.Core.Testing.Tests.RedriveObjects;
@@ -27,19 +24,15 @@ public sealed class RedriveDestinationMarkEdgeTests(LocalServersFixture servers)
     [Fact]
     public async Task ALiveWrite_ToAnItemWhoseDrIsNotAMap_IsRefused_AndTheItemKeepsIt()
     {
-        (string table, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string spill) = await ItemWithRangeAsync("livedr");
-        using (dynamoDb)
-        using (s3)
-        {
-            await SetAsync(dynamoDb, table, "SET dr = :v", new AttributeValue { S = "not a map" });
+        using RedriveScene scene = await ItemWithRangeAsync("livedr");
+        await SetAsync(scene, "SET dr = :v", new AttributeValue { S = "not a map" });
 
-            BatchSummary summary = await ApplyLiveAsync(dynamoDb, s3, table, spill, [Record(0, 2, "k", "a", 2)]);
+        BatchSummary summary = await ApplyLiveAsync(scene.DynamoDb, scene.S3, scene.Table, scene.Spill, [Record(0, 2, "k", "a", 2)]);
 
-            Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
-            Assert.Equal("not a map", item.TryGetValue("dr", out AttributeValue? dr) ? dr.S : "(dr dropped)");
-            Assert.Equal("1", item["count"].N);
-            Assert.NotNull(summary.ReportedFailure);
-        }
+        Dictionary<string, AttributeValue> item = await scene.ItemAsync();
+        Assert.Equal("not a map", item.TryGetValue("dr", out AttributeValue? dr) ? dr.S : "(dr dropped)");
+        Assert.Equal("1", item["count"].N);
+        Assert.NotNull(summary.ReportedFailure);
     }
 
     /// <summary>
@@ -49,28 +42,24 @@ public sealed class RedriveDestinationMarkEdgeTests(LocalServersFixture servers)
     [Fact]
     public async Task AMalformedRange_IsRefusedWithAClearError_ByTheDestinationPhaseAndTheSpillRedrive()
     {
-        (string table, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string spill) = await ItemWithRangeAsync("baddr");
-        using (dynamoDb)
-        using (s3)
-        {
-            await SetAsync(dynamoDb, table, "SET dr.#s.k = :v", new AttributeValue { L = [new AttributeValue { S = "12:3" }] });
-            string failure = await servers.CreateBucketAsync("failure");
-            await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o2"), ContentBody = InvocationRecord(0, 2, [Record(0, 2, "k", "a", 2)]), UseChunkEncoding = false });
-            await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
+        using RedriveScene scene = await ItemWithRangeAsync("baddr");
+        await SetAsync(scene, "SET dr.#s.k = :v", new AttributeValue { L = [new AttributeValue { S = "12:3" }] });
+        string failure = await servers.CreateBucketAsync("failure");
+        await scene.PutAsync(failure, DestinationKey(0, "o2"), InvocationRecord(0, 2, [Record(0, 2, "k", "a", 2)]));
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
 
-            (int destinationExit, string destinationOut) = await RunRedriveAsync(servers, table, await servers.CreateBucketAsync("empty"), failure, errorsToo: true);
-            (int spillExit, string spillOut) = await RunRedriveAsync(servers, table, spill, failure: null, errorsToo: true);
+        (int destinationExit, string destinationOut) = await scene.RedriveAsync(scene.Empty, failure, errorsToo: true);
+        (int spillExit, string spillOut) = await scene.RedriveAsync(scene.Spill, failure: null, errorsToo: true);
 
-            Assert.Equal(1, destinationExit);
-            Assert.True(destinationOut.Contains("destination redrive range", StringComparison.Ordinal), destinationOut);
-            Assert.Equal(0, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = failure, Prefix = "redrive/" })).KeyCount);
-            Assert.Equal(1, spillExit);
-            Assert.Contains($"left {SpillKey(0)}", spillOut, StringComparison.Ordinal);
-            Assert.Contains("destination redrive range", spillOut, StringComparison.Ordinal);
-            Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
-            Assert.Equal("1", item["count"].N);
-            Assert.Equal("12:3", Assert.Single(item["dr"].M[ShardId(0)].M["k"].L).S);
-        }
+        Assert.Equal(1, destinationExit);
+        Assert.True(destinationOut.Contains("destination redrive range", StringComparison.Ordinal), destinationOut);
+        Assert.Equal(0, await scene.CountAsync(failure, "redrive/"));
+        Assert.Equal(1, spillExit);
+        Assert.Contains($"left {SpillKey(0)}", spillOut, StringComparison.Ordinal);
+        Assert.Contains("destination redrive range", spillOut, StringComparison.Ordinal);
+        Dictionary<string, AttributeValue> item = await scene.ItemAsync();
+        Assert.Equal("1", item["count"].N);
+        Assert.Equal("12:3", Assert.Single(item["dr"].M[ShardId(0)].M["k"].L).S);
     }
 
     /// <summary>
@@ -81,26 +70,22 @@ public sealed class RedriveDestinationMarkEdgeTests(LocalServersFixture servers)
     [Fact]
     public async Task RangesPastTheItemBound_AreReported_TheWriteNotMade()
     {
-        (string table, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string spill) = await ItemWithRangeAsync("bound");
-        using (dynamoDb)
-        using (s3)
-        {
-            string range = Sequence(1) + ":" + Sequence(1);
-            await SetAsync(dynamoDb, table, "SET dr.#s.k = :v", new AttributeValue { L = [.. Enumerable.Range(0, 3_180).Select(_ => new AttributeValue { S = range })] });
-            string failure = await servers.CreateBucketAsync("failure");
-            await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o2"), ContentBody = InvocationRecord(0, 2, [Record(0, 2, "j", "a", 2)]), UseChunkEncoding = false });
+        using RedriveScene scene = await ItemWithRangeAsync("bound");
+        string range = Sequence(1) + ":" + Sequence(1);
+        await SetAsync(scene, "SET dr.#s.k = :v", new AttributeValue { L = [.. Enumerable.Range(0, 3_180).Select(_ => new AttributeValue { S = range })] });
+        string failure = await servers.CreateBucketAsync("failure");
+        await scene.PutAsync(failure, DestinationKey(0, "o2"), InvocationRecord(0, 2, [Record(0, 2, "j", "a", 2)]));
 
-            (int exit, string stdout) = await RunRedriveAsync(servers, table, await servers.CreateBucketAsync("empty"), failure, errorsToo: true);
-            BatchSummary live = await ApplyLiveAsync(dynamoDb, s3, table, spill, [Record(0, 3, "k", "a", 3), Record(0, 4, "m", "a", 4)]);
+        (int exit, string stdout) = await scene.RedriveAsync(scene.Empty, failure, errorsToo: true);
+        BatchSummary live = await ApplyLiveAsync(scene.DynamoDb, scene.S3, scene.Table, scene.Spill, [Record(0, 3, "k", "a", 3), Record(0, 4, "m", "a", 4)]);
 
-            Assert.Equal(1, exit);
-            Assert.Contains(DestinationKey(0, "o2"), stdout, StringComparison.Ordinal);
-            Assert.Equal(0, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = failure, Prefix = "redrive/" })).KeyCount);
-            Assert.NotNull(live.ReportedFailure);
-            Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
-            Assert.Equal("1", item["count"].N);
-            Assert.Equal(3_180, item["dr"].M[ShardId(0)].M["k"].L.Count);
-        }
+        Assert.Equal(1, exit);
+        Assert.Contains(DestinationKey(0, "o2"), stdout, StringComparison.Ordinal);
+        Assert.Equal(0, await scene.CountAsync(failure, "redrive/"));
+        Assert.NotNull(live.ReportedFailure);
+        Dictionary<string, AttributeValue> item = await scene.ItemAsync();
+        Assert.Equal("1", item["count"].N);
+        Assert.Equal(3_180, item["dr"].M[ShardId(0)].M["k"].L.Count);
     }
 
     /// <summary>
@@ -110,43 +95,34 @@ public sealed class RedriveDestinationMarkEdgeTests(LocalServersFixture servers)
     [Fact]
     public async Task AnItemWithRanges_IsReadByQuery_AndByALiveWrite()
     {
-        (string table, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, string spill) = await ItemWithRangeAsync("readable");
-        using (dynamoDb)
-        using (s3)
-        {
-            BatchSummary live = await ApplyLiveAsync(dynamoDb, s3, table, spill, [Record(0, 1, "k", "a", 1), Record(0, 2, "k", "a", 2)]);
-            var query = new StringWriter(CultureInfo.InvariantCulture);
-            int exit = await ToolsCommand.RunAsync(["query", "--table", table, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString()], query, query);
+        using RedriveScene scene = await ItemWithRangeAsync("readable");
+        BatchSummary live = await ApplyLiveAsync(scene.DynamoDb, scene.S3, scene.Table, scene.Spill, [Record(0, 1, "k", "a", 1), Record(0, 2, "k", "a", 2)]);
+        var query = new StringWriter(CultureInfo.InvariantCulture);
+        int exit = await ToolsCommand.RunAsync(["query", "--table", scene.Table, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString()], query, query);
 
-            Assert.Null(live.ReportedFailure);
-            Assert.Equal(0, exit);
-            Assert.Contains("\"count\":2", Assert.Single(query.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
-            Assert.Equal($"{Sequence(1)}:{Sequence(1)}", Assert.Single((await ItemAsync(dynamoDb, table))["dr"].M[ShardId(0)].M["k"].L).S);
-        }
+        Assert.Null(live.ReportedFailure);
+        Assert.Equal(0, exit);
+        Assert.Contains("\"count\":2", Assert.Single(query.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+        Assert.Equal($"{Sequence(1)}:{Sequence(1)}", Assert.Single((await scene.ItemAsync())["dr"].M[ShardId(0)].M["k"].L).S);
     }
 
     /// <summary>An item of series <c>a</c> written by the destination phase (record 1 of key <c>k</c>), with its range.</summary>
-    private async Task<(string Table, AmazonDynamoDBClient DynamoDb, AmazonS3Client S3, string Spill)> ItemWithRangeAsync(string name)
+    private async Task<RedriveScene> ItemWithRangeAsync(string name)
     {
-        string table = await servers.CreateTableAsync(name);
-        string spill = await servers.CreateBucketAsync("spill");
-        string empty = await servers.CreateBucketAsync("empty");
-        string failure = await servers.CreateBucketAsync("failure");
-        AmazonS3Client s3 = servers.CreateS3Client();
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
-        (int exit, _) = await RunRedriveAsync(servers, table, empty, failure, errorsToo: true);
+        RedriveScene scene = await RedriveScene.CreateAsync(servers, name);
+        await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
+        (int exit, _) = await scene.RedriveAsync(scene.Empty, scene.Failure, errorsToo: true);
         Assert.Equal(0, exit);
-        AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        Assert.Equal($"{Sequence(1)}:{Sequence(1)}", Assert.Single((await ItemAsync(dynamoDb, table))["dr"].M[ShardId(0)].M["k"].L).S);
-        return (table, dynamoDb, s3, spill);
+        Assert.Equal($"{Sequence(1)}:{Sequence(1)}", Assert.Single((await scene.ItemAsync())["dr"].M[ShardId(0)].M["k"].L).S);
+        return scene;
     }
 
-    private static async Task SetAsync(AmazonDynamoDBClient dynamoDb, string table, string update, AttributeValue value)
+    private static async Task SetAsync(RedriveScene scene, string update, AttributeValue value)
     {
-        Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
+        Dictionary<string, AttributeValue> item = await scene.ItemAsync();
         var request = new UpdateItemRequest
         {
-            TableName = table,
+            TableName = scene.Table,
             Key = new() { ["pk"] = item["pk"], ["sk"] = item["sk"] },
             UpdateExpression = update,
             ExpressionAttributeValues = new() { [":v"] = value },
@@ -156,6 +132,6 @@ public sealed class RedriveDestinationMarkEdgeTests(LocalServersFixture servers)
             request.ExpressionAttributeNames = new() { ["#s"] = ShardId(0) };
         }
 
-        await dynamoDb.UpdateItemAsync(request);
+        await scene.DynamoDb.UpdateItemAsync(request);
     }
 }

@@ -1,9 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
-using Amazon.S3;
-using Amazon.S3.Model;
 using Analytics.Core.Tests;
 using Analytics.Tools;
 using Analytics.Tools.Redrive;
@@ -27,24 +24,19 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
     [Fact]
     public async Task ASpillWhoseRecordsTheDestinationRedriveApplied_WithoutFailureBucket_IsNotCountedTwice()
     {
-        string table = await servers.CreateTableAsync("nofail");
-        string spill = await servers.CreateBucketAsync("spill");
-        string empty = await servers.CreateBucketAsync("empty");
-        string failure = await servers.CreateBucketAsync("failure");
-        using AmazonS3Client s3 = servers.CreateS3Client();
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "nofail");
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
 
-        (int wrongExit, _) = await RunRedriveAsync(servers, table, empty, failure);
-        (int exit, string stdout) = await RunRedriveAsync(servers, table, spill, failure: null);
+        (int wrongExit, _) = await scene.RedriveAsync(scene.Empty, scene.Failure);
+        (int exit, string stdout) = await scene.RedriveAsync(scene.Spill, failure: null);
 
         Assert.Equal(0, wrongExit);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        Dictionary<string, AttributeValue> item = Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Items);
+        Dictionary<string, AttributeValue> item = Assert.Single((await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Items);
         Assert.Equal("1", item["count"].N);
         Assert.Equal(0, exit);
         Assert.Contains("spills: 1 spill objects, 0 samples applied, 1 already in the table", stdout, StringComparison.Ordinal);
-        Assert.Equal(0, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = spill, Prefix = "spill/" })).KeyCount);
+        Assert.Equal(0, await scene.CountAsync(scene.Spill, "spill/"));
     }
 
     /// <summary>
@@ -55,36 +47,31 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
     [Fact]
     public async Task AnEarlierSpillOfTheKey_IsStillApplied_AndLaterBatchesApplyOnce()
     {
-        string table = await servers.CreateTableAsync("earlier");
-        string spill = await servers.CreateBucketAsync("spill");
-        string empty = await servers.CreateBucketAsync("empty");
-        string failure = await servers.CreateBucketAsync("failure");
-        using AmazonS3Client s3 = servers.CreateS3Client();
-        await PutSpillAsync(s3, spill, [1, 2]);
-        await PutSpillAsync(s3, spill, [3]);
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, 3, [Record(0, 3, "k", "a", 3)]), UseChunkEncoding = false });
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "earlier");
+        await PutSpillAsync(scene, [1, 2]);
+        await PutSpillAsync(scene, [3]);
+        await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, 3, [Record(0, 3, "k", "a", 3)]));
 
-        (int wrongExit, _) = await RunRedriveAsync(servers, table, empty, failure);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        Dictionary<string, AttributeValue> afterDestination = await ItemAsync(dynamoDb, table);
+        (int wrongExit, _) = await scene.RedriveAsync(scene.Empty, scene.Failure);
+        Dictionary<string, AttributeValue> afterDestination = await scene.ItemAsync();
         Assert.Equal($"{Sequence(3)}:{Sequence(3)}", Assert.Single(afterDestination["dr"].M[ShardId(0)].M["k"].L).S);
         Assert.False(afterDestination.ContainsKey("rk"));
-        (int exit, string stdout) = await RunRedriveAsync(servers, table, spill, failure: null);
+        (int exit, string stdout) = await scene.RedriveAsync(scene.Spill, failure: null);
 
         Assert.Equal((0, 0), (wrongExit, exit));
         Assert.Contains("spills: 2 spill objects, 2 samples applied, 1 already in the table", stdout, StringComparison.Ordinal);
-        Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
+        Dictionary<string, AttributeValue> item = await scene.ItemAsync();
         Assert.Equal(("3", "6"), (item["count"].N, item["sum"].N));
         Assert.Equal(Sequence(3), item["rk"].M[ShardId(0)].M["k"].S);
         Assert.False(item.ContainsKey("dr")); // passed by the redrive mark: no longer needed
 
-        Assert.Null((await ApplyLiveAsync(dynamoDb, s3, table, spill, [Record(0, 3, "k", "a", 3), Record(0, 4, "k", "a", 4)])).ReportedFailure);
-        await PutSpillAsync(s3, spill, [5]);
-        (int later, string laterOut) = await RunRedriveAsync(servers, table, spill, failure);
+        Assert.Null((await ApplyLiveAsync(scene.DynamoDb, scene.S3, scene.Table, scene.Spill, [Record(0, 3, "k", "a", 3), Record(0, 4, "k", "a", 4)])).ReportedFailure);
+        await PutSpillAsync(scene, [5]);
+        (int later, string laterOut) = await scene.RedriveAsync(scene.Spill, scene.Failure);
 
         Assert.Equal(0, later);
         Assert.Contains("spills: 1 spill objects, 1 samples applied, 0 already in the table", laterOut, StringComparison.Ordinal);
-        item = await ItemAsync(dynamoDb, table);
+        item = await scene.ItemAsync();
         Assert.Equal(("5", "15"), (item["count"].N, item["sum"].N));
     }
 
@@ -96,28 +83,23 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
     [Fact]
     public async Task TwoDestinationObjectsOfAKey_AroundASpillOnlyBatch_KeepTwoRanges()
     {
-        string table = await servers.CreateTableAsync("around");
-        string spill = await servers.CreateBucketAsync("spill");
-        string empty = await servers.CreateBucketAsync("empty");
-        string failure = await servers.CreateBucketAsync("failure");
-        using AmazonS3Client s3 = servers.CreateS3Client();
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "around");
         foreach (int n in (int[])[1, 2, 3])
         {
-            await PutSpillAsync(s3, spill, [n]);
+            await PutSpillAsync(scene, [n]);
         }
 
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "a"), ContentBody = InvocationRecord(0, 1, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "b"), ContentBody = InvocationRecord(0, 3, [Record(0, 3, "k", "a", 3)]), UseChunkEncoding = false });
+        await scene.PutDestinationAsync(DestinationKey(0, "a"), InvocationRecord(0, 1, [Record(0, 1, "k", "a", 1)]));
+        await scene.PutDestinationAsync(DestinationKey(0, "b"), InvocationRecord(0, 3, [Record(0, 3, "k", "a", 3)]));
 
-        (int wrongExit, _) = await RunRedriveAsync(servers, table, empty, failure);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        (int wrongExit, _) = await scene.RedriveAsync(scene.Empty, scene.Failure);
         Assert.Equal(
             [$"{Sequence(1)}:{Sequence(1)}", $"{Sequence(3)}:{Sequence(3)}"],
-            (await ItemAsync(dynamoDb, table))["dr"].M[ShardId(0)].M["k"].L.Select(e => e.S).ToArray());
-        (int exit, _) = await RunRedriveAsync(servers, table, spill, failure: null);
+            (await scene.ItemAsync())["dr"].M[ShardId(0)].M["k"].L.Select(e => e.S).ToArray());
+        (int exit, _) = await scene.RedriveAsync(scene.Spill, failure: null);
 
         Assert.Equal((0, 0), (wrongExit, exit));
-        Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
+        Dictionary<string, AttributeValue> item = await scene.ItemAsync();
         Assert.Equal(("3", "6"), (item["count"].N, item["sum"].N));
     }
 
@@ -128,31 +110,26 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
     [Fact]
     public async Task AFinishedDestinationObjectTheItemKeepsNoRangeOf_LeavesTheSpill()
     {
-        string table = await servers.CreateTableAsync("norange");
-        string spill = await servers.CreateBucketAsync("spill");
-        string empty = await servers.CreateBucketAsync("empty");
-        string failure = await servers.CreateBucketAsync("failure");
-        using AmazonS3Client s3 = servers.CreateS3Client();
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "norange");
         string destination = DestinationKey(0, "o");
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = destination, ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
-        (int wrongExit, _) = await RunRedriveAsync(servers, table, empty, failure);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        Dictionary<string, AttributeValue> written = await ItemAsync(dynamoDb, table);
-        await dynamoDb.UpdateItemAsync(new UpdateItemRequest
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        await scene.PutDestinationAsync(destination, InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
+        (int wrongExit, _) = await scene.RedriveAsync(scene.Empty, scene.Failure);
+        Dictionary<string, AttributeValue> written = await scene.ItemAsync();
+        await scene.DynamoDb.UpdateItemAsync(new UpdateItemRequest
         {
-            TableName = table,
+            TableName = scene.Table,
             Key = new() { ["pk"] = written["pk"], ["sk"] = written["sk"] },
             UpdateExpression = "REMOVE dr",
         });
 
-        (int exit, string stdout) = await RunRedriveAsync(servers, table, spill, failure);
+        (int exit, string stdout) = await scene.RedriveAsync(scene.Spill, scene.Failure);
 
         Assert.Equal((0, 1), (wrongExit, exit));
         Assert.Contains($"left {SpillKey(0)}: ", stdout, StringComparison.Ordinal);
         Assert.Contains($"its records were redriven from the on-failure destination object {destination} by an earlier run", stdout, StringComparison.Ordinal);
-        Assert.Equal("1", (await ItemAsync(dynamoDb, table))["count"].N);
-        Assert.Equal(1, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = spill, Prefix = "spill/" })).KeyCount);
+        Assert.Equal("1", (await scene.ItemAsync())["count"].N);
+        Assert.Equal(1, await scene.CountAsync(scene.Spill, "spill/"));
     }
 
     /// <summary>
@@ -174,21 +151,17 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
 
         async Task<bool> Check()
         {
-            string table = await servers.CreateTableAsync("split");
-            string spill = await servers.CreateBucketAsync("spill");
-            string empty = await servers.CreateBucketAsync("empty");
-            string failure = await servers.CreateBucketAsync("failure");
-            using AmazonS3Client s3 = servers.CreateS3Client();
+            using RedriveScene scene = await RedriveScene.CreateAsync(servers, "split");
             var spilledOnly = new HashSet<int>();
             int next = 1;
             for (int b = 0; b < batches.Count; b++)
             {
                 int[] records = [.. Enumerable.Range(next, batches[b])];
                 next += batches[b];
-                await PutSpillAsync(s3, spill, records);
+                await PutSpillAsync(scene, records);
                 if (b < givenUp.Length && givenUp[b])
                 {
-                    await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "b" + b.ToString(CultureInfo.InvariantCulture)), ContentBody = InvocationRecord(0, records[0], [.. records.Select(n => Record(0, n, "k", "a", n))]), UseChunkEncoding = false });
+                    await scene.PutDestinationAsync(DestinationKey(0, "b" + b.ToString(CultureInfo.InvariantCulture)), InvocationRecord(0, records[0], [.. records.Select(n => Record(0, n, "k", "a", n))]));
                 }
                 else
                 {
@@ -196,14 +169,13 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
                 }
             }
 
-            (int first, _) = await RunRedriveAsync(servers, table, empty, failure);
-            using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-            List<Dictionary<string, AttributeValue>> items = (await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Items;
+            (int first, _) = await scene.RedriveAsync(scene.Empty, scene.Failure);
+            List<Dictionary<string, AttributeValue>> items = (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Items;
             bool rangesExact = items.All(i => !i.TryGetValue("dr", out AttributeValue? dr) || dr.M[ShardId(0)].M["k"].L.All(e =>
                 spilledOnly.All(n => SequenceNumber.Compare(Sequence(n), e.S[..e.S.IndexOf(':', StringComparison.Ordinal)]) < 0 || SequenceNumber.Compare(Sequence(n), e.S[(e.S.IndexOf(':', StringComparison.Ordinal) + 1)..]) > 0)));
-            (int second, _) = await RunRedriveAsync(servers, table, spill, failure: null);
+            (int second, _) = await scene.RedriveAsync(scene.Spill, failure: null);
             int total = next - 1;
-            Dictionary<string, AttributeValue> item = await ItemAsync(dynamoDb, table);
+            Dictionary<string, AttributeValue> item = await scene.ItemAsync();
             return first == 0 && second == 0 && rangesExact &&
                 item["count"].N == total.ToString(CultureInfo.InvariantCulture) &&
                 item["sum"].N == (total * (total + 1) / 2).ToString(CultureInfo.InvariantCulture);
@@ -230,9 +202,6 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
         return (oneObject && bounded && same).ToProperty();
     }
 
-    private static async Task PutSpillAsync(AmazonS3Client s3, string bucket, int[] records)
-    {
-        string body = SpillObject(0, records[0], [("a", records.Select(n => (n, "k", (double)n)))]);
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = $"spill/s/{ShardId(0)}/{Sequence(records[0])}.json", ContentBody = body, UseChunkEncoding = false });
-    }
+    private static Task PutSpillAsync(RedriveScene scene, int[] records) =>
+        scene.PutSpillAsync($"spill/s/{ShardId(0)}/{Sequence(records[0])}.json", SpillObject(0, records[0], [("a", records.Select(n => (n, "k", (double)n)))]));
 }

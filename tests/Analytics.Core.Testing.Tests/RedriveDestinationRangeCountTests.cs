@@ -1,8 +1,5 @@
 using System.Globalization;
-using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
-using Amazon.S3;
-using Amazon.S3.Model;
 using Analytics.Core.Tests;
 using Analytics.Tools;
 using Analytics.Tools.Redrive;
@@ -42,12 +39,7 @@ public sealed class RedriveDestinationRangeCountTests(LocalServersFixture server
 
         async Task<bool> Check()
         {
-            string table = await servers.CreateTableAsync("count");
-            string spill = await servers.CreateBucketAsync("spill");
-            string empty = await servers.CreateBucketAsync("empty");
-            string failure = await servers.CreateBucketAsync("failure");
-            using AmazonS3Client s3 = servers.CreateS3Client();
-            using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+            using RedriveScene scene = await RedriveScene.CreateAsync(servers, "count");
             var spilledOnly = new HashSet<int>();
             var objectsOf = new Dictionary<(string Metric, string Key), int>();
             int next = 1;
@@ -55,10 +47,10 @@ public sealed class RedriveDestinationRangeCountTests(LocalServersFixture server
             {
                 int[] records = [.. Enumerable.Range(next, batches[b])];
                 next += batches[b];
-                await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = $"spill/s/{ShardId(0)}/{Sequence(records[0])}.json", ContentBody = SpillOf(records), UseChunkEncoding = false });
+                await scene.PutSpillAsync($"spill/s/{ShardId(0)}/{Sequence(records[0])}.json", SpillOf(records));
                 if (b < givenUp.Length && givenUp[b])
                 {
-                    await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "b" + b.ToString(CultureInfo.InvariantCulture)), ContentBody = InvocationRecord(0, records[0], [.. records.Select(n => Record(0, n, KeyOf(n), MetricOf(n), n))]), UseChunkEncoding = false });
+                    await scene.PutDestinationAsync(DestinationKey(0, "b" + b.ToString(CultureInfo.InvariantCulture)), InvocationRecord(0, records[0], [.. records.Select(n => Record(0, n, KeyOf(n), MetricOf(n), n))]));
                     foreach ((string, string) id in records.Select(n => (MetricOf(n), KeyOf(n))).Distinct())
                     {
                         objectsOf[id] = objectsOf.GetValueOrDefault(id) + 1;
@@ -70,9 +62,9 @@ public sealed class RedriveDestinationRangeCountTests(LocalServersFixture server
                 }
             }
 
-            var options = new RedriveRunOptions(table, empty, "spill", TimeSpan.Zero, failure, "aws/lambda/", empty, ProcessorOptions.Default) { RecordsPerEvent = recordsPerEvent };
-            RedriveRunReport destination = await RedriveRun.RunAsync(options, s3, dynamoDb, TextWriter.Null, CancellationToken.None);
-            List<Dictionary<string, AttributeValue>> items = (await dynamoDb.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items;
+            var options = new RedriveRunOptions(scene.Table, scene.Empty, "spill", TimeSpan.Zero, scene.Failure, "aws/lambda/", scene.Empty, ProcessorOptions.Default) { RecordsPerEvent = recordsPerEvent };
+            RedriveRunReport destination = await RedriveRun.RunAsync(options, scene.S3, scene.DynamoDb, TextWriter.Null, CancellationToken.None);
+            List<Dictionary<string, AttributeValue>> items = (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table, ConsistentRead = true })).Items;
             string counts = string.Join("; ", items.Where(i => i.ContainsKey("dr")).Select(i => i["metric"].S + ": " + string.Join(",", i["dr"].M[ShardId(0)].M.Select(k => k.Key + "=" + k.Value.L.Count.ToString(CultureInfo.InvariantCulture)))));
             bool bounded = true, rangesExact = true;
             foreach (Dictionary<string, AttributeValue> item in items.Where(i => i.ContainsKey("dr")))
@@ -88,8 +80,8 @@ public sealed class RedriveDestinationRangeCountTests(LocalServersFixture server
             }
 
             var stdout = new StringWriter(CultureInfo.InvariantCulture);
-            int second = await ToolsCommand.RunAsync(["redrive", "--table", table, "--spill-bucket", spill, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()], stdout, TextWriter.Null);
-            items = (await dynamoDb.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items;
+            int second = await ToolsCommand.RunAsync(["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()], stdout, TextWriter.Null);
+            items = (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table, ConsistentRead = true })).Items;
             bool exact = true;
             foreach (string metric in (string[])["a", "b"])
             {

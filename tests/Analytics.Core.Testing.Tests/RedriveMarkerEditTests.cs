@@ -1,5 +1,3 @@
-using Amazon.S3;
-using Amazon.S3.Model;
 using Analytics.Core.Tests;
 using Analytics.Tools;
 using static Analytics.Core.Testing.Tests.RedriveObjects;
@@ -31,20 +29,17 @@ public sealed class RedriveMarkerEditTests(LocalServersFixture servers)
     public async Task ABrokenMarker_IsReportedWithItsKey_AndTheRunGoesOn(string what, string marker)
     {
         _ = what;
-        string table = await servers.CreateTableAsync("marker");
-        string spill = await servers.CreateBucketAsync("spill");
-        string failure = await servers.CreateBucketAsync("failure");
-        using AmazonS3Client s3 = servers.CreateS3Client();
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "marker");
         string marked = DestinationKey(0, "a");
         string other = DestinationKey(1, "b");
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = marked, ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = "redrive/destination/" + marked + ".json", ContentBody = marker, UseChunkEncoding = false });
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = other, ContentBody = InvocationRecord(1, [Record(1, 1, "k", "b", 2)]), UseChunkEncoding = false });
+        await scene.PutDestinationAsync(marked, InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
+        await scene.PutDestinationAsync("redrive/destination/" + marked + ".json", marker);
+        await scene.PutDestinationAsync(other, InvocationRecord(1, [Record(1, 1, "k", "b", 2)]));
 
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         int exit = await ToolsCommand.RunAsync(
-            ["redrive", "--table", table, "--spill-bucket", spill, "--failure-bucket", failure, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
             stdout,
             stderr);
 
@@ -65,19 +60,16 @@ public sealed class RedriveMarkerEditTests(LocalServersFixture servers)
     [Fact]
     public async Task AStatusInTheReportsSpelling_IsRead()
     {
-        string table = await servers.CreateTableAsync("marker");
-        string spill = await servers.CreateBucketAsync("spill");
-        string failure = await servers.CreateBucketAsync("failure");
-        using AmazonS3Client s3 = servers.CreateS3Client();
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "marker");
         string marked = DestinationKey(0, "a");
         string marker = "{\"Key\":\"" + marked + "\",\"ShardId\":\"" + ShardId(0) + "\",\"Records\":1,\"Applied\":0,\"AlreadyApplied\":0,\"Cases\":[{\"SequenceNumber\":\"" + Sequence(1) + "\",\"PartitionKey\":\"k\",\"ItemPk\":\"a|region=r\",\"ItemSk\":\"2025-01-01T00:00:00.000Z\",\"Status\":\"undecided\",\"Reason\":\"r\"}]}";
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = marked, ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = "redrive/destination/" + marked + ".json", ContentBody = marker, UseChunkEncoding = false });
+        await scene.PutDestinationAsync(marked, InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
+        await scene.PutDestinationAsync("redrive/destination/" + marked + ".json", marker);
 
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         int exit = await ToolsCommand.RunAsync(
-            ["redrive", "--table", table, "--spill-bucket", spill, "--failure-bucket", failure, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
             stdout,
             stderr);
 

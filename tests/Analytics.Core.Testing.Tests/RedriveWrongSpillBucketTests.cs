@@ -1,7 +1,4 @@
-using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
-using Amazon.S3;
-using Amazon.S3.Model;
 using Analytics.Core.Tests;
 using Analytics.Tools;
 using static Analytics.Core.Testing.Tests.RedriveObjects;
@@ -23,25 +20,20 @@ public sealed class RedriveWrongSpillBucketTests(LocalServersFixture servers)
     [Fact]
     public async Task ASpillWhoseRecordsAnEarlierRunRedroveFromTheDestination_IsFoundApplied_NotCountedTwice()
     {
-        string table = await servers.CreateTableAsync("twice");
-        string spill = await servers.CreateBucketAsync("spill");
-        string empty = await servers.CreateBucketAsync("empty");
-        string failure = await servers.CreateBucketAsync("failure");
-        using AmazonS3Client s3 = servers.CreateS3Client();
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "twice");
         string destination = DestinationKey(0, "o");
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = destination, ContentBody = InvocationRecord(0, [Record(0, 1, "k", "a", 1)]), UseChunkEncoding = false });
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        await scene.PutDestinationAsync(destination, InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
 
-        (int wrongExit, _) = await RunRedriveAsync(servers, table, empty, failure);
-        (int exit, string stdout) = await RunRedriveAsync(servers, table, spill, failure);
+        (int wrongExit, _) = await scene.RedriveAsync(scene.Empty, scene.Failure);
+        (int exit, string stdout) = await scene.RedriveAsync(scene.Spill, scene.Failure);
 
         Assert.Equal(0, wrongExit);
         Assert.Equal(0, exit);
         Assert.Contains("spills: 1 spill objects, 0 samples applied, 1 already in the table", stdout, StringComparison.Ordinal);
         Assert.Contains($"object {destination} shard={ShardId(0)} records=1 applied=1 alreadyApplied=0 undecided=0 left=0 (done by an earlier run)", stdout, StringComparison.Ordinal);
-        Assert.Equal(0, (await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = spill, Prefix = "spill/" })).KeyCount);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        Dictionary<string, AttributeValue> item = Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Items);
+        Assert.Equal(0, await scene.CountAsync(scene.Spill, "spill/"));
+        Dictionary<string, AttributeValue> item = Assert.Single((await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Items);
         Assert.Equal("1", item["count"].N);
     }
 
@@ -49,21 +41,16 @@ public sealed class RedriveWrongSpillBucketTests(LocalServersFixture servers)
     [Fact]
     public async Task ASpillOfOtherRecordsOfTheShard_IsApplied()
     {
-        string table = await servers.CreateTableAsync("other");
-        string spill = await servers.CreateBucketAsync("spill");
-        string empty = await servers.CreateBucketAsync("empty");
-        string failure = await servers.CreateBucketAsync("failure");
-        using AmazonS3Client s3 = servers.CreateS3Client();
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = spill, Key = SpillKey(0), ContentBody = SpillBody(0, "a", "k", [1]), UseChunkEncoding = false });
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = failure, Key = DestinationKey(0, "o"), ContentBody = InvocationRecord(0, 5, [Record(0, 5, "k", "a", 5)]), UseChunkEncoding = false });
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "other");
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, 5, [Record(0, 5, "k", "a", 5)]));
 
-        (int first, _) = await RunRedriveAsync(servers, table, empty, failure);
-        (int exit, string stdout) = await RunRedriveAsync(servers, table, spill, failure);
+        (int first, _) = await scene.RedriveAsync(scene.Empty, scene.Failure);
+        (int exit, string stdout) = await scene.RedriveAsync(scene.Spill, scene.Failure);
 
         Assert.Equal((0, 0), (first, exit));
         Assert.Contains("spills: 1 spill objects, 1 samples applied", stdout, StringComparison.Ordinal);
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        Dictionary<string, AttributeValue> item = Assert.Single((await dynamoDb.ScanAsync(new ScanRequest { TableName = table })).Items);
+        Dictionary<string, AttributeValue> item = Assert.Single((await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Items);
         Assert.Equal("2", item["count"].N);
     }
 }
