@@ -74,6 +74,61 @@ public sealed class RedriveWrongTableTests(LocalServersFixture servers)
         Assert.NotNull(await ItemAsync(table, "a"));
     }
 
+    /// <summary>
+    /// <c>--table</c> mistyped as another, empty table (nothing there to tell whose it is): the destination object is
+    /// applied into it and marked done. The marker kept no table, so the run with the right table reported the object
+    /// "done by an earlier run" and its records never reached their table, exit 0. The marker now names the table: the
+    /// right table's run applies the object (its own watermarks decide), once, and a run after it does nothing again.
+    /// </summary>
+    [Fact]
+    public async Task ADestinationObjectFirstRedrivenIntoAnEmptyWrongTable_IsStillAppliedToTheRightOne_Once()
+    {
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "right");
+        string wrong = await servers.CreateTableAsync("wrong");
+        string key = DestinationKey(0, "o");
+        await scene.PutDestinationAsync(key, InvocationRecord(0, [Record(0, 1, "k", "a", 1), Record(0, 2, "k", "a", 2)]));
+        // The failed attempts applied record 1 to the right table before Lambda gave the batch up.
+        Assert.Null((await RedriveTool.ApplyLiveAsync(scene.DynamoDb, scene.S3, scene.Table, scene.Empty, [Record(0, 1, "k", "a", 1)])).ReportedFailure);
+
+        (int wrongExit, string wrongOut, _) = await RunAsync(["--table", wrong, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure]);
+        (int exit, string stdout, _) = await RunAsync(["--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure]);
+        (int again, string againOut, _) = await RunAsync(["--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure]);
+
+        Assert.Equal((0, 0, 0), (wrongExit, exit, again));
+        Assert.Contains($"object {key} shard={ShardId(0)} records=2 applied=2 alreadyApplied=0 undecided=0 left=0", wrongOut, StringComparison.Ordinal);
+        Assert.Contains($"object {key} shard={ShardId(0)} records=2 applied=1 alreadyApplied=1 undecided=0 left=0", stdout, StringComparison.Ordinal);
+        Assert.Contains($"an earlier run redrove it into table '{wrong}'", stdout, StringComparison.Ordinal);
+        Assert.Contains($"object {key} shard={ShardId(0)} records=2 applied=1 alreadyApplied=1 undecided=0 left=0 (done by an earlier run)", againOut, StringComparison.Ordinal);
+        Dictionary<string, AttributeValue> item = await scene.ItemAsync();
+        Assert.Equal(("2", "3"), (item["count"].N, item["sum"].N));
+    }
+
+    /// <summary>
+    /// A batch in both places (spilled, then given up), its destination object redriven first into an empty wrong table
+    /// (with a spill bucket without its spill). The right table's run then took the spill for one whose records an
+    /// earlier run had applied from the destination, and left it; its destination object stayed held back behind it. Now
+    /// the marker of the other table counts for nothing here: the spill is applied, then the object finds it applied, and
+    /// the table holds the record once.
+    /// </summary>
+    [Fact]
+    public async Task ABatchInBothPlaces_FirstRedrivenIntoAnEmptyWrongTable_IsAppliedToTheRightOneOnce()
+    {
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "right");
+        string wrong = await servers.CreateTableAsync("wrong");
+        string key = DestinationKey(0, "o");
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        await scene.PutDestinationAsync(key, InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
+
+        (int wrongExit, _, _) = await RunAsync(["--table", wrong, "--spill-bucket", scene.Empty, "--failure-bucket", scene.Failure]);
+        (int exit, string stdout, _) = await RunAsync(["--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure]);
+
+        Assert.Equal((0, 0), (wrongExit, exit));
+        Assert.Contains("spills: 1 spill objects, 1 samples applied, 0 already in the table", stdout, StringComparison.Ordinal);
+        Assert.Contains($"object {key} shard={ShardId(0)} records=1 applied=0 alreadyApplied=1 undecided=0 left=0 (an earlier run redrove it into table '{wrong}', not this one)", stdout, StringComparison.Ordinal);
+        Assert.Equal(0, await scene.CountAsync(scene.Spill, "spill/"));
+        Assert.Equal("1", (await scene.ItemAsync())["count"].N);
+    }
+
     /// <summary>A table another function's spill redrive wrote: one item, series "b", of stream <c>other</c>.</summary>
     private async Task<string> OtherFunctionsTableAsync()
     {

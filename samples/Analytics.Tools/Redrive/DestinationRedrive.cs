@@ -83,6 +83,18 @@ internal sealed record RedriveObjectResult(string Key, string ShardId, int Recor
     /// </summary>
     public bool HeldBack { get; init; }
 
+    /// <summary>
+    /// From a marker (<see cref="FromMarker"/>): the table the earlier run redrove the object into; null for a marker
+    /// written before markers named their table.
+    /// </summary>
+    public string? Table { get; init; }
+
+    /// <summary>
+    /// Redriven by this run although an earlier run had marked it done: that run redrove it into this other table (a
+    /// mistyped <c>--table</c>), so this table's watermarks decide what of it is applied here.
+    /// </summary>
+    public string? EarlierTable { get; init; }
+
     /// <summary>Undecided pairs.</summary>
     public int Undecided => Cases.Count(c => c.Status == RedriveStatus.Undecided);
 
@@ -153,6 +165,7 @@ internal sealed class DestinationRedrive
         var markers = (await ListAsync(DestinationRedriveOptions.MarkerPrefix, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
         var results = new List<RedriveObjectResult>();
         var pending = new List<DestinationObject>();
+        var otherTable = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (string key in keys)
         {
             if (key.StartsWith(DestinationRedriveOptions.MarkerPrefix, StringComparison.Ordinal))
@@ -162,8 +175,15 @@ internal sealed class DestinationRedrive
 
             if (markers.Contains(DestinationRedriveOptions.MarkerPrefix + key + ".json"))
             {
-                results.Add(await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false));
-                continue;
+                RedriveObjectResult done = await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false);
+                if (done.Table is null || string.Equals(done.Table, _options.Table, StringComparison.Ordinal))
+                {
+                    results.Add(done);
+                    continue;
+                }
+
+                // Done into another table (a mistyped --table): not into this one, whose own watermarks decide it.
+                otherTable[key] = done.Table;
             }
 
             (DestinationObject? parsed, string? error) = await ReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
@@ -196,12 +216,21 @@ internal sealed class DestinationRedrive
             results.AddRange(await RedriveShardAsync(shardId, shard.Key.Stream, shard.ToList(), cancellationToken).ConfigureAwait(false));
         }
 
+        for (int i = 0; i < results.Count; i++)
+        {
+            if (!results[i].FromMarker && otherTable.TryGetValue(results[i].Key, out string? earlier))
+            {
+                results[i] = results[i] with { EarlierTable = earlier };
+            }
+        }
+
         results.Sort(static (x, y) => string.CompareOrdinal(x.Key, y.Key));
         return results;
     }
 
     /// <summary>
-    /// The records of the objects under the prefix that an earlier run finished (they have a marker): per shard, each
+    /// The records of the objects under the prefix that an earlier run finished into this table (they have a marker
+    /// that names it, or names no table: written before markers did): per shard, each
     /// record's sequence number and stream to its object's key. A spill holding one of them was applied after its
     /// batch's destination object, the order that counts it twice (<see cref="RedriveRun"/>).
     /// </summary>
@@ -219,6 +248,12 @@ internal sealed class DestinationRedrive
         foreach (string key in await ListAsync(_options.Prefix, cancellationToken).ConfigureAwait(false))
         {
             if (key.StartsWith(DestinationRedriveOptions.MarkerPrefix, StringComparison.Ordinal) || !markers.Contains(DestinationRedriveOptions.MarkerPrefix + key + ".json"))
+            {
+                continue;
+            }
+
+            // Finished into another table (a mistyped --table): nothing of it is in this one, and this run redrives it here.
+            if ((await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false)).Table is { } table && !string.Equals(table, _options.Table, StringComparison.Ordinal))
             {
                 continue;
             }
@@ -774,7 +809,7 @@ internal sealed class DestinationRedrive
 
     private async Task WriteMarkerAsync(RedriveObjectResult result, CancellationToken cancellationToken)
     {
-        var marker = new Marker(result.Key, result.ShardId, result.Records, result.Applied, result.AlreadyApplied, [.. result.Cases.Select(c => new MarkerCase(c.SequenceNumber, c.PartitionKey, c.ItemPk, c.ItemSk, c.Status.ToString(), c.Reason))]);
+        var marker = new Marker(result.Key, result.ShardId, result.Records, result.Applied, result.AlreadyApplied, [.. result.Cases.Select(c => new MarkerCase(c.SequenceNumber, c.PartitionKey, c.ItemPk, c.ItemSk, c.Status.ToString(), c.Reason))], _options.Table);
         await _s3.PutObjectAsync(
             new PutObjectRequest
             {
@@ -841,7 +876,7 @@ internal sealed class DestinationRedrive
             cases.Add(new RedriveCase(key, marker.ShardId, c.SequenceNumber, c.PartitionKey ?? string.Empty, c.ItemPk, c.ItemSk, status, c.Reason ?? string.Empty));
         }
 
-        return new RedriveObjectResult(key, marker.ShardId, marker.Records, marker.Applied, marker.AlreadyApplied, cases, null, FromMarker: true);
+        return new RedriveObjectResult(key, marker.ShardId, marker.Records, marker.Applied, marker.AlreadyApplied, cases, null, FromMarker: true) { Table = marker.Table };
     }
 
     /// <summary>One object's records.</summary>
@@ -878,8 +913,8 @@ internal sealed class DestinationRedrive
     }
 }
 
-/// <summary>What a redrive did with one destination object, kept next to it.</summary>
-internal sealed record Marker(string Key, string ShardId, int Records, int Applied, int AlreadyApplied, List<MarkerCase> Cases);
+/// <summary>What a redrive did with one destination object, kept next to it, and into which table (null in a marker written before markers named it).</summary>
+internal sealed record Marker(string Key, string ShardId, int Records, int Applied, int AlreadyApplied, List<MarkerCase> Cases, string? Table = null);
 
 /// <summary>One undecided (record, aggregate) in a marker.</summary>
 internal sealed record MarkerCase(string SequenceNumber, string PartitionKey, string ItemPk, string ItemSk, string Status, string Reason);

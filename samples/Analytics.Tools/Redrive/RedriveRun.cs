@@ -128,6 +128,7 @@ internal static class RedriveRun
         {
             text.Append(CultureInfo.InvariantCulture, $"object {r.Key} shard={r.ShardId} records={r.Records} applied={r.Applied} alreadyApplied={r.AlreadyApplied} undecided={r.Undecided} left={r.Left}");
             text.Append(r.FromMarker ? " (done by an earlier run)" : string.Empty);
+            text.Append(r.EarlierTable is null ? string.Empty : $" (an earlier run redrove it into table '{r.EarlierTable}', not this one)");
             text.AppendLine(r.Error is null ? string.Empty : (r.HeldBack ? " " : " error: ") + r.Error);
             foreach (RedriveCase c in r.Cases)
             {
