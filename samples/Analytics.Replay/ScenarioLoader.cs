@@ -118,8 +118,8 @@ internal static class ScenarioLoader
             StartTime = file.StartTime ?? new EmulatorScenario().StartTime,
             DurationSeconds = file.DurationSeconds ?? 60,
             Stream = stream,
-            Producers = (file.Producers ?? []).Select((p, i) => Producer(p, i, stream)).ToArray(),
-            Records = (file.Records ?? []).Select(Record).ToArray(),
+            Producers = (file.Producers ?? []).Select((p, i) => Producer(Element(p, $"$.producers[{i}]"), i, stream)).ToArray(),
+            Records = (file.Records ?? []).Select((r, i) => Record(Element(r, $"$.records[{i}]"), i)).ToArray(),
             Mapping = Mapping(file.Mapping),
             Function = Function(file.Function),
             KeyAssignment = file.KeyAssignment switch
@@ -205,6 +205,11 @@ internal static class ScenarioLoader
             : missing;
     }
 
+    /// <summary>An element of a list in the file: JSON's <c>null</c> there is refused, naming the element, like any other bad value.</summary>
+    private static T Element<T>(T? element, string at)
+        where T : class =>
+        element ?? throw new ScenarioException(at, "null; expected an object");
+
     public static ScriptRule[] Rules(HandlerFile handler)
     {
         if (handler.Rules is null)
@@ -212,9 +217,10 @@ internal static class ScenarioLoader
             throw new ScenarioException("$.handler.rules", "missing; a scripted handler needs rules (an empty list always succeeds)");
         }
 
-        return handler.Rules.Select((rule, i) =>
+        return handler.Rules.Select((element, i) =>
         {
             string at = $"$.handler.rules[{i}]";
+            RuleFile rule = Element(element, at);
             ScriptAction action = rule.Action switch
             {
                 "raise" => ScriptAction.Raise,
@@ -329,16 +335,18 @@ internal static class ScenarioLoader
             Check(() => LatencyDistribution.FromMilliseconds(latency.P50, latency.P99).Validate(latencyOption), path + ".latencyMs");
         }
 
-        foreach (OutageFile outage in model.Outages ?? [])
+        foreach ((OutageFile? element, int i) in (model.Outages ?? []).Select((o, i) => (o, i)))
         {
+            OutageFile outage = Element(element, $"{path}.outages[{i}]");
             if (outage.FromSecond < 0 || outage.ToSecond <= outage.FromSecond || outage.FromSecond > duration)
             {
                 throw new ScenarioException(path + ".outages", "each outage needs 0 <= fromSecond < toSecond, within the run");
             }
         }
 
-        foreach (ThrottleEpisodeFile episode in model.ThrottleEpisodes ?? [])
+        foreach ((ThrottleEpisodeFile? element, int i) in (model.ThrottleEpisodes ?? []).Select((e, i) => (e, i)))
         {
+            ThrottleEpisodeFile episode = Element(element, $"{path}.throttleEpisodes[{i}]");
             if (episode.FromSecond < 0 || episode.ToSecond <= episode.FromSecond || episode.FromSecond > duration)
             {
                 throw new ScenarioException(path + ".throttleEpisodes", "each episode needs 0 <= fromSecond < toSecond, within the run");
@@ -398,7 +406,7 @@ internal static class ScenarioLoader
         producer = producer with
         {
             RatePerSecond = file.RatePerSecond ?? producer.RatePerSecond,
-            Schedule = (file.Schedule ?? []).Select(s => new RateStep(s.FromSecond, s.RatePerSecond)).ToArray(),
+            Schedule = (file.Schedule ?? []).Select((s, i) => Element(s, $"{at}.schedule[{i}]")).Select(s => new RateStep(s.FromSecond, s.RatePerSecond)).ToArray(),
             PartitionKeys = file.PartitionKeys ?? producer.PartitionKeys,
             KeyPrefix = file.KeyPrefix ?? producer.KeyPrefix,
             Generator = generator,

@@ -70,6 +70,13 @@ public class ReplayTests
     [InlineData("{\"mapping\":{\"BatchSize\":0,\"BatchSize\":10},\"handler\":{\"kind\":\"sample\"}}", "$.mapping.BatchSize", "Duplicate property 'BatchSize'")]
     [InlineData("{\"seed\":1,\"handler\":{\"kind\":\"sample\"},\"seed\":2}", "$.seed", "Duplicate property 'seed'")]
     [InlineData("{\"durationSeconds\":604800,\"stream\":{\"shards\":10000},\"handler\":{\"kind\":\"sample\"}}", "$.durationSeconds", "at most 50,000,000 (each shard's per-second measurements are kept for the whole run); got 10,000 shards × 604,800 s")]
+    [InlineData("{\"records\":[null],\"handler\":{\"kind\":\"sample\"}}", "$.records[0]", "null; expected an object")]
+    [InlineData("{\"producers\":[{\"ratePerSecond\":5},null],\"handler\":{\"kind\":\"sample\"}}", "$.producers[1]", "null; expected an object")]
+    [InlineData("{\"producers\":[{\"ratePerSecond\":5,\"schedule\":[null]}],\"handler\":{\"kind\":\"sample\"}}", "$.producers[0].schedule[0]", "null; expected an object")]
+    [InlineData("{\"handler\":{\"kind\":\"scripted\",\"rules\":[null]}}", "$.handler.rules[0]", "null; expected an object")]
+    [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"outages\":[{\"fromSecond\":1,\"toSecond\":2},null]}}}", "$.downstream.dynamodb.outages[1]", "null; expected an object")]
+    [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"throttleEpisodes\":[null]}}}", "$.downstream.dynamodb.throttleEpisodes[0]", "null; expected an object")]
+    [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"outages\":[null]}}}", "$.downstream.s3.outages[0]", "null; expected an object")]
     public void BadScenario_Exits2_NamingTheFieldAndTheReason(string json, string field, string reason)
     {
         string file = Path.GetTempFileName();
