@@ -70,11 +70,12 @@ internal static class RedriveObjects
     /// <summary>
     /// A spill object of <paramref name="shard"/> whose batch starts at record <paramref name="firstRecord"/> (its spill
     /// id): one decided pair per series, each sample a (record, partition key, value), in the window
-    /// <paramref name="minute"/> minutes after <see cref="Window"/>, written with the default aggregator options.
+    /// <paramref name="minute"/> minutes after <see cref="Window"/>, written with <paramref name="aggregator"/> (default: the
+    /// default aggregator options).
     /// </summary>
-    public static string SpillObject(int shard, int firstRecord, IEnumerable<(string Metric, IEnumerable<(int Record, string Key, double Value)> Samples)> pairs, int minute = 0)
+    public static string SpillObject(int shard, int firstRecord, IEnumerable<(string Metric, IEnumerable<(int Record, string Key, double Value)> Samples)> pairs, int minute = 0, AggregatorOptions? aggregator = null)
     {
-        AggregatorOptions options = AggregatorOptions.Default;
+        AggregatorOptions options = aggregator ?? AggregatorOptions.Default;
         IEnumerable<string> written = pairs.Select(p =>
             $"{{\"pk\":\"{Series(p.Metric)}\",\"sk\":\"{Window.AddMinutes(minute):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"windowEnd\":\"{Window.AddMinutes(minute + 1):yyyy-MM-dd'T'HH:mm:ss.fff'Z'}\",\"metric\":\"{p.Metric}\",\"dimensions\":{{\"region\":\"r\"}},\"outcomeUnknown\":false,\"samples\":[" +
             string.Join(",", p.Samples.Select(x => string.Create(CultureInfo.InvariantCulture, $"[\"{Sequence(x.Record)}\",\"{x.Key}\",{x.Value}]"))) + "]}");
