@@ -36,7 +36,7 @@ internal static class AwsSinkChecks
                 "options",
                 kind == Target.Table
                     ? $"{targetOption} '{target}' is not a DynamoDB table name: give the table's name alone (3 or more letters, digits, '_', '-', '.') or its ARN, without spaces."
-                    : $"{targetOption} '{target}' is not an S3 bucket name: give the bucket's name alone (3 or more letters, digits, '.', '-'), without 's3://', a key prefix or spaces, or an access point ARN.");
+                    : $"{targetOption} '{target}' is not an S3 bucket name: give the bucket's name alone (3 or more letters, digits, '.', '-'; '_' in a legacy bucket's), without 's3://', a key prefix or spaces, or an access point ARN.");
         }
 
         if (maxConcurrency < 1)
