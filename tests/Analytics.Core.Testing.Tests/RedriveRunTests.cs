@@ -143,6 +143,34 @@ public sealed class RedriveRunTests : IDisposable
         Assert.EndsWith("; 0 (record, aggregate) pairs applied, 0 already applied, 0 undecided, 1 left", RedriveRun.Format(results), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The destination objects earlier runs finished are read to judge spill objects, so a run with no spill object does
+    /// not read them: per finished object it reads only its marker (to report it), whatever the history in the bucket.
+    /// Before, every run read every finished object and marker again.
+    /// </summary>
+    [Fact]
+    public void ARunWithoutSpills_ReadsOnlyEachFinishedObjectsMarker()
+    {
+        long RequestsOfARunAfterFinishing(int shards)
+        {
+            for (int shard = shards - 5; shard < shards; shard++)
+            {
+                PutDestinationAsync(shard, [shard + 1]).GetAwaiter().GetResult();
+            }
+
+            Assert.Equal(5, Run(Options(FailureBucket), TextWriter.Null).Destination.Count(r => r.Complete && !r.FromMarker));
+            long before = _world.S3.Counters.Requests;
+            RedriveRunReport again = Run(Options(FailureBucket), TextWriter.Null);
+            Assert.Equal(shards, again.Destination.Count(r => r.FromMarker));
+            return _world.S3.Counters.Requests - before;
+        }
+
+        long five = RequestsOfARunAfterFinishing(5);
+        long ten = RequestsOfARunAfterFinishing(10);
+
+        Assert.Equal(5, ten - five);
+    }
+
     /// <summary>A run without options or without an output is refused by name before the table (its lease) is touched.</summary>
     [Fact]
     public async Task RunningWithoutOptionsOrOutput_IsRefusedByName_BeforeTouchingTheTable()

@@ -104,8 +104,7 @@ internal static class RedriveRun
             S3Retry = options.S3Retry,
             RecordsPerEvent = options.RecordsPerEvent,
         });
-        var finished = destination is null ? null : await destination.FinishedRecordsAsync(cancellationToken).ConfigureAwait(false);
-        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken, lease.RenewAsync, tableStreams: new TableStreams(dynamoDb, options.Table), finishedDestination: finished).ConfigureAwait(false);
+        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken, lease.RenewAsync, tableStreams: new TableStreams(dynamoDb, options.Table), finishedDestination: destination is null ? null : destination.FinishedRecordsAsync).ConfigureAwait(false);
         if (destination is null)
         {
             await output.WriteLineAsync("destination: no --failure-bucket given: batches Lambda gave up on are not redriven by this run").ConfigureAwait(false);

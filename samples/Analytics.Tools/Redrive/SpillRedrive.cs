@@ -47,9 +47,9 @@ internal static class SpillRedrive
     /// <param name="heartbeat">Called before each write (the redrive lease's renewal); it throws to stop the run.</param>
     /// <param name="maxObjects">Most objects this run reads (<see cref="MaxObjectsPerRun"/>; smaller only in tests, which then list pages of at most this many keys).</param>
     /// <param name="tableStreams">Refuses the objects of a stream the table does not hold (<see cref="Redrive.TableStreams"/>); null: not checked.</param>
-    /// <param name="finishedDestination">The records of on-failure destination objects an earlier run finished ((shard, sequence number) to (stream, object key)); a spilled sample of one is applied only when its item's destination redrive ranges say it is not in already, else left; null: not checked (the items' ranges still decide).</param>
+    /// <param name="finishedDestination">Reads the records of on-failure destination objects an earlier run finished ((shard, sequence number) to (stream, object key)), once, and only when a spill object was read (it reads every finished object); a spilled sample of one is applied only when its item's destination redrive ranges say it is not in already, else left; null: not checked (the items' ranges still decide).</param>
     /// <returns>What the run did.</returns>
-    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun, Redrive.TableStreams? tableStreams = null, IReadOnlyDictionary<(string Shard, string Sequence), (string? Stream, string Key)>? finishedDestination = null)
+    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun, Redrive.TableStreams? tableStreams = null, Func<CancellationToken, Task<Dictionary<(string Shard, string Sequence), (string? Stream, string Key)>>>? finishedDestination = null)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(s3);
@@ -127,6 +127,10 @@ internal static class SpillRedrive
             await output.WriteLineAsync($"note: more than {maxObjects} objects; this run applies the first {keys.Count}, run again for the rest").ConfigureAwait(false);
         }
 
+        // Every finished destination object is read for this: not when there is no spill to judge.
+        Dictionary<(string Shard, string Sequence), (string? Stream, string Key)>? finished =
+            contents.Count > 0 && finishedDestination is not null ? await finishedDestination(cancellationToken).ConfigureAwait(false) : null;
+
         // One unit of work per (item, shard): every spilled sample of it, from every object, in one exactly-once write.
         // Per stream too: shard ids repeat across streams, and a spill of another stream than the item's is refused alone.
         var work = new Dictionary<(string Pk, string Sk, string Shard, string Stream), (PairKey Key, AggregatorOptions Options, List<RedriveSample> Samples, HashSet<string> Objects)>();
@@ -174,7 +178,7 @@ internal static class SpillRedrive
                     s.Value,
                     pair.OutcomeUnknown,
                     key,
-                    finishedDestination is not null && finishedDestination.TryGetValue((content.ShardId, s.SequenceNumber), out var by) && (by.Stream is null || contentStream is null || by.Stream == contentStream) ? by.Key : null)));
+                    finished is not null && finished.TryGetValue((content.ShardId, s.SequenceNumber), out var by) && (by.Stream is null || contentStream is null || by.Stream == contentStream) ? by.Key : null)));
                 unit.Objects.Add(key);
             }
         }
