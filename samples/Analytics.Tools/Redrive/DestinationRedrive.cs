@@ -176,7 +176,7 @@ internal sealed class DestinationRedrive
             if (markers.Contains(DestinationRedriveOptions.MarkerPrefix + key + ".json"))
             {
                 RedriveObjectResult done = await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false);
-                if (done.Table is null || string.Equals(done.Table, _options.Table, StringComparison.Ordinal))
+                if (done.Table is null || SpillRedrive.SameTable(done.Table, _options.Table))
                 {
                     results.Add(done);
                     continue;
@@ -253,7 +253,7 @@ internal sealed class DestinationRedrive
             }
 
             // Finished into another table (a mistyped --table): nothing of it is in this one, and this run redrives it here.
-            if ((await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false)).Table is { } table && !string.Equals(table, _options.Table, StringComparison.Ordinal))
+            if ((await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false)).Table is { } table && !SpillRedrive.SameTable(table, _options.Table))
             {
                 continue;
             }
