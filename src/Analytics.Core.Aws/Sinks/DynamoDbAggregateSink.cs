@@ -513,9 +513,10 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// both the shard's floor (<c>wm[shard]</c>: written by the previous layout and by tumbling-window flushes) and its
     /// own key's watermark (<c>wk[shard][key]</c>) and redrive mark (<c>rk[shard][key]</c>). Only per-key order is promised when batches of a shard run
     /// concurrently, and per key it holds, so each key's watermark separates exactly its applied records from the
-    /// rest. A tumbling-window flush has no per-record log, and <see cref="DynamoDbAggregateSinkOptions.PerShardWatermarkOnly"/>
-    /// asks for none: the pair is split at the highest of the shard's watermarks and raises the floor (exact with
-    /// ParallelizationFactor 1 only; see docs/dynamodb.md).
+    /// rest. A tumbling-window flush has no per-record log: the pair is split at the highest of the shard's watermarks
+    /// and raises the floor. <see cref="DynamoDbAggregateSinkOptions.PerShardWatermarkOnly"/> writes no key watermark:
+    /// each key is still judged by its own stored marks (kept from before a switch to it) and the shard's floor, which
+    /// the write raises (exact with ParallelizationFactor 1 only; see docs/dynamodb.md).
     /// </remarks>
     private static bool Split(
         bool perShardOnly,
@@ -531,7 +532,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         Dictionary<string, AttributeValue>? stored = DynamoDbItem.GetKeyWatermarks(item, batch.ShardId);
         Dictionary<string, AttributeValue>? redriven = DynamoDbItem.GetRedriveMarks(item, batch.ShardId);
         string[] keys = state.PartitionKeys;
-        if (keys.Length == 0 || perShardOnly)
+        if (keys.Length == 0)
         {
             string? highest = floor;
             foreach (AttributeValue mark in (stored?.Values ?? (IEnumerable<AttributeValue>)[]).Concat(redriven?.Values ?? (IEnumerable<AttributeValue>)[]))
@@ -556,6 +557,16 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
         shardWatermark = null;
         keyWatermarks = null;
+        if (perShardOnly)
+        {
+            // One watermark written per shard, but each key judged by its own floor: a key's watermark or redrive mark
+            // says nothing of another key's records. Taken over all keys, the highest floor skipped, without a word, the
+            // records of a key that lagged (another lane before a switch from ParallelizationFactor above 1, or a record
+            // the key bound refused), which Lambda then re-delivered. Watermarks stored per key stay as they are.
+            shardWatermark = state.LastSequenceNumber;
+            return batch.TryGetAggregateAfter(pair, watermarks, fresh);
+        }
+
         if (!batch.TryGetAggregateAfter(pair, watermarks, fresh))
         {
             return false;
