@@ -55,22 +55,8 @@ public sealed partial class KinesisBatchProcessor
     /// </summary>
     private async Task WriteAggregatesBeforeSpillAsync(AggregateBatch batch, BatchSummary summary, TimeSpan left, CancellationToken deadline, CancellationToken cancellationToken)
     {
-        ISpillSink spill = _options.SpillSink!;
-        bool removed;
-        try
+        if (!await RemoveUnconfirmedSpillAsync(batch, summary, cancellationToken).ConfigureAwait(false))
         {
-            Task<bool> remove = spill.RemoveUnconfirmedAsync(summary.ShardId, summary.EventSourceArn, summary.FirstSequenceNumber!, cancellationToken);
-            removed = await BoundedAsync(remove, cancellationToken).ConfigureAwait(false) && remove.IsCompletedSuccessfully && remove.Result;
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            removed = false;
-        }
-
-        if (!removed)
-        {
-            // Not written: the table must not get records an unconfirmed spill may also hold. Re-delivered, or spilled below.
-            summary.AggregateSinkIssue = $"was not called: an unconfirmed spill of a batch beginning at this record could not be ruled out; {batch.Count} pairs left for a spill or re-delivery.";
             return;
         }
 
@@ -98,6 +84,56 @@ public sealed partial class KinesisBatchProcessor
         // The sink gets the share; the processor's wait stays bounded by the working time, so a sink that honours the
         // share's cancellation returns on the clock's own thread (no give-up continuation, which would leave it).
         await WriteAggregatesAsync(batch, summary, shareDeadline.Token, cancellationToken, shareLinked.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether an earlier attempt of this batch may have spilled it in another execution environment although this
+    /// processor does not count it a spill candidate: <see cref="ProcessorOptions.SpillAfterFailedInvocations"/> counts
+    /// failures per processor, so the environment that spilled counted them and this one did not. (The age rule holds in
+    /// every environment alike.)
+    /// </summary>
+    private bool MaySpilledElsewhere(AggregateBatch batch) =>
+        _options.SpillSink is not null && _options.SpillAfterFailedInvocations > 0 && batch.Count > 0;
+
+    /// <summary>
+    /// For a batch that is not a spill candidate here but may have been spilled by an attempt in another environment
+    /// (<see cref="MaySpilledElsewhere"/>): removes that attempt's unconfirmed spill, then writes as usual. Kept, the spill
+    /// held records the table then got too, and the redrive applied them a second time.
+    /// </summary>
+    private async Task WriteAggregatesAfterRemovingSpillAsync(AggregateBatch batch, BatchSummary summary, CancellationToken deadline, CancellationToken cancellationToken)
+    {
+        if (await RemoveUnconfirmedSpillAsync(batch, summary, cancellationToken).ConfigureAwait(false))
+        {
+            await WriteAggregatesAsync(batch, summary, deadline, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Removes an unconfirmed spill of an earlier attempt that began at the same record (its records must not be both in
+    /// a spill and in the table). False, with the summary's issue set, when that could not be done: then nothing may be
+    /// written to the table.
+    /// </summary>
+    private async Task<bool> RemoveUnconfirmedSpillAsync(AggregateBatch batch, BatchSummary summary, CancellationToken cancellationToken)
+    {
+        ISpillSink spill = _options.SpillSink!;
+        bool removed;
+        try
+        {
+            Task<bool> remove = spill.RemoveUnconfirmedAsync(summary.ShardId, summary.EventSourceArn, summary.FirstSequenceNumber!, cancellationToken);
+            removed = await BoundedAsync(remove, cancellationToken).ConfigureAwait(false) && remove.IsCompletedSuccessfully && remove.Result;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            removed = false;
+        }
+
+        if (!removed)
+        {
+            // Not written: the table must not get records an unconfirmed spill may also hold. Re-delivered, or spilled.
+            summary.AggregateSinkIssue = $"was not called: an unconfirmed spill of a batch beginning at this record could not be ruled out; {batch.Count} pairs left for a spill or re-delivery.";
+        }
+
+        return removed;
     }
 
     /// <summary>

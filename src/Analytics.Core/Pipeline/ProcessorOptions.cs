@@ -69,7 +69,9 @@ public readonly record struct ProcessorOptions
     /// <summary>
     /// Spill also when this many invocations of the shard in a row, in this processor, could not make their aggregates
     /// durable; 0 for never. Default 0. Only a hint: Lambda may run the next attempt in another execution environment,
-    /// whose processor starts counting at 0; <see cref="SpillAfterAge"/> holds whatever environment runs it.
+    /// whose processor starts counting at 0; <see cref="SpillAfterAge"/> holds whatever environment runs it. Above 0,
+    /// every invocation with a <see cref="SpillSink"/> first removes the unconfirmed spill an attempt in another
+    /// environment may have left (one S3 delete), and writes nothing to the table when that fails.
     /// </summary>
     public int SpillAfterFailedInvocations { get; init; }
 
