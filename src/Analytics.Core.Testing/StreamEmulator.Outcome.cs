@@ -63,6 +63,9 @@ public sealed partial class StreamEmulator
                 Failed(lane, rest, functionError: false);
                 break;
             default:
+                // Recorded on AWS (LocalStack's snapshots of test_kinesis_report_batch_item_failure_scenarios): after an
+                // invalid response the destination record's functionError is null; after an exception, "Unhandled".
+                batch.LastFailureUnhandled = !verdict.BadResponse;
                 Failed(lane, batch, functionError: true);
                 break;
         }
@@ -203,9 +206,14 @@ public sealed partial class StreamEmulator
                 : _events.Event(records, null, batch, shard.Id);
         }
 
+        // Recorded on AWS (LocalStack's snapshots of test_kinesis_maximum_record_age_exceeded and its _discard_records
+        // twin): a RecordAgeExceeded record has no responseContext, and approximateInvokeCount 1 for records that were
+        // never invoked. After retries, responseContext's functionError is "Unhandled" for the function's own error and
+        // null for a partial or invalid response (test_kinesis_report_batch_item_failure(s|_scenarios)).
+        bool expired = condition == "RecordAgeExceeded";
         string json = LambdaJson.InvocationRecord(
-            NewUuid(), _functionArn, condition, invokeCount, batch.LastFailureWasError && invokeCount > 0, now,
-            shard.Id, records, _streamArn, payload);
+            NewUuid(), _functionArn, condition, expired ? Math.Max(1, invokeCount) : invokeCount, responseContext: !expired,
+            batch.LastFailureUnhandled ? "Unhandled" : null, now, shard.Id, records, _streamArn, payload);
         string? key = null;
         if (kind == OnFailureDestination.S3)
         {

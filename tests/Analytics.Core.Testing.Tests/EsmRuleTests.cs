@@ -132,6 +132,10 @@ public class EsmRuleTests
     [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":null}]}", InvocationOutcome.Error)]
     [InlineData("{\"batchItemFailures\":[{\"itemIdentifer\":\"1\"}]}", InvocationOutcome.Error)]
     [InlineData("not json", InvocationOutcome.Error)]
+    // Recorded on AWS (LocalStack's snapshots of test_kinesis_report_batch_item_success_scenarios, empty_list_success
+    // and empty_string_success): a function returning [] or "" is invoked once, a success.
+    [InlineData("[]", InvocationOutcome.Success)]
+    [InlineData("\"\"", InvocationOutcome.Success)]
     public void PartialResponse_Shapes(string body, InvocationOutcome expected)
     {
         EmulatorScenario scenario = Emulate.Texts("a") with { Mapping = new() { ReportBatchItemFailures = true, MaximumRetryAttempts = 0 } };
@@ -188,6 +192,27 @@ public class EsmRuleTests
         Assert.Equal(3, info.GetProperty("batchSize").GetInt32());
         Assert.Equal("2025-01-01T00:00:00.000Z", info.GetProperty("approximateArrivalOfFirstRecord").GetString());
         Assert.False(root.TryGetProperty("payload", out _));
+    }
+
+    // Source: AWS-recorded (LocalStack's snapshots of test_kinesis_report_batch_item_failure_scenarios): after retries run
+    // out, responseContext.functionError is "Unhandled" when the function threw, and null (present) when it returned a
+    // response Lambda counts as a failure (an empty or null itemIdentifier, a bad key name).
+    [Theory]
+    [InlineData("raise", "Unhandled")]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"\"}]}", null)]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":null}]}", null)]
+    [InlineData("{\"batchItemFailures\":[{\"foo\":\"1\"}]}", null)]
+    public void DestinationRecord_FunctionError_IsUnhandledOnlyForTheFunctionsOwnError(string response, string? functionError)
+    {
+        EmulatorScenario scenario = Emulate.Texts("a") with { Mapping = new() { ReportBatchItemFailures = true, MaximumRetryAttempts = 2, OnFailure = OnFailureDestination.Sqs } };
+        EmulationRecording run = Emulate.Scripted(scenario, response == "raise" ? new ScriptRule(ScriptAction.Raise, WhenData: "a") : new ScriptRule(ScriptAction.Respond, Body: response));
+
+        Assert.Equal(3, run.Invocations.Count);
+        using JsonDocument record = JsonDocument.Parse(Assert.Single(run.Destination).Json);
+        JsonElement context = record.RootElement.GetProperty("responseContext");
+        Assert.Equal(3, record.RootElement.GetProperty("requestContext").GetProperty("approximateInvokeCount").GetInt32());
+        Assert.Equal(functionError is null ? JsonValueKind.Null : JsonValueKind.String, context.GetProperty("functionError").ValueKind);
+        Assert.Equal(functionError, context.GetProperty("functionError").GetString());
     }
 
     // Source: "If your invocation fails and BisectBatchOnFunctionError is turned on, the batch is bisected regardless of
@@ -258,6 +283,13 @@ public class EsmRuleTests
 
         DestinationRecord expired = Assert.Single(late.Destination);
         Assert.Equal("RecordAgeExceeded", expired.Condition);
+        // Recorded on AWS (LocalStack's snapshots of test_kinesis_maximum_record_age_exceeded): no responseContext, and
+        // the invocations the record was in.
+        using (JsonDocument record = JsonDocument.Parse(expired.Json))
+        {
+            Assert.Equal(["requestContext", "version", "timestamp", "KinesisBatchInfo"], record.RootElement.EnumerateObject().Select(p => p.Name));
+            Assert.Equal(1, record.RootElement.GetProperty("requestContext").GetProperty("approximateInvokeCount").GetInt32());
+        }
         Assert.Equal([late.Records[0].SequenceNumber], expired.SequenceNumbers);
         Assert.Equal(["young"], Emulate.DeliveredTexts(late, late.Invocations[1]));
         Assert.Equal(InvocationOutcome.Success, late.Invocations[1].Outcome);

@@ -63,7 +63,7 @@ internal static class LambdaJson
 
     /// <summary>The on-failure invocation record (plus <c>payload</c> for S3), fields in the documented order.</summary>
     public static string InvocationRecord(
-        string requestId, string functionArn, string condition, int invokeCount, bool functionError, long nowMs,
+        string requestId, string functionArn, string condition, int invokeCount, bool responseContext, string? functionError, long nowMs,
         string shardId, IReadOnlyList<SimRecord> records, string streamArn, ReadOnlyMemory<byte>? payload)
     {
         var buffer = new ArrayBufferWriter<byte>(1024 + (payload?.Length * 2 ?? 0));
@@ -76,15 +76,15 @@ internal static class LambdaJson
             writer.WriteString("condition", condition);
             writer.WriteNumber("approximateInvokeCount", invokeCount);
             writer.WriteEndObject();
-            writer.WriteStartObject("responseContext");
-            writer.WriteNumber("statusCode", 200);
-            writer.WriteString("executedVersion", "$LATEST");
-            if (functionError)
+            if (responseContext)
             {
-                writer.WriteString("functionError", "Unhandled");
+                writer.WriteStartObject("responseContext");
+                writer.WriteNumber("statusCode", 200);
+                writer.WriteString("executedVersion", "$LATEST");
+                writer.WriteString("functionError", functionError);
+                writer.WriteEndObject();
             }
 
-            writer.WriteEndObject();
             writer.WriteString("version", "1.0");
             writer.WriteString("timestamp", IsoMs(nowMs));
             writer.WriteStartObject("KinesisBatchInfo");

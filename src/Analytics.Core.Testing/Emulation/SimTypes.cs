@@ -93,6 +93,12 @@ internal sealed class Batch
 
     public bool LastFailureWasError { get; set; }
 
+    /// <summary>
+    /// The last failure was the function's own (an exception, a timeout, a response over 6 MB): the destination record's
+    /// <c>functionError</c> is "Unhandled". After a partial or invalid response it is null.
+    /// </summary>
+    public bool LastFailureUnhandled { get; set; }
+
     /// <summary>The event built for <see cref="BuiltFor"/> (no tumbling window), sent again on a retry of the same records.</summary>
     public ReadOnlyMemory<byte>? BuiltEvent { get; set; }
 
