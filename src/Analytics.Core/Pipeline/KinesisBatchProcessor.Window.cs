@@ -28,6 +28,14 @@ public sealed partial class KinesisBatchProcessor
             throw;
         }
 
+        if (window.Previous is not null && stateFirst is not null && summary.FirstSequenceNumber is { } early && SequenceNumber.Compare(early, stateFirst) < 0)
+        {
+            // As for a state of this version (below), before the old state is flushed: its records after the batch's
+            // first would be taken for the records before the state's range, which no aggregate holds (lost).
+            await quarantine.ConfigureAwait(false);
+            ThrowHelper.ThrowState("The window state's sequence range starts after the batch's first record: it is not the state of the records before this batch.");
+        }
+
         int previousWritten = 0;
         if (window.Previous is { PairCount: > 0 } previous)
         {

@@ -218,6 +218,25 @@ public class WindowHardeningTests
         Assert.Empty(sink.Seen);
     }
 
+    /// <summary>
+    /// The same after a redeploy that changed the aggregator's options (found by review): the old state was flushed and
+    /// the batch's records up to the state's last dropped as if the state held them, so a batch [1, 2, 7] with a state
+    /// of [5, 6] lost 1 and 2 without a word. It is refused as under the same options, before anything is written.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ChangedAggregatorOptions))]
+    public async Task StateOfOtherOptionsWhoseRangeStartsAfterTheBatch_IsRefused_NothingWritten(string changed)
+    {
+        using var oldFunction = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default);
+        JsonElement later = await TestEvents.RunAsync(oldFunction, TestEvents.BuildWindow([Record(5, "a", 5), Record(6, "a", 6)], "{}"));
+        var sink = new RecordingAggregateSink();
+        using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = Changed(AggregatorOptions.Default, changed) });
+
+        await Assert.ThrowsAsync<WindowStateFormatException>(
+            () => TestEvents.RunAsync(newFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "a", 2), Record(7, "a", 7)], later.GetProperty("state").GetRawText(), final: true)));
+        Assert.Empty(sink.Seen);
+    }
+
     [Property(MaxTest = 60)]
     public async Task AnyWindowWithReDeliveredRecords_EverySampleCountedOnce(int seed)
     {
