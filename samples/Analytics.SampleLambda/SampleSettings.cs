@@ -27,9 +27,10 @@ internal sealed record SampleSettings(string OutputDirectory, TimeSpan WindowSiz
     public static SampleSettings FromEnvironment(Func<string, string?> getVariable)
     {
         ArgumentNullException.ThrowIfNull(getVariable);
-        string outputDirectory = NullIfEmpty(getVariable(OutputDirectoryVariable)) ?? DefaultOutputDirectory;
+        string? Get(string name) => NullIfUnset(name, getVariable(name));
+        string outputDirectory = Get(OutputDirectoryVariable) ?? DefaultOutputDirectory;
         TimeSpan window = AggregatorOptions.Default.WindowSize;
-        if (NullIfEmpty(getVariable(WindowSecondsVariable)) is { } seconds)
+        if (Get(WindowSecondsVariable) is { } seconds)
         {
             if (!int.TryParse(seconds, NumberStyles.None, CultureInfo.InvariantCulture, out int s) || s is < 1 or > 3600)
             {
@@ -40,7 +41,7 @@ internal sealed record SampleSettings(string OutputDirectory, TimeSpan WindowSiz
         }
 
         TimeSpan spillAfter = ProcessorOptions.Default.SpillAfterAge;
-        if (NullIfEmpty(getVariable(SpillAfterSecondsVariable)) is { } after)
+        if (Get(SpillAfterSecondsVariable) is { } after)
         {
             if (!int.TryParse(after, NumberStyles.None, CultureInfo.InvariantCulture, out int s) || s is < 1 or > 604_800)
             {
@@ -50,14 +51,14 @@ internal sealed record SampleSettings(string OutputDirectory, TimeSpan WindowSiz
             spillAfter = TimeSpan.FromSeconds(s);
         }
 
-        string? table = NullIfEmpty(getVariable(AggregateTableVariable));
-        string? spillBucket = NullIfEmpty(getVariable(SpillBucketVariable));
+        string? table = Get(AggregateTableVariable);
+        string? spillBucket = Get(SpillBucketVariable);
         if (spillBucket is not null && table is null)
         {
             throw new InvalidOperationException($"{SpillBucketVariable} needs {AggregateTableVariable}: spills hold what the DynamoDB table could not take.");
         }
 
-        return new SampleSettings(outputDirectory, window, table, NullIfEmpty(getVariable(QuarantineBucketVariable)), spillBucket, spillAfter);
+        return new SampleSettings(outputDirectory, window, table, Get(QuarantineBucketVariable), spillBucket, spillAfter);
     }
 
     /// <summary>The processor options these settings imply.</summary>
@@ -73,5 +74,13 @@ internal sealed record SampleSettings(string OutputDirectory, TimeSpan WindowSiz
     /// <returns>The targets.</returns>
     public SinkTargets ToSinkTargets() => new(OutputDirectory, AggregateTable, QuarantineBucket, SpillBucket: SpillBucket);
 
-    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+    /// <summary>
+    /// The variable's value, null when it is not set. Set but empty or white space is refused, naming it: read as
+    /// unset, a blank table or bucket sent the aggregates or the poison records to files in /tmp, lost with the sandbox,
+    /// while every invocation reported success.
+    /// </summary>
+    private static string? NullIfUnset(string name, string? value) =>
+        value is null ? null
+        : string.IsNullOrWhiteSpace(value) ? throw new InvalidOperationException($"{name} is set but empty; give a value, or remove the variable for its default.")
+        : value;
 }

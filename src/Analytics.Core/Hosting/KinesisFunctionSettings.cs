@@ -17,8 +17,10 @@ namespace Analytics.Core;
 /// <item><term><c>ANALYTICS_QUARANTINE_BUCKET</c></term><description>S3 bucket for poison records (none: the function decides).</description></item>
 /// <item><term><c>ANALYTICS_OUTPUT_DIR</c></term><description>Directory for local JSON-lines files (<c>/tmp/analytics</c>).</description></item>
 /// </list>
-/// <para>Empty or white-space values count as unset. A value that cannot be used throws when the settings are read,
-/// naming the variable, so a misconfigured function fails at its first (init) call instead of running on defaults.</para>
+/// <para>A value that cannot be used throws when the settings are read, naming the variable, so a misconfigured function
+/// fails at its first (init) call instead of running on defaults; so does a variable set to an empty or white-space
+/// value (remove it for the default): a blank table or bucket read as unset left the choice to the function, which
+/// could then write to files that a Lambda sandbox loses.</para>
 /// </remarks>
 public sealed record KinesisFunctionSettings
 {
@@ -130,8 +132,20 @@ public sealed record KinesisFunctionSettings
         Metrics = EmfOptions.Default with { Namespace = MetricsNamespace },
     };
 
-    private static string? Get(Func<string, string?> getVariable, string name) =>
-        getVariable(name) is { } value && !string.IsNullOrWhiteSpace(value) ? value.Trim() : null;
+    private static string? Get(Func<string, string?> getVariable, string name)
+    {
+        if (getVariable(name) is not { } value)
+        {
+            return null;
+        }
+
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            ThrowHelper.ThrowInvalidOperation($"{name} is set but empty; give a value, or remove the variable for its default.");
+        }
+
+        return value.Trim();
+    }
 
     private static int ParseInt(string name, string value, int min, int max, string what)
     {
