@@ -40,6 +40,13 @@ internal static class LambdaRuntimeLoop
                 {
                     break;
                 }
+                catch (RuntimeApiClient.InvalidInvocationException bad)
+                {
+                    // Its request id is known: answered with the error, so Lambda retries it, and the loop goes on.
+                    await RuntimeLog.ErrorAsync(log, "invocation failed", bad, bad.RequestId).ConfigureAwait(false);
+                    await client.PostErrorAsync(bad.RequestId, bad, CancellationToken.None).ConfigureAwait(false);
+                    continue;
+                }
 
                 // An invocation that has started is finished and answered even when a stop is requested meanwhile:
                 // its own deadline bounds it, and an unanswered invocation would only be retried by Lambda.

@@ -15,6 +15,9 @@ internal sealed class RuntimeApiClient : IDisposable
     internal const string DeadlineHeader = "Lambda-Runtime-Deadline-Ms";
     internal const string ErrorTypeHeader = "Lambda-Runtime-Function-Error-Type";
 
+    /// <summary>The last millisecond a <see cref="DateTimeOffset"/> holds (9999-12-31T23:59:59.999Z).</summary>
+    private const long MaxDeadlineMs = 253_402_300_799_999;
+
     private static readonly MediaTypeHeaderValue s_json = new("application/json");
     private readonly HttpClient _http;
 
@@ -35,16 +38,24 @@ internal sealed class RuntimeApiClient : IDisposable
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The invocation.</returns>
     /// <exception cref="HttpRequestException">The Runtime API answered with an error status.</exception>
-    /// <exception cref="InvalidDataException">The answer lacks the request id or the deadline.</exception>
+    /// <exception cref="InvalidDataException">The answer lacks a request id, or one that can name an invocation.</exception>
+    /// <exception cref="InvalidInvocationException">The answer's deadline is missing or no date: the invocation is to be answered with this error.</exception>
     public async Task<Invocation> GetNextAsync(CancellationToken cancellationToken)
     {
         using HttpResponseMessage response = await _http.GetAsync("runtime/invocation/next", HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         response.EnsureSuccessStatusCode();
         string requestId = SingleHeader(response, RequestIdHeader);
-        string deadlineMs = SingleHeader(response, DeadlineHeader);
-        if (!long.TryParse(deadlineMs, NumberStyles.None, CultureInfo.InvariantCulture, out long epochMs))
+        if (requestId is "." or "..")
         {
-            throw new InvalidDataException($"{DeadlineHeader} is not epoch milliseconds: '{deadlineMs}'.");
+            // Escaped, it is still a dot segment: the answer would go to a path outside the invocation's.
+            throw new InvalidDataException($"The Runtime API answer's {RequestIdHeader} is '{requestId}', which names no invocation.");
+        }
+
+        string? deadlineMs = response.Headers.TryGetValues(DeadlineHeader, out IEnumerable<string>? values) ? values.FirstOrDefault() : null;
+        if (!long.TryParse(deadlineMs, NumberStyles.None, CultureInfo.InvariantCulture, out long epochMs) || epochMs > MaxDeadlineMs)
+        {
+            // The invocation is known: it is answered with this error, and the loop goes on.
+            throw new InvalidInvocationException(requestId, $"The Runtime API answer's {DeadlineHeader} is not epoch milliseconds up to year 9999: '{deadlineMs}'.");
         }
 
         byte[] body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
@@ -110,6 +121,12 @@ internal sealed class RuntimeApiClient : IDisposable
         request.Headers.TryAddWithoutValidation(ErrorTypeHeader, ErrorType(error));
         using HttpResponseMessage response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
         response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>An invocation the Runtime API handed out with headers the function cannot use: answered with this error.</summary>
+    internal sealed class InvalidInvocationException(string requestId, string message) : IOException(message)
+    {
+        public string RequestId { get; } = requestId;
     }
 
     private static string SingleHeader(HttpResponseMessage response, string name) =>

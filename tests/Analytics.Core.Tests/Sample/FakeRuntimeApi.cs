@@ -46,11 +46,14 @@ internal sealed class FakeRuntimeApi : IAsyncDisposable
         }
     }
 
-    public void Enqueue(string requestId, DateTimeOffset deadline, byte[] body)
+    public void Enqueue(string requestId, DateTimeOffset deadline, byte[] body) => EnqueueRaw(requestId, deadline.ToUnixTimeMilliseconds(), body);
+
+    /// <summary>An invocation whose deadline header is any number, such as one past what a date holds.</summary>
+    public void EnqueueRaw(string requestId, long deadlineMs, byte[] body)
     {
         lock (_events)
         {
-            _events.Enqueue((requestId, deadline.ToUnixTimeMilliseconds(), body));
+            _events.Enqueue((requestId, deadlineMs, body));
         }
     }
 

@@ -138,6 +138,50 @@ public class LambdaRuntimeLoopTests
         Assert.Equal(1, handler.Disposed);
     }
 
+    /// <summary>
+    /// An invocation handed out with a deadline no date holds (found by review): the loop ended with an
+    /// ArgumentOutOfRangeException that named neither the header nor the invocation, which Lambda then waited out. It is
+    /// answered on its own path with an error naming the header, and the loop goes on to the next invocation.
+    /// </summary>
+    [Fact]
+    public async Task AnInvocationWithADeadlineNoDateHolds_IsAnsweredWithAnError_AndTheLoopGoesOn()
+    {
+        await using var api = new FakeRuntimeApi(expectedPosts: 2);
+        api.EnqueueRaw("req-1", 99_999_999_999_999_999, "ok:first"u8.ToArray());
+        api.Enqueue("req-2", DateTimeOffset.UtcNow.AddMinutes(1), "ok:second"u8.ToArray());
+        using var client = new RuntimeApiClient(api.HostAndPort);
+        using var stop = new CancellationTokenSource(s_testTimeout);
+
+        Task loop = LambdaRuntimeLoop.RunAsync(client, () => new EchoHandler(), TextWriter.Null, stop.Token);
+        await WaitForPostsAsync(api, loop);
+        await stop.CancelAsync();
+        await loop.WaitAsync(s_testTimeout);
+
+        IReadOnlyList<PostedRequest> posts = api.Posts;
+        Assert.Equal(["runtime/invocation/req-1/error", "runtime/invocation/req-2/response"], posts.Select(p => p.Path));
+        Assert.Contains(RuntimeApiClient.DeadlineHeader, Encoding.UTF8.GetString(posts[0].Body), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A request id of <c>..</c> or <c>.</c> (found by review): escaped, it stays a dot segment, and the answer went to
+    /// <c>/runtime/response</c>, outside the invocation's path. It is refused, naming the header, and nothing is posted.
+    /// </summary>
+    [Theory]
+    [InlineData("..")]
+    [InlineData(".")]
+    public async Task ARequestIdThatIsADotSegment_IsRefused_NothingPosted(string requestId)
+    {
+        await using var api = new FakeRuntimeApi(expectedPosts: 1);
+        api.Enqueue(requestId, DateTimeOffset.UtcNow.AddMinutes(1), "ok:first"u8.ToArray());
+        using var client = new RuntimeApiClient(api.HostAndPort);
+        using var stop = new CancellationTokenSource(s_testTimeout);
+
+        InvalidDataException e = await Assert.ThrowsAsync<InvalidDataException>(() => LambdaRuntimeLoop.RunAsync(client, () => new EchoHandler(), TextWriter.Null, stop.Token).WaitAsync(s_testTimeout));
+
+        Assert.Contains(RuntimeApiClient.RequestIdHeader, e.Message, StringComparison.Ordinal);
+        Assert.Empty(api.Posts);
+    }
+
     [Fact]
     public async Task RunAsync_FunctionHandler_AnswersGoodPoisonAndForeignEvents()
     {
