@@ -430,6 +430,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
         Channel<Pending> queue = _queue;
         Pending pending = await queue.Reader.ReadAsync(_stop.Token).ConfigureAwait(false);
         pending.HandedOutAt = DateTimeOffset.UtcNow;
+        pending.HandedOut = true;
         response.StatusCode = 200;
         response.ContentType = "application/json";
         response.Headers["Lambda-Runtime-Aws-Request-Id"] = pending.RequestId;
@@ -444,7 +445,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
     private async Task ResponseAsync(HttpListenerRequest request, HttpListenerResponse response, string requestId)
     {
         byte[] body = await ReadBodyAsync(request, MaxResponseBytes + 1).ConfigureAwait(false);
-        if (!_inFlight.TryRemove(requestId, out Pending? pending))
+        if (Take(requestId) is not { } pending)
         {
             await AnswerAsync(response, 400, "InvalidRequestID", "Invalid request ID").ConfigureAwait(false);
             return;
@@ -465,7 +466,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
     private async Task ErrorAsync(HttpListenerRequest request, HttpListenerResponse response, string requestId)
     {
         byte[] body = await ReadBodyAsync(request, MaxResponseBytes).ConfigureAwait(false);
-        if (!_inFlight.TryRemove(requestId, out Pending? pending))
+        if (Take(requestId) is not { } pending)
         {
             await AnswerAsync(response, 400, "InvalidRequestID", "Invalid request ID").ConfigureAwait(false);
             return;
@@ -475,6 +476,16 @@ public sealed class RuntimeApiHost : IAsyncDisposable
         pending.Result.TrySetException(new FunctionErrorException(message, type, body));
         await AnswerAsync(response, 202, null, null).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The invocation a post answers, once: only one that <c>/next</c> handed out and nobody answered yet. An id the
+    /// runtime was never given (request ids are predictable) was taken: its answer ended the invocation, and the event
+    /// was still handed out afterwards.
+    /// </summary>
+    private Pending? Take(string requestId) =>
+        _inFlight.TryGetValue(requestId, out Pending? pending) && pending.HandedOut && _inFlight.TryRemove(new KeyValuePair<string, Pending>(requestId, pending))
+            ? pending
+            : null;
 
     private async Task InitErrorAsync(HttpListenerRequest request, HttpListenerResponse response)
     {
@@ -572,6 +583,11 @@ public sealed class RuntimeApiHost : IAsyncDisposable
         public Runtime Runtime { get; } = runtime;
 
         public DateTimeOffset HandedOutAt { get; set; } = DateTimeOffset.UtcNow;
+
+        /// <summary>Whether <c>/next</c> gave it to the runtime: only then may the runtime answer it.</summary>
+        public bool HandedOut { get => Volatile.Read(ref _handedOut); set => Volatile.Write(ref _handedOut, value); }
+
+        private bool _handedOut;
 
         public TaskCompletionSource<byte[]> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -66,6 +66,53 @@ public sealed class RuntimeApiHostTests : IDisposable
         InitTimeout = TimeSpan.FromSeconds(20),
     };
 
+    /// <summary>
+    /// A runtime that answers an invocation it was never handed (request ids are predictable; found by review). The host
+    /// took the answer, ended the invocation with it, and handed the event out afterwards, when its real answer got 400.
+    /// Now only an invocation <c>/next</c> handed out can be answered: the forged post gets 400 InvalidRequestID, and
+    /// the invocation ends with the answer of the runtime that received it.
+    /// </summary>
+    [Fact]
+    public async Task AnAnswerForAnInvocationNeverHandedOut_IsRefused_TheRealAnswerCounts()
+    {
+        const string Forger = """
+            #!/usr/bin/env bash
+            set -u
+            api="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+            work=$(mktemp -d)
+            curl -sS -D "$work/h" -o "$work/b" "$api/invocation/next" || exit 7
+            id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$work/h" | cut -d' ' -f2- | tr -d '\r')
+            curl -sS -o /dev/null -X POST -d '{"first":1}' "$api/invocation/$id/response"
+            second=$(echo "$id" | sed 's/^00000001/00000002/')
+            for i in $(seq 20); do
+              code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -d '{"forged":true}' "$api/invocation/$second/response")
+              echo "forged: $code" >&2
+              sleep 0.05
+            done
+            curl -sS -D "$work/h" -o "$work/b" "$api/invocation/next" || exit 7
+            id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$work/h" | cut -d' ' -f2- | tr -d '\r')
+            curl -sS -o /dev/null -X POST -d '{"real":2}' "$api/invocation/$id/response"
+            sleep 30
+            """;
+        string forger = Path.Combine(_directory, "forger");
+        File.WriteAllText(forger, Forger.Replace("\r\n", "\n", StringComparison.Ordinal));
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(forger, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        var log = new StringWriter();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options() with { FileName = forger, Log = TextWriter.Synchronized(log) }, timeout.Token);
+
+        byte[] first = await host.InvokeAsync("{\"n\":1}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), timeout.Token);
+        byte[] second = await host.InvokeAsync("{\"n\":2}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), timeout.Token);
+
+        Assert.Equal("{\"first\":1}", Encoding.UTF8.GetString(first));
+        Assert.Equal("{\"real\":2}", Encoding.UTF8.GetString(second));
+        Assert.DoesNotContain("forged: 202", log.ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Invoke_HandsTheEventWithLambdasHeaders_AndReturnsTheResponseBody()
     {
