@@ -19,7 +19,7 @@ namespace Analytics.Core.Testing;
 /// <c>Lambda-Runtime-Aws-Request-Id</c>, <c>Lambda-Runtime-Deadline-Ms</c>, <c>Lambda-Runtime-Invoked-Function-Arn</c>
 /// and <c>Lambda-Runtime-Trace-Id</c>), <c>POST .../invocation/{id}/response</c> (202; a body over 6 MB fails the
 /// invocation with <c>Function.ResponseSizeTooLarge</c>, as Lambda does), <c>POST .../invocation/{id}/error</c> and
-/// <c>POST /2018-06-01/runtime/init/error</c>. An unknown request id is answered 400 <c>InvalidRequestID</c>.</para>
+/// <c>POST /2018-06-01/runtime/init/error</c>. An unknown request id, one <c>/next</c> has not handed out yet, or one already answered is answered 400 <c>InvalidRequestID</c>.</para>
 /// <para>One invocation at a time (one execution environment). As in Lambda, an invocation that passes its deadline
 /// ends the process, and so does a process exit or an init error; the next invocation starts a new process (a cold
 /// start, counted in <see cref="ProcessesStarted"/>).</para>
