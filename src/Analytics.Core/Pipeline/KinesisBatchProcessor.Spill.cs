@@ -92,8 +92,7 @@ public sealed partial class KinesisBatchProcessor
     /// failures per processor, so the environment that spilled counted them and this one did not. (The age rule holds in
     /// every environment alike.)
     /// </summary>
-    private bool MaySpilledElsewhere(AggregateBatch batch) =>
-        _options.SpillSink is not null && _options.SpillAfterFailedInvocations > 0 && batch.Count > 0;
+    private bool MaySpilledElsewhere => _options.SpillSink is not null && _options.SpillAfterFailedInvocations > 0;
 
     /// <summary>
     /// For a batch that is not a spill candidate here but may have been spilled by an attempt in another environment

@@ -164,7 +164,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             TimeSpan left = TimeSpan.FromSeconds(Math.Max(0, plan.WorkEnd - sinksStart) / (double)frequency);
             Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(
                 spillCandidate ? WriteAggregatesBeforeSpillAsync(batch, summary, left, timeout.Token, linked.Token)
-                    : MaySpilledElsewhere(batch) ? WriteAggregatesAfterRemovingSpillAsync(batch, summary, timeout.Token, linked.Token)
+                    : MaySpilledElsewhere ? WriteAggregatesAfterRemovingSpillAsync(batch, summary, timeout.Token, linked.Token)
                     : WriteAggregatesAsync(batch, summary, timeout.Token, linked.Token),
                 sinksStart,
                 d => summary.AggregateSinkDuration = d);

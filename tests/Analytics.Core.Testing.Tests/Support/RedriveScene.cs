@@ -64,10 +64,6 @@ internal sealed class RedriveScene : IDisposable
     /// <summary>The table's one aggregate item (see <see cref="RedriveTool.ItemAsync"/>).</summary>
     public Task<Dictionary<string, AttributeValue>> ItemAsync() => RedriveTool.ItemAsync(DynamoDb, Table);
 
-    /// <summary>Every item of the table, the redrive lease included.</summary>
-    public async Task<List<Dictionary<string, AttributeValue>>> ScanAsync() =>
-        (await DynamoDb.ScanAsync(new ScanRequest { TableName = Table, ConsistentRead = true })).Items;
-
     /// <summary>How many objects <paramref name="bucket"/> holds under <paramref name="prefix"/>.</summary>
     public async Task<int> CountAsync(string bucket, string prefix) =>
         (await S3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = prefix })).KeyCount ?? 0;
