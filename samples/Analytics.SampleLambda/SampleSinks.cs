@@ -12,13 +12,15 @@ namespace Analytics.SampleLambda;
 /// <param name="DynamoDbEndpoint">An explicit DynamoDB endpoint (a local server); null for the AWS environment's.</param>
 /// <param name="S3Endpoint">An explicit S3 endpoint (a local server, addressed path-style); null for the AWS environment's.</param>
 /// <param name="SpillBucket">S3 bucket for spills of what the table could not take; null for none (needs <paramref name="AggregateTable"/>).</param>
+/// <param name="Names">What the operator set to give each target, for messages; null: <see cref="SinkTargetNames.Environment"/>.</param>
 internal sealed record SinkTargets(
     string OutputDirectory,
     string? AggregateTable = null,
     string? QuarantineBucket = null,
     Uri? DynamoDbEndpoint = null,
     Uri? S3Endpoint = null,
-    string? SpillBucket = null)
+    string? SpillBucket = null,
+    SinkTargetNames? Names = null)
 {
     internal const string AggregatesFileName = "aggregates.jsonl";
     internal const string QuarantineFileName = "quarantine.jsonl";
@@ -29,6 +31,22 @@ internal sealed record SinkTargets(
     /// <summary>The quarantine file, used when <see cref="QuarantineBucket"/> is null.</summary>
     public string QuarantinePath => Path.Combine(OutputDirectory, QuarantineFileName);
 }
+
+/// <summary>The setting (environment variable or command-line option) that gives each target, named in its errors.</summary>
+/// <param name="AggregateTable">The table's setting.</param>
+/// <param name="QuarantineBucket">The quarantine bucket's setting.</param>
+/// <param name="SpillBucket">The spill bucket's setting.</param>
+internal sealed record SinkTargetNames(string AggregateTable, string QuarantineBucket, string SpillBucket)
+{
+    /// <summary>Under Lambda: the environment variables.</summary>
+    public static readonly SinkTargetNames Environment = new(SampleSettings.AggregateTableVariable, SampleSettings.QuarantineBucketVariable, SampleSettings.SpillBucketVariable);
+}
+
+/// <summary>
+/// A table or bucket setting the sinks refuse (a name neither service can take): the message names the setting the
+/// operator set (the environment variable, or the <c>invoke</c> option), not the library option it fills.
+/// </summary>
+internal sealed class SinkTargetException(string message, Exception inner) : InvalidOperationException(message, inner);
 
 /// <summary>The one place the function's sinks and their AWS clients are built; disposing it disposes the clients.</summary>
 internal sealed class SampleSinks : IDisposable
@@ -55,20 +73,52 @@ internal sealed class SampleSinks : IDisposable
     /// <summary>Builds the sinks for <paramref name="targets"/>.</summary>
     /// <param name="targets">Where to write.</param>
     /// <returns>The sinks.</returns>
+    /// <exception cref="SinkTargetException">A table or bucket name the sinks refuse; the message names its setting.</exception>
     public static SampleSinks Create(SinkTargets targets)
     {
+        SinkTargetNames names = targets.Names ?? SinkTargetNames.Environment;
+
         // Few SDK retries and a short timeout: the sinks retry themselves, within the invocation's deadline.
         AmazonDynamoDBClient? dynamoDb = targets.AggregateTable is null ? null : DynamoDbClient(targets.DynamoDbEndpoint);
         AmazonS3Client? s3 = targets.QuarantineBucket is null && targets.SpillBucket is null ? null : S3Client(targets.S3Endpoint);
-        DynamoDbAggregateSink? table = dynamoDb is null ? null : new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = targets.AggregateTable! });
-        IAggregateSink aggregates = table is null ? new JsonLinesAggregateSink(targets.AggregatesPath) : table;
-        IQuarantineSink quarantine = targets.QuarantineBucket is null
-            ? new JsonLinesQuarantineSink(targets.QuarantinePath)
-            : new S3QuarantineSink(s3!, S3QuarantineSinkOptions.Default with { BucketName = targets.QuarantineBucket });
+        try
+        {
+            DynamoDbAggregateSink? table = dynamoDb is null ? null : Named(names.AggregateTable, targets.AggregateTable!, () => new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = targets.AggregateTable! }));
+            IAggregateSink aggregates = table is null ? new JsonLinesAggregateSink(targets.AggregatesPath) : table;
+            IQuarantineSink quarantine = targets.QuarantineBucket is null
+                ? new JsonLinesQuarantineSink(targets.QuarantinePath)
+                : Named(names.QuarantineBucket, targets.QuarantineBucket, () => new S3QuarantineSink(s3!, S3QuarantineSinkOptions.Default with { BucketName = targets.QuarantineBucket }));
 
-        // Spills hold what the table could not take; the spill sink reads the table before spilling.
-        ISpillSink? spill = targets.SpillBucket is null || table is null ? null : new S3SpillSink(s3!, S3SpillSinkOptions.Default with { BucketName = targets.SpillBucket }, table);
-        return new SampleSinks(aggregates, quarantine, spill, dynamoDb, s3);
+            // Spills hold what the table could not take; the spill sink reads the table before spilling.
+            ISpillSink? spill = targets.SpillBucket is null || table is null
+                ? null
+                : Named(names.SpillBucket, targets.SpillBucket, () => new S3SpillSink(s3!, S3SpillSinkOptions.Default with { BucketName = targets.SpillBucket }, table));
+            return new SampleSinks(aggregates, quarantine, spill, dynamoDb, s3);
+        }
+        catch (SinkTargetException)
+        {
+            dynamoDb?.Dispose();
+            s3?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Builds a sink; its refusal of <paramref name="value"/> names <paramref name="setting"/>, which the operator set.</summary>
+    private static T Named<T>(string setting, string value, Func<T> create)
+    {
+        try
+        {
+            return create();
+        }
+        catch (ArgumentException e)
+        {
+            // The sink's message ("<option> '<value>' is not ...") names its own option (DynamoDbAggregateSinkOptions.TableName,
+            // ...), which the operator never saw: they set the variable or the flag.
+            string message = e.ParamName is { } parameter ? e.Message.Replace($" (Parameter '{parameter}')", string.Empty, StringComparison.Ordinal) : e.Message;
+            string quoted = "'" + value + "'";
+            int at = message.IndexOf(quoted, StringComparison.Ordinal);
+            throw new SinkTargetException(at >= 0 ? $"{setting} {message[at..]}" : $"{setting}: {message}", e);
+        }
     }
 
     /// <summary>A DynamoDB client: the AWS environment's, or one for a local endpoint.</summary>

@@ -87,7 +87,8 @@ internal static class InvokeCommand
                 parsed.GetValue(table),
                 parsed.GetValue(bucket),
                 parsed.GetValue(dynamoDbEndpoint),
-                parsed.GetValue(s3Endpoint));
+                parsed.GetValue(s3Endpoint),
+                Names: new SinkTargetNames("--table", "--quarantine-bucket", SampleSettings.SpillBucketVariable));
             return RunAsync(parsed.GetValue(eventFile)!, targets, TimeSpan.FromMilliseconds(parsed.GetValue(timeout)), parsed.InvocationConfiguration.Output, parsed.InvocationConfiguration.Error, timeProvider);
         });
         return command;
@@ -144,6 +145,10 @@ internal static class InvokeCommand
             catch (KinesisEventFormatException ex)
             {
                 return await UsageErrorAsync(stderr, $"--event '{eventPath}': {ex.Message}").ConfigureAwait(false);
+            }
+            catch (SinkTargetException ex)
+            {
+                return await UsageErrorAsync(stderr, ex.Message).ConfigureAwait(false);
             }
             catch (Exception ex)
             {

@@ -193,6 +193,20 @@ public sealed class InvokeOperatorMistakesTests : IDisposable
         Assert.Empty(stdout.ToString());
     }
 
+    [Theory]
+    [InlineData("--dynamodb-endpoint", "--table", "a", "--table ")]
+    [InlineData("--dynamodb-endpoint", "--table", "my table", "--table ")]
+    [InlineData("--s3-endpoint", "--quarantine-bucket", "s3://poison", "--quarantine-bucket ")]
+    public async Task AName_NeitherServiceTakes_ExitsTwoNamingTheOption_NotTheLibrarysOption(string endpoint, string option, string name, string expectedStart)
+    {
+        // Nothing listens on port 1: the run must stop at the name, before any request.
+        (int code, string stdout, string stderr) = await RunAsync("--event", BasicEvent, "--out", _dir, endpoint, "http://127.0.0.1:1", option, name);
+
+        AssertUsageError(code, stdout, stderr, expectedStart + "'" + name + "' is not ");
+        Assert.DoesNotContain("SinkOptions", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("(Parameter", stderr, StringComparison.Ordinal);
+    }
+
     private static void AssertUsageError(int code, string stdout, string stderr, string expectedStart)
     {
         Assert.Equal(2, code);

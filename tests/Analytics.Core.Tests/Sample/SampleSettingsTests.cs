@@ -30,6 +30,34 @@ public class SampleSettingsTests
         Assert.StartsWith(name + " is set but empty", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(SampleSettings.AggregateTableVariable, "ab")]
+    [InlineData(SampleSettings.QuarantineBucketVariable, "s3://poison/records")]
+    [InlineData(SampleSettings.SpillBucketVariable, "my spill bucket")]
+    public void ANameNeitherServiceTakes_IsAnInitErrorNamingTheVariable_NotTheLibrarysOption(string name, string value)
+    {
+        // Found by review: the init error named DynamoDbAggregateSinkOptions.TableName or S3QuarantineSinkOptions.BucketName,
+        // which the operator never set.
+        // Under Lambda AWS_REGION is always set; the SDK's clients read it from the process, before any name is checked.
+        // us-east-1 is what the sample's local clients default to, so no other test sees a change.
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("AWS_REGION")))
+        {
+            Environment.SetEnvironmentVariable("AWS_REGION", "us-east-1");
+        }
+
+        var env = new Dictionary<string, string> { [name] = value };
+        if (name == SampleSettings.SpillBucketVariable)
+        {
+            env[SampleSettings.AggregateTableVariable] = "aggregates";
+        }
+
+        SinkTargetException e = Assert.Throws<SinkTargetException>(() => FunctionHandler.FromEnvironment(env.GetValueOrDefault, TextWriter.Null));
+
+        Assert.StartsWith($"{name} '{value}' is not ", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("SinkOptions", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("(Parameter", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void UnsetVariables_TakeTheLocalDefaults()
     {
