@@ -61,16 +61,32 @@ internal static class LambdaRuntimeLoop
                     failure = ex;
                 }
 
-                if (failure is null)
+                try
                 {
-                    await client.PostResponseAsync(invocation.RequestId, response.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
+                    if (failure is null)
+                    {
+                        await client.PostResponseAsync(invocation.RequestId, response.WrittenMemory, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        // A throw fails the whole batch: Lambda retries it, bisects it, and finally sends it to the
+                        // on-failure destination. That is the right outcome for an event that is not a Kinesis event.
+                        await RuntimeLog.ErrorAsync(log, "invocation failed", failure, invocation.RequestId).ConfigureAwait(false);
+                        await client.PostErrorAsync(invocation.RequestId, failure, CancellationToken.None).ConfigureAwait(false);
+                    }
                 }
-                else
+                catch (HttpRequestException refused) when (refused.StatusCode is not null)
                 {
-                    // A throw fails the whole batch: Lambda retries it, bisects it, and finally sends it to the
-                    // on-failure destination. That is the right outcome for an event that is not a Kinesis event.
-                    await RuntimeLog.ErrorAsync(log, "invocation failed", failure, invocation.RequestId).ConfigureAwait(false);
-                    await client.PostErrorAsync(invocation.RequestId, failure, CancellationToken.None).ConfigureAwait(false);
+                    // The Runtime API answered, refusing the answer (413: a response too large; 400: an invocation it no
+                    // longer awaits): Lambda decides that invocation's outcome, a failure it retries. The loop goes on.
+                    await RuntimeLog.ErrorAsync(log, "answer refused", refused, invocation.RequestId).ConfigureAwait(false);
+                }
+                catch (Exception lost)
+                {
+                    // The Runtime API is gone: the loop ends (Lambda starts a new sandbox), and this line names the
+                    // invocation whose answer did not arrive.
+                    await RuntimeLog.ErrorAsync(log, "answer not delivered", lost, invocation.RequestId).ConfigureAwait(false);
+                    throw;
                 }
             }
         }

@@ -46,6 +46,9 @@ internal sealed class FakeRuntimeApi : IAsyncDisposable
         }
     }
 
+    /// <summary>A POST for this request id is recorded and answered with this status instead of 202 (say 413, too large).</summary>
+    public (string RequestId, int Status)? Refuse { get; set; }
+
     public void Enqueue(string requestId, DateTimeOffset deadline, byte[] body) => EnqueueRaw(requestId, deadline.ToUnixTimeMilliseconds(), body);
 
     /// <summary>An invocation whose deadline header is any number, such as one past what a date holds.</summary>
@@ -134,8 +137,9 @@ internal sealed class FakeRuntimeApi : IAsyncDisposable
                 count = _posts.Count;
             }
 
-            response.StatusCode = 202;
-            byte[] ok = """{"status":"OK"}"""u8.ToArray();
+            bool refused = Refuse is { } refuse && path.Contains("/" + refuse.RequestId + "/", StringComparison.Ordinal);
+            response.StatusCode = refused ? Refuse!.Value.Status : 202;
+            byte[] ok = refused ? """{"errorMessage":"refused","errorType":"RequestEntityTooLarge"}"""u8.ToArray() : """{"status":"OK"}"""u8.ToArray();
             response.ContentLength64 = ok.Length;
             await response.OutputStream.WriteAsync(ok);
             response.Close();

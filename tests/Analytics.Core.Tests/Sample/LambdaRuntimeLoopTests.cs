@@ -163,6 +163,35 @@ public class LambdaRuntimeLoopTests
     }
 
     /// <summary>
+    /// The Runtime API refuses an answer (413 for a response too large, 400 for an invocation it no longer awaits): the
+    /// loop ended, and its last line named no invocation. Lambda decides that invocation's outcome; the loop logs the
+    /// refusal with its request id and goes on to the next invocation.
+    /// </summary>
+    [Theory]
+    [InlineData("ok:first", 413)]
+    [InlineData("boom", 400)]
+    public async Task AnAnswerTheRuntimeApiRefuses_IsLoggedWithItsRequestId_AndTheLoopGoesOn(string firstBody, int status)
+    {
+        await using var api = new FakeRuntimeApi(expectedPosts: 2) { Refuse = ("req-1", status) };
+        api.Enqueue("req-1", DateTimeOffset.UtcNow.AddMinutes(1), Encoding.UTF8.GetBytes(firstBody));
+        api.Enqueue("req-2", DateTimeOffset.UtcNow.AddMinutes(1), "ok:second"u8.ToArray());
+        using var client = new RuntimeApiClient(api.HostAndPort);
+        using var stop = new CancellationTokenSource(s_testTimeout);
+        var log = new StringWriter();
+
+        Task loop = LambdaRuntimeLoop.RunAsync(client, () => new EchoHandler(), log, stop.Token);
+        await WaitForPostsAsync(api, loop);
+        await stop.CancelAsync();
+        await loop.WaitAsync(s_testTimeout);
+
+        string answer = firstBody == "boom" ? "error" : "response";
+        Assert.Equal([$"runtime/invocation/req-1/{answer}", "runtime/invocation/req-2/response"], api.Posts.Select(p => p.Path));
+        JsonElement refusal = JsonDocument.Parse(log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Last()).RootElement;
+        Assert.Equal(("answer refused", "req-1"), (refusal.GetProperty("message").GetString(), refusal.GetProperty("requestId").GetString()));
+        Assert.Contains(status.ToString(System.Globalization.CultureInfo.InvariantCulture), refusal.GetProperty("errorMessage").GetString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A request id of <c>..</c> or <c>.</c> (found by review): escaped, it stays a dot segment, and the answer went to
     /// <c>/runtime/response</c>, outside the invocation's path. It is refused, naming the header, and nothing is posted.
     /// </summary>
