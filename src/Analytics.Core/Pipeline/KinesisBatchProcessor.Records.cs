@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace Analytics.Core;
@@ -239,6 +240,18 @@ public sealed partial class KinesisBatchProcessor
             {
                 validUnits++;
                 continue;
+            }
+
+            if (reason == PoisonReason.CardinalityLimit && units.SubSequenceNumber is not null)
+            {
+                // Past the cap in a container that started the batch: the container alone holds more pairs than the cap
+                // (its user records together; a split takes it whole, so it would come back alone, again). Quarantined
+                // whole, as a plain record alone past the cap is: which of its user records came after the cap says
+                // nothing of them, and the one that passed it did not hold those pairs alone.
+                aggregator.RollbackTo(pairMark);
+                _pendingCount = pendingMark;
+                Quarantine(record, reason, PoisonDetail.Bound(string.Create(CultureInfo.InvariantCulture, $"the aggregated record alone holds more than the cap of {_options.Aggregator.MaxPairs} (series, window) pairs, its user records together")), null, default, summary);
+                return RecordOutcome.Done;
             }
 
             string bounded = PoisonDetail.Bound(detail ?? reason.ToString());

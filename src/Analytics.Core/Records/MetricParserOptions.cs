@@ -27,7 +27,10 @@ public readonly record struct MetricParserOptions
     /// <summary>Name of the optional dimensions field (object of string to string). Default <c>dimensions</c>.</summary>
     public string DimensionsField { get; init; } = "dimensions";
 
-    /// <summary>Largest decoded record, in bytes; larger records are <see cref="PoisonReason.TooLarge"/>. Default 256 KiB.</summary>
+    /// <summary>
+    /// Largest decoded record, in bytes; larger records are <see cref="PoisonReason.TooLarge"/>. Default 256 KiB. It
+    /// holds each KPL user record, not the container, which may hold up to 6 MiB.
+    /// </summary>
     public int MaxRecordBytes { get; init; } = 256 * 1024;
 
     /// <summary>Deepest nesting of objects and arrays in a sample; deeper is <see cref="PoisonReason.NestingTooDeep"/>. Default 32.</summary>

@@ -27,6 +27,14 @@ public static class KplAggregate
     /// <summary>The length of the trailing MD5 checksum.</summary>
     internal const int ChecksumLength = 16;
 
+    /// <summary>
+    /// The largest aggregated record the pipeline reads: 6 MiB, more than any record of a Lambda event can decode to
+    /// (the whole event is at most 6 MB of base64). <see cref="MetricParserOptions.MaxRecordBytes"/> holds each user
+    /// record, not the container: aggregators fill containers up to the stream's record size (1 MiB and more), far past
+    /// the 256 KiB a single JSON record is allowed by default.
+    /// </summary>
+    internal const int MaxContainerBytes = 6 * 1024 * 1024;
+
     /// <summary>The magic prefix of an aggregated record: <c>F3 89 9A C2</c>.</summary>
     internal static ReadOnlySpan<byte> Magic => [0xF3, 0x89, 0x9A, 0xC2];
 

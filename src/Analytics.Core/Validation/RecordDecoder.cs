@@ -67,8 +67,13 @@ internal sealed class RecordDecoder
     }
 
     /// <summary>The detail of a record of <paramref name="length"/> decoded bytes over the limit.</summary>
-    public static string TooLargeDetail(int length, int maxRecordBytes) =>
-        string.Create(CultureInfo.InvariantCulture, $"the record holds {length} bytes, more than the limit of {maxRecordBytes}");
+    /// <param name="length">The record's decoded bytes (with <paramref name="atLeast"/>: a bound it passes).</param>
+    /// <param name="maxRecordBytes">The limit it passes.</param>
+    /// <param name="atLeast">Only known to be more than <paramref name="length"/> (refused before decoding).</param>
+    public static string TooLargeDetail(int length, int maxRecordBytes, bool atLeast = false) =>
+        atLeast
+            ? string.Create(CultureInfo.InvariantCulture, $"the record holds more than {length} bytes, more than the limit of {maxRecordBytes}")
+            : string.Create(CultureInfo.InvariantCulture, $"the record holds {length} bytes, more than the limit of {maxRecordBytes}");
 
     /// <summary>Like <see cref="KinesisRecord.TryDecodeData"/>, and says where the base64 stopped (-1: a bad escape).</summary>
     private static bool TryDecode(in KinesisRecord record, Span<byte> destination, out int written, out int failedAt)

@@ -37,26 +37,35 @@ internal ref struct RecordUnits
     public KplUserRecord User { get; private set; }
 
     /// <summary>Starts walking an event's record: decodes its data into <paramref name="decoder"/>'s buffer.</summary>
+    /// <remarks>
+    /// Decoded up to the larger of <paramref name="maxRecordBytes"/> and <see cref="KplAggregate.MaxContainerBytes"/>:
+    /// whether the data is a KPL container is known only once decoded, and a container is held to its own limit, each
+    /// of its user records to <paramref name="maxRecordBytes"/> (the parser's check).
+    /// </remarks>
     public static RecordUnits Open(in KinesisRecord record, RecordDecoder decoder, int maxRecordBytes)
     {
-        return decoder.TryDecode(record, maxRecordBytes, out ReadOnlySpan<byte> data, out PoisonReason reason, out string detail)
+        int decodeLimit = Math.Max(maxRecordBytes, KplAggregate.MaxContainerBytes);
+        return decoder.TryDecode(record, decodeLimit, out ReadOnlySpan<byte> data, out PoisonReason reason, out string detail)
             ? FromData(data, maxRecordBytes)
-            : Poison(reason, detail);
+            : Poison(reason, reason == PoisonReason.TooLarge ? RecordDecoder.TooLargeDetail(decodeLimit, maxRecordBytes, atLeast: true) : detail);
     }
 
     /// <summary>Starts walking a record's decoded data.</summary>
     public static RecordUnits FromData(ReadOnlySpan<byte> data, int maxRecordBytes)
     {
-        if (data.Length > maxRecordBytes)
-        {
-            return Poison(PoisonReason.TooLarge, RecordDecoder.TooLargeDetail(data.Length, maxRecordBytes));
-        }
-
         // Data that starts with the magic is never valid UTF-8 (F3 89 9A C2 is a broken sequence), so it is a KPL
         // container or nothing: a short or broken one gets the container's reason, not InvalidUtf8.
         if (!KplAggregate.IsAggregated(data))
         {
-            return new RecordUnits { _data = data, _state = State.Single, Detail = string.Empty };
+            return data.Length > maxRecordBytes
+                ? Poison(PoisonReason.TooLarge, RecordDecoder.TooLargeDetail(data.Length, maxRecordBytes))
+                : new RecordUnits { _data = data, _state = State.Single, Detail = string.Empty };
+        }
+
+        int containerLimit = Math.Max(maxRecordBytes, KplAggregate.MaxContainerBytes);
+        if (data.Length > containerLimit)
+        {
+            return Poison(PoisonReason.TooLarge, RecordDecoder.TooLargeDetail(data.Length, containerLimit));
         }
 
         if (!KplAggregate.TryRead(data, out KplRecordReader users, out PoisonReason reason, out string detail))

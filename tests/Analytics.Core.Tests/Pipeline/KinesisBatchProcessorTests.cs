@@ -345,6 +345,92 @@ public class KplPipelineTests
     }
 }
 
+/// <summary>
+/// KPL containers against the record limits (found by review): <c>MaxRecordBytes</c> (256 KiB, a limit for one JSON
+/// record) held the whole container, so a container of valid user records that an aggregator filled past it was
+/// quarantined whole as TooLarge; and a container that started its batch and passed <c>MaxPairs</c> got the user record
+/// that passed the cap quarantined as "the record alone holds more than the cap", which it did not, while the rest of
+/// the container was aggregated: a verdict that hung on the user records' order.
+/// </summary>
+public class KplLimitsTests
+{
+    private static readonly DateTimeOffset s_deadline = DateTimeOffset.UtcNow.AddMinutes(5);
+
+    private static KplTestUserRecord User(string key, string data) => new(key, null, TestEvents.Utf8(data), []);
+
+    private static async Task<(BatchSummary Summary, string Response)> RunAsync(KinesisBatchProcessor processor, params TestRecord[] records)
+    {
+        var output = new System.Buffers.ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build(records), s_deadline, output);
+        return (summary, Encoding.UTF8.GetString(output.WrittenSpan));
+    }
+
+    [Fact]
+    public async Task AContainerPastMaxRecordBytes_OfValidUserRecords_IsAggregated_EachUserRecordHeldToTheLimit()
+    {
+        // 6,000 user records of about 56 bytes: a 330 KB container, over the default 256 KiB.
+        var users = Enumerable.Range(0, 6000).Select(i => User("k" + (i % 10), TestEvents.Sample("m", i % 7, TestEvents.Arrival - 1000))).ToList();
+        users.Add(User("big", TestEvents.Sample("m", 1, TestEvents.Arrival - 1000, ("pad", new string('x', 300 * 1024)))));
+        byte[] container = KplTestEncoder.Aggregate(users);
+        Assert.True(container.Length > 600 * 1024);
+        var quarantine = new RecordingQuarantineSink();
+        var aggregates = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default);
+
+        (BatchSummary summary, string response) = await RunAsync(processor, new TestRecord(TestEvents.Seq(1), container, TestEvents.Arrival));
+
+        Assert.Equal((6000, 1), (summary.ValidRecords, summary.PoisonRecords));
+        Assert.Equal("""{"batchItemFailures":[]}""", response);
+        QuarantinedRecord q = Assert.Single(quarantine.Records);
+        Assert.Equal((PoisonReason.TooLarge, 6000), (q.Reason, q.SubSequenceNumber));
+        SeenAggregate m = Assert.Single(aggregates.Seen);
+        Assert.Equal((6000L, (double)Enumerable.Range(0, 6000).Sum(i => i % 7)), (m.Count, m.Sum));
+    }
+
+    [Fact]
+    public async Task APlainRecordPastMaxRecordBytes_IsStillTooLarge_NamingItsSizeAndTheLimit()
+    {
+        byte[] data = TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000, ("pad", new string('x', 300 * 1024))));
+        var quarantine = new RecordingQuarantineSink();
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);
+
+        await RunAsync(processor, new TestRecord(TestEvents.Seq(1), data, TestEvents.Arrival));
+
+        QuarantinedRecord q = Assert.Single(quarantine.Records);
+        Assert.Equal(PoisonReason.TooLarge, q.Reason);
+        Assert.Equal($"the record holds {data.Length} bytes, more than the limit of {256 * 1024}", q.Detail);
+        Assert.Equal(PoisonReason.TooLarge, new RecordValidator().ValidateData(data, TestEvents.Arrival).Reason);
+    }
+
+    [Fact]
+    public async Task AContainerAlonePastMaxPairs_IsQuarantinedWhole_WithAReasonThatIsTrue_AndTheBatchBeforeItIsWritten()
+    {
+        byte[] container = KplTestEncoder.Aggregate([User("a", TestEvents.Sample("m1", 1, TestEvents.Arrival - 1000)), User("a", TestEvents.Sample("m2", 2, TestEvents.Arrival - 1000)), User("a", TestEvents.Sample("m3", 3, TestEvents.Arrival - 1000))]);
+        var quarantine = new RecordingQuarantineSink();
+        var aggregates = new RecordingAggregateSink();
+        var options = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { MaxPairs = 2 } };
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, options);
+
+        // After a plain record the container is split away whole; Lambda re-delivers it alone.
+        (BatchSummary first, string firstResponse) = await RunAsync(
+            processor,
+            new TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("m0", 5, TestEvents.Arrival - 1000)), TestEvents.Arrival),
+            new TestRecord(TestEvents.Seq(2), container, TestEvents.Arrival));
+        (BatchSummary alone, string aloneResponse) = await RunAsync(processor, new TestRecord(TestEvents.Seq(2), container, TestEvents.Arrival));
+
+        Assert.Equal(BatchStopReason.PairCap, first.StopReason);
+        Assert.Contains(TestEvents.Seq(2), firstResponse, StringComparison.Ordinal);
+        Assert.Equal(("m0", 5.0), (Assert.Single(aggregates.Seen).Metric, aggregates.Seen[0].Sum));
+        QuarantinedRecord q = Assert.Single(quarantine.Records);
+        Assert.Equal((PoisonReason.CardinalityLimit, (int?)null), (q.Reason, q.SubSequenceNumber));
+        Assert.Equal(Convert.ToBase64String(container), q.Data);
+        Assert.Equal("the aggregated record alone holds more than the cap of 2 (series, window) pairs, its user records together", q.Detail);
+        Assert.Equal((0, 1), (alone.ValidRecords, alone.PoisonRecords));
+        Assert.Equal("""{"batchItemFailures":[]}""", aloneResponse);
+        Assert.Single(aggregates.Seen);
+    }
+}
+
 public class PoisonAmplificationTests
 {
     private static KplTestUserRecord User(string data) => new("k", null, TestEvents.Utf8(data), []);
