@@ -54,28 +54,26 @@ public sealed partial class StreamEmulator
     private void Distribute(ShardState shard)
     {
         long now = NowMs;
-        MappingOptions mapping = _scenario.Mapping;
         while (shard.Pending.TryPeek(out SimRecord? record) && record.ArrivalMs <= now)
         {
             shard.Pending.Dequeue();
-            bool before = mapping.StartingPosition switch
-            {
-                StartingPosition.Latest => record.ArrivalMs < _startMs,
-                StartingPosition.AtTimestamp => record.ArrivalMs < mapping.StartingPositionTimestamp!.Value.ToUnixTimeMilliseconds(),
-                _ => false,
-            };
-            if (before)
-            {
-                record.Done = true;
-                _skipped++;
-                continue;
-            }
-
             int lane = LaneFor(shard, record.PartitionKey);
             record.Lane = lane;
             shard.Lanes[lane].Queue.Enqueue(record);
             shard.Undone.Enqueue(record);
         }
+    }
+
+    /// <summary>Whether the mapping's starting position skips a record that arrived at <paramref name="arrivalMs"/>.</summary>
+    private bool BeforeStartingPosition(long arrivalMs)
+    {
+        MappingOptions mapping = _scenario.Mapping;
+        return mapping.StartingPosition switch
+        {
+            StartingPosition.Latest => arrivalMs < _startMs,
+            StartingPosition.AtTimestamp => arrivalMs < mapping.StartingPositionTimestamp!.Value.ToUnixTimeMilliseconds(),
+            _ => false,
+        };
     }
 
     private int LaneFor(ShardState shard, string key)

@@ -143,7 +143,18 @@ public sealed partial class StreamEmulator
             ArrivalMs = arrivalMs,
         };
         record.JsonLength = _events.RecordLength(record);
-        shard.Pending.Enqueue(record);
+        if (BeforeStartingPosition(arrivalMs))
+        {
+            // Known at the put: the mapping never reads it. Left pending until a poll passed it, it counted as not
+            // processed at the end and in the oldest unprocessed age of every second before then.
+            record.Done = true;
+            _skipped++;
+        }
+        else
+        {
+            shard.Pending.Enqueue(record);
+        }
+
         shard.Seconds[counterSecond].RecordsIn++;
         _recordsIn++;
         _observer?.OnRecord(new StreamRecord(shard.Id, record.FormatSequenceNumber(), key, data, DateTimeOffset.FromUnixTimeMilliseconds(arrivalMs)));
