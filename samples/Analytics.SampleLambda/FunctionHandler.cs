@@ -53,7 +53,23 @@ internal sealed class FunctionHandler : IInvocationHandler
     public async Task HandleAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)
     {
         _logLines.ResetWrittenCount();
-        BatchSummary summary = await _processor.ProcessAsync(utf8Event, deadline, response, cancellationToken).ConfigureAwait(false);
+        BatchSummary summary;
+        try
+        {
+            summary = await _processor.ProcessAsync(utf8Event, deadline, response, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BatchFailedException failed) when (failed.Summary is { } failedSummary)
+        {
+            // A tumbling-window invocation whose effects are not all durable: its lines say so, then it fails.
+            await WriteLinesAsync(failedSummary, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+
+        await WriteLinesAsync(summary, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task WriteLinesAsync(BatchSummary summary, CancellationToken cancellationToken)
+    {
         LastSummary = summary;
 
         // One structured log line per invocation and stage, then one EMF line that CloudWatch turns into metrics.

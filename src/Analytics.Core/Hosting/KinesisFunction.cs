@@ -27,6 +27,7 @@ public sealed class KinesisFunction : IDisposable
     private readonly ArrayBufferWriter<byte> _lines = new(4096);
     private readonly ArrayBufferWriter<byte> _poisonLines = new(1024);
     private bool _disposed;
+    private int _busy;
     private readonly Stream _output;
     private readonly bool _ownsOutput;
     private readonly TimeProvider _time;
@@ -36,9 +37,16 @@ public sealed class KinesisFunction : IDisposable
     /// <param name="quarantineSink">Where poison records go.</param>
     /// <param name="options">Options; <see cref="KinesisFunctionOptions.Default"/> or <see cref="KinesisFunctionSettings.ToFunctionOptions"/>.</param>
     /// <exception cref="ArgumentNullException">A sink is null.</exception>
-    /// <exception cref="ArgumentException">The processor options are invalid (see <see cref="KinesisBatchProcessor"/>).</exception>
+    /// <exception cref="ArgumentException">The processor options are invalid (see <see cref="KinesisBatchProcessor"/>), or the metrics' namespace or function name is one CloudWatch refuses (see <see cref="EmfOptions"/>).</exception>
     public KinesisFunction(IAggregateSink aggregateSink, IQuarantineSink quarantineSink, KinesisFunctionOptions options)
     {
+        if (options.WriteMetrics)
+        {
+            // Here, not at the first metric line: that comes after the sinks wrote, so every invocation would write and
+            // then fail, and Lambda's retries would write again.
+            EmfMetrics.Validate(options.Metrics, nameof(options));
+        }
+
         _options = options;
         _time = options.Processor.TimeProvider ?? TimeProvider.System;
         Action<QuarantinedRecord>? userOnPoison = options.Processor.OnPoison;
@@ -68,7 +76,8 @@ public sealed class KinesisFunction : IDisposable
     /// <exception cref="ObjectDisposedException">The function is disposed.</exception>
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event.</exception>
     /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded.</exception>
-    /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable.</exception>
+    /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable; its log line and metrics are written first.</exception>
+    /// <exception cref="InvalidOperationException">Another invocation is being handled: one at a time.</exception>
     public async Task<Stream> HandleAsync(Stream input, TimeSpan remainingTime, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -76,22 +85,57 @@ public sealed class KinesisFunction : IDisposable
         // Before any work: a disposed function would write its aggregates and then fail on its closed output, and
         // Lambda's retry would write them again.
         ObjectDisposedException.ThrowIf(_disposed, this);
-        DateTimeOffset deadline = _time.GetUtcNow() + remainingTime;
-        _lines.ResetWrittenCount();
-        _poisonLines.ResetWrittenCount();
-        var response = new ArrayBufferWriter<byte>(256);
-        BatchSummary summary;
+
+        // Claimed before the shared line buffers are touched: a refused second call cleared the running invocation's
+        // poison lines, which its invocation line then counted as written.
+        if (Interlocked.Exchange(ref _busy, 1) != 0)
+        {
+            ThrowHelper.ThrowInvalidOperation(
+                "This KinesisFunction is already handling an invocation. It handles one at a time, as Lambda gives an execution " +
+                "environment one invocation at a time; give each concurrent caller its own function.");
+        }
+
         try
         {
-            summary = await _processor.ProcessAsync(input, deadline, response, cancellationToken).ConfigureAwait(false);
+            DateTimeOffset deadline = _time.GetUtcNow() + remainingTime;
+            _lines.ResetWrittenCount();
+            _poisonLines.ResetWrittenCount();
+            var response = new ArrayBufferWriter<byte>(256);
+            BatchSummary summary;
+            try
+            {
+                summary = await _processor.ProcessAsync(input, deadline, response, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BatchFailedException failed) when (failed.Summary is { } failedSummary)
+            {
+                // A tumbling-window invocation that could not make its effects durable: its line and metrics say so
+                // (a failed sink, FailuresReported), then it fails for Lambda to retry the batch.
+                await WriteLogLinesAsync(_poisonLines, cancellationToken).ConfigureAwait(false);
+                LastSummary = failedSummary;
+                await WriteInvocationAsync(failedSummary, cancellationToken).ConfigureAwait(false);
+                throw;
+            }
+            catch
+            {
+                // Poison lines of an invocation that then threw are still worth having.
+                await WriteLogLinesAsync(_poisonLines, cancellationToken).ConfigureAwait(false);
+                throw;
+            }
+
+            await WriteLogLinesAsync(_poisonLines, cancellationToken).ConfigureAwait(false);
+            LastSummary = summary;
+            await WriteInvocationAsync(summary, cancellationToken).ConfigureAwait(false);
+            return new MemoryStream(response.WrittenSpan.ToArray(), writable: false);
         }
         finally
         {
-            // Poison lines of an invocation that then threw are still worth having.
-            await WriteLogLinesAsync(_poisonLines, cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _busy, 0);
         }
+    }
 
-        LastSummary = summary;
+    /// <summary>Writes the invocation's log line and, when enabled, its EMF line.</summary>
+    private async Task WriteInvocationAsync(BatchSummary summary, CancellationToken cancellationToken)
+    {
         _lines.ResetWrittenCount();
         JsonLog.WriteInvocation(summary, _options.Log, _lines);
         await WriteLogLinesAsync(_lines, cancellationToken).ConfigureAwait(false);
@@ -102,8 +146,6 @@ public sealed class KinesisFunction : IDisposable
             await _output.WriteAsync(_lines.WrittenMemory, cancellationToken).ConfigureAwait(false);
             await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        return new MemoryStream(response.WrittenSpan.ToArray(), writable: false);
     }
 
     /// <summary>Returns the processor's pooled buffers; the sinks stay the caller's.</summary>

@@ -92,7 +92,8 @@ public sealed record KinesisFunctionSettings
 
         if (Get(getVariable, LogLevelVariable) is { } level)
         {
-            if (!Enum.TryParse(level, ignoreCase: true, out JsonLogLevel parsed) || !Enum.IsDefined(parsed) || int.TryParse(level, out _))
+            // A list ("Info,Warn") parses as the flags' sum, another level.
+            if (!Enum.TryParse(level, ignoreCase: true, out JsonLogLevel parsed) || level.Contains(',', StringComparison.Ordinal) || !Enum.IsDefined(parsed) || int.TryParse(level, out _))
             {
                 ThrowHelper.ThrowInvalidOperation($"{LogLevelVariable} must be Debug, Info, Warn, Error or None, not '{level}'.");
             }
@@ -102,9 +103,10 @@ public sealed record KinesisFunctionSettings
 
         if (Get(getVariable, MetricsNamespaceVariable) is { } ns)
         {
-            if (ns.Length > 255)
+            if (EmfMetrics.NamespaceProblem(ns) is { } problem)
             {
-                ThrowHelper.ThrowInvalidOperation($"{MetricsNamespaceVariable} must be 1 to 255 characters, not {ns.Length}.");
+                // CloudWatch would drop every metric line without an error the function sees.
+                ThrowHelper.ThrowInvalidOperation($"{MetricsNamespaceVariable} {problem}");
             }
 
             settings = settings with { MetricsNamespace = ns };

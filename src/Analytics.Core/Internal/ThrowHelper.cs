@@ -28,6 +28,10 @@ internal static class ThrowHelper
         throw new WindowStateFormatException(message);
 
     [DoesNotReturn]
-    public static void ThrowBatchFailed(string message) =>
-        throw new BatchFailedException(message);
+    public static void ThrowBatchFailed(string message, BatchSummary summary)
+    {
+        // The whole batch fails: Lambda retries it from its first record, the invocation's checkpoint.
+        summary.ReportedFailure ??= summary.FirstSequenceNumber;
+        throw new BatchFailedException(message, summary);
+    }
 }

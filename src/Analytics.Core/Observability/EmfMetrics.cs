@@ -92,26 +92,17 @@ public static class EmfMetrics
     /// <param name="destination">Receives the UTF-8 line.</param>
     /// <exception cref="ArgumentNullException"><paramref name="summary"/> or <paramref name="destination"/> is null.</exception>
     /// <exception cref="ArgumentException">
-    /// <see cref="EmfOptions.Namespace"/> is empty or longer than 255 characters, or the function name is longer than
-    /// 1024 characters.
+    /// <see cref="EmfOptions.Namespace"/> or <see cref="EmfOptions.FunctionName"/> is one CloudWatch refuses (see their
+    /// documentation).
     /// </exception>
     public static void Write(BatchSummary summary, in EmfOptions options, IBufferWriter<byte> destination)
     {
         ArgumentNullException.ThrowIfNull(summary);
         ArgumentNullException.ThrowIfNull(destination);
 
-        // default(EmfOptions) has null members: treat them as the defaults.
+        Validate(options, nameof(options));
         string ns = options.Namespace ?? DefaultNamespace;
-        if (ns.Length is 0 or > MaxNameLength)
-        {
-            ThrowHelper.ThrowArgument(nameof(options), "The EMF namespace must be 1 to 255 characters.");
-        }
-
-        string functionName = ResolveFunctionName(options.FunctionName);
-        if (functionName.Length > MaxDimensionValueLength)
-        {
-            ThrowHelper.ThrowArgument(nameof(options), "The function name must be at most 1024 characters.");
-        }
+        string functionName = DimensionValue(ResolveFunctionName(options.FunctionName));
 
         DateTimeOffset timestamp = options.Timestamp ?? (options.TimeProvider ?? TimeProvider.System).GetUtcNow();
         string shardId = DimensionValue(summary.ShardId);
@@ -182,10 +173,89 @@ public static class EmfMetrics
     /// <summary>A duration in milliseconds, rounded to the microsecond (log lines stay short; no precision that matters is lost).</summary>
     internal static double Milliseconds(TimeSpan duration) => Math.Round(duration.TotalMilliseconds, 3);
 
-    internal static string DimensionValue(string? shardId) =>
-        string.IsNullOrEmpty(shardId) ? NoShard
-        : shardId.Length > MaxDimensionValueLength ? shardId[..MaxDimensionValueLength]
-        : shardId;
+    /// <summary>
+    /// Throws unless CloudWatch would take the options' namespace and function name: a line it refuses loses every
+    /// metric of the invocation without an error anywhere but CloudWatch's own EMF validation metrics.
+    /// </summary>
+    /// <param name="options">The options; null members count as the defaults.</param>
+    /// <param name="paramName">Named in the exception.</param>
+    internal static void Validate(in EmfOptions options, string paramName)
+    {
+        // default(EmfOptions) has null members: treat them as the defaults.
+        if (NamespaceProblem(options.Namespace ?? DefaultNamespace) is { } problem)
+        {
+            ThrowHelper.ThrowArgument(paramName, "The EMF namespace " + problem);
+        }
+
+        if (options.FunctionName is { Length: > 0 } name && (name.Length > MaxDimensionValueLength || !IsPrintableAscii(name) || string.IsNullOrWhiteSpace(name)))
+        {
+            ThrowHelper.ThrowArgument(paramName, "The EMF function name must be 1 to 1024 printable ASCII characters, not all spaces (CloudWatch's rule for a dimension value).");
+        }
+    }
+
+    /// <summary>
+    /// Why CloudWatch would refuse <paramref name="ns"/> as a namespace, or null: 1 to 255 characters, letters, digits and
+    /// <c>. - _ / # :</c> and spaces, not all spaces, not starting with <c>:</c> or <c>AWS/</c> (reserved for AWS).
+    /// </summary>
+    internal static string? NamespaceProblem(string ns)
+    {
+        if (ns.Length is 0 or > MaxNameLength || string.IsNullOrWhiteSpace(ns))
+        {
+            return "must be 1 to 255 characters, not all spaces.";
+        }
+
+        foreach (char c in ns)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' or '/' or '#' or ':' or ' '))
+            {
+                return "may hold only letters, digits, spaces and . - _ / # : (CloudWatch's rule).";
+            }
+        }
+
+        return ns.StartsWith(':') || ns.StartsWith("AWS/", StringComparison.Ordinal)
+            ? "must not start with ':' or 'AWS/' (reserved by CloudWatch)."
+            : null;
+    }
+
+    /// <summary>
+    /// A dimension value CloudWatch takes: printable ASCII, at most 1,024 characters, not blank. Lambda's shard ids and
+    /// function names are; anything else (a hand-made event) is kept recognisable, with '?' for each other character.
+    /// </summary>
+    internal static string DimensionValue(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return NoShard;
+        }
+
+        if (value.Length <= MaxDimensionValueLength && IsPrintableAscii(value))
+        {
+            return value;
+        }
+
+        ReadOnlySpan<char> kept = value.AsSpan(0, Math.Min(value.Length, MaxDimensionValueLength));
+        return string.Create(kept.Length, kept.ToString(), static (span, source) =>
+        {
+            for (int i = 0; i < span.Length; i++)
+            {
+                char c = source[i];
+                span[i] = c is >= ' ' and <= '~' ? c : '?';
+            }
+        });
+    }
+
+    private static bool IsPrintableAscii(string value)
+    {
+        foreach (char c in value)
+        {
+            if (c is < ' ' or > '~')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static string ResolveFunctionName(string? configured) =>
         !string.IsNullOrEmpty(configured) ? configured : s_environmentFunctionName ??= ReadFunctionName();

@@ -12,12 +12,16 @@ public readonly record struct EmfOptions
     /// <summary>The default options.</summary>
     public static EmfOptions Default => new();
 
-    /// <summary>The CloudWatch metric namespace, 1 to 255 characters. Default <c>Analytics.Core</c>.</summary>
+    /// <summary>
+    /// The CloudWatch metric namespace, as CloudWatch takes it: 1 to 255 letters, digits, spaces and <c>. - _ / # :</c>,
+    /// not all spaces, not starting with <c>:</c> or <c>AWS/</c>. Default <c>Analytics.Core</c>.
+    /// </summary>
     public string Namespace { get; init; } = EmfMetrics.DefaultNamespace;
 
     /// <summary>
     /// Value of the <c>FunctionName</c> dimension. Default <see langword="null"/>: the environment variable
-    /// <c>AWS_LAMBDA_FUNCTION_NAME</c> that Lambda sets, or <c>local</c> outside Lambda.
+    /// <c>AWS_LAMBDA_FUNCTION_NAME</c> that Lambda sets, or <c>local</c> outside Lambda. Set, it must be 1 to 1,024
+    /// printable ASCII characters, not all spaces (a dimension value CloudWatch takes).
     /// </summary>
     public string? FunctionName { get; init; }
 

@@ -12,4 +12,17 @@ public sealed class BatchFailedException : Exception
         : base(message)
     {
     }
+
+    internal BatchFailedException(string message, BatchSummary summary)
+        : base(message)
+    {
+        Summary = summary;
+    }
+
+    /// <summary>
+    /// What the invocation did before it failed, for its log line and metrics (<see cref="JsonLog.WriteInvocation"/>,
+    /// <see cref="EmfMetrics.Write"/>): its <see cref="BatchSummary.ReportedFailure"/> is the batch's first record,
+    /// from which Lambda retries it. Null when created by other code.
+    /// </summary>
+    public BatchSummary? Summary { get; }
 }

@@ -99,12 +99,12 @@ public sealed partial class KinesisBatchProcessor
         summary.Quarantined = durable;
         if (durable < poisonCount)
         {
-            ThrowHelper.ThrowBatchFailed($"The quarantine sink made {durable} of {poisonCount} poison records durable ({Describe(summary.QuarantineSinkOutcome, summary.QuarantineSinkError)}); the window state cannot express a partial batch.");
+            ThrowHelper.ThrowBatchFailed($"The quarantine sink made {durable} of {poisonCount} poison records durable ({Describe(summary.QuarantineSinkOutcome, summary.QuarantineSinkError)}); the window state cannot express a partial batch.", summary);
         }
 
         if (summary.StopReason != BatchStopReason.None)
         {
-            ThrowHelper.ThrowBatchFailed("The deadline came before every record was processed; the window state cannot express a partial batch.");
+            ThrowHelper.ThrowBatchFailed("The deadline came before every record was processed; the window state cannot express a partial batch.", summary);
         }
 
         summary.AggregatesWritten = previousWritten;
@@ -114,7 +114,7 @@ public sealed partial class KinesisBatchProcessor
             summary.AggregatesWritten += written;
             if (written < flushBatch.Count)
             {
-                ThrowHelper.ThrowBatchFailed($"The aggregate sink made {written} of {flushBatch.Count} window aggregates durable ({Describe(summary.AggregateSinkOutcome, summary.AggregateSinkError)}); Lambda retries the batch with the previous state.");
+                ThrowHelper.ThrowBatchFailed($"The aggregate sink made {written} of {flushBatch.Count} window aggregates durable ({Describe(summary.AggregateSinkOutcome, summary.AggregateSinkError)}); Lambda retries the batch with the previous state.", summary);
             }
         }
 
@@ -164,7 +164,7 @@ public sealed partial class KinesisBatchProcessor
         {
             // The quarantine is not left running unobserved behind the failure.
             await quarantine.ConfigureAwait(false);
-            ThrowHelper.ThrowBatchFailed($"The aggregate sink made {batch.DurableCount} of {batch.Count} aggregates of the window state written under other aggregator options durable ({Describe(summary.AggregateSinkOutcome, summary.AggregateSinkError)}); Lambda retries the batch with the previous state.");
+            ThrowHelper.ThrowBatchFailed($"The aggregate sink made {batch.DurableCount} of {batch.Count} aggregates of the window state written under other aggregator options durable ({Describe(summary.AggregateSinkOutcome, summary.AggregateSinkError)}); Lambda retries the batch with the previous state.", summary);
         }
 
         return batch.DurableCount;
