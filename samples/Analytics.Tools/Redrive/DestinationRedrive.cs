@@ -122,6 +122,10 @@ internal sealed record RedriveObjectResult(string Key, string ShardId, int Recor
 /// <para>The sink's own rule (apply what is above the key's watermark) applies exactly the records decided "not
 /// applied", so the redrive runs the events through it unchanged, leaving out the records decided otherwise.
 /// Objects of one shard are merged and run in sequence-number order, so that per key they are applied in order.</para>
+/// <para>w above b is not undecided when the item itself says the record is in: it lies in a range the destination
+/// phase kept (<c>dr</c>), or at or below the spill redrive's <c>rk</c> while <c>rk</c> is inside [a, b]
+/// (<c>InItem</c>). That is how a run after an interrupted one, or after two at once, finds what the redrive's own
+/// writes applied.</para>
 /// <para>What each object came to is written next to it (<see cref="DestinationRedriveOptions.MarkerPrefix"/>); a
 /// later run reports it from there and does nothing again. An interrupted run leaves no marker: the next run
 /// reprocesses, and the watermarks keep it from applying anything twice.</para>
@@ -362,13 +366,13 @@ internal sealed class DestinationRedrive
             foreach ((string pk, string sk) in pairs)
             {
                 string? w = Watermark(before[(pk, sk)], shardId, r.PartitionKey);
-                (string _, string b) = ranges[(pk, sk, r.PartitionKey, r.ObjectKey)];
+                (string a, string b) = ranges[(pk, sk, r.PartitionKey, r.ObjectKey)];
                 if (w is null || SequenceNumber.Compare(r.SequenceNumber, w) > 0)
                 {
                     status[(r.SequenceNumber, pk, sk)] = RedriveStatus.Applied;
                     toApply.Add(r.SequenceNumber);
                 }
-                else if (SequenceNumber.Compare(w, b) <= 0)
+                else if (SequenceNumber.Compare(w, b) <= 0 || InItem(before[(pk, sk)], shardId, r.PartitionKey, r.SequenceNumber, a, b))
                 {
                     status[(r.SequenceNumber, pk, sk)] = RedriveStatus.AlreadyApplied;
                 }
@@ -559,6 +563,50 @@ internal sealed class DestinationRedrive
 
         return Highest(Highest(floor, own), redriven);
     }
+
+    /// <summary>
+    /// Whether the item says record <paramref name="sequence"/> of the key is in it although the key's watermark is past
+    /// <paramref name="b"/>, the last of the object's records of the key in the item (<paramref name="a"/> the first):
+    /// it lies in one of the key's destination redrive ranges (<see cref="InRange"/>), or at or below the key's spill
+    /// redrive mark <c>rk</c> while that mark lies inside [a, b]. A run stopped before its markers, or two runs at once,
+    /// leave the watermark past b by the redrive's own writes: the spill phase's <c>rk</c> for a batch in both places,
+    /// the destination phase's write of a later object of the key. Before, every later run reported such records
+    /// undecided, and never said done.
+    /// </summary>
+    /// <remarks>
+    /// <para>Nothing can be counted twice by this: it only turns "undecided" into "already applied", and neither runs the
+    /// record (the sink would not apply it either: it is at or below the key's watermark). What it must not do is call
+    /// a record applied that is not in the item, and the two marks are written only by writes that put those records in
+    /// it.</para>
+    /// <para><c>rk</c> only inside [a, b]: <c>rk</c> is the highest sample of the key a spill redrive applied or found
+    /// applied, and it says nothing of records below it that no spill held. A batch given up that no attempt applied,
+    /// followed by a spilled batch of the key, has <c>rk</c> past it while none of it is in the item. Inside [a, b],
+    /// <c>rk</c> was written for a spill of an attempt holding these records (as for w inside [a, b]: only this batch's
+    /// attempts, or those of a batch it was split from, hold records of the key inside [a, b]), whose records of the
+    /// key in the item were either written by that attempt or spilled; the spill redrive passes a key's samples in
+    /// order and never one it cannot decide, so every record of the key in the item from a to <c>rk</c> is in it.</para>
+    /// </remarks>
+    private static bool InItem(Dictionary<string, AttributeValue>? item, string shardId, string partitionKey, string sequence, string a, string b)
+    {
+        Dictionary<string, AttributeValue>? marks = DynamoDbItem.GetRedriveMarks(item, shardId);
+        if (marks is not null && marks.TryGetValue(AggregateBatch.KeyText(Encoding.UTF8.GetBytes(partitionKey)), out AttributeValue? mark) && mark.S is { } rk &&
+            SequenceNumber.Compare(rk, a) >= 0 && SequenceNumber.Compare(rk, b) <= 0 && SequenceNumber.Compare(sequence, rk) <= 0)
+        {
+            return true;
+        }
+
+        return InRange(item, shardId, partitionKey, sequence);
+    }
+
+    /// <summary>
+    /// Whether record <paramref name="sequence"/> of the key lies in one of the key's destination redrive ranges in the
+    /// item (<c>dr</c>, first ≤ it ≤ last): a destination phase's write applied every record of the key in the item in
+    /// that range (<see cref="DynamoDbAggregateSink"/> writes the range in the same put), so it is in the item, once.
+    /// </summary>
+    private static bool InRange(Dictionary<string, AttributeValue>? item, string shardId, string partitionKey, string sequence) =>
+        DynamoDbItem.GetDestinationMarks(item, shardId) is { } ranges &&
+        ranges.TryGetValue(AggregateBatch.KeyText(Encoding.UTF8.GetBytes(partitionKey)), out List<(string First, string Last)>? list) &&
+        list.Exists(r => SequenceNumber.Compare(sequence, r.First) >= 0 && SequenceNumber.Compare(sequence, r.Last) <= 0);
 
     private static string? Highest(string? a, string? b) =>
         a is null ? b : b is null ? a : SequenceNumber.Compare(a, b) >= 0 ? a : b;
