@@ -11,8 +11,8 @@ using Analytics.Tools.Redrive;
 namespace Analytics.Core.Testing.Tests;
 
 /// <summary>
-/// A redrive run again after one that was interrupted: the table ends equal to the truth computed from the records, and
-/// the run says done only when it is.
+/// A redrive run again after one that was interrupted, or that raced another run: the table ends equal to the truth
+/// computed from the records, and the run says done only when it is.
 /// </summary>
 [Collection(LocalServersCollection.Name)]
 public sealed class RedriveRerunTests(LocalServersFixture servers)
@@ -114,6 +114,47 @@ public sealed class RedriveRerunTests(LocalServersFixture servers)
         Assert.Equal(0, given.AlreadyApplied);
     }
 
+    /// <summary>
+    /// Two destination redrives at once, each given another object of the same key (1-4 and 5-8): the second applies 5-8
+    /// between the first's write of 1-4 and its read of the item after it. The first then found the key's watermark at 8,
+    /// past what it applied, and reported 1-4 undecided; its own range (dr 1:4) in the item says its write applied them.
+    /// </summary>
+    [Fact]
+    public async Task AnotherRunAppliesALaterObjectOfTheKeyDuringTheRun_TheRecordsItAppliedStayApplied()
+    {
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "rerun-after");
+        string first = RedriveObjects.DestinationKey(0, "o1");
+        string second = RedriveObjects.DestinationKey(0, "o2");
+        await scene.PutDestinationAsync(first, RedriveObjects.InvocationRecord(0, [.. s_both.Select((v, i) => RedriveObjects.Record(0, i + 1, "a", "m", v))]));
+        await scene.PutDestinationAsync(second, RedriveObjects.InvocationRecord(0, 5, [.. s_later.Select((v, i) => RedriveObjects.Record(0, i + 5, "a", "m", v))]));
+
+        IReadOnlyList<RedriveObjectResult>? other = null;
+        bool written = false;
+        var state = new FaultProxy.Shared
+        {
+            // Before the first read of an item after the run's write: the read after the run.
+            Before = (method, request) =>
+            {
+                if (method == nameof(IAmazonDynamoDB.PutItemAsync))
+                {
+                    written = true;
+                }
+
+                return written && method == nameof(IAmazonDynamoDB.GetItemAsync);
+            },
+            Action = async () => other = await Destination(scene, second).RunAsync(CancellationToken.None),
+        };
+
+        IReadOnlyList<RedriveObjectResult> results = await Destination(scene, first, state).RunAsync(CancellationToken.None);
+
+        Assert.NotNull(other);
+        Assert.Equal(Show(Truth(("m", [.. s_both, .. s_later]))), Show(await TableAsync(scene)));
+        RedriveObjectResult one = Assert.Single(results);
+        Assert.True(one.Complete, RedriveRun.Format(results));
+        Assert.Equal(4, one.Applied);
+        Assert.True(Assert.Single(other).Complete, RedriveRun.Format(other));
+    }
+
     /// <summary>Runs redrive once, stopped as <paramref name="fault"/> says at the first request <paramref name="at"/> names.</summary>
     private static async Task InterruptedRunAsync(RedriveScene scene, Fault fault, At at)
     {
@@ -135,6 +176,12 @@ public sealed class RedriveRerunTests(LocalServersFixture servers)
 
         Assert.True(state.Fired, "the fault was never reached");
     }
+
+    private static DestinationRedrive Destination(RedriveScene scene, string prefix, FaultProxy.Shared? state = null) =>
+        new(
+            state is null ? scene.S3 : Wrap<IAmazonS3>(scene.S3, state),
+            state is null ? scene.DynamoDb : Wrap<IAmazonDynamoDB>(scene.DynamoDb, state),
+            new DestinationRedriveOptions(scene.Failure, prefix, scene.Table, ProcessorOptions.Default, scene.Spill));
 
     private static RedriveRunOptions Options(RedriveScene scene) =>
         new(scene.Table, scene.Spill, "spill", TimeSpan.Zero, scene.Failure, "aws/lambda/", scene.Spill, ProcessorOptions.Default)

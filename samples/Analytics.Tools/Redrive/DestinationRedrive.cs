@@ -467,10 +467,12 @@ internal sealed class DestinationRedrive
                 status[(seq, pk, sk)] = RedriveStatus.Left;
                 reasons[(seq, pk, sk)] = failure ?? "not in the table after the run";
             }
-            else if (SequenceNumber.Compare(w, highest) > 0)
+            else if (SequenceNumber.Compare(w, highest) > 0 && !InRange(after[(pk, sk)], shardId, key, seq))
             {
                 // A live write moved the watermark past these records during the run: the redrive's write may or may not
-                // have landed before it.
+                // have landed before it. Unless a range of the key in the item covers the record: a destination phase's
+                // write applied it (this run's, before another run of a later object of the key, or that other run's),
+                // and it is in the item once.
                 status[(seq, pk, sk)] = RedriveStatus.Undecided;
                 reasons[(seq, pk, sk)] = "a live write moved the key's watermark during the redrive";
             }
