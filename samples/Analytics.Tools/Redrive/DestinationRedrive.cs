@@ -33,6 +33,13 @@ internal sealed record DestinationRedriveOptions(string Bucket, string Prefix, s
 
     /// <summary>The quarantine sink's retry options.</summary>
     public AwsRetryOptions? S3Retry { get; init; }
+
+    /// <summary>
+    /// When the table was created (DescribeTable's <c>CreationDateTime</c>), kept in each marker: a marker of a table of
+    /// the same name created at another time (restored from a backup, or deleted and created again) is one of another
+    /// table. Null: not known; markers are then matched by name alone, as are markers written without it.
+    /// </summary>
+    public DateTimeOffset? TableCreated { get; init; }
 }
 
 /// <summary>What happened to one (record, aggregate) of a destination object.</summary>
@@ -94,6 +101,15 @@ internal sealed record RedriveObjectResult(string Key, string ShardId, int Recor
     /// mistyped <c>--table</c>), so this table's watermarks decide what of it is applied here.
     /// </summary>
     public string? EarlierTable { get; init; }
+
+    /// <summary>
+    /// With <see cref="EarlierTable"/>: when the table the earlier run redrove it into was created, when that table has
+    /// this one's name but another creation time (restored from a backup, or deleted and created again since).
+    /// </summary>
+    public DateTimeOffset? EarlierTableCreated { get; init; }
+
+    /// <summary>From a marker: when the table it names was created; null for a marker written before markers kept it.</summary>
+    public DateTimeOffset? TableCreated { get; init; }
 
     /// <summary>Undecided pairs.</summary>
     public int Undecided => Cases.Count(c => c.Status == RedriveStatus.Undecided);
@@ -169,7 +185,7 @@ internal sealed class DestinationRedrive
         var markers = (await ListAsync(DestinationRedriveOptions.MarkerPrefix, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
         var results = new List<RedriveObjectResult>();
         var pending = new List<DestinationObject>();
-        var otherTable = new Dictionary<string, string>(StringComparer.Ordinal);
+        var otherTable = new Dictionary<string, (string Table, DateTimeOffset? Created)>(StringComparer.Ordinal);
         foreach (string key in keys)
         {
             if (key.StartsWith(DestinationRedriveOptions.MarkerPrefix, StringComparison.Ordinal))
@@ -180,14 +196,15 @@ internal sealed class DestinationRedrive
             if (markers.Contains(DestinationRedriveOptions.MarkerPrefix + key + ".json"))
             {
                 RedriveObjectResult done = await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false);
-                if (done.Table is null || SpillRedrive.SameTable(done.Table, _options.Table))
+                if (OfThisTable(done))
                 {
                     results.Add(done);
                     continue;
                 }
 
-                // Done into another table (a mistyped --table): not into this one, whose own watermarks decide it.
-                otherTable[key] = done.Table;
+                // Done into another table (a mistyped --table, or this one's name before a restore): not into this one,
+                // whose own watermarks decide it.
+                otherTable[key] = done.Table is not null && !SpillRedrive.SameTable(done.Table, _options.Table) ? (done.Table, null) : (done.Table ?? _options.Table, done.TableCreated);
             }
 
             (DestinationObject? parsed, string? error) = await ReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
@@ -222,9 +239,9 @@ internal sealed class DestinationRedrive
 
         for (int i = 0; i < results.Count; i++)
         {
-            if (!results[i].FromMarker && otherTable.TryGetValue(results[i].Key, out string? earlier))
+            if (!results[i].FromMarker && otherTable.TryGetValue(results[i].Key, out (string Table, DateTimeOffset? Created) earlier))
             {
-                results[i] = results[i] with { EarlierTable = earlier };
+                results[i] = results[i] with { EarlierTable = earlier.Table, EarlierTableCreated = earlier.Created };
             }
         }
 
@@ -256,8 +273,9 @@ internal sealed class DestinationRedrive
                 continue;
             }
 
-            // Finished into another table (a mistyped --table): nothing of it is in this one, and this run redrives it here.
-            if ((await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false)).Table is { } table && !SpillRedrive.SameTable(table, _options.Table))
+            // Finished into another table (a mistyped --table, or this one's name before a restore): nothing of it is in
+            // this one, and this run redrives it here.
+            if (!OfThisTable(await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false)))
             {
                 continue;
             }
@@ -271,6 +289,19 @@ internal sealed class DestinationRedrive
 
         return finished;
     }
+
+    /// <summary>The time a marker keeps of when its table was created: ISO 8601, UTC, round-trip.</summary>
+    internal static string FormatCreated(DateTimeOffset created) => created.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Whether a marker's object was finished into this table: the marker names it (or names no table, written before
+    /// markers did), and says it was created when this one was (or does not say, written before markers kept it, or
+    /// this run does not know). A table restored from a backup, or deleted and created again, has the name of the one
+    /// the marker was written for and another creation time: it holds none of what that run applied.
+    /// </summary>
+    private bool OfThisTable(RedriveObjectResult marker) =>
+        (marker.Table is null || SpillRedrive.SameTable(marker.Table, _options.Table)) &&
+        (marker.TableCreated is null || _options.TableCreated is null || marker.TableCreated.Value.UtcTicks == _options.TableCreated.Value.UtcTicks);
 
     private async Task<List<RedriveObjectResult>> RedriveShardAsync(string shardId, string? stream, List<DestinationObject> objects, CancellationToken cancellationToken)
     {
@@ -859,7 +890,7 @@ internal sealed class DestinationRedrive
 
     private async Task WriteMarkerAsync(RedriveObjectResult result, CancellationToken cancellationToken)
     {
-        var marker = new Marker(result.Key, result.ShardId, result.Records, result.Applied, result.AlreadyApplied, [.. result.Cases.Select(c => new MarkerCase(c.SequenceNumber, c.PartitionKey, c.ItemPk, c.ItemSk, c.Status.ToString(), c.Reason))], _options.Table);
+        var marker = new Marker(result.Key, result.ShardId, result.Records, result.Applied, result.AlreadyApplied, [.. result.Cases.Select(c => new MarkerCase(c.SequenceNumber, c.PartitionKey, c.ItemPk, c.ItemSk, c.Status.ToString(), c.Reason))], _options.Table, _options.TableCreated is { } created ? FormatCreated(created) : null);
         await _s3.PutObjectAsync(
             new PutObjectRequest
             {
@@ -912,6 +943,17 @@ internal sealed class DestinationRedrive
             return Broken("has no Cases or ShardId");
         }
 
+        DateTimeOffset? tableCreated = null;
+        if (marker.TableCreated is not null)
+        {
+            if (!DateTimeOffset.TryParse(marker.TableCreated, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out DateTimeOffset parsed))
+            {
+                return Broken("has a TableCreated that is not a time");
+            }
+
+            tableCreated = parsed;
+        }
+
         var cases = new List<RedriveCase>(marker.Cases.Count);
         for (int i = 0; i < marker.Cases.Count; i++)
         {
@@ -926,7 +968,7 @@ internal sealed class DestinationRedrive
             cases.Add(new RedriveCase(key, marker.ShardId, c.SequenceNumber, c.PartitionKey ?? string.Empty, c.ItemPk, c.ItemSk, status, c.Reason ?? string.Empty));
         }
 
-        return new RedriveObjectResult(key, marker.ShardId, marker.Records, marker.Applied, marker.AlreadyApplied, cases, null, FromMarker: true) { Table = marker.Table };
+        return new RedriveObjectResult(key, marker.ShardId, marker.Records, marker.Applied, marker.AlreadyApplied, cases, null, FromMarker: true) { Table = marker.Table, TableCreated = tableCreated };
     }
 
     /// <summary>One object's records.</summary>
@@ -963,8 +1005,12 @@ internal sealed class DestinationRedrive
     }
 }
 
-/// <summary>What a redrive did with one destination object, kept next to it, and into which table (null in a marker written before markers named it).</summary>
-internal sealed record Marker(string Key, string ShardId, int Records, int Applied, int AlreadyApplied, List<MarkerCase> Cases, string? Table = null);
+/// <summary>
+/// What a redrive did with one destination object, kept next to it, and into which table (null in a marker written before
+/// markers named it), created when (<see cref="DestinationRedrive.FormatCreated"/>; null in a marker written before
+/// markers kept it, or by a run that did not know).
+/// </summary>
+internal sealed record Marker(string Key, string ShardId, int Records, int Applied, int AlreadyApplied, List<MarkerCase> Cases, string? Table = null, string? TableCreated = null);
 
 /// <summary>One undecided (record, aggregate) in a marker.</summary>
 internal sealed record MarkerCase(string SequenceNumber, string PartitionKey, string ItemPk, string ItemSk, string Status, string Reason);

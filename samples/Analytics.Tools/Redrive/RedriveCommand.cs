@@ -70,10 +70,13 @@ internal static class RedriveCommand
             {
                 using AmazonDynamoDBClient dynamoDb = SampleSinks.DynamoDbClient(parsed.GetValue(endpoint));
                 using AmazonS3Client s3 = SampleSinks.S3Client(parsed.GetValue(s3Endpoint));
-                if (!await TableCheck.ExistsAsync(dynamoDb, options.Table, error, cancellationToken).ConfigureAwait(false))
+                (bool exists, DateTimeOffset? created) = await TableCheck.ExistsAsync(dynamoDb, options.Table, error, cancellationToken).ConfigureAwait(false);
+                if (!exists)
                 {
                     return CommandLine.Failed;
                 }
+
+                options = options with { TableCreated = created };
 
                 if (!await BucketCheck.CheckAsync(s3, options, error, cancellationToken).ConfigureAwait(false))
                 {

@@ -31,6 +31,13 @@ internal sealed record RedriveRunOptions(string Table, string SpillBucket, strin
     /// </summary>
     public TimeProvider? Clock { get; init; }
 
+    /// <summary>
+    /// When the table was created (DescribeTable's <c>CreationDateTime</c>, <see cref="TableCheck"/>): destination markers
+    /// keep it, so that a table restored or created again under the same name is not taken for the one an earlier run
+    /// wrote to. Null: not known, markers are then matched by table name alone.
+    /// </summary>
+    public DateTimeOffset? TableCreated { get; init; }
+
     /// <summary>The clock spill ages are measured with.</summary>
     public TimeProvider Time => Clock ?? Processor.TimeProvider;
 }
@@ -103,6 +110,7 @@ internal static class RedriveRun
             DynamoDbRetry = options.DynamoDbRetry,
             S3Retry = options.S3Retry,
             RecordsPerEvent = options.RecordsPerEvent,
+            TableCreated = options.TableCreated,
         });
         RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken, lease.RenewAsync, tableStreams: new TableStreams(dynamoDb, options.Table), finishedDestination: destination is null ? null : destination.FinishedRecordsAsync).ConfigureAwait(false);
         if (destination is null)
@@ -127,7 +135,9 @@ internal static class RedriveRun
         {
             text.Append(CultureInfo.InvariantCulture, $"object {r.Key} shard={r.ShardId} records={r.Records} applied={r.Applied} alreadyApplied={r.AlreadyApplied} undecided={r.Undecided} left={r.Left}");
             text.Append(r.FromMarker ? " (done by an earlier run)" : string.Empty);
-            text.Append(r.EarlierTable is null ? string.Empty : $" (an earlier run redrove it into table '{r.EarlierTable}', not this one)");
+            text.Append(r.EarlierTable is null ? string.Empty : r.EarlierTableCreated is { } created
+                ? $" (an earlier run redrove it into table '{r.EarlierTable}' as it was when created at {DestinationRedrive.FormatCreated(created)}, not this one: it was restored or created again since)"
+                : $" (an earlier run redrove it into table '{r.EarlierTable}', not this one)");
             text.AppendLine(r.Error is null ? string.Empty : (r.HeldBack ? " " : " error: ") + r.Error);
             foreach (RedriveCase c in r.Cases)
             {

@@ -10,23 +10,27 @@ namespace Analytics.Tools.Redrive;
 /// </summary>
 internal static class TableCheck
 {
-    /// <summary>Whether the table exists; otherwise one <c>error:</c> line on <paramref name="stderr"/>.</summary>
-    public static async Task<bool> ExistsAsync(IAmazonDynamoDB dynamoDb, string table, TextWriter stderr, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether the table exists, and when it was created (UTC; null when DynamoDB does not say); otherwise one
+    /// <c>error:</c> line on <paramref name="stderr"/>. The creation time tells a table restored or created again under
+    /// the same name from the one an earlier run wrote to (<see cref="DestinationRedriveOptions.TableCreated"/>).
+    /// </summary>
+    public static async Task<(bool Exists, DateTimeOffset? Created)> ExistsAsync(IAmazonDynamoDB dynamoDb, string table, TextWriter stderr, CancellationToken cancellationToken)
     {
         try
         {
-            await dynamoDb.DescribeTableAsync(table, cancellationToken).ConfigureAwait(false);
-            return true;
+            DescribeTableResponse described = await dynamoDb.DescribeTableAsync(table, cancellationToken).ConfigureAwait(false);
+            return (true, described.Table?.CreationDateTime is { } created ? new DateTimeOffset(created.ToUniversalTime(), TimeSpan.Zero) : null);
         }
         catch (ResourceNotFoundException)
         {
             await stderr.WriteLineAsync($"error: the table '{table}' does not exist (DynamoDB answered ResourceNotFoundException): check --table and the endpoint or region").ConfigureAwait(false);
-            return false;
+            return (false, null);
         }
         catch (Exception ex) when (ex is AmazonServiceException or HttpRequestException)
         {
             await stderr.WriteLineAsync($"error: the table '{table}' could not be described: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
-            return false;
+            return (false, null);
         }
     }
 }
