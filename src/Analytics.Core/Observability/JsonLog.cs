@@ -243,7 +243,7 @@ public static class JsonLog
         WriteHeader(writer, JsonLogLevel.Warn, s_poison, timestamp);
         writer.WriteString(s_reason, (uint)record.Reason < (uint)s_reasonNames.Length ? s_reasonNames[(int)record.Reason] : JsonEncodedText.Encode(((int)record.Reason).ToString(System.Globalization.CultureInfo.InvariantCulture)));
         writer.WriteString(s_detail, PoisonDetail.Bound(record.Detail ?? string.Empty));
-        writer.WriteString(s_shardId, record.ShardId);
+        writer.WriteString(s_shardId, BoundedShardId(record.ShardId));
         writer.WriteString(s_sequenceNumber, record.SequenceNumber);
         if (record.SubSequenceNumber is int subSequenceNumber)
         {
@@ -281,7 +281,7 @@ public static class JsonLog
 
     private static void WriteBatchIdentity(Utf8JsonWriter writer, BatchSummary summary)
     {
-        writer.WriteString(s_shardId, summary.ShardId);
+        writer.WriteString(s_shardId, BoundedShardId(summary.ShardId));
         writer.WriteString(s_firstSequenceNumber, summary.FirstSequenceNumber);
     }
 
@@ -293,5 +293,22 @@ public static class JsonLog
         WriteBatchIdentity(writer, summary);
         writer.WriteNumber(s_records, summary.Records);
         JsonLineWriter.EndLine(writer, destination);
+    }
+
+    /// <summary>
+    /// A shard id as written in a line: cut at 1,024 characters (as the EMF dimension is), never inside a surrogate
+    /// pair. Lambda's are 20; one from a hand-made event could make every line of the invocation megabytes long, past
+    /// what a log event holds.
+    /// </summary>
+    internal static string? BoundedShardId(string? shardId)
+    {
+        const int Max = EmfMetrics.MaxDimensionValueLength;
+        if (shardId is null || shardId.Length <= Max)
+        {
+            return shardId;
+        }
+
+        int cut = char.IsHighSurrogate(shardId[Max - 1]) ? Max - 1 : Max;
+        return shardId[..cut];
     }
 }

@@ -113,6 +113,27 @@ public class ObservabilityHardeningTests
         Assert.All(EmfMetrics.DimensionValue(new string('s', 1023) + "\U0001F600"), c => Assert.InRange(c, ' ', '~'));
     }
 
+    [Fact]
+    public async Task AHugeShardId_KeepsEveryLineBounded()
+    {
+        // From a hand-made event: Lambda's shard ids are 20 characters. Each line of the invocation held it whole.
+        string huge = "shardId-" + new string('7', 300_000);
+        byte[] evt = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(TestEvents.Build(
+        [
+            new TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("latency", 12, TestEvents.Arrival - 1000)), TestEvents.Arrival),
+            new TestRecord(TestEvents.Seq(2), TestEvents.Utf8("not json"), TestEvents.Arrival),
+        ])).Replace(TestEvents.ShardId, huge, StringComparison.Ordinal));
+        var output = new MemoryStream();
+        using var kinesis = new KinesisFunction(new RecordingAggregateSink(), new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = output });
+
+        await kinesis.HandleAsync(new MemoryStream(evt), TimeSpan.FromSeconds(30));
+
+        string[] raw = Encoding.UTF8.GetString(output.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(raw, l => l.Contains("\"message\":\"poison\"", StringComparison.Ordinal));
+        Assert.All(raw, l => Assert.True(l.Length < 8 * 1024, $"a line of {l.Length} characters"));
+        Assert.All(Lines(output).Where(l => l.TryGetProperty("shardId", out _)), l => Assert.Equal(huge[..1024], l.GetProperty("shardId").GetString()));
+    }
+
     [Theory]
     [InlineData("Info,Warn")]
     [InlineData("Warn,Info")]

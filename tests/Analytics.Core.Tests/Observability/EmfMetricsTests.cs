@@ -46,7 +46,10 @@ public class EmfMetricsTests
         AssertMilliseconds(figures.RemainingTicks, root.GetProperty("RemainingTimeMs"));
         AssertMilliseconds(figures.OldestAgeTicks, root.GetProperty("OldestRecordAgeMs"));
         AssertMilliseconds(figures.NewestAgeTicks, root.GetProperty("NewestRecordAgeMs"));
-        Assert.Equal(figures.ShardId.Length == 0 ? "none" : figures.ShardId, root.GetProperty("ShardId").GetString());
+        // CloudWatch's dimension values: printable ASCII, not blank, at most 1,024 characters ('?' for any other character).
+        string expectedShard = string.IsNullOrWhiteSpace(figures.ShardId) ? "none"
+            : new string([.. figures.ShardId.Take(1024).Select(c => c is >= ' ' and <= '~' ? c : '?')]);
+        Assert.Equal(expectedShard, root.GetProperty("ShardId").GetString());
 
         // Poison counts: a plain property for exactly the reasons with a count, and none of them a metric.
         var expectedPoison = new Dictionary<string, int>();
@@ -151,7 +154,7 @@ public class EmfMetricsTests
         Assert.Equal(1, line.Count(c => c == '\n'));
         Assert.Empty(EmfValidator.Validate(line));
         using var document = JsonDocument.Parse(line);
-        Assert.Equal("a\uFFFDb\"\n<", document.RootElement.GetProperty("ShardId").GetString());
+        Assert.Equal("a?b\"?<", document.RootElement.GetProperty("ShardId").GetString());
     }
 
     [Fact]
