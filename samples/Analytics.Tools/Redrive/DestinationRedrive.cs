@@ -40,6 +40,12 @@ internal sealed record DestinationRedriveOptions(string Bucket, string Prefix, s
     /// table. Null: not known; markers are then matched by name alone, as are markers written without it.
     /// </summary>
     public DateTimeOffset? TableCreated { get; init; }
+
+    /// <summary>
+    /// The function's <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/>; default the sink's. The writes
+    /// keep per-key marks (<c>wk</c>, <c>dr</c>) whatever the function's layout: see <see cref="RedriveRunOptions.MaxPartitionKeysPerItem"/>.
+    /// </summary>
+    public int MaxPartitionKeysPerItem { get; init; } = DynamoDbAggregateSinkOptions.Default.MaxPartitionKeysPerItem;
 }
 
 /// <summary>What happened to one (record, aggregate) of a destination object.</summary>
@@ -431,11 +437,7 @@ internal sealed class DestinationRedrive
         // Apply: the records with something to apply, in order, through the function's pipeline and the real sink.
         string? failure = null;
         List<DestinationRecordEntry> run = records.Where(r => toApply.Contains(r.SequenceNumber)).ToList();
-        var sink = new DynamoDbAggregateSink(_dynamoDb, DynamoDbAggregateSinkOptions.Default with
-        {
-            TableName = _options.Table,
-            Retry = _options.DynamoDbRetry ?? DynamoDbAggregateSinkOptions.Default.Retry,
-        });
+        var sink = new DynamoDbAggregateSink(_dynamoDb, RedriveRunOptions.SinkOptionsOf(_options.Table, _options.DynamoDbRetry, _options.MaxPartitionKeysPerItem));
         var quarantine = new S3QuarantineSink(_s3, S3QuarantineSinkOptions.Default with
         {
             BucketName = _options.QuarantineBucket,
@@ -467,6 +469,8 @@ internal sealed class DestinationRedrive
                 if (summary.ReportedFailure is not null)
                 {
                     failure = $"the pipeline reported a failure at {summary.ReportedFailure} (aggregate sink {summary.AggregateSinkOutcome}, quarantine sink {summary.QuarantineSinkOutcome})";
+                    // The sink's message names no series or key (never payload); a refusal at the key bound says what to pass.
+                    failure += RedriveRun.IsKeyBound(summary.AggregateSinkError) ? ": " + summary.AggregateSinkError!.TrimEnd('.') + RedriveRun.KeyBoundHint : string.Empty;
                 }
             }
         }

@@ -18,6 +18,12 @@ internal static class RedriveCommand
     /// <summary>The largest <c>--min-age-minutes</c>: a year.</summary>
     public const int MaxMinAgeMinutes = 525_600;
 
+    /// <summary>The smallest <c>--max-keys-per-item</c>: the sink's lower limit of <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/>.</summary>
+    public const int MinKeysPerItem = 1;
+
+    /// <summary>The largest <c>--max-keys-per-item</c>: the sink's upper limit of <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/>.</summary>
+    public const int MaxKeysPerItem = 10_000;
+
     public static Command Create()
     {
         (Option<Uri?> endpoint, Option<string> table) = ToolsCommand.TableOptions();
@@ -31,6 +37,14 @@ internal static class RedriveCommand
         var failurePrefix = new Option<string>("--failure-prefix") { Description = "Only destination objects under this key prefix", HelpName = "prefix", DefaultValueFactory = _ => "aws/lambda/" };
         var quarantine = new Option<string?>("--quarantine-bucket") { Description = "Where poison records of the destination objects are quarantined again (default: --spill-bucket, as in the sample)", HelpName = "name" };
         var window = new Option<int>("--window-seconds") { Description = "The function's ANALYTICS_WINDOW_SECONDS", HelpName = "seconds", DefaultValueFactory = _ => (int)AggregatorOptions.Default.WindowSize.TotalSeconds };
+        var maxKeys = new Option<int>("--max-keys-per-item") { Description = $"The function's DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem ({MinKeysPerItem} to {MaxKeysPerItem}). The redrive keeps a mark per partition key in each item it writes (also for a function with PerShardWatermarkOnly), counted against it: at least the keys per item redriven", HelpName = "count", DefaultValueFactory = _ => DynamoDbAggregateSinkOptions.Default.MaxPartitionKeysPerItem };
+        maxKeys.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() is < MinKeysPerItem or > MaxKeysPerItem)
+            {
+                r.AddError($"--max-keys-per-item must be {MinKeysPerItem} to {MaxKeysPerItem} (the sink's MaxPartitionKeysPerItem range), not {r.GetValueOrDefault<int>()}");
+            }
+        });
         window.Validators.Add(r =>
         {
             if (r.GetValueOrDefault<int>() is < 1 or > 3600)
@@ -50,7 +64,7 @@ internal static class RedriveCommand
             "redrive",
             "Applies the spill objects, then the batches Lambda gave up on (objects of the S3 on-failure destination), to the table, each record exactly once; holds back a shard's destination objects while a spill of that shard is left. Safe to repeat, to interrupt, and to run while the function writes. Exit 1 when anything is left, undecided or held back.")
         {
-            endpoint, table, s3Endpoint, spillBucket, spillPrefix, minAge, failureBucket, failurePrefix, quarantine, window,
+            endpoint, table, s3Endpoint, spillBucket, spillPrefix, minAge, failureBucket, failurePrefix, quarantine, window, maxKeys,
         };
         command.SetAction(async (parsed, cancellationToken) =>
         {
@@ -65,7 +79,10 @@ internal static class RedriveCommand
                 parsed.GetValue(failureBucket),
                 parsed.GetValue(failurePrefix) ?? string.Empty,
                 parsed.GetValue(quarantine) ?? spill,
-                ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(parsed.GetValue(window)) } });
+                ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(parsed.GetValue(window)) } })
+            {
+                MaxPartitionKeysPerItem = parsed.GetValue(maxKeys),
+            };
             try
             {
                 using AmazonDynamoDBClient dynamoDb = SampleSinks.DynamoDbClient(parsed.GetValue(endpoint));

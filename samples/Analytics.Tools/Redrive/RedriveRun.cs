@@ -38,8 +38,38 @@ internal sealed record RedriveRunOptions(string Table, string SpillBucket, strin
     /// </summary>
     public DateTimeOffset? TableCreated { get; init; }
 
+    /// <summary>
+    /// The function's <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/> (<c>--max-keys-per-item</c>),
+    /// given to both phases' sinks: a write that would pass it is not made and is reported. Default the sink's.
+    /// </summary>
+    /// <remarks>
+    /// The function's <see cref="DynamoDbAggregateSinkOptions.PerShardWatermarkOnly"/> is deliberately not taken: both
+    /// phases keep per-key marks whatever the function's layout (the spill phase <c>rk</c>, the destination phase
+    /// <c>wk</c> and <c>dr</c>), because their exactly-once decisions read them. With one watermark per shard, the
+    /// destination phase's own write of a later key's record moves the shard's watermark past the records it just
+    /// applied, and it could no longer tell them from records a live write passed (observed: its applied records
+    /// reported undecided, exit 1 on every run, the table exact). The marks count against this bound, so a function
+    /// with PerShardWatermarkOnly and many keys per item needs a bound here of at least the keys per item redriven.
+    /// </remarks>
+    public int MaxPartitionKeysPerItem { get; init; } = DynamoDbAggregateSinkOptions.Default.MaxPartitionKeysPerItem;
+
     /// <summary>The clock spill ages are measured with.</summary>
     public TimeProvider Time => Clock ?? Processor.TimeProvider;
+
+    /// <summary>The sink options both phases write with: the function's key bound, this run's table and retries (per-key marks whatever the function's layout).</summary>
+    public DynamoDbAggregateSinkOptions SinkOptions => SinkOptionsOf(Table, DynamoDbRetry, MaxPartitionKeysPerItem);
+
+    /// <summary>
+    /// The sink options of a redrive's writes to <paramref name="table"/>: per-key marks always (see
+    /// <see cref="MaxPartitionKeysPerItem"/>); a null retry is the sink's default.
+    /// </summary>
+    public static DynamoDbAggregateSinkOptions SinkOptionsOf(string table, AwsRetryOptions? retry, int maxPartitionKeysPerItem) =>
+        DynamoDbAggregateSinkOptions.Default with
+        {
+            TableName = table,
+            Retry = retry ?? DynamoDbAggregateSinkOptions.Default.Retry,
+            MaxPartitionKeysPerItem = maxPartitionKeysPerItem,
+        };
 }
 
 /// <summary>What one <c>redrive</c> did: the spill phase, then the destination phase.</summary>
@@ -74,6 +104,15 @@ internal sealed record RedriveRunReport(RedriveReport Spill, IReadOnlyList<Redri
 /// </remarks>
 internal static class RedriveRun
 {
+    /// <summary>What a report adds to a write refused at the key bound: the option to pass.</summary>
+    public const string KeyBoundHint =
+        "; pass the function's bound with --max-keys-per-item (1 to 10000). The redrive keeps a mark per partition key in the item (rk, wk), " +
+        "with PerShardWatermarkOnly too, so it needs a bound of at least the keys per item it redrives, and the function's later writes to that item count those marks against its own bound (docs/dynamodb.md, 'Bounds')";
+
+    /// <summary>Whether <paramref name="message"/> (a sink's) is a refusal at the key bound.</summary>
+    public static bool IsKeyBound(string? message) =>
+        message is not null && message.Contains(" partition-key ", StringComparison.Ordinal) && message.Contains("(MaxPartitionKeysPerItem is ", StringComparison.Ordinal);
+
     /// <summary>Runs both phases and prints what each did (no payload).</summary>
     /// <param name="options">Where and how.</param>
     /// <param name="s3">The S3 client (both buckets).</param>
@@ -100,17 +139,14 @@ internal static class RedriveRun
 
     private static async Task<RedriveRunReport> RunLeasedAsync(RedriveRunOptions options, IAmazonS3 s3, IAmazonDynamoDB dynamoDb, TextWriter output, RedriveLease lease, CancellationToken cancellationToken)
     {
-        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with
-        {
-            TableName = options.Table,
-            Retry = options.DynamoDbRetry ?? DynamoDbAggregateSinkOptions.Default.Retry,
-        });
+        var sink = new DynamoDbAggregateSink(dynamoDb, options.SinkOptions);
         DestinationRedrive? destination = options.FailureBucket is null ? null : new DestinationRedrive(s3, dynamoDb, new DestinationRedriveOptions(options.FailureBucket, options.FailurePrefix, options.Table, options.Processor, options.QuarantineBucket)
         {
             DynamoDbRetry = options.DynamoDbRetry,
             S3Retry = options.S3Retry,
             RecordsPerEvent = options.RecordsPerEvent,
             TableCreated = options.TableCreated,
+            MaxPartitionKeysPerItem = options.MaxPartitionKeysPerItem,
         });
         RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken, lease.RenewAsync, tableStreams: new TableStreams(dynamoDb, options.Table), finishedDestination: destination is null ? null : destination.FinishedRecordsAsync).ConfigureAwait(false);
         if (destination is null)

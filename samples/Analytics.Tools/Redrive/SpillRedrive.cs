@@ -239,7 +239,7 @@ internal static class SpillRedrive
             undecided += result.Undecided;
             if (!result.Done)
             {
-                string why = result.Failure ?? (result.RedrivenFrom is { } redriven
+                string why = result.Failure is { } failure ? failure + (Redrive.RedriveRun.IsKeyBound(failure) ? Redrive.RedriveRun.KeyBoundHint : string.Empty) : (result.RedrivenFrom is { } redriven
                     ? $"its records were redriven from the on-failure destination object {redriven} by an earlier run (one given a --spill-bucket or --spill-prefix without this spill, so it did not wait for it), and the item does not say that run applied them: applied now they could count twice; {result.Undecided} sample(s) not applied. Check the item against the stream, then delete this object"
                     : $"{result.Undecided} sample(s) cannot be decided: the item's live watermark of their partition key has passed them, so whether an earlier attempt applied them is not visible");
                 foreach (string key in unit.Objects)

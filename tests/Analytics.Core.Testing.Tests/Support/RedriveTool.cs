@@ -16,13 +16,15 @@ internal static class RedriveTool
 {
     /// <summary>
     /// Runs <c>redrive</c> (spills from <paramref name="spill"/>, destination objects from <paramref name="failure"/> when
-    /// given, no minimum age); its standard output, and its error output too when <paramref name="errorsToo"/>.
+    /// given, no minimum age, <paramref name="extra"/> appended); its standard output, and its error output too when
+    /// <paramref name="errorsToo"/>.
     /// </summary>
-    public static async Task<(int Exit, string Output)> RunRedriveAsync(LocalServersFixture servers, string table, string spill, string? failure, bool errorsToo = false)
+    public static async Task<(int Exit, string Output)> RunRedriveAsync(LocalServersFixture servers, string table, string spill, string? failure, bool errorsToo = false, params string[] extra)
     {
         var output = new StringWriter(CultureInfo.InvariantCulture);
         string[] args = ["redrive", "--table", table, "--spill-bucket", spill, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()];
-        int exit = await ToolsCommand.RunAsync(failure is null ? args : [.. args, "--failure-bucket", failure], output, errorsToo ? output : TextWriter.Null);
+        args = failure is null ? args : [.. args, "--failure-bucket", failure];
+        int exit = await ToolsCommand.RunAsync([.. args, .. extra], output, errorsToo ? output : TextWriter.Null);
         return (exit, output.ToString());
     }
 
