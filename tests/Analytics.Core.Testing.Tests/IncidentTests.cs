@@ -90,6 +90,23 @@ public class IncidentTests
         Assert.Contains("ANALYTICS_SPILL_AFTER_SECONDS", error.Reason);
     }
 
+    /// <summary>
+    /// The template's variables are read as the function reads them (found by review): a blank spill bucket, which the
+    /// function refuses at init, turned spilling on in the run; a spill bucket without a table, its init error too.
+    /// </summary>
+    [Theory]
+    [InlineData("          ANALYTICS_SPILL_BUCKET:\n            Ref: QuarantineBucket\n", "          ANALYTICS_SPILL_BUCKET: \"\"\n", "ANALYTICS_SPILL_BUCKET is set but empty")]
+    [InlineData("          ANALYTICS_AGGREGATE_TABLE:\n            Ref: AggregateTable\n", "", "ANALYTICS_SPILL_BUCKET needs ANALYTICS_AGGREGATE_TABLE")]
+    public void Template_VariablesTheFunctionRefuses_AreAnError_NotARunItWouldNeverMake(string find, string replace, string reason)
+    {
+        string yaml = File.ReadAllText(s_template).Replace("\r\n", "\n");
+        Assert.Contains(find, yaml);
+
+        ScenarioException error = Assert.Throws<ScenarioException>(() => SamTemplate.Parse(yaml.Replace(find, replace), "t"));
+
+        Assert.Contains("the function would fail its init: " + reason, error.Reason, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void ServiceMetricRecords_Are200To300Bytes_AndValidForTheLibrary()
     {

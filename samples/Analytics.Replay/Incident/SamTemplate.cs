@@ -159,11 +159,29 @@ internal static class SamTemplate
         {
             YamlMappingNode variables = Map(variablesNode, name, at + ".Environment.Variables");
             window = Seconds(variables, "ANALYTICS_WINDOW_SECONDS", 3600, name, at) ?? 60;
-            if (variables.Children.ContainsKey(new YamlScalarNode("ANALYTICS_SPILL_BUCKET")))
+            spillAfter = Seconds(variables, "ANALYTICS_SPILL_AFTER_SECONDS", 604_800, name, at);
+
+            // Read as the function reads them (SampleSettings), so the run spills exactly when the deployed function
+            // would: a blank value is its init error, a spill bucket without a table too. A reference (Ref, Fn::Sub) is a
+            // name the deployment fills in.
+            var values = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach ((YamlNode key, YamlNode value) in variables.Children)
             {
-                // The sample's own default when the age is not set (SampleSettings): the library's SpillAfterAge.
-                spillAfter = Seconds(variables, "ANALYTICS_SPILL_AFTER_SECONDS", 604_800, name, at) ?? (int)Analytics.Core.ProcessorOptions.Default.SpillAfterAge.TotalSeconds;
+                values[key.ToString()] = value is YamlScalarNode scalar ? scalar.Value ?? string.Empty : "from-the-template";
             }
+
+            Analytics.SampleLambda.SampleSettings settings;
+            try
+            {
+                settings = Analytics.SampleLambda.SampleSettings.FromEnvironment(values.GetValueOrDefault);
+            }
+            catch (InvalidOperationException e)
+            {
+                throw Bad(name, at + ".Environment.Variables", "the function would fail its init: " + e.Message);
+            }
+
+            // The sample's own default when the age is not set (SampleSettings): the library's SpillAfterAge.
+            spillAfter = settings.SpillBucket is null ? null : (int)(settings.SpillAfter ?? Analytics.Core.ProcessorOptions.Default.SpillAfterAge).TotalSeconds;
         }
 
         return new TemplateSettings(mapping, memory, timeout, window, spillAfter);
