@@ -34,7 +34,7 @@ internal sealed class FunctionHandler : IInvocationHandler
         });
     }
 
-    /// <summary>The summary of the last invocation that completed, if any.</summary>
+    /// <summary>The summary of the last invocation that completed, or that failed with <see cref="BatchFailedException"/>, if any.</summary>
     public BatchSummary? LastSummary { get; private set; }
 
     /// <summary>The handler the deployed function uses, configured from environment variables.</summary>
@@ -60,8 +60,16 @@ internal sealed class FunctionHandler : IInvocationHandler
         }
         catch (BatchFailedException failed) when (failed.Summary is { } failedSummary)
         {
-            // A tumbling-window invocation whose effects are not all durable: its lines say so, then it fails.
-            await WriteLinesAsync(failedSummary, cancellationToken).ConfigureAwait(false);
+            // A tumbling-window invocation whose effects are not all durable: its lines say so, then it fails, with its
+            // own exception (the one that names the sink) even when the log cannot be written.
+            try
+            {
+                await WriteLinesAsync(failedSummary, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+            }
+
             throw;
         }
 

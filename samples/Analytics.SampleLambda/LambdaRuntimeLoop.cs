@@ -75,10 +75,11 @@ internal static class LambdaRuntimeLoop
                         await client.PostErrorAsync(invocation.RequestId, failure, CancellationToken.None).ConfigureAwait(false);
                     }
                 }
-                catch (HttpRequestException refused) when (refused.StatusCode is not null)
+                catch (HttpRequestException refused) when ((int?)refused.StatusCode is >= 400 and < 500)
                 {
                     // The Runtime API answered, refusing the answer (413: a response too large; 400: an invocation it no
                     // longer awaits): Lambda decides that invocation's outcome, a failure it retries. The loop goes on.
+                    // A 500 means the runtime should exit: it falls to the next catch.
                     await RuntimeLog.ErrorAsync(log, "answer refused", refused, invocation.RequestId).ConfigureAwait(false);
                 }
                 catch (Exception lost)

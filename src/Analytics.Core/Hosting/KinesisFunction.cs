@@ -64,7 +64,7 @@ public sealed class KinesisFunction : IDisposable
         _output = options.Output ?? Console.OpenStandardOutput();
     }
 
-    /// <summary>The summary of the last invocation that returned, if any.</summary>
+    /// <summary>The summary of the last invocation that returned, or that failed with <see cref="BatchFailedException"/>, if any.</summary>
     public BatchSummary? LastSummary { get; private set; }
 
     /// <summary>Handles one invocation: the managed runtime's <c>(Stream, ILambdaContext)</c> handler calls it.</summary>
@@ -110,9 +110,18 @@ public sealed class KinesisFunction : IDisposable
             {
                 // A tumbling-window invocation that could not make its effects durable: its line and metrics say so
                 // (a failed sink, FailuresReported), then it fails for Lambda to retry the batch.
-                await WriteLogLinesAsync(_poisonLines, cancellationToken).ConfigureAwait(false);
                 LastSummary = failedSummary;
-                await WriteInvocationAsync(failedSummary, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await WriteLogLinesAsync(_poisonLines, cancellationToken).ConfigureAwait(false);
+                    await WriteInvocationAsync(failedSummary, cancellationToken).ConfigureAwait(false);
+                }
+#pragma warning disable CA1031 // The output is broken: nothing more can be written, and the failure that names the sink is the one to keep.
+                catch (Exception)
+#pragma warning restore CA1031
+                {
+                }
+
                 throw;
             }
             catch

@@ -32,6 +32,7 @@ internal static class ThrowHelper
     {
         // The whole batch fails: Lambda retries it from its first record, the invocation's checkpoint.
         summary.ReportedFailure ??= summary.FirstSequenceNumber;
+        summary.FailedWhole = true;
         throw new BatchFailedException(message, summary);
     }
 }

@@ -143,7 +143,7 @@ public static class EmfMetrics
             writer.WriteNumber(s_poisonRecords, summary.PoisonRecords);
             writer.WriteNumber(s_samplesAggregated, summary.Samples);
             writer.WriteNumber(s_aggregatesWritten, summary.AggregatesWritten);
-            writer.WriteNumber(s_failuresReported, summary.ReportedFailure is null ? 0 : 1);
+            writer.WriteNumber(s_failuresReported, summary.FailuresReported);
             writer.WriteNumber(s_spilledRecords, summary.SpilledRecords);
             writer.WriteNumber(s_spilledAggregates, summary.SpilledAggregates);
             writer.WriteNumber(s_parseMs, Milliseconds(summary.ParseDuration));

@@ -197,7 +197,7 @@ public static class JsonLog
         writer.WriteNumber(s_poisonLinesOmitted, summary.PoisonCallbacksSkipped);
         writer.WriteNumber(s_samplesAggregated, summary.Samples);
         writer.WriteNumber(s_aggregatesWritten, summary.AggregatesWritten);
-        writer.WriteNumber(s_failuresReported, summary.ReportedFailure is null ? 0 : 1);
+        writer.WriteNumber(s_failuresReported, summary.FailuresReported);
         writer.WriteString(s_reportedFailure, summary.ReportedFailure);
         writer.WriteBoolean(s_deadlineReached, summary.DeadlineReached);
         writer.WriteString(s_stopReason, s_stopReasonNames[(int)summary.StopReason]);

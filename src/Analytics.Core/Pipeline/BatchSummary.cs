@@ -55,6 +55,16 @@ public sealed class BatchSummary
     public string? ReportedFailure { get; internal set; }
 
     /// <summary>
+    /// The invocation failed as a whole (a tumbling-window invocation whose effects were not all durable: a
+    /// <see cref="BatchFailedException"/>); its log line and metrics count a reported failure even when the batch had no
+    /// record (the final invocation of a window).
+    /// </summary>
+    internal bool FailedWhole { get; set; }
+
+    /// <summary>1 when the invocation reported a failure or failed whole, else 0 (<c>FailuresReported</c>).</summary>
+    internal int FailuresReported => ReportedFailure is not null || FailedWhole ? 1 : 0;
+
+    /// <summary>
     /// Whether the pipeline stopped reading early for lack of time: its reading share of the budget was used up, or
     /// the sinks' measured cost for what it had read would have filled the rest (<see cref="StopReason"/> is
     /// <see cref="BatchStopReason.TimeBudget"/>).

@@ -156,7 +156,17 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         Task<int> quarantine = poison.Count == 0 ? Task.FromResult(0) : TimedAsync(WriteQuarantineAsync(summary, timeout.Token, linked.Token), sinksStart, d => summary.QuarantineSinkDuration = d);
         if (summary.IsWindowInvocation)
         {
-            await ProcessWindowAsync(window, summary, response, quarantine, timeout.Token, linked.Token).ConfigureAwait(false);
+            try
+            {
+                await ProcessWindowAsync(window, summary, response, quarantine, timeout.Token, linked.Token).ConfigureAwait(false);
+            }
+            catch (BatchFailedException)
+            {
+                // Its summary is written before the invocation fails: with the time it had left, not 0, which read as a
+                // function out of time (the RemainingTimeMs alarm).
+                summary.RemainingTime = deadline - _time.GetUtcNow();
+                throw;
+            }
         }
         else
         {

@@ -172,4 +172,79 @@ public class ObservabilityHardeningTests
         Assert.Single(lines, l => l.TryGetProperty("message", out JsonElement m) && m.GetString() == "poison");
         Assert.Equal(1, Assert.Single(lines, l => l.TryGetProperty("message", out JsonElement m) && m.GetString() == "invocation").GetProperty("poisonRecords").GetInt32());
     }
+
+    // Found by reviewing the change itself: the empty final invocation of a window, the time left, a broken output.
+    private static TestRecord Good(int n, double value) =>
+        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", value, TestEvents.Arrival - 1000)), TestEvents.Arrival);
+
+    /// <summary>
+    /// Lambda's empty final invocation of a window (no new records, the state only) whose flush fails: the invocation
+    /// fails (BatchFailedException), and docs/observability.md says FailuresReported is then 1.
+    /// </summary>
+    [Fact]
+    public async Task EmptyFinalWindowInvocation_WhoseFlushFailed_ReportsAFailure()
+    {
+        var output = new MemoryStream();
+        var aggregates = new RecordingAggregateSink { Durable = _ => false, Throw = new IOException("No space left on device") };
+        using var kinesis = new KinesisFunction(aggregates, new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = output });
+
+        // First invocation: not final, so no flush (the sink is not called); it answers with the state.
+        Stream first = await kinesis.HandleAsync(new MemoryStream(TestEvents.BuildWindow([Good(1, 1), Good(2, 2)], "{}")), TimeSpan.FromSeconds(30));
+        string state = JsonDocument.Parse(first).RootElement.GetProperty("state").GetRawText();
+        Assert.Equal(0, aggregates.Calls);
+        output.SetLength(0);
+
+        // The final invocation: no records, the state; the flush fails.
+        BatchFailedException e = await Assert.ThrowsAsync<BatchFailedException>(() => kinesis.HandleAsync(new MemoryStream(TestEvents.BuildWindow([], state, final: true)), TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, aggregates.Calls);
+
+        List<JsonElement> lines = Lines(output);
+        JsonElement invocation = Assert.Single(lines, l => l.TryGetProperty("message", out JsonElement m) && m.GetString() == "invocation");
+        JsonElement emf = Assert.Single(lines, l => l.TryGetProperty("_aws", out _));
+        Assert.Equal("Failed", invocation.GetProperty("aggregateSink").GetString());
+        Assert.Equal(
+            (1, 1),
+            (invocation.GetProperty("failuresReported").GetInt32(), emf.GetProperty("FailuresReported").GetInt32()));
+    }
+
+    /// <summary>
+    /// A window invocation whose flush failed with 30 s left: its EMF line's RemainingTimeMs should be the time left,
+    /// not 0 (the "Running out of time" alarm of docs/observability.md takes its Minimum).
+    /// </summary>
+    [Fact]
+    public async Task FailedWindowInvocation_MetricsSayHowMuchTimeWasLeft()
+    {
+        var output = new MemoryStream();
+        var aggregates = new RecordingAggregateSink { Durable = _ => false, Throw = new IOException("No space left on device") };
+        using var kinesis = new KinesisFunction(aggregates, new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = output });
+
+        await Assert.ThrowsAsync<BatchFailedException>(() => kinesis.HandleAsync(new MemoryStream(TestEvents.BuildWindow([Good(1, 1)], "{}", final: true)), TimeSpan.FromSeconds(30)));
+
+        JsonElement emf = Assert.Single(Lines(output), l => l.TryGetProperty("_aws", out _));
+        Assert.True(emf.GetProperty("RemainingTimeMs").GetDouble() > 20_000, $"RemainingTimeMs {emf.GetProperty("RemainingTimeMs").GetDouble()}");
+    }
+
+    private sealed class BrokenStdout : MemoryStream
+    {
+        public override void Write(byte[] buffer, int offset, int count) => throw new IOException("stdout closed");
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromException(new IOException("stdout closed"));
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => Task.FromException(new IOException("stdout closed"));
+    }
+
+    /// <summary>
+    /// A window invocation whose flush failed (no poison records), with an output that cannot be written: the
+    /// invocation still fails with the BatchFailedException naming the failed sink, not with the output's error.
+    /// </summary>
+    [Fact]
+    public async Task FailedWindowInvocation_WithAFailingOutput_StillThrowsTheBatchFailure()
+    {
+        var aggregates = new RecordingAggregateSink { Durable = _ => false, Throw = new IOException("No space left on device") };
+        using var kinesis = new KinesisFunction(aggregates, new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = new BrokenStdout() });
+
+        Exception e = await Record.ExceptionAsync(() => kinesis.HandleAsync(new MemoryStream(TestEvents.BuildWindow([Good(1, 1)], "{}", final: true)), TimeSpan.FromSeconds(30)));
+
+        Assert.IsType<BatchFailedException>(e);
+    }
 }

@@ -191,6 +191,24 @@ public class LambdaRuntimeLoopTests
         Assert.Contains(status.ToString(System.Globalization.CultureInfo.InvariantCulture), refusal.GetProperty("errorMessage").GetString(), StringComparison.Ordinal);
     }
 
+    /// <summary>A 500 from the Runtime API means the runtime should exit: the loop ends, its last line naming the invocation.</summary>
+    [Fact]
+    public async Task AnAnswerTheRuntimeApiFailsWith500_EndsTheLoop_NamingTheInvocation()
+    {
+        await using var api = new FakeRuntimeApi(expectedPosts: 1) { Refuse = ("req-1", 500) };
+        api.Enqueue("req-1", DateTimeOffset.UtcNow.AddMinutes(1), "ok:first"u8.ToArray());
+        api.Enqueue("req-2", DateTimeOffset.UtcNow.AddMinutes(1), "ok:second"u8.ToArray());
+        using var client = new RuntimeApiClient(api.HostAndPort);
+        using var stop = new CancellationTokenSource(s_testTimeout);
+        var log = new StringWriter();
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => LambdaRuntimeLoop.RunAsync(client, () => new EchoHandler(), log, stop.Token).WaitAsync(s_testTimeout));
+
+        Assert.Equal(["runtime/invocation/req-1/response"], api.Posts.Select(p => p.Path));
+        JsonElement last = JsonDocument.Parse(log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Last()).RootElement;
+        Assert.Equal(("answer not delivered", "req-1"), (last.GetProperty("message").GetString(), last.GetProperty("requestId").GetString()));
+    }
+
     /// <summary>
     /// A request id of <c>..</c> or <c>.</c> (found by review): escaped, it stays a dot segment, and the answer went to
     /// <c>/runtime/response</c>, outside the invocation's path. It is refused, naming the header, and nothing is posted.
