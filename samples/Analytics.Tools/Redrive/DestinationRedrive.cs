@@ -461,7 +461,7 @@ internal sealed class DestinationRedrive
                 // later by a run that cannot see this object, finds them applied in the item itself.
                 // With the first record of the object each key's records come from, so that the ranges of one object run
                 // in several events are kept as one.
-                var byKey = chunk.GroupBy(r => AggregateBatch.KeyText(Encoding.UTF8.GetBytes(r.PartitionKey)), StringComparer.Ordinal).ToList();
+                var byKey = chunk.GroupBy(r => StoredKey(r.PartitionKey), StringComparer.Ordinal).ToList();
                 sink.DestinationRedrive = new DestinationRedriveEvent(
                     byKey.ToDictionary(g => g.Key, g => g.Select(r => r.SequenceNumber).ToArray(), StringComparer.Ordinal),
                     byKey.ToDictionary(g => g.Key, g => objectStarts[g.First().ObjectKey], StringComparer.Ordinal));
@@ -590,8 +590,7 @@ internal sealed class DestinationRedrive
     /// </summary>
     private static string? Watermark(Dictionary<string, AttributeValue>? item, string shardId, string partitionKey)
     {
-        // The key's entry as the sink names it (a key that starts with U+FFFD is stored as U+FFFD and its bytes in base64).
-        partitionKey = AggregateBatch.KeyText(Encoding.UTF8.GetBytes(partitionKey));
+        partitionKey = StoredKey(partitionKey);
         string? floor = DynamoDbItem.GetWatermark(item, shardId);
         Dictionary<string, AttributeValue>? marks = DynamoDbItem.GetKeyWatermarks(item, shardId);
         string? own = marks is not null && marks.TryGetValue(partitionKey, out AttributeValue? mark) ? mark.S : null;
@@ -626,7 +625,7 @@ internal sealed class DestinationRedrive
     private static bool InItem(Dictionary<string, AttributeValue>? item, string shardId, string partitionKey, string sequence, string a, string b)
     {
         Dictionary<string, AttributeValue>? marks = DynamoDbItem.GetRedriveMarks(item, shardId);
-        if (marks is not null && marks.TryGetValue(AggregateBatch.KeyText(Encoding.UTF8.GetBytes(partitionKey)), out AttributeValue? mark) && mark.S is { } rk &&
+        if (marks is not null && marks.TryGetValue(StoredKey(partitionKey), out AttributeValue? mark) && mark.S is { } rk &&
             SequenceNumber.Compare(rk, a) >= 0 && SequenceNumber.Compare(rk, b) <= 0 && SequenceNumber.Compare(sequence, rk) <= 0)
         {
             return true;
@@ -642,8 +641,11 @@ internal sealed class DestinationRedrive
     /// </summary>
     private static bool InRange(Dictionary<string, AttributeValue>? item, string shardId, string partitionKey, string sequence) =>
         DynamoDbItem.GetDestinationMarks(item, shardId) is { } ranges &&
-        ranges.TryGetValue(AggregateBatch.KeyText(Encoding.UTF8.GetBytes(partitionKey)), out List<(string First, string Last)>? list) &&
+        ranges.TryGetValue(StoredKey(partitionKey), out List<(string First, string Last)>? list) &&
         list.Exists(r => SequenceNumber.Compare(sequence, r.First) >= 0 && SequenceNumber.Compare(sequence, r.Last) <= 0);
+
+    /// <summary>A partition key as the sink names its entries (one that starts with U+FFFD is stored as U+FFFD and its bytes in base64).</summary>
+    private static string StoredKey(string partitionKey) => AggregateBatch.KeyText(Encoding.UTF8.GetBytes(partitionKey));
 
     private static string? Highest(string? a, string? b) =>
         a is null ? b : b is null ? a : SequenceNumber.Compare(a, b) >= 0 ? a : b;

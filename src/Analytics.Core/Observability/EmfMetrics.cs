@@ -233,8 +233,7 @@ public static class EmfMetrics
             return value;
         }
 
-        ReadOnlySpan<char> kept = value.AsSpan(0, Math.Min(value.Length, MaxDimensionValueLength));
-        return string.Create(kept.Length, kept.ToString(), static (span, source) =>
+        return string.Create(Math.Min(value.Length, MaxDimensionValueLength), value, static (span, source) =>
         {
             for (int i = 0; i < span.Length; i++)
             {

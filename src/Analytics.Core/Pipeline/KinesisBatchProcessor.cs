@@ -154,42 +154,40 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         // Timed from before the calls: a sink may do all its work before its task is returned.
         long sinksStart = _time.GetTimestamp();
         Task<int> quarantine = poison.Count == 0 ? Task.FromResult(0) : TimedAsync(WriteQuarantineAsync(summary, timeout.Token, linked.Token), sinksStart, d => summary.QuarantineSinkDuration = d);
-        if (summary.IsWindowInvocation)
+        try
         {
-            try
+            if (summary.IsWindowInvocation)
             {
                 await ProcessWindowAsync(window, summary, response, quarantine, timeout.Token, linked.Token).ConfigureAwait(false);
             }
-            catch (BatchFailedException)
+            else
             {
-                // Its summary is written before the invocation fails: with the time it had left, not 0, which read as a
-                // function out of time (the RemainingTimeMs alarm).
-                summary.RemainingTime = deadline - _time.GetUtcNow();
-                throw;
+                bool spillCandidate = IsSpillCandidate(summary, batch);
+                TimeSpan left = TimeSpan.FromSeconds(Math.Max(0, plan.WorkEnd - sinksStart) / (double)frequency);
+                Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(
+                    spillCandidate ? WriteAggregatesBeforeSpillAsync(batch, summary, left, timeout.Token, linked.Token)
+                        : MaySpilledElsewhere ? WriteAggregatesAfterRemovingSpillAsync(batch, summary, timeout.Token, linked.Token)
+                        : WriteAggregatesAsync(batch, summary, timeout.Token, linked.Token),
+                    sinksStart,
+                    d => summary.AggregateSinkDuration = d);
+                int durable = await quarantine.ConfigureAwait(false);
+                await aggregates.ConfigureAwait(false);
+                ReportQuarantineFailures(poison, durable, summary);
+                await ReportOrSpillAsync(batch, spillCandidate, durable == poison.Count, summary, linked.Token).ConfigureAwait(false);
+                summary.AggregatesWritten = batch.DurableCount;
+                summary.Flushed = batch.Count > 0;
+                summary.ReportedFailure = _response.HasFailure ? Encoding.ASCII.GetString(_response.LowestFailure) : null;
+                _response.WriteResponse(response);
+                LearnSinkCosts(summary, batch.Count, summary.AggregatesWritten, poison.Count, durable);
             }
         }
-        else
+        finally
         {
-            bool spillCandidate = IsSpillCandidate(summary, batch);
-            TimeSpan left = TimeSpan.FromSeconds(Math.Max(0, plan.WorkEnd - sinksStart) / (double)frequency);
-            Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(
-                spillCandidate ? WriteAggregatesBeforeSpillAsync(batch, summary, left, timeout.Token, linked.Token)
-                    : MaySpilledElsewhere ? WriteAggregatesAfterRemovingSpillAsync(batch, summary, timeout.Token, linked.Token)
-                    : WriteAggregatesAsync(batch, summary, timeout.Token, linked.Token),
-                sinksStart,
-                d => summary.AggregateSinkDuration = d);
-            int durable = await quarantine.ConfigureAwait(false);
-            await aggregates.ConfigureAwait(false);
-            ReportQuarantineFailures(poison, durable, summary);
-            await ReportOrSpillAsync(batch, spillCandidate, durable == poison.Count, summary, linked.Token).ConfigureAwait(false);
-            summary.AggregatesWritten = batch.DurableCount;
-            summary.Flushed = batch.Count > 0;
-            summary.ReportedFailure = _response.HasFailure ? Encoding.ASCII.GetString(_response.LowestFailure) : null;
-            _response.WriteResponse(response);
-            LearnSinkCosts(summary, batch.Count, summary.AggregatesWritten, poison.Count, durable);
+            // Also when a window invocation fails (BatchFailedException): its summary is written before it fails, with the
+            // time it had left, not 0, which read as a function out of time (the RemainingTimeMs alarm).
+            summary.RemainingTime = deadline - _time.GetUtcNow();
         }
 
-        summary.RemainingTime = deadline - _time.GetUtcNow();
         return summary;
     }
 
