@@ -3,7 +3,6 @@ using System.Text;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Amazon.S3;
-using Amazon.S3.Model;
 using Analytics.Core.Tests;
 using Analytics.Tools;
 using Xunit.Abstractions;
@@ -33,18 +32,16 @@ public sealed class RedriveSinkOptionsTests(LocalServersFixture servers, ITestOu
     [Fact]
     public async Task PerShardWatermarkOnly_RandomKeysSpill_IsRedrivenOnceWithTheBoundRaised_AndTheRefusalSaysWhatToPass()
     {
-        string table = await servers.CreateTableAsync("opts-psw");
-        string spill = await servers.CreateBucketAsync("spill");
-        string quarantine = await servers.CreateBucketAsync("quarantine");
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        using AmazonS3Client s3 = servers.CreateS3Client();
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "opts-psw");
+        (string table, string spill, string quarantine) = (scene.Table, scene.Spill, scene.Quarantine);
+        (AmazonDynamoDBClient dynamoDb, AmazonS3Client s3) = (scene.DynamoDb, scene.S3);
 
         var live = Enumerable.Range(1, 5).Select(n => (n, "k" + n.ToString(CultureInfo.InvariantCulture), 1.0)).ToArray();
         BatchSummary summary = await ApplyLiveAsync(dynamoDb, s3, table, quarantine, DynamoDbAggregateSinkOptions.Default with { TableName = table, PerShardWatermarkOnly = true }, live);
         Assert.Null(summary.AggregateSinkError);
 
         var spilled = Enumerable.Range(10, 1001).Select(n => (n, "r" + n.ToString(CultureInfo.InvariantCulture), 2.0)).ToArray();
-        await PutAsync(s3, spill, SpillKey(10), RedriveObjects.SpillObject(Shard, 10, [("m", spilled)]));
+        await scene.PutSpillAsync(SpillKey(10), RedriveObjects.SpillObject(Shard, 10, [("m", spilled)]));
         (long Count, double Sum) truth = Truth([.. live, .. spilled]);
 
         (int refusedExit, string refused) = await RedriveTool.RunRedriveAsync(servers, table, spill, null, errorsToo: true);
@@ -81,18 +78,16 @@ public sealed class RedriveSinkOptionsTests(LocalServersFixture servers, ITestOu
     [Fact]
     public async Task RaisedBound_SpillIntoAnItemPastTheDefaultBound_IsRedrivenOnceWithTheFunctionsBound()
     {
-        string table = await servers.CreateTableAsync("opts-raised");
-        string spill = await servers.CreateBucketAsync("spill");
-        string quarantine = await servers.CreateBucketAsync("quarantine");
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        using AmazonS3Client s3 = servers.CreateS3Client();
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "opts-raised");
+        (string table, string spill, string quarantine) = (scene.Table, scene.Spill, scene.Quarantine);
+        (AmazonDynamoDBClient dynamoDb, AmazonS3Client s3) = (scene.DynamoDb, scene.S3);
 
         var live = Enumerable.Range(1, 1001).Select(n => (n, "k" + n.ToString(CultureInfo.InvariantCulture), 1.0)).ToArray();
         BatchSummary summary = await ApplyLiveAsync(dynamoDb, s3, table, quarantine, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxPartitionKeysPerItem = 2000 }, live);
         Assert.Null(summary.AggregateSinkError);
 
         var spilled = new[] { (5000, "late", 7.0) };
-        await PutAsync(s3, spill, SpillKey(5000), RedriveObjects.SpillObject(Shard, 5000, [("m", spilled)]));
+        await scene.PutSpillAsync(SpillKey(5000), RedriveObjects.SpillObject(Shard, 5000, [("m", spilled)]));
         (int exit, string report) = await RedriveTool.RunRedriveAsync(servers, table, spill, null, errorsToo: true, "--max-keys-per-item", "2000");
         output.WriteLine(report);
         Assert.Equal(Truth([.. live, .. spilled]), await ReadAsync(dynamoDb, table));
@@ -107,15 +102,13 @@ public sealed class RedriveSinkOptionsTests(LocalServersFixture servers, ITestOu
     [Fact]
     public async Task RaisedBound_GivenUpBatchOfMoreKeysThanTheDefaultBound_IsRedrivenOnceWithTheFunctionsBound()
     {
-        string table = await servers.CreateTableAsync("opts-dest");
-        string spill = await servers.CreateBucketAsync("spill");
-        string failures = await servers.CreateBucketAsync("failures");
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        using AmazonS3Client s3 = servers.CreateS3Client();
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "opts-dest");
+        (string table, string spill, string failures) = (scene.Table, scene.Spill, scene.Failure);
+        (AmazonDynamoDBClient dynamoDb, AmazonS3Client s3) = (scene.DynamoDb, scene.S3);
 
         var given = Enumerable.Range(1, 1001).Select(n => (n, "g" + n.ToString(CultureInfo.InvariantCulture), 3.0)).ToArray();
         string[] records = [.. given.Select(s => RedriveObjects.RecordOf(Shard, s.n, s.Item2, RedriveObjects.Sample(1, "m", s.Item3)))];
-        await PutAsync(s3, failures, RedriveObjects.DestinationKey(Shard, "a"), RedriveObjects.InvocationRecord(Shard, records));
+        await scene.PutDestinationAsync(RedriveObjects.DestinationKey(Shard, "a"), RedriveObjects.InvocationRecord(Shard, records));
 
         (int refusedExit, string refused) = await RedriveTool.RunRedriveAsync(servers, table, spill, failures, errorsToo: true);
         output.WriteLine(refused);
@@ -141,17 +134,14 @@ public sealed class RedriveSinkOptionsTests(LocalServersFixture servers, ITestOu
     [Fact]
     public async Task PerShardWatermarkOnly_PartlyAppliedGivenUpBatchOfSeveralKeys_IsCompletedOnce()
     {
-        string table = await servers.CreateTableAsync("opts-pswdest");
-        string spill = await servers.CreateBucketAsync("spill");
-        string failures = await servers.CreateBucketAsync("failures");
-        string quarantine = await servers.CreateBucketAsync("quarantine");
-        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        using AmazonS3Client s3 = servers.CreateS3Client();
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "opts-pswdest");
+        (string table, string spill, string failures, string quarantine) = (scene.Table, scene.Spill, scene.Failure, scene.Quarantine);
+        (AmazonDynamoDBClient dynamoDb, AmazonS3Client s3) = (scene.DynamoDb, scene.S3);
 
         var given = Enumerable.Range(1, 6).Select(n => (n, "g" + (n % 3).ToString(CultureInfo.InvariantCulture), (double)n)).ToArray();
         await ApplyLiveAsync(dynamoDb, s3, table, quarantine, DynamoDbAggregateSinkOptions.Default with { TableName = table, PerShardWatermarkOnly = true }, given[..3]);
         string[] records = [.. given.Select(s => RedriveObjects.RecordOf(Shard, s.n, s.Item2, RedriveObjects.Sample(1, "m", s.Item3)))];
-        await PutAsync(s3, failures, RedriveObjects.DestinationKey(Shard, "a"), RedriveObjects.InvocationRecord(Shard, records));
+        await scene.PutDestinationAsync(RedriveObjects.DestinationKey(Shard, "a"), RedriveObjects.InvocationRecord(Shard, records));
 
         (int exit, string report) = await RedriveTool.RunRedriveAsync(servers, table, spill, failures, errorsToo: true);
         output.WriteLine(report);
@@ -209,7 +199,4 @@ public sealed class RedriveSinkOptionsTests(LocalServersFixture servers, ITestOu
         Assert.Equal(expectFailure, Encoding.UTF8.GetString(response.WrittenSpan) != "{\"batchItemFailures\":[]}");
         return summary;
     }
-
-    private static async Task PutAsync(AmazonS3Client s3, string bucket, string key, string body) =>
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = key, ContentBody = body, ContentType = "application/json", UseChunkEncoding = false });
 }

@@ -9,16 +9,17 @@ namespace Analytics.Core.Testing.Tests;
 /// <summary>
 /// One redrive test's resources on the local servers: a new table, the function's spill bucket, an empty bucket (a
 /// <c>--spill-bucket</c> other than the function's, so that nothing holds a destination object back), the on-failure
-/// destination bucket, and a client of each server; and what the tests do with them.
+/// destination bucket, a quarantine bucket for the function's poison records, and a client of each server; and what
+/// the tests do with them.
 /// </summary>
 internal sealed class RedriveScene : IDisposable
 {
     private readonly LocalServersFixture _servers;
 
-    private RedriveScene(LocalServersFixture servers, string table, string spill, string empty, string failure)
+    private RedriveScene(LocalServersFixture servers, string table, string spill, string empty, string failure, string quarantine)
     {
         _servers = servers;
-        (Table, Spill, Empty, Failure) = (table, spill, empty, failure);
+        (Table, Spill, Empty, Failure, Quarantine) = (table, spill, empty, failure, quarantine);
         S3 = servers.CreateS3Client();
         DynamoDb = servers.CreateDynamoDbClient();
     }
@@ -34,18 +35,22 @@ internal sealed class RedriveScene : IDisposable
     /// <summary>The on-failure destination bucket.</summary>
     public string Failure { get; }
 
+    /// <summary>The function's quarantine bucket (for a live sink's poison records).</summary>
+    public string Quarantine { get; }
+
     public AmazonS3Client S3 { get; }
 
     public AmazonDynamoDBClient DynamoDb { get; }
 
-    /// <summary>A new table named after <paramref name="name"/> and three new buckets.</summary>
+    /// <summary>A new table named after <paramref name="name"/> and four new buckets.</summary>
     public static async Task<RedriveScene> CreateAsync(LocalServersFixture servers, string name) =>
         new(
             servers,
             await servers.CreateTableAsync(name),
             await servers.CreateBucketAsync("spill"),
             await servers.CreateBucketAsync("empty"),
-            await servers.CreateBucketAsync("failure"));
+            await servers.CreateBucketAsync("failure"),
+            await servers.CreateBucketAsync("quarantine"));
 
     /// <summary>Writes an object as its writer does (no chunked encoding, which the local S3 server does not take).</summary>
     public Task PutAsync(string bucket, string key, string body) =>
