@@ -85,17 +85,10 @@ public sealed partial class KinesisBatchProcessor
         // retry Lambda makes with the previous state would then be taken as applied, its tail lost.
         bool flush = aggregator.PairCount > 0 && summary.StopReason == BatchStopReason.None &&
             (envelope.IsFinalInvokeForWindow || envelope.IsWindowTerminatedEarly || window.EncodedBase64Length + window.ForeignBytes > _options.MaxStateBytes);
-        Task aggregates = Task.CompletedTask;
-        AggregateBatch flushBatch = _flushBatch;
-        if (flush)
-        {
-            flushBatch.UseWindow(aggregator, summary.ShardId, summary.EventSourceArn, Encoding.ASCII.GetBytes(first!), Encoding.ASCII.GetBytes(last!));
-            long flushStart = _time.GetTimestamp();
-            aggregates = TimedAsync(WriteAggregatesAsync(flushBatch, summary, deadline, cancellationToken), flushStart, d => summary.AggregateSinkDuration = d);
-        }
-
+        // The poison records are durable before the flush starts, not beside it: a flush that landed in an invocation
+        // that then failed is repeated by a retry that may gather other records (a bisected half), and a flush whose
+        // range then straddles the landed one's watermark is refused on every retry (the shard is blocked).
         int durable = await quarantine.ConfigureAwait(false);
-        await aggregates.ConfigureAwait(false);
         summary.Quarantined = durable;
         if (durable < poisonCount)
         {
@@ -108,8 +101,12 @@ public sealed partial class KinesisBatchProcessor
         }
 
         summary.AggregatesWritten = previousWritten;
+        AggregateBatch flushBatch = _flushBatch;
         if (flush)
         {
+            flushBatch.UseWindow(aggregator, summary.ShardId, summary.EventSourceArn, Encoding.ASCII.GetBytes(first!), Encoding.ASCII.GetBytes(last!));
+            long flushStart = _time.GetTimestamp();
+            await TimedAsync(WriteAggregatesAsync(flushBatch, summary, deadline, cancellationToken), flushStart, d => summary.AggregateSinkDuration = d).ConfigureAwait(false);
             int written = flushBatch.DurableCount;
             summary.AggregatesWritten += written;
             if (written < flushBatch.Count)

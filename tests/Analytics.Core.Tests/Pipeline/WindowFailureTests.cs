@@ -90,6 +90,24 @@ public class WindowFailureTests
         Assert.Contains("quarantine sink made 0 of 1 poison records durable (Completed);", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The poison records are durable before the window's flush starts: when the quarantine write fails, no aggregate is
+    /// written. A flush that landed in a failed invocation is repeated by a retry that may gather other records (a
+    /// bisected half), and a later flush whose range straddles the landed one's watermark is refused on every retry.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public async Task PoisonNotQuarantined_NoWindowAggregateIsWritten(int durable)
+    {
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink { DurableCount = durable }, ProcessorOptions.Default);
+
+        await Assert.ThrowsAsync<BatchFailedException>(() => Run(processor, TestEvents.BuildWindow([Good(1, 1), Poison(2), Poison(3)], "{}", final: true)));
+
+        Assert.Empty(sink.Seen);
+    }
+
     [Fact]
     public async Task QuarantineThrows_Throws_WithTheSinksError()
     {
