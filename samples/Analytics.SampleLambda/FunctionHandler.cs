@@ -16,21 +16,27 @@ internal sealed class FunctionHandler : IInvocationHandler
     private readonly IQuarantineSink _quarantineSink;
     private readonly TextWriter _log;
     private readonly ArrayBufferWriter<byte> _logLines = new(2048);
+    private readonly JsonLogOptions _logOptions;
+    private readonly EmfOptions _metrics;
 
     /// <summary>Creates the handler; it owns (and disposes) the sinks.</summary>
     /// <param name="aggregateSink">Where aggregates go.</param>
     /// <param name="quarantineSink">Where poison records go.</param>
     /// <param name="options">Processor options.</param>
     /// <param name="log">Where the log and metric lines go (stdout under Lambda; stderr for a local run).</param>
-    public FunctionHandler(IAggregateSink aggregateSink, IQuarantineSink quarantineSink, ProcessorOptions options, TextWriter log)
+    /// <param name="logOptions">The log lines' options (<c>ANALYTICS_LOG_LEVEL</c>); the library's defaults when null.</param>
+    /// <param name="metrics">The EMF lines' options (<c>ANALYTICS_METRICS_NAMESPACE</c>); the library's defaults when null.</param>
+    public FunctionHandler(IAggregateSink aggregateSink, IQuarantineSink quarantineSink, ProcessorOptions options, TextWriter log, JsonLogOptions? logOptions = null, EmfOptions? metrics = null)
     {
         _aggregateSink = aggregateSink;
         _quarantineSink = quarantineSink;
         _log = log;
+        _logOptions = logOptions ?? JsonLogOptions.Default;
+        _metrics = metrics ?? EmfOptions.Default;
         // Poison records get one log line each (reason, shard, sequence number; never the payload).
         _processor = new KinesisBatchProcessor(aggregateSink, quarantineSink, options with
         {
-            OnPoison = record => JsonLog.WritePoison(record, JsonLogOptions.Default, _logLines),
+            OnPoison = record => JsonLog.WritePoison(record, _logOptions, _logLines),
         });
     }
 
@@ -45,9 +51,10 @@ internal sealed class FunctionHandler : IInvocationHandler
     {
         SampleSettings settings = SampleSettings.FromEnvironment(getVariable);
         // The sinks (and their AWS clients) live as long as the sandbox.
+        KinesisFunctionOptions function = settings.ToFunctionOptions();
         SampleSinks sinks = SampleSinks.Create(settings.ToSinkTargets());
-        ProcessorOptions options = settings.ToProcessorOptions() with { SpillSink = sinks.Spill };
-        return new FunctionHandler(sinks.Aggregates, sinks.Quarantine, options, log);
+        ProcessorOptions options = function.Processor with { SpillSink = sinks.Spill };
+        return new FunctionHandler(sinks.Aggregates, sinks.Quarantine, options, log, function.Log, function.Metrics);
     }
 
     public async Task HandleAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)
@@ -81,8 +88,8 @@ internal sealed class FunctionHandler : IInvocationHandler
         LastSummary = summary;
 
         // One structured log line per invocation and stage, then one EMF line that CloudWatch turns into metrics.
-        JsonLog.WriteInvocation(summary, JsonLogOptions.Default, _logLines);
-        EmfMetrics.Write(summary, EmfOptions.Default, _logLines);
+        JsonLog.WriteInvocation(summary, _logOptions, _logLines);
+        EmfMetrics.Write(summary, _metrics, _logLines);
         await _log.WriteAsync(Encoding.UTF8.GetString(_logLines.WrittenSpan)).ConfigureAwait(false);
         await _log.FlushAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -3,22 +3,35 @@ using Analytics.Core;
 
 namespace Analytics.SampleLambda;
 
-/// <summary>The function's configuration, read from environment variables (documented in the sample README).</summary>
-/// <param name="OutputDirectory">Where the JSON-lines sinks write (<c>ANALYTICS_OUTPUT_DIR</c>, default <c>/tmp/analytics</c>).</param>
-/// <param name="WindowSize">Aggregation window (<c>ANALYTICS_WINDOW_SECONDS</c>, default 60).</param>
-/// <param name="AggregateTable">DynamoDB table for aggregates (<c>ANALYTICS_AGGREGATE_TABLE</c>), set by the template.</param>
-/// <param name="QuarantineBucket">S3 bucket for poison records (<c>ANALYTICS_QUARANTINE_BUCKET</c>), set by the template.</param>
+/// <summary>
+/// The function's configuration, read from environment variables (documented in the sample README): the library's
+/// variables, read by <see cref="KinesisFunctionSettings"/> (window, pair cap, log level, metrics namespace, table,
+/// quarantine bucket, output directory), and the sample's own spill variables.
+/// </summary>
+/// <param name="Function">What <see cref="KinesisFunctionSettings.FromEnvironment(Func{string, string?})"/> reads.</param>
 /// <param name="SpillBucket">S3 bucket for spills (<c>ANALYTICS_SPILL_BUCKET</c>, only with a table); null: no spilling.</param>
 /// <param name="SpillAfter">Age of a batch's oldest record from which it is spilled when the table fails (<c>ANALYTICS_SPILL_AFTER_SECONDS</c>, default 300).</param>
-internal sealed record SampleSettings(string OutputDirectory, TimeSpan WindowSize, string? AggregateTable, string? QuarantineBucket, string? SpillBucket = null, TimeSpan? SpillAfter = null)
+internal sealed record SampleSettings(KinesisFunctionSettings Function, string? SpillBucket = null, TimeSpan? SpillAfter = null)
 {
-    internal const string OutputDirectoryVariable = "ANALYTICS_OUTPUT_DIR";
-    internal const string WindowSecondsVariable = "ANALYTICS_WINDOW_SECONDS";
-    internal const string AggregateTableVariable = "ANALYTICS_AGGREGATE_TABLE";
-    internal const string QuarantineBucketVariable = "ANALYTICS_QUARANTINE_BUCKET";
+    internal const string OutputDirectoryVariable = KinesisFunctionSettings.OutputDirectoryVariable;
+    internal const string WindowSecondsVariable = KinesisFunctionSettings.WindowSecondsVariable;
+    internal const string AggregateTableVariable = KinesisFunctionSettings.AggregateTableVariable;
+    internal const string QuarantineBucketVariable = KinesisFunctionSettings.QuarantineBucketVariable;
     internal const string SpillBucketVariable = "ANALYTICS_SPILL_BUCKET";
     internal const string SpillAfterSecondsVariable = "ANALYTICS_SPILL_AFTER_SECONDS";
     internal const string DefaultOutputDirectory = "/tmp/analytics";
+
+    /// <summary>Where the JSON-lines sinks write (<c>ANALYTICS_OUTPUT_DIR</c>, default <c>/tmp/analytics</c>).</summary>
+    public string OutputDirectory => Function.OutputDirectory;
+
+    /// <summary>Aggregation window (<c>ANALYTICS_WINDOW_SECONDS</c>, default 60).</summary>
+    public TimeSpan WindowSize => Function.WindowSize;
+
+    /// <summary>DynamoDB table for aggregates (<c>ANALYTICS_AGGREGATE_TABLE</c>), set by the template.</summary>
+    public string? AggregateTable => Function.AggregateTable;
+
+    /// <summary>S3 bucket for poison records (<c>ANALYTICS_QUARANTINE_BUCKET</c>), set by the template.</summary>
+    public string? QuarantineBucket => Function.QuarantineBucket;
 
     /// <summary>Reads the settings.</summary>
     /// <param name="getVariable">Reads one environment variable (tests pass a dictionary).</param>
@@ -27,19 +40,8 @@ internal sealed record SampleSettings(string OutputDirectory, TimeSpan WindowSiz
     public static SampleSettings FromEnvironment(Func<string, string?> getVariable)
     {
         ArgumentNullException.ThrowIfNull(getVariable);
+        KinesisFunctionSettings function = KinesisFunctionSettings.FromEnvironment(getVariable);
         string? Get(string name) => NullIfUnset(name, getVariable(name));
-        string outputDirectory = Get(OutputDirectoryVariable) ?? DefaultOutputDirectory;
-        TimeSpan window = AggregatorOptions.Default.WindowSize;
-        if (Get(WindowSecondsVariable) is { } seconds)
-        {
-            if (!int.TryParse(seconds, NumberStyles.None, CultureInfo.InvariantCulture, out int s) || s is < 1 or > 3600)
-            {
-                throw new InvalidOperationException($"{WindowSecondsVariable} must be a whole number of seconds from 1 to 3600, not '{seconds}'.");
-            }
-
-            window = TimeSpan.FromSeconds(s);
-        }
-
         TimeSpan spillAfter = ProcessorOptions.Default.SpillAfterAge;
         if (Get(SpillAfterSecondsVariable) is { } after)
         {
@@ -51,36 +53,37 @@ internal sealed record SampleSettings(string OutputDirectory, TimeSpan WindowSiz
             spillAfter = TimeSpan.FromSeconds(s);
         }
 
-        string? table = Get(AggregateTableVariable);
         string? spillBucket = Get(SpillBucketVariable);
-        if (spillBucket is not null && table is null)
+        if (spillBucket is not null && function.AggregateTable is null)
         {
             throw new InvalidOperationException($"{SpillBucketVariable} needs {AggregateTableVariable}: spills hold what the DynamoDB table could not take.");
         }
 
-        return new SampleSettings(outputDirectory, window, table, Get(QuarantineBucketVariable), spillBucket, spillAfter);
+        return new SampleSettings(function, spillBucket, spillAfter);
+    }
+
+    /// <summary>The function's options these settings imply: the library's (processor, log level, metrics namespace) and the spill age.</summary>
+    /// <returns>The options.</returns>
+    public KinesisFunctionOptions ToFunctionOptions()
+    {
+        KinesisFunctionOptions options = Function.ToFunctionOptions();
+        return options with { Processor = options.Processor with { SpillAfterAge = SpillAfter ?? ProcessorOptions.Default.SpillAfterAge } };
     }
 
     /// <summary>The processor options these settings imply.</summary>
     /// <returns>The options.</returns>
-    public ProcessorOptions ToProcessorOptions() =>
-        ProcessorOptions.Default with
-        {
-            Aggregator = AggregatorOptions.Default with { WindowSize = WindowSize },
-            SpillAfterAge = SpillAfter ?? ProcessorOptions.Default.SpillAfterAge,
-        };
+    public ProcessorOptions ToProcessorOptions() => ToFunctionOptions().Processor;
 
     /// <summary>Where the sinks these settings imply write: the table and bucket when set, else files in the output directory.</summary>
     /// <returns>The targets.</returns>
     public SinkTargets ToSinkTargets() => new(OutputDirectory, AggregateTable, QuarantineBucket, SpillBucket: SpillBucket);
 
     /// <summary>
-    /// The variable's value, null when it is not set. Set but empty or white space is refused, naming it: read as
-    /// unset, a blank table or bucket sent the aggregates or the poison records to files in /tmp, lost with the sandbox,
-    /// while every invocation reported success.
+    /// The variable's value, null when it is not set. Set but empty or white space is refused, naming it, as the
+    /// library's variables are: read as unset, a blank spill bucket turned spilling off.
     /// </summary>
     private static string? NullIfUnset(string name, string? value) =>
         value is null ? null
         : string.IsNullOrWhiteSpace(value) ? throw new InvalidOperationException($"{name} is set but empty; give a value, or remove the variable for its default.")
-        : value;
+        : value.Trim();
 }

@@ -65,4 +65,55 @@ public class SampleSettingsTests
 
         Assert.Equal((SampleSettings.DefaultOutputDirectory, TimeSpan.FromSeconds(60), null, null, null), (settings.OutputDirectory, settings.WindowSize, settings.AggregateTable, settings.QuarantineBucket, settings.SpillBucket));
     }
+
+    /// <summary>
+    /// The library's variables that the sample read nowhere (found by review): a function copied from the sample with
+    /// <c>ANALYTICS_LOG_LEVEL</c>, <c>ANALYTICS_METRICS_NAMESPACE</c> or <c>ANALYTICS_MAX_PAIRS</c> set, as the
+    /// library's README lists them, got the defaults without a word, and a level it cannot use was no init error.
+    /// </summary>
+    [Fact]
+    public async Task TheLibrarysVariables_AreTheSamples_LogLevelNamespaceAndPairCap()
+    {
+        string dir = Directory.CreateTempSubdirectory("analytics-settings-").FullName;
+        try
+        {
+            var env = new Dictionary<string, string>
+            {
+                [SampleSettings.OutputDirectoryVariable] = dir,
+                [KinesisFunctionSettings.LogLevelVariable] = "Error",
+                [KinesisFunctionSettings.MetricsNamespaceVariable] = "Team/Pipeline",
+                [KinesisFunctionSettings.MaxPairsVariable] = "1234",
+            };
+            Assert.Equal(1234, SampleSettings.FromEnvironment(env.GetValueOrDefault).ToProcessorOptions().Aggregator.MaxPairs);
+
+            using var log = new StringWriter();
+            await using (FunctionHandler handler = FunctionHandler.FromEnvironment(env.GetValueOrDefault, log))
+            {
+                await handler.HandleAsync(File.ReadAllBytes(Sample.SampleEventsTests.EventPath("kinesis-poison.json")), DateTimeOffset.UtcNow.AddSeconds(30), new System.Buffers.ArrayBufferWriter<byte>(), CancellationToken.None);
+            }
+
+            string[] lines = log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            // Error only: no invocation line (Info) and no poison lines (Warn); the EMF line under the namespace given.
+            string emf = Assert.Single(lines);
+            using var json = System.Text.Json.JsonDocument.Parse(emf);
+            Assert.Equal("Team/Pipeline", json.RootElement.GetProperty("_aws").GetProperty("CloudWatchMetrics")[0].GetProperty("Namespace").GetString());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(KinesisFunctionSettings.LogLevelVariable, "Verbose")]
+    [InlineData(KinesisFunctionSettings.MetricsNamespaceVariable, "AWS/Kinesis")]
+    [InlineData(KinesisFunctionSettings.MaxPairsVariable, "0")]
+    public void ALibraryVariableTheFunctionCannotUse_IsAnInitErrorNamingIt(string name, string value)
+    {
+        var env = new Dictionary<string, string> { [name] = value };
+
+        InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => SampleSettings.FromEnvironment(env.GetValueOrDefault));
+
+        Assert.StartsWith(name, e.Message, StringComparison.Ordinal);
+    }
 }
