@@ -39,12 +39,55 @@ internal static class AwsSinkChecks
                     : $"{targetOption} '{target}' is not an S3 bucket name: give the bucket's name alone (3 or more letters, digits, '.', '-'; '_' in a legacy bucket's), without 's3://', a key prefix or spaces, or an access point ARN.");
         }
 
+        if (target.StartsWith("arn:", StringComparison.Ordinal) && ArnProblem(target, kind) is { } problem)
+        {
+            // Sent, the SDK fails every request before it leaves ("Invalid ARN"), naming no option.
+            AwsThrowHelper.ThrowArgument("options", $"{targetOption} '{target}' {problem}");
+        }
+
         if (maxConcurrency < 1)
         {
             AwsThrowHelper.ThrowArgumentOutOfRange("options", "MaxConcurrency must be at least 1.");
         }
 
         retry.Validate("options");
+    }
+
+    /// <summary>
+    /// Why an ARN is none the service takes in place of the name, or null: DynamoDB takes a table's ARN
+    /// (<c>arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME</c>); S3 an access point's (<c>s3</c> or
+    /// <c>s3-object-lambda</c> with <c>accesspoint/NAME</c>, a Multi-Region one without a region, or an Outposts
+    /// <c>outpost/ID/accesspoint/NAME</c> or <c>outpost/ID/bucket/NAME</c>), but not a bucket's own ARN
+    /// (<c>arn:aws:s3:::NAME</c>, what <c>!GetAtt Bucket.Arn</c> gives), with which the SDK fails every request.
+    /// </summary>
+    private static string? ArnProblem(string arn, Target kind)
+    {
+        // arn:partition:service:region:account:resource (the resource may hold further colons).
+        string[] parts = arn.Split(':', 6);
+        if (parts.Length < 6 || parts[1].Length == 0 || parts[5].Length == 0)
+        {
+            return "is not an ARN: arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE.";
+        }
+
+        string service = parts[2], region = parts[3], account = parts[4], resource = parts[5];
+        if (kind == Target.Table)
+        {
+            return service == "dynamodb" && region.Length > 0 && account.Length > 0 && resource.StartsWith("table/", StringComparison.Ordinal) && IsName(resource["table/".Length..])
+                ? null
+                : "is not a DynamoDB table's ARN (arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME): give the table's name or its ARN.";
+        }
+
+        if (service == "s3" && region.Length == 0 && account.Length == 0)
+        {
+            return $"is the bucket's own ARN, which S3 does not take in place of its name: give the name, '{resource}'.";
+        }
+
+        bool accessPoint = (service is "s3" or "s3-object-lambda" && resource.StartsWith("accesspoint/", StringComparison.Ordinal) && (region.Length > 0 || service == "s3")) ||
+                           (service == "s3-outposts" && region.Length > 0 && resource.StartsWith("outpost/", StringComparison.Ordinal) &&
+                            (resource.Contains("/accesspoint/", StringComparison.Ordinal) || resource.Contains("/bucket/", StringComparison.Ordinal)));
+        return accessPoint && account.Length > 0
+            ? null
+            : "is not an ARN S3 takes in place of a bucket's name (an access point's: arn:PARTITION:s3:REGION:ACCOUNT:accesspoint/NAME): give the bucket's name or an access point's ARN.";
     }
 
     /// <summary>

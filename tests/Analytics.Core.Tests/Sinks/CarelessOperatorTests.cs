@@ -195,9 +195,7 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     [InlineData("abc")]
     [InlineData("my.metrics_table-2")]
     [InlineData("Legacy_Bucket.2017")]
-    [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics")]
-    [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint/poison")]
-    public void Constructors_TableOrBucketNameOrArn_Accepted(string name)
+    public void Constructors_TableOrBucketName_Accepted(string name)
     {
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         using AmazonS3Client s3 = servers.CreateS3Client();
@@ -205,6 +203,63 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         _ = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = name });
         _ = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = name });
         _ = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = name }, null);
+    }
+
+    [Theory]
+    [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics")]
+    [InlineData("arn:aws-cn:dynamodb:cn-north-1:123456789012:table/my.metrics_table-2")]
+    public void DynamoDbSink_TableArn_Accepted(string arn)
+    {
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+
+        _ = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = arn });
+    }
+
+    [Theory]
+    [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint/poison")]
+    [InlineData("arn:aws:s3::123456789012:accesspoint/mfzwi23gnjvgw.mrap")]
+    [InlineData("arn:aws:s3-object-lambda:us-west-2:123456789012:accesspoint/poison")]
+    [InlineData("arn:aws:s3-outposts:us-west-2:123456789012:outpost/op-01ac5d28a6a232904/accesspoint/poison")]
+    public void S3Sinks_AccessPointArn_Accepted(string arn)
+    {
+        using AmazonS3Client s3 = servers.CreateS3Client();
+
+        _ = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = arn });
+        _ = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = arn }, null);
+    }
+
+    /// <summary>
+    /// An ARN the service does not take in place of the name (found by review): any string starting with <c>arn:</c>
+    /// passed the check, so a bucket's own ARN (what <c>!GetAtt Bucket.Arn</c> gives) built the sink, and then every
+    /// quarantine write failed in the SDK ("Invalid ARN"), naming no option, while each batch with a poison record was
+    /// re-delivered. The bucket's ARN now says which name to give.
+    /// </summary>
+    [Theory]
+    [InlineData("arn:aws:s3:::quarantine", false, "is the bucket's own ARN, which S3 does not take in place of its name: give the name, 'quarantine'.")]
+    [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics", false, "is not an ARN S3 takes")]
+    [InlineData("arn:aws:sqs:us-east-1:123456789012:poison", false, "is not an ARN S3 takes")]
+    [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint/poison", true, "is not a DynamoDB table's ARN")]
+    [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics/stream/2024-01-01T00:00:00.000", true, "is not a DynamoDB table's ARN")]
+    [InlineData("arn:aws:dynamodb:us-east-1:123456789012:metrics", true, "is not a DynamoDB table's ARN")]
+    [InlineData("arn:aws:s3", true, "is not an ARN")]
+    [InlineData("arn:aws:s3", false, "is not an ARN")]
+    public void Constructors_ArnTheServiceDoesNotTake_ThrowNamingTheOptionAndTheValue(string arn, bool table, string problem)
+    {
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+
+        if (table)
+        {
+            ArgumentException e = Assert.Throws<ArgumentException>(() => new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = arn }));
+            Assert.StartsWith($"TableName '{arn}' {problem}", e.Message, StringComparison.Ordinal);
+        }
+        else
+        {
+            ArgumentException quarantine = Assert.Throws<ArgumentException>(() => new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = arn }));
+            ArgumentException spill = Assert.Throws<ArgumentException>(() => new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = arn }, null));
+            Assert.StartsWith($"BucketName '{arn}' {problem}", quarantine.Message, StringComparison.Ordinal);
+            Assert.StartsWith($"BucketName '{arn}' {problem}", spill.Message, StringComparison.Ordinal);
+        }
     }
 
     /// <summary>
