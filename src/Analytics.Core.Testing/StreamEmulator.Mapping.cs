@@ -358,6 +358,7 @@ public sealed partial class StreamEmulator
         }
 
         invocation.MeasuredTicks += Stopwatch.GetElapsedTime(started).Ticks;
+        WatchCompletionThread(invocation);
         _waiting.Add(invocation);
         CheckOffClock();
         ObserveCompletions();
@@ -446,6 +447,14 @@ public sealed partial class StreamEmulator
         if (invocation.Ended)
         {
             return;
+        }
+
+        if (_scenario.RealTimeSettle <= TimeSpan.Zero && invocation.Task is { IsCompleted: false } && !Clock.HasTimerAfter(invocation, NowTicks))
+        {
+            // Timed out while no timer of its own lay ahead: nothing in virtual time could have completed it, so it waits on
+            // something real (a timer of the clock due now, its own deadline's, hid that from CheckOffClock), and whether
+            // it finishes before this deadline depends on real timing.
+            CountOffClock(invocation);
         }
 
         invocation.Alive = false;

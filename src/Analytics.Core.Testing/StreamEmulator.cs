@@ -57,6 +57,7 @@ public sealed partial class StreamEmulator
     private long _producerIndex;
     private bool _ran;
     private bool _ended;
+    private int _runThread;
 
     /// <summary>Creates an emulator whose execution environments share one handler.</summary>
     /// <param name="scenario">The scenario.</param>
@@ -211,6 +212,21 @@ public sealed partial class StreamEmulator
     private EmulationSummary RunLoop()
     {
         Clock.IsOwnerAlive = static owner => owner is not Invocation invocation || invocation.Alive;
+        _runThread = Environment.CurrentManagedThreadId;
+        if (_scenario.RealTimeSettle <= TimeSpan.Zero)
+        {
+            // Handler code runs on the clock only on this thread, inside a call of the emulator's (the handler's start, a
+            // timer's callback). A timer set from another thread was set by a continuation that something real resumed
+            // (I/O, Task.Run, a Task.Delay cancelled through its token), at a virtual time that depends on real timing.
+            Clock.TimerCreated = owner =>
+            {
+                if (owner is Invocation invocation && Environment.CurrentManagedThreadId != _runThread)
+                {
+                    CountOffClock(invocation);
+                }
+            };
+        }
+
         if (_scenario.Function.MeasureCompute)
         {
             Clock.CallbackMeasured = static (owner, ticks) =>
@@ -291,8 +307,8 @@ public sealed partial class StreamEmulator
             ColdStarts = _coldStarts,
             MaxIteratorAgeMs = _maxIteratorAge,
             MaxConcurrency = _maxBusy,
-            OffClockWaits = _offClockWaits,
-            Reproducible = !_scenario.Function.MeasureCompute && _offClockWaits == 0,
+            OffClockWaits = Interlocked.Read(ref _offClockWaits),
+            Reproducible = !_scenario.Function.MeasureCompute && Interlocked.Read(ref _offClockWaits) == 0,
         };
         _observer?.OnEnd(summary);
         return summary;
@@ -417,12 +433,47 @@ public sealed partial class StreamEmulator
     {
         foreach (Invocation invocation in _waiting)
         {
-            if (!invocation.OffClock && !invocation.Ended && invocation.Task is { IsCompleted: false })
+            if (!invocation.Ended && invocation.Task is { IsCompleted: false })
             {
-                invocation.OffClock = true;
-                _offClockWaits++;
+                CountOffClock(invocation);
             }
         }
+    }
+
+    /// <summary>Counts a handler as caught off the virtual clock, once per invocation; callable from any thread.</summary>
+    private void CountOffClock(Invocation invocation)
+    {
+        if (invocation.MarkOffClock())
+        {
+            Interlocked.Increment(ref _offClockWaits);
+        }
+    }
+
+    /// <summary>
+    /// Counts the handler off the clock when its task completes on another thread than the run's: something real
+    /// resumed it (I/O, <c>Task.Run</c>, a delay without the clock) while a timer of the clock was pending (its own
+    /// deadline's, say), which <see cref="CheckOffClock"/> takes for a handler waiting on the clock.
+    /// </summary>
+    private void WatchCompletionThread(Invocation invocation)
+    {
+        if (_scenario.RealTimeSettle > TimeSpan.Zero || invocation.Task is not { IsCompleted: false } task)
+        {
+            return;
+        }
+
+        _ = task.ContinueWith(
+            static (_, state) =>
+            {
+                (StreamEmulator emulator, Invocation invocation) = ((StreamEmulator, Invocation))state!;
+                if (Environment.CurrentManagedThreadId != emulator._runThread)
+                {
+                    emulator.CountOffClock(invocation);
+                }
+            },
+            (this, invocation),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
     }
 
     private void EmitSecond(int second)

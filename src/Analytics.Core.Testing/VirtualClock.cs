@@ -107,6 +107,23 @@ public sealed class VirtualClock : TimeProvider
         }
     }
 
+    /// <summary>Whether a timer of <paramref name="owner"/> is pending with its due time after <paramref name="ticks"/>.</summary>
+    internal bool HasTimerAfter(object owner, long ticks)
+    {
+        lock (_gate)
+        {
+            foreach ((VirtualTimer timer, (long Due, long Order) key) in _timers.UnorderedItems)
+            {
+                if (key.Due > ticks && ReferenceEquals(timer.Owner, owner) && timer.IsCurrent(key.Order))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
     /// <inheritdoc />
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {

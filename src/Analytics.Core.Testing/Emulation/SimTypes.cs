@@ -226,8 +226,13 @@ internal sealed class Invocation
 
     public bool Ended { get; set; }
 
-    /// <summary>Whether its handler was caught waiting off the virtual clock (counted once).</summary>
-    public bool OffClock { get; set; }
+    /// <summary>Whether its handler was caught off the virtual clock (counted once; set from any thread).</summary>
+    public bool OffClock => Volatile.Read(ref _offClock) != 0;
+
+    private int _offClock;
+
+    /// <summary>Marks the handler as caught off the virtual clock; true the first time only.</summary>
+    public bool MarkOffClock() => Interlocked.Exchange(ref _offClock, 1) == 0;
 
     public bool Alive { get; set; } = true;
 
