@@ -398,8 +398,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     }
 
     /// <summary>Why aggregates are not durable, for the invocation log line (never an exception message: it may quote data).</summary>
-    private static string DescribeSinkIssue(AggregateBatch batch, string what) =>
-        $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} pairs durable, the first record of an unmarked pair is reported as the checkpoint.";
+    private string DescribeSinkIssue(AggregateBatch batch, string what) => ReferenceEquals(batch, _batch)
+        ? $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} pairs durable, the first record of an unmarked pair is reported as the checkpoint."
+        : $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} window aggregates durable, the window invocation fails whole and Lambda retries it with the previous state.";
 
     /// <summary>
     /// Waits for <paramref name="task"/> until the token fires and then <see cref="s_graceAfterCancel"/> more; false when

@@ -130,6 +130,23 @@ public class WindowFailureTests
         Assert.Contains("made 0 of 1 window aggregates durable (Failed: System.IO.IOException: table gone);", e.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The log line's reason for a failed window flush says what happens (found by review): it said "the first record of
+    /// an unmarked pair is reported as the checkpoint", which a window invocation never does; it fails whole.
+    /// </summary>
+    [Fact]
+    public async Task AggregateSinkThrows_TheIssueSaysTheWindowInvocationFailsWhole()
+    {
+        var sink = new RecordingAggregateSink { Throw = new IOException("table gone"), Durable = _ => false };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        BatchFailedException e = await Assert.ThrowsAsync<BatchFailedException>(() => Run(processor, TestEvents.BuildWindow([Good(1, 1)], "{}", final: true)));
+
+        Assert.Equal(
+            "The aggregate sink threw IOException; 0 of 1 window aggregates durable, the window invocation fails whole and Lambda retries it with the previous state.",
+            e.Summary!.AggregateSinkIssue);
+    }
+
     /// <summary>Reading stopped for lack of time (a clock that moves 5 s per read, a 30 s budget): the invocation throws.</summary>
     [Fact]
     public async Task StoppedForLackOfTime_Throws_SayingSo()

@@ -6,12 +6,16 @@ using Analytics.Core;
 
 public sealed class CustomRuntimeFunction
 {
+    private static readonly KinesisFunctionOptions s_options = KinesisFunctionSettings.FromEnvironment().ToFunctionOptions();
+    private static readonly Stream s_stdout = Console.OpenStandardOutput(); // Lambda sends it to CloudWatch Logs
+
     // Once per sandbox: the processor keeps its buffers across invocations.
     private readonly KinesisBatchProcessor _processor = new(
         new JsonLinesAggregateSink("/tmp/aggregates.jsonl"),
         new JsonLinesQuarantineSink("/tmp/quarantine.jsonl"),
-        KinesisFunctionSettings.FromEnvironment().ToProcessorOptions());
+        s_options.Processor);
     private readonly ArrayBufferWriter<byte> _response = new();
+    private readonly ArrayBufferWriter<byte> _lines = new();
 
     // Per invocation: the body of GET /runtime/invocation/next and its Lambda-Runtime-Deadline-Ms header.
     // Returns what to POST to /runtime/invocation/{requestId}/response.
@@ -19,7 +23,14 @@ public sealed class CustomRuntimeFunction
     {
         _response.ResetWrittenCount(); // ProcessAsync appends to the writer
         BatchSummary summary = await _processor.ProcessAsync(eventBody, DateTimeOffset.FromUnixTimeMilliseconds(deadlineMs), _response);
-        Console.Error.WriteLine($"{summary.Records} records, {summary.PoisonRecords} poison, checkpoint: {summary.ReportedFailure ?? "none"}");
+
+        // The invocation's log line (each sink's outcome and error; never a payload) and its EMF metrics line: a sink
+        // that failed is seen here, not only in the checkpoint the response reports.
+        _lines.ResetWrittenCount();
+        JsonLog.WriteInvocation(summary, s_options.Log, _lines);
+        EmfMetrics.Write(summary, s_options.Metrics, _lines);
+        await s_stdout.WriteAsync(_lines.WrittenMemory);
+        await s_stdout.FlushAsync();
         return _response.WrittenMemory;
     }
 }
