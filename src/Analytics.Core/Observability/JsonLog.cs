@@ -50,6 +50,8 @@ public static class JsonLog
     private static readonly JsonEncodedText s_deadlineReached = JsonEncodedText.Encode("deadlineReached");
     private static readonly JsonEncodedText s_windowInvocation = JsonEncodedText.Encode("windowInvocation");
     private static readonly JsonEncodedText s_flushed = JsonEncodedText.Encode("flushed");
+    private static readonly JsonEncodedText s_windowFirstSequenceNumber = JsonEncodedText.Encode("windowFirstSequenceNumber");
+    private static readonly JsonEncodedText s_windowLastSequenceNumber = JsonEncodedText.Encode("windowLastSequenceNumber");
     private static readonly JsonEncodedText s_parseMs = JsonEncodedText.Encode("parseMs");
     private static readonly JsonEncodedText s_aggregateMs = JsonEncodedText.Encode("aggregateMs");
     private static readonly JsonEncodedText s_quarantineSinkMs = JsonEncodedText.Encode("quarantineSinkMs");
@@ -211,6 +213,13 @@ public static class JsonLog
         writer.WriteNumber(s_spilledRecords, summary.SpilledRecords);
         writer.WriteBoolean(s_windowInvocation, summary.IsWindowInvocation);
         writer.WriteBoolean(s_flushed, summary.Flushed);
+        if (summary.IsWindowInvocation)
+        {
+            // The window's records are in its state alone until the flush lands: a failed flush names what to recompute.
+            writer.WriteString(s_windowFirstSequenceNumber, summary.WindowFirstSequenceNumber);
+            writer.WriteString(s_windowLastSequenceNumber, summary.WindowLastSequenceNumber);
+        }
+
         writer.WriteNumber(s_parseMs, EmfMetrics.Milliseconds(summary.ParseDuration));
         writer.WriteNumber(s_aggregateMs, EmfMetrics.Milliseconds(summary.AggregateDuration));
         writer.WriteNumber(s_quarantineSinkMs, EmfMetrics.Milliseconds(summary.QuarantineSinkDuration));

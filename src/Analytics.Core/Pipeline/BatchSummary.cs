@@ -131,6 +131,16 @@ public sealed class BatchSummary
     /// <summary>Whether aggregates were flushed to the aggregate sink in this invocation.</summary>
     public bool Flushed { get; internal set; }
 
+    /// <summary>
+    /// A window invocation's sequence range: of the state it flushed or answered (the window's records so far, with this
+    /// batch's), or of an old state it flushed first when that failed; null without state. The window's records are in
+    /// no other place until its flush lands (its last invocation carries none).
+    /// </summary>
+    internal string? WindowFirstSequenceNumber { get; set; }
+
+    /// <summary>The end of <see cref="WindowFirstSequenceNumber"/>'s range.</summary>
+    internal string? WindowLastSequenceNumber { get; set; }
+
     /// <summary>Time spent reading the event, parsing and validating the records.</summary>
     public TimeSpan ParseDuration { get; internal set; }
 

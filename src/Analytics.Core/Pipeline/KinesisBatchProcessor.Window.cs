@@ -39,6 +39,7 @@ public sealed partial class KinesisBatchProcessor
         int previousWritten = 0;
         if (window.Previous is { PairCount: > 0 } previous)
         {
+            (summary.WindowFirstSequenceNumber, summary.WindowLastSequenceNumber) = (stateFirst, stateLast);
             previousWritten = await FlushPreviousAsync(previous, stateFirst!, stateLast!, summary, quarantine, deadline, cancellationToken).ConfigureAwait(false);
         }
 
@@ -78,6 +79,7 @@ public sealed partial class KinesisBatchProcessor
         if (aggregator.PairCount > 0)
         {
             window.Encode(first!, last!);
+            (summary.WindowFirstSequenceNumber, summary.WindowLastSequenceNumber) = (first, last);
         }
 
         // A batch the time budget cut short is never flushed: the flush would claim the batch's whole range (its

@@ -147,6 +147,36 @@ public class WindowFailureTests
             e.Summary!.AggregateSinkIssue);
     }
 
+    /// <summary>
+    /// The last invocation of a window carries no records, so its line named none (found by review): when its flush
+    /// fails and Lambda gives up on it, the window's records are in no place but the state, and the line now names the
+    /// state's range, what to recompute from the stream.
+    /// </summary>
+    [Fact]
+    public async Task EmptyFinalInvocationWhoseFlushFails_ItsLineNamesTheWindowsRange()
+    {
+        var output = new ArrayBufferWriter<byte>();
+        using (var opener = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default))
+        {
+            await Run(opener, TestEvents.BuildWindow([Good(1, 1), Good(2, 2)], "{}"), output);
+        }
+
+        string state = JsonDocument.Parse(output.WrittenMemory).RootElement.GetProperty("state").GetRawText();
+        var sink = new RecordingAggregateSink { Throw = new IOException("table gone"), Durable = _ => false };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        BatchFailedException e = await Assert.ThrowsAsync<BatchFailedException>(() => Run(processor, TestEvents.BuildWindow([], state, final: true)));
+
+        var lines = new ArrayBufferWriter<byte>();
+        JsonLog.WriteInvocation(e.Summary!, JsonLogOptions.Default, lines);
+        JsonElement line = System.Text.Encoding.UTF8.GetString(lines.WrittenSpan).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement)
+            .Single(l => l.GetProperty("message").GetString() == "invocation");
+        Assert.Equal(
+            (JsonValueKind.Null, TestEvents.Seq(1), TestEvents.Seq(2)),
+            (line.GetProperty("firstSequenceNumber").ValueKind, line.GetProperty("windowFirstSequenceNumber").GetString(), line.GetProperty("windowLastSequenceNumber").GetString()));
+    }
+
     /// <summary>Reading stopped for lack of time (a clock that moves 5 s per read, a 30 s budget): the invocation throws.</summary>
     [Fact]
     public async Task StoppedForLackOfTime_Throws_SayingSo()
