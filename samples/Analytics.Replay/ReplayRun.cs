@@ -132,7 +132,8 @@ internal static class ReplayRun
             ("records in", N(s.RecordsIn)),
             ("puts throttled (shard write limits)", N(s.ThrottledPuts)),
             ("records processed", N(s.RecordsOut)),
-            ("records to on-failure destination", N(s.RecordsToDestination)),
+            // Without a destination Lambda drops what it gives up on: no destination record holds it.
+            (scenario.Mapping.OnFailure == OnFailureDestination.None ? "records dropped (no destination)" : "records to on-failure destination", N(s.RecordsToDestination)),
             ("records expired (retention)", N(s.RecordsExpired)),
             ("records not processed at the end", N(s.RecordsPending)),
             ("invocations", N(s.Invocations)),

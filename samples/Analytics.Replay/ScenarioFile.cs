@@ -62,8 +62,10 @@ internal sealed class ProducerFile
 
 internal sealed class RateStepFile
 {
+    [JsonRequired]
     public int FromSecond { get; set; }
 
+    [JsonRequired]
     public double RatePerSecond { get; set; }
 }
 
@@ -88,6 +90,7 @@ internal sealed class RecordFile
 
     public string? Data { get; set; }
 
+    [JsonRequired]
     public long AtMs { get; set; }
 }
 
@@ -201,10 +204,13 @@ internal sealed class ServiceModelFile
 
 internal sealed class ThrottleEpisodeFile
 {
+    [JsonRequired]
     public int FromSecond { get; set; }
 
+    [JsonRequired]
     public int ToSecond { get; set; }
 
+    [JsonRequired]
     public double Fraction { get; set; }
 }
 
@@ -217,8 +223,10 @@ internal sealed class LatencyFile
 
 internal sealed class OutageFile
 {
+    [JsonRequired]
     public int FromSecond { get; set; }
 
+    [JsonRequired]
     public int ToSecond { get; set; }
 }
 

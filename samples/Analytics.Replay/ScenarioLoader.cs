@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Analytics.Core.Testing;
@@ -377,6 +378,28 @@ internal static class ScenarioLoader
         };
     }
 
+    /// <summary>Kinesis's limit on a record: data plus partition key (UTF-8).</summary>
+    private const long MaxRecordBytes = 1024 * 1024;
+
+    private static void RecordFits(long bytes, string field)
+    {
+        if (bytes > MaxRecordBytes)
+        {
+            throw new ScenarioException(field, string.Create(CultureInfo.InvariantCulture, $"a record made from it can reach {bytes} bytes with its partition key; Kinesis takes at most 1 MiB ({MaxRecordBytes} bytes)"));
+        }
+    }
+
+    private static long Occurrences(string text, string part)
+    {
+        long count = 0;
+        for (int at = text.IndexOf(part, StringComparison.Ordinal); at >= 0; at = text.IndexOf(part, at + part.Length, StringComparison.Ordinal))
+        {
+            count++;
+        }
+
+        return count;
+    }
+
     private static ProducerOptions Producer(ProducerFile file, int index, StreamOptions stream)
     {
         string at = $"$.producers[{index}]";
@@ -401,6 +424,21 @@ internal static class ScenarioLoader
             }
 
             generator = RecordGenerators.WithPoison(generator, fraction, file.Generator.Poison ?? "not json");
+        }
+
+        // A record of the template or the poison text, with its partition key, is at most 1 MiB, as Kinesis takes one:
+        // refused here with the field, not by the run when a producer first makes one (exit 1 and a stack trace).
+        long keyBytes = Encoding.UTF8.GetByteCount(file.KeyPrefix ?? producer.KeyPrefix) + Math.Max(1, (file.PartitionKeys ?? producer.PartitionKeys) - 1).ToString(CultureInfo.InvariantCulture).Length;
+        if (file.Generator is { Kind: "text", Template: { } template })
+        {
+            // {n} becomes the record's index (at most 20 digits), {key} the partition key.
+            long most = Encoding.UTF8.GetByteCount(template) + (Occurrences(template, "{n}") * (20 - 3)) + (Occurrences(template, "{key}") * Math.Max(0, keyBytes - 5)) + keyBytes;
+            RecordFits(most, at + ".generator.template");
+        }
+
+        if (file.Generator is { PoisonFraction: > 0, Poison: { } poison })
+        {
+            RecordFits(Encoding.UTF8.GetByteCount(poison) + keyBytes, at + ".generator.poison");
         }
 
         producer = producer with

@@ -60,7 +60,7 @@ public sealed partial record StreamOptions
     /// <summary>Retention in hours, 24 to 8,760. Default 24. Older records are trimmed and counted, never delivered.</summary>
     public int RetentionHours { get; init; } = 24;
 
-    /// <summary>Per-shard write limit in records per second. Default 1,000; puts beyond it are throttled and counted.</summary>
+    /// <summary>Per-shard write limit in records per second, 1 to 1,000 (Kinesis's limit; lower it to model a stream that takes less). Default 1,000; puts beyond it are throttled and counted.</summary>
     public int WriteRecordsPerSecond { get; init; } = 1000;
 
     /// <summary>Per-shard write limit in bytes (data plus partition key) per second. Default 1 MiB.</summary>
@@ -79,7 +79,9 @@ public sealed partial record StreamOptions
     {
         Range(nameof(ShardCount), ShardCount, 1, 10_000);
         Range(nameof(RetentionHours), RetentionHours, 24, 8760);
-        Range(nameof(WriteRecordsPerSecond), WriteRecordsPerSecond, 1, int.MaxValue);
+        // Kinesis's per-shard limit is 1,000: a higher one models nothing, and the bound on producers' rates (100 times
+        // what the stream accepts) would then let a run hold more records than memory can.
+        Range(nameof(WriteRecordsPerSecond), WriteRecordsPerSecond, 1, 1000);
         Range(nameof(WriteBytesPerSecond), WriteBytesPerSecond, 1, int.MaxValue);
         // Kinesis's rule: the name goes into ARNs, event sources and object keys, where another character breaks them.
         if (StreamName is not { Length: >= 1 and <= 128 } || StreamName.AsSpan().ContainsAnyExcept(s_streamNameCharacters))

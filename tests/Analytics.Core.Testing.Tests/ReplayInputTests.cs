@@ -242,6 +242,39 @@ public class ReplayInputTests
         Assert.Contains(reason, error.Reason, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Scenarios a review found accepted, then failing or silently changed (found by review): a stream write limit above
+    /// Kinesis's let a producer's rate pass the overload bound and the run fill memory; a template or poison text over
+    /// 1 MiB ended the run with exit 1 and a stack trace; a schedule step, an explicit record, a throttling episode or an
+    /// outage without one of its fields took 0 for it (a producer stopped, an episode throttled nothing).
+    /// </summary>
+    [Theory]
+    [InlineData("""{"stream":{"writeRecordsPerSecond":1001},"handler":{"kind":"sample"}}""", "$.stream.writeRecordsPerSecond", "1000")]
+    [InlineData("""{"producers":[{"ratePerSecond":1,"generator":{"kind":"text","template":"TEMPLATE"}}],"handler":{"kind":"sample"}}""", "$.producers[0].generator.template", "Kinesis takes at most 1 MiB (1048576 bytes)")]
+    [InlineData("""{"producers":[{"ratePerSecond":1,"generator":{"kind":"text","template":"{key}{n}{key}","poisonFraction":0.5,"poison":"TEMPLATE"}}],"handler":{"kind":"sample"}}""", "$.producers[0].generator.poison", "Kinesis takes at most 1 MiB (1048576 bytes)")]
+    [InlineData("""{"producers":[{"ratePerSecond":1,"schedule":[{"fromSecond":5}]}],"handler":{"kind":"sample"}}""", "$.producers[0].schedule[0]", "ratePerSecond")]
+    [InlineData("""{"producers":[{"ratePerSecond":1,"schedule":[{"ratePerSecond":5}]}],"handler":{"kind":"sample"}}""", "$.producers[0].schedule[0]", "fromSecond")]
+    [InlineData("""{"records":[{"partitionKey":"a","text":"x"}],"handler":{"kind":"sample"}}""", "$.records[0]", "atMs")]
+    [InlineData("""{"downstream":{"dynamodb":{"throttleEpisodes":[{"fromSecond":1,"toSecond":5}]}},"handler":{"kind":"sample"}}""", "$.downstream.dynamodb.throttleEpisodes[0]", "fraction")]
+    [InlineData("""{"downstream":{"dynamodb":{"outages":[{"toSecond":5}]}},"handler":{"kind":"sample"}}""", "$.downstream.dynamodb.outages[0]", "fromSecond")]
+    public void ScenariosTheRunCouldNotTakeAsWritten_AreRefused_NamingTheField(string json, string field, string reason)
+    {
+        json = json.Replace("TEMPLATE", new string('x', (1024 * 1024) - 2), StringComparison.Ordinal);
+        ScenarioException error = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(Encoding.UTF8.GetBytes(json)));
+        Assert.Equal(field, error.Field);
+        Assert.Contains(reason, error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ATemplateAndPoisonUnder1MiB_WithTheirKeys_AreAccepted()
+    {
+        // 1 MiB less the longest key (pk-9: 4 bytes) and the template's {n} at its longest (20 digits).
+        string template = new string('x', (1024 * 1024) - 4 - 20) + "{n}";
+        LoadedScenario loaded = ScenarioLoader.Parse(Encoding.UTF8.GetBytes(
+            $$$"""{"producers":[{"ratePerSecond":1,"partitionKeys":10,"generator":{"kind":"text","template":"{{{template}}}","poisonFraction":0.5,"poison":"{{{new string('p', (1024 * 1024) - 4)}}}"}}],"handler":{"kind":"sample"}}"""));
+        Assert.Single(loaded.Scenario.Producers);
+    }
+
     [Fact]
     public void FunctionNamesAndMappingUuids_LambdaAccepts_AreAccepted()
     {

@@ -99,10 +99,41 @@ public class ReplaySummaryTests
 
     private const string SkippedRow = "records skipped (StartingPosition)";
 
+    private const string GivenUpRow = "records dropped (no destination)";
+
+    /// <summary>
+    /// Without a destination the records Lambda gives up on are dropped: the summary said "records to on-failure
+    /// destination" of them (found by review), while destination.jsonl held none.
+    /// </summary>
+    [Theory]
+    [InlineData(null, GivenUpRow, 0)]
+    [InlineData("sqs", "records to on-failure destination", 1)]
+    public void RecordsGivenUp_AreCalledWhatTheyBecame(string? destination, string row, int destinationLines)
+    {
+        string config = destination is null ? string.Empty : $",\"DestinationConfig\":{{\"OnFailure\":{{\"Destination\":\"{destination}\"}}}}";
+        (Dictionary<string, string> rows, string stdout, string directory) = Replay($$$"""
+            {"seed":1,"startTime":"2025-01-01T00:00:00Z","durationSeconds":30,
+             "records":[{"partitionKey":"a","text":"boom","atMs":0}],
+             "mapping":{"MaximumRetryAttempts":0{{{config}}}},
+             "handler":{"kind":"scripted","rules":[{"whenData":"boom","action":"raise"}]}}
+            """);
+        try
+        {
+            Assert.Equal(1, Number(rows, row));
+            Assert.False(rows.ContainsKey(row == GivenUpRow ? "records to on-failure destination" : GivenUpRow), stdout);
+            Assert.Equal(destinationLines, File.ReadAllLines(Path.Combine(directory, "destination.jsonl")).Length);
+            AssertEveryRecordIsAccountedFor(rows, stdout);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     // Every record put is in exactly one of these rows.
     private static void AssertEveryRecordIsAccountedFor(Dictionary<string, string> rows, string stdout)
     {
-        long accounted = Number(rows, "records processed") + Number(rows, "records to on-failure destination") + Number(rows, "records expired (retention)")
+        long accounted = Number(rows, "records processed") + Number(rows, "records to on-failure destination") + Number(rows, GivenUpRow) + Number(rows, "records expired (retention)")
             + Number(rows, SkippedRow) + Number(rows, "records not processed at the end");
         Assert.True(Number(rows, "records in") == accounted, stdout);
     }
