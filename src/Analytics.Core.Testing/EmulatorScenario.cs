@@ -72,7 +72,7 @@ public sealed record EmulatorScenario
         }
 
         Stream.Validate();
-        if ((long)Stream.ShardCount * (DurationSeconds + 1L) > MaxShardSeconds)
+        if ((long)Stream.ShardCount * DurationSeconds > MaxShardSeconds)
         {
             // Each shard's per-second measurements are kept for the whole run: 10,000 shards for a week would need
             // about 290 GB, and the run would end in an OutOfMemoryException instead of this message.

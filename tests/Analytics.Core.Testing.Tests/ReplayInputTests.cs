@@ -265,6 +265,27 @@ public class ReplayInputTests
         Assert.Contains(reason, error.Reason, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The bound on shards × seconds is what its message and the docs say (found by review: 100 shards × 500,000 s,
+    /// exactly 50 million, was refused with a message saying at most 50 million).
+    /// </summary>
+    [Theory]
+    [InlineData(100, 500_000, true)]
+    [InlineData(10_000, 5_000, true)]
+    [InlineData(100, 500_001, false)]
+    public void ShardSeconds_UpTo50Million_AreAccepted(int shards, int seconds, bool accepted)
+    {
+        var scenario = new EmulatorScenario { DurationSeconds = seconds, Stream = new StreamOptions { ShardCount = shards } };
+        if (accepted)
+        {
+            scenario.Validate();
+        }
+        else
+        {
+            Assert.Throws<ArgumentOutOfRangeException>(scenario.Validate);
+        }
+    }
+
     [Fact]
     public void ATemplateAndPoisonUnder1MiB_WithTheirKeys_AreAccepted()
     {
