@@ -55,10 +55,11 @@ internal static class AwsSinkChecks
 
     /// <summary>
     /// Why an ARN is none the service takes in place of the name, or null: DynamoDB takes a table's ARN
-    /// (<c>arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME</c>); S3 an access point's (<c>s3</c> or
-    /// <c>s3-object-lambda</c> with <c>accesspoint/NAME</c>, a Multi-Region one without a region, or an Outposts
-    /// <c>outpost/ID/accesspoint/NAME</c> or <c>outpost/ID/bucket/NAME</c>), but not a bucket's own ARN
-    /// (<c>arn:aws:s3:::NAME</c>, what <c>!GetAtt Bucket.Arn</c> gives), with which the SDK fails every request.
+    /// (<c>arn:PARTITION:dynamodb:REGION:ACCOUNT:table/NAME</c>); S3 an access point's (<c>s3</c> with
+    /// <c>accesspoint/NAME</c> or <c>accesspoint:NAME</c>, a Multi-Region one without a region, or an Outposts
+    /// <c>outpost/ID/accesspoint/NAME</c>), but not a bucket's own ARN (<c>arn:aws:s3:::NAME</c>, what
+    /// <c>!GetAtt Bucket.Arn</c> gives), with which the SDK fails every request, nor an Object Lambda access point's,
+    /// which takes no writes.
     /// </summary>
     private static string? ArnProblem(string arn, Target kind)
     {
@@ -82,12 +83,16 @@ internal static class AwsSinkChecks
             return $"is the bucket's own ARN, which S3 does not take in place of its name: give the name, '{resource}'.";
         }
 
-        bool accessPoint = (service is "s3" or "s3-object-lambda" && resource.StartsWith("accesspoint/", StringComparison.Ordinal) && (region.Length > 0 || service == "s3")) ||
-                           (service == "s3-outposts" && region.Length > 0 && resource.StartsWith("outpost/", StringComparison.Ordinal) &&
-                            (resource.Contains("/accesspoint/", StringComparison.Ordinal) || resource.Contains("/bucket/", StringComparison.Ordinal)));
-        return accessPoint && account.Length > 0
+        // The SDK splits an S3 ARN's resource at ':' or '/': accesspoint/NAME and accesspoint:NAME alike. A Multi-Region
+        // access point has no region. Object Lambda access points take no PutObject, and an Outposts bucket's ARN is no
+        // access point (the SDK: "Expected an outpost type 'accesspoint'"): the sinks write.
+        string[] path = resource.Split('/', ':');
+        bool accessPoint = account.Length > 0 &&
+            ((service == "s3" && path is ["accesspoint", { Length: > 0 }]) ||
+             (service == "s3-outposts" && region.Length > 0 && path is ["outpost", { Length: > 0 }, "accesspoint", { Length: > 0 }]));
+        return accessPoint
             ? null
-            : "is not an ARN S3 takes in place of a bucket's name (an access point's: arn:PARTITION:s3:REGION:ACCOUNT:accesspoint/NAME): give the bucket's name or an access point's ARN.";
+            : "is not an ARN S3 takes in place of a bucket's name for writing (an access point's: arn:PARTITION:s3:REGION:ACCOUNT:accesspoint/NAME, or an Outposts access point's): give the bucket's name or an access point's ARN.";
     }
 
     /// <summary>

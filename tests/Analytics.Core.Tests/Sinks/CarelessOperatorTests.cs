@@ -218,14 +218,38 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     [Theory]
     [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint/poison")]
     [InlineData("arn:aws:s3::123456789012:accesspoint/mfzwi23gnjvgw.mrap")]
-    [InlineData("arn:aws:s3-object-lambda:us-west-2:123456789012:accesspoint/poison")]
+    [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint:poison")]
+    [InlineData("arn:aws-us-gov:s3:us-gov-west-1:123456789012:accesspoint/poison")]
     [InlineData("arn:aws:s3-outposts:us-west-2:123456789012:outpost/op-01ac5d28a6a232904/accesspoint/poison")]
+    [InlineData("arn:aws:s3-outposts:us-west-2:123456789012:outpost:op-01ac5d28a6a232904:accesspoint:poison")]
     public void S3Sinks_AccessPointArn_Accepted(string arn)
     {
         using AmazonS3Client s3 = servers.CreateS3Client();
 
         _ = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = arn });
         _ = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = arn }, null);
+    }
+
+    /// <summary>
+    /// The sinks take an S3 ARN exactly when the AWS SDK resolves a PutObject to it (found by review: the ':' forms of
+    /// access point ARNs, which the SDK takes, were refused, and an Outposts bucket's ARN, which it refuses, was taken).
+    /// Object Lambda access points, which the SDK resolves but which take no writes, are refused on purpose (above).
+    /// </summary>
+    [Theory]
+    [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint/poison")]
+    [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint:poison")]
+    [InlineData("arn:aws:s3-outposts:us-west-2:123456789012:outpost/op-01234567890123456/accesspoint/poison")]
+    [InlineData("arn:aws:s3-outposts:us-west-2:123456789012:outpost:op-01234567890123456:accesspoint:poison")]
+    [InlineData("arn:aws:s3-outposts:us-west-2:123456789012:outpost/op-01234567890123456/bucket/poison")]
+    [InlineData("arn:aws:s3:::quarantine")]
+    [InlineData("arn:aws:s3:us-west-2:123456789012:bucket/poison")]
+    public void S3Sinks_TakeAnArn_WhenTheSdkResolvesAPutObjectToIt(string arn)
+    {
+        using var s3 = new AmazonS3Client(new Amazon.Runtime.AnonymousAWSCredentials(), Amazon.RegionEndpoint.USWest2);
+        Exception? sdk = Xunit.Record.Exception(() => s3.DetermineServiceOperationEndpoint(new Amazon.S3.Model.PutObjectRequest { BucketName = arn, Key = "quarantine/x" }));
+        Exception? sink = Xunit.Record.Exception(() => new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = arn }));
+
+        Assert.True((sdk is null) == (sink is null), $"SDK: {sdk?.Message ?? "resolves"}; sink: {sink?.Message ?? "takes it"}");
     }
 
     /// <summary>
@@ -238,6 +262,8 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     [InlineData("arn:aws:s3:::quarantine", false, "is the bucket's own ARN, which S3 does not take in place of its name: give the name, 'quarantine'.")]
     [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics", false, "is not an ARN S3 takes")]
     [InlineData("arn:aws:sqs:us-east-1:123456789012:poison", false, "is not an ARN S3 takes")]
+    [InlineData("arn:aws:s3-object-lambda:us-west-2:123456789012:accesspoint/poison", false, "is not an ARN S3 takes")]
+    [InlineData("arn:aws:s3-outposts:us-west-2:123456789012:outpost/op-01ac5d28a6a232904/bucket/poison", false, "is not an ARN S3 takes")]
     [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint/poison", true, "is not a DynamoDB table's ARN")]
     [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics/stream/2024-01-01T00:00:00.000", true, "is not a DynamoDB table's ARN")]
     [InlineData("arn:aws:dynamodb:us-east-1:123456789012:metrics", true, "is not a DynamoDB table's ARN")]
