@@ -109,6 +109,12 @@ public class OffClockTests
         EmulationSummary scripted = Run(Scenario(), clock => new ScriptedHandler(clock, [new ScriptRule(ScriptAction.SleepMs, Ms: 40), new ScriptRule(ScriptAction.SleepMs, WhenData: "r7", Ms: 4000)]));
         Assert.True(scripted.Timeouts > 0);
         Assert.Equal((true, 0L), (scripted.Reproducible, scripted.OffClockWaits));
+
+        // A handler that sleeps on the clock until exactly its deadline (found by review: its delay, due at the deadline's
+        // tick, was not counted as one ahead, and the run was called not reproducible).
+        EmulationSummary toTheDeadline = Run(Scenario(), clock => new ScriptedHandler(clock, [new ScriptRule(ScriptAction.SleepMs, WhenData: "r7", Ms: 3000 - 40), new ScriptRule(ScriptAction.SleepMs, Ms: 40)]));
+        Assert.True(toTheDeadline.Timeouts > 0);
+        Assert.Equal((true, 0L), (toTheDeadline.Reproducible, toTheDeadline.OffClockWaits));
     }
 
     [Fact]
