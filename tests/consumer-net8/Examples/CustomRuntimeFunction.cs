@@ -22,16 +22,30 @@ public sealed class CustomRuntimeFunction
     public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> eventBody, long deadlineMs)
     {
         _response.ResetWrittenCount(); // ProcessAsync appends to the writer
-        BatchSummary summary = await _processor.ProcessAsync(eventBody, DateTimeOffset.FromUnixTimeMilliseconds(deadlineMs), _response);
+        BatchSummary summary;
+        try
+        {
+            summary = await _processor.ProcessAsync(eventBody, DateTimeOffset.FromUnixTimeMilliseconds(deadlineMs), _response);
+        }
+        catch (BatchFailedException failed) when (failed.Summary is { } failedSummary)
+        {
+            await WriteLinesAsync(failedSummary); // a tumbling-window invocation that failed: its lines, then the error
+            throw;
+        }
 
-        // The invocation's log line (each sink's outcome and error; never a payload) and its EMF metrics line: a sink
-        // that failed is seen here, not only in the checkpoint the response reports.
+        await WriteLinesAsync(summary);
+        return _response.WrittenMemory;
+    }
+
+    // The invocation's log line (each sink's outcome and error; never a payload) and its EMF metrics line: a sink that
+    // failed is seen here, not only in the checkpoint the response reports.
+    private async Task WriteLinesAsync(BatchSummary summary)
+    {
         _lines.ResetWrittenCount();
         JsonLog.WriteInvocation(summary, s_options.Log, _lines);
         EmfMetrics.Write(summary, s_options.Metrics, _lines);
         await s_stdout.WriteAsync(_lines.WrittenMemory);
         await s_stdout.FlushAsync();
-        return _response.WrittenMemory;
     }
 }
 // README:end
