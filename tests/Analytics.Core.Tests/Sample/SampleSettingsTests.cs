@@ -116,4 +116,21 @@ public class SampleSettingsTests
 
         Assert.StartsWith(name, e.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>Values are read without the white space around them, the sample's own variables as the library's (its README says so).</summary>
+    [Fact]
+    public void Values_AreReadWithoutTheWhiteSpaceAroundThem()
+    {
+        var env = new Dictionary<string, string>
+        {
+            [SampleSettings.AggregateTableVariable] = " aggregates\t",
+            [SampleSettings.SpillBucketVariable] = " spill ",
+            [SampleSettings.SpillAfterSecondsVariable] = " 300 ",
+            [SampleSettings.WindowSecondsVariable] = " 30",
+        };
+
+        SampleSettings settings = SampleSettings.FromEnvironment(env.GetValueOrDefault);
+
+        Assert.Equal(("aggregates", "spill", TimeSpan.FromSeconds(300), TimeSpan.FromSeconds(30)), (settings.AggregateTable, settings.SpillBucket, settings.SpillAfter, settings.WindowSize));
+    }
 }
