@@ -178,7 +178,8 @@ public sealed class ModelCrossCheckTests(LocalServersFixture servers)
         await CreateTableThroughThrottlingAsync(modelDynamo, table);
         List<string> modelResponses = await RunAsync(modelDynamo, modelS3, table, bucket, invocations, maxAttempts: 40);
 
-        Assert.True(dynamoModel.Counters.Throttles > 0 && s3Model.Counters.Throttles > 0);
+        // Both counters in the message: one CI run saw this fail once (2,101 other tests passed; 12 runs of it alone passed).
+        Assert.True(dynamoModel.Counters.Throttles > 0 && s3Model.Counters.Throttles > 0, $"DynamoDB model {dynamoModel.Counters}; S3 model {s3Model.Counters}; responses {string.Join(" | ", modelResponses)}");
         Assert.Equal(realResponses, modelResponses);
         Assert.Equal(await ReadTableAsync(realDynamo, table), dynamoModel.GetItems(table).Select(Canonical).Order(StringComparer.Ordinal).ToList());
         Assert.Equal(
