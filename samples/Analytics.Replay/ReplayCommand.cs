@@ -42,7 +42,7 @@ internal static class ReplayCommand
                 return 2;
             }
 
-            using FileStream? taken = TakeOutput(parsed.GetValue(output)!, stderr);
+            using FileStream? taken = TakeOutput(parsed.GetValue(output)!, stderr, ReplayRun.OutputFileNames);
             if (taken is null)
             {
                 return 2;
@@ -247,15 +247,36 @@ internal static class ReplayCommand
     /// replay is writing (two runs into one directory would interleave their files). The lock file (<c>.replay-lock</c>,
     /// held open exclusively) goes when the returned stream is disposed, or with the process.
     /// </summary>
-    private static FileStream? TakeOutput(string directory, TextWriter stderr)
+    private static FileStream? TakeOutput(string directory, TextWriter stderr, IReadOnlyList<string>? files = null)
     {
+        FileStream? taken = null;
         try
         {
             Directory.CreateDirectory(directory);
-            return new FileStream(Path.Combine(directory, ".replay-lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+            taken = new FileStream(Path.Combine(directory, ".replay-lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+
+            // What stands where the run writes its files: a directory or a file it cannot write failed the run with exit
+            // 1 and a stack trace after it had started (found by review). A file there is opened for writing once (the
+            // run replaces it); none is made.
+            foreach (string file in files ?? [])
+            {
+                string path = Path.Combine(directory, file);
+                if (Directory.Exists(path))
+                {
+                    throw new IOException($"{file} there is a directory.");
+                }
+
+                if (File.Exists(path))
+                {
+                    using var probe = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+                }
+            }
+
+            return taken;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
+            taken?.Dispose();
             stderr.WriteLine($"error: --out {directory}: cannot write there: {e.Message}");
             return null;
         }

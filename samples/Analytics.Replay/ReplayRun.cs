@@ -23,6 +23,9 @@ internal static class ReplayRun
 {
     public const string ChartFileName = "iterator-age.png";
 
+    /// <summary>Every file a run may write into its directory.</summary>
+    public static readonly string[] OutputFileNames = ["invocations.jsonl", "destination.jsonl", "metrics.csv", "records.jsonl", "aggregates.jsonl", "quarantine.jsonl", ChartFileName];
+
     public static ReplayResult Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true, bool httpClients = false)
     {
         Directory.CreateDirectory(outDirectory);

@@ -83,6 +83,12 @@ internal static class ScenarioLoader
     /// <param name="directory">Where relative paths in it (the template) start; null: the working directory.</param>
     public static LoadedScenario Parse(ReadOnlySpan<byte> json, string? directory = null)
     {
+        // A UTF-8 byte order mark, as some editors save JSON: "'0xEF' is an invalid start of a value" named nothing useful.
+        if (json.StartsWith("\uFEFF"u8))
+        {
+            json = json[3..];
+        }
+
         ScenarioFile file;
         try
         {

@@ -286,6 +286,46 @@ public class ReplayInputTests
         }
     }
 
+    /// <summary>A scenario saved with a UTF-8 byte order mark, as some editors save JSON, is read (found by review: "'0xEF' is an invalid start of a value").</summary>
+    [Fact]
+    public void AScenarioWithAByteOrderMark_IsRead()
+    {
+        byte[] json = [.. "\uFEFF"u8, .. """{"durationSeconds":7,"handler":{"kind":"sample"}}"""u8];
+        Assert.Equal(7, ScenarioLoader.Parse(json).Scenario.DurationSeconds);
+    }
+
+    /// <summary>
+    /// A directory where the run writes one of its files is refused before the run with exit 2, naming it (found by
+    /// review: the run started, then ended with exit 1 and a stack trace).
+    /// </summary>
+    [Theory]
+    [InlineData("metrics.csv")]
+    [InlineData("records.jsonl")]
+    [InlineData("iterator-age.png")]
+    public void AnOutputFileThatCannotBeWritten_Exits2_BeforeTheRun(string name)
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "replay-out-" + Guid.NewGuid().ToString("N"));
+        string scenario = Path.GetTempFileName();
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(directory, name));
+            File.WriteAllText(scenario, """{"durationSeconds":5,"producers":[{"ratePerSecond":5}],"handler":{"kind":"scripted","rules":[]}}""");
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+
+            int exit = ReplayCommand.Run(["--scenario", scenario, "--out", directory], stdout, stderr);
+
+            Assert.Equal(2, exit);
+            Assert.Contains(name + " there is a directory", stderr.ToString(), StringComparison.Ordinal);
+            Assert.Equal(string.Empty, stdout.ToString());
+        }
+        finally
+        {
+            File.Delete(scenario);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Fact]
     public void ATemplateAndPoisonUnder1MiB_WithTheirKeys_AreAccepted()
     {
