@@ -81,6 +81,10 @@ internal static class TestEvents
     public static byte[] Single(byte[] data, long arrivalMs, string? rawBase64 = null) =>
         Build([new TestRecord(Seq(1), data, arrivalMs, RawBase64: rawBase64)]);
 
+    /// <summary>Record <paramref name="n"/>: metric <c>m</c> of dimension <c>host</c>, a second before the arrival.</summary>
+    public static TestRecord HostRecord(int n, string host, double value) =>
+        new(Seq(n), Utf8(Sample("m", value, Arrival - 1000, ("host", host))), Arrival);
+
     /// <summary>A metric sample as JSON, written by hand.</summary>
     public static string Sample(string metric, double value, long timestampMs, params (string Key, string Value)[] dimensions)
     {

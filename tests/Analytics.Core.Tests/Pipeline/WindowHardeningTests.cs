@@ -13,8 +13,7 @@ public class WindowHardeningTests
 {
     private static readonly DateTimeOffset s_start = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 5_000);
 
-    private static TestRecord Record(int n, string host, double value) =>
-        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", value, TestEvents.Arrival - 1000, ("host", host))), TestEvents.Arrival);
+    private static TestRecord Record(int n, string host, double value) => TestEvents.HostRecord(n, host, value);
 
     [Fact]
     public async Task FinalInvokeStoppedByTheTimeBudget_WritesNothing_SoTheRetryAppliesEverySampleOnce()

@@ -16,8 +16,7 @@ namespace Analytics.Core.Tests;
 [Collection(LocalServersCollection.Name)]
 public sealed class WindowFlushOrderDynamoDbTests(LocalServersFixture servers)
 {
-    private static TestRecord Record(int n, string host, double value) =>
-        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", value, TestEvents.Arrival - 1000, ("host", host))), TestEvents.Arrival);
+    private static TestRecord Record(int n, string host, double value) => TestEvents.HostRecord(n, host, value);
 
     private static TestRecord Poison(int n) => new(TestEvents.Seq(n), "{broken"u8.ToArray(), TestEvents.Arrival);
 

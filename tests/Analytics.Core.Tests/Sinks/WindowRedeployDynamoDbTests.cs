@@ -15,8 +15,7 @@ namespace Analytics.Core.Tests;
 [Collection(LocalServersCollection.Name)]
 public sealed class WindowRedeployDynamoDbTests(LocalServersFixture servers)
 {
-    private static TestRecord Record(int n, string host, double value) =>
-        new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("m", value, TestEvents.Arrival - 1000, ("host", host))), TestEvents.Arrival);
+    private static TestRecord Record(int n, string host, double value) => TestEvents.HostRecord(n, host, value);
 
     [Fact]
     public async Task WindowSizeChangedMidWindow_EverySampleStoredOnce_UnderTheSizeItWasAggregatedWith()
