@@ -189,6 +189,12 @@ internal static class ReplayRun
             rows.Add(("reproducible", s.Reproducible ? "yes: same seed and scenario give the same bytes" : s.OffClockWaits > 0 ? "NO: a handler waited off the virtual clock (WARNING below)" : "NO: compute time was measured, not modeled"));
         }
 
+        if (loaded.Downstream is not null && loaded.Handler.Kind is "scripted" or "process")
+        {
+            // The models serve the sample handler alone (found by review: a downstream given to another kind did nothing).
+            rows.Add(("WARNING: downstream ignored", $"the {loaded.Handler.Kind} handler calls no DynamoDB or S3 model; \"downstream\" applies to the sample handler"));
+        }
+
         if (s.IgnoredFailureReports > 0)
         {
             // Only then: the summaries of correctly configured runs stay as they were.

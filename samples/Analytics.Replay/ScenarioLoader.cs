@@ -140,6 +140,18 @@ internal static class ScenarioLoader
         Check(scenario.Validate);
 
         HandlerFile handler = file.Handler ?? throw new ScenarioException("$.handler", "missing; expected {\"kind\":\"sample\"}, {\"kind\":\"scripted\",\"rules\":[...]} or {\"kind\":\"process\",\"command\":[...]}");
+
+        // A handler's setting under another kind did nothing without a word (found by review): a kind changed by hand.
+        if (handler.Rules is not null && handler.Kind != "scripted")
+        {
+            throw new ScenarioException("$.handler.rules", $"rules are the scripted handler's; this handler is '{handler.Kind}'");
+        }
+
+        if (handler.Command is not null && handler.Kind != "process")
+        {
+            throw new ScenarioException("$.handler.command", $"a command is the process handler's; this handler is '{handler.Kind}'");
+        }
+
         switch (handler.Kind)
         {
             case "sample":

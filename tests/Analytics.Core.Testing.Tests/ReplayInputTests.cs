@@ -257,6 +257,8 @@ public class ReplayInputTests
     [InlineData("""{"records":[{"partitionKey":"a","text":"x"}],"handler":{"kind":"sample"}}""", "$.records[0]", "atMs")]
     [InlineData("""{"downstream":{"dynamodb":{"throttleEpisodes":[{"fromSecond":1,"toSecond":5}]}},"handler":{"kind":"sample"}}""", "$.downstream.dynamodb.throttleEpisodes[0]", "fraction")]
     [InlineData("""{"downstream":{"dynamodb":{"outages":[{"toSecond":5}]}},"handler":{"kind":"sample"}}""", "$.downstream.dynamodb.outages[0]", "fromSecond")]
+    [InlineData("""{"handler":{"kind":"sample","rules":[{"action":"raise"}]}}""", "$.handler.rules", "this handler is 'sample'")]
+    [InlineData("""{"handler":{"kind":"scripted","rules":[],"command":["bootstrap"]}}""", "$.handler.command", "this handler is 'scripted'")]
     public void ScenariosTheRunCouldNotTakeAsWritten_AreRefused_NamingTheField(string json, string field, string reason)
     {
         json = json.Replace("TEMPLATE", new string('x', (1024 * 1024) - 2), StringComparison.Ordinal);

@@ -101,6 +101,26 @@ public class ReplaySummaryTests
 
     private const string GivenUpRow = "records dropped (no destination)";
 
+    /// <summary>A downstream given to the scripted handler, which calls no model, is called out (found by review: it did nothing without a word).</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ADownstreamTheHandlerDoesNotCall_IsCalledOut(bool downstream)
+    {
+        string models = downstream ? ",\"downstream\":{\"dynamodb\":{\"throttleFraction\":0.5}}" : string.Empty;
+        (Dictionary<string, string> rows, string stdout, string directory) = Replay(
+            "{\"durationSeconds\":5,\"producers\":[{\"ratePerSecond\":5}],\"handler\":{\"kind\":\"scripted\",\"rules\":[]}" + models + "}");
+        try
+        {
+            Assert.Equal(downstream, rows.ContainsKey("WARNING: downstream ignored"));
+            Assert.Equal(downstream, stdout.Contains("WARNING", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     /// <summary>
     /// Without a destination the records Lambda gives up on are dropped: the summary said "records to on-failure
     /// destination" of them (found by review), while destination.jsonl held none.
