@@ -449,12 +449,11 @@ public sealed partial class StreamEmulator
             return;
         }
 
-        if (_scenario.RealTimeSettle <= TimeSpan.Zero && invocation.Task is { IsCompleted: false } && !Clock.HasResumingTimerFrom(invocation, NowTicks))
+        if (_scenario.RealTimeSettle <= TimeSpan.Zero && invocation.Task is { IsCompleted: false } && !Clock.HasTimerAfter(invocation, NowTicks))
         {
-            // Timed out while no timer of its own that could resume it lay ahead (a delay due now or later; a deadline kept
-            // as a CancellationTokenSource on the clock only cancels, and hid the handler from CheckOffClock): nothing in
-            // virtual time could have completed it, so it waits on something real, and whether it finishes before this
-            // deadline depends on real timing.
+            // Timed out while no timer of its own lay ahead: nothing in virtual time could have completed it, so it waits on
+            // something real (a timer of the clock due now, its own deadline's, hid that from CheckOffClock), and whether
+            // it finishes before this deadline depends on real timing.
             CountOffClock(invocation);
         }
 

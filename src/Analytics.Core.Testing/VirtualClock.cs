@@ -107,17 +107,14 @@ public sealed class VirtualClock : TimeProvider
         }
     }
 
-    /// <summary>
-    /// Whether a timer of <paramref name="owner"/> that can resume it is pending, due at or after <paramref name="ticks"/>:
-    /// a delay's, not one that only cancels a <see cref="CancellationTokenSource"/> (a deadline kept on the clock).
-    /// </summary>
-    internal bool HasResumingTimerFrom(object owner, long ticks)
+    /// <summary>Whether a timer of <paramref name="owner"/> is pending with its due time after <paramref name="ticks"/>.</summary>
+    internal bool HasTimerAfter(object owner, long ticks)
     {
         lock (_gate)
         {
             foreach ((VirtualTimer timer, (long Due, long Order) key) in _timers.UnorderedItems)
             {
-                if (key.Due >= ticks && !timer.CancelsOnly && ReferenceEquals(timer.Owner, owner) && timer.IsCurrent(key.Order))
+                if (key.Due > ticks && ReferenceEquals(timer.Owner, owner) && timer.IsCurrent(key.Order))
                 {
                     return true;
                 }
@@ -267,9 +264,6 @@ public sealed class VirtualClock : TimeProvider
         }
 
         public object? Owner { get; }
-
-        /// <summary>Whether the timer only cancels a <see cref="CancellationTokenSource"/> (its state, as .NET makes it).</summary>
-        public bool CancelsOnly => _state is CancellationTokenSource;
 
         public bool IsCurrent(long order) => !_disposed && Volatile.Read(ref _order) == order;
 

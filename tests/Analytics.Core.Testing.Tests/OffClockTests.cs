@@ -32,7 +32,7 @@ public class OffClockTests
     /// was called reproducible; a handler awaiting an asynchronous file write timed out at every invocation, and its
     /// summary said <c>Reproducible</c>).
     /// </summary>
-    public static TheoryData<string> OffClockHandlers => ["yield", "real delay", "virtual then yield", "real delay, deadline on the clock", "file write, deadline on the clock"];
+    public static TheoryData<string> OffClockHandlers => ["yield", "real delay", "virtual then yield", "real delay, deadline on the clock", "file write, deadline on the clock", "real wait raced with a clock delay to the deadline", "real wait beside a clock delay due at the deadline"];
 
     private static Func<VirtualClock, ILambdaHandler> Handler(string kind) => kind switch
     {
@@ -77,6 +77,21 @@ public class OffClockTests
 
             return s_ok;
         }),
+        // A delay due at the deadline's tick can never resume the handler: the deadline's timer, set before the handler
+        // ran, fires first and stops the environment. So only the real wait can end these, and when it does against the
+        // emulator's loop depends on real timing (found by review: a change that counted such a delay let both pass).
+        "real wait raced with a clock delay to the deadline" => clock => new DelegateHandler(async (_, deadline, _) =>
+        {
+            await Task.WhenAny(Task.Delay(TimeSpan.FromSeconds(30)), Task.Delay(deadline - clock.GetUtcNow(), clock));
+            return s_ok;
+        }),
+        "real wait beside a clock delay due at the deadline" => clock => new DelegateHandler(async (_, deadline, _) =>
+        {
+            Task guard = Task.Delay(deadline - clock.GetUtcNow(), clock);
+            await Task.Delay(TimeSpan.FromSeconds(30));
+            await guard;
+            return s_ok;
+        }),
         "virtual" => clock => new DelegateHandler(async (_, _, ct) =>
         {
             await Task.Delay(TimeSpan.FromMilliseconds(30), clock, ct);
@@ -109,12 +124,39 @@ public class OffClockTests
         EmulationSummary scripted = Run(Scenario(), clock => new ScriptedHandler(clock, [new ScriptRule(ScriptAction.SleepMs, Ms: 40), new ScriptRule(ScriptAction.SleepMs, WhenData: "r7", Ms: 4000)]));
         Assert.True(scripted.Timeouts > 0);
         Assert.Equal((true, 0L), (scripted.Reproducible, scripted.OffClockWaits));
+    }
 
-        // A handler that sleeps on the clock until exactly its deadline (found by review: its delay, due at the deadline's
-        // tick, was not counted as one ahead, and the run was called not reproducible).
-        EmulationSummary toTheDeadline = Run(Scenario(), clock => new ScriptedHandler(clock, [new ScriptRule(ScriptAction.SleepMs, WhenData: "r7", Ms: 3000 - 40), new ScriptRule(ScriptAction.SleepMs, Ms: 40)]));
-        Assert.True(toTheDeadline.Timeouts > 0);
-        Assert.Equal((true, 0L), (toTheDeadline.Reproducible, toTheDeadline.OffClockWaits));
+    /// <summary>
+    /// A handler that waits for a token its clock-kept timeout cancels after the deadline (a lock or channel wait with a
+    /// timeout longer than the function's) waits on the clock: every invocation times out, the same in every run (found
+    /// by review: a change that took such timers for ones that only cancel flagged these runs).
+    /// </summary>
+    [Fact]
+    public void AHandlerWaitingForAClockTokenPastItsDeadline_IsReproducible()
+    {
+        var gate = new SemaphoreSlim(0);
+        Func<VirtualClock, ILambdaHandler>[] handlers =
+        [
+            clock => new DelegateHandler(async (_, _, _) =>
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5), clock);
+                await Task.Delay(Timeout.Infinite, cts.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
+                return s_ok;
+            }),
+            clock => new DelegateHandler(async (_, _, _) =>
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5), clock);
+                await gate.WaitAsync(cts.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
+                return s_ok;
+            }),
+        ];
+        foreach (Func<VirtualClock, ILambdaHandler> handler in handlers)
+        {
+            EmulationSummary summary = Run(Scenario(), handler);
+            Assert.True(summary.Timeouts > 0, summary.ToString());
+            Assert.Equal((true, 0L), (summary.Reproducible, summary.OffClockWaits));
+            Assert.Equal(summary, Run(Scenario(), handler));
+        }
     }
 
     [Fact]
