@@ -133,6 +133,17 @@ internal static class ReplayCommand
 
             // A file named ".json" has no name: its run would write straight into DIR, beside the comparison's files.
             string[] names = RunNames(loaded.Select(l => Path.GetFileNameWithoutExtension(l.File) is { Length: > 0 } name ? name : "scenario").ToArray());
+            string? problem = OutputProblem(directory, ["comparison.md"]);
+            foreach (string name in names)
+            {
+                problem ??= OutputProblem(Path.Combine(directory, name), ReplayRun.OutputFileNames) is { } inRun ? name + "/" + inRun : null;
+            }
+
+            if (problem is not null)
+            {
+                stderr.WriteLine($"error: --out {directory}: cannot write there: {problem}");
+                return 2;
+            }
 
             // Each scenario runs on its own thread (an emulator runs everything on the thread that calls it, so runs
             // share nothing and each stays byte-reproducible), at most --jobs at once; summaries are printed in the
@@ -247,6 +258,37 @@ internal static class ReplayCommand
     /// replay is writing (two runs into one directory would interleave their files). The lock file (<c>.replay-lock</c>,
     /// held open exclusively) goes when the returned stream is disposed, or with the process.
     /// </summary>
+    /// <summary>
+    /// What stands where a run writes its files: a directory or a file it cannot write failed the run with exit 1 and a
+    /// stack trace after it had started (found by review). A file there is opened for writing once (the run replaces it);
+    /// none is made. Null when nothing stands in the way.
+    /// </summary>
+    private static string? OutputProblem(string directory, IReadOnlyList<string> files)
+    {
+        foreach (string file in files)
+        {
+            string path = Path.Combine(directory, file);
+            if (Directory.Exists(path))
+            {
+                return $"{file} there is a directory.";
+            }
+
+            if (File.Exists(path))
+            {
+                try
+                {
+                    using var probe = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    return $"{file}: {e.Message}";
+                }
+            }
+        }
+
+        return null;
+    }
+
     private static FileStream? TakeOutput(string directory, TextWriter stderr, IReadOnlyList<string>? files = null)
     {
         FileStream? taken = null;
@@ -255,21 +297,9 @@ internal static class ReplayCommand
             Directory.CreateDirectory(directory);
             taken = new FileStream(Path.Combine(directory, ".replay-lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
 
-            // What stands where the run writes its files: a directory or a file it cannot write failed the run with exit
-            // 1 and a stack trace after it had started (found by review). A file there is opened for writing once (the
-            // run replaces it); none is made.
-            foreach (string file in files ?? [])
+            if (OutputProblem(directory, files ?? []) is { } problem)
             {
-                string path = Path.Combine(directory, file);
-                if (Directory.Exists(path))
-                {
-                    throw new IOException($"{file} there is a directory.");
-                }
-
-                if (File.Exists(path))
-                {
-                    using var probe = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-                }
+                throw new IOException(problem);
             }
 
             return taken;

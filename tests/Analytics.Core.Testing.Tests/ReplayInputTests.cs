@@ -328,6 +328,38 @@ public class ReplayInputTests
         }
     }
 
+    /// <summary>The same before a comparison's runs: its own file, and each run's files in its subdirectory (found by review).</summary>
+    [Theory]
+    [InlineData("comparison.md")]
+    [InlineData("a/metrics.csv")]
+    public void Compare_AnOutputFileThatCannotBeWritten_Exits2_BeforeTheRuns(string name)
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "replay-compare-out-" + Guid.NewGuid().ToString("N"));
+        string scenarios = Path.Combine(Path.GetTempPath(), "replay-compare-in-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(directory, name));
+            Directory.CreateDirectory(scenarios);
+            foreach (string scenario in (string[])["a", "b"])
+            {
+                File.WriteAllText(Path.Combine(scenarios, scenario + ".json"), """{"durationSeconds":5,"producers":[{"ratePerSecond":5}],"handler":{"kind":"sample"}}""");
+            }
+
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+
+            int exit = ReplayCommand.Run(["compare", "--scenario", Path.Combine(scenarios, "a.json"), "--scenario", Path.Combine(scenarios, "b.json"), "--out", directory], stdout, stderr);
+
+            Assert.Equal(2, exit);
+            Assert.Contains(name + " there is a directory", stderr.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+            Directory.Delete(scenarios, recursive: true);
+        }
+    }
+
     [Fact]
     public void ATemplateAndPoisonUnder1MiB_WithTheirKeys_AreAccepted()
     {
