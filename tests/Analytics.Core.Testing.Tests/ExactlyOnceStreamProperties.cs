@@ -427,10 +427,6 @@ public class ExactlyOnceStreamProperties
             .Select(o => JsonDocument.Parse(o.Body).RootElement.GetProperty("sequenceNumber").GetString()!)
             .ToHashSet();
 
-    /// <summary>
-    /// The sample function's pipeline (processor, DynamoDB and S3 sinks, one log and one EMF line per invocation) with a
-    /// chosen bound on partition keys per item; its log lines are kept.
-    /// </summary>
     /// <summary>The library's processor with the sample's sinks on the models and a <c>MaxStateBytes</c> of the case's.</summary>
     private sealed class WindowHandler(SampleDownstream downstream, TimeProvider clock, int maxStateBytes) : ILambdaHandler
     {
@@ -449,6 +445,10 @@ public class ExactlyOnceStreamProperties
         }
     }
 
+    /// <summary>
+    /// The sample function's pipeline (processor, DynamoDB and S3 sinks, one log and one EMF line per invocation) with a
+    /// chosen bound on partition keys per item; its log lines are kept.
+    /// </summary>
     private sealed class PipelineHandler : ILambdaHandler
     {
         private readonly KinesisBatchProcessor _processor;

@@ -231,9 +231,11 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     }
 
     /// <summary>
-    /// The sinks take an S3 ARN exactly when the AWS SDK resolves a PutObject to it (found by review: the ':' forms of
-    /// access point ARNs, which the SDK takes, were refused, and an Outposts bucket's ARN, which it refuses, was taken).
-    /// Object Lambda access points, which the SDK resolves but which take no writes, are refused on purpose (above).
+    /// For ARNs in the client's region, the sinks take an S3 ARN when the AWS SDK resolves a PutObject to it (found by
+    /// review: the ':' forms of access point ARNs, which the SDK takes, were refused, and an Outposts bucket's ARN, which
+    /// it refuses, was taken). Object Lambda access points, which the SDK resolves but which take no writes, are refused
+    /// on purpose (above). Not checked by the sinks: an ARN of another region than the client's, and an access point
+    /// name's characters; the SDK refuses both when the sink writes.
     /// </summary>
     [Theory]
     [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint/poison")]
