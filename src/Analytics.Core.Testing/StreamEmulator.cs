@@ -289,6 +289,8 @@ public sealed partial class StreamEmulator
             }
         }
 
+        // Read once: a handler still running on another thread may count itself after this.
+        long offClockWaits = Interlocked.Read(ref _offClockWaits);
         var summary = new EmulationSummary
         {
             RecordsIn = _recordsIn,
@@ -307,8 +309,8 @@ public sealed partial class StreamEmulator
             ColdStarts = _coldStarts,
             MaxIteratorAgeMs = _maxIteratorAge,
             MaxConcurrency = _maxBusy,
-            OffClockWaits = Interlocked.Read(ref _offClockWaits),
-            Reproducible = !_scenario.Function.MeasureCompute && Interlocked.Read(ref _offClockWaits) == 0,
+            OffClockWaits = offClockWaits,
+            Reproducible = !_scenario.Function.MeasureCompute && offClockWaits == 0,
         };
         _observer?.OnEnd(summary);
         return summary;

@@ -226,12 +226,9 @@ internal sealed class Invocation
 
     public bool Ended { get; set; }
 
-    /// <summary>Whether its handler was caught off the virtual clock (counted once; set from any thread).</summary>
-    public bool OffClock => Volatile.Read(ref _offClock) != 0;
-
     private int _offClock;
 
-    /// <summary>Marks the handler as caught off the virtual clock; true the first time only.</summary>
+    /// <summary>Marks the handler as caught off the virtual clock (from any thread); true the first time only, so it is counted once.</summary>
     public bool MarkOffClock() => Interlocked.Exchange(ref _offClock, 1) == 0;
 
     public bool Alive { get; set; } = true;
