@@ -160,7 +160,9 @@ public class ReplayTests
     [Fact]
     public void AProcessPastItsDeadline_TimesOutAtTheDeadline_AndTheNextInvocationIsAColdStartOnANewEnvironment()
     {
-        // A bootstrap that takes the event of "hang" and never answers: the Runtime API host ends it at the real deadline. As in
+        // A bootstrap that takes the event of "hang" and never answers: the Runtime API host ends it at the real deadline
+        // (3 s: the answered invocation's curl calls also run in real time, and with 1 s this test failed once while builds
+        // loaded the machine). As in
         // Lambda, that invocation times out (outcome timeout, lasting the function's timeout, not an error of no
         // duration), and the environment is replaced: the next invocation pays the init time again (docs/emulator.md).
         if (OperatingSystem.IsWindows())
@@ -182,7 +184,7 @@ public class ReplayTests
         {
             File.WriteAllText(file, $$$"""
                 {"durationSeconds":5,"records":[{"partitionKey":"k","text":"hang","atMs":0},{"partitionKey":"k","text":"ok","atMs":0}],
-                 "mapping":{"BatchSize":1,"MaximumRetryAttempts":0,"DestinationConfig":{"OnFailure":{"Destination":"sqs"} } },"function":{"initMs":200,"timeoutSeconds":1},
+                 "mapping":{"BatchSize":1,"MaximumRetryAttempts":0,"DestinationConfig":{"OnFailure":{"Destination":"sqs"} } },"function":{"initMs":200,"timeoutSeconds":3},
                  "handler":{"kind":"process","command":["/bin/bash","-c",{{{JsonSerializer.Serialize(Bootstrap)}}}]}}
                 """);
             (int exit, string stdout, string error) = Replay("--scenario", file, "--out", output, "--no-chart");
@@ -192,7 +194,7 @@ public class ReplayTests
             (string, long, int, bool) Seen(JsonElement i) =>
                 (i.GetProperty("outcome").GetString()!, i.GetProperty("endMs").GetInt64() - i.GetProperty("startMs").GetInt64(),
                  i.GetProperty("environment").GetInt32(), i.GetProperty("coldStart").GetBoolean());
-            Assert.Equal(("timeout", 1200L, 1, true), Seen(invocations[0])); // init 200 ms, then the 1 s timeout
+            Assert.Equal(("timeout", 3200L, 1, true), Seen(invocations[0])); // init 200 ms, then the 3 s timeout
             Assert.Equal(("success", 201L, 2, true), Seen(invocations[1])); // a new environment: init again, then 1 ms
             Assert.Single(File.ReadAllLines(Path.Combine(output, "destination.jsonl")));
             Assert.Contains("\"functionError\":\"Unhandled\"", File.ReadAllText(Path.Combine(output, "destination.jsonl")), StringComparison.Ordinal);
@@ -293,6 +295,18 @@ public class ReplayTests
             Assert.Equal(0, Replay(["compare", .. common, "--out", allAtOnce, "--jobs", "2"]).Exit);
             Assert.Equal(File.ReadAllText(Path.Combine(allAtOnce, "comparison.md")), File.ReadAllText(Path.Combine(oneAtATime, "comparison.md")));
             Assert.Contains("| incident-before |", stdout, StringComparison.Ordinal);
+
+            // incident-before has no on-failure destination, incident-after has one: the given-up cell says which.
+            string Cell(string scenario, string column)
+            {
+                string[] lines = File.ReadAllLines(Path.Combine(oneAtATime, "comparison.md"));
+                string[] header = lines[0].Split('|').Select(c => c.Trim()).ToArray();
+                string[] row = lines.Single(l => l.StartsWith("| " + scenario + " |", StringComparison.Ordinal)).Split('|').Select(c => c.Trim()).ToArray();
+                return row[Array.IndexOf(header, column)];
+            }
+
+            Assert.Equal("0 (no destination: dropped)", Cell("incident-before", "records given up (on-failure destination)"));
+            Assert.Equal("0", Cell("incident-after", "records given up (on-failure destination)"));
             foreach (string scenario in scenarios)
             {
                 foreach (string name in (string[])["invocations.jsonl", "metrics.csv", "quarantine.jsonl"])
