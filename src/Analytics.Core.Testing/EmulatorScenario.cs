@@ -83,6 +83,14 @@ public sealed record EmulatorScenario
         }
 
         Mapping.Validate();
+        if (Mapping.StartingPosition == StartingPosition.AtTimestamp && Mapping.StartingPositionTimestamp > StartTime)
+        {
+            // The mapping exists from the run's start; AWS: "StartingPositionTimestamp cannot be in the future."
+            throw new ArgumentOutOfRangeException(
+                nameof(MappingOptions.StartingPositionTimestamp),
+                string.Create(CultureInfo.InvariantCulture, $"StartingPositionTimestamp cannot be in the future: AWS refuses a mapping whose AT_TIMESTAMP is after its creation, which is the run's StartTime ({StartTime:O}); got {Mapping.StartingPositionTimestamp:O}."));
+        }
+
         Function.Validate();
         foreach (ProducerOptions producer in Producers)
         {

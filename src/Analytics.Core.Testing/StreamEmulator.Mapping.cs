@@ -35,6 +35,8 @@ public sealed partial class StreamEmulator
                 continue;
             }
 
+            CutToPayloadLimit(lane, batch);
+
             if (_scenario.Function.ReservedConcurrency is int reserved && _busy >= reserved)
             {
                 // "Invocation errors before the function runs (throttles) are retried until the records expire,
@@ -180,6 +182,39 @@ public sealed partial class StreamEmulator
         }
 
         return new Batch { Records = records };
+    }
+
+    /// <summary>
+    /// Keeps a window's event within 6 MiB when the state grew after its batch was cut: the rest of a partial response
+    /// is retried with the state the response set (found by review: a 1 MB state and four 1 MB records made a 6.3 MB
+    /// event). The records past the limit wait as the next batch, like a bisected half: same attempts, same last event.
+    /// AWS does not say what it does here (cut the retry, or fail the invoke); this keeps the documented limit.
+    /// </summary>
+    private static void CutToPayloadLimit(Lane lane, Batch batch)
+    {
+        if (lane.Window is null || batch.Records.Count < 2)
+        {
+            return;
+        }
+
+        long fragments = 0;
+        for (int i = 0; i < batch.Records.Count; i++)
+        {
+            fragments += batch.Records[i].JsonLength;
+            if (i > 0 && LambdaJson.EventSize(fragments, i + 1) + WindowOverhead(lane) > LambdaJson.MaxPayloadBytes)
+            {
+                lane.Deferred.Push(new Batch
+                {
+                    Records = batch.Records[i..],
+                    Attempts = batch.Attempts,
+                    LastEvent = batch.LastEvent,
+                    LastFailureWasError = batch.LastFailureWasError,
+                    LastFailureUnhandled = batch.LastFailureUnhandled,
+                });
+                batch.Records = batch.Records[..i];
+                return;
+            }
+        }
     }
 
     private static int WindowOverhead(Lane lane) => lane.Window is null ? 0 : 512 + lane.Window.State.Length;

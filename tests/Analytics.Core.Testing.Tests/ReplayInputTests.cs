@@ -60,9 +60,9 @@ public class ReplayInputTests
         string directory = Directory.CreateTempSubdirectory("replay-template-").FullName;
         try
         {
-            LoadedScenario loaded = ScenarioLoader.Load(TemplateScenario(directory, "1737367200.5"));
+            LoadedScenario loaded = ScenarioLoader.Load(TemplateScenario(directory, "1735689599.5"));
             Assert.Equal(StartingPosition.AtTimestamp, loaded.Scenario.Mapping.StartingPosition);
-            Assert.Equal(new DateTimeOffset(2025, 1, 20, 10, 0, 0, 500, TimeSpan.Zero), loaded.Scenario.Mapping.StartingPositionTimestamp);
+            Assert.Equal(new DateTimeOffset(2024, 12, 31, 23, 59, 59, 500, TimeSpan.Zero), loaded.Scenario.Mapping.StartingPositionTimestamp);
         }
         finally
         {

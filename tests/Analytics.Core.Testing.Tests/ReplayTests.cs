@@ -77,6 +77,7 @@ public class ReplayTests
     [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"outages\":[{\"fromSecond\":1,\"toSecond\":2},null]}}}", "$.downstream.dynamodb.outages[1]", "null; expected an object")]
     [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"throttleEpisodes\":[null]}}}", "$.downstream.dynamodb.throttleEpisodes[0]", "null; expected an object")]
     [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"outages\":[null]}}}", "$.downstream.s3.outages[0]", "null; expected an object")]
+    [InlineData("{\"startTime\":\"2025-01-20T10:00:00Z\",\"mapping\":{\"StartingPosition\":\"AT_TIMESTAMP\",\"StartingPositionTimestamp\":\"2025-01-20T10:00:01Z\"},\"handler\":{\"kind\":\"sample\"}}", "$.mapping.StartingPositionTimestamp", "cannot be in the future")]
     public void BadScenario_Exits2_NamingTheFieldAndTheReason(string json, string field, string reason)
     {
         string file = Path.GetTempFileName();
