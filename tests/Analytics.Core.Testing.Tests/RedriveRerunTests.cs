@@ -102,7 +102,7 @@ public sealed class RedriveRerunTests(LocalServersFixture servers)
     {
         using RedriveScene scene = await RedriveScene.CreateAsync(servers, "rerun-guard");
         await scene.PutDestinationAsync(RedriveObjects.DestinationKey(0, "given-up"), RedriveObjects.InvocationRecord(0, [.. s_both.Select((v, i) => RedriveObjects.Record(0, i + 1, "a", "m", v))]));
-        await scene.PutSpillAsync(RedriveObjects.SpillKey(0), RedriveObjects.SpillObject(0, 5, [("m", s_later.Select((v, i) => (i + 5, "a", v)))]));
+        await scene.PutSpillAsync(RedriveObjects.SpillKey(0, firstRecord: 5), RedriveObjects.SpillObject(0, 5, [("m", s_later.Select((v, i) => (i + 5, "a", v)))]));
 
         var output = new StringWriter();
         RedriveRunReport run = await RedriveRun.RunAsync(Options(scene), scene.S3, scene.DynamoDb, output, CancellationToken.None);

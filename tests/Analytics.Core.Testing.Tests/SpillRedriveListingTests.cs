@@ -22,7 +22,7 @@ public class SpillRedriveListingTests
         using var models = new SpillRedriveModels();
         for (int i = 1; i <= 1001; i++)
         {
-            models.Put($"spill/s/{ShardId(i % 3)}/{Sequence(i)}.json", SpillBody(i % 3, "m", "a", [i]));
+            models.Put(SpillKey(i % 3, firstRecord: i), SpillBody(i % 3, "m", "a", [i], firstRecord: i));
         }
 
         IReadOnlyDictionary<string, int> shards = await SpillRedrive.ShardsWithObjectsAsync(models.S3Client, SpillRedriveModels.Bucket, "spill", CancellationToken.None);
@@ -110,16 +110,16 @@ public class SpillRedriveListingTests
     public void AShardWithAYoungObject_WaitsAsAWhole()
     {
         using var models = new SpillRedriveModels();
-        string older = SpillKey(0), young = $"spill/s/{ShardId(0)}/{Sequence(3)}.json", otherShard = SpillKey(1);
+        string older = SpillKey(0), young = SpillKey(0, firstRecord: 3), otherShard = SpillKey(1);
         models.Put(older, SpillBody(0, "a", "p", [1, 2]));
         models.Put(otherShard, SpillBody(1, "c", "p", [4]));
         models.Clock.Advance(TimeSpan.FromMinutes(20));
-        models.Put(young, SpillBody(0, "b", "p", [8]));
+        models.Put(young, SpillBody(0, "b", "p", [8], firstRecord: 3));
 
         Assert.Equal(
             [
                 $"left {young}: written less than 15 minutes ago; run again later",
-                $"left {older}: another spill object of shard {ShardId(0)} is unreadable or too young",
+                $"left {older}: another spill object of shard {ShardId(0)} is unreadable, too young or not under its own key",
                 "spills: 3 spill objects, 1 samples applied, 0 already in the table, 0 undecided, 1 objects deleted, 2 left",
             ],
             models.Run(minAge: s_minAge).Lines);

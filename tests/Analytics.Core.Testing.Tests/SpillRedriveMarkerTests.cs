@@ -39,7 +39,7 @@ public class SpillRedriveMarkerTests
     /// </summary>
     [Theory]
     [InlineData("undecided", "2 sample(s) cannot be decided")]
-    [InlineData("unreadable", "another spill object of shard " + TestEvents.ShardId + " is unreadable or too young")]
+    [InlineData("unreadable", "another spill object of shard " + TestEvents.ShardId + " is unreadable, too young or not under its own key")]
     [InlineData("too young", "written less than 15 minutes ago")]
     [InlineData("write failed", "ResourceNotFoundException")]
     public void AnObjectOfTheShardLeft_TheMarkerStays(string why, string said)
@@ -106,14 +106,14 @@ public class SpillRedriveMarkerTests
         using var models = new SpillRedriveModels();
         models.Put(SpillKey(0), SpillBody(0, "m", "a", [2, 3]));
         PutMarker(models, 0, 2);
-        string later = $"spill/s/{ShardId(0)}/{Sequence(5)}.json";
+        string later = SpillKey(0, firstRecord: 5);
         int renewals = 0;
 
         (RedriveReport report, string[] lines) = models.Run(heartbeat: _ =>
         {
             if (++renewals == 1)
             {
-                models.Put(later, SpillBody(0, "m", "b", [7]));
+                models.Put(later, SpillBody(0, "m", "b", [7], firstRecord: 5));
                 PutMarker(models, 0, 7);
             }
 
@@ -128,6 +128,38 @@ public class SpillRedriveMarkerTests
         Assert.Equal(["spills: 1 spill objects, 1 samples applied, 0 already in the table, 0 undecided, 1 objects deleted, 0 left"], models.Run().Lines);
         Assert.Empty(models.Keys());
         Assert.Equal([(Series("m"), "2025-01-01T00:00:00.000Z", 3L, 12.0)], models.Items());
+    }
+
+    /// <summary>
+    /// The same race one step later (found by review): the marker is rewritten after the run checked its ETag and before
+    /// its delete reaches S3. The delete is conditional on the checked ETag, so the rewritten marker stays.
+    /// </summary>
+    [Fact]
+    public void AMarkerRewrittenBetweenTheChecksAndTheDelete_Stays()
+    {
+        using var models = new SpillRedriveModels();
+        PutMarker(models, 0, 3);
+        bool rewritten = false;
+        models.Faults.BeforeS3Request = request =>
+        {
+            if (!rewritten && request.Method == HttpMethod.Delete && request.RequestUri!.AbsolutePath.EndsWith(MarkerKey(0), StringComparison.Ordinal))
+            {
+                rewritten = true;
+                PutMarker(models, 0, 9);
+            }
+        };
+
+        (RedriveReport report, string[] lines) = models.Run();
+
+        Assert.True(rewritten);
+        Assert.True(report.Done, string.Join("\n", lines));
+        Assert.Equal([MarkerKey(0)], models.Keys());
+        Assert.Equal(new SpillMarker(Sequence(9), null).ToJson(), models.S3.GetObjects(SpillRedriveModels.Bucket)[0].Body.ToArray());
+
+        // Unchanged since the next run's check, it goes.
+        models.Faults.BeforeS3Request = null;
+        Assert.True(models.Run().Report.Done);
+        Assert.Empty(models.Keys());
     }
 
     /// <summary>

@@ -14,7 +14,7 @@ public class SpillRedriveWorkTests
     // Four objects, four units of work: in work order (pk, sk, shard) they are a@0/shard 0, a@0/shard 1, a@1/shard 0,
     // b@0/shard 2; in key order (the delete order) shard 0's two objects come first.
     private static readonly string s_a0Shard0 = SpillKey(0);
-    private static readonly string s_a1Shard0 = $"spill/s/{ShardId(0)}/{Sequence(5)}.json";
+    private static readonly string s_a1Shard0 = SpillKey(0, firstRecord: 5);
     private static readonly string s_a0Shard1 = SpillKey(1);
     private static readonly string s_b0Shard2 = SpillKey(2);
     private static readonly string[] s_inKeyOrder = [s_a0Shard0, s_a1Shard0, s_a0Shard1, s_b0Shard2];
@@ -146,7 +146,7 @@ public class SpillRedriveWorkTests
         var models = new SpillRedriveModels();
         models.Put(s_a0Shard0, SpillBody(0, "a", "p", [1]));
         models.Put(s_a0Shard1, SpillBody(1, "a", "p", [10]));
-        models.Put(s_a1Shard0, SpillBody(0, "a", "p", [100], minute: 1));
+        models.Put(s_a1Shard0, SpillBody(0, "a", "p", [100], minute: 1, firstRecord: 5));
         models.Put(s_b0Shard2, SpillBody(2, "b", "p", [1000]));
         return models;
     }

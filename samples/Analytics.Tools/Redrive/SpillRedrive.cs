@@ -7,7 +7,7 @@ namespace Analytics.Tools;
 
 /// <summary>What one redrive run did.</summary>
 /// <param name="Objects">Spill objects found under the prefix.</param>
-/// <param name="Unreadable">Objects that could not be read or are not spill objects (left in place).</param>
+/// <param name="Unreadable">Objects that could not be read, are not spill objects, or are not under the key the function writes for their body (left in place).</param>
 /// <param name="Applied">Samples merged into the table by this run.</param>
 /// <param name="AlreadyApplied">Samples found already in the table (an earlier run, or the live function).</param>
 /// <param name="Undecided">Samples left because their outcome cannot be decided (or they follow one that cannot), or their write failed.</param>
@@ -119,6 +119,21 @@ internal static class SpillRedrive
                 continue;
             }
 
+            string expected = SpillObject.Key(prefix, content.EventSourceArn, content.ShardId, content.SpillId);
+            if (!string.Equals(key, expected, StringComparison.Ordinal))
+            {
+                // A copy (a backup before an edit, a synced folder) would be applied beside its original, twice; a moved
+                // object is no longer where the function's retry removes an unconfirmed spill. Found by review: a copy
+                // under another key was counted twice, both deleted, and the run said "done, nothing left". Its shard
+                // waits, as for an unreadable object: it may hold the only copy of some records.
+                unreadable++;
+                left.Add(key);
+                blockedShards.Add(ShardOfKey(key));
+                blockedShards.Add(content.ShardId);
+                await output.WriteLineAsync($"left {key}: its body is spill {content.SpillId} of shard {content.ShardId}, which the function writes as {expected}; a copy or a moved object is not applied: delete the copy, or move the object back").ConfigureAwait(false);
+                continue;
+            }
+
             contents[key] = content;
         }
 
@@ -148,7 +163,7 @@ internal static class SpillRedrive
             if (blockedShards.Contains(content.ShardId))
             {
                 left.Add(key);
-                await output.WriteLineAsync($"left {key}: another spill object of shard {content.ShardId} is unreadable or too young").ConfigureAwait(false);
+                await output.WriteLineAsync($"left {key}: another spill object of shard {content.ShardId} is unreadable, too young or not under its own key").ConfigureAwait(false);
                 continue;
             }
 
@@ -283,12 +298,18 @@ internal static class SpillRedrive
                 GetObjectMetadataResponse now = await s3.GetObjectMetadataAsync(bucket, marker, cancellationToken).ConfigureAwait(false);
                 if (now.ETag == etag)
                 {
-                    await s3.DeleteObjectAsync(bucket, marker, cancellationToken).ConfigureAwait(false);
+                    // Only that body: a live spill may rewrite the marker between the check and the delete (found by
+                    // review: a plain delete removed a marker rewritten in that gap).
+                    await s3.DeleteObjectAsync(new DeleteObjectRequest { BucketName = bucket, Key = marker, IfMatch = etag }, cancellationToken).ConfigureAwait(false);
                 }
             }
             catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
             {
                 // Already gone (another run removed it): nothing to say.
+            }
+            catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.PreconditionFailed)
+            {
+                // Rewritten since the check: a spill of the shard happened, and the next run finds it.
             }
             catch (Exception e) when (e is AmazonS3Exception or IOException or HttpRequestException)
             {

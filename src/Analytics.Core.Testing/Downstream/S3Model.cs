@@ -56,7 +56,7 @@ public sealed record S3ModelObject(string Key, ReadOnlyMemory<byte> Body, string
 /// <remarks>
 /// <para><b>Operations.</b> CreateBucket, HeadBucket, ListBuckets, PutObject (conditional with <c>If-None-Match: *</c> or <c>If-Match</c>; plain bodies, as sent with
 /// <c>UseChunkEncoding = false</c>, and <c>aws-chunked</c> bodies, which are decoded as S3 does; <c>Content-MD5</c> is
-/// checked), GetObject, HeadObject, DeleteObject, ListObjectsV2 (<c>prefix</c>, <c>start-after</c>, <c>max-keys</c>,
+/// checked), GetObject, HeadObject, DeleteObject (conditional with <c>If-Match</c>), ListObjectsV2 (<c>prefix</c>, <c>start-after</c>, <c>max-keys</c>,
 /// continuation tokens). Other requests are answered 501 <c>NotImplemented</c>.</para>
 /// <para><b>Errors</b> are S3's XML errors (<c>NoSuchBucket</c>, <c>NoSuchKey</c>, <c>SlowDown</c> with 503,
 /// <c>InternalError</c> with 500), so the SDK raises <see cref="AmazonS3Exception"/> with the real error code and
@@ -366,6 +366,19 @@ public sealed class S3Model : IDisposable
 
         if (method == HttpMethod.Delete)
         {
+            // Conditional deletes (S3 documents them for general purpose buckets): If-Match deletes only that ETag ("*":
+            // any existing object); a missing object is 404, as for a conditional write.
+            string? ifMatch = request.Headers.TryGetValues("If-Match", out IEnumerable<string>? match) ? match.FirstOrDefault() : null;
+            if (ifMatch is not null && !bucket.ContainsKey(key))
+            {
+                return Error(request, HttpStatusCode.NotFound, "NoSuchKey", "The specified key does not exist.", requestId, key);
+            }
+
+            if (ifMatch is not null && ifMatch != "*" && bucket[key].ETag != ifMatch)
+            {
+                return Error(request, HttpStatusCode.PreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold", requestId, key);
+            }
+
             bucket.Remove(key);
             return new HttpResponseMessage(HttpStatusCode.NoContent) { Content = new ByteArrayContent([]) };
         }

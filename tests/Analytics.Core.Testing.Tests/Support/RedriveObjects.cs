@@ -60,12 +60,19 @@ internal static class RedriveObjects
     public static string DestinationKey(int shard, string id) =>
         $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId(shard)}/2025/01/01/2025-01-01T00.05.00-{id}";
 
-    /// <summary>The key of a shard's spill object whose batch starts at record 1 (stream <c>s</c>, prefix <c>spill</c>).</summary>
-    public static string SpillKey(int shard) => $"spill/s/{ShardId(shard)}/{Sequence(1)}.json";
+    /// <summary>
+    /// The key the spill sink writes for a shard's spill object whose batch starts at record <paramref name="firstRecord"/>
+    /// (its spill id; stream <c>s</c>, prefix <c>spill</c>): the redrive leaves an object under any other key.
+    /// </summary>
+    public static string SpillKey(int shard, int firstRecord = 1) => $"spill/s/{ShardId(shard)}/{Sequence(firstRecord)}.json";
 
-    /// <summary>A spill object of records 1.. of one partition key on one series, every sample decided, in the window <paramref name="minute"/> minutes after <see cref="Window"/>.</summary>
-    public static string SpillBody(int shard, string metric, string partitionKey, IReadOnlyList<double> values, int minute = 0) =>
-        SpillObject(shard, 1, [(metric, values.Select((v, i) => (i + 1, partitionKey, v)))], minute);
+    /// <summary>
+    /// A spill object of records <paramref name="firstRecord"/>.. of one partition key on one series, every sample decided,
+    /// in the window <paramref name="minute"/> minutes after <see cref="Window"/>; its key is
+    /// <see cref="SpillKey(int, int)"/> of the same shard and first record.
+    /// </summary>
+    public static string SpillBody(int shard, string metric, string partitionKey, IReadOnlyList<double> values, int minute = 0, int firstRecord = 1) =>
+        SpillObject(shard, firstRecord, [(metric, values.Select((v, i) => (firstRecord + i, partitionKey, v)))], minute);
 
     /// <summary>
     /// A spill object of <paramref name="shard"/> whose batch starts at record <paramref name="firstRecord"/> (its spill
