@@ -173,8 +173,18 @@ internal static class ReplayRun
             Verdict v = figures.Verdict;
             rows.Add(("IteratorAge p99 (per invocation)", $"{v.P99IteratorAgeMs / 1000.0:F1} s"));
             rows.Add(("valid records produced", N(v.ValidRecords)));
-            rows.Add(("  lost (checked against the truth)", $"{N(v.Lost)} (over {N(v.CheckedRecords)} records whose series and window the mapping has passed)"));
-            rows.Add(("  double counted", N(v.Doubled)));
+            if (v.Checked)
+            {
+                rows.Add(("  lost (checked against the truth)", $"{N(v.Lost)} (over {N(v.CheckedRecords)} records whose series and window the mapping has passed)"));
+                rows.Add(("  double counted", N(v.Doubled)));
+            }
+            else
+            {
+                string why = $"not checked: {N(v.Unjudged)} records are in a form the independent check does not read (a KPL aggregate, several JSON lines, a string or fractional timestamp, a lone surrogate)";
+                rows.Add(("  lost (checked against the truth)", why));
+                rows.Add(("  double counted", "not checked (above)"));
+            }
+
             rows.Add(("poison records produced", $"{N(v.Poison)} ({N(v.PoisonReached)} passed by the mapping)"));
             rows.Add(("  in the quarantine with their data", N(v.PoisonQuarantined)));
         }

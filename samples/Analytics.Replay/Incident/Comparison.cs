@@ -18,7 +18,7 @@ internal static class Comparison
             IncidentFigures f = result.Figures ?? throw new InvalidOperationException($"{name}: the comparison needs the sample or naive handler.");
             Verdict v = f.Verdict;
             double per1000 = s.RecordsOut == 0 ? double.NaN : 1000.0 / s.RecordsOut;
-            text.Append(CultureInfo.InvariantCulture, $"| {name} | {Load(result.Loaded.Scenario)} | {Duration(result.Loaded.Scenario.DurationSeconds)} | {Age(v.MaxIteratorAgeMs)} | {Age(v.P99IteratorAgeMs)} | {N(s.Invocations)} | {N(s.Errors)} | {N(s.Timeouts)} | {GivenUp(result.Loaded.Scenario, s)} | {N(s.RecordsOut)} of {N(s.RecordsIn)} | {N(v.Lost)} | {N(v.Doubled)} | {N(v.PoisonQuarantined)} of {N(v.Poison)} |");
+            text.Append(CultureInfo.InvariantCulture, $"| {name} | {Load(result.Loaded.Scenario)} | {Duration(result.Loaded.Scenario.DurationSeconds)} | {Age(v.MaxIteratorAgeMs)} | {Age(v.P99IteratorAgeMs)} | {N(s.Invocations)} | {N(s.Errors)} | {N(s.Timeouts)} | {GivenUp(result.Loaded.Scenario, s)} | {N(s.RecordsOut)} of {N(s.RecordsIn)} | {(v.Checked ? N(v.Lost) : "not checked")} | {(v.Checked ? N(v.Doubled) : "not checked")} | {N(v.PoisonQuarantined)} of {N(v.Poison)} |");
             text.Append(CultureInfo.InvariantCulture, $" {Ratio(f.DynamoDbRequests * per1000)} | {Ratio(f.WriteCapacityUnits * per1000)} |");
             text.AppendLine();
         }
