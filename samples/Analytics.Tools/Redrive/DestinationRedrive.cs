@@ -515,6 +515,10 @@ internal sealed class DestinationRedrive
 
         bool shardLeft = failure is not null || status.Values.Any(s => s == RedriveStatus.Left);
         var results = new List<RedriveObjectResult>();
+
+        // A record in two objects (a copy of an object under another key) is applied once: the first object that holds
+        // it counts it applied, a later one already applied (found by review: each copy said it applied it).
+        var countedApplied = new HashSet<(string Seq, string Pk, string Sk)>();
         foreach (DestinationObject o in objects)
         {
             var own = o.Records.Select(r => r.SequenceNumber).ToHashSet(StringComparer.Ordinal);
@@ -529,8 +533,11 @@ internal sealed class DestinationRedrive
 
                 switch (s)
                 {
-                    case RedriveStatus.Applied:
+                    case RedriveStatus.Applied when countedApplied.Add((seq, pk, sk)):
                         applied++;
+                        break;
+                    case RedriveStatus.Applied:
+                        already++;
                         break;
                     case RedriveStatus.AlreadyApplied:
                         already++;
