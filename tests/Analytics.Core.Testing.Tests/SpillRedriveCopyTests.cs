@@ -38,13 +38,46 @@ public class SpillRedriveCopyTests
         Assert.False(report.Done, string.Join("\n", lines));
         Assert.Empty(models.Items());
         Assert.Equal(new[] { SpillKey(0), copyKey }.Order(StringComparer.Ordinal), models.Keys().Order(StringComparer.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith($"left {copyKey}: its body is spill {Sequence(1)} of shard {ShardId(0)}, which the function writes as {SpillKey(0)}", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith($"left {copyKey}: its body is spill {Sequence(1)} of shard {ShardId(0)}, which the function writes under the name .../s/{ShardId(0)}/{Sequence(1)}.json", StringComparison.Ordinal));
 
         models.Pump(models.S3Client.DeleteObjectAsync(SpillRedriveModels.Bucket, copyKey));
         (report, lines) = models.Run();
         Assert.True(report.Done, string.Join("\n", lines));
         Assert.Equal([(Series("m"), "2025-01-01T00:00:00.000Z", 2L, 5.0)], models.Items());
         Assert.Empty(models.Keys());
+    }
+
+    // The review of the change: an operator who gives one stream's folder as the prefix (spill/s) must still get the
+    // function's own objects applied; the names are checked from the stream on.
+    [Theory]
+    [InlineData("spill/s")]
+    [InlineData("spill/s/")]
+    [InlineData("spill")]
+    public void TheFunctionsOwnObjects_AreAppliedUnderANarrowerPrefix(string prefix)
+    {
+        using var models = new SpillRedriveModels();
+        models.Put(SpillKey(0), SpillBody(0, "m", "a", [2, 3]));
+
+        (RedriveReport report, string[] lines) = models.Run(prefix);
+        Assert.True(report.Done, string.Join("\n", lines));
+        Assert.Equal([(Series("m"), "2025-01-01T00:00:00.000Z", 2L, 5.0)], models.Items());
+    }
+
+    // A prefix that spans two folders holding the same spill (a backup folder beside the function's): both wait, and
+    // the line names both, since which one is the function's is not for the redrive to guess.
+    [Fact]
+    public void TheSameSpillUnderTwoPrefixes_BothWait_NamingBoth()
+    {
+        using var models = new SpillRedriveModels();
+        string body = SpillBody(0, "m", "a", [2, 3]);
+        string backup = "backup/" + SpillKey(0);
+        models.Put(SpillKey(0), body);
+        models.Put(backup, body);
+
+        (RedriveReport report, string[] lines) = models.Run(prefix: string.Empty);
+        Assert.False(report.Done, string.Join("\n", lines));
+        Assert.Empty(models.Items());
+        Assert.Contains(lines, l => l.StartsWith($"left {SpillKey(0)}: 2 objects hold spill {Sequence(1)} of shard {ShardId(0)} ({backup}, {SpillKey(0)})", StringComparison.Ordinal));
     }
 }
 

@@ -119,22 +119,41 @@ internal static class SpillRedrive
                 continue;
             }
 
-            string expected = SpillObject.Key(prefix, content.EventSourceArn, content.ShardId, content.SpillId);
-            if (!string.Equals(key, expected, StringComparison.Ordinal))
+            // The key's last three parts must be the body's own (stream, shard, spill id), as the sink writes them; the
+            // parts before are the prefix, which an operator may give narrower than the function's (one stream's folder).
+            string own = SpillObject.Key(string.Empty, content.EventSourceArn, content.ShardId, content.SpillId);
+            if (!string.Equals(key, own, StringComparison.Ordinal) && !key.EndsWith("/" + own, StringComparison.Ordinal))
             {
-                // A copy (a backup before an edit, a synced folder) would be applied beside its original, twice; a moved
-                // object is no longer where the function's retry removes an unconfirmed spill. Found by review: a copy
-                // under another key was counted twice, both deleted, and the run said "done, nothing left". Its shard
-                // waits, as for an unreadable object: it may hold the only copy of some records.
+                // A copy under another name (a backup before an edit, "copy of ...", a synced folder) would be applied
+                // beside its original, twice; a renamed object is no longer where the function's retry removes an
+                // unconfirmed spill. Found by review: a copy was counted twice, both deleted, and the run said "done,
+                // nothing left". Its shard waits, as for an unreadable object: it may hold the only copy of some records.
                 unreadable++;
                 left.Add(key);
                 blockedShards.Add(ShardOfKey(key));
                 blockedShards.Add(content.ShardId);
-                await output.WriteLineAsync($"left {key}: its body is spill {content.SpillId} of shard {content.ShardId}, which the function writes as {expected}; a copy or a moved object is not applied: delete the copy, or move the object back").ConfigureAwait(false);
+                await output.WriteLineAsync($"left {key}: its body is spill {content.SpillId} of shard {content.ShardId}, which the function writes under the name .../{own}; a copy or a renamed object is not applied: if an object of that name holds the same spill, delete this copy, else rename it so").ConfigureAwait(false);
                 continue;
             }
 
             contents[key] = content;
+        }
+
+        // Two objects of the same spill (stream, shard, spill id) under different prefixes: one is a copy, and which is
+        // the function's own is not for the redrive to guess. Both wait, with their shard.
+        foreach (IGrouping<string, KeyValuePair<string, SpillObjectContent>> same in contents
+                     .GroupBy(c => SpillObject.Key(string.Empty, c.Value.EventSourceArn, c.Value.ShardId, c.Value.SpillId), StringComparer.Ordinal)
+                     .Where(g => g.Count() > 1)
+                     .ToList())
+        {
+            foreach ((string key, SpillObjectContent content) in same.OrderBy(c => c.Key, StringComparer.Ordinal))
+            {
+                contents.Remove(key);
+                unreadable++;
+                left.Add(key);
+                blockedShards.Add(content.ShardId);
+                await output.WriteLineAsync($"left {key}: {same.Count()} objects hold spill {content.SpillId} of shard {content.ShardId} ({string.Join(", ", same.Select(c => c.Key).Order(StringComparer.Ordinal))}); keep the one under the function's prefix and delete the others").ConfigureAwait(false);
+            }
         }
 
         if (keys.Count >= maxObjects && token is not null)
