@@ -180,7 +180,7 @@ internal static class ReplayRun
             }
             else
             {
-                string why = $"not checked: {N(v.Unjudged)} records are in a form the independent check does not read (a KPL aggregate, several JSON lines, a string or fractional timestamp, a lone surrogate)";
+                string why = $"not checked: {N(v.Unjudged)} records may be valid in a form the independent check does not aggregate (a KPL aggregate, NDJSON, an RFC 3339 or fractional timestamp)";
                 rows.Add(("  lost (checked against the truth)", why));
                 rows.Add(("  double counted", "not checked (above)"));
             }

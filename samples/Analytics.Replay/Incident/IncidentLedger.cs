@@ -12,11 +12,11 @@ namespace Analytics.Replay.Incident;
 /// samples per (series, window) and every poison record, and afterwards compares the table's final contents and the
 /// quarantine with them. It shares no code with the handlers or the library: a record is valid when it is a JSON
 /// object with a string <c>metric</c>, a finite number <c>value</c>, an integer <c>timestamp</c> and string-valued
-/// <c>dimensions</c>, as the producer wrote it; poison when it is one line that is not JSON, or a JSON value without
-/// those members. A record in a form the library may take but this reader does not (a KPL aggregate, several JSON
-/// lines, a timestamp that is a string or has a fraction, a lone surrogate) is not judged: a run with one has no
-/// lost or double-counted figure, as its pairs are unknown here (found by review: such records read as poison gave
-/// false "double counted" figures, and a lone surrogate crashed the run).
+/// <c>dimensions</c>, as the producer wrote it, within the README's bounds (timestamp age, name and dimension
+/// lengths); poison when the README's poison table makes it so. A record that may be valid in a form this reader does
+/// not aggregate (a KPL aggregate, NDJSON lines that each parse, an RFC 3339 or fractional timestamp) is not judged: a
+/// run with one has no lost or double-counted figure, as its pairs are unknown here (found by review: such records
+/// read as poison gave false "double counted" figures, and a string timestamp or a lone surrogate crashed the run).
 /// </summary>
 internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, long windowMs) : IEmulationObserver
 {
@@ -40,7 +40,7 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
 
     public void OnRecord(StreamRecord record)
     {
-        Reading reading = TryRead(record.Data.Span, out string? series, out long timestamp);
+        Reading reading = TryRead(record.Data.Span, record.Arrival.ToUnixTimeMilliseconds(), out string? series, out long timestamp);
         if (reading == Reading.Unjudged)
         {
             UnjudgedRecords++;
@@ -199,7 +199,14 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
         return text.ToString();
     }
 
-    private static Reading TryRead(ReadOnlySpan<byte> data, out string series, out long timestamp)
+    /// <summary>
+    /// Judges a record by the README's poison table, read independently: valid in the plain form (one JSON object, a
+    /// metric name, a finite value, an integer epoch-ms timestamp within 24 hours before and 5 minutes after its arrival,
+    /// string dimensions within their bounds); poison when the table makes it so in any form; not judged only when it
+    /// could be valid in a form this reader does not aggregate (a KPL aggregate, NDJSON lines that each parse, an
+    /// RFC 3339 timestamp, an epoch-ms timestamp with a fraction, nesting near the depth bound).
+    /// </summary>
+    private static Reading TryRead(ReadOnlySpan<byte> data, long arrivalMs, out string series, out long timestamp)
     {
         series = string.Empty;
         timestamp = 0;
@@ -208,60 +215,141 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
             return Reading.Unjudged; // a KPL aggregate's magic
         }
 
+        if (data.Length > 256 * 1024)
+        {
+            return Reading.Poison; // TooLarge
+        }
+
+        data = data.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? data[3..] : data;
         try
         {
             using JsonDocument document = JsonDocument.Parse(data.ToArray());
-            JsonElement root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object ||
-                !root.TryGetProperty("metric", out JsonElement metric) || metric.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(metric.GetString()) ||
-                !root.TryGetProperty("value", out JsonElement value) || value.ValueKind != JsonValueKind.Number || !double.IsFinite(value.GetDouble()) ||
-                !root.TryGetProperty("timestamp", out JsonElement time))
+            return Judge(document.RootElement, arrivalMs, out series, out timestamp);
+        }
+        catch (JsonException) when (data.Contains((byte)'\n'))
+        {
+            // NDJSON: poison as a whole when one of its lines is not JSON; else it may be valid, and is not judged here.
+            foreach (string line in Encoding.UTF8.GetString(data).Split('\n'))
+            {
+                if (line.Trim().Length > 0 && !ParsesAsJson(line))
+                {
+                    return Reading.Poison;
+                }
+            }
+
+            return Reading.Unjudged;
+        }
+        catch (JsonException)
+        {
+            return Reading.Poison;
+        }
+        catch (InvalidOperationException)
+        {
+            return Reading.Poison; // an escape that encodes a lone surrogate: InvalidUtf8
+        }
+    }
+
+    private static Reading Judge(JsonElement root, long arrivalMs, out string series, out long timestamp)
+    {
+        series = string.Empty;
+        timestamp = 0;
+        if (root.ValueKind != JsonValueKind.Object || HasDuplicateNames(root))
+        {
+            return Reading.Poison;
+        }
+
+        if (Depth(root) >= 30)
+        {
+            return Reading.Unjudged; // near the bound of 32 levels, whose exact count this reader does not mirror
+        }
+
+        if (!root.TryGetProperty("metric", out JsonElement metric) || metric.ValueKind != JsonValueKind.String ||
+            metric.GetString() is not { } name || name.All(c => char.IsWhiteSpace(c) || char.IsControl(c)) || Encoding.UTF8.GetByteCount(name) > 255 ||
+            !root.TryGetProperty("value", out JsonElement value) || value.ValueKind != JsonValueKind.Number || !double.IsFinite(value.GetDouble()) ||
+            !root.TryGetProperty("timestamp", out JsonElement time))
+        {
+            return Reading.Poison;
+        }
+
+        var dimensions = new List<KeyValuePair<string, string>>();
+        if (root.TryGetProperty("dimensions", out JsonElement dims))
+        {
+            if (dims.ValueKind != JsonValueKind.Object || HasDuplicateNames(dims))
             {
                 return Reading.Poison;
             }
 
-            if (time.ValueKind == JsonValueKind.String || (time.ValueKind == JsonValueKind.Number && !time.TryGetInt64(out timestamp)))
+            foreach (JsonProperty d in dims.EnumerateObject())
             {
-                return Reading.Unjudged;
-            }
-
-            if (time.ValueKind != JsonValueKind.Number)
-            {
-                return Reading.Poison;
-            }
-
-            var dimensions = new List<KeyValuePair<string, string>>();
-            if (root.TryGetProperty("dimensions", out JsonElement dims))
-            {
-                if (dims.ValueKind != JsonValueKind.Object)
+                if (d.Value.ValueKind != JsonValueKind.String || d.Name.Length == 0 || Encoding.UTF8.GetByteCount(d.Name) > 255 ||
+                    Encoding.UTF8.GetByteCount(d.Value.GetString()!) > 1024)
                 {
                     return Reading.Poison;
                 }
 
-                foreach (JsonProperty d in dims.EnumerateObject())
-                {
-                    if (d.Value.ValueKind != JsonValueKind.String)
-                    {
-                        return Reading.Poison;
-                    }
-
-                    dimensions.Add(new(d.Name, d.Value.GetString()!));
-                }
+                dimensions.Add(new(d.Name, d.Value.GetString()!));
             }
 
-            series = Canonical(metric.GetString()!, dimensions);
-            return Reading.Valid;
+            if (dimensions.Count > 30)
+            {
+                return Reading.Poison;
+            }
+        }
+
+        const long MaxEpochMs = 253402300799999; // 9999-12-31T23:59:59.999Z
+        if (time.ValueKind == JsonValueKind.String)
+        {
+            // An RFC 3339 date-time with a zone may be valid; this reader does not place it in a window.
+            string text = time.GetString()!;
+            bool zoned = text.EndsWith('Z') || text.EndsWith('z') || (text.Length > 6 && text[^6] is '+' or '-');
+            return zoned && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out _) ? Reading.Unjudged : Reading.Poison;
+        }
+
+        if (time.ValueKind != JsonValueKind.Number)
+        {
+            return Reading.Poison;
+        }
+
+        if (!time.TryGetInt64(out timestamp))
+        {
+            double fractional = time.GetDouble();
+            return fractional >= 0 && fractional <= MaxEpochMs ? Reading.Unjudged : Reading.Poison;
+        }
+
+        if (timestamp < 0 || timestamp > MaxEpochMs || timestamp < arrivalMs - (24 * 3_600_000L) || timestamp > arrivalMs + (5 * 60_000L))
+        {
+            return Reading.Poison; // InvalidTimestamp, TimestampTooOld, TimestampInFuture
+        }
+
+        series = Canonical(name, dimensions);
+        return Reading.Valid;
+    }
+
+    private static bool ParsesAsJson(string line)
+    {
+        try
+        {
+            using JsonDocument _ = JsonDocument.Parse(line);
+            return true;
         }
         catch (JsonException)
         {
-            // Several lines may be several JSON records (NDJSON); one line that is not JSON is poison.
-            return data.Contains((byte)'\n') ? Reading.Unjudged : Reading.Poison;
-        }
-        catch (InvalidOperationException)
-        {
-            return Reading.Unjudged; // a string this reader cannot decode (a lone surrogate)
+            return false;
         }
     }
+
+    private static bool HasDuplicateNames(JsonElement element)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        return element.EnumerateObject().Any(p => !names.Add(p.Name));
+    }
+
+    private static int Depth(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.Object => 1 + element.EnumerateObject().Select(p => Depth(p.Value)).DefaultIfEmpty(0).Max(),
+        JsonValueKind.Array => 1 + element.EnumerateArray().Select(Depth).DefaultIfEmpty(0).Max(),
+        _ => 0,
+    };
 
     private enum Reading
     {
