@@ -60,6 +60,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private WindowState _window;
     private AggregateBatch _flushBatch;
 
+    /// <summary>Batches whose sink call threw or left pairs unmarked, given up when the invocation ends (<see cref="GiveUpBatch"/>).</summary>
+    private bool _giveUpBatch, _giveUpFlushBatch;
+
     /// <summary>How long a sink that ignores cancellation is still waited for once the working time is up.</summary>
     private static readonly TimeSpan s_graceAfterCancel = TimeSpan.FromMilliseconds(200);
 
@@ -186,6 +189,17 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             // Also when a window invocation fails (BatchFailedException): its summary is written before it fails, with the
             // time it had left, not 0, which read as a function out of time (the RemainingTimeMs alarm).
             summary.RemainingTime = deadline - _time.GetUtcNow();
+            if (_giveUpBatch)
+            {
+                _giveUpBatch = false;
+                GiveUpBatch(_batch);
+            }
+
+            if (_giveUpFlushBatch)
+            {
+                _giveUpFlushBatch = false;
+                GiveUpBatch(_flushBatch);
+            }
         }
 
         return summary;
@@ -311,6 +325,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             SetResult(summary.SetAggregateSinkResult, Classify(e, deadline), e);
             summary.AggregateSinkIssue = DescribeSinkIssue(batch, $"threw {e.GetType().Name}");
+            GiveUpAfterInvocation(batch);
             return;
         }
 
@@ -319,17 +334,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             // The sink ignored cancellation and is still using the batch: what it marked so far is durable and is
             // read below; the batch object is given up so the next invocation does not share it with the sink.
             summary.AggregateSinkIssue = DescribeSinkIssue(batch, "had not returned at the deadline less the safety margin");
-            if (ReferenceEquals(batch, _batch))
-            {
-                _batch = new AggregateBatch(_options.Aggregator);
-            }
-            else
-            {
-                // A window flush's batch reads the window's aggregator, which the next invocation restores: it goes too.
-                _flushBatch = new AggregateBatch(_options.Aggregator);
-                _window = new WindowState(_options.Aggregator, _options.StateKey);
-            }
-
+            GiveUpBatch(batch);
             summary.SetAggregateSinkResult(SinkOutcome.TimedOut, null);
             return;
         }
@@ -340,10 +345,18 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Not durable: the pairs it did not mark are reported below.
+            // Not durable: the pairs it did not mark are reported below. Writes it started may still be running (a sink
+            // that throws at its first failed write while the others are in flight): given up like a late sink's.
             SetResult(summary.SetAggregateSinkResult, Classify(e, deadline), e);
             summary.AggregateSinkIssue = DescribeSinkIssue(batch, $"threw {e.GetType().Name}");
+            GiveUpAfterInvocation(batch);
             return;
+        }
+
+        if (batch.DurableCount < batch.Count)
+        {
+            // Returned with pairs unmarked: a write of it may still be running and mark them (or read the batch) later.
+            GiveUpAfterInvocation(batch);
         }
 
         if (batch.DurableCount < batch.Count && given.IsCancellationRequested)
@@ -363,6 +376,37 @@ public sealed partial class KinesisBatchProcessor : IDisposable
                     ? "returned without marking any pair durable (call AggregateBatch.MarkDurable or MarkAllDurable for what it stored)"
                     : "returned with pairs left unmarked");
         }
+    }
+
+    /// <summary>
+    /// Gives the batch up to a sink call that may still be using it (at once when the call is still running; at the end
+    /// of the invocation, <see cref="GiveUpAfterInvocation"/>, when it threw or left pairs unmarked, so that this
+    /// invocation still reads it as its own: its spill and its log line), so the next invocation does not share it: a write
+    /// the sink left running (it returned, threw or ran out of time before that write ended) would otherwise mark the
+    /// next invocation's pair of the same index durable, or read its data (found by review: a sink that awaits its
+    /// parallel puts in order and throws at the first failure had its other puts mark the next batch's pairs, whose
+    /// records were then reported done and lost). A call that marked every pair and returned keeps it: the pooled batch
+    /// is what keeps a successful invocation from allocating.
+    /// </summary>
+    private void GiveUpBatch(AggregateBatch batch)
+    {
+        if (ReferenceEquals(batch, _batch))
+        {
+            _batch = new AggregateBatch(_options.Aggregator);
+        }
+        else if (ReferenceEquals(batch, _flushBatch))
+        {
+            // A window flush's batch reads the window's aggregator, which the next invocation restores: it goes too.
+            _flushBatch = new AggregateBatch(_options.Aggregator);
+            _window = new WindowState(_options.Aggregator, _options.StateKey);
+        }
+    }
+
+    /// <summary>Gives <paramref name="batch"/> up when the invocation ends (see <see cref="GiveUpBatch"/>).</summary>
+    private void GiveUpAfterInvocation(AggregateBatch batch)
+    {
+        _giveUpBatch |= ReferenceEquals(batch, _batch);
+        _giveUpFlushBatch |= ReferenceEquals(batch, _flushBatch);
     }
 
     /// <summary>Keeps the exception of a failure; a time-out's cancellation exception says nothing more than the outcome.</summary>

@@ -52,6 +52,74 @@ public class ProcessorReuseTests
         Assert.Equal(2, fourth.AggregatesWritten);
     }
 
+    /// <summary>
+    /// A sink that starts one write per pair and lets the test decide when each lands (marking its pair then), and
+    /// whether the call throws or returns before they land: the pattern of a sink that awaits its parallel puts in
+    /// order and throws at the first failure, or acknowledges in the background.
+    /// </summary>
+    private sealed class StragglingAggregateSink : IAggregateSink
+    {
+        public List<Action> Late { get; } = [];
+
+        public Func<AggregateBatch, bool>? Throw { get; set; }
+
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            for (int pair = 0; pair < batch.Count; pair++)
+            {
+                int p = pair;
+                Late.Add(() => batch.MarkDurable(p)); // lands later, whatever the call did
+            }
+
+            return Throw?.Invoke(batch) == true ? Task.FromException(new IOException("throttled")) : Task.CompletedTask;
+        }
+    }
+
+    // Found by review (a custom sink's author): the writes a sink left running when its call threw, or returned with
+    // pairs unmarked, marked the pairs of the same index in the next invocation's batch (the processor reuses one), and
+    // that invocation reported as done records that were never stored. A batch whose call ended that way is now given up.
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task WritesLeftRunningByACallThatFailed_DoNotMarkTheNextInvocationsPairs(bool threw)
+    {
+        var sink = new StragglingAggregateSink { Throw = _ => threw };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        // First invocation: nothing lands in time; every record is reported.
+        var first = new ArrayBufferWriter<byte>();
+        await processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1), Good(2, "b", 2)]), DateTimeOffset.UtcNow.AddSeconds(30), first);
+        Assert.Equal([TestEvents.Seq(1)], Failures(first.WrittenMemory));
+
+        // Second invocation: its own writes do not land, but the first one's land while it runs.
+        sink.Throw = batch =>
+        {
+            foreach (Action late in sink.Late.Take(2).ToList())
+            {
+                late();
+            }
+
+            return true;
+        };
+        var second = new ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(3, "c", 3), Good(4, "d", 4)]), DateTimeOffset.UtcNow.AddSeconds(30), second);
+        Assert.Equal([TestEvents.Seq(3)], Failures(second.WrittenMemory));
+        Assert.Equal(0, summary.AggregatesWritten);
+    }
+
+    // The pooled batch stays for calls that end well: a successful invocation allocates no batch.
+    [Fact]
+    public async Task ACallThatMarksEveryPair_KeepsThePooledBatch()
+    {
+        var seen = new List<AggregateBatch>();
+        var sink = new StragglingAggregateSink { Throw = batch => { seen.Add(batch); batch.MarkAllDurable(); return false; } };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        await processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1)]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        await processor.ProcessAsync(TestEvents.Build([Good(2, "a", 2)]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        Assert.Equal(2, seen.Count);
+        Assert.Same(seen[0], seen[1]);
+    }
+
     /// <summary>An aggregate sink that waits until released, so that an invocation is still running.</summary>
     private sealed class GatedAggregateSink : IAggregateSink
     {
