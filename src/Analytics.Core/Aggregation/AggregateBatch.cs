@@ -273,7 +273,14 @@ public sealed class AggregateBatch
 
     /// <summary>Marks a pair as durably written; the pipeline will not report its records as failed.</summary>
     /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
-    public void MarkDurable(int pair) => _durable[pair] = true;
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="pair"/> is not a pair of the batch (found by review:
+    /// an index past <see cref="Count"/> was taken without a word, one below 0 threw <see cref="IndexOutOfRangeException"/>).</exception>
+    public void MarkDurable(int pair)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(pair);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(pair, Count);
+        _durable[pair] = true;
+    }
 
     /// <summary>Marks every pair of the batch as durably written: call it once the sink has stored them all.</summary>
     public void MarkAllDurable() => Array.Fill(_durable, true, 0, Count);

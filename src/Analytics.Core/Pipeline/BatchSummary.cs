@@ -86,7 +86,8 @@ public sealed class BatchSummary
 
     /// <summary>
     /// When the aggregate sink threw: the exception's type and message (<c>System.IO.IOException: No space left on
-    /// device</c>), one line, at most <see cref="MaxErrorLength"/> characters; otherwise null. Never record data.
+    /// device</c>), one line, at most <see cref="MaxErrorLength"/> characters; otherwise null. The library's sinks never
+    /// put record data in their messages; a custom sink's message is kept as it is (<see cref="IAggregateSink"/>).
     /// </summary>
     public string? AggregateSinkError { get; private set; }
 

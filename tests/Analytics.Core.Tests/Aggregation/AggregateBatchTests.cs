@@ -29,6 +29,39 @@ public class AggregateBatchTests
         }
     }
 
+    /// <summary>A sink that marks the pairs <paramref name="marks"/> names and keeps what each mark threw.</summary>
+    private sealed class MarkingSink(int[] marks) : IAggregateSink
+    {
+        public List<Exception?> Thrown { get; } = [];
+
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            foreach (int pair in marks)
+            {
+                Exception? thrown = Record.Exception(() => batch.MarkDurable(pair < 0 ? pair : pair == int.MaxValue ? batch.Count : pair));
+                Thrown.Add(thrown);
+            }
+
+            return Task.CompletedTask;
+        }
+    }
+
+    // Found by review (a custom sink's author): MarkDurable took an index past Count without a word (the pooled array is
+    // larger), and one below 0 threw IndexOutOfRangeException; GetPair refused both with ArgumentOutOfRangeException.
+    [Fact]
+    public async Task MarkDurable_RefusesAnIndexThatIsNotAPair_AsGetPairDoes()
+    {
+        var sink = new MarkingSink([-1, int.MaxValue, 0]);
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        await processor.ProcessAsync(
+            TestEvents.Build([new TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), TestEvents.Arrival)]),
+            DateTimeOffset.UtcNow.AddSeconds(30),
+            new ArrayBufferWriter<byte>());
+        Assert.IsType<ArgumentOutOfRangeException>(sink.Thrown[0]);
+        Assert.IsType<ArgumentOutOfRangeException>(sink.Thrown[1]);
+        Assert.Null(sink.Thrown[2]);
+    }
+
     [Fact]
     public async Task TryGetAggregateAfter_CountsOnlyRecordsPastTheWatermark()
     {
