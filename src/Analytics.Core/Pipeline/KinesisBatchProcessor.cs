@@ -29,6 +29,13 @@ namespace Analytics.Core;
 public sealed partial class KinesisBatchProcessor : IDisposable
 {
     private readonly IAggregateSink _aggregateSink;
+
+    /// <summary>
+    /// The aggregate sink is one of the library's (<c>Analytics.Core</c>, <c>Analytics.Core.Aws</c>), which settle every
+    /// write before their task completes or faults: a failed call of theirs leaves nothing running, and its batch is kept
+    /// (<see cref="GiveUpAfterInvocation"/>), so a throttled invocation does not rebuild a batch of megabytes.
+    /// </summary>
+    private readonly bool _aggregateSinkSettlesWrites;
     private readonly IQuarantineSink _quarantineSink;
     private readonly ProcessorOptions _options;
     private readonly MetricSchema _schema;
@@ -90,6 +97,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
 
         _aggregateSink = aggregateSink;
+        _aggregateSinkSettlesWrites = aggregateSink.GetType().Assembly.GetName().Name is "Analytics.Core" or "Analytics.Core.Aws";
         _quarantineSink = quarantineSink;
         _options = options;
         _schema = new MetricSchema(options.Parser, nameof(options));
@@ -402,9 +410,17 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
     }
 
+    /// <summary>For tests: the pooled batch the next invocation fills.</summary>
+    internal AggregateBatch PooledBatch => _batch;
+
     /// <summary>Gives <paramref name="batch"/> up when the invocation ends (see <see cref="GiveUpBatch"/>).</summary>
     private void GiveUpAfterInvocation(AggregateBatch batch)
     {
+        if (_aggregateSinkSettlesWrites)
+        {
+            return;
+        }
+
         _giveUpBatch |= ReferenceEquals(batch, _batch);
         _giveUpFlushBatch |= ReferenceEquals(batch, _flushBatch);
     }

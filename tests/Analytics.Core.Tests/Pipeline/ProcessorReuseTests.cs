@@ -120,6 +120,29 @@ public class ProcessorReuseTests
         Assert.Same(seen[0], seen[1]);
     }
 
+    // The review of that change: giving up the batch rebuilt megabytes on every failed invocation, also for the library's
+    // own sinks, which settle every write before their task faults (a throttled shard's invocations, the incident's
+    // case). A failed call of the library's DynamoDB sink keeps the pooled batch; a custom sink's gives it up.
+    [Fact]
+    public async Task AFailedCallOfTheLibrarysSink_KeepsThePooledBatch_ACustomSinksDoesNot()
+    {
+        using var client = new Amazon.DynamoDBv2.AmazonDynamoDBClient(
+            new Amazon.Runtime.BasicAWSCredentials("test", "test"),
+            new Amazon.DynamoDBv2.AmazonDynamoDBConfig { ServiceURL = "http://127.0.0.1:9", AuthenticationRegion = "us-east-1", MaxErrorRetry = 0 });
+        var library = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = "metrics", Retry = AwsRetryOptions.Default with { MaxAttempts = 1 } });
+        var custom = new StragglingAggregateSink { Throw = _ => true };
+        foreach ((IAggregateSink sink, bool kept) in new (IAggregateSink, bool)[] { (library, true), (custom, false) })
+        {
+            using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+            AggregateBatch before = processor.PooledBatch;
+            var response = new ArrayBufferWriter<byte>();
+            BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1)]), DateTimeOffset.UtcNow.AddSeconds(30), response);
+            Assert.Equal(SinkOutcome.Failed, summary.AggregateSinkOutcome);
+            Assert.Equal([TestEvents.Seq(1)], Failures(response.WrittenMemory));
+            Assert.Equal(kept, ReferenceEquals(before, processor.PooledBatch));
+        }
+    }
+
     /// <summary>An aggregate sink that waits until released, so that an invocation is still running.</summary>
     private sealed class GatedAggregateSink : IAggregateSink
     {
