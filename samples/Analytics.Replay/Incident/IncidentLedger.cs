@@ -228,16 +228,9 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
         }
         catch (JsonException) when (data.Contains((byte)'\n'))
         {
-            // NDJSON: poison as a whole when one of its lines is not JSON; else it may be valid, and is not judged here.
-            foreach (string line in Encoding.UTF8.GetString(data).Split('\n'))
-            {
-                if (line.Trim().Length > 0 && !ParsesAsJson(line))
-                {
-                    return Reading.Poison;
-                }
-            }
-
-            return Reading.Unjudged;
+            // NDJSON (an object may span lines): poison as a whole when it is not a sequence of JSON values; else it may
+            // be valid, and is not judged here.
+            return IsJsonSequence(data) ? Reading.Unjudged : Reading.Poison;
         }
         catch (JsonException)
         {
@@ -253,7 +246,7 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
     {
         series = string.Empty;
         timestamp = 0;
-        if (root.ValueKind != JsonValueKind.Object || HasDuplicateNames(root))
+        if (root.ValueKind != JsonValueKind.Object || HasDuplicateNames(root, ["metric", "value", "timestamp", "dimensions"]))
         {
             return Reading.Poison;
         }
@@ -299,10 +292,11 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
         const long MaxEpochMs = 253402300799999; // 9999-12-31T23:59:59.999Z
         if (time.ValueKind == JsonValueKind.String)
         {
-            // An RFC 3339 date-time with a zone may be valid; this reader does not place it in a window.
+            // An RFC 3339 date-time with a zone may be valid (a leap second too, which .NET does not parse); this reader
+            // does not place it in a window. Text without a zone is refused.
             string text = time.GetString()!;
-            bool zoned = text.EndsWith('Z') || text.EndsWith('z') || (text.Length > 6 && text[^6] is '+' or '-');
-            return zoned && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.None, out _) ? Reading.Unjudged : Reading.Poison;
+            bool zoned = text.Length > 10 && (text.EndsWith('Z') || text.EndsWith('z') || text[^6] is '+' or '-');
+            return zoned ? Reading.Unjudged : Reading.Poison;
         }
 
         if (time.ValueKind != JsonValueKind.Number)
@@ -325,11 +319,16 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
         return Reading.Valid;
     }
 
-    private static bool ParsesAsJson(string line)
+    private static bool IsJsonSequence(ReadOnlySpan<byte> data)
     {
+        var reader = new Utf8JsonReader(data, new JsonReaderOptions { AllowMultipleValues = true });
         try
         {
-            using JsonDocument _ = JsonDocument.Parse(line);
+            while (reader.Read())
+            {
+                reader.Skip();
+            }
+
             return true;
         }
         catch (JsonException)
@@ -338,10 +337,14 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
         }
     }
 
-    private static bool HasDuplicateNames(JsonElement element)
+    /// <summary>
+    /// A name twice among <paramref name="only"/> (all names when null): the library refuses its own fields and
+    /// dimensions twice, and skips the rest (a duplicated unknown member is taken).
+    /// </summary>
+    private static bool HasDuplicateNames(JsonElement element, string[]? only = null)
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
-        return element.EnumerateObject().Any(p => !names.Add(p.Name));
+        return element.EnumerateObject().Any(p => (only is null || only.Contains(p.Name)) && !names.Add(p.Name));
     }
 
     private static int Depth(JsonElement element) => element.ValueKind switch
