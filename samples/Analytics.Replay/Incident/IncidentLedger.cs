@@ -14,7 +14,7 @@ namespace Analytics.Replay.Incident;
 /// object with a string <c>metric</c>, a finite number <c>value</c>, an integer <c>timestamp</c> and string-valued
 /// <c>dimensions</c>, as the producer wrote it, within the README's bounds (timestamp age, name and dimension
 /// lengths); poison when the README's poison table makes it so. A record that may be valid in a form this reader does
-/// not aggregate (a KPL aggregate, NDJSON lines that each parse, an RFC 3339 or fractional timestamp) is not judged: a
+/// not aggregate (a KPL aggregate, NDJSON that is a sequence of JSON values, an RFC 3339 or fractional timestamp) is not judged: a
 /// run with one has no lost or double-counted figure, as its pairs are unknown here (found by review: such records
 /// read as poison gave false "double counted" figures, and a string timestamp or a lone surrogate crashed the run).
 /// </summary>
@@ -203,7 +203,7 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
     /// Judges a record by the README's poison table, read independently: valid in the plain form (one JSON object, a
     /// metric name, a finite value, an integer epoch-ms timestamp within 24 hours before and 5 minutes after its arrival,
     /// string dimensions within their bounds); poison when the table makes it so in any form; not judged only when it
-    /// could be valid in a form this reader does not aggregate (a KPL aggregate, NDJSON lines that each parse, an
+    /// could be valid in a form this reader does not aggregate (a KPL aggregate, NDJSON that is a sequence of JSON values, an
     /// RFC 3339 timestamp, an epoch-ms timestamp with a fraction, nesting near the depth bound).
     /// </summary>
     private static Reading TryRead(ReadOnlySpan<byte> data, long arrivalMs, out string series, out long timestamp)
