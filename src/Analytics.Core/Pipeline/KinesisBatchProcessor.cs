@@ -402,9 +402,10 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             _batch = new AggregateBatch(_options.Aggregator);
         }
-        else if (ReferenceEquals(batch, _flushBatch))
+        else
         {
-            // A window flush's batch reads the window's aggregator, which the next invocation restores: it goes too.
+            // A window flush's batch (the pooled one, or a flush of state written under other options) reads the
+            // window's aggregators, which the next invocation restores: they go too.
             _flushBatch = new AggregateBatch(_options.Aggregator);
             _window = new WindowState(_options.Aggregator, _options.StateKey);
         }
@@ -422,7 +423,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
 
         _giveUpBatch |= ReferenceEquals(batch, _batch);
-        _giveUpFlushBatch |= ReferenceEquals(batch, _flushBatch);
+        _giveUpFlushBatch |= !ReferenceEquals(batch, _batch);
     }
 
     /// <summary>Keeps the exception of a failure; a time-out's cancellation exception says nothing more than the outcome.</summary>
