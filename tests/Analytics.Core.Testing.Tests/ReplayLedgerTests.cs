@@ -41,6 +41,7 @@ public class ReplayLedgerTests
     [InlineData("""{"metric":"m","value":1,"timestamp":1000}""")]
     [InlineData("""{"metric":"m","value":1,"timestamp":1737367201000,"metric":"n"}""")]
     [InlineData("""{"metric":"m","value":1,"timestamp":1737370000000}""")]
+    [InlineData("""{"metric":"m","value":1,"timestamp":1737367201000,"dimensions":{"a":"1","a":"2"}}""")]
     public void ARecordThePoisonTableRefuses_IsJudgedPoison_AndTheRunKeepsItsFigures(string payload) =>
         JudgedPoison(payload);
 

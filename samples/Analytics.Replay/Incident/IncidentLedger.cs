@@ -246,7 +246,7 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
     {
         series = string.Empty;
         timestamp = 0;
-        if (root.ValueKind != JsonValueKind.Object || HasDuplicateNames(root, ["metric", "value", "timestamp", "dimensions"]))
+        if (root.ValueKind != JsonValueKind.Object || HasDuplicateField(root))
         {
             return Reading.Poison;
         }
@@ -257,7 +257,7 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
         }
 
         if (!root.TryGetProperty("metric", out JsonElement metric) || metric.ValueKind != JsonValueKind.String ||
-            metric.GetString() is not { } name || name.All(c => char.IsWhiteSpace(c) || char.IsControl(c)) || Encoding.UTF8.GetByteCount(name) > 255 ||
+            metric.GetString() is not { } name || IsBlank(name) || Encoding.UTF8.GetByteCount(name) > 255 ||
             !root.TryGetProperty("value", out JsonElement value) || value.ValueKind != JsonValueKind.Number || !double.IsFinite(value.GetDouble()) ||
             !root.TryGetProperty("timestamp", out JsonElement time))
         {
@@ -267,25 +267,22 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
         var dimensions = new List<KeyValuePair<string, string>>();
         if (root.TryGetProperty("dimensions", out JsonElement dims))
         {
-            if (dims.ValueKind != JsonValueKind.Object || HasDuplicateNames(dims))
+            // More than 30 (TooManyDimensions) is poison before any is read, so the duplicate scan below stays short.
+            if (dims.ValueKind != JsonValueKind.Object || dims.GetPropertyCount() > 30)
             {
                 return Reading.Poison;
             }
 
             foreach (JsonProperty d in dims.EnumerateObject())
             {
-                if (d.Value.ValueKind != JsonValueKind.String || d.Name.Length == 0 || Encoding.UTF8.GetByteCount(d.Name) > 255 ||
-                    Encoding.UTF8.GetByteCount(d.Value.GetString()!) > 1024)
+                string key = d.Name;
+                if (d.Value.ValueKind != JsonValueKind.String || key.Length == 0 || Encoding.UTF8.GetByteCount(key) > 255 ||
+                    Encoding.UTF8.GetByteCount(d.Value.GetString()!) > 1024 || HasKey(dimensions, key))
                 {
-                    return Reading.Poison;
+                    return Reading.Poison; // a dimension twice is DuplicateField
                 }
 
-                dimensions.Add(new(d.Name, d.Value.GetString()!));
-            }
-
-            if (dimensions.Count > 30)
-            {
-                return Reading.Poison;
+                dimensions.Add(new(key, d.Value.GetString()!));
             }
         }
 
@@ -338,13 +335,49 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
     }
 
     /// <summary>
-    /// A name twice among <paramref name="only"/> (all names when null): the library refuses its own fields and
-    /// dimensions twice, and skips the rest (a duplicated unknown member is taken).
+    /// One of the library's own fields twice: it refuses those (DuplicateField) and skips the rest (a duplicated unknown
+    /// member is taken). Compared as written, escapes decoded, without allocating: this runs for every record.
     /// </summary>
-    private static bool HasDuplicateNames(JsonElement element, string[]? only = null)
+    private static bool HasDuplicateField(JsonElement root)
     {
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        return element.EnumerateObject().Any(p => (only is null || only.Contains(p.Name)) && !names.Add(p.Name));
+        int metric = 0, value = 0, timestamp = 0, dimensions = 0;
+        foreach (JsonProperty p in root.EnumerateObject())
+        {
+            if ((p.NameEquals("metric") && ++metric > 1) || (p.NameEquals("value") && ++value > 1) ||
+                (p.NameEquals("timestamp") && ++timestamp > 1) || (p.NameEquals("dimensions") && ++dimensions > 1))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool HasKey(List<KeyValuePair<string, string>> dimensions, string key)
+    {
+        foreach (KeyValuePair<string, string> d in dimensions)
+        {
+            if (string.Equals(d.Key, key, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>A metric name of only white space and control characters (InvalidMetricName).</summary>
+    private static bool IsBlank(string name)
+    {
+        foreach (char c in name)
+        {
+            if (!char.IsWhiteSpace(c) && !char.IsControl(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static int Depth(JsonElement element) => element.ValueKind switch
