@@ -94,6 +94,22 @@ internal static class SpillRedrive
         var contents = new Dictionary<string, SpillObjectContent>(StringComparer.Ordinal);
         var left = new HashSet<string>(young, StringComparer.Ordinal);
         int unreadable = 0;
+
+        // An object that is not applied holds back its shard (by its key, and by its body's when read): applying a later
+        // spill of one of its keys would move the key's redrive mark past the records it holds.
+        async Task LeaveAsync(string key, string? bodyShard, string why)
+        {
+            unreadable++;
+            left.Add(key);
+            blockedShards.Add(ShardOfKey(key));
+            if (bodyShard is not null)
+            {
+                blockedShards.Add(bodyShard);
+            }
+
+            await output.WriteLineAsync($"left {key}: {why}").ConfigureAwait(false);
+        }
+
         foreach (string key in keys)
         {
             string? error;
@@ -112,10 +128,7 @@ internal static class SpillRedrive
 
             if (content is null)
             {
-                unreadable++;
-                left.Add(key);
-                blockedShards.Add(ShardOfKey(key));
-                await output.WriteLineAsync($"left {key}: {error}").ConfigureAwait(false);
+                await LeaveAsync(key, null, error!).ConfigureAwait(false);
                 continue;
             }
 
@@ -128,11 +141,7 @@ internal static class SpillRedrive
                 // beside its original, twice; a renamed object is no longer where the function's retry removes an
                 // unconfirmed spill. Found by review: a copy was counted twice, both deleted, and the run said "done,
                 // nothing left". Its shard waits, as for an unreadable object: it may hold the only copy of some records.
-                unreadable++;
-                left.Add(key);
-                blockedShards.Add(ShardOfKey(key));
-                blockedShards.Add(content.ShardId);
-                await output.WriteLineAsync($"left {key}: its body is spill {content.SpillId} of shard {content.ShardId}, which the function writes under the name .../{own}; a copy or a renamed object is not applied: if an object of that name holds the same spill, delete this copy, else rename it so").ConfigureAwait(false);
+                await LeaveAsync(key, content.ShardId, $"its body is spill {content.SpillId} of shard {content.ShardId}, which the function writes under the name .../{own}; a copy or a renamed object is not applied: if an object of that name holds the same spill, delete this copy, else rename it so").ConfigureAwait(false);
                 continue;
             }
 
@@ -149,10 +158,7 @@ internal static class SpillRedrive
             foreach ((string key, SpillObjectContent content) in same.OrderBy(c => c.Key, StringComparer.Ordinal))
             {
                 contents.Remove(key);
-                unreadable++;
-                left.Add(key);
-                blockedShards.Add(content.ShardId);
-                await output.WriteLineAsync($"left {key}: {same.Count()} objects hold spill {content.SpillId} of shard {content.ShardId} ({string.Join(", ", same.Select(c => c.Key).Order(StringComparer.Ordinal))}); keep the one under the function's prefix and delete the others").ConfigureAwait(false);
+                await LeaveAsync(key, content.ShardId, $"{same.Count()} objects hold spill {content.SpillId} of shard {content.ShardId} ({string.Join(", ", same.Select(c => c.Key).Order(StringComparer.Ordinal))}); keep the one under the function's prefix and delete the others").ConfigureAwait(false);
             }
         }
 
