@@ -172,7 +172,7 @@ public sealed partial class StreamEmulator
                 break;
             }
 
-            if (records.Count > 0 && LambdaJson.EventSize(fragments + next.JsonLength, records.Count + 1) + WindowOverhead(lane) > LambdaJson.MaxPayloadBytes)
+            if (records.Count > 0 && !FitsPayload(fragments + next.JsonLength, records.Count + 1, lane))
             {
                 break;
             }
@@ -201,7 +201,7 @@ public sealed partial class StreamEmulator
         for (int i = 0; i < batch.Records.Count; i++)
         {
             fragments += batch.Records[i].JsonLength;
-            if (i > 0 && LambdaJson.EventSize(fragments, i + 1) + WindowOverhead(lane) > LambdaJson.MaxPayloadBytes)
+            if (i > 0 && !FitsPayload(fragments, i + 1, lane))
             {
                 lane.Deferred.Push(new Batch
                 {
@@ -216,6 +216,10 @@ public sealed partial class StreamEmulator
             }
         }
     }
+
+    /// <summary>Whether an event of <paramref name="count"/> records of <paramref name="fragments"/> bytes, with the lane's window fields, fits 6 MiB.</summary>
+    private static bool FitsPayload(long fragments, int count, Lane lane) =>
+        LambdaJson.EventSize(fragments, count) + WindowOverhead(lane) <= LambdaJson.MaxPayloadBytes;
 
     private static int WindowOverhead(Lane lane) => lane.Window is null ? 0 : 512 + lane.Window.State.Length;
 
