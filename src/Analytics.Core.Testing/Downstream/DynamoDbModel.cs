@@ -21,12 +21,16 @@ namespace Analytics.Core.Testing;
 /// <remarks>
 /// <para><b>Operations.</b> CreateTable (ACTIVE at once), DescribeTable, ListTables, DeleteTable, GetItem, PutItem,
 /// UpdateItem (SET with <c>+</c>/<c>-</c>, <c>if_not_exists</c>, <c>list_append</c>; REMOVE; ADD; DELETE), DeleteItem,
-/// BatchGetItem (100 keys), BatchWriteItem (25 requests), Query and Scan (with <c>Limit</c>, <c>ExclusiveStartKey</c>
-/// and the 1 MB page), condition, key-condition and filter expressions (comparisons, BETWEEN, IN, AND/OR/NOT,
+/// BatchGetItem (100 keys), BatchWriteItem (25 requests), Query and Scan (with <c>Limit</c>, <c>ExclusiveStartKey</c>,
+/// <c>Select</c> and the 1 MB page), condition and filter expressions (comparisons, BETWEEN, IN, AND/OR/NOT,
 /// <c>attribute_exists</c>, <c>attribute_not_exists</c>, <c>attribute_type</c>, <c>begins_with</c>, <c>contains</c>,
-/// <c>size</c>), top-level ProjectionExpression, reserved words, unused expression names and values, the item size
-/// limit, numbers as exact decimals of at most 38 digits. Legacy parameters (<c>Expected</c>, <c>AttributesToGet</c>,
-/// <c>KeyConditions</c>, ...) and other operations are refused with a ValidationException saying so.</para>
+/// <c>size</c>), key-condition expressions as DynamoDB takes them (an equality on the partition key, at most one
+/// condition on the sort key; anything else is refused with the service's message), top-level ProjectionExpression,
+/// reserved words, unused expression names and values, the item size limit, numbers as exact decimals of at most 38
+/// digits. Legacy parameters (<c>Expected</c>, <c>AttributesToGet</c>, <c>KeyConditions</c>, ...), indexes, parallel
+/// scans, <c>ReturnConsumedCapacity</c> and <c>ReturnItemCollectionMetrics</c> other than <c>NONE</c>, and DynamoDB's
+/// other operations (transactions, PartiQL, backups, ...) are refused with a ValidationException saying so; a name that
+/// is no DynamoDB operation gets the service's UnknownOperationException.</para>
 /// <para><b>Errors</b> are the service's own (<c>__type</c> and message), so the SDK raises its real exception types:
 /// <see cref="ConditionalCheckFailedException"/>, <see cref="ProvisionedThroughputExceededException"/>,
 /// <see cref="ResourceNotFoundException"/>, <see cref="InternalServerErrorException"/>, and
@@ -338,6 +342,7 @@ public sealed class DynamoDbModel : IDisposable
                 "BatchWriteItem" => BatchWriteItem(request, throttled, draws),
                 "Query" => QueryOrScan(request, query: true),
                 "Scan" => QueryOrScan(request, query: false),
+                _ when s_otherOperations.Contains(operation) => throw DynamoError.Validation($"The DynamoDB model does not support {operation}."),
                 _ => throw DynamoError.UnknownOperation(target),
             };
         }
@@ -517,8 +522,32 @@ public sealed class DynamoDbModel : IDisposable
     private static readonly string[] s_queryExpressions = ["ProjectionExpression", "FilterExpression", "KeyConditionExpression"];
     private static readonly string[] s_scanExpressions = ["ProjectionExpression", "FilterExpression"];
 
+    /// <summary>DynamoDB's operations the model does not serve: refused as unsupported, not as unknown.</summary>
+    private static readonly HashSet<string> s_otherOperations = new(StringComparer.Ordinal)
+    {
+        "BatchExecuteStatement", "CreateBackup", "CreateGlobalTable", "DeleteBackup", "DeleteResourcePolicy", "DescribeBackup",
+        "DescribeContinuousBackups", "DescribeContributorInsights", "DescribeEndpoints", "DescribeExport", "DescribeGlobalTable",
+        "DescribeGlobalTableSettings", "DescribeImport", "DescribeKinesisStreamingDestination", "DescribeLimits",
+        "DescribeTableReplicaAutoScaling", "DescribeTimeToLive", "DisableKinesisStreamingDestination",
+        "EnableKinesisStreamingDestination", "ExecuteStatement", "ExecuteTransaction", "ExportTableToPointInTime",
+        "GetResourcePolicy", "ImportTable", "ListBackups", "ListContributorInsights", "ListExports", "ListGlobalTables",
+        "ListImports", "ListTagsOfResource", "PutResourcePolicy", "RestoreTableFromBackup", "RestoreTableToPointInTime",
+        "TagResource", "TransactGetItems", "TransactWriteItems", "UntagResource", "UpdateContinuousBackups",
+        "UpdateContributorInsights", "UpdateGlobalTable", "UpdateGlobalTableSettings", "UpdateKinesisStreamingDestination",
+        "UpdateTable", "UpdateTableReplicaAutoScaling", "UpdateTimeToLive",
+    };
+
     private void CheckParameters(string operation, DynamoRequestView request, bool throttled)
     {
+        foreach (string metrics in (string[])["ReturnConsumedCapacity", "ReturnItemCollectionMetrics"])
+        {
+            // Asked for, they would be answered as absent: code that reads them would pass here and differ on AWS.
+            if (request.OptionalString(metrics) is { } asked && asked != "NONE")
+            {
+                throw DynamoError.Validation($"The DynamoDB model does not support {metrics} {asked}: it reports no consumed capacity or item collection metrics.");
+            }
+        }
+
         foreach (string legacy in (string[])["Expected", "AttributesToGet", "KeyConditions", "QueryFilter", "ScanFilter", "AttributeUpdates", "ConditionalOperator"])
         {
             if (request.Has(legacy))
@@ -1131,6 +1160,13 @@ public sealed class DynamoDbModel : IDisposable
             : null;
         var projection = Projection.Parse(request, context);
         context.CheckAllUsed();
+        if (query)
+        {
+            // Only a partition key equality and one sort key condition: a general condition would read the whole table.
+            KeyConditionRules.Check(OptionalString(request, "KeyConditionExpression")!, context, table.HashKey, table.HashType, table.RangeKey, table.RangeType);
+        }
+
+        bool countOnly = CheckSelect(request, query);
         int limit = request.TryGetProperty("Limit", out JsonElement l) && l.TryGetInt32(out int n) ? n : int.MaxValue;
         if (limit < 1)
         {
@@ -1172,13 +1208,17 @@ public sealed class DynamoDbModel : IDisposable
         var results = filter is null ? scanned : scanned.Where(i => filter(i)).ToList();
         return WriteJson(w =>
         {
-            w.WriteStartArray("Items");
-            foreach (StoredItem item in results)
+            if (!countOnly)
             {
-                DynamoValue.WriteItem(w, projection.Apply(item));
+                w.WriteStartArray("Items");
+                foreach (StoredItem item in results)
+                {
+                    DynamoValue.WriteItem(w, projection.Apply(item));
+                }
+
+                w.WriteEndArray();
             }
 
-            w.WriteEndArray();
             w.WriteNumber("Count", results.Count);
             w.WriteNumber("ScannedCount", scanned.Count);
             if (more && scanned.Count > 0)
@@ -1187,6 +1227,42 @@ public sealed class DynamoDbModel : IDisposable
                 DynamoValue.WriteItem(w, table.KeyOf(scanned[^1]));
             }
         });
+    }
+
+    /// <summary>
+    /// Checks <c>Select</c> as DynamoDB does against the projection (the model has no indexes, so
+    /// <c>ALL_PROJECTED_ATTRIBUTES</c> is refused); true for <c>COUNT</c>, whose answer has no <c>Items</c>.
+    /// </summary>
+    private static bool CheckSelect(JsonElement request, bool query)
+    {
+        if (OptionalString(request, "Select") is not { } select)
+        {
+            return false;
+        }
+
+        if (select is not ("ALL_ATTRIBUTES" or "ALL_PROJECTED_ATTRIBUTES" or "SPECIFIC_ATTRIBUTES" or "COUNT"))
+        {
+            throw DynamoError.Validation("1 validation error detected: Value '" + select + "' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]");
+        }
+
+        bool projected = OptionalString(request, "ProjectionExpression") is not null;
+        if (projected && select != "SPECIFIC_ATTRIBUTES")
+        {
+            string what = select == "COUNT" ? "only the Count" : select;
+            throw DynamoError.Validation((query ? "1 validation error detected: " : string.Empty) + "Cannot specify the ProjectionExpression when choosing to get " + what);
+        }
+
+        if (select == "SPECIFIC_ATTRIBUTES" && !projected)
+        {
+            throw DynamoError.Validation("Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES");
+        }
+
+        if (select == "ALL_PROJECTED_ATTRIBUTES")
+        {
+            throw DynamoError.Validation("The DynamoDB model does not support Select ALL_PROJECTED_ATTRIBUTES: it has no indexes (DynamoDB takes it only with an IndexName).");
+        }
+
+        return select == "COUNT";
     }
 
     private static Dictionary<string, DynamoValue> RequireItem(JsonElement request, string name)

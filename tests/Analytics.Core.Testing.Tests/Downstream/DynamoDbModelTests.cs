@@ -253,8 +253,116 @@ public sealed class DynamoDbModelTests
             {
                 TransactItems = [new TransactWriteItem { Put = new Put { TableName = "t", Item = Item("a", "b") } }],
             }));
-            Assert.Equal("UnknownOperationException", transaction.ErrorCode);
+            Assert.Equal(("ValidationException", "The DynamoDB model does not support TransactWriteItems."), (transaction.ErrorCode, transaction.Message));
+            var statement = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.ExecuteStatementAsync(new ExecuteStatementRequest { Statement = "SELECT * FROM t" }));
+            Assert.Equal(("ValidationException", "The DynamoDB model does not support ExecuteStatement."), (statement.ErrorCode, statement.Message));
             Assert.Empty(model.GetItems("t"));
+
+            // Metrics asked for would come back absent, on the direct client (item operations) as on the HTTP path.
+            var capacity = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.PutItemAsync(new PutItemRequest
+            {
+                TableName = "t",
+                Item = Item("a", "b"),
+                ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
+            }));
+            Assert.Equal(("ValidationException", "The DynamoDB model does not support ReturnConsumedCapacity TOTAL: it reports no consumed capacity or item collection metrics."), (capacity.ErrorCode, capacity.Message));
+            var collections = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.DeleteItemAsync(new DeleteItemRequest
+            {
+                TableName = "t",
+                Key = Key("a", "b"),
+                ReturnItemCollectionMetrics = ReturnItemCollectionMetrics.SIZE,
+            }));
+            Assert.Equal("ValidationException", collections.ErrorCode);
+            var queried = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.QueryAsync(new QueryRequest
+            {
+                TableName = "t",
+                KeyConditionExpression = "pk = :p",
+                ExpressionAttributeValues = new() { [":p"] = new() { S = "a" } },
+                ReturnConsumedCapacity = ReturnConsumedCapacity.INDEXES,
+            }));
+            Assert.Equal("ValidationException", queried.ErrorCode);
+            Assert.Empty(model.GetItems("t"));
+            await client.PutItemAsync(new PutItemRequest { TableName = "t", Item = Item("a", "b"), ReturnConsumedCapacity = ReturnConsumedCapacity.NONE });
+            Assert.Single(model.GetItems("t"));
+        }
+    }
+
+    [Theory]
+    // The documented rule: with a ProjectionExpression, Select can only be SPECIFIC_ATTRIBUTES; SPECIFIC_ATTRIBUTES
+    // needs one; ALL_PROJECTED_ATTRIBUTES needs an index, which the model does not have.
+    [InlineData("ALL_ATTRIBUTES", "v", "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get ALL_ATTRIBUTES")]
+    [InlineData("COUNT", "v", "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get only the Count")]
+    [InlineData("SPECIFIC_ATTRIBUTES", null, "Must specify the AttributesToGet or ProjectionExpression when choosing to get SPECIFIC_ATTRIBUTES")]
+    [InlineData("ALL_PROJECTED_ATTRIBUTES", null, "The DynamoDB model does not support Select ALL_PROJECTED_ATTRIBUTES: it has no indexes (DynamoDB takes it only with an IndexName).")]
+    [InlineData("SPECIFIC_ATTRIBUTES", "v", null)]
+    [InlineData("COUNT", null, null)]
+    public async Task Query_Select_FollowsTheDocumentedRules(string select, string? projection, string? refused)
+    {
+        (DynamoDbModel model, AmazonDynamoDBClient client) = await WithTableAsync(DynamoDbModelOptions.Default);
+        using (model)
+        using (client)
+        {
+            await client.PutItemAsync("t", Item("a", "1", ("v", new AttributeValue { S = "x" }), ("w", new AttributeValue { S = "y" })));
+            await client.PutItemAsync("t", Item("a", "2", ("v", new AttributeValue { S = "z" })));
+            var request = new QueryRequest
+            {
+                TableName = "t",
+                KeyConditionExpression = "pk = :p",
+                ExpressionAttributeValues = new() { [":p"] = new() { S = "a" } },
+                Select = select,
+                ProjectionExpression = projection,
+            };
+            if (refused is not null)
+            {
+                var error = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.QueryAsync(request));
+                Assert.Equal(("ValidationException", refused), (error.ErrorCode, error.Message));
+                return;
+            }
+
+            QueryResponse response = await client.QueryAsync(request);
+            Assert.Equal(2, response.Count);
+            if (select == "COUNT")
+            {
+                Assert.True(response.Items is null or { Count: 0 });
+            }
+            else
+            {
+                Assert.Equal(["x", "z"], response.Items.Select(i => i["v"].S));
+                Assert.All(response.Items, i => Assert.Equal(["v"], i.Keys));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Query_OnATableWithoutASortKey_TakesOnlyThePartitionKeyEquality()
+    {
+        var model = new DynamoDbModel(new FakeTimeProvider(s_start), DynamoDbModelOptions.Default);
+        using (model)
+        using (AmazonDynamoDBClient client = model.CreateClient())
+        {
+            await client.CreateTableAsync(new CreateTableRequest
+            {
+                TableName = "h",
+                AttributeDefinitions = [new("id", ScalarAttributeType.S)],
+                KeySchema = [new("id", KeyType.HASH)],
+                BillingMode = BillingMode.PAY_PER_REQUEST,
+            });
+            await client.PutItemAsync("h", new Dictionary<string, AttributeValue> { ["id"] = new() { S = "a" }, ["v"] = new() { N = "1" } });
+            var values = new Dictionary<string, AttributeValue> { [":a"] = new() { S = "a" }, [":v"] = new() { N = "1" } };
+            var error = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.QueryAsync(new QueryRequest
+            {
+                TableName = "h",
+                KeyConditionExpression = "id = :a AND v = :v",
+                ExpressionAttributeValues = values,
+            }));
+            Assert.Equal(("ValidationException", "Query key condition not supported"), (error.ErrorCode, error.Message));
+            QueryResponse one = await client.QueryAsync(new QueryRequest
+            {
+                TableName = "h",
+                KeyConditionExpression = "id = :a",
+                ExpressionAttributeValues = new() { [":a"] = new() { S = "a" } },
+            });
+            Assert.Equal("1", Assert.Single(one.Items)["v"].N);
         }
     }
 

@@ -816,7 +816,7 @@ internal sealed class DynamoExpressionParser
         }
     }
 
-    private static List<string> Tokenize(string text, string kind)
+    internal static List<string> Tokenize(string text, string kind)
     {
         var tokens = new List<string>();
         int i = 0;

@@ -239,7 +239,7 @@ internal sealed class SdkRequestView : DynamoRequestView
     }
 
     public static SdkRequestView? From(GetItemRequest r) =>
-        r.AttributesToGet is not null ? null : Build(r, static (v, q) =>
+        r.AttributesToGet is not null || AsksMetrics(r.ReturnConsumedCapacity, null) ? null : Build(r, static (v, q) =>
         {
             v._tableName = q.TableName;
             v._key = Item(q.Key);
@@ -249,7 +249,7 @@ internal sealed class SdkRequestView : DynamoRequestView
         });
 
     public static SdkRequestView? From(PutItemRequest r) =>
-        r.Expected is not null || r.ConditionalOperator is not null ? null : Build(r, static (v, q) =>
+        r.Expected is not null || r.ConditionalOperator is not null || AsksMetrics(r.ReturnConsumedCapacity, r.ReturnItemCollectionMetrics) ? null : Build(r, static (v, q) =>
         {
             v._tableName = q.TableName;
 
@@ -262,7 +262,7 @@ internal sealed class SdkRequestView : DynamoRequestView
         });
 
     public static SdkRequestView? From(UpdateItemRequest r) =>
-        r.Expected is not null || r.ConditionalOperator is not null || r.AttributeUpdates is not null ? null : Build(r, static (v, q) =>
+        r.Expected is not null || r.ConditionalOperator is not null || r.AttributeUpdates is not null || AsksMetrics(r.ReturnConsumedCapacity, r.ReturnItemCollectionMetrics) ? null : Build(r, static (v, q) =>
         {
             v._tableName = q.TableName;
             v._key = Item(q.Key);
@@ -274,7 +274,7 @@ internal sealed class SdkRequestView : DynamoRequestView
         });
 
     public static SdkRequestView? From(DeleteItemRequest r) =>
-        r.Expected is not null || r.ConditionalOperator is not null ? null : Build(r, static (v, q) =>
+        r.Expected is not null || r.ConditionalOperator is not null || AsksMetrics(r.ReturnConsumedCapacity, r.ReturnItemCollectionMetrics) ? null : Build(r, static (v, q) =>
         {
             v._tableName = q.TableName;
             v._key = Item(q.Key);
@@ -284,7 +284,7 @@ internal sealed class SdkRequestView : DynamoRequestView
             v._returnValues = q.ReturnValues?.Value;
         });
 
-    public static SdkRequestView? From(BatchGetItemRequest r) => Build(r, static (v, q) =>
+    public static SdkRequestView? From(BatchGetItemRequest r) => AsksMetrics(r.ReturnConsumedCapacity, null) ? null : Build(r, static (v, q) =>
     {
         if (q.RequestItems is null)
         {
@@ -310,6 +310,10 @@ internal sealed class SdkRequestView : DynamoRequestView
             v._requestItems.Add((entry.Key ?? throw new FallBack(), specView));
         }
     });
+
+    /// <summary>Metrics asked for: the JSON path refuses them (the model reports none).</summary>
+    private static bool AsksMetrics(Amazon.DynamoDBv2.ReturnConsumedCapacity? capacity, Amazon.DynamoDBv2.ReturnItemCollectionMetrics? metrics) =>
+        (capacity is not null && capacity != Amazon.DynamoDBv2.ReturnConsumedCapacity.NONE) || (metrics is not null && metrics != Amazon.DynamoDBv2.ReturnItemCollectionMetrics.NONE);
 
     public override bool Has(string name) => false;
 
