@@ -63,7 +63,10 @@ public sealed partial record StreamOptions
     /// <summary>Per-shard write limit in records per second, 1 to 1,000 (Kinesis's limit; lower it to model a stream that takes less). Default 1,000; puts beyond it are throttled and counted.</summary>
     public int WriteRecordsPerSecond { get; init; } = 1000;
 
-    /// <summary>Per-shard write limit in bytes (data plus partition key) per second. Default 1 MiB.</summary>
+    /// <summary>
+    /// Per-shard write limit in bytes (data plus partition key) per second, 1 to 2,147,483,647. Default 1 MiB, Kinesis's
+    /// limit; a higher one models a shard that takes more than Kinesis does (to put large records without throttling).
+    /// </summary>
     public int WriteBytesPerSecond { get; init; } = 1024 * 1024;
 
     /// <summary>The AWS region in ARNs and events: a region code such as <c>eu-west-1</c>. Default <c>us-east-1</c>.</summary>
@@ -178,6 +181,11 @@ public sealed record MappingOptions
         }
 
         StreamOptions.Range(nameof(TumblingWindowInSeconds), TumblingWindowInSeconds, 0, 900);
+        if (!Enum.IsDefined(StartingPosition))
+        {
+            throw new ArgumentOutOfRangeException(nameof(StartingPosition), StartingPosition, "StartingPosition must be TrimHorizon, Latest or AtTimestamp.");
+        }
+
         if (StartingPosition == StartingPosition.AtTimestamp && StartingPositionTimestamp is null)
         {
             throw new ArgumentException("StartingPositionTimestamp is required with StartingPosition AT_TIMESTAMP.", nameof(StartingPositionTimestamp));

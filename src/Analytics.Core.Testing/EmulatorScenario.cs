@@ -61,6 +61,32 @@ public sealed record EmulatorScenario
     /// <exception cref="ArgumentException">A setting is out of range; the message names it and the range.</exception>
     public void Validate()
     {
+        // A null part (an object initializer's "Mapping = null", a null in a list) is named, not a NullReferenceException.
+        ArgumentNullException.ThrowIfNull(Stream);
+        ArgumentNullException.ThrowIfNull(Mapping);
+        ArgumentNullException.ThrowIfNull(Function);
+        ArgumentNullException.ThrowIfNull(Producers);
+        ArgumentNullException.ThrowIfNull(Records);
+        if (Producers.Any(p => p is null))
+        {
+            throw new ArgumentException("Producers must not hold a null entry.", nameof(Producers));
+        }
+
+        if (Records.Any(r => r is null))
+        {
+            throw new ArgumentException("Records must not hold a null entry.", nameof(Records));
+        }
+
+        if (!Enum.IsDefined(KeyAssignment))
+        {
+            throw new ArgumentOutOfRangeException(nameof(KeyAssignment), KeyAssignment, "KeyAssignment must be Hash or Adversarial.");
+        }
+
+        if (RealTimeSettle < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(RealTimeSettle), RealTimeSettle, "RealTimeSettle must be zero (handlers wait only on the virtual clock) or a positive real time.");
+        }
+
         StreamOptions.Range(nameof(DurationSeconds), DurationSeconds, 1, 604_800);
         if (StartTime < DateTimeOffset.UnixEpoch || StartTime > s_latestStart)
         {

@@ -60,9 +60,15 @@ public sealed record ProducerOptions
 
     internal void Validate()
     {
-        if (RatePerSecond < 0 || double.IsNaN(RatePerSecond) || Schedule.Any(s => s.RatePerSecond < 0 || double.IsNaN(s.RatePerSecond) || s.FromSecond < 0))
+        ArgumentNullException.ThrowIfNull(Schedule);
+        if (RatePerSecond < 0 || double.IsNaN(RatePerSecond) || Schedule.Any(s => s.RatePerSecond < 0 || double.IsNaN(s.RatePerSecond)))
         {
-            throw new ArgumentOutOfRangeException(nameof(RatePerSecond), "Rates must be 0 or more records per second, from second 0 or later.");
+            throw new ArgumentOutOfRangeException(nameof(RatePerSecond), "Rates must be 0 or more records per second.");
+        }
+
+        if (Schedule.FirstOrDefault(s => s.FromSecond < 0) is { FromSecond: < 0 } early)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Schedule), early.FromSecond, "A schedule step's FromSecond must be 0 or later (seconds from the run's start).");
         }
 
         StreamOptions.Range(nameof(PartitionKeys), PartitionKeys, 1, int.MaxValue);
@@ -152,9 +158,15 @@ public static class RecordGenerators
     /// <param name="fraction">The fraction, 0 to 1.</param>
     /// <param name="poison">The bad data. Default <c>not json</c>.</param>
     /// <returns>The generator.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="fraction"/> is not 0 to 1 (NaN included).</exception>
     public static RecordGenerator WithPoison(RecordGenerator inner, double fraction, string poison = "not json")
     {
         ArgumentNullException.ThrowIfNull(inner);
+        if (!(fraction is >= 0 and <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "The fraction of poison records must be 0 to 1.");
+        }
+
         byte[] bad = Encoding.UTF8.GetBytes(poison);
         return (index, key, time, random) => random.NextDouble() < fraction ? (byte[])bad.Clone() : inner(index, key, time, random);
     }

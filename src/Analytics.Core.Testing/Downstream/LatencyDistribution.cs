@@ -24,8 +24,20 @@ public readonly record struct LatencyDistribution(TimeSpan P50, TimeSpan P99)
     /// <param name="p50Ms">The median in milliseconds.</param>
     /// <param name="p99Ms">The 99th percentile in milliseconds.</param>
     /// <returns>The distribution.</returns>
-    public static LatencyDistribution FromMilliseconds(double p50Ms, double p99Ms) =>
-        new(TimeSpan.FromMilliseconds(p50Ms), TimeSpan.FromMilliseconds(p99Ms));
+    /// <exception cref="ArgumentOutOfRangeException">A percentile is not a finite number (NaN, infinite, or past what a <see cref="TimeSpan"/> holds).</exception>
+    public static LatencyDistribution FromMilliseconds(double p50Ms, double p99Ms)
+    {
+        // TimeSpan's own refusal of NaN or an overflow names no option.
+        foreach ((string name, double ms) in (ReadOnlySpan<(string, double)>)[(nameof(p50Ms), p50Ms), (nameof(p99Ms), p99Ms)])
+        {
+            if (!double.IsFinite(ms) || Math.Abs(ms) > TimeSpan.MaxValue.TotalMilliseconds / 2)
+            {
+                throw new ArgumentOutOfRangeException(name, ms, "A latency percentile must be a finite number of milliseconds.");
+            }
+        }
+
+        return new(TimeSpan.FromMilliseconds(p50Ms), TimeSpan.FromMilliseconds(p99Ms));
+    }
 
     /// <summary>Checks the percentiles.</summary>
     /// <param name="name">The option's name, for the message.</param>
