@@ -196,7 +196,9 @@ internal static class ReplayCommand
     private static string[] RunNames(string[] fileNames)
     {
         var own = new HashSet<string>(fileNames, StringComparer.OrdinalIgnoreCase);
-        var taken = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+
+        // The comparison's own files: a scenario named like one ran, then its directory stopped the comparison's writing.
+        var taken = new HashSet<string>(["comparison.md", "iterator-age-compare.png", ".replay-lock"], StringComparer.OrdinalIgnoreCase);
         var names = new string[fileNames.Length];
         for (int i = 0; i < fileNames.Length; i++)
         {

@@ -15,7 +15,7 @@ internal sealed record ReplayResult(LoadedScenario Loaded, EmulationSummary Summ
 /// <param name="DynamoDbThrottles">Of those, the throttled ones.</param>
 /// <param name="WriteCapacityUnits">Write capacity units the table consumed.</param>
 /// <param name="OtherItems">Table items that are not aggregates (none expected).</param>
-/// <param name="IteratorAgePerBucket">Highest IteratorAge of the invocations that ended in each 10 s of virtual time, seconds.</param>
+/// <param name="IteratorAgePerBucket">Highest IteratorAge of the invocations that ended in each 10 s of virtual time, seconds; NaN where none ended.</param>
 internal sealed record IncidentFigures(Verdict Verdict, long DynamoDbRequests, long DynamoDbThrottles, double WriteCapacityUnits, int OtherItems, double[] IteratorAgePerBucket);
 
 /// <summary>Runs a loaded scenario and writes every output into a directory.</summary>
@@ -162,7 +162,8 @@ internal static class ReplayRun
 
         if (sinks is not null)
         {
-            rows.Add(("aggregates in the table (aggregates.jsonl)", N(sinks.Aggregates)));
+            // The naive function writes its own layout, which is not read back into aggregates.jsonl.
+            rows.Add((loaded.Handler.Kind == "naive" ? "items in the table (the naive function's, not written out)" : "aggregates in the table (aggregates.jsonl)", N(sinks.Aggregates)));
             rows.Add(("objects in quarantine (quarantine.jsonl)", N(sinks.Quarantined)));
             rows.Add(("DynamoDB model requests", $"{N(sinks.DynamoDb.Requests + sinks.EpisodeThrottles)} ({N(sinks.DynamoDb.Throttles + sinks.EpisodeThrottles)} throttled, {N(sinks.EpisodeThrottles)} of them in throttling episodes, {N(sinks.DynamoDb.OutageErrors)} in outages, {N(sinks.DynamoDb.ConditionalCheckFailures)} conditional check failures)"));
             rows.Add(("S3 model requests", $"{N(sinks.S3.Requests)} ({N(sinks.S3.Throttles)} throttled, {N(sinks.S3.OutageErrors)} in outages)"));
@@ -233,7 +234,8 @@ internal static class ReplayRun
     /// <summary>Per virtual second, over all shards: the highest ages and the function's concurrency (most invocations at once).</summary>
     internal sealed class PerSecond(int seconds) : IEmulationObserver
     {
-        public double[] IteratorAgeSeconds { get; } = new double[seconds];
+        /// <summary>The highest iterator age of the invocations that ended in each second; NaN where none ended.</summary>
+        public double[] IteratorAgeSeconds { get; } = Enumerable.Repeat(double.NaN, seconds).ToArray();
 
         public double[] OldestUnprocessedSeconds { get; } = new double[seconds];
 
@@ -242,7 +244,12 @@ internal static class ReplayRun
         public void OnSecond(ShardSecond metrics)
         {
             int s = metrics.Second;
-            IteratorAgeSeconds[s] = Math.Max(IteratorAgeSeconds[s], Math.Max(0, metrics.IteratorAgeMs) / 1000.0);
+            if (metrics.IteratorAgeMs >= 0)
+            {
+                // -1: no invocation of the shard ended this second, which is no age (not an age of 0).
+                double age = metrics.IteratorAgeMs / 1000.0;
+                IteratorAgeSeconds[s] = double.IsNaN(IteratorAgeSeconds[s]) ? age : Math.Max(IteratorAgeSeconds[s], age);
+            }
             OldestUnprocessedSeconds[s] = Math.Max(OldestUnprocessedSeconds[s], metrics.OldestUnprocessedAgeMs / 1000.0);
             // The function's, not the sum of the shards' (each peaks at its own instant: the sum could pass reserved concurrency).
             Concurrency[s] = Math.Max(Concurrency[s], metrics.FunctionConcurrency);

@@ -10,6 +10,7 @@ internal sealed class ScenarioFile
 {
     public int? Seed { get; set; }
 
+    [JsonConverter(typeof(ZonedTimeConverter))]
     public DateTimeOffset? StartTime { get; set; }
 
     public int? DurationSeconds { get; set; }
@@ -124,6 +125,7 @@ internal sealed class MappingFile
     public string? StartingPosition { get; set; }
 
     [JsonPropertyName("StartingPositionTimestamp")]
+    [JsonConverter(typeof(ZonedTimeConverter))]
     public DateTimeOffset? StartingPositionTimestamp { get; set; }
 
     [JsonPropertyName("DestinationConfig")]
@@ -228,6 +230,50 @@ internal sealed class OutageFile
 
     [JsonRequired]
     public int ToSecond { get; set; }
+}
+
+/// <summary>
+/// An ISO 8601 date and time with its zone (<c>Z</c> or an offset such as <c>+01:00</c>). The serializer's own reading
+/// takes one without a zone in the machine's zone, so the same scenario gave other arrival times, object keys and
+/// starting positions on another machine, each run saying it was reproducible.
+/// </summary>
+internal sealed class ZonedTimeConverter : JsonConverter<DateTimeOffset?>
+{
+    public override DateTimeOffset? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        string? text = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+        if (text is null || !HasZone(text) || !reader.TryGetDateTimeOffset(out DateTimeOffset value))
+        {
+            throw new JsonException("expected an ISO 8601 date and time with its zone, such as 2025-01-20T10:00:00Z or 2025-01-20T11:00:00+01:00 (without one it would be read in this machine's zone)");
+        }
+
+        return value;
+    }
+
+    public override void Write(Utf8JsonWriter writer, DateTimeOffset? value, JsonSerializerOptions options) =>
+        throw new NotSupportedException("Scenarios are only read.");
+
+    /// <summary>A time part that ends with Z or a +hh:mm / -hh:mm offset.</summary>
+    private static bool HasZone(string text)
+    {
+        int time = text.IndexOf('T', StringComparison.OrdinalIgnoreCase);
+        if (time < 0)
+        {
+            return false;
+        }
+
+        if (text.EndsWith('Z') || text.EndsWith('z'))
+        {
+            return true;
+        }
+
+        return text.Length >= 6 && text[^6] is '+' or '-' && text[^3] == ':' && text.LastIndexOfAny(['+', '-']) > time;
+    }
 }
 
 [JsonSourceGenerationOptions(

@@ -427,6 +427,38 @@ internal static class ScenarioLoader
             throw new ScenarioException(at + ".generator.metrics", "must be 1 or more (the number of metric names)");
         }
 
+        // A field of another kind, or poison without its fraction, was taken without a word and the default used: the
+        // user believed they replayed their own payloads or poison (review).
+        string kind = file.Generator?.Kind ?? "metric";
+        if (file.Generator?.Template is not null && kind != "text")
+        {
+            throw new ScenarioException(at + ".generator.template", $"is the text generator's; this generator is '{kind}' (set \"kind\":\"text\")");
+        }
+
+        if (file.Generator?.Metrics is not null && kind == "text")
+        {
+            throw new ScenarioException(at + ".generator.metrics", "is the metric generators'; a text generator's records come from its template");
+        }
+
+        if (file.Generator?.Poison is not null && file.Generator.PoisonFraction is null)
+        {
+            throw new ScenarioException(at + ".generator.poison", "needs poisonFraction (0 to 1): without it no record is poison");
+        }
+
+        if (file.RatePerSecond is null)
+        {
+            throw new ScenarioException(at + ".ratePerSecond", "missing; a producer needs its rate in records per second (AWS has no default for it)");
+        }
+
+        for (int i = 1; i < (file.Schedule?.Count ?? 0); i++)
+        {
+            if (file.Schedule![i] is { } step && file.Schedule[i - 1] is { } before && step.FromSecond <= before.FromSecond)
+            {
+                // The rate in effect is the last step started in list order: a step listed after a later one never took effect.
+                throw new ScenarioException($"{at}.schedule[{i}].fromSecond", $"must be after the step before it ({before.FromSecond}); list the steps in time order, one per second");
+            }
+        }
+
         RecordGenerator generator = file.Generator?.Kind switch
         {
             null or "metric" => RecordGenerators.Metric(file.Generator?.Metrics ?? 4),

@@ -134,6 +134,27 @@ public class ReplayInputTests
     }
 
     [Fact]
+    public void Compare_AScenarioNamedLikeTheComparisonsOwnFiles_GetsADirectoryBesideThem()
+    {
+        // Review: its directory, named comparison.md, made the comparison fail with an exception after every run.
+        string root = Temp();
+        string output = Path.Combine(root, "out");
+        try
+        {
+            string[] files = [SmallScenario(Path.Combine(root, "a", "comparison.md.json"), 5), SmallScenario(Path.Combine(root, "b", "iterator-age-compare.png.json"), 7)];
+            (int exit, string stdout, string error) = Replay(["compare", .. files.SelectMany(f => (string[])["--scenario", f]), "--out", output, "--jobs", "1"]);
+            Assert.True(exit == 0, error);
+            Assert.Equal(["comparison.md-2", "iterator-age-compare.png-2"], Directory.GetDirectories(output).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            Assert.True(File.Exists(Path.Combine(output, "comparison.md")) && File.Exists(Path.Combine(output, "iterator-age-compare.png")));
+            Assert.Contains("comparison.md-2", File.ReadAllText(Path.Combine(output, "comparison.md")), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Compare_AChartPathThatCannotBeWritten_IsRefusedBeforeTheRuns_WithExit2()
     {
         // A directory given as --chart failed only after every run had finished, with an exception.

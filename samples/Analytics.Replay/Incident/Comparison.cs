@@ -32,9 +32,11 @@ internal static class Comparison
         double top = 1;
         foreach ((string name, ReplayResult result) in runs)
         {
-            double[] perBucket = result.Figures?.IteratorAgePerBucket ?? [];
-            double[] minutes = Enumerable.Range(1, perBucket.Length).Select(b => b * IncidentLedger.BucketSeconds / 60.0).ToArray();
-            double[] ageMinutes = perBucket.Select(s => s / 60.0).ToArray();
+            IReadOnlyList<double> perBucket = result.Figures?.IteratorAgePerBucket ?? [];
+            double[] bucketEnds = Enumerable.Range(1, perBucket.Count).Select(b => b * IncidentLedger.BucketSeconds / 60.0).ToArray();
+
+            // A bucket in which no invocation ended has no point (NaN), not an age of 0.
+            (double[] minutes, double[] ageMinutes) = Chart.Points(bucketEnds, [.. perBucket.Select(s => s / 60.0)]);
             ScottPlot.Plottables.Scatter line = plot.Add.ScatterLine(minutes, ageMinutes);
             line.LegendText = name;
             line.LineWidth = 2;

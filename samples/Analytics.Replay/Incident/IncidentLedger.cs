@@ -28,9 +28,9 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
     /// <summary>The chart's resolution: 10 s (CloudWatch's high-resolution period), so short runs still show a curve.</summary>
     public const int BucketSeconds = 10;
 
-    private readonly double[] _perBucketAge = new double[(durationSeconds + BucketSeconds - 1) / BucketSeconds];
+    private readonly double[] _perBucketAge = Enumerable.Repeat(double.NaN, (durationSeconds + BucketSeconds - 1) / BucketSeconds).ToArray();
 
-    /// <summary>Highest IteratorAge of the invocations that ended in each <see cref="BucketSeconds"/> of virtual time, in seconds.</summary>
+    /// <summary>Highest IteratorAge of the invocations that ended in each <see cref="BucketSeconds"/> of virtual time, in seconds; NaN where none ended.</summary>
     public IReadOnlyList<double> IteratorAgePerBucket => _perBucketAge;
 
     public long ValidRecords { get; private set; }
@@ -68,7 +68,8 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
     {
         _iteratorAges.Add(invocation.IteratorAgeMs);
         int bucket = (int)Math.Min(_perBucketAge.Length - 1, invocation.EndMs / (BucketSeconds * 1000L));
-        _perBucketAge[bucket] = Math.Max(_perBucketAge[bucket], invocation.IteratorAgeMs / 1000.0);
+        double age = invocation.IteratorAgeMs / 1000.0;
+        _perBucketAge[bucket] = double.IsNaN(_perBucketAge[bucket]) ? age : Math.Max(_perBucketAge[bucket], age);
     }
 
     public void OnDestination(DestinationRecord record)
