@@ -605,7 +605,7 @@ internal static class DynamoDbItem
             [WindowStart] = Text(previous, WindowStart, key.Sk),
             [WindowEnd] = Text(previous, WindowEnd, WindowEndAfterMerge(key.WindowEnd, previous)),
             [Count] = new AttributeValue { N = aggregate.Count.ToString(CultureInfo.InvariantCulture) },
-            [Sketch] = new AttributeValue { B = new MemoryStream(scratch.WrittenSpan.ToArray(), writable: false) },
+            [Sketch] = new AttributeValue { B = Bytes(scratch.WrittenSpan.ToArray()) },
             [Version] = new AttributeValue { N = version.ToString(CultureInfo.InvariantCulture) },
         };
         foreach ((string name, AttributeValue? map) in (ReadOnlySpan<(string, AttributeValue?)>)[(Watermarks, watermarks), (KeyWatermarks, keyMarks), (RedriveMarks, redrive), (PreWriteMarks, preWrite), (DestinationMarks, destination)])
@@ -616,14 +616,14 @@ internal static class DynamoDbItem
             }
         }
 
-        if (key.Dimensions.Count > 0 && previous is not null && previous.TryGetValue(Dimensions, out AttributeValue? storedDimensions) &&
+        if (key.Dimensions.Length > 0 && previous is not null && previous.TryGetValue(Dimensions, out AttributeValue? storedDimensions) &&
             SameDimensions(storedDimensions, key.Dimensions))
         {
             item[Dimensions] = storedDimensions;
         }
-        else if (key.Dimensions.Count > 0)
+        else if (key.Dimensions.Length > 0)
         {
-            var dimensions = new Dictionary<string, AttributeValue>(key.Dimensions.Count, StringComparer.Ordinal);
+            var dimensions = new Dictionary<string, AttributeValue>(key.Dimensions.Length, StringComparer.Ordinal);
             foreach (KeyValuePair<string, string> d in key.Dimensions)
             {
                 dimensions[d.Key] = new AttributeValue { S = d.Value };
@@ -655,6 +655,9 @@ internal static class DynamoDbItem
         return item;
     }
 
+    /// <summary>A read-only stream over <paramref name="bytes"/> that lends its buffer (a reader may copy it without a copy of its own).</summary>
+    private static MemoryStream Bytes(byte[] bytes) => new(bytes, 0, bytes.Length, writable: false, publiclyVisible: true);
+
     /// <summary>The stored string attribute when it holds exactly <paramref name="value"/> and nothing else, else a new one.</summary>
     private static AttributeValue Text(Dictionary<string, AttributeValue>? previous, string name, string value) =>
         previous is not null && previous.TryGetValue(name, out AttributeValue? stored) && IsOnlyString(stored, value)
@@ -662,9 +665,9 @@ internal static class DynamoDbItem
             : new AttributeValue { S = value };
 
     /// <summary>The stored dimensions map when it holds exactly the series' dimensions as strings.</summary>
-    private static bool SameDimensions(AttributeValue stored, List<KeyValuePair<string, string>> dimensions)
+    private static bool SameDimensions(AttributeValue stored, KeyValuePair<string, string>[] dimensions)
     {
-        if (!IsOnlyMap(stored) || stored.M.Count != dimensions.Count)
+        if (!IsOnlyMap(stored) || stored.M.Count != dimensions.Length)
         {
             return false;
         }
@@ -726,23 +729,18 @@ internal static class DynamoDbItem
 }
 
 /// <summary>The key and the readable attributes of one (series, window) pair, computed once per batch.</summary>
-internal readonly record struct PairKey(string Pk, string Sk, string WindowEnd, string Metric, List<KeyValuePair<string, string>> Dimensions)
+/// <remarks><see cref="Dimensions"/> is shared by every pair of the series (<see cref="SeriesTexts"/>): never changed.</remarks>
+internal readonly record struct PairKey(string Pk, string Sk, string WindowEnd, string Metric, KeyValuePair<string, string>[] Dimensions)
 {
     public static PairKey From(AggregateBatch batch, int pair)
     {
-        SeriesKey series = batch.GetSeriesKey(pair);
-        var dimensions = new List<KeyValuePair<string, string>>(series.DimensionCount);
-        foreach (SeriesKey.Dimension d in series.Dimensions)
-        {
-            dimensions.Add(new(System.Text.Encoding.UTF8.GetString(d.Key), System.Text.Encoding.UTF8.GetString(d.Value)));
-        }
-
+        SeriesTexts texts = SeriesTexts.Of(batch.GetSeriesKey(pair));
         return new PairKey(
-            DynamoDbKeys.PartitionKey(series),
+            texts.Pk,
             DynamoDbKeys.Timestamp(batch.GetWindowStartMs(pair)),
             DynamoDbKeys.Timestamp(batch.GetWindowEndMs(pair)),
-            series.GetMetricString(),
-            dimensions);
+            texts.Metric,
+            texts.Dimensions);
     }
 
     public Dictionary<string, AttributeValue> ToKey() => new(StringComparer.Ordinal)
@@ -750,4 +748,73 @@ internal readonly record struct PairKey(string Pk, string Sk, string WindowEnd, 
         [DynamoDbItem.PartitionKey] = new AttributeValue { S = Pk },
         [DynamoDbItem.SortKey] = new AttributeValue { S = Sk },
     };
+}
+
+/// <summary>
+/// A series' texts as the item holds them: its partition key, metric and dimensions. A batch writes each of its series
+/// every invocation, and the same series come back invocation after invocation; the texts of the last series seen in
+/// each of <see cref="Slots"/> slots (chosen by a hash of the encoded key, compared in full) are reused instead of
+/// decoded, escaped and allocated again per pair. An entry is immutable and a slot is replaced whole, so threads share
+/// the slots without a lock; a series that misses costs what it did without the cache, plus its entry.
+/// </summary>
+internal sealed class SeriesTexts
+{
+    /// <summary>
+    /// Slots in the cache: a power of two, twice the series of the 10-shard stream (4,000), as slots are chosen
+    /// by hash and collide. With keys of at most <see cref="MaxKeptKeyBytes"/> it holds at most about 12 MB (8,192
+    /// entries of the key, its partition key and its dimensions as strings), about 3 MB for keys of 100 bytes.
+    /// </summary>
+    internal const int Slots = 8192;
+
+    /// <summary>Encoded keys longer than this are not kept (a series key can be 38 KB; such series are rare), which bounds the cache's memory.</summary>
+    private const int MaxKeptKeyBytes = 256;
+
+    private static readonly SeriesTexts?[] s_slots = new SeriesTexts?[Slots];
+
+    private readonly byte[] _encoded;
+
+    private SeriesTexts(byte[] encoded, string pk, string metric, KeyValuePair<string, string>[] dimensions)
+    {
+        _encoded = encoded;
+        Pk = pk;
+        Metric = metric;
+        Dimensions = dimensions;
+    }
+
+    /// <summary>The partition key (<see cref="DynamoDbKeys.PartitionKey"/>).</summary>
+    public string Pk { get; }
+
+    /// <summary>The metric name.</summary>
+    public string Metric { get; }
+
+    /// <summary>The dimensions in the key's order, decoded from UTF-8.</summary>
+    public KeyValuePair<string, string>[] Dimensions { get; }
+
+    /// <summary>The texts of <paramref name="series"/>, from the cache when its slot holds the same encoded key.</summary>
+    public static SeriesTexts Of(SeriesKey series)
+    {
+        ReadOnlySpan<byte> encoded = series.Encoded;
+        var hash = default(HashCode);
+        hash.AddBytes(encoded);
+        int slot = hash.ToHashCode() & (Slots - 1);
+        if (Volatile.Read(ref s_slots[slot]) is { } kept && encoded.SequenceEqual(kept._encoded))
+        {
+            return kept;
+        }
+
+        var dimensions = new KeyValuePair<string, string>[series.DimensionCount];
+        int i = 0;
+        foreach (SeriesKey.Dimension d in series.Dimensions)
+        {
+            dimensions[i++] = new(System.Text.Encoding.UTF8.GetString(d.Key), System.Text.Encoding.UTF8.GetString(d.Value));
+        }
+
+        var texts = new SeriesTexts(encoded.Length <= MaxKeptKeyBytes ? encoded.ToArray() : [], DynamoDbKeys.PartitionKey(series), series.GetMetricString(), dimensions);
+        if (encoded.Length <= MaxKeptKeyBytes)
+        {
+            Volatile.Write(ref s_slots[slot], texts);
+        }
+
+        return texts;
+    }
 }

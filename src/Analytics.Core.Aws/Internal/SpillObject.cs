@@ -152,7 +152,7 @@ internal static class SpillObject
                     samples.Add((sequence, partitionKey, value));
                 }
 
-                var key = new PairKey(Text(p, "pk"), Text(p, "sk"), Text(p, "windowEnd"), Text(p, "metric"), dimensions);
+                var key = new PairKey(Text(p, "pk"), Text(p, "sk"), Text(p, "windowEnd"), Text(p, "metric"), dimensions.ToArray());
                 pairs.Add(new SpillObjectPair(key, p.GetProperty("outcomeUnknown").GetBoolean(), samples));
             }
 

@@ -238,6 +238,7 @@ public sealed class AggregateBatch
 
         // Per key of the pair: the first record past its watermark (a record index; beyond the batch when none is).
         Span<int> firstAfter = count <= 64 ? stackalloc int[count] : new int[count];
+        Span<byte> markBytes = stackalloc byte[256];
         bool any = false;
         for (int k = 0; k < count; k++)
         {
@@ -250,7 +251,9 @@ public sealed class AggregateBatch
                 continue;
             }
 
-            byte[] digits = Encoding.ASCII.GetBytes(mark);
+            // ASCII: a byte per char (what Encoding.ASCII.GetBytes(string) gives, without an array per key).
+            Span<byte> digits = mark.Length <= markBytes.Length ? markBytes[..mark.Length] : new byte[mark.Length];
+            Encoding.ASCII.GetBytes(mark, digits);
             firstAfter[k] = SequenceNumber.Compare(RecordSequence(lastRecord), digits) <= 0 ? int.MaxValue : FirstRecordAfter(digits);
             any |= firstAfter[k] != int.MaxValue;
         }
