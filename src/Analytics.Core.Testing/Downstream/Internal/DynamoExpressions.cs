@@ -9,8 +9,8 @@ namespace Analytics.Core.Testing;
 /// </summary>
 internal sealed class ExpressionContext
 {
-    private readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, DynamoValue> _values = new(StringComparer.Ordinal);
+    private readonly IReadOnlyDictionary<string, string> _names;
+    private readonly IReadOnlyDictionary<string, DynamoValue> _values;
     private UsedKeys _usedNames; // most requests use no placeholder or one
     private UsedKeys _usedValues;
 
@@ -21,8 +21,28 @@ internal sealed class ExpressionContext
 
     public ExpressionContext(DynamoRequestView request)
     {
-        request.ReadNames(_names);
-        request.ReadValues(_values);
+        // A view that holds them already (the SDK's objects, read once) lends its maps; only lookups are made here.
+        if (request.HeldNames is { } names)
+        {
+            _names = names;
+        }
+        else
+        {
+            var read = new Dictionary<string, string>(StringComparer.Ordinal);
+            request.ReadNames(read);
+            _names = read;
+        }
+
+        if (request.HeldValues is { } values)
+        {
+            _values = values;
+        }
+        else
+        {
+            var read = new Dictionary<string, DynamoValue>(StringComparer.Ordinal);
+            request.ReadValues(read);
+            _values = read;
+        }
     }
 
     /// <summary>The expression currently parsed, for messages (<c>ConditionExpression</c>, ...).</summary>

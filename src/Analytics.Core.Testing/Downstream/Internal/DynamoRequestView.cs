@@ -37,6 +37,15 @@ internal abstract class DynamoRequestView
     /// <exception cref="DynamoError">A value is malformed.</exception>
     public abstract void ReadValues(Dictionary<string, DynamoValue> into);
 
+    /// <summary>
+    /// The request's names as the view already holds them, for a reader that only looks them up (null: read them with
+    /// <see cref="ReadNames"/>). An empty map when the request has none.
+    /// </summary>
+    public virtual IReadOnlyDictionary<string, string>? HeldNames => null;
+
+    /// <summary>The request's values as the view already holds them, as <see cref="HeldNames"/>.</summary>
+    public virtual IReadOnlyDictionary<string, DynamoValue>? HeldValues => null;
+
     /// <summary>BatchGetItem's <c>RequestItems</c> in request order, <see langword="null"/> when absent or not a map.</summary>
     public abstract IReadOnlyList<(string Table, DynamoRequestView Spec)>? RequestItems();
 
@@ -234,6 +243,9 @@ internal sealed class SdkRequestView : DynamoRequestView
     private List<(string Table, DynamoRequestView Spec)>? _requestItems;
     private List<Dictionary<string, DynamoValue>>? _keys;
 
+    private static readonly Dictionary<string, string> s_noNames = new(StringComparer.Ordinal);
+    private static readonly Dictionary<string, DynamoValue> s_noValues = new(StringComparer.Ordinal);
+
     private SdkRequestView()
     {
     }
@@ -340,6 +352,11 @@ internal sealed class SdkRequestView : DynamoRequestView
     public override bool HasNames => _names is not null;
 
     public override bool HasValues => _values is not null;
+
+    // The view's own maps, copied from the request when it was built and never changed after.
+    public override IReadOnlyDictionary<string, string>? HeldNames => _names ?? s_noNames;
+
+    public override IReadOnlyDictionary<string, DynamoValue>? HeldValues => _values ?? s_noValues;
 
     public override bool ReadNames(Dictionary<string, string> into)
     {

@@ -419,9 +419,7 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
                 size = WriteNumber(writer, strings, v.N!);
                 return true;
             case DynamoType.B:
-                byte[] bytes = v.B!.ToArray();
-                WriteBytes(writer, bytes);
-                size = bytes.Length;
+                size = WriteStream(writer, v.B!);
                 return true;
             case DynamoType.BOOL:
                 Span<byte> flag = writer.GetSpan(1);
@@ -587,6 +585,26 @@ internal sealed class StoredItem : IReadOnlyDictionary<string, DynamoValue>
     {
         WriteInt(writer, strings.Count);
         strings.Add(text);
+    }
+
+    /// <summary>
+    /// Writes a binary given as a stream: its whole content, what <see cref="MemoryStream.ToArray"/> gives (the SDK
+    /// sends that, wherever the position is), copied straight from the stream's buffer when it lends it (no position is
+    /// moved: requests may share a stream); returns its length.
+    /// </summary>
+    private static int WriteStream(ArrayBufferWriter<byte> writer, MemoryStream stream)
+    {
+        if (stream.TryGetBuffer(out ArraySegment<byte> content))
+        {
+            WriteInt(writer, content.Count);
+            content.AsSpan().CopyTo(writer.GetSpan(content.Count));
+            writer.Advance(content.Count);
+            return content.Count;
+        }
+
+        byte[] bytes = stream.ToArray();
+        WriteBytes(writer, bytes);
+        return bytes.Length;
     }
 
     private static void WriteBytes(ArrayBufferWriter<byte> writer, byte[] bytes)
