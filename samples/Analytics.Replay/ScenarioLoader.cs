@@ -59,7 +59,7 @@ internal sealed record LoadedScenario(EmulatorScenario Scenario, HandlerFile Han
     }
 }
 
-internal static class ScenarioLoader
+internal static partial class ScenarioLoader
 {
     /// <summary>How long a process handler's process may take to ask for its first event.</summary>
     public static readonly TimeSpan ProcessInitTimeout = TimeSpan.FromSeconds(10);
@@ -99,7 +99,7 @@ internal static class ScenarioLoader
         {
             string message = ex.Message;
             int cut = message.IndexOf(" Path:", StringComparison.Ordinal);
-            throw new ScenarioException(ex.Path ?? "$", cut > 0 ? message[..cut] : message);
+            throw new ScenarioException(ex.Path ?? "$", Readable(cut > 0 ? message[..cut] : message));
         }
 
         TemplateSettings? template = null;
@@ -297,9 +297,42 @@ internal static class ScenarioLoader
             reason = cut > 0 ? reason[..cut] : reason;
             cut = reason.IndexOf("\nActual value", StringComparison.Ordinal);
             reason = cut > 0 ? reason[..cut] : reason;
+            if (field is null && ex.ParamName == nameof(EmulatorScenario.Records) && RecordIndex().Match(reason) is { Success: true } record)
+            {
+                // "Records[3]: ..." names the record: $.records[3].
+                throw new ScenarioException("$.records[" + record.Groups[1].Value + "]", reason[record.Length..].Trim());
+            }
+
             throw new ScenarioException(field ?? FieldOf(ex.ParamName), reason.Trim());
         }
     }
+
+    /// <summary>The serializer's "could not be converted to System.Nullable`1[System.Int32]" in the scenario's words (review: .NET type names told a user nothing).</summary>
+    private static string Readable(string message)
+    {
+        System.Text.RegularExpressions.Match type = ConvertedType().Match(message);
+        if (!type.Success)
+        {
+            return message;
+        }
+
+        string expected = type.Groups[1].Value switch
+        {
+            "Int32" or "Int64" => "a whole number",
+            "Double" => "a number",
+            "Boolean" => "true or false",
+            "String" => "a string (valid UTF-8 text)",
+            var other when other.StartsWith("List`1", StringComparison.Ordinal) || other.EndsWith("[]", StringComparison.Ordinal) => "a list",
+            _ => "an object of the documented shape",
+        };
+        return "expected " + expected + "; got a value of another kind";
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"could not be converted to (?:System\.Nullable`1\[)?(?:[\w.]*\.)?([\w`]+(?:\[[^\]]*\])?)")]
+    private static partial System.Text.RegularExpressions.Regex ConvertedType();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^Records\[(\d+)\]: ")]
+    private static partial System.Text.RegularExpressions.Regex RecordIndex();
 
     // The scenario field a setting comes from.
     private static string FieldOf(string? setting) => setting switch

@@ -125,26 +125,29 @@ public sealed record EmulatorScenario
 
         CheckRates();
 
-        foreach (ExplicitRecord record in Records)
+        for (int i = 0; i < Records.Count; i++)
         {
+            // Each message starts with the record's index ("Records[3]: "): in a long list, which one is wrong.
+            ExplicitRecord record = Records[i];
+            string at = string.Create(CultureInfo.InvariantCulture, $"Records[{i}]: ");
             if (string.IsNullOrEmpty(record.PartitionKey) || record.PartitionKey.Length > 256)
             {
-                throw new ArgumentException("A record's partitionKey must be 1 to 256 characters.", nameof(Records));
+                throw new ArgumentException(at + "a record's partitionKey must be 1 to 256 characters.", nameof(Records));
             }
 
             if (record.AtMs >= DurationSeconds * 1000L)
             {
-                throw new ArgumentException($"A record's atMs must be before the end of the run ({DurationSeconds * 1000L} ms); got {record.AtMs}.", nameof(Records));
+                throw new ArgumentException(at + $"a record's atMs must be before the end of the run ({DurationSeconds * 1000L} ms); got {record.AtMs}.", nameof(Records));
             }
 
             if (record.AtMs < -StartTime.ToUnixTimeMilliseconds())
             {
-                throw new ArgumentException($"A record's atMs must not put it before 1970-01-01T00:00:00Z (arrival times count from the Unix epoch); got {record.AtMs}.", nameof(Records));
+                throw new ArgumentException(at + $"a record's atMs must not put it before 1970-01-01T00:00:00Z (arrival times count from the Unix epoch); got {record.AtMs}.", nameof(Records));
             }
 
             if (record.Data.Length + System.Text.Encoding.UTF8.GetByteCount(record.PartitionKey) > 1024 * 1024)
             {
-                throw new ArgumentException("A record's data plus partition key must be at most 1 MiB.", nameof(Records));
+                throw new ArgumentException(at + "a record's data plus partition key must be at most 1 MiB.", nameof(Records));
             }
         }
     }
