@@ -279,7 +279,8 @@ internal static partial class ScenarioLoader
         FunctionResponseTypes = own.FunctionResponseTypes ?? template.FunctionResponseTypes,
         TumblingWindowInSeconds = own.TumblingWindowInSeconds ?? template.TumblingWindowInSeconds,
         StartingPosition = own.StartingPosition ?? template.StartingPosition,
-        StartingPositionTimestamp = own.StartingPositionTimestamp ?? template.StartingPositionTimestamp,
+        // The template's timestamp goes with its AT_TIMESTAMP: a scenario that sets another position does not take it.
+        StartingPositionTimestamp = own.StartingPositionTimestamp ?? (own.StartingPosition is null or "AT_TIMESTAMP" ? template.StartingPositionTimestamp : null),
         DestinationConfig = own.DestinationConfig ?? template.DestinationConfig,
         Uuid = own.Uuid ?? template.Uuid,
     };

@@ -131,7 +131,7 @@ public sealed record MappingOptions
     /// <summary>Where reading starts. Default <see cref="StartingPosition.TrimHorizon"/> (AWS has no default; it is required).</summary>
     public StartingPosition StartingPosition { get; init; } = StartingPosition.TrimHorizon;
 
-    /// <summary>The time for <see cref="StartingPosition.AtTimestamp"/>; required with it.</summary>
+    /// <summary>The time for <see cref="StartingPosition.AtTimestamp"/>: required with it, refused with the other positions (it would be ignored).</summary>
     public DateTimeOffset? StartingPositionTimestamp { get; init; }
 
     /// <summary>Concurrent batches per shard, 1 to 10. Default 1.</summary>
@@ -189,6 +189,13 @@ public sealed record MappingOptions
         if (StartingPosition == StartingPosition.AtTimestamp && StartingPositionTimestamp is null)
         {
             throw new ArgumentException("StartingPositionTimestamp is required with StartingPosition AT_TIMESTAMP.", nameof(StartingPositionTimestamp));
+        }
+
+        if (StartingPosition != StartingPosition.AtTimestamp && StartingPositionTimestamp is not null)
+        {
+            // It would be ignored: a user who meant AT_TIMESTAMP would read from the wrong place without a word (AWS does
+            // not document this case; the CDK refuses it the same way).
+            throw new ArgumentException("StartingPositionTimestamp can only be used with StartingPosition AT_TIMESTAMP.", nameof(StartingPositionTimestamp));
         }
 
         if (!Enum.IsDefined(OnFailure))

@@ -12,6 +12,8 @@ public sealed class ScenarioValidationTests
     {
         { "StartingPosition", s => s with { Mapping = new MappingOptions { StartingPosition = (StartingPosition)9 } } },
         { "KeyAssignment", s => s with { KeyAssignment = (KeyAssignment)5 } },
+        { "StartingPositionTimestamp", s => s with { Mapping = new MappingOptions { StartingPosition = StartingPosition.TrimHorizon, StartingPositionTimestamp = Emulate.Start } } },
+        { "StartingPositionTimestamp", s => s with { Mapping = new MappingOptions { StartingPosition = StartingPosition.Latest, StartingPositionTimestamp = Emulate.Start } } },
         { "RealTimeSettle", s => s with { RealTimeSettle = TimeSpan.FromSeconds(-1) } },
         { "Stream", s => s with { Stream = null! } },
         { "Mapping", s => s with { Mapping = null! } },
