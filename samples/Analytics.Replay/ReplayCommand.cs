@@ -182,6 +182,18 @@ internal static class ReplayCommand
             Incident.Comparison.Draw(runs, chartPath);
             stdout.Write(table);
             stdout.WriteLine($"chart: {chartPath}");
+
+            // An earlier comparison's runs are left as they are (other files are never deleted), but named, so that
+            // no one takes them for this comparison's (review).
+            foreach (string earlier in Directory.GetDirectories(directory).Order(StringComparer.Ordinal))
+            {
+                string name = Path.GetFileName(earlier);
+                if (!names.Contains(name, StringComparer.OrdinalIgnoreCase) && ReplayRun.OutputFileNames.Any(f => File.Exists(Path.Combine(earlier, f))))
+                {
+                    stdout.WriteLine($"note: {earlier} holds an earlier run's files; it is not part of this comparison");
+                }
+            }
+
             return 0;
         });
         return command;

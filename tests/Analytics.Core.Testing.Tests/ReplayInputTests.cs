@@ -155,6 +155,30 @@ public class ReplayInputTests
     }
 
     [Fact]
+    public void Compare_NamesAnEarlierComparisonsRunLeftInItsDirectory()
+    {
+        // Review: "compare a b" then "compare a c" into one directory left b/ complete beside c/, unnamed.
+        string root = Temp();
+        string output = Path.Combine(root, "out");
+        try
+        {
+            string a = SmallScenario(Path.Combine(root, "a.json"), 5), b = SmallScenario(Path.Combine(root, "b.json"), 6), c = SmallScenario(Path.Combine(root, "c.json"), 7);
+            (int exit, string stdout, string error) = Replay("compare", "--scenario", a, "--scenario", b, "--out", output, "--jobs", "1");
+            Assert.True(exit == 0, error);
+            Assert.DoesNotContain("note:", stdout, StringComparison.Ordinal);
+            (exit, stdout, error) = Replay("compare", "--scenario", a, "--scenario", c, "--out", output, "--jobs", "1");
+            Assert.True(exit == 0, error);
+            Assert.Contains($"note: {Path.Combine(output, "b")} holds an earlier run's files; it is not part of this comparison", stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain($"note: {Path.Combine(output, "a")} ", stdout, StringComparison.Ordinal);
+            Assert.True(File.Exists(Path.Combine(output, "b", "invocations.jsonl")), "left as it was");
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Compare_AChartPathThatCannotBeWritten_IsRefusedBeforeTheRuns_WithExit2()
     {
         // A directory given as --chart failed only after every run had finished, with an exception.
