@@ -16,6 +16,9 @@ internal static class Chart
         ScottPlot.Plottables.Scatter age = plot.Add.ScatterLine(ageX, ageY);
         age.LegendText = "IteratorAge (s, Lambda's metric, max over shards, seconds an invocation ended)";
         age.LineWidth = 2;
+
+        // A marker per point: a run whose only reading is one second would otherwise draw nothing (review).
+        age.MarkerSize = 5;
         ScottPlot.Plottables.Scatter oldest = plot.Add.ScatterLine(seconds, data.OldestUnprocessedSeconds);
         oldest.LegendText = "oldest unprocessed record (s)";
         oldest.LinePattern = LinePattern.Dashed;

@@ -258,21 +258,11 @@ internal sealed class ZonedTimeConverter : JsonConverter<DateTimeOffset?>
     public override void Write(Utf8JsonWriter writer, DateTimeOffset? value, JsonSerializerOptions options) =>
         throw new NotSupportedException("Scenarios are only read.");
 
-    /// <summary>A time part that ends with Z or a +hh:mm / -hh:mm offset.</summary>
+    /// <summary>A time part with a zone: it ends with Z, or holds a + or - offset (+hh:mm or +hh); the reader checks the form.</summary>
     private static bool HasZone(string text)
     {
         int time = text.IndexOf('T', StringComparison.OrdinalIgnoreCase);
-        if (time < 0)
-        {
-            return false;
-        }
-
-        if (text.EndsWith('Z') || text.EndsWith('z'))
-        {
-            return true;
-        }
-
-        return text.Length >= 6 && text[^6] is '+' or '-' && text[^3] == ':' && text.LastIndexOfAny(['+', '-']) > time;
+        return time >= 0 && (text.EndsWith('Z') || text.EndsWith('z') || text.IndexOfAny(['+', '-'], time) > time);
     }
 }
 

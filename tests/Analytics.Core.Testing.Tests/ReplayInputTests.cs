@@ -154,6 +154,28 @@ public class ReplayInputTests
         }
     }
 
+    [Theory]
+    [InlineData("2025-01-20T10:00:00Z", 0)]
+    [InlineData("2025-01-20T15:30:00+05:30", 0)]
+    [InlineData("2025-01-20T15:00:00+05", 0)]
+    [InlineData("2025-01-20T05:00:00.000-05:00", 0)]
+    [InlineData("2025-01-20T10:00:00.5Z", 500)]
+    public void AStartTimeWithItsZone_InAnyIsoForm_IsTheSameInstant(string startTime, int ms)
+    {
+        // The diff review found "+05" refused as if it had no zone.
+        string directory = Directory.CreateTempSubdirectory("replay-zone-").FullName;
+        try
+        {
+            string scenario = Path.Combine(directory, "s.json");
+            File.WriteAllText(scenario, $$$"""{"startTime":"{{{startTime}}}","durationSeconds":5,"producers":[{"ratePerSecond":5}],"handler":{"kind":"sample"}}""");
+            Assert.Equal(new DateTimeOffset(2025, 1, 20, 10, 0, 0, ms, TimeSpan.Zero), ScenarioLoader.Load(scenario).Scenario.StartTime);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Fact]
     public void Compare_NamesAnEarlierComparisonsRunLeftInItsDirectory()
     {

@@ -40,6 +40,7 @@ internal static class Comparison
             ScottPlot.Plottables.Scatter line = plot.Add.ScatterLine(minutes, ageMinutes);
             line.LegendText = name;
             line.LineWidth = 2;
+            line.MarkerSize = 4; // a run with a single reading still shows it
             top = Math.Max(top, ageMinutes.DefaultIfEmpty(0).Max());
         }
 
