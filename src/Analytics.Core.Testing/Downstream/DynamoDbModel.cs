@@ -1145,6 +1145,12 @@ public sealed class DynamoDbModel : IDisposable
 
     private byte[] QueryOrScan(JsonElement request, bool query)
     {
+        // A value outside Select's set is refused before anything else is read, as the service checks parameter values.
+        if (OptionalString(request, "Select") is { } asked && asked is not ("ALL_ATTRIBUTES" or "ALL_PROJECTED_ATTRIBUTES" or "SPECIFIC_ATTRIBUTES" or "COUNT"))
+        {
+            throw DynamoError.Validation("1 validation error detected: Value '" + asked + "' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]");
+        }
+
         Table table = GetTable(request);
         var context = new ExpressionContext(request);
         DynamoExpressionParser.Condition? keyCondition = null;
@@ -1238,11 +1244,6 @@ public sealed class DynamoDbModel : IDisposable
         if (OptionalString(request, "Select") is not { } select)
         {
             return false;
-        }
-
-        if (select is not ("ALL_ATTRIBUTES" or "ALL_PROJECTED_ATTRIBUTES" or "SPECIFIC_ATTRIBUTES" or "COUNT"))
-        {
-            throw DynamoError.Validation("1 validation error detected: Value '" + select + "' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]");
         }
 
         bool projected = OptionalString(request, "ProjectionExpression") is not null;
