@@ -253,7 +253,7 @@ public sealed class AggregateBatch
 
             // ASCII: a byte per char (what Encoding.ASCII.GetBytes(string) gives, without an array per key).
             Span<byte> digits = mark.Length <= markBytes.Length ? markBytes[..mark.Length] : new byte[mark.Length];
-            Encoding.ASCII.GetBytes(mark, digits);
+            digits = digits[..Encoding.ASCII.GetBytes(mark, digits)]; // a surrogate pair becomes one '?'
             firstAfter[k] = SequenceNumber.Compare(RecordSequence(lastRecord), digits) <= 0 ? int.MaxValue : FirstRecordAfter(digits);
             any |= firstAfter[k] != int.MaxValue;
         }

@@ -25,6 +25,25 @@ public class AggregateBatchArgumentTests
         Assert.Equal("destination", e.ParamName);
     }
 
+    [Theory]
+    [InlineData("\U0001F600")]
+    [InlineData("1\U0001F600")]
+    [InlineData("é")]
+    [InlineData("49")]
+    public void SplitByKey_AWatermarkThatIsNotDigits_IsJudgedAsItsAsciiBytes(string tail)
+    {
+        // A watermark is compared as Encoding.ASCII gives it (a surrogate pair is one '?'); read into a buffer of one
+        // byte per char, it kept a stale byte past the encoded ones (diff review). Pair 1 (n) has one key, b.
+        string mark = BatchModel.Seq(0) + tail;
+        var byKey = new MetricAggregate(AggregatorOptions.Default);
+        var bySpan = new MetricAggregate(AggregatorOptions.Default);
+        AggregateBatch batch = Batch();
+        _ = batch.TryGetAggregateAfter(1, ["x" + new string('9', 40)], byKey); // fills the stack buffer with other bytes first
+        bool keyed = batch.TryGetAggregateAfter(1, [mark], byKey);
+        bool spanned = batch.TryGetAggregateAfter(1, Encoding.ASCII.GetBytes(mark), bySpan);
+        Assert.Equal((spanned, bySpan.Count), (keyed, byKey.Count));
+    }
+
     [Fact]
     public void SplitByKey_NullWatermarksOrDestination_ThrowsArgumentNull()
     {
