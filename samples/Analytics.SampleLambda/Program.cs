@@ -29,7 +29,15 @@ root.SetAction(async (_, cancellationToken) =>
     using var client = new RuntimeApiClient(runtimeApi);
     try
     {
-        await LambdaRuntimeLoop.RunAsync(client, () => FunctionHandler.FromEnvironment(Environment.GetEnvironmentVariable, Console.Out), Console.Error, stop.Token).ConfigureAwait(false);
+        await LambdaRuntimeLoop.RunAsync(
+            client,
+            () =>
+            {
+                SampleSettings.CheckNames(Environment.GetEnvironmentVariables().Keys.Cast<string>());
+                return FunctionHandler.FromEnvironment(Environment.GetEnvironmentVariable, Console.Out);
+            },
+            Console.Error,
+            stop.Token).ConfigureAwait(false);
         return CommandLine.Success;
     }
     catch (Exception ex)

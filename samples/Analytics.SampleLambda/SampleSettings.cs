@@ -21,6 +21,32 @@ internal sealed record SampleSettings(KinesisFunctionSettings Function, string? 
     internal const string SpillAfterSecondsVariable = "ANALYTICS_SPILL_AFTER_SECONDS";
     internal const string DefaultOutputDirectory = "/tmp/analytics";
 
+    /// <summary>Every variable the function reads: the library's and the spill's.</summary>
+    internal static readonly string[] Variables =
+    [
+        KinesisFunctionSettings.WindowSecondsVariable, KinesisFunctionSettings.MaxPairsVariable, KinesisFunctionSettings.LogLevelVariable,
+        KinesisFunctionSettings.MetricsNamespaceVariable, KinesisFunctionSettings.AggregateTableVariable, KinesisFunctionSettings.QuarantineBucketVariable,
+        KinesisFunctionSettings.OutputDirectoryVariable, SpillBucketVariable, SpillAfterSecondsVariable,
+    ];
+
+    /// <summary>
+    /// Refuses an <c>ANALYTICS_</c> variable the function does not read (a misspelled or lowercased name): it would
+    /// leave the default in effect without a word (review: ANALYTICS_WINDOW_SIZE=300 ran with 60-second windows).
+    /// </summary>
+    /// <param name="names">The environment's variable names.</param>
+    /// <exception cref="InvalidOperationException">A name starts with ANALYTICS_ (in any case) and is not one of <see cref="Variables"/>.</exception>
+    public static void CheckNames(IEnumerable<string> names)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        foreach (string name in names.Order(StringComparer.Ordinal))
+        {
+            if (name.StartsWith("ANALYTICS_", StringComparison.OrdinalIgnoreCase) && !Variables.Contains(name, StringComparer.Ordinal))
+            {
+                throw new InvalidOperationException($"{name} is not a setting of this function, which reads {string.Join(", ", Variables)}: a misspelled name leaves the default in effect.");
+            }
+        }
+    }
+
     /// <summary>Where the JSON-lines sinks write (<c>ANALYTICS_OUTPUT_DIR</c>, default <c>/tmp/analytics</c>).</summary>
     public string OutputDirectory => Function.OutputDirectory;
 
@@ -57,6 +83,12 @@ internal sealed record SampleSettings(KinesisFunctionSettings Function, string? 
         if (spillBucket is not null && function.AggregateTable is null)
         {
             throw new InvalidOperationException($"{SpillBucketVariable} needs {AggregateTableVariable}: spills hold what the DynamoDB table could not take.");
+        }
+
+        if (spillBucket is null && Get(SpillAfterSecondsVariable) is not null)
+        {
+            // Review: taken without a word, and nothing was ever spilled.
+            throw new InvalidOperationException($"{SpillAfterSecondsVariable} needs {SpillBucketVariable}: without a bucket nothing is spilled.");
         }
 
         return new SampleSettings(function, spillBucket, spillAfter);

@@ -64,7 +64,7 @@ internal static class InvokeCommand
         Option<Uri?> s3Endpoint = CommandLine.UrlOption("--s3-endpoint", "An S3 endpoint (a local s3rver, path-style); with --quarantine-bucket, poison records go to that bucket");
         var bucket = new Option<string?>("--quarantine-bucket") { Description = "The quarantine bucket", HelpName = "name" };
 
-        var command = new Command("invoke", "Runs the function once on an event file, as Lambda would. stdout is only the response JSON; logs go to stderr. Exit codes: 0 a response (even one reporting failures), 1 the function failed, 2 bad arguments or input.")
+        var command = new Command("invoke", "Runs the function once on an event file, as Lambda would, with the library's defaults (60-second windows, no spilling) and these options; it reads no ANALYTICS_* variable (under Lambda they apply). stdout is only the response JSON; logs go to stderr. Exit codes: 0 a response (even one reporting failures), 1 the function failed, 2 bad arguments or input.")
         {
             eventFile, output, timeout, dynamoDbEndpoint, table, s3Endpoint, bucket,
         };
@@ -114,6 +114,14 @@ internal static class InvokeCommand
 
     private static async Task<int> RunAsync(string eventPath, SinkTargets targets, TimeSpan timeout, TextWriter stdout, TextWriter stderr, TimeProvider timeProvider)
     {
+        // The function's settings under Lambda: invoke does not read them, and says so when any is set (review: an
+        // operator who tried the template's settings locally got other windows and no spilling, without a word).
+        string[] ignored = [.. Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(n => n.StartsWith("ANALYTICS_", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal)];
+        if (ignored.Length > 0)
+        {
+            await stderr.WriteLineAsync($"note: invoke reads no ANALYTICS_* variable; ignored here: {string.Join(", ", ignored)} (it runs with the library's defaults and its options)").ConfigureAwait(false);
+        }
+
         (byte[]? utf8Event, string? eventError) = await ReadEventAsync(eventPath).ConfigureAwait(false);
         if (utf8Event is null)
         {

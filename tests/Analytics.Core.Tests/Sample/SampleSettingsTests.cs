@@ -133,4 +133,26 @@ public class SampleSettingsTests
 
         Assert.Equal(("aggregates", "spill", TimeSpan.FromSeconds(300), TimeSpan.FromSeconds(30)), (settings.AggregateTable, settings.SpillBucket, settings.SpillAfter, settings.WindowSize));
     }
+
+    [Theory]
+    [InlineData("ANALYTICS_WINDOW_SIZE")]
+    [InlineData("analytics_window_seconds")]
+    [InlineData("Analytics_Spill_Bucket")]
+    public void AnAnalyticsVariableTheFunctionDoesNotRead_IsAnInitErrorNamingIt(string name)
+    {
+        // Review: each was taken without a word and the default stayed in effect (60-second windows for WINDOW_SIZE=300).
+        InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => SampleSettings.CheckNames(["PATH", "AWS_REGION", SampleSettings.WindowSecondsVariable, name]));
+        Assert.StartsWith(name + " is not a setting of this function", e.Message, StringComparison.Ordinal);
+        SampleSettings.CheckNames(["PATH", "ANALYTICSX", .. SampleSettings.Variables]); // every variable it reads, and names without the prefix
+    }
+
+    [Fact]
+    public void ASpillAgeWithoutASpillBucket_IsAnInitError()
+    {
+        var env = new Dictionary<string, string> { [SampleSettings.AggregateTableVariable] = "aggregates", [SampleSettings.SpillAfterSecondsVariable] = "60" };
+        InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => SampleSettings.FromEnvironment(env.GetValueOrDefault));
+        Assert.StartsWith(SampleSettings.SpillAfterSecondsVariable + " needs " + SampleSettings.SpillBucketVariable, e.Message, StringComparison.Ordinal);
+        env[SampleSettings.SpillBucketVariable] = "spills";
+        Assert.Equal(TimeSpan.FromSeconds(60), SampleSettings.FromEnvironment(env.GetValueOrDefault).SpillAfter);
+    }
 }
