@@ -50,6 +50,13 @@ internal sealed class FunctionHandler : IInvocationHandler
     public static FunctionHandler FromEnvironment(Func<string, string?> getVariable, TextWriter log)
     {
         SampleSettings settings = SampleSettings.FromEnvironment(getVariable);
+        if ((settings.AggregateTable is null || settings.QuarantineBucket is null) && settings.Function.LogLevel <= JsonLogLevel.Warn)
+        {
+            // Documented, but silent where it happens (review): files in the sandbox are lost with it.
+            string what = settings.AggregateTable is null && settings.QuarantineBucket is null ? "aggregates and poison records" : settings.AggregateTable is null ? "aggregates" : "poison records";
+            RuntimeLog.Warn(log, $"{what} go to files under {settings.OutputDirectory}, which are lost with the Lambda sandbox: set {SampleSettings.AggregateTableVariable} and {SampleSettings.QuarantineBucketVariable} to keep them");
+        }
+
         // The sinks (and their AWS clients) live as long as the sandbox.
         KinesisFunctionOptions function = settings.ToFunctionOptions();
         SampleSinks sinks = SampleSinks.Create(settings.ToSinkTargets());

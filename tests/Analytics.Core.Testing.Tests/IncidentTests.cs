@@ -97,6 +97,8 @@ public class IncidentTests
     [Theory]
     [InlineData("          ANALYTICS_SPILL_BUCKET:\n            Ref: QuarantineBucket\n", "          ANALYTICS_SPILL_BUCKET: \"\"\n", "ANALYTICS_SPILL_BUCKET is set but empty")]
     [InlineData("          ANALYTICS_AGGREGATE_TABLE:\n            Ref: AggregateTable\n", "", "ANALYTICS_SPILL_BUCKET needs ANALYTICS_AGGREGATE_TABLE")]
+    [InlineData("          ANALYTICS_SPILL_BUCKET:\n            Ref: QuarantineBucket\n", "", "ANALYTICS_SPILL_AFTER_SECONDS needs ANALYTICS_SPILL_BUCKET")]
+    [InlineData("          ANALYTICS_WINDOW_SECONDS:", "          ANALYTICS_WINDOW_SIZE:", "ANALYTICS_WINDOW_SIZE is not a setting of this function")]
     public void Template_VariablesTheFunctionRefuses_AreAnError_NotARunItWouldNeverMake(string find, string replace, string reason)
     {
         string yaml = File.ReadAllText(s_template).Replace("\r\n", "\n");

@@ -173,6 +173,7 @@ internal static class SamTemplate
             Analytics.SampleLambda.SampleSettings settings;
             try
             {
+                Analytics.SampleLambda.SampleSettings.CheckNames(values.Keys);
                 settings = Analytics.SampleLambda.SampleSettings.FromEnvironment(values.GetValueOrDefault);
             }
             catch (InvalidOperationException e)

@@ -155,4 +155,39 @@ public class SampleSettingsTests
         env[SampleSettings.SpillBucketVariable] = "spills";
         Assert.Equal(TimeSpan.FromSeconds(60), SampleSettings.FromEnvironment(env.GetValueOrDefault).SpillAfter);
     }
+
+    [Theory]
+    [InlineData(false, false, "aggregates and poison records go to files under")] // (a table or bucket alone needs an AWS region in the process: not here)
+    public async Task FileSinks_AreAWarningAtInit_ForTheyAreLostWithTheSandbox(bool table, bool bucket, string warning)
+    {
+        // Review: with only the table set, poison records went to /tmp and were lost with the sandbox, without a word.
+        string dir = Directory.CreateTempSubdirectory("analytics-file-sinks-").FullName;
+        try
+        {
+            var env = new Dictionary<string, string> { [SampleSettings.OutputDirectoryVariable] = dir };
+            if (table)
+            {
+                env[SampleSettings.AggregateTableVariable] = "aggregates";
+            }
+
+            if (bucket)
+            {
+                env[SampleSettings.QuarantineBucketVariable] = "poison-bucket";
+            }
+
+            using var log = new StringWriter();
+            await using (FunctionHandler.FromEnvironment(env.GetValueOrDefault, log))
+            {
+            }
+
+            string line = Assert.Single(log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            using var json = System.Text.Json.JsonDocument.Parse(line);
+            Assert.Equal("Warn", json.RootElement.GetProperty("level").GetString());
+            Assert.StartsWith(warning + " " + dir + ", which are lost with the Lambda sandbox", json.RootElement.GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
