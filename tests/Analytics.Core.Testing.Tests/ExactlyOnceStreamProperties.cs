@@ -18,7 +18,7 @@ namespace Analytics.Core.Testing.Tests;
 /// quarantine bucket.
 /// </summary>
 /// <remarks>
-/// The CI share is <see cref="CiCases"/> cases; set <c>ANALYTICS_SOAK_CASES</c> to run more locally (docs/testing.md).
+/// The CI share is <see cref="CiCases"/> cases; set <c>TESTS_SOAK_CASES</c> to run more locally (docs/testing.md).
 /// </remarks>
 public class ExactlyOnceStreamProperties
 {
@@ -50,7 +50,7 @@ public class ExactlyOnceStreamProperties
     /// </summary>
     private static readonly string[] s_keyPrefixes = ["pk-", "pk-", "\uFFFD", "k\u00e9\"\\ "];
 
-    private static int Cases => int.TryParse(Environment.GetEnvironmentVariable("ANALYTICS_SOAK_CASES"), out int n) && n > 0 ? n : CiCases;
+    private static int Cases => int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : CiCases;
 
     private static Arbitrary<StreamCase> AnyCase(int minFactor, int maxFactor)
     {

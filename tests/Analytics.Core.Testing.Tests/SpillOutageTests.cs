@@ -22,7 +22,7 @@ namespace Analytics.Core.Testing.Tests;
 /// <remarks>
 /// Two kinds of outage: <see cref="OutageKind.WriteThrottling"/> (every PutItem throttled, reads answered: the table's
 /// write capacity exhausted) and <see cref="OutageKind.Down"/> (every request answered HTTP 500 without being applied).
-/// The 10,000 records/s scale of the issue runs with <c>ANALYTICS_SPILL_FULL_SCALE=1</c> (about an hour of machine time
+/// The 10,000 records/s scale of the issue runs with <c>TESTS_SPILL_FULL_SCALE=1</c> (about an hour of machine time
 /// here); CI runs the same 30-minute outage at a smaller rate (docs/failure-modes.md).
 /// </remarks>
 public class SpillOutageTests
@@ -61,7 +61,7 @@ public class SpillOutageTests
             $"seed={Seed} shards={Shards} rate={RatePerSecond} spillAfter={SpillAfterSeconds}s crashes={Crashes} giveUps={GiveUps} outages=[{string.Join(", ", Outages.Select(o => $"{o.Kind} {o.FromSecond}-{o.ToSecond}s"))}] interrupts=[{string.Join(",", InterruptAfterRequests)}] faults=[{string.Join(",", Faults ?? [])}]";
     }
 
-    private static bool FullScale => Environment.GetEnvironmentVariable("ANALYTICS_SPILL_FULL_SCALE") == "1";
+    private static bool FullScale => Environment.GetEnvironmentVariable("TESTS_SPILL_FULL_SCALE") == "1";
 
     /// <summary>
     /// How long one redrive may take in real time before the test calls it hung. At the CI scale it takes seconds (28 s for
@@ -242,7 +242,7 @@ public class SpillOutageTests
             from interrupts in Gen.Choose(0, 2).SelectMany(n => Gen.ListOf(Gen.Choose(1, 60), n))
             from faults in Gen.Choose(0, 2).SelectMany(n => Gen.ListOf(Gen.Elements(RunFault.SpillReadsFail, RunFault.TableThrottled), n))
             select new SpillCase(seed, shards, 40, 600, 900, spillAfter, crashes, [.. outages], [.. interrupts], giveUps, [.. faults]);
-        int cases = int.TryParse(Environment.GetEnvironmentVariable("ANALYTICS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
+        int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
         Prop.ForAll(Arb.From(gen), c =>
         {
             Result r = Run(c);

@@ -11,13 +11,13 @@ namespace Analytics.Core.Testing.Tests;
 
 /// <summary>
 /// The sample function's <c>bootstrap</c>, unchanged, driven through the Runtime API host against the local DynamoDB
-/// and S3 servers. It runs the Native AOT executable named by <c>ANALYTICS_SAMPLE_BOOTSTRAP</c> (CI sets it after the
+/// and S3 servers. It runs the Native AOT executable named by <c>TESTS_SAMPLE_BOOTSTRAP</c> (CI sets it after the
 /// AOT publish), else the JIT build (<c>dotnet bootstrap.dll</c>) of the same code.
 /// </summary>
 [Collection(LocalServersCollection.Name)]
 public sealed class SampleThroughRuntimeApiTests(LocalServersFixture servers)
 {
-    public const string BootstrapVariable = "ANALYTICS_SAMPLE_BOOTSTRAP";
+    public const string BootstrapVariable = "TESTS_SAMPLE_BOOTSTRAP";
 
     [Fact]
     public async Task Sample_OverTheRuntimeApi_WritesAggregatesOnceAndQuarantinesPoison_EvenWhenRedelivered()
