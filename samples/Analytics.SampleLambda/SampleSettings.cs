@@ -21,6 +21,9 @@ internal sealed record SampleSettings(KinesisFunctionSettings Function, string? 
     internal const string SpillAfterSecondsVariable = "ANALYTICS_SPILL_AFTER_SECONDS";
     internal const string DefaultOutputDirectory = "/tmp/analytics";
 
+    /// <summary>The prefix of every variable the function reads.</summary>
+    internal const string VariablePrefix = "ANALYTICS_";
+
     /// <summary>Every variable the function reads: the library's and the spill's.</summary>
     internal static readonly string[] Variables =
     [
@@ -40,7 +43,7 @@ internal sealed record SampleSettings(KinesisFunctionSettings Function, string? 
         ArgumentNullException.ThrowIfNull(names);
         foreach (string name in names.Order(StringComparer.Ordinal))
         {
-            if (name.StartsWith("ANALYTICS_", StringComparison.OrdinalIgnoreCase) && !Variables.Contains(name, StringComparer.Ordinal))
+            if (name.StartsWith(VariablePrefix, StringComparison.OrdinalIgnoreCase) && !Variables.Contains(name, StringComparer.Ordinal))
             {
                 throw new InvalidOperationException($"{name} is not a setting of this function, which reads {string.Join(", ", Variables)}: a misspelled name leaves the default in effect.");
             }

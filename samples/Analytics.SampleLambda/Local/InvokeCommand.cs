@@ -116,7 +116,7 @@ internal static class InvokeCommand
     {
         // The function's settings under Lambda: invoke does not read them, and says so when any is set (review: an
         // operator who tried the template's settings locally got other windows and no spilling, without a word).
-        string[] ignored = [.. Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(n => n.StartsWith("ANALYTICS_", StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal)];
+        string[] ignored = [.. Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(n => n.StartsWith(SampleSettings.VariablePrefix, StringComparison.OrdinalIgnoreCase)).Order(StringComparer.Ordinal)];
         if (ignored.Length > 0)
         {
             await stderr.WriteLineAsync($"note: invoke reads no ANALYTICS_* variable; ignored here: {string.Join(", ", ignored)} (it runs with the library's defaults and its options)").ConfigureAwait(false);

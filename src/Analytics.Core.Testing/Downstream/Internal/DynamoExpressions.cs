@@ -22,27 +22,8 @@ internal sealed class ExpressionContext
     public ExpressionContext(DynamoRequestView request)
     {
         // A view that holds them already (the SDK's objects, read once) lends its maps; only lookups are made here.
-        if (request.HeldNames is { } names)
-        {
-            _names = names;
-        }
-        else
-        {
-            var read = new Dictionary<string, string>(StringComparer.Ordinal);
-            request.ReadNames(read);
-            _names = read;
-        }
-
-        if (request.HeldValues is { } values)
-        {
-            _values = values;
-        }
-        else
-        {
-            var read = new Dictionary<string, DynamoValue>(StringComparer.Ordinal);
-            request.ReadValues(read);
-            _values = read;
-        }
+        _names = request.LookupNames();
+        _values = request.LookupValues();
     }
 
     /// <summary>The expression currently parsed, for messages (<c>ConditionExpression</c>, ...).</summary>

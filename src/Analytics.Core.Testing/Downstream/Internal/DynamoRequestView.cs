@@ -38,13 +38,23 @@ internal abstract class DynamoRequestView
     public abstract void ReadValues(Dictionary<string, DynamoValue> into);
 
     /// <summary>
-    /// The request's names as the view already holds them, for a reader that only looks them up (null: read them with
-    /// <see cref="ReadNames"/>). An empty map when the request has none.
+    /// The request's names for a reader that only looks them up: read into a new map (<see cref="ReadNames"/>), or the
+    /// map a view already holds. An empty map when the request has none.
     /// </summary>
-    public virtual IReadOnlyDictionary<string, string>? HeldNames => null;
+    public virtual IReadOnlyDictionary<string, string> LookupNames()
+    {
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        ReadNames(names);
+        return names;
+    }
 
-    /// <summary>The request's values as the view already holds them, as <see cref="HeldNames"/>.</summary>
-    public virtual IReadOnlyDictionary<string, DynamoValue>? HeldValues => null;
+    /// <summary>The request's values for a reader that only looks them up, as <see cref="LookupNames"/>.</summary>
+    public virtual IReadOnlyDictionary<string, DynamoValue> LookupValues()
+    {
+        var values = new Dictionary<string, DynamoValue>(StringComparer.Ordinal);
+        ReadValues(values);
+        return values;
+    }
 
     /// <summary>BatchGetItem's <c>RequestItems</c> in request order, <see langword="null"/> when absent or not a map.</summary>
     public abstract IReadOnlyList<(string Table, DynamoRequestView Spec)>? RequestItems();
@@ -354,9 +364,9 @@ internal sealed class SdkRequestView : DynamoRequestView
     public override bool HasValues => _values is not null;
 
     // The view's own maps, copied from the request when it was built and never changed after.
-    public override IReadOnlyDictionary<string, string>? HeldNames => _names ?? s_noNames;
+    public override IReadOnlyDictionary<string, string> LookupNames() => _names ?? s_noNames;
 
-    public override IReadOnlyDictionary<string, DynamoValue>? HeldValues => _values ?? s_noValues;
+    public override IReadOnlyDictionary<string, DynamoValue> LookupValues() => _values ?? s_noValues;
 
     public override bool ReadNames(Dictionary<string, string> into)
     {

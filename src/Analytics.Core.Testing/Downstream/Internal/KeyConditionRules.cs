@@ -34,7 +34,7 @@ internal static class KeyConditionRules
         var conditions = new Dictionary<string, KeyCondition>(StringComparer.Ordinal);
         if (CheckNode(root, conditions) is { } shape)
         {
-            throw Invalid(shape);
+            throw DynamoError.Validation(shape);
         }
 
         if (conditions.Count is not (1 or 2))
@@ -79,8 +79,6 @@ internal static class KeyConditionRules
 
         return conditions;
     }
-
-    private static DynamoError Invalid(string message) => DynamoError.Validation(message);
 
     /// <summary>The service's first objection to the shape of <paramref name="node"/>, or null; records each key's condition.</summary>
     private static string? CheckNode(Node node, Dictionary<string, KeyCondition> conditions)
