@@ -1151,6 +1151,13 @@ public sealed class DynamoDbModel : IDisposable
             throw DynamoError.Validation("1 validation error detected: Value '" + asked + "' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]");
         }
 
+        // So is a Limit below 1.
+        int limit = request.TryGetProperty("Limit", out JsonElement l) && l.TryGetInt32(out int n) ? n : int.MaxValue;
+        if (limit < 1)
+        {
+            throw DynamoError.Validation("1 validation error detected: Value '" + limit + "' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1");
+        }
+
         Table table = GetTable(request);
         var context = new ExpressionContext(request);
         DynamoExpressionParser.Condition? keyCondition = null;
@@ -1170,15 +1177,15 @@ public sealed class DynamoDbModel : IDisposable
         {
             // Only a partition key equality and one sort key condition: a general condition would read the whole table.
             KeyConditionRules.Check(OptionalString(request, "KeyConditionExpression")!, context, table.HashKey, table.HashType, table.RangeKey, table.RangeType);
+
+            // A Query's filter runs over the items its key condition chose: it cannot name a key attribute (a Scan's can).
+            if (OptionalString(request, "FilterExpression") is { } filterText)
+            {
+                KeyConditionRules.CheckFilter(filterText, context, table.HashKey, table.RangeKey);
+            }
         }
 
         bool countOnly = CheckSelect(request, query);
-        int limit = request.TryGetProperty("Limit", out JsonElement l) && l.TryGetInt32(out int n) ? n : int.MaxValue;
-        if (limit < 1)
-        {
-            throw DynamoError.Validation("1 validation error detected: Value '" + limit + "' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1");
-        }
-
         bool forward = !request.TryGetProperty("ScanIndexForward", out JsonElement sif) || sif.ValueKind != JsonValueKind.False;
         bool consistent = request.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind == JsonValueKind.True;
         List<StoredItem> candidates = table.Ordered().Where(i => keyCondition is null || keyCondition(i)).ToList();

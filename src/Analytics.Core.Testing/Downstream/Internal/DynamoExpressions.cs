@@ -898,7 +898,7 @@ internal sealed class DynamoExpressionParser
     {
         string head = Peek();
         return _position + 1 < _tokens.Count && _tokens[_position + 1] == "(" && head.Length > 0 && (char.IsLetter(head[0]) || head[0] == '_')
-            && !known.Any(k => head.Equals(k, StringComparison.OrdinalIgnoreCase));
+            && !known.Any(k => head.Equals(k, StringComparison.Ordinal));
     }
 
     private string Peek() => _position < _tokens.Count ? _tokens[_position] : string.Empty;
@@ -1008,7 +1008,7 @@ internal sealed class DynamoExpressionParser
         string head = Peek();
         if (_position + 1 < _tokens.Count && _tokens[_position + 1] == "(")
         {
-            switch (head.ToLowerInvariant())
+            switch (head)
             {
                 case "attribute_exists":
                 case "attribute_not_exists":
@@ -1017,7 +1017,7 @@ internal sealed class DynamoExpressionParser
                         Expect("(");
                         int path = ParsePath();
                         Expect(")");
-                        bool exists = head.Equals("attribute_exists", StringComparison.OrdinalIgnoreCase);
+                        bool exists = head.Equals("attribute_exists", StringComparison.Ordinal);
                         return (item, b) => (b.Paths[path].Resolve(item) is not null) == exists;
                     }
 
@@ -1131,7 +1131,7 @@ internal sealed class DynamoExpressionParser
             return (_, b) => b.Values[slot];
         }
 
-        if (head.Equals("size", StringComparison.OrdinalIgnoreCase) && _position + 1 < _tokens.Count && _tokens[_position + 1] == "(")
+        if (head.Equals("size", StringComparison.Ordinal) && _position + 1 < _tokens.Count && _tokens[_position + 1] == "(")
         {
             Next();
             Expect("(");
@@ -1197,7 +1197,7 @@ internal sealed class DynamoExpressionParser
         string head = Peek();
         if (_position + 1 < _tokens.Count && _tokens[_position + 1] == "(")
         {
-            if (head.Equals("if_not_exists", StringComparison.OrdinalIgnoreCase))
+            if (head.Equals("if_not_exists", StringComparison.Ordinal))
             {
                 Next();
                 Expect("(");
@@ -1208,7 +1208,7 @@ internal sealed class DynamoExpressionParser
                 return (item, b) => b.Paths[path].Resolve(item) ?? fallback(item, b);
             }
 
-            if (head.Equals("list_append", StringComparison.OrdinalIgnoreCase))
+            if (head.Equals("list_append", StringComparison.Ordinal))
             {
                 Next();
                 Expect("(");

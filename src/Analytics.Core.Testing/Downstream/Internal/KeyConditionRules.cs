@@ -80,6 +80,42 @@ internal static class KeyConditionRules
         return conditions;
     }
 
+    /// <summary>
+    /// Refuses a Query's <c>FilterExpression</c> that names a key attribute anywhere (a path that starts at it), as
+    /// DynamoDB does: the partition key is reported before the sort key.
+    /// </summary>
+    /// <param name="text">The filter, already parsed as a condition.</param>
+    /// <param name="context">Its names and values.</param>
+    /// <param name="hashKey">The table's partition key.</param>
+    /// <param name="rangeKey">The table's sort key, or null.</param>
+    public static void CheckFilter(string text, ExpressionContext context, string hashKey, string? rangeKey)
+    {
+        List<string> tokens = DynamoExpressionParser.Tokenize(text, "FilterExpression");
+        int at = 0;
+        var named = new HashSet<string>(StringComparer.Ordinal);
+        Collect(ParseOr(tokens, ref at, context), named);
+        foreach (string? key in (ReadOnlySpan<string?>)[hashKey, rangeKey])
+        {
+            if (key is not null && named.Contains(key))
+            {
+                throw DynamoError.Validation("Filter Expression can only contain non-primary key attributes: Primary key attribute: " + key);
+            }
+        }
+
+        static void Collect(Node node, HashSet<string> named)
+        {
+            if (node.Kind == "path")
+            {
+                named.Add(node.Name!);
+            }
+
+            foreach (Node arg in node.Args ?? [])
+            {
+                Collect(arg, named);
+            }
+        }
+    }
+
     /// <summary>The service's first objection to the shape of <paramref name="node"/>, or null; records each key's condition.</summary>
     private static string? CheckNode(Node node, Dictionary<string, KeyCondition> conditions)
     {
@@ -241,7 +277,7 @@ internal static class KeyConditionRules
                 Take(tokens, ref at, ")");
             }
 
-            return new Node("function", head.ToLowerInvariant(), args);
+            return new Node("function", head, args);
         }
 
         at++;
