@@ -5,6 +5,9 @@ namespace Analytics.SampleLambda;
 /// <summary>The custom-runtime loop: initialize once, then next → handle → response (or error), until stopped.</summary>
 internal static class LambdaRuntimeLoop
 {
+    /// <summary>The variable that holds the current invocation's X-Ray tracing header.</summary>
+    internal const string TraceIdVariable = "_X_AMZN_TRACE_ID";
+
     /// <summary>Runs the loop.</summary>
     /// <param name="client">The Runtime API.</param>
     /// <param name="initialize">Builds the handler once; a throw is reported to <c>/runtime/init/error</c> and rethrown.</param>
@@ -50,6 +53,9 @@ internal static class LambdaRuntimeLoop
 
                 // An invocation that has started is finished and answered even when a stop is requested meanwhile:
                 // its own deadline bounds it, and an unanswered invocation would only be retried by Lambda.
+                // As a custom runtime must: the invocation's tracing header goes where the AWS SDK reads it, so the
+                // sinks' calls join the invocation's trace; cleared when absent, so no call joins an earlier one's.
+                Environment.SetEnvironmentVariable(TraceIdVariable, invocation.TraceId);
                 response.ResetWrittenCount();
                 Exception? failure = null;
                 try

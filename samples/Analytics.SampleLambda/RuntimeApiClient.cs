@@ -14,6 +14,7 @@ internal sealed class RuntimeApiClient : IDisposable
     internal const string RequestIdHeader = "Lambda-Runtime-Aws-Request-Id";
     internal const string DeadlineHeader = "Lambda-Runtime-Deadline-Ms";
     internal const string ErrorTypeHeader = "Lambda-Runtime-Function-Error-Type";
+    internal const string TraceIdHeader = "Lambda-Runtime-Trace-Id";
 
     /// <summary>The last millisecond a <see cref="DateTimeOffset"/> holds (9999-12-31T23:59:59.999Z).</summary>
     private const long MaxDeadlineMs = 253_402_300_799_999;
@@ -26,7 +27,9 @@ internal sealed class RuntimeApiClient : IDisposable
     public RuntimeApiClient(string runtimeApi)
     {
         ArgumentException.ThrowIfNullOrEmpty(runtimeApi);
-        _http = new HttpClient
+        // Never through a proxy: HTTP_PROXY (set for the function's own calls out of a VPC, say) would otherwise take
+        // the calls to the sandbox's loopback Runtime API too, and no event would ever arrive (found by review).
+        _http = new HttpClient(new SocketsHttpHandler { UseProxy = false })
         {
             BaseAddress = new Uri("http://" + runtimeApi + "/2018-06-01/"),
             // /next long-polls until an event arrives, which can take any time.
@@ -58,8 +61,9 @@ internal sealed class RuntimeApiClient : IDisposable
             throw new InvalidInvocationException(requestId, $"The Runtime API answer's {DeadlineHeader} is not epoch milliseconds up to year 9999: '{deadlineMs}'.");
         }
 
+        string? traceId = response.Headers.TryGetValues(TraceIdHeader, out IEnumerable<string>? traces) ? traces.FirstOrDefault() : null;
         byte[] body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-        return new Invocation(requestId, DateTimeOffset.FromUnixTimeMilliseconds(epochMs), body);
+        return new Invocation(requestId, DateTimeOffset.FromUnixTimeMilliseconds(epochMs), body, string.IsNullOrEmpty(traceId) ? null : traceId);
     }
 
     /// <summary>Posts the function's response for an invocation.</summary>

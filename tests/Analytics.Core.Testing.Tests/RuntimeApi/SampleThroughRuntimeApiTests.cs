@@ -91,6 +91,46 @@ public sealed class SampleThroughRuntimeApiTests(LocalServersFixture servers)
             (objects.S3Objects ?? []).Select(o => o.Key).Order(StringComparer.Ordinal));
     }
 
+    /// <summary>
+    /// A proxy set for the function's own calls (HTTP_PROXY, as out of a VPC without NAT) must not take the calls to the
+    /// sandbox's loopback Runtime API: the sample sent them to the proxy, exited, and never got an event (found by
+    /// review). The proxy here is a closed loopback port.
+    /// </summary>
+    [Fact]
+    public async Task Sample_WithAProxySet_StillTalksToTheRuntimeApiDirectly()
+    {
+        (string fileName, string[] arguments) = Bootstrap();
+        string output = Directory.CreateTempSubdirectory("sample-proxy-").FullName;
+        var options = new RuntimeApiHostOptions
+        {
+            FileName = fileName,
+            Arguments = arguments,
+            FunctionName = "analytics-sample",
+            InitTimeout = TimeSpan.FromSeconds(60),
+            Environment = new Dictionary<string, string?>
+            {
+                ["ANALYTICS_OUTPUT_DIR"] = output,
+                ["HTTP_PROXY"] = "http://127.0.0.1:9",
+                ["http_proxy"] = "http://127.0.0.1:9",
+                ["ALL_PROXY"] = "http://127.0.0.1:9",
+            },
+        };
+
+        byte[] eventBytes = KinesisEventBuilder.Event(KinesisEventBuilder.Generate(seed: 9, count: 5));
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        try
+        {
+            await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(options, cts.Token);
+            byte[] response = await host.InvokeAsync(eventBytes, DateTimeOffset.UtcNow.AddSeconds(30), cts.Token);
+            using var answer = JsonDocument.Parse(response);
+            Assert.Equal(0, answer.RootElement.GetProperty("batchItemFailures").GetArrayLength());
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
     /// <summary>The AOT executable when CI names it, else <c>dotnet</c> with the sample's JIT build of this configuration.</summary>
     private static (string FileName, string[] Arguments) Bootstrap()
     {

@@ -12,7 +12,7 @@ internal sealed class FakeRuntimeApi : IAsyncDisposable
 {
     private const string Prefix = "/2018-06-01/";
     private readonly HttpListener _listener = new();
-    private readonly Queue<(string RequestId, long DeadlineMs, byte[] Body)> _events = new();
+    private readonly Queue<(string RequestId, long DeadlineMs, byte[] Body, string? TraceId)> _events = new();
     private readonly List<PostedRequest> _posts = [];
     private readonly List<HttpListenerContext> _parked = [];
     private readonly TaskCompletionSource _allPosted = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -49,14 +49,14 @@ internal sealed class FakeRuntimeApi : IAsyncDisposable
     /// <summary>A POST for this request id is recorded and answered with this status instead of 202 (say 413, too large).</summary>
     public (string RequestId, int Status)? Refuse { get; set; }
 
-    public void Enqueue(string requestId, DateTimeOffset deadline, byte[] body) => EnqueueRaw(requestId, deadline.ToUnixTimeMilliseconds(), body);
+    public void Enqueue(string requestId, DateTimeOffset deadline, byte[] body, string? traceId = null) => EnqueueRaw(requestId, deadline.ToUnixTimeMilliseconds(), body, traceId);
 
     /// <summary>An invocation whose deadline header is any number, such as one past what a date holds.</summary>
-    public void EnqueueRaw(string requestId, long deadlineMs, byte[] body)
+    public void EnqueueRaw(string requestId, long deadlineMs, byte[] body, string? traceId = null)
     {
         lock (_events)
         {
-            _events.Enqueue((requestId, deadlineMs, body));
+            _events.Enqueue((requestId, deadlineMs, body, traceId));
         }
     }
 
@@ -104,7 +104,7 @@ internal sealed class FakeRuntimeApi : IAsyncDisposable
         HttpListenerResponse response = context.Response;
         if (request.HttpMethod == "GET" && path == Prefix + "runtime/invocation/next")
         {
-            (string RequestId, long DeadlineMs, byte[] Body) next;
+            (string RequestId, long DeadlineMs, byte[] Body, string? TraceId) next;
             lock (_events)
             {
                 if (!_events.TryDequeue(out next))
@@ -119,6 +119,10 @@ internal sealed class FakeRuntimeApi : IAsyncDisposable
             response.Headers["Lambda-Runtime-Aws-Request-Id"] = next.RequestId;
             response.Headers["Lambda-Runtime-Deadline-Ms"] = next.DeadlineMs.ToString(System.Globalization.CultureInfo.InvariantCulture);
             response.Headers["Lambda-Runtime-Invoked-Function-Arn"] = "arn:aws:lambda:us-east-1:123456789012:function:analytics-sample";
+            if (next.TraceId is not null)
+            {
+                response.Headers["Lambda-Runtime-Trace-Id"] = next.TraceId;
+            }
             response.ContentLength64 = next.Body.Length;
             await response.OutputStream.WriteAsync(next.Body);
             response.Close();

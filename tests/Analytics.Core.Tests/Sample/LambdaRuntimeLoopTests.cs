@@ -27,6 +27,7 @@ public class LambdaRuntimeLoopTests
             writer.WriteStartObject();
             writer.WriteString("echo", body[3..]);
             writer.WriteNumber("deadlineMs", deadline.ToUnixTimeMilliseconds());
+            writer.WriteString("trace", Environment.GetEnvironmentVariable("_X_AMZN_TRACE_ID"));
             writer.WriteEndObject();
             return Task.CompletedTask;
         }
@@ -47,6 +48,39 @@ public class LambdaRuntimeLoopTests
             await loop;
             Assert.Fail("The runtime loop ended before the expected posts arrived.");
         }
+    }
+
+    /// <summary>
+    /// A custom runtime puts each invocation's Lambda-Runtime-Trace-Id in _X_AMZN_TRACE_ID, where the AWS SDK reads it,
+    /// so the sinks' calls join the invocation's trace (found by review: it was never set); an invocation without one
+    /// does not keep the one before.
+    /// </summary>
+    [Fact]
+    public async Task RunAsync_SetsEachInvocationsTraceHeader_ForTheHandler()
+    {
+        await using var api = new FakeRuntimeApi(expectedPosts: 3);
+        DateTimeOffset deadline = DateTimeOffset.FromUnixTimeMilliseconds(1_737_367_320_123);
+        const string First = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        const string Third = "Root=1-5759e988-00000000e1be46a994272793;Parent=53995c3f42cd8ad9;Sampled=0";
+        api.Enqueue("req-1", deadline, "ok:first"u8.ToArray(), First);
+        api.Enqueue("req-2", deadline, "ok:second"u8.ToArray());
+        api.Enqueue("req-3", deadline, "ok:third"u8.ToArray(), Third);
+        using var client = new RuntimeApiClient(api.HostAndPort);
+        using var stop = new CancellationTokenSource(s_testTimeout);
+        try
+        {
+            Task loop = LambdaRuntimeLoop.RunAsync(client, () => new EchoHandler(), new StringWriter(), stop.Token);
+            await WaitForPostsAsync(api, loop);
+            await stop.CancelAsync();
+            await loop.WaitAsync(s_testTimeout);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("_X_AMZN_TRACE_ID", null);
+        }
+
+        string[] traces = [.. api.Posts.Select(p => JsonDocument.Parse(p.Body).RootElement.GetProperty("trace").GetString() ?? "(unset)")];
+        Assert.Equal([First, "(unset)", Third], traces);
     }
 
     [Fact]
