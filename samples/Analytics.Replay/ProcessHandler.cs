@@ -6,9 +6,10 @@ namespace Analytics.Replay;
 /// A command line run through the <see cref="RuntimeApiHost"/>, one process per execution environment, started at
 /// the environment's first invocation. The process runs in real time: the emulator waits for it (virtual time stands
 /// still meanwhile) and the invocation's remaining virtual budget becomes a real deadline. Runs are therefore not
-/// byte-reproducible.
+/// byte-reproducible. The process gets the scenario's <c>handler.environment</c> and the variables Lambda defines,
+/// nothing of replay's own environment, as on Lambda.
 /// </summary>
-internal sealed class ProcessHandler(IReadOnlyList<string> command, TimeProvider clock, int memoryMb, TimeSpan initTimeout) : ILambdaHandler, IAsyncDisposable
+internal sealed class ProcessHandler(IReadOnlyList<string> command, IReadOnlyDictionary<string, string?>? environment, TimeProvider clock, int memoryMb, TimeSpan initTimeout) : ILambdaHandler, IAsyncDisposable
 {
     private RuntimeApiHost? _host;
 
@@ -26,6 +27,7 @@ internal sealed class ProcessHandler(IReadOnlyList<string> command, TimeProvider
                     FileName = command[0],
                     Arguments = command.Skip(1).ToArray(),
                     MemorySizeMb = memoryMb,
+                    Environment = environment ?? new Dictionary<string, string?>(),
                     InitTimeout = initTimeout,
                 },
                 cancellationToken).ConfigureAwait(false);

@@ -173,6 +173,9 @@ internal sealed class HandlerFile
     public List<RuleFile>? Rules { get; set; }
 
     public List<string>? Command { get; set; }
+
+    /// <summary>The process's environment variables (the function's configuration): it gets these and Lambda's own, nothing of replay's.</summary>
+    public Dictionary<string, string?>? Environment { get; set; }
 }
 
 internal sealed class RuleFile

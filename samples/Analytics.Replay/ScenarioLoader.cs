@@ -152,6 +152,11 @@ internal static partial class ScenarioLoader
             throw new ScenarioException("$.handler.command", $"a command is the process handler's; this handler is '{handler.Kind}'");
         }
 
+        if (handler.Environment is not null && handler.Kind != "process")
+        {
+            throw new ScenarioException("$.handler.environment", $"an environment is the process handler's; this handler is '{handler.Kind}'");
+        }
+
         switch (handler.Kind)
         {
             case "sample":
@@ -169,6 +174,19 @@ internal static partial class ScenarioLoader
                 if (handler.Command.Any(string.IsNullOrWhiteSpace))
                 {
                     throw new ScenarioException("$.handler.command", "every element must be a non-empty string");
+                }
+
+                foreach ((string name, string? value) in handler.Environment ?? [])
+                {
+                    if (name.Length == 0 || name.Contains('=', StringComparison.Ordinal) || name.Contains('\0', StringComparison.Ordinal))
+                    {
+                        throw new ScenarioException("$.handler.environment", $"'{name}' is not a variable name");
+                    }
+
+                    if (value is null)
+                    {
+                        throw new ScenarioException($"$.handler.environment.{name}", "expected a string");
+                    }
                 }
 
                 if (file.Function?.MeasureCompute == true)

@@ -72,6 +72,10 @@ public class ReplayTests
     [InlineData("{\"producers\":[{\"partitionKeys\":3}],\"handler\":{\"kind\":\"sample\"}}", "$.producers[0].ratePerSecond", "missing")]
     [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"/nonexistent/bootstrap\"]}}", "$.handler.command[0]", "/nonexistent/bootstrap: no such executable file")]
     [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"no-such-command-in-path\",\"invoke\"]}}", "$.handler.command[0]", "no-such-command-in-path: no such executable file")]
+    [InlineData("{\"handler\":{\"kind\":\"sample\",\"environment\":{\"ANALYTICS_WINDOW_SECONDS\":\"300\"}}}", "$.handler.environment", "the process handler's; this handler is 'sample'")]
+    [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"/bin/sh\"],\"environment\":{\"A=B\":\"x\"}}}", "$.handler.environment", "'A=B' is not a variable name")]
+    [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"/bin/sh\"],\"environment\":{\"A\":null}}}", "$.handler.environment.A", "expected a string")]
+    [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"/bin/sh\"],\"environment\":{\"A\":5}}}", "$.handler.environment.A", "expected")]
     [InlineData("{\"durationSeconds\":5,\"producers\":[{\"ratePerSecond\":5}],\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"latencyMs\":{\"p50\":0,\"p99\":2000}}}}", "$.downstream.s3.latencyMs", "P50 > 0 unless both are 0")]
     [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"latencyMs\":{\"p99\":2000}}}}", "$.downstream.dynamodb.latencyMs", "P50 > 0 unless both are 0")]
     [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"latencyMs\":{\"p50\":0.000001,\"p99\":2000}}}}", "$.downstream.s3.latencyMs", "P50 > 0 unless both are 0")]
@@ -540,6 +544,9 @@ public class ReplayTests
             set -u
             api="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
             work=$(mktemp -d)
+            # The scenario's environment is the function's configuration; replay's own is not passed.
+            [ "${GREETING:-}" = "hello" ] || exit 8
+            [ -z "${TESTS_REPLAY_ENV_PROBE:-}" ] || exit 9
             while true; do
               curl -sS -D "$work/h" -o "$work/b" "$api/invocation/next" || exit 7
               id=$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$work/h" | head -1 | cut -d' ' -f2- | tr -d '\r')
@@ -567,11 +574,13 @@ public class ReplayTests
                   ],
                   "mapping": { "BatchSize": 1, "MaximumRetryAttempts": 0, "DestinationConfig": { "OnFailure": { "Destination": "sqs" } } },
                   "function": { "timeoutSeconds": 10 },
-                  "handler": { "kind": "process", "command": [{{JsonSerializer.Serialize(bootstrap)}}] }
+                  "handler": { "kind": "process", "command": [{{JsonSerializer.Serialize(bootstrap)}}], "environment": { "GREETING": "hello" } }
                 }
                 """);
 
+            Environment.SetEnvironmentVariable("TESTS_REPLAY_ENV_PROBE", "from-replay");
             (int exit, string stdout, string error) = Replay("--scenario", scenario, "--out", output, "--no-chart");
+            Environment.SetEnvironmentVariable("TESTS_REPLAY_ENV_PROBE", null);
             Assert.True(exit == 0, error + stdout);
             Assert.Contains("REAL for the process", stdout);
             Assert.Contains("NO: the process runs in real time", stdout);

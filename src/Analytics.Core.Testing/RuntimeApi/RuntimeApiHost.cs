@@ -258,6 +258,20 @@ public sealed class RuntimeApiHost : IAsyncDisposable
             start.ArgumentList.Add(argument);
         }
 
+        if (!_options.InheritEnvironment)
+        {
+            // Lambda starts the runtime with the variables it defines and the function's own, nothing of the host's.
+            start.Environment.Clear();
+            start.Environment["AWS_DEFAULT_REGION"] = "us-east-1";
+            start.Environment["AWS_LAMBDA_INITIALIZATION_TYPE"] = "on-demand";
+            start.Environment["AWS_LAMBDA_LOG_GROUP_NAME"] = "/aws/lambda/" + _options.FunctionName;
+            start.Environment["AWS_LAMBDA_LOG_STREAM_NAME"] = string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:yyyy/MM/dd}/[$LATEST]{Guid.NewGuid():N}");
+            start.Environment["LAMBDA_TASK_ROOT"] = Path.GetFullPath(_options.WorkingDirectory ?? System.Environment.CurrentDirectory);
+            start.Environment["TZ"] = ":UTC";
+            start.Environment["LANG"] = "en_US.UTF-8";
+            start.Environment["PATH"] = "/usr/local/bin:/usr/bin/:/bin:/opt/bin";
+        }
+
         start.Environment["AWS_LAMBDA_FUNCTION_NAME"] = _options.FunctionName;
         start.Environment["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = _options.MemorySizeMb.ToString(CultureInfo.InvariantCulture);
         start.Environment["AWS_LAMBDA_FUNCTION_VERSION"] = "$LATEST";

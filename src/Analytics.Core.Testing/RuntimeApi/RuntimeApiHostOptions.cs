@@ -11,11 +11,25 @@ public sealed record RuntimeApiHostOptions
     public IReadOnlyList<string> Arguments { get; init; } = [];
 
     /// <summary>
-    /// Environment variables to set (a <see langword="null"/> value removes one). The host sets
-    /// <c>AWS_LAMBDA_RUNTIME_API</c> itself, and <c>AWS_LAMBDA_FUNCTION_NAME</c>, <c>AWS_LAMBDA_FUNCTION_MEMORY_SIZE</c>,
-    /// <c>AWS_LAMBDA_FUNCTION_VERSION</c> and <c>AWS_REGION</c> unless given here.
+    /// The function's environment variables, as its configuration sets them (a <see langword="null"/> value removes
+    /// one). The host sets <c>AWS_LAMBDA_RUNTIME_API</c> itself, and these unless given here:
+    /// <c>AWS_LAMBDA_FUNCTION_NAME</c>, <c>AWS_LAMBDA_FUNCTION_MEMORY_SIZE</c>, <c>AWS_LAMBDA_FUNCTION_VERSION</c>
+    /// (<c>$LATEST</c>) and <c>AWS_REGION</c> (us-east-1); and, unless <see cref="InheritEnvironment"/>, the others Lambda
+    /// defines: <c>AWS_DEFAULT_REGION</c>, <c>AWS_LAMBDA_INITIALIZATION_TYPE</c> (on-demand),
+    /// <c>AWS_LAMBDA_LOG_GROUP_NAME</c>, <c>AWS_LAMBDA_LOG_STREAM_NAME</c>, <c>LAMBDA_TASK_ROOT</c> (the working
+    /// directory), <c>TZ</c> (<c>:UTC</c>), <c>LANG</c> (en_US.UTF-8) and <c>PATH</c>
+    /// (<c>/usr/local/bin:/usr/bin/:/bin:/opt/bin</c>). Credentials are not among them: Lambda takes them from the
+    /// execution role, so give the process the ones it needs here.
     /// </summary>
     public IReadOnlyDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>();
+
+    /// <summary>
+    /// Whether the process also gets this process's environment. Default <see langword="false"/>: as in Lambda, it
+    /// starts with only the variables Lambda defines and <see cref="Environment"/>, so a variable of the machine the
+    /// tests run on (credentials, endpoints, a proxy, a setting of the function) cannot make a test pass or fail that
+    /// would not on Lambda.
+    /// </summary>
+    public bool InheritEnvironment { get; init; }
 
     /// <summary>The working directory; default the current one.</summary>
     public string? WorkingDirectory { get; init; }

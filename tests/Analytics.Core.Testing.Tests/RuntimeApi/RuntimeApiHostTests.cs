@@ -30,6 +30,11 @@ public sealed class RuntimeApiHostTests : IDisposable
                 "$api/invocation/$id/error" >/dev/null ;;
             *sleep*) sleep 30 ;;
             *exit*) echo "exiting on purpose"; exit 3 ;;
+            *printenv*)
+              printf '{"probe":"%s","tz":"%s","lang":"%s","path":"%s","group":"%s","root":"%s","name":"%s"}' \
+                "${TESTS_HOST_ENV_PROBE:-}" "${TZ:-}" "${LANG:-}" "${PATH:-}" "${AWS_LAMBDA_LOG_GROUP_NAME:-}" \
+                "${LAMBDA_TASK_ROOT:-}" "${AWS_LAMBDA_FUNCTION_NAME:-}" > "$work/r"
+              curl -sS -X POST --data-binary "@$work/r" "$api/invocation/$id/response" >/dev/null ;;
             *big*)
               head -c 7000000 /dev/zero | tr '\0' 'a' > "$work/r"
               curl -sS -X POST --data-binary "@$work/r" "$api/invocation/$id/response" >/dev/null ;;
@@ -111,6 +116,51 @@ public sealed class RuntimeApiHostTests : IDisposable
         Assert.Equal("{\"first\":1}", Encoding.UTF8.GetString(first));
         Assert.Equal("{\"real\":2}", Encoding.UTF8.GetString(second));
         Assert.DoesNotContain("forged: 202", log.ToString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Lambda starts the runtime with the variables it defines and the function's own: the host handed it the test
+    /// runner's whole environment (credentials, endpoints, a proxy, settings of the function) and not Lambda's TZ
+    /// (found by review), so a test could pass or fail for what the machine had set. The runner's own variables are
+    /// passed only when asked.
+    /// </summary>
+    [Fact]
+    public async Task TheProcess_GetsLambdasEnvironment_NotTheTestRunners_UnlessAskedTo()
+    {
+        Environment.SetEnvironmentVariable("TESTS_HOST_ENV_PROBE", "from-the-test-runner");
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            string directory = Directory.CreateTempSubdirectory("runtime-api-root-").FullName;
+            JsonElement lambda;
+            await using (RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options(("LANG", "C.UTF-8")) with { WorkingDirectory = directory }, cts.Token))
+            {
+                lambda = JsonDocument.Parse(await host.InvokeAsync("{\"printenv\":1}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token)).RootElement;
+            }
+
+            Assert.Equal(string.Empty, lambda.GetProperty("probe").GetString());
+            Assert.Equal(":UTC", lambda.GetProperty("tz").GetString());
+            Assert.Equal("C.UTF-8", lambda.GetProperty("lang").GetString()); // the function's own setting wins over Lambda's default
+            Assert.Equal("/usr/local/bin:/usr/bin/:/bin:/opt/bin", lambda.GetProperty("path").GetString());
+            Assert.Equal("/aws/lambda/echo", lambda.GetProperty("group").GetString());
+            Assert.Equal(directory, lambda.GetProperty("root").GetString());
+            Assert.Equal("echo", lambda.GetProperty("name").GetString());
+
+            // The runner's variables are there when inherited.
+            JsonElement inherited;
+            await using (RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options() with { InheritEnvironment = true }, cts.Token))
+            {
+                inherited = JsonDocument.Parse(await host.InvokeAsync("{\"printenv\":2}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token)).RootElement;
+            }
+
+            Assert.Equal("from-the-test-runner", inherited.GetProperty("probe").GetString());
+            Assert.Equal(Environment.GetEnvironmentVariable("PATH"), inherited.GetProperty("path").GetString());
+            Directory.Delete(directory);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("TESTS_HOST_ENV_PROBE", null);
+        }
     }
 
     [Fact]
