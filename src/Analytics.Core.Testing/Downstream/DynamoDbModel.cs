@@ -25,10 +25,11 @@ namespace Analytics.Core.Testing;
 /// <c>Select</c> and the 1 MB page), condition and filter expressions (comparisons, BETWEEN, IN, AND/OR/NOT,
 /// <c>attribute_exists</c>, <c>attribute_not_exists</c>, <c>attribute_type</c>, <c>begins_with</c>, <c>contains</c>,
 /// <c>size</c>), key-condition expressions as DynamoDB takes them (an equality on the partition key, at most one
-/// condition on the sort key; anything else is refused with the service's message), top-level ProjectionExpression,
+/// condition on the sort key; anything else is refused with the service's message), ProjectionExpression (nested paths too),
 /// reserved words, unused expression names and values, the item size limit, numbers as exact decimals of at most 38
 /// digits. Legacy parameters (<c>Expected</c>, <c>AttributesToGet</c>, <c>KeyConditions</c>, ...), indexes, parallel
-/// scans, <c>ReturnConsumedCapacity</c> and <c>ReturnItemCollectionMetrics</c> other than <c>NONE</c>, and DynamoDB's
+/// scans, <c>ReturnConsumedCapacity</c>, <c>ReturnItemCollectionMetrics</c> and <c>ReturnValuesOnConditionCheckFailure</c>
+/// other than <c>NONE</c>, and DynamoDB's
 /// other operations (transactions, PartiQL, backups, ...) are refused with a ValidationException saying so; a name that
 /// is no DynamoDB operation gets the service's UnknownOperationException.</para>
 /// <para><b>Errors</b> are the service's own (<c>__type</c> and message), so the SDK raises its real exception types:
@@ -336,7 +337,7 @@ public sealed class DynamoDbModel : IDisposable
                 "DeleteTable" => DeleteTable(request),
                 "GetItem" => WriteAttributes("Item", GetItem(view), evenEmpty: true),
                 "PutItem" => WriteAttributes("Attributes", PutItem(view), evenEmpty: true),
-                "UpdateItem" => WriteAttributes("Attributes", UpdateItem(view), evenEmpty: false),
+                "UpdateItem" => WriteAttributes("Attributes", UpdateItem(view), evenEmpty: true),
                 "DeleteItem" => WriteAttributes("Attributes", DeleteItem(view), evenEmpty: true),
                 "BatchGetItem" => WriteBatchGet(BatchGetItem(view, throttled, draws)),
                 "BatchWriteItem" => BatchWriteItem(request, throttled, draws),
@@ -539,6 +540,28 @@ public sealed class DynamoDbModel : IDisposable
 
     private void CheckParameters(string operation, DynamoRequestView request, bool throttled)
     {
+        // Checked before anything is read or written (found by review: a put answered "ReturnValues can only be ALL_OLD
+        // or NONE" after it had stored the item, an update refused BOGUS after it had applied).
+        if (request.OptionalString("ReturnValues") is { } returnValues)
+        {
+            if (returnValues is not ("NONE" or "ALL_OLD" or "UPDATED_OLD" or "ALL_NEW" or "UPDATED_NEW"))
+            {
+                throw DynamoError.Validation("1 validation error detected: Value '" + returnValues + "' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]");
+            }
+
+            if (operation is "PutItem" or "DeleteItem" && returnValues is not ("NONE" or "ALL_OLD"))
+            {
+                throw DynamoError.Validation("ReturnValues can only be ALL_OLD or NONE");
+            }
+        }
+
+        // Asked for, the item would be missing from the ConditionalCheckFailedException: code that reads it would pass
+        // here and differ on AWS.
+        if (request.OptionalString("ReturnValuesOnConditionCheckFailure") is { } onFailure && onFailure != "NONE")
+        {
+            throw DynamoError.Validation($"The DynamoDB model does not support ReturnValuesOnConditionCheckFailure {onFailure}: its ConditionalCheckFailedException carries no item.");
+        }
+
         foreach (string metrics in (string[])["ReturnConsumedCapacity", "ReturnItemCollectionMetrics"])
         {
             // Asked for, they would be answered as absent: code that reads them would pass here and differ on AWS.
@@ -574,6 +597,17 @@ public sealed class DynamoDbModel : IDisposable
     /// <summary>Names or values without an expression that could use them are refused before any expression is read.</summary>
     private static void CheckExpressionParameters(string operation, DynamoRequestView request)
     {
+        // A placeholder is #name or :value (review: a key without its mark was reported as unused).
+        if (request.HasNames && request.LookupNames().Keys.FirstOrDefault(k => !k.StartsWith('#')) is { } badName)
+        {
+            throw DynamoError.Validation($"ExpressionAttributeNames contains invalid key: Syntax error; key: \"{badName}\"");
+        }
+
+        if (request.HasValues && request.LookupValues().Keys.FirstOrDefault(k => !k.StartsWith(':')) is { } badValue)
+        {
+            throw DynamoError.Validation($"ExpressionAttributeValues contains invalid key: Syntax error; key: \"{badValue}\"");
+        }
+
         // The expressions that may use names; all but ProjectionExpression may use values.
         string[] expressions = operation switch
         {
@@ -835,16 +869,9 @@ public sealed class DynamoDbModel : IDisposable
         return ReturnOld(request, old);
     }
 
-    private static IReadOnlyDictionary<string, DynamoValue>? ReturnOld(DynamoRequestView request, IReadOnlyDictionary<string, DynamoValue>? old)
-    {
-        string returnValues = request.OptionalString("ReturnValues") ?? "NONE";
-        if (returnValues is not ("NONE" or "ALL_OLD"))
-        {
-            throw DynamoError.Validation("ReturnValues can only be ALL_OLD or NONE");
-        }
-
-        return returnValues == "ALL_OLD" ? old : null;
-    }
+    // ReturnValues is checked with the parameters, before the write.
+    private static IReadOnlyDictionary<string, DynamoValue>? ReturnOld(DynamoRequestView request, IReadOnlyDictionary<string, DynamoValue>? old) =>
+        request.OptionalString("ReturnValues") == "ALL_OLD" ? old : null;
 
     private IReadOnlyDictionary<string, DynamoValue>? UpdateItem(DynamoRequestView request)
     {
@@ -886,20 +913,35 @@ public sealed class DynamoDbModel : IDisposable
             "NONE" => null,
             "ALL_OLD" => old,
             "ALL_NEW" => updated,
-            "UPDATED_OLD" => old is null ? null : Heads(old, paths),
-            "UPDATED_NEW" => Heads(updated, paths),
-            _ => throw DynamoError.Validation("ReturnValues must be one of NONE, ALL_OLD, UPDATED_OLD, ALL_NEW, UPDATED_NEW"),
+
+            // Only what the update's paths name, within its parents (found by review: the whole top-level attribute was
+            // returned, so l[1] came back as the whole list and positions in it differed from the service's answer).
+            "UPDATED_OLD" => old is null ? null : DynamoExpressionParser.Project(old, paths),
+            "UPDATED_NEW" => DynamoExpressionParser.Project(updated, paths),
+            _ => null, // checked with the parameters
         };
         return attributes;
-
-        static Dictionary<string, DynamoValue> Heads(IReadOnlyDictionary<string, DynamoValue> item, List<DocumentPath> paths) =>
-            paths.Select(p => p.Head).Distinct().Where(item.ContainsKey).ToDictionary(h => h, h => item[h], StringComparer.Ordinal);
     }
 
     private BatchGetResult BatchGetItem(DynamoRequestView request, bool throttled, FaultDraws draws)
     {
         IReadOnlyList<(string Table, DynamoRequestView Spec)> requestItems = request.RequestItems()
             ?? throw DynamoError.Validation("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null");
+
+        // The request's shape is checked before any table is looked up (found by review: no tables, or a table with no
+        // keys, was answered).
+        if (requestItems.Count == 0)
+        {
+            throw DynamoError.Validation("1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1");
+        }
+
+        foreach ((string tableName, DynamoRequestView spec) in requestItems)
+        {
+            if (!spec.Keys().Any())
+            {
+                throw DynamoError.Validation($"1 validation error detected: Value '[]' at 'requestItems.{tableName}.member.keys' failed to satisfy constraint: Member must have length greater than or equal to 1");
+            }
+        }
 
         var reads = new List<(Table Table, DynamoRequestView Spec, List<Dictionary<string, DynamoValue>> Keys, List<string> KeyTexts)>();
         int total = 0;
@@ -1043,6 +1085,17 @@ public sealed class DynamoDbModel : IDisposable
         if (!request.TryGetProperty("RequestItems", out JsonElement requestItems) || requestItems.ValueKind != JsonValueKind.Object)
         {
             throw DynamoError.Validation("1 validation error detected: Value null at 'requestItems' failed to satisfy constraint: Member must not be null");
+        }
+
+        // The request's shape is checked before any table is looked up (review): no tables, or a table with no writes.
+        if (!requestItems.EnumerateObject().Any())
+        {
+            throw DynamoError.Validation("1 validation error detected: Value '{}' at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1");
+        }
+
+        if (requestItems.EnumerateObject().Any(e => e.Value.ValueKind == JsonValueKind.Array && e.Value.GetArrayLength() == 0))
+        {
+            throw DynamoError.Validation("1 validation error detected: Value '" + requestItems.GetRawText() + "' at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]");
         }
 
         var writes = new List<(Table Table, JsonElement Raw, Dictionary<string, DynamoValue>? Put, Dictionary<string, DynamoValue>? DeleteKey, string KeyText)>();
@@ -1321,7 +1374,7 @@ public sealed class DynamoDbModel : IDisposable
         List<(string Table, DynamoRequestView Spec, List<Dictionary<string, DynamoValue>> Keys)> Unprocessed);
 
     /// <summary>A top-level ProjectionExpression: the attributes to return, or all.</summary>
-    private sealed class Projection(HashSet<string>? attributes)
+    private sealed class Projection(List<DocumentPath>? paths)
     {
         public static Projection Parse(JsonElement spec, ExpressionContext? shared = null) => Parse(new JsonRequestView(spec), shared);
 
@@ -1331,47 +1384,32 @@ public sealed class DynamoDbModel : IDisposable
             {
                 if (shared is null)
                 {
+                    // A BatchGetItem table's names with no projection to use them (review: reported as unused).
+                    if (spec.HasNames)
+                    {
+                        throw DynamoError.Validation("ExpressionAttributeNames can only be specified when using expressions");
+                    }
+
                     new ExpressionContext(spec).CheckAllUsed();
                 }
 
                 return new Projection(null);
             }
 
+            // Document paths, nested ones too, as the service reads them: the model took the text apart at its commas,
+            // so "s," and "" were answered and "s, s" too (found by review), and refused nested paths.
             ExpressionContext context = shared ?? new ExpressionContext(spec);
-            context.Kind = "ProjectionExpression";
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            foreach (string part in text.Split(','))
-            {
-                string token = part.Trim();
-                if (token.Contains('.', StringComparison.Ordinal) || token.Contains('[', StringComparison.Ordinal))
-                {
-                    throw DynamoError.Validation("The DynamoDB model supports only top-level attributes in ProjectionExpression, not " + token + ".");
-                }
-
-                if (token.StartsWith('#'))
-                {
-                    names.Add(context.Name(token));
-                }
-                else if (DynamoReservedWords.Contains(token))
-                {
-                    throw DynamoError.Validation("Invalid ProjectionExpression: Attribute name is a reserved keyword; reserved keyword: " + token);
-                }
-                else
-                {
-                    names.Add(token);
-                }
-            }
-
+            List<DocumentPath> paths = DynamoExpressionParser.ParseProjection(text, context);
             if (shared is null)
             {
                 context.CheckAllUsed();
             }
 
-            return new Projection(names);
+            return new Projection(paths);
         }
 
         public IReadOnlyDictionary<string, DynamoValue> Apply(IReadOnlyDictionary<string, DynamoValue> item) =>
-            attributes is null ? item : item.Where(kv => attributes.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+            paths is null ? item : DynamoExpressionParser.Project(item, paths);
     }
 
     private sealed class Table(string name, string hashKey, DynamoType hashType, string? rangeKey, DynamoType? rangeType, DateTimeOffset created)
@@ -1398,13 +1436,13 @@ public sealed class DynamoDbModel : IDisposable
                 throw DynamoError.Validation("The provided key element does not match the schema");
             }
 
-            DynamoValue hash = KeyPart(item, HashKey, HashType, fromItem);
+            DynamoValue hash = KeyPart(item, HashKey, HashType, fromItem, isHash: true);
             if (RangeKey is null)
             {
                 return hash.KeyText;
             }
 
-            DynamoValue range = KeyPart(item, RangeKey, RangeType!.Value, fromItem);
+            DynamoValue range = KeyPart(item, RangeKey, RangeType!.Value, fromItem, isHash: false);
             if (hash.Type != DynamoType.B && range.Type != DynamoType.B)
             {
                 // The same text as below, made in one string: a key's part is its type letter and its text.
@@ -1450,7 +1488,7 @@ public sealed class DynamoDbModel : IDisposable
             return DynamoValue.CompareScalars(rangeA, rangeB) ?? 0;
         }
 
-        private static DynamoValue KeyPart(IReadOnlyDictionary<string, DynamoValue> item, string name, DynamoType type, bool fromItem)
+        private static DynamoValue KeyPart(IReadOnlyDictionary<string, DynamoValue> item, string name, DynamoType type, bool fromItem, bool isHash)
         {
             if (!item.TryGetValue(name, out DynamoValue? value))
             {
@@ -1469,6 +1507,16 @@ public sealed class DynamoDbModel : IDisposable
             if ((type == DynamoType.S && value.Text!.Length == 0) || (type == DynamoType.B && value.Bytes!.Length == 0))
             {
                 throw DynamoError.Validation("One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty " + (type == DynamoType.S ? "string" : "binary") + " value. Key: " + name);
+            }
+
+            // A partition key holds at most 2,048 bytes, a sort key 1,024 (found by review: any size was taken, so a
+            // test of code that shortens long keys passed without it). The messages are the service's, spacing and all.
+            int limit = isHash ? 2048 : 1024;
+            if (type == DynamoType.B ? value.Bytes!.Length > limit : value.Text!.Length > limit / 3 && System.Text.Encoding.UTF8.GetByteCount(value.Text) > limit)
+            {
+                throw DynamoError.Validation(isHash
+                    ? "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes"
+                    : "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of 1024 bytes");
             }
 
             return value;

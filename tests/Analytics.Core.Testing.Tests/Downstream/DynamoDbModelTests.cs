@@ -281,6 +281,17 @@ public sealed class DynamoDbModelTests
                 ReturnConsumedCapacity = ReturnConsumedCapacity.INDEXES,
             }));
             Assert.Equal("ValidationException", queried.ErrorCode);
+
+            // The item with a failed condition likewise (review): the model's exception carries none.
+            var onFailure = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.UpdateItemAsync(new UpdateItemRequest
+            {
+                TableName = "t",
+                Key = Key("a", "b"),
+                UpdateExpression = "SET v = :v",
+                ExpressionAttributeValues = new() { [":v"] = new() { S = "x" } },
+                ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure.ALL_OLD,
+            }));
+            Assert.Equal(("ValidationException", "The DynamoDB model does not support ReturnValuesOnConditionCheckFailure ALL_OLD: its ConditionalCheckFailedException carries no item."), (onFailure.ErrorCode, onFailure.Message));
             Assert.Empty(model.GetItems("t"));
             await client.PutItemAsync(new PutItemRequest { TableName = "t", Item = Item("a", "b"), ReturnConsumedCapacity = ReturnConsumedCapacity.NONE });
             Assert.Single(model.GetItems("t"));

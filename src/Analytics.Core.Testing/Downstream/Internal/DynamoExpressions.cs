@@ -31,7 +31,8 @@ internal sealed class ExpressionContext
 
     public string Name(string placeholder)
     {
-        if (!_names.TryGetValue(placeholder, out string? name))
+        // An empty name is no name: the service reports it as undefined (found by review: an attribute named "" was stored).
+        if (!_names.TryGetValue(placeholder, out string? name) || name.Length == 0)
         {
             throw DynamoError.Validation($"Invalid {Kind}: An expression attribute name used in the document path is not defined; attribute name: {placeholder}");
         }
@@ -301,6 +302,22 @@ internal sealed class ParsedCondition : ParsedExpression
     }
 }
 
+/// <summary>A parsed projection expression: document paths apart by commas.</summary>
+internal sealed class ParsedProjection : ParsedExpression
+{
+    internal List<int> PathSlots { get; } = [];
+
+    /// <summary>The paths, names resolved; refuses two that overlap or conflict, as the service does.</summary>
+    public List<DocumentPath> BindPaths(ExpressionContext context)
+    {
+        context.Kind = "ProjectionExpression";
+        ExpressionBinding binding = Bind(context);
+        List<DocumentPath> paths = [.. PathSlots.Select(p => binding.Paths[p])];
+        DynamoExpressionParser.CheckApart(paths, "ProjectionExpression");
+        return paths;
+    }
+}
+
 /// <summary>A parsed update expression.</summary>
 internal sealed class ParsedUpdate : ParsedExpression
 {
@@ -322,28 +339,7 @@ internal sealed class ParsedUpdate : ParsedExpression
             paths.Add(binding.Paths[path]);
         }
 
-        // As DynamoDB checks them: each path against those before it; an overlap (one a prefix of the other) stops
-        // the check and wins; otherwise the last conflict (a name and an index at the same level) is reported.
-        string? conflict = null;
-        for (int i = 0; i < paths.Count; i++)
-        {
-            for (int j = 0; j < i; j++)
-            {
-                switch (DynamoExpressionParser.Compare(paths[j], paths[i]))
-                {
-                    case PathRelation.Overlap:
-                        throw DynamoError.Validation($"Invalid UpdateExpression: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: {paths[j].Pieces()}, path two: {paths[i].Pieces()}");
-                    case PathRelation.Conflict:
-                        conflict = $"Invalid UpdateExpression: Two document paths conflict with each other; must remove or rewrite one of these paths; path one: {paths[j].Pieces()}, path two: {paths[i].Pieces()}";
-                        break;
-                }
-            }
-        }
-
-        if (conflict is not null)
-        {
-            throw DynamoError.Validation(conflict);
-        }
+        DynamoExpressionParser.CheckApart(paths, "UpdateExpression");
 
         // Then the operand types the request fixes, the first one wrong: ADD takes a number or a set, DELETE a set.
         foreach ((string op, int value) in SetOperands)
@@ -483,6 +479,170 @@ internal sealed class DynamoExpressionParser
         return parsed.Bind(context, out updatedPaths);
     }
 
+    /// <summary>
+    /// Parses a projection expression into its document paths (names resolved). Nested paths project as DynamoDB
+    /// projects them (<see cref="Project"/>).
+    /// </summary>
+    public static List<DocumentPath> ParseProjection(string text, ExpressionContext context, ExpressionCache? cache = null)
+    {
+        var parsed = (ParsedProjection)(cache?.GetOrAdd("ProjectionExpression", text, CompileProjection) ?? CompileProjection(text, "ProjectionExpression"));
+        return parsed.BindPaths(context);
+    }
+
+    /// <summary>
+    /// As DynamoDB checks the paths of an update or a projection: each against those before it; an overlap (one a
+    /// prefix of the other) stops the check and wins; otherwise the last conflict (a name and an index at the same
+    /// level) is reported.
+    /// </summary>
+    internal static void CheckApart(List<DocumentPath> paths, string kind)
+    {
+        string? conflict = null;
+        for (int i = 0; i < paths.Count; i++)
+        {
+            for (int j = 0; j < i; j++)
+            {
+                switch (Compare(paths[j], paths[i]))
+                {
+                    case PathRelation.Overlap:
+                        throw DynamoError.Validation($"Invalid {kind}: Two document paths overlap with each other; must remove or rewrite one of these paths; path one: {paths[j].Pieces()}, path two: {paths[i].Pieces()}");
+                    case PathRelation.Conflict:
+                        conflict = $"Invalid {kind}: Two document paths conflict with each other; must remove or rewrite one of these paths; path one: {paths[j].Pieces()}, path two: {paths[i].Pieces()}";
+                        break;
+                }
+            }
+        }
+
+        if (conflict is not null)
+        {
+            throw DynamoError.Validation(conflict);
+        }
+    }
+
+    /// <summary>
+    /// The parts of <paramref name="item"/> at <paramref name="paths"/>, each within its parents as DynamoDB returns
+    /// them for a projection or for UPDATED_OLD and UPDATED_NEW: a map keeps only the names asked for, a list only the
+    /// elements asked for, in index order and closed up; what is missing or of another kind than the path expects is
+    /// left out. The paths neither overlap nor conflict.
+    /// </summary>
+    public static Dictionary<string, DynamoValue> Project(IReadOnlyDictionary<string, DynamoValue> item, IEnumerable<DocumentPath> paths)
+    {
+        var tree = new ProjectionNode();
+        foreach (DocumentPath path in paths)
+        {
+            ProjectionNode node = tree;
+            foreach (object segment in path.Segments)
+            {
+                node = node.Child(segment);
+            }
+
+            node.Whole = true;
+        }
+
+        var result = new Dictionary<string, DynamoValue>(StringComparer.Ordinal);
+        foreach ((object segment, ProjectionNode child) in tree.Children!)
+        {
+            if (item.TryGetValue((string)segment, out DynamoValue? value) && child.Take(value) is { } taken)
+            {
+                result[(string)segment] = taken;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>A level of the paths a projection asks for: the whole value, or some names or indexes below it.</summary>
+    private sealed class ProjectionNode
+    {
+        public bool Whole { get; set; }
+
+        public SortedDictionary<object, ProjectionNode>? Children { get; private set; }
+
+        public ProjectionNode Child(object segment)
+        {
+            Children ??= new SortedDictionary<object, ProjectionNode>(Comparer<object>.Create(static (a, b) => (a, b) switch
+            {
+                (int x, int y) => x.CompareTo(y),
+                (string x, string y) => string.CompareOrdinal(x, y),
+                _ => a is int ? -1 : 1,
+            }));
+            if (!Children.TryGetValue(segment, out ProjectionNode? child))
+            {
+                child = new ProjectionNode();
+                Children[segment] = child;
+            }
+
+            return child;
+        }
+
+        public DynamoValue? Take(DynamoValue value)
+        {
+            if (Whole || Children is null)
+            {
+                return value;
+            }
+
+            if (value.Type == DynamoType.M)
+            {
+                var map = new Dictionary<string, DynamoValue>(StringComparer.Ordinal);
+                foreach ((object segment, ProjectionNode child) in Children)
+                {
+                    if (segment is string name && value.Map!.TryGetValue(name, out DynamoValue? inner) && child.Take(inner) is { } taken)
+                    {
+                        map[name] = taken;
+                    }
+                }
+
+                return map.Count == 0 ? null : DynamoValue.FromMap(map);
+            }
+
+            if (value.Type == DynamoType.L)
+            {
+                var list = new List<DynamoValue>();
+                foreach ((object segment, ProjectionNode child) in Children)
+                {
+                    if (segment is int index && index < value.List!.Count && child.Take(value.List[index]) is { } taken)
+                    {
+                        list.Add(taken);
+                    }
+                }
+
+                return list.Count == 0 ? null : DynamoValue.FromList(list);
+            }
+
+            return null;
+        }
+    }
+
+    private static ParsedProjection CompileProjection(string text, string kind)
+    {
+        var parsed = new ParsedProjection();
+        DynamoExpressionParser? parser = null;
+        string? error = null;
+        try
+        {
+            parser = new DynamoExpressionParser(text, kind);
+            if (parser.AtEnd)
+            {
+                throw DynamoError.Validation("Invalid ProjectionExpression: The expression can not be empty;");
+            }
+
+            do
+            {
+                parsed.PathSlots.Add(parser.ParsePath());
+            }
+            while (parser.TryTake(","));
+            parser.ExpectEnd();
+            parser.ThrowDeferred(s_conditionErrorOrder);
+        }
+        catch (DynamoError e) when (IsValidation(e))
+        {
+            error = e.Message;
+        }
+
+        parsed.Complete(parser?._uses ?? [], parser?._paths ?? [], error);
+        return parsed;
+    }
+
     private static ParsedCondition CompileCondition(string text, string kind)
     {
         var parsed = new ParsedCondition();
@@ -582,6 +742,7 @@ internal sealed class DynamoExpressionParser
 
     private static void DeleteAt(Dictionary<string, DynamoValue> item, DocumentPath path, DynamoValue delete)
     {
+        CheckParents(item, path);
         DynamoValue? existing = path.Resolve(item);
         if (existing is null)
         {
@@ -763,6 +924,35 @@ internal sealed class DynamoExpressionParser
         }
     }
 
+    /// <summary>
+    /// Refuses a REMOVE or DELETE whose path runs through an attribute that is missing or is not the container the path
+    /// names (a map for a name, a list for an index), as the service does; only the last element may be missing (found
+    /// by review: the model did nothing, and REMOVE l[0] on a missing item created it).
+    /// </summary>
+    private static void CheckParents(Dictionary<string, DynamoValue> item, DocumentPath path)
+    {
+        if (path.Segments.Count == 1)
+        {
+            return;
+        }
+
+        DynamoValue? current = item.GetValueOrDefault(path.Head);
+        for (int i = 1; i < path.Segments.Count; i++)
+        {
+            bool last = i == path.Segments.Count - 1;
+            current = (path.Segments[i], current) switch
+            {
+                (string name, { Type: DynamoType.M } map) => last ? map : map.Map!.GetValueOrDefault(name),
+                (int index, { Type: DynamoType.L } list) => last ? list : index < list.List!.Count ? list.List[index] : null,
+                _ => null,
+            };
+            if (current is null)
+            {
+                throw DynamoError.Validation("The document path provided in the update expression is invalid for update");
+            }
+        }
+    }
+
     private static void RemovePath(Dictionary<string, DynamoValue> item, DocumentPath path)
     {
         if (path.Segments.Count == 1)
@@ -770,6 +960,8 @@ internal sealed class DynamoExpressionParser
             item.Remove(path.Head);
             return;
         }
+
+        CheckParents(item, path);
 
         if (item.TryGetValue(path.Head, out DynamoValue? root) && RemoveNested(root, path.Segments, 1) is { } changed)
         {
@@ -1219,9 +1411,14 @@ internal sealed class DynamoExpressionParser
                 Operand c = ParseSetOperand();
                 Expect(")");
                 _valueChecks.Add(new ValueCheck("list_append", aSlot, cSlot));
-                return (item, b) => a(item, b) is { Type: DynamoType.L } x && c(item, b) is { Type: DynamoType.L } y
-                    ? DynamoValue.FromList(x.List!.Concat(y.List!).ToList())
-                    : throw DynamoError.Validation("Invalid UpdateExpression: Incorrect operand type for operator or function; operator or function: list_append");
+                // A path's value is known only now: a missing one and one of another type get the service's words for
+                // those (review: the model gave the words of a value placeholder's wrong type, found when it is read).
+                return (item, b) => (a(item, b), c(item, b)) switch
+                {
+                    ({ Type: DynamoType.L } x, { Type: DynamoType.L } y) => DynamoValue.FromList(x.List!.Concat(y.List!).ToList()),
+                    (null, _) or (_, null) => throw DynamoError.Validation("The provided expression refers to an attribute that does not exist in the item"),
+                    _ => throw DynamoError.Validation("An operand in the update expression has an incorrect data type"),
+                };
             }
         }
 

@@ -11,6 +11,10 @@ namespace Analytics.Core.Testing;
 /// </summary>
 internal abstract class DynamoRequestView
 {
+    /// <summary>A value of ExpressionAttributeValues the service refuses, in its words (review: the key was not named).</summary>
+    protected static DynamoError InvalidValue(DynamoError refused, string key) =>
+        DynamoError.Validation("ExpressionAttributeValues contains invalid value: " + refused.Message + " for key " + key);
+
     /// <summary>Whether the request carries the field at all (legacy and unsupported parameters are refused by name).</summary>
     public abstract bool Has(string name);
 
@@ -179,7 +183,14 @@ internal sealed class JsonRequestView(JsonElement element) : DynamoRequestView
         {
             foreach (JsonProperty p in values.EnumerateObject())
             {
-                into[p.Name] = DynamoValue.Parse(p.Value);
+                try
+                {
+                    into[p.Name] = DynamoValue.Parse(p.Value);
+                }
+                catch (DynamoError e) when (e.Status == 400 && e.Type.EndsWith("ValidationException", StringComparison.Ordinal))
+                {
+                    throw InvalidValue(e, p.Name);
+                }
             }
         }
     }
@@ -271,7 +282,7 @@ internal sealed class SdkRequestView : DynamoRequestView
         });
 
     public static SdkRequestView? From(PutItemRequest r) =>
-        r.Expected is not null || r.ConditionalOperator is not null || AsksMetrics(r.ReturnConsumedCapacity, r.ReturnItemCollectionMetrics) ? null : Build(r, static (v, q) =>
+        r.Expected is not null || r.ConditionalOperator is not null || AsksMetrics(r.ReturnConsumedCapacity, r.ReturnItemCollectionMetrics) || AsksItemOnFailure(r.ReturnValuesOnConditionCheckFailure) ? null : Build(r, static (v, q) =>
         {
             v._tableName = q.TableName;
 
@@ -279,30 +290,30 @@ internal sealed class SdkRequestView : DynamoRequestView
             v._item = q.Item is null ? null : StoredItem.TryFromSdk(q.Item, out StoredItem? item) ? item : throw new FallBack();
             v._conditionExpression = q.ConditionExpression;
             v._names = Names(q.ExpressionAttributeNames);
-            v._values = Item(q.ExpressionAttributeValues);
+            v._values = Values(q.ExpressionAttributeValues);
             v._returnValues = q.ReturnValues?.Value;
         });
 
     public static SdkRequestView? From(UpdateItemRequest r) =>
-        r.Expected is not null || r.ConditionalOperator is not null || r.AttributeUpdates is not null || AsksMetrics(r.ReturnConsumedCapacity, r.ReturnItemCollectionMetrics) ? null : Build(r, static (v, q) =>
+        r.Expected is not null || r.ConditionalOperator is not null || r.AttributeUpdates is not null || AsksMetrics(r.ReturnConsumedCapacity, r.ReturnItemCollectionMetrics) || AsksItemOnFailure(r.ReturnValuesOnConditionCheckFailure) ? null : Build(r, static (v, q) =>
         {
             v._tableName = q.TableName;
             v._key = Item(q.Key);
             v._conditionExpression = q.ConditionExpression;
             v._updateExpression = q.UpdateExpression;
             v._names = Names(q.ExpressionAttributeNames);
-            v._values = Item(q.ExpressionAttributeValues);
+            v._values = Values(q.ExpressionAttributeValues);
             v._returnValues = q.ReturnValues?.Value;
         });
 
     public static SdkRequestView? From(DeleteItemRequest r) =>
-        r.Expected is not null || r.ConditionalOperator is not null || AsksMetrics(r.ReturnConsumedCapacity, r.ReturnItemCollectionMetrics) ? null : Build(r, static (v, q) =>
+        r.Expected is not null || r.ConditionalOperator is not null || AsksMetrics(r.ReturnConsumedCapacity, r.ReturnItemCollectionMetrics) || AsksItemOnFailure(r.ReturnValuesOnConditionCheckFailure) ? null : Build(r, static (v, q) =>
         {
             v._tableName = q.TableName;
             v._key = Item(q.Key);
             v._conditionExpression = q.ConditionExpression;
             v._names = Names(q.ExpressionAttributeNames);
-            v._values = Item(q.ExpressionAttributeValues);
+            v._values = Values(q.ExpressionAttributeValues);
             v._returnValues = q.ReturnValues?.Value;
         });
 
@@ -332,6 +343,10 @@ internal sealed class SdkRequestView : DynamoRequestView
             v._requestItems.Add((entry.Key ?? throw new FallBack(), specView));
         }
     });
+
+    /// <summary>The item asked for with a failed condition: the JSON path refuses it (the model's exception carries none).</summary>
+    private static bool AsksItemOnFailure(Amazon.DynamoDBv2.ReturnValuesOnConditionCheckFailure? onFailure) =>
+        onFailure is not null && onFailure != Amazon.DynamoDBv2.ReturnValuesOnConditionCheckFailure.NONE;
 
     /// <summary>Metrics asked for: the JSON path refuses them (the model reports none).</summary>
     private static bool AsksMetrics(Amazon.DynamoDBv2.ReturnConsumedCapacity? capacity, Amazon.DynamoDBv2.ReturnItemCollectionMetrics? metrics) =>
@@ -436,6 +451,30 @@ internal sealed class SdkRequestView : DynamoRequestView
         foreach (KeyValuePair<string, string> kv in names)
         {
             result[kv.Key] = kv.Value ?? throw new FallBack();
+        }
+
+        return result;
+    }
+
+    /// <summary>ExpressionAttributeValues, each refused value named by its key as the service names it.</summary>
+    private static Dictionary<string, DynamoValue>? Values(Dictionary<string, AttributeValue>? values)
+    {
+        if (values is null)
+        {
+            return null;
+        }
+
+        var result = new Dictionary<string, DynamoValue>(values.Count, StringComparer.Ordinal);
+        foreach (KeyValuePair<string, AttributeValue> kv in values)
+        {
+            try
+            {
+                result[kv.Key] = Value(kv.Value, 0);
+            }
+            catch (DynamoError e) when (e.Status == 400 && e.Type.EndsWith("ValidationException", StringComparison.Ordinal))
+            {
+                throw InvalidValue(e, kv.Key);
+            }
         }
 
         return result;

@@ -417,9 +417,15 @@ internal sealed class DynamoValue : IEquatable<DynamoValue>
     /// <exception cref="DynamoError">The set is empty or has duplicates.</exception>
     public static DynamoValue MakeSet(DynamoType type, List<DynamoValue> members)
     {
+        // The service's words, which differ by the set's type.
         if (members.Count == 0)
         {
-            throw DynamoError.Validation("One or more parameter values were invalid: An string set  may not be empty");
+            throw DynamoError.Validation("One or more parameter values were invalid: " + type switch
+            {
+                DynamoType.NS => "An number set  may not be empty",
+                DynamoType.BS => "Binary sets should not be empty",
+                _ => "An string set  may not be empty",
+            });
         }
 
         for (int i = 0; i < members.Count; i++)
@@ -428,7 +434,12 @@ internal sealed class DynamoValue : IEquatable<DynamoValue>
             {
                 if (members[i].Equals(members[j]))
                 {
-                    throw DynamoError.Validation("One or more parameter values were invalid: Input collection contains duplicates");
+                    throw DynamoError.Validation(type switch
+                    {
+                        DynamoType.SS => "One or more parameter values were invalid: Input collection [" + string.Join(", ", members.Select(m => m.Text)) + "] contains duplicates.",
+                        DynamoType.NS => "Input collection contains duplicates",
+                        _ => "One or more parameter values were invalid: Input collection contains duplicates",
+                    });
                 }
             }
         }
@@ -480,12 +491,13 @@ internal readonly struct DynamoNumber : IComparable<DynamoNumber>, IEquatable<Dy
     /// <exception cref="DynamoError">Not a number, or out of DynamoDB's precision or range.</exception>
     public static DynamoNumber Parse(string text)
     {
-        ReadOnlySpan<char> s = text.AsSpan().Trim();
+        ReadOnlySpan<char> s = text.AsSpan(); // not trimmed: " 1" is no number to the service (review)
         int i = 0;
         bool negative = false;
-        if (i < s.Length && (s[i] == '+' || s[i] == '-'))
+        if (i < s.Length && s[i] == '-')
         {
-            negative = s[i] == '-';
+            // "+5" is no number to the local server (review); what DynamoDB says is not recorded: refused, the stricter.
+            negative = true;
             i++;
         }
 
