@@ -213,7 +213,19 @@ internal sealed class DestinationRedrive
                 otherTable[key] = done.Table is not null && !SpillRedrive.SameTable(done.Table, _options.Table) ? (done.Table, null) : (done.Table ?? _options.Table, done.TableCreated);
             }
 
-            (DestinationObject? parsed, string? error) = await ReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
+            DestinationObject? parsed;
+            string? error;
+            try
+            {
+                (parsed, error) = await ReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is AmazonS3Exception or IOException or HttpRequestException)
+            {
+                // One object that cannot be read now (S3 throttling it, say) is left for a later run, as the spill phase
+                // leaves one: it ended the whole run before, so under sustained throttling no run got through (review).
+                (parsed, error) = (null, $"could not be read ({e.GetType().Name}: {e.Message}); run redrive again");
+            }
+
             if (parsed is null)
             {
                 results.Add(new RedriveObjectResult(key, "unknown", 0, 0, 0, [], error, FromMarker: false));
@@ -931,9 +943,10 @@ internal sealed class DestinationRedrive
         {
             bytes = await GetAsync(markerKey, cancellationToken).ConfigureAwait(false);
         }
-        catch (AmazonS3Exception e)
+        catch (Exception e) when (e is AmazonS3Exception or IOException or HttpRequestException)
         {
-            return Broken($"could not be read ({e.GetType().Name})");
+            // A read that failed says nothing about the marker: run again, do not delete it.
+            return new(key, "unknown", 0, 0, 0, [], $"its redrive marker {markerKey} could not be read ({e.GetType().Name}: {e.Message}); run redrive again", FromMarker: true);
         }
 
         Marker? marker;
