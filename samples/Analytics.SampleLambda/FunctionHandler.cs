@@ -18,6 +18,8 @@ internal sealed class FunctionHandler : IInvocationHandler
     private readonly ArrayBufferWriter<byte> _logLines = new(2048);
     private readonly JsonLogOptions _logOptions;
     private readonly EmfOptions _metrics;
+    private readonly bool _spills;
+    private bool _windowSpillNoted;
 
     /// <summary>Creates the handler; it owns (and disposes) the sinks.</summary>
     /// <param name="aggregateSink">Where aggregates go.</param>
@@ -33,6 +35,7 @@ internal sealed class FunctionHandler : IInvocationHandler
         _log = log;
         _logOptions = logOptions ?? JsonLogOptions.Default;
         _metrics = metrics ?? EmfOptions.Default;
+        _spills = options.SpillSink is not null;
         // Poison records get one log line each (reason, shard, sequence number; never the payload).
         _processor = new KinesisBatchProcessor(aggregateSink, quarantineSink, options with
         {
@@ -93,6 +96,12 @@ internal sealed class FunctionHandler : IInvocationHandler
     private async Task WriteLinesAsync(BatchSummary summary, CancellationToken cancellationToken)
     {
         LastSummary = summary;
+        if (summary.IsWindowInvocation && _spills && !_windowSpillNoted && _logOptions.MinimumLevel <= JsonLogLevel.Warn)
+        {
+            // Documented, but silent where it happens (review): the spill bucket is set and does nothing on this mapping.
+            _windowSpillNoted = true;
+            RuntimeLog.Warn(_log, $"tumbling-window invocations never spill: {SampleSettings.SpillBucketVariable} has no effect on this mapping, and through a table outage a window's aggregates wait in its state until its flush lands (keep MaximumRetryAttempts and MaximumRecordAgeInSeconds at -1; docs/dynamodb.md, 'Tumbling windows')");
+        }
 
         // One structured log line per invocation and stage, then one EMF line that CloudWatch turns into metrics.
         JsonLog.WriteInvocation(summary, _logOptions, _logLines);

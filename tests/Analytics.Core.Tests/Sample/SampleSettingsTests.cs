@@ -1,3 +1,4 @@
+using System.Buffers;
 using Analytics.SampleLambda;
 
 namespace Analytics.Core.Tests;
@@ -189,5 +190,43 @@ public class SampleSettingsTests
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+    /// <summary>
+    /// Tumbling-window invocations never spill: with a spill sink set, the first window invocation says so once, as a
+    /// Warn line (review: documented, but a spill bucket on a window mapping did nothing without a word); a plain batch
+    /// does not, and the line is not repeated.
+    /// </summary>
+    [Fact]
+    public async Task AWindowInvocationWithASpillSink_IsAWarningOnce()
+    {
+        string dir = Directory.CreateTempSubdirectory("analytics-window-spill-").FullName;
+        try
+        {
+            using var log = new StringWriter();
+            var options = ProcessorOptions.Default with { SpillSink = new NoSpills() };
+            await using (var handler = new FunctionHandler(new JsonLinesAggregateSink(Path.Combine(dir, "a.jsonl")), new JsonLinesQuarantineSink(Path.Combine(dir, "q.jsonl")), options, log))
+            {
+                await handler.HandleAsync(File.ReadAllBytes(Sample.SampleEventsTests.EventPath("kinesis-basic.json")), DateTimeOffset.UtcNow.AddMinutes(1), new ArrayBufferWriter<byte>(), CancellationToken.None);
+                Assert.DoesNotContain("\"Warn\"", log.ToString(), StringComparison.Ordinal);
+                for (int i = 0; i < 2; i++)
+                {
+                    await handler.HandleAsync(File.ReadAllBytes(Sample.SampleEventsTests.EventPath("tumbling-window-1.json")), DateTimeOffset.UtcNow.AddMinutes(1), new ArrayBufferWriter<byte>(), CancellationToken.None);
+                }
+            }
+
+            string warning = Assert.Single(log.ToString().Split('\n'), l => l.Contains("\"level\":\"Warn\"", StringComparison.Ordinal));
+            Assert.Contains("tumbling-window invocations never spill: " + SampleSettings.SpillBucketVariable + " has no effect", warning, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private sealed class NoSpills : ISpillSink
+    {
+        public Task<bool> WriteAsync(SpillBatch spill, CancellationToken cancellationToken) => throw new InvalidOperationException("a window invocation spilled");
+
+        public Task<bool> RemoveUnconfirmedAsync(string shardId, string? eventSourceArn, string spillId, CancellationToken cancellationToken) => Task.FromResult(true);
     }
 }
