@@ -1230,11 +1230,12 @@ internal sealed class DynamoExpressionParser
                         Next();
                         Expect("(");
                         int aSlot = ValueSlotAhead();
-                        Operand a = ParseOperand();
+                        (Operand a, string? aPath) = ParseNotedOperand();
                         Expect(",");
                         int cSlot = ValueSlotAhead();
-                        Operand c = ParseOperand();
+                        (Operand c, string? cPath) = ParseNotedOperand();
                         Expect(")");
+                        Distinct("begins_with", aPath, cPath);
                         _valueChecks.Add(new ValueCheck("begins_with", aSlot, cSlot));
                         return (item, b) => a(item, b) is { } x && c(item, b) is { } y && x.Type == y.Type &&
                             (x.Type == DynamoType.S ? x.Text!.StartsWith(y.Text!, StringComparison.Ordinal) : x.Type == DynamoType.B && x.Bytes!.AsSpan().StartsWith(y.Bytes));
@@ -1244,23 +1245,25 @@ internal sealed class DynamoExpressionParser
                     {
                         Next();
                         Expect("(");
-                        Operand a = ParseOperand();
+                        (Operand a, string? aPath) = ParseNotedOperand();
                         Expect(",");
-                        Operand c = ParseOperand();
+                        (Operand c, string? cPath) = ParseNotedOperand();
                         Expect(")");
+                        Distinct("contains", aPath, cPath);
                         return (item, b) => a(item, b) is { } x && c(item, b) is { } y && Contains(x, y);
                     }
             }
         }
 
-        Operand left = ParseOperand();
+        (Operand left, string? leftPath) = ParseNotedOperand();
         if (TryTake("BETWEEN"))
         {
             int lowSlot = ValueSlotAhead();
-            Operand low = ParseOperand();
+            (Operand low, string? lowPath) = ParseNotedOperand();
             Expect("AND");
             int highSlot = ValueSlotAhead();
-            Operand high = ParseOperand();
+            (Operand high, string? highPath) = ParseNotedOperand();
+            _ = (lowPath, highPath); // BETWEEN and IN take a repeated path (the local server checks only comparisons and functions)
             if (lowSlot >= 0 && highSlot >= 0)
             {
                 _valueChecks.Add(new ValueCheck("BETWEEN", lowSlot, highSlot));
@@ -1273,18 +1276,26 @@ internal sealed class DynamoExpressionParser
         if (TryTake("IN"))
         {
             Expect("(");
-            var options = new List<Operand> { ParseOperand() };
-            while (TryTake(","))
+            var options = new List<Operand>();
+            var optionPaths = new List<string?>();
+            do
             {
-                options.Add(ParseOperand());
+                (Operand option, string? optionPath) = ParseNotedOperand();
+                options.Add(option);
+                optionPaths.Add(optionPath);
             }
-
+            while (TryTake(","));
             Expect(")");
             return (item, b) => left(item, b) is { } v && options.Any(o => v.Equals(o(item, b)));
         }
 
         string op = Next();
-        Operand right = ParseOperand();
+        (Operand right, string? rightPath) = ParseNotedOperand();
+        if (op is "=" or "<>" or "<" or "<=" or ">" or ">=")
+        {
+            Distinct(op, leftPath, rightPath);
+        }
+
         return op switch
         {
             "=" => (item, b) => left(item, b) is { } a && a.Equals(right(item, b)),
@@ -1295,6 +1306,46 @@ internal sealed class DynamoExpressionParser
             ">=" => (item, b) => Compare(left(item, b), right(item, b)) is >= 0,
             _ => throw Syntax("Syntax error; token: \"" + op + "\""),
         };
+    }
+
+    /// <summary>An operand, and its path as the service's messages list it (<c>[a, b, [0]]</c>) when it is a path written out (no placeholder name).</summary>
+    private (Operand Operand, string? Path) ParseNotedOperand()
+    {
+        int start = _position;
+        Operand operand = ParseOperand();
+        string[] tokens = [.. _tokens.Skip(start).Take(_position - start)];
+        if (tokens.Length == 0 || tokens.Any(t => t.StartsWith(':') || t.StartsWith('#') || t == "("))
+        {
+            return (operand, null);
+        }
+
+        var pieces = new List<string>();
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            if (tokens[i] == "[" && i + 2 < tokens.Length)
+            {
+                pieces.Add("[" + tokens[i + 1] + "]");
+                i += 2;
+            }
+            else if (tokens[i] != ".")
+            {
+                pieces.Add(tokens[i]);
+            }
+        }
+
+        return (operand, "[" + string.Join(", ", pieces) + "]");
+    }
+
+    /// <summary>
+    /// Refuses a path that is both the first operand and another one, as the service does (found by review: the model
+    /// evaluated <c>n = n</c> and <c>contains(ss, ss)</c>).
+    /// </summary>
+    private void Distinct(string op, string? first, params string?[] others)
+    {
+        if (first is not null && others.Contains(first))
+        {
+            throw DynamoError.Validation($"Invalid {_kind}: The first operand must be distinct from the remaining operands for this operator or function; operator: {op}, first operand: {first}");
+        }
     }
 
     private static int? Compare(DynamoValue? a, DynamoValue? b) => a is null || b is null ? null : DynamoValue.CompareScalars(a, b);
