@@ -128,6 +128,37 @@ public class DestinationRedriveRunTests
     }
 
     /// <summary>
+    /// An object that cannot be read now holds back the other objects of its shard: applied first, the later records
+    /// raised the watermark past the unread ones, and the next run could only report those undecided (found by the diff
+    /// review). The next run, with S3 answering, applies all of them.
+    /// </summary>
+    [Fact]
+    public async Task AnUnreadableObject_HoldsBackItsShardsOthers_SoTheNextRunAppliesAll()
+    {
+        using var models = new RedriveModels();
+        string earlier = DestinationKey(0, "a-earlier"), later = DestinationKey(0, "b-later"), other = DestinationKey(1, "c-other");
+        await models.PutAsync(earlier, InvocationRecord(0, 1, [Record(0, 1, "a", "m", 1), Record(0, 2, "a", "m", 1)]));
+        await models.PutAsync(later, InvocationRecord(0, 3, [Record(0, 3, "a", "m", 1), Record(0, 4, "a", "m", 1)]));
+        await models.PutAsync(other, InvocationRecord(1, [Record(1, 1, "b", "m", 1)]));
+
+        models.Faults.RefuseS3 = (method, path) => method == HttpMethod.Get && path.EndsWith(earlier, StringComparison.Ordinal);
+        IReadOnlyList<RedriveObjectResult> first = models.Run(models.Options());
+
+        Assert.Equal([earlier, later, other], first.Select(r => r.Key));
+        Assert.StartsWith("could not be read (", first[0].Error, StringComparison.Ordinal);
+        Assert.True(first[1].HeldBack);
+        Assert.Equal(0, first[1].Applied);
+        Assert.Equal((1, (string?)null), (first[2].Applied, first[2].Error)); // another shard goes on
+        Assert.Equal(1, models.Count("m"));
+
+        models.Faults.RefuseS3 = null;
+        IReadOnlyList<RedriveObjectResult> second = models.Run(models.Options());
+
+        Assert.All(second, r => Assert.True(r.Complete, r.Error ?? string.Join("; ", r.Cases.Select(c => c.Status + ": " + c.Reason))));
+        Assert.Equal(5, models.Count("m"));
+    }
+
+    /// <summary>
     /// The DynamoDB retry options given are the sink's: with one attempt a throttled write fails the run, and every pair
     /// is left with the pipeline's failure as the reason; two attempts get through the same throttle.
     /// </summary>

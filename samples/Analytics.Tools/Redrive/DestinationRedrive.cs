@@ -191,6 +191,7 @@ internal sealed class DestinationRedrive
         var markers = (await ListAsync(DestinationRedriveOptions.MarkerPrefix, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
         var results = new List<RedriveObjectResult>();
         var pending = new List<DestinationObject>();
+        var unreadable = new HashSet<string>(StringComparer.Ordinal); // shards with an object that could not be read; "" for one of no known shard
         var otherTable = new Dictionary<string, (string Table, DateTimeOffset? Created)>(StringComparer.Ordinal);
         foreach (string key in keys)
         {
@@ -224,6 +225,11 @@ internal sealed class DestinationRedrive
                 // One object that cannot be read now (S3 throttling it, say) is left for a later run, as the spill phase
                 // leaves one: it ended the whole run before, so under sustained throttling no run got through (review).
                 (parsed, error) = (null, $"could not be read ({e.GetType().Name}: {e.Message}); run redrive again");
+
+                // Its records may come before those of its shard's other objects: applied first, those would raise the
+                // watermarks past its records, and the next run could only report them undecided (diff review). Its
+                // shard is the key's (Lambda's pattern); a key that names none holds back every shard.
+                unreadable.Add(ShardOfKey(key) ?? string.Empty);
             }
 
             if (parsed is null)
@@ -245,6 +251,13 @@ internal sealed class DestinationRedrive
         foreach (IGrouping<(string? Stream, string ShardId), DestinationObject> shard in pending.GroupBy(o => (o.Stream, o.ShardId)).OrderBy(g => g.Key.Stream, StringComparer.Ordinal))
         {
             string shardId = shard.Key.ShardId;
+            if (unreadable.Contains(shardId) || unreadable.Contains(string.Empty))
+            {
+                string why = $"held back: an object of shard {shardId} could not be read this run, and its records may come before these; run redrive again";
+                results.AddRange(shard.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], why, FromMarker: false) { HeldBack = true }));
+                continue;
+            }
+
             if (held.TryGetValue(shardId, out int spills))
             {
                 string why = string.Create(CultureInfo.InvariantCulture, $"held back: {spills} spill object(s) of shard {shardId} are not applied yet; a batch in both is exact only when its spill is applied first. Run redrive again once they are applied (an undecided spill is applied when you decide it and delete its object)");
@@ -748,6 +761,10 @@ internal sealed class DestinationRedrive
         while (token is not null);
         return keys;
     }
+
+    /// <summary>The shard a destination object's key names (Lambda writes <c>aws/lambda/&lt;UUID&gt;/&lt;shardId&gt;/YYYY/...</c>), or null.</summary>
+    internal static string? ShardOfKey(string key) =>
+        key.Split('/').FirstOrDefault(part => part.StartsWith("shardId-", StringComparison.Ordinal));
 
     private async Task<byte[]> GetAsync(string key, CancellationToken cancellationToken)
     {
