@@ -448,7 +448,7 @@ public sealed class DynamoDbModel : IDisposable
         new() { Attributes = ToSdkOrdered(model.PutItem(request)) };
 
     internal static UpdateItemResponse DirectUpdateItem(DynamoDbModel model, DynamoRequestView request, bool throttled, FaultDraws draws) =>
-        new() { Attributes = model.UpdateItem(request) is { Count: > 0 } attributes ? ToSdkOrdered(attributes) : null };
+        new() { Attributes = model.UpdateItem(request) is { } attributes ? ToSdkOrdered(attributes) : null }; // empty as on the HTTP path (diff review)
 
     internal static DeleteItemResponse DirectDeleteItem(DynamoDbModel model, DynamoRequestView request, bool throttled, FaultDraws draws) =>
         new() { Attributes = ToSdkOrdered(model.DeleteItem(request)) };

@@ -86,6 +86,10 @@ public sealed class DirectClientTests
         }
 
         steps.Add(c => Wrap(c.UpdateItemAsync(new UpdateItemRequest { TableName = "t", Key = Key("u", "s"), UpdateExpression = "SET pk = :v", ExpressionAttributeValues = new() { [":v"] = new() { S = "x" } } })));
+
+        // Nothing the update names was there before, or is there after: an empty Attributes on both clients (diff review).
+        steps.Add(c => Wrap(c.UpdateItemAsync(new UpdateItemRequest { TableName = "t", Key = Key("u", "s"), UpdateExpression = "SET zz = :v", ExpressionAttributeValues = new() { [":v"] = new() { S = "x" } }, ReturnValues = ReturnValue.UPDATED_OLD })));
+        steps.Add(c => Wrap(c.UpdateItemAsync(new UpdateItemRequest { TableName = "t", Key = Key("u", "s"), UpdateExpression = "REMOVE zz", ReturnValues = ReturnValue.UPDATED_NEW })));
         for (int i = 0; i < 6; i++)
         {
             steps.Add(c => Wrap(c.BatchGetItemAsync(new BatchGetItemRequest
