@@ -259,26 +259,8 @@ public sealed class ExpressionServerCrossCheckTests(LocalServersFixture servers)
     /// <summary>The answer as the status, then the error's type (after '#') and message, or the body with maps in name order and numbers by value.</summary>
     private static async Task<string> SendAsync(HttpMessageInvoker http, Uri url, string operation, string body)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8) };
-        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/x-amz-json-1.0");
-        request.Headers.TryAddWithoutValidation("X-Amz-Target", "DynamoDB_20120810." + operation);
-        request.Headers.TryAddWithoutValidation("X-Amz-Date", "20250101T000000Z");
-        request.Headers.TryAddWithoutValidation("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=00");
-        using HttpResponseMessage response = await http.SendAsync(request, CancellationToken.None);
-        string text = await response.Content.ReadAsStringAsync();
-        JsonNode? answer = text.Length == 0 ? null : JsonNode.Parse(text);
-        if (answer is JsonObject error && error["__type"] is JsonNode type)
-        {
-            string name = type.GetValue<string>();
-            string message = (error["message"] ?? error["Message"])?.GetValue<string>() ?? string.Empty;
-
-            // A syntax error's details are the local server's parser generator's words, not DynamoDB's ("token: .., near: .."): the kind is compared.
-            int syntax = message.IndexOf("Syntax error;", StringComparison.Ordinal);
-            message = syntax < 0 ? message : message[..(syntax + "Syntax error;".Length)];
-            return $"{(int)response.StatusCode} {name[(name.IndexOf('#', StringComparison.Ordinal) + 1)..]} {message}";
-        }
-
-        return $"{(int)response.StatusCode} {Canonical(answer)}";
+        (int status, string? error, JsonNode? answer) = await DynamoWire.SendAsync(http, url, operation, body);
+        return $"{status} {error ?? Canonical(answer)}";
     }
 
     private static string Canonical(JsonNode? node) => node switch
