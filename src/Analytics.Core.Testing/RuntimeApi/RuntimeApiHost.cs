@@ -262,7 +262,18 @@ public sealed class RuntimeApiHost : IAsyncDisposable
         {
             // Lambda starts the runtime with the variables it defines and the function's own, nothing of the host's.
             start.Environment.Clear();
-            start.Environment["AWS_DEFAULT_REGION"] = "us-east-1";
+
+            // Where the .NET runtime is, which a framework-dependent build needs on this machine (a Lambda image would
+            // carry the runtime itself): the only variables of the runner's that are passed.
+            foreach (string rootVariable in (string[])["DOTNET_ROOT", "DOTNET_ROOT_X64", "DOTNET_ROOT_ARM64"])
+            {
+                if (System.Environment.GetEnvironmentVariable(rootVariable) is { Length: > 0 } root)
+                {
+                    start.Environment[rootVariable] = root;
+                }
+            }
+
+            start.Environment["AWS_DEFAULT_REGION"] = _options.Environment.GetValueOrDefault("AWS_REGION") ?? "us-east-1";
             start.Environment["AWS_LAMBDA_INITIALIZATION_TYPE"] = "on-demand";
             start.Environment["AWS_LAMBDA_LOG_GROUP_NAME"] = "/aws/lambda/" + _options.FunctionName;
             start.Environment["AWS_LAMBDA_LOG_STREAM_NAME"] = string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:yyyy/MM/dd}/[$LATEST]{Guid.NewGuid():N}");

@@ -15,11 +15,12 @@ public sealed record RuntimeApiHostOptions
     /// one). The host sets <c>AWS_LAMBDA_RUNTIME_API</c> itself, and these unless given here:
     /// <c>AWS_LAMBDA_FUNCTION_NAME</c>, <c>AWS_LAMBDA_FUNCTION_MEMORY_SIZE</c>, <c>AWS_LAMBDA_FUNCTION_VERSION</c>
     /// (<c>$LATEST</c>) and <c>AWS_REGION</c> (us-east-1); and, unless <see cref="InheritEnvironment"/>, the others Lambda
-    /// defines: <c>AWS_DEFAULT_REGION</c>, <c>AWS_LAMBDA_INITIALIZATION_TYPE</c> (on-demand),
+    /// defines: <c>AWS_DEFAULT_REGION</c> (as <c>AWS_REGION</c>), <c>AWS_LAMBDA_INITIALIZATION_TYPE</c> (on-demand),
     /// <c>AWS_LAMBDA_LOG_GROUP_NAME</c>, <c>AWS_LAMBDA_LOG_STREAM_NAME</c>, <c>LAMBDA_TASK_ROOT</c> (the working
     /// directory), <c>TZ</c> (<c>:UTC</c>), <c>LANG</c> (en_US.UTF-8) and <c>PATH</c>
     /// (<c>/usr/local/bin:/usr/bin/:/bin:/opt/bin</c>). Credentials are not among them: Lambda takes them from the
-    /// execution role, so give the process the ones it needs here.
+    /// execution role, so give the process the ones it needs here. Of the runner's own variables only
+    /// <c>DOTNET_ROOT</c> (and its <c>_X64</c>, <c>_ARM64</c> forms) is passed, for a framework-dependent build.
     /// </summary>
     public IReadOnlyDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>();
 

@@ -31,9 +31,9 @@ public sealed class RuntimeApiHostTests : IDisposable
             *sleep*) sleep 30 ;;
             *exit*) echo "exiting on purpose"; exit 3 ;;
             *printenv*)
-              printf '{"probe":"%s","tz":"%s","lang":"%s","path":"%s","group":"%s","root":"%s","name":"%s"}' \
+              printf '{"probe":"%s","tz":"%s","lang":"%s","path":"%s","group":"%s","root":"%s","name":"%s","region":"%s","dotnet":"%s"}' \
                 "${TESTS_HOST_ENV_PROBE:-}" "${TZ:-}" "${LANG:-}" "${PATH:-}" "${AWS_LAMBDA_LOG_GROUP_NAME:-}" \
-                "${LAMBDA_TASK_ROOT:-}" "${AWS_LAMBDA_FUNCTION_NAME:-}" > "$work/r"
+                "${LAMBDA_TASK_ROOT:-}" "${AWS_LAMBDA_FUNCTION_NAME:-}" "${AWS_DEFAULT_REGION:-}" "${DOTNET_ROOT:-}" > "$work/r"
               curl -sS -X POST --data-binary "@$work/r" "$api/invocation/$id/response" >/dev/null ;;
             *big*)
               head -c 7000000 /dev/zero | tr '\0' 'a' > "$work/r"
@@ -133,7 +133,7 @@ public sealed class RuntimeApiHostTests : IDisposable
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
             string directory = Directory.CreateTempSubdirectory("runtime-api-root-").FullName;
             JsonElement lambda;
-            await using (RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options(("LANG", "C.UTF-8")) with { WorkingDirectory = directory }, cts.Token))
+            await using (RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options(("LANG", "C.UTF-8"), ("AWS_REGION", "eu-west-1")) with { WorkingDirectory = directory }, cts.Token))
             {
                 lambda = JsonDocument.Parse(await host.InvokeAsync("{\"printenv\":1}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token)).RootElement;
             }
@@ -145,6 +145,8 @@ public sealed class RuntimeApiHostTests : IDisposable
             Assert.Equal("/aws/lambda/echo", lambda.GetProperty("group").GetString());
             Assert.Equal(directory, lambda.GetProperty("root").GetString());
             Assert.Equal("echo", lambda.GetProperty("name").GetString());
+            Assert.Equal("eu-west-1", lambda.GetProperty("region").GetString()); // AWS_DEFAULT_REGION follows the function's AWS_REGION
+            Assert.Equal(Environment.GetEnvironmentVariable("DOTNET_ROOT") ?? string.Empty, lambda.GetProperty("dotnet").GetString());
 
             // The runner's variables are there when inherited.
             JsonElement inherited;
