@@ -21,21 +21,38 @@ public sealed class ExpressionServerCrossCheckTests(LocalServersFixture servers)
     private static readonly Uri s_modelUrl = new("http://dynamodb.model.invalid/");
     private static int s_key;
 
-    private readonly DynamoDbModel _model = new(TimeProvider.System, DynamoDbModelOptions.Default);
+    // The table and the model, made once for all cases (each case has keys of its own): made per case, the table's
+    // creation on the local server took most of a second each.
+    private static readonly SemaphoreSlim s_setupGate = new(1, 1);
+    private static (DynamoDbModel Model, string Table)? s_setup;
+
+    private DynamoDbModel _model = null!;
     private string _table = string.Empty;
 
     public async Task InitializeAsync()
     {
-        _table = await servers.CreateTableAsync("expressions");
-        using AmazonDynamoDBClient modelClient = _model.CreateClient();
-        await DynamoDbTable.CreateAsync(modelClient, _table, TimeProvider.System, CancellationToken.None);
+        await s_setupGate.WaitAsync();
+        try
+        {
+            if (s_setup is null)
+            {
+                var dynamoDb = new DynamoDbModel(TimeProvider.System, DynamoDbModelOptions.Default);
+                string table = await servers.CreateTableAsync("expressions");
+                using AmazonDynamoDBClient modelClient = dynamoDb.CreateClient();
+                await DynamoDbTable.CreateAsync(modelClient, table, TimeProvider.System, CancellationToken.None);
+                s_setup = (dynamoDb, table);
+            }
+        }
+        finally
+        {
+            s_setupGate.Release();
+        }
+
+        (_model, _table) = s_setup.Value;
     }
 
-    public Task DisposeAsync()
-    {
-        _model.Dispose();
-        return Task.CompletedTask;
-    }
+    // The model lives as long as the test run, as the local server's table does.
+    public Task DisposeAsync() => Task.CompletedTask;
 
     [Theory]
     // Overlapping paths (one a prefix of the other): listed piece by piece.
