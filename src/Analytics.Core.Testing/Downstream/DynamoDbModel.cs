@@ -598,12 +598,12 @@ public sealed class DynamoDbModel : IDisposable
     private static void CheckExpressionParameters(string operation, DynamoRequestView request)
     {
         // A placeholder is #name or :value (review: a key without its mark was reported as unused).
-        if (request.HasNames && request.LookupNames().Keys.FirstOrDefault(k => !k.StartsWith('#')) is { } badName)
+        if (request.HasNames && request.FirstUnmarkedKey(names: true) is { } badName)
         {
             throw DynamoError.Validation($"ExpressionAttributeNames contains invalid key: Syntax error; key: \"{badName}\"");
         }
 
-        if (request.HasValues && request.LookupValues().Keys.FirstOrDefault(k => !k.StartsWith(':')) is { } badValue)
+        if (request.HasValues && request.FirstUnmarkedKey(names: false) is { } badValue)
         {
             throw DynamoError.Validation($"ExpressionAttributeValues contains invalid key: Syntax error; key: \"{badValue}\"");
         }

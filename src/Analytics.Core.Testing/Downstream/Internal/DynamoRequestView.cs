@@ -52,6 +52,23 @@ internal abstract class DynamoRequestView
         return names;
     }
 
+    /// <summary>
+    /// The first key of <c>ExpressionAttributeNames</c> (<paramref name="names"/>) or <c>ExpressionAttributeValues</c>
+    /// without its mark (<c>#</c>, <c>:</c>), or null.
+    /// </summary>
+    public virtual string? FirstUnmarkedKey(bool names)
+    {
+        foreach (string key in names ? LookupNames().Keys : LookupValues().Keys)
+        {
+            if (!key.StartsWith(names ? '#' : ':'))
+            {
+                return key;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The request's values for a reader that only looks them up, as <see cref="LookupNames"/>.</summary>
     public virtual IReadOnlyDictionary<string, DynamoValue> LookupValues()
     {
@@ -161,6 +178,23 @@ internal sealed class JsonRequestView(JsonElement element) : DynamoRequestView
     public override bool HasNames => Element.TryGetProperty("ExpressionAttributeNames", out JsonElement names) && names.ValueKind != JsonValueKind.Null;
 
     public override bool HasValues => Element.TryGetProperty("ExpressionAttributeValues", out JsonElement values) && values.ValueKind != JsonValueKind.Null;
+
+    // Reads the keys only: looking the values up would parse every value, which the expression context parses again.
+    public override string? FirstUnmarkedKey(bool names)
+    {
+        if (Element.TryGetProperty(names ? "ExpressionAttributeNames" : "ExpressionAttributeValues", out JsonElement map) && map.ValueKind == JsonValueKind.Object)
+        {
+            foreach (JsonProperty p in map.EnumerateObject())
+            {
+                if (!p.Name.StartsWith(names ? '#' : ':'))
+                {
+                    return p.Name;
+                }
+            }
+        }
+
+        return null;
+    }
 
     public override bool ReadNames(Dictionary<string, string> into)
     {
