@@ -270,6 +270,9 @@ internal sealed class ParsedCondition : ParsedExpression
 
     internal DynamoExpressionParser.BoundCondition Evaluate { get; set; } = null!;
 
+    /// <summary>Whether the text parsed (else binding raises its error).</summary>
+    internal bool Parsed { get; set; }
+
     /// <summary>What the request's values must be for the functions and operators that take them, in the text's order.</summary>
     internal DynamoExpressionParser.ValueCheck[] Checks { get; set; } = [];
 
@@ -613,74 +616,63 @@ internal sealed class DynamoExpressionParser
         }
     }
 
-    private static ParsedProjection CompileProjection(string text, string kind)
+    private static ParsedProjection CompileProjection(string text, string kind) => Compile<ParsedProjection>(text, kind, static (parser, parsed) =>
     {
-        var parsed = new ParsedProjection();
-        DynamoExpressionParser? parser = null;
-        string? error = null;
-        try
+        if (parser.AtEnd)
         {
-            parser = new DynamoExpressionParser(text, kind);
-            if (parser.AtEnd)
-            {
-                throw DynamoError.Validation("Invalid ProjectionExpression: The expression can not be empty;");
-            }
-
-            do
-            {
-                parsed.PathSlots.Add(parser.ParsePath());
-            }
-            while (parser.TryTake(","));
-            parser.ExpectEnd();
-            parser.ThrowDeferred(s_conditionErrorOrder);
-        }
-        catch (DynamoError e) when (IsValidation(e))
-        {
-            error = e.Message;
+            throw DynamoError.Validation("Invalid ProjectionExpression: The expression can not be empty;");
         }
 
-        parsed.Complete(parser?._uses ?? [], parser?._paths ?? [], error);
-        return parsed;
-    }
+        do
+        {
+            parsed.PathSlots.Add(parser.ParsePath());
+        }
+        while (parser.TryTake(","));
+        parser.ExpectEnd();
+        parser.ThrowDeferred(s_conditionErrorOrder);
+    });
 
     private static ParsedCondition CompileCondition(string text, string kind)
     {
-        var parsed = new ParsedCondition();
-        DynamoExpressionParser? parser = null;
-        string? error = null;
-        try
+        bool usesPlaceholders = false;
+        ParsedCondition parsed = Compile<ParsedCondition>(text, kind, (parser, condition) =>
         {
-            parser = new DynamoExpressionParser(text, kind);
-            parsed.Evaluate = parser.ParseOr();
+            condition.Evaluate = parser.ParseOr();
             parser.ExpectEnd();
             parser.ThrowDeferred(s_conditionErrorOrder);
-            parsed.Checks = [.. parser._valueChecks];
-        }
-        catch (DynamoError e) when (IsValidation(e))
+            condition.Checks = [.. parser._valueChecks];
+            condition.Parsed = true;
+            usesPlaceholders = parser._uses.Count > 0;
+        });
+        if (parsed.Parsed)
         {
-            error = e.Message;
-        }
-
-        parsed.Complete(parser?._uses ?? [], parser?._paths ?? [], error);
-        if (error is null)
-        {
-            parsed.Fix(parser!._uses.Count > 0);
+            parsed.Fix(usesPlaceholders);
         }
 
         return parsed;
     }
 
-    private static ParsedUpdate CompileUpdate(string text, string kind)
+    private static ParsedUpdate CompileUpdate(string text, string kind) => Compile<ParsedUpdate>(text, kind, static (parser, parsed) =>
     {
-        var parsed = new ParsedUpdate();
+        parser.ParseUpdateClauses(parsed.Steps, parsed.SetOperands);
+        parser.ThrowDeferred(s_updateErrorOrder);
+        parsed.Checks = [.. parser._valueChecks];
+    });
+
+    /// <summary>
+    /// Parses <paramref name="text"/> with <paramref name="parse"/>; a text the service refuses is kept as the error a
+    /// bind raises (<see cref="ParsedExpression"/>), with the placeholders the parser met before it.
+    /// </summary>
+    private static T Compile<T>(string text, string kind, Action<DynamoExpressionParser, T> parse)
+        where T : ParsedExpression, new()
+    {
+        var parsed = new T();
         DynamoExpressionParser? parser = null;
         string? error = null;
         try
         {
             parser = new DynamoExpressionParser(text, kind);
-            parser.ParseUpdateClauses(parsed.Steps, parsed.SetOperands);
-            parser.ThrowDeferred(s_updateErrorOrder);
-            parsed.Checks = [.. parser._valueChecks];
+            parse(parser, parsed);
         }
         catch (DynamoError e) when (IsValidation(e))
         {
