@@ -128,6 +128,14 @@ public sealed class RuntimeApiHostTests : IDisposable
     public async Task TheProcess_GetsLambdasEnvironment_NotTheTestRunners_UnlessAskedTo()
     {
         Environment.SetEnvironmentVariable("TESTS_HOST_ENV_PROBE", "from-the-test-runner");
+
+        // DOTNET_ROOT is the one variable of the runner's that is passed. Where the runner has none (this machine), the
+        // runtime's own root is set, so that the check below can fail; it is right for any process that reads it.
+        string? rootBefore = Environment.GetEnvironmentVariable("DOTNET_ROOT");
+        string dotnetRoot = rootBefore is { Length: > 0 }
+            ? rootBefore
+            : Path.GetFullPath(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", ".."));
+        Environment.SetEnvironmentVariable("DOTNET_ROOT", dotnetRoot);
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -146,7 +154,7 @@ public sealed class RuntimeApiHostTests : IDisposable
             Assert.Equal(directory, lambda.GetProperty("root").GetString());
             Assert.Equal("echo", lambda.GetProperty("name").GetString());
             Assert.Equal("eu-west-1", lambda.GetProperty("region").GetString()); // AWS_DEFAULT_REGION follows the function's AWS_REGION
-            Assert.Equal(Environment.GetEnvironmentVariable("DOTNET_ROOT") ?? string.Empty, lambda.GetProperty("dotnet").GetString());
+            Assert.Equal(dotnetRoot, lambda.GetProperty("dotnet").GetString());
 
             // The runner's variables are there when inherited.
             JsonElement inherited;
@@ -162,6 +170,7 @@ public sealed class RuntimeApiHostTests : IDisposable
         finally
         {
             Environment.SetEnvironmentVariable("TESTS_HOST_ENV_PROBE", null);
+            Environment.SetEnvironmentVariable("DOTNET_ROOT", rootBefore);
         }
     }
 
