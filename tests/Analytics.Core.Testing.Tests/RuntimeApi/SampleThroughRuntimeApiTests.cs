@@ -24,31 +24,23 @@ public sealed class SampleThroughRuntimeApiTests(LocalServersFixture servers)
     {
         string table = await servers.CreateTableAsync("sample");
         string bucket = await servers.CreateBucketAsync("sample");
-        (string fileName, string[] arguments) = Bootstrap();
-        var options = new RuntimeApiHostOptions
+        RuntimeApiHostOptions options = SampleOptions(new Dictionary<string, string?>
         {
-            FileName = fileName,
-            Arguments = arguments,
-            FunctionName = "analytics-sample",
-            InitTimeout = TimeSpan.FromSeconds(60),
-            Environment = new Dictionary<string, string?>
-            {
-                ["ANALYTICS_AGGREGATE_TABLE"] = table,
-                ["ANALYTICS_QUARANTINE_BUCKET"] = bucket,
-                ["ANALYTICS_OUTPUT_DIR"] = Directory.CreateTempSubdirectory("sample-out-").FullName,
-                // The SDK's service-specific endpoint variables point the sample's default clients at the local servers.
-                ["AWS_ENDPOINT_URL_DYNAMODB"] = servers.DynamoDbUrl.ToString(),
-                ["AWS_ENDPOINT_URL_S3"] = servers.S3Url.ToString(),
-                ["AWS_ACCESS_KEY_ID"] = "S3RVER",
-                ["AWS_SECRET_ACCESS_KEY"] = "S3RVER",
-                ["AWS_SESSION_TOKEN"] = null,
-                ["AWS_PROFILE"] = null,
-                ["AWS_REGION"] = "us-east-1",
-                ["AWS_EC2_METADATA_DISABLED"] = "true",
-                ["AWS_REQUEST_CHECKSUM_CALCULATION"] = "when_required",
-                ["AWS_RESPONSE_CHECKSUM_VALIDATION"] = "when_required",
-            },
-        };
+            ["ANALYTICS_AGGREGATE_TABLE"] = table,
+            ["ANALYTICS_QUARANTINE_BUCKET"] = bucket,
+            ["ANALYTICS_OUTPUT_DIR"] = Directory.CreateTempSubdirectory("sample-out-").FullName,
+            // The SDK's service-specific endpoint variables point the sample's default clients at the local servers.
+            ["AWS_ENDPOINT_URL_DYNAMODB"] = servers.DynamoDbUrl.ToString(),
+            ["AWS_ENDPOINT_URL_S3"] = servers.S3Url.ToString(),
+            ["AWS_ACCESS_KEY_ID"] = "S3RVER",
+            ["AWS_SECRET_ACCESS_KEY"] = "S3RVER",
+            ["AWS_SESSION_TOKEN"] = null,
+            ["AWS_PROFILE"] = null,
+            ["AWS_REGION"] = "us-east-1",
+            ["AWS_EC2_METADATA_DISABLED"] = "true",
+            ["AWS_REQUEST_CHECKSUM_CALCULATION"] = "when_required",
+            ["AWS_RESPONSE_CHECKSUM_VALIDATION"] = "when_required",
+        });
 
         TestRecord[] records = KinesisEventBuilder.Generate(seed: 8, count: 60);
         byte[] eventBytes = KinesisEventBuilder.Event(records);
@@ -99,22 +91,14 @@ public sealed class SampleThroughRuntimeApiTests(LocalServersFixture servers)
     [Fact]
     public async Task Sample_WithAProxySet_StillTalksToTheRuntimeApiDirectly()
     {
-        (string fileName, string[] arguments) = Bootstrap();
         string output = Directory.CreateTempSubdirectory("sample-proxy-").FullName;
-        var options = new RuntimeApiHostOptions
+        RuntimeApiHostOptions options = SampleOptions(new Dictionary<string, string?>
         {
-            FileName = fileName,
-            Arguments = arguments,
-            FunctionName = "analytics-sample",
-            InitTimeout = TimeSpan.FromSeconds(60),
-            Environment = new Dictionary<string, string?>
-            {
-                ["ANALYTICS_OUTPUT_DIR"] = output,
-                ["HTTP_PROXY"] = "http://127.0.0.1:9",
-                ["http_proxy"] = "http://127.0.0.1:9",
-                ["ALL_PROXY"] = "http://127.0.0.1:9",
-            },
-        };
+            ["ANALYTICS_OUTPUT_DIR"] = output,
+            ["HTTP_PROXY"] = "http://127.0.0.1:9",
+            ["http_proxy"] = "http://127.0.0.1:9",
+            ["ALL_PROXY"] = "http://127.0.0.1:9",
+        });
 
         byte[] eventBytes = KinesisEventBuilder.Event(KinesisEventBuilder.Generate(seed: 9, count: 5));
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
@@ -132,6 +116,20 @@ public sealed class SampleThroughRuntimeApiTests(LocalServersFixture servers)
     }
 
     /// <summary>The AOT executable when CI names it, else <c>dotnet</c> with the sample's JIT build of this configuration.</summary>
+    /// <summary>The sample's bootstrap under the host, with the function's own variables.</summary>
+    private static RuntimeApiHostOptions SampleOptions(Dictionary<string, string?> environment)
+    {
+        (string fileName, string[] arguments) = Bootstrap();
+        return new RuntimeApiHostOptions
+        {
+            FileName = fileName,
+            Arguments = arguments,
+            FunctionName = "analytics-sample",
+            InitTimeout = TimeSpan.FromSeconds(60),
+            Environment = environment,
+        };
+    }
+
     private static (string FileName, string[] Arguments) Bootstrap()
     {
         if (Environment.GetEnvironmentVariable(BootstrapVariable) is { Length: > 0 } aot)
