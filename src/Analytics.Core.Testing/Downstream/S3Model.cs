@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Xml;
@@ -47,7 +48,15 @@ public readonly record struct S3ModelCounters(long Requests, long Puts, long Thr
 /// <param name="ContentType">The content type given at upload (<c>binary/octet-stream</c> when none was).</param>
 /// <param name="ETag">The quoted hex MD5 of the body, as S3 gives it for a single-part upload.</param>
 /// <param name="LastModified">When it was stored, by the model's clock.</param>
-public sealed record S3ModelObject(string Key, ReadOnlyMemory<byte> Body, string ContentType, string ETag, DateTimeOffset LastModified);
+public sealed record S3ModelObject(string Key, ReadOnlyMemory<byte> Body, string ContentType, string ETag, DateTimeOffset LastModified)
+{
+    /// <summary>
+    /// The headers stored with the object and returned by GetObject and HeadObject, as given at upload: user metadata
+    /// (<c>x-amz-meta-*</c>, names in lower case), <c>Cache-Control</c>, <c>Content-Disposition</c>,
+    /// <c>Content-Encoding</c> (without <c>aws-chunked</c>), <c>Content-Language</c> and <c>Expires</c>. Empty by default.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+}
 
 /// <summary>
 /// An in-process model of Amazon S3 (path-style REST) that the real <see cref="AmazonS3Client"/>, and so the real
@@ -56,8 +65,14 @@ public sealed record S3ModelObject(string Key, ReadOnlyMemory<byte> Body, string
 /// <remarks>
 /// <para><b>Operations.</b> CreateBucket, HeadBucket, ListBuckets, PutObject (conditional with <c>If-None-Match: *</c> or <c>If-Match</c>; plain bodies, as sent with
 /// <c>UseChunkEncoding = false</c>, and <c>aws-chunked</c> bodies, which are decoded as S3 does; <c>Content-MD5</c> is
-/// checked), GetObject, HeadObject, DeleteObject (conditional with <c>If-Match</c>), ListObjectsV2 (<c>prefix</c>, <c>start-after</c>, <c>max-keys</c>,
-/// continuation tokens). Other requests are answered 501 <c>NotImplemented</c>.</para>
+/// checked; user metadata and the standard stored headers are kept, see <see cref="S3ModelObject.Headers"/>), GetObject
+/// and HeadObject (one byte <c>Range</c>; <c>If-Match</c>, <c>If-None-Match</c>, <c>If-Modified-Since</c>,
+/// <c>If-Unmodified-Since</c>), DeleteObject (conditional with <c>If-Match</c>), ListObjectsV2 (<c>prefix</c>,
+/// <c>start-after</c>, <c>max-keys</c>, continuation tokens, <c>encoding-type=url</c>; keys in UTF-8 binary order).
+/// Other requests (a delimiter, ListObjects v1, DeleteObjects, copies, multipart uploads) are answered 501
+/// <c>NotImplemented</c>, and so is a PutObject asking for what the model would not keep (tags, a storage class other
+/// than <c>STANDARD</c>, server-side encryption, object lock, ACLs, a website redirect): never accepted and dropped.
+/// Checksums (<c>x-amz-checksum-*</c>) are not checked.</para>
 /// <para><b>Errors</b> are S3's XML errors (<c>NoSuchBucket</c>, <c>NoSuchKey</c>, <c>SlowDown</c> with 503,
 /// <c>InternalError</c> with 500), so the SDK raises <see cref="AmazonS3Exception"/> with the real error code and
 /// status.</para>
@@ -68,7 +83,7 @@ public sealed class S3Model : IDisposable
     private readonly FaultPlan _faults;
     private readonly Handler _handler;
     private readonly object _gate = new();
-    private readonly SortedDictionary<string, SortedDictionary<string, S3ModelObject>> _buckets = new(StringComparer.Ordinal);
+    private readonly SortedDictionary<string, SortedDictionary<string, S3ModelObject>> _buckets = new(Utf8Order.Instance);
     private long _requests;
     private long _puts;
     private long _throttles;
@@ -133,7 +148,7 @@ public sealed class S3Model : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(bucketName);
         lock (_gate)
         {
-            _buckets.TryAdd(bucketName, new SortedDictionary<string, S3ModelObject>(StringComparer.Ordinal));
+            _buckets.TryAdd(bucketName, new SortedDictionary<string, S3ModelObject>(Utf8Order.Instance));
         }
     }
 
@@ -275,12 +290,14 @@ public sealed class S3Model : IDisposable
         {
             if (method == HttpMethod.Put && query.Count == 0)
             {
-                if (bucket is not null)
+                if (!IsValidBucketName(bucketName))
                 {
-                    return Error(request, HttpStatusCode.Conflict, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.", requestId, null);
+                    return Error(request, HttpStatusCode.BadRequest, "InvalidBucketName", "The specified bucket is not valid.", requestId, null, ("BucketName", bucketName));
                 }
 
-                _buckets[bucketName] = new SortedDictionary<string, S3ModelObject>(StringComparer.Ordinal);
+                // The model is in us-east-1, where creating a bucket one already owns answers 200 (elsewhere 409
+                // BucketAlreadyOwnedByYou), and keeps the bucket as it is.
+                _buckets.TryAdd(bucketName, new SortedDictionary<string, S3ModelObject>(Utf8Order.Instance));
                 var created = new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent([]) };
                 created.Headers.Location = new Uri("/" + bucketName, UriKind.Relative);
                 return created;
@@ -298,7 +315,7 @@ public sealed class S3Model : IDisposable
 
             if (method == HttpMethod.Get && query.TryGetValue("list-type", out string? listType) && listType == "2" && !query.ContainsKey("delimiter"))
             {
-                return ListObjectsV2(bucketName, bucket, query);
+                return ListObjectsV2(request, requestId, bucketName, bucket, query);
             }
 
             return NotImplemented(request, requestId);
@@ -314,11 +331,21 @@ public sealed class S3Model : IDisposable
             return NotImplemented(request, requestId);
         }
 
+        if (Encoding.UTF8.GetByteCount(key) > MaxKeyBytes)
+        {
+            return Error(request, HttpStatusCode.BadRequest, "KeyTooLongError", "Your key is too long", requestId, null, ("MaxSizeAllowed", MaxKeyBytes.ToString(CultureInfo.InvariantCulture)), ("Size", Encoding.UTF8.GetByteCount(key).ToString(CultureInfo.InvariantCulture)));
+        }
+
         if (method == HttpMethod.Put)
         {
             if (request.Headers.Contains("x-amz-copy-source"))
             {
                 return NotImplemented(request, requestId);
+            }
+
+            if (UnkeptFeature(request) is { } feature)
+            {
+                return Error(request, HttpStatusCode.NotImplemented, "NotImplemented", "The S3 model does not keep " + feature + "; it refuses the request rather than store the object without it.", requestId, null);
             }
 
             byte[] data = body;
@@ -334,6 +361,12 @@ public sealed class S3Model : IDisposable
                 }
 
                 data = decoded;
+            }
+
+            if (request.Content is not null && request.Content.Headers.TryGetValues("Content-MD5", out IEnumerable<string>? md5Texts) &&
+                !(Convert.TryFromBase64String(md5Texts.FirstOrDefault() ?? string.Empty, new byte[16], out int md5Length) && md5Length == 16))
+            {
+                return Error(request, HttpStatusCode.BadRequest, "InvalidDigest", "The Content-MD5 you specified is not valid.", requestId, null);
             }
 
             if (request.Content?.Headers.ContentMD5 is { } md5 && !md5.AsSpan().SequenceEqual(MD5.HashData(data)))
@@ -355,8 +388,10 @@ public sealed class S3Model : IDisposable
             }
 
             string etag = "\"" + Convert.ToHexString(MD5.HashData(data)).ToLowerInvariant() + "\"";
-            string contentType = request.Content?.Headers.ContentType?.ToString() ?? "binary/octet-stream";
-            bucket[key] = new S3ModelObject(key, data, contentType, etag, _faults.Time.GetUtcNow());
+            string contentType = request.Content is not null && request.Content.Headers.TryGetValues("Content-Type", out IEnumerable<string>? types) && types.FirstOrDefault() is { Length: > 0 } type
+                ? type
+                : "binary/octet-stream";
+            bucket[key] = new S3ModelObject(key, data, contentType, etag, _faults.Time.GetUtcNow()) { Headers = StoredHeaders(request) };
             _puts++;
             _bytesStored += data.Length;
             var put = new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent([]) };
@@ -392,15 +427,60 @@ public sealed class S3Model : IDisposable
                     : Error(request, HttpStatusCode.NotFound, "NoSuchKey", "The specified key does not exist.", requestId, key);
             }
 
-            var response = new HttpResponseMessage(HttpStatusCode.OK)
+            if (Precondition(request, found) is { } failed)
             {
-                Content = new ByteArrayContent(method == HttpMethod.Head ? [] : found.Body.ToArray()),
+                if (failed == HttpStatusCode.NotModified)
+                {
+                    var notModified = new HttpResponseMessage(HttpStatusCode.NotModified) { Content = new ByteArrayContent([]) };
+                    notModified.Content.Headers.LastModified = Seconds(found.LastModified);
+                    notModified.Headers.TryAddWithoutValidation("ETag", found.ETag);
+                    return notModified;
+                }
+
+                return Error(request, HttpStatusCode.PreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold", requestId, null, ("Condition", failed == HttpStatusCode.PreconditionFailed && request.Headers.IfMatch.Count > 0 ? "If-Match" : "If-Unmodified-Since"));
+            }
+
+            int length = found.Body.Length;
+            (int Start, int End)? range = null;
+            if (request.Headers.TryGetValues("Range", out IEnumerable<string>? ranges) && ranges.FirstOrDefault() is { } rangeText)
+            {
+                switch (ParseRange(rangeText, length, out int first, out int last))
+                {
+                    case RangeOutcome.Satisfiable:
+                        range = (first, last);
+                        break;
+                    case RangeOutcome.Unsatisfiable:
+                        HttpResponseMessage invalid = Error(request, HttpStatusCode.RequestedRangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable", requestId, null, ("RangeRequested", rangeText), ("ActualObjectSize", length.ToString(CultureInfo.InvariantCulture)));
+                        invalid.Content.Headers.TryAddWithoutValidation("Content-Range", "bytes */" + length.ToString(CultureInfo.InvariantCulture));
+                        return invalid;
+                    default:
+                        break; // not one byte range S3 serves: the whole object, as HTTP says for a range it ignores
+                }
+            }
+
+            ReadOnlyMemory<byte> served = range is { } r ? found.Body[r.Start..(r.End + 1)] : found.Body;
+            var response = new HttpResponseMessage(range is null ? HttpStatusCode.OK : HttpStatusCode.PartialContent)
+            {
+                Content = new ByteArrayContent(method == HttpMethod.Head ? [] : served.ToArray()),
             };
-            response.Content.Headers.ContentLength = found.Body.Length;
+            response.Content.Headers.ContentLength = served.Length;
+            if (range is { } part)
+            {
+                response.Content.Headers.TryAddWithoutValidation("Content-Range", string.Create(CultureInfo.InvariantCulture, $"bytes {part.Start}-{part.End}/{length}"));
+            }
+
             response.Content.Headers.TryAddWithoutValidation("Content-Type", found.ContentType);
-            response.Content.Headers.LastModified = found.LastModified;
+            response.Content.Headers.LastModified = Seconds(found.LastModified);
             response.Headers.TryAddWithoutValidation("ETag", found.ETag);
             response.Headers.TryAddWithoutValidation("Accept-Ranges", "bytes");
+            foreach ((string name, string value) in found.Headers)
+            {
+                if (!response.Headers.TryAddWithoutValidation(name, value))
+                {
+                    response.Content.Headers.TryAddWithoutValidation(name, value);
+                }
+            }
+
             return response;
         }
 
@@ -427,24 +507,69 @@ public sealed class S3Model : IDisposable
         w.WriteEndElement();
     }
 
-    private static HttpResponseMessage ListObjectsV2(string bucketName, SortedDictionary<string, S3ModelObject> bucket, Dictionary<string, string> query)
+    private static HttpResponseMessage ListObjectsV2(HttpRequestMessage request, string requestId, string bucketName, SortedDictionary<string, S3ModelObject> bucket, Dictionary<string, string> query)
     {
         string prefix = query.GetValueOrDefault("prefix") ?? string.Empty;
-        int maxKeys = query.TryGetValue("max-keys", out string? mk) && int.TryParse(mk, NumberStyles.None, CultureInfo.InvariantCulture, out int m) ? Math.Min(m, 1000) : 1000;
+        int maxKeys = 1000;
+        if (query.TryGetValue("max-keys", out string? mk))
+        {
+            if (!int.TryParse(mk, NumberStyles.None, CultureInfo.InvariantCulture, out maxKeys))
+            {
+                return Error(request, HttpStatusCode.BadRequest, "InvalidArgument", "Provided max-keys not an integer or within integer range", requestId, null, ("ArgumentName", "max-keys"), ("ArgumentValue", mk));
+            }
+
+            maxKeys = Math.Min(maxKeys, 1000);
+        }
+
+        bool urlEncoded = false;
+        if (query.TryGetValue("encoding-type", out string? encoding))
+        {
+            if (encoding != "url")
+            {
+                return Error(request, HttpStatusCode.BadRequest, "InvalidArgument", "Invalid Encoding Method specified in Request", requestId, null, ("ArgumentName", "encoding-type"), ("ArgumentValue", encoding));
+            }
+
+            urlEncoded = true;
+        }
+
         string? token = query.GetValueOrDefault("continuation-token");
-        string? after = token is not null ? Encoding.UTF8.GetString(Convert.FromBase64String(token)) : query.GetValueOrDefault("start-after");
+        string? startAfter = query.GetValueOrDefault("start-after");
+        string? after = startAfter;
+        if (token is not null)
+        {
+            // The model's tokens are the base64 of the last key listed; anything else is not one of its tokens.
+            byte[] decoded = new byte[token.Length];
+            if (!Convert.TryFromBase64String(token, decoded, out int decodedLength) || decodedLength == 0)
+            {
+                return Error(request, HttpStatusCode.BadRequest, "InvalidArgument", "The continuation token provided is incorrect", requestId, null, ("ArgumentName", "continuation-token"));
+            }
+
+            after = Encoding.UTF8.GetString(decoded, 0, decodedLength);
+        }
+
         var matching = bucket.Values
-            .Where(o => o.Key.StartsWith(prefix, StringComparison.Ordinal) && (after is null || string.CompareOrdinal(o.Key, after) > 0))
+            .Where(o => o.Key.StartsWith(prefix, StringComparison.Ordinal) && (after is null || Utf8Order.Instance.Compare(o.Key, after) > 0))
             .ToList();
         List<S3ModelObject> page = matching.Take(maxKeys).ToList();
-        bool truncated = matching.Count > page.Count;
+        bool truncated = matching.Count > page.Count && page.Count > 0;
+        string Text(string value) => urlEncoded ? UrlEncode(value) : value;
         return Xml(HttpStatusCode.OK, w =>
         {
             w.WriteStartElement("ListBucketResult", "http://s3.amazonaws.com/doc/2006-03-01/");
             w.WriteElementString("Name", bucketName);
-            w.WriteElementString("Prefix", prefix);
+            w.WriteElementString("Prefix", Text(prefix));
+            if (startAfter is not null)
+            {
+                w.WriteElementString("StartAfter", Text(startAfter));
+            }
+
             w.WriteElementString("KeyCount", page.Count.ToString(CultureInfo.InvariantCulture));
             w.WriteElementString("MaxKeys", maxKeys.ToString(CultureInfo.InvariantCulture));
+            if (urlEncoded)
+            {
+                w.WriteElementString("EncodingType", "url");
+            }
+
             w.WriteElementString("IsTruncated", truncated ? "true" : "false");
             if (token is not null)
             {
@@ -459,8 +584,8 @@ public sealed class S3Model : IDisposable
             foreach (S3ModelObject o in page)
             {
                 w.WriteStartElement("Contents");
-                w.WriteElementString("Key", o.Key);
-                w.WriteElementString("LastModified", o.LastModified.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+                w.WriteElementString("Key", Text(o.Key));
+                w.WriteElementString("LastModified", Seconds(o.LastModified).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
                 w.WriteElementString("ETag", o.ETag);
                 w.WriteElementString("Size", o.Body.Length.ToString(CultureInfo.InvariantCulture));
                 w.WriteElementString("StorageClass", "STANDARD");
@@ -487,7 +612,9 @@ public sealed class S3Model : IDisposable
     private static HttpResponseMessage Xml(HttpStatusCode status, Action<XmlWriter> write)
     {
         using var buffer = new MemoryStream();
-        using (var writer = XmlWriter.Create(buffer, new XmlWriterSettings { Encoding = new UTF8Encoding(false) }))
+        // Characters XML 1.0 cannot hold are written as they are, as S3 writes a key with them when the request did not
+        // ask for encoding-type=url: the client's parser then fails on the answer, as it does on S3's.
+        using (var writer = XmlWriter.Create(buffer, new XmlWriterSettings { Encoding = new UTF8Encoding(false), CheckCharacters = false }))
         {
             writer.WriteStartDocument();
             write(writer);
@@ -498,7 +625,7 @@ public sealed class S3Model : IDisposable
         return response;
     }
 
-    private static HttpResponseMessage Error(HttpRequestMessage request, HttpStatusCode status, string code, string message, string requestId, string? key)
+    private static HttpResponseMessage Error(HttpRequestMessage request, HttpStatusCode status, string code, string message, string requestId, string? key, params (string Name, string Value)[] details)
     {
         if (request.Method == HttpMethod.Head)
         {
@@ -515,6 +642,11 @@ public sealed class S3Model : IDisposable
                 w.WriteElementString("Key", key);
             }
 
+            foreach ((string name, string value) in details)
+            {
+                w.WriteElementString(name, value);
+            }
+
             w.WriteElementString("RequestId", requestId);
             w.WriteEndElement();
         });
@@ -523,10 +655,258 @@ public sealed class S3Model : IDisposable
     }
 
     private static HttpResponseMessage NoSuchBucket(HttpRequestMessage request, string bucket, string requestId) =>
-        Error(request, HttpStatusCode.NotFound, "NoSuchBucket", "The specified bucket does not exist: " + bucket, requestId, null);
+        Error(request, HttpStatusCode.NotFound, "NoSuchBucket", "The specified bucket does not exist", requestId, null, ("BucketName", bucket));
 
     private static HttpResponseMessage NotImplemented(HttpRequestMessage request, string requestId) =>
         Error(request, HttpStatusCode.NotImplemented, "NotImplemented", "The S3 model does not implement " + request.Method + " " + request.RequestUri?.PathAndQuery + ".", requestId, null);
+
+    /// <summary>The longest key S3 takes, in UTF-8 bytes.</summary>
+    private const int MaxKeyBytes = 1024;
+
+    /// <summary>
+    /// S3's rules for a general purpose bucket's name: 3 to 63 characters, lower-case letters, digits, dots and hyphens,
+    /// beginning and ending with a letter or digit, no two dots in a row, not formatted as an IP address, none of the
+    /// reserved prefixes and suffixes.
+    /// </summary>
+    internal static bool IsValidBucketName(string name)
+    {
+        if (name.Length is < 3 or > 63 || !char.IsAsciiLetterLower(name[0]) && !char.IsAsciiDigit(name[0]) ||
+            !char.IsAsciiLetterLower(name[^1]) && !char.IsAsciiDigit(name[^1]) || name.Contains("..", StringComparison.Ordinal) ||
+            IPAddress.TryParse(name, out IPAddress? address) && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ||
+            name.StartsWith("xn--", StringComparison.Ordinal) || name.StartsWith("sthree-", StringComparison.Ordinal) ||
+            name.EndsWith("-s3alias", StringComparison.Ordinal) || name.EndsWith("--ol-s3", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        foreach (char c in name)
+        {
+            if (!char.IsAsciiLetterLower(c) && !char.IsAsciiDigit(c) && c != '.' && c != '-')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>What a PutObject asks to keep that the model would not: named for the refusal, or null.</summary>
+    private static string? UnkeptFeature(HttpRequestMessage request)
+    {
+        foreach ((string name, IEnumerable<string> values) in request.Headers)
+        {
+            string lower = name.ToLowerInvariant();
+            string value = values.FirstOrDefault() ?? string.Empty;
+            string? feature = lower switch
+            {
+                "x-amz-tagging" => "object tags (x-amz-tagging)",
+                "x-amz-storage-class" when value != "STANDARD" => "a storage class other than STANDARD (x-amz-storage-class: " + value + ")",
+                "x-amz-website-redirect-location" => "a website redirect (x-amz-website-redirect-location)",
+                "x-amz-acl" or "x-amz-grant-read" or "x-amz-grant-read-acp" or "x-amz-grant-write-acp" or "x-amz-grant-full-control" => "access control lists (" + lower + ")",
+                _ when lower.StartsWith("x-amz-server-side-encryption", StringComparison.Ordinal) => "server-side encryption settings (" + lower + ")",
+                _ when lower.StartsWith("x-amz-object-lock", StringComparison.Ordinal) => "object lock settings (" + lower + ")",
+                _ => null,
+            };
+            if (feature is not null)
+            {
+                return feature;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The headers a PutObject stores with the object (see <see cref="S3ModelObject.Headers"/>).</summary>
+    private static Dictionary<string, string> StoredHeaders(HttpRequestMessage request)
+    {
+        var stored = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach ((string name, IEnumerable<string> values) in request.Headers)
+        {
+            if (name.StartsWith("x-amz-meta-", StringComparison.OrdinalIgnoreCase))
+            {
+                stored[name.ToLowerInvariant()] = string.Join(",", values);
+            }
+            else if (name.Equals("Cache-Control", StringComparison.OrdinalIgnoreCase))
+            {
+                stored["Cache-Control"] = string.Join(", ", values);
+            }
+        }
+
+        if (request.Content is not null)
+        {
+            foreach ((string name, IEnumerable<string> values) in request.Content.Headers)
+            {
+                if (name.Equals("Content-Encoding", StringComparison.OrdinalIgnoreCase))
+                {
+                    // aws-chunked is how the body was sent, not what it is: S3 leaves it out.
+                    string[] kept = [.. values.SelectMany(v => v.Split(',')).Select(v => v.Trim()).Where(v => v.Length > 0 && !v.Equals("aws-chunked", StringComparison.OrdinalIgnoreCase))];
+                    if (kept.Length > 0)
+                    {
+                        stored["Content-Encoding"] = string.Join(",", kept);
+                    }
+                }
+                else if (name.Equals("Content-Disposition", StringComparison.OrdinalIgnoreCase) || name.Equals("Content-Language", StringComparison.OrdinalIgnoreCase) ||
+                         name.Equals("Expires", StringComparison.OrdinalIgnoreCase))
+                {
+                    stored[name] = string.Join(", ", values);
+                }
+            }
+        }
+
+        return stored;
+    }
+
+    /// <summary>
+    /// The outcome of a GetObject's or HeadObject's conditions, as S3 documents them: 412 when <c>If-Match</c> fails (or,
+    /// without it, <c>If-Unmodified-Since</c>), then 304 when <c>If-None-Match</c> matches (or, without it,
+    /// <c>If-Modified-Since</c> finds no change); null to serve the object. Times compare at whole seconds, as HTTP dates hold them.
+    /// </summary>
+    private static HttpStatusCode? Precondition(HttpRequestMessage request, S3ModelObject found)
+    {
+        DateTimeOffset modified = Seconds(found.LastModified);
+        HttpRequestHeaders headers = request.Headers;
+        if (headers.TryGetValues("If-Match", out IEnumerable<string>? match))
+        {
+            if (!EtagListHas(match, found.ETag))
+            {
+                return HttpStatusCode.PreconditionFailed;
+            }
+        }
+        else if (headers.IfUnmodifiedSince is { } unmodifiedSince && modified > unmodifiedSince)
+        {
+            return HttpStatusCode.PreconditionFailed;
+        }
+
+        if (headers.TryGetValues("If-None-Match", out IEnumerable<string>? noneMatch))
+        {
+            if (EtagListHas(noneMatch, found.ETag))
+            {
+                return HttpStatusCode.NotModified;
+            }
+        }
+        else if (headers.IfModifiedSince is { } modifiedSince && modified <= modifiedSince)
+        {
+            return HttpStatusCode.NotModified;
+        }
+
+        return null;
+    }
+
+    private static bool EtagListHas(IEnumerable<string> values, string etag) =>
+        values.SelectMany(v => v.Split(',')).Select(v => v.Trim()).Any(v => v == "*" || v == etag || v == etag.Trim('"'));
+
+    private enum RangeOutcome
+    {
+        Ignored,
+        Satisfiable,
+        Unsatisfiable,
+    }
+
+    /// <summary>
+    /// One byte range (<c>bytes=first-last</c>, <c>bytes=first-</c>, <c>bytes=-suffix</c>); S3 serves no more than one,
+    /// and a header it cannot read is ignored (the whole object), as HTTP says.
+    /// </summary>
+    private static RangeOutcome ParseRange(string text, int length, out int first, out int last)
+    {
+        first = last = 0;
+        if (!text.StartsWith("bytes=", StringComparison.Ordinal) || text.Contains(',', StringComparison.Ordinal))
+        {
+            return RangeOutcome.Ignored;
+        }
+
+        string spec = text["bytes=".Length..].Trim();
+        int dash = spec.IndexOf('-', StringComparison.Ordinal);
+        if (dash < 0)
+        {
+            return RangeOutcome.Ignored;
+        }
+
+        string from = spec[..dash], to = spec[(dash + 1)..];
+        if (from.Length == 0)
+        {
+            if (!long.TryParse(to, NumberStyles.None, CultureInfo.InvariantCulture, out long suffix))
+            {
+                return RangeOutcome.Ignored;
+            }
+
+            if (suffix == 0 || length == 0)
+            {
+                return RangeOutcome.Unsatisfiable;
+            }
+
+            first = (int)Math.Max(0, length - suffix);
+            last = length - 1;
+            return RangeOutcome.Satisfiable;
+        }
+
+        if (!long.TryParse(from, NumberStyles.None, CultureInfo.InvariantCulture, out long start))
+        {
+            return RangeOutcome.Ignored;
+        }
+
+        long end = length - 1L;
+        if (to.Length > 0)
+        {
+            if (!long.TryParse(to, NumberStyles.None, CultureInfo.InvariantCulture, out end) || end < start)
+            {
+                return RangeOutcome.Ignored;
+            }
+        }
+
+        if (start >= length)
+        {
+            return RangeOutcome.Unsatisfiable;
+        }
+
+        first = (int)start;
+        last = (int)Math.Min(end, length - 1L);
+        return RangeOutcome.Satisfiable;
+    }
+
+    /// <summary>A time at whole seconds: what an HTTP date holds, and what S3 lists (<c>.000Z</c>).</summary>
+    private static DateTimeOffset Seconds(DateTimeOffset time) => new(time.UtcTicks - (time.UtcTicks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
+
+    /// <summary>
+    /// A key as S3 writes it under <c>encoding-type=url</c>: the UTF-8 bytes of every character but unreserved ones and
+    /// <c>/</c> percent-encoded (S3's example: <c>test_file(3).png</c> as <c>test_file%283%29.png</c>), a space as
+    /// <c>+</c> (the AWS SDK for Python decodes these keys as form data). The AWS SDK for .NET hands them on encoded.
+    /// </summary>
+    private static string UrlEncode(string value) =>
+        Uri.EscapeDataString(value).Replace("%2F", "/", StringComparison.Ordinal).Replace("%20", "+", StringComparison.Ordinal);
+
+    /// <summary>Keys in UTF-8 binary order, as S3 lists them (ordinal UTF-16 order puts U+E000-U+FFFF after supplementary characters).</summary>
+    internal sealed class Utf8Order : IComparer<string>
+    {
+        public static readonly Utf8Order Instance = new();
+
+        public int Compare(string? x, string? y)
+        {
+            if (ReferenceEquals(x, y))
+            {
+                return 0;
+            }
+
+            if (x is null || y is null)
+            {
+                return x is null ? -1 : 1;
+            }
+
+            int length = Math.Min(x.Length, y.Length);
+            for (int i = 0; i < length; i++)
+            {
+                char a = x[i], b = y[i];
+                if (a != b)
+                {
+                    // UTF-8 order is code point order: surrogates (supplementary characters) sort after U+E000-U+FFFF.
+                    return Rank(a).CompareTo(Rank(b));
+                }
+            }
+
+            return x.Length.CompareTo(y.Length);
+        }
+
+        private static int Rank(char c) => char.IsSurrogate(c) ? c + 0x2000 : c >= '\uE000' ? c - 0x800 : c;
+    }
 
     private sealed class Handler(S3Model model) : HttpMessageHandler
     {
