@@ -129,28 +129,28 @@ public class IncidentTests
     {
         var clock = new FakeTimeProvider(new DateTimeOffset(2025, 1, 20, 10, 0, 0, TimeSpan.Zero));
         using var model = new DynamoDbModel(clock, DynamoDbModelOptions.Default);
-        model.CreateTable("t", NaiveTable.PartitionKey, NaiveTable.SortKey);
+        model.CreateTable("tbl", NaiveTable.PartitionKey, NaiveTable.SortKey);
         using Amazon.DynamoDBv2.AmazonDynamoDBClient client = model.CreateClient();
-        var handler = new NaiveHandler(client, "t", clock, seed: 1);
+        var handler = new NaiveHandler(client, "tbl", clock, seed: 1);
         string Metric(double value, long ts) => $"{{\"metric\":\"m\",\"value\":{value},\"timestamp\":{ts},\"dimensions\":{{\"service\":\"a\"}}}}";
         long t0 = clock.GetUtcNow().ToUnixTimeMilliseconds();
         byte[] Event(params string[] data) => TestEvents.Build(data.Select((d, i) => new Analytics.Core.Tests.TestRecord(TestEvents.Seq(i + 1), Encoding.UTF8.GetBytes(d), t0)));
         byte[] good = Event(Metric(1.5, t0), Metric(2, t0 + 1), Metric(4, t0 + 60_000));
         await handler.InvokeAsync(good, clock.GetUtcNow().AddSeconds(30), CancellationToken.None);
 
-        Dictionary<(string, long), long> counts = IncidentLedger.NaiveCounts(model.GetItems("t"), out int other);
+        Dictionary<(string, long), long> counts = IncidentLedger.NaiveCounts(model.GetItems("tbl"), out int other);
         Assert.Equal(0, other);
         long window = t0 - (t0 % 60_000);
         Assert.Equal([2L, 1L], counts.OrderBy(c => c.Key.Item2).Select(c => c.Value));
         Assert.Equal(window, counts.Keys.Min(k => k.Item2));
-        Dictionary<string, AttributeValue> first = model.GetItems("t").Single(i => i[NaiveTable.SortKey].S == window.ToString());
+        Dictionary<string, AttributeValue> first = model.GetItems("tbl").Single(i => i[NaiveTable.SortKey].S == window.ToString());
         Assert.Equal("3.5", first[NaiveTable.Sum].N);
 
         // The same batch with a poison record third: the first two are written (again), then the batch throws.
         byte[] poisoned = Event(Metric(1.5, t0), Metric(2, t0 + 1), "{\"metric\":\"m\",\"val", Metric(4, t0 + 60_000));
         await Assert.ThrowsAnyAsync<System.Text.Json.JsonException>(() => handler.InvokeAsync(poisoned, clock.GetUtcNow().AddSeconds(30), CancellationToken.None));
         clock.Advance(TimeSpan.FromSeconds(1));
-        counts = IncidentLedger.NaiveCounts(model.GetItems("t"), out _);
+        counts = IncidentLedger.NaiveCounts(model.GetItems("tbl"), out _);
         Assert.Equal([4L, 1L], counts.OrderBy(c => c.Key.Item2).Select(c => c.Value));
     }
 

@@ -137,10 +137,16 @@ public sealed class DynamoDbModel : IDisposable
     /// <param name="tableName">The table.</param>
     /// <param name="partitionKey">The partition key attribute (type S).</param>
     /// <param name="sortKey">The sort key attribute (type S), or <see langword="null"/> for none.</param>
-    /// <exception cref="ArgumentException">A name is null or empty.</exception>
+    /// <exception cref="ArgumentException">A name is null or empty, or the table name is not one DynamoDB takes (3 to 255
+    /// characters of <c>a-z A-Z 0-9 _ . -</c>).</exception>
     public void CreateTable(string tableName, string partitionKey, string? sortKey)
     {
         ArgumentException.ThrowIfNullOrEmpty(tableName);
+        if (TableNameError(tableName, "tableName") is { } invalid)
+        {
+            throw new ArgumentException(invalid, nameof(tableName));
+        }
+
         ArgumentException.ThrowIfNullOrEmpty(partitionKey);
         if (sortKey is not null)
         {
@@ -324,16 +330,7 @@ public sealed class DynamoDbModel : IDisposable
             {
                 "CreateTable" => CreateTable(request),
                 "DescribeTable" => WriteJson(w => WriteTableDescription(w, "Table", GetTable(request, controlPlane: true))),
-                "ListTables" => WriteJson(w =>
-                {
-                    w.WriteStartArray("TableNames");
-                    foreach (string name in _tables.Keys.Order(StringComparer.Ordinal))
-                    {
-                        w.WriteStringValue(name);
-                    }
-
-                    w.WriteEndArray();
-                }),
+                "ListTables" => ListTables(request),
                 "DeleteTable" => DeleteTable(request),
                 "GetItem" => WriteAttributes("Item", GetItem(view), evenEmpty: true),
                 "PutItem" => WriteAttributes("Attributes", PutItem(view), evenEmpty: true),
@@ -706,9 +703,106 @@ public sealed class DynamoDbModel : IDisposable
             ? table
             : throw DynamoError.ResourceNotFound(controlPlane ? "Requested resource not found: Table: " + name + " not found" : "Requested resource not found");
 
+    /// <summary>
+    /// Why DynamoDB refuses a table name (3 to 255 characters of <c>a-z A-Z 0-9 _ . -</c>), in its words, or null;
+    /// <paramref name="member"/> is the request member the message names.
+    /// </summary>
+    internal static string? TableNameError(string name, string member)
+    {
+        if (name.Length is < 3 or > 255)
+        {
+            return member == "tableName"
+                ? "TableName must be at least 3 characters long and at most 255 characters long"
+                : "1 validation error detected: Value '" + name + "' at '" + member + "' failed to satisfy constraint: Member must have length " + (name.Length < 3 ? "greater than or equal to 3" : "less than or equal to 255");
+        }
+
+        foreach (char c in name)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c is not '_' and not '.' and not '-')
+            {
+                return "1 validation error detected: Value '" + name + "' at '" + member + "' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+";
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>ListTables: names in order, at most <c>Limit</c> (1 to 100, default 100) after <c>ExclusiveStartTableName</c>.</summary>
+    private byte[] ListTables(JsonElement request)
+    {
+        int limit = 100;
+        if (request.TryGetProperty("Limit", out JsonElement l) && l.ValueKind != JsonValueKind.Null)
+        {
+            if (!l.TryGetInt32(out limit) || limit is < 1 or > 100)
+            {
+                throw DynamoError.Validation("1 validation error detected: Value '" + l.GetRawText() + "' at 'limit' failed to satisfy constraint: Member must have value " + (limit < 1 ? "greater than or equal to 1" : "less than or equal to 100"));
+            }
+        }
+
+        string? start = OptionalString(request, "ExclusiveStartTableName");
+        if (start is not null && TableNameError(start, "exclusiveStartTableName") is { } invalid)
+        {
+            throw DynamoError.Validation(invalid);
+        }
+
+        List<string> names = [.. _tables.Keys.Where(n => start is null || string.CompareOrdinal(n, start) > 0).Order(StringComparer.Ordinal)];
+        List<string> page = names.Take(limit).ToList();
+        return WriteJson(w =>
+        {
+            w.WriteStartArray("TableNames");
+            foreach (string name in page)
+            {
+                w.WriteStringValue(name);
+            }
+
+            w.WriteEndArray();
+            if (names.Count > page.Count)
+            {
+                w.WriteString("LastEvaluatedTableName", page[^1]);
+            }
+        });
+    }
+
     private byte[] CreateTable(JsonElement request)
     {
         string name = RequireString(request, "TableName");
+        if (TableNameError(name, "tableName") is { } invalidName)
+        {
+            throw DynamoError.Validation(invalidName);
+        }
+
+        string billing = OptionalString(request, "BillingMode") ?? "PROVISIONED";
+        if (billing is not "PROVISIONED" and not "PAY_PER_REQUEST")
+        {
+            throw DynamoError.Validation("1 validation error detected: Value '" + billing + "' at 'billingMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]");
+        }
+
+        (long Read, long Write)? capacity = null;
+        bool hasThroughput = request.TryGetProperty("ProvisionedThroughput", out JsonElement throughput) && throughput.ValueKind == JsonValueKind.Object;
+        if (billing == "PAY_PER_REQUEST" && hasThroughput)
+        {
+            throw DynamoError.Validation("One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST");
+        }
+
+        if (billing == "PROVISIONED")
+        {
+            if (!hasThroughput || !throughput.TryGetProperty("ReadCapacityUnits", out JsonElement read) || !throughput.TryGetProperty("WriteCapacityUnits", out JsonElement write) ||
+                !read.TryGetInt64(out long readUnits) || !write.TryGetInt64(out long writeUnits))
+            {
+                throw DynamoError.Validation("One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED");
+            }
+
+            foreach ((string member, long units) in (ReadOnlySpan<(string, long)>)[("readCapacityUnits", readUnits), ("writeCapacityUnits", writeUnits)])
+            {
+                if (units < 1)
+                {
+                    throw DynamoError.Validation("1 validation error detected: Value '" + units.ToString(CultureInfo.InvariantCulture) + "' at 'provisionedThroughput." + member + "' failed to satisfy constraint: Member must have value greater than or equal to 1");
+                }
+            }
+
+            capacity = (readUnits, writeUnits);
+        }
+
         if (_tables.ContainsKey(name))
         {
             throw DynamoError.ResourceInUse("Table already exists: " + name);
@@ -736,6 +830,16 @@ public sealed class DynamoDbModel : IDisposable
             foreach (JsonElement k in schema.EnumerateArray())
             {
                 string attribute = OptionalString(k, "AttributeName") ?? string.Empty;
+                if (hash is null && OptionalString(k, "KeyType") != "HASH")
+                {
+                    throw DynamoError.Validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type");
+                }
+
+                if (attribute == hash)
+                {
+                    throw DynamoError.Validation("Invalid KeySchema: Some index key attribute have no definition");
+                }
+
                 switch (OptionalString(k, "KeyType"))
                 {
                     case "HASH" when hash is null:
@@ -755,7 +859,13 @@ public sealed class DynamoDbModel : IDisposable
             throw DynamoError.Validation("One or more parameter values were invalid: Some index key attributes are not defined in AttributeDefinitions. Keys: [" + hash + (range is null ? "" : ", " + range) + "]");
         }
 
-        var table = new Table(name, hash, types[hash], range, range is null ? null : types[range], _faults.Time.GetUtcNow());
+        if (types.Count != (range is null ? 1 : 2))
+        {
+            // The model serves no secondary indexes, so every definition must be a key of the table.
+            throw DynamoError.Validation("One or more parameter values were invalid: Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions");
+        }
+
+        var table = new Table(name, hash, types[hash], range, range is null ? null : types[range], _faults.Time.GetUtcNow()) { Capacity = capacity };
         _tables[name] = table;
         return WriteJson(w => WriteTableDescription(w, "TableDescription", table));
     }
@@ -764,21 +874,36 @@ public sealed class DynamoDbModel : IDisposable
     {
         Table table = GetTable(request, controlPlane: true);
         _tables.Remove(table.Name);
-        return WriteJson(w => WriteTableDescription(w, "TableDescription", table));
+        return WriteJson(w => WriteTableDescription(w, "TableDescription", table, "DELETING"));
     }
 
-    private static void WriteTableDescription(Utf8JsonWriter w, string property, Table table)
+    private static void WriteTableDescription(Utf8JsonWriter w, string property, Table table, string status = "ACTIVE")
     {
         w.WriteStartObject(property);
         w.WriteString("TableName", table.Name);
-        w.WriteString("TableStatus", "ACTIVE");
+        w.WriteString("TableStatus", status);
         w.WriteString("TableArn", $"arn:aws:dynamodb:{Region}:000000000000:table/{table.Name}");
         w.WriteNumber("CreationDateTime", table.Created.ToUnixTimeMilliseconds() / 1000.0);
         w.WriteNumber("ItemCount", table.Items.Count);
         w.WriteNumber("TableSizeBytes", table.Items.Values.Sum(i => (long)DynamoValue.ItemSize(i)));
-        w.WriteStartObject("BillingModeSummary");
-        w.WriteString("BillingMode", "PAY_PER_REQUEST");
+
+        // As DynamoDB describes them: an on-demand table with zero provisioned units and both summaries, a provisioned
+        // one with its units and neither summary (it never changed billing mode).
+        w.WriteStartObject("ProvisionedThroughput");
+        w.WriteNumber("NumberOfDecreasesToday", 0);
+        w.WriteNumber("ReadCapacityUnits", table.Capacity?.Read ?? 0);
+        w.WriteNumber("WriteCapacityUnits", table.Capacity?.Write ?? 0);
         w.WriteEndObject();
+        if (table.Capacity is null)
+        {
+            w.WriteStartObject("BillingModeSummary");
+            w.WriteString("BillingMode", "PAY_PER_REQUEST");
+            w.WriteEndObject();
+            w.WriteStartObject("TableThroughputModeSummary");
+            w.WriteString("TableThroughputMode", "PAY_PER_REQUEST");
+            w.WriteEndObject();
+        }
+
         w.WriteStartArray("KeySchema");
         WriteKeyElement(w, table.HashKey, "HASH");
         if (table.RangeKey is not null)
@@ -923,6 +1048,21 @@ public sealed class DynamoDbModel : IDisposable
         return attributes;
     }
 
+    /// <summary>The most item bytes one BatchGetItem answer holds ("A single operation can retrieve up to 16 MB of data").</summary>
+    internal const long BatchGetResponseLimitBytes = 16L * 1024 * 1024;
+
+    /// <summary>A stable hash of a key's text (FNV-1a): the order of a BatchGetItem's items.</summary>
+    private static uint StableOrder(string keyText)
+    {
+        uint hash = 2166136261;
+        foreach (char c in keyText)
+        {
+            hash = (hash ^ c) * 16777619;
+        }
+
+        return hash;
+    }
+
     private BatchGetResult BatchGetItem(DynamoRequestView request, bool throttled, FaultDraws draws)
     {
         IReadOnlyList<(string Table, DynamoRequestView Spec)> requestItems = request.RequestItems()
@@ -995,12 +1135,14 @@ public sealed class DynamoDbModel : IDisposable
             _throttles += throttledKeys.Count;
         }
 
+        // One answer holds at most 16 MB of items (DynamoDB's bound): the keys past it come back unprocessed.
         var responses = new List<(string Table, List<IReadOnlyDictionary<string, DynamoValue>> Items)>();
+        long answered = 0;
         foreach ((Table table, DynamoRequestView spec, List<Dictionary<string, DynamoValue>> keys, List<string> keyTexts) in reads)
         {
             var projection = Projection.Parse(spec);
             bool consistent = spec.OptionalBool("ConsistentRead") == true;
-            var items = new List<IReadOnlyDictionary<string, DynamoValue>>();
+            var items = new List<(uint Order, IReadOnlyDictionary<string, DynamoValue> Item)>();
             for (int i = 0; i < keys.Count; i++)
             {
                 if (throttledKeys.Contains((table.Name, i)))
@@ -1009,14 +1151,24 @@ public sealed class DynamoDbModel : IDisposable
                 }
 
                 StoredItem? item = table.Items.GetValueOrDefault(keyTexts[i]);
+                if (item is not null && answered + item.Size > BatchGetResponseLimitBytes)
+                {
+                    throttledKeys.Add((table.Name, i));
+                    continue;
+                }
+
                 ConsumeRead(item, consistent);
                 if (item is not null)
                 {
-                    items.Add(projection.Apply(item));
+                    answered += item.Size;
+                    items.Add((StableOrder(keyTexts[i]), projection.Apply(item)));
                 }
             }
 
-            responses.Add((table.Name, items));
+            // DynamoDB returns the items in no particular order: here in an order of their own, the same for the same
+            // keys, and not the request's, so code that pairs keys and items by position fails as it would on AWS.
+            items.Sort(static (a, b) => a.Order.CompareTo(b.Order));
+            responses.Add((table.Name, [.. items.Select(i => i.Item)]));
         }
 
         var unprocessed = new List<(string Table, DynamoRequestView Spec, List<Dictionary<string, DynamoValue>> Keys)>();
@@ -1226,10 +1378,12 @@ public sealed class DynamoDbModel : IDisposable
             : null;
         var projection = Projection.Parse(request, context);
         context.CheckAllUsed();
+        DynamoValue? partition = null;
         if (query)
         {
             // Only a partition key equality and one sort key condition: a general condition would read the whole table.
-            KeyConditionRules.Check(OptionalString(request, "KeyConditionExpression")!, context, table.HashKey, table.HashType, table.RangeKey, table.RangeType);
+            Dictionary<string, KeyConditionRules.KeyCondition> keyConditions = KeyConditionRules.Check(OptionalString(request, "KeyConditionExpression")!, context, table.HashKey, table.HashType, table.RangeKey, table.RangeType);
+            partition = context.Value(keyConditions[table.HashKey].Values[0]);
 
             // A Query's filter runs over the items its key condition chose: it cannot name a key attribute (a Scan's can).
             if (OptionalString(request, "FilterExpression") is { } filterText)
@@ -1250,7 +1404,23 @@ public sealed class DynamoDbModel : IDisposable
         int start = 0;
         if (request.TryGetProperty("ExclusiveStartKey", out JsonElement esk) && esk.ValueKind == JsonValueKind.Object)
         {
-            string startKey = table.KeyText(DynamoValue.ParseItem(esk), fromItem: false);
+            Dictionary<string, DynamoValue> startItem = DynamoValue.ParseItem(esk);
+            string startKey = table.KeyText(startItem, fromItem: false);
+            if (query)
+            {
+                // A Query restarts only inside what its key condition selects (the messages are DynamoDB's, as the local
+                // server gives them): another partition's key, or a sort key the condition excludes, is refused.
+                if (!startItem[table.HashKey].Equals(partition))
+                {
+                    throw DynamoError.Validation("The provided starting key is outside query boundaries based on provided conditions");
+                }
+
+                if (!keyCondition!(StoredItem.From(startItem, 0)))
+                {
+                    throw DynamoError.Validation("The provided starting key does not match the range key predicate");
+                }
+            }
+
             int at = candidates.FindIndex(i => table.KeyText(i, fromItem: true) == startKey);
             start = at + 1;
             if (at < 0)
@@ -1268,7 +1438,9 @@ public sealed class DynamoDbModel : IDisposable
             bytes += DynamoValue.ItemSize(candidates[i]);
         }
 
-        bool more = start + scanned.Count < candidates.Count;
+        // A page that reached Limit ends with its last key even when nothing follows, as DynamoDB's does (it stops at
+        // Limit without looking further): a reader learns the end from an empty page.
+        bool more = scanned.Count == limit || start + scanned.Count < candidates.Count;
         double units = Math.Ceiling(Math.Max(1, bytes) / 4096.0);
         _readUnits += consistent ? units : units / 2;
         var results = filter is null ? scanned : scanned.Where(i => filter(i)).ToList();
@@ -1425,6 +1597,9 @@ public sealed class DynamoDbModel : IDisposable
         public DynamoType? RangeType { get; } = rangeType;
 
         public DateTimeOffset Created { get; } = created;
+
+        /// <summary>The provisioned read and write units; null for an on-demand table (the model throttles neither by them).</summary>
+        public (long Read, long Write)? Capacity { get; init; }
 
         public Dictionary<string, StoredItem> Items { get; } = new(StringComparer.Ordinal);
 

@@ -25,7 +25,7 @@ public sealed class DirectClientTests
     {
         var options = DynamoDbModelOptions.Default with
         {
-            Seed = 5,
+            Seed = 7, // draws are hashed from the requests: a seed with which this fixed sequence meets every outcome
             ThrottleFraction = 0.3,
             Outages = [new OutageWindow(s_start.AddSeconds(10), s_start.AddSeconds(11))],
             MaxItemSizeBytes = 2_000,
@@ -48,55 +48,55 @@ public sealed class DirectClientTests
 
         steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest
         {
-            TableName = "t",
+            TableName = "tbl",
             // Attribute names out of ordinal order at both levels: the answers list them in ordinal order.
             Item = new() { ["z"] = new() { N = "1.50" }, ["pk"] = new() { S = "m" }, ["sk"] = new() { S = "s" }, ["a"] = new() { M = new() { ["y"] = new() { S = "1" }, ["b"] = new() { L = [new() { BOOL = true }, new() { NULL = true }] } } }, ["bin"] = new() { B = new MemoryStream([1, 2, 3]) }, ["ss"] = new() { SS = ["x", "w"] } },
         })));
         for (int i = 0; i < 6; i++)
         {
-            steps.Add(c => Wrap(c.GetItemAsync(new GetItemRequest { TableName = "t", Key = Key("m", "s"), ConsistentRead = true })));
-            steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "t", Item = Key("m", "s"), ReturnValues = ReturnValue.ALL_OLD, ConditionExpression = "attribute_exists(pk)" })));
-            steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() { S = "m" }, ["sk"] = new() { S = "s" }, ["a"] = new() { M = new() { ["y"] = new() { S = "1" } } } } })));
+            steps.Add(c => Wrap(c.GetItemAsync(new GetItemRequest { TableName = "tbl", Key = Key("m", "s"), ConsistentRead = true })));
+            steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = Key("m", "s"), ReturnValues = ReturnValue.ALL_OLD, ConditionExpression = "attribute_exists(pk)" })));
+            steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() { S = "m" }, ["sk"] = new() { S = "s" }, ["a"] = new() { M = new() { ["y"] = new() { S = "1" } } } } })));
         }
 
-        steps.Add(c => Wrap(c.GetItemAsync(new GetItemRequest { TableName = "t", Key = Key("nope", "s") })));
-        steps.Add(c => Wrap(c.GetItemAsync(new GetItemRequest { TableName = "t", Key = Key("m", "s"), ProjectionExpression = "#a, pk", ExpressionAttributeNames = new() { ["#a"] = "a" } })));
+        steps.Add(c => Wrap(c.GetItemAsync(new GetItemRequest { TableName = "tbl", Key = Key("nope", "s") })));
+        steps.Add(c => Wrap(c.GetItemAsync(new GetItemRequest { TableName = "tbl", Key = Key("m", "s"), ProjectionExpression = "#a, pk", ExpressionAttributeNames = new() { ["#a"] = "a" } })));
         for (int n = 0; n < 4; n++)
         {
             // Errors that throttling would hide (a throttled request is refused before it is read): each a few times.
             steps.Add(c => Wrap(c.GetItemAsync(new GetItemRequest { TableName = "missing", Key = Key("m", "s") })));
-            steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "t", Item = Key("p1", "s"), ConditionExpression = "attribute_not_exists(pk)" })));
+            steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = Key("p1", "s"), ConditionExpression = "attribute_not_exists(pk)" })));
         }
 
-        steps.Add(c => Wrap(c.GetItemAsync(new GetItemRequest { TableName = "t", Key = new() { ["pk"] = new() { S = "m" } } })));
-        steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "t", Item = Key("big", "s"), ConditionExpression = "attribute_not_exists(pk)", ExpressionAttributeValues = new() { [":unused"] = new() { N = "1" } } })));
-        steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() { S = "big" }, ["sk"] = new() { S = "s" }, ["data"] = new() { S = new string('x', 3_000) } } })));
+        steps.Add(c => Wrap(c.GetItemAsync(new GetItemRequest { TableName = "tbl", Key = new() { ["pk"] = new() { S = "m" } } })));
+        steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = Key("big", "s"), ConditionExpression = "attribute_not_exists(pk)", ExpressionAttributeValues = new() { [":unused"] = new() { N = "1" } } })));
+        steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() { S = "big" }, ["sk"] = new() { S = "s" }, ["data"] = new() { S = new string('x', 3_000) } } })));
         for (int n = 0; n < 8; n++)
         {
             int i = n;
             steps.Add(c => Wrap(c.UpdateItemAsync(new UpdateItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Key = Key("u", "s"),
                 UpdateExpression = "ADD #c :one SET #t = :t",
                 ExpressionAttributeNames = new() { ["#c"] = "count", ["#t"] = "tag" },
-                ExpressionAttributeValues = new() { [":one"] = new() { N = "1" }, [":t"] = new() { S = "t" + i.ToString(CultureInfo.InvariantCulture) } },
+                ExpressionAttributeValues = new() { [":one"] = new() { N = "1" }, [":t"] = new() { S = "tbl" + i.ToString(CultureInfo.InvariantCulture) } },
                 ReturnValues = i % 2 == 0 ? ReturnValue.ALL_NEW : ReturnValue.UPDATED_OLD,
             })));
         }
 
-        steps.Add(c => Wrap(c.UpdateItemAsync(new UpdateItemRequest { TableName = "t", Key = Key("u", "s"), UpdateExpression = "SET pk = :v", ExpressionAttributeValues = new() { [":v"] = new() { S = "x" } } })));
+        steps.Add(c => Wrap(c.UpdateItemAsync(new UpdateItemRequest { TableName = "tbl", Key = Key("u", "s"), UpdateExpression = "SET pk = :v", ExpressionAttributeValues = new() { [":v"] = new() { S = "x" } } })));
 
         // Nothing the update names was there before, or is there after: an empty Attributes on both clients (diff review).
-        steps.Add(c => Wrap(c.UpdateItemAsync(new UpdateItemRequest { TableName = "t", Key = Key("u", "s"), UpdateExpression = "SET zz = :v", ExpressionAttributeValues = new() { [":v"] = new() { S = "x" } }, ReturnValues = ReturnValue.UPDATED_OLD })));
-        steps.Add(c => Wrap(c.UpdateItemAsync(new UpdateItemRequest { TableName = "t", Key = Key("u", "s"), UpdateExpression = "REMOVE zz", ReturnValues = ReturnValue.UPDATED_NEW })));
+        steps.Add(c => Wrap(c.UpdateItemAsync(new UpdateItemRequest { TableName = "tbl", Key = Key("u", "s"), UpdateExpression = "SET zz = :v", ExpressionAttributeValues = new() { [":v"] = new() { S = "x" } }, ReturnValues = ReturnValue.UPDATED_OLD })));
+        steps.Add(c => Wrap(c.UpdateItemAsync(new UpdateItemRequest { TableName = "tbl", Key = Key("u", "s"), UpdateExpression = "REMOVE zz", ReturnValues = ReturnValue.UPDATED_NEW })));
         for (int i = 0; i < 6; i++)
         {
             steps.Add(c => Wrap(c.BatchGetItemAsync(new BatchGetItemRequest
             {
                 RequestItems = new()
                 {
-                    ["t"] = new KeysAndAttributes
+                    ["tbl"] = new KeysAndAttributes
                     {
                         Keys = Enumerable.Range(0, 40).Select(k => Key("p" + (k % 6).ToString(CultureInfo.InvariantCulture), k < 6 ? "s" : "s" + k.ToString(CultureInfo.InvariantCulture))).ToList(),
                         ConsistentRead = true,
@@ -107,11 +107,11 @@ public sealed class DirectClientTests
             })));
         }
 
-        steps.Add(c => Wrap(c.BatchGetItemAsync(new BatchGetItemRequest { RequestItems = new() { ["t"] = new KeysAndAttributes { Keys = [Key("a", "s"), Key("a", "s")] } } })));
+        steps.Add(c => Wrap(c.BatchGetItemAsync(new BatchGetItemRequest { RequestItems = new() { ["tbl"] = new KeysAndAttributes { Keys = [Key("a", "s"), Key("a", "s")] } } })));
         for (int n = 0; n < 4; n++)
         {
             int i = n;
-            steps.Add(c => Wrap(c.DeleteItemAsync(new DeleteItemRequest { TableName = "t", Key = Key("p" + i.ToString(CultureInfo.InvariantCulture), "s"), ReturnValues = ReturnValue.ALL_OLD })));
+            steps.Add(c => Wrap(c.DeleteItemAsync(new DeleteItemRequest { TableName = "tbl", Key = Key("p" + i.ToString(CultureInfo.InvariantCulture), "s"), ReturnValues = ReturnValue.ALL_OLD })));
         }
 
         List<string> atStart = await pair.RunAsync(steps);
@@ -120,9 +120,9 @@ public sealed class DirectClientTests
 
         // The sequence reaches what it is meant to: successes, each error kind, throttling, unprocessed keys, the outage.
         string all = string.Join("\n", atStart);
-        foreach (string expected in (string[])["ConditionalCheckFailedException", "ProvisionedThroughputExceededException", "ResourceNotFoundException", "ValidationException", "UnprocessedKeys=t:", "ok model-"])
+        foreach (string expected in (string[])["ConditionalCheckFailedException", "ProvisionedThroughputExceededException", "ResourceNotFoundException", "ValidationException", "UnprocessedKeys=tbl:", "ok model-"])
         {
-            Assert.Contains(expected, all, StringComparison.Ordinal);
+            Assert.True(all.Contains(expected, StringComparison.Ordinal), "missing: " + expected);
         }
 
         Assert.All(inOutage, o => Assert.StartsWith("InternalServerErrorException", o, StringComparison.Ordinal));
@@ -153,7 +153,7 @@ public sealed class DirectClientTests
         {
             steps.Add(async c => await c.PutItemAsync(new PutItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Item = new() { ["pk"] = new() { S = "p" }, ["sk"] = new() { S = sk }, ["b"] = new() { B = stream } },
             }));
         }
@@ -198,22 +198,22 @@ public sealed class DirectClientTests
         0 => Put(c, pk, "s", value, conditional: value < 0),
         1 => Wrap(c.UpdateItemAsync(new UpdateItemRequest
         {
-            TableName = "t",
+            TableName = "tbl",
             Key = Key(pk, "s"),
             UpdateExpression = "ADD v :d",
             ConditionExpression = value > 1 ? "attribute_exists(pk)" : null,
             ExpressionAttributeValues = new() { [":d"] = new() { N = value.ToString(CultureInfo.InvariantCulture) } },
             ReturnValues = ReturnValue.ALL_NEW,
         })),
-        2 => Wrap(c.GetItemAsync(new GetItemRequest { TableName = "t", Key = Key(pk, "s") })),
-        3 => Wrap(c.DeleteItemAsync(new DeleteItemRequest { TableName = "t", Key = Key(pk, "s"), ReturnValues = value > 0 ? ReturnValue.ALL_OLD : ReturnValue.NONE })),
-        4 => Wrap(c.BatchGetItemAsync(new BatchGetItemRequest { RequestItems = new() { ["t"] = new KeysAndAttributes { Keys = Enumerable.Range(0, 5).Select(k => Key("k" + k.ToString(CultureInfo.InvariantCulture), "s")).ToList() } } })),
-        _ => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() { S = pk }, ["sk"] = new() { S = "s" }, ["m"] = new() { M = new() { ["z"] = new() { N = value.ToString(CultureInfo.InvariantCulture) }, ["a"] = new() { S = "v" } } } }, ReturnValues = ReturnValue.ALL_OLD })),
+        2 => Wrap(c.GetItemAsync(new GetItemRequest { TableName = "tbl", Key = Key(pk, "s") })),
+        3 => Wrap(c.DeleteItemAsync(new DeleteItemRequest { TableName = "tbl", Key = Key(pk, "s"), ReturnValues = value > 0 ? ReturnValue.ALL_OLD : ReturnValue.NONE })),
+        4 => Wrap(c.BatchGetItemAsync(new BatchGetItemRequest { RequestItems = new() { ["tbl"] = new KeysAndAttributes { Keys = Enumerable.Range(0, 5).Select(k => Key("k" + k.ToString(CultureInfo.InvariantCulture), "s")).ToList() } } })),
+        _ => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() { S = pk }, ["sk"] = new() { S = "s" }, ["m"] = new() { M = new() { ["z"] = new() { N = value.ToString(CultureInfo.InvariantCulture) }, ["a"] = new() { S = "v" } } } }, ReturnValues = ReturnValue.ALL_OLD })),
     };
 
     private static Task<AmazonWebServiceResponse> Put(IAmazonDynamoDB client, string pk, string sk, int value, bool conditional) => Wrap(client.PutItemAsync(new PutItemRequest
     {
-        TableName = "t",
+        TableName = "tbl",
         Item = new() { ["pk"] = new() { S = pk }, ["sk"] = new() { S = sk }, ["v"] = new() { N = value.ToString(CultureInfo.InvariantCulture) } },
         ConditionExpression = conditional ? "attribute_not_exists(pk)" : null,
     }));
@@ -237,8 +237,8 @@ public sealed class DirectClientTests
         var steps = new List<Func<IAmazonDynamoDB, Task<AmazonWebServiceResponse>>>();
         foreach (int wraps in (int[])[31, 32, 40, 100])
         {
-            steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "t", Item = DeepItem(wraps, list: false) })));
-            steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "t", Item = DeepItem(wraps, list: true) })));
+            steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = DeepItem(wraps, list: false) })));
+            steps.Add(c => Wrap(c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = DeepItem(wraps, list: true) })));
         }
 
         List<string> outcomes = await pair.RunAsync(steps);
@@ -250,10 +250,10 @@ public sealed class DirectClientTests
 
         foreach (Func<IAmazonDynamoDB, Task> hostile in new Func<IAmazonDynamoDB, Task>[]
         {
-            c => c.PutItemAsync(new PutItemRequest { TableName = "t", Item = DeepItem(5_000, list: false) }),
+            c => c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = DeepItem(5_000, list: false) }),
             c => c.PutItemAsync(new PutItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Item = Key("p", "s"),
                 ConditionExpression = "v = :v",
                 ExpressionAttributeValues = new() { [":v"] = DeepItem(5_000, list: true)["d"] },
@@ -355,14 +355,14 @@ public sealed class DirectClientTests
 
         public DynamoDbModelCounters HttpCounters => _httpModel.Counters;
 
-        public List<string> DirectTable() => _directModel.GetItems("t").Select(ModelCrossCheckTests.Canonical).ToList();
+        public List<string> DirectTable() => _directModel.GetItems("tbl").Select(ModelCrossCheckTests.Canonical).ToList();
 
-        public List<string> HttpTable() => _httpModel.GetItems("t").Select(ModelCrossCheckTests.Canonical).ToList();
+        public List<string> HttpTable() => _httpModel.GetItems("tbl").Select(ModelCrossCheckTests.Canonical).ToList();
 
         public async Task CreateTableAsync()
         {
-            _directModel.CreateTable("t", "pk", "sk");
-            _httpModel.CreateTable("t", "pk", "sk");
+            _directModel.CreateTable("tbl", "pk", "sk");
+            _httpModel.CreateTable("tbl", "pk", "sk");
             await Task.CompletedTask;
         }
 

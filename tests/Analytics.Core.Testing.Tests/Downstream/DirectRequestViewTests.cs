@@ -34,7 +34,7 @@ public sealed class DirectRequestViewTests
         {
             var request = new PutItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Item = r.Item,
                 ConditionExpression = r.Condition,
                 ExpressionAttributeValues = r.Values.Count == 0 ? null : r.Values.ToDictionary(kv => ":" + kv.Key, kv => kv.Value),
@@ -91,7 +91,7 @@ public sealed class DirectRequestViewTests
             ExpressionAttributeValues = new() { [":one"] = new() { N = "1" } },
             ReturnValues = ReturnValue.UPDATED_NEW,
         };
-        var delete = new DeleteItemRequest { TableName = "t", Key = new() { ["pk"] = new() { S = "a" } }, ConditionExpression = "attribute_exists(pk)" };
+        var delete = new DeleteItemRequest { TableName = "tbl", Key = new() { ["pk"] = new() { S = "a" } }, ConditionExpression = "attribute_exists(pk)" };
 
         Assert.True(Agree(put, "PutItem", PutItemRequestMarshaller.Instance.Marshall(put), SdkRequestView.From(put)));
         Assert.True(Agree(get, "GetItem", GetItemRequestMarshaller.Instance.Marshall(get), SdkRequestView.From(get)));
@@ -106,25 +106,25 @@ public sealed class DirectRequestViewTests
         Dictionary<string, AttributeValue> key = new() { ["pk"] = new() { S = "a" } };
         AmazonWebServiceRequest[] odd =
         [
-            new GetItemRequest { TableName = "t", Key = key, AttributesToGet = ["pk"] },
-            new PutItemRequest { TableName = "t", Item = key, Expected = new() { ["pk"] = new ExpectedAttributeValue { Exists = false } } },
-            new UpdateItemRequest { TableName = "t", Key = key, AttributeUpdates = new() { ["v"] = new AttributeValueUpdate { Action = AttributeAction.PUT, Value = new() { S = "x" } } } },
-            new DeleteItemRequest { TableName = "t", Key = key, ConditionalOperator = ConditionalOperator.AND },
-            new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() { S = "a", N = "1" } } }, // two types set
-            new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() } }, // none set
-            new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() { S = "a" }, ["n"] = new() { NULL = false } } },
-            new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() { S = "a" }, ["n"] = new() { N = "twelve" } } },
-            new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() { S = "a" }, ["s"] = new() { SS = [] } } },
-            new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() { S = "a" }, ["s"] = new() { SS = ["x", "x"] } } },
-            new PutItemRequest { TableName = "t", Item = key, ExpressionAttributeNames = new() { ["#a"] = null! } },
-            new BatchGetItemRequest { RequestItems = new() { ["t"] = new KeysAndAttributes { Keys = [key], AttributesToGet = ["pk"] } } },
+            new GetItemRequest { TableName = "tbl", Key = key, AttributesToGet = ["pk"] },
+            new PutItemRequest { TableName = "tbl", Item = key, Expected = new() { ["pk"] = new ExpectedAttributeValue { Exists = false } } },
+            new UpdateItemRequest { TableName = "tbl", Key = key, AttributeUpdates = new() { ["v"] = new AttributeValueUpdate { Action = AttributeAction.PUT, Value = new() { S = "x" } } } },
+            new DeleteItemRequest { TableName = "tbl", Key = key, ConditionalOperator = ConditionalOperator.AND },
+            new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() { S = "a", N = "1" } } }, // two types set
+            new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() } }, // none set
+            new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() { S = "a" }, ["n"] = new() { NULL = false } } },
+            new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() { S = "a" }, ["n"] = new() { N = "twelve" } } },
+            new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() { S = "a" }, ["s"] = new() { SS = [] } } },
+            new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() { S = "a" }, ["s"] = new() { SS = ["x", "x"] } } },
+            new PutItemRequest { TableName = "tbl", Item = key, ExpressionAttributeNames = new() { ["#a"] = null! } },
+            new BatchGetItemRequest { RequestItems = new() { ["tbl"] = new KeysAndAttributes { Keys = [key], AttributesToGet = ["pk"] } } },
         ];
         foreach (AmazonWebServiceRequest request in odd)
         {
             Assert.False(DynamoDbModelClient.ReadsDirectly(request), request.GetType().Name + " was read directly");
         }
 
-        Assert.True(DynamoDbModelClient.ReadsDirectly(new PutItemRequest { TableName = "t", Item = key }));
+        Assert.True(DynamoDbModelClient.ReadsDirectly(new PutItemRequest { TableName = "tbl", Item = key }));
     }
 
     /// <summary>The odd shapes answer alike on the direct client (through its JSON fallback) and over HTTP.</summary>
@@ -135,18 +135,18 @@ public sealed class DirectRequestViewTests
         DynamoDbModelOptions options = DynamoDbModelOptions.Default with { Seed = 3, ThrottleFraction = 0.3 };
         using var directModel = new DynamoDbModel(time, options);
         using var httpModel = new DynamoDbModel(time, options);
-        directModel.CreateTable("t", "pk", null);
-        httpModel.CreateTable("t", "pk", null);
+        directModel.CreateTable("tbl", "pk", null);
+        httpModel.CreateTable("tbl", "pk", null);
         using AmazonDynamoDBClient direct = directModel.CreateClient();
         using AmazonDynamoDBClient http = httpModel.CreateHttpClient();
         Func<IAmazonDynamoDB, Task>[] calls =
         [
-            c => c.PutItemAsync(new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() { S = "a", N = "1" } } }),
-            c => c.PutItemAsync(new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() } }),
-            c => c.PutItemAsync(new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() { S = "a" }, ["n"] = new() { N = "twelve" } } }),
-            c => c.PutItemAsync(new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() { S = "a" }, ["s"] = new() { SS = ["x", "x"] } } }),
-            c => c.PutItemAsync(new PutItemRequest { TableName = "t", Item = new() { ["pk"] = new() { S = "a" } }, Expected = new() { ["pk"] = new ExpectedAttributeValue { Exists = false } } }),
-            c => c.GetItemAsync(new GetItemRequest { TableName = "t", Key = new() { ["pk"] = new() { S = "a" } }, AttributesToGet = ["pk"] }),
+            c => c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() { S = "a", N = "1" } } }),
+            c => c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() } }),
+            c => c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() { S = "a" }, ["n"] = new() { N = "twelve" } } }),
+            c => c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() { S = "a" }, ["s"] = new() { SS = ["x", "x"] } } }),
+            c => c.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = new() { ["pk"] = new() { S = "a" } }, Expected = new() { ["pk"] = new ExpectedAttributeValue { Exists = false } } }),
+            c => c.GetItemAsync(new GetItemRequest { TableName = "tbl", Key = new() { ["pk"] = new() { S = "a" } }, AttributesToGet = ["pk"] }),
         ];
         for (int round = 0; round < 4; round++)
         {

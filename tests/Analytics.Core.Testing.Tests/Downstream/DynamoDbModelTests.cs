@@ -13,7 +13,7 @@ public sealed class DynamoDbModelTests
 {
     private static readonly DateTimeOffset s_start = new(2024, 5, 1, 12, 0, 0, TimeSpan.Zero);
 
-    private static async Task<(DynamoDbModel Model, AmazonDynamoDBClient Client)> WithTableAsync(DynamoDbModelOptions options, TimeProvider? time = null, string table = "t")
+    private static async Task<(DynamoDbModel Model, AmazonDynamoDBClient Client)> WithTableAsync(DynamoDbModelOptions options, TimeProvider? time = null, string table = "tbl")
     {
         var model = new DynamoDbModel(time ?? new FakeTimeProvider(s_start), options);
         AmazonDynamoDBClient client = model.CreateClient();
@@ -47,14 +47,15 @@ public sealed class DynamoDbModelTests
         using (model)
         using (client)
         {
-            DescribeTableResponse described = await client.DescribeTableAsync("t");
+            DescribeTableResponse described = await client.DescribeTableAsync("tbl");
             Assert.Equal(TableStatus.ACTIVE, described.Table.TableStatus);
-            await DynamoDbTable.CreateAsync(client, "t", TimeProvider.System, CancellationToken.None); // an existing table is accepted
+            await DynamoDbTable.CreateAsync(client, "tbl", TimeProvider.System, CancellationToken.None); // an existing table is accepted
             await Assert.ThrowsAsync<ResourceInUseException>(() => client.CreateTableAsync(new CreateTableRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 AttributeDefinitions = [new("pk", ScalarAttributeType.S)],
                 KeySchema = [new("pk", KeyType.HASH)],
+                BillingMode = BillingMode.PAY_PER_REQUEST,
             }));
             await Assert.ThrowsAsync<ResourceNotFoundException>(() => client.GetItemAsync("missing", Key("a", "b")));
         }
@@ -67,7 +68,7 @@ public sealed class DynamoDbModelTests
         using (model)
         using (client)
         {
-            var first = new PutItemRequest { TableName = "t", Item = Item("a", "1", ("ver", new() { N = "1" })), ConditionExpression = "attribute_not_exists(pk)" };
+            var first = new PutItemRequest { TableName = "tbl", Item = Item("a", "1", ("ver", new() { N = "1" })), ConditionExpression = "attribute_not_exists(pk)" };
             await client.PutItemAsync(first);
             var again = await Assert.ThrowsAsync<ConditionalCheckFailedException>(() => client.PutItemAsync(first));
             Assert.Equal("ConditionalCheckFailedException", again.ErrorCode);
@@ -75,7 +76,7 @@ public sealed class DynamoDbModelTests
 
             PutItemRequest Versioned(string expected, string next) => new()
             {
-                TableName = "t",
+                TableName = "tbl",
                 Item = Item("a", "1", ("ver", new() { N = next })),
                 ConditionExpression = "ver = :expected",
                 ExpressionAttributeValues = new() { [":expected"] = new() { N = expected } },
@@ -83,7 +84,7 @@ public sealed class DynamoDbModelTests
 
             await Assert.ThrowsAsync<ConditionalCheckFailedException>(() => client.PutItemAsync(Versioned("2", "3")));
             await client.PutItemAsync(Versioned("1.0", "2")); // numbers compare by value, not spelling
-            GetItemResponse got = await client.GetItemAsync(new GetItemRequest { TableName = "t", Key = Key("a", "1"), ConsistentRead = true });
+            GetItemResponse got = await client.GetItemAsync(new GetItemRequest { TableName = "tbl", Key = Key("a", "1"), ConsistentRead = true });
             Assert.Equal("2", got.Item["ver"].N);
             Assert.Equal(2, model.Counters.ConditionalCheckFailures);
         }
@@ -100,21 +101,21 @@ public sealed class DynamoDbModelTests
             // "pk"+"a" + "sk"+"b" + "data" = 10 bytes besides the payload; the limit is 400 KB = 409,600 bytes.
             const int overhead = 2 + 1 + 2 + 1 + 4;
             string fits = new('x', 409_600 - overhead);
-            await client.PutItemAsync("t", Item("a", "b", ("data", new() { S = fits })));
-            var tooLarge = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.PutItemAsync("t", Item("a", "b", ("data", new() { S = fits + "x" }))));
+            await client.PutItemAsync("tbl", Item("a", "b", ("data", new() { S = fits })));
+            var tooLarge = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.PutItemAsync("tbl", Item("a", "b", ("data", new() { S = fits + "x" }))));
             Assert.Equal("ValidationException", tooLarge.ErrorCode);
             Assert.Equal("Item size has exceeded the maximum allowed size", tooLarge.Message);
 
             // An update that grows the item past the limit fails with its own message and leaves the item alone.
             var grow = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.UpdateItemAsync(new UpdateItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Key = Key("a", "b"),
                 UpdateExpression = "SET extra = :e",
                 ExpressionAttributeValues = new() { [":e"] = new() { S = "12345" } },
             }));
             Assert.Equal("Item size to update has exceeded the maximum allowed size", grow.Message);
-            Assert.Equal(fits, model.GetItems("t").Single()["data"].S);
+            Assert.Equal(fits, model.GetItems("tbl").Single()["data"].S);
             Assert.Equal(2, model.Counters.ValidationErrors);
         }
     }
@@ -128,7 +129,7 @@ public sealed class DynamoDbModelTests
         {
             var add = new UpdateItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Key = Key("a", "b"),
                 UpdateExpression = "ADD #count :one, #sum :v SET lastSeen = :now",
                 ExpressionAttributeNames = new() { ["#count"] = "count", ["#sum"] = "sum" },
@@ -144,7 +145,7 @@ public sealed class DynamoDbModelTests
 
             var reserved = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.UpdateItemAsync(new UpdateItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Key = Key("a", "b"),
                 UpdateExpression = "ADD count :one",
                 ExpressionAttributeValues = new() { [":one"] = new() { N = "1" } },
@@ -153,7 +154,7 @@ public sealed class DynamoDbModelTests
 
             var nested = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.UpdateItemAsync(new UpdateItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Key = Key("a", "b"),
                 UpdateExpression = "SET wm.#shard = :s",
                 ExpressionAttributeNames = new() { ["#shard"] = "shardId-000000000000" },
@@ -163,7 +164,7 @@ public sealed class DynamoDbModelTests
 
             var unused = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.PutItemAsync(new PutItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Item = Item("c", "d"),
                 ExpressionAttributeValues = new() { [":unused"] = new() { N = "1" } },
                 ConditionExpression = "attribute_not_exists(pk)",
@@ -172,7 +173,7 @@ public sealed class DynamoDbModelTests
 
             var key = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.UpdateItemAsync(new UpdateItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Key = Key("a", "b"),
                 UpdateExpression = "SET pk = :x",
                 ExpressionAttributeValues = new() { [":x"] = new() { S = "z" } },
@@ -195,15 +196,15 @@ public sealed class DynamoDbModelTests
                 {
                     string pk = "p" + p, sk = s.ToString("D2", CultureInfo.InvariantCulture);
                     expected.Add((pk, sk));
-                    await client.PutItemAsync("t", Item(pk, sk, ("n", new() { N = (p * 10 + s).ToString(CultureInfo.InvariantCulture) })));
+                    await client.PutItemAsync("tbl", Item(pk, sk, ("n", new() { N = (p * 10 + s).ToString(CultureInfo.InvariantCulture) })));
                 }
             }
 
             BatchGetItemResponse batch = await client.BatchGetItemAsync(new BatchGetItemRequest
             {
-                RequestItems = new() { ["t"] = new KeysAndAttributes { Keys = [Key("p1", "03"), Key("p4", "06"), Key("nope", "00")], ConsistentRead = true } },
+                RequestItems = new() { ["tbl"] = new KeysAndAttributes { Keys = [Key("p1", "03"), Key("p4", "06"), Key("nope", "00")], ConsistentRead = true } },
             });
-            Assert.Equal(["p1/03", "p4/06"], batch.Responses["t"].Select(i => i["pk"].S + "/" + i["sk"].S).Order().ToArray());
+            Assert.Equal(["p1/03", "p4/06"], batch.Responses["tbl"].Select(i => i["pk"].S + "/" + i["sk"].S).Order().ToArray());
             Assert.True(batch.UnprocessedKeys is null || batch.UnprocessedKeys.Count == 0);
 
             var scanned = new List<(string, string)>();
@@ -211,7 +212,7 @@ public sealed class DynamoDbModelTests
             int pages = 0;
             do
             {
-                ScanResponse page = await client.ScanAsync(new ScanRequest { TableName = "t", Limit = 4, ExclusiveStartKey = start });
+                ScanResponse page = await client.ScanAsync(new ScanRequest { TableName = "tbl", Limit = 4, ExclusiveStartKey = start });
                 scanned.AddRange(page.Items.Select(i => (i["pk"].S, i["sk"].S)));
                 start = page.LastEvaluatedKey is { Count: > 0 } last ? last : null;
                 pages++;
@@ -222,7 +223,7 @@ public sealed class DynamoDbModelTests
 
             QueryResponse query = await client.QueryAsync(new QueryRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 KeyConditionExpression = "pk = :p AND sk BETWEEN :a AND :b",
                 FilterExpression = "n <> :skip",
                 ExpressionAttributeValues = new() { [":p"] = new() { S = "p2" }, [":a"] = new() { S = "02" }, [":b"] = new() { S = "05" }, [":skip"] = new() { N = "24" } },
@@ -242,7 +243,7 @@ public sealed class DynamoDbModelTests
         {
             var index = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.QueryAsync(new QueryRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 IndexName = "by-metric",
                 KeyConditionExpression = "pk = :p",
                 ExpressionAttributeValues = new() { [":p"] = new() { S = "a" } },
@@ -251,31 +252,31 @@ public sealed class DynamoDbModelTests
 
             var transaction = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.TransactWriteItemsAsync(new TransactWriteItemsRequest
             {
-                TransactItems = [new TransactWriteItem { Put = new Put { TableName = "t", Item = Item("a", "b") } }],
+                TransactItems = [new TransactWriteItem { Put = new Put { TableName = "tbl", Item = Item("a", "b") } }],
             }));
             Assert.Equal(("ValidationException", "The DynamoDB model does not support TransactWriteItems."), (transaction.ErrorCode, transaction.Message));
             var statement = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.ExecuteStatementAsync(new ExecuteStatementRequest { Statement = "SELECT * FROM t" }));
             Assert.Equal(("ValidationException", "The DynamoDB model does not support ExecuteStatement."), (statement.ErrorCode, statement.Message));
-            Assert.Empty(model.GetItems("t"));
+            Assert.Empty(model.GetItems("tbl"));
 
             // Metrics asked for would come back absent, on the direct client (item operations) as on the HTTP path.
             var capacity = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.PutItemAsync(new PutItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Item = Item("a", "b"),
                 ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
             }));
             Assert.Equal(("ValidationException", "The DynamoDB model does not support ReturnConsumedCapacity TOTAL: it reports no consumed capacity or item collection metrics."), (capacity.ErrorCode, capacity.Message));
             var collections = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.DeleteItemAsync(new DeleteItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Key = Key("a", "b"),
                 ReturnItemCollectionMetrics = ReturnItemCollectionMetrics.SIZE,
             }));
             Assert.Equal("ValidationException", collections.ErrorCode);
             var queried = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.QueryAsync(new QueryRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 KeyConditionExpression = "pk = :p",
                 ExpressionAttributeValues = new() { [":p"] = new() { S = "a" } },
                 ReturnConsumedCapacity = ReturnConsumedCapacity.INDEXES,
@@ -285,16 +286,16 @@ public sealed class DynamoDbModelTests
             // The item with a failed condition likewise (review): the model's exception carries none.
             var onFailure = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.UpdateItemAsync(new UpdateItemRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 Key = Key("a", "b"),
                 UpdateExpression = "SET v = :v",
                 ExpressionAttributeValues = new() { [":v"] = new() { S = "x" } },
                 ReturnValuesOnConditionCheckFailure = ReturnValuesOnConditionCheckFailure.ALL_OLD,
             }));
             Assert.Equal(("ValidationException", "The DynamoDB model does not support ReturnValuesOnConditionCheckFailure ALL_OLD: its ConditionalCheckFailedException carries no item."), (onFailure.ErrorCode, onFailure.Message));
-            Assert.Empty(model.GetItems("t"));
-            await client.PutItemAsync(new PutItemRequest { TableName = "t", Item = Item("a", "b"), ReturnConsumedCapacity = ReturnConsumedCapacity.NONE });
-            Assert.Single(model.GetItems("t"));
+            Assert.Empty(model.GetItems("tbl"));
+            await client.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = Item("a", "b"), ReturnConsumedCapacity = ReturnConsumedCapacity.NONE });
+            Assert.Single(model.GetItems("tbl"));
         }
     }
 
@@ -313,11 +314,11 @@ public sealed class DynamoDbModelTests
         using (model)
         using (client)
         {
-            await client.PutItemAsync("t", Item("a", "1", ("v", new AttributeValue { S = "x" }), ("w", new AttributeValue { S = "y" })));
-            await client.PutItemAsync("t", Item("a", "2", ("v", new AttributeValue { S = "z" })));
+            await client.PutItemAsync("tbl", Item("a", "1", ("v", new AttributeValue { S = "x" }), ("w", new AttributeValue { S = "y" })));
+            await client.PutItemAsync("tbl", Item("a", "2", ("v", new AttributeValue { S = "z" })));
             var request = new QueryRequest
             {
-                TableName = "t",
+                TableName = "tbl",
                 KeyConditionExpression = "pk = :p",
                 ExpressionAttributeValues = new() { [":p"] = new() { S = "a" } },
                 Select = select,
@@ -353,23 +354,23 @@ public sealed class DynamoDbModelTests
         {
             await client.CreateTableAsync(new CreateTableRequest
             {
-                TableName = "h",
+                TableName = "hashonly",
                 AttributeDefinitions = [new("id", ScalarAttributeType.S)],
                 KeySchema = [new("id", KeyType.HASH)],
                 BillingMode = BillingMode.PAY_PER_REQUEST,
             });
-            await client.PutItemAsync("h", new Dictionary<string, AttributeValue> { ["id"] = new() { S = "a" }, ["v"] = new() { N = "1" } });
+            await client.PutItemAsync("hashonly", new Dictionary<string, AttributeValue> { ["id"] = new() { S = "a" }, ["v"] = new() { N = "1" } });
             var values = new Dictionary<string, AttributeValue> { [":a"] = new() { S = "a" }, [":v"] = new() { N = "1" } };
             var error = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.QueryAsync(new QueryRequest
             {
-                TableName = "h",
+                TableName = "hashonly",
                 KeyConditionExpression = "id = :a AND v = :v",
                 ExpressionAttributeValues = values,
             }));
             Assert.Equal(("ValidationException", "Query key condition not supported"), (error.ErrorCode, error.Message));
             QueryResponse one = await client.QueryAsync(new QueryRequest
             {
-                TableName = "h",
+                TableName = "hashonly",
                 KeyConditionExpression = "id = :a",
                 ExpressionAttributeValues = new() { [":a"] = new() { S = "a" } },
             });
@@ -384,12 +385,12 @@ public sealed class DynamoDbModelTests
         using (model)
         using (client)
         {
-            var put = await Assert.ThrowsAsync<ProvisionedThroughputExceededException>(() => client.PutItemAsync("t", Item("a", "b")));
+            var put = await Assert.ThrowsAsync<ProvisionedThroughputExceededException>(() => client.PutItemAsync("tbl", Item("a", "b")));
             Assert.Equal("ProvisionedThroughputExceededException", put.ErrorCode);
             Assert.Equal(HttpStatusCode.BadRequest, put.StatusCode);
             await Assert.ThrowsAsync<ProvisionedThroughputExceededException>(() => client.BatchGetItemAsync(new BatchGetItemRequest
             {
-                RequestItems = new() { ["t"] = new KeysAndAttributes { Keys = [Key("a", "b"), Key("c", "d")] } },
+                RequestItems = new() { ["tbl"] = new KeysAndAttributes { Keys = [Key("a", "b"), Key("c", "d")] } },
             }));
             Assert.Equal(2, model.Counters.Throttles); // the put, and the batch whose every key was throttled
             Assert.Equal(3, model.Counters.Requests); // control-plane CreateTable is never throttled
@@ -406,9 +407,9 @@ public sealed class DynamoDbModelTests
                 {
                     BatchGetItemResponse r = await halfClient.BatchGetItemAsync(new BatchGetItemRequest
                     {
-                        RequestItems = new() { ["t"] = new KeysAndAttributes { Keys = [Key("a", "1"), Key("a", "2"), Key("a", "3"), Key("a", "4")] } },
+                        RequestItems = new() { ["tbl"] = new KeysAndAttributes { Keys = [Key("a", "1"), Key("a", "2"), Key("a", "3"), Key("a", "4")] } },
                     });
-                    int left = r.UnprocessedKeys is { } u && u.TryGetValue("t", out KeysAndAttributes? k) ? k.Keys.Count : 0;
+                    int left = r.UnprocessedKeys is { } u && u.TryGetValue("tbl", out KeysAndAttributes? k) ? k.Keys.Count : 0;
                     unprocessed += left;
                     served += 4 - left;
                 }
@@ -438,7 +439,7 @@ public sealed class DynamoDbModelTests
                 {
                     try
                     {
-                        await client.GetItemAsync("t", Key("a", "b"));
+                        await client.GetItemAsync("tbl", Key("a", "b"));
                         outcomes.Append('.');
                     }
                     catch (ProvisionedThroughputExceededException)
@@ -480,7 +481,7 @@ public sealed class DynamoDbModelTests
                         bool throttled = false;
                         try
                         {
-                            await client.PutItemAsync("t", Item(pk, "s"));
+                            await client.PutItemAsync("tbl", Item(pk, "s"));
                         }
                         catch (ProvisionedThroughputExceededException)
                         {
@@ -554,16 +555,16 @@ public sealed class DynamoDbModelTests
         using (model)
         using (client)
         {
-            await client.PutItemAsync("t", Item("a", "b"));
+            await client.PutItemAsync("tbl", Item("a", "b"));
             time.Advance(TimeSpan.FromSeconds(600));
-            var down = await Assert.ThrowsAsync<InternalServerErrorException>(() => client.GetItemAsync("t", Key("a", "b")));
+            var down = await Assert.ThrowsAsync<InternalServerErrorException>(() => client.GetItemAsync("tbl", Key("a", "b")));
             Assert.Equal(HttpStatusCode.InternalServerError, down.StatusCode);
             time.Advance(TimeSpan.FromSeconds(599.999));
-            await Assert.ThrowsAsync<InternalServerErrorException>(() => client.PutItemAsync("t", Item("c", "d")));
+            await Assert.ThrowsAsync<InternalServerErrorException>(() => client.PutItemAsync("tbl", Item("c", "d")));
             time.Advance(TimeSpan.FromMilliseconds(1));
-            await client.PutItemAsync("t", Item("c", "d"));
+            await client.PutItemAsync("tbl", Item("c", "d"));
             Assert.Equal(2, model.Counters.OutageErrors);
-            Assert.Equal(["a", "c"], model.GetItems("t").Select(i => i["pk"].S).ToArray());
+            Assert.Equal(["a", "c"], model.GetItems("tbl").Select(i => i["pk"].S).ToArray());
         }
     }
 
@@ -573,7 +574,7 @@ public sealed class DynamoDbModelTests
         var time = new FakeTimeProvider(s_start);
         using var model = new DynamoDbModel(time, DynamoDbModelOptions.Default with { Latency = LatencyDistribution.FromMilliseconds(40, 40) });
         using AmazonDynamoDBClient client = model.CreateClient();
-        Task<DescribeTableResponse> describe = client.DescribeTableAsync("t");
+        Task<DescribeTableResponse> describe = client.DescribeTableAsync("tbl");
         await Task.Delay(50);
         Assert.False(describe.IsCompleted);
         time.Advance(TimeSpan.FromMilliseconds(39));

@@ -234,7 +234,7 @@ public sealed class ExpressionCacheTests
         using AmazonDynamoDBClient client = model.CreateClient();
         await client.CreateTableAsync(new CreateTableRequest
         {
-            TableName = "t",
+            TableName = "tbl",
             AttributeDefinitions = [new("pk", ScalarAttributeType.S)],
             KeySchema = [new("pk", KeyType.HASH)],
             BillingMode = BillingMode.PAY_PER_REQUEST,
@@ -242,7 +242,7 @@ public sealed class ExpressionCacheTests
 
         Task<PutItemResponse> Put(int ver, Dictionary<string, AttributeValue> values) => client.PutItemAsync(new PutItemRequest
         {
-            TableName = "t",
+            TableName = "tbl",
             Item = new() { ["pk"] = new() { S = "k" }, ["ver"] = new() { N = ver.ToString(CultureInfo.InvariantCulture) } },
             ConditionExpression = "attribute_not_exists(pk) OR ver = :expected",
             ExpressionAttributeValues = values,
@@ -260,7 +260,7 @@ public sealed class ExpressionCacheTests
 
         Task<UpdateItemResponse> Update(string name, string value) => client.UpdateItemAsync(new UpdateItemRequest
         {
-            TableName = "t",
+            TableName = "tbl",
             Key = new() { ["pk"] = new() { S = "k" } },
             UpdateExpression = "ADD #a :v",
             ExpressionAttributeNames = new() { ["#a"] = name },
