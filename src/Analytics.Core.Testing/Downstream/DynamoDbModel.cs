@@ -733,7 +733,12 @@ public sealed class DynamoDbModel : IDisposable
         int limit = 100;
         if (request.TryGetProperty("Limit", out JsonElement l) && l.ValueKind != JsonValueKind.Null)
         {
-            if (!l.TryGetInt32(out limit) || limit is < 1 or > 100)
+            if (l.ValueKind != JsonValueKind.Number || !l.TryGetInt32(out limit))
+            {
+                throw DynamoError.Serialization("Limit is not an integer: " + l.GetRawText());
+            }
+
+            if (limit is < 1 or > 100)
             {
                 throw DynamoError.Validation("1 validation error detected: Value '" + l.GetRawText() + "' at 'limit' failed to satisfy constraint: Member must have value " + (limit < 1 ? "greater than or equal to 1" : "less than or equal to 100"));
             }
@@ -787,7 +792,7 @@ public sealed class DynamoDbModel : IDisposable
         if (billing == "PROVISIONED")
         {
             if (!hasThroughput || !throughput.TryGetProperty("ReadCapacityUnits", out JsonElement read) || !throughput.TryGetProperty("WriteCapacityUnits", out JsonElement write) ||
-                !read.TryGetInt64(out long readUnits) || !write.TryGetInt64(out long writeUnits))
+                read.ValueKind != JsonValueKind.Number || write.ValueKind != JsonValueKind.Number || !read.TryGetInt64(out long readUnits) || !write.TryGetInt64(out long writeUnits))
             {
                 throw DynamoError.Validation("One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED");
             }
@@ -1357,7 +1362,17 @@ public sealed class DynamoDbModel : IDisposable
         }
 
         // So is a Limit below 1.
-        int limit = request.TryGetProperty("Limit", out JsonElement l) && l.TryGetInt32(out int n) ? n : int.MaxValue;
+        int limit = int.MaxValue;
+        if (request.TryGetProperty("Limit", out JsonElement l) && l.ValueKind != JsonValueKind.Null && !(l.ValueKind == JsonValueKind.Number && l.TryGetInt32(out limit)))
+        {
+            throw DynamoError.Serialization("Limit is not an integer: " + l.GetRawText());
+        }
+
+        if (request.TryGetProperty("ScanIndexForward", out JsonElement direction) && direction.ValueKind is not (JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null))
+        {
+            throw DynamoError.Serialization("ScanIndexForward is not a Boolean: " + direction.GetRawText());
+        }
+
         if (limit < 1)
         {
             throw DynamoError.Validation("1 validation error detected: Value '" + limit + "' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1");

@@ -120,10 +120,19 @@ public sealed class ReadServerCrossCheckTests(LocalServersFixture servers)
                 ("Query", Query("pk = :p", """{":p":{"S":"a"}}""", ",\"Limit\":4")),
                 ("Query", Query("pk = :p", """{":p":{"S":"a"}}""", ",\"Limit\":2,\"ExclusiveStartKey\":{\"pk\":{\"S\":\"a\"},\"sk\":{\"S\":\"2\"}}")),
                 ("Query", Query("pk = :p", """{":p":{"S":"a"}}""", ",\"Limit\":5")),
+                ("Query", Query("pk = :p", """{":p":{"S":"a"}}""", ",\"Limit\":\"2\"")),
                 ("Query", Query("pk = :p", """{":p":{"S":"a"}}""", ",\"ExclusiveStartKey\":{\"pk\":{\"S\":\"b\"},\"sk\":{\"S\":\"1\"}}")),
                 ("Query", Query("pk = :p AND sk > :s", """{":p":{"S":"a"},":s":{"S":"2"}}""", ",\"ExclusiveStartKey\":{\"pk\":{\"S\":\"a\"},\"sk\":{\"S\":\"1\"}}")),
                 ("Query", Query("pk = :p AND sk > :s", """{":p":{"S":"a"},":s":{"S":"2"}}""", ",\"ExclusiveStartKey\":{\"pk\":{\"S\":\"a\"},\"sk\":{\"S\":\"3\"}}")),
             ]);
+
+        // A direction that is not a Boolean: the local server reads "no" as forward; the model, like DynamoDB's JSON
+        // protocol, cannot read it (the SDK never sends one: a hand-built request).
+        using var dynamoDb = new DynamoDbModel(TimeProvider.System, DynamoDbModelOptions.Default);
+        dynamoDb.CreateTable(table, "pk", "sk");
+        using var model = new HttpMessageInvoker(dynamoDb.HttpHandler, disposeHandler: false);
+        (int status, string? error, _) = await DynamoWire.SendAsync(model, s_modelUrl, "Query", Query("pk = :p", """{":p":{"S":"a"}}""", ",\"ScanIndexForward\":\"no\""));
+        Assert.Equal((400, "SerializationException (not readable)"), (status, error));
     }
 
     [Fact]
