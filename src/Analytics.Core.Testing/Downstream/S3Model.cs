@@ -71,7 +71,8 @@ public sealed record S3ModelObject(string Key, ReadOnlyMemory<byte> Body, string
 /// <c>start-after</c>, <c>max-keys</c>, continuation tokens, <c>encoding-type=url</c>; keys in UTF-8 binary order).
 /// Other requests (a delimiter, ListObjects v1, DeleteObjects, copies, multipart uploads) are answered 501
 /// <c>NotImplemented</c>, and so is a PutObject asking for what the model would not keep (tags, a storage class other
-/// than <c>STANDARD</c>, server-side encryption, object lock, ACLs, a website redirect): never accepted and dropped.
+/// than <c>STANDARD</c>, encryption other than SSE-S3, object lock, a website redirect): never accepted and dropped. ACLs
+/// are answered as by a bucket with S3's default Object Ownership: only <c>bucket-owner-full-control</c> is taken.
 /// Checksums (<c>x-amz-checksum-*</c>) are not checked.</para>
 /// <para><b>Errors</b> are S3's XML errors (<c>NoSuchBucket</c>, <c>NoSuchKey</c>, <c>SlowDown</c> with 503,
 /// <c>InternalError</c> with 500), so the SDK raises <see cref="AmazonS3Exception"/> with the real error code and
@@ -143,9 +144,15 @@ public sealed class S3Model : IDisposable
 
     /// <summary>Creates a bucket directly (no request, no fault); an existing bucket is kept.</summary>
     /// <param name="bucketName">The bucket.</param>
+    /// <exception cref="ArgumentException">The name is empty, or one S3 refuses.</exception>
     public void CreateBucket(string bucketName)
     {
         ArgumentException.ThrowIfNullOrEmpty(bucketName);
+        if (!IsValidBucketName(bucketName))
+        {
+            throw new ArgumentException("S3 refuses the bucket name '" + bucketName + "': 3 to 63 characters of lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit, not an IP address.", nameof(bucketName));
+        }
+
         lock (_gate)
         {
             _buckets.TryAdd(bucketName, new SortedDictionary<string, S3ModelObject>(Utf8Order.Instance));
@@ -343,6 +350,16 @@ public sealed class S3Model : IDisposable
                 return NotImplemented(request, requestId);
             }
 
+            // A new bucket's default Object Ownership (bucket owner enforced) takes no ACL but bucket-owner-full-control.
+            foreach ((string name, IEnumerable<string> values) in request.Headers)
+            {
+                bool acl = name.Equals("x-amz-acl", StringComparison.OrdinalIgnoreCase);
+                if ((acl && values.FirstOrDefault() != "bucket-owner-full-control") || name.StartsWith("x-amz-grant-", StringComparison.OrdinalIgnoreCase))
+                {
+                    return Error(request, HttpStatusCode.BadRequest, "AccessControlListNotSupported", "The bucket does not allow ACLs", requestId, null);
+                }
+            }
+
             if (UnkeptFeature(request) is { } feature)
             {
                 return Error(request, HttpStatusCode.NotImplemented, "NotImplemented", "The S3 model does not keep " + feature + "; it refuses the request rather than store the object without it.", requestId, null);
@@ -396,6 +413,7 @@ public sealed class S3Model : IDisposable
             _bytesStored += data.Length;
             var put = new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent([]) };
             put.Headers.TryAddWithoutValidation("ETag", etag);
+            put.Headers.TryAddWithoutValidation("x-amz-server-side-encryption", "AES256");
             return put;
         }
 
@@ -437,7 +455,7 @@ public sealed class S3Model : IDisposable
                     return notModified;
                 }
 
-                return Error(request, HttpStatusCode.PreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold", requestId, null, ("Condition", failed == HttpStatusCode.PreconditionFailed && request.Headers.IfMatch.Count > 0 ? "If-Match" : "If-Unmodified-Since"));
+                return Error(request, HttpStatusCode.PreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold", requestId, null, ("Condition", request.Headers.Contains("If-Match") ? "If-Match" : "If-Unmodified-Since"));
             }
 
             int length = found.Body.Length;
@@ -473,6 +491,7 @@ public sealed class S3Model : IDisposable
             response.Content.Headers.LastModified = Seconds(found.LastModified);
             response.Headers.TryAddWithoutValidation("ETag", found.ETag);
             response.Headers.TryAddWithoutValidation("Accept-Ranges", "bytes");
+            response.Headers.TryAddWithoutValidation("x-amz-server-side-encryption", "AES256");
             foreach ((string name, string value) in found.Headers)
             {
                 if (!response.Headers.TryAddWithoutValidation(name, value))
@@ -672,9 +691,10 @@ public sealed class S3Model : IDisposable
     {
         if (name.Length is < 3 or > 63 || !char.IsAsciiLetterLower(name[0]) && !char.IsAsciiDigit(name[0]) ||
             !char.IsAsciiLetterLower(name[^1]) && !char.IsAsciiDigit(name[^1]) || name.Contains("..", StringComparison.Ordinal) ||
-            IPAddress.TryParse(name, out IPAddress? address) && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ||
-            name.StartsWith("xn--", StringComparison.Ordinal) || name.StartsWith("sthree-", StringComparison.Ordinal) ||
-            name.EndsWith("-s3alias", StringComparison.Ordinal) || name.EndsWith("--ol-s3", StringComparison.Ordinal))
+            IsDottedQuad(name) ||
+            name.StartsWith("xn--", StringComparison.Ordinal) || name.StartsWith("sthree-", StringComparison.Ordinal) || name.StartsWith("amzn-s3-demo-", StringComparison.Ordinal) ||
+            name.EndsWith("-s3alias", StringComparison.Ordinal) || name.EndsWith("--ol-s3", StringComparison.Ordinal) || name.EndsWith(".mrap", StringComparison.Ordinal) ||
+            name.EndsWith("--x-s3", StringComparison.Ordinal) || name.EndsWith("--table-s3", StringComparison.Ordinal))
         {
             return false;
         }
@@ -690,6 +710,13 @@ public sealed class S3Model : IDisposable
         return true;
     }
 
+    /// <summary>"Formatted as an IP address" (192.168.5.4): four groups of digits; "2024" or "1.2.3" are names.</summary>
+    private static bool IsDottedQuad(string name)
+    {
+        string[] parts = name.Split('.');
+        return parts.Length == 4 && parts.All(p => p.Length is > 0 and <= 3 && p.All(char.IsAsciiDigit));
+    }
+
     /// <summary>What a PutObject asks to keep that the model would not: named for the refusal, or null.</summary>
     private static string? UnkeptFeature(HttpRequestMessage request)
     {
@@ -702,8 +729,9 @@ public sealed class S3Model : IDisposable
                 "x-amz-tagging" => "object tags (x-amz-tagging)",
                 "x-amz-storage-class" when value != "STANDARD" => "a storage class other than STANDARD (x-amz-storage-class: " + value + ")",
                 "x-amz-website-redirect-location" => "a website redirect (x-amz-website-redirect-location)",
-                "x-amz-acl" or "x-amz-grant-read" or "x-amz-grant-read-acp" or "x-amz-grant-write-acp" or "x-amz-grant-full-control" => "access control lists (" + lower + ")",
-                _ when lower.StartsWith("x-amz-server-side-encryption", StringComparison.Ordinal) => "server-side encryption settings (" + lower + ")",
+                // SSE-S3 is what every object gets (S3 encrypts every new object with it), so AES256 asks for nothing more.
+                "x-amz-server-side-encryption" when value == "AES256" => null,
+                _ when lower.StartsWith("x-amz-server-side-encryption", StringComparison.Ordinal) => "server-side encryption other than SSE-S3 (" + lower + ")",
                 _ when lower.StartsWith("x-amz-object-lock", StringComparison.Ordinal) => "object lock settings (" + lower + ")",
                 _ => null,
             };
@@ -779,7 +807,8 @@ public sealed class S3Model : IDisposable
 
         if (headers.TryGetValues("If-None-Match", out IEnumerable<string>? noneMatch))
         {
-            if (EtagListHas(noneMatch, found.ETag))
+            // If-None-Match compares weakly (RFC 9110): W/"x" matches "x".
+            if (EtagListHas(noneMatch.Select(v => v.Replace("W/", string.Empty, StringComparison.Ordinal)), found.ETag))
             {
                 return HttpStatusCode.NotModified;
             }

@@ -140,6 +140,9 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
         Assert.StartsWith("200", await GetAsync(client, new GetObjectRequest { BucketName = "bkt", Key = "c", EtagToMatch = etag, UnmodifiedSinceDate = s_start.UtcDateTime.AddDays(-1) }), StringComparison.Ordinal);
         var head = await Assert.ThrowsAnyAsync<AmazonS3Exception>(() => client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = "bkt", Key = "c", EtagToMatch = "\"0000\"" }));
         Assert.Equal(HttpStatusCode.PreconditionFailed, head.StatusCode);
+
+        // If-None-Match compares weakly (RFC 9110): the weak form of the ETag is not modified either.
+        Assert.Equal("304 NotModified", await GetAsync(client, new GetObjectRequest { BucketName = "bkt", Key = "c", EtagToNotMatch = "W/" + etag }));
     }
 
     [Fact]
@@ -186,12 +189,18 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
     {
         using var model = new S3Model(new FakeTimeProvider(s_start), S3ModelOptions.Default);
         using AmazonS3Client client = model.CreateClient();
-        foreach (string name in (string[])["Bad_Name", "ab", "-lead", "a..b", "192.168.1.1"])
+        foreach (string name in (string[])["Bad_Name", "ab", "-lead", "a..b", "192.168.1.1", "amzn-s3-demo-bucket"])
         {
             var bad = await Assert.ThrowsAnyAsync<AmazonS3Exception>(() => client.PutBucketAsync(name));
             Assert.Equal(("InvalidBucketName", HttpStatusCode.BadRequest), (bad.ErrorCode, bad.StatusCode));
         }
 
+        foreach (string name in (string[])["2024", "1.2.3", "a.b-c"])
+        {
+            await client.PutBucketAsync(name); // digits and dots that are not an IP address are a name
+        }
+
+        Assert.Throws<ArgumentException>(() => model.CreateBucket("Bad_Name"));
         await client.PutBucketAsync("bkt");
         await PutAsync(client, "bkt", "kept", "x");
         await client.PutBucketAsync("bkt"); // us-east-1: 200, the bucket as it was
@@ -213,7 +222,7 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
         [
             put => put.TagSet = [new Tag { Key = "k", Value = "v" }],
             put => put.StorageClass = S3StorageClass.StandardInfrequentAccess,
-            put => put.ServerSideEncryptionMethod = ServerSideEncryptionMethod.AES256,
+            put => put.ServerSideEncryptionMethod = ServerSideEncryptionMethod.AWSKMS,
         ];
         foreach (Action<PutObjectRequest> ask in asks)
         {
@@ -224,6 +233,15 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
         Assert.Empty(model.GetObjects("bkt"));
         await PutAsync(client, "bkt", "k", "x", put => put.StorageClass = S3StorageClass.Standard);
         Assert.Single(model.GetObjects("bkt"));
+
+        // What S3 takes on a new bucket, kept as S3 keeps it: SSE-S3, which every object gets anyway, and the one ACL the
+        // default Object Ownership (bucket owner enforced) accepts; any other ACL is S3's 400, a refusal, not an outage.
+        await PutAsync(client, "bkt", "sse", "x", put => put.ServerSideEncryptionMethod = ServerSideEncryptionMethod.AES256);
+        Assert.Equal(ServerSideEncryptionMethod.AES256, (await client.GetObjectMetadataAsync("bkt", "sse")).ServerSideEncryptionMethod);
+        await PutAsync(client, "bkt", "acl", "x", put => put.CannedACL = S3CannedACL.BucketOwnerFullControl);
+        var acl = await Assert.ThrowsAnyAsync<AmazonS3Exception>(() => PutAsync(client, "bkt", "public", "x", put => put.CannedACL = S3CannedACL.PublicRead));
+        Assert.Equal(("AccessControlListNotSupported", HttpStatusCode.BadRequest), (acl.ErrorCode, acl.StatusCode));
+        Assert.Equal(["acl", "k", "sse"], model.GetObjects("bkt").Select(o => o.Key));
 
         using var raw = new HttpClient(model.HttpHandler, disposeHandler: false);
         var request = new HttpRequestMessage(HttpMethod.Put, new Uri("http://s3.model.invalid/bkt/md5")) { Content = new ByteArrayContent("x"u8.ToArray()) };
