@@ -1410,7 +1410,11 @@ public sealed class DynamoDbModel : IDisposable
         bool countOnly = CheckSelect(request, query);
         bool forward = !request.TryGetProperty("ScanIndexForward", out JsonElement sif) || sif.ValueKind != JsonValueKind.False;
         bool consistent = request.TryGetProperty("ConsistentRead", out JsonElement c) && c.ValueKind == JsonValueKind.True;
-        List<StoredItem> candidates = table.Ordered().Where(i => keyCondition is null || keyCondition(i)).ToList();
+        // A Scan reads partition by partition, in an order DynamoDB does not specify (by a hash of the partition key):
+        // here a stable hash, not the keys' order, so code that expects a Scan sorted fails here as on AWS.
+        List<StoredItem> candidates = query
+            ? table.Ordered().Where(i => keyCondition is null || keyCondition(i)).ToList()
+            : [.. table.Ordered().OrderBy(i => table.PartitionOrder(i))];
         if (query && !forward)
         {
             candidates.Reverse();
@@ -1441,7 +1445,9 @@ public sealed class DynamoDbModel : IDisposable
             if (at < 0)
             {
                 // The start key need not exist any more: continue after where it would sort.
-                start = candidates.Count(i => table.Compare(i, DynamoValue.ParseItem(esk)) * (query && !forward ? -1 : 1) <= 0);
+                start = query
+                    ? candidates.Count(i => table.Compare(i, startItem) * (forward ? 1 : -1) <= 0)
+                    : candidates.Count(i => table.ScanCompare(i, startItem) <= 0);
             }
         }
 
@@ -1666,6 +1672,27 @@ public sealed class DynamoDbModel : IDisposable
 
         public int Compare(IReadOnlyDictionary<string, DynamoValue> a, IReadOnlyDictionary<string, DynamoValue> b) =>
             CompareKeys(a[HashKey], RangeKey is null ? null : a[RangeKey], b[HashKey], RangeKey is null ? null : b[RangeKey]);
+
+        /// <summary>Where a Scan reads an item's partition: a stable hash (FNV-1a) of its partition key's type and value.</summary>
+        public uint PartitionOrder(IReadOnlyDictionary<string, DynamoValue> item)
+        {
+            DynamoValue hash = item[HashKey];
+            string text = (char)('0' + (int)hash.Type) + (hash.Text ?? Convert.ToBase64String(hash.Bytes ?? []));
+            uint order = 2166136261;
+            foreach (char c in text)
+            {
+                order = (order ^ c) * 16777619;
+            }
+
+            return order;
+        }
+
+        /// <summary>A Scan's order: by <see cref="PartitionOrder"/>, then by key.</summary>
+        public int ScanCompare(IReadOnlyDictionary<string, DynamoValue> a, IReadOnlyDictionary<string, DynamoValue> b)
+        {
+            int c = PartitionOrder(a).CompareTo(PartitionOrder(b));
+            return c != 0 ? c : Compare(a, b);
+        }
 
         private static int CompareKeys(DynamoValue hashA, DynamoValue? rangeA, DynamoValue hashB, DynamoValue? rangeB)
         {
