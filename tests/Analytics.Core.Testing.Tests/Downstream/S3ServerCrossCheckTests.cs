@@ -32,6 +32,28 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
         Assert.Equal(onServer, onModel);
     }
 
+    /// <summary>A model on <paramref name="clock"/> with the bucket "bkt", and its client.</summary>
+    private sealed class ModelBucket(S3Model model, AmazonS3Client client) : IDisposable
+    {
+        public S3Model Model { get; } = model;
+
+        public AmazonS3Client Client { get; } = client;
+
+        public static async Task<ModelBucket> CreateAsync(TimeProvider clock)
+        {
+            var model = new S3Model(clock, S3ModelOptions.Default);
+            AmazonS3Client client = model.CreateClient();
+            await client.PutBucketAsync("bkt");
+            return new ModelBucket(model, client);
+        }
+
+        public void Dispose()
+        {
+            Client.Dispose();
+            Model.Dispose();
+        }
+    }
+
     private static async Task PutAsync(AmazonS3Client client, string bucket, string key, string body, Action<PutObjectRequest>? configure = null)
     {
         var put = new PutObjectRequest { BucketName = bucket, Key = key, ContentBody = body, UseChunkEncoding = false };
@@ -68,9 +90,8 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
     {
         // The local server answers bytes=-2 with the first three bytes, and bytes=0-0 with the whole object; RFC 9110 and
         // S3 serve the last two bytes, and the first one.
-        using var model = new S3Model(new FakeTimeProvider(s_start), S3ModelOptions.Default);
-        using AmazonS3Client client = model.CreateClient();
-        await client.PutBucketAsync("bkt");
+        using ModelBucket world = await ModelBucket.CreateAsync(new FakeTimeProvider(s_start));
+        (S3Model model, AmazonS3Client client) = (world.Model, world.Client);
         await PutAsync(client, "bkt", "r", "hello");
         Assert.Equal("206 bytes 3-4/5 2 'lo'", await GetAsync(client, new GetObjectRequest { BucketName = "bkt", Key = "r", ByteRange = new ByteRange("bytes=-2") }));
         Assert.Equal("206 bytes 0-0/5 1 'h'", await GetAsync(client, new GetObjectRequest { BucketName = "bkt", Key = "r", ByteRange = new ByteRange(0, 0) }));
@@ -130,9 +151,8 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
     {
         // As S3 documents GetObject's If-Match and If-Unmodified-Since (412); the local server serves the object.
         var clock = new FakeTimeProvider(s_start);
-        using var model = new S3Model(clock, S3ModelOptions.Default);
-        using AmazonS3Client client = model.CreateClient();
-        await client.PutBucketAsync("bkt");
+        using ModelBucket world = await ModelBucket.CreateAsync(clock);
+        (S3Model model, AmazonS3Client client) = (world.Model, world.Client);
         await PutAsync(client, "bkt", "c", "x");
         string etag = (await client.GetObjectMetadataAsync("bkt", "c")).ETag;
         Assert.Equal("412 PreconditionFailed", await GetAsync(client, new GetObjectRequest { BucketName = "bkt", Key = "c", EtagToMatch = "\"0000\"" }));
@@ -148,9 +168,8 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
     [Fact]
     public async Task ABadContinuationTokenOrMaxKeys_IsS3sInvalidArgument_NotACrash()
     {
-        using var model = new S3Model(new FakeTimeProvider(s_start), S3ModelOptions.Default);
-        using AmazonS3Client client = model.CreateClient();
-        await client.PutBucketAsync("bkt");
+        using ModelBucket world = await ModelBucket.CreateAsync(new FakeTimeProvider(s_start));
+        (S3Model model, AmazonS3Client client) = (world.Model, world.Client);
         await PutAsync(client, "bkt", "a", "x");
         var token = await Assert.ThrowsAnyAsync<AmazonS3Exception>(() => client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = "bkt", ContinuationToken = "not-a-token!" }));
         Assert.Equal(("InvalidArgument", HttpStatusCode.BadRequest), (token.ErrorCode, token.StatusCode));
@@ -165,9 +184,8 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
     public async Task AKeyXmlCannotHold_IsListedUrlEncodedWhenAsked_AndAsItIsOtherwise()
     {
         // S3 documents encoding-type=url for keys with characters XML 1.0 cannot hold (ASCII 0 to 10 and others).
-        using var model = new S3Model(new FakeTimeProvider(s_start), S3ModelOptions.Default);
-        using AmazonS3Client client = model.CreateClient();
-        await client.PutBucketAsync("bkt");
+        using ModelBucket world = await ModelBucket.CreateAsync(new FakeTimeProvider(s_start));
+        (S3Model model, AmazonS3Client client) = (world.Model, world.Client);
         await PutAsync(client, "bkt", "ctl\u0001x", "x");
         await PutAsync(client, "bkt", "plain key+%", "x");
 
@@ -187,8 +205,8 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
     [Fact]
     public async Task NamesS3Refuses_AreRefused_AndRecreatingAnOwnedBucketInUsEast1Succeeds()
     {
-        using var model = new S3Model(new FakeTimeProvider(s_start), S3ModelOptions.Default);
-        using AmazonS3Client client = model.CreateClient();
+        using ModelBucket world = await ModelBucket.CreateAsync(new FakeTimeProvider(s_start));
+        (S3Model model, AmazonS3Client client) = (world.Model, world.Client);
         foreach (string name in (string[])["Bad_Name", "ab", "-lead", "a..b", "192.168.1.1", "amzn-s3-demo-bucket"])
         {
             var bad = await Assert.ThrowsAnyAsync<AmazonS3Exception>(() => client.PutBucketAsync(name));
@@ -215,9 +233,8 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
     [Fact]
     public async Task WhatTheModelWouldNotKeep_IsRefused_NotDropped()
     {
-        using var model = new S3Model(new FakeTimeProvider(s_start), S3ModelOptions.Default);
-        using AmazonS3Client client = model.CreateClient();
-        await client.PutBucketAsync("bkt");
+        using ModelBucket world = await ModelBucket.CreateAsync(new FakeTimeProvider(s_start));
+        (S3Model model, AmazonS3Client client) = (world.Model, world.Client);
         Action<PutObjectRequest>[] asks =
         [
             put => put.TagSet = [new Tag { Key = "k", Value = "v" }],
@@ -255,9 +272,8 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
     public async Task ListedLastModified_IsTheHeadsWholeSecond()
     {
         var clock = new FakeTimeProvider(s_start.AddMilliseconds(437));
-        using var model = new S3Model(clock, S3ModelOptions.Default);
-        using AmazonS3Client client = model.CreateClient();
-        await client.PutBucketAsync("bkt");
+        using ModelBucket world = await ModelBucket.CreateAsync(clock);
+        (S3Model model, AmazonS3Client client) = (world.Model, world.Client);
         await PutAsync(client, "bkt", "t", "x");
         DateTime listed = Assert.Single((await client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = "bkt" })).S3Objects).LastModified!.Value;
         DateTime head = (await client.GetObjectMetadataAsync("bkt", "t")).LastModified!.Value;
