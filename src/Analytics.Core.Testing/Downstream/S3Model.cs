@@ -56,6 +56,9 @@ public sealed record S3ModelObject(string Key, ReadOnlyMemory<byte> Body, string
     /// <c>Content-Encoding</c> (without <c>aws-chunked</c>), <c>Content-Language</c> and <c>Expires</c>. Empty by default.
     /// </summary>
     public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The additional checksum given at upload and checked (<c>x-amz-checksum-crc32</c> and so on, base64), or null.</summary>
+    public (string Name, string Value)? Checksum { get; init; }
 }
 
 /// <summary>
@@ -73,7 +76,8 @@ public sealed record S3ModelObject(string Key, ReadOnlyMemory<byte> Body, string
 /// <c>NotImplemented</c>, and so is a PutObject asking for what the model would not keep (tags, a storage class other
 /// than <c>STANDARD</c>, encryption other than SSE-S3, object lock, a website redirect): never accepted and dropped. ACLs
 /// are answered as by a bucket with S3's default Object Ownership: only <c>bucket-owner-full-control</c> is taken.
-/// Checksums (<c>x-amz-checksum-*</c>) are not checked.</para>
+/// An additional checksum (<c>x-amz-checksum-crc32</c>, <c>-crc32c</c>, <c>-crc64nvme</c>, <c>-sha1</c>, <c>-sha256</c>, as a header or an
+/// <c>aws-chunked</c> trailer) is checked (<c>BadDigest</c>), kept and returned with <c>x-amz-checksum-mode: ENABLED</c>.</para>
 /// <para><b>Errors</b> are S3's XML errors (<c>NoSuchBucket</c>, <c>NoSuchKey</c>, <c>SlowDown</c> with 503,
 /// <c>InternalError</c> with 500), so the SDK raises <see cref="AmazonS3Exception"/> with the real error code and
 /// status.</para>
@@ -197,8 +201,12 @@ public sealed class S3Model : IDisposable
     public void Dispose() => _handler.Dispose();
 
     /// <summary>Decodes an <c>aws-chunked</c> body: <c>hex-size[;chunk-signature=..]\r\n data \r\n</c> up to a zero-size chunk, then optional trailers.</summary>
-    internal static byte[]? DecodeAwsChunked(ReadOnlySpan<byte> body)
+    internal static byte[]? DecodeAwsChunked(ReadOnlySpan<byte> body) => DecodeAwsChunked(body, out _);
+
+    /// <summary>As <see cref="DecodeAwsChunked(ReadOnlySpan{byte})"/>, with the trailers after the last chunk (<c>name:value</c> lines).</summary>
+    internal static byte[]? DecodeAwsChunked(ReadOnlySpan<byte> body, out Dictionary<string, string> trailers)
     {
+        trailers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         var output = new MemoryStream();
         int position = 0;
         while (true)
@@ -219,6 +227,15 @@ public sealed class S3Model : IDisposable
             position += lineEnd + 2;
             if (size == 0)
             {
+                foreach (string line in Encoding.ASCII.GetString(body[position..]).Split("\r\n", StringSplitOptions.RemoveEmptyEntries))
+                {
+                    int colon = line.IndexOf(':', StringComparison.Ordinal);
+                    if (colon > 0)
+                    {
+                        trailers[line[..colon].Trim()] = line[(colon + 1)..].Trim();
+                    }
+                }
+
                 return output.ToArray();
             }
 
@@ -369,15 +386,37 @@ public sealed class S3Model : IDisposable
             string sha = request.Headers.TryGetValues("x-amz-content-sha256", out IEnumerable<string>? shas) ? shas.FirstOrDefault() ?? string.Empty : string.Empty;
             bool chunked = sha.StartsWith("STREAMING-", StringComparison.Ordinal) ||
                 (request.Content?.Headers.ContentEncoding.Contains("aws-chunked") ?? false);
+            Dictionary<string, string> trailers = new(StringComparer.OrdinalIgnoreCase);
             if (chunked)
             {
-                byte[]? decoded = DecodeAwsChunked(body);
+                byte[]? decoded = DecodeAwsChunked(body, out trailers);
                 if (decoded is null)
                 {
                     return Error(request, HttpStatusCode.BadRequest, "IncompleteBody", "The request body terminated unexpectedly", requestId, null);
                 }
 
                 data = decoded;
+            }
+
+            // An additional checksum (a header, or a trailer of an aws-chunked body) is checked as S3 checks it, and kept.
+            (string Name, string Value)? checksum = null;
+            foreach ((string name, string value) in request.Headers.Where(h => h.Key.StartsWith("x-amz-checksum-", StringComparison.OrdinalIgnoreCase) &&
+                         !h.Key.Equals("x-amz-checksum-type", StringComparison.OrdinalIgnoreCase) && !h.Key.Equals("x-amz-checksum-algorithm", StringComparison.OrdinalIgnoreCase))
+                         .Select(h => (h.Key, h.Value.FirstOrDefault() ?? string.Empty))
+                         .Concat(trailers.Where(t => t.Key.StartsWith("x-amz-checksum-", StringComparison.OrdinalIgnoreCase)).Select(t => (t.Key, t.Value))))
+            {
+                string algorithm = name["x-amz-checksum-".Length..].ToLowerInvariant();
+                if (S3Checksums.Compute(algorithm, data) is not { } computed)
+                {
+                    return Error(request, HttpStatusCode.BadRequest, "InvalidRequest", "Value for x-amz-checksum-algorithm header is invalid.", requestId, null);
+                }
+
+                if (computed != value)
+                {
+                    return Error(request, HttpStatusCode.BadRequest, "BadDigest", "The " + algorithm.ToUpperInvariant() + " you specified did not match the calculated checksum.", requestId, null);
+                }
+
+                checksum = (name.ToLowerInvariant(), value);
             }
 
             if (request.Content is not null && request.Content.Headers.TryGetValues("Content-MD5", out IEnumerable<string>? md5Texts) &&
@@ -408,12 +447,16 @@ public sealed class S3Model : IDisposable
             string contentType = request.Content is not null && request.Content.Headers.TryGetValues("Content-Type", out IEnumerable<string>? types) && types.FirstOrDefault() is { Length: > 0 } type
                 ? type
                 : "binary/octet-stream";
-            bucket[key] = new S3ModelObject(key, data, contentType, etag, _faults.Time.GetUtcNow()) { Headers = StoredHeaders(request) };
+            bucket[key] = new S3ModelObject(key, data, contentType, etag, _faults.Time.GetUtcNow()) { Headers = StoredHeaders(request), Checksum = checksum };
             _puts++;
             _bytesStored += data.Length;
             var put = new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent([]) };
             put.Headers.TryAddWithoutValidation("ETag", etag);
             put.Headers.TryAddWithoutValidation("x-amz-server-side-encryption", "AES256");
+            if (checksum is { } sent)
+            {
+                put.Headers.TryAddWithoutValidation(sent.Name, sent.Value);
+            }
             return put;
         }
 
@@ -492,6 +535,13 @@ public sealed class S3Model : IDisposable
             response.Headers.TryAddWithoutValidation("ETag", found.ETag);
             response.Headers.TryAddWithoutValidation("Accept-Ranges", "bytes");
             response.Headers.TryAddWithoutValidation("x-amz-server-side-encryption", "AES256");
+            if (range is null && found.Checksum is { } stored && request.Headers.TryGetValues("x-amz-checksum-mode", out IEnumerable<string>? mode) && mode.FirstOrDefault() == "ENABLED")
+            {
+                // The whole object's checksum, as S3 returns it when asked (not for a range: it is the object's, not the part's).
+                response.Headers.TryAddWithoutValidation(stored.Name, stored.Value);
+                response.Headers.TryAddWithoutValidation("x-amz-checksum-type", "FULL_OBJECT");
+            }
+
             foreach ((string name, string value) in found.Headers)
             {
                 if (!response.Headers.TryAddWithoutValidation(name, value))

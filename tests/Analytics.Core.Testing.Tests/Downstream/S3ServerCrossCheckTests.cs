@@ -268,6 +268,75 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
         Assert.Contains("<Code>InvalidDigest</Code>", await digest.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("crc32", "123456789", 0xCBF43926ul, 4)]
+    [InlineData("crc32c", "123456789", 0xE3069283ul, 4)]
+    [InlineData("crc64nvme", "123456789", 0xAE8B14860A799888ul, 8)]
+    public void Checksums_GiveTheCatalogueCheckValues(string algorithm, string text, ulong check, int bytes)
+    {
+        // The check values of CRC-32, CRC-32C (Castagnoli) and CRC-64/NVME over "123456789".
+        byte[] expected = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(expected, check);
+        Assert.Equal(Convert.ToBase64String(expected[(8 - bytes)..]), S3Checksums.Compute(algorithm, Encoding.ASCII.GetBytes(text)));
+    }
+
+    public static TheoryData<string, bool> Algorithms() => new()
+    {
+        { "CRC32", true }, { "CRC32", false }, { "CRC32C", true }, { "CRC64NVME", true }, { "CRC64NVME", false }, { "SHA1", true }, { "SHA256", false },
+    };
+
+    [Theory]
+    [MemberData(nameof(Algorithms))]
+    public async Task AChecksumTheSdkSends_IsCheckedKeptAndReturned_AndTheSdkValidatesIt(string algorithm, bool chunked)
+    {
+        // A consumer's own signed client with the SDK's defaults (checksums when supported): the SDK computes the checksum
+        // (a trailer of the aws-chunked body, or a header), and validates the one the model returns on a read.
+        using var model = new S3Model(new FakeTimeProvider(s_start), S3ModelOptions.Default);
+        var config = new AmazonS3Config { ServiceURL = "http://s3.model.invalid", ForcePathStyle = true, AuthenticationRegion = "us-east-1", MaxErrorRetry = 0, HttpClientFactory = new ModelHttpClientFactory(model.HttpHandler) };
+        using var client = new AmazonS3Client(new Amazon.Runtime.BasicAWSCredentials("AKIDEXAMPLE", "secret"), config);
+        await client.PutBucketAsync("bkt");
+        string body = string.Concat(Enumerable.Repeat("checksummed body ", 500));
+        PutObjectResponse put = await client.PutObjectAsync(new PutObjectRequest
+        {
+            BucketName = "bkt",
+            Key = "c",
+            ContentBody = body,
+            ChecksumAlgorithm = new ChecksumAlgorithm(algorithm),
+            UseChunkEncoding = chunked,
+        });
+        string? sent = algorithm switch
+        {
+            "CRC32" => put.ChecksumCRC32,
+            "CRC32C" => put.ChecksumCRC32C,
+            "CRC64NVME" => put.ChecksumCRC64NVME,
+            "SHA1" => put.ChecksumSHA1,
+            _ => put.ChecksumSHA256,
+        };
+        Assert.Equal(S3Checksums.Compute(algorithm.ToLowerInvariant(), Encoding.UTF8.GetBytes(body)), sent);
+        Assert.Equal(("x-amz-checksum-" + algorithm.ToLowerInvariant(), sent), model.GetObjects("bkt").Single().Checksum);
+
+        using GetObjectResponse got = await client.GetObjectAsync(new GetObjectRequest { BucketName = "bkt", Key = "c", ChecksumMode = ChecksumMode.ENABLED });
+        using var reader = new StreamReader(got.ResponseStream);
+        Assert.Equal(body, await reader.ReadToEndAsync()); // the SDK checks the returned checksum as it reads
+    }
+
+    [Fact]
+    public async Task AWrongOrUnknownChecksum_IsRefused_NotStored()
+    {
+        using ModelBucket world = await ModelBucket.CreateAsync(new FakeTimeProvider(s_start));
+        using var raw = new HttpClient(world.Model.HttpHandler, disposeHandler: false);
+        foreach ((string header, string value, string code) in ((string, string, string)[])[("x-amz-checksum-crc32", "AAAAAA==", "BadDigest"), ("x-amz-checksum-md5", "AAAAAA==", "InvalidRequest")])
+        {
+            var request = new HttpRequestMessage(HttpMethod.Put, new Uri("http://s3.model.invalid/bkt/wrong")) { Content = new ByteArrayContent("x"u8.ToArray()) };
+            request.Headers.TryAddWithoutValidation(header, value);
+            HttpResponseMessage answer = await raw.SendAsync(request);
+            Assert.Equal(HttpStatusCode.BadRequest, answer.StatusCode);
+            Assert.Contains("<Code>" + code + "</Code>", await answer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        Assert.Empty(world.Model.GetObjects("bkt"));
+    }
+
     [Fact]
     public async Task ListedLastModified_IsTheHeadsWholeSecond()
     {
