@@ -124,6 +124,7 @@ public sealed partial class StreamEmulator
     /// <param name="model">The S3 model.</param>
     /// <param name="bucketName">The bucket; created in the model when absent.</param>
     /// <exception cref="InvalidOperationException">The mapping's destination is not <see cref="OnFailureDestination.S3"/>, or the emulator has run.</exception>
+    /// <exception cref="ArgumentException">The bucket name is empty, or one S3 refuses (see <see cref="S3Model.CreateBucket"/>).</exception>
     public void SendOnFailureTo(S3Model model, string bucketName)
     {
         ArgumentNullException.ThrowIfNull(model);

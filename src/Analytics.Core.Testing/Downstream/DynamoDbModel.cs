@@ -1368,7 +1368,7 @@ public sealed class DynamoDbModel : IDisposable
             throw DynamoError.Serialization("Limit is not an integer: " + l.GetRawText());
         }
 
-        if (request.TryGetProperty("ScanIndexForward", out JsonElement direction) && direction.ValueKind is not (JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null))
+        if (query && request.TryGetProperty("ScanIndexForward", out JsonElement direction) && direction.ValueKind is not (JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null))
         {
             throw DynamoError.Serialization("ScanIndexForward is not a Boolean: " + direction.GetRawText());
         }

@@ -57,7 +57,10 @@ public sealed record S3ModelObject(string Key, ReadOnlyMemory<byte> Body, string
     /// </summary>
     public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>The additional checksum given at upload and checked (<c>x-amz-checksum-crc32</c> and so on, base64), or null.</summary>
+    /// <summary>
+    /// The object's additional checksum (<c>x-amz-checksum-crc32</c> and so on, base64): the one given at upload and
+    /// checked, else CRC-64/NVME, which S3 computes for every new object. Null for an object made with this constructor alone.
+    /// </summary>
     public (string Name, string Value)? Checksum { get; init; }
 }
 
@@ -77,7 +80,8 @@ public sealed record S3ModelObject(string Key, ReadOnlyMemory<byte> Body, string
 /// than <c>STANDARD</c>, encryption other than SSE-S3, object lock, a website redirect): never accepted and dropped. ACLs
 /// are answered as by a bucket with S3's default Object Ownership: only <c>bucket-owner-full-control</c> is taken.
 /// An additional checksum (<c>x-amz-checksum-crc32</c>, <c>-crc32c</c>, <c>-crc64nvme</c>, <c>-sha1</c>, <c>-sha256</c>, as a header or an
-/// <c>aws-chunked</c> trailer) is checked (<c>BadDigest</c>), kept and returned with <c>x-amz-checksum-mode: ENABLED</c>.</para>
+/// <c>aws-chunked</c> trailer; one at most) is checked (<c>BadDigest</c>), kept and returned with <c>x-amz-checksum-mode:
+/// ENABLED</c>; an object uploaded without one gets CRC-64/NVME, as on S3.</para>
 /// <para><b>Errors</b> are S3's XML errors (<c>NoSuchBucket</c>, <c>NoSuchKey</c>, <c>SlowDown</c> with 503,
 /// <c>InternalError</c> with 500), so the SDK raises <see cref="AmazonS3Exception"/> with the real error code and
 /// status.</para>
@@ -177,7 +181,7 @@ public sealed class S3Model : IDisposable
             }
 
             string etag = "\"" + Convert.ToHexString(MD5.HashData(body)).ToLowerInvariant() + "\"";
-            bucket[key] = new S3ModelObject(key, body, contentType, etag, _faults.Time.GetUtcNow());
+            bucket[key] = new S3ModelObject(key, body, contentType, etag, _faults.Time.GetUtcNow()) { Checksum = ("x-amz-checksum-crc64nvme", S3Checksums.Compute("crc64nvme", body)!) };
             _puts++;
             _bytesStored += body.Length;
         }
@@ -398,17 +402,39 @@ public sealed class S3Model : IDisposable
                 data = decoded;
             }
 
-            // An additional checksum (a header, or a trailer of an aws-chunked body) is checked as S3 checks it, and kept.
-            (string Name, string Value)? checksum = null;
-            foreach ((string name, string value) in request.Headers.Where(h => h.Key.StartsWith("x-amz-checksum-", StringComparison.OrdinalIgnoreCase) &&
-                         !h.Key.Equals("x-amz-checksum-type", StringComparison.OrdinalIgnoreCase) && !h.Key.Equals("x-amz-checksum-algorithm", StringComparison.OrdinalIgnoreCase))
-                         .Select(h => (h.Key, h.Value.FirstOrDefault() ?? string.Empty))
-                         .Concat(trailers.Where(t => t.Key.StartsWith("x-amz-checksum-", StringComparison.OrdinalIgnoreCase)).Select(t => (t.Key, t.Value))))
+            // An additional checksum (a header, or a trailer of an aws-chunked body) is checked as S3 checks it, and kept;
+            // one without any gets CRC-64/NVME, as S3 gives every new object.
+            List<(string Name, string Value)> given = [.. request.Headers.Where(h => h.Key.StartsWith("x-amz-checksum-", StringComparison.OrdinalIgnoreCase) &&
+                         !h.Key.Equals("x-amz-checksum-type", StringComparison.OrdinalIgnoreCase) && !h.Key.Equals("x-amz-checksum-algorithm", StringComparison.OrdinalIgnoreCase) &&
+                         !h.Key.Equals("x-amz-checksum-mode", StringComparison.OrdinalIgnoreCase))
+                         .Select(h => (h.Key.ToLowerInvariant(), h.Value.FirstOrDefault() ?? string.Empty))
+                         .Concat(trailers.Where(t => t.Key.StartsWith("x-amz-checksum-", StringComparison.OrdinalIgnoreCase)).Select(t => (t.Key.ToLowerInvariant(), t.Value)))];
+            if (given.Count > 1)
             {
-                string algorithm = name["x-amz-checksum-".Length..].ToLowerInvariant();
-                if (S3Checksums.Compute(algorithm, data) is not { } computed)
+                return Error(request, HttpStatusCode.BadRequest, "InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.", requestId, null);
+            }
+
+            string? declared = request.Headers.TryGetValues("x-amz-trailer", out IEnumerable<string>? trailerNames) ? trailerNames.FirstOrDefault()?.Trim().ToLowerInvariant() : null;
+            if (declared is not null && declared.StartsWith("x-amz-checksum-", StringComparison.Ordinal) && !trailers.ContainsKey(declared))
+            {
+                // A checksum announced and not sent (or another one sent) is refused, not stored without it.
+                return Error(request, HttpStatusCode.BadRequest, "InvalidRequest", "The trailer " + declared + " named in x-amz-trailer is not in the body.", requestId, null);
+            }
+
+            string? sdkAlgorithm = request.Headers.TryGetValues("x-amz-sdk-checksum-algorithm", out IEnumerable<string>? algorithms) ? algorithms.FirstOrDefault()?.ToLowerInvariant() : null;
+            (string Name, string Value) checksum = ("x-amz-checksum-crc64nvme", S3Checksums.Compute("crc64nvme", data)!);
+            if (given.Count == 1)
+            {
+                (string name, string value) = given[0];
+                string algorithm = name["x-amz-checksum-".Length..];
+                if (S3Checksums.Compute(algorithm, data) is not { } computed || (sdkAlgorithm is not null && sdkAlgorithm != algorithm))
                 {
-                    return Error(request, HttpStatusCode.BadRequest, "InvalidRequest", "Value for x-amz-checksum-algorithm header is invalid.", requestId, null);
+                    return Error(request, HttpStatusCode.BadRequest, "InvalidRequest", "Value for x-amz-sdk-checksum-algorithm header is invalid.", requestId, null);
+                }
+
+                if (!Convert.TryFromBase64String(value, new byte[computed.Length], out int length) || Convert.ToBase64String(new byte[length]).Length != computed.Length)
+                {
+                    return Error(request, HttpStatusCode.BadRequest, "InvalidRequest", "Value for " + name + " header is invalid.", requestId, null);
                 }
 
                 if (computed != value)
@@ -416,7 +442,7 @@ public sealed class S3Model : IDisposable
                     return Error(request, HttpStatusCode.BadRequest, "BadDigest", "The " + algorithm.ToUpperInvariant() + " you specified did not match the calculated checksum.", requestId, null);
                 }
 
-                checksum = (name.ToLowerInvariant(), value);
+                checksum = (name, value);
             }
 
             if (request.Content is not null && request.Content.Headers.TryGetValues("Content-MD5", out IEnumerable<string>? md5Texts) &&
@@ -453,10 +479,8 @@ public sealed class S3Model : IDisposable
             var put = new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent([]) };
             put.Headers.TryAddWithoutValidation("ETag", etag);
             put.Headers.TryAddWithoutValidation("x-amz-server-side-encryption", "AES256");
-            if (checksum is { } sent)
-            {
-                put.Headers.TryAddWithoutValidation(sent.Name, sent.Value);
-            }
+            put.Headers.TryAddWithoutValidation(checksum.Name, checksum.Value);
+            put.Headers.TryAddWithoutValidation("x-amz-checksum-type", "FULL_OBJECT");
             return put;
         }
 

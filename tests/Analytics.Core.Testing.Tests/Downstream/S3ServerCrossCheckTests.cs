@@ -316,8 +316,40 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
         Assert.Equal(("x-amz-checksum-" + algorithm.ToLowerInvariant(), sent), model.GetObjects("bkt").Single().Checksum);
 
         using GetObjectResponse got = await client.GetObjectAsync(new GetObjectRequest { BucketName = "bkt", Key = "c", ChecksumMode = ChecksumMode.ENABLED });
+        GetObjectMetadataResponse head = await client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = "bkt", Key = "c", ChecksumMode = ChecksumMode.ENABLED });
+        foreach ((string? returned, ChecksumType? type) in ((string?, ChecksumType?)[])[(Returned(got.ChecksumCRC32, got.ChecksumCRC32C, got.ChecksumCRC64NVME, got.ChecksumSHA1, got.ChecksumSHA256), got.ChecksumType),
+                     (Returned(head.ChecksumCRC32, head.ChecksumCRC32C, head.ChecksumCRC64NVME, head.ChecksumSHA1, head.ChecksumSHA256), head.ChecksumType)])
+        {
+            Assert.Equal(sent, returned);
+            Assert.Equal(ChecksumType.FULL_OBJECT, type);
+        }
+
+        Assert.Equal(ChecksumType.FULL_OBJECT, put.ChecksumType);
         using var reader = new StreamReader(got.ResponseStream);
         Assert.Equal(body, await reader.ReadToEndAsync()); // the SDK checks the returned checksum as it reads
+
+        string? Returned(string? crc32, string? crc32c, string? crc64nvme, string? sha1, string? sha256) => algorithm switch
+        {
+            "CRC32" => crc32,
+            "CRC32C" => crc32c,
+            "CRC64NVME" => crc64nvme,
+            "SHA1" => sha1,
+            _ => sha256,
+        };
+    }
+
+    [Fact]
+    public async Task AnObjectUploadedWithoutAChecksum_GetsCrc64Nvme_AsOnS3()
+    {
+        // "ChecksumCRC64NVME ... is present if the object was uploaded ... without a checksum (and Amazon S3 added the
+        // default checksum, CRC64NVME, to the uploaded object)": the model's own client sends none.
+        using ModelBucket world = await ModelBucket.CreateAsync(new FakeTimeProvider(s_start));
+        await PutAsync(world.Client, "bkt", "plain", "hello");
+        GetObjectMetadataResponse head = await world.Client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = "bkt", Key = "plain", ChecksumMode = ChecksumMode.ENABLED });
+        Assert.Equal(S3Checksums.Compute("crc64nvme", "hello"u8), head.ChecksumCRC64NVME);
+        using GetObjectResponse got = await world.Client.GetObjectAsync(new GetObjectRequest { BucketName = "bkt", Key = "plain", ChecksumMode = ChecksumMode.ENABLED });
+        using var reader = new StreamReader(got.ResponseStream);
+        Assert.Equal("hello", await reader.ReadToEndAsync());
     }
 
     [Fact]
@@ -325,10 +357,25 @@ public sealed class S3ServerCrossCheckTests(LocalServersFixture servers)
     {
         using ModelBucket world = await ModelBucket.CreateAsync(new FakeTimeProvider(s_start));
         using var raw = new HttpClient(world.Model.HttpHandler, disposeHandler: false);
-        foreach ((string header, string value, string code) in ((string, string, string)[])[("x-amz-checksum-crc32", "AAAAAA==", "BadDigest"), ("x-amz-checksum-md5", "AAAAAA==", "InvalidRequest")])
+        string crc32 = S3Checksums.Compute("crc32", "x"u8)!, sha1 = S3Checksums.Compute("sha1", "x"u8)!;
+        (string Header, string Value, string Code)[][] cases =
+        [
+            [("x-amz-checksum-crc32", "AAAAAA==", "BadDigest")],
+            [("x-amz-checksum-md5", "AAAAAA==", "InvalidRequest")],
+            [("x-amz-checksum-crc32", "not base64!", "InvalidRequest")],
+            [("x-amz-checksum-crc32", crc32, "InvalidRequest"), ("x-amz-checksum-sha1", sha1, "InvalidRequest")], // two checksums, each right
+            [("x-amz-checksum-crc32", crc32, "InvalidRequest"), ("x-amz-sdk-checksum-algorithm", "SHA1", "InvalidRequest")],
+            [("x-amz-trailer", "x-amz-checksum-crc32", "InvalidRequest")], // announced, never sent
+        ];
+        foreach ((string Header, string Value, string Code)[] headers in cases)
         {
+            string code = headers[0].Code;
             var request = new HttpRequestMessage(HttpMethod.Put, new Uri("http://s3.model.invalid/bkt/wrong")) { Content = new ByteArrayContent("x"u8.ToArray()) };
-            request.Headers.TryAddWithoutValidation(header, value);
+            foreach ((string header, string value, _) in headers)
+            {
+                request.Headers.TryAddWithoutValidation(header, value);
+            }
+
             HttpResponseMessage answer = await raw.SendAsync(request);
             Assert.Equal(HttpStatusCode.BadRequest, answer.StatusCode);
             Assert.Contains("<Code>" + code + "</Code>", await answer.Content.ReadAsStringAsync(), StringComparison.Ordinal);
