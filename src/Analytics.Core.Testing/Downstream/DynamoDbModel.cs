@@ -1056,7 +1056,7 @@ public sealed class DynamoDbModel : IDisposable
     /// <summary>The most item bytes one BatchGetItem answer holds ("A single operation can retrieve up to 16 MB of data").</summary>
     internal const long BatchGetResponseLimitBytes = 16L * 1024 * 1024;
 
-    /// <summary>A stable hash of a key's text (FNV-1a): the order of a BatchGetItem's items.</summary>
+    /// <summary>A stable hash of a text (FNV-1a): the order of a BatchGetItem's items and of a Scan's partitions.</summary>
     private static uint StableOrder(string keyText)
     {
         uint hash = 2166136261;
@@ -1677,14 +1677,7 @@ public sealed class DynamoDbModel : IDisposable
         public uint PartitionOrder(IReadOnlyDictionary<string, DynamoValue> item)
         {
             DynamoValue hash = item[HashKey];
-            string text = (char)('0' + (int)hash.Type) + (hash.Text ?? Convert.ToBase64String(hash.Bytes ?? []));
-            uint order = 2166136261;
-            foreach (char c in text)
-            {
-                order = (order ^ c) * 16777619;
-            }
-
-            return order;
+            return StableOrder((char)('0' + (int)hash.Type) + (hash.Text ?? Convert.ToBase64String(hash.Bytes ?? [])));
         }
 
         /// <summary>A Scan's order: by <see cref="PartitionOrder"/>, then by key.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Numerics;
 using System.Security.Cryptography;
 
 namespace Analytics.Core.Testing;
@@ -9,9 +10,9 @@ namespace Analytics.Core.Testing;
 /// </summary>
 internal static class S3Checksums
 {
-    private static readonly uint[] s_crc32 = Table32(0xEDB88320u);
-    private static readonly uint[] s_crc32c = Table32(0x82F63B78u);
-    private static readonly ulong[] s_crc64nvme = Table64(0x9A6C9329AC4BC9B5ul);
+    private static readonly uint[] s_crc32 = Table(0xEDB88320u);
+    private static readonly uint[] s_crc32c = Table(0x82F63B78u);
+    private static readonly ulong[] s_crc64nvme = Table(0x9A6C9329AC4BC9B5ul);
 
     /// <summary>The checksum of <paramref name="data"/> by <paramref name="algorithm"/> (lower case, as in the header name), or null for one S3 does not have.</summary>
     public static string? Compute(string algorithm, ReadOnlySpan<byte> data)
@@ -20,13 +21,13 @@ internal static class S3Checksums
         switch (algorithm)
         {
             case "crc32":
-                BinaryPrimitives.WriteUInt32BigEndian(digest, Crc32(s_crc32, data));
+                BinaryPrimitives.WriteUInt32BigEndian(digest, Crc(s_crc32, data));
                 return Convert.ToBase64String(digest[..4]);
             case "crc32c":
-                BinaryPrimitives.WriteUInt32BigEndian(digest, Crc32(s_crc32c, data));
+                BinaryPrimitives.WriteUInt32BigEndian(digest, Crc(s_crc32c, data));
                 return Convert.ToBase64String(digest[..4]);
             case "crc64nvme":
-                BinaryPrimitives.WriteUInt64BigEndian(digest, Crc64(s_crc64nvme, data));
+                BinaryPrimitives.WriteUInt64BigEndian(digest, Crc(s_crc64nvme, data));
                 return Convert.ToBase64String(digest[..8]);
             case "sha1":
                 return Convert.ToBase64String(SHA1.HashData(data));
@@ -37,54 +38,30 @@ internal static class S3Checksums
         }
     }
 
-    private static uint Crc32(uint[] table, ReadOnlySpan<byte> data)
+    /// <summary>A reflected CRC over <paramref name="data"/>: all ones in, all ones out, one table lookup per byte.</summary>
+    private static T Crc<T>(T[] table, ReadOnlySpan<byte> data)
+        where T : IBinaryInteger<T>, IUnsignedNumber<T>
     {
-        uint crc = 0xFFFFFFFFu;
+        T crc = T.AllBitsSet;
         foreach (byte b in data)
         {
-            crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8);
+            crc = table[int.CreateTruncating((crc ^ T.CreateTruncating(b)) & T.CreateTruncating(0xFF))] ^ (crc >> 8);
         }
 
         return ~crc;
     }
 
-    private static ulong Crc64(ulong[] table, ReadOnlySpan<byte> data)
+    /// <summary>The byte table of a reflected CRC of <paramref name="polynomial"/> (given reflected).</summary>
+    private static T[] Table<T>(T polynomial)
+        where T : IBinaryInteger<T>, IUnsignedNumber<T>
     {
-        ulong crc = ulong.MaxValue;
-        foreach (byte b in data)
+        var table = new T[256];
+        for (int i = 0; i < 256; i++)
         {
-            crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        }
-
-        return ~crc;
-    }
-
-    private static uint[] Table32(uint polynomial)
-    {
-        var table = new uint[256];
-        for (uint i = 0; i < 256; i++)
-        {
-            uint c = i;
+            T c = T.CreateTruncating(i);
             for (int k = 0; k < 8; k++)
             {
-                c = (c & 1) != 0 ? polynomial ^ (c >> 1) : c >> 1;
-            }
-
-            table[i] = c;
-        }
-
-        return table;
-    }
-
-    private static ulong[] Table64(ulong polynomial)
-    {
-        var table = new ulong[256];
-        for (ulong i = 0; i < 256; i++)
-        {
-            ulong c = i;
-            for (int k = 0; k < 8; k++)
-            {
-                c = (c & 1) != 0 ? polynomial ^ (c >> 1) : c >> 1;
+                c = T.IsOddInteger(c) ? polynomial ^ (c >> 1) : c >> 1;
             }
 
             table[i] = c;
