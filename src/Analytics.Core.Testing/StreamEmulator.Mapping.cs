@@ -346,6 +346,7 @@ public sealed partial class StreamEmulator
         var invocation = new Invocation
         {
             Number = ++_invocations,
+            Run = this,
             Lane = lane,
             Batch = batch,
             Environment = environment,
@@ -377,6 +378,7 @@ public sealed partial class StreamEmulator
         object? previous = VirtualClock.CurrentOwner.Value;
         VirtualClock.CurrentOwner.Value = invocation;
         long started = Stopwatch.GetTimestamp();
+        Volatile.Write(ref _starting, invocation);
         try
         {
             // A null task is what Lambda's .NET runtime fails with a NullReferenceException: a function error, at once
@@ -394,6 +396,7 @@ public sealed partial class StreamEmulator
         finally
         {
             VirtualClock.CurrentOwner.Value = previous;
+            Volatile.Write(ref _starting, null);
         }
 
         invocation.MeasuredTicks += Stopwatch.GetElapsedTime(started).Ticks;

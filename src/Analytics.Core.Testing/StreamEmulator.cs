@@ -58,6 +58,9 @@ public sealed partial class StreamEmulator
     private bool _ran;
     private bool _ended;
     private int _runThread;
+    private long _step;
+    private Invocation? _starting;
+    private BlockedRunWatch? _watch;
 
     /// <summary>Creates an emulator whose execution environments share one handler.</summary>
     /// <param name="scenario">The scenario.</param>
@@ -184,7 +187,9 @@ public sealed partial class StreamEmulator
     /// <returns>The totals.</returns>
     /// <exception cref="InvalidOperationException">
     /// Already run; or a producer's <see cref="RecordGenerator"/> returned <see langword="null"/> or a record Kinesis
-    /// refuses (data plus partition key over 1 MiB).
+    /// refuses (data plus partition key over 1 MiB); or handler code kept the run's thread waiting inside one step for
+    /// 10 s of real time (or <see cref="EmulatorScenario.RealTimeSettle"/>, when longer), as a handler blocking on a task
+    /// of the clock (<c>.Wait()</c>, <c>.Result</c>) does: the clock moves only when handler code returns to it.
     /// </exception>
     public EmulationSummary Run(IEmulationObserver? observer = null)
     {
@@ -264,17 +269,22 @@ public sealed partial class StreamEmulator
             }
         }
 
-        while (true)
+        // A run that waits for handlers in real time (RealTimeSettle) lets one step wait as long as that too.
+        TimeSpan limit = BlockedRunLimit > _scenario.RealTimeSettle ? BlockedRunLimit : _scenario.RealTimeSettle;
+        using (_watch = new BlockedRunWatch(Thread.CurrentThread, limit, () => Volatile.Read(ref _step), DescribeStep))
         {
-            Settle();
-            if (!Clock.FireNext(end - 1))
+            while (true)
             {
-                CheckOffClock();
-                break;
-            }
+                Settle();
+                if (!FireNextStep(end - 1))
+                {
+                    CheckOffClock();
+                    break;
+                }
 
-            CheckOffClock();
-            ObserveCompletions();
+                CheckOffClock();
+                ObserveCompletions();
+            }
         }
 
         // The run covers [start, end): what is due at the end itself does not happen; the last second is measured.
@@ -315,6 +325,57 @@ public sealed partial class StreamEmulator
         };
         _observer?.OnEnd(summary);
         return summary;
+    }
+
+    /// <summary>
+    /// How long handler code may keep the run's thread in a wait inside one step before the run ends with an error
+    /// (<see cref="BlockedRunWatch"/>): 10 s of real time, or <see cref="EmulatorScenario.RealTimeSettle"/> when that is
+    /// longer. On the virtual clock a handler must not wait on anything real at all, so 10 s is far beyond any wait it
+    /// could mean.
+    /// </summary>
+    internal TimeSpan BlockedRunLimit { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Fires the next timer of the run as one step (odd <see cref="_step"/> while it runs); ends the run when handler code blocked it.</summary>
+    private bool FireNextStep(long limitTicks)
+    {
+        bool fired;
+        Volatile.Write(ref _step, _step + 1);
+        try
+        {
+            fired = Clock.FireNext(limitTicks);
+        }
+        catch (ThreadInterruptedException interrupted) when (_watch?.Blocked is not null)
+        {
+            // The interrupted wait was in a timer's callback itself, not in a handler's task.
+            throw Blocked(interrupted);
+        }
+        finally
+        {
+            Volatile.Write(ref _step, _step + 1);
+        }
+
+        return _watch?.Blocked is null ? fired : throw Blocked(null);
+    }
+
+    private InvalidOperationException Blocked(Exception? inner)
+    {
+        Stop();
+        return new InvalidOperationException(
+            $"The run stopped: {_watch!.Blocked} kept the emulator's thread waiting for {_watch.Limit.TotalSeconds:0.#} s of real time "
+            + "(Task.Wait, .Result, GetAwaiter().GetResult(), a lock). The virtual clock moves only when handler code returns to it, "
+            + "so a wait for anything on the clock (Task.Delay(t, clock), a model's answer, another invocation) never ends. Await it instead; "
+            + "a handler that must wait on something real needs EmulatorScenario.RealTimeSettle.",
+            inner);
+    }
+
+    /// <summary>Names what runs in the current step, for <see cref="BlockedRunWatch"/> (from its thread).</summary>
+    private string DescribeStep()
+    {
+        object? owner = Volatile.Read(ref _starting) ?? Clock.FiringOwner;
+        string at = Clock.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        return owner is Invocation invocation
+            ? $"the handler of invocation {invocation.Number} ({invocation.Lane.Shard.Id}, execution environment {invocation.Environment.Id}, virtual time {at})"
+            : $"code run by the emulator at virtual time {at} (a handler's init, or a timer's callback)";
     }
 
     private long NowTicks => Clock.GetTimestamp();
@@ -444,6 +505,24 @@ public sealed partial class StreamEmulator
     }
 
     /// <summary>Counts a handler as caught off the virtual clock, once per invocation; callable from any thread.</summary>
+    /// <summary>
+    /// A downstream model serves a request of <paramref name="invocation"/>'s handler: off the run's clock when the model
+    /// runs on another clock (built on <see cref="TimeProvider.System"/>, say: its latency passes in real time), or when
+    /// the call is made on another thread than the run's (a continuation that something real resumed: a retry's delay on
+    /// the system clock, I/O). Either way what the model answers, and when, depends on real timing (found by review: a
+    /// sink whose retries waited on the system clock lost most of a run's records to the destination, differently in
+    /// each run, and every run said <c>Reproducible</c>). Not with <see cref="EmulatorScenario.RealTimeSettle"/>, whose
+    /// runs expect such handlers.
+    /// </summary>
+    internal void NoteDownstreamCall(Invocation invocation, TimeProvider modelClock)
+    {
+        if (_scenario.RealTimeSettle <= TimeSpan.Zero
+            && (!ReferenceEquals(modelClock, Clock) || Environment.CurrentManagedThreadId != _runThread))
+        {
+            CountOffClock(invocation);
+        }
+    }
+
     private void CountOffClock(Invocation invocation)
     {
         if (invocation.MarkOffClock())

@@ -26,6 +26,7 @@ public sealed class VirtualClock : TimeProvider
     private long _nowTicks;
     private long _order;
     private int _guestTimers;
+    private object? _firingOwner;
 
     /// <summary>Creates a clock that reads <paramref name="start"/>.</summary>
     /// <param name="start">The initial time.</param>
@@ -40,6 +41,19 @@ public sealed class VirtualClock : TimeProvider
     /// <summary>Tags timers created under the current execution context (the emulator tags each invocation's timers).</summary>
     internal static AsyncLocal<object?> CurrentOwner { get; } = new();
 
+    /// <summary>
+    /// Called by the downstream models as each request starts, with the clock the model runs on: an emulator's
+    /// invocation in whose flow the request was made (<see cref="CurrentOwner"/>) learns whether it called the model off
+    /// the run's clock (the model on another clock, or the call made on a thread something real resumed).
+    /// </summary>
+    internal static void NoteDownstreamCall(TimeProvider modelClock)
+    {
+        if (CurrentOwner.Value is IClockGuest guest)
+        {
+            guest.NoteDownstreamCall(modelClock);
+        }
+    }
+
     /// <summary>Decides, when a timer is due, whether its owner is still alive (a timed-out environment is not).</summary>
     internal Func<object?, bool>? IsOwnerAlive { get; set; }
 
@@ -48,6 +62,9 @@ public sealed class VirtualClock : TimeProvider
     /// code under test can still be resumed in virtual time. Kept up to date under the clock's lock.
     /// </summary>
     internal int GuestTimers => Volatile.Read(ref _guestTimers);
+
+    /// <summary>The owner of the timer whose callback runs now (readable from any thread); <see langword="null"/> between callbacks.</summary>
+    internal object? FiringOwner => Volatile.Read(ref _firingOwner);
 
     /// <summary>When set, receives the real time (ticks) each timer callback took, with the timer's owner.</summary>
     internal Action<object?, long>? CallbackMeasured { get; set; }
@@ -222,6 +239,7 @@ public sealed class VirtualClock : TimeProvider
 
         object? previous = CurrentOwner.Value;
         CurrentOwner.Value = timer.Owner;
+        Volatile.Write(ref _firingOwner, timer.Owner);
         try
         {
             if (CallbackMeasured is { } measured)
@@ -238,6 +256,7 @@ public sealed class VirtualClock : TimeProvider
         finally
         {
             CurrentOwner.Value = previous;
+            Volatile.Write(ref _firingOwner, null);
         }
 
         return true;
@@ -359,4 +378,11 @@ public sealed class VirtualClock : TimeProvider
             return ValueTask.CompletedTask;
         }
     }
+}
+
+/// <summary>An owner of timers that the downstream models tell of each request made in its flow (an emulator's invocation).</summary>
+internal interface IClockGuest
+{
+    /// <summary>A downstream model on <paramref name="modelClock"/> is serving a request made in this owner's flow, on the current thread.</summary>
+    void NoteDownstreamCall(TimeProvider modelClock);
 }

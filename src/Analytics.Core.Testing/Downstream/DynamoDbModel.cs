@@ -180,7 +180,11 @@ public sealed class DynamoDbModel : IDisposable
     }
 
     /// <summary>Releases nothing unmanaged; clients created from the model stop working.</summary>
-    public void Dispose() => _handler.Dispose();
+    public void Dispose()
+    {
+        _faults.Close();
+        _handler.Dispose();
+    }
 
     private AmazonDynamoDBConfig ClientConfig()
     {
@@ -220,6 +224,7 @@ public sealed class DynamoDbModel : IDisposable
 
     private async Task<HttpResponseMessage> ServeAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        _faults.Enter();
         byte[] body = request.Content is null ? [] : await request.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         string target = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
         string operation = target.StartsWith("DynamoDB_20120810.", StringComparison.Ordinal) ? target["DynamoDB_20120810.".Length..] : string.Empty;
@@ -364,6 +369,7 @@ public sealed class DynamoDbModel : IDisposable
         where TResponse : AmazonWebServiceResponse
     {
         cancellationToken.ThrowIfCancellationRequested();
+        _faults.Enter();
         string target = "DynamoDB_20120810." + operation;
         JsonDocument? document = null;
         DynamoRequestView view;

@@ -99,6 +99,8 @@ internal sealed class FaultPlan
     private readonly Dictionary<ulong, long> _seen = [];
     private readonly Gate _seenGate = new();
     private long _seenInstant = long.MinValue;
+    private readonly string _model;
+    private volatile bool _closed;
     private static readonly FaultDraws s_quietDraws = new(0);
 
     public FaultPlan(int seed, LatencyDistribution latency, double throttleFraction, IReadOnlyList<OutageWindow>? outages, TimeProvider time, string prefix)
@@ -122,9 +124,28 @@ internal sealed class FaultPlan
         _latency = latency;
         _throttleFraction = throttleFraction;
         _time = time;
+        _model = prefix.Replace("Options.", string.Empty, StringComparison.Ordinal);
     }
 
     public TimeProvider Time => _time;
+
+    /// <summary>The model was disposed: its clients' requests are refused from now on.</summary>
+    public void Close() => _closed = true;
+
+    /// <summary>
+    /// Called as each request starts: refuses it once the model is disposed, and tells an emulator's invocation that
+    /// called the model off the run's clock (<see cref="VirtualClock.NoteDownstreamCall"/>).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The model was disposed.</exception>
+    public void Enter()
+    {
+        if (_closed)
+        {
+            throw new ObjectDisposedException(_model, $"The {_model} was disposed; its clients stop working with it. Dispose the model after the code that uses its clients.");
+        }
+
+        VirtualClock.NoteDownstreamCall(_time);
+    }
 
     /// <summary>How many request identities the plan holds counts for (those of the current instant).</summary>
     internal int TrackedIdentities

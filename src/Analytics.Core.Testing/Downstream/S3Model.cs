@@ -202,7 +202,11 @@ public sealed class S3Model : IDisposable
     }
 
     /// <summary>Releases nothing unmanaged; clients created from the model stop working.</summary>
-    public void Dispose() => _handler.Dispose();
+    public void Dispose()
+    {
+        _faults.Close();
+        _handler.Dispose();
+    }
 
     /// <summary>Decodes an <c>aws-chunked</c> body: <c>hex-size[;chunk-signature=..]\r\n data \r\n</c> up to a zero-size chunk, then optional trailers.</summary>
     internal static byte[]? DecodeAwsChunked(ReadOnlySpan<byte> body) => DecodeAwsChunked(body, out _);
@@ -257,6 +261,7 @@ public sealed class S3Model : IDisposable
 
     private async Task<HttpResponseMessage> ServeAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        _faults.Enter();
         byte[] body = request.Content is null ? [] : await request.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         Uri uri = request.RequestUri ?? throw new InvalidOperationException("The request has no URI.");
         string[] segments = uri.AbsolutePath.TrimStart('/').Split('/', 2);

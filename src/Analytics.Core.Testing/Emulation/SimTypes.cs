@@ -199,9 +199,12 @@ internal sealed class ExecutionEnvironment
     public bool Dead { get; set; }
 }
 
-internal sealed class Invocation
+internal sealed class Invocation : IClockGuest
 {
     public required long Number { get; init; }
+
+    /// <summary>The run the invocation belongs to.</summary>
+    public required StreamEmulator Run { get; init; }
 
     public required Lane Lane { get; init; }
 
@@ -230,6 +233,8 @@ internal sealed class Invocation
 
     /// <summary>Marks the handler as caught off the virtual clock (from any thread); true the first time only, so it is counted once.</summary>
     public bool MarkOffClock() => Interlocked.Exchange(ref _offClock, 1) == 0;
+
+    void IClockGuest.NoteDownstreamCall(TimeProvider modelClock) => Run.NoteDownstreamCall(this, modelClock);
 
     public bool Alive { get; set; } = true;
 
