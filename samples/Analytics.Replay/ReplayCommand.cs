@@ -48,7 +48,7 @@ internal static class ReplayCommand
                 return 2;
             }
 
-            ReplayRun.Run(loaded, parsed.GetValue(output)!, stdout, writeRecords: !parsed.GetValue(noRecords), chart: !parsed.GetValue(noChart));
+            ReplayRun.Run(loaded, parsed.GetValue(output)!, stdout, writeRecords: !parsed.GetValue(noRecords), chart: !parsed.GetValue(noChart), progress: stderr);
             return 0;
         });
 

@@ -26,7 +26,9 @@ internal static class ReplayRun
     /// <summary>Every file a run may write into its directory.</summary>
     public static readonly string[] OutputFileNames = ["invocations.jsonl", "destination.jsonl", "metrics.csv", "records.jsonl", "aggregates.jsonl", "quarantine.jsonl", ChartFileName];
 
-    public static ReplayResult Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true, bool httpClients = false)
+    /// <param name="progress">Told at once of the run's first function error (a run that fails at every invocation, a
+    /// function whose init fails, can take long before its summary); <see langword="null"/> for none.</param>
+    public static ReplayResult Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true, bool httpClients = false, TextWriter? progress = null)
     {
         Directory.CreateDirectory(outDirectory);
         // Every file left in the directory is this run's: what an earlier run wrote and this one does not (the sinks'
@@ -64,11 +66,12 @@ internal static class ReplayRun
 
         using SampleDownstream? owned = downstream;
         var perSecond = new PerSecond(loaded.Scenario.DurationSeconds);
+        var firstError = new FirstFunctionError(progress);
         EmulationSummary summary;
         try
         {
             using var files = new EmulationFiles(outDirectory, writeRecords);
-            IEmulationObserver observer = new Tee(files, perSecond);
+            IEmulationObserver observer = new Tee(new Tee(files, perSecond), firstError);
             summary = emulator.Run(ledger is null ? observer : new Tee(observer, ledger));
         }
         finally
@@ -122,11 +125,11 @@ internal static class ReplayRun
         }
 
         watch.Stop();
-        WriteSummary(stdout, loaded, summary, sinks, figures, watch.Elapsed, outDirectory, chart);
+        WriteSummary(stdout, loaded, summary, sinks, figures, firstError.Text, watch.Elapsed, outDirectory, chart);
         return new ReplayResult(loaded, summary, figures);
     }
 
-    private static void WriteSummary(TextWriter output, LoadedScenario loaded, EmulationSummary s, SinkState? sinks, IncidentFigures? figures, TimeSpan wall, string directory, bool chart)
+    private static void WriteSummary(TextWriter output, LoadedScenario loaded, EmulationSummary s, SinkState? sinks, IncidentFigures? figures, string? firstError, TimeSpan wall, string directory, bool chart)
     {
         EmulatorScenario scenario = loaded.Scenario;
         var rows = new List<(string, string)>
@@ -151,6 +154,13 @@ internal static class ReplayRun
         {
             // Only then, as for the rows below: records in = processed + destination + expired + skipped + not processed.
             rows.Insert(rows.FindIndex(r => r.Item1 == "records not processed at the end"), ("records skipped (StartingPosition)", N(s.RecordsSkipped)));
+        }
+
+        if (firstError is not null)
+        {
+            // Only then: why the function failed, which no other figure says (found by review: a function whose init
+            // failed ran for hours in replay with "error" on every line and its init error nowhere).
+            rows.Insert(rows.FindIndex(r => r.Item1 == "  timeouts"), ("  first function error", firstError));
         }
 
         if (s.InvocationsInFlight > 0)
@@ -265,6 +275,40 @@ internal static class ReplayRun
 
         public void OnDestination(DestinationRecord record)
         {
+        }
+    }
+
+    /// <summary>The run's first function error (Lambda's errorType and errorMessage), told to a writer as it happens.</summary>
+    internal sealed class FirstFunctionError(TextWriter? progress) : IEmulationObserver
+    {
+        /// <summary>The first function error, with its invocation; <see langword="null"/> when none failed with one.</summary>
+        public string? Text { get; private set; }
+
+        public void OnInvocation(InvocationReport invocation)
+        {
+            if (Text is null && invocation.ErrorType is not null)
+            {
+                Text = $"invocation {N(invocation.Invocation)} ({invocation.ShardId}, at {invocation.EndMs / 1000.0:F3} s): {invocation.ErrorType}: {OneLine(invocation.ErrorMessage)}";
+                progress?.WriteLine("first function error: " + Text);
+            }
+        }
+
+        public void OnRecord(StreamRecord record)
+        {
+        }
+
+        public void OnDestination(DestinationRecord record)
+        {
+        }
+
+        public void OnSecond(ShardSecond metrics)
+        {
+        }
+
+        private static string OneLine(string? message)
+        {
+            string text = (message ?? string.Empty).ReplaceLineEndings(" ");
+            return text.Length <= 300 ? text : string.Concat(text.AsSpan(0, 300), "...");
         }
     }
 

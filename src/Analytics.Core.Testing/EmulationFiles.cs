@@ -107,6 +107,12 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
                 w.WriteBoolean("isFinalInvokeForWindow", final);
             }
 
+            if (invocation.ErrorType is not null)
+            {
+                w.WriteString("errorType", invocation.ErrorType);
+                w.WriteString("errorMessage", invocation.ErrorMessage);
+            }
+
             w.WriteEndObject();
         });
     }

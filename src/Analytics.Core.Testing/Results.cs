@@ -70,6 +70,16 @@ public sealed record InvocationReport
 
     /// <summary>For a tumbling-window invocation, whether it was the window's final one.</summary>
     public bool? IsFinalInvokeForWindow { get; init; }
+
+    /// <summary>
+    /// For a function error, its type as Lambda reports it (<c>errorType</c>): the exception's type name (its init's, for an
+    /// environment whose init threw), <c>Function.ResponseSizeTooLarge</c> for a response over 6 MB, <c>Sandbox.Timedout</c>
+    /// for a timeout; <see langword="null"/> otherwise (a success, a partial response, a response the mapping cannot read).
+    /// </summary>
+    public string? ErrorType { get; init; }
+
+    /// <summary>For a function error, its message as Lambda reports it (<c>errorMessage</c>); <see langword="null"/> otherwise.</summary>
+    public string? ErrorMessage { get; init; }
 }
 
 /// <summary>A record Lambda sends to the on-failure destination.</summary>

@@ -457,6 +457,7 @@ public sealed partial class StreamEmulator
             // "6 MB each for request and response": Lambda fails the invocation (Function.ResponseSizeTooLarge), a
             // function error, whatever the response says; the Runtime API host answers a process the same way.
             outcome = InvocationOutcome.Error;
+            invocation.Error = ("Function.ResponseSizeTooLarge", $"Response payload size ({task.Result.Length} bytes) exceeded maximum allowed payload size ({LambdaJson.MaxPayloadBytes} bytes).");
         }
         else if (task.IsCompletedSuccessfully)
         {
@@ -471,7 +472,9 @@ public sealed partial class StreamEmulator
         else
         {
             outcome = InvocationOutcome.Error;
-            if (task.Exception?.InnerException is RuntimeApiHostException)
+            Exception error = task.Exception?.InnerException ?? new TaskCanceledException(task);
+            invocation.Error = (error.GetType().Name, error.Message);
+            if (error is RuntimeApiHostException)
             {
                 // The function's runtime exited or failed its init (Runtime.ExitError, Runtime.InitError): Lambda resets
                 // the execution environment, so the next invocation initializes a new one (a cold start).
@@ -501,6 +504,7 @@ public sealed partial class StreamEmulator
 
         invocation.Alive = false;
         invocation.Environment.Dead = true;
+        invocation.Error = ("Sandbox.Timedout", FormattableString.Invariant($"Task timed out after {_scenario.Function.TimeoutSeconds:0.00} seconds"));
         Finish(invocation, InvocationOutcome.Timeout, default);
     }
 

@@ -84,6 +84,8 @@ public sealed partial class StreamEmulator
             ColdStart = invocation.ColdStart,
             IteratorAgeMs = iteratorAge,
             IsFinalInvokeForWindow = _scenario.Mapping.TumblingWindowInSeconds > 0 ? batch.IsWindowFinal : null,
+            ErrorType = invocation.Error?.Type,
+            ErrorMessage = invocation.Error?.Message,
         });
 
         Poll(lane);

@@ -97,6 +97,55 @@ public class ReplaySummaryTests
         }
     }
 
+    /// <summary>
+    /// Why the function failed is in the summary, and on stderr as soon as it happens (found by review: a function whose
+    /// init failed ran for hours in replay with "error" on every line and its init error nowhere).
+    /// </summary>
+    [Fact]
+    public void AFunctionError_IsNamedInTheSummary_AndOnStderrAsItHappens()
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "replay-summary-" + Guid.NewGuid().ToString("N"));
+        string file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, """
+                {"durationSeconds":5,"records":[{"partitionKey":"a","text":"ok","atMs":100},{"partitionKey":"a","text":"boom","atMs":2000}],
+                 "mapping":{"MaximumRetryAttempts":0},"handler":{"kind":"scripted","rules":[{"whenData":"boom","action":"raise"}]}}
+                """);
+            var output = new StringWriter();
+            var error = new StringWriter();
+            Assert.Equal(0, ReplayCommand.Run(["--scenario", file, "--out", directory, "--no-chart"], output, error));
+
+            string row = Rows(output.ToString())["  first function error"];
+            Assert.StartsWith("invocation 2 (shardId-000000000000, at 2.", row, StringComparison.Ordinal);
+            Assert.EndsWith(" s): InvalidOperationException: Scripted failure.", row, StringComparison.Ordinal);
+            Assert.Equal("first function error: " + row + Environment.NewLine, error.ToString());
+            JsonElement failed = Invocations(directory)[1];
+            Assert.Equal("InvalidOperationException", failed.GetProperty("errorType").GetString());
+        }
+        finally
+        {
+            File.Delete(file);
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void ARunWithoutFunctionErrors_HasNoErrorRow()
+    {
+        (Dictionary<string, string> rows, _, string directory) = Replay(
+            "{\"durationSeconds\":5,\"records\":[{\"partitionKey\":\"a\",\"text\":\"ok\",\"atMs\":100}],\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}", "--no-chart");
+        try
+        {
+            Assert.Equal(1, Number(rows, "invocations"));
+            Assert.False(rows.ContainsKey("  first function error"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private const string SkippedRow = "records skipped (StartingPosition)";
 
     private const string GivenUpRow = "records dropped (no destination)";

@@ -241,4 +241,7 @@ internal sealed class Invocation : IClockGuest
     public long MeasuredTicks { get; set; }
 
     public ITimer? DeadlineTimer { get; set; }
+
+    /// <summary>For a function error, Lambda's errorType and errorMessage (<see cref="InvocationReport.ErrorType"/>).</summary>
+    public (string Type, string Message)? Error { get; set; }
 }

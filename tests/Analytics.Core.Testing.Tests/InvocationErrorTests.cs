@@ -1,0 +1,122 @@
+using System.Text.Json;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// A failed invocation says why, as Lambda's function error does (errorType, errorMessage): found by review, a consumer
+/// whose function threw an <c>ObjectDisposedException</c> at every invocation saw only "error" in every output.
+/// </summary>
+public class InvocationErrorTests
+{
+    private static readonly ReadOnlyMemory<byte> s_ok = "{\"batchItemFailures\":[]}"u8.ToArray();
+
+    private static EmulatorScenario Scenario() => Emulate.Texts("good", "bad") with
+    {
+        DurationSeconds = 5,
+        Mapping = new() { BatchSize = 1, MaximumRetryAttempts = 0 },
+        Function = new() { TimeoutSeconds = 3 },
+    };
+
+    private static ILambdaHandler FailOn(string text, Func<Task<ReadOnlyMemory<byte>>> fail) => new DelegateHandler((e, _, _) =>
+    {
+        using JsonDocument document = JsonDocument.Parse(e);
+        return Emulate.Texts(document.RootElement)[0] == text ? fail() : Task.FromResult(s_ok);
+    });
+
+    public static TheoryData<string, string, string> Failures => new()
+    {
+        { "exception", "ObjectDisposedException", "Cannot access a disposed object.\nObject name: 'my-function'." },
+        { "timeout", "Sandbox.Timedout", "Task timed out after 3.00 seconds" },
+        { "response over 6 MB", "Function.ResponseSizeTooLarge", "Response payload size (6291457 bytes) exceeded maximum allowed payload size (6291456 bytes)." },
+    };
+
+    [Theory]
+    [MemberData(nameof(Failures))]
+    public void AFunctionError_IsReportedWithItsTypeAndMessage_AndASuccessWithNone(string kind, string type, string message)
+    {
+        EmulationRecording run = Emulate.Run(Scenario(), clock => FailOn("bad", () => Fail(kind, clock)));
+
+        Assert.Equal(2, run.Invocations.Count);
+        InvocationReport good = run.Invocations[0], bad = run.Invocations[1];
+        Assert.Equal(InvocationOutcome.Success, good.Outcome);
+        Assert.Null(good.ErrorType);
+        Assert.Null(good.ErrorMessage);
+        Assert.Equal(kind == "timeout" ? InvocationOutcome.Timeout : InvocationOutcome.Error, bad.Outcome);
+        Assert.Equal(type, bad.ErrorType);
+        Assert.Equal(message, bad.ErrorMessage);
+    }
+
+    private static async Task<ReadOnlyMemory<byte>> Fail(string kind, TimeProvider clock)
+    {
+        switch (kind)
+        {
+            case "exception":
+                throw new ObjectDisposedException("my-function");
+            case "timeout":
+                await Task.Delay(TimeSpan.FromSeconds(10), clock);
+                return s_ok;
+            default:
+                return new byte[LambdaJson.MaxPayloadBytes + 1];
+        }
+    }
+
+    [Fact]
+    public void AFailedInit_IsReportedWithTheInitsException()
+    {
+        EmulationRecording recording = new();
+        var emulator = new StreamEmulator(Scenario(), _ => throw new InvalidOperationException("ANALYTICS_TABLE is not set"));
+        emulator.Run(recording);
+
+        Assert.NotEmpty(recording.Invocations);
+        Assert.All(recording.Invocations, i =>
+        {
+            Assert.Equal("InvalidOperationException", i.ErrorType);
+            Assert.Equal("ANALYTICS_TABLE is not set", i.ErrorMessage);
+        });
+    }
+
+    [Fact]
+    public void PartialAndUnreadableResponses_AreNoFunctionError()
+    {
+        // Lambda reports no function error for these: the mapping reads the response and retries from the checkpoint.
+        EmulatorScenario scenario = Scenario() with { Mapping = new() { BatchSize = 2, MaximumRetryAttempts = 0, ReportBatchItemFailures = true } };
+        EmulationRecording partial = Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            using JsonDocument document = JsonDocument.Parse(e);
+            string last = document.RootElement.GetProperty("Records")[1].GetProperty("kinesis").GetProperty("sequenceNumber").GetString()!;
+            return Task.FromResult<ReadOnlyMemory<byte>>(System.Text.Encoding.UTF8.GetBytes("{\"batchItemFailures\":[{\"itemIdentifier\":\"" + last + "\"}]}"));
+        }));
+        EmulationRecording unreadable = Emulate.Run(scenario, _ => new DelegateHandler((_, _, _) => Task.FromResult<ReadOnlyMemory<byte>>("{\"batchItemFailures\":[{}]}"u8.ToArray())));
+
+        Assert.Equal(InvocationOutcome.Partial, partial.Invocations[0].Outcome);
+        Assert.Equal(InvocationOutcome.Error, unreadable.Invocations[0].Outcome);
+        Assert.All(partial.Invocations.Concat(unreadable.Invocations), i => Assert.Null(i.ErrorType));
+    }
+
+    [Fact]
+    public void InvocationsJsonl_CarriesTheErrorOnTheFailedLineOnly()
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "invocation-errors-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using (var files = new EmulationFiles(directory))
+            {
+                StreamEmulator emulator = null!;
+                emulator = new StreamEmulator(Scenario(), _ => FailOn("bad", () => throw new FormatException("record \"bad\" is not a metric")));
+                emulator.Run(files);
+            }
+
+            string[] lines = File.ReadAllLines(Path.Combine(directory, "invocations.jsonl"));
+            Assert.Equal(2, lines.Length);
+            using JsonDocument good = JsonDocument.Parse(lines[0]), bad = JsonDocument.Parse(lines[1]);
+            Assert.False(good.RootElement.TryGetProperty("errorType", out _));
+            Assert.False(good.RootElement.TryGetProperty("errorMessage", out _));
+            Assert.Equal("FormatException", bad.RootElement.GetProperty("errorType").GetString());
+            Assert.Equal("record \"bad\" is not a metric", bad.RootElement.GetProperty("errorMessage").GetString());
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}
