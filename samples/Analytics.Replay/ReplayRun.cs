@@ -44,7 +44,7 @@ internal static class ReplayRun
         StreamEmulator emulator = null!;
         Func<int, ILambdaHandler> create = loaded.Handler.Kind switch
         {
-            "sample" => _ => new SampleHandler(downstream!, emulator.Clock, loaded.WindowSeconds, loaded.SpillAfterSeconds),
+            "sample" => _ => new SampleHandler(downstream!, emulator.Clock, loaded.WindowSeconds, loaded.SpillAfterSeconds, loaded.MaxPairs),
             "naive" => environment => new NaiveHandler(downstream!.DynamoDbClient, SampleDownstream.TableName, emulator.Clock, unchecked(loaded.Scenario.Seed * 1009 + environment)),
             "process" => _ => Started(new ProcessHandler(loaded.Handler.Command!, loaded.Handler.Environment, emulator.Clock, loaded.Scenario.Function.MemoryMb, ScenarioLoader.ProcessInitTimeout)),
             _ => _ => new ScriptedHandler(emulator.Clock, ScenarioLoader.Rules(loaded.Handler)),

@@ -16,13 +16,14 @@ internal sealed class SampleHandler : ILambdaHandler
     private readonly ArrayBufferWriter<byte> _response = new(1024);
 
     /// <param name="spillAfterSeconds">Spill to the S3 model after this age (the template's setting); null: no spilling.</param>
-    public SampleHandler(SampleDownstream downstream, TimeProvider clock, int windowSeconds = 60, int? spillAfterSeconds = null)
+    /// <param name="maxPairs">The pair cap (the template's setting); null: the library's default.</param>
+    public SampleHandler(SampleDownstream downstream, TimeProvider clock, int windowSeconds = 60, int? spillAfterSeconds = null, int? maxPairs = null)
     {
         DynamoDbAggregateSink table = downstream.CreateAggregateSink();
         ProcessorOptions options = ProcessorOptions.Default with
         {
             TimeProvider = clock,
-            Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(windowSeconds) },
+            Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(windowSeconds), MaxPairs = maxPairs ?? AggregatorOptions.Default.MaxPairs },
         };
         if (spillAfterSeconds is { } after)
         {

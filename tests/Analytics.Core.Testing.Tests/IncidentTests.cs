@@ -91,6 +91,36 @@ public class IncidentTests
     }
 
     /// <summary>
+    /// The template's pair cap reaches the sample handler (found by review: it was checked and then dropped, so a replay
+    /// hid the early stops it causes, which the deployed function makes).
+    /// </summary>
+    [Fact]
+    public void Template_PairCap_IsCarried_AndStopsTheSampleEarly()
+    {
+        string yaml = File.ReadAllText(s_template).Replace("\r\n", "\n");
+        const string age = "          ANALYTICS_SPILL_AFTER_SECONDS: \"60\"\n";
+        Assert.Contains(age, yaml);
+        Assert.Null(SamTemplate.Parse(yaml, "t").MaxPairs);
+        Assert.Equal(1, SamTemplate.Parse(yaml.Replace(age, age + "          ANALYTICS_MAX_PAIRS: \"1\"\n"), "t").MaxPairs);
+
+        LoadedScenario loaded = Shortened("incident-after.json", durationSeconds: 20);
+        string output = Temp();
+        try
+        {
+            ReplayResult uncapped = ReplayRun.Run(loaded, Path.Combine(output, "uncapped"), TextWriter.Null, writeRecords: false, chart: false);
+            ReplayResult capped = ReplayRun.Run(loaded with { MaxPairs = 1 }, Path.Combine(output, "capped"), TextWriter.Null, writeRecords: false, chart: false);
+
+            // One pair per invocation: every batch with records of two series stops early and is retried from there.
+            Assert.True(capped.Summary.Errors > uncapped.Summary.Errors + 10, $"capped {capped.Summary.Errors} failed invocations, uncapped {uncapped.Summary.Errors}");
+            Assert.True(capped.Summary.RecordsOut < uncapped.Summary.RecordsOut, $"capped {capped.Summary.RecordsOut} processed, uncapped {uncapped.Summary.RecordsOut}");
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+
+    /// <summary>
     /// The template's variables are read as the function reads them (found by review): a blank spill bucket, which the
     /// function refuses at init, turned spilling on in the run; a spill bucket without a table, its init error too.
     /// </summary>

@@ -9,7 +9,8 @@ namespace Analytics.Replay.Incident;
 /// <param name="TimeoutSeconds">The function's <c>Timeout</c>.</param>
 /// <param name="WindowSeconds">The <c>ANALYTICS_WINDOW_SECONDS</c> variable (60 when the template does not set it).</param>
 /// <param name="SpillAfterSeconds">With <c>ANALYTICS_SPILL_BUCKET</c> set, the spill age (<c>ANALYTICS_SPILL_AFTER_SECONDS</c>, else the library's 300); null: no spilling.</param>
-internal sealed record TemplateSettings(MappingFile Mapping, int MemoryMb, int TimeoutSeconds, int WindowSeconds, int? SpillAfterSeconds = null);
+/// <param name="MaxPairs">The <c>ANALYTICS_MAX_PAIRS</c> variable; null when the template does not set it (the library's default).</param>
+internal sealed record TemplateSettings(MappingFile Mapping, int MemoryMb, int TimeoutSeconds, int WindowSeconds, int? SpillAfterSeconds = null, int? MaxPairs = null);
 
 /// <summary>
 /// Reads the settings of the one function with a Kinesis event out of a SAM template, and nothing else. Every property
@@ -154,6 +155,7 @@ internal static class SamTemplate
         int timeout = Int(props, "Timeout", name, at) ?? throw Bad(name, at + ".Timeout", "missing");
         int window = 60;
         int? spillAfter = null;
+        int? maxPairs = null;
         if (props.Children.TryGetValue(new YamlScalarNode("Environment"), out YamlNode? environment) &&
             Map(environment, name, at + ".Environment").Children.TryGetValue(new YamlScalarNode("Variables"), out YamlNode? variablesNode))
         {
@@ -183,9 +185,11 @@ internal static class SamTemplate
 
             // The sample's own default when the age is not set (SampleSettings): the library's SpillAfterAge.
             spillAfter = settings.SpillBucket is null ? null : (int)(settings.SpillAfter ?? Analytics.Core.ProcessorOptions.Default.SpillAfterAge).TotalSeconds;
+            // Found by review: the pair cap was checked here and then dropped, so a replay hid the early stops it causes.
+            maxPairs = values.ContainsKey(Analytics.Core.KinesisFunctionSettings.MaxPairsVariable) ? settings.Function.MaxPairs : null;
         }
 
-        return new TemplateSettings(mapping, memory, timeout, window, spillAfter);
+        return new TemplateSettings(mapping, memory, timeout, window, spillAfter, maxPairs);
     }
 
     private static int? Seconds(YamlMappingNode variables, string key, int max, string name, string at)
