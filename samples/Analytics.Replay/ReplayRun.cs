@@ -216,6 +216,11 @@ internal static class ReplayRun
             rows.Add(("WARNING: downstream ignored", $"the {loaded.Handler.Kind} handler calls no DynamoDB or S3 model; \"downstream\" applies to the sample handler"));
         }
 
+        foreach ((string name, string text) in MappingWarnings(loaded))
+        {
+            rows.Add((name, text));
+        }
+
         if (s.IgnoredFailureReports > 0)
         {
             // Only then: the summaries of correctly configured runs stay as they were.
@@ -234,6 +239,43 @@ internal static class ReplayRun
         foreach ((string name, string value) in rows)
         {
             output.WriteLine($"{name.PadRight(width)}  {value}");
+        }
+    }
+
+    /// <summary>
+    /// Settings of the mapping that the project's docs say lose records with the sample handler (found by an operator's
+    /// review: replay ran them without a word, though the function cannot see the mapping, so only replay can tell).
+    /// </summary>
+    internal static IEnumerable<(string Name, string Text)> MappingWarnings(LoadedScenario loaded)
+    {
+        if (loaded.Handler.Kind != "sample")
+        {
+            yield break;
+        }
+
+        MappingOptions mapping = loaded.Scenario.Mapping;
+        if (mapping.TumblingWindowInSeconds > 0 && mapping.ParallelizationFactor > 1)
+        {
+            yield return ("WARNING: windows in parallel", $"TumblingWindowInSeconds with ParallelizationFactor {mapping.ParallelizationFactor}: Lambda keeps a window state per concurrent batch, and a flush that lies below the shard's stored watermark is taken as applied, its records lost. Use ParallelizationFactor 1 with tumbling windows (docs/dynamodb.md, \"Tumbling windows\")");
+        }
+
+        if (mapping.TumblingWindowInSeconds > 0 && (mapping.MaximumRetryAttempts >= 0 || mapping.MaximumRecordAgeInSeconds >= 0))
+        {
+            yield return ("WARNING: windows given up", "TumblingWindowInSeconds with MaximumRetryAttempts or MaximumRecordAgeInSeconds bounded: a window's records are in its state alone until its final flush lands, and a flush Lambda gives up on loses the window with nothing in the on-failure destination. Keep both at -1 on a window mapping (README, \"Limitations\")");
+        }
+
+        if (loaded.SpillAfterSeconds is int spill && mapping.TumblingWindowInSeconds == 0)
+        {
+            long attempts = mapping.MaximumRetryAttempts + 1L;
+            int timeout = loaded.Scenario.Function.TimeoutSeconds;
+            if (mapping.MaximumRetryAttempts >= 0 && attempts * timeout < spill)
+            {
+                yield return ("WARNING: spill out of reach", $"a batch's {attempts} attempt(s) of at most {timeout} s each end before its oldest record is {spill} s old (ANALYTICS_SPILL_AFTER_SECONDS): through a table outage Lambda gives batches up to the on-failure destination instead of spilling them. Raise MaximumRetryAttempts or the timeout, or lower the spill age (docs/failure-modes.md)");
+            }
+            else if (mapping.MaximumRecordAgeInSeconds >= 0 && mapping.MaximumRecordAgeInSeconds <= spill)
+            {
+                yield return ("WARNING: spill out of reach", $"MaximumRecordAgeInSeconds {mapping.MaximumRecordAgeInSeconds} is not above the spill age of {spill} s (ANALYTICS_SPILL_AFTER_SECONDS): through a table outage records expire to the on-failure destination before they are old enough to spill. Lower the spill age (docs/failure-modes.md)");
+            }
         }
     }
 

@@ -146,6 +146,51 @@ public class ReplaySummaryTests
         }
     }
 
+    /// <summary>
+    /// Mapping settings that the docs say lose records with the sample handler are called out (found by an operator's
+    /// review: a tumbling window at ParallelizationFactor 10 lost records without a word, and a 10 s timeout with 3
+    /// retries sent an outage's batches to the destination though the template spills after 60 s).
+    /// </summary>
+    [Theory]
+    [InlineData("sample", 60, 2, -1, -1, 120, null, "WARNING: windows in parallel")]
+    [InlineData("sample", 60, 1, 3, -1, 120, null, "WARNING: windows given up")]
+    [InlineData("sample", 60, 1, -1, 3600, 120, null, "WARNING: windows given up")]
+    [InlineData("sample", 60, 1, -1, -1, 120, null, null)]
+    [InlineData("sample", 0, 1, 3, -1, 10, 60, "WARNING: spill out of reach")]
+    [InlineData("sample", 0, 1, 5, -1, 10, 60, null)]
+    [InlineData("sample", 0, 1, 3, -1, 120, 60, null)]
+    [InlineData("sample", 0, 1, -1, 60, 120, 60, "WARNING: spill out of reach")]
+    [InlineData("sample", 0, 1, -1, 61, 120, 60, null)]
+    [InlineData("sample", 0, 1, 0, -1, 10, null, null)]
+    [InlineData("scripted", 60, 2, 3, -1, 10, null, null)]
+    public void MappingSettingsThatLoseRecords_AreCalledOut(string kind, int window, int factor, int retries, int age, int timeout, int? spill, string? warning)
+    {
+        var scenario = new EmulatorScenario
+        {
+            DurationSeconds = 5,
+            Mapping = new() { TumblingWindowInSeconds = window, ParallelizationFactor = factor, MaximumRetryAttempts = retries, MaximumRecordAgeInSeconds = age, ReportBatchItemFailures = true },
+            Function = new() { TimeoutSeconds = timeout },
+        };
+        var loaded = new LoadedScenario(scenario, new HandlerFile { Kind = kind }, null, 60, spill);
+
+        Assert.Equal(warning is null ? [] : [warning], ReplayRun.MappingWarnings(loaded).Select(w => w.Name));
+    }
+
+    [Fact]
+    public void AWindowInParallel_IsWarnedInTheSummary()
+    {
+        (Dictionary<string, string> rows, _, string directory) = Replay(
+            "{\"durationSeconds\":5,\"producers\":[{\"ratePerSecond\":5}],\"mapping\":{\"TumblingWindowInSeconds\":60,\"ParallelizationFactor\":2},\"handler\":{\"kind\":\"sample\"}}", "--no-chart");
+        try
+        {
+            Assert.Contains("ParallelizationFactor 2", rows["WARNING: windows in parallel"], StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private const string SkippedRow = "records skipped (StartingPosition)";
 
     private const string GivenUpRow = "records dropped (no destination)";
