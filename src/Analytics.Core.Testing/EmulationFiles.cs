@@ -22,6 +22,7 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
     private readonly Stream? _records;
     private readonly StreamWriter _metrics;
     private readonly Utf8JsonWriter _writer;
+    private bool _disposed;
 
     /// <summary>
     /// Opens the files in <paramref name="directory"/> (created when missing), replacing earlier ones; without
@@ -49,6 +50,7 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
     /// <inheritdoc />
     public void OnRecord(StreamRecord record)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(record);
         if (_records is null)
         {
@@ -70,6 +72,7 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
     /// <inheritdoc />
     public void OnInvocation(InvocationReport invocation)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(invocation);
         Line(_invocations, w =>
         {
@@ -120,6 +123,7 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
     /// <inheritdoc />
     public void OnDestination(DestinationRecord record)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(record);
         if (record.Kind == OnFailureDestination.S3)
         {
@@ -142,6 +146,7 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
     /// <inheritdoc />
     public void OnSecond(ShardSecond metrics)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(metrics);
         _metrics.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
@@ -155,15 +160,17 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
     /// <param name="summary">The run's totals (not written).</param>
     public void OnEnd(EmulationSummary summary)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         _invocations.Flush();
         _destination.Flush();
         _records?.Flush();
         _metrics.Flush();
     }
 
-    /// <summary>Flushes and closes the files.</summary>
+    /// <summary>Flushes and closes the files; a run given this object afterwards fails at its first output (<see cref="ObjectDisposedException"/> naming <see cref="EmulationFiles"/>).</summary>
     public void Dispose()
     {
+        _disposed = true;
         _writer.Dispose();
         _invocations.Dispose();
         _destination.Dispose();

@@ -63,6 +63,12 @@ public sealed partial class StreamEmulator
     private BlockedRunWatch? _watch;
 
     /// <summary>Creates an emulator whose execution environments share one handler.</summary>
+    /// <remarks>
+    /// Lambda has one function instance per execution environment; here every environment calls this one instance, so
+    /// with several shards or a ParallelizationFactor above 1 it runs invocations at once. Only for a handler safe for that:
+    /// a <c>KinesisBatchProcessor</c> handles one invocation at a time and fails the others (found by review: the failures
+    /// sent records to the destination). Otherwise use the constructor that makes a handler per environment.
+    /// </remarks>
     /// <param name="scenario">The scenario.</param>
     /// <param name="handler">The function.</param>
     /// <exception cref="ArgumentException">The scenario has a setting out of range.</exception>
