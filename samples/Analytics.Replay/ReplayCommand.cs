@@ -15,7 +15,7 @@ internal static class ReplayCommand
         var output = new Option<string>("--out") { Description = "The output directory (created when missing; files in it are replaced)", HelpName = "dir", Required = true };
         var noRecords = new Option<bool>("--no-records") { Description = "Skip records.jsonl (every record with its data: large for long runs)" };
         var noChart = new Option<bool>("--no-chart") { Description = "Skip the chart" };
-        var duration = new Option<int?>("--duration") { Description = "Run this many virtual seconds instead of the scenario's durationSeconds (a quick run)", HelpName = "seconds" };
+        var duration = new Option<int?>("--duration") { Description = "Run this many virtual seconds instead of the scenario's durationSeconds (a quick run)", HelpName = "seconds", CustomParser = r => WholeNumber(r, "seconds") };
         var root = new RootCommand("Runs a Kinesis stream, Lambda's event source mapping and a function in virtual time; writes invocations.jsonl, destination.jsonl, metrics.csv, records.jsonl, iterator-age.png (and aggregates.jsonl, quarantine.jsonl for the sample handler) and prints a summary.")
         {
             scenario,
@@ -72,8 +72,8 @@ internal static class ReplayCommand
         var scenarios = new Option<string[]>("--scenario") { Description = "A scenario (give two or more, e.g. samples/scenarios/incident-before.json and incident-after.json); each runs on its own", HelpName = "file", Required = true, AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.OneOrMore };
         var output = new Option<string>("--out") { Description = "The output directory: one subdirectory per scenario (named after its file; -2, -3 ... for a name an earlier scenario has), comparison.md and the chart", HelpName = "dir", Required = true };
         var chart = new Option<string?>("--chart") { Description = "Where the comparison chart goes (default <out>/iterator-age-compare.png)", HelpName = "png" };
-        var duration = new Option<int?>("--duration") { Description = "Run this many virtual seconds instead of each scenario's durationSeconds", HelpName = "seconds" };
-        var shards = new Option<int?>("--shards") { Description = "Run a slice of the load: this many shards at the same rate and partition keys per shard", HelpName = "n" };
+        var duration = new Option<int?>("--duration") { Description = "Run this many virtual seconds instead of each scenario's durationSeconds", HelpName = "seconds", CustomParser = r => WholeNumber(r, "seconds") };
+        var shards = new Option<int?>("--shards") { Description = "Run a slice of the load: this many shards at the same rate and partition keys per shard", HelpName = "n", CustomParser = r => WholeNumber(r, "shards") };
         var jobs = new Option<int>("--jobs") { Description = "How many scenarios run at once (default: the processor count). Each holds its stream's unprocessed records in memory; fewer at once need less", HelpName = "n", DefaultValueFactory = _ => Environment.ProcessorCount };
         jobs.Validators.Add(result =>
         {
@@ -324,5 +324,21 @@ internal static class ReplayCommand
             stderr.WriteLine($"error: --out {directory}: cannot write there: {e.Message}");
             return null;
         }
+    }
+    /// <summary>
+    /// Reads a whole number, or says which option wanted one in the command's terms (found by review: the parser's own
+    /// message named <c>System.Nullable`1[System.Int32]</c>).
+    /// </summary>
+    private static int? WholeNumber(System.CommandLine.Parsing.ArgumentResult result, string unit)
+    {
+        string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Empty;
+        if (int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int value))
+        {
+            return value;
+        }
+
+        string name = result.Parent is System.CommandLine.Parsing.OptionResult option ? option.Option.Name : "the option";
+        result.AddError($"{name} must be a whole number of {unit}, not '{text}'");
+        return null;
     }
 }

@@ -221,8 +221,11 @@ internal sealed class ThrottleEpisodeFile
 
 internal sealed class LatencyFile
 {
+    // Both required: a missing one meant no latency without a word (found by review: "latencyMs":{} ran without latency).
+    [JsonRequired]
     public double P50 { get; set; }
 
+    [JsonRequired]
     public double P99 { get; set; }
 }
 

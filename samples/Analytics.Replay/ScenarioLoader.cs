@@ -67,6 +67,11 @@ internal static partial class ScenarioLoader
 
     public static LoadedScenario Load(string path)
     {
+        if (Directory.Exists(path))
+        {
+            throw new ScenarioException("--scenario", $"{path} is a directory; give the scenario's JSON file");
+        }
+
         byte[] bytes;
         try
         {
@@ -330,6 +335,17 @@ internal static partial class ScenarioLoader
     /// <summary>The serializer's "could not be converted to System.Nullable`1[System.Int32]" in the scenario's words (review: .NET type names told a user nothing).</summary>
     private static string Readable(string message)
     {
+        // The runtime's wording names .NET types; say it in the scenario's terms (found by review).
+        if (UnknownProperty().Match(message) is { Success: true } unknown)
+        {
+            return $"unknown field '{unknown.Groups[1].Value}' (field names are case-sensitive: see docs/emulator.md, \"Scenario file\")";
+        }
+
+        if (MissingProperties().Match(message) is { Success: true } missing)
+        {
+            return "missing required field(s) " + missing.Groups[1].Value.TrimEnd('.');
+        }
+
         System.Text.RegularExpressions.Match type = ConvertedType().Match(message);
         if (!type.Success)
         {
@@ -350,6 +366,12 @@ internal static partial class ScenarioLoader
 
     [System.Text.RegularExpressions.GeneratedRegex(@"could not be converted to (?:System\.Nullable`1\[)?(?:[\w.]*\.)?([\w`]+(?:\[[^\]]*\])?)")]
     private static partial System.Text.RegularExpressions.Regex ConvertedType();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^The JSON property '([^']*)' could not be mapped to any \.NET member")]
+    private static partial System.Text.RegularExpressions.Regex UnknownProperty();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"was missing required properties including: (.*)$")]
+    private static partial System.Text.RegularExpressions.Regex MissingProperties();
 
     [System.Text.RegularExpressions.GeneratedRegex(@"^Records\[(\d+)\]: ")]
     private static partial System.Text.RegularExpressions.Regex RecordIndex();

@@ -77,7 +77,9 @@ public class ReplayTests
     [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"/bin/sh\"],\"environment\":{\"A\":null}}}", "$.handler.environment.A", "expected a string")]
     [InlineData("{\"handler\":{\"kind\":\"process\",\"command\":[\"/bin/sh\"],\"environment\":{\"A\":5}}}", "$.handler.environment.A", "expected")]
     [InlineData("{\"durationSeconds\":5,\"producers\":[{\"ratePerSecond\":5}],\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"latencyMs\":{\"p50\":0,\"p99\":2000}}}}", "$.downstream.s3.latencyMs", "P50 > 0 unless both are 0")]
-    [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"latencyMs\":{\"p99\":2000}}}}", "$.downstream.dynamodb.latencyMs", "P50 > 0 unless both are 0")]
+    [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"latencyMs\":{\"p99\":2000}}}}", "$.downstream.dynamodb.latencyMs", "missing required field(s) 'p50'")]
+    [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"latencyMs\":{}}}}", "$.downstream.dynamodb.latencyMs", "missing required field(s) 'p50', 'p99'")]
+    [InlineData("{\"mapping\":{\"batchSize\":5},\"handler\":{\"kind\":\"sample\"}}", "$.mapping.batchSize", "unknown field 'batchSize' (field names are case-sensitive")]
     [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"latencyMs\":{\"p50\":0.000001,\"p99\":2000}}}}", "$.downstream.s3.latencyMs", "P50 > 0 unless both are 0")]
     [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"latencyMs\":{\"p50\":20,\"p99\":10}}}}", "$.downstream.s3.latencyMs", "0 <= P50 <= P99")]
     [InlineData("{\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"s3\":{\"latencyMs\":{\"p50\":1e300,\"p99\":1e300}}}}", "$.downstream.s3.latencyMs.p50", "0 to 900000 ms")]
@@ -107,6 +109,32 @@ public class ReplayTests
             Assert.Equal(2, exit);
             Assert.Contains($"bad scenario: {field}", error);
             Assert.Contains(reason, error);
+            // In the scenario's terms, never the runtime's (found by review: ".NET member", "System.Nullable`1").
+            Assert.DoesNotContain(".NET", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    /// <summary>Arguments that are almost right get the command's own words (found by review).</summary>
+    [Theory]
+    [InlineData("--duration", "10s", "--duration must be a whole number of seconds, not '10s'")]
+    [InlineData("--scenario-dir", "", "is a directory; give the scenario's JSON file")]
+    public void AnAlmostRightArgument_Exits2_InTheCommandsWords(string option, string value, string expected)
+    {
+        string file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, "{\"durationSeconds\":5,\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}");
+            (int exit, _, string error) = option == "--scenario-dir"
+                ? Replay("--scenario", Path.GetTempPath(), "--out", Temp())
+                : Replay("--scenario", file, "--out", Temp(), option, value);
+            Assert.Equal(2, exit);
+            Assert.Contains(expected, error, StringComparison.Ordinal);
+            Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
         }
         finally
         {
