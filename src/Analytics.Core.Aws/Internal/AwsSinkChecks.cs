@@ -3,6 +3,9 @@ namespace Analytics.Core;
 /// <summary>The constructor checks both AWS sinks make.</summary>
 internal static class AwsSinkChecks
 {
+    /// <summary>The longest table name DynamoDB takes, and the longest legacy bucket name.</summary>
+    private const int MaxNameLength = 255;
+
     /// <summary>What the sink writes to: says which name rules apply and how the message calls it.</summary>
     public enum Target
     {
@@ -35,8 +38,8 @@ internal static class AwsSinkChecks
             AwsThrowHelper.ThrowArgument(
                 "options",
                 kind == Target.Table
-                    ? $"{targetOption} '{target}' is not a DynamoDB table name: give the table's name alone (3 or more letters, digits, '_', '-', '.') or its ARN, without spaces."
-                    : $"{targetOption} '{target}' is not an S3 bucket name: give the bucket's name alone (3 or more letters, digits, '.', '-'; '_' in a legacy bucket's), without 's3://', a key prefix or spaces, or an access point ARN.");
+                    ? $"{targetOption} '{target}' is not a DynamoDB table name: give the table's name alone (3 to 255 letters, digits, '_', '-', '.') or its ARN, without spaces."
+                    : $"{targetOption} '{target}' is not an S3 bucket name: give the bucket's name alone (3 to 63 lowercase letters, digits, '.', '-'; up to 255 with '_' and capitals in a legacy bucket's), without 's3://', a key prefix or spaces, or an access point ARN.");
         }
 
         if (target.StartsWith("arn:", StringComparison.Ordinal) && ArnProblem(target, kind) is { } problem)
@@ -98,13 +101,14 @@ internal static class AwsSinkChecks
     /// <summary>
     /// A name both services could accept: only letters, digits, '_', '-' and '.' (the characters of DynamoDB table
     /// names, and of S3 bucket names old and new), or an ARN (both accept one in place of the name) without white space.
-    /// A name is at least 3 characters long in both services; the longest lengths (255 for a table, 63 for a bucket, longer
-    /// for a legacy one) are left to the service.
+    /// A name is 3 to 255 characters long in both services: exactly DynamoDB's rule for a table, and the longest of a
+    /// legacy bucket's (a new bucket's 63 characters, lowercase, and the forms S3 reserves are left to S3: a legacy bucket
+    /// in us-east-1 may have another; found by review: a 256-character table name passed).
     /// </summary>
     private static bool IsName(string target)
     {
         bool arn = target.StartsWith("arn:", StringComparison.Ordinal);
-        if (!arn && target.Length < 3)
+        if (!arn && target.Length is < 3 or > MaxNameLength)
         {
             return false;
         }

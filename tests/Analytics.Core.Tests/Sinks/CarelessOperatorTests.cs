@@ -162,8 +162,12 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket }),
         ProcessorOptions.Default);
 
+    // DynamoDB's longest table name and a legacy bucket's longest, 255 characters; one more is neither (found by review).
+    private const string Name255 = "t123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-.0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-.0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-.0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX";
+    private const string Name256 = Name255 + "c";
+
     /// <summary>
-    /// A name copied with a space, a URL or a key prefix, or shorter than both services allow (3 characters): refused when the sink is built (an init error naming the
+    /// A name copied with a space, a URL or a key prefix, or shorter or longer than both services allow (3 to 255 characters): refused when the sink is built (an init error naming the
     /// option), not sent. Sent, s3rver and S3 answer "the specified bucket does not exist" of a bucket that does, and
     /// DynamoDB's answer quotes the request's keys (series from record payloads) where the name should be.
     /// </summary>
@@ -175,6 +179,7 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics ")]
     [InlineData("m")]
     [InlineData("mt")]
+    [InlineData(Name256)]
     public void Constructors_NameThatIsNoTableOrBucket_ThrowNamingTheOptionAndTheValue(string name)
     {
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
@@ -195,6 +200,7 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     [InlineData("abc")]
     [InlineData("my.metrics_table-2")]
     [InlineData("Legacy_Bucket.2017")]
+    [InlineData(Name255)]
     public void Constructors_TableOrBucketName_Accepted(string name)
     {
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
