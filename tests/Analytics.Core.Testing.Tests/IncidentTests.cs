@@ -91,6 +91,30 @@ public class IncidentTests
     }
 
     /// <summary>
+    /// SAM's Globals section is read (found by review: MemorySize under Globals.Function was reported missing): a
+    /// function's own property wins, and its environment variables are added to the globals'.
+    /// </summary>
+    [Fact]
+    public void Template_Globals_AreReadUnderTheFunctionsOwnSettings()
+    {
+        string yaml = File.ReadAllText(s_template).Replace("\r\n", "\n");
+        const string memory = "      MemorySize: 1024\n", timeout = "      Timeout: 120\n", window = "          ANALYTICS_WINDOW_SECONDS: \"60\"\n";
+        Assert.Contains(memory, yaml);
+        Assert.Contains(timeout, yaml);
+        Assert.Contains(window, yaml);
+        TemplateSettings own = SamTemplate.Parse(yaml, "t");
+
+        string globals = "Globals:\n  Function:\n    MemorySize: 2048\n    Timeout: 30\n    Environment:\n      Variables:\n        ANALYTICS_WINDOW_SECONDS: \"300\"\n        ANALYTICS_MAX_PAIRS: \"7\"\n";
+        TemplateSettings fromGlobals = SamTemplate.Parse(globals + yaml.Replace(memory, string.Empty).Replace(timeout, string.Empty).Replace(window, string.Empty), "t");
+        TemplateSettings overridden = SamTemplate.Parse(globals + yaml, "t");
+
+        Assert.Equal((2048, 30, 300, 7), (fromGlobals.MemoryMb, fromGlobals.TimeoutSeconds, fromGlobals.WindowSeconds, fromGlobals.MaxPairs));
+        Assert.Equal((own.MemoryMb, own.TimeoutSeconds, own.WindowSeconds, (int?)7), (overridden.MemoryMb, overridden.TimeoutSeconds, overridden.WindowSeconds, overridden.MaxPairs));
+        ScenarioException missing = Assert.Throws<ScenarioException>(() => SamTemplate.Parse(yaml.Replace(memory, string.Empty), "t"));
+        Assert.Contains("MemorySize: missing (here and in Globals.Function)", missing.Reason, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// The template's pair cap reaches the sample handler (found by review: it was checked and then dropped, so a replay
     /// hid the early stops it causes, which the deployed function makes).
     /// </summary>

@@ -151,15 +151,40 @@ internal static class SamTemplate
             };
         }
 
-        int memory = Int(props, "MemorySize", name, at) ?? throw Bad(name, at + ".MemorySize", "missing");
-        int timeout = Int(props, "Timeout", name, at) ?? throw Bad(name, at + ".Timeout", "missing");
+        // SAM's Globals section: a function's own property wins, and its environment variables are added to the globals'
+        // (found by review: MemorySize set under Globals was reported missing).
+        YamlMappingNode? globals = root.Children.TryGetValue(new YamlScalarNode("Globals"), out YamlNode? g) &&
+            Map(g, name, "Globals").Children.TryGetValue(new YamlScalarNode("Function"), out YamlNode? gf) ? Map(gf, name, "Globals.Function") : null;
+        int memory = Int(props, "MemorySize", name, at) ?? (globals is null ? null : Int(globals, "MemorySize", name, "Globals.Function"))
+            ?? throw Bad(name, at + ".MemorySize", "missing (here and in Globals.Function)");
+        int timeout = Int(props, "Timeout", name, at) ?? (globals is null ? null : Int(globals, "Timeout", name, "Globals.Function"))
+            ?? throw Bad(name, at + ".Timeout", "missing (here and in Globals.Function)");
         int window = 60;
         int? spillAfter = null;
         int? maxPairs = null;
-        if (props.Children.TryGetValue(new YamlScalarNode("Environment"), out YamlNode? environment) &&
-            Map(environment, name, at + ".Environment").Children.TryGetValue(new YamlScalarNode("Variables"), out YamlNode? variablesNode))
+        YamlMappingNode? variables = null;
+        var sources = new List<(YamlMappingNode Node, string Where)>(2);
+        if (globals is not null)
         {
-            YamlMappingNode variables = Map(variablesNode, name, at + ".Environment.Variables");
+            sources.Add((globals, "Globals.Function"));
+        }
+
+        sources.Add((props, at));
+        foreach ((YamlMappingNode node, string where) in sources)
+        {
+            if (node.Children.TryGetValue(new YamlScalarNode("Environment"), out YamlNode? environment) &&
+                Map(environment, name, where + ".Environment").Children.TryGetValue(new YamlScalarNode("Variables"), out YamlNode? variablesNode))
+            {
+                variables ??= new YamlMappingNode();
+                foreach ((YamlNode key, YamlNode value) in Map(variablesNode, name, where + ".Environment.Variables").Children)
+                {
+                    variables.Children[key] = value;
+                }
+            }
+        }
+
+        if (variables is not null)
+        {
             window = Seconds(variables, "ANALYTICS_WINDOW_SECONDS", 3600, name, at) ?? 60;
             spillAfter = Seconds(variables, "ANALYTICS_SPILL_AFTER_SECONDS", 604_800, name, at);
 
