@@ -44,7 +44,7 @@ internal static class ReplayRun
         StreamEmulator emulator = null!;
         Func<int, ILambdaHandler> create = loaded.Handler.Kind switch
         {
-            "sample" => _ => new SampleHandler(downstream!, emulator.Clock, loaded.WindowSeconds, loaded.SpillAfterSeconds, loaded.MaxPairs),
+            "sample" => _ => new SampleHandler(downstream!, emulator.Clock, loaded.WindowSeconds, loaded.SpillAfterSeconds, loaded.MaxPairs, loaded.PerShardWatermarkOnly),
             "naive" => environment => new NaiveHandler(downstream!.DynamoDbClient, SampleDownstream.TableName, emulator.Clock, unchecked(loaded.Scenario.Seed * 1009 + environment)),
             "process" => _ => Started(new ProcessHandler(loaded.Handler.Command!, loaded.Handler.Environment, emulator.Clock, loaded.Scenario.Function.MemoryMb, ScenarioLoader.ProcessInitTimeout)),
             _ => _ => new ScriptedHandler(emulator.Clock, ScenarioLoader.Rules(loaded.Handler)),
@@ -263,6 +263,11 @@ internal static class ReplayRun
         if (mapping.TumblingWindowInSeconds > 0 && mapping.ParallelizationFactor > 1)
         {
             yield return ("WARNING: windows in parallel", $"TumblingWindowInSeconds with ParallelizationFactor {mapping.ParallelizationFactor}: Lambda keeps a window state per concurrent batch, and a flush that lies below the shard's stored watermark is taken as applied, its records lost. Use ParallelizationFactor 1 with tumbling windows (docs/dynamodb.md, \"Tumbling windows\")");
+        }
+
+        if (loaded.PerShardWatermarkOnly && mapping.ParallelizationFactor > 1)
+        {
+            yield return ("WARNING: one watermark per shard in parallel", $"ANALYTICS_PER_SHARD_WATERMARK_ONLY with ParallelizationFactor {mapping.ParallelizationFactor}: concurrent batches of a shard move its one watermark past each other's records, which are then lost. Use it with ParallelizationFactor 1 only (docs/dynamodb.md)");
         }
 
         if (mapping.TumblingWindowInSeconds > 0 && (mapping.MaximumRetryAttempts >= 0 || mapping.MaximumRecordAgeInSeconds >= 0))

@@ -87,8 +87,8 @@ internal sealed class SampleDownstream : IDisposable
     public long EpisodeThrottles => _episodes?.Throttles ?? 0;
 
     /// <summary>A new aggregate sink (one per execution environment, as each Lambda sandbox builds its own).</summary>
-    public DynamoDbAggregateSink CreateAggregateSink() =>
-        new(_dynamoDbClient, DynamoDbAggregateSinkOptions.Default with { TableName = TableName, Retry = _dynamoDbRetry });
+    public DynamoDbAggregateSink CreateAggregateSink(bool perShardWatermarkOnly = false) =>
+        new(_dynamoDbClient, DynamoDbAggregateSinkOptions.Default with { TableName = TableName, Retry = _dynamoDbRetry, PerShardWatermarkOnly = perShardWatermarkOnly });
 
     /// <summary>A new spill sink beside <paramref name="table"/>, in the quarantine bucket under <c>spill/</c> as the template has it (one per execution environment).</summary>
     public S3SpillSink CreateSpillSink(DynamoDbAggregateSink table) =>

@@ -17,9 +17,10 @@ internal sealed class SampleHandler : ILambdaHandler
 
     /// <param name="spillAfterSeconds">Spill to the S3 model after this age (the template's setting); null: no spilling.</param>
     /// <param name="maxPairs">The pair cap (the template's setting); null: the library's default.</param>
-    public SampleHandler(SampleDownstream downstream, TimeProvider clock, int windowSeconds = 60, int? spillAfterSeconds = null, int? maxPairs = null)
+    /// <param name="perShardWatermarkOnly">The DynamoDB sink's one watermark per shard (the template's setting).</param>
+    public SampleHandler(SampleDownstream downstream, TimeProvider clock, int windowSeconds = 60, int? spillAfterSeconds = null, int? maxPairs = null, bool perShardWatermarkOnly = false)
     {
-        DynamoDbAggregateSink table = downstream.CreateAggregateSink();
+        DynamoDbAggregateSink table = downstream.CreateAggregateSink(perShardWatermarkOnly);
         ProcessorOptions options = ProcessorOptions.Default with
         {
             TimeProvider = clock,

@@ -18,7 +18,8 @@ internal sealed class ScenarioException(string field, string reason) : Exception
 /// <param name="WindowSeconds">The sample handler's aggregation window (the template's, else 60 s).</param>
 /// <param name="SpillAfterSeconds">The sample handler's spill age (the template's, when it spills); null: no spilling.</param>
 /// <param name="MaxPairs">The sample handler's pair cap (the template's); null: the library's default.</param>
-internal sealed record LoadedScenario(EmulatorScenario Scenario, HandlerFile Handler, DownstreamFile? Downstream, int WindowSeconds = 60, int? SpillAfterSeconds = null, int? MaxPairs = null)
+/// <param name="PerShardWatermarkOnly">The sample handler's DynamoDB sink keeps one watermark per shard (the template's setting).</param>
+internal sealed record LoadedScenario(EmulatorScenario Scenario, HandlerFile Handler, DownstreamFile? Downstream, int WindowSeconds = 60, int? SpillAfterSeconds = null, int? MaxPairs = null, bool PerShardWatermarkOnly = false)
 {
     /// <summary>
     /// The same scenario with another duration (for quick runs), checked again. Downstream outages and throttling
@@ -220,7 +221,7 @@ internal static partial class ScenarioLoader
             throw new ScenarioException("$.downstream.s3.throttleEpisodes", "only the DynamoDB model has throttling episodes");
         }
 
-        return new LoadedScenario(scenario, handler, file.Downstream, template?.WindowSeconds ?? 60, template?.SpillAfterSeconds, template?.MaxPairs);
+        return new LoadedScenario(scenario, handler, file.Downstream, template?.WindowSeconds ?? 60, template?.SpillAfterSeconds, template?.MaxPairs, template?.PerShardWatermarkOnly ?? false);
     }
 
     /// <summary>

@@ -11,7 +11,8 @@ namespace Analytics.SampleLambda;
 /// <param name="Function">What <see cref="KinesisFunctionSettings.FromEnvironment(Func{string, string?})"/> reads.</param>
 /// <param name="SpillBucket">S3 bucket for spills (<c>ANALYTICS_SPILL_BUCKET</c>, only with a table); null: no spilling.</param>
 /// <param name="SpillAfter">Age of a batch's oldest record from which it is spilled when the table fails (<c>ANALYTICS_SPILL_AFTER_SECONDS</c>, default 300).</param>
-internal sealed record SampleSettings(KinesisFunctionSettings Function, string? SpillBucket = null, TimeSpan? SpillAfter = null)
+/// <param name="PerShardWatermarkOnly">The DynamoDB sink's <c>PerShardWatermarkOnly</c> (<c>ANALYTICS_PER_SHARD_WATERMARK_ONLY</c>, only with a table): for random partition keys per record at ParallelizationFactor 1.</param>
+internal sealed record SampleSettings(KinesisFunctionSettings Function, string? SpillBucket = null, TimeSpan? SpillAfter = null, bool PerShardWatermarkOnly = false)
 {
     internal const string OutputDirectoryVariable = KinesisFunctionSettings.OutputDirectoryVariable;
     internal const string WindowSecondsVariable = KinesisFunctionSettings.WindowSecondsVariable;
@@ -19,6 +20,7 @@ internal sealed record SampleSettings(KinesisFunctionSettings Function, string? 
     internal const string QuarantineBucketVariable = KinesisFunctionSettings.QuarantineBucketVariable;
     internal const string SpillBucketVariable = "ANALYTICS_SPILL_BUCKET";
     internal const string SpillAfterSecondsVariable = "ANALYTICS_SPILL_AFTER_SECONDS";
+    internal const string PerShardWatermarkOnlyVariable = "ANALYTICS_PER_SHARD_WATERMARK_ONLY";
     internal const string DefaultOutputDirectory = "/tmp/analytics";
 
     /// <summary>The prefix of every variable the function reads.</summary>
@@ -29,7 +31,7 @@ internal sealed record SampleSettings(KinesisFunctionSettings Function, string? 
     [
         KinesisFunctionSettings.WindowSecondsVariable, KinesisFunctionSettings.MaxPairsVariable, KinesisFunctionSettings.LogLevelVariable,
         KinesisFunctionSettings.MetricsNamespaceVariable, KinesisFunctionSettings.AggregateTableVariable, KinesisFunctionSettings.QuarantineBucketVariable,
-        KinesisFunctionSettings.OutputDirectoryVariable, SpillBucketVariable, SpillAfterSecondsVariable,
+        KinesisFunctionSettings.OutputDirectoryVariable, SpillBucketVariable, SpillAfterSecondsVariable, PerShardWatermarkOnlyVariable,
     ];
 
     /// <summary>
@@ -94,7 +96,24 @@ internal sealed record SampleSettings(KinesisFunctionSettings Function, string? 
             throw new InvalidOperationException($"{SpillAfterSecondsVariable} needs {SpillBucketVariable}: without a bucket nothing is spilled.");
         }
 
-        return new SampleSettings(function, spillBucket, spillAfter);
+        bool perShardOnly = false;
+        if (Get(PerShardWatermarkOnlyVariable) is { } only)
+        {
+            // Found by review: the README and template told random-key operators to use the sink's option, and no
+            // variable set it.
+            perShardOnly = only switch
+            {
+                "true" => true,
+                "false" => false,
+                _ => throw new InvalidOperationException($"{PerShardWatermarkOnlyVariable} must be true or false, not '{only}'."),
+            };
+            if (function.AggregateTable is null)
+            {
+                throw new InvalidOperationException($"{PerShardWatermarkOnlyVariable} needs {AggregateTableVariable}: it is the DynamoDB sink's setting.");
+            }
+        }
+
+        return new SampleSettings(function, spillBucket, spillAfter, perShardOnly);
     }
 
     /// <summary>The function's options these settings imply: the library's (processor, log level, metrics namespace) and the spill age.</summary>
@@ -111,7 +130,7 @@ internal sealed record SampleSettings(KinesisFunctionSettings Function, string? 
 
     /// <summary>Where the sinks these settings imply write: the table and bucket when set, else files in the output directory.</summary>
     /// <returns>The targets.</returns>
-    public SinkTargets ToSinkTargets() => new(OutputDirectory, AggregateTable, QuarantineBucket, SpillBucket: SpillBucket);
+    public SinkTargets ToSinkTargets() => new(OutputDirectory, AggregateTable, QuarantineBucket, SpillBucket: SpillBucket, PerShardWatermarkOnly: PerShardWatermarkOnly);
 
     /// <summary>
     /// The variable's value, null when it is not set. Set but empty or white space is refused, naming it, as the

@@ -13,6 +13,7 @@ namespace Analytics.SampleLambda;
 /// <param name="S3Endpoint">An explicit S3 endpoint (a local server, addressed path-style); null for the AWS environment's.</param>
 /// <param name="SpillBucket">S3 bucket for spills of what the table could not take; null for none (needs <paramref name="AggregateTable"/>).</param>
 /// <param name="Names">What the operator set to give each target, for messages; null: <see cref="SinkTargetNames.Environment"/>.</param>
+/// <param name="PerShardWatermarkOnly">The DynamoDB sink's <see cref="DynamoDbAggregateSinkOptions.PerShardWatermarkOnly"/>.</param>
 internal sealed record SinkTargets(
     string OutputDirectory,
     string? AggregateTable = null,
@@ -20,7 +21,8 @@ internal sealed record SinkTargets(
     Uri? DynamoDbEndpoint = null,
     Uri? S3Endpoint = null,
     string? SpillBucket = null,
-    SinkTargetNames? Names = null)
+    SinkTargetNames? Names = null,
+    bool PerShardWatermarkOnly = false)
 {
     internal const string AggregatesFileName = "aggregates.jsonl";
     internal const string QuarantineFileName = "quarantine.jsonl";
@@ -83,7 +85,7 @@ internal sealed class SampleSinks : IDisposable
         AmazonS3Client? s3 = targets.QuarantineBucket is null && targets.SpillBucket is null ? null : S3Client(targets.S3Endpoint);
         try
         {
-            DynamoDbAggregateSink? table = dynamoDb is null ? null : Named(names.AggregateTable, targets.AggregateTable!, () => new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = targets.AggregateTable! }));
+            DynamoDbAggregateSink? table = dynamoDb is null ? null : Named(names.AggregateTable, targets.AggregateTable!, () => new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = targets.AggregateTable!, PerShardWatermarkOnly = targets.PerShardWatermarkOnly }));
             IAggregateSink aggregates = table is null ? new JsonLinesAggregateSink(targets.AggregatesPath) : table;
             IQuarantineSink quarantine = targets.QuarantineBucket is null
                 ? new JsonLinesQuarantineSink(targets.QuarantinePath)

@@ -72,9 +72,11 @@ public sealed record InvocationReport
     public bool? IsFinalInvokeForWindow { get; init; }
 
     /// <summary>
-    /// For a function error, its type as Lambda reports it (<c>errorType</c>): the exception's type name (its init's, for an
-    /// environment whose init threw), <c>Function.ResponseSizeTooLarge</c> for a response over 6 MB, <c>Sandbox.Timedout</c>
-    /// for a timeout; <see langword="null"/> otherwise (a success, a partial response, a response the mapping cannot read).
+    /// For a function error, its type (Lambda's <c>errorType</c>): for an in-process handler the exception's type name (the
+    /// handler factory's, for an environment whose init threw, where Lambda's .NET runtime would wrap it); for a process,
+    /// the errorType it posted, <c>Runtime.ExitError</c> when it exited, its init error's type; <c>Function.ResponseSizeTooLarge</c>
+    /// for a response over 6 MB, <c>Sandbox.Timedout</c> for a timeout; <see langword="null"/> otherwise (a success, a
+    /// partial response, a response the mapping cannot read).
     /// </summary>
     public string? ErrorType { get; init; }
 

@@ -473,7 +473,14 @@ public sealed partial class StreamEmulator
         {
             outcome = InvocationOutcome.Error;
             Exception error = task.Exception?.InnerException ?? new TaskCanceledException(task);
-            invocation.Error = (error.GetType().Name, error.Message);
+            invocation.Error = error switch
+            {
+                // A process's function error, as it posted it; its runtime's exit or init error (found by review: both
+                // were reported by the host's exception type).
+                FunctionErrorException posted => (posted.ErrorType, posted.Message),
+                RuntimeApiHostException { ErrorType: { } type } host => (type, host.Message),
+                _ => (error.GetType().Name, error.Message),
+            };
             if (error is RuntimeApiHostException)
             {
                 // The function's runtime exited or failed its init (Runtime.ExitError, Runtime.InitError): Lambda resets

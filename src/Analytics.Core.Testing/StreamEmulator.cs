@@ -279,17 +279,31 @@ public sealed partial class StreamEmulator
         TimeSpan limit = BlockedRunLimit > _scenario.RealTimeSettle ? BlockedRunLimit : _scenario.RealTimeSettle;
         using (_watch = new BlockedRunWatch(Thread.CurrentThread, limit, () => Volatile.Read(ref _step), DescribeStep))
         {
-            while (true)
+            try
             {
-                Settle();
-                if (!FireNextStep(end - 1))
+                while (true)
                 {
-                    CheckOffClock();
-                    break;
-                }
+                    Settle();
+                    if (!FireNextStep(end - 1))
+                    {
+                        CheckOffClock();
+                        break;
+                    }
 
-                CheckOffClock();
-                ObserveCompletions();
+                    CheckOffClock();
+                    ObserveCompletions();
+                }
+            }
+            catch (ThreadInterruptedException interrupted) when (_watch.Blocked is not null)
+            {
+                // The wait ended just as the watch gave up on it, so the interrupt landed after the step (in the settle's
+                // wait, say): the run ends as it would have in the step.
+                throw Blocked(interrupted);
+            }
+
+            if (_watch.Blocked is not null)
+            {
+                throw Blocked(null);
             }
         }
 
@@ -510,7 +524,6 @@ public sealed partial class StreamEmulator
         }
     }
 
-    /// <summary>Counts a handler as caught off the virtual clock, once per invocation; callable from any thread.</summary>
     /// <summary>
     /// A downstream model serves a request of <paramref name="invocation"/>'s handler: off the run's clock when the model
     /// runs on another clock (built on <see cref="TimeProvider.System"/>, say: its latency passes in real time), or when
@@ -522,13 +535,17 @@ public sealed partial class StreamEmulator
     /// </summary>
     internal void NoteDownstreamCall(Invocation invocation, TimeProvider modelClock)
     {
+        // Another clock reads another time: virtual time stands still while real time runs, so a provider that passes
+        // through to the run's clock (a consumer's wrapper) reads the same, and any other does not (found by review: a
+        // wrapper was counted off the clock).
         if (_scenario.RealTimeSettle <= TimeSpan.Zero
-            && (!ReferenceEquals(modelClock, Clock) || Environment.CurrentManagedThreadId != _runThread))
+            && ((!ReferenceEquals(modelClock, Clock) && modelClock.GetUtcNow() != Clock.GetUtcNow()) || Environment.CurrentManagedThreadId != _runThread))
         {
             CountOffClock(invocation);
         }
     }
 
+    /// <summary>Counts a handler as caught off the virtual clock, once per invocation; callable from any thread.</summary>
     private void CountOffClock(Invocation invocation)
     {
         if (invocation.MarkOffClock())

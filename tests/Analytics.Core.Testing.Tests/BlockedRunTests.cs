@@ -123,6 +123,50 @@ public class BlockedRunTests
         Assert.False(interruptLeft, "the interrupt was left pending on the caller's thread");
     }
 
+    /// <summary>
+    /// An interrupt that reached the thread after its wait had ended is still pending when the watch is disposed: the
+    /// watch takes it off, so the caller's next wait is not interrupted (found by review: no test noticed the cleanup
+    /// removed, since every test's handler was still waiting when the interrupt came).
+    /// </summary>
+    [Fact]
+    public void AnInterruptLeftPending_IsTakenOffTheThread_WhenTheWatchIsDisposed()
+    {
+        bool leftAfterDispose = true;
+        string? blocked = null;
+        var thread = new Thread(() =>
+        {
+            long step = 1;
+            var watch = new BlockedRunWatch(Thread.CurrentThread, TimeSpan.FromMilliseconds(300), () => Volatile.Read(ref step), () => "the test's step");
+            try
+            {
+                Thread.Sleep(Timeout.Infinite);
+            }
+            catch (ThreadInterruptedException)
+            {
+            }
+
+            Volatile.Write(ref step, 2);
+            blocked = watch.Blocked;
+            // As if a second interrupt had come just after the wait ended.
+            Thread.CurrentThread.Interrupt();
+            watch.Dispose();
+            try
+            {
+                Thread.Sleep(0);
+                leftAfterDispose = false;
+            }
+            catch (ThreadInterruptedException)
+            {
+            }
+        })
+        { IsBackground = true };
+        thread.Start();
+
+        Assert.True(thread.Join(s_hang), "the watch never interrupted the wait");
+        Assert.Equal("the test's step", blocked);
+        Assert.False(leftAfterDispose, "the interrupt was left pending on the caller's thread");
+    }
+
     [Fact]
     public void AHandlerThatWaitsBrieflyOnSomethingReal_RunsThrough()
     {

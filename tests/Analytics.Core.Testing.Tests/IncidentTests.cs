@@ -126,6 +126,8 @@ public class IncidentTests
         Assert.Contains(age, yaml);
         Assert.Null(SamTemplate.Parse(yaml, "t").MaxPairs);
         Assert.Equal(1, SamTemplate.Parse(yaml.Replace(age, age + "          ANALYTICS_MAX_PAIRS: \"1\"\n"), "t").MaxPairs);
+        Assert.False(SamTemplate.Parse(yaml, "t").PerShardWatermarkOnly);
+        Assert.True(SamTemplate.Parse(yaml.Replace(age, age + "          ANALYTICS_PER_SHARD_WATERMARK_ONLY: \"true\"\n"), "t").PerShardWatermarkOnly);
 
         LoadedScenario loaded = Shortened("incident-after.json", durationSeconds: 20);
         string output = Temp();

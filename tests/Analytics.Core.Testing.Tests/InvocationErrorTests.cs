@@ -28,6 +28,10 @@ public class InvocationErrorTests
         { "exception", "ObjectDisposedException", "Cannot access a disposed object.\nObject name: 'my-function'." },
         { "timeout", "Sandbox.Timedout", "Task timed out after 3.00 seconds" },
         { "response over 6 MB", "Function.ResponseSizeTooLarge", "Response payload size (6291457 bytes) exceeded maximum allowed payload size (6291456 bytes)." },
+        // Through the Runtime API host: the errorType the process posted, or its init error's (found by review: the
+        // host's exception type was reported instead).
+        { "process's function error", "Function.MyError", "Unable to parse record" },
+        { "process's init error", "Runtime.NoTable", "bootstrap posted an init error: Runtime.NoTable: no table" },
     };
 
     [Theory]
@@ -52,6 +56,10 @@ public class InvocationErrorTests
         {
             case "exception":
                 throw new ObjectDisposedException("my-function");
+            case "process's function error":
+                throw new FunctionErrorException("Unable to parse record", "Function.MyError", []);
+            case "process's init error":
+                throw new RuntimeApiHostException("bootstrap posted an init error: Runtime.NoTable: no table") { ErrorType = "Runtime.NoTable" };
             case "timeout":
                 await Task.Delay(TimeSpan.FromSeconds(10), clock);
                 return s_ok;

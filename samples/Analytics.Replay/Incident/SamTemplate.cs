@@ -10,7 +10,8 @@ namespace Analytics.Replay.Incident;
 /// <param name="WindowSeconds">The <c>ANALYTICS_WINDOW_SECONDS</c> variable (60 when the template does not set it).</param>
 /// <param name="SpillAfterSeconds">With <c>ANALYTICS_SPILL_BUCKET</c> set, the spill age (<c>ANALYTICS_SPILL_AFTER_SECONDS</c>, else the library's 300); null: no spilling.</param>
 /// <param name="MaxPairs">The <c>ANALYTICS_MAX_PAIRS</c> variable; null when the template does not set it (the library's default).</param>
-internal sealed record TemplateSettings(MappingFile Mapping, int MemoryMb, int TimeoutSeconds, int WindowSeconds, int? SpillAfterSeconds = null, int? MaxPairs = null);
+/// <param name="PerShardWatermarkOnly">The <c>ANALYTICS_PER_SHARD_WATERMARK_ONLY</c> variable.</param>
+internal sealed record TemplateSettings(MappingFile Mapping, int MemoryMb, int TimeoutSeconds, int WindowSeconds, int? SpillAfterSeconds = null, int? MaxPairs = null, bool PerShardWatermarkOnly = false);
 
 /// <summary>
 /// Reads the settings of the one function with a Kinesis event out of a SAM template, and nothing else. Every property
@@ -162,6 +163,7 @@ internal static class SamTemplate
         int window = 60;
         int? spillAfter = null;
         int? maxPairs = null;
+        bool perShardOnly = false;
         YamlMappingNode? variables = null;
         var sources = new List<(YamlMappingNode Node, string Where)>(2);
         if (globals is not null)
@@ -212,9 +214,10 @@ internal static class SamTemplate
             spillAfter = settings.SpillBucket is null ? null : (int)(settings.SpillAfter ?? Analytics.Core.ProcessorOptions.Default.SpillAfterAge).TotalSeconds;
             // Found by review: the pair cap was checked here and then dropped, so a replay hid the early stops it causes.
             maxPairs = values.ContainsKey(Analytics.Core.KinesisFunctionSettings.MaxPairsVariable) ? settings.Function.MaxPairs : null;
+            perShardOnly = settings.PerShardWatermarkOnly;
         }
 
-        return new TemplateSettings(mapping, memory, timeout, window, spillAfter, maxPairs);
+        return new TemplateSettings(mapping, memory, timeout, window, spillAfter, maxPairs, perShardOnly);
     }
 
     private static int? Seconds(YamlMappingNode variables, string key, int max, string name, string at)

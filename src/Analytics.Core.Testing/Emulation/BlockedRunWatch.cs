@@ -24,11 +24,14 @@ internal sealed class BlockedRunWatch : IDisposable
     private readonly Func<long> _step;
     private readonly Func<string> _describe;
     private readonly Timer _timer;
+
+    // Taken by the timer's looks only (they may overlap): never on the run's thread, where an interrupt delivered while
+    // it waited for the lock would escape from the emulator's own code (found by review).
     private readonly object _gate = new();
     private long _watchedStep = -1;
     private long _blockedSince;
-    private string? _blocked;
-    private bool _disposed;
+    private volatile string? _blocked;
+    private volatile bool _disposed;
 
     /// <summary>Starts watching <paramref name="thread"/>.</summary>
     /// <param name="thread">The run's thread.</param>
@@ -47,33 +50,41 @@ internal sealed class BlockedRunWatch : IDisposable
     /// <summary>How long the run's thread may wait inside one step.</summary>
     public TimeSpan Limit { get; }
 
-    /// <summary>What blocked the run, once the watch has interrupted it; otherwise <see langword="null"/>.</summary>
-    public string? Blocked
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _blocked;
-            }
-        }
-    }
+    /// <summary>What blocked the run, set before the watch interrupts it; otherwise <see langword="null"/>. Lock-free.</summary>
+    public string? Blocked => _blocked;
 
-    /// <summary>Stops watching; an interrupt delivered after the thread stopped waiting is taken off the thread.</summary>
+    /// <summary>
+    /// Stops watching: waits until no look of the timer runs, then takes off the thread an interrupt that found it no
+    /// longer waiting (it stays pending until the thread's next wait: the caller's).
+    /// </summary>
     /// <remarks>Called on the run's thread.</remarks>
     public void Dispose()
     {
-        lock (_gate)
+        _disposed = true;
+        using (var stopped = new ManualResetEvent(false))
         {
-            _disposed = true;
+            if (_timer.Dispose(stopped))
+            {
+                while (true)
+                {
+                    try
+                    {
+                        stopped.WaitOne();
+                        break;
+                    }
+                    catch (ThreadInterruptedException)
+                    {
+                        // A look's interrupt, landed on this wait: taken off; wait on for the look to end.
+                    }
+                }
+            }
         }
 
-        _timer.Dispose();
-        if (Blocked is not null)
+        if (_blocked is not null)
         {
             try
             {
-                // An interrupt that found the thread no longer waiting stays pending until its next wait: the caller's.
+                // The wait above takes off most (a pending interrupt ends it); this, one it left.
                 Thread.Sleep(0);
             }
             catch (ThreadInterruptedException)
@@ -107,6 +118,7 @@ internal sealed class BlockedRunWatch : IDisposable
             }
 
             // Still waiting in the same step: interrupt again each Limit (a handler that caught the first one and waits again).
+            // What blocked is set first, so wherever the interrupt lands the run knows why (FireNextStep, RunLoop).
             _blocked ??= _describe();
             _blockedSince = now;
             _thread.Interrupt();

@@ -341,7 +341,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
             exit = "ended";
         }
 
-        var error = new RuntimeApiHostException($"{_options.FileName} {exit}. {runtime.Tail()}");
+        var error = new RuntimeApiHostException($"{_options.FileName} {exit}. {runtime.Tail()}") { ErrorType = "Runtime.ExitError" };
         runtime.Initialized.TrySetException(runtime.InitError ?? error);
         foreach (Pending pending in _inFlight.Values.Where(p => p.Runtime == runtime))
         {
@@ -518,7 +518,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
         (string message, string type) = ReadError(body, request.Headers["Lambda-Runtime-Function-Error-Type"]);
         if (_runtime is { } runtime)
         {
-            var error = new RuntimeApiHostException($"{_options.FileName} posted an init error: {type}: {message}");
+            var error = new RuntimeApiHostException($"{_options.FileName} posted an init error: {type}: {message}") { ErrorType = type };
             runtime.InitError = error;
             runtime.Initialized.TrySetException(error);
         }

@@ -123,6 +123,9 @@ public sealed class RuntimeApiHostException : Exception
         : base(message, innerException)
     {
     }
+
+    /// <summary>The errorType the invocation's failure gets: the one the process posted with its init error, or <c>Runtime.ExitError</c> when it exited; null otherwise.</summary>
+    internal string? ErrorType { get; init; }
 }
 
 /// <summary>

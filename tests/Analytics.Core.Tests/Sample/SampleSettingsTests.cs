@@ -135,6 +135,42 @@ public class SampleSettingsTests
         Assert.Equal(("aggregates", "spill", TimeSpan.FromSeconds(300), TimeSpan.FromSeconds(30)), (settings.AggregateTable, settings.SpillBucket, settings.SpillAfter, settings.WindowSize));
     }
 
+    /// <summary>
+    /// The sink's PerShardWatermarkOnly is a variable (found by review: the README and template told random-key operators
+    /// to use it, and no variable set it): true or false, only with a table, and it reaches the sink.
+    /// </summary>
+    [Theory]
+    [InlineData("true", "aggregates", true, null)]
+    [InlineData("false", "aggregates", false, null)]
+    [InlineData(null, "aggregates", false, null)]
+    [InlineData("yes", "aggregates", false, "ANALYTICS_PER_SHARD_WATERMARK_ONLY must be true or false, not 'yes'.")]
+    [InlineData("True", "aggregates", false, "ANALYTICS_PER_SHARD_WATERMARK_ONLY must be true or false, not 'True'.")]
+    [InlineData("true", null, false, "ANALYTICS_PER_SHARD_WATERMARK_ONLY needs ANALYTICS_AGGREGATE_TABLE: it is the DynamoDB sink's setting.")]
+    public void PerShardWatermarkOnly_IsReadAndCarried_OrAnInitErrorNamingIt(string? value, string? table, bool expected, string? error)
+    {
+        var env = new Dictionary<string, string>();
+        if (value is not null)
+        {
+            env[SampleSettings.PerShardWatermarkOnlyVariable] = value;
+        }
+
+        if (table is not null)
+        {
+            env[SampleSettings.AggregateTableVariable] = table;
+        }
+
+        if (error is not null)
+        {
+            Assert.Equal(error, Assert.Throws<InvalidOperationException>(() => SampleSettings.FromEnvironment(env.GetValueOrDefault)).Message);
+            return;
+        }
+
+        SampleSettings settings = SampleSettings.FromEnvironment(env.GetValueOrDefault);
+        Assert.Equal(expected, settings.PerShardWatermarkOnly);
+        Assert.Equal(expected, settings.ToSinkTargets().PerShardWatermarkOnly);
+        SampleSettings.CheckNames([SampleSettings.PerShardWatermarkOnlyVariable]);
+    }
+
     [Theory]
     [InlineData("ANALYTICS_WINDOW_SIZE")]
     [InlineData("analytics_window_seconds")]
