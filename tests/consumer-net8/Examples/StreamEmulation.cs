@@ -43,7 +43,9 @@ public static class StreamEmulation
         };
 
         StreamEmulator emulator = null!;
-        // One handler per execution environment; it gets the emulator's clock as its TimeProvider.
+        // One handler per execution environment, as Lambda has one function instance per environment; it gets the
+        // emulator's clock as its TimeProvider. (new StreamEmulator(scenario, handler) shares one instance among all
+        // environments, which then runs invocations of several shards and lanes at once: only for a handler safe for that.)
         emulator = new StreamEmulator(scenario, environment => new MyHandler(emulator.Clock));
         var recording = new EmulationRecording();           // or: using var files = new EmulationFiles("out");
         EmulationSummary summary = emulator.Run(recording);
