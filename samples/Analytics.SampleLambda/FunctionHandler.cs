@@ -53,6 +53,11 @@ internal sealed class FunctionHandler : IInvocationHandler
     public static FunctionHandler FromEnvironment(Func<string, string?> getVariable, TextWriter log)
     {
         SampleSettings settings = SampleSettings.FromEnvironment(getVariable);
+        if (settings.AggregateTable is null || settings.QuarantineBucket is null)
+        {
+            CheckOutputDirectory(settings.OutputDirectory);
+        }
+
         if ((settings.AggregateTable is null || settings.QuarantineBucket is null) && settings.Function.LogLevel <= JsonLogLevel.Warn)
         {
             // Documented, but silent where it happens (review): files in the sandbox are lost with it.
@@ -65,6 +70,27 @@ internal sealed class FunctionHandler : IInvocationHandler
         SampleSinks sinks = SampleSinks.Create(settings.ToSinkTargets());
         ProcessorOptions options = function.Processor with { SpillSink = sinks.Spill };
         return new FunctionHandler(sinks.Aggregates, sinks.Quarantine, options, log, function.Log, function.Metrics);
+    }
+
+    /// <summary>
+    /// Makes the files' directory and writes in it once, at init: found by review, a directory that cannot be written
+    /// (<c>ANALYTICS_OUTPUT_DIR=/proc/nope</c>) passed init and failed every invocation with a FileNotFoundException
+    /// that named no setting.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The directory cannot be made or written; the message names the variable.</exception>
+    private static void CheckOutputDirectory(string directory)
+    {
+        try
+        {
+            Directory.CreateDirectory(directory);
+            using (new FileStream(Path.Combine(directory, ".write-check-" + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)), FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
+            {
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw new InvalidOperationException($"{SampleSettings.OutputDirectoryVariable} '{directory}' cannot be written: {e.Message} (under Lambda only /tmp is writable).", e);
+        }
     }
 
     public async Task HandleAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)

@@ -136,6 +136,48 @@ public class SampleSettingsTests
     }
 
     /// <summary>
+    /// An output directory the function cannot write is an init error naming the variable (found by review: it passed
+    /// init and every invocation failed with a FileNotFoundException that named no setting).
+    /// </summary>
+    [Theory]
+    [InlineData("/proc/analytics-nope")]
+    [InlineData("a file")]
+    public void AnOutputDirectoryThatCannotBeWritten_IsAnInitErrorNamingIt(string kind)
+    {
+        string file = Path.GetTempFileName();
+        try
+        {
+            string directory = kind == "a file" ? file : kind;
+            var env = new Dictionary<string, string> { [SampleSettings.OutputDirectoryVariable] = directory };
+
+            InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => FunctionHandler.FromEnvironment(env.GetValueOrDefault, TextWriter.Null));
+
+            Assert.StartsWith($"{SampleSettings.OutputDirectoryVariable} '{directory}' cannot be written: ", e.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task AWritableOutputDirectory_IsLeftAsItWas()
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "output-dir-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using (FunctionHandler.FromEnvironment(new Dictionary<string, string> { [SampleSettings.OutputDirectoryVariable] = directory }.GetValueOrDefault, TextWriter.Null))
+            {
+                Assert.Empty(Directory.GetFileSystemEntries(directory));
+            }
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>
     /// The sink's PerShardWatermarkOnly is a variable (found by review: the README and template told random-key operators
     /// to use it, and no variable set it): true or false, only with a table, and it reaches the sink.
     /// </summary>
