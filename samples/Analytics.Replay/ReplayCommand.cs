@@ -338,7 +338,8 @@ internal static class ReplayCommand
         }
 
         string name = result.Parent is System.CommandLine.Parsing.OptionResult option ? option.Option.Name : "the option";
-        result.AddError($"{name} must be a whole number of {unit}, not '{text}'");
+        bool digits = text.TrimStart('-').Length > 0 && text.TrimStart('-').All(char.IsAsciiDigit);
+        result.AddError(digits ? $"{name} {text} is too large" : $"{name} must be a whole number of {unit}, not '{text}'");
         return null;
     }
 }

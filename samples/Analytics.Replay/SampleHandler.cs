@@ -31,8 +31,12 @@ internal sealed class SampleHandler : ILambdaHandler
             options = options with { SpillSink = downstream.CreateSpillSink(table), SpillAfterAge = TimeSpan.FromSeconds(after) };
         }
 
+        Sink = table;
         _handler = new FunctionHandler(table, downstream.CreateQuarantineSink(), options, TextWriter.Null);
     }
+
+    /// <summary>The DynamoDB sink the handler writes through.</summary>
+    internal DynamoDbAggregateSink Sink { get; }
 
     public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken)
     {

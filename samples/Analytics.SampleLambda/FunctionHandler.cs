@@ -83,13 +83,17 @@ internal sealed class FunctionHandler : IInvocationHandler
         try
         {
             Directory.CreateDirectory(directory);
-            using (new FileStream(Path.Combine(directory, ".write-check-" + Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)), FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose))
+
+            // A name of its own, shared with nothing (found by review: a name from the process id, with an exclusive
+            // share, failed the init of a second sandbox writing the same directory, where process ids repeat).
+            using (new FileStream(Path.Combine(directory, ".write-check-" + Guid.NewGuid().ToString("N")), FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.DeleteOnClose))
             {
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
-            throw new InvalidOperationException($"{SampleSettings.OutputDirectoryVariable} '{directory}' cannot be written: {e.Message} (under Lambda only /tmp is writable).", e);
+            string where = Path.GetFullPath(directory).StartsWith("/tmp/", StringComparison.Ordinal) ? string.Empty : " (under Lambda only /tmp is writable)";
+            throw new InvalidOperationException($"{SampleSettings.OutputDirectoryVariable} '{directory}' cannot be written: {e.Message}{where}", e);
         }
     }
 

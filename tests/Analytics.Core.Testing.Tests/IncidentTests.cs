@@ -110,6 +110,9 @@ public class IncidentTests
 
         Assert.Equal((2048, 30, 300, 7), (fromGlobals.MemoryMb, fromGlobals.TimeoutSeconds, fromGlobals.WindowSeconds, fromGlobals.MaxPairs));
         Assert.Equal((own.MemoryMb, own.TimeoutSeconds, own.WindowSeconds, (int?)7), (overridden.MemoryMb, overridden.TimeoutSeconds, overridden.WindowSeconds, overridden.MaxPairs));
+        // A bad value is named where it was set (found by review: a Globals variable was named at the function's path).
+        ScenarioException bad = Assert.Throws<ScenarioException>(() => SamTemplate.Parse(globals.Replace("\"300\"", "\"abc\"") + yaml.Replace(window, string.Empty), "t"));
+        Assert.Contains("Globals.Function.Environment.Variables.ANALYTICS_WINDOW_SECONDS: 'abc'", bad.Reason, StringComparison.Ordinal);
         ScenarioException missing = Assert.Throws<ScenarioException>(() => SamTemplate.Parse(yaml.Replace(memory, string.Empty), "t"));
         Assert.Contains("MemorySize: missing (here and in Globals.Function)", missing.Reason, StringComparison.Ordinal);
     }
@@ -128,6 +131,13 @@ public class IncidentTests
         Assert.Equal(1, SamTemplate.Parse(yaml.Replace(age, age + "          ANALYTICS_MAX_PAIRS: \"1\"\n"), "t").MaxPairs);
         Assert.False(SamTemplate.Parse(yaml, "t").PerShardWatermarkOnly);
         Assert.True(SamTemplate.Parse(yaml.Replace(age, age + "          ANALYTICS_PER_SHARD_WATERMARK_ONLY: \"true\"\n"), "t").PerShardWatermarkOnly);
+        using (var downstream = new SampleDownstream(new VirtualClock(Emulate.Start), 1, Emulate.Start, null))
+        {
+            // Carried to the sink replay's sample handler builds (found by review: only the parse was checked).
+            Assert.True(downstream.CreateAggregateSink(perShardWatermarkOnly: true).Options.PerShardWatermarkOnly);
+            Assert.False(new SampleHandler(downstream, new VirtualClock(Emulate.Start)).Sink.Options.PerShardWatermarkOnly);
+            Assert.True(new SampleHandler(downstream, new VirtualClock(Emulate.Start), perShardWatermarkOnly: true).Sink.Options.PerShardWatermarkOnly);
+        }
 
         LoadedScenario loaded = Shortened("incident-after.json", durationSeconds: 20);
         string output = Temp();

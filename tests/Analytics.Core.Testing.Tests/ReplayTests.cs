@@ -122,6 +122,7 @@ public class ReplayTests
     /// <summary>Arguments that are almost right get the command's own words (found by review).</summary>
     [Theory]
     [InlineData("--duration", "10s", "--duration must be a whole number of seconds, not '10s'")]
+    [InlineData("--duration", "99999999999", "--duration 99999999999 is too large")]
     [InlineData("--scenario-dir", "", "is a directory; give the scenario's JSON file")]
     public void AnAlmostRightArgument_Exits2_InTheCommandsWords(string option, string value, string expected)
     {

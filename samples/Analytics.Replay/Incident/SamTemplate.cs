@@ -165,6 +165,7 @@ internal static class SamTemplate
         int? maxPairs = null;
         bool perShardOnly = false;
         YamlMappingNode? variables = null;
+        var variableAt = new Dictionary<string, string>(StringComparer.Ordinal); // where each variable was set, for messages
         var sources = new List<(YamlMappingNode Node, string Where)>(2);
         if (globals is not null)
         {
@@ -181,14 +182,15 @@ internal static class SamTemplate
                 foreach ((YamlNode key, YamlNode value) in Map(variablesNode, name, where + ".Environment.Variables").Children)
                 {
                     variables.Children[key] = value;
+                    variableAt[key.ToString()] = where;
                 }
             }
         }
 
         if (variables is not null)
         {
-            window = Seconds(variables, "ANALYTICS_WINDOW_SECONDS", 3600, name, at) ?? 60;
-            spillAfter = Seconds(variables, "ANALYTICS_SPILL_AFTER_SECONDS", 604_800, name, at);
+            window = Seconds(variables, "ANALYTICS_WINDOW_SECONDS", 3600, name, variableAt.GetValueOrDefault("ANALYTICS_WINDOW_SECONDS", at)) ?? 60;
+            spillAfter = Seconds(variables, "ANALYTICS_SPILL_AFTER_SECONDS", 604_800, name, variableAt.GetValueOrDefault("ANALYTICS_SPILL_AFTER_SECONDS", at));
 
             // Read as the function reads them (SampleSettings), so the run spills exactly when the deployed function
             // would: a blank value is its init error, a spill bucket without a table too. A reference (Ref, Fn::Sub) is a
@@ -207,7 +209,9 @@ internal static class SamTemplate
             }
             catch (InvalidOperationException e)
             {
-                throw Bad(name, at + ".Environment.Variables", "the function would fail its init: " + e.Message);
+                // The variable the message names, where it was set (Globals.Function or the function's own).
+                string setAt = variableAt.FirstOrDefault(v => e.Message.StartsWith(v.Key, StringComparison.Ordinal)).Value ?? at;
+                throw Bad(name, setAt + ".Environment.Variables", "the function would fail its init: " + e.Message);
             }
 
             // The sample's own default when the age is not set (SampleSettings): the library's SpillAfterAge.

@@ -35,6 +35,9 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
     private readonly IAmazonDynamoDB _client;
     private readonly DynamoDbAggregateSinkOptions _options;
+
+    /// <summary>The options the sink was built with (tests read how a host configured it).</summary>
+    internal DynamoDbAggregateSinkOptions Options => _options;
     private long _retries;
     private long _conflicts;
     private long _capacityExceeded;

@@ -242,6 +242,7 @@ public sealed class RuntimeApiHostTests : IDisposable
         var exited = await Assert.ThrowsAsync<RuntimeApiHostException>(() => host.InvokeAsync("\"exit\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token));
         Assert.Contains("exited with code 3", exited.Message, StringComparison.Ordinal);
         Assert.Contains("exiting on purpose", exited.Message, StringComparison.Ordinal);
+        Assert.Equal("Runtime.ExitError", exited.ErrorType); // what an invocation report names it (found by review: untested)
 
         await host.InvokeAsync("{}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token);
         Assert.Equal(2, host.ProcessesStarted);
@@ -253,6 +254,7 @@ public sealed class RuntimeApiHostTests : IDisposable
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var init = await Assert.ThrowsAsync<RuntimeApiHostException>(() => RuntimeApiHost.StartAsync(Options(("FAKE_INIT_ERROR", "1")), cts.Token));
         Assert.Contains("posted an init error: Runtime.ConfigError: missing setting", init.Message, StringComparison.Ordinal);
+        Assert.Equal("Runtime.ConfigError", init.ErrorType);
 
         var silent = await Assert.ThrowsAsync<RuntimeApiHostException>(() => RuntimeApiHost.StartAsync(
             new RuntimeApiHostOptions { FileName = "sleep", Arguments = ["30"], InitTimeout = TimeSpan.FromSeconds(1) }, cts.Token));
