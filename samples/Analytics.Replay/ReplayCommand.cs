@@ -149,6 +149,7 @@ internal static class ReplayCommand
             // share nothing and each stays byte-reproducible), at most --jobs at once; summaries are printed in the
             // order given.
             using var gate = new SemaphoreSlim(parsed.GetValue(jobs));
+            TextWriter progress = TextWriter.Synchronized(stderr); // runs at once each tell their first function error
             Task<(string Name, StringWriter Summary, ReplayResult Result)>[] running = loaded.Zip(names, (l, name) => (Name: name, l.Scenario)).Select(l => Task.Factory.StartNew(
                 () =>
                 {
@@ -156,7 +157,7 @@ internal static class ReplayCommand
                     try
                     {
                         var summary = new StringWriter();
-                        ReplayResult result = ReplayRun.Run(l.Scenario, Path.Combine(directory, l.Name), summary, writeRecords: false);
+                        ReplayResult result = ReplayRun.Run(l.Scenario, Path.Combine(directory, l.Name), summary, writeRecords: false, progress: progress, progressLabel: l.Name);
                         return (l.Name, summary, result);
                     }
                     finally

@@ -28,7 +28,8 @@ internal static class ReplayRun
 
     /// <param name="progress">Told at once of the run's first function error (a run that fails at every invocation, a
     /// function whose init fails, can take long before its summary); <see langword="null"/> for none.</param>
-    public static ReplayResult Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true, bool httpClients = false, TextWriter? progress = null)
+    /// <param name="progressLabel">Put before the line told to <paramref name="progress"/> (the scenario's name when several run at once).</param>
+    public static ReplayResult Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true, bool httpClients = false, TextWriter? progress = null, string? progressLabel = null)
     {
         Directory.CreateDirectory(outDirectory);
         // Every file left in the directory is this run's: what an earlier run wrote and this one does not (the sinks'
@@ -66,7 +67,7 @@ internal static class ReplayRun
 
         using SampleDownstream? owned = downstream;
         var perSecond = new PerSecond(loaded.Scenario.DurationSeconds);
-        var firstError = new FirstFunctionError(progress);
+        var firstError = new FirstFunctionError(progress, progressLabel is null ? string.Empty : progressLabel + ": ");
         EmulationSummary summary;
         try
         {
@@ -332,7 +333,7 @@ internal static class ReplayRun
     }
 
     /// <summary>The run's first function error (Lambda's errorType and errorMessage), told to a writer as it happens.</summary>
-    internal sealed class FirstFunctionError(TextWriter? progress) : IEmulationObserver
+    internal sealed class FirstFunctionError(TextWriter? progress, string prefix = "") : IEmulationObserver
     {
         /// <summary>The first function error, with its invocation; <see langword="null"/> when none failed with one.</summary>
         public string? Text { get; private set; }
@@ -342,7 +343,7 @@ internal static class ReplayRun
             if (Text is null && invocation.ErrorType is not null)
             {
                 Text = $"invocation {N(invocation.Invocation)} ({invocation.ShardId}, at {invocation.EndMs / 1000.0:F3} s): {invocation.ErrorType}: {OneLine(invocation.ErrorMessage)}";
-                progress?.WriteLine("first function error: " + Text);
+                progress?.WriteLine(prefix + "first function error: " + Text);
             }
         }
 

@@ -113,6 +113,35 @@ public class ReplayInputTests
         }
     }
 
+    /// <summary>
+    /// Each scenario of a comparison tells its first function error on stderr, under its name, as a single replay does
+    /// (found by review: compare told none until its summaries).
+    /// </summary>
+    [Fact]
+    public void Compare_TellsEachScenariosFirstFunctionError_UnderItsName()
+    {
+        string root = Temp();
+        try
+        {
+            string failing = Path.Combine(root, "failing.json");
+            Directory.CreateDirectory(root);
+            File.WriteAllText(failing, """{"durationSeconds":5,"records":[{"partitionKey":"a","text":"not json","atMs":100}],"mapping":{"MaximumRetryAttempts":0},"handler":{"kind":"naive"}}""");
+            string fine = SmallScenario(Path.Combine(root, "fine.json"), 5);
+            (int exit, string output, string error) = Replay(["compare", "--scenario", failing, "--scenario", fine, "--out", Path.Combine(root, "out"), "--jobs", "2"]);
+
+            Assert.True(exit == 0, error);
+            string line = Assert.Single(error.Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries), l => l.Contains("first function error", StringComparison.Ordinal));
+            Assert.StartsWith("failing: first function error: invocation 1 (shardId-000000000000, at ", line, StringComparison.Ordinal);
+            // The naive function throws on a record it cannot parse.
+            Assert.Contains("Exception: ", line, StringComparison.Ordinal);
+            Assert.Contains("first function error", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
     [Fact]
     public void Compare_AScenarioFileWithoutAName_GetsADirectoryOfItsOwn()
     {
