@@ -101,41 +101,45 @@ public class ReplayTests
     [InlineData("{\"startTime\":\"2025-01-20T10:00:00Z\",\"mapping\":{\"StartingPosition\":\"AT_TIMESTAMP\",\"StartingPositionTimestamp\":\"2025-01-20T10:00:01Z\"},\"handler\":{\"kind\":\"sample\"}}", "$.mapping.StartingPositionTimestamp", "cannot be in the future")]
     public void BadScenario_Exits2_NamingTheFieldAndTheReason(string json, string field, string reason)
     {
-        string file = Path.GetTempFileName();
-        try
-        {
-            File.WriteAllText(file, json);
-            (int exit, _, string error) = Replay("--scenario", file, "--out", Temp());
-            Assert.Equal(2, exit);
-            Assert.Contains($"bad scenario: {field}", error);
-            Assert.Contains(reason, error);
-            // In the scenario's terms, never the runtime's (found by review: ".NET member", "System.Nullable`1").
-            Assert.DoesNotContain(".NET", error, StringComparison.Ordinal);
-            Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        (int exit, string error) = ReplayScenarioText(json);
+        Assert.Equal(2, exit);
+        Assert.Contains($"bad scenario: {field}", error);
+        Assert.Contains(reason, error);
+        // In the scenario's terms, never the runtime's (found by review: ".NET member", "System.Nullable`1").
+        Assert.DoesNotContain(".NET", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
     }
 
     /// <summary>Arguments that are almost right get the command's own words (found by review).</summary>
     [Theory]
-    [InlineData("--duration", "10s", "--duration must be a whole number of seconds, not '10s'")]
-    [InlineData("--duration", "99999999999", "--duration 99999999999 is too large")]
-    [InlineData("--scenario-dir", "", "is a directory; give the scenario's JSON file")]
-    public void AnAlmostRightArgument_Exits2_InTheCommandsWords(string option, string value, string expected)
+    [InlineData("10s", "--duration must be a whole number of seconds, not '10s'")]
+    [InlineData("99999999999", "--duration 99999999999 is too large")]
+    public void AnAlmostRightDuration_Exits2_InTheCommandsWords(string value, string expected)
+    {
+        (int exit, string error) = ReplayScenarioText("{\"durationSeconds\":5,\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}", "--duration", value);
+        Assert.Equal(2, exit);
+        Assert.Contains(expected, error, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ADirectoryAsTheScenario_Exits2_NamingIt()
+    {
+        (int exit, _, string error) = Replay("--scenario", Path.GetTempPath(), "--out", Temp());
+        Assert.Equal(2, exit);
+        Assert.Contains("is a directory; give the scenario's JSON file", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
+    }
+
+    /// <summary>Runs replay on <paramref name="json"/> written to a temporary file, with <paramref name="more"/> arguments; its exit code and stderr.</summary>
+    private static (int Exit, string Error) ReplayScenarioText(string json, params string[] more)
     {
         string file = Path.GetTempFileName();
         try
         {
-            File.WriteAllText(file, "{\"durationSeconds\":5,\"handler\":{\"kind\":\"scripted\",\"rules\":[]}}");
-            (int exit, _, string error) = option == "--scenario-dir"
-                ? Replay("--scenario", Path.GetTempPath(), "--out", Temp())
-                : Replay("--scenario", file, "--out", Temp(), option, value);
-            Assert.Equal(2, exit);
-            Assert.Contains(expected, error, StringComparison.Ordinal);
-            Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
+            File.WriteAllText(file, json);
+            (int exit, _, string error) = Replay(["--scenario", file, "--out", Temp(), .. more]);
+            return (exit, error);
         }
         finally
         {

@@ -49,7 +49,7 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
         }
         else if (reading == Reading.Valid)
         {
-            long window = timestamp - (((timestamp % windowMs) + windowMs) % windowMs);
+            long window = WindowStart(timestamp, windowMs);
             ref Cell cell = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_truth, (series, window), out bool exists);
             if (!exists)
             {
@@ -223,8 +223,8 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
             return true;
         }
 
-        long windowStart = cell.LastArrivalMs - (((cell.LastArrivalMs % mappingWindowMs) + mappingWindowMs) % mappingWindowMs);
-        long openStart = doneBefore - (((doneBefore % mappingWindowMs) + mappingWindowMs) % mappingWindowMs);
+        long windowStart = WindowStart(cell.LastArrivalMs, mappingWindowMs);
+        long openStart = WindowStart(doneBefore, mappingWindowMs);
         return windowStart < openStart
             && _lastFinalWindowDispatch.TryGetValue(cell.Shard, out long final) && final >= windowStart + mappingWindowMs;
     }
@@ -278,6 +278,9 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
 
         return counts;
     }
+
+    /// <summary>The start of the window of <paramref name="length"/> ms that holds <paramref name="ms"/> (windows from the epoch; before it too).</summary>
+    private static long WindowStart(long ms, long length) => ms - (((ms % length) + length) % length);
 
     private long DoneBefore(string shard) =>
         _oldest.TryGetValue(shard, out (int Second, long AgeMs) last) ? _startMs + (last.Second + 1) * 1000L - last.AgeMs : _startMs;
