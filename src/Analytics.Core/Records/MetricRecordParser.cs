@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Unicode;
 
 namespace Analytics.Core;
@@ -390,17 +391,33 @@ internal ref struct MetricRecordParser
                 // RFC 3339 strings are short; an escaped one (a JSON writer may escape '+' as \u002B) is unescaped first.
                 Span<byte> unescaped = stackalloc byte[MaxTimestampTextBytes];
                 scoped ReadOnlySpan<byte> text = reader.ValueSpan;
-                if (reader.ValueIsEscaped)
+                Rfc3339Status status;
+                if (!reader.ValueIsEscaped)
                 {
-                    if (JsonText.Unescape(text, unescaped, out int length) != UnescapeStatus.Ok)
+                    status = Rfc3339.Parse(text, out timestamp);
+                }
+                else
+                {
+                    UnescapeStatus unescape = JsonText.Unescape(text, unescaped, out int length);
+                    byte[]? rented = null;
+                    if (unescape == UnescapeStatus.TooLong)
                     {
-                        return Fail(PoisonReason.InvalidTimestamp, messages.TimestampMalformed, offset);
+                        // Any number of fraction digits is valid: an escaped string longer than the stack buffer is
+                        // unescaped into a rented one (unescaping never lengthens), so it gets its unescaped twin's verdict.
+                        rented = ArrayPool<byte>.Shared.Rent(text.Length);
+                        unescape = JsonText.Unescape(text, rented, out length);
                     }
 
-                    text = unescaped.Slice(0, length);
+                    status = unescape == UnescapeStatus.Ok
+                        ? Rfc3339.Parse(rented is null ? unescaped.Slice(0, length) : rented.AsSpan(0, length), out timestamp)
+                        : Rfc3339Status.Malformed;
+                    if (rented is not null)
+                    {
+                        ArrayPool<byte>.Shared.Return(rented);
+                    }
                 }
 
-                switch (Rfc3339.Parse(text, out timestamp))
+                switch (status)
                 {
                     case Rfc3339Status.Ok:
                         return timestamp < 0 ? Fail(PoisonReason.InvalidTimestamp, messages.TimestampBefore1970, offset)

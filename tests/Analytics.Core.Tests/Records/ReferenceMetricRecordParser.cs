@@ -16,7 +16,6 @@ internal ref struct ReferenceMetricRecordParser
     private const int MetricScratch = SeriesKey.MaxMetricBytes;
     private const int DimensionScratch = SeriesKey.MaxDimensions * (SeriesKey.MaxDimensionKeyBytes + SeriesKey.MaxDimensionValueBytes);
     private const long MaxTimestampMs = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
-    private const int MaxTimestampTextBytes = 64;
 
     private readonly ReadOnlySpan<byte> _data;
     private readonly Span<byte> _scratch;
@@ -398,16 +397,17 @@ internal ref struct ReferenceMetricRecordParser
                 return Fail(PoisonReason.InvalidTimestamp, LooksFiner(ref reader) ? messages.TimestampNotEpochMsMicros : messages.TimestampNotEpochMs, offset);
             case JsonTokenType.String:
                 // RFC 3339 strings are short; an escaped one (a JSON writer may escape '+' as \u002B) is unescaped first.
-                Span<byte> unescaped = stackalloc byte[MaxTimestampTextBytes];
                 scoped ReadOnlySpan<byte> text = reader.ValueSpan;
                 if (reader.ValueIsEscaped)
                 {
+                    // Any number of fraction digits: the buffer holds the whole text (unescaping never lengthens).
+                    byte[] unescaped = new byte[text.Length];
                     if (JsonText.Unescape(text, unescaped, out int length) != UnescapeStatus.Ok)
                     {
                         return Fail(PoisonReason.InvalidTimestamp, messages.TimestampMalformed, offset);
                     }
 
-                    text = unescaped.Slice(0, length);
+                    text = unescaped.AsSpan(0, length);
                 }
 
                 switch (Rfc3339.Parse(text, out timestamp))
