@@ -109,7 +109,12 @@ public readonly ref struct KinesisRecord
     /// <returns>The base64 text.</returns>
     public string GetBase64DataString() => GetString(RawBase64Data, DataIsEscaped);
 
-    /// <summary>The unescaped partition key in base64 when it is not valid UTF-8, else null (allocates only then).</summary>
+    /// <summary>
+    /// The unescaped partition key in base64 when it is not valid UTF-8, else null (allocates only then). A key whose
+    /// escape encodes a lone surrogate (text no UTF-8 holds) gives the escaped bytes as the event spells them: its
+    /// <see cref="GetPartitionKeyString"/> is that JSON text, which the key whose text is those characters also gives,
+    /// so the base64 is what tells the two apart.
+    /// </summary>
     internal string? GetPartitionKeyBase64IfNotUtf8()
     {
         if (!PartitionKeyIsEscaped)
@@ -117,11 +122,10 @@ public readonly ref struct KinesisRecord
             return Utf8Text.Base64IfNotUtf8(RawPartitionKey);
         }
 
-        // An escape that does not unescape (a lone surrogate) keeps its JSON text in PartitionKey, which is exact.
         byte[] buffer = new byte[RawPartitionKey.Length];
         return JsonText.Unescape(RawPartitionKey, buffer, out int written) == UnescapeStatus.Ok
             ? Utf8Text.Base64IfNotUtf8(buffer.AsSpan(0, written))
-            : null;
+            : Convert.ToBase64String(RawPartitionKey);
     }
 
     internal static string GetString(ReadOnlySpan<byte> raw, bool escaped)

@@ -164,6 +164,29 @@ public class RecordRollbackAndDetailTests
         Assert.Equal("\uFFFD\uFFFDA", q.PartitionKey);
     }
 
+    /// <summary>
+    /// A key the event spells as the escape of a lone surrogate and the key whose text is that escape's six characters
+    /// both read back as the text <c>\ud800</c>: the first carries its bytes in base64, so the quarantine tells them
+    /// apart (found by review: both lines were the same, with no base64).
+    /// </summary>
+    [Fact]
+    public async Task PlainPoisonRecord_KeyALoneSurrogateEscape_IsToldApartFromTheKeySpellingIt()
+    {
+        var quarantine = new RecordingQuarantineSink();
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);
+        string json = Encoding.UTF8.GetString(TestEvents.Build([Record(1, "{bad", "LONE"), Record(2, "{bad", "\\ud800")]));
+        Assert.Contains("\"\\\\ud800\"", json, StringComparison.Ordinal); // the second key: a backslash, then 'ud800'
+
+        await Run(processor, Encoding.UTF8.GetBytes(json.Replace("\"LONE\"", "\"\\ud800\"", StringComparison.Ordinal)));
+
+        Assert.Equal(2, quarantine.Records.Count);
+        QuarantinedRecord lone = quarantine.Records[0], spelled = quarantine.Records[1];
+        Assert.Equal("\\ud800", spelled.PartitionKey);
+        Assert.Null(spelled.PartitionKeyBase64);
+        Assert.Equal("\\ud800", lone.PartitionKey);
+        Assert.Equal(Convert.ToBase64String("\\ud800"u8), lone.PartitionKeyBase64);
+    }
+
     [Fact]
     public async Task ContainerWithSeveralPoisonUserRecords_CarriesTheContainersKey_NotTheFirstUserRecords()
     {
