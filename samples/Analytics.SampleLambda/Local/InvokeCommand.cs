@@ -173,7 +173,7 @@ internal static class InvokeCommand
             string aggregatesTarget = targets.AggregateTable is { } t ? $"table {t} at {targets.DynamoDbEndpoint}" : targets.AggregatesPath;
             string quarantineTarget = targets.QuarantineBucket is { } b ? $"bucket {b} at {targets.S3Endpoint}" : targets.QuarantinePath;
             await stderr.WriteLineAsync(
-                $"{summary?.Records} records: {summary?.ValidRecords} valid, {summary?.PoisonRecords} poison; " +
+                $"{summary?.Records} records in the event: {summary?.ValidRecords} valid, {summary?.PoisonRecords} poison (a KPL container's user records each counted); " +
                 $"wrote {summary?.AggregatesWritten} aggregates to {aggregatesTarget} and {summary?.Quarantined} poison records to {quarantineTarget}").ConfigureAwait(false);
             await stdout.WriteLineAsync(Encoding.UTF8.GetString(response.WrittenSpan)).ConfigureAwait(false);
             await stdout.FlushAsync().ConfigureAwait(false);

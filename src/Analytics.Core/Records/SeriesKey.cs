@@ -6,7 +6,8 @@ namespace Analytics.Core;
 /// <summary>
 /// The canonical identity of a metric series: its metric name and its dimension set, unescaped and with the
 /// dimensions sorted by key, encoded in a compact byte form. Two samples whose names or dimensions differ only in
-/// JSON escaping or in dimension order have byte-identical keys.
+/// JSON escaping or in dimension order have byte-identical keys. Nothing else is folded: text that differs in Unicode
+/// normalization (precomposed <c>é</c> against <c>e</c> and a combining accent) or in case is another series.
 /// </summary>
 /// <remarks>
 /// <para>Layout: <c>u8 dimensionCount, u8 metricLength, metric, then per dimension (ordinal order of key bytes)
