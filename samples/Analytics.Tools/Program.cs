@@ -24,7 +24,9 @@ namespace Analytics.Tools
                 QueryCommand.Create(),
                 RedriveCommand.Create(),
             };
-            return CommandLine.RunAsync("analytics-tools", root, args, stdout, stderr);
+            // Ctrl-C or SIGTERM cancels a command and gives it time to end: a redrive then releases the table's lease
+            // (found by review: killed so, it kept the lease and every run was refused for 10 minutes).
+            return CommandLine.RunAsync("analytics-tools", root, args, stdout, stderr, interruptGrace: TimeSpan.FromSeconds(20));
         }
 
         /// <summary>The two options every table command needs.</summary>

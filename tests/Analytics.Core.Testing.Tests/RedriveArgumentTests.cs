@@ -29,7 +29,7 @@ public sealed class RedriveArgumentTests(LocalServersFixture servers)
 
         Assert.Equal(2, exit);
         Assert.Equal(string.Empty, stdout.ToString());
-        Assert.StartsWith("error: --min-age-minutes must be 0 to 525600 (a year)", stderr.ToString(), StringComparison.Ordinal);
+        Assert.StartsWith("error: --min-age-minutes must be a whole number from 0 to 525600 (a year)", stderr.ToString(), StringComparison.Ordinal);
     }
 
     /// <summary>A year exactly is still accepted: the run goes on and finds nothing to do.</summary>

@@ -173,7 +173,7 @@ public sealed class RedriveSinkOptionsTests(LocalServersFixture servers, ITestOu
 
         Assert.Equal(2, exit);
         Assert.Equal(string.Empty, stdout.ToString());
-        Assert.StartsWith($"error: --max-keys-per-item must be 1 to 10000 (the sink's MaxPartitionKeysPerItem range), not {bound}", stderr.ToString(), StringComparison.Ordinal);
+        Assert.StartsWith($"error: --max-keys-per-item must be a whole number from 1 to 10000 (the sink's MaxPartitionKeysPerItem range), not '{bound}'", stderr.ToString(), StringComparison.Ordinal);
     }
 
     private static string SpillKey(int firstRecord) => $"spill/s/{RedriveObjects.ShardId(Shard)}/{RedriveObjects.Sequence(firstRecord)}.json";

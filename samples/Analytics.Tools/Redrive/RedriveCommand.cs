@@ -32,34 +32,28 @@ internal static class RedriveCommand
         Option<Uri?> s3Endpoint = CommandLine.UrlOption("--s3-endpoint", "An S3 endpoint (a local server, path-style); omit for the AWS environment's");
         var spillBucket = new Option<string>("--spill-bucket") { Description = "The spill bucket (the function's ANALYTICS_SPILL_BUCKET; for a function that does not spill, any bucket without spill objects, e.g. its quarantine bucket)", HelpName = "name", Required = true };
         var spillPrefix = new Option<string>("--spill-prefix") { Description = "The spill key prefix", HelpName = "prefix", DefaultValueFactory = _ => S3SpillSinkOptions.Default.KeyPrefix };
-        var minAge = new Option<int>("--min-age-minutes") { Description = "Leave spill objects written more recently for a later run (a spill not yet confirmed may still be removed by its batch's retry), with the destination objects of their shard", HelpName = "minutes", DefaultValueFactory = _ => (int)SpillRedrive.DefaultMinAge.TotalMinutes };
+        Option<int> minAge = CommandLine.WholeNumberOption(
+            "--min-age-minutes", "Leave spill objects written more recently for a later run (a spill not yet confirmed may still be removed by its batch's retry), with the destination objects of their shard", "minutes",
+            0, MaxMinAgeMinutes, (int)SpillRedrive.DefaultMinAge.TotalMinutes, "(a year)");
         var failureBucket = new Option<string?>("--failure-bucket") { Description = "The bucket of the mapping's S3 on-failure destination (the template's FailedBatchBucket); omit to redrive spills only", HelpName = "name" };
         var failurePrefix = new Option<string>("--failure-prefix") { Description = "Only destination objects under this key prefix", HelpName = "prefix", DefaultValueFactory = _ => "aws/lambda/" };
         var quarantine = new Option<string?>("--quarantine-bucket") { Description = "Where poison records of the destination objects are quarantined again (default: --spill-bucket, as in the sample)", HelpName = "name" };
-        var window = new Option<int>("--window-seconds") { Description = "The function's ANALYTICS_WINDOW_SECONDS", HelpName = "seconds", DefaultValueFactory = _ => (int)AggregatorOptions.Default.WindowSize.TotalSeconds };
-        var maxKeys = new Option<int>("--max-keys-per-item") { Description = $"The function's DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem ({MinKeysPerItem} to {MaxKeysPerItem}). The redrive keeps a mark per partition key in each item it writes (also for a function with PerShardWatermarkOnly), counted against it: at least the keys per item redriven", HelpName = "count", DefaultValueFactory = _ => DynamoDbAggregateSinkOptions.Default.MaxPartitionKeysPerItem };
-        maxKeys.Validators.Add(r =>
+        Option<int> window = CommandLine.WholeNumberOption("--window-seconds", "The function's ANALYTICS_WINDOW_SECONDS", "seconds", 1, 3600, (int)AggregatorOptions.Default.WindowSize.TotalSeconds);
+        Option<int> maxKeys = CommandLine.WholeNumberOption(
+            "--max-keys-per-item", $"The function's DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem ({MinKeysPerItem} to {MaxKeysPerItem}). The redrive keeps a mark per partition key in each item it writes (also for a function with PerShardWatermarkOnly), counted against it: at least the keys per item redriven", "count",
+            MinKeysPerItem, MaxKeysPerItem, DynamoDbAggregateSinkOptions.Default.MaxPartitionKeysPerItem, "(the sink's MaxPartitionKeysPerItem range)");
+        foreach (Option name in new Option[] { table, spillBucket, failureBucket, quarantine })
         {
-            if (r.GetValueOrDefault<int>() is < MinKeysPerItem or > MaxKeysPerItem)
+            // An empty name reached the SDK, whose error named a request property, the same for every flag (review).
+            name.Validators.Add(r =>
             {
-                r.AddError($"--max-keys-per-item must be {MinKeysPerItem} to {MaxKeysPerItem} (the sink's MaxPartitionKeysPerItem range), not {r.GetValueOrDefault<int>()}");
-            }
-        });
-        window.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int>() is < 1 or > 3600)
-            {
-                r.AddError("--window-seconds must be 1 to 3600");
-            }
-        });
-        minAge.Validators.Add(r =>
-        {
-            // A year is past any retry; far beyond it, now minus the age is before year 1 and the run would stop half way.
-            if (r.GetValueOrDefault<int>() is < 0 or > MaxMinAgeMinutes)
-            {
-                r.AddError($"--min-age-minutes must be 0 to {MaxMinAgeMinutes} (a year), not {r.GetValueOrDefault<int>()}");
-            }
-        });
+                if (r.Tokens.Count == 1 && r.Tokens[0].Value.Trim().Length == 0)
+                {
+                    r.AddError($"{name.Name} must not be empty");
+                }
+            });
+        }
+
         var command = new Command(
             "redrive",
             "Applies the spill objects, then the batches Lambda gave up on (objects of the S3 on-failure destination), to the table, each record exactly once; holds back a shard's destination objects while a spill of that shard is left. Safe to repeat, to interrupt, and to run while the function writes. Exit 1 when anything is left, undecided or held back.")
@@ -106,6 +100,12 @@ internal static class RedriveCommand
                     await output.WriteLineAsync(report.Done ? "redrive: done, nothing left" : "redrive: something is left, undecided or held back (lines above); exit 1").ConfigureAwait(false);
                 }
                 return report.Done ? CommandLine.Success : CommandLine.Failed;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Interrupted (Ctrl-C, SIGTERM): each write made stays, exactly once, and the lease was released on the way out.
+                await error.WriteLineAsync("redrive: interrupted: what was applied stays applied, each record once; the table's lease is released; run it again to finish").ConfigureAwait(false);
+                return CommandLine.Failed;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Amazon.DynamoDBv2.Model;
+using Analytics.Core.Tests;
+using Analytics.Tools;
+using static Analytics.Core.Testing.Tests.RedriveObjects;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// <c>redrive</c> interrupted while it holds the table's lease, as a process (the signal is what is tested): Ctrl-C
+/// (SIGINT) or SIGTERM cancels the run, which releases the lease and says so, instead of dying with the lease kept, every
+/// later run refused for its 10 minutes, and nothing on its output (found by review).
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class RedriveInterruptTests(LocalServersFixture servers)
+{
+    [Theory]
+    [InlineData(2)] // SIGINT
+    [InlineData(15)] // SIGTERM
+    public async Task ASignalWhileTheLeaseIsHeld_ReleasesIt_AndSaysSo(int signal)
+    {
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "interrupt");
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        await using var proxy = new HoldingProxy(servers.DynamoDbUrl);
+        string tools = Path.Combine(AppContext.BaseDirectory, "Analytics.Tools.dll");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in (string[])[tools, "redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--min-age-minutes", "0", "--dynamodb-endpoint", proxy.Url.ToString(), "--s3-endpoint", servers.S3Url.ToString()])
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using Process process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            // The first request after the lease was taken is held: the run is inside its leased part.
+            await proxy.Holding.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.NotNull(await LeaseAsync(scene));
+            Assert.Equal(0, Kill(process.Id, signal));
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+
+        string errors = await stderr;
+        // Exit 1, as for any run that leaves something: the spill object is still there.
+        Assert.True(process.ExitCode == 1, $"exit {process.ExitCode}; stdout: {await stdout}; stderr: {errors}");
+        Assert.Contains("redrive: interrupted", errors, StringComparison.Ordinal);
+        Assert.Null(await LeaseAsync(scene));
+        Assert.Equal(1, await scene.CountAsync(scene.Spill, "spill/"));
+    }
+
+    private static async Task<Dictionary<string, AttributeValue>?> LeaseAsync(RedriveScene scene)
+    {
+        GetItemResponse got = await scene.DynamoDb.GetItemAsync(new GetItemRequest
+        {
+            TableName = scene.Table,
+            Key = new() { ["pk"] = new AttributeValue { S = "#redrive" }, ["sk"] = new AttributeValue { S = "lease" } },
+            ConsistentRead = true,
+        });
+        return got.Item is { Count: > 0 } item ? item : null;
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
+    /// <summary>
+    /// Forwards DynamoDB requests to the local server until the lease is taken (an UpdateItem of <c>#redrive</c>); then
+    /// holds the next request that is not the lease's release (never answers it) and signals <see cref="Holding"/>.
+    /// </summary>
+    private sealed class HoldingProxy : IAsyncDisposable
+    {
+        private readonly HttpListener _listener = new();
+        private readonly HttpClient _client = new();
+        private readonly Uri _target;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+        private bool _leaseTaken;
+
+        public HoldingProxy(Uri target)
+        {
+            _target = target;
+            using var probe = new TcpListener(IPAddress.Loopback, 0);
+            probe.Start();
+            int port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            Url = new Uri($"http://127.0.0.1:{port}/");
+            _listener.Prefixes.Add(Url.ToString());
+            _listener.Start();
+            _loop = Task.Run(LoopAsync);
+        }
+
+        public Uri Url { get; }
+
+        public SemaphoreSlim Holding { get; } = new(0);
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Close();
+            await _loop.ContinueWith(static _ => { }, TaskScheduler.Default);
+            _client.Dispose();
+            _stop.Dispose();
+        }
+
+        private async Task LoopAsync()
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                HttpListenerContext context;
+                try
+                {
+                    context = await _listener.GetContextAsync();
+                }
+                catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
+                {
+                    return;
+                }
+
+                _ = Task.Run(() => ServeAsync(context));
+            }
+        }
+
+        private async Task ServeAsync(HttpListenerContext context)
+        {
+            using var body = new MemoryStream();
+            await context.Request.InputStream.CopyToAsync(body);
+            string target = context.Request.Headers["X-Amz-Target"] ?? string.Empty;
+            string text = System.Text.Encoding.UTF8.GetString(body.ToArray());
+            bool lease = text.Contains("#redrive", StringComparison.Ordinal);
+            if (_leaseTaken && !(lease && target.EndsWith(".DeleteItem", StringComparison.Ordinal)))
+            {
+                Holding.Release();
+                await Task.Delay(Timeout.InfiniteTimeSpan, _stop.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
+                context.Response.Abort();
+                return;
+            }
+
+            using var forward = new HttpRequestMessage(HttpMethod.Post, _target) { Content = new ByteArrayContent(body.ToArray()) };
+            forward.Content.Headers.TryAddWithoutValidation("Content-Type", context.Request.ContentType);
+            forward.Headers.TryAddWithoutValidation("X-Amz-Target", target);
+            forward.Headers.TryAddWithoutValidation("Authorization", context.Request.Headers["Authorization"]);
+            forward.Headers.TryAddWithoutValidation("X-Amz-Date", context.Request.Headers["X-Amz-Date"]);
+            using HttpResponseMessage answer = await _client.SendAsync(forward);
+            byte[] bytes = await answer.Content.ReadAsByteArrayAsync();
+            _leaseTaken |= lease && target.EndsWith(".UpdateItem", StringComparison.Ordinal) && answer.IsSuccessStatusCode;
+            context.Response.StatusCode = (int)answer.StatusCode;
+            foreach ((string name, IEnumerable<string> values) in answer.Headers.Concat(answer.Content.Headers))
+            {
+                if (name is not ("Content-Length" or "Transfer-Encoding" or "Connection" or "Date" or "Server"))
+                {
+                    context.Response.Headers[name] = string.Join(",", values);
+                }
+            }
+
+            context.Response.ContentLength64 = bytes.Length;
+            await context.Response.OutputStream.WriteAsync(bytes);
+            context.Response.Close();
+        }
+    }
+}
