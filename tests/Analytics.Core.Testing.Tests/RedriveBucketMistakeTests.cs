@@ -130,4 +130,91 @@ public sealed class RedriveSpillPrefixMistakeTests(LocalServersFixture servers)
         Assert.StartsWith($"error: --spill-bucket '{scene.Spill}' holds spill objects under spill/ (e.g. {SpillKey(0)}), and --spill-prefix is '{prefix}'", line, StringComparison.Ordinal);
         Assert.Equal(0, (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Count);
     }
+
+    /// <summary>
+    /// The stream's folder mistyped under the right top-level folder (the stream is <c>s</c>): the top-level check took
+    /// <c>spill/</c> for the prefix's own folder, and the run said "done, nothing left", exit 0, having applied the
+    /// destination object before its shard's spill (found by review). A folder beside it whose name is a typo of the
+    /// given one is now named, nothing done; one under another name is another stream's, which a prefix may narrow to.
+    /// </summary>
+    [Theory]
+    [InlineData("spill/t", true)]
+    [InlineData("spill/S/", true)]
+    [InlineData("spill/ss2", true)]
+    [InlineData("spill/other-stream", false)]
+    public async Task AMistypedStreamFolder_IsNamed_AnotherStreamsIsNot(string prefix, bool refused)
+    {
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "stream");
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--spill-prefix", prefix, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+
+        if (refused)
+        {
+            Assert.Equal((1, string.Empty), (exit, stdout.ToString()));
+            string line = Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith($"error: --spill-bucket '{scene.Spill}' holds spill objects under spill/s/ (e.g. {SpillKey(0)}), and --spill-prefix is '{prefix}'", line, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Equal((0, string.Empty), (exit, stderr.ToString()));
+            Assert.Contains("redrive: done, nothing left", stdout.ToString(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(1, await scene.CountAsync(scene.Spill, "spill/"));
+    }
+}
+
+/// <summary>
+/// <c>--failure-prefix</c> mistyped: the destination phase found nothing and the run said "done, nothing left", exit 0,
+/// while the batches Lambda gave up on waited under <c>aws/lambda/</c> (found by review). Now it names where they are.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class RedriveFailurePrefixMistakeTests(LocalServersFixture servers)
+{
+    [Theory]
+    [InlineData("aws/lamda/", "aws/lambda/")]
+    [InlineData("/aws/lambda/", "aws/lambda/")]
+    [InlineData("lambda/", "aws/lambda/")]
+    [InlineData("aws/lambda/0f8b6c2e-1111-4222-8333-444455556667/", "aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/")]
+    public async Task DestinationObjectsUnderAnotherPrefix_AreNamed_NothingApplied(string prefix, string folder)
+    {
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "failprefix");
+        await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure, "--failure-prefix", prefix, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+
+        Assert.Equal((1, string.Empty), (exit, stdout.ToString()));
+        string line = Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"error: --failure-bucket '{scene.Failure}' holds on-failure destination objects under {folder} (e.g. {DestinationKey(0, "o")}), and --failure-prefix is '{prefix}'", line, StringComparison.Ordinal);
+        Assert.Equal(0, (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Count);
+    }
+
+    /// <summary>The prefix narrowed to the mapping's folder that holds the object is not refused: the object is applied.</summary>
+    [Fact]
+    public async Task TheMappingsOwnFolder_IsRedriven()
+    {
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "failright");
+        await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure, "--failure-prefix", "aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/", "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+
+        Assert.Equal((0, string.Empty), (exit, stderr.ToString()));
+        Assert.Equal(1, (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Count);
+    }
 }

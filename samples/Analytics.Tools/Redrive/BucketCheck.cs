@@ -58,6 +58,12 @@ internal static class BucketCheck
             return false;
         }
 
+        if (options.FailureBucket is { } failureBucket && await DestinationsElsewhereAsync(s3, failureBucket, options.FailurePrefix, cancellationToken).ConfigureAwait(false) is { } misplaced)
+        {
+            await stderr.WriteLineAsync($"error: --failure-bucket '{failureBucket}' holds on-failure destination objects under {misplaced.Folder} (e.g. {misplaced.Key}), and --failure-prefix is '{options.FailurePrefix}', under which it holds none: give the prefix Lambda writes them under, {DestinationPrefix} or narrower ({DestinationPrefix}<mapping UUID>/); nothing done").ConfigureAwait(false);
+            return false;
+        }
+
         if (options.FailureBucket is not { } failure || failure == options.SpillBucket)
         {
             return true;
@@ -86,7 +92,11 @@ internal static class BucketCheck
 
     /// <summary>
     /// When the spill bucket holds no spill object under <paramref name="prefix"/>: a top-level folder of it whose first
-    /// object is a spill object (read, not guessed from its key: quarantine objects are keyed the same way).
+    /// object is a spill object (read, not guessed from its key: quarantine objects are keyed the same way), or a folder
+    /// beside the prefix's last one whose name looks like a typo of it (<c>spill/metrics-strem</c> for
+    /// <c>spill/metrics-stream</c>: the top-level folder is the prefix's own, so only this finds it; review). A folder
+    /// beside it under another name is taken as another stream's or function's: a prefix may be narrower than the
+    /// function's, one stream's folder.
     /// </summary>
     private static async Task<(string Folder, string Key)?> SpillsElsewhereAsync(IAmazonS3 s3, string bucket, string prefix, CancellationToken cancellationToken)
     {
@@ -96,34 +106,9 @@ internal static class BucketCheck
             return null;
         }
 
-        // The top-level folders, one page each at most: after a page, the listing starts past the last folder it reached
-        // ("<folder>0" sorts after every "<folder>/..." key). Not a delimiter listing, which not every S3 server answers.
-        var folders = new List<string>();
-        string? after = null;
-        while (folders.Count < MaxFoldersRead)
-        {
-            ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, StartAfter = after }, cancellationToken).ConfigureAwait(false);
-            List<S3Object> objects = page.S3Objects ?? [];
-            foreach (S3Object o in objects)
-            {
-                int slash = o.Key.IndexOf('/', StringComparison.Ordinal);
-                if (slash > 0 && (folders.Count == 0 || folders[^1] != o.Key[..(slash + 1)]))
-                {
-                    folders.Add(o.Key[..(slash + 1)]);
-                }
-            }
-
-            if (page.IsTruncated != true || objects.Count == 0)
-            {
-                break;
-            }
-
-            string last = objects[^1].Key;
-            int lastSlash = last.IndexOf('/', StringComparison.Ordinal);
-            after = lastSlash > 0 ? last[..lastSlash] + "0" : last;
-        }
-
-        foreach (string folder in folders.Where(f => !listPrefix.StartsWith(f, StringComparison.Ordinal) && f != DestinationPrefix[..4]).Take(MaxFoldersRead))
+        IEnumerable<string> topLevel = (await FoldersAsync(s3, bucket, string.Empty, cancellationToken).ConfigureAwait(false))
+            .Where(f => !listPrefix.StartsWith(f, StringComparison.Ordinal) && f != DestinationPrefix[..4]);
+        foreach (string folder in topLevel.Concat(await MistypedSiblingsAsync(s3, bucket, listPrefix, cancellationToken).ConfigureAwait(false)))
         {
             if (await FirstKeyAsync(s3, bucket, folder, ".json", cancellationToken).ConfigureAwait(false) is not { } key)
             {
@@ -140,6 +125,122 @@ internal static class BucketCheck
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// When the destination bucket holds nothing under <paramref name="prefix"/>: the folder where it does hold objects,
+    /// <see cref="DestinationPrefix"/> (where Lambda writes them) for a prefix outside it, or a folder beside the prefix's
+    /// last one whose name looks like a typo of it. A mistyped prefix (<c>aws/lamda/</c>) found nothing and the run said
+    /// "done, nothing left", exit 0, while the batches Lambda gave up on waited (found by review).
+    /// </summary>
+    private static async Task<(string Folder, string Key)?> DestinationsElsewhereAsync(IAmazonS3 s3, string bucket, string prefix, CancellationToken cancellationToken)
+    {
+        string listPrefix = prefix; // as the destination phase lists it
+        if (await FirstKeyAsync(s3, bucket, listPrefix, null, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            return null;
+        }
+
+        IEnumerable<string> candidates = listPrefix.StartsWith(DestinationPrefix, StringComparison.Ordinal) ? [] : [DestinationPrefix];
+        foreach (string folder in candidates.Concat(await MistypedSiblingsAsync(s3, bucket, listPrefix, cancellationToken).ConfigureAwait(false)))
+        {
+            if (await FirstKeyAsync(s3, bucket, folder, null, cancellationToken).ConfigureAwait(false) is { } key)
+            {
+                return (folder, key);
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// The folders beside the last folder of <paramref name="listPrefix"/> (same parent) whose names look like a typo of
+    /// its name: equal ignoring case, or at most two edits apart. None for a prefix at the top level, which the callers
+    /// check otherwise.
+    /// </summary>
+    private static async Task<IEnumerable<string>> MistypedSiblingsAsync(IAmazonS3 s3, string bucket, string listPrefix, CancellationToken cancellationToken)
+    {
+        string trimmed = listPrefix.TrimEnd('/');
+        int slash = trimmed.LastIndexOf('/');
+        if (slash <= 0)
+        {
+            return [];
+        }
+
+        string parent = trimmed[..(slash + 1)];
+        string name = trimmed[(slash + 1)..];
+        return (await FoldersAsync(s3, bucket, parent, cancellationToken).ConfigureAwait(false))
+            .Where(f => f[parent.Length..^1] is var sibling && sibling != name && LooksMistyped(sibling, name));
+    }
+
+    /// <summary>Whether one name looks like the other mistyped: equal ignoring case, or at most two edits apart (Levenshtein).</summary>
+    internal static bool LooksMistyped(string a, string b)
+    {
+        if (string.Equals(a, b, StringComparison.OrdinalIgnoreCase))
+        {
+            return true;
+        }
+
+        if (Math.Abs(a.Length - b.Length) > 2)
+        {
+            return false;
+        }
+
+        int[] previous = new int[b.Length + 1];
+        int[] current = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++)
+        {
+            previous[j] = j;
+        }
+
+        for (int i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                current[j] = Math.Min(Math.Min(current[j - 1], previous[j]) + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            }
+
+            (previous, current) = (current, previous);
+        }
+
+        return previous[b.Length] <= 2;
+    }
+
+    /// <summary>
+    /// The folders right under <paramref name="parent"/> (a prefix ending in '/', or empty for the top level), at most
+    /// <see cref="MaxFoldersRead"/>, one page each at most: after a page, the listing starts past the last folder it
+    /// reached ("<c>folder0</c>" sorts after every "<c>folder/...</c>" key). Not a delimiter listing, which not every S3
+    /// server answers.
+    /// </summary>
+    private static async Task<List<string>> FoldersAsync(IAmazonS3 s3, string bucket, string parent, CancellationToken cancellationToken)
+    {
+        var folders = new List<string>();
+        string? after = null;
+        while (folders.Count < MaxFoldersRead)
+        {
+            ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = parent.Length == 0 ? null : parent, StartAfter = after }, cancellationToken).ConfigureAwait(false);
+            List<S3Object> objects = page.S3Objects ?? [];
+            foreach (S3Object o in objects)
+            {
+                int slash = o.Key.IndexOf('/', parent.Length);
+                if (slash > parent.Length && (folders.Count == 0 || folders[^1] != o.Key[..(slash + 1)]))
+                {
+                    folders.Add(o.Key[..(slash + 1)]);
+                }
+            }
+
+            if (page.IsTruncated != true || objects.Count == 0)
+            {
+                break;
+            }
+
+            string last = objects[^1].Key;
+            int lastSlash = last.IndexOf('/', parent.Length);
+            after = lastSlash > parent.Length ? last[..lastSlash] + "0" : last;
+        }
+
+        return [.. folders.Take(MaxFoldersRead)];
     }
 
     private static async Task<(string Kind, string Text)?> ListErrorAsync(IAmazonS3 s3, string bucket, string prefix, CancellationToken cancellationToken)
