@@ -218,3 +218,50 @@ public sealed class RedriveFailurePrefixMistakeTests(LocalServersFixture servers
         Assert.Equal(1, (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Count);
     }
 }
+
+/// <summary>
+/// A <c>--table</c> that exists but is not an aggregate table: the run failed half way with DynamoDB's "The provided key
+/// element does not match the schema", naming neither the table nor the flag (found by review). Now one error line
+/// before anything is read or written.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class RedriveTableMistakeTests(LocalServersFixture servers)
+{
+    [Theory]
+    [InlineData("id", "S", null, null, "id (S, HASH)")]
+    [InlineData("pk", "S", null, null, "pk (S, HASH)")]
+    [InlineData("pk", "S", "sk", "N", "pk (S, HASH) and sk (N, RANGE)")]
+    public async Task ATableWithAnotherKey_IsOneErrorNamingTheFlag_NothingDone(string hash, string hashType, string? range, string? rangeType, string described)
+    {
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "schema");
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        string table = "other-" + Guid.NewGuid().ToString("N")[..8];
+        var request = new CreateTableRequest
+        {
+            TableName = table,
+            BillingMode = Amazon.DynamoDBv2.BillingMode.PAY_PER_REQUEST,
+            KeySchema = [new KeySchemaElement(hash, Amazon.DynamoDBv2.KeyType.HASH)],
+            AttributeDefinitions = [new AttributeDefinition(hash, hashType)],
+        };
+        if (range is not null)
+        {
+            request.KeySchema.Add(new KeySchemaElement(range, Amazon.DynamoDBv2.KeyType.RANGE));
+            request.AttributeDefinitions.Add(new AttributeDefinition(range, rangeType));
+        }
+
+        await scene.DynamoDb.CreateTableAsync(request);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--table", table, "--spill-bucket", scene.Spill, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+
+        Assert.Equal((1, string.Empty), (exit, stdout.ToString()));
+        Assert.Equal(
+            $"error: the table '{table}' is not an aggregate table: its key is {described}, and the sink's is pk (S, HASH) and sk (S, RANGE): check --table; nothing done",
+            Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Equal(1, await scene.CountAsync(scene.Spill, "spill/"));
+    }
+}

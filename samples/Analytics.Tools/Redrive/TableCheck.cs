@@ -20,6 +20,14 @@ internal static class TableCheck
         try
         {
             DescribeTableResponse described = await dynamoDb.DescribeTableAsync(table, cancellationToken).ConfigureAwait(false);
+            if (NotTheSinksKey(described.Table) is { } key)
+            {
+                // Found by review: such a table failed the run half way with DynamoDB's "The provided key element does
+                // not match the schema", naming neither the table nor the flag.
+                await stderr.WriteLineAsync($"error: the table '{table}' is not an aggregate table: its key is {key}, and the sink's is pk (S, HASH) and sk (S, RANGE): check --table; nothing done").ConfigureAwait(false);
+                return (false, null);
+            }
+
             return (true, described.Table?.CreationDateTime is { } created ? new DateTimeOffset(created.ToUniversalTime(), TimeSpan.Zero) : null);
         }
         catch (ResourceNotFoundException)
@@ -32,5 +40,20 @@ internal static class TableCheck
             await stderr.WriteLineAsync($"error: the table '{table}' could not be described: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
             return (false, null);
         }
+    }
+
+    /// <summary>The table's key as text when it is not the aggregate sink's (pk S HASH, sk S RANGE); null when it is or DynamoDB does not say.</summary>
+    private static string? NotTheSinksKey(TableDescription? description)
+    {
+        if (description?.KeySchema is not { Count: > 0 } schema)
+        {
+            return null;
+        }
+
+        string Type(string name) => description.AttributeDefinitions?.FirstOrDefault(a => a.AttributeName == name)?.AttributeType?.Value ?? "?";
+        bool sinks = schema.Count == 2 &&
+            schema.Any(k => k.AttributeName == "pk" && k.KeyType == KeyType.HASH && Type("pk") == "S") &&
+            schema.Any(k => k.AttributeName == "sk" && k.KeyType == KeyType.RANGE && Type("sk") == "S");
+        return sinks ? null : string.Join(" and ", schema.Select(k => $"{k.AttributeName} ({Type(k.AttributeName)}, {k.KeyType?.Value})"));
     }
 }
