@@ -153,6 +153,39 @@ public class TimestampBoundaryTests
         Assert.DoesNotContain("microseconds", detail, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The hint that a number looks like epoch microseconds or nanoseconds holds exactly when the value, read as either,
+    /// falls in the accepted window (the arrival less <c>MaxAge</c>, 24 h, to the arrival plus <c>MaxFutureSkew</c>, 5 min):
+    /// eleven wording mutants of that window survived without these.
+    /// </summary>
+    [Theory]
+    [InlineData(1000, 0, true)]
+    [InlineData(1000, -86_400_000, true)]
+    [InlineData(1000, -86_400_001, false)]
+    [InlineData(1000, 300_000, true)]
+    [InlineData(1000, 300_001, false)]
+    [InlineData(1_000_000, 0, true)]
+    [InlineData(1_000_000, -86_400_000, true)]
+    [InlineData(1_000_000, -86_401_000, false)]
+    [InlineData(1_000_000, 300_000, true)]
+    [InlineData(1_000_000, 301_000, false)]
+    public void FinerUnitsHint_HoldsExactlyInsideTheWindow(long unitsPerMs, long offsetMs, bool hinted)
+    {
+        long value = (TestEvents.Arrival + offsetMs) * unitsPerMs;
+        var (reason, detail) = Parse(value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(PoisonReason.InvalidTimestamp, reason);
+        Assert.Equal(hinted, detail.Contains("looks like epoch microseconds or nanoseconds", StringComparison.Ordinal));
+    }
+
+    /// <summary>A number past year 9999 that is neither microseconds nor nanoseconds of the window gets no hint.</summary>
+    [Fact]
+    public void ANumberInNeitherUnit_HasNoHint()
+    {
+        var (reason, detail) = Parse("5000000000000000");
+        Assert.Equal(PoisonReason.InvalidTimestamp, reason);
+        Assert.DoesNotContain("looks like", detail, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void FloorFromDigits_AtLongMaxValue()
     {
