@@ -24,7 +24,7 @@ public sealed class RedriveInterruptTests(LocalServersFixture servers)
     {
         using RedriveScene scene = await RedriveScene.CreateAsync(servers, "interrupt");
         await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
-        await using var proxy = new HoldingProxy(servers.DynamoDbUrl);
+        await using var proxy = new SlowingProxy(servers.DynamoDbUrl, holdRelease: false);
         string tools = Path.Combine(AppContext.BaseDirectory, "Analytics.Tools.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in (string[])[tools, "redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--min-age-minutes", "0", "--dynamodb-endpoint", proxy.Url.ToString(), "--s3-endpoint", servers.S3Url.ToString()])
@@ -37,9 +37,9 @@ public sealed class RedriveInterruptTests(LocalServersFixture servers)
         Task<string> stderr = process.StandardError.ReadToEndAsync();
         try
         {
-            // The first request after the lease was taken is held: the run is inside its leased part.
-            await proxy.Holding.WaitAsync(TimeSpan.FromSeconds(60));
-            Assert.NotNull(await LeaseAsync(scene));
+            // The first request after the lease was taken has come: the run is inside its leased part, slowed so that it
+            // stays there for seconds (a held request would end in the client's own 5-second timeout on a busy machine).
+            Assert.True(await proxy.Slowed.WaitAsync(TimeSpan.FromSeconds(60)), "the run never reached its leased part");
             Assert.Equal(0, Kill(process.Id, signal));
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         }
@@ -59,6 +59,32 @@ public sealed class RedriveInterruptTests(LocalServersFixture servers)
         Assert.Equal(1, await scene.CountAsync(scene.Spill, "spill/"));
     }
 
+    /// <summary>
+    /// A run that did all its work but whose release of the lease DynamoDB never answers: the SDK's timeout escaped the
+    /// release, replaced the report, and the run ended "redrive stopped: TimeoutException" with its work done (found by
+    /// review). Now it reports its work, says the lease could not be released and when it expires, and exits 0.
+    /// </summary>
+    [Fact]
+    public async Task AReleaseDynamoDbNeverAnswers_IsSaid_AndTheRunsReportStands()
+    {
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "release");
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        await using var proxy = new SlowingProxy(servers.DynamoDbUrl, holdRelease: true);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--min-age-minutes", "0", "--dynamodb-endpoint", proxy.Url.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+
+        string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.True(exit == 0 && stderr.ToString().Length == 0, $"exit {exit}; stdout: {stdout}; stderr: {stderr}");
+        Assert.StartsWith("spills: 1 spill objects, 1 samples applied", lines[0], StringComparison.Ordinal);
+        Assert.Equal([Analytics.Tools.RedriveCommand.LeaseNotReleased, "redrive: done, nothing left"], lines[^2..]);
+        Assert.NotNull(await LeaseAsync(scene));
+    }
+
     private static async Task<Dictionary<string, AttributeValue>?> LeaseAsync(RedriveScene scene)
     {
         GetItemResponse got = await scene.DynamoDb.GetItemAsync(new GetItemRequest
@@ -74,21 +100,24 @@ public sealed class RedriveInterruptTests(LocalServersFixture servers)
     private static extern int Kill(int pid, int signal);
 
     /// <summary>
-    /// Forwards DynamoDB requests to the local server until the lease is taken (an UpdateItem of <c>#redrive</c>); then
-    /// holds the next request that is not the lease's release (never answers it) and signals <see cref="Holding"/>.
+    /// Forwards DynamoDB requests to the local server. Once the lease is taken (an UpdateItem of <c>#redrive</c>), every
+    /// later request but the lease's release waits 2 s before it is forwarded (less than the client's 5-second timeout),
+    /// and <see cref="Slowed"/> is signalled at the first; with <c>holdRelease</c>, the release is never answered instead.
     /// </summary>
-    private sealed class HoldingProxy : IAsyncDisposable
+    private sealed class SlowingProxy : IAsyncDisposable
     {
         private readonly HttpListener _listener = new();
         private readonly HttpClient _client = new();
         private readonly Uri _target;
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _loop;
-        private bool _leaseTaken;
+        private readonly bool _holdRelease;
+        private volatile bool _leaseTaken;
 
-        public HoldingProxy(Uri target)
+        public SlowingProxy(Uri target, bool holdRelease)
         {
             _target = target;
+            _holdRelease = holdRelease;
             using var probe = new TcpListener(IPAddress.Loopback, 0);
             probe.Start();
             int port = ((IPEndPoint)probe.LocalEndpoint).Port;
@@ -101,7 +130,7 @@ public sealed class RedriveInterruptTests(LocalServersFixture servers)
 
         public Uri Url { get; }
 
-        public SemaphoreSlim Holding { get; } = new(0);
+        public SemaphoreSlim Slowed { get; } = new(0);
 
         public async ValueTask DisposeAsync()
         {
@@ -137,12 +166,18 @@ public sealed class RedriveInterruptTests(LocalServersFixture servers)
             string target = context.Request.Headers["X-Amz-Target"] ?? string.Empty;
             string text = System.Text.Encoding.UTF8.GetString(body.ToArray());
             bool lease = text.Contains("#redrive", StringComparison.Ordinal);
-            if (_leaseTaken && !(lease && target.EndsWith(".DeleteItem", StringComparison.Ordinal)))
+            bool release = lease && target.EndsWith(".DeleteItem", StringComparison.Ordinal);
+            if (release && _holdRelease)
             {
-                Holding.Release();
                 await Task.Delay(Timeout.InfiniteTimeSpan, _stop.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
                 context.Response.Abort();
                 return;
+            }
+
+            if (_leaseTaken && !release && !_holdRelease)
+            {
+                Slowed.Release();
+                await Task.Delay(TimeSpan.FromSeconds(2), _stop.Token).ContinueWith(static _ => { }, TaskScheduler.Default);
             }
 
             using var forward = new HttpRequestMessage(HttpMethod.Post, _target) { Content = new ByteArrayContent(body.ToArray()) };

@@ -24,6 +24,9 @@ internal static class RedriveCommand
     /// <summary>The largest <c>--max-keys-per-item</c>: the sink's upper limit of <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/>.</summary>
     public const int MaxKeysPerItem = 10_000;
 
+    /// <summary>What a run says when DynamoDB did not answer the release of the lease.</summary>
+    internal static readonly string LeaseNotReleased = $"the table's lease could not be released (DynamoDB did not answer): it expires {RedriveLease.Duration.TotalMinutes:0} minutes after the run's last renewal, and a run before then is refused";
+
     public static Command Create()
     {
         (Option<Uri?> endpoint, Option<string> table) = ToolsCommand.TableOptions();
@@ -89,22 +92,38 @@ internal static class RedriveCommand
 
                 options = options with { TableCreated = created };
 
-                if (!await BucketCheck.CheckAsync(s3, options, error, cancellationToken).ConfigureAwait(false))
+                var notes = new List<string>();
+                if (!await BucketCheck.CheckAsync(s3, options, error, cancellationToken, notes).ConfigureAwait(false))
                 {
                     return CommandLine.Failed;
                 }
 
+                foreach (string note in notes)
+                {
+                    await output.WriteLineAsync(note).ConfigureAwait(false);
+                }
+
                 RedriveRunReport report = await RedriveRun.RunAsync(options, s3, dynamoDb, output, cancellationToken).ConfigureAwait(false);
+                if (report.LeaseHeldBy is null && !report.LeaseReleased)
+                {
+                    await output.WriteLineAsync(LeaseNotReleased).ConfigureAwait(false);
+                }
+
                 if (report.LeaseHeldBy is null)
                 {
-                    await output.WriteLineAsync(report.Done ? "redrive: done, nothing left" : "redrive: something is left, undecided or held back (lines above); exit 1").ConfigureAwait(false);
+                    await output.WriteLineAsync(
+                        !report.Done ? "redrive: something is left, undecided or held back (lines above); exit 1"
+                        : notes.Count > 0 ? "redrive: done, nothing left under the prefixes given; the note above names objects beside them"
+                        : "redrive: done, nothing left").ConfigureAwait(false);
                 }
                 return report.Done ? CommandLine.Success : CommandLine.Failed;
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (cancellationToken.IsCancellationRequested && e is not OutOfMemoryException)
             {
-                // Interrupted (Ctrl-C, SIGTERM): each write made stays, exactly once, and the lease was released on the way out.
-                await error.WriteLineAsync("redrive: interrupted: what was applied stays applied, each record once; the table's lease is released; run it again to finish").ConfigureAwait(false);
+                // Interrupted (Ctrl-C, SIGTERM): each write made stays, exactly once; the lease was released on the way out
+                // if DynamoDB answered (none was taken when the signal came before the run took it).
+                bool released = e is not RedriveInterruptedException interrupted || interrupted.LeaseReleased;
+                await error.WriteLineAsync("redrive: interrupted: what was applied stays applied, each record once; " + (released ? "the table's lease is released; run it again to finish" : LeaseNotReleased)).ConfigureAwait(false);
                 return CommandLine.Failed;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

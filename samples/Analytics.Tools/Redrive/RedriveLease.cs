@@ -137,7 +137,13 @@ internal sealed class RedriveLease : IAsyncDisposable
         }
     }
 
-    /// <summary>Deletes the lease item if this run still holds it. Never throws: a lease not deleted expires.</summary>
+    /// <summary>Whether <see cref="DisposeAsync"/> deleted the lease item, or found it taken over; false before, or when DynamoDB did not answer.</summary>
+    public bool Released { get; private set; }
+
+    /// <summary>
+    /// Deletes the lease item if this run still holds it. Never throws: a lease not deleted expires (the SDK's own timeout
+    /// is a <see cref="TimeoutException"/>, found by review to escape and replace the run's report).
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         try
@@ -152,10 +158,16 @@ internal sealed class RedriveLease : IAsyncDisposable
                     ExpressionAttributeValues = new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { [":owner"] = new AttributeValue { S = Owner } },
                 },
                 CancellationToken.None).ConfigureAwait(false);
+            Released = true;
         }
-        catch (Exception e) when (e is AmazonServiceException or HttpRequestException or IOException or OperationCanceledException)
+        catch (ConditionalCheckFailedException)
         {
-            // Taken over, or DynamoDB does not answer: it expires.
+            // Taken over by another run: not this run's to delete.
+            Released = true;
+        }
+        catch (Exception e) when (e is AmazonServiceException or HttpRequestException or IOException or OperationCanceledException or TimeoutException)
+        {
+            // DynamoDB does not answer: it expires.
         }
     }
 

@@ -80,6 +80,9 @@ internal sealed record RedriveRunReport(RedriveReport Spill, IReadOnlyList<Redri
     /// <summary>Who held the table's redrive lease when this run could not take it (it then did nothing); null when it ran.</summary>
     public string? LeaseHeldBy { get; init; }
 
+    /// <summary>Whether the run released the table's lease at its end; false when DynamoDB did not answer (the lease then expires), or when it never held it.</summary>
+    public bool LeaseReleased { get; init; }
+
     /// <summary>Destination objects held back because a spill of their shard is not applied yet.</summary>
     public int HeldBack => Destination.Count(r => r.HeldBack);
 
@@ -131,10 +134,25 @@ internal static class RedriveRun
             return new RedriveRunReport(new RedriveReport(0, 0, 0, 0, 0, 0, 0), []) { LeaseHeldBy = heldBy };
         }
 
-        await using (lease.ConfigureAwait(false))
+        RedriveRunReport report;
+        try
         {
-            return await RunLeasedAsync(options, s3, dynamoDb, output, lease, cancellationToken).ConfigureAwait(false);
+            report = await RunLeasedAsync(options, s3, dynamoDb, output, lease, cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception e) when (cancellationToken.IsCancellationRequested && e is not OutOfMemoryException)
+        {
+            // Whatever a cancelled request ends in (the SDK may report its own timeout instead): an interruption.
+            await lease.DisposeAsync().ConfigureAwait(false);
+            throw new RedriveInterruptedException(lease.Released);
+        }
+        catch
+        {
+            await lease.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        await lease.DisposeAsync().ConfigureAwait(false);
+        return report with { LeaseReleased = lease.Released };
     }
 
     private static async Task<RedriveRunReport> RunLeasedAsync(RedriveRunOptions options, IAmazonS3 s3, IAmazonDynamoDB dynamoDb, TextWriter output, RedriveLease lease, CancellationToken cancellationToken)
@@ -183,9 +201,22 @@ internal static class RedriveRun
 
         int complete = results.Count(r => r.Complete);
         int held = results.Count(r => r.HeldBack);
-        text.Append(CultureInfo.InvariantCulture, $"destination: {results.Count} object(s): {complete} complete, {held} held back, {results.Count - complete - held} with something undecided or left; ");
-        text.Append(CultureInfo.InvariantCulture, $"{results.Sum(r => r.Applied)} (record, aggregate) pairs applied, {results.Sum(r => r.AlreadyApplied)} already applied, {results.Sum(r => r.Undecided)} undecided, {results.Sum(r => r.Left)} left");
+        int earlier = results.Count(r => r.FromMarker && r.Complete);
+
+        // The pairs this run applied or found applied: an object an earlier run finished is reported from its marker, whose
+        // counts are that run's (found by review: a run that did nothing claimed every earlier run's pairs as applied).
+        List<RedriveObjectResult> now = [.. results.Where(r => !r.FromMarker)];
+        text.Append(CultureInfo.InvariantCulture, $"destination: {results.Count} object(s): {complete} complete{(earlier > 0 ? $" ({earlier} done by an earlier run)" : string.Empty)}, {held} held back, {results.Count - complete - held} with something undecided or left; ");
+        text.Append(CultureInfo.InvariantCulture, $"{now.Sum(r => r.Applied)} (record, aggregate) pairs applied, {now.Sum(r => r.AlreadyApplied)} already applied, {results.Sum(r => r.Undecided)} undecided, {results.Sum(r => r.Left)} left");
         text.Append(results.Any(r => r.Undecided > 0) ? $". Undecided pairs are listed in full in {DestinationRedriveOptions.MarkerPrefix}<object key>.json" : string.Empty);
         return text.ToString();
     }
+}
+
+/// <summary>A run cancelled (Ctrl-C, SIGTERM) while it held the table's lease; whether it released the lease on the way out.</summary>
+/// <param name="leaseReleased">Whether the lease was released (false: DynamoDB did not answer, and it expires).</param>
+internal sealed class RedriveInterruptedException(bool leaseReleased) : OperationCanceledException("The redrive was interrupted.")
+{
+    /// <summary>Whether the lease was released.</summary>
+    public bool LeaseReleased { get; } = leaseReleased;
 }
