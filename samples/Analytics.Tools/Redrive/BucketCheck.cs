@@ -18,6 +18,12 @@ internal static class BucketCheck
     /// <summary>Most top-level folders of the spill bucket read when looking for spill objects under another prefix.</summary>
     private const int MaxFoldersRead = 20;
 
+    /// <summary>Most folders beside a prefix read for <see cref="SiblingsHoldingAsync"/>.</summary>
+    private const int MaxSiblingsRead = 100;
+
+    /// <summary>Most folders beside a prefix named in a note.</summary>
+    private const int MaxSiblingsNamed = 5;
+
     /// <summary>
     /// Whether every bucket exists and the spill and destination buckets are not each other's; otherwise one
     /// <c>error:</c> line on <paramref name="stderr"/> naming the flag and the bucket.
@@ -27,7 +33,12 @@ internal static class BucketCheck
     /// <param name="stderr">Receives the error line.</param>
     /// <param name="cancellationToken">Stops the requests.</param>
     /// <returns>True when the run may go on.</returns>
-    public static async Task<bool> CheckAsync(IAmazonS3 s3, RedriveRunOptions options, TextWriter stderr, CancellationToken cancellationToken)
+    /// <param name="notes">
+    /// Receives, when nothing is under a prefix narrower than its bucket's top level, the folders beside the prefix's
+    /// last one that hold objects of the kind: a mistyped folder (<c>spill/metrics-strem</c>) looks just like a prefix
+    /// narrowed to a stream, shard or day with nothing to do, so the run goes on and names them instead of refusing.
+    /// </param>
+    public static async Task<bool> CheckAsync(IAmazonS3 s3, RedriveRunOptions options, TextWriter stderr, CancellationToken cancellationToken, List<string>? notes = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(stderr);
@@ -64,6 +75,20 @@ internal static class BucketCheck
             return false;
         }
 
+        if (notes is not null)
+        {
+            string spillList = options.SpillPrefix.Trim('/') is { Length: > 0 } sp ? sp + "/" : string.Empty;
+            if (await SiblingsHoldingAsync(s3, options.SpillBucket, spillList, ".json", cancellationToken).ConfigureAwait(false) is { Count: > 0 } spillSiblings)
+            {
+                notes.Add($"note: --spill-bucket '{options.SpillBucket}' holds no spill object under --spill-prefix '{options.SpillPrefix}', and holds objects under {string.Join(", ", spillSiblings)} beside it: if one is this function's (a mistyped prefix), run again with it");
+            }
+
+            if (options.FailureBucket is { } fb && await SiblingsHoldingAsync(s3, fb, options.FailurePrefix, null, cancellationToken).ConfigureAwait(false) is { Count: > 0 } failureSiblings)
+            {
+                notes.Add($"note: --failure-bucket '{fb}' holds nothing under --failure-prefix '{options.FailurePrefix}', and holds objects under {string.Join(", ", failureSiblings)} beside it: if one is this mapping's (a mistyped prefix), run again with it");
+            }
+        }
+
         if (options.FailureBucket is not { } failure || failure == options.SpillBucket)
         {
             return true;
@@ -92,11 +117,9 @@ internal static class BucketCheck
 
     /// <summary>
     /// When the spill bucket holds no spill object under <paramref name="prefix"/>: a top-level folder of it whose first
-    /// object is a spill object (read, not guessed from its key: quarantine objects are keyed the same way), or a folder
-    /// beside the prefix's last one whose name looks like a typo of it (<c>spill/metrics-strem</c> for
-    /// <c>spill/metrics-stream</c>: the top-level folder is the prefix's own, so only this finds it; review). A folder
-    /// beside it under another name is taken as another stream's or function's: a prefix may be narrower than the
-    /// function's, one stream's folder.
+    /// object is a spill object (read, not guessed from its key: quarantine objects are keyed the same way). The folder
+    /// that holds the prefix is not one: a prefix may be narrower than the function's, one stream's folder
+    /// (<see cref="SiblingsHoldingAsync"/> names what is beside it).
     /// </summary>
     private static async Task<(string Folder, string Key)?> SpillsElsewhereAsync(IAmazonS3 s3, string bucket, string prefix, CancellationToken cancellationToken)
     {
@@ -106,9 +129,9 @@ internal static class BucketCheck
             return null;
         }
 
-        IEnumerable<string> topLevel = (await FoldersAsync(s3, bucket, string.Empty, cancellationToken).ConfigureAwait(false))
+        IEnumerable<string> topLevel = (await FoldersAsync(s3, bucket, string.Empty, MaxFoldersRead, cancellationToken).ConfigureAwait(false))
             .Where(f => !listPrefix.StartsWith(f, StringComparison.Ordinal) && f != DestinationPrefix[..4]);
-        foreach (string folder in topLevel.Concat(await MistypedSiblingsAsync(s3, bucket, listPrefix, cancellationToken).ConfigureAwait(false)))
+        foreach (string folder in topLevel)
         {
             if (await FirstKeyAsync(s3, bucket, folder, ".json", cancellationToken).ConfigureAwait(false) is not { } key)
             {
@@ -128,10 +151,10 @@ internal static class BucketCheck
     }
 
     /// <summary>
-    /// When the destination bucket holds nothing under <paramref name="prefix"/>: the folder where it does hold objects,
-    /// <see cref="DestinationPrefix"/> (where Lambda writes them) for a prefix outside it, or a folder beside the prefix's
-    /// last one whose name looks like a typo of it. A mistyped prefix (<c>aws/lamda/</c>) found nothing and the run said
-    /// "done, nothing left", exit 0, while the batches Lambda gave up on waited (found by review).
+    /// When the destination bucket holds nothing under <paramref name="prefix"/>, a prefix outside
+    /// <see cref="DestinationPrefix"/> (where Lambda writes them), and objects under that: a mistyped prefix
+    /// (<c>aws/lamda/</c>) found nothing and the run said "done, nothing left", exit 0, while the batches Lambda gave up
+    /// on waited (found by review). Nothing is under such a prefix but what an operator moved there.
     /// </summary>
     private static async Task<(string Folder, string Key)?> DestinationsElsewhereAsync(IAmazonS3 s3, string bucket, string prefix, CancellationToken cancellationToken)
     {
@@ -141,83 +164,50 @@ internal static class BucketCheck
             return null;
         }
 
-        IEnumerable<string> candidates = listPrefix.StartsWith(DestinationPrefix, StringComparison.Ordinal) ? [] : [DestinationPrefix];
-        foreach (string folder in candidates.Concat(await MistypedSiblingsAsync(s3, bucket, listPrefix, cancellationToken).ConfigureAwait(false)))
-        {
-            if (await FirstKeyAsync(s3, bucket, folder, null, cancellationToken).ConfigureAwait(false) is { } key)
-            {
-                return (folder, key);
-            }
-        }
-
-        return null;
+        return !listPrefix.StartsWith(DestinationPrefix, StringComparison.Ordinal) && await FirstKeyAsync(s3, bucket, DestinationPrefix, null, cancellationToken).ConfigureAwait(false) is { } key
+            ? (DestinationPrefix, key)
+            : null;
     }
 
     /// <summary>
-    /// The folders beside the last folder of <paramref name="listPrefix"/> (same parent) whose names look like a typo of
-    /// its name: equal ignoring case, or at most two edits apart. None for a prefix at the top level, which the callers
-    /// check otherwise.
+    /// When nothing (ending in <paramref name="suffix"/>) is under <paramref name="listPrefix"/> and it has a parent
+    /// folder: the folders beside its last one that hold something (ending in <paramref name="suffix"/>), at most
+    /// <see cref="MaxSiblingsNamed"/> of the first <see cref="MaxSiblingsRead"/>. Empty otherwise.
     /// </summary>
-    private static async Task<IEnumerable<string>> MistypedSiblingsAsync(IAmazonS3 s3, string bucket, string listPrefix, CancellationToken cancellationToken)
+    private static async Task<List<string>> SiblingsHoldingAsync(IAmazonS3 s3, string bucket, string listPrefix, string? suffix, CancellationToken cancellationToken)
     {
         string trimmed = listPrefix.TrimEnd('/');
         int slash = trimmed.LastIndexOf('/');
-        if (slash <= 0)
+        if (slash <= 0 || await FirstKeyAsync(s3, bucket, listPrefix, suffix, cancellationToken).ConfigureAwait(false) is not null)
         {
             return [];
         }
 
         string parent = trimmed[..(slash + 1)];
-        string name = trimmed[(slash + 1)..];
-        return (await FoldersAsync(s3, bucket, parent, cancellationToken).ConfigureAwait(false))
-            .Where(f => f[parent.Length..^1] is var sibling && sibling != name && LooksMistyped(sibling, name));
-    }
-
-    /// <summary>Whether one name looks like the other mistyped: equal ignoring case, or at most two edits apart (Levenshtein).</summary>
-    internal static bool LooksMistyped(string a, string b)
-    {
-        if (string.Equals(a, b, StringComparison.OrdinalIgnoreCase))
+        var holding = new List<string>();
+        foreach (string folder in await FoldersAsync(s3, bucket, parent, MaxSiblingsRead, cancellationToken).ConfigureAwait(false))
         {
-            return true;
-        }
-
-        if (Math.Abs(a.Length - b.Length) > 2)
-        {
-            return false;
-        }
-
-        int[] previous = new int[b.Length + 1];
-        int[] current = new int[b.Length + 1];
-        for (int j = 0; j <= b.Length; j++)
-        {
-            previous[j] = j;
-        }
-
-        for (int i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (int j = 1; j <= b.Length; j++)
+            if (holding.Count < MaxSiblingsNamed && !listPrefix.StartsWith(folder, StringComparison.Ordinal) &&
+                await FirstKeyAsync(s3, bucket, folder, suffix, cancellationToken).ConfigureAwait(false) is not null)
             {
-                current[j] = Math.Min(Math.Min(current[j - 1], previous[j]) + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+                holding.Add(folder);
             }
-
-            (previous, current) = (current, previous);
         }
 
-        return previous[b.Length] <= 2;
+        return holding;
     }
 
     /// <summary>
     /// The folders right under <paramref name="parent"/> (a prefix ending in '/', or empty for the top level), at most
-    /// <see cref="MaxFoldersRead"/>, one page each at most: after a page, the listing starts past the last folder it
+    /// <paramref name="max"/>, one page each at most: after a page, the listing starts past the last folder it
     /// reached ("<c>folder0</c>" sorts after every "<c>folder/...</c>" key). Not a delimiter listing, which not every S3
     /// server answers.
     /// </summary>
-    private static async Task<List<string>> FoldersAsync(IAmazonS3 s3, string bucket, string parent, CancellationToken cancellationToken)
+    private static async Task<List<string>> FoldersAsync(IAmazonS3 s3, string bucket, string parent, int max, CancellationToken cancellationToken)
     {
         var folders = new List<string>();
         string? after = null;
-        while (folders.Count < MaxFoldersRead)
+        while (folders.Count < max)
         {
             ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = parent.Length == 0 ? null : parent, StartAfter = after }, cancellationToken).ConfigureAwait(false);
             List<S3Object> objects = page.S3Objects ?? [];
@@ -240,7 +230,7 @@ internal static class BucketCheck
             after = lastSlash > parent.Length ? last[..lastSlash] + "0" : last;
         }
 
-        return [.. folders.Take(MaxFoldersRead)];
+        return [.. folders.Take(max)];
     }
 
     private static async Task<(string Kind, string Text)?> ListErrorAsync(IAmazonS3 s3, string bucket, string prefix, CancellationToken cancellationToken)
