@@ -31,11 +31,11 @@ public sealed class QuarantinedRecord
     public required string PartitionKey { get; init; }
 
     /// <summary>
-    /// The partition key's exact bytes in base64 when they are not valid UTF-8 (a KPL user record's key can be any
-    /// bytes), so the original stays recoverable; null when <see cref="PartitionKey"/> holds the key exactly. A key the
-    /// event spells with the escape of a lone surrogate (<c>\ud800</c>), which no UTF-8 holds, has that escape's
-    /// JSON text in <see cref="PartitionKey"/> and the same bytes here, so it is not taken for the key whose text is
-    /// those six characters.
+    /// Set only when <see cref="PartitionKey"/> does not hold the key exactly; null when it does. For a key whose bytes
+    /// are not valid UTF-8 (a KPL user record's key can be any bytes): those exact bytes in base64, so the original stays
+    /// recoverable. For a key the event spells with the escape of a lone surrogate (<c>\ud800</c>), which no UTF-8
+    /// holds: the escape's JSON text as bytes, the same text as <see cref="PartitionKey"/>; its presence is what tells
+    /// it from the key whose text is those six characters.
     /// </summary>
     public string? PartitionKeyBase64 { get; init; }
 

@@ -95,6 +95,38 @@ public class VerdictTests
         }
     }
 
+    /// <summary>
+    /// RFC 3339 string timestamps allocate nothing: plain, escaped, and escaped past the stack buffer (the rented buffer;
+    /// a mutant that allocated one per record went unnoticed before this test, found by review).
+    /// </summary>
+    [Theory]
+    [InlineData("2025-01-20T09:59:00.123Z")]
+    [InlineData("2025-01-20T09:59:00.123\\u002B00:00")]
+    [InlineData("2025-01-20T09:59:00.123" + "77777777777777777777777777777777777777777777777777777777777777777777777777777777" + "\\u005A")]
+    public void Parse_StringTimestamps_AllocateNothing(string written)
+    {
+        byte[][] records = [.. Enumerable.Range(0, 50).Select(_ => Encoding.UTF8.GetBytes("{\"metric\":\"m\",\"value\":1,\"timestamp\":\"" + written + "\"}"))];
+        byte[] scratch = new byte[MetricRecordParser.ScratchSize];
+        int ParseAll()
+        {
+            int read = 0;
+            foreach (byte[] record in records)
+            {
+                var parser = new MetricRecordParser(record, scratch, MetricSchema.Default, Arrival);
+                read += parser.TryReadSample(out MetricSample sample) && sample.TimestampMs == s_expectedMs ? 1 : 0;
+            }
+
+            return read;
+        }
+
+        Assert.Equal(50, ParseAll());
+        int read = 0;
+        long allocated = AllocationMeasure.Least(() => read = ParseAll());
+        Assert.Equal((50, 0L), (read, allocated));
+    }
+
+    private static readonly long s_expectedMs = DateTimeOffset.Parse("2025-01-20T09:59:00.123Z", CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
+
     /// <summary>Any instant near the arrival, written in any RFC 3339 way, reads back to its millisecond.</summary>
     [Fact]
     public void Parse_GeneratedRfc3339Timestamps_ReadBackToTheInstant()
