@@ -103,8 +103,9 @@ public sealed class RedriveRunTests : IDisposable
 
     /// <summary>
     /// The destination report for a mix of objects, to the character: each object's line (an error after " error: ", a
-    /// hold-back reason after a space, a marker's note), each undecided or left pair, the counts of complete, held-back
-    /// and other objects, the pair totals, and where undecided pairs are listed.
+    /// hold-back reason after a space, a marker's note), each undecided or left pair, the counts of complete (and of
+    /// those an earlier run finished), held-back and other objects, the pair totals of this run (not the marker's, an
+    /// earlier run's), and where undecided pairs are listed.
     /// </summary>
     [Fact]
     public void Format_OfCompleteHeldBackUndecidedAndFailedObjects_IsExact()
@@ -129,7 +130,7 @@ public sealed class RedriveRunTests : IDisposable
             $"  left shard=shardId-000000000002 sequenceNumber={RedriveObjects.Sequence(8)} window=2025-01-01T00:00:00.000Z item={left.ItemId}: throttled",
             "object d shard=shardId-000000000003 records=0 applied=0 alreadyApplied=0 undecided=0 left=0 error: not JSON",
             "object e shard=shardId-000000000004 records=1 applied=0 alreadyApplied=1 undecided=0 left=0 (done by an earlier run)",
-            "destination: 5 object(s): 2 complete, 1 held back, 2 with something undecided or left; 3 (record, aggregate) pairs applied, 2 already applied, 1 undecided, 1 left. Undecided pairs are listed in full in redrive/destination/<object key>.json",
+            "destination: 5 object(s): 2 complete (1 done by an earlier run), 1 held back, 2 with something undecided or left; 3 (record, aggregate) pairs applied, 1 already applied, 1 undecided, 1 left. Undecided pairs are listed in full in redrive/destination/<object key>.json",
         ];
         Assert.Equal(string.Join(Environment.NewLine, expected), RedriveRun.Format(results));
     }
