@@ -144,15 +144,8 @@ public sealed class RedriveSpillPrefixMistakeTests(LocalServersFixture servers)
     [InlineData("spill/other-stream")]
     public async Task NothingUnderANarrowedPrefix_NamesTheSpillsBesideIt(string prefix)
     {
-        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "stream");
-        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-
-        int exit = await ToolsCommand.RunAsync(
-            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--spill-prefix", prefix, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
-            stdout,
-            stderr);
+        (RedriveScene created, int exit, StringWriter stdout, StringWriter stderr) = await RunAsync("stream", prefix);
+        using RedriveScene scene = created;
 
         Assert.Equal((0, string.Empty), (exit, stderr.ToString()));
         string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -166,21 +159,28 @@ public sealed class RedriveSpillPrefixMistakeTests(LocalServersFixture servers)
     [Fact]
     public async Task TheStreamsOwnPrefix_HasNoNote_AndIsRedriven()
     {
-        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "ownstream");
-        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-
-        int exit = await ToolsCommand.RunAsync(
-            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--spill-prefix", "spill/s", "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
-            stdout,
-            stderr);
+        (RedriveScene created, int exit, StringWriter stdout, StringWriter stderr) = await RunAsync("ownstream", "spill/s");
+        using RedriveScene scene = created;
 
         Assert.Equal((0, string.Empty), (exit, stderr.ToString()));
         Assert.DoesNotContain("note:", stdout.ToString(), StringComparison.Ordinal);
         Assert.Contains("redrive: done, nothing left" + Environment.NewLine, stdout.ToString(), StringComparison.Ordinal);
         Assert.Equal(0, await scene.CountAsync(scene.Spill, "spill/s/"));
         Assert.Single((await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Items);
+    }
+
+    /// <summary>A scene with one spill object of stream <c>s</c>, shard 0, and a redrive of it with <paramref name="prefix"/>.</summary>
+    private async Task<(RedriveScene Scene, int Exit, StringWriter Stdout, StringWriter Stderr)> RunAsync(string name, string prefix)
+    {
+        RedriveScene scene = await RedriveScene.CreateAsync(servers, name);
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--spill-prefix", prefix, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+        return (scene, exit, stdout, stderr);
     }
 }
 
@@ -197,15 +197,8 @@ public sealed class RedriveFailurePrefixMistakeTests(LocalServersFixture servers
     [InlineData("lambda/", "aws/lambda/")]
     public async Task APrefixOutsideWhereLambdaWrites_IsRefused_NamingWhereTheObjectsAre(string prefix, string folder)
     {
-        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "failprefix");
-        await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-
-        int exit = await ToolsCommand.RunAsync(
-            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure, "--failure-prefix", prefix, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
-            stdout,
-            stderr);
+        (RedriveScene created, int exit, StringWriter stdout, StringWriter stderr) = await RunAsync("failprefix", prefix);
+        using RedriveScene scene = created;
 
         Assert.Equal((1, string.Empty), (exit, stdout.ToString()));
         string line = Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
@@ -223,15 +216,8 @@ public sealed class RedriveFailurePrefixMistakeTests(LocalServersFixture servers
     [InlineData("aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/shardId-000000000001/", "aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/shardId-000000000000/")]
     public async Task NothingUnderANarrowedPrefix_NamesTheObjectsBesideIt(string prefix, string folder)
     {
-        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "failnarrow");
-        await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-
-        int exit = await ToolsCommand.RunAsync(
-            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure, "--failure-prefix", prefix, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
-            stdout,
-            stderr);
+        (RedriveScene created, int exit, StringWriter stdout, StringWriter stderr) = await RunAsync("failnarrow", prefix);
+        using RedriveScene scene = created;
 
         Assert.Equal((0, string.Empty), (exit, stderr.ToString()));
         string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
@@ -244,18 +230,25 @@ public sealed class RedriveFailurePrefixMistakeTests(LocalServersFixture servers
     [Fact]
     public async Task TheMappingsOwnFolder_IsRedriven()
     {
-        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "failright");
-        await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-
-        int exit = await ToolsCommand.RunAsync(
-            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure, "--failure-prefix", "aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/", "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
-            stdout,
-            stderr);
+        (RedriveScene created, int exit, StringWriter stdout, StringWriter stderr) = await RunAsync("failright", "aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/");
+        using RedriveScene scene = created;
 
         Assert.Equal((0, string.Empty), (exit, stderr.ToString()));
         Assert.Equal(1, (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Count);
+    }
+
+    /// <summary>A scene with one destination object of shard 0 under the mapping's folder, and a redrive of it with <paramref name="prefix"/>.</summary>
+    private async Task<(RedriveScene Scene, int Exit, StringWriter Stdout, StringWriter Stderr)> RunAsync(string name, string prefix)
+    {
+        RedriveScene scene = await RedriveScene.CreateAsync(servers, name);
+        await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure, "--failure-prefix", prefix, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+        return (scene, exit, stdout, stderr);
     }
 }
 
