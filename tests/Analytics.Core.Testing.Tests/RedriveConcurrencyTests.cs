@@ -122,6 +122,7 @@ public sealed partial class RedriveConcurrencyTests(LocalServersFixture servers,
         var held = new StringWriter();
         Assert.Equal(1, await ToolsCommand.RunAsync(args, held, held));
         Assert.Contains("another redrive holds the table's lease (other-host/4242/abc since", held.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(Analytics.Tools.RedriveCommand.LeaseNotReleased, held.ToString(), StringComparison.Ordinal); // another's lease is not this run's to release
         Assert.DoesNotContain("spills:", held.ToString(), StringComparison.Ordinal);
         Assert.Single((await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = spill, Prefix = "spill/" })).S3Objects);
 

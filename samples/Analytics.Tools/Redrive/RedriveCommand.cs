@@ -27,6 +27,10 @@ internal static class RedriveCommand
     /// <summary>What a run says when DynamoDB did not answer the release of the lease.</summary>
     internal static readonly string LeaseNotReleased = $"the table's lease could not be released (DynamoDB did not answer): it expires {RedriveLease.Duration.TotalMinutes:0} minutes after the run's last renewal, and a run before then is refused";
 
+    /// <summary>The line of a run an error stopped. A reader's message may quote a byte of what it read: for those, the type only.</summary>
+    private static string StoppedLine(Exception ex) =>
+        $"error: redrive stopped: {ex.GetType().Name}: {(ex is System.Text.Json.JsonException ? "(message not shown: it may quote a byte of an object)" : ex.Message)}";
+
     public static Command Create()
     {
         (Option<Uri?> endpoint, Option<string> table) = ToolsCommand.TableOptions();
@@ -118,19 +122,26 @@ internal static class RedriveCommand
                 }
                 return report.Done ? CommandLine.Success : CommandLine.Failed;
             }
-            catch (Exception e) when (cancellationToken.IsCancellationRequested && e is not OutOfMemoryException)
+            catch (RedriveInterruptedException e)
             {
-                // Interrupted (Ctrl-C, SIGTERM): each write made stays, exactly once; the lease was released on the way out
-                // if DynamoDB answered (none was taken when the signal came before the run took it).
-                bool released = e is not RedriveInterruptedException interrupted || interrupted.LeaseReleased;
-                await error.WriteLineAsync("redrive: interrupted: what was applied stays applied, each record once; " + (released ? "the table's lease is released; run it again to finish" : LeaseNotReleased)).ConfigureAwait(false);
+                // Interrupted (Ctrl-C, SIGTERM) while it held the lease: each write made stays, exactly once.
+                await error.WriteLineAsync("redrive: interrupted: what was applied stays applied, each record once; " + (e.LeaseReleased ? "the table's lease is released; run it again to finish" : LeaseNotReleased)).ConfigureAwait(false);
+                return CommandLine.Failed;
+            }
+            catch (Exception e) when (cancellationToken.IsCancellationRequested && e is OperationCanceledException or TimeoutException)
+            {
+                // Interrupted before the run took the lease (checking the table and the buckets): nothing was applied.
+                await error.WriteLineAsync("redrive: interrupted before it began: nothing was applied").ConfigureAwait(false);
                 return CommandLine.Failed;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // A reader's message may quote a byte of what it read: for those, the type only.
-                string message = ex is System.Text.Json.JsonException ? "(message not shown: it may quote a byte of an object)" : ex.Message;
-                await error.WriteLineAsync($"error: redrive stopped: {ex.GetType().Name}: {message}").ConfigureAwait(false);
+                await error.WriteLineAsync(StoppedLine(ex)).ConfigureAwait(false);
+                if (ex.Data[RedriveRun.LeaseReleasedKey] is false)
+                {
+                    await error.WriteLineAsync(LeaseNotReleased).ConfigureAwait(false);
+                }
+
                 return CommandLine.Failed;
             }
         });

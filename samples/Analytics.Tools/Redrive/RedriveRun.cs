@@ -107,6 +107,9 @@ internal sealed record RedriveRunReport(RedriveReport Spill, IReadOnlyList<Redri
 /// </remarks>
 internal static class RedriveRun
 {
+    /// <summary>The key of <see cref="Exception.Data"/> under which an error that stopped a leased run says whether the lease was released.</summary>
+    public const string LeaseReleasedKey = "Analytics.Tools.Redrive.LeaseReleased";
+
     /// <summary>What a report adds to a write refused at the key bound: the option to pass.</summary>
     public const string KeyBoundHint =
         "; pass the function's bound with --max-keys-per-item (1 to 10000). The redrive keeps a mark per partition key in the item (rk, wk), " +
@@ -139,15 +142,20 @@ internal static class RedriveRun
         {
             report = await RunLeasedAsync(options, s3, dynamoDb, output, lease, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (cancellationToken.IsCancellationRequested && e is not OutOfMemoryException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Whatever a cancelled request ends in (the SDK may report its own timeout instead): an interruption.
+            // Whatever a request cancelled by the signal ends in (the SDK may report its own timeout instead) is the
+            // interruption; an error that came before the signal is the run's error (found by review: an AccessDenied
+            // followed by Ctrl-C during a hung release was reported as an interruption with the lease released).
+            bool interrupted = cancellationToken.IsCancellationRequested;
             await lease.DisposeAsync().ConfigureAwait(false);
-            throw new RedriveInterruptedException(lease.Released);
-        }
-        catch
-        {
-            await lease.DisposeAsync().ConfigureAwait(false);
+            if (interrupted)
+            {
+                throw new RedriveInterruptedException(lease.Released);
+            }
+
+            // The error itself goes on, its type kept for callers; whether the lease was released rides along.
+            e.Data[LeaseReleasedKey] = lease.Released;
             throw;
         }
 
