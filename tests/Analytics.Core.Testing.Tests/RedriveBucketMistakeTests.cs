@@ -138,28 +138,56 @@ public sealed class RedriveSpillPrefixMistakeTests(LocalServersFixture servers)
     /// spill (refusing those refused correct runs: review of the first fix), so the run goes on, applies nothing, and
     /// names the folders beside the prefix that hold spill objects in a note, and its last line says so.
     /// </summary>
+    /// <remarks>
+    /// The folder with the typo may be higher than the prefix's last (<c>spill/strem/shardId-...</c>: found by review, no
+    /// note); the folders named are those beside it, under the deepest parent that holds anything.
+    /// </remarks>
     [Theory]
     [InlineData("spill/t")]
     [InlineData("spill/S/")]
     [InlineData("spill/other-stream")]
+    [InlineData("spill/strem/shardId-000000000000/")]
     public async Task NothingUnderANarrowedPrefix_NamesTheSpillsBesideIt(string prefix)
     {
-        (RedriveScene created, int exit, StringWriter stdout, StringWriter stderr) = await RunAsync("stream", prefix);
+        (RedriveScene created, int exit, StringWriter stdout, StringWriter stderr) = await RunAsync("stream", prefix, otherStream: true);
         using RedriveScene scene = created;
 
         Assert.Equal((0, string.Empty), (exit, stderr.ToString()));
         string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal($"note: --spill-bucket '{scene.Spill}' holds no spill object under --spill-prefix '{prefix}', and holds objects under spill/s/ beside it: if one is this function's (a mistyped prefix), run again with it", lines[0]);
+        Assert.Equal($"note: --spill-bucket '{scene.Spill}' holds no spill object under --spill-prefix '{prefix}', and holds spill objects under spill/s/, spill/u/: if one is this function's (a mistyped prefix), run again with it", lines[0]);
         Assert.Equal("redrive: done, nothing left under the prefixes given; the note above names objects beside them", lines[^1]);
-        Assert.Equal(1, await scene.CountAsync(scene.Spill, "spill/"));
+        Assert.Equal(2, await scene.CountAsync(scene.Spill, "spill/"));
         Assert.Equal(0, (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Count);
     }
 
-    /// <summary>The prefix narrowed to the stream that holds the spill: no note, the spill is applied and deleted.</summary>
+    /// <summary>
+    /// A correct run with nothing to do under a nested prefix whose bucket holds the function's quarantine objects beside
+    /// it (the sample's default: one bucket for both): quarantine objects are keyed like spill objects, so they are read,
+    /// and no note is printed (found by review: a false "mistyped prefix" note).
+    /// </summary>
+    [Fact]
+    public async Task QuarantineObjectsBesideANestedPrefix_AreNoNote()
+    {
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "quarbeside");
+        await scene.PutSpillAsync("fn/quarantine/s/" + ShardId(0) + "/" + Sequence(9) + ".json", "{\"not\":\"a spill\"}");
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--spill-prefix", "fn/spill", "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+
+        Assert.Equal((0, string.Empty), (exit, stderr.ToString()));
+        Assert.DoesNotContain("note:", stdout.ToString(), StringComparison.Ordinal);
+        Assert.EndsWith("redrive: done, nothing left" + Environment.NewLine, stdout.ToString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>The prefix narrowed to the stream that holds the spill, beside another's: no note, the spill is applied and deleted.</summary>
     [Fact]
     public async Task TheStreamsOwnPrefix_HasNoNote_AndIsRedriven()
     {
-        (RedriveScene created, int exit, StringWriter stdout, StringWriter stderr) = await RunAsync("ownstream", "spill/s");
+        (RedriveScene created, int exit, StringWriter stdout, StringWriter stderr) = await RunAsync("ownstream", "spill/s", otherStream: true);
         using RedriveScene scene = created;
 
         Assert.Equal((0, string.Empty), (exit, stderr.ToString()));
@@ -169,11 +197,19 @@ public sealed class RedriveSpillPrefixMistakeTests(LocalServersFixture servers)
         Assert.Single((await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Items);
     }
 
-    /// <summary>A scene with one spill object of stream <c>s</c>, shard 0, and a redrive of it with <paramref name="prefix"/>.</summary>
-    private async Task<(RedriveScene Scene, int Exit, StringWriter Stdout, StringWriter Stderr)> RunAsync(string name, string prefix)
+    /// <summary>
+    /// A scene with one spill object of stream <c>s</c>, shard 0 (and with <paramref name="otherStream"/> one under
+    /// <c>spill/u/</c>, another stream's folder), and a redrive with <paramref name="prefix"/>.
+    /// </summary>
+    private async Task<(RedriveScene Scene, int Exit, StringWriter Stdout, StringWriter Stderr)> RunAsync(string name, string prefix, bool otherStream = false)
     {
         RedriveScene scene = await RedriveScene.CreateAsync(servers, name);
         await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        if (otherStream)
+        {
+            await scene.PutSpillAsync(SpillKey(0).Replace("spill/s/", "spill/u/", StringComparison.Ordinal), SpillBody(0, "a", "k", [1]));
+        }
+
         var stdout = new StringWriter();
         var stderr = new StringWriter();
         int exit = await ToolsCommand.RunAsync(
@@ -214,6 +250,7 @@ public sealed class RedriveFailurePrefixMistakeTests(LocalServersFixture servers
     [Theory]
     [InlineData("aws/lambda/0f8b6c2e-1111-4222-8333-444455556667/", "aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/")]
     [InlineData("aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/shardId-000000000001/", "aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/shardId-000000000000/")]
+    [InlineData("aws/lambda/0f8b6c2e-1111-4222-8333-444455556667/shardId-000000000000/2025/01/01/", "aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/")]
     public async Task NothingUnderANarrowedPrefix_NamesTheObjectsBesideIt(string prefix, string folder)
     {
         (RedriveScene created, int exit, StringWriter stdout, StringWriter stderr) = await RunAsync("failnarrow", prefix);
@@ -221,7 +258,7 @@ public sealed class RedriveFailurePrefixMistakeTests(LocalServersFixture servers
 
         Assert.Equal((0, string.Empty), (exit, stderr.ToString()));
         string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Contains($"note: --failure-bucket '{scene.Failure}' holds nothing under --failure-prefix '{prefix}', and holds objects under {folder} beside it: if one is this mapping's (a mistyped prefix), run again with it", lines);
+        Assert.Contains($"note: --failure-bucket '{scene.Failure}' holds nothing under --failure-prefix '{prefix}', and holds objects under {folder}: if one is this mapping's (a mistyped prefix), run again with it", lines);
         Assert.Equal("redrive: done, nothing left under the prefixes given; the note above names objects beside them", lines[^1]);
         Assert.Equal(0, (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Count);
     }

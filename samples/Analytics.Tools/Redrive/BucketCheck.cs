@@ -78,14 +78,14 @@ internal static class BucketCheck
         if (notes is not null)
         {
             string spillList = options.SpillPrefix.Trim('/') is { Length: > 0 } sp ? sp + "/" : string.Empty;
-            if (await SiblingsHoldingAsync(s3, options.SpillBucket, spillList, ".json", cancellationToken).ConfigureAwait(false) is { Count: > 0 } spillSiblings)
+            if (await SiblingsHoldingAsync(s3, options.SpillBucket, spillList, spills: true, cancellationToken).ConfigureAwait(false) is { Count: > 0 } spillSiblings)
             {
-                notes.Add($"note: --spill-bucket '{options.SpillBucket}' holds no spill object under --spill-prefix '{options.SpillPrefix}', and holds objects under {string.Join(", ", spillSiblings)} beside it: if one is this function's (a mistyped prefix), run again with it");
+                notes.Add($"note: --spill-bucket '{options.SpillBucket}' holds no spill object under --spill-prefix '{options.SpillPrefix}', and holds spill objects under {string.Join(", ", spillSiblings)}: if one is this function's (a mistyped prefix), run again with it");
             }
 
-            if (options.FailureBucket is { } fb && await SiblingsHoldingAsync(s3, fb, options.FailurePrefix, null, cancellationToken).ConfigureAwait(false) is { Count: > 0 } failureSiblings)
+            if (options.FailureBucket is { } fb && await SiblingsHoldingAsync(s3, fb, options.FailurePrefix, spills: false, cancellationToken).ConfigureAwait(false) is { Count: > 0 } failureSiblings)
             {
-                notes.Add($"note: --failure-bucket '{fb}' holds nothing under --failure-prefix '{options.FailurePrefix}', and holds objects under {string.Join(", ", failureSiblings)} beside it: if one is this mapping's (a mistyped prefix), run again with it");
+                notes.Add($"note: --failure-bucket '{fb}' holds nothing under --failure-prefix '{options.FailurePrefix}', and holds objects under {string.Join(", ", failureSiblings)}: if one is this mapping's (a mistyped prefix), run again with it");
             }
         }
 
@@ -133,21 +133,27 @@ internal static class BucketCheck
             .Where(f => !listPrefix.StartsWith(f, StringComparison.Ordinal) && f != DestinationPrefix[..4]);
         foreach (string folder in topLevel)
         {
-            if (await FirstKeyAsync(s3, bucket, folder, ".json", cancellationToken).ConfigureAwait(false) is not { } key)
-            {
-                continue;
-            }
-
-            using GetObjectResponse got = await s3.GetObjectAsync(bucket, key, cancellationToken).ConfigureAwait(false);
-            using var body = new MemoryStream();
-            await got.ResponseStream.CopyToAsync(body, cancellationToken).ConfigureAwait(false);
-            if (SpillObject.TryRead(body.GetBuffer().AsMemory(0, (int)body.Length), out SpillObjectContent? content, out _) && content is not null)
+            if (await FirstSpillKeyAsync(s3, bucket, folder, cancellationToken).ConfigureAwait(false) is { } key)
             {
                 return (folder, key);
             }
         }
 
         return null;
+    }
+
+    /// <summary>The first <c>.json</c> key under <paramref name="folder"/> when that object is a spill object (read, not guessed from its key: quarantine objects are keyed the same way); null otherwise.</summary>
+    private static async Task<string?> FirstSpillKeyAsync(IAmazonS3 s3, string bucket, string folder, CancellationToken cancellationToken)
+    {
+        if (await FirstKeyAsync(s3, bucket, folder, ".json", cancellationToken).ConfigureAwait(false) is not { } key)
+        {
+            return null;
+        }
+
+        using GetObjectResponse got = await s3.GetObjectAsync(bucket, key, cancellationToken).ConfigureAwait(false);
+        using var body = new MemoryStream();
+        await got.ResponseStream.CopyToAsync(body, cancellationToken).ConfigureAwait(false);
+        return SpillObject.TryRead(body.GetBuffer().AsMemory(0, (int)body.Length), out SpillObjectContent? content, out _) && content is not null ? key : null;
     }
 
     /// <summary>
@@ -170,27 +176,45 @@ internal static class BucketCheck
     }
 
     /// <summary>
-    /// When nothing (ending in <paramref name="suffix"/>) is under <paramref name="listPrefix"/> and it has a parent
-    /// folder: the folders beside its last one that hold something (ending in <paramref name="suffix"/>), at most
-    /// <see cref="MaxSiblingsNamed"/> of the first <see cref="MaxSiblingsRead"/>. Empty otherwise.
+    /// When nothing of the kind is under <paramref name="listPrefix"/> (spill objects, or any object): the folders beside
+    /// the prefix's folder at the deepest level whose parent holds anything (so a typo in a higher folder than the last,
+    /// <c>spill/strem/shardId-...</c>, is found too) that hold objects of the kind, at most <see cref="MaxSiblingsNamed"/>
+    /// of the first <see cref="MaxSiblingsRead"/>. Empty for a prefix whose parents hold nothing below the top level,
+    /// which the callers check otherwise.
     /// </summary>
-    private static async Task<List<string>> SiblingsHoldingAsync(IAmazonS3 s3, string bucket, string listPrefix, string? suffix, CancellationToken cancellationToken)
+    private static async Task<List<string>> SiblingsHoldingAsync(IAmazonS3 s3, string bucket, string listPrefix, bool spills, CancellationToken cancellationToken)
     {
-        string trimmed = listPrefix.TrimEnd('/');
-        int slash = trimmed.LastIndexOf('/');
-        if (slash <= 0 || await FirstKeyAsync(s3, bucket, listPrefix, suffix, cancellationToken).ConfigureAwait(false) is not null)
+        if (await FirstKeyAsync(s3, bucket, listPrefix, spills ? ".json" : null, cancellationToken).ConfigureAwait(false) is not null)
         {
             return [];
         }
 
-        string parent = trimmed[..(slash + 1)];
-        var holding = new List<string>();
-        foreach (string folder in await FoldersAsync(s3, bucket, parent, MaxSiblingsRead, cancellationToken).ConfigureAwait(false))
+        string folder = listPrefix.TrimEnd('/');
+        string parent;
+        while (true)
         {
-            if (holding.Count < MaxSiblingsNamed && !listPrefix.StartsWith(folder, StringComparison.Ordinal) &&
-                await FirstKeyAsync(s3, bucket, folder, suffix, cancellationToken).ConfigureAwait(false) is not null)
+            int slash = folder.LastIndexOf('/');
+            if (slash <= 0)
             {
-                holding.Add(folder);
+                return [];
+            }
+
+            parent = folder[..(slash + 1)];
+            if (await FirstKeyAsync(s3, bucket, parent, null, cancellationToken).ConfigureAwait(false) is not null)
+            {
+                break;
+            }
+
+            folder = folder[..slash];
+        }
+
+        var holding = new List<string>();
+        foreach (string sibling in await FoldersAsync(s3, bucket, parent, MaxSiblingsRead, cancellationToken).ConfigureAwait(false))
+        {
+            if (holding.Count < MaxSiblingsNamed && sibling != folder + "/" &&
+                (spills ? await FirstSpillKeyAsync(s3, bucket, sibling, cancellationToken).ConfigureAwait(false) : await FirstKeyAsync(s3, bucket, sibling, null, cancellationToken).ConfigureAwait(false)) is not null)
+            {
+                holding.Add(sibling);
             }
         }
 
