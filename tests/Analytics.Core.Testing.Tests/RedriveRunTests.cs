@@ -135,6 +135,22 @@ public sealed class RedriveRunTests : IDisposable
         Assert.Equal(string.Join(Environment.NewLine, expected), RedriveRun.Format(results));
     }
 
+    /// <summary>A marker that cannot be read is no object an earlier run finished: it counts with the rest, not as done.</summary>
+    [Fact]
+    public void Format_ABrokenMarker_IsNotDoneByAnEarlierRun()
+    {
+        RedriveObjectResult[] results =
+        [
+            new("a", RedriveObjects.ShardId(0), 1, 1, 0, [], null, FromMarker: true),
+            new("b", "unknown", 0, 0, 0, [], "its redrive marker x is not a marker", FromMarker: true),
+        ];
+
+        Assert.EndsWith(
+            "destination: 2 object(s): 1 complete (1 done by an earlier run), 0 held back, 1 with something undecided or left; 0 (record, aggregate) pairs applied, 0 already applied, 0 undecided, 0 left",
+            RedriveRun.Format(results),
+            StringComparison.Ordinal);
+    }
+
     /// <summary>Without undecided pairs the total does not point to a list of them.</summary>
     [Fact]
     public void Format_WithoutUndecidedPairs_EndsAtTheTotals()

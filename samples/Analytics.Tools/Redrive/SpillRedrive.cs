@@ -17,6 +17,13 @@ internal sealed record RedriveReport(int Objects, int Unreadable, int Applied, i
 {
     /// <summary>Whether nothing is left: every spill found is in the table exactly once and its object is gone.</summary>
     public bool Done => Left == 0;
+
+    /// <summary>
+    /// Of <see cref="Undecided"/>, the samples not applied because their write was refused (another stream's table, the
+    /// key bound) or failed, not because their outcome cannot be decided: the summary tells them apart (found by review:
+    /// a refusal the operator can mend read as undecided).
+    /// </summary>
+    public int NotApplied { get; init; }
 }
 
 /// <summary>
@@ -226,7 +233,7 @@ internal static class SpillRedrive
         // An item of another stream means the table is not this stream's (one stream per table): none of that stream's
         // spills is applied, not even to series the table has no item of yet (those would be created there for the wrong
         // stream, and refuse the table's own stream later). One consistent read of the items per stream.
-        int applied = 0, already = 0, undecided = 0;
+        int applied = 0, already = 0, undecided = 0, notApplied = 0;
         foreach (IGrouping<string, KeyValuePair<(string Pk, string Sk, string Shard, string Stream), (PairKey Key, AggregatorOptions Options, List<RedriveSample> Samples, HashSet<string> Objects)>> byStream in
                  work.GroupBy(w => w.Key.Stream, StringComparer.Ordinal).Where(g => g.Key.Length > 0).OrderBy(g => g.Key, StringComparer.Ordinal).ToList())
         {
@@ -251,6 +258,7 @@ internal static class SpillRedrive
             {
                 work.Remove(unit.Key);
                 undecided += unit.Value.Samples.Count;
+                notApplied += unit.Value.Samples.Count;
                 left.UnionWith(unit.Value.Objects);
             }
 
@@ -277,6 +285,7 @@ internal static class SpillRedrive
             applied += result.Applied;
             already += result.AlreadyApplied;
             undecided += result.Undecided;
+            notApplied += result.Failure is null ? 0 : result.Undecided;
             if (!result.Done)
             {
                 string why = result.Failure is { } failure ? failure + (Redrive.RedriveRun.IsKeyBound(failure) ? Redrive.RedriveRun.KeyBoundHint : string.Empty) : (result.RedrivenFrom is { } redriven
@@ -342,10 +351,11 @@ internal static class SpillRedrive
             }
         }
 
-        var report = new RedriveReport(keys.Count + young.Count, unreadable, applied, already, undecided, deleted, left.Count);
+        var report = new RedriveReport(keys.Count + young.Count, unreadable, applied, already, undecided, deleted, left.Count) { NotApplied = notApplied };
+        string notAppliedText = notApplied == 0 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $", {notApplied} not applied (refused or failed: lines above)");
         await output.WriteLineAsync(string.Create(
             CultureInfo.InvariantCulture,
-            $"spills: {report.Objects} spill objects, {report.Applied} samples applied, {report.AlreadyApplied} already in the table, {report.Undecided} undecided, {report.Deleted} objects deleted, {report.Left} left")).ConfigureAwait(false);
+            $"spills: {report.Objects} spill objects, {report.Applied} samples applied, {report.AlreadyApplied} already in the table, {report.Undecided - notApplied} undecided{notAppliedText}, {report.Deleted} objects deleted, {report.Left} left")).ConfigureAwait(false);
         return report;
     }
 
