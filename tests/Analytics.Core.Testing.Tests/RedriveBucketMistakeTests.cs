@@ -210,12 +210,7 @@ public sealed class RedriveSpillPrefixMistakeTests(LocalServersFixture servers)
             await scene.PutSpillAsync(SpillKey(0).Replace("spill/s/", "spill/u/", StringComparison.Ordinal), SpillBody(0, "a", "k", [1]));
         }
 
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int exit = await ToolsCommand.RunAsync(
-            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--spill-prefix", prefix, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
-            stdout,
-            stderr);
+        (int exit, StringWriter stdout, StringWriter stderr) = await RedriveOn.RunAsync(servers, scene, "--spill-prefix", prefix);
         return (scene, exit, stdout, stderr);
     }
 }
@@ -279,12 +274,7 @@ public sealed class RedriveFailurePrefixMistakeTests(LocalServersFixture servers
     {
         RedriveScene scene = await RedriveScene.CreateAsync(servers, name);
         await scene.PutDestinationAsync(DestinationKey(0, "o"), InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int exit = await ToolsCommand.RunAsync(
-            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--failure-bucket", scene.Failure, "--failure-prefix", prefix, "--min-age-minutes", "0", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
-            stdout,
-            stderr);
+        (int exit, StringWriter stdout, StringWriter stderr) = await RedriveOn.RunAsync(servers, scene, "--failure-bucket", scene.Failure, "--failure-prefix", prefix);
         return (scene, exit, stdout, stderr);
     }
 }
@@ -334,5 +324,20 @@ public sealed class RedriveTableMistakeTests(LocalServersFixture servers)
             $"error: the table '{table}' is not an aggregate table: its key is {described}, and the sink's is pk (S, HASH) and sk (S, RANGE): check --table; nothing done",
             Assert.Single(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries)));
         Assert.Equal(1, await scene.CountAsync(scene.Spill, "spill/"));
+    }
+}
+
+/// <summary>Runs <c>redrive</c> on a scene's table and spill bucket, no minimum age, against the local servers, with <c>args</c> added.</summary>
+internal static class RedriveOn
+{
+    public static async Task<(int Exit, StringWriter Stdout, StringWriter Stderr)> RunAsync(LocalServersFixture servers, RedriveScene scene, params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int exit = await ToolsCommand.RunAsync(
+            ["redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--min-age-minutes", "0", .. args, "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString()],
+            stdout,
+            stderr);
+        return (exit, stdout, stderr);
     }
 }
