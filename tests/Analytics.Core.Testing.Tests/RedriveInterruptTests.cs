@@ -38,8 +38,11 @@ public sealed class RedriveInterruptTests(LocalServersFixture servers)
 
         await using var proxy = new SlowingProxy(servers.DynamoDbUrl, slow: true, holdRelease: releaseHangs);
         string tools = Path.Combine(AppContext.BaseDirectory, "Analytics.Tools.dll");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in (string[])[tools, "redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--min-age-minutes", "0", "--dynamodb-endpoint", proxy.Url.ToString(), "--s3-endpoint", servers.S3Url.ToString()])
+        // A shell without job control starts background commands with SIGINT ignored, and the ignore is inherited (a CI
+        // job under nohup or setsid is one): the runtime then leaves SIGINT ignored, as it should. The test is of the
+        // tool's handling, so the child gets SIGINT's default back (GNU env).
+        var start = new ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in (string[])["--default-signal=INT", "dotnet", tools, "redrive", "--table", scene.Table, "--spill-bucket", scene.Spill, "--min-age-minutes", "0", "--dynamodb-endpoint", proxy.Url.ToString(), "--s3-endpoint", servers.S3Url.ToString()])
         {
             start.ArgumentList.Add(a);
         }
