@@ -21,7 +21,8 @@ internal static class CommandLine
     /// <param name="cancellationToken">Passed to the command's action.</param>
     /// <param name="interruptGrace">
     /// Null: Ctrl-C and SIGTERM end the process at once (the bootstrap handles SIGTERM itself). Otherwise they cancel the
-    /// action's token and wait this long for it to end (a redrive releases its lease), then exit 130 or 143.
+    /// action's token and wait this long for it to end (a redrive releases its lease): an action that ends in time gives
+    /// its own exit code; one that does not is left, and the process exits 130 or 143.
     /// </param>
     /// <returns>The exit code.</returns>
     public static async Task<int> RunAsync(string program, RootCommand root, IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default, TimeSpan? interruptGrace = null)

@@ -34,9 +34,10 @@ internal static class BucketCheck
     /// <param name="cancellationToken">Stops the requests.</param>
     /// <returns>True when the run may go on.</returns>
     /// <param name="notes">
-    /// Receives, when nothing is under a prefix narrower than its bucket's top level, the folders beside the prefix's
-    /// last one that hold objects of the kind: a mistyped folder (<c>spill/metrics-strem</c>) looks just like a prefix
-    /// narrowed to a stream, shard or day with nothing to do, so the run goes on and names them instead of refusing.
+    /// Receives a note for each prefix narrower than its bucket's top level with nothing under it, naming the folders
+    /// beside it that hold objects of the kind (<see cref="SiblingsHoldingAsync"/>): a mistyped folder
+    /// (<c>spill/metrics-strem</c>) looks just like a prefix narrowed to a stream, shard or day with nothing to do, so the
+    /// run goes on and names them instead of refusing.
     /// </param>
     public static async Task<bool> CheckAsync(IAmazonS3 s3, RedriveRunOptions options, TextWriter stderr, CancellationToken cancellationToken, List<string>? notes = null)
     {

@@ -39,6 +39,7 @@ internal static class RedriveCommand
         Option<Uri?> s3Endpoint = CommandLine.UrlOption("--s3-endpoint", "An S3 endpoint (a local server, path-style); omit for the AWS environment's");
         var spillBucket = new Option<string>("--spill-bucket") { Description = "The spill bucket (the function's ANALYTICS_SPILL_BUCKET; for a function that does not spill, any bucket without spill objects, e.g. its quarantine bucket)", HelpName = "name", Required = true };
         var spillPrefix = new Option<string>("--spill-prefix") { Description = "The spill key prefix", HelpName = "prefix", DefaultValueFactory = _ => S3SpillSinkOptions.Default.KeyPrefix };
+        // A year is past any retry; far beyond it, now minus the age is before year 1 and the run would stop half way.
         Option<int> minAge = CommandLine.WholeNumberOption(
             "--min-age-minutes", "Leave spill objects written more recently for a later run (a spill not yet confirmed may still be removed by its batch's retry), with the destination objects of their shard", "minutes",
             0, MaxMinAgeMinutes, (int)SpillRedrive.DefaultMinAge.TotalMinutes, "(a year)");
