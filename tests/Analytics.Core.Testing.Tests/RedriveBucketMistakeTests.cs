@@ -183,6 +183,31 @@ public sealed class RedriveSpillPrefixMistakeTests(LocalServersFixture servers)
         Assert.EndsWith("redrive: done, nothing left" + Environment.NewLine, stdout.ToString(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The folders beside a narrowed prefix are read past the listing's first page (1,000 keys): a folder of 1,000
+    /// objects sorts before the stream's spill folder, so the first page holds nothing but it, and the note must still
+    /// name the spill folder behind it. Before this test no test listed more than one page.
+    /// </summary>
+    [Fact]
+    public async Task SiblingsPastTheListingsFirstPage_AreStillNamed()
+    {
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "pages");
+        await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
+        const int Filler = 1000; // S3's page size: the spill folder starts the second page
+        for (int start = 0; start < Filler; start += 50)
+        {
+            await Task.WhenAll(Enumerable.Range(start, 50).Select(i => scene.PutSpillAsync($"spill/a/{i:D4}.bin", "x")));
+        }
+
+        (int exit, StringWriter stdout, StringWriter stderr) = await RedriveOn.RunAsync(servers, scene, "--spill-prefix", "spill/t");
+
+        Assert.Equal((0, string.Empty), (exit, stderr.ToString()));
+        string[] lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal($"note: --spill-bucket '{scene.Spill}' holds no spill object under --spill-prefix 'spill/t', and holds spill objects under spill/s/: if one is this function's (a mistyped prefix), run again with it", lines[0]);
+        Assert.Equal(1, await scene.CountAsync(scene.Spill, "spill/s/"));
+        Assert.Equal(0, (await scene.DynamoDb.ScanAsync(new ScanRequest { TableName = scene.Table })).Count);
+    }
+
     /// <summary>The prefix narrowed to the stream that holds the spill, beside another's: no note, the spill is applied and deleted.</summary>
     [Fact]
     public async Task TheStreamsOwnPrefix_HasNoNote_AndIsRedriven()
