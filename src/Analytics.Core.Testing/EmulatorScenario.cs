@@ -38,6 +38,8 @@ public sealed record EmulatorScenario
     /// helps handlers with real I/O but makes runs timing-dependent. The emulator cannot tell a handler waiting on real
     /// I/O from one waiting on the clock, so each step at which a handler waits on the clock costs the whole settle in real
     /// time. A handler still unfinished when the settle runs out is counted in <see cref="EmulationSummary.OffClockWaits"/>.
+    /// A run with a settle is never <see cref="EmulationSummary.Reproducible"/>: a handler's real I/O that outlasts a
+    /// step while its clock deadline is pending is taken for a wait on the clock, and where it ends depends on real timing.
     /// </summary>
     public TimeSpan RealTimeSettle { get; init; } = TimeSpan.Zero;
 

@@ -341,7 +341,7 @@ public sealed partial class StreamEmulator
             MaxIteratorAgeMs = _maxIteratorAge,
             MaxConcurrency = _maxBusy,
             OffClockWaits = offClockWaits,
-            Reproducible = !_scenario.Function.MeasureCompute && offClockWaits == 0,
+            Reproducible = !_scenario.Function.MeasureCompute && offClockWaits == 0 && _scenario.RealTimeSettle <= TimeSpan.Zero,
         };
         _observer?.OnEnd(summary);
         return summary;
