@@ -116,6 +116,11 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
                 w.WriteString("errorMessage", invocation.ErrorMessage);
             }
 
+            if (invocation.ResponseProblem is not null)
+            {
+                w.WriteString("responseProblem", invocation.ResponseProblem);
+            }
+
             w.WriteEndObject();
         });
     }

@@ -82,6 +82,15 @@ public sealed record InvocationReport
 
     /// <summary>For a function error, its message as Lambda reports it (<c>errorMessage</c>); <see langword="null"/> otherwise.</summary>
     public string? ErrorMessage { get; init; }
+
+    /// <summary>
+    /// For a response the mapping counts as a complete failure although the function returned (Lambda reports no error
+    /// then: <see cref="ErrorType"/> is null), what it could not accept, in the emulator's words: not JSON, a
+    /// <c>batchItemFailures</c> entry without <c>itemIdentifier</c> or with an empty one, an identifier that is no
+    /// record of the batch, a tumbling-window response without <c>state</c>. The same failures on AWS give no reason
+    /// anywhere; an identifier is never quoted. <see langword="null"/> otherwise.
+    /// </summary>
+    public string? ResponseProblem { get; init; }
 }
 
 /// <summary>A record Lambda sends to the on-failure destination.</summary>

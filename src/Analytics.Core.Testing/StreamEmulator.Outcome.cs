@@ -86,6 +86,7 @@ public sealed partial class StreamEmulator
             IsFinalInvokeForWindow = _scenario.Mapping.TumblingWindowInSeconds > 0 ? batch.IsWindowFinal : null,
             ErrorType = invocation.Error?.Type,
             ErrorMessage = invocation.Error?.Message,
+            ResponseProblem = verdict.Problem,
         });
 
         Poll(lane);

@@ -99,6 +99,40 @@ public class InvocationErrorTests
         Assert.Equal(InvocationOutcome.Partial, partial.Invocations[0].Outcome);
         Assert.Equal(InvocationOutcome.Error, unreadable.Invocations[0].Outcome);
         Assert.All(partial.Invocations.Concat(unreadable.Invocations), i => Assert.Null(i.ErrorType));
+        Assert.Null(partial.Invocations[0].ResponseProblem);
+        Assert.Equal("batchItemFailures[0] has no \"itemIdentifier\" (the name is case-sensitive)", unreadable.Invocations[0].ResponseProblem);
+    }
+
+    /// <summary>
+    /// A rejected response says why in <c>invocations.jsonl</c> too, as <c>responseProblem</c> beside no function error
+    /// (found by review: not JSON, an empty identifier, a mistyped key or a window response without state all ended as
+    /// "error" with no reason anywhere); a line of any other invocation has no such field.
+    /// </summary>
+    [Fact]
+    public void InvocationsJsonl_CarriesTheResponseProblemOnTheRejectedLineOnly()
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "invocation-problems-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using (var files = new EmulationFiles(directory))
+            {
+                EmulatorScenario scenario = Scenario() with { Mapping = new() { BatchSize = 1, MaximumRetryAttempts = 0, ReportBatchItemFailures = true } };
+                var emulator = new StreamEmulator(scenario, _ => FailOn("bad", () => Task.FromResult<ReadOnlyMemory<byte>>("not json"u8.ToArray())));
+                emulator.Run(files);
+            }
+
+            string[] lines = File.ReadAllLines(Path.Combine(directory, "invocations.jsonl"));
+            Assert.Equal(2, lines.Length);
+            using JsonDocument good = JsonDocument.Parse(lines[0]), bad = JsonDocument.Parse(lines[1]);
+            Assert.False(good.RootElement.TryGetProperty("responseProblem", out _));
+            Assert.Equal("error", bad.RootElement.GetProperty("outcome").GetString());
+            Assert.False(bad.RootElement.TryGetProperty("errorType", out _));
+            Assert.Equal("the response is not JSON", bad.RootElement.GetProperty("responseProblem").GetString());
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [Fact]

@@ -30,22 +30,26 @@ public sealed class ResponseRuleTests
     public void Partial_CheckpointsAtTheLowestReportedRecord(string body, int firstFailed) =>
         Assert.Equal(new ResponseVerdict(InvocationOutcome.Partial, firstFailed, null), Read(body));
 
+    /// <summary>
+    /// Each response the mapping rejects, and the reason the emulator gives for it (<see cref="InvocationReport.ResponseProblem"/>:
+    /// a review found every one of these failures reported with no reason at all), naming the entry at fault.
+    /// </summary>
     [Theory]
-    [InlineData("not json")]
-    [InlineData("[1]")]
-    [InlineData("\"ok\"")]
-    [InlineData("{\"batchItemFailures\":{}}")]
-    [InlineData("{\"batchItemFailures\":\"300\"}")]
-    [InlineData("{\"batchItemFailures\":[\"300\"]}")]
-    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"\"}]}")]
-    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":null}]}")]
-    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":300}]}")]
-    [InlineData("{\"batchItemFailures\":[{\"itemIdentifer\":\"300\"}]}")]
-    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"300\"},{\"itemIdentifier\":\"\"}]}")]
-    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"250\"}]}")]
-    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"200\"},{\"itemIdentifier\":\"999\"}]}")]
-    public void Error_ForAResponseLambdaCannotTakeACheckpointFrom(string body) =>
-        Assert.Equal(ResponseVerdict.Error, Read(body));
+    [InlineData("not json", "the response is not JSON")]
+    [InlineData("[1]", "the response is a JSON array, not an object with \"batchItemFailures\"")]
+    [InlineData("\"ok\"", "the response is a JSON string, not an object with \"batchItemFailures\"")]
+    [InlineData("{\"batchItemFailures\":{}}", "\"batchItemFailures\" is a JSON object, not an array")]
+    [InlineData("{\"batchItemFailures\":\"300\"}", "\"batchItemFailures\" is a JSON string, not an array")]
+    [InlineData("{\"batchItemFailures\":[\"300\"]}", "batchItemFailures[0] is a JSON string, not an object with \"itemIdentifier\"")]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"\"}]}", "batchItemFailures[0].itemIdentifier is empty")]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":null}]}", "batchItemFailures[0].itemIdentifier is a JSON null, not a record's sequence number")]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":300}]}", "batchItemFailures[0].itemIdentifier is a JSON number, not a record's sequence number")]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifer\":\"300\"}]}", "batchItemFailures[0] has no \"itemIdentifier\" (the name is case-sensitive)")]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"300\"},{\"itemIdentifier\":\"\"}]}", "batchItemFailures[1].itemIdentifier is empty")]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"250\"}]}", "batchItemFailures[0].itemIdentifier is not the sequence number of a record of this batch")]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"200\"},{\"itemIdentifier\":\"999\"}]}", "batchItemFailures[1].itemIdentifier is not the sequence number of a record of this batch")]
+    public void Error_ForAResponseLambdaCannotTakeACheckpointFrom(string body, string problem) =>
+        Assert.Equal(ResponseVerdict.Rejected(problem), Read(body));
 
     /// <summary>Recorded on AWS (LocalStack's snapshots of test_kinesis_report_batch_item_success_scenarios): a function returning [] or "" is a success.</summary>
     [Theory]
@@ -73,8 +77,11 @@ public sealed class ResponseRuleTests
     [InlineData("[]")]
     public void Window_WithoutAStateObject_IsAnError(string body)
     {
-        Assert.Equal(ResponseVerdict.Error, Read(body, reportItemFailures: true, window: true));
-        Assert.Equal(ResponseVerdict.Error, Read(body, reportItemFailures: false, window: true));
+        ResponseVerdict rejected = ResponseVerdict.Rejected(body.Length == 0
+            ? "the response is empty, and a tumbling-window invocation must return its state"
+            : "the response has no \"state\" object, which a tumbling-window invocation must return");
+        Assert.Equal(rejected, Read(body, reportItemFailures: true, window: true));
+        Assert.Equal(rejected, Read(body, reportItemFailures: false, window: true));
     }
 
     [Theory]
@@ -88,7 +95,7 @@ public sealed class ResponseRuleTests
     [Fact]
     public void Window_AnInvalidFailureListIsAnError_EvenWithAState() =>
         Assert.Equal(
-            ResponseVerdict.Error,
+            ResponseVerdict.Rejected("batchItemFailures[0].itemIdentifier is empty"),
             Read("{\"state\":{},\"batchItemFailures\":[{\"itemIdentifier\":\"\"}]}", reportItemFailures: true, window: true));
 
     private static ResponseVerdict Read(string body, bool reportItemFailures = true, bool window = false) =>

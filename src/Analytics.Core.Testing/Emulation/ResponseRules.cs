@@ -3,10 +3,16 @@ using System.Text.Json;
 namespace Analytics.Core.Testing;
 
 /// <summary>What Lambda makes of a function's response.</summary>
-internal readonly record struct ResponseVerdict(InvocationOutcome Outcome, int FirstFailed, string? State, bool IgnoredFailures = false, bool BadResponse = false)
+internal readonly record struct ResponseVerdict(InvocationOutcome Outcome, int FirstFailed, string? State, bool IgnoredFailures = false, string? Problem = null)
 {
-    /// <summary>A response Lambda counts as a complete failure: the function returned, so its error is not "Unhandled".</summary>
-    public static ResponseVerdict Error => new(InvocationOutcome.Error, -1, null, BadResponse: true);
+    /// <summary>Whether the mapping rejected the response (<see cref="Problem"/> says why).</summary>
+    public bool BadResponse => Problem is not null;
+
+    /// <summary>
+    /// A response Lambda counts as a complete failure: the function returned, so its error is not "Unhandled".
+    /// <paramref name="problem"/> says what the mapping could not accept, in the emulator's words (AWS reports none).
+    /// </summary>
+    public static ResponseVerdict Rejected(string problem) => new(InvocationOutcome.Error, -1, null, Problem: problem);
 }
 
 /// <summary>
@@ -27,7 +33,7 @@ internal static class ResponseRules
         if (blank)
         {
             // A tumbling-window response must carry state: "a missing state counts as a failed invocation".
-            return window ? ResponseVerdict.Error : new(InvocationOutcome.Success, -1, null);
+            return window ? ResponseVerdict.Rejected("the response is empty, and a tumbling-window invocation must return its state") : new(InvocationOutcome.Success, -1, null);
         }
 
         JsonDocument document;
@@ -37,7 +43,7 @@ internal static class ResponseRules
         }
         catch (JsonException)
         {
-            return ResponseVerdict.Error;
+            return ResponseVerdict.Rejected("the response is not JSON");
         }
 
         using (document)
@@ -48,7 +54,7 @@ internal static class ResponseRules
             {
                 if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("state", out JsonElement stateElement) || stateElement.ValueKind != JsonValueKind.Object)
                 {
-                    return ResponseVerdict.Error;
+                    return ResponseVerdict.Rejected("the response has no \"state\" object, which a tumbling-window invocation must return");
                 }
 
                 state = stateElement.GetRawText();
@@ -68,7 +74,7 @@ internal static class ResponseRules
 
             if (root.ValueKind != JsonValueKind.Object)
             {
-                return ResponseVerdict.Error;
+                return ResponseVerdict.Rejected($"the response is a JSON {Kind(root)}, not an object with \"batchItemFailures\"");
             }
 
             if (!root.TryGetProperty("batchItemFailures", out JsonElement failures) || failures.ValueKind == JsonValueKind.Null)
@@ -78,25 +84,37 @@ internal static class ResponseRules
 
             if (failures.ValueKind != JsonValueKind.Array)
             {
-                return ResponseVerdict.Error;
+                return ResponseVerdict.Rejected($"\"batchItemFailures\" is a JSON {Kind(failures)}, not an array");
             }
 
             int lowest = int.MaxValue;
+            int position = 0;
             foreach (JsonElement item in failures.EnumerateArray())
             {
-                if (item.ValueKind != JsonValueKind.Object
-                    || !item.TryGetProperty("itemIdentifier", out JsonElement id)
-                    || id.ValueKind != JsonValueKind.String
-                    || id.GetString() is not { Length: > 0 } sequenceNumber)
+                string at = $"batchItemFailures[{position++}]";
+                if (item.ValueKind != JsonValueKind.Object)
                 {
-                    return ResponseVerdict.Error;
+                    return ResponseVerdict.Rejected($"{at} is a JSON {Kind(item)}, not an object with \"itemIdentifier\"");
+                }
+
+                if (!item.TryGetProperty("itemIdentifier", out JsonElement id))
+                {
+                    return ResponseVerdict.Rejected($"{at} has no \"itemIdentifier\" (the name is case-sensitive)");
+                }
+
+                if (id.ValueKind != JsonValueKind.String || id.GetString() is not { Length: > 0 } sequenceNumber)
+                {
+                    return ResponseVerdict.Rejected(id.ValueKind == JsonValueKind.String
+                        ? $"{at}.itemIdentifier is empty"
+                        : $"{at}.itemIdentifier is a JSON {Kind(id)}, not a record's sequence number");
                 }
 
                 int index = IndexOf(records, sequenceNumber);
                 if (index < 0)
                 {
                     // Not a record of this batch: the emulator counts it as a complete failure (AWS does not document it).
-                    return ResponseVerdict.Error;
+                    // The identifier is not quoted: it is the handler's output, which may carry record data.
+                    return ResponseVerdict.Rejected($"{at}.itemIdentifier is not the sequence number of a record of this batch");
                 }
 
                 lowest = Math.Min(lowest, index);
@@ -136,6 +154,17 @@ internal static class ResponseRules
         && root.TryGetProperty("batchItemFailures", out JsonElement failures)
         && failures.ValueKind == JsonValueKind.Array
         && failures.GetArrayLength() > 0;
+
+    /// <summary>A JSON value's kind in words, for <see cref="ResponseVerdict.Problem"/>.</summary>
+    private static string Kind(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Object => "object",
+        JsonValueKind.Array => "array",
+        JsonValueKind.String => "string",
+        JsonValueKind.Number => "number",
+        JsonValueKind.True or JsonValueKind.False => "boolean",
+        _ => "null",
+    };
 
     private static int IndexOf(IReadOnlyList<SimRecord> records, string sequenceNumber)
     {
