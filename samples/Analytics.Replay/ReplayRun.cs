@@ -228,6 +228,11 @@ internal static class ReplayRun
             rows.Add((name, text));
         }
 
+        if (s.WindowsDiscarded > 0)
+        {
+            rows.Add(("WARNING: windows discarded", $"{N(s.WindowsDiscarded)} tumbling window(s) given up: the final invocation (isFinalInvokeForWindow) failed until MaximumRetryAttempts ran out, so what the handler writes at a window's end was not written; its records were processed earlier and appear in no other figure"));
+        }
+
         if (s.IgnoredFailureReports > 0)
         {
             // Only then: the summaries of correctly configured runs stay as they were.

@@ -216,6 +216,15 @@ public sealed record EmulationSummary
     /// </summary>
     public long IgnoredFailureReports { get; init; }
 
+    /// <summary>
+    /// Tumbling windows given up: the window's final invocation (<c>isFinalInvokeForWindow</c>, no records) failed until
+    /// <see cref="MappingOptions.MaximumRetryAttempts"/> ran out, and the mapping moved on without it. Its records were
+    /// processed by earlier invocations of the window, so no record figure and no destination record shows the loss (AWS
+    /// documents nothing here); whatever the handler meant to write at the window's end was not written (found by
+    /// review: such a run's summary showed nothing at all).
+    /// </summary>
+    public long WindowsDiscarded { get; init; }
+
     /// <summary>Cold starts of the invocations that ended (one still in flight at the end is not counted, cold or not).</summary>
     public required long ColdStarts { get; init; }
 

@@ -163,7 +163,10 @@ public sealed partial class StreamEmulator
 
             if (batch.IsWindowFinal)
             {
+                // The window's final invocation is given up: its state, and whatever the handler writes at the window's
+                // end, are gone, and no record figure shows it (EmulationSummary.WindowsDiscarded).
                 lane.Window = null;
+                _windowsDiscarded++;
             }
 
             lane.Current = batch;

@@ -47,6 +47,7 @@ public sealed partial class StreamEmulator
     private long _errors;
     private long _timeouts;
     private long _ignoredFailureReports;
+    private long _windowsDiscarded;
     private long _throttles;
     private long _coldStarts;
     private long _maxIteratorAge;
@@ -336,6 +337,7 @@ public sealed partial class StreamEmulator
             Errors = _errors,
             Timeouts = _timeouts,
             IgnoredFailureReports = _ignoredFailureReports,
+            WindowsDiscarded = _windowsDiscarded,
             Throttles = _throttles,
             ColdStarts = _coldStarts,
             MaxIteratorAgeMs = _maxIteratorAge,

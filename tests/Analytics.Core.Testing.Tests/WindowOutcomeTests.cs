@@ -41,6 +41,45 @@ public class WindowOutcomeTests
         Assert.Equal([null, null], plain.Invocations.Select(i => i.IsFinalInvokeForWindow));
     }
 
+    // Source: none (AWS documents no give-up of a window's final invocation; "the retry policies apply"). The emulator
+    // moves on without the window, and since the final invocation has no records, no record figure and no destination
+    // record shows it: WindowsDiscarded counts each window given up (found by review: the summary showed nothing), one
+    // per window whose final invocation failed past MaximumRetryAttempts, none when it succeeds on a retry.
+    [Theory]
+    [InlineData(int.MaxValue, 2L)] // every attempt of both windows' final invocations fails: both given up
+    [InlineData(2, 0L)] // the third attempt (the second retry) succeeds: none given up
+    public void AFinalInvocationGivenUp_IsCountedAsAWindowDiscarded(int failuresPerWindow, long discarded)
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 90,
+            Records = [ExplicitRecord.Text("k", "1", 0), ExplicitRecord.Text("k", "2", 25_000)],
+            Mapping = new() { TumblingWindowInSeconds = 20, MaximumRetryAttempts = 2 },
+        };
+        var failed = new Dictionary<string, int>();
+        EmulationRecording recording = Emulate.Run(scenario, clock =>
+        {
+            var scripted = new ScriptedHandler(clock, []);
+            return new DelegateHandler((e, deadline, token) =>
+            {
+                using JsonDocument document = JsonDocument.Parse(e);
+                string window = document.RootElement.GetProperty("window").GetProperty("start").GetString()!;
+                if (document.RootElement.GetProperty("isFinalInvokeForWindow").GetBoolean() && failed.GetValueOrDefault(window) < failuresPerWindow)
+                {
+                    failed[window] = failed.GetValueOrDefault(window) + 1;
+                    throw new InvalidOperationException("the window's end could not be written");
+                }
+
+                return scripted.InvokeAsync(e, deadline, token);
+            });
+        }, out EmulationSummary summary);
+
+        Assert.Equal(discarded, summary.WindowsDiscarded);
+        Assert.Equal((2L, 0L), (summary.RecordsOut, summary.RecordsToDestination));
+        Assert.Equal(2, recording.Invocations.Count(i => i.IsFinalInvokeForWindow == true && i.Outcome == InvocationOutcome.Success) + (int)discarded);
+    }
+
     // Source: Lambda Developer Guide, "Tumbling windows": the response is a TimeWindowEventResponse
     // `{ "state": {...}, "batchItemFailures": [...] }` (state and failures together; aws-lambda-dotnet's
     // KinesisTimeWindowResponse: "New state after processing a batch of records", "Returning the first record which
