@@ -16,7 +16,7 @@ internal static class ReplayCommand
         var noRecords = new Option<bool>("--no-records") { Description = "Skip records.jsonl (every record with its data: large for long runs)" };
         var noChart = new Option<bool>("--no-chart") { Description = "Skip the chart" };
         var duration = new Option<int?>("--duration") { Description = "Run this many virtual seconds instead of the scenario's durationSeconds (a quick run)", HelpName = "seconds", CustomParser = r => WholeNumber(r, "seconds") };
-        var root = new RootCommand("Runs a Kinesis stream, Lambda's event source mapping and a function in virtual time; writes invocations.jsonl, destination.jsonl, metrics.csv, records.jsonl, iterator-age.png (and aggregates.jsonl, quarantine.jsonl for the sample handler) and prints a summary.")
+        var root = new RootCommand("Runs a Kinesis stream, Lambda's event source mapping and a function in virtual time; writes invocations.jsonl, destination.jsonl, metrics.csv, records.jsonl, iterator-age.png (and aggregates.jsonl, quarantine.jsonl, spill.jsonl for the sample handler) and prints a summary.")
         {
             scenario,
             output,

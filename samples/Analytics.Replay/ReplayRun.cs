@@ -24,7 +24,7 @@ internal static class ReplayRun
     public const string ChartFileName = "iterator-age.png";
 
     /// <summary>Every file a run may write into its directory.</summary>
-    public static readonly string[] OutputFileNames = ["invocations.jsonl", "destination.jsonl", "metrics.csv", "records.jsonl", "aggregates.jsonl", "quarantine.jsonl", ChartFileName];
+    public static readonly string[] OutputFileNames = ["invocations.jsonl", "destination.jsonl", "metrics.csv", "records.jsonl", "aggregates.jsonl", "quarantine.jsonl", "spill.jsonl", ChartFileName];
 
     /// <param name="progress">Told at once of the run's first function error (a run that fails at every invocation, a
     /// function whose init fails, can take long before its summary); <see langword="null"/> for none.</param>
@@ -34,7 +34,7 @@ internal static class ReplayRun
         Directory.CreateDirectory(outDirectory);
         // Every file left in the directory is this run's: what an earlier run wrote and this one does not (the sinks'
         // state of another handler kind, a chart with --no-chart) goes. EmulationFiles replaces the other files.
-        foreach (string earlier in (string[])["aggregates.jsonl", "quarantine.jsonl", ChartFileName])
+        foreach (string earlier in (string[])["aggregates.jsonl", "quarantine.jsonl", "spill.jsonl", ChartFileName])
         {
             File.Delete(Path.Combine(outDirectory, earlier));
         }
@@ -108,6 +108,12 @@ internal static class ReplayRun
 
             sinks = new SinkState(aggregateLines, downstream.WriteQuarantine(quarantine), downstream.DynamoDb.Counters, downstream.S3.Counters, downstream.EpisodeThrottles);
             File.WriteAllBytes(Path.Combine(outDirectory, "quarantine.jsonl"), quarantine.WrittenSpan.ToArray());
+            if (loaded.Handler.Kind == "sample")
+            {
+                var spills = new System.Buffers.ArrayBufferWriter<byte>();
+                downstream.WriteSpills(spills);
+                File.WriteAllBytes(Path.Combine(outDirectory, "spill.jsonl"), spills.WrittenSpan.ToArray());
+            }
             Dictionary<string, string> quarantined = [];
             foreach (S3ModelObject stored in downstream.QuarantineObjects())
             {

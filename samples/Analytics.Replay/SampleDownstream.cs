@@ -157,6 +157,32 @@ internal sealed class SampleDownstream : IDisposable
         return lines;
     }
 
+    /// <summary>
+    /// The spill sink's objects left in the bucket (under <c>spill/</c>, not its per-shard markers) as <c>spill.jsonl</c>
+    /// lines in key order, <c>{"key":"spill/...","object":{...}}</c> as <c>destination.jsonl</c> writes an S3 object: what
+    /// a redrive would apply, so a run's records can be accounted for from its files alone (found by review: nothing
+    /// written showed the spills).
+    /// </summary>
+    public int WriteSpills(System.Buffers.IBufferWriter<byte> output)
+    {
+        int lines = 0;
+        using var json = new System.Text.Json.Utf8JsonWriter(output);
+        foreach (S3ModelObject o in S3.GetObjects(BucketName).Where(o => o.Key.StartsWith(S3SpillSinkOptions.Default.KeyPrefix + "/", StringComparison.Ordinal) && o.Key.EndsWith(".json", StringComparison.Ordinal)))
+        {
+            json.WriteStartObject();
+            json.WriteString("key", o.Key);
+            json.WritePropertyName("object");
+            json.WriteRawValue(o.Body.Span, skipInputValidation: false);
+            json.WriteEndObject();
+            json.Flush();
+            output.Write("\n"u8);
+            json.Reset();
+            lines++;
+        }
+
+        return lines;
+    }
+
     /// <summary>The quarantine's objects (the bucket also holds the spill sink's, under <c>spill/</c>).</summary>
     public IEnumerable<S3ModelObject> QuarantineObjects() =>
         S3.GetObjects(BucketName).Where(o => o.Key.StartsWith(S3QuarantineSinkOptions.Default.KeyPrefix + "/", StringComparison.Ordinal));

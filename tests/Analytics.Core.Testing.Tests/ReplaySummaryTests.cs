@@ -187,6 +187,53 @@ public class ReplaySummaryTests
         Assert.Equal(warned, ReplayRun.MappingWarnings(loaded).Any(w => w.Name == "WARNING: one watermark per shard in parallel"));
     }
 
+    /// <summary>
+    /// With the sample handler the spill objects left in the bucket are written as <c>spill.jsonl</c>, so a run's
+    /// records can be accounted for from its files (found by review: none showed the spills). A DynamoDB down all run
+    /// long and the template's spilling: every line is a spill object under <c>spill/</c>, in key order, each sample a
+    /// record of <c>records.jsonl</c>, and the spilled samples are as many as the summary's spilled row counts.
+    /// </summary>
+    [Fact]
+    public void SpillObjects_AreWritten_AsSpillJsonl()
+    {
+        string template = Path.Combine(Root(), "samples", "Analytics.SampleLambda", "template.yaml").Replace("\\", "/", StringComparison.Ordinal);
+        (Dictionary<string, string> rows, _, string directory) = Replay(
+            "{\"seed\":5,\"startTime\":\"2025-01-20T10:00:00Z\",\"durationSeconds\":240,\"stream\":{\"shards\":1},\"producers\":[{\"ratePerSecond\":2,\"partitionKeys\":5,\"generator\":{\"kind\":\"metric\",\"metrics\":1}}],"
+            + "\"template\":\"" + template + "\",\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"outages\":[{\"fromSecond\":0,\"toSecond\":400}]}}}",
+            "--no-chart");
+        try
+        {
+            var produced = File.ReadAllLines(Path.Combine(directory, "records.jsonl")).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("sequenceNumber").GetString()).ToHashSet();
+            var keys = new List<string>();
+            var samples = new HashSet<(string Sequence, string Series)>();
+            foreach (string line in File.ReadAllLines(Path.Combine(directory, "spill.jsonl")))
+            {
+                using JsonDocument document = JsonDocument.Parse(line);
+                string key = document.RootElement.GetProperty("key").GetString()!;
+                Assert.StartsWith("spill/", key, StringComparison.Ordinal);
+                keys.Add(key);
+                JsonElement spill = document.RootElement.GetProperty("object");
+                Assert.Equal("analytics.core.spill/1", spill.GetProperty("format").GetString());
+                foreach (JsonElement pair in spill.GetProperty("pairs").EnumerateArray())
+                {
+                    foreach (JsonElement sample in pair.GetProperty("samples").EnumerateArray())
+                    {
+                        Assert.Contains(sample[0].GetString(), produced);
+                        samples.Add((sample[0].GetString()!, pair.GetProperty("pk").GetString()!));
+                    }
+                }
+            }
+
+            Assert.NotEmpty(keys);
+            Assert.Equal(keys.Order(StringComparer.Ordinal), keys);
+            Assert.Equal(rows["  spilled (in S3 until a redrive)"], samples.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Fact]
     public void AWindowInParallel_IsWarnedInTheSummary()
     {

@@ -453,7 +453,7 @@ public class ReplayTests
         {
             Assert.Equal(0, Replay("--scenario", Path.Combine(Root(), "samples/scenarios/sample-metrics.json"), "--out", output).Exit);
             string[] before = [.. Directory.GetFiles(output).Select(Path.GetFileName).Order(StringComparer.Ordinal)!];
-            Assert.Equal(["aggregates.jsonl", "destination.jsonl", "invocations.jsonl", "iterator-age.png", "metrics.csv", "quarantine.jsonl", "records.jsonl"], before);
+            Assert.Equal(["aggregates.jsonl", "destination.jsonl", "invocations.jsonl", "iterator-age.png", "metrics.csv", "quarantine.jsonl", "records.jsonl", "spill.jsonl"], before);
 
             (int exit, _, string error) = Replay("--scenario", Path.Combine(Root(), "samples/scenarios/retry-storm.json"), "--out", output, "--no-chart", "--no-records");
             Assert.True(exit == 0, error);
