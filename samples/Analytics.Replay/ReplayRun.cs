@@ -133,11 +133,11 @@ internal static class ReplayRun
         }
 
         watch.Stop();
-        WriteSummary(stdout, loaded, summary, sinks, figures, firstError.Text, watch.Elapsed, outDirectory, chart);
+        WriteSummary(stdout, loaded, summary, sinks, figures, firstError.Text, firstError.Rejected, watch.Elapsed, outDirectory, chart);
         return new ReplayResult(loaded, summary, figures);
     }
 
-    private static void WriteSummary(TextWriter output, LoadedScenario loaded, EmulationSummary s, SinkState? sinks, IncidentFigures? figures, string? firstError, TimeSpan wall, string directory, bool chart)
+    private static void WriteSummary(TextWriter output, LoadedScenario loaded, EmulationSummary s, SinkState? sinks, IncidentFigures? figures, string? firstError, string? firstRejected, TimeSpan wall, string directory, bool chart)
     {
         EmulatorScenario scenario = loaded.Scenario;
         var rows = new List<(string, string)>
@@ -169,6 +169,12 @@ internal static class ReplayRun
             // Only then: why the function failed, which no other figure says (found by review: a function whose init
             // failed ran for hours in replay with "error" on every line and its init error nowhere).
             rows.Insert(rows.FindIndex(r => r.Item1 == "  timeouts"), ("  first function error", firstError));
+        }
+
+        if (firstRejected is not null)
+        {
+            // A response the mapping rejected is no function error (Lambda reports none), so only this says why.
+            rows.Insert(rows.FindIndex(r => r.Item1 == "  timeouts"), ("  first rejected response", firstRejected));
         }
 
         if (s.InvocationsInFlight > 0)
@@ -236,7 +242,7 @@ internal static class ReplayRun
 
         if (s.WindowsDiscarded > 0)
         {
-            rows.Add(("WARNING: windows discarded", $"{N(s.WindowsDiscarded)} tumbling window(s) given up: the final invocation (isFinalInvokeForWindow) failed until MaximumRetryAttempts ran out, so what the handler writes at a window's end was not written; its records were processed earlier and appear in no other figure"));
+            rows.Add(("WARNING: windows discarded", $"{N(s.WindowsDiscarded)} tumbling window(s) given up: the final invocation (isFinalInvokeForWindow) failed until MaximumRetryAttempts ran out, so what the handler writes at a window's end was not written; its records were handled by earlier invocations of the window and are counted there"));
         }
 
         if (s.IgnoredFailureReports > 0)
@@ -349,12 +355,21 @@ internal static class ReplayRun
         /// <summary>The first function error, with its invocation; <see langword="null"/> when none failed with one.</summary>
         public string? Text { get; private set; }
 
+        /// <summary>The first response the mapping rejected (no function error), with its invocation and the reason; <see langword="null"/> when none was.</summary>
+        public string? Rejected { get; private set; }
+
         public void OnInvocation(InvocationReport invocation)
         {
             if (Text is null && invocation.ErrorType is not null)
             {
                 Text = $"invocation {N(invocation.Invocation)} ({invocation.ShardId}, at {invocation.EndMs / 1000.0:F3} s): {invocation.ErrorType}: {OneLine(invocation.ErrorMessage)}";
                 progress?.WriteLine(prefix + "first function error: " + Text);
+            }
+
+            if (Rejected is null && invocation.ResponseProblem is not null)
+            {
+                Rejected = $"invocation {N(invocation.Invocation)} ({invocation.ShardId}, at {invocation.EndMs / 1000.0:F3} s): {invocation.ResponseProblem}";
+                progress?.WriteLine(prefix + "first rejected response: " + Rejected);
             }
         }
 

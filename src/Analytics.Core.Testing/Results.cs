@@ -85,7 +85,7 @@ public sealed record InvocationReport
 
     /// <summary>
     /// For a response the mapping counts as a complete failure although the function returned (Lambda reports no error
-    /// then: <see cref="ErrorType"/> is null), what it could not accept, in the emulator's words: not JSON, a
+    /// then: <see cref="ErrorType"/> is null), what it could not accept, in the emulator's words, for example: not JSON, a
     /// <c>batchItemFailures</c> entry without <c>itemIdentifier</c> or with an empty one, an identifier that is no
     /// record of the batch, a tumbling-window response without <c>state</c>. The same failures on AWS give no reason
     /// anywhere; an identifier is never quoted. <see langword="null"/> otherwise.
@@ -219,7 +219,7 @@ public sealed record EmulationSummary
     /// <summary>
     /// Tumbling windows given up: the window's final invocation (<c>isFinalInvokeForWindow</c>, no records) failed until
     /// <see cref="MappingOptions.MaximumRetryAttempts"/> ran out, and the mapping moved on without it. Its records were
-    /// processed by earlier invocations of the window, so no record figure and no destination record shows the loss (AWS
+    /// handled by earlier invocations of the window (and counted there), so no record figure and no destination record shows the loss (AWS
     /// documents nothing here); whatever the handler meant to write at the window's end was not written (found by
     /// review: such a run's summary showed nothing at all).
     /// </summary>

@@ -199,6 +199,7 @@ public class ReplaySummaryTests
         string template = Path.Combine(Root(), "samples", "Analytics.SampleLambda", "template.yaml").Replace("\\", "/", StringComparison.Ordinal);
         (Dictionary<string, string> rows, _, string directory) = Replay(
             "{\"seed\":5,\"startTime\":\"2025-01-20T10:00:00Z\",\"durationSeconds\":240,\"stream\":{\"shards\":1},\"producers\":[{\"ratePerSecond\":2,\"partitionKeys\":5,\"generator\":{\"kind\":\"metric\",\"metrics\":1}}],"
+            + "\"records\":[{\"partitionKey\":\"pk-1\",\"text\":\"not a metric\",\"atMs\":1000},{\"partitionKey\":\"pk-2\",\"text\":\"{}\",\"atMs\":2000}],"
             + "\"template\":\"" + template + "\",\"handler\":{\"kind\":\"sample\"},\"downstream\":{\"dynamodb\":{\"outages\":[{\"fromSecond\":0,\"toSecond\":400}]}}}",
             "--no-chart");
         try
@@ -226,7 +227,33 @@ public class ReplaySummaryTests
 
             Assert.NotEmpty(keys);
             Assert.Equal(keys.Order(StringComparer.Ordinal), keys);
+            // The bucket holds the quarantine's objects too (keyed alike, .json): none is a line here.
+            Assert.NotEmpty(File.ReadAllLines(Path.Combine(directory, "quarantine.jsonl")));
             Assert.Equal(rows["  spilled (in S3 until a redrive)"], samples.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// A handler whose every response the mapping rejects, on tumbling windows without retries: the summary names the
+    /// first rejected response and its reason (no function error happened, so no other row says why), and warns of the
+    /// windows given up at their final invocation (both found by review of their first version: neither was shown).
+    /// </summary>
+    [Fact]
+    public void RejectedResponses_AndWindowsGivenUp_AreNamedInTheSummary()
+    {
+        (Dictionary<string, string> rows, _, string directory) = Replay(
+            "{\"durationSeconds\":40,\"producers\":[{\"ratePerSecond\":1}],\"mapping\":{\"TumblingWindowInSeconds\":10,\"MaximumRetryAttempts\":0},"
+            + "\"handler\":{\"kind\":\"scripted\",\"rules\":[{\"action\":\"respond\",\"body\":\"not json\"}]}}", "--no-chart");
+        try
+        {
+            Assert.EndsWith("): the response is not JSON", rows["  first rejected response"], StringComparison.Ordinal);
+            Assert.StartsWith("invocation 1 (shardId-000000000000, ", rows["  first rejected response"], StringComparison.Ordinal);
+            Assert.False(rows.ContainsKey("  first function error"));
+            Assert.StartsWith("3 tumbling window(s) given up", rows["WARNING: windows discarded"], StringComparison.Ordinal);
         }
         finally
         {

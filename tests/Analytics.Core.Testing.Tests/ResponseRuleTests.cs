@@ -48,6 +48,8 @@ public sealed class ResponseRuleTests
     [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"300\"},{\"itemIdentifier\":\"\"}]}", "batchItemFailures[1].itemIdentifier is empty")]
     [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"250\"}]}", "batchItemFailures[0].itemIdentifier is not the sequence number of a record of this batch")]
     [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":\"200\"},{\"itemIdentifier\":\"999\"}]}", "batchItemFailures[1].itemIdentifier is not the sequence number of a record of this batch")]
+    [InlineData("{\"batchItemFailures\":true}", "\"batchItemFailures\" is a JSON boolean, not an array")]
+    [InlineData("{\"batchItemFailures\":[{\"itemIdentifier\":false}]}", "batchItemFailures[0].itemIdentifier is a JSON boolean, not a record's sequence number")]
     public void Error_ForAResponseLambdaCannotTakeACheckpointFrom(string body, string problem) =>
         Assert.Equal(ResponseVerdict.Rejected(problem), Read(body));
 
