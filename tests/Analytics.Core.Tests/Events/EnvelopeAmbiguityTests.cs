@@ -39,6 +39,9 @@ public class EnvelopeAmbiguityTests
         { Event(Rec("1", extraKinesis: ",\"partitionKey\":\"j\"")), "kinesis.partitionKey twice" },
         { Event(Rec("1", extraKinesis: ",\"approximateArrivalTimestamp\":1")), "kinesis.approximateArrivalTimestamp twice" },
         { Event(Rec("1", extraRecord: ",\"kinesis\":{\"sequenceNumber\":\"1\",\"data\":\"AA==\"}")), "kinesis twice" },
+        // An empty second kinesis object repeats no field inside it: only the record-level check tells (a mutant of
+        // that check survived the record reader's mutation run, as no case had an empty one).
+        { Event(Rec("1", extraRecord: ",\"kinesis\":{}")), "kinesis twice" },
         { Event(Rec("1", extraRecord: ",\"eventID\":\"shardId-1:1\"")), "eventID twice" },
         { Event(Rec("1", eventId: "shardId-1:2")), "another sequence number" },
         { Event(Rec("1", eventId: "shardId-1")), "not <shardId>:<sequenceNumber>" },
