@@ -362,13 +362,13 @@ internal static class ReplayRun
         {
             if (Text is null && invocation.ErrorType is not null)
             {
-                Text = $"invocation {N(invocation.Invocation)} ({invocation.ShardId}, at {invocation.EndMs / 1000.0:F3} s): {invocation.ErrorType}: {OneLine(invocation.ErrorMessage)}";
+                Text = $"{Which(invocation)}: {invocation.ErrorType}: {OneLine(invocation.ErrorMessage)}";
                 progress?.WriteLine(prefix + "first function error: " + Text);
             }
 
             if (Rejected is null && invocation.ResponseProblem is not null)
             {
-                Rejected = $"invocation {N(invocation.Invocation)} ({invocation.ShardId}, at {invocation.EndMs / 1000.0:F3} s): {invocation.ResponseProblem}";
+                Rejected = $"{Which(invocation)}: {invocation.ResponseProblem}";
                 progress?.WriteLine(prefix + "first rejected response: " + Rejected);
             }
         }
@@ -384,6 +384,10 @@ internal static class ReplayRun
         public void OnSecond(ShardSecond metrics)
         {
         }
+
+        /// <summary>The invocation, its shard and when it ended, as both rows name it.</summary>
+        private static string Which(InvocationReport invocation) =>
+            $"invocation {N(invocation.Invocation)} ({invocation.ShardId}, at {invocation.EndMs / 1000.0:F3} s)";
 
         private static string OneLine(string? message)
         {

@@ -88,25 +88,26 @@ internal static class ResponseRules
             }
 
             int lowest = int.MaxValue;
-            int position = 0;
+            int position = -1;
             foreach (JsonElement item in failures.EnumerateArray())
             {
-                string at = $"batchItemFailures[{position++}]";
+                position++;
+                string At() => $"batchItemFailures[{position}]"; // built only for a rejection
                 if (item.ValueKind != JsonValueKind.Object)
                 {
-                    return ResponseVerdict.Rejected($"{at} is a JSON {Kind(item)}, not an object with \"itemIdentifier\"");
+                    return ResponseVerdict.Rejected($"{At()} is a JSON {Kind(item)}, not an object with \"itemIdentifier\"");
                 }
 
                 if (!item.TryGetProperty("itemIdentifier", out JsonElement id))
                 {
-                    return ResponseVerdict.Rejected($"{at} has no \"itemIdentifier\" (the name is case-sensitive)");
+                    return ResponseVerdict.Rejected($"{At()} has no \"itemIdentifier\" (the name is case-sensitive)");
                 }
 
                 if (id.ValueKind != JsonValueKind.String || id.GetString() is not { Length: > 0 } sequenceNumber)
                 {
                     return ResponseVerdict.Rejected(id.ValueKind == JsonValueKind.String
-                        ? $"{at}.itemIdentifier is empty"
-                        : $"{at}.itemIdentifier is a JSON {Kind(id)}, not a record's sequence number");
+                        ? $"{At()}.itemIdentifier is empty"
+                        : $"{At()}.itemIdentifier is a JSON {Kind(id)}, not a record's sequence number");
                 }
 
                 int index = IndexOf(records, sequenceNumber);
@@ -114,7 +115,7 @@ internal static class ResponseRules
                 {
                     // Not a record of this batch: the emulator counts it as a complete failure (AWS does not document it).
                     // The identifier is not quoted: it is the handler's output, which may carry record data.
-                    return ResponseVerdict.Rejected($"{at}.itemIdentifier is not the sequence number of a record of this batch");
+                    return ResponseVerdict.Rejected($"{At()}.itemIdentifier is not the sequence number of a record of this batch");
                 }
 
                 lowest = Math.Min(lowest, index);
