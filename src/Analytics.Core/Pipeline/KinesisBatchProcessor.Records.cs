@@ -22,6 +22,12 @@ public sealed partial class KinesisBatchProcessor
 
         /// <summary>Measured quarantine-sink time per poison record (0: unknown).</summary>
         public long PoisonCost;
+
+        /// <summary>
+        /// Whether the aggregate sink's cost is left out of the stop: the batch will be spilled by age, so the aggregate
+        /// sink gets a bounded share of the time whatever the pairs, and the pairs it leaves go to one spill object.
+        /// </summary>
+        public bool SpillBounded;
     }
 
     /// <summary>What became of one record.</summary>
@@ -59,6 +65,7 @@ public sealed partial class KinesisBatchProcessor
                 summary.FirstSequenceNumber = record.GetSequenceNumberString();
                 shard = record.ShardId;
                 NoteEventSourceArn(reader);
+                plan.SpillBounded = IsSpillBoundedByAge(record, reader);
             }
 
             lastSequence = record.SequenceNumber;
@@ -150,9 +157,22 @@ public sealed partial class KinesisBatchProcessor
         }
 
         // A quarter of headroom over the measured cost.
-        long sinks = (plan.PairCost * _batch.Count) + (plan.PoisonCost * _quarantine.Count);
+        long sinks = (plan.SpillBounded ? 0 : plan.PairCost * _batch.Count) + (plan.PoisonCost * _quarantine.Count);
         return sinks > 0 && now + sinks + (sinks / 4) >= plan.WorkEnd;
     }
+
+    /// <summary>
+    /// Whether the batch will be a spill candidate by age (<see cref="ProcessorOptions.SpillAfterAge"/>) whatever is read
+    /// of it: a spill sink is set, the first record is that old (the oldest is at least as old) and the event is not a
+    /// tumbling-window one (a window invocation never spills). Then the aggregate sink gets a bounded share of the
+    /// time (<see cref="WriteAggregatesBeforeSpillAsync"/>) and what it leaves goes to the spill, so its learnt cost per
+    /// pair must not cut the reading: after a write that timed out with nothing durable (its whole time counted for one
+    /// pair), such a batch was read one or two records at a time.
+    /// </summary>
+    private bool IsSpillBoundedByAge(in KinesisRecord first, in KinesisEventReader reader) =>
+        _options.SpillSink is not null &&
+        _time.GetUtcNow().ToUnixTimeMilliseconds() - first.ApproximateArrivalTimestampMs >= (long)_options.SpillAfterAge.TotalMilliseconds &&
+        !IsWindowEvent(reader);
 
     /// <summary>Whether the event is a tumbling-window one; reads a copy of the reader to the end when the window comes after the records.</summary>
     private static bool IsWindowEvent(KinesisEventReader reader)

@@ -114,4 +114,93 @@ public class SpillProbeAndSourceTests
         Assert.Equal(SinkOutcome.Completed, second.SpillOutcome);
         Assert.Equal(2, spill.Spills.Count);
     }
+
+    /// <summary>An aggregate sink that takes <see cref="Cost"/> of the clock and then fails, marking nothing durable.</summary>
+    private sealed class SlowFailingSink(ManualTimeProvider clock) : IAggregateSink
+    {
+        public TimeSpan Cost { get; set; }
+
+        public int Calls { get; private set; }
+
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            Calls++;
+            clock.Advance(Cost);
+            throw new IOException("the store is down");
+        }
+    }
+
+    /// <summary>
+    /// A failed write of one pair that took 80 s teaches a cost of 80 s per pair, which with a 90 s working time lets
+    /// the next invocation read one record. A batch old enough to spill is read whole all the same: the aggregate sink
+    /// gets a bounded share there, and what it leaves goes to one spill object, so the learnt cost says nothing about
+    /// how many records the invocation can make durable (a review saw a spilling shard read one or two records per
+    /// invocation with most of the time left). A young batch, or an old one without a spill sink, still stops at the
+    /// learnt cost: nothing bounds its sink.
+    /// </summary>
+    [Theory]
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    public async Task AfterAFailedWriteTaughtAHighCostPerPair_ABatchOldEnoughToSpill_IsReadWhole(bool oldEnoughToSpill, bool withSpillSink)
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(1));
+        var sink = new SlowFailingSink(clock) { Cost = TimeSpan.FromSeconds(80) };
+        var spill = new AcceptingSpillSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = withSpillSink ? spill : null });
+
+        BatchSummary first = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        Assert.Equal(SinkOutcome.Failed, first.AggregateSinkOutcome);
+        Assert.Empty(spill.Spills);
+
+        // The next batch: 20 records of 20 series, their arrival 10 minutes ago (past the default spill age, 5 minutes)
+        // or 1 minute ago; the sink now fails at once.
+        DateTimeOffset arrival = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival);
+        clock.Advance(arrival + (oldEnoughToSpill ? TimeSpan.FromMinutes(10) : TimeSpan.FromMinutes(1)) - clock.GetUtcNow());
+        sink.Cost = TimeSpan.Zero;
+        TestRecord[] records = [.. Enumerable.Range(2, 20).Select(n => Good(n, "m" + n))];
+        var response = new ArrayBufferWriter<byte>();
+
+        BatchSummary second = await processor.ProcessAsync(TestEvents.Build(records), clock.GetUtcNow() + TimeSpan.FromSeconds(100), response);
+
+        if (oldEnoughToSpill && withSpillSink)
+        {
+            Assert.Equal(BatchStopReason.None, second.StopReason);
+            Assert.Equal(20, second.RecordsProcessed);
+            Assert.Equal(SinkOutcome.Completed, second.SpillOutcome);
+            Assert.Equal(20, spill.Spills[^1].Pairs.Count);
+            Assert.Null(second.ReportedFailure);
+        }
+        else
+        {
+            Assert.Equal(BatchStopReason.TimeBudget, second.StopReason);
+            Assert.Equal(1, second.RecordsProcessed);
+            Assert.Empty(spill.Spills);
+            Assert.Equal(records[0].SequenceNumber, second.ReportedFailure);
+        }
+    }
+
+    /// <summary>
+    /// A tumbling-window invocation never spills, so an old window batch keeps the learnt cost: after the same 80 s
+    /// failed write it stops reading at the second record, and a window invocation that did not read every record fails.
+    /// </summary>
+    [Fact]
+    public async Task AfterAFailedWriteTaughtAHighCostPerPair_AnOldWindowBatch_StillStopsAtTheLearntCost()
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(1));
+        var sink = new SlowFailingSink(clock) { Cost = TimeSpan.FromSeconds(80) };
+        var spill = new AcceptingSpillSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill });
+        await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+
+        clock.Advance(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMinutes(10) - clock.GetUtcNow());
+        byte[] window = TestEvents.BuildWindow([.. Enumerable.Range(2, 20).Select(n => Good(n, "m" + n))], "{}");
+
+        BatchFailedException e = await Assert.ThrowsAsync<BatchFailedException>(() =>
+            processor.ProcessAsync(window, clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>()));
+        BatchSummary summary = Assert.IsType<BatchSummary>(e.Summary);
+        Assert.Equal(BatchStopReason.TimeBudget, summary.StopReason);
+        Assert.Equal(1, summary.RecordsProcessed);
+        Assert.Empty(spill.Spills);
+    }
 }
