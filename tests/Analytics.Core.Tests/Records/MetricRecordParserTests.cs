@@ -19,6 +19,31 @@ public class MetricRecordParserTests
         return (samples, parser.Reason, parser.GetDetail());
     }
 
+    /// <summary>
+    /// The scratch buffer must hold <see cref="MetricRecordParser.ScratchSize"/> bytes (a smaller one is refused, one of
+    /// that size or larger taken) and the schema must be given (the mutation run found neither check tested).
+    /// </summary>
+    [Fact]
+    public void Constructor_RefusesASmallScratchBufferAndANullSchema_AndTakesOneOfTheSizeOrLarger()
+    {
+        byte[] data = TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000));
+        ArgumentException small = Assert.Throws<ArgumentException>(() =>
+        {
+            var parser = new MetricRecordParser(data, new byte[MetricRecordParser.ScratchSize - 1], MetricSchema.Default, TestEvents.Arrival);
+        });
+        Assert.Equal("scratch", small.ParamName);
+        Assert.Throws<ArgumentNullException>(() =>
+        {
+            var parser = new MetricRecordParser(data, new byte[MetricRecordParser.ScratchSize], null!, TestEvents.Arrival);
+        });
+        foreach (int size in (int[])[MetricRecordParser.ScratchSize, MetricRecordParser.ScratchSize + 1])
+        {
+            var parser = new MetricRecordParser(data, new byte[size], MetricSchema.Default, TestEvents.Arrival);
+            Assert.True(parser.TryReadSample(out MetricSample sample), parser.GetDetail());
+            Assert.Equal(1, sample.Value);
+        }
+    }
+
     [Fact]
     public void TryReadSample_GeneratedValidRecords_ParseBackToTheGeneratedSamples()
     {
@@ -205,7 +230,36 @@ public class MetricRecordParserTests
     {
         var schema = new MetricSchema(MetricParserOptions.Default with { MaxRecordBytes = 64 });
         byte[] data = TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival, ("host", new string('h', 64))));
-        Assert.Equal(PoisonReason.TooLarge, Parse(data, schema).Reason);
+        (_, PoisonReason reason, string detail) = Parse(data, schema);
+        Assert.Equal(PoisonReason.TooLarge, reason);
+        Assert.Equal("the record is larger than the limit at byte 64", detail);
+    }
+
+    /// <summary>
+    /// A valid record's detail is empty; a poison record's reading ends for good: asked again, the parser gives no
+    /// sample and keeps its reason and detail (the mutation run found neither tested).
+    /// </summary>
+    [Fact]
+    public void GetDetail_IsEmptyForAValidRecord_AndAPoisonRecordGivesNoSampleWhenAskedAgain()
+    {
+        byte[] scratch = new byte[MetricRecordParser.ScratchSize];
+        var valid = new MetricRecordParser(TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), scratch, MetricSchema.Default, TestEvents.Arrival);
+        while (valid.TryReadSample(out _))
+        {
+        }
+
+        Assert.Equal(PoisonReason.None, valid.Reason);
+        Assert.Equal(string.Empty, valid.GetDetail());
+
+        var poison = new MetricRecordParser(TestEvents.Utf8("{\"metric\":\"m\",\"value\":\"x\"}"), scratch, MetricSchema.Default, TestEvents.Arrival);
+        Assert.False(poison.TryReadSample(out _));
+        PoisonReason reason = poison.Reason;
+        string detail = poison.GetDetail();
+        Assert.NotEqual(PoisonReason.None, reason);
+        Assert.False(poison.TryReadSample(out MetricSample again));
+        Assert.True(again.Key.Encoded.IsEmpty && again.Value == 0, "no sample");
+        Assert.Equal(reason, poison.Reason);
+        Assert.Equal(detail, poison.GetDetail());
     }
 
     [Fact]
