@@ -32,6 +32,7 @@ public class MetricRecordParserTests
             var parser = new MetricRecordParser(data, new byte[MetricRecordParser.ScratchSize - 1], MetricSchema.Default, TestEvents.Arrival);
         });
         Assert.Equal("scratch", small.ParamName);
+        Assert.Contains("ScratchSize", small.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentNullException>(() =>
         {
             var parser = new MetricRecordParser(data, new byte[MetricRecordParser.ScratchSize], null!, TestEvents.Arrival);
