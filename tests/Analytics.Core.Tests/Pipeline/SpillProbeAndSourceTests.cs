@@ -120,11 +120,8 @@ public class SpillProbeAndSourceTests
     {
         public TimeSpan Cost { get; set; }
 
-        public int Calls { get; private set; }
-
         public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
         {
-            Calls++;
             clock.Advance(Cost);
             throw new IOException("the store is down");
         }
