@@ -303,6 +303,45 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         Assert.Equal(("1", "4"), (item["count"].N, item["sum"].N));
     }
 
+    /// <summary>
+    /// 1,001 given-up batches of one record each: more objects, and then more done-markers, than S3 lists in one page of
+    /// 1,000. The first run applies every record once; the second finds every object done from its marker, the last
+    /// page's included (read again instead, it would count as "already applied", not as done).
+    /// </summary>
+    [Fact]
+    public async Task MoreObjectsThanOnePage_AreAllRedriven_AndAllFoundDoneByTheirMarkers()
+    {
+        const int Objects = 1001;
+        using var models = new OneTableModels();
+        var options = new DestinationRedriveOptions(DestinationBucket, "aws/lambda/", "agg", ProcessorOptions.Default with { TimeProvider = models.Clock }, DestinationBucket);
+        for (int n = 1; n <= Objects; n++)
+        {
+            string record = "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"a\",\"sequenceNumber\":\"" + Seq(n) + "\",\"data\":\"" +
+                Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"m\",\"value\":{n},\"timestamp\":{Emulate.Start.AddSeconds(1).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}"))) +
+                "\",\"approximateArrivalTimestamp\":1735689600.000},\"eventSource\":\"aws:kinesis\",\"eventID\":\"shardId-000000000000:" + Seq(n) + "\"}";
+            await models.S3.PutObjectAsync(new Amazon.S3.Model.PutObjectRequest
+            {
+                BucketName = DestinationBucket,
+                Key = string.Create(CultureInfo.InvariantCulture, $"aws/lambda/u/shardId-000000000000/2025/01/01/2025-01-01T00.05.00-{n:D4}"),
+                ContentBody = "{\"KinesisBatchInfo\":{\"shardId\":\"shardId-000000000000\",\"startSequenceNumber\":\"" + Seq(n) + "\",\"endSequenceNumber\":\"" + Seq(n) +
+                    "\",\"batchSize\":1},\"payload\":" + JsonSerializer.Serialize(Event(record)) + "}",
+                UseChunkEncoding = false,
+            });
+        }
+
+        IReadOnlyList<RedriveObjectResult> first = Run(new DestinationRedrive(models.S3, models.DynamoDbClient, options), models.Clock);
+        Assert.Equal(Objects, first.Count);
+        Assert.All(first, r => Assert.Equal((1, 1, 0, null, false), (r.Records, r.Applied, r.AlreadyApplied, r.Error, r.FromMarker)));
+        Dictionary<string, AttributeValue> item = Assert.Single(models.DynamoDb.GetItems("agg"));
+        long sum = (long)Objects * (Objects + 1) / 2; // 1 + 2 + ... + 1001
+        Assert.Equal((Objects.ToString(CultureInfo.InvariantCulture), sum.ToString(CultureInfo.InvariantCulture)), (item["count"].N, item["sum"].N));
+
+        IReadOnlyList<RedriveObjectResult> again = Run(new DestinationRedrive(models.S3, models.DynamoDbClient, options), models.Clock);
+        Assert.Equal(Objects, again.Count);
+        Assert.All(again, r => Assert.True(r.FromMarker, $"{r.Key} was read again: {r.Applied} applied, {r.AlreadyApplied} already applied"));
+        Assert.Equal(item["sum"].N, Assert.Single(models.DynamoDb.GetItems("agg"))["sum"].N);
+    }
+
     // KinesisBatchInfo's range and batchSize say which records of the payload Lambda gave up on: a payload that does not
     // hold exactly batchSize records in that range is not the event of those records.
     [Theory]
