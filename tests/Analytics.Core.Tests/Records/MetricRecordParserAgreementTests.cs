@@ -154,11 +154,74 @@ public class MetricRecordParserAgreementTests
     [InlineData("{\"a\":\"b", 7)]
     [InlineData("{\"a\":1,", 6)] // the reader points at the comma when nothing follows it
     [InlineData("{\"a\":1, \n ", 10)] // and at the end when white space follows it
+    [InlineData("{\"a\":-", 6)] // a number cut after its sign, its point or its exponent: at the end, not past it
+    [InlineData("{\"a\":1.", 7)]
+    [InlineData("{\"a\":1e", 7)]
+    [InlineData("{\"a\":1E+", 8)]
     public void Tokenizer_SyntaxErrors_AreReportedAtTheOffendingByte(string json, int offset)
     {
         byte[] data = Encoding.UTF8.GetBytes(json);
         Assert.Equal(offset, ByTokenizer(data).Error);
         Assert.Equal(offset, ByUtf8JsonReader(data).Error); // the independent expectation agrees
+    }
+
+    /// <summary>
+    /// A value that is not in a container (the generated inputs all start with an object): a number may end the data
+    /// there, and nothing but its delimiters may follow it.
+    /// </summary>
+    [Theory]
+    [InlineData("5", -1)]
+    [InlineData("0", -1)]
+    [InlineData("-0.5e3", -1)]
+    [InlineData("12 ", -1)]
+    [InlineData("\"s\"", -1)]
+    [InlineData("true", -1)]
+    [InlineData("5x", 1)]
+    [InlineData("-", 1)]
+    [InlineData("1.e", 2)]
+    public void Tokenizer_AValueOutsideAnyContainer_IsReadAsUtf8JsonReaderReadsIt(string json, int error)
+    {
+        byte[] data = Encoding.UTF8.GetBytes(json);
+        var (ours, ourError) = ByTokenizer(data);
+        var (theirs, theirError) = ByUtf8JsonReader(data);
+        Assert.Equal(error, ourError);
+        Assert.Equal(theirError, ourError);
+        Assert.Equal(theirs, ours);
+    }
+
+    /// <summary>
+    /// An escaped name compared with a text: nothing allocated for a short text (the unescaped copy is on the stack), and a
+    /// text of 256 bytes or more compared through a copy on the heap, as Utf8JsonReader compares it.
+    /// </summary>
+    [Fact]
+    public void ValueTextEquals_OfAnEscapedName_AllocatesNothingForAShortText_AndComparesALongOne()
+    {
+        byte[] data = "{\"m\\u0065tric\":1}"u8.ToArray();
+        var t = new JsonTokenizer(data, 0);
+        Assert.True(t.Read() && t.Read() && t.ValueIsEscaped);
+        Assert.True(t.ValueTextEquals("metric"u8)); // first call: any one-time cost outside the measurement
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        bool same = t.ValueTextEquals("metric"u8);
+        bool other = t.ValueTextEquals("metrix"u8);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal((true, false, 0L), (same, other, allocated));
+
+        string name = new string('a', 299) + "\\u0062"; // 299 a and an escaped b
+        byte[] longData = Encoding.UTF8.GetBytes("{\"" + name + "\":1}");
+        byte[][] texts = [Encoding.UTF8.GetBytes(new string('a', 299) + "b"), Encoding.UTF8.GetBytes(new string('a', 300)), Encoding.UTF8.GetBytes(new string('a', 299))];
+        var l = new JsonTokenizer(longData, 0);
+        Assert.True(l.Read() && l.Read() && l.ValueIsEscaped);
+        var r = new Utf8JsonReader(longData);
+        Assert.True(r.Read() && r.Read() && r.ValueIsEscaped);
+        bool[] ours = new bool[texts.Length], theirs = new bool[texts.Length];
+        for (int i = 0; i < texts.Length; i++)
+        {
+            ours[i] = l.ValueTextEquals(texts[i]);
+            theirs[i] = r.ValueTextEquals(texts[i]);
+        }
+
+        Assert.Equal([true, false, false], theirs);
+        Assert.Equal(theirs, ours);
     }
 
     private static (string Verdict, List<string> Samples) ByParser(byte[] data, MetricSchema schema)
