@@ -24,8 +24,9 @@ public sealed partial class KinesisBatchProcessor
         public long PoisonCost;
 
         /// <summary>
-        /// Whether the aggregate sink's cost is left out of the stop: the batch will be spilled by age, so the aggregate
-        /// sink gets a bounded share of the time whatever the pairs, and the pairs it leaves go to one spill object.
+        /// Whether the aggregate sink's cost is left out of the stop: the batch may be spilled (by age or by its shard's
+        /// failures), so the aggregate sink gets a bounded share of the time whatever the pairs, and the pairs it leaves
+        /// go to one spill object.
         /// </summary>
         public bool SpillBounded;
     }
@@ -65,7 +66,7 @@ public sealed partial class KinesisBatchProcessor
                 summary.FirstSequenceNumber = record.GetSequenceNumberString();
                 shard = record.ShardId;
                 NoteEventSourceArn(reader);
-                plan.SpillBounded = IsSpillBoundedByAge(record, reader);
+                plan.SpillBounded = IsSpillBounded(record, reader);
             }
 
             lastSequence = record.SequenceNumber;
@@ -162,17 +163,27 @@ public sealed partial class KinesisBatchProcessor
     }
 
     /// <summary>
-    /// Whether the batch will be a spill candidate by age (<see cref="ProcessorOptions.SpillAfterAge"/>) whatever is read
-    /// of it: a spill sink is set, the first record is that old (the oldest is at least as old) and the event is not a
-    /// tumbling-window one (a window invocation never spills). Then the aggregate sink gets a bounded share of the
-    /// time (<see cref="WriteAggregatesBeforeSpillAsync"/>) and what it leaves goes to the spill, so its learnt cost per
-    /// pair must not cut the reading: after a write that timed out with nothing durable (its whole time counted for one
-    /// pair), such a batch was read one or two records at a time.
+    /// Whether the batch will be a spill candidate whatever is read of it (see <see cref="IsSpillCandidate"/>): a spill
+    /// sink is set, the event is not a tumbling-window one (a window invocation never spills), and the first record is
+    /// <see cref="ProcessorOptions.SpillAfterAge"/> old (the oldest is at least as old) or this processor counted
+    /// <see cref="ProcessorOptions.SpillAfterFailedInvocations"/> failed invocations of the shard in a row. Then the
+    /// aggregate sink gets a bounded share of the time (<see cref="WriteAggregatesBeforeSpillAsync"/>) and what it leaves
+    /// goes to the spill, so its learnt cost per pair must not cut the reading: after a write that timed out with nothing
+    /// durable (its whole time counted for one pair), such a batch was read one or two records at a time (review: by age
+    /// first, then by failure count).
     /// </summary>
-    private bool IsSpillBoundedByAge(in KinesisRecord first, in KinesisEventReader reader) =>
+    private bool IsSpillBounded(in KinesisRecord first, in KinesisEventReader reader) =>
         _options.SpillSink is not null &&
-        _time.GetUtcNow().ToUnixTimeMilliseconds() - first.ApproximateArrivalTimestampMs >= (long)_options.SpillAfterAge.TotalMilliseconds &&
+        (_time.GetUtcNow().ToUnixTimeMilliseconds() - first.ApproximateArrivalTimestampMs >= (long)_options.SpillAfterAge.TotalMilliseconds || HasFailedEnoughToSpill(first)) &&
         !IsWindowEvent(reader);
+
+    /// <summary>
+    /// Whether the first record's shard has failed <see cref="ProcessorOptions.SpillAfterFailedInvocations"/> times in a row
+    /// here. Its id is decoded only when a failure is remembered, so a shard that keeps succeeding allocates nothing.
+    /// </summary>
+    private bool HasFailedEnoughToSpill(in KinesisRecord first) =>
+        _options.SpillAfterFailedInvocations > 0 && _failedInvocations.Count > 0 &&
+        _failedInvocations.TryGetValue(Encoding.UTF8.GetString(first.ShardId), out int failed) && failed >= _options.SpillAfterFailedInvocations;
 
     /// <summary>Whether the event is a tumbling-window one; reads a copy of the reader to the end when the window comes after the records.</summary>
     private static bool IsWindowEvent(KinesisEventReader reader)

@@ -27,9 +27,10 @@ public readonly record struct ProcessorOptions
     /// <summary>
     /// Share of the working time (the budget less the safety margin) kept for the sinks: reading stops at the latest
     /// when the rest of the working time is this share, and earlier when the sinks' cost per pair and per poison
-    /// record, measured in earlier invocations, says they need more for what was read (the cost per pair not for a
-    /// batch old enough to spill, see <see cref="SpillAfterAge"/>, whose aggregate sink gets a bounded share). Between 0
-    /// and 1 exclusive. Default 0.25.
+    /// record, measured in earlier invocations, says they need more for what was read. The cost per pair does not count
+    /// for a batch that may be spilled, whose aggregate sink gets a bounded share: with a <see cref="SpillSink"/>, not a
+    /// tumbling-window batch, and at its first record either that record <see cref="SpillAfterAge"/> old or its shard at
+    /// <see cref="SpillAfterFailedInvocations"/> failures in a row. Between 0 and 1 exclusive. Default 0.25.
     /// </summary>
     public double SinkTimeFraction { get; init; } = 0.25;
 

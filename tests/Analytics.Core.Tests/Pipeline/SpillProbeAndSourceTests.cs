@@ -178,6 +178,50 @@ public class SpillProbeAndSourceTests
     }
 
     /// <summary>
+    /// The same with a young batch whose shard failed <see cref="ProcessorOptions.SpillAfterFailedInvocations"/> times in a
+    /// row: it is a spill candidate too, so it is read whole and spilled; one failure short of that, it still stops at the
+    /// learnt cost (review: the first fix covered the age only, and such a batch moved its checkpoint one record per
+    /// invocation).
+    /// </summary>
+    [Theory]
+    [InlineData(1, true)]
+    [InlineData(2, false)]
+    public async Task AfterAFailedWriteTaughtAHighCostPerPair_AYoungBatchOfAShardThatKeptFailing_IsReadWholeOnceItMaySpill(int failuresToSpill, bool maySpill)
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(1));
+        var sink = new SlowFailingSink(clock) { Cost = TimeSpan.FromSeconds(80) };
+        var spill = new AcceptingSpillSink();
+        using var processor = new KinesisBatchProcessor(
+            sink,
+            new RecordingQuarantineSink(),
+            ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill, SpillAfterFailedInvocations = failuresToSpill });
+
+        BatchSummary first = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        Assert.Equal(SinkOutcome.Failed, first.AggregateSinkOutcome);
+        Assert.Empty(spill.Spills);
+
+        // 20 records that arrived a minute ago: far from the spill age (5 minutes); the sink now fails at once.
+        clock.Advance(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMinutes(1) - clock.GetUtcNow());
+        sink.Cost = TimeSpan.Zero;
+        TestRecord[] records = [.. Enumerable.Range(2, 20).Select(n => Good(n, "m" + n))];
+
+        BatchSummary second = await processor.ProcessAsync(TestEvents.Build(records), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+
+        if (maySpill)
+        {
+            Assert.Equal((BatchStopReason.None, 20, SinkOutcome.Completed), (second.StopReason, second.RecordsProcessed, second.SpillOutcome));
+            Assert.Equal(20, Assert.Single(spill.Spills).Pairs.Count);
+            Assert.Null(second.ReportedFailure);
+        }
+        else
+        {
+            Assert.Equal((BatchStopReason.TimeBudget, 1), (second.StopReason, second.RecordsProcessed));
+            Assert.Empty(spill.Spills);
+            Assert.Equal(records[0].SequenceNumber, second.ReportedFailure);
+        }
+    }
+
+    /// <summary>
     /// A tumbling-window invocation never spills, so an old window batch keeps the learnt cost: after the same 80 s
     /// failed write it stops reading at the second record, and a window invocation that did not read every record fails.
     /// </summary>
