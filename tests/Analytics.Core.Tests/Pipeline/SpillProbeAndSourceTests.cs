@@ -178,6 +178,45 @@ public class SpillProbeAndSourceTests
     }
 
     /// <summary>
+    /// What bounds the aggregate sink of a batch read regardless of the learnt cost: after the same 80 s lesson, the old
+    /// batch's sink hangs. It is cancelled at its share, two thirds of the 90 s working time (60 s), and all 20 records go
+    /// to one spill, with a third of the time left for it.
+    /// </summary>
+    [Fact]
+    public async Task AfterAFailedWriteTaughtAHighCostPerPair_AnOldBatchReadWhole_GivesAHangingSinkOnlyItsShare()
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(1));
+        var slow = new SlowFailingSink(clock) { Cost = TimeSpan.FromSeconds(80) };
+        var hanging = new OutageSink(clock) { Wait = true };
+        IAggregateSink current = slow;
+        var spill = new AcceptingSpillSink();
+        using var processor = new KinesisBatchProcessor(new DelegatingSink(() => current), new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill });
+        BatchSummary first = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        Assert.Equal(SinkOutcome.Failed, first.AggregateSinkOutcome);
+
+        clock.Advance(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMinutes(10) - clock.GetUtcNow());
+        current = hanging;
+        TimeSpan start = clock.Elapsed;
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([.. Enumerable.Range(2, 20).Select(n => Good(n, "m" + n))]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+
+        // Advanced only once the sink waits (see ShardThatSpilledLastTime_ProbesForOneSecond_OnceTheIntervalHasPassed).
+        await hanging.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        clock.Advance(TimeSpan.FromSeconds(70));
+        BatchSummary second = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(start + TimeSpan.FromSeconds(60), hanging.CancelledAt);
+        Assert.Equal((20, SinkOutcome.TimedOut, SinkOutcome.Completed), (second.RecordsProcessed, second.AggregateSinkOutcome, second.SpillOutcome));
+        Assert.Equal(20, Assert.Single(spill.Spills).Pairs.Count);
+        Assert.Null(second.ReportedFailure);
+    }
+
+    /// <summary>Hands each write to the sink <paramref name="current"/> names at that moment.</summary>
+    private sealed class DelegatingSink(Func<IAggregateSink> current) : IAggregateSink
+    {
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken) => current().WriteAsync(batch, cancellationToken);
+    }
+
+    /// <summary>
     /// The same with a young batch whose shard failed <see cref="ProcessorOptions.SpillAfterFailedInvocations"/> times in a
     /// row: it is a spill candidate too, so it is read whole and spilled; one failure short of that, it still stops at the
     /// learnt cost (review: the first fix covered the age only, and such a batch moved its checkpoint one record per
