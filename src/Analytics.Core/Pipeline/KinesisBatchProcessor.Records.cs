@@ -174,12 +174,13 @@ public sealed partial class KinesisBatchProcessor
     /// </summary>
     private bool IsSpillBounded(in KinesisRecord first, in KinesisEventReader reader) =>
         _options.SpillSink is not null &&
-        (_time.GetUtcNow().ToUnixTimeMilliseconds() - first.ApproximateArrivalTimestampMs >= (long)_options.SpillAfterAge.TotalMilliseconds || HasFailedEnoughToSpill(first)) &&
+        (TimeSpan.FromMilliseconds(Math.Max(0, _time.GetUtcNow().ToUnixTimeMilliseconds() - first.ApproximateArrivalTimestampMs)) >= _options.SpillAfterAge || HasFailedEnoughToSpill(first)) &&
         !IsWindowEvent(reader);
 
     /// <summary>
     /// Whether the first record's shard has failed <see cref="ProcessorOptions.SpillAfterFailedInvocations"/> times in a row
-    /// here. Its id is decoded only when a failure is remembered, so a shard that keeps succeeding allocates nothing.
+    /// here. Its id is decoded (one string per invocation) only while this processor remembers a failure of some shard;
+    /// otherwise nothing is allocated.
     /// </summary>
     private bool HasFailedEnoughToSpill(in KinesisRecord first) =>
         _options.SpillAfterFailedInvocations > 0 && _failedInvocations.Count > 0 &&
