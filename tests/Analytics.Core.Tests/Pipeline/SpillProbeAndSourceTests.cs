@@ -128,6 +128,58 @@ public class SpillProbeAndSourceTests
     }
 
     /// <summary>
+    /// A processor (100 s budgets: 90 s of working time) whose first write, of one pair, took 80 s and failed with nothing
+    /// durable, so it learnt a cost of 80 s per pair. Later writes go to <see cref="Sink"/> (set its cost) or to
+    /// <see cref="Instead"/> when set; <see cref="Spill"/> takes every spill.
+    /// </summary>
+    private sealed class AfterASlowFailedWrite : IDisposable
+    {
+        private static readonly DateTimeOffset s_arrival = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival);
+
+        private AfterASlowFailedWrite(Func<ProcessorOptions, ProcessorOptions> options)
+        {
+            Clock = new ManualTimeProvider(s_arrival + TimeSpan.FromSeconds(1));
+            Sink = new SlowFailingSink(Clock) { Cost = TimeSpan.FromSeconds(80) };
+            Processor = new KinesisBatchProcessor(
+                new DelegatingSink(() => Instead ?? Sink),
+                new RecordingQuarantineSink(),
+                options(ProcessorOptions.Default with { TimeProvider = Clock, SpillSink = Spill }));
+        }
+
+        public ManualTimeProvider Clock { get; }
+
+        public SlowFailingSink Sink { get; }
+
+        public IAggregateSink? Instead { get; set; }
+
+        public AcceptingSpillSink Spill { get; } = new();
+
+        public KinesisBatchProcessor Processor { get; }
+
+        /// <param name="options">Changes to the options: a spill sink of <see cref="Spill"/> and the clock are set.</param>
+        public static async Task<AfterASlowFailedWrite> StartAsync(Func<ProcessorOptions, ProcessorOptions>? options = null)
+        {
+            var lesson = new AfterASlowFailedWrite(options ?? (o => o));
+            BatchSummary first = await lesson.Processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), lesson.Clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+            Assert.Equal(SinkOutcome.Failed, first.AggregateSinkOutcome);
+            Assert.Empty(lesson.Spill.Spills);
+            return lesson;
+        }
+
+        /// <summary>Moves the clock to when the records, all arrived at <see cref="TestEvents.Arrival"/>, are <paramref name="age"/> old.</summary>
+        public void AgeRecords(TimeSpan age) => Clock.Advance(s_arrival + age - Clock.GetUtcNow());
+
+        /// <summary>Starts an invocation of 100 s on the event (a plain batch, or a window one).</summary>
+        public Task<BatchSummary> ProcessAsync(byte[] utf8Event, ArrayBufferWriter<byte>? response = null) =>
+            Processor.ProcessAsync(utf8Event, Clock.GetUtcNow() + TimeSpan.FromSeconds(100), response ?? new ArrayBufferWriter<byte>());
+
+        public void Dispose() => Processor.Dispose();
+    }
+
+    /// <summary>Records 2 to 21, of 20 series.</summary>
+    private static TestRecord[] Twenty() => [.. Enumerable.Range(2, 20).Select(n => Good(n, "m" + n))];
+
+    /// <summary>
     /// A failed write of one pair that took 80 s teaches a cost of 80 s per pair, which with a 90 s working time lets
     /// the next invocation read one record. A batch old enough to spill is read whole all the same: the aggregate sink
     /// gets a bounded share there, and what it leaves goes to one spill object, so the learnt cost says nothing about
@@ -141,38 +193,28 @@ public class SpillProbeAndSourceTests
     [InlineData(true, false)]
     public async Task AfterAFailedWriteTaughtAHighCostPerPair_ABatchOldEnoughToSpill_IsReadWhole(bool oldEnoughToSpill, bool withSpillSink)
     {
-        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(1));
-        var sink = new SlowFailingSink(clock) { Cost = TimeSpan.FromSeconds(80) };
-        var spill = new AcceptingSpillSink();
-        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = withSpillSink ? spill : null });
-
-        BatchSummary first = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
-        Assert.Equal(SinkOutcome.Failed, first.AggregateSinkOutcome);
-        Assert.Empty(spill.Spills);
+        using AfterASlowFailedWrite lesson = await AfterASlowFailedWrite.StartAsync(o => withSpillSink ? o : o with { SpillSink = null });
 
         // The next batch: 20 records of 20 series, their arrival 10 minutes ago (past the default spill age, 5 minutes)
         // or 1 minute ago; the sink now fails at once.
-        DateTimeOffset arrival = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival);
-        clock.Advance(arrival + (oldEnoughToSpill ? TimeSpan.FromMinutes(10) : TimeSpan.FromMinutes(1)) - clock.GetUtcNow());
-        sink.Cost = TimeSpan.Zero;
-        TestRecord[] records = [.. Enumerable.Range(2, 20).Select(n => Good(n, "m" + n))];
-        var response = new ArrayBufferWriter<byte>();
-
-        BatchSummary second = await processor.ProcessAsync(TestEvents.Build(records), clock.GetUtcNow() + TimeSpan.FromSeconds(100), response);
+        lesson.AgeRecords(oldEnoughToSpill ? TimeSpan.FromMinutes(10) : TimeSpan.FromMinutes(1));
+        lesson.Sink.Cost = TimeSpan.Zero;
+        TestRecord[] records = Twenty();
+        BatchSummary second = await lesson.ProcessAsync(TestEvents.Build(records));
 
         if (oldEnoughToSpill && withSpillSink)
         {
             Assert.Equal(BatchStopReason.None, second.StopReason);
             Assert.Equal(20, second.RecordsProcessed);
             Assert.Equal(SinkOutcome.Completed, second.SpillOutcome);
-            Assert.Equal(20, spill.Spills[^1].Pairs.Count);
+            Assert.Equal(20, lesson.Spill.Spills[^1].Pairs.Count);
             Assert.Null(second.ReportedFailure);
         }
         else
         {
             Assert.Equal(BatchStopReason.TimeBudget, second.StopReason);
             Assert.Equal(1, second.RecordsProcessed);
-            Assert.Empty(spill.Spills);
+            Assert.Empty(lesson.Spill.Spills);
             Assert.Equal(records[0].SequenceNumber, second.ReportedFailure);
         }
     }
@@ -185,21 +227,14 @@ public class SpillProbeAndSourceTests
     [Fact]
     public async Task AfterAFailedWriteTaughtAHighCostPerPair_ABatchJustYoungerThanAFractionalSpillAge_StopsAtTheLearntCost()
     {
-        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(1));
-        var sink = new SlowFailingSink(clock) { Cost = TimeSpan.FromSeconds(80) };
-        var spill = new AcceptingSpillSink();
-        using var processor = new KinesisBatchProcessor(
-            sink,
-            new RecordingQuarantineSink(),
-            ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill, SpillAfterAge = TimeSpan.FromMilliseconds(299_999.5) });
-        await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        using AfterASlowFailedWrite lesson = await AfterASlowFailedWrite.StartAsync(o => o with { SpillAfterAge = TimeSpan.FromMilliseconds(299_999.5) });
+        lesson.AgeRecords(TimeSpan.FromMilliseconds(299_999));
+        lesson.Sink.Cost = TimeSpan.Zero;
 
-        clock.Advance(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMilliseconds(299_999) - clock.GetUtcNow());
-        sink.Cost = TimeSpan.Zero;
-        BatchSummary second = await processor.ProcessAsync(TestEvents.Build([.. Enumerable.Range(2, 20).Select(n => Good(n, "m" + n))]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        BatchSummary second = await lesson.ProcessAsync(TestEvents.Build(Twenty()));
 
         Assert.Equal((BatchStopReason.TimeBudget, 1), (second.StopReason, second.RecordsProcessed));
-        Assert.Empty(spill.Spills);
+        Assert.Empty(lesson.Spill.Spills);
     }
 
     /// <summary>
@@ -213,31 +248,21 @@ public class SpillProbeAndSourceTests
     [InlineData(false)]
     public async Task AfterAFailedWriteTaughtAHighCostPerPair_ABatchThatMaySpill_GivesAHangingSinkOnlyItsShare(bool byAge)
     {
-        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(1));
-        var slow = new SlowFailingSink(clock) { Cost = TimeSpan.FromSeconds(80) };
-        var hanging = new OutageSink(clock) { Wait = true };
-        IAggregateSink current = slow;
-        var spill = new AcceptingSpillSink();
-        using var processor = new KinesisBatchProcessor(
-            new DelegatingSink(() => current),
-            new RecordingQuarantineSink(),
-            ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill, SpillAfterFailedInvocations = byAge ? 0 : 1 });
-        BatchSummary first = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
-        Assert.Equal(SinkOutcome.Failed, first.AggregateSinkOutcome);
-
-        clock.Advance(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + (byAge ? TimeSpan.FromMinutes(10) : TimeSpan.FromMinutes(1)) - clock.GetUtcNow());
-        current = hanging;
-        TimeSpan start = clock.Elapsed;
-        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([.. Enumerable.Range(2, 20).Select(n => Good(n, "m" + n))]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        using AfterASlowFailedWrite lesson = await AfterASlowFailedWrite.StartAsync(o => o with { SpillAfterFailedInvocations = byAge ? 0 : 1 });
+        lesson.AgeRecords(byAge ? TimeSpan.FromMinutes(10) : TimeSpan.FromMinutes(1));
+        var hanging = new OutageSink(lesson.Clock) { Wait = true };
+        lesson.Instead = hanging;
+        TimeSpan start = lesson.Clock.Elapsed;
+        Task<BatchSummary> run = lesson.ProcessAsync(TestEvents.Build(Twenty()));
 
         // Advanced only once the sink waits (see ShardThatSpilledLastTime_ProbesForOneSecond_OnceTheIntervalHasPassed).
         await hanging.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        clock.Advance(TimeSpan.FromSeconds(70));
+        lesson.Clock.Advance(TimeSpan.FromSeconds(70));
         BatchSummary second = await run.WaitAsync(TimeSpan.FromSeconds(10));
 
         Assert.Equal(start + TimeSpan.FromSeconds(60), hanging.CancelledAt);
         Assert.Equal((20, SinkOutcome.TimedOut, SinkOutcome.Completed), (second.RecordsProcessed, second.AggregateSinkOutcome, second.SpillOutcome));
-        Assert.Equal(20, Assert.Single(spill.Spills).Pairs.Count);
+        Assert.Equal(20, Assert.Single(lesson.Spill.Spills).Pairs.Count);
         Assert.Null(second.ReportedFailure);
     }
 
@@ -258,35 +283,24 @@ public class SpillProbeAndSourceTests
     [InlineData(2, false)]
     public async Task AfterAFailedWriteTaughtAHighCostPerPair_AYoungBatchOfAShardThatKeptFailing_IsReadWholeOnceItMaySpill(int failuresToSpill, bool maySpill)
     {
-        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(1));
-        var sink = new SlowFailingSink(clock) { Cost = TimeSpan.FromSeconds(80) };
-        var spill = new AcceptingSpillSink();
-        using var processor = new KinesisBatchProcessor(
-            sink,
-            new RecordingQuarantineSink(),
-            ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill, SpillAfterFailedInvocations = failuresToSpill });
-
-        BatchSummary first = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
-        Assert.Equal(SinkOutcome.Failed, first.AggregateSinkOutcome);
-        Assert.Empty(spill.Spills);
+        using AfterASlowFailedWrite lesson = await AfterASlowFailedWrite.StartAsync(o => o with { SpillAfterFailedInvocations = failuresToSpill });
 
         // 20 records that arrived a minute ago: far from the spill age (5 minutes); the sink now fails at once.
-        clock.Advance(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMinutes(1) - clock.GetUtcNow());
-        sink.Cost = TimeSpan.Zero;
-        TestRecord[] records = [.. Enumerable.Range(2, 20).Select(n => Good(n, "m" + n))];
-
-        BatchSummary second = await processor.ProcessAsync(TestEvents.Build(records), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        lesson.AgeRecords(TimeSpan.FromMinutes(1));
+        lesson.Sink.Cost = TimeSpan.Zero;
+        TestRecord[] records = Twenty();
+        BatchSummary second = await lesson.ProcessAsync(TestEvents.Build(records));
 
         if (maySpill)
         {
             Assert.Equal((BatchStopReason.None, 20, SinkOutcome.Completed), (second.StopReason, second.RecordsProcessed, second.SpillOutcome));
-            Assert.Equal(20, Assert.Single(spill.Spills).Pairs.Count);
+            Assert.Equal(20, Assert.Single(lesson.Spill.Spills).Pairs.Count);
             Assert.Null(second.ReportedFailure);
         }
         else
         {
             Assert.Equal((BatchStopReason.TimeBudget, 1), (second.StopReason, second.RecordsProcessed));
-            Assert.Empty(spill.Spills);
+            Assert.Empty(lesson.Spill.Spills);
             Assert.Equal(records[0].SequenceNumber, second.ReportedFailure);
         }
     }
@@ -298,20 +312,13 @@ public class SpillProbeAndSourceTests
     [Fact]
     public async Task AfterAFailedWriteTaughtAHighCostPerPair_AnOldWindowBatch_StillStopsAtTheLearntCost()
     {
-        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(1));
-        var sink = new SlowFailingSink(clock) { Cost = TimeSpan.FromSeconds(80) };
-        var spill = new AcceptingSpillSink();
-        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill });
-        await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        using AfterASlowFailedWrite lesson = await AfterASlowFailedWrite.StartAsync();
+        lesson.AgeRecords(TimeSpan.FromMinutes(10));
 
-        clock.Advance(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMinutes(10) - clock.GetUtcNow());
-        byte[] window = TestEvents.BuildWindow([.. Enumerable.Range(2, 20).Select(n => Good(n, "m" + n))], "{}");
-
-        BatchFailedException e = await Assert.ThrowsAsync<BatchFailedException>(() =>
-            processor.ProcessAsync(window, clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>()));
+        BatchFailedException e = await Assert.ThrowsAsync<BatchFailedException>(() => lesson.ProcessAsync(TestEvents.BuildWindow(Twenty(), "{}")));
         BatchSummary summary = Assert.IsType<BatchSummary>(e.Summary);
         Assert.Equal(BatchStopReason.TimeBudget, summary.StopReason);
         Assert.Equal(1, summary.RecordsProcessed);
-        Assert.Empty(spill.Spills);
+        Assert.Empty(lesson.Spill.Spills);
     }
 }
