@@ -129,8 +129,8 @@ public sealed partial class KinesisBatchProcessor
         if (summary.Records > 0)
         {
             long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-            summary.OldestRecordAge = TimeSpan.FromMilliseconds(Math.Max(0, now - oldestArrival));
-            summary.NewestRecordAge = TimeSpan.FromMilliseconds(Math.Max(0, now - newestArrival));
+            summary.OldestRecordAge = AgeAt(now, oldestArrival);
+            summary.NewestRecordAge = AgeAt(now, newestArrival);
         }
 
         return reader.HasWindow ? new WindowEnvelope(reader.IsFinalInvokeForWindow, reader.IsWindowTerminatedEarly, reader.State.ToArray()) : default;
@@ -172,19 +172,21 @@ public sealed partial class KinesisBatchProcessor
     /// durable (its whole time counted for one pair), such a batch was read one or two records at a time (review: by age
     /// first, then by failure count).
     /// </summary>
-    private bool IsSpillBounded(in KinesisRecord first, in KinesisEventReader reader) =>
-        _options.SpillSink is not null &&
-        (TimeSpan.FromMilliseconds(Math.Max(0, _time.GetUtcNow().ToUnixTimeMilliseconds() - first.ApproximateArrivalTimestampMs)) >= _options.SpillAfterAge || HasFailedEnoughToSpill(first)) &&
-        !IsWindowEvent(reader);
+    private bool IsSpillBounded(in KinesisRecord first, in KinesisEventReader reader)
+    {
+        if (_options.SpillSink is null)
+        {
+            return false;
+        }
 
-    /// <summary>
-    /// Whether the first record's shard has failed <see cref="ProcessorOptions.SpillAfterFailedInvocations"/> times in a row
-    /// here. Its id is decoded (one string per invocation) only while this processor remembers a failure of some shard;
-    /// otherwise nothing is allocated.
-    /// </summary>
-    private bool HasFailedEnoughToSpill(in KinesisRecord first) =>
-        _options.SpillAfterFailedInvocations > 0 && _failedInvocations.Count > 0 &&
-        _failedInvocations.TryGetValue(Encoding.UTF8.GetString(first.ShardId), out int failed) && failed >= _options.SpillAfterFailedInvocations;
+        // The shard id is decoded only when its failures could decide: one string per invocation while a failure is remembered.
+        TimeSpan age = AgeAt(_time.GetUtcNow().ToUnixTimeMilliseconds(), first.ApproximateArrivalTimestampMs);
+        string? shardId = age < _options.SpillAfterAge && _failedInvocations.Count > 0 ? Encoding.UTF8.GetString(first.ShardId) : null;
+        return ReachesSpillTrigger(age, shardId) && !IsWindowEvent(reader);
+    }
+
+    /// <summary>A record's age at <paramref name="nowMs"/>, as the summary reports it (never negative).</summary>
+    private static TimeSpan AgeAt(long nowMs, long arrivalMs) => TimeSpan.FromMilliseconds(Math.Max(0, nowMs - arrivalMs));
 
     /// <summary>Whether the event is a tumbling-window one; reads a copy of the reader to the end when the window comes after the records.</summary>
     private static bool IsWindowEvent(KinesisEventReader reader)

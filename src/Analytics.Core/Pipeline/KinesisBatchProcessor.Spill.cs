@@ -44,9 +44,18 @@ public sealed partial class KinesisBatchProcessor
             return false;
         }
 
-        return summary.OldestRecordAge >= _options.SpillAfterAge ||
-            (_options.SpillAfterFailedInvocations > 0 && _failedInvocations.TryGetValue(summary.ShardId, out int failed) && failed >= _options.SpillAfterFailedInvocations);
+        return ReachesSpillTrigger(summary.OldestRecordAge, summary.ShardId);
     }
+
+    /// <summary>
+    /// The two spill triggers, one rule for the decision at the first record (<see cref="IsSpillBounded"/>) and at the end
+    /// (<see cref="IsSpillCandidate"/>): the oldest record is <see cref="ProcessorOptions.SpillAfterAge"/> old, or this
+    /// processor counted <see cref="ProcessorOptions.SpillAfterFailedInvocations"/> failed invocations of the shard in a
+    /// row (<paramref name="shardId"/> null: none of any shard is remembered).
+    /// </summary>
+    private bool ReachesSpillTrigger(TimeSpan oldestAge, string? shardId) =>
+        oldestAge >= _options.SpillAfterAge ||
+        (_options.SpillAfterFailedInvocations > 0 && shardId is not null && _failedInvocations.TryGetValue(shardId, out int failed) && failed >= _options.SpillAfterFailedInvocations);
 
     /// <summary>
     /// For a batch that may be spilled: removes an unconfirmed spill of an earlier attempt that began at the same record
