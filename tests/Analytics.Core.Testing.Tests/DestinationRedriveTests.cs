@@ -316,9 +316,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         var options = new DestinationRedriveOptions(DestinationBucket, "aws/lambda/", "agg", ProcessorOptions.Default with { TimeProvider = models.Clock }, DestinationBucket);
         for (int n = 1; n <= Objects; n++)
         {
-            string record = "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"a\",\"sequenceNumber\":\"" + Seq(n) + "\",\"data\":\"" +
-                Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"m\",\"value\":{n},\"timestamp\":{Emulate.Start.AddSeconds(1).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}"))) +
-                "\",\"approximateArrivalTimestamp\":1735689600.000},\"eventSource\":\"aws:kinesis\",\"eventID\":\"shardId-000000000000:" + Seq(n) + "\"}";
+            string record = Record(n, n, atSecond: 1); // all in one window: one item
             await models.S3.PutObjectAsync(new Amazon.S3.Model.PutObjectRequest
             {
                 BucketName = DestinationBucket,
@@ -373,10 +371,10 @@ public class DestinationRedriveTests(ITestOutputHelper output)
 
     private static string Seq(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);
 
-    /// <summary>Record n of shard 0, partition key a: metric m, region r, the given value, n seconds after the start.</summary>
-    private static string Record(int n, double value) =>
+    /// <summary>Record n of shard 0, partition key a: metric m, region r, the given value, n seconds after the start (or <paramref name="atSecond"/>).</summary>
+    private static string Record(int n, double value, int? atSecond = null) =>
         "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"a\",\"sequenceNumber\":\"" + Seq(n) + "\",\"data\":\"" +
-        Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"m\",\"value\":{value},\"timestamp\":{Emulate.Start.AddSeconds(n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}"))) +
+        Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"m\",\"value\":{value},\"timestamp\":{Emulate.Start.AddSeconds(atSecond ?? n).ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r\"}}}}"))) +
         "\",\"approximateArrivalTimestamp\":1735689600.000},\"eventSource\":\"aws:kinesis\",\"eventID\":\"shardId-000000000000:" + Seq(n) + "\"}";
 
     private static string Event(params string[] records) => "{\"Records\":[" + string.Join(",", records) + "]}";
