@@ -88,11 +88,9 @@ public sealed partial class KinesisBatchProcessor
         TimeSpan usual = left * AggregateShareBeforeSpill;
         TimeSpan probe = usual < s_probeWhileSpilling ? usual : s_probeWhileSpilling;
         using var share = new CancellationTokenSource(spilling ? probe : usual, _time);
-        using var shareDeadline = CancellationTokenSource.CreateLinkedTokenSource(deadline, share.Token);
-        using var shareLinked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, share.Token);
         // The sink gets the share; the processor's wait stays bounded by the working time, so a sink that honours the
         // share's cancellation returns on the clock's own thread (no give-up continuation, which would leave it).
-        await WriteAggregatesAsync(batch, summary, shareDeadline.Token, cancellationToken, shareLinked.Token).ConfigureAwait(false);
+        await WriteAggregatesAsync(batch, summary, deadline, cancellationToken, share.Token).ConfigureAwait(false);
     }
 
     /// <summary>

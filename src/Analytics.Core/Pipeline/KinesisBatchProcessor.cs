@@ -320,18 +320,22 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         return 0;
     }
 
-    private async Task WriteAggregatesAsync(AggregateBatch batch, BatchSummary summary, CancellationToken deadline, CancellationToken cancellationToken, CancellationToken sinkToken = default)
+    private async Task WriteAggregatesAsync(AggregateBatch batch, BatchSummary summary, CancellationToken deadline, CancellationToken cancellationToken, CancellationToken share = default)
     {
+        // share: a shorter budget for the sink alone (before a spill); the wait is still bounded by cancellationToken. Its
+        // own token, not one linked to it, decides whether a cancellation was a time-out: a linked source is cancelled by a
+        // callback, which may run after the sink's own callback has already ended the write (a CI failure: a source's
+        // callbacks run last registered first, so a sink that honoured the share was counted as failed).
         Task write;
-        CancellationToken given = sinkToken.CanBeCanceled ? sinkToken : cancellationToken;
+        using CancellationTokenSource? shareLinked = share.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, share) : null;
+        CancellationToken given = shareLinked?.Token ?? cancellationToken;
         try
         {
-            // sinkToken: a shorter budget for the sink alone (before a spill); the wait is still bounded by cancellationToken.
             write = _aggregateSink.WriteAsync(batch, given);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            SetResult(summary.SetAggregateSinkResult, Classify(e, deadline), e);
+            SetResult(summary.SetAggregateSinkResult, Classify(e, deadline, share), e);
             summary.AggregateSinkIssue = DescribeSinkIssue(batch, $"threw {e.GetType().Name}");
             GiveUpAfterInvocation(batch);
             return;
@@ -355,7 +359,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             // Not durable: the pairs it did not mark are reported below. Writes it started may still be running (a sink
             // that throws at its first failed write while the others are in flight): given up like a late sink's.
-            SetResult(summary.SetAggregateSinkResult, Classify(e, deadline), e);
+            SetResult(summary.SetAggregateSinkResult, Classify(e, deadline, share), e);
             summary.AggregateSinkIssue = DescribeSinkIssue(batch, $"threw {e.GetType().Name}");
             GiveUpAfterInvocation(batch);
             return;
@@ -430,9 +434,12 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private static void SetResult(Action<SinkOutcome, Exception?> set, SinkOutcome outcome, Exception e) =>
         set(outcome, outcome == SinkOutcome.Failed ? e : null);
 
-    /// <summary>A sink's exception is a time-out when it is a cancellation that came with or after our deadline.</summary>
-    private static SinkOutcome Classify(Exception e, CancellationToken deadline) =>
-        e is OperationCanceledException && deadline.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Failed;
+    /// <summary>
+    /// A sink's exception is a time-out when it is a cancellation that came with or after our deadline, or the end of the
+    /// sink's <paramref name="share"/> of it.
+    /// </summary>
+    private static SinkOutcome Classify(Exception e, CancellationToken deadline, CancellationToken share = default) =>
+        e is OperationCanceledException && (deadline.IsCancellationRequested || share.IsCancellationRequested) ? SinkOutcome.TimedOut : SinkOutcome.Failed;
 
     /// <summary>
     /// Learns the sinks' cost per pair and per poison record from a call that finished, ran out of time or failed, so the
