@@ -30,6 +30,13 @@ internal sealed class RedriveLease : IAsyncDisposable
     /// <summary>How long a lease lasts without renewal: longer than the longest single step (a destination event may take five minutes).</summary>
     public static readonly TimeSpan Duration = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// How long the release may take, all attempts of the client together: an interrupted run must say what became of the
+    /// lease well within the grace a signal gets (20 s). The client's own time-out and retry took 10 s against a DynamoDB
+    /// that never answers, and over 20 s on a loaded machine, where the run was then ended without a word (exit 130).
+    /// </summary>
+    public static readonly TimeSpan ReleaseTimeout = TimeSpan.FromSeconds(5);
+
     private static readonly TimeSpan s_renewAfter = TimeSpan.FromMinutes(2);
 
     private readonly IAmazonDynamoDB _dynamoDb;
@@ -146,6 +153,7 @@ internal sealed class RedriveLease : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
+        using var budget = new CancellationTokenSource(ReleaseTimeout);
         try
         {
             await _dynamoDb.DeleteItemAsync(
@@ -157,7 +165,7 @@ internal sealed class RedriveLease : IAsyncDisposable
                     ExpressionAttributeNames = new Dictionary<string, string>(StringComparer.Ordinal) { ["#owner"] = "owner" },
                     ExpressionAttributeValues = new Dictionary<string, AttributeValue>(StringComparer.Ordinal) { [":owner"] = new AttributeValue { S = Owner } },
                 },
-                CancellationToken.None).ConfigureAwait(false);
+                budget.Token).ConfigureAwait(false);
             Released = true;
         }
         catch (ConditionalCheckFailedException)
