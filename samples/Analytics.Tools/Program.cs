@@ -11,6 +11,12 @@ namespace Analytics.Tools
     /// <summary>The tools' command tree.</summary>
     internal static class ToolsCommand
     {
+        /// <summary>
+        /// How long a command has, after Ctrl-C or SIGTERM cancelled it, to end on its own (a redrive releases the table's
+        /// lease and says so); after it the process ends with 130 or 143 and nothing more is said.
+        /// </summary>
+        public static readonly TimeSpan InterruptGrace = TimeSpan.FromSeconds(20);
+
         /// <summary>Parses and runs.</summary>
         /// <param name="args">The arguments.</param>
         /// <param name="stdout">Receives output and help.</param>
@@ -26,7 +32,7 @@ namespace Analytics.Tools
             };
             // Ctrl-C or SIGTERM cancels a command and gives it time to end: a redrive then releases the table's lease
             // (found by review: killed so, it kept the lease and every run was refused for 10 minutes).
-            return CommandLine.RunAsync("analytics-tools", root, args, stdout, stderr, interruptGrace: TimeSpan.FromSeconds(20));
+            return CommandLine.RunAsync("analytics-tools", root, args, stdout, stderr, interruptGrace: InterruptGrace);
         }
 
         /// <summary>The two options every table command needs.</summary>

@@ -108,8 +108,9 @@ public sealed class RedriveInterruptTests(LocalServersFixture servers)
 
     /// <summary>
     /// The release has its own bound (<see cref="RedriveLease.ReleaseTimeout"/>), whatever the client's time-out and
-    /// retries: an interrupted run has 20 s to say what became of the lease, and with the client's two attempts of 5 s
-    /// each a loaded machine once took more than that (exit 130, nothing said). Here the client would wait 30 s twice.
+    /// retries: an interrupted run has <see cref="ToolsCommand.InterruptGrace"/> to say what became of the lease, and with
+    /// the client's two attempts of 5 s each a loaded machine once took more than that (exit 130, nothing said). Here the
+    /// client would wait 30 s twice; the release must end at its bound, with most of the grace left for the rest.
     /// </summary>
     [Fact]
     public async Task TheRelease_OfALeaseDynamoDbNeverAnswers_EndsAtItsOwnBound()
@@ -124,6 +125,7 @@ public sealed class RedriveInterruptTests(LocalServersFixture servers)
         await lease.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.InRange(release.Elapsed, RedriveLease.ReleaseTimeout, RedriveLease.ReleaseTimeout + TimeSpan.FromSeconds(4));
+        Assert.True(release.Elapsed < ToolsCommand.InterruptGrace / 2, $"the release took {release.Elapsed} of the {ToolsCommand.InterruptGrace} an interrupted run has");
         Assert.False(lease.Released);
         Assert.NotNull(await LeaseAsync(scene));
     }

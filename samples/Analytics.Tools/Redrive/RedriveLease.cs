@@ -32,7 +32,7 @@ internal sealed class RedriveLease : IAsyncDisposable
 
     /// <summary>
     /// How long the release may take, all attempts of the client together: an interrupted run must say what became of the
-    /// lease well within the grace a signal gets (20 s). The client's own time-out and retry took 10 s against a DynamoDB
+    /// lease well within the grace a signal gets (<see cref="ToolsCommand.InterruptGrace"/>). The client's own time-out and retry took 10 s against a DynamoDB
     /// that never answers, and over 20 s on a loaded machine, where the run was then ended without a word (exit 130).
     /// </summary>
     public static readonly TimeSpan ReleaseTimeout = TimeSpan.FromSeconds(5);
