@@ -55,14 +55,21 @@ public class EmulatorBenchmarks
     [Params(10, 120)]
     public int VirtualSeconds { get; set; } = 10;
 
-    /// <summary>The scenario of <paramref name="seconds"/> virtual seconds.</summary>
-    public static EmulatorScenario Scenario(int seconds) => new()
+    /// <summary>Shards in the scenario.</summary>
+    public const int Shards = 10;
+
+    /// <summary>
+    /// The scenario of <paramref name="seconds"/> virtual seconds; with fewer <paramref name="shards"/>, the rate and the
+    /// partition keys shrink in proportion, so each shard carries the same load (a part of the run, for measuring what
+    /// running parts of it side by side would give).
+    /// </summary>
+    public static EmulatorScenario Scenario(int seconds, int shards = Shards) => new()
     {
         Seed = 11,
         StartTime = new DateTimeOffset(2025, 1, 20, 10, 0, 0, TimeSpan.Zero),
         DurationSeconds = seconds,
-        Stream = new StreamOptions { ShardCount = 10 },
-        Producers = [new ProducerOptions { RatePerSecond = RatePerSecond, PartitionKeys = 1000, Generator = RecordGenerators.Metric(4) }],
+        Stream = new StreamOptions { ShardCount = shards },
+        Producers = [new ProducerOptions { RatePerSecond = RatePerSecond / Shards * shards, PartitionKeys = 1000 / Shards * shards, Generator = RecordGenerators.Metric(4) }],
         Mapping = new MappingOptions { BatchSize = 1000, MaximumBatchingWindowInSeconds = 1, ReportBatchItemFailures = true },
         Function = new FunctionOptions { TimeoutSeconds = 30, InitMs = 350, MemoryMb = 1769, ComputeMsPerInvocation = 5, ComputeMsPerRecord = 0.02 },
     };
@@ -83,18 +90,18 @@ public class EmulatorBenchmarks
     public long SampleFreeSinks() => RunSampleFreeSinks(VirtualSeconds).RecordsOut;
 
     /// <summary>A run of the sample function's pipeline with sinks that cost nothing (see the class's remarks).</summary>
-    public static EmulationSummary RunSampleFreeSinks(int seconds)
+    public static EmulationSummary RunSampleFreeSinks(int seconds, int shards = Shards)
     {
         StreamEmulator emulator = null!;
-        emulator = new StreamEmulator(Scenario(seconds), _ => new FreeSinksHandler(emulator.Clock));
+        emulator = new StreamEmulator(Scenario(seconds, shards), _ => new FreeSinksHandler(emulator.Clock));
         return emulator.Run();
     }
 
     /// <summary>A run with a scripted handler without rules (every invocation succeeds).</summary>
-    public static EmulationSummary RunScripted(int seconds)
+    public static EmulationSummary RunScripted(int seconds, int shards = Shards)
     {
         StreamEmulator emulator = null!;
-        emulator = new StreamEmulator(Scenario(seconds), _ => new ScriptedHandler(emulator.Clock, []));
+        emulator = new StreamEmulator(Scenario(seconds, shards), _ => new ScriptedHandler(emulator.Clock, []));
         return emulator.Run();
     }
 
@@ -102,9 +109,10 @@ public class EmulatorBenchmarks
     /// <param name="seconds">Virtual seconds.</param>
     /// <param name="httpClients">Every DynamoDB request through the SDK's pipeline and the JSON protocol.</param>
     /// <param name="marshalItemRequests">The direct client as it was before it read request objects: each item request marshalled to JSON and parsed back.</param>
-    public static (EmulationSummary Summary, DynamoDbModelCounters DynamoDb) RunSample(int seconds, bool httpClients = false, bool marshalItemRequests = false)
+    /// <param name="shards">Shards (see <see cref="Scenario"/>).</param>
+    public static (EmulationSummary Summary, DynamoDbModelCounters DynamoDb) RunSample(int seconds, bool httpClients = false, bool marshalItemRequests = false, int shards = Shards)
     {
-        EmulatorScenario scenario = Scenario(seconds);
+        EmulatorScenario scenario = Scenario(seconds, shards);
         StreamEmulator emulator = null!;
         SampleDownstream? downstream = null;
         emulator = new StreamEmulator(scenario, _ => new SampleHandler(downstream!, emulator.Clock));
