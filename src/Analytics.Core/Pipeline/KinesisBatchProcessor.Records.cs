@@ -29,6 +29,12 @@ public sealed partial class KinesisBatchProcessor
         /// go to one spill object.
         /// </summary>
         public bool SpillBounded;
+
+        /// <summary>
+        /// Whether the learnt costs are left out of the stop: the event is a tumbling-window one, found out when they
+        /// would first stop it (<see cref="IsOutOfTime"/>).
+        /// </summary>
+        public bool WindowRead;
     }
 
     /// <summary>What became of one record.</summary>
@@ -78,7 +84,7 @@ public sealed partial class KinesisBatchProcessor
             }
 
             // The first record is always processed: every invocation that can do anything makes progress.
-            if (summary.RecordsProcessed > 0 && IsOutOfTime(plan))
+            if (summary.RecordsProcessed > 0 && IsOutOfTime(ref plan, reader))
             {
                 // This record and all after it are left to Lambda's re-delivery.
                 stopped = true;
@@ -149,7 +155,18 @@ public sealed partial class KinesisBatchProcessor
     }
 
     /// <summary>Whether the reading share is used up, or the sinks' measured cost for what was read fills the rest of the working time.</summary>
-    private bool IsOutOfTime(in ReadPlan plan)
+    /// <summary>
+    /// Whether reading must stop: at the end of the reading share, or earlier when the sinks' learnt costs for what was
+    /// read, with a quarter of headroom, would not fit in the working time. A tumbling-window invocation stops at the
+    /// end of the reading share only: one that stops early fails whole (its state cannot express a partial batch), so
+    /// a stop there never makes progress, and the costs say nothing of its writes (none before the window's last
+    /// invocation, and then the flush of the whole window's pairs). They come from the plain batches of the same
+    /// processor (window invocations do not learn them), so before, a processor serving a window mapping and a plain
+    /// one, after a plain write that timed out, read one record of every window batch and failed it (review); the
+    /// window's shard was blocked until a plain invocation lowered the cost. Whether the event is a window one is
+    /// found out only when the costs would stop it, by reading a copy of the event to its end once.
+    /// </summary>
+    private bool IsOutOfTime(ref ReadPlan plan, in KinesisEventReader reader)
     {
         long now = _time.GetTimestamp();
         if (now >= plan.ReadEnd)
@@ -159,7 +176,13 @@ public sealed partial class KinesisBatchProcessor
 
         // A quarter of headroom over the measured cost.
         long sinks = (plan.SpillBounded ? 0 : plan.PairCost * _batch.Count) + (plan.PoisonCost * _quarantine.Count);
-        return sinks > 0 && now + sinks + (sinks / 4) >= plan.WorkEnd;
+        if (plan.WindowRead || sinks == 0 || now + sinks + (sinks / 4) < plan.WorkEnd)
+        {
+            return false;
+        }
+
+        plan.WindowRead = IsWindowEvent(reader);
+        return !plan.WindowRead;
     }
 
     /// <summary>
