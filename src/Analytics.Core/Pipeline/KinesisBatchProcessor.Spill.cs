@@ -146,7 +146,7 @@ public sealed partial class KinesisBatchProcessor
     /// Reports the pairs that are not durable, or, when the batch may be spilled, spills them and reports the batch as
     /// done (but a record the pipeline stopped before, which Lambda must still deliver).
     /// </summary>
-    private async Task ReportOrSpillAsync(AggregateBatch batch, bool candidate, bool poisonDurable, BatchSummary summary, CancellationToken cancellationToken)
+    private async Task ReportOrSpillAsync(AggregateBatch batch, bool candidate, bool poisonDurable, BatchSummary summary, CancellationToken deadline, CancellationToken cancellationToken)
     {
         bool failed = batch.DurableCount < batch.Count;
         // A spill is written only when every other effect of the batch is durable (a poison record not quarantined is
@@ -183,7 +183,7 @@ public sealed partial class KinesisBatchProcessor
             if (await BoundedAsync(write, cancellationToken).ConfigureAwait(false))
             {
                 spilled = await write.ConfigureAwait(false);
-                summary.SpillOutcome = spilled ? SinkOutcome.Completed : cancellationToken.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Failed;
+                summary.SpillOutcome = spilled ? SinkOutcome.Completed : deadline.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Failed;
             }
             else
             {
@@ -194,7 +194,7 @@ public sealed partial class KinesisBatchProcessor
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            summary.SpillOutcome = e is OperationCanceledException && cancellationToken.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Failed;
+            summary.SpillOutcome = e is OperationCanceledException && deadline.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Failed;
             if (summary.SpillOutcome == SinkOutcome.Failed)
             {
                 // Never only "Failed": the operator needs the spill sink's words (a missing bucket, access denied).

@@ -184,7 +184,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
                 int durable = await quarantine.ConfigureAwait(false);
                 await aggregates.ConfigureAwait(false);
                 ReportQuarantineFailures(poison, durable, summary);
-                await ReportOrSpillAsync(batch, spillCandidate, durable == poison.Count, summary, linked.Token).ConfigureAwait(false);
+                await ReportOrSpillAsync(batch, spillCandidate, durable == poison.Count, summary, timeout.Token, linked.Token).ConfigureAwait(false);
                 summary.AggregatesWritten = batch.DurableCount;
                 summary.Flushed = batch.Count > 0;
                 summary.ReportedFailure = _response.HasFailure ? Encoding.ASCII.GetString(_response.LowestFailure) : null;
@@ -303,8 +303,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             {
                 int durable = Math.Clamp(await write.ConfigureAwait(false), 0, records.Count);
 
-                // Fewer stored once its time was up: it stopped as asked (the AWS sinks do), a time-out.
-                summary.SetQuarantineSinkResult(durable < records.Count && cancellationToken.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Completed, null);
+                // Fewer stored once its time was up: it stopped as asked (the AWS sinks do), a time-out. Our deadline
+                // decides, as for a sink that throws (Classify): a return after the caller's cancellation is a return.
+                summary.SetQuarantineSinkResult(durable < records.Count && deadline.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Completed, null);
                 return durable;
             }
             catch (Exception e) when (e is not OutOfMemoryException)
@@ -371,9 +372,11 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             GiveUpAfterInvocation(batch);
         }
 
-        if (batch.DurableCount < batch.Count && given.IsCancellationRequested)
+        if (batch.DurableCount < batch.Count && (deadline.IsCancellationRequested || share.IsCancellationRequested))
         {
             // It stopped when its time was up, as asked (the AWS sinks do): a time-out, not a sink that forgot to mark.
+            // Our deadline or the share decides, as for a sink that throws (Classify), not the sink's token, which the
+            // caller's cancellation also fires: that was a time-out when the sink returned and a failure when it threw.
             summary.SetAggregateSinkResult(SinkOutcome.TimedOut, null);
             summary.AggregateSinkIssue = DescribeSinkIssue(batch, "ran out of time (its budget ends at the deadline less the safety margin) and returned");
             return;
@@ -384,7 +387,8 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             summary.AggregateSinkIssue = DescribeSinkIssue(
                 batch,
-                batch.DurableCount == 0
+                given.IsCancellationRequested ? "returned after the invocation was cancelled (the caller's token)"
+                : batch.DurableCount == 0
                     ? "returned without marking any pair durable (call AggregateBatch.MarkDurable or MarkAllDurable for what it stored)"
                     : "returned with pairs left unmarked");
         }

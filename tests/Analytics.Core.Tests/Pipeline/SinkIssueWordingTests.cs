@@ -184,4 +184,51 @@ public class SinkIssueWordingTests
         Assert.DoesNotContain("MarkDurable", summary.AggregateSinkIssue, StringComparison.Ordinal);
         Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
     }
+
+    /// <summary>
+    /// The caller cancels the invocation long before the deadline. A sink that returns then, and one that throws its
+    /// cancellation, are the same event, and neither is a time-out (none passed): before, the first was counted
+    /// <c>TimedOut</c> ("ran out of time") and the second <c>Failed</c>, because the return was judged by the sink's own
+    /// token, which the caller's cancellation fires too, and the throw by the deadline. Now the deadline decides both:
+    /// <c>Completed</c> with an issue that names the caller's cancellation, and <c>Failed</c> with the exception's type.
+    /// Both leave the record reported for re-delivery.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ACancellationByTheCaller_IsNotATimeOut_WhetherTheSinkReturnsOrThrows(bool sinkThrows)
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var returns = new ReturnsAtItsDeadlineSink();
+        IAggregateSink sink = sinkThrows ? new ThrowsWhenCancelledSink() : returns;
+        using var processor = new KinesisBatchProcessor(sink, returns, ProcessorOptions.Default with { TimeProvider = clock });
+        using var caller = new CancellationTokenSource();
+
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(1, "a"), Poison(2)]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>(), caller.Token);
+        clock.Advance(TimeSpan.FromSeconds(5));
+        await caller.CancelAsync();
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(sinkThrows ? SinkOutcome.Failed : SinkOutcome.Completed, summary.AggregateSinkOutcome);
+        Assert.Equal(SinkOutcome.Completed, summary.QuarantineSinkOutcome);
+        Assert.Equal(0, summary.Quarantined);
+        if (sinkThrows)
+        {
+            Assert.Contains(nameof(TaskCanceledException), summary.AggregateSinkError, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Null(summary.AggregateSinkError);
+            Assert.Contains("cancelled (the caller's token)", summary.AggregateSinkIssue, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("ran out of time", summary.AggregateSinkIssue ?? string.Empty, StringComparison.Ordinal);
+        Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
+    }
+
+    /// <summary>Throws its token's cancellation when the token fires, as an SDK call given the token does.</summary>
+    private sealed class ThrowsWhenCancelledSink : IAggregateSink
+    {
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken) => Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
+    }
 }

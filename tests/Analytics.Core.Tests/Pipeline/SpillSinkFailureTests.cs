@@ -95,6 +95,33 @@ public class SpillSinkFailureTests
     }
 
     /// <summary>
+    /// A spill cancelled by the caller's token 5 s into a 30 s budget: not a time-out (none passed), but a failure, as
+    /// when the sink throws (before, it was counted <c>TimedOut</c>: judged by the token the caller's cancellation fires
+    /// too). The batch is reported from its first record.
+    /// </summary>
+    [Fact]
+    public async Task SpillCancelledByTheCaller_IsAFailure_NotATimeOut()
+    {
+        using var noContext = new NoSynchronizationContext();
+        var spill = new TestSpillSink { Write = SpillCall.HonourToken };
+        (KinesisBatchProcessor processor, ManualTimeProvider time, _) = Create(spill);
+        using (processor)
+        using (var caller = new CancellationTokenSource())
+        {
+            Task<BatchSummary> run = processor.ProcessAsync(OldBatch(), time.GetUtcNow().AddSeconds(30), new ArrayBufferWriter<byte>(), caller.Token);
+            time.Advance(TimeSpan.FromSeconds(5));
+            Assert.False(run.IsCompleted);
+            await caller.CancelAsync();
+            BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+            Assert.Single(spill.Writes);
+            Assert.Equal(SinkOutcome.Failed, summary.SpillOutcome);
+            Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
+            Assert.Equal(0, summary.SpilledRecords);
+        }
+    }
+
+    /// <summary>
     /// A spill sink that ignores cancellation is given up 200 ms after the working time: a time-out, and the sink keeps
     /// its batch, which the next invocation does not touch.
     /// </summary>
