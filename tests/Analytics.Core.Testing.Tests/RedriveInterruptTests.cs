@@ -24,7 +24,7 @@ public sealed class RedriveInterruptTests(LocalServersFixture servers)
 
     /// <remarks>
     /// With the release never answered (DynamoDB hangs, the case where an operator presses Ctrl-C), the line says the
-    /// lease could not be released and when it expires, and the lease is there (found by review: it said released).
+    /// lease may not be released and when it expires, and the lease is there (found by review: it said released).
     /// </remarks>
     [Theory]
     [InlineData(2, false)] // SIGINT
@@ -83,7 +83,7 @@ public sealed class RedriveInterruptTests(LocalServersFixture servers)
     /// <summary>
     /// A run that did all its work but whose release of the lease DynamoDB never answers: the SDK's timeout escaped the
     /// release, replaced the report, and the run ended "redrive stopped: TimeoutException" with its work done (found by
-    /// review). Now it reports its work, says the lease could not be released and when it expires, and exits 0.
+    /// review). Now it reports its work, says the lease may not be released and when it expires, and exits 0.
     /// </summary>
     [Fact]
     public async Task AReleaseDynamoDbNeverAnswers_IsSaid_AndTheRunsReportStands()

@@ -25,7 +25,7 @@ internal static class RedriveCommand
     public const int MaxKeysPerItem = 10_000;
 
     /// <summary>What a run says when DynamoDB did not answer the release of the lease.</summary>
-    internal static readonly string LeaseNotReleased = $"the table's lease could not be released (DynamoDB did not answer): it expires {RedriveLease.Duration.TotalMinutes:0} minutes after the run's last renewal, and a run before then is refused";
+    internal static readonly string LeaseNotReleased = $"the table's lease may not be released (DynamoDB did not answer in time; a release that landed late is not seen): if it is still held, it expires {RedriveLease.Duration.TotalMinutes:0} minutes after the run's last renewal, and a run before then is refused";
 
     /// <summary>The line of a run an error stopped. A reader's message may quote a byte of what it read: for those, the type only.</summary>
     private static string StoppedLine(Exception ex) =>
