@@ -228,15 +228,20 @@ public sealed record FunctionOptions
     /// </summary>
     public int? ReservedConcurrency { get; init; }
 
-    /// <summary>Modeled compute time per invocation, in ms of one full vCPU. Default 0.</summary>
+    /// <summary>
+    /// Modeled compute time per invocation, in ms of one full vCPU. It runs (with <see cref="ComputeMsPerRecord"/>,
+    /// divided by the CPU share) when the handler starts, before the handler is called, on the clock the handler
+    /// watches: the handler sees the time left after it. Default 0.
+    /// </summary>
     public double ComputeMsPerInvocation { get; init; }
 
     /// <summary>Modeled compute time per record, in ms of one full vCPU. Default 0.</summary>
     public double ComputeMsPerRecord { get; init; }
 
     /// <summary>
-    /// Count the handler's real CPU time (its synchronous runs, scaled by the CPU share) instead of the model. Runs
-    /// are then not byte-reproducible. Default <see langword="false"/>.
+    /// Count the handler's real CPU time (its synchronous runs, scaled by the CPU share) instead of the model, after the
+    /// handler's task completed (it is known only then, so the handler's clock does not see it). Runs are then not
+    /// byte-reproducible. Default <see langword="false"/>.
     /// </summary>
     public bool MeasureCompute { get; init; }
 

@@ -375,6 +375,37 @@ public sealed partial class StreamEmulator
         invocation.HandlerStartTicks = NowTicks;
         invocation.Deadline = Clock.GetUtcNow() + TimeSpan.FromSeconds(_scenario.Function.TimeoutSeconds);
         invocation.DeadlineTimer = ScheduleIn(TimeSpan.FromSeconds(_scenario.Function.TimeoutSeconds).Ticks, () => OnDeadline(invocation));
+        // Modeled compute time runs first, on the clock the handler watches: a handler that plans by its deadline (the
+        // library's pipeline does) sees the time its CPU took, as on AWS. Charged after the handler's last wait, it was
+        // not seen, and a handler answering at its deadline less a margin timed out whenever its compute passed that
+        // margin (found by review). Measured compute is known only afterwards, so it still runs at the end.
+        long compute = _scenario.Function.MeasureCompute ? 0 : ModeledComputeTicks(invocation);
+        if (compute > 0)
+        {
+            ScheduleIn(compute, () =>
+            {
+                if (!invocation.Ended)
+                {
+                    InvokeHandler(invocation);
+                }
+            });
+        }
+        else
+        {
+            InvokeHandler(invocation);
+        }
+    }
+
+    /// <summary>The modeled compute time of the invocation: per invocation and per record, divided by the CPU share.</summary>
+    private long ModeledComputeTicks(Invocation invocation)
+    {
+        FunctionOptions function = _scenario.Function;
+        double ms = function.ComputeMsPerInvocation + (function.ComputeMsPerRecord * invocation.Batch.Records.Count);
+        return (long)Math.Round(ms / function.CpuShare * TicksPerMs);
+    }
+
+    private void InvokeHandler(Invocation invocation)
+    {
         object? previous = VirtualClock.CurrentOwner.Value;
         VirtualClock.CurrentOwner.Value = invocation;
         long started = Stopwatch.GetTimestamp();
@@ -406,7 +437,7 @@ public sealed partial class StreamEmulator
         ObserveCompletions();
     }
 
-    // Handlers whose task completed: their compute time runs, then they end (unless the deadline comes first).
+    // Handlers whose task completed: their measured compute time runs, then they end (unless the deadline comes first).
     private void ObserveCompletions()
     {
         for (int i = 0; i < _waiting.Count; i++)
@@ -430,11 +461,9 @@ public sealed partial class StreamEmulator
                 continue;
             }
 
+            // Modeled compute time ran before the handler (StartHandler); measured compute time runs now.
             FunctionOptions function = _scenario.Function;
-            double ms = function.MeasureCompute
-                ? TimeSpan.FromTicks(invocation.MeasuredTicks).TotalMilliseconds
-                : function.ComputeMsPerInvocation + (function.ComputeMsPerRecord * invocation.Batch.Records.Count);
-            long compute = (long)Math.Round(ms / function.CpuShare * TicksPerMs);
+            long compute = function.MeasureCompute ? (long)Math.Round(TimeSpan.FromTicks(invocation.MeasuredTicks).TotalMilliseconds / function.CpuShare * TicksPerMs) : 0;
             // Every invocation lasts at least 1 ms (Lambda bills at least 1 ms): retries start at once, so a batch that
             // failed in no time would otherwise be retried forever at one instant.
             compute = Math.Max(compute, MinInvocationTicks - (NowTicks - invocation.HandlerStartTicks));

@@ -174,6 +174,39 @@ public class FunctionRuleTests
         Assert.Equal(expectedMs, only.EndMs - only.StartMs);
     }
 
+    // Source: the same allocation: CPU time shows on the clock the function watches, as on AWS. Modeled compute runs
+    // before the handler is called (docs/emulator.md, "Compute time"): the handler gets Lambda's deadline, set at its
+    // start, and sees the time its CPU took. A handler that answers at its deadline less 1 s (as the library's pipeline
+    // plans) with 2 s of CPU ends at 9 s; charged after its wait, as before, the same invocation ran 9 s + 2 s past
+    // its 10 s timeout (found by review). CPU that reaches the timeout times out without the handler being called.
+    [Theory]
+    [InlineData(2000, "Success", 9000L, true)]
+    [InlineData(10_000, "Timeout", 10_000L, false)]
+    public void ModeledCompute_RunsBeforeTheHandler_WhichSeesIt(double computeMs, string outcome, long durationMs, bool called)
+    {
+        var calls = new List<(DateTimeOffset Now, DateTimeOffset Deadline)>();
+        EmulatorScenario scenario = Emulate.Texts("a") with { Function = new() { MemoryMb = 1769, TimeoutSeconds = 10, ComputeMsPerInvocation = computeMs } };
+        EmulationRecording run = Emulate.Run(scenario, clock => new DelegateHandler(async (_, deadline, _) =>
+        {
+            calls.Add((clock.GetUtcNow(), deadline));
+            await Task.Delay(deadline - TimeSpan.FromSeconds(1) - clock.GetUtcNow(), clock);
+            return Array.Empty<byte>();
+        }));
+
+        InvocationReport first = run.Invocations[0];
+        Assert.Equal((outcome, durationMs), (first.Outcome.ToString(), first.EndMs - first.StartMs));
+        DateTimeOffset start = Emulate.Start.AddMilliseconds(first.StartMs);
+        if (called)
+        {
+            (DateTimeOffset now, DateTimeOffset deadline) = calls[0];
+            Assert.Equal((start.AddMilliseconds(computeMs), start.AddSeconds(10)), (now, deadline));
+        }
+        else
+        {
+            Assert.Empty(calls); // nor in any retry: each one's CPU reaches its timeout too
+        }
+    }
+
     // Source: "Lambda polls each shard in your Kinesis stream for records at a base rate of once per second."
     [Fact]
     public void IdleShard_IsPolledOncePerSecond()

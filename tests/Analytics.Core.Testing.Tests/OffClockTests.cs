@@ -14,7 +14,9 @@ public class OffClockTests
         Stream = new() { ShardCount = 2 },
         Producers = [new() { RatePerSecond = 20, PartitionKeys = 10, Schedule = [new RateStep(10, 0)], Generator = RecordGenerators.Text("r{n}") }],
         Mapping = new() { BatchSize = 3, ParallelizationFactor = 2 },
-        Function = new() { TimeoutSeconds = 3, ComputeMsPerRecord = 1 },
+        // 1,769 MB: one full vCPU, so the modeled compute that runs before the handler is whole milliseconds, and a
+        // handler's Task.Delay(deadline - now, clock), which .NET counts in whole milliseconds, is due at the deadline.
+        Function = new() { TimeoutSeconds = 3, ComputeMsPerRecord = 1, MemoryMb = 1769 },
         RealTimeSettle = settle,
     };
 
