@@ -34,9 +34,8 @@ internal sealed class RecordDecoder
         // Four base64 characters give three bytes (less two of padding): anything whose decoded size must pass the
         // limit is refused undecoded. JSON escapes (such as \/) only lengthen the text, so escaped data is measured
         // after unescaping, except when even six bytes per character could not bring it under the limit.
-        long maxBase64 = ((maxRecordBytes + 2L) / 3 * 4) + 4;
         long atLeast = record.DataIsEscaped ? (base64.Length / MaxEscapeLength / 4 * 3) - 2 : (base64.Length / 4 * 3) - 2;
-        if (atLeast > maxRecordBytes || base64.Length > maxBase64 * MaxEscapeLength)
+        if (atLeast > maxRecordBytes)
         {
             message = string.Create(CultureInfo.InvariantCulture, $"the record's base64 decodes to more than {maxRecordBytes} bytes, the limit");
             return PoisonReason.TooLarge;
