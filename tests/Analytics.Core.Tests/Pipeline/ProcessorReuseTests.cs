@@ -107,6 +107,42 @@ public class ProcessorReuseTests
         Assert.Equal(0, summary.AggregatesWritten);
     }
 
+    // The same for a window's flush, which has a pooled batch of its own: a flush whose call ended with pairs unmarked
+    // leaves its writes running, and they must not mark the next window's aggregates (that window's invocation would
+    // then succeed and its state be dropped, its records in no durable aggregate).
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task WritesLeftRunningByAWindowFlushThatFailed_DoNotMarkTheNextWindowsAggregates(bool threw)
+    {
+        var sink = new StragglingAggregateSink { Throw = _ => threw };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        // First window: its flush lands nothing in time; the invocation fails whole.
+        await Assert.ThrowsAsync<BatchFailedException>(() => processor.ProcessAsync(
+            WindowEvent([Good(1, "a", 1), Good(2, "b", 2)], "{}", final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()));
+
+        // Second window: its own writes do not land, but the first flush's land while it runs.
+        sink.Throw = batch =>
+        {
+            foreach (Action late in sink.Late.Take(2).ToList())
+            {
+                late();
+            }
+
+            return threw;
+        };
+        BatchFailedException e = await Assert.ThrowsAsync<BatchFailedException>(() => processor.ProcessAsync(
+            WindowEvent([Good(3, "c", 3), Good(4, "d", 4)], "{}", final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()));
+        Assert.Contains("0 of 2", e.Message, StringComparison.Ordinal);
+
+        // A plain invocation in between keeps its pooled batch: the flush's is the one given up.
+        sink.Throw = batch => { batch.MarkAllDurable(); return false; };
+        AggregateBatch pooled = processor.PooledBatch;
+        await processor.ProcessAsync(TestEvents.Build([Good(5, "e", 5)]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        Assert.Same(pooled, processor.PooledBatch);
+    }
+
     // The pooled batch stays for calls that end well: a successful invocation allocates no batch.
     [Fact]
     public async Task ACallThatMarksEveryPair_KeepsThePooledBatch()

@@ -301,19 +301,74 @@ public class WindowHardeningTests
         }
     }
 
-    [Fact]
-    public async Task RefusedState_FailsOnlyOnceTheQuarantineIsDone_NotWhileItStillUsesTheBatchsList()
+    public static TheoryData<string> StateRefusals => ["broken", "rangeAfterTheBatch", "rangeAfterTheBatchOfOtherOptions"];
+
+    [Theory]
+    [MemberData(nameof(StateRefusals))]
+    public async Task RefusedState_FailsOnlyOnceTheQuarantineIsDone_NotWhileItStillUsesTheBatchsList(string refusal)
     {
+        string state = $$"""{"{{ProcessorOptions.Default.StateKey}}":42}""";
+        ProcessorOptions options = ProcessorOptions.Default;
+        if (refusal != "broken")
+        {
+            // The state of records 5 and 6, given with a batch that starts at 1.
+            using var opener = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default);
+            state = (await TestEvents.RunAsync(opener, TestEvents.BuildWindow([Record(5, "a", 5), Record(6, "a", 6)], "{}"))).GetProperty("state").GetRawText();
+            options = refusal == "rangeAfterTheBatch" ? options : options with { Aggregator = Changed(AggregatorOptions.Default, "window") };
+        }
+
         var quarantine = new GatedQuarantineSink();
-        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), quarantine, ProcessorOptions.Default);
+        var sink = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(sink, quarantine, options);
         TestRecord poison = new(TestEvents.Seq(2), TestEvents.Utf8("{\"metric\":"), TestEvents.Arrival);
-        byte[] evt = TestEvents.BuildWindow([Record(1, "a", 1), poison], $$"""{"{{ProcessorOptions.Default.StateKey}}":42}""");
+        byte[] evt = TestEvents.BuildWindow([Record(1, "a", 1), poison, Record(7, "a", 7)], state, final: true);
 
         Task<BatchSummary> run = processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
         bool failedWhileRunning = run.IsCompleted && quarantine.Running;
         quarantine.Release.SetResult();
 
-        await Assert.ThrowsAsync<WindowStateFormatException>(() => run);
+        WindowStateFormatException e = await Assert.ThrowsAsync<WindowStateFormatException>(() => run);
         Assert.False(failedWhileRunning, "the invocation failed while the quarantine sink was still writing its records");
+        Assert.Contains(
+            refusal == "broken" ? "not a base64 string" : "The window state's sequence range starts after the batch's first record",
+            e.Message,
+            StringComparison.Ordinal);
+        Assert.Empty(sink.Seen);
+    }
+
+    /// <summary>
+    /// A window state of other aggregator options whose flush the sink does not make durable: the invocation fails whole
+    /// (only after the quarantine is done), nothing of the batch is written, and Lambda's retry with the same state
+    /// writes every sample once.
+    /// </summary>
+    [Fact]
+    public async Task StateOfOtherOptionsWhoseFlushIsNotDurable_FailsWhole_AndTheRetryWritesEverySampleOnce()
+    {
+        using var oldFunction = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default);
+        string state = (await TestEvents.RunAsync(oldFunction, TestEvents.BuildWindow([Record(1, "a", 1), Record(2, "b", 2)], "{}"))).GetProperty("state").GetRawText();
+
+        var sink = new RecordingAggregateSink { Durable = pair => pair == 0 };
+        var quarantine = new GatedQuarantineSink();
+        using var newFunction = new KinesisBatchProcessor(sink, quarantine, ProcessorOptions.Default with { Aggregator = Changed(AggregatorOptions.Default, "window") });
+        TestRecord poison = new(TestEvents.Seq(4), TestEvents.Utf8("{\"metric\":"), TestEvents.Arrival);
+        byte[] evt = TestEvents.BuildWindow([Record(3, "a", 30), poison, Record(5, "c", 5)], state, final: true);
+
+        Task<BatchSummary> run = newFunction.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        bool failedWhileRunning = run.IsCompleted && quarantine.Running;
+        quarantine.Release.SetResult();
+        BatchFailedException e = await Assert.ThrowsAsync<BatchFailedException>(() => run);
+
+        Assert.False(failedWhileRunning, "the invocation failed while the quarantine sink was still writing its records");
+        Assert.Contains("made 1 of 2 aggregates of the window state written under other aggregator options durable", e.Message, StringComparison.Ordinal);
+        Assert.Equal(1, sink.Calls);
+        Assert.Equal(["host=a", "host=b"], sink.Seen.Select(s => s.Dimensions));
+
+        // Lambda retries with the previous state; the sink now makes everything durable.
+        sink.Durable = null;
+        sink.Seen.Clear();
+        await TestEvents.RunAsync(newFunction, evt);
+        Assert.Equal(
+            [("host=a", 1.0, TestEvents.Seq(1), TestEvents.Seq(2)), ("host=b", 2.0, TestEvents.Seq(1), TestEvents.Seq(2)), ("host=a", 30.0, TestEvents.Seq(3), TestEvents.Seq(5)), ("host=c", 5.0, TestEvents.Seq(3), TestEvents.Seq(5))],
+            sink.Seen.Select(s => (s.Dimensions, s.Sum, s.FirstSequenceNumber, s.LastSequenceNumber)));
     }
 }
