@@ -76,15 +76,17 @@ public class SpillSinkFailureTests
     /// A spill cancelled by the end of the working time (27 s of a 30 s budget): a time-out. One cancelled by the
     /// caller's token 5 s in: not a time-out (none passed), but a failure, as when the sink throws (before, it was
     /// counted <c>TimedOut</c>: judged by the token the caller's cancellation fires too). Either way the batch is
-    /// reported from its first record.
+    /// reported from its first record. The same whether the sink's task is cancelled or answers "not spilled".
     /// </summary>
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task SpillCancelled_AtTheEndOfTheWorkingTime_IsATimeOut_ByTheCaller_AFailure(bool byCaller)
+    [InlineData(false, SpillCall.HonourToken)]
+    [InlineData(true, SpillCall.HonourToken)]
+    [InlineData(false, SpillCall.FalseWhenCancelled)]
+    [InlineData(true, SpillCall.FalseWhenCancelled)]
+    public async Task SpillCancelled_AtTheEndOfTheWorkingTime_IsATimeOut_ByTheCaller_AFailure(bool byCaller, SpillCall call)
     {
         using var noContext = new NoSynchronizationContext();
-        var spill = new TestSpillSink { Write = SpillCall.HonourToken };
+        var spill = new TestSpillSink { Write = call };
         (KinesisBatchProcessor processor, ManualTimeProvider time, _) = Create(spill);
         using (processor)
         using (var caller = new CancellationTokenSource())

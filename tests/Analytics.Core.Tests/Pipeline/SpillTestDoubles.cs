@@ -21,6 +21,9 @@ public enum SpillCall
     /// <summary>Returns a task that is cancelled when the token is (an honouring sink).</summary>
     HonourToken,
 
+    /// <summary>Returns a task that gives <see langword="false"/> when the token is cancelled (a sink that answers "not spilled").</summary>
+    FalseWhenCancelled,
+
     /// <summary>Returns a task that never completes (a sink that ignores cancellation).</summary>
     Hang,
 }
@@ -72,6 +75,10 @@ internal sealed class TestSpillSink : ISpillSink
                 var cancelled = new TaskCompletionSource<bool>();
                 cancellationToken.Register(() => cancelled.TrySetCanceled(cancellationToken));
                 return cancelled.Task;
+            case SpillCall.FalseWhenCancelled:
+                var unspilled = new TaskCompletionSource<bool>();
+                cancellationToken.Register(() => unspilled.TrySetResult(false));
+                return unspilled.Task;
             case SpillCall.Hang:
                 return new TaskCompletionSource<bool>().Task;
             default:
