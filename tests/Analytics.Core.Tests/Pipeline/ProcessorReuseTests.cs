@@ -63,6 +63,17 @@ public class ProcessorReuseTests
 
         public Func<AggregateBatch, bool>? Throw { get; set; }
 
+        /// <summary>A <see cref="Throw"/> that first lands the first <paramref name="count"/> writes of earlier calls.</summary>
+        public Func<AggregateBatch, bool> LandingEarlierWrites(int count, bool thenThrow) => _ =>
+        {
+            foreach (Action late in Late.Take(count).ToList())
+            {
+                late();
+            }
+
+            return thenThrow;
+        };
+
         public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
         {
             for (int pair = 0; pair < batch.Count; pair++)
@@ -92,15 +103,7 @@ public class ProcessorReuseTests
         Assert.Equal([TestEvents.Seq(1)], Failures(first.WrittenMemory));
 
         // Second invocation: its own writes do not land, but the first one's land while it runs.
-        sink.Throw = batch =>
-        {
-            foreach (Action late in sink.Late.Take(2).ToList())
-            {
-                late();
-            }
-
-            return true;
-        };
+        sink.Throw = sink.LandingEarlierWrites(2, thenThrow: true);
         var second = new ArrayBufferWriter<byte>();
         BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(3, "c", 3), Good(4, "d", 4)]), DateTimeOffset.UtcNow.AddSeconds(30), second);
         Assert.Equal([TestEvents.Seq(3)], Failures(second.WrittenMemory));
@@ -123,15 +126,7 @@ public class ProcessorReuseTests
             WindowEvent([Good(1, "a", 1), Good(2, "b", 2)], "{}", final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()));
 
         // Second window: its own writes do not land, but the first flush's land while it runs.
-        sink.Throw = batch =>
-        {
-            foreach (Action late in sink.Late.Take(2).ToList())
-            {
-                late();
-            }
-
-            return threw;
-        };
+        sink.Throw = sink.LandingEarlierWrites(2, thenThrow: threw);
         BatchFailedException e = await Assert.ThrowsAsync<BatchFailedException>(() => processor.ProcessAsync(
             WindowEvent([Good(3, "c", 3), Good(4, "d", 4)], "{}", final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()));
         Assert.Contains("0 of 2", e.Message, StringComparison.Ordinal);

@@ -301,6 +301,21 @@ public class WindowHardeningTests
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="evt"/> with the quarantine sink held until the invocation has had its chance to end, and
+    /// returns the invocation's exception, asserting it came only after the quarantine was done.
+    /// </summary>
+    private static async Task<T> FailsAfterTheQuarantineAsync<T>(KinesisBatchProcessor processor, GatedQuarantineSink quarantine, byte[] evt)
+        where T : Exception
+    {
+        Task<BatchSummary> run = processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        bool failedWhileRunning = run.IsCompleted && quarantine.Running;
+        quarantine.Release.SetResult();
+        T e = await Assert.ThrowsAsync<T>(() => run);
+        Assert.False(failedWhileRunning, "the invocation failed while the quarantine sink was still writing its records");
+        return e;
+    }
+
     public static TheoryData<string> StateRefusals => ["broken", "rangeAfterTheBatch", "rangeAfterTheBatchOfOtherOptions"];
 
     [Theory]
@@ -323,12 +338,7 @@ public class WindowHardeningTests
         TestRecord poison = new(TestEvents.Seq(2), TestEvents.Utf8("{\"metric\":"), TestEvents.Arrival);
         byte[] evt = TestEvents.BuildWindow([Record(1, "a", 1), poison, Record(7, "a", 7)], state, final: true);
 
-        Task<BatchSummary> run = processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
-        bool failedWhileRunning = run.IsCompleted && quarantine.Running;
-        quarantine.Release.SetResult();
-
-        WindowStateFormatException e = await Assert.ThrowsAsync<WindowStateFormatException>(() => run);
-        Assert.False(failedWhileRunning, "the invocation failed while the quarantine sink was still writing its records");
+        WindowStateFormatException e = await FailsAfterTheQuarantineAsync<WindowStateFormatException>(processor, quarantine, evt);
         Assert.Contains(
             refusal == "broken" ? "not a base64 string" : "The window state's sequence range starts after the batch's first record",
             e.Message,
@@ -353,12 +363,7 @@ public class WindowHardeningTests
         TestRecord poison = new(TestEvents.Seq(4), TestEvents.Utf8("{\"metric\":"), TestEvents.Arrival);
         byte[] evt = TestEvents.BuildWindow([Record(3, "a", 30), poison, Record(5, "c", 5)], state, final: true);
 
-        Task<BatchSummary> run = newFunction.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
-        bool failedWhileRunning = run.IsCompleted && quarantine.Running;
-        quarantine.Release.SetResult();
-        BatchFailedException e = await Assert.ThrowsAsync<BatchFailedException>(() => run);
-
-        Assert.False(failedWhileRunning, "the invocation failed while the quarantine sink was still writing its records");
+        BatchFailedException e = await FailsAfterTheQuarantineAsync<BatchFailedException>(newFunction, quarantine, evt);
         Assert.Contains("made 1 of 2 aggregates of the window state written under other aggregator options durable", e.Message, StringComparison.Ordinal);
         Assert.Equal(1, sink.Calls);
         Assert.Equal(["host=a", "host=b"], sink.Seen.Select(s => s.Dimensions));
