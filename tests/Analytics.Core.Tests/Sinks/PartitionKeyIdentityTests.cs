@@ -108,6 +108,33 @@ public sealed class PartitionKeyTextProperties
         }
     }
 
+    /// <summary>
+    /// Keys that are not text, around and past the 256 bytes the processor first sets aside for a key it keeps as its
+    /// spelling (a mark byte and the bytes): each is read, the same spelling is the same key and a spelling one byte
+    /// apart another. A key of that length is in no other test (a mutation run's survivors: the scratch space grown one
+    /// byte short, which throws on such a key).
+    /// </summary>
+    [Theory]
+    [InlineData(0xFF, 255)]
+    [InlineData(0xFF, 256)]
+    [InlineData(0xFF, 257)]
+    [InlineData(0xFF, 600)]
+    [InlineData(-1, 43)]
+    [InlineData(-1, 100)]
+    public async Task LongKeysThatAreNotText_AreKeptWhole(int repeatedByte, int count)
+    {
+        byte[] key = repeatedByte < 0
+            ? [.. Enumerable.Repeat("\\ud800"u8.ToArray(), count).SelectMany(piece => piece)]
+            : [.. Enumerable.Repeat((byte)repeatedByte, count)];
+        byte[] other = [.. key.AsSpan(0, key.Length - 1), (byte)(repeatedByte < 0 ? '1' : 0xFE)];
+
+        string[] texts = await KeyTextsAsync([key, other, key]);
+
+        Assert.Equal(texts[0], texts[2]);
+        Assert.NotEqual(texts[0], texts[1]);
+        Assert.NotEqual(Meaning(key), Meaning(other));
+    }
+
     /// <summary>What the spelling means: its text when it decodes to valid text, else the spelling itself (marked as such).</summary>
     private static string Meaning(byte[] spelling)
     {
