@@ -285,6 +285,55 @@ public class WindowHardeningTests
         Assert.Empty(sink.Seen);
     }
 
+    /// <summary>
+    /// The final invocation of a window with no record (Lambda sends one when the window closes): the event source ARN
+    /// is then only at the top level, after the empty record list, and the flush is written under it (a mutation run's
+    /// survivor: the ARN taken from the records alone left the flush under no stream, so the table's item differed from
+    /// the one the window's earlier records would name).
+    /// </summary>
+    [Fact]
+    public async Task FinalInvokeWithoutRecords_FlushesUnderTheTopLevelEventSourceArn()
+    {
+        var sink = new ArnSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        string state = (await TestEvents.RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"))).GetProperty("state").GetRawText();
+
+        // A new processor (a new execution environment) has seen no ARN before this event.
+        using var fresh = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        byte[] final = TestEvents.Build([], w =>
+        {
+            w.WriteStartObject("window");
+            w.WriteString("start", "2025-01-20T10:00:00Z");
+            w.WriteString("end", "2025-01-20T10:15:00Z");
+            w.WriteEndObject();
+            w.WritePropertyName("state");
+            w.WriteRawValue(state);
+            w.WriteString("shardId", TestEvents.ShardId);
+            w.WriteString("eventSourceARN", TestEvents.StreamArn);
+            w.WriteBoolean("isFinalInvokeForWindow", true);
+        });
+        BatchSummary summary = await fresh.ProcessAsync(final, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+
+        Assert.Equal((0, true, 1), (summary.Records, summary.Flushed, summary.AggregatesWritten));
+        Assert.Equal(TestEvents.StreamArn, summary.EventSourceArn);
+        Assert.Equal([(TestEvents.ShardId, TestEvents.StreamArn)], sink.Sources);
+        Assert.Null(summary.FirstSequenceNumber);
+        Assert.Null(summary.LastSequenceNumber);
+    }
+
+    /// <summary>Records the shard and stream of each batch it is given, and makes it durable.</summary>
+    private sealed class ArnSink : IAggregateSink
+    {
+        public List<(string ShardId, string? Arn)> Sources { get; } = [];
+
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            Sources.Add((batch.ShardId, batch.EventSourceArn));
+            batch.MarkAllDurable();
+            return Task.CompletedTask;
+        }
+    }
+
     /// <summary>A quarantine sink whose write finishes only when the test says so.</summary>
     private sealed class GatedQuarantineSink : IQuarantineSink
     {
