@@ -316,6 +316,33 @@ public class KplPipelineTests
         Assert.Empty(aggregates.Seen);
     }
 
+    /// <summary>
+    /// Two containers, each with one valid and one poison user record of its own reason: each container is one entry,
+    /// and each reason is counted once, the first container's not again for the second (a mutation run's survivor:
+    /// the list of a container's reasons kept from one container to the next went unseen).
+    /// </summary>
+    [Fact]
+    public async Task Process_ContainersWithPoisonUserRecords_CountEachReasonOnce()
+    {
+        KplTestUserRecord Valid(double value) => new("k", null, TestEvents.Utf8(TestEvents.Sample("m", value, TestEvents.Arrival - 1000)), []);
+        byte[] first = KplTestEncoder.Aggregate([Valid(1), new KplTestUserRecord("k", null, TestEvents.Utf8("{not json"), [])]);
+        byte[] second = KplTestEncoder.Aggregate([Valid(2), new KplTestUserRecord("k", null, [], [])]);
+        var quarantine = new RecordingQuarantineSink();
+        var aggregates = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, ProcessorOptions.Default);
+
+        BatchSummary summary = await processor.ProcessAsync(
+            TestEvents.Build([new TestRecord(TestEvents.Seq(1), first, TestEvents.Arrival), new TestRecord(TestEvents.Seq(2), second, TestEvents.Arrival)]),
+            DateTimeOffset.UtcNow.AddSeconds(30),
+            new System.Buffers.ArrayBufferWriter<byte>());
+
+        Assert.Equal([PoisonReason.InvalidJson, PoisonReason.EmptyData], quarantine.Records.Select(q => q.Reason));
+        Assert.Equal(
+            (1, 1),
+            (summary.GetPoisonCount(PoisonReason.InvalidJson), summary.GetPoisonCount(PoisonReason.EmptyData)));
+        Assert.Equal((2L, 3.0), (Assert.Single(aggregates.Seen).Count, aggregates.Seen[0].Sum));
+    }
+
     [Fact]
     public async Task Process_ContainerWithNoUserRecord_IsQuarantinedAsEmpty_NotPassedOverWithoutATrace()
     {
