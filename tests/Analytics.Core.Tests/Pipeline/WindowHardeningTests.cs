@@ -300,18 +300,7 @@ public class WindowHardeningTests
 
         // A new processor (a new execution environment) has seen no ARN before this event.
         using var fresh = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
-        byte[] final = TestEvents.Build([], w =>
-        {
-            w.WriteStartObject("window");
-            w.WriteString("start", "2025-01-20T10:00:00Z");
-            w.WriteString("end", "2025-01-20T10:15:00Z");
-            w.WriteEndObject();
-            w.WritePropertyName("state");
-            w.WriteRawValue(state);
-            w.WriteString("shardId", TestEvents.ShardId);
-            w.WriteString("eventSourceARN", TestEvents.StreamArn);
-            w.WriteBoolean("isFinalInvokeForWindow", true);
-        });
+        byte[] final = TestEvents.BuildWindow([], state, final: true);
         BatchSummary summary = await fresh.ProcessAsync(final, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
 
         Assert.Equal((0, true, 1), (summary.Records, summary.Flushed, summary.AggregatesWritten));
