@@ -154,13 +154,12 @@ public sealed partial class KinesisBatchProcessor
         }
     }
 
-    /// <summary>Whether the reading share is used up, or the sinks' measured cost for what was read fills the rest of the working time.</summary>
     /// <summary>
     /// Whether reading must stop: at the end of the reading share, or earlier when the sinks' learnt costs for what was
     /// read, with a quarter of headroom, would not fit in the working time. A tumbling-window invocation stops at the
     /// end of the reading share only: one that stops early fails whole (its state cannot express a partial batch), so
-    /// a stop there never makes progress, and the costs say nothing of its writes (none before the window's last
-    /// invocation, and then the flush of the whole window's pairs). They come from the plain batches of the same
+    /// a stop there never makes progress, and the costs fit its writes badly (its aggregates are written only when the
+    /// window is flushed, all of the window's pairs at once). They come from the plain batches of the same
     /// processor (window invocations do not learn them), so before, a processor serving a window mapping and a plain
     /// one, after a plain write that timed out, read one record of every window batch and failed it (review); the
     /// window's shard was blocked until a plain invocation lowered the cost. Whether the event is a window one is

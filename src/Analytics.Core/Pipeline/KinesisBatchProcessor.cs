@@ -189,7 +189,12 @@ public sealed partial class KinesisBatchProcessor : IDisposable
                 summary.Flushed = batch.Count > 0;
                 summary.ReportedFailure = _response.HasFailure ? Encoding.ASCII.GetString(_response.LowestFailure) : null;
                 _response.WriteResponse(response);
-                LearnSinkCosts(summary, batch.Count, summary.AggregatesWritten, poison.Count, durable);
+                if (!cancellationToken.IsCancellationRequested)
+                {
+                    // A call the caller cut short says nothing of the sinks' cost: counted as one that finished (its time
+                    // over all its pairs), it taught a cost far too low, and the next invocation read more than fits.
+                    LearnSinkCosts(summary, batch.Count, summary.AggregatesWritten, poison.Count, durable);
+                }
             }
         }
         finally

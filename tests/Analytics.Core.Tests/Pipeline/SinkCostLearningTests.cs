@@ -206,4 +206,55 @@ public class SinkCostLearningTests
             Assert.Equal(BatchStopReason.TimeBudget, summary.StopReason);
         }
     }
+
+    /// <summary>Takes a set time per pair; when given a caller to cancel, stops after the first pair and cancels it.</summary>
+    private sealed class CallerCancellingSink(ManualTimeProvider clock) : IAggregateSink
+    {
+        public TimeSpan PerPair { get; set; }
+
+        public CancellationTokenSource? Caller { get; set; }
+
+        public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            if (Caller is null)
+            {
+                clock.Advance(PerPair * batch.Count);
+                batch.MarkAllDurable();
+                return;
+            }
+
+            clock.Advance(PerPair);
+            batch.MarkDurable(0);
+            await Caller.CancelAsync();
+        }
+    }
+
+    /// <summary>
+    /// A call the caller's cancellation cut short teaches nothing (review): counted as a call that finished, its time
+    /// over all its pairs taught a cost per pair far too low (1 pair's 8 s over 9 pairs), and the next invocation read
+    /// more than its sinks could write in time.
+    /// </summary>
+    [Fact]
+    public async Task PairCost_ACallCutShortByTheCaller_TeachesNothing()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sink = new CallerCancellingSink(clock) { PerPair = TimeSpan.FromSeconds(8) };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
+        await Run(processor, clock, [Valid(), Valid(), Valid(), Valid()]);
+
+        using (var caller = new CancellationTokenSource())
+        {
+            sink.Caller = caller;
+            BatchSummary cut = await processor.ProcessAsync(TestEvents.Build([.. Enumerable.Range(0, 9).Select(_ => Valid())]), clock.GetUtcNow() + s_budget, new ArrayBufferWriter<byte>(), caller.Token);
+            Assert.Equal((SinkOutcome.Completed, 1), (cut.AggregateSinkOutcome, cut.AggregatesWritten));
+            sink.Caller = null;
+        }
+
+        TestRecord[] records = [.. Enumerable.Range(0, 12).Select(_ => Valid())];
+        BatchSummary summary = await Run(processor, clock, records);
+
+        // Still 8 s a pair: the 10th record is not started.
+        Assert.Equal(ExpectedRead(TimeSpan.FromSeconds(8), records.Length), summary.RecordsProcessed);
+        Assert.Equal(BatchStopReason.TimeBudget, summary.StopReason);
+    }
 }
