@@ -120,6 +120,7 @@ public class ProcessorReuseTests
     {
         var sink = new StragglingAggregateSink { Throw = _ => threw };
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        AggregateBatch pooled = processor.PooledBatch;
 
         // First window: its flush lands nothing in time; the invocation fails whole.
         await Assert.ThrowsAsync<BatchFailedException>(() => processor.ProcessAsync(
@@ -131,9 +132,8 @@ public class ProcessorReuseTests
             WindowEvent([Good(3, "c", 3), Good(4, "d", 4)], "{}", final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()));
         Assert.Contains("0 of 2", e.Message, StringComparison.Ordinal);
 
-        // A plain invocation in between keeps its pooled batch: the flush's is the one given up.
+        // The plain batch was never given up by the failed flushes: only the flush's batch was.
         sink.Throw = batch => { batch.MarkAllDurable(); return false; };
-        AggregateBatch pooled = processor.PooledBatch;
         await processor.ProcessAsync(TestEvents.Build([Good(5, "e", 5)]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
         Assert.Same(pooled, processor.PooledBatch);
     }

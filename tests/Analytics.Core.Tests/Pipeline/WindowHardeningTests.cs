@@ -386,8 +386,9 @@ public class WindowHardeningTests
 
     /// <summary>
     /// A window state of other aggregator options whose flush the sink does not make durable: the invocation fails whole
-    /// (only after the quarantine is done), nothing of the batch is written, and Lambda's retry with the same state
-    /// writes every sample once.
+    /// (only after the quarantine is done) and nothing of the batch is written. Lambda's retry with the same state hands
+    /// the sink the old state's aggregates again under their own range (the one already durable is skipped by the
+    /// sink's watermark, as a repeated write always is) and the batch's under theirs: each sample in one aggregate.
     /// </summary>
     [Fact]
     public async Task StateOfOtherOptionsWhoseFlushIsNotDurable_FailsWhole_AndTheRetryWritesEverySampleOnce()
