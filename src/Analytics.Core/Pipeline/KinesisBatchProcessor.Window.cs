@@ -74,7 +74,7 @@ public sealed partial class KinesisBatchProcessor
         aggregator.Merge(batchAggregates);
         string? first = stateFirst ?? firstAfterPrevious ?? summary.FirstSequenceNumber;
         string? last = stateLast is null || (summary.LastSequenceNumber is { } batchLast && SequenceNumber.Compare(batchLast, stateLast) > 0)
-            ? summary.LastSequenceNumber ?? stateLast
+            ? summary.LastSequenceNumber
             : stateLast;
         if (aggregator.PairCount > 0)
         {

@@ -43,6 +43,20 @@ public class ProcessorContractTests
         Assert.False(string.IsNullOrEmpty(because));
     }
 
+    /// <summary>
+    /// Options that are the struct's <c>default</c> (every field zero: an options field never set, a <c>default</c>
+    /// argument) are refused with the way out, not only the ranges: the consumer learns of
+    /// <see cref="ProcessorOptions.Default"/> from the error.
+    /// </summary>
+    [Fact]
+    public void Constructor_OptionsNotStartedFromTheDefault_TheErrorSaysWhereToStart()
+    {
+        ArgumentOutOfRangeException e = Assert.Throws<ArgumentOutOfRangeException>(
+            () => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), default(ProcessorOptions)));
+        Assert.Contains("MaxStateBytes 1 to 1,000,000", e.Message, StringComparison.Ordinal);
+        Assert.Contains("Start from ProcessorOptions.Default", e.Message, StringComparison.Ordinal);
+    }
+
     public static TheoryData<string, ProcessorOptions> EdgeOptions => new()
     {
         { "no fractional margin", ProcessorOptions.Default with { SafetyMarginFraction = 0 } },
@@ -83,6 +97,15 @@ public class ProcessorContractTests
             () => processor.ProcessAsync(TestEvents.Build([Good(1, "a", 2)]), DateTimeOffset.UtcNow.AddHours(1), null!));
 
         Assert.Equal("response", e.ParamName);
+        Assert.Empty(aggregates.Seen);
+
+        // The same for the overload that reads the event from a stream, and for a missing stream.
+        e = await Assert.ThrowsAsync<ArgumentNullException>(
+            () => processor.ProcessAsync(new MemoryStream(TestEvents.Build([Good(1, "a", 2)])), DateTimeOffset.UtcNow.AddHours(1), null!));
+        Assert.Equal("response", e.ParamName);
+        e = await Assert.ThrowsAsync<ArgumentNullException>(
+            () => processor.ProcessAsync((Stream)null!, DateTimeOffset.UtcNow.AddHours(1), new ArrayBufferWriter<byte>()));
+        Assert.Equal("utf8Event", e.ParamName);
         Assert.Empty(aggregates.Seen);
     }
 

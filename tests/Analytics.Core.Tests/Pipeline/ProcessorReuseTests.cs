@@ -54,14 +54,17 @@ public class ProcessorReuseTests
 
     /// <summary>
     /// A sink that starts one write per pair and lets the test decide when each lands (marking its pair then), and
-    /// whether the call throws or returns before they land: the pattern of a sink that awaits its parallel puts in
-    /// order and throws at the first failure, or acknowledges in the background.
+    /// whether the call throws (from its task, or from the call itself) or returns before they land: the pattern of a
+    /// sink that awaits its parallel puts in order and throws at the first failure, or acknowledges in the background.
     /// </summary>
     private sealed class StragglingAggregateSink : IAggregateSink
     {
         public List<Action> Late { get; } = [];
 
         public Func<AggregateBatch, bool>? Throw { get; set; }
+
+        /// <summary>A <see cref="Throw"/> throws from the call itself, after starting its writes, not from its task.</summary>
+        public bool ThrowAtOnce { get; init; }
 
         /// <summary>A <see cref="Throw"/> that first lands the first <paramref name="count"/> writes of earlier calls.</summary>
         public Func<AggregateBatch, bool> LandingEarlierWrites(int count, bool thenThrow) => _ =>
@@ -82,7 +85,12 @@ public class ProcessorReuseTests
                 Late.Add(() => batch.MarkDurable(p)); // lands later, whatever the call did
             }
 
-            return Throw?.Invoke(batch) == true ? Task.FromException(new IOException("throttled")) : Task.CompletedTask;
+            if (Throw?.Invoke(batch) != true)
+            {
+                return Task.CompletedTask;
+            }
+
+            return ThrowAtOnce ? throw new IOException("throttled") : Task.FromException(new IOException("throttled"));
         }
     }
 
@@ -90,11 +98,12 @@ public class ProcessorReuseTests
     // pairs unmarked, marked the pairs of the same index in the next invocation's batch (the processor reuses one), and
     // that invocation reported as done records that were never stored. A batch whose call ended that way is now given up.
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task WritesLeftRunningByACallThatFailed_DoNotMarkTheNextInvocationsPairs(bool threw)
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public async Task WritesLeftRunningByACallThatFailed_DoNotMarkTheNextInvocationsPairs(bool threw, bool atOnce)
     {
-        var sink = new StragglingAggregateSink { Throw = _ => threw };
+        var sink = new StragglingAggregateSink { Throw = _ => threw, ThrowAtOnce = atOnce };
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
 
         // First invocation: nothing lands in time; every record is reported.
@@ -114,11 +123,12 @@ public class ProcessorReuseTests
     // leaves its writes running, and they must not mark the next window's aggregates (that window's invocation would
     // then succeed and its state be dropped, its records in no durable aggregate).
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task WritesLeftRunningByAWindowFlushThatFailed_DoNotMarkTheNextWindowsAggregates(bool threw)
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public async Task WritesLeftRunningByAWindowFlushThatFailed_DoNotMarkTheNextWindowsAggregates(bool threw, bool atOnce)
     {
-        var sink = new StragglingAggregateSink { Throw = _ => threw };
+        var sink = new StragglingAggregateSink { Throw = _ => threw, ThrowAtOnce = atOnce };
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
         AggregateBatch pooled = processor.PooledBatch;
 
@@ -149,6 +159,59 @@ public class ProcessorReuseTests
         await processor.ProcessAsync(TestEvents.Build([Good(2, "a", 2)]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
         Assert.Equal(2, seen.Count);
         Assert.Same(seen[0], seen[1]);
+    }
+
+    // A batch given up is replaced once: the invocations after the one that gave it up share the new one again (the
+    // plain batch and a window flush's batch each), or every invocation after a single failure allocated its batch.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AfterABatchIsGivenUp_TheNextInvocationsShareTheNewOne(bool windowFlush)
+    {
+        var seen = new List<AggregateBatch>();
+        bool fail = true;
+        var sink = new StragglingAggregateSink
+        {
+            Throw = batch =>
+            {
+                seen.Add(batch);
+                if (!fail)
+                {
+                    batch.MarkAllDurable();
+                }
+
+                return fail;
+            },
+        };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        async Task Invoke(int n)
+        {
+            if (windowFlush)
+            {
+                await processor.ProcessAsync(WindowEvent([Good(n, "a", n)], "{}", final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+            }
+            else
+            {
+                await processor.ProcessAsync(TestEvents.Build([Good(n, "a", n)]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+            }
+        }
+
+        if (windowFlush)
+        {
+            await Assert.ThrowsAsync<BatchFailedException>(() => Invoke(1));
+        }
+        else
+        {
+            await Invoke(1);
+        }
+
+        fail = false;
+        await Invoke(2);
+        await Invoke(3);
+
+        Assert.Equal(3, seen.Count);
+        Assert.NotSame(seen[0], seen[1]);
+        Assert.Same(seen[1], seen[2]);
     }
 
     // The review of that change: giving up the batch rebuilt megabytes on every failed invocation, also for the library's
@@ -207,6 +270,7 @@ public class ProcessorReuseTests
             ? await Assert.ThrowsAsync<InvalidOperationException>(() => processor.ProcessAsync(new MemoryStream(second), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()))
             : await Assert.ThrowsAsync<InvalidOperationException>(() => processor.ProcessAsync(second, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()));
         Assert.Contains("one at a time", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("give each concurrent caller its own processor", refused.Message, StringComparison.Ordinal);
 
         sink.Release.SetResult();
         BatchSummary done = await first.WaitAsync(TimeSpan.FromSeconds(10));
