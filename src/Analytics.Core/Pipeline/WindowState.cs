@@ -163,6 +163,13 @@ internal sealed class WindowState
             ThrowHelper.ThrowState($"The window state entry '{_keyName}' cannot be decoded.");
         }
 
+        if (SequenceNumber.Compare(first, last) > 0)
+        {
+            // Never written so (a range grows from its first record): taken as it is, the batch's records between its
+            // ends would be counted neither before the range nor after it, and the window's range would hide them.
+            ThrowHelper.ThrowState($"The window state entry '{_keyName}' has a sequence range that ends before it starts.");
+        }
+
         ReadOnlySpan<byte> aggregates = bytes.Slice(aggregatorStart);
         if (!Aggregator.TryMergeFrom(aggregates))
         {

@@ -5,7 +5,8 @@ namespace Analytics.Core.Tests.Pipeline;
 /// <summary>
 /// Valid samples are queued and applied in chunks between records, each chunk timed by two clock reads: the clock is
 /// read per chunk of 256 queued samples, never per record, and never for an empty chunk. On a clock that moves one
-/// step per read the aggregation time is therefore one step per chunk.
+/// step per read the aggregation time is therefore one step per chunk, and the parse time is the rest of the reading's
+/// time (the two add up to no more than the invocation's).
 /// </summary>
 public class AggregationChunkTimingTests
 {
@@ -35,7 +36,13 @@ public class AggregationChunkTimingTests
             records.Add(new TestRecord(TestEvents.Seq(i), TestEvents.Utf8(data), TestEvents.Arrival));
         }
 
-        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build(records), s_now.AddHours(1), new ArrayBufferWriter<byte>());
+        byte[] evt = TestEvents.Build(records);
+        long before = clock.GetTimestamp();
+        BatchSummary summary = await processor.ProcessAsync(evt, s_now.AddHours(1), new ArrayBufferWriter<byte>());
+        TimeSpan whole = clock.GetElapsedTime(before) - s_step;
+
+        // The reading's time is split, not counted twice: parsing is what the reading took besides the aggregation.
+        Assert.True(summary.ParseDuration + summary.AggregateDuration <= whole, $"{summary.ParseDuration} + {summary.AggregateDuration} > {whole}");
 
         Assert.Equal(valid + poison, summary.RecordsProcessed);
         Assert.Equal(valid, summary.Samples);

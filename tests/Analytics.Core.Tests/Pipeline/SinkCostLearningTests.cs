@@ -28,9 +28,17 @@ public class SinkCostLearningTests
         /// <summary>How many poison records the quarantine sink makes durable; all when null.</summary>
         public int? PoisonDurable { get; set; }
 
+        /// <summary>The aggregate sink's call fails after its time, with no pair durable (a store that is down).</summary>
+        public bool PairsFail { get; set; }
+
         public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
         {
             clock.Advance(PerPair * batch.Count);
+            if (PairsFail)
+            {
+                return Task.FromException(new IOException("the store is down"));
+            }
+
             batch.MarkAllDurable();
             return Task.CompletedTask;
         }
@@ -124,6 +132,32 @@ public class SinkCostLearningTests
         Assert.Equal(6, expected);
         Assert.Equal(expected, summary.RecordsProcessed);
         Assert.Equal(records[expected].SequenceNumber, summary.ReportedFailure);
+    }
+
+    /// <summary>
+    /// A call that failed is counted over all its pairs, as one that returned: over the durable ones alone (none), an
+    /// outage's give-up taught its whole time as the cost of one pair, and every invocation after it read one record.
+    /// </summary>
+    [Fact]
+    public async Task PairCost_OfACallThatFailed_IsItsTimeOverAllItsPairs()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sinks = new CostSinks(clock) { PerPair = TimeSpan.FromSeconds(2), PairsFail = true };
+        using var processor = new KinesisBatchProcessor(sinks, sinks, ProcessorOptions.Default with { TimeProvider = clock });
+
+        // Fails after 8 s for 4 pairs, none durable: 2 s a pair.
+        BatchSummary learn = await Run(processor, clock, [Valid(), Valid(), Valid(), Valid()]);
+        Assert.Equal((SinkOutcome.Failed, 0), (learn.AggregateSinkOutcome, learn.AggregatesWritten));
+        Assert.Equal(TimeSpan.FromSeconds(8), learn.AggregateSinkDuration);
+
+        sinks.PairsFail = false;
+        TestRecord[] records = [.. Enumerable.Range(0, 40).Select(_ => Valid())];
+        BatchSummary summary = await Run(processor, clock, records);
+
+        // 36 pairs at 2 s with the headroom are 90 s: the 37th is not started (at 8 s a pair it would stop after 9).
+        int expected = ExpectedRead(TimeSpan.FromSeconds(2), records.Length);
+        Assert.Equal(36, expected);
+        Assert.Equal(expected, summary.RecordsProcessed);
     }
 
     [Fact]
