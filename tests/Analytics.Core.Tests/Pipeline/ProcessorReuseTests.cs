@@ -216,7 +216,8 @@ public class ProcessorReuseTests
 
     // The review of that change: giving up the batch rebuilt megabytes on every failed invocation, also for the library's
     // own sinks, which settle every write before their task faults (a throttled shard's invocations, the incident's
-    // case). A failed call of the library's DynamoDB sink keeps the pooled batch; a custom sink's gives it up.
+    // case). A failed call of the library's sinks (DynamoDB, JSON Lines) keeps the pooled batch; a custom sink's gives
+    // it up.
     [Fact]
     public async Task AFailedCallOfTheLibrarysSink_KeepsThePooledBatch_ACustomSinksDoesNot()
     {
@@ -225,7 +226,10 @@ public class ProcessorReuseTests
             new Amazon.DynamoDBv2.AmazonDynamoDBConfig { ServiceURL = "http://127.0.0.1:9", AuthenticationRegion = "us-east-1", MaxErrorRetry = 0 });
         var library = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = "metrics", Retry = AwsRetryOptions.Default with { MaxAttempts = 1 } });
         var custom = new StragglingAggregateSink { Throw = _ => true };
-        foreach ((IAggregateSink sink, bool kept) in new (IAggregateSink, bool)[] { (library, true), (custom, false) })
+        // The core library's own sink too: its file's folder is a file, so every append fails.
+        string notAFolder = Path.GetTempFileName();
+        var jsonLines = new JsonLinesAggregateSink(Path.Combine(notAFolder, "aggregates.jsonl"));
+        foreach ((IAggregateSink sink, bool kept) in new (IAggregateSink, bool)[] { (library, true), (jsonLines, true), (custom, false) })
         {
             using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
             AggregateBatch before = processor.PooledBatch;
@@ -235,6 +239,8 @@ public class ProcessorReuseTests
             Assert.Equal([TestEvents.Seq(1)], Failures(response.WrittenMemory));
             Assert.Equal(kept, ReferenceEquals(before, processor.PooledBatch));
         }
+
+        File.Delete(notAFolder);
     }
 
     /// <summary>An aggregate sink that waits until released, so that an invocation is still running.</summary>

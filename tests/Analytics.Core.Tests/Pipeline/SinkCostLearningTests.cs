@@ -160,6 +160,34 @@ public class SinkCostLearningTests
         Assert.Equal(expected, summary.RecordsProcessed);
     }
 
+    /// <summary>
+    /// An invocation whose aggregate sink was not called (here: an earlier attempt's unconfirmed spill could not be ruled
+    /// out, so nothing may go to the table) teaches nothing: its time is no write's, and read as a cost of 0 it halved
+    /// what was learnt, so the next invocation read more than its sink could write in time.
+    /// </summary>
+    [Fact]
+    public async Task PairCost_AnInvocationThatDidNotCallTheSink_TeachesNothing()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sinks = new CostSinks(clock) { PerPair = TimeSpan.FromSeconds(8) };
+        var spill = new TestSpillSink();
+        using var processor = new KinesisBatchProcessor(sinks, sinks, ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill, SpillAfterFailedInvocations = 3 });
+        await Run(processor, clock, [Valid(), Valid(), Valid(), Valid()]);
+
+        spill.RemoveResult = false;
+        BatchSummary skipped = await Run(processor, clock, [Valid(), Valid(), Valid(), Valid()]);
+        Assert.Equal(SinkOutcome.NotCalled, skipped.AggregateSinkOutcome);
+        Assert.Contains("unconfirmed spill", skipped.AggregateSinkIssue, StringComparison.Ordinal);
+
+        spill.RemoveResult = true;
+        TestRecord[] records = [.. Enumerable.Range(0, 12).Select(_ => Valid())];
+        BatchSummary summary = await Run(processor, clock, records);
+
+        // Still 8 s a pair: the 10th record is not started (at 4 s, the learnt cost halved, all 12 were read).
+        Assert.Equal(ExpectedRead(TimeSpan.FromSeconds(8), records.Length), summary.RecordsProcessed);
+        Assert.Equal(BatchStopReason.TimeBudget, summary.StopReason);
+    }
+
     [Fact]
     public async Task PoisonCost_IsPerPoisonRecordWritten_EvenWhenTheSinkMadeFewerDurable()
     {
