@@ -5,8 +5,8 @@ namespace Analytics.Core.Tests.Pipeline;
 /// <summary>
 /// Valid samples are queued and applied in chunks between records, each chunk timed by two clock reads: the clock is
 /// read per chunk of 256 queued samples, never per record, and never for an empty chunk. On a clock that moves one
-/// step per read the aggregation time is therefore one step per chunk, and the parse time is the rest of the reading's
-/// time (the two add up to no more than the invocation's).
+/// step per read the aggregation time is therefore one step per chunk; the parse time is counted apart from it (the
+/// two add up to no more than the invocation's, and the parse time is not 0).
 /// </summary>
 public class AggregationChunkTimingTests
 {
@@ -43,6 +43,7 @@ public class AggregationChunkTimingTests
 
         // The reading's time is split, not counted twice: parsing is what the reading took besides the aggregation.
         Assert.True(summary.ParseDuration + summary.AggregateDuration <= whole, $"{summary.ParseDuration} + {summary.AggregateDuration} > {whole}");
+        Assert.True(summary.ParseDuration > TimeSpan.Zero);
 
         Assert.Equal(valid + poison, summary.RecordsProcessed);
         Assert.Equal(valid, summary.Samples);

@@ -161,6 +161,38 @@ public class ProcessorReuseTests
         Assert.Same(seen[0], seen[1]);
     }
 
+    // Found by review: a custom sink whose call for an old state's flush (a redeploy changed the aggregator options)
+    // marks everything and then throws leaves the flush batch to be given up; the window's own flush failing too in the
+    // same invocation must not undo that (two give-ups toggling a flag kept the batch the failed call may still use).
+    [Fact]
+    public async Task TwoFailedFlushCallsInOneInvocation_StillGiveUpTheFlushBatch()
+    {
+        using var oldFunction = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default);
+        string state = (await TestEvents.RunAsync(oldFunction, WindowEvent([Good(1, "a", 1), Good(2, "b", 2)], "{}", final: false))).GetProperty("state").GetRawText();
+        var seen = new List<AggregateBatch>();
+        var sink = new StragglingAggregateSink
+        {
+            Throw = batch =>
+            {
+                seen.Add(batch);
+                if (seen.Count != 2)
+                {
+                    batch.MarkAllDurable(); // the old state's flush, and the next window's
+                }
+
+                return seen.Count <= 2;
+            },
+        };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = WindowHardeningTests.Changed(AggregatorOptions.Default, "window") });
+
+        await Assert.ThrowsAsync<BatchFailedException>(() => processor.ProcessAsync(WindowEvent([Good(3, "c", 3)], state, final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>()));
+        Assert.Equal(2, seen.Count);
+        await processor.ProcessAsync(WindowEvent([Good(4, "d", 4)], "{}", final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+
+        Assert.Equal(3, seen.Count);
+        Assert.NotSame(seen[1], seen[2]);
+    }
+
     // A batch given up is replaced once: the invocations after the one that gave it up share the new one again (the
     // plain batch and a window flush's batch each), or every invocation after a single failure allocated its batch.
     [Theory]

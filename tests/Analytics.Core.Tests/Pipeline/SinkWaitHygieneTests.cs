@@ -228,4 +228,53 @@ public class SinkWaitHygieneTests
         Assert.Null(summary.AggregateSinkIssue);
         Assert.Null(summary.ReportedFailure);
     }
+
+    /// <summary>Keeps the token it was given and throws at once, as a sink that leaves its writes running.</summary>
+    private sealed class TokenKeepingSink : IAggregateSink
+    {
+        public CancellationToken Token { get; private set; }
+
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            Token = cancellationToken;
+            return Task.FromException(new IOException("throttled"));
+        }
+    }
+
+    /// <summary>Returns only when its token fires, having stored nothing.</summary>
+    private sealed class QuarantineUntilCancelled : IQuarantineSink
+    {
+        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+        {
+            var done = new TaskCompletionSource<int>();
+            cancellationToken.Register(() => done.TrySetResult(0));
+            return done.Task;
+        }
+    }
+
+    /// <summary>
+    /// The token a sink is given fires at the end of the working time also after its call ended: writes the call left
+    /// running (it threw, or returned with pairs unmarked) are told to stop with the invocation, not never.
+    /// </summary>
+    [Fact]
+    public async Task SinkToken_FiresAtTheEndOfTheWorkingTime_AfterTheCallEnded()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sink = new TokenKeepingSink();
+        using var processor = new KinesisBatchProcessor(sink, new QuarantineUntilCancelled(), ProcessorOptions.Default with { TimeProvider = clock });
+        byte[] evt = TestEvents.Build(
+        [
+            new TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), TestEvents.Arrival),
+            new TestRecord(TestEvents.Seq(2), TestEvents.Utf8("{not json"), TestEvents.Arrival),
+        ]);
+
+        Task<BatchSummary> run = processor.ProcessAsync(evt, clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        Assert.True(sink.Token.CanBeCanceled);
+        Assert.False(sink.Token.IsCancellationRequested);
+        clock.Advance(TimeSpan.FromSeconds(90));
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(5));
+
+        Assert.True(sink.Token.IsCancellationRequested);
+        Assert.Equal(SinkOutcome.Failed, summary.AggregateSinkOutcome);
+    }
 }

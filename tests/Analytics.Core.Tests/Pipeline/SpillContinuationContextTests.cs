@@ -98,4 +98,45 @@ public class SpillContinuationContextTests
         Assert.Equal(SinkOutcome.Completed, summary.SpillOutcome);
         Assert.Null(summary.ReportedFailure);
     }
+
+    /// <summary>
+    /// The same for a young batch of a processor that counts failed invocations: it is no spill candidate here, but an
+    /// attempt in another environment may have spilled it, so its unconfirmed spill is removed before the table is
+    /// written (<c>WriteAggregatesAfterRemovingSpillAsync</c>); both waits end where their task completed.
+    /// </summary>
+    [Theory]
+    [InlineData(PendingStep.Removal)]
+    [InlineData(PendingStep.AggregateWrite)]
+    public async Task YoungBatchThatMayHaveSpilledElsewhere_ResumesWhereTheWaitEnded(PendingStep step)
+    {
+        var time = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 1_000));
+        var spill = new TestSpillSink { Remove = step == PendingStep.Removal ? SpillCall.Pending : SpillCall.Result };
+        var aggregates = new PendingAggregateSink(pend: step == PendingStep.AggregateWrite);
+        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = time, SpillSink = spill, SpillAfterFailedInvocations = 3 });
+        byte[] evt = SpillEvents.Build(SpillEvents.Records(1, 3), TestEvents.ShardId);
+        var context = new QueueingSynchronizationContext();
+
+        using var noContext = new NoSynchronizationContext();
+        Task<BatchSummary> run;
+        SynchronizationContext.SetSynchronizationContext(context);
+        try
+        {
+            run = processor.ProcessAsync(evt, time.GetUtcNow().AddSeconds(30), new ArrayBufferWriter<byte>());
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(null);
+        }
+
+        Assert.False(run.IsCompleted);
+        (step == PendingStep.Removal ? spill.Pending! : null)?.SetResult(true);
+        aggregates.Pending?.SetResult(); // nothing durable
+        int posted = context.Pump();
+
+        Assert.Equal(0, posted);
+        Assert.True(run.IsCompleted);
+        BatchSummary summary = await run;
+        Assert.Equal([TestEvents.Seq(1)], spill.Removals);
+        Assert.Equal((SinkOutcome.NotCalled, TestEvents.Seq(1)), (summary.SpillOutcome, summary.ReportedFailure));
+    }
 }
