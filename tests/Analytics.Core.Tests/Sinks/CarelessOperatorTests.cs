@@ -180,6 +180,7 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     [InlineData("m")]
     [InlineData("mt")]
     [InlineData(Name256)]
+    [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics\u007f")]
     public void Constructors_NameThatIsNoTableOrBucket_ThrowNamingTheOptionAndTheValue(string name)
     {
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
@@ -193,6 +194,28 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         Assert.StartsWith("BucketName '" + name + "' is not an S3 bucket name", quarantine.Message, StringComparison.Ordinal);
         Assert.StartsWith("BucketName '" + name + "' is not an S3 bucket name", spill.Message, StringComparison.Ordinal);
         Assert.Equal("options", table.ParamName);
+    }
+
+    /// <summary>A sink built without its table or bucket, or allowed no request at a time: refused, naming the option.</summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    public void Constructors_NoTableOrBucket_ThrowSayingTheOptionIsRequired(string? name)
+    {
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+
+        ArgumentException table = Assert.Throws<ArgumentException>(() => new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = name! }));
+        ArgumentException quarantine = Assert.Throws<ArgumentException>(() => new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = name! }));
+        ArgumentException spill = Assert.Throws<ArgumentException>(() => new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = name! }, null));
+
+        Assert.StartsWith("TableName is required.", table.Message, StringComparison.Ordinal);
+        Assert.StartsWith("BucketName is required.", quarantine.Message, StringComparison.Ordinal);
+        Assert.StartsWith("BucketName is required.", spill.Message, StringComparison.Ordinal);
+
+        ArgumentOutOfRangeException concurrency = Assert.Throws<ArgumentOutOfRangeException>(() => new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = "metrics", MaxConcurrency = 0 }));
+        Assert.StartsWith("MaxConcurrency must be at least 1.", concurrency.Message, StringComparison.Ordinal);
+        Assert.Equal("options", concurrency.ParamName);
     }
 
     [Theory]
@@ -277,6 +300,15 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     [InlineData("arn:aws:dynamodb:us-east-1:123456789012:metrics", true, "is not a DynamoDB table's ARN")]
     [InlineData("arn:aws:s3", true, "is not an ARN")]
     [InlineData("arn:aws:s3", false, "is not an ARN")]
+    [InlineData("arn:aws:dynamodb::123456789012:table/metrics", true, "is not a DynamoDB table's ARN")]
+    [InlineData("arn:aws:dynamodb:us-east-1::table/metrics", true, "is not a DynamoDB table's ARN")]
+    [InlineData("arn:aws:s3:us-east-1:123456789012:table/metrics", true, "is not a DynamoDB table's ARN")]
+    [InlineData("arn:aws:sqs:::poison", false, "is not an ARN S3 takes")]
+    [InlineData("arn:aws:s3:us-west-2::accesspoint/poison", false, "is not an ARN S3 takes")]
+    [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint/", false, "is not an ARN S3 takes")]
+    [InlineData("arn:aws:s3-outposts::123456789012:outpost/op-01ac5d28a6a232904/accesspoint/poison", false, "is not an ARN S3 takes")]
+    [InlineData("arn:aws:s3-outposts:us-west-2:123456789012:outpost//accesspoint/poison", false, "is not an ARN S3 takes")]
+    [InlineData("arn:aws:s3-outposts:us-west-2:123456789012:outpost/op-01ac5d28a6a232904/accesspoint/", false, "is not an ARN S3 takes")]
     public void Constructors_ArnTheServiceDoesNotTake_ThrowNamingTheOptionAndTheValue(string arn, bool table, string problem)
     {
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
