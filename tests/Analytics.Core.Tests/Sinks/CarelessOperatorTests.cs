@@ -303,6 +303,7 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     [InlineData("arn:aws:dynamodb::123456789012:table/metrics", true, "is not a DynamoDB table's ARN")]
     [InlineData("arn:aws:dynamodb:us-east-1::table/metrics", true, "is not a DynamoDB table's ARN")]
     [InlineData("arn:aws:s3:us-east-1:123456789012:table/metrics", true, "is not a DynamoDB table's ARN")]
+    [InlineData("arn:aws:dynamodb:us-east-1:123456789012:index/metrics", true, "is not a DynamoDB table's ARN")]
     [InlineData("arn:aws:sqs:::poison", false, "is not an ARN S3 takes")]
     [InlineData("arn:aws:s3:us-west-2::accesspoint/poison", false, "is not an ARN S3 takes")]
     [InlineData("arn:aws:s3:us-west-2:123456789012:accesspoint/", false, "is not an ARN S3 takes")]
