@@ -48,24 +48,12 @@ public class AggregateBatchWindowViewTests
     public async Task WindowFlush_TheSinkSeesTheEventsShardAndStream()
     {
         // The DynamoDB sink keys its watermarks by the batch's shard: a flushed window must carry the event's.
-        var sink = new SourceSink();
+        var sink = new SourceRecordingSink();
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
         TestRecord[] records = [new(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), TestEvents.Arrival)];
         BatchSummary summary = await processor.ProcessAsync(TestEvents.BuildWindow(records, "{}", final: true), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
         Assert.True(summary.Flushed);
         Assert.Equal((TestEvents.ShardId, (string?)TestEvents.StreamArn), Assert.Single(sink.Sources));
-    }
-
-    private sealed class SourceSink : IAggregateSink
-    {
-        public List<(string ShardId, string? Arn)> Sources { get; } = [];
-
-        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
-        {
-            Sources.Add((batch.ShardId, batch.EventSourceArn));
-            batch.MarkAllDurable();
-            return Task.CompletedTask;
-        }
     }
 
     [Fact]

@@ -126,3 +126,16 @@ internal sealed class PendingAggregateSink : IAggregateSink
         return Pending.Task;
     }
 }
+
+/// <summary>Records the shard and stream of each batch it is given, and makes it durable.</summary>
+internal sealed class SourceRecordingSink : IAggregateSink
+{
+    public List<(string ShardId, string? Arn)> Sources { get; } = [];
+
+    public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+    {
+        Sources.Add((batch.ShardId, batch.EventSourceArn));
+        batch.MarkAllDurable();
+        return Task.CompletedTask;
+    }
+}

@@ -294,7 +294,7 @@ public class WindowHardeningTests
     [Fact]
     public async Task FinalInvokeWithoutRecords_FlushesUnderTheTopLevelEventSourceArn()
     {
-        var sink = new ArnSink();
+        var sink = new SourceRecordingSink();
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
         string state = (await TestEvents.RunAsync(processor, TestEvents.BuildWindow([Record(1, "a", 1)], "{}"))).GetProperty("state").GetRawText();
 
@@ -310,19 +310,6 @@ public class WindowHardeningTests
         Assert.Null(summary.LastSequenceNumber);
         // No record, no age (the summary's ages feed the iterator-age figures of the log line).
         Assert.Equal((TimeSpan.Zero, TimeSpan.Zero), (summary.OldestRecordAge, summary.NewestRecordAge));
-    }
-
-    /// <summary>Records the shard and stream of each batch it is given, and makes it durable.</summary>
-    private sealed class ArnSink : IAggregateSink
-    {
-        public List<(string ShardId, string? Arn)> Sources { get; } = [];
-
-        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
-        {
-            Sources.Add((batch.ShardId, batch.EventSourceArn));
-            batch.MarkAllDurable();
-            return Task.CompletedTask;
-        }
     }
 
     /// <summary>A quarantine sink whose write finishes only when the test says so.</summary>
