@@ -165,8 +165,8 @@ internal sealed class WindowState
 
         if (SequenceNumber.Compare(first, last) > 0)
         {
-            // Never written so (a range grows from its first record): taken as it is, the batch's records between its
-            // ends would be counted neither before the range nor after it, and the window's range would hide them.
+            // Never written so (a range grows from its first record): such a range does not say which records the
+            // aggregates hold, so a re-delivered batch could not be trimmed of the ones already in them.
             ThrowHelper.ThrowState($"The window state entry '{_keyName}' has a sequence range that ends before it starts.");
         }
 
