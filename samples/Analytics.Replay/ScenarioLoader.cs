@@ -385,7 +385,7 @@ internal static partial class ScenarioLoader
         "StartTime" => "$.startTime",
         "ShardCount" => "$.stream.shards",
         "StreamName" or "RetentionHours" or "WriteRecordsPerSecond" or "WriteBytesPerSecond" => "$.stream." + Camel(setting),
-        "FunctionName" or "TimeoutSeconds" or "MemoryMb" or "InitMs" or "ReservedConcurrency" or "ComputeMsPerRecord" or "ComputeMsPerInvocation" => "$.function." + Camel(setting),
+        "FunctionName" or "TimeoutSeconds" or "MemoryMb" or "InitMs" or "ReservedConcurrency" or "ComputeMsPerRecord" or "ComputeMsPerInvocation" or "MeasureCompute" => "$.function." + Camel(setting),
         "RatePerSecond" or "PartitionKeys" => "$.producers[]." + Camel(setting),
         "Records" => "$.records[]",
         "Producers" => "$.producers",

@@ -241,7 +241,8 @@ public sealed record FunctionOptions
     /// <summary>
     /// Count the handler's real CPU time (its synchronous runs, scaled by the CPU share) instead of the model, after the
     /// handler's task completed (it is known only then, so the handler's clock does not see it). Runs are then not
-    /// byte-reproducible. Default <see langword="false"/>.
+    /// byte-reproducible. Not with a modeled time (<see cref="ComputeMsPerInvocation"/>, <see cref="ComputeMsPerRecord"/>).
+    /// Default <see langword="false"/>.
     /// </summary>
     public bool MeasureCompute { get; init; }
 
@@ -278,6 +279,14 @@ public sealed record FunctionOptions
         // range of the clock's ticks turned into 1 ms instead (an invocation that succeeded).
         ComputeTime(nameof(ComputeMsPerInvocation), ComputeMsPerInvocation);
         ComputeTime(nameof(ComputeMsPerRecord), ComputeMsPerRecord);
+
+        // Measured time replaces the model: a model set beside it was ignored without a word.
+        if (MeasureCompute && (ComputeMsPerInvocation > 0 || ComputeMsPerRecord > 0))
+        {
+            throw new ArgumentException(
+                string.Create(CultureInfo.InvariantCulture, $"MeasureCompute counts the handler's real CPU time instead of the modeled ComputeMsPerInvocation ({ComputeMsPerInvocation}) and ComputeMsPerRecord ({ComputeMsPerRecord}): set the model or MeasureCompute, not both."),
+                nameof(MeasureCompute));
+        }
     }
 
     private static void ComputeTime(string name, double ms)

@@ -48,6 +48,7 @@ public class ReplayTests
     [InlineData("{\"startTime\":\"1969-12-31T23:59:59Z\",\"handler\":{\"kind\":\"sample\"}}", "$.startTime", "from 1970-01-01T00:00:00Z")]
     [InlineData("{\"startTime\":\"1970-01-01T00:00:05Z\",\"records\":[{\"partitionKey\":\"k\",\"text\":\"x\",\"atMs\":-5001}],\"handler\":{\"kind\":\"sample\"}}", "$.records[0]", "before 1970-01-01T00:00:00Z")]
     [InlineData("{\"function\":{\"computeMsPerRecord\":1e300},\"handler\":{\"kind\":\"sample\"}}", "$.function.computeMsPerRecord", "0 to 900000 ms")]
+    [InlineData("{\"function\":{\"computeMsPerRecord\":2,\"measureCompute\":true},\"handler\":{\"kind\":\"sample\"}}", "$.function.measureCompute", "set the model or MeasureCompute, not both")]
     [InlineData("{\"producers\":[{\"generator\":{\"kind\":\"metric\",\"metrics\":-3}}],\"handler\":{\"kind\":\"sample\"}}", "$.producers[0].generator.metrics", "must be 1 or more")]
     [InlineData("{\"producers\":[{\"generator\":{\"kind\":\"service-metric\",\"metrics\":0}}],\"handler\":{\"kind\":\"sample\"}}", "$.producers[0].generator.metrics", "must be 1 or more")]
     [InlineData("{\"producers\":[{\"ratePerSecond\":5,\"partitionKeys\":1000,\"keyPrefix\":\"" + Prefix254 + "\"}],\"handler\":{\"kind\":\"sample\"}}", "$.producers[0].keyPrefix", "at most 256 characters, as Kinesis requires; with this keyPrefix (254 characters) and 1000 keys the longest is 257")]
