@@ -1,0 +1,267 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// Rules of the poller at their bounds: when a batching window ends, where a batch is cut (6 MiB, a tumbling window's
+/// end), which concurrent batch a key goes to, what retention takes, and what a second's concurrency counts. Each names
+/// its source; a mutation run of the poller (tests/mutation/results/emulator-2026-12-04.md) found them unchecked.
+/// </summary>
+public class PollerRuleTests
+{
+    private const int PayloadLimit = 6 * 1024 * 1024;
+
+    private static readonly ReadOnlyMemory<byte> s_empty = Array.Empty<byte>();
+
+    /// <summary>Runs <paramref name="scenario"/> and returns the size of each event the handler was sent, in order.</summary>
+    private static List<int> EventSizes(EmulatorScenario scenario, out EmulationRecording run)
+    {
+        var sizes = new List<int>();
+        run = Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            sizes.Add(e.Length);
+            return Task.FromResult(s_empty);
+        }));
+        return sizes;
+    }
+
+    private static EmulatorScenario Big(ExplicitRecord[] records, MappingOptions mapping) => new()
+    {
+        StartTime = Emulate.Start,
+        DurationSeconds = 400,
+        // Kinesis's 1 MiB/s per shard would spread these records over seconds; the rules here are about one poll.
+        Stream = new() { WriteBytesPerSecond = int.MaxValue },
+        Records = records,
+        Mapping = mapping,
+    };
+
+    /// <summary>
+    /// Seven records whose event is exactly <paramref name="target"/> bytes. What one record adds to an event, and what an
+    /// event holds besides its records, are read from events the emulator built for one and for two records of the same
+    /// shape (so the expectation is the bytes a handler is sent, not the poller's own estimate); base64 grows in steps
+    /// of 4 bytes, and longer partition keys make up the rest.
+    /// </summary>
+    private static ExplicitRecord[] RecordsOfEventSize(int target)
+    {
+        const int Count = 7;
+        const int ProbeData = 600_000;
+        byte[] probe = new byte[ProbeData];
+        int one = EventSizes(Big([new("k", probe, 0)], new()), out _).Single();
+        int two = EventSizes(Big([new("k", probe, 0), new("k", probe, 0)], new()), out _).Single();
+        int perRecord = two - one;
+        int besides = one - perRecord;
+        int perRecordBesidesData = perRecord - (ProbeData / 3 * 4);
+
+        int perRecordData = ((target - besides) / Count) - perRecordBesidesData;
+        int dataLength = (perRecordData / 4 * 3) - 3; // leaves 4 to 7 bytes a record for the keys
+        int keyExtra = target - besides - (Count * (perRecordBesidesData + (dataLength / 3 * 4)));
+        Assert.InRange(keyExtra, Count, Count * 255);
+
+        var records = new ExplicitRecord[Count];
+        for (int i = 0; i < Count; i++)
+        {
+            int extra = (keyExtra / Count) + (i < keyExtra % Count ? 1 : 0);
+            records[i] = new ExplicitRecord("k" + new string('x', extra), new byte[dataLength], 0);
+        }
+
+        return records;
+    }
+
+    private static ExplicitRecord[] WithLastKeyLonger(ExplicitRecord[] records, int by)
+    {
+        ExplicitRecord last = records[^1];
+        string key = by >= 0 ? last.PartitionKey + new string('y', by) : last.PartitionKey[..^-by];
+        return [.. records[..^1], last with { PartitionKey = key }];
+    }
+
+    // Source: "Lambda reads records until it has gathered a full batch, the batching window expires, or the batch
+    // reaches the payload limit of 6 MB" (Lambda Developer Guide, "Polling and batching streams"); Lambda's limit is
+    // "6 MB each for request and response", taken as 6 MiB. An event of exactly the limit fits: the whole batch goes in
+    // one event; one byte more and the last record waits for the next batch.
+    [Fact]
+    public void ABatchWhoseEventIsExactly6MiB_IsSentWhole_OneByteMoreIsCut()
+    {
+        ExplicitRecord[] exact = RecordsOfEventSize(PayloadLimit);
+
+        List<int> sizes = EventSizes(Big(exact, new()), out EmulationRecording run);
+        Assert.Equal(PayloadLimit, sizes[0]);
+        Assert.Equal(exact.Length, run.Invocations[0].Records.Count);
+
+        List<int> over = EventSizes(Big(WithLastKeyLonger(exact, 1), new()), out EmulationRecording cut);
+        Assert.Equal([exact.Length - 1, 1], cut.Invocations.Select(i => i.Records.Count));
+        Assert.All(over, s => Assert.True(s <= PayloadLimit, $"an event of {s:N0} bytes"));
+    }
+
+    // Same source: the batching window ends early when the waiting records reach 6 MB. Exactly 6 MiB reaches it (the
+    // batch goes at the first poll, whole); one byte less does not (the window runs its 300 s); one byte more sends a
+    // full event at once and the rest after it.
+    [Fact]
+    public void ABatchingWindow_EndsWhenTheWaitingRecordsReach6MiB()
+    {
+        ExplicitRecord[] exact = RecordsOfEventSize(PayloadLimit);
+        MappingOptions window = new() { MaximumBatchingWindowInSeconds = 300, BatchSize = 100 };
+
+        List<int> sizes = EventSizes(Big(exact, window), out EmulationRecording reached);
+        Assert.InRange(reached.Invocations[0].StartMs, 0, 1000);
+        Assert.Equal((exact.Length, PayloadLimit), (reached.Invocations[0].Records.Count, sizes[0]));
+
+        EventSizes(Big(WithLastKeyLonger(exact, -1), window), out EmulationRecording under);
+        Assert.Equal((300_000L, exact.Length), (under.Invocations[0].StartMs, under.Invocations[0].Records.Count));
+
+        EventSizes(Big(WithLastKeyLonger(exact, 1), window), out EmulationRecording over);
+        Assert.InRange(over.Invocations[0].StartMs, 0, 1000);
+        Assert.Equal(exact.Length - 1, over.Invocations[0].Records.Count);
+    }
+
+    // Source: "If you increase the number of concurrent batches per shard, Lambda still ensures in-order processing at
+    // the partition-key level" (Lambda Developer Guide, "Polling and batching streams"); which concurrent batch a key
+    // goes to is not documented (esm-semantics note, grade 3). The adversarial strategy keeps a key on its batch only
+    // while records of it are pending and moves it when it is idle, so a consumer that assumes a key stays on one
+    // batch (a per-batch cache, say) is caught; the hash strategy keeps it on one. Either way a key's invocations never
+    // overlap.
+    [Theory]
+    [InlineData(KeyAssignment.Adversarial)]
+    [InlineData(KeyAssignment.Hash)]
+    public void AnIdleKey_MovesBetweenConcurrentBatches_OnlyUnderTheAdversarialStrategy(KeyAssignment assignment)
+    {
+        EmulatorScenario scenario = new()
+        {
+            Seed = 5,
+            StartTime = Emulate.Start,
+            DurationSeconds = 90,
+            // Idle between records: each is processed before the next arrives. Then a burst that is pending for a while.
+            Records = [.. Enumerable.Range(0, 30).Select(i => ExplicitRecord.Text("k", "idle" + i, i * 2000L)),
+                .. Enumerable.Range(0, 20).Select(i => ExplicitRecord.Text("k", "burst" + i, 70_000 + (i * 100L)))],
+            KeyAssignment = assignment,
+            Mapping = new() { ParallelizationFactor = 10, BatchSize = 2 },
+            Function = new() { ComputeMsPerInvocation = 300, MemoryMb = 1769 },
+        };
+        EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed(), out EmulationSummary summary);
+        Assert.Equal(50, summary.RecordsOut);
+
+        InvocationReport[] idle = [.. run.Invocations.Where(i => i.StartMs < 70_000)];
+        int lanes = idle.Select(i => i.Lane).Distinct().Count();
+        if (assignment == KeyAssignment.Adversarial)
+        {
+            Assert.True(lanes > 3, $"the idle key was given {lanes} of 10 concurrent batches in {idle.Length} invocations");
+        }
+        else
+        {
+            Assert.Single(run.Invocations.Select(i => i.Lane).Distinct());
+        }
+
+        // The burst's records are pending from one to the next: they stay on one batch, in order.
+        InvocationReport[] burst = [.. run.Invocations.Where(i => i.StartMs >= 70_000)];
+        Assert.Single(burst.Select(i => i.Lane).Distinct());
+        InvocationReport[] ordered = [.. run.Invocations.OrderBy(i => i.StartMs)];
+        Assert.All(ordered.Zip(ordered.Skip(1)), p => Assert.True(p.Second.StartMs >= p.First.EndMs, $"invocations {p.First.Invocation} and {p.Second.Invocation} of one key overlap"));
+        Assert.Equal(run.Records.Select(r => r.SequenceNumber), ordered.SelectMany(i => i.Records).Select(r => r.SequenceNumber));
+    }
+
+    // Source: Kinesis, "The retention period is the length of time that data records are accessible after they are
+    // added to the stream" (24 hours by default). A record is readable for the whole period, its last millisecond
+    // included, and not after; one trimmed is no longer waited for (the oldest unprocessed age drops, as Lambda's
+    // iterator skips it).
+    [Fact]
+    public void Retention_KeepsARecordForItsWholePeriod_AndATrimmedOneIsNoLongerUnprocessed()
+    {
+        const long Day = 24 * 3_600_000L;
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 5,
+            Records = [ExplicitRecord.Text("k", "one ms too old", -Day - 1), ExplicitRecord.Text("k", "exactly a day old", -Day), ExplicitRecord.Text("k", "fresh", 0)],
+        };
+        EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed(), out EmulationSummary summary);
+
+        InvocationReport first = run.Invocations[0];
+        Assert.Equal(0, first.StartMs);
+        Assert.Equal(["exactly a day old", "fresh"], run.Invocations.SelectMany(i => Emulate.DeliveredTexts(run, i)));
+        Assert.Equal((1L, 2L, 0L), (summary.RecordsExpired, summary.RecordsOut, summary.RecordsPending));
+        Assert.All(run.Seconds, s => Assert.Equal(0, s.OldestUnprocessedAgeMs));
+    }
+
+    // Source: Lambda Developer Guide, "Tumbling windows": windows are fixed intervals of arrival time, each with its own
+    // state; so a batch never holds records of two windows, even when both are waiting at the poll (here a batching
+    // window gathers them).
+    [Fact]
+    public void ABatchNeverSpansTwoTumblingWindows()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 100,
+            Records = [ExplicitRecord.Text("k", "1", 29_900), ExplicitRecord.Text("k", "2", 29_950), ExplicitRecord.Text("k", "3", 30_100)],
+            Mapping = new() { TumblingWindowInSeconds = 30, MaximumBatchingWindowInSeconds = 2 },
+        };
+        var events = new List<(string[] Texts, DateTimeOffset Start, DateTimeOffset End, DateTimeOffset[] Arrivals)>();
+        Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            using JsonDocument document = JsonDocument.Parse(e);
+            JsonElement root = document.RootElement;
+            JsonElement window = root.GetProperty("window");
+            DateTimeOffset[] arrivals = [.. root.GetProperty("Records").EnumerateArray()
+                .Select(r => DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(r.GetProperty("kinesis").GetProperty("approximateArrivalTimestamp").GetDouble() * 1000)))];
+            events.Add((Emulate.Texts(root), Parse(window.GetProperty("start")), Parse(window.GetProperty("end")), arrivals));
+            return Task.FromResult<ReadOnlyMemory<byte>>("{\"state\":{}}"u8.ToArray());
+        }));
+
+        Assert.Equal(["1,2", "", "3", ""], events.Select(e => string.Join(",", e.Texts)));
+        Assert.All(events, e => Assert.All(e.Arrivals, a => Assert.InRange(a, e.Start, e.End.AddTicks(-1))));
+
+        static DateTimeOffset Parse(JsonElement element) => DateTimeOffset.Parse(element.GetString()!, CultureInfo.InvariantCulture);
+    }
+
+    // Source: same guide: "At the end of the window, the flag isFinalInvokeForWindow is set to true" (the final
+    // invocation comes when the window ends, not at a poll after it), and "Lambda polls each shard ... at a base rate of
+    // once per second" while the window is open, so a record arriving inside it is read within a second.
+    [Fact]
+    public void AnOpenTumblingWindow_IsStillPolledEverySecond_AndItsFinalInvocationComesAtItsEnd()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 100,
+            Records = [ExplicitRecord.Text("k", "1", 0), ExplicitRecord.Text("k", "2", 5_000)],
+            Mapping = new() { TumblingWindowInSeconds = 30 },
+        };
+        EmulationRecording run = Emulate.Scripted(scenario, new ScriptRule(ScriptAction.Respond, Body: "{\"state\":{}}"));
+
+        Assert.Equal([1, 1, 0], run.Invocations.Select(i => i.Records.Count));
+        Assert.InRange(run.Invocations[1].StartMs, 5_000, 6_000);
+        Assert.Equal((true, 30_000L), (run.Invocations[2].IsFinalInvokeForWindow == true, run.Invocations[2].StartMs));
+    }
+
+    // Source: the issue's measurements, "concurrency" per virtual second and per shard, as Lambda's ConcurrentExecutions
+    // metric reports a period's maximum. Checked against the count worked out from the invocations' own start and end
+    // times: the most running at any instant of the second, including those still running from the second before.
+    [Fact]
+    public void TheConcurrencyOfASecond_IsTheMostInvocationsRunningAtOnceInIt()
+    {
+        EmulatorScenario scenario = new()
+        {
+            Seed = 2,
+            StartTime = Emulate.Start,
+            DurationSeconds = 8,
+            Records = [.. Enumerable.Range(0, 40).Select(i => ExplicitRecord.Text("key" + (i % 20), "r" + i, i < 20 ? 0 : 2_500))],
+            Mapping = new() { ParallelizationFactor = 3, BatchSize = 4 },
+            Function = new() { ComputeMsPerInvocation = 150, MemoryMb = 1769 },
+        };
+        EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed());
+
+        foreach (ShardSecond second in run.Seconds)
+        {
+            long from = second.Second * 1000L;
+            long to = from + 1000;
+            // The count only rises at a start, so its highest in [from, to) is at `from` or at a start inside.
+            int most = run.Invocations.Select(i => i.StartMs).Where(t => t > from && t < to).Append(from)
+                .Max(t => run.Invocations.Count(i => i.StartMs <= t && t < i.EndMs));
+            Assert.True(most == second.Concurrency, $"second {second.Second}: {second.Concurrency} reported, {most} running at once");
+            Assert.Equal(most, second.FunctionConcurrency);
+        }
+
+        Assert.Contains(run.Seconds, s => s.Concurrency >= 2 && s.Second > 0);
+        Assert.Contains(run.Seconds, s => s.Concurrency == 0);
+    }
+}
