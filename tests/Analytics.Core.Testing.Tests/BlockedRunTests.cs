@@ -124,6 +124,37 @@ public class BlockedRunTests
     }
 
     /// <summary>
+    /// A function's init that blocks (the handler's factory, when a new execution environment starts) is named as such,
+    /// not as the handler that started last (found by a mutation run: the handler's start was left marked as running).
+    /// </summary>
+    [Fact]
+    public void AnInitBlockingOnTheClock_IsNamedAsCodeOfTheEmulator_NotTheLastHandler()
+    {
+        string[] keys = [.. Enumerable.Range(0, 50).Select(i => "k" + i)];
+        string other = keys.First(k => StreamEmulator.ShardFor(k, 2) != StreamEmulator.ShardFor(keys[0], 2));
+        EmulatorScenario scenario = Scenario() with { Records = [ExplicitRecord.Text(keys[0], "r1", 1500), ExplicitRecord.Text(other, "r2", 1500)] };
+        int created = 0;
+        (Exception? error, _) = RunBounded(scenario, clock =>
+        {
+            if (++created == 2)
+            {
+                // The second shard's invocation needs a second environment while the first is busy.
+                Task.Delay(TimeSpan.FromMilliseconds(100), clock).Wait();
+            }
+
+            return new DelegateHandler(async (_, _, _) =>
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100), clock);
+                return s_ok;
+            });
+        }, s_limit);
+
+        InvalidOperationException stopped = Assert.IsType<InvalidOperationException>(error);
+        Assert.Contains("code run by the emulator at virtual time 2025-01-01T00:00:02", stopped.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("invocation 1", stopped.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// An interrupt that reached the thread after its wait had ended is still pending when the watch is disposed: the
     /// watch takes it off, so the caller's next wait is not interrupted (found by review: no test noticed the cleanup
     /// removed, since every test's handler was still waiting when the interrupt came).
