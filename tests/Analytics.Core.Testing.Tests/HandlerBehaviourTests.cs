@@ -55,6 +55,43 @@ public sealed class HandlerBehaviourTests
         Assert.Equal(1, invocation.EndMs - invocation.StartMs);
         Assert.Equal(0, summary.Timeouts);
         Assert.Equal(1, summary.RecordsToDestination);
+        Assert.Equal(("InvalidOperationException", "DelegateHandler.InvokeAsync returned null instead of a task."), (invocation.ErrorType, invocation.ErrorMessage));
+    }
+
+    // An invocation ends when its handler's task completes (plus its compute time): two handlers that one event
+    // completes (a shared client's answer, here one clock timer that completes what each awaits) end at that instant,
+    // both of them, and the run stays reproducible. Each awaits a task of its own: two awaits of one task resume the
+    // second on the thread pool (.NET runs only the first continuation inline), off the virtual clock, which the run
+    // counts (docs/emulator.md, the contract for handler authors).
+    [Fact]
+    public void TwoHandlersCompletedByOneEvent_EndTogether()
+    {
+        string[] keys = [.. Enumerable.Range(0, 50).Select(i => "k" + i)];
+        string other = keys.First(k => StreamEmulator.ShardFor(k, 2) != StreamEmulator.ShardFor(keys[0], 2));
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 10,
+            Stream = new() { ShardCount = 2 },
+            Records = [ExplicitRecord.Text(keys[0], "a", 0), ExplicitRecord.Text(other, "b", 0)],
+        };
+        var answers = new List<TaskCompletionSource>();
+        EmulationRecording recording = Emulate.Run(scenario, clock => new DelegateHandler(async (_, _, _) =>
+        {
+            var answer = new TaskCompletionSource();
+            answers.Add(answer);
+            if (answers.Count == 1)
+            {
+                clock.CreateTimer(_ => answers.ForEach(a => a.SetResult()), null, TimeSpan.FromMilliseconds(50), Timeout.InfiniteTimeSpan);
+            }
+
+            await answer.Task;
+            return ReadOnlyMemory<byte>.Empty;
+        }), out EmulationSummary summary);
+
+        Assert.Equal([(0L, 50L), (0L, 50L)], recording.Invocations.Select(i => (i.StartMs, i.EndMs)));
+        Assert.All(recording.Invocations, i => Assert.Equal(InvocationOutcome.Success, i.Outcome));
+        Assert.True(summary.Reproducible);
     }
 
     // PutFunctionConcurrency: ReservedConcurrentExecutions "Minimum value of 0"; 0 throttles every invocation (the
