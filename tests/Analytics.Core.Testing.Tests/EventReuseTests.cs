@@ -132,6 +132,34 @@ public class EventReuseTests
         Assert.Equal(sent[0], record.RootElement.GetProperty("payload").GetString());
     }
 
+    /// <summary>
+    /// A retry of the same records is sent the event built for the first try, not one built again: the same bytes,
+    /// the same memory (an hour of a failing stream retries its batches thousands of times, and each event is up to
+    /// 6 MB). A tumbling window's event carries the state, which changes between invocations, so it is built each time.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(30)]
+    public void ARetryOfTheSameRecords_IsSentTheEventBuiltOnce_AWindowsIsBuiltEachTime(int tumblingWindowSeconds)
+    {
+        EmulatorScenario scenario = Emulate.Texts("a", "b") with
+        {
+            Mapping = new() { MaximumRetryAttempts = 2, TumblingWindowInSeconds = tumblingWindowSeconds },
+        };
+        var sent = new List<ReadOnlyMemory<byte>>();
+        EmulationRecording run = Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            sent.Add(e);
+            return sent.Count < 3 ? throw new InvalidOperationException("fail") : Task.FromResult<ReadOnlyMemory<byte>>("{\"state\":{}}"u8.ToArray());
+        }));
+
+        Assert.Equal(
+            [InvocationOutcome.Error, InvocationOutcome.Error, InvocationOutcome.Success],
+            run.Invocations.Take(3).Select(i => i.Outcome));
+        bool[] same = [.. sent.Skip(1).Take(2).Select(e => e.Equals(sent[0]))];
+        Assert.Equal(tumblingWindowSeconds == 0 ? [true, true] : [false, false], same);
+    }
+
     [Fact]
     public void ABuffer_GivenBack_IsRentedAgain_ForAnEventOfItsSize()
     {
