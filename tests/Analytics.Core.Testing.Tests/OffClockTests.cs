@@ -34,7 +34,7 @@ public class OffClockTests
     /// was called reproducible; a handler awaiting an asynchronous file write timed out at every invocation, and its
     /// summary said <c>Reproducible</c>).
     /// </summary>
-    public static TheoryData<string> OffClockHandlers => ["yield", "real delay", "virtual then yield", "real delay, deadline on the clock", "file write, deadline on the clock", "real wait raced with a clock delay to the deadline", "real wait beside a clock delay due at the deadline"];
+    public static TheoryData<string> OffClockHandlers => ["yield", "real delay", "virtual then yield", "real delay, deadline on the clock", "file write, deadline on the clock", "real wait raced with a clock delay to the deadline", "real wait beside a clock delay due at the deadline", "completed by another thread while a clock callback runs"];
 
     private static Func<VirtualClock, ILambdaHandler> Handler(string kind) => kind switch
     {
@@ -93,6 +93,27 @@ public class OffClockTests
             await Task.Delay(TimeSpan.FromSeconds(30));
             await guard;
             return s_ok;
+        }),
+        // Completed on another thread while the run's thread is still in a step (a clock timer's callback waits for
+        // it): when the run looks at the task it is complete, as if it had completed on the clock, and only the thread
+        // it completed on tells (found by a mutation run: without that watch every case above still passed, since each
+        // was also caught at its deadline).
+        "completed by another thread while a clock callback runs" => clock => new DelegateHandler((_, _, _) =>
+        {
+            var done = new TaskCompletionSource<ReadOnlyMemory<byte>>();
+            var go = new ManualResetEventSlim();
+            new Thread(() =>
+            {
+                go.Wait();
+                done.SetResult(s_ok);
+            })
+            { IsBackground = true }.Start();
+            clock.CreateTimer(_ =>
+            {
+                go.Set();
+                done.Task.Wait(TimeSpan.FromSeconds(5));
+            }, null, TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan);
+            return done.Task;
         }),
         "virtual" => clock => new DelegateHandler(async (_, _, ct) =>
         {
