@@ -34,34 +34,43 @@ public sealed class PreWriteMarkStorageTests
         Assert.Null(DynamoDbItem.GetPreWriteMarks(new Dictionary<string, AttributeValue>(StringComparer.Ordinal), Shard));
     }
 
-    private static readonly Dictionary<string, AttributeValue> s_malformed = new(StringComparer.Ordinal)
+    private const string NotAMap = "are not a map";
+    private const string NotEntries = "is not 'after:before' sequence numbers";
+    private const string NotAList = "are not a non-empty list";
+
+    private static readonly Dictionary<string, (AttributeValue Value, string Reason)> s_malformed = new(StringComparer.Ordinal)
     {
-        ["the shard's value is not a map"] = S("30:20"),
-        ["a key's value is not a list"] = Map(("k0", S("30:20"))),
-        ["a key's list is empty"] = Map(("k0", new AttributeValue { L = [] })),
-        ["an entry without ':'"] = Map(("k0", List("3020"))),
-        ["an entry without 'after'"] = Map(("k0", List(":20"))),
-        ["'after' not digits"] = Map(("k0", List("3a:20"))),
-        ["'before' not digits"] = Map(("k0", List("30:2-0"))),
-        ["a second ':'"] = Map(("k0", List("30:20:10"))),
-        ["'after' longer than a sequence number"] = Map(("k0", List(new string('1', SequenceNumber.MaxDigits + 1) + ":20"))),
-        ["'after' with a leading zero"] = Map(("k0", List("030:20"))),
-        ["'before' with a leading zero"] = Map(("k0", List("30:020"))),
-        ["an entry that is not a string"] = Map(("k0", new AttributeValue { L = [new AttributeValue { N = "30" }] })),
-        ["one bad entry after a good one"] = Map(("k0", List("30:20", "x:y"))),
+        ["the shard's value is not a map"] = (S("30:20"), NotAMap),
+        ["a key's value is not a list"] = (Map(("k0", S("30:20"))), NotAList),
+        ["a key's list is empty"] = (Map(("k0", new AttributeValue { L = [] })), NotAList),
+        ["an entry without ':'"] = (Map(("k0", List("3020"))), NotEntries),
+        ["an entry without 'after'"] = (Map(("k0", List(":20"))), NotEntries),
+        ["'after' not digits"] = (Map(("k0", List("3a:20"))), NotEntries),
+        ["'before' not digits"] = (Map(("k0", List("30:2-0"))), NotEntries),
+        ["a second ':'"] = (Map(("k0", List("30:20:10"))), NotEntries),
+        ["'after' longer than a sequence number"] = (Map(("k0", List(new string('1', SequenceNumber.MaxDigits + 1) + ":20"))), NotEntries),
+        ["'after' with a leading zero"] = (Map(("k0", List("030:20"))), NotEntries),
+        ["'before' with a leading zero"] = (Map(("k0", List("30:020"))), NotEntries),
+        ["an entry that is not a string"] = (Map(("k0", new AttributeValue { L = [new AttributeValue { N = "30" }] })), NotEntries),
+        ["one bad entry after a good one"] = (Map(("k0", List("30:20", "x:y"))), NotEntries),
     };
 
     public static TheoryData<string> Malformed => [.. s_malformed.Keys];
 
-    /// <summary>A stored shape the sink never writes is refused with <see cref="InvalidDataException"/>: a redrive must not decide a lost put from a value it cannot read.</summary>
+    /// <summary>
+    /// A stored shape the sink never writes is refused with <see cref="InvalidDataException"/>: a redrive must not
+    /// decide a lost put from a value it cannot read. The message names the shard and what is wrong.
+    /// </summary>
     [Theory]
     [MemberData(nameof(Malformed))]
     public void GetPreWriteMarks_OfAMalformedStoredValue_IsRefused(string malformed)
     {
-        Dictionary<string, AttributeValue> item = new(StringComparer.Ordinal) { ["pw"] = Map((Shard, s_malformed[malformed])) };
+        (AttributeValue value, string reason) = s_malformed[malformed];
+        Dictionary<string, AttributeValue> item = new(StringComparer.Ordinal) { ["pw"] = Map((Shard, value)) };
 
         InvalidDataException e = Assert.Throws<InvalidDataException>(() => DynamoDbItem.GetPreWriteMarks(item, Shard));
-        Assert.Contains(Shard, e.Message, StringComparison.Ordinal);
+        Assert.Contains("pre-write watermark", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"of shard {Shard} {reason}.", e.Message, StringComparison.Ordinal);
     }
 
     /// <summary>A write with this shard's entries replaces only them: other shards' entries stay as stored, and the previous item is not changed.</summary>
@@ -139,5 +148,4 @@ public sealed class PreWriteMarkStorageTests
     private static string[] Flatten(Dictionary<string, AttributeValue> item) =>
         [.. item["pw"].M.SelectMany(shard => shard.Value.M.Select(key => shard.Key + "/" + key.Key + "=" + string.Join(",", key.Value.L.Select(e => e.S)))).Order(StringComparer.Ordinal)];
 
-    private static AttributeValue List(params string[] entries) => new() { L = [.. entries.Select(S)] };
 }

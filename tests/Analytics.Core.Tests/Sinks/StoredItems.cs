@@ -19,4 +19,7 @@ internal static class StoredItems
 
     /// <summary>A string attribute.</summary>
     public static AttributeValue S(string value) => new() { S = value };
+
+    /// <summary>A list attribute of strings.</summary>
+    public static AttributeValue List(params string[] entries) => new() { L = [.. entries.Select(S)] };
 }
