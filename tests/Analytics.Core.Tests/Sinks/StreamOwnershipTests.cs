@@ -133,6 +133,7 @@ public sealed class StreamOwnershipTests(LocalServersFixture servers)
     [InlineData("arn:aws:kinesis:us-east-1:123456789012:stream/metrics", "arn:aws:kinesis:us-east-1:123456789012:stream/metrics")]
     [InlineData("arn:aws:kinesis:us-east-1:123456789012:stream/metrics/consumer/c:1714564800", "arn:aws:kinesis:us-east-1:123456789012:stream/metrics")]
     [InlineData("not-an-arn", "not-an-arn")]
+    [InlineData("arn:aws:dynamodb:us-east-1:123456789012:table/metrics/stream/2024-01-01T00:00:00.000", "arn:aws:dynamodb:us-east-1:123456789012:table/metrics/stream/2024-01-01T00:00:00.000")]
     [InlineData("", null)]
     [InlineData(null, null)]
     public void StreamOf_DropsAConsumerPart_AndKeepsAnyOtherShape(string? arn, string? stream) =>
