@@ -58,6 +58,35 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     }
 
     /// <summary>
+    /// Only the key-schema error is named as one: another validation error (an item over DynamoDB's size limit, an
+    /// empty string, as DynamoDB words them), or an error of another code that quotes the key-schema text, passes as
+    /// DynamoDB raised it, the same exception. Labelled "does not have the sink's key schema", it would send the operator
+    /// to a table that is fine.
+    /// </summary>
+    [Theory]
+    [InlineData("ValidationException", "Item size has exceeded the maximum allowed size")]
+    [InlineData("ValidationException", "One or more parameter values were invalid: An AttributeValue may not contain an empty string")]
+    [InlineData("ConditionalCheckFailedException", "The provided key element does not match the schema")]
+    public async Task DynamoDbSink_AnotherValidationError_PassesUnchanged_NotNamedAKeySchemaError(string errorCode, string message)
+    {
+        string table = await servers.CreateTableAsync("careless-validation");
+        using var client = new ScriptedDynamoDbClient(servers.DynamoDbUrl);
+        var raised = new AmazonDynamoDBException(message, Amazon.Runtime.ErrorType.Sender, errorCode, "req-validation", System.Net.HttpStatusCode.BadRequest);
+        for (int i = 0; i < 100; i++)
+        {
+            client.PutFailures.Enqueue(raised);
+        }
+
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 4, count: 20));
+
+        AmazonDynamoDBException e = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => sink.WriteAsync(batch, CancellationToken.None));
+
+        Assert.Same(raised, e);
+        Assert.Equal(0, batch.DurableCount);
+    }
+
+    /// <summary>
     /// An item at the sink's key whose <c>wk</c> or <c>wm</c> is not a map (another writer's layout, say one watermark as
     /// a string): the sink cannot tell what the item holds, so it must refuse, not apply the records again.
     /// </summary>
