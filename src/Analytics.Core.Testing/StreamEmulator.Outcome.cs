@@ -11,6 +11,7 @@ public sealed partial class StreamEmulator
         ShardState shard = lane.Shard;
         Batch batch = invocation.Batch;
         lane.Running = null;
+        BeforeRunningChanges(shard);
         shard.Running--;
         _busy--;
         invocation.Environment.Busy = false;
@@ -129,7 +130,7 @@ public sealed partial class StreamEmulator
         }
 
         window.State = state;
-        if (System.Text.Encoding.UTF8.GetByteCount(state) > LambdaJson.MaxWindowStateBytes)
+        if (window.StateBytes > LambdaJson.MaxWindowStateBytes)
         {
             // "If the state exceeds 1 MB, the window terminates early."
             window.TerminateEarly = true;

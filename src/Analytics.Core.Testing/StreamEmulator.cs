@@ -55,6 +55,7 @@ public sealed partial class StreamEmulator
     private int _busy;
     private int _maxBusy;
     private int _maxBusyThisSecond;
+    private long _busySinceMs;
     private long _producerIndex;
     private bool _ran;
     private bool _ended;
@@ -583,11 +584,41 @@ public sealed partial class StreamEmulator
             TaskScheduler.Default);
     }
 
+    /// <summary>
+    /// Called before invocations of <paramref name="shard"/> start or end: the count held since the last change, now that
+    /// its instant is over, goes into the second's highest. A count is taken when its instant is over, after every start
+    /// and end at it, so an invocation that ends at the instant another starts, or at a second's start, is not counted
+    /// as running then (found by review: one ending at a second's start was counted in that second, and an end after a
+    /// start at one instant counted both).
+    /// </summary>
+    private void BeforeRunningChanges(ShardState shard)
+    {
+        long now = NowMs;
+        if (now != shard.RunningSinceMs)
+        {
+            shard.MaxRunningThisSecond = Math.Max(shard.MaxRunningThisSecond, shard.Running);
+            shard.RunningSinceMs = now;
+        }
+
+        if (now != _busySinceMs)
+        {
+            _maxBusyThisSecond = Math.Max(_maxBusyThisSecond, _busy);
+            _maxBusy = Math.Max(_maxBusy, _busy);
+            _busySinceMs = now;
+        }
+    }
+
     private void EmitSecond(int second)
     {
+        // Fired before anything else due at the second's end (its timer was made first), so the counts held now are
+        // the last ones of the second.
+        long now = NowMs;
+        _maxBusyThisSecond = Math.Max(_maxBusyThisSecond, _busy);
+        _maxBusy = Math.Max(_maxBusy, _busy);
         foreach (ShardState shard in _shards)
         {
             ref SecondCounters c = ref shard.Seconds[second];
+            shard.MaxRunningThisSecond = Math.Max(shard.MaxRunningThisSecond, shard.Running);
 
             // Measured (and the queue of unprocessed records trimmed) with or without an observer: a run without one
             // would otherwise hold every record it produced until the end.
@@ -610,10 +641,12 @@ public sealed partial class StreamEmulator
                 RecordsOut = c.RecordsOut,
                 RecordsExpired = c.Expired,
             });
-            shard.MaxRunningThisSecond = shard.Running;
+            shard.MaxRunningThisSecond = 0;
+            shard.RunningSinceMs = now;
         }
 
-        _maxBusyThisSecond = _busy;
+        _maxBusyThisSecond = 0;
+        _busySinceMs = now;
     }
 
     /// <summary>Records the emulator holds as not yet processed (for tests of what a run keeps in memory).</summary>

@@ -121,7 +121,20 @@ internal sealed class WindowState
 
     public required long EndMs { get; init; }
 
-    public string State { get; set; } = "{}";
+    private string _state = "{}";
+
+    public string State
+    {
+        get => _state;
+        set
+        {
+            _state = value;
+            StateBytes = System.Text.Encoding.UTF8.GetByteCount(value);
+        }
+    }
+
+    /// <summary>The UTF-8 size of <see cref="State"/>, as the event carries it (its length in chars undercounts any non-ASCII text).</summary>
+    public int StateBytes { get; private set; } = 2;
 
     public bool TerminateEarly { get; set; }
 }
@@ -164,6 +177,9 @@ internal sealed class ShardState
     public int Running { get; set; }
 
     public int MaxRunningThisSecond { get; set; }
+
+    /// <summary>The instant (Unix ms) of the last change of <see cref="Running"/>, or of the last second's start: the count held since then is not yet in <see cref="MaxRunningThisSecond"/>.</summary>
+    public long RunningSinceMs { get; set; }
 
     public int WriteSecond { get; set; } = int.MinValue;
 
