@@ -239,9 +239,9 @@ public sealed record FunctionOptions
     public double ComputeMsPerRecord { get; init; }
 
     /// <summary>
-    /// Count the handler's real CPU time (its synchronous runs, scaled by the CPU share) instead of the model, after the
-    /// handler's task completed (it is known only then, so the handler's clock does not see it). Runs are then not
-    /// byte-reproducible. Not with a modeled time (<see cref="ComputeMsPerInvocation"/>, <see cref="ComputeMsPerRecord"/>).
+    /// Count the real time the handler keeps the run's thread (its synchronous runs: a stand-in for its CPU time), scaled
+    /// by the CPU share, instead of the model, after the handler's task completed (it is known only then, so the
+    /// handler's clock does not see it). Runs are then not byte-reproducible. Not with a modeled time (<see cref="ComputeMsPerInvocation"/>, <see cref="ComputeMsPerRecord"/>).
     /// Default <see langword="false"/>.
     /// </summary>
     public bool MeasureCompute { get; init; }
@@ -284,7 +284,7 @@ public sealed record FunctionOptions
         if (MeasureCompute && (ComputeMsPerInvocation > 0 || ComputeMsPerRecord > 0))
         {
             throw new ArgumentException(
-                string.Create(CultureInfo.InvariantCulture, $"MeasureCompute counts the handler's real CPU time instead of the modeled ComputeMsPerInvocation ({ComputeMsPerInvocation}) and ComputeMsPerRecord ({ComputeMsPerRecord}): set the model or MeasureCompute, not both."),
+                string.Create(CultureInfo.InvariantCulture, $"MeasureCompute counts the real time the handler keeps the thread instead of the modeled ComputeMsPerInvocation ({ComputeMsPerInvocation}) and ComputeMsPerRecord ({ComputeMsPerRecord}): set the model or MeasureCompute, not both."),
                 nameof(MeasureCompute));
         }
     }

@@ -3,8 +3,8 @@ using System.Diagnostics;
 namespace Analytics.Core.Testing.Tests;
 
 /// <summary>
-/// <see cref="FunctionOptions.MeasureCompute"/>: the handler's real CPU time, scaled by the CPU share of its memory, is
-/// the virtual time it takes (the issue: "measured (real CPU time scaled by the CPU share; the summary then says the run
+/// <see cref="FunctionOptions.MeasureCompute"/>: the real time the handler keeps the run's thread (a stand-in for its CPU
+/// time), scaled by the CPU share of its memory, is the virtual time it takes (the issue: "measured (real CPU time scaled by the CPU share; the summary then says the run
 /// is not byte-reproducible)"). Real time varies, so these assert what it cannot undercut: a handler that keeps the
 /// thread for at least t takes at least t / share of virtual time.
 /// </summary>
@@ -40,17 +40,18 @@ public class MeasuredComputeTests
     public void TheHandlersRealTime_DividedByItsCpuShare_IsTheVirtualTimeItTakes(int memoryMb)
     {
         double share = memoryMb / 1769.0;
+        // The callback's run is much the longer, so that a time not counted there shows whatever the call's run took.
         EmulationRecording run = Emulate.Run(Scenario(memoryMb), clock => new DelegateHandler(async (_, _, _) =>
         {
-            Spin(s_spin);
+            Spin(s_spin / 4);
             await Task.Delay(TimeSpan.FromMilliseconds(10), clock);
-            Spin(s_spin);
+            Spin(s_spin * 2);
             return s_ok;
         }), out EmulationSummary summary);
 
         InvocationReport only = Assert.Single(run.Invocations);
         Assert.Equal(InvocationOutcome.Success, only.Outcome);
-        long least = 10 + (long)Math.Floor(2 * s_spin.TotalMilliseconds / share);
+        long least = 10 + (long)Math.Floor(2.25 * s_spin.TotalMilliseconds / share);
         Assert.True(only.EndMs - only.StartMs >= least, $"{only.EndMs - only.StartMs} ms of virtual time; at least {least} ms expected");
         Assert.False(summary.Reproducible);
         Assert.Equal(0, summary.OffClockWaits);
@@ -72,6 +73,43 @@ public class MeasuredComputeTests
         Assert.Equal((InvocationOutcome.Timeout, 1000L), (only.Outcome, only.EndMs - only.StartMs));
         Assert.Equal((1L, 1L, 0L), (summary.Timeouts, summary.RecordsToDestination, summary.RecordsOut));
         Assert.Single(run.Destination);
+    }
+
+    // Each invocation ends after its own measured time: two handlers that one timer completes, where the timer's callback
+    // (counted for the invocation that set it) keeps the thread 200 ms after completing both. The other ends at once;
+    // the one that set the timer 200 ms later (found by review: a scan that skipped the second of two completions seen
+    // together let it end only with the first).
+    [Fact]
+    public void TwoHandlersCompletedTogether_EachEndsAfterItsOwnMeasuredTime()
+    {
+        string[] keys = [.. Enumerable.Range(0, 50).Select(i => "k" + i)];
+        string other = keys.First(k => StreamEmulator.ShardFor(k, 2) != StreamEmulator.ShardFor(keys[0], 2));
+        EmulatorScenario scenario = Scenario(1769) with
+        {
+            Stream = new() { ShardCount = 2 },
+            Records = [ExplicitRecord.Text(keys[0], "a", 0), ExplicitRecord.Text(other, "b", 0)],
+        };
+        var answers = new List<TaskCompletionSource<ReadOnlyMemory<byte>>>();
+        EmulationRecording run = Emulate.Run(scenario, clock => new DelegateHandler((_, _, _) =>
+        {
+            var answer = new TaskCompletionSource<ReadOnlyMemory<byte>>();
+            answers.Add(answer);
+            if (answers.Count == 1)
+            {
+                clock.CreateTimer(_ =>
+                {
+                    answers.ForEach(a => a.SetResult(s_ok));
+                    Spin(TimeSpan.FromMilliseconds(200));
+                }, null, TimeSpan.FromMilliseconds(50), Timeout.InfiniteTimeSpan);
+            }
+
+            return answer.Task;
+        }));
+
+        InvocationReport setter = run.Invocations.Single(i => i.Invocation == 1);
+        InvocationReport waiter = run.Invocations.Single(i => i.Invocation == 2);
+        Assert.True(setter.EndMs >= 250, $"the invocation that set the timer ended at {setter.EndMs} ms");
+        Assert.True(waiter.EndMs < setter.EndMs, $"the other ended at {waiter.EndMs} ms, with the one that set the timer ({setter.EndMs} ms)");
     }
 
     // Measured time replaces the model: a model set beside it used to be ignored without a word.
