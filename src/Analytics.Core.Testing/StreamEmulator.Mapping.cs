@@ -148,7 +148,9 @@ public sealed partial class StreamEmulator
         if (mapping.MaximumBatchingWindowInSeconds > 0 && lane.Queue.Count < mapping.BatchSize)
         {
             // "Lambda reads records until it has gathered a full batch, the batching window expires, or the batch
-            // reaches the payload limit of 6 MB." The window runs from the oldest waiting record's arrival.
+            // reaches the payload limit of 6 MB." The window runs from the oldest waiting record's arrival. AWS's page on
+            // event source mappings says that for Kinesis "the next batching window begins as soon as the previous
+            // function invocation completes" (docs/emulator.md, the batching window's row): not modelled yet.
             long due = first.ArrivalMs + (mapping.MaximumBatchingWindowInSeconds * 1000L);
             if (now < due && PendingSize(lane) < LambdaJson.MaxPayloadBytes)
             {
