@@ -130,9 +130,8 @@ public class BlockedRunTests
     [Fact]
     public void AnInitBlockingOnTheClock_IsNamedAsCodeOfTheEmulator_NotTheLastHandler()
     {
-        string[] keys = [.. Enumerable.Range(0, 50).Select(i => "k" + i)];
-        string other = keys.First(k => StreamEmulator.ShardFor(k, 2) != StreamEmulator.ShardFor(keys[0], 2));
-        EmulatorScenario scenario = Scenario() with { Records = [ExplicitRecord.Text(keys[0], "r1", 1500), ExplicitRecord.Text(other, "r2", 1500)] };
+        (string first, string other) = Emulate.KeysOnTwoShards();
+        EmulatorScenario scenario = Scenario() with { Records = [ExplicitRecord.Text(first, "r1", 1500), ExplicitRecord.Text(other, "r2", 1500)] };
         int created = 0;
         (Exception? error, _) = RunBounded(scenario, clock =>
         {

@@ -8,6 +8,14 @@ internal static class Emulate
 {
     public static readonly DateTimeOffset Start = new(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
+    /// <summary>Two partition keys that a stream of two shards puts on different shards.</summary>
+    public static (string First, string Second) KeysOnTwoShards()
+    {
+        const string First = "k0";
+        string second = Enumerable.Range(1, 50).Select(i => "k" + i).First(k => StreamEmulator.ShardFor(k, 2) != StreamEmulator.ShardFor(First, 2));
+        return (First, second);
+    }
+
     public static EmulationRecording Run(EmulatorScenario scenario, Func<VirtualClock, ILambdaHandler> handler, out EmulationSummary summary)
     {
         var recording = new EmulationRecording();

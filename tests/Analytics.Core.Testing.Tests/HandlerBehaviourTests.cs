@@ -66,14 +66,13 @@ public sealed class HandlerBehaviourTests
     [Fact]
     public void TwoHandlersCompletedByOneEvent_EndTogether()
     {
-        string[] keys = [.. Enumerable.Range(0, 50).Select(i => "k" + i)];
-        string other = keys.First(k => StreamEmulator.ShardFor(k, 2) != StreamEmulator.ShardFor(keys[0], 2));
+        (string first, string other) = Emulate.KeysOnTwoShards();
         EmulatorScenario scenario = new()
         {
             StartTime = Emulate.Start,
             DurationSeconds = 10,
             Stream = new() { ShardCount = 2 },
-            Records = [ExplicitRecord.Text(keys[0], "a", 0), ExplicitRecord.Text(other, "b", 0)],
+            Records = [ExplicitRecord.Text(first, "a", 0), ExplicitRecord.Text(other, "b", 0)],
         };
         var answers = new List<TaskCompletionSource>();
         EmulationRecording recording = Emulate.Run(scenario, clock => new DelegateHandler(async (_, _, _) =>

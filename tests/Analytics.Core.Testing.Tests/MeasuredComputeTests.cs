@@ -82,12 +82,11 @@ public class MeasuredComputeTests
     [Fact]
     public void TwoHandlersCompletedTogether_EachEndsAfterItsOwnMeasuredTime()
     {
-        string[] keys = [.. Enumerable.Range(0, 50).Select(i => "k" + i)];
-        string other = keys.First(k => StreamEmulator.ShardFor(k, 2) != StreamEmulator.ShardFor(keys[0], 2));
+        (string first, string other) = Emulate.KeysOnTwoShards();
         EmulatorScenario scenario = Scenario(1769) with
         {
             Stream = new() { ShardCount = 2 },
-            Records = [ExplicitRecord.Text(keys[0], "a", 0), ExplicitRecord.Text(other, "b", 0)],
+            Records = [ExplicitRecord.Text(first, "a", 0), ExplicitRecord.Text(other, "b", 0)],
         };
         var answers = new List<TaskCompletionSource<ReadOnlyMemory<byte>>>();
         EmulationRecording run = Emulate.Run(scenario, clock => new DelegateHandler((_, _, _) =>

@@ -166,8 +166,10 @@ public class PollerRuleTests
     [Fact]
     public void AtParallelizationFactor1_TheKeyAssignmentChangesNothing()
     {
-        EmulatorScenario scenario = Emulate.Texts("a", "b", "c") with
+        EmulatorScenario scenario = new()
         {
+            StartTime = Emulate.Start,
+            DurationSeconds = 30,
             Records = [ExplicitRecord.Text("k1", "a", 0), ExplicitRecord.Text("k2", "b", 1500), ExplicitRecord.Text("k3", "c", 3000)],
             Mapping = new() { MaximumRetryAttempts = 0, OnFailure = OnFailureDestination.Sqs },
         };
