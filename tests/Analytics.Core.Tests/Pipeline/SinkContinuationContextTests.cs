@@ -71,19 +71,6 @@ public class SinkContinuationContextTests
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
-    private static Task<BatchSummary> StartUnder(SynchronizationContext context, Func<Task<BatchSummary>> start)
-    {
-        SynchronizationContext.SetSynchronizationContext(context);
-        try
-        {
-            return start();
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(null);
-        }
-    }
-
     private static DateTimeOffset Deadline(TimeProvider time) => time.GetUtcNow().AddSeconds(30);
 
     [Fact]
@@ -97,7 +84,7 @@ public class SinkContinuationContextTests
         var context = new QueueingSynchronizationContext();
         byte[] evt = TestEvents.Build([Valid(1), Poison(2), Poison(3)]);
 
-        Task<BatchSummary> run = StartUnder(context, () => processor.ProcessAsync(evt, Deadline(time), new ArrayBufferWriter<byte>()));
+        Task<BatchSummary> run = UnderContext.Start(context, () => processor.ProcessAsync(evt, Deadline(time), new ArrayBufferWriter<byte>()));
         Assert.False(run.IsCompleted);
         Assert.Equal(2, quarantine.Records);
         quarantine.Pending!.SetResult(1); // the first poison record durable, the second not
@@ -123,7 +110,7 @@ public class SinkContinuationContextTests
         var context = new QueueingSynchronizationContext();
         byte[] evt = TestEvents.Build([Valid(1), Valid(2)]);
 
-        Task<BatchSummary> run = StartUnder(context, () => processor.ProcessAsync(evt, Deadline(time), new ArrayBufferWriter<byte>()));
+        Task<BatchSummary> run = UnderContext.Start(context, () => processor.ProcessAsync(evt, Deadline(time), new ArrayBufferWriter<byte>()));
         Assert.False(run.IsCompleted);
         aggregates.Batch!.MarkAllDurable();
         aggregates.Pending!.SetResult();
@@ -147,7 +134,7 @@ public class SinkContinuationContextTests
         var context = new QueueingSynchronizationContext();
         using var stream = new PendingReadStream(TestEvents.Build([Valid(1), Valid(2)]));
 
-        Task<BatchSummary> run = StartUnder(context, () => processor.ProcessAsync(stream, Deadline(time), new ArrayBufferWriter<byte>()));
+        Task<BatchSummary> run = UnderContext.Start(context, () => processor.ProcessAsync(stream, Deadline(time), new ArrayBufferWriter<byte>()));
         Assert.False(run.IsCompleted);
         Assert.True(stream.IsPending);
         stream.Release();
@@ -171,7 +158,7 @@ public class SinkContinuationContextTests
         var context = new QueueingSynchronizationContext();
         using var stream = new MemoryStream(TestEvents.Build([Valid(1), Valid(2)]));
 
-        Task<BatchSummary> run = StartUnder(context, () => processor.ProcessAsync(stream, Deadline(time), new ArrayBufferWriter<byte>()));
+        Task<BatchSummary> run = UnderContext.Start(context, () => processor.ProcessAsync(stream, Deadline(time), new ArrayBufferWriter<byte>()));
         Assert.False(run.IsCompleted);
         aggregates.Batch!.MarkAllDurable();
         aggregates.Pending!.SetResult();

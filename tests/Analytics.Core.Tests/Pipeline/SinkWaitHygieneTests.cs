@@ -137,17 +137,7 @@ public class SinkWaitHygieneTests
         var clock = new ManualTimeProvider(s_now);
         using var processor = new KinesisBatchProcessor(new HangingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
         var context = new BlockedContext();
-        Task<BatchSummary> run;
-        SynchronizationContext? previous = SynchronizationContext.Current;
-        SynchronizationContext.SetSynchronizationContext(context);
-        try
-        {
-            run = processor.ProcessAsync(OneRecord(), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(previous);
-        }
+        Task<BatchSummary> run = UnderContext.Start(context, () => processor.ProcessAsync(OneRecord(), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>()));
 
         // The working time (90 s) ends, then the 200 ms of grace.
         clock.Advance(TimeSpan.FromSeconds(90));

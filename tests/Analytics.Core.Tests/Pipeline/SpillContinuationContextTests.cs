@@ -41,21 +41,6 @@ public class SpillContinuationContextTests
         }
     }
 
-    /// <summary>Starts the invocation on this thread with <paramref name="context"/> as its context, and takes it off again.</summary>
-    private static Task<BatchSummary> StartUnder(SynchronizationContext context, KinesisBatchProcessor processor, TimeProvider time, byte[] evt)
-    {
-        SynchronizationContext? previous = SynchronizationContext.Current;
-        SynchronizationContext.SetSynchronizationContext(context);
-        try
-        {
-            return processor.ProcessAsync(evt, time.GetUtcNow().AddSeconds(30), new ArrayBufferWriter<byte>());
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(previous);
-        }
-    }
-
     [Theory]
     [InlineData(PendingStep.Removal)]
     [InlineData(PendingStep.AggregateWrite)]
@@ -76,7 +61,7 @@ public class SpillContinuationContextTests
         // The steps are completed from a thread without a context (as a sink's I/O completes), where a continuation
         // that does not want the caller's context runs inline.
         using var noContext = new NoSynchronizationContext();
-        Task<BatchSummary> run = StartUnder(context, processor, time, evt);
+        Task<BatchSummary> run = UnderContext.Process(context, processor, time, evt);
 
         Assert.False(run.IsCompleted);
         int posted = 0;
@@ -123,7 +108,7 @@ public class SpillContinuationContextTests
         var context = new QueueingSynchronizationContext();
 
         using var noContext = new NoSynchronizationContext();
-        Task<BatchSummary> run = StartUnder(context, processor, time, evt);
+        Task<BatchSummary> run = UnderContext.Process(context, processor, time, evt);
 
         Assert.False(run.IsCompleted);
         (step == PendingStep.Removal ? spill.Pending! : null)?.SetResult(true);

@@ -175,6 +175,29 @@ internal sealed class NoSynchronizationContext : IDisposable
     public void Dispose() => SynchronizationContext.SetSynchronizationContext(_previous);
 }
 
+/// <summary>Starts work on the test's thread under a given synchronization context, and puts the previous one back.</summary>
+internal static class UnderContext
+{
+    /// <summary>Calls <paramref name="start"/> with <paramref name="context"/> current: a continuation of what it leaves pending that goes back to its caller's context is posted there.</summary>
+    public static T Start<T>(SynchronizationContext context, Func<T> start)
+    {
+        SynchronizationContext? previous = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(context);
+        try
+        {
+            return start();
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previous);
+        }
+    }
+
+    /// <summary>Starts an invocation of <paramref name="evt"/> with 30 s to go under <paramref name="context"/>.</summary>
+    public static Task<BatchSummary> Process(SynchronizationContext context, KinesisBatchProcessor processor, TimeProvider time, byte[] evt) =>
+        Start(context, () => processor.ProcessAsync(evt, time.GetUtcNow().AddSeconds(30), new ArrayBufferWriter<byte>()));
+}
+
 /// <summary>A context that runs nothing when it is posted to: it keeps what it gets until the test pumps it.</summary>
 internal sealed class QueueingSynchronizationContext : SynchronizationContext
 {

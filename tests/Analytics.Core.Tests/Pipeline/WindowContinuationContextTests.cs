@@ -10,19 +10,6 @@ namespace Analytics.Core.Tests.Pipeline;
 /// </summary>
 public class WindowContinuationContextTests
 {
-    private static Task<BatchSummary> StartUnder(SynchronizationContext context, KinesisBatchProcessor processor, TimeProvider time, byte[] evt)
-    {
-        SynchronizationContext.SetSynchronizationContext(context);
-        try
-        {
-            return processor.ProcessAsync(evt, time.GetUtcNow().AddSeconds(30), new ArrayBufferWriter<byte>());
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(null);
-        }
-    }
-
     [Fact]
     public async Task PendingQuarantine_ResumesWhereItEnded()
     {
@@ -33,7 +20,7 @@ public class WindowContinuationContextTests
         var context = new QueueingSynchronizationContext();
         byte[] evt = TestEvents.BuildWindow([new TestRecord(TestEvents.Seq(1), "{broken"u8.ToArray(), TestEvents.Arrival)], "{}");
 
-        Task<BatchSummary> run = StartUnder(context, processor, time, evt);
+        Task<BatchSummary> run = UnderContext.Process(context, processor, time, evt);
         Assert.False(run.IsCompleted);
         quarantine.Pending!.SetResult(1);
         int posted = context.Pump();
@@ -53,7 +40,7 @@ public class WindowContinuationContextTests
         var context = new QueueingSynchronizationContext();
         byte[] evt = TestEvents.BuildWindow([.. SpillEvents.Records(1, 2)], "{}", final: true);
 
-        Task<BatchSummary> run = StartUnder(context, processor, time, evt);
+        Task<BatchSummary> run = UnderContext.Process(context, processor, time, evt);
         Assert.False(run.IsCompleted);
         sink.Batch!.MarkAllDurable();
         sink.Pending!.SetResult();
@@ -101,7 +88,7 @@ public class WindowContinuationContextTests
             : [TestEvents.HostRecord(1, "a", 1), poison, TestEvents.HostRecord(7, "a", 7)];
         var context = new QueueingSynchronizationContext();
 
-        Task<BatchSummary> run = StartUnder(context, processor, time, TestEvents.BuildWindow(records, state, final: true));
+        Task<BatchSummary> run = UnderContext.Process(context, processor, time, TestEvents.BuildWindow(records, state, final: true));
         Assert.False(run.IsCompleted);
         quarantine.Pending!.SetResult(1);
         int posted = context.Pump();
@@ -127,7 +114,7 @@ public class WindowContinuationContextTests
         });
         var context = new QueueingSynchronizationContext();
 
-        Task<BatchSummary> run = StartUnder(context, processor, time, TestEvents.BuildWindow([TestEvents.HostRecord(7, "a", 7)], state, final: true));
+        Task<BatchSummary> run = UnderContext.Process(context, processor, time, TestEvents.BuildWindow([TestEvents.HostRecord(7, "a", 7)], state, final: true));
         int posted = 0;
         for (int flush = 0; flush < 2; flush++)
         {

@@ -20,17 +20,7 @@ public sealed class AwsSinkContinuationContextTests(LocalServersFixture servers)
     private static async Task<T> WithoutPostingAsync<T>(Func<Task<T>> write)
     {
         var context = new QueueingSynchronizationContext();
-        Task<T> task;
-        SynchronizationContext? previous = SynchronizationContext.Current;
-        SynchronizationContext.SetSynchronizationContext(context);
-        try
-        {
-            task = write();
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(previous);
-        }
+        Task<T> task = UnderContext.Start(context, write);
 
         bool completed = await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(20))).ConfigureAwait(false) == task;
         int posted = 0;
