@@ -540,6 +540,60 @@ public class FunctionRuleTests
         Assert.Equal((0, Start, true, false, "{}"), seen[^1]);
     }
 
+    // Grade 3, as above: a response that sets a state over 1 MB ends the window before the records still to be retried
+    // from its batch (the rest of a partial response, the other half of a bisection): the final invocation comes first,
+    // with that state, and those records follow in the reopened window with an empty state. Found by review: the rest
+    // was retried carrying the state, and a state of 5.2 MB with one 1 MB record made an event of 6,534,161 bytes.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AStateOver1MbSetBeforeARetry_EndsTheWindowFirst_AndTheRetryStartsEmpty(bool bisect)
+    {
+        byte[] big = new byte[1_000_000];
+        Array.Fill(big, (byte)'a');
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 120,
+            Records = [ExplicitRecord.Text("k", "1", 1000), ExplicitRecord.Text("k", "2", 1000), new ExplicitRecord("k", big, 1000)],
+            Mapping = new() { TumblingWindowInSeconds = 60, ReportBatchItemFailures = !bisect, BisectBatchOnFunctionError = bisect },
+        };
+        string hugeState = "{\"blob\":\"" + new string('x', 5_200_000) + "\"}";
+        var seen = new List<(int Records, string Start, bool Final, bool Early, string State)>();
+        var sizes = new List<int>();
+        EmulationRecording run = Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            sizes.Add(e.Length);
+            using JsonDocument document = JsonDocument.Parse(e);
+            JsonElement root = document.RootElement;
+            string state = root.GetProperty("state").GetRawText();
+            JsonElement[] records = [.. root.GetProperty("Records").EnumerateArray()];
+            seen.Add((records.Length, root.GetProperty("window").GetProperty("start").GetString()!,
+                root.GetProperty("isFinalInvokeForWindow").GetBoolean(), root.GetProperty("isWindowTerminatedEarly").GetBoolean(), state.Length > 100 ? "huge" : state));
+            if (seen.Count == 1 && bisect)
+            {
+                throw new InvalidOperationException("the whole batch fails once");
+            }
+
+            if (seen.Count == 1 || (seen.Count == 2 && bisect))
+            {
+                // Records before the big one are processed into a state of 5.2 MB; the big one is still to be retried.
+                string failure = bisect ? string.Empty : $",\"batchItemFailures\":[{{\"itemIdentifier\":\"{records[2].GetProperty("kinesis").GetProperty("sequenceNumber").GetString()}\"}}]";
+                return Task.FromResult<ReadOnlyMemory<byte>>(Encoding.UTF8.GetBytes($"{{\"state\":{hugeState}{failure}}}"));
+            }
+
+            return Task.FromResult<ReadOnlyMemory<byte>>(Encoding.UTF8.GetBytes("{\"state\":{}}"));
+        }));
+
+        const string Start = "2025-01-01T00:00:00Z";
+        (int, string, bool, bool, string)[] expected = bisect
+            ? [(3, Start, false, false, "{}"), (2, Start, false, false, "{}"), (0, Start, true, true, "huge"), (1, Start, false, false, "{}"), (0, Start, true, false, "{}")]
+            : [(3, Start, false, false, "{}"), (0, Start, true, true, "huge"), (1, Start, false, false, "{}"), (0, Start, true, false, "{}")];
+        Assert.Equal(expected, seen);
+        Assert.All(sizes, s => Assert.True(s <= 6 * 1024 * 1024, $"an event of {s:N0} bytes; all: {string.Join(", ", sizes)}"));
+        Assert.Equal(run.Records[2].SequenceNumber, Assert.Single(run.Invocations.Single(i => i.Records.Count == 1).Records).SequenceNumber);
+    }
+
     // Source: Lambda Developer Guide, "Retaining discarded batch records": for S3 destinations "the payload field
     // contains the original invocation record as an escaped JSON string"; object key
     // aws/lambda/<ESM-UUID>/<shardID>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<Random UUID>.
