@@ -165,10 +165,14 @@ public sealed partial class StreamEmulator
         if (mapping.MaximumBatchingWindowInSeconds > 0 && lane.Queue.Count < mapping.BatchSize)
         {
             // "Lambda reads records until it has gathered a full batch, the batching window expires, or the batch
-            // reaches the payload limit of 6 MB." The window runs from the oldest waiting record's arrival. AWS's page on
-            // event source mappings says that for Kinesis "the next batching window begins as soon as the previous
-            // function invocation completes" (docs/emulator.md, the batching window's row): not modelled yet.
-            long due = first.ArrivalMs + (mapping.MaximumBatchingWindowInSeconds * 1000L);
+            // reaches the payload limit of 6 MB", and for Kinesis "the next batching window begins as soon as the
+            // previous function invocation completes": records that waited through an invocation wait a whole window
+            // after it. A window that expired with nothing gathered (the mapping's start, an idle stream) is not
+            // described: the next begins at the first record's arrival, the longer of the readings (grade 3).
+            long windowMs = mapping.MaximumBatchingWindowInSeconds * 1000L;
+            long due = lane.CompletedMs is long completed && first.ArrivalMs <= completed + windowMs
+                ? completed + windowMs
+                : first.ArrivalMs + windowMs;
             if (now < due && PendingSize(lane) < LambdaJson.MaxPayloadBytes)
             {
                 wakeTicks = Math.Min(TimeSpan.TicksPerSecond, (due - now) * TicksPerMs);

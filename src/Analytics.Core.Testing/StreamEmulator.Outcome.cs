@@ -11,6 +11,7 @@ public sealed partial class StreamEmulator
         ShardState shard = lane.Shard;
         Batch batch = invocation.Batch;
         lane.Running = null;
+        lane.CompletedMs = NowMs;
         BeforeRunningChanges(shard);
         shard.Running--;
         _busy--;

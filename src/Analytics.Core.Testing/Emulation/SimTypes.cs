@@ -156,6 +156,9 @@ internal sealed class Lane
     public ITimer? PollTimer { get; set; }
 
     public WindowState? Window { get; set; }
+
+    /// <summary>When the lane's last invocation completed (its batching window then begins), or none yet.</summary>
+    public long? CompletedMs { get; set; }
 }
 
 internal sealed class ShardState
