@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text;
 using Amazon.DynamoDBv2;
 using Amazon.S3;
@@ -186,7 +187,8 @@ public class S3SpillSinkTests
 
     /// <summary>
     /// PUTs answered with server errors are retried (each retry counted) until S3 confirms the object, within
-    /// MaxAttempts; one failure more and the spill is not written (false).
+    /// MaxAttempts; one failure more and the spill is not written: the last error is thrown, so the invocation's
+    /// <c>spillError</c> says why (a bare false left it empty).
     /// </summary>
     [Theory]
     [InlineData(3, true)]
@@ -202,9 +204,11 @@ public class S3SpillSinkTests
 
         BatchSummary summary = world.Invoke(true, (1, "a", "alpha", 1));
 
-        Assert.Equal([written], world.Results);
+        Assert.Equal(written ? [true] : [], world.Results);
+        Assert.Equal(written ? [] : [HttpStatusCode.InternalServerError], world.Errors.Select(e => Assert.IsType<AmazonS3Exception>(e).StatusCode));
         Assert.Equal(3, world.Spill.Retries);
         Assert.Equal(written ? SinkOutcome.Completed : SinkOutcome.Failed, summary.SpillOutcome);
+        Assert.Equal(written, summary.SpillError is null);
         Assert.Equal(written ? [SpillWrites.Key(1)] : [], world.Objects().Select(o => o.Key));
     }
 
@@ -326,15 +330,16 @@ public class S3SpillSinkTests
         Assert.Equal(0, world.Spill.Retries);
     }
 
-    /// <summary>A delete answered with server errors is retried MaxAttempts times, then reported as not confirmed (false).</summary>
+    /// <summary>A delete answered with server errors is retried MaxAttempts times, then not confirmed: the last error is thrown.</summary>
     [Fact]
-    public void RemoveUnconfirmed_FailingDeletes_AreRetried_ThenFalse()
+    public void RemoveUnconfirmed_FailingDeletes_AreRetried_ThenTheLastErrorIsThrown()
     {
         using var world = new SpillWrites();
         world.Models.Put(SpillWrites.Key(1), "{}");
         world.Models.Faults.FailSpillDeletes = true;
 
-        Assert.False(world.Models.Pump(world.Spill.RemoveUnconfirmedAsync(TestEvents.ShardId, TestEvents.StreamArn, Seq(1), CancellationToken.None)));
+        AmazonS3Exception thrown = Assert.ThrowsAny<AmazonS3Exception>(() => world.Models.Pump(world.Spill.RemoveUnconfirmedAsync(TestEvents.ShardId, TestEvents.StreamArn, Seq(1), CancellationToken.None)));
+        Assert.Equal(HttpStatusCode.InternalServerError, thrown.StatusCode);
 
         Assert.Equal(3, world.Spill.Retries);
         Assert.Equal([SpillWrites.Key(1)], world.Models.Keys());

@@ -34,6 +34,10 @@ internal static class AwsThrowHelper
         throw new InvalidOperationException(message);
 
     [DoesNotReturn]
+    public static void ThrowIO(string message) =>
+        throw new IOException(message);
+
+    [DoesNotReturn]
     public static void ThrowTimeout(string message) =>
         throw new TimeoutException(message);
 }

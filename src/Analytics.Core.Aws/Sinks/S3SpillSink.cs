@@ -69,9 +69,17 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     /// <summary>Writes the spill as one object.</summary>
     /// <param name="spill">The pairs not durable; read only during the call.</param>
     /// <param name="cancellationToken">Cancelled at the invocation's deadline less its margin.</param>
-    /// <returns><see langword="true"/> once S3 confirmed the object (or nothing was left to spill).</returns>
+    /// <returns>
+    /// <see langword="true"/> once S3 confirmed the object (or nothing was left to spill); <see langword="false"/> when
+    /// <paramref name="cancellationToken"/> ended it first.
+    /// </returns>
     /// <exception cref="ArgumentNullException"><paramref name="spill"/> is null.</exception>
-    /// <exception cref="AmazonS3Exception">A non-transient error (missing bucket, access denied).</exception>
+    /// <exception cref="AmazonS3Exception">A non-transient error (missing bucket, access denied); or a transient one
+    /// (throttling, a server error) when a request still failed after <see cref="AwsRetryOptions.MaxAttempts"/> attempts
+    /// with time left: the last such error, whatever its type (a broken connection is an
+    /// <see cref="System.Net.Http.HttpRequestException"/>).</exception>
+    /// <exception cref="IOException">Concurrent spills of the shard (another concurrent batch) kept replacing its marker
+    /// while this one merged into it.</exception>
     public async Task<bool> WriteAsync(SpillBatch spill, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spill);
@@ -210,6 +218,9 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
             }
         }
 
+        AwsThrowHelper.ThrowIO(
+            $"The shard's spill marker (s3://{_options.BucketName}/{markerKey}) was replaced by other spills {MarkerMergeRounds} times in a row " +
+            "while this spill merged into it: the spill is not confirmed, and the batch is re-delivered from its first record.");
         return false;
     }
 
@@ -279,9 +290,13 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     /// <param name="eventSourceArn">The stream ARN, when the event carried it.</param>
     /// <param name="spillId">The first sequence number of the batch now being processed.</param>
     /// <param name="cancellationToken">Cancelled at the invocation's deadline less its margin.</param>
-    /// <returns><see langword="true"/> once S3 confirmed the delete (deleting a key that does not exist succeeds).</returns>
+    /// <returns>
+    /// <see langword="true"/> once S3 confirmed the delete (deleting a key that does not exist succeeds);
+    /// <see langword="false"/> when <paramref name="cancellationToken"/> ended it first.
+    /// </returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="AmazonS3Exception">A non-transient error (missing bucket, access denied).</exception>
+    /// <exception cref="AmazonS3Exception">A non-transient error (missing bucket, access denied); or the last transient
+    /// one when the delete still failed after <see cref="AwsRetryOptions.MaxAttempts"/> attempts with time left.</exception>
     public Task<bool> RemoveUnconfirmedAsync(string shardId, string? eventSourceArn, string spillId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(shardId);
@@ -311,8 +326,14 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         return kept;
     }
 
+    /// <summary>
+    /// Sends the request until it succeeds (true), time runs out (false), or <see cref="AwsRetryOptions.MaxAttempts"/>
+    /// attempts failed transiently with time left: then the last error is thrown, as the quarantine sink does, so the
+    /// invocation's log line says why the spill failed (a bare <c>false</c> left <c>spillError</c> empty).
+    /// </summary>
     private async Task<bool> WithRetriesAsync(string objectKey, Func<CancellationToken, Task> request, CancellationToken token)
     {
+        Exception? last = null;
         for (int attempt = 0; attempt < _options.Retry.MaxAttempts; attempt++)
         {
             if (attempt > 0)
@@ -331,6 +352,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
             }
             catch (Exception e) when (RetryPolicy.IsTransient(e, token))
             {
+                last = e;
             }
             catch (Exception) when (token.IsCancellationRequested)
             {
@@ -339,6 +361,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
             }
         }
 
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(last!);
         return false;
     }
 }

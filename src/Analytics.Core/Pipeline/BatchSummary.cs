@@ -116,7 +116,8 @@ public sealed class BatchSummary
 
     /// <summary>
     /// When the spill sink threw: the exception's type and message, as for <see cref="AggregateSinkError"/> (a bucket that
-    /// does not exist, access denied); otherwise null.
+    /// does not exist, access denied); when it returned <see langword="false"/> before the deadline, a sentence that says
+    /// so (and whether the caller had cancelled the invocation); otherwise null.
     /// </summary>
     public string? SpillError { get; private set; }
 
@@ -175,6 +176,8 @@ public sealed class BatchSummary
     }
 
     internal void SetSpillError(Exception error) => SpillError = DescribeError(error);
+
+    internal void SetSpillError(string text) => SpillError = text;
 
     internal void SetQuarantineSinkResult(SinkOutcome outcome, Exception? error)
     {

@@ -123,20 +123,28 @@ public sealed partial class KinesisBatchProcessor
     {
         ISpillSink spill = _options.SpillSink!;
         bool removed;
+        string? error = null;
         try
         {
             Task<bool> remove = spill.RemoveUnconfirmedAsync(summary.ShardId, summary.EventSourceArn, summary.FirstSequenceNumber!, cancellationToken);
             removed = await BoundedAsync(remove, cancellationToken).ConfigureAwait(false) && remove.IsCompletedSuccessfully && remove.Result;
+            if (remove.IsFaulted)
+            {
+                error = BatchSummary.DescribeError(remove.Exception);
+            }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             removed = false;
+            error = BatchSummary.DescribeError(e);
         }
 
         if (!removed)
         {
             // Not written: the table must not get records an unconfirmed spill may also hold. Re-delivered, or spilled.
-            summary.AggregateSinkIssue = $"was not called: an unconfirmed spill of a batch beginning at this record could not be ruled out; {batch.Count} pairs left for a spill or re-delivery.";
+            // The spill sink's error, when it threw, is the operator's lead (a bucket that does not exist, access denied).
+            summary.AggregateSinkIssue = $"was not called: an unconfirmed spill of a batch beginning at this record could not be ruled out; {batch.Count} pairs left for a spill or re-delivery." +
+                (error is null ? string.Empty : $" The spill sink's removal failed: {error}");
         }
 
         return removed;
@@ -184,6 +192,13 @@ public sealed partial class KinesisBatchProcessor
             {
                 spilled = await write.ConfigureAwait(false);
                 summary.SpillOutcome = spilled ? SinkOutcome.Completed : deadline.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Failed;
+                if (summary.SpillOutcome == SinkOutcome.Failed)
+                {
+                    // Never only "Failed", here either: the sink gave no words, so the line says what is known.
+                    summary.SetSpillError(cancellationToken.IsCancellationRequested
+                        ? "The spill sink returned false (not stored) after the caller cancelled the invocation."
+                        : "The spill sink returned false (not stored) with time left, and gave no error.");
+                }
             }
             else
             {

@@ -110,6 +110,42 @@ public class SpillSinkFailureTests
             Assert.Equal(byCaller ? SinkOutcome.Failed : SinkOutcome.TimedOut, summary.SpillOutcome);
             Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
             Assert.Equal(0, summary.SpilledRecords);
+            // A failure always says why: the cancellation thrown, or that the sink answered "not stored" after the
+            // caller's cancellation (before, that case left spillError empty). A time-out needs no words.
+            Assert.Equal(
+                (byCaller, call) switch
+                {
+                    (false, _) => null,
+                    (true, SpillCall.HonourToken) => "System.Threading.Tasks.TaskCanceledException: A task was canceled.",
+                    _ => "The spill sink returned false (not stored) after the caller cancelled the invocation.",
+                },
+                summary.SpillError);
+        }
+    }
+
+    /// <summary>
+    /// A spill sink that answers "not stored" with time left and no error (a custom sink's own give-up) is a failure
+    /// the invocation's log line explains at Error, like a throw: before, <c>spillError</c> was empty and the line
+    /// only Warn (found by review: the S3 spill sink did this after its retries ran out, a throttled bucket invisible).
+    /// </summary>
+    [Fact]
+    public void SpillReturnsFalse_WithTimeLeft_IsAFailureTheLogLineExplains()
+    {
+        using var noContext = new NoSynchronizationContext();
+        var spill = new TestSpillSink { WriteResult = false };
+        (KinesisBatchProcessor processor, ManualTimeProvider time, _) = Create(spill);
+        using (processor)
+        {
+            BatchSummary summary = SpillEvents.RunAtOnce(processor, time, OldBatch());
+
+            Assert.Equal((SinkOutcome.Failed, TestEvents.Seq(1)), (summary.SpillOutcome, summary.ReportedFailure));
+            const string Expected = "The spill sink returned false (not stored) with time left, and gave no error.";
+            Assert.Equal(Expected, summary.SpillError);
+            var log = new ArrayBufferWriter<byte>();
+            JsonLog.WriteInvocation(summary, JsonLogOptions.Default, log);
+            using var line = System.Text.Json.JsonDocument.Parse(System.Text.Encoding.UTF8.GetString(log.WrittenSpan).Split('\n')[0]);
+            Assert.Equal(Expected, line.RootElement.GetProperty("spillError").GetString());
+            Assert.Equal("Error", line.RootElement.GetProperty("level").GetString());
         }
     }
 
@@ -166,6 +202,8 @@ public class SpillSinkFailureTests
 
             Assert.Equal(0, sink.Calls);
             Assert.Contains("unconfirmed spill", summary.AggregateSinkIssue, StringComparison.Ordinal);
+            // The removal's error is the operator's lead (before, the line said only that it failed).
+            Assert.EndsWith("The spill sink's removal failed: System.IO.IOException: spill store unreachable", summary.AggregateSinkIssue, StringComparison.Ordinal);
             Assert.Equal([TestEvents.Seq(1)], spill.Removals);
             Assert.Equal(SinkOutcome.Completed, summary.SpillOutcome);
             Assert.Null(summary.ReportedFailure);

@@ -1,0 +1,113 @@
+using System.Buffers;
+using System.Net;
+using Amazon.Runtime;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Analytics.Core.Tests.Pipeline;
+
+namespace Analytics.Core.Tests;
+
+/// <summary>
+/// An <see cref="S3SpillSink"/> that gives up with time left says why (s3rver behind a fault proxy): the last transient
+/// error after its attempts, or that concurrent spills kept replacing the shard's marker. It answered a bare
+/// <see langword="false"/> before, and a throttled or failing bucket left the invocation's <c>spillError</c> empty.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
+{
+    private const string Shard = TestEvents.ShardId;
+    private const long W0Ms = 1_714_564_800_000; // 2024-05-01T12:00:00Z
+
+    [Fact]
+    public async Task EveryAttemptFailing_WithTimeLeft_ThrowsTheLastError_ForTheWriteAndTheRemoval()
+    {
+        string bucket = await servers.CreateBucketAsync("giveup");
+        await using var proxy = new FaultProxy(servers.S3Url, FaultProfile.None with { ServerError = 1 }, seed: 3);
+        using AmazonS3Client s3 = servers.CreateS3Client(proxy.Url);
+        var sink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries }, null);
+
+        AmazonS3Exception written = await Assert.ThrowsAsync<AmazonS3Exception>(() => sink.WriteAsync(Spill(), CancellationToken.None));
+        Assert.Equal((HttpStatusCode.InternalServerError, 3L), (written.StatusCode, proxy.Requests));
+
+        AmazonS3Exception removed = await Assert.ThrowsAsync<AmazonS3Exception>(() => sink.RemoveUnconfirmedAsync(Shard, null, TestEvents.Seq(10), CancellationToken.None));
+        Assert.Equal((HttpStatusCode.InternalServerError, 6L), (removed.StatusCode, proxy.Requests));
+
+        // Out of time instead: false, as before (whether a request landed is unknown, and no error is the sink's).
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        Assert.False(await sink.WriteAsync(Spill(), cancelled.Token));
+    }
+
+    /// <summary>Through the processor: the invocation's summary and log line carry S3's error.</summary>
+    [Fact]
+    public async Task ThroughTheProcessor_TheSpillErrorIsS3s()
+    {
+        string bucket = await servers.CreateBucketAsync("giveup-line");
+        await using var proxy = new FaultProxy(servers.S3Url, FaultProfile.None with { ServerError = 1 }, seed: 4);
+        using AmazonS3Client s3 = servers.CreateS3Client(proxy.Url);
+        var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries }, null);
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink { Durable = _ => false }, new RecordingQuarantineSink(), ProcessorOptions.Default with
+        {
+            TimeProvider = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 600_000)),
+            SpillSink = spill,
+        });
+        byte[] evt = SpillEvents.Build(SpillEvents.Records(1, 3), Shard);
+
+        BatchSummary summary = await processor.ProcessAsync(evt, DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 630_000), new ArrayBufferWriter<byte>()).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal((SinkOutcome.Failed, TestEvents.Seq(1)), (summary.SpillOutcome, summary.ReportedFailure));
+        Assert.StartsWith("Amazon.S3.AmazonS3Exception: ", summary.SpillError, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A marker that every conditional put finds replaced (as when other concurrent batches of the shard keep spilling):
+    /// after its rounds the spill is not confirmed, and the error says so and names the marker.
+    /// </summary>
+    [Fact]
+    public async Task AMarkerAlwaysReplaced_ThrowsSayingSo()
+    {
+        string bucket = await servers.CreateBucketAsync("giveup-marker");
+        using var s3 = new ReplacedMarkerS3Client(servers);
+        var sink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries }, null);
+
+        IOException thrown = await Assert.ThrowsAsync<IOException>(() => sink.WriteAsync(Spill(), CancellationToken.None));
+
+        Assert.Contains($"s3://{bucket}/{S3SpillSinkOptions.Default.KeyPrefix}", thrown.Message, StringComparison.Ordinal);
+        Assert.Contains("/unresolved.marker) was replaced by other spills 5 times", thrown.Message, StringComparison.Ordinal);
+        Assert.Equal(5, s3.MarkerPuts);
+    }
+
+    private static SpillBatch Spill()
+    {
+        AggregateBatch batch = ShardStream.Build(Shard, [new ShardRecord(TestEvents.Seq(10), [new TestSample("m", [], W0Ms + 1_000, 1)], "k0")]);
+        var names = new Dictionary<int, (string, string)>();
+        return new SpillBatch(batch, TestEvents.Seq(10), [new SpilledPair(0, batch.GetSamples(0, names))]);
+    }
+
+    /// <summary>An S3 client (to s3rver) whose every conditional put of a spill marker finds it replaced (HTTP 412).</summary>
+    private sealed class ReplacedMarkerS3Client(LocalServersFixture servers) : AmazonS3Client(
+        new BasicAWSCredentials("S3RVER", "S3RVER"),
+        new AmazonS3Config
+        {
+            ServiceURL = servers.S3Url.ToString(),
+            ForcePathStyle = true,
+            AuthenticationRegion = "us-east-1",
+            MaxErrorRetry = 0,
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+        })
+    {
+        public int MarkerPuts { get; private set; }
+
+        public override Task<PutObjectResponse> PutObjectAsync(PutObjectRequest request, CancellationToken cancellationToken = default)
+        {
+            if (!request.Key.EndsWith("/unresolved.marker", StringComparison.Ordinal))
+            {
+                return base.PutObjectAsync(request, cancellationToken);
+            }
+
+            MarkerPuts++;
+            throw new AmazonS3Exception("At least one of the pre-conditions you specified did not hold", ErrorType.Sender, "PreconditionFailed", "test", HttpStatusCode.PreconditionFailed);
+        }
+    }
+}
