@@ -95,9 +95,16 @@ public sealed class LocalServersFixture : IAsyncLifetime
             Timeout = timeout ?? TimeSpan.FromSeconds(5),
         });
 
+    /// <summary>The local S3 server's credentials, for a test's own <see cref="AmazonS3Client"/> subclass.</summary>
+    public static AWSCredentials S3Credentials => s_s3rverCredentials;
+
     /// <summary>An S3 client for the local server (or for <paramref name="serviceUrl"/>), path-style.</summary>
     public AmazonS3Client CreateS3Client(Uri? serviceUrl = null, TimeSpan? timeout = null) =>
-        new(s_s3rverCredentials, new AmazonS3Config
+        new(s_s3rverCredentials, S3Config(serviceUrl, timeout));
+
+    /// <summary>The configuration of <see cref="CreateS3Client"/>: path-style, no retries of the SDK's own, checksums only when required.</summary>
+    public AmazonS3Config S3Config(Uri? serviceUrl = null, TimeSpan? timeout = null) =>
+        new()
         {
             ServiceURL = (serviceUrl ?? S3Url).ToString(),
             AuthenticationRegion = "us-east-1",
@@ -106,7 +113,7 @@ public sealed class LocalServersFixture : IAsyncLifetime
             Timeout = timeout ?? TimeSpan.FromSeconds(5),
             RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
             ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
-        });
+        };
 
     /// <summary>Creates a fresh table with the sink's layout and waits until it is ACTIVE.</summary>
     public async Task<string> CreateTableAsync(string prefix)

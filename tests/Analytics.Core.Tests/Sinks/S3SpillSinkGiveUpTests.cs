@@ -21,10 +21,9 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
     [Fact]
     public async Task EveryAttemptFailing_WithTimeLeft_ThrowsTheLastError_ForTheWriteAndTheRemoval()
     {
-        string bucket = await servers.CreateBucketAsync("giveup");
-        await using var proxy = new FaultProxy(servers.S3Url, FaultProfile.None with { ServerError = 1 }, seed: 3);
-        using AmazonS3Client s3 = servers.CreateS3Client(proxy.Url);
-        var sink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries }, null);
+        (FaultProxy proxy, AmazonS3Client s3, S3SpillSink sink) = await AlwaysFailingAsync("giveup", seed: 3);
+        await using var disposeProxy = proxy;
+        using var disposeClient = s3;
 
         AmazonS3Exception written = await Assert.ThrowsAsync<AmazonS3Exception>(() => sink.WriteAsync(Spill(), CancellationToken.None));
         Assert.Equal((HttpStatusCode.InternalServerError, 3L), (written.StatusCode, proxy.Requests));
@@ -42,10 +41,9 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
     [Fact]
     public async Task ThroughTheProcessor_TheSpillErrorIsS3s()
     {
-        string bucket = await servers.CreateBucketAsync("giveup-line");
-        await using var proxy = new FaultProxy(servers.S3Url, FaultProfile.None with { ServerError = 1 }, seed: 4);
-        using AmazonS3Client s3 = servers.CreateS3Client(proxy.Url);
-        var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries }, null);
+        (FaultProxy proxy, AmazonS3Client s3, S3SpillSink spill) = await AlwaysFailingAsync("giveup-line", seed: 4);
+        await using var disposeProxy = proxy;
+        using var disposeClient = s3;
         using var processor = new KinesisBatchProcessor(new RecordingAggregateSink { Durable = _ => false }, new RecordingQuarantineSink(), ProcessorOptions.Default with
         {
             TimeProvider = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 600_000)),
@@ -77,6 +75,15 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
         Assert.Equal(5, s3.MarkerPuts);
     }
 
+    /// <summary>A spill sink (no table to read) whose every request to S3 is answered HTTP 500 by a fault proxy.</summary>
+    private async Task<(FaultProxy Proxy, AmazonS3Client S3, S3SpillSink Sink)> AlwaysFailingAsync(string prefix, int seed)
+    {
+        string bucket = await servers.CreateBucketAsync(prefix);
+        var proxy = new FaultProxy(servers.S3Url, FaultProfile.None with { ServerError = 1 }, seed);
+        AmazonS3Client s3 = servers.CreateS3Client(proxy.Url);
+        return (proxy, s3, new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries }, null));
+    }
+
     private static SpillBatch Spill()
     {
         AggregateBatch batch = ShardStream.Build(Shard, [new ShardRecord(TestEvents.Seq(10), [new TestSample("m", [], W0Ms + 1_000, 1)], "k0")]);
@@ -85,17 +92,7 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
     }
 
     /// <summary>An S3 client (to s3rver) whose every conditional put of a spill marker finds it replaced (HTTP 412).</summary>
-    private sealed class ReplacedMarkerS3Client(LocalServersFixture servers) : AmazonS3Client(
-        new BasicAWSCredentials("S3RVER", "S3RVER"),
-        new AmazonS3Config
-        {
-            ServiceURL = servers.S3Url.ToString(),
-            ForcePathStyle = true,
-            AuthenticationRegion = "us-east-1",
-            MaxErrorRetry = 0,
-            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
-            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
-        })
+    private sealed class ReplacedMarkerS3Client(LocalServersFixture servers) : AmazonS3Client(LocalServersFixture.S3Credentials, servers.S3Config())
     {
         public int MarkerPuts { get; private set; }
 

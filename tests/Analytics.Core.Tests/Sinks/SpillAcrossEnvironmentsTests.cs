@@ -98,17 +98,7 @@ public sealed class SpillAcrossEnvironmentsTests(LocalServersFixture servers, IT
     }
 
     /// <summary>An S3 client whose upload of a spill object reaches S3, then fails as if its answer were lost.</summary>
-    private sealed class LostAnswerS3Client(LocalServersFixture servers) : AmazonS3Client(
-        new BasicAWSCredentials("S3RVER", "S3RVER"),
-        new AmazonS3Config
-        {
-            ServiceURL = servers.S3Url.ToString(),
-            ForcePathStyle = true,
-            AuthenticationRegion = "us-east-1",
-            MaxErrorRetry = 0,
-            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
-            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
-        })
+    private sealed class LostAnswerS3Client(LocalServersFixture servers) : AmazonS3Client(LocalServersFixture.S3Credentials, servers.S3Config())
     {
         public override async Task<PutObjectResponse> PutObjectAsync(PutObjectRequest request, CancellationToken cancellationToken = default)
         {
