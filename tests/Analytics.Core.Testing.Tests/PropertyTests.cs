@@ -104,6 +104,54 @@ public class PropertyTests
             .Label($"delivered {delivered.Length} of {run.Records.Count}");
     }
 
+    /// <summary>
+    /// The batching window, for any arrivals, window, batch size and handler time (one shard, factor 1, every invocation
+    /// a success): a batch short of its size is invoked exactly when its window ends, a full one no later, and each takes
+    /// every waiting record up to the batch size. The window's end is worked out here from the invocations' own times:
+    /// the previous invocation's end plus the window when the batch's first record came before that (AWS: for Kinesis
+    /// "the next batching window begins as soon as the previous function invocation completes"), else that record's
+    /// arrival plus the window (the emulator's choice after an idle gap, and at the start).
+    /// </summary>
+    [Property(MaxTest = 30)]
+    public Property BatchingWindow_InvokesWhenItsWindowEnds_OrWhenTheBatchIsFull(int seed, byte window, byte size, byte compute)
+    {
+        var random = new Random(seed);
+        int windowMs = (1 + (window % 5)) * 1000;
+        int batchSize = 1 + (size % 8);
+        long[] arrivals = [.. Enumerable.Range(0, 1 + random.Next(30)).Select(_ => (long)random.Next(30_000)).Order()];
+        EmulatorScenario scenario = new()
+        {
+            Seed = seed,
+            StartTime = Emulate.Start,
+            DurationSeconds = 120,
+            Records = [.. arrivals.Select((at, i) => ExplicitRecord.Text("k", "r" + i, at))],
+            Mapping = new() { MaximumBatchingWindowInSeconds = windowMs / 1000, BatchSize = batchSize },
+            Function = new() { MemoryMb = 1769, ComputeMsPerInvocation = compute * 20, TimeoutSeconds = 60 },
+        };
+        EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed());
+
+        Dictionary<string, long> arrival = run.Records.ToDictionary(r => r.SequenceNumber, r => (r.Arrival - Emulate.Start).Ticks / TimeSpan.TicksPerMillisecond);
+        var problems = new List<string>();
+        int delivered = 0;
+        long? previousEnd = null;
+        foreach (InvocationReport invocation in run.Invocations)
+        {
+            long first = arrival[invocation.Records[0].SequenceNumber];
+            long due = previousEnd is long end && first <= end + windowMs ? end + windowMs : first + windowMs;
+            int waiting = run.Records.Skip(delivered).Count(r => arrival[r.SequenceNumber] <= invocation.StartMs);
+            bool full = invocation.Records.Count == batchSize;
+            if ((full && invocation.StartMs > due) || (!full && invocation.StartMs != due) || invocation.Records.Count != Math.Min(batchSize, waiting))
+            {
+                problems.Add($"invocation {invocation.Invocation}: {invocation.Records.Count} records at {invocation.StartMs} ms, window ends {due} ms, {waiting} waiting");
+            }
+
+            delivered += invocation.Records.Count;
+            previousEnd = invocation.EndMs;
+        }
+
+        return (problems.Count == 0 && delivered == arrivals.Length).Label($"{string.Join("; ", problems)}; delivered {delivered} of {arrivals.Length}");
+    }
+
     [Property(MaxTest = 20)]
     public Property UnprocessedRecords_AppearInExactlyOneDestinationRecord(int seed, byte factor, bool adversarial, bool bisect, bool report, bool byAge)
     {
