@@ -69,17 +69,49 @@ public sealed partial class StreamEmulator
         }
     }
 
-    // Moves arrived records of the shard to its lanes (concurrent batches), keeping per-key order.
+    /// <summary>What a shard serves to reads in any 5 seconds: 10 MiB, its "maximum total data read rate of 2 MB per second".</summary>
+    internal const long MaxReadBytes = 10 * 1024 * 1024;
+
+    internal const long ReadWindowMs = 5_000;
+
+    // Reads the shard's arrived records (a GetRecords call) and moves them to its lanes (concurrent batches), keeping
+    // per-key order. Kinesis: a shard serves reads of "up to a maximum total data read rate of 2 MB per second", a call
+    // returns at most 10 MiB, and "if a call returns this amount of data, subsequent calls made within the next 5 seconds
+    // throw ProvisionedThroughputExceededException": here, at most 10 MiB in any 5 seconds; a call that finds none of it
+    // left reads nothing (throttled; the poller tries again). Data and partition key count, as for writes. At a shard's
+    // write rate (1 MiB/s) this never binds; it bounds how fast a backlog is read (before, a shard caught up after an
+    // outage at any speed). Not modelled: 5 calls per second and 10,000 records per call (a lane reads when it forms a
+    // batch, and a batch holds at most 10,000).
     private void Distribute(ShardState shard)
     {
         long now = NowMs;
+        while (shard.Reads.TryPeek(out (long AtMs, long Bytes) past) && past.AtMs <= now - ReadWindowMs)
+        {
+            shard.Reads.Dequeue();
+            shard.ReadBytes -= past.Bytes;
+        }
+
+        long read = 0;
         while (shard.Pending.TryPeek(out SimRecord? record) && record.ArrivalMs <= now)
         {
+            long bytes = record.Data.Length + record.EscapedKey.Length;
+            if (shard.ReadBytes + read + bytes > MaxReadBytes)
+            {
+                break;
+            }
+
+            read += bytes;
             shard.Pending.Dequeue();
             int lane = LaneFor(shard, record.PartitionKey);
             record.Lane = lane;
             shard.Lanes[lane].Queue.Enqueue(record);
             shard.Undone.Enqueue(record);
+        }
+
+        if (read > 0)
+        {
+            shard.Reads.Enqueue((now, read));
+            shard.ReadBytes += read;
         }
     }
 

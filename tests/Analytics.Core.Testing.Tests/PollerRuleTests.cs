@@ -313,4 +313,38 @@ public class PollerRuleTests
             Assert.Equal([1, 0, 0, 0], run.Seconds.Select(s => s.Concurrency));
         }
     }
+
+    /// <summary>
+    /// Source: Kinesis quotas, per shard "up to a maximum total data read rate of 2 MB per second"; GetRecords returns
+    /// at most 10 MiB, and "if a call returns this amount of data, subsequent calls made within the next 5 seconds throw
+    /// ProvisionedThroughputExceededException" (read here as at most 10 MiB in any 5 seconds). Thirty records of about
+    /// 1 MB waiting at once (written past the write limit: a backlog): the first read takes ten (11 would pass 10 MiB),
+    /// the 11th is read 5 s later, and no 5 seconds ever saw more than 10 MiB read. Before, all thirty went at once.
+    /// </summary>
+    [Fact]
+    public void ABacklog_IsReadAtMost10MiBInAny5Seconds()
+    {
+        byte[] data = new byte[1_000_000];
+        EmulatorScenario scenario = Big([.. Enumerable.Range(0, 30).Select(_ => new ExplicitRecord("k", data, 0))], new() { BatchSize = 10_000 });
+        EventSizes(scenario, out EmulationRecording run);
+
+        const long RecordBytes = 1_000_001; // data and the key "k"
+        var firstSeen = new Dictionary<string, long>();
+        foreach (InvocationReport invocation in run.Invocations)
+        {
+            foreach (DeliveredRecord record in invocation.Records)
+            {
+                firstSeen.TryAdd(record.SequenceNumber, invocation.StartMs);
+            }
+        }
+
+        // The first read's ten go in events of at most 6 MiB, one after another; the 11th waits for the window.
+        Assert.Equal(30, firstSeen.Count);
+        Assert.Equal(10, firstSeen.Values.Count(t => t < 5_000));
+        foreach (long t in firstSeen.Values.Distinct())
+        {
+            long read = firstSeen.Values.Count(seen => seen > t - 5_000 && seen <= t) * RecordBytes;
+            Assert.True(read <= 10L * 1024 * 1024, $"{read:N0} bytes read in the 5 s to {t} ms");
+        }
+    }
 }

@@ -190,6 +190,12 @@ internal sealed class ShardState
 
     public long WriteBytes { get; set; }
 
+    /// <summary>The shard's reads of the last 5 seconds (Unix ms, bytes), oldest first (see <c>StreamEmulator.Distribute</c>).</summary>
+    public Queue<(long AtMs, long Bytes)> Reads { get; } = new();
+
+    /// <summary>The bytes of <see cref="Reads"/>.</summary>
+    public long ReadBytes { get; set; }
+
     public required SecondCounters[] Seconds { get; init; }
 }
 
