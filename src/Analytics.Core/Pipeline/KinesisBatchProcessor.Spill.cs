@@ -191,11 +191,12 @@ public sealed partial class KinesisBatchProcessor
             if (await BoundedAsync(write, cancellationToken).ConfigureAwait(false))
             {
                 spilled = await write.ConfigureAwait(false);
+                bool cancelled = cancellationToken.IsCancellationRequested; // before the deadline's read, as for the aggregate sink
                 summary.SpillOutcome = spilled ? SinkOutcome.Completed : deadline.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Failed;
                 if (summary.SpillOutcome == SinkOutcome.Failed)
                 {
                     // Never only "Failed", here either: the sink gave no words, so the line says what is known.
-                    summary.SetSpillError(cancellationToken.IsCancellationRequested
+                    summary.SetSpillError(cancelled
                         ? "The spill sink returned false (not stored) after the caller cancelled the invocation."
                         : "The spill sink returned false (not stored) with time left, and gave no error.");
                 }

@@ -377,6 +377,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             GiveUpAfterInvocation(batch);
         }
 
+        // Read before the deadline: a cancelled token with the deadline not passed is the caller's. Read after it, the
+        // working-time timer could fire between the two reads, and a time-out was reported as the caller's cancellation.
+        bool cancelledBeforeTheDeadline = given.IsCancellationRequested;
         if (batch.DurableCount < batch.Count && (deadline.IsCancellationRequested || share.IsCancellationRequested))
         {
             // It stopped when its time was up, as asked (the AWS sinks do): a time-out, not a sink that forgot to mark.
@@ -392,7 +395,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             summary.AggregateSinkIssue = DescribeSinkIssue(
                 batch,
-                given.IsCancellationRequested ? "returned after the invocation was cancelled (the caller's token)"
+                cancelledBeforeTheDeadline ? "returned after the invocation was cancelled (the caller's token)"
                 : batch.DurableCount == 0
                     ? "returned without marking any pair durable (call AggregateBatch.MarkDurable or MarkAllDurable for what it stored)"
                     : "returned with pairs left unmarked");
