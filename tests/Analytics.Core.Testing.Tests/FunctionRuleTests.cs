@@ -549,6 +549,14 @@ public class FunctionRuleTests
         Assert.Equal([(false, false), (true, true)], flags);
     }
 
+    /// <summary>A window event as (records, window start, final, ended early, state), a state over 100 characters as "big".</summary>
+    private static (int Records, string Start, bool Final, bool Early, string State) WindowView(JsonElement root)
+    {
+        string state = root.GetProperty("state").GetRawText();
+        return (root.GetProperty("Records").GetArrayLength(), root.GetProperty("window").GetProperty("start").GetString()!,
+            root.GetProperty("isFinalInvokeForWindow").GetBoolean(), root.GetProperty("isWindowTerminatedEarly").GetBoolean(), state.Length > 100 ? "big" : state);
+    }
+
     // Grade 3 (AWS does not say what follows an early end): a window ended early is over for the records given to it;
     // later records of its time range open a window with the same bounds and an empty state, which ends with a final
     // invocation of its own (documented by review as a choice).
@@ -567,10 +575,7 @@ public class FunctionRuleTests
         Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
         {
             using JsonDocument document = JsonDocument.Parse(e);
-            JsonElement root = document.RootElement;
-            string state = root.GetProperty("state").GetRawText();
-            seen.Add((root.GetProperty("Records").GetArrayLength(), root.GetProperty("window").GetProperty("start").GetString()!,
-                root.GetProperty("isFinalInvokeForWindow").GetBoolean(), root.GetProperty("isWindowTerminatedEarly").GetBoolean(), state.Length > 100 ? "big" : state));
+            seen.Add(WindowView(document.RootElement));
             return Task.FromResult<ReadOnlyMemory<byte>>(Encoding.UTF8.GetBytes(seen.Count == 1 ? $"{{\"state\":{{\"blob\":\"{big}\"}}}}" : "{\"state\":{}}"));
         }));
 
@@ -607,11 +612,8 @@ public class FunctionRuleTests
         {
             sizes.Add(e.Length);
             using JsonDocument document = JsonDocument.Parse(e);
-            JsonElement root = document.RootElement;
-            string state = root.GetProperty("state").GetRawText();
-            JsonElement[] records = [.. root.GetProperty("Records").EnumerateArray()];
-            seen.Add((records.Length, root.GetProperty("window").GetProperty("start").GetString()!,
-                root.GetProperty("isFinalInvokeForWindow").GetBoolean(), root.GetProperty("isWindowTerminatedEarly").GetBoolean(), state.Length > 100 ? "huge" : state));
+            JsonElement[] records = [.. document.RootElement.GetProperty("Records").EnumerateArray()];
+            seen.Add(WindowView(document.RootElement));
             if (seen.Count == 1 && bisect)
             {
                 throw new InvalidOperationException("the whole batch fails once");
@@ -629,8 +631,8 @@ public class FunctionRuleTests
 
         const string Start = "2025-01-01T00:00:00Z";
         (int, string, bool, bool, string)[] expected = bisect
-            ? [(3, Start, false, false, "{}"), (2, Start, false, false, "{}"), (0, Start, true, true, "huge"), (1, Start, false, false, "{}"), (0, Start, true, false, "{}")]
-            : [(3, Start, false, false, "{}"), (0, Start, true, true, "huge"), (1, Start, false, false, "{}"), (0, Start, true, false, "{}")];
+            ? [(3, Start, false, false, "{}"), (2, Start, false, false, "{}"), (0, Start, true, true, "big"), (1, Start, false, false, "{}"), (0, Start, true, false, "{}")]
+            : [(3, Start, false, false, "{}"), (0, Start, true, true, "big"), (1, Start, false, false, "{}"), (0, Start, true, false, "{}")];
         Assert.Equal(expected, seen);
         Assert.All(sizes, s => Assert.True(s <= 6 * 1024 * 1024, $"an event of {s:N0} bytes; all: {string.Join(", ", sizes)}"));
         Assert.Equal(run.Records[2].SequenceNumber, Assert.Single(run.Invocations.Single(i => i.Records.Count == 1).Records).SequenceNumber);
