@@ -32,6 +32,23 @@ public class FunctionRuleTests
         Assert.True(run.Invocations[1].ColdStart);
     }
 
+    // A timeout in virtual time (the handler waits on the clock past its deadline) is no wait off the clock: the run
+    // stays byte-reproducible. Only one with no timer of its own ahead waits on something real (a mutation run found
+    // every timeout counted as off the clock unchecked).
+    [Fact]
+    public void ATimeoutOnTheClock_IsNoWaitOffTheClock()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a") with { Mapping = new() { MaximumRetryAttempts = 0 }, Function = new() { TimeoutSeconds = 3 } };
+        EmulationRecording run = Emulate.Run(scenario, clock => new DelegateHandler(async (_, _, _) =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(5), clock);
+            return Array.Empty<byte>();
+        }), out EmulationSummary summary);
+
+        Assert.Equal(InvocationOutcome.Timeout, Assert.Single(run.Invocations).Outcome);
+        Assert.Equal((0L, true), (summary.OffClockWaits, summary.Reproducible));
+    }
+
     // Source: Lambda Developer Guide, "Lambda execution environment lifecycle": when the runtime exits or fails its
     // init (Runtime.ExitError, Runtime.InitError), Lambda resets the execution environment and the next invocation
     // initializes a new one. The Runtime API host reports both as RuntimeApiHostException; a function error does not
@@ -276,6 +293,12 @@ public class FunctionRuleTests
         EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed());
         Assert.True(run.Invocations[0].EndMs + 3000 < 10_500);
         Assert.Equal([3000L, 13_500L], run.Invocations.Select(i => i.StartMs));
+
+        // A record that arrives at the last instant of the window begun by the previous invocation's end is still in it
+        // (grade 3, the bound's side): it goes then, not a whole window later.
+        long end = run.Invocations[0].EndMs;
+        EmulationRecording atTheEnd = Emulate.Run(scenario with { Records = [scenario.Records[0], ExplicitRecord.Text("k", "r1", end + 3000)] }, _ => Emulate.Succeed());
+        Assert.Equal([3000L, end + 3000], atTheEnd.Invocations.Select(i => i.StartMs));
     }
 
     // Source: "the payload limit of 6 MB": a batch is cut before its event would pass 6 MB.

@@ -115,6 +115,26 @@ public class PollerRuleTests
         Assert.Equal(exact.Length - 1, over.Invocations[0].Records.Count);
     }
 
+    // Same source, in a tumbling window: the window's fields (its bounds, state, shard, flags) count against the limit
+    // when a batch is first gathered, not only when a retry is cut again. Seven records that make exactly 6 MiB
+    // without them, and a small eighth: the first batch takes six, the next the seventh and the eighth together (a
+    // mutation run found the first gathering without the fields unchecked: the seventh was then cut off again alone).
+    [Fact]
+    public void InATumblingWindow_TheFirstGathering_CountsTheWindowsFields()
+    {
+        ExplicitRecord[] exact = RecordsOfEventSize(PayloadLimit);
+        EmulatorScenario scenario = Big([.. exact, ExplicitRecord.Text("k", "small", 0)], new() { TumblingWindowInSeconds = 60 });
+        var sizes = new List<int>();
+        EmulationRecording run = Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+        {
+            sizes.Add(e.Length);
+            return Task.FromResult<ReadOnlyMemory<byte>>("{\"state\":{}}"u8.ToArray());
+        }));
+
+        Assert.Equal([6, 2, 0], run.Invocations.Select(i => i.Records.Count));
+        Assert.All(sizes, s => Assert.True(s <= PayloadLimit, $"an event of {s:N0} bytes"));
+    }
+
     // Source: "If you increase the number of concurrent batches per shard, Lambda still ensures in-order processing at
     // the partition-key level" (Lambda Developer Guide, "Polling and batching streams"); which concurrent batch a key
     // goes to is not documented (esm-semantics note, grade 3). The adversarial strategy keeps a key on its batch only
@@ -256,6 +276,44 @@ public class PollerRuleTests
         Assert.Equal([1, 1, 0], run.Invocations.Select(i => i.Records.Count));
         Assert.InRange(run.Invocations[1].StartMs, 5_000, 6_000);
         Assert.Equal((true, 30_000L), (run.Invocations[2].IsFinalInvokeForWindow == true, run.Invocations[2].StartMs));
+    }
+
+    // Same definition (grade 3), at an instant inside a second where one invocation starts and then another ends: the
+    // count is taken after both, so the function ran one at a time (a mutation run found the count before the start
+    // unchecked: without it, the start and the end were both counted running). Shard B's first invocation ends at
+    // 500 ms, so its lane polls at 1,500 and 2,500 ms; shard A's handler waits 1.6 s and then 0.9 s on the clock, a
+    // timer made after B's poll was set, so at 2,500 ms B's poll starts B's second invocation before A's ends.
+    [Fact]
+    public void AStartBeforeAnotherEndAtOneInstant_CountsOnlyWhatRunsAfterBoth()
+    {
+        (string a, string b) = Emulate.KeysOnTwoShards();
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 4,
+            Stream = new() { ShardCount = 2 },
+            Records = [ExplicitRecord.Text(a, "a", 0), ExplicitRecord.Text(b, "b0", 0), ExplicitRecord.Text(b, "b1", 2_000)],
+            Function = new() { TimeoutSeconds = 10 },
+        };
+        EmulationRecording run = Emulate.Run(scenario, clock => new DelegateHandler(async (e, _, _) =>
+        {
+            using JsonDocument document = JsonDocument.Parse(e);
+            switch (Emulate.Texts(document.RootElement))
+            {
+                case ["a"]:
+                    await Task.Delay(TimeSpan.FromMilliseconds(1_600), clock);
+                    await Task.Delay(TimeSpan.FromMilliseconds(900), clock);
+                    break;
+                case ["b0"]:
+                    await Task.Delay(TimeSpan.FromMilliseconds(500), clock);
+                    break;
+            }
+
+            return Array.Empty<byte>();
+        }));
+
+        Assert.Equal([(0L, 500L), (0, 2_500), (2_500, 2_501)], run.Invocations.Select(i => (i.StartMs, i.EndMs)).Order());
+        Assert.All(run.Seconds.Where(s => s.Second == 2), s => Assert.Equal(1, s.FunctionConcurrency));
     }
 
     // Source: the issue's measurements, "concurrency" per virtual second and per shard. AWS has no per-shard metric (its
