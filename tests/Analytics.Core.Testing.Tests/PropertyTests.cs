@@ -112,7 +112,7 @@ public class PropertyTests
     /// "the next batching window begins as soon as the previous function invocation completes"), else that record's
     /// arrival plus the window (the emulator's choice after an idle gap, and at the start).
     /// </summary>
-    [Property(MaxTest = 30)]
+    [Property(MaxTest = 300)]
     public Property BatchingWindow_InvokesWhenItsWindowEnds_OrWhenTheBatchIsFull(int seed, byte window, byte size, byte compute)
     {
         var random = new Random(seed);
@@ -123,7 +123,9 @@ public class PropertyTests
         {
             Seed = seed,
             StartTime = Emulate.Start,
-            DurationSeconds = 120,
+            // Long enough for the slowest case to drain: 30 records one at a time, each 5.1 s of compute after a 5 s
+            // window, is 303 s after the last arrival (a CI run found 120 s too short: a record still waiting at the end).
+            DurationSeconds = 400,
             Records = [.. arrivals.Select((at, i) => ExplicitRecord.Text("k", "r" + i, at))],
             Mapping = new() { MaximumBatchingWindowInSeconds = windowMs / 1000, BatchSize = batchSize },
             Function = new() { MemoryMb = 1769, ComputeMsPerInvocation = compute * 20, TimeoutSeconds = 60 },
