@@ -78,10 +78,11 @@ public sealed partial class StreamEmulator
     // per-key order. Kinesis: a shard serves reads of "up to a maximum total data read rate of 2 MB per second", a call
     // returns at most 10 MiB, and "if a call returns this amount of data, subsequent calls made within the next 5 seconds
     // throw ProvisionedThroughputExceededException": here, at most 10 MiB in any 5 seconds; a call that finds none of it
-    // left reads nothing (throttled; the poller tries again). Data and partition key count, as for writes. At a shard's
-    // write rate (1 MiB/s) this never binds; it bounds how fast a backlog is read (before, a shard caught up after an
-    // outage at any speed). Not modelled: 5 calls per second and 10,000 records per call (a lane reads when it forms a
-    // batch, and a batch holds at most 10,000).
+    // left reads nothing (throttled; the poller tries again). The data and the partition key count, the key as the
+    // event carries it (JSON-escaped: its UTF-8 size, more for a key with characters to escape, the cautious side;
+    // the key's own UTF-8 size is not kept per record). At a shard's write rate (1 MiB/s) this never binds; it bounds
+    // how fast a backlog is read (before, a shard caught up after an outage at any speed). Not modelled: 5 calls per
+    // second and 10,000 records per call (a lane reads when it forms a batch, and a batch holds at most 10,000).
     private void Distribute(ShardState shard)
     {
         long now = NowMs;
