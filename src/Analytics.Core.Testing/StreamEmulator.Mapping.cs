@@ -77,8 +77,9 @@ public sealed partial class StreamEmulator
     // Reads the shard's arrived records (a GetRecords call) and moves them to its lanes (concurrent batches), keeping
     // per-key order. Kinesis: a shard serves reads of "up to a maximum total data read rate of 2 MB per second", a call
     // returns at most 10 MiB, and "if a call returns this amount of data, subsequent calls made within the next 5 seconds
-    // throw ProvisionedThroughputExceededException": here, at most 10 MiB in any 5 seconds; a call that finds none of it
-    // left reads nothing (throttled; the poller tries again). The data and the partition key count, the key as the
+    // throw ProvisionedThroughputExceededException": here, at most 10 MiB in any 5 seconds, a call exactly 5 s after a
+    // read still counting it (within them: the cautious reading); a call that finds none of it left reads nothing
+    // (throttled; the poller tries again). The data and the partition key count, the key as the
     // event carries it (JSON-escaped: its UTF-8 size, more for a key with characters to escape, the cautious side;
     // the key's own UTF-8 size is not kept per record). At a shard's write rate (1 MiB/s) this never binds; it bounds
     // how fast a backlog is read (before, a shard caught up after an outage at any speed). Not modelled: 5 calls per
@@ -86,7 +87,7 @@ public sealed partial class StreamEmulator
     private void Distribute(ShardState shard)
     {
         long now = NowMs;
-        while (shard.Reads.TryPeek(out (long AtMs, long Bytes) past) && past.AtMs <= now - ReadWindowMs)
+        while (shard.Reads.TryPeek(out (long AtMs, long Bytes) past) && past.AtMs < now - ReadWindowMs)
         {
             shard.Reads.Dequeue();
             shard.ReadBytes -= past.Bytes;

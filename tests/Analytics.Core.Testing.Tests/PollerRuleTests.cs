@@ -405,4 +405,24 @@ public class PollerRuleTests
             Assert.True(read <= 10L * 1024 * 1024, $"{read:N0} bytes read in the 5 s to {t} ms");
         }
     }
+
+    /// <summary>
+    /// Source: as above, "subsequent calls made within the next 5 seconds throw": a call exactly 5 s after a full one is
+    /// read as still within them (the cautious side; AWS says no more). The first read takes ten records of about 1 MB
+    /// in three events of 1 s each (4, 4 and 2 records under 6 MiB), so the lane, idle from 3,000 ms, polls once a second
+    /// from there: the call at 5,000 ms is refused, the one at 6,000 ms reads the 11th.
+    /// </summary>
+    [Fact]
+    public void ACallExactly5SecondsAfterAFullRead_IsStillRefused()
+    {
+        byte[] data = new byte[1_000_000];
+        EmulatorScenario scenario = Big([.. Enumerable.Range(0, 11).Select(_ => new ExplicitRecord("k", data, 0))], new() { BatchSize = 10_000 }) with
+        {
+            Function = new() { ComputeMsPerInvocation = 1_000, MemoryMb = 1769 },
+        };
+        EventSizes(scenario, out EmulationRecording run);
+
+        Assert.Equal([0L, 1_000, 2_000, 6_000], run.Invocations.Select(i => i.StartMs));
+        Assert.Equal([4, 4, 2, 1], run.Invocations.Select(i => i.Records.Count));
+    }
 }
