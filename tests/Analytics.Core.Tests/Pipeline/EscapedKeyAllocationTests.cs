@@ -11,47 +11,12 @@ public class EscapedKeyAllocationTests
 {
     private static readonly DateTimeOffset s_now = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(60);
 
-    /// <summary>Marks every pair durable and allocates nothing.</summary>
-    private sealed class DurableSink : IAggregateSink
-    {
-        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
-        {
-            batch.MarkAllDurable();
-            return Task.CompletedTask;
-        }
-    }
-
-    /// <summary>A clock that stands still and whose timers never fire, allocating nothing per timer (unlike a recording fake).</summary>
-    private sealed class FrozenClock : TimeProvider
-    {
-        private static readonly NeverTimer s_timer = new();
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => 0;
-
-        public override DateTimeOffset GetUtcNow() => s_now;
-
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) => s_timer;
-
-        private sealed class NeverTimer : ITimer
-        {
-            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
-
-            public void Dispose()
-            {
-            }
-
-            public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-        }
-    }
-
     /// <summary>An event whose records carry the given keys; Utf8JsonWriter escapes each "é" as \u00E9 (6 bytes).</summary>
     private static byte[] Event(IEnumerable<string> keys) =>
         TestEvents.Build(keys.Select((key, i) => new TestRecord(TestEvents.Seq(i + 1), TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), TestEvents.Arrival, key)));
 
     private static KinesisBatchProcessor NewProcessor() =>
-        new(new DurableSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = new FrozenClock() });
+        new(new SynchronousSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = new FrozenClock(s_now) });
 
     /// <summary>Bytes allocated on this thread by one invocation (the sinks complete synchronously, so it all runs here).</summary>
     private static long Allocated(KinesisBatchProcessor processor, byte[] evt, ArrayBufferWriter<byte> response)
