@@ -200,7 +200,7 @@ internal sealed class SampleDownstream : IDisposable
         file?.LatencyMs is { } latency ? LatencyDistribution.FromMilliseconds(latency.P50, latency.P99) : LatencyDistribution.None;
 
     private static List<OutageWindow>? Outages(ServiceModelFile? file, DateTimeOffset start) =>
-        file?.Outages?.Select(o => new OutageWindow(start.AddSeconds(o.FromSecond), start.AddSeconds(o.ToSecond))).ToList();
+        file?.Outages?.Select(o => new OutageWindow(start.AddSeconds(o.FromSecond), start.AddSeconds(o.ToSecond)) { Unanswered = o.Unanswered }).ToList();
 
     private static string? Key(Dictionary<string, AttributeValue> item, string name) =>
         item.TryGetValue(name, out AttributeValue? value) ? value.S : null;

@@ -236,6 +236,9 @@ internal sealed class OutageFile
 
     [JsonRequired]
     public int ToSecond { get; set; }
+
+    /// <summary>Requests in the outage get no answer (they wait for their caller's cancellation) instead of HTTP 500.</summary>
+    public bool Unanswered { get; set; }
 }
 
 /// <summary>

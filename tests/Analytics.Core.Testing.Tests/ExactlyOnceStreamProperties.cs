@@ -12,7 +12,8 @@ namespace Analytics.Core.Testing.Tests;
 /// <summary>
 /// Exactly once at the stream level: the sample function (its real <see cref="DynamoDbAggregateSink"/> and
 /// <see cref="S3QuarantineSink"/> over the emulator's DynamoDB and S3 models) runs under random shards, partition keys,
-/// ParallelizationFactor 1 to 10, bisection, throttling, outages, function timeouts and the adversarial key-to-batch
+/// ParallelizationFactor 1 to 10, bisection, throttling, outages (answered with server errors, or not at all), function
+/// timeouts and the adversarial key-to-batch
 /// assignment. Once the stream has drained, the table must equal the aggregates computed here, directly from the
 /// valid records produced (count, sum, min, max per series and window), and every poison record must be in the
 /// quarantine bucket.
@@ -38,10 +39,11 @@ public class ExactlyOnceStreamProperties
         bool Timeouts,
         int BatchSize,
         string KeyPrefix = "pk-",
-        bool DynamoDbFaults = true)
+        bool DynamoDbFaults = true,
+        bool Unanswered = false)
     {
         public override string ToString() =>
-            $"seed={Seed} shards={Shards} keys={PartitionKeys} pf={Factor} bisect={Bisect} adversarial={Adversarial} throttle={ThrottlePercent}% outage={Outage} timeouts={Timeouts} batch={BatchSize} keyPrefix={JsonSerializer.Serialize(KeyPrefix)} dynamoDbFaults={DynamoDbFaults}";
+            $"seed={Seed} shards={Shards} keys={PartitionKeys} pf={Factor} bisect={Bisect} adversarial={Adversarial} throttle={ThrottlePercent}% outage={Outage} unanswered={Unanswered} timeouts={Timeouts} batch={BatchSize} keyPrefix={JsonSerializer.Serialize(KeyPrefix)} dynamoDbFaults={DynamoDbFaults}";
     }
 
     /// <summary>
@@ -66,7 +68,8 @@ public class ExactlyOnceStreamProperties
             from timeouts in ArbMap.Default.GeneratorFor<bool>()
             from batch in Gen.Elements(5, 20, 100)
             from prefix in Gen.Elements(s_keyPrefixes)
-            select new StreamCase(seed, shards, keys, factor, bisect, adversarial, throttle, outage, timeouts, batch, prefix);
+            from unanswered in ArbMap.Default.GeneratorFor<bool>()
+            select new StreamCase(seed, shards, keys, factor, bisect, adversarial, throttle, outage, timeouts, batch, prefix, Unanswered: outage && unanswered);
         return Arb.From(gen, Shrink);
     }
 
@@ -93,9 +96,14 @@ public class ExactlyOnceStreamProperties
             yield return c with { ThrottlePercent = 0 };
         }
 
+        if (c.Unanswered)
+        {
+            yield return c with { Unanswered = false };
+        }
+
         if (c.Outage)
         {
-            yield return c with { Outage = false };
+            yield return c with { Outage = false, Unanswered = false };
         }
 
         if (c.Timeouts)
@@ -123,6 +131,21 @@ public class ExactlyOnceStreamProperties
     {
         Outcome outcome = Check(new StreamCase(Seed: 41, Shards: 1, PartitionKeys: 12, Factor: 4, Bisect: true, Adversarial: true, ThrottlePercent: 10, Outage: false, Timeouts: false, BatchSize: 20, KeyPrefix: "\uFFFD"));
         Assert.True(outcome.Holds, outcome.Detail);
+    }
+
+    /// <summary>
+    /// Both stores stop answering for a while (DynamoDB from 10 to 40 s, S3 from 20 to 35 s): every request made then
+    /// waits until its caller gives up, so each invocation in the outage spends its whole share of time on it, at
+    /// ParallelizationFactor 4 with bisection and throttling. Once the stores answer again the stream drains and the
+    /// table is exact.
+    /// </summary>
+    [Fact]
+    public void StoresThatStopAnswering_TheTableEqualsTheTrueAggregates()
+    {
+        var c = new StreamCase(Seed: 12, Shards: 2, PartitionKeys: 60, Factor: 4, Bisect: true, Adversarial: true, ThrottlePercent: 10, Outage: true, Timeouts: false, BatchSize: 20, Unanswered: true);
+        Outcome outcome = Check(c);
+        Assert.True(outcome.Holds, outcome.Detail);
+        Assert.True(outcome.OutageRequests > 0, outcome.Detail);
     }
 
     [Fact]
@@ -346,8 +369,9 @@ public class ExactlyOnceStreamProperties
             problems.AddRange(quarantined.Where(q => !poison.Contains(q)).Select(q => $"{q} quarantined but not poison"));
 
             bool holds = problems.Count == 0 && truth.Count > 0;
-            return new Outcome(holds, doubled, $"{c}: {recording.Records.Count} records, {truth.Count} aggregates, {summary.Invocations} invocations ({summary.Timeouts} timeouts, {summary.Errors} errors); " +
-                (truth.Count == 0 ? "no valid record produced" : string.Join("; ", problems.Take(5))));
+            long outageRequests = downstream.DynamoDb.Counters.OutageErrors + downstream.S3.Counters.OutageErrors;
+            return new Outcome(holds, doubled, $"{c}: {recording.Records.Count} records, {truth.Count} aggregates, {summary.Invocations} invocations ({summary.Timeouts} timeouts, {summary.Errors} errors), {outageRequests} requests in outages; " +
+                (truth.Count == 0 ? "no valid record produced" : string.Join("; ", problems.Take(5))), outageRequests);
         }
     }
 
@@ -396,9 +420,9 @@ public class ExactlyOnceStreamProperties
         {
             LatencyMs = c.Timeouts ? new() { P50 = 20, P99 = 900 } : new() { P50 = 5, P99 = 30 },
             ThrottleFraction = c.DynamoDbFaults ? c.ThrottlePercent / 100.0 : 0,
-            Outages = c.Outage && c.DynamoDbFaults ? [new() { FromSecond = 10, ToSecond = 40 }] : null,
+            Outages = c.Outage && c.DynamoDbFaults ? [new() { FromSecond = 10, ToSecond = 40, Unanswered = c.Unanswered }] : null,
         },
-        S3 = new() { ThrottleFraction = c.ThrottlePercent / 100.0, Outages = c.Outage ? [new() { FromSecond = 20, ToSecond = 35 }] : null },
+        S3 = new() { ThrottleFraction = c.ThrottlePercent / 100.0, Outages = c.Outage ? [new() { FromSecond = 20, ToSecond = 35, Unanswered = c.Unanswered }] : null },
     };
 
     // Series shared by many partition keys (the key is not a dimension): two metrics, three regions chosen per record.
@@ -485,7 +509,8 @@ public class ExactlyOnceStreamProperties
         }
     }
 
-    internal sealed record Outcome(bool Holds, bool Doubled, string Detail)
+    /// <param name="OutageRequests">Requests the DynamoDB and S3 models failed or left unanswered in an outage.</param>
+    internal sealed record Outcome(bool Holds, bool Doubled, string Detail, long OutageRequests = 0)
     {
         public static implicit operator Property(Outcome o) => o.Holds.Label(o.Detail);
     }

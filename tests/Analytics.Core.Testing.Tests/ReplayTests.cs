@@ -512,7 +512,7 @@ public class ReplayTests
               "handler": { "kind": "sample" },
               "downstream": {
                 "dynamodb": { "latencyMs": { "p50": 8, "p99": 40 }, "throttleFraction": 0.3, "outages": [ { "fromSecond": 20, "toSecond": 25 } ] },
-                "s3": { "latencyMs": { "p50": 20, "p99": 90 }, "throttleFraction": 0.3 }
+                "s3": { "latencyMs": { "p50": 20, "p99": 90 }, "throttleFraction": 0.3, "outages": [ { "fromSecond": 30, "toSecond": 36, "unanswered": true } ] }
               }
             }
             """;
@@ -530,11 +530,13 @@ public class ReplayTests
                 Assert.True(File.ReadAllBytes(Path.Combine(first, name)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(second, name))), name);
             }
 
-            // The faults happened: both models throttled, DynamoDB failed in the outage, and the summary says so.
+            // The faults happened: both models throttled, DynamoDB failed in its outage, S3 left requests unanswered in
+            // its own, and the summary says so.
             Assert.DoesNotContain("not modeled", stdout);
             Assert.True(Counted(stdout, "DynamoDB model requests", "throttled") > 0, stdout);
             Assert.True(Counted(stdout, "DynamoDB model requests", "in outages") > 0, stdout);
             Assert.True(Counted(stdout, "S3 model requests", "throttled") > 0, stdout);
+            Assert.True(Counted(stdout, "S3 model requests", "in outages") > 0, stdout);
 
             // Each quarantined object is a produced poison record, stored once whatever the retries.
             HashSet<string> poison = File.ReadAllLines(Path.Combine(first, "records.jsonl")).Select(l => JsonDocument.Parse(l).RootElement)

@@ -37,7 +37,8 @@ namespace Analytics.Core.Testing;
 /// <see cref="ResourceNotFoundException"/>, <see cref="InternalServerErrorException"/>, and
 /// <see cref="AmazonDynamoDBException"/> with error code <c>ValidationException</c>.</para>
 /// <para><b>Faults.</b> Each request draws a latency from <see cref="DynamoDbModelOptions.Latency"/> and waits it on the
-/// model's clock before it is applied and answered; it fails with HTTP 500 in an outage and with throttling at
+/// model's clock before it is applied and answered; it fails with HTTP 500 in an outage (or is never answered in an
+/// <see cref="OutageWindow.Unanswered"/> one, until its caller cancels) and with throttling at
 /// <see cref="DynamoDbModelOptions.ThrottleFraction"/>. Each request's draws come from a stream seeded by
 /// <see cref="DynamoDbModelOptions.Seed"/>, what the request is (an item operation: its operation, table and key or item,
 /// from the values; any other: its operation and body), the instant it is made and how often that same request was
@@ -249,6 +250,15 @@ public sealed class DynamoDbModel : IDisposable
         using JsonDocument? parsed = document;
         JsonRequestView? view = document is null ? null : new JsonRequestView(document.RootElement);
         (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.IsQuiet ? FaultPlan.Quiet() : _faults.Decide(IsThrottleable(operation), Identity(target, operation, body, view));
+        if (outage && latency == Timeout.InfiniteTimeSpan)
+        {
+            // Unanswered: counted now, since it ends only by its caller's cancellation.
+            lock (_gate)
+            {
+                _outageErrors++;
+            }
+        }
+
         await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
         byte[] answer;
         HttpStatusCode status = HttpStatusCode.OK;
@@ -408,6 +418,15 @@ public sealed class DynamoDbModel : IDisposable
         }
 
         (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.IsQuiet ? FaultPlan.Quiet() : _faults.Decide(IsThrottleable(operation), view.Identity(target, operation));
+        if (outage && latency == Timeout.InfiniteTimeSpan)
+        {
+            // Unanswered: counted now, since it ends only by its caller's cancellation.
+            lock (_gate)
+            {
+                _outageErrors++;
+            }
+        }
+
         await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
         string requestIdText = "model-" + requestId.ToString(CultureInfo.InvariantCulture);
         try

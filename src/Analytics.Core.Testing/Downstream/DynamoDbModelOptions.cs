@@ -25,7 +25,7 @@ public readonly record struct DynamoDbModelOptions
     /// </summary>
     public double ThrottleFraction { get; init; }
 
-    /// <summary>Spans of time in which every request is answered with HTTP 500 <c>InternalServerError</c>. Default none.</summary>
+    /// <summary>Spans of time in which every request is answered with HTTP 500 <c>InternalServerError</c>, or given no answer (<see cref="OutageWindow.Unanswered"/>). Default none.</summary>
     public IReadOnlyList<OutageWindow>? Outages { get; init; }
 
     /// <summary>The largest item in bytes, as DynamoDB counts item size. Default 409,600 (400 KB).</summary>
@@ -35,7 +35,7 @@ public readonly record struct DynamoDbModelOptions
 /// <summary>What a <see cref="DynamoDbModel"/> has served so far.</summary>
 /// <param name="Requests">Every request received, whatever its outcome.</param>
 /// <param name="Throttles">Requests answered with <c>ProvisionedThroughputExceededException</c>, plus batch keys returned unprocessed.</param>
-/// <param name="OutageErrors">Requests answered with a server error because they fell in an outage.</param>
+/// <param name="OutageErrors">Requests that fell in an outage: answered with a server error, or given no answer (<see cref="OutageWindow.Unanswered"/>).</param>
 /// <param name="ConditionalCheckFailures">Writes refused by their condition expression.</param>
 /// <param name="ValidationErrors">Requests refused as invalid (including items over the size limit).</param>
 /// <param name="ReadCapacityUnits">Read capacity units consumed: per item read, its size in 4 KB units rounded up (at least 1), halved for eventually consistent reads.</param>

@@ -68,11 +68,23 @@ public readonly record struct LatencyDistribution(TimeSpan P50, TimeSpan P99)
     }
 }
 
-/// <summary>A span of time in which a modeled service answers every request with a server error.</summary>
+/// <summary>
+/// A span of time in which a modeled service answers every request made in it with a server error (HTTP 500), or, when
+/// <see cref="Unanswered"/>, gives it no answer at all.
+/// </summary>
 /// <param name="From">The first instant of the outage (by the model's clock).</param>
 /// <param name="Until">The end of the outage, exclusive.</param>
 public readonly record struct OutageWindow(DateTimeOffset From, DateTimeOffset Until)
 {
+    /// <summary>
+    /// Whether a request made in the outage gets no answer (a service that hangs, a lost connection) instead of a server
+    /// error: it waits until its caller's cancellation token fires and then throws its
+    /// <see cref="OperationCanceledException"/>, also when the outage ends first. The models' clients have no timeout of
+    /// their own (a client's <c>Timeout</c> is real time), so this is a client whose only timeout is its caller's token:
+    /// every such request costs its caller all the time it allowed. Default <see langword="false"/>.
+    /// </summary>
+    public bool Unanswered { get; init; }
+
     /// <summary>Whether <paramref name="instant"/> lies in the outage.</summary>
     /// <param name="instant">The instant.</param>
     /// <returns><see langword="true"/> when <c>From &lt;= instant &lt; Until</c>.</returns>
@@ -225,17 +237,43 @@ internal sealed class FaultPlan
         var draws = new FaultDraws(FaultDraws.Mix(hash + ((ulong)occurrence * 0x9E3779B97F4A7C15UL)));
         TimeSpan latency = _latency.Sample(draws.NextDouble);
         double throttleDraw = draws.NextDouble();
-        bool outage = _outages.Any(o => o.Contains(now));
+        bool outage = false;
+        foreach (OutageWindow o in _outages)
+        {
+            if (o.Contains(now))
+            {
+                outage = true;
+                if (o.Unanswered)
+                {
+                    latency = Timeout.InfiniteTimeSpan;
+                    break;
+                }
+            }
+        }
+
         return (latency, outage, !outage && throttleable && throttleDraw < _throttleFraction, draws);
     }
 
     /// <summary>
     /// Waits the latency on the model's clock (virtual time advances it; a real clock really waits). A cancelled wait
     /// throws on the thread that cancelled, not on the thread pool as <c>Task.Delay</c> would (<c>ClockDelay</c>): under the
-    /// virtual clock the request's caller then stays on the clock's thread.
+    /// virtual clock the request's caller then stays on the clock's thread. <see cref="Timeout.InfiniteTimeSpan"/> (a
+    /// request in an unanswered outage) waits for the cancellation alone, however long.
     /// </summary>
     public async Task DelayAsync(TimeSpan latency, CancellationToken cancellationToken)
     {
+        if (latency == Timeout.InfiniteTimeSpan)
+        {
+            // Continuations run on the thread that cancels (no RunContinuationsAsynchronously), as ClockDelay's do.
+            var cancelled = new TaskCompletionSource();
+            using (cancellationToken.UnsafeRegister(static state => ((TaskCompletionSource)state!).TrySetResult(), cancelled))
+            {
+                await cancelled.Task.ConfigureAwait(false);
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
         if (latency > TimeSpan.Zero && !await ClockDelay.WaitAsync(_time, latency, cancellationToken).ConfigureAwait(false))
         {
             cancellationToken.ThrowIfCancellationRequested();

@@ -30,7 +30,7 @@ public readonly record struct S3ModelOptions
     /// <summary>Fraction (0 to 1) of object requests answered with HTTP 503 <c>SlowDown</c>. Default 0.</summary>
     public double ThrottleFraction { get; init; }
 
-    /// <summary>Spans of time in which every request is answered with HTTP 500 <c>InternalError</c>. Default none.</summary>
+    /// <summary>Spans of time in which every request is answered with HTTP 500 <c>InternalError</c>, or given no answer (<see cref="OutageWindow.Unanswered"/>). Default none.</summary>
     public IReadOnlyList<OutageWindow>? Outages { get; init; }
 }
 
@@ -38,7 +38,7 @@ public readonly record struct S3ModelOptions
 /// <param name="Requests">Every request received.</param>
 /// <param name="Puts">Objects stored (PutObject answered 200).</param>
 /// <param name="Throttles">Requests answered with <c>SlowDown</c>.</param>
-/// <param name="OutageErrors">Requests answered with a server error because they fell in an outage.</param>
+/// <param name="OutageErrors">Requests that fell in an outage: answered with a server error, or given no answer (<see cref="OutageWindow.Unanswered"/>).</param>
 /// <param name="BytesStored">Body bytes of the objects stored (overwrites counted again).</param>
 public readonly record struct S3ModelCounters(long Requests, long Puts, long Throttles, long OutageErrors, long BytesStored);
 
@@ -280,6 +280,15 @@ public sealed class S3Model : IDisposable
         (TimeSpan latency, bool outage, bool throttled, _) = _faults.IsQuiet
             ? FaultPlan.Quiet()
             : _faults.Decide(IsObjectOperation(request.Method, key), Encoding.UTF8.GetBytes(request.Method.Method + " " + uri.PathAndQuery));
+        if (outage && latency == Timeout.InfiniteTimeSpan)
+        {
+            // Unanswered: counted now, since it ends only by its caller's cancellation.
+            lock (_gate)
+            {
+                _outageErrors++;
+            }
+        }
+
         await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
         if (outage)
         {
