@@ -234,6 +234,32 @@ public class EsmRuleTests
         Assert.Equal([run.Records[3].SequenceNumber], sent.SequenceNumbers);
     }
 
+    // Source: none that settles it (grade 3). Bisection is documented for when "the function returns an error", and AWS
+    // records a rejected response (an invalid itemIdentifier) with functionError null (snapshots
+    // test_kinesis_report_batch_item_failure_scenarios), but no recording has bisection on. The emulator bisects it as it
+    // bisects a function error: a handler that rejects every batch fails every half too, so the same records reach the
+    // destination either way, after more invocations (the longer block of the shard, the cautious side for iterator
+    // age), and the destination record still says functionError null.
+    [Fact]
+    public void ARejectedResponse_IsBisectedLikeAFunctionError_AndItsRecordSaysNoFunctionError()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a", "b", "c", "d") with
+        {
+            Mapping = new() { BisectBatchOnFunctionError = true, ReportBatchItemFailures = true, MaximumRetryAttempts = 0, OnFailure = OnFailureDestination.Sqs },
+        };
+        EmulationRecording run = Emulate.Scripted(scenario, new ScriptRule(ScriptAction.Respond, Body: """{"batchItemFailures":[{"itemIdentifier":""}]}"""));
+
+        Assert.Equal(
+            [["a", "b", "c", "d"], ["a", "b"], ["a"], ["b"], ["c", "d"], ["c"], ["d"]],
+            run.Invocations.Select(i => Emulate.DeliveredTexts(run, i)).ToArray());
+        Assert.Equal(run.Records.Select(r => r.SequenceNumber), run.Destination.SelectMany(d => d.SequenceNumbers));
+        foreach (DestinationRecord sent in run.Destination)
+        {
+            using JsonDocument record = JsonDocument.Parse(sent.Json);
+            Assert.Equal(JsonValueKind.Null, record.RootElement.GetProperty("responseContext").GetProperty("functionError").ValueKind);
+        }
+    }
+
     // Source: "When a partial batch success response is received and both BisectBatchOnFunctionError and
     // ReportBatchItemFailures are turned on, the batch is bisected at the returned sequence number and Lambda retries
     // only the remaining records."

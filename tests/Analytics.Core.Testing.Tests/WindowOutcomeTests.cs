@@ -41,7 +41,10 @@ public class WindowOutcomeTests
         Assert.Equal([null, null], plain.Invocations.Select(i => i.IsFinalInvokeForWindow));
     }
 
-    // Source: none (AWS documents no give-up of a window's final invocation; "the retry policies apply"). The emulator
+    // Source: the documentation pulls both ways (grade 3): "Tumbling windows fully support the existing retry policies
+    // maxRetryAttempts and maxRecordAge", and "If invocation is unsuccessful, your Lambda function suspends further
+    // processing until a successful invocation". The emulator applies the retry policy to the final invocation too (at
+    // the default MaximumRetryAttempts -1 the two readings agree: the shard waits for a success); past it, it
     // moves on without the window, and since the final invocation has no records, no record figure and no destination
     // record shows it: WindowsDiscarded counts each window given up (found by review: the summary showed nothing), one
     // per window whose final invocation failed past MaximumRetryAttempts, none when it succeeds on a retry.
