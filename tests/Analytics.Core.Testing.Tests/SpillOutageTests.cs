@@ -20,8 +20,9 @@ namespace Analytics.Core.Testing.Tests;
 /// whatever the redrive cannot decide or must hold back it reports and leaves, and nothing is ever doubled.
 /// </summary>
 /// <remarks>
-/// Two kinds of outage: <see cref="OutageKind.WriteThrottling"/> (every PutItem throttled, reads answered: the table's
-/// write capacity exhausted) and <see cref="OutageKind.Down"/> (every request answered HTTP 500 without being applied).
+/// Three kinds of outage: <see cref="OutageKind.WriteThrottling"/> (every PutItem throttled, reads answered: the table's
+/// write capacity exhausted), <see cref="OutageKind.Down"/> (every request answered HTTP 500 without being applied) and
+/// <see cref="OutageKind.Hung"/> (no request answered: each waits until its caller cancels it).
 /// The 10,000 records/s scale of the issue runs with <c>TESTS_SPILL_FULL_SCALE=1</c> (about an hour of machine time
 /// here); CI runs the same 30-minute outage at a smaller rate (docs/failure-modes.md).
 /// </remarks>
@@ -35,6 +36,7 @@ public class SpillOutageTests
     {
         WriteThrottling,
         Down,
+        Hung,
     }
 
     /// <summary>What goes wrong during one redrive run, so that spills are left while destination objects wait.</summary>
@@ -185,6 +187,36 @@ public class SpillOutageTests
     }
 
     /// <summary>
+    /// A full outage in which DynamoDB answers nothing, to clients with no timeout of their own: every request waits until
+    /// the sink gives up at the end of its share, where HTTP 500 costs seconds. A lane whose batch is still young spends
+    /// a whole invocation on it before the batch is old enough to spill, and an execution environment that has not seen
+    /// the shard spill gives the table two thirds of an invocation before it spills; after that the probe (one second,
+    /// every 5 s per shard) keeps it spilling at the shard's rate. So iterator age stays under the spill age plus two
+    /// function timeouts (measured: 72 s, against 43 s for the same outage answered with HTTP 500), and the redrive
+    /// restores the exact aggregates.
+    /// </summary>
+    [Fact]
+    public void FullOutageThatAnswersNothing_IteratorAgeStaysBounded_AndTheRedriveRestoresTheExactAggregates()
+    {
+        var c = new SpillCase(
+            Seed: 19,
+            Shards: 2,
+            RatePerSecond: 300,
+            ProduceSeconds: 20 * 60,
+            DurationSeconds: 25 * 60,
+            SpillAfterSeconds: 30,
+            Crashes: false,
+            Outages: [new Outage(5 * 60, 15 * 60, OutageKind.Hung)],
+            InterruptAfterRequests: []);
+        Result r = Run(c);
+
+        Assert.True(r.MaxIteratorAgeMs < (30 + (2 * 30)) * 1_000, r.Describe());
+        Assert.True(r.Problems.Count == 0, r.Describe());
+        Assert.True(r.SpilledRecords > 0, r.Describe());
+        Assert.True(r.Final.Spill.Undecided == 0 && r.Final.Spill.Left == 0 && r.Exact, r.Describe());
+    }
+
+    /// <summary>
     /// Write throttling while the function crashes after its spill on half the invocations, with one retry: batches are
     /// spilled, given up, and some are both (the last attempt's spill stays). A first redrive run cannot read
     /// the spills: it holds every destination object of the shard back. The next run applies the spills, then the
@@ -229,7 +261,7 @@ public class SpillOutageTests
         Gen<Outage> outage =
             from start in Gen.Choose(10, 400)
             from length in Gen.Choose(20, 300)
-            from kind in Gen.Elements(OutageKind.WriteThrottling, OutageKind.Down)
+            from kind in Gen.Elements(OutageKind.WriteThrottling, OutageKind.Down, OutageKind.Hung)
             select new Outage(start, start + length, kind);
         // With one retry a batch is given up within seconds: it is spilled before that only with a short spill age.
         Gen<SpillCase> gen =
@@ -531,8 +563,9 @@ public class SpillOutageTests
 
     /// <summary>
     /// Outages in front of the DynamoDB model: write throttling (PutItem answered with ProvisionedThroughputExceeded,
-    /// reads served) or down (every request answered HTTP 500, nothing applied); and a request count after which a
-    /// redrive is interrupted.
+    /// reads served), down (every request answered HTTP 500, nothing applied) or hung (no request answered, nothing
+    /// applied: each waits until its caller's token fires, also past the outage's end); and a request count after which
+    /// a redrive is interrupted.
     /// </summary>
     private sealed class OutageHandler(HttpMessageHandler model, TimeProvider clock, List<(DateTimeOffset From, DateTimeOffset Until, OutageKind Kind)> outages) : DelegatingHandler(model)
     {
@@ -570,6 +603,11 @@ public class SpillOutageTests
             string target = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
             foreach ((DateTimeOffset from, DateTimeOffset until, OutageKind kind) in outages)
             {
+                if (now >= from && now < until && kind == OutageKind.Hung)
+                {
+                    return NoAnswerAsync(cancellationToken);
+                }
+
                 if (now >= from && now < until && (kind == OutageKind.Down || target.EndsWith(".PutItem", StringComparison.Ordinal)))
                 {
                     var response = new HttpResponseMessage(kind == OutageKind.Down ? HttpStatusCode.InternalServerError : HttpStatusCode.BadRequest)
@@ -583,6 +621,20 @@ public class SpillOutageTests
             }
 
             return base.SendAsync(request, cancellationToken);
+        }
+
+        // Ends only by the caller's cancellation, and goes on on the thread that cancelled (a Task.Delay would resume on
+        // the thread pool, off the virtual clock's thread).
+        private static async Task<HttpResponseMessage> NoAnswerAsync(CancellationToken cancellationToken)
+        {
+            var cancelled = new TaskCompletionSource();
+            using (cancellationToken.UnsafeRegister(static state => ((TaskCompletionSource)state!).TrySetResult(), cancelled))
+            {
+                await cancelled.Task.ConfigureAwait(false);
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new InvalidOperationException("unreachable: the wait ends only by cancellation");
         }
 
         private sealed class Factory(HttpMessageHandler handler) : HttpClientFactory
