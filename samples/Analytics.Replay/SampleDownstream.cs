@@ -42,6 +42,7 @@ internal sealed class SampleDownstream : IDisposable
             Latency = Latency(file?.Dynamodb),
             ThrottleFraction = file?.Dynamodb?.ThrottleFraction ?? 0,
             Outages = Outages(file?.Dynamodb, start),
+            RequestTimeout = Analytics.SampleLambda.SampleSinks.DynamoDbTimeout,
         });
         S3 = new S3Model(clock, S3ModelOptions.Default with
         {
@@ -49,6 +50,7 @@ internal sealed class SampleDownstream : IDisposable
             Latency = Latency(file?.S3),
             ThrottleFraction = file?.S3?.ThrottleFraction ?? 0,
             Outages = Outages(file?.S3, start),
+            RequestTimeout = Analytics.SampleLambda.SampleSinks.S3Timeout,
         });
 
         // Set up before the clock moves: no request, so no latency or fault decides whether the run can start.

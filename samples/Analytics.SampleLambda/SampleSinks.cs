@@ -123,12 +123,18 @@ internal sealed class SampleSinks : IDisposable
         }
     }
 
+    /// <summary>How long the DynamoDB client waits for an answer under Lambda (longer for a local endpoint).</summary>
+    internal static readonly TimeSpan DynamoDbTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long the S3 client waits for an answer under Lambda (longer for a local endpoint).</summary>
+    internal static readonly TimeSpan S3Timeout = TimeSpan.FromSeconds(5);
+
     /// <summary>A DynamoDB client: the AWS environment's, or one for a local endpoint.</summary>
     /// <param name="endpoint">A local endpoint; null under Lambda.</param>
     /// <returns>The client.</returns>
     public static AmazonDynamoDBClient DynamoDbClient(Uri? endpoint)
     {
-        var config = new AmazonDynamoDBConfig { MaxErrorRetry = 1, Timeout = TimeSpan.FromSeconds(endpoint is null ? 2 : 5) };
+        var config = new AmazonDynamoDBConfig { MaxErrorRetry = 1, Timeout = endpoint is null ? DynamoDbTimeout : TimeSpan.FromSeconds(5) };
         if (endpoint is null)
         {
             return new AmazonDynamoDBClient(config);
@@ -144,7 +150,7 @@ internal sealed class SampleSinks : IDisposable
     /// <returns>The client.</returns>
     public static AmazonS3Client S3Client(Uri? endpoint)
     {
-        var config = new AmazonS3Config { MaxErrorRetry = 1, Timeout = TimeSpan.FromSeconds(endpoint is null ? 5 : 10) };
+        var config = new AmazonS3Config { MaxErrorRetry = 1, Timeout = endpoint is null ? S3Timeout : TimeSpan.FromSeconds(10) };
         if (endpoint is null)
         {
             return new AmazonS3Client(config);

@@ -84,7 +84,7 @@ public sealed class DynamoDbModel : IDisposable
         }
 
         _options = options;
-        _faults = new FaultPlan(options.Seed, options.Latency, options.ThrottleFraction, options.Outages, timeProvider, "DynamoDbModelOptions.");
+        _faults = new FaultPlan(options.Seed, options.Latency, options.ThrottleFraction, options.Outages, timeProvider, "DynamoDbModelOptions.", options.RequestTimeout);
         _handler = new Handler(this);
     }
 

@@ -28,6 +28,16 @@ public readonly record struct DynamoDbModelOptions
     /// <summary>Spans of time in which every request is answered with HTTP 500 <c>InternalServerError</c>, or given no answer (<see cref="OutageWindow.Unanswered"/>). Default none.</summary>
     public IReadOnlyList<OutageWindow>? Outages { get; init; }
 
+    /// <summary>
+    /// How long the model's clients wait for an answer, on the model's clock: what an AWS SDK client's <c>Timeout</c> is in
+    /// production (the clients' own <c>Timeout</c> is real time, so they set none). A request that its latency or an
+    /// <see cref="OutageWindow.Unanswered"/> outage keeps longer fails at that point, unapplied, with the
+    /// <see cref="TimeoutException"/> the SDK throws when its HTTP timeout elapses (over a
+    /// <see cref="TaskCanceledException"/>). Positive, or <see langword="null"/> (the default) for none: a request then
+    /// waits until it is answered or its caller cancels it.
+    /// </summary>
+    public TimeSpan? RequestTimeout { get; init; }
+
     /// <summary>The largest item in bytes, as DynamoDB counts item size. Default 409,600 (400 KB).</summary>
     public int MaxItemSizeBytes { get; init; } = 400 * 1024;
 }

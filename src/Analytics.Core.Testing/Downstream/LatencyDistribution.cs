@@ -107,6 +107,7 @@ internal sealed class FaultPlan
     private readonly LatencyDistribution _latency;
     private readonly double _throttleFraction;
     private readonly OutageWindow[] _outages;
+    private readonly TimeSpan? _requestTimeout;
     private readonly TimeProvider _time;
     private readonly Dictionary<ulong, long> _seen = [];
     private readonly Gate _seenGate = new();
@@ -115,9 +116,15 @@ internal sealed class FaultPlan
     private volatile bool _closed;
     private static readonly FaultDraws s_quietDraws = new(0);
 
-    public FaultPlan(int seed, LatencyDistribution latency, double throttleFraction, IReadOnlyList<OutageWindow>? outages, TimeProvider time, string prefix)
+    public FaultPlan(int seed, LatencyDistribution latency, double throttleFraction, IReadOnlyList<OutageWindow>? outages, TimeProvider time, string prefix, TimeSpan? requestTimeout = null)
     {
         latency.Validate(prefix + "Latency");
+        if (requestTimeout is { } timeout && timeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(requestTimeout), $"{prefix}RequestTimeout must be positive or null for none (got {timeout.TotalMilliseconds} ms).");
+        }
+
+        _requestTimeout = requestTimeout;
         if (!(throttleFraction is >= 0 and <= 1))
         {
             throw new ArgumentOutOfRangeException(nameof(throttleFraction), $"{prefix}ThrottleFraction must be from 0 to 1 (got {throttleFraction}).");
@@ -138,6 +145,9 @@ internal sealed class FaultPlan
         _time = time;
         _model = prefix.Replace("Options.", string.Empty, StringComparison.Ordinal);
     }
+
+    /// <summary>The message of the SDK's exceptions for an elapsed HTTP timeout.</summary>
+    internal const string TimedOutMessage = "The operation was canceled.";
 
     public TimeProvider Time => _time;
 
@@ -262,6 +272,18 @@ internal sealed class FaultPlan
     /// </summary>
     public async Task DelayAsync(TimeSpan latency, CancellationToken cancellationToken)
     {
+        if (_requestTimeout is { } timeout && (latency == Timeout.InfiniteTimeSpan || latency > timeout))
+        {
+            // The client gives up first: the SDK's error for an elapsed HTTP timeout (AWS SDK 4: a TimeoutException over
+            // the TaskCanceledException of HttpClient's own cancellation), the request unapplied.
+            if (!await ClockDelay.WaitAsync(_time, timeout, cancellationToken).ConfigureAwait(false))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            throw new TimeoutException(TimedOutMessage, new TaskCanceledException(TimedOutMessage));
+        }
+
         if (latency == Timeout.InfiniteTimeSpan)
         {
             // Continuations run on the thread that cancels (no RunContinuationsAsynchronously), as ClockDelay's do.

@@ -32,6 +32,16 @@ public readonly record struct S3ModelOptions
 
     /// <summary>Spans of time in which every request is answered with HTTP 500 <c>InternalError</c>, or given no answer (<see cref="OutageWindow.Unanswered"/>). Default none.</summary>
     public IReadOnlyList<OutageWindow>? Outages { get; init; }
+
+    /// <summary>
+    /// How long the model's clients wait for an answer, on the model's clock: what an AWS SDK client's <c>Timeout</c> is in
+    /// production (the clients' own <c>Timeout</c> is real time, so they set none). A request that its latency or an
+    /// <see cref="OutageWindow.Unanswered"/> outage keeps longer fails at that point, unapplied, with the
+    /// <see cref="TimeoutException"/> the SDK throws when its HTTP timeout elapses (over a
+    /// <see cref="TaskCanceledException"/>). Positive, or <see langword="null"/> (the default) for none: a request then
+    /// waits until it is answered or its caller cancels it.
+    /// </summary>
+    public TimeSpan? RequestTimeout { get; init; }
 }
 
 /// <summary>What an <see cref="S3Model"/> has served so far.</summary>
@@ -108,7 +118,7 @@ public sealed class S3Model : IDisposable
     public S3Model(TimeProvider timeProvider, S3ModelOptions options)
     {
         ArgumentNullException.ThrowIfNull(timeProvider);
-        _faults = new FaultPlan(options.Seed, options.Latency, options.ThrottleFraction, options.Outages, timeProvider, "S3ModelOptions.");
+        _faults = new FaultPlan(options.Seed, options.Latency, options.ThrottleFraction, options.Outages, timeProvider, "S3ModelOptions.", options.RequestTimeout);
         _handler = new Handler(this);
     }
 

@@ -1,5 +1,8 @@
+using System.Net;
+using System.Net.Sockets;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
+using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
 using Microsoft.Extensions.Time.Testing;
@@ -84,5 +87,123 @@ public sealed class UnansweredOutageTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => put.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal(["after"], model.GetObjects("bkt").Select(o => o.Key).ToArray());
         Assert.Equal(1, model.Counters.OutageErrors);
+    }
+
+    /// <summary>The exception's type and its inner exception's: what a caller's retry logic tells a timeout by.</summary>
+    private static (Type, Type?) Shape(Exception e) => (e.GetType(), e.InnerException?.GetType());
+
+    /// <summary>
+    /// What the real AWS SDK throws when its HTTP timeout elapses, from a loopback server that accepts the connection and
+    /// never answers (a client <c>Timeout</c> of 300 ms, in real time).
+    /// </summary>
+    private static async Task<(Type, Type?)> RealSdkTimeoutShapeAsync(bool s3)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var held = new List<TcpClient>();
+        Task accepting = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    held.Add(await listener.AcceptTcpClientAsync());
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+            catch (SocketException)
+            {
+            }
+        });
+        string url = "http://127.0.0.1:" + ((IPEndPoint)listener.LocalEndpoint).Port;
+        var credentials = new BasicAWSCredentials("local", "local");
+        try
+        {
+            Exception thrown = s3
+                ? await Assert.ThrowsAnyAsync<Exception>(async () =>
+                {
+                    using var client = new AmazonS3Client(credentials, new AmazonS3Config { ServiceURL = url, ForcePathStyle = true, AuthenticationRegion = "us-east-1", MaxErrorRetry = 0, Timeout = TimeSpan.FromMilliseconds(300) });
+                    await client.GetObjectAsync("bkt", "k").WaitAsync(TimeSpan.FromSeconds(30));
+                })
+                : await Assert.ThrowsAnyAsync<Exception>(async () =>
+                {
+                    using var client = new AmazonDynamoDBClient(credentials, new AmazonDynamoDBConfig { ServiceURL = url, AuthenticationRegion = "us-east-1", MaxErrorRetry = 0, Timeout = TimeSpan.FromMilliseconds(300) });
+                    await client.GetItemAsync("tbl", Item("a")).WaitAsync(TimeSpan.FromSeconds(30));
+                });
+            return Shape(thrown);
+        }
+        finally
+        {
+            listener.Stop();
+            await accepting.WaitAsync(TimeSpan.FromSeconds(10));
+            held.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task DynamoDb_WithARequestTimeout_AnUnansweredRequestFailsAtIt_AsTheSdkFailsOneWhoseTimeoutElapsed(bool http)
+    {
+        var time = new FakeTimeProvider(s_start);
+        using var model = new DynamoDbModel(time, DynamoDbModelOptions.Default with { Outages = [s_outage], RequestTimeout = TimeSpan.FromSeconds(2) });
+        model.CreateTable("tbl", "pk", "sk");
+        using AmazonDynamoDBClient client = http ? model.CreateHttpClient() : model.CreateClient();
+
+        time.Advance(TimeSpan.FromSeconds(19)); // one second before the outage ends: the wait is the timeout's, not the outage's
+        Task<PutItemResponse> put = client.PutItemAsync("tbl", Item("during"));
+        time.Advance(TimeSpan.FromMilliseconds(1_999));
+        Assert.True(await StillWaitingAsync(put));
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Exception thrown = await Assert.ThrowsAnyAsync<Exception>(() => put.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        Assert.Equal(await RealSdkTimeoutShapeAsync(s3: false), Shape(thrown));
+        Assert.Empty(model.GetItems("tbl"));
+        Assert.Equal(1, model.Counters.OutageErrors);
+    }
+
+    [Fact]
+    public async Task S3_WithARequestTimeout_AnUnansweredRequestFailsAtIt_AsTheSdkFailsOneWhoseTimeoutElapsed()
+    {
+        var time = new FakeTimeProvider(s_start);
+        using var model = new S3Model(time, S3ModelOptions.Default with { Outages = [s_outage], RequestTimeout = TimeSpan.FromSeconds(5) });
+        model.CreateBucket("bkt");
+        using AmazonS3Client client = model.CreateClient();
+
+        time.Advance(TimeSpan.FromSeconds(10));
+        Task<PutObjectResponse> put = client.PutObjectAsync(new PutObjectRequest { BucketName = "bkt", Key = "during", ContentBody = "x", UseChunkEncoding = false });
+        time.Advance(TimeSpan.FromMilliseconds(4_999));
+        Assert.True(await StillWaitingAsync(put));
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Exception thrown = await Assert.ThrowsAnyAsync<Exception>(() => put.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        Assert.Equal(await RealSdkTimeoutShapeAsync(s3: true), Shape(thrown));
+        Assert.Empty(model.GetObjects("bkt"));
+    }
+
+    /// <summary>A latency past the timeout times out too, unapplied; one within it is answered; the caller's cancellation comes first when it is earlier.</summary>
+    [Fact]
+    public async Task DynamoDb_ALatencyPastTheRequestTimeout_TimesOut_AndTheCallersEarlierCancellationWins()
+    {
+        var time = new FakeTimeProvider(s_start);
+        using var model = new DynamoDbModel(time, DynamoDbModelOptions.Default with { Latency = LatencyDistribution.FromMilliseconds(3_000, 3_000), RequestTimeout = TimeSpan.FromSeconds(2) });
+        model.CreateTable("tbl", "pk", "sk");
+        using AmazonDynamoDBClient client = model.CreateClient();
+
+        Task<PutItemResponse> slow = client.PutItemAsync("tbl", Item("slow"));
+        time.Advance(TimeSpan.FromSeconds(2));
+        await Assert.ThrowsAsync<TimeoutException>(() => slow.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        using var caller = new CancellationTokenSource();
+        Task<PutItemResponse> cancelled = client.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = Item("cancelled") }, caller.Token);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await caller.CancelAsync();
+        OperationCanceledException byCaller = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(caller.Token, byCaller.CancellationToken);
+        Assert.Empty(model.GetItems("tbl"));
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DynamoDbModel(time, DynamoDbModelOptions.Default with { RequestTimeout = TimeSpan.Zero }));
     }
 }
