@@ -163,7 +163,10 @@ public sealed partial class KinesisBatchProcessor
         if (!candidate || !failed || !poisonDurable || !ReferenceEquals(batch, _batch))
         {
             ReportAggregateFailures(batch);
-            NoteShardOutcome(summary.ShardId, failed);
+            // A store that took nothing of a whole share (down, or not answering) is probed, not given the usual share
+            // again, when this processor next meets the shard with a batch old enough to spill: each such first meeting
+            // cost two thirds of an invocation (72 s at a 120 s timeout) while a table did not answer.
+            NoteShardOutcome(summary.ShardId, failed, storeTookNothing: failed && batch.DurableCount == 0 && _options.SpillSink is not null && ReferenceEquals(batch, _batch));
             return;
         }
 
@@ -238,16 +241,17 @@ public sealed partial class KinesisBatchProcessor
         NoteShardOutcome(summary.ShardId, !spilled, spilled);
     }
 
-    private void NoteShardOutcome(string shardId, bool failed, bool spilled = false)
+    private void NoteShardOutcome(string shardId, bool failed, bool spilled = false, bool storeTookNothing = false)
     {
-        if (spilled)
+        if (spilled || storeTookNothing)
         {
             if (_spillingShards.Count >= MaxRememberedShards)
             {
                 _spillingShards.Clear();
             }
 
-            // The first spill counts as a probe: this invocation gave the store its usual share and got no answer.
+            // The first spill, or a share in which the store took nothing, counts as a probe: this invocation gave the
+            // store its usual share and got nothing from it.
             _spillingShards.TryAdd(shardId, _time.GetTimestamp());
         }
         else
