@@ -50,7 +50,11 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     private string? _lastWriteShard;
     private int _lastWriteAnswered;
 
-    /// <summary>The last transient error of the current write (retried, and reported if a pair is given up after it).</summary>
+    /// <summary>
+    /// The last transient error (throttled, a server error, unanswered) of a pair of the current write given up after one:
+    /// a pair whose attempts all lost their conditional puts is reported as that, and a read phase's error, retried away
+    /// or followed by each pair's own read, belongs to no pair given up.
+    /// </summary>
     private Exception? _lastTransient;
 
     /// <summary>Creates the sink.</summary>
@@ -303,7 +307,6 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             catch (Exception e) when (RetryPolicy.IsTransient(e, token))
             {
                 NoteAnswer(e);
-                Volatile.Write(ref _lastTransient, e);
                 continue;
             }
             catch (Exception) when (token.IsCancellationRequested)
@@ -366,6 +369,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         (MetricAggregate fresh, MetricAggregate merged, ArrayBufferWriter<byte> buffer) = (scratch.Fresh, scratch.Merged, scratch.Buffer);
         bool loaded = state.Loaded;
         Dictionary<string, AttributeValue>? item = state.Item;
+        Exception? lastTransient = null;
         for (int attempt = 0; attempt < _options.Retry.MaxAttempts; attempt++)
         {
             bool putSent = false;
@@ -446,7 +450,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             {
                 // The put may or may not have landed; retrying with the same expected version is safe either way.
                 NoteAnswer(e);
-                Volatile.Write(ref _lastTransient, e);
+                lastTransient = e;
                 NoteAmbiguous(state.Key, putSent, e);
                 if (!await BackoffAsync(attempt + 1, state.Key.Pk + "|" + state.Key.Sk, token).ConfigureAwait(false))
                 {
@@ -458,6 +462,11 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
                 NoteAmbiguous(state.Key, putSent, e);
                 return false;
             }
+        }
+
+        if (lastTransient is not null)
+        {
+            Volatile.Write(ref _lastTransient, lastTransient);
         }
 
         return false;

@@ -28,6 +28,9 @@ internal sealed class ScriptedDynamoDbClient(Uri serviceUrl, TimeSpan? timeout =
     /// <summary>Thrown, one per put, instead of sending the next puts (a put refused before it reached the table).</summary>
     public ConcurrentQueue<Exception> PutFailures { get; } = new();
 
+    /// <summary>Thrown, one per BatchGetItem, instead of sending the next batch reads.</summary>
+    public ConcurrentQueue<Exception> BatchGetFailures { get; } = new();
+
     /// <summary>Runs before every put is sent (a rival writer that always wins the race).</summary>
     public Func<PutItemRequest, Task>? BeforePut { get; set; }
 
@@ -98,6 +101,11 @@ internal sealed class ScriptedDynamoDbClient(Uri serviceUrl, TimeSpan? timeout =
     public override async Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default)
     {
         Interlocked.Increment(ref _batchGets);
+        if (BatchGetFailures.TryDequeue(out Exception? failure))
+        {
+            throw failure;
+        }
+
         if (LeaveBatchReadsUnprocessed)
         {
             return new BatchGetItemResponse
