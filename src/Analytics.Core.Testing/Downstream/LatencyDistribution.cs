@@ -78,10 +78,10 @@ public readonly record struct OutageWindow(DateTimeOffset From, DateTimeOffset U
 {
     /// <summary>
     /// Whether a request made in the outage gets no answer (a service that hangs, a lost connection) instead of a server
-    /// error: it waits until its caller's cancellation token fires and then throws its
-    /// <see cref="OperationCanceledException"/>, also when the outage ends first. The models' clients have no timeout of
-    /// their own (a client's <c>Timeout</c> is real time), so this is a client whose only timeout is its caller's token:
-    /// every such request costs its caller all the time it allowed. Default <see langword="false"/>.
+    /// error: it waits until its caller's cancellation token fires, also when the outage ends first, and then throws a
+    /// <see cref="TaskCanceledException"/> carrying that token, as the AWS SDK does when a caller cancels a request; or,
+    /// with the model's <c>RequestTimeout</c>, fails at that timeout as the SDK fails a request whose timeout elapsed.
+    /// Without one, every such request costs its caller all the time it allowed. Default <see langword="false"/>.
     /// </summary>
     public bool Unanswered { get; init; }
 
@@ -278,7 +278,7 @@ internal sealed class FaultPlan
             // the TaskCanceledException of HttpClient's own cancellation), the request unapplied.
             if (!await ClockDelay.WaitAsync(_time, timeout, cancellationToken).ConfigureAwait(false))
             {
-                cancellationToken.ThrowIfCancellationRequested();
+                throw new TaskCanceledException(TimedOutMessage, null, cancellationToken);
             }
 
             throw new TimeoutException(TimedOutMessage, new TaskCanceledException(TimedOutMessage));
@@ -293,7 +293,8 @@ internal sealed class FaultPlan
                 await cancelled.Task.ConfigureAwait(false);
             }
 
-            cancellationToken.ThrowIfCancellationRequested();
+            // What the SDK throws when its caller's token ends a request (HttpClient's cancellation).
+            throw new TaskCanceledException(TimedOutMessage, null, cancellationToken);
         }
 
         if (latency > TimeSpan.Zero && !await ClockDelay.WaitAsync(_time, latency, cancellationToken).ConfigureAwait(false))
