@@ -625,14 +625,9 @@ public class SpillOutageTests
 
         // Ends only by the caller's cancellation, and goes on on the thread that cancelled (a Task.Delay would resume on
         // the thread pool, off the virtual clock's thread).
-        private static async Task<HttpResponseMessage> NoAnswerAsync(CancellationToken cancellationToken)
+        private async Task<HttpResponseMessage> NoAnswerAsync(CancellationToken cancellationToken)
         {
-            var cancelled = new TaskCompletionSource();
-            using (cancellationToken.UnsafeRegister(static state => ((TaskCompletionSource)state!).TrySetResult(), cancelled))
-            {
-                await cancelled.Task.ConfigureAwait(false);
-            }
-
+            await ClockDelay.WaitAsync(clock, Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             throw new InvalidOperationException("unreachable: the wait ends only by cancellation");
         }

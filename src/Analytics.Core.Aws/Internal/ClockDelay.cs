@@ -17,7 +17,11 @@ internal static class ClockDelay
     private static readonly Task<bool> s_elapsed = Task.FromResult(true);
     private static readonly Task<bool> s_cancelled = Task.FromResult(false);
 
-    /// <summary>Waits <paramref name="delay"/> on <paramref name="time"/>; false when <paramref name="token"/> is cancelled first.</summary>
+    /// <summary>
+    /// Waits <paramref name="delay"/> on <paramref name="time"/>; false when <paramref name="token"/> is cancelled first.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> waits for the cancellation alone (no timer), for ever with a token that
+    /// cannot be cancelled.
+    /// </summary>
     public static Task<bool> WaitAsync(TimeProvider time, TimeSpan delay, CancellationToken token)
     {
         if (token.IsCancellationRequested)
@@ -25,7 +29,7 @@ internal static class ClockDelay
             return s_cancelled;
         }
 
-        if (delay <= TimeSpan.Zero)
+        if (delay <= TimeSpan.Zero && delay != Timeout.InfiniteTimeSpan)
         {
             return s_elapsed;
         }
@@ -44,13 +48,16 @@ internal static class ClockDelay
 
         public void Start(TimeProvider time, TimeSpan delay, CancellationToken token)
         {
-            ITimer timer = time.CreateTimer(static s => ((Wait)s!).End(true), this, delay, Timeout.InfiniteTimeSpan);
-            Volatile.Write(ref _timer, timer);
-            if (Volatile.Read(ref _ended) != 0)
+            if (delay != Timeout.InfiniteTimeSpan)
             {
-                // A real timer may fire before it was stored.
-                timer.Dispose();
-                return;
+                ITimer timer = time.CreateTimer(static s => ((Wait)s!).End(true), this, delay, Timeout.InfiniteTimeSpan);
+                Volatile.Write(ref _timer, timer);
+                if (Volatile.Read(ref _ended) != 0)
+                {
+                    // A real timer may fire before it was stored.
+                    timer.Dispose();
+                    return;
+                }
             }
 
             // Runs at once when the token was cancelled meanwhile.

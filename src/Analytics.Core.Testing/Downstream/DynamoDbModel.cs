@@ -250,15 +250,7 @@ public sealed class DynamoDbModel : IDisposable
         using JsonDocument? parsed = document;
         JsonRequestView? view = document is null ? null : new JsonRequestView(document.RootElement);
         (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.IsQuiet ? FaultPlan.Quiet() : _faults.Decide(IsThrottleable(operation), Identity(target, operation, body, view));
-        if (outage && latency == Timeout.InfiniteTimeSpan)
-        {
-            // Unanswered: counted now, since it ends only by its caller's cancellation.
-            lock (_gate)
-            {
-                _outageErrors++;
-            }
-        }
-
+        CountIfUnanswered(latency);
         await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
         byte[] answer;
         HttpStatusCode status = HttpStatusCode.OK;
@@ -298,6 +290,18 @@ public sealed class DynamoDbModel : IDisposable
         response.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-amz-json-1.0");
         response.Headers.TryAddWithoutValidation("x-amzn-RequestId", "model-" + requestId.ToString(CultureInfo.InvariantCulture));
         return response;
+    }
+
+    /// <summary>Counts a request of an unanswered outage as it starts: it ends only by its caller's cancellation or timeout.</summary>
+    private void CountIfUnanswered(TimeSpan latency)
+    {
+        if (latency == FaultPlan.Unanswered)
+        {
+            lock (_gate)
+            {
+                _outageErrors++;
+            }
+        }
     }
 
     /// <summary>
@@ -418,15 +422,7 @@ public sealed class DynamoDbModel : IDisposable
         }
 
         (TimeSpan latency, bool outage, bool throttled, FaultDraws draws) = _faults.IsQuiet ? FaultPlan.Quiet() : _faults.Decide(IsThrottleable(operation), view.Identity(target, operation));
-        if (outage && latency == Timeout.InfiniteTimeSpan)
-        {
-            // Unanswered: counted now, since it ends only by its caller's cancellation.
-            lock (_gate)
-            {
-                _outageErrors++;
-            }
-        }
-
+        CountIfUnanswered(latency);
         await _faults.DelayAsync(latency, cancellationToken).ConfigureAwait(false);
         string requestIdText = "model-" + requestId.ToString(CultureInfo.InvariantCulture);
         try

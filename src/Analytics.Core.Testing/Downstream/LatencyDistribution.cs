@@ -146,6 +146,9 @@ internal sealed class FaultPlan
         _model = prefix.Replace("Options.", string.Empty, StringComparison.Ordinal);
     }
 
+    /// <summary>The latency <see cref="Decide(bool, ulong)"/> gives a request of an unanswered outage: it waits for its caller's cancellation.</summary>
+    public static readonly TimeSpan Unanswered = Timeout.InfiniteTimeSpan;
+
     /// <summary>The message of the SDK's exceptions for an elapsed HTTP timeout.</summary>
     internal const string TimedOutMessage = "The operation was canceled.";
 
@@ -255,7 +258,7 @@ internal sealed class FaultPlan
                 outage = true;
                 if (o.Unanswered)
                 {
-                    latency = Timeout.InfiniteTimeSpan;
+                    latency = Unanswered;
                     break;
                 }
             }
@@ -267,12 +270,12 @@ internal sealed class FaultPlan
     /// <summary>
     /// Waits the latency on the model's clock (virtual time advances it; a real clock really waits). A cancelled wait
     /// throws on the thread that cancelled, not on the thread pool as <c>Task.Delay</c> would (<c>ClockDelay</c>): under the
-    /// virtual clock the request's caller then stays on the clock's thread. <see cref="Timeout.InfiniteTimeSpan"/> (a
-    /// request in an unanswered outage) waits for the cancellation alone, however long.
+    /// virtual clock the request's caller then stays on the clock's thread. <see cref="Unanswered"/> (a request in an
+    /// unanswered outage) waits for the cancellation alone, however long.
     /// </summary>
     public async Task DelayAsync(TimeSpan latency, CancellationToken cancellationToken)
     {
-        if (_requestTimeout is { } timeout && (latency == Timeout.InfiniteTimeSpan || latency > timeout))
+        if (_requestTimeout is { } timeout && (latency == Unanswered || latency > timeout))
         {
             // The client gives up first: the SDK's error for an elapsed HTTP timeout (AWS SDK 4: a TimeoutException over
             // the TaskCanceledException of HttpClient's own cancellation), the request unapplied.
@@ -284,16 +287,11 @@ internal sealed class FaultPlan
             throw new TimeoutException(TimedOutMessage, new TaskCanceledException(TimedOutMessage));
         }
 
-        if (latency == Timeout.InfiniteTimeSpan)
+        if (latency == Unanswered)
         {
-            // Continuations run on the thread that cancels (no RunContinuationsAsynchronously), as ClockDelay's do.
-            var cancelled = new TaskCompletionSource();
-            using (cancellationToken.UnsafeRegister(static state => ((TaskCompletionSource)state!).TrySetResult(), cancelled))
-            {
-                await cancelled.Task.ConfigureAwait(false);
-            }
-
-            // What the SDK throws when its caller's token ends a request (HttpClient's cancellation).
+            // Ends only by the cancellation, on the thread that cancels; then what the SDK throws when its caller's token
+            // ends a request (HttpClient's cancellation).
+            await ClockDelay.WaitAsync(_time, Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
             throw new TaskCanceledException(TimedOutMessage, null, cancellationToken);
         }
 

@@ -290,9 +290,9 @@ public sealed class S3Model : IDisposable
         (TimeSpan latency, bool outage, bool throttled, _) = _faults.IsQuiet
             ? FaultPlan.Quiet()
             : _faults.Decide(IsObjectOperation(request.Method, key), Encoding.UTF8.GetBytes(request.Method.Method + " " + uri.PathAndQuery));
-        if (outage && latency == Timeout.InfiniteTimeSpan)
+        if (latency == FaultPlan.Unanswered)
         {
-            // Unanswered: counted now, since it ends only by its caller's cancellation.
+            // Counted as it starts: it ends only by its caller's cancellation or timeout.
             lock (_gate)
             {
                 _outageErrors++;
