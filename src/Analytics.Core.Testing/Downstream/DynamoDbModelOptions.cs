@@ -33,7 +33,8 @@ public readonly record struct DynamoDbModelOptions
     /// production (the clients' own <c>Timeout</c> is real time, so they set none). A request that its latency or an
     /// <see cref="OutageWindow.Unanswered"/> outage keeps longer fails at that point, unapplied, with the
     /// <see cref="TimeoutException"/> the SDK throws when its HTTP timeout elapses (over a
-    /// <see cref="TaskCanceledException"/>). Positive, or <see langword="null"/> (the default) for none: a request then
+    /// <see cref="TaskCanceledException"/>). Positive and at most about 49.7 days (4,294,967,294 ms, the longest a timer
+    /// waits), or <see langword="null"/> (the default) for none: a request then
     /// waits until it is answered or its caller cancels it.
     /// </summary>
     public TimeSpan? RequestTimeout { get; init; }

@@ -11,11 +11,19 @@ namespace Analytics.Core.Testing;
 /// sampled from the model's seeded random source.
 /// </summary>
 /// <param name="P50">The median latency; zero with <paramref name="P99"/> zero for no latency at all.</param>
-/// <param name="P99">The 99th percentile; at least <paramref name="P50"/>. Equal to it for a constant latency.</param>
+/// <param name="P99">The 99th percentile; at least <paramref name="P50"/>. Equal to it for a constant latency. At most about
+/// 49.7 days (4,294,967,294 ms, the longest a timer waits); a draw past that waits that long.</param>
 public readonly record struct LatencyDistribution(TimeSpan P50, TimeSpan P99)
 {
     // The standard normal quantile at 0.99.
     private const double Z99 = 2.3263478740408408;
+
+    /// <summary>
+    /// The longest wait a model makes: the longest a timer of <see cref="TimeProvider.System"/> accepts (4,294,967,294
+    /// ms, about 49.7 days). A longer percentile or request timeout is refused where it is given, not by a timer inside
+    /// a request; a drawn latency past it waits this long.
+    /// </summary>
+    internal static readonly TimeSpan LongestWait = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
 
     /// <summary>No latency: every request is answered at the virtual instant it is made.</summary>
     public static LatencyDistribution None => default;
@@ -41,12 +49,18 @@ public readonly record struct LatencyDistribution(TimeSpan P50, TimeSpan P99)
 
     /// <summary>Checks the percentiles.</summary>
     /// <param name="name">The option's name, for the message.</param>
-    /// <exception cref="ArgumentOutOfRangeException">A percentile is negative, P99 is below P50, or P50 is zero while P99 is not.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A percentile is negative, P99 is below P50, P50 is zero while P99 is
+    /// not, or P99 is past 4,294,967,294 ms (about 49.7 days, the longest a timer waits).</exception>
     internal void Validate(string name)
     {
         if (P50 < TimeSpan.Zero || P99 < P50 || (P50 == TimeSpan.Zero && P99 != TimeSpan.Zero))
         {
             throw new ArgumentOutOfRangeException(name, $"{name}: need 0 <= P50 <= P99 and P50 > 0 unless both are 0 (got P50 {P50.TotalMilliseconds} ms, P99 {P99.TotalMilliseconds} ms).");
+        }
+
+        if (P99 > LongestWait)
+        {
+            throw new ArgumentOutOfRangeException(name, $"{name}: P99 must be at most {LongestWait.TotalMilliseconds} ms (about 49.7 days, the longest a timer waits; got {P99.TotalMilliseconds} ms).");
         }
     }
 
@@ -63,7 +77,8 @@ public readonly record struct LatencyDistribution(TimeSpan P50, TimeSpan P99)
 
         double z = Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
         double sigma = Math.Log(P99.TotalMilliseconds / P50.TotalMilliseconds) / Z99;
-        double ms = P50.TotalMilliseconds * Math.Exp(sigma * z);
+        // A wide distribution's tail can pass any timer's limit (and a long's ticks): such a draw waits the longest wait.
+        double ms = Math.Min(P50.TotalMilliseconds * Math.Exp(sigma * z), LongestWait.TotalMilliseconds);
         return TimeSpan.FromTicks((long)Math.Round(ms * TimeSpan.TicksPerMillisecond));
     }
 }
@@ -119,9 +134,9 @@ internal sealed class FaultPlan
     public FaultPlan(int seed, LatencyDistribution latency, double throttleFraction, IReadOnlyList<OutageWindow>? outages, TimeProvider time, string prefix, TimeSpan? requestTimeout = null)
     {
         latency.Validate(prefix + "Latency");
-        if (requestTimeout is { } timeout && timeout <= TimeSpan.Zero)
+        if (requestTimeout is { } timeout && (timeout <= TimeSpan.Zero || timeout > LatencyDistribution.LongestWait))
         {
-            throw new ArgumentOutOfRangeException(nameof(requestTimeout), $"{prefix}RequestTimeout must be positive or null for none (got {timeout.TotalMilliseconds} ms).");
+            throw new ArgumentOutOfRangeException(nameof(requestTimeout), $"{prefix}RequestTimeout must be positive and at most {LatencyDistribution.LongestWait.TotalMilliseconds} ms (about 49.7 days, the longest a timer waits), or null for none (got {timeout.TotalMilliseconds} ms).");
         }
 
         _requestTimeout = requestTimeout;

@@ -610,6 +610,46 @@ public sealed class DynamoDbModelTests
     }
 
     /// <summary>
+    /// A wait past what a timer of the system clock accepts (4,294,967,294 ms) is refused when the model is built, naming
+    /// the option, not by a timer deep inside a request (found from a net8.0 console: 100 days of RequestTimeout threw
+    /// "dueTime ... must be less than or equal to 4294967294" from the first request). The longest one is accepted.
+    /// </summary>
+    [Fact]
+    public void WaitsPastTheLongestTimer_AreRefusedAtConstruction_NamingTheOption()
+    {
+        TimeSpan longest = TimeSpan.FromMilliseconds(4_294_967_294);
+        TimeSpan past = longest + TimeSpan.FromMilliseconds(1);
+
+        var dynamo = Assert.Throws<ArgumentOutOfRangeException>(() => new DynamoDbModel(TimeProvider.System, DynamoDbModelOptions.Default with { RequestTimeout = past }));
+        Assert.Contains("DynamoDbModelOptions.RequestTimeout", dynamo.Message);
+        var s3 = Assert.Throws<ArgumentOutOfRangeException>(() => new S3Model(TimeProvider.System, S3ModelOptions.Default with { RequestTimeout = TimeSpan.FromDays(100) }));
+        Assert.Contains("S3ModelOptions.RequestTimeout", s3.Message);
+        var latency = Assert.Throws<ArgumentOutOfRangeException>(() => new DynamoDbModel(TimeProvider.System, DynamoDbModelOptions.Default with { Latency = new LatencyDistribution(TimeSpan.FromMilliseconds(5), past) }));
+        Assert.Contains("DynamoDbModelOptions.Latency", latency.Message);
+
+        using var atTheLimit = new DynamoDbModel(TimeProvider.System, DynamoDbModelOptions.Default with { RequestTimeout = longest, Latency = new LatencyDistribution(TimeSpan.FromMilliseconds(5), longest) });
+        using var s3AtTheLimit = new S3Model(TimeProvider.System, S3ModelOptions.Default with { RequestTimeout = longest });
+    }
+
+    /// <summary>
+    /// A wide distribution's far tail (here z of about 8.6, the largest two uniform draws give) would be about e^50 ms: past
+    /// the longest timer, and past what a TimeSpan's ticks hold (it came out negative). Such a draw waits the longest wait.
+    /// </summary>
+    [Fact]
+    public void AFarTailDraw_WaitsTheLongestTimer_NotANegativeOrOverflowedTime()
+    {
+        var wide = LatencyDistribution.FromMilliseconds(1, 900_000);
+        double[] draws = [1.0 - Math.Pow(2, -53), 0.0];
+        int next = 0;
+        Assert.Equal(TimeSpan.FromMilliseconds(4_294_967_294), wide.Sample(() => draws[next++]));
+
+        next = 0;
+        draws = [0.5, 0.0];
+        double expectedMs = Math.Exp(Math.Log(900_000) / 2.3263478740408408 * Math.Sqrt(-2 * Math.Log(0.5)));
+        Assert.InRange(wide.Sample(() => draws[next++]).TotalMilliseconds, expectedMs - 0.001, expectedMs + 0.001);
+    }
+
+    /// <summary>
     /// Integers of 1 to 45 digits (either side of the 18 that a long holds, and of DynamoDB's 38 significant digits):
     /// one within the limit reads back as its own text with the storage size of its significant digits; one past it
     /// is refused with DynamoDB's message.
