@@ -165,8 +165,17 @@ public sealed partial class KinesisBatchProcessor
             ReportAggregateFailures(batch);
             // A store that took nothing of a whole share (down, or not answering) is probed, not given the usual share
             // again, when this processor next meets the shard with a batch old enough to spill: each such first meeting
-            // cost two thirds of an invocation (72 s at a 120 s timeout) while a table did not answer.
-            NoteShardOutcome(summary.ShardId, failed, storeTookNothing: failed && batch.DurableCount == 0 && _options.SpillSink is not null && ReferenceEquals(batch, _batch));
+            // cost two thirds of an invocation (72 s at a 120 s timeout) while a table did not answer. A sink that was
+            // not called (an earlier attempt's spill could not be ruled out, or the store was probed a moment ago) tells
+            // nothing of the store: what this processor knew of the shard stays as it was.
+            bool nothingDurable = failed && batch.DurableCount == 0 && _options.SpillSink is not null && ReferenceEquals(batch, _batch);
+            if (nothingDurable && summary.AggregateSinkOutcome == SinkOutcome.NotCalled)
+            {
+                NoteFailedInvocation(summary.ShardId, failed);
+                return;
+            }
+
+            NoteShardOutcome(summary.ShardId, failed, storeTookNothing: nothingDurable);
             return;
         }
 
@@ -259,6 +268,12 @@ public sealed partial class KinesisBatchProcessor
             _spillingShards.Remove(shardId);
         }
 
+        NoteFailedInvocation(shardId, failed);
+    }
+
+    /// <summary>Counts the shard's failed invocations in a row (<see cref="ProcessorOptions.SpillAfterFailedInvocations"/>).</summary>
+    private void NoteFailedInvocation(string shardId, bool failed)
+    {
         if (_options.SpillAfterFailedInvocations <= 0)
         {
             return;

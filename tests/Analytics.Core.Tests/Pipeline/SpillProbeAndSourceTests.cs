@@ -120,6 +120,42 @@ public class SpillProbeAndSourceTests
     }
 
     /// <summary>
+    /// A young batch whose aggregate sink was not called, because an earlier attempt's unconfirmed spill could not be ruled
+    /// out (<see cref="ProcessorOptions.SpillAfterFailedInvocations"/> above 0 makes every batch check), says nothing of the
+    /// store. When the shard's next batch may be spilled (by age), the store gets the usual share, two thirds of the 90 s
+    /// working time, not the one-second probe of a store that took nothing. (Counted as a store that took nothing, the
+    /// sink was cancelled after one second.)
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ASinkNotCalledForAnUnruledOutSpill_TeachesNothingOfTheStore_TheNextSpillCandidateGetsTheUsualShare(bool processorWaiting)
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(1));
+        var sink = new OutageSink(clock) { Wait = true };
+        var spill = new TestSpillSink { RemoveResult = false };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill, SpillAfterFailedInvocations = 3 });
+
+        BatchSummary young = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        Assert.Equal((SinkOutcome.NotCalled, TestEvents.Seq(1)), (young.AggregateSinkOutcome, young.ReportedFailure));
+        Assert.Contains("could not be ruled out", young.AggregateSinkIssue, StringComparison.Ordinal);
+        Assert.False(sink.Started.Task.IsCompleted);
+
+        spill.RemoveResult = true;
+        clock.Advance(TimeSpan.FromMinutes(10));
+        TimeSpan start = clock.Elapsed;
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(2, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        await sink.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await ProcessorWaitsAsync(processorWaiting);
+        clock.Advance(TimeSpan.FromSeconds(70));
+        BatchSummary old = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.True(old.OldestRecordAge >= ProcessorOptions.Default.SpillAfterAge, "the second batch must be old enough to spill");
+        Assert.Equal(start + TimeSpan.FromSeconds(60), sink.CancelledAt);
+        Assert.Equal((SinkOutcome.TimedOut, SinkOutcome.Completed, 1), (old.AggregateSinkOutcome, old.SpillOutcome, spill.Writes.Count));
+    }
+
+    /// <summary>
     /// Gives the processor, whose sink call has started, real time to reach its wait for the sink (when
     /// <paramref name="wait"/>); without it the test's clock may move first, and the processor finds the sink done.
     /// </summary>
