@@ -188,12 +188,13 @@ public class SpillOutageTests
 
     /// <summary>
     /// A full outage in which DynamoDB answers nothing, to clients with no timeout of their own: every request waits until
-    /// the sink gives up at the end of its share, where HTTP 500 costs seconds. A lane whose batch is still young spends
-    /// a whole invocation on it before the batch is old enough to spill; an execution environment that has not yet seen
-    /// the shard spill or its table take nothing gives the table two thirds of an invocation before it spills; after that
-    /// the probe (one second, every 5 s per shard) keeps it spilling at the shard's rate. So iterator age stays under the
-    /// spill age plus two function timeouts (measured: 55 s, against 37 s for the same outage answered with HTTP 500; 72 s
-    /// and 43 s before the processor remembered a table that took nothing), and the redrive restores the exact aggregates.
+    /// the sink gives up at the end of its share, where HTTP 500 costs seconds. A lane whose batch is still young gives
+    /// the table two thirds of the invocation, or, in an execution environment that saw the shard's table take nothing,
+    /// only the time until the batch is old enough, and spills it in the same invocation; a batch old enough gets the
+    /// probe (one second, every 5 s per shard). So iterator age stays under the spill age plus one function timeout
+    /// (measured: 33 s, against 29 s for the same outage answered with HTTP 500; 55 s and 37 s when a young batch failed
+    /// after the whole working time and spilled on its retry, which the bound of the spill age plus two timeouts
+    /// allowed), and the redrive restores the exact aggregates.
     /// </summary>
     [Fact]
     public void FullOutageThatAnswersNothing_IteratorAgeStaysBounded_AndTheRedriveRestoresTheExactAggregates()
@@ -210,7 +211,7 @@ public class SpillOutageTests
             InterruptAfterRequests: []);
         Result r = Run(c);
 
-        Assert.True(r.MaxIteratorAgeMs < (30 + (2 * 30)) * 1_000, r.Describe());
+        Assert.True(r.MaxIteratorAgeMs < (30 + 30) * 1_000, r.Describe());
         Assert.True(r.Problems.Count == 0, r.Describe());
         Assert.True(r.SpilledRecords > 0, r.Describe());
         Assert.True(r.Final.Spill.Undecided == 0 && r.Final.Spill.Left == 0 && r.Exact, r.Describe());

@@ -72,7 +72,7 @@ public sealed partial class KinesisBatchProcessor
                 summary.FirstSequenceNumber = record.GetSequenceNumberString();
                 shard = record.ShardId;
                 NoteEventSourceArn(reader);
-                plan.SpillBounded = IsSpillBounded(record, reader);
+                plan.SpillBounded = IsSpillBounded(record, reader, plan.WorkEnd);
             }
 
             lastSequence = record.SequenceNumber;
@@ -187,14 +187,15 @@ public sealed partial class KinesisBatchProcessor
     /// <summary>
     /// Whether the batch will be a spill candidate whatever is read of it (see <see cref="IsSpillCandidate"/>): a spill
     /// sink is set, the event is not a tumbling-window one (a window invocation never spills), and the first record is
-    /// <see cref="ProcessorOptions.SpillAfterAge"/> old (the oldest is at least as old) or this processor counted
+    /// <see cref="ProcessorOptions.SpillAfterAge"/> old (the oldest is at least as old), or will be within the sink's
+    /// share of the time left (<see cref="UntilSpillAgeWithinShare"/>), or this processor counted
     /// <see cref="ProcessorOptions.SpillAfterFailedInvocations"/> failed invocations of the shard in a row. Then the
     /// aggregate sink gets a bounded share of the time (<see cref="WriteAggregatesBeforeSpillAsync"/>) and what it leaves
     /// goes to the spill, so its learnt cost per pair must not cut the reading: after a write that timed out with nothing
     /// durable (its whole time counted for one pair), such a batch was read one or two records at a time (review: by age
     /// first, then by failure count).
     /// </summary>
-    private bool IsSpillBounded(in KinesisRecord first, in KinesisEventReader reader)
+    private bool IsSpillBounded(in KinesisRecord first, in KinesisEventReader reader, long workEnd)
     {
         if (_options.SpillSink is null)
         {
@@ -204,7 +205,10 @@ public sealed partial class KinesisBatchProcessor
         // The shard id is decoded only when its failures could decide: one string per invocation while a failure is remembered.
         TimeSpan age = AgeAt(_time.GetUtcNow().ToUnixTimeMilliseconds(), first.ApproximateArrivalTimestampMs);
         string? shardId = age < _options.SpillAfterAge && _failedInvocations.Count > 0 ? Encoding.UTF8.GetString(first.ShardId) : null;
-        return ReachesSpillTrigger(age, shardId) && !IsWindowEvent(reader);
+        // Or the batch reaches the spill age within the sink's share of what is left: so it does at the sinks' start too,
+        // its age growing as fast as the time left shrinks (UntilSpillAgeWithinShare).
+        TimeSpan left = TimeSpan.FromSeconds(Math.Max(0, workEnd - _time.GetTimestamp()) / (double)_time.TimestampFrequency);
+        return (ReachesSpillTrigger(age, shardId) || UntilSpillAgeWithinShare(age, left) is not null) && !IsWindowEvent(reader);
     }
 
     /// <summary>A record's age at <paramref name="nowMs"/>, as the summary reports it (never negative).</summary>

@@ -175,14 +175,18 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             {
                 bool spillCandidate = IsSpillCandidate(summary, batch);
                 TimeSpan left = TimeSpan.FromSeconds(Math.Max(0, plan.WorkEnd - sinksStart) / (double)frequency);
+                // A batch that reaches the spill age within the sink's share is spilled at its end (UntilSpillAgeWithinShare).
+                using CancellationTokenSource? untilSpillAge = spillCandidate ? null : StartShareUntilSpillAge(summary, batch, left);
                 Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(
                     spillCandidate ? WriteAggregatesBeforeSpillAsync(batch, summary, left, timeout.Token, linked.Token)
+                        : untilSpillAge is not null ? WriteAggregatesUntilSpillAgeAsync(batch, summary, untilSpillAge.Token, timeout.Token, linked.Token)
                         : MaySpilledElsewhere ? WriteAggregatesAfterRemovingSpillAsync(batch, summary, timeout.Token, linked.Token)
                         : WriteAggregatesAsync(batch, summary, timeout.Token, linked.Token),
                     sinksStart,
                     d => summary.AggregateSinkDuration = d);
                 int durable = await quarantine.ConfigureAwait(false);
                 await aggregates.ConfigureAwait(false);
+                spillCandidate |= untilSpillAge is not null && (untilSpillAge.IsCancellationRequested || summary.OldestRecordAge + _time.GetElapsedTime(sinksStart) >= _options.SpillAfterAge);
                 ReportQuarantineFailures(poison, durable, summary);
                 await ReportOrSpillAsync(batch, spillCandidate, durable == poison.Count, summary, timeout.Token, linked.Token).ConfigureAwait(false);
                 summary.AggregatesWritten = batch.DurableCount;

@@ -29,8 +29,9 @@ public readonly record struct ProcessorOptions
     /// when the rest of the working time is this share, and earlier when the sinks' cost per pair and per poison
     /// record, measured in earlier invocations, says they need more for what was read. The cost per pair does not count
     /// for a batch that may be spilled, whose aggregate sink gets a bounded share: with a <see cref="SpillSink"/>, not a
-    /// tumbling-window batch, and at its first record either that record <see cref="SpillAfterAge"/> old or its shard at
-    /// <see cref="SpillAfterFailedInvocations"/> failures in a row. Between 0 and 1 exclusive. Default 0.25.
+    /// tumbling-window batch, and at its first record either that record <see cref="SpillAfterAge"/> old (or that old
+    /// within two thirds of the working time left) or its shard at <see cref="SpillAfterFailedInvocations"/> failures in
+    /// a row. Between 0 and 1 exclusive. Default 0.25.
     /// </summary>
     public double SinkTimeFraction { get; init; } = 0.25;
 
@@ -64,7 +65,10 @@ public readonly record struct ProcessorOptions
 
     /// <summary>
     /// Spill when the batch's oldest record (by approximate arrival) is at least this old and the aggregate sink could
-    /// not make every pair durable. Positive. Default 5 minutes.
+    /// not make every pair durable. A batch that becomes this old within two thirds of the working time left when its
+    /// sinks start is spilled in the same invocation: the aggregate sink gets that share (or, while this processor's
+    /// last call of the shard's sink took nothing, until the batch is this old), and what it leaves is spilled; so an
+    /// outage holds a shard for about this long, not a whole invocation more. Positive. Default 5 minutes.
     /// </summary>
     public TimeSpan SpillAfterAge { get; init; } = TimeSpan.FromMinutes(5);
 

@@ -266,21 +266,88 @@ public class SpillProbeAndSourceTests
     }
 
     /// <summary>
-    /// A spill age with a fraction of a millisecond: a batch whose first record is 299,999 ms old under a spill age of
-    /// 299,999.5 ms is not a spill candidate, so it keeps the learnt cost at its first record too (review: the first
-    /// record's check rounded the age down, so such a batch was read whole and then written, not spilled).
+    /// A spill age with a fraction of a millisecond, at the edge of the rule that a batch reaching the spill age within the
+    /// sink's share (two thirds of the 90 s working time: 60 s) may be spilled. A batch that reaches a spill age of
+    /// 299,999.5 ms only 60,000.5 ms from now does not, so it keeps the learnt cost at its first record too (review: the
+    /// first record's check rounded the age down, so such a batch was read whole and then written, not spilled). One
+    /// millisecond older, it does: read whole; its sink fails at once, before the batch is old enough, so it is reported
+    /// for re-delivery, not spilled.
     /// </summary>
-    [Fact]
-    public async Task AfterAFailedWriteTaughtAHighCostPerPair_ABatchJustYoungerThanAFractionalSpillAge_StopsAtTheLearntCost()
+    [Theory]
+    [InlineData(239_999, false)]
+    [InlineData(240_000, true)]
+    public async Task AfterAFailedWriteTaughtAHighCostPerPair_ABatchAtTheEdgeOfAFractionalSpillAge_IsReadWholeOnlyIfItReachesItInTheShare(int ageMs, bool reachesIt)
     {
         using AfterASlowFailedWrite lesson = await AfterASlowFailedWrite.StartAsync(o => o with { SpillAfterAge = TimeSpan.FromMilliseconds(299_999.5) });
-        lesson.AgeRecords(TimeSpan.FromMilliseconds(299_999));
+        lesson.AgeRecords(TimeSpan.FromMilliseconds(ageMs));
         lesson.Sink.Cost = TimeSpan.Zero;
+        TestRecord[] records = Twenty();
 
-        BatchSummary second = await lesson.ProcessAsync(TestEvents.Build(Twenty()));
+        BatchSummary second = await lesson.ProcessAsync(TestEvents.Build(records));
 
-        Assert.Equal((BatchStopReason.TimeBudget, 1), (second.StopReason, second.RecordsProcessed));
+        Assert.Equal(reachesIt ? (BatchStopReason.None, 20) : (BatchStopReason.TimeBudget, 1), (second.StopReason, second.RecordsProcessed));
+        Assert.Equal(records[0].SequenceNumber, second.ReportedFailure);
         Assert.Empty(lesson.Spill.Spills);
+    }
+
+    /// <summary>
+    /// A young batch that reaches the spill age within the aggregate sink's share (30 s old, a 60 s spill age, 60 s of
+    /// share) and whose store does not answer: the sink is cancelled at the end of the share, when the batch is 90 s old,
+    /// and the batch is spilled in the same invocation. Before, it was no spill candidate: the sink had the whole working
+    /// time (90 s), the batch failed and its lane waited for a retry (with the emulator: ten minutes of a table that did
+    /// not answer held shards 282 s).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AYoungBatchThatReachesTheSpillAgeWithinTheShare_IsSpilledAtItsEnd_NotFailedAfterTheWholeTime(bool processorWaiting)
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(30));
+        var sink = new OutageSink(clock) { Wait = true };
+        var spill = new AcceptingSpillSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill, SpillAfterAge = TimeSpan.FromSeconds(60) });
+        TimeSpan start = clock.Elapsed;
+
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build(Twenty()), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        await sink.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await ProcessorWaitsAsync(processorWaiting);
+        clock.Advance(TimeSpan.FromSeconds(100));
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(TimeSpan.FromSeconds(30), summary.OldestRecordAge);
+        Assert.Equal(start + TimeSpan.FromSeconds(60), sink.CancelledAt);
+        Assert.Equal((20, SinkOutcome.TimedOut, SinkOutcome.Completed, null), (summary.RecordsProcessed, summary.AggregateSinkOutcome, summary.SpillOutcome, summary.ReportedFailure));
+        Assert.Equal(20, Assert.Single(spill.Spills).Pairs.Count);
+    }
+
+    /// <summary>
+    /// The same while the processor knows the shard's store to take nothing (its last batch of the shard spilled): the
+    /// sink gets no more than the time until the young batch (10 s old) reaches the spill age (60 s), 50 s, not the usual
+    /// share, and the batch is spilled then. It cannot be spilled sooner, so the store may as well have that time.
+    /// </summary>
+    [Fact]
+    public async Task AYoungBatchOfAShardThatSpilled_GivesTheSinkTheTimeUntilTheSpillAge_ThenSpills()
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMinutes(10));
+        var sink = new OutageSink(clock);
+        var spill = new AcceptingSpillSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill, SpillAfterAge = TimeSpan.FromSeconds(60) });
+        BatchSummary old = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        Assert.Equal(SinkOutcome.Completed, old.SpillOutcome);
+
+        clock.Advance(TimeSpan.FromSeconds(30));
+        long arrival = clock.GetUtcNow().ToUnixTimeMilliseconds() - 10_000;
+        TestRecord[] young = [.. Enumerable.Range(2, 5).Select(n => new TestRecord(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("y" + n, n, arrival - 1000)), arrival))];
+        sink.Wait = true;
+        TimeSpan start = clock.Elapsed;
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build(young), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        await sink.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        clock.Advance(TimeSpan.FromSeconds(100));
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(start + TimeSpan.FromSeconds(50), sink.CancelledAt);
+        Assert.Equal((SinkOutcome.TimedOut, SinkOutcome.Completed, null), (summary.AggregateSinkOutcome, summary.SpillOutcome, summary.ReportedFailure));
+        Assert.Equal(5, spill.Spills[^1].Pairs.Count);
     }
 
     /// <summary>
