@@ -1,4 +1,6 @@
 using System.Buffers;
+using FsCheck;
+using FsCheck.Fluent;
 
 namespace Analytics.Core.Tests.Pipeline;
 
@@ -215,5 +217,73 @@ public class SpillShareTests
             SpillAtOnce(processor, time, sink, SpillEvents.Shard(2));
             Assert.Equal(calls + 3, sink.Calls);
         }
+    }
+
+    /// <summary>
+    /// The share of a batch with a hanging aggregate sink, for any batch age, spill age and budget, against the rule
+    /// written in docs/failure-modes.md and computed here from the documented defaults: with W the working time (the
+    /// budget less max(1 s, 10 %)) and U two thirds of it, a batch that is, or becomes within U, <c>SpillAfterAge</c> old
+    /// gets U and is spilled at its end; any other batch gets W and is reported for re-delivery. After a spill of the
+    /// shard 10 s before (<paramref name="shardSpilled"/>: the processor knows the store to take nothing), a batch
+    /// already old enough gets the probe, min(1 s, U), and one that becomes old enough within U gets the time until
+    /// then, at least that probe. Ages within a millisecond of U's edge are left out (the clock's rounding decides there).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TheSinksShare_OfAnyBatchAgeSpillAgeAndBudget_FollowsTheRule(bool shardSpilled)
+    {
+        using var noContext = new NoSynchronizationContext();
+        Gen<(int AgeMs, int SpillAgeMs, int BudgetMs)> cases =
+            from budget in Gen.Choose(2_000, 150_000)
+            from spillAge in Gen.Choose(1, 400_000)
+            let usual = (budget - Math.Max(1_000, budget / 10)) * 2 / 3
+            from age in Gen.OneOf(
+                Gen.Choose(0, 500_000),
+                Gen.Choose(-3, 3).Select(d => spillAge - usual + d),
+                Gen.Choose(-3, 3).Select(d => spillAge + d))
+            where age >= 0
+            select (age, spillAge, budget);
+        Prop.ForAll(cases.ToArbitrary(), c =>
+        {
+            double working = c.BudgetMs - Math.Max(1_000, c.BudgetMs / 10.0);
+            double usual = working * 2 / 3;
+            double until = c.SpillAgeMs - c.AgeMs;
+            if (Math.Abs(until - usual) < 1)
+            {
+                return true.Label("at the edge: not decided here");
+            }
+
+            bool spills = until <= usual;
+            double probe = Math.Min(1_000, usual);
+            double expected = !spills ? working : !shardSpilled ? usual : Math.Max(until, probe);
+
+            var time = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMinutes(20));
+            var sink = new ShareSink(time);
+            using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = time, SpillSink = new TestSpillSink(), SpillAfterAge = TimeSpan.FromMilliseconds(c.SpillAgeMs) });
+            if (shardSpilled)
+            {
+                SpillAtOnce(processor, time, sink, TestEvents.ShardId);
+                time.Advance(TimeSpan.FromSeconds(10));
+            }
+
+            long arrival = time.GetUtcNow().ToUnixTimeMilliseconds() - c.AgeMs;
+            List<TestRecord> records = [.. Enumerable.Range(10, 3).Select(i => new TestRecord(TestEvents.Seq(i), TestEvents.Utf8(TestEvents.Sample("m", i, arrival)), arrival))];
+            sink.WaitForToken = true;
+            DateTimeOffset start = time.GetUtcNow();
+            Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build(records), start + TimeSpan.FromMilliseconds(c.BudgetMs), new ArrayBufferWriter<byte>());
+            time.Advance(TimeSpan.FromMilliseconds(c.BudgetMs));
+            if (!run.IsCompleted)
+            {
+                return false.Label("the invocation did not end within its budget");
+            }
+
+            BatchSummary summary = run.GetAwaiter().GetResult();
+            double fired = (sink.CancelledAt[^1] - start).TotalMilliseconds;
+            bool spilled = summary.SpillOutcome == SinkOutcome.Completed && summary.ReportedFailure is null;
+            bool reported = summary.SpillOutcome == SinkOutcome.NotCalled && summary.ReportedFailure == records[0].SequenceNumber;
+            return (Math.Abs(fired - expected) <= 1 && (spills ? spilled : reported))
+                .Label($"expected the share {expected} ms and {(spills ? "a spill" : "a report")}; the token fired at {fired} ms, spill {summary.SpillOutcome}, reported {summary.ReportedFailure}");
+        }).QuickCheckThrowOnFailure();
     }
 }
