@@ -6,7 +6,8 @@
 #   TARGET=aws tests/mutation/run.sh                         the DynamoDB sink's watermark logic (stryker-aws.json)
 #   TARGET=emulator tests/mutation/run.sh                    the emulator's checkpoint and retry logic (stryker-emulator.json)
 #   TARGET=tools tests/mutation/run.sh                       the redrive's bookkeeping: spills, destination objects, the lease (stryker-tools.json)
-#   TARGET=spill tests/mutation/run.sh                       what a spill object holds and when it is durable: S3SpillSink, SpillObject (stryker-spill.json)
+#   TARGET=spill tests/mutation/run.sh                       what a spill object holds and when it is durable: S3SpillSink, SpillObject (stryker-spill.json;
+#                                                            both test projects; the local servers: `npm ci --prefix tests/servers` first)
 #   TARGET=parsers tests/mutation/run.sh MetricRecordParser.cs   what a producer reaches first: the event scanner, the record parser, the
 #                                                            tokenizer, the base64 decoder (stryker-parsers.json; its filter keeps the
 #                                                            parser and KPL tests the core target leaves out; about 4 hours for all four
@@ -39,13 +40,16 @@ case "$target" in
   aws) config="$here/stryker-aws.json"; tests=tests/Analytics.Core.Tests ;;
   emulator) config="$here/stryker-emulator.json"; tests=tests/Analytics.Core.Testing.Tests ;;
   tools) config="$here/stryker-tools.json"; tests=tests/Analytics.Core.Testing.Tests ;;
-  spill) config="$here/stryker-spill.json"; tests=tests/Analytics.Core.Testing.Tests ;;
+  # Both test projects test the spill sink (the give-up and context tests are the Core tests'): Stryker takes several
+  # only from the project under test's folder, so this target runs there, its config naming the test projects.
+  spill) config="$here/stryker-spill.json"; tests=tests/Analytics.Core.Testing.Tests; from=src/Analytics.Core.Aws; restore=tests/Analytics.Core.Tests ;;
   parsers) config="$here/stryker-parsers.json"; tests=tests/Analytics.Core.Tests ;;
   *) echo "TARGET must be core, aws, emulator, tools, spill or parsers, not '$target'" >&2; exit 2 ;;
 esac
 dotnet tool restore >/dev/null
 # Stryker analyses the projects through their restore output (obj/): a fresh clone needs a restore first.
 dotnet restore "$tests" >/dev/null
+if [ -n "${restore:-}" ]; then dotnet restore "$restore" >/dev/null; fi
 
 mutate=()
 for f in "$@"; do
@@ -54,7 +58,7 @@ done
 
 out="${OUT:-$root/artifacts/mutation/$target}"
 mkdir -p "$out"
-(cd "$tests" &&
+(cd "${from:-$tests}" &&
   dotnet stryker --config-file "$config" \
     "${mutate[@]}" \
     --concurrency "${CONCURRENCY:-2}" \
