@@ -20,18 +20,37 @@ public sealed partial class KinesisBatchProcessor
     private static readonly TimeSpan s_probeWhileSpilling = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// While a shard spills, how often this processor probes the store at all; the invocations between spill without
-    /// calling the aggregate sink. A probe and the spill's read of the items each wait up to a second in a full outage,
-    /// so probing every batch spilled one batch per 2.1 s per concurrent batch: 458 records/s per shard at BatchSize 100
-    /// and ParallelizationFactor 10, measured in the emulator, below a busy shard's 1,000.
+    /// While a shard spills, how soon after its first spill this processor probes the store; the invocations between
+    /// spill without calling the aggregate sink. Each probe that finds the store still failing doubles the wait for the
+    /// next, up to <see cref="s_longestProbeInterval"/>. A probe and the spill's read of the items each wait up to a
+    /// second in a full outage, so probing every batch spilled one batch per 2.1 s per concurrent batch: 458 records/s
+    /// per shard at BatchSize 100 and ParallelizationFactor 10, measured in the emulator, below a busy shard's 1,000.
     /// </summary>
     private static readonly TimeSpan s_probeIntervalWhileSpilling = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Shards whose last invocation in this processor spilled, with the timestamp of this processor's last probe of the
-    /// store for them (a hint that only shortens or skips the probe).
+    /// The longest wait between probes of a shard's store while it spills: how late, at most, this processor sees the
+    /// store back. With a probe every 5 s, half the invocations of a ten-minute outage in which the table did not answer
+    /// were probes (a second each), and a shard spilled no faster than its 1,000 records/s arrived (the emulator).
     /// </summary>
-    private readonly Dictionary<string, long> _spillingShards = new(StringComparer.Ordinal);
+    private static readonly TimeSpan s_longestProbeInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Shards whose last invocation in this processor spilled (or whose store took nothing), with this processor's last
+    /// probe of the store for them and how many probes in a row found it failing (a hint that only shortens or skips
+    /// the probe).
+    /// </summary>
+    private readonly Dictionary<string, SpillingShard> _spillingShards = new(StringComparer.Ordinal);
+
+    /// <summary>A spilling shard as this processor knows it: when its store was last probed (or the shard first spilled), and how many probes since.</summary>
+    private readonly record struct SpillingShard(long LastProbe, int Probes)
+    {
+        /// <summary>How long after the last probe the next one comes: 5 s after the first spill, then 10, 20, and 30 s.</summary>
+        public TimeSpan Interval => Probes >= 3 ? s_longestProbeInterval : s_probeIntervalWhileSpilling * (1 << Probes);
+    }
+
+    /// <summary>Notes a probe of the shard's store now (the shard must be spilling).</summary>
+    private void NoteProbe(string shardId, SpillingShard known) => _spillingShards[shardId] = new SpillingShard(_time.GetTimestamp(), known.Probes + 1);
 
     /// <summary>Per shard, how many invocations in a row (in this processor) left aggregates not durable.</summary>
     private readonly Dictionary<string, int> _failedInvocations = new(StringComparer.Ordinal);
@@ -92,9 +111,9 @@ public sealed partial class KinesisBatchProcessor
 
         TimeSpan usual = left * AggregateShareBeforeSpill;
         TimeSpan share = usual;
-        if (_spillingShards.ContainsKey(summary.ShardId))
+        if (_spillingShards.TryGetValue(summary.ShardId, out SpillingShard known))
         {
-            _spillingShards[summary.ShardId] = _time.GetTimestamp();
+            NoteProbe(summary.ShardId, known);
             TimeSpan probe = usual < s_probeWhileSpilling ? usual : s_probeWhileSpilling;
             share = until > probe ? until : probe;
         }
@@ -127,20 +146,20 @@ public sealed partial class KinesisBatchProcessor
             return;
         }
 
-        // While spilling: one second (within the usual share) to see a recovered store, at most every few seconds.
-        bool spilling = _spillingShards.TryGetValue(summary.ShardId, out long lastProbe);
-        TimeSpan sinceProbe = spilling ? _time.GetElapsedTime(lastProbe) : TimeSpan.MaxValue;
-        if (sinceProbe < s_probeIntervalWhileSpilling)
+        // While spilling: one second (within the usual share) to see a recovered store, at growing intervals.
+        bool spilling = _spillingShards.TryGetValue(summary.ShardId, out SpillingShard known);
+        TimeSpan sinceProbe = spilling ? _time.GetElapsedTime(known.LastProbe) : TimeSpan.MaxValue;
+        if (spilling && sinceProbe < known.Interval)
         {
             summary.AggregateSinkIssue = string.Create(
                 CultureInfo.InvariantCulture,
-                $"was not called: the shard is spilling and the store was probed {sinceProbe.TotalSeconds:F1} s ago (every {s_probeIntervalWhileSpilling.TotalSeconds:F0} s); {batch.Count} pairs left for a spill.");
+                $"was not called: the shard is spilling and the store was probed {sinceProbe.TotalSeconds:F1} s ago (next after {known.Interval.TotalSeconds:F0} s); {batch.Count} pairs left for a spill.");
             return;
         }
 
         if (spilling)
         {
-            _spillingShards[summary.ShardId] = _time.GetTimestamp();
+            NoteProbe(summary.ShardId, known);
         }
 
         TimeSpan usual = left * AggregateShareBeforeSpill;
@@ -305,7 +324,25 @@ public sealed partial class KinesisBatchProcessor
             ReportFailure(spillId);
         }
 
-        NoteShardOutcome(summary.ShardId, !spilled, spilled);
+        // A spill that failed says nothing of the store: a store that took nothing is still one to probe, not to give the
+        // usual share again (with ten concurrent batches a spill failed now and then on the shard's marker, and each such
+        // failure cost the next invocation 72 s at a 120 s timeout while the table did not answer); a sink not called
+        // leaves what was known as it was.
+        bool sinkCalled = summary.AggregateSinkOutcome != SinkOutcome.NotCalled;
+        if (!spilled && !sinkCalled)
+        {
+            NoteFailedInvocation(summary.ShardId, failed: true);
+        }
+        else
+        {
+            NoteShardOutcome(summary.ShardId, !spilled, spilled || batch.DurableCount == 0);
+        }
+
+        if (spilled && batch.DurableCount > 0 && _spillingShards.TryGetValue(summary.ShardId, out SpillingShard known) && known.Probes > 0)
+        {
+            // The store took part of the batch (throttled, not down): the next probe comes at the first interval again.
+            _spillingShards[summary.ShardId] = known with { Probes = 0 };
+        }
     }
 
     private void NoteShardOutcome(string shardId, bool failed, bool spilled = false, bool storeTookNothing = false)
@@ -319,7 +356,7 @@ public sealed partial class KinesisBatchProcessor
 
             // The first spill, or a share in which the store took nothing, counts as a probe: this invocation gave the
             // store its usual share and got nothing from it.
-            _spillingShards.TryAdd(shardId, _time.GetTimestamp());
+            _spillingShards.TryAdd(shardId, new SpillingShard(_time.GetTimestamp(), 0));
         }
         else
         {

@@ -156,6 +156,48 @@ public class SpillProbeAndSourceTests
     }
 
     /// <summary>
+    /// A spill that fails says nothing of the store. After an old batch whose sink took nothing and whose spill failed
+    /// (<paramref name="sinkCalled"/>), or whose sink was not called between probes and whose spill failed, the shard's
+    /// next batch old enough to spill gives the store the one-second probe, not the usual share (60 s of the 90 s
+    /// working time). Before, a failed spill made the processor forget the shard spilled: with ten concurrent batches a
+    /// spill failed now and then on the shard's marker, and each failure cost the next invocation 72 s at a 120 s
+    /// timeout (the emulator: ten minutes of a table that did not answer held shards 260 to 340 s).
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AFailedSpill_LeavesTheShardKnownAsSpilling_TheNextBatchOnlyProbes(bool sinkCalled)
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMinutes(10));
+        var sink = new OutageSink(clock);
+        var spill = new TestSpillSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill });
+        if (!sinkCalled)
+        {
+            // A spill first, so that the next batch, a second later, finds the shard spilling and skips the sink.
+            BatchSummary first = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+            Assert.Equal(SinkOutcome.Completed, first.SpillOutcome);
+            clock.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        spill.WriteResult = false;
+        BatchSummary failed = await processor.ProcessAsync(TestEvents.Build([Good(2, "b")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        Assert.Equal((sinkCalled ? SinkOutcome.Failed : SinkOutcome.NotCalled, SinkOutcome.Failed, TestEvents.Seq(2)), (failed.AggregateSinkOutcome, failed.SpillOutcome, failed.ReportedFailure));
+
+        spill.WriteResult = true;
+        clock.Advance(TimeSpan.FromSeconds(30));
+        sink.Wait = true;
+        TimeSpan start = clock.Elapsed;
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(2, "b")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        await sink.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        clock.Advance(TimeSpan.FromSeconds(100));
+        BatchSummary next = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(start + TimeSpan.FromSeconds(1), sink.CancelledAt);
+        Assert.Equal((SinkOutcome.TimedOut, SinkOutcome.Completed, null), (next.AggregateSinkOutcome, next.SpillOutcome, next.ReportedFailure));
+    }
+
+    /// <summary>
     /// Gives the processor, whose sink call has started, real time to reach its wait for the sink (when
     /// <paramref name="wait"/>); without it the test's clock may move first, and the processor finds the sink done.
     /// </summary>

@@ -211,11 +211,52 @@ public class SpillShareTests
             SpillAtOnce(processor, time, sink, SpillEvents.Shard(2));
             Assert.Equal(calls + 1, sink.Calls);
 
-            // 1 s more: both.
+            // 1 s more: shard 2 probes (5 s after its spill); shard 1 not, its probe found the store failing, so its
+            // next waits 10 s. 5 s more: shard 1.
             time.Advance(TimeSpan.FromSeconds(1));
             SpillAtOnce(processor, time, sink, SpillEvents.Shard(1));
             SpillAtOnce(processor, time, sink, SpillEvents.Shard(2));
+            Assert.Equal(calls + 2, sink.Calls);
+            time.Advance(TimeSpan.FromSeconds(5));
+            SpillAtOnce(processor, time, sink, SpillEvents.Shard(1));
             Assert.Equal(calls + 3, sink.Calls);
+        }
+    }
+
+    /// <summary>
+    /// Each probe that finds the store still failing doubles the wait for the next: 5 s after the first spill, then 10,
+    /// 20 and at most 30 s (a second's probe every 5 s was half the invocations of a ten-minute outage in the emulator).
+    /// A probe in which the store took part of the batch (throttled, not down) starts again at 5 s.
+    /// </summary>
+    [Fact]
+    public void WhileSpilling_ProbesThatFindTheStoreFailing_ComeAtDoublingIntervals_UpTo30Seconds()
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, _) = Create();
+        using (processor)
+        {
+            SpillAtOnce(processor, time, sink, TestEvents.ShardId);
+            foreach (int interval in (int[])[5, 10, 20, 30, 30])
+            {
+                int calls = sink.Calls;
+                time.Advance(TimeSpan.FromSeconds(interval) - TimeSpan.FromMilliseconds(100));
+                SpillAtOnce(processor, time, sink, TestEvents.ShardId);
+                Assert.True(calls == sink.Calls, $"probed {interval - 0.1} s after the last probe");
+                time.Advance(TimeSpan.FromMilliseconds(100));
+                SpillAtOnce(processor, time, sink, TestEvents.ShardId);
+                Assert.True(calls + 1 == sink.Calls, $"no probe {interval} s after the last one");
+            }
+
+            // A probe that makes one of three pairs durable, then spills the rest: the next probe 5 s later.
+            int before = sink.Calls;
+            time.Advance(TimeSpan.FromSeconds(30));
+            sink.DurableFirstOnly = true;
+            BatchSummary partial = SpillEvents.RunAtOnce(processor, time, SpillEvents.Build(SpillEvents.Records(1, 3, metrics: 3), TestEvents.ShardId));
+            sink.DurableFirstOnly = false;
+            Assert.Equal((1, SinkOutcome.Completed, before + 1), (partial.AggregatesWritten, partial.SpillOutcome, sink.Calls));
+            time.Advance(TimeSpan.FromSeconds(5));
+            SpillAtOnce(processor, time, sink, TestEvents.ShardId);
+            Assert.Equal(before + 2, sink.Calls);
         }
     }
 

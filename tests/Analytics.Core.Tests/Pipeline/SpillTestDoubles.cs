@@ -95,6 +95,9 @@ internal sealed class ShareSink(TimeProvider time) : IAggregateSink
 {
     public bool Durable { get; set; }
 
+    /// <summary>Marks only the first pair durable (a store that took part of the batch).</summary>
+    public bool DurableFirstOnly { get; set; }
+
     public bool WaitForToken { get; set; }
 
     /// <summary>When each waiting call's token was cancelled.</summary>
@@ -119,6 +122,10 @@ internal sealed class ShareSink(TimeProvider time) : IAggregateSink
         if (Durable)
         {
             batch.MarkAllDurable();
+        }
+        else if (DurableFirstOnly)
+        {
+            batch.MarkDurable(0);
         }
 
         return Task.CompletedTask;
