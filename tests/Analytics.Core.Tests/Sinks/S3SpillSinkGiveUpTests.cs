@@ -75,6 +75,52 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
         Assert.Equal(5, s3.MarkerPuts);
     }
 
+    /// <summary>
+    /// Between rounds of a marker found replaced the spill backs off, by the full jitter of its round keyed by the marker
+    /// and the spill: two spills of the shard racing for the marker do not come back in step, also with a seeded jitter
+    /// (without a wait, ten concurrent batches of a shard in the emulator gave up a spill now and then, and each cost the
+    /// next invocation its table's share). The waits are read from the sink's clock.
+    /// </summary>
+    [Fact]
+    public async Task AMarkerFoundReplaced_IsMergedAgainAfterABackoff_KeyedByTheSpill()
+    {
+        string bucket = await servers.CreateBucketAsync("giveup-backoff");
+        using var s3 = new ReplacedMarkerS3Client(servers);
+        var clock = new RecordingClock();
+        AwsRetryOptions retry = FaultProxy.QuickRetries with { TimeProvider = clock, JitterSeed = 7 };
+        var sink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = retry }, null);
+        string markerKey = SpillMarker.Key(S3SpillSinkOptions.Default.KeyPrefix, Spill().EventSourceArn, Shard);
+
+        List<TimeSpan> waits = [];
+        foreach (string spillId in (string[])[TestEvents.Seq(10), TestEvents.Seq(11)])
+        {
+            clock.Waits.Clear();
+            await Assert.ThrowsAsync<IOException>(() => sink.WriteAsync(Spill(spillId), CancellationToken.None));
+            TimeSpan[] expected = [.. Enumerable.Range(1, 4).Select(round => RetryPolicy.FullJitter(retry, round, markerKey + "#" + spillId))];
+            Assert.Equal(expected, clock.Waits);
+            waits.AddRange(clock.Waits);
+        }
+
+        Assert.Equal(10, s3.MarkerPuts);
+        Assert.NotEqual(waits[..4], waits[4..]);
+    }
+
+    /// <summary>The system clock, whose timers fire at once and note how long they were asked to wait.</summary>
+    private sealed class RecordingClock : TimeProvider
+    {
+        public List<TimeSpan> Waits { get; } = [];
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            lock (Waits)
+            {
+                Waits.Add(dueTime);
+            }
+
+            return System.CreateTimer(callback, state, TimeSpan.Zero, period);
+        }
+    }
+
     /// <summary>A spill sink (no table to read) whose every request to S3 is answered HTTP 500 by a fault proxy.</summary>
     private async Task<(FaultProxy Proxy, AmazonS3Client S3, S3SpillSink Sink)> AlwaysFailingAsync(string prefix, int seed)
     {
@@ -84,11 +130,12 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
         return (proxy, s3, new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries }, null));
     }
 
-    private static SpillBatch Spill()
+    private static SpillBatch Spill(string? spillId = null)
     {
-        AggregateBatch batch = ShardStream.Build(Shard, [new ShardRecord(TestEvents.Seq(10), [new TestSample("m", [], W0Ms + 1_000, 1)], "k0")]);
+        spillId ??= TestEvents.Seq(10);
+        AggregateBatch batch = ShardStream.Build(Shard, [new ShardRecord(spillId, [new TestSample("m", [], W0Ms + 1_000, 1)], "k0")]);
         var names = new Dictionary<int, (string, string)>();
-        return new SpillBatch(batch, TestEvents.Seq(10), [new SpilledPair(0, batch.GetSamples(0, names))]);
+        return new SpillBatch(batch, spillId, [new SpilledPair(0, batch.GetSamples(0, names))]);
     }
 
     /// <summary>An S3 client (to s3rver) whose every conditional put of a spill marker finds it replaced (HTTP 412).</summary>
