@@ -99,4 +99,39 @@ public class SpillReadTests
         Assert.True(world.Models.Faults.DynamoDbRequests > atSpill, "the spill did not read the table");
         Assert.Null(world.Marker());
     }
+
+    /// <summary>
+    /// This shard's live write got no answer; then the same sink wrote another shard's batch, which the table answered
+    /// (a processor serving two shards alternates between them). The spill of this shard still skips the read: what the
+    /// table said to this shard's items is what decides, not the last write of any shard. Before, each such spill waited
+    /// out its read's second on a table that did not answer (half the invocations of a ten-minute outage).
+    /// </summary>
+    [Fact]
+    public void ThisShardsWriteGotNoAnswer_AnotherShardsWasAnswered_TheSpillStillSkipsTheRead()
+    {
+        using var world = new SpillWrites();
+        world.Models.Faults.DynamoDbDown = true;
+        using var other = new KinesisBatchProcessor(world.Table, new SpillWrites.NoQuarantine(), ProcessorOptions.Default with { TimeProvider = world.Models.Clock });
+        const string otherShard = "shardId-000000000008";
+        long at = SpillWrites.SampleTime.ToUnixTimeMilliseconds();
+        byte[] otherEvent = System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(
+            TestEvents.Build([new Analytics.Core.Tests.TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("beta", 1, at)), at, "b")]))
+            .Replace(TestEvents.ShardId, otherShard, StringComparison.Ordinal));
+        int atSpill = -1;
+        world.BeforeSpill = async () =>
+        {
+            world.Models.Faults.DynamoDbDown = false;
+            BatchSummary otherSummary = await other.ProcessAsync(otherEvent, world.Models.Clock.GetUtcNow() + TimeSpan.FromSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
+            Assert.Equal(1, otherSummary.AggregatesWritten);
+            world.Models.Faults.DynamoDbDown = true;
+            atSpill = world.Models.Faults.DynamoDbRequests;
+        };
+
+        world.Invoke(false, (1, "a", "alpha", 1), (2, "a", "alpha", 2));
+
+        Assert.Equal([true], world.Results);
+        Assert.Equal(atSpill, world.Models.Faults.DynamoDbRequests);
+        string body = System.Text.Encoding.UTF8.GetString(world.SpillObjects().Single().Body.Span);
+        Assert.Contains("\"outcomeUnknown\":true", body, StringComparison.Ordinal);
+    }
 }

@@ -53,11 +53,47 @@ public sealed partial class DynamoDbAggregateSink
     internal bool WasAmbiguous(string pk, string sk) => _ambiguous.ContainsKey((pk, sk));
 
     /// <summary>
-    /// Whether the last <see cref="WriteAsync"/> was for this shard and DynamoDB answered none of its requests (a full
-    /// outage): a spill then need not spend its read budget on a table that just did not answer.
+    /// Whether DynamoDB answered none of the requests of the last <see cref="WriteAsync"/> for this shard (a full
+    /// outage): a spill then need not spend its read budget on a table that did not answer its items. A write of another
+    /// shard in between says nothing of this shard's items and changes nothing here.
     /// </summary>
-    internal bool LastWriteGotNoAnswer(string shardId) =>
-        string.Equals(_lastWriteShard, shardId, StringComparison.Ordinal) && Volatile.Read(ref _lastWriteAnswered) == 0;
+    internal bool LastWriteGotNoAnswer(string shardId)
+    {
+        if (string.Equals(_lastWriteShard, shardId, StringComparison.Ordinal))
+        {
+            return Volatile.Read(ref _lastWriteAnswered) == 0;
+        }
+
+        lock (_shardsWithoutAnswer)
+        {
+            return _shardsWithoutAnswer.Contains(shardId);
+        }
+    }
+
+    /// <summary>Before a write: keeps whether the last one, of its shard, got an answer (<see cref="LastWriteGotNoAnswer"/>).</summary>
+    private void RememberLastWriteAnswer()
+    {
+        if (_lastWriteShard is not { } previous)
+        {
+            return;
+        }
+
+        lock (_shardsWithoutAnswer)
+        {
+            if (Volatile.Read(ref _lastWriteAnswered) != 0)
+            {
+                _shardsWithoutAnswer.Remove(previous);
+                return;
+            }
+
+            if (_shardsWithoutAnswer.Count >= 1024)
+            {
+                _shardsWithoutAnswer.Clear();
+            }
+
+            _shardsWithoutAnswer.Add(previous);
+        }
+    }
 
     /// <summary>
     /// Reads the items consistently (for a spill, after <see cref="WriteAsync"/> returned): the items read, null for an
