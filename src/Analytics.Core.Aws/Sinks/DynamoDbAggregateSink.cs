@@ -52,8 +52,8 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
     /// <summary>
     /// Shards, other than the last write's, whose own last write got no answer (at most 1,024; a hint): a processor that
-    /// serves two shards alternates between them, and with only the last write remembered each spill of a table that did
-    /// not answer waited out its read's second (half the invocations of a ten-minute outage, in the emulator).
+    /// serves two shards alternates between them, and with only the last write remembered a spill of a table that did
+    /// not answer this shard waited out its read's second whenever another shard's write came between.
     /// </summary>
     private readonly HashSet<string> _shardsWithoutAnswer = new(StringComparer.Ordinal);
 
