@@ -192,7 +192,7 @@ public class SpillOutageTests
     /// the table two thirds of the invocation, or, in an execution environment that saw the shard's table take nothing,
     /// only the time until the batch is old enough, and spills it in the same invocation; a batch old enough gets the
     /// probe (one second, every 5 s per shard). So iterator age stays under the spill age plus one function timeout
-    /// (measured: 33 s, against 29 s for the same outage answered with HTTP 500; 55 s and 37 s when a young batch failed
+    /// (measured: 29 s, against 33 s for the same outage answered with HTTP 500; 55 s and 37 s when a young batch failed
     /// after the whole working time and spilled on its retry, which the bound of the spill age plus two timeouts
     /// allowed), and the redrive restores the exact aggregates.
     /// </summary>
