@@ -76,11 +76,7 @@ public class SpillReadTests
     {
         using var world = new SpillWrites();
         using var other = new KinesisBatchProcessor(world.Table, new SpillWrites.NoQuarantine(), ProcessorOptions.Default with { TimeProvider = world.Models.Clock });
-        const string otherShard = "shardId-000000000008";
-        long at = SpillWrites.SampleTime.ToUnixTimeMilliseconds();
-        byte[] otherEvent = System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(
-            TestEvents.Build([new Analytics.Core.Tests.TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("beta", 1, at)), at, "b")]))
-            .Replace(TestEvents.ShardId, otherShard, StringComparison.Ordinal));
+        byte[] otherEvent = OtherShardsEvent();
         int atSpill = -1;
         world.BeforeSpill = async () =>
         {
@@ -112,11 +108,7 @@ public class SpillReadTests
         using var world = new SpillWrites();
         world.Models.Faults.DynamoDbDown = true;
         using var other = new KinesisBatchProcessor(world.Table, new SpillWrites.NoQuarantine(), ProcessorOptions.Default with { TimeProvider = world.Models.Clock });
-        const string otherShard = "shardId-000000000008";
-        long at = SpillWrites.SampleTime.ToUnixTimeMilliseconds();
-        byte[] otherEvent = System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(
-            TestEvents.Build([new Analytics.Core.Tests.TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("beta", 1, at)), at, "b")]))
-            .Replace(TestEvents.ShardId, otherShard, StringComparison.Ordinal));
+        byte[] otherEvent = OtherShardsEvent();
         int atSpill = -1;
         world.BeforeSpill = async () =>
         {
@@ -133,5 +125,14 @@ public class SpillReadTests
         Assert.Equal(atSpill, world.Models.Faults.DynamoDbRequests);
         string body = System.Text.Encoding.UTF8.GetString(world.SpillObjects().Single().Body.Span);
         Assert.Contains("\"outcomeUnknown\":true", body, StringComparison.Ordinal);
+    }
+
+    /// <summary>An event of another shard of the stream: one record of key b, series beta.</summary>
+    private static byte[] OtherShardsEvent()
+    {
+        long at = SpillWrites.SampleTime.ToUnixTimeMilliseconds();
+        return System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(
+            TestEvents.Build([new Analytics.Core.Tests.TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("beta", 1, at)), at, "b")]))
+            .Replace(TestEvents.ShardId, "shardId-000000000008", StringComparison.Ordinal));
     }
 }

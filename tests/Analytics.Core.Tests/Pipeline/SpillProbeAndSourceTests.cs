@@ -156,36 +156,6 @@ public class SpillProbeAndSourceTests
     }
 
     /// <summary>
-    /// A young batch of a spilling shard whose probe is not due (2 s after the shard's spill; the first probe comes at
-    /// 5 s): 59.5 s old at a 60 s spill age, it gives the sink the half second until it is old enough, not the probe's
-    /// second, and is spilled then. While a table did not answer, lanes kept meeting such batches, and a second each
-    /// was half the invocations of a ten-minute outage (the emulator).
-    /// </summary>
-    [Fact]
-    public async Task AYoungBatchOfASpillingShard_WithNoProbeDue_GivesTheSinkOnlyTheTimeUntilTheSpillAge()
-    {
-        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMinutes(10));
-        var sink = new OutageSink(clock);
-        var spill = new AcceptingSpillSink();
-        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill, SpillAfterAge = TimeSpan.FromSeconds(60) });
-        BatchSummary old = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
-        Assert.Equal(SinkOutcome.Completed, old.SpillOutcome);
-
-        clock.Advance(TimeSpan.FromSeconds(2));
-        long arrival = clock.GetUtcNow().ToUnixTimeMilliseconds() - 59_500;
-        TestRecord[] young = [.. Enumerable.Range(2, 3).Select(n => new TestRecord(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("y" + n, n, arrival - 1000)), arrival))];
-        sink.Wait = true;
-        TimeSpan start = clock.Elapsed;
-        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build(young), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
-        await sink.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        clock.Advance(TimeSpan.FromSeconds(100));
-        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
-
-        Assert.Equal(start + TimeSpan.FromMilliseconds(500), sink.CancelledAt);
-        Assert.Equal((SinkOutcome.TimedOut, SinkOutcome.Completed, null), (summary.AggregateSinkOutcome, summary.SpillOutcome, summary.ReportedFailure));
-    }
-
-    /// <summary>
     /// A spill that fails says nothing of the store. After an old batch whose sink took nothing and whose spill failed
     /// (<paramref name="sinkCalled"/>), or whose sink was not called between probes and whose spill failed, the shard's
     /// next batch old enough to spill gives the store the one-second probe, not the usual share (60 s of the 90 s
@@ -393,12 +363,18 @@ public class SpillProbeAndSourceTests
     }
 
     /// <summary>
-    /// The same while the processor knows the shard's store to take nothing (its last batch of the shard spilled): the
-    /// sink gets no more than the time until the young batch (10 s old) reaches the spill age (60 s), 50 s, not the usual
-    /// share, and the batch is spilled then. It cannot be spilled sooner, so the store may as well have that time.
+    /// The same while the processor knows the shard's store to take nothing (its last batch of the shard spilled,
+    /// <paramref name="spilledSecondsBefore"/> seconds before; its first probe is due 5 s after): the sink gets the time
+    /// until the young batch reaches the spill age (60 s), not the usual share, and the batch is spilled then; it cannot
+    /// be spilled sooner, so the store may as well have that time. 10 s old, 30 s after the spill: 50 s. 59.5 s old, 2 s
+    /// after it: the half second left, not the probe's second, which comes only when a probe is due (while a table did
+    /// not answer, lanes kept meeting such batches, and a second each was half the invocations of a ten-minute outage in
+    /// the emulator).
     /// </summary>
-    [Fact]
-    public async Task AYoungBatchOfAShardThatSpilled_GivesTheSinkTheTimeUntilTheSpillAge_ThenSpills()
+    [Theory]
+    [InlineData(30, 10_000, 50_000)]
+    [InlineData(2, 59_500, 500)]
+    public async Task AYoungBatchOfAShardThatSpilled_GivesTheSinkTheTimeUntilTheSpillAge_ThenSpills(int spilledSecondsBefore, int ageMs, int shareMs)
     {
         var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMinutes(10));
         var sink = new OutageSink(clock);
@@ -407,8 +383,8 @@ public class SpillProbeAndSourceTests
         BatchSummary old = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
         Assert.Equal(SinkOutcome.Completed, old.SpillOutcome);
 
-        clock.Advance(TimeSpan.FromSeconds(30));
-        long arrival = clock.GetUtcNow().ToUnixTimeMilliseconds() - 10_000;
+        clock.Advance(TimeSpan.FromSeconds(spilledSecondsBefore));
+        long arrival = clock.GetUtcNow().ToUnixTimeMilliseconds() - ageMs;
         TestRecord[] young = [.. Enumerable.Range(2, 5).Select(n => new TestRecord(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("y" + n, n, arrival - 1000)), arrival))];
         sink.Wait = true;
         TimeSpan start = clock.Elapsed;
@@ -417,7 +393,7 @@ public class SpillProbeAndSourceTests
         clock.Advance(TimeSpan.FromSeconds(100));
         BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
 
-        Assert.Equal(start + TimeSpan.FromSeconds(50), sink.CancelledAt);
+        Assert.Equal(start + TimeSpan.FromMilliseconds(shareMs), sink.CancelledAt);
         Assert.Equal((SinkOutcome.TimedOut, SinkOutcome.Completed, null), (summary.AggregateSinkOutcome, summary.SpillOutcome, summary.ReportedFailure));
         Assert.Equal(5, spill.Spills[^1].Pairs.Count);
     }
