@@ -48,6 +48,12 @@ public sealed partial class KinesisBatchProcessor
         public TimeSpan Interval => Probes >= 3 ? s_longestProbeInterval : s_probeIntervalWhileSpilling * (1 << Probes);
     }
 
+    /// <summary>The probe's length: one second, within the usual share.</summary>
+    private static TimeSpan ProbeWithin(TimeSpan usual) => usual < s_probeWhileSpilling ? usual : s_probeWhileSpilling;
+
+    /// <summary>Whether the spilling shard's next probe is due.</summary>
+    private bool IsProbeDue(in SpillingShard known) => _time.GetElapsedTime(known.LastProbe) >= known.Interval;
+
     /// <summary>Notes a probe of the shard's store now (the shard must be spilling).</summary>
     private void NoteProbe(string shardId, SpillingShard known) => _spillingShards[shardId] = new SpillingShard(_time.GetTimestamp(), known.Probes + 1);
 
@@ -117,9 +123,9 @@ public sealed partial class KinesisBatchProcessor
         TimeSpan share = usual;
         if (_spillingShards.TryGetValue(summary.ShardId, out SpillingShard known))
         {
-            TimeSpan probe = usual < s_probeWhileSpilling ? usual : s_probeWhileSpilling;
+            TimeSpan probe = ProbeWithin(usual);
             share = until;
-            if (_time.GetElapsedTime(known.LastProbe) >= known.Interval && until < probe)
+            if (until < probe && IsProbeDue(known))
             {
                 share = probe;
             }
@@ -160,12 +166,11 @@ public sealed partial class KinesisBatchProcessor
 
         // While spilling: one second (within the usual share) to see a recovered store, at growing intervals.
         bool spilling = _spillingShards.TryGetValue(summary.ShardId, out SpillingShard known);
-        TimeSpan sinceProbe = spilling ? _time.GetElapsedTime(known.LastProbe) : TimeSpan.MaxValue;
-        if (spilling && sinceProbe < known.Interval)
+        if (spilling && !IsProbeDue(known))
         {
             summary.AggregateSinkIssue = string.Create(
                 CultureInfo.InvariantCulture,
-                $"was not called: the shard is spilling and the store was probed {sinceProbe.TotalSeconds:F1} s ago (next after {known.Interval.TotalSeconds:F0} s); {batch.Count} pairs left for a spill.");
+                $"was not called: the shard is spilling and the store was probed {_time.GetElapsedTime(known.LastProbe).TotalSeconds:F1} s ago (next after {known.Interval.TotalSeconds:F0} s); {batch.Count} pairs left for a spill.");
             return;
         }
 
@@ -175,8 +180,7 @@ public sealed partial class KinesisBatchProcessor
         }
 
         TimeSpan usual = left * AggregateShareBeforeSpill;
-        TimeSpan probe = usual < s_probeWhileSpilling ? usual : s_probeWhileSpilling;
-        using var share = new CancellationTokenSource(spilling ? probe : usual, _time);
+        using var share = new CancellationTokenSource(spilling ? ProbeWithin(usual) : usual, _time);
         // The sink gets the share; the processor's wait stays bounded by the working time, so a sink that honours the
         // share's cancellation returns on the clock's own thread (no give-up continuation, which would leave it).
         await WriteAggregatesAsync(batch, summary, deadline, cancellationToken, share.Token).ConfigureAwait(false);
@@ -252,19 +256,7 @@ public sealed partial class KinesisBatchProcessor
         if (!candidate || !failed || !poisonDurable || !ReferenceEquals(batch, _batch))
         {
             ReportAggregateFailures(batch);
-            // A store that took nothing of a whole share (down, or not answering) is probed, not given the usual share
-            // again, when this processor next meets the shard with a batch old enough to spill: each such first meeting
-            // cost two thirds of an invocation (72 s at a 120 s timeout) while a table did not answer. A sink that was
-            // not called (an earlier attempt's spill could not be ruled out, or the store was probed a moment ago) tells
-            // nothing of the store: what this processor knew of the shard stays as it was.
-            bool nothingDurable = failed && batch.DurableCount == 0 && _options.SpillSink is not null && ReferenceEquals(batch, _batch);
-            if (nothingDurable && summary.AggregateSinkOutcome == SinkOutcome.NotCalled)
-            {
-                NoteFailedInvocation(summary.ShardId, failed);
-                return;
-            }
-
-            NoteShardOutcome(summary.ShardId, failed, storeTookNothing: nothingDurable);
+            NoteShardOutcome(summary, batch, failed);
             return;
         }
 
@@ -336,46 +328,46 @@ public sealed partial class KinesisBatchProcessor
             ReportFailure(spillId);
         }
 
-        // A spill that failed says nothing of the store: a store that took nothing is still one to probe, not to give the
-        // usual share again (with ten concurrent batches a spill failed now and then on the shard's marker, and each such
-        // failure cost the next invocation 72 s at a 120 s timeout while the table did not answer); a sink not called
-        // leaves what was known as it was.
-        bool sinkCalled = summary.AggregateSinkOutcome != SinkOutcome.NotCalled;
-        if (!spilled && !sinkCalled)
-        {
-            NoteFailedInvocation(summary.ShardId, failed: true);
-        }
-        else
-        {
-            NoteShardOutcome(summary.ShardId, !spilled, spilled || batch.DurableCount == 0);
-        }
-
-        if (spilled && batch.DurableCount > 0 && _spillingShards.TryGetValue(summary.ShardId, out SpillingShard known) && known.Probes > 0)
-        {
-            // The store took part of the batch (throttled, not down): the next probe comes at the first interval again.
-            _spillingShards[summary.ShardId] = known with { Probes = 0 };
-        }
+        NoteShardOutcome(summary, batch, failed, spilled);
     }
 
-    private void NoteShardOutcome(string shardId, bool failed, bool spilled = false, bool storeTookNothing = false)
+    /// <summary>
+    /// What the invocation tells of the shard: whether it failed (a spill counts as done), and what its store showed, for
+    /// the spill's probes (<see cref="_spillingShards"/>). A shard that spilled, or whose store took nothing of the
+    /// sink's call (down, or not answering), is probed, not given the usual share again, when this processor next meets
+    /// it with a batch that may be spilled: each such meeting cost two thirds of an invocation (72 s at a 120 s timeout)
+    /// while a table did not answer. A spill that failed says nothing of the store (with ten concurrent batches a spill
+    /// failed now and then on the shard's marker), nor does a sink that was not called (an earlier attempt's spill could
+    /// not be ruled out, or the store was probed a moment ago): what was known stays. A store that took part of the
+    /// batch is up: the shard is forgotten, or, spilled, probed again at the first interval.
+    /// </summary>
+    private void NoteShardOutcome(BatchSummary summary, AggregateBatch batch, bool failed, bool spilled = false)
     {
-        if (spilled || storeTookNothing)
+        string shardId = summary.ShardId;
+        NoteFailedInvocation(shardId, failed && !spilled);
+        bool tookNothing = failed && batch.DurableCount == 0 && _options.SpillSink is not null && ReferenceEquals(batch, _batch);
+        if (!spilled && tookNothing && summary.AggregateSinkOutcome == SinkOutcome.NotCalled)
         {
-            if (_spillingShards.Count >= MaxRememberedShards)
-            {
-                _spillingShards.Clear();
-            }
-
-            // The first spill, or a share in which the store took nothing, counts as a probe: this invocation gave the
-            // store its usual share and got nothing from it.
-            _spillingShards.TryAdd(shardId, new SpillingShard(_time.GetTimestamp(), 0));
+            return;
         }
-        else
+
+        if (!spilled && !tookNothing)
         {
             _spillingShards.Remove(shardId);
+            return;
         }
 
-        NoteFailedInvocation(shardId, failed);
+        if (_spillingShards.Count >= MaxRememberedShards)
+        {
+            _spillingShards.Clear();
+        }
+
+        // The first spill, or a call in which the store took nothing, counts as a probe: this invocation gave the store its
+        // share and got nothing from it.
+        if (!_spillingShards.TryAdd(shardId, new SpillingShard(_time.GetTimestamp(), 0)) && !tookNothing)
+        {
+            _spillingShards[shardId] = _spillingShards[shardId] with { Probes = 0 };
+        }
     }
 
     /// <summary>Counts the shard's failed invocations in a row (<see cref="ProcessorOptions.SpillAfterFailedInvocations"/>).</summary>
