@@ -37,6 +37,22 @@ public class SpillProbeAndSourceTests
         /// <summary>Completes when a waiting write starts: the processor's budget timer is running by then.</summary>
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        /// <summary>
+        /// Runs an invocation of 100 s on <paramref name="utf8Event"/> with this sink waiting, and moves the clock by
+        /// <paramref name="advance"/> only once the sink waits (and, with <paramref name="processorWaiting"/>, the
+        /// processor had time to wait for it): advanced earlier (the processor's work can leave this thread on a loaded
+        /// machine), the clock passes the budget before its timer exists, and the cancellation comes late.
+        /// </summary>
+        public async Task<BatchSummary> HangAsync(KinesisBatchProcessor processor, byte[] utf8Event, TimeSpan advance, bool processorWaiting = false)
+        {
+            Wait = true;
+            Task<BatchSummary> run = processor.ProcessAsync(utf8Event, clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+            await Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await ProcessorWaitsAsync(processorWaiting);
+            clock.Advance(advance);
+            return await run.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+
         public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
         {
             if (!Wait)
@@ -102,16 +118,8 @@ public class SpillProbeAndSourceTests
         // 100 s budget: 90 s of working time, all of it left when the sinks start. The usual share would be two thirds
         // (60 s); while spilling it is one second, once the probe interval (5 s) since the spill has passed.
         clock.Advance(TimeSpan.FromSeconds(5));
-        sink.Wait = true;
         TimeSpan start = clock.Elapsed;
-        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(2, "b")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
-
-        // Advance only once the sink is waiting: advanced earlier (the processor's work can leave this thread on a loaded
-        // machine), the clock passes the budget before its timer exists, and the cancellation comes 30 s late.
-        await sink.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        await ProcessorWaitsAsync(processorWaiting);
-        clock.Advance(TimeSpan.FromSeconds(30));
-        BatchSummary second = await run.WaitAsync(TimeSpan.FromSeconds(10));
+        BatchSummary second = await sink.HangAsync(processor, TestEvents.Build([Good(2, "b")]), TimeSpan.FromSeconds(30), processorWaiting);
 
         Assert.Equal(start + TimeSpan.FromSeconds(1), sink.CancelledAt);
         Assert.Equal(SinkOutcome.TimedOut, second.AggregateSinkOutcome);
@@ -144,11 +152,7 @@ public class SpillProbeAndSourceTests
         spill.RemoveResult = true;
         clock.Advance(TimeSpan.FromMinutes(10));
         TimeSpan start = clock.Elapsed;
-        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(2, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
-        await sink.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        await ProcessorWaitsAsync(processorWaiting);
-        clock.Advance(TimeSpan.FromSeconds(70));
-        BatchSummary old = await run.WaitAsync(TimeSpan.FromSeconds(10));
+        BatchSummary old = await sink.HangAsync(processor, TestEvents.Build([Good(2, "a")]), TimeSpan.FromSeconds(70), processorWaiting);
 
         Assert.True(old.OldestRecordAge >= ProcessorOptions.Default.SpillAfterAge, "the second batch must be old enough to spill");
         Assert.Equal(start + TimeSpan.FromSeconds(60), sink.CancelledAt);
@@ -186,12 +190,8 @@ public class SpillProbeAndSourceTests
 
         spill.WriteResult = true;
         clock.Advance(TimeSpan.FromSeconds(30));
-        sink.Wait = true;
         TimeSpan start = clock.Elapsed;
-        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(2, "b")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
-        await sink.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        clock.Advance(TimeSpan.FromSeconds(100));
-        BatchSummary next = await run.WaitAsync(TimeSpan.FromSeconds(10));
+        BatchSummary next = await sink.HangAsync(processor, TestEvents.Build([Good(2, "b")]), TimeSpan.FromSeconds(100));
 
         Assert.Equal(start + TimeSpan.FromSeconds(1), sink.CancelledAt);
         Assert.Equal((SinkOutcome.TimedOut, SinkOutcome.Completed, null), (next.AggregateSinkOutcome, next.SpillOutcome, next.ReportedFailure));
@@ -345,16 +345,12 @@ public class SpillProbeAndSourceTests
     public async Task AYoungBatchThatReachesTheSpillAgeWithinTheShare_IsSpilledAtItsEnd_NotFailedAfterTheWholeTime(bool processorWaiting)
     {
         var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(30));
-        var sink = new OutageSink(clock) { Wait = true };
+        var sink = new OutageSink(clock);
         var spill = new AcceptingSpillSink();
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill, SpillAfterAge = TimeSpan.FromSeconds(60) });
         TimeSpan start = clock.Elapsed;
 
-        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build(Twenty()), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
-        await sink.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        await ProcessorWaitsAsync(processorWaiting);
-        clock.Advance(TimeSpan.FromSeconds(100));
-        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+        BatchSummary summary = await sink.HangAsync(processor, TestEvents.Build(Twenty()), TimeSpan.FromSeconds(100), processorWaiting);
 
         Assert.Equal(TimeSpan.FromSeconds(30), summary.OldestRecordAge);
         Assert.Equal(start + TimeSpan.FromSeconds(60), sink.CancelledAt);
@@ -386,12 +382,8 @@ public class SpillProbeAndSourceTests
         clock.Advance(TimeSpan.FromSeconds(spilledSecondsBefore));
         long arrival = clock.GetUtcNow().ToUnixTimeMilliseconds() - ageMs;
         TestRecord[] young = [.. Enumerable.Range(2, 5).Select(n => new TestRecord(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample("y" + n, n, arrival - 1000)), arrival))];
-        sink.Wait = true;
         TimeSpan start = clock.Elapsed;
-        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build(young), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
-        await sink.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        clock.Advance(TimeSpan.FromSeconds(100));
-        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+        BatchSummary summary = await sink.HangAsync(processor, TestEvents.Build(young), TimeSpan.FromSeconds(100));
 
         Assert.Equal(start + TimeSpan.FromMilliseconds(shareMs), sink.CancelledAt);
         Assert.Equal((SinkOutcome.TimedOut, SinkOutcome.Completed, null), (summary.AggregateSinkOutcome, summary.SpillOutcome, summary.ReportedFailure));
@@ -427,7 +419,7 @@ public class SpillProbeAndSourceTests
         TimeSpan start = lesson.Clock.Elapsed;
         Task<BatchSummary> run = lesson.ProcessAsync(TestEvents.Build(Twenty()));
 
-        // Advanced only once the sink waits (see ShardThatSpilledLastTime_ProbesForOneSecond_OnceTheIntervalHasPassed).
+        // Advanced only once the sink waits (see OutageSink.HangAsync).
         await hanging.Started.Task.WaitAsync(TimeSpan.FromSeconds(10));
         await ProcessorWaitsAsync(processorWaiting);
         lesson.Clock.Advance(TimeSpan.FromSeconds(70));
