@@ -1,5 +1,8 @@
+using System.Net;
 using Amazon.DynamoDBv2;
+using Amazon.Runtime;
 using Amazon.S3;
+using Amazon.S3.Model;
 using Analytics.Core.Tests.Pipeline;
 
 namespace Analytics.Core.Tests;
@@ -71,5 +74,93 @@ public sealed class AwsSinkContinuationContextTests(LocalServersFixture servers)
         int stored = await WithoutPostingAsync(() => sink.WriteAsync(records, CancellationToken.None));
 
         Assert.Equal(records.Length, stored);
+    }
+
+    /// <summary>
+    /// A spill without a table (every pair unknown, so it merges the shard's marker too) under a queueing context. A
+    /// continuation is posted to a context only by an await that finds it current: the first await that does not complete
+    /// at once, and the awaits of the calls above it. So each case makes a different await the first one, with a client
+    /// that completes the requests before it at once (as a client over a cache or an in-process store does): the spill
+    /// object's put; the marker's read; the retry's wait after a put answered HTTP 500 at once; the wait between merge
+    /// rounds after a marker put answered HTTP 412 at once.
+    /// </summary>
+    [Theory]
+    [InlineData(SpillFirstWait.ObjectPut)]
+    [InlineData(SpillFirstWait.MarkerRead)]
+    [InlineData(SpillFirstWait.RetryDelay)]
+    [InlineData(SpillFirstWait.MergeRoundDelay)]
+    public async Task S3SpillSink_CompletesWithoutItsCallersContext(SpillFirstWait first)
+    {
+        string bucket = await servers.CreateBucketAsync("context-spill");
+        using var s3 = new AtOnceS3Client(servers, first);
+        var sink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries }, null);
+        AggregateBatch batch = ShardStream.Build(Shard, [new ShardRecord(TestEvents.Seq(10), [new TestSample("m", [], 1_714_564_800_000, 1)], "k0")]);
+        var names = new Dictionary<int, (string, string)>();
+        var spill = new SpillBatch(batch, TestEvents.Seq(10), [new SpilledPair(0, batch.GetSamples(0, names))]);
+
+        Assert.True(await WithoutPostingAsync(() => sink.WriteAsync(spill, CancellationToken.None)));
+
+        // The case reached what it makes the first wait: the object and the marker are both written.
+        Assert.Equal(first is SpillFirstWait.RetryDelay ? 1 : 0, s3.FailedAtOnce(isMarker: false));
+        Assert.Equal(first is SpillFirstWait.MergeRoundDelay ? 1 : 0, s3.FailedAtOnce(isMarker: true));
+        ListObjectsV2Response listed = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket });
+        Assert.Equal(2, listed.S3Objects.Count);
+    }
+
+    public enum SpillFirstWait
+    {
+        ObjectPut,
+        MarkerRead,
+        RetryDelay,
+        MergeRoundDelay,
+    }
+
+    /// <summary>
+    /// An S3 client (to s3rver) that makes the requests before the case's first wait complete at once: it sends them and
+    /// waits for the answer before returning (on a thread without the caller's context), or answers the first put of the
+    /// object (HTTP 500) or of the marker (HTTP 412) with a failed task at once.
+    /// </summary>
+    private sealed class AtOnceS3Client(LocalServersFixture servers, SpillFirstWait first) : AmazonS3Client(LocalServersFixture.S3Credentials, servers.S3Config())
+    {
+        private readonly int[] _puts = new int[2];
+        private readonly int[] _failed = new int[2];
+
+        public int FailedAtOnce(bool isMarker) => _failed[isMarker ? 1 : 0];
+
+        public override Task<PutObjectResponse> PutObjectAsync(PutObjectRequest request, CancellationToken cancellationToken = default)
+        {
+            bool isMarker = request.Key.EndsWith("/unresolved.marker", StringComparison.Ordinal);
+            int put = _puts[isMarker ? 1 : 0]++;
+            if (first is SpillFirstWait.RetryDelay && !isMarker && put == 0)
+            {
+                _failed[0]++;
+                return Task.FromException<PutObjectResponse>(new AmazonS3Exception("We encountered an internal error", ErrorType.Receiver, "InternalError", "test", HttpStatusCode.InternalServerError));
+            }
+
+            if (first is SpillFirstWait.MergeRoundDelay && isMarker && put == 0)
+            {
+                _failed[1]++;
+                return Task.FromException<PutObjectResponse>(new AmazonS3Exception("At least one of the pre-conditions you specified did not hold", ErrorType.Sender, "PreconditionFailed", "test", HttpStatusCode.PreconditionFailed));
+            }
+
+            // The object's put before the marker's read, and everything before the merge round's wait.
+            bool atOnce = first is SpillFirstWait.MarkerRead or SpillFirstWait.MergeRoundDelay && !isMarker;
+            return atOnce ? AtOnce(() => base.PutObjectAsync(request, cancellationToken)) : base.PutObjectAsync(request, cancellationToken);
+        }
+
+        public override Task<GetObjectResponse> GetObjectAsync(GetObjectRequest request, CancellationToken cancellationToken = default) =>
+            first is SpillFirstWait.MergeRoundDelay ? AtOnce(() => base.GetObjectAsync(request, cancellationToken)) : base.GetObjectAsync(request, cancellationToken);
+
+        private static Task<T> AtOnce<T>(Func<Task<T>> send)
+        {
+            try
+            {
+                return Task.FromResult(Task.Run(send).GetAwaiter().GetResult());
+            }
+            catch (Exception e)
+            {
+                return Task.FromException<T>(e);
+            }
+        }
     }
 }

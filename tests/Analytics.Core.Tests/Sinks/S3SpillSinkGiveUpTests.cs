@@ -72,6 +72,7 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
 
         Assert.Contains($"s3://{bucket}/{S3SpillSinkOptions.Default.KeyPrefix}", thrown.Message, StringComparison.Ordinal);
         Assert.Contains("/unresolved.marker) was replaced by other spills 5 times", thrown.Message, StringComparison.Ordinal);
+        Assert.EndsWith("while this spill merged into it: the spill is not confirmed, and the batch is re-delivered from its first record.", thrown.Message, StringComparison.Ordinal);
         Assert.Equal(5, s3.MarkerPuts);
     }
 

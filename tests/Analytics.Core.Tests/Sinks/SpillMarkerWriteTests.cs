@@ -86,9 +86,11 @@ public sealed class SpillMarkerWriteTests(LocalServersFixture servers)
         return new SpillBatch(batch, TestEvents.Seq(spillId), [.. Enumerable.Range(0, batch.Count).Select(i => new SpilledPair(i, batch.GetSamples(i, names)))]);
     }
 
-    /// <summary>The marker as "last window,window,...".</summary>
+    /// <summary>The marker as "last window,window,..."; it is stored as JSON (its key has no extension to tell a reader).</summary>
     private static async Task<string> ReadMarkerAsync(IAmazonS3 s3, string bucket)
     {
+        GetObjectMetadataResponse metadata = await s3.GetObjectMetadataAsync(bucket, MarkerKey);
+        Assert.Equal("application/json", metadata.Headers.ContentType);
         using JsonDocument marker = await ReadJsonAsync(s3, bucket, MarkerKey);
         JsonElement root = marker.RootElement;
         Assert.Equal("analytics.core.spill-marker/1", root.GetProperty("format").GetString());
