@@ -1,6 +1,9 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
 
 namespace Analytics.Core.Tests.Pipeline;
 
@@ -241,6 +244,41 @@ public class ProcessorContractTests
         Assert.Null(summary.ReportedFailure);
         Assert.Equal(0, summary.Records);
         Assert.Equal("""{"batchItemFailures":[]}""", Encoding.UTF8.GetString(output.WrittenSpan));
+    }
+
+    /// <summary>
+    /// Under any clock the processor is given (before 1970 too: a <see cref="TimeProvider"/> is the caller's), an event of
+    /// zero to three records with any arrival the reader takes as seconds (0 to the year 6968; a larger number is read as
+    /// milliseconds) is processed, and the summary's ages
+    /// are the clock less the oldest and the newest arrival, never negative, and zero with no record (an empty event has
+    /// no arrival to read: read anyway, the newest of none overflowed an age and the invocation threw).
+    /// </summary>
+    [Property(MaxTest = 200)]
+    public Property RecordAges_UnderAnyClock_AreTheClockLessTheArrivals_AndZeroWithoutARecord()
+    {
+        const long MaxArrivalMs = 157_753_180_799_999; // the largest arrival the reader takes as seconds
+        long minClockMs = DateTimeOffset.MinValue.ToUnixTimeMilliseconds(), maxClockMs = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds() - 86_400_000;
+        Gen<long> instants = Gen.OneOf(
+            Gen.Choose(-100_000, 100_000).Select(s => s * 1_000L),
+            Gen.Elements(minClockMs, maxClockMs, 0L, TestEvents.Arrival),
+            Gen.Choose(0, int.MaxValue).Select(n => minClockMs + (long)(n / (double)int.MaxValue * (maxClockMs - minClockMs))));
+        Gen<long> arrivals = Gen.OneOf(Gen.Elements(0L, MaxArrivalMs, TestEvents.Arrival), Gen.Choose(0, int.MaxValue).Select(n => (long)(n / (double)int.MaxValue * MaxArrivalMs)));
+        return Prop.ForAll(
+            instants.ToArbitrary(),
+            arrivals.ArrayOf().Select(a => a.Take(3).ToArray()).ToArbitrary(),
+            (nowMs, arrived) =>
+            {
+                DateTimeOffset now = DateTimeOffset.FromUnixTimeMilliseconds(nowMs);
+                using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = new FrozenClock(now) });
+                byte[] evt = TestEvents.Build(arrived.Select((a, i) => Good(i + 1, "m", 1) with { ArrivalMs = a }));
+
+                BatchSummary summary = processor.ProcessAsync(evt, now.AddSeconds(30), new ArrayBufferWriter<byte>()).GetAwaiter().GetResult();
+
+                static TimeSpan Age(long nowMs, long arrivalMs) => TimeSpan.FromMilliseconds(Math.Max(0, nowMs - arrivalMs));
+                Assert.Equal(arrived.Length, summary.Records);
+                Assert.Equal(arrived.Length == 0 ? TimeSpan.Zero : Age(nowMs, arrived.Min()), summary.OldestRecordAge);
+                Assert.Equal(arrived.Length == 0 ? TimeSpan.Zero : Age(nowMs, arrived.Max()), summary.NewestRecordAge);
+            });
     }
 
     [Fact]
