@@ -299,21 +299,44 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     /// <param name="spillId">The first sequence number of the batch now being processed.</param>
     /// <param name="cancellationToken">Cancelled at the invocation's deadline less its margin.</param>
     /// <returns>
-    /// <see langword="true"/> once S3 confirmed the delete (deleting a key that does not exist succeeds);
-    /// <see langword="false"/> when <paramref name="cancellationToken"/> ended it first.
+    /// <see langword="true"/> once S3 confirmed the delete (deleting a key that does not exist succeeds), or answered that
+    /// the bucket does not exist (it holds no spill: S3 deletes only empty buckets); <see langword="false"/> when
+    /// <paramref name="cancellationToken"/> ended it first.
     /// </returns>
+    /// <remarks>
+    /// A missing bucket does not stop the table: the processor calls this before it writes a batch old enough to be
+    /// spilled, and an error here keeps the batch from the table. Its absence is reported by the first spill
+    /// (<see cref="BatchSummary.SpillError"/>, naming the bucket and the option).
+    /// </remarks>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="AmazonS3Exception">A non-transient error (missing bucket, access denied); or the last transient
-    /// one when the delete still failed after <see cref="AwsRetryOptions.MaxAttempts"/> attempts with time left.</exception>
-    public Task<bool> RemoveUnconfirmedAsync(string shardId, string? eventSourceArn, string spillId, CancellationToken cancellationToken)
+    /// <exception cref="AmazonS3Exception">A non-transient error (access denied, named with the bucket and its option); or
+    /// the last transient one when the delete still failed after <see cref="AwsRetryOptions.MaxAttempts"/> attempts with
+    /// time left.</exception>
+    public async Task<bool> RemoveUnconfirmedAsync(string shardId, string? eventSourceArn, string spillId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(shardId);
         ArgumentNullException.ThrowIfNull(spillId);
         string objectKey = SpillObject.Key(_options.KeyPrefix, eventSourceArn, shardId, spillId);
-        return WithRetriesAsync(
-            objectKey,
-            token => _client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = _options.BucketName, Key = objectKey }, token),
-            cancellationToken);
+        try
+        {
+            return await WithRetriesAsync(objectKey, token => DeleteAsync(objectKey, token), cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e) when (S3Errors.NamingTheBucket(e, _options.BucketName, "S3SpillSinkOptions.BucketName") is { } named)
+        {
+            throw named;
+        }
+    }
+
+    private async Task DeleteAsync(string objectKey, CancellationToken token)
+    {
+        try
+        {
+            await _client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = _options.BucketName, Key = objectKey }, token).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchBucket")
+        {
+            // Nothing to remove: a spill could only be in a bucket that exists.
+        }
     }
 
     /// <summary>The samples whose record is past its partition key's watermark in the item (all of them for no item).</summary>

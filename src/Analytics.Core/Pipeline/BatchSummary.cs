@@ -104,7 +104,9 @@ public sealed class BatchSummary
     /// <summary>
     /// Why the aggregate sink left pairs not durable (it threw, ran past the deadline, or returned without marking
     /// them), or null when it marked every pair or was not called. Written into the invocation log line as
-    /// <c>aggregateSinkIssue</c>; it names the exception's type only (the message is in <see cref="AggregateSinkError"/>).
+    /// <c>aggregateSinkIssue</c>; it names the exception's type only (the message is in <see cref="AggregateSinkError"/>
+    /// when the call failed: a sink cancelled when its time ran out is a time-out, not an error, and leaves it null), and
+    /// what became of the pairs left: reported as the checkpoint, or spilled.
     /// </summary>
     public string? AggregateSinkIssue { get; internal set; }
 

@@ -170,7 +170,7 @@ public sealed partial class KinesisBatchProcessor
         {
             summary.AggregateSinkIssue = string.Create(
                 CultureInfo.InvariantCulture,
-                $"was not called: the shard is spilling and the store was probed {_time.GetElapsedTime(known.LastProbe).TotalSeconds:F1} s ago (next after {known.Interval.TotalSeconds:F0} s); {batch.Count} pairs left for a spill.");
+                $"The aggregate sink was not called: the shard is spilling and the store was probed {_time.GetElapsedTime(known.LastProbe).TotalSeconds:F1} s ago (next after {known.Interval.TotalSeconds:F0} s); {batch.Count} pairs left for a spill.");
             return;
         }
 
@@ -236,11 +236,28 @@ public sealed partial class KinesisBatchProcessor
         {
             // Not written: the table must not get records an unconfirmed spill may also hold. Re-delivered, or spilled.
             // The spill sink's error, when it threw, is the operator's lead (a bucket that does not exist, access denied).
-            summary.AggregateSinkIssue = $"was not called: an unconfirmed spill of a batch beginning at this record could not be ruled out; {batch.Count} pairs left for a spill or re-delivery." +
+            summary.AggregateSinkIssue = $"The aggregate sink was not called: an unconfirmed spill of a batch beginning at this record could not be ruled out; {batch.Count} pairs left for a spill or re-delivery." +
                 (error is null ? string.Empty : $" The spill sink's removal failed: {error}");
         }
 
         return removed;
+    }
+
+    /// <summary>
+    /// The aggregate sink's issue says what became of the pairs it left (<see cref="ReportedTail"/>); after a spill it is
+    /// not that: they were spilled, or, the spill not confirmed, the batch is re-delivered from its first record. (The log
+    /// line said the first unmarked pair's record was the checkpoint while the response reported none.)
+    /// </summary>
+    private static void RetellIssueAfterSpill(BatchSummary summary, bool spilled, int pairs)
+    {
+        if (summary.AggregateSinkIssue is { } issue && issue.EndsWith(ReportedTail, StringComparison.Ordinal))
+        {
+            summary.AggregateSinkIssue = string.Concat(
+                issue.AsSpan(0, issue.Length - ReportedTail.Length),
+                spilled
+                    ? string.Create(CultureInfo.InvariantCulture, $", the other {pairs} spilled.")
+                    : ", the spill of the others was not confirmed: the batch's first record is reported as the checkpoint.");
+        }
     }
 
     /// <summary>
@@ -311,6 +328,7 @@ public sealed partial class KinesisBatchProcessor
             }
         }
 
+        RetellIssueAfterSpill(summary, spilled, pairs.Count);
         if (spilled)
         {
             summary.SpilledAggregates = pairs.Count;

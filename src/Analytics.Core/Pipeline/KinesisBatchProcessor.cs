@@ -57,6 +57,11 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private long _pairCostTicks;
     private long _poisonCostTicks;
 
+    // Whether each learnt cost is a time-out's lesson (its whole time over what it made durable, at least one): a bound
+    // over a store that did not answer, not a cost, which the first call that finishes replaces (LearnSinkCosts).
+    private bool _pairCostFromTimeOut;
+    private bool _poisonCostFromTimeOut;
+
     // Per invocation, set while reading the records.
     private string? _eventSourceArn;
     private bool _enforceCap;
@@ -345,8 +350,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            SetResult(summary.SetAggregateSinkResult, Classify(e, deadline, share), e);
-            summary.AggregateSinkIssue = DescribeSinkIssue(batch, $"threw {e.GetType().Name}");
+            SinkOutcome outcome = Classify(e, deadline, share);
+            SetResult(summary.SetAggregateSinkResult, outcome, e);
+            summary.AggregateSinkIssue = DescribeSinkIssue(batch, Threw(outcome, e));
             GiveUpAfterInvocation(batch);
             return;
         }
@@ -369,8 +375,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             // Not durable: the pairs it did not mark are reported below. Writes it started may still be running (a sink
             // that throws at its first failed write while the others are in flight): given up like a late sink's.
-            SetResult(summary.SetAggregateSinkResult, Classify(e, deadline, share), e);
-            summary.AggregateSinkIssue = DescribeSinkIssue(batch, $"threw {e.GetType().Name}");
+            SinkOutcome outcome = Classify(e, deadline, share);
+            SetResult(summary.SetAggregateSinkResult, outcome, e);
+            summary.AggregateSinkIssue = DescribeSinkIssue(batch, Threw(outcome, e));
             GiveUpAfterInvocation(batch);
             return;
         }
@@ -457,10 +464,29 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private static SinkOutcome Classify(Exception e, CancellationToken deadline, CancellationToken share = default) =>
         e is OperationCanceledException && (deadline.IsCancellationRequested || share.IsCancellationRequested) ? SinkOutcome.TimedOut : SinkOutcome.Failed;
 
+    /// <summary>What <see cref="DescribeSinkIssue"/> says of the pairs left, until a spill takes them (<see cref="RetellIssueAfterSpill"/>).</summary>
+    private const string ReportedTail = ", the first record of an unmarked pair is reported as the checkpoint.";
+
+    /// <summary>
+    /// What a sink that threw did, for <see cref="BatchSummary.AggregateSinkIssue"/>: a time-out says so, since its
+    /// cancellation is not an error and leaves <see cref="BatchSummary.AggregateSinkError"/> empty.
+    /// </summary>
+    private static string Threw(SinkOutcome outcome, Exception e) => outcome == SinkOutcome.TimedOut
+        ? $"ran out of time (its budget ends at the deadline less the safety margin) and threw {e.GetType().Name}"
+        : $"threw {e.GetType().Name}";
+
     /// <summary>
     /// Learns the sinks' cost per pair and per poison record from a call that finished, ran out of time or failed, so the
-    /// next invocation stops reading early enough for its sinks: a rise is taken at once, a fall halfway.
+    /// next invocation stops reading early enough for its sinks: a rise is taken at once, a fall halfway; but a time-out's
+    /// lesson is replaced at once by the first call that finishes with everything durable.
     /// </summary>
+    /// <remarks>
+    /// A call that timed out with nothing durable teaches its whole time as the cost of one pair, so the next invocation
+    /// reads one record: the progress an invocation can always make. Once a call finishes, the store answers again and
+    /// its time is a cost; halved step by step from the time-out's seconds, a healthy table took nine invocations to read
+    /// a 300-record batch whole again after one slow call (review: 1, 2, 3, 6, 12, 24, 44, 80 records, each a failed
+    /// attempt to Lambda), and with bounded retries the batch could reach the on-failure destination meanwhile.
+    /// </remarks>
     private void LearnSinkCosts(BatchSummary summary, int pairs, int pairsDurable, int poison, int poisonDurable)
     {
         long frequency = _time.TimestampFrequency;
@@ -469,13 +495,31 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         if (pairs > 0 && summary.AggregateSinkOutcome is SinkOutcome.Completed or SinkOutcome.TimedOut or SinkOutcome.Failed)
         {
             int done = summary.AggregateSinkOutcome != SinkOutcome.TimedOut ? pairs : Math.Max(1, pairsDurable);
-            _pairCostTicks = Blend(_pairCostTicks, (long)(summary.AggregateSinkDuration.TotalSeconds * frequency) / done);
+            Learn(ref _pairCostTicks, ref _pairCostFromTimeOut, (long)(summary.AggregateSinkDuration.TotalSeconds * frequency) / done, summary.AggregateSinkOutcome, pairsDurable == pairs);
         }
 
         if (poison > 0 && summary.QuarantineSinkOutcome is SinkOutcome.Completed or SinkOutcome.TimedOut or SinkOutcome.Failed)
         {
             int done = summary.QuarantineSinkOutcome != SinkOutcome.TimedOut ? poison : Math.Max(1, poisonDurable);
-            _poisonCostTicks = Blend(_poisonCostTicks, (long)(summary.QuarantineSinkDuration.TotalSeconds * frequency) / done);
+            Learn(ref _poisonCostTicks, ref _poisonCostFromTimeOut, (long)(summary.QuarantineSinkDuration.TotalSeconds * frequency) / done, summary.QuarantineSinkOutcome, poisonDurable == poison);
+        }
+
+        static void Learn(ref long cost, ref bool fromTimeOut, long measured, SinkOutcome outcome, bool allDurable)
+        {
+            if (outcome == SinkOutcome.TimedOut)
+            {
+                fromTimeOut = measured >= cost || fromTimeOut;
+                cost = Blend(cost, measured);
+            }
+            else if (fromTimeOut && outcome == SinkOutcome.Completed && allDurable)
+            {
+                fromTimeOut = false;
+                cost = measured;
+            }
+            else
+            {
+                cost = Blend(cost, measured);
+            }
         }
 
         static long Blend(long previous, long measured) => measured >= previous ? measured : (previous + measured) / 2;
@@ -483,7 +527,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
 
     /// <summary>Why aggregates are not durable, for the invocation log line (never an exception message: it may quote data).</summary>
     private string DescribeSinkIssue(AggregateBatch batch, string what) => ReferenceEquals(batch, _batch)
-        ? $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} pairs durable, the first record of an unmarked pair is reported as the checkpoint."
+        ? $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} pairs durable{ReportedTail}"
         : $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} window aggregates durable, the window invocation fails whole and Lambda retries it with the previous state.";
 
     /// <summary>

@@ -4,7 +4,8 @@ namespace Analytics.Core.Tests.Pipeline;
 
 /// <summary>
 /// The sinks' cost the processor learns from one invocation and reads by in the next: per pair and per poison record,
-/// a rise taken at once and a fall halfway, and reading stops before the record at which the learnt cost of what was
+/// a rise taken at once and a fall halfway (but a time-out's lesson replaced at once by the first call that finishes),
+/// and reading stops before the record at which the learnt cost of what was
 /// read, plus a quarter of headroom, reaches the end of the working time.
 /// </summary>
 /// <remarks>
@@ -31,8 +32,16 @@ public class SinkCostLearningTests
         /// <summary>The aggregate sink's call fails after its time, with no pair durable (a store that is down).</summary>
         public bool PairsFail { get; set; }
 
+        /// <summary>Both sinks wait until their token fires and return with nothing durable (a store that does not answer).</summary>
+        public bool StopAtDeadline { get; set; }
+
         public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
         {
+            if (StopAtDeadline)
+            {
+                return UntilCancelledAsync(cancellationToken);
+            }
+
             clock.Advance(PerPair * batch.Count);
             if (PairsFail)
             {
@@ -43,10 +52,24 @@ public class SinkCostLearningTests
             return Task.CompletedTask;
         }
 
-        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+        public async Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
         {
+            if (StopAtDeadline)
+            {
+                await UntilCancelledAsync(cancellationToken);
+                return 0;
+            }
+
             clock.Advance(PerPoison * records.Count);
-            return Task.FromResult(Math.Min(PoisonDurable ?? records.Count, records.Count));
+            return Math.Min(PoisonDurable ?? records.Count, records.Count);
+        }
+
+        private static async Task UntilCancelledAsync(CancellationToken token)
+        {
+            // Resumed inline by the cancellation, so it returns before the processor's grace after the deadline ends.
+            var stopped = new TaskCompletionSource();
+            using CancellationTokenRegistration registration = token.Register(() => stopped.TrySetResult());
+            await stopped.Task;
         }
     }
 
@@ -130,6 +153,43 @@ public class SinkCostLearningTests
         // Halfway from 16 s to 8 s: 12 s a pair, so 6 pairs (6 × 12 × 1.25 = 90 s) end the reading.
         int expected = ExpectedRead(TimeSpan.FromSeconds(12), records.Length);
         Assert.Equal(6, expected);
+        Assert.Equal(expected, summary.RecordsProcessed);
+        Assert.Equal(records[expected].SequenceNumber, summary.ReportedFailure);
+    }
+
+    /// <summary>
+    /// A call that timed out with nothing durable teaches its whole time (the 90 s of working time) as the cost of one
+    /// pair or poison record, so the next invocation reads one record. That call finishes in 8 s: its cost replaces the
+    /// time-out's lesson at once, and the invocation after it reads 9 records (9 × 8 s × 1.25 = 90 s). Halfway from 90 s
+    /// (49 s) it read 2, and a healthy store took an invocation per doubling to get its batches whole again (review).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ATimeOutsLesson_IsReplacedAtOnce_ByTheFirstCallThatFinishes(bool poison)
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sinks = new CostSinks(clock) { PerPair = TimeSpan.FromSeconds(8), PerPoison = TimeSpan.FromSeconds(8), StopAtDeadline = true };
+        using var processor = new KinesisBatchProcessor(sinks, sinks, ProcessorOptions.Default with { TimeProvider = clock });
+        Func<TestRecord> record = poison ? Poison : Valid;
+
+        Task<BatchSummary> run = Run(processor, clock, [record(), record(), record(), record()]);
+        clock.Advance(s_working);
+        BatchSummary timedOut = await run.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(SinkOutcome.TimedOut, poison ? timedOut.QuarantineSinkOutcome : timedOut.AggregateSinkOutcome);
+        Assert.Equal(0, poison ? timedOut.Quarantined : timedOut.AggregatesWritten);
+
+        sinks.StopAtDeadline = false;
+        BatchSummary one = await Run(processor, clock, [.. Enumerable.Range(0, 12).Select(_ => record())]);
+        Assert.Equal(ExpectedRead(s_working, 12), one.RecordsProcessed);
+        Assert.Equal(1, one.RecordsProcessed);
+        Assert.Equal(SinkOutcome.Completed, poison ? one.QuarantineSinkOutcome : one.AggregateSinkOutcome);
+
+        TestRecord[] records = [.. Enumerable.Range(0, 12).Select(_ => record())];
+        BatchSummary summary = await Run(processor, clock, records);
+
+        int expected = ExpectedRead(TimeSpan.FromSeconds(8), records.Length);
+        Assert.Equal(9, expected);
         Assert.Equal(expected, summary.RecordsProcessed);
         Assert.Equal(records[expected].SequenceNumber, summary.ReportedFailure);
     }

@@ -226,6 +226,26 @@ public class SinkIssueWordingTests
         Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
     }
 
+    /// <summary>
+    /// A sink that throws its token's cancellation when the working time ends (as an SDK call given the token does) is
+    /// timed out, not failed, so <see cref="BatchSummary.AggregateSinkError"/> stays null: the issue says it ran out of
+    /// time and names the exception's type, instead of a bare "threw" that sent the reader to an empty error.
+    /// </summary>
+    [Fact]
+    public async Task ASinkThatThrowsItsCancellationAtTheDeadline_RanOutOfTime_AndThrew()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        using var processor = new KinesisBatchProcessor(new ThrowsWhenCancelledSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
+
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        clock.Advance(TimeSpan.FromSeconds(90));
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal((SinkOutcome.TimedOut, null), (summary.AggregateSinkOutcome, summary.AggregateSinkError));
+        Assert.StartsWith("The aggregate sink ran out of time (its budget ends at the deadline less the safety margin) and threw " + nameof(TaskCanceledException) + "; 0 of 1 pairs durable", summary.AggregateSinkIssue, StringComparison.Ordinal);
+        Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
+    }
+
     /// <summary>Throws its token's cancellation when the token fires, as an SDK call given the token does.</summary>
     private sealed class ThrowsWhenCancelledSink : IAggregateSink
     {

@@ -37,6 +37,51 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
         Assert.False(await sink.WriteAsync(Spill(), cancelled.Token));
     }
 
+    /// <summary>
+    /// A spill bucket that does not exist holds no spill, so the removal before a write succeeds and a batch old enough to
+    /// be spilled reaches a table that works (it was never written: every re-delivery was older still, and the shard
+    /// stayed blocked until the bucket was made). The bucket's absence is reported by the first spill, naming it; an
+    /// access denied on the removal is still an error, named the same way.
+    /// </summary>
+    [Fact]
+    public async Task AMissingBucket_HoldsNoSpill_SoAnOldBatchReachesTheTable_AndTheFirstSpillNamesTheBucket()
+    {
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = "no-such-spill-bucket", Retry = FaultProxy.QuickRetries }, null);
+        Assert.True(await spill.RemoveUnconfirmedAsync(Shard, null, TestEvents.Seq(1), CancellationToken.None));
+
+        var table = new RecordingAggregateSink();
+        using var processor = new KinesisBatchProcessor(table, new RecordingQuarantineSink(), ProcessorOptions.Default with
+        {
+            TimeProvider = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 600_000)),
+            SpillSink = spill,
+        });
+        byte[] evt = SpillEvents.Build(SpillEvents.Records(1, 3), Shard);
+
+        BatchSummary written = await processor.ProcessAsync(evt, DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 630_000), new ArrayBufferWriter<byte>()).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal((SinkOutcome.Completed, 1, SinkOutcome.NotCalled, null, null), (written.AggregateSinkOutcome, written.AggregatesWritten, written.SpillOutcome, written.ReportedFailure, written.AggregateSinkIssue));
+
+        table.Durable = _ => false;
+        BatchSummary spilled = await processor.ProcessAsync(evt, DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 630_000), new ArrayBufferWriter<byte>()).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal((SinkOutcome.Failed, TestEvents.Seq(1)), (spilled.SpillOutcome, spilled.ReportedFailure));
+        Assert.StartsWith("Amazon.S3.AmazonS3Exception: Bucket 'no-such-spill-bucket' (S3SpillSinkOptions.BucketName): ", spilled.SpillError, StringComparison.Ordinal);
+        Assert.EndsWith(", the spill of the others was not confirmed: the batch's first record is reported as the checkpoint.", spilled.AggregateSinkIssue, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnAccessDeniedRemoval_IsAnError_NamingTheBucket()
+    {
+        using var s3 = new DeniedDeleteS3Client(servers);
+        var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = "spill-bucket", Retry = FaultProxy.QuickRetries }, null);
+
+        AmazonS3Exception denied = await Assert.ThrowsAsync<AmazonS3Exception>(() => spill.RemoveUnconfirmedAsync(Shard, null, TestEvents.Seq(1), CancellationToken.None));
+
+        Assert.Equal(("AccessDenied", HttpStatusCode.Forbidden), (denied.ErrorCode, denied.StatusCode));
+        Assert.StartsWith("Bucket 'spill-bucket' (S3SpillSinkOptions.BucketName): ", denied.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Through the processor: the invocation's summary and log line carry S3's error.</summary>
     [Fact]
     public async Task ThroughTheProcessor_TheSpillErrorIsS3s()
@@ -137,6 +182,13 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
         AggregateBatch batch = ShardStream.Build(Shard, [new ShardRecord(spillId, [new TestSample("m", [], W0Ms + 1_000, 1)], "k0")]);
         var names = new Dictionary<int, (string, string)>();
         return new SpillBatch(batch, spillId, [new SpilledPair(0, batch.GetSamples(0, names))]);
+    }
+
+    /// <summary>An S3 client (to s3rver) whose role may not delete (HTTP 403, as S3 answers it).</summary>
+    private sealed class DeniedDeleteS3Client(LocalServersFixture servers) : AmazonS3Client(LocalServersFixture.S3Credentials, servers.S3Config())
+    {
+        public override Task<DeleteObjectResponse> DeleteObjectAsync(DeleteObjectRequest request, CancellationToken cancellationToken = default) =>
+            Task.FromException<DeleteObjectResponse>(new AmazonS3Exception("Access Denied", ErrorType.Sender, "AccessDenied", "test", HttpStatusCode.Forbidden));
     }
 
     /// <summary>An S3 client (to s3rver) whose every conditional put of a spill marker finds it replaced (HTTP 412).</summary>

@@ -113,6 +113,8 @@ public class SpillDecisionTests
         Assert.Equal(records[0].SequenceNumber, spilled.SpillId);
         Assert.Equal(SinkOutcome.Completed, summary.SpillOutcome);
         Assert.Equal(failedPairs.Count, summary.SpilledAggregates);
+        // The log line says where the pairs left went: spilled, not "reported as the checkpoint" (none is).
+        Assert.EndsWith($"; {aggregates.Seen.Count - failedPairs.Count} of {aggregates.Seen.Count} pairs durable, the other {failedPairs.Count} spilled.", summary.AggregateSinkIssue, StringComparison.Ordinal);
         Assert.Equal(expected.Select(s => s.Sequence).Distinct().Count(), summary.SpilledRecords);
         Assert.Contains($"\"SpilledRecords\":{summary.SpilledRecords}", emf, StringComparison.Ordinal);
         Assert.Contains("\"FailuresReported\":0", emf, StringComparison.Ordinal);
