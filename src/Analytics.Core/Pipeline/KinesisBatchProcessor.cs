@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text;
 
 namespace Analytics.Core;
@@ -83,22 +84,21 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <param name="quarantineSink">Where poison records go.</param>
     /// <param name="options">Options; <see cref="ProcessorOptions.Default"/> for the documented defaults.</param>
     /// <exception cref="ArgumentNullException">A sink is null.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
-    /// <exception cref="ArgumentException">A field name of <see cref="ProcessorOptions.Parser"/> is empty, or two are the same.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range (the message names the first, its range and its value).</exception>
+    /// <exception cref="ArgumentException">A field name of <see cref="ProcessorOptions.Parser"/> is empty, or two are the same; or <see cref="ProcessorOptions.StateKey"/> is null.</exception>
     public KinesisBatchProcessor(IAggregateSink aggregateSink, IQuarantineSink quarantineSink, ProcessorOptions options)
     {
         ArgumentNullException.ThrowIfNull(aggregateSink);
         ArgumentNullException.ThrowIfNull(quarantineSink);
-        if (options.SafetyMarginFraction is not (>= 0 and < 1) || options.MinSafetyMargin < TimeSpan.Zero || options.MaxStateBytes is <= 0 or > ProcessorOptions.LambdaStateCap
-            || !(options.SinkTimeFraction is > 0 and < 1) || options.MaxPoisonCallbacks < 0)
+        if (OutOfRange(options) is { } wrong)
         {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "SafetyMarginFraction must be in [0, 1), SinkTimeFraction in (0, 1), MinSafetyMargin and MaxPoisonCallbacks not negative, MaxStateBytes 1 to 1,000,000 (Lambda's 1 MB cap on a window's state). " +
-                "Start from ProcessorOptions.Default (or KinesisFunctionOptions.Default): in default(ProcessorOptions) every field is zero.");
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "ProcessorOptions." + wrong +
+                " Start from ProcessorOptions.Default (or KinesisFunctionOptions.Default): in default(ProcessorOptions) every field is zero.");
         }
 
-        if (options.SpillAfterAge <= TimeSpan.Zero || options.SpillAfterFailedInvocations < 0)
+        if (options.StateKey is null)
         {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "SpillAfterAge must be positive, SpillAfterFailedInvocations not negative.");
+            ThrowHelper.ThrowArgument(nameof(options), "ProcessorOptions.StateKey is null: it names the processor's entry in a tumbling window's state (default \"analytics.core.v1\").");
         }
 
         _aggregateSink = aggregateSink;
@@ -226,6 +226,17 @@ public sealed partial class KinesisBatchProcessor : IDisposable
 
         return summary;
     }
+
+    /// <summary>The first option out of its range, its range and its value; null when all are in range.</summary>
+    private static string? OutOfRange(in ProcessorOptions o) =>
+        o.SafetyMarginFraction is not (>= 0 and < 1) ? string.Create(CultureInfo.InvariantCulture, $"SafetyMarginFraction must be in [0, 1); it is {o.SafetyMarginFraction}.")
+        : o.MinSafetyMargin < TimeSpan.Zero ? string.Create(CultureInfo.InvariantCulture, $"MinSafetyMargin must not be negative; it is {o.MinSafetyMargin}.")
+        : !(o.SinkTimeFraction is > 0 and < 1) ? string.Create(CultureInfo.InvariantCulture, $"SinkTimeFraction must be in (0, 1); it is {o.SinkTimeFraction}.")
+        : o.MaxStateBytes is <= 0 or > ProcessorOptions.LambdaStateCap ? string.Create(CultureInfo.InvariantCulture, $"MaxStateBytes must be 1 to 1,000,000 (Lambda's 1 MB cap on a window's state); it is {o.MaxStateBytes}.")
+        : o.MaxPoisonCallbacks < 0 ? string.Create(CultureInfo.InvariantCulture, $"MaxPoisonCallbacks must not be negative; it is {o.MaxPoisonCallbacks}.")
+        : o.SpillAfterAge <= TimeSpan.Zero ? string.Create(CultureInfo.InvariantCulture, $"SpillAfterAge must be positive; it is {o.SpillAfterAge}.")
+        : o.SpillAfterFailedInvocations < 0 ? string.Create(CultureInfo.InvariantCulture, $"SpillAfterFailedInvocations must not be negative; it is {o.SpillAfterFailedInvocations}.")
+        : null;
 
     /// <summary>
     /// The time the pipeline works with: the budget less the safety margin (<see cref="ProcessorOptions.SafetyMarginFraction"/>

@@ -18,10 +18,10 @@ public readonly record struct ProcessorOptions
     /// <summary>How samples are aggregated.</summary>
     public AggregatorOptions Aggregator { get; init; } = AggregatorOptions.Default;
 
-    /// <summary>Share of the invocation's time budget kept free before the deadline. Default 0.10.</summary>
+    /// <summary>Share of the invocation's time budget kept free before the deadline. From 0 up to 1 (exclusive); default 0.10.</summary>
     public double SafetyMarginFraction { get; init; } = 0.10;
 
-    /// <summary>Least safety margin before the deadline. Default 1 s. The margin never takes more than half the budget.</summary>
+    /// <summary>Least safety margin before the deadline. Not negative; default 1 s. The margin never takes more than half the budget.</summary>
     public TimeSpan MinSafetyMargin { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>

@@ -28,17 +28,17 @@ public readonly record struct MetricParserOptions
     public string DimensionsField { get; init; } = "dimensions";
 
     /// <summary>
-    /// Largest decoded record, in bytes; larger records are <see cref="PoisonReason.TooLarge"/>. Default 256 KiB. It
+    /// Largest decoded record, in bytes; larger records are <see cref="PoisonReason.TooLarge"/>. Positive; default 256 KiB. It
     /// holds each KPL user record, not the container, which may hold up to 6 MiB.
     /// </summary>
     public int MaxRecordBytes { get; init; } = 256 * 1024;
 
-    /// <summary>Deepest nesting of objects and arrays in a sample; deeper is <see cref="PoisonReason.NestingTooDeep"/>. Default 32.</summary>
+    /// <summary>Deepest nesting of objects and arrays in a sample; deeper is <see cref="PoisonReason.NestingTooDeep"/>. At least 2 (the record's object and its dimensions); default 32.</summary>
     public int MaxDepth { get; init; } = 32;
 
-    /// <summary>How far after the record's arrival a timestamp may lie. Default 5 minutes.</summary>
+    /// <summary>How far after the record's arrival a timestamp may lie. Not negative; default 5 minutes.</summary>
     public TimeSpan MaxFutureSkew { get; init; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>How far before the record's arrival a timestamp may lie. Default 24 hours.</summary>
+    /// <summary>How far before the record's arrival a timestamp may lie. Not negative; default 24 hours.</summary>
     public TimeSpan MaxAge { get; init; } = TimeSpan.FromHours(24);
 }

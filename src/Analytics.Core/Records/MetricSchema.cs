@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 
 namespace Analytics.Core;
@@ -15,15 +16,28 @@ internal sealed class MetricSchema
     /// <exception cref="ArgumentOutOfRangeException">A limit is not positive.</exception>
     public MetricSchema(MetricParserOptions options, string paramName = "options")
     {
-        string[] names = [options.MetricField, options.ValueField, options.TimestampField, options.DimensionsField];
-        if (names.Any(string.IsNullOrEmpty) || names.Distinct(StringComparer.Ordinal).Count() != names.Length)
+        (string Name, string Value)[] fields = [("MetricField", options.MetricField), ("ValueField", options.ValueField), ("TimestampField", options.TimestampField), ("DimensionsField", options.DimensionsField)];
+        foreach ((string name, string value) in fields)
         {
-            ThrowHelper.ThrowArgument(paramName, "Field names must be non-empty and distinct.");
+            if (string.IsNullOrEmpty(value))
+            {
+                ThrowHelper.ThrowArgument(paramName, $"MetricParserOptions.{name} is empty: field names must be non-empty and distinct.");
+            }
+
+            if (fields.First(f => f.Value == value) is var first && first.Name != name)
+            {
+                ThrowHelper.ThrowArgument(paramName, $"MetricParserOptions.{name} is \"{value}\", as {first.Name} is: field names must be non-empty and distinct.");
+            }
         }
 
-        if (options.MaxRecordBytes <= 0 || options.MaxDepth < 2 || options.MaxFutureSkew < TimeSpan.Zero || options.MaxAge < TimeSpan.Zero)
+        string? wrong = options.MaxRecordBytes <= 0 ? string.Create(CultureInfo.InvariantCulture, $"MaxRecordBytes must be positive; it is {options.MaxRecordBytes}.")
+            : options.MaxDepth < 2 ? string.Create(CultureInfo.InvariantCulture, $"MaxDepth must be at least 2 (the record's object and its dimensions); it is {options.MaxDepth}.")
+            : options.MaxFutureSkew < TimeSpan.Zero ? string.Create(CultureInfo.InvariantCulture, $"MaxFutureSkew must not be negative; it is {options.MaxFutureSkew}.")
+            : options.MaxAge < TimeSpan.Zero ? string.Create(CultureInfo.InvariantCulture, $"MaxAge must not be negative; it is {options.MaxAge}.")
+            : null;
+        if (wrong is not null)
         {
-            ThrowHelper.ThrowArgumentOutOfRange(paramName, "MaxRecordBytes must be positive, MaxDepth at least 2, and the time windows not negative.");
+            ThrowHelper.ThrowArgumentOutOfRange(paramName, "MetricParserOptions." + wrong);
         }
 
         Options = options;

@@ -44,6 +44,30 @@ public class ProcessorContractTests
             () => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), options));
         Assert.Equal("options", e.ParamName);
         Assert.False(string.IsNullOrEmpty(because));
+        // The message names the option that is wrong, as the theory's name begins with a word of it.
+        string named = e.Message[..e.Message.IndexOf(" must ", StringComparison.Ordinal)];
+        Assert.StartsWith("ProcessorOptions.", named, StringComparison.Ordinal);
+        Assert.Contains(because.Split(' ')[^1] switch { "bytes" or "cap" => "MaxStateBytes", "margin" => "MinSafetyMargin", _ => "SafetyMarginFraction" }, named, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Constructor_AnOptionOutOfRange_IsNamedWithItsRangeAndValue()
+    {
+        ArgumentOutOfRangeException e = Assert.Throws<ArgumentOutOfRangeException>(
+            () => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { SinkTimeFraction = 1.5 }));
+        Assert.StartsWith("ProcessorOptions.SinkTimeFraction must be in (0, 1); it is 1.5.", e.Message, StringComparison.Ordinal);
+
+        ArgumentException nullKey = Assert.Throws<ArgumentException>(
+            () => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { StateKey = null! }));
+        Assert.StartsWith("ProcessorOptions.StateKey is null", nullKey.Message, StringComparison.Ordinal);
+
+        ArgumentException depth = Assert.Throws<ArgumentOutOfRangeException>(
+            () => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { Parser = MetricParserOptions.Default with { MaxDepth = 1 } }));
+        Assert.StartsWith("MetricParserOptions.MaxDepth must be at least 2", depth.Message, StringComparison.Ordinal);
+
+        ArgumentException same = Assert.Throws<ArgumentException>(
+            () => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { Parser = MetricParserOptions.Default with { ValueField = "metric" } }));
+        Assert.StartsWith("MetricParserOptions.ValueField is \"metric\", as MetricField is", same.Message, StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -56,7 +80,7 @@ public class ProcessorContractTests
     {
         ArgumentOutOfRangeException e = Assert.Throws<ArgumentOutOfRangeException>(
             () => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), default(ProcessorOptions)));
-        Assert.Contains("MaxStateBytes 1 to 1,000,000", e.Message, StringComparison.Ordinal);
+        Assert.StartsWith("ProcessorOptions.SinkTimeFraction must be in (0, 1); it is 0.", e.Message, StringComparison.Ordinal);
         Assert.Contains("Start from ProcessorOptions.Default", e.Message, StringComparison.Ordinal);
     }
 
