@@ -32,6 +32,10 @@ namespace Analytics.Core.Testing;
 /// other than <c>NONE</c>, and DynamoDB's
 /// other operations (transactions, PartiQL, backups, ...) are refused with a ValidationException saying so; a name that
 /// is no DynamoDB operation gets the service's UnknownOperationException.</para>
+/// <para><b>Tables</b> are named by their names. A table's ARN, which DynamoDB also takes as <c>TableName</c> (and
+/// <see cref="DynamoDbAggregateSinkOptions.TableName"/> allows), is not resolved here: it is answered as a table that does
+/// not exist (<see cref="ResourceNotFoundException"/>), so a sink configured with an ARN is tested against the model with
+/// the table's name.</para>
 /// <para><b>Errors</b> are the service's own (<c>__type</c> and message), so the SDK raises its real exception types:
 /// <see cref="ConditionalCheckFailedException"/>, <see cref="ProvisionedThroughputExceededException"/>,
 /// <see cref="ResourceNotFoundException"/>, <see cref="InternalServerErrorException"/>, and

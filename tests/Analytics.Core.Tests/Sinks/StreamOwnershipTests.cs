@@ -35,7 +35,9 @@ public sealed class StreamOwnershipTests(LocalServersFixture servers)
         AggregateBatch other = Batch(OtherStream, Record(Three, 5));
         InvalidOperationException e = await Assert.ThrowsAsync<InvalidOperationException>(() => sink.WriteAsync(other, CancellationToken.None));
 
-        Assert.Contains("holds them for stream " + ShardStream.StreamArn + ", and this batch is from stream " + OtherStream, e.Message, StringComparison.Ordinal);
+        Assert.Contains("serves stream " + ShardStream.StreamArn + ", not this batch's stream " + OtherStream, e.Message, StringComparison.Ordinal);
+        // The log line keeps the error's first 300 characters, with its type: both streams are within them.
+        Assert.True(e.GetType().FullName!.Length + 2 + e.Message.IndexOf(OtherStream, StringComparison.Ordinal) + OtherStream.Length <= BatchSummary.MaxErrorLength);
         Assert.Contains("One stream per table", e.Message, StringComparison.Ordinal);
         Assert.Contains(table, e.Message, StringComparison.Ordinal);
         Assert.False(other.IsDurable(0));
