@@ -50,7 +50,10 @@ internal static class AwsSinkChecks
 
         if (maxConcurrency < 1)
         {
-            AwsThrowHelper.ThrowArgumentOutOfRange("options", "MaxConcurrency must be at least 1.");
+            string options = kind == Target.Table ? "DynamoDbAggregateSinkOptions" : "S3QuarantineSinkOptions";
+            AwsThrowHelper.ThrowArgumentOutOfRange("options", string.Create(
+                System.Globalization.CultureInfo.InvariantCulture,
+                $"MaxConcurrency must be at least 1; it is {maxConcurrency}. Start from {options}.Default with {{ ... }}: in default({options}) every field is zero."));
         }
 
         retry.Validate("options");

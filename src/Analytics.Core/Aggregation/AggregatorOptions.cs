@@ -21,7 +21,8 @@ public readonly record struct AggregatorOptions
     /// <summary>
     /// Most distinct (series, window) pairs one aggregator holds. The pipeline splits a batch before a record that
     /// would add a pair past it (the record starts the next batch); only a record that alone holds more pairs is
-    /// <see cref="PoisonReason.CardinalityLimit"/>. Default 10,000.
+    /// <see cref="PoisonReason.CardinalityLimit"/>. 1 to 10,000,000; default 10,000 (<c>ANALYTICS_MAX_PAIRS</c> takes 1
+    /// to 1,000,000).
     /// </summary>
     public int MaxPairs { get; init; } = 10_000;
 
