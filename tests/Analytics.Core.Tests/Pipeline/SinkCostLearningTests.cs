@@ -147,12 +147,21 @@ public class SinkCostLearningTests
         BatchSummary fall = await Run(processor, clock, [Valid(), Valid(), Valid(), Valid()]);
         Assert.Equal(4, fall.RecordsProcessed);
 
-        TestRecord[] records = [.. Enumerable.Range(0, 12).Select(_ => Valid())];
+        // Halfway from 16 s to 8 s: 12 s a pair, so 6 pairs (6 × 12 × 1.25 = 90 s) end the reading.
+        await AssertTwelveRecordsStopAfter(processor, clock, TimeSpan.FromSeconds(12), 6, Valid);
+    }
+
+    /// <summary>
+    /// Runs twelve records and asserts that the reading stops where <paramref name="cost"/> per record, with the
+    /// headroom, reaches the working time (<see cref="ExpectedRead"/>): after <paramref name="reads"/>, reported there.
+    /// </summary>
+    private static async Task AssertTwelveRecordsStopAfter(KinesisBatchProcessor processor, ManualTimeProvider clock, TimeSpan cost, int reads, Func<TestRecord> record)
+    {
+        TestRecord[] records = [.. Enumerable.Range(0, 12).Select(_ => record())];
         BatchSummary summary = await Run(processor, clock, records);
 
-        // Halfway from 16 s to 8 s: 12 s a pair, so 6 pairs (6 × 12 × 1.25 = 90 s) end the reading.
-        int expected = ExpectedRead(TimeSpan.FromSeconds(12), records.Length);
-        Assert.Equal(6, expected);
+        int expected = ExpectedRead(cost, records.Length);
+        Assert.Equal(reads, expected);
         Assert.Equal(expected, summary.RecordsProcessed);
         Assert.Equal(records[expected].SequenceNumber, summary.ReportedFailure);
     }
@@ -185,13 +194,7 @@ public class SinkCostLearningTests
         Assert.Equal(1, one.RecordsProcessed);
         Assert.Equal(SinkOutcome.Completed, poison ? one.QuarantineSinkOutcome : one.AggregateSinkOutcome);
 
-        TestRecord[] records = [.. Enumerable.Range(0, 12).Select(_ => record())];
-        BatchSummary summary = await Run(processor, clock, records);
-
-        int expected = ExpectedRead(TimeSpan.FromSeconds(8), records.Length);
-        Assert.Equal(9, expected);
-        Assert.Equal(expected, summary.RecordsProcessed);
-        Assert.Equal(records[expected].SequenceNumber, summary.ReportedFailure);
+        await AssertTwelveRecordsStopAfter(processor, clock, TimeSpan.FromSeconds(8), 9, record);
     }
 
     /// <summary>
