@@ -244,23 +244,6 @@ public sealed partial class KinesisBatchProcessor
     }
 
     /// <summary>
-    /// The aggregate sink's issue says what became of the pairs it left (<see cref="ReportedTail"/>); after a spill it is
-    /// not that: they were spilled, or, the spill not confirmed, the batch is re-delivered from its first record. (The log
-    /// line said the first unmarked pair's record was the checkpoint while the response reported none.)
-    /// </summary>
-    private static void RetellIssueAfterSpill(BatchSummary summary, bool spilled, int pairs)
-    {
-        if (summary.AggregateSinkIssue is { } issue && issue.EndsWith(ReportedTail, StringComparison.Ordinal))
-        {
-            summary.AggregateSinkIssue = string.Concat(
-                issue.AsSpan(0, issue.Length - ReportedTail.Length),
-                spilled
-                    ? string.Create(CultureInfo.InvariantCulture, $", the other {pairs} spilled.")
-                    : ", the spill of the others was not confirmed: the batch's first record is reported as the checkpoint.");
-        }
-    }
-
-    /// <summary>
     /// Reports the pairs that are not durable, or, when the batch may be spilled, spills them and reports the batch as
     /// done (but a record the pipeline stopped before, which Lambda must still deliver).
     /// </summary>
@@ -273,6 +256,7 @@ public sealed partial class KinesisBatchProcessor
         if (!candidate || !failed || !poisonDurable || !ReferenceEquals(batch, _batch))
         {
             ReportAggregateFailures(batch);
+            EndSinkIssue(summary, failed ? ", the first record of an unmarked pair is reported as the checkpoint." : ".");
             NoteShardOutcome(summary, batch, failed);
             return;
         }
@@ -328,7 +312,11 @@ public sealed partial class KinesisBatchProcessor
             }
         }
 
-        RetellIssueAfterSpill(summary, spilled, pairs.Count);
+        // After a spill the pairs left were not reported: they were spilled, or, the spill not confirmed, the batch is
+        // re-delivered from its first record.
+        EndSinkIssue(summary, spilled
+            ? string.Create(CultureInfo.InvariantCulture, $", the other {pairs.Count} spilled.")
+            : ", the spill of the others was not confirmed: the batch's first record is reported as the checkpoint.");
         if (spilled)
         {
             summary.SpilledAggregates = pairs.Count;

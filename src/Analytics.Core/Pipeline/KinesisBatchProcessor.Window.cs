@@ -111,6 +111,7 @@ public sealed partial class KinesisBatchProcessor
             await TimedAsync(WriteAggregatesAsync(flushBatch, summary, deadline, cancellationToken), flushStart, d => summary.AggregateSinkDuration = d).ConfigureAwait(false);
             int written = flushBatch.DurableCount;
             summary.AggregatesWritten += written;
+            EndSinkIssue(summary, written < flushBatch.Count ? ", the window invocation fails whole and Lambda retries it with the previous state." : ".");
             if (written < flushBatch.Count)
             {
                 ThrowHelper.ThrowBatchFailed($"The aggregate sink made {written} of {flushBatch.Count} window aggregates durable ({Describe(summary.AggregateSinkOutcome, summary.AggregateSinkError)}); Lambda retries the batch with the previous state.", summary);

@@ -76,6 +76,13 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <summary>Batches whose sink call threw or left pairs unmarked, given up when the invocation ends (<see cref="GiveUpBatch"/>).</summary>
     private bool _giveUpBatch, _giveUpFlushBatch;
 
+    /// <summary>
+    /// What the aggregate sink did with this invocation's batch when it left pairs not durable (<see cref="DescribeSinkIssue"/>),
+    /// until the step that decides what becomes of them ends the sentence (<see cref="EndSinkIssue"/>): reported, spilled,
+    /// or the window invocation failed whole.
+    /// </summary>
+    private string? _sinkIssue;
+
     /// <summary>How long a sink that ignores cancellation is still waited for once the working time is up.</summary>
     private static readonly TimeSpan s_graceAfterCancel = TimeSpan.FromMilliseconds(200);
 
@@ -143,6 +150,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private async Task<BatchSummary> ProcessCoreAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)
     {
         var summary = new BatchSummary();
+        _sinkIssue = null;
         long start = _time.GetTimestamp();
         TimeSpan budget = deadline - _time.GetUtcNow();
         TimeSpan working = GetWorkingTime(budget, _options);
@@ -363,7 +371,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             SinkOutcome outcome = Classify(e, deadline, share);
             SetResult(summary.SetAggregateSinkResult, outcome, e);
-            summary.AggregateSinkIssue = DescribeSinkIssue(batch, Threw(outcome, e));
+            DescribeSinkIssue(batch, Threw(outcome, e));
             GiveUpAfterInvocation(batch);
             return;
         }
@@ -372,7 +380,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             // The sink ignored cancellation and is still using the batch: what it marked so far is durable and is
             // read below; the batch object is given up so the next invocation does not share it with the sink.
-            summary.AggregateSinkIssue = DescribeSinkIssue(batch, "had not returned at the deadline less the safety margin");
+            DescribeSinkIssue(batch, "had not returned at the deadline less the safety margin");
             GiveUpBatch(batch);
             summary.SetAggregateSinkResult(SinkOutcome.TimedOut, null);
             return;
@@ -388,7 +396,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             // that throws at its first failed write while the others are in flight): given up like a late sink's.
             SinkOutcome outcome = Classify(e, deadline, share);
             SetResult(summary.SetAggregateSinkResult, outcome, e);
-            summary.AggregateSinkIssue = DescribeSinkIssue(batch, Threw(outcome, e));
+            DescribeSinkIssue(batch, Threw(outcome, e));
             GiveUpAfterInvocation(batch);
             return;
         }
@@ -408,14 +416,14 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             // Our deadline or the share decides, as for a sink that throws (Classify), not the sink's token, which the
             // caller's cancellation also fires: that was a time-out when the sink returned and a failure when it threw.
             summary.SetAggregateSinkResult(SinkOutcome.TimedOut, null);
-            summary.AggregateSinkIssue = DescribeSinkIssue(batch, "ran out of time (its budget ends at the deadline less the safety margin) and returned");
+            DescribeSinkIssue(batch, "ran out of time (its budget ends at the deadline less the safety margin) and returned");
             return;
         }
 
         summary.SetAggregateSinkResult(SinkOutcome.Completed, null);
         if (batch.DurableCount < batch.Count)
         {
-            summary.AggregateSinkIssue = DescribeSinkIssue(
+            DescribeSinkIssue(
                 batch,
                 cancelledBeforeTheDeadline ? "returned after the invocation was cancelled (the caller's token)"
                 : batch.DurableCount == 0
@@ -475,9 +483,6 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     private static SinkOutcome Classify(Exception e, CancellationToken deadline, CancellationToken share = default) =>
         e is OperationCanceledException && (deadline.IsCancellationRequested || share.IsCancellationRequested) ? SinkOutcome.TimedOut : SinkOutcome.Failed;
 
-    /// <summary>What <see cref="DescribeSinkIssue"/> says of the pairs left, until a spill takes them (<see cref="RetellIssueAfterSpill"/>).</summary>
-    private const string ReportedTail = ", the first record of an unmarked pair is reported as the checkpoint.";
-
     /// <summary>
     /// What a sink that threw did, for <see cref="BatchSummary.AggregateSinkIssue"/>: a time-out says so, since its
     /// cancellation is not an error and leaves <see cref="BatchSummary.AggregateSinkError"/> empty.
@@ -536,10 +541,27 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         static long Blend(long previous, long measured) => measured >= previous ? measured : (previous + measured) / 2;
     }
 
-    /// <summary>Why aggregates are not durable, for the invocation log line (never an exception message: it may quote data).</summary>
-    private string DescribeSinkIssue(AggregateBatch batch, string what) => ReferenceEquals(batch, _batch)
-        ? $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} pairs durable{ReportedTail}"
-        : $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} window aggregates durable, the window invocation fails whole and Lambda retries it with the previous state.";
+    /// <summary>
+    /// Keeps why aggregates are not durable, for the invocation log line (never an exception message: it may quote data):
+    /// what the sink did and how many it made durable. What becomes of the others is not known here; the step that
+    /// decides it ends the sentence (<see cref="EndSinkIssue"/>).
+    /// </summary>
+    private void DescribeSinkIssue(AggregateBatch batch, string what) => _sinkIssue = ReferenceEquals(batch, _batch)
+        ? $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} pairs durable"
+        : $"The aggregate sink {what}; {batch.DurableCount} of {batch.Count} window aggregates durable";
+
+    /// <summary>
+    /// Ends the sink's issue kept by <see cref="DescribeSinkIssue"/> with what became of the pairs it left
+    /// (<paramref name="fate"/>, from ", " to the full stop) and puts it in the summary; nothing when the sink left none.
+    /// </summary>
+    private void EndSinkIssue(BatchSummary summary, string fate)
+    {
+        if (_sinkIssue is { } issue)
+        {
+            summary.AggregateSinkIssue = issue + fate;
+            _sinkIssue = null;
+        }
+    }
 
     /// <summary>
     /// Waits for <paramref name="task"/> until the token fires and then <see cref="s_graceAfterCancel"/> more; false when

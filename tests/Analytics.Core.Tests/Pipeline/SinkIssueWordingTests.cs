@@ -90,9 +90,22 @@ public class SinkIssueWordingTests
         Assert.Equal(TestEvents.Seq(2), summary.ReportedFailure);
         Assert.NotNull(summary.AggregateSinkIssue);
         Assert.Contains("threw IOException", summary.AggregateSinkIssue, StringComparison.Ordinal);
-        Assert.Contains("1 of 2 pairs durable", summary.AggregateSinkIssue, StringComparison.Ordinal);
-        Assert.DoesNotContain("returned", summary.AggregateSinkIssue, StringComparison.Ordinal);
-        Assert.DoesNotContain("secret", summary.AggregateSinkIssue, StringComparison.Ordinal);
+        Assert.Equal(
+            "The aggregate sink threw IOException; 1 of 2 pairs durable, the first record of an unmarked pair is reported as the checkpoint.",
+            summary.AggregateSinkIssue);
+    }
+
+    [Fact]
+    public async Task AggregateSinkThrowsAfterMarkingEveryPair_TheIssueSaysSo_AndReportsNothingLeft()
+    {
+        // Every pair is durable, so nothing is reported: the issue must not say a checkpoint was.
+        using var processor = new KinesisBatchProcessor(new FaultingAggregateSink { Durable = _ => true }, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(1, "a"), Good(2, "b")]), DateTimeOffset.UtcNow.AddMinutes(1), new ArrayBufferWriter<byte>());
+
+        Assert.Equal(SinkOutcome.Failed, summary.AggregateSinkOutcome);
+        Assert.Null(summary.ReportedFailure);
+        Assert.Equal("The aggregate sink threw IOException; 2 of 2 pairs durable.", summary.AggregateSinkIssue);
     }
 
     [Fact]

@@ -147,6 +147,19 @@ public class WindowFailureTests
             e.Summary!.AggregateSinkIssue);
     }
 
+    /// <summary>A sink that made the window's aggregates durable and then threw: the invocation succeeds, and the issue does not say it failed.</summary>
+    [Fact]
+    public async Task AggregateSinkThrowsAfterMarkingEverything_TheWindowInvocationSucceeds_AndTheIssueSaysOnlyWhatHappened()
+    {
+        var sink = new RecordingAggregateSink { Throw = new IOException("late"), Durable = _ => true };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        BatchSummary summary = await Run(processor, TestEvents.BuildWindow([Good(1, 1)], "{}", final: true));
+
+        Assert.Equal(1, summary.AggregatesWritten);
+        Assert.Equal("The aggregate sink threw IOException; 1 of 1 window aggregates durable.", summary.AggregateSinkIssue);
+    }
+
     /// <summary>
     /// The last invocation of a window carries no records, so its line named none (found by review): when its flush
     /// fails and Lambda gives up on it, the window's records are in no place but the state, and the line now names the
