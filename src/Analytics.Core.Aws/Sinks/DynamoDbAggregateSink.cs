@@ -59,7 +59,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
     /// <summary>
     /// The last transient error (throttled, a server error, unanswered) of a pair of the current write given up after one:
-    /// a pair whose attempts all lost their conditional puts is reported as that, and a read phase's error, retried away
+    /// a pair whose attempts all lost their conditional puts is reported as that, and a chunk read's error, retried away
     /// or followed by each pair's own read, belongs to no pair given up.
     /// </summary>
     private Exception? _lastTransient;
@@ -181,41 +181,52 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             pairs[i] = new PairState(PairKey.From(batch, i), Encoding.UTF8.GetString(batch.GetLastSequenceNumber(i)), partitionKeys, lastByKey);
         }
 
-        // The shard's spill marker is read beside the items (one S3 GET, in parallel with the read phase).
+        // The shard's spill marker is read beside the items (one S3 GET, in parallel with the first reads).
         Task<SpillMarker?> marker = SpillMarkers is { } source ? source.ReadMarkerAsync(batch.ShardId, batch.EventSourceArn, cancellationToken) : s_noMarker;
 
-        // Read phase: one BatchGetItem per 100 pairs. Pairs it could not read are read one by one later.
-        // A failure of either phase stops both and is rethrown; pairs marked before it stay marked.
+        // One pool of workers, one request each at a time, takes the steps in order: a BatchGetItem per 100 pairs, each
+        // one chunk ahead of its pairs, and one read-merge-conditional-put per pair. A chunk's pairs are written while the
+        // next is read: with all reads first, a batch too big for its time (a new environment with no learnt cost
+        // reads the whole of it) ended with nothing durable. Pairs a read could not read are read one by one. A failure of
+        // any step stops them all and is rethrown; pairs marked before it stay marked. The batch's options are the
+        // processor's: a sink configured with others cannot disagree with them.
         int chunks = (count + BatchGetLimit - 1) / BatchGetLimit;
-        await BoundedWorkers.RunAsync(
-            chunks,
-            _options.MaxConcurrency,
-            static () => 0,
-            async (c, _, token) =>
-            {
-                await ReadChunkAsync(pairs, c * BatchGetLimit, Math.Min(count, (c + 1) * BatchGetLimit), token).ConfigureAwait(false);
-                return true;
-            },
-            cancellationToken).ConfigureAwait(false);
+        var reads = new Gate[chunks];
+        for (int c = 0; c < chunks; c++)
+        {
+            reads[c] = new Gate();
+        }
 
-        // Write phase: one conditional put per pair, in parallel. A pair that could not be confirmed stays unmarked.
-        // The batch's options are the processor's: a sink configured with others cannot disagree with them.
-        SpillMarker? spillMarker = await marker.ConfigureAwait(false);
+        // The marker's task has one awaiter; the pairs wait at its gate (see Gate).
+        var markerRead = new Gate();
+        Task markerWait = OpenWhenDoneAsync(marker, markerRead);
+
         string? stream = DynamoDbItem.StreamOf(batch.EventSourceArn);
         await BoundedWorkers.RunAsync(
-            count,
+            chunks + count,
             _options.MaxConcurrency,
             () => new WriterScratch(batch.AggregatorOptions),
-            async (i, scratch, token) =>
+            async (step, scratch, token) =>
             {
-                if (await ApplyPairAsync(batch, i, pairs[i], scratch, spillMarker, stream, token).ConfigureAwait(false))
+                (bool read, int index) = PipelineStep(step, chunks, count);
+                if (read)
                 {
-                    batch.MarkDurable(i);
+                    await ReadChunkStepAsync(pairs, index, count, reads[index], token).ConfigureAwait(false);
+                    return true;
+                }
+
+                await reads[index / BatchGetLimit].WaitAsync().ConfigureAwait(false);
+                await markerRead.WaitAsync().ConfigureAwait(false);
+                SpillMarker? spillMarker = await marker.ConfigureAwait(false); // done: its gate is open
+                if (await ApplyPairAsync(batch, index, pairs[index], scratch, spillMarker, stream, token).ConfigureAwait(false))
+                {
+                    batch.MarkDurable(index);
                 }
 
                 return true;
             },
             cancellationToken).ConfigureAwait(false);
+        await markerWait.ConfigureAwait(false);
 
         int over = 0, others = 0;
         (int Keys, int Bytes) worst = default;
@@ -279,6 +290,118 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             // Pairs given up with time left: each tried MaxAttempts times. Never silent: the invocation's log line says
             // the sink failed and why (a time-out returns instead: the processor reports it as one).
             ThrowGivenUp(batch, unwritten);
+        }
+    }
+
+    /// <summary>
+    /// The pipeline's step <paramref name="step"/> of <paramref name="chunks"/> reads and <paramref name="count"/> pairs:
+    /// the read of chunk 0, then per chunk c the read of chunk c + 1 (when there is one) and c's pairs. Each pair comes
+    /// after its chunk's read, so a worker that waits for one never waits for a step not yet taken.
+    /// </summary>
+    internal static (bool Read, int Index) PipelineStep(int step, int chunks, int count)
+    {
+        if (step == 0)
+        {
+            return (true, 0);
+        }
+
+        // After step 0, chunk c's block is its successor's read (all but the last chunk) and its pairs.
+        int rest = step - 1;
+        int block = BatchGetLimit + 1;
+        int c = Math.Min(rest / block, chunks - 1);
+        int offset = rest - (c * block);
+        if (c < chunks - 1)
+        {
+            return offset == 0 ? (true, c + 1) : (false, (c * BatchGetLimit) + offset - 1);
+        }
+
+        return (false, (c * BatchGetLimit) + offset);
+    }
+
+    /// <summary>Reads chunk <paramref name="chunk"/> and opens <paramref name="done"/> as the read ended.</summary>
+    private async Task ReadChunkStepAsync(PairState[] pairs, int chunk, int count, Gate done, CancellationToken token)
+    {
+        try
+        {
+            await ReadChunkAsync(pairs, chunk * BatchGetLimit, Math.Min(count, (chunk + 1) * BatchGetLimit), token).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            done.Open(e);
+            throw;
+        }
+
+        done.Open(null);
+    }
+
+    /// <summary>Awaits <paramref name="task"/>, its one awaiter, and opens <paramref name="gate"/> as it ended.</summary>
+    private static async Task OpenWhenDoneAsync(Task task, Gate gate)
+    {
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            gate.Open(e);
+            return;
+        }
+
+        gate.Open(null);
+    }
+
+    /// <summary>
+    /// The end of a step the pairs wait for (a chunk's read, the spill marker's): each waiter gets a task of its own,
+    /// completed in order where the step ended. Not one task that all await: the runtime resumes only the first await
+    /// of a task inline and the others on the thread pool, so under a virtual clock (the emulator's) they ran off its
+    /// thread, at virtual times that real timing decided.
+    /// </summary>
+    private sealed class Gate
+    {
+        private List<TaskCompletionSource>? _waiters;
+        private bool _open;
+        private Exception? _error;
+
+        /// <summary>Completes when the read has ended; faults with its error when it failed.</summary>
+        public Task WaitAsync()
+        {
+            lock (this)
+            {
+                if (_open)
+                {
+                    return _error is null ? Task.CompletedTask : Task.FromException(_error);
+                }
+
+                // Not RunContinuationsAsynchronously: the waiter goes on in Open, on the thread where the read ended.
+                var waiter = new TaskCompletionSource();
+                (_waiters ??= []).Add(waiter);
+                return waiter.Task;
+            }
+        }
+
+        /// <summary>Ends the read (<paramref name="error"/> null: it read what it could) and resumes the waiters in order.</summary>
+        public void Open(Exception? error)
+        {
+            List<TaskCompletionSource>? waiters;
+            lock (this)
+            {
+                _open = true;
+                _error = error;
+                waiters = _waiters;
+                _waiters = null;
+            }
+
+            foreach (TaskCompletionSource waiter in waiters ?? [])
+            {
+                if (error is null)
+                {
+                    waiter.TrySetResult();
+                }
+                else
+                {
+                    waiter.TrySetException(error);
+                }
+            }
         }
     }
 

@@ -20,14 +20,14 @@ public readonly record struct DynamoDbAggregateSinkOptions
     public string TableName { get; init; } = string.Empty;
 
     /// <summary>
-    /// Retries of throttling, server errors and timeouts, and the clock of their waits: the read phase's
-    /// <c>BatchGetItem</c> is tried at most <see cref="AwsRetryOptions.MaxAttempts"/> times, then each pair's
+    /// Retries of throttling, server errors and timeouts, and the clock of their waits: each chunk's
+    /// <c>BatchGetItem</c> (100 pairs) is tried at most <see cref="AwsRetryOptions.MaxAttempts"/> times, then each pair's
     /// read-merge-put at most <see cref="AwsRetryOptions.MaxAttempts"/> times (version conflicts count too). Default
     /// <see cref="AwsRetryOptions.Default"/> (8 attempts, 25 ms base delay, 2 s cap).
     /// </summary>
     public AwsRetryOptions Retry { get; init; } = AwsRetryOptions.Default;
 
-    /// <summary>Most requests in flight at once. Default 8.</summary>
+    /// <summary>Most requests in flight at once (a chunk's read counts as one). Default 8.</summary>
     public int MaxConcurrency { get; init; } = 8;
 
     /// <summary>

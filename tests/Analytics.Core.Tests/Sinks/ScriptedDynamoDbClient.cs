@@ -50,6 +50,30 @@ internal sealed class ScriptedDynamoDbClient(Uri serviceUrl, TimeSpan? timeout =
     /// </summary>
     public bool AbsentItemAsEmptyMap { get; set; }
 
+    /// <summary>Runs before the n-th BatchGetItem (1 for the first) is sent: a read that is slow, or never answers.</summary>
+    public Func<int, CancellationToken, Task>? BeforeBatchGet { get; set; }
+
+    /// <summary>Every request's kind ("get", "batch-get", "put"), in the order they were begun.</summary>
+    public ConcurrentQueue<string> Begun { get; } = new();
+
+    /// <summary>The most requests of this client that were ever in flight at once (from being begun to being answered).</summary>
+    public int MaxInFlight => Volatile.Read(ref _maxInFlight);
+
+    private int _inFlight;
+    private int _maxInFlight;
+
+    private void Begin(string kind)
+    {
+        Begun.Enqueue(kind);
+        int now = Interlocked.Increment(ref _inFlight);
+        int max;
+        while (now > (max = Volatile.Read(ref _maxInFlight)) && Interlocked.CompareExchange(ref _maxInFlight, now, max) != max)
+        {
+        }
+    }
+
+    private void End() => Interlocked.Decrement(ref _inFlight);
+
     public int Puts => Volatile.Read(ref _puts);
 
     public int Gets => Volatile.Read(ref _gets);
@@ -69,6 +93,45 @@ internal sealed class ScriptedDynamoDbClient(Uri serviceUrl, TimeSpan? timeout =
 
     public override async Task<PutItemResponse> PutItemAsync(PutItemRequest request, CancellationToken cancellationToken = default)
     {
+        Begin("put");
+        try
+        {
+            return await PutCoreAsync(request, cancellationToken);
+        }
+        finally
+        {
+            End();
+        }
+    }
+
+    public override async Task<GetItemResponse> GetItemAsync(GetItemRequest request, CancellationToken cancellationToken = default)
+    {
+        Begin("get");
+        try
+        {
+            return await GetCoreAsync(request, cancellationToken);
+        }
+        finally
+        {
+            End();
+        }
+    }
+
+    public override async Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default)
+    {
+        Begin("batch-get");
+        try
+        {
+            return await BatchGetCoreAsync(request, cancellationToken);
+        }
+        finally
+        {
+            End();
+        }
+    }
+
+    private async Task<PutItemResponse> PutCoreAsync(PutItemRequest request, CancellationToken cancellationToken)
+    {
         Interlocked.Increment(ref _puts);
         if (PutFailures.TryDequeue(out Exception? failure))
         {
@@ -83,7 +146,7 @@ internal sealed class ScriptedDynamoDbClient(Uri serviceUrl, TimeSpan? timeout =
         return await base.PutItemAsync(request, cancellationToken);
     }
 
-    public override async Task<GetItemResponse> GetItemAsync(GetItemRequest request, CancellationToken cancellationToken = default)
+    private async Task<GetItemResponse> GetCoreAsync(GetItemRequest request, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _gets);
         GetConsistentRead.Enqueue(request.ConsistentRead);
@@ -98,12 +161,17 @@ internal sealed class ScriptedDynamoDbClient(Uri serviceUrl, TimeSpan? timeout =
         return response;
     }
 
-    public override async Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default)
+    private async Task<BatchGetItemResponse> BatchGetCoreAsync(BatchGetItemRequest request, CancellationToken cancellationToken)
     {
-        Interlocked.Increment(ref _batchGets);
+        int n = Interlocked.Increment(ref _batchGets);
         if (BatchGetFailures.TryDequeue(out Exception? failure))
         {
             throw failure;
+        }
+
+        if (BeforeBatchGet is { } before)
+        {
+            await before(n, cancellationToken);
         }
 
         if (LeaveBatchReadsUnprocessed)
