@@ -1,7 +1,5 @@
-using System.Globalization;
 using Amazon.DynamoDBv2;
 using FsCheck;
-using FsCheck.Fluent;
 using FsCheck.Xunit;
 
 namespace Analytics.Core.Tests;
@@ -16,18 +14,6 @@ public sealed class DynamoDbReadWritePipelineTests(LocalServersFixture servers)
 {
     private const string Shard = "shardId-000000000005";
 
-    /// <summary>One record per series, all in one window: pair i holds record i.</summary>
-    private static ShardRecord[] DistinctSeries(int pairs)
-    {
-        var sequence = System.Numerics.BigInteger.Parse("49590338271490256608559692538361571095921575989136588898", CultureInfo.InvariantCulture);
-        return
-        [
-            .. Enumerable.Range(0, pairs).Select(i => new ShardRecord(
-                (sequence + (i * 10)).ToString(CultureInfo.InvariantCulture),
-                [new TestSample("m" + i.ToString(CultureInfo.InvariantCulture), [], 1_714_564_800_000 + i, i + 0.5)])),
-        ];
-    }
-
     [Fact]
     public async Task ReadsOfLaterChunksNeverAnswer_TheFirstChunksPairsAreWrittenAndTheCheckpointMovesPastThem()
     {
@@ -37,7 +23,7 @@ public sealed class DynamoDbReadWritePipelineTests(LocalServersFixture servers)
             // The first chunk's read answers; every later one waits until the sink's time is up.
             BeforeBatchGet = (n, token) => n == 1 ? Task.CompletedTask : Task.Delay(Timeout.Infinite, token),
         };
-        ShardRecord[] records = DistinctSeries(250);
+        ShardRecord[] records = ShardStream.DistinctSeries(250);
         AggregateBatch batch = ShardStream.Build(Shard, records);
         Assert.Equal(250, batch.Count);
         var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
@@ -67,7 +53,7 @@ public sealed class DynamoDbReadWritePipelineTests(LocalServersFixture servers)
     {
         string table = await servers.CreateTableAsync("pipeline");
         using var client = new ScriptedDynamoDbClient(servers.DynamoDbUrl);
-        ShardRecord[] records = DistinctSeries(450);
+        ShardRecord[] records = ShardStream.DistinctSeries(450);
         AggregateBatch batch = ShardStream.Build(Shard, records);
         var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxConcurrency = maxConcurrency });
 

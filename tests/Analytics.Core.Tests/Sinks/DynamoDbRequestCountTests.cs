@@ -1,10 +1,9 @@
-using System.Globalization;
 using Amazon.DynamoDBv2;
 
 namespace Analytics.Core.Tests;
 
 /// <summary>
-/// What a write costs in requests, counted at a proxy in front of the local server: the read phase takes one
+/// What a write costs in requests, counted at a proxy in front of the local server: the reads take one
 /// BatchGetItem per 100 pairs (DynamoDB's limit); a batch already applied costs
 /// nothing more: no GetItem, no PutItem.
 /// </summary>
@@ -13,24 +12,12 @@ public sealed class DynamoDbRequestCountTests(LocalServersFixture servers)
 {
     private const string Shard = "shardId-000000000004";
 
-    /// <summary>One record per series, all in one window: <paramref name="pairs"/> pairs.</summary>
-    private static ShardRecord[] DistinctSeries(int pairs)
-    {
-        var sequence = System.Numerics.BigInteger.Parse("49590338271490256608559692538361571095921575989136588898", CultureInfo.InvariantCulture);
-        return
-        [
-            .. Enumerable.Range(0, pairs).Select(i => new ShardRecord(
-                (sequence + (i * 10)).ToString(CultureInfo.InvariantCulture),
-                [new TestSample("m" + i.ToString(CultureInfo.InvariantCulture), [], 1_714_564_800_000 + i, i + 0.5)])),
-        ];
-    }
-
     [Fact]
     public async Task WriteAsync_199PairsAlreadyApplied_TwoBatchReadsAndNoPut()
     {
         string table = await servers.CreateTableAsync("cost");
         using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
-        ShardRecord[] records = DistinctSeries(199);
+        ShardRecord[] records = ShardStream.DistinctSeries(199);
         AggregateBatch first = ShardStream.Build(Shard, records);
         Assert.Equal(199, first.Count);
         await new DynamoDbAggregateSink(direct, DynamoDbAggregateSinkOptions.Default with { TableName = table, MaxConcurrency = 16 })

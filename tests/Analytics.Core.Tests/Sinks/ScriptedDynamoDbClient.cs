@@ -91,38 +91,22 @@ internal sealed class ScriptedDynamoDbClient(Uri serviceUrl, TimeSpan? timeout =
     public static AmazonDynamoDBException ServerError() =>
         new("Internal server error", ErrorType.Receiver, "InternalServerError", "req-500", HttpStatusCode.InternalServerError);
 
-    public override async Task<PutItemResponse> PutItemAsync(PutItemRequest request, CancellationToken cancellationToken = default)
-    {
-        Begin("put");
-        try
-        {
-            return await PutCoreAsync(request, cancellationToken);
-        }
-        finally
-        {
-            End();
-        }
-    }
+    public override Task<PutItemResponse> PutItemAsync(PutItemRequest request, CancellationToken cancellationToken = default) =>
+        TrackedAsync("put", () => PutCoreAsync(request, cancellationToken));
 
-    public override async Task<GetItemResponse> GetItemAsync(GetItemRequest request, CancellationToken cancellationToken = default)
-    {
-        Begin("get");
-        try
-        {
-            return await GetCoreAsync(request, cancellationToken);
-        }
-        finally
-        {
-            End();
-        }
-    }
+    public override Task<GetItemResponse> GetItemAsync(GetItemRequest request, CancellationToken cancellationToken = default) =>
+        TrackedAsync("get", () => GetCoreAsync(request, cancellationToken));
 
-    public override async Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default)
+    public override Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default) =>
+        TrackedAsync("batch-get", () => BatchGetCoreAsync(request, cancellationToken));
+
+    /// <summary>Counts a request in flight (<see cref="Begun"/>, <see cref="MaxInFlight"/>) from its start to its answer.</summary>
+    private async Task<T> TrackedAsync<T>(string kind, Func<Task<T>> send)
     {
-        Begin("batch-get");
+        Begin(kind);
         try
         {
-            return await BatchGetCoreAsync(request, cancellationToken);
+            return await send();
         }
         finally
         {

@@ -51,6 +51,18 @@ internal static class ShardStream
         return records;
     }
 
+    /// <summary>One record per series, all in one window: <paramref name="pairs"/> pairs, pair i holding record i.</summary>
+    public static ShardRecord[] DistinctSeries(int pairs)
+    {
+        var sequence = BigInteger.Parse("49590338271490256608559692538361571095921575989136588898", CultureInfo.InvariantCulture);
+        return
+        [
+            .. Enumerable.Range(0, pairs).Select(i => new ShardRecord(
+                (sequence + (i * 10)).ToString(CultureInfo.InvariantCulture),
+                [new TestSample("m" + i.ToString(CultureInfo.InvariantCulture), [], BaseMs + i, i + 0.5)])),
+        ];
+    }
+
     /// <summary>Builds the batch of a slice of records, the way the pipeline does (per-record log on).</summary>
     public static AggregateBatch Build(string shardId, IEnumerable<ShardRecord> records, AggregatorOptions? options = null)
     {
