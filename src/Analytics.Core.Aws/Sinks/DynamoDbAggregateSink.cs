@@ -211,7 +211,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
                 (bool read, int index) = PipelineStep(step, chunks, count);
                 if (read)
                 {
-                    await ReadChunkStepAsync(pairs, index, count, reads[index], token).ConfigureAwait(false);
+                    await OpenWhenDoneAsync(ReadChunkAsync(pairs, index * BatchGetLimit, Math.Min(count, (index + 1) * BatchGetLimit), token), reads[index]).ConfigureAwait(false);
                     return true;
                 }
 
@@ -318,23 +318,10 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         return (false, (c * BatchGetLimit) + offset);
     }
 
-    /// <summary>Reads chunk <paramref name="chunk"/> and opens <paramref name="done"/> as the read ended.</summary>
-    private async Task ReadChunkStepAsync(PairState[] pairs, int chunk, int count, Gate done, CancellationToken token)
-    {
-        try
-        {
-            await ReadChunkAsync(pairs, chunk * BatchGetLimit, Math.Min(count, (chunk + 1) * BatchGetLimit), token).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            done.Open(e);
-            throw;
-        }
-
-        done.Open(null);
-    }
-
-    /// <summary>Awaits <paramref name="task"/>, its one awaiter, and opens <paramref name="gate"/> as it ended.</summary>
+    /// <summary>
+    /// Awaits <paramref name="task"/>, its one awaiter, opens <paramref name="gate"/> as it ended, and ends as it did (a
+    /// failed read stops the pool; the marker's read never fails).
+    /// </summary>
     private static async Task OpenWhenDoneAsync(Task task, Gate gate)
     {
         try
@@ -344,7 +331,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         catch (Exception e)
         {
             gate.Open(e);
-            return;
+            throw;
         }
 
         gate.Open(null);
