@@ -39,7 +39,7 @@ public class SinkCostLearningTests
         {
             if (StopAtDeadline)
             {
-                return UntilCancelledAsync(cancellationToken);
+                return SinkWaits.UntilCancelledAsync(cancellationToken);
             }
 
             clock.Advance(PerPair * batch.Count);
@@ -56,20 +56,12 @@ public class SinkCostLearningTests
         {
             if (StopAtDeadline)
             {
-                await UntilCancelledAsync(cancellationToken);
+                await SinkWaits.UntilCancelledAsync(cancellationToken);
                 return 0;
             }
 
             clock.Advance(PerPoison * records.Count);
             return Math.Min(PoisonDurable ?? records.Count, records.Count);
-        }
-
-        private static async Task UntilCancelledAsync(CancellationToken token)
-        {
-            // Resumed inline by the cancellation, so it returns before the processor's grace after the deadline ends.
-            var stopped = new TaskCompletionSource();
-            using CancellationTokenRegistration registration = token.Register(() => stopped.TrySetResult());
-            await stopped.Task;
         }
     }
 

@@ -40,21 +40,13 @@ public class SinkIssueWordingTests
     {
         public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
         {
-            await WaitForAsync(cancellationToken);
+            await SinkWaits.UntilCancelledAsync(cancellationToken);
         }
 
         async Task<int> IQuarantineSink.WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
         {
-            await WaitForAsync(cancellationToken);
+            await SinkWaits.UntilCancelledAsync(cancellationToken);
             return 0;
-        }
-
-        private static async Task WaitForAsync(CancellationToken token)
-        {
-            // Resumed inline by the cancellation, so it has returned before the processor's grace after the deadline ends.
-            var stopped = new TaskCompletionSource();
-            using CancellationTokenRegistration registration = token.Register(() => stopped.TrySetResult());
-            await stopped.Task;
         }
     }
 

@@ -3,6 +3,21 @@ namespace Analytics.Core.Tests.Pipeline;
 /// <summary>One aggregate as a sink saw it, copied out of the batch.</summary>
 internal sealed record SeenAggregate(string Metric, string Dimensions, long WindowStartMs, long Count, double Sum, double Min, double Max, string FirstSequenceNumber, string LastSequenceNumber);
 
+/// <summary>Waits of test sinks.</summary>
+internal static class SinkWaits
+{
+    /// <summary>
+    /// Ends when <paramref name="token"/> fires, as the AWS sinks stop: resumed inline by the cancellation, so a sink
+    /// awaiting it has returned before the processor's grace after the deadline ends.
+    /// </summary>
+    public static async Task UntilCancelledAsync(CancellationToken token)
+    {
+        var stopped = new TaskCompletionSource();
+        using CancellationTokenRegistration registration = token.Register(() => stopped.TrySetResult());
+        await stopped.Task;
+    }
+}
+
 /// <summary>An in-memory aggregate sink for unit tests of the pipeline's logic (the real sinks have their own tests).</summary>
 internal sealed class RecordingAggregateSink : IAggregateSink
 {
