@@ -155,8 +155,8 @@ public sealed class DynamoDbPutOutcomeTests(LocalServersFixture servers)
         // Deterministic jitter is a function of the seed, the item ("pk|sk") and the failed attempt (the first): so
         // concurrent pairs back off independently of the order they run in.
         long due = clock.EarliestTimerDue;
-        Assert.Equal(RetryPolicy.FullJitter(retry, 1, key.Pk + "|" + key.Sk).Ticks, due);
-        Assert.NotEqual(RetryPolicy.FullJitter(retry, 1, "other|item").Ticks, due);
+        Assert.Equal(JitterReference.Wait(retry, 1, key.Pk + "|" + key.Sk).Ticks, due);
+        Assert.NotEqual(JitterReference.Wait(retry, 1, "other|item").Ticks, due);
         Assert.Equal(1, sink.Retries);
         Assert.Equal(1, client.Puts);
 

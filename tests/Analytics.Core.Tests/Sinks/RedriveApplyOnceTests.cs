@@ -92,7 +92,7 @@ public sealed class RedriveApplyOnceTests(LocalServersFixture servers)
 
         // With a jitter seed the wait before the second attempt is the documented full-jitter delay of attempt 1 for
         // the item's request key "pk|sk": not a tick shorter.
-        TimeSpan wait = RetryPolicy.FullJitter(retry, 1, work.Key.Pk + "|" + work.Key.Sk);
+        TimeSpan wait = JitterReference.Wait(retry, 1, work.Key.Pk + "|" + work.Key.Sk);
         clock.Advance(wait - TimeSpan.FromTicks(1));
         await Task.Delay(150);
         Assert.Equal(1, proxy.Requests);

@@ -142,7 +142,7 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
         {
             clock.Waits.Clear();
             await Assert.ThrowsAsync<IOException>(() => sink.WriteAsync(Spill(spillId), CancellationToken.None));
-            TimeSpan[] expected = [.. Enumerable.Range(1, 4).Select(round => RetryPolicy.FullJitter(retry, round, markerKey + "#" + spillId))];
+            TimeSpan[] expected = [.. Enumerable.Range(1, 4).Select(round => JitterReference.Wait(retry, round, markerKey + "#" + spillId))];
             Assert.Equal(expected, clock.Waits);
             waits.AddRange(clock.Waits);
         }
