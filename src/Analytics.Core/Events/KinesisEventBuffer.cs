@@ -20,6 +20,9 @@ public sealed class KinesisEventBuffer : IDisposable
     /// <summary>The bytes of the last event loaded; valid until the next load.</summary>
     public ReadOnlyMemory<byte> Memory => _array.AsMemory(0, _length);
 
+    /// <summary>The length of the rented array; 0 when none is held.</summary>
+    internal int Capacity => _array.Length;
+
     /// <summary>Replaces the content with the bytes of <paramref name="stream"/>, read to its end.</summary>
     /// <param name="stream">The event, UTF-8 JSON.</param>
     /// <param name="cancellationToken">Cancels the read.</param>

@@ -294,6 +294,9 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
     }
 
+    /// <summary>The length of the pooled array that holds an event read from a stream; 0 before the first and after <see cref="Dispose"/>.</summary>
+    internal int EventBufferCapacity => _eventBuffer.Capacity;
+
     /// <summary>Returns pooled buffers; the processor cannot be used after.</summary>
     public void Dispose()
     {
