@@ -127,6 +127,34 @@ public class SpillReadTests
         Assert.Contains("\"outcomeUnknown\":true", body, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// This shard's write before was answered; its next one got no answer (the table went down between them). What
+    /// decides is the last write's answer, not any earlier one: the spill skips the read.
+    /// </summary>
+    [Fact]
+    public void AnAnsweredWrite_ThenOneWithNoAnswer_TheSpillSkipsTheRead()
+    {
+        using var world = new SpillWrites();
+        int atSpill = -1;
+        world.BeforeSpill = () =>
+        {
+            atSpill = world.Models.Faults.DynamoDbRequests;
+            return Task.CompletedTask;
+        };
+
+        BatchSummary first = world.Invoke(false, (1, "a", "alpha", 1));
+        Assert.Equal(1, first.AggregatesWritten);
+        Assert.Empty(world.Results);
+
+        world.Models.Faults.DynamoDbDown = true;
+        world.Invoke(false, (2, "a", "alpha", 2), (3, "a", "alpha", 3));
+
+        Assert.Equal([true], world.Results);
+        Assert.Equal(atSpill, world.Models.Faults.DynamoDbRequests);
+        string body = System.Text.Encoding.UTF8.GetString(world.SpillObjects().Single().Body.Span);
+        Assert.Contains("\"outcomeUnknown\":true", body, StringComparison.Ordinal);
+    }
+
     /// <summary>An event of another shard of the stream: one record of key b, series beta.</summary>
     private static byte[] OtherShardsEvent()
     {

@@ -39,6 +39,8 @@ public sealed class StreamOwnershipTests(LocalServersFixture servers)
         // The log line keeps the error's first 300 characters, with its type: both streams are within them.
         Assert.True(e.GetType().FullName!.Length + 2 + e.Message.IndexOf(OtherStream, StringComparison.Ordinal) + OtherStream.Length <= BatchSummary.MaxErrorLength);
         Assert.Contains("One stream per table", e.Message, StringComparison.Ordinal);
+        // How many items were left, of which shard, and why one table cannot serve two streams.
+        Assert.Contains("1 aggregate item(s) of shard " + Shard + " were not written. The watermarks are kept per shard id, which repeats across streams", e.Message, StringComparison.Ordinal);
         Assert.Contains(table, e.Message, StringComparison.Ordinal);
         Assert.False(other.IsDurable(0));
         Dictionary<string, AttributeValue> item = await GetOnlyItemAsync(client, table);
