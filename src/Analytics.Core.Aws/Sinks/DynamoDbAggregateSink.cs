@@ -305,10 +305,11 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             return (true, 0);
         }
 
-        // After step 0, chunk c's block is its successor's read (all but the last chunk) and its pairs.
+        // After step 0, chunk c's block is its successor's read (all but the last chunk) and its pairs. Only the last
+        // block is short (no read after it), so rest / block never passes the last chunk: the steps end before.
         int rest = step - 1;
         int block = BatchGetLimit + 1;
-        int c = Math.Min(rest / block, chunks - 1);
+        int c = rest / block;
         int offset = rest - (c * block);
         if (c < chunks - 1)
         {
