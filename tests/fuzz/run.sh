@@ -4,18 +4,22 @@
 # or a hang. Needs afl++ (Debian: apt-get install -y afl++) and the .NET SDK; see docs/fuzzing.md.
 #
 #   tests/fuzz/run.sh TARGET SECONDS      TARGET: event, record, kpl, window, aggregate, processor
+#   tests/fuzz/run.sh --build             only build and instrument (then targets can run side by side: each has
+#                                         its own findings directory and log)
 #
 # Environment: FUZZ_OUT (default artifacts/fuzz) holds the instrumented build and each target's findings;
 # FUZZ_REBUILD=1 rebuilds and re-instruments (after a source change); FUZZ_RESUME=1 continues a previous run of the
 # target from its queue instead of starting over from the seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-target=${1:?usage: tests/fuzz/run.sh TARGET SECONDS}
-seconds=${2:?usage: tests/fuzz/run.sh TARGET SECONDS}
+target=${1:?usage: tests/fuzz/run.sh TARGET SECONDS | --build}
 out=${FUZZ_OUT:-artifacts/fuzz}
 bin="$out/bin"
-[ -d "tests/fuzz/corpus/$target" ] || { echo "unknown target '$target' (see tests/fuzz/corpus/)" >&2; exit 2; }
-command -v afl-fuzz >/dev/null || { echo "afl-fuzz is missing: apt-get install -y afl++" >&2; exit 2; }
+if [ "$target" != --build ]; then
+  seconds=${2:?usage: tests/fuzz/run.sh TARGET SECONDS}
+  [ -d "tests/fuzz/corpus/$target" ] || { echo "unknown target '$target' (see tests/fuzz/corpus/)" >&2; exit 2; }
+  command -v afl-fuzz >/dev/null || { echo "afl-fuzz is missing: apt-get install -y afl++" >&2; exit 2; }
+fi
 
 # Build once, then instrument Analytics.Core.dll in place (instrumenting twice fails, hence the marker).
 if [ "${FUZZ_REBUILD:-0}" = 1 ] || [ ! -f "$bin/.instrumented" ]; then
@@ -27,6 +31,7 @@ if [ "${FUZZ_REBUILD:-0}" = 1 ] || [ ! -f "$bin/.instrumented" ]; then
   "$out/tools/sharpfuzz" "$bin/Analytics.Core.dll"
   touch "$bin/.instrumented"
 fi
+[ "$target" != --build ] || exit 0
 
 findings="$out/$target"
 input=(-i "tests/fuzz/corpus/$target")
