@@ -278,15 +278,16 @@ public class IncidentTests
 
     // The committed scenario in a shortened form for CI: two virtual minutes, 2 shards at 100 records/s each over
     // 100 keys, a poison record in 1,000 (so a few arrive), the throttling episode moved into the run. Nothing else
-    // changes: handler, mapping (from the template for "after"), function, latency.
-    internal static LoadedScenario Shortened(string name, int durationSeconds = 120)
+    // changes: handler, mapping (from the template for "after"), function, latency. A lower rate where a test needs
+    // fewer requests.
+    internal static LoadedScenario Shortened(string name, int durationSeconds = 120, int ratePerSecond = 200)
     {
         string path = Path.Combine(s_scenarios, name);
         JsonNode json = JsonNode.Parse(File.ReadAllText(path))!;
         json["durationSeconds"] = durationSeconds;
         json["stream"]!["shards"] = 2;
         JsonNode producer = json["producers"]![0]!;
-        producer["ratePerSecond"] = 200;
+        producer["ratePerSecond"] = ratePerSecond;
         producer["partitionKeys"] = 100;
         producer["generator"]!["poisonFraction"] = 0.001;
         json["downstream"]!["dynamodb"]!["throttleEpisodes"] = JsonNode.Parse("[{\"fromSecond\":20,\"toSecond\":100,\"fraction\":0.2}]");

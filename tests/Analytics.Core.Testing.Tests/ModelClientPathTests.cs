@@ -11,17 +11,22 @@ namespace Analytics.Core.Testing.Tests;
 /// </summary>
 public sealed class ModelClientPathTests
 {
+    /// <remarks>
+    /// The before scenario's naive handler rewrites every record of a batch retried forever behind its poison record:
+    /// at 200 records/s its minute sent 95,528 requests, about 100 s on the HTTP path. At 50 records/s it still has
+    /// the throttling episode, the blocked shards and the doubling, with a quarter of the requests.
+    /// </remarks>
     [Theory]
-    [InlineData("incident-after.json")]
-    [InlineData("incident-after-pf10.json")]
-    [InlineData("incident-before.json")]
-    public void Replay_GivesTheSameFiles_OnTheDirectAndTheHttpClient(string scenario)
+    [InlineData("incident-after.json", 200)]
+    [InlineData("incident-after-pf10.json", 200)]
+    [InlineData("incident-before.json", 50)]
+    public void Replay_GivesTheSameFiles_OnTheDirectAndTheHttpClient(string scenario, int ratePerSecond)
     {
         string output = Path.Combine(Path.GetTempPath(), "client-path-" + Guid.NewGuid().ToString("N"));
         try
         {
-            ReplayResult direct = ReplayRun.Run(IncidentTests.Shortened(scenario, 60), Path.Combine(output, "direct"), TextWriter.Null, writeRecords: true, chart: false);
-            ReplayResult http = ReplayRun.Run(IncidentTests.Shortened(scenario, 60), Path.Combine(output, "http"), TextWriter.Null, writeRecords: true, chart: false, httpClients: true);
+            ReplayResult direct = ReplayRun.Run(IncidentTests.Shortened(scenario, 60, ratePerSecond), Path.Combine(output, "direct"), TextWriter.Null, writeRecords: true, chart: false);
+            ReplayResult http = ReplayRun.Run(IncidentTests.Shortened(scenario, 60, ratePerSecond), Path.Combine(output, "http"), TextWriter.Null, writeRecords: true, chart: false, httpClients: true);
 
             Assert.Equal(http.Summary, direct.Summary);
             Assert.True(direct.Summary.RecordsOut > 0 || direct.Summary.Errors > 0, "nothing ran");
