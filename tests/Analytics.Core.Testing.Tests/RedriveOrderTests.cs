@@ -281,7 +281,7 @@ internal sealed class ModelFaults : IDisposable
     }
 
     public AmazonDynamoDBClient CreateDynamoDbClient() =>
-        new(new AnonymousAWSCredentials(), new AmazonDynamoDBConfig
+        new ModelDynamoDbClient(new AnonymousAWSCredentials(), new AmazonDynamoDBConfig
         {
             ServiceURL = "http://dynamodb.model.invalid",
             AuthenticationRegion = "us-east-1",
@@ -293,7 +293,7 @@ internal sealed class ModelFaults : IDisposable
         });
 
     public AmazonS3Client CreateS3Client() =>
-        new(new AnonymousAWSCredentials(), new AmazonS3Config
+        new ModelS3Client(new AnonymousAWSCredentials(), new AmazonS3Config
         {
             ServiceURL = "http://s3.model.invalid",
             AuthenticationRegion = "us-east-1",

@@ -582,7 +582,7 @@ public class SpillOutageTests
         }
 
         public AmazonDynamoDBClient CreateClient() =>
-            new(new AnonymousAWSCredentials(), new AmazonDynamoDBConfig
+            new ModelDynamoDbClient(new AnonymousAWSCredentials(), new AmazonDynamoDBConfig
             {
                 ServiceURL = "http://dynamodb.model.invalid",
                 AuthenticationRegion = "us-east-1",

@@ -136,7 +136,7 @@ internal sealed class ThrottleEpisodeHandler : DelegatingHandler
         http ? CreateClient() : new EpisodeClient(this, model.CreateClient(), Config());
 
     /// <summary>A client of the model through this handler, configured as the model's own clients are (no SDK retries, no real-time timeout).</summary>
-    public AmazonDynamoDBClient CreateClient() => new(new BasicAWSCredentials("model", "model"), Config());
+    public AmazonDynamoDBClient CreateClient() => new ModelDynamoDbClient(new BasicAWSCredentials("model", "model"), Config());
 
     private AmazonDynamoDBConfig Config() =>
         new()

@@ -130,10 +130,11 @@ public sealed class DynamoDbModel : IDisposable
     /// JSON protocol (marshalling, an HTTP request to <see cref="HttpHandler"/>, unmarshalling): slower than
     /// <see cref="CreateClient"/>, and what checks that the model speaks the protocol. Configured as
     /// <see cref="CreateClient"/>'s (no retries, no real-time timeout); its endpoint is fixed (the service's endpoint
-    /// rules are not evaluated per request).
+    /// rules are not evaluated per request). The pipeline lacks only the SDK's metrics and tracing handler, which would
+    /// format the stack trace of every failed call for a tracing span: the same requests, responses and exceptions.
     /// </summary>
     /// <returns>A new client; the caller disposes it.</returns>
-    public AmazonDynamoDBClient CreateHttpClient() => new(new AnonymousAWSCredentials(), ClientConfig());
+    public AmazonDynamoDBClient CreateHttpClient() => new ModelDynamoDbClient(new AnonymousAWSCredentials(), ClientConfig());
 
     /// <summary>
     /// Creates a table directly (no request, no latency, no fault), ACTIVE at once, with string keys; an existing table

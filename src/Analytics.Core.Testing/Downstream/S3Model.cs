@@ -140,7 +140,9 @@ public sealed class S3Model : IDisposable
 
     /// <summary>
     /// A path-style client bound to this model, with no SDK retries (<c>MaxErrorRetry = 0</c>, standard retry mode, no
-    /// retry throttling), no real-time timeout, and checksums only where S3 requires them.
+    /// retry throttling), no real-time timeout, and checksums only where S3 requires them. Its pipeline is the SDK's but
+    /// for the metrics and tracing handler, which would format the stack trace of every failed call (a GetObject of a
+    /// missing key included) for a tracing span: the same requests, responses and exceptions.
     /// </summary>
     /// <returns>A new client; the caller disposes it.</returns>
     public AmazonS3Client CreateClient()
@@ -158,7 +160,7 @@ public sealed class S3Model : IDisposable
             ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
             HttpClientFactory = new ModelHttpClientFactory(_handler),
         };
-        return new AmazonS3Client(new AnonymousAWSCredentials(), config);
+        return new ModelS3Client(new AnonymousAWSCredentials(), config);
     }
 
     /// <summary>Creates a bucket directly (no request, no fault); an existing bucket is kept.</summary>

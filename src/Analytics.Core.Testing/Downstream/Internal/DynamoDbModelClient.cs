@@ -3,6 +3,7 @@ using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Amazon.DynamoDBv2.Model.Internal.MarshallTransformations;
 using Amazon.Runtime;
+using Amazon.Runtime.Internal;
 
 namespace Analytics.Core.Testing;
 
@@ -14,7 +15,7 @@ namespace Analytics.Core.Testing;
 /// path does from the parsed body, so both paths give the same latencies, throttles and outcomes for a seed. A request
 /// shape that view does not mirror (legacy parameters, an attribute value with no or several types set, ...) is
 /// marshalled by the SDK's own marshaller and read from that JSON. Every other operation goes through the base client's
-/// pipeline to the model's HTTP handler.
+/// pipeline to the model's HTTP handler, without the SDK's metrics and tracing handler (<see cref="ModelSdkClients"/>).
 /// </summary>
 internal sealed class DynamoDbModelClient(DynamoDbModel model, AWSCredentials credentials, AmazonDynamoDBConfig config)
     : AmazonDynamoDBClient(credentials, config)
@@ -33,6 +34,12 @@ internal sealed class DynamoDbModelClient(DynamoDbModel model, AWSCredentials cr
 
     public override Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default) =>
         model.ServeDirectAsync("BatchGetItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), request, static r => BatchGetItemRequestMarshaller.Instance.Marshall(r), DynamoDbModel.DirectBatchGetItem, cancellationToken);
+
+    protected override void CustomizeRuntimePipeline(RuntimePipeline pipeline)
+    {
+        base.CustomizeRuntimePipeline(pipeline);
+        ModelSdkClients.WithoutMetrics(pipeline);
+    }
 
     /// <summary>For tests: whether a request would be read from its object (true) or from its marshalled JSON (false).</summary>
     internal static bool ReadsDirectly(AmazonWebServiceRequest request) => request switch
