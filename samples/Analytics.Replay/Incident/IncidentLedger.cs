@@ -42,7 +42,7 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
 
     public void OnRecord(StreamRecord record)
     {
-        Reading reading = TryRead(record.Data.Span, record.Arrival.ToUnixTimeMilliseconds(), out string? series, out long timestamp);
+        Reading reading = TryRead(record.Data, record.Arrival.ToUnixTimeMilliseconds(), out string? series, out long timestamp);
         if (reading == Reading.Unjudged)
         {
             UnjudgedRecords++;
@@ -287,8 +287,11 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
 
     private static string Canonical(string metric, IEnumerable<KeyValuePair<string, string>> dimensions)
     {
+        List<KeyValuePair<string, string>> sorted = dimensions as List<KeyValuePair<string, string>> ?? [.. dimensions];
+        // By key, then value: a total order, so the text does not depend on the sort's stability.
+        sorted.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key) is var byKey and not 0 ? byKey : string.CompareOrdinal(a.Value, b.Value));
         var text = new StringBuilder(metric);
-        foreach (KeyValuePair<string, string> d in dimensions.OrderBy(d => d.Key, StringComparer.Ordinal))
+        foreach (KeyValuePair<string, string> d in sorted)
         {
             text.Append('\u001f').Append(d.Key).Append('\u001e').Append(d.Value);
         }
@@ -303,10 +306,11 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
     /// could be valid in a form this reader does not aggregate (a KPL aggregate, NDJSON that is a sequence of JSON values, an
     /// RFC 3339 timestamp, an epoch-ms timestamp with a fraction, nesting near the depth bound).
     /// </summary>
-    private static Reading TryRead(ReadOnlySpan<byte> data, long arrivalMs, out string series, out long timestamp)
+    private static Reading TryRead(ReadOnlyMemory<byte> memory, long arrivalMs, out string series, out long timestamp)
     {
         series = string.Empty;
         timestamp = 0;
+        ReadOnlySpan<byte> data = memory.Span;
         if (data.StartsWith((ReadOnlySpan<byte>)[0xF3, 0x89, 0x9A, 0xC2]))
         {
             return Reading.Unjudged; // a KPL aggregate's magic
@@ -317,10 +321,15 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
             return Reading.Poison; // TooLarge
         }
 
-        data = data.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]) ? data[3..] : data;
+        if (data.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
+        {
+            memory = memory[3..];
+            data = data[3..];
+        }
+
         try
         {
-            using JsonDocument document = JsonDocument.Parse(data.ToArray());
+            using JsonDocument document = JsonDocument.Parse(memory);
             return Judge(document.RootElement, arrivalMs, out series, out timestamp);
         }
         catch (JsonException) when (data.Contains((byte)'\n'))
@@ -477,12 +486,29 @@ internal sealed class IncidentLedger(DateTimeOffset start, int durationSeconds, 
         return true;
     }
 
-    private static int Depth(JsonElement element) => element.ValueKind switch
+    private static int Depth(JsonElement element)
     {
-        JsonValueKind.Object => 1 + element.EnumerateObject().Select(p => Depth(p.Value)).DefaultIfEmpty(0).Max(),
-        JsonValueKind.Array => 1 + element.EnumerateArray().Select(Depth).DefaultIfEmpty(0).Max(),
-        _ => 0,
-    };
+        int deepest = 0;
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (JsonProperty p in element.EnumerateObject())
+                {
+                    deepest = Math.Max(deepest, Depth(p.Value));
+                }
+
+                return 1 + deepest;
+            case JsonValueKind.Array:
+                foreach (JsonElement item in element.EnumerateArray())
+                {
+                    deepest = Math.Max(deepest, Depth(item));
+                }
+
+                return 1 + deepest;
+            default:
+                return 0;
+        }
+    }
 
     private enum Reading
     {
