@@ -21,7 +21,12 @@ if [ "$target" != --build ]; then
   command -v afl-fuzz >/dev/null || { echo "afl-fuzz is missing: apt-get install -y afl++" >&2; exit 2; }
 fi
 
-# Build once, then instrument Analytics.Core.dll in place (instrumenting twice fails, hence the marker).
+# Build once, then instrument Analytics.Core.dll in place (instrumenting twice fails, hence the marker). Runs started
+# side by side with no build yet take turns here (a lock beside the build): the first builds, the others find its
+# marker. FUZZ_REBUILD=1 beside a running target still replaces that target's binaries under it: do not.
+mkdir -p "$out"
+exec 9>"$out/.build.lock"
+flock 9
 if [ "${FUZZ_REBUILD:-0}" = 1 ] || [ ! -f "$bin/.instrumented" ]; then
   rm -rf "$bin"
   dotnet publish tests/fuzz/Analytics.Core.Fuzz.csproj -c Release -o "$bin" -p:UseAppHost=true --nologo -v quiet
@@ -31,6 +36,8 @@ if [ "${FUZZ_REBUILD:-0}" = 1 ] || [ ! -f "$bin/.instrumented" ]; then
   "$out/tools/sharpfuzz" "$bin/Analytics.Core.dll"
   touch "$bin/.instrumented"
 fi
+flock -u 9
+exec 9>&-
 [ "$target" != --build ] || exit 0
 
 findings="$out/$target"
