@@ -15,8 +15,6 @@
 #
 # Usage: benchmarks/check-allocations.sh            (from anywhere; about 3 minutes on 2 cores)
 #        ARTIFACTS=/some/dir benchmarks/check-allocations.sh
-#        GATE_RUN_ARGS=--no-build benchmarks/check-allocations.sh   (the project is already built in Release,
-#                                                                    as after a Release build of the solution)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +23,7 @@ small=100
 large=10000
 
 echo "== allocation gate: EventBenchmarks.Pipeline at $small and $large records (short job), artifacts in $artifacts"
-dotnet run -c Release ${GATE_RUN_ARGS:-} --project benchmarks/Analytics.Core.Benchmarks -- \
+dotnet run -c Release --project benchmarks/Analytics.Core.Benchmarks -- \
   --filter "*EventBenchmarks.Pipeline(RecordCount: $small)" "*EventBenchmarks.Pipeline(RecordCount: $large)" \
   --job short --exporters json --artifacts "$artifacts" --join ${GATE_ARGS:-} >"$artifacts/run.log" 2>&1 || {
   tail -n 50 "$artifacts/run.log"
