@@ -3,7 +3,6 @@ using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Amazon.DynamoDBv2.Model.Internal.MarshallTransformations;
 using Amazon.Runtime;
-using Amazon.Runtime.Internal;
 
 namespace Analytics.Core.Testing;
 
@@ -18,7 +17,7 @@ namespace Analytics.Core.Testing;
 /// pipeline to the model's HTTP handler, without the SDK's metrics and tracing handler (<see cref="ModelSdkClients"/>).
 /// </summary>
 internal sealed class DynamoDbModelClient(DynamoDbModel model, AWSCredentials credentials, AmazonDynamoDBConfig config)
-    : AmazonDynamoDBClient(credentials, config)
+    : ModelDynamoDbClient(credentials, config)
 {
     public override Task<GetItemResponse> GetItemAsync(GetItemRequest request, CancellationToken cancellationToken = default) =>
         model.ServeDirectAsync("GetItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), request, static r => GetItemRequestMarshaller.Instance.Marshall(r), DynamoDbModel.DirectGetItem, cancellationToken);
@@ -34,12 +33,6 @@ internal sealed class DynamoDbModelClient(DynamoDbModel model, AWSCredentials cr
 
     public override Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default) =>
         model.ServeDirectAsync("BatchGetItem", model.MarshalItemRequests ? null : SdkRequestView.From(request), request, static r => BatchGetItemRequestMarshaller.Instance.Marshall(r), DynamoDbModel.DirectBatchGetItem, cancellationToken);
-
-    protected override void CustomizeRuntimePipeline(RuntimePipeline pipeline)
-    {
-        base.CustomizeRuntimePipeline(pipeline);
-        ModelSdkClients.WithoutMetrics(pipeline);
-    }
 
     /// <summary>For tests: whether a request would be read from its object (true) or from its marshalled JSON (false).</summary>
     internal static bool ReadsDirectly(AmazonWebServiceRequest request) => request switch

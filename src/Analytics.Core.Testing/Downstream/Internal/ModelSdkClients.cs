@@ -19,8 +19,11 @@ internal static class ModelSdkClients
     public static void WithoutMetrics(RuntimePipeline pipeline) => pipeline.RemoveHandler<MetricsHandler>();
 }
 
-/// <summary>An <see cref="AmazonDynamoDBClient"/> without the SDK's metrics and tracing handler (see <see cref="ModelSdkClients"/>).</summary>
-internal sealed class ModelDynamoDbClient(AWSCredentials credentials, AmazonDynamoDBConfig config) : AmazonDynamoDBClient(credentials, config)
+/// <summary>
+/// An <see cref="AmazonDynamoDBClient"/> without the SDK's metrics and tracing handler (see <see cref="ModelSdkClients"/>);
+/// the model's direct client builds on it.
+/// </summary>
+internal class ModelDynamoDbClient(AWSCredentials credentials, AmazonDynamoDBConfig config) : AmazonDynamoDBClient(credentials, config)
 {
     protected override void CustomizeRuntimePipeline(RuntimePipeline pipeline)
     {
