@@ -35,14 +35,17 @@ public sealed class RuntimeApiHost : IAsyncDisposable
     private readonly SemaphoreSlim _invokeGate = new(1, 1);
     private readonly ConcurrentDictionary<string, Pending> _inFlight = new(StringComparer.Ordinal);
     private readonly Task _serveLoop;
+    private readonly Action<RuntimeApiHost>? _afterProcessStart;
     private Channel<Pending> _queue = Channel.CreateUnbounded<Pending>();
     private Runtime? _runtime;
     private long _invocations;
     private int _processesStarted;
+    private int _asksForEvents;
 
-    private RuntimeApiHost(RuntimeApiHostOptions options, HttpListener listener, string address)
+    private RuntimeApiHost(RuntimeApiHostOptions options, HttpListener listener, string address, Action<RuntimeApiHost>? afterProcessStart)
     {
         _options = options;
+        _afterProcessStart = afterProcessStart;
         _listener = listener;
         RuntimeApiAddress = address;
         _serveLoop = Task.Run(ServeLoopAsync);
@@ -50,6 +53,9 @@ public sealed class RuntimeApiHost : IAsyncDisposable
 
     /// <summary>The value given to the process as <c>AWS_LAMBDA_RUNTIME_API</c> (<c>127.0.0.1:port</c>).</summary>
     public string RuntimeApiAddress { get; }
+
+    /// <summary>How many times a process asked for an event (<c>/next</c>), each counted once the host credited it to an environment.</summary>
+    internal int AsksForEvents => Volatile.Read(ref _asksForEvents);
 
     /// <summary>How many processes were started: the first one and one per cold start after a timeout, exit or init error.</summary>
     public int ProcessesStarted => Volatile.Read(ref _processesStarted);
@@ -61,12 +67,18 @@ public sealed class RuntimeApiHost : IAsyncDisposable
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
     /// <exception cref="RuntimeApiHostException">The process could not start, exited, posted an init error or did not
     /// ask for an event within <see cref="RuntimeApiHostOptions.InitTimeout"/>.</exception>
-    public static async Task<RuntimeApiHost> StartAsync(RuntimeApiHostOptions options, CancellationToken cancellationToken)
+    public static Task<RuntimeApiHost> StartAsync(RuntimeApiHostOptions options, CancellationToken cancellationToken) =>
+        StartAsync(options, afterProcessStart: null, cancellationToken);
+
+    /// <summary><see cref="StartAsync(RuntimeApiHostOptions, CancellationToken)"/>, running
+    /// <paramref name="afterProcessStart"/> right after each process started, before the host does anything more (tests
+    /// pause the host there, as a loaded machine can).</summary>
+    internal static async Task<RuntimeApiHost> StartAsync(RuntimeApiHostOptions options, Action<RuntimeApiHost>? afterProcessStart, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrEmpty(options.FileName);
         (HttpListener listener, string address) = Listen();
-        var host = new RuntimeApiHost(options, listener, address);
+        var host = new RuntimeApiHost(options, listener, address, afterProcessStart);
         try
         {
             await host.EnsureRuntimeAsync(cancellationToken).ConfigureAwait(false);
@@ -213,10 +225,24 @@ public sealed class RuntimeApiHost : IAsyncDisposable
             return alive;
         }
 
-        // A new execution environment: nothing of the old one's queue survives.
+        // A new execution environment: nothing of the old one's queue survives. It is the current one before its process
+        // starts: the process's first /next (or init error) can arrive before Process.Start returns to this thread (a
+        // loaded machine, a collection), and must find this environment, not the one before it. It found the old one
+        // there: the new one never counted as initialized, and the start failed after InitTimeout.
         _queue = Channel.CreateUnbounded<Pending>();
-        Runtime runtime = StartProcess();
+        var runtime = new Runtime(_options.Log);
         _runtime = runtime;
+        try
+        {
+            StartProcess(runtime);
+        }
+        catch
+        {
+            _runtime = null;
+            await EndRuntimeAsync(runtime).ConfigureAwait(false); // started, then failed: it must not outlive the host
+            throw;
+        }
+
         Interlocked.Increment(ref _processesStarted);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.InitTimeout);
@@ -239,7 +265,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
         }
     }
 
-    private Runtime StartProcess()
+    private void StartProcess(Runtime runtime)
     {
         var start = new ProcessStartInfo(_options.FileName)
         {
@@ -310,20 +336,20 @@ public sealed class RuntimeApiHost : IAsyncDisposable
             throw new RuntimeApiHostException(_options.FileName + " could not be started: " + e.Message, e);
         }
 
-        var runtime = new Runtime(process, _options.Log);
+        runtime.Process = process;
+        _afterProcessStart?.Invoke(this);
         process.OutputDataReceived += (_, e) => runtime.Append(e.Data);
         process.ErrorDataReceived += (_, e) => runtime.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        runtime.Exited = WatchExitAsync(runtime);
-        return runtime;
+        runtime.Exited = WatchExitAsync(runtime, process);
     }
 
-    private async Task WatchExitAsync(Runtime runtime)
+    private async Task WatchExitAsync(Runtime runtime, Process process)
     {
         try
         {
-            await runtime.Process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
         }
         catch (InvalidOperationException)
         {
@@ -333,7 +359,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
         string exit;
         try
         {
-            exit = runtime.Process.HasExited ? "exited with code " + runtime.Process.ExitCode.ToString(CultureInfo.InvariantCulture) : "ended";
+            exit = process.HasExited ? "exited with code " + process.ExitCode.ToString(CultureInfo.InvariantCulture) : "ended";
         }
         catch (InvalidOperationException)
         {
@@ -352,11 +378,16 @@ public sealed class RuntimeApiHost : IAsyncDisposable
     private static async Task EndRuntimeAsync(Runtime runtime)
     {
         runtime.HasEnded = true;
+        if (runtime.Process is not { } process)
+        {
+            return; // it never started
+        }
+
         try
         {
-            if (!runtime.Process.HasExited)
+            if (!process.HasExited)
             {
-                runtime.Process.Kill(entireProcessTree: true);
+                process.Kill(entireProcessTree: true);
             }
         }
         catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or AggregateException)
@@ -379,7 +410,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
             }
         }
 
-        runtime.Process.Dispose();
+        process.Dispose();
     }
 
     private async Task ServeLoopAsync()
@@ -452,6 +483,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
     {
         Runtime? runtime = _runtime;
         runtime?.Initialized.TrySetResult();
+        Interlocked.Increment(ref _asksForEvents);
         Channel<Pending> queue = _queue;
         Pending pending = await queue.Reader.ReadAsync(_stop.Token).ConfigureAwait(false);
         pending.HandedOutAt = DateTimeOffset.UtcNow;
@@ -618,13 +650,14 @@ public sealed class RuntimeApiHost : IAsyncDisposable
     }
 
     /// <summary>One process (one execution environment) and what it has said.</summary>
-    private sealed class Runtime(Process process, TextWriter? log)
+    private sealed class Runtime(TextWriter? log)
     {
         private const int TailLimit = 4096;
         private readonly StringBuilder _tail = new();
         private volatile bool _ended;
 
-        public Process Process { get; } = process;
+        /// <summary>The process, set as soon as it started (the environment is current from just before: null until then).</summary>
+        public Process? Process { get; set; }
 
         public TaskCompletionSource Initialized { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

@@ -234,6 +234,34 @@ public sealed class RuntimeApiHostTests : IDisposable
         Assert.Equal(2, host.ProcessesStarted);
     }
 
+    /// <summary>
+    /// The host paused right after it started a process (a loaded machine, a collection) while the process already
+    /// asked for its first event. The host credited that <c>/next</c> to the environment before it (none at the first
+    /// start, the ended one after an exit), so the new one never counted as initialized and its start failed after
+    /// InitTimeout: "did not ask for an event (GET /runtime/invocation/next) within 20 s", seen once in CI on a loaded
+    /// machine. The pause here lasts until the host has taken the process's ask.
+    /// </summary>
+    [Fact]
+    public async Task Start_TheProcessAsksWhileTheHostIsPausedAfterStartingIt_ItsAskCountsForTheNewEnvironment()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        static void PauseUntilAsked(RuntimeApiHost paused)
+        {
+            int before = paused.AsksForEvents;
+            Assert.True(
+                SpinWait.SpinUntil(() => paused.AsksForEvents > before, TimeSpan.FromSeconds(10)),
+                "the process did not ask for an event within 10 s");
+        }
+
+        RuntimeApiHostOptions options = Options() with { InitTimeout = TimeSpan.FromSeconds(5) };
+        await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(options, PauseUntilAsked, cts.Token);
+        await Assert.ThrowsAsync<RuntimeApiHostException>(() => host.InvokeAsync("\"exit\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token));
+
+        byte[] after = await host.InvokeAsync("{\"ok\":3}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token);
+        Assert.Contains("\"ok\":3", Encoding.UTF8.GetString(after), StringComparison.Ordinal);
+        Assert.Equal(2, host.ProcessesStarted);
+    }
+
     [Fact]
     public async Task Invoke_ProcessExits_RaisesWithTheExitCodeAndItsOutput_AndRestartsOnTheNext()
     {
