@@ -10,7 +10,7 @@ namespace Analytics.Core.Testing.Tests;
 /// the spill bucket and the on-failure destination bucket swapped. Each must end in one <c>error:</c> line naming the
 /// flag and the bucket, exit 1, and nothing done; never "done, nothing left" while the objects wait elsewhere.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class RedriveBucketMistakeTests(LocalServersFixture servers)
 {
     /// <summary>

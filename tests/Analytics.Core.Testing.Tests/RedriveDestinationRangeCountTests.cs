@@ -16,7 +16,7 @@ namespace Analytics.Core.Testing.Tests;
 /// (a 10,000-record batch run 500 at a time: 20), growing the item toward its bound for nothing. One object's records
 /// are contiguous in the shard, so a write that continues the key's last range in the same object extends it instead.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class RedriveDestinationRangeCountTests(LocalServersFixture servers)
 {
     /// <summary>

@@ -16,7 +16,7 @@ namespace Analytics.Core.Testing.Tests;
 /// (SIGINT) or SIGTERM cancels the run, which releases the lease and says so, instead of dying with the lease kept, every
 /// later run refused for its 10 minutes, and nothing on its output (found by review).
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class RedriveInterruptTests(LocalServersFixture servers)
 {
     /// <summary>Spill objects of the signal tests, one per shard: each a read and a put of the item, slowed.</summary>

@@ -11,7 +11,7 @@ namespace Analytics.Core.Testing.Tests;
 /// was not found", "Value cannot be null"), every other object unredriven. Now the marker's object is reported on its
 /// own line with the marker's key, and the run goes on to the other objects, exits 1, and prints no byte of the marker.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class RedriveMarkerEditTests(LocalServersFixture servers)
 {
     private const string Secret = "Q7secret";

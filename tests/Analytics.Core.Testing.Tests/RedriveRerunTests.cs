@@ -14,7 +14,7 @@ namespace Analytics.Core.Testing.Tests;
 /// A redrive run again after one that was interrupted, that raced another run, or whose table was restored under the same
 /// name: the table ends equal to the truth computed from the records, and the run says done only when it is.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class RedriveRerunTests(LocalServersFixture servers)
 {
     public enum Fault

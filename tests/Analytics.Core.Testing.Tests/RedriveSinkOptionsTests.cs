@@ -16,7 +16,7 @@ namespace Analytics.Core.Testing.Tests;
 /// and random keys) was refused on every run, exit 1, with nothing saying what to pass. The function's
 /// PerShardWatermarkOnly is not taken: the redrive keeps per-key marks whatever the function's layout.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class RedriveSinkOptionsTests(LocalServersFixture servers, ITestOutputHelper output)
 {
     private const int Shard = 0;

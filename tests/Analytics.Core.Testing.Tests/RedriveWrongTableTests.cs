@@ -15,7 +15,7 @@ namespace Analytics.Core.Testing.Tests;
 /// exit 0: the samples left their own table for good. Now the objects are left, with a line naming the table and both
 /// streams, nothing written, exit 1; a table that holds items of the objects' stream, or none at all, is still redriven.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class RedriveWrongTableTests(LocalServersFixture servers)
 {
     private const string OtherStream = "arn:aws:kinesis:us-east-1:123456789012:stream/other";

@@ -19,7 +19,7 @@ namespace Analytics.Core.Testing.Tests;
 /// spill's, a repeated redrive of the same objects applies nothing, and the live function of either version then writes
 /// both windows without a failure (the shard is never blocked) and without counting a re-delivered record twice.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed partial class SpillRedriveAccuracyChangeTests(LocalServersFixture servers, ITestOutputHelper output)
 {
     private const int Shard = 0;

@@ -15,7 +15,7 @@ namespace Analytics.Core.Testing.Tests;
 /// The same writes against the models and against the local DynamoDB and S3 servers (dynalite, s3rver): equal tables,
 /// equal objects, and the same errors.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class ModelCrossCheckTests(LocalServersFixture servers)
 {
     private static readonly DateTimeOffset s_start = new(2024, 5, 1, 12, 0, 0, TimeSpan.Zero);

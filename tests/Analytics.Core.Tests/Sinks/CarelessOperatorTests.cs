@@ -14,7 +14,7 @@ namespace Analytics.Core.Tests;
 /// another key schema, a bucket that does not exist, an item written by something else, retry options out of range.
 /// Every case runs against the real local servers; none may end with records marked done that are not stored once.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutputHelper output)
 {
     private const string Shard = "shardId-000000000007";

@@ -14,7 +14,7 @@ namespace Analytics.Core.Tests;
 /// up to 1 KB, read capacity units per consistent read the size rounded up to 4 KB. The table in docs/dynamodb.md
 /// comes from this test's output (run it with <c>--logger "console;verbosity=detailed"</c>).
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class KeyWatermarkCostTests(LocalServersFixture servers, ITestOutputHelper output)
 {
     private const string Shard = "shardId-000000000000";

@@ -12,7 +12,7 @@ namespace Analytics.Core.Tests;
 /// The whole pipeline with the DynamoDB and S3 sinks, driven the way Lambda drives it: every invocation after a
 /// partial failure re-delivers from the reported checkpoint, until the shard is through.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class PipelineWithAwsSinksTests(LocalServersFixture servers, ITestOutputHelper output)
 {
     private const long ArrivalMs = 1_714_565_100_000; // five minutes after the first window opens

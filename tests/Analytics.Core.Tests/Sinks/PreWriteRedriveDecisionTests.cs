@@ -11,7 +11,7 @@ namespace Analytics.Core.Tests;
 /// "after" above the spill's range decides (its "before" at the range's last sample: landed; none or below its first:
 /// not landed; else undecided), and the redrive's write drops the entries its new mark has passed.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
 {
     private const long WindowStartMs = 1_714_565_100_000 - (1_714_565_100_000 % 60_000);

@@ -16,7 +16,7 @@ namespace Analytics.Core.Tests;
 /// the pipeline spills during an outage and reports success, <c>redrive</c> applies the spill exactly once however
 /// often it runs and whatever responses it loses, and the table then equals the aggregates computed from the records.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITestOutputHelper output)
 {
     private const long ArrivalMs = 1_714_565_100_000; // long before the test runs: every batch is older than the spill age

@@ -9,7 +9,7 @@ namespace Analytics.Core.Tests;
 /// <see cref="InvalidDataException"/> with a message that names the shard and what is wrong, nothing is marked durable,
 /// and the item stays as it was. The item is written by the sink, then broken by hand on the real local server.
 /// </summary>
-[Collection(LocalServersCollection.Name)]
+[Collection(LocalServersCollection.Second)]
 public sealed class StoredItemRefusalTests(LocalServersFixture servers)
 {
     private const string Shard = "shardId-000000000003";
