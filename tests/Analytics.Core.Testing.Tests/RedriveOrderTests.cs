@@ -281,31 +281,10 @@ internal sealed class ModelFaults : IDisposable
     }
 
     public AmazonDynamoDBClient CreateDynamoDbClient() =>
-        new ModelDynamoDbClient(new AnonymousAWSCredentials(), new AmazonDynamoDBConfig
-        {
-            ServiceURL = "http://dynamodb.model.invalid",
-            AuthenticationRegion = "us-east-1",
-            MaxErrorRetry = 0,
-            RetryMode = RequestRetryMode.Standard,
-            ThrottleRetries = false,
-            Timeout = Timeout.InfiniteTimeSpan,
-            HttpClientFactory = new Factory(_dynamoDb),
-        });
+        new ModelDynamoDbClient(new AnonymousAWSCredentials(), ModelSdkClients.DynamoDbConfig(_dynamoDb));
 
     public AmazonS3Client CreateS3Client() =>
-        new ModelS3Client(new AnonymousAWSCredentials(), new AmazonS3Config
-        {
-            ServiceURL = "http://s3.model.invalid",
-            AuthenticationRegion = "us-east-1",
-            ForcePathStyle = true,
-            MaxErrorRetry = 0,
-            RetryMode = RequestRetryMode.Standard,
-            ThrottleRetries = false,
-            Timeout = Timeout.InfiniteTimeSpan,
-            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
-            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
-            HttpClientFactory = new Factory(_s3),
-        });
+        new ModelS3Client(new AnonymousAWSCredentials(), ModelSdkClients.S3Config(_s3));
 
     // The handlers are not disposed: disposing a delegating handler disposes the model's handler behind it.
     public void Dispose() => _cancel.Dispose();
@@ -396,12 +375,5 @@ internal sealed class ModelFaults : IDisposable
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
             faults.Fault(request, IsS3) is { } fault ? Task.FromResult(fault) : base.SendAsync(request, cancellationToken);
-    }
-
-    private sealed class Factory(HttpMessageHandler handler) : HttpClientFactory
-    {
-        public override HttpClient CreateHttpClient(IClientConfig clientConfig) => new(handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
-
-        public override string? GetConfigUniqueString(IClientConfig clientConfig) => null;
     }
 }

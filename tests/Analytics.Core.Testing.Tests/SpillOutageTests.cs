@@ -582,16 +582,7 @@ public class SpillOutageTests
         }
 
         public AmazonDynamoDBClient CreateClient() =>
-            new ModelDynamoDbClient(new AnonymousAWSCredentials(), new AmazonDynamoDBConfig
-            {
-                ServiceURL = "http://dynamodb.model.invalid",
-                AuthenticationRegion = "us-east-1",
-                MaxErrorRetry = 0,
-                RetryMode = RequestRetryMode.Standard,
-                ThrottleRetries = false,
-                Timeout = Timeout.InfiniteTimeSpan,
-                HttpClientFactory = new Factory(this),
-            });
+            new ModelDynamoDbClient(new AnonymousAWSCredentials(), ModelSdkClients.DynamoDbConfig(this));
 
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
@@ -633,11 +624,5 @@ public class SpillOutageTests
             throw new InvalidOperationException("unreachable: the wait ends only by cancellation");
         }
 
-        private sealed class Factory(HttpMessageHandler handler) : HttpClientFactory
-        {
-            public override HttpClient CreateHttpClient(IClientConfig clientConfig) => new(handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
-
-            public override string? GetConfigUniqueString(IClientConfig clientConfig) => null;
-        }
     }
 }

@@ -138,28 +138,7 @@ internal sealed class ThrottleEpisodeHandler : DelegatingHandler
     /// <summary>A client of the model through this handler, configured as the model's own clients are (no SDK retries, no real-time timeout).</summary>
     public AmazonDynamoDBClient CreateClient() => new ModelDynamoDbClient(new BasicAWSCredentials("model", "model"), Config());
 
-    private AmazonDynamoDBConfig Config() =>
-        new()
-        {
-            ServiceURL = ModelEndpoint.Url,
-            EndpointProvider = new ModelEndpoint(),
-            AuthenticationRegion = "us-east-1",
-            MaxErrorRetry = 0,
-            RetryMode = RequestRetryMode.Standard,
-            ThrottleRetries = false,
-            Timeout = Timeout.InfiniteTimeSpan,
-            HttpClientFactory = new Factory(this),
-        };
-
-    /// <summary>The model's fixed address, not resolved through the service's endpoint rules on every request.</summary>
-    private sealed class ModelEndpoint : Amazon.Runtime.Endpoints.IEndpointProvider
-    {
-        public const string Url = "http://dynamodb.model.invalid";
-
-        private static readonly Amazon.Runtime.Endpoints.Endpoint s_endpoint = new(Url);
-
-        public Amazon.Runtime.Endpoints.Endpoint ResolveEndpoint(Amazon.Runtime.Endpoints.EndpointParameters parameters) => s_endpoint;
-    }
+    private AmazonDynamoDBConfig Config() => ModelSdkClients.DynamoDbConfig(this);
 
     private static bool IsDataPlane(string target) =>
         target.EndsWith(".GetItem", StringComparison.Ordinal) || target.EndsWith(".PutItem", StringComparison.Ordinal) ||
@@ -226,12 +205,5 @@ internal sealed class ThrottleEpisodeHandler : DelegatingHandler
 
             base.Dispose(disposing);
         }
-    }
-
-    private sealed class Factory(HttpMessageHandler handler) : HttpClientFactory
-    {
-        public override HttpClient CreateHttpClient(IClientConfig clientConfig) => new(handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
-
-        public override string? GetConfigUniqueString(IClientConfig clientConfig) => null;
     }
 }

@@ -192,21 +192,7 @@ public sealed class DynamoDbModel : IDisposable
         _handler.Dispose();
     }
 
-    private AmazonDynamoDBConfig ClientConfig()
-    {
-        const string ModelUrl = "http://dynamodb.model.invalid";
-        return new AmazonDynamoDBConfig
-        {
-            ServiceURL = ModelUrl,
-            EndpointProvider = new ModelEndpointProvider(ModelUrl),
-            AuthenticationRegion = Region,
-            MaxErrorRetry = 0,
-            RetryMode = RequestRetryMode.Standard,
-            ThrottleRetries = false,
-            Timeout = Timeout.InfiniteTimeSpan,
-            HttpClientFactory = new ModelHttpClientFactory(_handler),
-        };
-    }
+    private AmazonDynamoDBConfig ClientConfig() => ModelSdkClients.DynamoDbConfig(_handler, Region);
 
     internal static Dictionary<string, AttributeValue> ToSdk(IReadOnlyDictionary<string, DynamoValue> item) =>
         item.ToDictionary(kv => kv.Key, kv => ToSdk(kv.Value), StringComparer.Ordinal);

@@ -145,23 +145,7 @@ public sealed class S3Model : IDisposable
     /// missing key included) for a tracing span: the same requests, responses and exceptions.
     /// </summary>
     /// <returns>A new client; the caller disposes it.</returns>
-    public AmazonS3Client CreateClient()
-    {
-        var config = new AmazonS3Config
-        {
-            ServiceURL = "http://s3.model.invalid",
-            AuthenticationRegion = Region,
-            ForcePathStyle = true,
-            MaxErrorRetry = 0,
-            RetryMode = RequestRetryMode.Standard,
-            ThrottleRetries = false,
-            Timeout = Timeout.InfiniteTimeSpan,
-            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
-            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
-            HttpClientFactory = new ModelHttpClientFactory(_handler),
-        };
-        return new ModelS3Client(new AnonymousAWSCredentials(), config);
-    }
+    public AmazonS3Client CreateClient() => new ModelS3Client(new AnonymousAWSCredentials(), ModelSdkClients.S3Config(_handler, Region));
 
     /// <summary>Creates a bucket directly (no request, no fault); an existing bucket is kept.</summary>
     /// <param name="bucketName">The bucket.</param>
