@@ -4,6 +4,8 @@ using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Amazon.Runtime;
 using Amazon.Runtime.Internal;
+using Amazon.S3;
+using Amazon.S3.Model;
 using BenchmarkDotNet.Attributes;
 
 namespace Analytics.Core.Benchmarks.Micro;
@@ -99,19 +101,20 @@ public class SdkFailureBenchmarks
         HttpClientFactory = new Answering(status, body),
     };
 
-    private sealed class Answering(HttpStatusCode status, string body) : HttpClientFactory
+    /// <summary>Clients whose every request gets one fixed answer, in process.</summary>
+    internal sealed class Answering(HttpStatusCode status, string body, string contentType = "application/x-amz-json-1.0") : HttpClientFactory
     {
-        public override HttpClient CreateHttpClient(IClientConfig clientConfig) => new(new Handler(status, Encoding.UTF8.GetBytes(body)));
+        public override HttpClient CreateHttpClient(IClientConfig clientConfig) => new(new Handler(status, Encoding.UTF8.GetBytes(body), contentType));
 
         public override string? GetConfigUniqueString(IClientConfig clientConfig) => null;
     }
 
-    private sealed class Handler(HttpStatusCode status, byte[] body) : HttpMessageHandler
+    private sealed class Handler(HttpStatusCode status, byte[] body, string contentType) : HttpMessageHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             var response = new HttpResponseMessage(status) { Content = new ByteArrayContent(body), RequestMessage = request };
-            response.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-amz-json-1.0");
+            response.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
             response.Headers.Add("x-amzn-RequestId", "benchmark");
             return Task.FromResult(response);
         }
@@ -125,4 +128,72 @@ public class SdkFailureBenchmarks
             pipeline.RemoveHandler<MetricsHandler>();
         }
     }
+}
+
+/// <summary>
+/// The same for the spill sink's read of a shard's marker (<c>S3SpillSink</c>): a GetObject that finds the object, and
+/// one answered 404 NoSuchKey, which is every batch's read on a shard that has not spilled.
+/// </summary>
+[MemoryDiagnoser]
+public class SdkMissingObjectBenchmarks
+{
+    private AmazonS3Client _found = null!;
+    private AmazonS3Client _missing = null!;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _found = new AmazonS3Client(new BasicAWSCredentials("a", "b"), Config(HttpStatusCode.OK, "application/json", """{"marker":1}"""));
+        _missing = new AmazonS3Client(new BasicAWSCredentials("a", "b"), Config(
+            HttpStatusCode.NotFound,
+            "application/xml",
+            """<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>spill/marker</Key><RequestId>benchmark</RequestId></Error>"""));
+        if (Found().GetAwaiter().GetResult() != 12 || Missing().GetAwaiter().GetResult() != 404)
+        {
+            throw new InvalidOperationException("The answers are not what the cases say.");
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _found.Dispose();
+        _missing.Dispose();
+    }
+
+    [Benchmark(Baseline = true)]
+    public async Task<int> Found()
+    {
+        using GetObjectResponse got = await _found.GetObjectAsync(new GetObjectRequest { BucketName = "spill", Key = "spill/marker" });
+        using var body = new MemoryStream();
+        await got.ResponseStream.CopyToAsync(body);
+        return (int)body.Length;
+    }
+
+    [Benchmark]
+    public async Task<int> Missing()
+    {
+        try
+        {
+            using GetObjectResponse got = await _missing.GetObjectAsync(new GetObjectRequest { BucketName = "spill", Key = "spill/marker" });
+            return 0;
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            return 404;
+        }
+    }
+
+    private static AmazonS3Config Config(HttpStatusCode status, string contentType, string body) => new()
+    {
+        ServiceURL = "http://s3.benchmark.invalid",
+        AuthenticationRegion = "us-east-1",
+        ForcePathStyle = true,
+        MaxErrorRetry = 0,
+        RetryMode = RequestRetryMode.Standard,
+        ThrottleRetries = false,
+        RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+        ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+        HttpClientFactory = new SdkFailureBenchmarks.Answering(status, body, contentType),
+    };
 }
