@@ -91,7 +91,7 @@ public sealed class MetricAggregate
 
     /// <summary>The estimated quantile.</summary>
     /// <param name="q">0..1.</param>
-    /// <returns>The estimate, within α·|x| of the exact quantile x (see <see cref="QuantileSketch"/>); NaN when empty.</returns>
+    /// <returns>The estimate, within α·|x| of the exact quantile x (plus 4.9e-324 for a subnormal x; see <see cref="QuantileSketch"/>); NaN when empty.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="q"/> is outside [0, 1] or NaN.</exception>
     public double GetQuantile(double q) => _sketch.GetQuantile(q);
 

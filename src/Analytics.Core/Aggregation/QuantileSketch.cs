@@ -3,7 +3,8 @@ namespace Analytics.Core;
 /// <summary>
 /// A mergeable quantile sketch with a relative-error guarantee (DDSketch-style logarithmic bins): for every
 /// quantile <c>q</c>, the estimate <c>y</c> of the exact quantile <c>x</c> (the value of rank
-/// <c>floor(q·(n−1))</c> among the sorted values, counting from 0) satisfies <c>|y − x| ≤ α·|x|</c>.
+/// <c>floor(q·(n−1))</c> among the sorted values, counting from 0) satisfies <c>|y − x| ≤ α·|x|</c>; for a subnormal <c>x</c> (below 2.2e-308)
+/// <c>|y − x| ≤ α·|x| + ε</c>, ε = 4.9e-324, since the doubles there are ε apart.
 /// </summary>
 /// <remarks>
 /// <para>Positive values and the magnitudes of negative values are counted in two stores of logarithmic bins
@@ -104,7 +105,7 @@ public sealed class QuantileSketch
 
     /// <summary>The estimated quantile.</summary>
     /// <param name="q">0..1.</param>
-    /// <returns>The estimate, within α·|x| of the exact quantile x; NaN when the sketch is empty.</returns>
+    /// <returns>The estimate, within α·|x| of the exact quantile x (plus 4.9e-324 for a subnormal x); NaN when the sketch is empty.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="q"/> is outside [0, 1] or NaN.</exception>
     public double GetQuantile(double q)
     {
