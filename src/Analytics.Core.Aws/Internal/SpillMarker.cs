@@ -129,6 +129,17 @@ internal sealed record SpillMarker(string Last, IReadOnlySet<string>? Windows)
 /// <summary>Where the live sink reads its shard's <see cref="SpillMarker"/> from (the S3 spill sink).</summary>
 internal interface ISpillMarkerSource
 {
-    /// <summary>The shard's marker; null when there is none or it could not be read in time (the redrive then reports what it cannot decide).</summary>
-    Task<SpillMarker?> ReadMarkerAsync(string shardId, string? eventSourceArn, CancellationToken cancellationToken);
+    /// <summary>The shard's marker, and why it could not be read when the bucket is at fault; never throws.</summary>
+    Task<MarkerRead> ReadMarkerAsync(string shardId, string? eventSourceArn, CancellationToken cancellationToken);
 }
+
+/// <summary>A read of a shard's spill marker.</summary>
+/// <param name="Marker">
+/// The marker; null when there is none or it could not be read in time (the write then keeps no pre-write entry, and the
+/// redrive reports what that leaves undecided).
+/// </param>
+/// <param name="BucketError">
+/// When S3 refused the read for the bucket itself (it does not exist, access is denied, it is in another region): S3's
+/// error naming the bucket and its option. A spill could not be written there either; null otherwise.
+/// </param>
+internal readonly record struct MarkerRead(SpillMarker? Marker, Amazon.S3.AmazonS3Exception? BucketError);

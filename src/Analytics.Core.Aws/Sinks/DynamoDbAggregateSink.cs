@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
+using Amazon.S3;
 
 namespace Analytics.Core;
 
@@ -31,7 +32,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 {
     private const int BatchGetLimit = 100;
 
-    private static readonly Task<SpillMarker?> s_noMarker = Task.FromResult<SpillMarker?>(null);
+    private static readonly Task<MarkerRead> s_noMarker = Task.FromResult<MarkerRead>(default);
 
     private readonly IAmazonDynamoDB _client;
     private readonly DynamoDbAggregateSinkOptions _options;
@@ -182,7 +183,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         }
 
         // The shard's spill marker is read beside the items (one S3 GET, in parallel with the first reads).
-        Task<SpillMarker?> marker = SpillMarkers is { } source ? source.ReadMarkerAsync(batch.ShardId, batch.EventSourceArn, cancellationToken) : s_noMarker;
+        Task<MarkerRead> marker = SpillMarkers is { } source ? source.ReadMarkerAsync(batch.ShardId, batch.EventSourceArn, cancellationToken) : s_noMarker;
 
         // One pool of workers, one request each at a time, takes the steps in order: a BatchGetItem per 100 pairs, each
         // one chunk ahead of its pairs, and one read-merge-conditional-put per pair. A chunk's pairs are written while the
@@ -217,7 +218,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
                 await reads[index / BatchGetLimit].WaitAsync().ConfigureAwait(false);
                 await markerRead.WaitAsync().ConfigureAwait(false);
-                SpillMarker? spillMarker = await marker.ConfigureAwait(false); // done: its gate is open
+                SpillMarker? spillMarker = (await marker.ConfigureAwait(false)).Marker; // done: its gate is open
                 if (await ApplyPairAsync(batch, index, pairs[index], scratch, spillMarker, stream, token).ConfigureAwait(false))
                 {
                     batch.MarkDurable(index);
@@ -291,7 +292,26 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             // the sink failed and why (a time-out returns instead: the processor reports it as one).
             ThrowGivenUp(batch, unwritten);
         }
+
+        if (unwritten == 0 && (await marker.ConfigureAwait(false)).BucketError is { } bucketError)
+        {
+            // Every pair is durable, and the spill bucket cannot be read: no spill could be written there either. Never
+            // silent (found by review: a bucket that did not exist showed nothing until the table failed and the spill
+            // with it); the invocation's log line carries this error, and its records are done.
+            ThrowSpillBucketUnreadable(batch, bucketError);
+        }
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowSpillBucketUnreadable(AggregateBatch batch, AmazonS3Exception bucketError) =>
+        throw new AmazonS3Exception(
+            bucketError.Message + " The shard's spill marker could not be read there, so no spill can be written: all " +
+            batch.Count.ToString(CultureInfo.InvariantCulture) + " aggregate item(s) of shard " + batch.ShardId + " were written to the table.",
+            bucketError,
+            bucketError.ErrorType,
+            bucketError.ErrorCode,
+            bucketError.RequestId,
+            bucketError.StatusCode);
 
     /// <summary>
     /// The pipeline's step <paramref name="step"/> of <paramref name="chunks"/> reads and <paramref name="count"/> pairs:

@@ -34,6 +34,9 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     /// <summary>How often a spill re-reads and re-merges the shard's marker when concurrent spills keep replacing it.</summary>
     private const int MarkerMergeRounds = 5;
 
+    /// <summary>The option that names the bucket, in errors about the bucket.</summary>
+    private const string BucketOption = "S3SpillSinkOptions.BucketName";
+
     private readonly IAmazonS3 _client;
     private readonly S3SpillSinkOptions _options;
     private readonly DynamoDbAggregateSink? _table;
@@ -87,7 +90,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         {
             return await WriteCoreAsync(spill, cancellationToken).ConfigureAwait(false);
         }
-        catch (AmazonS3Exception e) when (S3Errors.NamingTheBucket(e, _options.BucketName, "S3SpillSinkOptions.BucketName") is { } named)
+        catch (AmazonS3Exception e) when (S3Errors.NamingTheBucket(e, _options.BucketName, BucketOption) is { } named)
         {
             throw named;
         }
@@ -232,23 +235,32 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         return false;
     }
 
-    /// <summary>Reads the shard's spill marker for a live write: one attempt, at most a second; null when there is none or it could not be read.</summary>
-    async Task<SpillMarker?> ISpillMarkerSource.ReadMarkerAsync(string shardId, string? eventSourceArn, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the shard's spill marker for a live write: one attempt, at most a second. No marker when there is none or it
+    /// could not be read; with the bucket's error when S3 refused the read for the bucket itself (found by review: a
+    /// bucket that did not exist read as "no marker", and a role without <c>s3:ListBucket</c> as "not known", both
+    /// without a word, so a spill bucket that could never take a spill showed nothing until the outage it was for).
+    /// </summary>
+    async Task<MarkerRead> ISpillMarkerSource.ReadMarkerAsync(string shardId, string? eventSourceArn, CancellationToken cancellationToken)
     {
         using var budget = new CancellationTokenSource(s_readBudget, _options.Retry.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, budget.Token);
         try
         {
-            return (await GetMarkerAsync(SpillMarker.Key(_options.KeyPrefix, eventSourceArn, shardId), linked.Token).ConfigureAwait(false)).Marker;
+            return new MarkerRead((await GetMarkerAsync(SpillMarker.Key(_options.KeyPrefix, eventSourceArn, shardId), linked.Token).ConfigureAwait(false)).Marker, null);
+        }
+        catch (AmazonS3Exception e) when (S3Errors.NamingTheBucket(e, _options.BucketName, BucketOption) is { } named)
+        {
+            return new MarkerRead(null, named);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // Not known: the write keeps nothing, and a redrive reports what that leaves undecided.
-            return null;
+            // Not known (a slow or failing S3): the write keeps nothing, and a redrive reports what that leaves undecided.
+            return default;
         }
     }
 
-    /// <summary>The marker and its ETag; (null, null) when there is none.</summary>
+    /// <summary>The marker and its ETag; (null, null) when there is none (a 404 but for a bucket that does not exist).</summary>
     private async Task<(SpillMarker? Marker, string? ETag)> GetMarkerAsync(string key, CancellationToken token)
     {
         try
@@ -258,7 +270,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
             await got.ResponseStream.CopyToAsync(body, token).ConfigureAwait(false);
             return (SpillMarker.Read(body.GetBuffer().AsSpan(0, (int)body.Length)), got.ETag);
         }
-        catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
+        catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
         {
             return (null, null);
         }
@@ -321,7 +333,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         {
             return await WithRetriesAsync(objectKey, token => DeleteAsync(objectKey, token), cancellationToken).ConfigureAwait(false);
         }
-        catch (AmazonS3Exception e) when (S3Errors.NamingTheBucket(e, _options.BucketName, "S3SpillSinkOptions.BucketName") is { } named)
+        catch (AmazonS3Exception e) when (S3Errors.NamingTheBucket(e, _options.BucketName, BucketOption) is { } named)
         {
             throw named;
         }

@@ -403,6 +403,95 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     }
 
     /// <summary>
+    /// A spill bucket that does not exist, with a healthy table (found by review): the live write's read of the shard's
+    /// spill marker took S3's 404 NoSuchBucket for "no marker", and the invocation said nothing until the table failed
+    /// and the spill with it. Now every aggregate is written and its records are done, and the invocation's log line
+    /// carries S3's error with the bucket and its option.
+    /// </summary>
+    [Fact]
+    public async Task SpillBucketMissing_TableHealthy_EveryAggregateWritten_TheInvocationSaysTheBucketIsMissing()
+    {
+        string table = await servers.CreateTableAsync("careless");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        string quarantine = await servers.CreateBucketAsync("careless");
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        using var processor = new KinesisBatchProcessor(sink, new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = quarantine }), ProcessorOptions.Default with
+        {
+            SpillSink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = "spill-bucket-never-created" }, sink),
+        });
+        ShardRecord[] records = [Record(First, 3, "a"), Record(Second, 4, "b")];
+
+        (BatchSummary summary, string? failure) = await InvokeAsync(processor, records, poison: []);
+
+        output.WriteLine(summary.AggregateSinkError);
+        Assert.Null(failure);
+        Assert.Equal(1, summary.AggregatesWritten);
+        Assert.Equal(1, await ShardStream.CountItemsAsync(dynamoDb, table));
+        Assert.Equal(SinkOutcome.Failed, summary.AggregateSinkOutcome);
+        Assert.StartsWith("Amazon.S3.AmazonS3Exception: Bucket 'spill-bucket-never-created' (S3SpillSinkOptions.BucketName): ", summary.AggregateSinkError, StringComparison.Ordinal);
+        Assert.Contains("no spill can be written", summary.AggregateSinkError, StringComparison.Ordinal);
+        Assert.Equal("The aggregate sink threw AmazonS3Exception; 1 of 1 pairs durable.", summary.AggregateSinkIssue);
+    }
+
+    /// <summary>
+    /// What the live write's marker read reports: S3's refusals of the bucket itself (a role without <c>s3:ListBucket</c>
+    /// gets 403 AccessDenied for a marker that does not exist; a bucket of another region, 301 PermanentRedirect) are the
+    /// invocation's error once every aggregate is written; a slow or failing S3 (503 SlowDown, 500) is not: the write
+    /// keeps no pre-write entry then, as before, and the redrive reports what that leaves undecided.
+    /// </summary>
+    [Theory]
+    [InlineData("AccessDenied", 403, true)]
+    [InlineData("PermanentRedirect", 301, true)]
+    [InlineData("SlowDown", 503, false)]
+    [InlineData("InternalError", 500, false)]
+    public async Task SpillMarkerRead_RefusedForTheBucket_IsTheInvocationsError_ATransientFailureIsNot(string code, int status, bool reported)
+    {
+        string table = await servers.CreateTableAsync("careless");
+        string bucket = await servers.CreateBucketAsync("careless");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using var s3 = new MarkerRefusingS3Client(servers, new AmazonS3Exception("S3's words", Amazon.Runtime.ErrorType.Sender, code, "req-1", (System.Net.HttpStatusCode)status));
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        _ = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink);
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 8, count: 10));
+
+        Exception? thrown = await Xunit.Record.ExceptionAsync(() => sink.WriteAsync(batch, CancellationToken.None));
+
+        Assert.Equal(batch.Count, batch.DurableCount);
+        Assert.Equal(1, s3.MarkerReads);
+        if (reported)
+        {
+            AmazonS3Exception e = Assert.IsType<AmazonS3Exception>(thrown);
+            output.WriteLine(BatchSummaryError(e));
+            Assert.Equal(code, e.ErrorCode);
+            Assert.StartsWith($"Bucket '{bucket}' (S3SpillSinkOptions.BucketName): S3's words", e.Message, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Null(thrown);
+        }
+    }
+
+    /// <summary>An S3 client whose GetObject of a spill marker fails with <paramref name="error"/>; everything else reaches the local server.</summary>
+    private sealed class MarkerRefusingS3Client(LocalServersFixture servers, AmazonS3Exception error) : AmazonS3Client(LocalServersFixture.S3Credentials, servers.S3Config())
+    {
+        private int _markerReads;
+
+        public int MarkerReads => _markerReads;
+
+        public override Task<Amazon.S3.Model.GetObjectResponse> GetObjectAsync(Amazon.S3.Model.GetObjectRequest request, CancellationToken cancellationToken = default)
+        {
+            if (request.Key.EndsWith(".marker", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _markerReads);
+                throw error;
+            }
+
+            return base.GetObjectAsync(request, cancellationToken);
+        }
+    }
+
+    /// <summary>
     /// <c>ANALYTICS_WINDOW_SECONDS</c> changed from 300 to 60 while a 5-minute window is still open: both sizes' windows
     /// starting at 12:00 are the same item. The 1-minute batch set <c>windowEnd</c> to 12:01 over a sample of 12:03:20,
     /// so the item claimed a window that did not hold its samples. It keeps the longer end now (both orders).
