@@ -283,6 +283,17 @@ internal static partial class ScenarioLoader
                 throw new ScenarioException(at + ".body", "missing; respond returns this literal response");
             }
 
+            // A field of another action did nothing without a word (found by review: raise with ms, report with a body).
+            if (action != ScriptAction.Respond && rule.Body is not null)
+            {
+                throw new ScenarioException(at + ".body", $"only a respond rule has a body; this rule is {rule.Action}");
+            }
+
+            if (action != ScriptAction.SleepMs && rule.Ms is not null)
+            {
+                throw new ScenarioException(at + ".ms", $"only a sleepMs rule has ms; this rule is {rule.Action}");
+            }
+
             if (action == ScriptAction.SleepMs && rule.Ms is not (>= 0 and <= 900_000))
             {
                 throw new ScenarioException(at + ".ms", "must be 0 to 900000 (a sleep in virtual ms)");
@@ -581,7 +592,7 @@ internal static partial class ScenarioLoader
         }
         catch (ArgumentException ex)
         {
-            throw new ScenarioException(at + "." + Camel(ex.ParamName ?? "ratePerSecond"), ex.Message.Split(" (Parameter")[0].Split('\n')[0].Trim());
+            throw new ScenarioException(at + "." + string.Join('.', (ex.ParamName ?? "ratePerSecond").Split('.').Select(Camel)), ex.Message.Split(" (Parameter")[0].Split('\n')[0].Trim());
         }
 
         return producer;

@@ -165,12 +165,12 @@ public sealed record EmulatorScenario
     {
         double accepted = (double)Stream.ShardCount * Stream.WriteRecordsPerSecond;
         double bound = MaxOverload * accepted;
-        foreach (double rate in Producers.SelectMany(p => p.Schedule.Select(s => s.RatePerSecond).Prepend(p.RatePerSecond)))
+        foreach ((double rate, int step) in Producers.SelectMany(p => p.Schedule.Select((s, i) => (s.RatePerSecond, i)).Prepend((p.RatePerSecond, -1))))
         {
             if (rate > bound)
             {
                 throw new ArgumentOutOfRangeException(
-                    nameof(ProducerOptions.RatePerSecond),
+                    ProducerOptions.RateName(step),
                     string.Create(CultureInfo.InvariantCulture, $"A producer's rate must be at most {MaxOverload} times what the stream accepts ({accepted} records per second: shards × writeRecordsPerSecond); got {rate}."));
             }
         }

@@ -58,12 +58,21 @@ public sealed record ProducerOptions
         return rate;
     }
 
+    /// <summary>The name a rate's error gives: <c>RatePerSecond</c>, or step <paramref name="step"/>'s (<c>Schedule[0].RatePerSecond</c>); -1 for the producer's own.</summary>
+    internal static string RateName(int step) =>
+        step < 0 ? nameof(RatePerSecond) : string.Create(CultureInfo.InvariantCulture, $"{nameof(Schedule)}[{step}].{nameof(RateStep.RatePerSecond)}");
+
     internal void Validate()
     {
         ArgumentNullException.ThrowIfNull(Schedule);
-        if (RatePerSecond < 0 || double.IsNaN(RatePerSecond) || Schedule.Any(s => s.RatePerSecond < 0 || double.IsNaN(s.RatePerSecond)))
+        // A step's error names the step (found by review: it named the producer's own rate, which was valid).
+        for (int i = -1; i < Schedule.Count; i++)
         {
-            throw new ArgumentOutOfRangeException(nameof(RatePerSecond), "Rates must be 0 or more records per second.");
+            double rate = i < 0 ? RatePerSecond : Schedule[i].RatePerSecond;
+            if (rate < 0 || double.IsNaN(rate))
+            {
+                throw new ArgumentOutOfRangeException(RateName(i), "Rates must be 0 or more records per second.");
+            }
         }
 
         if (Schedule.FirstOrDefault(s => s.FromSecond < 0) is { FromSecond: < 0 } early)

@@ -39,7 +39,7 @@ public sealed class ScriptedHandler : ILambdaHandler
     /// <summary>Creates the handler.</summary>
     /// <param name="clock">The clock its sleeps wait on (the emulator's).</param>
     /// <param name="rules">The rules.</param>
-    /// <exception cref="ArgumentException">A rule lacks what its action needs.</exception>
+    /// <exception cref="ArgumentException">A rule lacks what its action needs, or has a setting of another action (a body on a raise, ms on a report).</exception>
     public ScriptedHandler(TimeProvider clock, IEnumerable<ScriptRule> rules)
     {
         ArgumentNullException.ThrowIfNull(clock);
@@ -62,6 +62,17 @@ public sealed class ScriptedHandler : ILambdaHandler
             if (rule.Action == ScriptAction.SleepMs && rule.Ms < 0)
             {
                 throw new ArgumentException("A sleepMs rule needs ms of 0 or more.", nameof(rules));
+            }
+
+            // A setting of another action would do nothing without a word.
+            if (rule.Action != ScriptAction.Respond && rule.Body is not null)
+            {
+                throw new ArgumentException($"Only a respond rule has a body; this rule is {rule.Action}.", nameof(rules));
+            }
+
+            if (rule.Action != ScriptAction.SleepMs && rule.Ms != 0)
+            {
+                throw new ArgumentException($"Only a sleepMs rule has ms; this rule is {rule.Action}.", nameof(rules));
             }
         }
     }
