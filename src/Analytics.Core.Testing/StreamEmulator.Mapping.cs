@@ -117,6 +117,12 @@ public sealed partial class StreamEmulator
         }
     }
 
+    /// <summary>When a read the shard's read limit stopped can go on: as its oldest read leaves the 5 seconds, at most a second (the poll's base rate).</summary>
+    private static long ReadRetryTicks(ShardState shard, long now) =>
+        shard.Reads.TryPeek(out (long AtMs, long Bytes) oldest)
+            ? Math.Clamp((oldest.AtMs + ReadWindowMs + 1 - now) * TicksPerMs, TicksPerMs, TimeSpan.TicksPerSecond)
+            : TimeSpan.TicksPerSecond;
+
     /// <summary>Whether the mapping's starting position skips a record that arrived at <paramref name="arrivalMs"/>.</summary>
     private bool BeforeStartingPosition(long arrivalMs)
     {
@@ -177,7 +183,14 @@ public sealed partial class StreamEmulator
         if (windowSeconds > 0 && lane.Window is { } open)
         {
             bool headInWindow = lane.Queue.TryPeek(out SimRecord? head) && WindowStart(head.ArrivalMs) == open.StartMs;
-            if (open.TerminateEarly || (!headInWindow && now >= open.EndMs))
+
+            // "Each record in a stream belongs to a specific window": a record of the window that arrived but is not read
+            // yet (a backlog past the shard's read limit) is still to come, so the window is not over. Before, its final
+            // invocation came first and the rest of the window got a second one (found by review: two or three finals
+            // per window, each with part of its records). Records are read in arrival order, so only an empty lane
+            // can wait for them.
+            bool unreadInWindow = lane.Shard.Pending.TryPeek(out SimRecord? unread) && unread.ArrivalMs < open.EndMs && unread.ArrivalMs <= now;
+            if (open.TerminateEarly || (!headInWindow && now >= open.EndMs && !unreadInWindow))
             {
                 // The window is over: one final invocation, no records ("isFinalInvokeForWindow").
                 return new Batch { Records = [], IsWindowFinal = true, TerminatedEarly = open.TerminateEarly };
@@ -185,7 +198,8 @@ public sealed partial class StreamEmulator
 
             if (!headInWindow)
             {
-                wakeTicks = Math.Min(TimeSpan.TicksPerSecond, (open.EndMs - now) * TicksPerMs);
+                // Until the window ends, or, past its end, until the shard's read limit lets its unread records through.
+                wakeTicks = now < open.EndMs ? Math.Min(TimeSpan.TicksPerSecond, (open.EndMs - now) * TicksPerMs) : ReadRetryTicks(lane.Shard, now);
                 return null;
             }
         }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
@@ -545,6 +546,65 @@ public class FunctionRuleTests
             ["Records", "window", "state", "shardId", "eventSourceARN", "isFinalInvokeForWindow", "isWindowTerminatedEarly"],
             events[0].EnumerateObject().Select(p => p.Name));
         Assert.All(run.Invocations, i => Assert.Equal(InvocationOutcome.Success, i.Outcome));
+    }
+
+    // Source: "Implementing stateful Kinesis Data Streams processing in Lambda" (tumbling windows): "Each record in a
+    // stream belongs to a specific window", "Lambda aggregates all records received in the window. You can receive these
+    // records in multiple batches", "At the end of your window, the flag isFinalInvokeForWindow is set to true to
+    // indicate that this is the final state". Found by review: a backlog past the shard's read limit (10 MiB in 5 s)
+    // left records of an ended window unread, the window's final invocation came first, and its later records got a
+    // second window of the same start with a final of its own: two or three finals per window, each with part of it.
+    [Fact]
+    public void TumblingWindow_BacklogPastTheReadLimit_EachWindowEndsOnce_AfterAllItsRecords()
+    {
+        // 600 KB records, 3 a second for 30 s (1.8 MB/s, under the raised write limit); the first invocation waits
+        // 12 s, so about 36 records (21 MB) wait to be read, twice what a shard serves in 5 s.
+        string pad = new('x', 600_000);
+        ExplicitRecord[] records = [.. Enumerable.Range(0, 90).Select(i => ExplicitRecord.Text("k", i.ToString(CultureInfo.InvariantCulture) + pad, i * 334))];
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 120,
+            Stream = new() { WriteBytesPerSecond = 2_000_000 },
+            Records = records,
+            Mapping = new() { TumblingWindowInSeconds = 10, BatchSize = 100 },
+            Function = new() { TimeoutSeconds = 60 },
+        };
+        var events = new List<(string Window, bool Final, int[] Records)>();
+        Emulate.Run(scenario, clock => new DelegateHandler(async (e, _, _) =>
+        {
+            (string window, bool final, int[] ids) = Read(e);
+            if (events.Count == 0)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(12), clock);
+            }
+
+            events.Add((window, final, ids));
+            return Encoding.UTF8.GetBytes("{\"state\":{}}");
+        }), out EmulationSummary summary);
+
+        // The truth, from the records' own arrival times: window i holds the records that arrived in [10i, 10i + 10) s.
+        Assert.Equal(records.Length, summary.RecordsOut);
+        var windows = events.GroupBy(e => e.Window).ToArray();
+        Assert.Equal(records.Select(r => r.AtMs / 10_000).Distinct().Count(), windows.Length);
+        foreach (var window in windows)
+        {
+            var list = window.ToList();
+            Assert.Equal(1, list.Count(e => e.Final));
+            Assert.True(list[^1].Final, $"window {window.Key}: an invocation after its final");
+            int start = int.Parse(window.Key.AsSpan(17, 2), CultureInfo.InvariantCulture);
+            Assert.Equal(
+                Enumerable.Range(0, records.Length).Where(i => records[i].AtMs / 1000 / 10 * 10 == start),
+                list.SelectMany(e => e.Records).Order());
+        }
+
+        static (string Window, bool Final, int[] Records) Read(ReadOnlyMemory<byte> e)
+        {
+            using JsonDocument document = JsonDocument.Parse(e);
+            JsonElement root = document.RootElement;
+            int[] ids = [.. Emulate.Texts(root).Select(t => int.Parse(t.AsSpan(0, t.Length - 600_000), CultureInfo.InvariantCulture))];
+            return (root.GetProperty("window").GetProperty("start").GetString()!, root.GetProperty("isFinalInvokeForWindow").GetBoolean(), ids);
+        }
     }
 
     // Source: Tumbling windows: "a missing state in the response counts as a failed invocation".
