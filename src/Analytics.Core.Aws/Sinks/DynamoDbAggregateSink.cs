@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
-using Amazon.S3;
 
 namespace Analytics.Core;
 
@@ -298,20 +297,12 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             // Every pair is durable, and the spill bucket cannot be read: no spill could be written there either. Never
             // silent (found by review: a bucket that did not exist showed nothing until the table failed and the spill
             // with it); the invocation's log line carries this error, and its records are done.
-            ThrowSpillBucketUnreadable(batch, bucketError);
+            AwsThrowHelper.ThrowS3(
+                bucketError,
+                "The shard's spill marker could not be read there, so no spill can be written: all " +
+                batch.Count.ToString(CultureInfo.InvariantCulture) + " aggregate item(s) of shard " + batch.ShardId + " were written to the table.");
         }
     }
-
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
-    private static void ThrowSpillBucketUnreadable(AggregateBatch batch, AmazonS3Exception bucketError) =>
-        throw new AmazonS3Exception(
-            bucketError.Message + " The shard's spill marker could not be read there, so no spill can be written: all " +
-            batch.Count.ToString(CultureInfo.InvariantCulture) + " aggregate item(s) of shard " + batch.ShardId + " were written to the table.",
-            bucketError,
-            bucketError.ErrorType,
-            bucketError.ErrorCode,
-            bucketError.RequestId,
-            bucketError.StatusCode);
 
     /// <summary>
     /// The pipeline's step <paramref name="step"/> of <paramref name="chunks"/> reads and <paramref name="count"/> pairs:
