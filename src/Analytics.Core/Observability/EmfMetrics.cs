@@ -223,7 +223,9 @@ public static class EmfMetrics
     /// </summary>
     internal static string DimensionValue(string? value)
     {
-        if (string.IsNullOrWhiteSpace(value))
+        // Blank as CloudWatch reads it: within the first 1,024 characters, the ones kept (found by review: 1,100 spaces
+        // and an 'x' passed as not blank and were cut to 1,024 spaces, a value CloudWatch refuses with the whole line).
+        if (value is null || value.AsSpan(0, Math.Min(value.Length, MaxDimensionValueLength)).IsWhiteSpace())
         {
             return NoShard;
         }

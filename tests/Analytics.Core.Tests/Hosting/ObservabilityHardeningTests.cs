@@ -1,3 +1,4 @@
+using FsCheck.Xunit;
 using System.Text;
 using System.Text.Json;
 using Analytics.Core.Tests.Pipeline;
@@ -112,6 +113,27 @@ public class ObservabilityHardeningTests
         Assert.Equal(1024, EmfMetrics.DimensionValue(new string('s', 1023) + "\U0001F600").Length);
         Assert.All(EmfMetrics.DimensionValue(new string('s', 1023) + "\U0001F600"), c => Assert.InRange(c, ' ', '~'));
     }
+
+    /// <summary>
+    /// Any shard id becomes a value CloudWatch takes: 1 to 1,024 printable ASCII characters, at least one of them not
+    /// white space (found by review: 1,100 spaces and an 'x' were cut to 1,024 spaces, which CloudWatch refuses with the
+    /// whole line, and every metric of the invocation with it).
+    /// </summary>
+    [Property(MaxTest = 500)]
+    public void AnyShardId_IsADimensionValueCloudWatchTakes(string? shardId, byte spaces)
+    {
+        string id = shardId is null ? "" : new string(' ', spaces * 8) + shardId; // up to 2,040 leading spaces
+
+        string value = EmfMetrics.DimensionValue(id);
+
+        Assert.InRange(value.Length, 1, 1024);
+        Assert.All(value, c => Assert.InRange(c, ' ', '~'));
+        Assert.False(string.IsNullOrWhiteSpace(value), $"'{value}'");
+    }
+
+    [Fact]
+    public void AShardIdBlankInItsFirst1024Characters_IsNone() =>
+        Assert.Equal("none", EmfMetrics.DimensionValue(new string(' ', 1_100) + "x"));
 
     [Fact]
     public async Task AHugeShardId_KeepsEveryLineBounded()
