@@ -97,7 +97,11 @@ public sealed class KinesisFunction : IDisposable
 
         try
         {
-            DateTimeOffset deadline = _time.GetUtcNow() + remainingTime;
+            // Clamped to the calendar: a remaining time of TimeSpan.MaxValue (a host's "no deadline") overflowed.
+            DateTimeOffset now = _time.GetUtcNow();
+            DateTimeOffset deadline = remainingTime >= DateTimeOffset.MaxValue - now ? DateTimeOffset.MaxValue
+                : remainingTime <= DateTimeOffset.MinValue - now ? DateTimeOffset.MinValue
+                : now + remainingTime;
             _lines.ResetWrittenCount();
             _poisonLines.ResetWrittenCount();
             var response = new ArrayBufferWriter<byte>(256);

@@ -260,8 +260,15 @@ public sealed partial class KinesisBatchProcessor : IDisposable
 
         long margin = Math.Max(options.MinSafetyMargin.Ticks, (long)(budget.Ticks * options.SafetyMarginFraction));
         margin = Math.Min(margin, budget.Ticks / 2);
-        return TimeSpan.FromTicks(budget.Ticks - margin);
+
+        // At most the longest timer .NET keeps (2^32 - 2 ms, about 49.7 days): a deadline further out (the Runtime API's
+        // header allows epoch milliseconds up to year 9999) failed the invocation with ArgumentOutOfRangeException
+        // (found by review). Lambda's longest timeout is 15 minutes.
+        return TimeSpan.FromTicks(Math.Min(budget.Ticks - margin, MaxTimerTicks));
     }
+
+    /// <summary>The longest delay a <see cref="CancellationTokenSource"/> takes, in ticks.</summary>
+    internal const long MaxTimerTicks = (uint.MaxValue - 1L) * TimeSpan.TicksPerMillisecond;
 
     /// <summary>Processes one event read from a stream and writes the response JSON.</summary>
     /// <param name="utf8Event">The raw event, UTF-8 JSON.</param>

@@ -52,6 +52,29 @@ public class KinesisFunctionTests
         Assert.Equal(1, kinesis.LastSummary!.PoisonRecords);
     }
 
+    /// <summary>
+    /// A deadline further out than .NET's longest timer (about 49.7 days), or none at all (<see cref="TimeSpan.MaxValue"/>):
+    /// found by review, the Runtime API's header allows epoch milliseconds up to year 9999, and such a deadline failed
+    /// the invocation with ArgumentOutOfRangeException ('delay'); TimeSpan.MaxValue overflowed the deadline's date.
+    /// The batch is processed as with any deadline.
+    /// </summary>
+    [Theory]
+    [InlineData(60.0)]
+    [InlineData(3_000_000.0)]
+    [InlineData(double.PositiveInfinity)]
+    public async Task Handler_ADeadlineFurtherThanAnyTimer_ProcessesTheBatch(double days)
+    {
+        var aggregates = new RecordingAggregateSink();
+        var quarantine = new RecordingQuarantineSink();
+        using var kinesis = new KinesisFunction(aggregates, quarantine, KinesisFunctionOptions.Default with { Output = new MemoryStream() });
+
+        Stream response = await kinesis.HandleAsync(new MemoryStream(MixedEvent()), double.IsInfinity(days) ? TimeSpan.MaxValue : TimeSpan.FromDays(days));
+
+        Assert.Equal("{\"batchItemFailures\":[]}", new StreamReader(response).ReadToEnd());
+        Assert.Single(quarantine.Records);
+        Assert.Equal(2, kinesis.LastSummary!.ValidRecords);
+    }
+
     [Fact]
     public async Task Handler_AfterDispose_ThrowsObjectDisposed_BeforeAnySinkIsCalled()
     {
