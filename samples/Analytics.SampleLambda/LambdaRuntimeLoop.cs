@@ -47,7 +47,17 @@ internal static class LambdaRuntimeLoop
                 {
                     // Its request id is known: answered with the error, so Lambda retries it, and the loop goes on.
                     await RuntimeLog.ErrorAsync(log, "invocation failed", bad, bad.RequestId).ConfigureAwait(false);
-                    await client.PostErrorAsync(bad.RequestId, bad, CancellationToken.None).ConfigureAwait(false);
+                    try
+                    {
+                        await client.PostErrorAsync(bad.RequestId, bad, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (HttpRequestException refused) when ((int?)refused.StatusCode is >= 400 and < 500)
+                    {
+                        // Refused as any answer below is (found by review: here it ended the process, and the next
+                        // invocation was never fetched).
+                        await RuntimeLog.ErrorAsync(log, "answer refused", refused, bad.RequestId).ConfigureAwait(false);
+                    }
+
                     continue;
                 }
 

@@ -225,6 +225,31 @@ public class LambdaRuntimeLoopTests
         Assert.Contains(status.ToString(System.Globalization.CultureInfo.InvariantCulture), refusal.GetProperty("errorMessage").GetString(), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The same refusal of the error posted for an invocation handed out with a deadline no date holds (found by review:
+    /// that post was outside the handling of a refusal, so the process ended and the next invocation was never fetched).
+    /// </summary>
+    [Fact]
+    public async Task ARefusedErrorForAnInvocationWithABadDeadline_IsLogged_AndTheLoopGoesOn()
+    {
+        await using var api = new FakeRuntimeApi(expectedPosts: 2) { Refuse = ("req-1", 400) };
+        api.EnqueueRaw("req-1", 99_999_999_999_999_999, "ok:first"u8.ToArray());
+        api.Enqueue("req-2", DateTimeOffset.UtcNow.AddMinutes(1), "ok:second"u8.ToArray());
+        using var client = new RuntimeApiClient(api.HostAndPort);
+        using var stop = new CancellationTokenSource(s_testTimeout);
+        var log = new StringWriter();
+
+        Task loop = LambdaRuntimeLoop.RunAsync(client, () => new EchoHandler(), log, stop.Token);
+        await WaitForPostsAsync(api, loop);
+        await stop.CancelAsync();
+        await loop.WaitAsync(s_testTimeout);
+
+        Assert.Equal(["runtime/invocation/req-1/error", "runtime/invocation/req-2/response"], api.Posts.Select(p => p.Path));
+        Assert.Contains(
+            log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement),
+            l => l.GetProperty("message").GetString() == "answer refused" && l.GetProperty("requestId").GetString() == "req-1");
+    }
+
     /// <summary>A 500 from the Runtime API means the runtime should exit: the loop ends, its last line naming the invocation.</summary>
     [Fact]
     public async Task AnAnswerTheRuntimeApiFailsWith500_EndsTheLoop_NamingTheInvocation()
