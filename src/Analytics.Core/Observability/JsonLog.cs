@@ -253,7 +253,7 @@ public static class JsonLog
         writer.WriteString(s_reason, (uint)record.Reason < (uint)s_reasonNames.Length ? s_reasonNames[(int)record.Reason] : JsonEncodedText.Encode(((int)record.Reason).ToString(System.Globalization.CultureInfo.InvariantCulture)));
         writer.WriteString(s_detail, PoisonDetail.Bound(record.Detail ?? string.Empty));
         writer.WriteString(s_shardId, BoundedShardId(record.ShardId));
-        writer.WriteString(s_sequenceNumber, record.SequenceNumber);
+        writer.WriteString(s_sequenceNumber, BoundedShardId(record.SequenceNumber)); // a host's own record may carry any text (found by review: a 1 MB line)
         if (record.SubSequenceNumber is int subSequenceNumber)
         {
             writer.WriteNumber(s_subSequenceNumber, subSequenceNumber);
@@ -305,9 +305,9 @@ public static class JsonLog
     }
 
     /// <summary>
-    /// A shard id as written in a line: cut at 1,024 characters (as the EMF dimension is), never inside a surrogate
-    /// pair. Lambda's are 20; one from a hand-made event could make every line of the invocation megabytes long, past
-    /// what a log event holds.
+    /// A shard id (or a poison record's sequence number) as written in a line: cut at 1,024 characters (as the EMF
+    /// dimension is), never inside a surrogate pair. Lambda's are 20 (and at most 129 digits); one from a hand-made
+    /// event or a host's own record could make a line megabytes long, past what a log event holds (256 KB).
     /// </summary>
     internal static string? BoundedShardId(string? shardId)
     {

@@ -187,6 +187,28 @@ public class JsonLogTests
         Assert.StartsWith(detail[..^3], record.Detail, StringComparison.Ordinal);
     }
 
+    /// <summary>A host's own record with a megabyte of sequence number (found by review: a 1,000,172-byte line, past the 256 KB a log event holds).</summary>
+    [Fact]
+    public void WritePoison_HugeSequenceNumber_IsCutAt1024Characters()
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        QuarantinedRecord poison = Poison("eyJ4Ijox", "pk");
+        var record = new QuarantinedRecord
+        {
+            ShardId = poison.ShardId,
+            SequenceNumber = new string('7', 1_000_000),
+            PartitionKey = poison.PartitionKey,
+            Reason = poison.Reason,
+            Detail = poison.Detail,
+            Data = poison.Data,
+        };
+
+        JsonLog.WritePoison(record, Options(), buffer);
+
+        Assert.Equal(new string('7', 1024), Assert.Single(Lines(buffer)).GetProperty("sequenceNumber").GetString());
+        Assert.InRange(buffer.WrittenCount, 1, 4096);
+    }
+
     [Fact]
     public void WritePoison_DetailWithNewlineAndLoneSurrogate_StaysOneValidLine()
     {
