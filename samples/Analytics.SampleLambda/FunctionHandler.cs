@@ -119,6 +119,21 @@ internal sealed class FunctionHandler : IInvocationHandler
 
             throw;
         }
+        catch (Exception) when (_logLines.WrittenCount > 0)
+        {
+            // Poison lines of an invocation that then threw (an event malformed past its poison records) are still
+            // worth having, as KinesisFunction writes them (found by review: the sample dropped them).
+            try
+            {
+                await _log.WriteAsync(Encoding.UTF8.GetString(_logLines.WrittenSpan)).ConfigureAwait(false);
+                await _log.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+            }
+
+            throw;
+        }
 
         await WriteLinesAsync(summary, cancellationToken).ConfigureAwait(false);
     }

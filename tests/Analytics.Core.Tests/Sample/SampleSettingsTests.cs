@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using Analytics.SampleLambda;
 
 namespace Analytics.Core.Tests;
@@ -279,6 +280,36 @@ public class SampleSettingsTests
             Directory.Delete(dir, recursive: true);
         }
     }
+    /// <summary>
+    /// An event malformed after a poison record: the invocation fails, and the poison line of what was read is written,
+    /// as KinesisFunction writes it (found by review: the sample dropped it).
+    /// </summary>
+    [Fact]
+    public async Task AnEventMalformedAfterAPoisonRecord_Throws_AndItsPoisonLineIsWritten()
+    {
+        string dir = Directory.CreateTempSubdirectory("analytics-poison-then-bad-").FullName;
+        try
+        {
+            byte[] good = TestEvents.Build([new TestRecord(TestEvents.Seq(1), "not json"u8.ToArray(), TestEvents.Arrival)]);
+            string text = Encoding.UTF8.GetString(good);
+            int end = text.LastIndexOf(']');
+            byte[] bad = Encoding.UTF8.GetBytes(text[..end] + ",5" + text[end..]);
+            using var log = new StringWriter();
+            await using (var handler = new FunctionHandler(new JsonLinesAggregateSink(Path.Combine(dir, "a.jsonl")), new JsonLinesQuarantineSink(Path.Combine(dir, "q.jsonl")), ProcessorOptions.Default, log))
+            {
+                await Assert.ThrowsAsync<KinesisEventFormatException>(() => handler.HandleAsync(bad, DateTimeOffset.UtcNow.AddMinutes(1), new ArrayBufferWriter<byte>(), CancellationToken.None));
+            }
+
+            string line = Assert.Single(log.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.Contains("\"message\":\"poison\"", StringComparison.Ordinal));
+            Assert.Contains(TestEvents.Seq(1), line, StringComparison.Ordinal);
+            Assert.DoesNotContain("not json", line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>
     /// Tumbling-window invocations never spill: with a spill sink set, the first window invocation says so once, as a
     /// Warn line (review: documented, but a spill bucket on a window mapping did nothing without a word); a plain batch
