@@ -1544,6 +1544,14 @@ public sealed class DynamoDbModel : IDisposable
     /// <summary>The item's size; throws when it is nested deeper than DynamoDB allows, or over the size limit.</summary>
     private int CheckItem(IReadOnlyDictionary<string, DynamoValue> item, string message)
     {
+        // "Attribute names must be at least one character long" (the developer guide's naming rules; found by review: an
+        // item with an attribute named "" was stored, through PutItem and BatchWriteItem). The words are the model's own:
+        // dynalite takes such a name, and what DynamoDB answers is not recorded.
+        if (item.ContainsKey(string.Empty))
+        {
+            throw DynamoError.Validation("One or more parameter values were invalid: An attribute name must be at least one character long");
+        }
+
         if (DynamoValue.NestingLevels(item) > DynamoValue.MaxNestingLevels)
         {
             throw DynamoError.Validation("Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit");

@@ -61,6 +61,43 @@ public sealed class DynamoDbModelTests
         }
     }
 
+    /// <summary>
+    /// "Attribute names must be at least one character long" (DynamoDB's naming rules; found by review: the model stored an
+    /// attribute named ""). Refused through PutItem, BatchWriteItem and an update, on the direct client and over HTTP;
+    /// nothing stored.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AnAttributeNamedEmpty_IsRefused_NothingStored(bool http)
+    {
+        (DynamoDbModel model, AmazonDynamoDBClient direct) = await WithTableAsync(DynamoDbModelOptions.Default);
+        using (model)
+        using (direct)
+        using (AmazonDynamoDBClient client = http ? model.CreateHttpClient() : model.CreateClient())
+        {
+            Dictionary<string, AttributeValue> item = Item("a", "1", ("", new AttributeValue { S = "x" }));
+            AmazonDynamoDBException put = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = item }));
+            AmazonDynamoDBException batch = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.BatchWriteItemAsync(new BatchWriteItemRequest
+            {
+                RequestItems = new() { ["tbl"] = [new WriteRequest { PutRequest = new PutRequest { Item = item } }] },
+            }));
+            await client.PutItemAsync(new PutItemRequest { TableName = "tbl", Item = Item("a", "2") });
+            AmazonDynamoDBException update = await Assert.ThrowsAnyAsync<AmazonDynamoDBException>(() => client.UpdateItemAsync(new UpdateItemRequest
+            {
+                TableName = "tbl",
+                Key = Key("a", "2"),
+                UpdateExpression = "SET #e = :v",
+                ExpressionAttributeNames = new() { ["#e"] = "" },
+                ExpressionAttributeValues = new() { [":v"] = new AttributeValue { S = "x" } },
+            }));
+
+            Assert.All([put, batch, update], e => Assert.Equal("ValidationException", e.ErrorCode));
+            Assert.Contains("attribute name must be at least one character long", put.Message, StringComparison.Ordinal);
+            Assert.Equal(["pk", "sk"], model.GetItems("tbl").Single().Keys.Order());
+        }
+    }
+
     [Fact]
     public async Task PutItem_ConditionsAsTheSinkUsesThem_SucceedOrRaiseConditionalCheckFailed()
     {
