@@ -125,8 +125,7 @@ internal sealed class FunctionHandler : IInvocationHandler
             // worth having, as KinesisFunction writes them (found by review: the sample dropped them).
             try
             {
-                await _log.WriteAsync(Encoding.UTF8.GetString(_logLines.WrittenSpan)).ConfigureAwait(false);
-                await _log.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await WriteBufferedLinesAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException)
             {
@@ -151,6 +150,12 @@ internal sealed class FunctionHandler : IInvocationHandler
         // One structured log line per invocation and stage, then one EMF line that CloudWatch turns into metrics.
         JsonLog.WriteInvocation(summary, _logOptions, _logLines);
         EmfMetrics.Write(summary, _metrics, _logLines);
+        await WriteBufferedLinesAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes the invocation's buffered lines (poison, invocation, stages, EMF) to the log and flushes it.</summary>
+    private async Task WriteBufferedLinesAsync(CancellationToken cancellationToken)
+    {
         await _log.WriteAsync(Encoding.UTF8.GetString(_logLines.WrittenSpan)).ConfigureAwait(false);
         await _log.FlushAsync(cancellationToken).ConfigureAwait(false);
     }

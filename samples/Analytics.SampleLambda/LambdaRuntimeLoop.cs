@@ -8,6 +8,12 @@ internal static class LambdaRuntimeLoop
     /// <summary>The variable that holds the current invocation's X-Ray tracing header.</summary>
     internal const string TraceIdVariable = "_X_AMZN_TRACE_ID";
 
+    /// <summary>
+    /// Whether the Runtime API answered, refusing an answer (413: a response too large; 400: an invocation it no longer
+    /// awaits): Lambda decides that invocation's outcome, and the loop goes on. A 500 means the runtime should exit.
+    /// </summary>
+    private static bool IsRefusal(HttpRequestException e) => (int?)e.StatusCode is >= 400 and < 500;
+
     /// <summary>Runs the loop.</summary>
     /// <param name="client">The Runtime API.</param>
     /// <param name="initialize">Builds the handler once; a throw is reported to <c>/runtime/init/error</c> and rethrown.</param>
@@ -51,7 +57,7 @@ internal static class LambdaRuntimeLoop
                     {
                         await client.PostErrorAsync(bad.RequestId, bad, CancellationToken.None).ConfigureAwait(false);
                     }
-                    catch (HttpRequestException refused) when ((int?)refused.StatusCode is >= 400 and < 500)
+                    catch (HttpRequestException refused) when (IsRefusal(refused))
                     {
                         // Refused as any answer below is (found by review: here it ended the process, and the next
                         // invocation was never fetched).
@@ -91,7 +97,7 @@ internal static class LambdaRuntimeLoop
                         await client.PostErrorAsync(invocation.RequestId, failure, CancellationToken.None).ConfigureAwait(false);
                     }
                 }
-                catch (HttpRequestException refused) when ((int?)refused.StatusCode is >= 400 and < 500)
+                catch (HttpRequestException refused) when (IsRefusal(refused))
                 {
                     // The Runtime API answered, refusing the answer (413: a response too large; 400: an invocation it no
                     // longer awaits): Lambda decides that invocation's outcome, a failure it retries. The loop goes on.

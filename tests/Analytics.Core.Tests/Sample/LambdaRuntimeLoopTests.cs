@@ -40,6 +40,17 @@ public class LambdaRuntimeLoopTests
     }
 
     /// <summary>Waits for the expected posts, or surfaces the loop's exception when it ends first.</summary>
+    /// <summary>Runs the loop with an <see cref="EchoHandler"/> until <paramref name="api"/> has every post it expects, then stops it.</summary>
+    private static async Task RunEchoLoopUntilPostedAsync(FakeRuntimeApi api, TextWriter log)
+    {
+        using var client = new RuntimeApiClient(api.HostAndPort);
+        using var stop = new CancellationTokenSource(s_testTimeout);
+        Task loop = LambdaRuntimeLoop.RunAsync(client, () => new EchoHandler(), log, stop.Token);
+        await WaitForPostsAsync(api, loop);
+        await stop.CancelAsync();
+        await loop.WaitAsync(s_testTimeout);
+    }
+
     private static async Task WaitForPostsAsync(FakeRuntimeApi api, Task loop)
     {
         Task first = await Task.WhenAny(api.AllPosted, loop).WaitAsync(s_testTimeout);
@@ -183,13 +194,7 @@ public class LambdaRuntimeLoopTests
         await using var api = new FakeRuntimeApi(expectedPosts: 2);
         api.EnqueueRaw("req-1", 99_999_999_999_999_999, "ok:first"u8.ToArray());
         api.Enqueue("req-2", DateTimeOffset.UtcNow.AddMinutes(1), "ok:second"u8.ToArray());
-        using var client = new RuntimeApiClient(api.HostAndPort);
-        using var stop = new CancellationTokenSource(s_testTimeout);
-
-        Task loop = LambdaRuntimeLoop.RunAsync(client, () => new EchoHandler(), TextWriter.Null, stop.Token);
-        await WaitForPostsAsync(api, loop);
-        await stop.CancelAsync();
-        await loop.WaitAsync(s_testTimeout);
+        await RunEchoLoopUntilPostedAsync(api, TextWriter.Null);
 
         IReadOnlyList<PostedRequest> posts = api.Posts;
         Assert.Equal(["runtime/invocation/req-1/error", "runtime/invocation/req-2/response"], posts.Select(p => p.Path));
@@ -209,14 +214,8 @@ public class LambdaRuntimeLoopTests
         await using var api = new FakeRuntimeApi(expectedPosts: 2) { Refuse = ("req-1", status) };
         api.Enqueue("req-1", DateTimeOffset.UtcNow.AddMinutes(1), Encoding.UTF8.GetBytes(firstBody));
         api.Enqueue("req-2", DateTimeOffset.UtcNow.AddMinutes(1), "ok:second"u8.ToArray());
-        using var client = new RuntimeApiClient(api.HostAndPort);
-        using var stop = new CancellationTokenSource(s_testTimeout);
         var log = new StringWriter();
-
-        Task loop = LambdaRuntimeLoop.RunAsync(client, () => new EchoHandler(), log, stop.Token);
-        await WaitForPostsAsync(api, loop);
-        await stop.CancelAsync();
-        await loop.WaitAsync(s_testTimeout);
+        await RunEchoLoopUntilPostedAsync(api, log);
 
         string answer = firstBody == "boom" ? "error" : "response";
         Assert.Equal([$"runtime/invocation/req-1/{answer}", "runtime/invocation/req-2/response"], api.Posts.Select(p => p.Path));
@@ -235,14 +234,8 @@ public class LambdaRuntimeLoopTests
         await using var api = new FakeRuntimeApi(expectedPosts: 2) { Refuse = ("req-1", 400) };
         api.EnqueueRaw("req-1", 99_999_999_999_999_999, "ok:first"u8.ToArray());
         api.Enqueue("req-2", DateTimeOffset.UtcNow.AddMinutes(1), "ok:second"u8.ToArray());
-        using var client = new RuntimeApiClient(api.HostAndPort);
-        using var stop = new CancellationTokenSource(s_testTimeout);
         var log = new StringWriter();
-
-        Task loop = LambdaRuntimeLoop.RunAsync(client, () => new EchoHandler(), log, stop.Token);
-        await WaitForPostsAsync(api, loop);
-        await stop.CancelAsync();
-        await loop.WaitAsync(s_testTimeout);
+        await RunEchoLoopUntilPostedAsync(api, log);
 
         Assert.Equal(["runtime/invocation/req-1/error", "runtime/invocation/req-2/response"], api.Posts.Select(p => p.Path));
         Assert.Contains(
