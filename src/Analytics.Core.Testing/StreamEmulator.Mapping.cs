@@ -189,7 +189,7 @@ public sealed partial class StreamEmulator
             // invocation came first and the rest of the window got a second one (found by review: two or three finals
             // per window, each with part of its records). Records are read in arrival order, so only an empty lane
             // can wait for them.
-            bool unreadInWindow = lane.Shard.Pending.TryPeek(out SimRecord? unread) && unread.ArrivalMs < open.EndMs && unread.ArrivalMs <= now;
+            bool unreadInWindow = lane.Shard.Pending.TryPeek(out SimRecord? unread) && unread.ArrivalMs < open.EndMs;
             if (open.TerminateEarly || (!headInWindow && now >= open.EndMs && !unreadInWindow))
             {
                 // The window is over: one final invocation, no records ("isFinalInvokeForWindow").

@@ -43,12 +43,9 @@ internal static class AwsThrowHelper
 
     /// <summary>S3's <paramref name="error"/> again (its type, code and status; it the inner exception) with <paramref name="more"/> after its message.</summary>
     [DoesNotReturn]
-    public static void ThrowS3(Amazon.S3.AmazonS3Exception error, string more) =>
-        throw new Amazon.S3.AmazonS3Exception(
-            error.Message.TrimEnd().EndsWith('.') ? error.Message.TrimEnd() + " " + more : error.Message.TrimEnd() + ". " + more,
-            error,
-            error.ErrorType,
-            error.ErrorCode,
-            error.RequestId,
-            error.StatusCode);
+    public static void ThrowS3(Amazon.S3.AmazonS3Exception error, string more)
+    {
+        string message = error.Message.TrimEnd();
+        throw new Amazon.S3.AmazonS3Exception(message + (message.EndsWith('.') ? " " : ". ") + more, error, error.ErrorType, error.ErrorCode, error.RequestId, error.StatusCode);
+    }
 }
