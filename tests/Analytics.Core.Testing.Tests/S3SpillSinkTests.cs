@@ -53,6 +53,27 @@ public class S3SpillSinkTests
         Assert.Equal([(Seq(7), "a", 7.0), (Seq(9), "c", 9.0)], pair.Samples);
     }
 
+    /// <summary>
+    /// The body names the bucket and key the sink put it under, so that a redrive can tell the function's object from a
+    /// copy of it elsewhere (which may lack an earlier spill of the shard), whatever the prefix.
+    /// </summary>
+    [Theory]
+    [InlineData("spill", "spill/")]
+    [InlineData("/deep/er/", "deep/er/")]
+    [InlineData(null, "")]
+    public void Body_NamesTheBucketAndKeyItIsWrittenUnder(string? prefix, string expected)
+    {
+        using var world = new SpillWrites();
+        world.Spill = world.CreateSpill(prefix);
+
+        world.Invoke(true, (1, "a", "alpha", 1.5), (2, "b", "alpha", 2.5));
+
+        S3ModelObject stored = Assert.Single(world.Objects());
+        Assert.Equal(SpillWrites.Key(1, expected), stored.Key);
+        SpillObjectContent content = SpillWrites.Read(stored);
+        Assert.Equal((SpillRedriveModels.Bucket, stored.Key), (content.Bucket, content.Key));
+    }
+
     /// <summary>An item that does not exist yet holds nothing: its pair is decided, and every sample is spilled.</summary>
     [Fact]
     public void NoItemYet_ThePairIsDecided_WithEverySample()

@@ -50,6 +50,7 @@ internal static class RedriveCommand
         Option<int> maxKeys = CommandLine.WholeNumberOption(
             "--max-keys-per-item", $"The function's DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem ({MinKeysPerItem} to {MaxKeysPerItem}). The redrive keeps a mark per partition key in each item it writes (also for a function with PerShardWatermarkOnly), counted against it: at least the keys per item redriven", "count",
             MinKeysPerItem, MaxKeysPerItem, DynamoDbAggregateSinkOptions.Default.MaxPartitionKeysPerItem, "(the sink's MaxPartitionKeysPerItem range)");
+        var fromCopy = new Option<bool>("--from-copy") { Description = "The spill bucket and prefix hold a copy of the function's spill objects, with every spill object of their shards not yet redriven (without it, an object found elsewhere than where the function wrote it is left: a partial copy would lose the records of the spills it lacks)" };
         foreach (Option name in new Option[] { table, spillBucket, failureBucket, quarantine })
         {
             // An empty name reached the SDK, whose error named a request property, the same for every flag (review).
@@ -66,7 +67,7 @@ internal static class RedriveCommand
             "redrive",
             "Applies the spill objects, then the batches Lambda gave up on (objects of the S3 on-failure destination), to the table, each record exactly once; holds back a shard's destination objects while a spill of that shard is left. Safe to repeat, to interrupt, and to run while the function writes. Exit 1 when anything is left, undecided or held back.")
         {
-            endpoint, table, s3Endpoint, spillBucket, spillPrefix, minAge, failureBucket, failurePrefix, quarantine, window, maxKeys,
+            endpoint, table, s3Endpoint, spillBucket, spillPrefix, minAge, failureBucket, failurePrefix, quarantine, window, maxKeys, fromCopy,
         };
         command.SetAction(async (parsed, cancellationToken) =>
         {
@@ -84,6 +85,7 @@ internal static class RedriveCommand
                 ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(parsed.GetValue(window)) } })
             {
                 MaxPartitionKeysPerItem = parsed.GetValue(maxKeys),
+                FromCopy = parsed.GetValue(fromCopy),
             };
             try
             {

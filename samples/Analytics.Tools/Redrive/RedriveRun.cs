@@ -53,6 +53,9 @@ internal sealed record RedriveRunOptions(string Table, string SpillBucket, strin
     /// </remarks>
     public int MaxPartitionKeysPerItem { get; init; } = DynamoDbAggregateSinkOptions.Default.MaxPartitionKeysPerItem;
 
+    /// <summary>The spill bucket and prefix hold a whole copy of the function's spills: objects the function wrote elsewhere are applied (<c>--from-copy</c>).</summary>
+    public bool FromCopy { get; init; }
+
     /// <summary>The clock spill ages are measured with.</summary>
     public TimeProvider Time => Clock ?? Processor.TimeProvider;
 
@@ -174,7 +177,7 @@ internal static class RedriveRun
             TableCreated = options.TableCreated,
             MaxPartitionKeysPerItem = options.MaxPartitionKeysPerItem,
         });
-        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken, lease.RenewAsync, tableStreams: new TableStreams(dynamoDb, options.Table), finishedDestination: destination is null ? null : destination.FinishedRecordsAsync).ConfigureAwait(false);
+        RedriveReport spill = await SpillRedrive.ApplyAsync(s3, options.SpillBucket, options.SpillPrefix, sink, output, options.MinAge, options.Time, cancellationToken, lease.RenewAsync, tableStreams: new TableStreams(dynamoDb, options.Table), finishedDestination: destination is null ? null : destination.FinishedRecordsAsync, fromCopy: options.FromCopy).ConfigureAwait(false);
         if (destination is null)
         {
             await output.WriteLineAsync("destination: no --failure-bucket given: batches Lambda gave up on are not redriven by this run").ConfigureAwait(false);

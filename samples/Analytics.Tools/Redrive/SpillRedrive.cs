@@ -7,7 +7,7 @@ namespace Analytics.Tools;
 
 /// <summary>What one redrive run did.</summary>
 /// <param name="Objects">Spill objects found under the prefix.</param>
-/// <param name="Unreadable">Objects that could not be read, are not spill objects, or are not under the key the function writes for their body (left in place).</param>
+/// <param name="Unreadable">Objects that could not be read, are not spill objects, are not under the key the function writes for their body, or are copies found elsewhere than where the function wrote them (left in place).</param>
 /// <param name="Applied">Samples merged into the table by this run.</param>
 /// <param name="AlreadyApplied">Samples found already in the table (an earlier run, or the live function).</param>
 /// <param name="Undecided">Samples left because their outcome cannot be decided (or they follow one that cannot), or their write failed.</param>
@@ -42,6 +42,12 @@ internal static class SpillRedrive
     /// </summary>
     public static readonly TimeSpan DefaultMinAge = TimeSpan.FromMinutes(15);
 
+    /// <summary>Why an object found elsewhere than where the function wrote it is left.</summary>
+    internal static string CopyLeftReason(string writtenBucket, string writtenKey, string shardId) =>
+        $"the function wrote it as s3://{writtenBucket}/{writtenKey}; this is a copy, and a copy may lack an earlier spill of shard {shardId}, " +
+        "whose records a redrive of this one first would make count as applied (lost): redrive from where the function wrote it, " +
+        "or pass --from-copy when this bucket and prefix hold every spill object of the shard not yet redriven";
+
     /// <summary>Applies every spill object under <paramref name="prefix"/>.</summary>
     /// <param name="s3">The S3 client.</param>
     /// <param name="bucket">The spill bucket.</param>
@@ -55,8 +61,9 @@ internal static class SpillRedrive
     /// <param name="maxObjects">Most objects this run reads (<see cref="MaxObjectsPerRun"/>; smaller only in tests, which then list pages of at most this many keys).</param>
     /// <param name="tableStreams">Refuses the objects of a stream the table does not hold (<see cref="Redrive.TableStreams"/>); null: not checked.</param>
     /// <param name="finishedDestination">Reads the records of on-failure destination objects an earlier run finished ((shard, sequence number) to (stream, object key)), once, and only when a spill object was read (it reads every finished object); a spilled sample of one is applied only when its item's destination redrive ranges say it is not in already, else left; null: not checked (the items' ranges still decide).</param>
+    /// <param name="fromCopy">The objects are a copy of the function's spills, made whole (every spill object of their shards not yet redriven): objects written elsewhere are applied; false: they are left (<see cref="CopyLeftReason"/>).</param>
     /// <returns>What the run did.</returns>
-    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun, Redrive.TableStreams? tableStreams = null, Func<CancellationToken, Task<Dictionary<(string Shard, string Sequence), (string? Stream, string Key)>>>? finishedDestination = null)
+    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun, Redrive.TableStreams? tableStreams = null, Func<CancellationToken, Task<Dictionary<(string Shard, string Sequence), (string? Stream, string Key)>>>? finishedDestination = null, bool fromCopy = false)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(s3);
@@ -149,6 +156,17 @@ internal static class SpillRedrive
                 // unconfirmed spill. Found by review: a copy was counted twice, both deleted, and the run said "done,
                 // nothing left". Its shard waits, as for an unreadable object: it may hold the only copy of some records.
                 await LeaveAsync(key, content.ShardId, $"its body is spill {content.SpillId} of shard {content.ShardId}, which the function writes under the name .../{own}; a copy or a renamed object is not applied: if an object of that name holds the same spill, delete this copy, else rename it so").ConfigureAwait(false);
+                continue;
+            }
+
+            // The function records where it wrote the object: found anywhere else (another bucket, a backup prefix), it is
+            // a copy, and a copy may lack an earlier spill of its shard. Applying a later spill first moves the key's
+            // redrive mark past the earlier one's samples, which a later run then counts as applied (found by review:
+            // lost, and both runs said done). So it is left with its shard, unless the operator says the copy is whole.
+            if (!fromCopy && content.Bucket is { } writtenBucket && content.Key is { } writtenKey &&
+                (!string.Equals(writtenBucket, bucket, StringComparison.Ordinal) || !string.Equals(writtenKey, key, StringComparison.Ordinal)))
+            {
+                await LeaveAsync(key, content.ShardId, CopyLeftReason(writtenBucket, writtenKey, content.ShardId)).ConfigureAwait(false);
                 continue;
             }
 

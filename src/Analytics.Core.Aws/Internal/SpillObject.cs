@@ -8,7 +8,11 @@ namespace Analytics.Core;
 internal sealed record SpillObjectPair(PairKey Key, bool OutcomeUnknown, List<(string SequenceNumber, string PartitionKey, double Value)> Samples);
 
 /// <summary>A spill object, as read back by a redrive.</summary>
-internal sealed record SpillObjectContent(string ShardId, string? EventSourceArn, string SpillId, AggregatorOptions Options, List<SpillObjectPair> Pairs, string? Table = null);
+/// <remarks>
+/// <see cref="Bucket"/> and <see cref="Key"/> are where the function wrote it (null in objects written before they were
+/// recorded): a redrive that finds the object anywhere else is looking at a copy.
+/// </remarks>
+internal sealed record SpillObjectContent(string ShardId, string? EventSourceArn, string SpillId, AggregatorOptions Options, List<SpillObjectPair> Pairs, string? Table = null, string? Bucket = null, string? Key = null);
 
 /// <summary>Key and body of the S3 object that keeps one spill (format in docs/failure-modes.md).</summary>
 internal static class SpillObject
@@ -25,10 +29,10 @@ internal static class SpillObject
     }
 
     /// <summary>
-    /// Writes the body: the shard, the table the samples are for (when known), the aggregator's sketch parameters, and per
-    /// pair its item key, readable series, flag and samples.
+    /// Writes the body: the shard, the table the samples are for (when known), where the object is written (bucket and
+    /// key, when known), the aggregator's sketch parameters, and per pair its item key, readable series, flag and samples.
     /// </summary>
-    public static void WriteBody(SpillBatch spill, IReadOnlyList<(PairKey Key, bool OutcomeUnknown, IReadOnlyList<SpilledSample> Samples)> pairs, IBufferWriter<byte> destination, string? table = null)
+    public static void WriteBody(SpillBatch spill, IReadOnlyList<(PairKey Key, bool OutcomeUnknown, IReadOnlyList<SpilledSample> Samples)> pairs, IBufferWriter<byte> destination, string? table = null, string? bucket = null, string? objectKey = null)
     {
         using var writer = new Utf8JsonWriter(destination, s_writerOptions);
         AggregatorOptions options = spill.Batch.AggregatorOptions;
@@ -44,6 +48,12 @@ internal static class SpillObject
         if (table is not null)
         {
             writer.WriteString("table", table);
+        }
+
+        if (bucket is not null && objectKey is not null)
+        {
+            writer.WriteString("bucket", bucket);
+            writer.WriteString("key", objectKey);
         }
 
         writer.WriteNumber("windowMs", (long)options.WindowSize.TotalMilliseconds);
@@ -162,7 +172,9 @@ internal static class SpillObject
                 Text(root, "spillId"),
                 options,
                 pairs,
-                root.TryGetProperty("table", out _) ? Text(root, "table") : null);
+                root.TryGetProperty("table", out _) ? Text(root, "table") : null,
+                root.TryGetProperty("bucket", out _) ? Text(root, "bucket") : null,
+                root.TryGetProperty("key", out _) ? Text(root, "key") : null);
             return true;
         }
         catch (Exception e) when (e is JsonException or FormatException or KeyNotFoundException or InvalidOperationException or IndexOutOfRangeException or NullReferenceException)

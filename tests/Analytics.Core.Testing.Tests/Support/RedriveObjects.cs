@@ -66,6 +66,10 @@ internal static class RedriveObjects
     /// </summary>
     public static string SpillKey(int shard, int firstRecord = 1) => $"spill/s/{ShardId(shard)}/{Sequence(firstRecord)}.json";
 
+    /// <summary>A spill object's <paramref name="body"/> naming where the function wrote it, as the spill sink does.</summary>
+    public static string WrittenTo(string body, string bucket, string key) =>
+        body.Replace("\"spillId\"", $"\"bucket\":\"{bucket}\",\"key\":\"{key}\",\"spillId\"", StringComparison.Ordinal);
+
     /// <summary>
     /// A spill object of records <paramref name="firstRecord"/>.. of one partition key on one series, every sample decided,
     /// in the window <paramref name="minute"/> minutes after <see cref="Window"/>; its key is
