@@ -18,9 +18,14 @@ public sealed class RedriveFromCopyTests(LocalServersFixture servers)
     private static readonly double[] s_firstValues = [2, 3];
     private static readonly double[] s_secondValues = [5, 7];
 
+    /// <summary>
+    /// The copy in another bucket, or under a backup prefix in the function's bucket, redriven alone; or the copy beside the
+    /// function's own objects in one listing (the prefix given empty), where the shard's objects wait with it.
+    /// </summary>
     [Theory]
     [InlineData("bucket")]
     [InlineData("prefix")]
+    [InlineData("beside")]
     public async Task APartialCopy_IsLeftNamingWhereTheFunctionWroteIt_AndTheFunctionsObjectsAreThenAppliedOnce(string copyIn)
     {
         using RedriveScene scene = await RedriveScene.CreateAsync(servers, "copy" + copyIn);
@@ -36,7 +41,13 @@ public sealed class RedriveFromCopyTests(LocalServersFixture servers)
         else
         {
             await scene.PutSpillAsync("backup/" + SpillKey(0, 3), second);
-            first = await RedriveTool.RunRedriveAsync(servers, scene.Table, scene.Spill, null, true, "--spill-prefix", "backup");
+            first = await RedriveTool.RunRedriveAsync(servers, scene.Table, scene.Spill, null, true, "--spill-prefix", copyIn == "prefix" ? "backup" : string.Empty);
+        }
+
+        if (copyIn == "beside")
+        {
+            Assert.Contains($"left {SpillKey(0, 1)}: another spill object of shard {ShardId(0)} is unreadable, too young, not under its own key or a copy", first.Output, StringComparison.Ordinal);
+            await scene.S3.DeleteObjectAsync(scene.Spill, "backup/" + SpillKey(0, 3));
         }
 
         Assert.Equal(1, first.Exit);

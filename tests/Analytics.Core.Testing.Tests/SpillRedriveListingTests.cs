@@ -119,7 +119,7 @@ public class SpillRedriveListingTests
         Assert.Equal(
             [
                 $"left {young}: written less than 15 minutes ago; run again later",
-                $"left {older}: another spill object of shard {ShardId(0)} is unreadable, too young or not under its own key",
+                $"left {older}: another spill object of shard {ShardId(0)} is unreadable, too young, not under its own key or a copy",
                 "spills: 3 spill objects, 1 samples applied, 0 already in the table, 0 undecided, 1 objects deleted, 2 left",
             ],
             models.Run(minAge: s_minAge).Lines);

@@ -39,7 +39,7 @@ public class SpillRedriveMarkerTests
     /// </summary>
     [Theory]
     [InlineData("undecided", "2 sample(s) cannot be decided")]
-    [InlineData("unreadable", "another spill object of shard " + TestEvents.ShardId + " is unreadable, too young or not under its own key")]
+    [InlineData("unreadable", "another spill object of shard " + TestEvents.ShardId + " is unreadable, too young, not under its own key or a copy")]
     [InlineData("too young", "written less than 15 minutes ago")]
     [InlineData("write failed", "ResourceNotFoundException")]
     public void AnObjectOfTheShardLeft_TheMarkerStays(string why, string said)

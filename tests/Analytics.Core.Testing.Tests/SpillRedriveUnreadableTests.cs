@@ -27,7 +27,7 @@ public class SpillRedriveUnreadableTests
         Assert.Equal(
             [
                 $"left {s_shard0Second}: malformed spill object: JsonReaderException",
-                $"left {s_shard0First}: another spill object of shard {ShardId(0)} is unreadable, too young or not under its own key",
+                $"left {s_shard0First}: another spill object of shard {ShardId(0)} is unreadable, too young, not under its own key or a copy",
                 "spills: 3 spill objects, 1 samples applied, 0 already in the table, 0 undecided, 1 objects deleted, 2 left",
             ],
             lines);

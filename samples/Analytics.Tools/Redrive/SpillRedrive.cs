@@ -213,7 +213,7 @@ internal static class SpillRedrive
             if (blockedShards.Contains(content.ShardId))
             {
                 left.Add(key);
-                await output.WriteLineAsync($"left {key}: another spill object of shard {content.ShardId} is unreadable, too young or not under its own key").ConfigureAwait(false);
+                await output.WriteLineAsync($"left {key}: another spill object of shard {content.ShardId} is unreadable, too young, not under its own key or a copy").ConfigureAwait(false);
                 continue;
             }
 
