@@ -52,16 +52,21 @@ public sealed class LoggerJsonLogWriter : IJsonLogWriter
             return;
         }
 
-        var state = new LineState(utf8Json);
+        var state = new JsonLogLine(utf8Json);
         _logger.Log(logLevel, GetEventId(state.Message), state, null, static (s, _) => s.Line);
     }
 
-    /// <summary>The entry's state: the line's top-level fields, then <c>{OriginalFormat}</c>, as structured loggers expect.</summary>
-    private sealed class LineState : IReadOnlyList<KeyValuePair<string, object?>>
+    /// <summary>
+    /// The entry's state: the line's top-level fields, and nothing else. No <c>{OriginalFormat}</c>: providers read it
+    /// as a message template, and Serilog rendered the braces in a line (a sink error's <c>{recordsIn:X4}</c>, an
+    /// escaped <c>{{</c>) as holes, so its message was no longer the line nor JSON. Without it every provider takes
+    /// the formatted message, the line: OpenTelemetry as the body, Serilog as <c>{JsonLogLine:l}</c>.
+    /// </summary>
+    private sealed class JsonLogLine : IReadOnlyList<KeyValuePair<string, object?>>
     {
         private readonly List<KeyValuePair<string, object?>> _fields = [];
 
-        public LineState(ReadOnlySpan<byte> utf8Json)
+        public JsonLogLine(ReadOnlySpan<byte> utf8Json)
         {
             Line = Encoding.UTF8.GetString(utf8Json);
             var reader = new Utf8JsonReader(utf8Json);
@@ -90,8 +95,6 @@ public sealed class LoggerJsonLogWriter : IJsonLogWriter
 
                 _fields.Add(new(name, value));
             }
-
-            _fields.Add(new("{OriginalFormat}", Line));
         }
 
         public string Line { get; }
