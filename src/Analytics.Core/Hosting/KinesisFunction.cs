@@ -179,29 +179,71 @@ public sealed class KinesisFunction : IDisposable
             return;
         }
 
+        ReadOnlyMemory<byte> toOutput = lines.WrittenMemory;
         if (_options.LogWriter is { } writer)
         {
-            ForEachLine(lines.WrittenSpan, writer);
-            return;
+            ArrayBufferWriter<byte>? failed = ForEachLine(lines.WrittenSpan, writer);
+            if (failed is null)
+            {
+                return;
+            }
+
+            toOutput = failed.WrittenMemory;
         }
 
         // One write per invocation, so the lines of concurrent writers do not interleave.
-        await _output.WriteAsync(lines.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        await _output.WriteAsync(toOutput, cancellationToken).ConfigureAwait(false);
         await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private static void ForEachLine(ReadOnlySpan<byte> lines, IJsonLogWriter writer)
+    /// <summary>
+    /// Hands each line to <paramref name="writer"/>; returns null when it took every one, else the lines it threw on,
+    /// after one line naming the failure (the exception's type only: a provider's message may hold anything), for the
+    /// output. The writer is the consumer's (a logging provider: a file logger on a full disk throws on every call): its
+    /// failure must not fail an invocation whose records are done, or Lambda retries the batch, and a writer that
+    /// always throws blocks the shard. Nor may its lines be lost.
+    /// </summary>
+    private static ArrayBufferWriter<byte>? ForEachLine(ReadOnlySpan<byte> lines, IJsonLogWriter writer)
     {
+        ArrayBufferWriter<byte>? failed = null;
         while (!lines.IsEmpty)
         {
             int end = lines.IndexOf((byte)'\n');
             ReadOnlySpan<byte> line = end < 0 ? lines : lines.Slice(0, end);
             lines = end < 0 ? default : lines.Slice(end + 1);
-            if (!line.IsEmpty)
+            if (line.IsEmpty)
+            {
+                continue;
+            }
+
+            try
             {
                 writer.WriteLine(LevelOf(line), line);
             }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                if (failed is null)
+                {
+                    failed = new ArrayBufferWriter<byte>(line.Length + 128);
+                    using (var json = new Utf8JsonWriter(failed))
+                    {
+                        json.WriteStartObject();
+                        json.WriteString("level"u8, "Error"u8);
+                        json.WriteString("message"u8, "logWriterFailed"u8);
+                        json.WriteString("error"u8, e.GetType().Name);
+                        json.WriteString("logWriter"u8, writer.GetType().Name);
+                        json.WriteEndObject();
+                    }
+
+                    failed.Write("\n"u8);
+                }
+
+                failed.Write(line);
+                failed.Write("\n"u8);
+            }
         }
+
+        return failed;
     }
 
     /// <summary>The <c>"level"</c> of a line that <see cref="JsonLog"/> wrote (its first property).</summary>

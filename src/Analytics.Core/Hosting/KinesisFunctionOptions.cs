@@ -29,6 +29,8 @@ public readonly record struct KinesisFunctionOptions
 
     /// <summary>
     /// Where the log lines go. Default <see langword="null"/>: the process's standard output, like the metrics line.
+    /// A writer that throws does not fail the invocation: the lines it threw on go to <see cref="Output"/>, after a
+    /// <c>logWriterFailed</c> line naming the exception's type.
     /// </summary>
     public IJsonLogWriter? LogWriter { get; init; }
 

@@ -135,6 +135,63 @@ public class KinesisFunctionTests
         Assert.True(metrics.TryGetProperty("_aws", out _));
     }
 
+    /// <summary>
+    /// A log writer that throws (a logging provider's file on a full disk) failed the invocation whose records were done
+    /// (found by review): Lambda retried the batch, and a writer that always throws blocked the shard. Now the invocation
+    /// answers as it would with a working writer, and the lines the writer threw on reach the output after one line
+    /// naming the failure, none lost, none twice.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task ALogWriterThatThrows_DoesNotFailTheInvocation_ItsLinesGoToTheOutput(int failFromLine)
+    {
+        var working = new LinesWriter(int.MaxValue);
+        var workingOutput = new MemoryStream();
+        using (var kinesis = new KinesisFunction(new RecordingAggregateSink(), new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = workingOutput, LogWriter = working }))
+        {
+            await kinesis.HandleAsync(new MemoryStream(MixedEvent()), TimeSpan.FromSeconds(30));
+        }
+
+        var throwing = new LinesWriter(failFromLine);
+        var output = new MemoryStream();
+        using var function = new KinesisFunction(new RecordingAggregateSink(), new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = output, LogWriter = throwing });
+
+        Stream response = await function.HandleAsync(new MemoryStream(MixedEvent()), TimeSpan.FromSeconds(30));
+
+        Assert.Equal("{\"batchItemFailures\":[]}", new StreamReader(response).ReadToEnd());
+        List<JsonElement> written = Lines(output);
+        // One notice per write that failed: the poison lines are written before the invocation's.
+        List<JsonElement> notices = [.. written.Where(l => l.TryGetProperty("message", out JsonElement m) && m.GetString() == "logWriterFailed")];
+        Assert.Equal(failFromLine == 1 ? 2 : 1, notices.Count);
+        Assert.All(notices, n => Assert.Equal(("Error", nameof(IOException), nameof(LinesWriter)), (n.GetProperty("level").GetString(), n.GetProperty("error").GetString(), n.GetProperty("logWriter").GetString())));
+        Assert.Equal(failFromLine - 1, throwing.Count);
+        // Every line once, in its order, through the writer or on the output: the working writer's lines, timings aside.
+        IEnumerable<string> Messages(IEnumerable<JsonElement> lines) => lines.Select(l => l.GetProperty("message").GetString() + (l.TryGetProperty("stage", out JsonElement st) ? "/" + st.GetString() : string.Empty));
+        List<JsonElement> onOutput = [.. written.Where(l => !l.TryGetProperty("_aws", out _) && l.GetProperty("message").GetString() != "logWriterFailed")];
+        Assert.Equal(Messages(working.Lines), Messages([.. throwing.Lines, .. onOutput]));
+        Assert.Single(written, l => l.TryGetProperty("_aws", out _));
+    }
+
+    /// <summary>A log writer keeping the lines it takes, throwing as a full disk does from its <c>failFromLine</c>th call.</summary>
+    private sealed class LinesWriter(int failFromLine) : IJsonLogWriter
+    {
+        private int _calls;
+
+        public List<JsonElement> Lines { get; } = [];
+
+        public int Count => Lines.Count;
+        public void WriteLine(JsonLogLevel level, ReadOnlySpan<byte> utf8Json)
+        {
+            if (++_calls >= failFromLine)
+            {
+                throw new IOException("No space left on device");
+            }
+
+            Lines.Add(JsonDocument.Parse(utf8Json.ToArray()).RootElement.Clone());
+        }
+    }
+
     [Fact]
     public async Task MinimumLevelWarn_AndNoMetrics_WritesOnlyWarnings()
     {
