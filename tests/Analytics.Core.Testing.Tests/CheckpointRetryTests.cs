@@ -19,8 +19,10 @@ public sealed class CheckpointRetryTests
         };
         EmulationRecording run = Emulate.Scripted(scenario, new ScriptRule(ScriptAction.Report, WhenData: "bad"));
 
-        // The first attempt and one retry, each from the checkpoint at "bad"; then the rest is given up.
-        Assert.Equal([["a", "b", "bad", "d"], ["bad", "d"]], run.Invocations.Select(i => Emulate.DeliveredTexts(run, i)).ToArray());
+        // The first attempt moves the checkpoint to "bad"; the rest starts with its whole retry quota (recorded on AWS,
+        // EsmRuleTests.PartialResponse_ThatMovesTheCheckpoint_LeavesTheRestItsWholeRetryQuota_AsAwsRecorded): it is invoked
+        // and retried once, each time from the checkpoint at "bad", then given up.
+        Assert.Equal([["a", "b", "bad", "d"], ["bad", "d"], ["bad", "d"]], run.Invocations.Select(i => Emulate.DeliveredTexts(run, i)).ToArray());
         Assert.All(run.Invocations, i => Assert.Equal(InvocationOutcome.Partial, i.Outcome));
         Assert.All(run.Invocations, i => Assert.Equal(run.Records[2].SequenceNumber, i.Checkpoint));
 
@@ -55,11 +57,12 @@ public sealed class CheckpointRetryTests
     [Fact]
     public void Bisection_AfterARetryUsedByAPartialResponse_TheHalvesKeepTheParentsCount()
     {
-        // Invocation 1 reports "c" (a partial failure: one retry used, checkpoint at "c"); invocation 2 gets c, boom, e
-        // and raises (bisection, no retry used): halves [c, boom] and [e] keep the count of 1. [c, boom] raises and
-        // splits again; [c] succeeds; [boom] raises, cannot be split and has no retry left (1 used of 1): the destination.
+        // Invocation 1 reports "a", the batch's first record (a partial failure that moves no checkpoint: one retry used,
+        // the same batch again); invocation 2 raises (bisection, no retry used): halves [a, b] and [boom, d] keep the
+        // count of 1. [a, b] succeeds; [boom, d] raises and splits again; [boom] raises, cannot be split and has no retry
+        // left (1 used of 1): the destination; [d] succeeds.
         int calls = 0;
-        EmulatorScenario scenario = Emulate.Texts("a", "b", "c", "boom", "e") with
+        EmulatorScenario scenario = Emulate.Texts("a", "b", "boom", "d") with
         {
             Mapping = new()
             {
@@ -72,15 +75,15 @@ public sealed class CheckpointRetryTests
         EmulationRecording run = Emulate.Run(scenario, clock =>
         {
             var scripted = new ScriptedHandler(clock, [new ScriptRule(ScriptAction.Raise, WhenData: "boom")]);
-            var first = new ScriptedHandler(clock, [new ScriptRule(ScriptAction.Report, WhenData: "c")]);
+            var first = new ScriptedHandler(clock, [new ScriptRule(ScriptAction.Report, WhenData: "a")]);
             return new DelegateHandler((e, deadline, token) => ++calls == 1 ? first.InvokeAsync(e, deadline, token) : scripted.InvokeAsync(e, deadline, token));
         });
 
         Assert.Equal(
-            [["a", "b", "c", "boom", "e"], ["c", "boom", "e"], ["c", "boom"], ["c"], ["boom"], ["e"]],
+            [["a", "b", "boom", "d"], ["a", "b", "boom", "d"], ["a", "b"], ["boom", "d"], ["boom"], ["d"]],
             run.Invocations.Select(i => Emulate.DeliveredTexts(run, i)).ToArray());
         DestinationRecord sent = Assert.Single(run.Destination);
-        Assert.Equal([run.Records[3].SequenceNumber], sent.SequenceNumbers);
-        Assert.Equal(run.Records[2].SequenceNumber, run.Invocations[0].Checkpoint);
+        Assert.Equal([run.Records[2].SequenceNumber], sent.SequenceNumbers);
+        Assert.Equal(run.Records[0].SequenceNumber, run.Invocations[0].Checkpoint);
     }
 }

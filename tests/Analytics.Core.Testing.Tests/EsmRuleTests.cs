@@ -119,6 +119,46 @@ public class EsmRuleTests
         Assert.Equal(["b", "c", "d"], Emulate.DeliveredTexts(run, run.Invocations[1]));
     }
 
+    // Source: recorded on AWS, LocalStack's snapshot test_lambda_integration_kinesis.snapshot.json of
+    // test_kinesis_report_batch_item_failures (and its twin test_dynamodb_report_batch_item_failures in
+    // test_lambda_integration_dynamodbstreams.snapshot.json, recorded the same day): BatchSize 3, six records put at
+    // once, the sixth always reported in batchItemFailures, MaximumRetryAttempts 3, an SQS destination. The function logged
+    // records 1 to 5 once and record 6 five times (once in its first batch, then four times alone), and the destination
+    // got one RetryAttemptsExhausted record for record 6 alone with approximateInvokeCount 4 and functionError null. So
+    // the partial response that moved the checkpoint used none of the rest's retry quota: the rest was invoked
+    // MaximumRetryAttempts + 1 times, and approximateInvokeCount counts those invocations, not the record's first one.
+    [Fact]
+    public void PartialResponse_ThatMovesTheCheckpoint_LeavesTheRestItsWholeRetryQuota_AsAwsRecorded()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 60,
+            Records = [.. Enumerable.Range(0, 6).Select(i => ExplicitRecord.Text($"test_{i}", i == 5 ? "fail" : "ok" + i, 0))],
+            Mapping = new()
+            {
+                BatchSize = 3,
+                MaximumBatchingWindowInSeconds = 1,
+                MaximumRetryAttempts = 3,
+                ReportBatchItemFailures = true,
+                OnFailure = OnFailureDestination.Sqs,
+            },
+        };
+        EmulationRecording run = Emulate.Scripted(scenario, new ScriptRule(ScriptAction.Report, WhenData: "fail"));
+
+        string[] delivered = [.. run.Invocations.SelectMany(i => Emulate.DeliveredTexts(run, i))];
+        Assert.Equal(["ok0", "ok1", "ok2", "ok3", "ok4"], delivered.Where(t => t != "fail").Order(StringComparer.Ordinal));
+        Assert.Equal(5, delivered.Count(t => t == "fail"));
+
+        DestinationRecord sent = Assert.Single(run.Destination);
+        Assert.Equal("RetryAttemptsExhausted", sent.Condition);
+        Assert.Equal([run.Records[5].SequenceNumber], sent.SequenceNumbers);
+        using JsonDocument record = JsonDocument.Parse(sent.Json);
+        Assert.Equal(4, record.RootElement.GetProperty("requestContext").GetProperty("approximateInvokeCount").GetInt32());
+        Assert.Equal(1, record.RootElement.GetProperty("KinesisBatchInfo").GetProperty("batchSize").GetInt32());
+        Assert.Equal(JsonValueKind.Null, record.RootElement.GetProperty("responseContext").GetProperty("functionError").ValueKind);
+    }
+
     // Source: "Lambda treats a batch as a complete success if you return ... an empty batchItemFailures list ... a null
     // batchItemFailures list ... an empty EventResponse ... a null EventResponse"; "as a complete failure if you return
     // ... an empty string itemIdentifier ... a null itemIdentifier ... an itemIdentifier with a bad key name".
@@ -262,7 +302,8 @@ public class EsmRuleTests
 
     // Source: "When a partial batch success response is received and both BisectBatchOnFunctionError and
     // ReportBatchItemFailures are turned on, the batch is bisected at the returned sequence number and Lambda retries
-    // only the remaining records."
+    // only the remaining records." The rest starts with its whole retry quota (recorded on AWS: see
+    // PartialResponse_ThatMovesTheCheckpoint_LeavesTheRestItsWholeRetryQuota_AsAwsRecorded): invoked once and retried once.
     [Fact]
     public void PartialResponse_WithBisection_RetriesOnlyFromTheReturnedRecord()
     {
@@ -271,7 +312,7 @@ public class EsmRuleTests
             Mapping = new() { BisectBatchOnFunctionError = true, ReportBatchItemFailures = true, MaximumRetryAttempts = 1 },
         };
         EmulationRecording run = Emulate.Scripted(scenario, new ScriptRule(ScriptAction.Report, WhenData: "bad"));
-        Assert.Equal([["a", "b", "bad", "d"], ["bad", "d"]], run.Invocations.Select(i => Emulate.DeliveredTexts(run, i)).ToArray());
+        Assert.Equal([["a", "b", "bad", "d"], ["bad", "d"], ["bad", "d"]], run.Invocations.Select(i => Emulate.DeliveredTexts(run, i)).ToArray());
     }
 
     // Source: "Lambda also discards records that are older than MaximumRecordAgeInSeconds ... records ... go to the
