@@ -607,6 +607,45 @@ public class FunctionRuleTests
         }
     }
 
+    // Grade 3 (docs/emulator.md): AWS says only that tumbling windows "fully support the existing retry policies
+    // maxRetryAttempts and maxRecordAge"; no AWS recording has a tumbling window. A window whose only record expired
+    // (MaximumRecordAgeInSeconds) before any invocation still ends with a final invocation: no records, state {}.
+    [Fact]
+    public void AWindowWhoseRecordsAllExpired_StillEndsWithAFinalInvocation_WithAnEmptyState()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 300,
+            Records = [ExplicitRecord.Text("k", "slow", 0), ExplicitRecord.Text("k", "expires", 31_000)],
+            Mapping = new() { BatchSize = 1, TumblingWindowInSeconds = 30, MaximumRecordAgeInSeconds = 60, OnFailure = OnFailureDestination.Sqs },
+            Function = new() { TimeoutSeconds = 900 },
+        };
+        var seen = new List<(int Records, string Start, bool Final, bool Early, string State)>();
+        // "slow" holds the shard for 100 s: "expires" (second window, arrived at 31 s) is 69 s old when it is read.
+        EmulationRecording run = Emulate.Run(scenario, clock => new DelegateHandler(async (e, _, _) =>
+        {
+            using (JsonDocument document = JsonDocument.Parse(e))
+            {
+                seen.Add(WindowView(document.RootElement));
+            }
+
+            if (seen.Count == 1)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(100), clock);
+            }
+
+            return Encoding.UTF8.GetBytes("{\"state\":{\"n\":1}}");
+        }));
+
+        Assert.Equal(
+            [(1, "2025-01-01T00:00:00Z", false, false, "{}"), (0, "2025-01-01T00:00:00Z", true, false, "{\"n\":1}"), (0, "2025-01-01T00:00:30Z", true, false, "{}")],
+            seen);
+        DestinationRecord expired = Assert.Single(run.Destination);
+        Assert.Equal("RecordAgeExceeded", expired.Condition);
+        Assert.Equal([run.Records[1].SequenceNumber], expired.SequenceNumbers);
+    }
+
     // Source: Tumbling windows: "a missing state in the response counts as a failed invocation".
     [Fact]
     public void TumblingWindow_ResponseWithoutState_IsAFailure()

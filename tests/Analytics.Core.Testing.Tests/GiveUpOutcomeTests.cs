@@ -216,6 +216,48 @@ public class GiveUpOutcomeTests
         Assert.Equal(["waits"], Emulate.Texts(payloadEvent.RootElement));
     }
 
+    // Grade 3 (docs/emulator.md): AWS documents the S3 payload only as the invocation record, and has no recording of an
+    // S3 destination with a tumbling window or for a record never invoked. In a window mapping the emulator's payload for
+    // a record that expired before its first invocation is an event of that record alone, without the window fields that
+    // every event the function gets there carries.
+    [Fact]
+    public void S3Destination_ForARecordExpiredBeforeItsFirstInvocation_InAWindowMapping_CarriesOnlyRecords()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 200,
+            Records = [ExplicitRecord.Text("k", "slow", 0), ExplicitRecord.Text("k", "waits", 1000)],
+            Mapping = new() { BatchSize = 1, TumblingWindowInSeconds = 60, MaximumRecordAgeInSeconds = 60, OnFailure = OnFailureDestination.S3 },
+            Function = new() { TimeoutSeconds = 900 },
+        };
+        var names = new List<string[]>();
+        EmulationRecording run = Emulate.Run(scenario, clock => new DelegateHandler(async (e, _, _) =>
+        {
+            using (JsonDocument document = JsonDocument.Parse(e))
+            {
+                names.Add([.. document.RootElement.EnumerateObject().Select(p => p.Name)]);
+            }
+
+            if (names.Count == 1)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(75), clock);
+            }
+
+            return Encoding.UTF8.GetBytes("{\"state\":{}}");
+        }));
+
+        string[] windowEvent = ["Records", "window", "state", "shardId", "eventSourceARN", "isFinalInvokeForWindow", "isWindowTerminatedEarly"];
+        Assert.All(names, n => Assert.Equal(windowEvent, n));
+        DestinationRecord sent = Assert.Single(run.Destination);
+        Assert.Equal("RecordAgeExceeded", sent.Condition);
+        Assert.Equal([run.Records[1].SequenceNumber], sent.SequenceNumbers);
+        using JsonDocument record = JsonDocument.Parse(sent.Json);
+        using JsonDocument payloadEvent = JsonDocument.Parse(record.RootElement.GetProperty("payload").GetString()!);
+        Assert.Equal(["Records"], payloadEvent.RootElement.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["waits"], Emulate.Texts(payloadEvent.RootElement));
+    }
+
     // Source: "Retaining discarded batch records": Lambda writes the invocation record to the S3 bucket under
     // aws/lambda/<ESM-UUID>/<shardId>/...; StreamEmulator.SendOnFailureTo documents the object as the invocation record,
     // UTF-8 JSON (application/json), under the key the observer is told.
