@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using Analytics.Core.Tests;
+using Analytics.Replay;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// Exactly once at the stream level for records that carry several samples, in several items: KPL-aggregated records
+/// (a container of 1 to 6 user records) and NDJSON records (1 to 6 lines). The other stream-level properties produce one
+/// sample per record, so a record is never durable in one item and not in another; here a failure can land between the
+/// items of one record, and its retry must add only what the table lacks. The truth is what the generator wrote into
+/// each record, kept by the record's bytes (never read back through the library's readers).
+/// </summary>
+public class MultiSampleRecordStreamProperties
+{
+    private const long WindowMs = 60_000;
+
+    [Fact]
+    public void RecordsOfSeveralSamples_TheTableEqualsTheTrueAggregates()
+    {
+        // User records with partition keys of their own only at ParallelizationFactor 1: AWS says a factor above 1 "will
+        // not work" with KPL-aggregated records.
+        Gen<(ExactlyOnceStreamProperties.StreamCase Case, bool Kpl, bool SubKeys)> gen =
+            from c in ExactlyOnceStreamProperties.AnyCase(1, 10).Generator
+            from kpl in ArbMap.Default.GeneratorFor<bool>()
+            from subKeys in ArbMap.Default.GeneratorFor<bool>()
+            select (subKeys && kpl ? c with { Factor = 1 } : c, kpl, subKeys && kpl);
+        int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
+        Prop.ForAll(Arb.From(gen), x =>
+            {
+                (bool holds, string detail) = Check(x.Case, x.Kpl, x.SubKeys);
+                return holds.Label(detail);
+            })
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
+    }
+
+    /// <param name="subKeys">KPL user records with partition keys of their own (drawn from 50), not the container's.</param>
+    internal static (bool Holds, string Detail) Check(ExactlyOnceStreamProperties.StreamCase c, bool kpl, bool subKeys)
+    {
+        // What each record holds, by its bytes: the generator's own account of its samples.
+        var written = new ConcurrentDictionary<string, List<(string Series, long Window, double Value)>>(StringComparer.Ordinal);
+        byte[] Generate(long index, string partitionKey, DateTimeOffset time, Random random)
+        {
+            int count = random.Next(1, 7);
+            var samples = new List<(string, long, double)>(count);
+            var lines = new List<byte[]>(count);
+            for (int i = 0; i < count; i++)
+            {
+                string metric = "m" + random.Next(2);
+                string region = "r" + random.Next(3);
+                int value = random.Next(-500, 1000);
+                long timestamp = time.ToUnixTimeMilliseconds() - random.Next(0, 90_000); // some samples in the window before
+                samples.Add((metric + "|region=" + region, timestamp - (timestamp % WindowMs), value));
+                lines.Add(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"{metric}\",\"value\":{value},\"timestamp\":{timestamp},\"dimensions\":{{\"region\":\"{region}\"}},\"n\":{index}}}")));
+            }
+
+            byte[] data = kpl
+                ? KplTestEncoder.Aggregate([.. lines.Select(l => new KplTestUserRecord(subKeys ? "sub-" + random.Next(50).ToString(CultureInfo.InvariantCulture) : partitionKey, null, l, []))])
+                : [.. lines.SelectMany(l => l.Append((byte)'\n'))];
+            written[Convert.ToBase64String(data)] = samples;
+            return data;
+        }
+
+        EmulatorScenario scenario = ExactlyOnceStreamProperties.Scenario(c);
+        scenario = scenario with { Producers = [scenario.Producers[0] with { Generator = Generate }] };
+        var recording = new EmulationRecording();
+        StreamEmulator emulator = null!;
+        SampleDownstream downstream = null!;
+        emulator = new StreamEmulator(scenario, _ =>
+        {
+            ILambdaHandler function = new SampleHandler(downstream, emulator.Clock);
+            return c.Timeouts ? new AnswersLateHandler(function, emulator.Clock, TimeSpan.FromMilliseconds(2_500)) : function;
+        });
+        downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, ExactlyOnceStreamProperties.Downstream(c));
+        using (downstream)
+        {
+            EmulationSummary summary = emulator.Run(recording);
+            var problems = new List<string>();
+            if (summary.RecordsPending != 0 || summary.RecordsToDestination != 0 || summary.RecordsExpired != 0)
+            {
+                problems.Add($"not drained: pending={summary.RecordsPending} destination={summary.RecordsToDestination} expired={summary.RecordsExpired}");
+            }
+
+            var truth = new Dictionary<(string, long), Truth>();
+            foreach (StreamRecord record in recording.Records)
+            {
+                foreach ((string series, long window, double value) in written[Convert.ToBase64String(record.Data.ToArray())])
+                {
+                    truth[(series, window)] = truth.TryGetValue((series, window), out Truth? t) ? t.Add(value) : Truth.Of(value);
+                }
+            }
+
+            Dictionary<(string Series, long Window), Truth> table = TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName);
+            foreach (((string series, long window), Truth expected) in truth)
+            {
+                if (!table.TryGetValue((series, window), out Truth? stored))
+                {
+                    problems.Add($"missing {series}@{window}: expected count {expected.Count}");
+                }
+                else if (!stored.EqualsWithinRounding(expected))
+                {
+                    problems.Add($"{series}@{window}: expected {expected}, stored {stored}");
+                }
+            }
+
+            problems.AddRange(table.Keys.Where(k => !truth.ContainsKey(k)).Select(k => $"unexpected item {k.Series}@{k.Window}"));
+            string detail = $"{c} kpl={kpl} subKeys={subKeys}: {recording.Records.Count} records, {truth.Values.Sum(t => t.Count)} samples in {truth.Count} items, {summary.Invocations} invocations ({summary.Timeouts} timeouts, {summary.Errors} errors); {string.Join("; ", problems.Take(5))}";
+            return (problems.Count == 0 && truth.Count > 0, detail);
+        }
+    }
+}
