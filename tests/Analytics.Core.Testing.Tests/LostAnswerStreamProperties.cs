@@ -71,15 +71,93 @@ public class LostAnswerStreamProperties
             .Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
     }
 
+    /// <summary>
+    /// Tumbling-window mode at ParallelizationFactor 1 (the factor it is exact at), retries unbounded, with lost answers on
+    /// the flushes' puts, and a batching window of 0 to 5 s (no stream-level property set one): a flush that landed
+    /// unanswered fails its invocation, and the retry's flush must add nothing twice.
+    /// </summary>
+    [Fact]
+    public void TumblingWindows_WithLostAnswersAndABatchingWindow_AtParallelizationFactor1_TheTableEqualsTheTrueAggregates()
+    {
+        Gen<(ExactlyOnceStreamProperties.StreamCase Case, int Percent, bool Hang, int BatchingWindow)> gen =
+            from c in ExactlyOnceStreamProperties.AnyCase(1, 1).Generator
+            from hang in ArbMap.Default.GeneratorFor<bool>()
+            from percent in Gen.Elements(5, 20)
+            from batchingWindow in Gen.Elements(0, 1, 5)
+            select (c with { Shards = Math.Min(c.Shards, 2), Adversarial = false }, percent, hang, batchingWindow);
+        int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
+        Prop.ForAll(Arb.From(gen), x =>
+            {
+                var lost = new long[1];
+                ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(
+                    x.Case,
+                    s => s with { Mapping = s.Mapping with { TumblingWindowInSeconds = 15, MaximumBatchingWindowInSeconds = x.BatchingWindow } },
+                    (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, x.Hang, lost));
+                return outcome.Holds.Label($"{outcome.Detail}; tumbling 15 s, batching window {x.BatchingWindow} s; lost answers {x.Percent}% hang={x.Hang}: {lost[0]} puts landed unanswered");
+            })
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
+    }
+
+    /// <summary>
+    /// The exactly-once property with a batching window of 1 to 5 s (records gather across invocations, batches are full
+    /// more often), at ParallelizationFactor 1 to 10, with lost answers.
+    /// </summary>
+    [Fact]
+    public void ABatchingWindow_WithLostAnswers_TheTableEqualsTheTrueAggregates()
+    {
+        Gen<(ExactlyOnceStreamProperties.StreamCase Case, int Percent, int BatchingWindow)> gen =
+            from c in ExactlyOnceStreamProperties.AnyCase(1, 10).Generator
+            from percent in Gen.Elements(0, 5, 20)
+            from batchingWindow in Gen.Elements(1, 5)
+            select (c, percent, batchingWindow);
+        int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
+        Prop.ForAll(Arb.From(gen), x =>
+            {
+                var lost = new long[1];
+                ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(
+                    x.Case,
+                    s => s with { Mapping = s.Mapping with { MaximumBatchingWindowInSeconds = x.BatchingWindow } },
+                    (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, hang: false, lost));
+                return outcome.Holds.Label($"{outcome.Detail}; batching window {x.BatchingWindow} s; lost answers {x.Percent}%: {lost[0]} puts landed unanswered");
+            })
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
+    }
+
+    /// <summary>
+    /// A put sent and never answered that DynamoDB applies later, after its invocation has timed out and its retry may have
+    /// read the item (a request already on the wire outlives the sandbox that sent it; the model applies a write only when
+    /// its latency has passed, and the emulator stops a timed-out invocation's timers, so it never lands then).
+    /// </summary>
+    [Fact]
+    public void PutsThatLandLate_AfterTheirInvocationEnded_TheTableEqualsTheTrueAggregates()
+    {
+        Gen<(ExactlyOnceStreamProperties.StreamCase Case, int Percent, int DelayMs)> gen =
+            from c in ExactlyOnceStreamProperties.AnyCase(1, 10).Generator
+            from percent in Gen.Elements(5, 20)
+            from delay in Gen.Elements(200, 1_500, 4_000)
+            select (c, percent, delay);
+        int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
+        long allLate = 0;
+        Prop.ForAll(Arb.From(gen), x =>
+            {
+                var lost = new long[2];
+                ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(x.Case, handler: (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, hang: true, lost, landAfterMs: x.DelayMs));
+                allLate += lost[1];
+                return outcome.Holds.Label($"{outcome.Detail}; {x.Percent}% of puts land {x.DelayMs} ms late, unanswered: {lost[0]} sent, {lost[1]} applied");
+            })
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
+        Assert.True(allLate > 0, "no put was applied late");
+    }
+
     /// <summary>The library's processor with the sample's sinks, its DynamoDB client behind <see cref="LostAnswers"/>.</summary>
     private sealed class LostAnswerFunction : ILambdaHandler
     {
         private readonly KinesisBatchProcessor _processor;
         private readonly ArrayBufferWriter<byte> _response = new(1024);
 
-        public LostAnswerFunction(SampleDownstream downstream, TimeProvider clock, int seed, int percent, bool hang, long[] lost, bool perShardWatermarkOnly = false)
+        public LostAnswerFunction(SampleDownstream downstream, TimeProvider clock, int seed, int percent, bool hang, long[] lost, bool perShardWatermarkOnly = false, int landAfterMs = 0)
         {
-            var client = new ModelDynamoDbClient(new AnonymousAWSCredentials(), ModelSdkClients.DynamoDbConfig(new LostAnswers(downstream.DynamoDb.HttpHandler, clock, seed, percent, hang, lost)));
+            var client = new ModelDynamoDbClient(new AnonymousAWSCredentials(), ModelSdkClients.DynamoDbConfig(new LostAnswers(downstream.DynamoDb.HttpHandler, clock, seed, percent, hang, lost, landAfterMs)));
             var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with
             {
                 TableName = SampleDownstream.TableName,
@@ -101,14 +179,64 @@ public class LostAnswerStreamProperties
     /// In front of the DynamoDB model: a seeded share of PutItem requests that the model applied (answered 200) are
     /// answered HTTP 500 instead, or (<paramref name="hang"/>) not at all until the caller cancels.
     /// </summary>
-    private sealed class LostAnswers(HttpMessageHandler model, TimeProvider clock, int seed, int percent, bool hang, long[] lost) : DelegatingHandler(model)
+    private sealed class LostAnswers(HttpMessageHandler model, TimeProvider clock, int seed, int percent, bool hang, long[] lost, int landAfterMs = 0) : DelegatingHandler(model)
     {
+        private readonly HttpMessageInvoker _late = new(model, disposeHandler: false);
+
         private static readonly byte[] s_serverError = Encoding.UTF8.GetBytes("{\"__type\":\"com.amazonaws.dynamodb.v20120810#InternalServerError\",\"message\":\"Internal server error\"}");
         private long _puts;
+
+        private async Task LandLateAsync(HttpRequestMessage copy)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(landAfterMs), clock).ConfigureAwait(false);
+            using HttpResponseMessage answer = await _late.SendAsync(copy, CancellationToken.None).ConfigureAwait(false);
+            copy.Dispose();
+            if (answer.StatusCode == HttpStatusCode.OK && lost.Length > 1)
+            {
+                Interlocked.Increment(ref lost[1]);
+            }
+        }
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             bool put = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) && (values.FirstOrDefault() ?? string.Empty).EndsWith(".PutItem", StringComparison.Ordinal);
+            if (put && landAfterMs > 0)
+            {
+                ulong draw = unchecked(((ulong)(uint)seed * 0x9E3779B97F4A7C15UL) ^ ((ulong)Interlocked.Increment(ref _puts) * 0xBF58476D1CE4E5B9UL));
+                if ((int)((draw >> 33) % 100) < percent)
+                {
+                    byte[] body = await request.Content!.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+                    var copy = new HttpRequestMessage(request.Method, request.RequestUri) { Content = new ByteArrayContent(body) };
+                    foreach (KeyValuePair<string, IEnumerable<string>> header in request.Headers)
+                    {
+                        copy.Headers.TryAddWithoutValidation(header.Key, header.Value);
+                    }
+
+                    foreach (KeyValuePair<string, IEnumerable<string>> header in request.Content.Headers)
+                    {
+                        copy.Content.Headers.TryAddWithoutValidation(header.Key, header.Value);
+                    }
+
+                    // Owned by no invocation: the emulator stops a timed-out invocation's timers, not DynamoDB's work.
+                    object? owner = VirtualClock.CurrentOwner.Value;
+                    VirtualClock.CurrentOwner.Value = null;
+                    try
+                    {
+                        _ = LandLateAsync(copy);
+                    }
+                    finally
+                    {
+                        VirtualClock.CurrentOwner.Value = owner;
+                    }
+
+                    Interlocked.Increment(ref lost[0]);
+                    await ClockDelay.WaitAsync(clock, Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
+                return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+
             HttpResponseMessage answer = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
             if (!put || answer.StatusCode != HttpStatusCode.OK)
             {
