@@ -32,9 +32,10 @@ internal static class DynamoDbItem
     public const string RedriveMarks = "rk";
 
     /// <summary>
-    /// Shard id → (partition key → list of <c>"after:before"</c>): the key's live watermark before and after the first
-    /// write of the key to the item after a spill whose outcome is unknown (<see cref="SpillMarker"/>); <c>before</c>
-    /// is empty when there was none. A redrive decides the spill's lost put from it.
+    /// Shard id → (partition key → list of <c>"after:before:from"</c>): the key's live watermark before and after the
+    /// first write of the key to the item after a spill whose outcome is unknown (<see cref="SpillMarker"/>), and the
+    /// key's first record in that write; <c>before</c> is empty when there was none, and <c>:from</c> is absent in entries
+    /// written before it was kept. A redrive decides the spill's lost put from it.
     /// </summary>
     public const string PreWriteMarks = "pw";
 
@@ -229,8 +230,12 @@ internal static class DynamoDbItem
         return shard.M;
     }
 
-    /// <summary>The pre-write watermarks of <paramref name="shardId"/> (<c>pw[shardId]</c>): key → entries (after, before), in the order written; null when there are none.</summary>
-    public static Dictionary<string, List<(string After, string? Before)>>? GetPreWriteMarks(Dictionary<string, AttributeValue>? item, string shardId)
+    /// <summary>
+    /// The pre-write watermarks of <paramref name="shardId"/> (<c>pw[shardId]</c>): key → entries (after, before, from),
+    /// in the order written; null when there are none. <c>from</c> is the key's first record in the writing pair (null
+    /// in entries written before it was kept).
+    /// </summary>
+    public static Dictionary<string, List<(string After, string? Before, string? From)>>? GetPreWriteMarks(Dictionary<string, AttributeValue>? item, string shardId)
     {
         if (ShardEntry(item, PreWriteMarks, shardId) is not { } shard)
         {
@@ -242,21 +247,22 @@ internal static class DynamoDbItem
             AwsThrowHelper.ThrowInvalidData("The stored pre-write watermarks of shard " + shardId + " are not a map.");
         }
 
-        var marks = new Dictionary<string, List<(string, string?)>>(shard.M.Count, StringComparer.Ordinal);
+        var marks = new Dictionary<string, List<(string, string?, string?)>>(shard.M.Count, StringComparer.Ordinal);
         foreach (KeyValuePair<string, AttributeValue> key in shard.M)
         {
-            var entries = new List<(string, string?)>();
+            var entries = new List<(string, string?, string?)>();
             foreach (AttributeValue entry in key.Value.L ?? [])
             {
-                int colon = entry.S?.IndexOf(':') ?? -1;
-                string after = colon > 0 ? entry.S![..colon] : string.Empty;
-                string before = colon > 0 ? entry.S![(colon + 1)..] : string.Empty;
-                if (!StoredSequenceNumber.IsValid(after) || (before.Length > 0 && !StoredSequenceNumber.IsValid(before)))
+                string[] parts = entry.S?.Split(':') ?? [];
+                string after = parts.Length is 2 or 3 ? parts[0] : string.Empty;
+                string before = parts.Length is 2 or 3 ? parts[1] : string.Empty;
+                string? from = parts.Length == 3 ? parts[2] : null;
+                if (!StoredSequenceNumber.IsValid(after) || (before.Length > 0 && !StoredSequenceNumber.IsValid(before)) || (from is not null && !StoredSequenceNumber.IsValid(from)))
                 {
-                    AwsThrowHelper.ThrowInvalidData("A stored pre-write watermark of shard " + shardId + " is not 'after:before' sequence numbers.");
+                    AwsThrowHelper.ThrowInvalidData("A stored pre-write watermark of shard " + shardId + " is not 'after:before' or 'after:before:from' sequence numbers.");
                 }
 
-                entries.Add((after, before.Length > 0 ? before : null));
+                entries.Add((after, before.Length > 0 ? before : null, from));
             }
 
             if (key.Value.L is null || entries.Count == 0)
@@ -330,14 +336,14 @@ internal static class DynamoDbItem
     }
 
     /// <summary>The stored form of one shard's pre-write watermarks (null for none left).</summary>
-    public static Dictionary<string, AttributeValue>? ToPreWriteMarks(Dictionary<string, List<(string After, string? Before)>> marks)
+    public static Dictionary<string, AttributeValue>? ToPreWriteMarks(Dictionary<string, List<(string After, string? Before, string? From)>> marks)
     {
         var map = new Dictionary<string, AttributeValue>(marks.Count, StringComparer.Ordinal);
-        foreach ((string key, List<(string After, string? Before)> entries) in marks)
+        foreach ((string key, List<(string After, string? Before, string? From)> entries) in marks)
         {
             if (entries.Count > 0)
             {
-                map[key] = new AttributeValue { L = [.. entries.Select(e => new AttributeValue { S = e.After + ":" + e.Before })] };
+                map[key] = new AttributeValue { L = [.. entries.Select(e => new AttributeValue { S = e.After + ":" + e.Before + (e.From is null ? string.Empty : ":" + e.From) })] };
             }
         }
 

@@ -166,7 +166,7 @@ public sealed partial class DynamoDbAggregateSink
                 Dictionary<string, AttributeValue>? live = DynamoDbItem.GetKeyWatermarks(item, work.ShardId);
                 Dictionary<string, AttributeValue>? stored = DynamoDbItem.GetRedriveMarks(item, work.ShardId);
                 var marks = stored is null ? new Dictionary<string, AttributeValue>(StringComparer.Ordinal) : new Dictionary<string, AttributeValue>(stored, StringComparer.Ordinal);
-                Dictionary<string, List<(string After, string? Before)>>? pins = DynamoDbItem.GetPreWriteMarks(item, work.ShardId);
+                Dictionary<string, List<(string After, string? Before, string? From)>>? pins = DynamoDbItem.GetPreWriteMarks(item, work.ShardId);
                 Dictionary<string, List<(string First, string Last)>>? destination = DynamoDbItem.GetDestinationMarks(item, work.ShardId);
                 fresh.Clear();
                 int applied = 0, already = 0, undecided = 0;
@@ -194,7 +194,7 @@ public sealed partial class DynamoDbAggregateSink
                         }
                     }
 
-                    List<(string After, string? Before)>? keyPins = pins is not null && pins.TryGetValue(key, out var p) ? p : null;
+                    List<(string After, string? Before, string? From)>? keyPins = pins is not null && pins.TryGetValue(key, out var p) ? p : null;
                     List<(string First, string Last)>? keyRanges = destination is not null && destination.TryGetValue(key, out var d) ? d : null;
                     string? next = mark;
                     for (int i = 0; i < samples.Count; i++)
@@ -320,13 +320,14 @@ public sealed partial class DynamoDbAggregateSink
     /// Whether a spilled attempt's lost put of one key landed, from the key's watermark before the first live write
     /// after the spill (<c>pw</c>): the entry with the lowest "after" past the spill's range is the first write after
     /// it that kept one. Its "before" equal to the range's last sample: the put landed; below the range's first (or
-    /// none): it did not; anything else (a write between that kept nothing, or an attempt of a larger batch): null,
-    /// undecided.
+    /// none): it did not, unless the write's records of the key began at or before the range (from), when that write
+    /// held the samples itself and they are in; anything else (a write between that kept nothing, records of the key
+    /// that began inside the range): null, undecided.
     /// </summary>
-    private static bool? LandedBeforeFirstLaterWrite(List<(string After, string? Before)>? pins, (string First, string Last) range)
+    private static bool? LandedBeforeFirstLaterWrite(List<(string After, string? Before, string? From)>? pins, (string First, string Last) range)
     {
-        (string After, string? Before)? first = null;
-        foreach ((string After, string? Before) entry in pins ?? [])
+        (string After, string? Before, string? From)? first = null;
+        foreach ((string After, string? Before, string? From) entry in pins ?? [])
         {
             if (Above(entry.After, range.Last) && (first is null || Above(first.Value.After, entry.After)))
             {
@@ -344,7 +345,20 @@ public sealed partial class DynamoDbAggregateSink
             return true;
         }
 
-        return found.Before is null || Above(range.First, found.Before) ? false : null;
+        if (found.Before is null || Above(range.First, found.Before))
+        {
+            // The write found the key below the spill's samples. Its records of the key began at or before them (from):
+            // it held them itself, so they are in (an earlier attempt's put of a larger batch, applied after a later
+            // attempt spilled a part of it); they began after them: it passed them without them, so the spilled
+            // attempt's put never landed. Between (from inside the range): undecided. An entry written before from was
+            // kept is read as before.
+            return found.From is null ? false
+                : !Above(found.From, range.First) ? true
+                : Above(found.From, range.Last) ? false
+                : null;
+        }
+
+        return null;
     }
 
     /// <summary>Whether sequence number <paramref name="a"/> is above <paramref name="b"/> (null: nothing, so anything is above it).</summary>

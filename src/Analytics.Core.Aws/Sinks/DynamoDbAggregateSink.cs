@@ -531,7 +531,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
                 long version = DynamoDbItem.GetVersion(item);
                 MetricAggregate stored = DynamoDbItem.MergeStored(item, fresh, merged);
-                Dictionary<string, AttributeValue>? preWrite = spillMarker is null || keyWatermarks is null ? null : PreWriteMarks(spillMarker, state, item, batch.ShardId, keyWatermarks);
+                Dictionary<string, AttributeValue>? preWrite = spillMarker is null || keyWatermarks is null ? null : PreWriteMarks(spillMarker, state, item, batch, pair, keyWatermarks);
                 Dictionary<string, AttributeValue>? applied = DestinationRedrive is { } redriven && keyWatermarks is not null ? DestinationRanges(redriven, state, item, batch.ShardId, keyWatermarks) : null;
                 Dictionary<string, AttributeValue> next = DynamoDbItem.Build(state.Key, stored, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, null, preWrite, stream, applied);
                 int keys = DynamoDbItem.CountKeyWatermarks(next);
@@ -732,17 +732,28 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
     /// <summary>
     /// The shard's pre-write entries after this write, or null to keep them as stored: for each partition key whose
-    /// watermark this write moves, an (after, before) entry when the marker asks for one (the first write of the key
-    /// to a marked window since the spills), up to <see cref="DynamoDbItem.MaxPreWriteEntries"/> per key.
+    /// watermark this write moves, an (after, before, from) entry when the marker asks for one (the first write of the
+    /// key to a marked window since the spills), up to <see cref="DynamoDbItem.MaxPreWriteEntries"/> per key.
     /// </summary>
-    private static Dictionary<string, AttributeValue>? PreWriteMarks(SpillMarker marker, PairState state, Dictionary<string, AttributeValue>? item, string shardId, Dictionary<string, AttributeValue> keyWatermarks)
+    /// <remarks>
+    /// <c>from</c>, the key's first record in the pair, tells a redrive whether this write held a spilled batch's records
+    /// itself (found by review: an earlier attempt's put of a larger batch, applied seconds after a bisected half of it
+    /// was spilled, left an entry whose <c>before</c> read as "the spilled attempt's put did not land", and the redrive
+    /// applied the spill's samples a second time). A batch holds every record of a key between its first and last of
+    /// that key (Lambda keeps each key's order), so every record of the key in this item from <c>from</c> to
+    /// <c>after</c> is in this pair, and applied when past <c>before</c>. Not the pair's first record: at
+    /// ParallelizationFactor above 1 a key's earlier records may have been in another lane's batch.
+    /// </remarks>
+    private static Dictionary<string, AttributeValue>? PreWriteMarks(SpillMarker marker, PairState state, Dictionary<string, AttributeValue>? item, AggregateBatch batch, int pair, Dictionary<string, AttributeValue> keyWatermarks)
     {
+        string shardId = batch.ShardId;
         string? floor = DynamoDbItem.GetWatermark(item, shardId);
         Dictionary<string, AttributeValue>? live = DynamoDbItem.GetKeyWatermarks(item, shardId);
-        Dictionary<string, List<(string After, string? Before)>>? entries = null;
+        Dictionary<string, List<(string After, string? Before, string? From)>>? entries = null;
         bool added = false;
-        foreach (string key in state.PartitionKeys)
+        for (int k = 0; k < state.PartitionKeys.Length; k++)
         {
+            string key = state.PartitionKeys[k];
             string? stored = live is not null && live.TryGetValue(key, out AttributeValue? w) ? w.S : null;
             string? before = Max(floor, stored);
             if (!keyWatermarks.TryGetValue(key, out AttributeValue? next) || next.S is not { } after || after == stored || !marker.Applies(state.Key.Sk, before))
@@ -751,10 +762,10 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             }
 
             entries ??= DynamoDbItem.GetPreWriteMarks(item, shardId) ?? new(StringComparer.Ordinal);
-            List<(string After, string? Before)> list = entries.TryGetValue(key, out var l) ? l : entries[key] = [];
+            List<(string After, string? Before, string? From)> list = entries.TryGetValue(key, out var l) ? l : entries[key] = [];
             if (list.Count < DynamoDbItem.MaxPreWriteEntries)
             {
-                list.Add((after, before));
+                list.Add((after, before, Encoding.ASCII.GetString(batch.GetFirstSequenceNumber(pair, k))));
                 added = true;
             }
         }

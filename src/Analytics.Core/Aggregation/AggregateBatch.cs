@@ -204,6 +204,25 @@ public sealed class AggregateBatch
     /// <returns>The digits.</returns>
     public ReadOnlySpan<byte> GetLastSequenceNumber(int pair, int key) => RecordSequence(PairKeyEntry(pair, key).LastRecord);
 
+    /// <summary>Sequence number (decimal UTF-8 digits) of the first record of the pair's key <paramref name="key"/> that contributed to it.</summary>
+    /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
+    /// <param name="key">0 to <see cref="GetPartitionKeyCount"/> - 1.</param>
+    /// <returns>The digits.</returns>
+    /// <remarks>Reads the pair's samples (not kept per key): for the rare write that records where its records of a key begin.</remarks>
+    public ReadOnlySpan<byte> GetFirstSequenceNumber(int pair, int key)
+    {
+        int keyIndex = PairKeyEntry(pair, key).Key;
+        for (int i = _pairSamples[pair].First; i >= 0; i = _samples[i].Next)
+        {
+            if (_recordKey[_samples[i].Record] == keyIndex)
+            {
+                return RecordSequence(_samples[i].Record);
+            }
+        }
+
+        return RecordSequence(PairKeyEntry(pair, key).LastRecord);
+    }
+
     /// <summary>
     /// Computes the pair's aggregate from only the records whose sequence number is greater than the watermark of their
     /// own partition key: the exactly-once split when batches of one shard run concurrently (ParallelizationFactor

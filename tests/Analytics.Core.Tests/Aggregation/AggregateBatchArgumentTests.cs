@@ -87,6 +87,8 @@ public class AggregateBatchArgumentTests
             Assert.Equal("key", e.ParamName);
             e = Assert.Throws<ArgumentOutOfRangeException>(() => batch.GetLastSequenceNumber(pair, -1).Length);
             Assert.Equal("key", e.ParamName);
+            e = Assert.Throws<ArgumentOutOfRangeException>(() => batch.GetFirstSequenceNumber(pair, -1).Length);
+            Assert.Equal("key", e.ParamName);
         }
     }
 }

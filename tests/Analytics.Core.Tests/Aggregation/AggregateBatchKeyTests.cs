@@ -38,12 +38,13 @@ public class AggregateBatchKeyTests
             long window = batch.GetWindowStartMs(pair);
             ShardRecord[] mine = records.Where(r => r.Samples[0].Metric == series && r.Samples[0].TimestampMs - (r.Samples[0].TimestampMs % 60_000) == window).ToArray();
 
-            // The pair's keys and each key's last record, as the records say.
+            // The pair's keys and each key's first and last record, as the records say.
             string[] keys = Enumerable.Range(0, batch.GetPartitionKeyCount(pair)).Select(k => Encoding.UTF8.GetString(batch.GetPartitionKey(pair, k))).ToArray();
             ok &= keys.Order().SequenceEqual(mine.Select(r => r.PartitionKey).Distinct().Order());
             for (int k = 0; k < keys.Length; k++)
             {
                 ok &= Encoding.ASCII.GetString(batch.GetLastSequenceNumber(pair, k)) == mine.Last(r => r.PartitionKey == keys[k]).SequenceNumber;
+                ok &= Encoding.ASCII.GetString(batch.GetFirstSequenceNumber(pair, k)) == mine.First(r => r.PartitionKey == keys[k]).SequenceNumber;
             }
 
             string?[] watermarks = keys.Select(k => marks[k]).ToArray();

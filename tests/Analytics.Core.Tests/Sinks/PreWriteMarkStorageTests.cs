@@ -14,28 +14,34 @@ public sealed class PreWriteMarkStorageTests
     private const string Shard = "shardId-000000000001";
     private const string Other = "shardId-000000000002";
 
-    /// <summary>Entries read back in the order written; an empty "before" is a key that had no watermark; other shards' entries are not this shard's.</summary>
+    /// <summary>
+    /// Entries read back in the order written; an empty "before" is a key that had no watermark; a third part is the
+    /// key's first record in the writing pair ("from"), absent in entries written before it was kept; other shards' entries are not
+    /// this shard's.
+    /// </summary>
     [Fact]
     public void GetPreWriteMarks_ReadsThisShardsEntriesInOrder()
     {
         Dictionary<string, AttributeValue> item = new(StringComparer.Ordinal)
         {
             ["pw"] = Map(
-                (Shard, Map(("k0", List("30:20", "50:")), ("k1", List("7:6")))),
+                (Shard, Map(("k0", List("30:20", "50:", "70:60:55", "90::80")), ("k1", List("7:6")))),
                 (Other, Map(("k0", List("99:98"))))),
         };
 
-        Dictionary<string, List<(string After, string? Before)>> marks = DynamoDbItem.GetPreWriteMarks(item, Shard)!;
+        Dictionary<string, List<(string After, string? Before, string? From)>> marks = DynamoDbItem.GetPreWriteMarks(item, Shard)!;
 
         Assert.Equal(["k0", "k1"], marks.Keys.Order(StringComparer.Ordinal));
-        Assert.Equal([("30", "20"), ("50", null)], marks["k0"]);
-        Assert.Equal([("7", (string?)"6")], marks["k1"]);
+        Assert.Equal([("30", "20", null), ("50", null, null), ("70", "60", "55"), ("90", null, "80")], marks["k0"]);
+        Assert.Equal([("7", (string?)"6", (string?)null)], marks["k1"]);
+        // Written back as read: the stored form of each entry is the one it was read from.
+        Assert.Equal(["30:20", "50:", "70:60:55", "90::80"], DynamoDbItem.ToPreWriteMarks(marks)!["k0"].L.Select(e => e.S));
         Assert.Null(DynamoDbItem.GetPreWriteMarks(item, "shardId-000000000009"));
         Assert.Null(DynamoDbItem.GetPreWriteMarks(new Dictionary<string, AttributeValue>(StringComparer.Ordinal), Shard));
     }
 
     private const string NotAMap = "are not a map";
-    private const string NotEntries = "is not 'after:before' sequence numbers";
+    private const string NotEntries = "is not 'after:before' or 'after:before:from' sequence numbers";
     private const string NotAList = "are not a non-empty list";
 
     private static readonly Dictionary<string, (AttributeValue Value, string Reason)> s_malformed = new(StringComparer.Ordinal)
@@ -47,7 +53,9 @@ public sealed class PreWriteMarkStorageTests
         ["an entry without 'after'"] = (Map(("k0", List(":20"))), NotEntries),
         ["'after' not digits"] = (Map(("k0", List("3a:20"))), NotEntries),
         ["'before' not digits"] = (Map(("k0", List("30:2-0"))), NotEntries),
-        ["a second ':'"] = (Map(("k0", List("30:20:10"))), NotEntries),
+        ["a third ':'"] = (Map(("k0", List("30:20:10:5"))), NotEntries),
+        ["'from' empty"] = (Map(("k0", List("30:20:"))), NotEntries),
+        ["'from' not digits"] = (Map(("k0", List("30:20:1x"))), NotEntries),
         ["'after' longer than a sequence number"] = (Map(("k0", List(new string('1', SequenceNumber.MaxDigits + 1) + ":20"))), NotEntries),
         ["'after' with a leading zero"] = (Map(("k0", List("030:20"))), NotEntries),
         ["'before' with a leading zero"] = (Map(("k0", List("30:020"))), NotEntries),
@@ -79,7 +87,7 @@ public sealed class PreWriteMarkStorageTests
     {
         Dictionary<string, AttributeValue> previous = Previous();
 
-        Dictionary<string, AttributeValue> next = Build(previous, DynamoDbItem.ToPreWriteMarks(new(StringComparer.Ordinal) { ["k2"] = [("60", "40")], ["k3"] = [] }));
+        Dictionary<string, AttributeValue> next = Build(previous, DynamoDbItem.ToPreWriteMarks(new(StringComparer.Ordinal) { ["k2"] = [("60", "40", null)], ["k3"] = [] }));
 
         Assert.Equal([Shard + "/k2=60:40", Other + "/k0=99:98"], Flatten(next));
         Assert.Equal([Shard + "/k0=30:20", Other + "/k0=99:98"], Flatten(previous));

@@ -36,7 +36,8 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
         string[] afterFirst = await PreWriteAsync(s, W0);
         await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(40, "k0")]), CancellationToken.None);
 
-        Assert.Equal(["k0=" + TestEvents.Seq(31) + ":" + TestEvents.Seq(10), "k1=" + TestEvents.Seq(32) + ":"], afterFirst);
+        // Each entry ends with the key's first record in the writing pair: k0's 30, k1's 32 (not the pair's first, 30).
+        Assert.Equal(["k0=" + TestEvents.Seq(31) + ":" + TestEvents.Seq(10) + ":" + TestEvents.Seq(30), "k1=" + TestEvents.Seq(32) + "::" + TestEvents.Seq(32)], afterFirst);
         Assert.Equal(afterFirst, await PreWriteAsync(s, W0));
         Assert.Equal("5", (await ItemAsync(s, W0))["count"].N);
     }
@@ -51,7 +52,7 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
         await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(30, "k0"), Record(31, "k0", W0Ms + 60_000)]), CancellationToken.None);
 
         Assert.Empty(await PreWriteAsync(s, W0));
-        Assert.Equal(["k0=" + TestEvents.Seq(31) + ":"], await PreWriteAsync(s, W1));
+        Assert.Equal(["k0=" + TestEvents.Seq(31) + "::" + TestEvents.Seq(31)], await PreWriteAsync(s, W1));
     }
 
     /// <summary>Without a marker (no spill with unknown pairs) a write keeps nothing: the item gets no <c>pw</c>.</summary>
@@ -78,8 +79,8 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
 
         await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(30, "k0"), Record(31, "k0", W0Ms + 60_000)]), CancellationToken.None);
 
-        Assert.Equal(["k0=" + TestEvents.Seq(30) + ":" + TestEvents.Seq(10)], await PreWriteAsync(s, W0));
-        Assert.Equal(["k0=" + TestEvents.Seq(31) + ":"], await PreWriteAsync(s, W1));
+        Assert.Equal(["k0=" + TestEvents.Seq(30) + ":" + TestEvents.Seq(10) + ":" + TestEvents.Seq(30)], await PreWriteAsync(s, W0));
+        Assert.Equal(["k0=" + TestEvents.Seq(31) + "::" + TestEvents.Seq(31)], await PreWriteAsync(s, W1));
     }
 
     /// <summary>
@@ -126,7 +127,7 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
 
         Assert.Equal(4, DynamoDbItem.MaxPreWriteEntries);
         Assert.Equal(
-            ["k0=" + string.Join(",", TestEvents.Seq(10) + ":", TestEvents.Seq(20) + ":" + TestEvents.Seq(10), TestEvents.Seq(30) + ":" + TestEvents.Seq(20), TestEvents.Seq(40) + ":" + TestEvents.Seq(30))],
+            ["k0=" + string.Join(",", TestEvents.Seq(10) + "::" + TestEvents.Seq(10), TestEvents.Seq(20) + ":" + TestEvents.Seq(10) + ":" + TestEvents.Seq(20), TestEvents.Seq(30) + ":" + TestEvents.Seq(20) + ":" + TestEvents.Seq(30), TestEvents.Seq(40) + ":" + TestEvents.Seq(30) + ":" + TestEvents.Seq(40))],
             await PreWriteAsync(s, W0));
         Assert.Equal("6", (await ItemAsync(s, W0))["count"].N);
     }
