@@ -66,6 +66,13 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         }
     }
 
+    /// <summary>
+    /// Per (shard, spill id): the items whose pairs an earlier attempt's spill, removed by <see cref="RemoveUnconfirmedAsync"/>,
+    /// held with their outcome unknown. That attempt's put of them may still land (a request DynamoDB holds and applies
+    /// seconds later), so this attempt's spill keeps them unknown too, however its own read of the item comes out.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Shard, string SpillId), HashSet<(string Pk, string Sk)>> _inheritedUnknown = new();
+
     /// <summary>Requests that failed transiently and were tried again, since the sink was created.</summary>
     internal long Retries => Interlocked.Read(ref _retries);
 
@@ -123,13 +130,15 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
             }
         }
 
+        _inheritedUnknown.TryGetValue((spill.ShardId, spill.SpillId), out HashSet<(string Pk, string Sk)>? inherited);
         string? stream = DynamoDbItem.StreamOf(spill.EventSourceArn);
         var pairs = new List<(PairKey, bool, IReadOnlyList<SpilledSample>)>(keys.Count);
         for (int i = 0; i < keys.Count; i++)
         {
             PairKey key = keys[i];
             IReadOnlyList<SpilledSample> samples = spill.Pairs[i].Samples;
-            if (items is not null && items.TryGetValue((key.Pk, key.Sk), out Dictionary<string, AttributeValue>? item) && !_table!.WasAmbiguous(key.Pk, key.Sk))
+            if (items is not null && items.TryGetValue((key.Pk, key.Sk), out Dictionary<string, AttributeValue>? item) && !_table!.WasAmbiguous(key.Pk, key.Sk) &&
+                !(inherited is not null && inherited.Contains((key.Pk, key.Sk))))
             {
                 // Decided: keep only what the item does not hold yet. An item of another stream holds none of this
                 // batch (the sink refuses to write it), and its watermarks, per shard id, say nothing about this stream.
@@ -331,12 +340,65 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         string objectKey = SpillObject.Key(_options.KeyPrefix, eventSourceArn, shardId, spillId);
         try
         {
+            // Its unknown pairs first (found by review: an earlier attempt's put, held by DynamoDB and applied after this
+            // attempt's spill read the item, made that spill's decided samples count twice at redrive).
+            HashSet<(string Pk, string Sk)>? unknown = null;
+            if (!await WithRetriesAsync(objectKey, async token => unknown = await UnknownPairsAsync(objectKey, token).ConfigureAwait(false), cancellationToken).ConfigureAwait(false))
+            {
+                return false;
+            }
+
+            if (unknown is { Count: > 0 })
+            {
+                _inheritedUnknown.AddOrUpdate((shardId, spillId), unknown, (_, known) =>
+                {
+                    lock (known)
+                    {
+                        known.UnionWith(unknown);
+                    }
+
+                    return known;
+                });
+            }
+
             return await WithRetriesAsync(objectKey, token => DeleteAsync(objectKey, token), cancellationToken).ConfigureAwait(false);
         }
         catch (AmazonS3Exception e) when (S3Errors.NamingTheBucket(e, _options.BucketName, BucketOption) is { } named)
         {
             throw named;
         }
+    }
+
+    /// <summary>The items of an object's pairs whose outcome is unknown; empty when there is no such object or it cannot be read as one.</summary>
+    private async Task<HashSet<(string Pk, string Sk)>> UnknownPairsAsync(string objectKey, CancellationToken token)
+    {
+        var unknown = new HashSet<(string Pk, string Sk)>();
+        try
+        {
+            using GetObjectResponse got = await _client.GetObjectAsync(new GetObjectRequest { BucketName = _options.BucketName, Key = objectKey }, token).ConfigureAwait(false);
+            using var body = new MemoryStream();
+            await got.ResponseStream.CopyToAsync(body, token).ConfigureAwait(false);
+            if (SpillObject.TryRead(body.GetBuffer().AsMemory(0, (int)body.Length), out SpillObjectContent? content, out _))
+            {
+                foreach (SpillObjectPair pair in content!.Pairs)
+                {
+                    if (pair.OutcomeUnknown)
+                    {
+                        unknown.Add((pair.Key.Pk, pair.Key.Sk));
+                    }
+                }
+            }
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
+        {
+            // No earlier attempt's spill: nothing inherited.
+        }
+        catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchBucket")
+        {
+            // Nothing to read: a spill could only be in a bucket that exists.
+        }
+
+        return unknown;
     }
 
     private async Task DeleteAsync(string objectKey, CancellationToken token)
