@@ -205,29 +205,7 @@ public class LostAnswerStreamProperties
                 ulong draw = unchecked(((ulong)(uint)seed * 0x9E3779B97F4A7C15UL) ^ ((ulong)Interlocked.Increment(ref _puts) * 0xBF58476D1CE4E5B9UL));
                 if ((int)((draw >> 33) % 100) < percent)
                 {
-                    byte[] body = await request.Content!.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-                    var copy = new HttpRequestMessage(request.Method, request.RequestUri) { Content = new ByteArrayContent(body) };
-                    foreach (KeyValuePair<string, IEnumerable<string>> header in request.Headers)
-                    {
-                        copy.Headers.TryAddWithoutValidation(header.Key, header.Value);
-                    }
-
-                    foreach (KeyValuePair<string, IEnumerable<string>> header in request.Content.Headers)
-                    {
-                        copy.Content.Headers.TryAddWithoutValidation(header.Key, header.Value);
-                    }
-
-                    // Owned by no invocation: the emulator stops a timed-out invocation's timers, not DynamoDB's work.
-                    object? owner = VirtualClock.CurrentOwner.Value;
-                    VirtualClock.CurrentOwner.Value = null;
-                    try
-                    {
-                        _ = LandLateAsync(copy);
-                    }
-                    finally
-                    {
-                        VirtualClock.CurrentOwner.Value = owner;
-                    }
+                    await HeldPuts.HoldAsync(request, LandLateAsync, cancellationToken).ConfigureAwait(false);
 
                     Interlocked.Increment(ref lost[0]);
                     await ClockDelay.WaitAsync(clock, Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);

@@ -731,28 +731,7 @@ public class SpillOutageTests
                     return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
                 }
 
-                byte[] body = await request.Content!.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-                var copy = new HttpRequestMessage(request.Method, request.RequestUri) { Content = new ByteArrayContent(body) };
-                foreach (KeyValuePair<string, IEnumerable<string>> header in request.Headers)
-                {
-                    copy.Headers.TryAddWithoutValidation(header.Key, header.Value);
-                }
-
-                foreach (KeyValuePair<string, IEnumerable<string>> header in request.Content.Headers)
-                {
-                    copy.Content.Headers.TryAddWithoutValidation(header.Key, header.Value);
-                }
-
-                object? owner = VirtualClock.CurrentOwner.Value;
-                VirtualClock.CurrentOwner.Value = null;
-                try
-                {
-                    _ = LandLateAsync(copy);
-                }
-                finally
-                {
-                    VirtualClock.CurrentOwner.Value = owner;
-                }
+                await HeldPuts.HoldAsync(request, LandLateAsync, cancellationToken).ConfigureAwait(false);
 
                 await ClockDelay.WaitAsync(clock, Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
