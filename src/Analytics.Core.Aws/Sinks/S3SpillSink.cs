@@ -73,6 +73,9 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     /// </summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Shard, string SpillId), HashSet<(string Pk, string Sk)>> _inheritedUnknown = new();
 
+    /// <summary>Most (shard, spill id) entries of <see cref="_inheritedUnknown"/> kept; past it they are dropped.</summary>
+    private const int MaxInheritedSpills = 4_096;
+
     /// <summary>Requests that failed transiently and were tried again, since the sink was created.</summary>
     internal long Retries => Interlocked.Read(ref _retries);
 
@@ -170,6 +173,9 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         {
             return false;
         }
+
+        // The object now holds those pairs unknown itself: a later removal reads them from it.
+        _inheritedUnknown.TryRemove((spill.ShardId, spill.SpillId), out _);
 
         // Pairs whose outcome is unknown: the shard's marker asks the live writes to keep what decides them. The spill
         // counts as made only with the marker written (else the batch is retried, and the retry removes the object).
@@ -350,6 +356,13 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
 
             if (unknown is { Count: > 0 })
             {
+                if (_inheritedUnknown.Count >= MaxInheritedSpills)
+                {
+                    // Bounded memory: entries of batches that were then written live (whose puts are version-conditional)
+                    // are never consumed; losing one matters only if a put of its long-gone attempt is still held.
+                    _inheritedUnknown.Clear();
+                }
+
                 _inheritedUnknown.AddOrUpdate((shardId, spillId), unknown, (_, known) =>
                 {
                     lock (known)
