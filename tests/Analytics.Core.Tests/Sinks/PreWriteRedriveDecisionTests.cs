@@ -54,14 +54,48 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     // From says nothing when before already decides.
     [InlineData("40:25:18", "landed")]
     [InlineData("40:22:18", "undecided")]
-    public async Task TheFirstWriteAfterTheRange_DecidesTheUnknownSamples(string entries, string expected)
+    public Task TheFirstWriteAfterTheRange_DecidesTheUnknownSamples(string entries, string expected) =>
+        DecideAsync(entries, expected, Sample(20, 1), Sample(25, 2));
+
+    /// <summary>
+    /// The same item, the spill's samples decided (their item read, no put ambiguous) and covered by the shard's marker
+    /// (<c>decidedInMarker</c>): a put of an earlier attempt of the batch, killed before it spilled and held by DynamoDB,
+    /// may have landed after the spill read the item (found by review), so the first later write's entry decides them as
+    /// it decides unknown ones; with no entry that tells, they are applied, as a decided pair always was.
+    /// </summary>
+    [Theory]
+    [InlineData("40:25", "landed")]
+    [InlineData("40:", "applied")]
+    [InlineData("40:15", "applied")]
+    [InlineData("40:20", "undecided")]
+    [InlineData("40:22", "undecided")]
+    [InlineData("40:30", "undecided")]
+    // No entry of a write after the range: nothing tells, so applied (an unknown sample is undecided here).
+    [InlineData("24:10", "applied")]
+    [InlineData("22:10,60:50,40:25", "landed")]
+    [InlineData("22:25,40:10", "applied")]
+    [InlineData("40:15:18", "landed")]
+    [InlineData("40:15:22", "undecided")]
+    [InlineData("40:15:26", "applied")]
+    public Task TheFirstWriteAfterTheRange_DecidesTheDecidedSamplesTheMarkerCovered(string entries, string expected) =>
+        DecideAsync(entries, expected, Decided(20, 1, inMarker: true), Decided(25, 2, inMarker: true));
+
+    /// <summary>Decided samples of an object written before the marker covered them: applied, whatever the entries say.</summary>
+    [Theory]
+    [InlineData("40:25")]
+    [InlineData("40:22")]
+    [InlineData("24:10")]
+    public Task DecidedSamplesTheMarkerDidNotCover_AreApplied(string entries) =>
+        DecideAsync(entries, "applied", Decided(20, 1, inMarker: false), Decided(25, 2, inMarker: false));
+
+    private async Task DecideAsync(string entries, string expected, params RedriveSample[] samples)
     {
         (AmazonDynamoDBClient dynamoDb, DynamoDbAggregateSink sink, string table) = await ItemWithEntriesAsync(("k0", entries));
         using (dynamoDb)
         {
             Dictionary<string, AttributeValue> before = await GetOnlyItemAsync(dynamoDb, table);
 
-            RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, 1), Sample(25, 2)), CancellationToken.None);
+            RedriveResult result = await sink.ApplyOnceAsync(Work(samples), CancellationToken.None);
 
             Dictionary<string, AttributeValue> after = await GetOnlyItemAsync(dynamoDb, table);
             (int applied, int already, int undecided, string count, string sum) = expected switch
@@ -134,6 +168,9 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
 
     private static RedriveSample Sample(int sequence, double value) =>
         new("k0", TestEvents.Seq(sequence), value, OutcomeUnknown: true, "spill-a");
+
+    private static RedriveSample Decided(int sequence, double value, bool inMarker) =>
+        new("k0", TestEvents.Seq(sequence), value, OutcomeUnknown: false, "spill-a", DecidedInMarker: inMarker);
 
     private static RedriveWork Work(params RedriveSample[] samples) =>
         new(PairKey.From(ShardStream.Build(Shard, [new ShardRecord(TestEvents.Seq(1), [new TestSample("m", [], WindowStartMs + 1_000, 0)], "k0")]), 0), Shard, AggregatorOptions.Default, samples);
