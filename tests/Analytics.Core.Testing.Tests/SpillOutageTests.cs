@@ -54,16 +54,27 @@ public class SpillOutageTests
 
     public sealed record Outage(int FromSecond, int ToSecond, OutageKind Kind);
 
+    /// <summary>
+    /// An attempt killed after DynamoDB took its put and before it could spill (docs/failure-modes.md, "What neither
+    /// covers"): the first PutItem any invocation sends at or after <paramref name="AtSecond"/> is held by DynamoDB and
+    /// applied <paramref name="HoldSeconds"/> later (owned by no invocation, so it lands after the attempt's timeout);
+    /// every later request of that invocation, to DynamoDB or S3, is never answered and ignores cancellation, and the
+    /// invocation never answers either, so it times out after <paramref name="TimeoutSeconds"/> (the function's timeout
+    /// in this case) with nothing spilled. The put is sent before any outage of the case is looked at.
+    /// </summary>
+    public sealed record KilledAttempt(int AtSecond, int HoldSeconds, int TimeoutSeconds);
+
     /// <param name="GiveUps">
     /// Lambda gives a batch up after one retry and writes it to an S3 on-failure destination, which the redrive applies
     /// too; and the function crashes after a spill on a seeded half of the invocations that spilled, so that a batch whose
     /// last attempt spilled is both in a spill object and in the destination.
     /// </param>
     /// <param name="Faults">Redrive runs that meet a fault, before the interrupted and the complete ones, in an order drawn from the seed.</param>
-    public sealed record SpillCase(int Seed, int Shards, double RatePerSecond, int ProduceSeconds, int DurationSeconds, int SpillAfterSeconds, bool Crashes, IReadOnlyList<Outage> Outages, IReadOnlyList<int> InterruptAfterRequests, bool GiveUps = false, IReadOnlyList<RunFault>? Faults = null, int Factor = 1, bool Bisect = false, bool Adversarial = false, int LostAnswerPercent = 0, bool LandLate = false)
+    public sealed record SpillCase(int Seed, int Shards, double RatePerSecond, int ProduceSeconds, int DurationSeconds, int SpillAfterSeconds, bool Crashes, IReadOnlyList<Outage> Outages, IReadOnlyList<int> InterruptAfterRequests, bool GiveUps = false, IReadOnlyList<RunFault>? Faults = null, int Factor = 1, bool Bisect = false, bool Adversarial = false, int LostAnswerPercent = 0, bool LandLate = false, KilledAttempt? Kill = null)
     {
         public override string ToString() =>
-            $"seed={Seed} shards={Shards} rate={RatePerSecond} spillAfter={SpillAfterSeconds}s crashes={Crashes} giveUps={GiveUps} pf={Factor} bisect={Bisect} adversarial={Adversarial} lostAnswers={LostAnswerPercent}% landLate={LandLate} outages=[{string.Join(", ", Outages.Select(o => $"{o.Kind} {o.FromSecond}-{o.ToSecond}s"))}] interrupts=[{string.Join(",", InterruptAfterRequests)}] faults=[{string.Join(",", Faults ?? [])}]";
+            $"seed={Seed} shards={Shards} rate={RatePerSecond} spillAfter={SpillAfterSeconds}s crashes={Crashes} giveUps={GiveUps} pf={Factor} bisect={Bisect} adversarial={Adversarial} lostAnswers={LostAnswerPercent}% landLate={LandLate} outages=[{string.Join(", ", Outages.Select(o => $"{o.Kind} {o.FromSecond}-{o.ToSecond}s"))}] interrupts=[{string.Join(",", InterruptAfterRequests)}] faults=[{string.Join(",", Faults ?? [])}]" +
+            (Kill is { } k ? $" kill=at {k.AtSecond}s, held {k.HoldSeconds}s, timeout {k.TimeoutSeconds}s" : string.Empty);
     }
 
     private static bool FullScale => Environment.GetEnvironmentVariable("TESTS_SPILL_FULL_SCALE") == "1";
@@ -352,6 +363,40 @@ public class SpillOutageTests
     }
 
     /// <summary>
+    /// The case docs/failure-modes.md says nothing covers ("What neither covers"): an attempt's put is held by DynamoDB
+    /// and the attempt is killed (its function timeout) before it could spill, so no spill object carries the pair's
+    /// ambiguity. The retry reads the item before the held put lands, its own puts are throttled (definite failures), and
+    /// it spills the pair as decided, its samples past the item's watermark. The held put then lands (nothing wrote the
+    /// item since it was sent, so its condition holds), the outage ends, live batches of the same window move the keys'
+    /// watermarks on, and the redrive applies the decided samples: the item must not hold them twice. The run is checked
+    /// to have gone that way (<see cref="KillSeen.Happened"/>), so the test cannot pass without meeting the case.
+    /// </summary>
+    /// <remarks>
+    /// The put is the first one sent a second or two into a window, so live writes of that window follow the outage. With
+    /// a 10 s timeout the retry starts about 10 s after the put, is a spill candidate at once (5 s spill age), gives the
+    /// throttled table two thirds of its time and spills; the put lands 22 s after it was sent, after that spill and
+    /// before the outage ends. With the 30 s timeout the same at 15 s spill age, the put held 50 to 52 s. Each case runs in
+    /// a second or two; on the code before a fix each doubled the item by exactly the samples the spill and the landed put
+    /// both hold (11 to 25).
+    /// </remarks>
+    [Theory]
+    [InlineData(1, 1, 62, 22, 10, 5, "WriteThrottling 62-95")]
+    [InlineData(4, 1, 62, 22, 10, 5, "WriteThrottling 62-95")]
+    [InlineData(6, 2, 62, 22, 10, 5, "WriteThrottling 62-95")]
+    [InlineData(8, 1, 61, 52, 30, 15, "WriteThrottling 61-116")]
+    [InlineData(9, 2, 61, 50, 30, 15, "WriteThrottling 61-116")]
+    public void Regression_AttemptKilledAfterItsPutWasHeld_RetrySpillsDecided_NeverDouble(int seed, int shards, int killAt, int holdSeconds, int timeoutSeconds, int spillAfter, string outages)
+    {
+        Outage[] parsed = [.. outages.Split(", ").Select(o => o.Split(' ', '-')).Select(p => new Outage(int.Parse(p[1], CultureInfo.InvariantCulture), int.Parse(p[2], CultureInfo.InvariantCulture), Enum.Parse<OutageKind>(p[0])))];
+
+        Result r = Run(new SpillCase(seed, shards, 40, 240, 360, spillAfter, false, parsed, [], Kill: new KilledAttempt(killAt, holdSeconds, timeoutSeconds)));
+
+        Assert.True(r.Kill is { Happened: true, KeysMovedOnAfter: > 0 }, "the case did not happen: " + r.Describe());
+        Assert.True(r.Problems.Count == 0, r.Describe());
+        Assert.True(r.Final.Spill.Undecided == 0 && r.Final.Spill.Left == 0 && r.Exact, r.Describe());
+    }
+
+    /// <summary>
     /// What both random properties require of a case: no problem, and then exact with nothing undecided or left; with
     /// give-ups, what nothing decides may be reported undecided, except in an outage that only throttles writes and loses
     /// no answer (a lost answer is an ambiguous put, docs/failure-modes.md: its pair is spilled whole).
@@ -366,8 +411,12 @@ public class SpillOutageTests
 
     internal sealed record Result(SpillCase Case, List<string> Problems, long MaxIteratorAgeMs, long SpilledRecords, RedriveRunReport Final, bool Exact, int Records, long Invocations, int HeldBackRuns, string Timeline)
     {
+        /// <summary>What the killed attempt of <see cref="SpillCase.Kill"/> led to, read at the end of the stream's run; null without one.</summary>
+        public KillSeen? Kill { get; init; }
+
         public string Describe() =>
             $"{Case}: {Records} records, {Invocations} invocations, max iterator age {MaxIteratorAgeMs} ms, {SpilledRecords} records spilled; redrive: {Final.Spill}; " +
+            (Kill is null ? string.Empty : $"killed attempt: {Kill}; ") +
             $"destination: {Final.Destination.Count} objects, {Final.Destination.Sum(d => d.Records)} records, {Final.Destination.Sum(d => d.Applied)} applied, {Final.Destination.Sum(d => d.AlreadyApplied)} already, {Final.Destination.Sum(d => d.Undecided)} undecided, {Final.HeldBack} held back (runs with a hold: {HeldBackRuns}); " +
             $"exact={Exact}; {string.Join("; ", Problems.Take(6))}; {Timeline}";
     }
@@ -403,17 +452,18 @@ public class SpillOutageTests
             KeyAssignment = c.Adversarial ? KeyAssignment.Adversarial : KeyAssignment.Hash,
             // Crashes: the function answers 2.5 s after its work, past the 3 s timeout when its writes were slow (modeled
             // compute, which this was, now runs before the handler, which sees it and plans by what is left).
-            Function = new() { TimeoutSeconds = c.Crashes ? 3 : 30, MemoryMb = 1769, ComputeMsPerInvocation = c.Crashes ? 0 : 5 },
+            Function = new() { TimeoutSeconds = c.Kill?.TimeoutSeconds ?? (c.Crashes ? 3 : 30), MemoryMb = 1769, ComputeMsPerInvocation = c.Crashes ? 0 : 5 },
         };
 
         var recording = new EmulationRecording();
         StreamEmulator emulator = null!;
         SampleDownstream downstream = null!;
         OutageHandler outages = null!;
+        KillingS3Handler? s3Handler = null;
         long spilled = 0;
         emulator = new StreamEmulator(scenario, _ =>
         {
-            ILambdaHandler function = new SpillingHandler(downstream, outages, emulator.Clock, c, n => Interlocked.Add(ref spilled, n));
+            ILambdaHandler function = new SpillingHandler(downstream, outages, s3Handler, emulator.Clock, c, n => Interlocked.Add(ref spilled, n));
             return c.Crashes ? new AnswersLateHandler(function, emulator.Clock, TimeSpan.FromMilliseconds(2_500)) : function;
         });
         downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, new DownstreamFile { Dynamodb = new() { LatencyMs = new() { P50 = 5, P99 = 30 } } });
@@ -434,8 +484,13 @@ public class SpillOutageTests
                 outages.LostAnswerPercent = c.LostAnswerPercent;
                 outages.LostAnswerSeed = c.Seed;
                 outages.LandLate = c.LandLate;
+                outages.Kill = c.Kill;
+                outages.KillFrom = scenario.StartTime.AddSeconds(c.Kill?.AtSecond ?? 0);
+                // Not disposed: it would dispose the S3 model's handler, which the downstream owns.
+                s3Handler = c.Kill is null ? null : new KillingS3Handler(downstream.S3.HttpHandler, outages);
                 EmulationSummary summary = emulator.Run(recording);
                 outages.LostAnswerPercent = 0;
+                KillSeen? killSeen = c.Kill is null ? null : SeeKill(outages.Held, downstream);
 
                 var problems = new List<string>();
                 if (c.LostAnswerPercent > 0 && outages.LostAnswers == 0)
@@ -525,9 +580,63 @@ public class SpillOutageTests
                     .GroupBy(i => i.EndMs / 60_000)
                     .OrderBy(g => g.Key)
                     .Select(g => $"m{g.Key}:{g.Max(i => i.IteratorAgeMs) / 1000}s/{string.Join(",", g.GroupBy(i => i.Outcome).Select(o => $"{o.Key.ToString()[0]}{o.Count()}"))}"));
-                return new Result(c, problems, summary.MaxIteratorAgeMs, spilled, final, exact, recording.Records.Count, summary.Invocations, heldBackRuns, timeline);
+                return new Result(c, problems, summary.MaxIteratorAgeMs, spilled, final, exact, recording.Records.Count, summary.Invocations, heldBackRuns, timeline) { Kill = killSeen };
             }
         }
+    }
+
+    /// <summary>
+    /// The sequence of docs/failure-modes.md's "What neither covers", as it happened in a run: the killed attempt's held
+    /// put of an item; the spills, written (by S3's clock) before that put landed, that hold a pair of the same item as
+    /// decided with samples the landed put applied too (at or below the watermark it set for their key); how many such
+    /// samples; and how many of their keys later live writes moved past them.
+    /// </summary>
+    internal sealed record KillSeen(HeldKill? Held, int DecidedSpills, int SamplesSpilledAndLanded, int KeysMovedOnAfter)
+    {
+        /// <summary>Whether the hole's sequence happened: the held put landed after a decided spill of its pair that holds samples it applied.</summary>
+        public bool Happened => Held?.LandedAt is not null && DecidedSpills > 0 && SamplesSpilledAndLanded > 0;
+
+        public override string ToString() => Held is not { } h
+            ? "no put held"
+            : $"put of ({h.Pk}, {h.Sk}) v{h.Version} sent at {h.SentAt:HH:mm:ss.fff}, " + (h.LandedAt is { } at ? $"landed at {at:HH:mm:ss.fff}" : "never landed") +
+              $"; {DecidedSpills} decided spills of the pair written before it landed hold {SamplesSpilledAndLanded} samples it applied, of {KeysMovedOnAfter} keys later writes moved on";
+    }
+
+    private static KillSeen SeeKill(HeldKill? held, SampleDownstream downstream)
+    {
+        if (held?.LandedAt is not { } landed)
+        {
+            return new KillSeen(held, 0, 0, 0);
+        }
+
+        // The item at the end of the stream's run, before the redrive: its watermarks are where the live writes left them.
+        Dictionary<string, Amazon.DynamoDBv2.Model.AttributeValue>? item = downstream.DynamoDb.GetItems(SampleDownstream.TableName)
+            .FirstOrDefault(i => i[DynamoDbItem.PartitionKey].S == held.Pk && i[DynamoDbItem.SortKey].S == held.Sk);
+        int spills = 0, samples = 0, movedOn = 0;
+        foreach (S3ModelObject o in downstream.S3.GetObjects(SampleDownstream.BucketName))
+        {
+            if (!o.Key.StartsWith(SpillPrefix + "/", StringComparison.Ordinal) || !o.Key.EndsWith(".json", StringComparison.Ordinal) || o.LastModified >= landed ||
+                !SpillObject.TryRead(o.Body, out SpillObjectContent? content, out _))
+            {
+                continue;
+            }
+
+            Dictionary<string, Amazon.DynamoDBv2.Model.AttributeValue>? now = DynamoDbItem.GetKeyWatermarks(item, content!.ShardId);
+            foreach (SpillObjectPair pair in content.Pairs.Where(p => p.Key.Pk == held.Pk && p.Key.Sk == held.Sk && !p.OutcomeUnknown))
+            {
+                var both = pair.Samples.Where(s => held.Watermarks.TryGetValue((content.ShardId, s.PartitionKey), out string? w) && SequenceNumber.Compare(s.SequenceNumber, w) <= 0).ToList();
+                if (both.Count == 0)
+                {
+                    continue;
+                }
+
+                spills++;
+                samples += both.Count;
+                movedOn += both.GroupBy(s => s.PartitionKey).Count(g => now is not null && now.TryGetValue(g.Key, out var w) && w.S is { } mark && SequenceNumber.Compare(mark, held.Watermarks[(content.ShardId, g.Key)]) > 0);
+            }
+        }
+
+        return new KillSeen(held, spills, samples, movedOn);
     }
 
     /// <summary>One <c>redrive</c> run against the models, the virtual clock driven until it ends; null when it was interrupted.</summary>
@@ -611,16 +720,18 @@ public class SpillOutageTests
         private readonly Action<long> _spilled;
         private readonly int _seed;
         private readonly bool _crashAfterSpill;
+        private readonly OutageHandler _outages;
         private int _invocations;
 
-        public SpillingHandler(SampleDownstream downstream, OutageHandler outages, TimeProvider clock, SpillCase c, Action<long> spilled)
+        public SpillingHandler(SampleDownstream downstream, OutageHandler outages, HttpMessageHandler? s3Handler, TimeProvider clock, SpillCase c, Action<long> spilled)
         {
+            _outages = outages;
             var table = new DynamoDbAggregateSink(outages.CreateClient(), DynamoDbAggregateSinkOptions.Default with
             {
                 TableName = SampleDownstream.TableName,
                 Retry = DynamoDbAggregateSinkOptions.Default.Retry with { TimeProvider = clock, JitterSeed = c.Seed },
             });
-            IAmazonS3 s3 = downstream.S3.CreateClient();
+            IAmazonS3 s3 = c.Kill is null ? downstream.S3.CreateClient() : new ModelS3Client(new AnonymousAWSCredentials(), ModelSdkClients.S3Config(s3Handler!));
             var spill = new S3SpillSink(s3, S3SpillSinkOptions.Default with
             {
                 BucketName = SampleDownstream.BucketName,
@@ -641,7 +752,14 @@ public class SpillOutageTests
         public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken)
         {
             _response.ResetWrittenCount();
+            object? invocation = VirtualClock.CurrentOwner.Value;
             BatchSummary summary = await _processor.ProcessAsync(utf8Event, deadline, _response, cancellationToken).ConfigureAwait(false);
+            if (_outages.IsKilled(invocation))
+            {
+                // The pipeline gave up on its hung sinks and would answer before its deadline: a killed process never does.
+                await _outages.NeverAnswerAsync().ConfigureAwait(false);
+            }
+
             _spilled(summary.SpilledRecords);
 
             // A crash after the spill is confirmed, before the response: Lambda retries the batch, and once it gives up, the
@@ -655,6 +773,20 @@ public class SpillOutageTests
 
             return _response.WrittenMemory.ToArray();
         }
+    }
+
+    /// <summary>The killed attempt's put: the item, the version it writes, when it was sent and when it landed (null: it did not).</summary>
+    internal sealed record HeldKill(string Pk, string Sk, long Version, DateTimeOffset SentAt, DateTimeOffset? LandedAt)
+    {
+        /// <summary>The partition-key watermarks the put sets (<c>wk</c>), by shard and key: what it applied of each key reaches up to them.</summary>
+        public IReadOnlyDictionary<(string Shard, string Key), string> Watermarks { get; init; } = new Dictionary<(string Shard, string Key), string>();
+    }
+
+    /// <summary>In front of the S3 model for the spill sink: the killed attempt's requests are never answered, so it cannot spill.</summary>
+    private sealed class KillingS3Handler(HttpMessageHandler model, OutageHandler outages) : DelegatingHandler(model)
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            outages.IsKilled(VirtualClock.CurrentOwner.Value) ? outages.NeverAnswerAsync() : base.SendAsync(request, cancellationToken);
     }
 
     /// <summary>
@@ -688,6 +820,18 @@ public class SpillOutageTests
 
             DateTimeOffset now = clock.GetUtcNow();
             string target = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) ? values.FirstOrDefault() ?? string.Empty : string.Empty;
+            object? owner = VirtualClock.CurrentOwner.Value;
+            if (IsKilled(owner))
+            {
+                return NeverAnswerAsync();
+            }
+
+            // Only an invocation's put (a redrive's flow has no owner), and before the outages: DynamoDB took it.
+            if (Kill is { } kill && owner is not null && now >= KillFrom && target.EndsWith(".PutItem", StringComparison.Ordinal) && Interlocked.CompareExchange(ref _killed, owner, null) is null)
+            {
+                return HoldAndDieAsync(request, kill, now);
+            }
+
             foreach ((DateTimeOffset from, DateTimeOffset until, OutageKind kind) in outages)
             {
                 if (now >= from && now < until && kind == OutageKind.Hung)
@@ -764,6 +908,73 @@ public class SpillOutageTests
             if (answer.StatusCode == HttpStatusCode.OK)
             {
                 Interlocked.Increment(ref _lostAnswers);
+            }
+        }
+
+        /// <summary>The attempt to kill (<see cref="KilledAttempt"/>); null: none.</summary>
+        public KilledAttempt? Kill { get; set; }
+
+        /// <summary>When <see cref="Kill"/> begins: its first put at or after this time is held and its invocation killed.</summary>
+        public DateTimeOffset KillFrom { get; set; }
+
+        /// <summary>The killed attempt's held put: its item and version, when it was sent, and when it landed (null: not yet, or its condition refused it).</summary>
+        public HeldKill? Held { get; private set; }
+
+        private object? _killed;
+
+        /// <summary>Whether <paramref name="owner"/> (an invocation, <see cref="VirtualClock.CurrentOwner"/>) is the killed attempt.</summary>
+        public bool IsKilled(object? owner) => owner is not null && ReferenceEquals(Volatile.Read(ref _killed), owner);
+
+        /// <summary>
+        /// What the killed attempt waits on: a timer of its own past the function's timeout, which the emulator drops unfired
+        /// once the invocation timed out. Not a task nothing completes: the emulator would take the invocation for one
+        /// waiting on something real. Cancellation is ignored, as by a frozen process.
+        /// </summary>
+        public async Task<HttpResponseMessage> NeverAnswerAsync()
+        {
+            await ClockDelay.WaitAsync(clock, TimeSpan.FromSeconds(Kill!.TimeoutSeconds + 1), CancellationToken.None).ConfigureAwait(false);
+            throw new InvalidOperationException("unreachable: a timed-out invocation's timers never fire");
+        }
+
+        private async Task<HttpResponseMessage> HoldAndDieAsync(HttpRequestMessage request, KilledAttempt kill, DateTimeOffset sent)
+        {
+            await HeldPuts.HoldAsync(request, copy => LandKilledAsync(copy, kill, sent), CancellationToken.None).ConfigureAwait(false);
+            return await NeverAnswerAsync().ConfigureAwait(false);
+        }
+
+        private async Task LandKilledAsync(HttpRequestMessage copy, KilledAttempt kill, DateTimeOffset sent)
+        {
+            using (var body = System.Text.Json.JsonDocument.Parse(await copy.Content!.ReadAsByteArrayAsync().ConfigureAwait(false)))
+            {
+                System.Text.Json.JsonElement item = body.RootElement.GetProperty("Item");
+                var watermarks = new Dictionary<(string Shard, string Key), string>();
+                if (item.TryGetProperty("wk", out System.Text.Json.JsonElement wk))
+                {
+                    foreach (System.Text.Json.JsonProperty shard in wk.GetProperty("M").EnumerateObject())
+                    {
+                        foreach (System.Text.Json.JsonProperty key in shard.Value.GetProperty("M").EnumerateObject())
+                        {
+                            watermarks[(shard.Name, key.Name)] = key.Value.GetProperty("S").GetString()!;
+                        }
+                    }
+                }
+
+                Held = new HeldKill(
+                    item.GetProperty("pk").GetProperty("S").GetString()!,
+                    item.GetProperty("sk").GetProperty("S").GetString()!,
+                    long.Parse(item.GetProperty("ver").GetProperty("N").GetString()!, CultureInfo.InvariantCulture),
+                    sent,
+                    null)
+                { Watermarks = watermarks };
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(kill.HoldSeconds), clock).ConfigureAwait(false);
+            using var model = new HttpMessageInvoker(InnerHandler!, disposeHandler: false);
+            using HttpResponseMessage answer = await model.SendAsync(copy, CancellationToken.None).ConfigureAwait(false);
+            copy.Dispose();
+            if (answer.StatusCode == HttpStatusCode.OK)
+            {
+                Held = Held with { LandedAt = clock.GetUtcNow() };
             }
         }
 
