@@ -621,7 +621,7 @@ public class SpillOutageTests
     /// decided with samples the landed put applied too (at or below the watermark it set for their key); how many such
     /// samples; and how many of their keys later live writes moved past them.
     /// </summary>
-    internal sealed record KillSeen(HeldKill? Held, int DecidedSpills, int SamplesSpilledAndLanded, int KeysMovedOnAfter)
+    internal sealed record KillSeen(HeldKill? Held, int DecidedSpills, int SamplesSpilledAndLanded, int KeysMovedOnAfter, DateTimeOffset? FirstSpillAt = null)
     {
         /// <summary>Whether the hole's sequence happened: the held put landed after a decided spill of its pair that holds samples it applied.</summary>
         public bool Happened => Held?.LandedAt is not null && DecidedSpills > 0 && SamplesSpilledAndLanded > 0;
@@ -629,7 +629,8 @@ public class SpillOutageTests
         public override string ToString() => Held is not { } h
             ? "no put held"
             : $"put of ({h.Pk}, {h.Sk}) v{h.Version} sent at {h.SentAt:HH:mm:ss.fff}, " + (h.LandedAt is { } at ? $"landed at {at:HH:mm:ss.fff}" : "never landed") +
-              $"; {DecidedSpills} decided spills of the pair written before it landed hold {SamplesSpilledAndLanded} samples it applied, of {KeysMovedOnAfter} keys later writes moved on";
+              $"; {DecidedSpills} decided spills of the pair written before it landed" + (FirstSpillAt is { } spilledAt ? $" (the first at {spilledAt:HH:mm:ss.fff})" : string.Empty) +
+              $" hold {SamplesSpilledAndLanded} samples it applied, of {KeysMovedOnAfter} keys later writes moved on";
     }
 
     private static KillSeen SeeKill(HeldKill? held, SampleDownstream downstream)
@@ -643,6 +644,7 @@ public class SpillOutageTests
         Dictionary<string, Amazon.DynamoDBv2.Model.AttributeValue>? item = downstream.DynamoDb.GetItems(SampleDownstream.TableName)
             .FirstOrDefault(i => i[DynamoDbItem.PartitionKey].S == held.Pk && i[DynamoDbItem.SortKey].S == held.Sk);
         int spills = 0, samples = 0, movedOn = 0;
+        DateTimeOffset? first = null;
         foreach (S3ModelObject o in downstream.S3.GetObjects(SampleDownstream.BucketName))
         {
             if (!o.Key.StartsWith(SpillPrefix + "/", StringComparison.Ordinal) || !o.Key.EndsWith(".json", StringComparison.Ordinal) || o.LastModified >= landed ||
@@ -662,11 +664,12 @@ public class SpillOutageTests
 
                 spills++;
                 samples += both.Count;
+                first = first is { } f && f <= o.LastModified ? f : o.LastModified;
                 movedOn += both.GroupBy(s => s.PartitionKey).Count(g => now is not null && now.TryGetValue(g.Key, out var w) && w.S is { } mark && SequenceNumber.Compare(mark, held.Watermarks[(content.ShardId, g.Key)]) > 0);
             }
         }
 
-        return new KillSeen(held, spills, samples, movedOn);
+        return new KillSeen(held, spills, samples, movedOn, first);
     }
 
     /// <summary>One <c>redrive</c> run against the models, the virtual clock driven until it ends; null when it was interrupted.</summary>
