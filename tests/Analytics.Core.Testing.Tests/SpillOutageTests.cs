@@ -359,6 +359,9 @@ public class SpillOutageTests
     /// while that start was the pair's first record (another lane had held the key's earlier records). The last two
     /// doubled: a retry removed its earlier attempt's spill, whose pairs were unknown, and spilled them as decided from
     /// its own read of the item, before the earlier attempt's held put landed; the retry now keeps them unknown.
+    /// The seventh (no killed attempt in it) was drawn while <see cref="KilledAttempt"/> was added to the property: it is
+    /// exact on this code, and with decided pairs covered by the shard's marker too it left 27 spill objects with 53
+    /// samples undecided and the table 10 samples short of the truth (table 23,990 + undecided 53 against 24,000).
     /// </summary>
     [Theory]
     [InlineData(672450, 2, 4, true, 2, true, false, 20, "ReadThrottling 310-404, Hung 151-201")]
@@ -367,6 +370,7 @@ public class SpillOutageTests
     [InlineData(620865, 2, 57, false, 9, true, true, 5, "Hung 207-284")]
     [InlineData(852028, 2, 2, true, 5, false, false, 5, "Hung 53-328, Hung 294-412, WriteThrottling 67-328")]
     [InlineData(429005, 2, 79, false, 10, false, true, 20, "Hung 399-472, ReadThrottling 278-329, ReadThrottling 92-113")]
+    [InlineData(192903, 1, 16, false, 6, false, true, 20, "Hung 339-639")]
     public void Regression_PutsAppliedSecondsAfterTheyWereSent_NeverDoubleNorLose(int seed, int shards, int spillAfter, bool giveUps, int factor, bool bisect, bool adversarial, int lostPercent, string outages)
     {
         Outage[] parsed = [.. outages.Split(", ").Select(o => o.Split(' ', '-')).Select(p => new Outage(int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(p[2], System.Globalization.CultureInfo.InvariantCulture), Enum.Parse<OutageKind>(p[0])))];
