@@ -141,21 +141,20 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
     /// <see cref="DynamoDbItem.MaxPreWriteEntries"/>; the writes past that bound are made and keep nothing.
     /// </summary>
     [Fact]
-    public async Task AtMostFourEntriesPerKey_LaterWritesAreMadeWithoutOne()
+    public async Task AtMostEightEntriesPerKey_LaterWritesAreMadeWithoutOne()
     {
         using Setup s = await SetupAsync();
-        await PutMarkerAsync(s, Marker(TestEvents.Seq(100), W0));
+        await PutMarkerAsync(s, Marker(TestEvents.Seq(200), W0));
 
-        for (int i = 1; i <= 6; i++)
+        for (int i = 1; i <= 10; i++)
         {
             await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(i * 10, "k0")]), CancellationToken.None);
         }
 
-        Assert.Equal(4, DynamoDbItem.MaxPreWriteEntries);
-        Assert.Equal(
-            ["k0=" + string.Join(",", TestEvents.Seq(10) + "::" + TestEvents.Seq(10), TestEvents.Seq(20) + ":" + TestEvents.Seq(10) + ":" + TestEvents.Seq(20), TestEvents.Seq(30) + ":" + TestEvents.Seq(20) + ":" + TestEvents.Seq(30), TestEvents.Seq(40) + ":" + TestEvents.Seq(30) + ":" + TestEvents.Seq(40))],
-            await PreWriteAsync(s, W0));
-        Assert.Equal("6", (await ItemAsync(s, W0))["count"].N);
+        Assert.Equal(8, DynamoDbItem.MaxPreWriteEntries);
+        string[] expected = [TestEvents.Seq(10) + "::" + TestEvents.Seq(10), .. Enumerable.Range(2, 7).Select(i => TestEvents.Seq(i * 10) + ":" + TestEvents.Seq((i - 1) * 10) + ":" + TestEvents.Seq(i * 10))];
+        Assert.Equal(["k0=" + string.Join(",", expected)], await PreWriteAsync(s, W0));
+        Assert.Equal("10", (await ItemAsync(s, W0))["count"].N);
     }
 
     /// <summary>
