@@ -431,6 +431,17 @@ public class SpillOutageTests
         Assert.True(Holds(c, r), r.Describe());
     }
 
+    [Fact]
+    public void Regression_KilledAttemptAtParallelizationFactor8_WithGiveUpsAndBisection_NeverDouble()
+    {
+        var c = new SpillCase(238120, 2, 40, 600, 900, 4, false, [new Outage(78, 215, OutageKind.WriteThrottling)], [], GiveUps: true, [], Factor: 8, Bisect: true, Adversarial: true, LostAnswerPercent: 5, Kill: new KilledAttempt(80, 46, 30));
+
+        Result r = Run(c);
+
+        Assert.True(r.Kill is { Happened: true }, "the case did not happen: " + r.Describe());
+        Assert.True(Holds(c, r), r.Describe());
+    }
+
     /// <summary>
     /// What both random properties require of a case: no problem, and then exact with nothing undecided or left; with
     /// give-ups, what nothing decides may be reported undecided, except in an outage that only throttles writes and loses

@@ -20,7 +20,7 @@ namespace Analytics.Core;
 /// <param name="DecidedInMarker">For a decided sample (<paramref name="OutcomeUnknown"/> false): the shard's marker
 /// covered its spill, so the later writes kept entries (<c>pw</c>) that tell whether a put of an earlier attempt of the
 /// batch, killed before it could spill and held by DynamoDB, landed after the spill read the item. Such a sample is
-/// decided from the item like an unknown one, but applied when no entry tells (as before the marker covered it).</param>
+/// decided from the item like an unknown one.</param>
 internal sealed record RedriveSample(string PartitionKey, string SequenceNumber, double Value, bool OutcomeUnknown, string SpillId, string? RedrivenFrom = null, bool DecidedInMarker = false);
 
 /// <summary>The spilled samples of one (item, shard) to apply exactly once.</summary>
@@ -236,8 +236,9 @@ public sealed partial class DynamoDbAggregateSink
                         {
                             // The live watermark tells only while it is inside its spill's range of unknown samples; past
                             // it, the watermark the first later write found (pw) tells, when that write kept it. A decided
-                            // sample with no entry that tells is applied, as it was before the marker covered it.
-                            bool? landed = Above(watermark, lastChecked[s.SpillId]) ? LandedBeforeFirstLaterWrite(keyPins, range[s.SpillId], noEntry: s.OutcomeUnknown ? null : false) : true;
+                            // sample with no entry that tells is undecided too: what moved the watermark past it may have
+                            // been an earlier attempt's held put of a larger batch, with no write after it (found by review).
+                            bool? landed = Above(watermark, lastChecked[s.SpillId]) ? LandedBeforeFirstLaterWrite(keyPins, range[s.SpillId]) : true;
                             if (landed is null)
                             {
                                 undecided += samples.Count - i;
@@ -331,9 +332,9 @@ public sealed partial class DynamoDbAggregateSink
     /// it that kept one. Its "before" equal to the range's last sample: the put landed; below the range's first (or
     /// none): it did not, unless the write's records of the key began at or before the range (from), when that write
     /// held the samples itself and they are in; anything else (a write between that kept nothing, records of the key
-    /// that began inside the range): null, undecided. No entry past the range at all: <paramref name="noEntry"/>.
+    /// that began inside the range), or no entry past the range at all: null, undecided.
     /// </summary>
-    private static bool? LandedBeforeFirstLaterWrite(List<(string After, string? Before, string? From)>? pins, (string First, string Last) range, bool? noEntry)
+    private static bool? LandedBeforeFirstLaterWrite(List<(string After, string? Before, string? From)>? pins, (string First, string Last) range)
     {
         (string After, string? Before, string? From)? first = null;
         foreach ((string After, string? Before, string? From) entry in pins ?? [])
@@ -346,7 +347,7 @@ public sealed partial class DynamoDbAggregateSink
 
         if (first is not { } found)
         {
-            return noEntry;
+            return null;
         }
 
         if (found.Before is not null && SequenceNumber.Compare(found.Before, range.Last) == 0)

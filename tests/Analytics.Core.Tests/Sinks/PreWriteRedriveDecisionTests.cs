@@ -23,9 +23,8 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     /// The spill holds k0's samples 20 and 25 (values 1 and 2), outcome unknown; a live write of 40 (value 100) then
     /// moved k0's watermark past them and kept the entries given as "after:before" (sequence ordinals). The same samples
     /// decided (their item read, no put ambiguous) and covered by the shard's marker (<c>decidedInMarker</c>) are decided
-    /// alike (the third column, when it differs): a put of an earlier attempt of the batch, killed before it spilled and
-    /// held by DynamoDB, may have landed after the spill read the item (found by review); with no entry that tells, they
-    /// are applied, as a decided pair always was.
+    /// alike: a put of an earlier attempt of the batch, killed before it spilled and held by DynamoDB, may have landed
+    /// after the spill read the item (found by review).
     /// </summary>
     [Theory]
     // Landed: before is the range's last sample.
@@ -40,8 +39,9 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     [InlineData("40:22", "undecided")]
     // Before is above the range.
     [InlineData("40:30", "undecided")]
-    // No entry of a write after the range: undecided, and a decided sample applied.
-    [InlineData("24:10", "undecided", "applied")]
+    // No entry of a write after the range (for a decided sample too: the held put of a larger batch, with no write after
+    // it, moves the watermark past the range and keeps none; found by review, seed 238120).
+    [InlineData("24:10", "undecided")]
     // The lowest after above the range decides, whatever the order.
     [InlineData("22:10,60:50,40:25", "landed")]
     // The lowest after above the range decides, not below it.
@@ -58,10 +58,10 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     // From says nothing when before already decides.
     [InlineData("40:25:18", "landed")]
     [InlineData("40:22:18", "undecided")]
-    public async Task TheFirstWriteAfterTheRange_DecidesTheUnknownSamples_AndTheDecidedOnesTheMarkerCovered(string entries, string expected, string? decided = null)
+    public async Task TheFirstWriteAfterTheRange_DecidesTheUnknownSamples_AndTheDecidedOnesTheMarkerCovered(string entries, string expected)
     {
         await DecideAsync(entries, expected, Sample(20, 1), Sample(25, 2));
-        await DecideAsync(entries, decided ?? expected, Decided(20, 1, inMarker: true), Decided(25, 2, inMarker: true));
+        await DecideAsync(entries, expected, Decided(20, 1, inMarker: true), Decided(25, 2, inMarker: true));
     }
 
     /// <summary>Decided samples of an object written before the marker covered them: applied, whatever the entries say.</summary>
