@@ -41,7 +41,7 @@ public class S3SpillSinkTests
 
         Assert.Equal(SinkOutcome.Completed, summary.SpillOutcome);
         Assert.Equal([true], world.Results);
-        S3ModelObject stored = Assert.Single(world.SpillObjects());
+        S3ModelObject stored = Assert.Single(world.Objects());
         Assert.Equal(SpillWrites.Key(1), stored.Key);
         Assert.Equal("application/json", stored.ContentType);
         SpillObjectContent content = SpillWrites.Read(stored);
@@ -68,7 +68,7 @@ public class S3SpillSinkTests
 
         world.Invoke(true, (1, "a", "alpha", 1.5), (2, "b", "alpha", 2.5));
 
-        S3ModelObject stored = Assert.Single(world.SpillObjects());
+        S3ModelObject stored = Assert.Single(world.Objects());
         Assert.Equal(SpillWrites.Key(1, expected), stored.Key);
         SpillObjectContent content = SpillWrites.Read(stored);
         Assert.Equal((SpillRedriveModels.Bucket, stored.Key), (content.Bucket, content.Key));
@@ -83,7 +83,7 @@ public class S3SpillSinkTests
         world.Invoke(true, (1, "a", "alpha", 1.5), (2, "b", "alpha", 2.5), (3, "a", "alpha", 3.5));
 
         Assert.Equal([true], world.Results);
-        SpillObjectPair pair = Assert.Single(SpillWrites.Read(Assert.Single(world.SpillObjects())).Pairs);
+        SpillObjectPair pair = Assert.Single(SpillWrites.Read(Assert.Single(world.Objects())).Pairs);
         Assert.False(pair.OutcomeUnknown);
         Assert.Equal([(Seq(1), "a", 1.5), (Seq(2), "b", 2.5), (Seq(3), "a", 3.5)], pair.Samples);
     }
@@ -124,11 +124,10 @@ public class S3SpillSinkTests
             pairs.OrderBy(p => p.Key.Metric, StringComparer.Ordinal).Select(p => (p.Key.Metric, p.OutcomeUnknown, p.Samples)).ToList(),
             (x, y) => x.Metric == y.Metric && x.OutcomeUnknown == y.OutcomeUnknown && x.Samples.SequenceEqual(y.Samples));
 
-        // The spill leaves the shard's marker: its last sample (4, of the decided pair: an earlier attempt's put held by
-        // DynamoDB may land after the spill read the item) and the windows of both pairs.
+        // The unknown pair leaves the shard's marker: its last sample and its window only (the decided pair adds nothing).
         SpillMarker marker = Assert.IsType<SpillMarker>(world.Marker());
-        Assert.Equal(Seq(4), marker.Last);
-        Assert.Equal(pairs.Select(p => p.Key.Sk).Distinct().Order(StringComparer.Ordinal), marker.Windows!.Order(StringComparer.Ordinal));
+        Assert.Equal(Seq(3), marker.Last);
+        Assert.Equal([pairs.Single(p => p.OutcomeUnknown).Key.Sk], marker.Windows!);
     }
 
     /// <summary>
@@ -231,7 +230,7 @@ public class S3SpillSinkTests
         Assert.Equal(3, world.Spill.Retries);
         Assert.Equal(written ? SinkOutcome.Completed : SinkOutcome.Failed, summary.SpillOutcome);
         Assert.Equal(written, summary.SpillError is null);
-        Assert.Equal(written ? [SpillWrites.Key(1)] : [], world.SpillObjects().Select(o => o.Key));
+        Assert.Equal(written ? [SpillWrites.Key(1)] : [], world.Objects().Select(o => o.Key));
     }
 
     /// <summary>A put the caller's token cancels counts as not written: false at once, no retry.</summary>
@@ -289,7 +288,7 @@ public class S3SpillSinkTests
         Assert.Equal(0, world.Spill.Retries);
     }
 
-    /// <summary>The key prefix is the key's first segment, of the spill object and of the shard's marker beside it; null means none, as empty does.</summary>
+    /// <summary>The key prefix is the key's first segment; null means none, as empty does.</summary>
     [Theory]
     [InlineData("spill", "spill/")]
     [InlineData("a/b/", "a/b/")]
@@ -302,7 +301,7 @@ public class S3SpillSinkTests
 
         world.Invoke(true, (5, "a", "alpha", 1));
 
-        Assert.Equal([SpillWrites.Key(5, expected), expected + "metrics/" + TestEvents.ShardId + "/unresolved.marker"], world.Objects().Select(o => o.Key).Order(StringComparer.Ordinal));
+        Assert.Equal([SpillWrites.Key(5, expected)], world.Objects().Select(o => o.Key));
     }
 
     /// <summary>The constructor refuses a missing client, an empty bucket, no attempts and negative delays.</summary>

@@ -68,27 +68,6 @@ public class SpillObjectFormatTests
         Assert.Equal("malformed spill object: InvalidOperationException", error);
     }
 
-    /// <summary>
-    /// A spill whose marker covers its decided pairs says so (<c>decidedInMarker</c>), and reads back so; an object
-    /// without the field (written before it existed) reads back as not covered, and a field that is not a boolean is refused.
-    /// </summary>
-    [Fact]
-    public void Body_SaysWhenTheMarkerCoversItsDecidedPairs()
-    {
-        byte[] body = SpillBatches.During([SpillBatches.Record(1, "m", 1, "a")], s_options, spill => SpillBatches.Body(spill, [], decidedInMarker: true), withArn: false);
-        string text = Encoding.UTF8.GetString(body);
-
-        Assert.Equal(
-            "{\"format\":\"analytics.core.spill/1\",\"shardId\":\"shardId-000000000007\",\"spillId\":\"" + TestEvents.Seq(1) + "\",\"decidedInMarker\":true,\"windowMs\":300000,\"relativeAccuracy\":0.02,\"maxBins\":512,\"pairs\":[]}",
-            text);
-        Assert.True(SpillObject.TryRead(body, out SpillObjectContent? content, out string? error), error);
-        Assert.True(content!.DecidedInMarker);
-        Assert.True(SpillObject.TryRead(Encoding.UTF8.GetBytes(text.Replace("\"decidedInMarker\":true,", string.Empty, StringComparison.Ordinal)), out content, out error), error);
-        Assert.False(content!.DecidedInMarker);
-        Assert.False(SpillObject.TryRead(Encoding.UTF8.GetBytes(text.Replace("true", "\"yes\"", StringComparison.Ordinal)), out _, out error));
-        Assert.Equal("malformed spill object: InvalidOperationException", error);
-    }
-
     /// <summary>A batch whose event carried no stream ARN writes no <c>eventSourceArn</c> field, and reads back without one.</summary>
     [Fact]
     public void Body_WithoutStreamArn_HasNoArnField()

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Text;
+using System.Text.RegularExpressions;
 using Amazon.DynamoDBv2;
 using Amazon.Runtime;
 using Amazon.S3;
@@ -304,8 +305,9 @@ public class SpillOutageTests
     /// hard case of docs/failure-modes.md that the models never produce on their own): the spills of a shard's concurrent
     /// batches, the per-shard spill marker and the first live write after a spill must still bring the table, after the
     /// redrive, to the truth; or puts left unanswered and applied 1.5 s later (<see cref="SpillCase.LandLate"/>), after
-    /// the invocation that sent them may have timed out and spilled (the cases this found run below); and, in half the
-    /// cases, an attempt killed after DynamoDB took its put and before it could spill (<see cref="KilledAttempt"/>).
+    /// the invocation that sent them may have timed out and spilled (the cases this found run below). An attempt killed
+    /// after DynamoDB took its put and before it could spill (<see cref="KilledAttempt"/>) is the documented known limit,
+    /// pinned below, and not drawn here.
     /// </summary>
     [Fact]
     public void RandomOutages_AtEveryParallelizationFactor_WithBisection_NeverDouble_AndLeaveOnlyWhatIsReported()
@@ -327,10 +329,7 @@ public class SpillOutageTests
             from adversarial in ArbMap.Default.GeneratorFor<bool>()
             from lost in Gen.Elements(0, 0, 5, 20)
             from late in ArbMap.Default.GeneratorFor<bool>()
-            from killed in ArbMap.Default.GeneratorFor<bool>()
-            from killAfter in Gen.Choose(0, 2)
-            from hold in Gen.Choose(2, 60)
-            select new SpillCase(seed, shards, 40, 600, 900, spillAfter, crashes, [.. outages], [], giveUps, [], factor, bisect, adversarial, lost, late && lost > 0, killed ? KillAtOutage(outages, killAfter, hold, crashes) : null);
+            select new SpillCase(seed, shards, 40, 600, 900, spillAfter, crashes, [.. outages], [], giveUps, [], factor, bisect, adversarial, lost, late && lost > 0);
         int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
         Prop.ForAll(Arb.From(gen), c =>
         {
@@ -338,16 +337,6 @@ public class SpillOutageTests
             return Holds(c, r).Label(r.Describe());
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
     }
-
-    /// <summary>
-    /// A killed attempt for the property: its put sent as an outage begins, the first write-throttling one if any, since
-    /// only a retry whose puts fail definitively spills decided. Drawn anywhere in the run, the held put was nearly always
-    /// refused by its condition (a live write had moved the item on while it was held: 1 of 10 drawn cases landed, not
-    /// after a decided spill); at the first outage's start 3 of 16 met the case, and at the first write-throttling one the
-    /// property found it within 6 cases.
-    /// </summary>
-    private static KilledAttempt KillAtOutage(IReadOnlyList<Outage> outages, int after, int holdSeconds, bool crashes) =>
-        new((outages.FirstOrDefault(o => o.Kind == OutageKind.WriteThrottling) ?? outages[0]).FromSecond + after, holdSeconds, crashes ? 3 : 30);
 
     /// <summary>
     /// Found by the property above: puts left unanswered and applied 1.5 s after they were sent. In the first case
@@ -382,21 +371,23 @@ public class SpillOutageTests
     }
 
     /// <summary>
-    /// The case docs/failure-modes.md says nothing covers ("What neither covers"): an attempt's put is held by DynamoDB
+    /// The known limit docs/failure-modes.md names ("What neither covers"), pinned: an attempt's put is held by DynamoDB
     /// and the attempt is killed (its function timeout) before it could spill, so no spill object carries the pair's
     /// ambiguity. The retry reads the item before the held put lands, its own puts are throttled (definite failures), and
     /// it spills the pair as decided, its samples past the item's watermark. The held put then lands (nothing wrote the
     /// item since it was sent, so its condition holds), the outage ends, live batches of the same window move the keys'
-    /// watermarks on, and the redrive applies the decided samples: the item must not hold them twice. The run is checked
-    /// to have gone that way (<see cref="KillSeen.Happened"/>), so the test cannot pass without meeting the case.
+    /// watermarks on, and the redrive applies the decided samples a second time. The run is checked to have gone that way
+    /// (<see cref="KillSeen.Happened"/>), and the table must be above the truth by exactly the samples the decided spill
+    /// and the landed put both hold, and by nothing else: a change that makes it worse, or mends it, fails here.
     /// </summary>
     /// <remarks>
     /// The put is the first one sent a second or two into a window, so live writes of that window follow the outage. With
     /// a 10 s timeout the retry starts about 10 s after the put, is a spill candidate at once (5 s spill age), gives the
     /// throttled table two thirds of its time and spills; the put lands 22 s after it was sent, after that spill and
     /// before the outage ends. With the 30 s timeout the same at 15 s spill age, the put held 50 to 52 s. Each case runs in
-    /// a second or two; on the code before a fix each doubled the item by exactly the samples the spill and the landed put
-    /// both hold (11 to 25).
+    /// a second or two and doubles 11 to 25 samples. A fix that covered decided pairs with the shard's marker closed these
+    /// and was taken back: it left samples undecided in flapping write-throttling outages that are exact without it
+    /// (<see cref="SpillFlappingOutageTests"/>, docs/failure-modes.md).
     /// </remarks>
     [Theory]
     [InlineData(1, 1, 62, 22, 10, 5, "WriteThrottling 62-95")]
@@ -404,43 +395,19 @@ public class SpillOutageTests
     [InlineData(6, 2, 62, 22, 10, 5, "WriteThrottling 62-95")]
     [InlineData(8, 1, 61, 52, 30, 15, "WriteThrottling 61-116")]
     [InlineData(9, 2, 61, 50, 30, 15, "WriteThrottling 61-116")]
-    public void Regression_AttemptKilledAfterItsPutWasHeld_RetrySpillsDecided_NeverDouble(int seed, int shards, int killAt, int holdSeconds, int timeoutSeconds, int spillAfter, string outages)
+    public void KnownLimit_AttemptKilledAfterItsPutWasHeld_RetrySpillsDecided_DoublesExactlyWhatBothHold(int seed, int shards, int killAt, int holdSeconds, int timeoutSeconds, int spillAfter, string outages)
     {
         Outage[] parsed = [.. outages.Split(", ").Select(o => o.Split(' ', '-')).Select(p => new Outage(int.Parse(p[1], CultureInfo.InvariantCulture), int.Parse(p[2], CultureInfo.InvariantCulture), Enum.Parse<OutageKind>(p[0])))];
 
         Result r = Run(new SpillCase(seed, shards, 40, 240, 360, spillAfter, false, parsed, [], Kill: new KilledAttempt(killAt, holdSeconds, timeoutSeconds)));
 
         Assert.True(r.Kill is { Happened: true, KeysMovedOnAfter: > 0 }, "the case did not happen: " + r.Describe());
-        Assert.True(r.Problems.Count == 0, r.Describe());
-        Assert.True(r.Final.Spill.Undecided == 0 && r.Final.Spill.Left == 0 && r.Exact, r.Describe());
-    }
-
-    /// <summary>
-    /// Found by the property above with its killed attempt, at ParallelizationFactor 10 with give-ups and a 3 s timeout:
-    /// the attempt's put was sent as write throttling began (258 s) and held 57 s; a retry spilled the pair decided before
-    /// it landed, and the redrive's first run brought the item 3 samples above the truth (1,151 where the records hold
-    /// 1,148): the three the spill and the landed put both held.
-    /// </summary>
-    [Fact]
-    public void Regression_KilledAttemptAtParallelizationFactor10_WithGiveUps_NeverDouble()
-    {
-        var c = new SpillCase(73759, 1, 40, 600, 900, 3, true, [new Outage(258, 378, OutageKind.WriteThrottling)], [], GiveUps: true, [], Factor: 10, Kill: new KilledAttempt(258, 57, 3));
-
-        Result r = Run(c);
-
-        Assert.True(r.Kill is { Happened: true }, "the case did not happen: " + r.Describe());
-        Assert.True(Holds(c, r), r.Describe());
-    }
-
-    [Fact]
-    public void Regression_KilledAttemptAtParallelizationFactor8_WithGiveUpsAndBisection_NeverDouble()
-    {
-        var c = new SpillCase(238120, 2, 40, 600, 900, 4, false, [new Outage(78, 215, OutageKind.WriteThrottling)], [], GiveUps: true, [], Factor: 8, Bisect: true, Adversarial: true, LostAnswerPercent: 5, Kill: new KilledAttempt(80, 46, 30));
-
-        Result r = Run(c);
-
-        Assert.True(r.Kill is { Happened: true }, "the case did not happen: " + r.Describe());
-        Assert.True(Holds(c, r), r.Describe());
+        Assert.True(r.Final.Spill.Undecided == 0 && r.Final.Spill.Left == 0, r.Describe());
+        // One item is wrong (named by "doubled" and by the comparison of every item), and the totals say by how much.
+        Match totals = Assert.Single(r.Problems.Select(p => Regex.Match(p, @"^table (\d+) \+ undecided 0 != truth (\d+)$")), m => m.Success);
+        string item = Regex.Match(r.Problems[0], @"^doubled: (\(.*?\)) holds ").Groups[1].Value;
+        Assert.True(item.Length > 0 && r.Problems.All(p => p == totals.Value || p.StartsWith("doubled: " + item + " holds ", StringComparison.Ordinal) || p.StartsWith(item + " expected ", StringComparison.Ordinal)), r.Describe());
+        Assert.Equal(r.Kill!.SamplesSpilledAndLanded, long.Parse(totals.Groups[1].Value, CultureInfo.InvariantCulture) - long.Parse(totals.Groups[2].Value, CultureInfo.InvariantCulture));
     }
 
     /// <summary>

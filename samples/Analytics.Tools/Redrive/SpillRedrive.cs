@@ -243,8 +243,7 @@ internal static class SpillRedrive
                     s.Value,
                     pair.OutcomeUnknown,
                     key,
-                    finished is not null && finished.TryGetValue((content.ShardId, s.SequenceNumber), out var by) && (by.Stream is null || contentStream is null || by.Stream == contentStream) ? by.Key : null,
-                    content.DecidedInMarker)));
+                    finished is not null && finished.TryGetValue((content.ShardId, s.SequenceNumber), out var by) && (by.Stream is null || contentStream is null || by.Stream == contentStream) ? by.Key : null)));
                 unit.Objects.Add(key);
             }
         }

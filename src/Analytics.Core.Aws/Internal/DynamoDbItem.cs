@@ -47,14 +47,8 @@ internal static class DynamoDbItem
     /// </summary>
     public const string DestinationMarks = "dr";
 
-    /// <summary>
-    /// Most pre-write entries kept per (shard, partition key); later writes keep none (the redrive then reports undecided).
-    /// Eight, not four, since decided spills mark their windows too: a key of a marked window gets an entry on every write
-    /// while the shard's highest spilled sample (which any lane's spill raises) is above its watermark, and at
-    /// ParallelizationFactor 6 four were used up before the key's own unknown spill (found by review). The item's size
-    /// bound still drops entries first for items of many keys.
-    /// </summary>
-    public const int MaxPreWriteEntries = 8;
+    /// <summary>Most pre-write entries kept per (shard, partition key); later writes keep none (the redrive then reports undecided).</summary>
+    public const int MaxPreWriteEntries = 4;
 
     /// <summary>
     /// Most attributes <see cref="Build"/> writes: the eight always there, the five marker maps, dimensions, the stream,

@@ -4,9 +4,9 @@ using System.Text.Json;
 namespace Analytics.Core;
 
 /// <summary>
-/// What a shard's spills ask of the live sink, kept in one small S3 object per shard next to the spill objects: the
-/// highest sequence number of a spilled sample (<see cref="Last"/>) and the windows of their items
-/// (<see cref="Windows"/>; null: every window).
+/// What a shard's spills whose outcome is unknown ask of the live sink, kept in one small S3 object per shard next to
+/// the spill objects: the highest sequence number of such a spilled sample (<see cref="Last"/>) and the windows of
+/// their items (<see cref="Windows"/>; null: every window).
 /// </summary>
 /// <remarks>
 /// While a marker is there, the live sink's first write of a partition key to an item of those windows after the
@@ -36,37 +36,11 @@ internal sealed record SpillMarker(string Last, IReadOnlySet<string>? Windows)
     public static string KeyBeside(string spillObjectKey) =>
         spillObjectKey[..(spillObjectKey.LastIndexOf('/') + 1)] + FileName;
 
-    /// <summary>
-    /// Whether the live sink keeps the pre-write watermark for a write of the window <paramref name="sk"/> that moves a
-    /// key's watermark from <paramref name="before"/>, given the key's entries kept so far (<paramref name="afters"/>,
-    /// their "after"): when the watermark was at or below <see cref="Last"/> (or none), and once more when it was past it
-    /// and no entry is (the key's watermark moved past the spills without a write that kept one: a put of an earlier
-    /// attempt of a spilled batch, held by DynamoDB and applied after the spill read the item).
-    /// </summary>
-    public bool Applies(string sk, string? before, IEnumerable<string>? afters)
-    {
-        if (Windows is not null && !Windows.Contains(sk))
-        {
-            return false;
-        }
+    /// <summary>Whether the live sink keeps the pre-write watermark for a write of the window <paramref name="sk"/> that moves a key's watermark from <paramref name="before"/>.</summary>
+    public bool Applies(string sk, string? before) =>
+        (Windows is null || Windows.Contains(sk)) && (before is null || SequenceNumber.Compare(before, Last) <= 0);
 
-        if (before is null || SequenceNumber.Compare(before, Last) <= 0)
-        {
-            return true;
-        }
-
-        foreach (string after in afters ?? [])
-        {
-            if (SequenceNumber.Compare(after, Last) > 0)
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
-    /// <summary>This marker with a spill's samples added: the higher last sequence number, the union of windows.</summary>
+    /// <summary>This marker with a spill's unknown samples added: the higher last sequence number, the union of windows.</summary>
     public static SpillMarker Merge(SpillMarker? existing, string last, IEnumerable<string> windows)
     {
         string highest = existing is null || SequenceNumber.Compare(last, existing.Last) > 0 ? last : existing.Last;

@@ -10,11 +10,9 @@ internal sealed record SpillObjectPair(PairKey Key, bool OutcomeUnknown, List<(s
 /// <summary>A spill object, as read back by a redrive.</summary>
 /// <remarks>
 /// <see cref="Bucket"/> and <see cref="Key"/> are where the function wrote it (null in objects written before they were
-/// recorded): a redrive that finds the object anywhere else is looking at a copy. <see cref="DecidedInMarker"/>: the
-/// shard's marker covers the decided pairs too, so the later writes kept what tells whether an earlier attempt's held
-/// put landed after the spill read the item (false in objects written before: their decided pairs are applied as they are).
+/// recorded): a redrive that finds the object anywhere else is looking at a copy.
 /// </remarks>
-internal sealed record SpillObjectContent(string ShardId, string? EventSourceArn, string SpillId, AggregatorOptions Options, List<SpillObjectPair> Pairs, string? Table = null, string? Bucket = null, string? Key = null, bool DecidedInMarker = false);
+internal sealed record SpillObjectContent(string ShardId, string? EventSourceArn, string SpillId, AggregatorOptions Options, List<SpillObjectPair> Pairs, string? Table = null, string? Bucket = null, string? Key = null);
 
 /// <summary>Key and body of the S3 object that keeps one spill (format in docs/failure-modes.md).</summary>
 internal static class SpillObject
@@ -32,10 +30,9 @@ internal static class SpillObject
 
     /// <summary>
     /// Writes the body: the shard, the table the samples are for (when known), where the object is written (bucket and
-    /// key, when known), whether the shard's marker covers its decided pairs, the aggregator's sketch parameters, and per
-    /// pair its item key, readable series, flag and samples.
+    /// key, when known), the aggregator's sketch parameters, and per pair its item key, readable series, flag and samples.
     /// </summary>
-    public static void WriteBody(SpillBatch spill, IReadOnlyList<(PairKey Key, bool OutcomeUnknown, IReadOnlyList<SpilledSample> Samples)> pairs, IBufferWriter<byte> destination, string? table = null, string? bucket = null, string? objectKey = null, bool decidedInMarker = false)
+    public static void WriteBody(SpillBatch spill, IReadOnlyList<(PairKey Key, bool OutcomeUnknown, IReadOnlyList<SpilledSample> Samples)> pairs, IBufferWriter<byte> destination, string? table = null, string? bucket = null, string? objectKey = null)
     {
         using var writer = new Utf8JsonWriter(destination, s_writerOptions);
         AggregatorOptions options = spill.Batch.AggregatorOptions;
@@ -57,11 +54,6 @@ internal static class SpillObject
         {
             writer.WriteString("bucket", bucket);
             writer.WriteString("key", objectKey);
-        }
-
-        if (decidedInMarker)
-        {
-            writer.WriteBoolean("decidedInMarker", true);
         }
 
         writer.WriteNumber("windowMs", (long)options.WindowSize.TotalMilliseconds);
@@ -182,8 +174,7 @@ internal static class SpillObject
                 pairs,
                 root.TryGetProperty("table", out _) ? Text(root, "table") : null,
                 root.TryGetProperty("bucket", out _) ? Text(root, "bucket") : null,
-                root.TryGetProperty("key", out _) ? Text(root, "key") : null,
-                root.TryGetProperty("decidedInMarker", out JsonElement marked) && marked.GetBoolean());
+                root.TryGetProperty("key", out _) ? Text(root, "key") : null);
             return true;
         }
         catch (Exception e) when (e is JsonException or FormatException or KeyNotFoundException or InvalidOperationException or IndexOutOfRangeException or NullReferenceException)

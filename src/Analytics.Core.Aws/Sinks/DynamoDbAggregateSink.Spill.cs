@@ -17,11 +17,7 @@ namespace Analytics.Core;
 /// record, when the caller knows one; null: none known. Such a sample is skipped when the item's destination redrive
 /// ranges (<c>dr</c>) cover it, and otherwise left undecided: a redrive that kept no range (an earlier version) may have
 /// applied it.</param>
-/// <param name="DecidedInMarker">For a decided sample (<paramref name="OutcomeUnknown"/> false): the shard's marker
-/// covered its spill, so the later writes kept entries (<c>pw</c>) that tell whether a put of an earlier attempt of the
-/// batch, killed before it could spill and held by DynamoDB, landed after the spill read the item. Such a sample is
-/// decided from the item like an unknown one.</param>
-internal sealed record RedriveSample(string PartitionKey, string SequenceNumber, double Value, bool OutcomeUnknown, string SpillId, string? RedrivenFrom = null, bool DecidedInMarker = false);
+internal sealed record RedriveSample(string PartitionKey, string SequenceNumber, double Value, bool OutcomeUnknown, string SpillId, string? RedrivenFrom = null);
 
 /// <summary>The spilled samples of one (item, shard) to apply exactly once.</summary>
 /// <param name="Key">The item.</param>
@@ -180,26 +176,22 @@ public sealed partial class DynamoDbAggregateSink
                 {
                     string? mark = marks.TryGetValue(key, out AttributeValue? m) ? m.S : null;
                     string? watermark = Max(floor, live is not null && live.TryGetValue(key, out AttributeValue? w) ? w.S : null);
-                    // Per spill: its last unknown (or checked) sample of the key. Only the attempts of one batch can set the live
+                    // Per spill: its last unknown sample of the key. Only the attempts of one batch can set the live
                     // watermark inside that batch's range; a live batch between two spills sets it between their ranges,
                     // past the earlier spill's samples without applying them (so the range is never the key's over all spills).
-                    // Decided samples of a spill the marker covered are checked the same way: an earlier attempt's put
-                    // held by DynamoDB may have landed after the spill read the item.
-                    var lastChecked = new Dictionary<string, string>(StringComparer.Ordinal);
+                    var lastUnknown = new Dictionary<string, string>(StringComparer.Ordinal);
                     var range = new Dictionary<string, (string First, string Last)>(StringComparer.Ordinal);
                     foreach (RedriveSample s in samples)
                     {
-                        if (!s.OutcomeUnknown && !s.DecidedInMarker)
+                        if (s.OutcomeUnknown && Above(s.SequenceNumber, mark))
                         {
-                            continue;
+                            lastUnknown[s.SpillId] = s.SequenceNumber;
                         }
 
-                        if (Above(s.SequenceNumber, mark))
+                        if (s.OutcomeUnknown)
                         {
-                            lastChecked[s.SpillId] = s.SequenceNumber;
+                            range[s.SpillId] = range.TryGetValue(s.SpillId, out var r) ? (r.First, s.SequenceNumber) : (s.SequenceNumber, s.SequenceNumber);
                         }
-
-                        range[s.SpillId] = range.TryGetValue(s.SpillId, out var r) ? (r.First, s.SequenceNumber) : (s.SequenceNumber, s.SequenceNumber);
                     }
 
                     List<(string After, string? Before, string? From)>? keyPins = pins is not null && pins.TryGetValue(key, out var p) ? p : null;
@@ -232,13 +224,11 @@ public sealed partial class DynamoDbAggregateSink
                             break;
                         }
 
-                        if ((s.OutcomeUnknown || s.DecidedInMarker) && watermark is not null && !Above(s.SequenceNumber, watermark))
+                        if (s.OutcomeUnknown && watermark is not null && !Above(s.SequenceNumber, watermark))
                         {
                             // The live watermark tells only while it is inside its spill's range of unknown samples; past
-                            // it, the watermark the first later write found (pw) tells, when that write kept it. A decided
-                            // sample with no entry that tells is undecided too: what moved the watermark past it may have
-                            // been an earlier attempt's held put of a larger batch, with no write after it (found by review).
-                            bool? landed = Above(watermark, lastChecked[s.SpillId]) ? LandedBeforeFirstLaterWrite(keyPins, range[s.SpillId]) : true;
+                            // it, the watermark the first later write found (pw) tells, when that write kept it.
+                            bool? landed = Above(watermark, lastUnknown[s.SpillId]) ? LandedBeforeFirstLaterWrite(keyPins, range[s.SpillId]) : true;
                             if (landed is null)
                             {
                                 undecided += samples.Count - i;
@@ -332,7 +322,7 @@ public sealed partial class DynamoDbAggregateSink
     /// it that kept one. Its "before" equal to the range's last sample: the put landed; below the range's first (or
     /// none): it did not, unless the write's records of the key began at or before the range (from), when that write
     /// held the samples itself and they are in; anything else (a write between that kept nothing, records of the key
-    /// that began inside the range), or no entry past the range at all: null, undecided.
+    /// that began inside the range): null, undecided.
     /// </summary>
     private static bool? LandedBeforeFirstLaterWrite(List<(string After, string? Before, string? From)>? pins, (string First, string Last) range)
     {

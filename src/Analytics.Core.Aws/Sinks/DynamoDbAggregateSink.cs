@@ -733,8 +733,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// <summary>
     /// The shard's pre-write entries after this write, or null to keep them as stored: for each partition key whose
     /// watermark this write moves, an (after, before, from) entry when the marker asks for one (the first write of the
-    /// key to a marked window since the spills, and the first that finds the key's watermark past the marker's last
-    /// when no entry is: <see cref="SpillMarker.Applies"/>), up to <see cref="DynamoDbItem.MaxPreWriteEntries"/> per key.
+    /// key to a marked window since the spills), up to <see cref="DynamoDbItem.MaxPreWriteEntries"/> per key.
     /// </summary>
     /// <remarks>
     /// <c>from</c>, the key's first record in the pair, tells a redrive whether this write held a spilled batch's records
@@ -757,21 +756,18 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             string key = state.PartitionKeys[k];
             string? stored = live is not null && live.TryGetValue(key, out AttributeValue? w) ? w.S : null;
             string? before = Max(floor, stored);
-            if (!keyWatermarks.TryGetValue(key, out AttributeValue? next) || next.S is not { } after || after == stored)
+            if (!keyWatermarks.TryGetValue(key, out AttributeValue? next) || next.S is not { } after || after == stored || !marker.Applies(state.Key.Sk, before))
             {
                 continue;
             }
 
             entries ??= DynamoDbItem.GetPreWriteMarks(item, shardId) ?? new(StringComparer.Ordinal);
-            List<(string After, string? Before, string? From)>? list = entries.TryGetValue(key, out var l) ? l : null;
-            if (!marker.Applies(state.Key.Sk, before, list?.Select(e => e.After)) || list?.Count >= DynamoDbItem.MaxPreWriteEntries)
+            List<(string After, string? Before, string? From)> list = entries.TryGetValue(key, out var l) ? l : entries[key] = [];
+            if (list.Count < DynamoDbItem.MaxPreWriteEntries)
             {
-                continue;
+                list.Add((after, before, Encoding.ASCII.GetString(batch.GetFirstSequenceNumber(pair, k))));
+                added = true;
             }
-
-            list ??= entries[key] = [];
-            list.Add((after, before, Encoding.ASCII.GetString(batch.GetFirstSequenceNumber(pair, k))));
-            added = true;
         }
 
         return added ? DynamoDbItem.ToPreWriteMarks(entries!) : null;

@@ -17,10 +17,10 @@ namespace Analytics.Core;
 /// A pair whose item could not be read, or whose put failed in this invocation without saying whether it was
 /// applied, is kept whole and marked <c>outcomeUnknown</c>: the redrive decides it from the item. The body format and
 /// the decision rules are in docs/failure-modes.md.</para>
-/// <para>Every spill also writes the shard's marker (<c>&lt;KeyPrefix&gt;/&lt;stream&gt;/&lt;shardId&gt;/unresolved.marker</c>),
+/// <para>A spill with such pairs also writes the shard's marker (<c>&lt;KeyPrefix&gt;/&lt;stream&gt;/&lt;shardId&gt;/unresolved.marker</c>),
 /// which the writes of the DynamoDB sink given to the constructor read once per invocation: the first live write of a key to a marked
-/// window keeps the key's watermark from before it, from which the redrive decides whether a lost put of the spilled
-/// batch (of this attempt, or of an earlier one that was killed before it could spill) landed. Give this sink the processor's own DynamoDB sink instance; the role needs <c>s3:GetObject</c> on the
+/// window keeps the key's watermark from before it, from which the redrive decides whether the spilled attempt's lost
+/// put landed. Give this sink the processor's own DynamoDB sink instance; the role needs <c>s3:GetObject</c> on the
 /// keys and <c>s3:ListBucket</c> on the bucket.</para>
 /// <para>Requests are retried with the quarantine sink's discipline: full-jitter backoff within the invocation's
 /// deadline; <see cref="WriteAsync"/> returns <see langword="true"/> only once S3 confirmed the object. The read
@@ -168,7 +168,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
 
         var buffer = new ArrayBufferWriter<byte>(16 * 1024);
         string objectKey = SpillObject.Key(_options.KeyPrefix, spill.EventSourceArn, spill.ShardId, spill.SpillId);
-        SpillObject.WriteBody(spill, pairs, buffer, _table?.TableName, _options.BucketName, objectKey, decidedInMarker: true);
+        SpillObject.WriteBody(spill, pairs, buffer, _table?.TableName, _options.BucketName, objectKey);
         if (!await PutAsync(objectKey, buffer.WrittenSpan.ToArray(), cancellationToken).ConfigureAwait(false))
         {
             return false;
@@ -177,18 +177,19 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         // The object now holds those pairs unknown itself: a later removal reads them from it.
         _inheritedUnknown.TryRemove((spill.ShardId, spill.SpillId), out _);
 
-        // Every pair, decided ones too: the shard's marker asks the live writes to keep what decides them. A decided pair
-        // needs it as well: a put of an earlier attempt of this batch (killed before it spilled, so no object carries its
-        // ambiguity) that DynamoDB held may land after the read above (found by review). The spill counts as made only
-        // with the marker written (else the batch is retried, and the retry removes the object).
+        // Pairs whose outcome is unknown: the shard's marker asks the live writes to keep what decides them. The spill
+        // counts as made only with the marker written (else the batch is retried, and the retry removes the object).
         string? last = null;
         var windows = new HashSet<string>(StringComparer.Ordinal);
-        foreach ((PairKey key, bool _, IReadOnlyList<SpilledSample> samples) in pairs)
+        foreach ((PairKey key, bool unknown, IReadOnlyList<SpilledSample> samples) in pairs)
         {
-            windows.Add(key.Sk);
-            foreach (SpilledSample sample in samples)
+            if (unknown)
             {
-                last = last is null || SequenceNumber.Compare(sample.SequenceNumber, last) > 0 ? sample.SequenceNumber : last;
+                windows.Add(key.Sk);
+                foreach (SpilledSample sample in samples)
+                {
+                    last = last is null || SequenceNumber.Compare(sample.SequenceNumber, last) > 0 ? sample.SequenceNumber : last;
+                }
             }
         }
 

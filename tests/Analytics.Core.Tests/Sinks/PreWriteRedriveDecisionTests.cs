@@ -21,10 +21,7 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
 
     /// <summary>
     /// The spill holds k0's samples 20 and 25 (values 1 and 2), outcome unknown; a live write of 40 (value 100) then
-    /// moved k0's watermark past them and kept the entries given as "after:before" (sequence ordinals). The same samples
-    /// decided (their item read, no put ambiguous) and covered by the shard's marker (<c>decidedInMarker</c>) are decided
-    /// alike: a put of an earlier attempt of the batch, killed before it spilled and held by DynamoDB, may have landed
-    /// after the spill read the item (found by review).
+    /// moved k0's watermark past them and kept the entries given as "after:before" (sequence ordinals).
     /// </summary>
     [Theory]
     // Landed: before is the range's last sample.
@@ -39,8 +36,7 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     [InlineData("40:22", "undecided")]
     // Before is above the range.
     [InlineData("40:30", "undecided")]
-    // No entry of a write after the range (for a decided sample too: the held put of a larger batch, with no write after
-    // it, moves the watermark past the range and keeps none; found by review, seed 238120).
+    // No entry of a write after the range.
     [InlineData("24:10", "undecided")]
     // The lowest after above the range decides, whatever the order.
     [InlineData("22:10,60:50,40:25", "landed")]
@@ -58,28 +54,14 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     // From says nothing when before already decides.
     [InlineData("40:25:18", "landed")]
     [InlineData("40:22:18", "undecided")]
-    public async Task TheFirstWriteAfterTheRange_DecidesTheUnknownSamples_AndTheDecidedOnesTheMarkerCovered(string entries, string expected)
-    {
-        await DecideAsync(entries, expected, Sample(20, 1), Sample(25, 2));
-        await DecideAsync(entries, expected, Decided(20, 1, inMarker: true), Decided(25, 2, inMarker: true));
-    }
-
-    /// <summary>Decided samples of an object written before the marker covered them: applied, whatever the entries say.</summary>
-    [Theory]
-    [InlineData("40:25")]
-    [InlineData("40:22")]
-    [InlineData("24:10")]
-    public Task DecidedSamplesTheMarkerDidNotCover_AreApplied(string entries) =>
-        DecideAsync(entries, "applied", Decided(20, 1, inMarker: false), Decided(25, 2, inMarker: false));
-
-    private async Task DecideAsync(string entries, string expected, params RedriveSample[] samples)
+    public async Task TheFirstWriteAfterTheRange_DecidesTheUnknownSamples(string entries, string expected)
     {
         (AmazonDynamoDBClient dynamoDb, DynamoDbAggregateSink sink, string table) = await ItemWithEntriesAsync(("k0", entries));
         using (dynamoDb)
         {
             Dictionary<string, AttributeValue> before = await GetOnlyItemAsync(dynamoDb, table);
 
-            RedriveResult result = await sink.ApplyOnceAsync(Work(samples), CancellationToken.None);
+            RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, 1), Sample(25, 2)), CancellationToken.None);
 
             Dictionary<string, AttributeValue> after = await GetOnlyItemAsync(dynamoDb, table);
             (int applied, int already, int undecided, string count, string sum) = expected switch
@@ -152,9 +134,6 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
 
     private static RedriveSample Sample(int sequence, double value) =>
         new("k0", TestEvents.Seq(sequence), value, OutcomeUnknown: true, "spill-a");
-
-    private static RedriveSample Decided(int sequence, double value, bool inMarker) =>
-        new("k0", TestEvents.Seq(sequence), value, OutcomeUnknown: false, "spill-a", DecidedInMarker: inMarker);
 
     private static RedriveWork Work(params RedriveSample[] samples) =>
         new(PairKey.From(ShardStream.Build(Shard, [new ShardRecord(TestEvents.Seq(1), [new TestSample("m", [], WindowStartMs + 1_000, 0)], "k0")]), 0), Shard, AggregatorOptions.Default, samples);

@@ -6,10 +6,9 @@ using Amazon.S3.Model;
 namespace Analytics.Core.Tests;
 
 /// <summary>
-/// The marker an <see cref="S3SpillSink"/> writes beside its spill objects (dynalite and s3rver): every spill writes
-/// or merges it with the highest sequence number and the windows of its pairs, decided ones too (a put of an earlier
-/// attempt, killed before it spilled and held by DynamoDB, may land after the spill read the item), and says so in the
-/// object (<c>decidedInMarker</c>).
+/// The marker an <see cref="S3SpillSink"/> writes beside its spill objects (dynalite and s3rver): a spill with pairs
+/// whose outcome is unknown writes or merges it with the highest sequence number and the windows of those pairs only;
+/// a spill whose pairs are all decided leaves none.
 /// </summary>
 [Collection(LocalServersCollection.Name)]
 public sealed class SpillMarkerWriteTests(LocalServersFixture servers)
@@ -24,11 +23,11 @@ public sealed class SpillMarkerWriteTests(LocalServersFixture servers)
 
     /// <summary>
     /// The put of W1's item failed without an answer (outcome unknown), W0's was throttled (decided, not applied): the
-    /// marker lists both windows, with the batch's highest sequence number (14, a decided sample). A later spill whose
-    /// samples are all lower (5) adds its window and keeps 14.
+    /// marker lists W1 only, with W1's highest sequence number (13), not the batch's (14). A later spill whose unknown
+    /// samples are all lower (5) adds its window and keeps 13.
     /// </summary>
     [Fact]
-    public async Task ASpill_WritesItsWindowsAndHighestSequence_DecidedPairsToo_AndALaterSpillMergesIntoIt()
+    public async Task ASpillWithUnknownPairs_WritesTheirWindowsAndHighestSequence_AndALaterSpillMergesIntoIt()
     {
         string table = await servers.CreateTableAsync("marker");
         string bucket = await servers.CreateBucketAsync("marker");
@@ -52,23 +51,19 @@ public sealed class SpillMarkerWriteTests(LocalServersFixture servers)
                 spilled.RootElement.GetProperty("pairs").EnumerateArray().Select(p => (p.GetProperty("sk").GetString()!, p.GetProperty("outcomeUnknown").GetBoolean())).Order());
         }
 
-        Assert.Equal(TestEvents.Seq(14) + " " + W0 + "," + W1, await ReadMarkerAsync(s3, bucket));
+        Assert.Equal(TestEvents.Seq(13) + " " + W1, await ReadMarkerAsync(s3, bucket));
 
         // A spill without a table to read: every pair unknown.
         var blind = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, null);
         AggregateBatch later = ShardStream.Build(Shard, [Record(5, "k2", W0Ms + 120_000)]);
         Assert.True(await blind.WriteAsync(Spill(later, 5), CancellationToken.None));
 
-        Assert.Equal(TestEvents.Seq(14) + " " + W0 + "," + W1 + "," + W2, await ReadMarkerAsync(s3, bucket));
+        Assert.Equal(TestEvents.Seq(13) + " " + W1 + "," + W2, await ReadMarkerAsync(s3, bucket));
     }
 
-    /// <summary>
-    /// The items could be read and no put was ambiguous: every pair is decided, and the marker is written too, listing
-    /// their windows and the highest sequence number (found by review: without it, a put of an earlier attempt held by
-    /// DynamoDB and applied after this read left no trace, and the redrive applied the decided samples a second time).
-    /// </summary>
+    /// <summary>The items could be read and no put was ambiguous: every pair is decided, the spill object is written and no marker is.</summary>
     [Fact]
-    public async Task ASpillWhosePairsAreAllDecided_WritesTheMarkerToo()
+    public async Task ASpillWhosePairsAreAllDecided_WritesNoMarker()
     {
         string table = await servers.CreateTableAsync("marker");
         string bucket = await servers.CreateBucketAsync("marker");
@@ -81,11 +76,7 @@ public sealed class SpillMarkerWriteTests(LocalServersFixture servers)
         Assert.True(await spill.WriteAsync(Spill(batch, 10), CancellationToken.None));
 
         ListObjectsV2Response listed = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = "spill/" });
-        Assert.Equal(["spill/metrics/" + Shard + "/" + TestEvents.Seq(10) + ".json", MarkerKey], listed.S3Objects.Select(o => o.Key).Order(StringComparer.Ordinal));
-        Assert.Equal(TestEvents.Seq(11) + " " + W0 + "," + W1, await ReadMarkerAsync(s3, bucket));
-        using JsonDocument spilled = await ReadJsonAsync(s3, bucket, "spill/metrics/" + Shard + "/" + TestEvents.Seq(10) + ".json");
-        Assert.True(spilled.RootElement.GetProperty("decidedInMarker").GetBoolean());
-        Assert.All(spilled.RootElement.GetProperty("pairs").EnumerateArray(), p => Assert.False(p.GetProperty("outcomeUnknown").GetBoolean()));
+        Assert.Equal(["spill/metrics/" + Shard + "/" + TestEvents.Seq(10) + ".json"], listed.S3Objects.Select(o => o.Key));
     }
 
     /// <summary>Every pair of the batch, as the pipeline spills a batch none of whose pairs was confirmed.</summary>
