@@ -349,9 +349,9 @@ public class SpillOutageTests
     /// doubled: a retry removed its earlier attempt's spill, whose pairs were unknown, and spilled them as decided from
     /// its own read of the item, before the earlier attempt's held put landed; the retry now keeps them unknown.
     /// The seventh (no killed attempt in it) was drawn while <see cref="KilledAttempt"/> was added to the property: exact
-    /// before decided pairs were covered by the shard's marker, it then left 27 spill objects with 53 samples undecided
-    /// (table 23,990 + undecided 53 against 24,000): each key's four pre-write entries were used up before its own
-    /// unknown spill. Eight entries per key bring it back to exact.
+    /// here, it left 27 spill objects with 53 samples undecided (table 23,990 + undecided 53 against 24,000) while decided
+    /// pairs were covered by the shard's marker, a change taken back: each key's four pre-write entries were used up
+    /// before its own unknown spill.
     /// </summary>
     [Theory]
     [InlineData(672450, 2, 4, true, 2, true, false, 20, "ReadThrottling 310-404, Hung 151-201")]
