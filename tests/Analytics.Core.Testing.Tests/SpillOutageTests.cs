@@ -404,23 +404,43 @@ public class SpillOutageTests
         Assert.True(r.Kill is { Happened: true, KeysMovedOnAfter: > 0 }, "the case did not happen: " + r.Describe());
         Assert.True(r.Final.Spill.Undecided == 0 && r.Final.Spill.Left == 0, r.Describe());
         // One item is wrong (named by "doubled" and by the comparison of every item), and the totals say by how much.
-        Match totals = Assert.Single(r.Problems.Select(p => Regex.Match(p, @"^table (\d+) \+ undecided 0 != truth (\d+)$")), m => m.Success);
+        Match totals = Assert.Single(r.Problems.Select(p => Regex.Match(p, @"^table (\d+) above truth (\d+)$")), m => m.Success);
         string item = Regex.Match(r.Problems[0], @"^doubled: (\(.*?\)) holds ").Groups[1].Value;
         Assert.True(item.Length > 0 && r.Problems.All(p => p == totals.Value || p.StartsWith("doubled: " + item + " holds ", StringComparison.Ordinal) || p.StartsWith(item + " expected ", StringComparison.Ordinal)), r.Describe());
         Assert.Equal(r.Kill!.SamplesSpilledAndLanded, long.Parse(totals.Groups[1].Value, CultureInfo.InvariantCulture) - long.Parse(totals.Groups[2].Value, CultureInfo.InvariantCulture));
     }
 
     /// <summary>
+    /// Drawn by the property above (seed 120002: ParallelizationFactor 3, bisection, reads throttled from 172 to 336 s, a
+    /// fifth of the puts applied 1.5 s late): 15 samples undecided in 12 objects, 3 of them in the table already, 12 not.
+    /// docs/failure-modes.md names this cause of undecided samples (the spilled batch bisected after a larger attempt's
+    /// put landed), and the property demanded exactness of it: with bisection and late puts it now asks what the redrive
+    /// promises, nothing above the truth and nothing missing that is not reported undecided. This case must still report
+    /// some, so it keeps meeting the cause.
+    /// </summary>
+    [Fact]
+    public void Regression_BisectedBatchesWithLatePuts_LeaveOnlyWhatIsReportedUndecided()
+    {
+        var c = new SpillCase(120002, 2, 40, 600, 900, 24, false, [new Outage(172, 336, OutageKind.ReadThrottling)], [], false, [], 3, true, false, 20, true);
+
+        Result r = Run(c);
+
+        Assert.True(Holds(c, r), r.Describe());
+        Assert.True(r.Final.Spill.Undecided > 0, r.Describe());
+    }
+
+    /// <summary>
     /// What both random properties require of a case: no problem, and then exact with nothing undecided or left; with
     /// give-ups, what nothing decides may be reported undecided, except in an outage that only throttles writes and loses
-    /// no answer (a lost answer is an ambiguous put, docs/failure-modes.md: its pair is spilled whole).
+    /// no answer (a lost answer is an ambiguous put, docs/failure-modes.md: its pair is spilled whole); with bisection
+    /// and late puts, likewise (a bisected batch after a larger attempt's put landed, a documented cause).
     /// </summary>
     private static bool Holds(SpillCase c, Result r)
     {
         bool writeOnly = c.Outages.All(o => o.Kind == OutageKind.WriteThrottling) && c.LostAnswerPercent == 0;
         return r.Problems.Count == 0 && (c.GiveUps
             ? !writeOnly || (r.Final.Spill.Undecided == 0 && r.Final.HeldBack == 0)
-            : r.Exact && r.Final.Spill.Undecided == 0 && r.Final.Spill.Left == 0);
+            : (c.Bisect && c.LandLate) || (r.Exact && r.Final.Spill.Undecided == 0 && r.Final.Spill.Left == 0));
     }
 
     internal sealed record Result(SpillCase Case, List<string> Problems, long MaxIteratorAgeMs, long SpilledRecords, RedriveRunReport Final, bool Exact, int Records, long Invocations, int HeldBackRuns, string Timeline)
@@ -555,9 +575,16 @@ public class SpillOutageTests
                 int destinationUndecided = final.Destination.Sum(d => d.Undecided);
                 int heldBackRecords = final.Destination.Where(d => d.HeldBack).Sum(d => d.Records);
                 int destinationOpen = destinationUndecided + heldBackRecords + final.Destination.Sum(d => d.Left) + final.Destination.Count(d => d.Error is not null && !d.HeldBack);
-                if (!c.GiveUps && storedCount + final.Spill.Undecided != truthCount)
+                // An undecided sample may be in the table (whether its put landed is what is not visible): the table may
+                // lack at most what is reported, and never hold more than the truth.
+                if (!c.GiveUps && storedCount > truthCount)
                 {
-                    problems.Add($"table {storedCount} + undecided {final.Spill.Undecided} != truth {truthCount}");
+                    problems.Add($"table {storedCount} above truth {truthCount}");
+                }
+
+                if (!c.GiveUps && truthCount - storedCount > final.Spill.Undecided)
+                {
+                    problems.Add($"table {storedCount} short of truth {truthCount} by more than the undecided {final.Spill.Undecided}");
                 }
 
                 // With give-ups a destination pair reported undecided may be in the table (the failed attempt applied it):
