@@ -36,7 +36,7 @@ public sealed class AggregateBatch
     private int _pairsNoted;
 
     // Partition keys: each distinct key of the batch once (UTF-8, in _keyArena), chained per hash bucket; each
-    // record's key id. Per pair, built on first use: its keys and each key's last record, in _pairKeyEntries.
+    // record's key id. Per pair, built on first use: its keys and each key's first and last record, in _pairKeyEntries.
     private byte[] _keyArena = new byte[1024];
     private int _keyArenaUsed;
     private (int Offset, int Length, int Next)[] _keys = new (int, int, int)[32];
@@ -44,7 +44,7 @@ public sealed class AggregateBatch
     private readonly Dictionary<int, int> _keyByHash = [];
     private int[] _recordKey = new int[128];
     private (int Start, int Count)[] _pairKeyRanges = new (int, int)[128];
-    private (int Key, int LastRecord)[] _pairKeyEntries = new (int, int)[128];
+    private (int Key, int FirstRecord, int LastRecord)[] _pairKeyEntries = new (int, int, int)[128];
     private int[] _keyStamp = new int[32];
     private int[] _keySlot = new int[32];
     // Per sample of the log: the place of its record's key among its pair's keys. Built with the per-pair view, so
@@ -208,20 +208,7 @@ public sealed class AggregateBatch
     /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
     /// <param name="key">0 to <see cref="GetPartitionKeyCount"/> - 1.</param>
     /// <returns>The digits.</returns>
-    /// <remarks>Reads the pair's samples (not kept per key): for the rare write that records where its records of a key begin.</remarks>
-    public ReadOnlySpan<byte> GetFirstSequenceNumber(int pair, int key)
-    {
-        int keyIndex = PairKeyEntry(pair, key).Key;
-        for (int i = _pairSamples[pair].First; i >= 0; i = _samples[i].Next)
-        {
-            if (_recordKey[_samples[i].Record] == keyIndex)
-            {
-                return RecordSequence(_samples[i].Record);
-            }
-        }
-
-        return RecordSequence(PairKeyEntry(pair, key).LastRecord);
-    }
+    public ReadOnlySpan<byte> GetFirstSequenceNumber(int pair, int key) => RecordSequence(PairKeyEntry(pair, key).FirstRecord);
 
     /// <summary>
     /// Computes the pair's aggregate from only the records whose sequence number is greater than the watermark of their
@@ -612,7 +599,7 @@ public sealed class AggregateBatch
         return _keyCount++;
     }
 
-    private (int Key, int LastRecord) PairKeyEntry(int pair, int key)
+    private (int Key, int FirstRecord, int LastRecord) PairKeyEntry(int pair, int key)
     {
         EnsurePairKeys();
         (int start, int count) = _hasSampleLog ? _pairKeyRanges[pair] : default;
@@ -621,7 +608,7 @@ public sealed class AggregateBatch
         return _pairKeyEntries[start + key];
     }
 
-    /// <summary>Builds, once per batch content, each pair's keys with their last record by walking the pair's samples.</summary>
+    /// <summary>Builds, once per batch content, each pair's keys with their first and last record by walking the pair's samples.</summary>
     /// <remarks>Sinks read a batch from several workers at once, and any of them may be first here: the view is built
     /// under a lock, published by the volatile flag, and only read afterwards.</remarks>
     private void EnsurePairKeys()
@@ -679,7 +666,7 @@ public sealed class AggregateBatch
                         Array.Resize(ref _pairKeyEntries, used * 2);
                     }
 
-                    _pairKeyEntries[used++] = (key, record);
+                    _pairKeyEntries[used++] = (key, record, record);
                 }
                 else
                 {
