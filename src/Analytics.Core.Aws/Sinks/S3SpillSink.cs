@@ -71,6 +71,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     /// held with their outcome unknown. That attempt's put of them may still land (a request DynamoDB holds and applies
     /// seconds later), so this attempt's spill keeps them unknown too, however its own read of the item comes out.
     /// </summary>
+    /// <remarks>The sets are never changed once stored (a union stores a new one), so a spill reads them without a lock.</remarks>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Shard, string SpillId), HashSet<(string Pk, string Sk)>> _inheritedUnknown = new();
 
     /// <summary>Most (shard, spill id) entries of <see cref="_inheritedUnknown"/> kept; past it they are dropped.</summary>
@@ -363,15 +364,8 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
                     _inheritedUnknown.Clear();
                 }
 
-                _inheritedUnknown.AddOrUpdate((shardId, spillId), unknown, (_, known) =>
-                {
-                    lock (known)
-                    {
-                        known.UnionWith(unknown);
-                    }
-
-                    return known;
-                });
+                // A new set, never one changed in place: a spill may be reading the one stored.
+                _inheritedUnknown.AddOrUpdate((shardId, spillId), unknown, (_, known) => [.. known, .. unknown]);
             }
 
             return await WithRetriesAsync(objectKey, token => DeleteAsync(objectKey, token), cancellationToken).ConfigureAwait(false);
