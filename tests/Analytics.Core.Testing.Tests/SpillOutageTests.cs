@@ -363,7 +363,7 @@ public class SpillOutageTests
     [InlineData(192903, 1, 16, false, 6, false, true, 20, "Hung 339-639")]
     public void Regression_PutsAppliedSecondsAfterTheyWereSent_NeverDoubleNorLose(int seed, int shards, int spillAfter, bool giveUps, int factor, bool bisect, bool adversarial, int lostPercent, string outages)
     {
-        Outage[] parsed = [.. outages.Split(", ").Select(o => o.Split(' ', '-')).Select(p => new Outage(int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture), int.Parse(p[2], System.Globalization.CultureInfo.InvariantCulture), Enum.Parse<OutageKind>(p[0])))];
+        Outage[] parsed = ParseOutages(outages);
 
         Result r = Run(new SpillCase(seed, shards, 40, 600, 900, spillAfter, false, parsed, [], giveUps, [], factor, bisect, adversarial, lostPercent, LandLate: true));
 
@@ -397,7 +397,7 @@ public class SpillOutageTests
     [InlineData(9, 2, 61, 50, 30, 15, "WriteThrottling 61-116")]
     public void KnownLimit_AttemptKilledAfterItsPutWasHeld_RetrySpillsDecided_DoublesExactlyWhatBothHold(int seed, int shards, int killAt, int holdSeconds, int timeoutSeconds, int spillAfter, string outages)
     {
-        Outage[] parsed = [.. outages.Split(", ").Select(o => o.Split(' ', '-')).Select(p => new Outage(int.Parse(p[1], CultureInfo.InvariantCulture), int.Parse(p[2], CultureInfo.InvariantCulture), Enum.Parse<OutageKind>(p[0])))];
+        Outage[] parsed = ParseOutages(outages);
 
         Result r = Run(new SpillCase(seed, shards, 40, 240, 360, spillAfter, false, parsed, [], Kill: new KilledAttempt(killAt, holdSeconds, timeoutSeconds)));
 
@@ -421,13 +421,17 @@ public class SpillOutageTests
     [Fact]
     public void Regression_BisectedBatchesWithLatePuts_LeaveOnlyWhatIsReportedUndecided()
     {
-        var c = new SpillCase(120002, 2, 40, 600, 900, 24, false, [new Outage(172, 336, OutageKind.ReadThrottling)], [], false, [], 3, true, false, 20, true);
+        var c = new SpillCase(120002, 2, 40, 600, 900, 24, false, [new Outage(172, 336, OutageKind.ReadThrottling)], [], Factor: 3, Bisect: true, LostAnswerPercent: 20, LandLate: true);
 
         Result r = Run(c);
 
         Assert.True(Holds(c, r), r.Describe());
         Assert.True(r.Final.Spill.Undecided > 0, r.Describe());
     }
+
+    /// <summary>Outages as a case's label writes them: "WriteThrottling 62-95, Hung 151-201".</summary>
+    private static Outage[] ParseOutages(string outages) =>
+        [.. outages.Split(", ").Select(o => o.Split(' ', '-')).Select(p => new Outage(int.Parse(p[1], CultureInfo.InvariantCulture), int.Parse(p[2], CultureInfo.InvariantCulture), Enum.Parse<OutageKind>(p[0])))];
 
     /// <summary>
     /// What both random properties require of a case: no problem, and then exact with nothing undecided or left; with
@@ -916,22 +920,18 @@ public class SpillOutageTests
         {
             if (LandLate)
             {
-                ulong draw = unchecked(((ulong)(uint)LostAnswerSeed * 0x9E3779B97F4A7C15UL) ^ ((ulong)Interlocked.Increment(ref _puts) * 0xBF58476D1CE4E5B9UL));
-                if ((int)((draw >> 33) % 100) >= LostAnswerPercent)
+                if (!DrawsLostAnswer())
                 {
                     return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
                 }
 
                 await HeldPuts.HoldAsync(request, LandLateAsync, cancellationToken).ConfigureAwait(false);
-
-                await ClockDelay.WaitAsync(clock, Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
-                cancellationToken.ThrowIfCancellationRequested();
-                throw new InvalidOperationException("unreachable: the wait ends only by cancellation");
+                return await NoAnswerAsync(cancellationToken).ConfigureAwait(false);
             }
 
             HttpResponseMessage answer = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            ulong mixed = unchecked(((ulong)(uint)LostAnswerSeed * 0x9E3779B97F4A7C15UL) ^ ((ulong)Interlocked.Increment(ref _puts) * 0xBF58476D1CE4E5B9UL));
-            if (answer.StatusCode != HttpStatusCode.OK || (int)((mixed >> 33) % 100) >= LostAnswerPercent)
+            bool lost = DrawsLostAnswer(); // drawn for every put, answered or not, so a seed draws the same sequence
+            if (answer.StatusCode != HttpStatusCode.OK || !lost)
             {
                 return answer;
             }
@@ -943,16 +943,29 @@ public class SpillOutageTests
             return response;
         }
 
+        /// <summary>Whether this put's answer is lost: <see cref="LostAnswerPercent"/> of the puts, drawn from the seed and the put's count.</summary>
+        private bool DrawsLostAnswer()
+        {
+            ulong draw = unchecked(((ulong)(uint)LostAnswerSeed * 0x9E3779B97F4A7C15UL) ^ ((ulong)Interlocked.Increment(ref _puts) * 0xBF58476D1CE4E5B9UL));
+            return (int)((draw >> 33) % 100) < LostAnswerPercent;
+        }
+
         private async Task LandLateAsync(HttpRequestMessage copy)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(1_500), clock).ConfigureAwait(false);
-            using var model = new HttpMessageInvoker(InnerHandler!, disposeHandler: false);
-            using HttpResponseMessage answer = await model.SendAsync(copy, CancellationToken.None).ConfigureAwait(false);
-            copy.Dispose();
-            if (answer.StatusCode == HttpStatusCode.OK)
+            if (await ApplyAfterAsync(copy, TimeSpan.FromMilliseconds(1_500)).ConfigureAwait(false))
             {
                 Interlocked.Increment(ref _lostAnswers);
             }
+        }
+
+        /// <summary>Sends a held request's copy to the model after <paramref name="delay"/>, owned by no invocation; whether the model applied it.</summary>
+        private async Task<bool> ApplyAfterAsync(HttpRequestMessage copy, TimeSpan delay)
+        {
+            await Task.Delay(delay, clock).ConfigureAwait(false);
+            using var model = new HttpMessageInvoker(InnerHandler!, disposeHandler: false);
+            using HttpResponseMessage answer = await model.SendAsync(copy, CancellationToken.None).ConfigureAwait(false);
+            copy.Dispose();
+            return answer.StatusCode == HttpStatusCode.OK;
         }
 
         /// <summary>The attempt to kill (<see cref="KilledAttempt"/>); null: none.</summary>
@@ -1014,12 +1027,7 @@ public class SpillOutageTests
             }
 
             Held = held;
-
-            await Task.Delay(TimeSpan.FromSeconds(kill.HoldSeconds), clock).ConfigureAwait(false);
-            using var model = new HttpMessageInvoker(InnerHandler!, disposeHandler: false);
-            using HttpResponseMessage answer = await model.SendAsync(copy, CancellationToken.None).ConfigureAwait(false);
-            copy.Dispose();
-            if (answer.StatusCode == HttpStatusCode.OK)
+            if (await ApplyAfterAsync(copy, TimeSpan.FromSeconds(kill.HoldSeconds)).ConfigureAwait(false))
             {
                 Held = held with { LandedAt = clock.GetUtcNow() };
             }
