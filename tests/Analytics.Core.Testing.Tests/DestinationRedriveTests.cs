@@ -622,7 +622,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken)
         {
             // Consecutive seeds of System.Random start alike: mix the invocation number in first.
-            ulong mixed = unchecked(((ulong)(uint)seed * 0x9E3779B97F4A7C15UL) ^ ((ulong)(uint)counter[0]++ * 0xBF58476D1CE4E5B9UL));
+            ulong mixed = SeededMix.Of(seed, counter[0]++);
             var random = new Random((int)(mixed >> 33));
             int roll = random.Next(100);
             if (roll >= crashPercent)
@@ -663,7 +663,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
 
         public async Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken)
         {
-            ulong mixed = unchecked(((ulong)(uint)seed * 0x9E3779B97F4A7C15UL) ^ ((ulong)(uint)_invocations++ * 0xBF58476D1CE4E5B9UL));
+            ulong mixed = SeededMix.Of(seed, _invocations++);
             if ((mixed >> 40) % 2 == 0)
             {
                 return await inner.InvokeAsync(utf8Event, deadline, cancellationToken).ConfigureAwait(false);

@@ -199,17 +199,12 @@ public class LostAnswerStreamProperties
     /// </summary>
     private sealed class LostAnswers(HttpMessageHandler model, TimeProvider clock, int seed, int percent, bool hang, long[] lost, int landAfterMs = 0) : DelegatingHandler(model)
     {
-        private readonly HttpMessageInvoker _late = new(model, disposeHandler: false);
-
         private static readonly byte[] s_serverError = Encoding.UTF8.GetBytes("{\"__type\":\"com.amazonaws.dynamodb.v20120810#InternalServerError\",\"message\":\"Internal server error\"}");
         private long _puts;
 
         private async Task LandLateAsync(HttpRequestMessage copy)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(landAfterMs), clock).ConfigureAwait(false);
-            using HttpResponseMessage answer = await _late.SendAsync(copy, CancellationToken.None).ConfigureAwait(false);
-            copy.Dispose();
-            if (answer.StatusCode == HttpStatusCode.OK && lost.Length > 1)
+            if (await HeldPuts.ApplyAfterAsync(InnerHandler!, copy, TimeSpan.FromMilliseconds(landAfterMs), clock).ConfigureAwait(false) && lost.Length > 1)
             {
                 Interlocked.Increment(ref lost[1]);
             }
@@ -220,8 +215,7 @@ public class LostAnswerStreamProperties
             bool put = request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? values) && (values.FirstOrDefault() ?? string.Empty).EndsWith(".PutItem", StringComparison.Ordinal);
             if (put && landAfterMs > 0)
             {
-                ulong draw = unchecked(((ulong)(uint)seed * 0x9E3779B97F4A7C15UL) ^ ((ulong)Interlocked.Increment(ref _puts) * 0xBF58476D1CE4E5B9UL));
-                if ((int)((draw >> 33) % 100) < percent)
+                if (SeededMix.Below(seed, Interlocked.Increment(ref _puts), percent))
                 {
                     await HeldPuts.HoldAsync(request, LandLateAsync, cancellationToken).ConfigureAwait(false);
 
@@ -239,8 +233,7 @@ public class LostAnswerStreamProperties
                 return answer;
             }
 
-            ulong mixed = unchecked(((ulong)(uint)seed * 0x9E3779B97F4A7C15UL) ^ ((ulong)Interlocked.Increment(ref _puts) * 0xBF58476D1CE4E5B9UL));
-            if ((int)((mixed >> 33) % 100) >= percent)
+            if (!SeededMix.Below(seed, Interlocked.Increment(ref _puts), percent))
             {
                 return answer;
             }

@@ -813,7 +813,7 @@ public class SpillOutageTests
             // A crash after the spill is confirmed, before the response: Lambda retries the batch, and once it gives up, the
             // last attempt's spill stays while the batch goes to the destination too. Consecutive seeds of Random start
             // alike: mix the invocation number in first.
-            ulong mixed = unchecked(((ulong)(uint)_seed * 0x9E3779B97F4A7C15UL) ^ ((ulong)(uint)_invocations++ * 0xBF58476D1CE4E5B9UL));
+            ulong mixed = SeededMix.Of(_seed, _invocations++);
             if (_crashAfterSpill && summary.SpilledRecords > 0 && (mixed >> 40) % 2 == 0)
             {
                 throw new InvalidOperationException("crash after the spill");
@@ -946,26 +946,15 @@ public class SpillOutageTests
         /// <summary>Whether this put's answer is lost: <see cref="LostAnswerPercent"/> of the puts, drawn from the seed and the put's count.</summary>
         private bool DrawsLostAnswer()
         {
-            ulong draw = unchecked(((ulong)(uint)LostAnswerSeed * 0x9E3779B97F4A7C15UL) ^ ((ulong)Interlocked.Increment(ref _puts) * 0xBF58476D1CE4E5B9UL));
-            return (int)((draw >> 33) % 100) < LostAnswerPercent;
+            return SeededMix.Below(LostAnswerSeed, Interlocked.Increment(ref _puts), LostAnswerPercent);
         }
 
         private async Task LandLateAsync(HttpRequestMessage copy)
         {
-            if (await ApplyAfterAsync(copy, TimeSpan.FromMilliseconds(1_500)).ConfigureAwait(false))
+            if (await HeldPuts.ApplyAfterAsync(InnerHandler!, copy, TimeSpan.FromMilliseconds(1_500), clock).ConfigureAwait(false))
             {
                 Interlocked.Increment(ref _lostAnswers);
             }
-        }
-
-        /// <summary>Sends a held request's copy to the model after <paramref name="delay"/>, owned by no invocation; whether the model applied it.</summary>
-        private async Task<bool> ApplyAfterAsync(HttpRequestMessage copy, TimeSpan delay)
-        {
-            await Task.Delay(delay, clock).ConfigureAwait(false);
-            using var model = new HttpMessageInvoker(InnerHandler!, disposeHandler: false);
-            using HttpResponseMessage answer = await model.SendAsync(copy, CancellationToken.None).ConfigureAwait(false);
-            copy.Dispose();
-            return answer.StatusCode == HttpStatusCode.OK;
         }
 
         /// <summary>The attempt to kill (<see cref="KilledAttempt"/>); null: none.</summary>
@@ -1027,7 +1016,7 @@ public class SpillOutageTests
             }
 
             Held = held;
-            if (await ApplyAfterAsync(copy, TimeSpan.FromSeconds(kill.HoldSeconds)).ConfigureAwait(false))
+            if (await HeldPuts.ApplyAfterAsync(InnerHandler!, copy, TimeSpan.FromSeconds(kill.HoldSeconds), clock).ConfigureAwait(false))
             {
                 Held = held with { LandedAt = clock.GetUtcNow() };
             }

@@ -32,4 +32,14 @@ internal static class HeldPuts
             VirtualClock.CurrentOwner.Value = owner;
         }
     }
+
+    /// <summary>Sends a held request's copy to <paramref name="model"/> after <paramref name="delay"/> of <paramref name="clock"/>; whether the model applied it (HTTP 200).</summary>
+    public static async Task<bool> ApplyAfterAsync(HttpMessageHandler model, HttpRequestMessage copy, TimeSpan delay, TimeProvider clock)
+    {
+        await Task.Delay(delay, clock).ConfigureAwait(false);
+        using var invoker = new HttpMessageInvoker(model, disposeHandler: false);
+        using HttpResponseMessage answer = await invoker.SendAsync(copy, CancellationToken.None).ConfigureAwait(false);
+        copy.Dispose();
+        return answer.StatusCode == System.Net.HttpStatusCode.OK;
+    }
 }
