@@ -16,7 +16,7 @@ namespace Analytics.Core.Tests;
 /// taken back. They guard what a flapping outage must leave.
 /// </summary>
 [Collection(LocalServersCollection.Name)]
-public sealed class SpillDecidedPairsMarkerTests(LocalServersFixture servers)
+public sealed class OneKeySpillHistoryTests(LocalServersFixture servers)
 {
     private const string Shard = TestEvents.ShardId;
     private const long W0Ms = 1_714_564_800_000; // 2024-05-01T12:00:00Z
