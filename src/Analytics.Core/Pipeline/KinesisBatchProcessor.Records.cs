@@ -56,6 +56,7 @@ public sealed partial class KinesisBatchProcessor
         _batch.Reset(hasSampleLog: true);
         _pendingCount = 0;
         _enforceCap = true;
+        _capLifted = false;
         _poisonCallbacks = 0;
         ReadOnlySpan<byte> lastSequence = default;
         ReadOnlySpan<byte> shard = default;
@@ -93,13 +94,18 @@ public sealed partial class KinesisBatchProcessor
                 continue;
             }
 
-            if (ProcessRecord(record, ref aggregateTicks, summary) == RecordOutcome.Split)
+            // Past the cap in a tumbling-window invocation (lifted there, below) a record's verdict is still its own:
+            // one that alone holds more pairs than the cap is poison, as it is first in a batch, even when every pair
+            // it holds already exists (review: it was quarantined first in a window batch, aggregated after others).
+            AloneAtCap alone = _capLifted ? JudgeAloneAtCap(record) : AloneAtCap.Within;
+            if (ProcessRecord(record, alone, ref aggregateTicks, summary) == RecordOutcome.Split)
             {
                 // Our own split at the cap (not in a tumbling-window invocation, whose state must hold the whole batch).
                 if (IsWindowEvent(reader))
                 {
                     _enforceCap = false;
-                    ProcessRecord(record, ref aggregateTicks, summary);
+                    _capLifted = true;
+                    ProcessRecord(record, JudgeAloneAtCap(record), ref aggregateTicks, summary);
                 }
                 else
                 {
@@ -262,11 +268,23 @@ public sealed partial class KinesisBatchProcessor
         return _keyScratch.AsSpan(0, raw.Length + 1);
     }
 
-    private RecordOutcome ProcessRecord(in KinesisRecord record, ref long aggregateTicks, BatchSummary summary)
+    /// <param name="record">The record.</param>
+    /// <param name="alone">Whether it alone holds more pairs than the cap (<see cref="JudgeAloneAtCap"/>, asked only where
+    /// the cap is lifted): if so it is quarantined as <see cref="PoisonReason.CardinalityLimit"/>, as it is first in a
+    /// batch.</param>
+    /// <param name="aggregateTicks">Time spent aggregating, added to.</param>
+    /// <param name="summary">The invocation's counts.</param>
+    private RecordOutcome ProcessRecord(in KinesisRecord record, AloneAtCap alone, ref long aggregateTicks, BatchSummary summary)
     {
         // The Kinesis record's own partition key (a KPL container's, not its user records'): Lambda orders concurrent
         // batches of a shard by it, and the sinks keep their watermarks per (shard, partition key).
         int recordIndex = _batch.AddRecordOnce(record.SequenceNumber, UnescapedPartitionKey(in record));
+        if (alone != AloneAtCap.Within)
+        {
+            Quarantine(record, PoisonReason.CardinalityLimit, PoisonDetail.Bound(alone == AloneAtCap.PastAsContainer ? ContainerPastCapDetail() : RecordPastCapDetail()), null, default, summary);
+            return RecordOutcome.Done;
+        }
+
         MetricAggregator aggregator = _batch.Aggregator;
         int pairMark = aggregator.PairCount;
         int pendingMark = _pendingCount;
@@ -310,7 +328,7 @@ public sealed partial class KinesisBatchProcessor
                 // nothing of them, and the one that passed it did not hold those pairs alone.
                 aggregator.RollbackTo(pairMark);
                 _pendingCount = pendingMark;
-                Quarantine(record, reason, PoisonDetail.Bound(string.Create(CultureInfo.InvariantCulture, $"the aggregated record alone holds more than the cap of {_options.Aggregator.MaxPairs} (series, window) pairs, its user records together")), null, default, summary);
+                Quarantine(record, reason, PoisonDetail.Bound(ContainerPastCapDetail()), null, default, summary);
                 return RecordOutcome.Done;
             }
 
@@ -341,6 +359,69 @@ public sealed partial class KinesisBatchProcessor
         summary.Samples += _pendingCount - pendingMark;
         return RecordOutcome.Done;
     }
+
+    /// <summary>
+    /// Whether <paramref name="record"/> alone holds more (series, window) pairs than the cap: what processing it first in
+    /// a batch finds (<see cref="ProcessRecord"/>), counted in a probe aggregator of its own. Unit by unit, as that does:
+    /// a unit found poison (a bad sample, a timestamp out of range) takes its pairs back, and the cap is met only by
+    /// samples read before that. Only where the cap is lifted: in a tumbling-window invocation, which cannot split.
+    /// </summary>
+    private AloneAtCap JudgeAloneAtCap(in KinesisRecord record)
+    {
+        MetricAggregator probe = _capProbe ??= new MetricAggregator(_options.Aggregator);
+        probe.Clear();
+        var units = RecordUnits.Open(record, _decoder, _schema.Options.MaxRecordBytes);
+        while (units.MoveNext())
+        {
+            if (units.Reason != PoisonReason.None)
+            {
+                continue;
+            }
+
+            int mark = probe.PairCount;
+            var parser = new MetricRecordParser(units.Data, _scratch, _schema, record.ApproximateArrivalTimestampMs);
+            bool unitPoison = false;
+            while (parser.TryReadSample(out MetricSample sample))
+            {
+                if (!probe.IsTimestampInRange(sample.TimestampMs))
+                {
+                    unitPoison = true;
+                    break;
+                }
+
+                if (!probe.TryGetOrAddPair(sample.Key.Encoded, sample.TimestampMs, enforceCap: true, out _))
+                {
+                    return units.SubSequenceNumber is null ? AloneAtCap.Past : AloneAtCap.PastAsContainer;
+                }
+            }
+
+            if (unitPoison || parser.Reason != PoisonReason.None)
+            {
+                probe.RollbackTo(mark);
+            }
+        }
+
+        return AloneAtCap.Within;
+    }
+
+    /// <summary>What <see cref="JudgeAloneAtCap"/> found.</summary>
+    private enum AloneAtCap
+    {
+        /// <summary>The record alone fits the cap.</summary>
+        Within,
+
+        /// <summary>A plain record that alone holds more pairs than the cap.</summary>
+        Past,
+
+        /// <summary>A KPL container whose user records together hold more pairs than the cap.</summary>
+        PastAsContainer,
+    }
+
+    private string RecordPastCapDetail() =>
+        string.Create(CultureInfo.InvariantCulture, $"the record alone holds more than the cap of {_options.Aggregator.MaxPairs} (series, window) pairs");
+
+    private string ContainerPastCapDetail() =>
+        string.Create(CultureInfo.InvariantCulture, $"the aggregated record alone holds more than the cap of {_options.Aggregator.MaxPairs} (series, window) pairs, its user records together");
 
     /// <summary>Returned by <see cref="ParseAndAggregate"/> when the batch must be split before the record (not a poison reason).</summary>
     private const PoisonReason SplitHere = (PoisonReason)(-1);
@@ -379,7 +460,7 @@ public sealed partial class KinesisBatchProcessor
                     return SplitHere;
                 }
 
-                detail = $"the record alone holds more than the cap of {_options.Aggregator.MaxPairs} (series, window) pairs";
+                detail = RecordPastCapDetail();
                 return PoisonReason.CardinalityLimit;
             }
 

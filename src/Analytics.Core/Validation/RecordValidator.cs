@@ -10,8 +10,9 @@ namespace Analytics.Core;
 /// record, with its arrival time as the time reference: the same record always gets the same verdict. Invalid input
 /// is a result, never an exception.</para>
 /// <para>A KPL container is valid when all its user records are; otherwise the verdict is that of its first poison
-/// user record, its detail starting with <c>user record N:</c>. The pipeline quarantines each poison user record
-/// alone and aggregates the others; to see each user record's verdict, read them with
+/// user record, its detail starting with <c>user record N:</c>. The pipeline aggregates the valid user records and
+/// quarantines the poison ones in one entry per container (see <see cref="QuarantinedRecord"/>); to see each user
+/// record's verdict, read them with
 /// <see cref="KplAggregate.TryRead"/> and pass each one's data to <see cref="ValidateData"/>.</para>
 /// <para>Only the pipeline, which knows the <see cref="AggregatorOptions"/>, gives
 /// <see cref="PoisonReason.CardinalityLimit"/> (a record alone holding more than <see cref="AggregatorOptions.MaxPairs"/>

@@ -253,6 +253,54 @@ public class BudgetAndSplitTests
         AssertDrainedExactlyOnce(records, aggregates, quarantine, alone.Contains);
     }
 
+    /// <summary>
+    /// In a tumbling-window invocation, which is never split, the same holds: whatever the cap and the neighbours, a
+    /// record is quarantined exactly when it is poison first in a plain batch of its own, and every other record's
+    /// samples are aggregated, past the cap too. (Review: a record alone past the cap was quarantined first in a window
+    /// batch and aggregated after any other record.)
+    /// </summary>
+    [Property(MaxTest = 60)]
+    public async Task Process_AnyCapInATumblingWindowInvocation_VerdictsDependOnTheRecordAlone(int seed)
+    {
+        var random = new Random(seed);
+        int maxPairs = 1 + random.Next(12);
+        var options = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { MaxPairs = maxPairs } };
+        Generated[] records = Generate(random, random.Next(1, 120), seriesPerMetric: 1 + random.Next(8));
+
+        var alone = new HashSet<Generated>();
+        foreach (Generated r in records)
+        {
+            var q1 = new RecordingQuarantineSink();
+            using var single = new KinesisBatchProcessor(new RecordingAggregateSink(), q1, options);
+            await single.ProcessAsync(TestEvents.Build([r.Record]), DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30), new ArrayBufferWriter<byte>());
+            if (q1.Records.Count > 0)
+            {
+                alone.Add(r);
+            }
+        }
+
+        var aggregates = new RecordingAggregateSink();
+        var quarantine = new RecordingQuarantineSink();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, options);
+        var response = new ArrayBufferWriter<byte>();
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.BuildWindow(records.Select(r => r.Record).ToArray(), "{}", final: true), DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30), response);
+
+        Assert.Empty(Failures(response));
+        Assert.Equal(BatchStopReason.None, summary.StopReason);
+        string[] wantQ = [.. records.Where(alone.Contains).Select(r => r.Record.SequenceNumber).Order()];
+        string[] gotQ = [.. quarantine.Records.Select(q => q.SequenceNumber).Order()];
+        Assert.True(wantQ.SequenceEqual(gotQ), $"cap {maxPairs}; only expected: {string.Join(",", wantQ.Except(gotQ).Select(x => x[^4..]))}; only got: {string.Join(",", gotQ.Except(wantQ).Select(x => x[^4..]))}; got {string.Join(",", quarantine.Records.Select(q => q.SequenceNumber[^4..] + ":" + q.Reason))}");
+        var expected = new Dictionary<string, (long Count, double Sum)>();
+        foreach ((string series, double value) in records.Where(r => !alone.Contains(r)).SelectMany(r => r.Samples))
+        {
+            expected.TryGetValue(series, out var e);
+            expected[series] = (e.Count + 1, e.Sum + value);
+        }
+
+        var actual = aggregates.Seen.GroupBy(a => $"{a.Metric}|{a.Dimensions}").ToDictionary(g => g.Key, g => (g.Sum(a => a.Count), g.Sum(a => a.Sum)));
+        Assert.Equal(expected.OrderBy(kv => kv.Key), actual.OrderBy(kv => kv.Key));
+    }
+
     [Fact]
     public async Task Process_CapInATumblingWindowInvocation_KeepsTheWholeBatch()
     {

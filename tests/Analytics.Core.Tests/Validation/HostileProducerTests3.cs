@@ -1,0 +1,86 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Analytics.Core.Tests.Pipeline;
+
+namespace Analytics.Core.Tests.Validation;
+
+/// <summary>
+/// Records a hostile producer writes, each pinned to the documented promise it breaks; the expectation is stated
+/// independently of the library (a verdict of the same record elsewhere, or the documented shape).
+/// </summary>
+public class HostileProducerTests3
+{
+    private static byte[] U(string s) => Encoding.UTF8.GetBytes(s);
+
+    private static string Sample(string metric) => TestEvents.Sample(metric, 1, TestEvents.Arrival - 1000);
+
+    private static async Task<(RecordingAggregateSink Aggregates, RecordingQuarantineSink Quarantine)> RunWindowAsync(ProcessorOptions options, params TestRecord[] records)
+    {
+        var aggregates = new RecordingAggregateSink();
+        var quarantine = new RecordingQuarantineSink();
+        using var processor = new KinesisBatchProcessor(aggregates, quarantine, options);
+        byte[] evt = TestEvents.BuildWindow(records, "{}", final: true);
+        await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>());
+        return (aggregates, quarantine);
+    }
+
+    /// <summary>
+    /// docs/aggregation.md, "Cap and atomic records": a record that alone holds more pairs than <c>MaxPairs</c> is
+    /// <c>CardinalityLimit</c> "wherever it comes in a batch" and "a verdict therefore depends on the record alone, never
+    /// on its neighbours or on the batch boundaries" (RecordValidator: "the same record always gets the same verdict").
+    /// In a tumbling-window invocation it does not: first in the batch it is quarantined (aloneInBatch), after a record
+    /// with a pair the split is turned into "lift the cap for the rest of the batch" and the same bytes are aggregated.
+    /// A producer's record is thus poison or data depending on where Lambda cut the batch (a bisected retry moves it).
+    /// </summary>
+    [Fact]
+    public async Task WindowInvocation_ARecordAlonePastTheCap_GetsTheSameVerdictWhateverComesBeforeIt()
+    {
+        var options = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { MaxPairs = 1 } };
+        // Two samples of two series: two pairs, one more than the cap, in one record (NDJSON).
+        byte[] pastTheCap = U(Sample("b") + "\n" + Sample("c"));
+        var before = new TestRecord(TestEvents.Seq(1), U(Sample("a")), TestEvents.Arrival);
+        var alone = new TestRecord(TestEvents.Seq(2), pastTheCap, TestEvents.Arrival);
+
+        (RecordingAggregateSink firstAggregates, RecordingQuarantineSink firstQuarantine) = await RunWindowAsync(options, alone);
+        (RecordingAggregateSink secondAggregates, RecordingQuarantineSink secondQuarantine) = await RunWindowAsync(options, before, alone);
+
+        // The same record, first in its batch: CardinalityLimit, nothing of it aggregated.
+        QuarantinedRecord q = Assert.Single(firstQuarantine.Records);
+        Assert.Equal(PoisonReason.CardinalityLimit, q.Reason);
+        Assert.DoesNotContain(firstAggregates.Seen, s => s.Metric is "b" or "c");
+
+        // After a record of its own series: it must get the same verdict.
+        bool quarantinedSecond = secondQuarantine.Records.Any(r => r.SequenceNumber == TestEvents.Seq(2));
+        string[] aggregatedSecond = [.. secondAggregates.Seen.Select(s => s.Metric).Where(m => m is "b" or "c").Order()];
+        Assert.True(
+            quarantinedSecond && aggregatedSecond.Length == 0,
+            $"first in the batch the record is CardinalityLimit; after another record it was quarantined={quarantinedSecond}, aggregated=[{string.Join(",", aggregatedSecond)}]");
+    }
+
+    /// <summary>
+    /// The case the first fix missed: past the cap a window invocation adds samples of existing pairs without asking
+    /// the cap, so a record whose every pair already exists never met it, and was aggregated whole though it alone
+    /// passes the cap. A KPL container whose user records together pass it is quarantined whole, as when it is first.
+    /// </summary>
+    [Fact]
+    public async Task WindowInvocation_PastTheCap_ARecordOfExistingPairsOnly_AndAContainer_AreStillJudgedAlone()
+    {
+        var options = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { MaxPairs = 1 } };
+        var a = new TestRecord(TestEvents.Seq(1), U(Sample("a")), TestEvents.Arrival);
+        var b = new TestRecord(TestEvents.Seq(2), U(Sample("b")), TestEvents.Arrival);
+        var ab = new TestRecord(TestEvents.Seq(3), U(Sample("a") + "\n" + Sample("b")), TestEvents.Arrival);
+        byte[] container = KplTestEncoder.Aggregate([new KplTestUserRecord("k", null, U(Sample("a")), []), new KplTestUserRecord("k", null, U(Sample("b")), [])]);
+        var kpl = new TestRecord(TestEvents.Seq(4), container, TestEvents.Arrival);
+        var c = new TestRecord(TestEvents.Seq(5), U(Sample("a")), TestEvents.Arrival);
+
+        (RecordingAggregateSink aggregates, RecordingQuarantineSink quarantine) = await RunWindowAsync(options, a, b, ab, kpl, c);
+
+        Assert.Equal(
+            [(TestEvents.Seq(3), PoisonReason.CardinalityLimit, (int?)null, Convert.ToBase64String(ab.Data)), (TestEvents.Seq(4), PoisonReason.CardinalityLimit, null, Convert.ToBase64String(container))],
+            quarantine.Records.Select(q => (q.SequenceNumber, q.Reason, q.SubSequenceNumber, q.Data)).OrderBy(q => q.SequenceNumber));
+        Assert.Equal("the aggregated record alone holds more than the cap of 1 (series, window) pairs, its user records together", quarantine.Records.Single(q => q.SequenceNumber == TestEvents.Seq(4)).Detail);
+        // a, b and c only: a twice, b once.
+        Assert.Equal([("a", 2L), ("b", 1L)], aggregates.Seen.GroupBy(x => x.Metric).Select(g => (g.Key, g.Sum(x => x.Count))).OrderBy(x => x.Key));
+    }
+}
