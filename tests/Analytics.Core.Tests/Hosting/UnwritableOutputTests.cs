@@ -1,0 +1,48 @@
+using Analytics.Core.Tests.Pipeline;
+
+namespace Analytics.Core.Tests.Hosting;
+
+/// <summary>
+/// <see cref="KinesisFunctionOptions.Output"/> that cannot be written (a read-only stream, an input stream handed over by
+/// mistake) is a configuration error: refused when the function is made, naming the option, as the other options are.
+/// Accepted, every invocation runs its sinks and then fails with "Stream does not support writing" (a function error,
+/// so Lambda retries the whole batch, and the JSON-lines sinks append it again).
+/// </summary>
+public sealed class UnwritableOutputTests
+{
+    [Fact]
+    public void ReadOnlyOutput_IsRefusedWhenTheFunctionIsMade()
+    {
+        var readOnly = new MemoryStream(new byte[16], writable: false);
+
+        ArgumentException e = Assert.ThrowsAny<ArgumentException>(() => new KinesisFunction(
+            new RecordingAggregateSink(), new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = readOnly }));
+
+        Assert.Contains("Output", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>What happens today: the sinks have run (the aggregate is written), then the invocation throws.</summary>
+    [Fact]
+    public async Task ReadOnlyOutput_DoesNotFailAnInvocationWhoseSinksSucceeded()
+    {
+        var aggregates = new RecordingAggregateSink();
+        KinesisFunction function;
+        try
+        {
+            function = new KinesisFunction(aggregates, new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = new MemoryStream(new byte[16], writable: false) });
+        }
+        catch (ArgumentException)
+        {
+            return; // refused at construction: the other test's expectation
+        }
+
+        using (function)
+        {
+            byte[] evt = TestEvents.Build([new TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), TestEvents.Arrival)]);
+            Exception? thrown = await Record.ExceptionAsync(() => function.HandleAsync(new MemoryStream(evt), TimeSpan.FromSeconds(30)));
+
+            Assert.Single(aggregates.Seen);
+            Assert.Null(thrown);
+        }
+    }
+}
