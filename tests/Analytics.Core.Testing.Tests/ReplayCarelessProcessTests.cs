@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Analytics.Core.Tests;
 
 namespace Analytics.Core.Testing.Tests;
 
@@ -82,6 +83,39 @@ public class ReplayCarelessProcessTests
         finally
         {
             File.Delete(file);
+        }
+    }
+}
+
+/// <summary>
+/// Review (careless operator): a value out of AWS's range in the SAM template a scenario names. The template's own
+/// mistakes are reported as <c>$.template</c> with the property (<c>IncidentTests.Template_ThatChangesShape_IsAnError_NamingWhere</c>);
+/// an out-of-range value is reported under a scenario field the scenario does not have (<c>$.mapping.BatchSize</c>), so the
+/// user searches the scenario for a field that is not there.
+/// </summary>
+public class ReplayTemplateRangeTests
+{
+    [Theory]
+    [InlineData("            BatchSize: 100\n", "            BatchSize: 0\n", "BatchSize")]
+    [InlineData("      Timeout: 120\n", "      Timeout: 0\n", "Timeout")]
+    [InlineData("            ParallelizationFactor: 10\n", "            ParallelizationFactor: 11\n", "ParallelizationFactor")]
+    public void AnOutOfRangeTemplateValue_IsReportedAsTheTemplates_NotAsAScenarioFieldThatIsNotThere(string find, string replace, string property)
+    {
+        string yaml = File.ReadAllText(Path.Combine(RepoPaths.Root, "samples", "Analytics.SampleLambda", "template.yaml")).Replace("\r\n", "\n", StringComparison.Ordinal);
+        Assert.Contains(find, yaml, StringComparison.Ordinal);
+        string directory = Directory.CreateTempSubdirectory("replay-template-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "template.yaml"), yaml.Replace(find, replace, StringComparison.Ordinal));
+            var error = Assert.Throws<Analytics.Replay.ScenarioException>(() => Analytics.Replay.ScenarioLoader.Parse("""{"template":"template.yaml","handler":{"kind":"sample"}}"""u8, directory));
+
+            // The scenario holds no mapping or function: naming one sends the user to a field that is not in any file.
+            Assert.Equal("$.template", error.Field);
+            Assert.Contains(property, error.Reason, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
         }
     }
 }
