@@ -119,3 +119,21 @@ public class ReplayTemplateRangeTests
         }
     }
 }
+
+/// <summary>
+/// Review (careless operator): a whole number too large for its field is reported as "a value of another kind", which
+/// sends the user looking for a quoted number or a fraction; the field's range (docs/emulator.md: durationSeconds 1 to
+/// 604,800) is what they need.
+/// </summary>
+public class ReplayHugeNumberTests
+{
+    [Theory]
+    [InlineData("""{"durationSeconds":99999999999,"handler":{"kind":"sample"}}""", "$.durationSeconds")]
+    [InlineData("""{"mapping":{"BatchSize":4294967296},"handler":{"kind":"sample"}}""", "$.mapping.BatchSize")]
+    public void AWholeNumberTooLarge_IsReportedAsOutOfRange_NotAsAnotherKindOfValue(string json, string field)
+    {
+        var error = Assert.Throws<Analytics.Replay.ScenarioException>(() => Analytics.Replay.ScenarioLoader.Parse(System.Text.Encoding.UTF8.GetBytes(json)));
+        Assert.Equal(field, error.Field);
+        Assert.DoesNotContain("another kind", error.Reason, StringComparison.Ordinal);
+    }
+}
