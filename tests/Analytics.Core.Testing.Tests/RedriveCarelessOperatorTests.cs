@@ -49,6 +49,33 @@ public sealed class RedriveCarelessOperatorTests(LocalServersFixture servers)
         Assert.True(rerun.Done, RedriveRun.Format(rerun.Destination));
     }
 
+    /// <summary>
+    /// The same two batches, given up on two days (Lambda's keys carry the day). The operator first redrives only today's
+    /// folder, a narrower --failure-prefix the README and docs/failure-modes.md treat as a correct run ("another mapping's,
+    /// shard's or day's folder under aws/lambda/"), then the whole prefix. Expected: the table holds 1-8 once and the
+    /// second run says done. Observed: the first run applied 5-8 (wk = 8); the second finds 1-4 below that watermark, in no
+    /// range, and reports them undecided ("a later batch moved the key's watermark", though it was the redrive itself) on
+    /// every run: never applied.
+    /// </summary>
+    [Fact]
+    public async Task ADayFolderRedrivenBeforeAnEarlierDay_LosesNothing()
+    {
+        using RedriveScene scene = await RedriveScene.CreateAsync(servers, "careless-day");
+        const string Shard = "aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/shardId-000000000000/";
+        await scene.PutDestinationAsync(Shard + "2025/01/01/2025-01-01T23.59.00-1", RedriveObjects.InvocationRecord(0, 1, [.. s_first.Select((v, i) => RedriveObjects.Record(0, i + 1, "a", "m", v))]));
+        await scene.PutDestinationAsync(Shard + "2025/01/02/2025-01-02T00.01.00-2", RedriveObjects.InvocationRecord(0, 5, [.. s_second.Select((v, i) => RedriveObjects.Record(0, i + 5, "a", "m", v))]));
+
+        var output = new StringWriter(CultureInfo.InvariantCulture);
+        await RedriveRun.RunAsync(Options(scene) with { FailurePrefix = Shard + "2025/01/02/" }, scene.S3, scene.DynamoDb, output, CancellationToken.None);
+        string todayOutput = output.ToString();
+        output = new StringWriter(CultureInfo.InvariantCulture);
+        RedriveRunReport all = await RedriveRun.RunAsync(Options(scene), scene.S3, scene.DynamoDb, output, CancellationToken.None);
+
+        (long count, double sum) = await ItemAsync(scene);
+        Assert.True((count, sum) == (8L, s_first.Sum() + s_second.Sum()), $"item count/sum {count}/{sum}, expected 8/255; today's folder:\n{todayOutput}\nwhole prefix:\n{output}");
+        Assert.True(all.Done, RedriveRun.Format(all.Destination));
+    }
+
     private static RedriveRunOptions Options(RedriveScene scene) =>
         new(scene.Table, scene.Spill, "spill", TimeSpan.Zero, scene.Failure, "aws/lambda/", scene.Quarantine, ProcessorOptions.Default)
         {
