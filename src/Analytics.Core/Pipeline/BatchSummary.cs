@@ -87,7 +87,9 @@ public sealed class BatchSummary
     /// <summary>
     /// When the aggregate sink threw: the exception's type and message (<c>System.IO.IOException: No space left on
     /// device</c>), one line, at most <see cref="MaxErrorLength"/> characters; otherwise null. The library's sinks never
-    /// put record data in their messages; a custom sink's message is kept as it is (<see cref="IAggregateSink"/>).
+    /// put record data in their messages, and what an AWS service's validation error quotes of the request (<c>Value
+    /// '...'</c>, which can be an item's key) is left out; a custom sink's message is otherwise kept as it is
+    /// (<see cref="IAggregateSink"/>).
     /// </summary>
     public string? AggregateSinkError { get; private set; }
 
@@ -190,7 +192,8 @@ public sealed class BatchSummary
     /// <summary>
     /// <c>Type: message</c> of the exception (of its single inner exception for an <see cref="AggregateException"/>),
     /// on one line and cut to <see cref="MaxErrorLength"/> characters: our own words plus the sink's message, which
-    /// the pipeline cannot vouch for beyond its length and shape.
+    /// the pipeline cannot vouch for beyond its length and shape, less any request values an AWS service's message
+    /// quotes (<see cref="QuotedRequestValues"/>).
     /// </summary>
     internal static string DescribeError(Exception error)
     {
@@ -199,7 +202,7 @@ public sealed class BatchSummary
             error = aggregate.InnerExceptions[0];
         }
 
-        string text = error.GetType().FullName + ": " + error.Message;
+        string text = error.GetType().FullName + ": " + QuotedRequestValues.LeaveOut(error.Message);
         Span<char> buffer = stackalloc char[Math.Min(text.Length, MaxErrorLength)];
         for (int i = 0; i < buffer.Length; i++)
         {

@@ -53,3 +53,33 @@ public sealed class SinkErrorRecordDataTests(LocalServersFixture servers, ITestO
         public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken) => Task.FromResult(records.Count);
     }
 }
+
+/// <summary>What <see cref="QuotedRequestValues"/> keeps of a service message, and what it leaves out.</summary>
+public sealed class QuotedRequestValuesTests
+{
+    [Theory]
+    [InlineData("Requested resource not found", "Requested resource not found")]
+    [InlineData(
+        "1 validation error detected: Value '{\"t\":{\"Keys\":[{\"pk\":{\"S\":\"secret|tenant=x\"}}]}}' at 'requestItems' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 255]",
+        "1 validation error detected: Value [left out: it quotes the request] at 'requestItems' failed to satisfy constraint: Map keys must satisfy constraint: [Member must have length less than or equal to 255]")]
+    [InlineData(
+        "2 validation errors detected: Value 'secret-a' at 'tableName' failed to satisfy constraint: Member must have length less than or equal to 255; Value 'secret-b' at 'key' failed to satisfy constraint: Member must not be null",
+        "2 validation errors detected: Value [left out: it quotes the request] at 'key' failed to satisfy constraint: Member must not be null")]
+    // A value written to look like the tail, followed by the service's own: only the service's is kept.
+    [InlineData(
+        "1 validation error detected: Value 'x' at 'a' failed to satisfy constraint: secret-tail' at 'requestItems' failed to satisfy constraint: Member must not be null",
+        "1 validation error detected: Value [left out: it quotes the request] at 'requestItems' failed to satisfy constraint: Member must not be null")]
+    // No tail the service writes: everything after the value's opening goes.
+    [InlineData("bad request: Value 'secret' is not allowed", "bad request: Value [left out: it quotes the request]")]
+    public void LeaveOut_KeepsTheServicesWordsOnly(string message, string expected) =>
+        Assert.Equal(expected, QuotedRequestValues.LeaveOut(message));
+
+    [Fact]
+    public void DescribeError_OfAServiceErrorQuotingAKey_HoldsNoneOfIt()
+    {
+        var e = new Amazon.DynamoDBv2.AmazonDynamoDBException("1 validation error detected: Value 'checkout.card_last4|tenant=tenant-4711-private' at 'key' failed to satisfy constraint: Member must not be null");
+        string described = BatchSummary.DescribeError(e);
+        Assert.DoesNotContain("tenant-4711", described, StringComparison.Ordinal);
+        Assert.StartsWith("Amazon.DynamoDBv2.AmazonDynamoDBException: 1 validation error detected: Value [left out", described, StringComparison.Ordinal);
+    }
+}
