@@ -115,9 +115,12 @@ public sealed class RedriveRerunTests(LocalServersFixture servers)
     }
 
     /// <summary>
-    /// Two destination redrives at once, each given another object of the same key (1-4 and 5-8): the second applies 5-8
-    /// between the first's write of 1-4 and its read of the item after it. The first then found the key's watermark at 8,
-    /// past what it applied, and reported 1-4 undecided; its own range (dr 1:4) in the item says its write applied them.
+    /// Two destination redrives at once, the first given one object of a key (1-4), the second the whole prefix (1-4 and
+    /// 5-8): the second applies 5-8 between the first's write of 1-4 and its read of the item after it. The first then
+    /// found the key's watermark at 8, past what it applied, and reported 1-4 undecided; its own range (dr 1:4) in the item
+    /// says its write applied them. (The second was given 5-8 alone before a run narrowed to a later object of a shard
+    /// held back while an earlier one is not finished, <see cref="RedriveCarelessOperatorTests"/>; the whole prefix
+    /// meets the same interleaving.)
     /// </summary>
     [Fact]
     public async Task AnotherRunAppliesALaterObjectOfTheKeyDuringTheRun_TheRecordsItAppliedStayApplied()
@@ -142,7 +145,7 @@ public sealed class RedriveRerunTests(LocalServersFixture servers)
 
                 return written && method == nameof(IAmazonDynamoDB.GetItemAsync);
             },
-            Action = async () => other = await Destination(scene, second).RunAsync(CancellationToken.None),
+            Action = async () => other = await Destination(scene, "aws/lambda/").RunAsync(CancellationToken.None),
         };
 
         IReadOnlyList<RedriveObjectResult> results = await Destination(scene, first, state).RunAsync(CancellationToken.None);
@@ -152,7 +155,9 @@ public sealed class RedriveRerunTests(LocalServersFixture servers)
         RedriveObjectResult one = Assert.Single(results);
         Assert.True(one.Complete, RedriveRun.Format(results));
         Assert.Equal(4, one.Applied);
-        Assert.True(Assert.Single(other).Complete, RedriveRun.Format(other));
+        Assert.Equal(2, other.Count);
+        Assert.All(other, o => Assert.True(o.Complete, RedriveRun.Format(other)));
+        Assert.Equal(4, other.Single(o => o.Key == second).Applied);
     }
 
     /// <summary>

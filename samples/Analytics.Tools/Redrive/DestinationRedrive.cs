@@ -235,6 +235,15 @@ internal sealed class DestinationRedrive
             if (parsed is null)
             {
                 results.Add(new RedriveObjectResult(key, "unknown", 0, 0, 0, [], error, FromMarker: false));
+
+                // Read but not parsed (cut short, edited by hand): its records may come before its shard's other objects
+                // just the same, so they wait until it is mended or deleted (found by review: the later ones were applied
+                // past it, and once it was restored its records lay below the watermark, undecided on every run). Only a
+                // key in Lambda's pattern names a shard; another object under the prefix is not a batch of any.
+                if (ShardOfKey(key) is { } shardOfKey)
+                {
+                    unreadable.Add(shardOfKey);
+                }
             }
             else
             {
@@ -253,7 +262,14 @@ internal sealed class DestinationRedrive
             string shardId = shard.Key.ShardId;
             if (unreadable.Contains(shardId) || unreadable.Contains(string.Empty))
             {
-                string why = $"held back: an object of shard {shardId} could not be read this run, and its records may come before these; run redrive again";
+                string why = $"held back: an object of shard {shardId} could not be read or parsed this run, and its records may come before these; run redrive again once it reads (mend or restore it, or delete it if it is not a batch)";
+                results.AddRange(shard.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], why, FromMarker: false) { HeldBack = true }));
+                continue;
+            }
+
+            if (await EarlierOutsideThePrefixAsync(shard.ToList(), markers, cancellationToken).ConfigureAwait(false) is { } earlier)
+            {
+                string why = string.Create(CultureInfo.InvariantCulture, $"held back: {earlier.Count} object(s) of shard {shardId} before these lie outside --failure-prefix and were not redriven into this table (the first: {earlier.First}); their records come first. Run redrive with the shard's whole folder, {earlier.Folder}");
                 results.AddRange(shard.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], why, FromMarker: false) { HeldBack = true }));
                 continue;
             }
@@ -278,6 +294,47 @@ internal sealed class DestinationRedrive
 
         results.Sort(static (x, y) => string.CompareOrdinal(x.Key, y.Key));
         return results;
+    }
+
+    /// <summary>
+    /// With a prefix narrower than a shard's folder (<c>aws/lambda/&lt;ESM-UUID&gt;/&lt;shardId&gt;/</c>, say one day's),
+    /// the shard's objects outside it that come before <paramref name="objects"/> (Lambda's keys sort by time) and that
+    /// no run finished into this table: their records come first, and applying these past them would leave theirs below
+    /// the watermarks, undecided on every later run (found by review). Null when there are none, or the prefix holds
+    /// the shard's whole folder.
+    /// </summary>
+    private async Task<(int Count, string First, string Folder)?> EarlierOutsideThePrefixAsync(List<DestinationObject> objects, HashSet<string> markers, CancellationToken cancellationToken)
+    {
+        string first = objects.Select(o => o.Key).Min(StringComparer.Ordinal)!;
+        int shard = first.IndexOf("/" + objects[0].ShardId + "/", StringComparison.Ordinal);
+        if (shard < 0)
+        {
+            return null; // not Lambda's pattern: no folder of the shard to look in
+        }
+
+        string folder = first[..(shard + objects[0].ShardId.Length + 2)];
+        if (folder.StartsWith(_options.Prefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var earlier = new List<string>();
+        foreach (string key in await ListAsync(folder, cancellationToken).ConfigureAwait(false))
+        {
+            if (string.CompareOrdinal(key, first) >= 0 || key.StartsWith(_options.Prefix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (markers.Contains(DestinationRedriveOptions.MarkerPrefix + key + ".json") && OfThisTable(await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false)))
+            {
+                continue;
+            }
+
+            earlier.Add(key);
+        }
+
+        return earlier.Count == 0 ? null : (earlier.Count, earlier.Min(StringComparer.Ordinal)!, folder);
     }
 
     /// <summary>
