@@ -137,11 +137,13 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event, or not a consistent one (window state or a window's end flag without a window; a window event with neither records nor a shard id).</exception>
     /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded (under this processor's aggregator options or the ones it was written with) or is named twice, a name that cannot be passed through, or a range that starts after the batch's first record.</exception>
     /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable, or the time budget stopped it before every record was read.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="deadline"/> is further before the processor's clock than Lambda's longest timeout (15 minutes): it comes from another clock or unit.</exception>
     /// <exception cref="InvalidOperationException">This processor is processing another event: it handles one at a time.</exception>
     /// <exception cref="ObjectDisposedException">The processor is disposed.</exception>
     public async Task<BatchSummary> ProcessAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(response);
+        CheckDeadline(deadline);
         Enter();
         try
         {
@@ -152,6 +154,34 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             Volatile.Write(ref _busy, 0);
         }
     }
+
+    /// <summary>
+    /// Refuses a deadline no invocation can have: further before the processor's clock than Lambda's longest timeout. It
+    /// comes from a unit or clock mistake in the host, not from a slow invocation, and taken as "no time left" it made
+    /// every invocation report its first record, so the shard never moved, while the log line blamed the sinks' time
+    /// (found by a new-consumer review). A deadline far after the clock is let be: hosts and tests give generous ones.
+    /// </summary>
+    private void CheckDeadline(DateTimeOffset deadline)
+    {
+        DateTimeOffset now = _time.GetUtcNow();
+        if (now - deadline > TimeSpan.FromMinutes(LongestLambdaTimeoutMinutes)) // no DateTimeOffset arithmetic: a clock near MinValue
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(
+                nameof(deadline),
+                string.Format(
+                    CultureInfo.InvariantCulture,
+                    "The deadline {0:O} is {1:0} minutes before the processor's clock ({2:O}), more than Lambda's longest timeout of {3} minutes: it comes from another clock or unit. " +
+                    "The Runtime API's Lambda-Runtime-Deadline-Ms is epoch milliseconds (DateTimeOffset.FromUnixTimeMilliseconds), and ProcessorOptions.TimeProvider must be " +
+                    "the clock the deadline is read on (an emulator's virtual clock, say).",
+                    deadline,
+                    (now - deadline).TotalMinutes,
+                    now,
+                    LongestLambdaTimeoutMinutes));
+        }
+    }
+
+    /// <summary>Lambda's longest function timeout, in minutes.</summary>
+    private const int LongestLambdaTimeoutMinutes = 15;
 
     private async Task<BatchSummary> ProcessCoreAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)
     {
@@ -288,12 +318,14 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <exception cref="KinesisEventFormatException">The payload is not a Kinesis event, or not a consistent one (window state or a window's end flag without a window; a window event with neither records nor a shard id).</exception>
     /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded (under this processor's aggregator options or the ones it was written with) or is named twice, a name that cannot be passed through, or a range that starts after the batch's first record.</exception>
     /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable, or the time budget stopped it before every record was read.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="deadline"/> is further before the processor's clock than Lambda's longest timeout (15 minutes): it comes from another clock or unit.</exception>
     /// <exception cref="InvalidOperationException">This processor is processing another event: it handles one at a time.</exception>
     /// <exception cref="ObjectDisposedException">The processor is disposed.</exception>
     public async Task<BatchSummary> ProcessAsync(Stream utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(utf8Event);
         ArgumentNullException.ThrowIfNull(response);
+        CheckDeadline(deadline);
         Enter();
         try
         {
