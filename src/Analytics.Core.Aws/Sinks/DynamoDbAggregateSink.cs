@@ -64,6 +64,9 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// </summary>
     private Exception? _lastTransient;
 
+    /// <summary>The last transient error of any read or put of this call: the cause given with a time-out.</summary>
+    private Exception? _lastFailure;
+
     /// <summary>Creates the sink.</summary>
     /// <param name="client">The DynamoDB client; the sink does not dispose it. Give it few retries of its own.</param>
     /// <param name="options">Table name, aggregator options, retry and concurrency bounds.</param>
@@ -163,6 +166,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
         _ambiguous.Clear();
         _lastTransient = null;
+        _lastFailure = null;
         RememberLastWriteAnswer();
         _lastWriteShard = batch.ShardId;
         Volatile.Write(ref _lastWriteAnswered, 0);
@@ -290,6 +294,21 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             // Pairs given up with time left: each tried MaxAttempts times. Never silent: the invocation's log line says
             // the sink failed and why (a time-out returns instead: the processor reports it as one).
             ThrowGivenUp(batch, unwritten);
+        }
+
+        if (unwritten > 0 && Volatile.Read(ref _lastFailure) is { } cause)
+        {
+            // Out of time after failed attempts: still a time-out, but with its cause (found by review: an endpoint that
+            // refused every attempt, a region typo, showed only "TimedOut" and an empty error, and the operator was sent
+            // to raise the timeout). The processor keeps the inner exception as the invocation's aggregateSinkError.
+            throw new OperationCanceledException(
+                string.Format(
+                    CultureInfo.InvariantCulture,
+                    "{0} aggregate item(s) of shard {1} were not written before the sink was stopped (its time was up, or the invocation was cancelled); the last of the failed attempts is the inner exception.",
+                    unwritten,
+                    batch.ShardId),
+                cause,
+                cancellationToken);
         }
 
         if (unwritten == 0 && (await marker.ConfigureAwait(false)).BucketError is { } bucketError)
@@ -438,6 +457,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             catch (Exception e) when (RetryPolicy.IsTransient(e, token))
             {
                 NoteAnswer(e);
+                Volatile.Write(ref _lastFailure, e);
                 continue;
             }
             catch (Exception) when (token.IsCancellationRequested)
@@ -582,6 +602,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
                 // The put may or may not have landed; retrying with the same expected version is safe either way.
                 NoteAnswer(e);
                 lastTransient = e;
+                Volatile.Write(ref _lastFailure, e);
                 NoteAmbiguous(state.Key, putSent, e);
                 if (!await BackoffAsync(attempt + 1, state.Key.Pk + "|" + state.Key.Sk, token).ConfigureAwait(false))
                 {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using Amazon.S3;
 using Amazon.S3.Model;
 
@@ -91,6 +92,16 @@ public sealed class S3QuarantineSink : IQuarantineSink
         {
             // Given up with time left: never silent (the invocation's log line says the sink failed, and why).
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(transient);
+        }
+
+        if (leading == 0 && count > 0 && Volatile.Read(ref _lastTransient) is { } cause)
+        {
+            // Out of time with nothing stored, after failed attempts: a time-out with its cause, as the DynamoDB sink's
+            // (found by review). With some stored it returns how many, which is worth more than the cause.
+            throw new OperationCanceledException(
+                string.Format(CultureInfo.InvariantCulture, "None of {0} quarantine object(s) was stored before the sink was stopped (its time was up, or the invocation was cancelled); the last of the failed attempts is the inner exception.", count),
+                cause,
+                cancellationToken);
         }
 
         return leading;

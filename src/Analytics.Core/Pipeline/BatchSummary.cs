@@ -85,8 +85,9 @@ public sealed class BatchSummary
     public SinkOutcome AggregateSinkOutcome { get; private set; }
 
     /// <summary>
-    /// When the aggregate sink threw: the exception's type and message (<c>System.IO.IOException: No space left on
-    /// device</c>), one line, at most <see cref="MaxErrorLength"/> characters; otherwise null. The library's sinks never
+    /// When the aggregate sink threw, or ran out of time after failed attempts and said with what (a cancellation whose
+    /// inner exception is the last attempt's error, as the AWS sinks give): the exception's type and message
+    /// (<c>System.IO.IOException: No space left on device</c>), one line, at most <see cref="MaxErrorLength"/> characters; otherwise null. The library's sinks never
     /// put record data in their messages, and what an AWS service's validation error quotes of the request (<c>Value
     /// '...'</c>, which can be an item's key) is left out; a custom sink's message is otherwise kept as it is
     /// (<see cref="IAggregateSink"/>).

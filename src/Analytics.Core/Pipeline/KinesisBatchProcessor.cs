@@ -520,9 +520,15 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         _giveUpFlushBatch |= !ReferenceEquals(batch, _batch);
     }
 
-    /// <summary>Keeps the exception of a failure; a time-out's cancellation exception says nothing more than the outcome.</summary>
+    /// <summary>
+    /// Keeps the exception of a failure. A time-out's cancellation says nothing more than the outcome, unless it carries
+    /// its cause: the AWS sinks, out of time after failed attempts, give the last attempt's error as the inner exception.
+    /// </summary>
     private static void SetResult(Action<SinkOutcome, Exception?> set, SinkOutcome outcome, Exception e) =>
-        set(outcome, outcome == SinkOutcome.Failed ? e : null);
+        set(outcome, outcome == SinkOutcome.Failed ? e : CauseOf(e));
+
+    private static Exception? CauseOf(Exception e) =>
+        e is OperationCanceledException { InnerException: { } cause } && cause is not OperationCanceledException ? cause : null;
 
     /// <summary>
     /// A sink's exception is a time-out when it is a cancellation that came with or after our deadline, or the end of the
@@ -533,11 +539,14 @@ public sealed partial class KinesisBatchProcessor : IDisposable
 
     /// <summary>
     /// What a sink that threw did, for <see cref="BatchSummary.AggregateSinkIssue"/>: a time-out says so, since its
-    /// cancellation is not an error and leaves <see cref="BatchSummary.AggregateSinkError"/> empty.
+    /// cancellation is not an error and leaves <see cref="BatchSummary.AggregateSinkError"/> empty, unless it carries the
+    /// failed attempts' cause (<see cref="CauseOf"/>), which is the error then.
     /// </summary>
-    private static string Threw(SinkOutcome outcome, Exception e) => outcome == SinkOutcome.TimedOut
-        ? $"ran out of time (its budget ends at the deadline less the safety margin) and threw {e.GetType().Name}"
-        : $"threw {e.GetType().Name}";
+    private static string Threw(SinkOutcome outcome, Exception e) => outcome != SinkOutcome.TimedOut
+        ? $"threw {e.GetType().Name}"
+        : CauseOf(e) is { } cause
+            ? $"ran out of time (its budget ends at the deadline less the safety margin) after failed attempts, the last with {cause.GetType().Name} (the error)"
+            : $"ran out of time (its budget ends at the deadline less the safety margin) and threw {e.GetType().Name}";
 
     /// <summary>
     /// Learns the sinks' cost per pair and per poison record from a call that finished, ran out of time or failed, so the

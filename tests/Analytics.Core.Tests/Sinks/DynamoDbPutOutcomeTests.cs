@@ -163,7 +163,10 @@ public sealed class DynamoDbPutOutcomeTests(LocalServersFixture servers)
         if (deadlineFirst)
         {
             await deadline.CancelAsync();
-            await write.WaitAsync(TimeSpan.FromSeconds(10));
+            // Out of time after a failed attempt: a time-out that carries the attempt's error (the invocation's
+            // aggregateSinkError), not a return that drops it.
+            OperationCanceledException stopped = await Assert.ThrowsAsync<OperationCanceledException>(() => write.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.Equal(System.Net.HttpStatusCode.InternalServerError, Assert.IsAssignableFrom<Amazon.Runtime.AmazonServiceException>(stopped.InnerException).StatusCode);
             Assert.False(batch.IsDurable(0));
             Assert.Equal(1, client.Puts);
             Assert.Equal(0, await ShardStream.CountItemsAsync(client, table));
