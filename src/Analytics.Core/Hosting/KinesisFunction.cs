@@ -30,6 +30,7 @@ public sealed class KinesisFunction : IDisposable
     private int _busy;
     private readonly Stream _output;
     private readonly bool _ownsOutput;
+    private int _outputFailed;
     private readonly TimeProvider _time;
 
     /// <summary>Creates the function; reuse it across invocations.</summary>
@@ -60,6 +61,13 @@ public sealed class KinesisFunction : IDisposable
                 userOnPoison?.Invoke(record);
             },
         });
+        if (options.Output is { CanWrite: false })
+        {
+            // Here, not at the first line: that comes after the sinks wrote, so every invocation would write and then
+            // fail, and Lambda's retries would write again (found by review).
+            ThrowHelper.ThrowArgument(nameof(options), "KinesisFunctionOptions.Output cannot be written (Stream.CanWrite is false): give a writable stream, or null for the process's standard output.");
+        }
+
         _ownsOutput = options.Output is null;
         _output = options.Output ?? Console.OpenStandardOutput();
     }
@@ -156,8 +164,36 @@ public sealed class KinesisFunction : IDisposable
         {
             _lines.ResetWrittenCount();
             EmfMetrics.Write(summary, _options.Metrics, _lines);
-            await _output.WriteAsync(_lines.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            await WriteOutputAsync(_lines.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Writes to <see cref="KinesisFunctionOptions.Output"/>. A write that fails does not fail the invocation, as a log
+    /// writer's does not: the sinks have written by then, and a function error would make Lambda deliver the batch again
+    /// (found by review: the JSON-lines sinks appended it again). The first failure is said once on standard error.
+    /// </summary>
+    private async Task WriteOutputAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _output.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
             await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
+        {
+            if (Interlocked.Exchange(ref _outputFailed, 1) == 0)
+            {
+#pragma warning disable CA1031 // Standard error is the last place to say it; it failing too leaves nothing to do.
+                try
+                {
+                    Console.Error.WriteLine($"{{\"level\":\"Error\",\"message\":\"KinesisFunctionOptions.Output could not be written ({e.GetType().Name}); this function's log and metrics lines there are lost from now on, its invocations go on\"}}");
+                }
+                catch (Exception)
+                {
+                }
+#pragma warning restore CA1031
+            }
         }
     }
 
@@ -192,8 +228,7 @@ public sealed class KinesisFunction : IDisposable
         }
 
         // One write per invocation, so the lines of concurrent writers do not interleave.
-        await _output.WriteAsync(toOutput, cancellationToken).ConfigureAwait(false);
-        await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        await WriteOutputAsync(toOutput, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

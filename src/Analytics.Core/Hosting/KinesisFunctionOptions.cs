@@ -38,7 +38,8 @@ public readonly record struct KinesisFunctionOptions
     /// Where the metrics line (and, without a <see cref="LogWriter"/>, the log lines) is written. Default
     /// <see langword="null"/>: the process's standard output stream, written directly rather than through
     /// <see cref="Console.Out"/>, which the managed .NET runtime prefixes with a timestamp, request id and level, so
-    /// CloudWatch would no longer read the line as EMF.
+    /// CloudWatch would no longer read the line as EMF. A stream that cannot be written is refused when the function is
+    /// made; a write that fails later (a closed pipe) does not fail the invocation, and is said once on standard error.
     /// </summary>
     public Stream? Output { get; init; }
 }

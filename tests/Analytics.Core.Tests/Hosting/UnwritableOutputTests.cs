@@ -45,4 +45,27 @@ public sealed class UnwritableOutputTests
             Assert.Null(thrown);
         }
     }
+
+    /// <summary>An output that breaks while the function runs (a closed pipe): the invocation still succeeds, once its sinks have.</summary>
+    [Fact]
+    public async Task OutputThatFailsOnWrite_DoesNotFailTheInvocation()
+    {
+        var aggregates = new RecordingAggregateSink();
+        using var function = new KinesisFunction(aggregates, new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = new BrokenPipe() });
+        byte[] evt = TestEvents.Build([new TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), TestEvents.Arrival)]);
+
+        Stream response = await function.HandleAsync(new MemoryStream(evt), TimeSpan.FromSeconds(30));
+
+        Assert.Single(aggregates.Seen);
+        Assert.Equal("""{"batchItemFailures":[]}""", new StreamReader(response).ReadToEnd());
+    }
+
+    private sealed class BrokenPipe : MemoryStream
+    {
+        public override void Write(byte[] buffer, int offset, int count) => throw new IOException("Broken pipe");
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => throw new IOException("Broken pipe");
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => throw new IOException("Broken pipe");
+    }
 }
