@@ -106,7 +106,15 @@ internal static partial class ScenarioLoader
         {
             string message = ex.Message;
             int cut = message.IndexOf(" Path:", StringComparison.Ordinal);
-            throw new ScenarioException(ex.Path ?? "$", Readable(cut > 0 ? message[..cut] : message));
+            string reason = Readable(cut > 0 ? message[..cut] : message);
+            if (reason.StartsWith("expected a whole number", StringComparison.Ordinal) && WholeNumberAt(json, ex.Path) is { } tooLarge)
+            {
+                // A whole number past what the field holds is not "another kind" (found by review: that sent the user
+                // looking for quotes or a fraction).
+                reason = $"{tooLarge} is too large a whole number for this field: see its range in docs/emulator.md, \"Scenario file\"";
+            }
+
+            throw new ScenarioException(ex.Path ?? "$", reason);
         }
 
         TemplateSettings? template = null;
@@ -118,6 +126,7 @@ internal static partial class ScenarioLoader
             }
 
             template = SamTemplate.Read(Path.Combine(directory ?? Directory.GetCurrentDirectory(), file.Template));
+            CheckTemplate(template);
             file.Mapping = Overlay(template.Mapping, file.Mapping);
             file.Function ??= new FunctionFile();
             file.Function.MemoryMb = template.MemoryMb;
@@ -303,6 +312,34 @@ internal static partial class ScenarioLoader
         }).ToArray();
     }
 
+    /// <summary>
+    /// Checks the template's settings on their own, before the scenario's go on top: a value out of AWS's range there is
+    /// the template's, named by its property under <c>$.template</c> (found by review: it was reported under a scenario
+    /// field, <c>$.mapping.BatchSize</c>, that the scenario did not have).
+    /// </summary>
+    private static void CheckTemplate(TemplateSettings template)
+    {
+        try
+        {
+            Check(new EmulatorScenario
+            {
+                Mapping = Mapping(template.Mapping),
+                Function = Function(new FunctionFile { MemoryMb = template.MemoryMb, TimeoutSeconds = template.TimeoutSeconds }),
+            }.Validate);
+        }
+        catch (ScenarioException e)
+        {
+            string property = e.Field switch
+            {
+                "$.function.timeoutSeconds" => "Timeout",
+                "$.function.memoryMb" => "MemorySize",
+                var f when f.StartsWith("$.mapping.", StringComparison.Ordinal) => f["$.mapping.".Length..],
+                var f => f,
+            };
+            throw new ScenarioException("$.template", $"the template's {property}: {e.Reason}");
+        }
+    }
+
     // The template's mapping with the scenario's own settings on top (e.g. another ParallelizationFactor).
     private static MappingFile Overlay(MappingFile template, MappingFile? own) => own is null ? template : new MappingFile
     {
@@ -343,6 +380,52 @@ internal static partial class ScenarioLoader
             throw new ScenarioException(field ?? FieldOf(ex.ParamName), reason.Trim());
         }
     }
+
+    /// <summary>
+    /// The value at <paramref name="path"/> (the serializer's <c>$.a.b[2].c</c>) when it is a JSON number with no fraction
+    /// or exponent: a whole number the field's type could not hold. Null for anything else, or a path not followed.
+    /// </summary>
+    private static string? WholeNumberAt(ReadOnlySpan<byte> json, string? path)
+    {
+        if (path is null || !path.StartsWith('$'))
+        {
+            return null;
+        }
+
+        try
+        {
+            using JsonDocument document = JsonDocument.Parse(json.ToArray());
+            JsonElement at = document.RootElement;
+            foreach (System.Text.RegularExpressions.Match step in PathStep().Matches(path[1..]))
+            {
+                if (step.Groups[1].Success)
+                {
+                    if (at.ValueKind != JsonValueKind.Object || !at.TryGetProperty(step.Groups[1].Value, out at))
+                    {
+                        return null;
+                    }
+                }
+                else if (at.ValueKind != JsonValueKind.Array || int.Parse(step.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) is var i && i >= at.GetArrayLength())
+                {
+                    return null;
+                }
+                else
+                {
+                    at = at[int.Parse(step.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)];
+                }
+            }
+
+            string raw = at.ValueKind == JsonValueKind.Number ? at.GetRawText() : string.Empty;
+            return raw.Length > 0 && raw.AsSpan().IndexOfAny('.', 'e', 'E') < 0 ? raw : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\.([A-Za-z0-9_]+)|\[(\d{1,9})\]")]
+    private static partial System.Text.RegularExpressions.Regex PathStep();
 
     /// <summary>The serializer's "could not be converted to System.Nullable`1[System.Int32]" in the scenario's words (review: .NET type names told a user nothing).</summary>
     private static string Readable(string message)
