@@ -48,7 +48,17 @@ internal static class ReplayCommand
                 return 2;
             }
 
-            ReplayRun.Run(loaded, parsed.GetValue(output)!, stdout, writeRecords: !parsed.GetValue(noRecords), chart: !parsed.GetValue(noChart), progress: stderr);
+            try
+            {
+                ReplayRun.Run(loaded, parsed.GetValue(output)!, stdout, writeRecords: !parsed.GetValue(noRecords), chart: !parsed.GetValue(noChart), progress: stderr);
+            }
+            catch (ScenarioException ex)
+            {
+                // Found only once it runs: a process command the system cannot start.
+                stderr.WriteLine($"error: bad scenario: {ex.Field}: {ex.Reason}");
+                return 2;
+            }
+
             return 0;
         });
 

@@ -42,12 +42,13 @@ internal static class ReplayRun
         var watch = Stopwatch.StartNew();
         SampleDownstream? downstream = null;
         var processes = new List<ProcessHandler>();
+        var starts = new ProcessStarts();
         StreamEmulator emulator = null!;
         Func<int, ILambdaHandler> create = loaded.Handler.Kind switch
         {
             "sample" => _ => new SampleHandler(downstream!, emulator.Clock, loaded.WindowSeconds, loaded.SpillAfterSeconds, loaded.MaxPairs, loaded.PerShardWatermarkOnly),
             "naive" => environment => new NaiveHandler(downstream!.DynamoDbClient, SampleDownstream.TableName, emulator.Clock, unchecked(loaded.Scenario.Seed * 1009 + environment)),
-            "process" => _ => Started(new ProcessHandler(loaded.Handler.Command!, loaded.Handler.Environment, emulator.Clock, loaded.Scenario.Function.MemoryMb, ScenarioLoader.ProcessInitTimeout)),
+            "process" => _ => Started(new ProcessHandler(loaded.Handler.Command!, loaded.Handler.Environment, emulator.Clock, loaded.Scenario.Function.MemoryMb, ScenarioLoader.ProcessInitTimeout, starts)),
             _ => _ => new ScriptedHandler(emulator.Clock, ScenarioLoader.Rules(loaded.Handler)),
         };
         emulator = new StreamEmulator(loaded.Scenario, create);
@@ -73,6 +74,7 @@ internal static class ReplayRun
         {
             using var files = new EmulationFiles(outDirectory, writeRecords);
             IEmulationObserver observer = new Tee(new Tee(files, perSecond), firstError);
+            observer = loaded.Handler.Kind == "process" ? new Tee(starts, observer) : observer;
             summary = emulator.Run(ledger is null ? observer : new Tee(observer, ledger));
         }
         finally

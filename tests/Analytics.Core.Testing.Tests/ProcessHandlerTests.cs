@@ -32,7 +32,7 @@ public sealed class ProcessHandlerTests
             return; // bash and curl
         }
 
-        await using var handler = new ProcessHandler(["/bin/bash", "-c", Bootstrap.Replace("\r\n", "\n", StringComparison.Ordinal)], null, TimeProvider.System, 128, TimeSpan.FromSeconds(10));
+        await using var handler = new ProcessHandler(["/bin/bash", "-c", Bootstrap.Replace("\r\n", "\n", StringComparison.Ordinal)], null, TimeProvider.System, 128, TimeSpan.FromSeconds(10), new ProcessStarts());
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         ReadOnlyMemory<byte> answer = await handler.InvokeAsync("\"ok\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token);
         Assert.Equal("{}", System.Text.Encoding.UTF8.GetString(answer.Span));
