@@ -66,6 +66,15 @@ internal static partial class ScenarioLoader
     /// <summary>How long a process handler's process may take to ask for its first event.</summary>
     public static readonly TimeSpan ProcessInitTimeout = TimeSpan.FromSeconds(10);
 
+    // Lambda's reserved variables that the host or the scenario's function settings give (AWS's "Defined runtime
+    // environment variables"); the region and credentials stay the scenario's to give, as the process needs them.
+    private static readonly HashSet<string> s_reservedVariables = new(StringComparer.Ordinal)
+    {
+        "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    };
+
     public static LoadedScenario Load(string path)
     {
         if (Directory.Exists(path))
@@ -202,6 +211,13 @@ internal static partial class ScenarioLoader
                     if (value is null)
                     {
                         throw new ScenarioException($"$.handler.environment.{name}", "expected a string");
+                    }
+
+                    if (s_reservedVariables.Contains(name))
+                    {
+                        // Lambda refuses these in a function's configuration; here they were replaced or took the place of
+                        // the scenario's own settings without a word (found by review: a memory size of 99 under 1,024 MB).
+                        throw new ScenarioException($"$.handler.environment.{name}", "reserved: Lambda sets it (the scenario's function settings give its value), and refuses it in a function's configuration");
                     }
                 }
 

@@ -137,3 +137,42 @@ public class ReplayHugeNumberTests
         Assert.DoesNotContain("another kind", error.Reason, StringComparison.Ordinal);
     }
 }
+
+/// <summary>
+/// Review (careless operator): a variable Lambda reserves, given in the process handler's environment, was replaced
+/// without a word (AWS_LAMBDA_RUNTIME_API) or took the place of the scenario's own setting (a memory size of 99 under a
+/// function of 1,024 MB). Lambda refuses them in a function's configuration; so does the scenario.
+/// </summary>
+public class ReplayReservedVariableTests
+{
+    [Theory]
+    [InlineData("AWS_LAMBDA_RUNTIME_API")]
+    [InlineData("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")]
+    [InlineData("_HANDLER")]
+    public void AReservedVariable_IsRefusedNamingIt(string name)
+    {
+        string json = """{"handler":{"kind":"process","command":["/bin/sh"],"environment":{""" + "\"" + name + "\":\"99\"}}}";
+        var error = Assert.Throws<Analytics.Replay.ScenarioException>(() => Analytics.Replay.ScenarioLoader.Parse(System.Text.Encoding.UTF8.GetBytes(json)));
+        Assert.Equal("$.handler.environment." + name, error.Field);
+        Assert.Contains("reserved", error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheRegionAndCredentials_AreTheScenarios_ToGive()
+    {
+        const string Json = """{"handler":{"kind":"process","command":["/bin/sh"],"environment":{"AWS_REGION":"eu-west-1","AWS_ACCESS_KEY_ID":"test","AWS_SECRET_ACCESS_KEY":"test"}}}""";
+        Analytics.Replay.ScenarioLoader.Parse(System.Text.Encoding.UTF8.GetBytes(Json));
+    }
+}
+
+/// <summary>Review (new consumer): the model took a table whose sort key has the partition key's name, which DynamoDB refuses.</summary>
+public class DynamoDbModelCreateTableTests
+{
+    [Fact]
+    public void ASortKeyNamedAsThePartitionKey_IsRefused()
+    {
+        using var model = new DynamoDbModel(new VirtualClock(DateTimeOffset.UnixEpoch), DynamoDbModelOptions.Default);
+        ArgumentException e = Assert.Throws<ArgumentException>(() => model.CreateTable("t-1", "pk", "pk"));
+        Assert.Equal("sortKey", e.ParamName);
+    }
+}

@@ -143,8 +143,8 @@ public sealed class DynamoDbModel : IDisposable
     /// <param name="tableName">The table.</param>
     /// <param name="partitionKey">The partition key attribute (type S).</param>
     /// <param name="sortKey">The sort key attribute (type S), or <see langword="null"/> for none.</param>
-    /// <exception cref="ArgumentException">A name is null or empty, or the table name is not one DynamoDB takes (3 to 255
-    /// characters of <c>a-z A-Z 0-9 _ . -</c>).</exception>
+    /// <exception cref="ArgumentException">A name is null or empty, the table name is not one DynamoDB takes (3 to 255
+    /// characters of <c>a-z A-Z 0-9 _ . -</c>), or the sort key has the partition key's name.</exception>
     public void CreateTable(string tableName, string partitionKey, string? sortKey)
     {
         ArgumentException.ThrowIfNullOrEmpty(tableName);
@@ -157,6 +157,11 @@ public sealed class DynamoDbModel : IDisposable
         if (sortKey is not null)
         {
             ArgumentException.ThrowIfNullOrEmpty(sortKey);
+            if (string.Equals(sortKey, partitionKey, StringComparison.Ordinal))
+            {
+                // As CreateTable through the SDK is refused (found by review: this one took it).
+                throw new ArgumentException("Both the Hash Key and the Range Key element in the KeySchema have the same name", nameof(sortKey));
+            }
         }
 
         lock (_gate)

@@ -48,6 +48,12 @@ public sealed class KinesisFunction : IDisposable
             EmfMetrics.Validate(options.Metrics, nameof(options));
         }
 
+        if (!Enum.IsDefined(options.Log.MinimumLevel))
+        {
+            // An undefined level wrote no line at all, without a word (found by review).
+            ThrowHelper.ThrowArgument(nameof(options), $"KinesisFunctionOptions.Log.MinimumLevel is {(int)options.Log.MinimumLevel}, not a JsonLogLevel (Debug, Info, Warn, Error or None).");
+        }
+
         _options = options;
         _time = options.Processor.TimeProvider ?? TimeProvider.System;
         Action<QuarantinedRecord>? userOnPoison = options.Processor.OnPoison;

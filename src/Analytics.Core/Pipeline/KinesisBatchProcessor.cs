@@ -155,6 +155,10 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         }
     }
 
+    /// <summary>A sink's <c>WriteAsync</c> that returned null instead of a task: a failure of that sink, named (found by review: a bare NullReferenceException).</summary>
+    private static InvalidOperationException NullTask(string sink) =>
+        new($"The {sink}'s WriteAsync returned null instead of a Task: return a task (Task.CompletedTask when there is nothing to wait for).");
+
     /// <summary>
     /// Refuses a deadline no invocation can have: further before the processor's clock than Lambda's longest timeout. It
     /// comes from a unit or clock mistake in the host, not from a slow invocation, and taken as "no time left" it made
@@ -370,7 +374,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         Task<int> write;
         try
         {
-            write = _quarantineSink.WriteAsync(records, cancellationToken);
+            write = _quarantineSink.WriteAsync(records, cancellationToken) ?? throw NullTask(nameof(IQuarantineSink));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -413,7 +417,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         CancellationToken given = shareLinked?.Token ?? cancellationToken;
         try
         {
-            write = _aggregateSink.WriteAsync(batch, given);
+            write = _aggregateSink.WriteAsync(batch, given) ?? throw NullTask(nameof(IAggregateSink));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

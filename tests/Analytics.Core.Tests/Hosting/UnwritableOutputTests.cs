@@ -69,3 +69,35 @@ public sealed class UnwritableOutputTests
         public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => throw new IOException("Broken pipe");
     }
 }
+
+/// <summary>Smaller configuration mistakes a new-consumer review met: each gets a clear error, not silence or a bare NullReferenceException.</summary>
+public sealed class CarelessConfigurationTests
+{
+    [Fact]
+    public void AnUndefinedMinimumLogLevel_IsRefusedWhenTheFunctionIsMade()
+    {
+        ArgumentException e = Assert.ThrowsAny<ArgumentException>(() => new KinesisFunction(
+            new RecordingAggregateSink(), new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Log = JsonLogOptions.Default with { MinimumLevel = (JsonLogLevel)42 } }));
+
+        Assert.Contains("MinimumLevel is 42", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ASinkWhoseWriteAsyncReturnsNull_IsAFailureOfThatSink_NamedInTheSummary()
+    {
+        using var processor = new KinesisBatchProcessor(new NullTaskSink(), new RecordingQuarantineSink(), ProcessorOptions.Default);
+        byte[] evt = TestEvents.Build([new TestRecord(TestEvents.Seq(1), TestEvents.Utf8(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), TestEvents.Arrival)]);
+        var response = new System.Buffers.ArrayBufferWriter<byte>();
+
+        BatchSummary summary = await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), response);
+
+        Assert.Equal(SinkOutcome.Failed, summary.AggregateSinkOutcome);
+        Assert.Contains("IAggregateSink's WriteAsync returned null", summary.AggregateSinkError, StringComparison.Ordinal);
+        Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
+    }
+
+    private sealed class NullTaskSink : IAggregateSink
+    {
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken) => null!;
+    }
+}
