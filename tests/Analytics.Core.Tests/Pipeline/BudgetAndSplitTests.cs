@@ -220,6 +220,27 @@ public class BudgetAndSplitTests
         AssertDrainedExactlyOnce(records, aggregates, quarantine, r => r == tooWide);
     }
 
+    /// <summary>The records quarantined when each is the whole of a plain batch of its own: the verdicts of the records alone.</summary>
+    private static async Task<HashSet<Generated>> PoisonAloneAsync(Generated[] records, ProcessorOptions options)
+    {
+        var alone = new HashSet<Generated>();
+        foreach (Generated r in records)
+        {
+            var clock = new ManualClock(s_start, TimeSpan.Zero);
+            var quarantine = new SlowQuarantineSink(clock, TimeSpan.Zero);
+            using var single = new KinesisBatchProcessor(new SlowWatermarkSink(clock, TimeSpan.Zero), quarantine, options with { TimeProvider = clock });
+            var response = new ArrayBufferWriter<byte>();
+            await single.ProcessAsync(TestEvents.Build([r.Record]), clock.GetUtcNow() + TimeSpan.FromSeconds(30), response);
+            Assert.Empty(Failures(response));
+            if (quarantine.Records.Count > 0)
+            {
+                alone.Add(r);
+            }
+        }
+
+        return alone;
+    }
+
     /// <summary>Whatever the cap and the neighbours, a record is quarantined exactly when it is poison alone.</summary>
     [Property(MaxTest = 60)]
     public async Task Process_AnyCap_VerdictsDependOnTheRecordAlone(int seed)
@@ -229,20 +250,7 @@ public class BudgetAndSplitTests
         var options = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { MaxPairs = maxPairs } };
         Generated[] records = Generate(random, random.Next(1, 120), seriesPerMetric: 1 + random.Next(8));
 
-        var alone = new HashSet<Generated>();
-        foreach (Generated r in records)
-        {
-            var clock1 = new ManualClock(s_start, TimeSpan.Zero);
-            var q1 = new SlowQuarantineSink(clock1, TimeSpan.Zero);
-            using var single = new KinesisBatchProcessor(new SlowWatermarkSink(clock1, TimeSpan.Zero), q1, options with { TimeProvider = clock1 });
-            var response = new ArrayBufferWriter<byte>();
-            await single.ProcessAsync(TestEvents.Build([r.Record]), clock1.GetUtcNow() + TimeSpan.FromSeconds(30), response);
-            Assert.Empty(Failures(response));
-            if (q1.Records.Count > 0)
-            {
-                alone.Add(r);
-            }
-        }
+        HashSet<Generated> alone = await PoisonAloneAsync(records, options);
 
         var clock = new ManualClock(s_start, TimeSpan.Zero);
         var aggregates = new SlowWatermarkSink(clock, TimeSpan.Zero);
@@ -267,17 +275,7 @@ public class BudgetAndSplitTests
         var options = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { MaxPairs = maxPairs } };
         Generated[] records = Generate(random, random.Next(1, 120), seriesPerMetric: 1 + random.Next(8));
 
-        var alone = new HashSet<Generated>();
-        foreach (Generated r in records)
-        {
-            var q1 = new RecordingQuarantineSink();
-            using var single = new KinesisBatchProcessor(new RecordingAggregateSink(), q1, options);
-            await single.ProcessAsync(TestEvents.Build([r.Record]), DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30), new ArrayBufferWriter<byte>());
-            if (q1.Records.Count > 0)
-            {
-                alone.Add(r);
-            }
-        }
+        HashSet<Generated> alone = await PoisonAloneAsync(records, options);
 
         var aggregates = new RecordingAggregateSink();
         var quarantine = new RecordingQuarantineSink();

@@ -224,7 +224,7 @@ public sealed class LocalServersFixture : IAsyncLifetime
             Exception? last = null;
             for (int attempt = 0; attempt < 3; attempt++)
             {
-                int port = FreePort();
+                int port = LoopbackPorts.Unused();
                 var start = new ProcessStartInfo("node")
                 {
                     RedirectStandardOutput = true,
@@ -285,14 +285,6 @@ public sealed class LocalServersFixture : IAsyncLifetime
             _process.Dispose();
         }
 
-        private static int FreePort()
-        {
-            var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-            listener.Stop();
-            return port;
-        }
 
         private void Append(string? line)
         {
@@ -332,5 +324,17 @@ public sealed class LocalServersFixture : IAsyncLifetime
                 }
             }
         }
+    }
+}
+
+/// <summary>Loopback ports for the tests: one no server listens on (yet).</summary>
+internal static class LoopbackPorts
+{
+    /// <summary>A port the system just handed out and took back: free, so a connection to it is refused until a server takes it.</summary>
+    public static int Unused()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -135,7 +135,7 @@ public sealed class OneKeySpillHistoryTests(LocalServersFixture servers)
         /// <summary>A live batch written by a sink whose marker read S3 refuses (connection refused): the write is made, no entry kept.</summary>
         public async Task LiveWithoutMarkerAsync(int sequence)
         {
-            using AmazonS3Client unreachable = _servers.CreateS3Client(new Uri("http://127.0.0.1:" + ClosedPort()));
+            using AmazonS3Client unreachable = _servers.CreateS3Client(new Uri("http://127.0.0.1:" + LoopbackPorts.Unused()));
             using AmazonDynamoDBClient client = _servers.CreateDynamoDbClient();
             var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = Table });
             _ = new S3SpillSink(unreachable, S3SpillSinkOptions.Default with { BucketName = Bucket }, sink);
@@ -181,12 +181,5 @@ public sealed class OneKeySpillHistoryTests(LocalServersFixture servers)
 
         private static ShardRecord Record(int sequence) =>
             new(TestEvents.Seq(sequence), [new TestSample("m", [], W0Ms + 1_000, 1)], "k0");
-
-        private static int ClosedPort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
     }
 }

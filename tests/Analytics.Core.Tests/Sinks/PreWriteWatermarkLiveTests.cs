@@ -95,7 +95,7 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
     {
         using Setup s = await SetupAsync();
         await PutMarkerAsync(s, Marker(TestEvents.Seq(20), W0));
-        using AmazonS3Client unreachable = closedPort ? servers.CreateS3Client(new Uri("http://127.0.0.1:" + ClosedPort())) : servers.CreateS3Client();
+        using AmazonS3Client unreachable = closedPort ? servers.CreateS3Client(new Uri("http://127.0.0.1:" + LoopbackPorts.Unused())) : servers.CreateS3Client();
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = s.Table });
         _ = new S3SpillSink(unreachable, S3SpillSinkOptions.Default with { BucketName = closedPort ? s.Bucket : "no-such-bucket" }, sink);
@@ -191,13 +191,6 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
 
     private static ShardRecord Record(int sequence, string partitionKey, long windowMs = W0Ms) =>
         new(TestEvents.Seq(sequence), [new TestSample("m", [], windowMs + 1_000, 1)], partitionKey);
-
-    private static int ClosedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private sealed record Setup(string Table, string Bucket, AmazonDynamoDBClient DynamoDb, AmazonS3Client S3, DynamoDbAggregateSink Sink) : IDisposable
     {

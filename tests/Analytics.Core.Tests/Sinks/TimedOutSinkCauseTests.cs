@@ -20,7 +20,7 @@ public sealed class TimedOutSinkCauseTests(ITestOutputHelper output)
     [Fact]
     public async Task EveryAttemptRefused_DeadlineFirst_TheRefusalIsInTheSinkError()
     {
-        int port = ClosedPort();
+        int port = LoopbackPorts.Unused();
         using var client = new AmazonDynamoDBClient(new BasicAWSCredentials("test", "test"), new AmazonDynamoDBConfig
         {
             ServiceURL = $"http://127.0.0.1:{port}",
@@ -43,15 +43,6 @@ public sealed class TimedOutSinkCauseTests(ITestOutputHelper output)
         Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
         Assert.NotNull(summary.AggregateSinkError);
         Assert.Contains("HttpRequestException", summary.AggregateSinkError, StringComparison.Ordinal);
-    }
-
-    private static int ClosedPort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     private sealed class NoQuarantine : IQuarantineSink
