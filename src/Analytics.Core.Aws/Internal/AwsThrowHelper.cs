@@ -37,6 +37,11 @@ internal static class AwsThrowHelper
     public static void ThrowIO(string message) =>
         throw new IOException(message);
 
+    /// <summary>A sink stopped by its token after failed attempts: a cancellation that carries the last one as its cause.</summary>
+    [DoesNotReturn]
+    public static void ThrowStoppedAfterFailures(string message, Exception lastFailure, CancellationToken cancellationToken) =>
+        throw new OperationCanceledException(message, lastFailure, cancellationToken);
+
     [DoesNotReturn]
     public static void ThrowTimeout(string message) =>
         throw new TimeoutException(message);

@@ -301,7 +301,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             // Out of time after failed attempts: still a time-out, but with its cause (found by review: an endpoint that
             // refused every attempt, a region typo, showed only "TimedOut" and an empty error, and the operator was sent
             // to raise the timeout). The processor keeps the inner exception as the invocation's aggregateSinkError.
-            throw new OperationCanceledException(
+            AwsThrowHelper.ThrowStoppedAfterFailures(
                 string.Format(
                     CultureInfo.InvariantCulture,
                     "{0} aggregate item(s) of shard {1} were not written before the sink was stopped (its time was up, or the invocation was cancelled); the last of the failed attempts is the inner exception.",

@@ -98,7 +98,7 @@ public sealed class S3QuarantineSink : IQuarantineSink
         {
             // Out of time with nothing stored, after failed attempts: a time-out with its cause, as the DynamoDB sink's
             // (found by review). With some stored it returns how many, which is worth more than the cause.
-            throw new OperationCanceledException(
+            AwsThrowHelper.ThrowStoppedAfterFailures(
                 string.Format(CultureInfo.InvariantCulture, "None of {0} quarantine object(s) was stored before the sink was stopped (its time was up, or the invocation was cancelled); the last of the failed attempts is the inner exception.", count),
                 cause,
                 cancellationToken);

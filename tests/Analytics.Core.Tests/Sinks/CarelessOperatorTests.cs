@@ -378,8 +378,12 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 5, count: 5));
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(1));
 
-        await sink.WriteAsync(batch, deadline.Token).WaitAsync(TimeSpan.FromSeconds(30));
+        // Stopped by the deadline, not by the delay (an ArgumentOutOfRangeException of the timer, before): a cancellation
+        // that carries the failed attempt.
+        OperationCanceledException stopped = await Assert.ThrowsAsync<OperationCanceledException>(() => sink.WriteAsync(batch, deadline.Token).WaitAsync(TimeSpan.FromSeconds(30)));
 
+        Assert.True(deadline.IsCancellationRequested);
+        FaultProxy.AssertConnectionFailure(stopped);
         Assert.Equal(0, batch.DurableCount);
     }
 

@@ -52,7 +52,7 @@ public sealed class DynamoDbAggregateSinkFaultTests(LocalServersFixture servers,
     [Theory]
     [InlineData(FaultMode.Dead)]
     [InlineData(FaultMode.Down)]
-    public async Task WriteAsync_DownstreamUnavailable_ReturnsAtTheDeadlineWithNothingMarked(FaultMode mode)
+    public async Task WriteAsync_DownstreamUnavailable_StopsAtTheDeadlineWithNothingMarked_SayingWhatFailed(FaultMode mode)
     {
         string table = await servers.CreateTableAsync("faults");
         await using var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed: 1) { Mode = mode };
@@ -61,10 +61,13 @@ public sealed class DynamoDbAggregateSinkFaultTests(LocalServersFixture servers,
         AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 13, count: 40));
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(2));
 
-        // The outer bound only keeps a hanging sink from hanging the run; the token is what must end the call.
-        await sink.WriteAsync(batch, deadline.Token).WaitAsync(TimeSpan.FromSeconds(30));
+        // The outer bound only keeps a hanging sink from hanging the run; the token is what must end the call. Its
+        // attempts failed before the deadline: the cancellation carries the last failure (a refused connection, or a
+        // request the SDK timed out), for the invocation's log line.
+        OperationCanceledException stopped = await Assert.ThrowsAsync<OperationCanceledException>(() => sink.WriteAsync(batch, deadline.Token).WaitAsync(TimeSpan.FromSeconds(30)));
 
         Assert.True(deadline.IsCancellationRequested);
+        Assert.True(stopped.InnerException is System.Net.Http.HttpRequestException or TimeoutException, stopped.ToString());
         Assert.Equal(0, ShardStream.Checkpoint(batch));
         Assert.All(Enumerable.Range(0, batch.Count), pair => Assert.False(batch.IsDurable(pair)));
         using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
