@@ -120,7 +120,7 @@ internal static partial class ScenarioLoader
             {
                 // A whole number past what the field holds is not "another kind" (found by review: that sent the user
                 // looking for quotes or a fraction).
-                reason = $"{tooLarge} is too large a whole number for this field: see its range in docs/emulator.md, \"Scenario file\"";
+                reason = $"{tooLarge} is a whole number out of this field's range: see the range in docs/emulator.md, \"Scenario file\"";
             }
 
             throw new ScenarioException(ex.Path ?? "$", reason);
@@ -410,7 +410,8 @@ internal static partial class ScenarioLoader
 
         try
         {
-            using JsonDocument document = JsonDocument.Parse(json.ToArray());
+            // Read as the scenario is (comments, trailing commas: review).
+            using JsonDocument document = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
             JsonElement at = document.RootElement;
             foreach (System.Text.RegularExpressions.Match step in PathStep().Matches(path[1..]))
             {

@@ -240,7 +240,7 @@ internal sealed class DestinationRedrive
                 // just the same, so they wait until it is mended or deleted (found by review: the later ones were applied
                 // past it, and once it was restored its records lay below the watermark, undecided on every run). Only a
                 // key in Lambda's pattern names a shard; another object under the prefix is not a batch of any.
-                if (ShardOfKey(key) is { } shardOfKey)
+                if (!IsFolderPlaceholder(key) && ShardOfKey(key) is { } shardOfKey)
                 {
                     unreadable.Add(shardOfKey);
                 }
@@ -321,7 +321,7 @@ internal sealed class DestinationRedrive
         var earlier = new List<string>();
         foreach (string key in await ListAsync(folder, cancellationToken).ConfigureAwait(false))
         {
-            if (string.CompareOrdinal(key, first) >= 0 || key.StartsWith(_options.Prefix, StringComparison.Ordinal))
+            if (string.CompareOrdinal(key, first) >= 0 || key.StartsWith(_options.Prefix, StringComparison.Ordinal) || IsFolderPlaceholder(key))
             {
                 continue;
             }
@@ -820,6 +820,12 @@ internal sealed class DestinationRedrive
     }
 
     /// <summary>The shard a destination object's key names (Lambda writes <c>aws/lambda/&lt;UUID&gt;/&lt;shardId&gt;/YYYY/...</c>), or null.</summary>
+    /// <summary>
+    /// A key that ends in <c>/</c>: what the S3 console's "Create folder" writes, never a batch of Lambda's (review: one
+    /// in a shard's folder held the shard back on every run).
+    /// </summary>
+    private static bool IsFolderPlaceholder(string key) => key.EndsWith('/');
+
     internal static string? ShardOfKey(string key) =>
         key.Split('/').FirstOrDefault(part => part.StartsWith("shardId-", StringComparison.Ordinal));
 

@@ -38,7 +38,7 @@ public sealed class KinesisFunction : IDisposable
     /// <param name="quarantineSink">Where poison records go.</param>
     /// <param name="options">Options; <see cref="KinesisFunctionOptions.Default"/> or <see cref="KinesisFunctionSettings.ToFunctionOptions"/>.</param>
     /// <exception cref="ArgumentNullException">A sink is null.</exception>
-    /// <exception cref="ArgumentException">The processor options are invalid (see <see cref="KinesisBatchProcessor"/>), or the metrics' namespace or function name is one CloudWatch refuses (see <see cref="EmfOptions"/>).</exception>
+    /// <exception cref="ArgumentException">The processor options are invalid (see <see cref="KinesisBatchProcessor"/>), the metrics' namespace or function name is one CloudWatch refuses (see <see cref="EmfOptions"/>), <see cref="KinesisFunctionOptions.Output"/> cannot be written, or <see cref="JsonLogOptions.MinimumLevel"/> is not a defined level.</exception>
     public KinesisFunction(IAggregateSink aggregateSink, IQuarantineSink quarantineSink, KinesisFunctionOptions options)
     {
         if (options.WriteMetrics)
@@ -46,6 +46,13 @@ public sealed class KinesisFunction : IDisposable
             // Here, not at the first metric line: that comes after the sinks wrote, so every invocation would write and
             // then fail, and Lambda's retries would write again.
             EmfMetrics.Validate(options.Metrics, nameof(options));
+        }
+
+        if (options.Output is { CanWrite: false })
+        {
+            // Here, not at the first line: that comes after the sinks wrote, so every invocation would write and then
+            // fail, and Lambda's retries would write again (found by review).
+            ThrowHelper.ThrowArgument(nameof(options), "KinesisFunctionOptions.Output cannot be written (Stream.CanWrite is false): give a writable stream, or null for the process's standard output.");
         }
 
         if (!Enum.IsDefined(options.Log.MinimumLevel))
@@ -67,13 +74,6 @@ public sealed class KinesisFunction : IDisposable
                 userOnPoison?.Invoke(record);
             },
         });
-        if (options.Output is { CanWrite: false })
-        {
-            // Here, not at the first line: that comes after the sinks wrote, so every invocation would write and then
-            // fail, and Lambda's retries would write again (found by review).
-            ThrowHelper.ThrowArgument(nameof(options), "KinesisFunctionOptions.Output cannot be written (Stream.CanWrite is false): give a writable stream, or null for the process's standard output.");
-        }
-
         _ownsOutput = options.Output is null;
         _output = options.Output ?? Console.OpenStandardOutput();
     }
@@ -186,8 +186,9 @@ public sealed class KinesisFunction : IDisposable
             await _output.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
             await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
+        catch (Exception e) when (e is not OutOfMemoryException && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
+            // A cancellation of the stream's own (a wrapper's time-out) is its failure too; only ours is let through (review).
             if (Interlocked.Exchange(ref _outputFailed, 1) == 0)
             {
 #pragma warning disable CA1031 // Standard error is the last place to say it; it failing too leaves nothing to do.

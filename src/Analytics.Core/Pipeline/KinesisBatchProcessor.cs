@@ -526,10 +526,12 @@ public sealed partial class KinesisBatchProcessor : IDisposable
 
     /// <summary>
     /// Keeps the exception of a failure. A time-out's cancellation says nothing more than the outcome, unless it carries
-    /// its cause: the AWS sinks, out of time after failed attempts, give the last attempt's error as the inner exception.
+    /// its cause: the AWS sinks, stopped after failed attempts, give the last attempt's error as the inner exception,
+    /// which is the error then, of a time-out or (stopped by the caller's cancellation) of a failure (review: the
+    /// failure named an inner exception the line never showed).
     /// </summary>
     private static void SetResult(Action<SinkOutcome, Exception?> set, SinkOutcome outcome, Exception e) =>
-        set(outcome, outcome == SinkOutcome.Failed ? e : CauseOf(e));
+        set(outcome, outcome == SinkOutcome.Failed ? CauseOf(e) ?? e : CauseOf(e));
 
     private static Exception? CauseOf(Exception e) =>
         e is OperationCanceledException { InnerException: { } cause } && cause is not OperationCanceledException ? cause : null;
