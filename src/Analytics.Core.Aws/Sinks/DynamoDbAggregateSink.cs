@@ -111,7 +111,9 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// <summary>Applies the batch's aggregates and marks each durable pair.</summary>
     /// <param name="batch">The batch; read only during the call.</param>
     /// <param name="cancellationToken">Cancelled at the invocation's deadline less its margin: the sink then returns,
-    /// leaving the pairs it could not confirm unmarked.</param>
+    /// leaving the pairs it could not confirm unmarked; or, when attempts of those pairs had failed, throws an
+    /// <see cref="OperationCanceledException"/> whose inner exception is the last failure (the processor's time-out
+    /// error).</param>
     /// <returns>A task that completes when every pair is written, found already applied, or given up on.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="batch"/> is null.</exception>
     /// <exception cref="AmazonDynamoDBException">A non-transient error (missing table, validation); pairs marked before it stay marked.
@@ -292,7 +294,8 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         if (unwritten > 0 && !cancellationToken.IsCancellationRequested)
         {
             // Pairs given up with time left: each tried MaxAttempts times. Never silent: the invocation's log line says
-            // the sink failed and why (a time-out returns instead: the processor reports it as one).
+            // the sink failed and why (a time-out returns, or throws a cancellation with its cause, below: the processor
+            // reports it as one).
             ThrowGivenUp(batch, unwritten);
         }
 

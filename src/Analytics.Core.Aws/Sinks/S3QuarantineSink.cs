@@ -45,7 +45,9 @@ public sealed class S3QuarantineSink : IQuarantineSink
     /// <summary>Writes each record as one object, in parallel.</summary>
     /// <param name="records">The poison records, in sequence order; read only during the call.</param>
     /// <param name="cancellationToken">Cancelled at the invocation's deadline less its margin; uploads in flight are abandoned.</param>
-    /// <returns>How many records, counted from the first, are stored; less than <c>records.Count</c> when time ran out.</returns>
+    /// <returns>How many records, counted from the first, are stored; less than <c>records.Count</c> when time ran out.
+    /// With none stored after failed attempts it throws instead: an <see cref="OperationCanceledException"/> whose inner
+    /// exception is the last failure.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="records"/> is null.</exception>
     /// <exception cref="AmazonS3Exception">A non-transient error (missing bucket, access denied); or a transient one
     /// (throttling, a server error) when an upload still failed after <see cref="AwsRetryOptions.MaxAttempts"/> attempts
