@@ -58,6 +58,13 @@ internal static class ReplayCommand
                 stderr.WriteLine($"error: bad scenario: {ex.Field}: {ex.Reason}");
                 return 2;
             }
+            catch (InvalidOperationException ex)
+            {
+                // The emulator stopped the run, saying why (a stream the function falls behind for good, a handler that
+                // blocks the run's thread): one line, not a stack trace.
+                stderr.WriteLine($"error: the run stopped: {ex.Message}");
+                return 1;
+            }
 
             return 0;
         });

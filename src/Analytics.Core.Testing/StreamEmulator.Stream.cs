@@ -15,6 +15,19 @@ public sealed partial class StreamEmulator
     // Puts this second's records: explicit ones and each producer's, merged by time (explicit first on a tie).
     private void ProduceSecond(int second)
     {
+        if (RecordsHeld > MaxRecordsHeld)
+        {
+            // Every record not yet processed is held in memory: a function that falls behind its producers for good
+            // (one that always times out, for a week) took the run to many GB and out of memory (found by review).
+            throw new InvalidOperationException(string.Format(
+                CultureInfo.InvariantCulture,
+                "At {0} s the stream holds {1:N0} records not yet processed, more than the emulator keeps ({2:N0}, about 12 GB of memory): " +
+                "the function falls behind its producers for good. Shorten the run (durationSeconds), lower the producers' rates, or shorten the stream's retention.",
+                second,
+                RecordsHeld,
+                MaxRecordsHeld));
+        }
+
         long fromMs = second * 1000L;
         List<(long AtMs, string Key, byte[] Data)> batch = _produced;
         batch.Clear();

@@ -197,7 +197,9 @@ public sealed partial class StreamEmulator
     /// Already run; or a producer's <see cref="RecordGenerator"/> returned <see langword="null"/> or a record Kinesis
     /// refuses (data plus partition key over 1 MiB); or handler code kept the run's thread waiting inside one step for
     /// 10 s of real time (or <see cref="EmulatorScenario.RealTimeSettle"/>, when longer), as a handler blocking on a task
-    /// of the clock (<c>.Wait()</c>, <c>.Result</c>) does: the clock moves only when handler code returns to it.
+    /// of the clock (<c>.Wait()</c>, <c>.Result</c>) does: the clock moves only when handler code returns to it; or the
+    /// stream holds more than 40 million records not yet processed (the function falls behind its producers for good,
+    /// and the run would run out of memory).
     /// </exception>
     public EmulationSummary Run(IEmulationObserver? observer = null)
     {
@@ -648,6 +650,14 @@ public sealed partial class StreamEmulator
         _maxBusyThisSecond = 0;
         _busySinceMs = now;
     }
+
+    /// <summary>
+    /// The most records not yet processed a run may hold (<see cref="RecordsHeld"/>), checked each virtual second before
+    /// its records are made: 40 million. A held record of a small producer record costs about 300 bytes (3 million held
+    /// took 0.97 GB of resident memory), so about 12 GB. The incident scenarios' hour of 10 shards at 10,000 records/s
+    /// puts 36 million in all. Settable for tests.
+    /// </summary>
+    internal long MaxRecordsHeld { get; init; } = 40_000_000;
 
     /// <summary>Records the emulator holds as not yet processed (for tests of what a run keeps in memory).</summary>
     internal long RecordsHeld => _shards.Sum(s => (long)s.Undone.Count + s.Pending.Count);
