@@ -369,7 +369,9 @@ public sealed partial class KinesisBatchProcessor
     private AloneAtCap JudgeAloneAtCap(in KinesisRecord record)
     {
         MetricAggregator probe = _capProbe ??= new MetricAggregator(_options.Aggregator);
-        probe.Clear();
+        // Its own pairs go, newest first: the cost of this record's pairs, not of clearing a table sized for the largest
+        // record seen, once per record past the cap (review).
+        probe.RollbackTo(0);
         var units = RecordUnits.Open(record, _decoder, _schema.Options.MaxRecordBytes);
         while (units.MoveNext())
         {
