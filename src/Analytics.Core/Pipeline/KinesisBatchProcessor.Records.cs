@@ -56,7 +56,6 @@ public sealed partial class KinesisBatchProcessor
         _batch.Reset(hasSampleLog: true);
         _pendingCount = 0;
         _enforceCap = true;
-        _capLifted = false;
         _poisonCallbacks = 0;
         ReadOnlySpan<byte> lastSequence = default;
         ReadOnlySpan<byte> shard = default;
@@ -97,14 +96,13 @@ public sealed partial class KinesisBatchProcessor
             // Past the cap in a tumbling-window invocation (lifted there, below) a record's verdict is still its own:
             // one that alone holds more pairs than the cap is poison, as it is first in a batch, even when every pair
             // it holds already exists (review: it was quarantined first in a window batch, aggregated after others).
-            AloneAtCap alone = _capLifted ? JudgeAloneAtCap(record) : AloneAtCap.Within;
+            AloneAtCap alone = _enforceCap ? AloneAtCap.Within : JudgeAloneAtCap(record);
             if (ProcessRecord(record, alone, ref aggregateTicks, summary) == RecordOutcome.Split)
             {
                 // Our own split at the cap (not in a tumbling-window invocation, whose state must hold the whole batch).
                 if (IsWindowEvent(reader))
                 {
                     _enforceCap = false;
-                    _capLifted = true;
                     ProcessRecord(record, JudgeAloneAtCap(record), ref aggregateTicks, summary);
                 }
                 else

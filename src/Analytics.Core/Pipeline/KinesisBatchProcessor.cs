@@ -65,10 +65,8 @@ public sealed partial class KinesisBatchProcessor : IDisposable
 
     // Per invocation, set while reading the records.
     private string? _eventSourceArn;
+    // False once a tumbling-window invocation passed the cap: it aggregates past it, and each record is judged alone.
     private bool _enforceCap;
-
-    /// <summary>A tumbling-window invocation passed the cap and aggregates past it; each record is then judged alone (<see cref="JudgeAloneAtCap"/>).</summary>
-    private bool _capLifted;
 
     /// <summary>The aggregator <see cref="JudgeAloneAtCap"/> counts a record's own pairs in; made on first use.</summary>
     private MetricAggregator? _capProbe;
