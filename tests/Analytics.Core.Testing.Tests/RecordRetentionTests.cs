@@ -12,15 +12,7 @@ public class RecordRetentionTests
     [InlineData(true)]
     public void ProcessedRecords_AreLetGo_WithOrWithoutAnObserver(bool observed)
     {
-        var scenario = new EmulatorScenario
-        {
-            Seed = 5,
-            StartTime = Emulate.Start,
-            DurationSeconds = 120,
-            Stream = new StreamOptions { ShardCount = 2 },
-            Producers = [new ProducerOptions { RatePerSecond = 1000, PartitionKeys = 50 }],
-            Mapping = new MappingOptions { BatchSize = 500, MaximumBatchingWindowInSeconds = 1 },
-        };
+        EmulatorScenario scenario = TwoMinutesAtAThousand(seed: 5, shards: 2);
         StreamEmulator emulator = null!;
         emulator = new StreamEmulator(scenario, _ => new ScriptedHandler(emulator.Clock, []));
 
@@ -41,15 +33,7 @@ public class RecordRetentionTests
     [InlineData(false)]
     public void AFunctionThatFallsBehindForGood_StopsTheRunAtTheBound_OneThatKeepsUpDoesNot(bool timesOut)
     {
-        var scenario = new EmulatorScenario
-        {
-            Seed = 6,
-            StartTime = Emulate.Start,
-            DurationSeconds = 120,
-            Stream = new StreamOptions { ShardCount = 1 },
-            Producers = [new ProducerOptions { RatePerSecond = 1000, PartitionKeys = 50 }],
-            Mapping = new MappingOptions { BatchSize = 500, MaximumBatchingWindowInSeconds = 1 },
-        };
+        EmulatorScenario scenario = TwoMinutesAtAThousand(seed: 6, shards: 1);
         StreamEmulator emulator = null!;
         ScriptRule[] rules = timesOut ? [new ScriptRule(ScriptAction.SleepMs, Ms: 10_000)] : [];
         emulator = new StreamEmulator(scenario, _ => new ScriptedHandler(emulator.Clock, rules)) { MaxRecordsHeld = 20_000 };
@@ -65,4 +49,15 @@ public class RecordRetentionTests
         // Checked each second before its records: it stops in the second after the bound is passed.
         Assert.InRange(emulator.RecordsHeld, 20_001, 21_000);
     }
+
+    /// <summary>Two minutes at 1,000 records/s over 50 partition keys, batches of 500 within a second.</summary>
+    private static EmulatorScenario TwoMinutesAtAThousand(int seed, int shards) => new()
+    {
+        Seed = seed,
+        StartTime = Emulate.Start,
+        DurationSeconds = 120,
+        Stream = new StreamOptions { ShardCount = shards },
+        Producers = [new ProducerOptions { RatePerSecond = 1000, PartitionKeys = 50 }],
+        Mapping = new MappingOptions { BatchSize = 500, MaximumBatchingWindowInSeconds = 1 },
+    };
 }

@@ -85,19 +85,23 @@ public class BudgetAndSplitTests
     }
 
     /// <summary>Asserts the sinks hold exactly the valid samples (each once) and exactly the poison records.</summary>
+    /// <summary>Per series, the count and sum of the samples of the records that are not poison alone.</summary>
+    private static Dictionary<string, (long Count, double Sum)> Truth(Generated[] records, Func<Generated, bool> poisonAlone)
+    {
+        var expected = new Dictionary<string, (long Count, double Sum)>();
+        foreach ((string series, double value) in records.Where(r => !poisonAlone(r)).SelectMany(r => r.Samples))
+        {
+            expected.TryGetValue(series, out var e);
+            expected[series] = (e.Count + 1, e.Sum + value);
+        }
+
+        return expected;
+    }
+
     private static void AssertDrainedExactlyOnce(Generated[] records, SlowWatermarkSink aggregates, SlowQuarantineSink quarantine, Func<Generated, bool>? poisonAlone = null)
     {
         poisonAlone ??= r => r.Poison;
-        var expected = new Dictionary<string, (long Count, double Sum)>();
-        foreach (Generated r in records.Where(r => !poisonAlone(r)))
-        {
-            foreach ((string series, double value) in r.Samples)
-            {
-                expected.TryGetValue(series, out var e);
-                expected[series] = (e.Count + 1, e.Sum + value);
-            }
-        }
-
+        Dictionary<string, (long Count, double Sum)> expected = Truth(records, poisonAlone);
         var actual = aggregates.Store.ToDictionary(kv => kv.Key.Series, kv => (kv.Value.Count, kv.Value.Sum));
         Assert.Equal(expected.OrderBy(kv => kv.Key), actual.OrderBy(kv => kv.Key));
         Assert.Equal(
@@ -288,13 +292,7 @@ public class BudgetAndSplitTests
         string[] wantQ = [.. records.Where(alone.Contains).Select(r => r.Record.SequenceNumber).Order()];
         string[] gotQ = [.. quarantine.Records.Select(q => q.SequenceNumber).Order()];
         Assert.True(wantQ.SequenceEqual(gotQ), $"cap {maxPairs}; only expected: {string.Join(",", wantQ.Except(gotQ).Select(x => x[^4..]))}; only got: {string.Join(",", gotQ.Except(wantQ).Select(x => x[^4..]))}; got {string.Join(",", quarantine.Records.Select(q => q.SequenceNumber[^4..] + ":" + q.Reason))}");
-        var expected = new Dictionary<string, (long Count, double Sum)>();
-        foreach ((string series, double value) in records.Where(r => !alone.Contains(r)).SelectMany(r => r.Samples))
-        {
-            expected.TryGetValue(series, out var e);
-            expected[series] = (e.Count + 1, e.Sum + value);
-        }
-
+        Dictionary<string, (long Count, double Sum)> expected = Truth(records, alone.Contains);
         var actual = aggregates.Seen.GroupBy(a => $"{a.Metric}|{a.Dimensions}").ToDictionary(g => g.Key, g => (g.Sum(a => a.Count), g.Sum(a => a.Sum)));
         Assert.Equal(expected.OrderBy(kv => kv.Key), actual.OrderBy(kv => kv.Key));
     }

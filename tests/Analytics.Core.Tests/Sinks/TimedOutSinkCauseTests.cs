@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Amazon.DynamoDBv2;
 using Amazon.Runtime;
@@ -10,15 +8,23 @@ namespace Analytics.Core.Tests;
 
 /// <summary>
 /// A DynamoDB sink whose every request fails at once (the endpoint refuses connections: a wrong region or endpoint, a
-/// DNS typo, an outage) in an invocation whose deadline comes before its attempts run out (Lambda's default timeout is
-/// 3 s). Today the line says only <c>TimedOut</c>, <c>aggregateSinkError: null</c> and "ran out of time", and
-/// docs/observability.md sends the operator to raise the timeout or lower BatchSize: the cause the sink saw on every
-/// attempt is dropped. Sink errors must be visible: the summary keeps the last error seen, whatever the outcome.
+/// DNS typo, an outage), stopped before its attempts run out. Sink errors must be visible: the summary keeps the last
+/// error seen, whatever stopped the sink.
+/// <list type="bullet">
+/// <item>The deadline first (Lambda's default timeout is 3 s): the line said only <c>TimedOut</c>,
+/// <c>aggregateSinkError: null</c> and "ran out of time", and docs/observability.md sent the operator to raise the
+/// timeout or lower BatchSize (a new-consumer review).</item>
+/// <item>The caller's token first (host shutdown), well before the deadline: once the sink gave its cause as the inner
+/// exception of a cancellation, the failure kept the cancellation itself, "...the last of the failed attempts is the
+/// inner exception", and the refusal was nowhere in the line (a review of that change).</item>
+/// </list>
 /// </summary>
 public sealed class TimedOutSinkCauseTests(ITestOutputHelper output)
 {
-    [Fact]
-    public async Task EveryAttemptRefused_DeadlineFirst_TheRefusalIsInTheSinkError()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task EveryAttemptRefused_StoppedByTheDeadlineOrTheCaller_TheRefusalIsInTheSinkError(bool callerCancels)
     {
         int port = LoopbackPorts.Unused();
         using var client = new AmazonDynamoDBClient(new BasicAWSCredentials("test", "test"), new AmazonDynamoDBConfig
@@ -28,7 +34,7 @@ public sealed class TimedOutSinkCauseTests(ITestOutputHelper output)
             MaxErrorRetry = 0,
             Timeout = TimeSpan.FromSeconds(2),
         });
-        // More attempts than fit before the deadline: the deadline, not the attempts, ends the call.
+        // More attempts than fit before the deadline: the deadline (or the caller), not the attempts, ends the call.
         var retry = AwsRetryOptions.Default with { MaxAttempts = 50, JitterSeed = 1 };
         using var processor = new KinesisBatchProcessor(
             new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = "metrics", Retry = retry }),
@@ -36,13 +42,14 @@ public sealed class TimedOutSinkCauseTests(ITestOutputHelper output)
             ProcessorOptions.Default);
         byte[] evt = TestEvents.Build([new TestRecord(TestEvents.Seq(1), Encoding.UTF8.GetBytes(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), TestEvents.Arrival)]);
 
+        using var caller = new CancellationTokenSource(callerCancels ? TimeSpan.FromSeconds(2) : Timeout.InfiniteTimeSpan);
         var response = new ArrayBufferWriter<byte>();
-        BatchSummary summary = await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(3), response).WaitAsync(TimeSpan.FromSeconds(30));
+        DateTimeOffset deadline = DateTimeOffset.UtcNow.AddSeconds(callerCancels ? 60 : 3);
+        BatchSummary summary = await processor.ProcessAsync(evt, deadline, response, caller.Token).WaitAsync(TimeSpan.FromSeconds(30));
 
         output.WriteLine($"{summary.AggregateSinkOutcome} | {summary.AggregateSinkError} | {summary.AggregateSinkIssue}");
         Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
-        Assert.NotNull(summary.AggregateSinkError);
-        Assert.Contains("HttpRequestException", summary.AggregateSinkError, StringComparison.Ordinal);
+        Assert.Contains("HttpRequestException", summary.AggregateSinkError ?? string.Empty, StringComparison.Ordinal);
     }
 
     private sealed class NoQuarantine : IQuarantineSink
