@@ -411,17 +411,26 @@ internal sealed class DestinationRedrive
         Dictionary<string, DestinationRecordEntry> bySequence = records.ToDictionary(r => r.SequenceNumber, StringComparer.Ordinal);
 
         // The (record, aggregate) pairs: each record run alone through the pipeline, its pairs captured.
+        // And the records that hold poison: a KPL container's poison user record beside valid ones whose pairs are all
+        // applied or undecided is still quarantined by the run below (the sink skips what the watermarks hold).
         var pairsOf = new Dictionary<string, List<(string Pk, string Sk)>>(StringComparer.Ordinal);
+        var holdsPoison = new HashSet<string>(StringComparer.Ordinal);
         var capture = new CapturingSink();
-        using (var classifier = new KinesisBatchProcessor(capture, new DiscardQuarantine(), _options.Processor))
+        var poison = new CountingQuarantine();
+        using (var classifier = new KinesisBatchProcessor(capture, poison, _options.Processor))
         {
             var response = new ArrayBufferWriter<byte>(256);
             foreach (DestinationRecordEntry r in records)
             {
                 capture.Pairs.Clear();
+                poison.Count = 0;
                 response.ResetWrittenCount();
                 await classifier.ProcessAsync(Event([r]), _options.Processor.TimeProvider.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);
                 pairsOf[r.SequenceNumber] = [.. capture.Pairs];
+                if (poison.Count > 0)
+                {
+                    holdsPoison.Add(r.SequenceNumber);
+                }
             }
         }
 
@@ -477,7 +486,7 @@ internal sealed class DestinationRedrive
         foreach (DestinationRecordEntry r in records)
         {
             List<(string Pk, string Sk)> pairs = pairsOf[r.SequenceNumber];
-            if (pairs.Count == 0)
+            if (pairs.Count == 0 || holdsPoison.Contains(r.SequenceNumber))
             {
                 toApply.Add(r.SequenceNumber); // poison (or no sample): the pipeline quarantines it again, under the same key.
             }
@@ -1105,9 +1114,16 @@ internal sealed class DestinationRedrive
         }
     }
 
-    private sealed class DiscardQuarantine : IQuarantineSink
+    /// <summary>Counts the poison records it is given, and keeps none.</summary>
+    private sealed class CountingQuarantine : IQuarantineSink
     {
-        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken) => Task.FromResult(records.Count);
+        public int Count { get; set; }
+
+        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+        {
+            Count += records.Count;
+            return Task.FromResult(records.Count);
+        }
     }
 }
 
