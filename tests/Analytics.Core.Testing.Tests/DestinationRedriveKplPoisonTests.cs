@@ -27,9 +27,9 @@ public class DestinationRedriveKplPoisonTests
     /// The live attempt: the aggregate sink writes the valid user record's item, the quarantine sink takes nothing (S3
     /// down), and the response names the container (its poison user record is not durable). Retried the same way until
     /// Lambda gives up, it reaches the on-failure destination. The redrive finds the item's watermark of the key at the
-    /// container (the failed attempt applied it: "already applied") and runs nothing, so the poison user record is in
-    /// neither the quarantine nor the table, and the run reports nothing about it: no undecided pair, no error, the
-    /// object marked done.
+    /// container (the failed attempt applied it: "already applied"). It used to run nothing then, so the poison user
+    /// record reached neither the quarantine nor the table, with the object reported done; it must run the container for
+    /// its poison user record and leave the valid one as it is.
     /// </summary>
     [Fact]
     public async Task AContainerWhoseValidUserRecordsTheFailedAttemptsApplied_IsStillQuarantinedByTheRedrive()
