@@ -68,14 +68,47 @@ public sealed class DestinationRedriveMaxPairsTests(LocalServersFixture servers)
         string[] args =
         [
             "redrive", "--spill-bucket", quarantine, "--failure-bucket", bucket, "--table", table, "--quarantine-bucket", quarantine,
-            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString(),
+            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString(), "--max-pairs", "2",
         ];
         var stdout = new StringWriter();
         int exit = await ToolsCommand.RunAsync(args, stdout, TextWriter.Null);
 
         // Record 2 was applied by the attempt; record 1 is poison for this function: the table is as the function left it.
         Dictionary<string, long> after = await CountsAsync(dynamoDb, table);
-        Assert.True(after.Count == 1 && after["a"] == 1, $"exit {exit}; the table holds {string.Join(", ", after.Select(a => $"{a.Key}: {a.Value}"))}; the redrive printed: {stdout}");
+        Assert.True(exit == 0 && after.Count == 1 && after["a"] == 1, $"exit {exit}; the table holds {string.Join(", ", after.Select(a => $"{a.Key}: {a.Value}"))}; the redrive printed: {stdout}");
+    }
+
+    /// <summary>
+    /// Given-up records that together hold more pairs than the function's cap, none of them alone: the pipeline splits
+    /// the redrive's event at the record that would pass the cap and reports it, as it would to Lambda. The redrive goes
+    /// on from that record (it used to stop there and leave the rest), and every record is applied once.
+    /// </summary>
+    [Fact]
+    public async Task RecordsThatPassTheCapOnlyTogether_AreAllApplied_InEventsSplitAtTheCap()
+    {
+        string table = await servers.CreateTableAsync("maxpairs-split");
+        string bucket = await servers.CreateBucketAsync("destination");
+        string quarantine = await servers.CreateBucketAsync("quarantine");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using AmazonS3Client s3 = servers.CreateS3Client();
+
+        // Five records, two series each, none shared: ten pairs, past a cap of 4 after every second record.
+        string[] records = [.. Enumerable.Range(1, 5).Select(n => Record(n, [$"m{n}a", $"m{n}b"]))];
+        string key = $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId}/2025/01/01/2025-01-01T00.05.00-6c1c1f7e-2a9b-4c41-9d7e-0c5d7b3b8a12";
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = key, ContentBody = InvocationRecord("{\"Records\":[" + string.Join(",", records) + "]}", records.Length), ContentType = "application/json", UseChunkEncoding = false });
+
+        string[] args =
+        [
+            "redrive", "--spill-bucket", quarantine, "--failure-bucket", bucket, "--table", table, "--quarantine-bucket", quarantine,
+            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString(), "--max-pairs", "4",
+        ];
+        var stdout = new StringWriter();
+        int exit = await ToolsCommand.RunAsync(args, stdout, TextWriter.Null);
+
+        Dictionary<string, long> after = await CountsAsync(dynamoDb, table);
+        var expected = Enumerable.Range(1, 5).SelectMany(n => new[] { $"m{n}a", $"m{n}b" }).ToDictionary(m => m, _ => 1L, StringComparer.Ordinal);
+        Assert.True(exit == 0 && after.Count == expected.Count && expected.All(e => after.GetValueOrDefault(e.Key) == e.Value), $"exit {exit}; the table holds {string.Join(", ", after.Select(a => $"{a.Key}: {a.Value}"))}; the redrive printed: {stdout}");
+        Assert.Empty((await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = quarantine, Prefix = "quarantine" })).S3Objects ?? []);
     }
 
     /// <summary>Record n of shard 0, key k: one NDJSON line per metric name, value 1, n seconds into the window.</summary>

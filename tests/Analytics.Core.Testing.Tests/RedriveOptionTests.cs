@@ -23,6 +23,8 @@ public sealed class RedriveOptionTests
     [InlineData("--window-seconds", "0", "1 to 3600")]
     [InlineData("--window-seconds", "3601", "1 to 3600")]
     [InlineData("--max-keys-per-item", "10001", "1 to 10000")]
+    [InlineData("--max-pairs", "0", "1 to 10000000")]
+    [InlineData("--max-pairs", "10000001", "1 to 10000000")]
     [InlineData("--min-age-minutes", "-1", "0 to 525600")]
     public async Task ANumberOutOfItsRangeOrNotANumber_IsOneErrorNamingTheFlag_Exit2(string flag, string value, string range)
     {

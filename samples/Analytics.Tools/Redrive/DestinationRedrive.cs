@@ -538,30 +538,30 @@ internal sealed class DestinationRedrive
         {
             var response = new ArrayBufferWriter<byte>(256);
             TimeProvider time = _options.Processor.TimeProvider;
-            foreach (List<DestinationRecordEntry> chunk in Events(run, _options.RecordsPerEvent))
+            foreach (List<DestinationRecordEntry> whole in Events(run, _options.RecordsPerEvent))
             {
-                if (failure is not null)
+                List<DestinationRecordEntry>? chunk = whole;
+                while (chunk is not null && failure is null)
                 {
-                    break;
-                }
-
-                cancellationToken.ThrowIfCancellationRequested();
-                await (_heartbeat?.Invoke(cancellationToken) ?? Task.CompletedTask).ConfigureAwait(false);
-                response.ResetWrittenCount();
-                // Every write keeps, per key, the range of records it applied (dr): a spill of the same batch, redriven
-                // later by a run that cannot see this object, finds them applied in the item itself.
-                // With the first record of the object each key's records come from, so that the ranges of one object run
-                // in several events are kept as one.
-                var byKey = chunk.GroupBy(r => StoredKey(r.PartitionKey), StringComparer.Ordinal).ToList();
-                sink.DestinationRedrive = new DestinationRedriveEvent(
-                    byKey.ToDictionary(g => g.Key, g => g.Select(r => r.SequenceNumber).ToArray(), StringComparer.Ordinal),
-                    byKey.ToDictionary(g => g.Key, g => objectStarts[g.First().ObjectKey], StringComparer.Ordinal));
-                BatchSummary summary = await processor.ProcessAsync(Event(chunk), time.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);
-                if (summary.ReportedFailure is not null)
-                {
-                    failure = $"the pipeline reported a failure at {summary.ReportedFailure} (aggregate sink {summary.AggregateSinkOutcome}, quarantine sink {summary.QuarantineSinkOutcome})";
-                    // The sink's message names no series or key (never payload); a refusal at the key bound says what to pass.
-                    failure += RedriveRun.IsKeyBound(summary.AggregateSinkError) ? ": " + summary.AggregateSinkError!.TrimEnd('.') + RedriveRun.KeyBoundHint : string.Empty;
+                    cancellationToken.ThrowIfCancellationRequested();
+                    await (_heartbeat?.Invoke(cancellationToken) ?? Task.CompletedTask).ConfigureAwait(false);
+                    response.ResetWrittenCount();
+                    // Every write keeps, per key, the range of records it applied (dr): a spill of the same batch, redriven
+                    // later by a run that cannot see this object, finds them applied in the item itself.
+                    // With the first record of the object each key's records come from, so that the ranges of one object run
+                    // in several events are kept as one.
+                    var byKey = chunk.GroupBy(r => StoredKey(r.PartitionKey), StringComparer.Ordinal).ToList();
+                    sink.DestinationRedrive = new DestinationRedriveEvent(
+                        byKey.ToDictionary(g => g.Key, g => g.Select(r => r.SequenceNumber).ToArray(), StringComparer.Ordinal),
+                        byKey.ToDictionary(g => g.Key, g => objectStarts[g.First().ObjectKey], StringComparer.Ordinal));
+                    BatchSummary summary = await processor.ProcessAsync(Event(chunk), time.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);
+                    chunk = summary.ReportedFailure is null ? null : RestAfterPairCap(chunk, summary);
+                    if (summary.ReportedFailure is not null && chunk is null)
+                    {
+                        failure = $"the pipeline reported a failure at {summary.ReportedFailure} (aggregate sink {summary.AggregateSinkOutcome}, quarantine sink {summary.QuarantineSinkOutcome})";
+                        // The sink's message names no series or key (never payload); a refusal at the key bound says what to pass.
+                        failure += RedriveRun.IsKeyBound(summary.AggregateSinkError) ? ": " + summary.AggregateSinkError!.TrimEnd('.') + RedriveRun.KeyBoundHint : string.Empty;
+                    }
                 }
             }
         }
@@ -658,6 +658,25 @@ internal sealed class DestinationRedrive
     /// event holds, per key, records of one object only: no record of the key between two of them is missing from the
     /// event (an object holds every record of its keys within its range), which the ranges the sink keeps rely on.
     /// </summary>
+    /// <summary>
+    /// The records still to run when the pipeline split <paramref name="chunk"/> at the function's pair cap
+    /// (<see cref="BatchStopReason.PairCap"/>: what it read is written, the record that would have passed the cap is
+    /// reported, as Lambda would be asked to deliver it again), from that record on; null when the failure was anything
+    /// else, or the split left nothing run.
+    /// </summary>
+    private static List<DestinationRecordEntry>? RestAfterPairCap(List<DestinationRecordEntry> chunk, BatchSummary summary)
+    {
+        if (summary.StopReason != BatchStopReason.PairCap ||
+            summary.AggregateSinkOutcome is SinkOutcome.Failed or SinkOutcome.TimedOut ||
+            summary.QuarantineSinkOutcome is SinkOutcome.Failed or SinkOutcome.TimedOut)
+        {
+            return null;
+        }
+
+        int from = chunk.FindIndex(r => string.Equals(r.SequenceNumber, summary.ReportedFailure, StringComparison.Ordinal));
+        return from > 0 ? chunk.GetRange(from, chunk.Count - from) : null;
+    }
+
     internal static IEnumerable<List<DestinationRecordEntry>> Events(List<DestinationRecordEntry> run, int perEvent)
     {
         var chunk = new List<DestinationRecordEntry>();

@@ -47,6 +47,9 @@ internal static class RedriveCommand
         var failurePrefix = new Option<string>("--failure-prefix") { Description = "Only destination objects under this key prefix", HelpName = "prefix", DefaultValueFactory = _ => "aws/lambda/" };
         var quarantine = new Option<string?>("--quarantine-bucket") { Description = "Where poison records of the destination objects are quarantined again (default: --spill-bucket, as in the sample)", HelpName = "name" };
         Option<int> window = CommandLine.WholeNumberOption("--window-seconds", "The function's ANALYTICS_WINDOW_SECONDS", "seconds", 1, 3600, (int)AggregatorOptions.Default.WindowSize.TotalSeconds);
+        Option<int> maxPairs = CommandLine.WholeNumberOption(
+            "--max-pairs", "The function's ANALYTICS_MAX_PAIRS (AggregatorOptions.MaxPairs): a record that alone holds more (series, window) pairs is poison, quarantined and not applied, as the function judged it", "count",
+            1, AggregatorOptions.MaxPairsLimit, AggregatorOptions.Default.MaxPairs);
         Option<int> maxKeys = CommandLine.WholeNumberOption(
             "--max-keys-per-item", $"The function's DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem ({MinKeysPerItem} to {MaxKeysPerItem}). The redrive keeps a mark per partition key in each item it writes (also for a function with PerShardWatermarkOnly), counted against it: at least the keys per item redriven", "count",
             MinKeysPerItem, MaxKeysPerItem, DynamoDbAggregateSinkOptions.Default.MaxPartitionKeysPerItem, "(the sink's MaxPartitionKeysPerItem range)");
@@ -67,7 +70,7 @@ internal static class RedriveCommand
             "redrive",
             "Applies the spill objects, then the batches Lambda gave up on (objects of the S3 on-failure destination), to the table, each record exactly once; holds back a shard's destination objects while a spill of that shard is left. Safe to repeat, to interrupt, and to run while the function writes. Exit 1 when anything is left, undecided or held back.")
         {
-            endpoint, table, s3Endpoint, spillBucket, spillPrefix, minAge, failureBucket, failurePrefix, quarantine, window, maxKeys, fromCopy,
+            endpoint, table, s3Endpoint, spillBucket, spillPrefix, minAge, failureBucket, failurePrefix, quarantine, window, maxPairs, maxKeys, fromCopy,
         };
         command.SetAction(async (parsed, cancellationToken) =>
         {
@@ -82,7 +85,7 @@ internal static class RedriveCommand
                 parsed.GetValue(failureBucket),
                 parsed.GetValue(failurePrefix) ?? string.Empty,
                 parsed.GetValue(quarantine) ?? spill,
-                ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(parsed.GetValue(window)) } })
+                ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { WindowSize = TimeSpan.FromSeconds(parsed.GetValue(window)), MaxPairs = parsed.GetValue(maxPairs) } })
             {
                 MaxPartitionKeysPerItem = parsed.GetValue(maxKeys),
                 FromCopy = parsed.GetValue(fromCopy),
