@@ -68,6 +68,82 @@ public class DestinationRedrivePairCapTests
             $"first run: error '{first.Error}'; {afterFirst.Count} of {records * linesPerRecord} pairs in the table; the second run applied {second.Applied} more");
     }
 
+    /// <summary>
+    /// The other side of <see cref="DestinationRedriveMaxPairsTests"/>: a function with <c>ANALYTICS_MAX_PAIRS=20000</c>
+    /// (the settings take up to 1,000,000) aggregates a KPL container of 10,001 user records of series of their own; its
+    /// batch is given up before anything is written (a crash before the flush). The redrive, with the library's cap of
+    /// 10,000 and no option for the function's, calls the container <c>CardinalityLimit</c> poison: it quarantines it and
+    /// writes none of its samples, and reports nothing undecided. Valid records the function would have counted are
+    /// missing from the table.
+    /// </summary>
+    [Fact]
+    public async Task AContainerWithinTheFunctionsPairCap_IsAppliedByTheRedrive_NotQuarantined()
+    {
+        var clock = new VirtualClock(Emulate.Start);
+        using var dynamoDb = new DynamoDbModel(clock, DynamoDbModelOptions.Default);
+        using var s3Model = new S3Model(clock, S3ModelOptions.Default);
+        dynamoDb.CreateTable("agg", "pk", "sk");
+        s3Model.CreateBucket(DestinationBucket);
+        s3Model.CreateBucket(QuarantineBucket);
+        using Amazon.DynamoDBv2.AmazonDynamoDBClient dynamoDbClient = dynamoDb.CreateClient();
+        using AmazonS3Client s3 = s3Model.CreateClient();
+
+        const int users = 10_001;
+        long timestamp = Emulate.Start.AddSeconds(1).ToUnixTimeMilliseconds();
+        byte[] container = Analytics.Core.Tests.KplTestEncoder.Aggregate([.. Enumerable.Range(0, users).Select(i => new Analytics.Core.Tests.KplTestUserRecord(
+            "k", null, Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"metric\":\"m{i}\",\"value\":1,\"timestamp\":{timestamp}}}")), []))]);
+        string record = "{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":\"k\",\"sequenceNumber\":\"" + Sequence(1) + "\",\"data\":\"" + Convert.ToBase64String(container) +
+            "\",\"approximateArrivalTimestamp\":1735689660.000},\"eventSource\":\"aws:kinesis\",\"eventSourceARN\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\",\"eventID\":\"" + Shard + ":" + Sequence(1) + "\"}";
+
+        // The function's verdict: under its cap the container is valid, its 10,001 pairs aggregated, nothing quarantined.
+        var counted = new CountingSinks();
+        using (var function = new KinesisBatchProcessor(counted, counted, new KinesisFunctionSettings { MaxPairs = 20_000 }.ToProcessorOptions() with { TimeProvider = clock }))
+        {
+            var response = new System.Buffers.ArrayBufferWriter<byte>();
+            BatchSummary summary = clock.Pump(function.ProcessAsync(Encoding.UTF8.GetBytes("{\"Records\":[" + record + "]}"), clock.GetUtcNow().AddMinutes(1), response, CancellationToken.None));
+            Assert.Null(summary.ReportedFailure);
+            Assert.Equal((users, 0), (counted.Pairs, counted.Quarantined));
+        }
+
+        await s3.PutObjectAsync(new Amazon.S3.Model.PutObjectRequest
+        {
+            BucketName = DestinationBucket,
+            Key = "aws/lambda/u/" + Shard + "/2025/01/01/2025-01-01T00.05.00-x",
+            ContentBody = "{\"requestContext\":{\"condition\":\"RetryAttemptsExhausted\",\"approximateInvokeCount\":4},\"KinesisBatchInfo\":{\"shardId\":\"" + Shard + "\",\"startSequenceNumber\":\"" + Sequence(1) +
+                "\",\"endSequenceNumber\":\"" + Sequence(1) + "\",\"batchSize\":1},\"payload\":" + JsonSerializer.Serialize("{\"Records\":[" + record + "]}") + "}",
+            UseChunkEncoding = false,
+        });
+
+        // The command's pipeline options: the library's defaults but for the window size.
+        var options = new DestinationRedriveOptions(DestinationBucket, "aws/lambda/", "agg", ProcessorOptions.Default with { TimeProvider = clock }, QuarantineBucket);
+        RedriveObjectResult result = Assert.Single(clock.Pump(new DestinationRedrive(s3, dynamoDbClient, options).RunAsync(CancellationToken.None)));
+
+        int items = dynamoDb.GetItems("agg").Count(i => i["sk"].S != "lease");
+        int quarantined = s3Model.GetObjects(QuarantineBucket).Count;
+        Assert.True(items == users && quarantined == 0, $"{items} of {users} items in the table, {quarantined} quarantine objects; the redrive reported {result.Applied} applied, {result.Cases.Count} cases, error '{result.Error}'");
+    }
+
+    /// <summary>Sinks that keep nothing: every pair durable, every poison record quarantined, both counted.</summary>
+    private sealed class CountingSinks : IAggregateSink, IQuarantineSink
+    {
+        public int Pairs { get; private set; }
+
+        public int Quarantined { get; private set; }
+
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            Pairs += batch.Count;
+            batch.MarkAllDurable();
+            return Task.CompletedTask;
+        }
+
+        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+        {
+            Quarantined += records.Count;
+            return Task.FromResult(records.Count);
+        }
+    }
+
     private static string Sequence(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);
 
     /// <summary>Record n of shard 0, key k-n: <paramref name="lines"/> NDJSON samples of series of its own, n seconds into the window.</summary>
