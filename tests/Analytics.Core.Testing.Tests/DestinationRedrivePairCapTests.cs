@@ -52,8 +52,9 @@ public class DestinationRedrivePairCapTests
             UseChunkEncoding = false,
         });
 
-        // The command's pipeline options: the library's defaults but for the window size.
-        var options = new DestinationRedriveOptions(DestinationBucket, "aws/lambda/", "agg", ProcessorOptions.Default with { TimeProvider = clock }, QuarantineBucket);
+        // The function's pipeline options, as `redrive --max-pairs 20000` gives them (the library's 10,000 quarantined the
+        // container and wrote none of its samples, reporting nothing).
+        var options = new DestinationRedriveOptions(DestinationBucket, "aws/lambda/", "agg", new KinesisFunctionSettings { MaxPairs = 20_000 }.ToProcessorOptions() with { TimeProvider = clock }, QuarantineBucket);
         RedriveObjectResult first = Assert.Single(clock.Pump(new DestinationRedrive(s3, dynamoDbClient, options).RunAsync(CancellationToken.None)));
         List<Dictionary<string, AttributeValue>> afterFirst = [.. dynamoDb.GetItems("agg").Where(i => i["sk"].S != "lease")];
 
@@ -72,9 +73,8 @@ public class DestinationRedrivePairCapTests
     /// The other side of <see cref="DestinationRedriveMaxPairsTests"/>: a function with <c>ANALYTICS_MAX_PAIRS=20000</c>
     /// (the settings take up to 1,000,000) aggregates a KPL container of 10,001 user records of series of their own; its
     /// batch is given up before anything is written (a crash before the flush). The redrive, with the library's cap of
-    /// 10,000 and no option for the function's, calls the container <c>CardinalityLimit</c> poison: it quarantines it and
-    /// writes none of its samples, and reports nothing undecided. Valid records the function would have counted are
-    /// missing from the table.
+    /// 10,000 and no option for the function's, called the container <c>CardinalityLimit</c> poison: it quarantined it and
+    /// wrote none of its samples, and reported nothing undecided. Given the function's cap, it applies every sample.
     /// </summary>
     [Fact]
     public async Task AContainerWithinTheFunctionsPairCap_IsAppliedByTheRedrive_NotQuarantined()
@@ -114,8 +114,9 @@ public class DestinationRedrivePairCapTests
             UseChunkEncoding = false,
         });
 
-        // The command's pipeline options: the library's defaults but for the window size.
-        var options = new DestinationRedriveOptions(DestinationBucket, "aws/lambda/", "agg", ProcessorOptions.Default with { TimeProvider = clock }, QuarantineBucket);
+        // The function's pipeline options, as `redrive --max-pairs 20000` gives them (the library's 10,000 quarantined the
+        // container and wrote none of its samples, reporting nothing).
+        var options = new DestinationRedriveOptions(DestinationBucket, "aws/lambda/", "agg", new KinesisFunctionSettings { MaxPairs = 20_000 }.ToProcessorOptions() with { TimeProvider = clock }, QuarantineBucket);
         RedriveObjectResult result = Assert.Single(clock.Pump(new DestinationRedrive(s3, dynamoDbClient, options).RunAsync(CancellationToken.None)));
 
         int items = dynamoDb.GetItems("agg").Count(i => i["sk"].S != "lease");
