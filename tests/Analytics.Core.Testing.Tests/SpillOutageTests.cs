@@ -683,9 +683,16 @@ public class SpillOutageTests
                 Dictionary<(string, long), Truth> table = TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName);
                 long truthCount = truth.Values.Sum(t => t.Count);
                 long storedCount = table.Values.Sum(t => t.Count);
-                int destinationUndecided = final.Destination.Sum(d => d.Undecided);
-                int heldBackRecords = final.Destination.Where(d => d.HeldBack).Sum(d => d.Records);
-                int destinationOpen = destinationUndecided + heldBackRecords + final.Destination.Sum(d => d.Left) + final.Destination.Count(d => d.Error is not null && !d.HeldBack);
+                // The destination phase reports (record, aggregate) pairs; an NDJSON record may put up to four samples into
+                // one item, so there each undecided pair counts its record's samples in that item, and a record or pair
+                // left or held back counts four.
+                Dictionary<(string Seq, string Pk, string Sk), int>? samplesOf = c.Ndjson ? SamplesPerRecordAndItem(recording.Records) : null;
+                int destinationUndecided = samplesOf is null
+                    ? final.Destination.Sum(d => d.Undecided)
+                    : final.Destination.SelectMany(d => d.Cases).Where(k => k.Status == RedriveStatus.Undecided).Sum(k => samplesOf.GetValueOrDefault((k.SequenceNumber, k.ItemPk, k.ItemSk), 1));
+                int perRecord = c.Ndjson ? 4 : 1;
+                int heldBackRecords = final.Destination.Where(d => d.HeldBack).Sum(d => d.Records) * perRecord;
+                int destinationOpen = destinationUndecided + heldBackRecords + (final.Destination.Sum(d => d.Left) * perRecord) + final.Destination.Count(d => d.Error is not null && !d.HeldBack);
                 // An undecided sample may be in the table (whether its put landed is what is not visible): the table may
                 // lack at most what is reported, and never hold more than the truth.
                 if (!c.GiveUps && storedCount > truthCount)
@@ -857,6 +864,25 @@ public class SpillOutageTests
         Encoding.UTF8.GetBytes(string.Join('\n', Enumerable.Range(0, random.Next(1, 5)).Select(_ => string.Create(
             CultureInfo.InvariantCulture,
             $"{{\"metric\":\"m{random.Next(2)}\",\"value\":{random.Next(-500, 1000)},\"timestamp\":{time.ToUnixTimeMilliseconds() - (random.Next(4) == 0 ? WindowMs : 0)}}}"))));
+
+    /// <summary>Per NDJSON record and item (<c>pk</c>, <c>sk</c> as the redrive names them), how many of the record's samples the item holds.</summary>
+    private static Dictionary<(string Seq, string Pk, string Sk), int> SamplesPerRecordAndItem(IEnumerable<StreamRecord> records)
+    {
+        var counts = new Dictionary<(string, string, string), int>();
+        foreach (StreamRecord record in records)
+        {
+            foreach (string line in Encoding.UTF8.GetString(record.Data.Span).Split('\n'))
+            {
+                using JsonDocument document = JsonDocument.Parse(line);
+                long timestamp = document.RootElement.GetProperty("timestamp").GetInt64();
+                string sk = DateTimeOffset.FromUnixTimeMilliseconds(timestamp - (timestamp % WindowMs)).UtcDateTime.ToString("yyyy'-'MM'-'dd'T'HH':'mm':'ss'.'fff'Z'", CultureInfo.InvariantCulture);
+                (string, string, string) key = (record.SequenceNumber, document.RootElement.GetProperty("metric").GetString()!, sk);
+                counts[key] = counts.GetValueOrDefault(key) + 1;
+            }
+        }
+
+        return counts;
+    }
 
     /// <summary>The true aggregates of NDJSON records, line by line with <see cref="JsonDocument"/> (the generator writes no poison).</summary>
     private static Dictionary<(string, long), Truth> LinesTruth(IEnumerable<StreamRecord> records, out HashSet<string> poison)
