@@ -710,13 +710,14 @@ internal static class DynamoDbItem
             : windowEnd;
 
     /// <summary>
-    /// Writes a double as a DynamoDB number when it is in DynamoDB's range (magnitude 1E-130 to 9.99E+125, or zero);
-    /// otherwise leaves the attribute out: the exact value is always in <c>sketch</c>.
+    /// Writes a double as a DynamoDB number when it is in DynamoDB's range (magnitude from 1E-130 to below 1E+126, or
+    /// zero; a double's round-trip text has at most 17 of the 38 digits DynamoDB keeps); otherwise leaves the attribute
+    /// out: the exact value is always in <c>sketch</c>.
     /// </summary>
     private static void AddNumber(Dictionary<string, AttributeValue> item, string name, double value)
     {
         double magnitude = Math.Abs(value);
-        if (!double.IsFinite(value) || (magnitude != 0 && (magnitude < 1e-130 || magnitude >= 9.99e125)))
+        if (!double.IsFinite(value) || (magnitude != 0 && (magnitude < 1e-130 || magnitude >= 1e126)))
         {
             return;
         }

@@ -206,6 +206,29 @@ public sealed class DynamoDbAggregateSinkTests(LocalServersFixture servers, ITes
         Assert.True(stored.SumOverflowed && stored.IsCollapsed);
     }
 
+    /// <summary>
+    /// The top of DynamoDB's number range: the local server takes any magnitude below 1E+126, so the readable copies of a
+    /// value just below it are written (they were left out from 9.99E+125 on), and one at 1E+126 is left out.
+    /// </summary>
+    [Theory]
+    [InlineData(9.995e125, "9.995E+125")]
+    [InlineData(-9.99999999999999e125, "-9.99999999999999E+125")]
+    [InlineData(1e126, null)]
+    public async Task WriteAsync_ValuesAtTheTopOfDynamoDbsRange_AreReadableExactlyWhenTheServerTakesThem(double value, string? expected)
+    {
+        string table = await servers.CreateTableAsync("agg");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+
+        await sink.WriteAsync(ShardStream.Build(Shard, [new ShardRecord("1", [new TestSample("m", [], 1_714_564_800_000, value)])]), CancellationToken.None);
+        Dictionary<string, AttributeValue> item = await GetOnlyItemAsync(client, table);
+
+        // The server answers a number in its own normal form (all the digits of 9.995E+125): compared as the number it is.
+        double? Read(string name) => item.TryGetValue(name, out AttributeValue? v) ? double.Parse(v.N, System.Globalization.CultureInfo.InvariantCulture) : null;
+        double? written = expected is null ? null : double.Parse(expected, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal((written, written), (Read("sum"), Read("max")));
+    }
+
     [Fact]
     public async Task WriteAsync_MissingTable_ThrowsAndMarksNothing()
     {

@@ -321,6 +321,8 @@ public sealed class DynamoDbItemTests
     [InlineData(1e-130, "1E-130")]
     [InlineData(9.98e125, "9.98E+125")]
     [InlineData(-9.98e125, "-9.98E+125")]
+    [InlineData(9.995e125, "9.995E+125")]
+    [InlineData(-9.99999999999999e125, "-9.99999999999999E+125")]
     public void Build_NumbersInDynamoDbsRange_AreWritten(double value, string expected)
     {
         Dictionary<string, AttributeValue> item = DynamoDbItem.Build(Key(), Aggregate(value), new ArrayBufferWriter<byte>(), null, Shard, "1", null, 1);
@@ -330,8 +332,8 @@ public sealed class DynamoDbItemTests
     }
 
     [Theory]
-    [InlineData(9.99e125)]
-    [InlineData(-9.99e125)]
+    [InlineData(1e126)]
+    [InlineData(-1e126)]
     [InlineData(9e-131)]
     [InlineData(-9e-131)]
     public void Build_NumbersOutsideDynamoDbsRange_AreLeftOut_TheSketchKeepsThem(double value)
