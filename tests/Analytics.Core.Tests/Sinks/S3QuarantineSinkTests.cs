@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Amazon.S3;
 using Amazon.S3.Model;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Analytics.Core.Tests;
 
@@ -139,6 +140,78 @@ public sealed class S3QuarantineSinkTests(LocalServersFixture servers)
         Assert.True(sink.Retries > 0);
     }
 
+    /// <summary>
+    /// Stopped by its token with nothing stored, after failed uploads: a time-out that says with what. The processor keeps
+    /// the inner exception as the invocation's quarantineSinkError; a return of 0 showed only "ran out of time".
+    /// </summary>
+    [Fact]
+    public async Task WriteAsync_StoppedWithNoneStoredAfterAFailedUpload_ThrowsACancellationCarryingTheFailure()
+    {
+        string bucket = await servers.CreateBucketAsync("quarantine");
+        using var s3 = new RefusingS3Client(servers, _ => true);
+        var clock = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        AwsRetryOptions retry = AwsRetryOptions.Default with { MaxAttempts = 5, BaseDelay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), TimeProvider = clock, JitterSeed = 1 };
+        var sink = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket, MaxConcurrency = 1, Retry = retry });
+        using var deadline = new CancellationTokenSource();
+        Task<int> write = sink.WriteAsync(MakeRecords(2), deadline.Token);
+        await WaitUntilAsync(() => s3.Refused == 1);
+
+        // The first upload failed and waits an hour of virtual time for its retry: the deadline comes first.
+        await deadline.CancelAsync();
+        OperationCanceledException stopped = await Assert.ThrowsAsync<OperationCanceledException>(() => write.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        AmazonS3Exception cause = Assert.IsType<AmazonS3Exception>(stopped.InnerException);
+        Assert.Equal(System.Net.HttpStatusCode.InternalServerError, cause.StatusCode);
+        Assert.StartsWith("None of 2 quarantine object(s) was stored before the sink was stopped", stopped.Message, StringComparison.Ordinal);
+        Assert.Equal(deadline.Token, stopped.CancellationToken);
+        Assert.Equal(1, s3.Refused);
+        using AmazonS3Client direct = servers.CreateS3Client();
+        Assert.Empty(await ReadAllAsync(direct, bucket));
+    }
+
+    /// <summary>With some records stored before the deadline, their count is the answer, not the failure after them.</summary>
+    [Fact]
+    public async Task WriteAsync_StoppedWithSomeStoredAfterAFailedUpload_ReturnsHowManyAreStored()
+    {
+        string bucket = await servers.CreateBucketAsync("quarantine");
+        QuarantinedRecord[] records = MakeRecords(3);
+        string refused = records[1].SequenceNumber;
+        using var s3 = new RefusingS3Client(servers, key => key.Contains("/" + refused, StringComparison.Ordinal));
+        var clock = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        AwsRetryOptions retry = AwsRetryOptions.Default with { MaxAttempts = 5, BaseDelay = TimeSpan.FromHours(1), MaxDelay = TimeSpan.FromHours(1), TimeProvider = clock, JitterSeed = 1 };
+        var sink = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket, MaxConcurrency = 1, Retry = retry });
+        using var deadline = new CancellationTokenSource();
+        Task<int> write = sink.WriteAsync(records, deadline.Token);
+        await WaitUntilAsync(() => s3.Refused == 1);
+
+        await deadline.CancelAsync();
+        int stored = await write.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(1, stored);
+        using AmazonS3Client direct = servers.CreateS3Client();
+        string key = Assert.Single((await ReadAllAsync(direct, bucket)).Keys);
+        Assert.EndsWith("/" + records[0].SequenceNumber + ".json", key, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A sink lives as long as its Lambda container: an earlier write's failure is not the cause of a later time-out in
+    /// which no upload failed.
+    /// </summary>
+    [Fact]
+    public async Task WriteAsync_AfterAWriteThatFailed_ATimeOutWithoutFailedUploadsReturnsZero()
+    {
+        string bucket = await servers.CreateBucketAsync("quarantine");
+        bool refuse = true;
+        using var s3 = new RefusingS3Client(servers, _ => Volatile.Read(ref refuse));
+        var sink = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries });
+        await Assert.ThrowsAsync<AmazonS3Exception>(() => sink.WriteAsync(MakeRecords(2), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
+        Volatile.Write(ref refuse, false);
+
+        int stored = await sink.WriteAsync(MakeRecords(3), new CancellationToken(canceled: true));
+
+        Assert.Equal(0, stored);
+    }
+
     [Fact]
     public async Task WriteAsync_AlreadyCancelledToken_ReturnsZero()
     {
@@ -208,6 +281,25 @@ public sealed class S3QuarantineSinkTests(LocalServersFixture servers)
         }
 
         return result;
+    }
+
+    /// <summary>An S3 client whose uploads of the keys <paramref name="refuse"/> picks fail with a 500 before they are sent.</summary>
+    private sealed class RefusingS3Client(LocalServersFixture servers, Func<string, bool> refuse) : AmazonS3Client(LocalServersFixture.S3Credentials, servers.S3Config())
+    {
+        private int _refused;
+
+        public int Refused => Volatile.Read(ref _refused);
+
+        public override Task<PutObjectResponse> PutObjectAsync(PutObjectRequest request, CancellationToken cancellationToken = default)
+        {
+            if (refuse(request.Key))
+            {
+                Interlocked.Increment(ref _refused);
+                return Task.FromException<PutObjectResponse>(new AmazonS3Exception("We encountered an internal error. Please try again.", Amazon.Runtime.ErrorType.Receiver, "InternalError", "req-500", System.Net.HttpStatusCode.InternalServerError));
+            }
+
+            return base.PutObjectAsync(request, cancellationToken);
+        }
     }
 
     internal static async Task WaitUntilAsync(Func<bool> condition)
