@@ -181,6 +181,65 @@ public sealed class DynamoDbPutOutcomeTests(LocalServersFixture servers)
         }
     }
 
+    /// <summary>
+    /// The batch read fails and the deadline comes during its backoff, before any put: the time-out still carries the
+    /// read's error (a table that refuses reads is as much the cause as one that refuses puts).
+    /// </summary>
+    [Fact]
+    public async Task BatchReadFailsWithA500_StoppedAtTheDeadlineInItsBackoff_TheCancellationCarriesTheReadsError()
+    {
+        string table = await servers.CreateTableAsync("outcome");
+        using var client = new ScriptedDynamoDbClient(servers.DynamoDbUrl);
+        client.BatchGetFailures.Enqueue(ScriptedDynamoDbClient.ServerError());
+        var clock = new ManualClock(DateTimeOffset.UnixEpoch, TimeSpan.Zero);
+        AwsRetryOptions retry = AwsRetryOptions.Default with { MaxAttempts = 3, BaseDelay = TimeSpan.FromSeconds(1), MaxDelay = TimeSpan.FromSeconds(10), JitterSeed = 7, TimeProvider = clock };
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = retry });
+        AggregateBatch batch = ShardStream.Build(Shard, OnePair());
+
+        using var deadline = new CancellationTokenSource();
+        Task write = sink.WriteAsync(batch, deadline.Token);
+        for (int i = 0; i < 250 && clock.EarliestTimerDue == long.MaxValue; i++)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.NotEqual(long.MaxValue, clock.EarliestTimerDue);
+        Assert.Equal(1, client.BatchGets);
+        await deadline.CancelAsync();
+
+        OperationCanceledException stopped = await Assert.ThrowsAsync<OperationCanceledException>(() => write.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(System.Net.HttpStatusCode.InternalServerError, Assert.IsAssignableFrom<Amazon.Runtime.AmazonServiceException>(stopped.InnerException).StatusCode);
+        Assert.StartsWith($"1 aggregate item(s) of shard {Shard} were not written before the sink was stopped", stopped.Message, StringComparison.Ordinal);
+        Assert.Equal(deadline.Token, stopped.CancellationToken);
+        Assert.False(batch.IsDurable(0));
+        Assert.Equal(0, client.Puts);
+        Assert.Equal(0, await ShardStream.CountItemsAsync(client, table));
+    }
+
+    /// <summary>
+    /// A sink lives as long as its Lambda container: an attempt that failed in an earlier write (and was retried with
+    /// success) is not the cause of a later write's time-out in which nothing failed.
+    /// </summary>
+    [Fact]
+    public async Task AfterAWriteWithAFailedAttempt_ATimeOutWithoutOneReturns_WithoutTheEarlierError()
+    {
+        string table = await servers.CreateTableAsync("outcome");
+        using var client = new ScriptedDynamoDbClient(servers.DynamoDbUrl);
+        client.PutFailures.Enqueue(ScriptedDynamoDbClient.ServerError());
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = s_fast with { MaxAttempts = 2 } });
+        ShardRecord[] records = OnePair();
+        AggregateBatch first = ShardStream.Build(Shard, records[..1]);
+        await sink.WriteAsync(first, CancellationToken.None);
+        Assert.True(first.IsDurable(0));
+        Assert.Equal(2, client.Puts);
+
+        AggregateBatch second = ShardStream.Build(Shard, records[1..]);
+        await sink.WriteAsync(second, new CancellationToken(canceled: true));
+
+        Assert.False(second.IsDurable(0));
+        Assert.Equal(2, client.Puts);
+    }
+
     /// <remarks>
     /// With <paramref name="throttledReadFirst"/>, the read phase's first BatchGetItem is throttled and retried: the pair
     /// is still given up for its lost races, and the error says so. The sink threw the read's throttling error instead
