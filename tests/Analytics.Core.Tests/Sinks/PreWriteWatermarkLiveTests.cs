@@ -154,6 +154,42 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
         Assert.Equal("2200", item["count"].N);
         Assert.Equal(TestEvents.Seq(3_100), item["wk"].M[Shard].M[keys[^1]].S);
         Assert.False(item.ContainsKey("pw"));
+        // The item built again without the entries is still the next version (2 after the first write's 1).
+        Assert.Equal("2", item["ver"].N);
+    }
+
+    /// <summary>
+    /// The size bound is inclusive with the entries as without them: entries that bring the item to exactly
+    /// <see cref="DynamoDbItem.MaxItemBytes"/> are kept.
+    /// </summary>
+    [Fact]
+    public async Task EntriesThatTakeTheItemToExactlyTheSizeBound_AreKept()
+    {
+        using Setup s = await SetupAsync();
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(10, "k0")]), CancellationToken.None);
+        await PutMarkerAsync(s, Marker(TestEvents.Seq(20), W0));
+
+        // Pad the item (another shard's key watermark, which every write keeps) past the bound, and read from the error
+        // how big the next item is without its entry.
+        const int Probe = 360_000;
+        await PadAsync(s, W0, Probe);
+        InvalidOperationException e = await Assert.ThrowsAsync<InvalidOperationException>(() => s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(30, "k0")]), CancellationToken.None));
+        int withoutEntry = int.Parse(System.Text.RegularExpressions.Regex.Match(e.Message, @"or (\d+) bytes \(at most").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        string entry = TestEvents.Seq(30) + ":" + TestEvents.Seq(10) + ":" + TestEvents.Seq(30);
+        int entryBytes = DynamoDbItem.Size(new Dictionary<string, AttributeValue>(StringComparer.Ordinal)
+        {
+            ["pw"] = new AttributeValue { M = new() { [Shard] = new AttributeValue { M = new() { ["k0"] = new AttributeValue { L = [new AttributeValue { S = entry }] } } } } },
+        });
+
+        await PadAsync(s, W0, Probe - (withoutEntry + entryBytes - DynamoDbItem.MaxItemBytes));
+        AggregateBatch batch = ShardStream.Build(Shard, [Record(30, "k0")]);
+        await s.Sink.WriteAsync(batch, CancellationToken.None);
+
+        Assert.Null(ShardStream.Checkpoint(batch));
+        Assert.Equal(["k0=" + entry], await PreWriteAsync(s, W0));
+        Dictionary<string, AttributeValue> item = await ItemAsync(s, W0);
+        Assert.Equal(DynamoDbItem.MaxItemBytes, DynamoDbItem.Size(item));
+        Assert.Equal("2", item["count"].N);
     }
 
     internal static string Marker(string last, params string[] windows) =>
@@ -169,6 +205,17 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
         _ = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink);
         return new Setup(table, bucket, dynamoDb, s3, sink);
     }
+
+    /// <summary>Sets another shard's key watermarks on the item of <paramref name="window"/> to one key of <paramref name="bytes"/> characters.</summary>
+    private static Task PadAsync(Setup s, string window, int bytes) =>
+        s.DynamoDb.UpdateItemAsync(new UpdateItemRequest
+        {
+            TableName = s.Table,
+            Key = new() { ["pk"] = new AttributeValue { S = "m" }, ["sk"] = new AttributeValue { S = window } },
+            UpdateExpression = "SET wk.#other = :pad",
+            ExpressionAttributeNames = new() { ["#other"] = "shardId-000000000099" },
+            ExpressionAttributeValues = new() { [":pad"] = new AttributeValue { M = new() { [new string('x', bytes)] = new AttributeValue { S = "1" } } } },
+        });
 
     /// <summary>The marker object where the spill sink keeps it for this test's stream and shard (spill/metrics/shard/unresolved.marker).</summary>
     private static Task PutMarkerAsync(Setup s, string body) =>
