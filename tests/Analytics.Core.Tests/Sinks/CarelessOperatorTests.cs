@@ -476,6 +476,35 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         }
     }
 
+    /// <summary>
+    /// The whole message of a refused marker read: S3's words (named by the bucket), one sentence break, and what it means
+    /// for the invocation (no spill can be written there, and every item was written), whether S3 ended its words with a
+    /// full stop or not.
+    /// </summary>
+    [Theory]
+    [InlineData("Access Denied", "Access Denied. ")]
+    [InlineData("Access Denied.", "Access Denied. ")]
+    [InlineData("Access Denied. \n", "Access Denied. ")]
+    public async Task SpillMarkerRead_RefusedForTheBucket_TheErrorSaysWhatItMeans(string words, string restated)
+    {
+        string table = await servers.CreateTableAsync("careless");
+        string bucket = await servers.CreateBucketAsync("careless");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        using var s3 = new MarkerRefusingS3Client(servers, new AmazonS3Exception(words, Amazon.Runtime.ErrorType.Sender, "AccessDenied", "req-1", System.Net.HttpStatusCode.Forbidden));
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        _ = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink);
+        AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 8, count: 10));
+
+        AmazonS3Exception e = await Assert.ThrowsAsync<AmazonS3Exception>(() => sink.WriteAsync(batch, CancellationToken.None));
+
+        Assert.Equal(batch.Count, batch.DurableCount);
+        Assert.Equal(
+            $"Bucket '{bucket}' (S3SpillSinkOptions.BucketName): {restated}The shard's spill marker could not be read there, so no spill can be written: " +
+            $"all {batch.Count} aggregate item(s) of shard {Shard} were written to the table.",
+            e.Message);
+        Assert.Equal(("AccessDenied", System.Net.HttpStatusCode.Forbidden), (e.ErrorCode, e.StatusCode));
+    }
+
     /// <summary>An S3 client whose GetObject of a spill marker fails with <paramref name="error"/>; everything else reaches the local server.</summary>
     private sealed class MarkerRefusingS3Client(LocalServersFixture servers, AmazonS3Exception error) : AmazonS3Client(LocalServersFixture.S3Credentials, servers.S3Config())
     {
