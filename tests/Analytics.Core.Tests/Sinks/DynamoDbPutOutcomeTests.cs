@@ -240,6 +240,31 @@ public sealed class DynamoDbPutOutcomeTests(LocalServersFixture servers)
         Assert.Equal(2, client.Puts);
     }
 
+    /// <summary>
+    /// Whether the table answered the write (what a spill after it reads: <c>LastWriteGotNoAnswer</c>): the batch read
+    /// and the put fail on a broken connection, and the item's own GetItem is answered or fails the same way. One answer
+    /// is enough for the table to be up, so the spill then reads the items; with none it skips the read.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task BatchReadAndPutUnanswered_TheItemsOwnReadAnsweredOrNot_DecidesWhetherTheTableAnswered(bool itemReadAnswered)
+    {
+        string table = await servers.CreateTableAsync("outcome");
+        using AmazonDynamoDBClient nowhere = servers.CreateDynamoDbClient(new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}"));
+        using var client = new ScriptedDynamoDbClient(servers.DynamoDbUrl) { ReadsVia = itemReadAnswered ? null : nowhere };
+        client.BatchGetFailures.Enqueue(new System.Net.Http.HttpRequestException("Connection refused"));
+        client.PutFailures.Enqueue(new System.Net.Http.HttpRequestException("Connection reset by peer"));
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = s_fast with { MaxAttempts = 1 } });
+        AggregateBatch batch = ShardStream.Build(Shard, OnePair());
+
+        await Assert.ThrowsAsync<System.Net.Http.HttpRequestException>(() => sink.WriteAsync(batch, CancellationToken.None));
+
+        Assert.False(batch.IsDurable(0));
+        Assert.Equal((1, 1, itemReadAnswered ? 1 : 0), (client.BatchGets, client.Gets, client.Puts));
+        Assert.Equal(!itemReadAnswered, sink.LastWriteGotNoAnswer(Shard));
+    }
+
     /// <remarks>
     /// With <paramref name="throttledReadFirst"/>, the read phase's first BatchGetItem is throttled and retried: the pair
     /// is still given up for its lost races, and the error says so. The sink threw the read's throttling error instead
