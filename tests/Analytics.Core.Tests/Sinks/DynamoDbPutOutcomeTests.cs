@@ -242,27 +242,32 @@ public sealed class DynamoDbPutOutcomeTests(LocalServersFixture servers)
 
     /// <summary>
     /// Whether the table answered the write (what a spill after it reads: <c>LastWriteGotNoAnswer</c>): the batch read
-    /// and the put fail on a broken connection, and the item's own GetItem is answered or fails the same way. One answer
-    /// is enough for the table to be up, so the spill then reads the items; with none it skips the read.
+    /// and the put fail on a broken connection, and the item's own GetItem is answered, throttled (an answer: the table
+    /// is up, only busy) or fails the same way. One answer is enough for the table to be up, so the spill then reads the
+    /// items; with none it skips the read.
     /// </summary>
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task BatchReadAndPutUnanswered_TheItemsOwnReadAnsweredOrNot_DecidesWhetherTheTableAnswered(bool itemReadAnswered)
+    [InlineData("answered")]
+    [InlineData("throttled")]
+    [InlineData("refused")]
+    public async Task BatchReadAndPutUnanswered_TheItemsOwnRead_DecidesWhetherTheTableAnswered(string itemRead)
     {
         string table = await servers.CreateTableAsync("outcome");
+        await using var throttling = new FaultProxy(servers.DynamoDbUrl, new FaultProfile(Throttle: 1.0), seed: 4);
+        using AmazonDynamoDBClient throttled = servers.CreateDynamoDbClient(throttling.Url);
         using AmazonDynamoDBClient nowhere = servers.CreateDynamoDbClient(new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}"));
-        using var client = new ScriptedDynamoDbClient(servers.DynamoDbUrl) { ReadsVia = itemReadAnswered ? null : nowhere };
+        using var client = new ScriptedDynamoDbClient(servers.DynamoDbUrl) { ReadsVia = itemRead switch { "throttled" => throttled, "refused" => nowhere, _ => null } };
         client.BatchGetFailures.Enqueue(new System.Net.Http.HttpRequestException("Connection refused"));
         client.PutFailures.Enqueue(new System.Net.Http.HttpRequestException("Connection reset by peer"));
         var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = s_fast with { MaxAttempts = 1 } });
         AggregateBatch batch = ShardStream.Build(Shard, OnePair());
 
-        await Assert.ThrowsAsync<System.Net.Http.HttpRequestException>(() => sink.WriteAsync(batch, CancellationToken.None));
+        Exception thrown = await Assert.ThrowsAnyAsync<Exception>(() => sink.WriteAsync(batch, CancellationToken.None));
 
+        Assert.True(itemRead == "throttled" ? thrown is AmazonDynamoDBException { StatusCode: System.Net.HttpStatusCode.BadRequest } : thrown is System.Net.Http.HttpRequestException, thrown.ToString());
         Assert.False(batch.IsDurable(0));
-        Assert.Equal((1, 1, itemReadAnswered ? 1 : 0), (client.BatchGets, client.Gets, client.Puts));
-        Assert.Equal(!itemReadAnswered, sink.LastWriteGotNoAnswer(Shard));
+        Assert.Equal((1, 1, itemRead == "answered" ? 1 : 0), (client.BatchGets, client.Gets, client.Puts));
+        Assert.Equal(itemRead == "refused", sink.LastWriteGotNoAnswer(Shard));
     }
 
     /// <remarks>
