@@ -30,6 +30,45 @@ public sealed class DeadlineFromAnotherClockTests
         Assert.Equal("deadline", e.ParamName);
     }
 
+    /// <summary>
+    /// The refusal says what is wrong and where to look: the deadline and the clock it was compared with, how far apart
+    /// they are, the limit, and the two usual causes (the header's unit, the processor's clock).
+    /// </summary>
+    [Fact]
+    public async Task DeadlineBeforeTheClock_TheRefusalNamesBothTimesTheLimitAndTheCauses()
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival));
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
+        DateTimeOffset deadline = clock.GetUtcNow().AddMinutes(-90);
+
+        ArgumentOutOfRangeException e = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(
+            () => processor.ProcessAsync(TestEvents.Build([Good(1)]), deadline, new ArrayBufferWriter<byte>()));
+
+        Assert.Contains($"The deadline {deadline:O} is 90 minutes before the processor's clock ({clock.GetUtcNow():O}), more than Lambda's longest timeout of 15 minutes", e.Message, StringComparison.Ordinal);
+        Assert.Contains("Lambda-Runtime-Deadline-Ms is epoch milliseconds", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ProcessorOptions.TimeProvider", e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A deadline up to Lambda's longest timeout before the clock can be a late invocation, not a wrong clock: it is
+    /// processed with no time left: the first record is still read (and stored by a sink that answers at once), the rest
+    /// is left for lack of time.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(15 * 60)] // exactly the longest timeout
+    public async Task DeadlineUpToTheLongestTimeoutBeforeTheClock_IsProcessed(int secondsBefore)
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival));
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
+        var output = new ArrayBufferWriter<byte>();
+
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(1), Good(2)]), clock.GetUtcNow().AddSeconds(-secondsBefore), output);
+
+        Assert.Equal((1, BatchStopReason.TimeBudget), (summary.RecordsProcessed, summary.StopReason));
+        Assert.Equal(TestEvents.Seq(2), summary.ReportedFailure);
+    }
+
     /// <summary>The Runtime API's <c>Lambda-Runtime-Deadline-Ms</c> taken as ticks: a deadline in year 0006.</summary>
     [Fact]
     public async Task DeadlineMillisecondsTakenAsTicks_IsRefused()
