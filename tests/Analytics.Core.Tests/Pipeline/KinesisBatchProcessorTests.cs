@@ -217,6 +217,38 @@ public class KinesisBatchProcessorTests
         Assert.StartsWith("System.InvalidOperationException: xxx", summary.AggregateSinkError, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A text of exactly <see cref="BatchSummary.MaxErrorLength"/> characters is kept whole; one character more is cut,
+    /// and the cut is marked with an ellipsis in its last place, so a reader knows the message goes on.
+    /// </summary>
+    [Fact]
+    public void SinkError_CutOnlyPastTheLimit_AndTheCutIsMarked()
+    {
+        const string Prefix = "System.InvalidOperationException: ";
+        string fits = new('x', BatchSummary.MaxErrorLength - Prefix.Length);
+
+        Assert.Equal(Prefix + fits, BatchSummary.DescribeError(new InvalidOperationException(fits)));
+        Assert.Equal(Prefix + fits[..^1] + "…", BatchSummary.DescribeError(new InvalidOperationException(fits + "y")));
+    }
+
+    /// <summary>
+    /// A message with text outside the basic plane (an emoji, two UTF-16 units) cut between its two halves must still
+    /// be text the log line can encode: no half of a pair is left.
+    /// </summary>
+    [Fact]
+    public void SinkError_CutInsideASurrogatePair_LeavesValidText()
+    {
+        const string Prefix = "System.InvalidOperationException: ";
+        // The emoji's high half at the limit's second-to-last place, its low half in the last, which the ellipsis takes.
+        string message = new string('x', BatchSummary.MaxErrorLength - Prefix.Length - 2) + "\U0001F600 and more";
+
+        string described = BatchSummary.DescribeError(new InvalidOperationException(message));
+
+        Assert.Equal(BatchSummary.MaxErrorLength, described.Length);
+        Assert.EndsWith("…", described, StringComparison.Ordinal);
+        _ = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetBytes(described);
+    }
+
     [Fact]
     public async Task Process_SinkHonouringCancellationPastTheDeadline_IsTimedOutNotFailed()
     {
