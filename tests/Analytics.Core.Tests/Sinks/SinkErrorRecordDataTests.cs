@@ -69,6 +69,10 @@ public sealed class QuotedRequestValuesTests
     [InlineData(
         "1 validation error detected: Value 'x' at 'a' failed to satisfy constraint: secret-tail' at 'requestItems' failed to satisfy constraint: Member must not be null",
         "1 validation error detected: Value [left out: it quotes the request] at 'requestItems' failed to satisfy constraint: Member must not be null")]
+    // The message opens with the value: it goes too.
+    [InlineData(
+        "Value 'secret' at 'key' failed to satisfy constraint: Member must not be null",
+        "Value [left out: it quotes the request] at 'key' failed to satisfy constraint: Member must not be null")]
     // No tail the service writes: everything after the value's opening goes.
     [InlineData("bad request: Value 'secret' is not allowed", "bad request: Value [left out: it quotes the request]")]
     public void LeaveOut_KeepsTheServicesWordsOnly(string message, string expected) =>
