@@ -251,9 +251,51 @@ public class SinkIssueWordingTests
         Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
     }
 
+    /// <summary>
+    /// A sink stopped by the deadline after failed attempts throws a cancellation whose inner exception is the last
+    /// attempt's error, as the AWS sinks do: the time-out keeps that error as <see cref="BatchSummary.AggregateSinkError"/>
+    /// and the issue names it. A cancellation inside a cancellation is no cause: the time-out then has no error.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ASinkOutOfTimeAfterFailedAttempts_KeepsTheLastAttemptsError_ACancellationIsNoCause(bool causeIsAnError)
+    {
+        var clock = new ManualTimeProvider(s_now);
+        Exception inner = causeIsAnError ? new IOException("Connection refused") : new TaskCanceledException("an attempt's own time-out");
+        using var processor = new KinesisBatchProcessor(new ThrowsWhenCancelledSink { Inner = inner }, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
+
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        clock.Advance(TimeSpan.FromSeconds(90));
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(SinkOutcome.TimedOut, summary.AggregateSinkOutcome);
+        Assert.Equal(causeIsAnError ? "System.IO.IOException: Connection refused" : null, summary.AggregateSinkError);
+        Assert.StartsWith(
+            causeIsAnError
+                ? "The aggregate sink ran out of time (its budget ends at the deadline less the safety margin) after failed attempts, the last with IOException (the error); 0 of 1 pairs durable"
+                : "The aggregate sink ran out of time (its budget ends at the deadline less the safety margin) and threw OperationCanceledException; 0 of 1 pairs durable",
+            summary.AggregateSinkIssue,
+            StringComparison.Ordinal);
+        Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
+    }
+
     /// <summary>Throws its token's cancellation when the token fires, as an SDK call given the token does.</summary>
     private sealed class ThrowsWhenCancelledSink : IAggregateSink
     {
-        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken) => Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
+        /// <summary>When set, the cancellation thrown carries it as its inner exception (the AWS sinks' last failed attempt).</summary>
+        public Exception? Inner { get; init; }
+
+        public async Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
+            }
+            catch (OperationCanceledException) when (Inner is not null)
+            {
+                throw new OperationCanceledException("stopped after failed attempts", Inner, cancellationToken);
+            }
+        }
     }
 }
