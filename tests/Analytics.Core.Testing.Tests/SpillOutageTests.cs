@@ -292,12 +292,7 @@ public class SpillOutageTests
             from interrupts in Gen.Choose(0, 2).SelectMany(n => Gen.ListOf(Gen.Choose(1, 60), n))
             from faults in Gen.Choose(0, 2).SelectMany(n => Gen.ListOf(Gen.Elements(RunFault.SpillReadsFail, RunFault.TableThrottled), n))
             select new SpillCase(seed, shards, 40, 600, 900, spillAfter, crashes, [.. outages], [.. interrupts], giveUps, [.. faults]);
-        int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
-        Prop.ForAll(Arb.From(gen), c =>
-        {
-            Result r = Run(c);
-            return Holds(c, r).Label(r.Describe());
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
+        CheckCases(gen, 6, Holds);
     }
 
     /// <summary>
@@ -314,15 +309,10 @@ public class SpillOutageTests
     [Fact]
     public void RandomOutages_AtEveryParallelizationFactor_WithBisection_NeverDouble_AndLeaveOnlyWhatIsReported()
     {
-        Gen<Outage> outage =
-            from start in Gen.Choose(10, 400)
-            from length in Gen.Choose(20, 300)
-            from kind in Gen.Elements(OutageKind.WriteThrottling, OutageKind.ReadThrottling, OutageKind.Down, OutageKind.Hung)
-            select new Outage(start, start + length, kind);
         Gen<SpillCase> gen =
             from seed in Gen.Choose(1, 1_000_000)
             from shards in Gen.Choose(1, 2)
-            from outages in Gen.Choose(1, 3).SelectMany(n => Gen.ListOf(outage, n))
+            from outages in Gen.Choose(1, 3).SelectMany(n => Gen.ListOf(s_outage, n))
             from giveUps in ArbMap.Default.GeneratorFor<bool>()
             from spillAfter in giveUps ? Gen.Choose(2, 8) : Gen.Choose(15, 90)
             from crashes in ArbMap.Default.GeneratorFor<bool>()
@@ -332,12 +322,7 @@ public class SpillOutageTests
             from lost in Gen.Elements(0, 0, 5, 20)
             from late in ArbMap.Default.GeneratorFor<bool>()
             select new SpillCase(seed, shards, 40, 600, 900, spillAfter, crashes, [.. outages], [], giveUps, [], factor, bisect, adversarial, lost, late && lost > 0);
-        int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
-        Prop.ForAll(Arb.From(gen), c =>
-        {
-            Result r = Run(c);
-            return Holds(c, r).Label(r.Describe());
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
+        CheckCases(gen, 6, Holds);
     }
 
     /// <summary>
@@ -349,15 +334,10 @@ public class SpillOutageTests
     [Fact]
     public void RandomOutages_RecordsOfSeveralSamplesInOneItem_NeverDouble_AndLeaveOnlyWhatIsReported()
     {
-        Gen<Outage> outage =
-            from start in Gen.Choose(10, 400)
-            from length in Gen.Choose(20, 300)
-            from kind in Gen.Elements(OutageKind.WriteThrottling, OutageKind.ReadThrottling, OutageKind.Down, OutageKind.Hung)
-            select new Outage(start, start + length, kind);
         Gen<SpillCase> gen =
             from seed in Gen.Choose(1, 1_000_000)
             from shards in Gen.Choose(1, 2)
-            from outages in Gen.Choose(1, 3).SelectMany(n => Gen.ListOf(outage, n))
+            from outages in Gen.Choose(1, 3).SelectMany(n => Gen.ListOf(s_outage, n))
             from giveUps in ArbMap.Default.GeneratorFor<bool>()
             from spillAfter in giveUps ? Gen.Choose(2, 8) : Gen.Choose(15, 90)
             from crashes in ArbMap.Default.GeneratorFor<bool>()
@@ -367,12 +347,7 @@ public class SpillOutageTests
             from lost in Gen.Elements(0, 0, 5, 20)
             from interrupts in Gen.Choose(0, 2).SelectMany(n => Gen.ListOf(Gen.Choose(1, 60), n))
             select new SpillCase(seed, shards, 40, 600, 900, spillAfter, crashes, [.. outages], [.. interrupts], giveUps, [], factor, bisect, adversarial, lost, Ndjson: true);
-        int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 5;
-        Prop.ForAll(Arb.From(gen), c =>
-        {
-            Result r = Run(c);
-            return Holds(c, r).Label(r.Describe());
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
+        CheckCases(gen, 5, Holds);
     }
 
     /// <summary>
@@ -386,15 +361,10 @@ public class SpillOutageTests
     [Fact]
     public void RandomOutages_WithOneWatermarkPerShard_NeverDouble_AndLeaveOnlyWhatIsReported()
     {
-        Gen<Outage> outage =
-            from start in Gen.Choose(10, 400)
-            from length in Gen.Choose(20, 300)
-            from kind in Gen.Elements(OutageKind.WriteThrottling, OutageKind.ReadThrottling, OutageKind.Down, OutageKind.Hung)
-            select new Outage(start, start + length, kind);
         Gen<SpillCase> gen =
             from seed in Gen.Choose(1, 1_000_000)
             from shards in Gen.Choose(1, 2)
-            from outages in Gen.Choose(1, 3).SelectMany(n => Gen.ListOf(outage, n))
+            from outages in Gen.Choose(1, 3).SelectMany(n => Gen.ListOf(s_outage, n))
             from giveUps in ArbMap.Default.GeneratorFor<bool>()
             from spillAfter in giveUps ? Gen.Choose(2, 8) : Gen.Choose(15, 90)
             from crashes in ArbMap.Default.GeneratorFor<bool>()
@@ -404,12 +374,7 @@ public class SpillOutageTests
             from ndjson in ArbMap.Default.GeneratorFor<bool>()
             from interrupts in Gen.Choose(0, 2).SelectMany(n => Gen.ListOf(Gen.Choose(1, 60), n))
             select new SpillCase(seed, shards, 40, 600, 900, spillAfter, crashes, [.. outages], [.. interrupts], giveUps, [], 1, bisect, false, lost, late && lost > 0, Ndjson: ndjson, PerShardWatermarkOnly: true);
-        int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 5;
-        Prop.ForAll(Arb.From(gen), c =>
-        {
-            Result r = Run(c);
-            return (r.Problems.Count == 0).Label(r.Describe());
-        }).Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
+        CheckCases(gen, 5, static (_, r) => r.Problems.Count == 0);
     }
 
     /// <summary>
@@ -534,6 +499,27 @@ public class SpillOutageTests
 
         Assert.True(Holds(c, r), r.Describe());
         Assert.True(r.Final.Spill.Undecided > 0, r.Describe());
+    }
+
+    /// <summary>An outage of any kind, starting 10 to 400 s into the run, 20 to 300 s long.</summary>
+    private static readonly Gen<Outage> s_outage =
+        from start in Gen.Choose(10, 400)
+        from length in Gen.Choose(20, 300)
+        from kind in Gen.Elements(OutageKind.WriteThrottling, OutageKind.ReadThrottling, OutageKind.Down, OutageKind.Hung)
+        select new Outage(start, start + length, kind);
+
+    /// <summary>
+    /// Runs <paramref name="cases"/> cases of <paramref name="gen"/> (<c>TESTS_SOAK_CASES</c> for more), each required to
+    /// satisfy <paramref name="holds"/>; a failing case throws with its description.
+    /// </summary>
+    private static void CheckCases(Gen<SpillCase> gen, int cases, Func<SpillCase, Result, bool> holds)
+    {
+        int count = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : cases;
+        Prop.ForAll(Arb.From(gen), c =>
+        {
+            Result r = Run(c);
+            return holds(c, r).Label(r.Describe());
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(count).WithQuietOnSuccess(true));
     }
 
     /// <summary>Outages as a case's label writes them: "WriteThrottling 62-95, Hung 151-201".</summary>
