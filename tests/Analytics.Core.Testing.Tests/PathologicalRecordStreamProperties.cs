@@ -57,6 +57,7 @@ public class PathologicalRecordStreamProperties
     {
         (bool holds, string detail) = Check(new ExactlyOnceStreamProperties.StreamCase(Seed: 3, Shards: 1, PartitionKeys: 20, Factor: 2, Bisect: true, Adversarial: false, ThrottlePercent: 0, Outage: false, Timeouts: false, BatchSize: 100));
         Assert.True(holds, detail);
+        Assert.DoesNotContain("(0 put again)", detail, StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -275,7 +276,9 @@ public class PathologicalRecordStreamProperties
             problems.AddRange(quarantined.Keys.Where(s => !poison.ContainsKey(s)).Select(s => $"{s} quarantined ({string.Join(",", quarantined[s])}) but valid"));
             int duplicates = recording.Records.Count - recording.Records.Select(r => Convert.ToBase64String(r.Data.ToArray())).Distinct(StringComparer.Ordinal).Count();
             string detail = $"{c}: {recording.Records.Count} records ({duplicates} put again), {poison.Count} poison, {truth.Count} items, {summary.Invocations} invocations ({summary.Timeouts} timeouts, {summary.Errors} errors), {summary.ThrottledPuts} puts throttled; {string.Join("; ", problems.Take(5))}";
-            return (problems.Count == 0 && truth.Count > 0 && poison.Count > 0 && duplicates > 0, detail);
+            // Copies put again need a key that repeats: with thousands of keys a case may have none (about one in five at
+            // 9,864 keys), so the fixed case with 20 keys is the one required to hold some.
+            return (problems.Count == 0 && truth.Count > 0 && poison.Count > 0, detail);
         }
     }
 
