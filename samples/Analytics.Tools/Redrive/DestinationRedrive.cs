@@ -416,18 +416,16 @@ internal sealed class DestinationRedrive
         var pairsOf = new Dictionary<string, List<(string Pk, string Sk)>>(StringComparer.Ordinal);
         var holdsPoison = new HashSet<string>(StringComparer.Ordinal);
         var capture = new CapturingSink();
-        var poison = new CountingQuarantine();
-        using (var classifier = new KinesisBatchProcessor(capture, poison, _options.Processor))
+        using (var classifier = new KinesisBatchProcessor(capture, new DiscardQuarantine(), _options.Processor))
         {
             var response = new ArrayBufferWriter<byte>(256);
             foreach (DestinationRecordEntry r in records)
             {
                 capture.Pairs.Clear();
-                poison.Count = 0;
                 response.ResetWrittenCount();
-                await classifier.ProcessAsync(Event([r]), _options.Processor.TimeProvider.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);
+                BatchSummary classified = await classifier.ProcessAsync(Event([r]), _options.Processor.TimeProvider.GetUtcNow() + _options.EventTimeout, response, cancellationToken).ConfigureAwait(false);
                 pairsOf[r.SequenceNumber] = [.. capture.Pairs];
-                if (poison.Count > 0)
+                if (classified.Quarantined > 0)
                 {
                     holdsPoison.Add(r.SequenceNumber);
                 }
@@ -653,12 +651,6 @@ internal sealed class DestinationRedrive
     }
 
     /// <summary>
-    /// The events the records are run in, in order: at most <paramref name="perEvent"/> records each, and a new event
-    /// whenever a record's partition key already has a record of another destination object in the current one. So each
-    /// event holds, per key, records of one object only: no record of the key between two of them is missing from the
-    /// event (an object holds every record of its keys within its range), which the ranges the sink keeps rely on.
-    /// </summary>
-    /// <summary>
     /// The records still to run when the pipeline split <paramref name="chunk"/> at the function's pair cap
     /// (<see cref="BatchStopReason.PairCap"/>: what it read is written, the record that would have passed the cap is
     /// reported, as Lambda would be asked to deliver it again), from that record on; null when the failure was anything
@@ -677,6 +669,12 @@ internal sealed class DestinationRedrive
         return from > 0 ? chunk.GetRange(from, chunk.Count - from) : null;
     }
 
+    /// <summary>
+    /// The events the records are run in, in order: at most <paramref name="perEvent"/> records each, and a new event
+    /// whenever a record's partition key already has a record of another destination object in the current one. So each
+    /// event holds, per key, records of one object only: no record of the key between two of them is missing from the
+    /// event (an object holds every record of its keys within its range), which the ranges the sink keeps rely on.
+    /// </summary>
     internal static IEnumerable<List<DestinationRecordEntry>> Events(List<DestinationRecordEntry> run, int perEvent)
     {
         var chunk = new List<DestinationRecordEntry>();
@@ -1133,16 +1131,9 @@ internal sealed class DestinationRedrive
         }
     }
 
-    /// <summary>Counts the poison records it is given, and keeps none.</summary>
-    private sealed class CountingQuarantine : IQuarantineSink
+    private sealed class DiscardQuarantine : IQuarantineSink
     {
-        public int Count { get; set; }
-
-        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
-        {
-            Count += records.Count;
-            return Task.FromResult(records.Count);
-        }
+        public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken) => Task.FromResult(records.Count);
     }
 }
 
