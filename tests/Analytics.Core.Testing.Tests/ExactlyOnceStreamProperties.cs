@@ -286,17 +286,12 @@ public class ExactlyOnceStreamProperties
             DurationSeconds = 300,
             Mapping = Scenario(c).Mapping with { MaximumRetryAttempts = 1, OnFailure = OnFailureDestination.Sqs },
         };
-        var recording = new EmulationRecording();
         var log = new ArrayBufferWriter<byte>(64 * 1024);
-        StreamEmulator emulator = null!;
-        SampleDownstream downstream = null!;
-        emulator = new StreamEmulator(scenario, _ => new PipelineHandler(downstream, emulator.Clock, c.Seed, bound, log));
-        downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, Downstream(c));
-        using (downstream)
+        using (StreamRun run = Run(c, scenario, (downstream, clock) => new PipelineHandler(downstream, clock, c.Seed, bound, log)))
         {
-            EmulationSummary summary = emulator.Run(recording);
+            EmulationRecording recording = run.Recording;
             Dictionary<(string Series, long Window), Truth> truth = TrueAggregates.Of(recording.Records, WindowMs, out HashSet<string> poison);
-            Dictionary<(string Series, long Window), Truth> table = TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName);
+            Dictionary<(string Series, long Window), Truth> table = run.Table();
             HashSet<string> sent = recording.Destination.SelectMany(d => d.SequenceNumbers).ToHashSet();
             Dictionary<(string Series, long Window), Truth> sentTruth = TrueAggregates.Of(recording.Records.Where(r => sent.Contains(r.SequenceNumber)), WindowMs, out _);
             string logText = Encoding.UTF8.GetString(log.WrittenSpan);
@@ -329,11 +324,11 @@ public class ExactlyOnceStreamProperties
                 problems.Add($"samples are missing but no invocation logged the capacity error (an item has {mostKeys} partition keys)");
             }
 
-            HashSet<string> quarantined = Quarantined(downstream);
+            HashSet<string> quarantined = Quarantined(run.Downstream);
             problems.AddRange(poison.Where(p => !quarantined.Contains(p) && !sent.Contains(p)).Select(p => $"poison {p} neither quarantined nor sent"));
-            if (summary.RecordsPending != 0)
+            if (run.Summary.RecordsPending != 0)
             {
-                problems.Add($"not drained: pending={summary.RecordsPending}");
+                problems.Add($"not drained: pending={run.Summary.RecordsPending}");
             }
 
             return new Outcome(problems.Count == 0, problems.Any(p => p.StartsWith("doubled", StringComparison.Ordinal)), $"{c} bound={bound}: {recording.Records.Count} records, {sent.Count} to the destination, {table.Count} of {truth.Count} items, short={short_}, reported={reported}; {string.Join("; ", problems.Take(5))}");
@@ -343,7 +338,28 @@ public class ExactlyOnceStreamProperties
     /// <summary>Runs the case and compares the table and the bucket with the truth; the label says what differs.</summary>
     internal static Outcome Check(StreamCase c, Func<EmulatorScenario, EmulatorScenario>? change = null, Func<SampleDownstream, TimeProvider, ILambdaHandler>? handler = null)
     {
-        EmulatorScenario scenario = change is null ? Scenario(c) : change(Scenario(c));
+        using StreamRun run = Run(c, change is null ? Scenario(c) : change(Scenario(c)), handler);
+        List<string> problems = run.DrainProblems();
+        Dictionary<(string Series, long Window), Truth> truth = TrueAggregates.Of(run.Recording.Records, WindowMs, out HashSet<string> poison);
+        bool doubled = CompareTable(truth, run.Table(), problems, exact: true);
+
+        HashSet<string> quarantined = Quarantined(run.Downstream);
+        problems.AddRange(poison.Where(p => !quarantined.Contains(p)).Select(p => $"poison {p} not quarantined"));
+        problems.AddRange(quarantined.Where(q => !poison.Contains(q)).Select(q => $"{q} quarantined but not poison"));
+
+        bool holds = problems.Count == 0 && truth.Count > 0;
+        long outageRequests = run.Downstream.DynamoDb.Counters.OutageErrors + run.Downstream.S3.Counters.OutageErrors;
+        return new Outcome(holds, doubled, $"{c}: {run.Describe(truth)}, {outageRequests} requests in outages; " +
+            (truth.Count == 0 ? "no valid record produced" : string.Join("; ", problems.Take(5))), outageRequests);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="scenario"/> (the case's, as its caller changed it) to its end on the case's downstream models,
+    /// with <paramref name="handler"/> in each execution environment (default the sample function), answering late in a
+    /// case with timeouts. Disposing the run closes the models.
+    /// </summary>
+    internal static StreamRun Run(StreamCase c, EmulatorScenario scenario, Func<SampleDownstream, TimeProvider, ILambdaHandler>? handler = null)
+    {
         var recording = new EmulationRecording();
         StreamEmulator emulator = null!;
         SampleDownstream downstream = null!;
@@ -351,42 +367,69 @@ public class ExactlyOnceStreamProperties
         Func<SampleDownstream, TimeProvider, ILambdaHandler> function = c.Timeouts ? (d, clock) => new AnswersLateHandler(handler(d, clock), clock, s_lateAnswer) : handler;
         emulator = new StreamEmulator(scenario, _ => function(downstream, emulator.Clock));
         downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, Downstream(c));
-        using (downstream)
+        try
         {
-            EmulationSummary summary = emulator.Run(recording);
-            var problems = new List<string>();
-            if (summary.RecordsPending != 0 || summary.RecordsToDestination != 0 || summary.RecordsExpired != 0)
-            {
-                problems.Add($"not drained: pending={summary.RecordsPending} destination={summary.RecordsToDestination} expired={summary.RecordsExpired}");
-            }
-
-            Dictionary<(string Series, long Window), Truth> truth = TrueAggregates.Of(recording.Records, WindowMs, out HashSet<string> poison);
-            Dictionary<(string Series, long Window), Truth> table = TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName);
-            bool doubled = table.Keys.Any(k => !truth.ContainsKey(k));
-            foreach (((string series, long window), Truth expected) in truth)
-            {
-                if (!table.TryGetValue((series, window), out Truth? actual))
-                {
-                    problems.Add($"missing {series}@{window}: expected count {expected.Count}");
-                }
-                else if (!expected.Equals(actual))
-                {
-                    problems.Add($"{series}@{window}: expected {expected}, stored {actual}");
-                    doubled |= actual.Count > expected.Count || actual.Min < expected.Min || actual.Max > expected.Max;
-                }
-            }
-
-            problems.AddRange(table.Keys.Where(k => !truth.ContainsKey(k)).Select(k => $"unexpected item {k.Series}@{k.Window}"));
-
-            HashSet<string> quarantined = Quarantined(downstream);
-            problems.AddRange(poison.Where(p => !quarantined.Contains(p)).Select(p => $"poison {p} not quarantined"));
-            problems.AddRange(quarantined.Where(q => !poison.Contains(q)).Select(q => $"{q} quarantined but not poison"));
-
-            bool holds = problems.Count == 0 && truth.Count > 0;
-            long outageRequests = downstream.DynamoDb.Counters.OutageErrors + downstream.S3.Counters.OutageErrors;
-            return new Outcome(holds, doubled, $"{c}: {recording.Records.Count} records, {truth.Count} aggregates, {summary.Invocations} invocations ({summary.Timeouts} timeouts, {summary.Errors} errors), {outageRequests} requests in outages; " +
-                (truth.Count == 0 ? "no valid record produced" : string.Join("; ", problems.Take(5))), outageRequests);
+            return new StreamRun(recording, emulator.Run(recording), downstream);
         }
+        catch
+        {
+            downstream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Adds to <paramref name="problems"/> each item of <paramref name="truth"/> that <paramref name="table"/> lacks or holds
+    /// otherwise (exactly, or within the sum's rounding), and each item the table holds that the truth does not.
+    /// </summary>
+    /// <returns>Whether the table holds more than the truth anywhere: an item it should not hold, more samples, or a value outside the truth's range.</returns>
+    internal static bool CompareTable(Dictionary<(string Series, long Window), Truth> truth, Dictionary<(string Series, long Window), Truth> table, List<string> problems, bool exact = false)
+    {
+        bool doubled = false;
+        foreach (((string series, long window), Truth expected) in truth)
+        {
+            if (!table.TryGetValue((series, window), out Truth? stored))
+            {
+                problems.Add($"missing {series}@{window}: expected count {expected.Count}");
+            }
+            else if (exact ? !expected.Equals(stored) : !stored.EqualsWithinRounding(expected))
+            {
+                problems.Add($"{series}@{window}: expected {expected}, stored {stored}");
+                doubled |= stored.Exceeds(expected);
+            }
+        }
+
+        List<(string Series, long Window)> unexpected = [.. table.Keys.Where(k => !truth.ContainsKey(k))];
+        problems.AddRange(unexpected.Select(k => $"unexpected item {k.Series}@{k.Window}"));
+        return doubled || unexpected.Count > 0;
+    }
+
+    /// <summary>Adds one record's samples to the true aggregates.</summary>
+    internal static void AddSamples(Dictionary<(string Series, long Window), Truth> truth, IEnumerable<(string Series, long Window, double Value)> samples)
+    {
+        foreach ((string series, long window, double value) in samples)
+        {
+            truth[(series, window)] = truth.TryGetValue((series, window), out Truth? t) ? t.Add(value) : Truth.Of(value);
+        }
+    }
+
+    /// <summary>A case run to its end; the downstream models stay open for reading until it is disposed.</summary>
+    internal sealed record StreamRun(EmulationRecording Recording, EmulationSummary Summary, SampleDownstream Downstream) : IDisposable
+    {
+        /// <summary>A new list of problems: "not drained" when records were left pending, sent to the destination or expired.</summary>
+        public List<string> DrainProblems() =>
+            Summary.RecordsPending != 0 || Summary.RecordsToDestination != 0 || Summary.RecordsExpired != 0
+                ? [$"not drained: pending={Summary.RecordsPending} destination={Summary.RecordsToDestination} expired={Summary.RecordsExpired}"]
+                : [];
+
+        /// <summary>The table's readable aggregates.</summary>
+        public Dictionary<(string Series, long Window), Truth> Table() => TrueAggregates.Stored(Downstream.DynamoDb, SampleDownstream.TableName);
+
+        /// <summary>Records, samples, items and invocations, for a label.</summary>
+        public string Describe(Dictionary<(string Series, long Window), Truth> truth) =>
+            $"{Recording.Records.Count} records, {truth.Values.Sum(t => t.Count)} samples in {truth.Count} items, {Summary.Invocations} invocations ({Summary.Timeouts} timeouts, {Summary.Errors} errors)";
+
+        public void Dispose() => Downstream.Dispose();
     }
 
     /// <summary>How late the function answers after its work in a case with timeouts.</summary>

@@ -127,33 +127,16 @@ public class KplPoisonStreamProperties
         EmulatorScenario scenario = ExactlyOnceStreamProperties.Scenario(c);
         scenario = scenario with { Producers = [scenario.Producers[0] with { Generator = Generate }] };
         scenario = change is null ? scenario : change(scenario);
-        var recording = new EmulationRecording();
-        StreamEmulator emulator = null!;
-        SampleDownstream downstream = null!;
-        emulator = new StreamEmulator(scenario, _ =>
+        using (ExactlyOnceStreamProperties.StreamRun run = ExactlyOnceStreamProperties.Run(c, scenario))
         {
-            ILambdaHandler function = new SampleHandler(downstream, emulator.Clock);
-            return c.Timeouts ? new AnswersLateHandler(function, emulator.Clock, TimeSpan.FromMilliseconds(2_500)) : function;
-        });
-        downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, ExactlyOnceStreamProperties.Downstream(c));
-        using (downstream)
-        {
-            EmulationSummary summary = emulator.Run(recording);
-            var problems = new List<string>();
-            if (summary.RecordsPending != 0 || summary.RecordsToDestination != 0 || summary.RecordsExpired != 0)
-            {
-                problems.Add($"not drained: pending={summary.RecordsPending} destination={summary.RecordsToDestination} expired={summary.RecordsExpired}");
-            }
+            List<string> problems = run.DrainProblems();
 
             var truth = new Dictionary<(string, long), Truth>();
             var expectedQuarantine = new Dictionary<string, Written>(StringComparer.Ordinal);
-            foreach (StreamRecord record in recording.Records)
+            foreach (StreamRecord record in run.Recording.Records)
             {
                 Written w = written[Convert.ToBase64String(record.Data.ToArray())];
-                foreach ((string series, long window, double value) in w.Samples)
-                {
-                    truth[(series, window)] = truth.TryGetValue((series, window), out Truth? t) ? t.Add(value) : Truth.Of(value);
-                }
+                ExactlyOnceStreamProperties.AddSamples(truth, w.Samples);
 
                 if (w.BrokenContainer || w.PoisonSubs.Count > 0)
                 {
@@ -161,24 +144,11 @@ public class KplPoisonStreamProperties
                 }
             }
 
-            Dictionary<(string Series, long Window), Truth> table = TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName);
-            foreach (((string series, long window), Truth expected) in truth)
-            {
-                if (!table.TryGetValue((series, window), out Truth? stored))
-                {
-                    problems.Add($"missing {series}@{window}: expected count {expected.Count}");
-                }
-                else if (!stored.EqualsWithinRounding(expected))
-                {
-                    problems.Add($"{series}@{window}: expected {expected}, stored {stored}");
-                }
-            }
-
-            problems.AddRange(table.Keys.Where(k => !truth.ContainsKey(k)).Select(k => $"unexpected item {k.Series}@{k.Window}"));
+            ExactlyOnceStreamProperties.CompareTable(truth, run.Table(), problems);
 
             // Each poison container exactly once, under the key of its first poison user record (or its own when it is
             // broken as a whole), naming every poison user record, with a reason and a detail.
-            var objects = downstream.QuarantineObjects().ToList();
+            var objects = run.Downstream.QuarantineObjects().ToList();
             var bySequence = new Dictionary<string, List<(string Key, JsonElement Body)>>(StringComparer.Ordinal);
             foreach (S3ModelObject o in objects)
             {
@@ -231,7 +201,7 @@ public class KplPoisonStreamProperties
             }
 
             problems.AddRange(bySequence.Keys.Where(s => !expectedQuarantine.ContainsKey(s)).Select(s => $"{s} quarantined but holds no poison"));
-            string text = $"{c} subKeys={subKeys}: {recording.Records.Count} records, {expectedQuarantine.Count} poison containers, {truth.Values.Sum(t => t.Count)} valid samples in {truth.Count} items, {summary.Invocations} invocations ({summary.Timeouts} timeouts, {summary.Errors} errors); {string.Join("; ", problems.Take(5))}";
+            string text = $"{c} subKeys={subKeys}: {run.Describe(truth)}, {expectedQuarantine.Count} poison containers; {string.Join("; ", problems.Take(5))}";
             return (problems.Count == 0 && truth.Count > 0 && expectedQuarantine.Count > 0, text);
         }
     }

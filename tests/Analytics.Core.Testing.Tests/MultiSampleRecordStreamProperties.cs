@@ -67,48 +67,18 @@ public class MultiSampleRecordStreamProperties
 
         EmulatorScenario scenario = ExactlyOnceStreamProperties.Scenario(c);
         scenario = scenario with { Producers = [scenario.Producers[0] with { Generator = Generate }] };
-        var recording = new EmulationRecording();
-        StreamEmulator emulator = null!;
-        SampleDownstream downstream = null!;
-        emulator = new StreamEmulator(scenario, _ =>
+        using (ExactlyOnceStreamProperties.StreamRun run = ExactlyOnceStreamProperties.Run(c, scenario))
         {
-            ILambdaHandler function = new SampleHandler(downstream, emulator.Clock);
-            return c.Timeouts ? new AnswersLateHandler(function, emulator.Clock, TimeSpan.FromMilliseconds(2_500)) : function;
-        });
-        downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, ExactlyOnceStreamProperties.Downstream(c));
-        using (downstream)
-        {
-            EmulationSummary summary = emulator.Run(recording);
-            var problems = new List<string>();
-            if (summary.RecordsPending != 0 || summary.RecordsToDestination != 0 || summary.RecordsExpired != 0)
-            {
-                problems.Add($"not drained: pending={summary.RecordsPending} destination={summary.RecordsToDestination} expired={summary.RecordsExpired}");
-            }
+            List<string> problems = run.DrainProblems();
 
             var truth = new Dictionary<(string, long), Truth>();
-            foreach (StreamRecord record in recording.Records)
+            foreach (StreamRecord record in run.Recording.Records)
             {
-                foreach ((string series, long window, double value) in written[Convert.ToBase64String(record.Data.ToArray())])
-                {
-                    truth[(series, window)] = truth.TryGetValue((series, window), out Truth? t) ? t.Add(value) : Truth.Of(value);
-                }
+                ExactlyOnceStreamProperties.AddSamples(truth, written[Convert.ToBase64String(record.Data.ToArray())]);
             }
 
-            Dictionary<(string Series, long Window), Truth> table = TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName);
-            foreach (((string series, long window), Truth expected) in truth)
-            {
-                if (!table.TryGetValue((series, window), out Truth? stored))
-                {
-                    problems.Add($"missing {series}@{window}: expected count {expected.Count}");
-                }
-                else if (!stored.EqualsWithinRounding(expected))
-                {
-                    problems.Add($"{series}@{window}: expected {expected}, stored {stored}");
-                }
-            }
-
-            problems.AddRange(table.Keys.Where(k => !truth.ContainsKey(k)).Select(k => $"unexpected item {k.Series}@{k.Window}"));
-            string detail = $"{c} kpl={kpl} subKeys={subKeys}: {recording.Records.Count} records, {truth.Values.Sum(t => t.Count)} samples in {truth.Count} items, {summary.Invocations} invocations ({summary.Timeouts} timeouts, {summary.Errors} errors); {string.Join("; ", problems.Take(5))}";
+            ExactlyOnceStreamProperties.CompareTable(truth, run.Table(), problems);
+            string detail = $"{c} kpl={kpl} subKeys={subKeys}: {run.Describe(truth)}; {string.Join("; ", problems.Take(5))}";
             return (problems.Count == 0 && truth.Count > 0, detail);
         }
     }

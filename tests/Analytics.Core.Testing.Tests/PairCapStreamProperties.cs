@@ -83,27 +83,13 @@ public class PairCapStreamProperties
             scenario = scenario with { Mapping = scenario.Mapping with { TumblingWindowInSeconds = 15 } };
         }
 
-        var recording = new EmulationRecording();
-        StreamEmulator emulator = null!;
-        SampleDownstream downstream = null!;
-        emulator = new StreamEmulator(scenario, _ =>
+        using (ExactlyOnceStreamProperties.StreamRun run = ExactlyOnceStreamProperties.Run(c, scenario, (d, clock) => new SampleHandler(d, clock, maxPairs: cap)))
         {
-            ILambdaHandler function = new SampleHandler(downstream, emulator.Clock, maxPairs: cap);
-            return c.Timeouts ? new AnswersLateHandler(function, emulator.Clock, TimeSpan.FromMilliseconds(2_500)) : function;
-        });
-        downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, ExactlyOnceStreamProperties.Downstream(c));
-        using (downstream)
-        {
-            EmulationSummary summary = emulator.Run(recording);
-            var problems = new List<string>();
-            if (summary.RecordsPending != 0 || summary.RecordsToDestination != 0 || summary.RecordsExpired != 0)
-            {
-                problems.Add($"not drained: pending={summary.RecordsPending} destination={summary.RecordsToDestination} expired={summary.RecordsExpired}");
-            }
+            List<string> problems = run.DrainProblems();
 
             var truth = new Dictionary<(string, long), Truth>();
             var poison = new HashSet<string>(StringComparer.Ordinal);
-            foreach (StreamRecord record in recording.Records)
+            foreach (StreamRecord record in run.Recording.Records)
             {
                 List<(string Series, long Window, double Value)> samples = written[Convert.ToBase64String(record.Data.ToArray())];
                 if (samples.Select(s => (s.Series, s.Window)).Distinct().Count() > cap)
@@ -112,34 +98,18 @@ public class PairCapStreamProperties
                     continue;
                 }
 
-                foreach ((string series, long w, double value) in samples)
-                {
-                    truth[(series, w)] = truth.TryGetValue((series, w), out Truth? t) ? t.Add(value) : Truth.Of(value);
-                }
+                ExactlyOnceStreamProperties.AddSamples(truth, samples);
             }
 
-            Dictionary<(string Series, long Window), Truth> table = TrueAggregates.Stored(downstream.DynamoDb, SampleDownstream.TableName);
-            foreach (((string series, long w), Truth expected) in truth)
-            {
-                if (!table.TryGetValue((series, w), out Truth? stored))
-                {
-                    problems.Add($"missing {series}@{w}: expected count {expected.Count}");
-                }
-                else if (!stored.EqualsWithinRounding(expected))
-                {
-                    problems.Add($"{series}@{w}: expected {expected}, stored {stored}");
-                }
-            }
+            ExactlyOnceStreamProperties.CompareTable(truth, run.Table(), problems);
 
-            problems.AddRange(table.Keys.Where(k => !truth.ContainsKey(k)).Select(k => $"unexpected item {k.Series}@{k.Window}"));
-
-            var quarantined = downstream.QuarantineObjects()
+            var quarantined = run.Downstream.QuarantineObjects()
                 .Select(o => JsonDocument.Parse(o.Body).RootElement)
                 .Select(b => (Sequence: b.GetProperty("sequenceNumber").GetString()!, Reason: b.GetProperty("reason").GetString()!))
                 .ToList();
             problems.AddRange(poison.Where(p => quarantined.Count(q => q.Sequence == p) != 1).Select(p => $"poison {p} quarantined {quarantined.Count(q => q.Sequence == p)} times"));
             problems.AddRange(quarantined.Where(q => !poison.Contains(q.Sequence) || q.Reason != nameof(PoisonReason.CardinalityLimit)).Select(q => $"{q.Sequence} quarantined ({q.Reason}) but {(poison.Contains(q.Sequence) ? "past the cap" : "within it")}"));
-            string detail = $"{c} cap={cap} window={window}: {recording.Records.Count} records, {poison.Count} past the cap, {truth.Values.Sum(t => t.Count)} samples in {truth.Count} items, {summary.Invocations} invocations ({summary.Timeouts} timeouts, {summary.Errors} errors); {string.Join("; ", problems.Take(5))}";
+            string detail = $"{c} cap={cap} window={window}: {run.Describe(truth)}, {poison.Count} records past the cap; {string.Join("; ", problems.Take(5))}";
             return (problems.Count == 0 && truth.Count > 0, detail);
         }
     }

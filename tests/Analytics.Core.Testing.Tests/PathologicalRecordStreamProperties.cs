@@ -166,27 +166,13 @@ public class PathologicalRecordStreamProperties
         EmulatorScenario scenario = ExactlyOnceStreamProperties.Scenario(c);
         scenario = scenario with { Producers = [scenario.Producers[0] with { Generator = Generate, RatePerSecond = 20 }] };
         scenario = change is null ? scenario : change(scenario);
-        var recording = new EmulationRecording();
-        StreamEmulator emulator = null!;
-        SampleDownstream downstream = null!;
-        emulator = new StreamEmulator(scenario, _ =>
+        using (ExactlyOnceStreamProperties.StreamRun run = ExactlyOnceStreamProperties.Run(c, scenario))
         {
-            ILambdaHandler function = new SampleHandler(downstream, emulator.Clock);
-            return c.Timeouts ? new AnswersLateHandler(function, emulator.Clock, TimeSpan.FromMilliseconds(2_500)) : function;
-        });
-        downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, ExactlyOnceStreamProperties.Downstream(c));
-        using (downstream)
-        {
-            EmulationSummary summary = emulator.Run(recording);
-            var problems = new List<string>();
-            if (summary.RecordsPending != 0 || summary.RecordsToDestination != 0 || summary.RecordsExpired != 0)
-            {
-                problems.Add($"not drained: pending={summary.RecordsPending} destination={summary.RecordsToDestination} expired={summary.RecordsExpired}");
-            }
+            List<string> problems = run.DrainProblems();
 
             var truth = new Dictionary<(string, long), List<double>>();
             var poison = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (StreamRecord record in recording.Records)
+            foreach (StreamRecord record in run.Recording.Records)
             {
                 Written w = written[Convert.ToBase64String(record.Data.ToArray())];
                 string? reason = w.Reason;
@@ -214,7 +200,7 @@ public class PathologicalRecordStreamProperties
             }
 
             var table = new Dictionary<(string, long), Dictionary<string, AttributeValue>>();
-            foreach (Dictionary<string, AttributeValue> stored in downstream.DynamoDb.GetItems(SampleDownstream.TableName))
+            foreach (Dictionary<string, AttributeValue> stored in run.Downstream.DynamoDb.GetItems(SampleDownstream.TableName))
             {
                 var dims = stored.TryGetValue("dimensions", out AttributeValue? m) ? m.M.Select(kv => (kv.Key, kv.Value.S)).ToList() : [];
                 long window = DateTimeOffset.Parse(stored["windowStart"].S, CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
@@ -253,7 +239,7 @@ public class PathologicalRecordStreamProperties
             problems.AddRange(table.Keys.Where(k => !truth.ContainsKey(k)).Select(k => $"unexpected item {k.Item1[..Math.Min(60, k.Item1.Length)]}@{k.Item2}"));
 
             var quarantined = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-            foreach (S3ModelObject o in downstream.QuarantineObjects())
+            foreach (S3ModelObject o in run.Downstream.QuarantineObjects())
             {
                 JsonElement body = JsonDocument.Parse(o.Body).RootElement;
                 string sequence = body.GetProperty("sequenceNumber").GetString()!;
@@ -274,8 +260,8 @@ public class PathologicalRecordStreamProperties
             }
 
             problems.AddRange(quarantined.Keys.Where(s => !poison.ContainsKey(s)).Select(s => $"{s} quarantined ({string.Join(",", quarantined[s])}) but valid"));
-            int duplicates = recording.Records.Count - recording.Records.Select(r => Convert.ToBase64String(r.Data.ToArray())).Distinct(StringComparer.Ordinal).Count();
-            string detail = $"{c}: {recording.Records.Count} records ({duplicates} put again), {poison.Count} poison, {truth.Count} items, {summary.Invocations} invocations ({summary.Timeouts} timeouts, {summary.Errors} errors), {summary.ThrottledPuts} puts throttled; {string.Join("; ", problems.Take(5))}";
+            int duplicates = run.Recording.Records.Count - run.Recording.Records.Select(r => Convert.ToBase64String(r.Data.ToArray())).Distinct(StringComparer.Ordinal).Count();
+            string detail = $"{c}: {run.Recording.Records.Count} records ({duplicates} put again), {poison.Count} poison, {truth.Count} items, {run.Summary.Invocations} invocations ({run.Summary.Timeouts} timeouts, {run.Summary.Errors} errors), {run.Summary.ThrottledPuts} puts throttled; {string.Join("; ", problems.Take(5))}";
             // Copies put again need a key that repeats: with thousands of keys a case may have none (about one in five at
             // 9,864 keys), so the fixed case with 20 keys is the one required to hold some.
             return (problems.Count == 0 && truth.Count > 0 && poison.Count > 0, detail);
