@@ -68,6 +68,31 @@ public class SpillObjectFormatTests
         Assert.Equal("malformed spill object: InvalidOperationException", error);
     }
 
+    /// <summary>
+    /// A sink with one watermark per shard is named by <c>"shardFloor":true</c> before the sketch parameters, and reads
+    /// back; the default layout writes no field and reads back as false. A value that is not a boolean is refused.
+    /// </summary>
+    [Fact]
+    public void Body_SaysTheSinkKeptOneWatermarkPerShard_OnlyWhenItDid()
+    {
+        byte[] body = SpillBatches.During([SpillBatches.Record(1, "m", 1, "a")], s_options, spill => SpillBatches.Body(spill, [], shardFloor: true), withArn: false);
+        byte[] plain = SpillBatches.During([SpillBatches.Record(1, "m", 1, "a")], s_options, spill => SpillBatches.Body(spill, []), withArn: false);
+        string text = Encoding.UTF8.GetString(body);
+
+        Assert.Equal(
+            "{\"format\":\"analytics.core.spill/1\",\"shardId\":\"shardId-000000000007\",\"spillId\":\"" + TestEvents.Seq(1) + "\",\"shardFloor\":true,\"windowMs\":300000,\"relativeAccuracy\":0.02,\"maxBins\":512,\"pairs\":[]}",
+            text);
+        Assert.True(SpillObject.TryRead(body, out SpillObjectContent? content, out string? error), error);
+        Assert.True(content!.ShardFloor);
+        Assert.DoesNotContain("shardFloor", Encoding.UTF8.GetString(plain), StringComparison.Ordinal);
+        Assert.True(SpillObject.TryRead(plain, out content, out error), error);
+        Assert.False(content!.ShardFloor);
+        Assert.True(SpillObject.TryRead(Encoding.UTF8.GetBytes(text.Replace("\"shardFloor\":true", "\"shardFloor\":false", StringComparison.Ordinal)), out content, out error), error);
+        Assert.False(content!.ShardFloor);
+        Assert.False(SpillObject.TryRead(Encoding.UTF8.GetBytes(text.Replace("\"shardFloor\":true", "\"shardFloor\":\"true\"", StringComparison.Ordinal)), out _, out error));
+        Assert.Equal("malformed spill object: InvalidOperationException", error);
+    }
+
     /// <summary>A batch whose event carried no stream ARN writes no <c>eventSourceArn</c> field, and reads back without one.</summary>
     [Fact]
     public void Body_WithoutStreamArn_HasNoArnField()

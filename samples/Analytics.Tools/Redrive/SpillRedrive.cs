@@ -243,7 +243,8 @@ internal static class SpillRedrive
                     s.Value,
                     pair.OutcomeUnknown,
                     key,
-                    finished is not null && finished.TryGetValue((content.ShardId, s.SequenceNumber), out var by) && (by.Stream is null || contentStream is null || by.Stream == contentStream) ? by.Key : null)));
+                    finished is not null && finished.TryGetValue((content.ShardId, s.SequenceNumber), out var by) && (by.Stream is null || contentStream is null || by.Stream == contentStream) ? by.Key : null,
+                    content.ShardFloor)));
                 unit.Objects.Add(key);
             }
         }

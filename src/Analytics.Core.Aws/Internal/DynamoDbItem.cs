@@ -40,6 +40,14 @@ internal static class DynamoDbItem
     public const string PreWriteMarks = "pw";
 
     /// <summary>
+    /// The name in <c>pw[shardId]</c> of the entries a write keeps under
+    /// <see cref="DynamoDbAggregateSinkOptions.PerShardWatermarkOnly"/>: the shard's floor (<c>wm</c>) before and after the
+    /// write, and the write's first record in the item, for all its partition keys at once. No stored partition key is
+    /// this name: a key that starts with U+FFFD is stored as U+FFFD and its bytes in base64, which has no <c>*</c>.
+    /// </summary>
+    public const string ShardFloorEntries = "\uFFFD*";
+
+    /// <summary>
     /// Shard id → (partition key → list of <c>"first:last"</c>): ranges of the key's records that <c>redrive</c>'s
     /// destination phase applied to this item, one per write: every record of the key from <c>first</c> to <c>last</c>
     /// that belongs to this item is in it. The spill redrive skips a spilled sample inside one (the batch was both

@@ -12,7 +12,13 @@ internal sealed record SpillObjectPair(PairKey Key, bool OutcomeUnknown, List<(s
 /// <see cref="Bucket"/> and <see cref="Key"/> are where the function wrote it (null in objects written before they were
 /// recorded): a redrive that finds the object anywhere else is looking at a copy.
 /// </remarks>
-internal sealed record SpillObjectContent(string ShardId, string? EventSourceArn, string SpillId, AggregatorOptions Options, List<SpillObjectPair> Pairs, string? Table = null, string? Bucket = null, string? Key = null);
+/// <para>
+/// <see cref="ShardFloor"/>: the function's DynamoDB sink kept one watermark per shard
+/// (<see cref="DynamoDbAggregateSinkOptions.PerShardWatermarkOnly"/>), so a redrive decides the object's unknown pairs from
+/// the item's shard floor and the shard's pre-write entries, not per partition key (false in objects written before it
+/// was recorded, and for the default layout).
+/// </para>
+internal sealed record SpillObjectContent(string ShardId, string? EventSourceArn, string SpillId, AggregatorOptions Options, List<SpillObjectPair> Pairs, string? Table = null, string? Bucket = null, string? Key = null, bool ShardFloor = false);
 
 /// <summary>Key and body of the S3 object that keeps one spill (format in docs/failure-modes.md).</summary>
 internal static class SpillObject
@@ -30,9 +36,10 @@ internal static class SpillObject
 
     /// <summary>
     /// Writes the body: the shard, the table the samples are for (when known), where the object is written (bucket and
-    /// key, when known), the aggregator's sketch parameters, and per pair its item key, readable series, flag and samples.
+    /// key, when known), whether the table's sink keeps one watermark per shard (<c>shardFloor</c>, only when it does),
+    /// the aggregator's sketch parameters, and per pair its item key, readable series, flag and samples.
     /// </summary>
-    public static void WriteBody(SpillBatch spill, IReadOnlyList<(PairKey Key, bool OutcomeUnknown, IReadOnlyList<SpilledSample> Samples)> pairs, IBufferWriter<byte> destination, string? table = null, string? bucket = null, string? objectKey = null)
+    public static void WriteBody(SpillBatch spill, IReadOnlyList<(PairKey Key, bool OutcomeUnknown, IReadOnlyList<SpilledSample> Samples)> pairs, IBufferWriter<byte> destination, string? table = null, string? bucket = null, string? objectKey = null, bool shardFloor = false)
     {
         using var writer = new Utf8JsonWriter(destination, s_writerOptions);
         AggregatorOptions options = spill.Batch.AggregatorOptions;
@@ -54,6 +61,11 @@ internal static class SpillObject
         {
             writer.WriteString("bucket", bucket);
             writer.WriteString("key", objectKey);
+        }
+
+        if (shardFloor)
+        {
+            writer.WriteBoolean("shardFloor", true);
         }
 
         writer.WriteNumber("windowMs", (long)options.WindowSize.TotalMilliseconds);
@@ -174,7 +186,8 @@ internal static class SpillObject
                 pairs,
                 root.TryGetProperty("table", out _) ? Text(root, "table") : null,
                 root.TryGetProperty("bucket", out _) ? Text(root, "bucket") : null,
-                root.TryGetProperty("key", out _) ? Text(root, "key") : null);
+                root.TryGetProperty("key", out _) ? Text(root, "key") : null,
+                root.TryGetProperty("shardFloor", out JsonElement shardFloor) && shardFloor.GetBoolean());
             return true;
         }
         catch (Exception e) when (e is JsonException or FormatException or KeyNotFoundException or InvalidOperationException or IndexOutOfRangeException or NullReferenceException)

@@ -17,7 +17,11 @@ namespace Analytics.Core;
 /// record, when the caller knows one; null: none known. Such a sample is skipped when the item's destination redrive
 /// ranges (<c>dr</c>) cover it, and otherwise left undecided: a redrive that kept no range (an earlier version) may have
 /// applied it.</param>
-internal sealed record RedriveSample(string PartitionKey, string SequenceNumber, double Value, bool OutcomeUnknown, string SpillId, string? RedrivenFrom = null);
+/// <param name="ShardFloor">Whether the spill was written under <see cref="DynamoDbAggregateSinkOptions.PerShardWatermarkOnly"/>
+/// (<see cref="SpillObjectContent.ShardFloor"/>): an unknown sample is then decided from the shard's floor and its
+/// pre-write entries (<see cref="DynamoDbItem.ShardFloorEntries"/>) against its spill's range in the item over all
+/// partition keys, as one write moves the floor of them all.</param>
+internal sealed record RedriveSample(string PartitionKey, string SequenceNumber, double Value, bool OutcomeUnknown, string SpillId, string? RedrivenFrom = null, bool ShardFloor = false);
 
 /// <summary>The spilled samples of one (item, shard) to apply exactly once.</summary>
 /// <param name="Key">The item.</param>
@@ -48,6 +52,9 @@ public sealed partial class DynamoDbAggregateSink
 {
     /// <summary>The table's name or ARN, as configured (a spill records it; a redrive compares it).</summary>
     internal string TableName => _options.TableName;
+
+    /// <summary>Whether the sink keeps one watermark per shard (a spill records it; a redrive decides its unknown pairs by it).</summary>
+    internal bool PerShardWatermarkOnly => _options.PerShardWatermarkOnly;
 
     /// <summary>Whether the last <see cref="WriteAsync"/> sent a put for the item that failed without saying whether it was applied.</summary>
     internal bool WasAmbiguous(string pk, string sk) => _ambiguous.ContainsKey((pk, sk));
@@ -131,7 +138,10 @@ public sealed partial class DynamoDbAggregateSink
     /// already applied; a sample of a decided spill is applied; a sample whose outcome is unknown is skipped when the
     /// live watermark <c>wk</c> covers it, applied when <c>wk</c> is below it, and, when <c>wk</c> has moved past every
     /// unknown sample of the key (a later batch wrote the item, so whether this batch's lost put landed is no longer
-    /// visible), left undecided with every sample after it. The reusable "apply with an exactly-once id" write.
+    /// visible), left undecided with every sample after it, unless the first later write kept its pre-write entry
+    /// (<c>pw</c>), which then decides. A spill written with one watermark per shard is decided alike from the shard's
+    /// floor <c>wm</c> and its own entries, over the spill's unknown samples of all partition keys of the item. The
+    /// reusable "apply with an exactly-once id" write.
     /// </summary>
     /// <exception cref="InvalidDataException">The stored item is not in this sink's layout (a sketch of other options is merged in them: <see cref="DynamoDbItem.MergeStored"/>).</exception>
     /// <exception cref="Amazon.DynamoDBv2.AmazonDynamoDBException">A non-transient error.</exception>
@@ -169,6 +179,8 @@ public sealed partial class DynamoDbAggregateSink
                 Dictionary<string, List<(string After, string? Before, string? From)>>? pins = DynamoDbItem.GetPreWriteMarks(item, work.ShardId);
                 Dictionary<string, List<(string First, string Last)>>? destination = DynamoDbItem.GetDestinationMarks(item, work.ShardId);
                 fresh.Clear();
+                (Dictionary<string, string> shardLastUnknown, Dictionary<string, (string First, string Last)> shardRange) = ShardFloorRanges(byKey, marks);
+                List<(string After, string? Before, string? From)>? shardPins = pins is not null && pins.TryGetValue(DynamoDbItem.ShardFloorEntries, out var sp) ? sp : null;
                 int applied = 0, already = 0, undecided = 0;
                 bool changed = false, pinsChanged = false, destinationChanged = false;
                 string? redrivenFrom = null;
@@ -228,7 +240,10 @@ public sealed partial class DynamoDbAggregateSink
                         {
                             // The live watermark tells only while it is inside its spill's range of unknown samples; past
                             // it, the watermark the first later write found (pw) tells, when that write kept it.
-                            bool? landed = Above(watermark, lastUnknown[s.SpillId]) ? LandedBeforeFirstLaterWrite(keyPins, range[s.SpillId]) : true;
+                            // Under one watermark per shard the same, for the item: a write moves the floor of all keys at once.
+                            bool? landed = s.ShardFloor
+                                ? (Above(watermark, shardLastUnknown[s.SpillId]) ? LandedBeforeFirstLaterWrite(shardPins, shardRange[s.SpillId]) : true)
+                                : (Above(watermark, lastUnknown[s.SpillId]) ? LandedBeforeFirstLaterWrite(keyPins, range[s.SpillId]) : true);
                             if (landed is null)
                             {
                                 undecided += samples.Count - i;
@@ -314,6 +329,40 @@ public sealed partial class DynamoDbAggregateSink
         }
 
         return new RedriveResult(0, 0, work.Samples.Count, "DynamoDB did not accept the write within the retry budget");
+    }
+
+    /// <summary>
+    /// Per spill written with one watermark per shard (<see cref="RedriveSample.ShardFloor"/>), its last unknown sample
+    /// in the item above its key's redrive mark, and the range of all its unknown samples in the item, over every
+    /// partition key: what <see cref="LandedBeforeFirstLaterWrite"/> and the floor are compared with.
+    /// </summary>
+    private static (Dictionary<string, string> LastUnknown, Dictionary<string, (string First, string Last)> Range) ShardFloorRanges(
+        List<(string Key, List<RedriveSample> Samples)> byKey, Dictionary<string, AttributeValue> marks)
+    {
+        var lastUnknown = new Dictionary<string, string>(StringComparer.Ordinal);
+        var range = new Dictionary<string, (string First, string Last)>(StringComparer.Ordinal);
+        foreach ((string key, List<RedriveSample> samples) in byKey)
+        {
+            string? mark = marks.TryGetValue(key, out AttributeValue? m) ? m.S : null;
+            foreach (RedriveSample s in samples)
+            {
+                if (!s.OutcomeUnknown || !s.ShardFloor)
+                {
+                    continue;
+                }
+
+                if (Above(s.SequenceNumber, mark) && (!lastUnknown.TryGetValue(s.SpillId, out string? last) || Above(s.SequenceNumber, last)))
+                {
+                    lastUnknown[s.SpillId] = s.SequenceNumber;
+                }
+
+                range[s.SpillId] = range.TryGetValue(s.SpillId, out var r)
+                    ? (Above(r.First, s.SequenceNumber) ? s.SequenceNumber : r.First, Above(s.SequenceNumber, r.Last) ? s.SequenceNumber : r.Last)
+                    : (s.SequenceNumber, s.SequenceNumber);
+            }
+        }
+
+        return (lastUnknown, range);
     }
 
     /// <summary>

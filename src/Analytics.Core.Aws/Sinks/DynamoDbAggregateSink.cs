@@ -554,7 +554,10 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
 
                 long version = DynamoDbItem.GetVersion(item);
                 MetricAggregate stored = DynamoDbItem.MergeStored(item, fresh, merged);
-                Dictionary<string, AttributeValue>? preWrite = spillMarker is null || keyWatermarks is null ? null : PreWriteMarks(spillMarker, state, item, batch, pair, keyWatermarks);
+                Dictionary<string, AttributeValue>? preWrite = spillMarker is null ? null
+                    : keyWatermarks is not null ? PreWriteMarks(spillMarker, state, item, batch, pair, keyWatermarks)
+                    : _options.PerShardWatermarkOnly && shardWatermark is not null && state.PartitionKeys.Length > 0 ? ShardPreWriteMarks(spillMarker, state, item, batch, pair, shardWatermark)
+                    : null;
                 Dictionary<string, AttributeValue>? applied = DestinationRedrive is { } redriven && keyWatermarks is not null ? DestinationRanges(redriven, state, item, batch.ShardId, keyWatermarks) : null;
                 Dictionary<string, AttributeValue> next = DynamoDbItem.Build(state.Key, stored, buffer, item, batch.ShardId, shardWatermark, keyWatermarks, version + 1, null, preWrite, stream, applied);
                 int keys = DynamoDbItem.CountKeyWatermarks(next);
@@ -752,6 +755,37 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Under <see cref="DynamoDbAggregateSinkOptions.PerShardWatermarkOnly"/>, the shard's pre-write entries after this
+    /// write, or null to keep them as stored: when the marker asks for one and the write moves the shard's floor, one
+    /// (after, before, from) entry for the floor itself (<see cref="DynamoDbItem.ShardFloorEntries"/>), up to
+    /// <see cref="DynamoDbItem.MaxPreWriteEntries"/>.
+    /// </summary>
+    /// <remarks>
+    /// With one watermark per shard, a write moves the floor of all its partition keys at once, so a spill's lost put is
+    /// decided for the item, not per key: the floor before the first write after the spill equal to the spill's last
+    /// unknown sample in the item says the put landed. <c>from</c> is the pair's first record: at ParallelizationFactor 1
+    /// (the only factor this layout is exact at) a batch holds every record of the shard between its first and last.
+    /// </remarks>
+    private static Dictionary<string, AttributeValue>? ShardPreWriteMarks(SpillMarker marker, PairState state, Dictionary<string, AttributeValue>? item, AggregateBatch batch, int pair, string after)
+    {
+        string? before = DynamoDbItem.GetWatermark(item, batch.ShardId);
+        if ((before is not null && SequenceNumber.Compare(after, before) <= 0) || !marker.Applies(state.Key.Sk, before))
+        {
+            return null;
+        }
+
+        Dictionary<string, List<(string After, string? Before, string? From)>> entries = DynamoDbItem.GetPreWriteMarks(item, batch.ShardId) ?? new(StringComparer.Ordinal);
+        List<(string After, string? Before, string? From)> list = entries.TryGetValue(DynamoDbItem.ShardFloorEntries, out var l) ? l : entries[DynamoDbItem.ShardFloorEntries] = [];
+        if (list.Count >= DynamoDbItem.MaxPreWriteEntries)
+        {
+            return null;
+        }
+
+        list.Add((after, before, Encoding.ASCII.GetString(batch.GetFirstSequenceNumber(pair))));
+        return DynamoDbItem.ToPreWriteMarks(entries);
     }
 
     /// <summary>

@@ -169,7 +169,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
 
         var buffer = new ArrayBufferWriter<byte>(16 * 1024);
         string objectKey = SpillObject.Key(_options.KeyPrefix, spill.EventSourceArn, spill.ShardId, spill.SpillId);
-        SpillObject.WriteBody(spill, pairs, buffer, _table?.TableName, _options.BucketName, objectKey);
+        SpillObject.WriteBody(spill, pairs, buffer, _table?.TableName, _options.BucketName, objectKey, _table?.PerShardWatermarkOnly ?? false);
         if (!await PutAsync(objectKey, buffer.WrittenSpan.ToArray(), cancellationToken).ConfigureAwait(false))
         {
             return false;

@@ -45,10 +45,10 @@ internal static class SpillBatches
         new(TestEvents.Seq(n), TestEvents.Utf8(TestEvents.Sample(metric, value, TestEvents.Arrival - 1000, dimensions)), TestEvents.Arrival, partitionKey);
 
     /// <summary>Writes a spill object of <paramref name="pairs"/> for the batch, as the S3 spill sink does.</summary>
-    public static byte[] Body(SpillBatch spill, IReadOnlyList<(PairKey Key, bool OutcomeUnknown, IReadOnlyList<SpilledSample> Samples)> pairs, string? table = null)
+    public static byte[] Body(SpillBatch spill, IReadOnlyList<(PairKey Key, bool OutcomeUnknown, IReadOnlyList<SpilledSample> Samples)> pairs, string? table = null, bool shardFloor = false)
     {
         var buffer = new ArrayBufferWriter<byte>();
-        SpillObject.WriteBody(spill, pairs, buffer, table);
+        SpillObject.WriteBody(spill, pairs, buffer, table, shardFloor: shardFloor);
         return buffer.WrittenSpan.ToArray();
     }
 

@@ -64,14 +64,7 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
             RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, 1), Sample(25, 2)), CancellationToken.None);
 
             Dictionary<string, AttributeValue> after = await GetOnlyItemAsync(dynamoDb, table);
-            (int applied, int already, int undecided, string count, string sum) = expected switch
-            {
-                "landed" => (0, 2, 0, "1", "100"),
-                "applied" => (2, 0, 0, "3", "103"),
-                _ => (0, 0, 2, "1", "100"),
-            };
-            Assert.Equal(new RedriveResult(applied, already, undecided, null), result);
-            Assert.Equal((count, sum), (after["count"].N, after["sum"].N));
+            AssertDecided(expected, result, after);
             if (expected == "undecided")
             {
                 // Nothing written at all: not even a redrive mark.
@@ -107,13 +100,89 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
         }
     }
 
+    /// <summary>
+    /// With one watermark per shard the spill's lost put is decided for the item: the spill holds k0's sample 20 and
+    /// k1's 25, unknown, and the live write of 40 moved the shard's floor past both and kept the floor's entries given
+    /// (as above). The range compared is the spill's over both keys, 20 to 25: a "before" of 25 says landed for k0 too,
+    /// whose own last sample is 20.
+    /// </summary>
+    [Theory]
+    [InlineData("40:25", "landed")]
+    [InlineData("40:", "applied")]
+    [InlineData("40:15", "applied")]
+    [InlineData("40:20", "undecided")]
+    [InlineData("40:22", "undecided")]
+    [InlineData("24:10", "undecided")]
+    [InlineData("22:10,60:50,40:25", "landed")]
+    [InlineData("40:15:18", "landed")]
+    [InlineData("40:15:22", "undecided")]
+    [InlineData("40:15:26", "applied")]
+    public async Task OneWatermarkPerShard_TheFloorsFirstEntryAfterTheRange_DecidesTheSpillOfAllKeys(string entries, string expected)
+    {
+        (AmazonDynamoDBClient dynamoDb, DynamoDbAggregateSink sink, string table) = await ItemWithEntriesAsync(perShardWatermarkOnly: true, (DynamoDbItem.ShardFloorEntries, entries));
+        using (dynamoDb)
+        {
+            RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, 1, shardFloor: true), Sample(25, 2, "k1", shardFloor: true)), CancellationToken.None);
+
+            Dictionary<string, AttributeValue> after = await GetOnlyItemAsync(dynamoDb, table);
+            AssertDecided(expected, result, after);
+            Assert.Equal(
+                expected == "undecided" ? [] : ["k0=" + TestEvents.Seq(20), "k1=" + TestEvents.Seq(25)],
+                after.TryGetValue("rk", out AttributeValue? rk) ? rk.M[Shard].M.Select(k => k.Key + "=" + k.Value.S).Order(StringComparer.Ordinal).ToArray() : []);
+        }
+    }
+
+    /// <summary>
+    /// With one watermark per shard and no write after the spill, a floor inside the spill's range over all keys is the
+    /// spilled attempt's own put (its pair's last record is k1's 25): both samples are in. A spill that does not say it was
+    /// written that way (an older object) is judged per key, where k0's last sample is 20: the floor passed it, and
+    /// nothing says how, so it is left undecided, never applied a second time.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task OneWatermarkPerShard_NoLaterWrite_TheFloorInsideTheRange_IsTheSpilledPut(bool shardFloor)
+    {
+        string table = await servers.CreateTableAsync("pw-redrive");
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, PerShardWatermarkOnly = true });
+        await sink.WriteAsync(ShardStream.Build(Shard, [Record(20, 1, "k0"), Record(25, 2, "k1")]), CancellationToken.None);
+
+        RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, 1, shardFloor: shardFloor), Sample(25, 2, "k1", shardFloor: shardFloor)), CancellationToken.None);
+
+        Assert.Equal(shardFloor ? new RedriveResult(0, 2, 0, null) : new RedriveResult(0, 1, 1, null), result);
+        Assert.Equal(("2", "3"), ((await GetOnlyItemAsync(dynamoDb, table))["count"].N, (await GetOnlyItemAsync(dynamoDb, table))["sum"].N));
+    }
+
+    /// <summary>
+    /// Each kind of entry decides only its own kind of spill: a spill written with one watermark per shard is not decided
+    /// by a key's entries, nor a spill of the default layout by the floor's; both are left undecided.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task EntriesOfTheOtherLayout_DecideNothing(bool shardFloor)
+    {
+        (AmazonDynamoDBClient dynamoDb, DynamoDbAggregateSink sink, _) = await ItemWithEntriesAsync(perShardWatermarkOnly: shardFloor, (shardFloor ? "k0" : DynamoDbItem.ShardFloorEntries, "40:25"));
+        using (dynamoDb)
+        {
+            RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, 1, shardFloor: shardFloor), Sample(25, 2, shardFloor: shardFloor)), CancellationToken.None);
+
+            Assert.Equal(new RedriveResult(0, 0, 2, null), result);
+        }
+    }
+
     /// <summary>A live write of k0 at 40 (value 100), then this shard's pw set by hand to the given entries per key (and another shard's, left alone).</summary>
-    private async Task<(AmazonDynamoDBClient Client, DynamoDbAggregateSink Sink, string Table)> ItemWithEntriesAsync(params (string Key, string Entries)[] keys)
+    private Task<(AmazonDynamoDBClient Client, DynamoDbAggregateSink Sink, string Table)> ItemWithEntriesAsync(params (string Key, string Entries)[] keys) =>
+        ItemWithEntriesAsync(perShardWatermarkOnly: false, keys);
+
+    /// <summary>The same with the sink's layout chosen: with one watermark per shard the live write moves only the floor.</summary>
+    private async Task<(AmazonDynamoDBClient Client, DynamoDbAggregateSink Sink, string Table)> ItemWithEntriesAsync(bool perShardWatermarkOnly, params (string Key, string Entries)[] keys)
     {
         string table = await servers.CreateTableAsync("pw-redrive");
         AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
-        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
-        await sink.WriteAsync(ShardStream.Build(Shard, [new ShardRecord(TestEvents.Seq(40), [new TestSample("m", [], WindowStartMs + 1_000, 100)], "k0")]), CancellationToken.None);
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, PerShardWatermarkOnly = perShardWatermarkOnly });
+        await sink.WriteAsync(ShardStream.Build(Shard, [Record(40, 100, "k0")]), CancellationToken.None);
         Dictionary<string, AttributeValue> created = await GetOnlyItemAsync(dynamoDb, table);
         AttributeValue pw = Map(
             (Shard, Map([.. keys.Select(k => (k.Key, new AttributeValue { L = [.. Entries(k.Entries).Split(',').Select(S)] }))])),
@@ -128,12 +197,31 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
         return (dynamoDb, sink, table);
     }
 
+    /// <summary>
+    /// The redrive's result and the item after it, for two spilled samples of values 1 and 2 on an item of one sample of
+    /// 100: both skipped ("landed"), both applied, or both left ("undecided").
+    /// </summary>
+    private static void AssertDecided(string expected, RedriveResult result, Dictionary<string, AttributeValue> after)
+    {
+        (int applied, int already, int undecided, string count, string sum) = expected switch
+        {
+            "landed" => (0, 2, 0, "1", "100"),
+            "applied" => (2, 0, 0, "3", "103"),
+            _ => (0, 0, 2, "1", "100"),
+        };
+        Assert.Equal(new RedriveResult(applied, already, undecided, null), result);
+        Assert.Equal((count, sum), (after["count"].N, after["sum"].N));
+    }
+
     /// <summary>"40:25,60:,70:50:45" in sequence ordinals → the stored entries, with full sequence numbers.</summary>
     private static string Entries(string ordinals) =>
         string.Join(",", ordinals.Split(',').Select(e => e.Split(':')).Select(p => string.Join(":", p.Select(o => o.Length > 0 ? TestEvents.Seq(int.Parse(o, CultureInfo.InvariantCulture)) : string.Empty))));
 
-    private static RedriveSample Sample(int sequence, double value) =>
-        new("k0", TestEvents.Seq(sequence), value, OutcomeUnknown: true, "spill-a");
+    private static RedriveSample Sample(int sequence, double value, string partitionKey = "k0", bool shardFloor = false) =>
+        new(partitionKey, TestEvents.Seq(sequence), value, OutcomeUnknown: true, "spill-a", ShardFloor: shardFloor);
+
+    private static ShardRecord Record(int sequence, double value, string partitionKey) =>
+        new(TestEvents.Seq(sequence), [new TestSample("m", [], WindowStartMs + 1_000, value)], partitionKey);
 
     private static RedriveWork Work(params RedriveSample[] samples) =>
         new(PairKey.From(ShardStream.Build(Shard, [new ShardRecord(TestEvents.Seq(1), [new TestSample("m", [], WindowStartMs + 1_000, 0)], "k0")]), 0), Shard, AggregatorOptions.Default, samples);

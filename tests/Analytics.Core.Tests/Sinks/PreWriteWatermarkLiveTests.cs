@@ -192,16 +192,58 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
         Assert.Equal("2", item["count"].N);
     }
 
+    /// <summary>
+    /// With one watermark per shard (<c>PerShardWatermarkOnly</c>) the first write after the spill keeps one entry for the
+    /// shard's floor, under the name no partition key has: the floor it found (10), the one it leaves (32, the pair's last
+    /// record whichever key holds it) and the pair's first record (30); no entry per key. The next write starts past the
+    /// marker's last and keeps nothing more.
+    /// </summary>
+    [Fact]
+    public async Task OneWatermarkPerShard_TheFirstWriteAfterTheSpill_KeepsOneEntryForTheFloor()
+    {
+        using Setup s = await SetupAsync(perShardWatermarkOnly: true);
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(10, "k0")]), CancellationToken.None);
+        await PutMarkerAsync(s, Marker(TestEvents.Seq(20), W0));
+
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(30, "k0"), Record(31, "k1"), Record(32, "k0")]), CancellationToken.None);
+        string[] afterFirst = await PreWriteAsync(s, W0);
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(40, "k1")]), CancellationToken.None);
+
+        Assert.Equal([DynamoDbItem.ShardFloorEntries + "=" + TestEvents.Seq(32) + ":" + TestEvents.Seq(10) + ":" + TestEvents.Seq(30)], afterFirst);
+        Assert.Equal(afterFirst, await PreWriteAsync(s, W0));
+        Dictionary<string, AttributeValue> item = await ItemAsync(s, W0);
+        Assert.Equal(("5", TestEvents.Seq(40)), (item["count"].N, item["wm"].M[Shard].S));
+        Assert.False(item.ContainsKey("wk"));
+    }
+
+    /// <summary>With one watermark per shard, the floor's entries are bounded like a key's: four, then writes without one.</summary>
+    [Fact]
+    public async Task OneWatermarkPerShard_AtMostFourEntriesForTheFloor()
+    {
+        using Setup s = await SetupAsync(perShardWatermarkOnly: true);
+        await PutMarkerAsync(s, Marker(TestEvents.Seq(100), W0));
+
+        for (int i = 1; i <= 6; i++)
+        {
+            await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(i * 10, "k" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))]), CancellationToken.None);
+        }
+
+        Assert.Equal(
+            [DynamoDbItem.ShardFloorEntries + "=" + string.Join(",", TestEvents.Seq(10) + "::" + TestEvents.Seq(10), TestEvents.Seq(20) + ":" + TestEvents.Seq(10) + ":" + TestEvents.Seq(20), TestEvents.Seq(30) + ":" + TestEvents.Seq(20) + ":" + TestEvents.Seq(30), TestEvents.Seq(40) + ":" + TestEvents.Seq(30) + ":" + TestEvents.Seq(40))],
+            await PreWriteAsync(s, W0));
+        Assert.Equal("6", (await ItemAsync(s, W0))["count"].N);
+    }
+
     internal static string Marker(string last, params string[] windows) =>
         "{\"format\":\"analytics.core.spill-marker/1\",\"last\":\"" + last + "\",\"windows\":[" + string.Join(",", windows.Select(w => "\"" + w + "\"")) + "]}";
 
-    private async Task<Setup> SetupAsync()
+    private async Task<Setup> SetupAsync(bool perShardWatermarkOnly = false)
     {
         string table = await servers.CreateTableAsync("pw");
         string bucket = await servers.CreateBucketAsync("pw");
         AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         AmazonS3Client s3 = servers.CreateS3Client();
-        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, PerShardWatermarkOnly = perShardWatermarkOnly });
         _ = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sink);
         return new Setup(table, bucket, dynamoDb, s3, sink);
     }

@@ -85,12 +85,15 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
     /// the later batch, so that the batch writes the items live. Without it the batch normally spills too, without calling
     /// the sink (the next probe is not due), and only a loaded machine, slow enough for the probe to come due, wrote live:
     /// the path this test is named for ran only there.</param>
+    /// <param name="perShardWatermarkOnly">The function's sink keeps one watermark per shard: the first later write keeps
+    /// one entry for the shard's floor, and the spill object says so.</param>
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task LaterBatchesWroteTheItemsFirst_TheirFirstWritesKeptWhatDecidesTheSpill_TheTableIsExact(bool probeDue)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public async Task LaterBatchesWroteTheItemsFirst_TheirFirstWritesKeptWhatDecidesTheSpill_TheTableIsExact(bool probeDue, bool perShardWatermarkOnly)
     {
-        (string table, string bucket, RedriveReport report, string text, ShardRecord[] records, BatchSummary later) = await SpillThenLaterWritesAsync(laterReadsTheMarker: true, probeDue);
+        (string table, string bucket, RedriveReport report, string text, ShardRecord[] records, BatchSummary later) = await SpillThenLaterWritesAsync(laterReadsTheMarker: true, probeDue, perShardWatermarkOnly);
 
         Assert.True(report is { Done: true, Undecided: 0 } && report.Applied > 0, text);
         if (probeDue)
@@ -112,6 +115,27 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
             output.WriteLine($"the later batch called the sink ({later.AggregateSinkOutcome}); {report.AlreadyApplied} samples were already in the table");
         }
 
+        using AmazonS3Client s3 = servers.CreateS3Client();
+        Assert.Empty((await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = "spill/" })).S3Objects ?? []);
+        using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
+        await AssertAggregatesAsync(direct, table, records);
+    }
+
+    /// <summary>
+    /// An earlier attempt's puts landed and Lambda never got its answer; its retry found DynamoDB down and spilled the
+    /// batch, outcome unknown. Live batches then wrote the same items before the redrive: the first later write found the
+    /// watermark (with one watermark per shard, the floor) exactly at the spill's last record of the item, so the redrive
+    /// skips every spilled sample of the items the put landed in, and the table equals the truth, nothing doubled.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TheSpilledPutLanded_ThenLaterBatchesWroteTheItems_TheRedriveSkipsWhatLanded_TheTableIsExact(bool perShardWatermarkOnly)
+    {
+        (string table, string bucket, RedriveReport report, string text, ShardRecord[] records, BatchSummary later) = await SpillThenLaterWritesAsync(laterReadsTheMarker: true, probeDue: true, perShardWatermarkOnly, putsLand: true);
+
+        Assert.True(report is { Done: true, Undecided: 0 } && report.AlreadyApplied > 0, text);
+        Assert.True(later.AggregatesWritten > 0, $"the later batch must write items live: {later.AggregateSinkOutcome}, {later.AggregateSinkIssue}");
         using AmazonS3Client s3 = servers.CreateS3Client();
         Assert.Empty((await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = "spill/" })).S3Objects ?? []);
         using AmazonDynamoDBClient direct = servers.CreateDynamoDbClient();
@@ -156,16 +180,24 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
     /// without a spill sink (which does not); with <paramref name="probeDue"/>, the processor's clock first jumps past
     /// the probe interval of the spilling shard (5 s after its first spill).
     /// </summary>
-    private async Task<(string Table, string Bucket, RedriveReport Report, string Text, ShardRecord[] Records, BatchSummary Later)> SpillThenLaterWritesAsync(bool laterReadsTheMarker, bool probeDue)
+    private async Task<(string Table, string Bucket, RedriveReport Report, string Text, ShardRecord[] Records, BatchSummary Later)> SpillThenLaterWritesAsync(bool laterReadsTheMarker, bool probeDue, bool perShardWatermarkOnly = false, bool putsLand = false)
     {
-        await using SpillRig rig = await SpillRig.CreateAsync(servers, seed: 32);
+        await using SpillRig rig = await SpillRig.CreateAsync(servers, seed: 32, perShardWatermarkOnly);
         (string table, string bucket, FaultProxy proxy, AmazonS3Client s3, KinesisBatchProcessor processor) = (rig.Table, rig.Bucket, rig.Proxy, rig.S3, rig.Processor);
         DynamoDbAggregateSink sink = rig.Sink;
         using var unaware = new KinesisBatchProcessor(new DynamoDbAggregateSink(rig.DynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table }), rig.Quarantine, ProcessorOptions.Default);
         ShardRecord[] records = [.. ShardStream.Generate(seed: 32, count: 120).Select((r, i) => r with { PartitionKey = "device-" + (i % 3) })];
 
+        if (putsLand)
+        {
+            // An attempt whose puts landed and whose answer Lambda never got: it retries the batch.
+            Assert.Null((await InvokeAsync(processor, records, 0, 60, clock: rig.Clock)).Failure);
+        }
+
+        // Connections refused: the batch (or its retry) is spilled, its outcome unknown.
         proxy.Mode = FaultMode.Down;
-        Assert.Null((await InvokeAsync(processor, records, 0, 60, clock: rig.Clock)).Failure);
+        BatchSummary first = (await InvokeAsync(processor, records, 0, 60, clock: rig.Clock)).Summary;
+        Assert.True(first.SpilledRecords == 60, $"the first batch must be spilled: {first.AggregateSinkOutcome}, {first.AggregateSinkIssue}");
         proxy.Mode = FaultMode.Forward;
         if (probeDue)
         {
@@ -365,10 +397,10 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
     /// </summary>
     private sealed class SpillRig : IAsyncDisposable
     {
-        private SpillRig(string table, string bucket, FaultProxy proxy, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3)
+        private SpillRig(string table, string bucket, FaultProxy proxy, AmazonDynamoDBClient dynamoDb, AmazonS3Client s3, bool perShardWatermarkOnly)
         {
             (Table, Bucket, Proxy, DynamoDb, S3) = (table, bucket, proxy, dynamoDb, s3);
-            Sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 } });
+            Sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = AwsRetryOptions.Default with { MaxAttempts = 3 }, PerShardWatermarkOnly = perShardWatermarkOnly });
             Quarantine = new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = bucket });
             Processor = new KinesisBatchProcessor(Sink, Quarantine, ProcessorOptions.Default with { SpillSink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, Sink), TimeProvider = Clock });
         }
@@ -391,12 +423,12 @@ public sealed class SpillRedriveEndToEndTests(LocalServersFixture servers, ITest
 
         public KinesisBatchProcessor Processor { get; }
 
-        public static async Task<SpillRig> CreateAsync(LocalServersFixture servers, int seed)
+        public static async Task<SpillRig> CreateAsync(LocalServersFixture servers, int seed, bool perShardWatermarkOnly = false)
         {
             string table = await servers.CreateTableAsync("spill");
             string bucket = await servers.CreateBucketAsync("spill");
             var proxy = new FaultProxy(servers.DynamoDbUrl, FaultProfile.None, seed);
-            return new SpillRig(table, bucket, proxy, servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1)), servers.CreateS3Client());
+            return new SpillRig(table, bucket, proxy, servers.CreateDynamoDbClient(proxy.Url, timeout: TimeSpan.FromSeconds(1)), servers.CreateS3Client(), perShardWatermarkOnly);
         }
 
         public async ValueTask DisposeAsync()
