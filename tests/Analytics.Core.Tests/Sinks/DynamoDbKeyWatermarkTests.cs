@@ -109,6 +109,30 @@ public sealed class DynamoDbKeyWatermarkTests(LocalServersFixture servers)
         Assert.False(item.ContainsKey("wk"));
     }
 
+    /// <summary>
+    /// With one watermark per shard the floor never falls: a batch whose records are all at or below it (another lane's,
+    /// at ParallelizationFactor above 1) applies nothing and writes nothing; one that straddles it applies only what is
+    /// above and raises it. The spill redrive's floor entries rely on this: once a spilled put landed, no later write
+    /// finds the floor below the spill's range (docs/failure-modes.md).
+    /// </summary>
+    [Fact]
+    public async Task PerShardWatermarkOnly_TheFloorNeverFalls()
+    {
+        string table = await servers.CreateTableAsync("agg");
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, PerShardWatermarkOnly = true });
+        ShardRecord first = Record(30, "k0", value: 1), highest = Record(35, "k4", value: 10_000);
+        await sink.WriteAsync(ShardStream.Build(Shard, [first]), CancellationToken.None);
+
+        await sink.WriteAsync(ShardStream.Build(Shard, [Record(20, "k1", value: 10), Record(25, "k2", value: 100)]), CancellationToken.None);
+        Dictionary<string, AttributeValue> below = await OnlyItemAsync(client, table);
+        await sink.WriteAsync(ShardStream.Build(Shard, [Record(28, "k3", value: 1_000), highest]), CancellationToken.None);
+        Dictionary<string, AttributeValue> straddling = await OnlyItemAsync(client, table);
+
+        Assert.Equal(("1", "1", first.SequenceNumber), (below["ver"].N, below["count"].N, below["wm"].M[Shard].S));
+        Assert.Equal(("2", "10001", highest.SequenceNumber), (straddling["count"].N, straddling["sum"].N, straddling["wm"].M[Shard].S));
+    }
+
     [Fact]
     public async Task AnItemOfThePreviousLayout_ItsShardWatermarkStaysTheFloor()
     {
