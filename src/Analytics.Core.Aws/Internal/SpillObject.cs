@@ -11,13 +11,11 @@ internal sealed record SpillObjectPair(PairKey Key, bool OutcomeUnknown, List<(s
 /// <remarks>
 /// <see cref="Bucket"/> and <see cref="Key"/> are where the function wrote it (null in objects written before they were
 /// recorded): a redrive that finds the object anywhere else is looking at a copy.
-/// </remarks>
-/// <para>
 /// <see cref="ShardFloor"/>: the function's DynamoDB sink kept one watermark per shard
 /// (<see cref="DynamoDbAggregateSinkOptions.PerShardWatermarkOnly"/>), so a redrive decides the object's unknown pairs from
 /// the item's shard floor and the shard's pre-write entries, not per partition key (false in objects written before it
 /// was recorded, and for the default layout).
-/// </para>
+/// </remarks>
 internal sealed record SpillObjectContent(string ShardId, string? EventSourceArn, string SpillId, AggregatorOptions Options, List<SpillObjectPair> Pairs, string? Table = null, string? Bucket = null, string? Key = null, bool ShardFloor = false);
 
 /// <summary>Key and body of the S3 object that keeps one spill (format in docs/failure-modes.md).</summary>
