@@ -183,7 +183,7 @@ public sealed partial class DynamoDbAggregateSink
                 List<(string After, string? Before, string? From)>? shardPins = pins is not null && pins.TryGetValue(DynamoDbItem.ShardFloorEntries, out var sp) ? sp : null;
                 int applied = 0, already = 0, undecided = 0;
                 bool changed = false, pinsChanged = false, destinationChanged = false;
-                string? redrivenFrom = null;
+                string? redrivenFrom = null, shardDecided = null;
                 foreach ((string key, List<RedriveSample> samples) in byKey)
                 {
                     string? mark = marks.TryGetValue(key, out AttributeValue? m) ? m.S : null;
@@ -278,7 +278,21 @@ public sealed partial class DynamoDbAggregateSink
                         {
                             destinationChanged = true;
                         }
+
+                        if (samples.Exists(x => x.ShardFloor))
+                        {
+                            shardDecided = Max(shardDecided, next);
+                        }
                     }
+                }
+
+                // The floor's entries at or below what this redrive decided for the item served spills it has passed, as a
+                // key's entries at or below its mark do. Without them an item whose window outlives four outages would keep
+                // no entry for the fifth. Removing one can only leave a spill still to come undecided, never decide it: the
+                // next entry's "before" is then above that spill's range.
+                if (shardPins is not null && shardDecided is not null && shardPins.RemoveAll(e => !Above(e.After, shardDecided)) > 0)
+                {
+                    pinsChanged = true;
                 }
 
                 if (!changed)
