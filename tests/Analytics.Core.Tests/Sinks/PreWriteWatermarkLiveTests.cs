@@ -234,6 +234,39 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
         Assert.Equal("6", (await ItemAsync(s, W0))["count"].N);
     }
 
+    /// <summary>
+    /// One item of a long window through five outages, each redriven before the next: a spill of k0's 10 and k1's 20
+    /// (unknown, its put never landed), the marker, the first live write after it (k0, k1 at 30, 31), the redrive,
+    /// the marker gone. The first write after each spill is what decides it, so each redrive applies both samples. With the
+    /// default layout the redrive's mark removes the key's entries it passed; the floor's entries must not use up the
+    /// four places with the entries of spills already redriven, or a later outage's spill of the item is left undecided.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task FiveOutagesOfOneItem_EachRedrivenBeforeTheNext_TheFirstWriteAfterEachSpillDecidesIt(bool perShardWatermarkOnly)
+    {
+        using Setup s = await SetupAsync(perShardWatermarkOnly);
+        var results = new List<RedriveResult>();
+        for (int cycle = 1; cycle <= 5; cycle++)
+        {
+            int at = cycle * 100;
+            await PutMarkerAsync(s, Marker(TestEvents.Seq(at + 20), W0));
+            await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(at + 30, "k0"), Record(at + 31, "k1")]), CancellationToken.None);
+            string spill = "spill-" + cycle.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            RedriveSample[] samples =
+            [
+                new("k0", TestEvents.Seq(at + 10), 1, OutcomeUnknown: true, spill, ShardFloor: perShardWatermarkOnly),
+                new("k1", TestEvents.Seq(at + 20), 1, OutcomeUnknown: true, spill, ShardFloor: perShardWatermarkOnly),
+            ];
+            results.Add(await s.Sink.ApplyOnceAsync(new RedriveWork(PairKey.From(ShardStream.Build(Shard, [Record(1, "k0")]), 0), Shard, AggregatorOptions.Default, samples), CancellationToken.None));
+            await s.S3.DeleteObjectAsync(s.Bucket, "spill/metrics/" + Shard + "/unresolved.marker");
+        }
+
+        Assert.Equal(Enumerable.Repeat(new RedriveResult(2, 0, 0, null), 5), results);
+        Assert.Equal("20", (await ItemAsync(s, W0))["count"].N);
+    }
+
     internal static string Marker(string last, params string[] windows) =>
         "{\"format\":\"analytics.core.spill-marker/1\",\"last\":\"" + last + "\",\"windows\":[" + string.Join(",", windows.Select(w => "\"" + w + "\"")) + "]}";
 
