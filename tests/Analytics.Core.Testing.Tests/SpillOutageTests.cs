@@ -380,6 +380,38 @@ public class SpillOutageTests
     }
 
     /// <summary>
+    /// Flapping outages at ParallelizationFactor 1 with one watermark per shard: 6 to 14 spells of 2 to 6 s (hung, down or
+    /// write throttling) 2 to 8 s apart, within a window or two, so that many spills of the same items have live writes
+    /// between them and each such write of a marked window uses one of the floor's four pre-write entries. Held to the
+    /// default layout's standard (<see cref="Holds"/>).
+    /// </summary>
+    [Fact]
+    public void FlappingOutages_WithOneWatermarkPerShard_HoldLikeTheDefaultLayout()
+    {
+        Gen<SpillCase> gen =
+            from seed in Gen.Choose(1, 1_000_000)
+            from spells in Gen.Choose(6, 14).SelectMany(n => Gen.ListOf(
+                from length in Gen.Choose(2, 6)
+                from gap in Gen.Choose(2, 8)
+                from kind in Gen.Elements(OutageKind.WriteThrottling, OutageKind.Down, OutageKind.Hung)
+                select (On: length, Off: gap, Kind: kind), n))
+            from spillAfter in Gen.Choose(2, 10)
+            from lost in Gen.Elements(0, 0, 5, 20)
+            select new SpillCase(seed, 1, 40, 300, 600, spillAfter, false, [.. Spells(61, spells)], [], LostAnswerPercent: lost, PerShardWatermarkOnly: true);
+        CheckCases(gen, 4, Holds);
+    }
+
+    private static IEnumerable<Outage> Spells(int start, IEnumerable<(int On, int Off, OutageKind Kind)> spells)
+    {
+        int t = start;
+        foreach ((int length, int gap, OutageKind kind) in spells)
+        {
+            yield return new Outage(t, t + length, kind);
+            t += length + gap;
+        }
+    }
+
+    /// <summary>
     /// A full DynamoDB outage that answers nothing (60 to 150 s), S3 healthy, one shard at ParallelizationFactor 1, no
     /// crash: the redrive brings the table to the truth, nothing undecided, with either layout. With one watermark per
     /// shard this was a known limit until the live writes kept pre-write entries for the shard's floor: the first writes
