@@ -62,16 +62,7 @@ public sealed class DestinationRedriveMaxPairsTests(LocalServersFixture servers)
         Dictionary<string, long> before = await CountsAsync(dynamoDb, table);
         Assert.Equal(new Dictionary<string, long> { ["a"] = 1 }, before);
 
-        string key = $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId}/2025/01/01/2025-01-01T00.05.00-6c1c1f7e-2a9b-4c41-9d7e-0c5d7b3b8a11";
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = key, ContentBody = InvocationRecord("{\"Records\":[" + string.Join(",", records) + "]}", records.Length), ContentType = "application/json", UseChunkEncoding = false });
-
-        string[] args =
-        [
-            "redrive", "--spill-bucket", quarantine, "--failure-bucket", bucket, "--table", table, "--quarantine-bucket", quarantine,
-            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString(), "--max-pairs", "2",
-        ];
-        var stdout = new StringWriter();
-        int exit = await ToolsCommand.RunAsync(args, stdout, TextWriter.Null);
+        (int exit, string stdout) = await RedriveAsync(s3, table, bucket, quarantine, records, maxPairs: 2);
 
         // Record 2 was applied by the attempt; record 1 is poison for this function: the table is as the function left it.
         Dictionary<string, long> after = await CountsAsync(dynamoDb, table);
@@ -94,16 +85,7 @@ public sealed class DestinationRedriveMaxPairsTests(LocalServersFixture servers)
 
         // Five records, two series each, none shared: ten pairs, past a cap of 4 after every second record.
         string[] records = [.. Enumerable.Range(1, 5).Select(n => Record(n, [$"m{n}a", $"m{n}b"]))];
-        string key = $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId}/2025/01/01/2025-01-01T00.05.00-6c1c1f7e-2a9b-4c41-9d7e-0c5d7b3b8a12";
-        await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = key, ContentBody = InvocationRecord("{\"Records\":[" + string.Join(",", records) + "]}", records.Length), ContentType = "application/json", UseChunkEncoding = false });
-
-        string[] args =
-        [
-            "redrive", "--spill-bucket", quarantine, "--failure-bucket", bucket, "--table", table, "--quarantine-bucket", quarantine,
-            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString(), "--max-pairs", "4",
-        ];
-        var stdout = new StringWriter();
-        int exit = await ToolsCommand.RunAsync(args, stdout, TextWriter.Null);
+        (int exit, string stdout) = await RedriveAsync(s3, table, bucket, quarantine, records, maxPairs: 4);
 
         Dictionary<string, long> after = await CountsAsync(dynamoDb, table);
         var expected = Enumerable.Range(1, 5).SelectMany(n => new[] { $"m{n}a", $"m{n}b" }).ToDictionary(m => m, _ => 1L, StringComparer.Ordinal);
@@ -120,6 +102,24 @@ public sealed class DestinationRedriveMaxPairsTests(LocalServersFixture servers)
             "\",\"data\":\"" + Convert.ToBase64String(Encoding.UTF8.GetBytes(data)) + "\",\"approximateArrivalTimestamp\":1735689600.000}," +
             "\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\",\"eventID\":\"" + ShardId + ":" + seq + "\",\"eventName\":\"aws:kinesis:record\"," +
             "\"invokeIdentityArn\":\"arn:aws:iam::123456789012:role/f\",\"awsRegion\":\"us-east-1\",\"eventSourceARN\":\"" + StreamArn + "\"}";
+    }
+
+    /// <summary>
+    /// Puts the records into the destination bucket as one given-up batch of shard <see cref="ShardId"/>, then runs
+    /// <c>redrive</c> against the local servers with the function's <c>--max-pairs</c>: its exit code and what it printed.
+    /// </summary>
+    private async Task<(int Exit, string Stdout)> RedriveAsync(AmazonS3Client s3, string table, string bucket, string quarantine, string[] records, int maxPairs)
+    {
+        string key = $"aws/lambda/0f8b6c2e-1111-4222-8333-444455556666/{ShardId}/2025/01/01/2025-01-01T00.05.00-6c1c1f7e-2a9b-4c41-9d7e-0c5d7b3b8a11";
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = key, ContentBody = InvocationRecord("{\"Records\":[" + string.Join(",", records) + "]}", records.Length), ContentType = "application/json", UseChunkEncoding = false });
+        string[] args =
+        [
+            "redrive", "--spill-bucket", quarantine, "--failure-bucket", bucket, "--table", table, "--quarantine-bucket", quarantine,
+            "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--s3-endpoint", servers.S3Url.ToString(), "--max-pairs", maxPairs.ToString(CultureInfo.InvariantCulture),
+        ];
+        var stdout = new StringWriter();
+        int exit = await ToolsCommand.RunAsync(args, stdout, TextWriter.Null);
+        return (exit, stdout.ToString());
     }
 
     private static string Sequence(int n) => "4959" + n.ToString("D52", CultureInfo.InvariantCulture);

@@ -31,14 +31,9 @@ public class DestinationRedrivePairCapTests
     [Fact]
     public async Task AGivenUpBatchOfMorePairsThanTheCap_IsAppliedWhole()
     {
-        var clock = new VirtualClock(Emulate.Start);
-        using var dynamoDb = new DynamoDbModel(clock, DynamoDbModelOptions.Default);
-        using var s3Model = new S3Model(clock, S3ModelOptions.Default);
-        dynamoDb.CreateTable("agg", "pk", "sk");
-        s3Model.CreateBucket(DestinationBucket);
-        s3Model.CreateBucket(QuarantineBucket);
-        using Amazon.DynamoDBv2.AmazonDynamoDBClient dynamoDbClient = dynamoDb.CreateClient();
-        using AmazonS3Client s3 = s3Model.CreateClient();
+        using var models = new DestinationRedriveTests.OneTableModels();
+        models.S3Model.CreateBucket(QuarantineBucket);
+        (VirtualClock clock, DynamoDbModel dynamoDb, S3Model s3Model, Amazon.DynamoDBv2.AmazonDynamoDBClient dynamoDbClient, AmazonS3Client s3) = (models.Clock, models.DynamoDb, models.S3Model, models.DynamoDbClient, models.S3);
 
         const int records = 500, linesPerRecord = 21;
         string[] events = [.. Enumerable.Range(1, records).Select(n => Record(n, linesPerRecord))];
@@ -79,14 +74,9 @@ public class DestinationRedrivePairCapTests
     [Fact]
     public async Task AContainerWithinTheFunctionsPairCap_IsAppliedByTheRedrive_NotQuarantined()
     {
-        var clock = new VirtualClock(Emulate.Start);
-        using var dynamoDb = new DynamoDbModel(clock, DynamoDbModelOptions.Default);
-        using var s3Model = new S3Model(clock, S3ModelOptions.Default);
-        dynamoDb.CreateTable("agg", "pk", "sk");
-        s3Model.CreateBucket(DestinationBucket);
-        s3Model.CreateBucket(QuarantineBucket);
-        using Amazon.DynamoDBv2.AmazonDynamoDBClient dynamoDbClient = dynamoDb.CreateClient();
-        using AmazonS3Client s3 = s3Model.CreateClient();
+        using var models = new DestinationRedriveTests.OneTableModels();
+        models.S3Model.CreateBucket(QuarantineBucket);
+        (VirtualClock clock, DynamoDbModel dynamoDb, S3Model s3Model, Amazon.DynamoDBv2.AmazonDynamoDBClient dynamoDbClient, AmazonS3Client s3) = (models.Clock, models.DynamoDb, models.S3Model, models.DynamoDbClient, models.S3);
 
         const int users = 10_001;
         long timestamp = Emulate.Start.AddSeconds(1).ToUnixTimeMilliseconds();

@@ -690,8 +690,8 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>The DynamoDB and S3 models on one virtual clock: table <c>t</c>, the destination bucket, a client of each.</summary>
-    private sealed class OneTableModels : IDisposable
+    /// <summary>The DynamoDB and S3 models on one virtual clock: table <c>agg</c>, the destination bucket <c>failures</c>, a client of each.</summary>
+    internal sealed class OneTableModels : IDisposable
     {
         public OneTableModels()
         {

@@ -1131,6 +1131,7 @@ internal sealed class DestinationRedrive
         }
     }
 
+    /// <summary>Takes the classification pass's poison records and keeps none: the pass only counts them (<see cref="BatchSummary.Quarantined"/>).</summary>
     private sealed class DiscardQuarantine : IQuarantineSink
     {
         public Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken) => Task.FromResult(records.Count);
