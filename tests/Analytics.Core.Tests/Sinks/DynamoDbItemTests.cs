@@ -15,6 +15,15 @@ public sealed class DynamoDbItemTests
     private const string Shard = "shardId-000000000001";
     private const string Other = "shardId-000000000002";
 
+    /// <summary>
+    /// No partition key a producer can send is stored under the name of the shard floor's pre-write entries
+    /// (<see cref="DynamoDbItem.ShardFloorEntries"/>, U+FFFD then <c>*</c>): not that text itself, nor any bytes at all,
+    /// which are stored as the text they are or as U+FFFD and base64 (no <c>*</c>).
+    /// </summary>
+    [FsCheck.Xunit.Property(MaxTest = 500)]
+    public Property NoPartitionKey_IsStoredAsTheShardFloorsEntryName(byte[] key, bool startWithTheName) =>
+        Prop.ToProperty(AggregateBatch.KeyText(startWithTheName ? [.. System.Text.Encoding.UTF8.GetBytes(DynamoDbItem.ShardFloorEntries), .. key] : key) != DynamoDbItem.ShardFloorEntries);
+
     [Fact]
     public void GetVersion_NoItemIsZero_AStoredVersionIsRead()
     {
