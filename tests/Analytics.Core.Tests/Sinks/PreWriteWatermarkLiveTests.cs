@@ -5,6 +5,7 @@ using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Amazon.S3;
 using Amazon.S3.Model;
+using Analytics.Core.Tests.Pipeline;
 
 namespace Analytics.Core.Tests;
 
@@ -265,6 +266,62 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
 
         Assert.Equal(Enumerable.Repeat(new RedriveResult(2, 0, 0, null), 5), results);
         Assert.Equal("20", (await ItemAsync(s, W0))["count"].N);
+    }
+
+    /// <summary>
+    /// Two outages of one item before any redrive: a spill of k0's 10 and k1's 20 (unknown; the put never landed) and the
+    /// first live write after it (30, 31), then a spill of 110 and 120 and the first live write after that (130, 131). The
+    /// operator redrives the first spill alone (a run cut short, or its object listed first), then the second. Each
+    /// spill is decided by the first write after it, so the first redrive must leave the entry of the write after the
+    /// second spill, which nothing has used yet: dropping it would leave the second spill undecided.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TwoOutagesBeforeAnyRedrive_RedrivingTheFirstSpillAlone_LeavesTheEntryThatDecidesTheSecond(bool perShardWatermarkOnly)
+    {
+        using Setup s = await SetupAsync(perShardWatermarkOnly);
+        await PutMarkerAsync(s, Marker(TestEvents.Seq(20), W0));
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(30, "k0"), Record(31, "k1")]), CancellationToken.None);
+        await PutMarkerAsync(s, Marker(TestEvents.Seq(120), W0));
+        await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(130, "k0"), Record(131, "k1")]), CancellationToken.None);
+
+        RedriveResult first = await s.Sink.ApplyOnceAsync(Spill("spill-1", 10, 20), CancellationToken.None);
+        RedriveResult second = await s.Sink.ApplyOnceAsync(Spill("spill-2", 110, 120), CancellationToken.None);
+
+        Assert.Equal((new RedriveResult(2, 0, 0, null), new RedriveResult(2, 0, 0, null)), (first, second));
+        Assert.Equal("8", (await ItemAsync(s, W0))["count"].N);
+
+        RedriveWork Spill(string spillId, int k0, int k1) => new(
+            PairKey.From(ShardStream.Build(Shard, [Record(1, "k0")]), 0),
+            Shard,
+            AggregatorOptions.Default,
+            [
+                new("k0", TestEvents.Seq(k0), 1, OutcomeUnknown: true, spillId, ShardFloor: perShardWatermarkOnly),
+                new("k1", TestEvents.Seq(k1), 1, OutcomeUnknown: true, spillId, ShardFloor: perShardWatermarkOnly),
+            ]);
+    }
+
+    /// <summary>
+    /// A tumbling window's flush holds no per-record log (docs/failure-modes.md), so it cannot say which records it held:
+    /// while the shard's marker asks for entries, it keeps none, in either layout, and is written all the same. A spill
+    /// it passes is then left undecided by the redrive, never decided from an entry that could be wrong.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AWindowFlush_KeepsNoEntry_InEitherLayout(bool perShardWatermarkOnly)
+    {
+        using Setup s = await SetupAsync(perShardWatermarkOnly);
+        await PutMarkerAsync(s, "not a marker"); // read as a marker of every window and every sequence number
+        using var processor = new KinesisBatchProcessor(s.Sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+
+        await TestEvents.RunAsync(processor, TestEvents.BuildWindow([TestEvents.HostRecord(1, "a", 1), TestEvents.HostRecord(2, "a", 2)], "{}", final: true));
+
+        Dictionary<string, AttributeValue> item = Assert.Single((await s.DynamoDb.ScanAsync(new ScanRequest { TableName = s.Table, ConsistentRead = true })).Items);
+        Assert.Equal(("2", "3"), (item["count"].N, item["sum"].N));
+        Assert.Equal(TestEvents.Seq(2), item["wm"].M[Shard].S);
+        Assert.False(item.ContainsKey("pw"));
     }
 
     /// <summary>
