@@ -104,7 +104,8 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     /// With one watermark per shard the spill's lost put is decided for the item: the spill holds k0's sample 20 and
     /// k1's 25, unknown, and the live write of 40 moved the shard's floor past both and kept the floor's entries given
     /// (as above). The range compared is the spill's over both keys, 20 to 25: a "before" of 25 says landed for k0 too,
-    /// whose own last sample is 20.
+    /// whose own last sample is 20. The spill lists its samples in either order: the range and the last unknown sample are
+    /// the item's, whichever key comes first.
     /// </summary>
     [Theory]
     [InlineData("40:25", "landed")]
@@ -119,16 +120,19 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     [InlineData("40:15:26", "applied")]
     public async Task OneWatermarkPerShard_TheFloorsFirstEntryAfterTheRange_DecidesTheSpillOfAllKeys(string entries, string expected)
     {
-        (AmazonDynamoDBClient dynamoDb, DynamoDbAggregateSink sink, string table) = await ItemWithEntriesAsync(perShardWatermarkOnly: true, (DynamoDbItem.ShardFloorEntries, entries));
-        using (dynamoDb)
+        foreach (bool highestFirst in new[] { false, true })
         {
-            RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, 1, shardFloor: true), Sample(25, 2, "k1", shardFloor: true)), CancellationToken.None);
+            (AmazonDynamoDBClient dynamoDb, DynamoDbAggregateSink sink, string table) = await ItemWithEntriesAsync(perShardWatermarkOnly: true, (DynamoDbItem.ShardFloorEntries, entries));
+            using (dynamoDb)
+            {
+                RedriveResult result = await sink.ApplyOnceAsync(Work(BothKeys(highestFirst)), CancellationToken.None);
 
-            Dictionary<string, AttributeValue> after = await GetOnlyItemAsync(dynamoDb, table);
-            AssertDecided(expected, result, after);
-            Assert.Equal(
-                expected == "undecided" ? [] : ["k0=" + TestEvents.Seq(20), "k1=" + TestEvents.Seq(25)],
-                after.TryGetValue("rk", out AttributeValue? rk) ? rk.M[Shard].M.Select(k => k.Key + "=" + k.Value.S).Order(StringComparer.Ordinal).ToArray() : []);
+                Dictionary<string, AttributeValue> after = await GetOnlyItemAsync(dynamoDb, table);
+                AssertDecided(expected, result, after);
+                Assert.Equal(
+                    expected == "undecided" ? [] : ["k0=" + TestEvents.Seq(20), "k1=" + TestEvents.Seq(25)],
+                    after.TryGetValue("rk", out AttributeValue? rk) ? rk.M[Shard].M.Select(k => k.Key + "=" + k.Value.S).Order(StringComparer.Ordinal).ToArray() : []);
+            }
         }
     }
 
@@ -136,19 +140,22 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     /// With one watermark per shard and no write after the spill, a floor inside the spill's range over all keys is the
     /// spilled attempt's own put (its pair's last record is k1's 25): both samples are in. A spill that does not say it was
     /// written that way (an older object) is judged per key, where k0's last sample is 20: the floor passed it, and
-    /// nothing says how, so it is left undecided, never applied a second time.
+    /// nothing says how, so it is left undecided, never applied a second time. The order the spill lists its keys in
+    /// changes neither.
     /// </summary>
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task OneWatermarkPerShard_NoLaterWrite_TheFloorInsideTheRange_IsTheSpilledPut(bool shardFloor)
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    public async Task OneWatermarkPerShard_NoLaterWrite_TheFloorInsideTheRange_IsTheSpilledPut(bool shardFloor, bool highestFirst)
     {
         string table = await servers.CreateTableAsync("pw-redrive");
         using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
         var sink = new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = table, PerShardWatermarkOnly = true });
         await sink.WriteAsync(ShardStream.Build(Shard, [Record(20, 1, "k0"), Record(25, 2, "k1")]), CancellationToken.None);
 
-        RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, 1, shardFloor: shardFloor), Sample(25, 2, "k1", shardFloor: shardFloor)), CancellationToken.None);
+        RedriveResult result = await sink.ApplyOnceAsync(Work(BothKeys(highestFirst, shardFloor)), CancellationToken.None);
 
         Assert.Equal(shardFloor ? new RedriveResult(0, 2, 0, null) : new RedriveResult(0, 1, 1, null), result);
         Assert.Equal(("2", "3"), ((await GetOnlyItemAsync(dynamoDb, table))["count"].N, (await GetOnlyItemAsync(dynamoDb, table))["sum"].N));
@@ -219,6 +226,13 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
 
     private static RedriveSample Sample(int sequence, double value, string partitionKey = "k0", bool shardFloor = false) =>
         new(partitionKey, TestEvents.Seq(sequence), value, OutcomeUnknown: true, "spill-a", ShardFloor: shardFloor);
+
+    /// <summary>The spill of k0's 20 (value 1) and k1's 25 (value 2), k1's first when <paramref name="highestFirst"/>.</summary>
+    private static RedriveSample[] BothKeys(bool highestFirst, bool shardFloor = true)
+    {
+        RedriveSample[] samples = [Sample(20, 1, shardFloor: shardFloor), Sample(25, 2, "k1", shardFloor: shardFloor)];
+        return highestFirst ? [samples[1], samples[0]] : samples;
+    }
 
     private static ShardRecord Record(int sequence, double value, string partitionKey) =>
         new(TestEvents.Seq(sequence), [new TestSample("m", [], WindowStartMs + 1_000, value)], partitionKey);
