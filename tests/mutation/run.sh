@@ -13,6 +13,10 @@
 #                                                            parser and KPL tests the core target leaves out; about 4 hours for all four
 #                                                            files on 2 cores, so name the files)
 #
+# A file name may end in Stryker.NET's spans, `DynamoDbAggregateSink.cs{27852..28280}`: only the mutants inside those
+# characters of the file (not lines) are tested, so a change's own lines take minutes where the whole file takes hours
+# (results/spill-floor-2026-12-06.md).
+#
 # One Stryker run builds and instruments the whole library and runs the test suite once before it tries any
 # mutant (several minutes on a busy 2-core machine), so several files in one run cost far less than one run each.
 # Options come from stryker-config.json next to this script; its test filter leaves out the tests that need the
