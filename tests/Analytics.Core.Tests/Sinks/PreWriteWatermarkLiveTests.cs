@@ -255,12 +255,7 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
             await PutMarkerAsync(s, Marker(TestEvents.Seq(at + 20), W0));
             await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(at + 30, "k0"), Record(at + 31, "k1")]), CancellationToken.None);
             string spill = "spill-" + cycle.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            RedriveSample[] samples =
-            [
-                new("k0", TestEvents.Seq(at + 10), 1, OutcomeUnknown: true, spill, ShardFloor: perShardWatermarkOnly),
-                new("k1", TestEvents.Seq(at + 20), 1, OutcomeUnknown: true, spill, ShardFloor: perShardWatermarkOnly),
-            ];
-            results.Add(await s.Sink.ApplyOnceAsync(new RedriveWork(PairKey.From(ShardStream.Build(Shard, [Record(1, "k0")]), 0), Shard, AggregatorOptions.Default, samples), CancellationToken.None));
+            results.Add(await s.Sink.ApplyOnceAsync(UnknownSpill(spill, at + 10, at + 20, perShardWatermarkOnly), CancellationToken.None));
             await s.S3.DeleteObjectAsync(s.Bucket, "spill/metrics/" + Shard + "/unresolved.marker");
         }
 
@@ -286,20 +281,11 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
         await PutMarkerAsync(s, Marker(TestEvents.Seq(120), W0));
         await s.Sink.WriteAsync(ShardStream.Build(Shard, [Record(130, "k0"), Record(131, "k1")]), CancellationToken.None);
 
-        RedriveResult first = await s.Sink.ApplyOnceAsync(Spill("spill-1", 10, 20), CancellationToken.None);
-        RedriveResult second = await s.Sink.ApplyOnceAsync(Spill("spill-2", 110, 120), CancellationToken.None);
+        RedriveResult first = await s.Sink.ApplyOnceAsync(UnknownSpill("spill-1", 10, 20, perShardWatermarkOnly), CancellationToken.None);
+        RedriveResult second = await s.Sink.ApplyOnceAsync(UnknownSpill("spill-2", 110, 120, perShardWatermarkOnly), CancellationToken.None);
 
         Assert.Equal((new RedriveResult(2, 0, 0, null), new RedriveResult(2, 0, 0, null)), (first, second));
         Assert.Equal("8", (await ItemAsync(s, W0))["count"].N);
-
-        RedriveWork Spill(string spillId, int k0, int k1) => new(
-            PairKey.From(ShardStream.Build(Shard, [Record(1, "k0")]), 0),
-            Shard,
-            AggregatorOptions.Default,
-            [
-                new("k0", TestEvents.Seq(k0), 1, OutcomeUnknown: true, spillId, ShardFloor: perShardWatermarkOnly),
-                new("k1", TestEvents.Seq(k1), 1, OutcomeUnknown: true, spillId, ShardFloor: perShardWatermarkOnly),
-            ]);
     }
 
     /// <summary>
@@ -349,12 +335,7 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
 
         await PutMarkerAsync(s, Marker(TestEvents.Seq(25), W0));
         await other.WriteAsync(ShardStream.Build(Shard, [Record(30, "k0"), Record(31, "k1")]), CancellationToken.None);
-        RedriveSample[] samples =
-        [
-            new("k0", TestEvents.Seq(20), 1, OutcomeUnknown: true, "spill-a", ShardFloor: spilledPerShard),
-            new("k1", TestEvents.Seq(25), 1, OutcomeUnknown: true, "spill-a", ShardFloor: spilledPerShard),
-        ];
-        RedriveResult result = await other.ApplyOnceAsync(new RedriveWork(PairKey.From(ShardStream.Build(Shard, [Record(1, "k0")]), 0), Shard, AggregatorOptions.Default, samples), CancellationToken.None);
+        RedriveResult result = await other.ApplyOnceAsync(UnknownSpill("spill-a", 20, 25, spilledPerShard), CancellationToken.None);
 
         Assert.True(result.Undecided == 2 || result == (landed ? new RedriveResult(0, 2, 0, null) : new RedriveResult(2, 0, 0, null)), result.ToString());
         Assert.Equal(result.Undecided == 2 ? (landed ? "5" : "3") : "5", (await ItemAsync(s, W0))["count"].N);
@@ -362,6 +343,16 @@ public sealed class PreWriteWatermarkLiveTests(LocalServersFixture servers)
 
     internal static string Marker(string last, params string[] windows) =>
         "{\"format\":\"analytics.core.spill-marker/1\",\"last\":\"" + last + "\",\"windows\":[" + string.Join(",", windows.Select(w => "\"" + w + "\"")) + "]}";
+
+    /// <summary>The redrive's work for one spill of the item of <see cref="W0"/> whose put's outcome is unknown: k0's sample at <paramref name="k0"/> and k1's at <paramref name="k1"/>, value 1 each.</summary>
+    private static RedriveWork UnknownSpill(string spillId, int k0, int k1, bool shardFloor) => new(
+        PairKey.From(ShardStream.Build(Shard, [Record(1, "k0")]), 0),
+        Shard,
+        AggregatorOptions.Default,
+        [
+            new("k0", TestEvents.Seq(k0), 1, OutcomeUnknown: true, spillId, ShardFloor: shardFloor),
+            new("k1", TestEvents.Seq(k1), 1, OutcomeUnknown: true, spillId, ShardFloor: shardFloor),
+        ]);
 
     private async Task<Setup> SetupAsync(bool perShardWatermarkOnly = false)
     {
