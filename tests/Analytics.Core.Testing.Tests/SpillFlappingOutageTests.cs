@@ -21,18 +21,13 @@ public class SpillFlappingOutageTests
     [InlineData(10, 4, 3, 4, 4, 8, 100)]
     public void AFlappingWriteThrottlingOutage_WithShortServerErrorSpells_LeavesNothingUndecided(int seed, int factor, int spillAfter, int on, int off, int flaps, int downEvery)
     {
-        var outages = new List<Outage>();
-        int t = 61;
-        for (int i = 0; i < flaps; i++)
-        {
-            outages.Add(new Outage(t, t + on, i % downEvery == downEvery - 1 ? OutageKind.Down : OutageKind.WriteThrottling));
-            t += on + off;
-        }
+        Outage[] outages = Flapping(on, off, flaps, downEvery, OutageKind.Down);
 
         Result r = Run(new SpillCase(seed, 1, 40, 300, 600, spillAfter, false, outages, [], Factor: factor));
 
         Assert.True(r.Problems.Count == 0 && r.Exact && r.Final.Spill.Undecided == 0 && r.Final.Spill.Left == 0, r.Describe());
     }
+
     /// <summary>
     /// The flapping outages above at ParallelizationFactor 1 with spells in which DynamoDB answers nothing (hung), with
     /// either layout: with one watermark per shard every write of an item moves the floor, so each later write of a window
@@ -50,13 +45,7 @@ public class SpillFlappingOutageTests
     [InlineData(12, 3, 4, 5, 14, 1, true)]
     public void AFlappingOutageWithHungSpells_AtFactor1_LeavesNothingUndecided_WithEitherLayout(int seed, int spillAfter, int on, int off, int flaps, int hungEvery, bool perShardWatermarkOnly)
     {
-        var outages = new List<Outage>();
-        int t = 61;
-        for (int i = 0; i < flaps; i++)
-        {
-            outages.Add(new Outage(t, t + on, i % hungEvery == hungEvery - 1 ? OutageKind.Hung : OutageKind.WriteThrottling));
-            t += on + off;
-        }
+        Outage[] outages = Flapping(on, off, flaps, hungEvery, OutageKind.Hung);
 
         Result r = Run(new SpillCase(seed, 1, 40, 300, 600, spillAfter, false, outages, [], PerShardWatermarkOnly: perShardWatermarkOnly));
 
@@ -82,4 +71,11 @@ public class SpillFlappingOutageTests
 
         Assert.True(r.Problems.Count == 0 && r.Exact && r.Final.Spill.Undecided == 0 && r.Final.Spill.Left == 0, r.Describe());
     }
+
+    /// <summary>
+    /// <paramref name="flaps"/> spells of <paramref name="on"/> seconds from second 61, <paramref name="off"/> seconds
+    /// apart: every <paramref name="every"/>-th of <paramref name="kind"/>, the others write throttling.
+    /// </summary>
+    private static Outage[] Flapping(int on, int off, int flaps, int every, OutageKind kind) =>
+        [.. Spells(61, Enumerable.Range(0, flaps).Select(i => (on, off, i % every == every - 1 ? kind : OutageKind.WriteThrottling)))];
 }
