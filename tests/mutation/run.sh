@@ -13,7 +13,8 @@
 #                                                            parser and KPL tests the core target leaves out; about 4 hours for all four
 #                                                            files on 2 cores, so name the files)
 #
-# A file name may end in Stryker.NET's spans, `DynamoDbAggregateSink.cs{27852..28280}`: only the mutants inside those
+# A file name may end in Stryker.NET's spans, quoted so the shell leaves the braces alone,
+# `TARGET=spill tests/mutation/run.sh 'Internal/SpillObject.cs{3452..3549}'`: only the mutants inside those
 # characters of the file (not lines) are tested, so a change's own lines take minutes where the whole file takes hours
 # (results/spill-floor-2026-12-06.md).
 #
