@@ -387,14 +387,7 @@ public class PollerRuleTests
         EventSizes(scenario, out EmulationRecording run);
 
         const long RecordBytes = 1_000_001; // data and the key "k"
-        var firstSeen = new Dictionary<string, long>();
-        foreach (InvocationReport invocation in run.Invocations)
-        {
-            foreach (DeliveredRecord record in invocation.Records)
-            {
-                firstSeen.TryAdd(record.SequenceNumber, invocation.StartMs);
-            }
-        }
+        Dictionary<string, long> firstSeen = FirstSeen(run);
 
         // The first read's ten go in events of at most 6 MiB, one after another; the 11th waits for the window.
         Assert.Equal(30, firstSeen.Count);
