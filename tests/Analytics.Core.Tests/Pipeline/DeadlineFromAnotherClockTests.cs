@@ -31,6 +31,24 @@ public sealed class DeadlineFromAnotherClockTests
     }
 
     /// <summary>
+    /// The overload that reads the event from a stream refuses the same deadline, before it reads the stream (a mutation
+    /// run found its check unchecked: only the overload over bytes was tested).
+    /// </summary>
+    [Fact]
+    public async Task DeadlineADayBeforeTheClock_IsRefusedByTheStreamOverload_BeforeTheStreamIsRead()
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival));
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
+        using var utf8Event = new MemoryStream(TestEvents.Build([Good(1), Good(2)]));
+
+        ArgumentOutOfRangeException e = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(
+            () => processor.ProcessAsync(utf8Event, clock.GetUtcNow().AddDays(-1), new ArrayBufferWriter<byte>()));
+
+        Assert.Equal("deadline", e.ParamName);
+        Assert.Equal(0, utf8Event.Position);
+    }
+
+    /// <summary>
     /// The refusal says what is wrong and where to look: the deadline and the clock it was compared with, how far apart
     /// they are, the limit, and the two usual causes (the header's unit, the processor's clock).
     /// </summary>

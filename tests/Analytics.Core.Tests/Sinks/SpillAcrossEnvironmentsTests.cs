@@ -29,10 +29,14 @@ public sealed class SpillAcrossEnvironmentsTests(LocalServersFixture servers, IT
     /// With <see cref="ProcessorOptions.SpillAfterFailedInvocations"/> (the records still young), an attempt spills in
     /// environment A and the upload lands but its answer is lost. Lambda retries in environment B, whose processor
     /// counted no failure, so the batch is no spill candidate there. B did not remove the spill, wrote the batch to the
-    /// table, and the redrive applied the spill's samples a second time (count 6 for 3 records). B now removes it first.
+    /// table, and the redrive applied the spill's samples a second time (count 6 for 3 records). B now removes it first,
+    /// also when its records reach B's spill age within the sink's share (<paramref name="ageWithinShare"/>: B writes
+    /// under that share, a path of its own; a mutation run found its removal unchecked).
     /// </summary>
-    [Fact]
-    public async Task AnUnconfirmedSpillOfAnotherEnvironment_IsRemovedByTheRetry_AndTheBatchCountsOnce()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AnUnconfirmedSpillOfAnotherEnvironment_IsRemovedByTheRetry_AndTheBatchCountsOnce(bool ageWithinShare)
     {
         string table = await servers.CreateTableAsync("spillenv");
         string bucket = await servers.CreateBucketAsync("spillenv");
@@ -68,12 +72,14 @@ public sealed class SpillAcrossEnvironmentsTests(LocalServersFixture servers, IT
         Assert.Equal(records[0].SequenceNumber, second);
         Assert.Single((await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = "spill/" })).S3Objects ?? []);
 
-        // Lambda retries the batch in environment B (fresh processor, table healthy).
+        // Lambda retries the batch in environment B (fresh processor, table healthy). With ageWithinShare, the records
+        // reach B's spill age 2 s into the invocation, within the sink's two thirds of the 6 s left.
+        TimeSpan ageB = ageWithinShare ? DateTimeOffset.UtcNow - DateTimeOffset.FromUnixTimeMilliseconds(now) + TimeSpan.FromSeconds(2) : TimeSpan.FromHours(1);
         var sinkB = new DynamoDbAggregateSink(direct, DynamoDbAggregateSinkOptions.Default with { TableName = table });
         using var envB = new KinesisBatchProcessor(sinkB, quarantine, ProcessorOptions.Default with
         {
             SpillSink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket }, sinkB),
-            SpillAfterAge = TimeSpan.FromHours(1),
+            SpillAfterAge = ageB,
             SpillAfterFailedInvocations = 1,
         });
         Assert.Null(await InvokeAsync(envB, utf8Event));
