@@ -128,6 +128,39 @@ public class SpillProbeAndSourceTests
     }
 
     /// <summary>
+    /// An unconfirmed spill that could not be ruled out leaves the table unwritten, and the issue says why; when the spill
+    /// sink's removal threw (a bucket that does not exist, access denied), its error is the operator's lead and is in the
+    /// issue, and when the removal only answered no, the issue names no error (a mutation run found the error's text
+    /// unasserted, and its absence too).
+    /// </summary>
+    [Theory]
+    [InlineData(SpillCall.Fault)]
+    [InlineData(SpillCall.ThrowAtOnce)]
+    [InlineData(SpillCall.Result)]
+    public async Task ASpillNotRuledOut_TheIssueCarriesTheRemovalsError_OnlyWhenItThrew(SpillCall removal)
+    {
+        var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(1));
+        var sink = new RecordingAggregateSink();
+        var spill = new TestSpillSink { Remove = removal, RemoveResult = false, Throw = new IOException("the bucket spill-x does not exist") };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = spill, SpillAfterFailedInvocations = 3 });
+
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+
+        Assert.Equal((SinkOutcome.NotCalled, TestEvents.Seq(1)), (summary.AggregateSinkOutcome, summary.ReportedFailure));
+        Assert.Equal(0, sink.Calls);
+        string issue = summary.AggregateSinkIssue!;
+        Assert.StartsWith("The aggregate sink was not called: an unconfirmed spill of a batch beginning at this record could not be ruled out; 1 pairs left", issue, StringComparison.Ordinal);
+        if (removal == SpillCall.Result)
+        {
+            Assert.DoesNotContain("removal failed", issue, StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Matches(@"\. The spill sink's removal failed: .*IOException.*the bucket spill-x does not exist", issue);
+        }
+    }
+
+    /// <summary>
     /// A young batch whose aggregate sink was not called, because an earlier attempt's unconfirmed spill could not be ruled
     /// out (<see cref="ProcessorOptions.SpillAfterFailedInvocations"/> above 0 makes every batch check), says nothing of the
     /// store. When the shard's next batch may be spilled (by age), the store gets the usual share, two thirds of the 90 s
