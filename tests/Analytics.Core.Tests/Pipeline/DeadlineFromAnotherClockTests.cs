@@ -64,7 +64,7 @@ public sealed class DeadlineFromAnotherClockTests
 
         Assert.Contains($"The deadline {deadline:O} is 90 minutes before the processor's clock ({clock.GetUtcNow():O}), more than Lambda's longest timeout of 15 minutes", e.Message, StringComparison.Ordinal);
         Assert.Contains("Lambda-Runtime-Deadline-Ms is epoch milliseconds", e.Message, StringComparison.Ordinal);
-        Assert.Contains("ProcessorOptions.TimeProvider", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ProcessorOptions.TimeProvider must be the clock the deadline is read on", e.Message, StringComparison.Ordinal);
     }
 
     /// <summary>
