@@ -422,16 +422,10 @@ public class PollerRuleTests
     /// <summary>
     /// Ten records arriving at 0 ms of exactly 1 MiB each as the read limit counts them (the key "k" and 1,048,575 bytes
     /// of data: Kinesis's largest record), so together exactly 10 MiB, and then <paramref name="more"/>. Written past
-    /// the write limit of bytes, a backlog.
+    /// the write limit of bytes (<see cref="Big"/>), a backlog.
     /// </summary>
-    private static EmulatorScenario TenMiB(MappingOptions mapping, params ExplicitRecord[] more) => new()
-    {
-        StartTime = Emulate.Start,
-        DurationSeconds = 30,
-        Stream = new() { WriteBytesPerSecond = int.MaxValue },
-        Records = [.. Enumerable.Range(0, 10).Select(_ => new ExplicitRecord("k", new byte[(1024 * 1024) - 1], 0)), .. more],
-        Mapping = mapping,
-    };
+    private static EmulatorScenario TenMiB(MappingOptions mapping, params ExplicitRecord[] more) =>
+        Big([.. Enumerable.Range(0, 10).Select(_ => new ExplicitRecord("k", new byte[(1024 * 1024) - 1], 0)), .. more], mapping);
 
     /// <summary>A record of one byte of data and a partition key of 256 characters: 257 bytes as the read limit counts it, and the key is most of it.</summary>
     private static ExplicitRecord LongKeyed(long atMs) => new("k" + new string('x', 255), new byte[1], atMs);
