@@ -19,13 +19,41 @@ public class SpillShareTests
     /// <summary>While a shard spills, the processor probes the store at most this often (documented).</summary>
     private static readonly TimeSpan s_probeInterval = TimeSpan.FromSeconds(5);
 
-    private static (KinesisBatchProcessor Processor, ManualTimeProvider Time, ShareSink Sink, TestSpillSink Spill) Create()
+    /// <summary>The spill age of the tests that set one: a minute.</summary>
+    private static readonly TimeSpan s_spillAge = TimeSpan.FromSeconds(60);
+
+    private static (KinesisBatchProcessor Processor, ManualTimeProvider Time, ShareSink Sink, TestSpillSink Spill) Create(TimeSpan? spillAfterAge = null)
     {
         var time = new ManualTimeProvider(s_start);
         var sink = new ShareSink(time);
         var spill = new TestSpillSink();
-        var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = time, SpillSink = spill });
+        var processor = new KinesisBatchProcessor(
+            sink,
+            new RecordingQuarantineSink(),
+            ProcessorOptions.Default with { TimeProvider = time, SpillSink = spill, SpillAfterAge = spillAfterAge ?? ProcessorOptions.Default.SpillAfterAge });
         return (processor, time, sink, spill);
+    }
+
+    /// <summary>Three records of one series, each <paramref name="age"/> old on the clock now.</summary>
+    private static List<TestRecord> AgedRecords(ManualTimeProvider time, TimeSpan age)
+    {
+        long arrival = time.GetUtcNow().ToUnixTimeMilliseconds() - (long)age.TotalMilliseconds;
+        return [.. Enumerable.Range(10, 3).Select(i => new TestRecord(TestEvents.Seq(i), TestEvents.Utf8(TestEvents.Sample("m", i, arrival)), arrival))];
+    }
+
+    /// <summary>
+    /// Runs an invocation of a batch <paramref name="age"/> old with <paramref name="budget"/>, moves the clock
+    /// <paramref name="advance"/> and returns its summary (it must have ended), its start and its records.
+    /// </summary>
+    private static async Task<(BatchSummary Summary, DateTimeOffset Start, List<TestRecord> Records)> RunAgedAsync(
+        KinesisBatchProcessor processor, ManualTimeProvider time, TimeSpan age, TimeSpan budget, TimeSpan advance)
+    {
+        List<TestRecord> records = AgedRecords(time, age);
+        DateTimeOffset start = time.GetUtcNow();
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build(records), start + budget, new ArrayBufferWriter<byte>());
+        time.Advance(advance);
+        Assert.True(run.IsCompleted, $"the invocation did not end {advance} after its start");
+        return (await run, start, records);
     }
 
     /// <summary>Runs an invocation of an old batch of <paramref name="shardId"/> whose sink waits for its token; returns when, after the start, the token fired.</summary>
@@ -261,6 +289,91 @@ public class SpillShareTests
     }
 
     /// <summary>
+    /// The usual share's edge, in whole seconds so that no rounding decides it (the property below leaves the last
+    /// millisecond out): a batch that becomes <c>SpillAfterAge</c> old exactly when the usual share ends (18 s of a 30 s
+    /// budget) reaches the spill age within the share, so it gets the share and is spilled at its end, not given the
+    /// whole working time and reported.
+    /// </summary>
+    [Fact]
+    public async Task ABatchReachingTheSpillAgeExactlyAtTheUsualSharesEnd_IsSpilledThere()
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, _) = Create(s_spillAge);
+        using (processor)
+        {
+            sink.WaitForToken = true;
+            (BatchSummary summary, DateTimeOffset start, _) = await RunAgedAsync(processor, time, s_spillAge - TimeSpan.FromSeconds(18), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+            AssertClose(TimeSpan.FromSeconds(18), Assert.Single(sink.CancelledAt) - start);
+            Assert.Equal((SinkOutcome.Completed, (string?)null), (summary.SpillOutcome, summary.ReportedFailure));
+        }
+    }
+
+    /// <summary>
+    /// A sink that returns with pairs left before its share ends (so its token was never cancelled) leaves a batch that
+    /// is spilled when it is by then <c>SpillAfterAge</c> old, its age at the start and the sink's time together, and
+    /// reported for re-delivery when it is a millisecond younger. The batch is 55 s old at a 60 s spill age, so its
+    /// share is the usual 18 s, and the sink takes 5 s, or a millisecond less.
+    /// </summary>
+    [Theory]
+    [InlineData(5_000, true)]
+    [InlineData(4_999, false)]
+    public async Task ASinkReturningWithPairsLeft_LeavesABatchSpilled_OnlyWhenItHasReachedTheSpillAgeByThen(int sinkMs, bool spilled)
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, TestSpillSink spill) = Create(s_spillAge);
+        using (processor)
+        {
+            sink.OnCall = () => time.Advance(TimeSpan.FromMilliseconds(sinkMs));
+            (BatchSummary summary, _, List<TestRecord> records) = await RunAgedAsync(processor, time, s_spillAge - TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30), TimeSpan.Zero);
+            Assert.Equal(1, sink.Calls);
+            Assert.Equal(
+                spilled ? (SinkOutcome.Completed, null, 1) : (SinkOutcome.NotCalled, records[0].SequenceNumber, 0),
+                (summary.SpillOutcome, summary.ReportedFailure, spill.Writes.Count));
+        }
+    }
+
+    /// <summary>
+    /// While a shard spills, a batch that reaches the spill age within the usual share gets the time until then, raised
+    /// to the probe's second when a probe is due. Such a share of at least the probe's second counts as a probe, due or
+    /// not: the next comes 10 s after it (the second interval), so a batch 7 s after the first spill does not call the
+    /// sink, and one 10 s after this share does. A shorter share is no probe: the next is due 5 s after the first spill.
+    /// The batch reaches the spill age <paramref name="untilMs"/> after its start, <paramref name="atSeconds"/> after the
+    /// first spill.
+    /// </summary>
+    [Theory]
+    [InlineData(5, 2_000, 2_000, true)] // due: the time until the spill age, a probe
+    [InlineData(5, 500, 1_000, true)] // due: raised to the probe's second, a probe
+    [InlineData(3, 2_000, 2_000, true)] // not due: 2 s until the spill age, at least a probe's second
+    [InlineData(3, 500, 500, false)] // not due: half a second, no probe
+    public async Task WhileSpilling_AShareUntilTheSpillAge_CountsAsAProbe_WhenItLastsAtLeastTheProbesSecond(int atSeconds, int untilMs, int shareMs, bool probe)
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, _) = Create(s_spillAge);
+        using (processor)
+        {
+            DateTimeOffset firstSpill = time.GetUtcNow();
+            SpillAtOnce(processor, time, sink, TestEvents.ShardId);
+            time.Advance(TimeSpan.FromSeconds(atSeconds));
+            sink.WaitForToken = true;
+            (BatchSummary summary, DateTimeOffset start, _) = await RunAgedAsync(
+                processor, time, s_spillAge - TimeSpan.FromMilliseconds(untilMs), TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(shareMs));
+            AssertClose(TimeSpan.FromMilliseconds(shareMs), Assert.Single(sink.CancelledAt) - start);
+            Assert.Equal((SinkOutcome.Completed, (string?)null), (summary.SpillOutcome, summary.ReportedFailure));
+
+            int calls = sink.Calls;
+            time.Advance(firstSpill + TimeSpan.FromSeconds(7) - time.GetUtcNow());
+            SpillAtOnce(processor, time, sink, TestEvents.ShardId);
+            Assert.True(calls + (probe ? 0 : 1) == sink.Calls, $"7 s after the first spill the sink was called {sink.Calls - calls} time(s)");
+            if (probe)
+            {
+                time.Advance(start + TimeSpan.FromSeconds(10) - time.GetUtcNow());
+                SpillAtOnce(processor, time, sink, TestEvents.ShardId);
+                Assert.Equal(calls + 1, sink.Calls);
+            }
+        }
+    }
+
+    /// <summary>
     /// The share of a batch with a hanging aggregate sink, for any batch age, spill age and budget, against the rule
     /// written in docs/failure-modes.md and computed here from the documented defaults: with W the working time (the
     /// budget less max(1 s, 10 %)) and U two thirds of it, a batch that is, or becomes within U, <c>SpillAfterAge</c> old
@@ -312,8 +425,7 @@ public class SpillShareTests
                 time.Advance(TimeSpan.FromSeconds(spilledSecondsBefore));
             }
 
-            long arrival = time.GetUtcNow().ToUnixTimeMilliseconds() - c.AgeMs;
-            List<TestRecord> records = [.. Enumerable.Range(10, 3).Select(i => new TestRecord(TestEvents.Seq(i), TestEvents.Utf8(TestEvents.Sample("m", i, arrival)), arrival))];
+            List<TestRecord> records = AgedRecords(time, TimeSpan.FromMilliseconds(c.AgeMs));
             sink.WaitForToken = true;
             DateTimeOffset start = time.GetUtcNow();
             Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build(records), start + TimeSpan.FromMilliseconds(c.BudgetMs), new ArrayBufferWriter<byte>());

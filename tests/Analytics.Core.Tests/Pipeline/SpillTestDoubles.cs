@@ -105,9 +105,13 @@ internal sealed class ShareSink(TimeProvider time) : IAggregateSink
 
     public int Calls { get; private set; }
 
+    /// <summary>Runs first in each call (a sink that takes time: it moves the test's clock).</summary>
+    public Action? OnCall { get; set; }
+
     public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
     {
         Calls++;
+        OnCall?.Invoke();
         if (WaitForToken)
         {
             var done = new TaskCompletionSource();
