@@ -35,10 +35,22 @@ public class SinkCostLearningTests
         /// <summary>Both sinks wait until their token fires and return with nothing durable (a store that does not answer).</summary>
         public bool StopAtDeadline { get; set; }
 
+        /// <summary>
+        /// With <see cref="StopAtDeadline"/>, the aggregate sink marks every pair durable, then waits and ends cancelled
+        /// when its token fires (a sink that hangs after its writes and honours cancellation by throwing).
+        /// </summary>
+        public bool DurableBeforeStopping { get; set; }
+
         public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
         {
             if (StopAtDeadline)
             {
+                if (DurableBeforeStopping)
+                {
+                    batch.MarkAllDurable();
+                    return Task.Delay(Timeout.Infinite, cancellationToken);
+                }
+
                 return SinkWaits.UntilCancelledAsync(cancellationToken);
             }
 
@@ -187,6 +199,63 @@ public class SinkCostLearningTests
         Assert.Equal(SinkOutcome.Completed, poison ? one.QuarantineSinkOutcome : one.AggregateSinkOutcome);
 
         await AssertTwelveRecordsStopAfter(processor, clock, TimeSpan.FromSeconds(8), 9, record);
+    }
+
+    /// <summary>
+    /// The replacement is once per time-out: after the first call that finishes has replaced the time-out's lesson, a
+    /// fall is taken halfway again. A call times out; the next reads one record and finishes at 16 s a pair, which
+    /// replaces the lesson; the one after reads five (5 × 16 s × 1.25 = 100 s) and finishes at 8 s a pair: halfway,
+    /// 12 s, so six of twelve records are read next (6 × 12 s × 1.25 = 90 s), where 8 s, replaced again, would read nine.
+    /// </summary>
+    [Fact]
+    public async Task AfterATimeOutsLessonIsReplaced_AFallIsTakenHalfwayAgain()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sinks = new CostSinks(clock) { PerPair = TimeSpan.FromSeconds(16), StopAtDeadline = true };
+        using var processor = new KinesisBatchProcessor(sinks, sinks, ProcessorOptions.Default with { TimeProvider = clock });
+
+        Task<BatchSummary> run = Run(processor, clock, [Valid(), Valid(), Valid(), Valid()]);
+        clock.Advance(s_working);
+        Assert.Equal(SinkOutcome.TimedOut, (await run.WaitAsync(TimeSpan.FromSeconds(10))).AggregateSinkOutcome);
+
+        sinks.StopAtDeadline = false;
+        Assert.Equal(1, (await Run(processor, clock, [.. Enumerable.Range(0, 12).Select(_ => Valid())])).RecordsProcessed);
+        sinks.PerPair = TimeSpan.FromSeconds(8);
+        BatchSummary fall = await Run(processor, clock, [.. Enumerable.Range(0, 12).Select(_ => Valid())]);
+        Assert.Equal(5, ExpectedRead(TimeSpan.FromSeconds(16), 12));
+        Assert.Equal((5, SinkOutcome.Completed), (fall.RecordsProcessed, fall.AggregateSinkOutcome));
+
+        await AssertTwelveRecordsStopAfter(processor, clock, TimeSpan.FromSeconds(12), 6, Valid);
+    }
+
+    /// <summary>
+    /// A time-out that teaches exactly the cost already learnt is a time-out's lesson all the same, so the first call that
+    /// finishes replaces it. A call of one pair finishes in 30 s; the next reads three records (3 × 30 s × 1.25 = 112.5 s
+    /// stops it), makes all three durable and hangs until the working time ends, then throws its cancellation (a time-out): 90 s over three pairs, 30 s again. The
+    /// call after it finishes at 10 s a pair, which replaces the 30 s: eight of twelve records are read next (8 × 10 s
+    /// × 1.25 = 100 s), where halfway (20 s) four would be.
+    /// </summary>
+    [Fact]
+    public async Task ATimeOutTeachingTheCostAlreadyLearnt_IsATimeOutsLesson_ReplacedByTheNextCallThatFinishes()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        var sinks = new CostSinks(clock) { PerPair = TimeSpan.FromSeconds(30) };
+        using var processor = new KinesisBatchProcessor(sinks, sinks, ProcessorOptions.Default with { TimeProvider = clock });
+        Assert.Equal(TimeSpan.FromSeconds(30), (await Run(processor, clock, [Valid()])).AggregateSinkDuration);
+
+        sinks.StopAtDeadline = true;
+        sinks.DurableBeforeStopping = true;
+        Task<BatchSummary> run = Run(processor, clock, [.. Enumerable.Range(0, 12).Select(_ => Valid())]);
+        clock.Advance(s_working);
+        BatchSummary timedOut = await run.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((3, SinkOutcome.TimedOut, 3, s_working), (timedOut.RecordsProcessed, timedOut.AggregateSinkOutcome, timedOut.AggregatesWritten, timedOut.AggregateSinkDuration));
+
+        sinks.StopAtDeadline = false;
+        sinks.PerPair = TimeSpan.FromSeconds(10);
+        BatchSummary finished = await Run(processor, clock, [.. Enumerable.Range(0, 12).Select(_ => Valid())]);
+        Assert.Equal((3, SinkOutcome.Completed), (finished.RecordsProcessed, finished.AggregateSinkOutcome));
+
+        await AssertTwelveRecordsStopAfter(processor, clock, TimeSpan.FromSeconds(10), 8, Valid);
     }
 
     /// <summary>
