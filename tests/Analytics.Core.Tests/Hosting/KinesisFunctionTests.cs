@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Analytics.Core.Tests.Pipeline;
@@ -73,6 +74,28 @@ public class KinesisFunctionTests
         Assert.Equal("{\"batchItemFailures\":[]}", new StreamReader(response).ReadToEnd());
         Assert.Single(quarantine.Records);
         Assert.Equal(2, kinesis.LastSummary!.ValidRecords);
+    }
+
+    /// <summary>
+    /// The other end of the calendar: a remaining time so negative that the clock plus it is before the first date
+    /// (<see cref="TimeSpan.MinValue"/>) is clamped like the longest one, so the processor refuses it as it refuses any
+    /// deadline long past (the deadline named, the stream not read), not an overflow of the date's arithmetic; and the
+    /// function is free for the next invocation.
+    /// </summary>
+    [Fact]
+    public async Task Handler_ARemainingTimeBeforeTheCalendar_IsRefusedAsADeadlineLongPast_AndTheFunctionGoesOn()
+    {
+        var aggregates = new RecordingAggregateSink();
+        using var kinesis = new KinesisFunction(aggregates, new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = new MemoryStream() });
+        using var input = new MemoryStream(MixedEvent());
+
+        ArgumentOutOfRangeException e = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => kinesis.HandleAsync(input, TimeSpan.MinValue));
+
+        Assert.Equal("deadline", e.ParamName);
+        Assert.Contains(DateTimeOffset.MinValue.ToString("O", CultureInfo.InvariantCulture), e.Message, StringComparison.Ordinal);
+        Assert.Equal((0, 0), (input.Position, aggregates.Calls));
+        Stream response = await kinesis.HandleAsync(new MemoryStream(MixedEvent()), TimeSpan.FromSeconds(30));
+        Assert.Equal("{\"batchItemFailures\":[]}", new StreamReader(response).ReadToEnd());
     }
 
     [Fact]
