@@ -83,4 +83,66 @@ public class HostileProducerTests3
         // a, b and c only: a twice, b once.
         Assert.Equal([("a", 2L), ("b", 1L)], aggregates.Seen.GroupBy(x => x.Metric).Select(g => (g.Key, g.Sum(x => x.Count))).OrderBy(x => x.Key));
     }
+    /// <summary>
+    /// Past the cap in a tumbling-window invocation each record is judged alone as processing it would judge it: unit by
+    /// unit, and a user record found poison (a bad line after a good sample, a sample whose window would end after the
+    /// calendar) takes its pairs back, so that only the good user records count towards the cap. With the cap at 2, each
+    /// container's good user records hold 2 pairs and its poison one a third: the good ones are aggregated and the
+    /// poison one quarantined on its own, not the container whole as past the cap; and a record that is poison as a
+    /// whole (a container with no user record) keeps its own reason.
+    /// </summary>
+    [Fact]
+    public async Task WindowInvocation_PastTheCap_APoisonUserRecordsSamples_DoNotCountTowardsTheCap()
+    {
+        var options = ProcessorOptions.Default with
+        {
+            Aggregator = AggregatorOptions.Default with { MaxPairs = 2 },
+            // So that a timestamp in the calendar's last minute reaches the aggregator, which refuses its window.
+            Parser = MetricParserOptions.Default with { MaxAge = TimeSpan.FromDays(3_000_000), MaxFutureSkew = TimeSpan.FromDays(3_000_000) },
+        };
+        const string LastMinute = """{"metric":"late","value":1,"timestamp":253402300799000}""";
+        KplTestUserRecord User(string data) => new("k", null, U(data), []);
+        TestRecord Record(int n, byte[] data) => new(TestEvents.Seq(n), data, TestEvents.Arrival);
+        byte[] badLine = KplTestEncoder.Aggregate([User(Sample("d")), User(Sample("x") + "\n{bad"), User(Sample("e"))]);
+        byte[] lateSample = KplTestEncoder.Aggregate([User(Sample("f")), User(Sample("g") + "\n" + LastMinute), User(Sample("i"))]);
+        byte[] empty = KplTestEncoder.Aggregate([]);
+
+        (RecordingAggregateSink aggregates, RecordingQuarantineSink quarantine) = await RunWindowAsync(
+            options, Record(1, U(Sample("a"))), Record(2, U(Sample("b"))), Record(3, U(Sample("c"))), Record(4, badLine), Record(5, lateSample), Record(6, empty));
+
+        Assert.Equal(
+            [(TestEvents.Seq(4), PoisonReason.InvalidJson, (int?)1), (TestEvents.Seq(5), PoisonReason.InvalidTimestamp, 1), (TestEvents.Seq(6), PoisonReason.EmptyData, null)],
+            quarantine.Records.Select(q => (q.SequenceNumber, q.Reason, q.SubSequenceNumber)).OrderBy(q => q.SequenceNumber));
+        Assert.Equal(["a", "b", "c", "d", "e", "f", "i"], aggregates.Seen.Select(s => s.Metric).Order());
+    }
+    /// <summary>
+    /// Judging each record alone past the cap allocates nothing per record: its pairs are counted in one probe aggregator
+    /// that is rolled back for the next record, not in a new aggregator per record. Two window invocations (not final,
+    /// so no sink runs) that differ only in 200 more records past the cap, each of one existing pair, allocate the same
+    /// but for a few bytes per record.
+    /// </summary>
+    [Fact]
+    public void WindowInvocation_PastTheCap_JudgingRecordsAlone_AllocatesNothingPerRecord()
+    {
+        var options = ProcessorOptions.Default with { Aggregator = AggregatorOptions.Default with { MaxPairs = 2 } };
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), options);
+        byte[] Window(int pastTheCap) => TestEvents.BuildWindow(
+            [.. ((string[])["a", "b", "c"]).Concat(Enumerable.Repeat("a", pastTheCap)).Select((metric, i) => new TestRecord(TestEvents.Seq(i + 1), U(Sample(metric)), TestEvents.Arrival))],
+            "{}",
+            final: false);
+        byte[] few = Window(100), many = Window(300);
+        var response = new ArrayBufferWriter<byte>(1 << 16);
+        long Allocated(byte[] evt) => AllocationMeasure.Least(() =>
+        {
+            response.ResetWrittenCount();
+            Task<BatchSummary> run = processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), response);
+            Assert.True(run.IsCompleted, "the invocation did not end synchronously");
+            Assert.Equal(many.Length == evt.Length ? 303 : 103, run.Result.ValidRecords);
+        });
+
+        Allocated(many); // the buffers grown for the larger batch, once
+        long perRecord = (Allocated(many) - Allocated(few)) / 200;
+
+        Assert.True(perRecord < 16, $"{perRecord} bytes allocated per record past the cap");
+    }
 }
