@@ -212,6 +212,34 @@ public class SpillShareTests
     }
 
     /// <summary>
+    /// A batch with no pairs (every record poison) does not call the aggregate sink, so it says nothing of the store, and
+    /// what the processor knew of the spilling shard stays (docs/failure-modes.md): the next batch between probes still
+    /// does not call the sink and is spilled at once. Taken as a sign that the store was back, it gave the next old batch
+    /// the usual two thirds of its time against a store that had taken nothing.
+    /// </summary>
+    [Fact]
+    public void WhileSpilling_ABatchWithNoPairs_LeavesTheShardSpilling()
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, TestSpillSink spill) = Create();
+        using (processor)
+        {
+            SpillAtOnce(processor, time, sink, TestEvents.ShardId);
+            int calls = sink.Calls;
+            time.Advance(TimeSpan.FromSeconds(1));
+
+            BatchSummary poisonOnly = SpillEvents.RunAtOnce(processor, time, TestEvents.Build([new TestRecord(TestEvents.Seq(20), TestEvents.Utf8("{not json"), TestEvents.Arrival)]));
+            Assert.Equal((1, SinkOutcome.NotCalled, (string?)null), (poisonOnly.PoisonRecords, poisonOnly.AggregateSinkOutcome, poisonOnly.ReportedFailure));
+
+            time.Advance(TimeSpan.FromSeconds(1));
+            BatchSummary next = SpillEvents.RunAtOnce(processor, time, SpillEvents.Build(SpillEvents.Records(21, 3), TestEvents.ShardId));
+            Assert.Equal(calls, sink.Calls);
+            Assert.Equal(SinkOutcome.Completed, next.SpillOutcome);
+            Assert.Contains("was not called: the shard is spilling", next.AggregateSinkIssue, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>
     /// The interval runs from the last probe, not from the first spill: each probe that ends in a spill starts a new
     /// five seconds, and another shard's probe does not count.
     /// </summary>
