@@ -79,6 +79,8 @@ public class HostileProducerTests3
         Assert.Equal(
             [(TestEvents.Seq(3), PoisonReason.CardinalityLimit, (int?)null, Convert.ToBase64String(ab.Data)), (TestEvents.Seq(4), PoisonReason.CardinalityLimit, null, Convert.ToBase64String(container))],
             quarantine.Records.Select(q => (q.SequenceNumber, q.Reason, q.SubSequenceNumber, q.Data)).OrderBy(q => q.SequenceNumber));
+        // Each detail names what was judged: the plain record alone, the container's user records together.
+        Assert.Equal("the record alone holds more than the cap of 1 (series, window) pairs", quarantine.Records.Single(q => q.SequenceNumber == TestEvents.Seq(3)).Detail);
         Assert.Equal("the aggregated record alone holds more than the cap of 1 (series, window) pairs, its user records together", quarantine.Records.Single(q => q.SequenceNumber == TestEvents.Seq(4)).Detail);
         // a, b and c only: a twice, b once.
         Assert.Equal([("a", 2L), ("b", 1L)], aggregates.Seen.GroupBy(x => x.Metric).Select(g => (g.Key, g.Sum(x => x.Count))).OrderBy(x => x.Key));
