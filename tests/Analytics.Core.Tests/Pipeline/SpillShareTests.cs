@@ -22,7 +22,7 @@ public class SpillShareTests
     /// <summary>The spill age of the tests that set one: a minute.</summary>
     private static readonly TimeSpan s_spillAge = TimeSpan.FromSeconds(60);
 
-    private static (KinesisBatchProcessor Processor, ManualTimeProvider Time, ShareSink Sink, TestSpillSink Spill) Create(TimeSpan? spillAfterAge = null)
+    private static (KinesisBatchProcessor Processor, ManualTimeProvider Time, ShareSink Sink, TestSpillSink Spill) Create(TimeSpan? spillAfterAge = null, int spillAfterFailedInvocations = 0)
     {
         var time = new ManualTimeProvider(s_start);
         var sink = new ShareSink(time);
@@ -30,7 +30,13 @@ public class SpillShareTests
         var processor = new KinesisBatchProcessor(
             sink,
             new RecordingQuarantineSink(),
-            ProcessorOptions.Default with { TimeProvider = time, SpillSink = spill, SpillAfterAge = spillAfterAge ?? ProcessorOptions.Default.SpillAfterAge });
+            ProcessorOptions.Default with
+            {
+                TimeProvider = time,
+                SpillSink = spill,
+                SpillAfterAge = spillAfterAge ?? ProcessorOptions.Default.SpillAfterAge,
+                SpillAfterFailedInvocations = spillAfterFailedInvocations,
+            });
         return (processor, time, sink, spill);
     }
 
@@ -357,6 +363,35 @@ public class SpillShareTests
             Assert.Equal(
                 spilled ? (SinkOutcome.Completed, null, 1) : (SinkOutcome.NotCalled, records[0].SequenceNumber, 0),
                 (summary.SpillOutcome, summary.ReportedFailure, spill.Writes.Count));
+        }
+    }
+
+    /// <summary>
+    /// A batch that is a spill candidate by its shard's failed invocations, though young enough to reach the spill age
+    /// only within the share, is a candidate first: while its shard spills, it gets the probe's second when a probe is
+    /// due, as any candidate does. Two young batches that the store takes nothing of (each given the whole working time)
+    /// make the shard spilling and count two failures; the third batch is 50 s old, 10 s from the spill age, and the
+    /// probe is due. Had the share until the spill age been started for it as well, that share would have counted as
+    /// the probe, and the candidate, finding none due, would not have called the sink at all.
+    /// </summary>
+    [Fact]
+    public async Task ACandidateByFailedInvocations_ThatAlsoReachesTheSpillAgeWithinTheShare_GetsTheDueProbe()
+    {
+        using var noContext = new NoSynchronizationContext();
+        (KinesisBatchProcessor processor, ManualTimeProvider time, ShareSink sink, _) = Create(s_spillAge, spillAfterFailedInvocations: 2);
+        using (processor)
+        {
+            sink.WaitForToken = true;
+            for (int failure = 1; failure <= 2; failure++)
+            {
+                (BatchSummary failed, _, List<TestRecord> records) = await RunAgedAsync(processor, time, TimeSpan.Zero, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30));
+                Assert.Equal((SinkOutcome.NotCalled, records[0].SequenceNumber), (failed.SpillOutcome, failed.ReportedFailure));
+            }
+
+            (BatchSummary summary, DateTimeOffset start, _) = await RunAgedAsync(processor, time, s_spillAge - TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(1));
+            Assert.Equal(3, sink.Calls);
+            AssertClose(TimeSpan.FromSeconds(1), sink.CancelledAt[^1] - start);
+            Assert.Equal((SinkOutcome.Completed, (string?)null), (summary.SpillOutcome, summary.ReportedFailure));
         }
     }
 
