@@ -93,46 +93,19 @@ public class SpillContinuationContextTests
     /// <summary>
     /// The same for a young batch of a processor that counts failed invocations: it is no spill candidate here, but an
     /// attempt in another environment may have spilled it, so its unconfirmed spill is removed before the table is
-    /// written (<c>WriteAggregatesAfterRemovingSpillAsync</c>); both waits end where their task completed.
+    /// written (<c>WriteAggregatesAfterRemovingSpillAsync</c>, or, for a batch 10 s from the default spill age of 5
+    /// minutes, which reaches it within the sink's share, <c>WriteAggregatesUntilSpillAgeAsync</c>); both waits end where
+    /// their task completed. The sink returns with nothing durable before the spill age: the batch is reported.
     /// </summary>
     [Theory]
-    [InlineData(PendingStep.Removal)]
-    [InlineData(PendingStep.AggregateWrite)]
-    public async Task YoungBatchThatMayHaveSpilledElsewhere_ResumesWhereTheWaitEnded(PendingStep step)
+    [InlineData(PendingStep.Removal, false)]
+    [InlineData(PendingStep.AggregateWrite, false)]
+    [InlineData(PendingStep.Removal, true)]
+    [InlineData(PendingStep.AggregateWrite, true)]
+    public async Task YoungBatchThatMayHaveSpilledElsewhere_ResumesWhereTheWaitEnded(PendingStep step, bool reachesTheSpillAgeWithinTheShare)
     {
-        var time = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival + 1_000));
-        var spill = new TestSpillSink { Remove = step == PendingStep.Removal ? SpillCall.Pending : SpillCall.Result };
-        var aggregates = new PendingAggregateSink(pend: step == PendingStep.AggregateWrite);
-        using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = time, SpillSink = spill, SpillAfterFailedInvocations = 3 });
-        byte[] evt = SpillEvents.Build(SpillEvents.Records(1, 3), TestEvents.ShardId);
-        var context = new QueueingSynchronizationContext();
-
-        using var noContext = new NoSynchronizationContext();
-        Task<BatchSummary> run = UnderContext.Process(context, processor, time, evt);
-
-        Assert.False(run.IsCompleted);
-        (step == PendingStep.Removal ? spill.Pending! : null)?.SetResult(true);
-        aggregates.Pending?.SetResult(); // nothing durable
-        int posted = context.Pump();
-
-        Assert.Equal(0, posted);
-        Assert.True(run.IsCompleted);
-        BatchSummary summary = await run;
-        Assert.Equal([TestEvents.Seq(1)], spill.Removals);
-        Assert.Equal((SinkOutcome.NotCalled, TestEvents.Seq(1)), (summary.SpillOutcome, summary.ReportedFailure));
-    }
-    /// <summary>
-    /// The same for a batch that becomes <c>SpillAfterAge</c> old within the aggregate sink's share (its share ends
-    /// there, <c>WriteAggregatesUntilSpillAgeAsync</c>), of a processor that counts failed invocations, so that an
-    /// unconfirmed spill of another environment is removed first: both waits end where their task completed. The batch
-    /// is 10 s from the default spill age of 5 minutes, and the sink returns with nothing durable before then: reported.
-    /// </summary>
-    [Theory]
-    [InlineData(PendingStep.Removal)]
-    [InlineData(PendingStep.AggregateWrite)]
-    public async Task BatchReachingTheSpillAgeWithinTheShare_ResumesWhereTheWaitEnded(PendingStep step)
-    {
-        var time = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + ProcessorOptions.Default.SpillAfterAge - TimeSpan.FromSeconds(10));
+        DateTimeOffset arrival = DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival);
+        var time = new ManualTimeProvider(reachesTheSpillAgeWithinTheShare ? arrival + ProcessorOptions.Default.SpillAfterAge - TimeSpan.FromSeconds(10) : arrival + TimeSpan.FromSeconds(1));
         var spill = new TestSpillSink { Remove = step == PendingStep.Removal ? SpillCall.Pending : SpillCall.Result };
         var aggregates = new PendingAggregateSink(pend: step == PendingStep.AggregateWrite);
         using var processor = new KinesisBatchProcessor(aggregates, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = time, SpillSink = spill, SpillAfterFailedInvocations = 3 });
