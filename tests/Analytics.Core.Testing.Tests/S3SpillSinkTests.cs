@@ -131,6 +131,39 @@ public class S3SpillSinkTests
     }
 
     /// <summary>
+    /// A retry in another execution environment removes the earlier attempt's unconfirmed spill before it writes. That
+    /// attempt's put of a pair whose outcome it left unknown may still land, so the retry's own spill keeps that pair
+    /// unknown and whole, although its own table sink saw no ambiguous put and the item's watermark covers the pair (read
+    /// as decided, the pair would be dropped, and lost if the held put never lands); the pair that spill decided is
+    /// decided again from the item.
+    /// </summary>
+    [Fact]
+    public void ARetrysSpill_KeepsUnknownThePairsTheRemovedSpillLeftUnknown_ThoughItsOwnReadDecidesThem()
+    {
+        using var world = new SpillWrites();
+        (int, string, string, double)[] batch = [(1, "a", "alpha", 1), (2, "b", "beta", 2), (3, "a", "alpha", 3), (4, "b", "beta", 4)];
+        world.Invoke(false, (1, "a", "alpha", 1), (2, "b", "beta", 2));
+        world.Models.Faults.AmbiguousWritesOf = "alpha";
+        world.BeforeSpill = () => world.SetMarksAsync("alpha", Seq(9));
+        world.Invoke(true, batch);
+        List<SpillObjectPair> first = SpillWrites.Read(Assert.Single(world.SpillObjects())).Pairs;
+        world.Models.Faults.AmbiguousWritesOf = null;
+        world.BeforeSpill = null;
+
+        // The retry's environment: its own table sink, which saw no ambiguous put, and its own spill sink.
+        world.Spill = world.CreateSpill(table: world.Models.Sink());
+        Assert.True(world.Models.Pump(world.Spill.RemoveUnconfirmedAsync(TestEvents.ShardId, TestEvents.StreamArn, Seq(1), CancellationToken.None)));
+        Assert.Empty(world.SpillObjects());
+        world.Invoke(true, batch);
+
+        List<SpillObjectPair> retried = SpillWrites.Read(Assert.Single(world.SpillObjects())).Pairs;
+        IEnumerable<(string Metric, bool Unknown, string Samples)> Shown(List<SpillObjectPair> pairs) =>
+            pairs.OrderBy(p => p.Key.Metric, StringComparer.Ordinal).Select(p => (p.Key.Metric, p.OutcomeUnknown, string.Join(",", p.Samples)));
+        Assert.Equal([("alpha", true, $"({Seq(1)}, a, 1),({Seq(3)}, a, 3)"), ("beta", false, $"({Seq(4)}, b, 4)")], Shown(retried));
+        Assert.Equal(Shown(first), Shown(retried));
+    }
+
+    /// <summary>
     /// Without the table's answer (its read fails, or the sink has no table) nothing is decided: every pair is spilled
     /// whole and outcomeUnknown, even a pair the item covers.
     /// </summary>
