@@ -128,6 +128,39 @@ public class SpillReadTests
     }
 
     /// <summary>
+    /// What the sink keeps of a shard whose write got no answer is dropped once a later write of that shard is answered,
+    /// even when another shard's write comes between that write and its spill: this shard's write got no answer, another
+    /// shard's came after it (so the sink kept this shard as unanswered), then this shard's next write was answered
+    /// (throttled is an answer; the shard's probe, 5 s after its spill) and another shard's came again before the spill.
+    /// The spill reads the table: kept, the old "no answer" would have made it skip a table that answers.
+    /// </summary>
+    [Fact]
+    public void ThisShardsWriteGotNoAnswer_ThenAnAnsweredOne_AnotherShardsBetween_TheSpillReads()
+    {
+        using var world = new SpillWrites();
+        using var other = new KinesisBatchProcessor(world.Table, new SpillWrites.NoQuarantine(), ProcessorOptions.Default with { TimeProvider = world.Models.Clock });
+        byte[] otherEvent = OtherShardsEvent();
+        Task<BatchSummary> Other() => other.ProcessAsync(otherEvent, world.Models.Clock.GetUtcNow() + TimeSpan.FromSeconds(30), new System.Buffers.ArrayBufferWriter<byte>());
+        world.Models.Faults.DynamoDbDown = true;
+        world.Invoke(false, (1, "a", "alpha", 1));
+        world.Models.Faults.DynamoDbDown = false;
+        Assert.Equal(1, world.Models.Pump(Other()).AggregatesWritten);
+        // This shard spilled, so its next batch calls the sink only when the probe is due, 5 s after.
+        world.Models.Clock.Advance(TimeSpan.FromSeconds(5));
+
+        int atSpill = -1;
+        world.BeforeSpill = async () =>
+        {
+            Assert.Equal(1, (await Other()).AggregatesWritten);
+            atSpill = world.Models.Faults.DynamoDbRequests;
+        };
+        world.Invoke(true, (2, "a", "alpha", 2));
+
+        Assert.Equal([true, true], world.Results);
+        Assert.True(world.Models.Faults.DynamoDbRequests > atSpill, "the spill did not read the table");
+    }
+
+    /// <summary>
     /// This shard's write before was answered; its next one got no answer (the table went down between them). What
     /// decides is the last write's answer, not any earlier one: the spill skips the read.
     /// </summary>
