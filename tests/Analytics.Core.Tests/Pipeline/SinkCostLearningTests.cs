@@ -231,9 +231,9 @@ public class SinkCostLearningTests
     /// <summary>
     /// A time-out that teaches exactly the cost already learnt is a time-out's lesson all the same, so the first call that
     /// finishes replaces it. A call of one pair finishes in 30 s; the next reads three records (3 × 30 s × 1.25 = 112.5 s
-    /// stops it), makes all three durable and hangs until the working time ends, then throws its cancellation (a time-out): 90 s over three pairs, 30 s again. The
-    /// call after it finishes at 10 s a pair, which replaces the 30 s: eight of twelve records are read next (8 × 10 s
-    /// × 1.25 = 100 s), where halfway (20 s) four would be.
+    /// stops it), makes all three durable and hangs until the working time ends, then throws its cancellation (a
+    /// time-out): 90 s over three pairs, 30 s again. The call after it finishes at 10 s a pair, which replaces the 30 s:
+    /// eight of twelve records are read next (8 × 10 s × 1.25 = 100 s), where halfway (20 s) four would be.
     /// </summary>
     [Fact]
     public async Task ATimeOutTeachingTheCostAlreadyLearnt_IsATimeOutsLesson_ReplacedByTheNextCallThatFinishes()
