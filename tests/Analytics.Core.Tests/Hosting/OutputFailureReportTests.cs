@@ -42,7 +42,7 @@ public sealed class OutputFailureReportTests
     [Fact]
     public async Task TheOutputsFirstFailure_IsSaidOnceOnStandardError_AsAJsonErrorLineNamingTheOptionAndTheError()
     {
-        using var function = new KinesisFunction(new RecordingAggregateSink(), new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = new BrokenPipe() });
+        using var function = new KinesisFunction(new RecordingAggregateSink(), new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = new UnwritableOutputTests.BrokenPipe() });
 
         List<string> first = await CapturingStandardErrorAsync(() => function.HandleAsync(new MemoryStream(Event(1)), TimeSpan.FromSeconds(30)));
         List<string> later = await CapturingStandardErrorAsync(async () =>
@@ -79,15 +79,6 @@ public sealed class OutputFailureReportTests
         OperationCanceledException cancelled = Assert.IsAssignableFrom<OperationCanceledException>(thrown);
         Assert.Equal(caller.Token, cancelled.CancellationToken);
         Assert.Empty(said);
-    }
-
-    private sealed class BrokenPipe : MemoryStream
-    {
-        public override void Write(byte[] buffer, int offset, int count) => throw new IOException("Broken pipe");
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => throw new IOException("Broken pipe");
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => throw new IOException("Broken pipe");
     }
 
     /// <summary>An output whose writes throw the cancellation of the token they are given once it is cancelled.</summary>

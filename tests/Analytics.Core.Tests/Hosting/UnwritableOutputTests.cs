@@ -60,7 +60,8 @@ public sealed class UnwritableOutputTests
         Assert.Equal("""{"batchItemFailures":[]}""", new StreamReader(response).ReadToEnd());
     }
 
-    private sealed class BrokenPipe : MemoryStream
+    /// <summary>An output whose every write fails as a closed pipe does.</summary>
+    internal sealed class BrokenPipe : MemoryStream
     {
         public override void Write(byte[] buffer, int offset, int count) => throw new IOException("Broken pipe");
 
