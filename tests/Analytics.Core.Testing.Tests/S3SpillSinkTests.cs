@@ -221,6 +221,101 @@ public class S3SpillSinkTests
         Assert.Equal(new HashSet<string> { window, "other-window" }, marker.Windows!);
     }
 
+    /// <summary>
+    /// Another lane rewrites the marker before each of this spill's conditional writes of it, and the wait before the
+    /// next merge round outlasts the invocation: the spill is not made (false), although its object was written; the
+    /// processor retries the batch, and the retry removes the object. Counted as made, the batch would be checkpointed
+    /// with a marker that never named its window, and the live writes would keep nothing that decides it.
+    /// </summary>
+    [Fact]
+    public void TheMarkerRewrittenBeforeEachWrite_AMergeRoundsWaitPastTheDeadline_TheSpillIsNotMade()
+    {
+        using var world = new SpillWrites();
+        world.Invoke(false, (1, "a", "alpha", 1));
+        world.Models.Faults.AmbiguousWritesOf = "alpha";
+        world.Spill = world.CreateSpill(backoff: TimeSpan.FromHours(1));
+        var other = new SpillMarker(Seq(50), new HashSet<string> { "other-window" });
+        int rewrites = 0;
+        world.Models.Faults.BeforeS3Request = request =>
+        {
+            if (request.Method == HttpMethod.Put && request.RequestUri!.AbsolutePath.EndsWith("unresolved.marker", StringComparison.Ordinal))
+            {
+                rewrites++;
+                string markerKey = request.RequestUri.AbsolutePath[$"/{SpillRedriveModels.Bucket}/".Length..];
+                world.Models.Put(markerKey, Encoding.UTF8.GetString(other.ToJson()));
+            }
+        };
+
+        BatchSummary summary = world.Invoke(true, (1, "a", "alpha", 1), (2, "a", "alpha", 2));
+
+        Assert.Equal([false], world.Results);
+        Assert.Equal(1, rewrites);
+        Assert.Single(world.SpillObjects());
+        Assert.Equal(new HashSet<string> { "other-window" }, Assert.IsType<SpillMarker>(world.Marker()).Windows!);
+        Assert.Equal(SinkOutcome.TimedOut, summary.SpillOutcome);
+    }
+
+    /// <summary>
+    /// The removal's read of the earlier attempt's spill fails and its retry's wait outlasts the caller's time: the
+    /// removal is not confirmed (false), and the object is still there. Confirmed, the processor would write the batch
+    /// live while the object stays for the redrive to apply: counted twice.
+    /// </summary>
+    [Fact]
+    public void RemoveUnconfirmed_ReadFails_AndItsRetryWaitOutlastsTheCaller_ReturnsFalse_TheObjectStays()
+    {
+        using var world = new SpillWrites();
+        world.Spill = world.CreateSpill(backoff: TimeSpan.FromHours(1));
+        world.Models.Put(SpillWrites.Key(1), "{}");
+        world.Models.Faults.FailSpillReads = true;
+        using var caller = new CancellationTokenSource(TimeSpan.FromMinutes(1), world.Models.Clock);
+
+        Assert.False(world.Models.Pump(world.Spill.RemoveUnconfirmedAsync(TestEvents.ShardId, TestEvents.StreamArn, Seq(1), caller.Token)));
+
+        Assert.Equal(1, world.Spill.Retries);
+        Assert.Equal([SpillWrites.Key(1)], world.Models.Keys());
+    }
+
+    /// <summary>
+    /// What the removals remember, for the retries' spills: each removed spill with pairs of unknown outcome, one entry
+    /// each (a spill without such pairs, or without an object, adds none), up to 4,096 spills; the removal past that
+    /// starts the memory afresh with its own, so a processor that serves a shard for days holds a bounded set.
+    /// </summary>
+    [Fact]
+    public void RemoveUnconfirmed_RemembersEachSpillWithUnknownPairs_UpToItsBound()
+    {
+        using var world = new SpillWrites();
+        world.Invoke(false, (1, "a", "alpha", 1), (2, "b", "beta", 2));
+        world.Models.Faults.AmbiguousWritesOf = "alpha";
+        world.Invoke(true, (1, "a", "alpha", 1), (2, "b", "beta", 2), (3, "a", "alpha", 3));
+        world.Models.Faults.AmbiguousWritesOf = null;
+        string withUnknown = Encoding.UTF8.GetString(Assert.Single(world.SpillObjects()).Body.Span);
+        Assert.Contains(SpillWrites.Read(Assert.Single(world.SpillObjects())).Pairs, p => p.OutcomeUnknown);
+        int remembered = 0;
+        bool Remove(int spill) => world.Models.Pump(world.Spill.RemoveUnconfirmedAsync(TestEvents.ShardId, TestEvents.StreamArn, Seq(spill), CancellationToken.None));
+
+        Assert.True(Remove(1));
+        Assert.Equal(++remembered, world.Spill.RememberedSpills);
+
+        // No object, and an object whose pairs are all decided: nothing to remember.
+        Assert.True(Remove(2));
+        string decided = withUnknown.Replace("\"outcomeUnknown\":true", "\"outcomeUnknown\":false", StringComparison.Ordinal);
+        Assert.NotEqual(withUnknown, decided);
+        world.Models.Put(SpillWrites.Key(3), decided);
+        Assert.True(Remove(3));
+        Assert.Equal(remembered, world.Spill.RememberedSpills);
+
+        for (int spill = 4; remembered < S3SpillSink.MaxInheritedSpills; spill++)
+        {
+            world.Models.Put(SpillWrites.Key(spill), withUnknown);
+            Assert.True(Remove(spill));
+            Assert.Equal(++remembered, world.Spill.RememberedSpills);
+        }
+
+        world.Models.Put(SpillWrites.Key(1_000_000), withUnknown);
+        Assert.True(Remove(1_000_000));
+        Assert.Equal(1, world.Spill.RememberedSpills);
+    }
+
     /// <summary>A fatal error in the read before the spill (out of memory) is not taken for "DynamoDB does not answer".</summary>
     [Fact]
     public void OutOfMemoryInTheRead_IsNotSwallowed()
@@ -382,6 +477,22 @@ public class S3SpillSinkTests
 
         Assert.Equal(kept.Order(StringComparer.Ordinal), world.Models.Keys());
         Assert.Equal(0, world.Spill.Retries);
+    }
+
+    /// <summary>
+    /// A bucket that does not exist holds no spill: the removal is confirmed at once, without a retry (its read and its
+    /// delete both meet NoSuchBucket), so a missing bucket does not keep a retried batch from the table.
+    /// </summary>
+    [Fact]
+    public void RemoveUnconfirmed_MissingBucket_IsConfirmed_WithoutRetrying()
+    {
+        using var world = new SpillWrites();
+        world.Spill = world.CreateSpill(bucket: "missing");
+
+        Assert.True(world.Models.Pump(world.Spill.RemoveUnconfirmedAsync(TestEvents.ShardId, TestEvents.StreamArn, Seq(1), CancellationToken.None)));
+
+        Assert.Equal(0, world.Spill.Retries);
+        Assert.Equal(0, world.Spill.RememberedSpills);
     }
 
     /// <summary>A delete answered with server errors is retried MaxAttempts times, then not confirmed: the last error is thrown.</summary>

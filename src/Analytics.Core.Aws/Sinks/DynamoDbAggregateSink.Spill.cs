@@ -93,7 +93,7 @@ public sealed partial class DynamoDbAggregateSink
                 return;
             }
 
-            if (_shardsWithoutAnswer.Count >= 1024)
+            if (_shardsWithoutAnswer.Count >= MaxShardsWithoutAnswer)
             {
                 _shardsWithoutAnswer.Clear();
             }

@@ -57,6 +57,9 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// </summary>
     private readonly HashSet<string> _shardsWithoutAnswer = new(StringComparer.Ordinal);
 
+    /// <summary>Most shards <see cref="_shardsWithoutAnswer"/> holds; the next one starts it afresh.</summary>
+    internal const int MaxShardsWithoutAnswer = 1024;
+
     /// <summary>
     /// The last transient error (throttled, a server error, unanswered) of a pair of the current write given up after one:
     /// a pair whose attempts all lost their conditional puts is reported as that, and a chunk read's error, retried away

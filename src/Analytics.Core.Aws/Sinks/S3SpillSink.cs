@@ -75,7 +75,10 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Shard, string SpillId), HashSet<(string Pk, string Sk)>> _inheritedUnknown = new();
 
     /// <summary>Most (shard, spill id) entries of <see cref="_inheritedUnknown"/> kept; past it they are dropped.</summary>
-    private const int MaxInheritedSpills = 4_096;
+    internal const int MaxInheritedSpills = 4_096;
+
+    /// <summary>How many removed spills' unknown pairs are remembered now (at most <see cref="MaxInheritedSpills"/>).</summary>
+    internal int RememberedSpills => _inheritedUnknown.Count;
 
     /// <summary>Requests that failed transiently and were tried again, since the sink was created.</summary>
     internal long Retries => Interlocked.Read(ref _retries);
@@ -396,13 +399,9 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
                 }
             }
         }
-        catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
+        catch (AmazonS3Exception e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
         {
-            // No earlier attempt's spill: nothing inherited.
-        }
-        catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchBucket")
-        {
-            // Nothing to read: a spill could only be in a bucket that exists.
+            // No earlier attempt's spill (NoSuchKey), or no bucket to hold one (NoSuchBucket): nothing inherited.
         }
 
         return unknown;

@@ -107,6 +107,55 @@ public sealed class AwsSinkContinuationContextTests(LocalServersFixture servers)
         Assert.Equal(2, listed.S3Objects.Count);
     }
 
+    /// <summary>
+    /// The removal of an earlier attempt's unconfirmed spill under a queueing context (the processor calls it before it
+    /// writes a retried batch). Each case makes a different request the first one that does not complete at once: the
+    /// read of the object's unknown pairs, or (the read answered at once, its body buffered) the delete.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task S3SpillSink_RemoveUnconfirmed_CompletesWithoutItsCallersContext(bool readAtOnce)
+    {
+        string bucket = await servers.CreateBucketAsync("context-remove");
+        using var s3 = new ReadAtOnceS3Client(servers, readAtOnce);
+        var sink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries }, null);
+        string key = SpillObject.Key(S3SpillSinkOptions.Default.KeyPrefix, ShardStream.StreamArn, Shard, TestEvents.Seq(10));
+        await s3.PutObjectAsync(new PutObjectRequest { BucketName = bucket, Key = key, ContentBody = "{}" });
+
+        Assert.True(await WithoutPostingAsync(() => sink.RemoveUnconfirmedAsync(Shard, ShardStream.StreamArn, TestEvents.Seq(10), CancellationToken.None)));
+
+        Assert.Equal(readAtOnce ? 1 : 0, s3.ReadAtOnce);
+        ListObjectsV2Response listed = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket });
+        Assert.Empty(listed.S3Objects ?? []);
+    }
+
+    /// <summary>An S3 client (to s3rver) whose GETs, when <paramref name="atOnce"/>, complete at once with their body read.</summary>
+    private sealed class ReadAtOnceS3Client(LocalServersFixture servers, bool atOnce) : AmazonS3Client(LocalServersFixture.S3Credentials, servers.S3Config())
+    {
+        public int ReadAtOnce { get; private set; }
+
+        public override Task<GetObjectResponse> GetObjectAsync(GetObjectRequest request, CancellationToken cancellationToken = default)
+        {
+            if (!atOnce)
+            {
+                return base.GetObjectAsync(request, cancellationToken);
+            }
+
+            ReadAtOnce++;
+            return Task.FromResult(Task.Run(async () =>
+            {
+                GetObjectResponse got = await base.GetObjectAsync(request, cancellationToken).ConfigureAwait(false);
+                var body = new MemoryStream();
+                await got.ResponseStream.CopyToAsync(body, cancellationToken).ConfigureAwait(false);
+                await got.ResponseStream.DisposeAsync().ConfigureAwait(false);
+                body.Position = 0;
+                got.ResponseStream = body;
+                return got;
+            }).GetAwaiter().GetResult());
+        }
+    }
+
     public enum SpillFirstWait
     {
         ObjectPut,

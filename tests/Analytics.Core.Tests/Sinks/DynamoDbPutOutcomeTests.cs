@@ -270,6 +270,38 @@ public sealed class DynamoDbPutOutcomeTests(LocalServersFixture servers)
         Assert.Equal(itemRead == "refused", sink.LastWriteGotNoAnswer(Shard));
     }
 
+    /// <summary>
+    /// The sink remembers, for a spill, each shard whose last write got no answer, when writes of other shards came
+    /// between (a processor that serves several shards): all of them up to 1,024 shards; the shard past that starts the
+    /// memory afresh, so a long-lived sink that saw thousands of shards holds a bounded set. Against a port no server
+    /// listens on: every request is refused, so no write gets an answer.
+    /// </summary>
+    [Fact]
+    public async Task ShardsWhoseWriteGotNoAnswer_AreRememberedUpToTheBound_ThenAfresh()
+    {
+        using AmazonDynamoDBClient nowhere = servers.CreateDynamoDbClient(new Uri($"http://127.0.0.1:{LoopbackPorts.Unused()}"));
+        var sink = new DynamoDbAggregateSink(nowhere, DynamoDbAggregateSinkOptions.Default with { TableName = "unanswered", Retry = s_fast with { MaxAttempts = 1 } });
+        static string ShardOf(int n) => "shardId-" + n.ToString("D12", System.Globalization.CultureInfo.InvariantCulture);
+        ShardRecord[] records = OnePair()[..1];
+        async Task WriteAsync(int shard) =>
+            await Assert.ThrowsAnyAsync<System.Net.Http.HttpRequestException>(() => sink.WriteAsync(ShardStream.Build(ShardOf(shard), records), CancellationToken.None));
+
+        // Each write remembers the shard of the write before it; the last write's shard is known without the memory.
+        const int bound = DynamoDbAggregateSink.MaxShardsWithoutAnswer;
+        for (int shard = 0; shard <= bound; shard++)
+        {
+            await WriteAsync(shard);
+        }
+
+        Assert.All(Enumerable.Range(0, bound + 1), shard => Assert.True(sink.LastWriteGotNoAnswer(ShardOf(shard)), ShardOf(shard)));
+
+        // One shard more than the bound: the memory starts afresh with it.
+        await WriteAsync(bound + 1);
+        Assert.Equal(
+            Enumerable.Range(bound, 2),
+            Enumerable.Range(0, bound + 2).Where(shard => sink.LastWriteGotNoAnswer(ShardOf(shard))));
+    }
+
     /// <remarks>
     /// With <paramref name="throttledReadFirst"/>, the read phase's first BatchGetItem is throttled and retried: the pair
     /// is still given up for its lost races, and the error says so. The sink threw the read's throttling error instead
