@@ -94,10 +94,15 @@ public class SpillRedriveListingTests
 
         const string Note = "note: more than 2 objects; this run applies the first 2, run again for the rest";
         const string TwoApplied = "spills: 2 spill objects, 2 samples applied, 0 already in the table, 0 undecided, 2 objects deleted, 0 left";
-        Assert.Equal([Note, TwoApplied], models.Run(maxObjects: 2).Lines);
+        const string MoreToRead = TwoApplied + ", more not read yet (run again)";
+        (RedriveReport first, string[] firstLines) = models.Run(maxObjects: 2);
+        Assert.Equal([Note, MoreToRead], firstLines);
+        Assert.False(first.Done);
         Assert.Equal([SpillKey(2), SpillKey(3), SpillKey(4), SpillKey(5)], models.Keys());
-        Assert.Equal([Note, TwoApplied], models.Run(maxObjects: 2).Lines);
-        Assert.Equal([TwoApplied], models.Run(maxObjects: 2).Lines);
+        Assert.Equal([Note, MoreToRead], models.Run(maxObjects: 2).Lines);
+        (RedriveReport last, string[] lastLines) = models.Run(maxObjects: 2);
+        Assert.Equal([TwoApplied], lastLines);
+        Assert.True(last.Done);
         Assert.Empty(models.Keys());
         Assert.Equal([(Series("m"), "2025-01-01T00:00:00.000Z", 6L, 21.0)], models.Items());
     }

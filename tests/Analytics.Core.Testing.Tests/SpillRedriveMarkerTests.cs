@@ -180,7 +180,7 @@ public class SpillRedriveMarkerTests
         Assert.Equal(
             [
                 "note: more than 2 objects; this run applies the first 2, run again for the rest",
-                "spills: 2 spill objects, 2 samples applied, 0 already in the table, 0 undecided, 2 objects deleted, 0 left",
+                "spills: 2 spill objects, 2 samples applied, 0 already in the table, 0 undecided, 2 objects deleted, 0 left, more not read yet (run again)",
             ],
             models.Run(maxObjects: 2).Lines);
         Assert.Equal([MarkerKey(0), MarkerKey(1), SpillKey(2), MarkerKey(2)], models.Keys());

@@ -64,6 +64,16 @@ internal static class BucketCheck
             }
         }
 
+        // The run lists the folder a prefix names: one object's key (pasted to redrive just that object) found nothing, and
+        // the run said "done, nothing left", exit 0, with the object still there (found by review).
+        if (options.SpillPrefix.Trim('/') is { Length: > 0 } spillKey &&
+            await FirstKeyAsync(s3, options.SpillBucket, spillKey, null, cancellationToken).ConfigureAwait(false) == spillKey)
+        {
+            string folder = spillKey.Contains('/', StringComparison.Ordinal) ? spillKey[..(spillKey.LastIndexOf('/') + 1)] : string.Empty;
+            await stderr.WriteLineAsync($"error: --spill-prefix '{options.SpillPrefix}' is the key of an object in --spill-bucket '{options.SpillBucket}', not a folder: a run applies the spill objects of a folder, so give the function's spill prefix or a folder under it ('{folder}'); nothing done").ConfigureAwait(false);
+            return false;
+        }
+
         if (await SpillsElsewhereAsync(s3, options.SpillBucket, options.SpillPrefix, cancellationToken).ConfigureAwait(false) is { } elsewhere)
         {
             await stderr.WriteLineAsync($"error: --spill-bucket '{options.SpillBucket}' holds spill objects under {elsewhere.Folder} (e.g. {elsewhere.Key}), and --spill-prefix is '{options.SpillPrefix}', under which it holds none: give the function's spill prefix (a run that finds no spill holds back no destination object, and a spill applied after its batch's destination object is counted twice); nothing done").ConfigureAwait(false);
@@ -165,8 +175,10 @@ internal static class BucketCheck
     /// </summary>
     private static async Task<(string Folder, string Key)?> DestinationsElsewhereAsync(IAmazonS3 s3, string bucket, string prefix, CancellationToken cancellationToken)
     {
-        string listPrefix = prefix; // as the destination phase lists it
-        if (await FirstKeyAsync(s3, bucket, listPrefix, null, cancellationToken).ConfigureAwait(false) is not null)
+        // As the destination phase lists it, which skips the redrive's own markers: a prefix of their folder (redrive/)
+        // found them, so the check passed, and the run skipped every one and said done (found by review).
+        string listPrefix = prefix;
+        if (await FirstKeyAsync(s3, bucket, listPrefix, null, cancellationToken, skip: DestinationRedriveOptions.MarkerPrefix).ConfigureAwait(false) is not null)
         {
             return null;
         }
@@ -276,13 +288,13 @@ internal static class BucketCheck
     }
 
     /// <summary>The first key under <paramref name="prefix"/> (ending in <paramref name="suffix"/> when given), or null.</summary>
-    private static async Task<string?> FirstKeyAsync(IAmazonS3 s3, string bucket, string prefix, string? suffix, CancellationToken cancellationToken)
+    private static async Task<string?> FirstKeyAsync(IAmazonS3 s3, string bucket, string prefix, string? suffix, CancellationToken cancellationToken, string? skip = null)
     {
         string? token = null;
         do
         {
             ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = prefix, ContinuationToken = token }, cancellationToken).ConfigureAwait(false);
-            if ((page.S3Objects ?? []).FirstOrDefault(o => suffix is null || o.Key.EndsWith(suffix, StringComparison.Ordinal)) is { } found)
+            if ((page.S3Objects ?? []).FirstOrDefault(o => (suffix is null || o.Key.EndsWith(suffix, StringComparison.Ordinal)) && (skip is null || !o.Key.StartsWith(skip, StringComparison.Ordinal))) is { } found)
             {
                 return found.Key;
             }

@@ -203,6 +203,17 @@ internal sealed class DestinationRedrive
             if (markers.Contains(DestinationRedriveOptions.MarkerPrefix + key + ".json"))
             {
                 RedriveObjectResult done = await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false);
+                if (done.Error is not null)
+                {
+                    // A marker that cannot be read now, or is broken: whether (and into which table) its object was
+                    // finished is unknown, so its shard's other objects wait, as for an object that cannot be read. Applied
+                    // past it, they would raise the watermarks over its records if it was finished into another table (a
+                    // mistyped --table) or once the marker is deleted as the report advises: undecided on every run (review).
+                    results.Add(done);
+                    unreadable.Add(ShardOfKey(key) ?? string.Empty);
+                    continue;
+                }
+
                 if (OfThisTable(done))
                 {
                     results.Add(done);
@@ -262,7 +273,7 @@ internal sealed class DestinationRedrive
             string shardId = shard.Key.ShardId;
             if (unreadable.Contains(shardId) || unreadable.Contains(string.Empty))
             {
-                string why = $"held back: an object of shard {shardId} could not be read or parsed this run, and its records may come before these; run redrive again once it reads (mend or restore it, or delete it if it is not a batch)";
+                string why = $"held back: an object of shard {shardId}, or its redrive marker, could not be read or parsed this run, and its records may come before these; run redrive again once it reads (mend or restore it, or delete it if it is not a batch)";
                 results.AddRange(shard.Select(o => new RedriveObjectResult(o.Key, shardId, o.Records.Count, 0, 0, [], why, FromMarker: false) { HeldBack = true }));
                 continue;
             }
@@ -326,7 +337,7 @@ internal sealed class DestinationRedrive
                 continue;
             }
 
-            if (markers.Contains(DestinationRedriveOptions.MarkerPrefix + key + ".json") && OfThisTable(await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false)))
+            if (markers.Contains(DestinationRedriveOptions.MarkerPrefix + key + ".json") && await ReadMarkerAsync(key, cancellationToken).ConfigureAwait(false) is { Error: null } marker && OfThisTable(marker))
             {
                 continue;
             }
@@ -344,10 +355,14 @@ internal sealed class DestinationRedrive
     /// batch's destination object, the order that counts it twice (<see cref="RedriveRun"/>).
     /// </summary>
     /// <param name="cancellationToken">Stops the listing and reads.</param>
-    /// <returns>(shard, sequence number) to (stream, object key).</returns>
-    public async Task<Dictionary<(string Shard, string Sequence), (string? Stream, string Key)>> FinishedRecordsAsync(CancellationToken cancellationToken)
+    /// <returns>
+    /// (shard, sequence number) to (stream, object key); and the shards of finished objects that could not be read or
+    /// parsed now, each with why ("" for an object whose key names no shard): whether a spill's sample of such a shard is
+    /// in already is unknown this run.
+    /// </returns>
+    public async Task<FinishedDestinationRecords> FinishedRecordsAsync(CancellationToken cancellationToken)
     {
-        var finished = new Dictionary<(string Shard, string Sequence), (string? Stream, string Key)>();
+        var finished = new FinishedDestinationRecords([], new Dictionary<string, string>(StringComparer.Ordinal));
         var markers = (await ListAsync(DestinationRedriveOptions.MarkerPrefix, cancellationToken).ConfigureAwait(false)).ToHashSet(StringComparer.Ordinal);
         if (markers.Count == 0)
         {
@@ -368,10 +383,28 @@ internal sealed class DestinationRedrive
                 continue;
             }
 
-            (DestinationObject? parsed, _) = await ReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
-            foreach (DestinationRecordEntry r in parsed?.Records ?? [])
+            DestinationObject? parsed;
+            string? error;
+            try
             {
-                finished[(parsed!.ShardId, r.SequenceNumber)] = (parsed.Stream, key);
+                (parsed, error) = await ReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is AmazonS3Exception or IOException or HttpRequestException)
+            {
+                // One object S3 will not hand out now stops nothing: the spills of its shard are left for a later run
+                // (it ended the whole run before: review).
+                (parsed, error) = (null, $"could not be read ({e.GetType().Name}: {e.Message})");
+            }
+
+            if (parsed is null)
+            {
+                finished.Unread.TryAdd(ShardOfKey(key) ?? string.Empty, $"finished destination object {key} {error ?? "could not be parsed"}");
+                continue;
+            }
+
+            foreach (DestinationRecordEntry r in parsed.Records)
+            {
+                finished.Records[(parsed.ShardId, r.SequenceNumber)] = (parsed.Stream, key);
             }
         }
 
@@ -1102,6 +1135,11 @@ internal sealed class DestinationRedrive
 
         return new RedriveObjectResult(key, marker.ShardId, marker.Records, marker.Applied, marker.AlreadyApplied, cases, null, FromMarker: true) { Table = marker.Table, TableCreated = tableCreated };
     }
+
+    /// <summary>What <see cref="FinishedRecordsAsync"/> found.</summary>
+    /// <param name="Records">(shard, sequence number) to (stream, object key) of every record of the finished objects read.</param>
+    /// <param name="Unread">Shard ("" for none known) to why one of its finished objects could not be read or parsed.</param>
+    internal sealed record FinishedDestinationRecords(Dictionary<(string Shard, string Sequence), (string? Stream, string Key)> Records, Dictionary<string, string> Unread);
 
     /// <summary>One object's records.</summary>
     /// <param name="Key">The object's key.</param>

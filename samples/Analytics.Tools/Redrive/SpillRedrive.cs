@@ -15,8 +15,15 @@ namespace Analytics.Tools;
 /// <param name="Left">Objects still in the bucket after the run.</param>
 internal sealed record RedriveReport(int Objects, int Unreadable, int Applied, int AlreadyApplied, int Undecided, int Deleted, int Left)
 {
-    /// <summary>Whether nothing is left: every spill found is in the table exactly once and its object is gone.</summary>
-    public bool Done => Left == 0;
+    /// <summary>
+    /// Whether nothing is left: every spill found is in the table exactly once and its object is gone, and the run listed
+    /// every object (one that read only its first <see cref="SpillRedrive.MaxObjectsPerRun"/> is not done: found by review,
+    /// it exited 0 with objects never read).
+    /// </summary>
+    public bool Done => Left == 0 && !NotListed;
+
+    /// <summary>The bucket held more objects under the prefix than the run reads: those past them are for a later run.</summary>
+    public bool NotListed { get; init; }
 
     /// <summary>
     /// Of <see cref="Undecided"/>, the samples not applied because their write was refused (another stream's table, the
@@ -63,7 +70,7 @@ internal static class SpillRedrive
     /// <param name="finishedDestination">Reads the records of on-failure destination objects an earlier run finished ((shard, sequence number) to (stream, object key)), once, and only when a spill object was read (it reads every finished object); a spilled sample of one is applied only when its item's destination redrive ranges say it is not in already, else left; null: not checked (the items' ranges still decide).</param>
     /// <param name="fromCopy">The objects are a copy of the function's spills, made whole (every spill object of their shards not yet redriven): objects written elsewhere are applied; false: they are left (<see cref="CopyLeftReason"/>).</param>
     /// <returns>What the run did.</returns>
-    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun, Redrive.TableStreams? tableStreams = null, Func<CancellationToken, Task<Dictionary<(string Shard, string Sequence), (string? Stream, string Key)>>>? finishedDestination = null, bool fromCopy = false)
+    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun, Redrive.TableStreams? tableStreams = null, Func<CancellationToken, Task<Redrive.DestinationRedrive.FinishedDestinationRecords>>? finishedDestination = null, bool fromCopy = false)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(s3);
@@ -193,7 +200,7 @@ internal static class SpillRedrive
         }
 
         // Every finished destination object is read for this: not when there is no spill to judge.
-        Dictionary<(string Shard, string Sequence), (string? Stream, string Key)>? finished =
+        Redrive.DestinationRedrive.FinishedDestinationRecords? finished =
             contents.Count > 0 && finishedDestination is not null ? await finishedDestination(cancellationToken).ConfigureAwait(false) : null;
 
         // One unit of work per (item, shard): every spilled sample of it, from every object, in one exactly-once write.
@@ -214,6 +221,14 @@ internal static class SpillRedrive
             {
                 left.Add(key);
                 await output.WriteLineAsync($"left {key}: another spill object of shard {content.ShardId} is unreadable, too young, not under its own key or a copy").ConfigureAwait(false);
+                continue;
+            }
+
+            if (finished is not null && (finished.Unread.TryGetValue(content.ShardId, out string? unread) || finished.Unread.TryGetValue(string.Empty, out unread)))
+            {
+                // Its records say whether a sample of this spill is in already (applied from that object first): not known this run.
+                left.Add(key);
+                await output.WriteLineAsync($"left {key}: {unread}, and its records decide whether this spill's samples are in the table already; run redrive again once it reads").ConfigureAwait(false);
                 continue;
             }
 
@@ -243,7 +258,7 @@ internal static class SpillRedrive
                     s.Value,
                     pair.OutcomeUnknown,
                     key,
-                    finished is not null && finished.TryGetValue((content.ShardId, s.SequenceNumber), out var by) && (by.Stream is null || contentStream is null || by.Stream == contentStream) ? by.Key : null,
+                    finished is not null && finished.Records.TryGetValue((content.ShardId, s.SequenceNumber), out var by) && (by.Stream is null || contentStream is null || by.Stream == contentStream) ? by.Key : null,
                     content.ShardFloor)));
                 unit.Objects.Add(key);
             }
@@ -370,11 +385,11 @@ internal static class SpillRedrive
             }
         }
 
-        var report = new RedriveReport(keys.Count + young.Count, unreadable, applied, already, undecided, deleted, left.Count) { NotApplied = notApplied };
+        var report = new RedriveReport(keys.Count + young.Count, unreadable, applied, already, undecided, deleted, left.Count) { NotApplied = notApplied, NotListed = !listedAll };
         string notAppliedText = notApplied == 0 ? string.Empty : string.Create(CultureInfo.InvariantCulture, $", {notApplied} not applied (refused or failed: lines above)");
         await output.WriteLineAsync(string.Create(
             CultureInfo.InvariantCulture,
-            $"spills: {report.Objects} spill objects, {report.Applied} samples applied, {report.AlreadyApplied} already in the table, {report.Undecided - notApplied} undecided{notAppliedText}, {report.Deleted} objects deleted, {report.Left} left")).ConfigureAwait(false);
+            $"spills: {report.Objects} spill objects, {report.Applied} samples applied, {report.AlreadyApplied} already in the table, {report.Undecided - notApplied} undecided{notAppliedText}, {report.Deleted} objects deleted, {report.Left} left{(listedAll ? string.Empty : ", more not read yet (run again)")}")).ConfigureAwait(false);
         return report;
     }
 
