@@ -14,7 +14,7 @@ internal static class CreateTableCommand
     public static Command Create()
     {
         (Option<Uri?> endpoint, Option<string> table) = ToolsCommand.TableOptions();
-        var command = new Command("create-table", "Creates a DynamoDB table with the aggregate sink's layout (on-demand capacity) and waits until it is ACTIVE; an existing table is accepted.")
+        var command = new Command("create-table", "Creates a DynamoDB table with the aggregate sink's layout (on-demand capacity) and waits until it is ACTIVE; an existing table is accepted when it has the sink's key (pk and sk strings).")
         {
             endpoint, table,
         };
@@ -32,6 +32,13 @@ internal static class CreateTableCommand
             catch (Exception ex)
             {
                 await parsed.InvocationConfiguration.Error.WriteLineAsync($"error: could not create table '{name}' at {url}: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+                return CommandLine.Failed;
+            }
+
+            // An existing table is accepted only with the sink's key: one of another shape was reported ACTIVE, exit 0, and
+            // every write to it then failed (found by review).
+            if (!(await Redrive.TableCheck.ExistsAsync(client, name, parsed.InvocationConfiguration.Error, timeout.Token).ConfigureAwait(false)).Exists)
+            {
                 return CommandLine.Failed;
             }
 

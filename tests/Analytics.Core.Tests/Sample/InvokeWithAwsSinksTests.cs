@@ -1,4 +1,6 @@
 using System.Text.Json;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
 using Amazon.S3;
 using Amazon.S3.Model;
 using Analytics.SampleLambda;
@@ -36,6 +38,46 @@ public sealed class InvokeWithAwsSinksTests(LocalServersFixture servers) : IDisp
     private readonly string _dir = Directory.CreateTempSubdirectory("analytics-invoke-aws-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>
+    /// <c>create-table</c> on an existing table whose key is not the sink's (id N, hash only; or pk S with sk N): one error
+    /// line naming both keys, exit 1. Found by review: it said the table was ACTIVE, exit 0, and every write then failed.
+    /// The sink's own table, existing already, is accepted.
+    /// </summary>
+    [Theory]
+    [InlineData("id", "N", null, null, "id (N, HASH)")]
+    [InlineData("pk", "S", "sk", "N", "pk (S, HASH) and sk (N, RANGE)")]
+    public async Task CreateTable_OnAnExistingTableOfAnotherKey_IsAnError_TheSinksOwnIsAccepted(string hash, string hashType, string? range, string? rangeType, string shown)
+    {
+        string name = "shape-" + Guid.NewGuid().ToString("N")[..8];
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var request = new CreateTableRequest
+        {
+            TableName = name,
+            BillingMode = BillingMode.PAY_PER_REQUEST,
+            AttributeDefinitions = [new(hash, hashType)],
+            KeySchema = [new(hash, KeyType.HASH)],
+        };
+        if (range is not null)
+        {
+            request.AttributeDefinitions.Add(new(range, rangeType));
+            request.KeySchema.Add(new(range, KeyType.RANGE));
+        }
+
+        await client.CreateTableAsync(request);
+
+        (int code, string stdout, string stderr) = await RunAsync(ToolsCommand.RunAsync, "create-table", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", name);
+
+        Assert.Equal(1, code);
+        Assert.Empty(stdout);
+        Assert.Equal($"error: the table '{name}' is not an aggregate table: its key is {shown}, and the sink's is pk (S, HASH) and sk (S, RANGE): check --table; nothing done", stderr.Trim());
+
+        string own = "shape-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(0, (await RunAsync(ToolsCommand.RunAsync, "create-table", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", own)).ExitCode);
+        (int again, _, string said) = await RunAsync(ToolsCommand.RunAsync, "create-table", "--dynamodb-endpoint", servers.DynamoDbUrl.ToString(), "--table", own);
+        Assert.Equal(0, again);
+        Assert.Contains($"table {own} at ", said, StringComparison.Ordinal);
+    }
 
     [Fact]
     public async Task Invoke_PoisonEventWithAwsSinks_QueryPrintsTheSameLinesAsTheFileSinksAndOneObjectPerPill()
