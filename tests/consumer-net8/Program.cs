@@ -66,7 +66,7 @@ await Check("Analytics.Core README: lower layers, called from async code", async
 {
     await Task.Yield();
     var log = new StringWriter();
-    int poison = ConsumerNet8.Core.LowerLayers.CountPoison(poisonEvent, log);
+    int poison = Poison.Count(poisonEvent, log);
     return poison > 0 && log.ToString().Contains("MissingField", StringComparison.Ordinal) ? null : $"{poison} poison: {log}";
 });
 

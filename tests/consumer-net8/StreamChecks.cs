@@ -30,6 +30,15 @@ internal static class StreamChecks
         // MaximumRetryAttempts + 1 times, besides any earlier invocation whose batch held records before the poison.
         int reported = recording.Invocations.Count(i => i.Outcome == InvocationOutcome.Partial && i.Checkpoint == poisonSequence && i.Records[0].SequenceNumber == poisonSequence);
         DestinationRecord[] sent = [.. recording.Destination.Where(d => d.SequenceNumbers.Contains(poisonSequence))];
+
+        // The README says how often the poison record is reported in all: once in the batch that first held it (with
+        // records before it), then in each invocation of the rest.
+        int reportedInAll = recording.Invocations.Count(i => i.Outcome == InvocationOutcome.Partial && i.Checkpoint == poisonSequence);
+        if (reportedInAll != 1 + scenario.Mapping.MaximumRetryAttempts + 1)
+        {
+            return $"poison reported by {reportedInAll} invocations in all, not once before the rest and {scenario.Mapping.MaximumRetryAttempts + 1} times in it, as the README says";
+        }
+
         if (reported != scenario.Mapping.MaximumRetryAttempts + 1 || sent.Length != 1 ||
             sent[0] is not { Kind: OnFailureDestination.S3, Condition: "RetryAttemptsExhausted", S3Key.Length: > 0 })
         {

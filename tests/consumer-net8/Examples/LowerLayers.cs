@@ -1,13 +1,11 @@
-namespace ConsumerNet8.Core;
-
+// README:start
 using Analytics.Core;
 
-public static class LowerLayers
+public static class Poison
 {
-    // README:start
     // KinesisEventReader is a ref struct over the event's bytes (like Utf8JsonReader): use it in a method that
     // does not await, and call that method from async code.
-    public static int CountPoison(ReadOnlySpan<byte> eventBytes, TextWriter log)
+    public static int Count(ReadOnlySpan<byte> eventBytes, TextWriter log)
     {
         var reader = new KinesisEventReader(eventBytes);
         var validator = new RecordValidator(MetricParserOptions.Default with { MetricField = "name" });
@@ -24,5 +22,5 @@ public static class LowerLayers
 
         return poison;
     }
-    // README:end
 }
+// README:end
