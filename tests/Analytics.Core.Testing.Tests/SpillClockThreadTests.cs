@@ -86,25 +86,80 @@ public class SpillClockThreadTests
     public async Task SpillInAWriteOutage_RunsEntirelyOnTheThreadThatMovesTheClock()
     {
         using var noContext = new NoContext();
+        using var world = new ProbedModels(LatencyDistribution.FromMilliseconds(5, 30), LatencyDistribution.FromMilliseconds(5, 30), throttlePuts: true);
+        var table = world.Table(
+            // Backoffs long enough that the sink's share ends during one of them.
+            DynamoDbAggregateSinkOptions.Default.Retry with { TimeProvider = world.Clock, JitterSeed = 1, BaseDelay = TimeSpan.FromMilliseconds(500) });
+        using var processor = world.Processor(table, TimeSpan.FromSeconds(30));
+        byte[] utf8Event = TestEvents.Build(Enumerable.Range(1, 40).Select(n => new Analytics.Core.Tests.TestRecord(
+            TestEvents.Seq(n),
+            TestEvents.Utf8(TestEvents.Sample("m" + (n % 3), n, TestEvents.Arrival - 1000)),
+            TestEvents.Arrival,
+            "key-" + (n % 5))));
+
+        // A short invocation: the sink's share of it (about two seconds) ends while it still backs off from throttling.
+        BatchSummary summary = await world.RunOnTheClocksThreadAsync(processor, utf8Event);
+
+        Assert.Equal(SinkOutcome.Completed, summary.SpillOutcome);
+        Assert.Equal(40, summary.SpilledRecords);
+        Assert.Null(summary.ReportedFailure);
+        Assert.Contains(world.Threads, t => t.Request.StartsWith("PUT ", StringComparison.Ordinal) && t.Request.Contains("/spill-bucket/spill/", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// A healthy table and a slow spill bucket: the item reads end long before the shard's spill marker is read, so every
+    /// pair waits for the marker. Each resumes on the clock's thread in turn (a gate gives each waiter a task of its own);
+    /// all awaiting the marker's one task, every waiter but the first resumed on the thread pool and sent its put from
+    /// there, off the clock's steps.
+    /// </summary>
+    [Fact]
+    public async Task PairsWaitingForTheSpillMarker_ResumeOnTheThreadThatMovesTheClock()
+    {
+        using var noContext = new NoContext();
+        using var world = new ProbedModels(LatencyDistribution.FromMilliseconds(1, 1), LatencyDistribution.FromMilliseconds(200, 200), throttlePuts: false);
+        var table = world.Table(DynamoDbAggregateSinkOptions.Default.Retry with { TimeProvider = world.Clock, JitterSeed = 1 });
+        using var processor = world.Processor(table, TimeSpan.FromHours(1));
+        byte[] utf8Event = TestEvents.Build(Enumerable.Range(1, 24).Select(n => new Analytics.Core.Tests.TestRecord(
+            TestEvents.Seq(n),
+            TestEvents.Utf8(TestEvents.Sample("m" + (n % 8), n, TestEvents.Arrival - 1000)),
+            TestEvents.Arrival,
+            "key-" + (n % 5))));
+
+        BatchSummary summary = await world.RunOnTheClocksThreadAsync(processor, utf8Event);
+
+        Assert.Equal(8, summary.AggregatesWritten);
+        Assert.Equal(8, world.Threads.Count(t => t.Request.EndsWith(".PutItem", StringComparison.Ordinal)));
+        Assert.Contains(world.Threads, t => t.Request.StartsWith("GET ", StringComparison.Ordinal) && t.Request.EndsWith("unresolved.marker", StringComparison.Ordinal));
+    }
+
+    /// <summary>The DynamoDB and S3 models on one virtual clock, behind probes that record the thread of every request.</summary>
+    private sealed class ProbedModels : IDisposable
+    {
+        private readonly DynamoDbModel _dynamoDb;
+        private readonly S3Model _s3;
+        private readonly ThreadProbe _dynamoDbProbe;
+        private readonly ThreadProbe _s3Probe;
+        private readonly AmazonDynamoDBClient _dynamoDbClient;
+        private readonly AmazonS3Client _s3Client;
+
+        public ProbedModels(LatencyDistribution dynamoDbLatency, LatencyDistribution s3Latency, bool throttlePuts)
         {
-            var clock = new VirtualClock(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMinutes(10));
-            using var dynamoDb = new DynamoDbModel(clock, DynamoDbModelOptions.Default with { Latency = LatencyDistribution.FromMilliseconds(5, 30) });
-            dynamoDb.CreateTable("aggregates", DynamoDbItem.PartitionKey, DynamoDbItem.SortKey);
-            using var s3 = new S3Model(clock, S3ModelOptions.Default with { Latency = LatencyDistribution.FromMilliseconds(5, 30) });
-            s3.CreateBucket("spill-bucket");
-            int me = Environment.CurrentManagedThreadId;
-            var threads = new List<(string Request, int Thread)>();
-            using var dynamoDbProbe = new ThreadProbe(dynamoDb.HttpHandler, threads, throttlePuts: true);
-            using var s3Probe = new ThreadProbe(s3.HttpHandler, threads, throttlePuts: false);
-            using var dynamoDbClient = new AmazonDynamoDBClient(new AnonymousAWSCredentials(), new AmazonDynamoDBConfig
+            Clock = new VirtualClock(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromMinutes(10));
+            _dynamoDb = new DynamoDbModel(Clock, DynamoDbModelOptions.Default with { Latency = dynamoDbLatency });
+            _dynamoDb.CreateTable("aggregates", DynamoDbItem.PartitionKey, DynamoDbItem.SortKey);
+            _s3 = new S3Model(Clock, S3ModelOptions.Default with { Latency = s3Latency });
+            _s3.CreateBucket("spill-bucket");
+            _dynamoDbProbe = new ThreadProbe(_dynamoDb.HttpHandler, Threads, throttlePuts);
+            _s3Probe = new ThreadProbe(_s3.HttpHandler, Threads, throttlePuts: false);
+            _dynamoDbClient = new AmazonDynamoDBClient(new AnonymousAWSCredentials(), new AmazonDynamoDBConfig
             {
                 ServiceURL = "http://dynamodb.model.invalid",
                 AuthenticationRegion = "us-east-1",
                 MaxErrorRetry = 0,
                 Timeout = Timeout.InfiniteTimeSpan,
-                HttpClientFactory = new ProbeFactory(dynamoDbProbe),
+                HttpClientFactory = new ProbeFactory(_dynamoDbProbe),
             });
-            using var s3Client = new AmazonS3Client(new AnonymousAWSCredentials(), new AmazonS3Config
+            _s3Client = new AmazonS3Client(new AnonymousAWSCredentials(), new AmazonS3Config
             {
                 ServiceURL = "http://s3.model.invalid",
                 AuthenticationRegion = "us-east-1",
@@ -113,46 +168,60 @@ public class SpillClockThreadTests
                 Timeout = Timeout.InfiniteTimeSpan,
                 RequestChecksumCalculation = Amazon.Runtime.RequestChecksumCalculation.WHEN_REQUIRED,
                 ResponseChecksumValidation = Amazon.Runtime.ResponseChecksumValidation.WHEN_REQUIRED,
-                HttpClientFactory = new ProbeFactory(s3Probe),
+                HttpClientFactory = new ProbeFactory(_s3Probe),
             });
-            var table = new DynamoDbAggregateSink(dynamoDbClient, DynamoDbAggregateSinkOptions.Default with
-            {
-                TableName = "aggregates",
-                // Backoffs long enough that the sink's share ends during one of them.
-                Retry = DynamoDbAggregateSinkOptions.Default.Retry with { TimeProvider = clock, JitterSeed = 1, BaseDelay = TimeSpan.FromMilliseconds(500) },
-            });
-            var spill = new S3SpillSink(s3Client, S3SpillSinkOptions.Default with
+        }
+
+        public VirtualClock Clock { get; }
+
+        /// <summary>Every request sent (DynamoDB's target, or S3's method and path) with the thread it was sent from.</summary>
+        public List<(string Request, int Thread)> Threads { get; } = [];
+
+        public DynamoDbAggregateSink Table(AwsRetryOptions retry) =>
+            new(_dynamoDbClient, DynamoDbAggregateSinkOptions.Default with { TableName = "aggregates", Retry = retry });
+
+        /// <summary>A processor writing to <paramref name="table"/>, spilling to the bucket (which gives the table the shard's marker) batches older than <paramref name="spillAfter"/>.</summary>
+        public KinesisBatchProcessor Processor(DynamoDbAggregateSink table, TimeSpan spillAfter)
+        {
+            var spill = new S3SpillSink(_s3Client, S3SpillSinkOptions.Default with
             {
                 BucketName = "spill-bucket",
                 KeyPrefix = "spill",
-                Retry = S3SpillSinkOptions.Default.Retry with { TimeProvider = clock, JitterSeed = 1 },
+                Retry = S3SpillSinkOptions.Default.Retry with { TimeProvider = Clock, JitterSeed = 1 },
             }, table);
-            using var processor = new KinesisBatchProcessor(table, new NoQuarantine(), ProcessorOptions.Default with
-            {
-                TimeProvider = clock,
-                SpillSink = spill,
-                SpillAfterAge = TimeSpan.FromSeconds(30),
-            });
-            byte[] utf8Event = TestEvents.Build(Enumerable.Range(1, 40).Select(n => new Analytics.Core.Tests.TestRecord(
-                TestEvents.Seq(n),
-                TestEvents.Utf8(TestEvents.Sample("m" + (n % 3), n, TestEvents.Arrival - 1000)),
-                TestEvents.Arrival,
-                "key-" + (n % 5))));
+            return new KinesisBatchProcessor(table, new NoQuarantine(), ProcessorOptions.Default with { TimeProvider = Clock, SpillSink = spill, SpillAfterAge = spillAfter });
+        }
 
-            // A short invocation: the sink's share of it (about two seconds) ends while it still backs off from throttling.
-            Task<BatchSummary> run = processor.ProcessAsync(utf8Event, clock.GetUtcNow() + TimeSpan.FromSeconds(4), new ArrayBufferWriter<byte>());
-            for (int step = 0; step < 10_000 && !run.IsCompleted && clock.NextDue is { } due; step++)
+        /// <summary>
+        /// One invocation of 4 s, the clock moved by this thread only: the answer must come within its steps, and every
+        /// request (DynamoDB and S3) must be sent from this thread.
+        /// </summary>
+        public async Task<BatchSummary> RunOnTheClocksThreadAsync(KinesisBatchProcessor processor, byte[] utf8Event)
+        {
+            int me = Environment.CurrentManagedThreadId;
+            Task<BatchSummary> run = processor.ProcessAsync(utf8Event, Clock.GetUtcNow() + TimeSpan.FromSeconds(4), new ArrayBufferWriter<byte>());
+            for (int step = 0; step < 10_000 && !run.IsCompleted && Clock.NextDue is { } due; step++)
             {
-                clock.AdvanceTo(due);
+                Clock.AdvanceTo(due);
             }
 
             Assert.True(run.IsCompleted, "the processor did not answer within the clock's steps: part of it ran off the clock's thread");
-            Assert.All(threads, t => Assert.True(t.Thread == me, $"{t.Request} was sent from thread {t.Thread}, not the clock's {me}"));
-            BatchSummary summary = await run;
-            Assert.Equal(SinkOutcome.Completed, summary.SpillOutcome);
-            Assert.Equal(40, summary.SpilledRecords);
-            Assert.Null(summary.ReportedFailure);
-            Assert.Contains(threads, t => t.Request.StartsWith("PUT ", StringComparison.Ordinal) && t.Request.Contains("/spill-bucket/spill/", StringComparison.Ordinal));
+            lock (Threads)
+            {
+                Assert.All(Threads, t => Assert.True(t.Thread == me, $"{t.Request} was sent from thread {t.Thread}, not the clock's {me}"));
+            }
+
+            return await run;
+        }
+
+        public void Dispose()
+        {
+            _dynamoDbClient.Dispose();
+            _s3Client.Dispose();
+            _dynamoDbProbe.Dispose();
+            _s3Probe.Dispose();
+            _dynamoDb.Dispose();
+            _s3.Dispose();
         }
     }
 

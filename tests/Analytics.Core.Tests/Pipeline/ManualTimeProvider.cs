@@ -21,6 +21,18 @@ internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
         }
     }
 
+    /// <summary>Timers created and not disposed.</summary>
+    public int LiveTimers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _timers.Count;
+            }
+        }
+    }
+
     /// <summary>Due times of every timer created so far, relative to the start (null for a timer never armed).</summary>
     public List<TimeSpan?> CreatedTimerDueTimes { get; } = [];
 
