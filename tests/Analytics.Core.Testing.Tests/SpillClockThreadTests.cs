@@ -91,11 +91,7 @@ public class SpillClockThreadTests
             // Backoffs long enough that the sink's share ends during one of them.
             DynamoDbAggregateSinkOptions.Default.Retry with { TimeProvider = world.Clock, JitterSeed = 1, BaseDelay = TimeSpan.FromMilliseconds(500) });
         using var processor = world.Processor(table, TimeSpan.FromSeconds(30));
-        byte[] utf8Event = TestEvents.Build(Enumerable.Range(1, 40).Select(n => new Analytics.Core.Tests.TestRecord(
-            TestEvents.Seq(n),
-            TestEvents.Utf8(TestEvents.Sample("m" + (n % 3), n, TestEvents.Arrival - 1000)),
-            TestEvents.Arrival,
-            "key-" + (n % 5))));
+        byte[] utf8Event = Event(records: 40, series: 3);
 
         // A short invocation: the sink's share of it (about two seconds) ends while it still backs off from throttling.
         BatchSummary summary = await world.RunOnTheClocksThreadAsync(processor, utf8Event);
@@ -119,11 +115,7 @@ public class SpillClockThreadTests
         using var world = new ProbedModels(LatencyDistribution.FromMilliseconds(1, 1), LatencyDistribution.FromMilliseconds(200, 200), throttlePuts: false);
         var table = world.Table(DynamoDbAggregateSinkOptions.Default.Retry with { TimeProvider = world.Clock, JitterSeed = 1 });
         using var processor = world.Processor(table, TimeSpan.FromHours(1));
-        byte[] utf8Event = TestEvents.Build(Enumerable.Range(1, 24).Select(n => new Analytics.Core.Tests.TestRecord(
-            TestEvents.Seq(n),
-            TestEvents.Utf8(TestEvents.Sample("m" + (n % 8), n, TestEvents.Arrival - 1000)),
-            TestEvents.Arrival,
-            "key-" + (n % 5))));
+        byte[] utf8Event = Event(records: 24, series: 8);
 
         BatchSummary summary = await world.RunOnTheClocksThreadAsync(processor, utf8Event);
 
@@ -131,6 +123,14 @@ public class SpillClockThreadTests
         Assert.Equal(8, world.Threads.Count(t => t.Request.EndsWith(".PutItem", StringComparison.Ordinal)));
         Assert.Contains(world.Threads, t => t.Request.StartsWith("GET ", StringComparison.Ordinal) && t.Request.EndsWith("unresolved.marker", StringComparison.Ordinal));
     }
+
+    /// <summary>An event of records 1.. of five partition keys, over <paramref name="series"/> metrics, a second before their arrival.</summary>
+    private static byte[] Event(int records, int series) =>
+        TestEvents.Build(Enumerable.Range(1, records).Select(n => new Analytics.Core.Tests.TestRecord(
+            TestEvents.Seq(n),
+            TestEvents.Utf8(TestEvents.Sample("m" + (n % series), n, TestEvents.Arrival - 1000)),
+            TestEvents.Arrival,
+            "key-" + (n % 5))));
 
     /// <summary>The DynamoDB and S3 models on one virtual clock, behind probes that record the thread of every request.</summary>
     private sealed class ProbedModels : IDisposable

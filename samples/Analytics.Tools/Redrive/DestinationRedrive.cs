@@ -225,21 +225,15 @@ internal sealed class DestinationRedrive
                 otherTable[key] = done.Table is not null && !SpillRedrive.SameTable(done.Table, _options.Table) ? (done.Table, null) : (done.Table ?? _options.Table, done.TableCreated);
             }
 
-            DestinationObject? parsed;
-            string? error;
-            try
+            // One object that cannot be read now (S3 throttling it, say) is left for a later run, as the spill phase
+            // leaves one: it ended the whole run before, so under sustained throttling no run got through (review).
+            (DestinationObject? parsed, string? error, bool notRead) = await TryReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
+            if (notRead)
             {
-                (parsed, error) = await ReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is AmazonS3Exception or IOException or HttpRequestException)
-            {
-                // One object that cannot be read now (S3 throttling it, say) is left for a later run, as the spill phase
-                // leaves one: it ended the whole run before, so under sustained throttling no run got through (review).
-                (parsed, error) = (null, $"could not be read ({e.GetType().Name}: {e.Message}); run redrive again");
-
                 // Its records may come before those of its shard's other objects: applied first, those would raise the
                 // watermarks past its records, and the next run could only report them undecided (diff review). Its
                 // shard is the key's (Lambda's pattern); a key that names none holds back every shard.
+                error += "; run redrive again";
                 unreadable.Add(ShardOfKey(key) ?? string.Empty);
             }
 
@@ -383,19 +377,9 @@ internal sealed class DestinationRedrive
                 continue;
             }
 
-            DestinationObject? parsed;
-            string? error;
-            try
-            {
-                (parsed, error) = await ReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is AmazonS3Exception or IOException or HttpRequestException)
-            {
-                // One object S3 will not hand out now stops nothing: the spills of its shard are left for a later run
-                // (it ended the whole run before: review).
-                (parsed, error) = (null, $"could not be read ({e.GetType().Name}: {e.Message})");
-            }
-
+            // One object S3 will not hand out now stops nothing: the spills of its shard are left for a later run (it
+            // ended the whole run before: review).
+            (DestinationObject? parsed, string? error, _) = await TryReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
             if (parsed is null)
             {
                 finished.Unread.TryAdd(ShardOfKey(key) ?? string.Empty, $"finished destination object {key} {error ?? "could not be parsed"}");
@@ -894,6 +878,23 @@ internal sealed class DestinationRedrive
         using var body = new MemoryStream();
         await got.ResponseStream.CopyToAsync(body, cancellationToken).ConfigureAwait(false);
         return body.ToArray();
+    }
+
+    /// <summary>
+    /// <see cref="ReadObjectAsync"/>, with a read S3 will not answer now (throttling, an internal error, a broken connection)
+    /// as <paramref name="key"/>'s error instead of an exception: <c>NotRead</c> then, and the error says why.
+    /// </summary>
+    private async Task<(DestinationObject? Object, string? Error, bool NotRead)> TryReadObjectAsync(string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            (DestinationObject? parsed, string? error) = await ReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
+            return (parsed, error, false);
+        }
+        catch (Exception e) when (e is AmazonS3Exception or IOException or HttpRequestException)
+        {
+            return (null, $"could not be read ({e.GetType().Name}: {e.Message})", true);
+        }
     }
 
     /// <summary>Reads an invocation record: its shard and the records of its <c>payload</c> (a JSON string, or the event itself).</summary>
