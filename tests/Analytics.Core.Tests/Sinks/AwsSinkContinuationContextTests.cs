@@ -1,5 +1,6 @@
 using System.Net;
 using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
@@ -61,6 +62,89 @@ public sealed class AwsSinkContinuationContextTests(LocalServersFixture servers)
 
         Assert.All(Enumerable.Range(0, batch.Count), pair => Assert.True(batch.IsDurable(pair)));
         await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, records)));
+    }
+
+    /// <summary>
+    /// The DynamoDB sink's later awaits, each made the first one that does not complete at once: the items' reads are
+    /// answered at once (as by a client over a cache), so the first wait is the put; or the put is throttled at once, so
+    /// it is the retry's backoff; or (a spill sink attached) it is the shard's spill marker, read from S3, which the pairs
+    /// wait for. A continuation posted to the context at any of them would never run here.
+    /// </summary>
+    [Theory]
+    [InlineData(TableFirstWait.Put)]
+    [InlineData(TableFirstWait.Backoff)]
+    [InlineData(TableFirstWait.SpillMarker)]
+    public async Task DynamoDbAggregateSink_ItsLaterWaits_CompleteWithoutItsCallersContext(TableFirstWait first)
+    {
+        string table = await servers.CreateTableAsync("context-later");
+        using var client = new ReadsAtOnceDynamoDbClient(servers, throttleFirstPut: first is TableFirstWait.Backoff);
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = FaultProxy.QuickRetries });
+        using var s3 = new SlowReadsS3Client(servers);
+        if (first is TableFirstWait.SpillMarker)
+        {
+            string bucket = await servers.CreateBucketAsync("context-marker");
+            _ = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries }, sink);
+        }
+
+        ShardRecord[] records = ShardStream.Generate(seed: 7, count: 30);
+        AggregateBatch batch = ShardStream.Build(Shard, records);
+        await WithoutPostingAsync(async () =>
+        {
+            await sink.WriteAsync(batch, CancellationToken.None).ConfigureAwait(false);
+            return 0;
+        });
+
+        Assert.All(Enumerable.Range(0, batch.Count), pair => Assert.True(batch.IsDurable(pair)));
+        Assert.Equal(first is TableFirstWait.Backoff ? 1 : 0, client.ThrottledAtOnce);
+        await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, records)));
+    }
+
+    public enum TableFirstWait
+    {
+        Put,
+        Backoff,
+        SpillMarker,
+    }
+
+    /// <summary>An S3 client (to s3rver) whose reads are answered a fifth of a second late: the spill marker's read ends after the items'.</summary>
+    private sealed class SlowReadsS3Client(LocalServersFixture servers) : AmazonS3Client(LocalServersFixture.S3Credentials, servers.S3Config())
+    {
+        public override async Task<GetObjectResponse> GetObjectAsync(GetObjectRequest request, CancellationToken cancellationToken = default)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+            return await base.GetObjectAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A DynamoDB client (to the local server) whose item reads complete at once: it sends them and waits for the answer
+    /// on a thread without the caller's context; with <paramref name="throttleFirstPut"/>, its first put fails at once,
+    /// throttled.
+    /// </summary>
+    private sealed class ReadsAtOnceDynamoDbClient(LocalServersFixture servers, bool throttleFirstPut) : AmazonDynamoDBClient(
+        new BasicAWSCredentials("test", "test"),
+        new AmazonDynamoDBConfig { ServiceURL = servers.DynamoDbUrl.ToString(), AuthenticationRegion = "us-east-1", MaxErrorRetry = 0 })
+    {
+        private int _puts;
+
+        public int ThrottledAtOnce { get; private set; }
+
+        public override Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default) =>
+            AtOnce(() => base.BatchGetItemAsync(request, cancellationToken));
+
+        public override Task<GetItemResponse> GetItemAsync(GetItemRequest request, CancellationToken cancellationToken = default) =>
+            AtOnce(() => base.GetItemAsync(request, cancellationToken));
+
+        public override Task<PutItemResponse> PutItemAsync(PutItemRequest request, CancellationToken cancellationToken = default)
+        {
+            if (throttleFirstPut && Interlocked.Increment(ref _puts) == 1)
+            {
+                ThrottledAtOnce++;
+                return Task.FromException<PutItemResponse>(ScriptedDynamoDbClient.Throttling("ProvisionedThroughputExceededException"));
+            }
+
+            return base.PutItemAsync(request, cancellationToken);
+        }
     }
 
     [Fact]
@@ -200,16 +284,18 @@ public sealed class AwsSinkContinuationContextTests(LocalServersFixture servers)
         public override Task<GetObjectResponse> GetObjectAsync(GetObjectRequest request, CancellationToken cancellationToken = default) =>
             first is SpillFirstWait.MergeRoundDelay ? AtOnce(() => base.GetObjectAsync(request, cancellationToken)) : base.GetObjectAsync(request, cancellationToken);
 
-        private static Task<T> AtOnce<T>(Func<Task<T>> send)
+    }
+
+    /// <summary>Sends a request on a thread without the caller's context and waits for it: a task that is complete when returned.</summary>
+    private static Task<T> AtOnce<T>(Func<Task<T>> send)
+    {
+        try
         {
-            try
-            {
-                return Task.FromResult(Task.Run(send).GetAwaiter().GetResult());
-            }
-            catch (Exception e)
-            {
-                return Task.FromException<T>(e);
-            }
+            return Task.FromResult(Task.Run(send).GetAwaiter().GetResult());
+        }
+        catch (Exception e)
+        {
+            return Task.FromException<T>(e);
         }
     }
 }
