@@ -42,6 +42,17 @@ internal static class AwsSinkChecks
                     : $"{targetOption} '{target}' is not an S3 bucket name: give the bucket's name alone (3 to 63 lowercase letters, digits, '.', '-'; up to 255 with '_' and capitals in a legacy bucket's), without 's3://', a key prefix or spaces, or an access point ARN.");
         }
 
+        if (kind == Target.Bucket && HostNameBucket(target) is { } bucket)
+        {
+            // A bucket's host name (copied from the console or a URL) passes the name's characters; S3 then answers that
+            // no such bucket exists, of a bucket that does (found by review).
+            AwsThrowHelper.ThrowArgument(
+                "options",
+                bucket.Length > 0
+                    ? $"{targetOption} '{target}' is the bucket's host name, not its name: give the name alone, '{bucket}'."
+                    : $"{targetOption} '{target}' is an AWS host name, not a bucket name: give the bucket's name alone.");
+        }
+
         if (target.StartsWith("arn:", StringComparison.Ordinal) && ArnProblem(target, kind) is { } problem)
         {
             // Sent, the SDK fails every request before it leaves ("Invalid ARN"), naming no option.
@@ -99,6 +110,22 @@ internal static class AwsSinkChecks
         return accessPoint
             ? null
             : "is not an ARN S3 takes in place of a bucket's name for writing (an access point's: arn:PARTITION:s3:REGION:ACCOUNT:accesspoint/NAME, or an Outposts access point's): give the bucket's name or an access point's ARN.";
+    }
+
+    /// <summary>
+    /// The bucket a virtual-hosted S3 host name names (<c>NAME.s3.amazonaws.com</c>, <c>NAME.s3.REGION.amazonaws.com</c>,
+    /// <c>NAME.s3-REGION.amazonaws.com</c>, the website and dual-stack forms alike: the part before <c>.s3</c>; empty for
+    /// a host name that names no bucket); null for anything that does not end in <c>.amazonaws.com</c>, a name no bucket
+    /// of today can have.
+    /// </summary>
+    private static string? HostNameBucket(string target)
+    {
+        if (!target.EndsWith(".amazonaws.com", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        return target[..Math.Max(0, target.IndexOf(".s3", StringComparison.OrdinalIgnoreCase))];
     }
 
     /// <summary>

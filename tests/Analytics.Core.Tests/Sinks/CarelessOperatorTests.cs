@@ -315,6 +315,36 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
     }
 
     /// <summary>
+    /// A bucket's host name given as its name (found by review, copied from the console's properties or an object URL):
+    /// its characters are a name's, so it passed, and S3 would then answer "bucket does not exist" of a bucket that does.
+    /// Both S3 sinks refuse it, naming the bucket to give.
+    /// </summary>
+    [Theory]
+    [InlineData("metrics-quarantine.s3.amazonaws.com", "metrics-quarantine")]
+    [InlineData("metrics-quarantine.s3.eu-west-1.amazonaws.com", "metrics-quarantine")]
+    [InlineData("my.dotted.bucket.s3-eu-west-1.amazonaws.com", "my.dotted.bucket")]
+    [InlineData("metrics-quarantine.S3.dualstack.us-east-1.AMAZONAWS.COM", "metrics-quarantine")]
+    [InlineData("s3.eu-west-1.amazonaws.com", "")]
+    public void S3Sinks_ABucketsHostName_IsRefused_NamingTheBucket(string hostName, string bucket)
+    {
+        using AmazonS3Client s3 = servers.CreateS3Client();
+
+        ArgumentException quarantine = Assert.Throws<ArgumentException>(() => new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = hostName }));
+        ArgumentException spill = Assert.Throws<ArgumentException>(() => new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = hostName }, null));
+
+        string expected = bucket.Length > 0
+            ? $"BucketName '{hostName}' is the bucket's host name, not its name: give the name alone, '{bucket}'."
+            : $"BucketName '{hostName}' is an AWS host name, not a bucket name: give the bucket's name alone.";
+        Assert.StartsWith(expected, quarantine.Message, StringComparison.Ordinal);
+        Assert.StartsWith(expected, spill.Message, StringComparison.Ordinal);
+
+        // A dotted name that is no host name is still a name, and a table may end so (DynamoDB takes dots).
+        Assert.Null(Xunit.Record.Exception(() => new S3QuarantineSink(s3, S3QuarantineSinkOptions.Default with { BucketName = "metrics.quarantine.example" })));
+        using AmazonDynamoDBClient dynamoDb = servers.CreateDynamoDbClient();
+        Assert.Null(Xunit.Record.Exception(() => new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = "metrics.amazonaws.com" })));
+    }
+
+    /// <summary>
     /// An ARN the service does not take in place of the name (found by review): any string starting with <c>arn:</c>
     /// passed the check, so a bucket's own ARN (what <c>!GetAtt Bucket.Arn</c> gives) built the sink, and then every
     /// quarantine write failed in the SDK ("Invalid ARN"), naming no option, while each batch with a poison record was
