@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Analytics.Core;
 using Analytics.SampleLambda;
 using Analytics.Tools;
 
@@ -41,7 +42,29 @@ namespace Analytics.Tools
         {
             Option<Uri?> endpoint = CommandLine.UrlOption("--dynamodb-endpoint", "A DynamoDB endpoint, e.g. a local dynalite at http://127.0.0.1:4567");
             endpoint.Required = true;
-            return (endpoint, new Option<string>("--table") { Description = "The table", HelpName = "name", Required = true });
+            var table = new Option<string>("--table") { Description = "The table", HelpName = "name", Required = true };
+            table.Validators.Add(result =>
+            {
+                // The sink's rule for a table name, as `invoke` applies it: a name DynamoDB refuses was sent, and its
+                // answer ended the command with exit 1 instead of 2 (found by review).
+                string name = result.GetValueOrDefault<string>() ?? string.Empty;
+                if (name.Trim().Length == 0)
+                {
+                    // An empty name reached the SDK, whose error named a request property (review).
+                    result.AddError("--table must not be empty");
+                    return;
+                }
+
+                try
+                {
+                    AwsSinkChecks.Validate(result, name, "--table", AwsSinkChecks.Target.Table, 1, AwsRetryOptions.Default);
+                }
+                catch (ArgumentException e)
+                {
+                    result.AddError(e.ParamName is { } parameter ? e.Message.Replace($" (Parameter '{parameter}')", string.Empty, StringComparison.Ordinal) : e.Message);
+                }
+            });
+            return (endpoint, table);
         }
     }
 }

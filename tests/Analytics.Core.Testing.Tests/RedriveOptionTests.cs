@@ -54,6 +54,28 @@ public sealed class RedriveOptionTests
         Assert.Equal($"error: {flag} must not be empty", stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
     }
 
+    /// <summary>
+    /// A table name DynamoDB refuses, in every table command: one error line with the sink's rule, exit 2, before any
+    /// request (found by review: <c>query</c> and <c>create-table</c> sent it, and DynamoDB's refusal ended them with 1).
+    /// </summary>
+    [Theory]
+    [InlineData("query", "a")]
+    [InlineData("create-table", "s3://metrics")]
+    [InlineData("redrive", "metrics table")]
+    public async Task ATableNameDynamoDbRefuses_IsOneErrorNamingTheFlag_Exit2(string command, string name)
+    {
+        string[] args = command == "redrive"
+            ? [.. s_required[..2], name, .. s_required[3..]]
+            : [command, "--dynamodb-endpoint", "http://127.0.0.1:9", "--table", name];
+
+        (int exit, string stdout, string stderr) = await RunAsync(args);
+
+        Assert.Equal((2, string.Empty), (exit, stdout));
+        Assert.Equal(
+            [$"error: --table '{name}' is not a DynamoDB table name: give the table's name alone (3 to 255 letters, digits, '_', '-', '.') or its ARN, without spaces.", $"see 'analytics-tools {command} --help'"],
+            stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
     private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string[] args)
     {
         var stdout = new StringWriter();

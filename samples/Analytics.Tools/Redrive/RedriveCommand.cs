@@ -54,7 +54,8 @@ internal static class RedriveCommand
             "--max-keys-per-item", $"The function's DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem ({MinKeysPerItem} to {MaxKeysPerItem}). The redrive keeps a mark per partition key in each item it writes (also for a function with PerShardWatermarkOnly), counted against it: at least the keys per item redriven", "count",
             MinKeysPerItem, MaxKeysPerItem, DynamoDbAggregateSinkOptions.Default.MaxPartitionKeysPerItem, "(the sink's MaxPartitionKeysPerItem range)");
         var fromCopy = new Option<bool>("--from-copy") { Description = "The spill bucket and prefix hold a copy of the function's spill objects, with every spill object of their shards not yet redriven (without it, an object found elsewhere than where the function wrote it is left: a partial copy would lose the records of the spills it lacks)" };
-        foreach (Option name in new Option[] { table, spillBucket, failureBucket, quarantine })
+        // The table's name is checked with every table command's (ToolsCommand.TableOptions).
+        foreach (Option name in new Option[] { spillBucket, failureBucket, quarantine })
         {
             // An empty name reached the SDK, whose error named a request property, the same for every flag (review).
             name.Validators.Add(r =>

@@ -172,12 +172,12 @@ public sealed class InvokeWithAwsSinksTests(LocalServersFixture servers) : IDisp
         int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
 
-        (int code, string stdout, string stderr) = await RunAsync(ToolsCommand.RunAsync, "query", "--dynamodb-endpoint", $"http://127.0.0.1:{port}", "--table", "t");
+        (int code, string stdout, string stderr) = await RunAsync(ToolsCommand.RunAsync, "query", "--dynamodb-endpoint", $"http://127.0.0.1:{port}", "--table", "metrics");
 
         Assert.Equal(1, code);
         Assert.Empty(stdout);
         string line = Assert.Single(Lines(stderr));
-        Assert.StartsWith($"error: could not read table 't' at http://127.0.0.1:{port}/: ", line);
+        Assert.StartsWith($"error: could not read table 'metrics' at http://127.0.0.1:{port}/: ", line);
     }
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
