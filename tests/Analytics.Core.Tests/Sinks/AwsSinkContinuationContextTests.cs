@@ -68,17 +68,23 @@ public sealed class AwsSinkContinuationContextTests(LocalServersFixture servers)
     /// The DynamoDB sink's later awaits, each made the first one that does not complete at once: the items' reads are
     /// answered at once (as by a client over a cache), so the first wait is the put; or the put is throttled at once, so
     /// it is the retry's backoff; or (a spill sink attached) it is the shard's spill marker, read from S3, which the pairs
-    /// wait for. A continuation posted to the context at any of them would never run here.
+    /// wait for; or the batch read is throttled at once and not retried, so it is each pair's own read of its item. A
+    /// continuation posted to the context at any of them would never run here.
     /// </summary>
     [Theory]
+    [InlineData(TableFirstWait.ItemRead)]
     [InlineData(TableFirstWait.Put)]
     [InlineData(TableFirstWait.Backoff)]
     [InlineData(TableFirstWait.SpillMarker)]
     public async Task DynamoDbAggregateSink_ItsLaterWaits_CompleteWithoutItsCallersContext(TableFirstWait first)
     {
         string table = await servers.CreateTableAsync("context-later");
-        using var client = new ReadsAtOnceDynamoDbClient(servers, throttleFirstPut: first is TableFirstWait.Backoff);
-        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = FaultProxy.QuickRetries });
+        using var client = new ReadsAtOnceDynamoDbClient(servers, throttleFirstPut: first is TableFirstWait.Backoff, throttleBatchReads: first is TableFirstWait.ItemRead);
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with
+        {
+            TableName = table,
+            Retry = first is TableFirstWait.ItemRead ? FaultProxy.QuickRetries with { MaxAttempts = 1 } : FaultProxy.QuickRetries,
+        });
         using var s3 = new SlowReadsS3Client(servers);
         if (first is TableFirstWait.SpillMarker)
         {
@@ -95,12 +101,14 @@ public sealed class AwsSinkContinuationContextTests(LocalServersFixture servers)
         });
 
         Assert.All(Enumerable.Range(0, batch.Count), pair => Assert.True(batch.IsDurable(pair)));
-        Assert.Equal(first is TableFirstWait.Backoff ? 1 : 0, client.ThrottledAtOnce);
+        Assert.Equal(first is TableFirstWait.Backoff or TableFirstWait.ItemRead ? 1 : 0, client.ThrottledAtOnce);
+        Assert.Equal(first is TableFirstWait.ItemRead, client.ItemReads > 0);
         await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, records)));
     }
 
     public enum TableFirstWait
     {
+        ItemRead,
         Put,
         Backoff,
         SpillMarker,
@@ -119,21 +127,37 @@ public sealed class AwsSinkContinuationContextTests(LocalServersFixture servers)
     /// <summary>
     /// A DynamoDB client (to the local server) whose item reads complete at once: it sends them and waits for the answer
     /// on a thread without the caller's context; with <paramref name="throttleFirstPut"/>, its first put fails at once,
-    /// throttled.
+    /// throttled; with <paramref name="throttleBatchReads"/>, its batch reads fail so, and each item's own read is sent as
+    /// usual instead.
     /// </summary>
-    private sealed class ReadsAtOnceDynamoDbClient(LocalServersFixture servers, bool throttleFirstPut) : AmazonDynamoDBClient(
+    private sealed class ReadsAtOnceDynamoDbClient(LocalServersFixture servers, bool throttleFirstPut, bool throttleBatchReads) : AmazonDynamoDBClient(
         new BasicAWSCredentials("test", "test"),
         new AmazonDynamoDBConfig { ServiceURL = servers.DynamoDbUrl.ToString(), AuthenticationRegion = "us-east-1", MaxErrorRetry = 0 })
     {
         private int _puts;
 
+        private int _itemReads;
+
         public int ThrottledAtOnce { get; private set; }
 
-        public override Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default) =>
-            AtOnce(() => base.BatchGetItemAsync(request, cancellationToken));
+        public int ItemReads => Volatile.Read(ref _itemReads);
 
-        public override Task<GetItemResponse> GetItemAsync(GetItemRequest request, CancellationToken cancellationToken = default) =>
-            AtOnce(() => base.GetItemAsync(request, cancellationToken));
+        public override Task<BatchGetItemResponse> BatchGetItemAsync(BatchGetItemRequest request, CancellationToken cancellationToken = default)
+        {
+            if (throttleBatchReads)
+            {
+                ThrottledAtOnce++;
+                return Task.FromException<BatchGetItemResponse>(ScriptedDynamoDbClient.Throttling("ProvisionedThroughputExceededException"));
+            }
+
+            return AtOnce(() => base.BatchGetItemAsync(request, cancellationToken));
+        }
+
+        public override Task<GetItemResponse> GetItemAsync(GetItemRequest request, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _itemReads);
+            return throttleBatchReads ? base.GetItemAsync(request, cancellationToken) : AtOnce(() => base.GetItemAsync(request, cancellationToken));
+        }
 
         public override Task<PutItemResponse> PutItemAsync(PutItemRequest request, CancellationToken cancellationToken = default)
         {
