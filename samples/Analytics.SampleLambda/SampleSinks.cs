@@ -116,12 +116,16 @@ internal sealed class SampleSinks : IDisposable
         {
             // The sink's message ("<option> '<value>' is not ...") names its own option (DynamoDbAggregateSinkOptions.TableName,
             // ...), which the operator never saw: they set the variable or the flag.
-            string message = e.ParamName is { } parameter ? e.Message.Replace($" (Parameter '{parameter}')", string.Empty, StringComparison.Ordinal) : e.Message;
+            string message = MessageAlone(e);
             string quoted = "'" + value + "'";
             int at = message.IndexOf(quoted, StringComparison.Ordinal);
             throw new SinkTargetException(at >= 0 ? $"{setting} {message[at..]}" : $"{setting}: {message}", e);
         }
     }
+
+    /// <summary>An argument exception's message without the " (Parameter '...')" the runtime appends: the sinks' messages name their option themselves.</summary>
+    internal static string MessageAlone(ArgumentException e) =>
+        e.ParamName is { } parameter ? e.Message.Replace($" (Parameter '{parameter}')", string.Empty, StringComparison.Ordinal) : e.Message;
 
     /// <summary>How long the DynamoDB client waits for an answer under Lambda (longer for a local endpoint).</summary>
     internal static readonly TimeSpan DynamoDbTimeout = TimeSpan.FromSeconds(2);

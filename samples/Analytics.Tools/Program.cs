@@ -57,11 +57,12 @@ namespace Analytics.Tools
 
                 try
                 {
+                    // The check wants a client only to refuse a null one; the result stands in for it.
                     AwsSinkChecks.Validate(result, name, "--table", AwsSinkChecks.Target.Table, 1, AwsRetryOptions.Default);
                 }
                 catch (ArgumentException e)
                 {
-                    result.AddError(e.ParamName is { } parameter ? e.Message.Replace($" (Parameter '{parameter}')", string.Empty, StringComparison.Ordinal) : e.Message);
+                    result.AddError(SampleSinks.MessageAlone(e));
                 }
             });
             return (endpoint, table);

@@ -69,7 +69,7 @@ internal static class BucketCheck
         if (options.SpillPrefix.Trim('/') is { Length: > 0 } spillKey &&
             await FirstKeyAsync(s3, options.SpillBucket, spillKey, null, cancellationToken).ConfigureAwait(false) == spillKey)
         {
-            string folder = spillKey.Contains('/', StringComparison.Ordinal) ? spillKey[..(spillKey.LastIndexOf('/') + 1)] : string.Empty;
+            string folder = spillKey[..(spillKey.LastIndexOf('/') + 1)]; // empty for a key at the bucket's top
             await stderr.WriteLineAsync($"error: --spill-prefix '{options.SpillPrefix}' is the key of an object in --spill-bucket '{options.SpillBucket}', not a folder: a run applies the spill objects of a folder, so give the function's spill prefix or a folder under it ('{folder}'); nothing done").ConfigureAwait(false);
             return false;
         }

@@ -382,7 +382,7 @@ internal sealed class DestinationRedrive
             (DestinationObject? parsed, string? error, _) = await TryReadObjectAsync(key, cancellationToken).ConfigureAwait(false);
             if (parsed is null)
             {
-                finished.Unread.TryAdd(ShardOfKey(key) ?? string.Empty, $"finished destination object {key} {error ?? "could not be parsed"}");
+                finished.Unread.TryAdd(ShardOfKey(key) ?? string.Empty, $"finished destination object {key} {error}");
                 continue;
             }
 

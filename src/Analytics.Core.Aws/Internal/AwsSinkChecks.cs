@@ -115,8 +115,8 @@ internal static class AwsSinkChecks
     /// <summary>
     /// The bucket a virtual-hosted S3 host name names (<c>NAME.s3.amazonaws.com</c>, <c>NAME.s3.REGION.amazonaws.com</c>,
     /// <c>NAME.s3-REGION.amazonaws.com</c>, the website and dual-stack forms alike: the part before <c>.s3</c>; empty for
-    /// a host name that names no bucket); null for anything that does not end in <c>.amazonaws.com</c>, a name no bucket
-    /// of today can have.
+    /// a host name that names no bucket); null for anything that does not end in <c>.amazonaws.com</c>. S3's naming rules
+    /// do not forbid a bucket so named, but one named like an AWS host is far likelier a pasted host name than a bucket.
     /// </summary>
     private static string? HostNameBucket(string target)
     {

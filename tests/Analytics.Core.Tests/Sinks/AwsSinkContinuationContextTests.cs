@@ -103,6 +103,7 @@ public sealed class AwsSinkContinuationContextTests(LocalServersFixture servers)
         Assert.All(Enumerable.Range(0, batch.Count), pair => Assert.True(batch.IsDurable(pair)));
         Assert.Equal(first is TableFirstWait.Backoff or TableFirstWait.ItemRead ? 1 : 0, client.ThrottledAtOnce);
         Assert.Equal(first is TableFirstWait.ItemRead, client.ItemReads > 0);
+        Assert.Equal(first is TableFirstWait.SpillMarker ? 1 : 0, s3.Reads); // the case reached the wait it makes first
         await ShardStream.AssertTableAsync(client, table, ShardStream.Expect((Shard, records)));
     }
 
@@ -117,8 +118,13 @@ public sealed class AwsSinkContinuationContextTests(LocalServersFixture servers)
     /// <summary>An S3 client (to s3rver) whose reads are answered a fifth of a second late: the spill marker's read ends after the items'.</summary>
     private sealed class SlowReadsS3Client(LocalServersFixture servers) : AmazonS3Client(LocalServersFixture.S3Credentials, servers.S3Config())
     {
+        private int _reads;
+
+        public int Reads => Volatile.Read(ref _reads);
+
         public override async Task<GetObjectResponse> GetObjectAsync(GetObjectRequest request, CancellationToken cancellationToken = default)
         {
+            Interlocked.Increment(ref _reads);
             await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
             return await base.GetObjectAsync(request, cancellationToken).ConfigureAwait(false);
         }
