@@ -20,6 +20,8 @@ public class SpillRedriveCopyTests
     [InlineData("spill/s-backup/shardId-000000000000/49590000000000000000000000000000000000000000000000000000001.json", false)]
     [InlineData("spill/s/shardId-000000000000/copy of 4959.json", false)]
     [InlineData("spill/s/shardId-000000000000/49590000000000000000000000000000000000000000000000000000001-copy.json", true)]
+    [InlineData("spill/s/shardId-000000000000/49590000000000000000000000000000000000000000000000000000001.json.bak", false)]
+    [InlineData("spill/s/shardId-000000000000/49590000000000000000000000000000000000000000000000000000001", true)]
     public void ASpillObjectUnderAnotherKey_IsLeftAndNamed_AndTheOriginalIsAppliedOnceWhenTheCopyIsGone(string copyKey, bool outcomeUnknown)
     {
         using var models = new SpillRedriveModels();
@@ -78,6 +80,69 @@ public class SpillRedriveCopyTests
         Assert.False(report.Done, string.Join("\n", lines));
         Assert.Empty(models.Items());
         Assert.Contains(lines, l => l.StartsWith($"left {SpillKey(0)}: 2 objects hold spill {Sequence(1)} of shard {ShardId(0)} ({backup}, {SpillKey(0)})", StringComparison.Ordinal));
+    }
+}
+
+/// <summary>
+/// Objects under the prefix whose names do not end in <c>.json</c> (found by review): they were not listed at all, so a
+/// spill renamed away from its name (a backup before an edit) was skipped without a word; when it was its shard's only
+/// copy of some records, a later spill of the same key was applied past them and the run said "done". Now every object
+/// but the shard markers and folder placeholders is read: a spill under another name holds its shard back and is named,
+/// and an object that is no spill is left and named.
+/// </summary>
+public class SpillRedriveOtherNameTests
+{
+    // Truth: spill 1 (records 1, 2: values 2, 3) and spill 2 (record 3: value 4) of key "a": count 3, sum 9.
+    [Theory]
+    [InlineData(".bak")]
+    [InlineData(".json.orig")]
+    [InlineData("")]
+    public void TheOnlyCopyOfASpill_RenamedAwayFromJson_HoldsItsShardBack_AndIsAppliedOnceWhenNamedAgain(string suffix)
+    {
+        using var models = new SpillRedriveModels();
+        string renamed = SpillKey(0)[..^".json".Length] + suffix;
+        string body = SpillBody(0, "m", "a", [2, 3]);
+        models.Put(renamed, body);
+        models.Put(SpillKey(0, firstRecord: 3), SpillBody(0, "m", "a", [4], firstRecord: 3));
+
+        (RedriveReport report, string[] lines) = models.Run();
+        Assert.False(report.Done, string.Join("\n", lines));
+        Assert.Empty(models.Items());
+        Assert.Contains(lines, l => l.StartsWith($"left {renamed}: its body is spill {Sequence(1)} of shard {ShardId(0)}", StringComparison.Ordinal));
+        Assert.Equal(new[] { renamed, SpillKey(0, firstRecord: 3) }.Order(StringComparer.Ordinal), models.Keys().Order(StringComparer.Ordinal));
+
+        models.Put(SpillKey(0), body); // renamed back: the S3 model has no CopyObject
+        models.Pump(models.S3Client.DeleteObjectAsync(SpillRedriveModels.Bucket, renamed));
+        (report, lines) = models.Run();
+        Assert.True(report.Done, string.Join("\n", lines));
+        Assert.Equal([(Series("m"), "2025-01-01T00:00:00.000Z", 3L, 9.0)], models.Items());
+        Assert.Empty(models.Keys());
+    }
+
+    // Not a spill at all (a note an operator left in the folder): left and named, its folder's shard waits; once it is
+    // gone the spills are applied. A folder placeholder (the console's "Create folder") and the shard's marker are not
+    // objects to apply and say nothing.
+    [Fact]
+    public void AnObjectThatIsNoSpill_IsLeftAndNamed_AFolderPlaceholderIsNot()
+    {
+        using var models = new SpillRedriveModels();
+        string note = $"spill/s/{ShardId(0)}/README.txt";
+        string folder = $"spill/s/{ShardId(0)}/";
+        models.Put(SpillKey(0), SpillBody(0, "m", "a", [2, 3]));
+        models.Put(note, "kept for the audit");
+        models.Put(folder, string.Empty);
+
+        (RedriveReport report, string[] lines) = models.Run();
+        Assert.False(report.Done, string.Join("\n", lines));
+        Assert.Empty(models.Items());
+        Assert.Contains(lines, l => l.StartsWith($"left {note}: ", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains($"left {folder}:", StringComparison.Ordinal));
+
+        models.Pump(models.S3Client.DeleteObjectAsync(SpillRedriveModels.Bucket, note));
+        (report, lines) = models.Run();
+        Assert.True(report.Done, string.Join("\n", lines));
+        Assert.Equal([(Series("m"), "2025-01-01T00:00:00.000Z", 2L, 5.0)], models.Items());
+        Assert.Equal([folder], models.Keys());
     }
 }
 

@@ -38,14 +38,16 @@ public class SpillRedriveListingTests
     }
 
     /// <summary>
-    /// The prefix is the sink's, given with or without slashes: only <c>.json</c> objects under <c>prefix/</c> are
-    /// spill objects; a sibling prefix that starts alike (<c>spillover/</c>) and other files are not touched.
+    /// The prefix is the sink's, given with or without slashes: the objects under <c>prefix/</c> are read, whatever their
+    /// names; a sibling prefix that starts alike (<c>spillover/</c>) is not touched. A spill under a name that does not end
+    /// in <c>.json</c> (<c>notes.txt</c> holding shard 2's spill) is no longer skipped without a word: it is left and
+    /// named, and its shard counts as one with spills waiting (see <c>SpillRedriveOtherNameTests</c>).
     /// </summary>
     [Theory]
     [InlineData("spill")]
     [InlineData("spill/")]
     [InlineData("/spill/")]
-    public async Task OnlyJsonObjectsUnderThePrefix_AreSpillObjects(string prefix)
+    public async Task EveryObjectUnderThePrefix_IsRead_NoneOutsideIt(string prefix)
     {
         using var models = new SpillRedriveModels();
         string spill = SpillKey(0);
@@ -55,10 +57,12 @@ public class SpillRedriveListingTests
         models.Put(others[0], SpillBody(2, "m", "a", [7]));
 
         IReadOnlyDictionary<string, int> shards = await SpillRedrive.ShardsWithObjectsAsync(models.S3Client, SpillRedriveModels.Bucket, prefix, CancellationToken.None);
-        Assert.Equal(new Dictionary<string, int> { [ShardId(0)] = 1 }, shards);
+        Assert.Equal(new Dictionary<string, int> { [ShardId(0)] = 1, [ShardId(2)] = 1 }, shards);
 
         (_, string[] lines) = models.Run(prefix);
-        Assert.Equal(["spills: 1 spill objects, 2 samples applied, 0 already in the table, 0 undecided, 1 objects deleted, 0 left"], lines);
+        Assert.Equal(2, lines.Length);
+        Assert.StartsWith($"left {others[0]}: its body is spill {Sequence(1)} of shard {ShardId(2)}, which the function writes under the name .../s/{ShardId(2)}/{Sequence(1)}.json", lines[0], StringComparison.Ordinal);
+        Assert.Equal("spills: 2 spill objects, 2 samples applied, 0 already in the table, 0 undecided, 1 objects deleted, 1 left", lines[1]);
         Assert.Equal(others, models.Keys());
         Assert.Equal([(Series("m"), "2025-01-01T00:00:00.000Z", 2L, 5.0)], models.Items());
     }

@@ -87,13 +87,17 @@ internal static class SpillRedrive
             ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = listPrefix, ContinuationToken = token, MaxKeys = Math.Min(maxObjects, 1000) }, cancellationToken).ConfigureAwait(false);
             foreach (S3Object o in page.S3Objects ?? [])
             {
-                if (o.Key.EndsWith(".json", StringComparison.Ordinal))
-                {
-                    (o.LastModified is { } modified && modified.ToUniversalTime() > cutoff ? young : keys).Add(o.Key);
-                }
-                else if (o.Key.EndsWith("/" + SpillMarker.FileName, StringComparison.Ordinal))
+                if (IsMarker(o.Key))
                 {
                     markers[o.Key] = o.ETag;
+                }
+                else if (!IsFolderPlaceholder(o.Key))
+                {
+                    // Every other object is read, whatever its name: a spill renamed away from ".json" (a backup, an
+                    // edit) was skipped without a word, and when it was its shard's only copy of some records, a later
+                    // spill of the same key moved the key's redrive mark past them (found by review). Read, its body
+                    // tells it is not under its own name, and its shard waits; a foreign object is left and named.
+                    (o.LastModified is { } modified && modified.ToUniversalTime() > cutoff ? young : keys).Add(o.Key);
                 }
             }
 
@@ -414,7 +418,7 @@ internal static class SpillRedrive
             ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = listPrefix, ContinuationToken = token }, cancellationToken).ConfigureAwait(false);
             foreach (S3Object o in page.S3Objects ?? [])
             {
-                if (o.Key.EndsWith(".json", StringComparison.Ordinal))
+                if (!IsMarker(o.Key) && !IsFolderPlaceholder(o.Key))
                 {
                     string shard = ShardOfKey(o.Key);
                     shards[shard] = shards.GetValueOrDefault(shard) + 1;
@@ -433,6 +437,12 @@ internal static class SpillRedrive
 
     private static string NameOf(string table) =>
         table.StartsWith("arn:", StringComparison.Ordinal) && table.LastIndexOf(":table/", StringComparison.Ordinal) is var at and >= 0 ? table[(at + ":table/".Length)..] : table;
+
+    /// <summary>A shard's spill marker (<see cref="SpillMarker.FileName"/>), which the sink writes beside its spills.</summary>
+    private static bool IsMarker(string key) => key.EndsWith("/" + SpillMarker.FileName, StringComparison.Ordinal);
+
+    /// <summary>An empty object whose key ends in <c>/</c>: what the S3 console's "Create folder" leaves; no spill.</summary>
+    private static bool IsFolderPlaceholder(string key) => key.EndsWith('/');
 
     /// <summary>The shard segment of <c>&lt;prefix&gt;/&lt;stream&gt;/&lt;shard&gt;/&lt;id&gt;.json</c>.</summary>
     private static string ShardOfKey(string key)
