@@ -208,7 +208,7 @@ public class KplAggregateTests
         int badAt = m.Count;
         KplTestEncoder.WriteBytesField(m, 3, Record(pk: 1, data: "bad"u8.ToArray()));
 
-        AssertMalformed(m, "partition_key_index 1 of user record 1", 4 + badAt, "outside the partition_key_table of 1 entries");
+        AssertMalformed(m, "the partition_key_index of user record 1", 4 + badAt, "outside the partition_key_table of 1 entries");
     }
 
     [Fact]
@@ -220,7 +220,7 @@ public class KplAggregateTests
         int badAt = m.Count;
         KplTestEncoder.WriteBytesField(m, 3, Record(pk: 0, ehk: 3, data: "x"u8.ToArray()));
 
-        AssertMalformed(m, "explicit_hash_key_index 3 of user record 0", 4 + badAt, "explicit_hash_key_table of 1 entries");
+        AssertMalformed(m, "the explicit_hash_key_index of user record 0", 4 + badAt, "explicit_hash_key_table of 1 entries");
     }
 
     [Fact]
