@@ -247,6 +247,11 @@ internal static class ReplayRun
             rows.Add(("WARNING: windows discarded", $"{N(s.WindowsDiscarded)} tumbling window(s) given up: the final invocation (isFinalInvokeForWindow) failed until MaximumRetryAttempts ran out, so what the handler writes at a window's end was not written; its records were handled by earlier invocations of the window and are counted there"));
         }
 
+        if (s.Redeliveries > 0)
+        {
+            rows.Add(("redelivered batches", $"{N(s.Redeliveries)} successful invocation(s) whose checkpoint the mapping lost (redeliveryFraction): their records came again in a new batch"));
+        }
+
         if (s.IgnoredFailureReports > 0)
         {
             // Only then: the summaries of correctly configured runs stay as they were.

@@ -31,6 +31,9 @@ internal sealed class ScenarioFile
 
     public string? KeyAssignment { get; set; }
 
+    /// <summary>The fraction of successes whose checkpoint the mapping loses (<c>EmulatorScenario.RedeliveryFraction</c>).</summary>
+    public double? RedeliveryFraction { get; set; }
+
     /// <summary>A SAM template (relative to the scenario file) whose Kinesis event mapping, memory, timeout and window the run takes.</summary>
     public string? Template { get; set; }
 }

@@ -160,6 +160,7 @@ internal static partial class ScenarioLoader
                 "adversarial" => KeyAssignment.Adversarial,
                 _ => throw new ScenarioException("$.keyAssignment", $"'{file.KeyAssignment}' is not hash or adversarial"),
             },
+            RedeliveryFraction = file.RedeliveryFraction ?? 0,
         };
 
         Check(scenario.Validate);
@@ -494,6 +495,7 @@ internal static partial class ScenarioLoader
         null => "$",
         "DurationSeconds" => "$.durationSeconds",
         "StartTime" => "$.startTime",
+        "RedeliveryFraction" => "$.redeliveryFraction",
         "ShardCount" => "$.stream.shards",
         "StreamName" or "RetentionHours" or "WriteRecordsPerSecond" or "WriteBytesPerSecond" => "$.stream." + Camel(setting),
         "FunctionName" or "TimeoutSeconds" or "MemoryMb" or "InitMs" or "ReservedConcurrency" or "ComputeMsPerRecord" or "ComputeMsPerInvocation" or "MeasureCompute" => "$.function." + Camel(setting),

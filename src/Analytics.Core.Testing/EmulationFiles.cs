@@ -102,6 +102,11 @@ public sealed class EmulationFiles : IEmulationObserver, IDisposable
                 w.WriteString("checkpoint", invocation.Checkpoint);
             }
 
+            if (invocation.CheckpointLost)
+            {
+                w.WriteBoolean("checkpointLost", true);
+            }
+
             w.WriteNumber("environment", invocation.Environment);
             w.WriteBoolean("coldStart", invocation.ColdStart);
             w.WriteNumber("iteratorAgeMs", invocation.IteratorAgeMs);

@@ -59,6 +59,12 @@ public sealed record InvocationReport
     /// </summary>
     public required string? Checkpoint { get; init; }
 
+    /// <summary>
+    /// Whether the invocation succeeded but the mapping lost its checkpoint (<see cref="EmulatorScenario.RedeliveryFraction"/>):
+    /// <see cref="Checkpoint"/> is then <see langword="null"/>, and the same records come again in the shard's next batch.
+    /// </summary>
+    public bool CheckpointLost { get; init; }
+
     /// <summary>The execution environment, from 1.</summary>
     public required int Environment { get; init; }
 
@@ -224,6 +230,12 @@ public sealed record EmulationSummary
     /// review: such a run's summary showed nothing at all).
     /// </summary>
     public long WindowsDiscarded { get; init; }
+
+    /// <summary>
+    /// Successful invocations whose checkpoint the mapping lost (<see cref="EmulatorScenario.RedeliveryFraction"/>): their
+    /// records were delivered again as a new batch, and count as processed once, at the success that moved the checkpoint.
+    /// </summary>
+    public long Redeliveries { get; init; }
 
     /// <summary>Cold starts of the invocations that ended (one still in flight at the end is not counted, cold or not).</summary>
     public required long ColdStarts { get; init; }

@@ -42,9 +42,27 @@ public sealed partial class StreamEmulator
         }
 
         string? checkpoint = null;
+        bool checkpointLost = false;
         List<SimRecord> delivered = batch.Records;
         switch (outcome)
         {
+            case InvocationOutcome.Success when delivered.Count > 0 && _redeliveryRandom is { } redelivery && redelivery.NextDouble() < _scenario.RedeliveryFraction:
+                // "Lambda event source mappings process each event at least once, and duplicate processing of records can
+                // occur." When is not documented: here the mapping loses a success's checkpoint, and the same records come
+                // again as a new batch (no retry used; their invocations counted from it) before any later one of the
+                // lane. Nothing counts as processed and the window keeps the state it had before (the state is kept with
+                // the checkpoint), so the success that moves the checkpoint counts them once.
+                checkpointLost = true;
+                _redeliveries++;
+                var again = new Batch { Records = [.. delivered] };
+                foreach (SimRecord record in again.Records)
+                {
+                    record.InvokeCount = 0;
+                }
+
+                ReleaseEvent(invocation);
+                lane.Current = again;
+                break;
             case InvocationOutcome.Success:
                 // "Lambda checkpoints to the highest sequence number of a batch only when the batch is a complete success."
                 checkpoint = delivered.Count > 0 ? delivered[^1].SequenceNumber : null;
@@ -97,6 +115,7 @@ public sealed partial class StreamEmulator
             Records = delivered.Select(r => new DeliveredRecord(r.SequenceNumber, r.PartitionKey)).ToArray(),
             Outcome = outcome,
             Checkpoint = checkpoint,
+            CheckpointLost = checkpointLost,
             Environment = invocation.Environment.Id,
             ColdStart = invocation.ColdStart,
             IteratorAgeMs = iteratorAge,

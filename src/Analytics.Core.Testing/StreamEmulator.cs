@@ -22,6 +22,7 @@ public sealed partial class StreamEmulator
     private readonly Func<int, ILambdaHandler> _createHandler;
     private readonly Random _produceRandom;
     private readonly Random _choiceRandom;
+    private readonly Random? _redeliveryRandom;
     private readonly ShardState[] _shards;
     private readonly UInt128 _shardSpan;
     private readonly List<ExecutionEnvironment> _environments = [];
@@ -48,6 +49,7 @@ public sealed partial class StreamEmulator
     private long _timeouts;
     private long _ignoredFailureReports;
     private long _windowsDiscarded;
+    private long _redeliveries;
     private long _throttles;
     private long _coldStarts;
     private long _maxIteratorAge;
@@ -97,6 +99,7 @@ public sealed partial class StreamEmulator
         Clock = new VirtualClock(scenario.StartTime);
         _produceRandom = new Random(scenario.Seed);
         _choiceRandom = new Random(unchecked((scenario.Seed * 7919) + 17));
+        _redeliveryRandom = scenario.RedeliveryFraction > 0 ? new Random(unchecked((scenario.Seed * 104_729) + 31)) : null;
         _startMs = scenario.StartTime.ToUnixTimeMilliseconds();
         StreamOptions stream = scenario.Stream;
         _functionArn = scenario.Function.Arn(stream.Region, stream.AccountId);
@@ -341,6 +344,7 @@ public sealed partial class StreamEmulator
             Timeouts = _timeouts,
             IgnoredFailureReports = _ignoredFailureReports,
             WindowsDiscarded = _windowsDiscarded,
+            Redeliveries = _redeliveries,
             Throttles = _throttles,
             ColdStarts = _coldStarts,
             MaxIteratorAgeMs = _maxIteratorAge,

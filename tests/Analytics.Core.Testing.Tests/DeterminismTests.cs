@@ -75,6 +75,35 @@ public class DeterminismTests
         Assert.NotEmpty(first["destination.jsonl"]);
     }
 
+    /// <summary>
+    /// Redelivery after success (<see cref="EmulatorScenario.RedeliveryFraction"/>) draws from a sequence of its own: a
+    /// run with it is byte-reproducible, produces the same records as the run without it, and its invocations are the
+    /// same up to the first lost checkpoint.
+    /// </summary>
+    [Fact]
+    public void Redelivery_IsReproducible_AndChangesNothingBeforeTheFirstLostCheckpoint()
+    {
+        EmulatorScenario redelivering = Concurrent(42) with { RedeliveryFraction = 0.2 };
+        Dictionary<string, byte[]> first = RunToFiles(redelivering);
+        Dictionary<string, byte[]> second = RunToFiles(redelivering);
+        Dictionary<string, byte[]> without = RunToFiles(Concurrent(42));
+        foreach ((string name, byte[] bytes) in first)
+        {
+            Assert.True(bytes.AsSpan().SequenceEqual(second[name]), $"{name} differs between runs");
+        }
+
+        Assert.True(first["records.jsonl"].AsSpan().SequenceEqual(without["records.jsonl"]));
+        string[] lines = Encoding.UTF8.GetString(first["invocations.jsonl"]).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        string[] linesWithout = Encoding.UTF8.GetString(without["invocations.jsonl"]).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        int lost = Array.FindIndex(lines, l => l.Contains("\"checkpointLost\":true", StringComparison.Ordinal));
+        Assert.True(lost > 0, "no checkpoint was lost");
+        Assert.DoesNotContain(linesWithout, l => l.Contains("checkpointLost", StringComparison.Ordinal));
+        Assert.Equal(linesWithout[..lost], lines[..lost]);
+        static string Head(string line) => line[..line.IndexOf("\"checkpoint\":", StringComparison.Ordinal)];
+        Assert.Equal(Head(linesWithout[lost]), Head(lines[lost])); // the same invocation, a success in both
+        Assert.Contains("\"outcome\":\"success\",\"checkpoint\":null,\"checkpointLost\":true,", lines[lost], StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AnotherSeed_GivesOtherOutputs()
     {

@@ -95,6 +95,51 @@ public class EsmRuleTests
         Assert.Equal(run.Records[^1].SequenceNumber, only.Checkpoint);
     }
 
+    // Source: "Lambda event source mappings process each event at least once, and duplicate processing of records can
+    // occur" (AWS, "How Lambda processes records from stream and queue-based event sources"); partial responses do not
+    // "entirely prevent the possibility of retries in a successful record" (services-kinesis-batchfailurereporting).
+    // When and how often are not documented (grade 3): with RedeliveryFraction the mapping loses a success's checkpoint
+    // and delivers the same records again, as a new batch, next on the lane. Found by review: before it, a record whose
+    // batch succeeded was never delivered again, and a consumer whose writes are not idempotent passed every run.
+    [Fact]
+    public void AtLeastOnce_ALostCheckpoint_DeliversTheSameRecordsAgain_AsANewBatch()
+    {
+        EmulatorScenario scenario = new()
+        {
+            Seed = 3,
+            StartTime = Emulate.Start,
+            DurationSeconds = 60,
+            Records = [.. Enumerable.Range(0, 60).Select(i => ExplicitRecord.Text("k" + (i % 3), "r" + i, i * 100))],
+            Mapping = new() { BatchSize = 10, MaximumRetryAttempts = 0, OnFailure = OnFailureDestination.Sqs },
+            RedeliveryFraction = 0.5,
+        };
+        var deliveries = new List<string[]>();
+        EmulationRecording run = Emulate.Run(scenario, _ => Emulate.Succeed(e => deliveries.Add(Emulate.Texts(e))), out EmulationSummary summary);
+
+        InvocationReport[] lost = [.. run.Invocations.Where(i => i.CheckpointLost)];
+        Assert.NotEmpty(lost);
+        Assert.Equal(lost.Length, summary.Redeliveries);
+        foreach (InvocationReport invocation in lost)
+        {
+            Assert.Equal(InvocationOutcome.Success, invocation.Outcome);
+            Assert.Null(invocation.Checkpoint);
+            InvocationReport next = run.Invocations.First(i => i.Invocation == invocation.Invocation + 1);
+            Assert.Equal(invocation.Records, next.Records);
+        }
+
+        // Each record came once more for each lost checkpoint of a batch it was in; all are processed, once, and none
+        // went to the destination (the redelivered batch used no retry).
+        Assert.Equal(run.Records.Count + lost.Sum(i => i.Records.Count), deliveries.Sum(d => d.Length));
+        Assert.Equal(run.Records.Count, summary.RecordsOut);
+        Assert.Equal(0, summary.RecordsToDestination);
+        Assert.Equal(run.Records.Select(r => r.SequenceNumber), run.Invocations.Where(i => !i.CheckpointLost).SelectMany(i => i.Records).Select(r => r.SequenceNumber));
+
+        // Without it (the default), the same scenario delivers each record once.
+        EmulationRecording plain = Emulate.Run(scenario with { RedeliveryFraction = 0 }, _ => Emulate.Succeed(), out EmulationSummary plainSummary);
+        Assert.Equal(run.Records.Count, plain.Invocations.Sum(i => i.Records.Count));
+        Assert.Equal(0, plainSummary.Redeliveries);
+    }
+
     // Source: "If the batchItemFailures array contains multiple items, Lambda uses the record with the lowest sequence
     // number as the checkpoint. Lambda then retries all records starting from that checkpoint."
     [Fact]

@@ -40,10 +40,11 @@ public class ExactlyOnceStreamProperties
         int BatchSize,
         string KeyPrefix = "pk-",
         bool DynamoDbFaults = true,
-        bool Unanswered = false)
+        bool Unanswered = false,
+        double Redelivery = 0)
     {
         public override string ToString() =>
-            $"seed={Seed} shards={Shards} keys={PartitionKeys} pf={Factor} bisect={Bisect} adversarial={Adversarial} throttle={ThrottlePercent}% outage={Outage} unanswered={Unanswered} timeouts={Timeouts} batch={BatchSize} keyPrefix={JsonSerializer.Serialize(KeyPrefix)} dynamoDbFaults={DynamoDbFaults}";
+            $"seed={Seed} shards={Shards} keys={PartitionKeys} pf={Factor} bisect={Bisect} adversarial={Adversarial} throttle={ThrottlePercent}% outage={Outage} unanswered={Unanswered} timeouts={Timeouts} batch={BatchSize} keyPrefix={JsonSerializer.Serialize(KeyPrefix)} dynamoDbFaults={DynamoDbFaults} redelivery={Redelivery.ToString(CultureInfo.InvariantCulture)}";
     }
 
     /// <summary>
@@ -69,7 +70,8 @@ public class ExactlyOnceStreamProperties
             from batch in Gen.Elements(5, 20, 100)
             from prefix in Gen.Elements(s_keyPrefixes)
             from unanswered in ArbMap.Default.GeneratorFor<bool>()
-            select new StreamCase(seed, shards, keys, factor, bisect, adversarial, throttle, outage, timeouts, batch, prefix, Unanswered: outage && unanswered);
+            from redelivery in Gen.Elements(0.0, 0.0, 0.1, 0.3)
+            select new StreamCase(seed, shards, keys, factor, bisect, adversarial, throttle, outage, timeouts, batch, prefix, Unanswered: outage && unanswered, Redelivery: redelivery);
         return Arb.From(gen, Shrink);
     }
 
@@ -120,6 +122,11 @@ public class ExactlyOnceStreamProperties
         {
             yield return c with { KeyPrefix = "pk-" };
         }
+
+        if (c.Redelivery > 0)
+        {
+            yield return c with { Redelivery = 0 };
+        }
     }
 
     /// <summary>
@@ -146,6 +153,25 @@ public class ExactlyOnceStreamProperties
         Outcome outcome = Check(c);
         Assert.True(outcome.Holds, outcome.Detail);
         Assert.True(outcome.OutageRequests > 0, outcome.Detail);
+    }
+
+    /// <summary>
+    /// Lost checkpoints (AWS: "duplicate processing of records can occur"): three in ten successes are delivered again,
+    /// at ParallelizationFactor 4 with adversarial keys, bisection and throttling, and in tumbling-window mode at factor 1
+    /// (the redelivered batch carries the window's state from before it). The sink's watermarks make every redelivery
+    /// harmless: the table equals the true aggregates.
+    /// </summary>
+    [Fact]
+    public void LostCheckpoints_TheTableEqualsTheTrueAggregates()
+    {
+        var c = new StreamCase(Seed: 77, Shards: 2, PartitionKeys: 40, Factor: 4, Bisect: true, Adversarial: true, ThrottlePercent: 10, Outage: false, Timeouts: false, BatchSize: 20, Redelivery: 0.3);
+        Outcome outcome = Check(c);
+        Assert.True(outcome.Holds, outcome.Detail);
+        Assert.True(outcome.Redeliveries > 0, outcome.Detail);
+
+        Outcome windows = Check(c with { Factor = 1, Adversarial = false }, s => s with { DurationSeconds = 240, Mapping = s.Mapping with { TumblingWindowInSeconds = 15 } });
+        Assert.True(windows.Holds, windows.Detail);
+        Assert.True(windows.Redeliveries > 0, windows.Detail);
     }
 
     [Fact]
@@ -350,7 +376,7 @@ public class ExactlyOnceStreamProperties
         bool holds = problems.Count == 0 && truth.Count > 0;
         long outageRequests = run.Downstream.DynamoDb.Counters.OutageErrors + run.Downstream.S3.Counters.OutageErrors;
         return new Outcome(holds, doubled, $"{c}: {run.Describe(truth)}, {outageRequests} requests in outages; " +
-            (truth.Count == 0 ? "no valid record produced" : string.Join("; ", problems.Take(5))), outageRequests);
+            (truth.Count == 0 ? "no valid record produced" : string.Join("; ", problems.Take(5))), outageRequests, run.Summary.Redeliveries);
     }
 
     /// <summary>
@@ -475,6 +501,7 @@ public class ExactlyOnceStreamProperties
         // drain in the run's 900 s.)
         Function = new() { TimeoutSeconds = 3, MemoryMb = 1769, ComputeMsPerInvocation = c.Timeouts ? 0 : 5 },
         KeyAssignment = c.Adversarial ? KeyAssignment.Adversarial : KeyAssignment.Hash,
+        RedeliveryFraction = c.Redelivery,
     };
 
     internal static DownstreamFile Downstream(StreamCase c) => new()
@@ -573,7 +600,8 @@ public class ExactlyOnceStreamProperties
     }
 
     /// <param name="OutageRequests">Requests the DynamoDB and S3 models failed or left unanswered in an outage.</param>
-    internal sealed record Outcome(bool Holds, bool Doubled, string Detail, long OutageRequests = 0)
+    /// <param name="Redeliveries">Successes whose checkpoint the mapping lost (their records delivered again).</param>
+    internal sealed record Outcome(bool Holds, bool Doubled, string Detail, long OutageRequests = 0, long Redeliveries = 0)
     {
         public static implicit operator Property(Outcome o) => o.Holds.Label(o.Detail);
     }

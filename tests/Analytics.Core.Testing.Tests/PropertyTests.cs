@@ -8,7 +8,7 @@ namespace Analytics.Core.Testing.Tests;
 /// <summary>Invariants of the event source mapping, for any seed, ParallelizationFactor, key assignment and failures.</summary>
 public class PropertyTests
 {
-    private static EmulatorScenario Scenario(int seed, int factor, bool adversarial, MappingOptions? mapping = null) => new()
+    private static EmulatorScenario Scenario(int seed, int factor, bool adversarial, MappingOptions? mapping = null, bool redeliver = false) => new()
     {
         Seed = seed,
         StartTime = Emulate.Start,
@@ -18,6 +18,7 @@ public class PropertyTests
         Mapping = (mapping ?? new MappingOptions()) with { ParallelizationFactor = factor, BatchSize = 7 },
         Function = new() { ComputeMsPerRecord = 30, MemoryMb = 1769, TimeoutSeconds = 5 },
         KeyAssignment = adversarial ? KeyAssignment.Adversarial : KeyAssignment.Hash,
+        RedeliveryFraction = redeliver ? 0.3 : 0,
     };
 
     // A handler that fails in a seeded way: a record whose number is a multiple of `every` raises or is reported.
@@ -51,15 +52,15 @@ public class PropertyTests
     // The records an invocation made durable: all on success, those before the lowest failure on a partial response.
     private static IEnumerable<DeliveredRecord> Processed(InvocationReport invocation) => invocation.Outcome switch
     {
-        InvocationOutcome.Success => invocation.Records,
+        InvocationOutcome.Success when !invocation.CheckpointLost => invocation.Records, // a lost checkpoint processed nothing
         InvocationOutcome.Partial => invocation.Records.TakeWhile(r => r.SequenceNumber != invocation.Checkpoint),
         _ => [],
     };
 
     [Property(MaxTest = 20)]
-    public Property PerPartitionKeyOrder_IsNeverBroken(int seed, byte factor, bool adversarial, bool report)
+    public Property PerPartitionKeyOrder_IsNeverBroken(int seed, byte factor, bool adversarial, bool report, bool redeliver)
     {
-        EmulatorScenario scenario = Scenario(seed, Factor(factor), adversarial, new() { ReportBatchItemFailures = report, MaximumRetryAttempts = 2, BisectBatchOnFunctionError = !report });
+        EmulatorScenario scenario = Scenario(seed, Factor(factor), adversarial, new() { ReportBatchItemFailures = report, MaximumRetryAttempts = 2, BisectBatchOnFunctionError = !report }, redeliver);
         EmulationRecording run = Emulate.Run(scenario, Flaky(13, report));
 
         // Processed records of a key, in order of processing, have increasing sequence numbers.
@@ -76,9 +77,9 @@ public class PropertyTests
     }
 
     [Property(MaxTest = 20)]
-    public Property ARecord_IsNeverDeliveredAfterItsCheckpointPassedIt(int seed, byte factor, bool adversarial, bool report)
+    public Property ARecord_IsNeverDeliveredAfterItsCheckpointPassedIt(int seed, byte factor, bool adversarial, bool report, bool redeliver)
     {
-        EmulatorScenario scenario = Scenario(seed, Factor(factor), adversarial, new() { ReportBatchItemFailures = report, MaximumRetryAttempts = 3 });
+        EmulatorScenario scenario = Scenario(seed, Factor(factor), adversarial, new() { ReportBatchItemFailures = report, MaximumRetryAttempts = 3 }, redeliver);
         EmulationRecording run = Emulate.Run(scenario, Flaky(11, report));
         var done = new Dictionary<string, long>();
         foreach (InvocationReport invocation in run.Invocations)
@@ -91,6 +92,30 @@ public class PropertyTests
 
         bool never = run.Invocations.All(i => i.Records.All(r => !done.TryGetValue(r.SequenceNumber, out long at) || i.StartMs < at));
         return never.ToProperty();
+    }
+
+    /// <summary>
+    /// With a lost checkpoint now and then (<see cref="EmulatorScenario.RedeliveryFraction"/> 0.3), a handler that always
+    /// succeeds still has every record processed exactly once, and each record is delivered once more for each lost
+    /// checkpoint of an invocation that held it, right after it, in the same order, on the same lane: never otherwise.
+    /// </summary>
+    [Property(MaxTest = 20)]
+    public Property AlwaysSucceeding_WithLostCheckpoints_ProcessesEveryRecordOnce_AndDeliversItAgainOnlyAfterALostOne(int seed, byte factor, bool adversarial)
+    {
+        EmulationRecording run = Emulate.Run(Scenario(seed, Factor(factor), adversarial, redeliver: true), _ => Emulate.Succeed(), out EmulationSummary summary);
+        string[] processed = run.Invocations.SelectMany(Processed).Select(r => r.SequenceNumber).ToArray();
+        var deliveries = run.Invocations.SelectMany(i => i.Records).GroupBy(r => r.SequenceNumber).ToDictionary(g => g.Key, g => g.Count());
+        var lostIn = run.Invocations.Where(i => i.CheckpointLost).SelectMany(i => i.Records).GroupBy(r => r.SequenceNumber).ToDictionary(g => g.Key, g => g.Count());
+        bool once = processed.Length == run.Records.Count && processed.ToHashSet().SetEquals(run.Records.Select(r => r.SequenceNumber));
+        bool explained = deliveries.All(d => d.Value == 1 + lostIn.GetValueOrDefault(d.Key));
+
+        // A lost checkpoint's records come next on its lane, as they were.
+        InvocationReport[] all = [.. run.Invocations];
+        bool next = all.Where(i => i.CheckpointLost).All(lost =>
+            all.Where(i => i.ShardId == lost.ShardId && i.Lane == lost.Lane && i.StartMs >= lost.EndMs).MinBy(i => (i.StartMs, i.Invocation)) is { } after
+            && after.Records.SequenceEqual(lost.Records));
+        return (once && explained && next && summary.RecordsPending == 0 && summary.Redeliveries == all.Count(i => i.CheckpointLost))
+            .Label($"once={once} explained={explained} next={next} redeliveries={summary.Redeliveries}");
     }
 
     [Property(MaxTest = 20)]

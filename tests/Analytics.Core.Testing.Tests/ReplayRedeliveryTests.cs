@@ -1,0 +1,26 @@
+using Analytics.Replay;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>A scenario's <c>redeliveryFraction</c> (<see cref="EmulatorScenario.RedeliveryFraction"/>): taken, defaulted and range-checked by name.</summary>
+public class ReplayRedeliveryTests
+{
+    [Fact]
+    public void RedeliveryFraction_IsTaken_AndIsZeroWhenAbsent()
+    {
+        Assert.Equal(0.25, ScenarioLoader.Parse("""{"redeliveryFraction":0.25,"handler":{"kind":"sample"}}"""u8).Scenario.RedeliveryFraction);
+        Assert.Equal(0, ScenarioLoader.Parse("""{"handler":{"kind":"sample"}}"""u8).Scenario.RedeliveryFraction);
+    }
+
+    [Theory]
+    [InlineData("0.75")]
+    [InlineData("-0.1")]
+    [InlineData("1")]
+    public void RedeliveryFraction_OutOfRange_IsABadScenario_NamingTheField(string value)
+    {
+        ScenarioException error = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(System.Text.Encoding.UTF8.GetBytes("{\"redeliveryFraction\":" + value + ",\"handler\":{\"kind\":\"sample\"}}")));
+        Assert.Equal("$.redeliveryFraction", error.Field);
+        Assert.Contains("from 0", error.Reason, StringComparison.Ordinal);
+        Assert.Contains("0.5", error.Reason, StringComparison.Ordinal);
+    }
+}
