@@ -140,6 +140,64 @@ public class EsmRuleTests
         Assert.Equal(0, plainSummary.Redeliveries);
     }
 
+    // A window's final invocation carries no records: there is nothing to deliver again, so its checkpoint is never
+    // lost, and each window ends once, with its records each processed once before it.
+    [Fact]
+    public void ALostCheckpoint_NeverTakesAWindowsFinalInvocation_EachWindowEndsOnce()
+    {
+        EmulatorScenario scenario = new()
+        {
+            Seed = 5,
+            StartTime = Emulate.Start,
+            DurationSeconds = 120,
+            Records = [.. Enumerable.Range(0, 80).Select(i => ExplicitRecord.Text("k" + (i % 4), "r" + i, i * 1000))],
+            Mapping = new() { BatchSize = 5, TumblingWindowInSeconds = 15 },
+            RedeliveryFraction = 0.5,
+        };
+        EmulationRecording run = Emulate.Run(scenario, _ => new DelegateHandler((_, _, _) => Task.FromResult<ReadOnlyMemory<byte>>("{\"state\":{}}"u8.ToArray())), out EmulationSummary summary);
+
+        Assert.True(summary.Redeliveries > 0);
+        InvocationReport[] finals = [.. run.Invocations.Where(i => i.IsFinalInvokeForWindow == true)];
+        Assert.DoesNotContain(finals, f => f.CheckpointLost);
+        int windows = run.Records.Select(r => (r.Arrival - Emulate.Start).Ticks / TimeSpan.FromSeconds(15).Ticks).Distinct().Count();
+        Assert.Equal(6, windows); // records at 0 to 79 s: windows from 0, 15, ..., 75 s, all over before the run ends
+        Assert.Equal(windows, finals.Length);
+        Assert.Equal(run.Records.Count, summary.RecordsOut);
+    }
+
+    // The emulator's choice for a lost checkpoint (docs/emulator.md): the redelivered batch is a new one, so a function
+    // that fails it from then on gets its whole retry quota, and the destination record counts only the invocations
+    // since the loss (MaximumRetryAttempts 2: three), not the lost success before them.
+    [Fact]
+    public void ALostCheckpointsBatch_IsANewBatch_WithItsWholeRetryQuota_AndItsOwnInvokeCount()
+    {
+        foreach (int seed in Enumerable.Range(1, 40))
+        {
+            EmulatorScenario scenario = Emulate.Texts("a", "b") with
+            {
+                Seed = seed,
+                Mapping = new() { MaximumRetryAttempts = 2, OnFailure = OnFailureDestination.Sqs },
+                RedeliveryFraction = 0.5,
+            };
+            int calls = 0;
+            EmulationRecording run = Emulate.Run(scenario, _ => new DelegateHandler((_, _, _) =>
+                ++calls == 1 ? Task.FromResult<ReadOnlyMemory<byte>>(Array.Empty<byte>()) : throw new InvalidOperationException("fails from the second delivery on")));
+            if (!run.Invocations[0].CheckpointLost)
+            {
+                continue; // this seed kept the first success's checkpoint
+            }
+
+            Assert.Equal(4, run.Invocations.Count); // the lost success, then 1 + 2 retries
+            DestinationRecord sent = Assert.Single(run.Destination);
+            Assert.Equal(run.Records.Select(r => r.SequenceNumber), sent.SequenceNumbers);
+            using JsonDocument record = JsonDocument.Parse(sent.Json);
+            Assert.Equal(3, record.RootElement.GetProperty("requestContext").GetProperty("approximateInvokeCount").GetInt32());
+            return;
+        }
+
+        Assert.Fail("no seed lost the first success's checkpoint");
+    }
+
     // Source: "If the batchItemFailures array contains multiple items, Lambda uses the record with the lowest sequence
     // number as the checkpoint. Lambda then retries all records starting from that checkpoint."
     [Fact]
