@@ -15,6 +15,20 @@ public sealed partial class StreamEmulator
     // Puts this second's records: explicit ones and each producer's, merged by time (explicit first on a tie).
     private void ProduceSecond(int second)
     {
+        if (_dataBytesHeld > MaxDataBytesHeld)
+        {
+            // The records' data is held too: large records (1 MiB/s per shard is within Kinesis's limits) that a function
+            // never processes passed any memory at a few thousand records, far below the count's bound, and the run
+            // ended in an OutOfMemoryException with a stack trace (found by review).
+            throw new InvalidOperationException(string.Format(
+                CultureInfo.InvariantCulture,
+                "At {0} s the stream holds {1:N0} bytes of records not yet processed, more than the emulator keeps ({2:N0}): " +
+                "the function falls behind its producers for good. Shorten the run (durationSeconds), lower the producers' rates or record sizes, or shorten the stream's retention.",
+                second,
+                _dataBytesHeld,
+                MaxDataBytesHeld));
+        }
+
         if (RecordsHeld > MaxRecordsHeld)
         {
             // Every record not yet processed is held in memory: a function that falls behind its producers for good
@@ -166,6 +180,7 @@ public sealed partial class StreamEmulator
         else
         {
             shard.Pending.Enqueue(record);
+            _dataBytesHeld += record.Data.Length;
         }
 
         shard.Seconds[counterSecond].RecordsIn++;
