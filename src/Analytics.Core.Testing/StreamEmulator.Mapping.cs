@@ -575,7 +575,7 @@ public sealed partial class StreamEmulator
         else
         {
             outcome = InvocationOutcome.Error;
-            Exception error = task.Exception?.InnerException ?? new TaskCanceledException(task);
+            Exception error = task.Exception?.InnerException ?? CancellationOf(task);
             invocation.Error = error switch
             {
                 // A process's function error, as it posted it; its runtime's exit or init error (found by review: both
@@ -623,5 +623,25 @@ public sealed partial class StreamEmulator
     {
         public Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken) =>
             Task.FromException<ReadOnlyMemory<byte>>(exception);
+    }
+
+    /// <summary>
+    /// What a cancelled handler task ends with, as awaiting it rethrows it (and Lambda's .NET runtime reports it): an
+    /// async handler's own <see cref="OperationCanceledException"/>, its message saying why; a task made cancelled
+    /// without one, a <see cref="TaskCanceledException"/>. (Found by review: every cancellation was reported as
+    /// "TaskCanceledException: A task was canceled.", the handler's type and message lost.)
+    /// </summary>
+    private static Exception CancellationOf(Task task)
+    {
+        try
+        {
+            task.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException e)
+        {
+            return e;
+        }
+
+        return new TaskCanceledException(task);
     }
 }

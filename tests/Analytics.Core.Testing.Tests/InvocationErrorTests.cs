@@ -32,6 +32,11 @@ public class InvocationErrorTests
         // host's exception type was reported instead).
         { "process's function error", "Function.MyError", "Unable to parse record" },
         { "process's init error", "Runtime.NoTable", "bootstrap posted an init error: Runtime.NoTable: no table" },
+        // An async handler's own cancellation (a downstream call that gave up), as awaiting its task rethrows it (found
+        // by review: reported as "TaskCanceledException: A task was canceled."); a task made cancelled without one says so.
+        { "cancellation", "OperationCanceledException", "the downstream call gave up after 2 s" },
+        { "HttpClient's time-out", "TaskCanceledException", "The request was canceled due to the configured HttpClient.Timeout of 2 seconds elapsing." },
+        { "a cancelled task", "TaskCanceledException", "A task was canceled." },
     };
 
     [Theory]
@@ -63,6 +68,13 @@ public class InvocationErrorTests
             case "timeout":
                 await Task.Delay(TimeSpan.FromSeconds(10), clock);
                 return s_ok;
+            case "cancellation":
+                await Task.Delay(TimeSpan.FromMilliseconds(5), clock);
+                throw new OperationCanceledException("the downstream call gave up after 2 s");
+            case "HttpClient's time-out":
+                throw new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout of 2 seconds elapsing.", new TimeoutException("The operation was canceled."));
+            case "a cancelled task":
+                return await Task.FromCanceled<ReadOnlyMemory<byte>>(new CancellationToken(canceled: true));
             default:
                 return new byte[LambdaJson.MaxPayloadBytes + 1];
         }
