@@ -31,14 +31,60 @@ internal static class ReplayRun
     /// <param name="progressLabel">Put before the line told to <paramref name="progress"/> (the scenario's name when several run at once).</param>
     public static ReplayResult Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true, bool httpClients = false, TextWriter? progress = null, string? progressLabel = null)
     {
+        // The run writes into a folder of its own inside the directory, and its files replace the directory's only once
+        // it has ended: a run that stops (a bad scenario found at the first process start, exit 2; a run stopped, exit 1)
+        // leaves the directory as it was. Before, it had replaced an earlier complete run's files with half-written ones
+        // (an empty invocation log, a metrics header, the first second's records) and deleted its chart (found by review).
         Directory.CreateDirectory(outDirectory);
-        // Every file left in the directory is this run's: what an earlier run wrote and this one does not (the sinks'
-        // state of another handler kind, a chart with --no-chart) goes. EmulationFiles replaces the other files.
-        foreach (string earlier in (string[])["aggregates.jsonl", "quarantine.jsonl", "spill.jsonl", ChartFileName])
+        string staging = Path.Combine(outDirectory, StagingPrefix + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(staging);
+        try
         {
-            File.Delete(Path.Combine(outDirectory, earlier));
+            using var summary = new StringWriter();
+            ReplayResult result = RunInto(loaded, staging, outDirectory, summary, writeRecords, chart, httpClients, progress, progressLabel);
+            Publish(staging, outDirectory);
+            stdout.Write(summary.ToString());
+            return result;
         }
+        finally
+        {
+            try
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Left behind, hidden, and named as the run's own: nothing to take for a run's output.
+            }
+        }
+    }
 
+    /// <summary>The name a run's own folder inside the output directory starts with, while it runs.</summary>
+    public const string StagingPrefix = ".replay-run-";
+
+    /// <summary>
+    /// Moves a finished run's files into the directory; every file left there is this run's: what an earlier run wrote
+    /// and this one does not (the sinks' state of another handler kind, a chart with --no-chart, records with
+    /// --no-records) goes.
+    /// </summary>
+    private static void Publish(string staging, string outDirectory)
+    {
+        foreach (string name in OutputFileNames)
+        {
+            string staged = Path.Combine(staging, name), final = Path.Combine(outDirectory, name);
+            if (File.Exists(staged))
+            {
+                File.Move(staged, final, overwrite: true);
+            }
+            else
+            {
+                File.Delete(final);
+            }
+        }
+    }
+
+    private static ReplayResult RunInto(LoadedScenario loaded, string outDirectory, string shownDirectory, TextWriter stdout, bool writeRecords, bool chart, bool httpClients, TextWriter? progress, string? progressLabel)
+    {
         var watch = Stopwatch.StartNew();
         SampleDownstream? downstream = null;
         var processes = new List<ProcessHandler>();
@@ -135,7 +181,7 @@ internal static class ReplayRun
         }
 
         watch.Stop();
-        WriteSummary(stdout, loaded, summary, sinks, figures, firstError.Text, firstError.Rejected, watch.Elapsed, outDirectory, chart);
+        WriteSummary(stdout, loaded, summary, sinks, figures, firstError.Text, firstError.Rejected, watch.Elapsed, shownDirectory, chart);
         return new ReplayResult(loaded, summary, figures);
     }
 
