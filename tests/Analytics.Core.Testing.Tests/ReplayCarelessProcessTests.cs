@@ -176,3 +176,81 @@ public class DynamoDbModelCreateTableTests
         Assert.Equal("sortKey", e.ParamName);
     }
 }
+
+/// <summary>
+/// A scenario's <c>template</c> that is no template's file (found by review): a FIFO blocked replay before any check,
+/// <c>/dev/zero</c> grew until memory ran out. Each is a bad scenario now, named; a link to a template is read.
+/// </summary>
+public class ReplayTemplateFileTests
+{
+    [Theory]
+    [InlineData("fifo", "is empty or not a regular file")]
+    [InlineData("/dev/zero", "is empty or not a regular file")]
+    [InlineData("empty", "is empty or not a regular file")]
+    [InlineData("huge", "a template is at most 1,048,576")]
+    public async Task ATemplateThatIsNoTemplatesFile_IsABadScenario(string kind, string reason)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        string directory = Directory.CreateTempSubdirectory("replay-template-file-").FullName;
+        try
+        {
+            string template = kind.StartsWith('/') ? kind : Path.Combine(directory, "template.yaml");
+            switch (kind)
+            {
+                case "fifo":
+                    using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", template))
+                    {
+                        await mkfifo.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+                        Assert.Equal(0, mkfifo.ExitCode);
+                    }
+
+                    Assert.True(File.Exists(template));
+                    break;
+                case "empty":
+                    File.WriteAllText(template, string.Empty);
+                    break;
+                case "huge":
+                    File.WriteAllText(template, "# " + new string('x', Analytics.Replay.Incident.SamTemplate.MaxBytes));
+                    break;
+            }
+
+            // Bounded: before, the FIFO blocked the read for good.
+            Task<Analytics.Replay.ScenarioException> refused = Task.Run(() => Assert.Throws<Analytics.Replay.ScenarioException>(() =>
+                Analytics.Replay.ScenarioLoader.Parse(System.Text.Encoding.UTF8.GetBytes("{\"template\":" + System.Text.Json.JsonSerializer.Serialize(template) + ",\"handler\":{\"kind\":\"sample\"}}"), directory)));
+            Analytics.Replay.ScenarioException error = await refused.WaitAsync(TimeSpan.FromSeconds(20)); // a TimeoutException if the read did not end
+            Assert.Equal("$.template", error.Field);
+            Assert.Contains(reason, error.Reason, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void ALinkToATemplate_IsRead()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        string directory = Directory.CreateTempSubdirectory("replay-template-link-").FullName;
+        try
+        {
+            string real = Path.Combine(directory, "real.yaml");
+            File.Copy(Path.Combine(RepoPaths.Root, "samples", "Analytics.SampleLambda", "template.yaml"), real);
+            File.CreateSymbolicLink(Path.Combine(directory, "template.yaml"), real);
+            Analytics.Replay.LoadedScenario loaded = Analytics.Replay.ScenarioLoader.Parse("""{"template":"template.yaml","handler":{"kind":"sample"}}"""u8, directory);
+            Assert.Equal(100, loaded.Scenario.Mapping.BatchSize);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}

@@ -30,6 +30,9 @@ internal static class SamTemplate
         "TumblingWindowInSeconds", "DestinationConfig", "Enabled",
     };
 
+    /// <summary>The largest template read: 1 MiB, above CloudFormation's 1 MB for a template in S3.</summary>
+    public const int MaxBytes = 1024 * 1024;
+
     /// <summary>Reads <paramref name="path"/>.</summary>
     /// <exception cref="ScenarioException">The file cannot be read, or does not have the shape this reader knows (the path in the template and the reason).</exception>
     public static TemplateSettings Read(string path)
@@ -37,6 +40,27 @@ internal static class SamTemplate
         string text;
         try
         {
+            // What is read must be a template's file: a pipe or a device (a FIFO, /dev/stdin, /dev/zero) blocked the run
+            // before any check or grew until it ran out of memory (found by review). Such files report no length, and
+            // neither does an empty file, which is no template either; a link is judged by what it leads to.
+            FileSystemInfo info = new FileInfo(path);
+            if (info.LinkTarget is not null)
+            {
+                info = info.ResolveLinkTarget(returnFinalTarget: true) ?? info;
+            }
+
+            if (info is FileInfo { Exists: true } file && (file.Length == 0 || file.Length > MaxBytes))
+            {
+                throw new ScenarioException("$.template", file.Length == 0
+                    ? $"{path} is empty or not a regular file (a pipe, a device); give the SAM template's YAML file"
+                    : $"{path} is {file.Length:N0} bytes; a template is at most {MaxBytes:N0} (CloudFormation's largest, 1 MB from S3)");
+            }
+
+            if (!info.Exists && info.LinkTarget is null && File.Exists(path))
+            {
+                throw new ScenarioException("$.template", $"{path} leads to {info.FullName}, which is not a file; give the SAM template's YAML file");
+            }
+
             text = File.ReadAllText(path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
