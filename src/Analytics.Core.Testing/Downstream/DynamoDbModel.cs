@@ -785,6 +785,36 @@ public sealed class DynamoDbModel : IDisposable
         });
     }
 
+    /// <summary>
+    /// Table settings the model would take and not keep, refused by name as it refuses the parameters it would answer as
+    /// absent: DescribeTable would say nothing of them, and DeleteTable would delete a table with deletion protection,
+    /// which DynamoDB refuses (found by review: all were taken without a word). A setting that asks for what the model
+    /// is anyway (no stream, no protection, the standard class, the default encryption, no tags) is taken.
+    /// </summary>
+    private static void RefuseTableSettingsNotKept(JsonElement request)
+    {
+        static bool Enabled(JsonElement request, string member, string flag) =>
+            request.TryGetProperty(member, out JsonElement spec) && spec.ValueKind == JsonValueKind.Object &&
+            spec.TryGetProperty(flag, out JsonElement on) && on.ValueKind == JsonValueKind.True;
+
+        string? refused =
+            request.TryGetProperty("DeletionProtectionEnabled", out JsonElement protection) && protection.ValueKind == JsonValueKind.True ? "DeletionProtectionEnabled: it would delete the table on DeleteTable, which DynamoDB refuses while the protection is on"
+            : Enabled(request, "StreamSpecification", "StreamEnabled") ? "StreamSpecification: it has no streams (no LatestStreamArn)"
+            : Enabled(request, "SSESpecification", "Enabled") ? "SSESpecification: it has no KMS encryption (no SSEDescription)"
+            : OptionalString(request, "TableClass") is { } tableClass && tableClass != "STANDARD" ? "TableClass " + tableClass + ": its tables are of the standard class"
+            : request.TryGetProperty("Tags", out JsonElement tags) && tags.ValueKind == JsonValueKind.Array && tags.GetArrayLength() > 0 ? "Tags: it keeps no tags"
+            : null;
+        foreach (string member in (string[])["OnDemandThroughput", "WarmThroughput", "ResourcePolicy"])
+        {
+            refused ??= request.TryGetProperty(member, out JsonElement value) && value.ValueKind != JsonValueKind.Null ? member : null;
+        }
+
+        if (refused is not null)
+        {
+            throw DynamoError.Validation("The DynamoDB model does not support " + refused + ".");
+        }
+    }
+
     private byte[] CreateTable(JsonElement request)
     {
         string name = RequireString(request, "TableName");
@@ -793,6 +823,7 @@ public sealed class DynamoDbModel : IDisposable
             throw DynamoError.Validation(invalidName);
         }
 
+        RefuseTableSettingsNotKept(request);
         string billing = OptionalString(request, "BillingMode") ?? "PROVISIONED";
         if (billing is not "PROVISIONED" and not "PAY_PER_REQUEST")
         {

@@ -271,6 +271,61 @@ public sealed class DynamoDbModelTests
         }
     }
 
+    /// <summary>
+    /// Table settings the model would not keep are refused by name (found by review: deletion protection, a stream, KMS
+    /// encryption, a table class and tags were taken without a word, described as absent, and a protected table was
+    /// deleted); asking for what the model is anyway is taken, and the table is then described and deleted as before.
+    /// </summary>
+    public static TheoryData<string, Action<CreateTableRequest>> TableSettingsNotKept => new()
+    {
+        { "DeletionProtectionEnabled", r => r.DeletionProtectionEnabled = true },
+        { "StreamSpecification", r => r.StreamSpecification = new() { StreamEnabled = true, StreamViewType = StreamViewType.NEW_IMAGE } },
+        { "SSESpecification", r => r.SSESpecification = new() { Enabled = true, SSEType = SSEType.KMS } },
+        { "TableClass STANDARD_INFREQUENT_ACCESS", r => r.TableClass = TableClass.STANDARD_INFREQUENT_ACCESS },
+        { "Tags", r => r.Tags = [new Tag { Key = "team", Value = "analytics" }] },
+        { "OnDemandThroughput", r => r.OnDemandThroughput = new() { MaxReadRequestUnits = 10, MaxWriteRequestUnits = 10 } },
+    };
+
+    [Theory]
+    [MemberData(nameof(TableSettingsNotKept))]
+    public async Task CreateTable_WithASettingTheModelWouldNotKeep_IsRefusedByName(string setting, Action<CreateTableRequest> set)
+    {
+        using var model = new DynamoDbModel(new FakeTimeProvider(s_start), DynamoDbModelOptions.Default);
+        using AmazonDynamoDBClient client = model.CreateClient();
+        CreateTableRequest request = Table("tbl");
+        set(request);
+
+        AmazonDynamoDBException refused = await Assert.ThrowsAsync<AmazonDynamoDBException>(() => client.CreateTableAsync(request));
+        Assert.Equal("ValidationException", refused.ErrorCode);
+        Assert.StartsWith("The DynamoDB model does not support " + setting, refused.Message, StringComparison.Ordinal);
+        Assert.Empty((await client.ListTablesAsync()).TableNames); // nothing created
+    }
+
+    [Fact]
+    public async Task CreateTable_AskingForWhatTheModelIsAnyway_IsTaken()
+    {
+        using var model = new DynamoDbModel(new FakeTimeProvider(s_start), DynamoDbModelOptions.Default);
+        using AmazonDynamoDBClient client = model.CreateClient();
+        CreateTableRequest request = Table("tbl");
+        request.DeletionProtectionEnabled = false;
+        request.StreamSpecification = new() { StreamEnabled = false };
+        request.SSESpecification = new() { Enabled = false };
+        request.TableClass = TableClass.STANDARD;
+        request.Tags = [];
+
+        Assert.Equal(TableStatus.ACTIVE, (await client.CreateTableAsync(request)).TableDescription.TableStatus);
+        await client.DeleteTableAsync("tbl");
+        Assert.Empty((await client.ListTablesAsync()).TableNames);
+    }
+
+    private static CreateTableRequest Table(string name) => new()
+    {
+        TableName = name,
+        AttributeDefinitions = [new("pk", ScalarAttributeType.S)],
+        KeySchema = [new("pk", KeyType.HASH)],
+        BillingMode = BillingMode.PAY_PER_REQUEST,
+    };
+
     [Fact]
     public async Task UnsupportedFeatures_AreRefusedByName_NotIgnored()
     {
