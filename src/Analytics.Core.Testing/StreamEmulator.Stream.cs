@@ -15,31 +15,21 @@ public sealed partial class StreamEmulator
     // Puts this second's records: explicit ones and each producer's, merged by time (explicit first on a tie).
     private void ProduceSecond(int second)
     {
-        if (_dataBytesHeld > MaxDataBytesHeld)
+        // Every record not yet processed is held in memory, with its data: a function that falls behind its producers
+        // for good (one that always times out, for a week) took the run to many GB and out of memory, and so did large
+        // records (1 MiB/s per shard is within Kinesis's limits) at a few thousand, far below the count's bound (both
+        // found by review).
+        long records = RecordsHeld;
+        string? held = _dataBytesHeld > MaxDataBytesHeld
+            ? string.Format(CultureInfo.InvariantCulture, "{0:N0} bytes of records not yet processed, more than the emulator keeps ({1:N0})", _dataBytesHeld, MaxDataBytesHeld)
+            : records > MaxRecordsHeld
+                ? string.Format(CultureInfo.InvariantCulture, "{0:N0} records not yet processed, more than the emulator keeps ({1:N0}, about 12 GB of memory)", records, MaxRecordsHeld)
+                : null;
+        if (held is not null)
         {
-            // The records' data is held too: large records (1 MiB/s per shard is within Kinesis's limits) that a function
-            // never processes passed any memory at a few thousand records, far below the count's bound, and the run
-            // ended in an OutOfMemoryException with a stack trace (found by review).
-            throw new InvalidOperationException(string.Format(
+            throw new InvalidOperationException(string.Create(
                 CultureInfo.InvariantCulture,
-                "At {0} s the stream holds {1:N0} bytes of records not yet processed, more than the emulator keeps ({2:N0}): " +
-                "the function falls behind its producers for good. Shorten the run (durationSeconds), lower the producers' rates or record sizes, or shorten the stream's retention.",
-                second,
-                _dataBytesHeld,
-                MaxDataBytesHeld));
-        }
-
-        if (RecordsHeld > MaxRecordsHeld)
-        {
-            // Every record not yet processed is held in memory: a function that falls behind its producers for good
-            // (one that always times out, for a week) took the run to many GB and out of memory (found by review).
-            throw new InvalidOperationException(string.Format(
-                CultureInfo.InvariantCulture,
-                "At {0} s the stream holds {1:N0} records not yet processed, more than the emulator keeps ({2:N0}, about 12 GB of memory): " +
-                "the function falls behind its producers for good. Shorten the run (durationSeconds), lower the producers' rates, or shorten the stream's retention.",
-                second,
-                RecordsHeld,
-                MaxRecordsHeld));
+                $"At {second} s the stream holds {held}: the function falls behind its producers for good. Shorten the run (durationSeconds), lower the producers' rates or record sizes, or shorten the stream's retention."));
         }
 
         long fromMs = second * 1000L;

@@ -13,24 +13,6 @@ namespace Analytics.Core.Tests.Transport;
 /// </summary>
 public class KplDetailPayloadTests
 {
-    private static void Varint(List<byte> b, ulong v)
-    {
-        while (v >= 0x80)
-        {
-            b.Add((byte)(v | 0x80));
-            v >>= 7;
-        }
-
-        b.Add((byte)v);
-    }
-
-    private static void Bytes(List<byte> b, int field, byte[] data)
-    {
-        Varint(b, (ulong)((field << 3) | 2));
-        Varint(b, (ulong)data.Length);
-        b.AddRange(data);
-    }
-
     /// <summary>
     /// docs/validation.md, Details: a detail "is built only from the library's own words, the configured field names
     /// and numbers: never a byte of the record", and README: poison lines carry no payload. A KPL user record's
@@ -42,12 +24,11 @@ public class KplDetailPayloadTests
     {
         ulong secret = BitConverter.ToUInt64("ZQXMARK!"u8); // 8 bytes the producer wants in the consumer's logs
         var record = new List<byte>();
-        Varint(record, (1 << 3) | 0); // partition_key_index
-        Varint(record, secret);
-        Bytes(record, 3, Encoding.UTF8.GetBytes("{\"metric\":\"m\",\"value\":1,\"timestamp\":1737367199000}"));
+        KplTestEncoder.WriteVarintField(record, 1, secret); // partition_key_index
+        KplTestEncoder.WriteBytesField(record, 3, Encoding.UTF8.GetBytes("{\"metric\":\"m\",\"value\":1,\"timestamp\":1737367199000}"));
         var message = new List<byte>();
-        Bytes(message, 1, "k"u8.ToArray());
-        Bytes(message, 3, [.. record]);
+        KplTestEncoder.WriteBytesField(message, 1, "k"u8);
+        KplTestEncoder.WriteBytesField(message, 3, [.. record]);
         byte[] blob = KplTestEncoder.Wrap([.. message]);
 
         var logged = new List<string>();
@@ -74,7 +55,7 @@ public class KplDetailPayloadTests
     {
         uint secret = BitConverter.ToUInt32("ZQX\u0001"u8) & 0x1FFFFFFF; // 29 bits the producer chooses
         var message = new List<byte>();
-        Varint(message, ((ulong)secret << 3) | 7); // wire type 7: invalid, so the field is reported
+        KplTestEncoder.WriteTag(message, (int)secret, 7); // wire type 7: invalid, so the field is reported
         byte[] blob = KplTestEncoder.Wrap([.. message]);
 
         RecordVerdict verdict = new RecordValidator(MetricParserOptions.Default).ValidateData(blob, TestEvents.Arrival);
