@@ -146,6 +146,61 @@ public class SpillRedriveOtherNameTests
     }
 }
 
+/// <summary>
+/// What the wider reading of the prefix must not take (review of the change that read objects of any name): Lambda's
+/// on-failure objects in a bucket shared with the spills, under an empty spill prefix, were read as spills and held the
+/// run back for good; a large object in a shard's folder was downloaded whole on every run.
+/// </summary>
+public class SpillRedriveOtherObjectTests
+{
+    [Fact]
+    public void LambdasOnFailureObjects_InABucketSharedWithTheSpills_AreNotReadAsSpills()
+    {
+        using var models = new SpillRedriveModels();
+        string spill = $"s/{ShardId(0)}/{Sequence(1)}.json";
+        models.Put(spill, SpillBody(0, "m", "a", [2, 3]));
+        string destination = DestinationKey(0, "7d2c1a90-0000-4000-8000-000000000001");
+        Assert.StartsWith("aws/lambda/", destination, StringComparison.Ordinal);
+        models.Put(destination, """{"requestContext":{"condition":"RetryAttemptsExhausted","approximateInvokeCount":1},"version":"1.0","KinesisBatchInfo":{"shardId":"shardId-000000000000"}}""");
+
+        (RedriveReport report, string[] lines) = models.Run(prefix: string.Empty);
+
+        Assert.Equal([(Series("m"), "2025-01-01T00:00:00.000Z", 2L, 5.0)], models.Items());
+        Assert.True(report.Done, string.Join("\n", lines));
+        Assert.DoesNotContain(lines, l => l.Contains(destination, StringComparison.Ordinal));
+        Assert.Equal([destination], models.Keys());
+    }
+
+    // In a shard's folder and not named as a spill: above the bound it is left and named without being read (its shard
+    // waits: it may be a renamed spill); a spill's own name is read whatever its size.
+    [Fact]
+    public void ALargeObjectNotNamedAsASpill_IsLeftWithoutBeingRead()
+    {
+        using var models = new SpillRedriveModels();
+        string archive = $"spill/s/{ShardId(0)}/backup.tar.gz";
+        models.Put(SpillKey(0), SpillBody(0, "m", "a", [2, 3]));
+        models.Put(archive, new string('x', 2_000));
+        long requests = models.S3.Counters.Requests;
+
+        (RedriveReport report, string[] lines) = models.Run(maxOtherObjectBytes: 1_999);
+
+        Assert.False(report.Done, string.Join("\n", lines));
+        Assert.Contains(lines, l => l.StartsWith($"left {archive}: not named as a spill (.json) and 2,000 bytes, more than the redrive reads of such an object (1,999)", StringComparison.Ordinal));
+        Assert.Empty(models.Items()); // its shard waits
+        Assert.Equal(requests + 2, models.S3.Counters.Requests); // the listing and the spill's read: the archive was not read
+
+        (report, lines) = models.Run(maxOtherObjectBytes: 2_000); // at the bound it is read: no spill, left and named
+        Assert.Contains(lines, l => l.StartsWith($"left {archive}: ", StringComparison.Ordinal) && !l.Contains("not named as a spill", StringComparison.Ordinal));
+
+        // The spill's own name is read whatever its size (the bound is for other names).
+        models.Pump(models.S3Client.DeleteObjectAsync(SpillRedriveModels.Bucket, archive));
+        Assert.True(SpillBody(0, "m", "a", [2, 3]).Length > 100);
+        (report, lines) = models.Run(maxOtherObjectBytes: 100);
+        Assert.True(report.Done, string.Join("\n", lines));
+        Assert.Equal([(Series("m"), "2025-01-01T00:00:00.000Z", 2L, 5.0)], models.Items());
+    }
+}
+
 /// <summary>The same through the <c>redrive</c> command, on the local DynamoDB and S3 servers.</summary>
 [Collection(LocalServersCollection.Name)]
 public sealed class SpillRedriveCopyCommandTests(LocalServersFixture servers)

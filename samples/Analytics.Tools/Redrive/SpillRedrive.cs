@@ -68,9 +68,10 @@ internal static class SpillRedrive
     /// <param name="maxObjects">Most objects this run reads (<see cref="MaxObjectsPerRun"/>; smaller only in tests, which then list pages of at most this many keys).</param>
     /// <param name="tableStreams">Refuses the objects of a stream the table does not hold (<see cref="Redrive.TableStreams"/>); null: not checked.</param>
     /// <param name="finishedDestination">Reads the records of on-failure destination objects an earlier run finished ((shard, sequence number) to (stream, object key)), once, and only when a spill object was read (it reads every finished object); a spilled sample of one is applied only when its item's destination redrive ranges say it is not in already, else left; null: not checked (the items' ranges still decide).</param>
+    /// <param name="maxOtherObjectBytes">The largest object not named as a spill that is read (<see cref="MaxOtherObjectBytes"/>; smaller in tests).</param>
     /// <param name="fromCopy">The objects are a copy of the function's spills, made whole (every spill object of their shards not yet redriven): objects written elsewhere are applied; false: they are left (<see cref="CopyLeftReason"/>).</param>
     /// <returns>What the run did.</returns>
-    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun, Redrive.TableStreams? tableStreams = null, Func<CancellationToken, Task<Redrive.DestinationRedrive.FinishedDestinationRecords>>? finishedDestination = null, bool fromCopy = false)
+    public static async Task<RedriveReport> ApplyAsync(IAmazonS3 s3, string bucket, string prefix, DynamoDbAggregateSink table, TextWriter output, TimeSpan minAge, TimeProvider time, CancellationToken cancellationToken, Func<CancellationToken, Task>? heartbeat = null, int maxObjects = MaxObjectsPerRun, Redrive.TableStreams? tableStreams = null, Func<CancellationToken, Task<Redrive.DestinationRedrive.FinishedDestinationRecords>>? finishedDestination = null, bool fromCopy = false, long maxOtherObjectBytes = MaxOtherObjectBytes)
     {
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(s3);
@@ -80,6 +81,7 @@ internal static class SpillRedrive
         var keys = new List<string>();
         var young = new List<string>();
         var markers = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
         DateTime cutoff = (time.GetUtcNow() - minAge).UtcDateTime;
         string? token = null;
         do
@@ -91,13 +93,10 @@ internal static class SpillRedrive
                 {
                     markers[o.Key] = o.ETag;
                 }
-                else if (!IsFolderPlaceholder(o.Key))
+                else if (IsCandidate(o.Key))
                 {
-                    // Every other object is read, whatever its name: a spill renamed away from ".json" (a backup, an
-                    // edit) was skipped without a word, and when it was its shard's only copy of some records, a later
-                    // spill of the same key moved the key's redrive mark past them (found by review). Read, its body
-                    // tells it is not under its own name, and its shard waits; a foreign object is left and named.
                     (o.LastModified is { } modified && modified.ToUniversalTime() > cutoff ? young : keys).Add(o.Key);
+                    sizes[o.Key] = o.Size ?? 0;
                 }
             }
 
@@ -137,6 +136,13 @@ internal static class SpillRedrive
 
         foreach (string key in keys)
         {
+            if (sizes[key] > maxOtherObjectBytes && !key.EndsWith(".json", StringComparison.Ordinal))
+            {
+                // Not read into memory (found by review: an archive in a shard's folder was downloaded whole on every run).
+                await LeaveAsync(key, null, $"not named as a spill (.json) and {sizes[key]:N0} bytes, more than the redrive reads of such an object ({maxOtherObjectBytes:N0}): if it is a spill under another name, give it its name back; else move it out of the spill prefix").ConfigureAwait(false);
+                continue;
+            }
+
             string? error;
             SpillObjectContent? content = null;
             try
@@ -418,7 +424,7 @@ internal static class SpillRedrive
             ListObjectsV2Response page = await s3.ListObjectsV2Async(new ListObjectsV2Request { BucketName = bucket, Prefix = listPrefix, ContinuationToken = token }, cancellationToken).ConfigureAwait(false);
             foreach (S3Object o in page.S3Objects ?? [])
             {
-                if (!IsMarker(o.Key) && !IsFolderPlaceholder(o.Key))
+                if (IsCandidate(o.Key))
                 {
                     string shard = ShardOfKey(o.Key);
                     shards[shard] = shards.GetValueOrDefault(shard) + 1;
@@ -437,6 +443,22 @@ internal static class SpillRedrive
 
     private static string NameOf(string table) =>
         table.StartsWith("arn:", StringComparison.Ordinal) && table.LastIndexOf(":table/", StringComparison.Ordinal) is var at and >= 0 ? table[(at + ":table/".Length)..] : table;
+
+    /// <summary>The largest object not named as a spill (<c>.json</c>) that the spill phase reads: 256 MiB.</summary>
+    public const long MaxOtherObjectBytes = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// Whether an object under the prefix may be a spill: a <c>.json</c> object anywhere (as the sink names them), and any
+    /// other object in a shard's folder (<c>.../shardId-.../</c>), where a spill renamed away from <c>.json</c> (a backup, an
+    /// edit) lies: such a spill was skipped without a word, and when it was its shard's only copy of some records, a later
+    /// spill of the same key moved the key's redrive mark past them (found by review). Not a marker or a folder
+    /// placeholder, and not an object outside shard folders without that name: Lambda's on-failure objects
+    /// (<c>aws/lambda/&lt;uuid&gt;/&lt;shard&gt;/YYYY/MM/DD/...</c>) in a bucket shared with the spills, under an empty
+    /// prefix, were read as spills and held the run back for good (found by review).
+    /// </summary>
+    private static bool IsCandidate(string key) =>
+        !IsMarker(key) && !IsFolderPlaceholder(key) &&
+        (key.EndsWith(".json", StringComparison.Ordinal) || ShardOfKey(key).StartsWith("shardId-", StringComparison.Ordinal));
 
     /// <summary>A shard's spill marker (<see cref="SpillMarker.FileName"/>), which the sink writes beside its spills.</summary>
     private static bool IsMarker(string key) => key.EndsWith("/" + SpillMarker.FileName, StringComparison.Ordinal);

@@ -43,10 +43,11 @@ internal sealed class SpillRedriveModels() : ModelWorld(Table, Bucket)
         int maxObjects = SpillRedrive.MaxObjectsPerRun,
         string table = Table,
         CancellationToken cancellationToken = default,
-        StringWriter? output = null)
+        StringWriter? output = null,
+        long maxOtherObjectBytes = SpillRedrive.MaxOtherObjectBytes)
     {
         output ??= new StringWriter();
-        RedriveReport report = Pump(SpillRedrive.ApplyAsync(S3Client, Bucket, prefix, Sink(table), output, minAge, Clock, cancellationToken, heartbeat, maxObjects));
+        RedriveReport report = Pump(SpillRedrive.ApplyAsync(S3Client, Bucket, prefix, Sink(table), output, minAge, Clock, cancellationToken, heartbeat, maxObjects, maxOtherObjectBytes: maxOtherObjectBytes));
         return (report, output.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
     }
 }
