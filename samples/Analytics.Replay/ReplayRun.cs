@@ -36,6 +36,14 @@ internal static class ReplayRun
         // leaves the directory as it was. Before, it had replaced an earlier complete run's files with half-written ones
         // (an empty invocation log, a metrics header, the first second's records) and deleted its chart (found by review).
         Directory.CreateDirectory(outDirectory);
+        foreach (string stale in Directory.GetDirectories(outDirectory, StagingPrefix + "*"))
+        {
+            // Left by a run stopped by a signal or a crash, which never reached its own removal (found by review: such
+            // folders stayed, hidden, hundreds of MB each). The directory's lock, held by replay for this run, says none
+            // of them is another run's.
+            DeleteStaging(stale);
+        }
+
         string staging = Path.Combine(outDirectory, StagingPrefix + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(staging);
         try
@@ -48,14 +56,20 @@ internal static class ReplayRun
         }
         finally
         {
-            try
-            {
-                Directory.Delete(staging, recursive: true);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Left behind, hidden, and named as the run's own: nothing to take for a run's output.
-            }
+            DeleteStaging(staging);
+        }
+    }
+
+    /// <summary>Removes a run's own folder; one that cannot be removed now is left, hidden, for the next run to remove.</summary>
+    private static void DeleteStaging(string staging)
+    {
+        try
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Named as a run's own folder: nothing to take for a run's output.
         }
     }
 

@@ -42,6 +42,31 @@ public class ReplayOutputDirectoryTests
         }
     }
 
+    // A run stopped by a signal or a crash never reaches its folder's removal (found by review: such folders stayed,
+    // hidden, hundreds of MB each): the next run into the directory, which holds its lock, removes them.
+    [Fact]
+    public void AFolderAnInterruptedRunLeft_IsRemovedByTheNextRun()
+    {
+        string directory = Directory.CreateTempSubdirectory("replay-out-").FullName;
+        string output = Path.Combine(directory, "out");
+        try
+        {
+            string stale = Path.Combine(output, ReplayRun.StagingPrefix + "0123456789abcdef0123456789abcdef");
+            Directory.CreateDirectory(stale);
+            File.WriteAllText(Path.Combine(stale, "invocations.jsonl"), "{\"invocation\":1}\n");
+            string other = Path.Combine(output, "kept");
+            Directory.CreateDirectory(other); // not a run's folder: left alone
+
+            GoodRun(directory, output);
+            Assert.False(Directory.Exists(stale));
+            Assert.Equal([other], Directory.GetDirectories(output));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private static Dictionary<string, byte[]> GoodRun(string directory, string output)
     {
         string good = Path.Combine(directory, "good.json");
