@@ -34,6 +34,9 @@ internal sealed class ScenarioFile
     /// <summary>The fraction of successes whose checkpoint the mapping loses (<c>EmulatorScenario.RedeliveryFraction</c>).</summary>
     public double? RedeliveryFraction { get; set; }
 
+    /// <summary>Whether a bisection's given-up records go to the destination together (<c>EmulatorScenario.ConsolidateBisectedFailures</c>).</summary>
+    public bool? ConsolidateBisectedFailures { get; set; }
+
     /// <summary>A SAM template (relative to the scenario file) whose Kinesis event mapping, memory, timeout and window the run takes.</summary>
     public string? Template { get; set; }
 }

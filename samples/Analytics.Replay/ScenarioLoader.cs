@@ -161,6 +161,7 @@ internal static partial class ScenarioLoader
                 _ => throw new ScenarioException("$.keyAssignment", $"'{file.KeyAssignment}' is not hash or adversarial"),
             },
             RedeliveryFraction = file.RedeliveryFraction ?? 0,
+            ConsolidateBisectedFailures = file.ConsolidateBisectedFailures ?? false,
         };
 
         Check(scenario.Validate);

@@ -43,6 +43,11 @@ public sealed partial class StreamEmulator
             if (batch.Records.Count == 0 && !batch.IsWindowFinal)
             {
                 Advance(lane);
+                if (lane.Unsent.Count > 0)
+                {
+                    SendConsolidated(lane); // the batch's records all expired: its bisection may be over
+                }
+
                 continue;
             }
 
@@ -284,6 +289,7 @@ public sealed partial class StreamEmulator
                     LastEvent = batch.LastEvent,
                     LastFailureWasError = batch.LastFailureWasError,
                     LastFailureUnhandled = batch.LastFailureUnhandled,
+                    Group = batch.Group,
                 });
                 batch.Records = batch.Records[..i];
                 return;

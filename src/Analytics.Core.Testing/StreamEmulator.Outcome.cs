@@ -54,7 +54,7 @@ public sealed partial class StreamEmulator
                 // the checkpoint), so the success that moves the checkpoint counts them once.
                 checkpointLost = true;
                 _redeliveries++;
-                var again = new Batch { Records = [.. delivered] };
+                var again = new Batch { Records = [.. delivered], Group = batch.Group };
                 foreach (SimRecord record in again.Records)
                 {
                     record.InvokeCount = 0;
@@ -78,7 +78,7 @@ public sealed partial class StreamEmulator
                 checkpoint = delivered[verdict.FirstFailed].SequenceNumber;
                 Processed(shard, delivered, verdict.FirstFailed);
                 AfterWindowSuccess(lane, batch, verdict.State, final: false);
-                var rest = new Batch { Records = delivered[verdict.FirstFailed..], Attempts = batch.Attempts, LastEvent = batch.LastEvent };
+                var rest = new Batch { Records = delivered[verdict.FirstFailed..], Attempts = batch.Attempts, LastEvent = batch.LastEvent, Group = batch.Group };
                 lane.Current = rest;
                 if (verdict.FirstFailed > 0)
                 {
@@ -124,6 +124,11 @@ public sealed partial class StreamEmulator
             ErrorMessage = invocation.Error?.Message,
             ResponseProblem = verdict.Problem,
         });
+
+        if (lane.Unsent.Count > 0)
+        {
+            SendConsolidated(lane);
+        }
 
         Poll(lane);
     }
@@ -182,8 +187,9 @@ public sealed partial class StreamEmulator
             // "Splitting batches doesn't consume the retry quota." Both halves keep the batch's count (AWS does not
             // say; documented as the emulator's choice). The lower half goes first.
             int half = (batch.Records.Count + 1) / 2;
-            var low = new Batch { Records = batch.Records[..half], Attempts = batch.Attempts, LastEvent = batch.LastEvent };
-            var high = new Batch { Records = batch.Records[half..], Attempts = batch.Attempts, LastEvent = batch.LastEvent };
+            BisectionGroup? group = batch.Group ?? (_scenario.ConsolidateBisectedFailures ? new BisectionGroup { Records = batch.Records, Event = batch.LastEvent } : null);
+            var low = new Batch { Records = batch.Records[..half], Attempts = batch.Attempts, LastEvent = batch.LastEvent, Group = group };
+            var high = new Batch { Records = batch.Records[half..], Attempts = batch.Attempts, LastEvent = batch.LastEvent, Group = group };
             lane.Deferred.Push(high);
             lane.Current = low;
             return;
@@ -192,7 +198,17 @@ public sealed partial class StreamEmulator
         batch.Attempts++;
         if (mapping.MaximumRetryAttempts >= 0 && batch.Attempts > mapping.MaximumRetryAttempts)
         {
-            if (batch.Records.Count > 0)
+            if (batch.Records.Count > 0 && batch.Group is { } given)
+            {
+                // Sent with the rest of the bisection's given-up records once none of it is left (SendConsolidated).
+                Account(lane.Shard, batch.Records);
+                given.GivenUp.AddRange(batch.Records.Select(r => (r, batch.LastFailureUnhandled)));
+                if (!lane.Unsent.Contains(given))
+                {
+                    lane.Unsent.Add(given);
+                }
+            }
+            else if (batch.Records.Count > 0)
             {
                 SendToDestination(lane, batch, batch.Records, "RetryAttemptsExhausted");
             }
@@ -216,9 +232,9 @@ public sealed partial class StreamEmulator
 
     private void Advance(Lane lane) => lane.Current = lane.Deferred.Count > 0 ? lane.Deferred.Pop() : null;
 
-    private void SendToDestination(Lane lane, Batch batch, List<SimRecord> records, string condition)
+    /// <summary>Records that go to the destination are done, and counted in the second they were given up.</summary>
+    private void Account(ShardState shard, List<SimRecord> records)
     {
-        ShardState shard = lane.Shard;
         foreach (SimRecord record in records)
         {
             MarkDone(record);
@@ -226,6 +242,54 @@ public sealed partial class StreamEmulator
 
         shard.Seconds[SecondOf(NowMs)].Destination += records.Count;
         _toDestination += records.Count;
+    }
+
+    /// <summary>
+    /// Sends what the lane's bisections gave up once nothing of them is left to retry (or at the run's end): one record
+    /// per run of records given up one after another in the original batch, with the whole original event as the S3
+    /// payload. <see cref="EmulatorScenario.ConsolidateBisectedFailures"/>.
+    /// </summary>
+    private void SendConsolidated(Lane lane, bool all = false)
+    {
+        for (int g = 0; g < lane.Unsent.Count; g++)
+        {
+            BisectionGroup group = lane.Unsent[g];
+            if (!all && (lane.Current?.Group == group || lane.Deferred.Any(b => b.Group == group)))
+            {
+                continue;
+            }
+
+            lane.Unsent.RemoveAt(g--);
+            var given = group.GivenUp.ToDictionary(x => x.Record, x => x.Unhandled);
+            group.GivenUp.Clear(); // sent once, whatever the group gives up after (at the run's end, nothing)
+            var run = new List<SimRecord>();
+            for (int i = 0; i <= group.Records.Count; i++)
+            {
+                if (i < group.Records.Count && given.ContainsKey(group.Records[i]))
+                {
+                    run.Add(group.Records[i]);
+                    continue;
+                }
+
+                if (run.Count > 0)
+                {
+                    var sent = new Batch { Records = run, LastEvent = group.Event, LastFailureUnhandled = run.Any(r => given[r]) };
+                    Emit(lane, sent, run, "RetryAttemptsExhausted");
+                    run = [];
+                }
+            }
+        }
+    }
+
+    private void SendToDestination(Lane lane, Batch batch, List<SimRecord> records, string condition)
+    {
+        Account(lane.Shard, records);
+        Emit(lane, batch, records, condition);
+    }
+
+    private void Emit(Lane lane, Batch batch, List<SimRecord> records, string condition)
+    {
+        ShardState shard = lane.Shard;
         OnFailureDestination kind = _scenario.Mapping.OnFailure;
         if (kind == OnFailureDestination.None)
         {

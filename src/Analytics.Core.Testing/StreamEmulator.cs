@@ -318,6 +318,15 @@ public sealed partial class StreamEmulator
         // The run covers [start, end): what is due at the end itself does not happen; the last second is measured.
         Clock.JumpTo(end);
         Stop();
+        foreach (ShardState shard in _shards)
+        {
+            foreach (Lane lane in shard.Lanes)
+            {
+                // Given up, counted, and not yet sent: a bisection the run's end cut short sends what it gave up.
+                SendConsolidated(lane, all: true);
+            }
+        }
+
         EmitSecond(_scenario.DurationSeconds - 1);
         long inFlight = 0;
         foreach (ShardState shard in _shards)

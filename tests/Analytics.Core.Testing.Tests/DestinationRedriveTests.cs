@@ -27,9 +27,9 @@ public class DestinationRedriveTests(ITestOutputHelper output)
     /// <param name="MaxAgeSeconds">MaximumRecordAgeInSeconds (-1: none).</param>
     /// <param name="OutageSeconds">A DynamoDB outage from 10 s for this long (0: none), answered with server errors or, with <paramref name="Unanswered"/>, not at all.</param>
     /// <param name="Timeouts">A 3 s timeout and a function that answers 2.9 s after its work on a seeded half of its invocations: timeouts after the writes landed.</param>
-    public sealed record GiveUpCase(int Seed, int Factor, bool Bisect, int Retries, int BatchSize, int CrashPercent, int PartitionKeys, int Shards = 1, bool Adversarial = false, int MaxAgeSeconds = -1, int ThrottlePercent = 0, int OutageSeconds = 0, bool Unanswered = false, bool Timeouts = false, double Redelivery = 0)
+    public sealed record GiveUpCase(int Seed, int Factor, bool Bisect, int Retries, int BatchSize, int CrashPercent, int PartitionKeys, int Shards = 1, bool Adversarial = false, int MaxAgeSeconds = -1, int ThrottlePercent = 0, int OutageSeconds = 0, bool Unanswered = false, bool Timeouts = false, double Redelivery = 0, bool Consolidate = false)
     {
-        public override string ToString() => $"seed={Seed} pf={Factor} bisect={Bisect} retries={Retries} batch={BatchSize} crash={CrashPercent}% keys={PartitionKeys} shards={Shards} adversarial={Adversarial} maxAge={MaxAgeSeconds} throttle={ThrottlePercent}% outage={OutageSeconds}s unanswered={Unanswered} timeouts={Timeouts} redelivery={Redelivery.ToString(CultureInfo.InvariantCulture)}";
+        public override string ToString() => $"seed={Seed} pf={Factor} bisect={Bisect} retries={Retries} batch={BatchSize} crash={CrashPercent}% keys={PartitionKeys} shards={Shards} adversarial={Adversarial} maxAge={MaxAgeSeconds} throttle={ThrottlePercent}% outage={OutageSeconds}s unanswered={Unanswered} timeouts={Timeouts} redelivery={Redelivery.ToString(CultureInfo.InvariantCulture)} consolidate={Consolidate}";
     }
 
     // Source: the S3 on-failure destination (Nov 2024) stores the invocation record with the payload under
@@ -184,8 +184,9 @@ public class DestinationRedriveTests(ITestOutputHelper output)
             from unanswered in ArbMap.Default.GeneratorFor<bool>()
             from timeouts in ArbMap.Default.GeneratorFor<bool>()
             from redelivery in Gen.Elements(0.0, 0.0, 0.2)
+            from consolidate in ArbMap.Default.GeneratorFor<bool>()
             where retries >= 0 || maxAge > 0
-            select new GiveUpCase(seed, factor, bisect, retries, batch, crash, keys, shards, adversarial, maxAge, 0, outage, unanswered && outage > 0, timeouts, redelivery);
+            select new GiveUpCase(seed, factor, bisect, retries, batch, crash, keys, shards, adversarial, maxAge, 0, outage, unanswered && outage > 0, timeouts, redelivery, consolidate);
         int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 4;
         Prop.ForAll(Arb.From(gen), c =>
             {
@@ -210,6 +211,24 @@ public class DestinationRedriveTests(ITestOutputHelper output)
             Assert.True(outcome.Holds, outcome.Detail);
             Assert.True(outcome.Objects > 0, outcome.Detail);
             Assert.True(outcome.AlreadyApplied > 0, outcome.Detail);
+        }
+    }
+
+    /// <summary>
+    /// Bisection's given-up records sent together (<see cref="EmulatorScenario.ConsolidateBisectedFailures"/>): records of
+    /// more than one, whose S3 payload is the whole original event with records that succeeded in it. The redrive applies
+    /// the given-up ones (those from start to end) and nothing is doubled.
+    /// </summary>
+    [Fact]
+    public void ConsolidatedGiveUps_UnderBisection_AreRedrivenWithoutDoubling()
+    {
+        foreach (int seed in (int[])[7, 8])
+        {
+            var c = new GiveUpCase(seed, Factor: 1, Bisect: true, Retries: 0, BatchSize: 20, CrashPercent: 60, PartitionKeys: 12, Consolidate: true);
+            Outcome outcome = Check(c);
+            Assert.True(outcome.Holds, outcome.Detail);
+            Assert.True(outcome.MostRecordsPerObject > 1, outcome.Detail); // records were sent together
+            Assert.True(outcome.Applied > 0, outcome.Detail);
         }
     }
 
@@ -449,7 +468,8 @@ public class DestinationRedriveTests(ITestOutputHelper output)
 
     private static string Event(params string[] records) => "{\"Records\":[" + string.Join(",", records) + "]}";
 
-    internal sealed record Outcome(bool Holds, string Detail, int Objects, int Applied, int AlreadyApplied, int Undecided);
+    /// <param name="MostRecordsPerObject">The most records one given-up batch's destination record named.</param>
+    internal sealed record Outcome(bool Holds, string Detail, int Objects, int Applied, int AlreadyApplied, int Undecided, int MostRecordsPerObject = 0);
 
     /// <summary>How a test's records are made, and their truth read back from them: the samples of each item with their record's sequence number, and the poison records.</summary>
     internal sealed record RecordKind(RecordGenerator Generator, Func<IReadOnlyList<StreamRecord>, (Dictionary<(string Series, long Window), List<(string SequenceNumber, double Value)>> Samples, HashSet<string> Poison)> Truth);
@@ -467,6 +487,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
             Stream = new() { ShardCount = c.Shards },
             KeyAssignment = c.Adversarial ? KeyAssignment.Adversarial : KeyAssignment.Hash,
             RedeliveryFraction = c.Redelivery,
+            ConsolidateBisectedFailures = c.Consolidate,
             Producers =
             [
                 new()
@@ -586,7 +607,8 @@ public class DestinationRedriveTests(ITestOutputHelper output)
                 first.Count,
                 applied,
                 already,
-                undecidedCount);
+                undecidedCount,
+                recording.Destination.Select(d => d.SequenceNumbers.Count).DefaultIfEmpty(0).Max());
         }
     }
 

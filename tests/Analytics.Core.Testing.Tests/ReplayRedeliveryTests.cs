@@ -12,6 +12,15 @@ public class ReplayRedeliveryTests
         Assert.Equal(0, ScenarioLoader.Parse("""{"handler":{"kind":"sample"}}"""u8).Scenario.RedeliveryFraction);
     }
 
+    [Fact]
+    public void ConsolidateBisectedFailures_IsTaken_AndIsFalseWhenAbsent_AndABadValueIsNamed()
+    {
+        Assert.True(ScenarioLoader.Parse("""{"consolidateBisectedFailures":true,"handler":{"kind":"sample"}}"""u8).Scenario.ConsolidateBisectedFailures);
+        Assert.False(ScenarioLoader.Parse("""{"handler":{"kind":"sample"}}"""u8).Scenario.ConsolidateBisectedFailures);
+        ScenarioException error = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse("""{"consolidateBisectedFailures":"yes","handler":{"kind":"sample"}}"""u8));
+        Assert.Equal("$.consolidateBisectedFailures", error.Field);
+    }
+
     [Theory]
     [InlineData("0.75")]
     [InlineData("-0.1")]

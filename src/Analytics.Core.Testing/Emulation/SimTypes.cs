@@ -103,6 +103,28 @@ internal sealed class Batch
     public ReadOnlyMemory<byte>? BuiltEvent { get; set; }
 
     public List<SimRecord>? BuiltFor { get; set; }
+
+    /// <summary>
+    /// With <see cref="EmulatorScenario.ConsolidateBisectedFailures"/>: the bisection this batch is part of (its halves, a
+    /// partial response's rest, a lost checkpoint's batch, a cut tail carry it on); null otherwise.
+    /// </summary>
+    public BisectionGroup? Group { get; set; }
+}
+
+/// <summary>
+/// The batches a bisected batch became, while any is left on its lane: what of them was given up is sent to the
+/// destination once none is, one record per run of records given up one after another in the original batch.
+/// </summary>
+internal sealed class BisectionGroup
+{
+    /// <summary>The original batch's records, in their order.</summary>
+    public required List<SimRecord> Records { get; init; }
+
+    /// <summary>The original batch's last event (the S3 destination's payload).</summary>
+    public required ReadOnlyMemory<byte>? Event { get; init; }
+
+    /// <summary>Records given up so far, with whether their batch's last failure was the function's own.</summary>
+    public List<(SimRecord Record, bool Unhandled)> GivenUp { get; } = [];
 }
 
 /// <summary>What the emulator keeps per partition key: its shard, UTF-8 size and escaped bytes, computed once.</summary>
@@ -150,6 +172,9 @@ internal sealed class Lane
     public Batch? Current { get; set; }
 
     public Stack<Batch> Deferred { get; } = new();
+
+    /// <summary>Bisections of this lane with records given up and not yet sent (<see cref="BisectionGroup"/>).</summary>
+    public List<BisectionGroup> Unsent { get; } = [];
 
     public Invocation? Running { get; set; }
 
