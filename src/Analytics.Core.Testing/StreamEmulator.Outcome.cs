@@ -200,8 +200,9 @@ public sealed partial class StreamEmulator
         {
             if (batch.Records.Count > 0 && batch.Group is { } given)
             {
-                // Sent with the rest of the bisection's given-up records once none of it is left (SendConsolidated).
-                Account(lane.Shard, batch.Records);
+                // Sent with the rest of the bisection's given-up records once none of it is left (SendConsolidated),
+                // and counted then; done now (never retried).
+                MarkDone(batch.Records);
                 given.GivenUp.AddRange(batch.Records.Select(r => (r, batch.LastFailureUnhandled)));
                 if (!lane.Unsent.Contains(given))
                 {
@@ -232,16 +233,12 @@ public sealed partial class StreamEmulator
 
     private void Advance(Lane lane) => lane.Current = lane.Deferred.Count > 0 ? lane.Deferred.Pop() : null;
 
-    /// <summary>Records that go to the destination are done, and counted in the second they were given up.</summary>
-    private void Account(ShardState shard, List<SimRecord> records)
+    private void MarkDone(List<SimRecord> records)
     {
         foreach (SimRecord record in records)
         {
             MarkDone(record);
         }
-
-        shard.Seconds[SecondOf(NowMs)].Destination += records.Count;
-        _toDestination += records.Count;
     }
 
     /// <summary>
@@ -283,13 +280,16 @@ public sealed partial class StreamEmulator
 
     private void SendToDestination(Lane lane, Batch batch, List<SimRecord> records, string condition)
     {
-        Account(lane.Shard, records);
+        MarkDone(records);
         Emit(lane, batch, records, condition);
     }
 
+    /// <summary>Sends one record to the destination, and counts its records in the second it is sent, as the destination record's timestamp says.</summary>
     private void Emit(Lane lane, Batch batch, List<SimRecord> records, string condition)
     {
         ShardState shard = lane.Shard;
+        shard.Seconds[SecondOf(NowMs)].Destination += records.Count;
+        _toDestination += records.Count;
         OnFailureDestination kind = _scenario.Mapping.OnFailure;
         if (kind == OnFailureDestination.None)
         {

@@ -316,17 +316,18 @@ public sealed partial class StreamEmulator
         }
 
         // The run covers [start, end): what is due at the end itself does not happen; the last second is measured.
-        Clock.JumpTo(end);
-        Stop();
         foreach (ShardState shard in _shards)
         {
             foreach (Lane lane in shard.Lanes)
             {
-                // Given up, counted, and not yet sent: a bisection the run's end cut short sends what it gave up.
+                // Given up and not yet sent: a bisection the run's end cut short sends what it gave up, at the run's last
+                // instant (the end itself is outside the run; found by review: stamped and keyed at it).
                 SendConsolidated(lane, all: true);
             }
         }
 
+        Clock.JumpTo(end);
+        Stop();
         EmitSecond(_scenario.DurationSeconds - 1);
         long inFlight = 0;
         foreach (ShardState shard in _shards)

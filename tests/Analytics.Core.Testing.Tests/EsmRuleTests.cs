@@ -262,6 +262,43 @@ public class EsmRuleTests
         DestinationRecord sent = Assert.Single(run.Destination);
         Assert.Equal(run.Records.Take(2).Select(r => r.SequenceNumber), sent.SequenceNumbers);
         Assert.Equal(2, summary.RecordsToDestination);
+
+        // Sent within the run (it covers [start, end)), at its last instant, and counted in that second's row.
+        Assert.InRange(SecondSent(sent), 0, scenario.DurationSeconds - 1);
+        Assert.Equal(2, run.Seconds.Single(s => s.Second == SecondSent(sent)).DestinationRecords);
+    }
+
+    // metrics.csv's destinationRecords per second and the destination records' timestamps describe the same sends, with
+    // or without consolidation (found by review: consolidated records were counted when given up and stamped when sent).
+    // [p1 a p2 b], every invocation 700 ms: p1 is given up at 2.1 s, p2 at 4.2 s; the bisection ends at 4.9 s.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void DestinationRecords_AreCountedInTheSecondTheirTimestampSays(bool consolidate)
+    {
+        EmulatorScenario scenario = Emulate.Texts("p1", "a", "p2", "b") with
+        {
+            Mapping = new() { BatchSize = 4, BisectBatchOnFunctionError = true, MaximumRetryAttempts = 0, OnFailure = OnFailureDestination.Sqs },
+            ConsolidateBisectedFailures = consolidate,
+        };
+        EmulationRecording run = Emulate.Scripted(
+            scenario,
+            new ScriptRule(ScriptAction.SleepMs, Ms: 700),
+            new ScriptRule(ScriptAction.Raise, WhenData: "p1"),
+            new ScriptRule(ScriptAction.Raise, WhenData: "p2"));
+
+        Assert.Equal(2, run.Destination.Count);
+        var fromRecords = run.Destination.GroupBy(SecondSent).ToDictionary(g => g.Key, g => (long)g.Sum(d => d.SequenceNumbers.Count));
+        var fromMetrics = run.Seconds.Where(s => s.DestinationRecords > 0).ToDictionary(s => (long)s.Second, s => (long)s.DestinationRecords);
+        Assert.Equal(fromMetrics.OrderBy(p => p.Key), fromRecords.OrderBy(p => p.Key));
+        Assert.Equal(consolidate ? [4L] : [2L, 4L], fromRecords.Keys.Order());
+    }
+
+    private static long SecondSent(DestinationRecord sent)
+    {
+        using JsonDocument json = JsonDocument.Parse(sent.Json);
+        long ms = DateTimeOffset.Parse(json.RootElement.GetProperty("timestamp").GetString()!, System.Globalization.CultureInfo.InvariantCulture).ToUnixTimeMilliseconds();
+        return (ms - Emulate.Start.ToUnixTimeMilliseconds()) / 1000;
     }
 
     // A window's final invocation carries no records: there is nothing to deliver again, so its checkpoint is never
