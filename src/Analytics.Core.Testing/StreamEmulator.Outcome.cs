@@ -55,11 +55,7 @@ public sealed partial class StreamEmulator
                 checkpointLost = true;
                 _redeliveries++;
                 var again = new Batch { Records = [.. delivered], Group = batch.Group };
-                foreach (SimRecord record in again.Records)
-                {
-                    record.InvokeCount = 0;
-                }
-
+                StartAnew(again);
                 ReleaseEvent(invocation);
                 lane.Current = again;
                 break;
@@ -86,12 +82,7 @@ public sealed partial class StreamEmulator
                     // twin, MaximumRetryAttempts 3): once the checkpoint moved, the rest was invoked 4 more times and
                     // given up with approximateInvokeCount 4. The rest starts as a new batch: no retry used, and its
                     // records' invocations counted from now.
-                    rest.Attempts = 0;
-                    foreach (SimRecord record in rest.Records)
-                    {
-                        record.InvokeCount = 0;
-                    }
-
+                    StartAnew(rest);
                     break;
                 }
 
@@ -229,6 +220,16 @@ public sealed partial class StreamEmulator
         }
 
         lane.Current = batch;
+    }
+
+    /// <summary>A batch that starts anew: no retry used, and its records' invocations (approximateInvokeCount) counted from it.</summary>
+    private static void StartAnew(Batch batch)
+    {
+        batch.Attempts = 0;
+        foreach (SimRecord record in batch.Records)
+        {
+            record.InvokeCount = 0;
+        }
     }
 
     private void Advance(Lane lane) => lane.Current = lane.Deferred.Count > 0 ? lane.Deferred.Pop() : null;
