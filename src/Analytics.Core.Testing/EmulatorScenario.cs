@@ -39,8 +39,10 @@ public sealed record EmulatorScenario
     /// occur"; when, and how often, it does not say (grade 3). A consumer whose writes are not idempotent passes every
     /// run at 0 and double-counts on AWS; a run above 0 shows it. The redelivered batch starts anew (no retry used, its
     /// records' <c>approximateInvokeCount</c> counted from it); in a tumbling window it carries the state from before the
-    /// lost invocation (the state is kept with the checkpoint). Drawn from a random sequence of its own, so 0 and any other
-    /// value give the same run up to the first redelivery.
+    /// lost invocation (the state is kept with the checkpoint). A record of a lost batch that passes
+    /// <see cref="MappingOptions.MaximumRecordAgeInSeconds"/> before it comes again goes to the on-failure destination,
+    /// although it was processed: whatever redrives the destination must be idempotent too. Drawn from a random
+    /// sequence of its own, so 0 and any other value give the same run up to the first redelivery.
     /// </summary>
     public double RedeliveryFraction { get; init; }
 
@@ -48,7 +50,11 @@ public sealed record EmulatorScenario
     /// Whether records given up after <see cref="MappingOptions.BisectBatchOnFunctionError"/> split their batch are sent
     /// to the on-failure destination together: once nothing of the bisected batch is left to retry, one record per run
     /// of records given up one after another in the batch (<c>batchSize</c> the run's length; for S3, the whole
-    /// original event as the payload). Default false: one record per given-up half, as the emulator always did. AWS:
+    /// original event as the payload; <c>approximateInvokeCount</c> the highest of its records'). Only records given up
+    /// when the retries are exhausted (<c>RetryAttemptsExhausted</c>): records of the bisection that pass
+    /// <see cref="MappingOptions.MaximumRecordAgeInSeconds"/> are sent as they expire, as without the option, so they
+    /// may reach the destination before records the bisection gave up earlier. Default false: one record per given-up
+    /// half, as the emulator always did. AWS:
     /// "The BatchSize could be greater than 1 since Lambda consolidates failed messages metadata when writing to the
     /// OnFailure destination"; how, it does not say (grade 3): a consumer that takes <c>startSequenceNumber</c> for "the
     /// poison record" under bisection passes at false and is wrong at true.

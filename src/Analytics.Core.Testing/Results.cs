@@ -170,10 +170,20 @@ public sealed record EmulationSummary
     /// <summary>Puts refused by write limits.</summary>
     public required long ThrottledPuts { get; init; }
 
-    /// <summary>Records processed (checkpointed).</summary>
+    /// <summary>
+    /// Records processed (checkpointed). With <see cref="EmulatorScenario.RedeliveryFraction"/> above 0 a record whose
+    /// checkpoint was lost is counted when it is checkpointed again, so a function's own count of what it processed may
+    /// be higher (a lost batch still waiting or running at the run's end): compare with the distinct records of the
+    /// successful invocations (<see cref="InvocationReport"/>) instead.
+    /// </summary>
     public required long RecordsOut { get; init; }
 
-    /// <summary>Records sent to the on-failure destination.</summary>
+    /// <summary>
+    /// Records the mapping gave up on (retries exhausted or <see cref="MappingOptions.MaximumRecordAgeInSeconds"/>
+    /// passed): sent to the on-failure destination when there is one, counted alike when there is none
+    /// (<see cref="OnFailureDestination.None"/>). With <see cref="EmulatorScenario.RedeliveryFraction"/> above 0 a
+    /// record may be counted here after it was processed: its checkpoint was lost and it expired before it came again.
+    /// </summary>
     public required long RecordsToDestination { get; init; }
 
     /// <summary>Records trimmed by retention.</summary>
