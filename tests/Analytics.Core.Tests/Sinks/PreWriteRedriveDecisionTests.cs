@@ -9,8 +9,8 @@ namespace Analytics.Core.Tests;
 /// How a redrive (<c>DynamoDbAggregateSink.ApplyOnceAsync</c>, on dynalite) decides a spill's unknown samples of a key
 /// whose live watermark has passed them, from the pre-write entries <c>pw</c> of the item: the entry with the lowest
 /// "after" above the spill's range decides (its "before" at the range's last sample: landed; none or below its first:
-/// not landed, unless its records of the key began at or before the range, when it held the samples itself; else
-/// undecided), and the
+/// not landed, unless its records of the key began at or before the range, when it held the samples itself; inside
+/// it, with records that began after it, in up to "before" and not past it; else undecided), and the
 /// redrive's write drops the entries its new mark has passed.
 /// </summary>
 [Collection(LocalServersCollection.Second)]
@@ -54,6 +54,16 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     // From says nothing when before already decides.
     [InlineData("40:25:18", "landed")]
     [InlineData("40:22:18", "undecided")]
+    // Before inside the range, from after it: the spilled put had not landed by that write (it would have set the
+    // watermark to the range's last) and cannot after it. Only the spilled batch's attempts set the watermark inside its
+    // range, as the live-watermark rule reads it: the samples up to before are in, the rest not (found 2026-12-07 at
+    // ParallelizationFactor 10 with late-landing puts: left undecided).
+    [InlineData("40:20:26", "split")]
+    [InlineData("40:22:26", "split")]
+    [InlineData("60:15:70,24:10:20,40:20:26", "split")]
+    // ... and not when the write's records began inside the range or at its last, or it kept no from.
+    [InlineData("40:20:25", "undecided")]
+    [InlineData("40:22:22", "undecided")]
     public async Task TheFirstWriteAfterTheRange_DecidesTheUnknownSamples(string entries, string expected)
     {
         (AmazonDynamoDBClient dynamoDb, DynamoDbAggregateSink sink, string table) = await ItemWithEntriesAsync(("k0", entries));
@@ -118,6 +128,8 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     [InlineData("40:15:18", "landed")]
     [InlineData("40:15:22", "undecided")]
     [InlineData("40:15:26", "applied")]
+    [InlineData("40:20:26", "split")]
+    [InlineData("40:20:25", "undecided")]
     public async Task OneWatermarkPerShard_TheFloorsFirstEntryAfterTheRange_DecidesTheSpillOfAllKeys(string entries, string expected)
     {
         foreach (bool highestFirst in new[] { false, true })
@@ -206,7 +218,8 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
 
     /// <summary>
     /// The redrive's result and the item after it, for two spilled samples of values 1 and 2 on an item of one sample of
-    /// 100: both skipped ("landed"), both applied, or both left ("undecided").
+    /// 100: both skipped ("landed"), both applied, the first skipped and the second applied ("split"), or both left
+    /// ("undecided").
     /// </summary>
     private static void AssertDecided(string expected, RedriveResult result, Dictionary<string, AttributeValue> after)
     {
@@ -214,6 +227,7 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
         {
             "landed" => (0, 2, 0, "1", "100"),
             "applied" => (2, 0, 0, "3", "103"),
+            "split" => (1, 1, 0, "2", "102"),
             _ => (0, 0, 2, "1", "100"),
         };
         Assert.Equal(new RedriveResult(applied, already, undecided, null), result);
