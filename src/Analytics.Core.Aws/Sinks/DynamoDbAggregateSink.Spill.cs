@@ -227,6 +227,17 @@ public sealed partial class DynamoDbAggregateSink
                             continue;
                         }
 
+                        if (AppliedByEntry(s.ShardFloor ? shardPins : keyPins, s.SequenceNumber))
+                        {
+                            // A live write's pre-write entry says it applied the sample: its records of the key ran from
+                            // "from" to "after", and it applied those above "before". In the item, whatever the spill says:
+                            // a spill decided from a read made before that write's held put landed counted it out (found
+                            // 2026-12-07 by a review's soak: give-ups, bisection and late-landing puts doubled a sample).
+                            already++;
+                            next = s.SequenceNumber;
+                            continue;
+                        }
+
                         if (s.RedrivenFrom is not null)
                         {
                             // A finished destination object holds the record, and the item keeps no range that says the
@@ -433,6 +444,15 @@ public sealed partial class DynamoDbAggregateSink
 
         return (false, null);
     }
+
+    /// <summary>
+    /// Whether a pre-write entry shows that its live write applied the sample <paramref name="sequenceNumber"/>: the
+    /// write held every record of the key in the item from its "from" to its "after" (Lambda keeps each key's order,
+    /// so a batch holds all of a key's records between its first and last) and applied those above its "before".
+    /// Entries written before "from" was kept show nothing.
+    /// </summary>
+    private static bool AppliedByEntry(List<(string After, string? Before, string? From)>? pins, string sequenceNumber) =>
+        pins is not null && pins.Exists(e => e.From is not null && !Above(e.From, sequenceNumber) && !Above(sequenceNumber, e.After) && Above(sequenceNumber, e.Before));
 
     /// <summary>Whether sequence number <paramref name="a"/> is above <paramref name="b"/> (null: nothing, so anything is above it).</summary>
     private static bool Above(string a, string? b) =>

@@ -89,6 +89,38 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     }
 
     /// <summary>
+    /// A decided spill (its attempt read the item and found the samples not in it) of k0's 20 and 25 (values 1 and 2):
+    /// a pre-write entry whose live write held and applied a sample ("after:before:from", its records of k0 from "from"
+    /// to "after", applied above "before") shows it is in, whatever the spill decided; every other decided sample is
+    /// applied. Found by a review's soak (seed 796220: give-ups, bisection, puts landing 1.5 s late): an attempt's put was
+    /// held, a later attempt read the item before it landed and spilled the pair as decided, the put landed with its
+    /// entry, and the redrive applied the sample a second time.
+    /// </summary>
+    [Theory]
+    [InlineData("25:15:20", 0, 2, "1", "100")]
+    [InlineData("22:15:18", 1, 1, "2", "102")]
+    [InlineData("25:15:22", 1, 1, "2", "101")]
+    [InlineData("25:20:20", 1, 1, "2", "101")]
+    [InlineData("19:10:15,25:15:22", 1, 1, "2", "101")]
+    // Not shown: an entry kept without "from", one that ends before the samples, or one that starts after them.
+    [InlineData("25:15", 2, 0, "3", "103")]
+    [InlineData("19:10:15", 2, 0, "3", "103")]
+    [InlineData("40:30:26", 2, 0, "3", "103")]
+    public async Task ADecidedSpill_ALiveWritesEntryThatAppliedASample_ShowsItIn(string entries, int applied, int already, string count, string sum)
+    {
+        (AmazonDynamoDBClient dynamoDb, DynamoDbAggregateSink sink, string table) = await ItemWithEntriesAsync(("k0", entries));
+        using (dynamoDb)
+        {
+            RedriveResult result = await sink.ApplyOnceAsync(Work(Sample(20, 1) with { OutcomeUnknown = false }, Sample(25, 2) with { OutcomeUnknown = false }), CancellationToken.None);
+
+            Dictionary<string, AttributeValue> after = await GetOnlyItemAsync(dynamoDb, table);
+            Assert.Equal(new RedriveResult(applied, already, 0, null), result);
+            Assert.Equal((count, sum), (after["count"].N, after["sum"].N));
+            Assert.Equal(TestEvents.Seq(25), after["rk"].M[Shard].M["k0"].S);
+        }
+    }
+
+    /// <summary>
     /// The redrive's write raises k0's mark to 25: k0's entries at or below it are removed, the later one stays, and the
     /// entries of another key and of another shard stay as stored.
     /// </summary>
@@ -126,10 +158,12 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     [InlineData("24:10", "undecided")]
     [InlineData("22:10,60:50,40:25", "landed")]
     [InlineData("40:15:18", "landed")]
-    [InlineData("40:15:22", "undecided")]
     [InlineData("40:15:26", "applied")]
     [InlineData("40:20:26", "split")]
-    [InlineData("40:20:25", "undecided")]
+    // The entry's write held k1's 25 (its records began at 22 or 25) and applied it, not k0's 20: k1's is in, k0's
+    // undecided.
+    [InlineData("40:15:22", "k1in")]
+    [InlineData("40:20:25", "k1in")]
     public async Task OneWatermarkPerShard_TheFloorsFirstEntryAfterTheRange_DecidesTheSpillOfAllKeys(string entries, string expected)
     {
         foreach (bool highestFirst in new[] { false, true })
@@ -142,7 +176,7 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
                 Dictionary<string, AttributeValue> after = await GetOnlyItemAsync(dynamoDb, table);
                 AssertDecided(expected, result, after);
                 Assert.Equal(
-                    expected == "undecided" ? [] : ["k0=" + TestEvents.Seq(20), "k1=" + TestEvents.Seq(25)],
+                    expected == "undecided" ? [] : expected == "k1in" ? ["k1=" + TestEvents.Seq(25)] : ["k0=" + TestEvents.Seq(20), "k1=" + TestEvents.Seq(25)],
                     after.TryGetValue("rk", out AttributeValue? rk) ? rk.M[Shard].M.Select(k => k.Key + "=" + k.Value.S).Order(StringComparer.Ordinal).ToArray() : []);
             }
         }
@@ -228,6 +262,7 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
             "landed" => (0, 2, 0, "1", "100"),
             "applied" => (2, 0, 0, "3", "103"),
             "split" => (1, 1, 0, "2", "102"),
+            "k1in" => (0, 1, 1, "1", "100"),
             _ => (0, 0, 2, "1", "100"),
         };
         Assert.Equal(new RedriveResult(applied, already, undecided, null), result);
