@@ -601,6 +601,21 @@ public class SpillOutageTests
         Assert.True(Holds(c, r), r.Describe());
     }
 
+    /// <summary>
+    /// A case of the random property whose held puts all failed their condition, so none landed (seed 541336, 5 % of the
+    /// answers lost, found 2026-12-07 by a review's soak): the harness took it for a case that tests no lost answer and
+    /// failed it. It left puts unanswered, which is what the case tests; it holds.
+    /// </summary>
+    [Fact]
+    public void Regression_LatePutsThatNeverLand_StillTestUnansweredPuts()
+    {
+        var c = new SpillCase(541336, 2, 40, 600, 900, 5, false, ParseOutages("ReadThrottling 303-601, Down 109-219"), [], GiveUps: true, [], 7, Bisect: false, Adversarial: false, LostAnswerPercent: 5, LandLate: true);
+
+        Result r = Run(c);
+
+        Assert.True(Holds(c, r), r.Describe());
+    }
+
     /// <summary>An outage of any kind, starting 10 to 400 s into the run, 20 to 300 s long.</summary>
     private static readonly Gen<Outage> s_outage =
         from start in Gen.Choose(10, 400)
@@ -732,7 +747,9 @@ public class SpillOutageTests
                 KillSeen? killSeen = c.Kill is null ? null : SeeKill(outages.Held, downstream);
 
                 var problems = new List<string>();
-                if (c.LostAnswerPercent > 0 && outages.LostAnswers == 0)
+                // With late puts, a case whose held puts all failed their condition (none landed) still tested
+                // unanswered puts: it failed the property before (seed 541336, 5 % lost, found 2026-12-07 by a review's soak).
+                if (c.LostAnswerPercent > 0 && outages.LostAnswers == 0 && outages.Unanswered == 0)
                 {
                     problems.Add("no put landed unanswered: the case does not test lost answers");
                 }
@@ -1169,6 +1186,11 @@ public class SpillOutageTests
 
         public long LostAnswers => Interlocked.Read(ref _lostAnswers);
 
+        /// <summary>Puts left unanswered to land late (<see cref="LandLate"/>), whether or not they then landed (a held put whose condition fails never does).</summary>
+        public long Unanswered => Interlocked.Read(ref _unanswered);
+
+        private long _unanswered;
+
         private long _puts;
         private long _lostAnswers;
 
@@ -1184,6 +1206,7 @@ public class SpillOutageTests
                     return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
                 }
 
+                Interlocked.Increment(ref _unanswered);
                 await HeldPuts.HoldAsync(request, LandLateAsync, cancellationToken).ConfigureAwait(false);
                 return await NoAnswerAsync(cancellationToken).ConfigureAwait(false);
             }
