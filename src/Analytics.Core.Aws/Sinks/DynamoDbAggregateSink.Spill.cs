@@ -297,7 +297,11 @@ public sealed partial class DynamoDbAggregateSink
                 // The floor's entries at or below what this redrive decided for the item served spills it has passed, as a
                 // key's entries at or below its mark do. Without them an item whose window outlives four outages would keep
                 // no entry for the fifth. Removing one can only leave a spill still to come undecided, never decide it: the
-                // next entry's "before" is then above that spill's range.
+                // next entry's "before" is then above that spill's range. An entry also shows samples it applied in
+                // (AppliedByEntry): one removed here could have shown a decided sample of a spill still to come below
+                // another key's new mark. A review built that order by hand (the sample is then applied again, as it
+                // was before entries showed samples in) and reasoned it cannot arise at ParallelizationFactor 1, the only
+                // factor this layout is for, with one listing per (item, shard); the random properties never met it.
                 if (shardPins is not null && shardDecided is not null && shardPins.RemoveAll(e => !Above(e.After, shardDecided)) > 0)
                 {
                     pinsChanged = true;
