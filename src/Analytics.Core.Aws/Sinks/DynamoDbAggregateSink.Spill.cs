@@ -431,8 +431,10 @@ public sealed partial class DynamoDbAggregateSink
             // attempt spilled a part of it); they began after them: it passed them without them, so the spilled
             // attempt's put never landed. Between (from inside the range): undecided. An entry written before from was
             // kept is read as before.
-            string? inThrough = found.From is not null && !Above(found.From, range.First) ? range.Last : null;
-            return (found.From is null || inThrough is not null || Above(found.From, range.Last), inThrough);
+            return found.From is null ? (true, null)
+                : !Above(found.From, range.First) ? (true, (string?)range.Last)
+                : Above(found.From, range.Last) ? (true, null)
+                : (false, null);
         }
 
         if (Above(range.Last, found.Before) && found.From is not null && Above(found.From, range.Last))
