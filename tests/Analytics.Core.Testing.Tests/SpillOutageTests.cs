@@ -561,8 +561,8 @@ public class SpillOutageTests
     /// A case of the random property (ParallelizationFactor 10, no bisection, a fifth of the answers lost and their puts
     /// landing late, one outage) that left 4 samples of pk-6 undecided: a shorter attempt of the spilled batch, whose put
     /// landed late, raised the key's watermark to the spill's first sample, and the first later write then found it
-    /// there, inside the spill's range. The redrive decides that now (the samples up to it in, the rest not) from that
-    /// entry and the shorter attempt's own: the table is exactly the truth, nothing undecided.
+    /// there, inside the spill's range. The redrive decides that now from that entry (the samples up to it in, the rest
+    /// not): the table is exactly the truth, nothing undecided.
     /// </summary>
     [Fact]
     public void Regression_LatePutsAtParallelizationFactor10_AreDecided_TheTableExact()
@@ -1189,10 +1189,9 @@ public class SpillOutageTests
         /// <summary>Puts left unanswered to land late (<see cref="LandLate"/>), whether or not they then landed (a held put whose condition fails never does).</summary>
         public long Unanswered => Interlocked.Read(ref _unanswered);
 
-        private long _unanswered;
-
         private long _puts;
         private long _lostAnswers;
+        private long _unanswered;
 
         /// <summary>Lost answers are not answered at all, and the model applies the put 1.5 s later, owned by no invocation (it lands after a timeout too).</summary>
         public bool LandLate { get; set; }

@@ -252,8 +252,9 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
 
     /// <summary>
     /// The redrive's result and the item after it, for two spilled samples of values 1 and 2 on an item of one sample of
-    /// 100: both skipped ("landed"), both applied, the first skipped and the second applied ("split"), or both left
-    /// ("undecided").
+    /// 100: both skipped ("landed"), both applied, the first skipped and the second applied ("split"), both left
+    /// ("undecided"), or the second skipped and the first left ("k1in": the shard-floor case, k1's 25 shown in by an
+    /// entry, k0's 20 undecided).
     /// </summary>
     private static void AssertDecided(string expected, RedriveResult result, Dictionary<string, AttributeValue> after)
     {
