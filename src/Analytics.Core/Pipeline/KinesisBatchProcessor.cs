@@ -138,19 +138,21 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="deadline"/> is further before the processor's clock than Lambda's longest timeout (15 minutes): it comes from another clock or unit.</exception>
     /// <exception cref="InvalidOperationException">This processor is processing another event: it handles one at a time.</exception>
     /// <exception cref="ObjectDisposedException">The processor is disposed.</exception>
-    public async Task<BatchSummary> ProcessAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
+    public Task<BatchSummary> ProcessAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(response);
-        CheckDeadline(deadline);
-        Enter();
         try
         {
-            return await ProcessCoreAsync(utf8Event, deadline, response, cancellationToken).ConfigureAwait(false);
+            ArgumentNullException.ThrowIfNull(response);
+            CheckDeadline(deadline);
+            Enter();
         }
-        finally
+        catch (Exception e)
         {
-            Volatile.Write(ref _busy, 0);
+            // In the returned task, as before: the caller sees these where it awaits, not where it calls.
+            return Task.FromException<BatchSummary>(e);
         }
+
+        return ProcessCoreAsync(utf8Event, deadline, response, cancellationToken);
     }
 
     /// <summary>A sink's <c>WriteAsync</c> that returned null instead of a task: a failure of that sink, named (found by review: a bare NullReferenceException).</summary>
@@ -185,92 +187,101 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <summary>Lambda's longest function timeout, in minutes.</summary>
     private const int LongestLambdaTimeoutMinutes = 15;
 
-    private async Task<BatchSummary> ProcessCoreAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)
+    internal async Task<BatchSummary> ProcessCoreAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)
     {
-        var summary = new BatchSummary();
-        _sinkIssue = null;
-        long start = _time.GetTimestamp();
-        TimeSpan budget = deadline - _time.GetUtcNow();
-        TimeSpan working = GetWorkingTime(budget, _options);
-        TimeSpan sinkShare = working * _options.SinkTimeFraction;
-        long frequency = _time.TimestampFrequency;
-        var plan = new ReadPlan
-        {
-            ReadEnd = start + (long)((working - sinkShare).TotalSeconds * frequency),
-            WorkEnd = start + (long)(working.TotalSeconds * frequency),
-            PairCost = _pairCostTicks,
-            PoisonCost = _poisonCostTicks,
-        };
-        summary.PlannedSinkTime = sinkShare;
-        using var timeout = new CancellationTokenSource(working, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-
-        _response.Reset();
-        _quarantine.Clear();
-        WindowEnvelope window = ReadRecords(utf8Event.Span, plan, summary);
-        summary.ParseDuration = _time.GetElapsedTime(start) - summary.AggregateDuration;
-
-        // A sink that ignores cancellation may keep these after we stop waiting; the fields then get fresh ones.
-        List<QuarantinedRecord> poison = _quarantine;
-        AggregateBatch batch = _batch;
-        // Timed from before the calls: a sink may do all its work before its task is returned.
-        long sinksStart = _time.GetTimestamp();
-        Task<int> quarantine = poison.Count == 0 ? Task.FromResult(0) : TimedAsync(WriteQuarantineAsync(summary, timeout.Token, linked.Token), sinksStart, d => summary.QuarantineSinkDuration = d);
         try
         {
-            if (summary.IsWindowInvocation)
+            var summary = new BatchSummary();
+            _sinkIssue = null;
+            long start = _time.GetTimestamp();
+            TimeSpan budget = deadline - _time.GetUtcNow();
+            TimeSpan working = GetWorkingTime(budget, _options);
+            TimeSpan sinkShare = working * _options.SinkTimeFraction;
+            long frequency = _time.TimestampFrequency;
+            var plan = new ReadPlan
             {
-                await ProcessWindowAsync(window, summary, response, quarantine, timeout.Token, linked.Token).ConfigureAwait(false);
-            }
-            else
+                ReadEnd = start + (long)((working - sinkShare).TotalSeconds * frequency),
+                WorkEnd = start + (long)(working.TotalSeconds * frequency),
+                PairCost = _pairCostTicks,
+                PoisonCost = _poisonCostTicks,
+            };
+            summary.PlannedSinkTime = sinkShare;
+            using var timeout = new CancellationTokenSource(working, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+
+            _response.Reset();
+            _quarantine.Clear();
+            WindowEnvelope window = ReadRecords(utf8Event.Span, plan, summary);
+            summary.ParseDuration = _time.GetElapsedTime(start) - summary.AggregateDuration;
+
+            // A sink that ignores cancellation may keep these after we stop waiting; the fields then get fresh ones.
+            List<QuarantinedRecord> poison = _quarantine;
+            AggregateBatch batch = _batch;
+            // Timed from before the calls: a sink may do all its work before its task is returned.
+            long sinksStart = _time.GetTimestamp();
+            Task<int> quarantine = poison.Count == 0 ? Task.FromResult(0) : TimedAsync(WriteQuarantineAsync(summary, timeout.Token, linked.Token), sinksStart, d => summary.QuarantineSinkDuration = d);
+            try
             {
-                bool spillCandidate = IsSpillCandidate(summary, batch);
-                TimeSpan left = TimeSpan.FromSeconds(Math.Max(0, plan.WorkEnd - sinksStart) / (double)frequency);
-                // A batch that reaches the spill age within the sink's share is spilled at its end (UntilSpillAgeWithinShare).
-                using CancellationTokenSource? untilSpillAge = spillCandidate ? null : StartShareUntilSpillAge(summary, batch, left);
-                Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(
-                    spillCandidate ? WriteAggregatesBeforeSpillAsync(batch, summary, left, timeout.Token, linked.Token)
-                        : untilSpillAge is not null ? WriteAggregatesUntilSpillAgeAsync(batch, summary, untilSpillAge.Token, timeout.Token, linked.Token)
-                        : MaySpilledElsewhere ? WriteAggregatesAfterRemovingSpillAsync(batch, summary, timeout.Token, linked.Token)
-                        : WriteAggregatesAsync(batch, summary, timeout.Token, linked.Token),
-                    sinksStart,
-                    d => summary.AggregateSinkDuration = d);
-                int durable = await quarantine.ConfigureAwait(false);
-                await aggregates.ConfigureAwait(false);
-                spillCandidate |= untilSpillAge is not null && (untilSpillAge.IsCancellationRequested || summary.OldestRecordAge + _time.GetElapsedTime(sinksStart) >= _options.SpillAfterAge);
-                ReportQuarantineFailures(poison, durable, summary);
-                await ReportOrSpillAsync(batch, spillCandidate, durable == poison.Count, summary, timeout.Token, linked.Token).ConfigureAwait(false);
-                summary.AggregatesWritten = batch.DurableCount;
-                summary.Flushed = batch.Count > 0;
-                summary.ReportedFailure = _response.HasFailure ? Encoding.ASCII.GetString(_response.LowestFailure) : null;
-                _response.WriteResponse(response);
-                if (!cancellationToken.IsCancellationRequested)
+                if (summary.IsWindowInvocation)
                 {
-                    // A call the caller cut short says nothing of the sinks' cost: counted as one that finished (its time
-                    // over all its pairs), it taught a cost far too low, and the next invocation read more than fits.
-                    LearnSinkCosts(summary, batch.Count, summary.AggregatesWritten, poison.Count, durable);
+                    await ProcessWindowAsync(window, summary, response, quarantine, timeout.Token, linked.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    bool spillCandidate = IsSpillCandidate(summary, batch);
+                    TimeSpan left = TimeSpan.FromSeconds(Math.Max(0, plan.WorkEnd - sinksStart) / (double)frequency);
+                    // A batch that reaches the spill age within the sink's share is spilled at its end (UntilSpillAgeWithinShare).
+                    using CancellationTokenSource? untilSpillAge = spillCandidate ? null : StartShareUntilSpillAge(summary, batch, left);
+                    Task aggregates = batch.Count == 0 ? Task.CompletedTask : TimedAsync(
+                        spillCandidate ? WriteAggregatesBeforeSpillAsync(batch, summary, left, timeout.Token, linked.Token)
+                            : untilSpillAge is not null ? WriteAggregatesUntilSpillAgeAsync(batch, summary, untilSpillAge.Token, timeout.Token, linked.Token)
+                            : MaySpilledElsewhere ? WriteAggregatesAfterRemovingSpillAsync(batch, summary, timeout.Token, linked.Token)
+                            : WriteAggregatesAsync(batch, summary, timeout.Token, linked.Token),
+                        sinksStart,
+                        d => summary.AggregateSinkDuration = d);
+                    int durable = await quarantine.ConfigureAwait(false);
+                    await aggregates.ConfigureAwait(false);
+                    spillCandidate |= untilSpillAge is not null && (untilSpillAge.IsCancellationRequested || summary.OldestRecordAge + _time.GetElapsedTime(sinksStart) >= _options.SpillAfterAge);
+                    ReportQuarantineFailures(poison, durable, summary);
+                    await ReportOrSpillAsync(batch, spillCandidate, durable == poison.Count, summary, timeout.Token, linked.Token).ConfigureAwait(false);
+                    summary.AggregatesWritten = batch.DurableCount;
+                    summary.Flushed = batch.Count > 0;
+                    summary.ReportedFailure = _response.HasFailure ? Encoding.ASCII.GetString(_response.LowestFailure) : null;
+                    _response.WriteResponse(response);
+                    if (!cancellationToken.IsCancellationRequested)
+                    {
+                        // A call the caller cut short says nothing of the sinks' cost: counted as one that finished (its time
+                        // over all its pairs), it taught a cost far too low, and the next invocation read more than fits.
+                        LearnSinkCosts(summary, batch.Count, summary.AggregatesWritten, poison.Count, durable);
+                    }
                 }
             }
+            finally
+            {
+                // Also when a window invocation fails (BatchFailedException): its summary is written before it fails, with the
+                // time it had left, not 0, which read as a function out of time (the RemainingTimeMs alarm).
+                summary.RemainingTime = deadline - _time.GetUtcNow();
+                if (_giveUpBatch)
+                {
+                    _giveUpBatch = false;
+                    GiveUpBatch(_batch);
+                }
+
+                if (_giveUpFlushBatch)
+                {
+                    _giveUpFlushBatch = false;
+                    GiveUpBatch(_flushBatch);
+                }
+            }
+
+            return summary;
         }
         finally
         {
-            // Also when a window invocation fails (BatchFailedException): its summary is written before it fails, with the
-            // time it had left, not 0, which read as a function out of time (the RemainingTimeMs alarm).
-            summary.RemainingTime = deadline - _time.GetUtcNow();
-            if (_giveUpBatch)
-            {
-                _giveUpBatch = false;
-                GiveUpBatch(_batch);
-            }
-
-            if (_giveUpFlushBatch)
-            {
-                _giveUpFlushBatch = false;
-                GiveUpBatch(_flushBatch);
-            }
+            // Enter's claim, released when this event is done, whichever way (here, not in a wrapper: one async
+            // method per event, so an event whose sinks finish at once allocates one task, not two).
+            Volatile.Write(ref _busy, 0);
         }
-
-        return summary;
     }
 
     /// <summary>The first option out of its range, its range and its value; null when all are in range.</summary>
@@ -333,12 +344,15 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         {
             // The event's buffer is the processor's own: loaded only once the processor is known to be free.
             await _eventBuffer.LoadAsync(utf8Event, cancellationToken).ConfigureAwait(false);
-            return await ProcessCoreAsync(_eventBuffer.Memory, deadline, response, cancellationToken).ConfigureAwait(false);
         }
-        finally
+        catch
         {
             Volatile.Write(ref _busy, 0);
+            throw;
         }
+
+        // Releases the claim itself when the event is done.
+        return await ProcessCoreAsync(_eventBuffer.Memory, deadline, response, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The length of the pooled array that holds an event read from a stream; 0 before the first and after <see cref="Dispose"/>.</summary>

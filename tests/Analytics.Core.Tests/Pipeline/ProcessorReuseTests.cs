@@ -342,6 +342,58 @@ public class ProcessorReuseTests
         Assert.Equal(0, processor.EventBufferCapacity);
     }
 
+    /// <summary>A stream whose read fails, as a Runtime API connection that drops mid-body.</summary>
+    private sealed class BrokenStream : MemoryStream
+    {
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            ValueTask.FromException<int>(new IOException("connection reset"));
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            Task.FromException<int>(new IOException("connection reset"));
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new IOException("connection reset");
+    }
+
+    /// <summary>
+    /// Whichever way an event fails (its JSON, its stream, a refused argument, a deadline from another clock), the
+    /// processor is free for the next one, and the failure is in the returned task, not thrown at the call: the claim
+    /// on the processor is released by the one async method that processes the event, so each way out is checked.
+    /// </summary>
+    [Theory]
+    [InlineData("format")]
+    [InlineData("stream")]
+    [InlineData("null response")]
+    [InlineData("null stream")]
+    [InlineData("deadline")]
+    public async Task AFailedEvent_LeavesTheProcessorFree_AndFailsInItsTask(string how)
+    {
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default);
+        DateTimeOffset deadline = DateTimeOffset.UtcNow.AddSeconds(30);
+        Task<BatchSummary> failed = how switch
+        {
+            "format" => processor.ProcessAsync("{\"Records\":[{\"kinesis\":1}]}"u8.ToArray(), deadline, new ArrayBufferWriter<byte>()),
+            "stream" => processor.ProcessAsync(new BrokenStream(), deadline, new ArrayBufferWriter<byte>()),
+            "null response" => processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1)]), deadline, null!),
+            "null stream" => processor.ProcessAsync((Stream)null!, deadline, new ArrayBufferWriter<byte>()),
+            _ => processor.ProcessAsync(TestEvents.Build([Good(1, "a", 1)]), DateTimeOffset.UtcNow.AddHours(-1), new ArrayBufferWriter<byte>()),
+        };
+        Exception e = await Assert.ThrowsAnyAsync<Exception>(() => failed);
+        Assert.IsType(
+            how switch
+            {
+                "format" => typeof(KinesisEventFormatException),
+                "stream" => typeof(IOException),
+                "deadline" => typeof(ArgumentOutOfRangeException),
+                _ => typeof(ArgumentNullException),
+            },
+            e);
+
+        var response = new ArrayBufferWriter<byte>();
+        BatchSummary next = await processor.ProcessAsync(TestEvents.Build([Good(2, "a", 2), Poison(3)]), deadline, response);
+        Assert.Equal((2, 1, 1), (next.Records, next.PoisonRecords, next.AggregatesWritten));
+        Assert.Empty(Failures(response.WrittenMemory)); // the poison record quarantined, the aggregate written
+    }
+
     [Fact]
     public async Task ADisposedProcessor_RefusesAnEvent()
     {
