@@ -47,6 +47,7 @@ public sealed class PreWriteRedriveDecisionTests(LocalServersFixture servers)
     [InlineData("22:25,40:10", "applied")]
     // The deciding write's records of k0 began at or before the range (from): it held the samples itself, so they are in
     // (found by review: an earlier attempt's put of a larger batch, applied seconds after a bisected half of it was spilled).
+    // Since entries show samples in (AppliedByEntry), such an entry shows each sample in before this rule is asked.
     [InlineData("40:15:18", "landed")]
     [InlineData("40::20", "landed")]
     // Its records of k0 began inside the range: some samples may be in it, some not.
