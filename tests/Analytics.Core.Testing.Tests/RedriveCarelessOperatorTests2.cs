@@ -90,6 +90,9 @@ public class RedriveCarelessOperatorTests2
 
         Assert.False(during.Done);
         Assert.Equal((2, 1, 1), (world.Count("m"), world.Count("e"), world.Count("d")));
+        // The left spill is only left: none of its samples is applied or counted (its one sample is in the table already,
+        // from the finished object, which is what this run cannot read).
+        Assert.Equal((2, 0, 0, 1), (during.Spill.Applied, during.Spill.AlreadyApplied, during.Spill.Undecided, during.Spill.Left));
         Assert.Contains($"left {SpillKey(1)}: finished destination object {finished} could not be read (AmazonS3Exception: ", output.ToString(), StringComparison.Ordinal);
         Assert.Equal([SpillKey(1)], world.S3.GetObjects(SpillBucket).Select(o => o.Key).Where(k => k.EndsWith(".json", StringComparison.Ordinal)));
 
@@ -150,11 +153,73 @@ public class RedriveCarelessOperatorTests2
         Assert.False(during.Done);
         Assert.StartsWith($"its redrive marker {DestinationRedriveOptions.MarkerPrefix}{first}.json could not be read", during.Destination.Single(r => r.Key == first).Error, StringComparison.Ordinal);
         Assert.True(during.Destination.Single(r => r.Key == second).HeldBack);
+        Assert.StartsWith($"held back: an object of shard {ShardId(0)}, or its redrive marker, could not be read or parsed this run", during.Destination.Single(r => r.Key == second).Error, StringComparison.Ordinal);
         Assert.Equal(0, world.Count("m"));
 
         RedriveRunReport next = world.Run();
         Assert.True(next.Done);
         Assert.Equal(4, world.Count("m"));
+    }
+
+    /// <summary>
+    /// The same with the object moved by hand to a key that names no shard (its records are shard 0's): the marker that
+    /// cannot be read now holds back the objects of every shard, since its own shard is not known from the key (as an
+    /// object of such a key that cannot be read does).
+    /// </summary>
+    [Fact]
+    public async Task AMarkerThatCannotBeReadNow_OfAKeyNamingNoShard_HoldsBackEveryShard()
+    {
+        using var world = new World();
+        world.DynamoDb.CreateTable("mistyped", "pk", "sk");
+        const string moved = "aws/lambda/moved-by-hand/2025-01-01T00.05.00-1-first";
+        await world.PutDestinationAsync(moved, InvocationRecord(0, 1, [Record(0, 1, "a", "m", 1), Record(0, 2, "a", "m", 2)]));
+        Assert.True(world.Run(options: world.Options() with { Table = "mistyped" }).Done);
+        string later = DestinationKey(0, "2-second"), other = DestinationKey(1, "3-other");
+        await world.PutDestinationAsync(later, InvocationRecord(0, 3, [Record(0, 3, "a", "m", 4), Record(0, 4, "a", "m", 8)]));
+        await world.PutDestinationAsync(other, InvocationRecord(1, [Record(1, 1, "b", "d", 1)]));
+
+        world.Faults.RefuseS3 = (method, path) => method == HttpMethod.Get && path.EndsWith(DestinationRedriveOptions.MarkerPrefix + moved + ".json", StringComparison.Ordinal);
+        RedriveRunReport during = world.Run();
+        world.Faults.RefuseS3 = null;
+
+        Assert.False(during.Done);
+        Assert.Equal((true, true), (during.Destination.Single(r => r.Key == later).HeldBack, during.Destination.Single(r => r.Key == other).HeldBack));
+        Assert.Equal((0, 0), (world.Count("m"), world.Count("d")));
+
+        RedriveRunReport next = world.Run();
+        Assert.True(next.Done);
+        Assert.Equal((4, 1), (world.Count("m"), world.Count("d")));
+    }
+
+    /// <summary>
+    /// A finished destination object moved by hand to a key that names no shard, which S3 will not hand out now: its
+    /// records could be of any shard, so the spills of every shard are left for a later run, naming it. The next run,
+    /// once it reads, applies both spills (their samples are not the object's).
+    /// </summary>
+    [Fact]
+    public async Task AFinishedDestinationObjectOfAKeyNamingNoShard_ThatCannotBeReadNow_LeavesEveryShardsSpills()
+    {
+        using var world = new World();
+        const string moved = "aws/lambda/moved-by-hand/2025-01-01T00.05.00-finished";
+        await world.PutDestinationAsync(moved, InvocationRecord(1, [Record(1, 1, "b", "d", 1)]));
+        Assert.True(world.Run().Done); // applied, marker written
+
+        world.PutSpill(SpillKey(0), WrittenTo(SpillBody(0, "m", "a", [1, 2]), SpillBucket, SpillKey(0)));
+        world.PutSpill(SpillKey(1, 2), WrittenTo(SpillBody(1, "d", "b", [2], firstRecord: 2), SpillBucket, SpillKey(1, 2)));
+        world.Faults.RefuseS3 = (method, path) => method == HttpMethod.Get && path.EndsWith(moved, StringComparison.Ordinal);
+
+        var output = new StringWriter(CultureInfo.InvariantCulture);
+        RedriveRunReport during = world.Run(output);
+        world.Faults.RefuseS3 = null;
+
+        Assert.False(during.Done);
+        Assert.Equal((0, 2), (during.Spill.Applied, during.Spill.Left));
+        Assert.Equal((0, 1), (world.Count("m"), world.Count("d")));
+        Assert.Contains($"left {SpillKey(0)}: finished destination object {moved} could not be read (AmazonS3Exception: ", output.ToString(), StringComparison.Ordinal);
+
+        RedriveRunReport next = world.Run();
+        Assert.True(next.Done);
+        Assert.Equal((2, 2), (world.Count("m"), world.Count("d")));
     }
 
     /// <summary>
@@ -180,6 +245,50 @@ public class RedriveCarelessOperatorTests2
         Assert.True(next.Done);
         Assert.Equal(4, world.Count("m"));
         Assert.Equal(15, world.DynamoDb.GetItems(Table).Where(i => i["pk"].S == Series("m")).Sum(i => double.Parse(i["sum"].N, CultureInfo.InvariantCulture)));
+    }
+
+    /// <summary>
+    /// --failure-prefix narrowed to one day's folder of a shard: an earlier object of the shard outside it that a run
+    /// finished into this table (its marker names the table) is done, so the day's batch is applied, not held back.
+    /// </summary>
+    [Fact]
+    public async Task APrefixNarrowedToADay_AnEarlierObjectFinishedIntoThisTable_HoldsNothingBack()
+    {
+        using var world = new World();
+        string first = DestinationKey(0, "1-first");
+        await world.PutDestinationAsync(first, InvocationRecord(0, 1, [Record(0, 1, "a", "m", 1), Record(0, 2, "a", "m", 2)]));
+        Assert.True(world.Run().Done); // finished into this table, marker written
+        string folder = first[..(first.IndexOf(ShardId(0), StringComparison.Ordinal) + ShardId(0).Length + 1)];
+        string nextDay = folder + "2025/01/02/2025-01-02T00.05.00-2-second";
+        await world.PutDestinationAsync(nextDay, InvocationRecord(0, 3, [Record(0, 3, "a", "m", 4), Record(0, 4, "a", "m", 8)]));
+
+        RedriveRunReport run = world.Run(options: world.Options() with { FailurePrefix = folder + "2025/01/02/" });
+
+        Assert.True(run.Done, RedriveRun.Format(run.Destination));
+        Assert.False(run.Destination.Single(r => r.Key == nextDay).HeldBack);
+        Assert.Equal(4, world.Count("m"));
+    }
+
+    /// <summary>
+    /// An object in a shard's spill folder whose name only ends in the marker's file name (here an operator's note,
+    /// <c>notes-unresolved.marker</c>) is not the shard's marker: it is read like any object there, found not to be a
+    /// spill, counted unreadable and left in place, and it holds back its shard's spill. Taken as the marker, it would
+    /// be deleted once the shard's spills were done.
+    /// </summary>
+    [Fact]
+    public void AnObjectWhoseNameEndsInTheMarkersName_IsNotTheMarker()
+    {
+        using var world = new World();
+        string note = $"spill/s/{ShardId(0)}/notes-unresolved.marker";
+        world.PutSpill(note, "kept by hand");
+        world.PutSpill(SpillKey(0), WrittenTo(SpillBody(0, "m", "a", [1, 2]), SpillBucket, SpillKey(0)));
+
+        RedriveRunReport run = world.Run();
+
+        Assert.False(run.Done);
+        Assert.Equal((1, 0, 2), (run.Spill.Unreadable, run.Spill.Applied, run.Spill.Left)); // the note and the spill
+        Assert.Equal(0, world.Count("m"));
+        Assert.Contains(note, world.S3.GetObjects(SpillBucket).Select(o => o.Key));
     }
 
     /// <summary>
