@@ -292,6 +292,28 @@ public class RedriveCarelessOperatorTests2
     }
 
     /// <summary>
+    /// A finished destination object of another stream whose records wrote nothing to the table (all poison,
+    /// quarantined) shares shard id and sequence number with a spill's sample: shard ids and sequence numbers repeat
+    /// across streams, so it says nothing of this stream's sample, which is applied.
+    /// </summary>
+    [Fact]
+    public async Task AFinishedObjectOfAnotherStream_WithTheSpillsShardAndSequence_DoesNotHoldTheSample()
+    {
+        using var world = new World();
+        static string OtherStream(string json) => json.Replace("stream/s\"", "stream/other\"", StringComparison.Ordinal);
+        string finished = DestinationKey(0, "other-stream");
+        await world.PutDestinationAsync(finished, OtherStream(InvocationRecord(0, [OtherStream(PoisonRecord(0, 1, "a"))])));
+        Assert.True(world.Run().Done); // quarantined, marker written: finished into this table
+
+        world.PutSpill(SpillKey(0), WrittenTo(SpillBody(0, "m", "a", [5]), SpillBucket, SpillKey(0)));
+        RedriveRunReport run = world.Run();
+
+        Assert.True(run.Done);
+        Assert.Equal((1, 0, 0), (run.Spill.Applied, run.Spill.Undecided, run.Spill.Left));
+        Assert.Equal(1, world.Count("m"));
+    }
+
+    /// <summary>
     /// Batch 1-2 of key a (shard 0) given up and redriven with a mistyped --table (an empty table, accepted; its marker
     /// names it), then batch 3-4 of key a given up: their keys, both still to go into the right table.
     /// </summary>

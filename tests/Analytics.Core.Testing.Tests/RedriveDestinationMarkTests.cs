@@ -107,14 +107,19 @@ public sealed class RedriveDestinationMarkTests(LocalServersFixture servers)
     /// <summary>
     /// A destination object an earlier run finished whose item keeps no range for it (a redrive before the ranges
     /// existed): a later run given <c>--failure-bucket</c> leaves the spill naming that object, and nothing is doubled.
+    /// The same when the object's records do not name their stream (no <c>eventSourceARN</c>): a record of the spill's
+    /// shard and sequence number is then taken as the spill's, whatever the spill's stream.
     /// </summary>
-    [Fact]
-    public async Task AFinishedDestinationObjectTheItemKeepsNoRangeOf_LeavesTheSpill()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AFinishedDestinationObjectTheItemKeepsNoRangeOf_LeavesTheSpill(bool recordsNameTheirStream)
     {
         using RedriveScene scene = await RedriveScene.CreateAsync(servers, "norange");
         string destination = DestinationKey(0, "o");
         await scene.PutSpillAsync(SpillKey(0), SpillBody(0, "a", "k", [1]));
-        await scene.PutDestinationAsync(destination, InvocationRecord(0, [Record(0, 1, "k", "a", 1)]));
+        string record = Record(0, 1, "k", "a", 1);
+        await scene.PutDestinationAsync(destination, InvocationRecord(0, [recordsNameTheirStream ? record : record.Replace(",\"eventSourceARN\":\"arn:aws:kinesis:us-east-1:123456789012:stream/s\"", string.Empty, StringComparison.Ordinal)]));
         (int wrongExit, _) = await scene.RedriveAsync(scene.Empty, scene.Failure);
         Dictionary<string, AttributeValue> written = await scene.ItemAsync();
         await scene.DynamoDb.UpdateItemAsync(new UpdateItemRequest
