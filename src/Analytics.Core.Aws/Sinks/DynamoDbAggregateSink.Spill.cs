@@ -395,8 +395,8 @@ public sealed partial class DynamoDbAggregateSink
     /// Which of a spill's unknown samples of one key are in the item, from the key's watermark before the first live
     /// write after the spill (<c>pw</c>): the entry with the lowest "after" past the spill's range is the first write after
     /// it that kept one. Its "before" equal to the range's last sample: the put landed, all are in; below the range's
-    /// first (or none): it did not, none are, unless the write's records of the key began at or before the range (from),
-    /// when that write held the samples itself and they are all in. Its "before" inside the range while its records began
+    /// first (or none): it did not, none are (a write whose records of the key began at or before the range, from, held
+    /// the samples itself: its entry shows them in first, <see cref="AppliedByEntry"/>). Its "before" inside the range while its records began
     /// after it: the spilled put did not land (it would have raised the watermark to the range's last), and the samples up
     /// to "before" are in (only the batch's own attempts set the watermark there: a shorter one, whose put landed), the
     /// rest not. Anything else (a write between that kept nothing, records of the key that began inside the range, ...):
@@ -426,15 +426,13 @@ public sealed partial class DynamoDbAggregateSink
 
         if (found.Before is null || Above(range.First, found.Before))
         {
-            // The write found the key below the spill's samples. Its records of the key began at or before them (from):
-            // it held them itself, so they are in (an earlier attempt's put of a larger batch, applied after a later
-            // attempt spilled a part of it); they began after them: it passed them without them, so the spilled
-            // attempt's put never landed. Between (from inside the range): undecided. An entry written before from was
-            // kept is read as before.
-            return found.From is null ? (true, null)
-                : !Above(found.From, range.First) ? (true, (string?)range.Last)
-                : Above(found.From, range.Last) ? (true, null)
-                : (false, null);
+            // The write found the key below the spill's samples. Its records of the key began after them (from): it
+            // passed them without them, so the spilled attempt's put never landed; an entry written before from was kept
+            // is read so too. Began at or before them: the write held them itself (an earlier attempt's put of a larger
+            // batch, applied after a later attempt spilled a part of it), and its entry showed each of them in before
+            // this is asked (AppliedByEntry, on the same entries), so no sample gets here that way. Between (from inside
+            // the range): undecided, as anything this rule does not know.
+            return found.From is null || Above(found.From, range.Last) ? (true, null) : (false, null);
         }
 
         if (Above(range.Last, found.Before) && found.From is not null && Above(found.From, range.Last))
