@@ -396,10 +396,10 @@ public sealed partial class DynamoDbAggregateSink
     /// write after the spill (<c>pw</c>): the entry with the lowest "after" past the spill's range is the first write after
     /// it that kept one. Its "before" equal to the range's last sample: the put landed, all are in; below the range's
     /// first (or none): it did not, none are (a write whose records of the key began at or before the range, from, held
-    /// the samples itself: its entry shows them in first, <see cref="AppliedByEntry"/>). Its "before" inside the range while its records began
-    /// after it: the spilled put did not land (it would have raised the watermark to the range's last), and the samples up
-    /// to "before" are in (only the batch's own attempts set the watermark there: a shorter one, whose put landed), the
-    /// rest not. Anything else (a write between that kept nothing, records of the key that began inside the range, ...):
+    /// the samples itself: its entry shows them in first, <see cref="AppliedByEntry"/>). Its "before" inside the range
+    /// while its records began after it: the spilled put did not land (it would have raised the watermark to the range's
+    /// last), and the samples up to "before" are in (only the batch's own attempts set the watermark there: a shorter
+    /// one, whose put landed), the rest not. Anything else (a write between that kept nothing, records of the key that began inside the range, ...):
     /// undecided.
     /// </summary>
     /// <returns>Whether decided, and the highest sequence number up to which the spill's samples are in (null: none).</returns>
