@@ -60,6 +60,8 @@ public static class JsonLog
     private static readonly JsonEncodedText s_oldestRecordAgeMs = JsonEncodedText.Encode("oldestRecordAgeMs");
     private static readonly JsonEncodedText s_newestRecordAgeMs = JsonEncodedText.Encode("newestRecordAgeMs");
     private static readonly JsonEncodedText s_poisonLinesOmitted = JsonEncodedText.Encode("poisonLinesOmitted");
+    private static readonly JsonEncodedText s_poisonCallbackErrors = JsonEncodedText.Encode("poisonCallbackErrors");
+    private static readonly JsonEncodedText s_poisonCallbackError = JsonEncodedText.Encode("poisonCallbackError");
     private static readonly JsonEncodedText s_poisonUserRecords = JsonEncodedText.Encode("poisonUserRecords");
     private static readonly JsonEncodedText s_stopReason = JsonEncodedText.Encode("stopReason");
     private static readonly JsonEncodedText s_plannedSinkMs = JsonEncodedText.Encode("plannedSinkMs");
@@ -99,11 +101,11 @@ public static class JsonLog
 
     /// <summary>
     /// The level of the <c>invocation</c> line: Error when a sink threw, Warn when it reported a failure, stopped
-    /// early or the aggregate sink left pairs not durable, else Info.
+    /// early, the aggregate sink left pairs not durable or a poison callback threw, else Info.
     /// </summary>
     internal static JsonLogLevel GetInvocationLevel(BatchSummary summary) =>
         summary.AggregateSinkOutcome == SinkOutcome.Failed || summary.QuarantineSinkOutcome == SinkOutcome.Failed || summary.SpillError is not null ? JsonLogLevel.Error
-        : summary.ReportedFailure is not null || summary.StopReason != BatchStopReason.None || summary.AggregateSinkIssue is not null ? JsonLogLevel.Warn
+        : summary.ReportedFailure is not null || summary.StopReason != BatchStopReason.None || summary.AggregateSinkIssue is not null || summary.PoisonCallbackErrors > 0 ? JsonLogLevel.Warn
         : JsonLogLevel.Info;
 
     /// <summary>
@@ -197,6 +199,8 @@ public static class JsonLog
         writer.WriteNumber(s_poisonRecords, summary.PoisonRecords);
         writer.WriteNumber(s_quarantined, summary.Quarantined);
         writer.WriteNumber(s_poisonLinesOmitted, summary.PoisonCallbacksSkipped);
+        writer.WriteNumber(s_poisonCallbackErrors, summary.PoisonCallbackErrors);
+        writer.WriteString(s_poisonCallbackError, summary.PoisonCallbackError);
         writer.WriteNumber(s_samplesAggregated, summary.Samples);
         writer.WriteNumber(s_aggregatesWritten, summary.AggregatesWritten);
         writer.WriteNumber(s_failuresReported, summary.FailuresReported);

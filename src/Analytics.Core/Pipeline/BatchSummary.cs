@@ -42,6 +42,19 @@ public sealed class BatchSummary
     /// </summary>
     public int PoisonCallbacksSkipped { get; internal set; }
 
+    /// <summary>
+    /// <see cref="ProcessorOptions.OnPoison"/> calls that threw. Their records are quarantined all the same: a callback
+    /// is for logging, and one that throws on a record would otherwise fail every retry of the batch and block the shard.
+    /// </summary>
+    public int PoisonCallbackErrors { get; internal set; }
+
+    /// <summary>
+    /// The type of the first exception an <see cref="ProcessorOptions.OnPoison"/> call threw in this invocation
+    /// (<c>System.FormatException</c>), or null. Only the type: the callback is given the record's data, so its message may
+    /// quote it.
+    /// </summary>
+    public string? PoisonCallbackError { get; internal set; }
+
     /// <summary>Quarantine entries made durable (a KPL container's poison user records make one entry).</summary>
     public int Quarantined { get; internal set; }
 

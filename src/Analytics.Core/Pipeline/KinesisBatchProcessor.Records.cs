@@ -565,7 +565,19 @@ public sealed partial class KinesisBatchProcessor
             if (_poisonCallbacks < _options.MaxPoisonCallbacks)
             {
                 _poisonCallbacks++;
-                onPoison(quarantined);
+                try
+                {
+                    onPoison(quarantined);
+                }
+#pragma warning disable CA1031 // The consumer's callback: whatever it throws, the record is still quarantined (the summary says so).
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // Found by review: a throwing callback failed the batch on every retry, so the poison record it
+                    // was called for blocked the shard, and its message (which may quote the record) became Lambda's.
+                    summary.PoisonCallbackErrors++;
+                    summary.PoisonCallbackError ??= e.GetType().FullName;
+                }
+#pragma warning restore CA1031
             }
             else
             {

@@ -43,7 +43,9 @@ public readonly record struct ProcessorOptions
 
     /// <summary>
     /// Called for every quarantine entry as it is found (up to <see cref="MaxPoisonCallbacks"/> per invocation), before it is quarantined (for logging: see
-    /// <see cref="JsonLog.WritePoison"/>, which never writes the payload). Default none.
+    /// <see cref="JsonLog.WritePoison"/>, which never writes the payload). An exception it throws does not stop the
+    /// record's quarantine nor fail the invocation: it is counted in <see cref="BatchSummary.PoisonCallbackErrors"/>, with
+    /// the first one's type in <see cref="BatchSummary.PoisonCallbackError"/>. Default none.
     /// </summary>
     public Action<QuarantinedRecord>? OnPoison { get; init; }
 
