@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text;
 using Analytics.Core;
 
@@ -20,6 +21,7 @@ internal sealed class FunctionHandler : IInvocationHandler
     private readonly EmfOptions _metrics;
     private readonly bool _spills;
     private bool _windowSpillNoted;
+    private bool _logFailureNoted;
 
     /// <summary>Creates the handler; it owns (and disposes) the sinks.</summary>
     /// <param name="aggregateSink">Where aggregates go.</param>
@@ -109,28 +111,14 @@ internal sealed class FunctionHandler : IInvocationHandler
         {
             // A tumbling-window invocation whose effects are not all durable: its lines say so, then it fails, with its
             // own exception (the one that names the sink) even when the log cannot be written.
-            try
-            {
-                await WriteLinesAsync(failedSummary, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is IOException or ObjectDisposedException)
-            {
-            }
-
+            await WriteLinesAsync(failedSummary, cancellationToken).ConfigureAwait(false);
             throw;
         }
         catch (Exception) when (_logLines.WrittenCount > 0)
         {
             // Poison lines of an invocation that then threw (an event malformed past its poison records) are still
             // worth having, as KinesisFunction writes them (found by review: the sample dropped them).
-            try
-            {
-                await WriteBufferedLinesAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is IOException or ObjectDisposedException)
-            {
-            }
-
+            await WriteBufferedLinesAsync(cancellationToken).ConfigureAwait(false);
             throw;
         }
 
@@ -144,7 +132,9 @@ internal sealed class FunctionHandler : IInvocationHandler
         {
             // Documented, but silent where it happens (review): the spill bucket is set and does nothing on this mapping.
             _windowSpillNoted = true;
-            RuntimeLog.Warn(_log, $"tumbling-window invocations never spill: {SampleSettings.SpillBucketVariable} has no effect on this mapping, and through a table outage a window's aggregates wait in its state until its flush lands (keep MaximumRetryAttempts and MaximumRecordAgeInSeconds at -1; docs/dynamodb.md, 'Tumbling windows')");
+            using var line = new StringWriter(CultureInfo.InvariantCulture);
+            RuntimeLog.Warn(line, $"tumbling-window invocations never spill: {SampleSettings.SpillBucketVariable} has no effect on this mapping, and through a table outage a window's aggregates wait in its state until its flush lands (keep MaximumRetryAttempts and MaximumRecordAgeInSeconds at -1; docs/dynamodb.md, 'Tumbling windows')");
+            _logLines.Write(Encoding.UTF8.GetBytes(line.ToString()));
         }
 
         // One structured log line per invocation and stage, then one EMF line that CloudWatch turns into metrics.
@@ -153,11 +143,35 @@ internal sealed class FunctionHandler : IInvocationHandler
         await WriteBufferedLinesAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Writes the invocation's buffered lines (poison, invocation, stages, EMF) to the log and flushes it.</summary>
+    /// <summary>
+    /// Writes the invocation's buffered lines (poison, invocation, stages, EMF) to the log and flushes it. A write that
+    /// fails does not fail the invocation: the sinks have written by then, and a function error would make Lambda deliver
+    /// the batch again, which the file sinks append again (found by review; <see cref="KinesisFunction"/> does the same).
+    /// The first failure is said once on standard error.
+    /// </summary>
     private async Task WriteBufferedLinesAsync(CancellationToken cancellationToken)
     {
-        await _log.WriteAsync(Encoding.UTF8.GetString(_logLines.WrittenSpan)).ConfigureAwait(false);
-        await _log.FlushAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _log.WriteAsync(Encoding.UTF8.GetString(_logLines.WrittenSpan)).ConfigureAwait(false);
+            await _log.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            if (!_logFailureNoted)
+            {
+                _logFailureNoted = true;
+#pragma warning disable CA1031 // Standard error is the last place to say it; it failing too leaves nothing to do.
+                try
+                {
+                    Console.Error.WriteLine($"{{\"level\":\"Error\",\"message\":\"the log could not be written ({e.GetType().Name}); this function's log and metrics lines are lost from now on, its invocations go on\"}}");
+                }
+                catch (Exception)
+                {
+                }
+#pragma warning restore CA1031
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()
