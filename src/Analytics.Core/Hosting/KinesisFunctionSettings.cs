@@ -17,6 +17,9 @@ namespace Analytics.Core;
 /// <item><term><c>ANALYTICS_QUARANTINE_BUCKET</c></term><description>S3 bucket for poison records (none: the function decides).</description></item>
 /// <item><term><c>ANALYTICS_OUTPUT_DIR</c></term><description>Directory for local JSON-lines files (<c>/tmp/analytics</c>).</description></item>
 /// </list>
+/// <para><see cref="FromEnvironment()"/> also refuses any other variable whose name starts with <c>ANALYTICS_</c> (a
+/// misspelled name would leave the default in effect); <see cref="FromEnvironment(Func{string, string?})"/> reads only the
+/// seven and checks no names.</para>
 /// <para>A value that cannot be used throws when the settings are read, naming the variable, so a misconfigured function
 /// fails at its first (init) call instead of running on defaults; so does a variable set to an empty or white-space
 /// value (remove it for the default): a blank table or bucket read as unset left the choice to the function, which
@@ -66,10 +69,45 @@ public sealed record KinesisFunctionSettings
     /// <summary>Directory for local JSON-lines files. Default <c>/tmp/analytics</c> (Lambda's writable directory).</summary>
     public string OutputDirectory { get; init; } = "/tmp/analytics";
 
-    /// <summary>Reads the settings from the process's environment variables.</summary>
+    /// <summary>
+    /// Reads the settings from the process's environment variables, and refuses a variable whose name starts with
+    /// <c>ANALYTICS_</c> (in any case) that is none of the seven: a misspelled name (<c>ANALYTICS_WINDOW_SIZE</c>,
+    /// <c>analytics_max_pairs</c>) would leave the default in effect without a word. A function with variables of its
+    /// own under that prefix reads the settings with <see cref="FromEnvironment(Func{string, string?})"/>, which checks
+    /// no names, and checks its own.
+    /// </summary>
     /// <returns>The settings.</returns>
-    /// <exception cref="InvalidOperationException">A variable holds a value that cannot be used; the message names it.</exception>
-    public static KinesisFunctionSettings FromEnvironment() => FromEnvironment(Environment.GetEnvironmentVariable);
+    /// <exception cref="InvalidOperationException">A variable holds a value that cannot be used, or an <c>ANALYTICS_</c> variable is not one of the settings; the message names it.</exception>
+    public static KinesisFunctionSettings FromEnvironment() =>
+        FromEnvironment(Environment.GetEnvironmentVariables().Keys.Cast<string>(), Environment.GetEnvironmentVariable);
+
+    /// <summary><see cref="FromEnvironment()"/> over given names and values (tests).</summary>
+    internal static KinesisFunctionSettings FromEnvironment(IEnumerable<string> names, Func<string, string?> getVariable)
+    {
+        CheckNames(names);
+        return FromEnvironment(getVariable);
+    }
+
+    /// <summary>Every variable <see cref="FromEnvironment(Func{string, string?})"/> reads.</summary>
+    internal static readonly string[] Variables =
+    [
+        WindowSecondsVariable, MaxPairsVariable, LogLevelVariable, MetricsNamespaceVariable, AggregateTableVariable, QuarantineBucketVariable, OutputDirectoryVariable,
+    ];
+
+    /// <summary>Refuses the first name (in ordinal order) that starts with <c>ANALYTICS_</c> in any case and is not one of <see cref="Variables"/>.</summary>
+    /// <exception cref="InvalidOperationException">Such a name; the message names it and the settings.</exception>
+    internal static void CheckNames(IEnumerable<string> names)
+    {
+        foreach (string name in names.Order(StringComparer.Ordinal))
+        {
+            if (name.StartsWith("ANALYTICS_", StringComparison.OrdinalIgnoreCase) && Array.IndexOf(Variables, name) < 0)
+            {
+                ThrowHelper.ThrowInvalidOperation(
+                    $"{name} is not a setting of Analytics.Core, which reads {string.Join(", ", Variables)}: a misspelled name leaves the default in effect. " +
+                    "A variable of the function's own under this prefix: read the settings with KinesisFunctionSettings.FromEnvironment(Environment.GetEnvironmentVariable), which checks no names.");
+            }
+        }
+    }
 
     /// <summary>Reads the settings through <paramref name="getVariable"/> (tests pass a dictionary's lookup).</summary>
     /// <param name="getVariable">Returns a variable's value, or null when it is not set.</param>

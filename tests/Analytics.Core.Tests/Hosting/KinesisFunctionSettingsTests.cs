@@ -12,6 +12,45 @@ public class KinesisFunctionSettingsTests
         return KinesisFunctionSettings.FromEnvironment(name => map.GetValueOrDefault(name));
     }
 
+    /// <summary>
+    /// Found by a hostile-operator review (2026-12-07): the library's reading of the environment, which the package
+    /// READMEs' examples use, took a misspelled name (ANALYTICS_WINDOW_SIZE=300, analytics_max_pairs=50) without a word
+    /// and ran on the defaults; only the sample checked names.
+    /// </summary>
+    [Theory]
+    [InlineData("ANALYTICS_WINDOW_SIZE")]
+    [InlineData("analytics_max_pairs")]
+    [InlineData("Analytics_Window_Seconds")]
+    [InlineData("ANALYTICS_")]
+    [InlineData("ANALYTICS_SPILL_BUCKET")]
+    public void AnAnalyticsVariableThatIsNoSetting_IsRefused_ByName(string name)
+    {
+        var map = new Dictionary<string, string> { ["PATH"] = "/usr/bin", [KinesisFunctionSettings.WindowSecondsVariable] = "300", [name] = "50" };
+
+        InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => KinesisFunctionSettings.FromEnvironment(map.Keys, n => map.GetValueOrDefault(n)));
+
+        Assert.StartsWith(name + " is not a setting of Analytics.Core, which reads ANALYTICS_WINDOW_SECONDS, ", e.Message, StringComparison.Ordinal);
+        Assert.Contains("FromEnvironment(Environment.GetEnvironmentVariable)", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EverySettingAndOtherPrefixes_AreTaken_AndTheFunctionOverloadChecksNoNames()
+    {
+        var map = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["ANALYTICS_WINDOW_SECONDS"] = "300", ["ANALYTICS_MAX_PAIRS"] = "500", ["ANALYTICS_LOG_LEVEL"] = "Warn",
+            ["ANALYTICS_METRICS_NAMESPACE"] = "Orders", ["ANALYTICS_AGGREGATE_TABLE"] = "t", ["ANALYTICS_QUARANTINE_BUCKET"] = "b",
+            ["ANALYTICS_OUTPUT_DIR"] = "/tmp/x", ["MY_ANALYTICS_WINDOW"] = "1", ["XANALYTICS_Y"] = "2",
+        };
+
+        KinesisFunctionSettings settings = KinesisFunctionSettings.FromEnvironment(map.Keys, n => map.GetValueOrDefault(n));
+        Assert.Equal((TimeSpan.FromSeconds(300), 500, "t"), (settings.WindowSize, settings.MaxPairs, settings.AggregateTable));
+
+        // A function with variables of its own under the prefix reads through the overload that checks no names.
+        map["ANALYTICS_SPILL_BUCKET"] = "s";
+        Assert.Equal(TimeSpan.FromSeconds(300), KinesisFunctionSettings.FromEnvironment(n => map.GetValueOrDefault(n)).WindowSize);
+    }
+
     [Fact]
     public void NothingSet_GivesTheLibraryDefaults()
     {
