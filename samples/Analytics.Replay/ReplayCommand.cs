@@ -65,6 +65,12 @@ internal static class ReplayCommand
                 stderr.WriteLine($"error: the run stopped: {ex.Message}");
                 return 1;
             }
+            catch (IOException ex)
+            {
+                // A full disk: a retry storm writes an invocation line per attempt (found by review: a stack trace).
+                stderr.WriteLine($"error: the run stopped: its output could not be written: {ex.Message}");
+                return 1;
+            }
 
             return 0;
         });
@@ -186,18 +192,30 @@ internal static class ReplayCommand
                 TaskCreationOptions.LongRunning,
                 TaskScheduler.Default)).ToArray();
             var runs = new List<(string, ReplayResult)>();
-            for (int i = 0; i < running.Length; i++)
+            string table;
+            try
             {
-                (string name, StringWriter summary, ReplayResult result) = running[i].GetAwaiter().GetResult();
-                stdout.WriteLine(name == Path.GetFileNameWithoutExtension(loaded[i].File) ? $"== {name}" : $"== {name} ({loaded[i].File})");
-                stdout.Write(summary.ToString());
-                stdout.WriteLine();
-                runs.Add((name, result));
+                for (int i = 0; i < running.Length; i++)
+                {
+                    (string name, StringWriter summary, ReplayResult result) = running[i].GetAwaiter().GetResult();
+                    stdout.WriteLine(name == Path.GetFileNameWithoutExtension(loaded[i].File) ? $"== {name}" : $"== {name} ({loaded[i].File})");
+                    stdout.Write(summary.ToString());
+                    stdout.WriteLine();
+                    runs.Add((name, result));
+                }
+
+                table = Incident.Comparison.Table(runs);
+                File.WriteAllText(Path.Combine(directory, "comparison.md"), table);
+                Incident.Comparison.Draw(runs, chartPath);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or IOException)
+            {
+                // As for one run: the emulator stopped a run saying why, or the output could not be written.
+                string why = ex is IOException ? "its output could not be written: " + ex.Message : ex.Message;
+                stderr.WriteLine($"error: a run stopped: {why}");
+                return 1;
             }
 
-            string table = Incident.Comparison.Table(runs);
-            File.WriteAllText(Path.Combine(directory, "comparison.md"), table);
-            Incident.Comparison.Draw(runs, chartPath);
             stdout.Write(table);
             stdout.WriteLine($"chart: {chartPath}");
 

@@ -75,6 +75,9 @@ internal static partial class ScenarioLoader
         "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
     };
 
+    /// <summary>The largest scenario file read: 256 MiB.</summary>
+    public const int MaxBytes = 256 * 1024 * 1024;
+
     public static LoadedScenario Load(string path)
     {
         if (Directory.Exists(path))
@@ -82,16 +85,7 @@ internal static partial class ScenarioLoader
             throw new ScenarioException("--scenario", $"{path} is a directory; give the scenario's JSON file");
         }
 
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new ScenarioException("--scenario", $"cannot read {path}: {ex.Message}");
-        }
-
+        byte[] bytes = InputFile.Read(path, "--scenario", "the scenario's JSON file", MaxBytes, $"a scenario is at most {MaxBytes:N0} (for more records, describe them with producers)");
         return Parse(bytes, Path.GetDirectoryName(Path.GetFullPath(path)));
     }
 
@@ -167,6 +161,12 @@ internal static partial class ScenarioLoader
         Check(scenario.Validate);
 
         HandlerFile handler = file.Handler ?? throw new ScenarioException("$.handler", "missing; expected {\"kind\":\"sample\"}, {\"kind\":\"scripted\",\"rules\":[...]} or {\"kind\":\"process\",\"command\":[...]}");
+
+        // The kind first: an unknown kind given with rules was reported as a mistake of the rules (found by review).
+        if (handler.Kind is not ("sample" or "naive" or "scripted" or "process"))
+        {
+            throw new ScenarioException("$.handler.kind", $"'{handler.Kind}' is not sample, naive, scripted or process");
+        }
 
         // A handler's setting under another kind did nothing without a word (found by review): a kind changed by hand.
         if (handler.Rules is not null && handler.Kind != "scripted")
@@ -574,6 +574,14 @@ internal static partial class ScenarioLoader
         if (file is null)
         {
             return stream;
+        }
+
+        // Kinesis's per-shard write limit, as writeRecordsPerSecond's (found by review: a rate of 2,147,483,647 bytes let
+        // one shard of 1 MB records fill 8.85 GB before the run stopped, naming rates and sizes, not this setting).
+        // The library's StreamOptions takes more, for tests that put large records without throttling.
+        if (file.WriteBytesPerSecond is { } bytesPerSecond && (bytesPerSecond < 1 || bytesPerSecond > MaxRecordBytes))
+        {
+            throw new ScenarioException("$.stream.writeBytesPerSecond", string.Create(CultureInfo.InvariantCulture, $"must be 1 to {MaxRecordBytes} (1 MiB, Kinesis's per-shard write limit), not {bytesPerSecond}"));
         }
 
         return stream with

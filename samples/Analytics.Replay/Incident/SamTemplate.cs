@@ -37,37 +37,9 @@ internal static class SamTemplate
     /// <exception cref="ScenarioException">The file cannot be read, or does not have the shape this reader knows (the path in the template and the reason).</exception>
     public static TemplateSettings Read(string path)
     {
-        string text;
-        try
-        {
-            // What is read must be a template's file: a pipe or a device (a FIFO, /dev/stdin, /dev/zero) blocked the run
-            // before any check or grew until it ran out of memory (found by review). Such files report no length, and
-            // neither does an empty file, which is no template either; a link is judged by what it leads to.
-            FileSystemInfo info = new FileInfo(path);
-            if (info.LinkTarget is not null)
-            {
-                info = info.ResolveLinkTarget(returnFinalTarget: true) ?? info;
-            }
-
-            if (info is FileInfo { Exists: true } file && (file.Length == 0 || file.Length > MaxBytes))
-            {
-                throw new ScenarioException("$.template", file.Length == 0
-                    ? $"{path} is empty or not a regular file (a pipe, a device); give the SAM template's YAML file"
-                    : $"{path} is {file.Length:N0} bytes; a template is at most {MaxBytes:N0} (CloudFormation's largest, 1 MB from S3)");
-            }
-
-            if (!info.Exists && info.LinkTarget is null && File.Exists(path))
-            {
-                throw new ScenarioException("$.template", $"{path} leads to {info.FullName}, which is not a file; give the SAM template's YAML file");
-            }
-
-            text = File.ReadAllText(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new ScenarioException("$.template", $"cannot read {path}: {ex.Message}");
-        }
-
+        byte[] bytes = InputFile.Read(path, "$.template", "the SAM template's YAML file", MaxBytes, $"a template is at most {MaxBytes:N0} (CloudFormation's largest, 1 MB from S3)");
+        using var reader = new StreamReader(new MemoryStream(bytes)); // detects a byte order mark, as File.ReadAllText did
+        string text = reader.ReadToEnd();
         return Parse(text, path);
     }
 
@@ -76,6 +48,18 @@ internal static class SamTemplate
         var stream = new YamlStream();
         try
         {
+            // No aliases: aliases nested in each other make a template of a kilobyte expand without bound, and reading
+            // it (or quoting a value in an error) took hours or gigabytes (found by review). A template writes its
+            // settings out.
+            var parser = new YamlDotNet.Core.Parser(new StringReader(yaml));
+            while (parser.MoveNext())
+            {
+                if (parser.Current is YamlDotNet.Core.Events.AnchorAlias alias)
+                {
+                    throw Bad(name, "", $"a YAML alias (*{alias.Value}) at line {alias.Start.Line}: this reader takes none; write the value out");
+                }
+            }
+
             stream.Load(new StringReader(yaml));
         }
         catch (YamlDotNet.Core.YamlException ex)
@@ -146,7 +130,7 @@ internal static class SamTemplate
             mapping.StartingPositionTimestamp = timestamp is YamlScalarNode { Value: { } text } &&
                 double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) && seconds is >= 0 and <= LatestTimestampSeconds
                 ? DateTimeOffset.FromUnixTimeMilliseconds((long)(seconds * 1000))
-                : throw Bad(name, $"{eventAt}.StartingPositionTimestamp", $"'{timestamp}' is not a Unix time in seconds from 0 (1970-01-01T00:00:00Z) to 221845392000 (9000-01-01T00:00:00Z)");
+                : throw Bad(name, $"{eventAt}.StartingPositionTimestamp", $"{Shown(timestamp)} is not a Unix time in seconds from 0 (1970-01-01T00:00:00Z) to 221845392000 (9000-01-01T00:00:00Z)");
         }
 
         if (mappingNode.Children.TryGetValue(new YamlScalarNode("FunctionResponseTypes"), out YamlNode? types))
@@ -257,8 +241,17 @@ internal static class SamTemplate
 
         return int.TryParse(seconds.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out int s) && s >= 1 && s <= max
             ? s
-            : throw Bad(name, $"{at}.Environment.Variables.{key}", $"'{seconds}' is not a whole number of seconds from 1 to {max.ToString("N0", CultureInfo.InvariantCulture)}");
+            : throw Bad(name, $"{at}.Environment.Variables.{key}", $"{Shown(seconds)} is not a whole number of seconds from 1 to {max.ToString("N0", CultureInfo.InvariantCulture)}");
     }
+
+    /// <summary>A value as an error quotes it: a scalar in quotes, cut at 100 characters; a list or a mapping by its kind.</summary>
+    private static string Shown(YamlNode node) => node switch
+    {
+        YamlScalarNode { Value: { } text } => text.Length <= 100 ? $"'{text}'" : $"'{text[..100]}...' ({text.Length:N0} characters)",
+        YamlSequenceNode => "a list",
+        YamlMappingNode => "a mapping",
+        _ => "an empty value",
+    };
 
     private static ScenarioException Bad(string name, string at, string reason) =>
         new("$.template", $"{name}: {(at.Length == 0 ? string.Empty : at + ": ")}{reason}");
@@ -283,7 +276,7 @@ internal static class SamTemplate
 
         return value is YamlScalarNode { Value: { } text } && int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int number)
             ? number
-            : throw Bad(name, $"{at}.{key}", $"'{value}' is not a whole number");
+            : throw Bad(name, $"{at}.{key}", $"{Shown(value)} is not a whole number");
     }
 
     private static bool? Bool(YamlMappingNode node, string key, string name, string at)
@@ -295,6 +288,6 @@ internal static class SamTemplate
 
         return value is YamlScalarNode { Value: "true" or "True" } ? true
             : value is YamlScalarNode { Value: "false" or "False" } ? false
-            : throw Bad(name, $"{at}.{key}", $"'{value}' is not true or false");
+            : throw Bad(name, $"{at}.{key}", $"{Shown(value)} is not true or false");
     }
 }
