@@ -77,6 +77,14 @@ await Check("Analytics.Core.Aws README: handler with the DynamoDB and S3 sinks (
     return response == NoFailures ? null : response;
 });
 
+await Check("Analytics.Core.Aws README: a processor that spills (empty event: no AWS call)", async () =>
+{
+    using var processor = ConsumerNet8.Spill.Spilling.Create(new Amazon.DynamoDBv2.AmazonDynamoDBClient(), new Amazon.S3.AmazonS3Client(), new JsonLinesQuarantineSink("/tmp/quarantine.jsonl"));
+    var response = new System.Buffers.ArrayBufferWriter<byte>();
+    BatchSummary summary = await processor.ProcessAsync("{\"Records\":[]}"u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(30), response);
+    return Encoding.UTF8.GetString(response.WrittenSpan) == NoFailures && summary.Records == 0 ? null : Encoding.UTF8.GetString(response.WrittenSpan);
+});
+
 await Check("Analytics.Core.Logging README: log lines through ILogger", async () =>
 {
     var factory = new CapturingLoggerFactory();

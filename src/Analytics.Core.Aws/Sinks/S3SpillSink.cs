@@ -7,7 +7,7 @@ namespace Analytics.Core;
 
 /// <summary>
 /// Keeps a spill (the aggregates the DynamoDB sink could not make durable, with every sample behind them) as one JSON
-/// object in Amazon S3, for the sample's <c>redrive</c> command to apply to the table exactly once later.
+/// object in Amazon S3, for the repository's <c>redrive</c> tool (samples/Analytics.Tools, not in a package) to apply to the table exactly once later; until it runs, the spilled records are not in the table (alarm on the <c>SpilledRecords</c> metric).
 /// </summary>
 /// <remarks>
 /// <para>Key: <c>&lt;KeyPrefix&gt;/&lt;stream name, or unknown&gt;/&lt;shardId&gt;/&lt;spill id&gt;.json</c>, the spill id being

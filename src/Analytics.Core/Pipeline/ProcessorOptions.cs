@@ -60,7 +60,7 @@ public readonly record struct ProcessorOptions
     /// Where the aggregates that the aggregate sink could not make durable go when the batch is too old to wait for it
     /// (see <see cref="SpillAfterAge"/> and <see cref="SpillAfterFailedInvocations"/>); the batch is then reported as
     /// done, so the checkpoint moves on and iterator age stays bounded during a long outage. A spill is applied later,
-    /// exactly once, by a redrive (docs/failure-modes.md). Default none: the checkpoint is reported, as without it.
+    /// exactly once, by the repository's redrive tool (samples/Analytics.Tools; docs/failure-modes.md). Default none: the checkpoint is reported, as without it.
     /// Not used for tumbling-window invocations.
     /// </summary>
     public ISpillSink? SpillSink { get; init; }
