@@ -212,7 +212,15 @@ internal static class InvokeCommand
                     content.Write(chunk, 0, read);
                 }
 
-                return (content.ToArray(), null);
+                byte[] bytes = content.ToArray();
+                if (bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) || bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]))
+                {
+                    // Found by review: "invalid JSON syntax (at byte 0)" named no encoding. Some editors and shells
+                    // (PowerShell's redirection) save UTF-16.
+                    return (null, $"--event '{path}' is UTF-16 (it starts with a UTF-16 byte order mark); Lambda sends UTF-8: save the file as UTF-8");
+                }
+
+                return (bytes, null);
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -27,6 +27,20 @@ public sealed class InvokeOperatorMistakesTests : IDisposable
         AssertUsageError(code, stdout, stderr, "--out is empty: give a directory");
     }
 
+    /// <summary>An event saved as UTF-16 (PowerShell's redirection does) was "invalid JSON syntax (at byte 0)" (found by review).</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Event_SavedAsUtf16_IsNamedAsSuch(bool bigEndian)
+    {
+        string file = Path.Combine(_dir, "utf16.json");
+        await File.WriteAllTextAsync(file, await File.ReadAllTextAsync(BasicEvent), new System.Text.UnicodeEncoding(bigEndian, byteOrderMark: true));
+
+        (int code, string stdout, string stderr) = await RunAsync("--event", file, "--out", Path.Combine(_dir, "out"));
+
+        AssertUsageError(code, stdout, stderr, $"--event '{file}' is UTF-16 (it starts with a UTF-16 byte order mark); Lambda sends UTF-8: save the file as UTF-8");
+    }
+
     [Fact]
     public async Task Out_IsAFile_ExitsTwoAndLeavesTheFileAlone()
     {
