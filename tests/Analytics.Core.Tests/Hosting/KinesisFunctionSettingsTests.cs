@@ -38,9 +38,15 @@ public class KinesisFunctionSettingsTests
     {
         var map = new Dictionary<string, string>(StringComparer.Ordinal)
         {
-            ["ANALYTICS_WINDOW_SECONDS"] = "300", ["ANALYTICS_MAX_PAIRS"] = "500", ["ANALYTICS_LOG_LEVEL"] = "Warn",
-            ["ANALYTICS_METRICS_NAMESPACE"] = "Orders", ["ANALYTICS_AGGREGATE_TABLE"] = "t", ["ANALYTICS_QUARANTINE_BUCKET"] = "b",
-            ["ANALYTICS_OUTPUT_DIR"] = "/tmp/x", ["MY_ANALYTICS_WINDOW"] = "1", ["XANALYTICS_Y"] = "2",
+            ["ANALYTICS_WINDOW_SECONDS"] = "300",
+            ["ANALYTICS_MAX_PAIRS"] = "500",
+            ["ANALYTICS_LOG_LEVEL"] = "Warn",
+            ["ANALYTICS_METRICS_NAMESPACE"] = "Orders",
+            ["ANALYTICS_AGGREGATE_TABLE"] = "t",
+            ["ANALYTICS_QUARANTINE_BUCKET"] = "b",
+            ["ANALYTICS_OUTPUT_DIR"] = "/tmp/x",
+            ["MY_ANALYTICS_WINDOW"] = "1",
+            ["XANALYTICS_Y"] = "2",
         };
 
         KinesisFunctionSettings settings = KinesisFunctionSettings.FromEnvironment(map.Keys, n => map.GetValueOrDefault(n));
