@@ -4,40 +4,56 @@ namespace Analytics.Replay;
 internal static class InputFile
 {
     /// <summary>
-    /// The bytes of <paramref name="path"/>, which must be a regular file (a link is judged by what it leads to) of 1 to
-    /// <paramref name="maxBytes"/> bytes. A pipe or a device (a FIFO no one writes to, <c>/dev/zero</c>) blocked the run
-    /// before any check or grew until it ran out of memory (found by review); such files report no length, and neither
-    /// does an empty file.
+    /// The bytes of <paramref name="path"/>, read to its end but never past <paramref name="maxBytes"/>: a regular file
+    /// or a pipe given as <c>/dev/stdin</c> (from <c>cat</c>, a here-document, <c>&lt;(...)</c>), a link judged by what it
+    /// leads to. A device or a named pipe is refused: <c>/dev/zero</c> was read until the run ran out of memory, a named
+    /// pipe no one wrote blocked the run, and a terminal would wait for typing (found by review; a first fix that took
+    /// only regular files refused piped input, found by the next).
     /// </summary>
     /// <param name="path">The path given.</param>
     /// <param name="field">Where the path was given (<c>--scenario</c>, <c>$.template</c>), for the error.</param>
     /// <param name="what">What the file should be (<c>the scenario's JSON file</c>).</param>
     /// <param name="maxBytes">The largest file read.</param>
     /// <param name="tooLarge">Why that is the largest, said when a file is larger.</param>
-    /// <exception cref="ScenarioException">The path is no regular file, is empty or too large, or cannot be read.</exception>
+    /// <exception cref="ScenarioException">The path is a device or a named pipe, is empty or too large, or cannot be read.</exception>
     public static byte[] Read(string path, string field, string what, long maxBytes, string tooLarge)
     {
         try
         {
-            FileSystemInfo info = new FileInfo(path);
+            // /dev/fd is itself a link (to /proc/self/fd), which a link of the file's own does not show: <(...) gives /dev/fd/63.
+            FileSystemInfo info = new FileInfo(path.StartsWith("/dev/fd/", StringComparison.Ordinal) ? "/proc/self/fd/" + path["/dev/fd/".Length..] : path);
             if (info.LinkTarget is not null)
             {
                 info = info.ResolveLinkTarget(returnFinalTarget: true) ?? info;
             }
 
-            if (info is FileInfo { Exists: true } file && (file.Length == 0 || file.Length > maxBytes))
+            // A device, a named pipe (which no one may ever write) and an empty file report no length. A pipe given
+            // as /dev/stdin leads to an entry that does not exist (pipe:[n]) and is read as a stream.
+            if (info.FullName.StartsWith("/dev/", StringComparison.Ordinal) || info is FileInfo { Exists: true, Length: 0 })
             {
-                throw new ScenarioException(field, file.Length == 0
-                    ? $"{path} is empty or not a regular file (a pipe, a device); give {what}"
-                    : $"{path} is {file.Length:N0} bytes; {tooLarge}");
+                throw new ScenarioException(field, $"{path} is empty or not a regular file (a named pipe, a device); give {what}");
             }
 
-            if (!info.Exists && info.LinkTarget is null && File.Exists(path))
+            if (info is FileInfo { Exists: true } file && file.Length > maxBytes)
             {
-                throw new ScenarioException(field, $"{path} leads to {info.FullName}, which is not a file; give {what}");
+                throw new ScenarioException(field, $"{path} is {file.Length:N0} bytes; {tooLarge}");
             }
 
-            return File.ReadAllBytes(path);
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 1);
+            using var content = new MemoryStream();
+            byte[] chunk = new byte[64 * 1024];
+            int read;
+            while ((read = stream.Read(chunk)) > 0)
+            {
+                if (content.Length + read > maxBytes)
+                {
+                    throw new ScenarioException(field, $"{path} is more than {maxBytes:N0} bytes; {tooLarge}");
+                }
+
+                content.Write(chunk, 0, read);
+            }
+
+            return content.Length > 0 ? content.ToArray() : throw new ScenarioException(field, $"{path} is empty; give {what}");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

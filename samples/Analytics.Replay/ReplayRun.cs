@@ -29,7 +29,8 @@ internal static class ReplayRun
     /// <param name="progress">Told at once of the run's first function error (a run that fails at every invocation, a
     /// function whose init fails, can take long before its summary); <see langword="null"/> for none.</param>
     /// <param name="progressLabel">Put before the line told to <paramref name="progress"/> (the scenario's name when several run at once).</param>
-    public static ReplayResult Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true, bool httpClients = false, TextWriter? progress = null, string? progressLabel = null)
+    /// <param name="progressEvery">How often <paramref name="progress"/> is told how far a running scenario has come; <see cref="ProgressEvery"/> when null.</param>
+    public static ReplayResult Run(LoadedScenario loaded, string outDirectory, TextWriter stdout, bool writeRecords = true, bool chart = true, bool httpClients = false, TextWriter? progress = null, string? progressLabel = null, TimeSpan? progressEvery = null)
     {
         // The run writes into a folder of its own inside the directory, and its files replace the directory's only once
         // it has ended: a run that stops (a bad scenario found at the first process start, exit 2; a run stopped, exit 1)
@@ -49,7 +50,7 @@ internal static class ReplayRun
         try
         {
             using var summary = new StringWriter();
-            ReplayResult result = RunInto(loaded, staging, outDirectory, summary, writeRecords, chart, httpClients, progress, progressLabel);
+            ReplayResult result = RunInto(loaded, staging, outDirectory, summary, writeRecords, chart, httpClients, progress, progressLabel, progressEvery ?? ProgressEvery);
             Publish(staging, outDirectory);
             stdout.Write(summary.ToString());
             return result;
@@ -97,9 +98,18 @@ internal static class ReplayRun
         }
     }
 
-    private static ReplayResult RunInto(LoadedScenario loaded, string outDirectory, string shownDirectory, TextWriter stdout, bool writeRecords, bool chart, bool httpClients, TextWriter? progress, string? progressLabel)
+    /// <summary>
+    /// How often a running scenario says how far it has come: a week of stream can run for hours, and printed nothing
+    /// until its summary, which an operator could not tell from a hang (found by review).
+    /// </summary>
+    public static readonly TimeSpan ProgressEvery = TimeSpan.FromSeconds(30);
+
+    private static ReplayResult RunInto(LoadedScenario loaded, string outDirectory, string shownDirectory, TextWriter stdout, bool writeRecords, bool chart, bool httpClients, TextWriter? progress, string? progressLabel, TimeSpan progressEvery)
     {
         var watch = Stopwatch.StartNew();
+
+        // Written to from the run's thread (its first function error) and from a timer's (how far it has come).
+        progress = progress is null ? null : TextWriter.Synchronized(progress);
         SampleDownstream? downstream = null;
         var processes = new List<ProcessHandler>();
         var starts = new ProcessStarts();
@@ -135,6 +145,12 @@ internal static class ReplayRun
             using var files = new EmulationFiles(outDirectory, writeRecords);
             IEmulationObserver observer = new Tee(new Tee(files, perSecond), firstError);
             observer = loaded.Handler.Kind == "process" ? new Tee(starts, observer) : observer;
+            string prefix = progressLabel is null ? string.Empty : progressLabel + ": ";
+            using Timer? heartbeat = progress is null ? null : new Timer(
+                _ => progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{prefix}running: virtual second {(long)(emulator.Clock.GetUtcNow() - loaded.Scenario.StartTime).TotalSeconds:N0} of {loaded.Scenario.DurationSeconds:N0}, after {watch.Elapsed.TotalSeconds:N0} s")),
+                null,
+                progressEvery,
+                progressEvery);
             summary = emulator.Run(ledger is null ? observer : new Tee(observer, ledger));
         }
         finally

@@ -48,18 +48,7 @@ internal static class SamTemplate
         var stream = new YamlStream();
         try
         {
-            // No aliases: aliases nested in each other make a template of a kilobyte expand without bound, and reading
-            // it (or quoting a value in an error) took hours or gigabytes (found by review). A template writes its
-            // settings out.
-            var parser = new YamlDotNet.Core.Parser(new StringReader(yaml));
-            while (parser.MoveNext())
-            {
-                if (parser.Current is YamlDotNet.Core.Events.AnchorAlias alias)
-                {
-                    throw Bad(name, "", $"a YAML alias (*{alias.Value}) at line {alias.Start.Line}: this reader takes none; write the value out");
-                }
-            }
-
+            CheckExpansion(yaml, name);
             stream.Load(new StringReader(yaml));
         }
         catch (YamlDotNet.Core.YamlException ex)
@@ -242,6 +231,72 @@ internal static class SamTemplate
         return int.TryParse(seconds.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out int s) && s >= 1 && s <= max
             ? s
             : throw Bad(name, $"{at}.Environment.Variables.{key}", $"{Shown(seconds)} is not a whole number of seconds from 1 to {max.ToString("N0", CultureInfo.InvariantCulture)}");
+    }
+
+    /// <summary>The most nodes a template may hold with every alias expanded: 100,000.</summary>
+    public const long MaxExpandedNodes = 100_000;
+
+    /// <summary>
+    /// Refuses a template whose aliases expand past <see cref="MaxExpandedNodes"/>. Aliases nested in each other make a
+    /// template of a kilobyte expand without bound ("billion laughs"), and reading one, or quoting a value in an error,
+    /// took hours or gigabytes (found by review). Aliases themselves are fine: <c>sam deploy</c> and <c>aws cloudformation
+    /// package</c> expand them, so a template may use them (a first fix refused every alias; found by the next review).
+    /// Each anchored node's size is counted once, from the parser's events, so the check itself never expands anything.
+    /// </summary>
+    private static void CheckExpansion(string yaml, string name)
+    {
+        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
+        var open = new Stack<(string? Anchor, long Size)>();
+        var parser = new YamlDotNet.Core.Parser(new StringReader(yaml));
+        long total = 0;
+        while (parser.MoveNext())
+        {
+            long add;
+            switch (parser.Current)
+            {
+                case YamlDotNet.Core.Events.AnchorAlias alias:
+                    add = sizes.GetValueOrDefault(alias.Value.Value, 1);
+                    break;
+                case YamlDotNet.Core.Events.Scalar scalar:
+                    add = 1;
+                    if (!scalar.Anchor.IsEmpty)
+                    {
+                        sizes[scalar.Anchor.Value] = 1;
+                    }
+
+                    break;
+                case YamlDotNet.Core.Events.NodeEvent { Anchor: var anchor } and (YamlDotNet.Core.Events.SequenceStart or YamlDotNet.Core.Events.MappingStart):
+                    open.Push((anchor.IsEmpty ? null : anchor.Value, 1));
+                    continue;
+                case YamlDotNet.Core.Events.SequenceEnd or YamlDotNet.Core.Events.MappingEnd:
+                    (string? closed, add) = open.Pop();
+                    if (closed is not null)
+                    {
+                        sizes[closed] = add;
+                    }
+
+                    break;
+                default:
+                    continue;
+            }
+
+            long grown;
+            if (open.Count > 0)
+            {
+                (string? anchor, long size) = open.Pop();
+                grown = size + add;
+                open.Push((anchor, grown));
+            }
+            else
+            {
+                grown = total += add;
+            }
+
+            if (grown > MaxExpandedNodes)
+            {
+                throw Bad(name, "", string.Create(CultureInfo.InvariantCulture, $"its aliases expand to more than {MaxExpandedNodes:N0} nodes (by line {parser.Current!.Start.Line}); a template's aliases are expanded where they are used"));
+            }
+        }
     }
 
     /// <summary>A value as an error quotes it: a scalar in quotes, cut at 100 characters; a list or a mapping by its kind.</summary>
