@@ -85,6 +85,25 @@ await Check("Analytics.Core.Aws README: a processor that spills (empty event: no
     return Encoding.UTF8.GetString(response.WrittenSpan) == NoFailures && summary.Records == 0 ? null : Encoding.UTF8.GetString(response.WrittenSpan);
 });
 
+await Check("Analytics.Core README: a misspelled ANALYTICS_ variable is refused by name (the process's environment)", () =>
+{
+    // Removed again in the finally below, before the next example reads the environment.
+    Environment.SetEnvironmentVariable("analytics_window_size", "60");
+    try
+    {
+        KinesisFunctionSettings.FromEnvironment();
+        return Task.FromResult<string?>("no exception");
+    }
+    catch (InvalidOperationException e)
+    {
+        return Task.FromResult(e.Message.StartsWith("analytics_window_size is not a setting of Analytics.Core", StringComparison.Ordinal) ? null : e.Message);
+    }
+    finally
+    {
+        Environment.SetEnvironmentVariable("analytics_window_size", null);
+    }
+});
+
 await Check("Analytics.Core.Logging README: log lines through ILogger", async () =>
 {
     var factory = new CapturingLoggerFactory();
