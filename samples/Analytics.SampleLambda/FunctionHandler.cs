@@ -164,7 +164,7 @@ internal sealed class FunctionHandler : IInvocationHandler
 #pragma warning disable CA1031 // Standard error is the last place to say it; it failing too leaves nothing to do.
                 try
                 {
-                    Console.Error.WriteLine($"{{\"level\":\"Error\",\"message\":\"the log could not be written ({e.GetType().Name}); this function's log and metrics lines are lost from now on, its invocations go on\"}}");
+                    Console.Error.WriteLine($"{{\"level\":\"Error\",\"message\":\"the log could not be written ({e.GetType().Name}); the lines of each invocation whose write fails are lost (said here once), and its invocations go on\"}}");
                 }
                 catch (Exception)
                 {

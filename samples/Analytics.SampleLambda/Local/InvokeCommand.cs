@@ -181,6 +181,12 @@ internal static class InvokeCommand
         }
     }
 
+    /// <summary>The encoding a byte order mark other than UTF-8's names, if the bytes start with one (UTF-32's first: UTF-32 LE's starts like UTF-16 LE's).</summary>
+    private static string? OtherEncoding(ReadOnlySpan<byte> bytes) =>
+        bytes.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE, 0x00, 0x00]) || bytes.StartsWith((ReadOnlySpan<byte>)[0x00, 0x00, 0xFE, 0xFF]) ? "UTF-32"
+        : bytes.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) || bytes.StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]) ? "UTF-16"
+        : null;
+
     /// <summary>Reads the event, refusing a directory, a missing or unreadable file and anything over 6 MB (even an endless one).</summary>
     private static async Task<(byte[]? Event, string? Error)> ReadEventAsync(string path)
     {
@@ -213,11 +219,11 @@ internal static class InvokeCommand
                 }
 
                 byte[] bytes = content.ToArray();
-                if (bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) || bytes.AsSpan().StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]))
+                if (OtherEncoding(bytes) is { } encoding)
                 {
                     // Found by review: "invalid JSON syntax (at byte 0)" named no encoding. Some editors and shells
                     // (PowerShell's redirection) save UTF-16.
-                    return (null, $"--event '{path}' is UTF-16 (it starts with a UTF-16 byte order mark); Lambda sends UTF-8: save the file as UTF-8");
+                    return (null, $"--event '{path}' is {encoding} (it starts with a {encoding} byte order mark); Lambda sends UTF-8: save the file as UTF-8");
                 }
 
                 return (bytes, null);

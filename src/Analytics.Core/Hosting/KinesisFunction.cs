@@ -194,7 +194,7 @@ public sealed class KinesisFunction : IDisposable
 #pragma warning disable CA1031 // Standard error is the last place to say it; it failing too leaves nothing to do.
                 try
                 {
-                    Console.Error.WriteLine($"{{\"level\":\"Error\",\"message\":\"KinesisFunctionOptions.Output could not be written ({e.GetType().Name}); this function's log and metrics lines there are lost from now on, its invocations go on\"}}");
+                    Console.Error.WriteLine($"{{\"level\":\"Error\",\"message\":\"KinesisFunctionOptions.Output could not be written ({e.GetType().Name}); the lines of each invocation whose write fails are lost (said here once), and its invocations go on\"}}");
                 }
                 catch (Exception)
                 {

@@ -54,7 +54,7 @@ public sealed class OutputFailureReportTests
         using JsonDocument line = JsonDocument.Parse(Assert.Single(first));
         Assert.Equal("Error", line.RootElement.GetProperty("level").GetString());
         Assert.Equal(
-            "KinesisFunctionOptions.Output could not be written (IOException); this function's log and metrics lines there are lost from now on, its invocations go on",
+            "KinesisFunctionOptions.Output could not be written (IOException); the lines of each invocation whose write fails are lost (said here once), and its invocations go on",
             line.RootElement.GetProperty("message").GetString());
         Assert.Empty(later);
     }

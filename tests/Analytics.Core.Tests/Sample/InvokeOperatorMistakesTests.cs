@@ -29,16 +29,19 @@ public sealed class InvokeOperatorMistakesTests : IDisposable
 
     /// <summary>An event saved as UTF-16 (PowerShell's redirection does) was "invalid JSON syntax (at byte 0)" (found by review).</summary>
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Event_SavedAsUtf16_IsNamedAsSuch(bool bigEndian)
+    [InlineData("UTF-16", false)]
+    [InlineData("UTF-16", true)]
+    [InlineData("UTF-32", false)]
+    [InlineData("UTF-32", true)]
+    public async Task Event_SavedInAnotherUnicodeEncoding_IsNamedAsSuch(string name, bool bigEndian)
     {
-        string file = Path.Combine(_dir, "utf16.json");
-        await File.WriteAllTextAsync(file, await File.ReadAllTextAsync(BasicEvent), new System.Text.UnicodeEncoding(bigEndian, byteOrderMark: true));
+        string file = Path.Combine(_dir, "other.json");
+        System.Text.Encoding encoding = name == "UTF-16" ? new System.Text.UnicodeEncoding(bigEndian, byteOrderMark: true) : new System.Text.UTF32Encoding(bigEndian, byteOrderMark: true);
+        await File.WriteAllTextAsync(file, await File.ReadAllTextAsync(BasicEvent), encoding);
 
         (int code, string stdout, string stderr) = await RunAsync("--event", file, "--out", Path.Combine(_dir, "out"));
 
-        AssertUsageError(code, stdout, stderr, $"--event '{file}' is UTF-16 (it starts with a UTF-16 byte order mark); Lambda sends UTF-8: save the file as UTF-8");
+        AssertUsageError(code, stdout, stderr, $"--event '{file}' is {name} (it starts with a {name} byte order mark); Lambda sends UTF-8: save the file as UTF-8");
     }
 
     [Fact]
