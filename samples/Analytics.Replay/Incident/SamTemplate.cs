@@ -245,6 +245,19 @@ internal static class SamTemplate
     /// </summary>
     private static void CheckExpansion(string yaml, string name)
     {
+        if (ExpandedNodes(yaml, MaxExpandedNodes) is { Line: var line } && line > 0)
+        {
+            throw Bad(name, "", string.Create(CultureInfo.InvariantCulture, $"its aliases expand to more than {MaxExpandedNodes:N0} nodes (by line {line}); a template's aliases are expanded where they are used"));
+        }
+    }
+
+    /// <summary>
+    /// How many nodes <paramref name="yaml"/> holds with every alias expanded (a scalar, an alias's node and a list or
+    /// mapping with what it holds, keys included), and, when that passes <paramref name="bound"/>, the line where it did
+    /// (0 otherwise; the count then stops there).
+    /// </summary>
+    internal static (long Nodes, long Line) ExpandedNodes(string yaml, long bound)
+    {
         var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
         var open = new Stack<(string? Anchor, long Size)>();
         var parser = new YamlDotNet.Core.Parser(new StringReader(yaml));
@@ -292,11 +305,13 @@ internal static class SamTemplate
                 grown = total += add;
             }
 
-            if (grown > MaxExpandedNodes)
+            if (grown > bound)
             {
-                throw Bad(name, "", string.Create(CultureInfo.InvariantCulture, $"its aliases expand to more than {MaxExpandedNodes:N0} nodes (by line {parser.Current!.Start.Line}); a template's aliases are expanded where they are used"));
+                return (grown, parser.Current!.Start.Line);
             }
         }
+
+        return (total, 0);
     }
 
     /// <summary>A value as an error quotes it: a scalar in quotes, cut at 100 characters; a list or a mapping by its kind.</summary>
