@@ -4,6 +4,21 @@ namespace Analytics.Replay;
 internal static class InputFile
 {
     /// <summary>
+    /// Where relative paths in the file at <paramref name="path"/> start: the directory of the file it leads to, or, for
+    /// a pipe, null (the working directory). A scenario piped in looked for its template under /dev (found by review).
+    /// </summary>
+    public static string? BaseDirectory(string path) =>
+        Resolve(path) is FileInfo { Exists: true } file ? file.DirectoryName : null;
+
+    /// <summary>What <paramref name="path"/> leads to, links followed.</summary>
+    private static FileSystemInfo Resolve(string path)
+    {
+        // /dev/fd is itself a link (to /proc/self/fd), which a link of the file's own does not show: <(...) gives /dev/fd/63.
+        FileSystemInfo info = new FileInfo(path.StartsWith("/dev/fd/", StringComparison.Ordinal) ? "/proc/self/fd/" + path["/dev/fd/".Length..] : path);
+        return info.LinkTarget is not null ? info.ResolveLinkTarget(returnFinalTarget: true) ?? info : info;
+    }
+
+    /// <summary>
     /// The bytes of <paramref name="path"/>, read to its end but never past <paramref name="maxBytes"/>: a regular file
     /// or a pipe given as <c>/dev/stdin</c> (from <c>cat</c>, a here-document, <c>&lt;(...)</c>), a link judged by what it
     /// leads to. A device or a named pipe is refused: <c>/dev/zero</c> was read until the run ran out of memory, a named
@@ -20,12 +35,7 @@ internal static class InputFile
     {
         try
         {
-            // /dev/fd is itself a link (to /proc/self/fd), which a link of the file's own does not show: <(...) gives /dev/fd/63.
-            FileSystemInfo info = new FileInfo(path.StartsWith("/dev/fd/", StringComparison.Ordinal) ? "/proc/self/fd/" + path["/dev/fd/".Length..] : path);
-            if (info.LinkTarget is not null)
-            {
-                info = info.ResolveLinkTarget(returnFinalTarget: true) ?? info;
-            }
+            FileSystemInfo info = Resolve(path);
 
             // A device, a named pipe (which no one may ever write) and an empty file report no length. A pipe given
             // as /dev/stdin leads to an entry that does not exist (pipe:[n]) and is read as a stream.

@@ -145,12 +145,9 @@ internal static class ReplayRun
             using var files = new EmulationFiles(outDirectory, writeRecords);
             IEmulationObserver observer = new Tee(new Tee(files, perSecond), firstError);
             observer = loaded.Handler.Kind == "process" ? new Tee(starts, observer) : observer;
-            string prefix = progressLabel is null ? string.Empty : progressLabel + ": ";
-            using Timer? heartbeat = progress is null ? null : new Timer(
-                _ => progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{prefix}running: virtual second {(long)(emulator.Clock.GetUtcNow() - loaded.Scenario.StartTime).TotalSeconds:N0} of {loaded.Scenario.DurationSeconds:N0}, after {watch.Elapsed.TotalSeconds:N0} s")),
-                null,
-                progressEvery,
-                progressEvery);
+            using var heartbeat = new Heartbeat(progress, progressLabel, progressEvery, () => string.Create(
+                CultureInfo.InvariantCulture,
+                $"running: virtual second {(long)(emulator.Clock.GetUtcNow() - loaded.Scenario.StartTime).TotalSeconds:N0} of {loaded.Scenario.DurationSeconds:N0}, after {watch.Elapsed.TotalSeconds:N0} s"));
             summary = emulator.Run(ledger is null ? observer : new Tee(observer, ledger));
         }
         finally
@@ -433,6 +430,61 @@ internal static class ReplayRun
     }
 
     /// <summary>The run's first function error (Lambda's errorType and errorMessage), told to a writer as it happens.</summary>
+    /// <summary>
+    /// Tells <c>progress</c> a line every interval while a run goes on. Stopped by disposal, after which no line is
+    /// written (a line being written is waited for: lines landed after the summary; found by review), and by a line
+    /// that cannot be written (stderr on a full disk killed the run from the timer's thread; found by review).
+    /// </summary>
+    private sealed class Heartbeat : IDisposable
+    {
+        private readonly object _gate = new();
+        private readonly Timer? _timer;
+        private bool _stopped;
+
+        public Heartbeat(TextWriter? progress, string? label, TimeSpan every, Func<string> line)
+        {
+            if (progress is null)
+            {
+                return;
+            }
+
+            string prefix = label is null ? string.Empty : label + ": ";
+            _timer = new Timer(
+                _ =>
+                {
+                    lock (_gate)
+                    {
+                        if (_stopped)
+                        {
+                            return;
+                        }
+
+                        try
+                        {
+                            progress.WriteLine(prefix + line());
+                        }
+                        catch (Exception e) when (e is IOException or ObjectDisposedException)
+                        {
+                            _stopped = true;
+                        }
+                    }
+                },
+                null,
+                every,
+                every);
+        }
+
+        public void Dispose()
+        {
+            lock (_gate)
+            {
+                _stopped = true;
+            }
+
+            _timer?.Dispose();
+        }
+    }
+
     internal sealed class FirstFunctionError(TextWriter? progress, string prefix = "") : IEmulationObserver
     {
         /// <summary>The first function error, with its invocation; <see langword="null"/> when none failed with one.</summary>

@@ -86,7 +86,7 @@ internal static partial class ScenarioLoader
         }
 
         byte[] bytes = InputFile.Read(path, "--scenario", "the scenario's JSON file", MaxBytes, $"a scenario is at most {MaxBytes:N0} (for more records, describe them with producers)");
-        return Parse(bytes, Path.GetDirectoryName(Path.GetFullPath(path)));
+        return Parse(bytes, InputFile.BaseDirectory(path));
     }
 
     /// <param name="json">The scenario.</param>

@@ -6,9 +6,10 @@ using YamlDotNet.RepresentationModel;
 namespace Analytics.Core.Testing.Tests;
 
 /// <summary>
-/// The template reader bounds what a template's YAML aliases expand to by counting nodes from the parser's events,
-/// each anchor's size once, without expanding anything. Checked against an independent count: YamlDotNet's loaded
-/// document, whose aliases are the anchored nodes themselves, walked node by node (so each alias is walked again).
+/// The template reader bounds what a template's YAML aliases add when expanded (nodes and scalar characters), counted
+/// from the parser's events, each anchor's size once, without expanding anything. Checked against an independent
+/// count: YamlDotNet's loaded document, whose aliases are the anchored nodes themselves, walked node by node (so each
+/// alias is walked again), less what the text writes out.
 /// </summary>
 public class TemplateAliasExpansionProperties
 {
@@ -46,25 +47,64 @@ public class TemplateAliasExpansionProperties
         return yaml.ToString();
     }
 
-    private static long Walk(YamlNode node) => node switch
+    private static (long Nodes, long Characters) Walk(YamlNode node) => node switch
     {
-        YamlSequenceNode list => 1 + list.Children.Sum(Walk),
-        YamlMappingNode map => 1 + map.Children.Sum(p => Walk(p.Key) + Walk(p.Value)),
-        _ => 1,
+        YamlSequenceNode list => list.Children.Select(Walk).Aggregate((Nodes: 1L, Characters: 0L), (a, b) => (a.Nodes + b.Nodes, a.Characters + b.Characters)),
+        YamlMappingNode map => map.Children.SelectMany(p => new[] { Walk(p.Key), Walk(p.Value) }).Aggregate((Nodes: 1L, Characters: 0L), (a, b) => (a.Nodes + b.Nodes, a.Characters + b.Characters)),
+        YamlScalarNode scalar => (1, scalar.Value?.Length ?? 0),
+        _ => (1, 0),
     };
 
+    /// <summary>What the text writes out: its nodes and scalar characters, aliases not followed.</summary>
+    private static (long Nodes, long Characters) Written(string yaml)
+    {
+        var parser = new YamlDotNet.Core.Parser(new StringReader(yaml));
+        (long nodes, long characters) = (0, 0);
+        while (parser.MoveNext())
+        {
+            switch (parser.Current)
+            {
+                case YamlDotNet.Core.Events.Scalar scalar:
+                    (nodes, characters) = (nodes + 1, characters + scalar.Value.Length);
+                    break;
+                case YamlDotNet.Core.Events.SequenceStart or YamlDotNet.Core.Events.MappingStart:
+                    nodes++;
+                    break;
+            }
+        }
+
+        return (nodes, characters);
+    }
+
     [Property(MaxTest = 300)]
-    public void TheCount_IsTheExpandedDocumentsNodes_AndTheBoundStopsJustPastIt(int seed)
+    public void TheCounts_AreTheExpandedDocuments_AndTheBoundsStopJustPastThem(int seed)
     {
         string yaml = Document(new Random(seed));
         var stream = new YamlStream();
         stream.Load(new StringReader(yaml));
-        long expected = Walk(stream.Documents[0].RootNode);
+        (long nodes, long characters) = Walk(stream.Documents[0].RootNode);
+        (long writtenNodes, long writtenCharacters) = Written(yaml);
+        (long aliasNodes, long aliasCharacters) = (nodes - writtenNodes, characters - writtenCharacters);
 
-        Assert.Equal((expected, 0L), SamTemplate.ExpandedNodes(yaml, long.MaxValue));
-        Assert.Equal((expected, 0L), SamTemplate.ExpandedNodes(yaml, expected));
-        (long past, long line) = SamTemplate.ExpandedNodes(yaml, expected - 1);
-        Assert.True(line > 0, yaml);
-        Assert.True(past > expected - 1, yaml);
+        Assert.Equal((nodes, aliasNodes, aliasCharacters, (string?)null), SamTemplate.Expansion(yaml, long.MaxValue, long.MaxValue));
+        Assert.Null(SamTemplate.Expansion(yaml, aliasNodes, aliasCharacters).Problem);
+        if (aliasNodes > 0)
+        {
+            Assert.Contains("its aliases expand to more than", SamTemplate.Expansion(yaml, aliasNodes - 1, long.MaxValue).Problem, StringComparison.Ordinal);
+        }
+
+        if (aliasCharacters > 0)
+        {
+            Assert.Contains("its aliases expand to more than", SamTemplate.Expansion(yaml, long.MaxValue, aliasCharacters - 1).Problem, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData("k:\n  ? &a [*a]\n  : 1\n")]
+    [InlineData("k: &a\n  x: [1, *a]\n")]
+    [InlineData("k: &a [[*a]]\n")]
+    public void AnAliasInsideTheNodeItsAnchorNames_IsRefused(string yaml)
+    {
+        Assert.Contains("stands inside the node its anchor names", SamTemplate.Expansion(yaml, long.MaxValue, long.MaxValue).Problem, StringComparison.Ordinal);
     }
 }

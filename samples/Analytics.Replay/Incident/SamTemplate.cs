@@ -49,7 +49,10 @@ internal static class SamTemplate
         try
         {
             CheckExpansion(yaml, name);
-            stream.Load(new StringReader(yaml));
+            // Merge keys (<<: *common) merged, as sam deploy reads them (found by review: they were kept as a key). The
+            // merging parser's own bound on events (100,000 by default) refused a large template without any alias;
+            // 1 MiB of YAML holds fewer than 4 million events, and what aliases add is bounded above.
+            stream.Load(new YamlDotNet.Core.MergingParser(new YamlDotNet.Core.Parser(new StringReader(yaml)), 4_000_000));
         }
         catch (YamlDotNet.Core.YamlException ex)
         {
@@ -73,7 +76,7 @@ internal static class SamTemplate
                 {
                     if (eventNode is YamlMappingNode ev && Scalar(ev, "Type") == "Kinesis")
                     {
-                        functions.Add((key.ToString(), properties, ev, eventName.ToString()));
+                        functions.Add((Text(key), properties, ev, Text(eventName)));
                     }
                 }
             }
@@ -90,9 +93,9 @@ internal static class SamTemplate
         YamlMappingNode mappingNode = Map(Child(kinesis, "Properties", name, $"{at}.Events.{eventNameText}"), name, eventAt);
         foreach (YamlNode key in mappingNode.Children.Keys)
         {
-            if (!s_eventProperties.Contains(key.ToString()))
+            if (!s_eventProperties.Contains(Text(key)))
             {
-                throw Bad(name, $"{eventAt}.{key}", "a mapping setting the scenarios do not carry into the emulator; teach Incident/SamTemplate.cs (and the emulator) about it");
+                throw Bad(name, $"{eventAt}.{Text(key)}", "a mapping setting the scenarios do not carry into the emulator; teach Incident/SamTemplate.cs (and the emulator) about it");
             }
         }
 
@@ -125,7 +128,7 @@ internal static class SamTemplate
         if (mappingNode.Children.TryGetValue(new YamlScalarNode("FunctionResponseTypes"), out YamlNode? types))
         {
             mapping.FunctionResponseTypes = types is YamlSequenceNode list
-                ? list.Children.Select(t => t.ToString()).ToList()
+                ? list.Children.Select(Text).ToList()
                 : throw Bad(name, $"{eventAt}.FunctionResponseTypes", "expected a list");
         }
 
@@ -143,7 +146,7 @@ internal static class SamTemplate
                         // SNS receives the same record as SQS (the emulator's docs); S3 adds the payload.
                         "SQS" or "SNS" => "sqs",
                         "S3" => "s3",
-                        _ => throw Bad(name, destinationAt + ".Type", $"'{type}' is not SQS, SNS or S3"),
+                        _ => throw Bad(name, destinationAt + ".Type", $"{Shown(new YamlScalarNode(type))} is not SQS, SNS or S3"),
                     },
                 },
             };
@@ -179,7 +182,7 @@ internal static class SamTemplate
                 foreach ((YamlNode key, YamlNode value) in Map(variablesNode, name, where + ".Environment.Variables").Children)
                 {
                     variables.Children[key] = value;
-                    variableAt[key.ToString()] = where;
+                    variableAt[Text(key)] = where;
                 }
             }
         }
@@ -195,7 +198,7 @@ internal static class SamTemplate
             var values = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach ((YamlNode key, YamlNode value) in variables.Children)
             {
-                values[key.ToString()] = value is YamlScalarNode scalar ? scalar.Value ?? string.Empty : "from-the-template";
+                values[Text(key)] = value is YamlScalarNode scalar ? scalar.Value ?? string.Empty : "from-the-template";
             }
 
             Analytics.SampleLambda.SampleSettings settings;
@@ -228,61 +231,83 @@ internal static class SamTemplate
             return null;
         }
 
-        return int.TryParse(seconds.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out int s) && s >= 1 && s <= max
+        return int.TryParse(Text(seconds), NumberStyles.None, CultureInfo.InvariantCulture, out int s) && s >= 1 && s <= max
             ? s
             : throw Bad(name, $"{at}.Environment.Variables.{key}", $"{Shown(seconds)} is not a whole number of seconds from 1 to {max.ToString("N0", CultureInfo.InvariantCulture)}");
     }
 
-    /// <summary>The most nodes a template may hold with every alias expanded: 100,000.</summary>
-    public const long MaxExpandedNodes = 100_000;
+    /// <summary>The most nodes a template's aliases may add when expanded: 100,000.</summary>
+    public const long MaxAliasNodes = 100_000;
+
+    /// <summary>The most scalar characters a template's aliases may add when expanded: 10,000,000.</summary>
+    public const long MaxAliasCharacters = 10_000_000;
 
     /// <summary>
-    /// Refuses a template whose aliases expand past <see cref="MaxExpandedNodes"/>. Aliases nested in each other make a
-    /// template of a kilobyte expand without bound ("billion laughs"), and reading one, or quoting a value in an error,
-    /// took hours or gigabytes (found by review). Aliases themselves are fine: <c>sam deploy</c> and <c>aws cloudformation
-    /// package</c> expand them, so a template may use them (a first fix refused every alias; found by the next review).
+    /// Refuses a template whose aliases add more than <see cref="MaxAliasNodes"/> nodes or <see cref="MaxAliasCharacters"/>
+    /// characters when expanded, or that has an alias inside the node its anchor names. Aliases nested in each other make
+    /// a template of a kilobyte expand without bound ("billion laughs"), and reading one, or quoting a value in an error,
+    /// took hours or gigabytes (found by review); so did a long scalar aliased many times (the next review), and an alias
+    /// of the node it is in made a list that holds itself, whose hashing overflowed the stack. Aliases themselves are
+    /// fine: <c>sam deploy</c> and <c>aws cloudformation package</c> expand them, so a template may use them (a first fix
+    /// refused every alias). What the template writes out is bounded by its size (<see cref="MaxBytes"/>) alone.
     /// Each anchored node's size is counted once, from the parser's events, so the check itself never expands anything.
     /// </summary>
     private static void CheckExpansion(string yaml, string name)
     {
-        if (ExpandedNodes(yaml, MaxExpandedNodes) is { Line: var line } && line > 0)
+        if (Expansion(yaml, MaxAliasNodes, MaxAliasCharacters).Problem is { } problem)
         {
-            throw Bad(name, "", string.Create(CultureInfo.InvariantCulture, $"its aliases expand to more than {MaxExpandedNodes:N0} nodes (by line {line}); a template's aliases are expanded where they are used"));
+            throw Bad(name, "", problem);
         }
     }
 
     /// <summary>
-    /// How many nodes <paramref name="yaml"/> holds with every alias expanded (a scalar, an alias's node and a list or
-    /// mapping with what it holds, keys included), and, when that passes <paramref name="bound"/>, the line where it did
-    /// (0 otherwise; the count then stops there).
+    /// What <paramref name="yaml"/> holds with every alias expanded: its nodes (a scalar, a list or a mapping with what it
+    /// holds, keys included) and of those the nodes and scalar characters its aliases add; and, when an alias stands in
+    /// the node its anchor names or the aliases add more than the bounds, why (the counts then stop there).
     /// </summary>
-    internal static (long Nodes, long Line) ExpandedNodes(string yaml, long bound)
+    internal static (long Nodes, long AliasNodes, long AliasCharacters, string? Problem) Expansion(string yaml, long maxAliasNodes, long maxAliasCharacters)
     {
-        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
-        var open = new Stack<(string? Anchor, long Size)>();
+        var sizes = new Dictionary<string, (long Nodes, long Characters)>(StringComparer.Ordinal);
+        var open = new Stack<(string? Anchor, long Nodes, long Characters)>();
         var parser = new YamlDotNet.Core.Parser(new StringReader(yaml));
         long total = 0;
+        long aliasNodes = 0;
+        long aliasCharacters = 0;
         while (parser.MoveNext())
         {
-            long add;
+            (long Nodes, long Characters) add;
             switch (parser.Current)
             {
                 case YamlDotNet.Core.Events.AnchorAlias alias:
-                    add = sizes.GetValueOrDefault(alias.Value.Value, 1);
+                    string target = alias.Value.Value;
+                    if (open.Any(o => o.Anchor == target))
+                    {
+                        return (total, aliasNodes, aliasCharacters, string.Create(CultureInfo.InvariantCulture, $"the alias *{target} at line {alias.Start.Line} stands inside the node its anchor names (a node that holds itself)"));
+                    }
+
+                    add = sizes.GetValueOrDefault(target, (1, 0));
+                    aliasNodes += add.Nodes;
+                    aliasCharacters += add.Characters;
+                    if (aliasNodes > maxAliasNodes || aliasCharacters > maxAliasCharacters)
+                    {
+                        return (total, aliasNodes, aliasCharacters, string.Create(CultureInfo.InvariantCulture, $"its aliases expand to more than {maxAliasNodes:N0} nodes or {maxAliasCharacters:N0} characters (by line {alias.Start.Line}); a template's aliases are expanded where they are used"));
+                    }
+
                     break;
                 case YamlDotNet.Core.Events.Scalar scalar:
-                    add = 1;
+                    add = (1, scalar.Value.Length);
                     if (!scalar.Anchor.IsEmpty)
                     {
-                        sizes[scalar.Anchor.Value] = 1;
+                        sizes[scalar.Anchor.Value] = add;
                     }
 
                     break;
                 case YamlDotNet.Core.Events.NodeEvent { Anchor: var anchor } and (YamlDotNet.Core.Events.SequenceStart or YamlDotNet.Core.Events.MappingStart):
-                    open.Push((anchor.IsEmpty ? null : anchor.Value, 1));
+                    open.Push((anchor.IsEmpty ? null : anchor.Value, 1, 0));
                     continue;
                 case YamlDotNet.Core.Events.SequenceEnd or YamlDotNet.Core.Events.MappingEnd:
-                    (string? closed, add) = open.Pop();
+                    (string? closed, long nodes, long characters) = open.Pop();
+                    add = (nodes, characters);
                     if (closed is not null)
                     {
                         sizes[closed] = add;
@@ -293,26 +318,23 @@ internal static class SamTemplate
                     continue;
             }
 
-            long grown;
+            // Each count is at most what the template writes (1 MiB) plus the aliases' bounds: no overflow.
             if (open.Count > 0)
             {
-                (string? anchor, long size) = open.Pop();
-                grown = size + add;
-                open.Push((anchor, grown));
+                (string? anchor, long nodes, long characters) = open.Pop();
+                open.Push((anchor, nodes + add.Nodes, characters + add.Characters));
             }
             else
             {
-                grown = total += add;
-            }
-
-            if (grown > bound)
-            {
-                return (grown, parser.Current!.Start.Line);
+                total += add.Nodes;
             }
         }
 
-        return (total, 0);
+        return (total, aliasNodes, aliasCharacters, null);
     }
+
+    /// <summary>A scalar's text; anything else as <see cref="Shown"/> names it (a node's ToString() prints it expanded, aliases and all).</summary>
+    private static string Text(YamlNode node) => node is YamlScalarNode { Value: { } text } ? text : Shown(node);
 
     /// <summary>A value as an error quotes it: a scalar in quotes, cut at 100 characters; a list or a mapping by its kind.</summary>
     private static string Shown(YamlNode node) => node switch
