@@ -429,7 +429,6 @@ internal static class ReplayRun
         }
     }
 
-    /// <summary>The run's first function error (Lambda's errorType and errorMessage), told to a writer as it happens.</summary>
     /// <summary>
     /// Tells <c>progress</c> a line every interval while a run goes on. Stopped by disposal, after which no line is
     /// written (a line being written is waited for: lines landed after the summary; found by review), and by a line
@@ -463,10 +462,12 @@ internal static class ReplayRun
                         {
                             progress.WriteLine(prefix + line());
                         }
-                        catch (Exception e) when (e is IOException or ObjectDisposedException)
+#pragma warning disable CA1031 // On the timer's thread anything unhandled ends the process: an unwritable stderr is UnauthorizedAccessException (review).
+                        catch (Exception e) when (e is not OutOfMemoryException)
                         {
                             _stopped = true;
                         }
+#pragma warning restore CA1031
                     }
                 },
                 null,
@@ -485,6 +486,7 @@ internal static class ReplayRun
         }
     }
 
+    /// <summary>The run's first function error (Lambda's errorType and errorMessage), told to a writer as it happens.</summary>
     internal sealed class FirstFunctionError(TextWriter? progress, string prefix = "") : IEmulationObserver
     {
         /// <summary>The first function error, with its invocation; <see langword="null"/> when none failed with one.</summary>

@@ -49,17 +49,14 @@ internal static class SamTemplate
         try
         {
             CheckExpansion(yaml, name);
-            // Merge keys (<<: *common) merged, as sam deploy reads them (found by review: they were kept as a key). The
-            // merging parser's own bound on events (100,000 by default) refused a large template without any alias;
-            // 1 MiB of YAML holds fewer than 4 million events, and what aliases add is bounded above.
-            stream.Load(new YamlDotNet.Core.MergingParser(new YamlDotNet.Core.Parser(new StringReader(yaml)), 4_000_000));
+            stream.Load(new StringReader(yaml));
         }
         catch (YamlDotNet.Core.YamlException ex)
         {
             throw Bad(name, "", $"not YAML: {ex.Message}");
         }
 
-        if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        if (stream.Documents.Count != 1 || Merged(stream.Documents[0].RootNode, name, new Dictionary<YamlNode, YamlNode>(ReferenceEqualityComparer.Instance)) is not YamlMappingNode root)
         {
             throw Bad(name, "", "expected one YAML document holding a mapping");
         }
@@ -242,6 +239,9 @@ internal static class SamTemplate
     /// <summary>The most scalar characters a template's aliases may add when expanded: 10,000,000.</summary>
     public const long MaxAliasCharacters = 10_000_000;
 
+    /// <summary>The deepest a template may nest lists and mappings: 1,000.</summary>
+    public const int MaxDepth = 1_000;
+
     /// <summary>
     /// Refuses a template whose aliases add more than <see cref="MaxAliasNodes"/> nodes or <see cref="MaxAliasCharacters"/>
     /// characters when expanded, or that has an alias inside the node its anchor names. Aliases nested in each other make
@@ -273,6 +273,14 @@ internal static class SamTemplate
         long total = 0;
         long aliasNodes = 0;
         long aliasCharacters = 0;
+
+        // PyYAML, sam deploy's reader, refuses an anchor defined twice; YamlDotNet's merge took the last one anywhere in
+        // the document, so a merge key could take an anchor defined after it (found by review).
+        string? Redefined(string anchor, long line) =>
+            sizes.ContainsKey(anchor) || open.Any(o => o.Anchor == anchor)
+                ? string.Create(CultureInfo.InvariantCulture, $"the anchor &{anchor} at line {line} is defined a second time")
+                : null;
+
         while (parser.MoveNext())
         {
             (long Nodes, long Characters) add;
@@ -285,7 +293,14 @@ internal static class SamTemplate
                         return (total, aliasNodes, aliasCharacters, string.Create(CultureInfo.InvariantCulture, $"the alias *{target} at line {alias.Start.Line} stands inside the node its anchor names (a node that holds itself)"));
                     }
 
-                    add = sizes.GetValueOrDefault(target, (1, 0));
+                    // As sam deploy's reader (PyYAML) does: an alias before its anchor is an error. YamlDotNet resolved it
+                    // at the document's end, past this count, into nodes that held each other (a stack overflow; found
+                    // by review).
+                    if (!sizes.TryGetValue(target, out add))
+                    {
+                        return (total, aliasNodes, aliasCharacters, string.Create(CultureInfo.InvariantCulture, $"the alias *{target} at line {alias.Start.Line} comes before its anchor &{target}"));
+                    }
+
                     aliasNodes += add.Nodes;
                     aliasCharacters += add.Characters;
                     if (aliasNodes > maxAliasNodes || aliasCharacters > maxAliasCharacters)
@@ -298,11 +313,27 @@ internal static class SamTemplate
                     add = (1, scalar.Value.Length);
                     if (!scalar.Anchor.IsEmpty)
                     {
+                        if (Redefined(scalar.Anchor.Value, scalar.Start.Line) is { } twice)
+                        {
+                            return (total, aliasNodes, aliasCharacters, twice);
+                        }
+
                         sizes[scalar.Anchor.Value] = add;
                     }
 
                     break;
-                case YamlDotNet.Core.Events.NodeEvent { Anchor: var anchor } and (YamlDotNet.Core.Events.SequenceStart or YamlDotNet.Core.Events.MappingStart):
+                case YamlDotNet.Core.Events.NodeEvent { Anchor: var anchor } start and (YamlDotNet.Core.Events.SequenceStart or YamlDotNet.Core.Events.MappingStart):
+                    if (!anchor.IsEmpty && Redefined(anchor.Value, start.Start.Line) is { } again)
+                    {
+                        return (total, aliasNodes, aliasCharacters, again);
+                    }
+
+                    // Loading a template walks it recursively: 40,000 nested lists in 95 KB overflowed the stack (review).
+                    if (open.Count >= MaxDepth)
+                    {
+                        return (total, aliasNodes, aliasCharacters, string.Create(CultureInfo.InvariantCulture, $"it nests lists and mappings more than {MaxDepth:N0} deep (at line {start.Start.Line})"));
+                    }
+
                     open.Push((anchor.IsEmpty ? null : anchor.Value, 1, 0));
                     continue;
                 case YamlDotNet.Core.Events.SequenceEnd or YamlDotNet.Core.Events.MappingEnd:
@@ -331,6 +362,68 @@ internal static class SamTemplate
         }
 
         return (total, aliasNodes, aliasCharacters, null);
+    }
+
+    /// <summary>
+    /// <paramref name="node"/> with its merge keys (<c>&lt;&lt;: *common</c>, <c>&lt;&lt;: [*a, *b]</c>) merged as sam deploy's
+    /// reader (PyYAML) merges them: a mapping's own keys first, then each merged mapping's keys it does not have, earlier
+    /// ones in a list first. They had been kept as a key and their settings silently dropped, and YamlDotNet's merging
+    /// parser refused a key given both ways (found by reviews). Each node is merged once (<paramref name="done"/>): an
+    /// alias shares its anchor's, and what aliases add is bounded (<see cref="CheckExpansion"/>), as is the depth.
+    /// </summary>
+    private static YamlNode Merged(YamlNode node, string name, Dictionary<YamlNode, YamlNode> done)
+    {
+        if (node is YamlScalarNode)
+        {
+            return node;
+        }
+
+        if (done.TryGetValue(node, out YamlNode? merged))
+        {
+            return merged;
+        }
+
+        if (node is YamlSequenceNode list)
+        {
+            var copy = new YamlSequenceNode();
+            done[node] = copy;
+            foreach (YamlNode item in list.Children)
+            {
+                copy.Add(Merged(item, name, done));
+            }
+
+            return copy;
+        }
+
+        var map = (YamlMappingNode)node;
+        var result = new YamlMappingNode();
+        done[node] = result;
+        var mergeKey = new YamlScalarNode("<<");
+        foreach ((YamlNode key, YamlNode value) in map.Children)
+        {
+            if (!key.Equals(mergeKey))
+            {
+                result.Children[key] = Merged(value, name, done);
+            }
+        }
+
+        if (map.Children.TryGetValue(mergeKey, out YamlNode? merge))
+        {
+            foreach (YamlNode source in merge is YamlSequenceNode sources ? sources.Children : [merge])
+            {
+                if (Merged(source, name, done) is not YamlMappingNode from)
+                {
+                    throw Bad(name, "", $"a merge key (<<) takes a mapping or a list of mappings, not {Shown(source)}");
+                }
+
+                foreach ((YamlNode key, YamlNode value) in from.Children)
+                {
+                    result.Children.TryAdd(key, value);
+                }
+            }
+        }
+
+        return result;
     }
 
     /// <summary>A scalar's text; anything else as <see cref="Shown"/> names it (a node's ToString() prints it expanded, aliases and all).</summary>
