@@ -174,32 +174,23 @@ public class ReplayHostileInputTests3
     }
 
     /// <summary>
-    /// Disposing the progress timer did not wait for callbacks already running: progress lines landed after Run
-    /// returned, after the summary.
+    /// Runs 120 virtual seconds of a small scenario with a progress line every 5 ms told to <paramref name="progress"/>;
+    /// the summary, after the run's files were checked.
     /// </summary>
-    [Fact]
-    public void NoProgressLine_LandsAfterTheRunReturned()
+    private static string RunWithProgress(TextWriter progress)
     {
         LoadedScenario loaded = ScenarioLoader.Parse("""
             {"seed":3,"durationSeconds":120,"stream":{"shards":2},
              "producers":[{"ratePerSecond":2000,"partitionKeys":50,"generator":{"kind":"metric","metrics":3}}],
              "handler":{"kind":"scripted","rules":[]}}
             """u8);
-        string output = Path.Combine(Path.GetTempPath(), "s64e-review-" + Guid.NewGuid().ToString("N"));
-        var progress = new SlowWriter();
+        string output = Path.Combine(Path.GetTempPath(), "replay-progress-" + Guid.NewGuid().ToString("N"));
         try
         {
-            ReplayRun.Run(loaded, output, new StringWriter(), writeRecords: false, chart: false, progress: progress, progressEvery: TimeSpan.FromMilliseconds(5));
-            long returned = Stopwatch.GetTimestamp();
-            Thread.Sleep(1_000);
-
-            int late;
-            lock (progress.Landed)
-            {
-                late = progress.Landed.Count(t => t > returned);
-            }
-
-            Assert.True(late == 0, $"{late} progress line(s) written after ReplayRun.Run returned");
+            var summary = new StringWriter();
+            ReplayRun.Run(loaded, output, summary, writeRecords: false, chart: false, progress: progress, progressEvery: TimeSpan.FromMilliseconds(5));
+            Assert.True(File.Exists(Path.Combine(output, "metrics.csv")));
+            return summary.ToString();
         }
         finally
         {
@@ -210,7 +201,29 @@ public class ReplayHostileInputTests3
         }
     }
 
-    private sealed class FullDiskWriter : TextWriter
+    /// <summary>
+    /// Disposing the progress timer did not wait for callbacks already running: progress lines landed after Run
+    /// returned, after the summary.
+    /// </summary>
+    [Fact]
+    public void NoProgressLine_LandsAfterTheRunReturned()
+    {
+        var progress = new SlowWriter();
+
+        RunWithProgress(progress);
+        long returned = Stopwatch.GetTimestamp();
+        Thread.Sleep(1_000);
+
+        int late;
+        lock (progress.Landed)
+        {
+            late = progress.Landed.Count(t => t > returned);
+        }
+
+        Assert.True(late == 0, $"{late} progress line(s) written after ReplayRun.Run returned");
+    }
+
+    private sealed class FailingWriter(Func<Exception> failure) : TextWriter
     {
         public int Attempts { get; private set; }
 
@@ -219,39 +232,25 @@ public class ReplayHostileInputTests3
         public override void WriteLine(string? value)
         {
             Attempts++;
-            throw new IOException("No space left on device");
+            throw failure();
         }
     }
 
     /// <summary>
     /// The progress line was written from a timer's thread with no handler: when stderr could not be written (a full
-    /// disk, 2&gt;/dev/full), the first line's IOException killed the process (exit 134) with no summary and no files.
+    /// disk, 2&gt;/dev/full: IOException; a stderr open read-only, 2&lt;/dev/null: UnauthorizedAccessException, found by
+    /// the next review), the first line's exception killed the process (exit 134) with no summary and no files.
     /// </summary>
-    [Fact]
-    public void AProgressLineThatCannotBeWritten_DoesNotKillTheRun_AndIsNotTriedAgain()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AProgressLineThatCannotBeWritten_DoesNotKillTheRun_AndIsNotTriedAgain(bool readOnly)
     {
-        LoadedScenario loaded = ScenarioLoader.Parse("""
-            {"seed":3,"durationSeconds":120,"stream":{"shards":2},
-             "producers":[{"ratePerSecond":2000,"partitionKeys":50,"generator":{"kind":"metric","metrics":3}}],
-             "handler":{"kind":"scripted","rules":[]}}
-            """u8);
-        string output = Path.Combine(Path.GetTempPath(), "replay-full-stderr-" + Guid.NewGuid().ToString("N"));
-        var progress = new FullDiskWriter();
-        try
-        {
-            var summary = new StringWriter();
-            ReplayRun.Run(loaded, output, summary, writeRecords: false, chart: false, progress: progress, progressEvery: TimeSpan.FromMilliseconds(5));
+        var progress = new FailingWriter(() => readOnly ? new UnauthorizedAccessException("Access to the path is denied.") : new IOException("No space left on device"));
 
-            Assert.Contains("records in", summary.ToString(), StringComparison.Ordinal);
-            Assert.True(File.Exists(Path.Combine(output, "metrics.csv")));
-            Assert.True(progress.Attempts <= 1, $"{progress.Attempts} attempts");
-        }
-        finally
-        {
-            if (Directory.Exists(output))
-            {
-                Directory.Delete(output, recursive: true);
-            }
-        }
+        string summary = RunWithProgress(progress);
+
+        Assert.Contains("records in", summary, StringComparison.Ordinal);
+        Assert.True(progress.Attempts <= 1, $"{progress.Attempts} attempts");
     }
 }
