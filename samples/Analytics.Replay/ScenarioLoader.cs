@@ -184,6 +184,7 @@ internal static partial class ScenarioLoader
             throw new ScenarioException("$.handler.environment", $"an environment is the process handler's; this handler is '{handler.Kind}'");
         }
 
+        // Every other kind was refused above, before its settings.
         switch (handler.Kind)
         {
             case "sample":
@@ -237,8 +238,6 @@ internal static partial class ScenarioLoader
                 // The process runs in real time: the emulator waits for it before virtual time moves on.
                 scenario = scenario with { RealTimeSettle = TimeSpan.FromSeconds(scenario.Function.TimeoutSeconds) + ProcessInitTimeout + TimeSpan.FromSeconds(5) };
                 break;
-            default:
-                throw new ScenarioException("$.handler.kind", $"'{handler.Kind}' is not sample, naive, scripted or process");
         }
 
         CheckDownstream("$.downstream.dynamodb", file.Downstream?.Dynamodb, scenario.DurationSeconds, "DynamoDbModelOptions.Latency");
@@ -579,9 +578,9 @@ internal static partial class ScenarioLoader
         // Kinesis's per-shard write limit, as writeRecordsPerSecond's (found by review: a rate of 2,147,483,647 bytes let
         // one shard of 1 MB records fill 8.85 GB before the run stopped, naming rates and sizes, not this setting).
         // The library's StreamOptions takes more, for tests that put large records without throttling.
-        if (file.WriteBytesPerSecond is { } bytesPerSecond && (bytesPerSecond < 1 || bytesPerSecond > MaxRecordBytes))
+        if (file.WriteBytesPerSecond is { } bytesPerSecond && (bytesPerSecond < 1 || bytesPerSecond > MaxShardBytesPerSecond))
         {
-            throw new ScenarioException("$.stream.writeBytesPerSecond", string.Create(CultureInfo.InvariantCulture, $"must be 1 to {MaxRecordBytes} (1 MiB, Kinesis's per-shard write limit), not {bytesPerSecond}"));
+            throw new ScenarioException("$.stream.writeBytesPerSecond", string.Create(CultureInfo.InvariantCulture, $"must be 1 to {MaxShardBytesPerSecond} (1 MiB, Kinesis's per-shard write limit), not {bytesPerSecond}"));
         }
 
         return stream with
@@ -593,6 +592,9 @@ internal static partial class ScenarioLoader
             WriteBytesPerSecond = file.WriteBytesPerSecond ?? stream.WriteBytesPerSecond,
         };
     }
+
+    /// <summary>Kinesis's write limit of a shard, in bytes per second (data plus partition keys): 1 MiB.</summary>
+    private const int MaxShardBytesPerSecond = 1024 * 1024;
 
     /// <summary>Kinesis's limit on a record: data plus partition key (UTF-8).</summary>
     private const long MaxRecordBytes = 1024 * 1024;

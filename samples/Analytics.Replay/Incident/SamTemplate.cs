@@ -143,7 +143,7 @@ internal static class SamTemplate
                         // SNS receives the same record as SQS (the emulator's docs); S3 adds the payload.
                         "SQS" or "SNS" => "sqs",
                         "S3" => "s3",
-                        _ => throw Bad(name, destinationAt + ".Type", $"{Shown(new YamlScalarNode(type))} is not SQS, SNS or S3"),
+                        _ => throw Bad(name, destinationAt + ".Type", $"{Quoted(type)} is not SQS, SNS or S3"),
                     },
                 },
             };
@@ -432,11 +432,14 @@ internal static class SamTemplate
     /// <summary>A value as an error quotes it: a scalar in quotes, cut at 100 characters; a list or a mapping by its kind.</summary>
     private static string Shown(YamlNode node) => node switch
     {
-        YamlScalarNode { Value: { } text } => text.Length <= 100 ? $"'{text}'" : $"'{text[..100]}...' ({text.Length:N0} characters)",
+        YamlScalarNode { Value: { } text } => Quoted(text),
         YamlSequenceNode => "a list",
         YamlMappingNode => "a mapping",
         _ => "an empty value",
     };
+
+    /// <summary>A text in quotes, cut at 100 characters.</summary>
+    private static string Quoted(string text) => text.Length <= 100 ? $"'{text}'" : $"'{text[..100]}...' ({text.Length:N0} characters)";
 
     private static ScenarioException Bad(string name, string at, string reason) =>
         new("$.template", $"{name}: {(at.Length == 0 ? string.Empty : at + ": ")}{reason}");
