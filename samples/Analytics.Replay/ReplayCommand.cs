@@ -65,10 +65,10 @@ internal static class ReplayCommand
                 stderr.WriteLine($"error: the run stopped: {ex.Message}");
                 return 1;
             }
-            catch (IOException ex)
+            catch (Exception ex) when (IsOutputFailure(ex))
             {
                 // A full disk: a retry storm writes an invocation line per attempt (found by review: a stack trace).
-                stderr.WriteLine($"error: the run stopped: its output could not be written: {ex.Message}");
+                stderr.WriteLine($"error: the run stopped: its output could not be written: {OutputFailure(ex)}");
                 return 1;
             }
 
@@ -208,10 +208,10 @@ internal static class ReplayCommand
                 File.WriteAllText(Path.Combine(directory, "comparison.md"), table);
                 Incident.Comparison.Draw(runs, chartPath);
             }
-            catch (Exception ex) when (ex is InvalidOperationException or IOException)
+            catch (Exception ex) when (ex is InvalidOperationException || IsOutputFailure(ex))
             {
                 // As for one run: the emulator stopped a run saying why, or the output could not be written.
-                string why = ex is IOException ? "its output could not be written: " + ex.Message : ex.Message;
+                string why = IsOutputFailure(ex) ? "its output could not be written: " + OutputFailure(ex) : ex.Message;
                 stderr.WriteLine($"error: a run stopped: {why}");
                 return 1;
             }
@@ -338,6 +338,18 @@ internal static class ReplayCommand
 
         return null;
     }
+
+    /// <summary>
+    /// A write the file system refused: a full disk (<see cref="IOException"/>), or a file grown past the largest the
+    /// file system or the process's file-size limit allows, which .NET's file writes throw as an
+    /// <see cref="ArgumentOutOfRangeException"/> (EFBIG; found by a test under <c>ulimit -f</c>: a stack trace).
+    /// </summary>
+    private static bool IsOutputFailure(Exception e) =>
+        e is IOException || (e is ArgumentOutOfRangeException && e.TargetSite?.DeclaringType == typeof(RandomAccess));
+
+    /// <summary>What <see cref="IsOutputFailure"/> found, in the run's terms.</summary>
+    private static string OutputFailure(Exception e) =>
+        e is IOException ? e.Message : "a file grew past the largest the file system, or the process's file-size limit (ulimit -f), allows.";
 
     private static FileStream? TakeOutput(string directory, TextWriter stderr, IReadOnlyList<string>? files = null)
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Analytics.Replay;
 
 namespace Analytics.Core.Testing.Tests;
@@ -15,5 +16,26 @@ internal static class ReplayHarness
         var error = new StringWriter();
         int exit = ReplayCommand.Run(args, output, error);
         return (exit, output.ToString(), error.ToString());
+    }
+
+    /// <summary>The replay command's assembly, to run it as a process of its own (<c>dotnet ReplayDll ...</c>).</summary>
+    public static string ReplayDll => Path.Combine(AppContext.BaseDirectory, "Analytics.Replay.dll");
+
+    /// <summary>Runs <c>sh -c script</c> in <paramref name="directory"/>; the exit code, stdout and stderr.</summary>
+    public static (int Exit, string Out, string Err) Shell(string script, string directory, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = directory };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(script);
+        using Process process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException(script);
+        }
+
+        return (process.ExitCode, stdout.Result, stderr.Result);
     }
 }

@@ -14,25 +14,7 @@ public class ReplayHostileInputTests3
 {
     private static readonly string s_template = File.ReadAllText(Path.Combine(RepoPaths.Root, "samples", "Analytics.SampleLambda", "template.yaml")).Replace("\r\n", "\n", StringComparison.Ordinal);
 
-    private static string Replay => Path.Combine(AppContext.BaseDirectory, "Analytics.Replay.dll");
 
-    /// <summary>Runs <c>sh -c script</c> in <paramref name="directory"/>; the exit code, stdout and stderr.</summary>
-    private static (int Exit, string Out, string Err) Shell(string script, string directory, TimeSpan timeout)
-    {
-        var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = directory };
-        start.ArgumentList.Add("-c");
-        start.ArgumentList.Add(script);
-        using Process process = Process.Start(start)!;
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException(script);
-        }
-
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
 
     /// <summary>
     /// An alias inside the node its anchor names (<c>? &amp;a [*a]</c>) was counted as one node, but YamlDotNet makes it a
@@ -143,7 +125,7 @@ public class ReplayHostileInputTests3
         string output = Path.Combine(Path.GetTempPath(), "s64e-review-" + Guid.NewGuid().ToString("N"));
         try
         {
-            (int exit, string stdout, string stderr) = Shell(string.Format(System.Globalization.CultureInfo.InvariantCulture, script, Replay, output), Path.Combine(RepoPaths.Root, "samples", "scenarios"), TimeSpan.FromSeconds(60));
+            (int exit, string stdout, string stderr) = ReplayHarness.Shell(string.Format(System.Globalization.CultureInfo.InvariantCulture, script, ReplayHarness.ReplayDll, output), Path.Combine(RepoPaths.Root, "samples", "scenarios"), TimeSpan.FromSeconds(60));
 
             Assert.True(exit == 0, $"exit {exit}; stderr: {stderr}");
         }
