@@ -14,6 +14,12 @@ namespace Analytics.Core;
 /// <c>SpilledRecords</c>, <c>SpilledAggregates</c> (what went to <see cref="ProcessorOptions.SpillSink"/>), all
 /// <c>Count</c>; <c>ParseMs</c>, <c>AggregateMs</c>, <c>QuarantineSinkMs</c>, <c>AggregateSinkMs</c>,
 /// <c>RemainingTimeMs</c>, <c>OldestRecordAgeMs</c>, <c>NewestRecordAgeMs</c>, all <c>Milliseconds</c>.
+/// Two more <c>Count</c> metrics are written only when not 0, so a healthy invocation's line, and the custom metrics
+/// CloudWatch bills by the hour they are published in, stay as they are: <c>SinkErrors</c>, how many of the aggregate,
+/// quarantine and spill sinks failed in the invocation (threw, ran out of time after failed attempts, or returned with
+/// time left having stored less than they were given), also when nothing is re-delivered (a spill bucket that cannot be
+/// read while every pair is durable); and <c>PoisonCallbackErrors</c> (<see cref="BatchSummary.PoisonCallbackErrors"/>).
+/// Alarm on their sum above 0, treating missing data as not breaching.
 /// Poison counts per reason are plain properties (<c>"poison.InvalidJson": 2</c>, only reasons with a count), so they
 /// are searchable in the logs without costing a custom metric each.
 /// </para>
@@ -60,6 +66,8 @@ public static class EmfMetrics
     private static readonly JsonEncodedText s_newestRecordAgeMs = JsonEncodedText.Encode("NewestRecordAgeMs");
     private static readonly JsonEncodedText s_spilledRecords = JsonEncodedText.Encode("SpilledRecords");
     private static readonly JsonEncodedText s_spilledAggregates = JsonEncodedText.Encode("SpilledAggregates");
+    private static readonly JsonEncodedText s_sinkErrors = JsonEncodedText.Encode("SinkErrors");
+    private static readonly JsonEncodedText s_poisonCallbackErrors = JsonEncodedText.Encode("PoisonCallbackErrors");
 
     private static readonly (JsonEncodedText Name, bool IsMilliseconds)[] s_metricDefinitions =
     [
@@ -125,10 +133,20 @@ public static class EmfMetrics
             writer.WriteStartArray(s_metrics);
             foreach ((JsonEncodedText name, bool isMilliseconds) in s_metricDefinitions)
             {
-                writer.WriteStartObject();
-                writer.WriteString(s_name, name);
-                writer.WriteString(s_unit, isMilliseconds ? s_milliseconds : s_count);
-                writer.WriteEndObject();
+                WriteDefinition(writer, name, isMilliseconds);
+            }
+
+            // Found by review: a sink that failed with nothing left to re-deliver, or a throwing poison callback, moved no
+            // metric, so no metric alarm could fire. Only when not 0 (see the remarks).
+            int sinkErrors = SinkErrors(summary);
+            if (sinkErrors > 0)
+            {
+                WriteDefinition(writer, s_sinkErrors, isMilliseconds: false);
+            }
+
+            if (summary.PoisonCallbackErrors > 0)
+            {
+                WriteDefinition(writer, s_poisonCallbackErrors, isMilliseconds: false);
             }
 
             writer.WriteEndArray();
@@ -153,6 +171,16 @@ public static class EmfMetrics
             writer.WriteNumber(s_remainingTimeMs, Milliseconds(summary.RemainingTime));
             writer.WriteNumber(s_oldestRecordAgeMs, Milliseconds(summary.OldestRecordAge));
             writer.WriteNumber(s_newestRecordAgeMs, Milliseconds(summary.NewestRecordAge));
+            if (sinkErrors > 0)
+            {
+                writer.WriteNumber(s_sinkErrors, sinkErrors);
+            }
+
+            if (summary.PoisonCallbackErrors > 0)
+            {
+                writer.WriteNumber(s_poisonCallbackErrors, summary.PoisonCallbackErrors);
+            }
+
             for (int i = 0; i < s_reasons.Length; i++)
             {
                 int count = summary.GetPoisonCount(s_reasons[i]);
@@ -169,6 +197,23 @@ public static class EmfMetrics
             JsonLineWriter.Return(writer);
         }
     }
+
+    private static void WriteDefinition(Utf8JsonWriter writer, JsonEncodedText name, bool isMilliseconds)
+    {
+        writer.WriteStartObject();
+        writer.WriteString(s_name, name);
+        writer.WriteString(s_unit, isMilliseconds ? s_milliseconds : s_count);
+        writer.WriteEndObject();
+    }
+
+    /// <summary>
+    /// How many of the three sinks failed: the ones whose failure makes the invocation line an <c>Error</c>
+    /// (<see cref="JsonLog.GetInvocationLevel"/>).
+    /// </summary>
+    internal static int SinkErrors(BatchSummary summary) =>
+        (summary.AggregateSinkOutcome == SinkOutcome.Failed || summary.AggregateSinkError is not null ? 1 : 0)
+        + (summary.QuarantineSinkOutcome == SinkOutcome.Failed || summary.QuarantineSinkError is not null ? 1 : 0)
+        + (summary.SpillOutcome == SinkOutcome.Failed || summary.SpillError is not null ? 1 : 0);
 
     /// <summary>A duration in milliseconds, rounded to the microsecond (log lines stay short; no precision that matters is lost).</summary>
     internal static double Milliseconds(TimeSpan duration) => Math.Round(duration.TotalMilliseconds, 3);

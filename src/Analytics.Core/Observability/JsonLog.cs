@@ -100,11 +100,17 @@ public static class JsonLog
     private static readonly JsonEncodedText[] s_reasonNames = Array.ConvertAll(s_reasons, r => JsonEncodedText.Encode(r.ToString()));
 
     /// <summary>
-    /// The level of the <c>invocation</c> line: Error when a sink threw, Warn when it reported a failure, stopped
+    /// The level of the <c>invocation</c> line: Error when a sink failed (<see cref="EmfMetrics.SinkErrors"/>: it threw,
+    /// ran out of time after failed attempts, or stored less with time left), Warn when it reported a failure, stopped
     /// early, the aggregate sink left pairs not durable or a poison callback threw, else Info.
     /// </summary>
+    /// <remarks>
+    /// A time-out after failed attempts is an Error (found by review: an endpoint that never answers, a VPC without a
+    /// route to DynamoDB, gave Warn and <c>TimedOut</c> on every invocation, while the same endpoint refusing at once gave
+    /// Error: the alarm on Error lines missed it).
+    /// </remarks>
     internal static JsonLogLevel GetInvocationLevel(BatchSummary summary) =>
-        summary.AggregateSinkOutcome == SinkOutcome.Failed || summary.QuarantineSinkOutcome == SinkOutcome.Failed || summary.SpillError is not null ? JsonLogLevel.Error
+        EmfMetrics.SinkErrors(summary) > 0 ? JsonLogLevel.Error
         : summary.ReportedFailure is not null || summary.StopReason != BatchStopReason.None || summary.AggregateSinkIssue is not null || summary.PoisonCallbackErrors > 0 ? JsonLogLevel.Warn
         : JsonLogLevel.Info;
 

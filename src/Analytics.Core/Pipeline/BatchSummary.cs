@@ -110,7 +110,11 @@ public sealed class BatchSummary
     /// <summary>How the quarantine sink's call ended (<see cref="SinkOutcome.NotCalled"/> when there was no poison record).</summary>
     public SinkOutcome QuarantineSinkOutcome { get; private set; }
 
-    /// <summary>When the quarantine sink threw: the exception's type and message, as for <see cref="AggregateSinkError"/>; otherwise null.</summary>
+    /// <summary>
+    /// When the quarantine sink threw: the exception's type and message, as for <see cref="AggregateSinkError"/>; when it
+    /// returned having stored fewer records than it was given, before the deadline (<see cref="SinkOutcome.Failed"/>), a
+    /// sentence that says so; otherwise null.
+    /// </summary>
     public string? QuarantineSinkError { get; private set; }
 
     /// <summary>The most characters of <see cref="AggregateSinkError"/>, <see cref="QuarantineSinkError"/> and <see cref="SpillError"/>: 300.</summary>
@@ -201,6 +205,12 @@ public sealed class BatchSummary
     {
         QuarantineSinkOutcome = outcome;
         QuarantineSinkError = error is null ? null : DescribeError(error);
+    }
+
+    internal void SetQuarantineSinkFailure(string error)
+    {
+        QuarantineSinkOutcome = SinkOutcome.Failed;
+        QuarantineSinkError = error;
     }
 
     /// <summary>

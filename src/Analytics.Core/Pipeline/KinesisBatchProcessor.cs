@@ -399,10 +399,22 @@ public sealed partial class KinesisBatchProcessor : IDisposable
             try
             {
                 int durable = Math.Clamp(await write.ConfigureAwait(false), 0, records.Count);
+                if (durable == records.Count || deadline.IsCancellationRequested || cancellationToken.IsCancellationRequested)
+                {
+                    // Fewer stored once its time was up: it stopped as asked (the AWS sinks do), a time-out. Our deadline
+                    // decides, as for a sink that throws (Classify): a return after the caller's cancellation is a return.
+                    summary.SetQuarantineSinkResult(durable < records.Count && deadline.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Completed, null);
+                }
+                else
+                {
+                    // Fewer stored with time left and no error: a failure, said in our own words, as for a spill sink that
+                    // returns false (found by review: "Completed" and no reason, while the shard stopped at the first
+                    // record not stored on every re-delivery).
+                    summary.SetQuarantineSinkFailure(string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"The quarantine sink returned with {durable} of {records.Count} poison records stored, with time left, and gave no error."));
+                }
 
-                // Fewer stored once its time was up: it stopped as asked (the AWS sinks do), a time-out. Our deadline
-                // decides, as for a sink that throws (Classify): a return after the caller's cancellation is a return.
-                summary.SetQuarantineSinkResult(durable < records.Count && deadline.IsCancellationRequested ? SinkOutcome.TimedOut : SinkOutcome.Completed, null);
                 return durable;
             }
             catch (Exception e) when (e is not OutOfMemoryException)

@@ -9,12 +9,14 @@ public enum SinkOutcome
     /// <summary>
     /// The call returned; what it marked (or counted) durable is durable, the rest is reported. Also a call that
     /// returned after the caller's token cancelled the invocation: that is not a time-out. (A spill sink that returns
-    /// without having spilled is <see cref="Failed"/>, or <see cref="TimedOut"/> once the deadline passed.)
+    /// without having spilled, or a quarantine sink that returns having stored fewer records than it was given, is
+    /// <see cref="Failed"/> while time is left, or <see cref="TimedOut"/> once the deadline passed.)
     /// </summary>
     Completed,
 
     /// <summary>
-    /// The call threw (the summary has the exception's type and message): nothing it did not mark durable counts.
+    /// The call threw (the summary has the exception's type and message), or returned short with time left (above; the
+    /// summary says so): nothing it did not mark durable counts.
     /// Transient causes (throttling, a network error) clear on re-delivery; others (a missing table or bucket,
     /// access denied, a full disk) repeat on every re-delivery until an operator acts.
     /// </summary>

@@ -87,7 +87,7 @@ public class WindowFailureTests
 
         BatchFailedException e = await Assert.ThrowsAsync<BatchFailedException>(() => Run(processor, TestEvents.BuildWindow([Good(1, 1), Poison(2)], "{}")));
 
-        Assert.Contains("quarantine sink made 0 of 1 poison records durable (Completed);", e.Message, StringComparison.Ordinal);
+        Assert.Contains("quarantine sink made 0 of 1 poison records durable (Failed: The quarantine sink returned with 0 of 1 poison records stored, with time left, and gave no error.);", e.Message, StringComparison.Ordinal);
     }
 
     /// <summary>
