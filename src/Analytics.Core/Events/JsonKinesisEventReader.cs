@@ -646,6 +646,13 @@ internal ref struct JsonKinesisEventReader
             millis *= 10;
         }
 
+        if (seconds == 157_753_180_800 && millis > 0)
+        {
+            // Above the threshold, so milliseconds: the decimal path decides, as for every other spelling of the number
+            // (found by mutation review: 157753180800.5 was read as seconds, 157753180800.5000 as milliseconds).
+            return false;
+        }
+
         milliseconds = (seconds * 1000) + millis;
         return true;
     }

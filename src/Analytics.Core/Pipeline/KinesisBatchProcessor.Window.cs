@@ -86,7 +86,7 @@ public sealed partial class KinesisBatchProcessor
         // last record raises the shard's watermark) while the records after the stop are in no aggregate, and the
         // retry Lambda makes with the previous state would then be taken as applied, its tail lost.
         bool flush = aggregator.PairCount > 0 && summary.StopReason == BatchStopReason.None &&
-            (envelope.IsFinalInvokeForWindow || envelope.IsWindowTerminatedEarly || window.EncodedBase64Length + window.ForeignBytes > _options.MaxStateBytes);
+            (envelope.IsFinalInvokeForWindow || envelope.IsWindowTerminatedEarly || window.EncodedBase64Length + window.ForeignBytes + window.FixedBytes > _options.MaxStateBytes);
         // The poison records are durable before the flush starts, not beside it: a flush that landed in an invocation
         // that then failed is repeated by a retry that may gather other records (a bisected half), and a flush whose
         // range then straddles the landed one's watermark is refused on every retry (the shard is blocked).

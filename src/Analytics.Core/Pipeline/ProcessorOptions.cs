@@ -84,8 +84,9 @@ public readonly record struct ProcessorOptions
     public int SpillAfterFailedInvocations { get; init; }
 
     /// <summary>
-    /// Largest window state (our entry, base64, plus the entries of others passed through as they came) before the
-    /// pipeline flushes early: 1 to 1,000,000. Lambda caps a window's state at 1 MB and ends the window early past it;
+    /// Largest window state before the pipeline flushes early: the whole <c>state</c> object as the response carries it
+    /// (our entry in base64 under <see cref="StateKey"/>, the entries of others passed through, names, quotes, separators
+    /// and braces): 1 to 1,000,000. Lambda caps a window's state at 1 MB and ends the window early past it;
     /// what it does with the state that passed it is not documented, so the processor never counts on it. Default
     /// 900,000 bytes.
     /// </summary>

@@ -25,7 +25,18 @@ internal sealed class WindowState
         Aggregator = new MetricAggregator(options);
         _keyName = stateKey;
         _key = Encoding.UTF8.GetBytes(stateKey);
+
+        // The object's braces, and our entry's name as the response's writer escapes it, its quotes, the colon and the
+        // base64 string's quotes.
+        FixedBytes = 2 + JsonEncodedText.Encode(_key).EncodedUtf8Bytes.Length + 2 + 1 + 2;
     }
+
+    /// <summary>
+    /// The bytes of the response's state object besides our base64 and <see cref="ForeignBytes"/>: what the bound on the
+    /// state counts with them, so that a state kept under the largest bound fits Lambda's cap (found by mutation review:
+    /// a state kept under 1,000,000 was 1,000,024 bytes in the response).
+    /// </summary>
+    public int FixedBytes { get; }
 
     /// <summary>The window's aggregates: what the incoming state held, once restored, plus what is merged into it.</summary>
     public MetricAggregator Aggregator { get; }
@@ -44,8 +55,9 @@ internal sealed class WindowState
     public long EncodedBase64Length => (_encoded.WrittenCount + 2L) / 3 * 4;
 
     /// <summary>
-    /// The bytes of the incoming state's entries that are not ours (name, value and separator, as they came): they pass
-    /// through into the answer, so they count against Lambda's cap on the state as much as ours.
+    /// The bytes of the incoming state's entries that are not ours, as the answer writes them (the name as the response's
+    /// writer escapes it, which can be longer than it came, the value as it came, and the separators): they pass through
+    /// into the answer, so they count against Lambda's cap on the state as much as ours.
     /// </summary>
     public long ForeignBytes { get; private set; }
 
@@ -71,17 +83,20 @@ internal sealed class WindowState
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             bool ours = JsonText.ValueTextEquals(ref reader, _key);
-            long entryStart = reader.TokenStartIndex;
             if (!ours && !CanPassThrough(ref reader))
             {
                 ThrowHelper.ThrowState("The window state names an entry whose name is not text (invalid UTF-8, or a JSON escape of a lone surrogate), which cannot be passed through.");
             }
 
+            string? name = ours ? null : reader.GetString();
             reader.Read();
             if (!ours)
             {
+                long valueStart = reader.TokenStartIndex;
                 reader.Skip();
-                ForeignBytes += reader.BytesConsumed - entryStart + 1;
+
+                // Quotes, colon, value and the comma before the next entry; the name as PassThroughForeign writes it.
+                ForeignBytes += JsonEncodedText.Encode(name!).EncodedUtf8Bytes.Length + 3 + (reader.BytesConsumed - valueStart) + 1;
                 continue;
             }
 
