@@ -11,7 +11,8 @@ namespace Analytics.Core.Tests;
 /// </summary>
 public class MutationGapTests
 {
-    private static long ReadArrival(string number)
+    /// <summary>The arrival, in epoch milliseconds, that the reader takes from a record whose arrival is <paramref name="number"/>.</summary>
+    internal static long ReadArrival(string number)
     {
         string json = "{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"1\",\"data\":\"\",\"partitionKey\":\"k\",\"approximateArrivalTimestamp\":" +
             number + "},\"eventID\":\"shardId-1:1\"}]}";
@@ -284,14 +285,6 @@ public class MutationGapTests
 /// </summary>
 public class MutationFindingTests
 {
-    private static long ReadArrival(string number)
-    {
-        string json = "{\"Records\":[{\"kinesis\":{\"sequenceNumber\":\"1\",\"data\":\"\",\"partitionKey\":\"k\",\"approximateArrivalTimestamp\":" +
-            number + "},\"eventID\":\"shardId-1:1\"}]}";
-        var reader = new KinesisEventReader(Encoding.UTF8.GetBytes(json));
-        Assert.True(reader.Read());
-        return reader.Current.ApproximateArrivalTimestampMs;
-    }
 
     /// <summary>
     /// One number, one arrival: 157753180800.5 is above the documented threshold (157,753,180,800), so it is
@@ -304,7 +297,7 @@ public class MutationFindingTests
     [InlineData("157753180800.5000")]
     [InlineData("1.577531808005E11")]
     public void ArrivalJustAboveTheThreshold_IsMilliseconds_InEverySpelling(string number) =>
-        Assert.Equal(157_753_180_801L, ReadArrival(number));
+        Assert.Equal(157_753_180_801L, MutationGapTests.ReadArrival(number));
 
     /// <summary>
     /// ProcessorOptions.MaxStateBytes may be set up to 1,000,000, "Lambda's 1 MB cap on a window's state", and the
