@@ -257,11 +257,12 @@ public class S3SpillSinkTests
 
     /// <summary>
     /// The removal's read of the earlier attempt's spill fails and its retry's wait outlasts the caller's time: the
-    /// removal is not confirmed (false), and the object is still there. Confirmed, the processor would write the batch
-    /// live while the object stays for the redrive to apply: counted twice.
+    /// removal is not confirmed (a cancellation holding the failed read's error, as the other AWS sinks stop), and the
+    /// object is still there. Confirmed, the processor would write the batch live while the object stays for the redrive
+    /// to apply: counted twice.
     /// </summary>
     [Fact]
-    public void RemoveUnconfirmed_ReadFails_AndItsRetryWaitOutlastsTheCaller_ReturnsFalse_TheObjectStays()
+    public void RemoveUnconfirmed_ReadFails_AndItsRetryWaitOutlastsTheCaller_IsNotConfirmed_TheObjectStays()
     {
         using var world = new SpillWrites();
         world.Spill = world.CreateSpill(backoff: TimeSpan.FromHours(1));
@@ -269,8 +270,9 @@ public class S3SpillSinkTests
         world.Models.Faults.FailSpillReads = true;
         using var caller = new CancellationTokenSource(TimeSpan.FromMinutes(1), world.Models.Clock);
 
-        Assert.False(world.Models.Pump(world.Spill.RemoveUnconfirmedAsync(TestEvents.ShardId, TestEvents.StreamArn, Seq(1), caller.Token)));
+        OperationCanceledException stopped = Assert.ThrowsAny<OperationCanceledException>(() => world.Models.Pump(world.Spill.RemoveUnconfirmedAsync(TestEvents.ShardId, TestEvents.StreamArn, Seq(1), caller.Token)));
 
+        Assert.NotNull(stopped.InnerException);
         Assert.Equal(1, world.Spill.Retries);
         Assert.Equal([SpillWrites.Key(1)], world.Models.Keys());
     }
@@ -380,11 +382,13 @@ public class S3SpillSinkTests
     }
 
     /// <summary>
-    /// A failed PUT whose backoff outlasts the invocation is not retried: false at the deadline, nothing stored, and
-    /// the spill's outcome is a time-out (it waited until its time was up), not a failure.
+    /// A failed PUT whose backoff outlasts the invocation is not retried: stopped at the deadline with the failed PUT's
+    /// error inside (it answered a bare false before, found by review: the line then named nothing), nothing stored, and
+    /// the spill's outcome is a time-out (it waited until its time was up) whose error is the PUT's, so the line is an
+    /// Error.
     /// </summary>
     [Fact]
-    public void BackoffPastTheDeadline_ReturnsFalse()
+    public void BackoffPastTheDeadline_IsATimeOut_NamingTheFailedPut()
     {
         using var world = new SpillWrites();
         world.Spill = world.CreateSpill(backoff: TimeSpan.FromHours(1));
@@ -396,9 +400,11 @@ public class S3SpillSinkTests
 
         BatchSummary summary = world.Invoke(true, (1, "a", "alpha", 1));
 
-        Assert.Equal([false], world.Results);
+        Assert.Empty(world.Results);
+        Assert.NotNull(Assert.IsAssignableFrom<OperationCanceledException>(Assert.Single(world.Errors)).InnerException);
         Assert.Equal(1, world.Spill.Retries);
         Assert.Equal(SinkOutcome.TimedOut, summary.SpillOutcome);
+        Assert.NotNull(summary.SpillError);
         Assert.Empty(world.Objects());
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using Amazon.DynamoDBv2.Model;
 using Amazon.S3;
 using Amazon.S3.Model;
@@ -88,8 +89,10 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     /// <param name="cancellationToken">Cancelled at the invocation's deadline less its margin.</param>
     /// <returns>
     /// <see langword="true"/> once S3 confirmed the object (or nothing was left to spill); <see langword="false"/> when
-    /// <paramref name="cancellationToken"/> ended it first.
+    /// <paramref name="cancellationToken"/> ended it before any attempt failed.
     /// </returns>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> ended it after failed attempts:
+    /// the last attempt's error is the inner exception (as the DynamoDB and quarantine sinks stop).</exception>
     /// <exception cref="ArgumentNullException"><paramref name="spill"/> is null.</exception>
     /// <exception cref="AmazonS3Exception">A non-transient error (missing bucket, access denied); or a transient one
     /// (throttling, a server error) when a request still failed after <see cref="AwsRetryOptions.MaxAttempts"/> attempts
@@ -332,7 +335,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     /// <returns>
     /// <see langword="true"/> once S3 confirmed the delete (deleting a key that does not exist succeeds), or answered that
     /// the bucket does not exist (it holds no spill: S3 deletes only empty buckets); <see langword="false"/> when
-    /// <paramref name="cancellationToken"/> ended it first.
+    /// <paramref name="cancellationToken"/> ended it before any attempt failed.
     /// </returns>
     /// <remarks>
     /// A missing bucket does not stop the table: the processor calls this before it writes a batch old enough to be
@@ -343,6 +346,8 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     /// <exception cref="AmazonS3Exception">A non-transient error (access denied, named with the bucket and its option); or
     /// the last transient one when the delete still failed after <see cref="AwsRetryOptions.MaxAttempts"/> attempts with
     /// time left.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> ended it after failed attempts:
+    /// the last attempt's error is the inner exception.</exception>
     public async Task<bool> RemoveUnconfirmedAsync(string shardId, string? eventSourceArn, string spillId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(shardId);
@@ -438,7 +443,8 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
     }
 
     /// <summary>
-    /// Sends the request until it succeeds (true), time runs out (false), or <see cref="AwsRetryOptions.MaxAttempts"/>
+    /// Sends the request until it succeeds (true), time runs out (false; after failed attempts, a cancellation holding the
+    /// last one's error), or <see cref="AwsRetryOptions.MaxAttempts"/>
     /// attempts failed transiently with time left: then the last error is thrown, as the quarantine sink does, so the
     /// invocation's log line says why the spill failed (a bare <c>false</c> left <c>spillError</c> empty).
     /// </summary>
@@ -452,7 +458,7 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
                 Interlocked.Increment(ref _retries);
                 if (!await RetryPolicy.TryDelayAsync(_options.Retry, attempt, objectKey, token).ConfigureAwait(false))
                 {
-                    return false;
+                    ThrowStopped(attempt, last!, token);
                 }
             }
 
@@ -467,7 +473,13 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
             }
             catch (Exception) when (token.IsCancellationRequested)
             {
-                // Out of time: whether the request landed is unknown, so it is not counted.
+                // Out of time: whether the request landed is unknown, so it is not counted; after failed attempts, a
+                // time-out with their last error, as the other AWS sinks give it.
+                if (last is not null)
+                {
+                    ThrowStopped(attempt, last, token);
+                }
+
                 return false;
             }
         }
@@ -475,4 +487,15 @@ public sealed class S3SpillSink : ISpillSink, ISpillMarkerSource
         System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(last!);
         return false;
     }
+
+    /// <summary>
+    /// Out of time after failed attempts: a cancellation whose inner exception is the last attempt's error, so the
+    /// invocation's line names it (found by review: a bare false left a throttled spill bucket's line at Warn, with no
+    /// error, while the table and quarantine sinks said what failed).
+    /// </summary>
+    private void ThrowStopped(int attempts, Exception last, CancellationToken token) =>
+        AwsThrowHelper.ThrowStoppedAfterFailures(
+            string.Format(CultureInfo.InvariantCulture, "The spill to bucket '{0}' (S3SpillSinkOptions.BucketName) was stopped after {1} failed attempt(s) (its time was up, or the invocation was cancelled); the last is the inner exception.", _options.BucketName, attempts),
+            last,
+            token);
 }

@@ -16,9 +16,11 @@ namespace Analytics.Core;
 /// <c>RemainingTimeMs</c>, <c>OldestRecordAgeMs</c>, <c>NewestRecordAgeMs</c>, all <c>Milliseconds</c>.
 /// Two more <c>Count</c> metrics are written only when not 0, so a healthy invocation's line, and the custom metrics
 /// CloudWatch bills by the hour they are published in, stay as they are: <c>SinkErrors</c>, how many of the aggregate,
-/// quarantine and spill sinks failed in the invocation (threw, ran out of time after failed attempts, or returned with
-/// time left having stored less than they were given), also when nothing is re-delivered (a spill bucket that cannot be
-/// read while every pair is durable); and <c>PoisonCallbackErrors</c> (<see cref="BatchSummary.PoisonCallbackErrors"/>).
+/// quarantine and spill sinks failed in the invocation (threw, ran out of time after failed attempts, the quarantine
+/// sink returned with time left having stored fewer records than it was given, or the spill sink answered "not
+/// stored"): the sinks that make the invocation line an <c>Error</c>, also when nothing is re-delivered (a spill bucket
+/// that cannot be read while every pair is durable); and <c>PoisonCallbackErrors</c>
+/// (<see cref="BatchSummary.PoisonCallbackErrors"/>).
 /// Alarm on their sum above 0, treating missing data as not breaching.
 /// Poison counts per reason are plain properties (<c>"poison.InvalidJson": 2</c>, only reasons with a count), so they
 /// are searchable in the logs without costing a custom metric each.

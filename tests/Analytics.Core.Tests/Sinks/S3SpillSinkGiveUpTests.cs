@@ -82,6 +82,27 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
         Assert.StartsWith("Bucket 'spill-bucket' (S3SpillSinkOptions.BucketName): ", denied.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Out of time after failed attempts (every request answered 500, a retry delay longer than the time left): a
+    /// cancellation whose inner exception is S3's last error, as the table and quarantine sinks give it. Found by review:
+    /// it answered a bare false, so a throttled spill bucket's line was a bare TimedOut at Warn.
+    /// </summary>
+    [Fact]
+    public async Task OutOfTimeAfterFailedAttempts_ThrowsACancellationHoldingTheLastError()
+    {
+        string bucket = await servers.CreateBucketAsync("giveup-late");
+        await using var proxy = new FaultProxy(servers.S3Url, FaultProfile.None with { ServerError = 1 }, seed: 5);
+        using AmazonS3Client s3 = servers.CreateS3Client(proxy.Url);
+        var sink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries with { BaseDelay = TimeSpan.FromSeconds(20), MaxDelay = TimeSpan.FromSeconds(20) } }, null);
+        using var time = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+
+        OperationCanceledException stopped = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sink.WriteAsync(Spill(), time.Token)).WaitAsync(TimeSpan.FromSeconds(30));
+
+        AmazonS3Exception last = Assert.IsType<AmazonS3Exception>(stopped.InnerException);
+        Assert.Equal(HttpStatusCode.InternalServerError, last.StatusCode);
+        Assert.Contains($"bucket '{bucket}' (S3SpillSinkOptions.BucketName) was stopped after 1 failed attempt(s)", stopped.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Through the processor: the invocation's summary and log line carry S3's error.</summary>
     [Fact]
     public async Task ThroughTheProcessor_TheSpillErrorIsS3s()
