@@ -437,7 +437,8 @@ internal static class ReplayRun
     private sealed class Heartbeat : IDisposable
     {
         private readonly object _gate = new();
-        private readonly Timer? _timer;
+        private readonly ManualResetEventSlim _stop = new();
+        private readonly Thread? _thread;
         private bool _stopped;
 
         public Heartbeat(TextWriter? progress, string? label, TimeSpan every, Func<string> line)
@@ -448,8 +449,12 @@ internal static class ReplayRun
             }
 
             string prefix = label is null ? string.Empty : label + ": ";
-            _timer = new Timer(
-                _ =>
+
+            // A thread of its own, not a thread-pool timer: a busy pool (a test host running many tests) held the timer's
+            // callback back for seconds, and a run said nothing (a CI failure).
+            _thread = new Thread(() =>
+            {
+                while (!_stop.Wait(every))
                 {
                     lock (_gate)
                     {
@@ -462,17 +467,21 @@ internal static class ReplayRun
                         {
                             progress.WriteLine(prefix + line());
                         }
-#pragma warning disable CA1031 // On the timer's thread anything unhandled ends the process: an unwritable stderr is UnauthorizedAccessException (review).
+#pragma warning disable CA1031 // Anything unhandled on this thread ends the process: an unwritable stderr is UnauthorizedAccessException (review).
                         catch (Exception e) when (e is not OutOfMemoryException)
                         {
                             _stopped = true;
+                            return;
                         }
 #pragma warning restore CA1031
                     }
-                },
-                null,
-                every,
-                every);
+                }
+            })
+            {
+                IsBackground = true,
+                Name = "replay progress",
+            };
+            _thread.Start();
         }
 
         public void Dispose()
@@ -482,7 +491,9 @@ internal static class ReplayRun
                 _stopped = true;
             }
 
-            _timer?.Dispose();
+            _stop.Set();
+            _thread?.Join();
+            _stop.Dispose();
         }
     }
 
