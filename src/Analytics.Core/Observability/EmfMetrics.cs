@@ -140,7 +140,7 @@ public static class EmfMetrics
 
             // Found by review: a sink that failed with nothing left to re-deliver, or a throwing poison callback, moved no
             // metric, so no metric alarm could fire. Only when not 0 (see the remarks).
-            int sinkErrors = SinkErrors(summary);
+            int sinkErrors = summary.FailedSinks;
             if (sinkErrors > 0)
             {
                 WriteDefinition(writer, s_sinkErrors, isMilliseconds: false);
@@ -207,15 +207,6 @@ public static class EmfMetrics
         writer.WriteString(s_unit, isMilliseconds ? s_milliseconds : s_count);
         writer.WriteEndObject();
     }
-
-    /// <summary>
-    /// How many of the three sinks failed: the ones whose failure makes the invocation line an <c>Error</c>
-    /// (<see cref="JsonLog.GetInvocationLevel"/>).
-    /// </summary>
-    internal static int SinkErrors(BatchSummary summary) =>
-        (summary.AggregateSinkOutcome == SinkOutcome.Failed || summary.AggregateSinkError is not null ? 1 : 0)
-        + (summary.QuarantineSinkOutcome == SinkOutcome.Failed || summary.QuarantineSinkError is not null ? 1 : 0)
-        + (summary.SpillOutcome == SinkOutcome.Failed || summary.SpillError is not null ? 1 : 0);
 
     /// <summary>A duration in milliseconds, rounded to the microsecond (log lines stay short; no precision that matters is lost).</summary>
     internal static double Milliseconds(TimeSpan duration) => Math.Round(duration.TotalMilliseconds, 3);

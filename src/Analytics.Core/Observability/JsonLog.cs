@@ -100,7 +100,7 @@ public static class JsonLog
     private static readonly JsonEncodedText[] s_reasonNames = Array.ConvertAll(s_reasons, r => JsonEncodedText.Encode(r.ToString()));
 
     /// <summary>
-    /// The level of the <c>invocation</c> line: Error when a sink failed (<see cref="EmfMetrics.SinkErrors"/>: it threw,
+    /// The level of the <c>invocation</c> line: Error when a sink failed (<see cref="BatchSummary.FailedSinks"/>: it threw,
     /// ran out of time after failed attempts, or stored less with time left), Warn when it reported a failure, stopped
     /// early, the aggregate sink left pairs not durable or a poison callback threw, else Info.
     /// </summary>
@@ -110,7 +110,7 @@ public static class JsonLog
     /// Error: the alarm on Error lines missed it).
     /// </remarks>
     internal static JsonLogLevel GetInvocationLevel(BatchSummary summary) =>
-        EmfMetrics.SinkErrors(summary) > 0 ? JsonLogLevel.Error
+        summary.FailedSinks > 0 ? JsonLogLevel.Error
         : summary.ReportedFailure is not null || summary.StopReason != BatchStopReason.None || summary.AggregateSinkIssue is not null || summary.PoisonCallbackErrors > 0 ? JsonLogLevel.Warn
         : JsonLogLevel.Info;
 

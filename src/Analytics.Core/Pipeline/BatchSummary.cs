@@ -207,6 +207,15 @@ public sealed class BatchSummary
         QuarantineSinkError = error is null ? null : DescribeError(error);
     }
 
+    /// <summary>
+    /// How many of the three sinks failed (threw, ran out of time after failed attempts, or returned short with time
+    /// left where that is a failure): what makes the invocation line an <c>Error</c> and the EMF line's <c>SinkErrors</c>.
+    /// </summary>
+    internal int FailedSinks =>
+        (AggregateSinkOutcome == SinkOutcome.Failed || AggregateSinkError is not null ? 1 : 0)
+        + (QuarantineSinkOutcome == SinkOutcome.Failed || QuarantineSinkError is not null ? 1 : 0)
+        + (SpillOutcome == SinkOutcome.Failed || SpillError is not null ? 1 : 0);
+
     internal void SetQuarantineSinkFailure(string error)
     {
         QuarantineSinkOutcome = SinkOutcome.Failed;

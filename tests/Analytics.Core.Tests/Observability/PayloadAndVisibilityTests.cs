@@ -278,7 +278,7 @@ public sealed class PayloadAndVisibilityTests(ITestOutputHelper output)
         using JsonDocument line = JsonDocument.Parse(invocation);
         Assert.Equal("Error", line.RootElement.GetProperty("level").GetString());
         Assert.Equal("TimedOut", line.RootElement.GetProperty("aggregateSink").GetString());
-        Assert.Equal(1, EmfMetrics.SinkErrors(summary));
+        Assert.Equal(1, summary.FailedSinks);
     }
 
     /// <summary>Fails every attempt until its time is up, then throws the cancellation with the last attempt's error, as the AWS sinks do.</summary>

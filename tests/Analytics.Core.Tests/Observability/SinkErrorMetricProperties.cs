@@ -88,7 +88,7 @@ public class SinkErrorMetricProperties
         string[] declared = [.. emf.RootElement.GetProperty("_aws").GetProperty("CloudWatchMetrics")[0].GetProperty("Metrics").EnumerateArray().Select(m => m.GetProperty("Name").GetString()!)];
         string describe = $"valid={validCount} poison={poisonCount} aggregate={aggregate} quarantine={quarantine} callbackThrows={callbackThrows}: {text[0]}";
 
-        Assert.True(expectedSinkErrors == EmfMetrics.SinkErrors(summary), describe);
+        Assert.True(expectedSinkErrors == summary.FailedSinks, describe);
         AssertCount(emf.RootElement, declared, "SinkErrors", expectedSinkErrors, describe);
         AssertCount(emf.RootElement, declared, "PoisonCallbackErrors", expectedCallbackErrors, describe);
         Assert.True((line.RootElement.GetProperty("level").GetString() == "Error") == (expectedSinkErrors > 0), describe);
