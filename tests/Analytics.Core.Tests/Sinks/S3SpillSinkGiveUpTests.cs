@@ -93,7 +93,10 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
         string bucket = await servers.CreateBucketAsync("giveup-late");
         await using var proxy = new FaultProxy(servers.S3Url, FaultProfile.None with { ServerError = 1 }, seed: 5);
         using AmazonS3Client s3 = servers.CreateS3Client(proxy.Url);
-        var sink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries with { BaseDelay = TimeSpan.FromSeconds(20), MaxDelay = TimeSpan.FromSeconds(20) } }, null);
+        // The backoff waits on a clock no one moves: the 2 s run out during the first wait, whatever the jitter draws (with
+        // a 20 s full-jitter delay on the real clock, one run in ten drew under 2 s and made a second attempt: CI met it).
+        var frozen = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(W0Ms));
+        var sink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries with { BaseDelay = TimeSpan.FromSeconds(20), MaxDelay = TimeSpan.FromSeconds(20), JitterSeed = 1, TimeProvider = frozen } }, null);
         using var time = new CancellationTokenSource(TimeSpan.FromSeconds(2));
 
         OperationCanceledException stopped = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sink.WriteAsync(Spill(), time.Token)).WaitAsync(TimeSpan.FromSeconds(30));
