@@ -59,6 +59,9 @@ internal sealed class ScriptedDynamoDbClient(Uri serviceUrl, TimeSpan? timeout =
     /// <summary>The most requests of this client that were ever in flight at once (from being begun to being answered).</summary>
     public int MaxInFlight => Volatile.Read(ref _maxInFlight);
 
+    /// <summary>The requests of this client in flight now (begun and not yet answered).</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
     private int _inFlight;
     private int _maxInFlight;
 

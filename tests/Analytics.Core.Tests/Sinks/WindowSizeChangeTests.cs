@@ -67,18 +67,25 @@ public sealed class WindowSizeChangeTests(LocalServersFixture servers)
     {
         string table = await servers.CreateTableAsync("window-up");
         string failing = DynamoDbKeys.Timestamp(Window + 60_000);
+        ScriptedDynamoDbClient? self = null;
         using var scripted = new ScriptedDynamoDbClient(servers.DynamoDbUrl)
         {
-            // The 09:51 put fails once the 09:50 put has landed (a failure stops the writes still in flight).
+            // The 09:51 put fails once the 09:50 put has been answered (a failure stops the writes still in flight): it
+            // waits until it is the only request in flight, not a fixed second (a loaded machine took longer than that).
             BeforePut = async put =>
             {
                 if (put.Item["sk"].S == failing)
                 {
-                    await Task.Delay(1000);
+                    for (int i = 0; i < 3_000 && self!.InFlight > 1; i++)
+                    {
+                        await Task.Delay(10);
+                    }
+
                     throw new AmazonDynamoDBException("internal server error (test)");
                 }
             },
         };
+        self = scripted;
         byte[] batch = TestEvents.Build([Record(1, Window + 20_000, 1), Record(2, Window + 70_000, 2), Record(3, Window + 10_000, 3)]);
         byte[] fromCheckpoint = TestEvents.Build([Record(2, Window + 70_000, 2), Record(3, Window + 10_000, 3)]);
         var failFast = DynamoDbAggregateSinkOptions.Default with { TableName = table, Retry = DynamoDbAggregateSinkOptions.Default.Retry with { MaxAttempts = 1 } };
