@@ -97,9 +97,14 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
         // a 20 s full-jitter delay on the real clock, one run in ten drew under 2 s and made a second attempt: CI met it).
         var frozen = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(W0Ms));
         var sink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries with { BaseDelay = TimeSpan.FromSeconds(20), MaxDelay = TimeSpan.FromSeconds(20), JitterSeed = 1, TimeProvider = frozen } }, null);
-        using var time = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        // The time runs out once the first attempt has failed and the sink waits for its backoff (its timer exists), not
+        // 2 s of real time in: a first answer later than that (a loaded machine) left nothing failed, and the sink returned.
+        using var time = new CancellationTokenSource();
+        Task<bool> write = sink.WriteAsync(Spill(), time.Token);
+        await S3QuarantineSinkTests.WaitUntilAsync(() => frozen.LiveTimers > 0 || write.IsCompleted);
+        await time.CancelAsync();
 
-        OperationCanceledException stopped = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sink.WriteAsync(Spill(), time.Token)).WaitAsync(TimeSpan.FromSeconds(30));
+        OperationCanceledException stopped = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => write).WaitAsync(TimeSpan.FromSeconds(30));
 
         AmazonS3Exception last = Assert.IsType<AmazonS3Exception>(stopped.InnerException);
         Assert.Equal(HttpStatusCode.InternalServerError, last.StatusCode);
