@@ -406,11 +406,17 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
             Retry = AwsRetryOptions.Default with { BaseDelay = TimeSpan.FromDays(60), MaxDelay = TimeSpan.MaxValue, JitterSeed = 1 },
         });
         AggregateBatch batch = ShardStream.Build(Shard, ShardStream.Generate(seed: 5, count: 5));
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        using var deadline = new CancellationTokenSource();
+
+        // The deadline comes 200 ms after the first attempt failed and the sink began its backoff, not 1 s of real time
+        // in: a refusal later than that (a loaded machine) left nothing failed, and the sink returned without throwing.
+        Task write = sink.WriteAsync(batch, deadline.Token);
+        await S3QuarantineSinkTests.WaitUntilAsync(() => sink.Retries > 0 || write.IsCompleted);
+        deadline.CancelAfter(TimeSpan.FromMilliseconds(200));
 
         // Stopped by the deadline, not by the delay (an ArgumentOutOfRangeException of the timer, before): a cancellation
         // that carries the failed attempt.
-        OperationCanceledException stopped = await Assert.ThrowsAsync<OperationCanceledException>(() => sink.WriteAsync(batch, deadline.Token).WaitAsync(TimeSpan.FromSeconds(30)));
+        OperationCanceledException stopped = await Assert.ThrowsAsync<OperationCanceledException>(() => write.WaitAsync(TimeSpan.FromSeconds(30)));
 
         Assert.True(deadline.IsCancellationRequested);
         FaultProxy.AssertConnectionFailure(stopped);
