@@ -36,16 +36,28 @@ public sealed class TimedOutSinkCauseTests(ITestOutputHelper output)
         });
         // More attempts than fit before the deadline: the deadline (or the caller), not the attempts, ends the call.
         var retry = AwsRetryOptions.Default with { MaxAttempts = 50, JitterSeed = 1 };
-        using var processor = new KinesisBatchProcessor(
-            new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = "metrics", Retry = retry }),
-            new NoQuarantine(),
-            ProcessorOptions.Default);
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = "metrics", Retry = retry });
+        // The processor's time is a clock the test moves once an attempt has been refused: on the real clock (3 s, or the
+        // caller's 2 s), a first refusal later than that (a loaded machine) left no error to report.
+        var clock = new Pipeline.ManualTimeProvider(DateTimeOffset.UnixEpoch.AddMilliseconds(TestEvents.Arrival));
+        using var processor = new KinesisBatchProcessor(sink, new NoQuarantine(), ProcessorOptions.Default with { TimeProvider = clock });
         byte[] evt = TestEvents.Build([new TestRecord(TestEvents.Seq(1), Encoding.UTF8.GetBytes(TestEvents.Sample("m", 1, TestEvents.Arrival - 1000)), TestEvents.Arrival)]);
 
-        using var caller = new CancellationTokenSource(callerCancels ? TimeSpan.FromSeconds(2) : Timeout.InfiniteTimeSpan);
+        using var caller = new CancellationTokenSource();
         var response = new ArrayBufferWriter<byte>();
-        DateTimeOffset deadline = DateTimeOffset.UtcNow.AddSeconds(callerCancels ? 60 : 3);
-        BatchSummary summary = await processor.ProcessAsync(evt, deadline, response, caller.Token).WaitAsync(TimeSpan.FromSeconds(30));
+        DateTimeOffset deadline = clock.GetUtcNow().AddSeconds(callerCancels ? 60 : 3);
+        Task<BatchSummary> run = processor.ProcessAsync(evt, deadline, response, caller.Token);
+        await S3QuarantineSinkTests.WaitUntilAsync(() => sink.Retries > 0 || run.IsCompleted);
+        if (callerCancels)
+        {
+            await caller.CancelAsync();
+        }
+        else
+        {
+            clock.Advance(TimeSpan.FromSeconds(3));
+        }
+
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(30));
 
         output.WriteLine($"{summary.AggregateSinkOutcome} | {summary.AggregateSinkError} | {summary.AggregateSinkIssue}");
         Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
