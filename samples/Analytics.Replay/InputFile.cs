@@ -30,9 +30,23 @@ internal static class InputFile
     /// <param name="what">What the file should be (<c>the scenario's JSON file</c>).</param>
     /// <param name="maxBytes">The largest file read.</param>
     /// <param name="tooLarge">Why that is the largest, said when a file is larger.</param>
-    /// <exception cref="ScenarioException">The path is a device or a named pipe, is empty or too large, or cannot be read.</exception>
+    /// <exception cref="ScenarioException">The path holds a NUL, is a directory, a device or a named pipe, is empty or too large, or cannot be read.</exception>
     public static byte[] Read(string path, string field, string what, long maxBytes, string tooLarge)
     {
+        // A path from the scenario (its template) may hold a NUL, which no file name can: the file APIs threw an
+        // ArgumentException, a stack trace with exit 1 (found by review).
+        if (path.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new ScenarioException(field, "the path holds a NUL character (\\u0000), which no file name can");
+        }
+
+        // A directory was read as a file and reported as "Access to the path is denied" (found by review: a template of
+        // "" or ".").
+        if (Directory.Exists(path))
+        {
+            throw new ScenarioException(field, $"{path} is a directory; give {what}");
+        }
+
         try
         {
             FileSystemInfo info = Resolve(path);
