@@ -19,6 +19,44 @@ internal static class InputFile
     }
 
     /// <summary>
+    /// Whether <paramref name="info"/> is a pipe (<c>pipe:[inode]</c>, as Linux names one under /proc/self/fd) of which
+    /// this process holds a write end: its reader sees the end only when every write end is closed. False where there is
+    /// no /proc (then nothing is known).
+    /// </summary>
+    private static bool WrittenHere(FileSystemInfo info)
+    {
+        string name = info.Name;
+        if (!name.StartsWith("pipe:[", StringComparison.Ordinal) || !Directory.Exists("/proc/self/fdinfo"))
+        {
+            return false;
+        }
+
+        foreach (string fd in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget != name)
+                {
+                    continue;
+                }
+
+                // "flags:\t0100001": octal open flags, of which the lowest two bits are the access mode (1 write, 2 both).
+                string? flags = File.ReadLines("/proc/self/fdinfo/" + Path.GetFileName(fd)).FirstOrDefault(l => l.StartsWith("flags:", StringComparison.Ordinal));
+                if (flags is not null && (Convert.ToInt32(flags["flags:".Length..].Trim(), 8) & 3) is 1 or 2)
+                {
+                    return true;
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+            {
+                // A descriptor closed while we looked: not one that writes this pipe.
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
     /// The bytes of <paramref name="path"/>, read to its end but never past <paramref name="maxBytes"/>: a regular file
     /// or a pipe given as <c>/dev/stdin</c> (from <c>cat</c>, a here-document, <c>&lt;(...)</c>), a link judged by what it
     /// leads to. A device or a named pipe is refused: <c>/dev/zero</c> was read until the run ran out of memory, a named
@@ -30,7 +68,7 @@ internal static class InputFile
     /// <param name="what">What the file should be (<c>the scenario's JSON file</c>).</param>
     /// <param name="maxBytes">The largest file read.</param>
     /// <param name="tooLarge">Why that is the largest, said when a file is larger.</param>
-    /// <exception cref="ScenarioException">The path holds a NUL, is a directory, a device or a named pipe, is empty or too large, or cannot be read.</exception>
+    /// <exception cref="ScenarioException">The path holds a NUL, is a directory, a device, a named pipe or a pipe this process writes, is empty or too large, or cannot be read.</exception>
     public static byte[] Read(string path, string field, string what, long maxBytes, string tooLarge)
     {
         // A path from the scenario (its template) may hold a NUL, which no file name can: the file APIs threw an
@@ -50,6 +88,14 @@ internal static class InputFile
         try
         {
             FileSystemInfo info = Resolve(path);
+
+            // A pipe this process holds the write end of (its own stdout or stderr piped on, /dev/fd/3 and the like,
+            // the runtime's own pipes) ends only when this process closes it: reading it waited for ever (found by
+            // reviews).
+            if (WrittenHere(info))
+            {
+                throw new ScenarioException(field, $"{path} is a pipe this process itself writes (its own output, or one of the runtime's), which would never end; give {what}");
+            }
 
             // A device, a named pipe (which no one may ever write) and an empty file report no length. A pipe given
             // as /dev/stdin leads to an entry that does not exist (pipe:[n]) and is read as a stream.
