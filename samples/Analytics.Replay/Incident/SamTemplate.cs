@@ -107,7 +107,9 @@ internal static class SamTemplate
             MaximumRecordAgeInSeconds = Int(mappingNode, "MaximumRecordAgeInSeconds", name, eventAt),
             TumblingWindowInSeconds = Int(mappingNode, "TumblingWindowInSeconds", name, eventAt),
         };
-        if (Optional(mappingNode, "Enabled") is "false" or "False")
+        // Read as a boolean, as sam deploy reads it: "Enabled: no" or "off" (YAML 1.1's false), or a value from a
+        // parameter or a condition, ran as an enabled mapping without a word (found by review).
+        if (Bool(mappingNode, "Enabled", name, eventAt) == false)
         {
             throw Bad(name, $"{eventAt}.Enabled", "the mapping is disabled; nothing would be delivered");
         }
@@ -474,8 +476,21 @@ internal static class SamTemplate
             return null;
         }
 
-        return value is YamlScalarNode { Value: "true" or "True" } ? true
-            : value is YamlScalarNode { Value: "false" or "False" } ? false
+        return value is YamlScalarNode { Value: { } text } scalar && Boolean(text, scalar.Style == YamlDotNet.Core.ScalarStyle.Plain) is bool read
+            ? read
             : throw Bad(name, $"{at}.{key}", $"{Shown(value)} is not true or false");
     }
+
+    /// <summary>
+    /// A boolean as sam deploy's reader (PyYAML, YAML 1.1) reads a plain scalar: true and false in three cases, and
+    /// yes/no and on/off too; quoted, the strings true and false, which CloudFormation takes for a boolean. Null: none.
+    /// </summary>
+    private static bool? Boolean(string text, bool plain) => text switch
+    {
+        "true" or "True" or "TRUE" => true,
+        "false" or "False" or "FALSE" => false,
+        "yes" or "Yes" or "YES" or "on" or "On" or "ON" when plain => true,
+        "no" or "No" or "NO" or "off" or "Off" or "OFF" when plain => false,
+        _ => null,
+    };
 }
