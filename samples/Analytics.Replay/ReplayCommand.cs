@@ -38,7 +38,7 @@ internal static class ReplayCommand
             }
             catch (ScenarioException ex)
             {
-                stderr.WriteLine($"error: bad scenario: {ex.Field}: {ex.Reason}");
+                stderr.WriteLine(OneLine($"error: bad scenario: {ex.Field}: {ex.Reason}"));
                 return 2;
             }
 
@@ -55,7 +55,7 @@ internal static class ReplayCommand
             catch (ScenarioException ex)
             {
                 // Found only once it runs: a process command the system cannot start.
-                stderr.WriteLine($"error: bad scenario: {ex.Field}: {ex.Reason}");
+                stderr.WriteLine(OneLine($"error: bad scenario: {ex.Field}: {ex.Reason}"));
                 return 2;
             }
             catch (InvalidOperationException ex)
@@ -142,7 +142,7 @@ internal static class ReplayCommand
             }
             catch (ScenarioException ex)
             {
-                stderr.WriteLine($"error: bad scenario: {ex.Field}: {ex.Reason}");
+                stderr.WriteLine(OneLine($"error: bad scenario: {ex.Field}: {ex.Reason}"));
                 return 2;
             }
 
@@ -373,6 +373,35 @@ internal static class ReplayCommand
             return null;
         }
     }
+
+    /// <summary>
+    /// <paramref name="message"/> with its control characters written as escapes (<c>\n</c>, <c>\u001b</c>): a reason
+    /// quotes the scenario's and the template's own text (a key, a kind), and a newline or a terminal escape in it made
+    /// lines that looked like replay's own, or recoloured the terminal (found by review).
+    /// </summary>
+    internal static string OneLine(string message)
+    {
+        if (!message.Any(char.IsControl))
+        {
+            return message;
+        }
+
+        var text = new System.Text.StringBuilder(message.Length + 16);
+        foreach (char c in message)
+        {
+            _ = c switch
+            {
+                '\n' => text.Append("\\n"),
+                '\r' => text.Append("\\r"),
+                '\t' => text.Append("\\t"),
+                _ when char.IsControl(c) => text.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}"),
+                _ => text.Append(c),
+            };
+        }
+
+        return text.ToString();
+    }
+
     /// <summary>
     /// Reads a whole number, or says which option wanted one in the command's terms (found by review: the parser's own
     /// message named <c>System.Nullable`1[System.Int32]</c>).

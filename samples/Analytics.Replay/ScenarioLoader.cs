@@ -434,7 +434,11 @@ internal static partial class ScenarioLoader
             }
 
             string raw = at.ValueKind == JsonValueKind.Number ? at.GetRawText() : string.Empty;
-            return raw.Length > 0 && raw.AsSpan().IndexOfAny('.', 'e', 'E') < 0 ? raw : null;
+
+            // Cut as a template's values are quoted: a number of 100,000 digits made an error line of 100 KB (review).
+            return raw.Length > 0 && raw.AsSpan().IndexOfAny('.', 'e', 'E') < 0
+                ? raw.Length <= 40 ? raw : string.Create(CultureInfo.InvariantCulture, $"{raw[..20]}... ({raw.Length:N0} digits)")
+                : null;
         }
         catch (JsonException)
         {

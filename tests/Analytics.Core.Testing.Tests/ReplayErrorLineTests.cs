@@ -1,0 +1,44 @@
+using Analytics.Replay;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// A bad scenario is one line on stderr (found by a review, 2026-12-07, s66): reasons quote the file's own text, and a
+/// newline or a terminal escape in it forged lines that looked like replay's own; a number of 100,000 digits was quoted
+/// whole, an error line of 100 KB.
+/// </summary>
+public class ReplayErrorLineTests
+{
+    private static (int Exit, string Error) Run(string json)
+    {
+        string scenario = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(scenario, json);
+            (int exit, _, string error) = ReplayHarness.Replay("--scenario", scenario, "--out", ReplayHarness.Temp());
+            return (exit, error);
+        }
+        finally
+        {
+            File.Delete(scenario);
+        }
+    }
+
+    [Fact]
+    public void ControlCharactersInTheFilesText_AreEscaped_InTheOneErrorLine()
+    {
+        (int exit, string error) = Run("""{"keyAssignment":"\u001b[2J\nerror: forged","handler":{"kind":"sample"}}""");
+
+        Assert.Equal(2, exit);
+        Assert.Equal("error: bad scenario: $.keyAssignment: '\\u001b[2J\\nerror: forged' is not hash or adversarial" + Environment.NewLine, error);
+    }
+
+    [Fact]
+    public void AWholeNumberOfThousandsOfDigits_IsQuotedCut()
+    {
+        (int exit, string error) = Run("{\"durationSeconds\":" + new string('9', 5_000) + ",\"handler\":{\"kind\":\"sample\"}}");
+
+        Assert.Equal(2, exit);
+        Assert.Equal("error: bad scenario: $.durationSeconds: 99999999999999999999... (5,000 digits) is a whole number out of this field's range: see the range in docs/emulator.md, \"Scenario file\"" + Environment.NewLine, error);
+    }
+}
