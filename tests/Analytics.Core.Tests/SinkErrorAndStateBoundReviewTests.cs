@@ -94,6 +94,29 @@ public class SinkErrorAndStateBoundReviewTests
         Assert.True(level == "Error", "should be at Error: " + line);
         Assert.True(emf.TryGetProperty("SinkErrors", out _), "SinkErrors should count the spill: " + line);
     }
+
+    /// <summary>
+    /// The same spill sink stopped by the caller's cancellation, the deadline far off: the spill Failed (not a time-out),
+    /// and its error is the last failed attempt's, not the cancellation that carried it. Found by a mutation review
+    /// (2026-12-07): with "SetSpillError(CauseOf(e) ?? e)" made "SetSpillError(e)" no test failed.
+    /// </summary>
+    [Fact]
+    public async Task SpillStoppedAfterFailedAttemptsByTheCaller_FailsWithTheLastAttemptsError()
+    {
+        var sink = new RecordingAggregateSink { Durable = _ => false };
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { SpillSink = new StoppedAfterFailuresSpillSink() });
+        using var caller = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+
+        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(1, "a"), Good(2, "b")]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>(), caller.Token)
+            .WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(SinkOutcome.Failed, summary.SpillOutcome);
+        Assert.Equal("System.IO.IOException: 503 SlowDown", summary.SpillError);
+        (string level, JsonElement emf, _, _) = Lines(summary);
+        Assert.Equal("Error", level);
+        Assert.Equal(1, emf.GetProperty("SinkErrors").GetInt32());
+    }
+
     /// <summary>
     /// Probe of 6318db3 (passes): foreign entries in spellings the response's writer changes or keeps (whitespace between
     /// tokens, a nested value with whitespace, a surrogate pair escaped and raw, a duplicate name, a long name, characters the
@@ -157,15 +180,20 @@ public class SinkErrorAndStateBoundReviewTests
         Assert.True(seen.All(s => s.Contains("level=Error sinkErrors=1", StringComparison.Ordinal)), string.Join(" | ", seen));
     }
     /// <summary>A spill sink whose removal was stopped after failed attempts: a cancelled task holding the last error.</summary>
-    private sealed class RemovalStoppedSpillSink : ISpillSink
+    /// <summary>A spill sink whose removal stops after failed attempts: its task is cancelled later, or, <paramref name="atOnce"/>, the call throws before it returns a task.</summary>
+    private sealed class RemovalStoppedSpillSink(bool atOnce = false) : ISpillSink
     {
-        public async Task<bool> RemoveUnconfirmedAsync(string shardId, string? eventSourceArn, string spillId, CancellationToken cancellationToken)
+        public Task<bool> RemoveUnconfirmedAsync(string shardId, string? eventSourceArn, string spillId, CancellationToken cancellationToken) =>
+            atOnce ? throw Stopped() : StoppedLaterAsync();
+
+        private static async Task<bool> StoppedLaterAsync()
         {
             await Task.Yield();
-            using var stopped = new CancellationTokenSource();
-            await stopped.CancelAsync();
-            throw new OperationCanceledException("stopped after failed attempts", new IOException("503 SlowDown (removal)"), stopped.Token);
+            throw Stopped();
         }
+
+        private static OperationCanceledException Stopped() =>
+            new("stopped after failed attempts", new IOException("503 SlowDown (removal)"), new CancellationToken(canceled: true));
 
         public Task<bool> WriteAsync(SpillBatch spill, CancellationToken cancellationToken) => Task.FromResult(false);
     }
@@ -174,12 +202,19 @@ public class SinkErrorAndStateBoundReviewTests
     /// The removal of an unconfirmed spill stopped after failed attempts (the S3 spill sink's time-out since this review):
     /// its task is cancelled, not faulted, and the failed attempts' error is the spill's error, at Error, counted.
     /// </summary>
-    [Fact]
-    public async Task SpillRemovalStoppedAfterFailedAttempts_NamesTheLastError_AtErrorAndCounted()
+    /// <remarks>
+    /// Also when the removal throws that cancellation before it returns a task (a mutation review of 2026-12-07 found no
+    /// test of it: with "e is OperationCanceledException &amp;&amp; CauseOf(e) is null" made "e is OperationCanceledException",
+    /// the stopped removal was taken for a bare time-out, at Warn, not counted).
+    /// </remarks>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task SpillRemovalStoppedAfterFailedAttempts_NamesTheLastError_AtErrorAndCounted(bool atOnce)
     {
         var clock = new ManualTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(TestEvents.Arrival) + TimeSpan.FromSeconds(1));
         var sink = new RecordingAggregateSink();
-        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = new RemovalStoppedSpillSink(), SpillAfterFailedInvocations = 3 });
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock, SpillSink = new RemovalStoppedSpillSink(atOnce), SpillAfterFailedInvocations = 3 });
 
         BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(1, "a")]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>()).WaitAsync(TimeSpan.FromSeconds(30));
 

@@ -50,6 +50,16 @@ public class SinkIssueWordingTests
         }
     }
 
+    /// <summary>Stores every poison record it is given, but returns only when its token is cancelled (the working time ended).</summary>
+    private sealed class StoresAllAtItsDeadlineQuarantineSink : IQuarantineSink
+    {
+        public async Task<int> WriteAsync(IReadOnlyList<QuarantinedRecord> records, CancellationToken cancellationToken)
+        {
+            await SinkWaits.UntilCancelledAsync(cancellationToken);
+            return records.Count;
+        }
+    }
+
     private sealed class HangingAggregateSink : IAggregateSink
     {
         public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken) => new TaskCompletionSource().Task;
@@ -188,6 +198,28 @@ public class SinkIssueWordingTests
         Assert.Contains("ran out of time", summary.AggregateSinkIssue, StringComparison.Ordinal);
         Assert.DoesNotContain("MarkDurable", summary.AggregateSinkIssue, StringComparison.Ordinal);
         Assert.Equal(TestEvents.Seq(1), summary.ReportedFailure);
+    }
+
+    /// <summary>
+    /// A quarantine sink that stores every poison record it was given but returns only as the working time ends: all of
+    /// them are durable, so the call is <c>Completed</c>, as an aggregate sink that marked every pair by then is
+    /// (<see cref="SinkOutcome"/>: a time-out is a return with fewer stored once the deadline passed). Found by a mutation
+    /// review (2026-12-07): with the time-out's condition "durable &lt; records.Count" made "&lt;=", no test failed, and
+    /// this call was TimedOut, a Warn line for a write that lost nothing.
+    /// </summary>
+    [Fact]
+    public async Task AQuarantineSinkThatStoresAllAsItsTimeEnds_IsCompleted_NotTimedOut()
+    {
+        var clock = new ManualTimeProvider(s_now);
+        using var processor = new KinesisBatchProcessor(new RecordingAggregateSink(), new StoresAllAtItsDeadlineQuarantineSink(), ProcessorOptions.Default with { TimeProvider = clock });
+
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(1, "a"), Poison(2), Poison(3)]), clock.GetUtcNow() + TimeSpan.FromSeconds(100), new ArrayBufferWriter<byte>());
+        clock.Advance(TimeSpan.FromSeconds(90));
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(SinkOutcome.Completed, summary.QuarantineSinkOutcome);
+        Assert.Null(summary.QuarantineSinkError);
+        Assert.Equal(2, summary.Quarantined);
     }
 
     /// <summary>

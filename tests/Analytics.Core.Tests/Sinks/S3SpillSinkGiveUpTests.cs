@@ -111,6 +111,27 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
         Assert.Contains($"bucket '{bucket}' (S3SpillSinkOptions.BucketName) was stopped after 1 failed attempt(s)", stopped.Message, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Out of time while an attempt after a failed one is in flight (the first put answered 500, the second still running
+    /// when the time ends): the same cancellation holding S3's last error, not a bare false. Found by a mutation review
+    /// (2026-12-07): with "if (last is not null) ThrowStopped(...)" in the in-flight case removed, no test failed.
+    /// </summary>
+    [Fact]
+    public async Task OutOfTimeDuringAnAttemptAfterAFailedOne_ThrowsACancellationHoldingTheLastError()
+    {
+        string bucket = await servers.CreateBucketAsync("giveup-inflight");
+        using var s3 = new FailsThenHangsS3Client(servers);
+        var sink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries }, null);
+        using var time = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+
+        OperationCanceledException stopped = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sink.WriteAsync(Spill(), time.Token)).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(2, s3.Puts);
+        AmazonS3Exception last = Assert.IsType<AmazonS3Exception>(stopped.InnerException);
+        Assert.Equal(HttpStatusCode.InternalServerError, last.StatusCode);
+        Assert.Contains($"bucket '{bucket}' (S3SpillSinkOptions.BucketName) was stopped after 1 failed attempt(s)", stopped.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Through the processor: the invocation's summary and log line carry S3's error.</summary>
     [Fact]
     public async Task ThroughTheProcessor_TheSpillErrorIsS3s()
@@ -218,6 +239,30 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
     {
         public override Task<DeleteObjectResponse> DeleteObjectAsync(DeleteObjectRequest request, CancellationToken cancellationToken = default) =>
             Task.FromException<DeleteObjectResponse>(new AmazonS3Exception("Access Denied", ErrorType.Sender, "AccessDenied", "test", HttpStatusCode.Forbidden));
+    }
+
+    /// <summary>An S3 client (to s3rver) whose first put of a spill's object is answered HTTP 500 and whose next ones run until cancelled.</summary>
+    private sealed class FailsThenHangsS3Client(LocalServersFixture servers) : AmazonS3Client(LocalServersFixture.S3Credentials, servers.S3Config())
+    {
+        private int _puts;
+
+        public int Puts => Volatile.Read(ref _puts);
+
+        public override async Task<PutObjectResponse> PutObjectAsync(PutObjectRequest request, CancellationToken cancellationToken = default)
+        {
+            if (request.Key.EndsWith("/unresolved.marker", StringComparison.Ordinal))
+            {
+                return await base.PutObjectAsync(request, cancellationToken);
+            }
+
+            if (Interlocked.Increment(ref _puts) == 1)
+            {
+                throw new AmazonS3Exception("We encountered an internal error. Please try again.", ErrorType.Receiver, "InternalError", "test", HttpStatusCode.InternalServerError);
+            }
+
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return await base.PutObjectAsync(request, cancellationToken);
+        }
     }
 
     /// <summary>An S3 client (to s3rver) whose every conditional put of a spill marker finds it replaced (HTTP 412).</summary>
