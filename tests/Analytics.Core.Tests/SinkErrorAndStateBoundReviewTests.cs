@@ -59,8 +59,14 @@ public class SinkErrorAndStateBoundReviewTests
     {
         public Task<bool> RemoveUnconfirmedAsync(string shardId, string? eventSourceArn, string spillId, CancellationToken cancellationToken) => Task.FromResult(true);
 
+        private readonly TaskCompletionSource _entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completes when the spill is being written (the sink waits for its token from then on).</summary>
+        public Task Entered => _entered.Task;
+
         public async Task<bool> WriteAsync(SpillBatch spill, CancellationToken cancellationToken)
         {
+            _entered.TrySetResult();
             var stopped = new TaskCompletionSource();
             using (cancellationToken.Register(() => stopped.TrySetResult()))
             {
@@ -104,11 +110,15 @@ public class SinkErrorAndStateBoundReviewTests
     public async Task SpillStoppedAfterFailedAttemptsByTheCaller_FailsWithTheLastAttemptsError()
     {
         var sink = new RecordingAggregateSink { Durable = _ => false };
-        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { SpillSink = new StoppedAfterFailuresSpillSink() });
-        using var caller = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        var spill = new StoppedAfterFailuresSpillSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { SpillSink = spill });
+        using var caller = new CancellationTokenSource();
 
-        BatchSummary summary = await processor.ProcessAsync(TestEvents.Build([Good(1, "a"), Good(2, "b")]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>(), caller.Token)
-            .WaitAsync(TimeSpan.FromSeconds(30));
+        // The caller cancels once the spill is being written, not after a real-time delay a loaded machine could outrun.
+        Task<BatchSummary> run = processor.ProcessAsync(TestEvents.Build([Good(1, "a"), Good(2, "b")]), DateTimeOffset.UtcNow.AddSeconds(30), new ArrayBufferWriter<byte>(), caller.Token);
+        await spill.Entered.WaitAsync(TimeSpan.FromSeconds(30));
+        await caller.CancelAsync();
+        BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(SinkOutcome.Failed, summary.SpillOutcome);
         Assert.Equal("System.IO.IOException: 503 SlowDown", summary.SpillError);
@@ -179,7 +189,7 @@ public class SinkErrorAndStateBoundReviewTests
 
         Assert.True(seen.All(s => s.Contains("level=Error sinkErrors=1", StringComparison.Ordinal)), string.Join(" | ", seen));
     }
-    /// <summary>A spill sink whose removal was stopped after failed attempts: a cancelled task holding the last error.</summary>
+
     /// <summary>A spill sink whose removal stops after failed attempts: its task is cancelled later, or, <paramref name="atOnce"/>, the call throws before it returns a task.</summary>
     private sealed class RemovalStoppedSpillSink(bool atOnce = false) : ISpillSink
     {

@@ -122,9 +122,13 @@ public sealed class S3SpillSinkGiveUpTests(LocalServersFixture servers)
         string bucket = await servers.CreateBucketAsync("giveup-inflight");
         using var s3 = new FailsThenHangsS3Client(servers);
         var sink = new S3SpillSink(s3, S3SpillSinkOptions.Default with { BucketName = bucket, Retry = FaultProxy.QuickRetries }, null);
-        using var time = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        using var time = new CancellationTokenSource();
 
-        OperationCanceledException stopped = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sink.WriteAsync(Spill(), time.Token)).WaitAsync(TimeSpan.FromSeconds(30));
+        // The time ends once the second attempt is in flight, not after a real-time delay a loaded machine could outrun.
+        Task<bool> write = sink.WriteAsync(Spill(), time.Token);
+        await S3QuarantineSinkTests.WaitUntilAsync(() => s3.Puts >= 2 || write.IsCompleted);
+        await time.CancelAsync();
+        OperationCanceledException stopped = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => write).WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal(2, s3.Puts);
         AmazonS3Exception last = Assert.IsType<AmazonS3Exception>(stopped.InnerException);
