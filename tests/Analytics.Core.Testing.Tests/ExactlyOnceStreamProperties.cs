@@ -176,7 +176,7 @@ public class ExactlyOnceStreamProperties
 
     [Fact]
     public void TheTable_EqualsTheTrueAggregates_AtEveryParallelizationFactor() =>
-        Prop.ForAll(AnyCase(1, 10), c => (Property)Check(c)).Check(Config.QuickThrowOnFailure.WithMaxTest(Cases).WithQuietOnSuccess(true));
+        Prop.ForAll(AnyCase(1, 10), c => (Property)Check(c).Record(nameof(TheTable_EqualsTheTrueAggregates_AtEveryParallelizationFactor))).Check(Config.QuickThrowOnFailure.WithMaxTest(Cases).WithQuietOnSuccess(true));
 
     /// <summary>
     /// The shrunk counterexample of the per-shard watermark (the sink's layout before per-partition-key watermarks):
@@ -240,7 +240,7 @@ public class ExactlyOnceStreamProperties
                 DynamoDbFaults = !(early && c.Bisect),
                 Timeouts = c.Timeouts && !(early && c.Bisect),
             }, maxStateBytes);
-        Prop.ForAll(Arb.From(gen), x => (Property)CheckWindows(x.Case, x.MaxStateBytes))
+        Prop.ForAll(Arb.From(gen), x => (Property)CheckWindows(x.Case, x.MaxStateBytes).Record(nameof(TumblingWindows_UnderFaults_AtParallelizationFactor1_TheTableEqualsTheTrueAggregates), ("maxStateBytes", x.MaxStateBytes)))
             .Check(Config.QuickThrowOnFailure.WithMaxTest(Cases).WithQuietOnSuccess(true));
     }
 
@@ -376,7 +376,10 @@ public class ExactlyOnceStreamProperties
         bool holds = problems.Count == 0 && truth.Count > 0;
         long outageRequests = run.Downstream.DynamoDb.Counters.OutageErrors + run.Downstream.S3.Counters.OutageErrors;
         return new Outcome(holds, doubled, $"{c}: {run.Describe(truth)}, {outageRequests} requests in outages; " +
-            (truth.Count == 0 ? "no valid record produced" : string.Join("; ", problems.Take(5))), outageRequests, run.Summary.Redeliveries);
+            (truth.Count == 0 ? "no valid record produced" : string.Join("; ", problems.Take(5))), outageRequests, run.Summary.Redeliveries)
+        {
+            Figures = CaseStats.On ? StreamCaseFigures.Of(c, run, holds, doubled) : null,
+        };
     }
 
     /// <summary>
@@ -606,6 +609,20 @@ public class ExactlyOnceStreamProperties
     /// <param name="Redeliveries">Successes whose checkpoint the mapping lost (their records delivered again).</param>
     internal sealed record Outcome(bool Holds, bool Doubled, string Detail, long OutageRequests = 0, long Redeliveries = 0)
     {
+        /// <summary>What the case exercised, when <see cref="CaseStats.On"/>; otherwise null.</summary>
+        public IReadOnlyList<KeyValuePair<string, object?>>? Figures { get; init; }
+
+        /// <summary>Writes <see cref="Figures"/> and <paramref name="extra"/> under <paramref name="property"/> (<see cref="CaseStats"/>); returns this.</summary>
+        public Outcome Record(string property, params (string Name, object? Value)[] extra)
+        {
+            if (Figures is not null)
+            {
+                CaseStats.Write(property, Figures.Concat(extra.Select(e => new KeyValuePair<string, object?>(e.Name, e.Value))));
+            }
+
+            return this;
+        }
+
         public static implicit operator Property(Outcome o) => o.Holds.Label(o.Detail);
     }
 }

@@ -38,7 +38,8 @@ public class LostAnswerStreamProperties
         Prop.ForAll(Arb.From(gen), x =>
             {
                 var lost = new long[1];
-                ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(x.Case, handler: (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, x.Hang, lost));
+                ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(x.Case, handler: (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, x.Hang, lost))
+                    .Record(nameof(PutsThatLandButWhoseAnswersAreLost_TheTableEqualsTheTrueAggregates), ("lostPercent", x.Percent), ("hang", x.Hang), ("lostAnswers", lost[0]));
                 allLost += lost[0];
                 return outcome.Holds.Label($"{outcome.Detail}; lost answers {x.Percent}% hang={x.Hang}: {lost[0]} puts landed unanswered");
             })
@@ -65,7 +66,8 @@ public class LostAnswerStreamProperties
         Prop.ForAll(Arb.From(gen), x =>
             {
                 var lost = new long[1];
-                ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(x.Case, handler: (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, x.Hang, lost, perShardWatermarkOnly: true));
+                ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(x.Case, handler: (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, x.Hang, lost, perShardWatermarkOnly: true))
+                    .Record(nameof(PerShardWatermarkOnly_AtParallelizationFactor1_WithLostAnswersOrNot_TheTableEqualsTheTrueAggregates), ("lostPercent", x.Percent), ("hang", x.Hang), ("lostAnswers", lost[0]));
                 return outcome.Holds.Label($"{outcome.Detail}; per-shard watermark; lost answers {x.Percent}% hang={x.Hang}: {lost[0]} puts landed unanswered");
             })
             .Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
@@ -92,7 +94,8 @@ public class LostAnswerStreamProperties
                 ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(
                     x.Case,
                     s => s with { Mapping = s.Mapping with { TumblingWindowInSeconds = 15, MaximumBatchingWindowInSeconds = x.BatchingWindow } },
-                    (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, x.Hang, lost));
+                    (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, x.Hang, lost))
+                    .Record(nameof(TumblingWindows_WithLostAnswersAndABatchingWindow_AtParallelizationFactor1_TheTableEqualsTheTrueAggregates), ("lostPercent", x.Percent), ("hang", x.Hang), ("batchingWindow", x.BatchingWindow), ("lostAnswers", lost[0]));
                 return outcome.Holds.Label($"{outcome.Detail}; tumbling 15 s, batching window {x.BatchingWindow} s; lost answers {x.Percent}% hang={x.Hang}: {lost[0]} puts landed unanswered");
             })
             .Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
@@ -117,7 +120,8 @@ public class LostAnswerStreamProperties
                 ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(
                     x.Case,
                     s => s with { Mapping = s.Mapping with { MaximumBatchingWindowInSeconds = x.BatchingWindow } },
-                    (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, hang: false, lost));
+                    (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, hang: false, lost))
+                    .Record(nameof(ABatchingWindow_WithLostAnswers_TheTableEqualsTheTrueAggregates), ("lostPercent", x.Percent), ("batchingWindow", x.BatchingWindow), ("lostAnswers", lost[0]));
                 return outcome.Holds.Label($"{outcome.Detail}; batching window {x.BatchingWindow} s; lost answers {x.Percent}%: {lost[0]} puts landed unanswered");
             })
             .Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
@@ -141,7 +145,8 @@ public class LostAnswerStreamProperties
         Prop.ForAll(Arb.From(gen), x =>
             {
                 var lost = new long[2];
-                ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(x.Case, handler: (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, hang: true, lost, landAfterMs: x.DelayMs));
+                ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(x.Case, handler: (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, hang: true, lost, landAfterMs: x.DelayMs))
+                    .Record(nameof(PutsThatLandLate_AfterTheirInvocationEnded_TheTableEqualsTheTrueAggregates), ("lostPercent", x.Percent), ("delayMs", x.DelayMs), ("lostAnswers", lost[0]), ("landedLate", lost[1]));
                 allLate += lost[1];
                 return outcome.Holds.Label($"{outcome.Detail}; {x.Percent}% of puts land {x.DelayMs} ms late, unanswered: {lost[0]} sent, {lost[1]} applied");
             })

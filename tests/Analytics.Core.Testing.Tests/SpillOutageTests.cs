@@ -633,7 +633,20 @@ public class SpillOutageTests
         Prop.ForAll(Arb.From(gen), c =>
         {
             Result r = Run(c);
-            return holds(c, r).Label(r.Describe());
+            bool ok = holds(c, r);
+            if (CaseStats.On)
+            {
+                CaseStats.Write("SpillOutageTests", [
+                    new("seed", c.Seed), new("shards", c.Shards), new("pf", c.Factor), new("bisect", c.Bisect), new("giveUps", c.GiveUps),
+                    new("crashes", c.Crashes), new("lostPercent", c.LostAnswerPercent), new("landLate", c.LandLate), new("ndjson", c.Ndjson),
+                    new("perShard", c.PerShardWatermarkOnly), new("outageKinds", string.Join(",", c.Outages.Select(o => o.Kind))),
+                    new("records", r.Records), new("windows", (c.ProduceSeconds + 59) / 60), new("invocations", r.Invocations),
+                    new("spilledRecords", r.SpilledRecords), new("maxIteratorAgeMs", r.MaxIteratorAgeMs), new("undecided", r.Final.Spill.Undecided),
+                    new("exact", r.Exact), new("problems", r.Problems.Count), new("holds", ok),
+                ]);
+            }
+
+            return ok.Label(r.Describe());
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(count).WithQuietOnSuccess(true));
     }
 
