@@ -76,7 +76,7 @@ public class ExactlyOnceStreamProperties
     }
 
     // Shrinks towards the simplest scenario that still fails: fewer shards, keys, faults, and a smaller factor.
-    private static IEnumerable<StreamCase> Shrink(StreamCase c)
+    internal static IEnumerable<StreamCase> Shrink(StreamCase c)
     {
         if (c.Shards > 1)
         {
@@ -362,9 +362,9 @@ public class ExactlyOnceStreamProperties
     }
 
     /// <summary>Runs the case and compares the table and the bucket with the truth; the label says what differs.</summary>
-    internal static Outcome Check(StreamCase c, Func<EmulatorScenario, EmulatorScenario>? change = null, Func<SampleDownstream, TimeProvider, ILambdaHandler>? handler = null)
+    internal static Outcome Check(StreamCase c, Func<EmulatorScenario, EmulatorScenario>? change = null, Func<SampleDownstream, TimeProvider, ILambdaHandler>? handler = null, DownstreamFile? downstreamFile = null)
     {
-        using StreamRun run = Run(c, change is null ? Scenario(c) : change(Scenario(c)), handler);
+        using StreamRun run = Run(c, change is null ? Scenario(c) : change(Scenario(c)), handler, downstreamFile);
         List<string> problems = run.DrainProblems();
         Dictionary<(string Series, long Window), Truth> truth = TrueAggregates.Of(run.Recording.Records, WindowMs, out HashSet<string> poison);
         bool doubled = CompareTable(truth, run.Table(), problems, exact: true);
@@ -387,7 +387,7 @@ public class ExactlyOnceStreamProperties
     /// with <paramref name="handler"/> in each execution environment (default the sample function), answering late in a
     /// case with timeouts. Disposing the run closes the models.
     /// </summary>
-    internal static StreamRun Run(StreamCase c, EmulatorScenario scenario, Func<SampleDownstream, TimeProvider, ILambdaHandler>? handler = null)
+    internal static StreamRun Run(StreamCase c, EmulatorScenario scenario, Func<SampleDownstream, TimeProvider, ILambdaHandler>? handler = null, DownstreamFile? downstreamFile = null)
     {
         var recording = new EmulationRecording();
         StreamEmulator emulator = null!;
@@ -395,7 +395,7 @@ public class ExactlyOnceStreamProperties
         handler ??= static (d, clock) => new SampleHandler(d, clock);
         Func<SampleDownstream, TimeProvider, ILambdaHandler> function = c.Timeouts ? (d, clock) => new AnswersLateHandler(handler(d, clock), clock, s_lateAnswer) : handler;
         emulator = new StreamEmulator(scenario, _ => function(downstream, emulator.Clock));
-        downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, Downstream(c));
+        downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, downstreamFile ?? Downstream(c));
         try
         {
             return new StreamRun(recording, emulator.Run(recording), downstream);
@@ -522,7 +522,7 @@ public class ExactlyOnceStreamProperties
     };
 
     // Series shared by many partition keys (the key is not a dimension): two metrics, three regions chosen per record.
-    private static byte[] SharedSeries(long index, string partitionKey, DateTimeOffset time, Random random) =>
+    internal static byte[] SharedSeries(long index, string partitionKey, DateTimeOffset time, Random random) =>
         Encoding.UTF8.GetBytes(string.Create(
             CultureInfo.InvariantCulture,
             $"{{\"metric\":\"m{random.Next(2)}\",\"value\":{random.Next(-500, 1000)},\"timestamp\":{time.ToUnixTimeMilliseconds()},\"dimensions\":{{\"region\":\"r{random.Next(3)}\"}}}}"));

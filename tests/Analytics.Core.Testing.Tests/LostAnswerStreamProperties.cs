@@ -193,7 +193,7 @@ public class LostAnswerStreamProperties
     }
 
     /// <summary>The library's processor with the sample's sinks, its DynamoDB client behind <see cref="LostAnswers"/>.</summary>
-    private sealed class LostAnswerFunction : ILambdaHandler
+    internal sealed class LostAnswerFunction : ILambdaHandler
     {
         private readonly KinesisBatchProcessor _processor;
         private readonly ArrayBufferWriter<byte> _response = new(1024);

@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Text;
+using Analytics.Replay;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// Exactly once across many one-minute windows. The other stream-level properties produce 30 s of records, so each case
+/// touches one or two windows (a soak's figures, docs/testing.md): window boundaries, windows that close while a shard
+/// is behind, and items written by many batches over many minutes were barely exercised. Here the same random cases
+/// (<see cref="ExactlyOnceStreamProperties.AnyCase"/>) produce about as many records over 5 to 20 minutes, a share of
+/// them stamped 1 to 10 windows in the past (late data into windows long closed), through a DynamoDB outage placed
+/// while records are still arriving (30 s to almost 7 minutes; the shard falls behind across window boundaries), with
+/// a share of puts whose answers are lost or that land late. Once drained, the table must equal the truth and every
+/// poison record must be quarantined.
+/// </summary>
+public class ManyWindowStreamProperties
+{
+    private const int CiCases = 4;
+
+    /// <summary>One case: the stream case, and how its records and faults spread over time.</summary>
+    /// <param name="ProduceSeconds">How long records arrive (about 1,200 records in all, whatever the length).</param>
+    /// <param name="OutageFrom">When the DynamoDB outage begins, seconds (the case's <c>Outage</c> decides whether there is one).</param>
+    /// <param name="OutageSeconds">How long the DynamoDB outage lasts; S3 is out for the middle third of it.</param>
+    /// <param name="LatePercent">The share of records stamped in an earlier window than their arrival's.</param>
+    /// <param name="LateWindows">At most how many windows earlier.</param>
+    /// <param name="LostPercent">The share of puts applied and then answered with an error (or, with <paramref name="LandLateMs"/>, held unanswered).</param>
+    /// <param name="LandLateMs">Above 0: lost puts are held, unanswered, and applied this late (after their invocation may have ended).</param>
+    public sealed record WideCase(ExactlyOnceStreamProperties.StreamCase Case, int ProduceSeconds, int OutageFrom, int OutageSeconds, int LatePercent, int LateWindows, int LostPercent, int LandLateMs)
+    {
+        public override string ToString() =>
+            $"{Case} produce={ProduceSeconds}s outageAt={OutageFrom}s outageFor={OutageSeconds}s late={LatePercent}% lateWindows={LateWindows} lostAnswers={LostPercent}% landLateMs={LandLateMs}";
+    }
+
+    private static int Cases => int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : CiCases;
+
+    internal static Arbitrary<WideCase> AnyWideCase()
+    {
+        Gen<WideCase> gen =
+            from c in ExactlyOnceStreamProperties.AnyCase(1, 10).Generator
+            from produce in Gen.Choose(300, 1_200)
+            from outageFrom in Gen.Choose(30, produce - 30)
+            from outageSeconds in Gen.OneOf(Gen.Choose(30, 90), Gen.Choose(91, 400))
+            from late in Gen.Elements(0, 10, 50)
+            from lateWindows in Gen.Choose(1, 10)
+            from lost in Gen.Elements(0, 0, 5, 20)
+            from landLate in Gen.Elements(0, 0, 1_500, 4_000)
+            select new WideCase(c, produce, outageFrom, outageSeconds, late, lateWindows, lost, lost > 0 ? landLate : 0);
+        return Arb.From(gen, Shrink);
+    }
+
+    // Towards fewer windows and fewer faults: the stream case's own shrinks, then the spread's.
+    private static IEnumerable<WideCase> Shrink(WideCase w)
+    {
+        foreach (ExactlyOnceStreamProperties.StreamCase c in ExactlyOnceStreamProperties.Shrink(w.Case))
+        {
+            yield return w with { Case = c };
+        }
+
+        if (w.LostPercent > 0)
+        {
+            yield return w with { LostPercent = 0, LandLateMs = 0 };
+        }
+
+        if (w.LandLateMs > 0)
+        {
+            yield return w with { LandLateMs = 0 };
+        }
+
+        if (w.LatePercent > 0)
+        {
+            yield return w with { LatePercent = 0 };
+        }
+
+        if (w.LateWindows > 1)
+        {
+            yield return w with { LateWindows = w.LateWindows / 2 };
+        }
+
+        if (w.OutageSeconds > 30)
+        {
+            yield return w with { OutageSeconds = Math.Max(30, w.OutageSeconds / 2) };
+        }
+
+        if (w.ProduceSeconds > 300)
+        {
+            int produce = Math.Max(300, w.ProduceSeconds / 2);
+            yield return w with { ProduceSeconds = produce, OutageFrom = Math.Min(w.OutageFrom, produce - 30) };
+        }
+    }
+
+    [Fact]
+    public void RecordsSpreadOverManyWindows_ThroughAnOutageWhileTheyArrive_TheTableEqualsTheTrueAggregates() =>
+        Prop.ForAll(AnyWideCase(), w => (Property)Check(w)).Check(Config.QuickThrowOnFailure.WithMaxTest(Cases).WithQuietOnSuccess(true));
+
+    internal static ExactlyOnceStreamProperties.Outcome Check(WideCase w)
+    {
+        ExactlyOnceStreamProperties.StreamCase c = w.Case;
+        var lost = new long[2];
+        Func<SampleDownstream, TimeProvider, ILambdaHandler>? handler = w.LostPercent == 0
+            ? null
+            : (downstream, clock) => new LostAnswerStreamProperties.LostAnswerFunction(downstream, clock, c.Seed, w.LostPercent, hang: w.LandLateMs > 0, lost, landAfterMs: w.LandLateMs);
+        ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(c, s => Scenario(w, s), handler, Downstream(w));
+        outcome = outcome with { Detail = $"{outcome.Detail}; {w}: {lost[0]} puts lost, {lost[1]} landed late" };
+        return outcome.Record(
+            nameof(RecordsSpreadOverManyWindows_ThroughAnOutageWhileTheyArrive_TheTableEqualsTheTrueAggregates),
+            ("produceSeconds", w.ProduceSeconds), ("outageFrom", w.OutageFrom), ("outageSeconds", w.OutageSeconds), ("latePercent", w.LatePercent),
+            ("lateWindows", w.LateWindows), ("lostPercent", w.LostPercent), ("landLateMs", w.LandLateMs), ("lostAnswers", lost[0]), ("landedLate", lost[1]));
+    }
+
+    /// <summary>The stream case's scenario with about 1,200 records over <see cref="WideCase.ProduceSeconds"/>, some stamped late.</summary>
+    private static EmulatorScenario Scenario(WideCase w, EmulatorScenario s)
+    {
+        ExactlyOnceStreamProperties.StreamCase c = w.Case;
+        ProducerOptions producer = s.Producers[0];
+        return s with
+        {
+            // The drain time the stream case gets after its 30 s of records, after the records and the outage.
+            DurationSeconds = w.ProduceSeconds + (c.Outage ? w.OutageSeconds : 0) + (c.Timeouts ? 7_200 : 900),
+            Producers =
+            [
+                producer with
+                {
+                    RatePerSecond = 1_200.0 / w.ProduceSeconds,
+                    Schedule = [new RateStep(w.ProduceSeconds, 0)],
+                    Generator = RecordGenerators.WithPoison(LateSeries(w.LatePercent, w.LateWindows), 0.03),
+                },
+            ],
+        };
+    }
+
+    /// <summary>The stream case's faults, its outage moved to <see cref="WideCase.OutageFrom"/> and stretched; S3 out for the middle third of it.</summary>
+    private static DownstreamFile Downstream(WideCase w)
+    {
+        ExactlyOnceStreamProperties.StreamCase c = w.Case;
+        DownstreamFile d = ExactlyOnceStreamProperties.Downstream(c);
+        int to = w.OutageFrom + w.OutageSeconds;
+        int third = w.OutageSeconds / 3;
+        d.Dynamodb!.Outages = c.Outage && c.DynamoDbFaults ? [new() { FromSecond = w.OutageFrom, ToSecond = to, Unanswered = c.Unanswered }] : null;
+        d.S3!.Outages = c.Outage ? [new() { FromSecond = w.OutageFrom + third, ToSecond = to - third, Unanswered = c.Unanswered }] : null;
+        return d;
+    }
+
+    /// <summary>
+    /// The shared series of <see cref="ExactlyOnceStreamProperties"/>, <paramref name="latePercent"/> of the records stamped
+    /// 1 to <paramref name="lateWindows"/> windows before they arrive (anywhere in that window).
+    /// </summary>
+    private static RecordGenerator LateSeries(int latePercent, int lateWindows) => (index, key, time, random) =>
+    {
+        DateTimeOffset stamp = time;
+        if (random.Next(100) < latePercent)
+        {
+            long windowStart = time.ToUnixTimeMilliseconds() / 60_000 * 60_000;
+            stamp = DateTimeOffset.FromUnixTimeMilliseconds(windowStart - (random.Next(1, lateWindows + 1) * 60_000L) + random.Next(60_000));
+        }
+
+        return ExactlyOnceStreamProperties.SharedSeries(index, key, stamp, random);
+    };
+}
