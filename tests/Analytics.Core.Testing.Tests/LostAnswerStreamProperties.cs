@@ -142,7 +142,7 @@ public class LostAnswerStreamProperties
             select (c, percent, delay);
         int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
         long allLate = 0;
-        Prop.ForAll(Arb.From(gen), x =>
+        Prop.ForAll(Arb.From(gen, ShrinkLatePuts), x =>
             {
                 var lost = new long[2];
                 ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(x.Case, handler: (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, hang: true, lost, landAfterMs: x.DelayMs))
@@ -152,6 +152,28 @@ public class LostAnswerStreamProperties
             })
             .Check(Config.QuickThrowOnFailure.WithMaxTest(cases).WithQuietOnSuccess(true));
         Assert.True(allLate > 0, "no put was applied late");
+    }
+
+    /// <summary>
+    /// Shrinks a late-put case: the stream case's own shrinks, then fewer held puts (5 %), then the shortest hold (200 ms).
+    /// Without it a failure printed the drawn share and delay, never the smallest that still fails.
+    /// </summary>
+    internal static IEnumerable<(ExactlyOnceStreamProperties.StreamCase Case, int Percent, int DelayMs)> ShrinkLatePuts((ExactlyOnceStreamProperties.StreamCase Case, int Percent, int DelayMs) x)
+    {
+        foreach (ExactlyOnceStreamProperties.StreamCase c in ExactlyOnceStreamProperties.Shrink(x.Case))
+        {
+            yield return x with { Case = c };
+        }
+
+        if (x.Percent > 5)
+        {
+            yield return x with { Percent = 5 };
+        }
+
+        if (x.DelayMs > 200)
+        {
+            yield return x with { DelayMs = 200 };
+        }
     }
 
     /// <summary>
