@@ -54,7 +54,9 @@ def main(path):
 
         print("  windows per case:", dist(cases, "windows", WINDOW_BUCKETS))
         print("  windows written after they closed:", dist(cases, "windowsWrittenAfterClose", BEHIND_BUCKETS))
-        print("  most windows behind:", dist(cases, "mostWindowsBehind", BEHIND_BUCKETS))
+        print("  most windows behind (record stamp):", dist(cases, "mostWindowsBehind", BEHIND_BUCKETS))
+        print("  arrival windows that closed with the shard behind:", dist(cases, "arrivalWindowsClosedBehind", BEHIND_BUCKETS))
+        print("  most arrival windows behind:", dist(cases, "mostArrivalWindowsBehind", BEHIND_BUCKETS))
         print("  pf:", dist(cases, "pf"))
         print("  lanes used:", dist(cases, "lanes", [("1", 1, 1), ("2-4", 2, 4), ("5-10", 5, 10), ("11+", 11, 10**9)]))
         for label, pred in [

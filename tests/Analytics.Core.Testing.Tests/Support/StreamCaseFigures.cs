@@ -47,6 +47,29 @@ internal static class StreamCaseFigures
             }
         }
 
+        // Behind by arrival: how many windows of arrival time passed between a record's arrival and its first delivery
+        // (the shard behind across window boundaries, whatever the record's own stamp).
+        var arrival = new Dictionary<string, long>();
+        foreach (StreamRecord record in recording.Records)
+        {
+            arrival[record.SequenceNumber] = record.Arrival.ToUnixTimeMilliseconds() - startMs;
+        }
+
+        var arrivalWindowsClosedBehind = new HashSet<long>();
+        long mostArrivalWindowsBehind = 0;
+        foreach ((string sequenceNumber, long seen) in firstSeen)
+        {
+            if (arrival.TryGetValue(sequenceNumber, out long arrived))
+            {
+                long arrivalWindowEnd = ((arrived / WindowMs) + 1) * WindowMs;
+                if (seen >= arrivalWindowEnd)
+                {
+                    arrivalWindowsClosedBehind.Add(arrived / WindowMs);
+                    mostArrivalWindowsBehind = Math.Max(mostArrivalWindowsBehind, 1 + ((seen - arrivalWindowEnd) / WindowMs));
+                }
+            }
+        }
+
         foreach ((string sequenceNumber, long seen) in firstSeen)
         {
             if (windowOf.TryGetValue(sequenceNumber, out long window))
@@ -88,6 +111,7 @@ internal static class StreamCaseFigures
             new("dynamoDbFaults", c.DynamoDbFaults),
             new("records", recording.Records.Count), new("poison", poison.Count), new("windows", windows.Count), new("items", samples.Count),
             new("windowsWrittenAfterClose", writtenLate.Count), new("mostWindowsBehind", mostWindowsBehind),
+            new("arrivalWindowsClosedBehind", arrivalWindowsClosedBehind.Count), new("mostArrivalWindowsBehind", mostArrivalWindowsBehind),
             new("invocations", summary.Invocations), new("timeoutInvocations", summary.Timeouts), new("errorInvocations", summary.Errors),
             new("partialInvocations", recording.Invocations.Count(i => i.Outcome == InvocationOutcome.Partial)),
             new("lambdaThrottles", summary.Throttles), new("redeliveries", summary.Redeliveries), new("halves", halves),
