@@ -555,7 +555,7 @@ public class ExactlyOnceStreamProperties
             .ToHashSet();
 
     /// <summary>The library's processor with the sample's sinks on the models and a <c>MaxStateBytes</c> of the case's.</summary>
-    private sealed class WindowHandler(SampleDownstream downstream, TimeProvider clock, int maxStateBytes) : ILambdaHandler
+    internal sealed class WindowHandler(SampleDownstream downstream, TimeProvider clock, int maxStateBytes) : ILambdaHandler
     {
         private readonly KinesisBatchProcessor _processor = new(
             downstream.CreateAggregateSink(),
