@@ -16,6 +16,8 @@ def share(cases, pred):
 
 def dist(cases, key, buckets=None):
     values = [c.get(key) for c in cases if key in c]
+    if not values:
+        return "not recorded"
     if buckets:
         counts = collections.Counter(next((label for label, lo, hi in buckets if lo <= v <= hi), "other") for v in values)
         return ", ".join(f"{label}: {counts.get(label, 0)}" for label, _, _ in buckets)
