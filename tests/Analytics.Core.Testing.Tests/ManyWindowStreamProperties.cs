@@ -7,9 +7,10 @@ using FsCheck.Fluent;
 namespace Analytics.Core.Testing.Tests;
 
 /// <summary>
-/// Exactly once across many one-minute windows. The other stream-level properties produce 30 s of records, so each case
-/// touches one or two windows (a soak's figures, docs/testing.md): window boundaries, windows that close while a shard
-/// is behind, and items written by many batches over many minutes were barely exercised. Here the same random cases
+/// Exactly once across many one-minute windows. The other stream-level properties produce 30 s of records from a run
+/// that starts on a minute, so every case touches exactly one window (150 of 150 cases of a soak, TESTS_SOAK_STATS,
+/// docs/testing.md): window boundaries, windows that close while a shard is behind, and items written by many batches
+/// over many minutes were never exercised. Here the same random cases
 /// (<see cref="ExactlyOnceStreamProperties.AnyCase"/>) produce 600 records over 5 to 20 minutes, a share of them
 /// stamped 1 to 10 windows in the past (late data into windows long closed), through a DynamoDB outage placed while
 /// records are still arriving (30 s to 4 minutes; the shard falls behind across window boundaries) and an S3 outage of
@@ -29,7 +30,7 @@ public class ManyWindowStreamProperties
     /// <param name="LostPercent">The share of puts applied and then answered with an error (or, with <paramref name="LandLateMs"/>, held unanswered).</param>
     /// <param name="LandLateMs">Above 0: lost puts are held, unanswered, and applied this late (after their invocation may have ended).</param>
     /// <param name="S3OutageFrom">When the S3 outage begins, seconds: S3 has its own (the quarantine writes run beside the aggregates' and
-    /// met an S3 outage within the DynamoDB one in 1 of 59 cases).</param>
+    /// met an S3 outage within the DynamoDB one in 3 of 177 cases of a soak).</param>
     /// <param name="S3OutageSeconds">How long the S3 outage lasts.</param>
     public sealed record WideCase(ExactlyOnceStreamProperties.StreamCase Case, int ProduceSeconds, int OutageFrom, int OutageSeconds, int LatePercent, int LateWindows, int LostPercent, int LandLateMs, int S3OutageFrom = 0, int S3OutageSeconds = 0)
     {
