@@ -375,13 +375,13 @@ internal static class ReplayCommand
     }
 
     /// <summary>
-    /// <paramref name="message"/> with its control characters written as escapes (<c>\n</c>, <c>\u001b</c>): a reason
+    /// <paramref name="message"/> with its control characters (and the characters that break or reorder a line) written as escapes (<c>\n</c>, <c>\u001b</c>): a reason
     /// quotes the scenario's and the template's own text (a key, a kind), and a newline or a terminal escape in it made
     /// lines that looked like replay's own, or recoloured the terminal (found by review).
     /// </summary>
     internal static string OneLine(string message)
     {
-        if (!message.Any(char.IsControl))
+        if (!message.Any(Escaped))
         {
             return message;
         }
@@ -394,13 +394,21 @@ internal static class ReplayCommand
                 '\n' => text.Append("\\n"),
                 '\r' => text.Append("\\r"),
                 '\t' => text.Append("\\t"),
-                _ when char.IsControl(c) => text.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}"),
+                _ when Escaped(c) => text.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}"),
                 _ => text.Append(c),
             };
         }
 
         return text.ToString();
     }
+
+    /// <summary>
+    /// Whether <paramref name="c"/> is written as an escape: a control character, a line or paragraph separator
+    /// (U+2028, U+2029: a line break in editors and log viewers), or a bidirectional mark, embedding, override or
+    /// isolate, which shows the rest of the line reordered (found by review).
+    /// </summary>
+    private static bool Escaped(char c) =>
+        char.IsControl(c) || c is '\u2028' or '\u2029' or '\u061c' or '\u200e' or '\u200f' or (>= '\u202a' and <= '\u202e') or (>= '\u2066' and <= '\u2069');
 
     /// <summary>
     /// Reads a whole number, or says which option wanted one in the command's terms (found by review: the parser's own

@@ -33,6 +33,20 @@ public class ReplayErrorLineTests
         Assert.Equal("error: bad scenario: $.keyAssignment: '\\u001b[2J\\nerror: forged' is not hash or adversarial" + Environment.NewLine, error);
     }
 
+    /// <summary>
+    /// Not only Cc: a line or paragraph separator (U+2028, U+2029) breaks the line in editors and log viewers, and a
+    /// bidirectional override (U+202E) shows the rest of the line reversed, so that the line reads other than it is
+    /// (found by a review, 2026-12-07, s66).
+    /// </summary>
+    [Fact]
+    public void LineSeparatorsAndBidiControlsInTheFilesText_AreEscaped_InTheOneErrorLine()
+    {
+        (int exit, string error) = Run("""{"keyAssignment":"a\u2028error: forged\u2029\u202etxt.exe\u2066\u200f","handler":{"kind":"sample"}}""");
+
+        Assert.Equal(2, exit);
+        Assert.Equal("error: bad scenario: $.keyAssignment: 'a\\u2028error: forged\\u2029\\u202etxt.exe\\u2066\\u200f' is not hash or adversarial" + Environment.NewLine, error);
+    }
+
     [Fact]
     public void AWholeNumberOfThousandsOfDigits_IsQuotedCut()
     {
