@@ -510,7 +510,9 @@ internal static class ReplayRun
         {
             if (Text is null && invocation.ErrorType is not null)
             {
-                Text = $"{Which(invocation)}: {invocation.ErrorType}: {OneLine(invocation.ErrorMessage)}";
+                // The function's own text: a terminal escape in it recoloured the terminal, a newline in the type forged a line
+                // (found by review); a line ending in the message stays a space.
+                Text = $"{Which(invocation)}: {ReplayCommand.OneLine(invocation.ErrorType)}: {ReplayCommand.OneLine(OneLine(invocation.ErrorMessage))}";
                 progress?.WriteLine(prefix + "first function error: " + Text);
             }
 

@@ -55,4 +55,35 @@ public class ReplayErrorLineTests
         Assert.Equal(2, exit);
         Assert.Equal("error: bad scenario: $.durationSeconds: 99999999999999999999... (5,000 digits) is a whole number out of this field's range: see the range in docs/emulator.md, \"Scenario file\"" + Environment.NewLine, error);
     }
+
+    /// <summary>
+    /// The first function error is told on stderr as it happens, quoting the function's own errorType and errorMessage
+    /// (a process handler's, as it posted them): a line ending became a space, but a terminal escape went through as
+    /// it was, and the errorType whole (found by a review, 2026-12-07, s66).
+    /// </summary>
+    [Fact]
+    public void TheFirstFunctionErrorsLine_EscapesTheFunctionsControlCharacters()
+    {
+        var progress = new StringWriter();
+        var first = new ReplayRun.FirstFunctionError(progress);
+
+        first.OnInvocation(new Analytics.Core.Testing.InvocationReport
+        {
+            Invocation = 1,
+            StartMs = 0,
+            EndMs = 1500,
+            ShardId = "shardId-000000000000",
+            Lane = 0,
+            Records = [],
+            Outcome = Analytics.Core.Testing.InvocationOutcome.Error,
+            Checkpoint = null,
+            Environment = 1,
+            ColdStart = true,
+            IteratorAgeMs = 0,
+            ErrorType = "Boom\u001b[2J\nerror: forged",
+            ErrorMessage = "it failed\u001b[31m\nagain\u202e",
+        });
+
+        Assert.Equal("first function error: invocation 1 (shardId-000000000000, at 1.500 s): Boom\\u001b[2J\\nerror: forged: it failed\\u001b[31m again\\u202e" + Environment.NewLine, progress.ToString());
+    }
 }
