@@ -381,10 +381,24 @@ internal static class ReplayCommand
     /// </summary>
     internal static string OneLine(string message)
     {
-        if (!message.Any(Escaped))
+        string line = message.Any(Escaped) ? Escape(message) : message;
+
+        // A reason quotes the file's text, which may be a string or a key of 100,000 characters: an error line of 100 KB
+        // and more (found by review). Both ends are kept, the field and what is wrong with it.
+        const int Head = 1_000, Tail = 500;
+        if (line.Length <= Head + Tail + 100)
         {
-            return message;
+            return line;
         }
+
+        int head = char.IsHighSurrogate(line[Head - 1]) ? Head - 1 : Head;
+        int tail = char.IsLowSurrogate(line[^Tail]) ? Tail - 1 : Tail;
+        return string.Create(CultureInfo.InvariantCulture, $"{line.AsSpan(0, head)}... ({line.Length - head - tail:N0} characters cut) ...{line.AsSpan(line.Length - tail)}");
+    }
+
+    /// <summary><paramref name="message"/> with the characters <see cref="Escaped"/> names written as escapes.</summary>
+    private static string Escape(string message)
+    {
 
         var text = new System.Text.StringBuilder(message.Length + 16);
         foreach (char c in message)

@@ -47,6 +47,20 @@ public class ReplayErrorLineTests
         Assert.Equal("error: bad scenario: $.keyAssignment: 'a\\u2028error: forged\\u2029\\u202etxt.exe\\u2066\\u200f' is not hash or adversarial" + Environment.NewLine, error);
     }
 
+    /// <summary>
+    /// A string or a key of 100,000 characters was quoted whole, as a number was before: an error line of 100 KB (200 KB
+    /// for a key, quoted twice). The line keeps its start (the field) and its end (what is wrong) (review, s66).
+    /// </summary>
+    [Fact]
+    public void AStringOfThousandsOfCharacters_IsQuotedCut_KeepingBothEnds()
+    {
+        (int exit, string error) = Run("{\"keyAssignment\":\"" + new string('x', 100_000) + "\",\"handler\":{\"kind\":\"sample\"}}");
+
+        Assert.Equal(2, exit);
+        string expected = "error: bad scenario: $.keyAssignment: '" + new string('x', 100_000) + "' is not hash or adversarial";
+        Assert.Equal(string.Concat(expected.AsSpan(0, 1_000), $"... ({expected.Length - 1_500:N0} characters cut) ...", expected.AsSpan(expected.Length - 500)) + Environment.NewLine, error);
+    }
+
     [Fact]
     public void AWholeNumberOfThousandsOfDigits_IsQuotedCut()
     {
