@@ -10,7 +10,13 @@
 # (measured in-process with GC.GetAllocatedBytesForCurrentThread: `--alloc`; the amounts recorded over time are in
 # docs/performance.md), but BenchmarkDotNet's memory iteration adds a fixed 150 to 320 B of harness allocation that
 # it divides by the iteration's operation count: 4,096 operations at 100 records, only 16 at 10,000, so the
-# exported per-operation figure at 10,000 reads up to about 20 B high, i.e. 0.002 B per record. 0.01 B per record
+# exported per-operation figure at 10,000 reads up to about 20 B high, i.e. 0.002 B per record. Those counts came
+# from BenchmarkDotNet's pilot stage, which times the first operations: on a busy machine, or with the JIT still cold,
+# it chose 4 operations per iteration at 10,000 records (CI on 2026-12-07: 110 to 164 ms per pilot operation), the
+# harness's bytes read 168 B per operation, 0.017 B per record, and the gate failed with no change to the library.
+# So the count is fixed at 64 operations per iteration for both sizes (--invocationCount): at most about 5 B per
+# operation of harness bytes, 0.0005 B per record. With two other processes keeping both cores busy the gate then read
+# 1,472 B at both sizes (2026-12-07). 0.01 B per record
 # is 99 B per 10,000-record event: one object per record (at least 24 B) fails by a factor of 2,400. A rarer object
 # fails only when the 10,000-record event makes at least five more of them than the 100-record one (5 x 24 B =
 # 120 B, 0.012 B per record): one 24-byte object per 2,000 records is caught, one per 2,400 records (4 x 24 B =
@@ -29,7 +35,7 @@ large=10000
 echo "== allocation gate: EventBenchmarks.Pipeline at $small and $large records (short job), artifacts in $artifacts"
 dotnet run -c Release --project benchmarks/Analytics.Core.Benchmarks -- \
   --filter "*EventBenchmarks.Pipeline(RecordCount: $small)" "*EventBenchmarks.Pipeline(RecordCount: $large)" \
-  --job short --exporters json --artifacts "$artifacts" --join ${GATE_ARGS:-} >"$artifacts/run.log" 2>&1 || {
+  --job short --invocationCount 64 --exporters json --artifacts "$artifacts" --join ${GATE_ARGS:-} >"$artifacts/run.log" 2>&1 || {
   tail -n 50 "$artifacts/run.log"
   echo "allocation gate: the benchmark run failed" >&2
   exit 2
