@@ -399,7 +399,6 @@ internal static class ReplayCommand
     /// <summary><paramref name="message"/> with the characters <see cref="Escaped"/> names written as escapes.</summary>
     private static string Escape(string message)
     {
-
         var text = new System.Text.StringBuilder(message.Length + 16);
         foreach (char c in message)
         {
