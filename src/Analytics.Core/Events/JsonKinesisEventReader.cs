@@ -576,8 +576,14 @@ internal ref struct JsonKinesisEventReader
     }
 
     /// <summary>
+    /// The largest arrival read as epoch seconds: a larger number is taken as milliseconds (one .NET converter writes
+    /// those). Both paths compare with it, so every spelling of one number gives one arrival.
+    /// </summary>
+    private const long MillisecondsThreshold = 157_753_180_800;
+
+    /// <summary>
     /// Epoch seconds with a millisecond fraction (<c>1545084650.987</c>, or <c>1.607497475E9</c>); values above
-    /// 157,753,180,800 are taken as milliseconds (one .NET converter writes those).
+    /// <see cref="MillisecondsThreshold"/> are taken as milliseconds.
     /// </summary>
     private readonly bool TryReadArrival(out long milliseconds)
     {
@@ -594,7 +600,6 @@ internal ref struct JsonKinesisEventReader
             return false;
         }
 
-        const decimal MillisecondsThreshold = 157_753_180_800m;
         decimal ms = value > MillisecondsThreshold ? value : value * 1000m;
         if (ms > 253_402_300_799_999m)
         {
@@ -616,7 +621,7 @@ internal ref struct JsonKinesisEventReader
             seconds = (seconds * 10) + (text[i] - '0');
         }
 
-        if (i == 0 || i > 12 || seconds > 157_753_180_800)
+        if (i == 0 || i > 12 || seconds > MillisecondsThreshold)
         {
             return false;
         }
@@ -646,14 +651,16 @@ internal ref struct JsonKinesisEventReader
             millis *= 10;
         }
 
-        if (seconds == 157_753_180_800 && millis > 0)
+        // Above the threshold (157753180800.5 too, not only a larger whole part), so milliseconds: the decimal path
+        // decides, as for every other spelling of the number (found by mutation review: 157753180800.5 was read as
+        // seconds, 157753180800.5000 as milliseconds).
+        long total = (seconds * 1000) + millis;
+        if (total > MillisecondsThreshold * 1000)
         {
-            // Above the threshold, so milliseconds: the decimal path decides, as for every other spelling of the number
-            // (found by mutation review: 157753180800.5 was read as seconds, 157753180800.5000 as milliseconds).
             return false;
         }
 
-        milliseconds = (seconds * 1000) + millis;
+        milliseconds = total;
         return true;
     }
 }
