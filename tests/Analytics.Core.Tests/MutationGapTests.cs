@@ -124,20 +124,31 @@ public class MutationGapTests
     [InlineData("bins")]
     public async Task RedeployAndReDeliveryFromTheStatesLastRecord_EachRecordIsFlushedOnce(string changed)
     {
-        AggregatorOptions before = AggregatorOptions.Default;
-        AggregatorOptions after = WindowHardeningTests.Changed(before, changed);
-        using var oldFunction = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = before });
-        JsonElement open = await TestEvents.RunAsync(oldFunction, TestEvents.BuildWindow([HostRecord(1, "a", 1), HostRecord(2, "a", 2), HostRecord(3, "b", 3)], "{}"));
-
-        var sink = new RecordingAggregateSink();
-        using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = after });
-        await TestEvents.RunAsync(newFunction, TestEvents.BuildWindow([HostRecord(3, "b", 3), HostRecord(4, "a", 4), HostRecord(5, "c", 5)], open.GetProperty("state").GetRawText(), final: true));
+        RecordingAggregateSink sink = await RedeployAsync(changed, [HostRecord(1, "a", 1), HostRecord(2, "a", 2), HostRecord(3, "b", 3)], [HostRecord(3, "b", 3), HostRecord(4, "a", 4), HostRecord(5, "c", 5)]);
 
         // Every record once over all flushes: 1 + 2 + 3 + 4 + 5, five samples.
         Assert.Equal((5L, 15.0), (sink.Seen.Sum(s => s.Count), sink.Seen.Sum(s => s.Sum)));
         Assert.Equal(
             [("host=a", 2L, 3.0, TestEvents.Seq(1), TestEvents.Seq(3)), ("host=b", 1L, 3.0, TestEvents.Seq(1), TestEvents.Seq(3)), ("host=a", 1L, 4.0, TestEvents.Seq(4), TestEvents.Seq(5)), ("host=c", 1L, 5.0, TestEvents.Seq(4), TestEvents.Seq(5))],
             sink.Seen.Select(s => (s.Dimensions, s.Count, s.Sum, s.FirstSequenceNumber, s.LastSequenceNumber)));
+    }
+
+    /// <summary>
+    /// A window opened by a function with the default aggregator options (<paramref name="opened"/>, its state kept), then
+    /// the window's last invocation by a redeployed one whose options changed (<paramref name="changed"/>), given
+    /// <paramref name="redelivered"/> and that state: what the new function flushed.
+    /// </summary>
+    private static async Task<RecordingAggregateSink> RedeployAsync(string changed, TestRecord[] opened, TestRecord[] redelivered)
+    {
+        AggregatorOptions before = AggregatorOptions.Default;
+        AggregatorOptions after = WindowHardeningTests.Changed(before, changed);
+        using var oldFunction = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = before });
+        JsonElement open = await TestEvents.RunAsync(oldFunction, TestEvents.BuildWindow(opened, "{}"));
+
+        var sink = new RecordingAggregateSink();
+        using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = after });
+        await TestEvents.RunAsync(newFunction, TestEvents.BuildWindow(redelivered, open.GetProperty("state").GetRawText(), final: true));
+        return sink;
     }
 
     /// <summary>
@@ -223,14 +234,7 @@ public class MutationGapTests
     [InlineData("bins")]
     public async Task RedeployAndReDeliveryOfTheWholeStateRange_IsNotRefused_EachRecordIsFlushedOnce(string changed)
     {
-        AggregatorOptions before = AggregatorOptions.Default;
-        AggregatorOptions after = WindowHardeningTests.Changed(before, changed);
-        using var oldFunction = new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = before });
-        JsonElement open = await TestEvents.RunAsync(oldFunction, TestEvents.BuildWindow([HostRecord(1, "a", 1), HostRecord(2, "b", 2)], "{}"));
-
-        var sink = new RecordingAggregateSink();
-        using var newFunction = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default with { Aggregator = after });
-        await TestEvents.RunAsync(newFunction, TestEvents.BuildWindow([HostRecord(1, "a", 1), HostRecord(2, "b", 2), HostRecord(3, "c", 3)], open.GetProperty("state").GetRawText(), final: true));
+        RecordingAggregateSink sink = await RedeployAsync(changed, [HostRecord(1, "a", 1), HostRecord(2, "b", 2)], [HostRecord(1, "a", 1), HostRecord(2, "b", 2), HostRecord(3, "c", 3)]);
 
         Assert.Equal((3L, 6.0), (sink.Seen.Sum(s => s.Count), sink.Seen.Sum(s => s.Sum)));
         Assert.Equal(
