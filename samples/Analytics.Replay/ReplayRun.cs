@@ -512,7 +512,7 @@ internal static class ReplayRun
             {
                 // The function's own text: a terminal escape in it recoloured the terminal, a newline in the type forged a line
                 // (found by review); a line ending in the message stays a space.
-                Text = $"{Which(invocation)}: {ReplayCommand.OneLine(invocation.ErrorType)}: {ReplayCommand.OneLine(OneLine(invocation.ErrorMessage))}";
+                Text = $"{Which(invocation)}: {ReplayCommand.OneLine(invocation.ErrorType)}: {ReplayCommand.OneLine(Shortened(invocation.ErrorMessage))}";
                 progress?.WriteLine(prefix + "first function error: " + Text);
             }
 
@@ -539,7 +539,7 @@ internal static class ReplayRun
         private static string Which(InvocationReport invocation) =>
             $"invocation {N(invocation.Invocation)} ({invocation.ShardId}, at {invocation.EndMs / 1000.0:F3} s)";
 
-        private static string OneLine(string? message)
+        private static string Shortened(string? message)
         {
             string text = (message ?? string.Empty).ReplaceLineEndings(" ");
             return text.Length <= 300 ? text : string.Concat(text.AsSpan(0, 300), "...");
