@@ -33,7 +33,7 @@ public class KplPoisonStreamProperties
             from subKeys in ArbMap.Default.GeneratorFor<bool>()
             select (subKeys ? c with { Factor = 1 } : c, subKeys);
         int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
-        Prop.ForAll(Arb.From(gen), x =>
+        Prop.ForAll(ExactlyOnceStreamProperties.ShrinkingCase(gen, x => x.Case, (x, c) => x with { Case = c }), x =>
             {
                 (bool holds, string detail) = Check(x.Case, x.SubKeys);
                 return holds.Label(detail);
@@ -64,7 +64,7 @@ public class KplPoisonStreamProperties
             from subKeys in ArbMap.Default.GeneratorFor<bool>()
             select (c with { Shards = Math.Min(c.Shards, 2), Adversarial = false }, subKeys);
         int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 5;
-        Prop.ForAll(Arb.From(gen), x =>
+        Prop.ForAll(ExactlyOnceStreamProperties.ShrinkingCase(gen, x => x.Case, (x, c) => x with { Case = c }), x =>
             {
                 (bool holds, string detail) = Check(x.Case, x.SubKeys, s => s with { Mapping = s.Mapping with { TumblingWindowInSeconds = 15 } });
                 return holds.Label(detail);

@@ -35,7 +35,7 @@ public class LostAnswerStreamProperties
             select (c, percent, hang);
         int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
         long allLost = 0;
-        Prop.ForAll(Arb.From(gen), x =>
+        Prop.ForAll(ExactlyOnceStreamProperties.ShrinkingCase(gen, x => x.Case, (x, c) => x with { Case = c }), x =>
             {
                 var lost = new long[1];
                 ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(x.Case, handler: (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, x.Hang, lost))
@@ -63,7 +63,7 @@ public class LostAnswerStreamProperties
             from percent in Gen.Elements(0, 5, 20)
             select (c, percent, hang);
         int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
-        Prop.ForAll(Arb.From(gen), x =>
+        Prop.ForAll(ExactlyOnceStreamProperties.ShrinkingCase(gen, x => x.Case, (x, c) => x with { Case = c }), x =>
             {
                 var lost = new long[1];
                 ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(x.Case, handler: (downstream, clock) => new LostAnswerFunction(downstream, clock, x.Case.Seed, x.Percent, x.Hang, lost, perShardWatermarkOnly: true))
@@ -88,7 +88,7 @@ public class LostAnswerStreamProperties
             from batchingWindow in Gen.Elements(0, 1, 5)
             select (c with { Shards = Math.Min(c.Shards, 2), Adversarial = false }, percent, hang, batchingWindow);
         int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
-        Prop.ForAll(Arb.From(gen), x =>
+        Prop.ForAll(ExactlyOnceStreamProperties.ShrinkingCase(gen, x => x.Case, (x, c) => x with { Case = c }), x =>
             {
                 var lost = new long[1];
                 ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(
@@ -114,7 +114,7 @@ public class LostAnswerStreamProperties
             from batchingWindow in Gen.Elements(1, 5)
             select (c, percent, batchingWindow);
         int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
-        Prop.ForAll(Arb.From(gen), x =>
+        Prop.ForAll(ExactlyOnceStreamProperties.ShrinkingCase(gen, x => x.Case, (x, c) => x with { Case = c }), x =>
             {
                 var lost = new long[1];
                 ExactlyOnceStreamProperties.Outcome outcome = ExactlyOnceStreamProperties.Check(

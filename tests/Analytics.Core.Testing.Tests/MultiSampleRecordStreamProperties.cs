@@ -30,7 +30,7 @@ public class MultiSampleRecordStreamProperties
             from subKeys in ArbMap.Default.GeneratorFor<bool>()
             select (subKeys && kpl ? c with { Factor = 1 } : c, kpl, subKeys && kpl);
         int cases = int.TryParse(Environment.GetEnvironmentVariable("TESTS_SOAK_CASES"), out int n) && n > 0 ? n : 6;
-        Prop.ForAll(Arb.From(gen), x =>
+        Prop.ForAll(ExactlyOnceStreamProperties.ShrinkingCase(gen, x => x.Case, (x, c) => x with { Case = c }), x =>
             {
                 (bool holds, string detail) = Check(x.Case, x.Kpl, x.SubKeys);
                 return holds.Label(detail);

@@ -27,7 +27,7 @@ public class PairCapStreamProperties
             from c in ExactlyOnceStreamProperties.AnyCase(1, 10).Generator
             from cap in Gen.Elements(3, 5, 8, 30)
             select (c with { Timeouts = c.Timeouts && cap >= 30 }, cap);
-        Prop.ForAll(Arb.From(gen), x =>
+        Prop.ForAll(ExactlyOnceStreamProperties.ShrinkingCase(gen, x => x.Case, (x, c) => x with { Case = c }), x =>
             {
                 (bool holds, string detail) = Check(x.Case, x.Cap, window: false);
                 return holds.Label(detail);
@@ -43,7 +43,7 @@ public class PairCapStreamProperties
             from c in ExactlyOnceStreamProperties.AnyCase(1, 1).Generator
             from cap in Gen.Elements(3, 5, 8, 30)
             select (c with { Shards = Math.Min(c.Shards, 2), Adversarial = false }, cap);
-        Prop.ForAll(Arb.From(gen), x =>
+        Prop.ForAll(ExactlyOnceStreamProperties.ShrinkingCase(gen, x => x.Case, (x, c) => x with { Case = c }), x =>
             {
                 (bool holds, string detail) = Check(x.Case, x.Cap, window: true);
                 return holds.Label(detail);

@@ -73,7 +73,7 @@ public class PathologicalRecordStreamProperties
         Gen<ExactlyOnceStreamProperties.StreamCase> gen =
             from c in ExactlyOnceStreamProperties.AnyCase(1, 1).Generator
             select c with { Shards = Math.Min(c.Shards, 2), Adversarial = false, DynamoDbFaults = !c.Bisect, Timeouts = c.Timeouts && !c.Bisect };
-        Prop.ForAll(Arb.From(gen), c =>
+        Prop.ForAll(ExactlyOnceStreamProperties.ShrinkingCase(gen, c => c, (_, c) => c), c =>
             {
                 (bool holds, string detail) = Check(c, s => s with { Mapping = s.Mapping with { TumblingWindowInSeconds = 15 } });
                 return holds.Label(detail);
