@@ -282,6 +282,13 @@ internal static class ReplayCommand
                 throw new IOException("it is a directory; give the chart's file name (e.g. compare.png)");
             }
 
+            // As in the output directory (OutputProblem), but through a link, as the chart is drawn: a named pipe here
+            // blocked the check for ever (found by review).
+            if (OutputFile.NotRegular(path, followLinks: true) is { } kind)
+            {
+                throw new IOException($"it is {kind}, not a regular file; give the chart's file name (e.g. compare.png)");
+            }
+
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             bool existed = File.Exists(path);
             using (new FileStream(path, FileMode.OpenOrCreate, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete))
@@ -303,12 +310,6 @@ internal static class ReplayCommand
     }
 
     /// <summary>
-    /// Creates the output directory and takes it for this run before a run that may take minutes: a path that is a
-    /// file, or not writable, is a clear error (exit 2) instead of an exception at the end, and so is a directory another
-    /// replay is writing (two runs into one directory would interleave their files). The lock file (<c>.replay-lock</c>,
-    /// held open exclusively) goes when the returned stream is disposed, or with the process.
-    /// </summary>
-    /// <summary>
     /// What stands where a run writes its files: a directory or a file it cannot write failed the run with exit 1 and a
     /// stack trace after it had started (found by review). A file there is opened for writing once (the run replaces it);
     /// none is made. Null when nothing stands in the way.
@@ -318,9 +319,15 @@ internal static class ReplayCommand
         foreach (string file in files)
         {
             string path = Path.Combine(directory, file);
-            if (Directory.Exists(path))
+
+            // Anything but a regular file is refused before it is opened, the same for every kind: a named pipe blocked
+            // the run for ever (opening it for writing waits for a reader), a socket said "No such device or address",
+            // and a link (to /dev/stdout, to a file elsewhere) was replaced by the run's own file, its target never
+            // written, without a word (found by review): a run renames its files into place, replacing a link, never
+            // writing through it.
+            if (OutputFile.NotRegular(path, followLinks: false) is { } kind)
             {
-                return $"{file} there is a directory.";
+                return $"{file} there is {kind}, not a regular file; replay writes its outputs as regular files: remove it, or give another --out.";
             }
 
             if (File.Exists(path))
@@ -351,6 +358,12 @@ internal static class ReplayCommand
     private static string OutputFailure(Exception e) =>
         e is IOException ? e.Message : "a file grew past the largest the file system, or the process's file-size limit (ulimit -f), allows.";
 
+    /// <summary>
+    /// Creates the output directory and takes it for this run before a run that may take minutes: a path that is a
+    /// file, or not writable, is a clear error (exit 2) instead of an exception at the end, and so is a directory another
+    /// replay is writing (two runs into one directory would interleave their files). The lock file (<c>.replay-lock</c>,
+    /// held open exclusively) goes when the returned stream is disposed, or with the process.
+    /// </summary>
     private static FileStream? TakeOutput(string directory, TextWriter stderr, IReadOnlyList<string>? files = null)
     {
         FileStream? taken = null;

@@ -1,0 +1,111 @@
+using System.Net.Sockets;
+
+namespace Analytics.Core.Testing.Tests;
+
+/// <summary>
+/// Anything but a regular file where replay writes one of its files is refused before the run, with exit 2 and one line
+/// naming it (found by review): a named pipe blocked the run for ever (its check opened it for writing, which waits for
+/// a reader), a socket said "No such device or address", and a link (to /dev/stdout, to a file elsewhere) was replaced
+/// by the run's own file with exit 0, its target never written. Each runs replay as a process of its own, bounded: a
+/// run that blocks is killed and the test fails.
+/// </summary>
+public class ReplayOutputFileKindTests
+{
+    private const string Scenario = """{"durationSeconds":5,"producers":[{"ratePerSecond":5}],"handler":{"kind":"sample"}}""";
+
+    private static readonly TimeSpan s_bound = TimeSpan.FromSeconds(90);
+
+    [Theory]
+    [InlineData("fifo", "a named pipe (FIFO)")]
+    [InlineData("socket", "a socket")]
+    [InlineData("link to /dev/stdout", "a symbolic link (to /dev/stdout)")]
+    [InlineData("link to a file", "a symbolic link (to ../elsewhere.jsonl)")]
+    [InlineData("link to nothing", "a symbolic link (to ../nothing.jsonl)")]
+    [InlineData("directory", "a directory")]
+    public void AnOutputFileThatIsNotARegularFile_Exits2_NamingIt(string kind, string shown)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        string directory = Directory.CreateTempSubdirectory("replay-out-kind-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "s.json"), Scenario);
+            File.WriteAllText(Path.Combine(directory, "elsewhere.jsonl"), "kept\n");
+            string output = Path.Combine(directory, "out");
+            Directory.CreateDirectory(output);
+            string target = Path.Combine(output, "invocations.jsonl");
+            using Socket? socket = Make(kind, target, directory);
+
+            (int exit, string stdout, string stderr) = ReplayHarness.Shell($"dotnet \"{ReplayHarness.ReplayDll}\" --scenario s.json --out out", directory, s_bound);
+
+            Assert.True(exit == 2, $"exit {exit}: {stderr}");
+            Assert.Equal($"error: --out out: cannot write there: invocations.jsonl there is {shown}, not a regular file; replay writes its outputs as regular files: remove it, or give another --out.", stderr.TrimEnd('\n'));
+            Assert.Equal(string.Empty, stdout);
+            Assert.Equal("kept\n", File.ReadAllText(Path.Combine(directory, "elsewhere.jsonl")));
+            Assert.Equal(kind.StartsWith("link", StringComparison.Ordinal), new FileInfo(target).LinkTarget is not null); // left as it was
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>The same for a comparison's chart, named by <c>--chart</c>: a named pipe there blocked its check for ever.</summary>
+    [Fact]
+    public void Compare_AChartThatIsANamedPipe_Exits2_NamingIt()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        string directory = Directory.CreateTempSubdirectory("replay-chart-kind-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "a.json"), Scenario);
+            File.WriteAllText(Path.Combine(directory, "b.json"), Scenario);
+            using Socket? none = Make("fifo", Path.Combine(directory, "chart.png"), directory);
+
+            (int exit, string stdout, string stderr) = ReplayHarness.Shell($"dotnet \"{ReplayHarness.ReplayDll}\" compare --scenario a.json --scenario b.json --out out --chart chart.png", directory, s_bound);
+
+            Assert.True(exit == 2, $"exit {exit}: {stderr}");
+            Assert.Equal("error: --chart chart.png: cannot write there: it is a named pipe (FIFO), not a regular file; give the chart's file name (e.g. compare.png)", stderr.TrimEnd('\n'));
+            Assert.Equal(string.Empty, stdout);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>Puts <paramref name="kind"/> at <paramref name="path"/>; the socket bound there, held until the test ends.</summary>
+    private static Socket? Make(string kind, string path, string directory)
+    {
+        switch (kind)
+        {
+            case "fifo":
+                (int made, _, string error) = ReplayHarness.Shell($"mkfifo \"{path}\"", directory, s_bound);
+                Assert.True(made == 0, error);
+                return null;
+            case "socket":
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                socket.Bind(new UnixDomainSocketEndPoint(path));
+                return socket;
+            case "link to /dev/stdout":
+                File.CreateSymbolicLink(path, "/dev/stdout");
+                return null;
+            case "link to a file":
+                File.CreateSymbolicLink(path, "../elsewhere.jsonl");
+                return null;
+            case "link to nothing":
+                File.CreateSymbolicLink(path, "../nothing.jsonl");
+                return null;
+            default:
+                Directory.CreateDirectory(path);
+                return null;
+        }
+    }
+}
