@@ -89,6 +89,25 @@ internal static partial class ScenarioLoader
         return Parse(bytes, InputFile.BaseDirectory(path));
     }
 
+    /// <summary>
+    /// The encoding <paramref name="json"/> is in when it is UTF-16 or UTF-32, by its byte order mark or, without one, by
+    /// where its first character's zero bytes are (RFC 4627, 3: JSON's first two characters are ASCII, so UTF-8 JSON
+    /// starts with no zero byte). Null otherwise. Windows Notepad and PowerShell's Out-File save UTF-16 with a byte order
+    /// mark, and such a scenario was refused as "'0xFF' is an invalid start of a value" (found by review).
+    /// </summary>
+    private static string? NotUtf8(ReadOnlySpan<byte> json) => json switch
+    {
+        [0xFF, 0xFE, 0, 0, ..] => "UTF-32 (little-endian, with a byte order mark)",
+        [0, 0, 0xFE, 0xFF, ..] => "UTF-32 (big-endian, with a byte order mark)",
+        [0xFF, 0xFE, ..] => "UTF-16 (little-endian, with a byte order mark)",
+        [0xFE, 0xFF, ..] => "UTF-16 (big-endian, with a byte order mark)",
+        [not 0, 0, 0, 0, ..] => "UTF-32 (little-endian)",
+        [0, 0, 0, not 0, ..] => "UTF-32 (big-endian)",
+        [not 0, 0, ..] => "UTF-16 (little-endian)",
+        [0, not 0, ..] => "UTF-16 (big-endian)",
+        _ => null,
+    };
+
     /// <param name="json">The scenario.</param>
     /// <param name="directory">Where relative paths in it (the template) start; null: the working directory.</param>
     public static LoadedScenario Parse(ReadOnlySpan<byte> json, string? directory = null)
@@ -97,6 +116,10 @@ internal static partial class ScenarioLoader
         if (json.StartsWith("\uFEFF"u8))
         {
             json = json[3..];
+        }
+        else if (NotUtf8(json) is { } encoding)
+        {
+            throw new ScenarioException("$", $"the file is {encoding}, not UTF-8: JSON is UTF-8 (RFC 8259); save it as UTF-8 (PowerShell: Out-File -Encoding utf8)");
         }
 
         ScenarioFile file;

@@ -399,6 +399,37 @@ public class ReplayInputTests
     }
 
     /// <summary>
+    /// A scenario saved as UTF-16 (Windows Notepad, PowerShell's Out-File) or UTF-32 exits 2 with one line saying so
+    /// (found by review: "'0xFF' is an invalid start of a value").
+    /// </summary>
+    [Theory]
+    [InlineData("utf-16LE", true, "UTF-16 (little-endian, with a byte order mark)")]
+    [InlineData("utf-16BE", true, "UTF-16 (big-endian, with a byte order mark)")]
+    [InlineData("utf-32LE", true, "UTF-32 (little-endian, with a byte order mark)")]
+    [InlineData("utf-32BE", true, "UTF-32 (big-endian, with a byte order mark)")]
+    [InlineData("utf-16LE", false, "UTF-16 (little-endian)")]
+    [InlineData("utf-32BE", false, "UTF-32 (big-endian)")]
+    public void AScenarioInUtf16OrUtf32_Exits2_SayingSo(string encoding, bool byteOrderMark, string named)
+    {
+        string scenario = Path.GetTempFileName();
+        try
+        {
+            Encoding text = Encoding.GetEncoding(encoding);
+            File.WriteAllBytes(scenario, [.. byteOrderMark ? text.GetPreamble() : [], .. text.GetBytes("""{"durationSeconds":5,"handler":{"kind":"sample"}}""")]);
+
+            (int exit, string stdout, string stderr) = ReplayHarness.Replay("--scenario", scenario, "--out", ReplayHarness.Temp());
+
+            Assert.Equal(2, exit);
+            Assert.Equal($"error: bad scenario: $: the file is {named}, not UTF-8: JSON is UTF-8 (RFC 8259); save it as UTF-8 (PowerShell: Out-File -Encoding utf8)", stderr.TrimEnd('\n'));
+            Assert.Equal(string.Empty, stdout);
+        }
+        finally
+        {
+            File.Delete(scenario);
+        }
+    }
+
+    /// <summary>
     /// A directory where the run writes one of its files is refused before the run with exit 2, naming it (found by
     /// review: the run started, then ended with exit 1 and a stack trace).
     /// </summary>
