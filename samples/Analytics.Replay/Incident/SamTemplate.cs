@@ -62,9 +62,18 @@ internal static class SamTemplate
         }
 
         YamlMappingNode resources = Map(Child(root, "Resources", name, ""), name, "Resources");
-        var functions = new List<(string Name, YamlMappingNode Properties, YamlMappingNode Event, string EventName)>();
+        var functions = new List<(string Name, YamlMappingNode Resource, YamlMappingNode Properties, YamlMappingNode Event, string EventName)>();
         foreach ((YamlNode key, YamlNode value) in resources.Children)
         {
+            // A mapping written as a resource of its own, instead of or beside the function's Kinesis event, was read past
+            // without a word: the run used settings the template does not deploy (found by review). Its properties are
+            // the API's (CreateEventSourceMapping), not the event's, and it may name any function and source; refused
+            // rather than guessed at.
+            if (value is YamlMappingNode mappingResource && Scalar(mappingResource, "Type") == "AWS::Lambda::EventSourceMapping")
+            {
+                throw Bad(name, $"Resources.{Text(key)}.Type", "an AWS::Lambda::EventSourceMapping of its own, which replay does not read: it reads the mapping only from the function's Events of Type Kinesis; write the mapping there, or leave this resource out of the template replay reads");
+            }
+
             if (value is YamlMappingNode resource && Scalar(resource, "Type") == "AWS::Serverless::Function" &&
                 resource.Children.TryGetValue(new YamlScalarNode("Properties"), out YamlNode? p) && p is YamlMappingNode properties &&
                 properties.Children.TryGetValue(new YamlScalarNode("Events"), out YamlNode? e) && e is YamlMappingNode events)
@@ -73,7 +82,7 @@ internal static class SamTemplate
                 {
                     if (eventNode is YamlMappingNode ev && Scalar(ev, "Type") == "Kinesis")
                     {
-                        functions.Add((Text(key), properties, ev, Text(eventName)));
+                        functions.Add((Text(key), resource, properties, ev, Text(eventName)));
                     }
                 }
             }
@@ -84,7 +93,15 @@ internal static class SamTemplate
             throw Bad(name, "Resources", $"expected exactly one AWS::Serverless::Function with one event of Type Kinesis; found {functions.Count}");
         }
 
-        (string function, YamlMappingNode props, YamlMappingNode kinesis, string eventNameText) = functions[0];
+        (string function, YamlMappingNode functionResource, YamlMappingNode props, YamlMappingNode kinesis, string eventNameText) = functions[0];
+
+        // A function created only under a condition was run as if it always were (found by review); which way the
+        // condition goes is the deployment's parameters', not the template's.
+        if (functionResource.Children.TryGetValue(new YamlScalarNode("Condition"), out YamlNode? condition))
+        {
+            throw Bad(name, $"Resources.{function}.Condition", $"the function is created only when the condition {Shown(condition)} holds, which replay cannot decide (it depends on the deployment's parameters); remove the condition from the template replay reads");
+        }
+
         string at = $"Resources.{function}.Properties";
         string eventAt = $"{at}.Events.{eventNameText}.Properties";
         YamlMappingNode mappingNode = Map(Child(kinesis, "Properties", name, $"{at}.Events.{eventNameText}"), name, eventAt);
