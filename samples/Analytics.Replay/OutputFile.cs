@@ -29,9 +29,17 @@ internal static class OutputFile
         }
 
         // The file's type, which no managed API gives: .NET's own native shim (libSystem.Native, which its file APIs
-        // call) fills the same status, its type bits the same on every Unix. A status not read says nothing.
+        // call) fills the same status, its type bits the same on every Unix. A status not read says nothing, and neither
+        // does a shim without these entries (not a public contract: a runtime that drops them skips the check, as before).
         var status = default(Status);
-        if ((followLinks ? Stat(path, ref status) : LinkStat(path, ref status)) != 0)
+        try
+        {
+            if ((followLinks ? Stat(path, ref status) : LinkStat(path, ref status)) != 0)
+            {
+                return null;
+            }
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
         {
             return null;
         }
