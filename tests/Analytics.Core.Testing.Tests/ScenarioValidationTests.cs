@@ -26,6 +26,8 @@ public sealed class ScenarioValidationTests
         { "Records", s => s with { Records = [null!] } },
         { "Schedule", s => s with { Producers = [new ProducerOptions { RatePerSecond = 1, Schedule = [new RateStep(-1, 5)] }] } },
         { "Schedule", s => s with { Producers = [new ProducerOptions { RatePerSecond = 1, Schedule = null! }] } },
+        { "Schedule", s => s with { Producers = [new ProducerOptions { RatePerSecond = 1, Schedule = [new RateStep(50, 10), new RateStep(20, 5)] }] } },
+        { "Schedule", s => s with { Producers = [new ProducerOptions { RatePerSecond = 1, Schedule = [new RateStep(20, 10), new RateStep(20, 5)] }] } },
     };
 
     [Theory]
