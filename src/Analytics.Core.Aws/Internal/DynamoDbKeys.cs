@@ -54,8 +54,9 @@ internal static class DynamoDbKeys
     /// <summary>Window start as <c>yyyy-MM-ddTHH:mm:ss.fffZ</c> (fixed width, so string order is time order).</summary>
     public static string Timestamp(long epochMs)
     {
-        (long EpochMs, string Text)[] recent = s_timestamps ??= new (long, string)[4];
-        int slot = (int)(((ulong)epochMs * 0x9E3779B97F4A7C15UL) >> 62);
+        // 16 slots: with 4, a window's start and end shared a slot in a quarter of the windows, and each pair formatted both.
+        (long EpochMs, string Text)[] recent = s_timestamps ??= new (long, string)[16];
+        int slot = (int)(((ulong)epochMs * 0x9E3779B97F4A7C15UL) >> 60);
         if (recent[slot].Text is { } cached && recent[slot].EpochMs == epochMs)
         {
             return cached;
