@@ -104,7 +104,7 @@ public sealed record InvocationReport
 /// <param name="ShardId">The shard.</param>
 /// <param name="Condition"><c>RetryAttemptsExhausted</c> or <c>RecordAgeExceeded</c>.</param>
 /// <param name="S3Key">For S3, the object key; otherwise <see langword="null"/>.</param>
-/// <param name="Json">The invocation record, UTF-8 JSON, as Lambda writes it.</param>
+/// <param name="Json">The invocation record as JSON text, as Lambda writes it (UTF-8 on the wire).</param>
 /// <param name="SequenceNumbers">The sequence numbers it covers (the emulator's bookkeeping, not part of the record).</param>
 public sealed record DestinationRecord(OnFailureDestination Kind, string ShardId, string Condition, string? S3Key, string Json, IReadOnlyList<string> SequenceNumbers);
 
@@ -236,8 +236,8 @@ public sealed record EmulationSummary
     /// Tumbling windows given up: the window's final invocation (<c>isFinalInvokeForWindow</c>, no records) failed until
     /// <see cref="MappingOptions.MaximumRetryAttempts"/> ran out, and the mapping moved on without it. Its records were
     /// handled by earlier invocations of the window (and counted there), so no record figure and no destination record shows the loss (AWS
-    /// documents nothing here); whatever the handler meant to write at the window's end was not written (found by
-    /// review: such a run's summary showed nothing at all).
+    /// documents nothing here); whatever the handler meant to write at the window's end was not written: this count is
+    /// where the run shows it.
     /// </summary>
     public long WindowsDiscarded { get; init; }
 
@@ -269,15 +269,15 @@ public sealed record EmulationSummary
     /// <summary>
     /// Whether the emulator can vouch that the run reproduces byte for byte: not when compute time is measured, nor with
     /// <see cref="EmulatorScenario.RealTimeSettle"/> (the run waits on real time, and a handler's real I/O raced its
-    /// clock deadline: five runs of one seed with the JSON-lines sinks sent 0 to 70 records to the destination, each
-    /// called reproducible, found by review), nor when a handler was caught off the virtual clock
+    /// clock deadline: five runs of one seed with the JSON-lines sinks once sent 0 to 70 records to the destination, each
+    /// called reproducible), nor when a handler was caught off the virtual clock
     /// (<see cref="OffClockWaits"/>).
     /// </summary>
     /// <remarks>
     /// True is the absence of what the emulator can catch, not a proof. A handler that races real work against a clock
     /// timer (<c>Task.WhenAny(io, Task.Delay(t, clock))</c>) is caught only in the runs where the real work wins: when the
-    /// timer wins, the handler never waited on anything but the clock, and the real work it left behind is not seen
-    /// (found by review). Run such a scenario twice and compare the outputs, or keep real I/O out of the handler.
+    /// timer wins, the handler never waited on anything but the clock, and the real work it left behind is not seen.
+    /// Run such a scenario twice and compare the outputs, or keep real I/O out of the handler.
     /// </remarks>
     public required bool Reproducible { get; init; }
 }

@@ -71,8 +71,8 @@ public sealed partial class StreamEmulator
     /// <remarks>
     /// Lambda has one function instance per execution environment; here every environment calls this one instance, so
     /// with several shards or a ParallelizationFactor above 1 it runs invocations at once. Only for a handler safe for that:
-    /// a <c>KinesisBatchProcessor</c> handles one invocation at a time and fails the others (found by review: the failures
-    /// sent records to the destination). Otherwise use the constructor that makes a handler per environment.
+    /// a <c>KinesisBatchProcessor</c> handles one invocation at a time and fails the others (their records then go to the
+    /// destination). Otherwise use the constructor that makes a handler per environment.
     /// </remarks>
     /// <param name="scenario">The scenario.</param>
     /// <param name="handler">The function.</param>
@@ -158,10 +158,14 @@ public sealed partial class StreamEmulator
         _destinationBucket = (model, bucketName);
     }
 
-    /// <summary>The shard a partition key goes to: the one whose hash-key range holds MD5 of the key as a 128-bit number.</summary>
+    /// <summary>
+    /// The index (from 0) of the shard a partition key goes to: the one whose hash-key range holds MD5 of the key as a
+    /// 128-bit number. Its id, as reports name it, is <c>shardId-</c> and the index in 12 digits
+    /// (<c>$"shardId-{index:D12}"</c>).
+    /// </summary>
     /// <param name="partitionKey">The key.</param>
     /// <param name="shardCount">Shards, hash-key ranges split evenly.</param>
-    /// <returns>The shard's index.</returns>
+    /// <returns>The shard's index, from 0.</returns>
     public static int ShardFor(string partitionKey, int shardCount)
     {
         ArgumentNullException.ThrowIfNull(partitionKey);
