@@ -186,7 +186,7 @@ public sealed record EmulatorScenario
 
             if (record.Data.Length + System.Text.Encoding.UTF8.GetByteCount(record.PartitionKey) > 1024 * 1024)
             {
-                throw new ArgumentException(at + "a record's data plus partition key must be at most 1 MiB.", nameof(Records));
+                throw new ArgumentException(at + string.Create(CultureInfo.InvariantCulture, $"a record's data plus partition key must be at most 1 MiB (1,048,576 bytes); got {record.Data.Length + System.Text.Encoding.UTF8.GetByteCount(record.PartitionKey):N0}."), nameof(Records));
             }
         }
     }

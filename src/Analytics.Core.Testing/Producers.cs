@@ -71,7 +71,7 @@ public sealed record ProducerOptions
             double rate = i < 0 ? RatePerSecond : Schedule[i].RatePerSecond;
             if (rate < 0 || double.IsNaN(rate))
             {
-                throw new ArgumentOutOfRangeException(RateName(i), "Rates must be 0 or more records per second.");
+                throw new ArgumentOutOfRangeException(RateName(i), rate, "A rate must be 0 or more records per second.");
             }
         }
 

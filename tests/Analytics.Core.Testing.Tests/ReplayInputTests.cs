@@ -358,7 +358,7 @@ public class ReplayInputTests
     [InlineData("""{"handler":{"kind":"scripted","rules":[{"action":"raise","whenData":"x","ms":5}]}}""", "$.handler.rules[0].ms", "only a sleepMs rule has ms")]
     [InlineData("""{"handler":{"kind":"scripted","rules":[{"action":"report","whenData":"x","body":"{}"}]}}""", "$.handler.rules[0].body", "only a respond rule has a body")]
     [InlineData("""{"handler":{"kind":"scripted","rules":[{"action":"sleepMs","ms":5,"body":"{}"}]}}""", "$.handler.rules[0].body", "only a respond rule has a body")]
-    [InlineData("""{"producers":[{"ratePerSecond":10,"schedule":[{"fromSecond":2,"ratePerSecond":-3}]}],"handler":{"kind":"sample"}}""", "$.producers[0].schedule[0].ratePerSecond", "Rates must be 0 or more")]
+    [InlineData("""{"producers":[{"ratePerSecond":10,"schedule":[{"fromSecond":2,"ratePerSecond":-3}]}],"handler":{"kind":"sample"}}""", "$.producers[0].schedule[0].ratePerSecond", "A rate must be 0 or more")]
     [InlineData("""{"producers":[{"ratePerSecond":10,"schedule":[{"fromSecond":2,"ratePerSecond":5},{"fromSecond":3,"ratePerSecond":1e9}]}],"handler":{"kind":"sample"}}""", "$.producers[0].schedule[1].ratePerSecond", "at most")]
     [InlineData("""{"producers":[{"ratePerSecond":1e9}],"handler":{"kind":"sample"}}""", "$.producers[0].ratePerSecond", "at most")]
     public void ScenariosTheRunCouldNotTakeAsWritten_AreRefused_NamingTheField(string json, string field, string reason)

@@ -56,12 +56,12 @@ public readonly record struct AwsRetryOptions
     {
         if (MaxAttempts < 1)
         {
-            AwsThrowHelper.ThrowArgumentOutOfRange(paramName, "Retry.MaxAttempts must be at least 1.");
+            AwsThrowHelper.ThrowArgumentOutOfRange(paramName, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Retry.MaxAttempts (AwsRetryOptions) must be at least 1; it is {MaxAttempts}."));
         }
 
         if (BaseDelay < TimeSpan.Zero || MaxDelay < TimeSpan.Zero)
         {
-            AwsThrowHelper.ThrowArgumentOutOfRange(paramName, "Retry.BaseDelay and Retry.MaxDelay must not be negative.");
+            AwsThrowHelper.ThrowArgumentOutOfRange(paramName, $"Retry.BaseDelay and Retry.MaxDelay (AwsRetryOptions) must not be negative; they are {BaseDelay} and {MaxDelay}.");
         }
     }
 }

@@ -136,7 +136,9 @@ public sealed class AggregateBatch
 
         if (!_hasSampleLog)
         {
-            ThrowHelper.ThrowInvalidOperation("The watermark falls inside a window flushed from tumbling-window state; it cannot be split by record.");
+            // Seen by a consumer as "every invocation fails" with no word of the cause: at ParallelizationFactor above 1 a shard's
+            // concurrent batches each keep their own window state, and one's flush straddles another's watermark.
+            ThrowHelper.ThrowInvalidOperation("The watermark falls inside a window flushed from tumbling-window state; it cannot be split by record. Tumbling windows are exact at ParallelizationFactor 1 only: above it a shard's concurrent batches each keep their own state (docs/dynamodb.md, \"Tumbling windows\").");
         }
 
         int firstRecordAfter = FirstRecordAfter(watermark);
@@ -282,8 +284,8 @@ public sealed class AggregateBatch
 
     /// <summary>Marks a pair as durably written; the pipeline will not report its records as failed.</summary>
     /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="pair"/> is not a pair of the batch (found by review:
-    /// an index past <see cref="Count"/> was taken without a word, one below 0 threw <see cref="IndexOutOfRangeException"/>).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="pair"/> is not a pair of the batch (below 0, or
+    /// <see cref="Count"/> or more).</exception>
     public void MarkDurable(int pair)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(pair);

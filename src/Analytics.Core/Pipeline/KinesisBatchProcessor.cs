@@ -103,8 +103,11 @@ public sealed partial class KinesisBatchProcessor : IDisposable
         ArgumentNullException.ThrowIfNull(quarantineSink);
         if (OutOfRange(options) is { } wrong)
         {
-            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "ProcessorOptions." + wrong +
-                " Start from ProcessorOptions.Default (or KinesisFunctionOptions.Default): in default(ProcessorOptions) every field is zero.");
+            // The hint only for options that began as default(ProcessorOptions), whose StateKey is null: given to a caller
+            // who started from Default, it sent them looking for a default(...) they did not write (found by a consumer's review).
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), "ProcessorOptions." + wrong + (options.StateKey is null
+                ? " Start from ProcessorOptions.Default (or KinesisFunctionOptions.Default): in default(ProcessorOptions) every field is zero."
+                : string.Empty));
         }
 
         if (options.StateKey is null)

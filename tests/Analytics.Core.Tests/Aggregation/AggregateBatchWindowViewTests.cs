@@ -63,6 +63,9 @@ public class AggregateBatchWindowViewTests
         InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => batch.TryGetAggregateAfter(0, Encoding.ASCII.GetBytes(BatchModel.Seq(25)), new MetricAggregate(AggregatorOptions.Default)));
         Assert.Contains("tumbling-window", e.Message, StringComparison.Ordinal);
         Assert.Contains("cannot be split by record", e.Message, StringComparison.Ordinal);
+
+        // The usual cause, named: a consumer's run at ParallelizationFactor 2 failed every invocation with no word of it.
+        Assert.Contains("exact at ParallelizationFactor 1 only", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -82,6 +82,13 @@ public class ProcessorContractTests
             () => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), default(ProcessorOptions)));
         Assert.StartsWith("ProcessorOptions.SinkTimeFraction must be in (0, 1); it is 0.", e.Message, StringComparison.Ordinal);
         Assert.Contains("Start from ProcessorOptions.Default", e.Message, StringComparison.Ordinal);
+
+        // Options that did start from Default get the range and the value only: the hint sent such a caller looking for a
+        // default(...) they never wrote (found by a consumer's review).
+        ArgumentOutOfRangeException started = Assert.Throws<ArgumentOutOfRangeException>(
+            () => new KinesisBatchProcessor(new RecordingAggregateSink(), new RecordingQuarantineSink(), ProcessorOptions.Default with { SafetyMarginFraction = 1 }));
+        Assert.StartsWith("ProcessorOptions.SafetyMarginFraction must be in [0, 1); it is 1.", started.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("default(ProcessorOptions)", started.Message, StringComparison.Ordinal);
     }
 
     public static TheoryData<string, ProcessorOptions> EdgeOptions => new()

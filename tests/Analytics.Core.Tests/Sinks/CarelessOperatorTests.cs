@@ -246,6 +246,8 @@ public sealed class CarelessOperatorTests(LocalServersFixture servers, ITestOutp
         Assert.StartsWith("MaxConcurrency must be at least 1; it is 0. Start from DynamoDbAggregateSinkOptions.Default with { ... }", concurrency.Message, StringComparison.Ordinal);
         ArgumentOutOfRangeException fromDefault = Assert.Throws<ArgumentOutOfRangeException>(() => new S3QuarantineSink(s3, default(S3QuarantineSinkOptions) with { BucketName = "quarantine" }));
         Assert.StartsWith("MaxConcurrency must be at least 1; it is 0. Start from S3QuarantineSinkOptions.Default with { ... }: in default(S3QuarantineSinkOptions)", fromDefault.Message, StringComparison.Ordinal);
+        ArgumentOutOfRangeException attempts = Assert.Throws<ArgumentOutOfRangeException>(() => new DynamoDbAggregateSink(dynamoDb, DynamoDbAggregateSinkOptions.Default with { TableName = "metrics", Retry = AwsRetryOptions.Default with { MaxAttempts = 0 } }));
+        Assert.StartsWith("Retry.MaxAttempts (AwsRetryOptions) must be at least 1; it is 0.", attempts.Message, StringComparison.Ordinal);
         Assert.Equal("options", concurrency.ParamName);
     }
 
