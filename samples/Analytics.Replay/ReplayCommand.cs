@@ -369,6 +369,12 @@ internal static class ReplayCommand
         FileStream? taken = null;
         try
         {
+            if (!Directory.Exists(directory) && Path.Exists(directory))
+            {
+                // A file there said "The file ... already exists", a named pipe the same (found by review): say what it is.
+                throw new IOException($"it is {OutputFile.NotRegular(directory, followLinks: true) ?? "a file"}, not a directory; --out names the directory the run writes its files into (made when missing).");
+            }
+
             Directory.CreateDirectory(directory);
             taken = new FileStream(Path.Combine(directory, ".replay-lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
 

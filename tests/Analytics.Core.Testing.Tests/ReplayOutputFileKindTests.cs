@@ -81,6 +81,33 @@ public class ReplayOutputFileKindTests
         }
     }
 
+    /// <summary>A named pipe given as <c>--out</c> itself: "The file ... already exists" before; now what it is.</summary>
+    [Fact]
+    public void AnOutputDirectoryThatIsANamedPipe_Exits2_NamingIt()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        string directory = Directory.CreateTempSubdirectory("replay-out-fifo-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "s.json"), Scenario);
+            using Socket? none = Make("fifo", Path.Combine(directory, "out"), directory);
+
+            (int exit, string stdout, string stderr) = ReplayHarness.Shell($"dotnet \"{ReplayHarness.ReplayDll}\" --scenario s.json --out out", directory, s_bound);
+
+            Assert.True(exit == 2, $"exit {exit}: {stderr}");
+            Assert.Equal("error: --out out: cannot write there: it is a named pipe (FIFO), not a directory; --out names the directory the run writes its files into (made when missing).", stderr.TrimEnd('\n'));
+            Assert.Equal(string.Empty, stdout);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     /// <summary>Puts <paramref name="kind"/> at <paramref name="path"/>; the socket bound there, held until the test ends.</summary>
     private static Socket? Make(string kind, string path, string directory)
     {

@@ -397,7 +397,7 @@ public class ReplayTests
             {
                 (int exit, string stdout, string error) = Replay(args);
                 Assert.Equal(2, exit);
-                Assert.StartsWith($"error: --out {file}: cannot write there: ", error, StringComparison.Ordinal);
+                Assert.Equal($"error: --out {file}: cannot write there: it is a file, not a directory; --out names the directory the run writes its files into (made when missing).", error.TrimEnd('\n'));
                 Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
                 Assert.Equal(string.Empty, stdout);
             }
