@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Analytics.Core.Tests;
 using Analytics.Replay;
 using Analytics.Replay.Incident;
@@ -57,6 +58,71 @@ public class ReplayTemplateUnreadTests
         ScenarioException error = Assert.Throws<ScenarioException>(() => SamTemplate.Parse(template, "t.yaml"));
 
         Assert.StartsWith("t.yaml: Resources.Extra.Type: an AWS::Lambda::EventSourceMapping of its own", error.Reason, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A mapping of another function of the template (a queue's consumer beside the stream's) is not the Kinesis
+    /// function's: such a template ran before the mapping resources were refused, and runs with the function's own
+    /// mapping. The reference may be long or short form.
+    /// </summary>
+    [Theory]
+    [InlineData("FunctionName:\n        Ref: RedriveFunction")]
+    [InlineData("FunctionName: !Ref RedriveFunction")]
+    [InlineData("FunctionName:\n        Fn::GetAtt: [RedriveFunction, Arn]")]
+    [InlineData("FunctionName: !GetAtt RedriveFunction.Arn")]
+    public void AMappingResourceOfAnotherFunction_IsLeftAlone(string functionName)
+    {
+        string other = $"""
+              RedriveQueue:
+                Type: AWS::SQS::Queue
+
+              RedriveFunction:
+                Type: AWS::Serverless::Function
+                Properties:
+                  Handler: bootstrap
+                  Runtime: provided.al2023
+                  CodeUri: ./redrive
+
+              RedriveFromQueue:
+                Type: AWS::Lambda::EventSourceMapping
+                Properties:
+                  {functionName}
+                  EventSourceArn:
+                    Fn::GetAtt: [RedriveQueue, Arn]
+                  BatchSize: 10
+
+
+            """;
+
+        TemplateSettings read = SamTemplate.Parse(s_template.Replace("Resources:\n", "Resources:\n" + other, StringComparison.Ordinal), "t.yaml");
+
+        Assert.Equal(JsonSerializer.Serialize(SamTemplate.Parse(s_template, "t.yaml")), JsonSerializer.Serialize(read));
+    }
+
+    /// <summary>A mapping of an alias of the Kinesis function is that function's: still refused.</summary>
+    [Fact]
+    public void AMappingResourceOfAnAliasOfTheKinesisFunction_IsRefused()
+    {
+        const string Alias = """
+              LiveAlias:
+                Type: AWS::Lambda::Alias
+                Properties:
+                  FunctionName: !Ref MetricsFunction
+                  FunctionVersion: "1"
+                  Name: live
+
+              AliasMapping:
+                Type: AWS::Lambda::EventSourceMapping
+                Properties:
+                  FunctionName: !Ref LiveAlias
+                  EventSourceArn: !Ref KinesisStreamArn
+
+
+            """;
+
+        ScenarioException error = Assert.Throws<ScenarioException>(() => SamTemplate.Parse(s_template.Replace("Resources:\n", "Resources:\n" + Alias, StringComparison.Ordinal), "t.yaml"));
+
+        Assert.StartsWith("t.yaml: Resources.AliasMapping.Type: an AWS::Lambda::EventSourceMapping of its own", error.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

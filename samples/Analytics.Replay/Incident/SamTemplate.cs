@@ -63,15 +63,13 @@ internal static class SamTemplate
 
         YamlMappingNode resources = Map(Child(root, "Resources", name, ""), name, "Resources");
         var functions = new List<(string Name, YamlMappingNode Resource, YamlMappingNode Properties, YamlMappingNode Event, string EventName)>();
+        var mappings = new List<(string Name, YamlMappingNode Resource)>();
         foreach ((YamlNode key, YamlNode value) in resources.Children)
         {
-            // A mapping written as a resource of its own, instead of or beside the function's Kinesis event, was read past
-            // without a word: the run used settings the template does not deploy (found by review). Its properties are
-            // the API's (CreateEventSourceMapping), not the event's, and it may name any function and source; refused
-            // rather than guessed at.
             if (value is YamlMappingNode mappingResource && Scalar(mappingResource, "Type") == "AWS::Lambda::EventSourceMapping")
             {
-                throw Bad(name, $"Resources.{Text(key)}.Type", "an AWS::Lambda::EventSourceMapping of its own, which replay does not read: it reads the mapping only from the function's Events of Type Kinesis; write the mapping there, or leave this resource out of the template replay reads");
+                mappings.Add((Text(key), mappingResource));
+                continue;
             }
 
             if (value is YamlMappingNode resource && Scalar(resource, "Type") == "AWS::Serverless::Function" &&
@@ -85,6 +83,19 @@ internal static class SamTemplate
                         functions.Add((Text(key), resource, properties, ev, Text(eventName)));
                     }
                 }
+            }
+        }
+
+        // A mapping written as a resource of its own, instead of or beside the function's Kinesis event, was read past
+        // without a word: the run used settings the template does not deploy (found by review). Its properties are the
+        // API's (CreateEventSourceMapping), not the event's; refused rather than guessed at, unless its FunctionName is a
+        // Ref or Fn::GetAtt of another resource of the template (a queue's consumer beside the stream's: refusing it
+        // refused a template that ran before).
+        foreach ((string mappingName, YamlMappingNode mappingResource) in mappings)
+        {
+            if (functions.Count != 1 || !NamesAnotherResource(mappingResource, functions[0].Name, resources))
+            {
+                throw Bad(name, $"Resources.{mappingName}.Type", "an AWS::Lambda::EventSourceMapping of its own, which replay does not read: it reads the mapping only from the function's Events of Type Kinesis; write the mapping there, or leave this resource out of the template replay reads");
             }
         }
 
@@ -443,6 +454,33 @@ internal static class SamTemplate
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="mapping"/>'s <c>FunctionName</c> is a <c>Ref</c> or <c>Fn::GetAtt</c> (long or short form)
+    /// of a function of the template other than <paramref name="function"/>.
+    /// </summary>
+    private static bool NamesAnotherResource(YamlMappingNode mapping, string function, YamlMappingNode resources)
+    {
+        if (!mapping.Children.TryGetValue(new YamlScalarNode("Properties"), out YamlNode? p) || p is not YamlMappingNode properties ||
+            !properties.Children.TryGetValue(new YamlScalarNode("FunctionName"), out YamlNode? named))
+        {
+            return false;
+        }
+
+        string? target = named switch
+        {
+            YamlScalarNode { Value: { } text } scalar when !scalar.Tag.IsEmpty && scalar.Tag.Value == "!Ref" => text,
+            YamlScalarNode { Value: { } text } scalar when !scalar.Tag.IsEmpty && scalar.Tag.Value == "!GetAtt" => text.Split('.')[0],
+            YamlMappingNode { Children.Count: 1 } reference when Scalar(reference, "Ref") is { } text => text,
+            YamlMappingNode { Children.Count: 1 } reference when Scalar(reference, "Fn::GetAtt") is { } text => text.Split('.')[0],
+            YamlMappingNode { Children.Count: 1 } reference when reference.Children.TryGetValue(new YamlScalarNode("Fn::GetAtt"), out YamlNode? a) &&
+                a is YamlSequenceNode { Children: [YamlScalarNode { Value: { } text }, ..] } => text,
+            _ => null,
+        };
+        // A function of its own: an alias or a version (AWS::Lambda::Alias) of the Kinesis function is that function.
+        return target is not null && target != function && resources.Children.TryGetValue(new YamlScalarNode(target), out YamlNode? resource) &&
+            resource is YamlMappingNode other && Scalar(other, "Type") is "AWS::Serverless::Function" or "AWS::Lambda::Function";
     }
 
     /// <summary>A scalar's text; anything else as <see cref="Shown"/> names it (a node's ToString() prints it expanded, aliases and all).</summary>
