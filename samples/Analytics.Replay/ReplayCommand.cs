@@ -156,7 +156,7 @@ internal static class ReplayCommand
 
             // A file named ".json" has no name: its run would write straight into DIR, beside the comparison's files.
             string[] names = RunNames(loaded.Select(l => Path.GetFileNameWithoutExtension(l.File) is { Length: > 0 } name ? name : "scenario").ToArray());
-            string? problem = OutputProblem(directory, ["comparison.md"]);
+            string? problem = OutputProblem(directory, ["comparison.md"], writtenThrough: true);
             foreach (string name in names)
             {
                 problem ??= OutputProblem(Path.Combine(directory, name), ReplayRun.OutputFileNames) is { } inRun ? name + "/" + inRun : null;
@@ -314,7 +314,9 @@ internal static class ReplayCommand
     /// stack trace after it had started (found by review). A file there is opened for writing once (the run replaces it);
     /// none is made. Null when nothing stands in the way.
     /// </summary>
-    private static string? OutputProblem(string directory, IReadOnlyList<string> files)
+    /// <param name="writtenThrough">The files are written where they stand, through a link (the comparison's table), not
+    /// renamed into place: a link to a regular file is then taken, as the chart's is.</param>
+    private static string? OutputProblem(string directory, IReadOnlyList<string> files, bool writtenThrough = false)
     {
         foreach (string file in files)
         {
@@ -325,7 +327,7 @@ internal static class ReplayCommand
             // and a link (to /dev/stdout, to a file elsewhere) was replaced by the run's own file, its target never
             // written, without a word (found by review): a run renames its files into place, replacing a link, never
             // writing through it.
-            if (OutputFile.NotRegular(path, followLinks: false) is { } kind)
+            if (OutputFile.NotRegular(path, followLinks: writtenThrough) is { } kind)
             {
                 return $"{file} there is {kind}, not a regular file; replay writes its outputs as regular files: remove it, or give another --out.";
             }

@@ -108,6 +108,47 @@ public class ReplayOutputFileKindTests
         }
     }
 
+    /// <summary>
+    /// A comparison's table is written where it stands, through a link, not renamed into place: a link there to a
+    /// regular file (kept elsewhere on purpose) was written through with exit 0 before such links were refused, and is
+    /// again. A named pipe there is still refused.
+    /// </summary>
+    [Fact]
+    public void Compare_ATableThatIsALinkToARegularFile_IsWrittenThrough()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        string directory = Directory.CreateTempSubdirectory("replay-table-link-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(directory, "a.json"), Scenario);
+            File.WriteAllText(Path.Combine(directory, "b.json"), Scenario);
+            File.WriteAllText(Path.Combine(directory, "latest.md"), "kept\n");
+            Directory.CreateDirectory(Path.Combine(directory, "out"));
+            File.CreateSymbolicLink(Path.Combine(directory, "out", "comparison.md"), "../latest.md");
+
+            (int exit, string stdout, string stderr) = ReplayHarness.Shell($"dotnet \"{ReplayHarness.ReplayDll}\" compare --scenario a.json --scenario b.json --out out", directory, s_bound);
+
+            Assert.True(exit == 0, $"exit {exit}: {stderr}");
+            Assert.StartsWith("| scenario |", File.ReadAllText(Path.Combine(directory, "latest.md")), StringComparison.Ordinal);
+            Assert.Equal("../latest.md", new FileInfo(Path.Combine(directory, "out", "comparison.md")).LinkTarget);
+            Assert.Contains("== a", stdout, StringComparison.Ordinal);
+
+            File.Delete(Path.Combine(directory, "out", "comparison.md"));
+            using Socket? none = Make("fifo", Path.Combine(directory, "out", "comparison.md"), directory);
+            (exit, _, stderr) = ReplayHarness.Shell($"dotnet \"{ReplayHarness.ReplayDll}\" compare --scenario a.json --scenario b.json --out out", directory, s_bound);
+            Assert.True(exit == 2, $"exit {exit}: {stderr}");
+            Assert.Contains("comparison.md there is a named pipe (FIFO), not a regular file", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     /// <summary>Puts <paramref name="kind"/> at <paramref name="path"/>; the socket bound there, held until the test ends.</summary>
     private static Socket? Make(string kind, string path, string directory)
     {
