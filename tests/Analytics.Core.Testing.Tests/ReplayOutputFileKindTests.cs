@@ -22,7 +22,67 @@ public class ReplayOutputFileKindTests
     [InlineData("link to a file", "a symbolic link (to ../elsewhere.jsonl)")]
     [InlineData("link to nothing", "a symbolic link (to ../nothing.jsonl)")]
     [InlineData("directory", "a directory")]
-    public void AnOutputFileThatIsNotARegularFile_Exits2_NamingIt(string kind, string shown)
+    public void AnOutputFileThatIsNotARegularFile_Exits2_NamingIt(string kind, string shown) => InDirectory(directory =>
+    {
+        File.WriteAllText(Path.Combine(directory, "elsewhere.jsonl"), "kept\n");
+        Directory.CreateDirectory(Path.Combine(directory, "out"));
+        string target = Path.Combine(directory, "out", "invocations.jsonl");
+        using Socket? socket = Make(kind, target, directory);
+
+        AssertRefused(Replay(directory, "--scenario s.json --out out"), $"error: --out out: cannot write there: invocations.jsonl there is {shown}, not a regular file; replay writes its outputs as regular files: remove it, or give another --out.");
+        Assert.Equal("kept\n", File.ReadAllText(Path.Combine(directory, "elsewhere.jsonl")));
+        Assert.Equal(kind.StartsWith("link", StringComparison.Ordinal), new FileInfo(target).LinkTarget is not null); // left as it was
+    });
+
+    /// <summary>The same for a comparison's chart, named by <c>--chart</c>: a named pipe there blocked its check for ever.</summary>
+    [Fact]
+    public void Compare_AChartThatIsANamedPipe_Exits2_NamingIt() => InDirectory(directory =>
+    {
+        using Socket? none = Make("fifo", Path.Combine(directory, "chart.png"), directory);
+
+        AssertRefused(Replay(directory, "compare --scenario a.json --scenario b.json --out out --chart chart.png"), "error: --chart chart.png: cannot write there: it is a named pipe (FIFO), not a regular file; give the chart's file name (e.g. compare.png)");
+    });
+
+    /// <summary>A named pipe given as <c>--out</c> itself: "The file ... already exists" before; now what it is.</summary>
+    [Fact]
+    public void AnOutputDirectoryThatIsANamedPipe_Exits2_NamingIt() => InDirectory(directory =>
+    {
+        using Socket? none = Make("fifo", Path.Combine(directory, "out"), directory);
+
+        AssertRefused(Replay(directory, "--scenario s.json --out out"), "error: --out out: cannot write there: it is a named pipe (FIFO), not a directory; --out names the directory the run writes its files into (made when missing).");
+    });
+
+    /// <summary>
+    /// A comparison's table is written where it stands, through a link, not renamed into place: a link there to a
+    /// regular file (kept elsewhere on purpose) was written through with exit 0 before such links were refused, and is
+    /// again. A named pipe there is still refused.
+    /// </summary>
+    [Fact]
+    public void Compare_ATableThatIsALinkToARegularFile_IsWrittenThrough() => InDirectory(directory =>
+    {
+        File.WriteAllText(Path.Combine(directory, "latest.md"), "kept\n");
+        Directory.CreateDirectory(Path.Combine(directory, "out"));
+        File.CreateSymbolicLink(Path.Combine(directory, "out", "comparison.md"), "../latest.md");
+
+        (int exit, string stdout, string stderr) = Replay(directory, "compare --scenario a.json --scenario b.json --out out");
+
+        Assert.True(exit == 0, $"exit {exit}: {stderr}");
+        Assert.StartsWith("| scenario |", File.ReadAllText(Path.Combine(directory, "latest.md")), StringComparison.Ordinal);
+        Assert.Equal("../latest.md", new FileInfo(Path.Combine(directory, "out", "comparison.md")).LinkTarget);
+        Assert.Contains("== a", stdout, StringComparison.Ordinal);
+
+        File.Delete(Path.Combine(directory, "out", "comparison.md"));
+        using Socket? none = Make("fifo", Path.Combine(directory, "out", "comparison.md"), directory);
+        (exit, _, stderr) = Replay(directory, "compare --scenario a.json --scenario b.json --out out");
+        Assert.True(exit == 2, $"exit {exit}: {stderr}");
+        Assert.Contains("comparison.md there is a named pipe (FIFO), not a regular file", stderr, StringComparison.Ordinal);
+    });
+
+    /// <summary>
+    /// Runs <paramref name="test"/> in a new directory that holds the scenarios <c>s.json</c>, <c>a.json</c> and
+    /// <c>b.json</c>, removed after. Not on Windows, which has neither named pipes nor these links.
+    /// </summary>
+    private static void InDirectory(Action<string> test)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -32,20 +92,12 @@ public class ReplayOutputFileKindTests
         string directory = Directory.CreateTempSubdirectory("replay-out-kind-").FullName;
         try
         {
-            File.WriteAllText(Path.Combine(directory, "s.json"), Scenario);
-            File.WriteAllText(Path.Combine(directory, "elsewhere.jsonl"), "kept\n");
-            string output = Path.Combine(directory, "out");
-            Directory.CreateDirectory(output);
-            string target = Path.Combine(output, "invocations.jsonl");
-            using Socket? socket = Make(kind, target, directory);
+            foreach (string name in (string[])["s.json", "a.json", "b.json"])
+            {
+                File.WriteAllText(Path.Combine(directory, name), Scenario);
+            }
 
-            (int exit, string stdout, string stderr) = ReplayHarness.Shell($"dotnet \"{ReplayHarness.ReplayDll}\" --scenario s.json --out out", directory, s_bound);
-
-            Assert.True(exit == 2, $"exit {exit}: {stderr}");
-            Assert.Equal($"error: --out out: cannot write there: invocations.jsonl there is {shown}, not a regular file; replay writes its outputs as regular files: remove it, or give another --out.", stderr.TrimEnd('\n'));
-            Assert.Equal(string.Empty, stdout);
-            Assert.Equal("kept\n", File.ReadAllText(Path.Combine(directory, "elsewhere.jsonl")));
-            Assert.Equal(kind.StartsWith("link", StringComparison.Ordinal), new FileInfo(target).LinkTarget is not null); // left as it was
+            test(directory);
         }
         finally
         {
@@ -53,100 +105,16 @@ public class ReplayOutputFileKindTests
         }
     }
 
-    /// <summary>The same for a comparison's chart, named by <c>--chart</c>: a named pipe there blocked its check for ever.</summary>
-    [Fact]
-    public void Compare_AChartThatIsANamedPipe_Exits2_NamingIt()
+    /// <summary>Runs replay with <paramref name="arguments"/> in <paramref name="directory"/>, as a process of its own, bounded.</summary>
+    private static (int Exit, string Stdout, string Stderr) Replay(string directory, string arguments) =>
+        ReplayHarness.Shell($"dotnet \"{ReplayHarness.ReplayDll}\" {arguments}", directory, s_bound);
+
+    /// <summary>The run was refused before it started: exit 2, <paramref name="error"/> its one line, nothing on standard output.</summary>
+    private static void AssertRefused((int Exit, string Stdout, string Stderr) run, string error)
     {
-        if (OperatingSystem.IsWindows())
-        {
-            return;
-        }
-
-        string directory = Directory.CreateTempSubdirectory("replay-chart-kind-").FullName;
-        try
-        {
-            File.WriteAllText(Path.Combine(directory, "a.json"), Scenario);
-            File.WriteAllText(Path.Combine(directory, "b.json"), Scenario);
-            using Socket? none = Make("fifo", Path.Combine(directory, "chart.png"), directory);
-
-            (int exit, string stdout, string stderr) = ReplayHarness.Shell($"dotnet \"{ReplayHarness.ReplayDll}\" compare --scenario a.json --scenario b.json --out out --chart chart.png", directory, s_bound);
-
-            Assert.True(exit == 2, $"exit {exit}: {stderr}");
-            Assert.Equal("error: --chart chart.png: cannot write there: it is a named pipe (FIFO), not a regular file; give the chart's file name (e.g. compare.png)", stderr.TrimEnd('\n'));
-            Assert.Equal(string.Empty, stdout);
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
-    }
-
-    /// <summary>A named pipe given as <c>--out</c> itself: "The file ... already exists" before; now what it is.</summary>
-    [Fact]
-    public void AnOutputDirectoryThatIsANamedPipe_Exits2_NamingIt()
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            return;
-        }
-
-        string directory = Directory.CreateTempSubdirectory("replay-out-fifo-").FullName;
-        try
-        {
-            File.WriteAllText(Path.Combine(directory, "s.json"), Scenario);
-            using Socket? none = Make("fifo", Path.Combine(directory, "out"), directory);
-
-            (int exit, string stdout, string stderr) = ReplayHarness.Shell($"dotnet \"{ReplayHarness.ReplayDll}\" --scenario s.json --out out", directory, s_bound);
-
-            Assert.True(exit == 2, $"exit {exit}: {stderr}");
-            Assert.Equal("error: --out out: cannot write there: it is a named pipe (FIFO), not a directory; --out names the directory the run writes its files into (made when missing).", stderr.TrimEnd('\n'));
-            Assert.Equal(string.Empty, stdout);
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
-    }
-
-    /// <summary>
-    /// A comparison's table is written where it stands, through a link, not renamed into place: a link there to a
-    /// regular file (kept elsewhere on purpose) was written through with exit 0 before such links were refused, and is
-    /// again. A named pipe there is still refused.
-    /// </summary>
-    [Fact]
-    public void Compare_ATableThatIsALinkToARegularFile_IsWrittenThrough()
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            return;
-        }
-
-        string directory = Directory.CreateTempSubdirectory("replay-table-link-").FullName;
-        try
-        {
-            File.WriteAllText(Path.Combine(directory, "a.json"), Scenario);
-            File.WriteAllText(Path.Combine(directory, "b.json"), Scenario);
-            File.WriteAllText(Path.Combine(directory, "latest.md"), "kept\n");
-            Directory.CreateDirectory(Path.Combine(directory, "out"));
-            File.CreateSymbolicLink(Path.Combine(directory, "out", "comparison.md"), "../latest.md");
-
-            (int exit, string stdout, string stderr) = ReplayHarness.Shell($"dotnet \"{ReplayHarness.ReplayDll}\" compare --scenario a.json --scenario b.json --out out", directory, s_bound);
-
-            Assert.True(exit == 0, $"exit {exit}: {stderr}");
-            Assert.StartsWith("| scenario |", File.ReadAllText(Path.Combine(directory, "latest.md")), StringComparison.Ordinal);
-            Assert.Equal("../latest.md", new FileInfo(Path.Combine(directory, "out", "comparison.md")).LinkTarget);
-            Assert.Contains("== a", stdout, StringComparison.Ordinal);
-
-            File.Delete(Path.Combine(directory, "out", "comparison.md"));
-            using Socket? none = Make("fifo", Path.Combine(directory, "out", "comparison.md"), directory);
-            (exit, _, stderr) = ReplayHarness.Shell($"dotnet \"{ReplayHarness.ReplayDll}\" compare --scenario a.json --scenario b.json --out out", directory, s_bound);
-            Assert.True(exit == 2, $"exit {exit}: {stderr}");
-            Assert.Contains("comparison.md there is a named pipe (FIFO), not a regular file", stderr, StringComparison.Ordinal);
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        Assert.True(run.Exit == 2, $"exit {run.Exit}: {run.Stderr}");
+        Assert.Equal(error, run.Stderr.TrimEnd('\n'));
+        Assert.Equal(string.Empty, run.Stdout);
     }
 
     /// <summary>Puts <paramref name="kind"/> at <paramref name="path"/>; the socket bound there, held until the test ends.</summary>
