@@ -54,7 +54,14 @@ public sealed class TimedOutSinkCauseTests(ITestOutputHelper output)
         }
         else
         {
-            clock.Advance(TimeSpan.FromSeconds(3));
+            // Past the working time (the deadline less its 1 s margin), short of the 200 ms the processor then grants the
+            // sink: one step of 3 s also fired that grace timer, inside the same Advance, while the stopped sink was still
+            // returning with its cause on the thread pool, and a loaded machine lost the race (CI: an empty sink error).
+            clock.Advance(TimeSpan.FromMilliseconds(2_050));
+            if (await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(20))) != run)
+            {
+                clock.Advance(TimeSpan.FromSeconds(1)); // a sink that never returns: let its grace run out, and fail below
+            }
         }
 
         BatchSummary summary = await run.WaitAsync(TimeSpan.FromSeconds(30));
