@@ -31,10 +31,11 @@ internal static class OutputFile
         // The file's type, which no managed API gives: .NET's own native shim (libSystem.Native, which its file APIs
         // call) fills the same status, its type bits the same on every Unix. A status not read says nothing, and neither
         // does a shim without these entries (not a public contract: a runtime that drops them skips the check, as before).
+        // A link was answered above unless it is to be followed, so stat (which follows) is all that is asked.
         var status = default(Status);
         try
         {
-            if ((followLinks ? Stat(path, ref status) : LinkStat(path, ref status)) != 0)
+            if (Stat(path, ref status) != 0)
             {
                 return null;
             }
@@ -50,12 +51,11 @@ internal static class OutputFile
             Fifo => "a named pipe (FIFO)",
             Socket => "a socket",
             CharacterDevice or BlockDevice => "a device",
-            Link => "a symbolic link",
             _ => "not a regular file",
         };
     }
 
-    private const int TypeMask = 0xF000, Fifo = 0x1000, CharacterDevice = 0x2000, BlockDevice = 0x6000, Regular = 0x8000, Link = 0xA000, Socket = 0xC000;
+    private const int TypeMask = 0xF000, Fifo = 0x1000, CharacterDevice = 0x2000, BlockDevice = 0x6000, Regular = 0x8000, Socket = 0xC000;
 
     /// <summary>
     /// The start of the shim's <c>FileStatus</c> (<c>Flags</c>, then <c>Mode</c>), with room for the rest: only the mode
@@ -71,8 +71,4 @@ internal static class OutputFile
     [DllImport("libSystem.Native", EntryPoint = "SystemNative_Stat", SetLastError = true)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern int Stat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, ref Status status);
-
-    [DllImport("libSystem.Native", EntryPoint = "SystemNative_LStat", SetLastError = true)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-    private static extern int LinkStat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, ref Status status);
 }
