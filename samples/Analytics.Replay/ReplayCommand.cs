@@ -374,7 +374,8 @@ internal static class ReplayCommand
             if (!Directory.Exists(directory) && Path.Exists(directory))
             {
                 // A file there said "The file ... already exists", a named pipe the same (found by review): say what it is.
-                throw new IOException($"it is {OutputFile.NotRegular(directory, followLinks: true) ?? "a file"}, not a directory; --out names the directory the run writes its files into (made when missing).");
+                // Not followed: a link to a directory passed above, and a link to nothing is named as one, not as "a file".
+                throw new IOException($"it is {OutputFile.NotRegular(directory, followLinks: false) ?? "a file"}, not a directory; --out names the directory the run writes its files into (made when missing).");
             }
 
             Directory.CreateDirectory(directory);

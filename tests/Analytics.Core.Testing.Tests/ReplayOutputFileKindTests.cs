@@ -52,6 +52,15 @@ public class ReplayOutputFileKindTests
         AssertRefused(Replay(directory, "--scenario s.json --out out"), "error: --out out: cannot write there: it is a named pipe (FIFO), not a directory; --out names the directory the run writes its files into (made when missing).");
     });
 
+    /// <summary>A link to nothing given as <c>--out</c> is named as a link, not as "a file".</summary>
+    [Fact]
+    public void AnOutputDirectoryThatIsALinkToNothing_Exits2_NamingIt() => InDirectory(directory =>
+    {
+        File.CreateSymbolicLink(Path.Combine(directory, "out"), "nowhere");
+
+        AssertRefused(Replay(directory, "--scenario s.json --out out"), "error: --out out: cannot write there: it is a symbolic link (to nowhere), not a directory; --out names the directory the run writes its files into (made when missing).");
+    });
+
     /// <summary>
     /// A comparison's table is written where it stands, through a link, not renamed into place: a link there to a
     /// regular file (kept elsewhere on purpose) was written through with exit 0 before such links were refused, and is
