@@ -91,8 +91,9 @@ internal static partial class ScenarioLoader
 
     /// <summary>
     /// The encoding <paramref name="json"/> is in when it is UTF-16 or UTF-32, by its byte order mark or, without one, by
-    /// where its first character's zero bytes are (RFC 4627, 3: JSON's first two characters are ASCII, so UTF-8 JSON
-    /// starts with no zero byte). Null otherwise. Windows Notepad and PowerShell's Out-File save UTF-16 with a byte order
+    /// the zero bytes of its first four octets (RFC 4627, 3: JSON's first two characters are ASCII, so UTF-8 JSON
+    /// starts with no zero byte; a shorter file by its first two). Null otherwise: a file that only begins with a zero
+    /// byte is no UTF-16, and the JSON reader names the byte. Windows Notepad and PowerShell's Out-File save UTF-16 with a byte order
     /// mark, and such a scenario was refused as "'0xFF' is an invalid start of a value" (found by review).
     /// </summary>
     private static string? NotUtf8(ReadOnlySpan<byte> json) => json switch
@@ -103,8 +104,8 @@ internal static partial class ScenarioLoader
         [0xFE, 0xFF, ..] => "UTF-16 (big-endian, with a byte order mark)",
         [not 0, 0, 0, 0, ..] => "UTF-32 (little-endian)",
         [0, 0, 0, not 0, ..] => "UTF-32 (big-endian)",
-        [not 0, 0, ..] => "UTF-16 (little-endian)",
-        [0, not 0, ..] => "UTF-16 (big-endian)",
+        [not 0, 0, not 0, 0, ..] or [not 0, 0] or [not 0, 0, _] => "UTF-16 (little-endian)",
+        [0, not 0, 0, not 0, ..] or [0, not 0] or [0, not 0, _] => "UTF-16 (big-endian)",
         _ => null,
     };
 

@@ -429,6 +429,18 @@ public class ReplayInputTests
         }
     }
 
+    /// <summary>A file that only begins with a zero byte (a corrupt one) is not called UTF-16: the JSON reader names the byte.</summary>
+    [Fact]
+    public void AScenarioThatOnlyBeginsWithAZeroByte_IsNotCalledUtf16()
+    {
+        byte[] json = [0, .. "{\"durationSeconds\":5}"u8];
+
+        string message = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(json)).Message;
+
+        Assert.DoesNotContain("UTF-16", message, StringComparison.Ordinal);
+        Assert.Contains("0x00", message, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// A directory where the run writes one of its files is refused before the run with exit 2, naming it (found by
     /// review: the run started, then ended with exit 1 and a stack trace).
