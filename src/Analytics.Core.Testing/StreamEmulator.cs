@@ -137,9 +137,11 @@ public sealed partial class StreamEmulator
     /// Lambda's write, not the function's: it takes no virtual time and none of the model's faults.
     /// </summary>
     /// <param name="model">The S3 model.</param>
-    /// <param name="bucketName">The bucket; created in the model when absent.</param>
+    /// <param name="bucketName">The bucket. It must exist in the model when <see cref="Run"/> starts
+    /// (<see cref="S3Model.CreateBucket"/>, or a CreateBucket request through the model's client): on AWS, Lambda
+    /// does not create its destination, and a write to a missing bucket fails.</param>
     /// <exception cref="InvalidOperationException">The mapping's destination is not <see cref="OnFailureDestination.S3"/>, or the emulator has run.</exception>
-    /// <exception cref="ArgumentException">The bucket name is empty, or one S3 refuses (see <see cref="S3Model.CreateBucket"/>).</exception>
+    /// <exception cref="ArgumentException">The bucket name is empty.</exception>
     public void SendOnFailureTo(S3Model model, string bucketName)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -154,7 +156,6 @@ public sealed partial class StreamEmulator
             throw new InvalidOperationException("Set the destination bucket before Run.");
         }
 
-        model.CreateBucket(bucketName);
         _destinationBucket = (model, bucketName);
     }
 
@@ -207,13 +208,21 @@ public sealed partial class StreamEmulator
     /// 10 s of real time (or <see cref="EmulatorScenario.RealTimeSettle"/>, when longer), as a handler blocking on a task
     /// of the clock (<c>.Wait()</c>, <c>.Result</c>) does: the clock moves only when handler code returns to it; or the
     /// stream holds more than 40 million records not yet processed (the function falls behind its producers for good,
-    /// and the run would run out of memory).
+    /// and the run would run out of memory); or the bucket given to <see cref="SendOnFailureTo"/> does not exist in its
+    /// model.
     /// </exception>
     public EmulationSummary Run(IEmulationObserver? observer = null)
     {
         if (_ran)
         {
             throw new InvalidOperationException("An emulator runs once; make a new one for another run.");
+        }
+
+        if (_destinationBucket is { } destination && !destination.Model.HasBucket(destination.Name))
+        {
+            throw new InvalidOperationException(
+                "The S3 on-failure destination bucket '" + destination.Name + "' (SendOnFailureTo) does not exist in the S3 model: create it before Run " +
+                "(S3Model.CreateBucket, or a CreateBucket request through the model's client). Lambda does not create its destination on AWS.");
         }
 
         _ran = true;

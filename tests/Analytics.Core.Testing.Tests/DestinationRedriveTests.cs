@@ -102,6 +102,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         var recording = new EmulationRecording();
         var emulator = new StreamEmulator(scenario, new DelegateHandler((_, _, _) => throw new InvalidOperationException("fail")));
         using var s3 = new S3Model(emulator.Clock, S3ModelOptions.Default);
+        s3.CreateBucket(DestinationBucket);
         emulator.SendOnFailureTo(s3, DestinationBucket);
         emulator.Run(recording);
 
@@ -153,6 +154,43 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         var emulator = new StreamEmulator(Emulate.Texts("a") with { Mapping = new() { OnFailure = OnFailureDestination.Sqs } }, Emulate.Succeed());
         using var s3 = new S3Model(emulator.Clock, S3ModelOptions.Default);
         Assert.Throws<InvalidOperationException>(() => emulator.SendOnFailureTo(s3, DestinationBucket));
+    }
+
+    // "Your execution role must have permissions for the destination: ... For an S3 destination: s3:PutObject and
+    // s3:ListBucket" (Retain discarded batch records): Lambda writes to a bucket that exists; it does not create one. A
+    // test whose setup forgot the bucket passed here while the deployed mapping would fail its deliveries.
+    [Fact]
+    public void S3Destination_MissingBucket_IsRefusedAtRun_NamingIt()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a") with { Mapping = new() { MaximumRetryAttempts = 0, OnFailure = OnFailureDestination.S3 } };
+        var emulator = new StreamEmulator(scenario, new DelegateHandler((_, _, _) => throw new InvalidOperationException("fail")));
+        using var s3 = new S3Model(emulator.Clock, S3ModelOptions.Default);
+        emulator.SendOnFailureTo(s3, "forgotten-bucket");
+
+        InvalidOperationException e = Assert.Throws<InvalidOperationException>(() => emulator.Run());
+        Assert.Contains("'forgotten-bucket'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("CreateBucket", e.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => s3.GetObjects("forgotten-bucket"));
+    }
+
+    // The bucket may be made after SendOnFailureTo and through the model's own client, as a test's setup would make it.
+    [Fact]
+    public async Task S3Destination_BucketCreatedByARequestAfterSendOnFailureTo_ReceivesTheRecord()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a") with { Mapping = new() { MaximumRetryAttempts = 0, OnFailure = OnFailureDestination.S3 } };
+        var recording = new EmulationRecording();
+        var emulator = new StreamEmulator(scenario, new DelegateHandler((_, _, _) => throw new InvalidOperationException("fail")));
+        using var s3 = new S3Model(emulator.Clock, S3ModelOptions.Default);
+        emulator.SendOnFailureTo(s3, DestinationBucket);
+        using (AmazonS3Client client = s3.CreateClient())
+        {
+            await client.PutBucketAsync(DestinationBucket);
+        }
+
+        emulator.Run(recording);
+
+        DestinationRecord sent = Assert.Single(recording.Destination);
+        Assert.Equal(sent.S3Key, Assert.Single(s3.GetObjects(DestinationBucket)).Key);
     }
 
     /// <summary>
@@ -591,6 +629,7 @@ public class DestinationRedriveTests(ITestOutputHelper output)
         downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, file);
         using (downstream)
         {
+            downstream.S3.CreateBucket(DestinationBucket);
             emulator.SendOnFailureTo(downstream.S3, DestinationBucket);
             EmulationSummary summary = emulator.Run(recording);
             var problems = new List<string>();

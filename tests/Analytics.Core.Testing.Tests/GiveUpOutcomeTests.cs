@@ -269,6 +269,7 @@ public class GiveUpOutcomeTests
         StreamEmulator emulator = null!;
         emulator = new StreamEmulator(scenario, _ => new ScriptedHandler(emulator.Clock, [new ScriptRule(ScriptAction.Raise, WhenData: "boom")]));
         using var s3 = new S3Model(emulator.Clock, S3ModelOptions.Default);
+        s3.CreateBucket("failures");
         emulator.SendOnFailureTo(s3, "failures");
         emulator.Run(recording);
 

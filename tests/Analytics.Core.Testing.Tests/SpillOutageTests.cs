@@ -802,13 +802,10 @@ public class SpillOutageTests
         downstream = new SampleDownstream(emulator.Clock, c.Seed, scenario.StartTime, new DownstreamFile { Dynamodb = new() { LatencyMs = new() { P50 = 5, P99 = 30 } } });
         using (downstream)
         {
+            downstream.S3.CreateBucket(FailureBucket);
             if (c.GiveUps)
             {
                 emulator.SendOnFailureTo(downstream.S3, FailureBucket);
-            }
-            else
-            {
-                downstream.S3.CreateBucket(FailureBucket);
             }
 
             outages = new OutageHandler(downstream.DynamoDb.HttpHandler, emulator.Clock, [.. c.Outages.Select(o => (scenario.StartTime.AddSeconds(o.FromSecond), scenario.StartTime.AddSeconds(o.ToSecond), o.Kind))]);

@@ -184,6 +184,15 @@ public sealed class S3Model : IDisposable
         }
     }
 
+    /// <summary>Whether the model holds the bucket.</summary>
+    internal bool HasBucket(string bucketName)
+    {
+        lock (_gate)
+        {
+            return _buckets.ContainsKey(bucketName);
+        }
+    }
+
     /// <summary>Every object of a bucket, in key order (UTF-8 binary order, as S3 lists).</summary>
     /// <param name="bucketName">The bucket.</param>
     /// <returns>The objects.</returns>
