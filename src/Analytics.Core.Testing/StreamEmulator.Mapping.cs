@@ -561,12 +561,13 @@ public sealed partial class StreamEmulator
         Task<ReadOnlyMemory<byte>> task = invocation.Task!;
         InvocationOutcome outcome;
         ResponseVerdict verdict = default;
-        if (task.IsCompletedSuccessfully && task.Result.Length > LambdaJson.MaxPayloadBytes)
+        if (task.IsCompletedSuccessfully && task.Result.Length > LambdaJson.MaxResponseBytes)
         {
-            // "6 MB each for request and response": Lambda fails the invocation (Function.ResponseSizeTooLarge), a
-            // function error, whatever the response says; the Runtime API host answers a process the same way.
+            // "6 MB each for request and response", exactly 6 MiB + 100 bytes for a response (LambdaJson.MaxResponseBytes):
+            // Lambda fails the invocation (Function.ResponseSizeTooLarge), a function error, whatever the response says;
+            // the Runtime API host answers a process the same way.
             outcome = InvocationOutcome.Error;
-            invocation.Error = ("Function.ResponseSizeTooLarge", $"Response payload size ({task.Result.Length} bytes) exceeded maximum allowed payload size ({LambdaJson.MaxPayloadBytes} bytes).");
+            invocation.Error = ("Function.ResponseSizeTooLarge", $"Response payload size ({task.Result.Length} bytes) exceeded maximum allowed payload size ({LambdaJson.MaxResponseBytes} bytes).");
         }
         else if (task.IsCompletedSuccessfully)
         {

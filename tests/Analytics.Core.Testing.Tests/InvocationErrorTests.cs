@@ -27,7 +27,7 @@ public class InvocationErrorTests
     {
         { "exception", "ObjectDisposedException", "Cannot access a disposed object.\nObject name: 'my-function'." },
         { "timeout", "Sandbox.Timedout", "Task timed out after 3.00 seconds" },
-        { "response over 6 MB", "Function.ResponseSizeTooLarge", "Response payload size (6291457 bytes) exceeded maximum allowed payload size (6291456 bytes)." },
+        { "response over 6 MB", "Function.ResponseSizeTooLarge", "Response payload size (6291557 bytes) exceeded maximum allowed payload size (6291556 bytes)." },
         // Through the Runtime API host: the errorType the process posted, or its init error's (found by review: the
         // host's exception type was reported instead).
         { "process's function error", "Function.MyError", "Unable to parse record" },
@@ -76,7 +76,7 @@ public class InvocationErrorTests
             case "a cancelled task":
                 return await Task.FromCanceled<ReadOnlyMemory<byte>>(new CancellationToken(canceled: true));
             default:
-                return new byte[LambdaJson.MaxPayloadBytes + 1];
+                return new byte[6 * 1024 * 1024 + 101]; // one byte over Lambda's response limit, 6 MiB + 100
         }
     }
 

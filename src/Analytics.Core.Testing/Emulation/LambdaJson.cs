@@ -12,6 +12,13 @@ internal static class LambdaJson
     /// <summary>Lambda's invocation payload limit (6 MB).</summary>
     public const int MaxPayloadBytes = 6 * 1024 * 1024;
 
+    /// <summary>
+    /// The longest response Lambda takes from a function: 6 MiB and 100 bytes (6,291,556). Lambda's Runtime API (RAPID,
+    /// published as aws/aws-lambda-runtime-interface-emulator) holds <c>MaxPayloadSize = 6*1024*1024 + 100</c> and fails
+    /// only a longer response; functions on AWS report "exceeded maximum allowed payload size (6291556 bytes)".
+    /// </summary>
+    public const int MaxResponseBytes = MaxPayloadBytes + 100;
+
     /// <summary>Over this, a window's state terminates the window early (1 MB).</summary>
     public const int MaxWindowStateBytes = 1024 * 1024;
 

@@ -17,8 +17,9 @@ namespace Analytics.Core.Testing;
 /// <remarks>
 /// <para>Served: <c>GET /2018-06-01/runtime/invocation/next</c> (long-polls; answers the event with
 /// <c>Lambda-Runtime-Aws-Request-Id</c>, <c>Lambda-Runtime-Deadline-Ms</c>, <c>Lambda-Runtime-Invoked-Function-Arn</c>
-/// and <c>Lambda-Runtime-Trace-Id</c>), <c>POST .../invocation/{id}/response</c> (202; a body over 6 MB fails the
-/// invocation with <c>Function.ResponseSizeTooLarge</c>, as Lambda does), <c>POST .../invocation/{id}/error</c> and
+/// and <c>Lambda-Runtime-Trace-Id</c>), <c>POST .../invocation/{id}/response</c> (202; a body over 6 MiB and 100
+/// bytes, Lambda's limit, is answered 413 <c>RequestEntityTooLarge</c> and fails the invocation with
+/// <c>Function.ResponseSizeTooLarge</c>, as Lambda does), <c>POST .../invocation/{id}/error</c> and
 /// <c>POST /2018-06-01/runtime/init/error</c>. An unknown request id, one <c>/next</c> has not handed out yet, or one already answered is answered 400 <c>InvalidRequestID</c>.</para>
 /// <para>One invocation at a time (one execution environment). As in Lambda, an invocation that passes its deadline
 /// ends the process, and so does a process exit or an init error; the next invocation starts a new process (a cold
@@ -26,7 +27,7 @@ namespace Analytics.Core.Testing;
 /// </remarks>
 public sealed class RuntimeApiHost : IAsyncDisposable
 {
-    private const int MaxResponseBytes = 6 * 1024 * 1024;
+    private const int MaxResponseBytes = LambdaJson.MaxResponseBytes;
     private const string Prefix = "/2018-06-01/runtime/";
 
     private readonly RuntimeApiHostOptions _options;
@@ -501,7 +502,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
 
     private async Task ResponseAsync(HttpListenerRequest request, HttpListenerResponse response, string requestId)
     {
-        byte[] body = await ReadBodyAsync(request, MaxResponseBytes + 1).ConfigureAwait(false);
+        (byte[] body, long length) = await ReadBodyAsync(request, MaxResponseBytes + 1).ConfigureAwait(false);
         if (Take(requestId) is not { } pending)
         {
             await AnswerAsync(response, 400, "InvalidRequestID", "Invalid request ID").ConfigureAwait(false);
@@ -510,9 +511,12 @@ public sealed class RuntimeApiHost : IAsyncDisposable
 
         if (body.Length > MaxResponseBytes)
         {
+            // Lambda's Runtime API (RAPID) fails the invocation with the size it read and answers the runtime 413.
             pending.Result.TrySetException(new FunctionErrorException(
-                $"Response payload size exceeded maximum allowed payload size ({MaxResponseBytes.ToString(CultureInfo.InvariantCulture)} bytes).", "Function.ResponseSizeTooLarge", []));
-            await AnswerAsync(response, 413, "RequestEntityTooLarge", "Response payload too large").ConfigureAwait(false);
+                string.Create(CultureInfo.InvariantCulture, $"Response payload size ({length} bytes) exceeded maximum allowed payload size ({MaxResponseBytes} bytes)."),
+                "Function.ResponseSizeTooLarge",
+                []));
+            await AnswerAsync(response, 413, "RequestEntityTooLarge", string.Create(CultureInfo.InvariantCulture, $"Exceeded maximum allowed payload size ({MaxResponseBytes} bytes).")).ConfigureAwait(false);
             return;
         }
 
@@ -522,7 +526,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
 
     private async Task ErrorAsync(HttpListenerRequest request, HttpListenerResponse response, string requestId)
     {
-        byte[] body = await ReadBodyAsync(request, MaxResponseBytes).ConfigureAwait(false);
+        (byte[] body, _) = await ReadBodyAsync(request, MaxResponseBytes).ConfigureAwait(false);
         if (Take(requestId) is not { } pending)
         {
             await AnswerAsync(response, 400, "InvalidRequestID", "Invalid request ID").ConfigureAwait(false);
@@ -546,7 +550,7 @@ public sealed class RuntimeApiHost : IAsyncDisposable
 
     private async Task InitErrorAsync(HttpListenerRequest request, HttpListenerResponse response)
     {
-        byte[] body = await ReadBodyAsync(request, MaxResponseBytes).ConfigureAwait(false);
+        (byte[] body, _) = await ReadBodyAsync(request, MaxResponseBytes).ConfigureAwait(false);
         (string message, string type) = ReadError(body, request.Headers["Lambda-Runtime-Function-Error-Type"]);
         if (_runtime is { } runtime)
         {
@@ -586,20 +590,23 @@ public sealed class RuntimeApiHost : IAsyncDisposable
         return (message, type);
     }
 
-    private async Task<byte[]> ReadBodyAsync(HttpListenerRequest request, int limit)
+    /// <summary>The body's first <paramref name="limit"/> bytes, and its whole length (read through, not kept).</summary>
+    private async Task<(byte[] Body, long Length)> ReadBodyAsync(HttpListenerRequest request, int limit)
     {
         using var buffer = new MemoryStream();
         byte[] chunk = new byte[16 * 1024];
+        long length = 0;
         int read;
         while ((read = await request.InputStream.ReadAsync(chunk, _stop.Token).ConfigureAwait(false)) > 0)
         {
+            length += read;
             if (buffer.Length < limit)
             {
                 buffer.Write(chunk, 0, (int)Math.Min(read, limit - buffer.Length));
             }
         }
 
-        return buffer.ToArray();
+        return (buffer.ToArray(), length);
     }
 
     private async Task AnswerAsync(HttpListenerResponse response, int status, string? errorType, string? message)

@@ -38,6 +38,11 @@ public sealed class RuntimeApiHostTests : IDisposable
             *big*)
               head -c 7000000 /dev/zero | tr '\0' 'a' > "$work/r"
               curl -sS -X POST --data-binary "@$work/r" "$api/invocation/$id/response" >/dev/null ;;
+            *bytes:*)
+              n=$(printf '%s' "$body" | tr -cd '0-9')
+              head -c "$n" /dev/zero | tr '\0' 'a' > "$work/r"
+              code=$(curl -sS -o "$work/a" -w '%{http_code}' -X POST --data-binary "@$work/r" "$api/invocation/$id/response")
+              echo "answer $n: $code $(cat "$work/a")" ;;
             *)
               printf '{"deadline":"%s","arn":"%s","trace":"%s","id":"%s","event":%s}' \
                 "$(header Lambda-Runtime-Deadline-Ms)" "$(header Lambda-Runtime-Invoked-Function-Arn)" \
@@ -219,6 +224,41 @@ public sealed class RuntimeApiHostTests : IDisposable
         await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options(), cts.Token);
         var error = await Assert.ThrowsAsync<FunctionErrorException>(() => host.InvokeAsync("\"big\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token));
         Assert.Equal("Function.ResponseSizeTooLarge", error.ErrorType);
+        Assert.Equal("Response payload size (7000000 bytes) exceeded maximum allowed payload size (6291556 bytes).", error.Message);
+    }
+
+    /// <summary>
+    /// Lambda's limit on a response is 6 MiB and 100 bytes, not 6 MiB: its Runtime API (RAPID, published as
+    /// aws/aws-lambda-runtime-interface-emulator) holds <c>MaxPayloadSize = 6*1024*1024 + 100 // 6 MiB + 100 bytes</c>,
+    /// accepts a response of that size, and answers a longer one 413 with <c>{"errorMessage":"Exceeded maximum allowed
+    /// payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}</c>, failing the invocation with
+    /// <c>Function.ResponseSizeTooLarge</c>, "Response payload size (N bytes) exceeded maximum allowed payload size
+    /// (6291556 bytes)." (its lambda/interop/model.go and lambda/rapi/rendering/rendering.go). Functions on AWS report
+    /// the same 6291556. The host refused every response over 6,291,456 bytes.
+    /// </summary>
+    [Fact]
+    public async Task Invoke_ResponseLimit_Is6MiBAnd100Bytes_AsLambdasRuntimeApiAnswers()
+    {
+        var log = new StringWriter();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options() with { Log = TextWriter.Synchronized(log) }, cts.Token);
+
+        byte[] fits = await host.InvokeAsync("\"bytes:6291556\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token);
+        Assert.Equal(6_291_556, fits.Length);
+
+        var error = await Assert.ThrowsAsync<FunctionErrorException>(() => host.InvokeAsync("\"bytes:6291557\""u8.ToArray(), DateTimeOffset.UtcNow.AddSeconds(20), cts.Token));
+        Assert.Equal("Function.ResponseSizeTooLarge", error.ErrorType);
+        Assert.Equal("Response payload size (6291557 bytes) exceeded maximum allowed payload size (6291556 bytes).", error.Message);
+
+        // What the runtime was answered, as it logged it (the log is read as the process writes it).
+        for (int i = 0; i < 100 && !log.ToString().Contains("answer 6291557", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(100, cts.Token);
+        }
+
+        string lines = log.ToString();
+        Assert.Contains("answer 6291556: 202 {\"status\":\"OK\"}", lines, StringComparison.Ordinal);
+        Assert.Contains("answer 6291557: 413 {\"errorMessage\":\"Exceeded maximum allowed payload size (6291556 bytes).\",\"errorType\":\"RequestEntityTooLarge\"}", lines, StringComparison.Ordinal);
     }
 
     [Fact]
