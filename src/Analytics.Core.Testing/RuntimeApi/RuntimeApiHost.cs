@@ -494,7 +494,8 @@ public sealed class RuntimeApiHost : IAsyncDisposable
         response.Headers["Lambda-Runtime-Aws-Request-Id"] = pending.RequestId;
         response.Headers["Lambda-Runtime-Deadline-Ms"] = pending.Deadline.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
         response.Headers["Lambda-Runtime-Invoked-Function-Arn"] = _options.FunctionArn ?? $"arn:aws:lambda:us-east-1:000000000000:function:{_options.FunctionName}";
-        response.Headers["Lambda-Runtime-Trace-Id"] = $"Root=1-{pending.Deadline.ToUnixTimeSeconds():x8}-{pending.RequestId.Replace("-", string.Empty, StringComparison.Ordinal)[..24]};Parent={pending.RequestId[..8]}00000000;Sampled=0";
+        // An X-Ray trace header: its root holds the request's time (epoch seconds, 8 hex digits), not the deadline's.
+        response.Headers["Lambda-Runtime-Trace-Id"] = $"Root=1-{pending.HandedOutAt.ToUnixTimeSeconds():x8}-{pending.RequestId.Replace("-", string.Empty, StringComparison.Ordinal)[..24]};Parent={pending.RequestId[..8]}00000000;Sampled=0";
         response.ContentLength64 = pending.Event.Length;
         await response.OutputStream.WriteAsync(pending.Event, _stop.Token).ConfigureAwait(false);
         response.Close();

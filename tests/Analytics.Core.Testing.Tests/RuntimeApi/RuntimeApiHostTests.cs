@@ -179,6 +179,28 @@ public sealed class RuntimeApiHostTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Lambda-Runtime-Trace-Id is an X-Ray trace header, whose root holds "the time of the original request in Unix epoch
+    /// time, in 8 hexadecimal digits" (X-Ray Developer Guide, "Tracing header"; for instance
+    /// <c>Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1</c>). The host wrote the deadline
+    /// there, a time the invocation had not reached (here 10 minutes on).
+    /// </summary>
+    [Fact]
+    public async Task Invoke_TraceIdsRoot_HoldsTheTimeOfTheRequest_NotItsDeadline()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using RuntimeApiHost host = await RuntimeApiHost.StartAsync(Options(), cts.Token);
+        long before = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        byte[] response = await host.InvokeAsync("{\"n\":1}"u8.ToArray(), DateTimeOffset.UtcNow.AddMinutes(10), cts.Token);
+        long after = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+        using JsonDocument answer = JsonDocument.Parse(response);
+        string trace = answer.RootElement.GetProperty("trace").GetString()!;
+        Assert.Matches("^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=[01]$", trace);
+        long root = Convert.ToInt64(trace.Substring("Root=1-".Length, 8), 16);
+        Assert.InRange(root, before, after);
+    }
+
     [Fact]
     public async Task Invoke_HandsTheEventWithLambdasHeaders_AndReturnsTheResponseBody()
     {
