@@ -23,8 +23,8 @@ public interface ILambdaHandler
     /// <param name="deadline">When Lambda ends the invocation (its timeout), in the emulator's time.</param>
     /// <param name="cancellationToken">Not cancelled by the emulator (Lambda does not cancel; it stops the environment).</param>
     /// <returns>
-    /// The response body (empty for none), at most 6 MB (6,291,456 bytes): as in Lambda, a larger one fails the
-    /// invocation (a function error, <c>Function.ResponseSizeTooLarge</c>).
+    /// The response body (empty for none), at most 6 MiB and 100 bytes (6,291,556 bytes, Lambda's bound): as in Lambda,
+    /// a larger one fails the invocation (a function error, <c>Function.ResponseSizeTooLarge</c>).
     /// </returns>
     Task<ReadOnlyMemory<byte>> InvokeAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, CancellationToken cancellationToken);
 }
