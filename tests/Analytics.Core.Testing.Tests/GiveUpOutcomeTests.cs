@@ -11,8 +11,8 @@ namespace Analytics.Core.Testing.Tests;
 public class GiveUpOutcomeTests
 {
     // Source: "If the state exceeds 1 MB, the window terminates early" (Lambda Developer Guide, "Tumbling windows"; the
-    // emulator's limit is LambdaJson.MaxWindowStateBytes = 1 MiB of UTF-8): a state of exactly the limit does not exceed
-    // it, so the window runs to its end; one byte more ends it early.
+    // emulator's limit is LambdaJson.MaxWindowStateBytes = 1,000,000 bytes of UTF-8, the smaller reading of "1 MB"): a
+    // state of exactly the limit does not exceed it, so the window runs to its end; one byte more ends it early.
     [Theory]
     [InlineData(0, false)]
     [InlineData(1, true)]
@@ -20,8 +20,8 @@ public class GiveUpOutcomeTests
     {
         const string Prefix = "{\"blob\":\"";
         const string Suffix = "\"}";
-        string state = Prefix + new string('x', 1024 * 1024 - Prefix.Length - Suffix.Length + bytesOverLimit) + Suffix;
-        Assert.Equal(1024 * 1024 + bytesOverLimit, Encoding.UTF8.GetByteCount(state));
+        string state = Prefix + new string('x', 1_000_000 - Prefix.Length - Suffix.Length + bytesOverLimit) + Suffix;
+        Assert.Equal(1_000_000 + bytesOverLimit, Encoding.UTF8.GetByteCount(state));
         EmulatorScenario scenario = Emulate.Texts("a") with { DurationSeconds = 100, Mapping = new() { TumblingWindowInSeconds = 60 } };
         var flags = new List<(bool Final, bool Early)>();
         Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>

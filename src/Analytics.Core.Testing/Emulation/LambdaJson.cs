@@ -19,8 +19,12 @@ internal static class LambdaJson
     /// </summary>
     public const int MaxResponseBytes = MaxPayloadBytes + 100;
 
-    /// <summary>Over this, a window's state terminates the window early (1 MB).</summary>
-    public const int MaxWindowStateBytes = 1024 * 1024;
+    /// <summary>
+    /// Over this, a window's state terminates the window early: "If the state exceeds 1 MB". AWS does not say whether
+    /// 1 MB is 1,000,000 bytes or 1 MiB; the smaller reading, so that a state AWS may end early ends early here too and
+    /// the consumer's early-end path is run (ending a window AWS would not end costs a correct consumer nothing).
+    /// </summary>
+    public const int MaxWindowStateBytes = 1_000_000;
 
     private static readonly JsonWriterOptions s_writerOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = false };
 
