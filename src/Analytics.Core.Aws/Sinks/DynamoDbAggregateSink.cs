@@ -75,7 +75,7 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
     /// <param name="options">Table name, aggregator options, retry and concurrency bounds.</param>
     /// <exception cref="ArgumentNullException"><paramref name="client"/> is null.</exception>
     /// <exception cref="ArgumentException">The table name is empty or not a table name or ARN (white space, a scheme, other characters).</exception>
-    /// <exception cref="ArgumentOutOfRangeException">Concurrency or attempts are below 1, or a retry delay is negative.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Concurrency or attempts are below 1, a retry delay is negative, or <see cref="DynamoDbAggregateSinkOptions.MaxPartitionKeysPerItem"/> is not 1 to 10,000.</exception>
     public DynamoDbAggregateSink(IAmazonDynamoDB client, DynamoDbAggregateSinkOptions options)
     {
         AwsSinkChecks.Validate(client, options.TableName, nameof(options.TableName), AwsSinkChecks.Target.Table, options.MaxConcurrency, options.Retry);

@@ -118,6 +118,7 @@ public sealed class AggregateBatch
     /// The watermark falls strictly inside the pair's records but the batch has no per-record log for it (a
     /// tumbling-window flush spans several invocations): applying it would count some records twice.
     /// </exception>
+    /// <exception cref="ArgumentNullException"><paramref name="destination"/> is null.</exception>
     public bool TryGetAggregateAfter(int pair, ReadOnlySpan<byte> watermark, MetricAggregate destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
@@ -226,6 +227,7 @@ public sealed class AggregateBatch
     /// <returns><see langword="false"/> when no such record contributed: there is nothing to apply.</returns>
     /// <exception cref="ArgumentException"><paramref name="watermarks"/> does not have one entry per key of the pair.</exception>
     /// <exception cref="InvalidOperationException">The batch has no per-record log (a tumbling-window flush).</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="watermarks"/> or <paramref name="destination"/> is null.</exception>
     public bool TryGetAggregateAfter(int pair, IReadOnlyList<string?> watermarks, MetricAggregate destination)
     {
         ArgumentNullException.ThrowIfNull(watermarks);

@@ -27,6 +27,7 @@ public sealed class KinesisEventBuffer : IDisposable
     /// <param name="stream">The event, UTF-8 JSON.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
     /// <returns>A task that completes when the stream is read.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="stream"/> is null.</exception>
     public async ValueTask LoadAsync(Stream stream, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stream);

@@ -18,6 +18,7 @@ public static class SequenceNumber
     /// <param name="left">Decimal digits, no leading zeros.</param>
     /// <param name="right">Decimal digits, no leading zeros.</param>
     /// <returns>Negative, zero or positive as <paramref name="left"/> is less than, equal to or greater than <paramref name="right"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="left"/> or <paramref name="right"/> is null.</exception>
     public static int Compare(string left, string right)
     {
         ArgumentNullException.ThrowIfNull(left);

@@ -92,6 +92,7 @@ public sealed class KinesisFunction : IDisposable
     /// <exception cref="WindowStateFormatException">The window state holds an entry of ours that cannot be decoded.</exception>
     /// <exception cref="BatchFailedException">A tumbling-window invocation could not make its effects durable; its log line and metrics are written first.</exception>
     /// <exception cref="InvalidOperationException">Another invocation is being handled: one at a time.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="remainingTime"/> is further below zero than Lambda's longest timeout (15 minutes): it comes from another clock or unit.</exception>
     public async Task<Stream> HandleAsync(Stream input, TimeSpan remainingTime, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(input);

@@ -47,6 +47,7 @@ public sealed class BatchResponseWriter
 
     /// <summary>Writes the response of a plain Kinesis invocation.</summary>
     /// <param name="output">Receives UTF-8 JSON.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="output"/> is null.</exception>
     public void WriteResponse(IBufferWriter<byte> output)
     {
         using var writer = new Utf8JsonWriter(output);
@@ -58,6 +59,7 @@ public sealed class BatchResponseWriter
     /// <summary>Writes the response of a tumbling-window invocation: <c>state</c> and <c>batchItemFailures</c>.</summary>
     /// <param name="output">Receives UTF-8 JSON.</param>
     /// <param name="writeStateMembers">Writes the members of the state object (the writer is inside it).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="output"/> or <paramref name="writeStateMembers"/> is null.</exception>
     public void WriteWindowResponse(IBufferWriter<byte> output, Action<Utf8JsonWriter> writeStateMembers)
     {
         ArgumentNullException.ThrowIfNull(writeStateMembers);

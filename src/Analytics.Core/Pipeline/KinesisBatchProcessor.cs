@@ -141,6 +141,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="deadline"/> is further before the processor's clock than Lambda's longest timeout (15 minutes): it comes from another clock or unit.</exception>
     /// <exception cref="InvalidOperationException">This processor is processing another event: it handles one at a time.</exception>
     /// <exception cref="ObjectDisposedException">The processor is disposed.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="response"/> is null.</exception>
     public Task<BatchSummary> ProcessAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
     {
         try
@@ -337,6 +338,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="deadline"/> is further before the processor's clock than Lambda's longest timeout (15 minutes): it comes from another clock or unit.</exception>
     /// <exception cref="InvalidOperationException">This processor is processing another event: it handles one at a time.</exception>
     /// <exception cref="ObjectDisposedException">The processor is disposed.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="utf8Event"/> or <paramref name="response"/> is null.</exception>
     public async Task<BatchSummary> ProcessAsync(Stream utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(utf8Event);

@@ -17,6 +17,8 @@ public sealed class JsonLinesAggregateSink : IAggregateSink
 
     /// <summary>Creates the sink.</summary>
     /// <param name="path">The file; created when missing, appended to otherwise.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is empty.</exception>
     public JsonLinesAggregateSink(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);

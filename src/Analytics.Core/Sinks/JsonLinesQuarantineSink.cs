@@ -14,6 +14,8 @@ public sealed class JsonLinesQuarantineSink : IQuarantineSink
 
     /// <summary>Creates the sink.</summary>
     /// <param name="path">The file; created when missing, appended to otherwise.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="path"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is empty.</exception>
     public JsonLinesQuarantineSink(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
