@@ -39,7 +39,11 @@ public enum PoisonReason
     /// <summary>The value is NaN, an infinity, or overflows a double (such as <c>1e400</c>).</summary>
     NonFiniteValue,
 
-    /// <summary>The timestamp is neither epoch milliseconds (1970 to 9999) nor an RFC 3339 date-time with <c>Z</c> or an offset.</summary>
+    /// <summary>
+    /// The timestamp is neither epoch milliseconds (1970 to 9999) nor an RFC 3339 date-time with <c>Z</c> or an offset;
+    /// or (from the pipeline only, which knows the window size) the sample's window would end after
+    /// 9999-12-31T23:59:59.999Z.
+    /// </summary>
     InvalidTimestamp,
 
     /// <summary>The metric name is empty, longer than 255 UTF-8 bytes, or holds only white space and control characters.</summary>
