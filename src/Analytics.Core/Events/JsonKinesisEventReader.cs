@@ -28,9 +28,11 @@ internal ref struct JsonKinesisEventReader
     private KinesisRecord _current;
     private int _recordCount;
 
-    /// <summary>Starts reading an event.</summary>
+    /// <summary>
+    /// Starts reading an event. Nothing is checked yet: a payload that is not a Kinesis event (one that does not start
+    /// with a JSON object included) throws from <see cref="Read"/>, from its first call on.
+    /// </summary>
     /// <param name="utf8Event">The event as UTF-8 JSON (a leading BOM is skipped).</param>
-    /// <exception cref="KinesisEventFormatException">The payload does not start with a JSON object.</exception>
     public JsonKinesisEventReader(ReadOnlySpan<byte> utf8Event)
     {
         _origin = utf8Event.StartsWith(Utf8Bom) ? 3 : 0;

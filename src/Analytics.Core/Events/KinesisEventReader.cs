@@ -68,9 +68,11 @@ public ref struct KinesisEventReader
     private bool _usesFallback;
     private JsonKinesisEventReader _fallback;
 
-    /// <summary>Starts reading an event.</summary>
+    /// <summary>
+    /// Starts reading an event. Nothing is checked yet: a payload that is not a Kinesis event (one that does not start
+    /// with a JSON object included) throws from <see cref="Read"/>, from its first call on.
+    /// </summary>
     /// <param name="utf8Event">The event as UTF-8 JSON (a leading BOM is skipped).</param>
-    /// <exception cref="KinesisEventFormatException">The payload does not start with a JSON object.</exception>
     public KinesisEventReader(ReadOnlySpan<byte> utf8Event)
     {
         _input = utf8Event;
