@@ -50,7 +50,11 @@ public readonly ref struct KinesisRecord
     /// <summary>Whether <see cref="RawBase64Data"/> contains JSON escapes (some serializers write <c>\/</c>).</summary>
     public bool DataIsEscaped { get; }
 
-    /// <summary>The approximate arrival time, epoch milliseconds.</summary>
+    /// <summary>
+    /// The approximate arrival time, epoch milliseconds: the event's <c>approximateArrivalTimestamp</c>, epoch seconds
+    /// with a fraction as Lambda writes it; a number above 157,753,180,800 (as seconds, a time after 6968-12-31) is read
+    /// as milliseconds, which one .NET serializer writes.
+    /// </summary>
     public long ApproximateArrivalTimestampMs { get; }
 
     /// <summary>Byte offset of the record's object in the event.</summary>
