@@ -335,7 +335,15 @@ public sealed class AggregateBatch
     /// <summary>Whether the sink marked the pair durable.</summary>
     /// <param name="pair">0 to <see cref="Count"/> - 1.</param>
     /// <returns>The mark.</returns>
-    public bool IsDurable(int pair) => _durable[pair];
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="pair"/> is not a pair of the batch (below 0, or
+    /// <see cref="Count"/> or more): the marks array is pooled and longer, so an index past the batch would read a mark
+    /// left by an earlier batch.</exception>
+    public bool IsDurable(int pair)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(pair);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(pair, Count);
+        return _durable[pair];
+    }
 
     /// <summary>How many pairs the sink marked durable.</summary>
     internal int DurableCount

@@ -76,6 +76,19 @@ public class AggregateBatchArgumentTests
         Assert.Equal(pair, e.ActualValue);
     }
 
+    // IsDurable read the pooled marks array unchecked: an index past Count answered with a mark of an earlier batch (or
+    // false), one below 0 threw IndexOutOfRangeException; MarkDurable and GetPair refuse both.
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(3)]
+    [InlineData(128)]
+    public void IsDurable_OutOfRange_NamesTheIndex(int pair)
+    {
+        ArgumentOutOfRangeException e = Assert.Throws<ArgumentOutOfRangeException>(() => Batch().IsDurable(pair));
+        Assert.Equal("pair", e.ParamName);
+        Assert.Equal(pair, e.ActualValue);
+    }
+
     [Fact]
     public void PartitionKeyOfANegativeIndex_ThrowsOutOfRange()
     {
