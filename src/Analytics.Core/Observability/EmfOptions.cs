@@ -19,9 +19,10 @@ public readonly record struct EmfOptions
     public string Namespace { get; init; } = EmfMetrics.DefaultNamespace;
 
     /// <summary>
-    /// Value of the <c>FunctionName</c> dimension. Default <see langword="null"/>: the environment variable
-    /// <c>AWS_LAMBDA_FUNCTION_NAME</c> that Lambda sets, or <c>local</c> outside Lambda. Set, it must be 1 to 1,024
-    /// printable ASCII characters, not all spaces (a dimension value CloudWatch takes).
+    /// Value of the <c>FunctionName</c> dimension. Default <see langword="null"/> (and the empty string, which no
+    /// dimension can hold): the environment variable <c>AWS_LAMBDA_FUNCTION_NAME</c> that Lambda sets, or <c>local</c>
+    /// outside Lambda. Set, it must be 1 to 1,024 printable ASCII characters, not all spaces (a dimension value
+    /// CloudWatch takes).
     /// </summary>
     public string? FunctionName { get; init; }
 
