@@ -261,8 +261,9 @@ public sealed partial class DynamoDbAggregateSink : IAggregateSink
             // reported for re-delivery) and the invocation's log line and metrics carry this error.
             AwsThrowHelper.ThrowInvalidOperation(string.Format(
                 CultureInfo.InvariantCulture,
-                // Both streams first: the invocation's log line keeps the first 300 characters of the error (BatchSummary.MaxErrorLength).
-                "Table '{2}' (DynamoDbAggregateSinkOptions.TableName) serves stream {3}, not this batch's stream {4}: {0} aggregate item(s) of shard {1} " +
+                // Both streams before the table, whose name (an ARN, up to 1,024 characters) could push them out: the
+                // invocation's log line keeps the first 300 characters of the error (BatchSummary.MaxErrorLength).
+                "This batch's stream {4} is not stream {3}, which table '{2}' (DynamoDbAggregateSinkOptions.TableName) serves: {0} aggregate item(s) of shard {1} " +
                 "were not written. The watermarks are kept per shard id, which repeats across streams, so one table serves one stream: " +
                 "give this stream its own table (docs/dynamodb.md, 'One stream per table'). Their records are left for re-delivery.",
                 others,

@@ -35,9 +35,10 @@ public sealed class StreamOwnershipTests(LocalServersFixture servers)
         AggregateBatch other = Batch(OtherStream, Record(Three, 5));
         InvalidOperationException e = await Assert.ThrowsAsync<InvalidOperationException>(() => sink.WriteAsync(other, CancellationToken.None));
 
-        Assert.Contains("serves stream " + ShardStream.StreamArn + ", not this batch's stream " + OtherStream, e.Message, StringComparison.Ordinal);
-        // The log line keeps the error's first 300 characters, with its type: both streams are within them.
-        Assert.True(e.GetType().FullName!.Length + 2 + e.Message.IndexOf(OtherStream, StringComparison.Ordinal) + OtherStream.Length <= BatchSummary.MaxErrorLength);
+        Assert.StartsWith("This batch's stream " + OtherStream + " is not stream " + ShardStream.StreamArn + ", which table '" + table + "'", e.Message, StringComparison.Ordinal);
+        // The log line keeps the error's first 300 characters, with its type: both streams are within them, before the
+        // table's name, which may be an ARN of up to 1,024 characters (the streams were after it).
+        Assert.True(e.GetType().FullName!.Length + 2 + e.Message.IndexOf(ShardStream.StreamArn, StringComparison.Ordinal) + ShardStream.StreamArn.Length <= BatchSummary.MaxErrorLength);
         Assert.Contains("One stream per table", e.Message, StringComparison.Ordinal);
         // How many items were left, of which shard, and why one table cannot serve two streams.
         Assert.Contains("1 aggregate item(s) of shard " + Shard + " were not written. The watermarks are kept per shard id, which repeats across streams", e.Message, StringComparison.Ordinal);
