@@ -84,7 +84,9 @@ public static class KplAggregate
         if (!ChecksumMatches(message, data.Slice(data.Length - ChecksumLength)))
         {
             reason = PoisonReason.AggregateChecksumMismatch;
-            detail = string.Create(CultureInfo.InvariantCulture, $"the MD5 of the protobuf bytes {MagicLength}..{data.Length - ChecksumLength - 1} does not match the checksum at byte {data.Length - ChecksumLength}");
+            detail = message.IsEmpty
+                ? string.Create(CultureInfo.InvariantCulture, $"the MD5 of the empty protobuf (no byte between the magic bytes and the checksum) does not match the checksum at byte {MagicLength}")
+                : string.Create(CultureInfo.InvariantCulture, $"the MD5 of the protobuf bytes {MagicLength}..{data.Length - ChecksumLength - 1} does not match the checksum at byte {data.Length - ChecksumLength}");
             return false;
         }
 

@@ -311,8 +311,22 @@ public class KplAggregateTests
 
         Assert.False(ok);
         Assert.Equal(PoisonReason.AggregateChecksumMismatch, reason);
-        Assert.Contains($"at byte {blob.Length - 16}", detail);
+        Assert.Contains($"protobuf bytes 4..{blob.Length - 17} does not match the checksum at byte {blob.Length - 16}", detail);
         Assert.False(reader.MoveNext());
+    }
+
+    // The magic bytes and a checksum with nothing between them: the detail said "bytes 4..3".
+    [Fact]
+    public void TryRead_ChecksumMismatchOfAnEmptyProtobuf_SaysItIsEmpty()
+    {
+        byte[] data = new byte[20];
+        KplTestEncoder.Magic.CopyTo(data, 0);
+
+        bool ok = KplAggregate.TryRead(data, out _, out PoisonReason reason, out string? detail);
+
+        Assert.False(ok);
+        Assert.Equal(PoisonReason.AggregateChecksumMismatch, reason);
+        Assert.Equal("the MD5 of the empty protobuf (no byte between the magic bytes and the checksum) does not match the checksum at byte 4", detail);
     }
 
     [Theory]
