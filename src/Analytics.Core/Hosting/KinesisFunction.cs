@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text.Json;
 
 namespace Analytics.Core;
@@ -100,6 +101,17 @@ public sealed class KinesisFunction : IDisposable
         // Before any work: a disposed function would write its aggregates and then fail on its closed output, and
         // Lambda's retry would write them again.
         ObjectDisposedException.ThrowIf(_disposed, this);
+
+        // Refused here in the caller's terms: the processor's own check names a deadline and the Runtime API's header,
+        // which this caller never saw (it passed a TimeSpan).
+        if (remainingTime < -TimeSpan.FromMinutes(15))
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(
+                nameof(remainingTime),
+                string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"The remaining time {remainingTime} is further below zero than Lambda's longest timeout of 15 minutes: it comes from another clock or unit. Pass ILambdaContext.RemainingTime, or the time left until the invocation's deadline on the clock of ProcessorOptions.TimeProvider."));
+        }
 
         // Claimed before the shared line buffers are touched: a refused second call cleared the running invocation's
         // poison lines, which its invocation line then counted as written.

@@ -78,21 +78,26 @@ public class KinesisFunctionTests
 
     /// <summary>
     /// The other end of the calendar: a remaining time so negative that the clock plus it is before the first date
-    /// (<see cref="TimeSpan.MinValue"/>) is clamped like the longest one, so the processor refuses it as it refuses any
-    /// deadline long past (the deadline named, the stream not read), not an overflow of the date's arithmetic; and the
-    /// function is free for the next invocation.
+    /// (<see cref="TimeSpan.MinValue"/>), or more than Lambda's longest timeout below zero, is refused in the caller's
+    /// terms (the remaining time named, the stream not read; it named a deadline and the Runtime API's header, which
+    /// this caller never saw), not an overflow of the date's arithmetic; and the function is free for the next
+    /// invocation.
     /// </summary>
-    [Fact]
-    public async Task Handler_ARemainingTimeBeforeTheCalendar_IsRefusedAsADeadlineLongPast_AndTheFunctionGoesOn()
+    [Theory]
+    [InlineData(long.MinValue)]
+    [InlineData(-15 * TimeSpan.TicksPerMinute - 1)]
+    public async Task Handler_ARemainingTimeLongPast_IsRefusedNamingIt_AndTheFunctionGoesOn(long ticks)
     {
         var aggregates = new RecordingAggregateSink();
         using var kinesis = new KinesisFunction(aggregates, new RecordingQuarantineSink(), KinesisFunctionOptions.Default with { Output = new MemoryStream() });
         using var input = new MemoryStream(MixedEvent());
 
-        ArgumentOutOfRangeException e = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => kinesis.HandleAsync(input, TimeSpan.MinValue));
+        ArgumentOutOfRangeException e = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => kinesis.HandleAsync(input, TimeSpan.FromTicks(ticks)));
 
-        Assert.Equal("deadline", e.ParamName);
-        Assert.Contains(DateTimeOffset.MinValue.ToString("O", CultureInfo.InvariantCulture), e.Message, StringComparison.Ordinal);
+        Assert.Equal("remainingTime", e.ParamName);
+        Assert.Contains("The remaining time " + TimeSpan.FromTicks(ticks).ToString(null, CultureInfo.InvariantCulture) + " is further below zero", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ILambdaContext.RemainingTime", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Lambda-Runtime-Deadline-Ms", e.Message, StringComparison.Ordinal);
         Assert.Equal((0, 0), (input.Position, aggregates.Calls));
         Stream response = await kinesis.HandleAsync(new MemoryStream(MixedEvent()), TimeSpan.FromSeconds(30));
         Assert.Equal("{\"batchItemFailures\":[]}", new StreamReader(response).ReadToEnd());
