@@ -34,6 +34,9 @@ internal sealed class ScenarioFile
     /// <summary>The fraction of successes whose checkpoint the mapping loses (<c>EmulatorScenario.RedeliveryFraction</c>).</summary>
     public double? RedeliveryFraction { get; set; }
 
+    /// <summary>Milliseconds between a failed invocation's end and its batch's next invocation (<c>EmulatorScenario.RetryDelay</c>).</summary>
+    public double? RetryDelayMs { get; set; }
+
     /// <summary>Whether a bisection's given-up records go to the destination together (<c>EmulatorScenario.ConsolidateBisectedFailures</c>).</summary>
     public bool? ConsolidateBisectedFailures { get; set; }
 

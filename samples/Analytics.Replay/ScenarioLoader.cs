@@ -180,6 +180,9 @@ internal static partial class ScenarioLoader
             },
             RedeliveryFraction = file.RedeliveryFraction ?? 0,
             ConsolidateBisectedFailures = file.ConsolidateBisectedFailures ?? false,
+            RetryDelay = file.RetryDelayMs is double retryDelayMs
+                ? retryDelayMs is >= 0 and <= 3_600_000 ? TimeSpan.FromMilliseconds(retryDelayMs) : throw new ScenarioException("$.retryDelayMs", $"must be from 0 to 3600000 (1 hour); got {retryDelayMs.ToString(CultureInfo.InvariantCulture)}")
+                : TimeSpan.Zero,
         };
 
         Check(scenario.Validate);
@@ -524,6 +527,7 @@ internal static partial class ScenarioLoader
         "DurationSeconds" => "$.durationSeconds",
         "StartTime" => "$.startTime",
         "RedeliveryFraction" => "$.redeliveryFraction",
+        "RetryDelay" => "$.retryDelayMs",
         "ShardCount" => "$.stream.shards",
         "StreamName" or "RetentionHours" or "WriteRecordsPerSecond" or "WriteBytesPerSecond" => "$.stream." + Camel(setting),
         "FunctionName" or "TimeoutSeconds" or "MemoryMb" or "InitMs" or "ReservedConcurrency" or "ComputeMsPerRecord" or "ComputeMsPerInvocation" or "MeasureCompute" => "$.function." + Camel(setting),

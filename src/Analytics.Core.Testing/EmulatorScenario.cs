@@ -61,6 +61,23 @@ public sealed record EmulatorScenario
     /// </summary>
     public bool ConsolidateBisectedFailures { get; init; }
 
+    /// <summary>
+    /// How long after a failed invocation ends (an error, a time-out, a partial response) the mapping invokes what of its
+    /// batch comes again (the retry, the rest after the checkpoint, a bisected half), 0 to 1 hour. Default zero: at once,
+    /// so a run counts more invocations of a failing batch, and gives it up sooner, than AWS would. AWS documents no
+    /// delay; its one recorded run (LocalStack's AWS-validated snapshot of
+    /// <c>test_kinesis_maximum_record_age_exceeded[expire-while-retrying]</c>: BatchSize 1, retries unlimited,
+    /// MaximumRecordAgeInSeconds 60, a function that always fails) invoked the record 8 times before it expired, where
+    /// the emulator at zero invokes it as often as the function's duration allows. A delay of 7.5 s gives that
+    /// count; one count does not fix a schedule, so this is a constant, not a model of AWS's. Records that pass
+    /// <see cref="MappingOptions.MaximumRecordAgeInSeconds"/> while they wait are given up when the wait ends.
+    /// Throttled invocations are not affected (the poller tries again after a second).
+    /// </summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.Zero;
+
+    /// <summary>The most <see cref="RetryDelay"/> may be.</summary>
+    public static TimeSpan MaxRetryDelay => TimeSpan.FromHours(1);
+
     /// <summary>The most <see cref="RedeliveryFraction"/> may be: above it a batch would be delivered more than twice on average.</summary>
     public const double MaxRedeliveryFraction = 0.5;
 
@@ -119,6 +136,11 @@ public sealed record EmulatorScenario
         if (!(RedeliveryFraction >= 0 && RedeliveryFraction <= MaxRedeliveryFraction))
         {
             throw new ArgumentOutOfRangeException(nameof(RedeliveryFraction), RedeliveryFraction, "RedeliveryFraction must be from 0 (no success is delivered again) to 0.5.");
+        }
+
+        if (RetryDelay < TimeSpan.Zero || RetryDelay > MaxRetryDelay)
+        {
+            throw new ArgumentOutOfRangeException(nameof(RetryDelay), RetryDelay, "RetryDelay must be from zero (a failed batch comes again at once) to 1 hour.");
         }
 
         if (RealTimeSettle < TimeSpan.Zero)

@@ -16,6 +16,12 @@ public sealed partial class StreamEmulator
             return;
         }
 
+        if (lane.RetryNotBeforeMs > NowMs)
+        {
+            SchedulePoll(lane, (lane.RetryNotBeforeMs - NowMs) * TicksPerMs);
+            return;
+        }
+
         Distribute(lane.Shard);
         while (true)
         {

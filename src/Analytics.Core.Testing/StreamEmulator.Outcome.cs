@@ -121,6 +121,12 @@ public sealed partial class StreamEmulator
             SendConsolidated(lane);
         }
 
+        if (outcome != InvocationOutcome.Success && lane.Current is not null && _scenario.RetryDelay > TimeSpan.Zero)
+        {
+            // Whatever of the failed batch comes again (a retry, a partial response's rest, a bisected half) waits.
+            lane.RetryNotBeforeMs = now + (long)Math.Ceiling(_scenario.RetryDelay.TotalMilliseconds);
+        }
+
         Poll(lane);
     }
 

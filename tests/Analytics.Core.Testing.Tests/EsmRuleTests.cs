@@ -616,6 +616,64 @@ public class EsmRuleTests
         Assert.Equal([["a", "b", "bad", "d"], ["bad", "d"], ["bad", "d"]], run.Invocations.Select(i => Emulate.DeliveredTexts(run, i)).ToArray());
     }
 
+    // Recorded on AWS (LocalStack's AWS-validated snapshot of test_kinesis_maximum_record_age_exceeded[expire-while-retrying]:
+    // BatchSize 1, MaximumBatchingWindowInSeconds 1, retries -1, MaximumRecordAgeInSeconds 60, a function that always
+    // fails): the record was invoked 8 times before it expired. The emulator retries at once by default (as often as
+    // the function's duration allows); EmulatorScenario.RetryDelay of 7.5 s gives the recorded count.
+    [Fact]
+    public void RetryDelay_OfSevenAndAHalfSeconds_InvokesTheExpiringRecordEightTimes_AsRecorded()
+    {
+        EmulatorScenario scenario = new()
+        {
+            StartTime = Emulate.Start,
+            DurationSeconds = 120,
+            Records = [ExplicitRecord.Text("test", "stream-data", 0)],
+            Mapping = new() { BatchSize = 1, MaximumBatchingWindowInSeconds = 1, MaximumRecordAgeInSeconds = 60, OnFailure = OnFailureDestination.Sqs },
+        };
+        var always = new ScriptRule(ScriptAction.Raise, WhenData: "stream-data");
+
+        EmulationRecording atOnce = Emulate.Scripted(scenario, always);
+        EmulationRecording spaced = Emulate.Scripted(scenario with { RetryDelay = TimeSpan.FromSeconds(7.5) }, always);
+
+        Assert.True(atOnce.Invocations.Count > 1000, $"{atOnce.Invocations.Count} invocations at once");
+        Assert.Equal(8, spaced.Invocations.Count);
+        DestinationRecord expired = Assert.Single(spaced.Destination);
+        Assert.Equal("RecordAgeExceeded", expired.Condition);
+        using JsonDocument record = JsonDocument.Parse(expired.Json);
+        Assert.Equal(8, record.RootElement.GetProperty("requestContext").GetProperty("approximateInvokeCount").GetInt32());
+        // Each retry starts the delay after the failed invocation ended, no sooner.
+        for (int i = 1; i < spaced.Invocations.Count; i++)
+        {
+            Assert.True(spaced.Invocations[i].StartMs >= spaced.Invocations[i - 1].EndMs + 7_500, $"invocation {i} started at {spaced.Invocations[i].StartMs} ms, the one before ended at {spaced.Invocations[i - 1].EndMs} ms");
+        }
+    }
+
+    // EmulatorScenario.RetryDelay: a partial response's rest and a bisected half wait as a retry does; a success's next
+    // batch does not.
+    [Fact]
+    public void RetryDelay_AppliesToAPartialResponsesRest_AndToABisectedHalf_NotToTheNextBatch()
+    {
+        EmulatorScenario scenario = Emulate.Texts("a", "bad", "c") with
+        {
+            DurationSeconds = 60,
+            RetryDelay = TimeSpan.FromSeconds(5),
+            Mapping = new() { ReportBatchItemFailures = true, MaximumRetryAttempts = 0 },
+        };
+        EmulationRecording partial = Emulate.Scripted(scenario, new ScriptRule(ScriptAction.Report, WhenData: "bad"));
+        Assert.Equal([["a", "bad", "c"], ["bad", "c"]], partial.Invocations.Select(i => Emulate.DeliveredTexts(partial, i)).ToArray());
+        Assert.True(partial.Invocations[1].StartMs >= partial.Invocations[0].EndMs + 5_000, $"{partial.Invocations[1].StartMs} after {partial.Invocations[0].EndMs}");
+
+        EmulatorScenario bisect = scenario with { Mapping = new() { BisectBatchOnFunctionError = true, MaximumRetryAttempts = 0 } };
+        EmulationRecording halves = Emulate.Scripted(bisect, new ScriptRule(ScriptAction.Raise, WhenData: "bad"));
+        Assert.Equal(["a", "bad"], Emulate.DeliveredTexts(halves, halves.Invocations[1]));
+        Assert.True(halves.Invocations[1].StartMs >= halves.Invocations[0].EndMs + 5_000, $"{halves.Invocations[1].StartMs} after {halves.Invocations[0].EndMs}");
+
+        EmulatorScenario ok = Emulate.Texts("x") with { DurationSeconds = 60, RetryDelay = TimeSpan.FromSeconds(5), Records = [ExplicitRecord.Text("key", "x", 0), ExplicitRecord.Text("key", "y", 2_000)] };
+        EmulationRecording successes = Emulate.Scripted(ok);
+        Assert.Equal(2, successes.Invocations.Count);
+        Assert.True(successes.Invocations[1].StartMs < successes.Invocations[0].EndMs + 5_000, $"{successes.Invocations[1].StartMs} after {successes.Invocations[0].EndMs}");
+    }
+
     // Source: "Lambda also discards records that are older than MaximumRecordAgeInSeconds ... records ... go to the
     // on-failure destination with condition RecordAgeExceeded"; records of the same batch that have not expired are
     // still processed.

@@ -2,7 +2,7 @@ using Analytics.Replay;
 
 namespace Analytics.Core.Testing.Tests;
 
-/// <summary>A scenario's <c>redeliveryFraction</c> (<see cref="EmulatorScenario.RedeliveryFraction"/>): taken, defaulted and range-checked by name.</summary>
+/// <summary>A scenario's <c>redeliveryFraction</c>, <c>consolidateBisectedFailures</c> and <c>retryDelayMs</c> (<see cref="EmulatorScenario"/>): taken, defaulted and range-checked by name.</summary>
 public class ReplayRedeliveryTests
 {
     [Fact]
@@ -31,5 +31,24 @@ public class ReplayRedeliveryTests
         Assert.Equal("$.redeliveryFraction", error.Field);
         Assert.Contains("from 0", error.Reason, StringComparison.Ordinal);
         Assert.Contains("0.5", error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RetryDelayMs_IsTaken_AndIsZeroWhenAbsent()
+    {
+        Assert.Equal(TimeSpan.FromMilliseconds(7500), ScenarioLoader.Parse("""{"retryDelayMs":7500,"handler":{"kind":"sample"}}"""u8).Scenario.RetryDelay);
+        Assert.Equal(TimeSpan.Zero, ScenarioLoader.Parse("""{"handler":{"kind":"sample"}}"""u8).Scenario.RetryDelay);
+    }
+
+    // 1e300 would overflow TimeSpan: named as out of range, not an OverflowException.
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("3600001")]
+    [InlineData("1e300")]
+    public void RetryDelayMs_OutOfRange_IsABadScenario_NamingTheField(string value)
+    {
+        ScenarioException error = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(System.Text.Encoding.UTF8.GetBytes("{\"retryDelayMs\":" + value + ",\"handler\":{\"kind\":\"sample\"}}")));
+        Assert.Equal("$.retryDelayMs", error.Field);
+        Assert.Contains("from 0 to 3600000", error.Reason, StringComparison.Ordinal);
     }
 }

@@ -15,6 +15,8 @@ public sealed class ScenarioValidationTests
         { "StartingPositionTimestamp", s => s with { Mapping = new MappingOptions { StartingPosition = StartingPosition.TrimHorizon, StartingPositionTimestamp = Emulate.Start } } },
         { "StartingPositionTimestamp", s => s with { Mapping = new MappingOptions { StartingPosition = StartingPosition.Latest, StartingPositionTimestamp = Emulate.Start } } },
         { "RealTimeSettle", s => s with { RealTimeSettle = TimeSpan.FromSeconds(-1) } },
+        { "RetryDelay", s => s with { RetryDelay = TimeSpan.FromMilliseconds(-1) } },
+        { "RetryDelay", s => s with { RetryDelay = TimeSpan.FromHours(1) + TimeSpan.FromTicks(1) } },
         { "RedeliveryFraction", s => s with { RedeliveryFraction = -0.01 } },
         { "RedeliveryFraction", s => s with { RedeliveryFraction = 0.51 } },
         { "RedeliveryFraction", s => s with { RedeliveryFraction = double.NaN } },

@@ -184,6 +184,9 @@ internal sealed class Lane
 
     /// <summary>When the lane's last invocation completed (its batching window then begins), or none yet.</summary>
     public long? CompletedMs { get; set; }
+
+    /// <summary>Before this virtual time (ms), the lane's failed batch is not invoked again (<see cref="EmulatorScenario.RetryDelay"/>); 0: none.</summary>
+    public long RetryNotBeforeMs { get; set; }
 }
 
 internal sealed class ShardState
