@@ -49,6 +49,9 @@ public class PropertyTests
 
     private static int Factor(byte raw) => 1 + (raw % 10);
 
+    // EmulatorScenario.RetryDelay: none in a third of the cases, else up to 2.55 s.
+    private static TimeSpan Delay(byte raw) => raw % 3 == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(raw * 10);
+
     // The records an invocation made durable: all on success, those before the lowest failure on a partial response.
     private static IEnumerable<DeliveredRecord> Processed(InvocationReport invocation) => invocation.Outcome switch
     {
@@ -58,9 +61,9 @@ public class PropertyTests
     };
 
     [Property(MaxTest = 20)]
-    public Property PerPartitionKeyOrder_IsNeverBroken(int seed, byte factor, bool adversarial, bool report, bool redeliver)
+    public Property PerPartitionKeyOrder_IsNeverBroken(int seed, byte factor, bool adversarial, bool report, bool redeliver, byte delay)
     {
-        EmulatorScenario scenario = Scenario(seed, Factor(factor), adversarial, new() { ReportBatchItemFailures = report, MaximumRetryAttempts = 2, BisectBatchOnFunctionError = !report }, redeliver);
+        EmulatorScenario scenario = Scenario(seed, Factor(factor), adversarial, new() { ReportBatchItemFailures = report, MaximumRetryAttempts = 2, BisectBatchOnFunctionError = !report }, redeliver) with { RetryDelay = Delay(delay) };
         EmulationRecording run = Emulate.Run(scenario, Flaky(13, report));
 
         // Processed records of a key, in order of processing, have increasing sequence numbers.
@@ -77,9 +80,9 @@ public class PropertyTests
     }
 
     [Property(MaxTest = 20)]
-    public Property ARecord_IsNeverDeliveredAfterItsCheckpointPassedIt(int seed, byte factor, bool adversarial, bool report, bool redeliver)
+    public Property ARecord_IsNeverDeliveredAfterItsCheckpointPassedIt(int seed, byte factor, bool adversarial, bool report, bool redeliver, byte delay)
     {
-        EmulatorScenario scenario = Scenario(seed, Factor(factor), adversarial, new() { ReportBatchItemFailures = report, MaximumRetryAttempts = 3 }, redeliver);
+        EmulatorScenario scenario = Scenario(seed, Factor(factor), adversarial, new() { ReportBatchItemFailures = report, MaximumRetryAttempts = 3 }, redeliver) with { RetryDelay = Delay(delay) };
         EmulationRecording run = Emulate.Run(scenario, Flaky(11, report));
         var done = new Dictionary<string, long>();
         foreach (InvocationReport invocation in run.Invocations)
@@ -184,7 +187,7 @@ public class PropertyTests
     /// each destination record's <c>KinesisBatchInfo</c> names its first and last record and their count.
     /// </summary>
     [Property(MaxTest = 20)]
-    public Property UnprocessedRecords_AppearInExactlyOneDestinationRecord(int seed, byte factor, bool adversarial, bool bisect, bool report, bool byAge, bool consolidate)
+    public Property UnprocessedRecords_AppearInExactlyOneDestinationRecord(int seed, byte factor, bool adversarial, bool bisect, bool report, bool byAge, bool consolidate, byte delay)
     {
         MappingOptions mapping = new()
         {
@@ -194,7 +197,14 @@ public class PropertyTests
             MaximumRecordAgeInSeconds = byAge ? 60 : -1,
             OnFailure = OnFailureDestination.Sqs,
         };
-        EmulatorScenario scenario = Scenario(seed, Factor(factor), adversarial, mapping) with { DurationSeconds = byAge ? 400 : 120, ConsolidateBisectedFailures = consolidate };
+        EmulatorScenario scenario = Scenario(seed, Factor(factor), adversarial, mapping) with
+        {
+            // With a retry delay, each of a bisection's failures waits it out: up to 21 failing records per shard, each
+            // failed up to about 8 times, at up to 2.55 s each, before the stream drains.
+            DurationSeconds = (byAge ? 400 : 120) + (Delay(delay) > TimeSpan.Zero ? 600 : 0),
+            ConsolidateBisectedFailures = consolidate,
+            RetryDelay = Delay(delay),
+        };
         EmulationRecording run = Emulate.Run(scenario, Flaky(7, report), out EmulationSummary summary);
 
         var processed = run.Invocations.SelectMany(Processed).Select(r => r.SequenceNumber).ToHashSet();
