@@ -65,10 +65,10 @@ internal ref struct JsonKinesisEventReader
     /// <summary>How many records have been read so far.</summary>
     public readonly int RecordCount => _recordCount;
 
-    /// <summary>The event's top-level <c>shardId</c> (tumbling-window events), else empty.</summary>
+    /// <summary>The event's top-level <c>shardId</c> (tumbling-window events) as the JSON spells it (escapes unresolved), else empty.</summary>
     public ReadOnlySpan<byte> ShardId { get; private set; }
 
-    /// <summary>The event's top-level <c>eventSourceARN</c> (tumbling-window events), else empty.</summary>
+    /// <summary>The event's top-level <c>eventSourceARN</c> (tumbling-window events) as the JSON spells it (escapes unresolved), else empty.</summary>
     public ReadOnlySpan<byte> EventSourceArn { get; private set; }
 
     /// <summary>The raw JSON of the top-level <c>state</c> object (tumbling-window events), else empty.</summary>
@@ -219,7 +219,7 @@ internal ref struct JsonKinesisEventReader
         {
             SeeTopLevel(TopShardId, "shardId");
             ShardId = ReadStringValue("shardId");
-            if (!_recordShard.IsEmpty && !ShardId.SequenceEqual(_recordShard))
+            if (!_recordShard.IsEmpty && !JsonText.SameText(ShardId, _recordShard))
             {
                 ThrowHelper.ThrowEventFormat("the event's shardId is not the shard of its records' eventID", Position);
             }
@@ -227,7 +227,7 @@ internal ref struct JsonKinesisEventReader
         else if (JsonText.ValueTextEquals(ref _json, "eventSourceARN"u8))
         {
             ReadOnlySpan<byte> arn = ReadStringValue("eventSourceARN");
-            if (!EventSourceArn.IsEmpty && !arn.SequenceEqual(EventSourceArn))
+            if (!EventSourceArn.IsEmpty && !JsonText.SameText(arn, EventSourceArn))
             {
                 ThrowHelper.ThrowEventFormat("the event's eventSourceARN is not its records' eventSourceARN", Position);
             }
@@ -475,7 +475,7 @@ internal ref struct JsonKinesisEventReader
                 {
                     EventSourceArn = arn;
                 }
-                else if (!arn.SequenceEqual(EventSourceArn))
+                else if (!JsonText.SameText(arn, EventSourceArn))
                 {
                     ThrowHelper.ThrowEventFormat("records of two streams (eventSourceARN) in one event", Position);
                 }
@@ -537,7 +537,7 @@ internal ref struct JsonKinesisEventReader
         }
 
         ReadOnlySpan<byte> expected = _recordShard.IsEmpty ? ShardId : _recordShard;
-        if (!expected.IsEmpty && !shard.SequenceEqual(expected))
+        if (!expected.IsEmpty && !JsonText.SameText(shard, expected))
         {
             ThrowHelper.ThrowEventFormat(_recordShard.IsEmpty
                 ? "a record's eventID names another shard than the event's shardId"

@@ -105,10 +105,17 @@ public ref struct KinesisEventReader
     /// <summary>How many records have been read so far.</summary>
     public readonly int RecordCount => _usesFallback ? _fallback.RecordCount : _recordCount;
 
-    /// <summary>The event's top-level <c>shardId</c> (tumbling-window events), else empty.</summary>
+    /// <summary>
+    /// The event's top-level <c>shardId</c> (tumbling-window events), else empty: the bytes between the JSON's quotes, escapes
+    /// unresolved (a record's shard, from its <c>eventID</c>, holds none). Shard and stream are compared as text: a
+    /// top-level field and the records' may spell the same text differently.
+    /// </summary>
     public readonly ReadOnlySpan<byte> ShardId => _usesFallback ? _fallback.ShardId : default;
 
-    /// <summary>The event's <c>eventSourceARN</c> (the top-level one of tumbling-window events, or the records'), else empty.</summary>
+    /// <summary>
+    /// The event's <c>eventSourceARN</c> (the top-level one of tumbling-window events, or the records'), else empty: the
+    /// bytes between the JSON's quotes, escapes unresolved (a writer may spell <c>/</c> as <c>\/</c>).
+    /// </summary>
     public readonly ReadOnlySpan<byte> EventSourceArn => _usesFallback ? _fallback.EventSourceArn : _eventSourceArn;
 
     /// <summary>The raw JSON of the top-level <c>state</c> object (tumbling-window events), else empty.</summary>

@@ -105,6 +105,39 @@ internal static class JsonText
         return true;
     }
 
+    /// <summary>
+    /// Whether two JSON string contents (the bytes between the quotes, escapes as they stand) spell the same text:
+    /// the same bytes are, two contents without escapes that differ are not; otherwise each is unescaped (on the stack up
+    /// to 512 bytes, more than a stream's or a consumer's ARN holds). A content whose escapes are not text (a lone
+    /// surrogate) is compared as it is spelled, as the pipeline keeps it.
+    /// </summary>
+    public static bool SameText(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b)
+    {
+        if (a.SequenceEqual(b))
+        {
+            return true;
+        }
+
+        if (a.IndexOf((byte)'\\') < 0 && b.IndexOf((byte)'\\') < 0)
+        {
+            return false;
+        }
+
+        // Unescaping never lengthens a content.
+        const int StackLimit = 512;
+        Span<byte> first = a.Length <= StackLimit ? stackalloc byte[StackLimit] : new byte[a.Length];
+        Span<byte> second = b.Length <= StackLimit ? stackalloc byte[StackLimit] : new byte[b.Length];
+        ReadOnlySpan<byte> left = Unescape(a, first, out int leftLength) == UnescapeStatus.Ok ? first.Slice(0, leftLength) : a;
+        ReadOnlySpan<byte> right = Unescape(b, second, out int rightLength) == UnescapeStatus.Ok ? second.Slice(0, rightLength) : b;
+        return left.SequenceEqual(right);
+    }
+
+    /// <summary>
+    /// The text a JSON string content spells (the bytes between the quotes, escapes resolved); a content whose escapes
+    /// are not text (a lone surrogate) as it is spelled. Allocates the string, and a buffer only when it holds escapes.
+    /// </summary>
+    public static string GetText(ReadOnlySpan<byte> raw) => KinesisRecord.GetString(raw, raw.IndexOf((byte)'\\') >= 0);
+
     /// <summary>Unescapes the raw bytes of a JSON string (without quotes). Lone surrogates are invalid.</summary>
     public static UnescapeStatus Unescape(ReadOnlySpan<byte> raw, Span<byte> destination, out int written)
     {

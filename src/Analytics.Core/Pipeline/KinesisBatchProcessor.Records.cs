@@ -130,7 +130,9 @@ public sealed partial class KinesisBatchProcessor
         }
 
         NoteEventSourceArn(reader);
-        summary.ShardId = Encoding.UTF8.GetString(shard);
+        // A window event without records has only the top-level shardId, which a writer may spell with escapes: the
+        // sinks keep the window flush's watermark per shard, so the shard is its text, as a record's shard is.
+        summary.ShardId = JsonText.GetText(shard);
         summary.EventSourceArn = _eventSourceArn;
         summary.LastSequenceNumber = lastSequence.IsEmpty ? null : Encoding.ASCII.GetString(lastSequence);
         summary.IsWindowInvocation = reader.HasWindow;
@@ -147,14 +149,16 @@ public sealed partial class KinesisBatchProcessor
     }
 
     /// <summary>
-    /// Takes the event source ARN as a string the first time the reader has one: at the first record (quarantine
+    /// Takes the event source ARN as a string (its text) the first time the reader has one: at the first record (quarantine
     /// entries carry it from there on), or at the end (a top-level ARN after the records).
     /// </summary>
     private void NoteEventSourceArn(in KinesisEventReader reader)
     {
         if (_eventSourceArn is null && !reader.EventSourceArn.IsEmpty)
         {
-            _eventSourceArn = Encoding.UTF8.GetString(reader.EventSourceArn);
+            // Its text, escapes resolved (a writer may spell "/" as "\/"): the sinks keep it as the stream of what they
+            // write (DynamoDB refuses a write of another stream, S3 keys name it).
+            _eventSourceArn = JsonText.GetText(reader.EventSourceArn);
         }
     }
 

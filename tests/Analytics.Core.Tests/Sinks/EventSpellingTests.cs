@@ -1,0 +1,220 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Analytics.Core.Tests.Pipeline;
+
+namespace Analytics.Core.Tests.Sinks;
+
+/// <summary>
+/// AWS does not document how Lambda's writer escapes the event's strings: it may write a character as it is, or as a
+/// <c>\uXXXX</c> escape (every non-ASCII one, say, or <c>/</c> as <c>\/</c>). Every spelling of an event is the same
+/// event: the same aggregates, the same watermarks in the table, the same quarantine entries and the same
+/// <c>batchItemFailures</c>. A field read as it stands in one place and unescaped in another would make a redelivery
+/// in the other spelling a different key, or a different stream, counted twice, skipped or refused.
+/// </summary>
+[Collection(LocalServersCollection.Name)]
+public sealed class EventSpellingTests(LocalServersFixture servers)
+{
+    /// <summary>Keys that need no escape, and keys with non-ASCII characters (a non-BMP one among them) and a slash.</summary>
+    private static readonly string[] s_keys = ["plain", "ké", "日本", "k😀", "a/b"];
+
+    /// <summary>
+    /// The event spelled with every character of <paramref name="fields"/>' string values escaped (<c>/</c> as <c>\/</c>,
+    /// every other character as <c>\uxxxx</c> in lower case, a non-BMP one as its surrogate pair), the rest as before.
+    /// </summary>
+    private static byte[] Respell(byte[] evt, params string[] fields)
+    {
+        using JsonDocument document = JsonDocument.Parse(evt);
+        var sb = new StringBuilder();
+        Write(document.RootElement, sb, escapeAll: false, fields);
+        return Encoding.UTF8.GetBytes(sb.ToString());
+    }
+
+    private static void Write(JsonElement element, StringBuilder sb, bool escapeAll, string[] fields)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                sb.Append('{');
+                bool first = true;
+                foreach (JsonProperty property in element.EnumerateObject())
+                {
+                    sb.Append(first ? "" : ",").Append(JsonSerializer.Serialize(property.Name, TestJson.Default.String)).Append(':');
+                    Write(property.Value, sb, fields.Contains(property.Name), fields);
+                    first = false;
+                }
+
+                sb.Append('}');
+                break;
+            case JsonValueKind.Array:
+                sb.Append('[');
+                bool firstElement = true;
+                foreach (JsonElement item in element.EnumerateArray())
+                {
+                    sb.Append(firstElement ? "" : ",");
+                    Write(item, sb, escapeAll: false, fields);
+                    firstElement = false;
+                }
+
+                sb.Append(']');
+                break;
+            case JsonValueKind.String when escapeAll:
+                sb.Append('"');
+                foreach (char c in element.GetString()!)
+                {
+                    sb.Append(c == '/' ? "\\/" : "\\u" + ((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                }
+
+                sb.Append('"');
+                break;
+            default:
+                sb.Append(element.GetRawText());
+                break;
+        }
+    }
+
+    /// <summary>Records of every key, one a poison record (not JSON), over two hosts.</summary>
+    private static byte[] PlainEvent() =>
+        TestEvents.Build(Enumerable.Range(0, 12).Select(i => new TestRecord(
+            TestEvents.Seq(i + 1),
+            i == 7 ? TestEvents.Utf8("not json") : TestEvents.Utf8(TestEvents.Sample("m", i + 1, TestEvents.Arrival - 1000, ("host", "h" + (i % 2)))),
+            TestEvents.Arrival,
+            s_keys[i % s_keys.Length])));
+
+    private static async Task<List<Dictionary<string, AttributeValue>>> ItemsAsync(IAmazonDynamoDB client, string table) =>
+        [.. (await client.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items.OrderBy(i => i["pk"].S + "|" + i["sk"].S, StringComparer.Ordinal)];
+
+    /// <summary>An item as comparable text: every attribute, maps and lists in name order.</summary>
+    private static string Text(Dictionary<string, AttributeValue> item) =>
+        string.Join(";", item.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => a.Key + "=" + Text(a.Value)));
+
+    private static string Text(AttributeValue v) =>
+        v.S is not null ? "S:" + v.S
+        : v.N is not null ? "N:" + v.N
+        : v.B is not null ? "B:" + Convert.ToBase64String(v.B.ToArray())
+        : v.M is not null ? "M{" + string.Join(",", v.M.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => e.Key + "=" + Text(e.Value))) + "}"
+        : v.L is not null ? "L[" + string.Join(",", v.L.Select(Text)) + "]"
+        : v.BOOL is { } b ? "BOOL:" + b
+        : v.NULL is true ? "NULL" : "?";
+
+    private async Task<(string Response, List<string> Items, List<QuarantinedRecord> Quarantined)> RunAsync(string table, params byte[][] events)
+    {
+        using AmazonDynamoDBClient client = servers.CreateDynamoDbClient();
+        var sink = new DynamoDbAggregateSink(client, DynamoDbAggregateSinkOptions.Default with { TableName = table });
+        var quarantine = new RecordingQuarantineSink();
+        using var processor = new KinesisBatchProcessor(sink, quarantine, ProcessorOptions.Default);
+        string response = "";
+        foreach (byte[] evt in events)
+        {
+            var output = new ArrayBufferWriter<byte>();
+            await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), output);
+            response += Encoding.UTF8.GetString(output.WrittenSpan);
+        }
+
+        return (response, [.. (await ItemsAsync(client, table)).Select(Text)], quarantine.Records);
+    }
+
+    /// <summary>
+    /// The partition key and the stream's ARN spelled with every character escaped: the table holds the same items
+    /// (counts, sums, per-key watermarks, the stream) as after the plain event, the quarantine the same entries; and the
+    /// escaped event delivered again after the plain one (a redelivery in the other spelling) changes nothing.
+    /// </summary>
+    [Theory]
+    [InlineData("partitionKey")]
+    [InlineData("eventSourceARN")]
+    [InlineData("partitionKey", "eventSourceARN")]
+    public async Task AnEventWithItsStringsEscaped_IsTheSameEvent_InTheTableTheQuarantineAndTheResponse(params string[] fields)
+    {
+        byte[] plain = PlainEvent();
+        byte[] escaped = Respell(plain, fields);
+        Assert.True(escaped.AsSpan().IndexOf(fields.Contains("partitionKey") ? "\\ud83d\\ude00"u8 : "\\/\\u006d"u8) >= 0, "the event must carry the escapes");
+
+        var expected = await RunAsync(await servers.CreateTableAsync("spelling"), plain);
+        var actual = await RunAsync(await servers.CreateTableAsync("spelling"), escaped);
+        string againTable = await servers.CreateTableAsync("spelling");
+        var again = await RunAsync(againTable, plain, escaped);
+
+        Assert.Equal("{\"batchItemFailures\":[]}", expected.Response);
+        Assert.Equal(expected.Response, actual.Response);
+        Assert.Equal(string.Join("\n", expected.Items), string.Join("\n", actual.Items));
+        Assert.Contains(expected.Items, i => i.Contains("stream=S:" + TestEvents.StreamArn, StringComparison.Ordinal));
+        Assert.Equal(expected.Response + expected.Response, again.Response);
+        Assert.Equal(string.Join("\n", expected.Items), string.Join("\n", again.Items));
+
+        QuarantinedRecord poison = Assert.Single(expected.Quarantined);
+        QuarantinedRecord escapedPoison = Assert.Single(actual.Quarantined);
+        Assert.Equal((TestEvents.StreamArn, s_keys[7 % s_keys.Length]), (poison.EventSourceArn, poison.PartitionKey));
+        Assert.Equal((poison.EventSourceArn, poison.PartitionKey, poison.PartitionKeyBase64, poison.SequenceNumber), (escapedPoison.EventSourceArn, escapedPoison.PartitionKey, escapedPoison.PartitionKeyBase64, escapedPoison.SequenceNumber));
+    }
+}
+
+/// <summary>
+/// The top-level <c>shardId</c> and <c>eventSourceARN</c> of a tumbling-window event, and the records' ARN, in any JSON
+/// spelling: the shard and stream the sinks are given are the text they spell. A window's final invocation without
+/// records takes its shard from the top-level <c>shardId</c> alone, and the sinks keep a window flush's watermark per
+/// shard, so a shard taken as it is spelled would be another shard.
+/// </summary>
+public sealed class WindowEnvelopeSpellingTests
+{
+    private sealed class SourceCapturingSink : IAggregateSink
+    {
+        public List<(string Shard, string? Stream)> Writes { get; } = [];
+
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            Writes.Add((batch.ShardId, batch.EventSourceArn));
+            batch.MarkAllDurable();
+            return Task.CompletedTask;
+        }
+    }
+
+    /// <summary>The window's envelope strings spelled as <paramref name="spell"/> writes them (JSON string content).</summary>
+    private static byte[] Respell(byte[] evt, Func<string, string> spell)
+    {
+        string text = Encoding.UTF8.GetString(evt);
+        text = text.Replace("\"" + TestEvents.ShardId + "\"", "\"" + spell(TestEvents.ShardId) + "\"", StringComparison.Ordinal);
+        text = text.Replace("\"" + TestEvents.StreamArn + "\"", "\"" + spell(TestEvents.StreamArn) + "\"", StringComparison.Ordinal);
+        return Encoding.UTF8.GetBytes(text);
+    }
+
+    private static string EscapeAll(string s) =>
+        string.Concat(s.Select(c => c == '/' ? "\\/" : "\\u" + ((int)c).ToString("X4", CultureInfo.InvariantCulture)));
+
+    private static async Task<List<string>> RunAsync(Func<string, string> spell)
+    {
+        var sink = new SourceCapturingSink();
+        using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
+        var seen = new List<string>();
+        TestRecord[] records = [TestEvents.HostRecord(1, "a", 1), TestEvents.HostRecord(2, "b", 2)];
+        string state = "{}";
+        foreach ((TestRecord[] batch, bool final) in new[] { (records, false), (Array.Empty<TestRecord>(), true) })
+        {
+            byte[] evt = Respell(TestEvents.BuildWindow(batch, state, final), spell);
+            var output = new ArrayBufferWriter<byte>();
+            BatchSummary summary = await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), output);
+            using JsonDocument response = JsonDocument.Parse(output.WrittenMemory);
+            state = response.RootElement.GetProperty("state").GetRawText();
+            seen.Add(summary.ShardId + " " + summary.EventSourceArn + " " + summary.Records);
+        }
+
+        seen.AddRange(sink.Writes.Select(w => "write " + w.Shard + " " + w.Stream));
+        return seen;
+    }
+
+    [Theory]
+    [InlineData("escaped")]
+    [InlineData("slash")]
+    public async Task AWindowsShardAndStream_AreTheSameInEverySpelling(string spelling)
+    {
+        List<string> plain = await RunAsync(s => s);
+        List<string> other = await RunAsync(spelling == "escaped" ? EscapeAll : s => s.Replace("/", "\\/", StringComparison.Ordinal));
+
+        Assert.Equal(
+            [TestEvents.ShardId + " " + TestEvents.StreamArn + " 2", TestEvents.ShardId + " " + TestEvents.StreamArn + " 0", "write " + TestEvents.ShardId + " " + TestEvents.StreamArn],
+            plain);
+        Assert.Equal(plain, other);
+    }
+}
