@@ -40,6 +40,9 @@ internal sealed class ScenarioFile
     /// <summary>Whether a bisection's given-up records go to the destination together (<c>EmulatorScenario.ConsolidateBisectedFailures</c>).</summary>
     public bool? ConsolidateBisectedFailures { get; set; }
 
+    /// <summary>How the events' strings are escaped: <c>minimal</c> (default) or <c>allNonAscii</c> (<c>EmulatorScenario.EventStringEscaping</c>).</summary>
+    public string? EventStringEscaping { get; set; }
+
     /// <summary>A SAM template (relative to the scenario file) whose Kinesis event mapping, memory, timeout and window the run takes.</summary>
     public string? Template { get; set; }
 }

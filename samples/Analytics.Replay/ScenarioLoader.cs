@@ -183,6 +183,12 @@ internal static partial class ScenarioLoader
             RetryDelay = file.RetryDelayMs is double retryDelayMs
                 ? retryDelayMs is >= 0 and <= 3_600_000 ? TimeSpan.FromMilliseconds(retryDelayMs) : throw new ScenarioException("$.retryDelayMs", $"must be from 0 to 3600000 (1 hour); got {retryDelayMs.ToString(CultureInfo.InvariantCulture)}")
                 : TimeSpan.Zero,
+            EventStringEscaping = file.EventStringEscaping switch
+            {
+                null or "minimal" => EventStringEscaping.Minimal,
+                "allNonAscii" => EventStringEscaping.AllNonAscii,
+                _ => throw new ScenarioException("$.eventStringEscaping", $"'{file.EventStringEscaping}' is not minimal or allNonAscii"),
+            },
         };
 
         Check(scenario.Validate);

@@ -46,6 +46,24 @@ public enum KeyAssignment
     Adversarial,
 }
 
+/// <summary>
+/// How the event's strings are escaped (a partition key is the one that can hold characters other than ASCII: the
+/// stream's name, region and role are ASCII). AWS documents neither the writer Lambda builds the event with nor how it
+/// escapes; any spelling is the same JSON text, and a consumer must read every one alike.
+/// </summary>
+public enum EventStringEscaping
+{
+    /// <summary>
+    /// Only what the emulator always escaped: <c>"</c>, <c>\</c>, control characters, DEL, U+2028 and U+2029, and
+    /// characters outside the BMP (as their surrogate pairs) as <c>\uXXXX</c> escapes (or <c>\"</c>, <c>\n</c>...);
+    /// other characters (<c>é</c>, <c>日</c>) as their UTF-8.
+    /// </summary>
+    Minimal,
+
+    /// <summary>As <see cref="Minimal"/>, and every other character that is not ASCII as <c>\uXXXX</c> too (upper-case hex, surrogate pairs outside the BMP): the event is ASCII.</summary>
+    AllNonAscii,
+}
+
 /// <summary>The Kinesis stream: shards, limits, retention and names.</summary>
 public sealed partial record StreamOptions
 {

@@ -78,6 +78,16 @@ public sealed record EmulatorScenario
     /// <summary>The most <see cref="RetryDelay"/> may be.</summary>
     public static TimeSpan MaxRetryDelay => TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// How the events' strings are escaped. Default <see cref="EventStringEscaping.Minimal"/> (the emulator's spelling
+    /// before the option existed: every run's bytes are as they were). AWS documents neither the writer nor its escapes
+    /// (grade 3): a writer may escape every character that is not ASCII, or only what JSON requires. A consumer that
+    /// compares a partition key as it is spelled in one place and as text in another (a watermark, a dedup set) passes
+    /// one spelling and counts twice, or skips, under the other. It changes the bytes of the events alone: the 6 MiB
+    /// payload limit and the shard's read limit count the key as the event spells it.
+    /// </summary>
+    public EventStringEscaping EventStringEscaping { get; init; } = EventStringEscaping.Minimal;
+
     /// <summary>The most <see cref="RedeliveryFraction"/> may be: above it a batch would be delivered more than twice on average.</summary>
     public const double MaxRedeliveryFraction = 0.5;
 
@@ -131,6 +141,11 @@ public sealed record EmulatorScenario
         if (!Enum.IsDefined(KeyAssignment))
         {
             throw new ArgumentOutOfRangeException(nameof(KeyAssignment), KeyAssignment, "KeyAssignment must be Hash or Adversarial.");
+        }
+
+        if (!Enum.IsDefined(EventStringEscaping))
+        {
+            throw new ArgumentOutOfRangeException(nameof(EventStringEscaping), EventStringEscaping, "EventStringEscaping must be Minimal or AllNonAscii.");
         }
 
         if (!(RedeliveryFraction >= 0 && RedeliveryFraction <= MaxRedeliveryFraction))

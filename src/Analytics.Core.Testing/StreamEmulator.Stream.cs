@@ -186,7 +186,7 @@ public sealed partial class StreamEmulator
             return info;
         }
 
-        info = new KeyInfo { Shard = ShardFor(HashKey(key)), Utf8Bytes = Encoding.UTF8.GetByteCount(key), Escaped = EventWriter.EscapedKey(key) };
+        info = new KeyInfo { Shard = ShardFor(HashKey(key)), Utf8Bytes = Encoding.UTF8.GetByteCount(key), Escaped = EventWriter.EscapedKey(key, _scenario.EventStringEscaping) };
         if (_keys.Count < MaxCachedKeys)
         {
             _keys.Add(key, info);

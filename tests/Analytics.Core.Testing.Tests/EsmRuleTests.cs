@@ -54,6 +54,56 @@ public class EsmRuleTests
         Assert.Equal(56, record.SequenceNumber.Length);
     }
 
+    // Source: none (grade 3). AWS documents neither the writer that builds the event nor how it escapes strings: a
+    // writer may escape every character that is not ASCII, or only what JSON requires. Both spellings are the same
+    // JSON text; the event bytes differ in the keys' spelling alone, and a reader takes the same keys from both.
+    [Fact]
+    public void EventStringEscaping_SpellsKeysAsChosen_AndEverySpellingReadsAsTheSameKey()
+    {
+        string[] keys = ["plain", "é日", "k😀", "q\"\u2028\u007f"];
+        string Body(EventStringEscaping escaping)
+        {
+            var body = new StringBuilder();
+            EmulatorScenario scenario = Emulate.Texts("hello") with
+            {
+                Records = [.. keys.Select((k, i) => ExplicitRecord.Text(k, "hello", 125 + i))],
+                EventStringEscaping = escaping,
+            };
+            Emulate.Run(scenario, _ => new DelegateHandler((e, _, _) =>
+            {
+                body.Append(Encoding.UTF8.GetString(e.Span));
+                return Task.FromResult<ReadOnlyMemory<byte>>(Array.Empty<byte>());
+            }));
+            return body.ToString();
+        }
+
+        string minimal = Body(EventStringEscaping.Minimal);
+        string all = Body(EventStringEscaping.AllNonAscii);
+
+        // Minimal: what JSON needs, characters outside the BMP and the separators; other characters as UTF-8.
+        Assert.Contains("\"partitionKey\":\"é日\"", minimal, StringComparison.Ordinal);
+        Assert.Contains("\"partitionKey\":\"k\\uD83D\\uDE00\"", minimal, StringComparison.Ordinal);
+        Assert.Contains("\"partitionKey\":\"q\\\"\\u2028\\u007F\"", minimal, StringComparison.Ordinal);
+        // AllNonAscii: the same bytes with every character that is not ASCII escaped; the event is ASCII.
+        Assert.Equal(minimal.Replace("\"é日\"", "\"\\u00E9\\u65E5\"", StringComparison.Ordinal), all);
+        Assert.True(all.All(c => c < 0x80));
+
+        // Both read as the producer's keys, by System.Text.Json and by the library's reader.
+        foreach (string body in new[] { minimal, all })
+        {
+            using JsonDocument document = JsonDocument.Parse(body);
+            Assert.Equal(keys, document.RootElement.GetProperty("Records").EnumerateArray().Select(r => r.GetProperty("kinesis").GetProperty("partitionKey").GetString()));
+            var reader = new KinesisEventReader(Encoding.UTF8.GetBytes(body));
+            var read = new List<string>();
+            while (reader.Read())
+            {
+                read.Add(reader.Current.GetPartitionKeyString());
+            }
+
+            Assert.Equal(keys, read);
+        }
+    }
+
     // Source: Kinesis API reference, PutRecord: "sequence numbers for the same partition key generally increase over
     // time"; within a shard they increase.
     [Fact]

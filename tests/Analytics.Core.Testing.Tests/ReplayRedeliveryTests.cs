@@ -21,6 +21,16 @@ public class ReplayRedeliveryTests
         Assert.Equal("$.consolidateBisectedFailures", error.Field);
     }
 
+    [Fact]
+    public void EventStringEscaping_IsTaken_AndIsMinimalWhenAbsent_AndABadValueIsNamed()
+    {
+        Assert.Equal(EventStringEscaping.AllNonAscii, ScenarioLoader.Parse("""{"eventStringEscaping":"allNonAscii","handler":{"kind":"sample"}}"""u8).Scenario.EventStringEscaping);
+        Assert.Equal(EventStringEscaping.Minimal, ScenarioLoader.Parse("""{"eventStringEscaping":"minimal","handler":{"kind":"sample"}}"""u8).Scenario.EventStringEscaping);
+        Assert.Equal(EventStringEscaping.Minimal, ScenarioLoader.Parse("""{"handler":{"kind":"sample"}}"""u8).Scenario.EventStringEscaping);
+        ScenarioException error = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse("""{"eventStringEscaping":"AllNonAscii","handler":{"kind":"sample"}}"""u8));
+        Assert.Equal("$.eventStringEscaping", error.Field);
+    }
+
     [Theory]
     [InlineData("0.75")]
     [InlineData("-0.1")]

@@ -38,7 +38,32 @@ internal sealed class EventWriter
     public static string Escaped(string value) => JsonEncodedText.Encode(value, s_encoder).ToString();
 
     /// <summary>The UTF-8 bytes of a partition key between its quotes (escaped as the writer escapes it).</summary>
-    public static byte[] EscapedKey(string partitionKey) => JsonEncodedText.Encode(partitionKey, s_encoder).EncodedUtf8Bytes.ToArray();
+    public static byte[] EscapedKey(string partitionKey, EventStringEscaping escaping = EventStringEscaping.Minimal) =>
+        escaping == EventStringEscaping.Minimal
+            ? JsonEncodedText.Encode(partitionKey, s_encoder).EncodedUtf8Bytes.ToArray()
+            : Encoding.UTF8.GetBytes(EscapeNonAscii(Escaped(partitionKey)));
+
+    /// <summary>
+    /// <paramref name="escaped"/> (a string as it stands between quotes) with every character that is not ASCII as a
+    /// <c>\uXXXX</c> escape, a pair of them outside the BMP, in upper-case hex as the relaxed encoder writes its escapes.
+    /// </summary>
+    private static string EscapeNonAscii(string escaped)
+    {
+        var text = new StringBuilder(escaped.Length);
+        foreach (char c in escaped)
+        {
+            if (c < 0x80)
+            {
+                text.Append(c);
+            }
+            else
+            {
+                text.Append("\\u").Append(((int)c).ToString("X4", CultureInfo.InvariantCulture));
+            }
+        }
+
+        return text.ToString();
+    }
 
     /// <summary>The size of the record's object in the <c>Records</c> array.</summary>
     public int RecordLength(SimRecord record)
