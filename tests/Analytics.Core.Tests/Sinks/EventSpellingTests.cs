@@ -25,15 +25,21 @@ public sealed class EventSpellingTests(LocalServersFixture servers)
     /// The event spelled with every character of <paramref name="fields"/>' string values escaped (<c>/</c> as <c>\/</c>,
     /// every other character as <c>\uxxxx</c> in lower case, a non-BMP one as its surrogate pair), the rest as before.
     /// </summary>
-    private static byte[] Respell(byte[] evt, params string[] fields)
+    internal static byte[] Respell(byte[] evt, params string[] fields) => Respell(evt, raw: false, fields);
+
+    /// <summary>
+    /// The event with <paramref name="fields"/>' string values escaped everywhere (<paramref name="raw"/> false) or only
+    /// where JSON requires (<paramref name="raw"/>: other characters as their UTF-8), the rest as System.Text.Json writes it.
+    /// </summary>
+    internal static byte[] Respell(byte[] evt, bool raw, params string[] fields)
     {
         using JsonDocument document = JsonDocument.Parse(evt);
         var sb = new StringBuilder();
-        Write(document.RootElement, sb, escapeAll: false, fields);
+        Write(document.RootElement, sb, escapeAll: false, raw, fields);
         return Encoding.UTF8.GetBytes(sb.ToString());
     }
 
-    private static void Write(JsonElement element, StringBuilder sb, bool escapeAll, string[] fields)
+    private static void Write(JsonElement element, StringBuilder sb, bool escapeAll, bool raw, string[] fields)
     {
         switch (element.ValueKind)
         {
@@ -43,7 +49,7 @@ public sealed class EventSpellingTests(LocalServersFixture servers)
                 foreach (JsonProperty property in element.EnumerateObject())
                 {
                     sb.Append(first ? "" : ",").Append(JsonSerializer.Serialize(property.Name, TestJson.Default.String)).Append(':');
-                    Write(property.Value, sb, fields.Contains(property.Name), fields);
+                    Write(property.Value, sb, fields.Contains(property.Name), raw, fields);
                     first = false;
                 }
 
@@ -55,11 +61,14 @@ public sealed class EventSpellingTests(LocalServersFixture servers)
                 foreach (JsonElement item in element.EnumerateArray())
                 {
                     sb.Append(firstElement ? "" : ",");
-                    Write(item, sb, escapeAll: false, fields);
+                    Write(item, sb, escapeAll: false, raw, fields);
                     firstElement = false;
                 }
 
                 sb.Append(']');
+                break;
+            case JsonValueKind.String when escapeAll && raw:
+                sb.Append('"').Append(JsonEncodedText.Encode(element.GetString()!, System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping).ToString()).Append('"');
                 break;
             case JsonValueKind.String when escapeAll:
                 sb.Append('"');
@@ -134,12 +143,14 @@ public sealed class EventSpellingTests(LocalServersFixture servers)
 
         var expected = await RunAsync(await servers.CreateTableAsync("spelling"), plain);
         var actual = await RunAsync(await servers.CreateTableAsync("spelling"), escaped);
+        var raw = await RunAsync(await servers.CreateTableAsync("spelling"), Respell(plain, raw: true, fields));
         string againTable = await servers.CreateTableAsync("spelling");
         var again = await RunAsync(againTable, plain, escaped);
 
         Assert.Equal("{\"batchItemFailures\":[]}", expected.Response);
         Assert.Equal(expected.Response, actual.Response);
         Assert.Equal(string.Join("\n", expected.Items), string.Join("\n", actual.Items));
+        Assert.Equal(string.Join("\n", expected.Items), string.Join("\n", raw.Items));
         Assert.Contains(expected.Items, i => i.Contains("stream=S:" + TestEvents.StreamArn, StringComparison.Ordinal));
         Assert.Equal(expected.Response + expected.Response, again.Response);
         Assert.Equal(string.Join("\n", expected.Items), string.Join("\n", again.Items));
@@ -148,6 +159,58 @@ public sealed class EventSpellingTests(LocalServersFixture servers)
         QuarantinedRecord escapedPoison = Assert.Single(actual.Quarantined);
         Assert.Equal((TestEvents.StreamArn, s_keys[7 % s_keys.Length]), (poison.EventSourceArn, poison.PartitionKey));
         Assert.Equal((poison.EventSourceArn, poison.PartitionKey, poison.PartitionKeyBase64, poison.SequenceNumber), (escapedPoison.EventSourceArn, escapedPoison.PartitionKey, escapedPoison.PartitionKeyBase64, escapedPoison.SequenceNumber));
+    }
+}
+
+/// <summary>
+/// A sink that fails one partition key's pairs fails the same records whatever the spelling: the same
+/// <c>batchItemFailures</c>, non-empty.
+/// </summary>
+public sealed class PartialResponseSpellingTests
+{
+    private sealed class KeyRefusingSink(string refused) : IAggregateSink
+    {
+        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
+        {
+            for (int pair = 0; pair < batch.Count; pair++)
+            {
+                if (!Enumerable.Range(0, batch.GetPartitionKeyCount(pair)).Any(k => batch.GetPartitionKeyText(pair, k) == refused))
+                {
+                    batch.MarkDurable(pair);
+                }
+            }
+
+            return Task.CompletedTask;
+        }
+    }
+
+    [Theory]
+    [InlineData("k😀")]
+    [InlineData("ké")]
+    [InlineData("a/b")]
+    public async Task TheFailuresOfOneKey_AreTheSameInEverySpelling(string refused)
+    {
+        string[] keys = ["plain", "ké", "k😀", "a/b"];
+        // One series per key (the host is the key's index), so a pair is one key's and its records fail alone.
+        byte[] plain = TestEvents.Build(Enumerable.Range(0, 8).Select(i => new TestRecord(
+            TestEvents.Seq(i + 1), TestEvents.Utf8(TestEvents.Sample("m", i, TestEvents.Arrival - 1000, ("host", "h" + (i % keys.Length)))), TestEvents.Arrival, keys[i % keys.Length])));
+        // As System.Text.Json writes it (non-ASCII escaped in upper case), every character escaped, only what JSON needs.
+        byte[][] spellings = [plain, EventSpellingTests.Respell(plain, "partitionKey"), EventSpellingTests.Respell(plain, raw: true, "partitionKey")];
+        Assert.True(spellings[0].AsSpan().IndexOf(Encoding.UTF8.GetBytes("\"ké\"")) < 0 && spellings[2].AsSpan().IndexOf(Encoding.UTF8.GetBytes("\"ké\"")) >= 0, "only the third spelling carries the key as UTF-8");
+
+        var responses = new List<string>();
+        foreach (byte[] evt in spellings)
+        {
+            using var processor = new KinesisBatchProcessor(new KeyRefusingSink(refused), new RecordingQuarantineSink(), ProcessorOptions.Default);
+            var output = new ArrayBufferWriter<byte>();
+            await processor.ProcessAsync(evt, DateTimeOffset.UtcNow.AddSeconds(30), output);
+            responses.Add(Encoding.UTF8.GetString(output.WrittenSpan));
+        }
+
+        // The refused key's first record is the first failure (Lambda retries from the lowest).
+        int first = Array.IndexOf(keys, refused);
+        Assert.Contains("\"itemIdentifier\":\"" + TestEvents.Seq(first + 1) + "\"", responses[0], StringComparison.Ordinal);
+        Assert.Equal([responses[0], responses[0]], responses.Skip(1));
     }
 }
 
