@@ -78,6 +78,8 @@ def main(path):
             ("puts landed late", lambda c: c.get("landedLate", 0) > 0),
             ("poison records", lambda c: c["poison"] > 0),
             ("Lambda throttles", lambda c: c["lambdaThrottles"] > 0),
+            ("retry delay drawn", lambda c: c.get("retryDelayMs", 0) > 0),
+            ("retry delay with function errors", lambda c: c.get("retryDelayMs", 0) > 0 and c["errorInvocations"] > 0),
             ("iterator age > 60 s", lambda c: c["maxIteratorAgeMs"] > 60_000),
             ("property held", lambda c: c["holds"]),
             ("doubled", lambda c: c["doubled"]),

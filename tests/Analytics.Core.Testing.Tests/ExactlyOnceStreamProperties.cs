@@ -45,10 +45,11 @@ public class ExactlyOnceStreamProperties
         bool Unanswered = false,
         double Redelivery = 0,
         int? ReservedConcurrency = null,
-        int S3OutageFrom = 20)
+        int S3OutageFrom = 20,
+        int RetryDelayMs = 0)
     {
         public override string ToString() =>
-            $"seed={Seed} shards={Shards} keys={PartitionKeys} pf={Factor} bisect={Bisect} adversarial={Adversarial} throttle={ThrottlePercent}% outage={Outage} s3OutageAt={S3OutageFrom}s unanswered={Unanswered} timeouts={Timeouts} batch={BatchSize} keyPrefix={JsonSerializer.Serialize(KeyPrefix)} dynamoDbFaults={DynamoDbFaults} redelivery={Redelivery.ToString(CultureInfo.InvariantCulture)} reservedConcurrency={ReservedConcurrency?.ToString(CultureInfo.InvariantCulture) ?? "none"}";
+            $"seed={Seed} shards={Shards} keys={PartitionKeys} pf={Factor} bisect={Bisect} adversarial={Adversarial} throttle={ThrottlePercent}% outage={Outage} s3OutageAt={S3OutageFrom}s unanswered={Unanswered} timeouts={Timeouts} batch={BatchSize} keyPrefix={JsonSerializer.Serialize(KeyPrefix)} dynamoDbFaults={DynamoDbFaults} redelivery={Redelivery.ToString(CultureInfo.InvariantCulture)} reservedConcurrency={ReservedConcurrency?.ToString(CultureInfo.InvariantCulture) ?? "none"} retryDelayMs={RetryDelayMs}";
     }
 
     /// <summary>
@@ -77,7 +78,8 @@ public class ExactlyOnceStreamProperties
             from redelivery in Gen.Elements(0.0, 0.0, 0.1, 0.3)
             from reserved in Gen.Elements<int?>(null, null, null, 1, 2)
             from s3OutageFrom in Gen.Choose(10, 60)
-            select new StreamCase(seed, shards, keys, factor, bisect, adversarial, throttle, outage, timeouts, batch, prefix, Unanswered: outage && unanswered, Redelivery: redelivery, ReservedConcurrency: reserved, S3OutageFrom: s3OutageFrom);
+            from retryDelay in Gen.Elements(0, 0, 0, 500, 2_000)
+            select new StreamCase(seed, shards, keys, factor, bisect, adversarial, throttle, outage, timeouts, batch, prefix, Unanswered: outage && unanswered, Redelivery: redelivery, ReservedConcurrency: reserved, S3OutageFrom: s3OutageFrom, RetryDelayMs: retryDelay);
         return Arb.From(gen, Shrink);
     }
 
@@ -142,6 +144,11 @@ public class ExactlyOnceStreamProperties
         if (c.S3OutageFrom != 20)
         {
             yield return c with { S3OutageFrom = 20 };
+        }
+
+        if (c.RetryDelayMs != 0)
+        {
+            yield return c with { RetryDelayMs = 0 };
         }
     }
 
@@ -533,6 +540,7 @@ public class ExactlyOnceStreamProperties
         Function = new() { TimeoutSeconds = 3, MemoryMb = 1769, ComputeMsPerInvocation = c.Timeouts ? 0 : 5, ReservedConcurrency = c.ReservedConcurrency },
         KeyAssignment = c.Adversarial ? KeyAssignment.Adversarial : KeyAssignment.Hash,
         RedeliveryFraction = c.Redelivery,
+        RetryDelay = TimeSpan.FromMilliseconds(c.RetryDelayMs),
     };
 
     internal static DownstreamFile Downstream(StreamCase c) => new()

@@ -108,7 +108,7 @@ internal static class StreamCaseFigures
             new("seed", c.Seed), new("shards", c.Shards), new("keys", c.PartitionKeys), new("pf", c.Factor), new("bisect", c.Bisect),
             new("adversarial", c.Adversarial), new("throttle", c.ThrottlePercent), new("outage", c.Outage), new("unanswered", c.Unanswered),
             new("timeouts", c.Timeouts), new("batch", c.BatchSize), new("redelivery", c.Redelivery.ToString(CultureInfo.InvariantCulture)),
-            new("dynamoDbFaults", c.DynamoDbFaults), new("reservedConcurrency", c.ReservedConcurrency), new("s3OutageFrom", c.S3OutageFrom),
+            new("dynamoDbFaults", c.DynamoDbFaults), new("reservedConcurrency", c.ReservedConcurrency), new("s3OutageFrom", c.S3OutageFrom), new("retryDelayMs", c.RetryDelayMs),
             new("records", recording.Records.Count), new("poison", poison.Count), new("windows", windows.Count), new("items", samples.Count),
             new("windowsWrittenAfterClose", writtenLate.Count), new("mostWindowsBehind", mostWindowsBehind),
             new("arrivalWindowsClosedBehind", arrivalWindowsClosedBehind.Count), new("mostArrivalWindowsBehind", mostArrivalWindowsBehind),
