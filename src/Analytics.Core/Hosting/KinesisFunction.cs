@@ -135,7 +135,9 @@ public sealed class KinesisFunction : IDisposable
             BatchSummary summary;
             try
             {
-                summary = await _processor.ProcessAsync(input, deadline, response, cancellationToken).ConfigureAwait(false);
+                // Not checked again: the processor's clock, read a moment later, refused the bound taken above (exactly 15
+                // minutes below zero), naming a deadline and a header this caller never gave.
+                summary = await _processor.ProcessAsync(input, deadline, response, checkDeadline: false, cancellationToken).ConfigureAwait(false);
             }
             catch (BatchFailedException failed) when (failed.Summary is { } failedSummary)
             {

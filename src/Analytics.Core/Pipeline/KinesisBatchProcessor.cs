@@ -339,11 +339,23 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     /// <exception cref="InvalidOperationException">This processor is processing another event: it handles one at a time.</exception>
     /// <exception cref="ObjectDisposedException">The processor is disposed.</exception>
     /// <exception cref="ArgumentNullException"><paramref name="utf8Event"/> or <paramref name="response"/> is null.</exception>
-    public async Task<BatchSummary> ProcessAsync(Stream utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default)
+    public Task<BatchSummary> ProcessAsync(Stream utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken = default) =>
+        ProcessAsync(utf8Event, deadline, response, checkDeadline: true, cancellationToken);
+
+    /// <summary>
+    /// The stream overload, without the deadline's check for a host that made it in its caller's terms
+    /// (<see cref="KinesisFunction.HandleAsync"/>, on the same clock): checked again a moment later, a remaining time
+    /// of exactly 15 minutes below zero, which the host takes, was refused naming a deadline its caller never gave.
+    /// </summary>
+    internal async Task<BatchSummary> ProcessAsync(Stream utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, bool checkDeadline, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(utf8Event);
         ArgumentNullException.ThrowIfNull(response);
-        CheckDeadline(deadline);
+        if (checkDeadline)
+        {
+            CheckDeadline(deadline);
+        }
+
         Enter();
         try
         {

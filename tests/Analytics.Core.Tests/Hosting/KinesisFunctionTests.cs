@@ -77,6 +77,36 @@ public class KinesisFunctionTests
     }
 
     /// <summary>
+    /// The bound itself: a remaining time of exactly 15 minutes below zero is not "further below zero than Lambda's
+    /// longest timeout", which is all HandleAsync refuses, so it is taken (no time left: the batch is answered at once).
+    /// On a clock that moves between HandleAsync's reading and the processor's, the processor's own check refused it,
+    /// naming a deadline and the Runtime API's header, as HandleAsync's check was made to stop.
+    /// </summary>
+    [Fact]
+    public async Task Handler_ARemainingTimeOfExactlyTheLongestTimeoutBelowZero_IsTaken_OnAClockThatMoves()
+    {
+        var clock = new SteppingClock(TimeSpan.FromMilliseconds(1));
+        var aggregates = new RecordingAggregateSink();
+        using var kinesis = new KinesisFunction(aggregates, new RecordingQuarantineSink(), KinesisFunctionOptions.Default with
+        {
+            Output = new MemoryStream(),
+            Processor = KinesisFunctionOptions.Default.Processor with { TimeProvider = clock },
+        });
+
+        Stream response = await kinesis.HandleAsync(new MemoryStream(MixedEvent()), TimeSpan.FromMinutes(-15));
+
+        Assert.StartsWith("{\"batchItemFailures\":[", new StreamReader(response).ReadToEnd(), StringComparison.Ordinal);
+    }
+
+    /// <summary>A clock that moves on by a step at every reading, as a real one moves between two readings.</summary>
+    private sealed class SteppingClock(TimeSpan step) : TimeProvider
+    {
+        private DateTimeOffset _now = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+        public override DateTimeOffset GetUtcNow() => _now += step;
+    }
+
+    /// <summary>
     /// The other end of the calendar: a remaining time so negative that the clock plus it is before the first date
     /// (<see cref="TimeSpan.MinValue"/>), or more than Lambda's longest timeout below zero, is refused in the caller's
     /// terms (the remaining time named, the stream not read; it named a deadline and the Runtime API's header, which
