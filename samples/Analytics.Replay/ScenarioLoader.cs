@@ -181,7 +181,9 @@ internal static partial class ScenarioLoader
             RedeliveryFraction = file.RedeliveryFraction ?? 0,
             ConsolidateBisectedFailures = file.ConsolidateBisectedFailures ?? false,
             RetryDelay = file.RetryDelayMs is double retryDelayMs
-                ? retryDelayMs is >= 0 and <= 3_600_000 ? TimeSpan.FromMilliseconds(retryDelayMs) : throw new ScenarioException("$.retryDelayMs", $"must be from 0 to 3600000 (1 hour); got {retryDelayMs.ToString(CultureInfo.InvariantCulture)}")
+                ? retryDelayMs is >= 0 and <= 3_600_000 && retryDelayMs == Math.Floor(retryDelayMs)
+                    ? TimeSpan.FromMilliseconds(retryDelayMs)
+                    : throw new ScenarioException("$.retryDelayMs", $"must be a whole number of milliseconds from 0 to 3600000 (1 hour); got {retryDelayMs.ToString(CultureInfo.InvariantCulture)}")
                 : TimeSpan.Zero,
             EventStringEscaping = file.EventStringEscaping switch
             {

@@ -62,8 +62,9 @@ public sealed record EmulatorScenario
     public bool ConsolidateBisectedFailures { get; init; }
 
     /// <summary>
-    /// How long after a failed invocation ends (an error, a time-out, a partial response) the mapping invokes what of its
-    /// batch comes again (the retry, the rest after the checkpoint, a bisected half), 0 to 1 hour. Default zero: at once,
+    /// How long after a failed invocation ends (an error, a time-out, an invalid or partial response) the mapping invokes
+    /// what of its batch comes again (the retry, the rest after the checkpoint, a bisected half, or a window's final
+    /// invocation after an early end), 0 to 1 hour, in whole milliseconds (a fraction waits the next one). Default zero: at once,
     /// so a run counts more invocations of a failing batch, and gives it up sooner, than AWS would. AWS documents no
     /// delay; its one recorded run (LocalStack's AWS-validated snapshot of
     /// <c>test_kinesis_maximum_record_age_exceeded[expire-while-retrying]</c>: BatchSize 1, retries unlimited,

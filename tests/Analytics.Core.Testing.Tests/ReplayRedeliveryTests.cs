@@ -50,8 +50,11 @@ public class ReplayRedeliveryTests
         Assert.Equal(TimeSpan.Zero, ScenarioLoader.Parse("""{"handler":{"kind":"sample"}}"""u8).Scenario.RetryDelay);
     }
 
-    // 1e300 would overflow TimeSpan: named as out of range, not an OverflowException.
+    // 1e300 would overflow TimeSpan: named as out of range, not an OverflowException. A fraction (0.00001, under a
+    // tick) read as no wait at all, where the library waits whole milliseconds: refused.
     [Theory]
+    [InlineData("0.00001")]
+    [InlineData("7.5")]
     [InlineData("-1")]
     [InlineData("3600001")]
     [InlineData("1e300")]
@@ -59,6 +62,6 @@ public class ReplayRedeliveryTests
     {
         ScenarioException error = Assert.Throws<ScenarioException>(() => ScenarioLoader.Parse(System.Text.Encoding.UTF8.GetBytes("{\"retryDelayMs\":" + value + ",\"handler\":{\"kind\":\"sample\"}}")));
         Assert.Equal("$.retryDelayMs", error.Field);
-        Assert.Contains("from 0 to 3600000", error.Reason, StringComparison.Ordinal);
+        Assert.Contains("a whole number of milliseconds from 0 to 3600000", error.Reason, StringComparison.Ordinal);
     }
 }
