@@ -237,7 +237,7 @@ public sealed class DynamoDbItemTests
         // The same item as one built on a copy of the stored values, which shares nothing with it.
         Dictionary<string, AttributeValue> fromCopy = DynamoDbItem.Build(
             Key(), Aggregate(1, 2), new ArrayBufferWriter<byte>(), Copy(first), Shard, null, marks, version: 2, stream: "arn:s");
-        Assert.Equal(Describe(fromCopy), Describe(next));
+        Assert.Equal(ItemText.Of(fromCopy), ItemText.Of(next));
 
         // A stored value that is not exactly what the write would write is not kept: another window end (a window-size
         // change keeps the later one), dimensions of another series, a value with a second type set.
@@ -313,17 +313,6 @@ public sealed class DynamoDbItemTests
         L = v.L?.Select(Copy).ToList(),
     };
 
-    private static string Describe(Dictionary<string, AttributeValue> item) =>
-        string.Join(";", item.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + "=" + Describe(kv.Value)));
-
-    private static string Describe(AttributeValue v) =>
-        v.S is not null ? "S:" + v.S
-        : v.N is not null ? "N:" + v.N
-        : v.B is not null ? "B:" + Convert.ToBase64String(v.B.ToArray())
-        : v.BOOL is not null ? "BOOL:" + v.BOOL
-        : v.M is not null ? "M:{" + Describe(v.M) + "}"
-        : v.L is not null ? "L:[" + string.Join(",", v.L.Select(Describe)) + "]"
-        : "?";
 
     [Theory]
     [InlineData(0.0, "0")]

@@ -96,18 +96,6 @@ public sealed class EventSpellingTests(LocalServersFixture servers)
     private static async Task<List<Dictionary<string, AttributeValue>>> ItemsAsync(IAmazonDynamoDB client, string table) =>
         [.. (await client.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true })).Items.OrderBy(i => i["pk"].S + "|" + i["sk"].S, StringComparer.Ordinal)];
 
-    /// <summary>An item as comparable text: every attribute, maps and lists in name order.</summary>
-    private static string Text(Dictionary<string, AttributeValue> item) =>
-        string.Join(";", item.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => a.Key + "=" + Text(a.Value)));
-
-    private static string Text(AttributeValue v) =>
-        v.S is not null ? "S:" + v.S
-        : v.N is not null ? "N:" + v.N
-        : v.B is not null ? "B:" + Convert.ToBase64String(v.B.ToArray())
-        : v.M is not null ? "M{" + string.Join(",", v.M.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => e.Key + "=" + Text(e.Value))) + "}"
-        : v.L is not null ? "L[" + string.Join(",", v.L.Select(Text)) + "]"
-        : v.BOOL is { } b ? "BOOL:" + b
-        : v.NULL is true ? "NULL" : "?";
 
     private async Task<(string Response, List<string> Items, List<QuarantinedRecord> Quarantined)> RunAsync(string table, params byte[][] events)
     {
@@ -123,7 +111,7 @@ public sealed class EventSpellingTests(LocalServersFixture servers)
             response += Encoding.UTF8.GetString(output.WrittenSpan);
         }
 
-        return (response, [.. (await ItemsAsync(client, table)).Select(Text)], quarantine.Records);
+        return (response, [.. (await ItemsAsync(client, table)).Select(ItemText.Of)], quarantine.Records);
     }
 
     /// <summary>
@@ -222,18 +210,6 @@ public sealed class PartialResponseSpellingTests
 /// </summary>
 public sealed class WindowEnvelopeSpellingTests
 {
-    private sealed class SourceCapturingSink : IAggregateSink
-    {
-        public List<(string Shard, string? Stream)> Writes { get; } = [];
-
-        public Task WriteAsync(AggregateBatch batch, CancellationToken cancellationToken)
-        {
-            Writes.Add((batch.ShardId, batch.EventSourceArn));
-            batch.MarkAllDurable();
-            return Task.CompletedTask;
-        }
-    }
-
     /// <summary>The window's envelope strings spelled as <paramref name="spell"/> writes them (JSON string content).</summary>
     private static byte[] Respell(byte[] evt, Func<string, string> spell)
     {
@@ -248,7 +224,7 @@ public sealed class WindowEnvelopeSpellingTests
 
     private static async Task<List<string>> RunAsync(Func<string, string> spell)
     {
-        var sink = new SourceCapturingSink();
+        var sink = new SourceRecordingSink();
         using var processor = new KinesisBatchProcessor(sink, new RecordingQuarantineSink(), ProcessorOptions.Default);
         var seen = new List<string>();
         TestRecord[] records = [TestEvents.HostRecord(1, "a", 1), TestEvents.HostRecord(2, "b", 2)];
@@ -263,7 +239,7 @@ public sealed class WindowEnvelopeSpellingTests
             seen.Add(summary.ShardId + " " + summary.EventSourceArn + " " + summary.Records);
         }
 
-        seen.AddRange(sink.Writes.Select(w => "write " + w.Shard + " " + w.Stream));
+        seen.AddRange(sink.Sources.Select(w => "write " + w.ShardId + " " + w.Arn));
         return seen;
     }
 
