@@ -535,7 +535,6 @@ internal static partial class ScenarioLoader
         "DurationSeconds" => "$.durationSeconds",
         "StartTime" => "$.startTime",
         "RedeliveryFraction" => "$.redeliveryFraction",
-        "RetryDelay" => "$.retryDelayMs",
         "ShardCount" => "$.stream.shards",
         "StreamName" or "RetentionHours" or "WriteRecordsPerSecond" or "WriteBytesPerSecond" => "$.stream." + Camel(setting),
         "FunctionName" or "TimeoutSeconds" or "MemoryMb" or "InitMs" or "ReservedConcurrency" or "ComputeMsPerRecord" or "ComputeMsPerInvocation" or "MeasureCompute" => "$.function." + Camel(setting),
