@@ -104,13 +104,13 @@ public sealed class KinesisFunction : IDisposable
 
         // Refused here in the caller's terms: the processor's own check names a deadline and the Runtime API's header,
         // which this caller never saw (it passed a TimeSpan).
-        if (remainingTime < -TimeSpan.FromMinutes(15))
+        if (remainingTime < -TimeSpan.FromMinutes(KinesisBatchProcessor.LongestLambdaTimeoutMinutes))
         {
             ThrowHelper.ThrowArgumentOutOfRange(
                 nameof(remainingTime),
                 string.Create(
                     CultureInfo.InvariantCulture,
-                    $"The remaining time {remainingTime} is further below zero than Lambda's longest timeout of 15 minutes: it comes from another clock or unit. Pass ILambdaContext.RemainingTime, or the time left until the invocation's deadline on the clock of ProcessorOptions.TimeProvider."));
+                    $"The remaining time {remainingTime} is further below zero than Lambda's longest timeout of {KinesisBatchProcessor.LongestLambdaTimeoutMinutes} minutes: it comes from another clock or unit. Pass ILambdaContext.RemainingTime, or the time left until the invocation's deadline on the clock of ProcessorOptions.TimeProvider."));
         }
 
         // Claimed before the shared line buffers are touched: a refused second call cleared the running invocation's

@@ -189,7 +189,7 @@ public sealed partial class KinesisBatchProcessor : IDisposable
     }
 
     /// <summary>Lambda's longest function timeout, in minutes.</summary>
-    private const int LongestLambdaTimeoutMinutes = 15;
+    internal const int LongestLambdaTimeoutMinutes = 15;
 
     internal async Task<BatchSummary> ProcessCoreAsync(ReadOnlyMemory<byte> utf8Event, DateTimeOffset deadline, IBufferWriter<byte> response, CancellationToken cancellationToken)
     {
